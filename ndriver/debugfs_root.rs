@@ -1,0 +1,37 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `/sys/kernel/debug/ndriver/`: the operator's view of the framework.
+//!
+//! Files are documented in `Documentation/debugfs.rst`.
+
+use crate::abi::ABI_VERSION;
+use crate::registry;
+use core::fmt;
+use kernel::debugfs::{Dir, File};
+use kernel::prelude::*;
+
+/// The top-level directory and its files; removed when dropped.
+pub(crate) struct Root {
+    // Files go before the directory so they are removed first.
+    _status: Pin<KBox<File<()>>>,
+    _dir: Dir,
+}
+
+fn status_show(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    writeln!(f, "ndriver abi {}", ABI_VERSION)?;
+    registry::show(f)
+}
+
+impl Root {
+    pub(crate) fn new() -> Result<Self> {
+        let dir = Dir::new(c"ndriver");
+        let status = KBox::pin_init(
+            dir.read_callback_file(c"status", (), &status_show),
+            GFP_KERNEL,
+        )?;
+        Ok(Self {
+            _status: status,
+            _dir: dir,
+        })
+    }
+}

@@ -1,0 +1,46 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The smallest implementation module: registers one implementation of the `hello`
+//! class with `ndriver.ko` and withdraws it on unload. It proves the cross-module path
+//! (exported symbols, shared ABI file, module dependency) the real drivers use.
+
+use kernel::prelude::*;
+
+#[path = "../ndriver/abi.rs"]
+mod abi;
+
+module! {
+    type: Hello,
+    name: "ndriver_hello",
+    authors: ["ndriver developers"],
+    description: "ndriver sample implementation module",
+    license: "GPL",
+}
+
+unsafe extern "C" {
+    fn ndriver_register_impl(desc: *const abi::ImplDesc) -> kernel::ffi::c_int;
+    fn ndriver_unregister_impl(desc: *const abi::ImplDesc);
+}
+
+static DESC: abi::ImplDesc = abi::ImplDesc {
+    abi_version: abi::ABI_VERSION,
+    class: c"hello".as_ptr().cast(),
+    name: c"hello-a".as_ptr().cast(),
+};
+
+struct Hello;
+
+impl kernel::Module for Hello {
+    fn init(_module: &'static ThisModule) -> Result<Self> {
+        // SAFETY: `DESC` is a static that outlives the registration, which `drop` ends.
+        kernel::error::to_result(unsafe { ndriver_register_impl(&DESC) })?;
+        Ok(Hello)
+    }
+}
+
+impl Drop for Hello {
+    fn drop(&mut self) {
+        // SAFETY: `DESC` was registered by `init`.
+        unsafe { ndriver_unregister_impl(&DESC) };
+    }
+}

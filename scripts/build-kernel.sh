@@ -1,0 +1,123 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# build-kernel.sh: prints the path of a built, Rust-enabled guest kernel tree.
+#
+#   KDIR=/path          use that already built tree (checked, not rebuilt)
+#   KERNEL_TARBALL=f    build from this linux-*.tar.{xz,gz} instead of Debian's
+#   DEBUG_KERNEL=1      add the KASAN/lockdep/kmemleak fragment
+#
+# The tree is cached in $NDRIVER_CACHE/kernel/<key>, keyed by the tarball,
+# the config fragments, the patch series and the toolchain, so an unchanged
+# rerun only prints the path.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/toolchain.sh"
+
+here=$NDRIVER_ROOT/scripts/kernel
+
+check_tree() {
+	local k=$1
+	[ -f "$k/.config" ] || die "KDIR=$k is not a configured kernel tree (no .config)"
+	grep -q '^CONFIG_RUST=y' "$k/.config" || die "KDIR=$k was not built with CONFIG_RUST=y"
+	grep -q '^CONFIG_MODULES=y' "$k/.config" || die "KDIR=$k has no module support"
+	[ -f "$k/Module.symvers" ] || die "KDIR=$k is not built (no Module.symvers): run make there first"
+	[ -f "$k/arch/x86/boot/bzImage" ] || die "KDIR=$k has no arch/x86/boot/bzImage"
+}
+
+if [ -n "${KDIR:-}" ]; then
+	check_tree "$KDIR"
+	echo "$KDIR"
+	exit 0
+fi
+
+toolchain_check
+
+tarball=${KERNEL_TARBALL:-}
+if [ -z "$tarball" ]; then
+	debs=$NDRIVER_CACHE/debs
+	deb=$(ls "$debs"/linux-source-"$KVER"_*.deb 2>/dev/null | sort -V | tail -n 1 || true)
+	if [ -z "$deb" ]; then
+		info "fetching Debian's linux-source-$KVER (trixie-backports)"
+		deb=$("$NDRIVER_ROOT"/scripts/fetch-deb.sh trixie-backports main "linux-source-$KVER" "$debs") ||
+			die "could not fetch linux-source-$KVER. Give a kernel instead:
+    make KERNEL_TARBALL=/path/to/linux-$KVER.tar.xz ...   (any Linux $KVER source tarball), or
+    make KDIR=/path/to/built/tree ...                     (a built tree with CONFIG_RUST=y)"
+	fi
+	tarball=$NDRIVER_CACHE/src/$(basename "$deb" .deb).tar.xz
+	if [ ! -f "$tarball" ]; then
+		tmp=$(mktemp -d)
+		dpkg-deb -x "$deb" "$tmp"
+		mkdir -p "$NDRIVER_CACHE/src"
+		mv "$tmp"/usr/src/linux-source-"$KVER".tar.* "$tarball.part"
+		mv "$tarball.part" "$tarball"
+		rm -rf "$tmp"
+	fi
+fi
+[ -f "$tarball" ] || die "kernel tarball '$tarball' does not exist"
+
+frags=("$here/ndriver.config")
+[ "${DEBUG_KERNEL:-0}" = 1 ] && frags+=("$here/ndriver-debug.config")
+patches=()
+while read -r p; do
+	case "$p" in ''|'#'*) continue ;; esac
+	[ -f "$here/patches/$p" ] || die "patch '$p' is listed in scripts/kernel/patches/series but missing"
+	patches+=("$here/patches/$p")
+done < "$here/patches/series"
+
+key=$( {
+	echo "$(basename "$tarball") $(stat -c %s "$tarball")"
+	cat "${frags[@]}" "$here/patches/series"
+	[ ${#patches[@]} = 0 ] || cat "${patches[@]}"
+	toolchain_id
+	sha256sum "$0" "$(dirname "$0")/toolchain.sh"
+} | sha256sum | cut -c1-16)
+tree=$NDRIVER_CACHE/kernel/$key
+# shellcheck disable=SC2046
+margs=($(kmake_args))
+
+if [ -f "$tree/.ndriver-built" ]; then
+	echo "$tree"
+	exit 0
+fi
+
+if [ ! -f "$tree/.ndriver-prepared" ]; then
+	info "preparing kernel tree $tree"
+	rm -rf "$tree"
+	mkdir -p "$tree"
+	tar -xf "$tarball" -C "$tree" --strip-components=1
+	for p in "${patches[@]}"; do
+		info "applying $(basename "$p")"
+		if ! patch -d "$tree" -p1 --forward --batch < "$p" >"$tree/.patch.log" 2>&1; then
+			cat "$tree/.patch.log" >&2
+			die "patch $(basename "$p") does not apply to $(basename "$tarball") (see rejects above)"
+		fi
+	done
+	make -C "$tree" "${margs[@]}" tinyconfig >/dev/null
+	"$tree"/scripts/kconfig/merge_config.sh -m -O "$tree" "$tree/.config" "${frags[@]}" >/dev/null
+	make -C "$tree" "${margs[@]}" olddefconfig >/dev/null
+	# Every option the fragments ask for must have survived Kconfig.
+	bad=0
+	while IFS= read -r line; do
+		case "$line" in CONFIG_*=*) ;; *) continue ;; esac
+		opt=${line%%=*} val=${line#*=}
+		if [ "$val" = n ]; then
+			grep -q "^$opt=" "$tree/.config" && { echo "  $opt: wanted n, got $(grep "^$opt=" "$tree/.config")" >&2; bad=1; }
+		else
+			grep -qx "$line" "$tree/.config" || { echo "  $line: got '$(grep "^$opt=" "$tree/.config" || echo unset)'" >&2; bad=1; }
+		fi
+	done < <(cat "${frags[@]}")
+	if [ $bad = 1 ]; then
+		make -C "$tree" "${margs[@]}" rustavailable >&2 || true
+		die "kernel config does not hold the options above (rerun after fixing the toolchain or fragment)"
+	fi
+	touch "$tree/.ndriver-prepared"
+fi
+
+info "building kernel in $tree (about 10 minutes on 2 cores; cached afterwards)"
+jobs=$(( $(nproc) + 1 ))
+if ! make -C "$tree" "${margs[@]}" -j"$jobs" bzImage modules >"$tree/.build.log" 2>&1; then
+	tail -n 40 "$tree/.build.log" >&2
+	die "kernel build failed (full log: $tree/.build.log)"
+fi
+touch "$tree/.ndriver-built"
+echo "$tree"

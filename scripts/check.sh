@@ -1,0 +1,75 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# check.sh [GUEST_TEST...]: the whole test suite. Sets up what is missing, builds
+# the kernel (cached) and the modules, runs the host unit tests, boots the guest and
+# runs the in-guest selftests. Ends with "N passed, N failed"; exits non-zero on
+# any failure, including a build failure or a guest that died.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+
+passed=0 failed=0
+results=$NDRIVER_ROOT/results/check-$(date +%Y%m%d-%H%M%S)
+mkdir -p "$results"
+
+pass() { passed=$((passed + 1)); echo "PASS: $*"; }
+flunk() { failed=$((failed + 1)); echo "FAIL: $*"; }
+summary() {
+	echo
+	echo "results: $results"
+	echo "$passed passed, $failed failed"
+	[ "$failed" = 0 ]
+	exit $?
+}
+
+[ "${NDRIVER_SKIP_SETUP:-0}" = 1 ] || "$NDRIVER_ROOT"/scripts/setup.sh || { flunk "set-up"; summary; }
+
+if kdir=$("$NDRIVER_ROOT"/scripts/build-kernel.sh); then
+	pass "kernel build ($kdir)"
+else
+	flunk "kernel build"
+	summary
+fi
+
+if "$NDRIVER_ROOT"/scripts/build-modules.sh >/dev/null; then
+	pass "module build, no warnings"
+else
+	flunk "module build"
+	summary
+fi
+
+# Host unit tests: count cargo's own per-test results.
+hostlog=$results/host-tests.log
+(cd "$NDRIVER_ROOT/selftests/host" && cargo test --offline 2>&1) > "$hostlog"
+hostrc=$?
+hp=$(grep -cE '^test .* \.\.\. ok$' "$hostlog")
+hf=$(grep -cE '^test .* \.\.\. FAILED$' "$hostlog")
+passed=$((passed + hp))
+failed=$((failed + hf))
+echo "host unit tests: $hp passed, $hf failed"
+if [ $hostrc != 0 ] && [ "$hf" = 0 ]; then
+	tail -n 20 "$hostlog"
+	flunk "host unit tests did not build or run (see $hostlog)"
+fi
+
+# In-guest selftests: the guest writes TAP into the results directory.
+"$NDRIVER_ROOT"/scripts/guest.sh --timeout "${NDRIVER_GUEST_TIMEOUT:-2400}" --results "$results" -- \
+	"$NDRIVER_ROOT/selftests/guest/run.sh $*"
+grc=$?
+tap=$results/tap.txt
+if [ -f "$tap" ]; then
+	cat "$tap"
+	gp=$(grep -cE '^ok ' "$tap")
+	gf=$(grep -cE '^not ok ' "$tap")
+	passed=$((passed + gp))
+	failed=$((failed + gf))
+	planned=$(sed -n 's/^1\.\.\([0-9]*\)$/\1/p' "$tap")
+	if ! grep -q '^# guest-done' "$tap" || [ $((gp + gf)) != "${planned:-0}" ]; then
+		tail -n 40 "$results/console.log"
+		flunk "guest stopped before finishing its tests (ran $((gp + gf)) of ${planned:-?}; console tail above)"
+	fi
+else
+	[ -f "$results/console.log" ] && tail -n 40 "$results/console.log"
+	flunk "guest produced no test report (exit $grc; console tail above)"
+fi
+[ $grc = 0 ] || flunk "guest run failed (exit $grc)"
+summary

@@ -1,0 +1,93 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# guest.sh [--timeout SEC] [--results DIR] [--interactive] -- COMMAND
+#
+# Boots the ndriver guest kernel under QEMU (virtme-ng: the host's root, read-only,
+# is the guest's root, so the work tree and the host's tools are there) with the
+# devices the drivers under test use:
+#   - an e1000 NIC on a tap device inside a network namespace made for this run
+#     (host side 10.99.0.1/24, guest side 10.99.0.2/24); nothing leaves it;
+#   - a virtio-blk disk backed by a sparse file, serial "ndriver-test".
+# COMMAND runs as root in the guest; RESULTS is writable there. The console goes to
+# RESULTS/console.log. KVM is used where it works, TCG otherwise. A guest that does
+# not finish within the timeout is killed and the run fails with the console's tail.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+timeout=900
+results=
+interactive=0
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--timeout) timeout=$2; shift 2 ;;
+	--results) results=$2; shift 2 ;;
+	--interactive) interactive=1; shift ;;
+	--) shift; break ;;
+	*) die "guest.sh: unknown option '$1'" ;;
+	esac
+done
+[ $# -gt 0 ] || die "usage: guest.sh [--timeout SEC] [--results DIR] [--interactive] -- COMMAND"
+cmd="$*"
+
+vng=$NDRIVER_CACHE/venv/bin/vng
+[ -x "$vng" ] || die "virtme-ng is not installed: run scripts/setup.sh"
+kdir=$("$NDRIVER_ROOT"/scripts/build-kernel.sh)
+results=${results:-$NDRIVER_ROOT/results/guest-$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$results"
+results=$(cd "$results" && pwd)
+
+ns=ndriver-$$
+tap=ndtap0
+cleanup() {
+	ip netns del "$ns" 2>/dev/null || true
+}
+trap cleanup EXIT
+as_root ip netns add "$ns" || die "cannot create network namespace $ns (needs root and iproute2)"
+as_root ip -n "$ns" link set lo up
+as_root ip -n "$ns" tuntap add dev "$tap" mode tap || die "cannot create a tap device (/dev/net/tun)"
+as_root ip -n "$ns" addr add 10.99.0.1/24 dev "$tap"
+as_root ip -n "$ns" link set "$tap" up
+echo "$ns" > "$results/netns"
+
+disk=$results/disk.img
+[ -f "$disk" ] || truncate -s 512M "$disk"
+
+accel=(--disable-kvm)
+if grep -qE '\b(vmx|svm)\b' /proc/cpuinfo && [ -w /dev/kvm ]; then
+	accel=()
+fi
+qemu_opts="-netdev tap,id=nd0,ifname=$tap,script=no,downscript=no"
+qemu_opts+=" -device e1000,netdev=nd0,mac=52:54:00:6e:64:01"
+qemu_opts+=" -drive file=$disk,if=none,id=ndd0,format=raw"
+qemu_opts+=" -device virtio-blk-pci,drive=ndd0,serial=ndriver-test"
+qemu_opts+=" -no-reboot"
+
+vng_args=(--run "$kdir/arch/x86/boot/bzImage" "${accel[@]}" --force-9p --cpus 2
+	--memory 2G --verbose --rwdir "$results"
+	--append "panic=-1 oops=panic"
+	--qemu-opts "$qemu_opts")
+
+export NDRIVER_RESULTS=$results NDRIVER_KDIR=$kdir NDRIVER_ROOT
+if [ $interactive = 1 ]; then
+	# A person at a terminal: run COMMAND, then leave them a shell.
+	as_root ip netns exec "$ns" "$vng" "${vng_args[@]}" \
+		-e "$cmd; echo; echo 'ndriver: guest shell (exit or Ctrl-D to power off)'; exec bash -i"
+	exit 0
+fi
+
+info "booting guest (console: $results/console.log, limit ${timeout}s)"
+set +e
+as_root ip netns exec "$ns" timeout --kill-after=15 "$timeout" \
+	"$vng" "${vng_args[@]}" -e "$cmd" </dev/null >"$results/console.log" 2>&1
+rc=$?
+set -e
+if [ $rc = 124 ] || [ $rc = 137 ]; then
+	tail -n 40 "$results/console.log" >&2
+	die "guest did not finish within ${timeout}s and was killed (console tail above)"
+fi
+# vng's own exit status is not the command's: the command reports through RESULTS.
+if grep -qE 'Kernel panic|end Kernel panic' "$results/console.log"; then
+	tail -n 60 "$results/console.log" >&2
+	die "the guest kernel panicked (console tail above)"
+fi
+exit 0

@@ -1,0 +1,17 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# run.sh: set up, build, boot the guest, load ndriver and show its status. On a
+# terminal the guest then leaves you a root shell; otherwise it powers off.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+[ "${NDRIVER_SKIP_SETUP:-0}" = 1 ] || "$NDRIVER_ROOT"/scripts/setup.sh
+"$NDRIVER_ROOT"/scripts/build-modules.sh >/dev/null
+results=$NDRIVER_ROOT/results/run-$(date +%Y%m%d-%H%M%S)
+demo="$NDRIVER_ROOT/scripts/guest-demo.sh"
+if [ -t 0 ] && [ -t 1 ]; then
+	exec "$NDRIVER_ROOT"/scripts/guest.sh --interactive --results "$results" -- "$demo"
+fi
+"$NDRIVER_ROOT"/scripts/guest.sh --results "$results" -- "$demo"
+cat "$results/demo.txt" 2>/dev/null || die "the guest did not run the demo (see $results/console.log)"
+grep -q '^ndriver: demo ok$' "$results/demo.txt" || die "demo failed (see $results/demo.txt)"

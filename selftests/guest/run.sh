@@ -1,0 +1,46 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# In-guest test runner (kselftest style). Runs selftests/guest/tests/*.sh, or the
+# tests named on the command line, and writes TAP to $NDRIVER_RESULTS/tap.txt as
+# well as to stdout. Each test's own output goes to $NDRIVER_RESULTS/<test>.log.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+results=${NDRIVER_RESULTS:?NDRIVER_RESULTS must name the results directory}
+tap=$results/tap.txt
+
+if [ $# -gt 0 ]; then
+	tests=()
+	for t in "$@"; do tests+=("$here/tests/$t.sh"); done
+else
+	tests=("$here"/tests/*.sh)
+fi
+
+mount -t debugfs none /sys/kernel/debug 2>/dev/null
+{
+	echo "TAP version 13"
+	echo "1..${#tests[@]}"
+} | tee "$tap"
+n=0
+for t in "${tests[@]}"; do
+	n=$((n + 1))
+	name=$(basename "$t" .sh)
+	log=$results/$name.log
+	start=$(date +%s)
+	if [ ! -f "$t" ]; then
+		echo "no such test: $name" > "$log"
+		rc=1
+	else
+		timeout "${NDRIVER_TEST_TIMEOUT:-600}" bash "$t" > "$log" 2>&1
+		rc=$?
+	fi
+	secs=$(( $(date +%s) - start ))
+	if [ $rc = 0 ]; then
+		echo "ok $n $name # ${secs}s" | tee -a "$tap"
+	elif [ $rc = 4 ]; then
+		echo "ok $n $name # SKIP $(tail -n 1 "$log")" | tee -a "$tap"
+	else
+		echo "not ok $n $name # exit $rc after ${secs}s" | tee -a "$tap"
+		sed 's/^/# /' "$log" | tail -n 30 | tee -a "$tap"
+	fi
+done
+echo "# guest-done" | tee -a "$tap"
