@@ -10,17 +10,17 @@
 use kernel::ffi::c_char;
 
 /// Layout version of everything in this file.
-pub const ABI_VERSION: u32 = 1;
+pub(crate) const ABI_VERSION: u32 = 1;
 
 /// Static description of one implementation of a device class.
 #[repr(C)]
-pub struct ImplDesc {
+pub(crate) struct ImplDesc {
     /// Must be [`ABI_VERSION`].
-    pub abi_version: u32,
+    pub(crate) abi_version: u32,
     /// NUL-terminated device class this implementation drives (e.g. `"hello"`).
-    pub class: *const c_char,
+    pub(crate) class: *const c_char,
     /// NUL-terminated implementation name, unique within its class.
-    pub name: *const c_char,
+    pub(crate) name: *const c_char,
 }
 
 // SAFETY: an `ImplDesc` is an immutable static whose pointers refer to immutable,

@@ -7,11 +7,11 @@
 //! tests compile this file too.
 
 /// Longest accepted name, in bytes.
-pub const NAME_MAX: usize = 31;
+pub(crate) const NAME_MAX: usize = 31;
 
 /// Why a name was refused.
 #[derive(Debug, PartialEq, Eq, Clone, Copy)]
-pub enum NameError {
+pub(crate) enum NameError {
     /// The name is empty.
     Empty,
     /// The name is longer than [`NAME_MAX`].
@@ -21,7 +21,7 @@ pub enum NameError {
 }
 
 /// Checks that `name` is a usable class or implementation name.
-pub fn check_name(name: &[u8]) -> Result<(), NameError> {
+pub(crate) fn check_name(name: &[u8]) -> Result<(), NameError> {
     if name.is_empty() {
         return Err(NameError::Empty);
     }

@@ -112,7 +112,7 @@ fn register(desc: *const ImplDesc) -> Result {
 /// `desc` must point at a static [`ImplDesc`] that stays valid until
 /// [`ndriver_unregister_impl`] is called with it.
 #[unsafe(no_mangle)]
-pub extern "C" fn ndriver_register_impl(desc: *const ImplDesc) -> c_int {
+pub(crate) extern "C" fn ndriver_register_impl(desc: *const ImplDesc) -> c_int {
     match register(desc) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
@@ -121,7 +121,7 @@ pub extern "C" fn ndriver_register_impl(desc: *const ImplDesc) -> c_int {
 
 /// Withdraws an implementation offered by [`ndriver_register_impl`].
 #[unsafe(no_mangle)]
-pub extern "C" fn ndriver_unregister_impl(desc: *const ImplDesc) {
+pub(crate) extern "C" fn ndriver_unregister_impl(desc: *const ImplDesc) {
     let mut slots = REGISTRY.lock();
     for slot in slots.0.iter_mut() {
         if let Some(r) = slot {

@@ -5,6 +5,7 @@
 #   KDIR=/path          use that already built tree (checked, not rebuilt)
 #   KERNEL_TARBALL=f    build from this linux-*.tar.{xz,gz} instead of Debian's
 #   DEBUG_KERNEL=1      add the KASAN/lockdep/kmemleak fragment
+#   --key               only print the cache key
 #
 # The tree is cached in $NDRIVER_CACHE/kernel/<key>, keyed by the tarball,
 # the config fragments, the patch series and the toolchain, so an unchanged
@@ -69,9 +70,13 @@ key=$( {
 	cat "${frags[@]}" "$here/patches/series"
 	[ ${#patches[@]} = 0 ] || cat "${patches[@]}"
 	toolchain_id
-	sha256sum "$0" "$(dirname "$0")/toolchain.sh"
+	cat "$0" "$(dirname "$0")/toolchain.sh"
 } | sha256sum | cut -c1-16)
 tree=$NDRIVER_CACHE/kernel/$key
+if [ "${1:-}" = --key ]; then
+	echo "$key"
+	exit 0
+fi
 # shellcheck disable=SC2046
 margs=($(kmake_args))
 

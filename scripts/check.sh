@@ -37,6 +37,17 @@ else
 	summary
 fi
 
+# Formatting: the kernel's rustfmt settings (.rustfmt.toml), where rustfmt exists.
+if command -v rustfmt >/dev/null; then
+	rs=$(cd "$NDRIVER_ROOT" && git ls-files '*.rs' 2>/dev/null || find . -name '*.rs' -not -path '*/target/*')
+	if (cd "$NDRIVER_ROOT" && rustfmt --check --config-path .rustfmt.toml $rs) >"$results/rustfmt.log" 2>&1; then
+		pass "rustfmt clean"
+	else
+		head -n 30 "$results/rustfmt.log"
+		flunk "sources are not rustfmt-clean (run: rustfmt --config-path .rustfmt.toml FILES)"
+	fi
+fi
+
 # Host unit tests: count cargo's own per-test results.
 hostlog=$results/host-tests.log
 (cd "$NDRIVER_ROOT/selftests/host" && cargo test --offline 2>&1) > "$hostlog"
@@ -69,7 +80,7 @@ if [ -f "$tap" ]; then
 	fi
 else
 	[ -f "$results/console.log" ] && tail -n 40 "$results/console.log"
-	flunk "guest produced no test report (exit $grc; console tail above)"
+	flunk "guest produced no test report: it died, was killed or never ran the tests (exit $grc; console tail above)"
 fi
 [ $grc = 0 ] || flunk "guest run failed (exit $grc)"
 summary

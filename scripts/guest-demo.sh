@@ -13,9 +13,14 @@ out=${NDRIVER_RESULTS:-/tmp}/demo.txt
 	echo "--- /sys/kernel/debug/ndriver/status"
 	cat /sys/kernel/debug/ndriver/status || ok=0
 	echo "--- devices attached for the drivers under test"
-	grep -H . /sys/bus/pci/devices/*/vendor 2>/dev/null |
-		grep -E '0x8086|0x1af4' | sed 's|/vendor:| vendor |'
+	for d in /sys/bus/pci/devices/*; do
+		id="$(cat "$d/vendor"):$(cat "$d/device")"
+		case "$id" in
+		0x8086:0x100e) echo "  $(basename "$d") e1000 (82540EM) NIC" ;;
+		0x1af4:0x1001 | 0x1af4:0x1042) echo "  $(basename "$d") virtio-blk disk" ;;
+		esac
+	done
 	echo "--- kernel log"
-	dmesg | grep -E 'ndriver' | tail -n 10
+	dmesg | grep -E '\] ndriver' | tail -n 10
 	[ $ok = 1 ] && echo "ndriver: demo ok" || echo "ndriver: demo FAILED"
 } 2>&1 | tee "$out"

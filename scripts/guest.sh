@@ -65,13 +65,22 @@ qemu_opts+=" -no-reboot"
 vng_args=(--run "$kdir/arch/x86/boot/bzImage" "${accel[@]}" --force-9p --cpus 2
 	--memory 2G --verbose --rwdir "$results"
 	--append "panic=-1 oops=panic"
-	--qemu-opts "$qemu_opts")
+	"--qemu-opts=$qemu_opts")
 
-export NDRIVER_RESULTS=$results NDRIVER_KDIR=$kdir NDRIVER_ROOT
+# The guest does not inherit this environment: hand the paths over explicitly.
+cmd="env NDRIVER_RESULTS=$results NDRIVER_KDIR=$kdir NDRIVER_ROOT=$NDRIVER_ROOT $cmd"
 if [ $interactive = 1 ]; then
-	# A person at a terminal: run COMMAND, then leave them a shell.
-	as_root ip netns exec "$ns" "$vng" "${vng_args[@]}" \
-		-e "$cmd; echo; echo 'ndriver: guest shell (exit or Ctrl-D to power off)'; exec bash -i"
+	# A person at a terminal: virtme-ng's interactive shell is replaced by a script
+	# (in RESULTS, so the guest sees it) that runs COMMAND and then a real shell.
+	cat > "$results/shell.sh" <<EOS
+#!/bin/bash
+$cmd
+echo
+echo "ndriver: guest shell (exit or Ctrl-D to power off)"
+PS1="ndriver-guest# " exec bash --norc --noprofile -i
+EOS
+	chmod +x "$results/shell.sh"
+	as_root ip netns exec "$ns" "$vng" "${vng_args[@]}" --shell "$results/shell.sh"
 	exit 0
 fi
 
@@ -84,6 +93,10 @@ set -e
 if [ $rc = 124 ] || [ $rc = 137 ]; then
 	tail -n 40 "$results/console.log" >&2
 	die "guest did not finish within ${timeout}s and was killed (console tail above)"
+fi
+if ! grep -q 'Linux version' "$results/console.log"; then
+	tail -n 20 "$results/console.log" >&2
+	die "the guest did not boot (exit $rc; output above)"
 fi
 # vng's own exit status is not the command's: the command reports through RESULTS.
 if grep -qE 'Kernel panic|end Kernel panic' "$results/console.log"; then

@@ -2,8 +2,25 @@
 
 //! Host unit tests: the kernel-free parts of ndriver compiled for the host.
 
+// The kernel-free files carry items only the kernel side uses.
+#![allow(dead_code)]
+
+#[path = "../../../ndriver/fault_class.rs"]
+pub mod fault_class;
+#[path = "../../../ndriver/inject_spec.rs"]
+pub mod inject_spec;
 #[path = "../../../ndriver/names.rs"]
 pub mod names;
+#[path = "../../../ndriver/policy.rs"]
+pub mod policy;
+#[path = "../../../ndriver/timeout.rs"]
+pub mod timeout;
 
 #[cfg(test)]
+mod inject_tests;
+#[cfg(test)]
 mod names_tests;
+#[cfg(test)]
+mod policy_tests;
+#[cfg(test)]
+mod timeout_tests;

@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The classes of driver failure that ndriver contains, and their names in debugfs.
+//! Free of kernel types: the host tests compile it.
+
+/// One class of failure. The discriminants are part of the ABI (`abi.rs` passes them
+/// to implementation modules' fault sites) and index the statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum FaultClass {
+    /// A Rust `panic!` (ends in `BUG()`, an invalid-opcode trap).
+    Panic = 1,
+    /// A load through a NULL pointer (page fault).
+    Null = 2,
+    /// A store through a wild, unmapped kernel address (page fault).
+    Wild = 3,
+    /// A load through a non-canonical address (general protection fault).
+    Gpf = 4,
+    /// An integer division by zero (divide error).
+    Div0 = 5,
+    /// A loop that never ends, interrupts on.
+    Spin = 6,
+    /// A loop that never ends, interrupts off.
+    SpinIrqoff = 7,
+    /// Taking a driver-owned spinlock the caller already holds.
+    Deadlock = 8,
+    /// The entry point returns an error it should not.
+    Error = 9,
+}
+
+/// Number of classes, plus one for "none" at index 0.
+pub(crate) const NR_CLASSES: usize = 10;
+
+impl FaultClass {
+    /// Every class, in ABI order.
+    pub(crate) const ALL: [FaultClass; NR_CLASSES - 1] = [
+        FaultClass::Panic,
+        FaultClass::Null,
+        FaultClass::Wild,
+        FaultClass::Gpf,
+        FaultClass::Div0,
+        FaultClass::Spin,
+        FaultClass::SpinIrqoff,
+        FaultClass::Deadlock,
+        FaultClass::Error,
+    ];
+
+    /// The name used in debugfs.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            FaultClass::Panic => "panic",
+            FaultClass::Null => "null",
+            FaultClass::Wild => "wild",
+            FaultClass::Gpf => "gpf",
+            FaultClass::Div0 => "div0",
+            FaultClass::Spin => "spin",
+            FaultClass::SpinIrqoff => "spin_irqoff",
+            FaultClass::Deadlock => "deadlock",
+            FaultClass::Error => "error",
+        }
+    }
+
+    /// Looks a class up by its debugfs name.
+    pub(crate) fn from_name(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| c.name() == s)
+    }
+
+    /// Looks a class up by its ABI number.
+    pub(crate) fn from_u32(v: u32) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| *c as u32 == v)
+    }
+
+    /// Whether the class is a hang, found by the watchdog rather than a trap.
+    pub(crate) fn is_hang(self) -> bool {
+        matches!(
+            self,
+            FaultClass::Spin | FaultClass::SpinIrqoff | FaultClass::Deadlock
+        )
+    }
+}

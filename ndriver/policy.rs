@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The recovery policy: which implementation to start after a failure, and when.
+//!
+//! An escalation ladder in the manner of MINIX 3's reincarnation server: restart the
+//! failed implementation afresh up to `restarts` times, then move to the next
+//! alternative, wrapping round; once every implementation has used its restarts within
+//! one failure burst, give the device up. Repeated failures wait an exponentially
+//! growing back-off before the restart. A failure that comes more than `calm_ms` after
+//! the previous one starts a new burst. Free of kernel types: the host tests compile it.
+
+/// Operator-set policy (`policy` in debugfs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Policy {
+    /// Fresh restarts of one implementation before moving to the next.
+    pub(crate) restarts: u32,
+    /// First back-off, in milliseconds; 0 restarts at once.
+    pub(crate) backoff_ms: u32,
+    /// Largest back-off, in milliseconds.
+    pub(crate) backoff_max_ms: u32,
+    /// Quiet time after which the failure count starts over.
+    pub(crate) calm_ms: u32,
+}
+
+impl Policy {
+    /// Defaults: two restarts per implementation, back-off from 0 (the first retry is
+    /// immediate: request latency matters more than a storm of faults, which the
+    /// burst limit ends anyway).
+    pub(crate) const DEFAULT: Self = Self {
+        restarts: 2,
+        backoff_ms: 0,
+        backoff_max_ms: 1000,
+        calm_ms: 1000,
+    };
+
+    /// Checks an operator's request.
+    pub(crate) fn valid(&self) -> bool {
+        self.restarts >= 1 && self.restarts <= 1000 && self.backoff_ms <= self.backoff_max_ms
+    }
+}
+
+/// What the recovery manager is to do after a failure.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Start implementation `index` (the failed one or another) after `delay_ms`.
+    Start { index: usize, delay_ms: u32 },
+    /// Every implementation failed too often: take the device down and report it.
+    GiveUp,
+}
+
+/// Failure history of one device.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Ladder {
+    /// Failures in the current burst.
+    burst: u32,
+    /// Restarts of the current implementation in this burst.
+    on_current: u32,
+    /// Implementations tried (moved away from) in this burst.
+    moved: u32,
+    /// Time of the previous failure; `None` before the first.
+    last_ms: Option<u64>,
+}
+
+impl Ladder {
+    /// A device with no failures.
+    pub(crate) const fn new() -> Self {
+        Self {
+            burst: 0,
+            on_current: 0,
+            moved: 0,
+            last_ms: None,
+        }
+    }
+
+    /// Failures in the current burst.
+    pub(crate) fn burst(&self) -> u32 {
+        self.burst
+    }
+
+    /// Records a failure of implementation `current` (of `count`) at `now_ms` and
+    /// decides what to start.
+    pub(crate) fn on_failure(
+        &mut self,
+        p: &Policy,
+        current: usize,
+        count: usize,
+        now_ms: u64,
+    ) -> Decision {
+        if let Some(last) = self.last_ms {
+            if now_ms.saturating_sub(last) > p.calm_ms as u64 {
+                *self = Self::new();
+            }
+        }
+        self.last_ms = Some(now_ms);
+        self.burst = self.burst.saturating_add(1);
+        let delay_ms = backoff(p, self.burst);
+        if count == 0 {
+            return Decision::GiveUp;
+        }
+        if self.on_current < p.restarts {
+            self.on_current += 1;
+            return Decision::Start {
+                index: current,
+                delay_ms,
+            };
+        }
+        // This implementation used its restarts: move on, unless all have.
+        self.moved += 1;
+        if self.moved as usize >= count {
+            return Decision::GiveUp;
+        }
+        self.on_current = 1;
+        Decision::Start {
+            index: (current + 1) % count,
+            delay_ms,
+        }
+    }
+
+    /// Forgets the history (after a manual swap, or when the operator revives a device).
+    pub(crate) fn reset(&mut self) {
+        *self = Self::new();
+    }
+}
+
+/// Back-off before the restart that follows the `burst`-th failure of a burst.
+pub(crate) fn backoff(p: &Policy, burst: u32) -> u32 {
+    if burst <= 1 || p.backoff_ms == 0 {
+        return 0;
+    }
+    let shift = (burst - 2).min(20);
+    p.backoff_ms
+        .saturating_mul(1u32 << shift)
+        .min(p.backoff_max_ms)
+}

@@ -1,0 +1,99 @@
+// SPDX-License-Identifier: GPL-2.0
+
+use crate::policy::{backoff, Decision, Ladder, Policy};
+
+fn p(restarts: u32) -> Policy {
+    Policy {
+        restarts,
+        backoff_ms: 10,
+        backoff_max_ms: 100,
+        calm_ms: 1000,
+    }
+}
+
+fn index(d: Decision) -> usize {
+    match d {
+        Decision::Start { index, .. } => index,
+        Decision::GiveUp => panic!("gave up"),
+    }
+}
+
+#[test]
+fn restarts_then_moves_on_then_gives_up() {
+    let pol = p(2);
+    let mut l = Ladder::new();
+    let mut cur = 0;
+    let mut seen = Vec::new();
+    for t in 0..4 {
+        cur = index(l.on_failure(&pol, cur, 2, t));
+        seen.push(cur);
+    }
+    assert_eq!(seen, [0, 0, 1, 1]);
+    assert_eq!(l.on_failure(&pol, cur, 2, 5), Decision::GiveUp);
+}
+
+#[test]
+fn single_implementation_gives_up_after_its_restarts() {
+    let pol = p(3);
+    let mut l = Ladder::new();
+    for t in 0..3 {
+        assert_eq!(index(l.on_failure(&pol, 0, 1, t)), 0);
+    }
+    assert_eq!(l.on_failure(&pol, 0, 1, 3), Decision::GiveUp);
+}
+
+#[test]
+fn calm_period_starts_a_new_burst() {
+    let pol = p(1);
+    let mut l = Ladder::new();
+    for i in 0..50u64 {
+        // Failures 2 s apart never escalate.
+        assert_eq!(index(l.on_failure(&pol, 0, 2, i * 2000)), 0);
+        assert_eq!(l.burst(), 1);
+    }
+}
+
+#[test]
+fn wraps_round_to_first_alternative() {
+    let pol = p(1);
+    let mut l = Ladder::new();
+    assert_eq!(index(l.on_failure(&pol, 2, 3, 0)), 2);
+    assert_eq!(index(l.on_failure(&pol, 2, 3, 1)), 0);
+    assert_eq!(index(l.on_failure(&pol, 0, 3, 2)), 1);
+    assert_eq!(l.on_failure(&pol, 1, 3, 3), Decision::GiveUp);
+}
+
+#[test]
+fn backoff_doubles_and_is_capped() {
+    let pol = p(1);
+    let got: Vec<u32> = (1..=7).map(|b| backoff(&pol, b)).collect();
+    assert_eq!(got, [0, 10, 20, 40, 80, 100, 100]);
+    assert_eq!(backoff(&pol, u32::MAX), 100);
+    let zero = Policy {
+        backoff_ms: 0,
+        ..pol
+    };
+    assert_eq!(backoff(&zero, 9), 0);
+}
+
+#[test]
+fn no_implementation_gives_up() {
+    let mut l = Ladder::new();
+    assert_eq!(l.on_failure(&p(1), 0, 0, 0), Decision::GiveUp);
+}
+
+#[test]
+fn policy_validation() {
+    assert!(Policy::DEFAULT.valid());
+    assert!(!Policy {
+        restarts: 0,
+        ..Policy::DEFAULT
+    }
+    .valid());
+    assert!(!Policy {
+        backoff_ms: 5,
+        backoff_max_ms: 1,
+        ..Policy::DEFAULT
+    }
+    .valid());
+}
