@@ -5,6 +5,9 @@
 //! Files are documented in `Documentation/debugfs.rst`.
 
 use crate::abi::ABI_VERSION;
+use crate::debugfs_dev::DevDir;
+use crate::devices::Devices;
+use crate::guard;
 use crate::registry;
 use core::fmt;
 use kernel::debugfs::{Dir, File};
@@ -13,23 +16,27 @@ use kernel::prelude::*;
 /// The top-level directory and its files; removed when dropped.
 pub(crate) struct Root {
     // Files go before the directory so they are removed first.
+    _testdev0: DevDir,
     _status: Pin<KBox<File<()>>>,
     _dir: Dir,
 }
 
 fn status_show(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "ndriver abi {}", ABI_VERSION)?;
-    registry::show(f)
+    registry::show(f)?;
+    guard::show(f)
 }
 
 impl Root {
-    pub(crate) fn new() -> Result<Self> {
+    pub(crate) fn new(devices: &Devices) -> Result<Self> {
         let dir = Dir::new(c"ndriver");
+        let testdev0 = DevDir::new(&dir, &devices.testdev0)?;
         let status = KBox::pin_init(
             dir.read_callback_file(c"status", (), &status_show),
             GFP_KERNEL,
         )?;
         Ok(Self {
+            _testdev0: testdev0,
             _status: status,
             _dir: dir,
         })

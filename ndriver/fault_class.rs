@@ -64,17 +64,4 @@ impl FaultClass {
     pub(crate) fn from_name(s: &str) -> Option<Self> {
         Self::ALL.iter().copied().find(|c| c.name() == s)
     }
-
-    /// Looks a class up by its ABI number.
-    pub(crate) fn from_u32(v: u32) -> Option<Self> {
-        Self::ALL.iter().copied().find(|c| *c as u32 == v)
-    }
-
-    /// Whether the class is a hang, found by the watchdog rather than a trap.
-    pub(crate) fn is_hang(self) -> bool {
-        matches!(
-            self,
-            FaultClass::Spin | FaultClass::SpinIrqoff | FaultClass::Deadlock
-        )
-    }
 }

@@ -10,12 +10,36 @@ use kernel::prelude::*;
 
 #[path = "abi.rs"]
 mod abi;
+#[path = "../undo/action_list.rs"]
+mod action_list;
+#[path = "../wrappers/callouts.rs"]
+mod callouts;
+#[path = "debugfs_dev.rs"]
+mod debugfs_dev;
 #[path = "debugfs_root.rs"]
 mod debugfs_root;
+#[path = "devices.rs"]
+mod devices;
+#[path = "fault_class.rs"]
+mod fault_class;
+#[path = "guard.rs"]
+mod guard;
+#[path = "inject_spec.rs"]
+mod inject_spec;
+#[path = "instance.rs"]
+mod instance;
 #[path = "names.rs"]
 mod names;
+#[path = "policy.rs"]
+mod policy;
 #[path = "registry.rs"]
 mod registry;
+#[path = "stats.rs"]
+mod stats;
+#[path = "../placeholders/testdev.rs"]
+mod testdev;
+#[path = "timeout.rs"]
+mod timeout;
 
 module! {
     type: Ndriver,
@@ -25,17 +49,27 @@ module! {
     license: "GPL",
 }
 
+// Fields drop in order: files first, then the devices (which undo their instances),
+// then the guard runtime.
 struct Ndriver {
     _debugfs: debugfs_root::Root,
+    _devices: devices::Devices,
+    _guard: guard::Runtime,
 }
 
 impl kernel::Module for Ndriver {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         // SAFETY: called once, before anything can reach the registry.
         unsafe { registry::init() };
-        let debugfs = debugfs_root::Root::new()?;
+        let guard = guard::Runtime::new()?;
+        let devices = devices::Devices::new()?;
+        let debugfs = debugfs_root::Root::new(&devices)?;
         pr_info!("loaded (ABI {})\n", abi::ABI_VERSION);
-        Ok(Ndriver { _debugfs: debugfs })
+        Ok(Ndriver {
+            _debugfs: debugfs,
+            _devices: devices,
+            _guard: guard,
+        })
     }
 }
 

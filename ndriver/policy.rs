@@ -73,6 +73,7 @@ impl Ladder {
     }
 
     /// Failures in the current burst.
+    #[allow(dead_code)] // Read by the host tests.
     pub(crate) fn burst(&self) -> u32 {
         self.burst
     }

@@ -5,8 +5,15 @@
 //! Implementation modules call [`ndriver_register_impl`] from their `init` and
 //! [`ndriver_unregister_impl`] from their exit. The module dependency that the exported
 //! symbols create keeps `ndriver.ko` loaded while any implementation module is.
+//!
+//! A registered implementation's module text becomes a place where the watchdog may
+//! abandon a hung call. A device bound to an implementation that is being withdrawn is
+//! first swapped to another one (or left unbound), so an implementation module that is
+//! in use can be `rmmod`ed at any time without the device noticing more than a swap.
 
 use crate::abi::{ImplDesc, ABI_VERSION};
+use crate::devices;
+use crate::guard;
 use crate::names::check_name;
 use core::ffi::CStr;
 use core::fmt;
@@ -21,6 +28,11 @@ struct Registered {
     desc: *const ImplDesc,
     class: &'static str,
     name: &'static str,
+    owner: *mut kernel::bindings::module,
+    /// Registration order: alternatives are tried in it.
+    seq: u64,
+    /// Being withdrawn: no device may start it any more.
+    leaving: bool,
 }
 
 // SAFETY: `desc` points at an immutable static of a module that stays loaded until it
@@ -29,10 +41,10 @@ unsafe impl Send for Registered {}
 
 /// Fixed slots: registration happens at `insmod` time, and a fixed table needs no
 /// allocation in the path that modules call.
-pub(crate) struct Slots([Option<Registered>; MAX_IMPLS]);
+pub(crate) struct Slots([Option<Registered>; MAX_IMPLS], u64);
 
 impl Slots {
-    const EMPTY: Self = Self([const { None }; MAX_IMPLS]);
+    const EMPTY: Self = Self([const { None }; MAX_IMPLS], 0);
 }
 
 kernel::sync::global_lock! {
@@ -72,7 +84,7 @@ unsafe fn desc_name(ptr: *const kernel::ffi::c_char) -> Result<&'static str> {
     Ok(s)
 }
 
-fn register(desc: *const ImplDesc) -> Result {
+fn register(desc: *const ImplDesc, owner: *mut kernel::bindings::module) -> Result {
     if desc.is_null() {
         return Err(EINVAL);
     }
@@ -101,10 +113,54 @@ fn register(desc: *const ImplDesc) -> Result {
         pr_err!("implementation {}/{} is already registered\n", class, name);
         return Err(EEXIST);
     }
+    slots.1 += 1;
+    let seq = slots.1;
     let free = slots.0.iter_mut().find(|s| s.is_none()).ok_or(ENOSPC)?;
-    *free = Some(Registered { desc, class, name });
+    // SAFETY: `owner` is the registering module, loaded until it unregisters (which
+    // unregisters the text first).
+    unsafe { guard::register_module_text(owner) }?;
+    *free = Some(Registered {
+        desc,
+        class,
+        name,
+        owner,
+        seq,
+        leaving: false,
+    });
+    drop(slots);
     pr_info!("registered implementation {}/{}\n", class, name);
+    devices::on_register(class, desc);
     Ok(())
+}
+
+/// The implementations of `class` that may be started, in registration order.
+pub(crate) fn impls_of(class: &str) -> KVec<*const ImplDesc> {
+    let slots = REGISTRY.lock();
+    let mut found: KVec<(u64, *const ImplDesc)> = KVec::new();
+    for r in slots.0.iter().flatten() {
+        if r.class == class && !r.leaving && found.push((r.seq, r.desc), GFP_KERNEL).is_err() {
+            break;
+        }
+    }
+    found.sort_unstable_by_key(|(seq, _)| *seq);
+    let mut out = KVec::new();
+    for (_, d) in found {
+        if out.push(d, GFP_KERNEL).is_err() {
+            break;
+        }
+    }
+    out
+}
+
+/// The name of a registered implementation.
+pub(crate) fn name_of(desc: *const ImplDesc) -> Option<&'static str> {
+    let slots = REGISTRY.lock();
+    slots
+        .0
+        .iter()
+        .flatten()
+        .find(|r| core::ptr::eq(r.desc, desc))
+        .map(|r| r.name)
 }
 
 /// Offers an implementation to ndriver. Returns 0 or a negative error code.
@@ -112,8 +168,11 @@ fn register(desc: *const ImplDesc) -> Result {
 /// `desc` must point at a static [`ImplDesc`] that stays valid until
 /// [`ndriver_unregister_impl`] is called with it.
 #[unsafe(no_mangle)]
-pub(crate) extern "C" fn ndriver_register_impl(desc: *const ImplDesc) -> c_int {
-    match register(desc) {
+pub(crate) extern "C" fn ndriver_register_impl(
+    desc: *const ImplDesc,
+    owner: *mut kernel::ffi::c_void,
+) -> c_int {
+    match register(desc, owner.cast()) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }
@@ -122,17 +181,34 @@ pub(crate) extern "C" fn ndriver_register_impl(desc: *const ImplDesc) -> c_int {
 /// Withdraws an implementation offered by [`ndriver_register_impl`].
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_unregister_impl(desc: *const ImplDesc) {
+    let class = {
+        let mut slots = REGISTRY.lock();
+        let Some(r) = slots
+            .0
+            .iter_mut()
+            .flatten()
+            .find(|r| core::ptr::eq(r.desc, desc))
+        else {
+            pr_warn!("unregister of an implementation that is not registered\n");
+            return;
+        };
+        r.leaving = true;
+        r.class
+    };
+    // Devices move off it before it goes (this may start another implementation).
+    devices::on_unregister(class, desc);
     let mut slots = REGISTRY.lock();
     for slot in slots.0.iter_mut() {
         if let Some(r) = slot {
             if core::ptr::eq(r.desc, desc) {
+                // SAFETY: registered in `register` for this still-loaded module.
+                unsafe { guard::unregister_module_text(r.owner) };
                 pr_info!("unregistered implementation {}/{}\n", r.class, r.name);
                 *slot = None;
                 return;
             }
         }
     }
-    pr_warn!("unregister of an implementation that is not registered\n");
 }
 
 /// Writes the registry as `status` shows it.

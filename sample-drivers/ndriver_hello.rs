@@ -8,6 +8,8 @@ use kernel::prelude::*;
 
 #[path = "../ndriver/abi.rs"]
 mod abi;
+#[path = "../wrappers/callouts_api.rs"]
+mod callouts_api;
 
 module! {
     type: Hello,
@@ -17,23 +19,21 @@ module! {
     license: "GPL",
 }
 
-unsafe extern "C" {
-    fn ndriver_register_impl(desc: *const abi::ImplDesc) -> kernel::ffi::c_int;
-    fn ndriver_unregister_impl(desc: *const abi::ImplDesc);
-}
-
 static DESC: abi::ImplDesc = abi::ImplDesc {
     abi_version: abi::ABI_VERSION,
     class: c"hello".as_ptr().cast(),
     name: c"hello-a".as_ptr().cast(),
+    ops: core::ptr::null(),
 };
 
 struct Hello;
 
 impl kernel::Module for Hello {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
+    fn init(module: &'static ThisModule) -> Result<Self> {
         // SAFETY: `DESC` is a static that outlives the registration, which `drop` ends.
-        kernel::error::to_result(unsafe { ndriver_register_impl(&DESC) })?;
+        kernel::error::to_result(unsafe {
+            callouts_api::ndriver_register_impl(&DESC, module.as_ptr().cast())
+        })?;
         Ok(Hello)
     }
 }
@@ -41,6 +41,6 @@ impl kernel::Module for Hello {
 impl Drop for Hello {
     fn drop(&mut self) {
         // SAFETY: `DESC` was registered by `init`.
-        unsafe { ndriver_unregister_impl(&DESC) };
+        unsafe { callouts_api::ndriver_unregister_impl(&DESC) };
     }
 }

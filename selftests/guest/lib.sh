@@ -36,3 +36,42 @@ unload() {
 loaded() {
 	grep -q "^$1 " /proc/modules
 }
+
+TD=$DBG/testdev0
+
+# Loads ndriver and both testdev implementations (testdev-a binds first).
+load_testdev() {
+	load ndriver
+	load sample-drivers/ndriver_testdev_a
+	load sample-drivers/ndriver_testdev_b
+	grep -q '^state running$' "$TD/status" || fail "testdev0 not running: $(cat "$TD/status")"
+}
+
+unload_testdev() {
+	unload ndriver_testdev_b
+	unload ndriver_testdev_a
+	unload ndriver
+}
+
+# td_call VERB ARG: issues a request through testdev0 and prints the driver's result.
+td_call() {
+	echo "$1 $2" > "$TD/call" || return 1
+	sed -n 's/^requests [0-9]* last \(-\?[0-9]*\)$/\1/p' "$TD/call"
+}
+
+# stat NAME...: a value from testdev0/stats (e.g. stat recoveries, stat detected hang).
+stat() {
+	awk -v k="$*" '{ v = $NF; $NF = ""; sub(/ $/, ""); if ($0 == k) print v }' "$TD/stats"
+}
+
+status_of() {
+	sed -n "s/^$1 //p" "$TD/status"
+}
+
+# Expects a write to be refused.
+refused() {
+	local file=$1; shift
+	if echo "$*" > "$file" 2>/dev/null; then
+		fail "'$*' > $file was accepted"
+	fi
+}

@@ -1,0 +1,1270 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Guard runtime (x86-64): run driver code so that a crash or a hang of that code becomes an
+//! error return to the caller instead of an oops, a panic or a stuck CPU.
+//!
+//! # How it works
+//!
+//! [`guarded_call`] saves a resume context (callee-saved registers and the stack pointer, like
+//! `setjmp`) in a [`Frame`] that lives on the caller's stack, links the frame where the fault
+//! handlers can find it and calls the guarded function. The frame also records the preempt
+//! count, the IRQ flags, the context level (task, softirq, hardirq, NMI) and a deadline.
+//!
+//! Frames entered in atomic context (preempt count non-zero or IRQs off) cannot migrate and are
+//! pushed on a per-CPU chain. Frames entered in preemptible task context can sleep and migrate;
+//! they are kept in a small table of task slots keyed by the task.
+//!
+//! Recovery always works the same way: a handler running on the faulting CPU checks that the
+//! interrupted context belongs to the innermost armed frame (same CPU or task, same context level,
+//! stack pointer below the frame), then rewrites the interrupted `pt_regs` so that the exception,
+//! interrupt or NMI returns to [`guard_resume`] on the guarded call's stack. `guard_resume` restores
+//! the callee-saved registers and returns from `guard_enter` a second time; [`guarded_call`] sees
+//! the fault mark and, now in ordinary context, restores the preempt count and IRQ flags.
+//!
+//! Handlers:
+//! - die notifier (priority `INT_MAX`): `DIE_TRAP` (#UD from `BUG()`/Rust panic, #DE), `DIE_GPF`
+//!   (#GP, before any oops output), `DIE_OOPS` (page faults, reached from `page_fault_oops()` after
+//!   `oops_begin()`; returning `NOTIFY_STOP` makes `__die()` return 1, so `oops_end()` runs with
+//!   `signr == 0`, releases the die lock and restores IRQs, but the oops is printed, the kernel is
+//!   tainted `D`, tracing and lock debugging are switched off and the console stays verbose), and
+//!   `DIE_PAGE_FAULT` (sent before `oops_begin()` only with `kernel-patch-die-page-fault.diff`).
+//! - a per-CPU periodic `HARD` hrtimer: hangs with IRQs on (the interrupted `pt_regs` come from
+//!   `get_irq_regs()`), and a heartbeat for the cross-CPU check.
+//! - an `NMI_LOCAL` handler: hangs with IRQs off. Another CPU's hrtimer sees a stale heartbeat and
+//!   sends an NMI; the NMI handler rewrites both `pt_regs` and the "iret" copy of the hardware frame
+//!   that the x86-64 NMI exit path really returns through.
+
+use core::arch::{asm, naked_asm};
+use core::ffi::{c_char, c_int, c_uint, c_ulong, c_void, CStr};
+use core::mem::{offset_of, MaybeUninit};
+use core::ptr;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use kernel::{bindings, prelude::*, types::Opaque};
+
+/// A function that can be run under a guard.
+pub(crate) type GuardFn = unsafe extern "C" fn(*mut c_void) -> c_int;
+
+/// What went wrong in a guarded call.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FaultClass {
+    /// `BUG()`, Rust `panic!()` or another `#UD`.
+    Bug = 1,
+    /// Kernel-mode page fault (NULL or wild pointer to unmapped memory).
+    PageFault = 2,
+    /// General protection fault (non-canonical address, ...).
+    GeneralProtection = 3,
+    /// Divide error (`#DE`).
+    DivideError = 4,
+    /// Another trap reported through the die chain.
+    OtherTrap = 5,
+    /// The deadline passed (endless loop, deadlock), recovered from an interrupt or an NMI.
+    Hang = 6,
+    /// The guard could not be armed (runtime not started or no free task slot).
+    Unavailable = 7,
+}
+
+/// Number of [`FaultClass`] values, plus one for index 0.
+const FAULT_CLASSES: usize = 8;
+
+impl FaultClass {
+    /// Converts the raw value stored in a frame back into a class.
+    pub(crate) fn from_raw(raw: u32) -> Self {
+        match raw {
+            1 => Self::Bug,
+            2 => Self::PageFault,
+            3 => Self::GeneralProtection,
+            4 => Self::DivideError,
+            6 => Self::Hang,
+            7 => Self::Unavailable,
+            _ => Self::OtherTrap,
+        }
+    }
+
+    /// Short name for logs.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::Bug => "bug/panic",
+            Self::PageFault => "page-fault",
+            Self::GeneralProtection => "general-protection",
+            Self::DivideError => "divide-error",
+            Self::OtherTrap => "other-trap",
+            Self::Hang => "hang",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// A recovered fault.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Fault {
+    /// Kind of fault.
+    pub(crate) class: FaultClass,
+    /// Instruction pointer at the time of the fault (0 if none).
+    pub(crate) ip: usize,
+    /// Time from guard entry to the fault, in nanoseconds.
+    pub(crate) elapsed_ns: u64,
+}
+
+impl Fault {
+    fn unavailable() -> Self {
+        Self {
+            class: FaultClass::Unavailable,
+            ip: 0,
+            elapsed_ns: 0,
+        }
+    }
+
+    /// The kernel error code that best describes this fault.
+    pub(crate) fn to_errno(&self) -> Error {
+        match self.class {
+            FaultClass::Hang => ETIMEDOUT,
+            FaultClass::Unavailable => EBUSY,
+            _ => EFAULT,
+        }
+    }
+}
+
+impl From<Fault> for Error {
+    fn from(fault: Fault) -> Self {
+        fault.to_errno()
+    }
+}
+
+/// Per-call guard state. Lives on the stack of [`guarded_call`].
+///
+/// The first fields are accessed by `guard_enter`/`guard_resume` through the `FRAME_*` offsets.
+#[repr(C)]
+struct Frame {
+    /// rbx, rbp, r12-r15 of the caller, written by `guard_enter`, read only by `guard_resume`.
+    callee_saved: MaybeUninit<[u64; 6]>,
+    /// Stack pointer at `guard_enter` entry; points at its return address. 0 until entered.
+    rsp: u64,
+    /// Non-zero while the guarded function runs. Written by `guard_enter` and the handlers.
+    armed: AtomicU32,
+    /// [`FaultClass`] set by a handler before redirecting, 0 while no fault happened.
+    fault: AtomicU32,
+    /// Next outer frame on this CPU's chain (atomic frames only).
+    prev: *mut Frame,
+    /// Task that entered the guard.
+    task: *mut c_void,
+    /// `preempt_count()` at entry.
+    entry_pc: u32,
+    /// Context level bits (NMI, hardirq, serving softirq) at entry.
+    level: u32,
+    /// IRQ flags at entry.
+    entry_flags: u64,
+    start_tsc: u64,
+    deadline_tsc: u64,
+    fault_ip: u64,
+    fault_tsc: u64,
+    /// Index in [`SLOTS`] for task frames, `usize::MAX` for per-CPU frames.
+    slot: usize,
+    /// CPU whose chain holds a per-CPU frame.
+    cpu: usize,
+    /// Stack slot whose return address was redirected to `guard_hijack_landing`, 0 if none.
+    hijack_slot: AtomicU64,
+}
+
+const FRAME_RBX: usize = offset_of!(Frame, callee_saved);
+const FRAME_RBP: usize = FRAME_RBX + 8;
+const FRAME_R12: usize = FRAME_RBX + 16;
+const FRAME_R13: usize = FRAME_RBX + 24;
+const FRAME_R14: usize = FRAME_RBX + 32;
+const FRAME_R15: usize = FRAME_RBX + 40;
+const FRAME_RSP: usize = offset_of!(Frame, rsp);
+const FRAME_ARMED: usize = offset_of!(Frame, armed);
+
+/// x86-64 `struct pt_regs`, as laid out by the entry code.
+#[repr(C)]
+struct PtRegs {
+    r15: u64,
+    r14: u64,
+    r13: u64,
+    r12: u64,
+    bp: u64,
+    bx: u64,
+    r11: u64,
+    r10: u64,
+    r9: u64,
+    r8: u64,
+    ax: u64,
+    cx: u64,
+    dx: u64,
+    si: u64,
+    di: u64,
+    orig_ax: u64,
+    ip: u64,
+    cs: u64,
+    flags: u64,
+    sp: u64,
+    ss: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<PtRegs>() == core::mem::size_of::<bindings::pt_regs>());
+
+/// Words in `struct pt_regs`. The NMI "iret" frame starts right after it (see the stack diagram
+/// above `.Lnmi_from_kernel` in `arch/x86/entry/entry_64.S`).
+const PT_REGS_WORDS: usize = core::mem::size_of::<PtRegs>() / 8;
+
+const X86_EFLAGS_TF: u64 = 1 << 8;
+const X86_EFLAGS_IF: u64 = 1 << 9;
+const X86_EFLAGS_DF: u64 = 1 << 10;
+const X86_EFLAGS_AC: u64 = 1 << 18;
+
+const X86_TRAP_DE: c_ulong = 0;
+const X86_TRAP_UD: c_ulong = 6;
+const X86_TRAP_GP: c_ulong = 13;
+const X86_TRAP_PF: c_ulong = 14;
+
+const NOTIFY_DONE: c_int = 0;
+const NOTIFY_STOP: c_int = 0x8001;
+const NMI_DONE: c_int = 0;
+const NMI_HANDLED: c_int = 1;
+
+/// Maximal distance between a frame and a stack pointer inside the guarded call.
+const STACK_WINDOW: u64 = (kernel::page::PAGE_SIZE as u64) << bindings::THREAD_SIZE_ORDER;
+
+/// Number of task slots, i.e. of guarded calls that can be active at once in preemptible context.
+const NR_SLOTS: usize = 64;
+const MAX_CPUS: usize = bindings::NR_CPUS as usize;
+
+/// Period of the per-CPU watchdog hrtimer.
+const WATCHDOG_PERIOD_NS: u64 = 1_000_000;
+/// A CPU whose watchdog did not tick for this long is sent an NMI (if it runs guarded code).
+const NMI_GRACE_NS: u64 = 10_000_000;
+/// A hung call that stays outside abort points this long past its deadline is aborted anyway.
+const FORCE_ABORT_NS: u64 = 500_000_000;
+/// Number of text ranges in which a hung guarded call may be aborted asynchronously.
+const MAX_ABORT_RANGES: usize = 16;
+
+extern "C" {
+    static ndg_level_mask: c_uint;
+    static ndg_nmi_offset: c_uint;
+    static ndg_hardirq_offset: c_uint;
+    static ndg_die_oops: c_ulong;
+    static ndg_die_trap: c_ulong;
+    static ndg_die_gpf: c_ulong;
+    static ndg_die_page_fault: c_ulong;
+
+    fn ndg_context(pc: *mut c_uint, cpu: *mut c_uint) -> *mut c_void;
+    fn ndg_preempt_count() -> c_uint;
+    fn ndg_preempt_count_set(pc: c_uint);
+    fn ndg_cpu() -> c_uint;
+    fn ndg_current() -> *mut c_void;
+    fn ndg_irq_regs() -> *mut PtRegs;
+    fn ndg_irq_disable();
+    fn ndg_irq_restore(flags: c_ulong);
+    fn ndg_send_nmi(cpu: c_uint);
+    fn ndg_spin_functions(start: *mut c_ulong, size: *mut c_ulong, max: c_uint) -> c_uint;
+    fn ndg_on_each_cpu(f: unsafe extern "C" fn(*mut c_void), info: *mut c_void);
+    fn ndg_hooks_register(
+        die_cb: unsafe extern "C" fn(c_ulong, *mut PtRegs, c_ulong, *const c_char) -> c_int,
+        nmi_cb: unsafe extern "C" fn(*mut PtRegs) -> c_int,
+    ) -> c_int;
+    fn ndg_hooks_unregister();
+}
+
+/// Per-CPU state, one cache line (or more) per CPU.
+#[repr(C, align(64))]
+struct CpuState {
+    /// Innermost frame entered in atomic context on this CPU.
+    top: AtomicPtr<Frame>,
+    /// TSC of the last watchdog tick on this CPU, 0 if the watchdog does not run here.
+    heartbeat: AtomicU64,
+    /// TSC of the last NMI sent to this CPU.
+    kick_tsc: AtomicU64,
+    /// Set before an NMI is sent to this CPU, cleared by the NMI handler.
+    kick: AtomicU32,
+    /// The watchdog hrtimer was started on this CPU.
+    started: AtomicBool,
+    timer: Opaque<bindings::hrtimer>,
+}
+
+// SAFETY: All fields are atomics, except `timer`, which is only handed to the hrtimer core, which
+// does its own locking.
+unsafe impl Sync for CpuState {}
+
+impl CpuState {
+    const fn new() -> Self {
+        Self {
+            top: AtomicPtr::new(ptr::null_mut()),
+            heartbeat: AtomicU64::new(0),
+            kick_tsc: AtomicU64::new(0),
+            kick: AtomicU32::new(0),
+            started: AtomicBool::new(false),
+            timer: Opaque::uninit(),
+        }
+    }
+}
+
+/// A task slot: the frame of a guarded call entered in preemptible context.
+///
+/// Only the owning task (or an exception/interrupt/NMI running on top of it) dereferences
+/// `frame`; other CPUs only ever compare `task`.
+#[repr(C, align(64))]
+struct TaskSlot {
+    task: AtomicPtr<c_void>,
+    frame: AtomicPtr<Frame>,
+}
+
+impl TaskSlot {
+    const fn new() -> Self {
+        Self {
+            task: AtomicPtr::new(ptr::null_mut()),
+            frame: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+}
+
+static CPUS: [CpuState; MAX_CPUS] = [const { CpuState::new() }; MAX_CPUS];
+static SLOTS: [TaskSlot; NR_SLOTS] = [const { TaskSlot::new() }; NR_SLOTS];
+
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+static TSC_KHZ: AtomicU64 = AtomicU64::new(0);
+static LEVEL_MASK: AtomicU32 = AtomicU32::new(0);
+static STATS: [AtomicU64; FAULT_CLASSES] = [const { AtomicU64::new(0) }; FAULT_CLASSES];
+static HANG_BY_TIMER: AtomicU64 = AtomicU64::new(0);
+static HANG_FORCED: AtomicU64 = AtomicU64::new(0);
+static HANG_BY_RETURN: AtomicU64 = AtomicU64::new(0);
+
+/// A text range `[start, end)` in which hung guarded code may be aborted; `start == 0` if free.
+struct AbortRange {
+    start: AtomicUsize,
+    end: AtomicUsize,
+}
+
+impl AbortRange {
+    const fn new() -> Self {
+        Self {
+            start: AtomicUsize::new(0),
+            end: AtomicUsize::new(0),
+        }
+    }
+}
+
+static ABORT_RANGES: [AbortRange; MAX_ABORT_RANGES] =
+    [const { AbortRange::new() }; MAX_ABORT_RANGES];
+
+fn add_abort_range(start: usize, len: usize) -> Result {
+    if start == 0 || len == 0 {
+        return Err(EINVAL);
+    }
+    for range in ABORT_RANGES.iter() {
+        if range
+            .start
+            .compare_exchange(0, usize::MAX, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            range
+                .end
+                .store(start.saturating_add(len), Ordering::Relaxed);
+            range.start.store(start, Ordering::Release);
+            return Ok(());
+        }
+    }
+    Err(ENOSPC)
+}
+
+fn remove_abort_range(start: usize) {
+    for range in ABORT_RANGES.iter() {
+        if range.start.load(Ordering::Acquire) == start {
+            range.end.store(0, Ordering::Relaxed);
+            range.start.store(0, Ordering::Release);
+        }
+    }
+}
+
+/// Whether hung guarded code interrupted at `ip` may be aborted right away.
+///
+/// Aborting asynchronously is only safe where the code holds no kernel-owned state: in driver
+/// text (registered with [`register_module_text`]) and in kernel functions that only spin or
+/// delay. Elsewhere (printk, allocator, ...) the abort waits for the code to come back to an
+/// abort point, up to `FORCE_ABORT_NS` past the deadline.
+fn abort_point(ip: u64) -> bool {
+    let ip = ip as usize;
+    ABORT_RANGES.iter().any(|range| {
+        let start = range.start.load(Ordering::Acquire);
+        start != 0 && start != usize::MAX && ip >= start && ip < range.end.load(Ordering::Relaxed)
+    })
+}
+
+/// Declares the text of `module` (a driver) as a place where its hung guarded calls may be
+/// aborted. Undo with [`unregister_module_text`] before the module goes away.
+///
+/// # Safety
+///
+/// `module` must be NULL or a loaded module that stays loaded until
+/// [`unregister_module_text`] is called for it.
+pub(crate) unsafe fn register_module_text(module: *mut bindings::module) -> Result {
+    // SAFETY: per this function's contract.
+    let (start, len) = unsafe { module_text(module) };
+    add_abort_range(start, len)
+}
+
+/// Undoes [`register_module_text`].
+///
+/// # Safety
+///
+/// As for [`register_module_text`], for the same module.
+pub(crate) unsafe fn unregister_module_text(module: *mut bindings::module) {
+    // SAFETY: per this function's contract.
+    remove_abort_range(unsafe { module_text(module) }.0);
+}
+
+/// Start and length of a module's text.
+///
+/// # Safety
+///
+/// `ptr` must be NULL or a loaded module.
+unsafe fn module_text(ptr: *mut bindings::module) -> (usize, usize) {
+    if ptr.is_null() {
+        return (0, 0);
+    }
+    // SAFETY: `ptr` is the live `struct module` of a loaded module.
+    let text = unsafe { &(*ptr).mem[bindings::mod_mem_type_MOD_TEXT as usize] };
+    (text.base as usize, text.size as usize)
+}
+static HANG_BY_NMI: AtomicU64 = AtomicU64::new(0);
+static NMI_KICKS: AtomicU64 = AtomicU64::new(0);
+
+/// Reads the time stamp counter.
+#[inline(always)]
+pub(crate) fn rdtsc() -> u64 {
+    let lo: u32;
+    let hi: u32;
+    // SAFETY: `rdtsc` only reads the TSC into edx:eax; the kernel does not restrict it.
+    unsafe {
+        asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags));
+    }
+    (u64::from(hi) << 32) | u64::from(lo)
+}
+
+#[inline(always)]
+fn save_flags() -> u64 {
+    let flags: u64;
+    // SAFETY: Pushes RFLAGS and pops it into a register; the stack is balanced and nothing else
+    // is touched.
+    unsafe {
+        asm!("pushfq", "pop {}", out(reg) flags, options(nomem, preserves_flags));
+    }
+    flags
+}
+
+fn ns_to_cycles(ns: u64) -> u64 {
+    ns.saturating_mul(TSC_KHZ.load(Ordering::Relaxed)) / 1_000_000
+}
+
+fn cycles_to_ns(cycles: u64) -> u64 {
+    match TSC_KHZ.load(Ordering::Relaxed) {
+        0 => 0,
+        khz => cycles.saturating_mul(1_000_000) / khz,
+    }
+}
+
+/// Writes the runtime's counters (for the top-level `status` file).
+pub(crate) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    write!(f, "guard faults")?;
+    for class in [
+        FaultClass::Bug,
+        FaultClass::PageFault,
+        FaultClass::GeneralProtection,
+        FaultClass::DivideError,
+        FaultClass::OtherTrap,
+        FaultClass::Hang,
+        FaultClass::Unavailable,
+    ] {
+        write!(
+            f,
+            " {}={}",
+            class.name(),
+            STATS[class as usize].load(Ordering::Relaxed)
+        )?;
+    }
+    writeln!(f)?;
+    writeln!(
+        f,
+        "guard hangs by_timer={} by_nmi={} by_return={} forced={} nmi_kicks={}",
+        HANG_BY_TIMER.load(Ordering::Relaxed),
+        HANG_BY_NMI.load(Ordering::Relaxed),
+        HANG_BY_RETURN.load(Ordering::Relaxed),
+        HANG_FORCED.load(Ordering::Relaxed),
+        NMI_KICKS.load(Ordering::Relaxed)
+    )
+}
+
+/// Saves the resume context in `frame`, arms it and calls `f(arg)`.
+///
+/// Returns `f`'s return value, or, when a handler redirected the guarded code to
+/// [`guard_resume`], `-EFAULT` with `frame.fault` set.
+///
+/// # Safety
+///
+/// `frame` must be valid and linked where the handlers find it, and `f(arg)` must be safe to call.
+#[unsafe(naked)]
+unsafe extern "C" fn guard_enter(frame: *mut Frame, f: GuardFn, arg: *mut c_void) -> c_int {
+    naked_asm!(
+        "mov [rdi + {rbx}], rbx",
+        "mov [rdi + {rbp}], rbp",
+        "mov [rdi + {r12}], r12",
+        "mov [rdi + {r13}], r13",
+        "mov [rdi + {r14}], r14",
+        "mov [rdi + {r15}], r15",
+        "mov [rdi + {rsp}], rsp",
+        // Keeps the frame pointer across the call and aligns the stack to 16 bytes.
+        "push rbx",
+        "mov rbx, rdi",
+        "mov dword ptr [rdi + {armed}], 1",
+        "mov rdi, rdx",
+        "call rsi",
+        "mov dword ptr [rbx + {armed}], 0",
+        "pop rbx",
+        "ret",
+        rbx = const FRAME_RBX,
+        rbp = const FRAME_RBP,
+        r12 = const FRAME_R12,
+        r13 = const FRAME_R13,
+        r14 = const FRAME_R14,
+        r15 = const FRAME_R15,
+        rsp = const FRAME_RSP,
+        armed = const FRAME_ARMED,
+    )
+}
+
+/// Landing point of a recovered fault: returns from `guard_enter` once more.
+///
+/// Entered only through an exception, interrupt or NMI return whose `pt_regs` were rewritten by
+/// [`redirect`], with `rdi` pointing at the frame.
+///
+/// # Safety
+///
+/// Must never be called; only used as a return address.
+#[unsafe(naked)]
+unsafe extern "C" fn guard_resume() -> ! {
+    naked_asm!(
+        "endbr64",
+        "mov rbx, [rdi + {rbx}]",
+        "mov rbp, [rdi + {rbp}]",
+        "mov r12, [rdi + {r12}]",
+        "mov r13, [rdi + {r13}]",
+        "mov r14, [rdi + {r14}]",
+        "mov r15, [rdi + {r15}]",
+        "mov rsp, [rdi + {rsp}]",
+        "mov eax, -14",
+        "ret",
+        rbx = const FRAME_RBX,
+        rbp = const FRAME_RBP,
+        r12 = const FRAME_R12,
+        r13 = const FRAME_R13,
+        r14 = const FRAME_R14,
+        r15 = const FRAME_R15,
+        rsp = const FRAME_RSP,
+    )
+}
+
+/// Landing point of a hijacked return address (see [`try_hijack`]): kernel code called by hung
+/// guarded code returned into it instead of into driver text. Aborts the guarded call from
+/// there, in ordinary context and with no kernel lock held by the abandoned frames.
+///
+/// # Safety
+///
+/// Must never be called; only used as a return address.
+#[unsafe(naked)]
+unsafe extern "C" fn guard_hijack_landing() -> ! {
+    naked_asm!(
+        "endbr64",
+        // rsp is 16-byte aligned here: it was before the call whose return we hijacked.
+        "lea rdi, [rsp - 8]",
+        "call {take}",
+        "mov rdi, rax",
+        "jmp {resume}",
+        take = sym take_hijacked_frame,
+        resume = sym guard_resume,
+    )
+}
+
+/// Finds the frame whose return address at `slot` was hijacked and marks it as aborted.
+extern "C" fn take_hijacked_frame(slot: u64) -> *mut Frame {
+    // SAFETY: FFI accessors without preconditions.
+    let (cpu, level) = unsafe {
+        (
+            ndg_cpu() as usize,
+            ndg_preempt_count() & LEVEL_MASK.load(Ordering::Relaxed),
+        )
+    };
+    // SAFETY: We run in the context that owns the frame (it just returned into the landing).
+    let fp = unsafe { find_frame(cpu, level, slot) };
+    // SAFETY: `fp` is null or a live frame of this context.
+    if fp.is_null() || unsafe { (*fp).hijack_slot.load(Ordering::Acquire) } != slot {
+        // Cannot happen: the landing is only installed for an armed frame of this context,
+        // which stays armed until it is aborted, and the original return address is gone.
+        panic!("guard: hijacked return without a matching frame");
+    }
+    // SAFETY: Checked above.
+    let frame = unsafe { &mut *fp };
+    frame.fault_ip = slot;
+    frame.fault_tsc = rdtsc();
+    frame.armed.store(0, Ordering::Relaxed);
+    frame
+        .fault
+        .store(FaultClass::Hang as u32, Ordering::Release);
+    HANG_BY_RETURN.fetch_add(1, Ordering::Relaxed);
+    fp
+}
+
+fn claim_slot(task: *mut c_void, frame: *mut Frame) -> Option<usize> {
+    let start = (task as usize >> 6) % NR_SLOTS;
+    for i in 0..NR_SLOTS {
+        let idx = (start + i) % NR_SLOTS;
+        let slot = &SLOTS[idx];
+        if slot
+            .task
+            .compare_exchange(ptr::null_mut(), task, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            slot.frame.store(frame, Ordering::Release);
+            return Some(idx);
+        }
+    }
+    None
+}
+
+fn release_slot(idx: usize) {
+    if let Some(slot) = SLOTS.get(idx) {
+        slot.frame.store(ptr::null_mut(), Ordering::Relaxed);
+        slot.task.store(ptr::null_mut(), Ordering::Release);
+    }
+}
+
+/// Releases the slots of frames of `task` nested inside the frame whose stack pointer is `rsp`.
+///
+/// Such frames are left behind when a fault hit one of them before it was armed and was handled
+/// by an outer frame.
+fn release_inner_slots(task: *mut c_void, rsp: u64) {
+    for (idx, slot) in SLOTS.iter().enumerate() {
+        if slot.task.load(Ordering::Acquire) != task {
+            continue;
+        }
+        let frame = slot.frame.load(Ordering::Acquire);
+        // SAFETY: The slot belongs to the current task, so `frame` is a live frame on the current
+        // task's stack (frames are unlinked before their `guarded_call` returns).
+        if !frame.is_null() && unsafe { (*frame).rsp } < rsp {
+            release_slot(idx);
+        }
+    }
+}
+
+/// Runs `f(arg)` under a guard.
+///
+/// Returns `Ok(f(arg))`, or `Err` if `f` raised an exception (BUG/panic, page fault, #GP, #DE)
+/// or ran past `budget_ns` nanoseconds (0: no deadline). Works in task, softirq and hardirq
+/// context and nests. After an `Err`, the preempt count and the IRQ flags are those at entry.
+///
+/// # Safety
+///
+/// - `f(arg)` must be safe to call.
+/// - When a fault is recovered, the frames of `f` and of everything it called are abandoned
+///   without running any destructor or unlock. `f` must therefore not publish pointers to its own
+///   stack (on-stack wait queue entries, list nodes, timers, completions, ...) and must not take
+///   locks or resources outside the driver's own state that other code depends on; the caller
+///   must treat all driver state touched by `f` (including driver-owned locks) as corrupt after an
+///   `Err`.
+pub(crate) unsafe fn guarded_call(
+    f: GuardFn,
+    arg: *mut c_void,
+    budget_ns: u64,
+) -> Result<c_int, Fault> {
+    if !ACTIVE.load(Ordering::Relaxed) {
+        return Err(Fault::unavailable());
+    }
+
+    let mut pc: c_uint = 0;
+    let mut cpu: c_uint = 0;
+    // SAFETY: FFI accessor; both pointers are valid for writes.
+    let task = unsafe { ndg_context(&mut pc, &mut cpu) };
+    let flags = save_flags();
+    let start = rdtsc();
+    let deadline = match budget_ns {
+        0 => u64::MAX,
+        ns => start.saturating_add(ns_to_cycles(ns)),
+    };
+    let mut frame = Frame {
+        callee_saved: MaybeUninit::uninit(),
+        rsp: 0,
+        armed: AtomicU32::new(0),
+        fault: AtomicU32::new(0),
+        prev: ptr::null_mut(),
+        task,
+        entry_pc: pc,
+        level: pc & LEVEL_MASK.load(Ordering::Relaxed),
+        entry_flags: flags,
+        start_tsc: start,
+        deadline_tsc: deadline,
+        fault_ip: 0,
+        fault_tsc: 0,
+        slot: usize::MAX,
+        cpu: cpu as usize,
+        hijack_slot: AtomicU64::new(0),
+    };
+    let fp: *mut Frame = &mut frame;
+
+    let atomic = pc != 0 || flags & X86_EFLAGS_IF == 0;
+    if atomic {
+        // Atomic context cannot migrate: `cpu` stays valid until the frame is unlinked.
+        let Some(state) = CPUS.get(frame.cpu) else {
+            return Err(Fault::unavailable());
+        };
+        frame.prev = state.top.load(Ordering::Relaxed);
+        // Release: a handler on this CPU that sees the frame sees it fully initialised.
+        state.top.store(fp, Ordering::Release);
+    } else {
+        match claim_slot(task, fp) {
+            Some(idx) => frame.slot = idx,
+            None => return Err(Fault::unavailable()),
+        }
+    }
+
+    // SAFETY: `fp` is valid for the whole call and linked above; the caller guarantees `f(arg)`.
+    let ret = unsafe { guard_enter(fp, f, arg) };
+    // SAFETY: `fp` points at `frame`, which is still alive. The read is volatile because a
+    // handler may have written it behind the compiler's back.
+    let class = unsafe { (*fp).fault.load(Ordering::Acquire) };
+
+    if class == 0 {
+        unlink(&frame);
+        return Ok(ret);
+    }
+
+    // Recovered fault: we run in the context that entered the guard, but with the preempt count
+    // and the IRQ state of the fault. Restore both to their entry values.
+    // SAFETY: FFI calls. IRQs are disabled while the preempt count is rewritten, so no
+    // interrupt sees a half-restored state.
+    unsafe {
+        ndg_irq_disable();
+        ndg_preempt_count_set(frame.entry_pc);
+    }
+    unlink(&frame);
+    if frame.slot != usize::MAX {
+        release_inner_slots(task, frame.rsp);
+    }
+    // SAFETY: Restores the IRQ flags saved at entry, in the same context.
+    unsafe { ndg_irq_restore(frame.entry_flags as c_ulong) };
+
+    let class = FaultClass::from_raw(class);
+    if let Some(counter) = STATS.get(class as usize) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+    Err(Fault {
+        class,
+        ip: frame.fault_ip as usize,
+        elapsed_ns: cycles_to_ns(frame.fault_tsc.wrapping_sub(frame.start_tsc)),
+    })
+}
+
+fn unlink(frame: &Frame) {
+    if frame.slot == usize::MAX {
+        // Atomic frames do not migrate: `frame.cpu` is the current CPU.
+        if let Some(state) = CPUS.get(frame.cpu) {
+            // Also drops inner frames abandoned by a fault handled by this frame.
+            state.top.store(frame.prev, Ordering::Release);
+        }
+    } else {
+        release_slot(frame.slot);
+    }
+}
+
+/// Runs the closure `f` under a guard, see [`guarded_call`].
+///
+/// # Safety
+///
+/// Same as [`guarded_call`]: after an `Err`, `f` and its captures are abandoned without being
+/// dropped, and `f` must not have published pointers into its stack.
+pub(crate) unsafe fn guarded<R, F: FnOnce() -> R>(budget_ns: u64, f: F) -> Result<R, Fault> {
+    struct Ctx<F, R> {
+        f: Option<F>,
+        ret: Option<R>,
+    }
+
+    /// Calls the closure stored in the `Ctx` at `arg` and stores its result there.
+    ///
+    /// # Safety
+    ///
+    /// `arg` must point at a live, exclusively owned `Ctx<F, R>`.
+    unsafe extern "C" fn trampoline<R, F: FnOnce() -> R>(arg: *mut c_void) -> c_int {
+        // SAFETY: `arg` is the `Ctx` passed by `guarded` below, alive and exclusively ours.
+        let ctx = unsafe { &mut *arg.cast::<Ctx<F, R>>() };
+        if let Some(f) = ctx.f.take() {
+            ctx.ret = Some(f());
+        }
+        0
+    }
+
+    let mut ctx = Ctx::<F, R> {
+        f: Some(f),
+        ret: None,
+    };
+    // SAFETY: `trampoline` only uses `ctx`, which outlives the call; the rest is the caller's
+    // responsibility.
+    unsafe {
+        guarded_call(
+            trampoline::<R, F>,
+            (&raw mut ctx).cast::<c_void>(),
+            budget_ns,
+        )?
+    };
+    ctx.ret.ok_or_else(Fault::unavailable)
+}
+
+/// Finds the innermost armed frame that owns code interrupted at stack pointer `sp`, at context
+/// `level`, on `cpu`.
+///
+/// # Safety
+///
+/// Must run on `cpu`, in an exception, interrupt or NMI handler that interrupted the context
+/// being checked (so that the frames it finds cannot be unlinked concurrently).
+unsafe fn find_frame(cpu: usize, level: u32, sp: u64) -> *mut Frame {
+    let Some(state) = CPUS.get(cpu) else {
+        return ptr::null_mut();
+    };
+    // SAFETY: FFI accessor without preconditions.
+    let task = unsafe { ndg_current() };
+    let below = |frame: &Frame| sp < frame.rsp && frame.rsp - sp < STACK_WINDOW;
+
+    let mut fp = state.top.load(Ordering::Acquire);
+    while !fp.is_null() {
+        // SAFETY: Frames on this CPU's chain stay alive until their owner unlinks them, which
+        // cannot happen while we interrupt it (see the function's safety requirements).
+        let frame = unsafe { &*fp };
+        if frame.armed.load(Ordering::Acquire) != 0 {
+            let owner = frame.level != 0 || frame.task == task;
+            return if frame.level == level && owner && below(frame) {
+                fp
+            } else {
+                ptr::null_mut()
+            };
+        }
+        fp = frame.prev;
+    }
+
+    if level != 0 {
+        return ptr::null_mut();
+    }
+    let mut best: *mut Frame = ptr::null_mut();
+    for slot in SLOTS.iter() {
+        if slot.task.load(Ordering::Acquire) != task {
+            continue;
+        }
+        let fp = slot.frame.load(Ordering::Acquire);
+        if fp.is_null() {
+            continue;
+        }
+        // SAFETY: The slot belongs to the interrupted task, whose frames stay alive while it is
+        // interrupted.
+        let frame = unsafe { &*fp };
+        if frame.armed.load(Ordering::Acquire) == 0 || !below(frame) {
+            continue;
+        }
+        // SAFETY: `best` is null or a frame found the same way.
+        if best.is_null() || frame.rsp < unsafe { (*best).rsp } {
+            best = fp;
+        }
+    }
+    best
+}
+
+/// Makes the interrupted context return to [`guard_resume`] for `frame`.
+///
+/// For an NMI, the hardware frame the NMI exit path returns through is a copy ("iret" frame)
+/// that sits right above `pt_regs`; it must be updated too, or the rewrite is silently lost.
+///
+/// # Safety
+///
+/// `regs` must be the live `pt_regs` of the context interrupted on this CPU, `frame` the frame
+/// returned by [`find_frame`] for it, and `nmi` must tell whether `regs` was saved by the NMI
+/// entry code for an NMI that interrupted kernel mode.
+unsafe fn redirect(regs: *mut PtRegs, frame: *mut Frame, class: FaultClass, nmi: bool) -> bool {
+    let new_ip = guard_resume as *const () as u64;
+    let iret = regs.cast::<u64>().wrapping_add(PT_REGS_WORDS);
+    // SAFETY: See the function's safety requirements.
+    let (regs, frame) = unsafe { (&mut *regs, &mut *frame) };
+    let new_sp = frame.rsp;
+    // Clear AC (an open user access section), DF and TF; keep IF as at the fault so that the
+    // exit path of the handler stays consistent with its own IRQ bookkeeping.
+    let new_flags = regs.flags & !(X86_EFLAGS_AC | X86_EFLAGS_DF | X86_EFLAGS_TF);
+
+    if nmi {
+        // SAFETY: For an NMI from kernel mode, the five words after `pt_regs` are the "iret"
+        // frame (ip, cs, flags, sp, ss) on the NMI stack.
+        let copy = unsafe {
+            [
+                *iret,
+                *iret.add(1),
+                *iret.add(2),
+                *iret.add(3),
+                *iret.add(4),
+            ]
+        };
+        if copy != [regs.ip, regs.cs, regs.flags, regs.sp, regs.ss] {
+            // A nested NMI already retargeted the iret frame (or the layout is not the one we
+            // know): touch nothing, the next kick retries.
+            return false;
+        }
+        // SAFETY: Same words as above, checked to be the iret frame.
+        unsafe {
+            *iret = new_ip;
+            *iret.add(2) = new_flags;
+            *iret.add(3) = new_sp;
+        }
+    }
+
+    frame.fault_ip = regs.ip;
+    frame.fault_tsc = rdtsc();
+    frame.armed.store(0, Ordering::Relaxed);
+    frame.fault.store(class as u32, Ordering::Release);
+
+    regs.ip = new_ip;
+    regs.sp = new_sp;
+    regs.flags = new_flags;
+    regs.di = core::ptr::from_mut(frame) as u64;
+    true
+}
+
+fn user_mode(regs: &PtRegs) -> bool {
+    regs.cs & 3 != 0
+}
+
+fn classify(val: c_ulong, trapnr: c_ulong, msg: *const c_char) -> Option<FaultClass> {
+    // SAFETY: Reading constants defined by the C helpers.
+    let (die_oops, die_trap, die_gpf, die_pf) =
+        unsafe { (ndg_die_oops, ndg_die_trap, ndg_die_gpf, ndg_die_page_fault) };
+    let by_trap = |trapnr| match trapnr {
+        X86_TRAP_UD => FaultClass::Bug,
+        X86_TRAP_DE => FaultClass::DivideError,
+        X86_TRAP_GP => FaultClass::GeneralProtection,
+        X86_TRAP_PF => FaultClass::PageFault,
+        _ => FaultClass::OtherTrap,
+    };
+    if val == die_trap {
+        Some(by_trap(trapnr))
+    } else if val == die_gpf {
+        Some(FaultClass::GeneralProtection)
+    } else if val == die_pf {
+        // Only sent with kernel-patch-die-page-fault.diff: before `oops_begin()`, no oops at all.
+        Some(FaultClass::PageFault)
+    } else if val == die_oops {
+        // `page_fault_oops()` does not set `thread.trap_nr`; recognise it by its message.
+        let is_pf = !msg.is_null() && {
+            // SAFETY: `die_args.str` is a NUL-terminated string.
+            let s = unsafe { CStr::from_ptr(msg) };
+            s == c"Oops" || s == c"Bad pagetable"
+        };
+        Some(if is_pf {
+            FaultClass::PageFault
+        } else {
+            by_trap(trapnr)
+        })
+    } else {
+        None
+    }
+}
+
+/// Die notifier callback (called by `ndg_die_notify`).
+///
+/// # Safety
+///
+/// `regs` must be null or the live `pt_regs` of the exception being reported on this CPU, and
+/// `msg` null or a NUL-terminated string.
+unsafe extern "C" fn on_die(
+    val: c_ulong,
+    regs: *mut PtRegs,
+    trapnr: c_ulong,
+    msg: *const c_char,
+) -> c_int {
+    let Some(class) = classify(val, trapnr, msg) else {
+        return NOTIFY_DONE;
+    };
+    if regs.is_null() {
+        return NOTIFY_DONE;
+    }
+    // SAFETY: The die chain passes the live `pt_regs` of the exception.
+    let r = unsafe { &*regs };
+    if user_mode(r) {
+        return NOTIFY_DONE;
+    }
+    // Exceptions do not change the context level bits of the preempt count.
+    // SAFETY: FFI accessors without preconditions.
+    let (cpu, level) = unsafe { (ndg_cpu() as usize, ndg_preempt_count() & ndg_level_mask) };
+    // SAFETY: We run in the exception handler on the faulting CPU.
+    let frame = unsafe { find_frame(cpu, level, r.sp) };
+    if frame.is_null() {
+        return NOTIFY_DONE;
+    }
+    // SAFETY: `regs` and `frame` satisfy `redirect`'s requirements; not an NMI.
+    if unsafe { redirect(regs, frame, class, false) } {
+        NOTIFY_STOP
+    } else {
+        NOTIFY_DONE
+    }
+}
+
+/// Redirects the context interrupted at `regs` if it is guarded code past its deadline.
+///
+/// # Safety
+///
+/// Same as [`redirect`]; `level_offset` is what the current handler added to the preempt count.
+unsafe fn check_hang(regs: *mut PtRegs, level_offset: u32, nmi: bool, now: u64) {
+    if regs.is_null() {
+        return;
+    }
+    // SAFETY: `regs` are the live registers of the interrupted context.
+    let r = unsafe { &*regs };
+    if user_mode(r) {
+        return;
+    }
+    // SAFETY: FFI accessors without preconditions.
+    let (cpu, pc) = unsafe { (ndg_cpu() as usize, ndg_preempt_count()) };
+    // SAFETY: Reading a constant defined by the C helpers.
+    let level = pc.wrapping_sub(level_offset) & unsafe { ndg_level_mask };
+    // SAFETY: We run in an interrupt or NMI handler on top of the checked context.
+    let frame = unsafe { find_frame(cpu, level, r.sp) };
+    // SAFETY: `frame` is null or a live frame (see above).
+    if frame.is_null() || unsafe { (*frame).deadline_tsc } > now {
+        return;
+    }
+    // Never abort code that is printing an oops (typically our own fault being reported from
+    // inside this very frame: it holds the die lock and the console).
+    // SAFETY: Plain read of an `int` the kernel updates with atomic ops.
+    if unsafe { ptr::read_volatile(&raw const bindings::oops_in_progress) } != 0 {
+        return;
+    }
+    // SAFETY: As above.
+    let overdue = now.wrapping_sub(unsafe { (*frame).deadline_tsc });
+    let forced = !abort_point(r.ip);
+    if forced && overdue < ns_to_cycles(FORCE_ABORT_NS) {
+        // Busy in other kernel code: abort when it returns into driver text instead.
+        // SAFETY: `regs` and `frame` are live (see above).
+        unsafe { try_hijack(r, &*frame) };
+        return;
+    }
+    // SAFETY: See the function's safety requirements.
+    if unsafe { redirect(regs, frame, FaultClass::Hang, nmi) } {
+        let counter = if nmi { &HANG_BY_NMI } else { &HANG_BY_TIMER };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if forced {
+            HANG_FORCED.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Whether the code right before `ret_addr` is a call instruction (direct `call rel32` or one of
+/// the usual indirect forms), i.e. whether `ret_addr` looks like a return address.
+///
+/// # Safety
+///
+/// `ret_addr` must lie in mapped kernel text, at least 6 bytes past its start.
+unsafe fn after_call(ret_addr: u64) -> bool {
+    let at = |back: u64| {
+        // SAFETY: Within the 6 bytes before `ret_addr`, mapped per the safety requirements.
+        unsafe { ptr::read_volatile((ret_addr - back) as *const u8) }
+    };
+    at(5) == 0xe8 || at(2) == 0xff || at(3) == 0xff || at(6) == 0xff
+}
+
+/// Redirects the innermost return address into driver text found between the interrupted stack
+/// pointer and the frame to [`guard_hijack_landing`], once per frame.
+///
+/// Without a reliable unwinder this scans the stack like the "guess" unwinder; a stale word that
+/// looks like a return address only makes the hijack ineffective (the forced abort remains).
+///
+/// # Safety
+///
+/// `r` must be the registers of the interrupted context and `frame` the live frame found for it.
+unsafe fn try_hijack(r: &PtRegs, frame: &Frame) {
+    if frame.hijack_slot.load(Ordering::Relaxed) != 0 {
+        return;
+    }
+    let mut slot = (r.sp + 7) & !7;
+    while slot + 8 <= frame.rsp {
+        // SAFETY: `[r.sp, frame.rsp)` is the live stack of the interrupted context (checked by
+        // `find_frame`), which does not run while we interrupt it.
+        let value = unsafe { ptr::read_volatile(slot as *const u64) };
+        // SAFETY: Abort points are registered kernel/module text ranges, far from their start.
+        if abort_point(value) && value > 6 && unsafe { after_call(value) } {
+            frame.hijack_slot.store(slot, Ordering::Release);
+            // SAFETY: See above; the slot holds a return address of the interrupted context.
+            unsafe {
+                ptr::write_volatile(slot as *mut u64, guard_hijack_landing as *const () as u64)
+            };
+            return;
+        }
+        slot += 8;
+    }
+}
+
+/// `NMI_LOCAL` handler: aborts a hung guarded call on this CPU if another CPU kicked it.
+///
+/// # Safety
+///
+/// `regs` must be the live `pt_regs` saved by the NMI entry code on this CPU.
+unsafe extern "C" fn on_nmi(regs: *mut PtRegs) -> c_int {
+    // SAFETY: FFI accessor without preconditions.
+    let cpu = unsafe { ndg_cpu() } as usize;
+    let Some(state) = CPUS.get(cpu) else {
+        return NMI_DONE;
+    };
+    if state.kick.swap(0, Ordering::AcqRel) == 0 {
+        return NMI_DONE;
+    }
+    // SAFETY: `regs` are the NMI's `pt_regs`; the NMI entry added `ndg_nmi_offset`.
+    unsafe { check_hang(regs, ndg_nmi_offset, true, rdtsc()) };
+    NMI_HANDLED
+}
+
+/// Per-CPU watchdog hrtimer callback (hardirq context).
+///
+/// # Safety
+///
+/// Must only be called by the hrtimer core for one of the [`CPUS`] timers.
+unsafe extern "C" fn watchdog_tick(timer: *mut bindings::hrtimer) -> bindings::hrtimer_restart {
+    // SAFETY: FFI accessor without preconditions.
+    let cpu = unsafe { ndg_cpu() } as usize;
+    let now = rdtsc();
+    if let Some(state) = CPUS.get(cpu) {
+        state.heartbeat.store(now, Ordering::Relaxed);
+    }
+
+    // IRQs-on hang on this CPU: the hrtimer runs in hardirq context on top of it.
+    // SAFETY: `get_irq_regs()` are the registers of the context this interrupt interrupted;
+    // the hardirq entry added `ndg_hardirq_offset`.
+    unsafe { check_hang(ndg_irq_regs(), ndg_hardirq_offset, false, now) };
+
+    // IRQs-off hang on another CPU: its watchdog stopped ticking. Kick it with an NMI; its NMI
+    // handler decides whether guarded code is stuck there.
+    let grace = ns_to_cycles(NMI_GRACE_NS);
+    for (other, state) in CPUS.iter().enumerate() {
+        if other == cpu || !state.started.load(Ordering::Relaxed) {
+            continue;
+        }
+        let beat = state.heartbeat.load(Ordering::Relaxed);
+        let last_kick = state.kick_tsc.load(Ordering::Relaxed);
+        if (now.wrapping_sub(beat) as i64) < grace as i64
+            || (now.wrapping_sub(last_kick) as i64) < grace as i64
+        {
+            continue;
+        }
+        if state
+            .kick_tsc
+            .compare_exchange(last_kick, now, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            state.kick.store(1, Ordering::Release);
+            NMI_KICKS.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: `other` is a CPU on which the watchdog was started, hence a valid CPU.
+            unsafe { ndg_send_nmi(other as c_uint) };
+        }
+    }
+
+    // SAFETY: `timer` is the running hrtimer; forwarding it from its callback is allowed.
+    unsafe {
+        bindings::hrtimer_forward(timer, bindings::ktime_get(), WATCHDOG_PERIOD_NS as i64);
+    }
+    bindings::hrtimer_restart::HRTIMER_RESTART
+}
+
+/// Starts this CPU's watchdog hrtimer; run on every CPU by `on_each_cpu()`.
+///
+/// # Safety
+///
+/// The timers must have been set up with `hrtimer_setup()` and not be running.
+unsafe extern "C" fn start_watchdog_on_this_cpu(_info: *mut c_void) {
+    // SAFETY: FFI accessor without preconditions.
+    let cpu = unsafe { ndg_cpu() } as usize;
+    let Some(state) = CPUS.get(cpu) else {
+        return;
+    };
+    state.heartbeat.store(rdtsc(), Ordering::Relaxed);
+    // SAFETY: The timer was set up by `Runtime::new()` and is not running yet.
+    unsafe {
+        bindings::hrtimer_start_range_ns(
+            state.timer.get(),
+            WATCHDOG_PERIOD_NS as i64,
+            0,
+            bindings::hrtimer_mode_HRTIMER_MODE_REL_PINNED_HARD,
+        );
+    }
+    state.started.store(true, Ordering::Release);
+}
+
+/// Owner of the guard runtime: installs the handlers on creation, removes them on drop.
+///
+/// Only one runtime can exist at a time.
+pub(crate) struct Runtime(());
+
+impl Runtime {
+    /// Starts the guard runtime.
+    pub(crate) fn new() -> Result<Self> {
+        if ACTIVE.load(Ordering::Acquire) || CPUS.iter().any(|s| s.started.load(Ordering::Relaxed))
+        {
+            return Err(EBUSY);
+        }
+        // SAFETY: Plain reads of values set once at boot / constants of the C helpers.
+        let khz = u64::from(unsafe { bindings::tsc_khz });
+        if khz == 0 {
+            return Err(ENODEV);
+        }
+        TSC_KHZ.store(khz, Ordering::Relaxed);
+        // SAFETY: Reading a constant defined by the C helpers.
+        LEVEL_MASK.store(unsafe { ndg_level_mask }, Ordering::Relaxed);
+
+        for state in CPUS.iter() {
+            // SAFETY: The timers are not in use (checked above); `hrtimer_setup` initialises them.
+            unsafe {
+                bindings::hrtimer_setup(
+                    state.timer.get(),
+                    Some(watchdog_tick),
+                    bindings::CLOCK_MONOTONIC as bindings::clockid_t,
+                    bindings::hrtimer_mode_HRTIMER_MODE_REL_PINNED_HARD,
+                );
+            }
+        }
+
+        let mut starts: [c_ulong; 4] = [0; 4];
+        let mut sizes: [c_ulong; 4] = [0; 4];
+        // SAFETY: Both arrays hold 4 elements.
+        let n = unsafe { ndg_spin_functions(starts.as_mut_ptr(), sizes.as_mut_ptr(), 4) };
+        for (start, size) in starts.iter().zip(sizes.iter()).take(n as usize) {
+            add_abort_range(*start as usize, *size as usize)?;
+        }
+
+        // SAFETY: The callbacks are valid for as long as the hooks are registered; `Drop`
+        // unregisters them.
+        let ret = unsafe { ndg_hooks_register(on_die, on_nmi) };
+        if ret != 0 {
+            return Err(Error::from_errno(ret));
+        }
+        // SAFETY: `start_watchdog_on_this_cpu` ignores its argument.
+        unsafe { ndg_on_each_cpu(start_watchdog_on_this_cpu, ptr::null_mut()) };
+        ACTIVE.store(true, Ordering::Release);
+        Ok(Self(()))
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        ACTIVE.store(false, Ordering::Release);
+        for state in CPUS.iter() {
+            if state.started.swap(false, Ordering::AcqRel) {
+                // SAFETY: The timer was set up and started in `new()`.
+                unsafe { bindings::hrtimer_cancel(state.timer.get()) };
+            }
+            state.heartbeat.store(0, Ordering::Relaxed);
+        }
+        // SAFETY: Registered in `new()`. Unregistering waits for running handlers.
+        unsafe { ndg_hooks_unregister() };
+        for range in ABORT_RANGES.iter() {
+            range.end.store(0, Ordering::Relaxed);
+            range.start.store(0, Ordering::Release);
+        }
+    }
+}

@@ -1,0 +1,178 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * C shims for the guard runtime (guard.rs).
+ *
+ * Only things Rust cannot reach directly live here: static inline
+ * accessors (preempt count, irq regs, irq flags), registration macros
+ * (register_nmi_handler) and the die_args unpacking. No policy lives here;
+ * every decision is taken by the Rust callbacks.
+ */
+
+#include <linux/delay.h>
+#include <linux/hardirq.h>
+#include <linux/kallsyms.h>
+#include <linux/kstrtox.h>
+#include <linux/irqflags.h>
+#include <linux/kdebug.h>
+#include <linux/notifier.h>
+#include <linux/preempt.h>
+#include <linux/sched.h>
+#include <linux/smp.h>
+#include <asm/apic.h>
+#include <asm/irq_regs.h>
+#include <asm/irq_vectors.h>
+#include <asm/nmi.h>
+#include <asm/qspinlock.h>
+
+#include "guard_helpers.h"
+
+/* Bits of preempt_count() that tell which context (task/softirq/hardirq/NMI) runs. */
+const unsigned int ndg_level_mask = NMI_MASK | HARDIRQ_MASK | SOFTIRQ_OFFSET;
+/* What the NMI and hardirq entry code add to preempt_count(). */
+const unsigned int ndg_nmi_offset = NMI_OFFSET + HARDIRQ_OFFSET;
+const unsigned int ndg_hardirq_offset = HARDIRQ_OFFSET;
+/* enum die_val values the guard reacts to. */
+const unsigned long ndg_die_oops = DIE_OOPS;
+const unsigned long ndg_die_trap = DIE_TRAP;
+const unsigned long ndg_die_gpf = DIE_GPF;
+const unsigned long ndg_die_page_fault = DIE_PAGE_FAULT;
+
+void *ndg_context(unsigned int *pc, unsigned int *cpu)
+{
+	*pc = preempt_count();
+	*cpu = raw_smp_processor_id();
+	return current;
+}
+
+unsigned int ndg_preempt_count(void)
+{
+	return preempt_count();
+}
+
+void ndg_preempt_count_set(unsigned int pc)
+{
+	preempt_count_set(pc);
+}
+
+unsigned int ndg_cpu(void)
+{
+	return raw_smp_processor_id();
+}
+
+void *ndg_current(void)
+{
+	return current;
+}
+
+struct pt_regs *ndg_irq_regs(void)
+{
+	return get_irq_regs();
+}
+
+void ndg_irq_disable(void)
+{
+	local_irq_disable();
+}
+
+void ndg_irq_restore(unsigned long flags)
+{
+	local_irq_restore(flags);
+}
+
+void ndg_send_nmi(unsigned int cpu)
+{
+	apic->send_IPI(cpu, NMI_VECTOR);
+}
+
+void ndg_on_each_cpu(smp_call_func_t fn, void *info)
+{
+	on_each_cpu(fn, info, 1);
+}
+
+/*
+ * Extent of the function containing @addr, from "name+off/size" (kallsyms_lookup_size_offset()
+ * is not exported). Returns 0 on success.
+ */
+static int ndg_symbol_extent(unsigned long addr, unsigned long *start,
+			     unsigned long *size)
+{
+	char buf[KSYM_SYMBOL_LEN];
+	unsigned long off;
+	char *plus, *slash;
+
+	sprint_symbol(buf, addr);
+	plus = strrchr(buf, '+');
+	slash = strrchr(buf, '/');
+	if (!plus || !slash || slash < plus)
+		return -ENOENT;
+	*slash = '\0';
+	if (kstrtoul(plus + 1, 0, &off) || kstrtoul(slash + 1, 0, size))
+		return -EINVAL;
+	*start = addr - off;
+	return 0;
+}
+
+/*
+ * Kernel functions that only spin or delay: a hung guarded call may be aborted while in them
+ * (aborting elsewhere in the kernel could leave kernel locks held). Fills up to @max extents.
+ */
+unsigned int ndg_spin_functions(unsigned long *start, unsigned long *size,
+				unsigned int max)
+{
+	unsigned long addrs[] = {
+		(unsigned long)queued_spin_lock_slowpath,
+		(unsigned long)__udelay,
+		(unsigned long)__const_udelay,
+	};
+	unsigned int i, n = 0;
+
+	for (i = 0; i < ARRAY_SIZE(addrs) && n < max; i++)
+		if (!ndg_symbol_extent(addrs[i], &start[n], &size[n]))
+			n++;
+	return n;
+}
+
+static ndg_die_fn ndg_die_cb;
+static ndg_nmi_fn ndg_nmi_cb;
+
+static int ndg_die_notify(struct notifier_block *nb, unsigned long val,
+			  void *data)
+{
+	struct die_args *args = data;
+
+	return ndg_die_cb(val, args->regs, args->trapnr, args->str);
+}
+
+static struct notifier_block ndg_die_nb = {
+	.notifier_call = ndg_die_notify,
+	.priority = INT_MAX,
+};
+
+static int ndg_nmi_handler(unsigned int type, struct pt_regs *regs)
+{
+	return ndg_nmi_cb(regs);
+}
+
+int ndg_hooks_register(ndg_die_fn die_cb, ndg_nmi_fn nmi_cb)
+{
+	int ret;
+
+	ndg_die_cb = die_cb;
+	ndg_nmi_cb = nmi_cb;
+
+	ret = register_nmi_handler(NMI_LOCAL, ndg_nmi_handler, 0,
+				   "ndriver_guard");
+	if (ret)
+		return ret;
+
+	ret = register_die_notifier(&ndg_die_nb);
+	if (ret)
+		unregister_nmi_handler(NMI_LOCAL, "ndriver_guard");
+	return ret;
+}
+
+void ndg_hooks_unregister(void)
+{
+	unregister_die_notifier(&ndg_die_nb);
+	unregister_nmi_handler(NMI_LOCAL, "ndriver_guard");
+}

@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Prototypes of the C shims used by guard.rs (see guard_helpers.c). */
+#ifndef NDRIVER_GUARD_HELPERS_H
+#define NDRIVER_GUARD_HELPERS_H
+
+#include <linux/smp.h>
+
+struct pt_regs;
+
+typedef int (*ndg_die_fn)(unsigned long val, struct pt_regs *regs,
+			  unsigned long trapnr, const char *str);
+typedef int (*ndg_nmi_fn)(struct pt_regs *regs);
+
+extern const unsigned int ndg_level_mask;
+extern const unsigned int ndg_nmi_offset;
+extern const unsigned int ndg_hardirq_offset;
+extern const unsigned long ndg_die_oops;
+extern const unsigned long ndg_die_trap;
+extern const unsigned long ndg_die_gpf;
+extern const unsigned long ndg_die_page_fault;
+
+void *ndg_context(unsigned int *pc, unsigned int *cpu);
+unsigned int ndg_preempt_count(void);
+void ndg_preempt_count_set(unsigned int pc);
+unsigned int ndg_cpu(void);
+void *ndg_current(void);
+struct pt_regs *ndg_irq_regs(void);
+void ndg_irq_disable(void);
+void ndg_irq_restore(unsigned long flags);
+void ndg_send_nmi(unsigned int cpu);
+void ndg_on_each_cpu(smp_call_func_t fn, void *info);
+unsigned int ndg_spin_functions(unsigned long *start, unsigned long *size,
+				unsigned int max);
+int ndg_hooks_register(ndg_die_fn die_cb, ndg_nmi_fn nmi_cb);
+void ndg_hooks_unregister(void);
+
+#endif /* NDRIVER_GUARD_HELPERS_H */

@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Counters and recovery records of one device (`stats` and `recoveries` in debugfs).
+
+use crate::fault_class::NR_CLASSES;
+use core::fmt;
+use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Most entry points of a device class.
+pub(crate) const MAX_ENTRIES: usize = 8;
+
+/// How a failure was detected (the guard's classification, plus error returns).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
+pub(crate) enum Detected {
+    /// `BUG()`/Rust panic (invalid opcode trap).
+    Bug = 0,
+    /// Kernel page fault.
+    PageFault = 1,
+    /// General protection fault.
+    Gpf = 2,
+    /// Divide error.
+    Divide = 3,
+    /// Another trap.
+    OtherTrap = 4,
+    /// Watchdog: the call overran its deadline.
+    Hang = 5,
+    /// The entry point returned an error.
+    Error = 6,
+}
+
+/// Number of [`Detected`] values.
+pub(crate) const NR_DETECTED: usize = 7;
+
+impl Detected {
+    /// Name in `stats`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Detected::Bug => "bug",
+            Detected::PageFault => "page_fault",
+            Detected::Gpf => "gpf",
+            Detected::Divide => "divide_error",
+            Detected::OtherTrap => "other_trap",
+            Detected::Hang => "hang",
+            Detected::Error => "error_return",
+        }
+    }
+
+    const ALL: [Detected; NR_DETECTED] = [
+        Detected::Bug,
+        Detected::PageFault,
+        Detected::Gpf,
+        Detected::Divide,
+        Detected::OtherTrap,
+        Detected::Hang,
+        Detected::Error,
+    ];
+}
+
+/// Phase times of one recovery, in nanoseconds (nDriver's Table 1 phases).
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Phases {
+    /// Fault to the guard handing control back to the wrapper.
+    pub(crate) contain: u64,
+    /// Stopping new calls and waiting for calls in flight.
+    pub(crate) quiesce: u64,
+    /// Running the dead instance's undo list.
+    pub(crate) undo: u64,
+    /// Starting the new instance (its probe).
+    pub(crate) instantiate: u64,
+    /// Replaying the logged configuration.
+    pub(crate) reconfigure: u64,
+    /// Switching the placeholder to the new instance.
+    pub(crate) redirect: u64,
+    /// Re-issuing the failed request on the new instance.
+    pub(crate) reissue: u64,
+}
+
+impl Phases {
+    /// Sum of all phases.
+    pub(crate) fn total(&self) -> u64 {
+        self.contain
+            + self.quiesce
+            + self.undo
+            + self.instantiate
+            + self.reconfigure
+            + self.redirect
+            + self.reissue
+    }
+}
+
+/// One recovery, as `recoveries` lists it.
+#[derive(Clone, Copy)]
+pub(crate) struct Record {
+    /// Sequence number (1 for the device's first recovery).
+    pub(crate) seq: u64,
+    /// What was detected.
+    pub(crate) cause: Detected,
+    /// Entry point that failed.
+    pub(crate) entry: usize,
+    /// Generation started by the recovery.
+    pub(crate) generation: u64,
+    /// Undo actions run.
+    pub(crate) undone: usize,
+    /// Phase times.
+    pub(crate) phases: Phases,
+}
+
+/// Recoveries kept for `recoveries` (the newest).
+pub(crate) const RECORDS: usize = 256;
+
+/// Lock-free counters, updated from any context.
+pub(crate) struct Counters {
+    /// Calls per entry point.
+    pub(crate) calls: [AtomicU64; MAX_ENTRIES],
+    /// Failures per entry point.
+    pub(crate) failures: [AtomicU64; MAX_ENTRIES],
+    /// Failures by how they were detected.
+    pub(crate) detected: [AtomicU64; NR_DETECTED],
+    /// Faults injected, by class.
+    pub(crate) injected: [AtomicU64; NR_CLASSES],
+    /// Completed recoveries.
+    pub(crate) recoveries: AtomicU64,
+    /// Failed requests re-issued to a new instance.
+    pub(crate) reissued: AtomicU64,
+    /// Orderly swaps (operator, module unload).
+    pub(crate) swaps: AtomicU64,
+    /// Times the policy gave the device up.
+    pub(crate) giveups: AtomicU64,
+    /// Undo actions run over all recoveries.
+    pub(crate) undone: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) const fn new() -> Self {
+        Self {
+            calls: [const { AtomicU64::new(0) }; MAX_ENTRIES],
+            failures: [const { AtomicU64::new(0) }; MAX_ENTRIES],
+            detected: [const { AtomicU64::new(0) }; NR_DETECTED],
+            injected: [const { AtomicU64::new(0) }; NR_CLASSES],
+            recoveries: AtomicU64::new(0),
+            reissued: AtomicU64::new(0),
+            swaps: AtomicU64::new(0),
+            giveups: AtomicU64::new(0),
+            undone: AtomicU64::new(0),
+        }
+    }
+
+    /// Writes the counters as `stats` shows them; `entries` names the entry points.
+    pub(crate) fn show(&self, f: &mut fmt::Formatter<'_>, entries: &[&str]) -> fmt::Result {
+        for (i, e) in entries.iter().enumerate() {
+            writeln!(
+                f,
+                "entry {} calls {} failures {}",
+                e,
+                self.calls[i].load(Relaxed),
+                self.failures[i].load(Relaxed)
+            )?;
+        }
+        for d in Detected::ALL {
+            writeln!(
+                f,
+                "detected {} {}",
+                d.name(),
+                self.detected[d as usize].load(Relaxed)
+            )?;
+        }
+        for c in crate::fault_class::FaultClass::ALL {
+            writeln!(
+                f,
+                "injected {} {}",
+                c.name(),
+                self.injected[c as usize].load(Relaxed)
+            )?;
+        }
+        writeln!(f, "recoveries {}", self.recoveries.load(Relaxed))?;
+        writeln!(f, "reissued {}", self.reissued.load(Relaxed))?;
+        writeln!(f, "swaps {}", self.swaps.load(Relaxed))?;
+        writeln!(f, "giveups {}", self.giveups.load(Relaxed))?;
+        writeln!(f, "undone_actions {}", self.undone.load(Relaxed))
+    }
+}
+
+/// Writes one record as a `recoveries` line.
+pub(crate) fn show_record(f: &mut fmt::Formatter<'_>, r: &Record, entries: &[&str]) -> fmt::Result {
+    let p = &r.phases;
+    writeln!(
+        f,
+        "{} cause={} entry={} gen={} undone={} contain_ns={} quiesce_ns={} undo_ns={} \
+         instantiate_ns={} reconfigure_ns={} redirect_ns={} reissue_ns={} total_ns={}",
+        r.seq,
+        r.cause.name(),
+        entries.get(r.entry).copied().unwrap_or("?"),
+        r.generation,
+        r.undone,
+        p.contain,
+        p.quiesce,
+        p.undo,
+        p.instantiate,
+        p.reconfigure,
+        p.redirect,
+        p.reissue,
+        p.total()
+    )
+}

@@ -1,0 +1,827 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `testdev`: the framework-owned placeholder of the guarded test device, with its
+//! guard wrappers and recovery.
+//!
+//! Callers (the `call` debugfs file) only ever see a [`TestDev`]; which implementation
+//! instance serves it changes underneath. Every entry point is called through the
+//! guard. A failed call (exception, watchdog overrun or error return) is contained,
+//! the device is recovered (quiesce, undo, instantiate, reconfigure, redirect) and the
+//! failed request is re-issued to the new instance. `tick` runs in softirq context (a
+//! soft hrtimer) and `irq` in hardirq context (a hard hrtimer): their faults are
+//! contained where they happen, and recovery follows in the waiting caller's process
+//! context, which then re-issues the request in the original context.
+
+use crate::abi::{ImplDesc, TestdevOps, TESTDEV_ENTRIES};
+use crate::guard::{self, Fault, FaultClass as GuardClass};
+use crate::inject_spec::Armed;
+use crate::instance::InstanceState;
+use crate::policy::{Decision, Ladder, Policy};
+use crate::registry;
+use crate::stats::{Counters, Detected, Phases, Record, RECORDS};
+use crate::timeout::{self, Bounds};
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use kernel::prelude::*;
+use kernel::sync::completion::Completion;
+use kernel::sync::{Arc, ArcBorrow, Mutex, SpinLockIrq};
+use kernel::time::hrtimer::{
+    HrTimer, HrTimerCallback, HrTimerCallbackContext, HrTimerPointer, HrTimerRestart,
+    RelativeHardMode, RelativeSoftMode,
+};
+use kernel::time::{Delta, Monotonic};
+use kernel::{impl_has_hr_timer, new_mutex, new_spinlock_irq};
+
+/// Entry point indices (see [`TESTDEV_ENTRIES`]).
+const PROBE: usize = 0;
+const CONFIGURE: usize = 1;
+const OP: usize = 2;
+const TICK: usize = 3;
+const IRQ: usize = 4;
+const REMOVE: usize = 5;
+const NR_ENTRIES: usize = TESTDEV_ENTRIES.len();
+
+/// Attempts per request before it fails back to the caller (each failed attempt is
+/// followed by a recovery, so this bounds work, not correctness).
+const MAX_ATTEMPTS: u32 = 16;
+
+/// How a guarded entry-point call ended badly.
+#[derive(Clone, Copy)]
+struct Failure {
+    detected: Detected,
+    /// Nanoseconds from the fault to the wrapper regaining control.
+    contain_ns: u64,
+}
+
+fn now_ns() -> u64 {
+    // SAFETY: `ktime_get` has no preconditions.
+    unsafe { kernel::bindings::ktime_get() as u64 }
+}
+
+fn classify(f: &Fault) -> Detected {
+    match f.class {
+        GuardClass::Bug => Detected::Bug,
+        GuardClass::PageFault => Detected::PageFault,
+        GuardClass::GeneralProtection => Detected::Gpf,
+        GuardClass::DivideError => Detected::Divide,
+        GuardClass::Hang => Detected::Hang,
+        _ => Detected::OtherTrap,
+    }
+}
+
+/// Process-context control state, under [`TestDev::ctl`].
+struct Ctl {
+    /// The instance serving the device, if any.
+    instance: Option<Pin<KBox<InstanceState>>>,
+    /// Its implementation.
+    desc: *const ImplDesc,
+    /// Generation of the newest instance (0: none yet).
+    generation: u64,
+    ladder: Ladder,
+    policy: Policy,
+    /// Logged configuration, replayed on every new instance.
+    config: KVec<(u32, u64)>,
+    /// The policy gave up: no instance until an operator swap.
+    down: bool,
+    /// Newest recoveries, a ring.
+    records: KVec<Record>,
+    seq: u64,
+}
+
+// SAFETY: `desc` points at a registered descriptor, valid while registered (the
+// registry asks the device to swap away before withdrawing it).
+unsafe impl Send for Ctl {}
+
+/// The placeholder device.
+#[pin_data]
+pub(crate) struct TestDev {
+    /// Name in debugfs and logs.
+    pub(crate) name: &'static str,
+    #[pin]
+    ctl: Mutex<Ctl>,
+    /// The instance entry points go to; NULL when none.
+    current: AtomicPtr<InstanceState>,
+    /// Operation table of the current instance.
+    ops: AtomicPtr<TestdevOps>,
+    /// Whether entry points are admitted (cleared to quiesce).
+    running: AtomicBool,
+    /// Calls inside the current instance.
+    inflight: AtomicU32,
+    #[pin]
+    inject: SpinLockIrq<Option<Armed>>,
+    pub(crate) counters: Counters,
+    /// Running average execution time per entry point, in ns.
+    avg_ns: [AtomicU64; NR_ENTRIES],
+    guard_ns: AtomicU64,
+    floor_ns: AtomicU64,
+    ceiling_ns: AtomicU64,
+}
+
+/// An admitted call: keeps the instance alive until dropped.
+struct Admitted<'a> {
+    dev: &'a TestDev,
+    inst: &'a InstanceState,
+    ops: &'a TestdevOps,
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        self.dev.inflight.fetch_sub(1, Ordering::Release);
+    }
+}
+
+impl TestDev {
+    /// A device with no instance yet; it binds when an implementation registers.
+    pub(crate) fn new(name: &'static str) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            name,
+            ctl <- new_mutex!(Ctl {
+                instance: None,
+                desc: core::ptr::null(),
+                generation: 0,
+                ladder: Ladder::new(),
+                policy: Policy::DEFAULT,
+                config: KVec::new(),
+                down: false,
+                records: KVec::new(),
+                seq: 0,
+            }),
+            current: AtomicPtr::new(core::ptr::null_mut()),
+            ops: AtomicPtr::new(core::ptr::null_mut()),
+            running: AtomicBool::new(false),
+            inflight: AtomicU32::new(0),
+            inject <- new_spinlock_irq!(None),
+            counters: Counters::new(),
+            avg_ns: [const { AtomicU64::new(0) }; NR_ENTRIES],
+            guard_ns: AtomicU64::new(Bounds::DEFAULT.guard_ns),
+            floor_ns: AtomicU64::new(Bounds::DEFAULT.floor_ns),
+            ceiling_ns: AtomicU64::new(Bounds::DEFAULT.ceiling_ns),
+        })
+    }
+
+    fn bounds(&self) -> Bounds {
+        Bounds {
+            guard_ns: self.guard_ns.load(Ordering::Relaxed),
+            floor_ns: self.floor_ns.load(Ordering::Relaxed),
+            ceiling_ns: self.ceiling_ns.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The watchdog deadline of the next call of `entry`.
+    fn deadline(&self, entry: usize) -> u64 {
+        timeout::deadline_ns(self.avg_ns[entry].load(Ordering::Relaxed), &self.bounds())
+    }
+
+    fn learn(&self, entry: usize, ns: u64) {
+        let a = &self.avg_ns[entry];
+        a.store(
+            timeout::update_average(a.load(Ordering::Relaxed), ns),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Admits a call into the current instance, from any context.
+    fn admit(&self) -> Option<Admitted<'_>> {
+        self.inflight.fetch_add(1, Ordering::Acquire);
+        let inst = self.current.load(Ordering::Acquire);
+        let ops = self.ops.load(Ordering::Acquire);
+        if !self.running.load(Ordering::Acquire) || inst.is_null() || ops.is_null() {
+            self.inflight.fetch_sub(1, Ordering::Release);
+            return None;
+        }
+        // SAFETY: while `inflight` counts us and `running` was set, `quiesce` has not
+        // finished, so the instance and its ops table stay alive until we drop.
+        Some(Admitted {
+            dev: self,
+            inst: unsafe { &*inst },
+            ops: unsafe { &*ops },
+        })
+    }
+
+    /// Runs one entry point of `a`'s instance under the guard.
+    fn guarded_entry<F: FnOnce() -> i64>(&self, entry: usize, f: F) -> Result<i64, Failure> {
+        self.counters.calls[entry].fetch_add(1, Ordering::Relaxed);
+        let start = now_ns();
+        // SAFETY: the closure calls the driver's entry point, which publishes no pointer
+        // into this stack; after a fault the instance is treated as dead and undone.
+        let r = unsafe { guard::guarded(self.deadline(entry), f) };
+        let end = now_ns();
+        let failure = match r {
+            Ok(v) if v >= 0 => {
+                self.learn(entry, end.saturating_sub(start));
+                return Ok(v);
+            }
+            Ok(_) => Failure {
+                detected: Detected::Error,
+                contain_ns: 0,
+            },
+            Err(fault) => {
+                pr_debug!(
+                    "{}: {} in {} at {:#x}\n",
+                    self.name,
+                    fault.class.name(),
+                    TESTDEV_ENTRIES[entry],
+                    fault.ip
+                );
+                Failure {
+                    detected: classify(&fault),
+                    contain_ns: end.saturating_sub(start).saturating_sub(fault.elapsed_ns),
+                }
+            }
+        };
+        self.counters.failures[entry].fetch_add(1, Ordering::Relaxed);
+        self.counters.detected[failure.detected as usize].fetch_add(1, Ordering::Relaxed);
+        Err(failure)
+    }
+
+    /// Issues request `entry(arg)` once, in its own context. `Ok(None)`: no instance.
+    fn issue(self: &Arc<Self>, entry: usize, arg: u64) -> Result<Option<i64>, Failure> {
+        match entry {
+            OP => {
+                let Some(a) = self.admit() else {
+                    return Ok(None);
+                };
+                let h = a.inst.handle();
+                let f = a.ops.op;
+                // SAFETY: `h` is the live instance `f` belongs to.
+                self.guarded_entry(OP, || unsafe { f(h, arg) }).map(Some)
+            }
+            TICK | IRQ => Trigger::run(self, entry, arg),
+            _ => Ok(None),
+        }
+    }
+
+    /// A request from process context: issued, and on failure recovered and re-issued
+    /// until it succeeds. Returns the driver's result.
+    pub(crate) fn call(self: &Arc<Self>, entry: usize, arg: u64) -> Result<i64> {
+        for _ in 0..MAX_ATTEMPTS {
+            let gen = self.ctl.lock().generation;
+            match self.issue(entry, arg) {
+                Ok(Some(v)) => return Ok(v),
+                Ok(None) => {
+                    // No instance admitted calls: wait for a recovery in progress, or
+                    // report that there is none.
+                    let ctl = self.ctl.lock();
+                    if ctl.instance.is_none() || ctl.down {
+                        return Err(ENODEV);
+                    }
+                }
+                Err(fail) => {
+                    let t0 = now_ns();
+                    self.recover(gen, entry, fail)?;
+                    self.counters.reissued.fetch_add(1, Ordering::Relaxed);
+                    // The re-issue is the next loop iteration; charge its time to the
+                    // record when it completes.
+                    let r = self.issue(entry, arg);
+                    let reissue = now_ns().saturating_sub(t0);
+                    self.ctl.lock().note_reissue(reissue);
+                    if let Ok(Some(v)) = r {
+                        return Ok(v);
+                    }
+                    if let Err(fail) = r {
+                        let gen = self.ctl.lock().generation;
+                        self.recover(gen, entry, fail)?;
+                    }
+                }
+            }
+        }
+        Err(EIO)
+    }
+
+    /// Sets configuration item `key` and logs it for replay.
+    pub(crate) fn configure(self: &Arc<Self>, key: u32, value: u64) -> Result {
+        for _ in 0..MAX_ATTEMPTS {
+            let mut ctl = self.ctl.lock();
+            let gen = ctl.generation;
+            let r = match self.admit() {
+                None => return Err(ENODEV),
+                Some(a) => {
+                    let h = a.inst.handle();
+                    let f = a.ops.configure;
+                    // SAFETY: `h` is the live instance `f` belongs to.
+                    self.guarded_entry(CONFIGURE, || unsafe { f(h, key, value) } as i64)
+                }
+            };
+            match r {
+                Ok(_) => {
+                    match ctl.config.iter_mut().find(|(k, _)| *k == key) {
+                        Some(item) => item.1 = value,
+                        None => ctl.config.push((key, value), GFP_KERNEL)?,
+                    }
+                    return Ok(());
+                }
+                Err(fail) if fail.detected == Detected::Error => {
+                    // The driver refused the value: an answer, not a failure.
+                    self.counters.failures[CONFIGURE].fetch_sub(1, Ordering::Relaxed);
+                    self.counters.detected[Detected::Error as usize]
+                        .fetch_sub(1, Ordering::Relaxed);
+                    return Err(EINVAL);
+                }
+                Err(fail) => {
+                    drop(ctl);
+                    self.recover(gen, CONFIGURE, fail)?;
+                }
+            }
+        }
+        Err(EIO)
+    }
+
+    /// Stops admitting calls and waits for those in flight to leave.
+    fn quiesce(&self) {
+        self.running.store(false, Ordering::Release);
+        while self.inflight.load(Ordering::Acquire) != 0 {
+            kernel::time::delay::fsleep(Delta::from_micros(100));
+        }
+    }
+
+    /// Undoes and frees the current instance (after `quiesce`). Returns the number of
+    /// undo actions run.
+    fn discard(&self, ctl: &mut Ctl) -> usize {
+        self.current.store(core::ptr::null_mut(), Ordering::Release);
+        self.ops.store(core::ptr::null_mut(), Ordering::Release);
+        let Some(inst) = ctl.instance.take() else {
+            return 0;
+        };
+        // SAFETY: the device is quiesced and no longer points at the instance, so its
+        // code never runs again on this instance.
+        let n = unsafe { inst.undo.lock().undo_all() };
+        self.counters.undone.fetch_add(n as u64, Ordering::Relaxed);
+        n
+    }
+
+    /// Starts an instance of `desc` and replays the configuration. On failure the
+    /// half-started instance is discarded.
+    fn instantiate(
+        &self,
+        ctl: &mut Ctl,
+        desc: *const ImplDesc,
+        p: &mut Phases,
+    ) -> Result<(), Failure> {
+        // SAFETY: `desc` comes from the registry and stays registered while we hold
+        // `ctl` (withdrawal goes through `ctl`).
+        let d = unsafe { &*desc };
+        let ops = d.ops.cast::<TestdevOps>().cast_mut();
+        let name = registry::name_of(desc).unwrap_or("?");
+        ctl.generation += 1;
+        let t = now_ns();
+        let inst = KBox::pin_init(
+            InstanceState::new(desc, name, ctl.generation, core::ptr::from_ref(self).cast()),
+            GFP_KERNEL,
+        )
+        .map_err(|_| Failure {
+            detected: Detected::Error,
+            contain_ns: 0,
+        })?;
+        let h = inst.handle();
+        // SAFETY: `ops` is the class table of a registered `testdev` implementation.
+        let o = unsafe { &*ops };
+        let probe = o.probe;
+        // Publish for the callouts' sake before probe (entry points stay blocked:
+        // `running` is false).
+        self.current.store(
+            core::ptr::from_ref::<InstanceState>(&inst).cast_mut(),
+            Ordering::Release,
+        );
+        self.ops.store(ops, Ordering::Release);
+        ctl.instance = Some(inst);
+        ctl.desc = desc;
+        // SAFETY: `h` is the fresh instance of this implementation.
+        let r = self.guarded_entry(PROBE, || unsafe { probe(h) } as i64);
+        p.instantiate = now_ns().saturating_sub(t);
+        r.inspect_err(|_| {
+            self.discard(ctl);
+        })?;
+        let t = now_ns();
+        let configure = o.configure;
+        for i in 0..ctl.config.len() {
+            let (k, v) = ctl.config[i];
+            // SAFETY: as for `probe`.
+            let r = self.guarded_entry(CONFIGURE, || unsafe { configure(h, k, v) } as i64);
+            if let Err(f) = r {
+                self.discard(ctl);
+                return Err(f);
+            }
+        }
+        p.reconfigure = now_ns().saturating_sub(t);
+        Ok(())
+    }
+
+    fn redirect(&self, p: &mut Phases) {
+        let t = now_ns();
+        self.running.store(true, Ordering::Release);
+        p.redirect = now_ns().saturating_sub(t);
+    }
+
+    /// Recovers from `fail` of `entry` seen on generation `gen`; a no-op if another
+    /// caller already replaced that generation.
+    fn recover(&self, gen: u64, entry: usize, fail: Failure) -> Result {
+        let mut ctl = self.ctl.lock();
+        if ctl.generation != gen || ctl.instance.is_none() {
+            return if ctl.down { Err(EIO) } else { Ok(()) };
+        }
+        let mut p = Phases {
+            contain: fail.contain_ns,
+            ..Phases::default()
+        };
+        let t = now_ns();
+        self.quiesce();
+        p.quiesce = now_ns().saturating_sub(t);
+        let t = now_ns();
+        let undone = self.discard(&mut ctl);
+        p.undo = now_ns().saturating_sub(t);
+        self.restart(&mut ctl, fail.detected, entry, &mut p)?;
+        self.redirect(&mut p);
+        ctl.seq += 1;
+        let rec = Record {
+            seq: ctl.seq,
+            cause: fail.detected,
+            entry,
+            generation: ctl.generation,
+            undone,
+            phases: p,
+        };
+        ctl.push_record(rec);
+        self.counters.recoveries.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Starts a new instance after a failure (`cause` in `entry`), as the policy ladder
+    /// says: the same implementation afresh or the next alternative, after a back-off.
+    /// A new instance that fails to start is the next failure. Gives the device up
+    /// when the ladder does.
+    fn restart(&self, ctl: &mut Ctl, mut cause: Detected, entry: usize, p: &mut Phases) -> Result {
+        loop {
+            let impls = registry::impls_of("testdev");
+            let cur = impls
+                .iter()
+                .position(|d| core::ptr::eq(*d, ctl.desc))
+                .unwrap_or(0);
+            let policy = ctl.policy;
+            let now_ms = now_ns() / 1_000_000;
+            match ctl.ladder.on_failure(&policy, cur, impls.len(), now_ms) {
+                Decision::GiveUp => {
+                    ctl.down = true;
+                    self.counters.giveups.fetch_add(1, Ordering::Relaxed);
+                    pr_err!(
+                        "{}: {} in {}, and every implementation failed too often: device down\n",
+                        self.name,
+                        cause.name(),
+                        TESTDEV_ENTRIES[entry]
+                    );
+                    return Err(EIO);
+                }
+                Decision::Start { index, delay_ms } => {
+                    if delay_ms > 0 {
+                        kernel::time::delay::fsleep(Delta::from_millis(delay_ms as i64));
+                    }
+                    let Some(desc) = impls.get(index).copied() else {
+                        continue;
+                    };
+                    match self.instantiate(ctl, desc, p) {
+                        Ok(()) => return Ok(()),
+                        Err(f) => cause = f.detected,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Orderly swap to implementation `name` (or the next one): quiesce, let the old
+    /// instance remove itself (guarded), undo whatever it left, start the new one.
+    pub(crate) fn swap(&self, name: Option<&str>) -> Result {
+        let mut ctl = self.ctl.lock();
+        let impls = registry::impls_of("testdev");
+        if impls.is_empty() {
+            return Err(ENODEV);
+        }
+        let cur = impls.iter().position(|d| core::ptr::eq(*d, ctl.desc));
+        let target = match name {
+            Some(n) => impls
+                .iter()
+                .copied()
+                .find(|d| registry::name_of(*d) == Some(n))
+                .ok_or(ENOENT)?,
+            None => impls[cur.map_or(0, |c| (c + 1) % impls.len())],
+        };
+        self.swap_locked(&mut ctl, target)
+    }
+
+    fn swap_locked(&self, ctl: &mut Ctl, target: *const ImplDesc) -> Result {
+        self.quiesce();
+        if let Some(inst) = ctl.instance.as_ref() {
+            let h = inst.handle();
+            let ops = self.ops.load(Ordering::Acquire);
+            if !ops.is_null() {
+                // SAFETY: the table of the instance being removed, still registered.
+                let remove = unsafe { (*ops).remove };
+                // SAFETY: `h` is the quiesced, live instance of this table.
+                let _ = self.guarded_entry(REMOVE, || {
+                    unsafe { remove(h) };
+                    0
+                });
+            }
+        }
+        let left = self.discard(ctl);
+        if left > 0 {
+            pr_info!(
+                "{}: undid {} resources the old instance left\n",
+                self.name,
+                left
+            );
+        }
+        ctl.ladder.reset();
+        ctl.down = false;
+        let mut p = Phases::default();
+        if target.is_null() {
+            return Ok(());
+        }
+        if let Err(f) = self.instantiate(ctl, target, &mut p) {
+            // The new instance failed to start: recover as from any failure.
+            self.restart(ctl, f.detected, PROBE, &mut p)?;
+        }
+        self.redirect(&mut p);
+        self.counters.swaps.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// A `testdev` implementation registered: bind to it if the device has none.
+    pub(crate) fn on_register(&self, desc: *const ImplDesc) {
+        let mut ctl = self.ctl.lock();
+        if ctl.instance.is_some() {
+            return;
+        }
+        let mut p = Phases::default();
+        let started = match self.instantiate(&mut ctl, desc, &mut p) {
+            Ok(()) => Ok(()),
+            Err(f) => self.restart(&mut ctl, f.detected, PROBE, &mut p),
+        };
+        if started.is_ok() {
+            ctl.down = false;
+            self.redirect(&mut p);
+        }
+    }
+
+    /// `desc` is being withdrawn: move off it (to another implementation, if any).
+    pub(crate) fn on_unregister(&self, desc: *const ImplDesc) {
+        let mut ctl = self.ctl.lock();
+        if !core::ptr::eq(ctl.desc, desc) {
+            return;
+        }
+        let other = registry::impls_of("testdev")
+            .iter()
+            .copied()
+            .find(|d| !core::ptr::eq(*d, desc))
+            .unwrap_or(core::ptr::null());
+        if self.swap_locked(&mut ctl, other).is_err() {
+            pr_err!("{}: no implementation could take over\n", self.name);
+        }
+        if other.is_null() {
+            ctl.desc = core::ptr::null();
+        }
+    }
+
+    /// The fault-injection decision for a call of `entry` (from the driver's site).
+    pub(crate) fn fault_point(&self, entry: usize) -> u32 {
+        let mut inj = self.inject.lock();
+        let Some(mut armed) = *inj else {
+            return 0;
+        };
+        let fired = armed.on_call(entry);
+        *inj = if armed.spent() { None } else { Some(armed) };
+        let Some(class) = fired else {
+            return 0;
+        };
+        self.counters.injected[class as usize].fetch_add(1, Ordering::Relaxed);
+        class as u32
+    }
+
+    /// Arms (or with `None` disarms) fault injection.
+    pub(crate) fn set_inject(&self, armed: Option<Armed>) {
+        *self.inject.lock() = armed;
+    }
+
+    /// Writes `inject` as read back.
+    pub(crate) fn show_inject(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self.inject.lock() {
+            None => writeln!(f, "off"),
+            Some(a) => writeln!(
+                f,
+                "class={} entry={} after={} times={} probability={} calls={} fired={}",
+                a.spec.class.name(),
+                TESTDEV_ENTRIES[a.spec.entry],
+                a.spec.after,
+                a.spec.times,
+                a.spec.probability,
+                a.calls,
+                a.fired
+            ),
+        }
+    }
+
+    /// Sets the policy and watchdog bounds.
+    pub(crate) fn set_policy(&self, p: Policy, b: Bounds) {
+        let mut ctl = self.ctl.lock();
+        ctl.policy = p;
+        ctl.ladder.reset();
+        self.guard_ns.store(b.guard_ns, Ordering::Relaxed);
+        self.floor_ns.store(b.floor_ns, Ordering::Relaxed);
+        self.ceiling_ns.store(b.ceiling_ns, Ordering::Relaxed);
+    }
+
+    /// The current policy and bounds.
+    pub(crate) fn policy(&self) -> (Policy, Bounds) {
+        (self.ctl.lock().policy, self.bounds())
+    }
+
+    /// Writes `status`.
+    pub(crate) fn show_status(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let ctl = self.ctl.lock();
+        let state = if ctl.down {
+            "down"
+        } else if ctl.instance.is_none() {
+            "unbound"
+        } else if self.running.load(Ordering::Relaxed) {
+            "running"
+        } else {
+            "recovering"
+        };
+        let name = ctl.instance.as_ref().map_or("-", |i| i.impl_name);
+        writeln!(f, "device {}", self.name)?;
+        writeln!(f, "class testdev")?;
+        writeln!(f, "state {}", state)?;
+        writeln!(f, "implementation {}", name)?;
+        writeln!(f, "generation {}", ctl.generation)?;
+        let held = ctl.instance.as_ref().map_or(0, |i| i.undo.lock().len());
+        writeln!(f, "resources_held {}", held)?;
+        for (e, name) in TESTDEV_ENTRIES.iter().enumerate() {
+            writeln!(f, "deadline_ns {} {}", name, self.deadline(e))?;
+        }
+        Ok(())
+    }
+
+    /// Writes `recoveries`.
+    pub(crate) fn show_recoveries(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let ctl = self.ctl.lock();
+        let mut recs: KVec<&Record> = KVec::new();
+        for r in ctl.records.iter() {
+            if recs.push(r, GFP_KERNEL).is_err() {
+                break;
+            }
+        }
+        recs.sort_unstable_by_key(|r| r.seq);
+        for r in recs {
+            crate::stats::show_record(f, r, &TESTDEV_ENTRIES)?;
+        }
+        Ok(())
+    }
+
+    /// Stops the device for good (module unload): undoes the current instance.
+    pub(crate) fn shutdown(&self) {
+        let mut ctl = self.ctl.lock();
+        let _ = self.swap_locked(&mut ctl, core::ptr::null());
+    }
+}
+
+impl Ctl {
+    fn push_record(&mut self, r: Record) {
+        if self.records.len() < RECORDS {
+            let _ = self.records.push(r, GFP_KERNEL);
+        } else {
+            let i = (r.seq as usize) % RECORDS;
+            self.records[i] = r;
+        }
+    }
+
+    fn note_reissue(&mut self, ns: u64) {
+        let seq = self.seq;
+        if let Some(r) = self.records.iter_mut().find(|r| r.seq == seq) {
+            r.phases.reissue = ns;
+        }
+    }
+}
+
+/// Checks that an entry index names a request entry (`op`, `tick`, `irq`).
+pub(crate) fn request_entry(name: &str) -> Option<usize> {
+    match name {
+        "op" => Some(OP),
+        "tick" => Some(TICK),
+        "irq" => Some(IRQ),
+        _ => None,
+    }
+}
+
+/// One request run from a timer, in softirq (`tick`) or hardirq (`irq`) context.
+macro_rules! trigger {
+    ($t:ident, $mode:ty) => {
+        #[pin_data]
+        struct $t {
+            #[pin]
+            timer: HrTimer<Self>,
+            dev: Arc<TestDev>,
+            entry: usize,
+            arg: u64,
+            /// 0: no instance; 1: ok; 2: failed.
+            outcome: AtomicU32,
+            value: AtomicI64,
+            detected: AtomicU32,
+            contain_ns: AtomicU64,
+            #[pin]
+            done: Completion,
+        }
+
+        impl_has_hr_timer! {
+            impl HasHrTimer<Self> for $t { mode: $mode, field: self.timer }
+        }
+
+        impl HrTimerCallback for $t {
+            type Pointer<'a> = Arc<Self>;
+
+            fn run(this: ArcBorrow<'_, Self>, _ctx: HrTimerCallbackContext<'_, Self>) -> HrTimerRestart {
+                this.fire();
+                HrTimerRestart::NoRestart
+            }
+        }
+
+        impl $t {
+            fn fire(&self) {
+                let dev = &*self.dev;
+                match dev.admit() {
+                    None => self.outcome.store(0, Ordering::Relaxed),
+                    Some(a) => {
+                        let h = a.inst.handle();
+                        let arg = self.arg;
+                        let f = if self.entry == TICK { a.ops.tick } else { a.ops.irq };
+                        // SAFETY: `h` is the live instance `f` belongs to.
+                        match dev.guarded_entry(self.entry, || unsafe { f(h, arg) }) {
+                            Ok(v) => {
+                                self.value.store(v, Ordering::Relaxed);
+                                self.outcome.store(1, Ordering::Relaxed);
+                            }
+                            Err(fail) => {
+                                self.detected.store(fail.detected as u32, Ordering::Relaxed);
+                                self.contain_ns.store(fail.contain_ns, Ordering::Relaxed);
+                                self.outcome.store(2, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }
+                self.done.complete_all();
+            }
+
+            fn go(dev: &Arc<TestDev>, entry: usize, arg: u64) -> Result<Option<i64>, Failure> {
+                let init = pin_init!(Self {
+                    timer <- HrTimer::new(),
+                    dev: dev.clone(),
+                    entry,
+                    arg,
+                    outcome: AtomicU32::new(0),
+                    value: AtomicI64::new(0),
+                    detected: AtomicU32::new(0),
+                    contain_ns: AtomicU64::new(0),
+                    done <- Completion::new(),
+                });
+                let Ok(t) = Arc::pin_init(init, GFP_KERNEL) else {
+                    return Ok(None);
+                };
+                let handle = t.clone().start(Delta::from_micros(10));
+                t.done.wait_for_completion();
+                drop(handle);
+                match t.outcome.load(Ordering::Relaxed) {
+                    1 => Ok(Some(t.value.load(Ordering::Relaxed))),
+                    2 => Err(Failure {
+                        detected: detected_from(t.detected.load(Ordering::Relaxed)),
+                        contain_ns: t.contain_ns.load(Ordering::Relaxed),
+                    }),
+                    _ => Ok(None),
+                }
+            }
+        }
+    };
+}
+
+trigger!(SoftTrigger, RelativeSoftMode<Monotonic>);
+trigger!(HardTrigger, RelativeHardMode<Monotonic>);
+
+fn detected_from(v: u32) -> Detected {
+    match v {
+        0 => Detected::Bug,
+        1 => Detected::PageFault,
+        2 => Detected::Gpf,
+        3 => Detected::Divide,
+        5 => Detected::Hang,
+        6 => Detected::Error,
+        _ => Detected::OtherTrap,
+    }
+}
+
+/// Dispatches a timer-context request.
+struct Trigger;
+
+impl Trigger {
+    fn run(dev: &Arc<TestDev>, entry: usize, arg: u64) -> Result<Option<i64>, Failure> {
+        if entry == TICK {
+            SoftTrigger::go(dev, entry, arg)
+        } else {
+            HardTrigger::go(dev, entry, arg)
+        }
+    }
+}

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `testdev-a`: the first implementation of the guarded test device.
+//!
+//! Design: keeps its configuration in one field and computes each request directly
+//! (`arg + offset`), counting requests under its spinlock. Every entry point starts
+//! with a fault-injection site.
+
+use kernel::prelude::*;
+use kernel::sync::SpinLock;
+
+#[path = "../ndriver/abi.rs"]
+mod abi;
+#[path = "../wrappers/callouts_api.rs"]
+mod callouts_api;
+#[path = "fault_sites.rs"]
+mod fault_sites;
+#[path = "../wrappers/testdev_driver.rs"]
+mod testdev_driver;
+
+use abi::TestdevEntry as E;
+use core::sync::atomic::{AtomicU64, Ordering};
+use testdev_driver::{Dev, TestdevDriver};
+
+struct TestdevA {
+    offset: AtomicU64,
+}
+
+impl TestdevA {
+    fn request(&self, dev: &Dev, lock: &SpinLock<u64>, entry: E, arg: u64) -> Result<i64> {
+        fault_sites::raise(dev.fault_point(entry), lock)?;
+        *lock.lock() += 1;
+        Ok(arg.wrapping_add(self.offset.load(Ordering::Relaxed)) as i64)
+    }
+}
+
+impl TestdevDriver for TestdevA {
+    fn probe(dev: &Dev, lock: &SpinLock<u64>) -> Result<Self> {
+        fault_sites::raise(dev.fault_point(E::Probe), lock)?;
+        pr_info!("testdev-a: probed, generation {}\n", dev.generation());
+        Ok(Self {
+            offset: AtomicU64::new(0),
+        })
+    }
+
+    fn configure(&self, dev: &Dev, lock: &SpinLock<u64>, key: u32, value: u64) -> Result {
+        fault_sites::raise(dev.fault_point(E::Configure), lock)?;
+        match key {
+            0 => self.offset.store(value, Ordering::Relaxed),
+            _ => return Err(EINVAL),
+        }
+        Ok(())
+    }
+
+    fn op(&self, dev: &Dev, lock: &SpinLock<u64>, arg: u64) -> Result<i64> {
+        self.request(dev, lock, E::Op, arg)
+    }
+
+    fn tick(&self, dev: &Dev, lock: &SpinLock<u64>, arg: u64) -> Result<i64> {
+        self.request(dev, lock, E::Tick, arg)
+    }
+
+    fn irq(&self, dev: &Dev, lock: &SpinLock<u64>, arg: u64) -> Result<i64> {
+        self.request(dev, lock, E::Irq, arg)
+    }
+
+    fn remove(&self, dev: &Dev, lock: &SpinLock<u64>) {
+        // A fault here is contained like any other; the framework then undoes.
+        let _ = fault_sites::raise(dev.fault_point(E::Remove), lock);
+        pr_info!("testdev-a: removed after {} requests\n", *lock.lock());
+    }
+}
+
+testdev_driver::testdev_implementation! {
+    type: TestdevA,
+    name: c"testdev-a",
+    module: "ndriver_testdev_a",
+    description: "ndriver test device, implementation A",
+}

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `testdev-b`: the alternative implementation of the guarded test device.
+//!
+//! Design, deliberately different from `testdev-a`: configuration is kept in a small
+//! table (one slot per key, so unknown keys are refused by bounds, not by a match), and
+//! a request is answered by folding the whole table into the argument while holding the
+//! instance lock. Same results for the same configuration, so a swap between the two is
+//! invisible to callers.
+
+use kernel::prelude::*;
+use kernel::sync::SpinLock;
+
+#[path = "../ndriver/abi.rs"]
+mod abi;
+#[path = "../wrappers/callouts_api.rs"]
+mod callouts_api;
+#[path = "fault_sites.rs"]
+mod fault_sites;
+#[path = "../wrappers/testdev_driver.rs"]
+mod testdev_driver;
+
+use abi::TestdevEntry as E;
+use core::sync::atomic::{AtomicU64, Ordering};
+use testdev_driver::{Dev, TestdevDriver};
+
+/// Configuration keys this implementation knows.
+const NR_KEYS: usize = 1;
+
+struct TestdevB {
+    table: [AtomicU64; NR_KEYS],
+}
+
+impl TestdevB {
+    fn request(&self, dev: &Dev, lock: &SpinLock<u64>, entry: E, arg: u64) -> Result<i64> {
+        fault_sites::raise(dev.fault_point(entry), lock)?;
+        let mut served = lock.lock();
+        let r = self
+            .table
+            .iter()
+            .fold(arg, |acc, v| acc.wrapping_add(v.load(Ordering::Relaxed)));
+        *served += 1;
+        Ok(r as i64)
+    }
+}
+
+impl TestdevDriver for TestdevB {
+    fn probe(dev: &Dev, lock: &SpinLock<u64>) -> Result<Self> {
+        fault_sites::raise(dev.fault_point(E::Probe), lock)?;
+        pr_info!("testdev-b: probed, generation {}\n", dev.generation());
+        Ok(Self {
+            table: [const { AtomicU64::new(0) }; NR_KEYS],
+        })
+    }
+
+    fn configure(&self, dev: &Dev, lock: &SpinLock<u64>, key: u32, value: u64) -> Result {
+        fault_sites::raise(dev.fault_point(E::Configure), lock)?;
+        let _held = lock.lock();
+        self.table
+            .get(key as usize)
+            .ok_or(EINVAL)?
+            .store(value, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn op(&self, dev: &Dev, lock: &SpinLock<u64>, arg: u64) -> Result<i64> {
+        self.request(dev, lock, E::Op, arg)
+    }
+
+    fn tick(&self, dev: &Dev, lock: &SpinLock<u64>, arg: u64) -> Result<i64> {
+        self.request(dev, lock, E::Tick, arg)
+    }
+
+    fn irq(&self, dev: &Dev, lock: &SpinLock<u64>, arg: u64) -> Result<i64> {
+        self.request(dev, lock, E::Irq, arg)
+    }
+
+    fn remove(&self, dev: &Dev, lock: &SpinLock<u64>) {
+        let _ = fault_sites::raise(dev.fault_point(E::Remove), lock);
+        pr_info!("testdev-b: removed after {} requests\n", *lock.lock());
+    }
+}
+
+testdev_driver::testdev_implementation! {
+    type: TestdevB,
+    name: c"testdev-b",
+    module: "ndriver_testdev_b",
+    description: "ndriver test device, implementation B",
+}

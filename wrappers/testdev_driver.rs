@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The safe layer a `testdev` implementation is written against.
+//!
+//! A driver implements [`TestdevDriver`] in ordinary Rust and invokes
+//! [`testdev_implementation!`]; the macro builds the `#[repr(C)]` operation table and
+//! descriptor (`abi.rs`) and registers them at `insmod`. The driver's state lives in
+//! memory taken through the callouts, so the framework can reclaim it after a fault
+//! without running the driver's destructors. Compiled into each implementation
+//! module with `#[path]`, after `abi` and `callouts_api`.
+
+use crate::abi::{Instance, TestdevEntry};
+use crate::callouts_api as api;
+use core::ptr;
+use kernel::ffi::{c_int, c_void};
+use kernel::prelude::*;
+use kernel::sync::SpinLock;
+
+/// The framework's handle, as a driver sees it during one entry-point call.
+pub(crate) struct Dev(*mut Instance);
+
+impl Dev {
+    /// The instance's generation (1 for a device's first instance).
+    pub(crate) fn generation(&self) -> u64 {
+        // SAFETY: `self.0` is the live instance this entry point was called for.
+        unsafe { api::ndriver_generation(self.0) }
+    }
+
+    /// Asks the framework whether a fault is to be injected at `entry` now; the
+    /// driver's fault site raises it (see `sample-drivers/fault_sites.rs`).
+    pub(crate) fn fault_point(&self, entry: TestdevEntry) -> u32 {
+        // SAFETY: as above.
+        unsafe { api::ndriver_fault_point(self.0, entry as u32) }
+    }
+}
+
+/// A `testdev` implementation. Every method runs under a guard.
+pub(crate) trait TestdevDriver: Sized + Send + Sync {
+    /// Starts an instance. `lock` is a spinlock of the instance's own (the fault sites
+    /// use it to deadlock for real).
+    fn probe(dev: &Dev, lock: &SpinLock<u64>) -> Result<Self>;
+    /// Sets a configuration item.
+    fn configure(&self, dev: &Dev, lock: &SpinLock<u64>, key: u32, value: u64) -> Result;
+    /// A request in process context.
+    fn op(&self, dev: &Dev, lock: &SpinLock<u64>, arg: u64) -> Result<i64>;
+    /// A request in softirq context.
+    fn tick(&self, dev: &Dev, lock: &SpinLock<u64>, arg: u64) -> Result<i64>;
+    /// A request in hardirq context.
+    fn irq(&self, dev: &Dev, lock: &SpinLock<u64>, arg: u64) -> Result<i64>;
+    /// Orderly stop (the state is dropped afterwards).
+    fn remove(&self, dev: &Dev, lock: &SpinLock<u64>);
+}
+
+/// The driver's state, in callout memory.
+#[pin_data]
+struct Slot<T> {
+    #[pin]
+    lock: SpinLock<u64>,
+    data: Option<T>,
+}
+
+/// The state of the instance behind `inst`, if probed.
+///
+/// # Safety
+///
+/// `inst` must be a live instance whose private data is NULL or a `Slot<T>`.
+unsafe fn slot<'a, T>(inst: *mut Instance) -> Option<&'a Slot<T>> {
+    // SAFETY: per this function's contract.
+    let p = unsafe { api::ndriver_get_priv(inst) }.cast::<Slot<T>>();
+    // SAFETY: set by `probe` below to an initialised `Slot<T>` that lives until
+    // `remove` (or the framework's undo after a fault, after which no call comes).
+    unsafe { p.as_ref() }
+}
+
+fn ret(r: Result<i64>) -> i64 {
+    match r {
+        Ok(v) => v,
+        Err(e) => e.to_errno() as i64,
+    }
+}
+
+/// # Safety
+///
+/// Called by the framework only, with a live instance (so for every `extern "C"` below).
+pub(crate) unsafe extern "C" fn probe<T: TestdevDriver>(inst: *mut Instance) -> c_int {
+    let size = core::mem::size_of::<Slot<T>>();
+    // SAFETY: `inst` is live; the block is recorded in its undo list.
+    let mem = unsafe { api::ndriver_alloc(inst, size, 0) }.cast::<Slot<T>>();
+    if mem.is_null() {
+        return ENOMEM.to_errno();
+    }
+    let lock = kernel::new_spinlock!(0u64, "testdev_driver_lock");
+    // SAFETY: `mem` is a fresh, suitably aligned block of the right size; the lock is
+    // pinned there for the block's life. `data` is written before anyone reads it.
+    unsafe {
+        if lock.__init(&raw mut (*mem).lock).is_err() {
+            api::ndriver_free(inst, mem.cast());
+            return ENOMEM.to_errno();
+        }
+        ptr::write(&raw mut (*mem).data, None);
+        api::ndriver_set_priv(inst, mem.cast::<c_void>());
+    }
+    let dev = Dev(inst);
+    // SAFETY: `mem` is initialised above.
+    let s = unsafe { &mut *mem };
+    match T::probe(&dev, &s.lock) {
+        Ok(d) => {
+            s.data = Some(d);
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+macro_rules! entry {
+    ($name:ident, $method:ident) => {
+        /// # Safety
+        ///
+        /// Called by the framework only, with a live, probed instance.
+        pub(crate) unsafe extern "C" fn $name<T: TestdevDriver>(
+            inst: *mut Instance,
+            arg: u64,
+        ) -> i64 {
+            // SAFETY: the framework calls entry points only on probed instances.
+            match unsafe { slot::<T>(inst) } {
+                Some(Slot {
+                    lock,
+                    data: Some(d),
+                }) => ret(d.$method(&Dev(inst), lock, arg)),
+                _ => ENODEV.to_errno() as i64,
+            }
+        }
+    };
+}
+entry!(op, op);
+entry!(tick, tick);
+entry!(irq, irq);
+
+/// # Safety
+///
+/// Called by the framework only, with a live, probed instance.
+pub(crate) unsafe extern "C" fn configure<T: TestdevDriver>(
+    inst: *mut Instance,
+    key: u32,
+    value: u64,
+) -> c_int {
+    // SAFETY: the framework calls entry points only on probed instances.
+    match unsafe { slot::<T>(inst) } {
+        Some(Slot {
+            lock,
+            data: Some(d),
+        }) => match d.configure(&Dev(inst), lock, key, value) {
+            Ok(()) => 0,
+            Err(e) => e.to_errno(),
+        },
+        _ => ENODEV.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// Called by the framework only, with a live instance, for an orderly stop.
+pub(crate) unsafe extern "C" fn remove<T: TestdevDriver>(inst: *mut Instance) {
+    // SAFETY: `inst` is live; its private data is NULL or our `Slot<T>`.
+    let p = unsafe { api::ndriver_get_priv(inst) }.cast::<Slot<T>>();
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: `p` is the initialised slot; nothing else runs on this instance during
+    // an orderly remove, so it is ours to drop and free.
+    unsafe {
+        if let Some(d) = &(*p).data {
+            d.remove(&Dev(inst), &(*p).lock);
+        }
+        ptr::drop_in_place(p);
+        api::ndriver_set_priv(inst, ptr::null_mut());
+        api::ndriver_free(inst, p.cast());
+    }
+}
+
+/// Defines the operation table and descriptor of `testdev` implementation `$t` named
+/// `$name`, and the module that registers it.
+macro_rules! testdev_implementation {
+    (type: $t:ty, name: $name:literal, module: $module:literal, description: $desc:literal $(,)?) => {
+        static OPS: abi::TestdevOps = abi::TestdevOps {
+            probe: testdev_driver::probe::<$t>,
+            configure: testdev_driver::configure::<$t>,
+            op: testdev_driver::op::<$t>,
+            tick: testdev_driver::tick::<$t>,
+            irq: testdev_driver::irq::<$t>,
+            remove: testdev_driver::remove::<$t>,
+        };
+        static DESC: abi::ImplDesc = abi::ImplDesc {
+            abi_version: abi::ABI_VERSION,
+            class: c"testdev".as_ptr().cast(),
+            name: $name.as_ptr().cast(),
+            ops: core::ptr::from_ref(&OPS).cast(),
+        };
+        module! {
+            type: Registration,
+            name: $module,
+            authors: ["ndriver developers"],
+            description: $desc,
+            license: "GPL",
+        }
+        struct Registration;
+        impl kernel::Module for Registration {
+            fn init(module: &'static ThisModule) -> Result<Self> {
+                // SAFETY: `DESC` is a static that outlives the registration, which
+                // `drop` ends before the module goes away.
+                kernel::error::to_result(unsafe {
+                    callouts_api::ndriver_register_impl(&DESC, module.as_ptr().cast())
+                })?;
+                Ok(Registration)
+            }
+        }
+        impl Drop for Registration {
+            fn drop(&mut self) {
+                // SAFETY: `DESC` was registered by `init`.
+                unsafe { callouts_api::ndriver_unregister_impl(&DESC) };
+            }
+        }
+    };
+}
+pub(crate) use testdev_implementation;
