@@ -27,7 +27,7 @@
 //!   `oops_begin()`; returning `NOTIFY_STOP` makes `__die()` return 1, so `oops_end()` runs with
 //!   `signr == 0`, releases the die lock and restores IRQs, but the oops is printed, the kernel is
 //!   tainted `D`, tracing and lock debugging are switched off and the console stays verbose), and
-//!   `DIE_PAGE_FAULT` (sent before `oops_begin()` only with `kernel-patch-die-page-fault.diff`).
+//!   `DIE_PAGE_FAULT` (sent before `oops_begin()` with the kernel patch in `scripts/kernel/patches/`).
 //! - a per-CPU periodic `HARD` hrtimer: hangs with IRQs on (the interrupted `pt_regs` come from
 //!   `get_irq_regs()`), and a heartbeat for the cross-CPU check.
 //! - an `NMI_LOCAL` handler: hangs with IRQs off. Another CPU's hrtimer sees a stale heartbeat and

@@ -48,6 +48,8 @@ const MAX_ATTEMPTS: u32 = 16;
 #[derive(Clone, Copy)]
 struct Failure {
     detected: Detected,
+    /// The negative errno of an error return (0 otherwise).
+    errno: i64,
     /// Nanoseconds from the fault to the wrapper regaining control.
     contain_ns: u64,
 }
@@ -210,8 +212,9 @@ impl TestDev {
                 self.learn(entry, end.saturating_sub(start));
                 return Ok(v);
             }
-            Ok(_) => Failure {
+            Ok(v) => Failure {
                 detected: Detected::Error,
+                errno: v,
                 contain_ns: 0,
             },
             Err(fault) => {
@@ -224,6 +227,7 @@ impl TestDev {
                 );
                 Failure {
                     detected: classify(&fault),
+                    errno: 0,
                     contain_ns: end.saturating_sub(start).saturating_sub(fault.elapsed_ns),
                 }
             }
@@ -309,7 +313,7 @@ impl TestDev {
                     }
                     return Ok(());
                 }
-                Err(fail) if fail.detected == Detected::Error => {
+                Err(fail) if fail.errno == EINVAL.to_errno() as i64 => {
                     // The driver refused the value: an answer, not a failure.
                     self.counters.failures[CONFIGURE].fetch_sub(1, Ordering::Relaxed);
                     self.counters.detected[Detected::Error as usize]
@@ -369,6 +373,7 @@ impl TestDev {
         )
         .map_err(|_| Failure {
             detected: Detected::Error,
+            errno: ENOMEM.to_errno() as i64,
             contain_ns: 0,
         })?;
         let h = inst.handle();
@@ -722,6 +727,7 @@ macro_rules! trigger {
             /// 0: no instance; 1: ok; 2: failed.
             outcome: AtomicU32,
             value: AtomicI64,
+            errno: AtomicI64,
             detected: AtomicU32,
             contain_ns: AtomicU64,
             #[pin]
@@ -758,6 +764,7 @@ macro_rules! trigger {
                             }
                             Err(fail) => {
                                 self.detected.store(fail.detected as u32, Ordering::Relaxed);
+                                self.errno.store(fail.errno, Ordering::Relaxed);
                                 self.contain_ns.store(fail.contain_ns, Ordering::Relaxed);
                                 self.outcome.store(2, Ordering::Relaxed);
                             }
@@ -775,6 +782,7 @@ macro_rules! trigger {
                     arg,
                     outcome: AtomicU32::new(0),
                     value: AtomicI64::new(0),
+                    errno: AtomicI64::new(0),
                     detected: AtomicU32::new(0),
                     contain_ns: AtomicU64::new(0),
                     done <- Completion::new(),
@@ -789,6 +797,7 @@ macro_rules! trigger {
                     1 => Ok(Some(t.value.load(Ordering::Relaxed))),
                     2 => Err(Failure {
                         detected: detected_from(t.detected.load(Ordering::Relaxed)),
+                        errno: t.errno.load(Ordering::Relaxed),
                         contain_ns: t.contain_ns.load(Ordering::Relaxed),
                     }),
                     _ => Ok(None),

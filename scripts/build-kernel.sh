@@ -5,7 +5,7 @@
 #   KDIR=/path          use that already built tree (checked, not rebuilt)
 #   KERNEL_TARBALL=f    build from this linux-*.tar.{xz,gz} instead of Debian's
 #   DEBUG_KERNEL=1      add the KASAN/lockdep/kmemleak fragment
-#   --key               only print the cache key
+#   --key, --base-key   only print the cache key (or its patch-independent part)
 #
 # The tree is cached in $NDRIVER_CACHE/kernel/<key>, keyed by the tarball,
 # the config fragments, the patch series and the toolchain, so an unchanged
@@ -65,18 +65,25 @@ while read -r p; do
 	patches+=("$here/patches/$p")
 done < "$here/patches/series"
 
-key=$( {
+# Bump when the way a tree is prepared or built changes (not for comments).
+RECIPE=1
+# The base key covers everything but the patches; the key adds them.
+base=$( {
+	echo "recipe $RECIPE"
 	echo "$(basename "$tarball") $(stat -c %s "$tarball")"
-	cat "${frags[@]}" "$here/patches/series"
-	[ ${#patches[@]} = 0 ] || cat "${patches[@]}"
+	cat "${frags[@]}"
 	toolchain_id
-	cat "$0" "$(dirname "$0")/toolchain.sh"
+} | sha256sum | cut -c1-16)
+key=$( {
+	echo "$base"
+	cat "$here/patches/series"
+	[ ${#patches[@]} = 0 ] || cat "${patches[@]}"
 } | sha256sum | cut -c1-16)
 tree=$NDRIVER_CACHE/kernel/$key
-if [ "${1:-}" = --key ]; then
-	echo "$key"
-	exit 0
-fi
+case "${1:-}" in
+--key) echo "$key"; exit 0 ;;
+--base-key) echo "$base"; exit 0 ;;
+esac
 # shellcheck disable=SC2046
 margs=($(kmake_args))
 
@@ -85,11 +92,56 @@ if [ -f "$tree/.ndriver-built" ]; then
 	exit 0
 fi
 
+# One build per tree at a time; a second caller waits, then finds it built.
+mkdir -p "$NDRIVER_CACHE/kernel"
+exec 9>"$tree.lock"
+if ! flock -n 9; then
+	info "waiting for another build of $tree"
+	flock 9
+fi
+if [ -f "$tree/.ndriver-built" ]; then
+	echo "$tree"
+	exit 0
+fi
+
+# A built, unpatched tree of the same base saves most of the work when only the
+# patches changed: copy it, patch it, and let make rebuild what the patches touch.
+seed=
+if [ ! -f "$tree/.ndriver-prepared" ] && [ ${#patches[@]} -gt 0 ]; then
+	for t in "$NDRIVER_CACHE"/kernel/*/; do
+		t=${t%/}
+		if [ -f "$t/.ndriver-built" ] && [ "$(cat "$t/.ndriver-base" 2>/dev/null)" = "$base" ] &&
+			[ "$(cat "$t/.ndriver-npatches" 2>/dev/null)" = 0 ]; then
+			seed=$t
+			break
+		fi
+	done
+fi
+
+if [ -n "$seed" ]; then
+	info "preparing kernel tree $tree from the built unpatched tree $seed"
+	rm -rf "$tree"
+	cp -a "$seed" "$tree"
+	rm -f "$tree/.ndriver-built"
+	echo "${#patches[@]}" > "$tree/.ndriver-npatches"
+	for p in "${patches[@]}"; do
+		info "applying $(basename "$p")"
+		if ! patch -d "$tree" -p1 --forward --batch < "$p" >"$tree/.patch.log" 2>&1; then
+			cat "$tree/.patch.log" >&2
+			rm -rf "$tree"
+			die "patch $(basename "$p") does not apply to $(basename "$tarball") (see rejects above)"
+		fi
+	done
+	touch "$tree/.ndriver-prepared"
+fi
+
 if [ ! -f "$tree/.ndriver-prepared" ]; then
 	info "preparing kernel tree $tree"
 	rm -rf "$tree"
 	mkdir -p "$tree"
 	tar -xf "$tarball" -C "$tree" --strip-components=1
+	echo "$base" > "$tree/.ndriver-base"
+	echo "${#patches[@]}" > "$tree/.ndriver-npatches"
 	for p in "${patches[@]}"; do
 		info "applying $(basename "$p")"
 		if ! patch -d "$tree" -p1 --forward --batch < "$p" >"$tree/.patch.log" 2>&1; then
