@@ -19,10 +19,11 @@ pub(crate) struct Bounds {
 }
 
 impl Bounds {
-    /// Defaults sized for TCG, where a timer tick can be late by milliseconds.
+    /// Defaults sized for QEMU's TCG, where a vCPU can stall for milliseconds: a
+    /// healthy call must never be taken for a hang.
     pub(crate) const DEFAULT: Self = Self {
-        guard_ns: 2_000_000,
-        floor_ns: 5_000_000,
+        guard_ns: 10_000_000,
+        floor_ns: 50_000_000,
         ceiling_ns: 500_000_000,
     };
 

@@ -18,6 +18,13 @@ detected_as() {
 	esac
 }
 
+fail() {
+	echo "FAIL: $*"
+	cat "$TD/stats" "$DBG/status"
+	tail -n 5 "$TD/recoveries"
+	exit 1
+}
+
 dmesg_mark
 load_testdev
 # Retry without limit and at once: this test wants every fault recovered, not the
