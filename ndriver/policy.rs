@@ -2,17 +2,17 @@
 
 //! The recovery policy: which implementation to start after a failure, and when.
 //!
-//! An escalation ladder in the manner of MINIX 3's reincarnation server: restart the
-//! failed implementation afresh up to `restarts` times, then move to the next
-//! alternative, wrapping round; once every implementation has used its restarts within
-//! one failure burst, give the device up. Repeated failures wait an exponentially
+//! An escalation ladder in the manner of MINIX 3's reincarnation server: start the
+//! failed implementation afresh until it has been started `restarts` times in the
+//! current burst of failures, then move to the next alternative, wrapping round; once
+//! every implementation has used its starts, give the device up. Repeated failures wait an exponentially
 //! growing back-off before the restart. A failure that comes more than `calm_ms` after
 //! the previous one starts a new burst. Free of kernel types: the host tests compile it.
 
 /// Operator-set policy (`policy` in debugfs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Policy {
-    /// Fresh restarts of one implementation before moving to the next.
+    /// Starts of one implementation per burst before moving to the next.
     pub(crate) restarts: u32,
     /// First back-off, in milliseconds; 0 restarts at once.
     pub(crate) backoff_ms: u32,

@@ -1,0 +1,31 @@
+# SPDX-License-Identifier: GPL-2.0
+# Recoveries give back what the dead instances held: after NDRIVER_LEAK_ROUNDS
+# (default 200) recoveries, the kernel's slab usage is back near its starting level
+# and every module unloads.
+. "$(dirname "$0")/../lib.sh"
+
+ROUNDS=${NDRIVER_LEAK_ROUNDS:-200}
+slab_kb() { awk '/^Slab:/ { print $2 }' /proc/meminfo; }
+
+dmesg_mark
+load_testdev
+echo "restarts=1000 backoff_ms=0 calm_ms=0" > "$TD/policy"
+td_call op 1 >/dev/null
+sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null
+before=$(slab_kb)
+for i in $(seq 1 "$ROUNDS"); do
+	echo "class=null entry=op" > "$TD/inject"
+	[ "$(td_call op $i)" = "$i" ] || fail "round $i: wrong answer"
+done
+[ "$(stat recoveries)" = "$ROUNDS" ] || fail "recoveries $(stat recoveries), want $ROUNDS"
+undone=$(stat undone_actions)
+[ "$undone" -ge "$ROUNDS" ] || fail "undo ran $undone actions for $ROUNDS dead instances"
+sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null
+after=$(slab_kb)
+echo "slab ${before} kB before, ${after} kB after $ROUNDS recoveries ($undone undo actions)"
+# Each dead instance held a driver state block; leaking them all would show.
+[ $((after - before)) -lt 256 ] || fail "slab grew by $((after - before)) kB"
+unload_testdev
+loaded ndriver && fail "ndriver still loaded"
+dmesg_clean
+echo PASS
