@@ -4,11 +4,13 @@
 #
 #   make run     set up, build, boot the guest, load ndriver, show its status
 #   make check   set up, build, run every test; prints "N passed, N failed"
+#   make check-full  the same with 100 injections per fault class and entry point
+#   make bench   guard cost per call and recovery time by phase, with plots
 #   make         build the modules (KDIR=, KERNEL_TARBALL=, DEBUG_KERNEL=1 honoured)
 
 export KDIR KERNEL_TARBALL DEBUG_KERNEL NDRIVER_CACHE
 
-.PHONY: all modules setup kernel run check clean
+.PHONY: all modules setup kernel run check check-full bench clean
 
 all: modules
 
@@ -26,6 +28,12 @@ run:
 
 check:
 	@scripts/check.sh
+
+check-full:
+	@NDRIVER_REPS=100 NDRIVER_LEAK_ROUNDS=1000 NDRIVER_GUEST_TIMEOUT=10800 scripts/check.sh
+
+bench:
+	@scripts/bench.sh
 
 clean:
 	@scripts/build-modules.sh clean >/dev/null

@@ -5,6 +5,7 @@
 //! Files are documented in `Documentation/debugfs.rst`.
 
 use crate::abi::ABI_VERSION;
+use crate::bench::{self, Bench};
 use crate::debugfs_dev::DevDir;
 use crate::devices::Devices;
 use crate::guard;
@@ -18,6 +19,7 @@ pub(crate) struct Root {
     // Files go before the directory so they are removed first.
     _testdev0: DevDir,
     _status: Pin<KBox<File<()>>>,
+    _bench: Pin<KBox<File<Bench>>>,
     _dir: Dir,
 }
 
@@ -35,9 +37,14 @@ impl Root {
             dir.read_callback_file(c"status", (), &status_show),
             GFP_KERNEL,
         )?;
+        let bench = KBox::pin_init(
+            dir.read_write_callback_file(c"bench", Bench::new(), &bench::show, &bench::write),
+            GFP_KERNEL,
+        )?;
         Ok(Self {
             _testdev0: testdev0,
             _status: status,
+            _bench: bench,
             _dir: dir,
         })
     }

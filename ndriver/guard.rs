@@ -441,6 +441,17 @@ pub(crate) fn rdtsc() -> u64 {
     (u64::from(hi) << 32) | u64::from(lo)
 }
 
+/// Runs `f` with local interrupts off (atomic context, for the benchmark).
+pub(crate) fn with_irqs_off<R>(f: impl FnOnce() -> R) -> R {
+    let flags = save_flags();
+    // SAFETY: FFI call without preconditions; the flags are restored below.
+    unsafe { ndg_irq_disable() };
+    let r = f();
+    // SAFETY: restores the flags saved above, in the same context.
+    unsafe { ndg_irq_restore(flags as c_ulong) };
+    r
+}
+
 #[inline(always)]
 fn save_flags() -> u64 {
     let flags: u64;

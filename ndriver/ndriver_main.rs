@@ -12,6 +12,8 @@ use kernel::prelude::*;
 mod abi;
 #[path = "../undo/action_list.rs"]
 mod action_list;
+#[path = "bench.rs"]
+mod bench;
 #[path = "../wrappers/callouts.rs"]
 mod callouts;
 #[path = "debugfs_dev.rs"]

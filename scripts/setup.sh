@@ -47,11 +47,12 @@ if ! "$bindgen" --version 2>/dev/null | grep -q " $BINDGEN_VERSION"; then
 fi
 
 venv=$NDRIVER_CACHE/venv
-if ! "$venv/bin/vng" --version 2>/dev/null | grep -q "$VNG_VERSION"; then
-	info "installing virtme-ng $VNG_VERSION from PyPI"
+if ! "$venv/bin/vng" --version 2>/dev/null | grep -q "$VNG_VERSION" ||
+	! "$venv/bin/python" -c 'import matplotlib' 2>/dev/null; then
+	info "installing virtme-ng $VNG_VERSION and matplotlib (plots) from PyPI"
 	python3 -m venv "$venv"
-	"$venv/bin/pip" install -q "virtme-ng==$VNG_VERSION" ||
-		die "pip could not install virtme-ng $VNG_VERSION"
+	"$venv/bin/pip" install -q "virtme-ng==$VNG_VERSION" matplotlib ||
+		die "pip could not install virtme-ng $VNG_VERSION and matplotlib"
 fi
 
 info "set-up complete (cache: $NDRIVER_CACHE)"

@@ -1,0 +1,19 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# bench.sh: `make bench`. Boots the guest once, measures the guard's fault-free cost
+# per call (direct vs guarded, same run) and the recovery time by phase over a fault
+# campaign, and writes bench.json, bench.md and PNG plots into results/bench-*/.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+[ "${NDRIVER_SKIP_SETUP:-0}" = 1 ] || "$NDRIVER_ROOT"/scripts/setup.sh
+"$NDRIVER_ROOT"/scripts/build-modules.sh >/dev/null
+results=$NDRIVER_ROOT/results/bench-$(date +%Y%m%d-%H%M%S)
+"$NDRIVER_ROOT"/scripts/guest.sh --timeout 1800 --results "$results" -- \
+	"env NDRIVER_BENCH_REPS=${NDRIVER_BENCH_REPS:-40} $NDRIVER_ROOT/scripts/guest-bench.sh"
+[ -f "$results/bench-done" ] || {
+	tail -n 30 "$results/console.log"
+	die "the benchmark did not finish in the guest (console tail above)"
+}
+"$NDRIVER_CACHE/venv/bin/python" "$NDRIVER_ROOT/scripts/bench-report.py" "$results"
+cat "$results/bench.md"
