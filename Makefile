@@ -30,7 +30,8 @@ check:
 	@scripts/check.sh
 
 check-full:
-	@NDRIVER_REPS=100 NDRIVER_LEAK_ROUNDS=1000 NDRIVER_GUEST_TIMEOUT=10800 scripts/check.sh
+	@NDRIVER_REPS=100 NDRIVER_LEAK_ROUNDS=1000 NDRIVER_TEST_TIMEOUT=14000 \
+		NDRIVER_GUEST_TIMEOUT=14400 scripts/check.sh
 
 bench:
 	@scripts/bench.sh

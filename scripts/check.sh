@@ -63,8 +63,11 @@ if [ $hostrc != 0 ] && [ "$hf" = 0 ]; then
 fi
 
 # In-guest selftests: the guest writes TAP into the results directory.
+# The guest inherits nothing: hand the test knobs over explicitly.
+knobs="NDRIVER_REPS=${NDRIVER_REPS:-3} NDRIVER_LEAK_ROUNDS=${NDRIVER_LEAK_ROUNDS:-200}"
+knobs+=" NDRIVER_TEST_TIMEOUT=${NDRIVER_TEST_TIMEOUT:-900}"
 "$NDRIVER_ROOT"/scripts/guest.sh --timeout "${NDRIVER_GUEST_TIMEOUT:-2400}" --results "$results" -- \
-	"$NDRIVER_ROOT/selftests/guest/run.sh $*"
+	"env $knobs $NDRIVER_ROOT/selftests/guest/run.sh $*"
 grc=$?
 tap=$results/tap.txt
 if [ -f "$tap" ]; then

@@ -1,0 +1,20 @@
+# SPDX-License-Identifier: GPL-2.0
+# The ndriverctl front end drives a recovery end to end and refuses bad input with
+# a message and a non-zero exit.
+. "$(dirname "$0")/../lib.sh"
+
+C=$ROOT/tools/ndriverctl
+load_testdev
+$C status | grep -q 'testdev/testdev-a' || fail "status"
+$C status testdev0 | grep -q '^state running$' || fail "device status"
+$C call testdev0 config 0 7 >/dev/null || fail "config"
+$C inject testdev0 div0 op || fail "inject"
+$C call testdev0 op 3 | grep -q 'last 10$' || fail "call after injected divide error"
+$C recoveries testdev0 | grep -q 'cause=divide_error entry=op' || fail "recovery not listed"
+$C swap testdev0 testdev-b | grep -q 'implementation testdev-b' || fail "swap"
+$C policy testdev0 restarts=5 | grep -q 'restarts=5 ' || fail "policy"
+$C inject testdev0 nosuchclass op 2>/dev/null && fail "bad class accepted"
+$C status nosuchdev 2>/dev/null && fail "unknown device accepted"
+$C frobnicate 2>/dev/null && fail "unknown command accepted"
+unload_testdev
+echo PASS
