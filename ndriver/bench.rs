@@ -82,7 +82,8 @@ fn run(b: &Bench, n: u64) {
             ga += e - m;
         });
     }
-    let per = |c: u64, k: u64| c * 100 / k;
+    // `checked_div`: no division panic path (and `n` is never 0 here anyway).
+    let per = |c: u64, k: u64| c.saturating_mul(100).checked_div(k).unwrap_or(0);
     let k = n.div_ceil(CHUNK) * CHUNK;
     b.calls.store(n, Relaxed);
     b.direct.store(per(t1 - t0, n), Relaxed);

@@ -30,7 +30,9 @@ else
 	summary
 fi
 
-if "$NDRIVER_ROOT"/scripts/build-modules.sh >/dev/null; then
+# From clean: an incremental build would hide the warnings of unchanged objects.
+if "$NDRIVER_ROOT"/scripts/build-modules.sh clean >/dev/null &&
+	"$NDRIVER_ROOT"/scripts/build-modules.sh >/dev/null; then
 	pass "module build, no warnings"
 else
 	flunk "module build"
