@@ -193,48 +193,18 @@ impl DevDir {
     pub(crate) fn new(parent: &Dir, dev: &Arc<TestDev>) -> Result<Self> {
         let dir = parent.subdir(c"testdev0");
         let mut files = KVec::new();
-        files.push(
-            KBox::pin_init(
-                dir.read_callback_file(c"status", dev.clone(), &status_show),
-                GFP_KERNEL,
-            )?,
-            GFP_KERNEL,
-        )?;
-        files.push(
-            KBox::pin_init(
-                dir.read_callback_file(c"stats", dev.clone(), &stats_show),
-                GFP_KERNEL,
-            )?,
-            GFP_KERNEL,
-        )?;
-        files.push(
-            KBox::pin_init(
-                dir.read_callback_file(c"recoveries", dev.clone(), &recoveries_show),
-                GFP_KERNEL,
-            )?,
-            GFP_KERNEL,
-        )?;
-        files.push(
-            KBox::pin_init(
-                dir.read_write_callback_file(c"inject", dev.clone(), &inject_show, &inject_write),
-                GFP_KERNEL,
-            )?,
-            GFP_KERNEL,
-        )?;
-        files.push(
-            KBox::pin_init(
-                dir.read_write_callback_file(c"swap", dev.clone(), &swap_show, &swap_write),
-                GFP_KERNEL,
-            )?,
-            GFP_KERNEL,
-        )?;
-        files.push(
-            KBox::pin_init(
-                dir.read_write_callback_file(c"policy", dev.clone(), &policy_show, &policy_write),
-                GFP_KERNEL,
-            )?,
-            GFP_KERNEL,
-        )?;
+        // Each file owns a reference to the device.
+        macro_rules! add {
+            ($init:expr) => {
+                files.push(KBox::pin_init($init, GFP_KERNEL)?, GFP_KERNEL)?
+            };
+        }
+        add!(dir.read_callback_file(c"status", dev.clone(), &status_show));
+        add!(dir.read_callback_file(c"stats", dev.clone(), &stats_show));
+        add!(dir.read_callback_file(c"recoveries", dev.clone(), &recoveries_show));
+        add!(dir.read_write_callback_file(c"inject", dev.clone(), &inject_show, &inject_write));
+        add!(dir.read_write_callback_file(c"swap", dev.clone(), &swap_show, &swap_write));
+        add!(dir.read_write_callback_file(c"policy", dev.clone(), &policy_show, &policy_write));
         let call = KBox::pin_init(
             dir.read_write_callback_file(
                 c"call",

@@ -26,14 +26,6 @@ struct TestdevA {
     offset: AtomicU64,
 }
 
-impl TestdevA {
-    fn request(&self, dev: &Dev, lock: &SpinLock<u64>, entry: E, arg: u64) -> Result<i64> {
-        fault_sites::raise(dev.fault_point(entry), lock)?;
-        *lock.lock() += 1;
-        Ok(arg.wrapping_add(self.offset.load(Ordering::Relaxed)) as i64)
-    }
-}
-
 impl TestdevDriver for TestdevA {
     fn probe(dev: &Dev, lock: &SpinLock<u64>) -> Result<Self> {
         fault_sites::raise(dev.fault_point(E::Probe), lock)?;
@@ -52,16 +44,10 @@ impl TestdevDriver for TestdevA {
         Ok(())
     }
 
-    fn op(&self, dev: &Dev, lock: &SpinLock<u64>, arg: u64) -> Result<i64> {
-        self.request(dev, lock, E::Op, arg)
-    }
-
-    fn tick(&self, dev: &Dev, lock: &SpinLock<u64>, arg: u64) -> Result<i64> {
-        self.request(dev, lock, E::Tick, arg)
-    }
-
-    fn irq(&self, dev: &Dev, lock: &SpinLock<u64>, arg: u64) -> Result<i64> {
-        self.request(dev, lock, E::Irq, arg)
+    fn request(&self, dev: &Dev, lock: &SpinLock<u64>, entry: E, arg: u64) -> Result<i64> {
+        fault_sites::raise(dev.fault_point(entry), lock)?;
+        *lock.lock() += 1;
+        Ok(arg.wrapping_add(self.offset.load(Ordering::Relaxed)) as i64)
     }
 
     fn remove(&self, dev: &Dev, lock: &SpinLock<u64>) {

@@ -31,19 +31,6 @@ struct TestdevB {
     table: [AtomicU64; NR_KEYS],
 }
 
-impl TestdevB {
-    fn request(&self, dev: &Dev, lock: &SpinLock<u64>, entry: E, arg: u64) -> Result<i64> {
-        fault_sites::raise(dev.fault_point(entry), lock)?;
-        let mut served = lock.lock();
-        let r = self
-            .table
-            .iter()
-            .fold(arg, |acc, v| acc.wrapping_add(v.load(Ordering::Relaxed)));
-        *served += 1;
-        Ok(r as i64)
-    }
-}
-
 impl TestdevDriver for TestdevB {
     fn probe(dev: &Dev, lock: &SpinLock<u64>) -> Result<Self> {
         fault_sites::raise(dev.fault_point(E::Probe), lock)?;
@@ -63,16 +50,15 @@ impl TestdevDriver for TestdevB {
         Ok(())
     }
 
-    fn op(&self, dev: &Dev, lock: &SpinLock<u64>, arg: u64) -> Result<i64> {
-        self.request(dev, lock, E::Op, arg)
-    }
-
-    fn tick(&self, dev: &Dev, lock: &SpinLock<u64>, arg: u64) -> Result<i64> {
-        self.request(dev, lock, E::Tick, arg)
-    }
-
-    fn irq(&self, dev: &Dev, lock: &SpinLock<u64>, arg: u64) -> Result<i64> {
-        self.request(dev, lock, E::Irq, arg)
+    fn request(&self, dev: &Dev, lock: &SpinLock<u64>, entry: E, arg: u64) -> Result<i64> {
+        fault_sites::raise(dev.fault_point(entry), lock)?;
+        let mut served = lock.lock();
+        let r = self
+            .table
+            .iter()
+            .fold(arg, |acc, v| acc.wrapping_add(v.load(Ordering::Relaxed)));
+        *served += 1;
+        Ok(r as i64)
     }
 
     fn remove(&self, dev: &Dev, lock: &SpinLock<u64>) {

@@ -41,12 +41,16 @@ pub(crate) trait TestdevDriver: Sized + Send + Sync {
     fn probe(dev: &Dev, lock: &SpinLock<u64>) -> Result<Self>;
     /// Sets a configuration item.
     fn configure(&self, dev: &Dev, lock: &SpinLock<u64>, key: u32, value: u64) -> Result;
-    /// A request in process context.
-    fn op(&self, dev: &Dev, lock: &SpinLock<u64>, arg: u64) -> Result<i64>;
-    /// A request in softirq context.
-    fn tick(&self, dev: &Dev, lock: &SpinLock<u64>, arg: u64) -> Result<i64>;
-    /// A request in hardirq context.
-    fn irq(&self, dev: &Dev, lock: &SpinLock<u64>, arg: u64) -> Result<i64>;
+    /// A request, arriving through `entry`: [`TestdevEntry::Op`] in process context,
+    /// [`TestdevEntry::Tick`] in softirq context, [`TestdevEntry::Irq`] in hardirq
+    /// context.
+    fn request(
+        &self,
+        dev: &Dev,
+        lock: &SpinLock<u64>,
+        entry: TestdevEntry,
+        arg: u64,
+    ) -> Result<i64>;
     /// Orderly stop (the state is dropped afterwards).
     fn remove(&self, dev: &Dev, lock: &SpinLock<u64>);
 }
@@ -113,7 +117,7 @@ pub(crate) unsafe extern "C" fn probe<T: TestdevDriver>(inst: *mut Instance) -> 
 }
 
 macro_rules! entry {
-    ($name:ident, $method:ident) => {
+    ($name:ident, $entry:expr) => {
         /// # Safety
         ///
         /// Called by the framework only, with a live, probed instance.
@@ -126,15 +130,15 @@ macro_rules! entry {
                 Some(Slot {
                     lock,
                     data: Some(d),
-                }) => ret(d.$method(&Dev(inst), lock, arg)),
+                }) => ret(d.request(&Dev(inst), lock, $entry, arg)),
                 _ => ENODEV.to_errno() as i64,
             }
         }
     };
 }
-entry!(op, op);
-entry!(tick, tick);
-entry!(irq, irq);
+entry!(op, TestdevEntry::Op);
+entry!(tick, TestdevEntry::Tick);
+entry!(irq, TestdevEntry::Irq);
 
 /// # Safety
 ///
