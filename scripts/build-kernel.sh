@@ -170,7 +170,7 @@ if [ ! -f "$tree/.ndriver-prepared" ]; then
 	touch "$tree/.ndriver-prepared"
 fi
 
-info "building kernel in $tree (about 10 minutes on 2 cores; cached afterwards)"
+info "building kernel in $tree (about 25 minutes on 2 cores; cached afterwards)"
 jobs=$(( $(nproc) + 1 ))
 if ! make -C "$tree" "${margs[@]}" -j"$jobs" bzImage modules >"$tree/.build.log" 2>&1; then
 	tail -n 40 "$tree/.build.log" >&2
