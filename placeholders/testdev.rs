@@ -257,34 +257,29 @@ impl TestDev {
     /// A request from process context: issued, and on failure recovered and re-issued
     /// until it succeeds. Returns the driver's result.
     pub(crate) fn call(self: &Arc<Self>, entry: usize, arg: u64) -> Result<i64> {
+        // When the last recovery finished: the re-issue phase runs from there.
+        let mut recovered_at = None;
         for _ in 0..MAX_ATTEMPTS {
             let gen = self.ctl.lock().generation;
             match self.issue(entry, arg) {
-                Ok(Some(v)) => return Ok(v),
+                Ok(Some(v)) => {
+                    if let Some(t) = recovered_at {
+                        self.ctl.lock().note_reissue(now_ns().saturating_sub(t));
+                    }
+                    return Ok(v);
+                }
                 Ok(None) => {
-                    // No instance admitted calls: wait for a recovery in progress, or
-                    // report that there is none.
+                    // Nothing admitted the call: wait for a recovery in progress (it
+                    // holds `ctl`), or report that the device has no instance.
                     let ctl = self.ctl.lock();
                     if ctl.instance.is_none() || ctl.down {
                         return Err(ENODEV);
                     }
                 }
                 Err(fail) => {
-                    let t0 = now_ns();
                     self.recover(gen, entry, fail)?;
                     self.counters.reissued.fetch_add(1, Ordering::Relaxed);
-                    // The re-issue is the next loop iteration; charge its time to the
-                    // record when it completes.
-                    let r = self.issue(entry, arg);
-                    let reissue = now_ns().saturating_sub(t0);
-                    self.ctl.lock().note_reissue(reissue);
-                    if let Ok(Some(v)) = r {
-                        return Ok(v);
-                    }
-                    if let Err(fail) = r {
-                        let gen = self.ctl.lock().generation;
-                        self.recover(gen, entry, fail)?;
-                    }
+                    recovered_at = Some(now_ns());
                 }
             }
         }
@@ -691,7 +686,8 @@ impl Ctl {
         if self.records.len() < RECORDS {
             let _ = self.records.push(r, GFP_KERNEL);
         } else {
-            let i = (r.seq as usize) % RECORDS;
+            // Sequence numbers start at 1 and filled the slots in order.
+            let i = (r.seq.saturating_sub(1) as usize) % RECORDS;
             self.records[i] = r;
         }
     }
