@@ -1,12 +1,15 @@
 # SPDX-License-Identifier: GPL-2.0
 # Recoveries give back what the dead instances held: after NDRIVER_LEAK_ROUNDS
 # (default 200) recoveries, the kernel's slab usage is back near its starting level
-# and every module unloads.
+# and every module unloads; on a kernel with kmemleak (DEBUG_KERNEL=1) a scan finds
+# nothing allocated by ndriver or its drivers.
 . "$(dirname "$0")/../lib.sh"
 
 ROUNDS=${NDRIVER_LEAK_ROUNDS:-200}
 slab_kb() { awk '/^Slab:/ { print $2 }' /proc/meminfo; }
 
+KML=/sys/kernel/debug/kmemleak
+[ -w $KML ] && echo clear > $KML
 dmesg_mark
 load_testdev
 echo "restarts=1000 backoff_ms=0 calm_ms=0" > "$TD/policy"
@@ -27,5 +30,12 @@ echo "slab ${before} kB before, ${after} kB after $ROUNDS recoveries ($undone un
 [ $((after - before)) -lt 256 ] || fail "slab grew by $((after - before)) kB"
 unload_testdev
 loaded ndriver && fail "ndriver still loaded"
+if [ -w $KML ]; then
+	echo scan > $KML; sleep 1; echo scan > $KML
+	leaks=$(grep -c unreferenced $KML)
+	ours=$(grep -E -c 'ndriver|testdev' $KML)
+	echo "kmemleak: $leaks unreferenced objects, $ours lines naming ndriver"
+	[ "$ours" = 0 ] || { cat $KML; fail "kmemleak reports objects of ndriver"; }
+fi
 dmesg_clean
 echo PASS
