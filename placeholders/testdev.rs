@@ -182,20 +182,27 @@ impl TestDev {
     }
 
     /// Admits a call into the current instance, from any context.
+    ///
+    /// `SeqCst` on `inflight` and `running`, here and in [`Self::quiesce`]: each side
+    /// stores one and then loads the other, so either this call sees `running` cleared
+    /// or `quiesce` sees this call counted.
     fn admit(&self) -> Option<Admitted<'_>> {
-        self.inflight.fetch_add(1, Ordering::Acquire);
+        self.inflight.fetch_add(1, Ordering::SeqCst);
         let inst = self.current.load(Ordering::Acquire);
         let ops = self.ops.load(Ordering::Acquire);
-        if !self.running.load(Ordering::Acquire) || inst.is_null() || ops.is_null() {
+        if !self.running.load(Ordering::SeqCst) || inst.is_null() || ops.is_null() {
             self.inflight.fetch_sub(1, Ordering::Release);
             return None;
         }
         // SAFETY: while `inflight` counts us and `running` was set, `quiesce` has not
-        // finished, so the instance and its ops table stay alive until we drop.
+        // finished, so the instance stays alive until the `Admitted` drops.
+        let inst = unsafe { &*inst };
+        // SAFETY: as above, for the instance's operation table.
+        let ops = unsafe { &*ops };
         Some(Admitted {
             dev: self,
-            inst: unsafe { &*inst },
-            ops: unsafe { &*ops },
+            inst,
+            ops,
         })
     }
 
@@ -326,8 +333,8 @@ impl TestDev {
 
     /// Stops admitting calls and waits for those in flight to leave.
     fn quiesce(&self) {
-        self.running.store(false, Ordering::Release);
-        while self.inflight.load(Ordering::Acquire) != 0 {
+        self.running.store(false, Ordering::SeqCst);
+        while self.inflight.load(Ordering::SeqCst) != 0 {
             kernel::time::delay::fsleep(Delta::from_micros(100));
         }
     }
