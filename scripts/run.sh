@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# run.sh: set up, build, boot the guest, load ndriver and show its status. On a
-# terminal the guest then leaves you a root shell; otherwise it powers off.
+# run.sh: set up, build, boot the guest, load ndriver, inject faults while requests
+# flow (scripts/guest-demo.sh) and show that service continued. On a terminal the
+# guest then leaves you a root shell; otherwise it powers off.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
