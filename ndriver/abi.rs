@@ -13,7 +13,7 @@
 use kernel::ffi::{c_char, c_int, c_void};
 
 /// Layout version of everything in this file.
-pub(crate) const ABI_VERSION: u32 = 2;
+pub(crate) const ABI_VERSION: u32 = 3;
 
 /// Static description of one implementation of a device class.
 #[repr(C)]
@@ -58,11 +58,29 @@ pub(crate) struct TestdevOps {
     pub(crate) irq: unsafe extern "C" fn(inst: *mut Instance, arg: u64) -> i64,
     /// Stops the instance in an orderly way. Process context.
     pub(crate) remove: unsafe extern "C" fn(inst: *mut Instance),
+    /// The device's interrupt handler (hardirq context; `arg` is the IRQ number), run
+    /// when the instance took an IRQ with `ndriver_request_irq`. Returns 1 when the
+    /// interrupt was the device's, 0 when not (a shared line), or a negative errno.
+    pub(crate) devirq: unsafe extern "C" fn(inst: *mut Instance, arg: u64) -> i64,
+    /// A timer of the instance expired (softirq context; `arg` is the timer's cookie).
+    pub(crate) timer: unsafe extern "C" fn(inst: *mut Instance, arg: u64) -> i64,
+    /// A work item of the instance runs (process context; `arg` is its cookie).
+    pub(crate) work: unsafe extern "C" fn(inst: *mut Instance, arg: u64) -> i64,
 }
 
 /// Names of the `testdev` entry points, in the order of [`TestdevEntry`]; `inject` and
 /// `stats` use them.
-pub(crate) const TESTDEV_ENTRIES: [&str; 6] = ["probe", "configure", "op", "tick", "irq", "remove"];
+pub(crate) const TESTDEV_ENTRIES: [&str; 9] = [
+    "probe",
+    "configure",
+    "op",
+    "tick",
+    "irq",
+    "remove",
+    "devirq",
+    "timer",
+    "work",
+];
 
 /// Index of a `testdev` entry point, as passed to `ndriver_fault_point`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,4 +98,15 @@ pub(crate) enum TestdevEntry {
     Irq = 4,
     /// [`TestdevOps::remove`].
     Remove = 5,
+    /// [`TestdevOps::devirq`].
+    DevIrq = 6,
+    /// [`TestdevOps::timer`].
+    Timer = 7,
+    /// [`TestdevOps::work`].
+    Work = 8,
 }
+
+/// `dir` of `ndriver_dma_map`: the device reads the buffer.
+pub(crate) const DMA_TO_DEVICE: u32 = 1;
+/// `dir` of `ndriver_dma_map`: the device writes the buffer.
+pub(crate) const DMA_FROM_DEVICE: u32 = 2;

@@ -6,6 +6,7 @@
 
 use crate::abi::TESTDEV_ENTRIES;
 use crate::inject_spec::{self, Armed};
+use crate::pci_addr;
 use crate::policy::Policy;
 use crate::testdev::{self, TestDev};
 use crate::timeout::Bounds;
@@ -102,6 +103,39 @@ fn swap_write(d: &Arc<TestDev>, r: &mut UserSliceReader) -> Result {
     };
     d.swap(target).inspect_err(|e| {
         pr_warn!("{}: swap to '{}' failed: {:?}\n", d.name, text, e);
+    })
+}
+
+fn pci_show(d: &Arc<TestDev>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    if d.pci_dev().is_null() {
+        writeln!(f, "none")
+    } else {
+        d.show_pci(f)
+    }
+}
+
+fn pci_write(d: &Arc<TestDev>, r: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; MAX_WRITE];
+    let text = read_text(r, &mut buf)?;
+    let addr = match text {
+        "none" => None,
+        t => Some(pci_addr::parse(t).ok_or_else(|| {
+            pr_warn!(
+                "{}: pci: '{}' is not a PCI address (DDDD:BB:SS.F) or 'none'\n",
+                d.name,
+                t
+            );
+            EINVAL
+        })?),
+    };
+    d.set_pci(addr).inspect_err(|e| match *e {
+        e if e == ENODEV => pr_warn!("{}: pci: no PCI function {}\n", d.name, text),
+        e if e == EBUSY => pr_warn!(
+            "{}: pci: {} is bound to a kernel driver; unbind it first\n",
+            d.name,
+            text
+        ),
+        e => pr_warn!("{}: pci: attaching {} failed: {:?}\n", d.name, text, e),
     })
 }
 
@@ -205,6 +239,7 @@ impl DevDir {
         add!(dir.read_write_callback_file(c"inject", dev.clone(), &inject_show, &inject_write));
         add!(dir.read_write_callback_file(c"swap", dev.clone(), &swap_show, &swap_write));
         add!(dir.read_write_callback_file(c"policy", dev.clone(), &policy_show, &policy_write));
+        add!(dir.read_write_callback_file(c"pci", dev.clone(), &pci_show, &pci_write));
         let call = KBox::pin_init(
             dir.read_write_callback_file(
                 c"call",

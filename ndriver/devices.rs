@@ -19,7 +19,7 @@ pub(crate) struct Devices {
 
 impl Devices {
     pub(crate) fn new() -> Result<Self> {
-        let testdev0 = Arc::pin_init(TestDev::new("testdev0"), GFP_KERNEL)?;
+        let testdev0 = Arc::pin_init(TestDev::new("testdev0", c"ndriver-testdev0"), GFP_KERNEL)?;
         TESTDEV0.store(
             core::ptr::from_ref::<TestDev>(&testdev0).cast_mut(),
             Ordering::Release,

@@ -234,6 +234,8 @@ const MAX_CPUS: usize = bindings::NR_CPUS as usize;
 const WATCHDOG_PERIOD_NS: u64 = 1_000_000;
 /// A CPU whose watchdog did not tick for this long is sent an NMI (if it runs guarded code).
 const NMI_GRACE_NS: u64 = 10_000_000;
+/// How long after a kick an NMI that finds no kick pending is still taken as ours.
+const NMI_LATE_NS: u64 = 100_000_000;
 /// A hung call that stays outside abort points this long past its deadline is aborted anyway.
 const FORCE_ABORT_NS: u64 = 500_000_000;
 /// Number of text ranges in which a hung guarded call may be aborted asynchronously.
@@ -1125,7 +1127,15 @@ unsafe extern "C" fn on_nmi(regs: *mut PtRegs) -> c_int {
         return NMI_DONE;
     };
     if state.kick.swap(0, Ordering::AcqRel) == 0 {
-        return NMI_DONE;
+        // A second NMI of ours latched while the first was handled finds the kick
+        // already taken: still ours, so claim it rather than let the kernel call it
+        // an NMI of unknown reason.
+        let since = rdtsc().wrapping_sub(state.kick_tsc.load(Ordering::Acquire)) as i64;
+        return if (0..ns_to_cycles(NMI_LATE_NS) as i64).contains(&since) {
+            NMI_HANDLED
+        } else {
+            NMI_DONE
+        };
     }
     // SAFETY: `regs` are the NMI's `pt_regs`; the NMI entry added `ndg_nmi_offset`.
     unsafe { check_hang(regs, ndg_nmi_offset, true, rdtsc()) };

@@ -9,7 +9,7 @@
 
 use crate::abi::{self, ImplDesc};
 use crate::action_list::ActionList;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use kernel::new_spinlock_irq;
 use kernel::prelude::*;
 use kernel::sync::SpinLockIrq;
@@ -30,6 +30,9 @@ pub(crate) struct InstanceState {
     pub(crate) undo: SpinLockIrq<ActionList>,
     /// The driver's private data (set by `ndriver_set_priv`).
     pub(crate) priv_data: AtomicUsize,
+    /// An asynchronous entry point (interrupt, timer, work) of this instance failed:
+    /// nothing is passed to it any more while its recovery is on the way.
+    pub(crate) failed: AtomicBool,
 }
 
 // SAFETY: `desc` and `device` point at objects that outlive the instance (a registered
@@ -54,6 +57,7 @@ impl InstanceState {
             device,
             undo <- new_spinlock_irq!(ActionList::new(), "ndriver_undo"),
             priv_data: AtomicUsize::new(0),
+            failed: AtomicBool::new(false),
         })
     }
 

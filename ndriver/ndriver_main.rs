@@ -16,6 +16,10 @@ mod action_list;
 mod bench;
 #[path = "../wrappers/callouts.rs"]
 mod callouts;
+#[path = "../wrappers/callouts_async.rs"]
+mod callouts_async;
+#[path = "../wrappers/callouts_device.rs"]
+mod callouts_device;
 #[path = "debugfs_dev.rs"]
 mod debugfs_dev;
 #[path = "debugfs_root.rs"]
@@ -32,6 +36,8 @@ mod inject_spec;
 mod instance;
 #[path = "names.rs"]
 mod names;
+#[path = "pci_addr.rs"]
+mod pci_addr;
 #[path = "policy.rs"]
 mod policy;
 #[path = "registry.rs"]

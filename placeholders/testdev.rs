@@ -11,8 +11,15 @@
 //! soft hrtimer) and `irq` in hardirq context (a hard hrtimer): their faults are
 //! contained where they happen, and recovery follows in the waiting caller's process
 //! context, which then re-issues the request in the original context.
+//!
+//! The asynchronous entry points (`devirq`, `timer`, `work`: events of resources the
+//! instance took through the callouts) have no waiting caller: a failure there marks
+//! the instance failed and hands recovery to a work item. With a PCI function attached
+//! (the `pci` debugfs file) instances drive real hardware through the device callouts.
 
-use crate::abi::{ImplDesc, TestdevOps, TESTDEV_ENTRIES};
+use crate::abi::{ImplDesc, TestdevEntry, TestdevOps, TESTDEV_ENTRIES};
+use crate::action_list::Kind;
+use crate::callouts_device;
 use crate::guard::{self, Fault, FaultClass as GuardClass};
 use crate::inject_spec::Armed;
 use crate::instance::InstanceState;
@@ -21,6 +28,7 @@ use crate::registry;
 use crate::stats::{Counters, Detected, Phases, Record, RECORDS};
 use crate::timeout::{self, Bounds};
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use kernel::bindings;
 use kernel::prelude::*;
 use kernel::sync::completion::Completion;
 use kernel::sync::{Arc, ArcBorrow, Mutex, SpinLockIrq};
@@ -29,7 +37,8 @@ use kernel::time::hrtimer::{
     RelativeHardMode, RelativeSoftMode,
 };
 use kernel::time::{Delta, Monotonic};
-use kernel::{impl_has_hr_timer, new_mutex, new_spinlock_irq};
+use kernel::workqueue::{self, Work, WorkItem};
+use kernel::{impl_has_hr_timer, impl_has_work, new_mutex, new_spinlock_irq, new_work};
 
 /// Entry point indices (see [`TESTDEV_ENTRIES`]).
 const PROBE: usize = 0;
@@ -38,6 +47,8 @@ const OP: usize = 2;
 const TICK: usize = 3;
 const IRQ: usize = 4;
 const REMOVE: usize = 5;
+const DEVIRQ: usize = TestdevEntry::DevIrq as usize;
+const TIMER: usize = TestdevEntry::Timer as usize;
 const NR_ENTRIES: usize = TESTDEV_ENTRIES.len();
 
 /// Attempts per request before it fails back to the caller (each failed attempt is
@@ -116,6 +127,33 @@ pub(crate) struct TestDev {
     guard_ns: AtomicU64,
     floor_ns: AtomicU64,
     ceiling_ns: AtomicU64,
+    /// Name of the device's interrupt handlers in `/proc/interrupts`.
+    irq_name: &'static CStr,
+    /// The PCI function instances drive (a reference from
+    /// `pci_get_domain_bus_and_slot`), NULL when none; changed only with no instance.
+    pci: AtomicPtr<bindings::pci_dev>,
+    /// Its address as domain << 16 | bus << 8 | devfn, for `status`.
+    pci_addr: AtomicU64,
+    /// A failure of an asynchronous entry point: (generation, entry, failure),
+    /// waiting for `recovery_work`.
+    #[pin]
+    pending: SpinLockIrq<Option<(u64, usize, Failure)>>,
+    #[pin]
+    recovery_work: Work<TestDev>,
+    /// The device is being torn down: no new asynchronous recovery.
+    leaving: AtomicBool,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for TestDev { self.recovery_work }
+}
+
+impl WorkItem for TestDev {
+    type Pointer = Arc<TestDev>;
+
+    fn run(this: Arc<TestDev>) {
+        this.recover_pending();
+    }
 }
 
 /// An admitted call: keeps the instance alive until dropped.
@@ -133,7 +171,7 @@ impl Drop for Admitted<'_> {
 
 impl TestDev {
     /// A device with no instance yet; it binds when an implementation registers.
-    pub(crate) fn new(name: &'static str) -> impl PinInit<Self, Error> {
+    pub(crate) fn new(name: &'static str, irq_name: &'static CStr) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             name,
             ctl <- new_mutex!(Ctl {
@@ -157,6 +195,12 @@ impl TestDev {
             guard_ns: AtomicU64::new(Bounds::DEFAULT.guard_ns),
             floor_ns: AtomicU64::new(Bounds::DEFAULT.floor_ns),
             ceiling_ns: AtomicU64::new(Bounds::DEFAULT.ceiling_ns),
+            irq_name,
+            pci: AtomicPtr::new(core::ptr::null_mut()),
+            pci_addr: AtomicU64::new(0),
+            pending <- new_spinlock_irq!(None),
+            recovery_work <- new_work!("testdev_recovery"),
+            leaving: AtomicBool::new(false),
         })
     }
 
@@ -197,6 +241,10 @@ impl TestDev {
         // SAFETY: while `inflight` counts us and `running` was set, `quiesce` has not
         // finished, so the instance stays alive until the `Admitted` drops.
         let inst = unsafe { &*inst };
+        if inst.failed.load(Ordering::Acquire) {
+            self.inflight.fetch_sub(1, Ordering::Release);
+            return None;
+        }
         // SAFETY: as above, for the instance's operation table.
         let ops = unsafe { &*ops };
         Some(Admitted {
@@ -276,8 +324,10 @@ impl TestDev {
                     return Ok(v);
                 }
                 Ok(None) => {
-                    // Nothing admitted the call: wait for a recovery in progress (it
+                    // Nothing admitted the call: recover from a failure of an
+                    // asynchronous entry point, wait for a recovery in progress (it
                     // holds `ctl`), or report that the device has no instance.
+                    self.recover_pending();
                     let ctl = self.ctl.lock();
                     if ctl.instance.is_none() || ctl.down {
                         return Err(ENODEV);
@@ -296,6 +346,7 @@ impl TestDev {
     /// Sets configuration item `key` and logs it for replay.
     pub(crate) fn configure(self: &Arc<Self>, key: u32, value: u64) -> Result {
         for _ in 0..MAX_ATTEMPTS {
+            self.recover_pending();
             let mut ctl = self.ctl.lock();
             let gen = ctl.generation;
             let r = match self.admit() {
@@ -347,9 +398,10 @@ impl TestDev {
         let Some(inst) = ctl.instance.take() else {
             return 0;
         };
+        let mut list = inst.undo.lock().take();
         // SAFETY: the device is quiesced and no longer points at the instance, so its
         // code never runs again on this instance.
-        let n = unsafe { inst.undo.lock().undo_all() };
+        let n = unsafe { list.undo_all() };
         self.counters.undone.fetch_add(n as u64, Ordering::Relaxed);
         n
     }
@@ -412,10 +464,75 @@ impl TestDev {
         Ok(())
     }
 
-    fn redirect(&self, p: &mut Phases) {
+    fn redirect(&self, ctl: &Ctl, p: &mut Phases) {
         let t = now_ns();
         self.running.store(true, Ordering::Release);
+        if let Some(inst) = ctl.instance.as_ref() {
+            // Lines masked while the instance was starting can interrupt it now.
+            callouts_device::unmask_irqs(inst);
+        }
         p.redirect = now_ns().saturating_sub(t);
+    }
+
+    /// Runs asynchronous entry `entry(arg)` of instance `st` from the context of its
+    /// event (an interrupt, timer or work item `st` took through the callouts).
+    /// `None`: `st` does not serve the device now (it is starting, quiesced, failed or
+    /// replaced) and the event is not passed on. A failure is contained here and
+    /// recovery handed to process context.
+    pub(crate) fn async_entry(&self, st: &InstanceState, entry: usize, arg: u64) -> Option<i64> {
+        let a = self.admit()?;
+        if !core::ptr::eq(a.inst, st) {
+            return None;
+        }
+        let h = a.inst.handle();
+        let f = match entry {
+            DEVIRQ => a.ops.devirq,
+            TIMER => a.ops.timer,
+            _ => a.ops.work,
+        };
+        // SAFETY: `h` is the live instance `f` belongs to.
+        match self.guarded_entry(entry, || unsafe { f(h, arg) }) {
+            Ok(v) => Some(v),
+            Err(fail) => {
+                st.failed.store(true, Ordering::Release);
+                drop(a);
+                self.fail_async(st.generation, entry, fail);
+                None
+            }
+        }
+    }
+
+    /// Hands the failure of an asynchronous entry point to `recovery_work`.
+    fn fail_async(&self, gen: u64, entry: usize, fail: Failure) {
+        {
+            let mut p = self.pending.lock();
+            if p.is_none() {
+                *p = Some((gen, entry, fail));
+            }
+        }
+        if self.leaving.load(Ordering::Acquire) {
+            return;
+        }
+        // SAFETY: every `TestDev` is created in an `Arc` (`devices.rs`) that lives until
+        // `shutdown` flushed `recovery_work`; `self` is its data.
+        let this = unsafe { ArcBorrow::<TestDev>::from_raw(self) };
+        // Already queued: that run takes this failure too.
+        let _ = workqueue::system().enqueue(Arc::<TestDev>::from(this));
+    }
+
+    /// Recovers from a pending failure of an asynchronous entry point, if any.
+    fn recover_pending(&self) {
+        let Some((gen, entry, fail)) = self.pending.lock().take() else {
+            return;
+        };
+        if let Err(e) = self.recover(gen, entry, fail) {
+            pr_err!(
+                "{}: recovery from a failure in {} failed: {:?}\n",
+                self.name,
+                TESTDEV_ENTRIES[entry],
+                e
+            );
+        }
     }
 
     /// Recovers from `fail` of `entry` seen on generation `gen`; a no-op if another
@@ -436,7 +553,7 @@ impl TestDev {
         let undone = self.discard(&mut ctl);
         p.undo = now_ns().saturating_sub(t);
         self.restart(&mut ctl, fail.detected, entry, &mut p)?;
-        self.redirect(&mut p);
+        self.redirect(&ctl, &mut p);
         ctl.seq += 1;
         let rec = Record {
             seq: ctl.seq,
@@ -545,7 +662,7 @@ impl TestDev {
             // The new instance failed to start: recover as from any failure.
             self.restart(ctl, f.detected, PROBE, &mut p)?;
         }
-        self.redirect(&mut p);
+        self.redirect(&ctl, &mut p);
         self.counters.swaps.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -563,7 +680,7 @@ impl TestDev {
         };
         if started.is_ok() {
             ctl.down = false;
-            self.redirect(&mut p);
+            self.redirect(&ctl, &mut p);
         }
     }
 
@@ -657,8 +774,21 @@ impl TestDev {
         writeln!(f, "state {}", state)?;
         writeln!(f, "implementation {}", name)?;
         writeln!(f, "generation {}", ctl.generation)?;
+        write!(f, "pci ")?;
+        match self.pci_dev().is_null() {
+            true => writeln!(f, "none")?,
+            false => self.show_pci(f)?,
+        }
         let held = ctl.instance.as_ref().map_or(0, |i| i.undo.lock().len());
         writeln!(f, "resources_held {}", held)?;
+        if let Some(i) = ctl.instance.as_ref() {
+            let list = i.undo.lock();
+            write!(f, "resources")?;
+            for k in Kind::ALL {
+                write!(f, " {}={}", k.name(), list.count(k))?;
+            }
+            writeln!(f)?;
+        }
         for (e, name) in TESTDEV_ENTRIES.iter().enumerate() {
             writeln!(f, "deadline_ns {} {}", name, self.deadline(e))?;
         }
@@ -681,10 +811,96 @@ impl TestDev {
         Ok(())
     }
 
-    /// Stops the device for good (module unload): undoes the current instance.
+    /// Stops the device for good (module unload): undoes the current instance, waits
+    /// for a queued recovery and lets go of the PCI function.
     pub(crate) fn shutdown(&self) {
+        self.leaving.store(true, Ordering::Release);
+        {
+            let mut ctl = self.ctl.lock();
+            let _ = self.swap_locked(&mut ctl, core::ptr::null());
+        }
+        // SAFETY: `recovery_work` is a field of this live, pinned device.
+        unsafe { bindings::flush_work(Work::raw_get(&self.recovery_work)) };
+        self.pending.lock().take();
+        self.put_pci(core::ptr::null_mut(), 0);
+    }
+
+    /// Writes the attached function's address and a newline.
+    pub(crate) fn show_pci(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let a = self.pci_addr.load(Ordering::Relaxed);
+        writeln!(
+            f,
+            "{:04x}:{:02x}:{:02x}.{}",
+            a >> 16,
+            (a >> 8) & 0xff,
+            (a >> 3) & 0x1f,
+            a & 7
+        )
+    }
+
+    /// The attached PCI function, or NULL.
+    pub(crate) fn pci_dev(&self) -> *mut bindings::pci_dev {
+        self.pci.load(Ordering::Acquire)
+    }
+
+    /// The name of the device's interrupt handlers.
+    pub(crate) fn irq_name(&self) -> &'static CStr {
+        self.irq_name
+    }
+
+    /// Replaces the attached function by `new` (with address `addr`) and drops the
+    /// reference to the old one.
+    fn put_pci(&self, new: *mut bindings::pci_dev, addr: u64) {
+        let old = self.pci.swap(new, Ordering::AcqRel);
+        self.pci_addr.store(addr, Ordering::Relaxed);
+        if !old.is_null() {
+            // SAFETY: `old` held the reference taken when it was attached.
+            unsafe { bindings::pci_dev_put(old) };
+        }
+    }
+
+    /// Attaches the PCI function at `addr` (domain << 16 | bus << 8 | devfn; `None`
+    /// detaches): the current instance is removed and a fresh one of the same
+    /// implementation probes with the new function. `ENODEV`: no such function;
+    /// `EBUSY`: a kernel driver is bound to it.
+    pub(crate) fn set_pci(&self, addr: Option<u64>) -> Result {
+        let new = match addr {
+            None => core::ptr::null_mut(),
+            Some(a) => {
+                // SAFETY: a lookup; it returns a referenced function or NULL.
+                let p = unsafe {
+                    bindings::pci_get_domain_bus_and_slot(
+                        (a >> 16) as i32,
+                        ((a >> 8) & 0xff) as u32,
+                        (a & 0xff) as u32,
+                    )
+                };
+                if p.is_null() {
+                    return Err(ENODEV);
+                }
+                // SAFETY: `p` is referenced; reading its driver pointer is a snapshot.
+                if !unsafe { (*p).driver }.is_null() {
+                    // SAFETY: drops the lookup's reference.
+                    unsafe { bindings::pci_dev_put(p) };
+                    return Err(EBUSY);
+                }
+                p
+            }
+        };
         let mut ctl = self.ctl.lock();
-        let _ = self.swap_locked(&mut ctl, core::ptr::null());
+        let target = ctl.desc;
+        if let Err(e) = self.swap_locked(&mut ctl, core::ptr::null()) {
+            if !new.is_null() {
+                // SAFETY: drops the lookup's reference.
+                unsafe { bindings::pci_dev_put(new) };
+            }
+            return Err(e);
+        }
+        self.put_pci(new, addr.unwrap_or(0));
+        if target.is_null() {
+            return Ok(());
+        }
+        self.swap_locked(&mut ctl, target)
     }
 }
 

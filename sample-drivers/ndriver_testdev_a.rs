@@ -7,7 +7,7 @@
 //! with a fault-injection site.
 
 use kernel::prelude::*;
-use kernel::sync::SpinLock;
+use kernel::sync::SpinLockIrq;
 
 #[path = "../ndriver/abi.rs"]
 mod abi;
@@ -17,25 +17,30 @@ mod callouts_api;
 mod fault_sites;
 #[path = "../wrappers/testdev_driver.rs"]
 mod testdev_driver;
+#[path = "testdev_hw.rs"]
+mod testdev_hw;
 
 use abi::TestdevEntry as E;
 use core::sync::atomic::{AtomicU64, Ordering};
 use testdev_driver::{Dev, TestdevDriver};
+use testdev_hw::Hw;
 
 struct TestdevA {
     offset: AtomicU64,
+    hw: Option<Hw>,
 }
 
 impl TestdevDriver for TestdevA {
-    fn probe(dev: &Dev, lock: &SpinLock<u64>) -> Result<Self> {
+    fn probe(dev: &Dev, lock: &SpinLockIrq<u64>) -> Result<Self> {
         fault_sites::raise(dev.fault_point(E::Probe), lock)?;
         pr_info!("testdev-a: probed, generation {}\n", dev.generation());
         Ok(Self {
             offset: AtomicU64::new(0),
+            hw: Hw::probe(dev)?,
         })
     }
 
-    fn configure(&self, dev: &Dev, lock: &SpinLock<u64>, key: u32, value: u64) -> Result {
+    fn configure(&self, dev: &Dev, lock: &SpinLockIrq<u64>, key: u32, value: u64) -> Result {
         fault_sites::raise(dev.fault_point(E::Configure), lock)?;
         match key {
             0 => self.offset.store(value, Ordering::Relaxed),
@@ -44,15 +49,19 @@ impl TestdevDriver for TestdevA {
         Ok(())
     }
 
-    fn request(&self, dev: &Dev, lock: &SpinLock<u64>, entry: E, arg: u64) -> Result<i64> {
+    fn request(&self, dev: &Dev, lock: &SpinLockIrq<u64>, entry: E, arg: u64) -> Result<i64> {
         fault_sites::raise(dev.fault_point(entry), lock)?;
+        if let Some(r) = testdev_hw::on_entry(self.hw.as_ref(), entry) {
+            return Ok(r);
+        }
         *lock.lock() += 1;
         Ok(arg.wrapping_add(self.offset.load(Ordering::Relaxed)) as i64)
     }
 
-    fn remove(&self, dev: &Dev, lock: &SpinLock<u64>) {
+    fn remove(&self, dev: &Dev, lock: &SpinLockIrq<u64>) {
         // A fault here is contained like any other; the framework then undoes.
         let _ = fault_sites::raise(dev.fault_point(E::Remove), lock);
+        testdev_hw::on_remove(self.hw.as_ref(), "testdev-a");
         pr_info!("testdev-a: removed after {} requests\n", *lock.lock());
     }
 }

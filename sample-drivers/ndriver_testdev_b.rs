@@ -9,7 +9,7 @@
 //! invisible to callers.
 
 use kernel::prelude::*;
-use kernel::sync::SpinLock;
+use kernel::sync::SpinLockIrq;
 
 #[path = "../ndriver/abi.rs"]
 mod abi;
@@ -19,28 +19,33 @@ mod callouts_api;
 mod fault_sites;
 #[path = "../wrappers/testdev_driver.rs"]
 mod testdev_driver;
+#[path = "testdev_hw.rs"]
+mod testdev_hw;
 
 use abi::TestdevEntry as E;
 use core::sync::atomic::{AtomicU64, Ordering};
 use testdev_driver::{Dev, TestdevDriver};
+use testdev_hw::Hw;
 
 /// Configuration keys this implementation knows.
 const NR_KEYS: usize = 1;
 
 struct TestdevB {
     table: [AtomicU64; NR_KEYS],
+    hw: Option<Hw>,
 }
 
 impl TestdevDriver for TestdevB {
-    fn probe(dev: &Dev, lock: &SpinLock<u64>) -> Result<Self> {
+    fn probe(dev: &Dev, lock: &SpinLockIrq<u64>) -> Result<Self> {
         fault_sites::raise(dev.fault_point(E::Probe), lock)?;
         pr_info!("testdev-b: probed, generation {}\n", dev.generation());
         Ok(Self {
             table: [const { AtomicU64::new(0) }; NR_KEYS],
+            hw: Hw::probe(dev)?,
         })
     }
 
-    fn configure(&self, dev: &Dev, lock: &SpinLock<u64>, key: u32, value: u64) -> Result {
+    fn configure(&self, dev: &Dev, lock: &SpinLockIrq<u64>, key: u32, value: u64) -> Result {
         fault_sites::raise(dev.fault_point(E::Configure), lock)?;
         let _held = lock.lock();
         self.table
@@ -50,8 +55,11 @@ impl TestdevDriver for TestdevB {
         Ok(())
     }
 
-    fn request(&self, dev: &Dev, lock: &SpinLock<u64>, entry: E, arg: u64) -> Result<i64> {
+    fn request(&self, dev: &Dev, lock: &SpinLockIrq<u64>, entry: E, arg: u64) -> Result<i64> {
         fault_sites::raise(dev.fault_point(entry), lock)?;
+        if let Some(r) = testdev_hw::on_entry(self.hw.as_ref(), entry) {
+            return Ok(r);
+        }
         let mut served = lock.lock();
         let r = self
             .table
@@ -61,8 +69,9 @@ impl TestdevDriver for TestdevB {
         Ok(r as i64)
     }
 
-    fn remove(&self, dev: &Dev, lock: &SpinLock<u64>) {
+    fn remove(&self, dev: &Dev, lock: &SpinLockIrq<u64>) {
         let _ = fault_sites::raise(dev.fault_point(E::Remove), lock);
+        testdev_hw::on_remove(self.hw.as_ref(), "testdev-b");
         pr_info!("testdev-b: removed after {} requests\n", *lock.lock());
     }
 }

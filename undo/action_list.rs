@@ -12,20 +12,79 @@
 
 use kernel::prelude::*;
 
-/// Gives one resource back. `obj` and `arg` are what the callout recorded.
+/// Gives one resource back. `a` is what the callout recorded. Runs
+/// in process context with no lock held, so it may sleep (`free_irq`,
+/// `cancel_work_sync`).
 ///
 /// # Safety
 ///
 /// Called at most once per recorded action, with the values recorded for it, after the
 /// instance that took the resource can no longer run.
-pub(crate) type UndoFn = unsafe fn(obj: usize, arg: usize);
+pub(crate) type UndoFn = unsafe fn(a: &Action);
+
+/// What kind of resource an action holds (for `status` and for the few places that
+/// must find one kind, such as re-enabling interrupt lines).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Memory from `ndriver_alloc`.
+    Memory,
+    /// An enabled PCI function (`ndriver_pci_enable`).
+    PciEnable,
+    /// A requested and mapped BAR (`ndriver_pci_iomap`).
+    Iomap,
+    /// An interrupt handler (`ndriver_request_irq`).
+    Irq,
+    /// A coherent DMA buffer (`ndriver_dma_alloc`).
+    DmaCoherent,
+    /// A streaming DMA mapping (`ndriver_dma_map`).
+    DmaMapping,
+    /// An hrtimer (`ndriver_timer_setup`).
+    Timer,
+    /// A work item (`ndriver_work_setup`).
+    Work,
+}
+
+impl Kind {
+    /// Every kind, in the order `status` lists them.
+    pub(crate) const ALL: [Kind; 8] = [
+        Kind::Memory,
+        Kind::PciEnable,
+        Kind::Iomap,
+        Kind::Irq,
+        Kind::DmaCoherent,
+        Kind::DmaMapping,
+        Kind::Timer,
+        Kind::Work,
+    ];
+
+    /// The name `status` uses.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Memory => "memory",
+            Kind::PciEnable => "pci_enable",
+            Kind::Iomap => "iomap",
+            Kind::Irq => "irq",
+            Kind::DmaCoherent => "dma_coherent",
+            Kind::DmaMapping => "dma_mapping",
+            Kind::Timer => "timer",
+            Kind::Work => "work",
+        }
+    }
+}
 
 /// One resource held by an instance.
+#[derive(Clone, Copy)]
 pub(crate) struct Action {
+    /// What it is.
+    pub(crate) kind: Kind,
     /// The resource (usually its address); the key for self-undo removal.
     pub(crate) obj: usize,
-    /// A second value the undo routine needs (a size, a flag).
+    /// A second value the undo routine needs (a size, a BAR number).
     pub(crate) arg: usize,
+    /// A third one (a DMA address, a direction).
+    pub(crate) aux: usize,
+    /// The device the resource belongs to (a `struct pci_dev`), or 0.
+    pub(crate) ctx: usize,
     /// How to give it back.
     pub(crate) undo: UndoFn,
 }
@@ -50,16 +109,37 @@ impl ActionList {
         Ok(())
     }
 
-    /// The driver released `obj` itself: forget its newest action. Returns the action,
+    /// The driver released `obj` (of `kind`) itself: forget its newest action. Returns the action,
     /// or `None` if `obj` was never recorded (a driver bug the caller reports).
-    pub(crate) fn forget(&mut self, obj: usize) -> Option<Action> {
-        let i = self.actions.iter().rposition(|a| a.obj == obj)?;
+    pub(crate) fn forget(&mut self, kind: Kind, obj: usize) -> Option<Action> {
+        let i = self
+            .actions
+            .iter()
+            .rposition(|a| a.kind == kind && a.obj == obj)?;
         self.actions.remove(i).ok()
     }
 
     /// Resources currently held.
     pub(crate) fn len(&self) -> usize {
         self.actions.len()
+    }
+
+    /// Resources of `kind` currently held.
+    pub(crate) fn count(&self, kind: Kind) -> usize {
+        self.actions.iter().filter(|a| a.kind == kind).count()
+    }
+
+    /// The actions of `kind`, oldest first.
+    pub(crate) fn of_kind(&self, kind: Kind) -> impl Iterator<Item = &Action> {
+        self.actions.iter().filter(move |a| a.kind == kind)
+    }
+
+    /// Moves the actions out, leaving the list empty: undo routines may sleep, so they
+    /// run on the taken list after the (IRQ-safe) lock around this one is dropped.
+    pub(crate) fn take(&mut self) -> Self {
+        Self {
+            actions: core::mem::take(&mut self.actions),
+        }
     }
 
     /// Gives back everything still held, newest first; returns how many.
@@ -72,7 +152,7 @@ impl ActionList {
         while let Some(a) = self.actions.pop() {
             // SAFETY: each action is popped, so undone once; the caller guarantees the
             // instance no longer runs.
-            unsafe { (a.undo)(a.obj, a.arg) };
+            unsafe { (a.undo)(&a) };
         }
         n
     }

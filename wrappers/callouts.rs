@@ -6,7 +6,7 @@
 //! declare them in `wrappers/callouts_api.rs`.
 
 use crate::abi;
-use crate::action_list::Action;
+use crate::action_list::{Action, Kind};
 use crate::instance::InstanceState;
 use crate::testdev::TestDev;
 use core::alloc::Layout;
@@ -27,9 +27,9 @@ fn layout(size: usize) -> Option<Layout> {
 ///
 /// # Safety
 ///
-/// `obj` and `size` were recorded by `ndriver_alloc` for a block not yet freed.
-unsafe fn undo_alloc(obj: usize, size: usize) {
-    let (Some(p), Some(l)) = (NonNull::new(obj as *mut u8), layout(size)) else {
+/// `a` was recorded by `ndriver_alloc` for a block not yet freed.
+unsafe fn undo_alloc(a: &Action) {
+    let (Some(p), Some(l)) = (NonNull::new(a.obj as *mut u8), layout(a.arg)) else {
         return;
     };
     // SAFETY: `p` came from `Kmalloc::alloc` with layout `l` and was not freed (the
@@ -56,35 +56,61 @@ pub(crate) extern "C" fn ndriver_alloc(
     };
     let obj = p.as_ptr().cast::<u8>() as usize;
     let action = Action {
+        kind: Kind::Memory,
         obj,
         arg: l.size(),
+        aux: 0,
+        ctx: 0,
         undo: undo_alloc,
     };
-    if st.undo.lock().record(action).is_err() {
-        // SAFETY: just allocated with this layout, never handed out.
-        unsafe { Kmalloc::free(p.cast(), l) };
+    if !record(st, action) {
         return core::ptr::null_mut();
     }
     obj as *mut c_void
 }
 
+/// Records `action` for `st`. When even that fails (no memory for the entry) the
+/// resource is given back at once and `false` returned: nothing is held unrecorded.
+pub(crate) fn record(st: &InstanceState, action: Action) -> bool {
+    let r = st.undo.lock().record(action);
+    if r.is_err() {
+        pr_warn!(
+            "{}: no memory to record a {}\n",
+            st.impl_name,
+            action.kind.name()
+        );
+        // SAFETY: the resource was just taken for `st` and is recorded nowhere.
+        unsafe { (action.undo)(&action) };
+        return false;
+    }
+    true
+}
+
+/// The driver gives back `obj` (of `kind`) itself: forget its action and run its undo
+/// routine, outside the list's lock. `what` names the callout for the warning when the
+/// instance never held `obj`.
+pub(crate) fn release(inst: *mut abi::Instance, kind: Kind, obj: usize, what: &str) {
+    // SAFETY: the driver passes the handle of its live instance.
+    let st = unsafe { InstanceState::from_handle(inst) };
+    let action = st.undo.lock().forget(kind, obj);
+    match action {
+        // SAFETY: the action was recorded by its callout and is now removed, so this
+        // is its only undo.
+        Some(a) => unsafe { (a.undo)(&a) },
+        None => pr_warn!(
+            "{}: {} of a {} it does not hold\n",
+            st.impl_name,
+            what,
+            kind.name()
+        ),
+    }
+}
+
 /// Frees a block from `ndriver_alloc` and forgets its undo action.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_free(inst: *mut abi::Instance, ptr: *mut c_void) {
-    if ptr.is_null() {
-        return;
-    }
-    // SAFETY: the driver passes the handle of its live instance.
-    let st = unsafe { InstanceState::from_handle(inst) };
-    let action = st.undo.lock().forget(ptr as usize);
-    match action {
-        // SAFETY: the action was recorded by `ndriver_alloc` and is now removed, so
-        // this is its only undo.
-        Some(a) => unsafe { (a.undo)(a.obj, a.arg) },
-        None => pr_warn!(
-            "{}: ndriver_free of a block it does not hold\n",
-            st.impl_name
-        ),
+    if !ptr.is_null() {
+        release(inst, Kind::Memory, ptr as usize, "ndriver_free");
     }
 }
 

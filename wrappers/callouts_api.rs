@@ -28,4 +28,46 @@ unsafe extern "C" {
     pub(crate) fn ndriver_generation(inst: *mut Instance) -> u64;
     /// A fault-injection site: the class to raise now, or 0.
     pub(crate) fn ndriver_fault_point(inst: *mut Instance, entry: u32) -> u32;
+
+    /// 1 if the device has a PCI function the instance may drive, else 0.
+    pub(crate) fn ndriver_pci_present(inst: *mut Instance) -> u32;
+    /// Enables the PCI function (bus mastering, INTx); 0 or a negative errno.
+    pub(crate) fn ndriver_pci_enable(inst: *mut Instance) -> c_int;
+    /// Disables it again.
+    pub(crate) fn ndriver_pci_disable(inst: *mut Instance);
+    /// Claims and maps a BAR; NULL on failure.
+    pub(crate) fn ndriver_pci_iomap(inst: *mut Instance, bar: u32) -> *mut c_void;
+    /// Unmaps and releases a BAR.
+    pub(crate) fn ndriver_pci_iounmap(inst: *mut Instance, addr: *mut c_void);
+    /// Routes the device's interrupt line to the `devirq` entry; 0 or a negative errno.
+    pub(crate) fn ndriver_request_irq(inst: *mut Instance) -> c_int;
+    /// Frees it.
+    pub(crate) fn ndriver_free_irq(inst: *mut Instance);
+    /// A coherent DMA buffer (CPU address; bus address in `*dma`); NULL on failure.
+    pub(crate) fn ndriver_dma_alloc(inst: *mut Instance, size: usize, dma: *mut u64)
+        -> *mut c_void;
+    /// Frees it.
+    pub(crate) fn ndriver_dma_free(inst: *mut Instance, cpu: *mut c_void);
+    /// Maps driver memory for streaming DMA; 0 (bus address in `*dma`) or a negative errno.
+    pub(crate) fn ndriver_dma_map(
+        inst: *mut Instance,
+        ptr: *mut c_void,
+        size: usize,
+        dir: u32,
+        dma: *mut u64,
+    ) -> c_int;
+    /// Unmaps it.
+    pub(crate) fn ndriver_dma_unmap(inst: *mut Instance, dma: u64);
+    /// A stopped timer that runs the `timer` entry with `cookie`; NULL on failure.
+    pub(crate) fn ndriver_timer_setup(inst: *mut Instance, cookie: u64) -> *mut c_void;
+    /// (Re)arms it, relative to now.
+    pub(crate) fn ndriver_timer_arm(inst: *mut Instance, timer: *mut c_void, delay_ns: u64);
+    /// Cancels and frees it.
+    pub(crate) fn ndriver_timer_cancel(inst: *mut Instance, timer: *mut c_void);
+    /// A work item that runs the `work` entry with `cookie`; NULL on failure.
+    pub(crate) fn ndriver_work_setup(inst: *mut Instance, cookie: u64) -> *mut c_void;
+    /// Queues it.
+    pub(crate) fn ndriver_work_queue(inst: *mut Instance, work: *mut c_void);
+    /// Cancels and frees it.
+    pub(crate) fn ndriver_work_cancel(inst: *mut Instance, work: *mut c_void);
 }

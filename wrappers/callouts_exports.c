@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Exports of the callout API (wrappers/callouts.rs) and of the registry
+ * Exports of the callout API (wrappers/callouts*.rs) and of the registry
  * (ndriver/registry.rs). The functions are Rust; only the export lines need C.
  */
 #include <linux/export.h>
@@ -20,6 +20,25 @@ void *ndriver_get_priv(struct ndriver_instance *inst);
 u64 ndriver_generation(struct ndriver_instance *inst);
 u32 ndriver_fault_point(struct ndriver_instance *inst, u32 entry);
 
+u32 ndriver_pci_present(struct ndriver_instance *inst);
+int ndriver_pci_enable(struct ndriver_instance *inst);
+void ndriver_pci_disable(struct ndriver_instance *inst);
+void *ndriver_pci_iomap(struct ndriver_instance *inst, u32 bar);
+void ndriver_pci_iounmap(struct ndriver_instance *inst, void *addr);
+int ndriver_request_irq(struct ndriver_instance *inst);
+void ndriver_free_irq(struct ndriver_instance *inst);
+void *ndriver_dma_alloc(struct ndriver_instance *inst, size_t size, u64 *dma);
+void ndriver_dma_free(struct ndriver_instance *inst, void *cpu);
+int ndriver_dma_map(struct ndriver_instance *inst, void *ptr, size_t size, u32 dir, u64 *dma);
+void ndriver_dma_unmap(struct ndriver_instance *inst, u64 dma);
+
+void *ndriver_timer_setup(struct ndriver_instance *inst, u64 cookie);
+void ndriver_timer_arm(struct ndriver_instance *inst, void *timer, u64 delay_ns);
+void ndriver_timer_cancel(struct ndriver_instance *inst, void *timer);
+void *ndriver_work_setup(struct ndriver_instance *inst, u64 cookie);
+void ndriver_work_queue(struct ndriver_instance *inst, void *work);
+void ndriver_work_cancel(struct ndriver_instance *inst, void *work);
+
 EXPORT_SYMBOL_GPL(ndriver_register_impl);
 EXPORT_SYMBOL_GPL(ndriver_unregister_impl);
 EXPORT_SYMBOL_GPL(ndriver_alloc);
@@ -28,3 +47,22 @@ EXPORT_SYMBOL_GPL(ndriver_set_priv);
 EXPORT_SYMBOL_GPL(ndriver_get_priv);
 EXPORT_SYMBOL_GPL(ndriver_generation);
 EXPORT_SYMBOL_GPL(ndriver_fault_point);
+
+EXPORT_SYMBOL_GPL(ndriver_pci_present);
+EXPORT_SYMBOL_GPL(ndriver_pci_enable);
+EXPORT_SYMBOL_GPL(ndriver_pci_disable);
+EXPORT_SYMBOL_GPL(ndriver_pci_iomap);
+EXPORT_SYMBOL_GPL(ndriver_pci_iounmap);
+EXPORT_SYMBOL_GPL(ndriver_request_irq);
+EXPORT_SYMBOL_GPL(ndriver_free_irq);
+EXPORT_SYMBOL_GPL(ndriver_dma_alloc);
+EXPORT_SYMBOL_GPL(ndriver_dma_free);
+EXPORT_SYMBOL_GPL(ndriver_dma_map);
+EXPORT_SYMBOL_GPL(ndriver_dma_unmap);
+
+EXPORT_SYMBOL_GPL(ndriver_timer_setup);
+EXPORT_SYMBOL_GPL(ndriver_timer_arm);
+EXPORT_SYMBOL_GPL(ndriver_timer_cancel);
+EXPORT_SYMBOL_GPL(ndriver_work_setup);
+EXPORT_SYMBOL_GPL(ndriver_work_queue);
+EXPORT_SYMBOL_GPL(ndriver_work_cancel);

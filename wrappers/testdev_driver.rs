@@ -12,9 +12,10 @@
 use crate::abi::{Instance, TestdevEntry};
 use crate::callouts_api as api;
 use core::ptr;
+use kernel::bindings;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
-use kernel::sync::SpinLock;
+use kernel::sync::SpinLockIrq;
 
 /// The framework's handle, as a driver sees it during one entry-point call.
 pub(crate) struct Dev(*mut Instance);
@@ -32,34 +33,325 @@ impl Dev {
         // SAFETY: as above.
         unsafe { api::ndriver_fault_point(self.0, entry as u32) }
     }
+
+    /// Whether the device has a PCI function to drive.
+    pub(crate) fn pci_present(&self) -> bool {
+        // SAFETY: as above.
+        unsafe { api::ndriver_pci_present(self.0) != 0 }
+    }
+
+    /// Enables the PCI function (bus mastering, INTx) until the result drops.
+    pub(crate) fn pci_enable(&self) -> Result<PciEnabled> {
+        // SAFETY: as above.
+        kernel::error::to_result(unsafe { api::ndriver_pci_enable(self.0) })?;
+        Ok(PciEnabled(self.0))
+    }
+
+    /// Claims and maps BAR `bar`.
+    pub(crate) fn iomap(&self, bar: u32) -> Result<Mmio> {
+        // SAFETY: as above.
+        let base = unsafe { api::ndriver_pci_iomap(self.0, bar) };
+        if base.is_null() {
+            return Err(EBUSY);
+        }
+        Ok(Mmio { inst: self.0, base })
+    }
+
+    /// Routes the device's interrupt to the `devirq` entry point until the result
+    /// drops. After [`Self::pci_enable`].
+    pub(crate) fn request_irq(&self) -> Result<IrqLine> {
+        // SAFETY: as above.
+        kernel::error::to_result(unsafe { api::ndriver_request_irq(self.0) })?;
+        Ok(IrqLine(self.0))
+    }
+
+    /// A coherent DMA buffer of `size` bytes.
+    pub(crate) fn dma_alloc(&self, size: usize) -> Result<DmaCoherent> {
+        let mut dma = 0u64;
+        // SAFETY: as above; `dma` is a valid out-pointer.
+        let cpu = unsafe { api::ndriver_dma_alloc(self.0, size, &mut dma) };
+        if cpu.is_null() {
+            return Err(ENOMEM);
+        }
+        Ok(DmaCoherent {
+            inst: self.0,
+            cpu: cpu.cast(),
+            dma,
+            size,
+        })
+    }
+
+    /// `size` zeroed bytes of memory.
+    pub(crate) fn alloc(&self, size: usize) -> Result<Memory> {
+        // SAFETY: as above.
+        let ptr = unsafe { api::ndriver_alloc(self.0, size, 0) };
+        if ptr.is_null() {
+            return Err(ENOMEM);
+        }
+        Ok(Memory {
+            inst: self.0,
+            ptr: ptr.cast(),
+            size,
+        })
+    }
+
+    /// Maps `mem` for streaming DMA towards the device (`to_device`) or from it. The
+    /// mapping must drop before `mem`.
+    pub(crate) fn dma_map(&self, mem: &Memory, to_device: bool) -> Result<DmaMapping> {
+        let dir = if to_device {
+            crate::abi::DMA_TO_DEVICE
+        } else {
+            crate::abi::DMA_FROM_DEVICE
+        };
+        let mut dma = 0u64;
+        // SAFETY: as above; `mem` is the instance's memory; `dma` is an out-pointer.
+        kernel::error::to_result(unsafe {
+            api::ndriver_dma_map(self.0, mem.ptr.cast(), mem.size, dir, &mut dma)
+        })?;
+        Ok(DmaMapping { inst: self.0, dma })
+    }
+
+    /// A stopped timer that calls the `timer` entry point with `cookie`.
+    pub(crate) fn timer(&self, cookie: u64) -> Result<Timer> {
+        // SAFETY: as above.
+        let t = unsafe { api::ndriver_timer_setup(self.0, cookie) };
+        if t.is_null() {
+            return Err(ENOMEM);
+        }
+        Ok(Timer { inst: self.0, t })
+    }
+
+    /// A work item that calls the `work` entry point with `cookie`.
+    pub(crate) fn work(&self, cookie: u64) -> Result<WorkItem> {
+        // SAFETY: as above.
+        let w = unsafe { api::ndriver_work_setup(self.0, cookie) };
+        if w.is_null() {
+            return Err(ENOMEM);
+        }
+        Ok(WorkItem { inst: self.0, w })
+    }
+}
+
+// The resource handles below give their resource back through the callouts when they
+// drop, which happens only on an orderly `remove`. After a fault nothing of the driver
+// runs again: the framework's undo list gives back what the handles still held.
+//
+// SAFETY (for each `Send`/`Sync` below): a handle is an instance pointer and a
+// resource address; the callouts they call are safe from any context and thread.
+
+/// The enabled PCI function.
+pub(crate) struct PciEnabled(*mut Instance);
+// SAFETY: see above.
+unsafe impl Send for PciEnabled {}
+// SAFETY: see above.
+unsafe impl Sync for PciEnabled {}
+impl Drop for PciEnabled {
+    fn drop(&mut self) {
+        // SAFETY: the instance is live while the driver's state is.
+        unsafe { api::ndriver_pci_disable(self.0) };
+    }
+}
+
+/// A mapped BAR. Offsets are the driver's to get right, as with `readl`/`writel`; a
+/// wrong one faults inside the guard.
+pub(crate) struct Mmio {
+    inst: *mut Instance,
+    base: *mut c_void,
+}
+// SAFETY: see above.
+unsafe impl Send for Mmio {}
+// SAFETY: see above.
+unsafe impl Sync for Mmio {}
+impl Mmio {
+    /// Reads the 32-bit register at `offset`.
+    pub(crate) fn read32(&self, offset: usize) -> u32 {
+        // SAFETY: `base` maps the BAR until this handle drops; see the type's comment.
+        unsafe { bindings::readl(self.base.wrapping_byte_add(offset)) }
+    }
+
+    /// Writes the 32-bit register at `offset`.
+    pub(crate) fn write32(&self, offset: usize, value: u32) {
+        // SAFETY: as for `read32`.
+        unsafe { bindings::writel(value, self.base.wrapping_byte_add(offset)) }
+    }
+}
+impl Drop for Mmio {
+    fn drop(&mut self) {
+        // SAFETY: the mapping is held by this live instance.
+        unsafe { api::ndriver_pci_iounmap(self.inst, self.base) };
+    }
+}
+
+/// The device's interrupt line, routed to `devirq`.
+pub(crate) struct IrqLine(*mut Instance);
+// SAFETY: see above.
+unsafe impl Send for IrqLine {}
+// SAFETY: see above.
+unsafe impl Sync for IrqLine {}
+impl Drop for IrqLine {
+    fn drop(&mut self) {
+        // SAFETY: the line is held by this live instance.
+        unsafe { api::ndriver_free_irq(self.0) };
+    }
+}
+
+/// A coherent DMA buffer.
+pub(crate) struct DmaCoherent {
+    inst: *mut Instance,
+    cpu: *mut u32,
+    dma: u64,
+    size: usize,
+}
+// SAFETY: see above.
+unsafe impl Send for DmaCoherent {}
+// SAFETY: see above.
+unsafe impl Sync for DmaCoherent {}
+impl DmaCoherent {
+    /// The bus address.
+    pub(crate) fn dma(&self) -> u64 {
+        self.dma
+    }
+
+    /// Writes 32-bit word `i`; `false` if out of range.
+    pub(crate) fn write(&self, i: usize, v: u32) -> bool {
+        if i >= self.size / 4 {
+            return false;
+        }
+        // SAFETY: in bounds of the live buffer; the device only reads it.
+        unsafe { ptr::write_volatile(self.cpu.add(i), v) };
+        true
+    }
+
+    /// Reads 32-bit word `i` (0 if out of range).
+    pub(crate) fn read(&self, i: usize) -> u32 {
+        if i >= self.size / 4 {
+            return 0;
+        }
+        // SAFETY: as for `write`.
+        unsafe { ptr::read_volatile(self.cpu.add(i)) }
+    }
+}
+impl Drop for DmaCoherent {
+    fn drop(&mut self) {
+        // SAFETY: the buffer is held by this live instance.
+        unsafe { api::ndriver_dma_free(self.inst, self.cpu.cast()) };
+    }
+}
+
+/// Memory from the callouts.
+pub(crate) struct Memory {
+    inst: *mut Instance,
+    ptr: *mut u8,
+    size: usize,
+}
+// SAFETY: see above.
+unsafe impl Send for Memory {}
+// SAFETY: see above.
+unsafe impl Sync for Memory {}
+impl Drop for Memory {
+    fn drop(&mut self) {
+        // SAFETY: the block is held by this live instance.
+        unsafe { api::ndriver_free(self.inst, self.ptr.cast()) };
+    }
+}
+
+/// A streaming DMA mapping.
+pub(crate) struct DmaMapping {
+    inst: *mut Instance,
+    dma: u64,
+}
+// SAFETY: see above.
+unsafe impl Send for DmaMapping {}
+// SAFETY: see above.
+unsafe impl Sync for DmaMapping {}
+impl DmaMapping {
+    /// The bus address.
+    pub(crate) fn dma(&self) -> u64 {
+        self.dma
+    }
+}
+impl Drop for DmaMapping {
+    fn drop(&mut self) {
+        // SAFETY: the mapping is held by this live instance.
+        unsafe { api::ndriver_dma_unmap(self.inst, self.dma) };
+    }
+}
+
+/// A timer calling the `timer` entry point.
+pub(crate) struct Timer {
+    inst: *mut Instance,
+    t: *mut c_void,
+}
+// SAFETY: see above.
+unsafe impl Send for Timer {}
+// SAFETY: see above.
+unsafe impl Sync for Timer {}
+impl Timer {
+    /// (Re)arms the timer `delay_ns` from now; also from its own entry point.
+    pub(crate) fn arm(&self, delay_ns: u64) {
+        // SAFETY: the timer is held by this live instance.
+        unsafe { api::ndriver_timer_arm(self.inst, self.t, delay_ns) };
+    }
+}
+impl Drop for Timer {
+    fn drop(&mut self) {
+        // SAFETY: the timer is held by this live instance.
+        unsafe { api::ndriver_timer_cancel(self.inst, self.t) };
+    }
+}
+
+/// A work item calling the `work` entry point.
+pub(crate) struct WorkItem {
+    inst: *mut Instance,
+    w: *mut c_void,
+}
+// SAFETY: see above.
+unsafe impl Send for WorkItem {}
+// SAFETY: see above.
+unsafe impl Sync for WorkItem {}
+impl WorkItem {
+    /// Queues the work item (no-op if queued already).
+    pub(crate) fn queue(&self) {
+        // SAFETY: the work item is held by this live instance.
+        unsafe { api::ndriver_work_queue(self.inst, self.w) };
+    }
+}
+impl Drop for WorkItem {
+    fn drop(&mut self) {
+        // SAFETY: the work item is held by this live instance.
+        unsafe { api::ndriver_work_cancel(self.inst, self.w) };
+    }
 }
 
 /// A `testdev` implementation. Every method runs under a guard.
 pub(crate) trait TestdevDriver: Sized + Send + Sync {
     /// Starts an instance. `lock` is a spinlock of the instance's own (the fault sites
     /// use it to deadlock for real).
-    fn probe(dev: &Dev, lock: &SpinLock<u64>) -> Result<Self>;
+    fn probe(dev: &Dev, lock: &SpinLockIrq<u64>) -> Result<Self>;
     /// Sets a configuration item.
-    fn configure(&self, dev: &Dev, lock: &SpinLock<u64>, key: u32, value: u64) -> Result;
-    /// A request, arriving through `entry`: [`TestdevEntry::Op`] in process context,
-    /// [`TestdevEntry::Tick`] in softirq context, [`TestdevEntry::Irq`] in hardirq
-    /// context.
+    fn configure(&self, dev: &Dev, lock: &SpinLockIrq<u64>, key: u32, value: u64) -> Result;
+    /// A request or event, arriving through `entry`: [`TestdevEntry::Op`] in process
+    /// context, [`TestdevEntry::Tick`] in softirq context, [`TestdevEntry::Irq`] in
+    /// hardirq context; and the events of resources the driver took:
+    /// [`TestdevEntry::DevIrq`] (the device interrupted; `arg` is the IRQ; return 1 if
+    /// it was this device's), [`TestdevEntry::Timer`] and [`TestdevEntry::Work`]
+    /// (`arg` is the cookie).
     fn request(
         &self,
         dev: &Dev,
-        lock: &SpinLock<u64>,
+        lock: &SpinLockIrq<u64>,
         entry: TestdevEntry,
         arg: u64,
     ) -> Result<i64>;
     /// Orderly stop (the state is dropped afterwards).
-    fn remove(&self, dev: &Dev, lock: &SpinLock<u64>);
+    fn remove(&self, dev: &Dev, lock: &SpinLockIrq<u64>);
 }
 
 /// The driver's state, in callout memory.
 #[pin_data]
 struct Slot<T> {
     #[pin]
-    lock: SpinLock<u64>,
+    lock: SpinLockIrq<u64>,
     data: Option<T>,
 }
 
@@ -93,7 +385,7 @@ pub(crate) unsafe extern "C" fn probe<T: TestdevDriver>(inst: *mut Instance) -> 
     if mem.is_null() {
         return ENOMEM.to_errno();
     }
-    let lock = kernel::new_spinlock!(0u64, "testdev_driver_lock");
+    let lock = kernel::new_spinlock_irq!(0u64, "testdev_driver_lock");
     // SAFETY: `mem` is a fresh, suitably aligned block of the right size; the lock is
     // pinned there for the block's life. `data` is written before anyone reads it.
     unsafe {
@@ -139,6 +431,9 @@ macro_rules! entry {
 entry!(op, TestdevEntry::Op);
 entry!(tick, TestdevEntry::Tick);
 entry!(irq, TestdevEntry::Irq);
+entry!(devirq, TestdevEntry::DevIrq);
+entry!(timer, TestdevEntry::Timer);
+entry!(work, TestdevEntry::Work);
 
 /// # Safety
 ///
@@ -193,6 +488,9 @@ macro_rules! testdev_implementation {
             tick: testdev_driver::tick::<$t>,
             irq: testdev_driver::irq::<$t>,
             remove: testdev_driver::remove::<$t>,
+            devirq: testdev_driver::devirq::<$t>,
+            timer: testdev_driver::timer::<$t>,
+            work: testdev_driver::work::<$t>,
         };
         static DESC: abi::ImplDesc = abi::ImplDesc {
             abi_version: abi::ABI_VERSION,

@@ -11,6 +11,8 @@ pub mod fault_class;
 pub mod inject_spec;
 #[path = "../../../ndriver/names.rs"]
 pub mod names;
+#[path = "../../../ndriver/pci_addr.rs"]
+pub mod pci_addr;
 #[path = "../../../ndriver/policy.rs"]
 pub mod policy;
 #[path = "../../../ndriver/timeout.rs"]
@@ -20,6 +22,8 @@ pub mod timeout;
 mod inject_tests;
 #[cfg(test)]
 mod names_tests;
+#[cfg(test)]
+mod pci_addr_tests;
 #[cfg(test)]
 mod policy_tests;
 #[cfg(test)]

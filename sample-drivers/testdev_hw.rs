@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The hardware half of the sample `testdev` drivers, used when a PCI function is
+//! attached to the device (`pci` in debugfs). It expects QEMU's e1000 (82540EM) and
+//! uses it only as a source of real interrupts and DMA: writing a cause bit to ICS
+//! makes the device assert its interrupt when the cause is enabled in IMS, and reading
+//! ICR acknowledges it. So every resource kind of the device and deferred-work
+//! callouts is taken, used and given back for real:
+//!
+//! `op` raises a device interrupt and arms the timer; the interrupt reaches `devirq`;
+//! the timer's `timer` entry queues the work item; `work` writes the coherent DMA
+//! buffer. Every one of these entry points has its fault site.
+
+use crate::abi::TestdevEntry;
+use crate::testdev_driver::{
+    Dev, DmaCoherent, DmaMapping, IrqLine, Memory, Mmio, PciEnabled, Timer, WorkItem,
+};
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::prelude::*;
+
+/// e1000 registers (82540EM manual, section 13).
+const STATUS: usize = 0x08;
+const ICR: usize = 0xc0;
+const ICS: usize = 0xc8;
+const IMS: usize = 0xd0;
+const IMC: usize = 0xd8;
+/// The cause used: "link status change", which nothing else raises while no network
+/// driver runs the device.
+const CAUSE_LSC: u32 = 1 << 2;
+/// When `op` arms the timer.
+const TIMER_DELAY_NS: u64 = 200_000;
+/// Size of each DMA buffer.
+const BUF_SIZE: usize = 4096;
+
+/// The device's resources, in the order they are given back on an orderly remove
+/// (fields drop top to bottom): events first, then DMA, then the function itself.
+pub(crate) struct Hw {
+    work: WorkItem,
+    timer: Timer,
+    _irq: IrqLine,
+    mapping: DmaMapping,
+    _buffer: Memory,
+    coherent: DmaCoherent,
+    mmio: Mmio,
+    _enabled: PciEnabled,
+    interrupts: AtomicU64,
+    works: AtomicU64,
+}
+
+impl Hw {
+    /// Takes the device if one is attached.
+    pub(crate) fn probe(dev: &Dev) -> Result<Option<Self>> {
+        if !dev.pci_present() {
+            return Ok(None);
+        }
+        let enabled = dev.pci_enable()?;
+        let mmio = dev.iomap(0)?;
+        // Everything masked and acknowledged before the handler is installed.
+        mmio.write32(IMC, u32::MAX);
+        let _ = mmio.read32(ICR);
+        let coherent = dev.dma_alloc(BUF_SIZE)?;
+        let buffer = dev.alloc(BUF_SIZE)?;
+        let mapping = dev.dma_map(&buffer, true)?;
+        let irq = dev.request_irq()?;
+        let timer = dev.timer(1)?;
+        let work = dev.work(1)?;
+        mmio.write32(IMS, CAUSE_LSC);
+        pr_info!(
+            "testdev hw: e1000 status {:#x}, coherent buffer at {:#x}, streaming at {:#x}\n",
+            mmio.read32(STATUS),
+            coherent.dma(),
+            mapping.dma()
+        );
+        Ok(Some(Self {
+            work,
+            timer,
+            _irq: irq,
+            mapping,
+            _buffer: buffer,
+            coherent,
+            mmio,
+            _enabled: enabled,
+            interrupts: AtomicU64::new(0),
+            works: AtomicU64::new(0),
+        }))
+    }
+
+    /// A request arrived: make the device interrupt and start the timer.
+    pub(crate) fn kick(&self) {
+        self.mmio.write32(ICS, CAUSE_LSC);
+        self.timer.arm(TIMER_DELAY_NS);
+    }
+
+    /// The interrupt handler: 1 if the device interrupted, 0 if not.
+    pub(crate) fn interrupt(&self) -> i64 {
+        if self.mmio.read32(ICR) == 0 {
+            return 0;
+        }
+        self.interrupts.fetch_add(1, Ordering::Relaxed);
+        1
+    }
+
+    /// The timer expired: defer to process context.
+    pub(crate) fn timer_expired(&self) {
+        self.work.queue();
+    }
+
+    /// The work item runs: record the counts where the device could read them.
+    pub(crate) fn work_ran(&self) {
+        let n = self.works.fetch_add(1, Ordering::Relaxed) + 1;
+        self.coherent.write(0, n as u32);
+        self.coherent
+            .write(1, self.interrupts.load(Ordering::Relaxed) as u32);
+        // The streaming buffer's bus address, where a device would find it.
+        self.coherent.write(2, self.mapping.dma() as u32);
+        if self.coherent.read(0) != n as u32 {
+            pr_warn!("testdev hw: coherent buffer lost a write\n");
+        }
+    }
+
+    /// Stops the device's interrupts before the resources go.
+    pub(crate) fn quiet(&self) {
+        self.mmio.write32(IMC, u32::MAX);
+        let _ = self.mmio.read32(ICR);
+    }
+
+    /// Interrupts and work runs seen by this instance.
+    pub(crate) fn counts(&self) -> (u64, u64) {
+        (
+            self.interrupts.load(Ordering::Relaxed),
+            self.works.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// The hardware part of `entry` for a driver with hardware `hw`: `Some(result)` for an
+/// event entry point (`devirq`, `timer`, `work`), which this handles completely;
+/// `None` for a request, after kicking the device for `op`.
+pub(crate) fn on_entry(hw: Option<&Hw>, entry: TestdevEntry) -> Option<i64> {
+    match (entry, hw) {
+        (TestdevEntry::DevIrq, Some(hw)) => Some(hw.interrupt()),
+        (TestdevEntry::Timer, Some(hw)) => {
+            hw.timer_expired();
+            Some(0)
+        }
+        (TestdevEntry::Work, Some(hw)) => {
+            hw.work_ran();
+            Some(0)
+        }
+        (TestdevEntry::DevIrq | TestdevEntry::Timer | TestdevEntry::Work, None) => Some(0),
+        (TestdevEntry::Op, Some(hw)) => {
+            hw.kick();
+            None
+        }
+        _ => None,
+    }
+}
+
+/// Stops `hw`'s interrupts and logs what this instance saw (orderly remove).
+pub(crate) fn on_remove(hw: Option<&Hw>, name: &str) {
+    if let Some(hw) = hw {
+        hw.quiet();
+        let (irqs, works) = hw.counts();
+        pr_info!(
+            "{}: device saw {} interrupts, {} work runs\n",
+            name,
+            irqs,
+            works
+        );
+    }
+}

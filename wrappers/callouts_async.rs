@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Deferred-execution callouts: hrtimers and work items owned by an instance, each
+//! recorded in its undo action list. When one fires, the framework runs the
+//! instance's `timer` (softirq context) or `work` (process context) entry point under
+//! a guard, with the cookie the driver chose.
+//!
+//! These are raw `hrtimer` and `work_struct` objects rather than the kernel crate's
+//! `HrTimer`/`Work`: those hand ownership to a handle that cancels on drop, while here
+//! a driver re-arms its timer from its own callback and the framework cancels it from
+//! the undo list, long after the driver's handles are gone.
+
+use crate::abi::{self, TestdevEntry};
+use crate::action_list::{Action, Kind};
+use crate::callouts::{record, release};
+use crate::instance::InstanceState;
+use crate::testdev::TestDev;
+use kernel::bindings;
+use kernel::ffi::c_void;
+use kernel::prelude::*;
+use kernel::types::Opaque;
+
+/// The placeholder an instance serves.
+fn device_of(st: &InstanceState) -> &TestDev {
+    // SAFETY: `device` is the `TestDev` that owns the instance and outlives it.
+    unsafe { &*st.device.cast::<TestDev>() }
+}
+
+/// One timer of an instance. `timer` is first, so the `hrtimer` pointer the core
+/// passes back is the `DriverTimer` pointer.
+#[repr(C)]
+struct DriverTimer {
+    timer: Opaque<bindings::hrtimer>,
+    st: *const InstanceState,
+    cookie: u64,
+}
+
+/// The callback of every instance timer.
+///
+/// # Safety
+///
+/// Called by the hrtimer core for the `timer` of a live `DriverTimer` (its undo
+/// cancels the timer before freeing it).
+unsafe extern "C" fn timer_trampoline(t: *mut bindings::hrtimer) -> bindings::hrtimer_restart {
+    // SAFETY: per this function's contract; `timer` is the first field of a
+    // `repr(C)` `DriverTimer`.
+    let dt = unsafe { &*t.cast::<DriverTimer>() };
+    // SAFETY: the instance outlives its undo list, which cancels this timer.
+    let st = unsafe { &*dt.st };
+    let _ = device_of(st).async_entry(st, TestdevEntry::Timer as usize, dt.cookie);
+    bindings::hrtimer_restart::HRTIMER_NORESTART
+}
+
+/// Undo of `ndriver_timer_setup`: cancel (waiting for a running callback), then free.
+///
+/// # Safety
+///
+/// `a` was recorded by `ndriver_timer_setup` and not undone yet.
+unsafe fn undo_timer(a: &Action) {
+    let dt = a.obj as *mut DriverTimer;
+    // SAFETY: `dt` is the live `DriverTimer` of this action, from `KBox::into_raw`.
+    unsafe { bindings::hrtimer_cancel((*dt).timer.get()) };
+    // SAFETY: cancelled, so nothing refers to it any more.
+    drop(unsafe { KBox::from_raw(dt) });
+}
+
+/// Creates a (stopped) timer whose expiry runs the instance's `timer` entry with
+/// `cookie`; its handle, or NULL.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_timer_setup(inst: *mut abi::Instance, cookie: u64) -> *mut c_void {
+    // SAFETY: the driver passes the handle of its live instance.
+    let st = unsafe { InstanceState::from_handle(inst) };
+    let Ok(b) = KBox::new(
+        DriverTimer {
+            timer: Opaque::uninit(),
+            st,
+            cookie,
+        },
+        GFP_KERNEL,
+    ) else {
+        return core::ptr::null_mut();
+    };
+    let dt = KBox::into_raw(b);
+    // SAFETY: `dt` is a fresh allocation that does not move until freed by the undo.
+    unsafe {
+        bindings::hrtimer_setup(
+            (*dt).timer.get(),
+            Some(timer_trampoline),
+            bindings::CLOCK_MONOTONIC as _,
+            bindings::hrtimer_mode_HRTIMER_MODE_REL_SOFT,
+        )
+    };
+    let action = Action {
+        kind: Kind::Timer,
+        obj: dt as usize,
+        arg: 0,
+        aux: 0,
+        ctx: 0,
+        undo: undo_timer,
+    };
+    if record(st, action) {
+        dt.cast()
+    } else {
+        core::ptr::null_mut()
+    }
+}
+
+/// (Re)arms `timer` to expire `delay_ns` from now. Any context, including the timer's
+/// own callback.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_timer_arm(
+    _inst: *mut abi::Instance,
+    timer: *mut c_void,
+    delay_ns: u64,
+) {
+    if timer.is_null() {
+        return;
+    }
+    let dt = timer.cast::<DriverTimer>();
+    // SAFETY: the driver passes a handle from `ndriver_timer_setup` it still holds.
+    unsafe {
+        bindings::hrtimer_start_range_ns(
+            (*dt).timer.get(),
+            delay_ns.min(i64::MAX as u64) as i64,
+            0,
+            bindings::hrtimer_mode_HRTIMER_MODE_REL_SOFT,
+        )
+    };
+}
+
+/// Cancels and frees a timer from `ndriver_timer_setup`. Not from its own callback.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_timer_cancel(inst: *mut abi::Instance, timer: *mut c_void) {
+    release(inst, Kind::Timer, timer as usize, "ndriver_timer_cancel");
+}
+
+/// One work item of an instance; `work` is first (see [`DriverTimer`]).
+#[repr(C)]
+struct DriverWork {
+    work: Opaque<bindings::work_struct>,
+    st: *const InstanceState,
+    cookie: u64,
+}
+
+/// The function of every instance work item.
+///
+/// # Safety
+///
+/// Called by the workqueue core for the `work` of a live `DriverWork` (its undo
+/// cancels the work before freeing it).
+unsafe extern "C" fn work_trampoline(w: *mut bindings::work_struct) {
+    // SAFETY: per this function's contract; `work` is the first field.
+    let dw = unsafe { &*w.cast::<DriverWork>() };
+    // SAFETY: the instance outlives its undo list, which cancels this work.
+    let st = unsafe { &*dw.st };
+    let _ = device_of(st).async_entry(st, TestdevEntry::Work as usize, dw.cookie);
+}
+
+/// Undo of `ndriver_work_setup`: cancel (waiting for a running item), then free.
+///
+/// # Safety
+///
+/// `a` was recorded by `ndriver_work_setup` and not undone yet.
+unsafe fn undo_work(a: &Action) {
+    let dw = a.obj as *mut DriverWork;
+    // SAFETY: `dw` is the live `DriverWork` of this action, from `KBox::into_raw`.
+    unsafe { bindings::cancel_work_sync((*dw).work.get()) };
+    // SAFETY: cancelled and not running, so nothing refers to it any more.
+    drop(unsafe { KBox::from_raw(dw) });
+}
+
+/// Creates a work item whose execution runs the instance's `work` entry with `cookie`;
+/// its handle, or NULL.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_work_setup(inst: *mut abi::Instance, cookie: u64) -> *mut c_void {
+    // SAFETY: the driver passes the handle of its live instance.
+    let st = unsafe { InstanceState::from_handle(inst) };
+    let Ok(b) = KBox::new(
+        DriverWork {
+            work: Opaque::uninit(),
+            st,
+            cookie,
+        },
+        GFP_KERNEL,
+    ) else {
+        return core::ptr::null_mut();
+    };
+    let dw = KBox::into_raw(b);
+    let key = kernel::static_lock_class!();
+    // SAFETY: `dw` is a fresh allocation that does not move until freed by the undo;
+    // the name and the lock class key are static.
+    unsafe {
+        bindings::init_work_with_key(
+            (*dw).work.get(),
+            Some(work_trampoline),
+            false,
+            c"ndriver_work".as_char_ptr(),
+            key.as_ptr(),
+        )
+    };
+    let action = Action {
+        kind: Kind::Work,
+        obj: dw as usize,
+        arg: 0,
+        aux: 0,
+        ctx: 0,
+        undo: undo_work,
+    };
+    if record(st, action) {
+        dw.cast()
+    } else {
+        core::ptr::null_mut()
+    }
+}
+
+/// Queues `work` on the system workqueue (a no-op if already queued). Any context.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_work_queue(_inst: *mut abi::Instance, work: *mut c_void) {
+    if work.is_null() {
+        return;
+    }
+    let dw = work.cast::<DriverWork>();
+    // SAFETY: the driver passes a handle from `ndriver_work_setup` it still holds;
+    // `system_wq` always exists.
+    unsafe {
+        bindings::queue_work_on(
+            bindings::wq_misc_consts_WORK_CPU_UNBOUND as _,
+            bindings::system_wq,
+            (*dw).work.get(),
+        )
+    };
+}
+
+/// Cancels and frees a work item from `ndriver_work_setup`. Not from the item itself.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_work_cancel(inst: *mut abi::Instance, work: *mut c_void) {
+    release(inst, Kind::Work, work as usize, "ndriver_work_cancel");
+}

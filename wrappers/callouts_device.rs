@@ -1,0 +1,464 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Device callouts: the PCI function, its BARs, its interrupt line and DMA, each
+//! recorded in the calling instance's undo action list.
+//!
+//! The device is the PCI function attached to the instance's placeholder (for
+//! `testdev`, the `pci` debugfs file); the driver never sees the `struct pci_dev`. The
+//! kernel crate's `pci`, `irq` and `dma` types tie each resource's lifetime to a bound
+//! driver through devres, which is the opposite of what ndriver needs (a resource
+//! outlives the instance that took it until recovery gives it back), so this file is
+//! the one small layer over the raw calls.
+//!
+//! The interrupt handler is the framework's: it runs the instance's `devirq` entry
+//! under a guard. When the instance cannot take the interrupt (it is starting,
+//! quiesced or failed) the line is masked instead of left screaming, and unmasked
+//! when the instance is redirected to or given back.
+
+use crate::abi::{self, TestdevEntry};
+use crate::action_list::{Action, Kind};
+use crate::callouts::{record, release};
+use crate::instance::InstanceState;
+use crate::testdev::TestDev;
+use core::sync::atomic::{AtomicBool, Ordering};
+use kernel::bindings;
+use kernel::ffi::{c_int, c_void};
+use kernel::prelude::*;
+
+/// The placeholder an instance serves.
+fn device_of(st: &InstanceState) -> &TestDev {
+    // SAFETY: `device` is the `TestDev` that owns the instance and outlives it.
+    unsafe { &*st.device.cast::<TestDev>() }
+}
+
+/// The instance behind `inst` and its device's PCI function, if one is attached.
+fn pci_of<'a>(inst: *mut abi::Instance) -> (&'a InstanceState, Option<*mut bindings::pci_dev>) {
+    // SAFETY: the driver passes the handle of its live instance.
+    let st = unsafe { InstanceState::from_handle(inst) };
+    let p = device_of(st).pci_dev();
+    (st, (!p.is_null()).then_some(p))
+}
+
+/// Whether the instance's device has a PCI function (1) or not (0).
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_pci_present(inst: *mut abi::Instance) -> u32 {
+    pci_of(inst).1.is_some() as u32
+}
+
+/// Undo of `ndriver_pci_enable`: silence the function (INTx off, no bus mastering, so
+/// no DMA or interrupt from the abandoned instance's programming lands later), then
+/// disable it.
+///
+/// # Safety
+///
+/// `a` was recorded by `ndriver_pci_enable` and not undone yet.
+unsafe fn undo_pci_enable(a: &Action) {
+    let p = a.ctx as *mut bindings::pci_dev;
+    // SAFETY: `p` is the attached function, referenced by the device until detached,
+    // which happens only after its instance is undone.
+    unsafe {
+        bindings::pci_intx(p, 0);
+        bindings::pci_clear_master(p);
+        bindings::pci_disable_device(p);
+    }
+}
+
+/// Enables the device's PCI function with bus mastering and INTx. 0 or a negative errno.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_pci_enable(inst: *mut abi::Instance) -> c_int {
+    let (st, Some(p)) = pci_of(inst) else {
+        return ENODEV.to_errno();
+    };
+    // SAFETY: `p` is the attached, referenced function.
+    let r = unsafe { bindings::pci_enable_device(p) };
+    if r != 0 {
+        return r;
+    }
+    // SAFETY: as above; the function is enabled.
+    unsafe {
+        bindings::pci_set_master(p);
+        bindings::pci_intx(p, 1);
+    }
+    let action = Action {
+        kind: Kind::PciEnable,
+        obj: p as usize,
+        arg: 0,
+        aux: 0,
+        ctx: p as usize,
+        undo: undo_pci_enable,
+    };
+    if record(st, action) {
+        0
+    } else {
+        ENOMEM.to_errno()
+    }
+}
+
+/// Disables the function enabled by `ndriver_pci_enable`.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_pci_disable(inst: *mut abi::Instance) {
+    if let (_, Some(p)) = pci_of(inst) {
+        release(inst, Kind::PciEnable, p as usize, "ndriver_pci_disable");
+    }
+}
+
+/// Undo of `ndriver_pci_iomap`.
+///
+/// # Safety
+///
+/// `a` was recorded by `ndriver_pci_iomap` and not undone yet.
+unsafe fn undo_iomap(a: &Action) {
+    let p = a.ctx as *mut bindings::pci_dev;
+    // SAFETY: `obj` is the mapping of BAR `arg` of the attached function `p`, made
+    // with its region requested.
+    unsafe {
+        bindings::pci_iounmap(p, a.obj as *mut c_void);
+        bindings::pci_release_region(p, a.arg as c_int);
+    }
+}
+
+/// Claims BAR `bar` of the device and maps it; the mapping, or NULL.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_pci_iomap(inst: *mut abi::Instance, bar: u32) -> *mut c_void {
+    let (st, Some(p)) = pci_of(inst) else {
+        return core::ptr::null_mut();
+    };
+    if bar >= bindings::PCI_STD_NUM_BARS {
+        return core::ptr::null_mut();
+    }
+    // SAFETY: `p` is the attached function; the name is a static string.
+    if unsafe { bindings::pci_request_region(p, bar as c_int, c"ndriver".as_char_ptr()) } != 0 {
+        pr_warn!("{}: BAR {} is busy\n", st.impl_name, bar);
+        return core::ptr::null_mut();
+    }
+    // SAFETY: as above; the region is ours.
+    let addr = unsafe { bindings::pci_iomap(p, bar as c_int, 0) };
+    if addr.is_null() {
+        // SAFETY: requested just above.
+        unsafe { bindings::pci_release_region(p, bar as c_int) };
+        return core::ptr::null_mut();
+    }
+    let action = Action {
+        kind: Kind::Iomap,
+        obj: addr as usize,
+        arg: bar as usize,
+        aux: 0,
+        ctx: p as usize,
+        undo: undo_iomap,
+    };
+    if record(st, action) {
+        addr
+    } else {
+        core::ptr::null_mut()
+    }
+}
+
+/// Unmaps and releases a BAR from `ndriver_pci_iomap`.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_pci_iounmap(inst: *mut abi::Instance, addr: *mut c_void) {
+    release(inst, Kind::Iomap, addr as usize, "ndriver_pci_iounmap");
+}
+
+/// The framework's side of one requested interrupt line (the `dev_id`).
+struct IrqAction {
+    st: *const InstanceState,
+    pdev: *mut bindings::pci_dev,
+    irq: u32,
+    /// The framework masked the line (`disable_irq_nosync`) because the instance could
+    /// not take an interrupt.
+    masked: AtomicBool,
+}
+
+/// Masks `a`'s line once.
+fn mask(a: &IrqAction) {
+    if !a.masked.swap(true, Ordering::AcqRel) {
+        // SAFETY: the line is requested by us; `disable_irq_nosync` may be called from
+        // its own handler.
+        unsafe { bindings::disable_irq_nosync(a.irq) };
+    }
+}
+
+/// Unmasks `a`'s line if the framework masked it.
+fn unmask(a: &IrqAction) {
+    if a.masked.swap(false, Ordering::AcqRel) {
+        // SAFETY: balances the `disable_irq_nosync` of `mask`.
+        unsafe { bindings::enable_irq(a.irq) };
+    }
+}
+
+/// Unmasks the lines the framework masked while `st` could not take interrupts (it was
+/// starting or quiesced); called once it serves again.
+pub(crate) fn unmask_irqs(st: &InstanceState) {
+    let list = st.undo.lock();
+    for a in list.of_kind(Kind::Irq) {
+        // SAFETY: `obj` of an `Irq` action is its live `IrqAction` (freed by its undo,
+        // which first removes it from the list).
+        unmask(unsafe { &*(a.obj as *const IrqAction) });
+    }
+}
+
+/// The interrupt handler of every line an instance requested.
+///
+/// # Safety
+///
+/// Called by the IRQ core with the `dev_id` given to `request_irq`: a live `IrqAction`.
+unsafe extern "C" fn irq_trampoline(irq: c_int, dev_id: *mut c_void) -> bindings::irqreturn_t {
+    // SAFETY: per this function's contract; `free_irq` waits for us before it is freed.
+    let a = unsafe { &*dev_id.cast::<IrqAction>() };
+    // SAFETY: the instance lives until its undo list (which frees this line) ran.
+    let st = unsafe { &*a.st };
+    let entry = TestdevEntry::DevIrq as usize;
+    match device_of(st).async_entry(st, entry, irq as u64) {
+        Some(v) if v > 0 => bindings::irqreturn::IRQ_HANDLED,
+        Some(_) => bindings::irqreturn::IRQ_NONE,
+        None => {
+            // Nobody can acknowledge the device now: hold the line masked until the
+            // instance serves again or recovery gives the line back.
+            mask(a);
+            bindings::irqreturn::IRQ_HANDLED
+        }
+    }
+}
+
+/// Undo of `ndriver_request_irq`: silence the function first, so the line is quiet
+/// when it is unmasked and freed.
+///
+/// # Safety
+///
+/// `a` was recorded by `ndriver_request_irq` and not undone yet.
+unsafe fn undo_irq(a: &Action) {
+    let ia = a.obj as *mut IrqAction;
+    // SAFETY: `ia` is the live `IrqAction` of this action, from `KBox::into_raw`.
+    let r = unsafe { &*ia };
+    // SAFETY: `pdev` is the attached function; the line is ours, with `ia` as dev_id.
+    unsafe {
+        bindings::pci_intx(r.pdev, 0);
+        unmask(r);
+        bindings::free_irq(r.irq, ia.cast());
+    }
+    // SAFETY: `free_irq` returned, so the handler no longer runs with `ia`.
+    drop(unsafe { KBox::from_raw(ia) });
+}
+
+/// Installs the framework's handler on the device's (possibly shared) interrupt line;
+/// interrupts then reach the instance's `devirq` entry. Call after
+/// `ndriver_pci_enable`. 0 or a negative errno.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_request_irq(inst: *mut abi::Instance) -> c_int {
+    let (st, Some(p)) = pci_of(inst) else {
+        return ENODEV.to_errno();
+    };
+    // SAFETY: `p` is the attached function.
+    let irq = unsafe { (*p).irq };
+    if irq == 0 {
+        return EINVAL.to_errno();
+    }
+    let Ok(ia) = KBox::new(
+        IrqAction {
+            st,
+            pdev: p,
+            irq,
+            masked: AtomicBool::new(false),
+        },
+        GFP_KERNEL,
+    ) else {
+        return ENOMEM.to_errno();
+    };
+    let ia = KBox::into_raw(ia);
+    // SAFETY: `ia` stays valid until `free_irq` in the undo; the name is static.
+    let r = unsafe {
+        bindings::request_irq(
+            irq,
+            Some(irq_trampoline),
+            bindings::IRQF_SHARED as _,
+            device_of(st).irq_name().as_char_ptr(),
+            ia.cast(),
+        )
+    };
+    if r != 0 {
+        // SAFETY: not registered, so ours again.
+        drop(unsafe { KBox::from_raw(ia) });
+        return r;
+    }
+    let action = Action {
+        kind: Kind::Irq,
+        obj: ia as usize,
+        arg: irq as usize,
+        aux: 0,
+        ctx: p as usize,
+        undo: undo_irq,
+    };
+    if record(st, action) {
+        0
+    } else {
+        ENOMEM.to_errno()
+    }
+}
+
+/// Frees the line from `ndriver_request_irq`.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_free_irq(inst: *mut abi::Instance) {
+    // SAFETY: the driver passes the handle of its live instance.
+    let st = unsafe { InstanceState::from_handle(inst) };
+    let obj = st.undo.lock().of_kind(Kind::Irq).last().map(|a| a.obj);
+    match obj {
+        Some(obj) => release(inst, Kind::Irq, obj, "ndriver_free_irq"),
+        None => pr_warn!("{}: ndriver_free_irq without an IRQ\n", st.impl_name),
+    }
+}
+
+/// The `struct device` of the attached function.
+fn dma_dev(p: *mut bindings::pci_dev) -> *mut bindings::device {
+    // SAFETY: `p` is the attached function; only the field's address is taken.
+    unsafe { &raw mut (*p).dev }
+}
+
+/// Undo of `ndriver_dma_alloc`.
+///
+/// # Safety
+///
+/// `a` was recorded by `ndriver_dma_alloc` and not undone yet.
+unsafe fn undo_dma_alloc(a: &Action) {
+    let p = a.ctx as *mut bindings::pci_dev;
+    // SAFETY: `obj`, `arg` and `aux` are the CPU address, size and DMA address of a
+    // live coherent buffer of `p`.
+    unsafe { bindings::dma_free_attrs(dma_dev(p), a.arg, a.obj as *mut c_void, a.aux as u64, 0) };
+}
+
+/// Allocates a coherent DMA buffer of `size` bytes for the device; its CPU address
+/// (NULL on failure), and its bus address in `*dma`.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_dma_alloc(
+    inst: *mut abi::Instance,
+    size: usize,
+    dma: *mut u64,
+) -> *mut c_void {
+    let (st, Some(p)) = pci_of(inst) else {
+        return core::ptr::null_mut();
+    };
+    if dma.is_null() || size == 0 {
+        return core::ptr::null_mut();
+    }
+    let mut handle: bindings::dma_addr_t = 0;
+    // SAFETY: `p` is the attached function; `handle` is a valid out-pointer.
+    let cpu = unsafe {
+        bindings::dma_alloc_attrs(dma_dev(p), size, &mut handle, bindings::GFP_KERNEL, 0)
+    };
+    if cpu.is_null() {
+        return core::ptr::null_mut();
+    }
+    let action = Action {
+        kind: Kind::DmaCoherent,
+        obj: cpu as usize,
+        arg: size,
+        aux: handle as usize,
+        ctx: p as usize,
+        undo: undo_dma_alloc,
+    };
+    if !record(st, action) {
+        return core::ptr::null_mut();
+    }
+    // SAFETY: the driver passes a valid out-pointer (checked non-NULL above).
+    unsafe { *dma = handle };
+    cpu
+}
+
+/// Frees a buffer from `ndriver_dma_alloc`.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_dma_free(inst: *mut abi::Instance, cpu: *mut c_void) {
+    release(inst, Kind::DmaCoherent, cpu as usize, "ndriver_dma_free");
+}
+
+unsafe extern "C" {
+    // `wrappers/dma_map_single.c`; `dev` is a `struct device` (opaque here: bindgen's
+    // `device` is not FFI-safe as a pointee).
+    fn ndriver_dma_map_single(
+        dev: *mut c_void,
+        ptr: *mut c_void,
+        size: usize,
+        dir: bindings::dma_data_direction,
+        out: *mut bindings::dma_addr_t,
+    ) -> c_int;
+    fn ndriver_dma_unmap_single(
+        dev: *mut c_void,
+        addr: bindings::dma_addr_t,
+        size: usize,
+        dir: bindings::dma_data_direction,
+    );
+}
+
+/// Undo of `ndriver_dma_map`.
+///
+/// # Safety
+///
+/// `a` was recorded by `ndriver_dma_map` and not undone yet.
+unsafe fn undo_dma_map(a: &Action) {
+    let p = a.ctx as *mut bindings::pci_dev;
+    // SAFETY: `obj`, `arg` and `aux` are the bus address, size and direction of a
+    // live streaming mapping of `p`.
+    unsafe {
+        ndriver_dma_unmap_single(
+            dma_dev(p).cast(),
+            a.obj as u64,
+            a.arg,
+            bindings::dma_data_direction(a.aux as _),
+        )
+    };
+}
+
+/// Maps `size` bytes at `ptr` (memory from `ndriver_alloc`) for streaming DMA in
+/// direction `dir` (`abi::DMA_TO_DEVICE` or `abi::DMA_FROM_DEVICE`). 0 with the bus
+/// address in `*dma`, or a negative errno.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_dma_map(
+    inst: *mut abi::Instance,
+    ptr: *mut c_void,
+    size: usize,
+    dir: u32,
+    dma: *mut u64,
+) -> c_int {
+    let (st, Some(p)) = pci_of(inst) else {
+        return ENODEV.to_errno();
+    };
+    if ptr.is_null() || dma.is_null() || size == 0 {
+        return EINVAL.to_errno();
+    }
+    if dir != abi::DMA_TO_DEVICE && dir != abi::DMA_FROM_DEVICE {
+        return EINVAL.to_errno();
+    }
+    let mut addr: bindings::dma_addr_t = 0;
+    // SAFETY: `p` is the attached function; `ptr..ptr+size` is the driver's memory;
+    // `addr` is a valid out-pointer.
+    let r = unsafe {
+        ndriver_dma_map_single(
+            dma_dev(p).cast(),
+            ptr,
+            size,
+            bindings::dma_data_direction(dir as _),
+            &mut addr,
+        )
+    };
+    if r != 0 {
+        return r;
+    }
+    let action = Action {
+        kind: Kind::DmaMapping,
+        obj: addr as usize,
+        arg: size,
+        aux: dir as usize,
+        ctx: p as usize,
+        undo: undo_dma_map,
+    };
+    if !record(st, action) {
+        return ENOMEM.to_errno();
+    }
+    // SAFETY: checked non-NULL above.
+    unsafe { *dma = addr };
+    0
+}
+
+/// Unmaps a mapping from `ndriver_dma_map`.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_dma_unmap(inst: *mut abi::Instance, dma: u64) {
+    release(inst, Kind::DmaMapping, dma as usize, "ndriver_dma_unmap");
+}
