@@ -143,8 +143,16 @@ fn policy_show(d: &Arc<TestDev>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let (p, b) = d.policy();
     writeln!(
         f,
-        "restarts={} backoff_ms={} backoff_max_ms={} calm_ms={} guard_ns={} floor_ns={} ceiling_ns={}",
-        p.restarts, p.backoff_ms, p.backoff_max_ms, p.calm_ms, b.guard_ns, b.floor_ns, b.ceiling_ns
+        "restarts={} backoff_ms={} backoff_max_ms={} calm_ms={} rejuvenate_ms={} guard_ns={} \
+         floor_ns={} ceiling_ns={}",
+        p.restarts,
+        p.backoff_ms,
+        p.backoff_max_ms,
+        p.calm_ms,
+        p.rejuvenate_ms,
+        b.guard_ns,
+        b.floor_ns,
+        b.ceiling_ns
     )
 }
 
@@ -160,6 +168,7 @@ fn parse_policy(text: &str, mut p: Policy, mut b: Bounds) -> Result<(Policy, Bou
             "backoff_ms" => p.backoff_ms = num(v)?,
             "backoff_max_ms" => p.backoff_max_ms = num(v)?,
             "calm_ms" => p.calm_ms = num(v)?,
+            "rejuvenate_ms" => p.rejuvenate_ms = num(v)?,
             "guard_ns" => b.guard_ns = num(v)?,
             "floor_ns" => b.floor_ns = num(v)?,
             "ceiling_ns" => b.ceiling_ns = num(v)?,

@@ -20,6 +20,9 @@ pub(crate) struct Policy {
     pub(crate) backoff_max_ms: u32,
     /// Quiet time after which the failure count starts over.
     pub(crate) calm_ms: u32,
+    /// Proactive rejuvenation: swap to a fresh instance of the current implementation
+    /// every this many milliseconds, at a quiescent point; 0 never.
+    pub(crate) rejuvenate_ms: u32,
 }
 
 impl Policy {
@@ -31,11 +34,22 @@ impl Policy {
         backoff_ms: 0,
         backoff_max_ms: 1000,
         calm_ms: 1000,
+        rejuvenate_ms: 0,
     };
+
+    /// Shortest rejuvenation period: each one stops the device for a swap.
+    pub(crate) const MIN_REJUVENATE_MS: u32 = 10;
+    /// Longest rejuvenation period (a day).
+    pub(crate) const MAX_REJUVENATE_MS: u32 = 86_400_000;
 
     /// Checks an operator's request.
     pub(crate) fn valid(&self) -> bool {
-        self.restarts >= 1 && self.restarts <= 1000 && self.backoff_ms <= self.backoff_max_ms
+        self.restarts >= 1
+            && self.restarts <= 1000
+            && self.backoff_ms <= self.backoff_max_ms
+            && (self.rejuvenate_ms == 0
+                || (Self::MIN_REJUVENATE_MS..=Self::MAX_REJUVENATE_MS)
+                    .contains(&self.rejuvenate_ms))
     }
 }
 

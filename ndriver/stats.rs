@@ -57,6 +57,28 @@ impl Detected {
     ];
 }
 
+/// Why an instance was replaced, as `recoveries` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Cause {
+    /// A guarded call failed.
+    Failure(Detected),
+    /// An operator (or a module unload) asked for another instance.
+    Swap,
+    /// The policy's rejuvenation period ran out.
+    Rejuvenation,
+}
+
+impl Cause {
+    /// Name in `recoveries`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Cause::Failure(d) => d.name(),
+            Cause::Swap => "swap",
+            Cause::Rejuvenation => "rejuvenation",
+        }
+    }
+}
+
 /// Phase times of one recovery, in nanoseconds (nDriver's Table 1 phases).
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Phases {
@@ -94,9 +116,9 @@ impl Phases {
 pub(crate) struct Record {
     /// Sequence number (1 for the device's first recovery).
     pub(crate) seq: u64,
-    /// What was detected.
-    pub(crate) cause: Detected,
-    /// Entry point that failed.
+    /// Why the instance was replaced.
+    pub(crate) cause: Cause,
+    /// Entry point that failed (out of range for swaps and rejuvenations).
     pub(crate) entry: usize,
     /// Generation started by the recovery.
     pub(crate) generation: u64,
@@ -125,6 +147,8 @@ pub(crate) struct Counters {
     pub(crate) reissued: AtomicU64,
     /// Orderly swaps (operator, module unload).
     pub(crate) swaps: AtomicU64,
+    /// Periodic swaps to a fresh instance (policy `rejuvenate_ms`).
+    pub(crate) rejuvenations: AtomicU64,
     /// Times the policy gave the device up.
     pub(crate) giveups: AtomicU64,
     /// Undo actions run over all recoveries.
@@ -141,6 +165,7 @@ impl Counters {
             recoveries: AtomicU64::new(0),
             reissued: AtomicU64::new(0),
             swaps: AtomicU64::new(0),
+            rejuvenations: AtomicU64::new(0),
             giveups: AtomicU64::new(0),
             undone: AtomicU64::new(0),
         }
@@ -176,6 +201,7 @@ impl Counters {
         writeln!(f, "recoveries {}", self.recoveries.load(Relaxed))?;
         writeln!(f, "reissued {}", self.reissued.load(Relaxed))?;
         writeln!(f, "swaps {}", self.swaps.load(Relaxed))?;
+        writeln!(f, "rejuvenations {}", self.rejuvenations.load(Relaxed))?;
         writeln!(f, "giveups {}", self.giveups.load(Relaxed))?;
         writeln!(f, "undone_actions {}", self.undone.load(Relaxed))
     }
@@ -190,7 +216,7 @@ pub(crate) fn show_record(f: &mut fmt::Formatter<'_>, r: &Record, entries: &[&st
          instantiate_ns={} reconfigure_ns={} redirect_ns={} reissue_ns={} total_ns={}",
         r.seq,
         r.cause.name(),
-        entries.get(r.entry).copied().unwrap_or("?"),
+        entries.get(r.entry).copied().unwrap_or("-"),
         r.generation,
         r.undone,
         p.contain,

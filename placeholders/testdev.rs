@@ -25,7 +25,7 @@ use crate::inject_spec::Armed;
 use crate::instance::InstanceState;
 use crate::policy::{Decision, Ladder, Policy};
 use crate::registry;
-use crate::stats::{Counters, Detected, Phases, Record, RECORDS};
+use crate::stats::{Cause, Counters, Detected, Phases, Record, RECORDS};
 use crate::timeout::{self, Bounds};
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::bindings;
@@ -37,8 +37,11 @@ use kernel::time::hrtimer::{
     RelativeHardMode, RelativeSoftMode,
 };
 use kernel::time::{Delta, Monotonic};
-use kernel::workqueue::{self, Work, WorkItem};
-use kernel::{impl_has_hr_timer, impl_has_work, new_mutex, new_spinlock_irq, new_work};
+use kernel::workqueue::{self, DelayedWork, Work, WorkItem};
+use kernel::{
+    impl_has_delayed_work, impl_has_hr_timer, impl_has_work, new_delayed_work, new_mutex,
+    new_spinlock_irq, new_work,
+};
 
 /// Entry point indices (see [`TESTDEV_ENTRIES`]).
 const PROBE: usize = 0;
@@ -140,7 +143,11 @@ pub(crate) struct TestDev {
     pending: SpinLockIrq<Option<(u64, usize, Failure)>>,
     #[pin]
     recovery_work: Work<TestDev>,
-    /// The device is being torn down: no new asynchronous recovery.
+    /// Periodic rejuvenation (policy `rejuvenate_ms`); while queued it owns a
+    /// reference to the device.
+    #[pin]
+    rejuvenate_work: DelayedWork<TestDev, 1>,
+    /// The device is being torn down: no new asynchronous recovery or rejuvenation.
     leaving: AtomicBool,
 }
 
@@ -153,6 +160,18 @@ impl WorkItem for TestDev {
 
     fn run(this: Arc<TestDev>) {
         this.recover_pending();
+    }
+}
+
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self, 1> for TestDev { self.rejuvenate_work }
+}
+
+impl WorkItem<1> for TestDev {
+    type Pointer = Arc<TestDev>;
+
+    fn run(this: Arc<TestDev>) {
+        this.rejuvenate();
     }
 }
 
@@ -200,6 +219,7 @@ impl TestDev {
             pci_addr: AtomicU64::new(0),
             pending <- new_spinlock_irq!(None),
             recovery_work <- new_work!("testdev_recovery"),
+            rejuvenate_work <- new_delayed_work!("testdev_rejuvenate"),
             leaving: AtomicBool::new(false),
         })
     }
@@ -517,7 +537,7 @@ impl TestDev {
         // `shutdown` flushed `recovery_work`; `self` is its data.
         let this = unsafe { ArcBorrow::<TestDev>::from_raw(self) };
         // Already queued: that run takes this failure too.
-        let _ = workqueue::system().enqueue(Arc::<TestDev>::from(this));
+        let _ = workqueue::system().enqueue::<_, 0>(Arc::<TestDev>::from(this));
     }
 
     /// Recovers from a pending failure of an asynchronous entry point, if any.
@@ -557,7 +577,7 @@ impl TestDev {
         ctl.seq += 1;
         let rec = Record {
             seq: ctl.seq,
-            cause: fail.detected,
+            cause: Cause::Failure(fail.detected),
             entry,
             generation: ctl.generation,
             undone,
@@ -626,11 +646,18 @@ impl TestDev {
                 .ok_or(ENOENT)?,
             None => impls[cur.map_or(0, |c| (c + 1) % impls.len())],
         };
-        self.swap_locked(&mut ctl, target)
+        self.swap_locked(&mut ctl, target, Some(Cause::Swap))
     }
 
-    fn swap_locked(&self, ctl: &mut Ctl, target: *const ImplDesc) -> Result {
+    /// Replaces the current instance by a fresh one of `target` (none if NULL) at a
+    /// quiescent point. `why`: what `recoveries` records (nothing for `None`). Only a
+    /// rejuvenation keeps the failure history and leaves a device that is down alone.
+    fn swap_locked(&self, ctl: &mut Ctl, target: *const ImplDesc, why: Option<Cause>) -> Result {
+        let mut p = Phases::default();
+        let t = now_ns();
         self.quiesce();
+        p.quiesce = now_ns().saturating_sub(t);
+        let t = now_ns();
         if let Some(inst) = ctl.instance.as_ref() {
             let h = inst.handle();
             let ops = self.ops.load(Ordering::Acquire);
@@ -645,6 +672,7 @@ impl TestDev {
             }
         }
         let left = self.discard(ctl);
+        p.undo = now_ns().saturating_sub(t);
         if left > 0 {
             pr_info!(
                 "{}: undid {} resources the old instance left\n",
@@ -652,9 +680,10 @@ impl TestDev {
                 left
             );
         }
-        ctl.ladder.reset();
-        ctl.down = false;
-        let mut p = Phases::default();
+        if why != Some(Cause::Rejuvenation) {
+            ctl.ladder.reset();
+            ctl.down = false;
+        }
         if target.is_null() {
             return Ok(());
         }
@@ -663,8 +692,68 @@ impl TestDev {
             self.restart(ctl, f.detected, PROBE, &mut p)?;
         }
         self.redirect(&ctl, &mut p);
-        self.counters.swaps.fetch_add(1, Ordering::Relaxed);
+        match why {
+            Some(Cause::Rejuvenation) => &self.counters.rejuvenations,
+            _ => &self.counters.swaps,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+        if let Some(cause) = why {
+            ctl.seq += 1;
+            let rec = Record {
+                seq: ctl.seq,
+                cause,
+                entry: usize::MAX,
+                generation: ctl.generation,
+                undone: left,
+                phases: p,
+            };
+            ctl.push_record(rec);
+        }
         Ok(())
+    }
+
+    /// Periodic rejuvenation: a fresh instance of the current implementation, started
+    /// through the same path as a swap, then the next period is armed.
+    fn rejuvenate(self: &Arc<Self>) {
+        let mut ctl = self.ctl.lock();
+        let period = ctl.policy.rejuvenate_ms;
+        if period == 0 || self.leaving.load(Ordering::Acquire) {
+            return;
+        }
+        if !ctl.down && ctl.instance.is_some() {
+            let desc = ctl.desc;
+            if let Err(e) = self.swap_locked(&mut ctl, desc, Some(Cause::Rejuvenation)) {
+                pr_err!("{}: rejuvenation failed: {:?}\n", self.name, e);
+            }
+        }
+        drop(ctl);
+        self.arm_rejuvenation(period);
+    }
+
+    /// Queues the next rejuvenation `ms` from now (0: none).
+    fn arm_rejuvenation(self: &Arc<Self>, ms: u32) {
+        if ms == 0 || self.leaving.load(Ordering::Acquire) {
+            return;
+        }
+        let delay = kernel::time::msecs_to_jiffies(ms);
+        // Already queued: that run re-arms with the policy then in force.
+        let _ = workqueue::system().enqueue_delayed::<_, 1>(self.clone(), delay);
+    }
+
+    /// Takes a queued rejuvenation off the queue (waiting for one that runs) and drops
+    /// the device reference it held.
+    fn cancel_rejuvenation(&self) {
+        // CAST: `DelayedWork` is a transparent wrapper of `struct delayed_work`.
+        let dw = core::ptr::from_ref(&self.rejuvenate_work)
+            .cast::<bindings::delayed_work>()
+            .cast_mut();
+        // SAFETY: `dw` is the initialised delayed work of this live, pinned device.
+        if unsafe { bindings::cancel_delayed_work_sync(dw) } {
+            // SAFETY: a queued `Arc` work item owns one reference, handed over with
+            // `Arc::into_raw` when it was queued; cancelling it leaves that reference
+            // to us, and `self` is the pointer it was made from.
+            drop(unsafe { Arc::from_raw(core::ptr::from_ref(self)) });
+        }
     }
 
     /// A `testdev` implementation registered: bind to it if the device has none.
@@ -695,7 +784,10 @@ impl TestDev {
             .copied()
             .find(|d| !core::ptr::eq(*d, desc))
             .unwrap_or(core::ptr::null());
-        if self.swap_locked(&mut ctl, other).is_err() {
+        if self
+            .swap_locked(&mut ctl, other, Some(Cause::Swap))
+            .is_err()
+        {
             pr_err!("{}: no implementation could take over\n", self.name);
         }
         if other.is_null() {
@@ -742,13 +834,21 @@ impl TestDev {
     }
 
     /// Sets the policy and watchdog bounds.
-    pub(crate) fn set_policy(&self, p: Policy, b: Bounds) {
+    pub(crate) fn set_policy(self: &Arc<Self>, p: Policy, b: Bounds) {
         let mut ctl = self.ctl.lock();
+        let period_changed = ctl.policy.rejuvenate_ms != p.rejuvenate_ms;
         ctl.policy = p;
         ctl.ladder.reset();
         self.guard_ns.store(b.guard_ns, Ordering::Relaxed);
         self.floor_ns.store(b.floor_ns, Ordering::Relaxed);
         self.ceiling_ns.store(b.ceiling_ns, Ordering::Relaxed);
+        drop(ctl);
+        if period_changed {
+            // The new period counts from now (outside `ctl`: a running rejuvenation
+            // takes it, and cancelling waits for that).
+            self.cancel_rejuvenation();
+            self.arm_rejuvenation(p.rejuvenate_ms);
+        }
     }
 
     /// The current policy and bounds.
@@ -817,8 +917,9 @@ impl TestDev {
         self.leaving.store(true, Ordering::Release);
         {
             let mut ctl = self.ctl.lock();
-            let _ = self.swap_locked(&mut ctl, core::ptr::null());
+            let _ = self.swap_locked(&mut ctl, core::ptr::null(), None);
         }
+        self.cancel_rejuvenation();
         // SAFETY: `recovery_work` is a field of this live, pinned device.
         unsafe { bindings::flush_work(Work::raw_get(&self.recovery_work)) };
         self.pending.lock().take();
@@ -889,7 +990,7 @@ impl TestDev {
         };
         let mut ctl = self.ctl.lock();
         let target = ctl.desc;
-        if let Err(e) = self.swap_locked(&mut ctl, core::ptr::null()) {
+        if let Err(e) = self.swap_locked(&mut ctl, core::ptr::null(), None) {
             if !new.is_null() {
                 // SAFETY: drops the lookup's reference.
                 unsafe { bindings::pci_dev_put(new) };
@@ -900,7 +1001,7 @@ impl TestDev {
         if target.is_null() {
             return Ok(());
         }
-        self.swap_locked(&mut ctl, target)
+        self.swap_locked(&mut ctl, target, None)
     }
 }
 
@@ -917,7 +1018,8 @@ impl Ctl {
 
     fn note_reissue(&mut self, ns: u64) {
         let seq = self.seq;
-        if let Some(r) = self.records.iter_mut().find(|r| r.seq == seq) {
+        let failed = |r: &Record| matches!(r.cause, Cause::Failure(_));
+        if let Some(r) = self.records.iter_mut().find(|r| r.seq == seq && failed(r)) {
             r.phases.reissue = ns;
         }
     }

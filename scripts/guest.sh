@@ -31,6 +31,8 @@ cmd="$*"
 
 vng=$NDRIVER_CACHE/venv/bin/vng
 [ -x "$vng" ] || die "virtme-ng is not installed: run scripts/setup.sh"
+# vng runs its helpers (virtme-run, ...) by name: they live beside it in the venv.
+vng=(env "PATH=$NDRIVER_CACHE/venv/bin:$PATH" "$vng")
 kdir=$("$NDRIVER_ROOT"/scripts/build-kernel.sh)
 results=${results:-$NDRIVER_ROOT/results/guest-$(date +%Y%m%d-%H%M%S)}
 mkdir -p "$results"
@@ -80,14 +82,14 @@ echo "ndriver: guest shell (exit or Ctrl-D to power off)"
 PS1="ndriver-guest# " exec bash --norc --noprofile -i
 EOS
 	chmod +x "$results/shell.sh"
-	as_root ip netns exec "$ns" "$vng" "${vng_args[@]}" --shell "$results/shell.sh"
+	as_root ip netns exec "$ns" "${vng[@]}" "${vng_args[@]}" --shell "$results/shell.sh"
 	exit 0
 fi
 
 info "booting guest (console: $results/console.log, limit ${timeout}s)"
 set +e
 as_root ip netns exec "$ns" timeout --kill-after=15 "$timeout" \
-	"$vng" "${vng_args[@]}" -e "$cmd" </dev/null >"$results/console.log" 2>&1
+	"${vng[@]}" "${vng_args[@]}" -e "$cmd" </dev/null >"$results/console.log" 2>&1
 rc=$?
 set -e
 if [ $rc = 124 ] || [ $rc = 137 ]; then

@@ -27,6 +27,34 @@ dmesg_clean() {
 $bad"
 }
 
+# True on a kernel with lockdep (DEBUG_KERNEL=1). There an injected deadlock is
+# reported by lockdep as recursive locking, as it should be, and lockdep then turns
+# itself off for the rest of the boot: tests leave that class to the normal kernel.
+lockdep_on() {
+	[ -e /proc/lockdep ]
+}
+
+# Every fault class inject takes; on a lockdep kernel without deadlock (see above).
+fault_classes() {
+	if lockdep_on; then
+		echo "panic null wild gpf div0 spin spin_irqoff error"
+	else
+		echo "panic null wild gpf div0 spin spin_irqoff deadlock error"
+	fi
+}
+
+# detected_as CLASS: the cause stats counts an injected CLASS under.
+detected_as() {
+	case $1 in
+	panic) echo bug ;;
+	null | wild) echo page_fault ;;
+	gpf) echo gpf ;;
+	div0) echo divide_error ;;
+	spin | spin_irqoff | deadlock) echo hang ;;
+	error) echo error_return ;;
+	esac
+}
+
 # insmod a module of this tree by name (e.g. ndriver, sample-drivers/ndriver_hello).
 load() {
 	insmod "$ROOT/$1.ko" || fail "insmod $1.ko failed"

@@ -6,17 +6,8 @@
 . "$(dirname "$0")/../lib.sh"
 
 REPS=${NDRIVER_REPS:-3}
-CLASSES="panic null wild gpf div0 spin spin_irqoff deadlock error"
-detected_as() {
-	case $1 in
-	panic) echo bug ;;
-	null | wild) echo page_fault ;;
-	gpf) echo gpf ;;
-	div0) echo divide_error ;;
-	spin | spin_irqoff | deadlock) echo hang ;;
-	error) echo error_return ;;
-	esac
-}
+CLASSES=$(fault_classes)
+lockdep_on && echo "# lockdep kernel: class deadlock left to the normal kernel"
 
 fail() {
 	echo "FAIL: $*"

@@ -3,7 +3,8 @@
 # of failures: testdev-a fails, testdev-a is restarted and fails, testdev-b takes over
 # and fails, and the device is given up (down, requests
 # fail with an error, no crash); an operator swap revives it. Back-off between
-# repeated failures is honoured.
+# repeated failures is honoured. Periodic rejuvenation swaps in fresh instances
+# without a request noticing.
 . "$(dirname "$0")/../lib.sh"
 
 dmesg_mark
@@ -32,6 +33,41 @@ start=$(date +%s%N)
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 echo "three failures with back-off took ${ms} ms"
 [ "$ms" -ge 600 ] || fail "back-off not honoured: ${ms} ms < 200 + 400"
+
+# Proactive rejuvenation: every rejuvenate_ms a fresh instance of the same
+# implementation takes over at a quiescent point, with the configuration replayed;
+# requests issued meanwhile all answer, and no failure is counted.
+refused "$TD/policy" "rejuvenate_ms=5"
+refused "$TD/policy" "rejuvenate_ms=-1"
+refused "$TD/policy" "rejuvenate_ms=100x"
+echo "restarts=2 backoff_ms=0 calm_ms=1000" > "$TD/policy"
+echo "config 0 500" > "$TD/call" || fail "config"
+gen=$(status_of generation)
+rec=$(stat recoveries)
+impl=$(status_of implementation)
+echo "rejuvenate_ms=100" > "$TD/policy" || fail "rejuvenate_ms=100 refused"
+grep -q 'rejuvenate_ms=100 ' "$TD/policy" || fail "rejuvenation period not applied"
+end=$(( $(date +%s) + 2 ))
+i=0
+while [ "$(date +%s)" -lt "$end" ]; do
+	i=$((i + 1))
+	[ "$(td_call op "$i")" = $((500 + i)) ] || fail "request $i during rejuvenation"
+done
+echo "rejuvenate_ms=0" > "$TD/policy"
+n=$(stat rejuvenations)
+echo "$i requests answered during $n rejuvenations"
+[ "$n" -ge 3 ] || fail "only $n rejuvenations in two seconds at 100 ms"
+[ $(( $(status_of generation) - gen )) -ge "$n" ] || fail "generation did not follow rejuvenations"
+[ "$(stat recoveries)" = "$rec" ] || fail "rejuvenation counted as a failure recovery"
+[ "$(status_of implementation)" = "$impl" ] || fail "rejuvenation changed the implementation"
+grep -q 'cause=rejuvenation entry=- ' "$TD/recoveries" || fail "rejuvenation not in recoveries"
+# Off means off.
+gen=$(status_of generation)
+sleep 0.5
+[ "$(status_of generation)" = "$gen" ] || fail "instances still replaced after rejuvenate_ms=0"
+# Left armed at unload: the queued rejuvenation is cancelled with the device.
+echo "rejuvenate_ms=10" > "$TD/policy"
+sleep 0.2
 unload_testdev
 dmesg_clean --panics-expected
 echo PASS

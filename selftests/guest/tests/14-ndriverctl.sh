@@ -13,6 +13,8 @@ $C call testdev0 op 3 | grep -q 'last 10$' || fail "call after injected divide e
 $C recoveries testdev0 | grep -q 'cause=divide_error entry=op' || fail "recovery not listed"
 $C swap testdev0 testdev-b | grep -q 'implementation testdev-b' || fail "swap"
 $C policy testdev0 restarts=5 | grep -q 'restarts=5 ' || fail "policy"
+[ "$($C pci testdev0)" = none ] || fail "pci"
+$C pci testdev0 0000:00:1f.9 2>/dev/null && fail "bad PCI address accepted"
 $C inject testdev0 nosuchclass op 2>/dev/null && fail "bad class accepted"
 $C status nosuchdev 2>/dev/null && fail "unknown device accepted"
 $C frobnicate 2>/dev/null && fail "unknown command accepted"

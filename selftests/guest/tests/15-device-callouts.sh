@@ -88,7 +88,10 @@ grep -q "cause=divide_error entry=work" "$TD/recoveries" || fail "no work recove
 
 # Hangs: in the interrupt handler (IRQs off, caught by NMI from the other CPU), in
 # the work item (caught by the hrtimer watchdog) and a deadlock in the timer.
-for spec in "spin devirq" "spin work" "deadlock timer"; do
+hangs="spin devirq|spin work|deadlock timer"
+lockdep_on && hangs="spin devirq|spin work|spin_irqoff timer"
+IFS='|' read -r -a specs <<< "$hangs"
+for spec in "${specs[@]}"; do
 	set -- $spec
 	n=$((n + 1))
 	echo "class=$1 entry=$2" > "$TD/inject" || fail "inject $1 $2"
@@ -96,6 +99,40 @@ for spec in "spin devirq" "spin work" "deadlock timer"; do
 	wait_for "$n" stat recoveries
 done
 [ "$(stat detected hang)" -ge 3 ] || fail "hangs detected: $(stat detected hang)"
+
+# The matrix: every fault class in every asynchronous entry point on both
+# implementations, NDRIVER_REPS times each (make check: 3; make check-full: 100).
+REPS=${NDRIVER_REPS:-1}
+[ "$REPS" -gt 1 ] || REPS=1
+CLASSES=$(fault_classes)
+echo "restarts=1000 backoff_ms=0 calm_ms=0" > "$TD/policy" || fail "policy"
+m=0
+for impl in testdev-a testdev-b; do
+	echo "$impl" > "$TD/swap" || fail "swap to $impl"
+	for class in $CLASSES; do
+		d=$(detected_as "$class")
+		for entry in devirq timer work; do
+			before=$(stat detected "$d")
+			for i in $(seq "$REPS"); do
+				n=$((n + 1))
+				m=$((m + 1))
+				echo "class=$class entry=$entry" > "$TD/inject" || fail "inject $class $entry"
+				td_call op "$i" > /dev/null || fail "$impl: op during $class in $entry"
+				wait_for "$n" stat recoveries
+				grep -q '^off$' "$TD/inject" || fail "$impl: $class in $entry not raised"
+			done
+			got=$(( $(stat detected "$d") - before ))
+			[ "$got" = "$REPS" ] || fail "$impl: $class in $entry detected $got times, want $REPS"
+		done
+	done
+done
+[ "$(stat giveups)" = 0 ] || fail "policy gave up in the matrix"
+echo "matrix: $m asynchronous faults recovered"
+for i in $(seq 100); do
+	[ "$(status_of state)" = running ] && break
+	sleep 0.1
+done
+[ "$(irq_lines)" = 1 ] || fail "$(irq_lines) handlers after the matrix"
 
 # A fault in a request undoes every device resource; the new instance takes them all
 # again (BAR 0 and the line are exclusive, so that only works if undo freed them).

@@ -8,6 +8,7 @@ fn p(restarts: u32) -> Policy {
         backoff_ms: 10,
         backoff_max_ms: 100,
         calm_ms: 1000,
+        rejuvenate_ms: 0,
     }
 }
 
@@ -96,4 +97,17 @@ fn policy_validation() {
         ..Policy::DEFAULT
     }
     .valid());
+}
+
+#[test]
+fn rejuvenation_period_is_off_or_in_range() {
+    let with = |ms| Policy {
+        rejuvenate_ms: ms,
+        ..Policy::DEFAULT
+    };
+    assert!(with(0).valid());
+    assert!(with(Policy::MIN_REJUVENATE_MS).valid());
+    assert!(with(Policy::MAX_REJUVENATE_MS).valid());
+    assert!(!with(Policy::MIN_REJUVENATE_MS - 1).valid());
+    assert!(!with(Policy::MAX_REJUVENATE_MS + 1).valid());
 }
