@@ -156,7 +156,9 @@ struct Frame {
     /// IRQ flags at entry.
     entry_flags: u64,
     start_tsc: u64,
-    deadline_tsc: u64,
+    /// TSC after which the call counts as hung, `u64::MAX` for none. Pushed back by the time
+    /// spent in guarded calls of interrupts that nest inside this one (see [`credit_nested`]).
+    deadline_tsc: AtomicU64,
     fault_ip: u64,
     fault_tsc: u64,
     /// Index in [`SLOTS`] for task frames, `usize::MAX` for per-CPU frames.
@@ -713,7 +715,7 @@ pub(crate) unsafe fn guarded_call(
         level: pc & LEVEL_MASK.load(Ordering::Relaxed),
         entry_flags: flags,
         start_tsc: start,
-        deadline_tsc: deadline,
+        deadline_tsc: AtomicU64::new(deadline),
         fault_ip: 0,
         fault_tsc: 0,
         slot: usize::MAX,
@@ -746,6 +748,9 @@ pub(crate) unsafe fn guarded_call(
 
     if class == 0 {
         unlink(&frame);
+        if frame.level != 0 {
+            credit_nested(&frame, rdtsc().wrapping_sub(start));
+        }
         return Ok(ret);
     }
 
@@ -764,6 +769,10 @@ pub(crate) unsafe fn guarded_call(
     // SAFETY: Restores the IRQ flags saved at entry, in the same context.
     unsafe { ndg_irq_restore(frame.entry_flags as c_ulong) };
 
+    if frame.level != 0 {
+        credit_nested(&frame, rdtsc().wrapping_sub(start));
+    }
+
     let class = FaultClass::from_raw(class);
     if let Some(counter) = STATS.get(class as usize) {
         counter.fetch_add(1, Ordering::Relaxed);
@@ -773,6 +782,41 @@ pub(crate) unsafe fn guarded_call(
         ip: frame.fault_ip as usize,
         elapsed_ns: cycles_to_ns(frame.fault_tsc.wrapping_sub(frame.start_tsc)),
     })
+}
+
+/// Pushes back the deadlines of the guarded calls that the interrupt-context call `frame`
+/// interrupted on this CPU by `cycles`, the time it ran.
+///
+/// The watchdog measures a driver's own time: an entry point that was interrupted by another,
+/// possibly hung, guarded entry point must not be blamed for that time too.
+fn credit_nested(frame: &Frame, cycles: u64) {
+    let push = |deadline: &AtomicU64| {
+        // Nested interrupts may credit the same frame: add atomically. `u64::MAX` (no deadline)
+        // stays.
+        let _ = deadline.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
+            Some(d.saturating_add(cycles))
+        });
+    };
+    let mut fp = frame.prev;
+    while !fp.is_null() {
+        // SAFETY: Frames below `frame` on this CPU's chain belong to contexts that `frame`'s
+        // context interrupted; they stay alive and linked until it returns to them.
+        let outer = unsafe { &*fp };
+        push(&outer.deadline_tsc);
+        fp = outer.prev;
+    }
+    // The interrupted task's guarded calls in preemptible context are paused too.
+    for slot in SLOTS.iter() {
+        if slot.task.load(Ordering::Acquire) != frame.task {
+            continue;
+        }
+        let fp = slot.frame.load(Ordering::Acquire);
+        if !fp.is_null() {
+            // SAFETY: The slot belongs to the task this interrupt runs on top of, which cannot
+            // unlink its frames before the interrupt returns.
+            push(unsafe { &(*fp).deadline_tsc });
+        }
+    }
 }
 
 fn unlink(frame: &Frame) {
@@ -1042,7 +1086,7 @@ unsafe fn check_hang(regs: *mut PtRegs, level_offset: u32, nmi: bool, now: u64) 
     // SAFETY: We run in an interrupt or NMI handler on top of the checked context.
     let frame = unsafe { find_frame(cpu, level, r.sp) };
     // SAFETY: `frame` is null or a live frame (see above).
-    if frame.is_null() || unsafe { (*frame).deadline_tsc } > now {
+    if frame.is_null() || unsafe { (*frame).deadline_tsc.load(Ordering::Relaxed) } > now {
         return;
     }
     // Never abort code that is printing an oops (typically our own fault being reported from
@@ -1052,7 +1096,7 @@ unsafe fn check_hang(regs: *mut PtRegs, level_offset: u32, nmi: bool, now: u64) 
         return;
     }
     // SAFETY: As above.
-    let overdue = now.wrapping_sub(unsafe { (*frame).deadline_tsc });
+    let overdue = now.wrapping_sub(unsafe { (*frame).deadline_tsc.load(Ordering::Relaxed) });
     let forced = !abort_point(r.ip);
     if forced && overdue < ns_to_cycles(FORCE_ABORT_NS) {
         // Busy in other kernel code: abort when it returns into driver text instead.

@@ -63,6 +63,9 @@ qemu_opts+=" -device e1000,netdev=nd0,mac=52:54:00:6e:64:01"
 qemu_opts+=" -drive file=$disk,if=none,id=ndd0,format=raw"
 qemu_opts+=" -device virtio-blk-pci,drive=ndd0,serial=ndriver-test"
 qemu_opts+=" -no-reboot"
+# A monitor socket to look at a hung guest from the host (socat - UNIX:.../monitor.sock,
+# then "info registers -a"; scripts/guest-regs.sh does it).
+qemu_opts+=" -monitor unix:$results/monitor.sock,server=on,wait=off"
 
 vng_args=(--run "$kdir/arch/x86/boot/bzImage" "${accel[@]}" --force-9p --cpus 2
 	--memory 2G --verbose --rwdir "$results"

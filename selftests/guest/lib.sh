@@ -88,19 +88,45 @@ unload_testdev() {
 	unload ndriver
 }
 
-# td_call VERB ARG: issues a request through testdev0 and prints the driver's result.
+# The helpers below are plain bash, without fork or exec: the fault matrices call
+# them thousands of times, and under TCG every new process costs tens of ms.
+
+# td_call VERB ARG: issues a request through testdev0 and prints the driver's result,
+# also left in TD_LAST (so that hot loops need no command substitution).
 td_call() {
+	local line
+	TD_LAST=
 	echo "$1 $2" > "$TD/call" || return 1
-	sed -n 's/^requests [0-9]* last \(-\?[0-9]*\)$/\1/p' "$TD/call"
+	read -r line < "$TD/call" || return 1
+	[[ $line =~ ^requests\ [0-9]+\ last\ (-?[0-9]+)$ ]] && TD_LAST=${BASH_REMATCH[1]}
+	echo "$TD_LAST"
 }
 
 # stat NAME...: a value from testdev0/stats (e.g. stat recoveries, stat detected hang).
 stat() {
-	awk -v k="$*" '{ v = $NF; $NF = ""; sub(/ $/, ""); if ($0 == k) print v }' "$TD/stats"
+	local line k="$*"
+	while read -r line; do
+		[ "${line% *}" = "$k" ] && echo "${line##* }"
+	done < "$TD/stats"
+	return 0
 }
 
+# status_of KEY: the value of KEY in testdev0/status.
 status_of() {
-	sed -n "s/^$1 //p" "$TD/status"
+	local line
+	while read -r line; do
+		[ "${line%% *}" = "$1" ] && echo "${line#* }"
+	done < "$TD/status"
+	return 0
+}
+
+# inject_off: true when testdev0's injection is disarmed (the armed fault was raised).
+inject_off() {
+	local line
+	while read -r line; do
+		[ "$line" = off ] && return 0
+	done < "$TD/inject"
+	return 1
 }
 
 # Expects a write to be refused.

@@ -32,15 +32,17 @@ calls() {
 # Waits up to 10 s for "$@" (a command printing a number) to reach at least $N.
 wait_for() {
 	local want=$1 i; shift
-	for i in $(seq 100); do
+	for ((i = 0; i < 500; i++)); do
 		[ "$("$@")" -ge "$want" ] && return 0
-		sleep 0.1
+		sleep 0.02
 	done
 	fail "'$*' stayed at $("$@"), expected >= $want"
 }
 
 dmesg_mark
 load_testdev
+# Every fault here is to be recovered at once: the policy's give-up is 12-policy's.
+echo "restarts=1000 backoff_ms=0 calm_ms=0" > "$TD/policy" || fail "policy"
 refused "$TD/pci" "00:03"
 refused "$TD/pci" "0000:00:1f.9"
 refused "$TD/pci" "0000:ff:1f.7"
@@ -105,7 +107,6 @@ done
 REPS=${NDRIVER_REPS:-1}
 [ "$REPS" -gt 1 ] || REPS=1
 CLASSES=$(fault_classes)
-echo "restarts=1000 backoff_ms=0 calm_ms=0" > "$TD/policy" || fail "policy"
 m=0
 for impl in testdev-a testdev-b; do
 	echo "$impl" > "$TD/swap" || fail "swap to $impl"
@@ -113,16 +114,25 @@ for impl in testdev-a testdev-b; do
 		d=$(detected_as "$class")
 		for entry in devirq timer work; do
 			before=$(stat detected "$d")
+			rec=$(stat recoveries)
 			for i in $(seq "$REPS"); do
 				n=$((n + 1))
 				m=$((m + 1))
 				echo "class=$class entry=$entry" > "$TD/inject" || fail "inject $class $entry"
 				td_call op "$i" > /dev/null || fail "$impl: op during $class in $entry"
 				wait_for "$n" stat recoveries
-				grep -q '^off$' "$TD/inject" || fail "$impl: $class in $entry not raised"
+				inject_off || fail "$impl: $class in $entry not raised"
 			done
 			got=$(( $(stat detected "$d") - before ))
-			[ "$got" = "$REPS" ] || fail "$impl: $class in $entry detected $got times, want $REPS"
+			[ $(( $(stat recoveries) - rec )) = "$REPS" ] ||
+				fail "$impl: $class in $entry: $(( $(stat recoveries) - rec )) recoveries, want $REPS"
+			# A deadlocked event handler holds the instance's lock: other entry points
+			# that take it on the dead instance before it is replaced hang behind it and
+			# are detected too, within the same recovery. Other classes: exactly once.
+			case $d in
+			hang) [ "$got" -ge "$REPS" ] ;;
+			*) [ "$got" = "$REPS" ] ;;
+			esac || fail "$impl: $class in $entry detected $got times, want $REPS"
 		done
 	done
 done
