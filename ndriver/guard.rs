@@ -151,6 +151,8 @@ struct Frame {
     task: *mut c_void,
     /// `preempt_count()` at entry.
     entry_pc: u32,
+    /// Locks lockdep saw the task hold at entry (0 without lockdep).
+    lockdep_depth: u32,
     /// Context level bits (NMI, hardirq, serving softirq) at entry.
     level: u32,
     /// IRQ flags at entry.
@@ -252,7 +254,8 @@ extern "C" {
     static ndg_die_gpf: c_ulong;
     static ndg_die_page_fault: c_ulong;
 
-    fn ndg_context(pc: *mut c_uint, cpu: *mut c_uint) -> *mut c_void;
+    fn ndg_context(pc: *mut c_uint, cpu: *mut c_uint, lockdep_depth: *mut c_uint) -> *mut c_void;
+    fn ndg_lockdep_unwind(depth: c_uint);
     fn ndg_preempt_count() -> c_uint;
     fn ndg_preempt_count_set(pc: c_uint);
     fn ndg_cpu() -> c_uint;
@@ -332,6 +335,7 @@ static STATS: [AtomicU64; FAULT_CLASSES] = [const { AtomicU64::new(0) }; FAULT_C
 static HANG_BY_TIMER: AtomicU64 = AtomicU64::new(0);
 static HANG_FORCED: AtomicU64 = AtomicU64::new(0);
 static HANG_BY_RETURN: AtomicU64 = AtomicU64::new(0);
+static HANG_BY_WAIT: AtomicU64 = AtomicU64::new(0);
 
 /// A text range `[start, end)` in which hung guarded code may be aborted; `start == 0` if free.
 struct AbortRange {
@@ -500,10 +504,11 @@ pub(crate) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
     writeln!(f)?;
     writeln!(
         f,
-        "guard hangs by_timer={} by_nmi={} by_return={} forced={} nmi_kicks={}",
+        "guard hangs by_timer={} by_nmi={} by_return={} by_wait={} forced={} nmi_kicks={}",
         HANG_BY_TIMER.load(Ordering::Relaxed),
         HANG_BY_NMI.load(Ordering::Relaxed),
         HANG_BY_RETURN.load(Ordering::Relaxed),
+        HANG_BY_WAIT.load(Ordering::Relaxed),
         HANG_FORCED.load(Ordering::Relaxed),
         NMI_KICKS.load(Ordering::Relaxed)
     )
@@ -628,6 +633,51 @@ extern "C" fn take_hijacked_frame(slot: u64) -> *mut Frame {
     fp
 }
 
+/// Ends the innermost guarded call of the current context as hung if it has overrun its
+/// deadline; returns otherwise.
+///
+/// Called by guarded code that waits for something (a driver lock): when the holder hangs
+/// with interrupts off and every other CPU waits for it with interrupts off too, no watchdog
+/// tick runs anywhere and no NMI is sent, so the waiters must notice their own overrun. The
+/// call is abandoned exactly as the die notifier abandons a faulting one: control resumes in
+/// `guarded_call`, which restores the preempt count and the interrupt state of its entry.
+pub(crate) fn end_if_overdue(ip: usize) {
+    let sp: u64;
+    // SAFETY: Only reads the stack pointer.
+    unsafe { asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
+    // SAFETY: FFI accessors without preconditions.
+    let (cpu, pc) = unsafe { (ndg_cpu() as usize, ndg_preempt_count()) };
+    let level = pc & LEVEL_MASK.load(Ordering::Relaxed);
+    // SAFETY: We run inside the context that owns the frames searched (it is our caller), so
+    // none of them is unlinked while we look.
+    let fp = unsafe { find_frame(cpu, level, sp) };
+    if fp.is_null() {
+        return;
+    }
+    // SAFETY: `fp` is a live, armed frame of this context (see above).
+    let frame = unsafe { &mut *fp };
+    let now = rdtsc();
+    if frame.deadline_tsc.load(Ordering::Relaxed) > now {
+        return;
+    }
+    // SAFETY: Plain read of an `int` the kernel updates with atomic ops.
+    if unsafe { ptr::read_volatile(&raw const bindings::oops_in_progress) } != 0 {
+        return;
+    }
+    frame.fault_ip = ip as u64;
+    frame.fault_tsc = now;
+    frame.armed.store(0, Ordering::Relaxed);
+    frame
+        .fault
+        .store(FaultClass::Hang as u32, Ordering::Release);
+    HANG_BY_WAIT.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: `guard_resume` unwinds to the `guard_enter` of `frame`, an outer frame of this
+    // very context, and returns the failure from there; everything in between is abandoned,
+    // which the callers of `guarded_call` agreed to. A call rather than a jump keeps objtool's
+    // view of this function's stack frame simple; the pushed return address is abandoned too.
+    unsafe { asm!("call {resume}", resume = sym guard_resume, in("rdi") fp, options(noreturn)) }
+}
+
 fn claim_slot(task: *mut c_void, frame: *mut Frame) -> Option<usize> {
     let start = (task as usize >> 6) % NR_SLOTS;
     for i in 0..NR_SLOTS {
@@ -696,8 +746,9 @@ pub(crate) unsafe fn guarded_call(
 
     let mut pc: c_uint = 0;
     let mut cpu: c_uint = 0;
-    // SAFETY: FFI accessor; both pointers are valid for writes.
-    let task = unsafe { ndg_context(&mut pc, &mut cpu) };
+    let mut lockdep_depth: c_uint = 0;
+    // SAFETY: FFI accessor; the pointers are valid for writes.
+    let task = unsafe { ndg_context(&mut pc, &mut cpu, &mut lockdep_depth) };
     let flags = save_flags();
     let start = rdtsc();
     let deadline = match budget_ns {
@@ -712,6 +763,7 @@ pub(crate) unsafe fn guarded_call(
         prev: ptr::null_mut(),
         task,
         entry_pc: pc,
+        lockdep_depth,
         level: pc & LEVEL_MASK.load(Ordering::Relaxed),
         entry_flags: flags,
         start_tsc: start,
@@ -756,11 +808,14 @@ pub(crate) unsafe fn guarded_call(
 
     // Recovered fault: we run in the context that entered the guard, but with the preempt count
     // and the IRQ state of the fault. Restore both to their entry values.
+    // Locks the abandoned code took stay taken (they die with the instance); lockdep is told
+    // to forget them.
     // SAFETY: FFI calls. IRQs are disabled while the preempt count is rewritten, so no
     // interrupt sees a half-restored state.
     unsafe {
         ndg_irq_disable();
         ndg_preempt_count_set(frame.entry_pc);
+        ndg_lockdep_unwind(frame.lockdep_depth);
     }
     unlink(&frame);
     if frame.slot != usize::MAX {
@@ -879,7 +934,8 @@ pub(crate) unsafe fn guarded<R, F: FnOnce() -> R>(budget_ns: u64, f: F) -> Resul
 /// # Safety
 ///
 /// Must run on `cpu`, in an exception, interrupt or NMI handler that interrupted the context
-/// being checked (so that the frames it finds cannot be unlinked concurrently).
+/// being checked, or in that context itself (so that the frames it finds cannot be unlinked
+/// concurrently).
 unsafe fn find_frame(cpu: usize, level: u32, sp: u64) -> *mut Frame {
     let Some(state) = CPUS.get(cpu) else {
         return ptr::null_mut();

@@ -22,7 +22,6 @@
 #include <asm/irq_regs.h>
 #include <asm/irq_vectors.h>
 #include <asm/nmi.h>
-#include <asm/qspinlock.h>
 
 #include "guard_helpers.h"
 
@@ -37,11 +36,33 @@ const unsigned long ndg_die_trap = DIE_TRAP;
 const unsigned long ndg_die_gpf = DIE_GPF;
 const unsigned long ndg_die_page_fault = DIE_PAGE_FAULT;
 
-void *ndg_context(unsigned int *pc, unsigned int *cpu)
+void *ndg_context(unsigned int *pc, unsigned int *cpu, unsigned int *lockdep_depth)
 {
 	*pc = preempt_count();
 	*cpu = raw_smp_processor_id();
+#ifdef CONFIG_LOCKDEP
+	*lockdep_depth = current->lockdep_depth;
+#else
+	*lockdep_depth = 0;
+#endif
 	return current;
+}
+
+/*
+ * Makes lockdep forget the locks the current task took after it held @depth: those of an
+ * abandoned guarded call, which never releases them (they live in the dead instance's
+ * memory). Without this lockdep reports them as held at return to user space.
+ */
+void ndg_lockdep_unwind(unsigned int depth)
+{
+#ifdef CONFIG_LOCKDEP
+	struct task_struct *curr = current;
+
+	if (curr->lockdep_depth > depth) {
+		curr->curr_chain_key = curr->held_locks[depth].prev_chain_key;
+		curr->lockdep_depth = depth;
+	}
+#endif
 }
 
 unsigned int ndg_preempt_count(void)
@@ -113,14 +134,15 @@ static int ndg_symbol_extent(unsigned long addr, unsigned long *start,
 }
 
 /*
- * Kernel functions that only spin or delay: a hung guarded call may be aborted while in them
- * (aborting elsewhere in the kernel could leave kernel locks held). Fills up to @max extents.
+ * Kernel functions that only delay: a hung guarded call may be aborted while in them
+ * (aborting elsewhere in the kernel could leave kernel state held). Not the spinlock slow
+ * path: a waiter there owns part of the lock (pending bit, MCS node), see
+ * wrappers/driver_lock.rs. Fills up to @max extents.
  */
 unsigned int ndg_spin_functions(unsigned long *start, unsigned long *size,
 				unsigned int max)
 {
 	unsigned long addrs[] = {
-		(unsigned long)queued_spin_lock_slowpath,
 		(unsigned long)__udelay,
 		(unsigned long)__const_udelay,
 	};

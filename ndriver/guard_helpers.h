@@ -19,7 +19,8 @@ extern const unsigned long ndg_die_trap;
 extern const unsigned long ndg_die_gpf;
 extern const unsigned long ndg_die_page_fault;
 
-void *ndg_context(unsigned int *pc, unsigned int *cpu);
+void *ndg_context(unsigned int *pc, unsigned int *cpu, unsigned int *lockdep_depth);
+void ndg_lockdep_unwind(unsigned int depth);
 unsigned int ndg_preempt_count(void);
 void ndg_preempt_count_set(unsigned int pc);
 unsigned int ndg_cpu(void);

@@ -5,9 +5,9 @@
 //! Nothing here is simulated: a panic is a Rust `panic!`, a NULL dereference loads from
 //! address 0, a hang never ends by itself. The numbers are `FaultClass` (ABI) values.
 
+use crate::driver_lock::DriverLock;
 use core::hint::black_box;
 use kernel::prelude::*;
-use kernel::sync::SpinLockIrq;
 
 /// An unmapped but canonical kernel address (the guard hole at the bottom of the
 /// kernel half): storing there is a page fault.
@@ -16,7 +16,7 @@ const WILD_ADDR: usize = 0xffff_8000_0000_1000;
 const NONCANONICAL_ADDR: usize = 0xdead_0000_0000_0100;
 
 /// Raises fault class `class` (0: none). Returns only for "no fault" or an error return.
-pub(crate) fn raise(class: u32, lock: &SpinLockIrq<u64>) -> Result {
+pub(crate) fn raise(class: u32, lock: &DriverLock<u64>) -> Result {
     match class {
         0 => Ok(()),
         1 => panic!("testdev: injected panic"),

@@ -6,13 +6,15 @@
 //! (`arg + offset`), counting requests under its spinlock. Every entry point starts
 //! with a fault-injection site.
 
+use crate::driver_lock::DriverLock;
 use kernel::prelude::*;
-use kernel::sync::SpinLockIrq;
 
 #[path = "../ndriver/abi.rs"]
 mod abi;
 #[path = "../wrappers/callouts_api.rs"]
 mod callouts_api;
+#[path = "../wrappers/driver_lock.rs"]
+mod driver_lock;
 #[path = "fault_sites.rs"]
 mod fault_sites;
 #[path = "../wrappers/testdev_driver.rs"]
@@ -31,7 +33,7 @@ struct TestdevA {
 }
 
 impl TestdevDriver for TestdevA {
-    fn probe(dev: &Dev, lock: &SpinLockIrq<u64>) -> Result<Self> {
+    fn probe(dev: &Dev, lock: &DriverLock<u64>) -> Result<Self> {
         fault_sites::raise(dev.fault_point(E::Probe), lock)?;
         pr_info!("testdev-a: probed, generation {}\n", dev.generation());
         Ok(Self {
@@ -40,7 +42,7 @@ impl TestdevDriver for TestdevA {
         })
     }
 
-    fn configure(&self, dev: &Dev, lock: &SpinLockIrq<u64>, key: u32, value: u64) -> Result {
+    fn configure(&self, dev: &Dev, lock: &DriverLock<u64>, key: u32, value: u64) -> Result {
         fault_sites::raise(dev.fault_point(E::Configure), lock)?;
         match key {
             0 => self.offset.store(value, Ordering::Relaxed),
@@ -49,7 +51,7 @@ impl TestdevDriver for TestdevA {
         Ok(())
     }
 
-    fn request(&self, dev: &Dev, lock: &SpinLockIrq<u64>, entry: E, arg: u64) -> Result<i64> {
+    fn request(&self, dev: &Dev, lock: &DriverLock<u64>, entry: E, arg: u64) -> Result<i64> {
         fault_sites::raise(dev.fault_point(entry), lock)?;
         if let Some(r) = testdev_hw::on_entry(self.hw.as_ref(), entry) {
             return Ok(r);
@@ -58,7 +60,7 @@ impl TestdevDriver for TestdevA {
         Ok(arg.wrapping_add(self.offset.load(Ordering::Relaxed)) as i64)
     }
 
-    fn remove(&self, dev: &Dev, lock: &SpinLockIrq<u64>) {
+    fn remove(&self, dev: &Dev, lock: &DriverLock<u64>) {
         // A fault here is contained like any other; the framework then undoes.
         let _ = fault_sites::raise(dev.fault_point(E::Remove), lock);
         testdev_hw::on_remove(self.hw.as_ref(), "testdev-a");

@@ -8,13 +8,15 @@
 //! instance lock. Same results for the same configuration, so a swap between the two is
 //! invisible to callers.
 
+use crate::driver_lock::DriverLock;
 use kernel::prelude::*;
-use kernel::sync::SpinLockIrq;
 
 #[path = "../ndriver/abi.rs"]
 mod abi;
 #[path = "../wrappers/callouts_api.rs"]
 mod callouts_api;
+#[path = "../wrappers/driver_lock.rs"]
+mod driver_lock;
 #[path = "fault_sites.rs"]
 mod fault_sites;
 #[path = "../wrappers/testdev_driver.rs"]
@@ -36,7 +38,7 @@ struct TestdevB {
 }
 
 impl TestdevDriver for TestdevB {
-    fn probe(dev: &Dev, lock: &SpinLockIrq<u64>) -> Result<Self> {
+    fn probe(dev: &Dev, lock: &DriverLock<u64>) -> Result<Self> {
         fault_sites::raise(dev.fault_point(E::Probe), lock)?;
         pr_info!("testdev-b: probed, generation {}\n", dev.generation());
         Ok(Self {
@@ -45,7 +47,7 @@ impl TestdevDriver for TestdevB {
         })
     }
 
-    fn configure(&self, dev: &Dev, lock: &SpinLockIrq<u64>, key: u32, value: u64) -> Result {
+    fn configure(&self, dev: &Dev, lock: &DriverLock<u64>, key: u32, value: u64) -> Result {
         fault_sites::raise(dev.fault_point(E::Configure), lock)?;
         let _held = lock.lock();
         self.table
@@ -55,7 +57,7 @@ impl TestdevDriver for TestdevB {
         Ok(())
     }
 
-    fn request(&self, dev: &Dev, lock: &SpinLockIrq<u64>, entry: E, arg: u64) -> Result<i64> {
+    fn request(&self, dev: &Dev, lock: &DriverLock<u64>, entry: E, arg: u64) -> Result<i64> {
         fault_sites::raise(dev.fault_point(entry), lock)?;
         if let Some(r) = testdev_hw::on_entry(self.hw.as_ref(), entry) {
             return Ok(r);
@@ -69,7 +71,7 @@ impl TestdevDriver for TestdevB {
         Ok(r as i64)
     }
 
-    fn remove(&self, dev: &Dev, lock: &SpinLockIrq<u64>) {
+    fn remove(&self, dev: &Dev, lock: &DriverLock<u64>) {
         let _ = fault_sites::raise(dev.fault_point(E::Remove), lock);
         testdev_hw::on_remove(self.hw.as_ref(), "testdev-b");
         pr_info!("testdev-b: removed after {} requests\n", *lock.lock());

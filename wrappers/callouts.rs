@@ -137,6 +137,14 @@ pub(crate) extern "C" fn ndriver_generation(inst: *mut abi::Instance) -> u64 {
     unsafe { InstanceState::from_handle(inst) }.generation
 }
 
+/// Called by a driver that waits for its own lock (`DriverLock`), once per spin: ends the
+/// waiting guarded call as hung once it has overrun its deadline (see
+/// `guard::end_if_overdue`). Returns while the deadline holds.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_lock_wait() {
+    crate::guard::end_if_overdue(ndriver_lock_wait as *const () as usize);
+}
+
 /// A fault-injection site: drivers call it at the top of each entry point with the
 /// entry's index; a non-zero result is the `FaultClass` the driver must raise now.
 #[unsafe(no_mangle)]

@@ -11,11 +11,11 @@
 
 use crate::abi::{Instance, TestdevEntry};
 use crate::callouts_api as api;
+use crate::driver_lock::DriverLock;
 use core::ptr;
 use kernel::bindings;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
-use kernel::sync::SpinLockIrq;
 
 /// The framework's handle, as a driver sees it during one entry-point call.
 pub(crate) struct Dev(*mut Instance);
@@ -327,9 +327,9 @@ impl Drop for WorkItem {
 pub(crate) trait TestdevDriver: Sized + Send + Sync {
     /// Starts an instance. `lock` is a spinlock of the instance's own (the fault sites
     /// use it to deadlock for real).
-    fn probe(dev: &Dev, lock: &SpinLockIrq<u64>) -> Result<Self>;
+    fn probe(dev: &Dev, lock: &DriverLock<u64>) -> Result<Self>;
     /// Sets a configuration item.
-    fn configure(&self, dev: &Dev, lock: &SpinLockIrq<u64>, key: u32, value: u64) -> Result;
+    fn configure(&self, dev: &Dev, lock: &DriverLock<u64>, key: u32, value: u64) -> Result;
     /// A request or event, arriving through `entry`: [`TestdevEntry::Op`] in process
     /// context, [`TestdevEntry::Tick`] in softirq context, [`TestdevEntry::Irq`] in
     /// hardirq context; and the events of resources the driver took:
@@ -339,19 +339,19 @@ pub(crate) trait TestdevDriver: Sized + Send + Sync {
     fn request(
         &self,
         dev: &Dev,
-        lock: &SpinLockIrq<u64>,
+        lock: &DriverLock<u64>,
         entry: TestdevEntry,
         arg: u64,
     ) -> Result<i64>;
     /// Orderly stop (the state is dropped afterwards).
-    fn remove(&self, dev: &Dev, lock: &SpinLockIrq<u64>);
+    fn remove(&self, dev: &Dev, lock: &DriverLock<u64>);
 }
 
 /// The driver's state, in callout memory.
 #[pin_data]
 struct Slot<T> {
     #[pin]
-    lock: SpinLockIrq<u64>,
+    lock: DriverLock<u64>,
     data: Option<T>,
 }
 
@@ -385,7 +385,7 @@ pub(crate) unsafe extern "C" fn probe<T: TestdevDriver>(inst: *mut Instance) -> 
     if mem.is_null() {
         return ENOMEM.to_errno();
     }
-    let lock = kernel::new_spinlock_irq!(0u64, "testdev_driver_lock");
+    let lock = DriverLock::new(kernel::new_spinlock_irq!(0u64, "testdev_driver_lock"));
     // SAFETY: `mem` is a fresh, suitably aligned block of the right size; the lock is
     // pinned there for the block's life. `data` is written before anyone reads it.
     unsafe {
