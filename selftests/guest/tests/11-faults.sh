@@ -7,7 +7,6 @@
 
 REPS=${NDRIVER_REPS:-3}
 CLASSES=$(fault_classes)
-lockdep_on && echo "# lockdep kernel: class deadlock left to the normal kernel"
 
 fail() {
 	echo "FAIL: $*"

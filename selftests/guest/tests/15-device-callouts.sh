@@ -91,7 +91,6 @@ grep -q "cause=divide_error entry=work" "$TD/recoveries" || fail "no work recove
 # Hangs: in the interrupt handler (IRQs off, caught by NMI from the other CPU), in
 # the work item (caught by the hrtimer watchdog) and a deadlock in the timer.
 hangs="spin devirq|spin work|deadlock timer"
-lockdep_on && hangs="spin devirq|spin work|spin_irqoff timer"
 IFS='|' read -r -a specs <<< "$hangs"
 for spec in "${specs[@]}"; do
 	set -- $spec
