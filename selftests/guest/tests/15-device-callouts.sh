@@ -29,6 +29,16 @@ irq_lines() {
 calls() {
 	awk -v e="$1" '$1 == "entry" && $2 == e { print $4 }' "$TD/stats"
 }
+# inject_off_n: 1 once testdev0's armed fault was raised, else 0.
+inject_off_n() {
+	if inject_off; then echo 1; else echo 0; fi
+}
+fail() {
+	echo "FAIL: $*"
+	cat "$TD/stats" "$DBG/status"
+	tail -n 5 "$TD/recoveries"
+	exit 1
+}
 # Waits up to 10 s for "$@" (a command printing a number) to reach at least $N.
 wait_for() {
 	local want=$1 i; shift
@@ -107,6 +117,7 @@ REPS=${NDRIVER_REPS:-1}
 [ "$REPS" -gt 1 ] || REPS=1
 CLASSES=$(fault_classes)
 m=0
+extra=0
 for impl in testdev-a testdev-b; do
 	echo "$impl" > "$TD/swap" || fail "swap to $impl"
 	for class in $CLASSES; do
@@ -115,28 +126,33 @@ for impl in testdev-a testdev-b; do
 			before=$(stat detected "$d")
 			rec=$(stat recoveries)
 			for i in $(seq "$REPS"); do
-				n=$((n + 1))
 				m=$((m + 1))
+				r0=$(stat recoveries)
 				echo "class=$class entry=$entry" > "$TD/inject" || fail "inject $class $entry"
 				td_call op "$i" > /dev/null || fail "$impl: op during $class in $entry"
-				wait_for "$n" stat recoveries
-				inject_off || fail "$impl: $class in $entry not raised"
+				# The entry point runs when the device, timer or workqueue gets to it.
+				wait_for 1 inject_off_n
+				wait_for $((r0 + 1)) stat recoveries
 			done
 			got=$(( $(stat detected "$d") - before ))
-			[ $(( $(stat recoveries) - rec )) = "$REPS" ] ||
-				fail "$impl: $class in $entry: $(( $(stat recoveries) - rec )) recoveries, want $REPS"
+			nrec=$(( $(stat recoveries) - rec ))
 			# A deadlocked event handler holds the instance's lock: other entry points
 			# that take it on the dead instance before it is replaced hang behind it and
-			# are detected too, within the same recovery. Other classes: exactly once.
+			# are detected too, within the same recovery. A guarded call stalled past
+			# its 50 ms floor (a host that starves the vCPU) is a hang as well, with a
+			# recovery of its own. No other class can be detected without being raised.
 			case $d in
 			hang) [ "$got" -ge "$REPS" ] ;;
 			*) [ "$got" = "$REPS" ] ;;
 			esac || fail "$impl: $class in $entry detected $got times, want $REPS"
+			[ "$nrec" -ge "$REPS" ] || fail "$impl: $class in $entry: $nrec recoveries, want $REPS"
+			extra=$((extra + nrec - REPS))
+			n=$((n + nrec))
 		done
 	done
 done
 [ "$(stat giveups)" = 0 ] || fail "policy gave up in the matrix"
-echo "matrix: $m asynchronous faults recovered"
+echo "matrix: $m asynchronous faults recovered ($extra more recoveries from hangs they caused)"
 for i in $(seq 100); do
 	[ "$(status_of state)" = running ] && break
 	sleep 0.1
