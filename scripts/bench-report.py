@@ -77,7 +77,7 @@ def main():
     for ctx, v in report["guard_cycles_per_call"].items():
         for i, r in enumerate(v, 1):
             md.append(f"| {ctx} | {i} | {r['direct']:.2f} | {r['guarded']:.2f} | {r['added']:.2f} |")
-    md += ["", f"## Recovery time by phase, µs ({len(faults)} recoveries of testdev0, "all" = after faults)", "",
+    md += ["", f"## Recovery time by phase, µs ({len(faults)} recoveries of testdev0, `all` = after faults)", "",
            "| cause | n | " + " | ".join(f"{p} median" for p in PHASES) + " | total p90 | total max |",
            "|---|---|" + "---|" * (len(PHASES) + 2)]
     for c in ["all"] + causes:
