@@ -6,11 +6,12 @@
 #   make check   set up, build, run every test; prints "N passed, N failed"
 #   make check-full  the same with 100 injections per fault class and entry point
 #   make bench   guard cost per call and recovery time by phase, with plots
+#   make campaign  the fault-injection campaign (>= 1000 injections), with a report
 #   make         build the modules (KDIR=, KERNEL_TARBALL=, DEBUG_KERNEL=1 honoured)
 
 export KDIR KERNEL_TARBALL DEBUG_KERNEL NDRIVER_CACHE
 
-.PHONY: all modules setup kernel run check check-full bench clean
+.PHONY: all modules setup kernel run check check-full bench campaign clean
 
 all: modules
 
@@ -35,6 +36,9 @@ check-full:
 
 bench:
 	@scripts/bench.sh
+
+campaign:
+	@scripts/campaign.sh
 
 clean:
 	@scripts/build-modules.sh clean >/dev/null

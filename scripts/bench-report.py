@@ -23,6 +23,12 @@ def guard_runs(text):
     return runs
 
 
+def undo_runs(text):
+    """Cycles per record + forget of one undo action, by run."""
+    return [float(m.group(1)) for m in
+            re.finditer(r"run \d+ undo_list record_forget_cycles ([\d.]+)", text)]
+
+
 def recoveries(text):
     """One dict per recovery, deduplicated by sequence number."""
     seen = {}
@@ -48,7 +54,9 @@ def dist(values):
 
 def main():
     res = Path(sys.argv[1])
-    runs = guard_runs((res / "bench-guard.txt").read_text())
+    guard_text = (res / "bench-guard.txt").read_text()
+    runs = guard_runs(guard_text)
+    undo = undo_runs(guard_text)
     recs = recoveries((res / "bench-recoveries.txt").read_text())
     # Swaps and rejuvenations go through the same path but follow no fault: listed on
     # their own rows, kept out of "all".
@@ -60,6 +68,7 @@ def main():
             ctx: [{"direct": d, "guarded": g, "added": round(g - d, 2)} for d, g in v]
             for ctx, v in runs.items()
         },
+        "undo_list_cycles_per_record_forget": undo,
         "recovery_ns": {
             "all": {p: dist([r[f"{p}_ns"] for r in faults]) for p in PHASES},
             "by_cause": {
@@ -77,6 +86,11 @@ def main():
     for ctx, v in report["guard_cycles_per_call"].items():
         for i, r in enumerate(v, 1):
             md.append(f"| {ctx} | {i} | {r['direct']:.2f} | {r['guarded']:.2f} | {r['added']:.2f} |")
+    if undo:
+        md += ["", "## Undo action list cost per resource (TSC cycles, fault-free)", "",
+               "Recording one resource in the instance's undo list and forgetting it when the",
+               "driver releases it, under the list's lock: "
+               + ", ".join(f"run {i}: {u:.2f}" for i, u in enumerate(undo, 1)) + "."]
     md += ["", f"## Recovery time by phase, µs ({len(faults)} recoveries of testdev0, `all` = after faults)", "",
            "| cause | n | " + " | ".join(f"{p} median" for p in PHASES) + " | total p90 | total max |",
            "|---|---|" + "---|" * (len(PHASES) + 2)]
@@ -112,6 +126,21 @@ def main():
     ax.set_title("testdev0 recovery phases (median over all causes)")
     fig.tight_layout()
     fig.savefig(res / "recovery-phases.png", dpi=110)
+    # CDF of the total and of the larger phases, over the recoveries after faults.
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    for p in ["total", "contain", "undo", "instantiate", "reissue"]:
+        v = sorted(r[f"{p}_ns"] / 1000 for r in faults)
+        if not v:
+            continue
+        ax.step(v, [(i + 1) / len(v) for i in range(len(v))], where="post", label=p)
+    ax.set_xscale("log")
+    ax.set_xlabel("time, µs (log scale)")
+    ax.set_ylabel("fraction of recoveries")
+    ax.set_title(f"testdev0 recovery time CDF by phase ({len(faults)} recoveries after faults, QEMU TCG)")
+    ax.legend()
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(res / "recovery-cdf.png", dpi=110)
 
 
 if __name__ == "__main__":
