@@ -15,20 +15,19 @@
 //! quiesced or failed) the line is masked instead of left screaming, and unmasked
 //! when the instance is redirected to or given back.
 
-use crate::abi::{self, TestdevEntry};
+use crate::abi;
 use crate::action_list::{Action, Kind};
 use crate::callouts::{record, release};
+use crate::device::{DeviceApi, Event};
 use crate::instance::InstanceState;
-use crate::testdev::TestDev;
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::bindings;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 
 /// The placeholder an instance serves.
-fn device_of(st: &InstanceState) -> &TestDev {
-    // SAFETY: `device` is the `TestDev` that owns the instance and outlives it.
-    unsafe { &*st.device.cast::<TestDev>() }
+fn device_of(st: &InstanceState) -> &dyn DeviceApi {
+    st.device()
 }
 
 /// The instance behind `inst` and its device's PCI function, if one is attached.
@@ -207,8 +206,7 @@ unsafe extern "C" fn irq_trampoline(irq: c_int, dev_id: *mut c_void) -> bindings
     let a = unsafe { &*dev_id.cast::<IrqAction>() };
     // SAFETY: the instance lives until its undo list (which frees this line) ran.
     let st = unsafe { &*a.st };
-    let entry = TestdevEntry::DevIrq as usize;
-    match device_of(st).async_entry(st, entry, irq as u64) {
+    match device_of(st).event(st, Event::DevIrq, irq as u64) {
         Some(v) if v > 0 => bindings::irqreturn::IRQ_HANDLED,
         Some(_) => bindings::irqreturn::IRQ_NONE,
         None => {
