@@ -165,7 +165,10 @@ impl E1000Napi {
         self.mmio.write32(TCTL, 0);
         c.dev.register_rx_ring(None, 0, 0, 0, 0);
         self.drop_tx(c, report);
-        c.rx.lock().r.take();
+        // Freed after the lock is dropped: coherent DMA memory is not freed with
+        // interrupts off.
+        let rx = c.rx.lock().r.take();
+        drop(rx);
     }
 }
 
