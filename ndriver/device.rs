@@ -184,6 +184,10 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
         Ok(())
     }
 
+    /// Default watchdog bounds of the class's devices (policy `guard_ns`, `floor_ns`,
+    /// `ceiling_ns`).
+    const BOUNDS: Bounds = Bounds::DEFAULT;
+
     /// Whether the device has a `call` file (requests issued by hand).
     const HAS_CALL: bool = false;
 
@@ -392,9 +396,9 @@ impl<C: Class> Device<C> {
             inject <- new_spinlock_irq!(None),
             counters: Counters::new(),
             avg_ns: [const { AtomicU64::new(0) }; MAX_ENTRIES],
-            guard_ns: AtomicU64::new(Bounds::DEFAULT.guard_ns),
-            floor_ns: AtomicU64::new(Bounds::DEFAULT.floor_ns),
-            ceiling_ns: AtomicU64::new(Bounds::DEFAULT.ceiling_ns),
+            guard_ns: AtomicU64::new(C::BOUNDS.guard_ns),
+            floor_ns: AtomicU64::new(C::BOUNDS.floor_ns),
+            ceiling_ns: AtomicU64::new(C::BOUNDS.ceiling_ns),
             irq_name,
             pci: AtomicPtr::new(core::ptr::null_mut()),
             pci_addr: AtomicU64::new(0),
@@ -641,6 +645,15 @@ impl<C: Class> Device<C> {
         let Some(inst) = ctl.instance.take() else {
             return 0;
         };
+        // Stop the device's DMA before any of the instance's memory goes back: a dead
+        // instance leaves its device running, and a receive ring freed under a device
+        // that still writes it corrupts whatever reuses the pages.
+        let p = self.pci_dev();
+        if !p.is_null() {
+            // SAFETY: `p` is the attached function, referenced until detached (which
+            // happens only with no instance).
+            unsafe { bindings::pci_clear_master(p) };
+        }
         C::discarding(self, &inst);
         let mut list = inst.undo.lock().take();
         // SAFETY: the device is quiesced and no longer points at the instance, so its

@@ -178,9 +178,15 @@ impl NicDriver for E1000Napi {
 
     fn probe(c: &C<'_>) -> Result<Self> {
         fault_sites::raise(c.dev.fault_point(E::Probe), c.lock)?;
-        let enabled = c.dev.pci_enable()?;
+        // Bus mastering stays off until the device is silenced: a dead instance may
+        // have left the receiver running on rings that are freed now.
+        let enabled = c.dev.pci_enable_quiet()?;
         let mmio = c.dev.iomap(0)?;
         mmio.write32(IMC, u32::MAX);
+        mmio.write32(RCTL, 0);
+        mmio.write32(TCTL, 0);
+        mmio.write32(RDLEN, 0);
+        mmio.write32(TDLEN, 0);
         mmio.write32(CTRL, mmio.read32(CTRL) | CTRL_RST);
         let mut n = 0;
         while mmio.read32(CTRL) & CTRL_RST != 0 {
@@ -192,6 +198,7 @@ impl NicDriver for E1000Napi {
         mmio.write32(IMC, u32::MAX);
         let _ = mmio.read32(ICR);
         mmio.write32(CTRL, mmio.read32(CTRL) | CTRL_SLU | CTRL_ASDE);
+        enabled.set_master();
         let irq = c.dev.request_irq()?;
         Ok(Self {
             _irq: irq,

@@ -35,6 +35,10 @@ unsafe extern "C" {
     pub(crate) fn ndriver_pci_present(inst: *mut Instance) -> u32;
     /// Enables the PCI function (bus mastering, INTx); 0 or a negative errno.
     pub(crate) fn ndriver_pci_enable(inst: *mut Instance) -> c_int;
+    /// The same without bus mastering; 0 or a negative errno.
+    pub(crate) fn ndriver_pci_enable_quiet(inst: *mut Instance) -> c_int;
+    /// Turns bus mastering on (after `ndriver_pci_enable_quiet`).
+    pub(crate) fn ndriver_pci_set_master(inst: *mut Instance);
     /// Disables it again.
     pub(crate) fn ndriver_pci_disable(inst: *mut Instance);
     /// Claims and maps a BAR; NULL on failure.

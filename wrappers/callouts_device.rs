@@ -65,6 +65,29 @@ unsafe fn undo_pci_enable(a: &Action) {
 /// Enables the device's PCI function with bus mastering and INTx. 0 or a negative errno.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_pci_enable(inst: *mut abi::Instance) -> c_int {
+    pci_enable(inst, true)
+}
+
+/// Enables the PCI function like `ndriver_pci_enable` but without bus mastering: the
+/// device cannot DMA until `ndriver_pci_set_master`. A driver whose device may still
+/// run with the programming of a dead instance (receive rings it freed) silences the
+/// device through its registers first. 0 or a negative errno.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_pci_enable_quiet(inst: *mut abi::Instance) -> c_int {
+    pci_enable(inst, false)
+}
+
+/// Turns bus mastering on for a function enabled with `ndriver_pci_enable_quiet` (the
+/// enable's undo turns it off again).
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_pci_set_master(inst: *mut abi::Instance) {
+    if let (_, Some(p)) = pci_of(inst) {
+        // SAFETY: `p` is the attached, referenced function.
+        unsafe { bindings::pci_set_master(p) };
+    }
+}
+
+fn pci_enable(inst: *mut abi::Instance, master: bool) -> c_int {
     let (st, Some(p)) = pci_of(inst) else {
         return ENODEV.to_errno();
     };
@@ -75,7 +98,9 @@ pub(crate) extern "C" fn ndriver_pci_enable(inst: *mut abi::Instance) -> c_int {
     }
     // SAFETY: as above; the function is enabled.
     unsafe {
-        bindings::pci_set_master(p);
+        if master {
+            bindings::pci_set_master(p);
+        }
         bindings::pci_intx(p, 1);
     }
     let action = Action {

@@ -23,6 +23,8 @@ void ndriver_lock_wait(void);
 
 u32 ndriver_pci_present(struct ndriver_instance *inst);
 int ndriver_pci_enable(struct ndriver_instance *inst);
+int ndriver_pci_enable_quiet(struct ndriver_instance *inst);
+void ndriver_pci_set_master(struct ndriver_instance *inst);
 void ndriver_pci_disable(struct ndriver_instance *inst);
 void *ndriver_pci_iomap(struct ndriver_instance *inst, u32 bar);
 void ndriver_pci_iounmap(struct ndriver_instance *inst, void *addr);
@@ -65,6 +67,8 @@ EXPORT_SYMBOL_GPL(ndriver_lock_wait);
 
 EXPORT_SYMBOL_GPL(ndriver_pci_present);
 EXPORT_SYMBOL_GPL(ndriver_pci_enable);
+EXPORT_SYMBOL_GPL(ndriver_pci_enable_quiet);
+EXPORT_SYMBOL_GPL(ndriver_pci_set_master);
 EXPORT_SYMBOL_GPL(ndriver_pci_disable);
 EXPORT_SYMBOL_GPL(ndriver_pci_iomap);
 EXPORT_SYMBOL_GPL(ndriver_pci_iounmap);

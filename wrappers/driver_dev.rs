@@ -60,6 +60,14 @@ impl Dev {
         Ok(PciEnabled(self.0))
     }
 
+    /// Enables the PCI function without bus mastering (the device cannot DMA yet)
+    /// until the result drops; [`PciEnabled::set_master`] turns mastering on.
+    pub(crate) fn pci_enable_quiet(&self) -> Result<PciEnabled> {
+        // SAFETY: as above.
+        kernel::error::to_result(unsafe { api::ndriver_pci_enable_quiet(self.0) })?;
+        Ok(PciEnabled(self.0))
+    }
+
     /// Claims and maps BAR `bar`.
     pub(crate) fn iomap(&self, bar: u32) -> Result<Mmio> {
         // SAFETY: as above.
@@ -183,6 +191,13 @@ pub(crate) struct PciEnabled(*mut Instance);
 unsafe impl Send for PciEnabled {}
 // SAFETY: see above.
 unsafe impl Sync for PciEnabled {}
+impl PciEnabled {
+    /// Lets the device master the bus (DMA).
+    pub(crate) fn set_master(&self) {
+        // SAFETY: the function is enabled by this live instance.
+        unsafe { api::ndriver_pci_set_master(self.0) }
+    }
+}
 impl Drop for PciEnabled {
     fn drop(&mut self) {
         // SAFETY: the instance is live while the driver's state is.
