@@ -13,7 +13,7 @@
 use kernel::ffi::{c_char, c_int, c_void};
 
 /// Layout version of everything in this file.
-pub(crate) const ABI_VERSION: u32 = 3;
+pub(crate) const ABI_VERSION: u32 = 4;
 
 /// Static description of one implementation of a device class.
 #[repr(C)]
@@ -106,7 +106,152 @@ pub(crate) enum TestdevEntry {
     Work = 8,
 }
 
+impl From<TestdevEntry> for u32 {
+    fn from(e: TestdevEntry) -> u32 {
+        e as u32
+    }
+}
+
 /// `dir` of `ndriver_dma_map`: the device reads the buffer.
 pub(crate) const DMA_TO_DEVICE: u32 = 1;
 /// `dir` of `ndriver_dma_map`: the device writes the buffer.
 pub(crate) const DMA_FROM_DEVICE: u32 = 2;
+
+/// Entry points of the `nic` class: an Ethernet controller behind the placeholder
+/// `net_device` (`placeholders/nic.rs`). Every entry point is called through a guard;
+/// the glue is `wrappers/nic_driver.rs`. Socket buffers are opaque handles (`skb`):
+/// the framework keeps each one handed to `start_xmit` until the driver reports it
+/// done with `ndriver_net_tx_done`, and sends it again on a new instance if it never
+/// does.
+#[repr(C)]
+pub(crate) struct NicOps {
+    /// Starts the instance (device reset, MAC address read). Process context.
+    pub(crate) probe: unsafe extern "C" fn(inst: *mut Instance) -> c_int,
+    /// Sets a configuration item other than the ones routed to their own entry point
+    /// (`NIC_KEY_*`). Process context.
+    pub(crate) configure: unsafe extern "C" fn(inst: *mut Instance, key: u32, value: u64) -> c_int,
+    /// Stops the instance in an orderly way. Process context.
+    pub(crate) remove: unsafe extern "C" fn(inst: *mut Instance),
+    /// The interface goes up: rings, interrupts, receiver and transmitter on.
+    /// Process context.
+    pub(crate) open: unsafe extern "C" fn(inst: *mut Instance) -> c_int,
+    /// The interface goes down. Process context.
+    pub(crate) stop: unsafe extern "C" fn(inst: *mut Instance) -> c_int,
+    /// Queue `skb` (linear: `data`, `len`) for transmission. 0: taken (report it with
+    /// `ndriver_net_tx_done`), 1: ring full (not taken), or a negative errno. Softirq
+    /// context (bottom halves off), serialised by the kernel's transmit lock.
+    pub(crate) start_xmit: unsafe extern "C" fn(
+        inst: *mut Instance,
+        skb: *mut c_void,
+        data: *const u8,
+        len: u32,
+    ) -> c_int,
+    /// Program the receive filter from the placeholder's flags and multicast list
+    /// (`ndriver_net_rx_filter`). Atomic context.
+    pub(crate) set_rx_mode: unsafe extern "C" fn(inst: *mut Instance) -> c_int,
+    /// Program a new station address (`mac` in the low 48 bits, first byte lowest).
+    /// Process context.
+    pub(crate) set_mac_address: unsafe extern "C" fn(inst: *mut Instance, mac: u64) -> c_int,
+    /// Accept a new MTU (`-EINVAL` refuses it). Process context.
+    pub(crate) change_mtu: unsafe extern "C" fn(inst: *mut Instance, mtu: u32) -> c_int,
+    /// The kernel's transmit watchdog fired; the instance is replaced afterwards.
+    /// Softirq context.
+    pub(crate) tx_timeout: unsafe extern "C" fn(inst: *mut Instance) -> c_int,
+    /// Adds the hardware counters since the last call to `stats`. Any context.
+    pub(crate) get_stats64:
+        unsafe extern "C" fn(inst: *mut Instance, stats: *mut NicHwStats) -> c_int,
+    /// NAPI poll: up to `budget` packets; returns the work done. Softirq context.
+    pub(crate) poll: unsafe extern "C" fn(inst: *mut Instance, budget: i32) -> i64,
+    /// The device's interrupt (hardirq; `arg` is the IRQ number); 1: it was ours.
+    pub(crate) devirq: unsafe extern "C" fn(inst: *mut Instance, arg: u64) -> i64,
+    /// A timer of the instance expired (softirq; `arg` is its cookie).
+    pub(crate) timer: unsafe extern "C" fn(inst: *mut Instance, arg: u64) -> i64,
+    /// A work item of the instance runs (process context; `arg` is its cookie).
+    pub(crate) work: unsafe extern "C" fn(inst: *mut Instance, arg: u64) -> i64,
+}
+
+/// Hardware counters a `nic` driver reports from `get_stats64` (increments).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct NicHwStats {
+    /// Frames dropped for lack of receive buffers.
+    pub(crate) rx_missed: u64,
+    /// Frames received with errors (CRC, alignment, length).
+    pub(crate) rx_errors: u64,
+    /// Transmit errors (collisions, underruns).
+    pub(crate) tx_errors: u64,
+}
+
+/// Names of the `nic` entry points, in the order of [`NicEntry`].
+pub(crate) const NIC_ENTRIES: [&str; 15] = [
+    "probe",
+    "configure",
+    "remove",
+    "open",
+    "stop",
+    "start_xmit",
+    "set_rx_mode",
+    "set_mac_address",
+    "change_mtu",
+    "tx_timeout",
+    "get_stats64",
+    "poll",
+    "devirq",
+    "timer",
+    "work",
+];
+
+/// Index of a `nic` entry point, as passed to `ndriver_fault_point`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum NicEntry {
+    /// [`NicOps::probe`].
+    Probe = 0,
+    /// [`NicOps::configure`].
+    Configure = 1,
+    /// [`NicOps::remove`].
+    Remove = 2,
+    /// [`NicOps::open`].
+    Open = 3,
+    /// [`NicOps::stop`].
+    Stop = 4,
+    /// [`NicOps::start_xmit`].
+    StartXmit = 5,
+    /// [`NicOps::set_rx_mode`].
+    SetRxMode = 6,
+    /// [`NicOps::set_mac_address`].
+    SetMacAddress = 7,
+    /// [`NicOps::change_mtu`].
+    ChangeMtu = 8,
+    /// [`NicOps::tx_timeout`].
+    TxTimeout = 9,
+    /// [`NicOps::get_stats64`].
+    GetStats64 = 10,
+    /// [`NicOps::poll`].
+    Poll = 11,
+    /// [`NicOps::devirq`].
+    DevIrq = 12,
+    /// [`NicOps::timer`].
+    Timer = 13,
+    /// [`NicOps::work`].
+    Work = 14,
+}
+
+impl From<NicEntry> for u32 {
+    fn from(e: NicEntry) -> u32 {
+        e as u32
+    }
+}
+
+/// Configuration key of the `nic` class: interface up (1) or down (0), replayed
+/// through `open`/`stop`.
+pub(crate) const NIC_KEY_UP: u32 = 1;
+/// Configuration key: the MTU, replayed through `change_mtu`.
+pub(crate) const NIC_KEY_MTU: u32 = 2;
+/// Configuration key: the station address, replayed through `set_mac_address`.
+pub(crate) const NIC_KEY_MAC: u32 = 3;
+
+/// `flags` of `ndriver_net_rx_filter`: receive every frame.
+pub(crate) const NIC_RX_PROMISC: u32 = 1;
+/// `flags` of `ndriver_net_rx_filter`: receive every multicast frame.
+pub(crate) const NIC_RX_ALLMULTI: u32 = 2;

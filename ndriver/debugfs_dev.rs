@@ -4,17 +4,15 @@
 //! documented in `Documentation/debugfs.rst`. A malformed write is refused with
 //! `-EINVAL` and a warning in the kernel log, and changes nothing.
 
-use crate::abi::TESTDEV_ENTRIES;
+use crate::devices::DevRef;
 use crate::inject_spec::{self, Armed};
 use crate::pci_addr;
 use crate::policy::Policy;
-use crate::testdev::{self, TestDev};
 use crate::timeout::Bounds;
 use core::fmt;
 use core::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use kernel::debugfs::{Dir, File};
 use kernel::prelude::*;
-use kernel::sync::Arc;
 use kernel::uaccess::UserSliceReader;
 
 /// Longest accepted write.
@@ -22,15 +20,15 @@ const MAX_WRITE: usize = 256;
 
 /// What the `call` file remembers of the last request.
 struct CallFile {
-    dev: Arc<TestDev>,
+    dev: DevRef,
     last: AtomicI64,
     count: AtomicU64,
 }
 
 /// A device's directory and files; removed when dropped.
 pub(crate) struct DevDir {
-    _files: KVec<Pin<KBox<File<Arc<TestDev>>>>>,
-    _call: Pin<KBox<File<CallFile>>>,
+    _files: KVec<Pin<KBox<File<DevRef>>>>,
+    _call: Option<Pin<KBox<File<CallFile>>>>,
     _dir: Dir,
 }
 
@@ -53,30 +51,31 @@ fn read_text<'a>(r: &mut UserSliceReader, buf: &'a mut [u8; MAX_WRITE]) -> Resul
     Ok(s.trim())
 }
 
-fn status_show(d: &Arc<TestDev>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    d.show_status(f)
+fn status_show(d: &DevRef, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    d.get().show_status(f)
 }
 
-fn stats_show(d: &Arc<TestDev>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    d.counters.show(f, &TESTDEV_ENTRIES)
+fn stats_show(d: &DevRef, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    d.get().show_stats(f)
 }
 
-fn recoveries_show(d: &Arc<TestDev>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    d.show_recoveries(f)
+fn recoveries_show(d: &DevRef, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    d.get().show_recoveries(f)
 }
 
-fn inject_show(d: &Arc<TestDev>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    d.show_inject(f)
+fn inject_show(d: &DevRef, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    d.get().show_inject(f)
 }
 
-fn inject_write(d: &Arc<TestDev>, r: &mut UserSliceReader) -> Result {
+fn inject_write(d: &DevRef, r: &mut UserSliceReader) -> Result {
+    let d = d.get();
     let mut buf = [0u8; MAX_WRITE];
     let text = read_text(r, &mut buf)?;
     if text == "off" {
         d.set_inject(None);
         return Ok(());
     }
-    match inject_spec::parse(text, &TESTDEV_ENTRIES) {
+    match inject_spec::parse(text, d.entries()) {
         Ok(spec) => {
             // SAFETY: `ktime_get` has no preconditions; it only seeds the draw.
             let seed = unsafe { kernel::bindings::ktime_get() } as u32;
@@ -84,17 +83,18 @@ fn inject_write(d: &Arc<TestDev>, r: &mut UserSliceReader) -> Result {
             Ok(())
         }
         Err(e) => {
-            pr_warn!("{}: inject: {:?} in '{}'\n", d.name, e, text);
+            pr_warn!("{}: inject: {:?} in '{}'\n", d.name(), e, text);
             Err(EINVAL)
         }
     }
 }
 
-fn swap_show(_d: &Arc<TestDev>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+fn swap_show(_d: &DevRef, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "write an implementation name, or 'next'")
 }
 
-fn swap_write(d: &Arc<TestDev>, r: &mut UserSliceReader) -> Result {
+fn swap_write(d: &DevRef, r: &mut UserSliceReader) -> Result {
+    let d = d.get();
     let mut buf = [0u8; MAX_WRITE];
     let text = read_text(r, &mut buf)?;
     let target = match text {
@@ -102,19 +102,16 @@ fn swap_write(d: &Arc<TestDev>, r: &mut UserSliceReader) -> Result {
         name => Some(name),
     };
     d.swap(target).inspect_err(|e| {
-        pr_warn!("{}: swap to '{}' failed: {:?}\n", d.name, text, e);
+        pr_warn!("{}: swap to '{}' failed: {:?}\n", d.name(), text, e);
     })
 }
 
-fn pci_show(d: &Arc<TestDev>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    if d.pci_dev().is_null() {
-        writeln!(f, "none")
-    } else {
-        d.show_pci(f)
-    }
+fn pci_show(d: &DevRef, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    d.get().show_pci(f)
 }
 
-fn pci_write(d: &Arc<TestDev>, r: &mut UserSliceReader) -> Result {
+fn pci_write(d: &DevRef, r: &mut UserSliceReader) -> Result {
+    let d = d.get();
     let mut buf = [0u8; MAX_WRITE];
     let text = read_text(r, &mut buf)?;
     let addr = match text {
@@ -122,25 +119,25 @@ fn pci_write(d: &Arc<TestDev>, r: &mut UserSliceReader) -> Result {
         t => Some(pci_addr::parse(t).ok_or_else(|| {
             pr_warn!(
                 "{}: pci: '{}' is not a PCI address (DDDD:BB:SS.F) or 'none'\n",
-                d.name,
+                d.name(),
                 t
             );
             EINVAL
         })?),
     };
     d.set_pci(addr).inspect_err(|e| match *e {
-        e if e == ENODEV => pr_warn!("{}: pci: no PCI function {}\n", d.name, text),
+        e if e == ENODEV => pr_warn!("{}: pci: no PCI function {}\n", d.name(), text),
         e if e == EBUSY => pr_warn!(
             "{}: pci: {} is bound to a kernel driver; unbind it first\n",
-            d.name,
+            d.name(),
             text
         ),
-        e => pr_warn!("{}: pci: attaching {} failed: {:?}\n", d.name, text, e),
+        e => pr_warn!("{}: pci: attaching {} failed: {:?}\n", d.name(), text, e),
     })
 }
 
-fn policy_show(d: &Arc<TestDev>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let (p, b) = d.policy();
+fn policy_show(d: &DevRef, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let (p, b) = d.get().policy();
     writeln!(
         f,
         "restarts={} backoff_ms={} backoff_max_ms={} calm_ms={} rejuvenate_ms={} guard_ns={} \
@@ -181,12 +178,13 @@ fn parse_policy(text: &str, mut p: Policy, mut b: Bounds) -> Result<(Policy, Bou
     Ok((p, b))
 }
 
-fn policy_write(d: &Arc<TestDev>, r: &mut UserSliceReader) -> Result {
+fn policy_write(d: &DevRef, r: &mut UserSliceReader) -> Result {
+    let d = d.get();
     let mut buf = [0u8; MAX_WRITE];
     let text = read_text(r, &mut buf)?;
     let (p, b) = d.policy();
     let (p, b) = parse_policy(text, p, b).inspect_err(|_| {
-        pr_warn!("{}: policy: refused '{}'\n", d.name, text);
+        pr_warn!("{}: policy: refused '{}'\n", d.name(), text);
     })?;
     d.set_policy(p, b);
     Ok(())
@@ -204,64 +202,54 @@ fn call_show(c: &CallFile, f: &mut fmt::Formatter<'_>) -> fmt::Result {
 fn call_write(c: &CallFile, r: &mut UserSliceReader) -> Result {
     let mut buf = [0u8; MAX_WRITE];
     let text = read_text(r, &mut buf)?;
-    let mut words = text.split_ascii_whitespace();
-    let verb = words.next().unwrap_or("");
-    let a = words.next().map(num::<u64>);
-    let b = words.next().map(num::<u64>);
-    let bad = || {
-        pr_warn!("{}: call: refused '{}'\n", c.dev.name, text);
-        EINVAL
-    };
-    if words.next().is_some() {
-        return Err(bad());
-    }
-    match (verb, a, b) {
-        ("config", Some(Ok(key)), Some(Ok(value))) => {
-            let key = u32::try_from(key).map_err(|_| bad())?;
-            c.dev.configure(key, value)
+    let dev = c.dev.get();
+    let res = dev.call(text).inspect_err(|e| {
+        if *e == EINVAL {
+            pr_warn!("{}: call: refused '{}'\n", dev.name(), text);
         }
-        (v, Some(Ok(arg)), None) => {
-            let entry = testdev::request_entry(v).ok_or_else(bad)?;
-            let res = c.dev.call(entry, arg)?;
-            c.last.store(res, Ordering::Relaxed);
-            c.count.fetch_add(1, Ordering::Relaxed);
-            Ok(())
-        }
-        _ => Err(bad()),
+    })?;
+    if !text.starts_with("config") {
+        c.last.store(res, Ordering::Relaxed);
+        c.count.fetch_add(1, Ordering::Relaxed);
     }
+    Ok(())
 }
 
 impl DevDir {
     /// Creates `parent/<name>/` for `dev`.
-    pub(crate) fn new(parent: &Dir, dev: &Arc<TestDev>) -> Result<Self> {
-        let dir = parent.subdir(c"testdev0");
+    pub(crate) fn new(parent: &Dir, dev: DevRef) -> Result<Self> {
+        let dir = parent.subdir(dev.get().cname());
         let mut files = KVec::new();
-        // Each file owns a reference to the device.
+        // The files go before the device does (see `DevRef::get`).
         macro_rules! add {
             ($init:expr) => {
                 files.push(KBox::pin_init($init, GFP_KERNEL)?, GFP_KERNEL)?
             };
         }
-        add!(dir.read_callback_file(c"status", dev.clone(), &status_show));
-        add!(dir.read_callback_file(c"stats", dev.clone(), &stats_show));
-        add!(dir.read_callback_file(c"recoveries", dev.clone(), &recoveries_show));
-        add!(dir.read_write_callback_file(c"inject", dev.clone(), &inject_show, &inject_write));
-        add!(dir.read_write_callback_file(c"swap", dev.clone(), &swap_show, &swap_write));
-        add!(dir.read_write_callback_file(c"policy", dev.clone(), &policy_show, &policy_write));
-        add!(dir.read_write_callback_file(c"pci", dev.clone(), &pci_show, &pci_write));
-        let call = KBox::pin_init(
-            dir.read_write_callback_file(
-                c"call",
-                CallFile {
-                    dev: dev.clone(),
-                    last: AtomicI64::new(0),
-                    count: AtomicU64::new(0),
-                },
-                &call_show,
-                &call_write,
-            ),
-            GFP_KERNEL,
-        )?;
+        add!(dir.read_callback_file(c"status", dev, &status_show));
+        add!(dir.read_callback_file(c"stats", dev, &stats_show));
+        add!(dir.read_callback_file(c"recoveries", dev, &recoveries_show));
+        add!(dir.read_write_callback_file(c"inject", dev, &inject_show, &inject_write));
+        add!(dir.read_write_callback_file(c"swap", dev, &swap_show, &swap_write));
+        add!(dir.read_write_callback_file(c"policy", dev, &policy_show, &policy_write));
+        add!(dir.read_write_callback_file(c"pci", dev, &pci_show, &pci_write));
+        let call = if dev.get().has_call() {
+            Some(KBox::pin_init(
+                dir.read_write_callback_file(
+                    c"call",
+                    CallFile {
+                        dev,
+                        last: AtomicI64::new(0),
+                        count: AtomicU64::new(0),
+                    },
+                    &call_show,
+                    &call_write,
+                ),
+                GFP_KERNEL,
+            )?)
+        } else {
+            None
+        };
         Ok(Self {
             _files: files,
             _call: call,

@@ -17,7 +17,7 @@ use kernel::prelude::*;
 /// The top-level directory and its files; removed when dropped.
 pub(crate) struct Root {
     // Files go before the directory so they are removed first.
-    _testdev0: DevDir,
+    _devs: KVec<DevDir>,
     _status: Pin<KBox<File<()>>>,
     _bench: Pin<KBox<File<Bench>>>,
     _dir: Dir,
@@ -32,7 +32,10 @@ fn status_show(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
 impl Root {
     pub(crate) fn new(devices: &Devices) -> Result<Self> {
         let dir = Dir::new(c"ndriver");
-        let testdev0 = DevDir::new(&dir, &devices.testdev0)?;
+        let mut devs = KVec::new();
+        for d in devices.all() {
+            devs.push(DevDir::new(&dir, *d)?, GFP_KERNEL)?;
+        }
         let status = KBox::pin_init(
             dir.read_callback_file(c"status", (), &status_show),
             GFP_KERNEL,
@@ -42,7 +45,7 @@ impl Root {
             GFP_KERNEL,
         )?;
         Ok(Self {
-            _testdev0: testdev0,
+            _devs: devs,
             _status: status,
             _bench: bench,
             _dir: dir,

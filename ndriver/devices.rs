@@ -1,62 +1,129 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The devices ndriver serves. For now one `testdev` placeholder, `testdev0`, created
-//! at load; the NIC and block placeholders will join it here.
+//! The devices ndriver serves, created at load: `testdev0` (the guarded test device)
+//! and one placeholder per further class.
+//!
+//! To add a device of a new class: create it with `Device::<C>::new` in an `Arc`,
+//! keep the `Arc` in a field of [`Devices`] (for typed access) and hand it to
+//! [`Devices::add`], which publishes it to the registry's hooks and gives it a
+//! debugfs directory.
 
 use crate::abi::ImplDesc;
-use crate::testdev::TestDev;
+use crate::device::{Class, Device, DeviceApi};
+use crate::nic::{self, NicDev};
+use crate::testdev::{TestDev, Testdev};
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
-/// `testdev0`, published for the registry's hooks (NULL when not created).
-static TESTDEV0: AtomicPtr<TestDev> = AtomicPtr::new(core::ptr::null_mut());
+/// Most devices.
+const MAX_DEVICES: usize = 8;
+
+/// A device as the registry hooks and debugfs see it.
+#[derive(Clone, Copy)]
+pub(crate) struct DevRef(*const dyn DeviceApi);
+
+// SAFETY: the device behind it is `Send + Sync` (`DeviceApi`'s bounds) and outlives
+// every `DevRef` (see `DevRef::get`).
+unsafe impl Send for DevRef {}
+// SAFETY: as above.
+unsafe impl Sync for DevRef {}
+
+impl DevRef {
+    /// The device.
+    pub(crate) fn get(&self) -> &dyn DeviceApi {
+        // SAFETY: a `DevRef` is made from a device `Devices` keeps in an `Arc`; it is
+        // used only by debugfs files (removed before `Devices` drops) and by the
+        // registry hooks (unpublished before then).
+        unsafe { &*self.0 }
+    }
+}
+
+/// The published device list (a `KVec<DevRef>` owned by `Devices`), NULL when none.
+static LIST: AtomicPtr<KVec<DevRef>> = AtomicPtr::new(core::ptr::null_mut());
 
 /// Owns the devices; dropping it stops them.
 pub(crate) struct Devices {
-    pub(crate) testdev0: Arc<TestDev>,
+    _testdev0: Arc<TestDev>,
+    _nic0: Arc<NicDev>,
+    list: KBox<KVec<DevRef>>,
 }
 
 impl Devices {
     pub(crate) fn new() -> Result<Self> {
-        let testdev0 = Arc::pin_init(TestDev::new("testdev0", c"ndriver-testdev0"), GFP_KERNEL)?;
-        TESTDEV0.store(
-            core::ptr::from_ref::<TestDev>(&testdev0).cast_mut(),
-            Ordering::Release,
-        );
-        Ok(Self { testdev0 })
+        let testdev0 = Arc::pin_init(
+            Device::new(
+                c"testdev0",
+                c"ndriver-testdev0",
+                try_pin_init!(Testdev {}? Error),
+            ),
+            GFP_KERNEL,
+        )?;
+        let nic0 = nic::create(c"ndeth0")?;
+        let mut d = Self {
+            _testdev0: testdev0.clone(),
+            _nic0: nic0.clone(),
+            list: KBox::new(KVec::new(), GFP_KERNEL)?,
+        };
+        d.add(&testdev0)?;
+        d.add(&nic0)?;
+        d.publish();
+        Ok(d)
+    }
+
+    /// Adds `dev` to the devices the registry hooks and debugfs see.
+    pub(crate) fn add<C: Class>(&mut self, dev: &Arc<Device<C>>) -> Result {
+        if self.list.len() >= MAX_DEVICES {
+            return Err(ENOSPC);
+        }
+        let p: *const dyn DeviceApi = core::ptr::from_ref::<Device<C>>(dev);
+        self.list.push(DevRef(p), GFP_KERNEL)?;
+        Ok(())
+    }
+
+    fn publish(&mut self) {
+        LIST.store(core::ptr::from_mut(&mut *self.list), Ordering::Release);
+    }
+
+    /// The devices, in creation order.
+    pub(crate) fn all(&self) -> &[DevRef] {
+        &self.list
     }
 }
 
 impl Drop for Devices {
     fn drop(&mut self) {
-        TESTDEV0.store(core::ptr::null_mut(), Ordering::Release);
-        self.testdev0.shutdown();
+        LIST.store(core::ptr::null_mut(), Ordering::Release);
+        // Newest first.
+        for d in self.list.iter().rev() {
+            d.get().shutdown();
+        }
     }
 }
 
-fn testdev0() -> Option<&'static TestDev> {
-    let p = TESTDEV0.load(Ordering::Acquire);
-    // SAFETY: set while `Devices` holds the `Arc`; implementation modules (the only
+/// Runs `f` on each device of `class`.
+fn for_class(class: &str, f: impl Fn(&dyn DeviceApi)) {
+    let p = LIST.load(Ordering::Acquire);
+    // SAFETY: published while `Devices` owns the list; implementation modules (the only
     // callers, through the registry) cannot outlive ndriver.ko, whose exit clears it
     // after they are gone.
-    unsafe { p.as_ref() }
+    let Some(list) = (unsafe { p.as_ref() }) else {
+        return;
+    };
+    for d in list.iter() {
+        let dev = d.get();
+        if dev.class_name() == class {
+            f(dev);
+        }
+    }
 }
 
 /// An implementation of `class` registered.
 pub(crate) fn on_register(class: &str, desc: *const ImplDesc) {
-    if class == "testdev" {
-        if let Some(d) = testdev0() {
-            d.on_register(desc);
-        }
-    }
+    for_class(class, |d| d.on_register(desc));
 }
 
 /// An implementation of `class` is being withdrawn.
 pub(crate) fn on_unregister(class: &str, desc: *const ImplDesc) {
-    if class == "testdev" {
-        if let Some(d) = testdev0() {
-            d.on_unregister(desc);
-        }
-    }
+    for_class(class, |d| d.on_unregister(desc));
 }

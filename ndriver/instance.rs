@@ -9,6 +9,7 @@
 
 use crate::abi::{self, ImplDesc};
 use crate::action_list::ActionList;
+use crate::device::DeviceApi;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use kernel::new_spinlock_irq;
 use kernel::prelude::*;
@@ -23,8 +24,8 @@ pub(crate) struct InstanceState {
     pub(crate) impl_name: &'static str,
     /// Counts instances of a device; the first is 1.
     pub(crate) generation: u64,
-    /// The device this instance serves (a `placeholders::testdev::TestDev`).
-    pub(crate) device: *const c_void,
+    /// The device this instance serves (a `device::Device` of some class).
+    pub(crate) device: *const (dyn DeviceApi + 'static),
     /// Resources the instance holds. An IRQ-safe lock: callouts run in any context.
     #[pin]
     pub(crate) undo: SpinLockIrq<ActionList>,
@@ -48,7 +49,7 @@ impl InstanceState {
         desc: *const ImplDesc,
         impl_name: &'static str,
         generation: u64,
-        device: *const c_void,
+        device: *const (dyn DeviceApi + 'static),
     ) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             desc,
@@ -75,6 +76,12 @@ impl InstanceState {
     pub(crate) unsafe fn from_handle<'a>(inst: *mut abi::Instance) -> &'a Self {
         // SAFETY: per this function's contract.
         unsafe { &*inst.cast::<Self>() }
+    }
+
+    /// The device this instance serves.
+    pub(crate) fn device(&self) -> &dyn DeviceApi {
+        // SAFETY: the device owns the instance and outlives it.
+        unsafe { &*self.device }
     }
 
     /// The driver's private data.

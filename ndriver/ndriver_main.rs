@@ -20,10 +20,14 @@ mod callouts;
 mod callouts_async;
 #[path = "../wrappers/callouts_device.rs"]
 mod callouts_device;
+#[path = "../wrappers/callouts_net.rs"]
+mod callouts_net;
 #[path = "debugfs_dev.rs"]
 mod debugfs_dev;
 #[path = "debugfs_root.rs"]
 mod debugfs_root;
+#[path = "device.rs"]
+mod device;
 #[path = "devices.rs"]
 mod devices;
 #[path = "fault_class.rs"]
@@ -36,6 +40,10 @@ mod inject_spec;
 mod instance;
 #[path = "names.rs"]
 mod names;
+#[path = "../wrappers/net.rs"]
+mod net;
+#[path = "../placeholders/nic.rs"]
+mod nic;
 #[path = "pci_addr.rs"]
 mod pci_addr;
 #[path = "policy.rs"]

@@ -7,7 +7,7 @@ use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Most entry points of a device class.
-pub(crate) const MAX_ENTRIES: usize = 12;
+pub(crate) const MAX_ENTRIES: usize = 24;
 
 /// How a failure was detected (the guard's classification, plus error returns).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

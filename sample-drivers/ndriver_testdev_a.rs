@@ -13,6 +13,8 @@ use kernel::prelude::*;
 mod abi;
 #[path = "../wrappers/callouts_api.rs"]
 mod callouts_api;
+#[path = "../wrappers/driver_dev.rs"]
+mod driver_dev;
 #[path = "../wrappers/driver_lock.rs"]
 mod driver_lock;
 #[path = "fault_sites.rs"]

@@ -40,7 +40,10 @@ results=$(cd "$results" && pwd)
 
 ns=ndriver-$$
 tap=ndtap0
+peer=
 cleanup() {
+	[ -z "$peer" ] || kill "$peer" 2>/dev/null || true
+	wait 2>/dev/null || true
 	ip netns del "$ns" 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -50,6 +53,14 @@ as_root ip -n "$ns" tuntap add dev "$tap" mode tap || die "cannot create a tap d
 as_root ip -n "$ns" addr add 10.99.0.1/24 dev "$tap"
 as_root ip -n "$ns" link set "$tap" up
 echo "$ns" > "$results/netns"
+# The host side of the NIC tests: an HTTP peer on 10.99.0.1:8099 inside the namespace
+# serving and storing files in RESULTS/peer (scripts/nic-peer.py).
+mkdir -p "$results/peer"
+sudo_=()
+[ "$(id -u)" = 0 ] || sudo_=(sudo)
+"${sudo_[@]}" ip netns exec "$ns" /usr/bin/python3 "$NDRIVER_ROOT/scripts/nic-peer.py" \
+	10.99.0.1 8099 "$results/peer" >"$results/peer.log" 2>&1 &
+peer=$!
 
 disk=$results/disk.img
 [ -f "$disk" ] || truncate -s 512M "$disk"

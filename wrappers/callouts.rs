@@ -8,7 +8,6 @@
 use crate::abi;
 use crate::action_list::{Action, Kind};
 use crate::instance::InstanceState;
-use crate::testdev::TestDev;
 use core::alloc::Layout;
 use core::ptr::NonNull;
 use core::sync::atomic::Ordering;
@@ -151,7 +150,5 @@ pub(crate) extern "C" fn ndriver_lock_wait() {
 pub(crate) extern "C" fn ndriver_fault_point(inst: *mut abi::Instance, entry: u32) -> u32 {
     // SAFETY: the driver passes the handle of its live instance.
     let st = unsafe { InstanceState::from_handle(inst) };
-    // SAFETY: `device` is the `TestDev` that owns this instance and outlives it.
-    let dev = unsafe { &*st.device.cast::<TestDev>() };
-    dev.fault_point(entry as usize)
+    st.device().fault_point(entry as usize)
 }

@@ -35,6 +35,10 @@ unsafe extern "C" {
     pub(crate) fn ndriver_pci_present(inst: *mut Instance) -> u32;
     /// Enables the PCI function (bus mastering, INTx); 0 or a negative errno.
     pub(crate) fn ndriver_pci_enable(inst: *mut Instance) -> c_int;
+    /// The same without bus mastering; 0 or a negative errno.
+    pub(crate) fn ndriver_pci_enable_quiet(inst: *mut Instance) -> c_int;
+    /// Turns bus mastering on (after `ndriver_pci_enable_quiet`).
+    pub(crate) fn ndriver_pci_set_master(inst: *mut Instance);
     /// Disables it again.
     pub(crate) fn ndriver_pci_disable(inst: *mut Instance);
     /// Claims and maps a BAR; NULL on failure.
@@ -72,4 +76,43 @@ unsafe extern "C" {
     pub(crate) fn ndriver_work_queue(inst: *mut Instance, work: *mut c_void);
     /// Cancels and frees it.
     pub(crate) fn ndriver_work_cancel(inst: *mut Instance, work: *mut c_void);
+    /// The driver is done with a lent skb (`sent`: it went out).
+    pub(crate) fn ndriver_net_tx_done(inst: *mut Instance, skb: *mut c_void, sent: u32);
+    /// Delivers a received frame (copied); `napi` non-zero from `poll`.
+    pub(crate) fn ndriver_net_rx(
+        inst: *mut Instance,
+        data: *const u8,
+        len: u32,
+        napi: u32,
+    ) -> c_int;
+    /// Schedules the placeholder's NAPI poll.
+    pub(crate) fn ndriver_net_napi_schedule(inst: *mut Instance) -> u32;
+    /// Ends the current poll.
+    pub(crate) fn ndriver_net_napi_complete(inst: *mut Instance, work: i32) -> u32;
+    /// Reports the link state.
+    pub(crate) fn ndriver_net_carrier(inst: *mut Instance, on: u32);
+    /// Stops the transmit queue.
+    pub(crate) fn ndriver_net_stop_queue(inst: *mut Instance);
+    /// Wakes the transmit queue.
+    pub(crate) fn ndriver_net_wake_queue(inst: *mut Instance);
+    /// The placeholder's station address.
+    pub(crate) fn ndriver_net_mac(inst: *mut Instance) -> u64;
+    /// The placeholder's MTU.
+    pub(crate) fn ndriver_net_mtu(inst: *mut Instance) -> u32;
+    /// The receive filter: flags, multicast addresses and their number.
+    pub(crate) fn ndriver_net_rx_filter(
+        inst: *mut Instance,
+        mc: *mut u64,
+        max: u32,
+        count: *mut u32,
+    ) -> u32;
+    /// Registers the receive ring for counting frames lost in it.
+    pub(crate) fn ndriver_net_rx_ring(
+        inst: *mut Instance,
+        base: *const c_void,
+        count: u32,
+        stride: u32,
+        status_off: u32,
+        done_mask: u32,
+    );
 }

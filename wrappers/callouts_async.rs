@@ -10,20 +10,19 @@
 //! a driver re-arms its timer from its own callback and the framework cancels it from
 //! the undo list, long after the driver's handles are gone.
 
-use crate::abi::{self, TestdevEntry};
+use crate::abi;
 use crate::action_list::{Action, Kind};
 use crate::callouts::{record, release};
+use crate::device::{DeviceApi, Event};
 use crate::instance::InstanceState;
-use crate::testdev::TestDev;
 use kernel::bindings;
 use kernel::ffi::c_void;
 use kernel::prelude::*;
 use kernel::types::Opaque;
 
 /// The placeholder an instance serves.
-fn device_of(st: &InstanceState) -> &TestDev {
-    // SAFETY: `device` is the `TestDev` that owns the instance and outlives it.
-    unsafe { &*st.device.cast::<TestDev>() }
+fn device_of(st: &InstanceState) -> &dyn DeviceApi {
+    st.device()
 }
 
 /// One timer of an instance. `timer` is first, so the `hrtimer` pointer the core
@@ -47,7 +46,7 @@ unsafe extern "C" fn timer_trampoline(t: *mut bindings::hrtimer) -> bindings::hr
     let dt = unsafe { &*t.cast::<DriverTimer>() };
     // SAFETY: the instance outlives its undo list, which cancels this timer.
     let st = unsafe { &*dt.st };
-    let _ = device_of(st).async_entry(st, TestdevEntry::Timer as usize, dt.cookie);
+    let _ = device_of(st).event(st, Event::Timer, dt.cookie);
     bindings::hrtimer_restart::HRTIMER_NORESTART
 }
 
@@ -153,7 +152,7 @@ unsafe extern "C" fn work_trampoline(w: *mut bindings::work_struct) {
     let dw = unsafe { &*w.cast::<DriverWork>() };
     // SAFETY: the instance outlives its undo list, which cancels this work.
     let st = unsafe { &*dw.st };
-    let _ = device_of(st).async_entry(st, TestdevEntry::Work as usize, dw.cookie);
+    let _ = device_of(st).event(st, Event::Work, dw.cookie);
 }
 
 /// Undo of `ndriver_work_setup`: cancel (waiting for a running item), then free.

@@ -15,20 +15,19 @@
 //! quiesced or failed) the line is masked instead of left screaming, and unmasked
 //! when the instance is redirected to or given back.
 
-use crate::abi::{self, TestdevEntry};
+use crate::abi;
 use crate::action_list::{Action, Kind};
 use crate::callouts::{record, release};
+use crate::device::{DeviceApi, Event};
 use crate::instance::InstanceState;
-use crate::testdev::TestDev;
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::bindings;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 
 /// The placeholder an instance serves.
-fn device_of(st: &InstanceState) -> &TestDev {
-    // SAFETY: `device` is the `TestDev` that owns the instance and outlives it.
-    unsafe { &*st.device.cast::<TestDev>() }
+fn device_of(st: &InstanceState) -> &dyn DeviceApi {
+    st.device()
 }
 
 /// The instance behind `inst` and its device's PCI function, if one is attached.
@@ -66,6 +65,29 @@ unsafe fn undo_pci_enable(a: &Action) {
 /// Enables the device's PCI function with bus mastering and INTx. 0 or a negative errno.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_pci_enable(inst: *mut abi::Instance) -> c_int {
+    pci_enable(inst, true)
+}
+
+/// Enables the PCI function like `ndriver_pci_enable` but without bus mastering: the
+/// device cannot DMA until `ndriver_pci_set_master`. A driver whose device may still
+/// run with the programming of a dead instance (receive rings it freed) silences the
+/// device through its registers first. 0 or a negative errno.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_pci_enable_quiet(inst: *mut abi::Instance) -> c_int {
+    pci_enable(inst, false)
+}
+
+/// Turns bus mastering on for a function enabled with `ndriver_pci_enable_quiet` (the
+/// enable's undo turns it off again).
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_pci_set_master(inst: *mut abi::Instance) {
+    if let (_, Some(p)) = pci_of(inst) {
+        // SAFETY: `p` is the attached, referenced function.
+        unsafe { bindings::pci_set_master(p) };
+    }
+}
+
+fn pci_enable(inst: *mut abi::Instance, master: bool) -> c_int {
     let (st, Some(p)) = pci_of(inst) else {
         return ENODEV.to_errno();
     };
@@ -76,7 +98,9 @@ pub(crate) extern "C" fn ndriver_pci_enable(inst: *mut abi::Instance) -> c_int {
     }
     // SAFETY: as above; the function is enabled.
     unsafe {
-        bindings::pci_set_master(p);
+        if master {
+            bindings::pci_set_master(p);
+        }
         bindings::pci_intx(p, 1);
     }
     let action = Action {
@@ -207,8 +231,7 @@ unsafe extern "C" fn irq_trampoline(irq: c_int, dev_id: *mut c_void) -> bindings
     let a = unsafe { &*dev_id.cast::<IrqAction>() };
     // SAFETY: the instance lives until its undo list (which frees this line) ran.
     let st = unsafe { &*a.st };
-    let entry = TestdevEntry::DevIrq as usize;
-    match device_of(st).async_entry(st, entry, irq as u64) {
+    match device_of(st).event(st, Event::DevIrq, irq as u64) {
         Some(v) if v > 0 => bindings::irqreturn::IRQ_HANDLED,
         Some(_) => bindings::irqreturn::IRQ_NONE,
         None => {

@@ -23,11 +23,26 @@ void ndriver_lock_wait(void);
 
 u32 ndriver_pci_present(struct ndriver_instance *inst);
 int ndriver_pci_enable(struct ndriver_instance *inst);
+int ndriver_pci_enable_quiet(struct ndriver_instance *inst);
+void ndriver_pci_set_master(struct ndriver_instance *inst);
 void ndriver_pci_disable(struct ndriver_instance *inst);
 void *ndriver_pci_iomap(struct ndriver_instance *inst, u32 bar);
 void ndriver_pci_iounmap(struct ndriver_instance *inst, void *addr);
 int ndriver_request_irq(struct ndriver_instance *inst);
 void ndriver_free_irq(struct ndriver_instance *inst);
+
+void ndriver_net_tx_done(struct ndriver_instance *inst, void *skb, u32 sent);
+int ndriver_net_rx(struct ndriver_instance *inst, const u8 *data, u32 len, u32 napi);
+u32 ndriver_net_napi_schedule(struct ndriver_instance *inst);
+u32 ndriver_net_napi_complete(struct ndriver_instance *inst, s32 work);
+void ndriver_net_carrier(struct ndriver_instance *inst, u32 on);
+void ndriver_net_stop_queue(struct ndriver_instance *inst);
+void ndriver_net_wake_queue(struct ndriver_instance *inst);
+u64 ndriver_net_mac(struct ndriver_instance *inst);
+u32 ndriver_net_mtu(struct ndriver_instance *inst);
+u32 ndriver_net_rx_filter(struct ndriver_instance *inst, u64 *mc, u32 max, u32 *count);
+void ndriver_net_rx_ring(struct ndriver_instance *inst, const void *base, u32 count,
+			 u32 stride, u32 status_off, u32 done_mask);
 void *ndriver_dma_alloc(struct ndriver_instance *inst, size_t size, u64 *dma);
 void ndriver_dma_free(struct ndriver_instance *inst, void *cpu);
 int ndriver_dma_map(struct ndriver_instance *inst, void *ptr, size_t size, u32 dir, u64 *dma);
@@ -52,6 +67,8 @@ EXPORT_SYMBOL_GPL(ndriver_lock_wait);
 
 EXPORT_SYMBOL_GPL(ndriver_pci_present);
 EXPORT_SYMBOL_GPL(ndriver_pci_enable);
+EXPORT_SYMBOL_GPL(ndriver_pci_enable_quiet);
+EXPORT_SYMBOL_GPL(ndriver_pci_set_master);
 EXPORT_SYMBOL_GPL(ndriver_pci_disable);
 EXPORT_SYMBOL_GPL(ndriver_pci_iomap);
 EXPORT_SYMBOL_GPL(ndriver_pci_iounmap);
@@ -68,3 +85,15 @@ EXPORT_SYMBOL_GPL(ndriver_timer_cancel);
 EXPORT_SYMBOL_GPL(ndriver_work_setup);
 EXPORT_SYMBOL_GPL(ndriver_work_queue);
 EXPORT_SYMBOL_GPL(ndriver_work_cancel);
+
+EXPORT_SYMBOL_GPL(ndriver_net_tx_done);
+EXPORT_SYMBOL_GPL(ndriver_net_rx);
+EXPORT_SYMBOL_GPL(ndriver_net_napi_schedule);
+EXPORT_SYMBOL_GPL(ndriver_net_napi_complete);
+EXPORT_SYMBOL_GPL(ndriver_net_carrier);
+EXPORT_SYMBOL_GPL(ndriver_net_stop_queue);
+EXPORT_SYMBOL_GPL(ndriver_net_wake_queue);
+EXPORT_SYMBOL_GPL(ndriver_net_mac);
+EXPORT_SYMBOL_GPL(ndriver_net_mtu);
+EXPORT_SYMBOL_GPL(ndriver_net_rx_filter);
+EXPORT_SYMBOL_GPL(ndriver_net_rx_ring);

@@ -1,0 +1,712 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `nic`: the placeholder Ethernet device, a class of the generic device
+//! (`ndriver/device.rs`).
+//!
+//! The framework registers one `net_device` (`ndeth0`) at load and keeps it for its
+//! whole life: its name, station address, addresses, routes and sockets never see an
+//! implementation change. Every `net_device_ops` entry, the NAPI poll and the device
+//! interrupt are guard wrappers into the current instance (`wrappers/netdevice.c`
+//! holds the tables, `wrappers/net.rs` the raw calls).
+//!
+//! Requests and configuration:
+//!
+//! * Transmit: each skb is put on the placeholder's *unfinished* queue before the
+//!   driver sees it and leaves it only when the driver reports it sent
+//!   (`ndriver_net_tx_done`). When an instance dies, whatever is still queued is sent
+//!   again through the stack once a new instance serves.
+//! * Configuration: `up`/`down`, MTU and station address are logged items of the
+//!   generic configuration log, routed to `open`/`stop`, `change_mtu` and
+//!   `set_mac_address`; the receive filter (promiscuous, all-multicast, multicast
+//!   list) is the placeholder's own state and is programmed again through
+//!   `set_rx_mode` after the replay. The carrier is the placeholder's: a starting
+//!   instance cannot drop it, so a swap makes no link event.
+//! * A transmit timeout of the kernel's watchdog is a hang of the device: it is
+//!   recovered like any failure.
+//! * Receive frames still in a dead instance's ring are lost (TCP retransmits); the
+//!   driver registers its ring so the framework can count them (`rx_lost`).
+
+use crate::abi::{
+    Instance, NicEntry, NicHwStats, NicOps, NIC_ENTRIES, NIC_KEY_MAC, NIC_KEY_MTU, NIC_KEY_UP,
+    NIC_RX_ALLMULTI, NIC_RX_PROMISC,
+};
+use crate::device::{Class, Device, DeviceApi, Event, Failure};
+use crate::instance::InstanceState;
+use crate::net::{copy_cstr, Napi, NetDev, Skb, IFF_ALLMULTI, IFF_PROMISC};
+use crate::stats::Detected;
+use crate::timeout::Bounds;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use kernel::ffi::{c_char, c_int, c_uint, c_void};
+use kernel::new_spinlock_irq;
+use kernel::prelude::*;
+use kernel::sync::{Arc, SpinLockIrq};
+
+/// Entry numbers.
+const OPEN: usize = NicEntry::Open as usize;
+const START_XMIT: usize = NicEntry::StartXmit as usize;
+const SET_RX_MODE: usize = NicEntry::SetRxMode as usize;
+const SET_MAC: usize = NicEntry::SetMacAddress as usize;
+const CHANGE_MTU: usize = NicEntry::ChangeMtu as usize;
+const TX_TIMEOUT: usize = NicEntry::TxTimeout as usize;
+const GET_STATS: usize = NicEntry::GetStats64 as usize;
+const POLL: usize = NicEntry::Poll as usize;
+
+/// Multicast addresses kept for the receive filter; more means all-multicast.
+pub(crate) const MC_MAX: usize = 16;
+
+/// `ndo_start_xmit` results.
+const NETDEV_TX_OK: c_int = 0;
+const NETDEV_TX_BUSY: c_int = 0x10;
+
+/// The receive filter as the placeholder last saw it.
+#[derive(Clone, Copy)]
+pub(crate) struct RxFilter {
+    /// `NIC_RX_*` flags.
+    pub(crate) flags: u32,
+    /// Multicast addresses (first `count`; all-multicast when more than `MC_MAX`).
+    pub(crate) mc: [u64; MC_MAX],
+    /// Entries in `mc`.
+    pub(crate) count: usize,
+}
+
+/// A receive descriptor ring registered by the current instance: how the framework
+/// counts frames a dead instance received but never delivered.
+#[derive(Clone, Copy)]
+struct RxRing {
+    generation: u64,
+    base: usize,
+    count: u32,
+    stride: u32,
+    status_off: u32,
+    done_mask: u8,
+}
+
+/// Counters of the placeholder (they survive every instance).
+#[derive(Default)]
+pub(crate) struct NetCounters {
+    pub(crate) rx_packets: AtomicU64,
+    pub(crate) rx_bytes: AtomicU64,
+    pub(crate) rx_dropped: AtomicU64,
+    pub(crate) tx_packets: AtomicU64,
+    pub(crate) tx_bytes: AtomicU64,
+    pub(crate) tx_resent: AtomicU64,
+    pub(crate) tx_busy: AtomicU64,
+    pub(crate) rx_lost: AtomicU64,
+    pub(crate) rx_missed: AtomicU64,
+    pub(crate) rx_errors: AtomicU64,
+    pub(crate) tx_errors: AtomicU64,
+    pub(crate) tx_timeouts: AtomicU64,
+    pub(crate) carrier_kept: AtomicU64,
+}
+
+/// The `nic` class: the placeholder `net_device` and what it keeps across instances.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Nic {
+    /// The placeholder (NULL until `create` made it).
+    nd: AtomicPtr<c_void>,
+    /// The interface name (for logs).
+    ifname: &'static CStr,
+    /// Set by `ndriver_net_napi_complete` during a poll.
+    napi_done: AtomicBool,
+    /// The interface is up (between `ndo_open` and `ndo_stop`).
+    up: AtomicBool,
+    #[pin]
+    filter: SpinLockIrq<RxFilter>,
+    #[pin]
+    ring: SpinLockIrq<Option<RxRing>>,
+    /// Counters.
+    pub(crate) net: NetCounters,
+}
+
+/// The placeholder device.
+pub(crate) type NicDev = Device<Nic>;
+
+/// The operation table behind an admitted call's `ops`.
+///
+/// # Safety
+///
+/// `ops` is the `NicOps` of a registered `nic` implementation.
+unsafe fn table<'a>(ops: *const c_void) -> &'a NicOps {
+    // SAFETY: per this function's contract.
+    unsafe { &*ops.cast::<NicOps>() }
+}
+
+impl Nic {
+    /// The placeholder.
+    pub(crate) fn netdev(&self) -> Option<NetDev> {
+        let p = self.nd.load(Ordering::Acquire);
+        // SAFETY: set by `create` to a live placeholder, freed only when the device is.
+        (!p.is_null()).then(|| unsafe { NetDev::from_raw(p) })
+    }
+
+    /// The receive filter snapshot drivers program.
+    pub(crate) fn filter(&self) -> RxFilter {
+        *self.filter.lock()
+    }
+
+    /// Takes a new snapshot of the receive filter from the placeholder.
+    fn snapshot_filter(&self, nd: NetDev, locked: bool) {
+        let mut mc = [0u64; MC_MAX];
+        let n = nd.mc_list(&mut mc, locked);
+        let f = nd.flags();
+        let mut flags = 0;
+        if f & IFF_PROMISC != 0 {
+            flags |= NIC_RX_PROMISC;
+        }
+        if f & IFF_ALLMULTI != 0 || n > MC_MAX {
+            flags |= NIC_RX_ALLMULTI;
+        }
+        *self.filter.lock() = RxFilter {
+            flags,
+            mc,
+            count: n.min(MC_MAX),
+        };
+    }
+
+    /// Records the receive ring of instance generation `generation`.
+    pub(crate) fn set_ring(
+        &self,
+        generation: u64,
+        base: usize,
+        count: u32,
+        stride: u32,
+        status_off: u32,
+        done_mask: u8,
+    ) {
+        *self.ring.lock() = (base != 0).then_some(RxRing {
+            generation,
+            base,
+            count,
+            stride,
+            status_off,
+            done_mask,
+        });
+    }
+}
+
+impl Class for Nic {
+    const NAME: &'static str = "nic";
+    const ENTRIES: &'static [&'static str] = &NIC_ENTRIES;
+    const PROBE: usize = NicEntry::Probe as usize;
+    const CONFIGURE: usize = NicEntry::Configure as usize;
+    const REMOVE: usize = NicEntry::Remove as usize;
+    // A transmit that reaches QEMU's e1000 runs the device model in the vCPU, and a
+    // vCPU of a loaded TCG host can stall for tens of milliseconds: a 50 ms floor
+    // took such stalls for hangs.
+    const BOUNDS: Bounds = Bounds {
+        floor_ns: 200_000_000,
+        ..Bounds::DEFAULT
+    };
+
+    fn config_entry(key: u32) -> usize {
+        match key {
+            NIC_KEY_UP => OPEN,
+            NIC_KEY_MTU => CHANGE_MTU,
+            NIC_KEY_MAC => SET_MAC,
+            _ => NicEntry::Configure as usize,
+        }
+    }
+
+    fn event_entry(ev: Event) -> Option<usize> {
+        Some(match ev {
+            Event::DevIrq => NicEntry::DevIrq as usize,
+            Event::Timer => NicEntry::Timer as usize,
+            Event::Work => NicEntry::Work as usize,
+        })
+    }
+
+    unsafe fn probe(ops: *const c_void, h: *mut Instance) -> i64 {
+        // SAFETY: per the trait's contract.
+        unsafe { (table(ops).probe)(h) as i64 }
+    }
+
+    unsafe fn configure(ops: *const c_void, h: *mut Instance, key: u32, value: u64) -> i64 {
+        // SAFETY: per the trait's contract (for all calls below).
+        let t = unsafe { table(ops) };
+        (unsafe {
+            match key {
+                NIC_KEY_UP if value != 0 => (t.open)(h),
+                NIC_KEY_UP => (t.stop)(h),
+                NIC_KEY_MTU => (t.change_mtu)(h, value as u32),
+                NIC_KEY_MAC => (t.set_mac_address)(h, value),
+                _ => (t.configure)(h, key, value),
+            }
+        }) as i64
+    }
+
+    unsafe fn remove(ops: *const c_void, h: *mut Instance) {
+        // SAFETY: per the trait's contract.
+        unsafe { (table(ops).remove)(h) }
+    }
+
+    unsafe fn event(ops: *const c_void, h: *mut Instance, ev: Event, arg: u64) -> i64 {
+        // SAFETY: per the trait's contract.
+        let t = unsafe { table(ops) };
+        let f = match ev {
+            Event::DevIrq => t.devirq,
+            Event::Timer => t.timer,
+            Event::Work => t.work,
+        };
+        // SAFETY: per the trait's contract.
+        unsafe { f(h, arg) }
+    }
+
+    fn discarding(dev: &NicDev, st: &InstanceState) {
+        let ring = dev.class.ring.lock().take();
+        let Some(r) = ring else {
+            return;
+        };
+        if r.generation != st.generation {
+            return;
+        }
+        let mut lost = 0u64;
+        for i in 0..r.count as usize {
+            let p = (r.base + i * r.stride as usize + r.status_off as usize) as *const u8;
+            // SAFETY: the dead instance registered this ring in memory it still holds
+            // (its undo list has not run yet); a volatile read of a status byte.
+            if unsafe { core::ptr::read_volatile(p) } & r.done_mask != 0 {
+                lost += 1;
+            }
+        }
+        dev.class.net.rx_lost.fetch_add(lost, Ordering::Relaxed);
+    }
+
+    fn replay(dev: &NicDev, ops: *const c_void, h: *mut Instance) -> Result<(), Failure> {
+        let Some(nd) = dev.class.netdev() else {
+            return Ok(());
+        };
+        if dev.class.up.load(Ordering::Acquire) && nd.running() {
+            dev.class.snapshot_filter(nd, false);
+            // SAFETY: `h` is the instance being started, `ops` its table.
+            let f = unsafe { table(ops) }.set_rx_mode;
+            // SAFETY: as above.
+            dev.guarded_entry(SET_RX_MODE, || unsafe { f(h) } as i64)?;
+        }
+        Ok(())
+    }
+
+    fn redirected(dev: &NicDev) {
+        let Some(nd) = dev.class.netdev() else {
+            return;
+        };
+        // Send again what the previous instance never reported done. Only as many as
+        // are queued now: a resent skb that fails again is queued anew.
+        let q = nd.unfinished();
+        for _ in 0..q.len() {
+            let Some(skb) = q.pop() else {
+                break;
+            };
+            dev.class.net.tx_resent.fetch_add(1, Ordering::Relaxed);
+            let _ = skb.requeue();
+        }
+        if nd.running() && dev.class.up.load(Ordering::Acquire) {
+            nd.wake_queue();
+        }
+    }
+
+    fn shutdown(dev: &NicDev) {
+        if let Some(nd) = dev.class.netdev() {
+            nd.unregister();
+        }
+    }
+
+    fn show_status(dev: &NicDev, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let fl = dev.class.filter();
+        writeln!(f, "netdev {}", dev.class.ifname.to_str().unwrap_or("?"))?;
+        if let Some(nd) = dev.class.netdev() {
+            let m = nd.addr().to_le_bytes();
+            writeln!(
+                f,
+                "mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}",
+                m[0], m[1], m[2], m[3], m[4], m[5]
+            )?;
+            writeln!(f, "mtu {}", nd.mtu())?;
+            writeln!(f, "up {}", nd.running() as u32)?;
+            writeln!(f, "unfinished_tx {}", nd.unfinished().len())?;
+        }
+        writeln!(
+            f,
+            "rx_filter promisc={} allmulti={} multicast={}",
+            (fl.flags & NIC_RX_PROMISC != 0) as u32,
+            (fl.flags & NIC_RX_ALLMULTI != 0) as u32,
+            fl.count
+        )
+    }
+
+    fn show_stats(dev: &NicDev, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let n = &dev.class.net;
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        writeln!(f, "rx_packets {}", l(&n.rx_packets))?;
+        writeln!(f, "rx_bytes {}", l(&n.rx_bytes))?;
+        writeln!(f, "rx_dropped {}", l(&n.rx_dropped))?;
+        writeln!(f, "rx_lost {}", l(&n.rx_lost))?;
+        writeln!(f, "rx_missed {}", l(&n.rx_missed))?;
+        writeln!(f, "tx_packets {}", l(&n.tx_packets))?;
+        writeln!(f, "tx_bytes {}", l(&n.tx_bytes))?;
+        writeln!(f, "tx_resent {}", l(&n.tx_resent))?;
+        writeln!(f, "tx_busy {}", l(&n.tx_busy))?;
+        writeln!(f, "tx_timeouts {}", l(&n.tx_timeouts))?;
+        writeln!(f, "carrier_kept {}", l(&n.carrier_kept))
+    }
+}
+
+/// Creates the placeholder device `ifname` and registers its `net_device`.
+pub(crate) fn create(ifname: &'static CStr) -> Result<Arc<NicDev>> {
+    let dev = Arc::pin_init(
+        Device::new(
+            c"nic0",
+            c"ndriver-nic0",
+            try_pin_init!(Nic {
+                nd: AtomicPtr::new(core::ptr::null_mut()),
+                ifname,
+                napi_done: AtomicBool::new(false),
+                up: AtomicBool::new(false),
+                filter <- new_spinlock_irq!(RxFilter {
+                    flags: 0,
+                    mc: [0; MC_MAX],
+                    count: 0,
+                }),
+                ring <- new_spinlock_irq!(None),
+                net: NetCounters::default(),
+            }? Error),
+        ),
+        GFP_KERNEL,
+    )?;
+    let owner = core::ptr::from_ref::<NicDev>(&dev).cast::<c_void>();
+    let nd = NetDev::alloc(owner, ifname)?;
+    dev.class.nd.store(nd.as_ptr(), Ordering::Release);
+    dev.log_config(NIC_KEY_MTU, nd.mtu() as u64)?;
+    if let Err(e) = nd.register() {
+        dev.class.nd.store(core::ptr::null_mut(), Ordering::Release);
+        // SAFETY: never registered, not used again.
+        unsafe { nd.free() };
+        return Err(e);
+    }
+    Ok(dev)
+}
+
+#[pinned_drop]
+impl PinnedDrop for Nic {
+    fn drop(self: Pin<&mut Self>) {
+        let p = self.nd.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        if !p.is_null() {
+            // SAFETY: unregistered by `shutdown` (the device's last act) and not used
+            // any more: the device is being freed.
+            unsafe { NetDev::from_raw(p).free() };
+        }
+    }
+}
+
+/// The device behind a placeholder pointer from the kernel.
+///
+/// # Safety
+///
+/// `nd` is the placeholder of a live `NicDev` (the kernel calls its operations only
+/// while it is registered, and the device outlives its registration).
+unsafe fn dev_of<'a>(nd: *mut c_void) -> (&'a NicDev, NetDev) {
+    // SAFETY: per this function's contract.
+    let nd = unsafe { NetDev::from_raw(nd) };
+    // SAFETY: `owner` is the `NicDev` given to `NetDev::alloc` in `create`.
+    (unsafe { &*nd.owner().cast::<NicDev>() }, nd)
+}
+
+/// The `nic` device an instance serves, if it is one.
+pub(crate) fn nic_of(st: &InstanceState) -> Option<&NicDev> {
+    let d = st.device();
+    if d.class_name() != Nic::NAME {
+        return None;
+    }
+    // SAFETY: a device of class `nic` is a `Device<Nic>` (the class name is unique to
+    // the type, see `Class::NAME`); it outlives its instances.
+    Some(unsafe { &*d.as_ptr().cast::<NicDev>() })
+}
+
+/// `ndo_open`: NAPI on, then `open` (logged as `up`), then the queue.
+#[unsafe(no_mangle)]
+extern "C" fn ndriver_nic_ndo_open(nd: *mut c_void) -> c_int {
+    // SAFETY: called by the kernel for our registered placeholder.
+    let (dev, nd) = unsafe { dev_of(nd) };
+    if dev.pci_dev().is_null() {
+        return ENODEV.to_errno();
+    }
+    let this = dev.arc();
+    let napi = nd.napi();
+    napi.enable();
+    dev.class.up.store(true, Ordering::Release);
+    if let Err(e) = this.configure(NIC_KEY_UP, 1) {
+        dev.class.up.store(false, Ordering::Release);
+        napi.disable();
+        return e.to_errno();
+    }
+    dev.class.snapshot_filter(nd, false);
+    nd.wake_queue();
+    0
+}
+
+/// `ndo_stop`: queue and NAPI off (so no poll runs while the driver gives its rings
+/// back), `stop` (logged as down), carrier off.
+#[unsafe(no_mangle)]
+extern "C" fn ndriver_nic_ndo_stop(nd: *mut c_void) -> c_int {
+    // SAFETY: called by the kernel for our registered placeholder.
+    let (dev, nd) = unsafe { dev_of(nd) };
+    nd.stop_queue();
+    dev.class.up.store(false, Ordering::Release);
+    nd.napi().disable();
+    let this = dev.arc();
+    if this.configure(NIC_KEY_UP, 0).is_err() {
+        // No instance could stop: log it down anyway, undo takes the rest.
+        let _ = dev.log_config(NIC_KEY_UP, 0);
+    }
+    nd.set_carrier(false);
+    0
+}
+
+/// `ndo_start_xmit`: the skb joins the unfinished queue, then the driver gets it.
+#[unsafe(no_mangle)]
+extern "C" fn ndriver_nic_ndo_start_xmit(skb: *mut c_void, nd: *mut c_void) -> c_int {
+    // SAFETY: called by the kernel for our registered placeholder.
+    let (dev, nd) = unsafe { dev_of(nd) };
+    // SAFETY: the stack hands us a live skb.
+    let skb = unsafe { Skb::from_raw(skb) };
+    let Some(a) = dev.admit() else {
+        // Between instances: hold the queue until the new one serves (`redirected`
+        // wakes it). Re-check after stopping, in case it started serving meanwhile.
+        nd.stop_queue();
+        if dev.admit().is_some() {
+            nd.wake_queue();
+        }
+        dev.class.net.tx_busy.fetch_add(1, Ordering::Relaxed);
+        return NETDEV_TX_BUSY;
+    };
+    if !skb.linear() {
+        // The placeholder announces no scatter-gather; never expected.
+        skb.drop_it();
+        return NETDEV_TX_OK;
+    }
+    let q = nd.unfinished();
+    q.push(skb);
+    let (data, len) = skb.data();
+    let h = a.handle();
+    // SAFETY: `a.ops` is the table of the admitted instance.
+    let f = unsafe { table(a.ops) }.start_xmit;
+    // SAFETY: `h` is the live instance `f` belongs to; the skb stays ours.
+    let r = dev.guarded_entry(START_XMIT, || unsafe { f(h, skb.as_ptr(), data, len) }
+        as i64);
+    match r {
+        Ok(0) => NETDEV_TX_OK,
+        Ok(_) => {
+            // Ring full: the driver did not take it.
+            q.unlink(skb);
+            dev.class.net.tx_busy.fetch_add(1, Ordering::Relaxed);
+            NETDEV_TX_BUSY
+        }
+        Err(fail) => {
+            // The skb stays unfinished and goes out again on the next instance.
+            nd.stop_queue();
+            dev.fail_async(a.inst, START_XMIT, fail);
+            drop(a);
+            NETDEV_TX_OK
+        }
+    }
+}
+
+/// `ndo_set_rx_mode` (atomic, under the address lock): snapshot, then program.
+#[unsafe(no_mangle)]
+extern "C" fn ndriver_nic_ndo_set_rx_mode(nd: *mut c_void) {
+    // SAFETY: called by the kernel for our registered placeholder.
+    let (dev, nd) = unsafe { dev_of(nd) };
+    dev.class.snapshot_filter(nd, true);
+    let Some(a) = dev.admit() else {
+        // Replayed when the next instance starts.
+        return;
+    };
+    let h = a.handle();
+    // SAFETY: `a.ops` is the table of the admitted instance.
+    let f = unsafe { table(a.ops) }.set_rx_mode;
+    // SAFETY: `h` is the live instance `f` belongs to.
+    if let Err(fail) = dev.guarded_entry(SET_RX_MODE, || unsafe { f(h) } as i64) {
+        dev.fail_async(a.inst, SET_RX_MODE, fail);
+    }
+}
+
+/// `ndo_set_mac_address` (the address is valid): the placeholder takes it, then
+/// `set_mac_address` (logged); a refusal puts the old one back.
+#[unsafe(no_mangle)]
+extern "C" fn ndriver_nic_ndo_set_mac(nd: *mut c_void, mac: *const u8) -> c_int {
+    // SAFETY: called by the kernel for our registered placeholder.
+    let (dev, nd) = unsafe { dev_of(nd) };
+    let mut b = [0u8; 8];
+    // SAFETY: `mac` points at a 6-byte Ethernet address (`sockaddr::sa_data`).
+    unsafe { core::ptr::copy_nonoverlapping(mac, b.as_mut_ptr(), 6) };
+    let v = u64::from_le_bytes(b);
+    let old = nd.addr();
+    nd.set_addr(v);
+    let this = dev.arc();
+    match this.configure(NIC_KEY_MAC, v) {
+        Err(e) if e != ENODEV => {
+            nd.set_addr(old);
+            e.to_errno()
+        }
+        // No instance: the address is logged and programmed by the next one.
+        _ => {
+            let _ = dev.log_config(NIC_KEY_MAC, v);
+            0
+        }
+    }
+}
+
+/// `ndo_change_mtu`: `change_mtu`, logged.
+#[unsafe(no_mangle)]
+extern "C" fn ndriver_nic_ndo_change_mtu(nd: *mut c_void, mtu: c_int) -> c_int {
+    // SAFETY: called by the kernel for our registered placeholder.
+    let (dev, nd) = unsafe { dev_of(nd) };
+    let this = dev.arc();
+    match this.configure(NIC_KEY_MTU, mtu as u64) {
+        Err(e) if e != ENODEV => e.to_errno(),
+        _ => {
+            let _ = dev.log_config(NIC_KEY_MTU, mtu as u64);
+            nd.set_mtu(mtu as u32);
+            0
+        }
+    }
+}
+
+/// `ndo_tx_timeout`: the device hangs. The driver hears of it, then the instance is
+/// replaced as after any failure.
+#[unsafe(no_mangle)]
+extern "C" fn ndriver_nic_ndo_tx_timeout(nd: *mut c_void, _txqueue: c_uint) {
+    // SAFETY: called by the kernel for our registered placeholder.
+    let (dev, _nd) = unsafe { dev_of(nd) };
+    dev.class.net.tx_timeouts.fetch_add(1, Ordering::Relaxed);
+    let Some(a) = dev.admit() else {
+        return;
+    };
+    let h = a.handle();
+    // SAFETY: `a.ops` is the table of the admitted instance.
+    let f = unsafe { table(a.ops) }.tx_timeout;
+    // SAFETY: `h` is the live instance `f` belongs to.
+    let fail = match dev.guarded_entry(TX_TIMEOUT, || unsafe { f(h) } as i64) {
+        Err(fail) => fail,
+        Ok(_) => Failure {
+            detected: Detected::Hang,
+            errno: 0,
+            contain_ns: 0,
+        },
+    };
+    dev.fail_async(a.inst, TX_TIMEOUT, fail);
+}
+
+/// `ndo_get_stats64`: the placeholder's counters plus the driver's hardware counters.
+#[unsafe(no_mangle)]
+extern "C" fn ndriver_nic_ndo_get_stats64(nd: *mut c_void, v: *mut u64) {
+    // SAFETY: called by the kernel for our registered placeholder.
+    let (dev, _nd) = unsafe { dev_of(nd) };
+    let n = &dev.class.net;
+    if let Some(a) = dev.admit() {
+        let mut hw = NicHwStats::default();
+        let hp = &raw mut hw;
+        let h = a.handle();
+        // SAFETY: `a.ops` is the table of the admitted instance.
+        let f = unsafe { table(a.ops) }.get_stats64;
+        // SAFETY: `h` is the live instance `f` belongs to; `hp` is a local the call
+        // fills (an abandoned call leaves it as it was).
+        match dev.guarded_entry(GET_STATS, || unsafe { f(h, hp) } as i64) {
+            Ok(_) => {
+                n.rx_missed.fetch_add(hw.rx_missed, Ordering::Relaxed);
+                n.rx_errors.fetch_add(hw.rx_errors, Ordering::Relaxed);
+                n.tx_errors.fetch_add(hw.tx_errors, Ordering::Relaxed);
+            }
+            Err(fail) => dev.fail_async(a.inst, GET_STATS, fail),
+        }
+    }
+    let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let vals = [
+        l(&n.rx_packets),
+        l(&n.rx_bytes),
+        l(&n.tx_packets),
+        l(&n.tx_bytes),
+        l(&n.rx_missed),
+        l(&n.rx_errors),
+        l(&n.tx_errors),
+        l(&n.rx_dropped) + l(&n.rx_lost),
+    ];
+    for (i, x) in vals.iter().enumerate() {
+        // SAFETY: the C caller passes an array of 8 `u64`.
+        unsafe { *v.add(i) = *x };
+    }
+}
+
+/// The NAPI poll: the driver's `poll` under the guard. A poll that cannot reach an
+/// instance, or whose instance failed, completes NAPI itself.
+#[unsafe(no_mangle)]
+extern "C" fn ndriver_nic_napi_poll(napi: *mut c_void, budget: c_int) -> c_int {
+    // SAFETY: the kernel polls the NAPI context of our live placeholder.
+    let dev = unsafe { &*NetDev::owner_of_napi(napi).cast::<NicDev>() };
+    // SAFETY: as above.
+    let n = unsafe { Napi::from_raw(napi) };
+    let Some(a) = dev.admit() else {
+        n.complete(0);
+        return 0;
+    };
+    dev.class.napi_done.store(false, Ordering::Relaxed);
+    let h = a.handle();
+    // SAFETY: `a.ops` is the table of the admitted instance.
+    let f = unsafe { table(a.ops) }.poll;
+    // SAFETY: `h` is the live instance `f` belongs to.
+    match dev.guarded_entry(POLL, || unsafe { f(h, budget) }) {
+        Ok(work) => {
+            let work = (work as c_int).min(budget);
+            if work < budget && !dev.class.napi_done.load(Ordering::Relaxed) {
+                n.complete(work);
+            }
+            work
+        }
+        Err(fail) => {
+            if !dev.class.napi_done.load(Ordering::Relaxed) {
+                n.complete(0);
+            }
+            dev.fail_async(a.inst, POLL, fail);
+            drop(a);
+            0
+        }
+    }
+}
+
+/// ethtool `get_drvinfo`: the implementation serving now and the PCI function.
+#[unsafe(no_mangle)]
+extern "C" fn ndriver_nic_drvinfo(
+    nd: *mut c_void,
+    imp: *mut c_char,
+    imp_len: usize,
+    bus: *mut c_char,
+    bus_len: usize,
+) {
+    // SAFETY: called by the kernel for our registered placeholder.
+    let (dev, _nd) = unsafe { dev_of(nd) };
+    let name = dev.impl_name();
+    // SAFETY: the C caller passes buffers of these lengths.
+    unsafe { copy_cstr(imp, imp_len, name) };
+    let mut buf = [0u8; 16];
+    let s = dev.pci_text(&mut buf);
+    // SAFETY: as above.
+    unsafe { copy_cstr(bus, bus_len, s) };
+}
+
+/// Marks the current poll completed (from `ndriver_net_napi_complete`).
+pub(crate) fn napi_completed(dev: &NicDev) {
+    dev.class.napi_done.store(true, Ordering::Relaxed);
+}
+
+/// The carrier as the current instance reports it. A report from an instance that
+/// is not serving yet (starting after a swap or recovery) may not take the carrier
+/// down: the link of the placeholder stays as it was.
+pub(crate) fn carrier(dev: &NicDev, st: &InstanceState, on: bool) {
+    let Some(nd) = dev.class.netdev() else {
+        return;
+    };
+    if !on && (!dev.is_running() || !dev.is_current(st)) {
+        dev.class.net.carrier_kept.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    nd.set_carrier(on);
+}

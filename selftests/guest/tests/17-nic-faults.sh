@@ -1,0 +1,204 @@
+# SPDX-License-Identifier: GPL-2.0
+# Every fault class at every guarded NIC entry point that traffic or configuration
+# reaches, on both e1000 implementations, raised for real under ping and TCP traffic
+# through ndeth0: each fault is recovered (recorded in stats), a download and an
+# upload running across the faults of an entry point arrive with identical sha256,
+# ping loss stays bounded and `ip monitor link` sees no link event while faults hit
+# the data path. Entry points reached only by configuration (open, stop,
+# change_mtu, set_mac_address, set_rx_mode, probe, remove) are faulted through the
+# command that calls them, which must then succeed. Not reached by these drivers:
+# configure, timer, work (unused), poll of e1000-irq (it never schedules NAPI) and
+# tx_timeout (needs a device that stops transmitting).
+# NDRIVER_REPS above 3 repeats each fault that many times (make check-full).
+. "$(dirname "$0")/../lib.sh"
+
+NIC=$DBG/nic0
+IF=ndeth0
+PEER=10.99.0.1
+URL=http://$PEER:8099
+PEERDIR=$NDRIVER_RESULTS/peer
+MB=${NDRIVER_NIC_MB:-2}
+# Transfers are paced so that they do not saturate the emulated link: ping loss then
+# measures the faults, not congestion.
+RATE=${NDRIVER_NIC_RATE:-256k}
+REPS=1
+[ "${NDRIVER_REPS:-3}" -gt 3 ] && REPS=$NDRIVER_REPS
+CLASSES=$(fault_classes)
+
+e1000=
+for d in /sys/bus/pci/devices/*; do
+	if [ "$(cat "$d/vendor")" = 0x8086 ] && [ "$(cat "$d/device")" = 0x100e ]; then
+		e1000=$(basename "$d")
+	fi
+done
+[ -n "$e1000" ] || { echo "SKIP: no e1000 in this guest"; exit 4; }
+[ -e "/sys/bus/pci/devices/$e1000/driver" ] && { echo "SKIP: $e1000 is bound to a driver"; exit 4; }
+
+nstat() {
+	local line k="$*"
+	while read -r line; do
+		[ "${line% *}" = "$k" ] && echo "${line##* }"
+	done < "$NIC/stats"
+	return 0
+}
+nstatus() {
+	sed -n "s/^$1 //p" "$NIC/status"
+}
+nic_inject_off() {
+	local line
+	read -r line < "$NIC/inject"
+	[ "$line" = off ]
+}
+fail() {
+	echo "FAIL: $*"
+	cat "$NIC/status" "$NIC/stats" 2>/dev/null
+	tail -n 5 "$NIC/recoveries" 2>/dev/null
+	exit 1
+}
+# wait_recovered N WHAT: until N recoveries are recorded and the device runs.
+wait_recovered() {
+	local i
+	for ((i = 0; i < 400; i++)); do
+		if [ "$(nstat recoveries)" -ge "$1" ] && [ "$(nstatus state)" = running ]; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	fail "$2: recoveries $(nstat recoveries), want $1; state $(nstatus state)"
+}
+sha_of() {
+	local s
+	s=$(sha256sum < "$1")
+	echo "${s%% *}"
+}
+
+dmesg_mark
+for m in ndriver_e1000_irq ndriver_e1000_napi ndriver_testdev_b ndriver_testdev_a ndriver_hello ndriver; do
+	loaded $m && rmmod $m
+done
+load ndriver
+load sample-drivers/ndriver_e1000_napi
+load sample-drivers/ndriver_e1000_irq
+echo "restarts=1000 backoff_ms=0 calm_ms=0 floor_ns=200000000" > "$NIC/policy" || fail "policy"
+echo "$e1000" > "$NIC/pci" || fail "attaching $e1000"
+ip link set $IF up || fail "up"
+ip addr add 10.99.0.2/24 dev $IF || fail "addr"
+for i in $(seq 100); do
+	[ "$(cat /sys/class/net/$IF/carrier 2>/dev/null)" = 1 ] && break
+	sleep 0.1
+done
+busybox ping -c 3 -W 5 $PEER > /dev/null || fail "no ping before faults"
+mac0=$(cat /sys/class/net/$IF/address)
+
+dd if=/dev/urandom of=/tmp/nicf-blob bs=1M count="$MB" status=none || fail "blob"
+cp /tmp/nicf-blob "$PEERDIR/fblob" || fail "blob to the peer"
+ref=$(sha_of /tmp/nicf-blob)
+
+ip monitor link > "$NDRIVER_RESULTS/17-nic-monitor.txt" 2>&1 &
+MON=$!
+busybox ping -q -i 0.05 -W 2 -w 3600 $PEER > /tmp/nicf-ping.txt 2>&1 &
+PING=$!
+sleep 0.3
+
+n=0
+t0=$(date +%s)
+for impl in e1000-napi e1000-irq; do
+	echo $impl > "$NIC/swap" || fail "swap to $impl"
+	entries="start_xmit devirq get_stats64"
+	[ $impl = e1000-napi ] && entries="start_xmit poll devirq get_stats64"
+	for entry in $entries; do
+		curl -sf --limit-rate "$RATE" -o /tmp/nicf-dl "$URL/fblob" &
+		DL=$!
+		curl -sf --limit-rate "$RATE" -T /tmp/nicf-blob "$URL/fup" &
+		UL=$!
+		for class in $CLASSES; do
+			for ((r = 0; r < REPS; r++)); do
+				rec=$(nstat recoveries)
+				d=$(detected_as $class)
+				det=$(nstat detected $d)
+				echo "class=$class entry=$entry" > "$NIC/inject" || fail "inject $class $entry"
+				for ((i = 0; i < 400; i++)); do
+					nic_inject_off && break
+					# get_stats64 runs when someone reads the counters.
+					[ $entry = get_stats64 ] && read -r _ < /sys/class/net/$IF/statistics/rx_packets
+					sleep 0.05
+				done
+				nic_inject_off || fail "$impl: $class in $entry not raised: $(cat "$NIC/inject")"
+				wait_recovered $((rec + 1)) "$impl: $class in $entry"
+				[ "$(nstat detected $d)" -gt "$det" ] || fail "$impl: $class in $entry not detected as $d"
+				n=$((n + 1))
+			done
+		done
+		wait $DL || fail "$impl/$entry: download failed"
+		wait $UL || fail "$impl/$entry: upload failed"
+		[ "$(sha_of /tmp/nicf-dl)" = "$ref" ] || fail "$impl/$entry: download sha256 mismatch"
+		[ "$(sha_of "$PEERDIR/fup")" = "$ref" ] || fail "$impl/$entry: upload sha256 mismatch"
+		rm -f "$PEERDIR/fup"
+		echo "$impl $entry: $(echo $CLASSES | wc -w) classes x $REPS recovered, transfers sha256 match"
+	done
+done
+t1=$(date +%s)
+kill -INT $PING
+wait $PING
+kill $MON
+wait $MON 2>/dev/null
+tx=$(sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p' /tmp/nicf-ping.txt)
+rx=$(sed -n 's/.* \([0-9]*\) packets received.*/\1/p' /tmp/nicf-ping.txt)
+echo "data path: $n faults recovered in $((t1 - t0)) s; ping $rx of $tx answered"
+[ -n "$tx" ] && [ "$tx" -gt 0 ] || fail "ping did not run"
+# Each recovery (and each of the two swaps) stops receive for about a second on
+# QEMU's e1000 (see 16-nic): at 20 pings a second the bound allows 25 per recovery.
+echo "ping lost per recovery: $(((tx - rx) / (n + 2)))"
+[ $((tx - rx)) -le $(((n + 2) * 25)) ] || fail "ping lost $((tx - rx)) of $tx"
+if grep -q "$IF" "$NDRIVER_RESULTS/17-nic-monitor.txt"; then
+	fail "ip monitor saw link events: $(head -5 "$NDRIVER_RESULTS/17-nic-monitor.txt")"
+fi
+echo "ip monitor link: no event during data-path faults"
+
+# Configuration entry points, faulted through the command that calls them.
+m=0
+for impl in e1000-napi e1000-irq; do
+	echo $impl > "$NIC/swap" || fail "swap to $impl"
+	for class in $CLASSES; do
+		for entry in set_rx_mode change_mtu set_mac_address stop open probe remove; do
+			# remove returns nothing: an error return there is not a failure.
+			[ $class = error ] && [ $entry = remove ] && continue
+			rec=$(nstat recoveries)
+			echo "class=$class entry=$entry" > "$NIC/inject" || fail "inject $class $entry"
+			case $entry in
+			set_rx_mode) ip maddr add 01:00:5e:00:00:42 dev $IF && ip maddr del 01:00:5e:00:00:42 dev $IF ;;
+			change_mtu) ip link set $IF mtu 1400 && ip link set $IF mtu 1500 ;;
+			set_mac_address) ip link set $IF address 02:00:00:00:00:42 && ip link set $IF address "$mac0" ;;
+			stop) ip link set $IF down && ip link set $IF up ;;
+			open) ip link set $IF down && ip link set $IF up ;;
+			probe | remove) echo $impl > "$NIC/swap" ;;
+			esac || fail "$impl: $class in $entry: the command failed"
+			nic_inject_off || fail "$impl: $class in $entry not raised: $(cat "$NIC/inject")"
+			[ $entry = set_rx_mode ] && wait_recovered $((rec + 1)) "$impl: $class in $entry"
+			[ "$(nstatus state)" = running ] || fail "$impl: $class in $entry: $(nstatus state)"
+			for i in $(seq 50); do
+				[ "$(cat /sys/class/net/$IF/carrier)" = 1 ] && break
+				sleep 0.1
+			done
+			busybox ping -c 1 -W 5 $PEER > /dev/null ||
+				busybox ping -c 2 -W 5 $PEER > /dev/null ||
+				fail "$impl: no ping after $class in $entry"
+			m=$((m + 1))
+		done
+	done
+done
+echo "configuration path: $m faults recovered"
+[ "$(nstatus mtu)" = 1500 ] || fail "mtu $(nstatus mtu)"
+[ "$(cat /sys/class/net/$IF/address)" = "$mac0" ] || fail "address changed"
+cat "$NIC/stats"
+echo "recoveries $(nstat recoveries) rx_lost $(nstat rx_lost) tx_resent $(nstat tx_resent)"
+[ "$(nstat giveups)" = 0 ] || fail "policy gave up"
+
+ip link set $IF down
+echo none > "$NIC/pci" || fail "detaching"
+unload ndriver_e1000_irq
+unload ndriver_e1000_napi
+unload ndriver
+bad=$(dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -E 'WARNING:|scheduling while atomic|lockdep|KASAN|Kernel panic|soft lockup|hard LOCKUP|rcu.*stall' || true)
+[ -z "$bad" ] || fail "kernel complained: $bad"
+echo PASS

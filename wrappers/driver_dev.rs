@@ -1,0 +1,458 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What every implementation, of any class, gets from the framework: [`Dev`], the
+//! handle of the running instance, and the kernel resources it hands out through the
+//! callouts, each a value whose `Drop` gives it back. Compiled into each
+//! implementation module with `#[path]`, after `abi` and `callouts_api`; the class
+//! glue (`testdev_driver.rs`, `nic_driver.rs`) builds on it.
+
+// Each implementation uses only the calls it needs.
+#![allow(dead_code)]
+
+use crate::abi::Instance;
+use crate::callouts_api as api;
+use core::ptr;
+use kernel::bindings;
+use kernel::prelude::*;
+
+/// The framework's handle, as a driver sees it during one entry-point call.
+pub(crate) struct Dev(*mut Instance);
+
+impl Dev {
+    /// The instance's generation (1 for a device's first instance).
+    pub(crate) fn generation(&self) -> u64 {
+        // SAFETY: `self.0` is the live instance this entry point was called for.
+        unsafe { api::ndriver_generation(self.0) }
+    }
+
+    /// Asks the framework whether a fault is to be injected at `entry` now; the
+    /// driver's fault site raises it (see `sample-drivers/fault_sites.rs`).
+    pub(crate) fn fault_point(&self, entry: impl Into<u32>) -> u32 {
+        // SAFETY: as above.
+        unsafe { api::ndriver_fault_point(self.0, entry.into()) }
+    }
+
+    /// The framework's handle of the instance (for the class glue's callouts).
+    pub(crate) fn handle(&self) -> *mut Instance {
+        self.0
+    }
+
+    /// The handle for `inst`.
+    ///
+    /// # Safety
+    ///
+    /// `inst` is the live instance an entry point was called for; the `Dev` is used
+    /// only during that call.
+    pub(crate) unsafe fn from_handle(inst: *mut Instance) -> Self {
+        Dev(inst)
+    }
+
+    /// Whether the device has a PCI function to drive.
+    pub(crate) fn pci_present(&self) -> bool {
+        // SAFETY: as above.
+        unsafe { api::ndriver_pci_present(self.0) != 0 }
+    }
+
+    /// Enables the PCI function (bus mastering, INTx) until the result drops.
+    pub(crate) fn pci_enable(&self) -> Result<PciEnabled> {
+        // SAFETY: as above.
+        kernel::error::to_result(unsafe { api::ndriver_pci_enable(self.0) })?;
+        Ok(PciEnabled(self.0))
+    }
+
+    /// Enables the PCI function without bus mastering (the device cannot DMA yet)
+    /// until the result drops; [`PciEnabled::set_master`] turns mastering on.
+    pub(crate) fn pci_enable_quiet(&self) -> Result<PciEnabled> {
+        // SAFETY: as above.
+        kernel::error::to_result(unsafe { api::ndriver_pci_enable_quiet(self.0) })?;
+        Ok(PciEnabled(self.0))
+    }
+
+    /// Claims and maps BAR `bar`.
+    pub(crate) fn iomap(&self, bar: u32) -> Result<Mmio> {
+        // SAFETY: as above.
+        let base = unsafe { api::ndriver_pci_iomap(self.0, bar) };
+        if base.is_null() {
+            return Err(EBUSY);
+        }
+        Ok(Mmio { inst: self.0, base })
+    }
+
+    /// Routes the device's interrupt to the `devirq` entry point until the result
+    /// drops. After [`Self::pci_enable`].
+    pub(crate) fn request_irq(&self) -> Result<IrqLine> {
+        // SAFETY: as above.
+        kernel::error::to_result(unsafe { api::ndriver_request_irq(self.0) })?;
+        Ok(IrqLine(self.0))
+    }
+
+    /// A coherent DMA buffer of `size` bytes.
+    pub(crate) fn dma_alloc(&self, size: usize) -> Result<DmaCoherent> {
+        let mut dma = 0u64;
+        // SAFETY: as above; `dma` is a valid out-pointer.
+        let cpu = unsafe { api::ndriver_dma_alloc(self.0, size, &mut dma) };
+        if cpu.is_null() {
+            return Err(ENOMEM);
+        }
+        Ok(DmaCoherent {
+            inst: self.0,
+            cpu: cpu.cast(),
+            dma,
+            size,
+        })
+    }
+
+    /// `size` zeroed bytes of memory.
+    pub(crate) fn alloc(&self, size: usize) -> Result<Memory> {
+        // SAFETY: as above.
+        let ptr = unsafe { api::ndriver_alloc(self.0, size, 0) };
+        if ptr.is_null() {
+            return Err(ENOMEM);
+        }
+        Ok(Memory {
+            inst: self.0,
+            ptr: ptr.cast(),
+            size,
+        })
+    }
+
+    /// Maps `mem` for streaming DMA towards the device (`to_device`) or from it. The
+    /// mapping must drop before `mem`.
+    pub(crate) fn dma_map(&self, mem: &Memory, to_device: bool) -> Result<DmaMapping> {
+        let dir = if to_device {
+            crate::abi::DMA_TO_DEVICE
+        } else {
+            crate::abi::DMA_FROM_DEVICE
+        };
+        let mut dma = 0u64;
+        // SAFETY: as above; `mem` is the instance's memory; `dma` is an out-pointer.
+        kernel::error::to_result(unsafe {
+            api::ndriver_dma_map(self.0, mem.ptr.cast(), mem.size, dir, &mut dma)
+        })?;
+        Ok(DmaMapping { inst: self.0, dma })
+    }
+
+    /// Maps `len` bytes at `data` (memory the framework lent the driver, such as a
+    /// socket buffer being sent) for streaming DMA towards the device, until the
+    /// result drops. The mapping must drop before the memory is given back.
+    pub(crate) fn dma_map_raw(&self, data: *const u8, len: usize) -> Result<DmaMapping> {
+        let mut dma = 0u64;
+        // SAFETY: as above; `data` is readable for `len` bytes while mapped (the
+        // caller's promise); `dma` is an out-pointer.
+        kernel::error::to_result(unsafe {
+            api::ndriver_dma_map(
+                self.0,
+                data.cast_mut().cast(),
+                len,
+                crate::abi::DMA_TO_DEVICE,
+                &mut dma,
+            )
+        })?;
+        Ok(DmaMapping { inst: self.0, dma })
+    }
+
+    /// Ends a streaming mapping kept with [`DmaMapping::into_raw`].
+    pub(crate) fn dma_unmap(&self, dma: u64) {
+        // SAFETY: the live instance gives back a mapping it holds.
+        unsafe { api::ndriver_dma_unmap(self.0, dma) }
+    }
+
+    /// A stopped timer that calls the `timer` entry point with `cookie`.
+    pub(crate) fn timer(&self, cookie: u64) -> Result<Timer> {
+        // SAFETY: as above.
+        let t = unsafe { api::ndriver_timer_setup(self.0, cookie) };
+        if t.is_null() {
+            return Err(ENOMEM);
+        }
+        Ok(Timer { inst: self.0, t })
+    }
+
+    /// A work item that calls the `work` entry point with `cookie`.
+    pub(crate) fn work(&self, cookie: u64) -> Result<WorkItem> {
+        // SAFETY: as above.
+        let w = unsafe { api::ndriver_work_setup(self.0, cookie) };
+        if w.is_null() {
+            return Err(ENOMEM);
+        }
+        Ok(WorkItem { inst: self.0, w })
+    }
+}
+
+// The resource handles below give their resource back through the callouts when they
+// drop, which happens only on an orderly `remove`. After a fault nothing of the driver
+// runs again: the framework's undo list gives back what the handles still held.
+//
+// SAFETY (for each `Send`/`Sync` below): a handle is an instance pointer and a
+// resource address; the callouts they call are safe from any context and thread.
+
+/// The enabled PCI function.
+pub(crate) struct PciEnabled(*mut Instance);
+// SAFETY: see above.
+unsafe impl Send for PciEnabled {}
+// SAFETY: see above.
+unsafe impl Sync for PciEnabled {}
+impl PciEnabled {
+    /// Lets the device master the bus (DMA).
+    pub(crate) fn set_master(&self) {
+        // SAFETY: the function is enabled by this live instance.
+        unsafe { api::ndriver_pci_set_master(self.0) }
+    }
+}
+impl Drop for PciEnabled {
+    fn drop(&mut self) {
+        // SAFETY: the instance is live while the driver's state is.
+        unsafe { api::ndriver_pci_disable(self.0) };
+    }
+}
+
+/// A mapped BAR. Offsets are the driver's to get right, as with `readl`/`writel`; a
+/// wrong one faults inside the guard.
+pub(crate) struct Mmio {
+    inst: *mut Instance,
+    base: *mut c_void,
+}
+// SAFETY: see above.
+unsafe impl Send for Mmio {}
+// SAFETY: see above.
+unsafe impl Sync for Mmio {}
+impl Mmio {
+    /// Reads the 32-bit register at `offset`.
+    pub(crate) fn read32(&self, offset: usize) -> u32 {
+        // SAFETY: `base` maps the BAR until this handle drops; see the type's comment.
+        unsafe { bindings::readl(self.base.wrapping_byte_add(offset)) }
+    }
+
+    /// Writes the 32-bit register at `offset`.
+    pub(crate) fn write32(&self, offset: usize, value: u32) {
+        // SAFETY: as for `read32`.
+        unsafe { bindings::writel(value, self.base.wrapping_byte_add(offset)) }
+    }
+}
+impl Drop for Mmio {
+    fn drop(&mut self) {
+        // SAFETY: the mapping is held by this live instance.
+        unsafe { api::ndriver_pci_iounmap(self.inst, self.base) };
+    }
+}
+
+/// The device's interrupt line, routed to `devirq`.
+pub(crate) struct IrqLine(*mut Instance);
+// SAFETY: see above.
+unsafe impl Send for IrqLine {}
+// SAFETY: see above.
+unsafe impl Sync for IrqLine {}
+impl Drop for IrqLine {
+    fn drop(&mut self) {
+        // SAFETY: the line is held by this live instance.
+        unsafe { api::ndriver_free_irq(self.0) };
+    }
+}
+
+/// A coherent DMA buffer.
+pub(crate) struct DmaCoherent {
+    inst: *mut Instance,
+    cpu: *mut u32,
+    dma: u64,
+    size: usize,
+}
+// SAFETY: see above.
+unsafe impl Send for DmaCoherent {}
+// SAFETY: see above.
+unsafe impl Sync for DmaCoherent {}
+impl DmaCoherent {
+    /// The bus address.
+    pub(crate) fn dma(&self) -> u64 {
+        self.dma
+    }
+
+    /// Writes 32-bit word `i`; `false` if out of range.
+    pub(crate) fn write(&self, i: usize, v: u32) -> bool {
+        if i >= self.size / 4 {
+            return false;
+        }
+        // SAFETY: in bounds of the live buffer; the device only reads it.
+        unsafe { ptr::write_volatile(self.cpu.add(i), v) };
+        true
+    }
+
+    /// Reads 32-bit word `i` (0 if out of range).
+    pub(crate) fn read(&self, i: usize) -> u32 {
+        if i >= self.size / 4 {
+            return 0;
+        }
+        // SAFETY: as for `write`.
+        unsafe { ptr::read_volatile(self.cpu.add(i)) }
+    }
+
+    /// Size in bytes.
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The CPU address (to register a ring with the framework).
+    pub(crate) fn cpu_addr(&self) -> *const u8 {
+        self.cpu.cast()
+    }
+
+    /// Writes the 64-bit value at byte offset `off` (8-byte aligned); `false` if out
+    /// of range.
+    pub(crate) fn write64(&self, off: usize, v: u64) -> bool {
+        if off % 8 != 0 || off + 8 > self.size {
+            return false;
+        }
+        // SAFETY: in bounds and aligned; the buffer is shared with the device, hence
+        // volatile.
+        unsafe { ptr::write_volatile(self.cpu.cast::<u8>().add(off).cast::<u64>(), v) };
+        true
+    }
+
+    /// Reads the 64-bit value at byte offset `off` (0 if out of range).
+    pub(crate) fn read64(&self, off: usize) -> u64 {
+        if off % 8 != 0 || off + 8 > self.size {
+            return 0;
+        }
+        // SAFETY: as for `write64`.
+        unsafe { ptr::read_volatile(self.cpu.cast::<u8>().add(off).cast::<u64>()) }
+    }
+
+    /// Copies `src` to byte offset `off`; `false` if out of range.
+    pub(crate) fn copy_in(&self, off: usize, src: &[u8]) -> bool {
+        if off.checked_add(src.len()).is_none_or(|end| end > self.size) {
+            return false;
+        }
+        // SAFETY: in bounds of the live buffer, which `src` cannot overlap.
+        unsafe {
+            ptr::copy_nonoverlapping(src.as_ptr(), self.cpu.cast::<u8>().add(off), src.len())
+        };
+        true
+    }
+
+    /// The `len` bytes at byte offset `off`, for as long as the buffer lives (the
+    /// device may write them again once the caller hands the slot back).
+    pub(crate) fn bytes(&self, off: usize, len: usize) -> Option<&[u8]> {
+        if off.checked_add(len).is_none_or(|end| end > self.size) {
+            return None;
+        }
+        // SAFETY: in bounds of the live buffer.
+        Some(unsafe { core::slice::from_raw_parts(self.cpu.cast::<u8>().add(off), len) })
+    }
+}
+impl Drop for DmaCoherent {
+    fn drop(&mut self) {
+        // SAFETY: the buffer is held by this live instance.
+        unsafe { api::ndriver_dma_free(self.inst, self.cpu.cast()) };
+    }
+}
+
+/// Memory from the callouts.
+pub(crate) struct Memory {
+    inst: *mut Instance,
+    ptr: *mut u8,
+    size: usize,
+}
+// SAFETY: see above.
+unsafe impl Send for Memory {}
+// SAFETY: see above.
+unsafe impl Sync for Memory {}
+impl Memory {
+    /// Reads the 64-bit word `i` (0 if out of range).
+    pub(crate) fn get64(&self, i: usize) -> u64 {
+        if i >= self.size / 8 {
+            return 0;
+        }
+        // SAFETY: in bounds of the live, 8-byte aligned (kmalloc) block.
+        unsafe { self.ptr.cast::<u64>().add(i).read() }
+    }
+
+    /// Writes the 64-bit word `i` (ignored if out of range).
+    pub(crate) fn set64(&self, i: usize, v: u64) {
+        if i >= self.size / 8 {
+            return;
+        }
+        // SAFETY: in bounds of the live block, which only this instance uses (callers
+        // serialise through their own lock).
+        unsafe { self.ptr.cast::<u64>().add(i).write(v) }
+    }
+}
+impl Drop for Memory {
+    fn drop(&mut self) {
+        // SAFETY: the block is held by this live instance.
+        unsafe { api::ndriver_free(self.inst, self.ptr.cast()) };
+    }
+}
+
+/// A streaming DMA mapping.
+pub(crate) struct DmaMapping {
+    inst: *mut Instance,
+    dma: u64,
+}
+// SAFETY: see above.
+unsafe impl Send for DmaMapping {}
+// SAFETY: see above.
+unsafe impl Sync for DmaMapping {}
+impl DmaMapping {
+    /// The bus address.
+    pub(crate) fn dma(&self) -> u64 {
+        self.dma
+    }
+
+    /// Keeps the mapping beyond this value: only its bus address remains, to be
+    /// given to [`Dev::dma_unmap`] (or undone by the framework after a fault).
+    pub(crate) fn into_raw(self) -> u64 {
+        let d = self.dma;
+        core::mem::forget(self);
+        d
+    }
+}
+impl Drop for DmaMapping {
+    fn drop(&mut self) {
+        // SAFETY: the mapping is held by this live instance.
+        unsafe { api::ndriver_dma_unmap(self.inst, self.dma) };
+    }
+}
+
+/// A timer calling the `timer` entry point.
+pub(crate) struct Timer {
+    inst: *mut Instance,
+    t: *mut c_void,
+}
+// SAFETY: see above.
+unsafe impl Send for Timer {}
+// SAFETY: see above.
+unsafe impl Sync for Timer {}
+impl Timer {
+    /// (Re)arms the timer `delay_ns` from now; also from its own entry point.
+    pub(crate) fn arm(&self, delay_ns: u64) {
+        // SAFETY: the timer is held by this live instance.
+        unsafe { api::ndriver_timer_arm(self.inst, self.t, delay_ns) };
+    }
+}
+impl Drop for Timer {
+    fn drop(&mut self) {
+        // SAFETY: the timer is held by this live instance.
+        unsafe { api::ndriver_timer_cancel(self.inst, self.t) };
+    }
+}
+
+/// A work item calling the `work` entry point.
+pub(crate) struct WorkItem {
+    inst: *mut Instance,
+    w: *mut c_void,
+}
+// SAFETY: see above.
+unsafe impl Send for WorkItem {}
+// SAFETY: see above.
+unsafe impl Sync for WorkItem {}
+impl WorkItem {
+    /// Queues the work item (no-op if queued already).
+    pub(crate) fn queue(&self) {
+        // SAFETY: the work item is held by this live instance.
+        unsafe { api::ndriver_work_queue(self.inst, self.w) };
+    }
+}
+impl Drop for WorkItem {
+    fn drop(&mut self) {
+        // SAFETY: the work item is held by this live instance.
+        unsafe { api::ndriver_work_cancel(self.inst, self.w) };
+    }
+}

@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The framework's safe net layer: `net_device`, socket buffers, NAPI and transmit
+//! queue control, as the placeholder NIC (`placeholders/nic.rs`) and the net callouts
+//! (`wrappers/callouts_net.rs`) use them.
+//!
+//! The kernel crate has no `net_device` abstraction, so this file is the one place
+//! that calls the raw functions: the exported ones directly, the `static inline`
+//! ones through `wrappers/netdevice.c` and `wrappers/skbuff.c`. Kernel objects are
+//! opaque pointers here; their layouts stay on the C side.
+
+use kernel::ffi::{c_char, c_int, c_uint, c_void};
+use kernel::prelude::*;
+
+mod raw {
+    use kernel::ffi::{c_char, c_int, c_uint, c_void};
+
+    extern "C" {
+        // wrappers/netdevice.c
+        pub(super) fn ndriver_nic_alloc(dev: *mut c_void, name: *const c_char) -> *mut c_void;
+        pub(super) fn ndriver_nic_dev_of(nd: *mut c_void) -> *mut c_void;
+        pub(super) fn ndriver_nic_dev_of_napi(napi: *mut c_void) -> *mut c_void;
+        pub(super) fn ndriver_nic_napi(nd: *mut c_void) -> *mut c_void;
+        pub(super) fn ndriver_nic_unfinished(nd: *mut c_void) -> *mut c_void;
+        pub(super) fn ndriver_nic_free(nd: *mut c_void);
+        pub(super) fn ndriver_netif_stop_queue(nd: *mut c_void);
+        pub(super) fn ndriver_netif_wake_queue(nd: *mut c_void);
+        pub(super) fn ndriver_napi_schedule(napi: *mut c_void) -> bool;
+        pub(super) fn ndriver_nic_flags(nd: *mut c_void) -> c_uint;
+        pub(super) fn ndriver_nic_running(nd: *mut c_void) -> bool;
+        pub(super) fn ndriver_nic_mtu(nd: *mut c_void) -> c_uint;
+        pub(super) fn ndriver_nic_set_mtu(nd: *mut c_void, mtu: c_uint);
+        pub(super) fn ndriver_nic_addr(nd: *mut c_void) -> u64;
+        pub(super) fn ndriver_nic_set_addr(nd: *mut c_void, mac: *const u8);
+        pub(super) fn ndriver_nic_mc_list(nd: *mut c_void, mc: *mut u64, max: c_uint) -> c_uint;
+        pub(super) fn ndriver_nic_addr_lock_bh(nd: *mut c_void);
+        pub(super) fn ndriver_nic_addr_unlock_bh(nd: *mut c_void);
+        // wrappers/skbuff.c
+        pub(super) fn ndriver_skb_data(skb: *mut c_void) -> *const u8;
+        pub(super) fn ndriver_skb_len(skb: *mut c_void) -> c_uint;
+        pub(super) fn ndriver_skb_linear(skb: *mut c_void) -> bool;
+        pub(super) fn ndriver_skb_consume_any(skb: *mut c_void);
+        pub(super) fn ndriver_skb_free_any(skb: *mut c_void);
+        pub(super) fn ndriver_skb_rx(
+            nd: *mut c_void,
+            napi: *mut c_void,
+            data: *const c_void,
+            len: c_uint,
+        ) -> c_int;
+        pub(super) fn ndriver_skb_requeue(skb: *mut c_void) -> c_int;
+        pub(super) fn ndriver_skb_queue_len(q: *mut c_void) -> c_uint;
+        // Exported kernel functions.
+        pub(super) fn register_netdev(nd: *mut c_void) -> c_int;
+        pub(super) fn unregister_netdev(nd: *mut c_void);
+        pub(super) fn netif_carrier_on(nd: *mut c_void);
+        pub(super) fn netif_carrier_off(nd: *mut c_void);
+        pub(super) fn napi_enable(napi: *mut c_void);
+        pub(super) fn napi_disable(napi: *mut c_void);
+        pub(super) fn napi_complete_done(napi: *mut c_void, work: c_int) -> bool;
+        pub(super) fn skb_queue_tail(q: *mut c_void, skb: *mut c_void);
+        pub(super) fn skb_unlink(skb: *mut c_void, q: *mut c_void);
+        pub(super) fn skb_dequeue(q: *mut c_void) -> *mut c_void;
+    }
+}
+
+/// `IFF_PROMISC` of `net_device::flags`.
+pub(crate) const IFF_PROMISC: u32 = 0x100;
+/// `IFF_ALLMULTI` of `net_device::flags`.
+pub(crate) const IFF_ALLMULTI: u32 = 0x200;
+
+/// A placeholder `net_device` (with its NAPI context and unfinished-transmit queue in
+/// its private area), owned by the framework from [`NetDev::alloc`] to
+/// [`NetDev::free`].
+#[derive(Clone, Copy)]
+pub(crate) struct NetDev(*mut c_void);
+
+// SAFETY: a `net_device` is used from any context; the operations below are the
+// kernel's thread-safe ones (or documented to need the caller's serialisation).
+unsafe impl Send for NetDev {}
+// SAFETY: as above.
+unsafe impl Sync for NetDev {}
+
+impl NetDev {
+    /// An Ethernet placeholder named `name` whose callbacks find `owner` (see
+    /// [`NetDev::owner`]); random station address, carrier off, not registered.
+    pub(crate) fn alloc(owner: *const c_void, name: &CStr) -> Result<Self> {
+        // SAFETY: `name` is NUL-terminated; `owner` is stored, not dereferenced.
+        let nd = unsafe { raw::ndriver_nic_alloc(owner.cast_mut(), name.as_char_ptr()) };
+        if nd.is_null() {
+            return Err(ENOMEM);
+        }
+        Ok(NetDev(nd))
+    }
+
+    /// The placeholder behind a pointer the kernel passed to a callback.
+    ///
+    /// # Safety
+    ///
+    /// `nd` is a placeholder made by [`NetDev::alloc`] and not freed.
+    pub(crate) unsafe fn from_raw(nd: *mut c_void) -> Self {
+        NetDev(nd)
+    }
+
+    /// The placeholder of a NAPI context the kernel passed to a poll callback.
+    ///
+    /// # Safety
+    ///
+    /// `napi` is the NAPI context of a live placeholder.
+    pub(crate) unsafe fn owner_of_napi(napi: *mut c_void) -> *const c_void {
+        // SAFETY: per this function's contract.
+        unsafe { raw::ndriver_nic_dev_of_napi(napi) }
+    }
+
+    /// The `owner` given to [`NetDev::alloc`].
+    pub(crate) fn owner(&self) -> *const c_void {
+        // SAFETY: `self.0` is a live placeholder.
+        unsafe { raw::ndriver_nic_dev_of(self.0) }
+    }
+
+    /// The raw pointer (for identity checks only).
+    pub(crate) fn as_ptr(&self) -> *mut c_void {
+        self.0
+    }
+
+    /// Registers it with the network stack.
+    pub(crate) fn register(&self) -> Result {
+        // SAFETY: a live, allocated, unregistered placeholder.
+        kernel::error::to_result(unsafe { raw::register_netdev(self.0) })
+    }
+
+    /// Unregisters it (process context, not under the RTNL lock).
+    pub(crate) fn unregister(&self) {
+        // SAFETY: registered by `register`.
+        unsafe { raw::unregister_netdev(self.0) }
+    }
+
+    /// Frees it and the skbs still queued on it.
+    ///
+    /// # Safety
+    ///
+    /// Not registered any more, and not used afterwards.
+    pub(crate) unsafe fn free(self) {
+        // SAFETY: per this function's contract.
+        unsafe { raw::ndriver_nic_free(self.0) }
+    }
+
+    /// Stops the transmit queue (no netlink event).
+    pub(crate) fn stop_queue(&self) {
+        // SAFETY: a live placeholder; safe from any context.
+        unsafe { raw::ndriver_netif_stop_queue(self.0) }
+    }
+
+    /// Wakes the transmit queue.
+    pub(crate) fn wake_queue(&self) {
+        // SAFETY: as above.
+        unsafe { raw::ndriver_netif_wake_queue(self.0) }
+    }
+
+    /// Sets the carrier (a change is a link event).
+    pub(crate) fn set_carrier(&self, on: bool) {
+        // SAFETY: as above.
+        unsafe {
+            if on {
+                raw::netif_carrier_on(self.0)
+            } else {
+                raw::netif_carrier_off(self.0)
+            }
+        }
+    }
+
+    /// `net_device::flags`.
+    pub(crate) fn flags(&self) -> u32 {
+        // SAFETY: a live placeholder.
+        unsafe { raw::ndriver_nic_flags(self.0) }
+    }
+
+    /// Whether the interface is up.
+    pub(crate) fn running(&self) -> bool {
+        // SAFETY: a live placeholder.
+        unsafe { raw::ndriver_nic_running(self.0) }
+    }
+
+    /// The MTU.
+    pub(crate) fn mtu(&self) -> u32 {
+        // SAFETY: a live placeholder.
+        unsafe { raw::ndriver_nic_mtu(self.0) }
+    }
+
+    /// Sets the MTU (from `ndo_change_mtu`, under the RTNL lock).
+    pub(crate) fn set_mtu(&self, mtu: u32) {
+        // SAFETY: a live placeholder.
+        unsafe { raw::ndriver_nic_set_mtu(self.0, mtu) }
+    }
+
+    /// The station address, first byte in the low bits.
+    pub(crate) fn addr(&self) -> u64 {
+        // SAFETY: a live placeholder.
+        unsafe { raw::ndriver_nic_addr(self.0) }
+    }
+
+    /// Sets the station address (from `ndo_set_mac_address`, under the RTNL lock).
+    pub(crate) fn set_addr(&self, mac: u64) {
+        let b = mac.to_le_bytes();
+        // SAFETY: a live placeholder; `b` holds at least 6 bytes.
+        unsafe { raw::ndriver_nic_set_addr(self.0, b.as_ptr()) }
+    }
+
+    /// Copies up to `mc.len()` multicast addresses; returns how many there are.
+    /// `locked`: the caller runs under the address lock (`ndo_set_rx_mode`).
+    pub(crate) fn mc_list(&self, mc: &mut [u64], locked: bool) -> usize {
+        // SAFETY: a live placeholder; the list is read under the address lock, taken
+        // here unless the caller holds it.
+        unsafe {
+            if !locked {
+                raw::ndriver_nic_addr_lock_bh(self.0);
+            }
+            let n = raw::ndriver_nic_mc_list(self.0, mc.as_mut_ptr(), mc.len() as c_uint);
+            if !locked {
+                raw::ndriver_nic_addr_unlock_bh(self.0);
+            }
+            n as usize
+        }
+    }
+
+    /// Its NAPI context.
+    pub(crate) fn napi(&self) -> Napi {
+        // SAFETY: a live placeholder.
+        Napi(unsafe { raw::ndriver_nic_napi(self.0) })
+    }
+
+    /// Its queue of unfinished transmits.
+    pub(crate) fn unfinished(&self) -> SkbQueue {
+        // SAFETY: a live placeholder.
+        SkbQueue(unsafe { raw::ndriver_nic_unfinished(self.0) })
+    }
+
+    /// Hands a received frame to the stack (copied into a fresh skb): through GRO
+    /// when `napi` is given, else through the backlog. `ENOMEM`: dropped.
+    pub(crate) fn receive(&self, napi: Option<Napi>, frame: &[u8]) -> Result {
+        let n = napi.map_or(core::ptr::null_mut(), |n| n.0);
+        // SAFETY: a live placeholder; `frame` is readable for its length.
+        kernel::error::to_result(unsafe {
+            raw::ndriver_skb_rx(self.0, n, frame.as_ptr().cast(), frame.len() as c_uint)
+        })
+    }
+}
+
+/// A NAPI context of a placeholder.
+#[derive(Clone, Copy)]
+pub(crate) struct Napi(*mut c_void);
+
+impl Napi {
+    /// The raw pointer the kernel passes to poll (for identity).
+    ///
+    /// # Safety
+    ///
+    /// `napi` is the NAPI context of a live placeholder.
+    pub(crate) unsafe fn from_raw(napi: *mut c_void) -> Self {
+        Napi(napi)
+    }
+
+    /// Enables polling (`ndo_open`).
+    pub(crate) fn enable(&self) {
+        // SAFETY: the NAPI context of a live placeholder, disabled.
+        unsafe { raw::napi_enable(self.0) }
+    }
+
+    /// Disables polling, waiting for a running poll (`ndo_stop`).
+    pub(crate) fn disable(&self) {
+        // SAFETY: the NAPI context of a live placeholder, enabled.
+        unsafe { raw::napi_disable(self.0) }
+    }
+
+    /// Schedules a poll; false if one was already scheduled.
+    pub(crate) fn schedule(&self) -> bool {
+        // SAFETY: the NAPI context of a live placeholder; any context.
+        unsafe { raw::ndriver_napi_schedule(self.0) }
+    }
+
+    /// Ends a poll that did `work` (less than its budget).
+    pub(crate) fn complete(&self, work: i32) -> bool {
+        // SAFETY: called from the poll of this context.
+        unsafe { raw::napi_complete_done(self.0, work) }
+    }
+}
+
+/// A socket buffer the stack handed to the placeholder for transmission.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Skb(*mut c_void);
+
+// SAFETY: an skb in flight is owned by whoever holds it; the handle only carries it.
+unsafe impl Send for Skb {}
+
+impl Skb {
+    /// The skb behind a pointer from `ndo_start_xmit` or a driver's report.
+    ///
+    /// # Safety
+    ///
+    /// `skb` is a live socket buffer the framework owns.
+    pub(crate) unsafe fn from_raw(skb: *mut c_void) -> Self {
+        Skb(skb)
+    }
+
+    /// The raw pointer (the handle drivers see).
+    pub(crate) fn as_ptr(&self) -> *mut c_void {
+        self.0
+    }
+
+    /// Its data and length (a linear skb: the placeholder offers no scatter-gather).
+    pub(crate) fn data(&self) -> (*const u8, u32) {
+        // SAFETY: a live skb.
+        unsafe { (raw::ndriver_skb_data(self.0), raw::ndriver_skb_len(self.0)) }
+    }
+
+    /// Whether all its data is in the linear part.
+    pub(crate) fn linear(&self) -> bool {
+        // SAFETY: a live skb.
+        unsafe { raw::ndriver_skb_linear(self.0) }
+    }
+
+    /// Frees it as sent (any context).
+    pub(crate) fn consume(self) {
+        // SAFETY: the caller owns the skb and gives it up.
+        unsafe { raw::ndriver_skb_consume_any(self.0) }
+    }
+
+    /// Frees it as dropped (any context).
+    pub(crate) fn drop_it(self) {
+        // SAFETY: as above.
+        unsafe { raw::ndriver_skb_free_any(self.0) }
+    }
+
+    /// Sends it again through the stack (queueing discipline included); process
+    /// context. Gives up ownership.
+    pub(crate) fn requeue(self) -> c_int {
+        // SAFETY: the caller owns the skb; `dev_queue_xmit` consumes it in every case.
+        unsafe { raw::ndriver_skb_requeue(self.0) }
+    }
+}
+
+/// A `sk_buff_head` with its own IRQ-safe lock.
+#[derive(Clone, Copy)]
+pub(crate) struct SkbQueue(*mut c_void);
+
+impl SkbQueue {
+    /// Appends `skb` (which must be on no list).
+    pub(crate) fn push(&self, skb: Skb) {
+        // SAFETY: a live queue; the functions take its lock.
+        unsafe { raw::skb_queue_tail(self.0, skb.0) }
+    }
+
+    /// Removes `skb`, which is on this queue.
+    pub(crate) fn unlink(&self, skb: Skb) {
+        // SAFETY: as above; the caller knows `skb` is queued here.
+        unsafe { raw::skb_unlink(skb.0, self.0) }
+    }
+
+    /// Takes the oldest skb off.
+    pub(crate) fn pop(&self) -> Option<Skb> {
+        // SAFETY: as above.
+        let p = unsafe { raw::skb_dequeue(self.0) };
+        (!p.is_null()).then_some(Skb(p))
+    }
+
+    /// Current length (a snapshot).
+    pub(crate) fn len(&self) -> usize {
+        // SAFETY: as above.
+        unsafe { raw::ndriver_skb_queue_len(self.0) as usize }
+    }
+}
+
+/// Copies `s` into the C buffer `out` of `len` bytes, NUL-terminated and truncated.
+///
+/// # Safety
+///
+/// `out` is writable for `len` bytes.
+pub(crate) unsafe fn copy_cstr(out: *mut c_char, len: usize, s: &str) {
+    if len == 0 {
+        return;
+    }
+    let n = s.len().min(len - 1);
+    // SAFETY: per this function's contract, `n + 1 <= len`.
+    unsafe {
+        core::ptr::copy_nonoverlapping(s.as_ptr(), out.cast::<u8>(), n);
+        *out.add(n) = 0;
+    }
+}

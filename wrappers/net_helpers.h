@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The C helpers of the Rust net layer (wrappers/net.rs): netdevice.c and skbuff.c.
+ * Declared here for the compiler's prototype checks; Rust declares them again.
+ */
+#ifndef NDRIVER_NET_HELPERS_H
+#define NDRIVER_NET_HELPERS_H
+
+#include <linux/netdevice.h>
+#include <linux/skbuff.h>
+
+struct net_device *ndriver_nic_alloc(void *dev, const char *name);
+void *ndriver_nic_dev_of(struct net_device *nd);
+void *ndriver_nic_dev_of_napi(struct napi_struct *napi);
+struct napi_struct *ndriver_nic_napi(struct net_device *nd);
+struct sk_buff_head *ndriver_nic_unfinished(struct net_device *nd);
+void ndriver_nic_free(struct net_device *nd);
+void ndriver_netif_stop_queue(struct net_device *nd);
+void ndriver_netif_wake_queue(struct net_device *nd);
+bool ndriver_napi_schedule(struct napi_struct *napi);
+unsigned int ndriver_nic_flags(struct net_device *nd);
+bool ndriver_nic_running(struct net_device *nd);
+unsigned int ndriver_nic_mtu(struct net_device *nd);
+void ndriver_nic_set_mtu(struct net_device *nd, unsigned int mtu);
+u64 ndriver_nic_addr(struct net_device *nd);
+void ndriver_nic_set_addr(struct net_device *nd, const u8 *mac);
+unsigned int ndriver_nic_mc_list(struct net_device *nd, u64 *mc, unsigned int max);
+void ndriver_nic_addr_lock_bh(struct net_device *nd);
+void ndriver_nic_addr_unlock_bh(struct net_device *nd);
+
+const u8 *ndriver_skb_data(struct sk_buff *skb);
+unsigned int ndriver_skb_len(struct sk_buff *skb);
+bool ndriver_skb_linear(struct sk_buff *skb);
+void ndriver_skb_consume_any(struct sk_buff *skb);
+void ndriver_skb_free_any(struct sk_buff *skb);
+int ndriver_skb_rx(struct net_device *nd, struct napi_struct *napi,
+		   const void *data, unsigned int len);
+int ndriver_skb_requeue(struct sk_buff *skb);
+unsigned int ndriver_skb_queue_len(struct sk_buff_head *q);
+
+#endif

@@ -1,0 +1,569 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The safe layer a `nic` implementation is written against (the driver side of the
+//! net layer; the framework side is `wrappers/net.rs` and `placeholders/nic.rs`).
+//!
+//! A driver implements [`NicDriver`] and invokes [`nic_implementation!`], which builds
+//! the `#[repr(C)]` operation table (`abi::NicOps`) and registers it at `insmod`. Each
+//! entry point gets a [`Ctx`]: the instance handle ([`Dev`], with the resource
+//! callouts of `driver_dev.rs` and the net callouts below) and three locks of the
+//! instance, all `DriverLock`s in callout memory: `lock` (for the fault sites), `tx`
+//! and `rx` (the driver's transmit and receive state, `Default` until `open` fills
+//! them). Deliver received frames without holding `tx`: the stack may transmit (an
+//! ACK) from inside the delivery, and that comes back into `start_xmit`.
+//!
+//! Compiled into each implementation module with `#[path]`, after `abi`,
+//! `callouts_api`, `driver_dev` and `driver_lock`.
+
+// Each implementation uses only the calls it needs.
+#![allow(dead_code)]
+
+use crate::abi::{Instance, NicHwStats, NIC_RX_ALLMULTI, NIC_RX_PROMISC};
+use crate::callouts_api as api;
+use crate::driver_dev::{Dev, DmaCoherent};
+use crate::driver_lock::DriverLock;
+use core::ptr;
+use kernel::ffi::{c_int, c_void};
+use kernel::prelude::*;
+
+/// A socket buffer handed to `start_xmit`, lent by the framework until the driver
+/// reports it with [`Dev::tx_done`]. Its data stays valid (and mapped, if the driver
+/// mapped it) until then.
+#[derive(Clone, Copy)]
+pub(crate) struct TxSkb {
+    skb: *mut c_void,
+    data: *const u8,
+    len: u32,
+}
+
+// SAFETY: an in-flight skb is only a token here; its data is read-only while lent.
+unsafe impl Send for TxSkb {}
+// SAFETY: as above.
+unsafe impl Sync for TxSkb {}
+
+impl TxSkb {
+    /// The frame.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        // SAFETY: the framework lent `len` readable bytes at `data` until `tx_done`.
+        unsafe { core::slice::from_raw_parts(self.data, self.len as usize) }
+    }
+
+    /// Its data address (to map it for DMA).
+    pub(crate) fn data(&self) -> *const u8 {
+        self.data
+    }
+
+    /// Its length.
+    pub(crate) fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// The opaque token, for the driver's ring.
+    pub(crate) fn token(&self) -> usize {
+        self.skb as usize
+    }
+
+    /// The skb behind a token from [`TxSkb::token`] (for [`Dev::tx_done`]).
+    pub(crate) fn from_token(token: usize) -> TxSkbToken {
+        TxSkbToken(token as *mut c_void)
+    }
+}
+
+/// An skb the driver still owes a report for.
+#[derive(Clone, Copy)]
+pub(crate) struct TxSkbToken(*mut c_void);
+
+/// What the receive filter should let through.
+pub(crate) struct RxFilter {
+    /// Every frame.
+    pub(crate) promisc: bool,
+    /// Every multicast frame.
+    pub(crate) allmulti: bool,
+    /// The multicast addresses (first byte in the low bits).
+    pub(crate) mc: [u64; 16],
+    /// How many of `mc` are valid.
+    pub(crate) count: usize,
+}
+
+/// The net callouts.
+impl Dev {
+    /// The driver is done with a transmitted skb (`sent`: it went out).
+    pub(crate) fn tx_done(&self, skb: TxSkbToken, sent: bool) {
+        // SAFETY: the live instance reports an skb it was lent, once.
+        unsafe { api::ndriver_net_tx_done(self.handle(), skb.0, sent as u32) }
+    }
+
+    /// Hands a received frame to the stack (copied). `napi`: from `poll`.
+    pub(crate) fn rx(&self, frame: &[u8], napi: bool) -> Result {
+        // SAFETY: the live instance; `frame` is readable for its length.
+        kernel::error::to_result(unsafe {
+            api::ndriver_net_rx(
+                self.handle(),
+                frame.as_ptr(),
+                frame.len() as u32,
+                napi as u32,
+            )
+        })
+    }
+
+    /// Schedules the NAPI poll.
+    pub(crate) fn napi_schedule(&self) -> bool {
+        // SAFETY: the live instance.
+        unsafe { api::ndriver_net_napi_schedule(self.handle()) != 0 }
+    }
+
+    /// Ends the current poll (`work` < budget); true if interrupts may go back on.
+    pub(crate) fn napi_complete(&self, work: i32) -> bool {
+        // SAFETY: the live instance, from its `poll`.
+        unsafe { api::ndriver_net_napi_complete(self.handle(), work) != 0 }
+    }
+
+    /// Reports the link state.
+    pub(crate) fn carrier(&self, on: bool) {
+        // SAFETY: the live instance.
+        unsafe { api::ndriver_net_carrier(self.handle(), on as u32) }
+    }
+
+    /// Stops the transmit queue (ring full).
+    pub(crate) fn stop_queue(&self) {
+        // SAFETY: the live instance.
+        unsafe { api::ndriver_net_stop_queue(self.handle()) }
+    }
+
+    /// Wakes the transmit queue.
+    pub(crate) fn wake_queue(&self) {
+        // SAFETY: the live instance.
+        unsafe { api::ndriver_net_wake_queue(self.handle()) }
+    }
+
+    /// The station address to program.
+    pub(crate) fn mac(&self) -> [u8; 6] {
+        // SAFETY: the live instance.
+        let v = unsafe { api::ndriver_net_mac(self.handle()) }.to_le_bytes();
+        [v[0], v[1], v[2], v[3], v[4], v[5]]
+    }
+
+    /// The MTU.
+    pub(crate) fn mtu(&self) -> u32 {
+        // SAFETY: the live instance.
+        unsafe { api::ndriver_net_mtu(self.handle()) }
+    }
+
+    /// The receive filter to program.
+    pub(crate) fn rx_filter(&self) -> RxFilter {
+        let mut mc = [0u64; 16];
+        let mut count = 0u32;
+        // SAFETY: the live instance; room for 16 addresses and a count.
+        let flags =
+            unsafe { api::ndriver_net_rx_filter(self.handle(), mc.as_mut_ptr(), 16, &mut count) };
+        RxFilter {
+            promisc: flags & NIC_RX_PROMISC != 0,
+            allmulti: flags & NIC_RX_ALLMULTI != 0,
+            mc,
+            count: count as usize,
+        }
+    }
+
+    /// Registers the receive ring in `ring` (`count` descriptors of `stride` bytes,
+    /// done when `status_off` has `done_mask`), so frames a dead instance leaves
+    /// there are counted. `None` withdraws it.
+    pub(crate) fn register_rx_ring(
+        &self,
+        ring: Option<&DmaCoherent>,
+        count: u32,
+        stride: u32,
+        status_off: u32,
+        done_mask: u8,
+    ) {
+        let base = ring.map_or(ptr::null(), |r| r.cpu_addr());
+        // SAFETY: the live instance; `base` is its own coherent buffer (or NULL).
+        unsafe {
+            api::ndriver_net_rx_ring(
+                self.handle(),
+                base.cast(),
+                count,
+                stride,
+                status_off,
+                done_mask as u32,
+            )
+        }
+    }
+}
+
+/// What a `start_xmit` did with the skb.
+pub(crate) enum Xmit {
+    /// Queued; the driver reports it with [`Dev::tx_done`].
+    Queued,
+    /// The ring is full; the skb was not taken (the driver stopped the queue).
+    Busy,
+}
+
+/// One entry-point call: the instance and its locks.
+pub(crate) struct Ctx<'a, T: NicDriver> {
+    /// The instance.
+    pub(crate) dev: Dev,
+    /// The fault sites' lock.
+    pub(crate) lock: &'a DriverLock<u64>,
+    /// Transmit state.
+    pub(crate) tx: &'a DriverLock<T::Tx>,
+    /// Receive state.
+    pub(crate) rx: &'a DriverLock<T::Rx>,
+}
+
+/// A `nic` implementation. Every method runs under a guard and starts with a fault
+/// site.
+pub(crate) trait NicDriver: Sized + Send + Sync {
+    /// Transmit state (rings), behind [`Ctx::tx`].
+    type Tx: Default + Send;
+    /// Receive state, behind [`Ctx::rx`].
+    type Rx: Default + Send;
+
+    /// Starts an instance: take the device, reset it. Interface still down.
+    fn probe(c: &Ctx<'_, Self>) -> Result<Self>;
+    /// Interface up: rings, interrupts, receiver and transmitter.
+    fn open(&self, c: &Ctx<'_, Self>) -> Result;
+    /// Interface down: everything `open` took is given back.
+    fn stop(&self, c: &Ctx<'_, Self>) -> Result;
+    /// Queue one frame.
+    fn start_xmit(&self, c: &Ctx<'_, Self>, skb: TxSkb) -> Result<Xmit>;
+    /// Program the receive filter from [`Dev::rx_filter`].
+    fn set_rx_mode(&self, c: &Ctx<'_, Self>) -> Result;
+    /// Program a new station address.
+    fn set_mac_address(&self, c: &Ctx<'_, Self>, mac: [u8; 6]) -> Result;
+    /// Accept a new MTU (`EINVAL` refuses it).
+    fn change_mtu(&self, c: &Ctx<'_, Self>, mtu: u32) -> Result;
+    /// The transmit watchdog fired (the instance is replaced afterwards).
+    fn tx_timeout(&self, c: &Ctx<'_, Self>) -> Result;
+    /// Add the hardware counters since the last call.
+    fn get_stats(&self, c: &Ctx<'_, Self>, stats: &mut NicHwStats) -> Result;
+    /// NAPI poll; returns the work done (at most `budget`).
+    fn poll(&self, c: &Ctx<'_, Self>, budget: i32) -> Result<i32>;
+    /// The device interrupt; true if it was this device's.
+    fn interrupt(&self, c: &Ctx<'_, Self>) -> Result<bool>;
+    /// A timer of the instance expired.
+    fn timer(&self, c: &Ctx<'_, Self>, cookie: u64) -> Result;
+    /// A work item of the instance runs.
+    fn work(&self, c: &Ctx<'_, Self>, cookie: u64) -> Result;
+    /// Orderly stop (the state is dropped afterwards).
+    fn remove(&self, c: &Ctx<'_, Self>);
+}
+
+/// The driver's state, in callout memory.
+struct Slot<T: NicDriver> {
+    lock: DriverLock<u64>,
+    tx: DriverLock<T::Tx>,
+    rx: DriverLock<T::Rx>,
+    data: Option<T>,
+}
+
+/// The state of the instance behind `inst`, if probed.
+///
+/// # Safety
+///
+/// `inst` must be a live instance whose private data is NULL or a `Slot<T>`.
+unsafe fn slot<'a, T: NicDriver>(inst: *mut Instance) -> Option<&'a Slot<T>> {
+    // SAFETY: per this function's contract.
+    let p = unsafe { api::ndriver_get_priv(inst) }.cast::<Slot<T>>();
+    // SAFETY: set by `probe` to an initialised `Slot<T>` that lives until `remove`
+    // (or the framework's undo after a fault, after which no call comes).
+    unsafe { p.as_ref() }
+}
+
+/// Runs `f` with the probed driver of `inst` and its context.
+///
+/// # Safety
+///
+/// `inst` is a live instance of this implementation (called by the framework).
+unsafe fn with<T: NicDriver, R>(
+    inst: *mut Instance,
+    none: R,
+    f: impl FnOnce(&T, &Ctx<'_, T>) -> R,
+) -> R {
+    // SAFETY: per this function's contract.
+    match unsafe { slot::<T>(inst) } {
+        Some(s) => match &s.data {
+            Some(d) => {
+                let c = Ctx {
+                    // SAFETY: the live instance of this call, used during it only.
+                    dev: unsafe { Dev::from_handle(inst) },
+                    lock: &s.lock,
+                    tx: &s.tx,
+                    rx: &s.rx,
+                };
+                f(d, &c)
+            }
+            None => none,
+        },
+        None => none,
+    }
+}
+
+fn ret(r: Result) -> c_int {
+    match r {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// Called by the framework only, with a live instance (so for every `extern "C"` below).
+pub(crate) unsafe extern "C" fn probe<T: NicDriver>(inst: *mut Instance) -> c_int {
+    let size = core::mem::size_of::<Slot<T>>();
+    // SAFETY: `inst` is live; the block is recorded in its undo list.
+    let mem = unsafe { api::ndriver_alloc(inst, size, 0) }.cast::<Slot<T>>();
+    if mem.is_null() {
+        return ENOMEM.to_errno();
+    }
+    let lock = DriverLock::new(kernel::new_spinlock_irq!(0u64, "nic_driver_lock"));
+    let tx = DriverLock::new(kernel::new_spinlock_irq!(T::Tx::default(), "nic_driver_tx"));
+    let rx = DriverLock::new(kernel::new_spinlock_irq!(T::Rx::default(), "nic_driver_rx"));
+    // SAFETY: `mem` is a fresh, suitably aligned block of the right size; the locks
+    // are pinned there for the block's life. `data` is written before anyone reads it.
+    unsafe {
+        if lock.__init(&raw mut (*mem).lock).is_err()
+            || tx.__init(&raw mut (*mem).tx).is_err()
+            || rx.__init(&raw mut (*mem).rx).is_err()
+        {
+            api::ndriver_free(inst, mem.cast());
+            return ENOMEM.to_errno();
+        }
+        ptr::write(&raw mut (*mem).data, None);
+        api::ndriver_set_priv(inst, mem.cast::<c_void>());
+    }
+    // SAFETY: `mem` is initialised above.
+    let s = unsafe { &mut *mem };
+    // Without a PCI function the instance stays idle: the placeholder refuses `open`.
+    // SAFETY: the live instance of this call.
+    if unsafe { api::ndriver_pci_present(inst) } == 0 {
+        return 0;
+    }
+    let c = Ctx {
+        // SAFETY: the live instance of this call, used during it only.
+        dev: unsafe { Dev::from_handle(inst) },
+        lock: &s.lock,
+        tx: &s.tx,
+        rx: &s.rx,
+    };
+    match T::probe(&c) {
+        Ok(d) => {
+            s.data = Some(d);
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// See [`probe`].
+pub(crate) unsafe extern "C" fn configure<T: NicDriver>(
+    _inst: *mut Instance,
+    _key: u32,
+    _value: u64,
+) -> c_int {
+    EINVAL.to_errno()
+}
+
+/// # Safety
+///
+/// See [`probe`].
+pub(crate) unsafe extern "C" fn open<T: NicDriver>(inst: *mut Instance) -> c_int {
+    // SAFETY: per the contract.
+    unsafe { with::<T, _>(inst, ENODEV.to_errno(), |d, c| ret(d.open(c))) }
+}
+
+/// # Safety
+///
+/// See [`probe`].
+pub(crate) unsafe extern "C" fn stop<T: NicDriver>(inst: *mut Instance) -> c_int {
+    // SAFETY: per the contract.
+    unsafe { with::<T, _>(inst, 0, |d, c| ret(d.stop(c))) }
+}
+
+/// # Safety
+///
+/// See [`probe`]; `skb` is lent with `len` readable bytes at `data`.
+pub(crate) unsafe extern "C" fn start_xmit<T: NicDriver>(
+    inst: *mut Instance,
+    skb: *mut c_void,
+    data: *const u8,
+    len: u32,
+) -> c_int {
+    let s = TxSkb { skb, data, len };
+    // SAFETY: per the contract.
+    unsafe {
+        with::<T, _>(inst, ENODEV.to_errno(), |d, c| match d.start_xmit(c, s) {
+            Ok(Xmit::Queued) => 0,
+            Ok(Xmit::Busy) => 1,
+            Err(e) => e.to_errno(),
+        })
+    }
+}
+
+/// # Safety
+///
+/// See [`probe`].
+pub(crate) unsafe extern "C" fn set_rx_mode<T: NicDriver>(inst: *mut Instance) -> c_int {
+    // SAFETY: per the contract.
+    unsafe { with::<T, _>(inst, 0, |d, c| ret(d.set_rx_mode(c))) }
+}
+
+/// # Safety
+///
+/// See [`probe`].
+pub(crate) unsafe extern "C" fn set_mac_address<T: NicDriver>(
+    inst: *mut Instance,
+    mac: u64,
+) -> c_int {
+    let b = mac.to_le_bytes();
+    let m = [b[0], b[1], b[2], b[3], b[4], b[5]];
+    // SAFETY: per the contract.
+    unsafe { with::<T, _>(inst, 0, |d, c| ret(d.set_mac_address(c, m))) }
+}
+
+/// # Safety
+///
+/// See [`probe`].
+pub(crate) unsafe extern "C" fn change_mtu<T: NicDriver>(inst: *mut Instance, mtu: u32) -> c_int {
+    // SAFETY: per the contract.
+    unsafe { with::<T, _>(inst, 0, |d, c| ret(d.change_mtu(c, mtu))) }
+}
+
+/// # Safety
+///
+/// See [`probe`].
+pub(crate) unsafe extern "C" fn tx_timeout<T: NicDriver>(inst: *mut Instance) -> c_int {
+    // SAFETY: per the contract.
+    unsafe { with::<T, _>(inst, 0, |d, c| ret(d.tx_timeout(c))) }
+}
+
+/// # Safety
+///
+/// See [`probe`]; `stats` is writable.
+pub(crate) unsafe extern "C" fn get_stats64<T: NicDriver>(
+    inst: *mut Instance,
+    stats: *mut NicHwStats,
+) -> c_int {
+    // SAFETY: per the contract.
+    let st = unsafe { &mut *stats };
+    // SAFETY: per the contract.
+    unsafe { with::<T, _>(inst, 0, |d, c| ret(d.get_stats(c, st))) }
+}
+
+/// # Safety
+///
+/// See [`probe`].
+pub(crate) unsafe extern "C" fn poll<T: NicDriver>(inst: *mut Instance, budget: i32) -> i64 {
+    // SAFETY: per the contract.
+    unsafe {
+        with::<T, _>(inst, 0, |d, c| match d.poll(c, budget) {
+            Ok(n) => n as i64,
+            Err(e) => e.to_errno() as i64,
+        })
+    }
+}
+
+/// # Safety
+///
+/// See [`probe`].
+pub(crate) unsafe extern "C" fn devirq<T: NicDriver>(inst: *mut Instance, _irq: u64) -> i64 {
+    // SAFETY: per the contract.
+    unsafe {
+        with::<T, _>(inst, 0, |d, c| match d.interrupt(c) {
+            Ok(mine) => mine as i64,
+            Err(e) => e.to_errno() as i64,
+        })
+    }
+}
+
+/// # Safety
+///
+/// See [`probe`].
+pub(crate) unsafe extern "C" fn timer<T: NicDriver>(inst: *mut Instance, cookie: u64) -> i64 {
+    // SAFETY: per the contract.
+    unsafe { with::<T, _>(inst, 0, |d, c| ret(d.timer(c, cookie)) as i64) }
+}
+
+/// # Safety
+///
+/// See [`probe`].
+pub(crate) unsafe extern "C" fn work<T: NicDriver>(inst: *mut Instance, cookie: u64) -> i64 {
+    // SAFETY: per the contract.
+    unsafe { with::<T, _>(inst, 0, |d, c| ret(d.work(c, cookie)) as i64) }
+}
+
+/// # Safety
+///
+/// Called by the framework only, with a live instance, for an orderly stop.
+pub(crate) unsafe extern "C" fn remove<T: NicDriver>(inst: *mut Instance) {
+    // SAFETY: `inst` is live; its private data is NULL or our `Slot<T>`.
+    let p = unsafe { api::ndriver_get_priv(inst) }.cast::<Slot<T>>();
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: as above.
+    unsafe { with::<T, _>(inst, (), |d, c| d.remove(c)) };
+    // SAFETY: `p` is the initialised slot; nothing else runs on this instance during
+    // an orderly remove, so it is ours to drop and free.
+    unsafe {
+        ptr::drop_in_place(p);
+        api::ndriver_set_priv(inst, ptr::null_mut());
+        api::ndriver_free(inst, p.cast());
+    }
+}
+
+/// Defines the operation table and descriptor of `nic` implementation `$t` named
+/// `$name`, and the module that registers it.
+macro_rules! nic_implementation {
+    (type: $t:ty, name: $name:literal, module: $module:literal, description: $desc:literal $(,)?) => {
+        static OPS: abi::NicOps = abi::NicOps {
+            probe: nic_driver::probe::<$t>,
+            configure: nic_driver::configure::<$t>,
+            remove: nic_driver::remove::<$t>,
+            open: nic_driver::open::<$t>,
+            stop: nic_driver::stop::<$t>,
+            start_xmit: nic_driver::start_xmit::<$t>,
+            set_rx_mode: nic_driver::set_rx_mode::<$t>,
+            set_mac_address: nic_driver::set_mac_address::<$t>,
+            change_mtu: nic_driver::change_mtu::<$t>,
+            tx_timeout: nic_driver::tx_timeout::<$t>,
+            get_stats64: nic_driver::get_stats64::<$t>,
+            poll: nic_driver::poll::<$t>,
+            devirq: nic_driver::devirq::<$t>,
+            timer: nic_driver::timer::<$t>,
+            work: nic_driver::work::<$t>,
+        };
+        static DESC: abi::ImplDesc = abi::ImplDesc {
+            abi_version: abi::ABI_VERSION,
+            class: c"nic".as_ptr().cast(),
+            name: $name.as_ptr().cast(),
+            ops: core::ptr::from_ref(&OPS).cast(),
+        };
+        module! {
+            type: Registration,
+            name: $module,
+            authors: ["ndriver developers"],
+            description: $desc,
+            license: "GPL",
+        }
+        struct Registration;
+        impl kernel::Module for Registration {
+            fn init(module: &'static ThisModule) -> Result<Self> {
+                // SAFETY: `DESC` is a static that outlives the registration, which
+                // `drop` ends before the module goes away.
+                kernel::error::to_result(unsafe {
+                    callouts_api::ndriver_register_impl(&DESC, module.as_ptr().cast())
+                })?;
+                Ok(Registration)
+            }
+        }
+        impl Drop for Registration {
+            fn drop(&mut self) {
+                // SAFETY: `DESC` was registered by `init`.
+                unsafe { callouts_api::ndriver_unregister_impl(&DESC) };
+            }
+        }
+    };
+}
+pub(crate) use nic_implementation;

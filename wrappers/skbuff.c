@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Static inline helpers of <linux/skbuff.h> and <linux/netdevice.h> for the Rust net
+ * layer (wrappers/callouts_net.rs, placeholders/nic.rs): socket buffer data, freeing
+ * from any context, and building a received frame.
+ */
+
+#include <linux/etherdevice.h>
+#include <linux/netdevice.h>
+#include <linux/skbuff.h>
+
+#include "net_helpers.h"
+
+const u8 *ndriver_skb_data(struct sk_buff *skb)
+{
+	return skb->data;
+}
+
+unsigned int ndriver_skb_len(struct sk_buff *skb)
+{
+	return skb->len;
+}
+
+bool ndriver_skb_linear(struct sk_buff *skb)
+{
+	return !skb_is_nonlinear(skb);
+}
+
+/* The skb was sent: free it as consumed (any context). */
+void ndriver_skb_consume_any(struct sk_buff *skb)
+{
+	dev_consume_skb_any(skb);
+}
+
+/* The skb is dropped (any context). */
+void ndriver_skb_free_any(struct sk_buff *skb)
+{
+	dev_kfree_skb_any(skb);
+}
+
+/*
+ * A received frame of `len` bytes at `data`, copied into a fresh skb and handed to
+ * the stack: through GRO when `napi` is given (NAPI poll), else through the backlog
+ * (any context). 0, or -ENOMEM when no skb could be had (the frame is dropped).
+ */
+int ndriver_skb_rx(struct net_device *nd, struct napi_struct *napi,
+		   const void *data, unsigned int len)
+{
+	struct sk_buff *skb = netdev_alloc_skb_ip_align(nd, len);
+
+	if (!skb)
+		return -ENOMEM;
+	skb_put_data(skb, data, len);
+	skb->protocol = eth_type_trans(skb, nd);
+	if (napi)
+		napi_gro_receive(napi, skb);
+	else
+		netif_rx(skb);
+	return 0;
+}
+
+/* Sends an skb again through the stack (process context). */
+int ndriver_skb_requeue(struct sk_buff *skb)
+{
+	return dev_queue_xmit(skb);
+}
+
+unsigned int ndriver_skb_queue_len(struct sk_buff_head *q)
+{
+	return skb_queue_len_lockless(q);
+}
