@@ -776,7 +776,7 @@ impl<C: Class> Device<C> {
         // `shutdown` flushed `recovery_work`; `self` is its data.
         let this = unsafe { ArcBorrow::<Device<C>>::from_raw(self) };
         // Already queued: that run takes this failure too.
-        let _ = workqueue::system().enqueue::<_, 0>(Arc::<Device<C>>::from(this));
+        let _ = workqueue::system_long().enqueue::<_, 0>(Arc::<Device<C>>::from(this));
     }
 
     /// Recovers from a pending failure of an asynchronous entry point, if any.
@@ -980,7 +980,7 @@ impl<C: Class> Device<C> {
         }
         let delay = kernel::time::msecs_to_jiffies(ms);
         // Already queued: that run re-arms with the policy then in force.
-        let _ = workqueue::system().enqueue_delayed::<_, 1>(self.clone(), delay);
+        let _ = workqueue::system_long().enqueue_delayed::<_, 1>(self.clone(), delay);
     }
 
     /// Takes a queued rejuvenation off the queue (waiting for one that runs) and drops

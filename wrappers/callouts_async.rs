@@ -212,7 +212,7 @@ pub(crate) extern "C" fn ndriver_work_setup(inst: *mut abi::Instance, cookie: u6
     }
 }
 
-/// Queues `work` on the system workqueue (a no-op if already queued). Any context.
+/// Queues `work` on the per-CPU system workqueue (a no-op if already queued). Any context.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_work_queue(_inst: *mut abi::Instance, work: *mut c_void) {
     if work.is_null() {
@@ -220,11 +220,11 @@ pub(crate) extern "C" fn ndriver_work_queue(_inst: *mut abi::Instance, work: *mu
     }
     let dw = work.cast::<DriverWork>();
     // SAFETY: the driver passes a handle from `ndriver_work_setup` it still holds;
-    // `system_wq` always exists.
+    // `system_percpu_wq` always exists (`system_wq` is deprecated).
     unsafe {
         bindings::queue_work_on(
             bindings::wq_misc_consts_WORK_CPU_UNBOUND as _,
-            bindings::system_wq,
+            bindings::system_percpu_wq,
             (*dw).work.get(),
         )
     };

@@ -22,7 +22,7 @@ dmesg_clean() {
 	local bad allow='^$'
 	[ "${1:-}" = --panics-expected ] && allow='kernel BUG at rust/helpers/bug.c'
 	bad=$(dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -v -E "$allow" |
-		grep -E 'WARNING:|BUG:|Oops|Call Trace|general protection|kernel BUG|UBSAN|KASAN|lockdep|possible recursive|circular locking' || true)
+		grep -E 'WARNING:|BUG:|Oops|Call Trace|general protection|kernel BUG|UBSAN|KASAN|lockdep|possible recursive|circular locking|deprecated workqueue' || true)
 	[ -z "$bad" ] || fail "kernel log shows problems:
 $bad"
 }
