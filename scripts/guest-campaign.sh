@@ -27,13 +27,7 @@ fail() {
 	exit 1
 }
 
-e1000=
-for d in /sys/bus/pci/devices/*; do
-	if [ "$(cat "$d/vendor")" = 0x8086 ] && [ "$(cat "$d/device")" = 0x100e ] &&
-		[ ! -e "$d/driver" ]; then
-		e1000=$(basename "$d")
-	fi
-done
+e1000=$(free_e1000)
 
 IMPLS="testdev-a testdev-b"
 CLASSES=$(fault_classes)

@@ -98,13 +98,40 @@ td_call() {
 	echo "$TD_LAST"
 }
 
-# stat NAME...: a value from testdev0/stats (e.g. stat recoveries, stat detected hang).
-stat() {
-	local line k="$*"
+# stat_in FILE NAME...: the value of NAME in a device's stats file FILE (the last
+# word of the line whose other words are NAME).
+stat_in() {
+	local line f=$1
+	shift
+	local k="$*"
 	while read -r line; do
 		[ "${line% *}" = "$k" ] && echo "${line##* }"
-	done < "$TD/stats"
+	done < "$f"
 	return 0
+}
+
+# stat NAME...: a value from testdev0/stats (e.g. stat recoveries, stat detected hang).
+stat() {
+	stat_in "$TD/stats" "$@"
+}
+
+# free_e1000: the PCI address of the guest's e1000 (8086:100e) when no kernel driver
+# is bound to it; nothing otherwise.
+free_e1000() {
+	local d
+	for d in /sys/bus/pci/devices/*; do
+		if [ "$(cat "$d/vendor")" = 0x8086 ] && [ "$(cat "$d/device")" = 0x100e ] &&
+			[ ! -e "$d/driver" ]; then
+			echo "${d##*/}"
+			return 0
+		fi
+	done
+}
+
+# need_e1000: sets e1000 to free_e1000's address, or skips the test (exit 4).
+need_e1000() {
+	e1000=$(free_e1000)
+	[ -n "$e1000" ] || { echo "SKIP: no e1000 without a driver in this guest"; exit 4; }
 }
 
 # status_of KEY: the value of KEY in testdev0/status.

@@ -9,14 +9,7 @@
 # the device untouched.
 . "$(dirname "$0")/../lib.sh"
 
-e1000=
-for d in /sys/bus/pci/devices/*; do
-	if [ "$(cat "$d/vendor")" = 0x8086 ] && [ "$(cat "$d/device")" = 0x100e ]; then
-		e1000=$(basename "$d")
-	fi
-done
-[ -n "$e1000" ] || { echo "SKIP: no e1000 in this guest"; exit 4; }
-[ -e "/sys/bus/pci/devices/$e1000/driver" ] && { echo "SKIP: $e1000 is bound to a driver"; exit 4; }
+need_e1000
 
 # res KIND: how many resources of KIND the current instance holds.
 res() {

@@ -16,17 +16,10 @@ URL=http://$PEER:8099
 PEERDIR=$NDRIVER_RESULTS/peer
 MB=${NDRIVER_NIC_MB:-8}
 
-e1000=
-for d in /sys/bus/pci/devices/*; do
-	if [ "$(cat "$d/vendor")" = 0x8086 ] && [ "$(cat "$d/device")" = 0x100e ]; then
-		e1000=$(basename "$d")
-	fi
-done
-[ -n "$e1000" ] || { echo "SKIP: no e1000 in this guest"; exit 4; }
-[ -e "/sys/bus/pci/devices/$e1000/driver" ] && { echo "SKIP: $e1000 is bound to a driver"; exit 4; }
+need_e1000
 
 nstat() {
-	awk -v k="$*" '{ v = $NF; $NF = ""; sub(/ $/, ""); if ($0 == k) print v }' "$NIC/stats"
+	stat_in "$NIC/stats" "$@"
 }
 nstatus() {
 	sed -n "s/^$1 //p" "$NIC/status"

@@ -25,21 +25,10 @@ REPS=1
 [ "${NDRIVER_REPS:-3}" -gt 3 ] && REPS=$NDRIVER_REPS
 CLASSES=$(fault_classes)
 
-e1000=
-for d in /sys/bus/pci/devices/*; do
-	if [ "$(cat "$d/vendor")" = 0x8086 ] && [ "$(cat "$d/device")" = 0x100e ]; then
-		e1000=$(basename "$d")
-	fi
-done
-[ -n "$e1000" ] || { echo "SKIP: no e1000 in this guest"; exit 4; }
-[ -e "/sys/bus/pci/devices/$e1000/driver" ] && { echo "SKIP: $e1000 is bound to a driver"; exit 4; }
+need_e1000
 
 nstat() {
-	local line k="$*"
-	while read -r line; do
-		[ "${line% *}" = "$k" ] && echo "${line##* }"
-	done < "$NIC/stats"
-	return 0
+	stat_in "$NIC/stats" "$@"
 }
 nstatus() {
 	sed -n "s/^$1 //p" "$NIC/status"
