@@ -20,10 +20,10 @@ use crate::action_list::{Action, Kind};
 use crate::callouts::{record, release};
 use crate::device::{DeviceApi, Event};
 use crate::instance::InstanceState;
-use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::bindings;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
+use kernel::sync::{new_spinlock_irq, SpinLockIrq};
 
 /// The placeholder an instance serves.
 fn device_of(st: &InstanceState) -> &dyn DeviceApi {
@@ -184,29 +184,50 @@ pub(crate) extern "C" fn ndriver_pci_iounmap(inst: *mut abi::Instance, addr: *mu
 }
 
 /// The framework's side of one requested interrupt line (the `dev_id`).
+#[pin_data]
 struct IrqAction {
     st: *const InstanceState,
     pdev: *mut bindings::pci_dev,
     irq: u32,
-    /// The framework masked the line (`disable_irq_nosync`) because the instance could
-    /// not take an interrupt.
-    masked: AtomicBool,
+    /// Whether the framework holds the line masked, and whether the line is being freed.
+    /// A lock rather than an atomic flag: the flag and the `disable_irq_nosync` /
+    /// `enable_irq` it stands for must change together, or a mask in the handler on one
+    /// CPU and an unmask on another can interleave into an unbalanced `enable_irq` and a
+    /// line left disabled for good.
+    #[pin]
+    mask: SpinLockIrq<MaskState>,
 }
 
-/// Masks `a`'s line once.
+/// What the framework did to a line it requested (under `IrqAction::mask`).
+struct MaskState {
+    /// The framework disabled the line once (`disable_irq_nosync`) because the instance
+    /// could not take an interrupt.
+    masked: bool,
+    /// `free_irq` is coming: the line must be left enabled for whoever shares it.
+    freeing: bool,
+}
+
+/// Masks `a`'s line once, unless it is being freed.
 fn mask(a: &IrqAction) {
-    if !a.masked.swap(true, Ordering::AcqRel) {
+    let mut m = a.mask.lock();
+    if !m.masked && !m.freeing {
         // SAFETY: the line is requested by us; `disable_irq_nosync` may be called from
-        // its own handler.
+        // its own handler and with interrupts off.
         unsafe { bindings::disable_irq_nosync(a.irq) };
+        m.masked = true;
     }
 }
 
-/// Unmasks `a`'s line if the framework masked it.
-fn unmask(a: &IrqAction) {
-    if a.masked.swap(false, Ordering::AcqRel) {
-        // SAFETY: balances the `disable_irq_nosync` of `mask`.
+/// Unmasks `a`'s line if the framework masked it; with `freeing`, keeps it unmasked
+/// until `free_irq`.
+fn unmask(a: &IrqAction, freeing: bool) {
+    let mut m = a.mask.lock();
+    m.freeing |= freeing;
+    if m.masked {
+        // SAFETY: balances the `disable_irq_nosync` of `mask` (the lock makes the pair
+        // and the flag one step); `enable_irq` may be called with interrupts off.
         unsafe { bindings::enable_irq(a.irq) };
+        m.masked = false;
     }
 }
 
@@ -217,7 +238,7 @@ pub(crate) fn unmask_irqs(st: &InstanceState) {
     for a in list.of_kind(Kind::Irq) {
         // SAFETY: `obj` of an `Irq` action is its live `IrqAction` (freed by its undo,
         // which first removes it from the list).
-        unmask(unsafe { &*(a.obj as *const IrqAction) });
+        unmask(unsafe { &*(a.obj as *const IrqAction) }, false);
     }
 }
 
@@ -256,7 +277,7 @@ unsafe fn undo_irq(a: &Action) {
     // SAFETY: `pdev` is the attached function; the line is ours, with `ia` as dev_id.
     unsafe {
         bindings::pci_intx(r.pdev, 0);
-        unmask(r);
+        unmask(r, true);
         bindings::free_irq(r.irq, ia.cast());
     }
     // SAFETY: `free_irq` returned, so the handler no longer runs with `ia`.
@@ -276,18 +297,20 @@ pub(crate) extern "C" fn ndriver_request_irq(inst: *mut abi::Instance) -> c_int 
     if irq == 0 {
         return EINVAL.to_errno();
     }
-    let Ok(ia) = KBox::new(
-        IrqAction {
+    let Ok(ia) = KBox::pin_init(
+        pin_init!(IrqAction {
             st,
             pdev: p,
             irq,
-            masked: AtomicBool::new(false),
-        },
+            mask <- new_spinlock_irq!(MaskState { masked: false, freeing: false }, "ndriver_irq_mask"),
+        }),
         GFP_KERNEL,
     ) else {
         return ENOMEM.to_errno();
     };
-    let ia = KBox::into_raw(ia);
+    // SAFETY: the action is never moved out of its box: it is used through this pointer
+    // and dropped in place by `KBox::from_raw` in its undo.
+    let ia = KBox::into_raw(unsafe { Pin::into_inner_unchecked(ia) });
     // SAFETY: `ia` stays valid until `free_irq` in the undo; the name is static.
     let r = unsafe {
         bindings::request_irq(
