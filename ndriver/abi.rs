@@ -54,7 +54,7 @@ pub(crate) struct TestdevOps {
     pub(crate) op: unsafe extern "C" fn(inst: *mut Instance, arg: u64) -> i64,
     /// A request handled in softirq context (a soft hrtimer).
     pub(crate) tick: unsafe extern "C" fn(inst: *mut Instance, arg: u64) -> i64,
-    /// A request handled in hardirq context (a hard hrtimer, as an interrupt handler).
+    /// A request handled in hardirq context (an hrtimer expiring in hardirq context, as an interrupt handler).
     pub(crate) irq: unsafe extern "C" fn(inst: *mut Instance, arg: u64) -> i64,
     /// Stops the instance in an orderly way. Process context.
     pub(crate) remove: unsafe extern "C" fn(inst: *mut Instance),

@@ -22,8 +22,8 @@ use kernel::prelude::*;
 use kernel::sync::completion::Completion;
 use kernel::sync::{Arc, ArcBorrow};
 use kernel::time::hrtimer::{
-    HrTimer, HrTimerCallback, HrTimerCallbackContext, HrTimerPointer, HrTimerRestart,
-    RelativeHardMode, RelativeSoftMode,
+    HrTimer, HrTimerCallback, HrTimerCallbackContext, HrTimerPointer, HrTimerRestart, RelativeMode,
+    RelativeSoftMode,
 };
 use kernel::time::{Delta, Monotonic};
 
@@ -274,7 +274,10 @@ macro_rules! trigger {
 }
 
 trigger!(SoftTrigger, RelativeSoftMode<Monotonic>);
-trigger!(HardTrigger, RelativeHardMode<Monotonic>);
+// Not `RelativeHardMode`: a plain hrtimer expires in hardirq context too (on a kernel
+// without PREEMPT_RT), but lockdep then allows what a device interrupt handler may do,
+// such as taking a `spinlock_t`; a hard-mode timer may only take raw spinlocks.
+trigger!(HardTrigger, RelativeMode<Monotonic>);
 
 /// Dispatches a timer-context request.
 struct Trigger;

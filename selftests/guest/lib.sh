@@ -27,6 +27,11 @@ dmesg_clean() {
 $bad"
 }
 
+# True on a kernel with KASAN (DEBUG_KERNEL=1).
+kasan_on() {
+	grep -q ' kasan_report$' /proc/kallsyms
+}
+
 # True on a kernel with lockdep (DEBUG_KERNEL=1).
 lockdep_on() {
 	[ -e /proc/lockdep ]
@@ -43,7 +48,12 @@ fault_classes() {
 detected_as() {
 	case $1 in
 	panic) echo bug ;;
-	null | wild) echo page_fault ;;
+	null)
+		# Under KASAN the compiler checks the shadow byte first, and the shadow of
+		# page 0 lies at a non-canonical address: the NULL load traps as #GP.
+		if kasan_on; then echo gpf; else echo page_fault; fi
+		;;
+	wild) echo page_fault ;;
 	gpf) echo gpf ;;
 	div0) echo divide_error ;;
 	spin | spin_irqoff | deadlock) echo hang ;;
