@@ -1,11 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Register and descriptor definitions of the Intel 82540EM (QEMU's `e1000`), from
-//! the 8254x Software Developer's Manual. Constants only: the two sample drivers
-//! share the datasheet, not code.
+//! The hardware layer the two sample e1000 drivers share: register and descriptor
+//! definitions of the Intel 82540EM (QEMU's `e1000`), from the 8254x Software
+//! Developer's Manual, and the device operations both do alike (probe and reset,
+//! station address, `RCTL`, ring registers, interrupt acknowledge, counters, legacy
+//! descriptors). What differs between the designs (ring sizes and layout, NAPI or
+//! interrupt completion, zero-copy or copying transmit, the multicast table update)
+//! stays in the drivers.
+//!
+//! Compiled into each driver with `#[path]`, after `abi`, `driver_dev` and
+//! `nic_driver`.
 
 // Each driver uses the registers it needs.
 #![allow(dead_code)]
+
+use crate::abi::NicHwStats;
+use crate::driver_dev::{Dev, DmaCoherent, IrqLine, Mmio, PciEnabled};
+use crate::nic_driver::RxFilter;
+use kernel::prelude::*;
 
 /// Device control.
 pub(crate) const CTRL: usize = 0x0000;
@@ -63,6 +75,8 @@ pub(crate) const ICR_LSC: u32 = 1 << 2;
 pub(crate) const ICR_RXDMT0: u32 = 1 << 4;
 pub(crate) const ICR_RXO: u32 = 1 << 6;
 pub(crate) const ICR_RXT0: u32 = 1 << 7;
+/// Interrupt causes the drivers enable.
+pub(crate) const IMS_BITS: u32 = ICR_RXT0 | ICR_TXDW | ICR_LSC | ICR_RXO | ICR_RXDMT0;
 
 /// RCTL bits: enable, unicast/multicast promiscuous, broadcast accept, strip CRC
 /// (buffer size field 0: 2048 bytes).
@@ -101,9 +115,228 @@ pub(crate) const TXD_STATUS_DD: u64 = 1 << 32;
 pub(crate) const RX_BUF: usize = 2048;
 /// Largest MTU without jumbo frames.
 pub(crate) const MAX_MTU: u32 = 1500;
+/// How many reads of `CTRL` may still see a reset running before `probe` gives up.
+const RESET_POLLS: u32 = 100_000;
 
 /// The multicast table bit of an address (MO = 0: bits 36..47 of the address).
 pub(crate) fn mta_hash(mac: u64) -> u32 {
     let b = mac.to_le_bytes();
     (((b[4] as u32) >> 4) | ((b[5] as u32) << 4)) & 0xfff
+}
+
+/// Accepts MTU `mtu` if it fits without jumbo frames, else `EINVAL`.
+pub(crate) fn check_mtu(mtu: u32) -> Result {
+    if mtu > MAX_MTU {
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+/// Registers receive ring `ring` (`count` legacy descriptors) with the framework, so
+/// frames a dead instance leaves in it are counted.
+pub(crate) fn register_rx_ring(dev: &Dev, ring: &DmaCoherent, count: usize) {
+    dev.register_rx_ring(
+        Some(ring),
+        count as u32,
+        DESC_SIZE as u32,
+        RXD_STATUS_OFF,
+        RXD_DD_BIT,
+    );
+}
+
+/// Receive descriptor `i` of `ring`, if the device is done with it: the frame's
+/// length (at most [`RX_BUF`]) and whether it is good (no error, end of packet).
+pub(crate) fn rx_desc(ring: &DmaCoherent, i: usize) -> Option<(usize, bool)> {
+    let st = ring.read64(i * DESC_SIZE + 8);
+    if st & RXD_STATUS_DD == 0 {
+        return None;
+    }
+    let len = ((st & 0xffff) as usize).min(RX_BUF);
+    Some((len, st & RXD_ERRORS_MASK == 0 && st & RXD_STATUS_EOP != 0))
+}
+
+/// Fills transmit descriptor `i` of `ring`: `len` bytes at bus address `buf`, one
+/// whole frame, FCS added by the device, status reported.
+pub(crate) fn tx_desc_set(ring: &DmaCoherent, i: usize, buf: u64, len: usize) {
+    ring.write64(i * DESC_SIZE, buf);
+    ring.write64(
+        i * DESC_SIZE + 8,
+        len as u64 | TXD_CMD_EOP | TXD_CMD_IFCS | TXD_CMD_RS,
+    );
+}
+
+/// Whether the device has sent transmit descriptor `i` of `ring`.
+pub(crate) fn tx_desc_done(ring: &DmaCoherent, i: usize) -> bool {
+    ring.read64(i * DESC_SIZE + 8) & TXD_STATUS_DD != 0
+}
+
+/// Clears the second quadword (length, command, status) of descriptor `i` of `ring`.
+pub(crate) fn desc_clear(ring: &DmaCoherent, i: usize) {
+    ring.write64(i * DESC_SIZE + 8, 0);
+}
+
+/// A probed device: its interrupt line, registers and PCI enable, dropped in this
+/// order on an orderly remove.
+pub(crate) struct Hw {
+    _irq: IrqLine,
+    /// The registers (BAR 0), for what only one driver does.
+    pub(crate) mmio: Mmio,
+    _enabled: PciEnabled,
+}
+
+impl Hw {
+    /// Takes the PCI function and resets the device, link up; interface still down.
+    ///
+    /// Bus mastering stays off until the device is silenced: a dead instance may have
+    /// left the receiver running on rings that are freed now. Only then is the bus
+    /// mastered and the interrupt line requested.
+    pub(crate) fn probe(dev: &Dev) -> Result<Self> {
+        let enabled = dev.pci_enable_quiet()?;
+        let mmio = dev.iomap(0)?;
+        mmio.write32(IMC, u32::MAX);
+        mmio.write32(RCTL, 0);
+        mmio.write32(TCTL, 0);
+        mmio.write32(RDLEN, 0);
+        mmio.write32(TDLEN, 0);
+        mmio.write32(CTRL, mmio.read32(CTRL) | CTRL_RST);
+        let mut n = 0;
+        while mmio.read32(CTRL) & CTRL_RST != 0 {
+            n += 1;
+            if n > RESET_POLLS {
+                return Err(ETIMEDOUT);
+            }
+        }
+        mmio.write32(IMC, u32::MAX);
+        let _ = mmio.read32(ICR);
+        mmio.write32(CTRL, mmio.read32(CTRL) | CTRL_SLU | CTRL_ASDE);
+        enabled.set_master();
+        let irq = dev.request_irq()?;
+        Ok(Self {
+            _irq: irq,
+            mmio,
+            _enabled: enabled,
+        })
+    }
+
+    /// Starts a device reset (`CTRL.RST`) and leaves it to finish: the end of an
+    /// orderly remove.
+    pub(crate) fn reset(&self) {
+        self.mmio.write32(CTRL, self.mmio.read32(CTRL) | CTRL_RST);
+    }
+
+    /// Masks every interrupt cause.
+    pub(crate) fn mask(&self) {
+        self.mmio.write32(IMC, u32::MAX);
+    }
+
+    /// Masks and acknowledges every interrupt cause.
+    pub(crate) fn quiet(&self) {
+        self.mask();
+        let _ = self.mmio.read32(ICR);
+    }
+
+    /// Turns receiver and transmitter off.
+    pub(crate) fn disable_rx_tx(&self) {
+        self.mmio.write32(RCTL, 0);
+        self.mmio.write32(TCTL, 0);
+    }
+
+    /// Whether the link is up.
+    pub(crate) fn link_up(&self) -> bool {
+        self.mmio.read32(STATUS) & STATUS_LU != 0
+    }
+
+    /// Programs station address `mac` into receive address 0.
+    pub(crate) fn write_mac(&self, mac: [u8; 6]) {
+        let lo = u32::from_le_bytes([mac[0], mac[1], mac[2], mac[3]]);
+        let hi = u32::from(mac[4]) | (u32::from(mac[5]) << 8) | RAH_AV;
+        self.mmio.write32(RAL0, lo);
+        self.mmio.write32(RAH0, hi);
+    }
+
+    /// Programs `RCTL` for filter `f` (the multicast table is the caller's);
+    /// `enable`: the receiver runs.
+    pub(crate) fn write_rctl(&self, f: &RxFilter, enable: bool) {
+        let mut rctl = RCTL_BAM | RCTL_SECRC;
+        if enable {
+            rctl |= RCTL_EN;
+        }
+        if f.promisc {
+            rctl |= RCTL_UPE | RCTL_MPE;
+        }
+        if f.allmulti {
+            rctl |= RCTL_MPE;
+        }
+        self.mmio.write32(RCTL, rctl);
+    }
+
+    /// Points the receiver at `ring` (`count` descriptors), all but the last given
+    /// to the device, no receive delay. The receiver stays as it is.
+    pub(crate) fn setup_rx(&self, ring: &DmaCoherent, count: usize) {
+        let m = &self.mmio;
+        m.write32(RDBAL, ring.dma() as u32);
+        m.write32(RDBAH, (ring.dma() >> 32) as u32);
+        m.write32(RDLEN, (count * DESC_SIZE) as u32);
+        m.write32(RDH, 0);
+        m.write32(RDT, (count - 1) as u32);
+        m.write32(RDTR, 0);
+    }
+
+    /// Points the transmitter at the empty `ring` (`count` descriptors) and sets the
+    /// inter-packet gap. The transmitter stays off ([`Hw::start_tx`]).
+    pub(crate) fn setup_tx(&self, ring: &DmaCoherent, count: usize) {
+        let m = &self.mmio;
+        m.write32(TDBAL, ring.dma() as u32);
+        m.write32(TDBAH, (ring.dma() >> 32) as u32);
+        m.write32(TDLEN, (count * DESC_SIZE) as u32);
+        m.write32(TDH, 0);
+        m.write32(TDT, 0);
+        m.write32(TIPG, TIPG_DEFAULT);
+    }
+
+    /// Turns the transmitter on: short frames padded, half-duplex collision
+    /// parameters.
+    pub(crate) fn start_tx(&self) {
+        self.mmio
+            .write32(TCTL, TCTL_EN | TCTL_PSP | TCTL_CT | TCTL_COLD);
+    }
+
+    /// The end of `open`: acknowledges stale causes, enables [`IMS_BITS`] and reports
+    /// the link state to the placeholder.
+    pub(crate) fn start_interrupts(&self, dev: &Dev) {
+        let _ = self.mmio.read32(ICR);
+        self.mmio.write32(IMS, IMS_BITS);
+        dev.carrier(self.link_up());
+    }
+
+    /// Reads (and so acknowledges) the interrupt causes and reports a link change.
+    /// `false`: none was pending (the interrupt of another device on the line).
+    pub(crate) fn ack_interrupt(&self, dev: &Dev) -> bool {
+        let icr = self.mmio.read32(ICR);
+        if icr == 0 {
+            return false;
+        }
+        if icr & ICR_LSC != 0 {
+            dev.carrier(self.link_up());
+        }
+        true
+    }
+
+    /// Hands receive descriptor `i` of `ring` (`count` descriptors) back to the
+    /// device; returns the next descriptor to look at.
+    pub(crate) fn rx_give_back(&self, ring: &DmaCoherent, i: usize, count: usize) -> usize {
+        desc_clear(ring, i);
+        self.mmio.write32(RDT, i as u32);
+        (i + 1) % count
+    }
+
+    /// Reads the missed-packet and CRC-error counters (clear on read, in this order),
+    /// adds them to `stats` and returns them.
+    pub(crate) fn rx_stats(&self, stats: &mut NicHwStats) -> (u64, u64) {
+        let missed = u64::from(self.mmio.read32(MPC));
+        let crc = u64::from(self.mmio.read32(CRCERRS));
+        stats.rx_missed += missed;
+        stats.rx_errors += crc;
+        (missed, crc)
+    }
 }

@@ -29,14 +29,12 @@ mod fault_sites;
 mod nic_driver;
 
 use abi::{NicEntry as E, NicHwStats};
-use driver_dev::{DmaCoherent, IrqLine, Mmio, PciEnabled};
+use driver_dev::DmaCoherent;
 use e1000_hw::*;
 use nic_driver::{Ctx, NicDriver, TxSkb, Xmit};
 
 const RX_RING: usize = 64;
 const TX_RING: usize = 32;
-/// Interrupt causes this driver enables.
-const IMS_BITS: u32 = ICR_RXT0 | ICR_TXDW | ICR_LSC | ICR_RXO | ICR_RXDMT0;
 
 /// Both rings; one lock (`Ctx::tx`) covers the whole device state.
 struct Rings {
@@ -62,19 +60,17 @@ struct State {
 
 /// The instance.
 struct E1000Irq {
-    _irq: IrqLine,
-    mmio: Mmio,
-    _enabled: PciEnabled,
+    hw: Hw,
 }
 
 type C<'a> = Ctx<'a, E1000Irq>;
 
 impl E1000Irq {
+    /// Programs station address, multicast table (cleared, then each address's bit
+    /// set in place) and `RCTL` from the placeholder.
     fn program(&self, c: &C<'_>, enable_rx: bool) {
-        let m = &self.mmio;
-        let mac = c.dev.mac();
-        m.write32(RAL0, u32::from_le_bytes([mac[0], mac[1], mac[2], mac[3]]));
-        m.write32(RAH0, u32::from(mac[4]) | (u32::from(mac[5]) << 8) | RAH_AV);
+        let m = &self.hw.mmio;
+        self.hw.write_mac(c.dev.mac());
         let f = c.dev.rx_filter();
         for i in 0..128 {
             m.write32(MTA + 4 * i, 0);
@@ -84,17 +80,7 @@ impl E1000Irq {
             let reg = MTA + 4 * (h >> 5) as usize;
             m.write32(reg, m.read32(reg) | (1 << (h & 31)));
         }
-        let mut rctl = RCTL_BAM | RCTL_SECRC;
-        if enable_rx {
-            rctl |= RCTL_EN;
-        }
-        if f.promisc {
-            rctl |= RCTL_UPE | RCTL_MPE;
-        }
-        if f.allmulti {
-            rctl |= RCTL_MPE;
-        }
-        m.write32(RCTL, rctl);
+        self.hw.write_rctl(&f, enable_rx);
     }
 
     /// Everything the interrupt handler does, under the lock.
@@ -105,11 +91,11 @@ impl E1000Irq {
         // Transmit completions.
         while r.tx_tail != r.tx_head {
             let i = r.tx_tail;
-            if r.tx_ring.read64(i * DESC_SIZE + 8) & TXD_STATUS_DD == 0 {
+            if !tx_desc_done(&r.tx_ring, i) {
                 break;
             }
             c.dev.tx_done(TxSkb::from_token(r.tx_skb[i]), true);
-            r.tx_ring.write64(i * DESC_SIZE + 8, 0);
+            desc_clear(&r.tx_ring, i);
             r.tx_tail = (i + 1) % TX_RING;
             if r.tx_full {
                 r.tx_full = false;
@@ -119,27 +105,24 @@ impl E1000Irq {
         // Every received frame, to the backlog.
         loop {
             let i = r.rx_next;
-            let st = r.rx_ring.read64(i * DESC_SIZE + 8);
-            if st & RXD_STATUS_DD == 0 {
+            let Some((len, good)) = rx_desc(&r.rx_ring, i) else {
                 break;
-            }
-            let len = ((st & 0xffff) as usize).min(RX_BUF);
-            if st & RXD_ERRORS_MASK == 0 && st & RXD_STATUS_EOP != 0 {
+            };
+            if good {
                 if let Some(f) = r.rx_bufs.bytes(i * RX_BUF, len) {
                     let _ = c.dev.rx(f, false);
                 }
             }
-            r.rx_ring.write64(i * DESC_SIZE + 8, 0);
-            r.rx_next = (i + 1) % RX_RING;
-            self.mmio.write32(RDT, i as u32);
+            r.rx_next = self.hw.rx_give_back(&r.rx_ring, i, RX_RING);
         }
     }
 
+    /// Stops interrupts, receiver and transmitter, and gives the rings back;
+    /// `report`: tell the framework the skbs still queued are dropped.
     fn shut(&self, c: &C<'_>, report: bool) {
-        self.mmio.write32(IMC, u32::MAX);
-        self.mmio.write32(RCTL, 0);
-        self.mmio.write32(TCTL, 0);
-        let _ = self.mmio.read32(ICR);
+        self.hw.mask();
+        self.hw.disable_rx_tx();
+        let _ = self.hw.mmio.read32(ICR);
         c.dev.register_rx_ring(None, 0, 0, 0, 0);
         let Some(r) = c.tx.lock().rings.take() else {
             return;
@@ -160,35 +143,9 @@ impl NicDriver for E1000Irq {
 
     fn probe(c: &C<'_>) -> Result<Self> {
         fault_sites::raise(c.dev.fault_point(E::Probe), c.lock)?;
-        // Bus mastering stays off until the device is silenced: a dead instance may
-        // have left the receiver running on rings that are freed now.
-        let enabled = c.dev.pci_enable_quiet()?;
-        let mmio = c.dev.iomap(0)?;
-        mmio.write32(IMC, u32::MAX);
-        mmio.write32(RCTL, 0);
-        mmio.write32(TCTL, 0);
-        mmio.write32(RDLEN, 0);
-        mmio.write32(TDLEN, 0);
-        mmio.write32(CTRL, mmio.read32(CTRL) | CTRL_RST);
-        for _ in 0..100_000 {
-            if mmio.read32(CTRL) & CTRL_RST == 0 {
-                break;
-            }
-        }
-        if mmio.read32(CTRL) & CTRL_RST != 0 {
-            return Err(ETIMEDOUT);
-        }
-        mmio.write32(IMC, u32::MAX);
-        let _ = mmio.read32(ICR);
-        mmio.write32(CTRL, mmio.read32(CTRL) | CTRL_SLU | CTRL_ASDE);
-        enabled.set_master();
-        let irq = c.dev.request_irq()?;
+        let hw = Hw::probe(&c.dev)?;
         pr_info!("e1000-irq: probed, generation {}\n", c.dev.generation());
-        Ok(Self {
-            _irq: irq,
-            mmio,
-            _enabled: enabled,
-        })
+        Ok(Self { hw })
     }
 
     fn open(&self, c: &C<'_>) -> Result {
@@ -201,26 +158,9 @@ impl NicDriver for E1000Irq {
         }
         let tx_ring = d.dma_alloc(TX_RING * DESC_SIZE)?;
         let tx_bufs = d.dma_alloc(TX_RING * RX_BUF)?;
-        let m = &self.mmio;
-        m.write32(RDBAL, rx_ring.dma() as u32);
-        m.write32(RDBAH, (rx_ring.dma() >> 32) as u32);
-        m.write32(RDLEN, (RX_RING * DESC_SIZE) as u32);
-        m.write32(RDH, 0);
-        m.write32(RDT, (RX_RING - 1) as u32);
-        m.write32(RDTR, 0);
-        m.write32(TDBAL, tx_ring.dma() as u32);
-        m.write32(TDBAH, (tx_ring.dma() >> 32) as u32);
-        m.write32(TDLEN, (TX_RING * DESC_SIZE) as u32);
-        m.write32(TDH, 0);
-        m.write32(TDT, 0);
-        m.write32(TIPG, TIPG_DEFAULT);
-        d.register_rx_ring(
-            Some(&rx_ring),
-            RX_RING as u32,
-            DESC_SIZE as u32,
-            RXD_STATUS_OFF,
-            RXD_DD_BIT,
-        );
+        self.hw.setup_rx(&rx_ring, RX_RING);
+        self.hw.setup_tx(&tx_ring, TX_RING);
+        register_rx_ring(d, &rx_ring, RX_RING);
         c.tx.lock().rings = Some(Rings {
             rx_ring,
             rx_bufs,
@@ -232,11 +172,9 @@ impl NicDriver for E1000Irq {
             tx_tail: 0,
             tx_full: false,
         });
-        m.write32(TCTL, TCTL_EN | TCTL_PSP | TCTL_CT | TCTL_COLD);
+        self.hw.start_tx();
         self.program(c, true);
-        let _ = m.read32(ICR);
-        m.write32(IMS, IMS_BITS);
-        d.carrier(m.read32(STATUS) & STATUS_LU != 0);
+        self.hw.start_interrupts(d);
         Ok(())
     }
 
@@ -265,14 +203,9 @@ impl NicDriver for E1000Irq {
             return Err(EINVAL);
         }
         r.tx_skb[i] = skb.token();
-        r.tx_ring
-            .write64(i * DESC_SIZE, r.tx_bufs.dma() + (i * RX_BUF) as u64);
-        r.tx_ring.write64(
-            i * DESC_SIZE + 8,
-            len as u64 | TXD_CMD_EOP | TXD_CMD_IFCS | TXD_CMD_RS,
-        );
+        tx_desc_set(&r.tx_ring, i, r.tx_bufs.dma() + (i * RX_BUF) as u64, len);
         r.tx_head = next;
-        self.mmio.write32(TDT, next as u32);
+        self.hw.mmio.write32(TDT, next as u32);
         if (next + 1) % TX_RING == r.tx_tail {
             r.tx_full = true;
             c.dev.stop_queue();
@@ -297,10 +230,7 @@ impl NicDriver for E1000Irq {
 
     fn change_mtu(&self, c: &C<'_>, mtu: u32) -> Result {
         fault_sites::raise(c.dev.fault_point(E::ChangeMtu), c.lock)?;
-        if mtu > MAX_MTU {
-            return Err(EINVAL);
-        }
-        Ok(())
+        check_mtu(mtu)
     }
 
     fn tx_timeout(&self, c: &C<'_>) -> Result {
@@ -312,12 +242,9 @@ impl NicDriver for E1000Irq {
     fn get_stats(&self, c: &C<'_>, stats: &mut NicHwStats) -> Result {
         fault_sites::raise(c.dev.fault_point(E::GetStats64), c.lock)?;
         let mut s = c.tx.lock();
-        let missed = u64::from(self.mmio.read32(MPC));
-        let crc = u64::from(self.mmio.read32(CRCERRS));
+        let (missed, crc) = self.hw.rx_stats(stats);
         s.missed += missed;
         s.crc += crc;
-        stats.rx_missed += missed;
-        stats.rx_errors += crc;
         Ok(())
     }
 
@@ -329,12 +256,8 @@ impl NicDriver for E1000Irq {
 
     fn interrupt(&self, c: &C<'_>) -> Result<bool> {
         fault_sites::raise(c.dev.fault_point(E::DevIrq), c.lock)?;
-        let icr = self.mmio.read32(ICR);
-        if icr == 0 {
+        if !self.hw.ack_interrupt(&c.dev) {
             return Ok(false);
-        }
-        if icr & ICR_LSC != 0 {
-            c.dev.carrier(self.mmio.read32(STATUS) & STATUS_LU != 0);
         }
         let mut s = c.tx.lock();
         self.service(c, &mut s);
@@ -352,7 +275,7 @@ impl NicDriver for E1000Irq {
     fn remove(&self, c: &C<'_>) {
         let _ = fault_sites::raise(c.dev.fault_point(E::Remove), c.lock);
         self.shut(c, false);
-        self.mmio.write32(CTRL, self.mmio.read32(CTRL) | CTRL_RST);
+        self.hw.reset();
     }
 }
 

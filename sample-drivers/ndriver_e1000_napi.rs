@@ -29,7 +29,7 @@ mod fault_sites;
 mod nic_driver;
 
 use abi::{NicEntry as E, NicHwStats};
-use driver_dev::{DmaCoherent, IrqLine, Memory, Mmio, PciEnabled};
+use driver_dev::{DmaCoherent, Memory};
 use e1000_hw::*;
 use nic_driver::{Ctx, NicDriver, TxSkb, Xmit};
 
@@ -39,8 +39,6 @@ const TX_RING: usize = 256;
 /// Receive buffers per coherent chunk, and chunks.
 const RX_CHUNK: usize = 64;
 const RX_CHUNKS: usize = RX_RING / RX_CHUNK;
-/// Interrupt causes this driver enables.
-const IMS_BITS: u32 = ICR_RXT0 | ICR_TXDW | ICR_LSC | ICR_RXO | ICR_RXDMT0;
 /// Words per transmit slot in `TxRing::slots`: skb token, DMA address.
 const SLOT_WORDS: usize = 2;
 
@@ -69,32 +67,16 @@ struct Rx {
     r: Option<RxRing>,
 }
 
-/// The instance: the device's registers, interrupt line and enable, dropped in this
-/// order on an orderly remove.
+/// The instance.
 struct E1000Napi {
-    _irq: IrqLine,
-    mmio: Mmio,
-    _enabled: PciEnabled,
+    hw: Hw,
 }
 
 type C<'a> = Ctx<'a, E1000Napi>;
 
 impl E1000Napi {
-    /// Masks and acknowledges every interrupt cause.
-    fn quiet(&self) {
-        self.mmio.write32(IMC, u32::MAX);
-        let _ = self.mmio.read32(ICR);
-    }
-
-    /// Programs the station address into receive address 0.
-    fn program_mac(&self, mac: [u8; 6]) {
-        let lo = u32::from_le_bytes([mac[0], mac[1], mac[2], mac[3]]);
-        let hi = u32::from(mac[4]) | (u32::from(mac[5]) << 8) | RAH_AV;
-        self.mmio.write32(RAL0, lo);
-        self.mmio.write32(RAH0, hi);
-    }
-
-    /// Programs the receive filter; `enable`: the receiver runs.
+    /// Programs the receive filter (each multicast table word written once);
+    /// `enable`: the receiver runs.
     fn program_filter(&self, c: &C<'_>, enable: bool) {
         let f = c.dev.rx_filter();
         let mut mta = [0u32; 128];
@@ -103,19 +85,9 @@ impl E1000Napi {
             mta[(h >> 5) as usize] |= 1 << (h & 31);
         }
         for (i, w) in mta.iter().enumerate() {
-            self.mmio.write32(MTA + 4 * i, *w);
+            self.hw.mmio.write32(MTA + 4 * i, *w);
         }
-        let mut rctl = RCTL_BAM | RCTL_SECRC;
-        if enable {
-            rctl |= RCTL_EN;
-        }
-        if f.promisc {
-            rctl |= RCTL_UPE | RCTL_MPE;
-        }
-        if f.allmulti {
-            rctl |= RCTL_MPE;
-        }
-        self.mmio.write32(RCTL, rctl);
+        self.hw.write_rctl(&f, enable);
     }
 
     /// Reaps finished transmit descriptors: unmaps and reports their skbs.
@@ -126,13 +98,13 @@ impl E1000Napi {
         };
         while t.reaped != t.queued {
             let i = t.reaped % TX_RING;
-            if t.ring.read64(i * DESC_SIZE + 8) & TXD_STATUS_DD == 0 {
+            if !tx_desc_done(&t.ring, i) {
                 break;
             }
             let token = t.slots.get64(i * SLOT_WORDS) as usize;
             c.dev.dma_unmap(t.slots.get64(i * SLOT_WORDS + 1));
             c.dev.tx_done(TxSkb::from_token(token), true);
-            t.ring.write64(i * DESC_SIZE + 8, 0);
+            desc_clear(&t.ring, i);
             t.reaped += 1;
         }
         if t.stopped && t.queued - t.reaped < TX_RING / 2 {
@@ -160,9 +132,8 @@ impl E1000Napi {
 
     /// Stops receiver, transmitter and interrupts, and gives the rings back.
     fn shut(&self, c: &C<'_>, report: bool) {
-        self.quiet();
-        self.mmio.write32(RCTL, 0);
-        self.mmio.write32(TCTL, 0);
+        self.hw.quiet();
+        self.hw.disable_rx_tx();
         c.dev.register_rx_ring(None, 0, 0, 0, 0);
         self.drop_tx(c, report);
         // Freed after the lock is dropped: coherent DMA memory is not freed with
@@ -178,32 +149,8 @@ impl NicDriver for E1000Napi {
 
     fn probe(c: &C<'_>) -> Result<Self> {
         fault_sites::raise(c.dev.fault_point(E::Probe), c.lock)?;
-        // Bus mastering stays off until the device is silenced: a dead instance may
-        // have left the receiver running on rings that are freed now.
-        let enabled = c.dev.pci_enable_quiet()?;
-        let mmio = c.dev.iomap(0)?;
-        mmio.write32(IMC, u32::MAX);
-        mmio.write32(RCTL, 0);
-        mmio.write32(TCTL, 0);
-        mmio.write32(RDLEN, 0);
-        mmio.write32(TDLEN, 0);
-        mmio.write32(CTRL, mmio.read32(CTRL) | CTRL_RST);
-        let mut n = 0;
-        while mmio.read32(CTRL) & CTRL_RST != 0 {
-            n += 1;
-            if n > 100_000 {
-                return Err(ETIMEDOUT);
-            }
-        }
-        mmio.write32(IMC, u32::MAX);
-        let _ = mmio.read32(ICR);
-        mmio.write32(CTRL, mmio.read32(CTRL) | CTRL_SLU | CTRL_ASDE);
-        enabled.set_master();
-        let irq = c.dev.request_irq()?;
         Ok(Self {
-            _irq: irq,
-            mmio,
-            _enabled: enabled,
+            hw: Hw::probe(&c.dev)?,
         })
     }
 
@@ -222,32 +169,16 @@ impl NicDriver for E1000Napi {
                 i * DESC_SIZE,
                 chunk.dma() + ((i % RX_CHUNK) * RX_BUF) as u64,
             );
-            ring.write64(i * DESC_SIZE + 8, 0);
+            desc_clear(&ring, i);
         }
-        let m = &self.mmio;
-        m.write32(RDBAL, ring.dma() as u32);
-        m.write32(RDBAH, (ring.dma() >> 32) as u32);
-        m.write32(RDLEN, (RX_RING * DESC_SIZE) as u32);
-        m.write32(RDH, 0);
-        m.write32(RDT, (RX_RING - 1) as u32);
-        m.write32(RDTR, 0);
-        m.write32(ITR, 0);
-        d.register_rx_ring(
-            Some(&ring),
-            RX_RING as u32,
-            DESC_SIZE as u32,
-            RXD_STATUS_OFF,
-            RXD_DD_BIT,
-        );
+        let hw = &self.hw;
+        hw.setup_rx(&ring, RX_RING);
+        hw.mmio.write32(ITR, 0);
+        register_rx_ring(d, &ring, RX_RING);
         // Transmit ring.
         let tring = d.dma_alloc(TX_RING * DESC_SIZE)?;
         let slots = d.alloc(TX_RING * SLOT_WORDS * 8)?;
-        m.write32(TDBAL, tring.dma() as u32);
-        m.write32(TDBAH, (tring.dma() >> 32) as u32);
-        m.write32(TDLEN, (TX_RING * DESC_SIZE) as u32);
-        m.write32(TDH, 0);
-        m.write32(TDT, 0);
-        m.write32(TIPG, TIPG_DEFAULT);
+        hw.setup_tx(&tring, TX_RING);
         *c.rx.lock() = Rx {
             r: Some(RxRing {
                 ring,
@@ -264,12 +195,10 @@ impl NicDriver for E1000Napi {
                 stopped: false,
             }),
         };
-        self.program_mac(d.mac());
-        m.write32(TCTL, TCTL_EN | TCTL_PSP | TCTL_CT | TCTL_COLD);
+        hw.write_mac(d.mac());
+        hw.start_tx();
         self.program_filter(c, true);
-        let _ = m.read32(ICR);
-        m.write32(IMS, IMS_BITS);
-        d.carrier(m.read32(STATUS) & STATUS_LU != 0);
+        hw.start_interrupts(d);
         Ok(())
     }
 
@@ -295,13 +224,9 @@ impl NicDriver for E1000Napi {
         let i = t.queued % TX_RING;
         t.slots.set64(i * SLOT_WORDS, skb.token() as u64);
         t.slots.set64(i * SLOT_WORDS + 1, dma);
-        t.ring.write64(i * DESC_SIZE, dma);
-        t.ring.write64(
-            i * DESC_SIZE + 8,
-            skb.len() as u64 | TXD_CMD_EOP | TXD_CMD_IFCS | TXD_CMD_RS,
-        );
+        tx_desc_set(&t.ring, i, dma, skb.len());
         t.queued += 1;
-        self.mmio.write32(TDT, (t.queued % TX_RING) as u32);
+        self.hw.mmio.write32(TDT, (t.queued % TX_RING) as u32);
         if t.queued - t.reaped >= TX_RING - 1 {
             t.stopped = true;
             c.dev.stop_queue();
@@ -318,33 +243,29 @@ impl NicDriver for E1000Napi {
 
     fn set_mac_address(&self, c: &C<'_>, mac: [u8; 6]) -> Result {
         fault_sites::raise(c.dev.fault_point(E::SetMacAddress), c.lock)?;
-        self.program_mac(mac);
+        self.hw.write_mac(mac);
         Ok(())
     }
 
     fn change_mtu(&self, c: &C<'_>, mtu: u32) -> Result {
         fault_sites::raise(c.dev.fault_point(E::ChangeMtu), c.lock)?;
-        if mtu > MAX_MTU {
-            return Err(EINVAL);
-        }
-        Ok(())
+        check_mtu(mtu)
     }
 
     fn tx_timeout(&self, c: &C<'_>) -> Result {
         fault_sites::raise(c.dev.fault_point(E::TxTimeout), c.lock)?;
         pr_warn!(
             "e1000-napi: transmit timeout, TDH {} TDT {}\n",
-            self.mmio.read32(TDH),
-            self.mmio.read32(TDT)
+            self.hw.mmio.read32(TDH),
+            self.hw.mmio.read32(TDT)
         );
         Ok(())
     }
 
     fn get_stats(&self, c: &C<'_>, stats: &mut NicHwStats) -> Result {
         fault_sites::raise(c.dev.fault_point(E::GetStats64), c.lock)?;
-        stats.rx_missed += u64::from(self.mmio.read32(MPC));
-        stats.rx_errors += u64::from(self.mmio.read32(CRCERRS));
-        stats.tx_errors += u64::from(self.mmio.read32(COLC));
+        self.hw.rx_stats(stats);
+        stats.tx_errors += u64::from(self.hw.mmio.read32(COLC));
         Ok(())
     }
 
@@ -363,12 +284,9 @@ impl NicDriver for E1000Napi {
                     break;
                 };
                 let i = r.next;
-                let st = r.ring.read64(i * DESC_SIZE + 8);
-                if st & RXD_STATUS_DD == 0 {
+                let Some((len, good)) = rx_desc(&r.ring, i) else {
                     break;
-                }
-                let len = ((st & 0xffff) as usize).min(RX_BUF);
-                let good = st & RXD_ERRORS_MASK == 0 && st & RXD_STATUS_EOP != 0;
+                };
                 let chunk = r.bufs[i / RX_CHUNK].as_ref().ok_or(EIO)?;
                 let frame = chunk.bytes((i % RX_CHUNK) * RX_BUF, len).ok_or(EIO)?;
                 (frame.as_ptr(), (good, len))
@@ -381,30 +299,23 @@ impl NicDriver for E1000Napi {
             }
             let mut g = c.rx.lock();
             if let Some(r) = g.r.as_mut() {
-                let i = r.next;
-                r.ring.write64(i * DESC_SIZE + 8, 0);
-                r.next = (i + 1) % RX_RING;
-                self.mmio.write32(RDT, i as u32);
+                r.next = self.hw.rx_give_back(&r.ring, r.next, RX_RING);
             }
             done += 1;
         }
         if done < budget && c.dev.napi_complete(done) {
-            self.mmio.write32(IMS, IMS_BITS);
+            self.hw.mmio.write32(IMS, IMS_BITS);
         }
         Ok(done)
     }
 
     fn interrupt(&self, c: &C<'_>) -> Result<bool> {
         fault_sites::raise(c.dev.fault_point(E::DevIrq), c.lock)?;
-        let icr = self.mmio.read32(ICR);
-        if icr == 0 {
+        if !self.hw.ack_interrupt(&c.dev) {
             return Ok(false);
         }
-        if icr & ICR_LSC != 0 {
-            c.dev.carrier(self.mmio.read32(STATUS) & STATUS_LU != 0);
-        }
         // Masked until the poll has caught up.
-        self.mmio.write32(IMC, u32::MAX);
+        self.hw.mask();
         c.dev.napi_schedule();
         Ok(true)
     }
@@ -421,7 +332,7 @@ impl NicDriver for E1000Napi {
         let _ = fault_sites::raise(c.dev.fault_point(E::Remove), c.lock);
         // Queued skbs stay with the framework, which sends them on the next instance.
         self.shut(c, false);
-        self.mmio.write32(CTRL, self.mmio.read32(CTRL) | CTRL_RST);
+        self.hw.reset();
     }
 }
 
