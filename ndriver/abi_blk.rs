@@ -127,3 +127,9 @@ pub(crate) enum BlkEntry {
     /// [`BlkOps::work`].
     Work = 8,
 }
+
+impl From<BlkEntry> for u32 {
+    fn from(e: BlkEntry) -> u32 {
+        e as u32
+    }
+}

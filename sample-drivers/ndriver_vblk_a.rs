@@ -21,6 +21,8 @@ mod blk_driver;
 mod callouts_api;
 #[path = "../wrappers/callouts_api_blk.rs"]
 mod callouts_api_blk;
+#[path = "../wrappers/driver_dev.rs"]
+mod driver_dev;
 #[path = "../wrappers/driver_lock.rs"]
 mod driver_lock;
 #[path = "fault_sites.rs"]
@@ -31,7 +33,7 @@ mod vblk_a_hw;
 mod virtio_legacy;
 
 use abi_blk::BlkEntry as E;
-use blk_driver::{BlkDev, BlkDriver, Done, Request};
+use blk_driver::{BlkDriver, Dev, Done, Request};
 use core::sync::atomic::Ordering;
 use vblk_a_hw::Hw;
 
@@ -48,7 +50,7 @@ impl VblkA {
 }
 
 impl BlkDriver for VblkA {
-    fn probe(dev: &BlkDev, lock: &DriverLock<u64>) -> Result<Self> {
+    fn probe(dev: &Dev, lock: &DriverLock<u64>) -> Result<Self> {
         fault_sites::raise(dev.fault_point(E::Probe), lock)?;
         if !dev.pci_present() {
             pr_info!("vblk-a: generation {}, no device\n", dev.generation());
@@ -64,18 +66,12 @@ impl BlkDriver for VblkA {
         Ok(Self { hw: Some(hw) })
     }
 
-    fn queue_rq(
-        &self,
-        dev: &BlkDev,
-        lock: &DriverLock<u64>,
-        rq: &Request<'_>,
-        last: bool,
-    ) -> Result {
+    fn queue_rq(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>, last: bool) -> Result {
         fault_sites::raise(dev.fault_point(E::QueueRq), lock)?;
         self.hw()?.submit(dev, lock, rq, last)
     }
 
-    fn commit_rqs(&self, dev: &BlkDev, lock: &DriverLock<u64>) -> Result {
+    fn commit_rqs(&self, dev: &Dev, lock: &DriverLock<u64>) -> Result {
         fault_sites::raise(dev.fault_point(E::CommitRqs), lock)?;
         if let Some(hw) = self.hw.as_ref() {
             hw.kick();
@@ -83,12 +79,12 @@ impl BlkDriver for VblkA {
         Ok(())
     }
 
-    fn complete(&self, dev: &BlkDev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<Done> {
+    fn complete(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<Done> {
         fault_sites::raise(dev.fault_point(E::Complete), lock)?;
         self.hw()?.finish(dev, rq)
     }
 
-    fn timeout(&self, dev: &BlkDev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<bool> {
+    fn timeout(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<bool> {
         fault_sites::raise(dev.fault_point(E::Timeout), lock)?;
         // A lost interrupt looks like a hang: look at the used ring first.
         let hw = self.hw()?;
@@ -96,7 +92,7 @@ impl BlkDriver for VblkA {
         Ok(!hw.holds(lock, rq.tag()))
     }
 
-    fn devirq(&self, dev: &BlkDev, lock: &DriverLock<u64>, _irq: u64) -> Result<bool> {
+    fn devirq(&self, dev: &Dev, lock: &DriverLock<u64>, _irq: u64) -> Result<bool> {
         fault_sites::raise(dev.fault_point(E::DevIrq), lock)?;
         let Some(hw) = self.hw.as_ref() else {
             return Ok(false);
@@ -111,12 +107,12 @@ impl BlkDriver for VblkA {
         }
     }
 
-    fn timer(&self, dev: &BlkDev, lock: &DriverLock<u64>, _cookie: u64) -> Result {
+    fn timer(&self, dev: &Dev, lock: &DriverLock<u64>, _cookie: u64) -> Result {
         // vblk-a takes no timer; the site is here for uniformity.
         fault_sites::raise(dev.fault_point(E::Timer), lock)
     }
 
-    fn remove(&self, dev: &BlkDev, lock: &DriverLock<u64>) {
+    fn remove(&self, dev: &Dev, lock: &DriverLock<u64>) {
         // A fault here is contained like any other; the framework then undoes.
         let _ = fault_sites::raise(dev.fault_point(E::Remove), lock);
         if let Some(hw) = self.hw.as_ref() {

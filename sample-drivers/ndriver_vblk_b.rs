@@ -22,6 +22,8 @@ mod blk_driver;
 mod callouts_api;
 #[path = "../wrappers/callouts_api_blk.rs"]
 mod callouts_api_blk;
+#[path = "../wrappers/driver_dev.rs"]
+mod driver_dev;
 #[path = "../wrappers/driver_lock.rs"]
 mod driver_lock;
 #[path = "fault_sites.rs"]
@@ -32,7 +34,7 @@ mod vblk_b_hw;
 mod virtio_legacy;
 
 use abi_blk::BlkEntry as E;
-use blk_driver::{BlkDev, BlkDriver, Done, Request};
+use blk_driver::{BlkDriver, Dev, Done, Request};
 use core::sync::atomic::Ordering;
 use vblk_b_hw::Hw;
 
@@ -49,7 +51,7 @@ impl VblkB {
 }
 
 impl BlkDriver for VblkB {
-    fn probe(dev: &BlkDev, lock: &DriverLock<u64>) -> Result<Self> {
+    fn probe(dev: &Dev, lock: &DriverLock<u64>) -> Result<Self> {
         fault_sites::raise(dev.fault_point(E::Probe), lock)?;
         if !dev.pci_present() {
             pr_info!("vblk-b: generation {}, no device\n", dev.generation());
@@ -65,41 +67,35 @@ impl BlkDriver for VblkB {
         Ok(Self { hw: Some(hw) })
     }
 
-    fn queue_rq(
-        &self,
-        dev: &BlkDev,
-        lock: &DriverLock<u64>,
-        rq: &Request<'_>,
-        _last: bool,
-    ) -> Result {
+    fn queue_rq(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>, _last: bool) -> Result {
         fault_sites::raise(dev.fault_point(E::QueueRq), lock)?;
         self.hw()?.submit(dev, lock, rq)
     }
 
-    fn commit_rqs(&self, dev: &BlkDev, lock: &DriverLock<u64>) -> Result {
+    fn commit_rqs(&self, dev: &Dev, lock: &DriverLock<u64>) -> Result {
         // Every request is on the device as soon as it is queued.
         fault_sites::raise(dev.fault_point(E::CommitRqs), lock)
     }
 
-    fn complete(&self, dev: &BlkDev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<Done> {
+    fn complete(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<Done> {
         fault_sites::raise(dev.fault_point(E::Complete), lock)?;
         self.hw()?.finish(dev, lock, rq)
     }
 
-    fn timeout(&self, dev: &BlkDev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<bool> {
+    fn timeout(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<bool> {
         fault_sites::raise(dev.fault_point(E::Timeout), lock)?;
         let hw = self.hw()?;
         hw.poll(dev, lock)?;
         Ok(!hw.holds(lock, rq.tag()))
     }
 
-    fn devirq(&self, dev: &BlkDev, lock: &DriverLock<u64>, _irq: u64) -> Result<bool> {
+    fn devirq(&self, dev: &Dev, lock: &DriverLock<u64>, _irq: u64) -> Result<bool> {
         // vblk-b takes no interrupt line; the site is here for uniformity.
         fault_sites::raise(dev.fault_point(E::DevIrq), lock)?;
         Ok(false)
     }
 
-    fn timer(&self, dev: &BlkDev, lock: &DriverLock<u64>, _cookie: u64) -> Result {
+    fn timer(&self, dev: &Dev, lock: &DriverLock<u64>, _cookie: u64) -> Result {
         fault_sites::raise(dev.fault_point(E::Timer), lock)?;
         match self.hw.as_ref() {
             Some(hw) => hw.poll(dev, lock),
@@ -107,7 +103,7 @@ impl BlkDriver for VblkB {
         }
     }
 
-    fn remove(&self, dev: &BlkDev, lock: &DriverLock<u64>) {
+    fn remove(&self, dev: &Dev, lock: &DriverLock<u64>) {
         // A fault here is contained like any other; the framework then undoes.
         let _ = fault_sites::raise(dev.fault_point(E::Remove), lock);
         if let Some(hw) = self.hw.as_ref() {

@@ -13,7 +13,9 @@
 // Each driver uses only the parts it needs.
 #![allow(dead_code)]
 
-use crate::blk_driver::Io;
+use crate::blk_driver::{Done, Op};
+use crate::driver_dev::{Dev, DmaCoherent, Io, PciEnabled};
+use core::sync::atomic::{fence, AtomicU16, Ordering};
 use kernel::prelude::*;
 
 /// Host (device) features, 32 bits.
@@ -63,6 +65,11 @@ pub(crate) const BLK_S_OK: u8 = 0;
 pub(crate) const BLK_S_IOERR: u8 = 1;
 /// Block request status byte: unsupported request.
 pub(crate) const BLK_S_UNSUPP: u8 = 2;
+/// A status byte the device never writes: the request is not finished yet.
+pub(crate) const BLK_S_PENDING: u8 = 0xff;
+
+/// Size of a block request header; its status byte follows at this offset.
+pub(crate) const HDR_STATUS: usize = 16;
 
 /// Descriptor flag: the chain continues at `next`.
 pub(crate) const DESC_F_NEXT: u16 = 1;
@@ -195,4 +202,123 @@ pub(crate) fn activate(io: &Io, dma: u64) -> Result {
 /// Tells the device that queue 0 has new buffers.
 pub(crate) fn notify(io: &Io) {
     io.write16(QUEUE_NOTIFY, 0);
+}
+
+/// Takes the device behind `dev`: enables the PCI function, maps the register block
+/// (BAR 0) and starts the device (see [`start`]), taking the features in `want`.
+pub(crate) fn take(dev: &Dev, want: u32) -> Result<(PciEnabled, Io, Started)> {
+    if !dev.pci_present() {
+        return Err(ENODEV);
+    }
+    let enabled = dev.pci_enable()?;
+    let io = dev.iomap_io(0)?;
+    let st = start(&io, want)?;
+    Ok((enabled, io, st))
+}
+
+/// Writes the header of a request for `op` at `sector` at byte `off` of `hdr` and marks
+/// its status byte (at `off + HDR_STATUS`) pending.
+pub(crate) fn write_header(hdr: &DmaCoherent, off: usize, op: Op, sector: u64) {
+    let ty = match op {
+        Op::Read => T_IN,
+        Op::Write => T_OUT,
+        Op::Flush => T_FLUSH,
+    };
+    hdr.write32(off, ty);
+    hdr.write32(off + 4, 0);
+    hdr.write64(off + 8, sector);
+    hdr.write8(off + HDR_STATUS, BLK_S_PENDING);
+}
+
+/// What a finished request's status byte says; `None` for a value the device must not
+/// write.
+pub(crate) fn status(s: u8) -> Option<Done> {
+    match s {
+        BLK_S_OK => Some(Done::Ok),
+        BLK_S_IOERR => Some(Done::IoError),
+        BLK_S_UNSUPP => Some(Done::Unsupported),
+        _ => None,
+    }
+}
+
+/// The flags of the data descriptor of a request for `op` (followed by the status).
+pub(crate) fn data_flags(op: Op) -> u16 {
+    if op == Op::Read {
+        DESC_F_NEXT | DESC_F_WRITE
+    } else {
+        DESC_F_NEXT
+    }
+}
+
+/// Split virtqueue 0 in a coherent buffer of its own, with the driver's running ring
+/// indices (used under the driver's lock).
+pub(crate) struct Queue {
+    ring: DmaCoherent,
+    layout: Layout,
+    /// Next free available-ring index.
+    avail_idx: AtomicU16,
+    /// Next used-ring index to look at.
+    last_used: AtomicU16,
+}
+
+impl Queue {
+    /// The memory of a queue of `num` entries (the size the device reported), zeroed.
+    pub(crate) fn new(dev: &Dev, num: u16) -> Result<Self> {
+        let layout = Layout::new(num);
+        Ok(Self {
+            ring: dev.dma_alloc(layout.size)?,
+            layout,
+            avail_idx: AtomicU16::new(0),
+            last_used: AtomicU16::new(0),
+        })
+    }
+
+    /// The bus address, for [`activate`].
+    pub(crate) fn dma(&self) -> u64 {
+        self.ring.dma()
+    }
+
+    /// Asks the device not to interrupt when it uses buffers.
+    pub(crate) fn no_interrupt(&self) {
+        self.ring.write16(self.layout.avail, AVAIL_F_NO_INTERRUPT);
+    }
+
+    /// Writes descriptor `i`.
+    pub(crate) fn write_desc(&self, i: u16, addr: u64, len: u32, flags: u16, next: u16) {
+        let d = self.layout.desc(i);
+        self.ring.write64(d, addr);
+        self.ring.write32(d + 8, len);
+        self.link(i, flags, next);
+    }
+
+    /// Sets the flags and the link of descriptor `i`.
+    pub(crate) fn link(&self, i: u16, flags: u16, next: u16) {
+        let d = self.layout.desc(i);
+        self.ring.write16(d + 12, flags);
+        self.ring.write16(d + 14, next);
+    }
+
+    /// Publishes the chain starting at descriptor `head` in the available ring.
+    pub(crate) fn publish(&self, head: u16) {
+        let ai = self.avail_idx.load(Ordering::Relaxed);
+        self.ring.write16(self.layout.avail_slot(ai), head);
+        // The device must see the slot before the index that publishes it.
+        fence(Ordering::Release);
+        self.ring
+            .write16(self.layout.avail_idx(), ai.wrapping_add(1));
+        self.avail_idx.store(ai.wrapping_add(1), Ordering::Relaxed);
+    }
+
+    /// The head of the next chain the device has finished, if any.
+    pub(crate) fn pop_used(&self) -> Option<u32> {
+        let lu = self.last_used.load(Ordering::Relaxed);
+        if self.ring.read16(self.layout.used_idx()) == lu {
+            return None;
+        }
+        // The element is valid once the index says so.
+        fence(Ordering::Acquire);
+        let id = self.ring.read32(self.layout.used_id(lu));
+        self.last_used.store(lu.wrapping_add(1), Ordering::Relaxed);
+        Some(id)
+    }
 }
