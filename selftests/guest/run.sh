@@ -20,6 +20,24 @@ mount -t debugfs none /sys/kernel/debug 2>/dev/null
 	echo "TAP version 13"
 	echo "1..${#tests[@]}"
 } | tee "$tap"
+# After a test overran its time: what is stuck, for the log (no stack traces in the
+# normal kernel, so each blocked task's wait channel and every ndriver device's state).
+stuck_report() {
+	local p st
+	echo "== tasks blocked or busy in a work item =="
+	for p in /proc/[0-9]*; do
+		st=$(awk '{print $3}' "$p/stat" 2>/dev/null) || continue
+		case "$st:$(cat "$p/comm" 2>/dev/null)" in
+		D:* | R:* | *+*) echo "$(basename "$p") $st $(cat "$p/comm") wchan=$(cat "$p/wchan" 2>/dev/null)" ;;
+		esac
+	done
+	for p in /sys/kernel/debug/ndriver/*/status; do
+		[ -f "$p" ] && { echo "== $p"; cat "$p"; }
+	done
+	echo "== kernel log tail"
+	dmesg | tail -n 60
+}
+
 n=0
 for t in "${tests[@]}"; do
 	n=$((n + 1))
@@ -32,6 +50,7 @@ for t in "${tests[@]}"; do
 	else
 		timeout "${NDRIVER_TEST_TIMEOUT:-600}" bash "$t" > "$log" 2>&1
 		rc=$?
+		[ $rc = 124 ] && stuck_report >> "$log" 2>&1
 	fi
 	secs=$(( $(date +%s) - start ))
 	if [ $rc = 0 ]; then
