@@ -242,6 +242,8 @@ const NMI_GRACE_NS: u64 = 10_000_000;
 const NMI_LATE_NS: u64 = 100_000_000;
 /// A hung call that stays outside abort points this long past its deadline is aborted anyway.
 const FORCE_ABORT_NS: u64 = 500_000_000;
+/// The preempt-disable depth bits of `preempt_count()` (`PREEMPT_MASK`).
+const PREEMPT_DEPTH_MASK: u32 = 0xff;
 /// Number of text ranges in which a hung guarded call may be aborted asynchronously.
 const MAX_ABORT_RANGES: usize = 16;
 
@@ -334,6 +336,7 @@ static LEVEL_MASK: AtomicU32 = AtomicU32::new(0);
 static STATS: [AtomicU64; FAULT_CLASSES] = [const { AtomicU64::new(0) }; FAULT_CLASSES];
 static HANG_BY_TIMER: AtomicU64 = AtomicU64::new(0);
 static HANG_FORCED: AtomicU64 = AtomicU64::new(0);
+static HANG_HELD: AtomicU64 = AtomicU64::new(0);
 static HANG_BY_RETURN: AtomicU64 = AtomicU64::new(0);
 static HANG_BY_WAIT: AtomicU64 = AtomicU64::new(0);
 
@@ -504,12 +507,13 @@ pub(crate) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
     writeln!(f)?;
     writeln!(
         f,
-        "guard hangs by_timer={} by_nmi={} by_return={} by_wait={} forced={} nmi_kicks={}",
+        "guard hangs by_timer={} by_nmi={} by_return={} by_wait={} forced={} held={} nmi_kicks={}",
         HANG_BY_TIMER.load(Ordering::Relaxed),
         HANG_BY_NMI.load(Ordering::Relaxed),
         HANG_BY_RETURN.load(Ordering::Relaxed),
         HANG_BY_WAIT.load(Ordering::Relaxed),
         HANG_FORCED.load(Ordering::Relaxed),
+        HANG_HELD.load(Ordering::Relaxed),
         NMI_KICKS.load(Ordering::Relaxed)
     )
 }
@@ -1154,7 +1158,18 @@ unsafe fn check_hang(regs: *mut PtRegs, level_offset: u32, nmi: bool, now: u64) 
     // SAFETY: As above.
     let overdue = now.wrapping_sub(unsafe { (*frame).deadline_tsc.load(Ordering::Relaxed) });
     let forced = !abort_point(r.ip);
-    if forced && overdue < ns_to_cycles(FORCE_ABORT_NS) {
+    // The interrupted kernel code disabled preemption beyond what the call had at entry:
+    // it holds a spinlock (a kernel lock such as the PCI config lock, or the driver's own
+    // lock across a callout). Abandoning it there would leave the lock taken for good and
+    // wedge every later user, which is worse than the hang; wait for it to return into
+    // driver text instead, however long that takes.
+    // SAFETY: `frame` is live (see above).
+    let entry_pc = unsafe { (*frame).entry_pc };
+    let held = pc.wrapping_sub(level_offset) & PREEMPT_DEPTH_MASK > entry_pc & PREEMPT_DEPTH_MASK;
+    if forced && (held || overdue < ns_to_cycles(FORCE_ABORT_NS)) {
+        if held && overdue >= ns_to_cycles(FORCE_ABORT_NS) {
+            HANG_HELD.fetch_add(1, Ordering::Relaxed);
+        }
         // Busy in other kernel code: abort when it returns into driver text instead.
         // SAFETY: `regs` and `frame` are live (see above).
         unsafe { try_hijack(r, &*frame) };
