@@ -3,7 +3,8 @@
 # vblk-a (deep queue, interrupts) and vblk-b (one request at a time, polled). ext4 on
 # it; fio random writes verified with crc32c at queue depth 1 and 32 on each
 # implementation; swaps while fio runs (NDRIVER_REPS x 4 of them, make check: 12);
-# then fsck finds the file system clean and the files read back identical after a
+# then 100 swaps in a row, with no pause between them, while fio keeps writing and
+# verifying at QD32; then fsck finds the file system clean and the files read back identical after a
 # remount. The disk stays registered and mounted throughout.
 . "$(dirname "$0")/../lib.sh"
 
@@ -13,6 +14,7 @@ MNT=$(mktemp -d /tmp/ndblk.XXXXXX)
 
 fail() {
 	echo "FAIL: $*"
+	touch "$MNT/.stop"
 	cat "$BD/status" "$BD/stats" 2>/dev/null
 	tail -n 5 "$BD/recoveries" 2>/dev/null
 	mountpoint -q "$MNT" && umount "$MNT"
@@ -55,12 +57,40 @@ gens=$(( $(bd_status generation) - gen0 ))
 [ "$gens" -ge "$SWAPS" ] || fail "$gens new instances for $SWAPS swaps"
 echo "swaps during fio: $SWAPS, requests re-issued $(bd_stat reissued), requeued $(bd_stat requeued)"
 
+# 100 swaps in a row while fio loops (write, then verify) at QD32.
+ROW=100
+ERRS=/tmp/ndblk-row-errors
+rm -f "$ERRS" "$MNT/.stop"
+(
+	n=0
+	while [ ! -e "$MNT/.stop" ]; do
+		n=$((n + 1))
+		blk_fio "$MNT/row" 32 8M >> "$ERRS" 2>&1 || echo "run $n FAILED" >> "$ERRS"
+	done
+	echo "$n" > "$MNT/.runs"
+) &
+loop=$!
+gen0=$(bd_status generation)
+t0=$(date +%s)
+for i in $(seq $ROW); do
+	if [ $((i % 2)) = 1 ]; then impl=vblk-b; else impl=vblk-a; fi
+	echo "$impl" > "$BD/swap" || fail "swap $i of $ROW to $impl"
+done
+secs=$(( $(date +%s) - t0 ))
+touch "$MNT/.stop"
+wait $loop
+grep -q FAILED "$ERRS" && { cat "$ERRS"; fail "fio failed during $ROW swaps in a row"; }
+gens=$(( $(bd_status generation) - gen0 ))
+[ "$gens" -ge "$ROW" ] || fail "$gens new instances for $ROW swaps"
+echo "$ROW swaps in a row in ${secs}s under $(cat "$MNT/.runs") verified fio runs: nothing lost"
+rm -f "$MNT/.stop" "$MNT/.runs"
+
 # Files survive an unmount, a file system check and a remount.
-sums=$(cd "$MNT" && md5sum qd* swaps)
+sums=$(cd "$MNT" && md5sum qd* swaps row)
 umount "$MNT" || fail "umount"
 fsck.ext4 -n -f $BLKDEV > /tmp/ndblk-fsck.log 2>&1 || { cat /tmp/ndblk-fsck.log; fail "fsck"; }
 mount $BLKDEV "$MNT" || fail "remount"
-[ "$(cd "$MNT" && md5sum qd* swaps)" = "$sums" ] || fail "checksums differ after remount"
+[ "$(cd "$MNT" && md5sum qd* swaps row)" = "$sums" ] || fail "checksums differ after remount"
 umount "$MNT" || fail "final umount"
 
 [ "$(bd_stat giveups)" = 0 ] || fail "policy gave up"
