@@ -4,12 +4,14 @@
 # both: probe and remove, through swaps), raised for real while fio writes and
 # verifies (crc32c) on ext4 on ndblk0: each fault is detected, the device recovered,
 # the requests the dead instance held re-issued, and fio sees no I/O or verify
-# error. NDRIVER_REPS/3 rounds (make check: 1; make check-full: 34). Then a device
-# hang on each implementation: bus mastering switched off behind the driver's back
+# error. NDRIVER_REPS/3 rounds (make check: 1; make check-full: 34). Then a fault of
+# each class (make check: one) in commit_rqs, which blk-mq calls when a batch is cut
+# short (a batch submitted at once to vblk-b). Then a device hang on each
+# implementation: bus mastering switched off behind the driver's back
 # (the device can no longer read its queue), so requests stop completing, blk-mq's
 # request timer (io_timeout 2 s) expires, the driver's timeout entry finds no progress,
-# and recovery resets the device and re-issues the stuck requests. Afterwards fsck
-# finds the file system clean.
+# and recovery resets the device and re-issues the stuck requests; again with a fault
+# armed in the timeout entry itself. Afterwards fsck finds the file system clean.
 . "$(dirname "$0")/../lib.sh"
 
 REPS=$(( (${NDRIVER_REPS:-3} + 2) / 3 ))
@@ -100,14 +102,40 @@ for impl in vblk-a vblk-b; do
 		done
 	done
 done
-# Device hangs: clear Bus Master Enable in the function's PCI command register.
+# commit_rqs: blk-mq calls it when it issued part of a batch and the driver refused
+# the rest. vblk-b takes one request at a time, so a batch submitted in one io_submit
+# (plugged) gets there. make check: one class; check-full: every class.
+RARE=div0
+[ "$REPS" -gt 1 ] && RARE=$CLASSES
+echo vblk-b > "$BD/swap" || fail "swap to vblk-b"
+for class in $RARE; do
+	m=$((m + 1))
+	r0=$(bd_stat recoveries)
+	echo "class=$class entry=commit_rqs" > "$BD/inject" || fail "inject $class commit_rqs"
+	for i in $(seq 20); do
+		bd_inject_off && break
+		blk_fio "$MNT/batch" 32 2M --iodepth_batch_submit=16 >> "$ERRS" 2>&1 ||
+			echo "batch run FAILED" >> "$ERRS"
+	done
+	wait_recovered $((r0 + 1)) "vblk-b: $class in commit_rqs"
+	grep -q "cause=$(detected_as "$class") entry=commit_rqs" "$BD/recoveries" ||
+		fail "vblk-b: no commit_rqs recovery from $class recorded"
+done
+
+# Device hangs: clear Bus Master Enable in the function's PCI command register, so
+# the device can no longer read its queue and requests time out (io_timeout 2 s).
+# First plain (the driver's timeout entry sees no progress: a hang), then with a fault
+# armed in the timeout entry itself (make check: one class; check-full: every class
+# but an error return, which timeout reports as "no progress" anyway).
 pci=$(cat "$BD/pci")
 cfg=/sys/bus/pci/devices/$pci/config
 echo 2000 > /sys/block/ndblk0/queue/io_timeout || fail "io_timeout"
-for impl in vblk-a vblk-b; do
+hang_device() {
+	local impl=$1 class=${2:-} r0 t0 cmd new i
 	echo "$impl" > "$BD/swap" || fail "swap to $impl"
 	r0=$(bd_stat recoveries)
 	t0=$(bd_stat timeouts)
+	[ -n "$class" ] && { echo "class=$class entry=timeout" > "$BD/inject" || fail "inject $class timeout"; }
 	sleep 1
 	cmd=$(od -An -tu2 -j4 -N2 "$cfg" | tr -d ' ')
 	new=$((cmd & ~4))
@@ -118,10 +146,25 @@ for impl in vblk-a vblk-b; do
 		sleep 0.1
 	done
 	[ "$(bd_stat timeouts)" -gt "$t0" ] || fail "$impl: no request timed out with the device hung"
-	[ "$(bd_stat recoveries)" -gt "$r0" ] || fail "$impl: no recovery from the device hang"
-	grep -q "cause=hang entry=timeout" "$BD/recoveries" || fail "$impl: no timeout recovery recorded"
+	[ "$(bd_stat recoveries)" -gt "$r0" ] || fail "$impl: no recovery from the device hang ${class:+with $class in timeout}"
+	if [ -n "$class" ]; then
+		bd_inject_off || fail "$impl: $class armed in timeout was not raised"
+		grep -q "cause=$(detected_as "$class") entry=timeout" "$BD/recoveries" ||
+			fail "$impl: no timeout recovery from $class recorded"
+	else
+		grep -q "cause=hang entry=timeout" "$BD/recoveries" || fail "$impl: no timeout recovery recorded"
+	fi
 	[ $(( $(od -An -tu2 -j4 -N2 "$cfg" | tr -d ' ') & 4 )) = 4 ] || fail "$impl: bus mastering not restored"
-	echo "$impl: device hang recovered after $(( $(bd_stat timeouts) - t0 )) request timeouts"
+	echo "$impl: device hang ${class:+with $class in timeout }recovered after $(( $(bd_stat timeouts) - t0 )) request timeouts"
+}
+RARE=panic
+[ "$REPS" -gt 1 ] && RARE=${CLASSES/error/}
+for impl in vblk-a vblk-b; do
+	hang_device $impl
+	for class in $RARE; do
+		m=$((m + 1))
+		hang_device $impl "$class"
+	done
 done
 touch "$STOP"
 wait $loop
