@@ -5,7 +5,8 @@
 #   make run     set up, build, boot the guest, load ndriver, show its status
 #   make check   set up, build, run every test; prints "N passed, N failed"
 #   make check-full  the same with 100 injections per fault class and entry point
-#   make bench   guard cost per call and recovery time by phase, with plots
+#   make bench   guard cost, recovery time by phase, NIC and block: C vs Rust
+#                unguarded vs guarded, with plots
 #   make campaign  the fault-injection campaign (>= 1000 injections), with a report
 #   make         build the modules (KDIR=, KERNEL_TARBALL=, DEBUG_KERNEL=1 honoured)
 

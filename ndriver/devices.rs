@@ -9,6 +9,7 @@
 //! debugfs directory.
 
 use crate::abi::ImplDesc;
+use crate::blk::{self, BlkDevice};
 use crate::device::{Class, Device, DeviceApi};
 use crate::nic::{self, NicDev};
 use crate::testdev::{TestDev, Testdev};
@@ -46,6 +47,7 @@ static LIST: AtomicPtr<KVec<DevRef>> = AtomicPtr::new(core::ptr::null_mut());
 pub(crate) struct Devices {
     _testdev0: Arc<TestDev>,
     _nic0: Arc<NicDev>,
+    _ndblk0: Arc<BlkDevice>,
     list: KBox<KVec<DevRef>>,
 }
 
@@ -60,13 +62,19 @@ impl Devices {
             GFP_KERNEL,
         )?;
         let nic0 = nic::create(c"ndeth0")?;
+        let ndblk0 = blk::create(
+            c"ndblk0",
+            <crate::Ndriver as kernel::ModuleMetadata>::THIS_MODULE.as_ptr(),
+        )?;
         let mut d = Self {
             _testdev0: testdev0.clone(),
             _nic0: nic0.clone(),
+            _ndblk0: ndblk0.clone(),
             list: KBox::new(KVec::new(), GFP_KERNEL)?,
         };
         d.add(&testdev0)?;
         d.add(&nic0)?;
+        d.add(&ndblk0)?;
         d.publish();
         Ok(d)
     }

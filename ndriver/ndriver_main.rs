@@ -10,18 +10,26 @@ use kernel::prelude::*;
 
 #[path = "abi.rs"]
 mod abi;
+#[path = "abi_blk.rs"]
+mod abi_blk;
 #[path = "../undo/action_list.rs"]
 mod action_list;
 #[path = "bench.rs"]
 mod bench;
+#[path = "../placeholders/blk.rs"]
+mod blk;
 #[path = "../wrappers/callouts.rs"]
 mod callouts;
 #[path = "../wrappers/callouts_async.rs"]
 mod callouts_async;
+#[path = "../wrappers/callouts_blk.rs"]
+mod callouts_blk;
 #[path = "../wrappers/callouts_device.rs"]
 mod callouts_device;
 #[path = "../wrappers/callouts_net.rs"]
 mod callouts_net;
+#[path = "../wrappers/callouts_reset.rs"]
+mod callouts_reset;
 #[path = "debugfs_dev.rs"]
 mod debugfs_dev;
 #[path = "debugfs_root.rs"]

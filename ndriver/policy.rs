@@ -23,6 +23,10 @@ pub(crate) struct Policy {
     /// Proactive rejuvenation: swap to a fresh instance of the current implementation
     /// every this many milliseconds, at a quiescent point; 0 never.
     pub(crate) rejuvenate_ms: u32,
+    /// Run entry points under the guard (the default). `false` is for measurement
+    /// only: entry points are called directly, with no fault containment and no
+    /// watchdog, so a faulting driver takes the kernel down.
+    pub(crate) guard: bool,
 }
 
 impl Policy {
@@ -35,6 +39,7 @@ impl Policy {
         backoff_max_ms: 1000,
         calm_ms: 1000,
         rejuvenate_ms: 0,
+        guard: true,
     };
 
     /// Shortest rejuvenation period: each one stops the device for a swap.
@@ -50,6 +55,15 @@ impl Policy {
             && (self.rejuvenate_ms == 0
                 || (Self::MIN_REJUVENATE_MS..=Self::MAX_REJUVENATE_MS)
                     .contains(&self.rejuvenate_ms))
+    }
+}
+
+/// Parses an on/off policy value: `1` on, `0` off, anything else refused.
+pub(crate) fn parse_switch(v: &str) -> Option<bool> {
+    match v {
+        "1" => Some(true),
+        "0" => Some(false),
+        _ => None,
     }
 }
 

@@ -44,6 +44,72 @@ def recoveries(text):
     return [seen[k] for k in sorted(seen)]
 
 
+VARIANTS = ["c", "unguarded", "guarded"]
+VLABEL = {"c": "C driver", "unguarded": "Rust, unguarded", "guarded": "Rust, guarded"}
+# The issue's targets: loss of guarded against unguarded at most 1 % (throughput) or
+# 2 % (transaction rates, IOPS); Rust (guarded) at least 90 % of C's throughput.
+TARGET_GUARD_TPUT = 0.99
+TARGET_GUARD_RATE = 0.98
+TARGET_RUST_VS_C = 0.90
+
+
+def io_results(path, kind):
+    """Medians over repetitions from bench-nic.txt / bench-blk.txt.
+
+    NIC lines "nic VARIANT TEST SIZE VALUE UNIT": {(test, size): {variant: (value, unit)}}.
+    Block lines "blk VARIANT JOB REP IOPS MIBS": {job: {variant: (iops, mibs)}}."""
+    if not path.exists():
+        return {}
+    raw = {}
+    for line in path.read_text().splitlines():
+        f = line.split()
+        if kind == "nic" and len(f) == 6 and f[0] == "nic":
+            raw.setdefault((f[2], f[3]), {}).setdefault(f[1], []).append((float(f[4]), f[5]))
+        elif kind == "blk" and len(f) == 6 and f[0] == "blk":
+            raw.setdefault(f[2], {}).setdefault(f[1], []).append((float(f[4]), float(f[5])))
+    out = {}
+    for key, by_v in raw.items():
+        out[key] = {}
+        for v, vals in by_v.items():
+            if kind == "nic":
+                out[key][v] = {"value": statistics.median(x for x, _ in vals),
+                               "unit": vals[0][1], "n": len(vals),
+                               "min": min(x for x, _ in vals), "max": max(x for x, _ in vals)}
+            else:
+                out[key][v] = {"iops": statistics.median(x for x, _ in vals),
+                               "mib_s": statistics.median(y for _, y in vals), "n": len(vals),
+                               "min": min(x for x, _ in vals), "max": max(x for x, _ in vals)}
+    return out
+
+
+def dev_stats(path):
+    """Recoveries, swaps and failed calls of a device during the benchmark (its stats)."""
+    if not path.exists():
+        return None
+    st = {}
+    for line in path.read_text().splitlines():
+        f = line.split()
+        if len(f) == 2 and f[1].isdigit():
+            st[f[0]] = int(f[1])
+        elif len(f) == 6 and f[0] == "entry":
+            st["failures"] = st.get("failures", 0) + int(f[5])
+    return {k: st.get(k, 0) for k in ("recoveries", "swaps", "failures")}
+
+
+def ratio(a, b):
+    return round(a / b, 4) if a is not None and b else None
+
+
+def fmt_ratio(r):
+    return "–" if r is None else f"{r:.3f}"
+
+
+def verdict(r, target):
+    if r is None:
+        return "not measured"
+    return "met" if r >= target else "missed"
+
+
 def dist(values):
     if not values:
         return {}
@@ -77,6 +143,47 @@ def main():
             },
         },
     }
+    nic = io_results(res / "bench-nic.txt", "nic")
+    blk = io_results(res / "bench-blk.txt", "blk")
+    targets = []  # (what, ratio name, ratio, target)
+    nic_rows = []
+    order = ["TCP_STREAM", "TCP_RR", "UDP_RR", "http_wrk", "http_ab"]
+
+    def nic_key(kv):
+        test, size = kv[0]
+        return (order.index(test) if test in order else len(order), test, int(size) if size.isdigit() else 0)
+
+    for (test, size), by_v in sorted(nic.items(), key=nic_key):
+        val = {v: by_v[v]["value"] if v in by_v else None for v in VARIANTS}
+        unit = next(iter(by_v.values()))["unit"].replace("10^6bits/s", "Mbit/s")
+        row = {"test": test, "size": size, "unit": unit, **val,
+               "guarded_vs_unguarded": ratio(val["guarded"], val["unguarded"]),
+               "unguarded_vs_c": ratio(val["unguarded"], val["c"]),
+               "guarded_vs_c": ratio(val["guarded"], val["c"])}
+        nic_rows.append(row)
+        name = test if size == "-" else f"{test} {size} B"
+        if test == "TCP_STREAM":
+            targets.append((f"NIC {name} throughput", "guarded/unguarded", row["guarded_vs_unguarded"], TARGET_GUARD_TPUT))
+            targets.append((f"NIC {name} throughput", "Rust guarded/C", row["guarded_vs_c"], TARGET_RUST_VS_C))
+        else:
+            targets.append((f"NIC {name} rate", "guarded/unguarded", row["guarded_vs_unguarded"], TARGET_GUARD_RATE))
+    blk_rows = []
+    for job, by_v in blk.items():
+        iops = {v: by_v[v]["iops"] if v in by_v else None for v in VARIANTS}
+        mibs = {v: by_v[v]["mib_s"] if v in by_v else None for v in VARIANTS}
+        row = {"job": job, "iops": iops, "mib_s": mibs,
+               "guarded_vs_unguarded": ratio(iops["guarded"], iops["unguarded"]),
+               "unguarded_vs_c": ratio(iops["unguarded"], iops["c"]),
+               "guarded_vs_c": ratio(iops["guarded"], iops["c"])}
+        blk_rows.append(row)
+        targets.append((f"block {job} IOPS", "guarded/unguarded", row["guarded_vs_unguarded"], TARGET_GUARD_RATE))
+        targets.append((f"block {job} throughput", "Rust guarded/C", row["guarded_vs_c"], TARGET_RUST_VS_C))
+    stats = {"nic": dev_stats(res / "bench-nic-stats.txt"), "blk": dev_stats(res / "bench-blk-stats.txt")}
+    report["io_device_stats"] = stats
+    report["nic"] = nic_rows
+    report["blk"] = blk_rows
+    report["targets"] = [{"what": w, "ratio": n, "measured": r, "target": t, "verdict": verdict(r, t)}
+                         for w, n, r, t in targets]
     (res / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
 
     md = ["# ndriver benchmark", "", f"Raw data and plots: `{res}`. Under QEMU's TCG absolute",
@@ -101,6 +208,53 @@ def main():
         cells = [f"{d[p]['median'] / 1000:.1f}" for p in PHASES]
         md.append(f"| {c} | {d['total']['n']} | " + " | ".join(cells)
                   + f" | {d['total']['p90'] / 1000:.1f} | {d['total']['max'] / 1000:.1f} |")
+    reps = sorted({d["n"] for by_v in list(nic.values()) + list(blk.values()) for d in by_v.values()})
+    # Run-to-run spread of one variant and test (max/min over the repetitions): a
+    # ratio between variants smaller than this is noise.
+    spreads = [d["max"] / d["min"] for by_v in list(nic.values()) + list(blk.values())
+               for d in by_v.values() if d["n"] > 1 and d["min"] > 0]
+    report["run_to_run_spread_max_over_min"] = (
+        {"median": round(statistics.median(spreads), 3), "max": round(max(spreads), 3)} if spreads else None)
+    (res / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
+    if nic_rows:
+        md += ["", "## NIC: C e1000 vs Rust e1000 (ndeth0) unguarded and guarded", "",
+               "netperf from the guest to the host side of the tap (10.99.0.1); HTTP: requests/s of",
+               "a 1 KiB GET from scripts/nic-peer.py (a Python server: it bounds the rate);",
+               f"median of {'/'.join(map(str, reps))} run(s) each.", "",
+               "| test | message size, B | unit | C | Rust unguarded | Rust guarded | guarded/unguarded | unguarded/C | guarded/C |",
+               "|---|---|---|---|---|---|---|---|---|"]
+        for r in nic_rows:
+            cells = ["–" if r[v] is None else f"{r[v]:.2f}" for v in VARIANTS]
+            md.append(f"| {r['test']} | {r['size']} | {r['unit']} | " + " | ".join(cells) + " | "
+                      + " | ".join(fmt_ratio(r[k]) for k in ("guarded_vs_unguarded", "unguarded_vs_c", "guarded_vs_c")) + " |")
+        if stats["nic"]:
+            md += ["", "nic0 during the Rust runs: {recoveries} recoveries, {failures} failed calls.".format(**stats["nic"])]
+    if blk_rows:
+        md += ["", "## Block: C virtio_blk vs Rust virtio-blk (ndblk0) unguarded and guarded", "",
+               "fio on the raw device, libaio, O_DIRECT; IOPS (MiB/s in brackets).", "",
+               "| job | C | Rust unguarded | Rust guarded | guarded/unguarded | unguarded/C | guarded/C |",
+               "|---|---|---|---|---|---|---|"]
+        for r in blk_rows:
+            cells = ["–" if r["iops"][v] is None else f"{r['iops'][v]:.0f} ({r['mib_s'][v]:.1f})" for v in VARIANTS]
+            md.append(f"| {r['job']} | " + " | ".join(cells) + " | "
+                      + " | ".join(fmt_ratio(r[k]) for k in ("guarded_vs_unguarded", "unguarded_vs_c", "guarded_vs_c")) + " |")
+        if stats["blk"]:
+            md += ["", "ndblk0 during the Rust runs: {recoveries} recoveries, {failures} failed calls.".format(**stats["blk"])]
+    if targets:
+        md += ["", "## Targets (from the measured numbers above)", "",
+               f"Guarded vs unguarded: at most {100 - TARGET_GUARD_TPUT * 100:.0f} % throughput loss, "
+               f"{100 - TARGET_GUARD_RATE * 100:.0f} % transaction-rate or IOPS loss; Rust (guarded) at least "
+               f"{TARGET_RUST_VS_C * 100:.0f} % of C's throughput.", "",
+               "| measurement | ratio | measured | target | verdict |", "|---|---|---|---|---|"]
+        for t in report["targets"]:
+            md.append(f"| {t['what']} | {t['ratio']} | {fmt_ratio(t['measured'])} | ≥ {t['target']:.2f} | {t['verdict']} |")
+        n_met = sum(t["verdict"] == "met" for t in report["targets"])
+        md += ["", f"{n_met} of {len(report['targets'])} targets met."]
+        sp = report["run_to_run_spread_max_over_min"]
+        if sp:
+            md += ["", f"Run-to-run spread of one variant and test (max/min over the repetitions): "
+                   f"median {sp['median']:.2f}, largest {sp['max']:.2f}. Ratios between variants "
+                   "within that spread are not distinguishable from noise in this run."]
     (res / "bench.md").write_text("\n".join(md) + "\n")
 
     try:
@@ -141,6 +295,41 @@ def main():
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     fig.savefig(res / "recovery-cdf.png", dpi=110)
+    styles = {"c": ("tab:gray", "s", "--"), "unguarded": ("tab:blue", "o", "-"), "guarded": ("tab:red", "^", "-")}
+    stream = [r for r in nic_rows if r["test"] == "TCP_STREAM"]
+    if stream:
+        fig, ax = plt.subplots(figsize=(9, 4.5))
+        for v in VARIANTS:
+            pts = [(int(r["size"]), r[v]) for r in stream if r[v] is not None]
+            if pts:
+                c, m, ls = styles[v]
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], color=c, marker=m, linestyle=ls, label=VLABEL[v])
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        sizes = sorted({int(r["size"]) for r in stream})
+        ax.set_xticks(sizes, [str(x) for x in sizes])
+        ax.set_xlabel("netperf TCP_STREAM message size, bytes (log scale)")
+        ax.set_ylabel(f"throughput, {stream[0]['unit']} (log scale)")
+        ax.set_title("e1000: C driver vs Rust driver unguarded / guarded (QEMU TCG)")
+        ax.legend()
+        ax.grid(True, alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(res / "nic-tcp-stream.png", dpi=110)
+    if blk_rows:
+        fig, ax = plt.subplots(figsize=(9, 4.5))
+        w = 0.27
+        for i, v in enumerate(VARIANTS):
+            xs = [j + (i - 1) * w for j in range(len(blk_rows))]
+            ys = [r["iops"][v] or 0 for r in blk_rows]
+            ax.bar(xs, ys, w, color=styles[v][0], label=VLABEL[v])
+        ax.set_xticks(range(len(blk_rows)), [r["job"] for r in blk_rows])
+        ax.set_xlabel("fio job (4 KiB random at queue depth 1 / 32; 128 KiB sequential read, QD32)")
+        ax.set_ylabel("IOPS (I/O operations per second)")
+        ax.set_title("virtio-blk: C driver vs Rust driver unguarded / guarded (QEMU TCG)")
+        ax.legend()
+        ax.grid(True, axis="y", alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(res / "blk-fio-iops.png", dpi=110)
 
 
 if __name__ == "__main__":

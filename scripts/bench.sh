@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 # bench.sh: `make bench`. Boots the guest once, measures the guard's fault-free cost
 # per call (direct vs guarded, same run) and the recovery time by phase over a fault
-# campaign, and writes bench.json, bench.md and PNG plots into results/bench-*/.
+# campaign, then the NIC (netperf, HTTP) and block device (fio) with the C driver,
+# the Rust driver unguarded and guarded (scripts/guest-bench-io.sh), and writes
+# bench.json, bench.md and PNG plots into results/bench-*/.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -10,7 +12,9 @@ set -euo pipefail
 "$NDRIVER_ROOT"/scripts/build-modules.sh >/dev/null
 results=$NDRIVER_ROOT/results/bench-$(date +%Y%m%d-%H%M%S)
 "$NDRIVER_ROOT"/scripts/guest.sh --timeout 1800 --results "$results" -- \
-	"env NDRIVER_BENCH_REPS=${NDRIVER_BENCH_REPS:-40} $NDRIVER_ROOT/scripts/guest-bench.sh"
+	"env NDRIVER_BENCH_REPS=${NDRIVER_BENCH_REPS:-40} NDRIVER_BENCH_IO=${NDRIVER_BENCH_IO:-1}" \
+	"NDRIVER_BENCH_IO_REPS=${NDRIVER_BENCH_IO_REPS:-1} NDRIVER_BENCH_IO_SECS=${NDRIVER_BENCH_IO_SECS:-5}" \
+	"$NDRIVER_ROOT/scripts/guest-bench.sh"
 [ -f "$results/bench-done" ] || {
 	tail -n 30 "$results/console.log"
 	die "the benchmark did not finish in the guest (console tail above)"

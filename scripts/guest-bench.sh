@@ -1,8 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 # Runs inside the guest for `make bench`: the guard's fault-free cost, then a
-# recovery campaign on testdev0 (every fault class at the `op` entry point), leaving
-# raw results in $NDRIVER_RESULTS for scripts/bench-report.py.
+# recovery campaign on testdev0 (every fault class at the `op` entry point), then
+# (unless NDRIVER_BENCH_IO=0) the NIC and block device with the C driver and the
+# Rust driver unguarded and guarded (scripts/guest-bench-io.sh), leaving raw results
+# in $NDRIVER_RESULTS for scripts/bench-report.py.
 set -eu
 R=${NDRIVER_RESULTS:?}
 REPS=${NDRIVER_BENCH_REPS:-40}
@@ -37,4 +39,7 @@ echo "rejuvenate_ms=0" > "$T/policy"
 cat "$T/recoveries" >> "$R/bench-recoveries.txt"
 cat "$T/stats" > "$R/bench-stats.txt"
 cat "$D/status" >> "$R/bench-stats.txt"
+if [ "${NDRIVER_BENCH_IO:-1}" = 1 ]; then
+	"$NDRIVER_ROOT/scripts/guest-bench-io.sh" || echo "guest-bench-io.sh failed" >> "$R/bench-io.log"
+fi
 echo "ndriver: bench done" > "$R/bench-done"

@@ -41,8 +41,10 @@ results=$(cd "$results" && pwd)
 ns=ndriver-$$
 tap=ndtap0
 peer=
+netserver_pid=
 cleanup() {
 	[ -z "$peer" ] || kill "$peer" 2>/dev/null || true
+	[ -z "$netserver_pid" ] || kill "$netserver_pid" 2>/dev/null || true
 	wait 2>/dev/null || true
 	ip netns del "$ns" 2>/dev/null || true
 }
@@ -61,6 +63,14 @@ sudo_=()
 "${sudo_[@]}" ip netns exec "$ns" /usr/bin/python3 "$NDRIVER_ROOT/scripts/nic-peer.py" \
 	10.99.0.1 8099 "$results/peer" >"$results/peer.log" 2>&1 &
 peer=$!
+# netperf's server for `make bench`, on 10.99.0.1:12865 in the namespace, where the
+# host has it (scripts/setup.sh installs it); -D keeps it in the foreground so that
+# cleanup can end it.
+if command -v netserver >/dev/null; then
+	"${sudo_[@]}" ip netns exec "$ns" netserver -D -L 10.99.0.1 -p 12865 \
+		>"$results/netserver.log" 2>&1 &
+	netserver_pid=$!
+fi
 
 disk=$results/disk.img
 [ -f "$disk" ] || truncate -s 512M "$disk"

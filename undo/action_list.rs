@@ -42,11 +42,13 @@ pub(crate) enum Kind {
     Timer,
     /// A work item (`ndriver_work_setup`).
     Work,
+    /// A device reset the undo list performs (`ndriver_io_reset_on_undo`).
+    Reset,
 }
 
 impl Kind {
     /// Every kind, in the order `status` lists them.
-    pub(crate) const ALL: [Kind; 8] = [
+    pub(crate) const ALL: [Kind; 9] = [
         Kind::Memory,
         Kind::PciEnable,
         Kind::Iomap,
@@ -55,6 +57,7 @@ impl Kind {
         Kind::DmaMapping,
         Kind::Timer,
         Kind::Work,
+        Kind::Reset,
     ];
 
     /// The name `status` uses.
@@ -68,6 +71,7 @@ impl Kind {
             Kind::DmaMapping => "dma_mapping",
             Kind::Timer => "timer",
             Kind::Work => "work",
+            Kind::Reset => "reset",
         }
     }
 }

@@ -55,6 +55,12 @@ void *ndriver_work_setup(struct ndriver_instance *inst, u64 cookie);
 void ndriver_work_queue(struct ndriver_instance *inst, void *work);
 void ndriver_work_cancel(struct ndriver_instance *inst, void *work);
 
+int ndriver_io_reset_on_undo(struct ndriver_instance *inst, void *io, u32 offset, u32 value, u32 width);
+void ndriver_io_reset_cancel(struct ndriver_instance *inst, void *io, u32 offset);
+int ndriver_blk_set_capacity(struct ndriver_instance *inst, u64 sectors);
+int ndriver_blk_copy(struct ndriver_instance *inst, void *rq, void *buf, u32 len, u32 to_rq);
+int ndriver_blk_done(struct ndriver_instance *inst, u32 tag);
+
 EXPORT_SYMBOL_GPL(ndriver_register_impl);
 EXPORT_SYMBOL_GPL(ndriver_unregister_impl);
 EXPORT_SYMBOL_GPL(ndriver_alloc);
@@ -97,3 +103,9 @@ EXPORT_SYMBOL_GPL(ndriver_net_mac);
 EXPORT_SYMBOL_GPL(ndriver_net_mtu);
 EXPORT_SYMBOL_GPL(ndriver_net_rx_filter);
 EXPORT_SYMBOL_GPL(ndriver_net_rx_ring);
+
+EXPORT_SYMBOL_GPL(ndriver_io_reset_on_undo);
+EXPORT_SYMBOL_GPL(ndriver_io_reset_cancel);
+EXPORT_SYMBOL_GPL(ndriver_blk_set_capacity);
+EXPORT_SYMBOL_GPL(ndriver_blk_copy);
+EXPORT_SYMBOL_GPL(ndriver_blk_done);

@@ -69,13 +69,23 @@ impl Dev {
     }
 
     /// Claims and maps BAR `bar`.
-    pub(crate) fn iomap(&self, bar: u32) -> Result<Mmio> {
+    fn map_bar(&self, bar: u32) -> Result<BarMap> {
         // SAFETY: as above.
         let base = unsafe { api::ndriver_pci_iomap(self.0, bar) };
         if base.is_null() {
             return Err(EBUSY);
         }
-        Ok(Mmio { inst: self.0, base })
+        Ok(BarMap { inst: self.0, base })
+    }
+
+    /// Claims and maps memory BAR `bar` for `readl`/`writel`.
+    pub(crate) fn iomap(&self, bar: u32) -> Result<Mmio> {
+        Ok(Mmio(self.map_bar(bar)?))
+    }
+
+    /// Claims and maps BAR `bar`, memory or I/O ports, for `ioread*`/`iowrite*`.
+    pub(crate) fn iomap_io(&self, bar: u32) -> Result<Io> {
+        Ok(Io(self.map_bar(bar)?))
     }
 
     /// Routes the device's interrupt to the `devirq` entry point until the result
@@ -86,7 +96,7 @@ impl Dev {
         Ok(IrqLine(self.0))
     }
 
-    /// A coherent DMA buffer of `size` bytes.
+    /// A zeroed coherent DMA buffer of `size` bytes (page aligned).
     pub(crate) fn dma_alloc(&self, size: usize) -> Result<DmaCoherent> {
         let mut dma = 0u64;
         // SAFETY: as above; `dma` is a valid out-pointer.
@@ -205,33 +215,87 @@ impl Drop for PciEnabled {
     }
 }
 
-/// A mapped BAR. Offsets are the driver's to get right, as with `readl`/`writel`; a
-/// wrong one faults inside the guard.
-pub(crate) struct Mmio {
+/// A claimed and mapped BAR, given back when it drops.
+struct BarMap {
     inst: *mut Instance,
     base: *mut c_void,
 }
 // SAFETY: see above.
-unsafe impl Send for Mmio {}
+unsafe impl Send for BarMap {}
 // SAFETY: see above.
-unsafe impl Sync for Mmio {}
+unsafe impl Sync for BarMap {}
+impl BarMap {
+    fn at(&self, offset: usize) -> *mut c_void {
+        self.base.wrapping_byte_add(offset)
+    }
+}
+impl Drop for BarMap {
+    fn drop(&mut self) {
+        // SAFETY: the mapping is held by this live instance.
+        unsafe { api::ndriver_pci_iounmap(self.inst, self.base) };
+    }
+}
+
+/// A mapped memory BAR. Offsets are the driver's to get right, as with
+/// `readl`/`writel`; a wrong one faults inside the guard.
+pub(crate) struct Mmio(BarMap);
 impl Mmio {
     /// Reads the 32-bit register at `offset`.
     pub(crate) fn read32(&self, offset: usize) -> u32 {
-        // SAFETY: `base` maps the BAR until this handle drops; see the type's comment.
-        unsafe { bindings::readl(self.base.wrapping_byte_add(offset)) }
+        // SAFETY: the BAR is mapped until this handle drops; see the type's comment.
+        unsafe { bindings::readl(self.0.at(offset)) }
     }
 
     /// Writes the 32-bit register at `offset`.
     pub(crate) fn write32(&self, offset: usize, value: u32) {
         // SAFETY: as for `read32`.
-        unsafe { bindings::writel(value, self.base.wrapping_byte_add(offset)) }
+        unsafe { bindings::writel(value, self.0.at(offset)) }
     }
 }
-impl Drop for Mmio {
-    fn drop(&mut self) {
-        // SAFETY: the mapping is held by this live instance.
-        unsafe { api::ndriver_pci_iounmap(self.inst, self.base) };
+
+/// A mapped BAR, memory or I/O ports, accessed with `ioread*`/`iowrite*`. Offsets are
+/// the driver's to get right; a wrong one faults inside the guard.
+pub(crate) struct Io(BarMap);
+impl Io {
+    /// The mapping's address (for callouts that record register writes).
+    pub(crate) fn addr(&self) -> *mut c_void {
+        self.0.base
+    }
+
+    /// Reads the 8-bit register at `offset`.
+    pub(crate) fn read8(&self, offset: usize) -> u8 {
+        // SAFETY: the BAR is mapped until this handle drops; see the type's comment.
+        unsafe { bindings::ioread8(self.0.at(offset)) as u8 }
+    }
+
+    /// Reads the 16-bit register at `offset`.
+    pub(crate) fn read16(&self, offset: usize) -> u16 {
+        // SAFETY: as for `read8`.
+        unsafe { bindings::ioread16(self.0.at(offset)) as u16 }
+    }
+
+    /// Reads the 32-bit register at `offset`.
+    pub(crate) fn read32(&self, offset: usize) -> u32 {
+        // SAFETY: as for `read8`.
+        unsafe { bindings::ioread32(self.0.at(offset)) }
+    }
+
+    /// Writes the 8-bit register at `offset`.
+    pub(crate) fn write8(&self, offset: usize, v: u8) {
+        // SAFETY: as for `read8`.
+        unsafe { bindings::iowrite8(v, self.0.at(offset)) }
+    }
+
+    /// Writes the 16-bit register at `offset`.
+    pub(crate) fn write16(&self, offset: usize, v: u16) {
+        // SAFETY: as for `read8`.
+        unsafe { bindings::iowrite16(v, self.0.at(offset)) }
+    }
+
+    /// Writes the 32-bit register at `offset`.
+    pub(crate) fn write32(&self, offset: usize, v: u32) {
+        // SAFETY: as for `read8`.
+        unsafe { bindings::iowrite32(v, self.0.at(offset)) }
     }
 }
 
@@ -246,6 +310,31 @@ impl Drop for IrqLine {
         // SAFETY: the line is held by this live instance.
         unsafe { api::ndriver_free_irq(self.0) };
     }
+}
+
+/// Typed accessors of a [`DmaCoherent`] at byte offsets: the buffer is shared with the
+/// device, hence volatile.
+macro_rules! dma_access {
+    ($read:ident, $write:ident, $t:ty) => {
+        /// Reads the value at byte offset `off` (0 if out of range or misaligned).
+        pub(crate) fn $read(&self, off: usize) -> $t {
+            if !self.fits::<$t>(off) {
+                return 0;
+            }
+            // SAFETY: in bounds and aligned (checked); the buffer lives while `self`.
+            unsafe { ptr::read_volatile(self.cpu.cast::<u8>().add(off).cast::<$t>()) }
+        }
+
+        /// Writes `v` at byte offset `off`; `false` if out of range or misaligned.
+        pub(crate) fn $write(&self, off: usize, v: $t) -> bool {
+            if !self.fits::<$t>(off) {
+                return false;
+            }
+            // SAFETY: as for the read.
+            unsafe { ptr::write_volatile(self.cpu.cast::<u8>().add(off).cast::<$t>(), v) };
+            true
+        }
+    };
 }
 
 /// A coherent DMA buffer.
@@ -294,47 +383,43 @@ impl DmaCoherent {
         self.cpu.cast()
     }
 
-    /// Writes the 64-bit value at byte offset `off` (8-byte aligned); `false` if out
-    /// of range.
-    pub(crate) fn write64(&self, off: usize, v: u64) -> bool {
-        if off % 8 != 0 || off + 8 > self.size {
-            return false;
-        }
-        // SAFETY: in bounds and aligned; the buffer is shared with the device, hence
-        // volatile.
-        unsafe { ptr::write_volatile(self.cpu.cast::<u8>().add(off).cast::<u64>(), v) };
-        true
-    }
-
-    /// Reads the 64-bit value at byte offset `off` (0 if out of range).
-    pub(crate) fn read64(&self, off: usize) -> u64 {
-        if off % 8 != 0 || off + 8 > self.size {
-            return 0;
-        }
-        // SAFETY: as for `write64`.
-        unsafe { ptr::read_volatile(self.cpu.cast::<u8>().add(off).cast::<u64>()) }
-    }
+    dma_access!(read8, write8, u8);
+    dma_access!(read16, write16, u16);
+    dma_access!(read32, write32, u32);
+    dma_access!(read64, write64, u64);
 
     /// Copies `src` to byte offset `off`; `false` if out of range.
     pub(crate) fn copy_in(&self, off: usize, src: &[u8]) -> bool {
-        if off.checked_add(src.len()).is_none_or(|end| end > self.size) {
+        let Some(dst) = self.range(off, src.len()) else {
             return false;
-        }
-        // SAFETY: in bounds of the live buffer, which `src` cannot overlap.
-        unsafe {
-            ptr::copy_nonoverlapping(src.as_ptr(), self.cpu.cast::<u8>().add(off), src.len())
         };
+        // SAFETY: in bounds of the live buffer, which `src` cannot overlap.
+        unsafe { ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) };
         true
     }
 
     /// The `len` bytes at byte offset `off`, for as long as the buffer lives (the
     /// device may write them again once the caller hands the slot back).
     pub(crate) fn bytes(&self, off: usize, len: usize) -> Option<&[u8]> {
+        let p = self.range(off, len)?;
+        // SAFETY: in bounds of the live buffer.
+        Some(unsafe { core::slice::from_raw_parts(p, len) })
+    }
+
+    /// The CPU address of the `len` bytes at byte offset `off` (for callouts that copy
+    /// into or out of the buffer); `None` if out of range.
+    pub(crate) fn range(&self, off: usize, len: usize) -> Option<*mut u8> {
         if off.checked_add(len).is_none_or(|end| end > self.size) {
             return None;
         }
-        // SAFETY: in bounds of the live buffer.
-        Some(unsafe { core::slice::from_raw_parts(self.cpu.cast::<u8>().add(off), len) })
+        // `off` is in bounds of the allocation (checked).
+        Some(self.cpu.cast::<u8>().wrapping_add(off))
+    }
+
+    /// Whether a `T` fits at byte offset `off`, aligned.
+    fn fits<T>(&self, off: usize) -> bool {
+        let n = core::mem::size_of::<T>();
+        off % n == 0 && off.checked_add(n).is_some_and(|end| end <= self.size)
     }
 }
 impl Drop for DmaCoherent {
@@ -456,3 +541,51 @@ impl Drop for WorkItem {
         unsafe { api::ndriver_work_cancel(self.inst, self.w) };
     }
 }
+
+/// The descriptor of the implementation whose operation table is the static `$ops`,
+/// of class `$class`, named `$name`, and the module `$module` that registers it at
+/// `insmod`: the common part of the classes' `*_implementation!` macros.
+// Not every class's glue uses it (yet).
+#[allow(unused_macros)]
+macro_rules! implementation_module {
+    (
+        class: $class:literal,
+        ops: $ops:ident,
+        name: $name:literal,
+        module: $module:literal,
+        description: $desc:literal $(,)?
+    ) => {
+        static DESC: abi::ImplDesc = abi::ImplDesc {
+            abi_version: abi::ABI_VERSION,
+            class: $class.as_ptr().cast(),
+            name: $name.as_ptr().cast(),
+            ops: core::ptr::from_ref(&$ops).cast(),
+        };
+        module! {
+            type: Registration,
+            name: $module,
+            authors: ["ndriver developers"],
+            description: $desc,
+            license: "GPL",
+        }
+        struct Registration;
+        impl kernel::Module for Registration {
+            fn init(module: &'static ThisModule) -> Result<Self> {
+                // SAFETY: `DESC` is a static that outlives the registration, which
+                // `drop` ends before the module goes away.
+                kernel::error::to_result(unsafe {
+                    callouts_api::ndriver_register_impl(&DESC, module.as_ptr().cast())
+                })?;
+                Ok(Registration)
+            }
+        }
+        impl Drop for Registration {
+            fn drop(&mut self) {
+                // SAFETY: `DESC` was registered by `init`.
+                unsafe { callouts_api::ndriver_unregister_impl(&DESC) };
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use implementation_module;

@@ -169,3 +169,102 @@ refused() {
 		fail "'$*' > $file was accepted"
 	fi
 }
+
+# Block device tests (18-blk, 19-blk-faults): the placeholder disk ndblk0.
+BD=$DBG/ndblk0
+BLKDEV=/dev/ndblk0
+
+# bd_stat NAME...: a value from ndblk0/stats.
+bd_stat() {
+	local line k="$*"
+	while read -r line; do
+		[ "${line% *}" = "$k" ] && echo "${line##* }"
+	done < "$BD/stats"
+	return 0
+}
+
+# bd_status KEY: the value of KEY in ndblk0/status.
+bd_status() {
+	local line
+	while read -r line; do
+		[ "${line%% *}" = "$1" ] && echo "${line#* }"
+	done < "$BD/status"
+	return 0
+}
+
+# bd_inject_off: true when ndblk0's armed fault was raised.
+bd_inject_off() {
+	local line
+	while read -r line; do
+		[ "$line" = off ] && return 0
+	done < "$BD/inject"
+	return 1
+}
+
+# The PCI address of the guest's virtio-blk test disk (transitional 1af4:1001),
+# taken away from the C virtio driver: unbound from virtio-pci and given a
+# driver_override that no driver matches, so nothing binds it again. Prints it;
+# exits with "skip" when the guest has none.
+blk_take_disk() {
+	local d found=
+	for d in /sys/bus/pci/devices/*; do
+		if [ "$(cat "$d/vendor")" = 0x1af4 ] && [ "$(cat "$d/device")" = 0x1001 ]; then
+			found=$(basename "$d")
+		fi
+	done
+	[ -n "$found" ] || { echo "SKIP: no transitional virtio-blk in this guest" >&2; exit 4; }
+	d=/sys/bus/pci/devices/$found
+	echo ndriver-none > "$d/driver_override"
+	if [ -e "$d/driver" ]; then
+		echo "$found" > "$d/driver/unbind" || fail "cannot unbind $found"
+	fi
+	echo "$found"
+}
+
+# Loads ndriver and both block implementations (vblk-a binds first), gives ndblk0 the
+# test disk and waits for /dev/ndblk0.
+load_blk() {
+	local pci i
+	for m in ndriver_vblk_b ndriver_vblk_a ndriver_testdev_b ndriver_testdev_a ndriver_hello ndriver; do
+		loaded $m && rmmod $m
+	done
+	pci=$(blk_take_disk) || exit $?
+	load ndriver
+	load sample-drivers/ndriver_vblk_a
+	load sample-drivers/ndriver_vblk_b
+	echo "$pci" > "$BD/pci" || fail "attaching $pci to ndblk0"
+	for i in $(seq 100); do
+		[ -b $BLKDEV ] && break
+		sleep 0.1
+	done
+	[ -b $BLKDEV ] || fail "no $BLKDEV: $(cat "$BD/status")"
+	grep -q '^state running$' "$BD/status" || fail "ndblk0 not running: $(cat "$BD/status")"
+}
+
+unload_blk() {
+	unload ndriver_vblk_b
+	unload ndriver_vblk_a
+	unload ndriver
+}
+
+# blk_fio NAME QD SIZE [ARGS...]: random writes of SIZE with 4 KiB blocks at queue
+# depth QD to file NAME, each block checked (crc32c) when read back; fails on any
+# I/O or verify error.
+blk_fio() {
+	local name=$1 qd=$2 size=$3 out
+	shift 3
+	out=$(fio --name=ndblk --filename="$name" --size="$size" --rw=randwrite --bs=4k \
+		--ioengine=libaio --direct=1 --iodepth="$qd" --verify=crc32c --verify_fatal=1 \
+		--do_verify=1 --randrepeat=0 --norandommap=0 --output-format=terse \
+		--terse-version=3 "$@" 2>&1)
+	local rc=$?
+	# Terse v3: field 5 is the job's error (0: none).
+	local errs
+	errs=$(echo "$out" | awk -F';' '/^3;/ { print $5 }' | head -n 1)
+	if [ $rc != 0 ] || [ "${errs:-x}" != 0 ]; then
+		echo "fio $name qd $qd failed (exit $rc, errors ${errs:-?}):"
+		echo "$out" | tail -n 5
+		return 1
+	fi
+	return 0
+}

@@ -34,6 +34,31 @@ ms=$(( ($(date +%s%N) - start) / 1000000 ))
 echo "three failures with back-off took ${ms} ms"
 [ "$ms" -ge 600 ] || fail "back-off not honoured: ${ms} ms < 200 + 400"
 
+# The unguarded bypass (guard=0, for measurement): on by default, only 0 or 1; calls
+# still answered and counted, an error return still recovered.
+grep -q ' guard=1 ' "$TD/policy" || fail "guard not on by default: $(cat "$TD/policy")"
+refused "$TD/policy" "guard=2"
+refused "$TD/policy" "guard=on"
+refused "$TD/policy" "guard="
+op_calls() {
+	awk '$1 == "entry" && $2 == "op" { print $4 }' "$TD/stats"
+}
+echo "restarts=2 backoff_ms=0 calm_ms=0" > "$TD/policy"
+echo "config 0 300" > "$TD/call" || fail "config"
+echo "guard=0" > "$TD/policy" || fail "guard=0 refused"
+grep -q ' guard=0 ' "$TD/policy" || fail "guard=0 not applied"
+calls=$(op_calls)
+for i in 1 2 3 4 5; do
+	[ "$(td_call op "$i")" = $((300 + i)) ] || fail "request $i unguarded"
+done
+[ $(( $(op_calls) - calls )) = 5 ] || fail "unguarded calls not counted: $calls -> $(op_calls)"
+rec=$(stat recoveries)
+echo "class=error entry=op" > "$TD/inject" || fail "inject error"
+[ "$(td_call op 7)" = 307 ] || fail "request after an unguarded error return"
+[ "$(stat recoveries)" = $((rec + 1)) ] || fail "unguarded error return not recovered"
+echo "guard=1" > "$TD/policy" || fail "guard=1 refused"
+grep -q ' guard=1 ' "$TD/policy" || fail "guard=1 not applied"
+
 # Proactive rejuvenation: every rejuvenate_ms a fresh instance of the same
 # implementation takes over at a quiescent point, with the configuration replayed;
 # requests issued meanwhile all answer, and no failure is counted.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-use crate::policy::{backoff, Decision, Ladder, Policy};
+use crate::policy::{backoff, parse_switch, Decision, Ladder, Policy};
 
 fn p(restarts: u32) -> Policy {
     Policy {
@@ -9,6 +9,7 @@ fn p(restarts: u32) -> Policy {
         backoff_max_ms: 100,
         calm_ms: 1000,
         rejuvenate_ms: 0,
+        guard: true,
     }
 }
 
@@ -110,4 +111,14 @@ fn rejuvenation_period_is_off_or_in_range() {
     assert!(with(Policy::MAX_REJUVENATE_MS).valid());
     assert!(!with(Policy::MIN_REJUVENATE_MS - 1).valid());
     assert!(!with(Policy::MAX_REJUVENATE_MS + 1).valid());
+}
+
+#[test]
+fn guard_is_on_by_default_and_takes_only_0_or_1() {
+    assert!(Policy::DEFAULT.guard);
+    assert_eq!(parse_switch("1"), Some(true));
+    assert_eq!(parse_switch("0"), Some(false));
+    for bad in ["", "2", "-1", "on", "true", "01", " 1"] {
+        assert_eq!(parse_switch(bad), None, "{bad:?}");
+    }
 }

@@ -1,0 +1,754 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `blk`: the framework-owned block device (`ndblk0`), a class of the generic device
+//! (`ndriver/device.rs`): its blk-mq tag set and gendisk, the guarded `blk_mq_ops`,
+//! and the re-issue of unfinished requests after a recovery or swap.
+//!
+//! The kernel only ever sees the placeholder's tag set (allocated at load) and gendisk
+//! (registered once a PCI function is attached, `pci` in debugfs, and an instance
+//! reported the disk's size), and both stay registered across every recovery and
+//! swap: mounts stay mounted. blk-mq calls the framework's `queue_rq`, `commit_rqs`,
+//! `complete` and `timeout`, which pass the request to the current instance under the
+//! guard.
+//!
+//! Each request carries a small framework state in its PDU: which generation holds it
+//! and whether it is with the driver (`ISSUED`), finished by the device and waiting
+//! for `complete` (`DONE`), or with blk-mq (`IDLE`). Exactly one party moves a request
+//! out of `ISSUED` or `DONE` (compare-and-swap), and that party either ends it or hands
+//! it back to blk-mq with `blk_mq_requeue_request`. So blk-mq's in-flight tracking is
+//! the unfinished-request list: once a new instance serves, every request an older
+//! generation still holds is requeued and dispatched again, to the new instance; a
+//! `complete` that finds its generation gone requeues its request too.
+//!
+//! No entry point has a caller waiting in process context: a failure marks the
+//! instance failed (nothing more is admitted into it) and hands recovery to the
+//! device's work item, while blk-mq retries what could not be dispatched. The blk-mq
+//! request timeout asks the driver (`timeout`); if the device made no progress that is
+//! a device hang, recovered like any failure.
+
+use crate::abi::Instance;
+use crate::abi_blk::{
+    BlkEntry, BlkOps, BlkRq, BLK_DONE_IOERR, BLK_DONE_OK, BLK_DONE_UNSUPP, BLK_ENTRIES,
+    BLK_MAX_BYTES, BLK_OP_FLUSH, BLK_OP_READ, BLK_OP_WRITE, BLK_QUEUE_DEPTH,
+};
+use crate::device::{Class, Device, Event, Failure};
+use crate::instance::InstanceState;
+use crate::stats::Detected;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use kernel::bindings;
+use kernel::ffi::c_void;
+use kernel::prelude::*;
+use kernel::sync::Arc;
+use kernel::types::Opaque;
+
+const QUEUE_RQ: usize = BlkEntry::QueueRq as usize;
+const COMMIT_RQS: usize = BlkEntry::CommitRqs as usize;
+const COMPLETE: usize = BlkEntry::Complete as usize;
+const TIMEOUT: usize = BlkEntry::Timeout as usize;
+const DEPTH: usize = BLK_QUEUE_DEPTH as usize;
+
+/// Request states in the PDU.
+const RQ_IDLE: u32 = 0;
+const RQ_ISSUED: u32 = 1;
+const RQ_DONE: u32 = 2;
+
+/// `REQ_OP_*` of `include/linux/blk_types.h` (the low 8 bits of `cmd_flags`).
+const REQ_OP_MASK: u32 = 0xff;
+const REQ_OP_READ: u32 = 0;
+const REQ_OP_WRITE: u32 = 1;
+const REQ_OP_FLUSH: u32 = 2;
+/// `BLK_FEAT_WRITE_CACHE` (a `__force` cast in C, so not in the bindings).
+const BLK_FEAT_WRITE_CACHE: u32 = 1 << 0;
+/// `blk_status_t` values (`include/linux/blk_types.h`).
+const BLK_STS_OK: u8 = 0;
+const BLK_STS_NOTSUPP: u8 = 1;
+const BLK_STS_RESOURCE: u8 = 9;
+const BLK_STS_IOERR: u8 = 10;
+const BLK_STS_DEV_RESOURCE: u8 = 13;
+
+/// The framework's part of every request (blk-mq's PDU, `cmd_size`).
+#[repr(C)]
+struct Pdu {
+    state: AtomicU32,
+    /// Generation of the instance that holds the request (while not `IDLE`).
+    gen: AtomicU64,
+}
+
+/// The PDU of `rq`.
+///
+/// # Safety
+///
+/// `rq` must be a request of the placeholder's tag set.
+unsafe fn pdu<'a>(rq: *mut bindings::request) -> &'a Pdu {
+    // SAFETY: the tag set's `cmd_size` reserves a `Pdu` behind every request,
+    // initialised by `init_request`.
+    unsafe { &*bindings::blk_mq_rq_to_pdu(rq).cast::<Pdu>() }
+}
+
+/// The driver's view of `rq`; `None` for an operation the class does not pass on.
+///
+/// # Safety
+///
+/// `rq` must be a request of the placeholder's tag set, owned by the caller.
+unsafe fn describe(rq: *mut bindings::request) -> Option<BlkRq> {
+    // SAFETY: per this function's contract; the fields are stable while we own it.
+    let (flags, sector, bytes, tag) =
+        unsafe { ((*rq).cmd_flags, (*rq).__sector, (*rq).__data_len, (*rq).tag) };
+    let op = match flags & REQ_OP_MASK {
+        REQ_OP_READ => BLK_OP_READ,
+        REQ_OP_WRITE => BLK_OP_WRITE,
+        REQ_OP_FLUSH => BLK_OP_FLUSH,
+        _ => return None,
+    };
+    if tag < 0 || tag as usize >= DEPTH || bytes > BLK_MAX_BYTES {
+        return None;
+    }
+    Some(BlkRq {
+        rq: rq.cast(),
+        tag: tag as u32,
+        op,
+        sector,
+        bytes,
+        reserved: 0,
+    })
+}
+
+/// The operation table behind an admitted call's `ops`.
+///
+/// # Safety
+///
+/// `ops` is the `BlkOps` of a registered `blk` implementation.
+unsafe fn table<'a>(ops: *const c_void) -> &'a BlkOps {
+    // SAFETY: per this function's contract.
+    unsafe { &*ops.cast::<BlkOps>() }
+}
+
+/// The `blk` class's per-device state.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Blk {
+    /// The disk's name (`/dev/<name>`).
+    disk_name: &'static CStr,
+    /// The tag set (allocated at creation, freed on drop).
+    #[pin]
+    set: Opaque<bindings::blk_mq_tag_set>,
+    /// `block_device_operations` of the disk (the module is the owner).
+    #[pin]
+    fops: Opaque<bindings::block_device_operations>,
+    /// The gendisk, NULL until the first instance on a device reported a capacity.
+    disk: AtomicPtr<bindings::gendisk>,
+    /// Capacity in sectors the newest instance reported (0: none yet).
+    capacity: AtomicU64,
+    /// The request behind each tag since it was last issued.
+    rqs: [AtomicPtr<bindings::request>; DEPTH],
+    /// A driver said `EBUSY`: run the queue again after the next completion.
+    refused: AtomicBool,
+    /// Requests handed back to blk-mq because the instance holding them died.
+    requeued: AtomicU64,
+    /// blk-mq request timeouts seen.
+    timeouts: AtomicU64,
+    /// Requests ended with an I/O error because no instance could serve them.
+    failed: AtomicU64,
+    /// The policy gave up on every implementation: requests fail until a swap.
+    down: AtomicBool,
+}
+
+// SAFETY: the tag set and operation table are set up once and then only used through
+// the C API, which does its own locking; everything else is atomic.
+unsafe impl Send for Blk {}
+// SAFETY: as above.
+unsafe impl Sync for Blk {}
+
+/// The placeholder block device.
+pub(crate) type BlkDevice = Device<Blk>;
+
+#[pinned_drop]
+impl PinnedDrop for Blk {
+    fn drop(self: Pin<&mut Self>) {
+        // SAFETY: allocated at creation; the disk using it is gone (`shutdown`).
+        unsafe { bindings::blk_mq_free_tag_set(self.set.get()) };
+    }
+}
+
+/// The blk-mq operations of the placeholder.
+static MQ_OPS: bindings::blk_mq_ops = bindings::blk_mq_ops {
+    queue_rq: Some(mq_queue_rq),
+    commit_rqs: Some(mq_commit_rqs),
+    timeout: Some(mq_timeout),
+    complete: Some(mq_complete),
+    init_request: Some(mq_init_request),
+    // SAFETY: all-zero is "no operation" (NULL) for every other member.
+    ..unsafe { core::mem::zeroed() }
+};
+
+/// Creates the block placeholder `name` (also its disk's name) with its tag set; the
+/// disk follows once an instance runs on an attached PCI function.
+pub(crate) fn create(name: &'static CStr, module: *mut bindings::module) -> Result<Arc<BlkDevice>> {
+    Arc::pin_init(
+        Device::new(
+            name,
+            c"ndriver-ndblk0",
+            try_pin_init!(Blk {
+                disk_name: name,
+                set <- Opaque::try_ffi_init(move |set: *mut bindings::blk_mq_tag_set| {
+                    // SAFETY: `set` is pinned memory for a tag set, zeroed first as the
+                    // C API expects, then filled and allocated.
+                    unsafe {
+                        core::ptr::write_bytes(set, 0, 1);
+                        (*set).ops = &MQ_OPS;
+                        (*set).nr_hw_queues = 1;
+                        (*set).queue_depth = BLK_QUEUE_DEPTH;
+                        (*set).numa_node = bindings::NUMA_NO_NODE;
+                        (*set).cmd_size = core::mem::size_of::<Pdu>() as u32;
+                        (*set).nr_maps = 1;
+                        kernel::error::to_result(bindings::blk_mq_alloc_tag_set(set))
+                    }
+                }),
+                fops <- Opaque::ffi_init(move |fops: *mut bindings::block_device_operations| {
+                    // SAFETY: `fops` is memory for the table; all-zero is a table without
+                    // operations; the owner keeps ndriver loaded while the disk is open.
+                    unsafe {
+                        core::ptr::write_bytes(fops, 0, 1);
+                        (*fops).owner = module;
+                    }
+                }),
+                disk: AtomicPtr::new(core::ptr::null_mut()),
+                capacity: AtomicU64::new(0),
+                rqs: [const { AtomicPtr::new(core::ptr::null_mut()) }; DEPTH],
+                refused: AtomicBool::new(false),
+                requeued: AtomicU64::new(0),
+                timeouts: AtomicU64::new(0),
+                failed: AtomicU64::new(0),
+                down: AtomicBool::new(false),
+            }? Error),
+        ),
+        GFP_KERNEL,
+    )
+}
+
+impl Class for Blk {
+    const NAME: &'static str = "blk";
+    const ENTRIES: &'static [&'static str] = &BLK_ENTRIES;
+    const PROBE: usize = BlkEntry::Probe as usize;
+    // The class has no configuration items; `configure` is never called.
+    const CONFIGURE: usize = BlkEntry::Probe as usize;
+    const REMOVE: usize = BlkEntry::Remove as usize;
+
+    fn event_entry(ev: Event) -> Option<usize> {
+        Some(match ev {
+            Event::DevIrq => BlkEntry::DevIrq as usize,
+            Event::Timer => BlkEntry::Timer as usize,
+            Event::Work => BlkEntry::Work as usize,
+        })
+    }
+
+    unsafe fn probe(ops: *const c_void, h: *mut Instance) -> i64 {
+        // SAFETY: per the trait's contract.
+        unsafe { (table(ops).probe)(h) as i64 }
+    }
+
+    unsafe fn configure(_ops: *const c_void, _h: *mut Instance, _key: u32, _value: u64) -> i64 {
+        EINVAL.to_errno() as i64
+    }
+
+    unsafe fn remove(ops: *const c_void, h: *mut Instance) {
+        // SAFETY: per the trait's contract.
+        unsafe { (table(ops).remove)(h) }
+    }
+
+    unsafe fn event(ops: *const c_void, h: *mut Instance, ev: Event, arg: u64) -> i64 {
+        // SAFETY: per the trait's contract.
+        let t = unsafe { table(ops) };
+        let f = match ev {
+            Event::DevIrq => t.devirq,
+            Event::Timer => t.timer,
+            Event::Work => t.work,
+        };
+        // SAFETY: per the trait's contract.
+        unsafe { f(h, arg) }
+    }
+
+    /// A new instance serves: what older generations held is dispatched again, and the
+    /// disk is registered if this is the first instance on a device.
+    fn redirected(dev: &BlkDevice) {
+        dev.class.down.store(false, Ordering::Release);
+        let n = reissue(dev, dev.ctl_generation_hint(), false);
+        dev.counters.reissued.fetch_add(n, Ordering::Relaxed);
+        if dev.class.disk.load(Ordering::Acquire).is_null()
+            && dev.class.capacity.load(Ordering::Acquire) != 0
+        {
+            if let Err(e) = add_disk(dev) {
+                pr_err!("{}: registering the disk failed: {:?}\n", dev.name, e);
+            }
+        }
+    }
+
+    /// The policy gave up: what the dead instances held fails, and so does every
+    /// request until an operator swap brings an instance back.
+    fn gave_up(dev: &BlkDevice) {
+        dev.class.down.store(true, Ordering::Release);
+        reissue(dev, u64::MAX, true);
+    }
+
+    /// The device goes away: unregister the disk while an instance still serves its
+    /// remaining I/O.
+    fn shutdown(dev: &BlkDevice) {
+        remove_disk(dev);
+    }
+
+    fn show_status(dev: &BlkDevice, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let c = &dev.class;
+        match c.disk.load(Ordering::Relaxed).is_null() {
+            true => writeln!(f, "disk none")?,
+            false => writeln!(f, "disk {}", c.disk_name.to_str().unwrap_or("?"))?,
+        }
+        writeln!(f, "capacity_sectors {}", c.capacity.load(Ordering::Relaxed))?;
+        let held = c.rqs.iter().filter(|r| {
+            let rq = r.load(Ordering::Relaxed);
+            // SAFETY: a request of our tag set (requests live as long as the set).
+            !rq.is_null() && unsafe { pdu(rq) }.state.load(Ordering::Relaxed) != RQ_IDLE
+        });
+        writeln!(f, "requests_held {}", held.count())?;
+        writeln!(f, "queue_depth {}", BLK_QUEUE_DEPTH)
+    }
+
+    fn show_stats(dev: &BlkDevice, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let c = &dev.class;
+        writeln!(f, "requeued {}", c.requeued.load(Ordering::Relaxed))?;
+        writeln!(f, "timeouts {}", c.timeouts.load(Ordering::Relaxed))?;
+        writeln!(f, "failed_requests {}", c.failed.load(Ordering::Relaxed))
+    }
+}
+
+impl BlkDevice {
+    /// Generation of the instance serving now (called with the control lock held by
+    /// the recovery that is redirecting, so read from the current instance).
+    fn ctl_generation_hint(&self) -> u64 {
+        match self.admit() {
+            Some(a) => a.inst.generation,
+            None => u64::MAX,
+        }
+    }
+}
+
+/// The request queue, once the disk exists.
+fn queue(dev: &BlkDevice) -> *mut bindings::request_queue {
+    let disk = dev.class.disk.load(Ordering::Acquire);
+    if disk.is_null() {
+        return core::ptr::null_mut();
+    }
+    // SAFETY: the disk lives until `remove_disk`, which clears `disk` first.
+    unsafe { (*disk).queue }
+}
+
+/// Hands `rq` (moved out of `ISSUED`/`DONE` by the caller) back to blk-mq, which
+/// dispatches it again.
+fn requeue(dev: &BlkDevice, rq: *mut bindings::request) {
+    // SAFETY: `rq` is a started request of our tag set that nobody else ends.
+    unsafe { pdu(rq) }.state.store(RQ_IDLE, Ordering::Release);
+    dev.class.requeued.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: as above.
+    unsafe { bindings::blk_mq_requeue_request(rq, true) };
+}
+
+/// Ends `rq` (moved out of `ISSUED`/`DONE` by the caller) with `status`.
+fn end(dev: &BlkDevice, rq: *mut bindings::request, status: u8) {
+    // SAFETY: `rq` is a started request of our tag set that nobody else ends.
+    unsafe {
+        pdu(rq).state.store(RQ_IDLE, Ordering::Release);
+        bindings::blk_mq_end_request(rq, status);
+    }
+    if dev.class.refused.swap(false, Ordering::AcqRel) {
+        let q = queue(dev);
+        if !q.is_null() {
+            // SAFETY: the queue of the live disk.
+            unsafe { bindings::blk_mq_run_hw_queues(q, true) };
+        }
+    }
+}
+
+fn queue_rq(dev: &BlkDevice, rq: *mut bindings::request, last: bool) -> u8 {
+    // SAFETY: blk-mq hands us a request of our tag set.
+    let p = unsafe { pdu(rq) };
+    // SAFETY: as above.
+    let Some(brq) = (unsafe { describe(rq) }) else {
+        return BLK_STS_NOTSUPP;
+    };
+    let Some(a) = dev.admit() else {
+        if dev.class.down.load(Ordering::Acquire) {
+            dev.class.failed.fetch_add(1, Ordering::Relaxed);
+            return BLK_STS_IOERR;
+        }
+        // Starting or recovering: blk-mq dispatches it again shortly.
+        return BLK_STS_RESOURCE;
+    };
+    dev.class.rqs[brq.tag as usize].store(rq, Ordering::Release);
+    p.gen.store(a.inst.generation, Ordering::Relaxed);
+    p.state.store(RQ_ISSUED, Ordering::Release);
+    // SAFETY: a request blk-mq gave us to start.
+    unsafe { bindings::blk_mq_start_request(rq) };
+    let h = a.handle();
+    // SAFETY: `a.ops` is the table of the admitted `blk` instance.
+    let f = unsafe { table(a.ops) }.queue_rq;
+    let r = dev.guarded_entry(QUEUE_RQ, || {
+        // SAFETY: `h` is the live instance `f` belongs to; `brq` outlives the call.
+        let v = unsafe { f(h, &brq, last as u32) };
+        if v == EBUSY.to_errno() as i64 {
+            1
+        } else {
+            v
+        }
+    });
+    let release = |p: &Pdu| {
+        p.state
+            .compare_exchange(RQ_ISSUED, RQ_IDLE, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    };
+    match r {
+        Ok(0) => BLK_STS_OK,
+        Ok(_) => {
+            // No room in the driver: blk-mq keeps it, and the next completion runs the
+            // queue again.
+            if !release(p) {
+                return BLK_STS_OK;
+            }
+            dev.class.refused.store(true, Ordering::Release);
+            BLK_STS_DEV_RESOURCE
+        }
+        Err(fail) => {
+            let st = a.inst;
+            drop(a);
+            dev.fail_async(st, QUEUE_RQ, fail);
+            if !release(p) {
+                // The device finished it before the fault: `complete` requeues it.
+                return BLK_STS_OK;
+            }
+            BLK_STS_RESOURCE
+        }
+    }
+}
+
+fn commit_rqs(dev: &BlkDevice) {
+    let Some(a) = dev.admit() else {
+        return;
+    };
+    let h = a.handle();
+    // SAFETY: `a.ops` is the table of the admitted `blk` instance.
+    let f = unsafe { table(a.ops) }.commit_rqs;
+    // SAFETY: `h` is the live instance `f` belongs to.
+    if let Err(fail) = dev.guarded_entry(COMMIT_RQS, || unsafe { f(h) }) {
+        let st = a.inst;
+        drop(a);
+        // Requests the device was not told about are re-issued by the recovery.
+        dev.fail_async(st, COMMIT_RQS, fail);
+    }
+}
+
+/// The device finished request `tag` of instance `st` (`ndriver_blk_done`).
+pub(crate) fn done(dev: &BlkDevice, st: &InstanceState, tag: u32) -> Result {
+    let rq = dev
+        .class
+        .rqs
+        .get(tag as usize)
+        .map(|r| r.load(Ordering::Acquire))
+        .filter(|r| !r.is_null())
+        .ok_or(ENOENT)?;
+    // SAFETY: a request of our tag set (requests live as long as the tag set).
+    let p = unsafe { pdu(rq) };
+    if p.gen.load(Ordering::Acquire) != st.generation {
+        return Err(ENOENT);
+    }
+    p.state
+        .compare_exchange(RQ_ISSUED, RQ_DONE, Ordering::AcqRel, Ordering::Acquire)
+        .map_err(|_| ENOENT)?;
+    // SAFETY: a started request we own; blk-mq calls `complete` for it.
+    unsafe { bindings::blk_mq_complete_request(rq) };
+    Ok(())
+}
+
+fn complete(dev: &BlkDevice, rq: *mut bindings::request) {
+    // SAFETY: blk-mq hands us a request of our tag set.
+    let p = unsafe { pdu(rq) };
+    if p.state
+        .compare_exchange(RQ_DONE, RQ_IDLE, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return;
+    }
+    let gen = p.gen.load(Ordering::Acquire);
+    // SAFETY: as above; started, and ours now.
+    let Some(brq) = (unsafe { describe(rq) }) else {
+        end(dev, rq, BLK_STS_IOERR);
+        return;
+    };
+    let a = match dev.admit() {
+        Some(a) if a.inst.generation == gen => a,
+        _ => {
+            if dev.class.down.load(Ordering::Acquire) {
+                dev.class.failed.fetch_add(1, Ordering::Relaxed);
+                end(dev, rq, BLK_STS_IOERR);
+            } else {
+                // Its instance is gone (or going): dispatch it again.
+                requeue(dev, rq);
+            }
+            return;
+        }
+    };
+    let h = a.handle();
+    // SAFETY: `a.ops` is the table of the admitted `blk` instance.
+    let f = unsafe { table(a.ops) }.complete;
+    // SAFETY: `h` is the live instance `f` belongs to; `brq` outlives the call.
+    match dev.guarded_entry(COMPLETE, || unsafe { f(h, &brq) }) {
+        Ok(v) => {
+            drop(a);
+            let status = match v {
+                BLK_DONE_OK => BLK_STS_OK,
+                BLK_DONE_IOERR => BLK_STS_IOERR,
+                BLK_DONE_UNSUPP => BLK_STS_NOTSUPP,
+                _ => BLK_STS_IOERR,
+            };
+            end(dev, rq, status);
+        }
+        Err(fail) => {
+            let st = a.inst;
+            drop(a);
+            dev.fail_async(st, COMPLETE, fail);
+            requeue(dev, rq);
+        }
+    }
+}
+
+fn timeout(dev: &BlkDevice, rq: *mut bindings::request) -> bindings::blk_eh_timer_return {
+    let reset = bindings::blk_eh_timer_return_BLK_EH_RESET_TIMER;
+    dev.class.timeouts.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: blk-mq hands us a request of our tag set.
+    let p = unsafe { pdu(rq) };
+    if p.state.load(Ordering::Acquire) != RQ_ISSUED {
+        return reset;
+    }
+    let gen = p.gen.load(Ordering::Acquire);
+    let Some(a) = dev.admit() else {
+        return reset;
+    };
+    if a.inst.generation != gen {
+        // Held by a dead instance: the recovery requeues it.
+        return reset;
+    }
+    // SAFETY: a started request of our tag set.
+    let Some(brq) = (unsafe { describe(rq) }) else {
+        return reset;
+    };
+    let h = a.handle();
+    // SAFETY: `a.ops` is the table of the admitted `blk` instance.
+    let f = unsafe { table(a.ops) }.timeout;
+    // SAFETY: `h` is the live instance `f` belongs to; `brq` outlives the call.
+    let fail = match dev.guarded_entry(TIMEOUT, || unsafe { f(h, &brq) }) {
+        Ok(v) if v > 0 => return reset,
+        Ok(_) => {
+            // The device made no progress: a device hang.
+            dev.counters.failures[TIMEOUT].fetch_add(1, Ordering::Relaxed);
+            dev.counters.detected[Detected::Hang as usize].fetch_add(1, Ordering::Relaxed);
+            Failure {
+                detected: Detected::Hang,
+                errno: 0,
+                contain_ns: 0,
+            }
+        }
+        Err(fail) => fail,
+    };
+    let st = a.inst;
+    drop(a);
+    pr_warn!(
+        "{}: request {} timed out: recovering the device\n",
+        dev.name,
+        brq.tag
+    );
+    dev.fail_async(st, TIMEOUT, fail);
+    reset
+}
+
+/// Every request a generation older than `gen` still holds goes back to blk-mq to be
+/// dispatched again (or, with `fail`, ends with an I/O error). Returns how many.
+fn reissue(dev: &BlkDevice, gen: u64, fail: bool) -> u64 {
+    let mut n = 0u64;
+    for slot in dev.class.rqs.iter() {
+        let rq = slot.load(Ordering::Acquire);
+        if rq.is_null() {
+            continue;
+        }
+        // SAFETY: a request of our tag set (they live as long as the tag set).
+        let p = unsafe { pdu(rq) };
+        if p.gen.load(Ordering::Acquire) >= gen {
+            continue;
+        }
+        if p.state
+            .compare_exchange(RQ_ISSUED, RQ_IDLE, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            // Idle (blk-mq has it) or done (its `complete` requeues it).
+            continue;
+        }
+        n += 1;
+        if fail {
+            dev.class.failed.fetch_add(1, Ordering::Relaxed);
+            end(dev, rq, BLK_STS_IOERR);
+        } else {
+            requeue(dev, rq);
+        }
+    }
+    let q = queue(dev);
+    if !q.is_null() {
+        // SAFETY: the queue of the live disk.
+        unsafe {
+            bindings::blk_mq_kick_requeue_list(q);
+            bindings::blk_mq_run_hw_queues(q, true);
+        }
+    }
+    n
+}
+
+/// Capacity reported by a starting instance (`ndriver_blk_set_capacity`). Refused if
+/// the disk exists with another size.
+pub(crate) fn set_capacity(dev: &BlkDevice, sectors: u64) -> Result {
+    let c = &dev.class;
+    let old = c.capacity.load(Ordering::Relaxed);
+    if !c.disk.load(Ordering::Acquire).is_null() && old != sectors {
+        pr_err!(
+            "{}: new instance reports {} sectors, the disk has {}\n",
+            dev.name,
+            sectors,
+            old
+        );
+        return Err(EINVAL);
+    }
+    c.capacity.store(sectors, Ordering::Release);
+    Ok(())
+}
+
+/// Creates and registers the gendisk. Without partitions, so registering it issues
+/// no I/O (it runs under the device's control lock).
+fn add_disk(dev: &BlkDevice) -> Result {
+    let c = &dev.class;
+    // SAFETY: all-zero `queue_limits` are "defaults" to `blk_validate_limits`.
+    let mut lim: bindings::queue_limits = unsafe { core::mem::zeroed() };
+    lim.logical_block_size = 512;
+    lim.physical_block_size = 512;
+    lim.max_hw_sectors = BLK_MAX_BYTES / 512;
+    lim.features = BLK_FEAT_WRITE_CACHE;
+    // SAFETY: the tag set is allocated; the device outlives the disk (removed in
+    // `shutdown`), so it can be the queue's `queuedata`.
+    let disk = unsafe {
+        bindings::__blk_mq_alloc_disk(
+            c.set.get(),
+            &mut lim,
+            core::ptr::from_ref(dev).cast_mut().cast::<c_void>(),
+            kernel::static_lock_class!().as_ptr(),
+        )
+    };
+    let disk = kernel::error::from_err_ptr(disk)?;
+    let name = c.disk_name.to_bytes_with_nul();
+    // SAFETY: `disk` is a fresh gendisk of ours.
+    unsafe {
+        if name.len() > (*disk).disk_name.len() {
+            bindings::put_disk(disk);
+            return Err(EINVAL);
+        }
+        for (i, b) in name.iter().enumerate() {
+            (*disk).disk_name[i] = *b as _;
+        }
+        (*disk).fops = c.fops.get();
+        (*disk).flags |= bindings::GENHD_FL_NO_PART as i32;
+        bindings::set_capacity(disk, c.capacity.load(Ordering::Relaxed));
+    }
+    c.disk.store(disk, Ordering::Release);
+    // SAFETY: `disk` is ready.
+    let r =
+        unsafe { bindings::device_add_disk(core::ptr::null_mut(), disk, core::ptr::null_mut()) };
+    if r != 0 {
+        c.disk.store(core::ptr::null_mut(), Ordering::Release);
+        // SAFETY: not added, ours to drop.
+        unsafe { bindings::put_disk(disk) };
+        return Err(Error::from_errno(r));
+    }
+    pr_info!(
+        "{}: disk of {} sectors registered\n",
+        dev.name,
+        c.capacity.load(Ordering::Relaxed)
+    );
+    Ok(())
+}
+
+/// Unregisters and drops the gendisk (I/O still flows while `del_gendisk` runs).
+fn remove_disk(dev: &BlkDevice) {
+    let disk = dev.class.disk.load(Ordering::Acquire);
+    if disk.is_null() {
+        return;
+    }
+    // SAFETY: the disk we added; `del_gendisk` drains its I/O.
+    unsafe { bindings::del_gendisk(disk) };
+    dev.class
+        .disk
+        .store(core::ptr::null_mut(), Ordering::Release);
+    // SAFETY: drops our reference; the queue goes with it.
+    unsafe { bindings::put_disk(disk) };
+}
+
+/// The placeholder behind a request queue.
+///
+/// # Safety
+///
+/// `q` must be the queue of the placeholder's disk.
+unsafe fn dev_of<'a>(q: *mut bindings::request_queue) -> &'a BlkDevice {
+    // SAFETY: `add_disk` made the device the queue's `queuedata`; the device outlives
+    // its disk.
+    unsafe { &*(*q).queuedata.cast::<BlkDevice>() }
+}
+
+unsafe extern "C" fn mq_queue_rq(
+    hctx: *mut bindings::blk_mq_hw_ctx,
+    bd: *const bindings::blk_mq_queue_data,
+) -> bindings::blk_status_t {
+    // SAFETY: blk-mq passes its live hardware context and queue data.
+    let (dev, rq, last) = unsafe { (dev_of((*hctx).queue), (*bd).rq, (*bd).last) };
+    queue_rq(dev, rq, last)
+}
+
+unsafe extern "C" fn mq_commit_rqs(hctx: *mut bindings::blk_mq_hw_ctx) {
+    // SAFETY: blk-mq passes its live hardware context.
+    commit_rqs(unsafe { dev_of((*hctx).queue) });
+}
+
+unsafe extern "C" fn mq_complete(rq: *mut bindings::request) {
+    // SAFETY: a request of our queue.
+    complete(unsafe { dev_of((*rq).q) }, rq);
+}
+
+unsafe extern "C" fn mq_timeout(rq: *mut bindings::request) -> bindings::blk_eh_timer_return {
+    // SAFETY: a request of our queue.
+    timeout(unsafe { dev_of((*rq).q) }, rq)
+}
+
+unsafe extern "C" fn mq_init_request(
+    _set: *mut bindings::blk_mq_tag_set,
+    rq: *mut bindings::request,
+    _hctx_idx: kernel::ffi::c_uint,
+    _numa_node: kernel::ffi::c_int,
+) -> kernel::ffi::c_int {
+    // SAFETY: blk-mq passes a request of our tag set with room for the PDU.
+    unsafe {
+        bindings::blk_mq_rq_to_pdu(rq).cast::<Pdu>().write(Pdu {
+            state: AtomicU32::new(RQ_IDLE),
+            gen: AtomicU64::new(0),
+        })
+    };
+    0
+}
+
+/// The block placeholder an instance serves, if it is a `blk` instance.
+pub(crate) fn of_instance(st: &InstanceState) -> Option<&BlkDevice> {
+    let d = st.device();
+    if d.class_name() != Blk::NAME {
+        return None;
+    }
+    // SAFETY: a device of class `blk` is a `Device<Blk>` (`as_ptr` is its address).
+    Some(unsafe { &*d.as_ptr().cast::<BlkDevice>() })
+}

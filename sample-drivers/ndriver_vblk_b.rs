@@ -1,0 +1,124 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `vblk-b`: a guarded virtio block driver of the simplest kind.
+//!
+//! Design: one request on the device at a time (queue depth 1: a second one is
+//! refused with `EBUSY` and re-dispatched by the framework after the first one
+//! completed), no interrupts: a timer polls the used ring while a request is on the
+//! device. Shares only the register layout (`virtio_legacy.rs`) with `vblk-a`; the
+//! hardware half is `vblk_b_hw.rs`. Every entry point starts with a fault-injection
+//! site.
+
+use crate::driver_lock::DriverLock;
+use kernel::prelude::*;
+
+#[path = "../ndriver/abi.rs"]
+mod abi;
+#[path = "../ndriver/abi_blk.rs"]
+mod abi_blk;
+#[path = "../wrappers/blk_driver.rs"]
+mod blk_driver;
+#[path = "../wrappers/callouts_api.rs"]
+mod callouts_api;
+#[path = "../wrappers/callouts_api_blk.rs"]
+mod callouts_api_blk;
+#[path = "../wrappers/driver_dev.rs"]
+mod driver_dev;
+#[path = "../wrappers/driver_lock.rs"]
+mod driver_lock;
+#[path = "fault_sites.rs"]
+mod fault_sites;
+#[path = "vblk_b_hw.rs"]
+mod vblk_b_hw;
+#[path = "virtio_legacy.rs"]
+mod virtio_legacy;
+
+use abi_blk::BlkEntry as E;
+use blk_driver::{BlkDriver, Dev, Done, Request};
+use core::sync::atomic::Ordering;
+use vblk_b_hw::Hw;
+
+struct VblkB {
+    /// The device; `None` while no PCI function is attached (an idle instance).
+    hw: Option<Hw>,
+}
+
+impl VblkB {
+    fn hw(&self) -> Result<&Hw> {
+        // No device: requests wait (`EBUSY`) until one is attached.
+        self.hw.as_ref().ok_or(EBUSY)
+    }
+}
+
+impl BlkDriver for VblkB {
+    fn probe(dev: &Dev, lock: &DriverLock<u64>) -> Result<Self> {
+        fault_sites::raise(dev.fault_point(E::Probe), lock)?;
+        if !dev.pci_present() {
+            pr_info!("vblk-b: generation {}, no device\n", dev.generation());
+            return Ok(Self { hw: None });
+        }
+        let (hw, capacity) = Hw::probe(dev)?;
+        dev.set_capacity(capacity)?;
+        pr_info!(
+            "vblk-b: generation {}, {} sectors\n",
+            dev.generation(),
+            capacity
+        );
+        Ok(Self { hw: Some(hw) })
+    }
+
+    fn queue_rq(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>, _last: bool) -> Result {
+        fault_sites::raise(dev.fault_point(E::QueueRq), lock)?;
+        self.hw()?.submit(dev, lock, rq)
+    }
+
+    fn commit_rqs(&self, dev: &Dev, lock: &DriverLock<u64>) -> Result {
+        // Every request is on the device as soon as it is queued.
+        fault_sites::raise(dev.fault_point(E::CommitRqs), lock)
+    }
+
+    fn complete(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<Done> {
+        fault_sites::raise(dev.fault_point(E::Complete), lock)?;
+        self.hw()?.finish(dev, lock, rq)
+    }
+
+    fn timeout(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<bool> {
+        fault_sites::raise(dev.fault_point(E::Timeout), lock)?;
+        let hw = self.hw()?;
+        hw.poll(dev, lock)?;
+        Ok(!hw.holds(lock, rq.tag()))
+    }
+
+    fn devirq(&self, dev: &Dev, lock: &DriverLock<u64>, _irq: u64) -> Result<bool> {
+        // vblk-b takes no interrupt line; the site is here for uniformity.
+        fault_sites::raise(dev.fault_point(E::DevIrq), lock)?;
+        Ok(false)
+    }
+
+    fn timer(&self, dev: &Dev, lock: &DriverLock<u64>, _cookie: u64) -> Result {
+        fault_sites::raise(dev.fault_point(E::Timer), lock)?;
+        match self.hw.as_ref() {
+            Some(hw) => hw.poll(dev, lock),
+            None => Ok(()),
+        }
+    }
+
+    fn remove(&self, dev: &Dev, lock: &DriverLock<u64>) {
+        // A fault here is contained like any other; the framework then undoes.
+        let _ = fault_sites::raise(dev.fault_point(E::Remove), lock);
+        if let Some(hw) = self.hw.as_ref() {
+            hw.reset();
+            pr_info!(
+                "vblk-b: removed after {} requests\n",
+                hw.completed.load(Ordering::Relaxed)
+            );
+        }
+    }
+}
+
+blk_driver::blk_implementation! {
+    type: VblkB,
+    name: c"vblk-b",
+    module: "ndriver_vblk_b",
+    description: "ndriver virtio-blk, one request at a time, polled completion",
+}

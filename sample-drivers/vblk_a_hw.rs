@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The hardware half of `vblk-a`: a virtio block device (legacy interface, see
+//! `virtio_legacy.rs`) driven through one split virtqueue with up to
+//! [`BLK_QUEUE_DEPTH`] requests in flight and interrupt completion.
+//!
+//! Each blk-mq tag owns a fixed descriptor chain (`3 * tag`: header, data, status), a
+//! 32-byte slot in the header buffer (16-byte request header, status byte at 16) and a
+//! bounce buffer of [`BLK_MAX_BYTES`] (eight to a coherent allocation). Submitting a
+//! request is filling its chain and publishing the chain's head in the available ring;
+//! the interrupt handler walks the used ring and reports each finished tag to the
+//! framework, whose `complete` call then copies read data out of the bounce buffer.
+//! Bounce buffers keep the device's DMA inside memory the instance owns: after a fault
+//! the undo list resets the device and then frees them, and no request page can ever
+//! be written by a dead instance's device programming.
+
+use crate::abi_blk::{BLK_MAX_BYTES, BLK_QUEUE_DEPTH};
+use crate::blk_driver::{Done, Op, Request, ResetOnUndo};
+use crate::driver_dev::{Dev, DmaCoherent, Io, IrqLine, PciEnabled};
+use crate::driver_lock::DriverLock;
+use crate::virtio_legacy::{self as vl, Queue};
+use core::sync::atomic::{fence, AtomicU64, Ordering};
+use kernel::prelude::*;
+
+const DEPTH: usize = BLK_QUEUE_DEPTH as usize;
+/// Bytes per tag in the header buffer.
+const HDR_SLOT: usize = 32;
+/// Bounce buffers per coherent allocation (fewer, larger allocations keep `probe`
+/// short).
+const BUFS_PER_CHUNK: usize = 8;
+const CHUNKS: usize = DEPTH / BUFS_PER_CHUNK;
+const BUF_SIZE: usize = BLK_MAX_BYTES as usize;
+
+/// The device and its queue. Fields drop top to bottom on an orderly remove: the
+/// interrupt first, then the reset record (remove has reset the device), the buffers,
+/// the mapping, the function.
+pub(crate) struct Hw {
+    _irq: IrqLine,
+    _reset: ResetOnUndo,
+    bufs: [Option<DmaCoherent>; CHUNKS],
+    hdrs: DmaCoherent,
+    queue: Queue,
+    io: Io,
+    _enabled: PciEnabled,
+    /// The device takes flushes (it has a write cache).
+    flush: bool,
+    /// Requests completed, for the log.
+    pub(crate) completed: AtomicU64,
+}
+
+impl Hw {
+    /// Takes the device, resets it, sets up the queue and the interrupt; returns the
+    /// device and its capacity in sectors.
+    pub(crate) fn probe(dev: &Dev) -> Result<(Self, u64)> {
+        let (enabled, io, st) = vl::take(dev, vl::F_BLK_FLUSH)?;
+        if (st.queue_num as usize) < 3 * DEPTH {
+            pr_err!("vblk-a: queue of {} entries is too small\n", st.queue_num);
+            return Err(ENODEV);
+        }
+        let queue = Queue::new(dev, st.queue_num)?;
+        let hdrs = dev.dma_alloc(DEPTH * HDR_SLOT)?;
+        let mut bufs = [const { None }; CHUNKS];
+        for b in bufs.iter_mut() {
+            *b = Some(dev.dma_alloc(BUF_SIZE * BUFS_PER_CHUNK)?);
+        }
+        // From here on the device may write our memory: the undo list resets it before
+        // that memory is given back.
+        let reset = dev.reset_on_undo(&io, vl::STATUS as u32, 0, 1)?;
+        let irq = dev.request_irq()?;
+        let hw = Self {
+            _irq: irq,
+            _reset: reset,
+            bufs,
+            hdrs,
+            queue,
+            io,
+            _enabled: enabled,
+            flush: st.features & vl::F_BLK_FLUSH != 0,
+            completed: AtomicU64::new(0),
+        };
+        hw.prepare_chains();
+        vl::activate(&hw.io, hw.queue.dma())?;
+        Ok((hw, st.capacity))
+    }
+
+    /// The bounce buffer of `tag`: its allocation and the offset in it.
+    fn buf(&self, tag: usize) -> Result<(&DmaCoherent, usize)> {
+        let b = self
+            .bufs
+            .get(tag / BUFS_PER_CHUNK)
+            .and_then(|b| b.as_ref())
+            .ok_or(EINVAL)?;
+        Ok((b, (tag % BUFS_PER_CHUNK) * BUF_SIZE))
+    }
+
+    fn hdr_dma(&self, tag: usize) -> u64 {
+        self.hdrs.dma() + (tag * HDR_SLOT) as u64
+    }
+
+    /// Links each tag's three descriptors; addresses of the header and status parts
+    /// never change.
+    fn prepare_chains(&self) {
+        for tag in 0..DEPTH {
+            let head = (3 * tag) as u16;
+            let hdr = self.hdr_dma(tag);
+            // The header's flags and link are set per request (`submit`).
+            self.queue
+                .write_desc(head, hdr, vl::HDR_STATUS as u32, 0, 0);
+            let status = hdr + vl::HDR_STATUS as u64;
+            self.queue
+                .write_desc(head + 2, status, 1, vl::DESC_F_WRITE, 0);
+        }
+    }
+
+    /// Puts `rq` on the queue; tells the device when `last`.
+    pub(crate) fn submit(
+        &self,
+        dev: &Dev,
+        lock: &DriverLock<u64>,
+        rq: &Request<'_>,
+        last: bool,
+    ) -> Result {
+        let tag = rq.tag() as usize;
+        let (buf, off) = self.buf(tag)?;
+        if rq.op() == Op::Flush && !self.flush {
+            // A device without a write cache has nothing to flush.
+            self.hdrs
+                .write8(tag * HDR_SLOT + vl::HDR_STATUS, vl::BLK_S_OK);
+            return dev.done(rq.tag());
+        }
+        if rq.op() == Op::Write {
+            dev.copy_from_request(rq, buf, off)?;
+        }
+        vl::write_header(&self.hdrs, tag * HDR_SLOT, rq.op(), rq.sector());
+        let head = (3 * tag) as u16;
+        if rq.op() == Op::Flush {
+            self.queue.link(head, vl::DESC_F_NEXT, head + 2);
+        } else {
+            let data = buf.dma() + off as u64;
+            let flags = vl::data_flags(rq.op());
+            self.queue
+                .write_desc(head + 1, data, rq.bytes(), flags, head + 2);
+            self.queue.link(head, vl::DESC_F_NEXT, head + 1);
+        }
+        {
+            let mut outstanding = lock.lock();
+            let bit = 1u64.wrapping_shl(tag as u32);
+            if *outstanding & bit != 0 {
+                // The framework handed over a tag this instance still holds.
+                return Err(EEXIST);
+            }
+            *outstanding |= bit;
+            self.queue.publish(head);
+        }
+        if last {
+            self.kick();
+        }
+        Ok(())
+    }
+
+    /// Tells the device about what is on the available ring.
+    pub(crate) fn kick(&self) {
+        fence(Ordering::SeqCst);
+        vl::notify(&self.io);
+    }
+
+    /// Acknowledges the interrupt: whether the queue has news (`Some(true)`), the
+    /// interrupt was the device's for another reason (`Some(false)`), or not the
+    /// device's (`None`).
+    pub(crate) fn ack(&self) -> Option<bool> {
+        let isr = self.io.read8(vl::ISR);
+        match isr {
+            0 => None,
+            _ => Some(isr & vl::ISR_QUEUE != 0),
+        }
+    }
+
+    /// Walks the used ring and reports every finished tag to the framework.
+    pub(crate) fn reap(&self, dev: &Dev, lock: &DriverLock<u64>) -> Result {
+        let mut finished = 0u64;
+        {
+            let mut outstanding = lock.lock();
+            while let Some(id) = self.queue.pop_used() {
+                let id = id as usize;
+                let tag = id / 3;
+                if id % 3 != 0 || tag >= DEPTH || *outstanding & 1u64.wrapping_shl(tag as u32) == 0
+                {
+                    pr_err!("vblk-a: device returned a chain it does not hold: {}\n", id);
+                    return Err(EIO);
+                }
+                *outstanding &= !1u64.wrapping_shl(tag as u32);
+                finished |= 1u64.wrapping_shl(tag as u32);
+            }
+        }
+        // Outside the lock: the framework may run `complete` right here.
+        while finished != 0 {
+            let tag = finished.trailing_zeros();
+            finished &= finished - 1;
+            self.completed.fetch_add(1, Ordering::Relaxed);
+            dev.done(tag)?;
+        }
+        Ok(())
+    }
+
+    /// Whether the device still holds `tag`.
+    pub(crate) fn holds(&self, lock: &DriverLock<u64>, tag: u32) -> bool {
+        (tag as usize) < DEPTH && *lock.lock() & 1u64.wrapping_shl(tag) != 0
+    }
+
+    /// The device's answer for finished request `rq`, its read data copied in.
+    pub(crate) fn finish(&self, dev: &Dev, rq: &Request<'_>) -> Result<Done> {
+        let tag = rq.tag() as usize;
+        let (buf, off) = self.buf(tag)?;
+        let s = self.hdrs.read8(tag * HDR_SLOT + vl::HDR_STATUS);
+        let Some(done) = vl::status(s) else {
+            pr_err!("vblk-a: tag {} finished with status {:#x}\n", tag, s);
+            return Err(EIO);
+        };
+        if done == Done::Ok && rq.op() == Op::Read {
+            dev.copy_to_request(rq, buf, off)?;
+        }
+        Ok(done)
+    }
+
+    /// Stops the device (orderly remove).
+    pub(crate) fn reset(&self) {
+        vl::reset(&self.io);
+    }
+}

@@ -1,0 +1,169 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The hardware half of `vblk-b`: the same virtio block device (legacy interface, see
+//! `virtio_legacy.rs`) driven one request at a time, without interrupts.
+//!
+//! The queue holds at most one chain, always descriptors 0, 1, 2 (header, data,
+//! status), with one bounce buffer. The device is told not to interrupt
+//! (`AVAIL_F_NO_INTERRUPT`); instead a timer polls the used ring while a request is on
+//! the device. A second request is refused with `EBUSY` until the first completed,
+//! and the framework re-dispatches it then.
+
+use crate::abi_blk::BLK_MAX_BYTES;
+use crate::blk_driver::{Done, Op, Request, ResetOnUndo};
+use crate::driver_dev::{Dev, DmaCoherent, Io, PciEnabled, Timer};
+use crate::driver_lock::DriverLock;
+use crate::virtio_legacy::{self as vl, Queue};
+use core::sync::atomic::{fence, AtomicU64, Ordering};
+use kernel::prelude::*;
+
+/// How often the used ring is polled while a request is on the device.
+const POLL_NS: u64 = 20_000;
+
+/// The instance lock's value: no request.
+const IDLE: u64 = 0;
+/// The lock's value for a request on the device: `ON_DEVICE | tag`.
+const ON_DEVICE: u64 = 1 << 32;
+/// The lock's value for a request the device finished, waiting for `complete`.
+const FINISHED: u64 = 2 << 32;
+const STATE_MASK: u64 = 0xffff_ffff << 32;
+
+/// The device and its single-request queue. Fields drop top to bottom on an orderly
+/// remove: the poll timer first, then the reset record, buffers, mapping, function.
+pub(crate) struct Hw {
+    poll: Timer,
+    _reset: ResetOnUndo,
+    buf: DmaCoherent,
+    hdr: DmaCoherent,
+    queue: Queue,
+    io: Io,
+    _enabled: PciEnabled,
+    flush: bool,
+    /// Requests completed, for the log.
+    pub(crate) completed: AtomicU64,
+}
+
+impl Hw {
+    /// Takes the device, resets it and sets the queue up; returns the device and its
+    /// capacity in sectors.
+    pub(crate) fn probe(dev: &Dev) -> Result<(Self, u64)> {
+        let (enabled, io, st) = vl::take(dev, vl::F_BLK_FLUSH)?;
+        if st.queue_num < 3 {
+            return Err(ENODEV);
+        }
+        let queue = Queue::new(dev, st.queue_num)?;
+        let hdr = dev.dma_alloc(64)?;
+        let buf = dev.dma_alloc(BLK_MAX_BYTES as usize)?;
+        let poll = dev.timer(0)?;
+        let reset = dev.reset_on_undo(&io, vl::STATUS as u32, 0, 1)?;
+        // No interrupts: completion is polled.
+        queue.no_interrupt();
+        let hw = Self {
+            poll,
+            _reset: reset,
+            buf,
+            hdr,
+            queue,
+            io,
+            _enabled: enabled,
+            flush: st.features & vl::F_BLK_FLUSH != 0,
+            completed: AtomicU64::new(0),
+        };
+        vl::activate(&hw.io, hw.queue.dma())?;
+        Ok((hw, st.capacity))
+    }
+
+    /// Puts `rq` on the device, or `EBUSY` if one is there already.
+    pub(crate) fn submit(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result {
+        {
+            let mut state = lock.lock();
+            if *state != IDLE {
+                return Err(EBUSY);
+            }
+            *state = ON_DEVICE | rq.tag() as u64;
+        }
+        if rq.op() == Op::Flush && !self.flush {
+            self.hdr.write8(vl::HDR_STATUS, vl::BLK_S_OK);
+            *lock.lock() = FINISHED | rq.tag() as u64;
+            return dev.done(rq.tag());
+        }
+        if rq.op() == Op::Write {
+            dev.copy_from_request(rq, &self.buf, 0)?;
+        }
+        vl::write_header(&self.hdr, 0, rq.op(), rq.sector());
+        let q = &self.queue;
+        let hdr = self.hdr.dma();
+        // Always descriptors 0 (header), 1 (data, not for a flush), 2 (status).
+        let next = if rq.op() == Op::Flush { 2 } else { 1 };
+        q.write_desc(0, hdr, vl::HDR_STATUS as u32, vl::DESC_F_NEXT, next);
+        if rq.op() != Op::Flush {
+            let flags = vl::data_flags(rq.op());
+            q.write_desc(1, self.buf.dma(), rq.bytes(), flags, 2);
+        }
+        q.write_desc(2, hdr + vl::HDR_STATUS as u64, 1, vl::DESC_F_WRITE, 0);
+        q.publish(0);
+        fence(Ordering::SeqCst);
+        vl::notify(&self.io);
+        self.poll.arm(POLL_NS);
+        Ok(())
+    }
+
+    /// Looks at the used ring: reports a finished request to the framework, or polls
+    /// again later while one is on the device.
+    pub(crate) fn poll(&self, dev: &Dev, lock: &DriverLock<u64>) -> Result {
+        let tag = {
+            let mut state = lock.lock();
+            if *state & STATE_MASK != ON_DEVICE {
+                return Ok(());
+            }
+            let Some(id) = self.queue.pop_used() else {
+                drop(state);
+                self.poll.arm(POLL_NS);
+                return Ok(());
+            };
+            if id != 0 {
+                pr_err!("vblk-b: device returned chain {}\n", id);
+                return Err(EIO);
+            }
+            let tag = (*state & !STATE_MASK) as u32;
+            *state = FINISHED | tag as u64;
+            tag
+        };
+        self.completed.fetch_add(1, Ordering::Relaxed);
+        dev.done(tag)
+    }
+
+    /// Whether request `tag` is still on the device.
+    pub(crate) fn holds(&self, lock: &DriverLock<u64>, tag: u32) -> bool {
+        *lock.lock() == ON_DEVICE | tag as u64
+    }
+
+    /// The device's answer for finished request `rq`, its read data copied in; the
+    /// queue is free again afterwards.
+    pub(crate) fn finish(
+        &self,
+        dev: &Dev,
+        lock: &DriverLock<u64>,
+        rq: &Request<'_>,
+    ) -> Result<Done> {
+        if *lock.lock() != FINISHED | rq.tag() as u64 {
+            pr_err!("vblk-b: complete for tag {} it does not hold\n", rq.tag());
+            return Err(EIO);
+        }
+        let s = self.hdr.read8(vl::HDR_STATUS);
+        let Some(done) = vl::status(s) else {
+            pr_err!("vblk-b: request finished with status {:#x}\n", s);
+            return Err(EIO);
+        };
+        if done == Done::Ok && rq.op() == Op::Read {
+            dev.copy_to_request(rq, &self.buf, 0)?;
+        }
+        *lock.lock() = IDLE;
+        Ok(done)
+    }
+
+    /// Stops the device (orderly remove).
+    pub(crate) fn reset(&self) {
+        vl::reset(&self.io);
+    }
+}

@@ -1,0 +1,415 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The safe layer a block (`blk` class) implementation is written against.
+//!
+//! A driver implements [`BlkDriver`] in ordinary Rust and invokes
+//! [`blk_implementation!`]; the macro builds the `#[repr(C)]` operation table and
+//! descriptor (`abi.rs`, `abi_blk.rs`) and registers them at `insmod`. The kernel sees
+//! only the framework's placeholder disk (`placeholders/blk.rs`); the driver sees
+//! requests as [`Request`]s and the device through [`Dev`] (the handle and resources
+//! of `driver_dev.rs`, with the block callouts added below). Every resource comes
+//! from the callouts and is recorded in the instance's undo list; the driver's state
+//! lives in callout memory, so the framework reclaims it after a fault without
+//! running the driver's destructors. Compiled into each block implementation module
+//! with `#[path]`, after `abi`, `abi_blk`, `callouts_api`, `callouts_api_blk`,
+//! `driver_dev` and `driver_lock`.
+
+// Each implementation uses only the parts it needs.
+#![allow(dead_code)]
+
+use crate::abi::Instance;
+use crate::abi_blk::{BlkRq, BLK_OP_FLUSH, BLK_OP_READ, BLK_OP_WRITE};
+use crate::callouts_api as api;
+use crate::callouts_api_blk as bapi;
+use crate::driver_lock::DriverLock;
+use core::ptr;
+use kernel::ffi::{c_int, c_void};
+use kernel::prelude::*;
+
+pub(crate) use crate::driver_dev::*;
+
+/// What a request asks for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Op {
+    /// Read from the disk into the request.
+    Read,
+    /// Write the request to the disk.
+    Write,
+    /// Make completed writes durable.
+    Flush,
+}
+
+/// One request, for the duration of the entry-point call it is passed to.
+pub(crate) struct Request<'a>(&'a BlkRq);
+
+impl Request<'_> {
+    /// The blk-mq tag: unique among the requests the instance holds, below
+    /// `abi_blk::BLK_QUEUE_DEPTH`.
+    pub(crate) fn tag(&self) -> u32 {
+        self.0.tag
+    }
+
+    /// What to do.
+    pub(crate) fn op(&self) -> Op {
+        match self.0.op {
+            BLK_OP_READ => Op::Read,
+            BLK_OP_WRITE => Op::Write,
+            BLK_OP_FLUSH => Op::Flush,
+            _ => Op::Flush,
+        }
+    }
+
+    /// First 512-byte sector.
+    pub(crate) fn sector(&self) -> u64 {
+        self.0.sector
+    }
+
+    /// Data length in bytes.
+    pub(crate) fn bytes(&self) -> u32 {
+        self.0.bytes
+    }
+}
+
+/// How the device ended a request (the answer of [`BlkDriver::complete`]).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Done {
+    /// Done.
+    Ok,
+    /// The device reported an I/O error.
+    IoError,
+    /// The device does not support the request.
+    Unsupported,
+}
+
+/// The block callouts, on the handle of [`driver_dev`](crate::driver_dev).
+impl Dev {
+    /// Has the undo list write `value` (`width` bytes) at `offset` of `io` if the
+    /// instance dies: the device reset that must come before its DMA buffers and
+    /// register mapping are given back. Dropping the result (an orderly stop) drops
+    /// the record without writing.
+    pub(crate) fn reset_on_undo(
+        &self,
+        io: &Io,
+        offset: u32,
+        value: u32,
+        width: u32,
+    ) -> Result<ResetOnUndo> {
+        // SAFETY: `self` is the live instance this entry point was called for; `io` is
+        // a mapping of this instance.
+        kernel::error::to_result(unsafe {
+            bapi::ndriver_io_reset_on_undo(self.handle(), io.addr(), offset, value, width)
+        })?;
+        Ok(ResetOnUndo {
+            inst: self.handle(),
+            base: io.addr(),
+            offset,
+        })
+    }
+
+    /// Reports the disk's size in 512-byte sectors (from `probe`).
+    pub(crate) fn set_capacity(&self, sectors: u64) -> Result {
+        // SAFETY: `self` is the live instance this entry point was called for.
+        kernel::error::to_result(unsafe { bapi::ndriver_blk_set_capacity(self.handle(), sectors) })
+    }
+
+    /// Copies the data of write request `rq` into `buf` at `offset`.
+    pub(crate) fn copy_from_request(
+        &self,
+        rq: &Request<'_>,
+        buf: &DmaCoherent,
+        offset: usize,
+    ) -> Result {
+        self.copy(rq, buf, offset, 0)
+    }
+
+    /// Copies the data for read request `rq` from `buf` at `offset` into the request.
+    pub(crate) fn copy_to_request(
+        &self,
+        rq: &Request<'_>,
+        buf: &DmaCoherent,
+        offset: usize,
+    ) -> Result {
+        self.copy(rq, buf, offset, 1)
+    }
+
+    fn copy(&self, rq: &Request<'_>, buf: &DmaCoherent, offset: usize, to_rq: u32) -> Result {
+        let data = buf.range(offset, rq.bytes() as usize).ok_or(EINVAL)?;
+        // SAFETY: `self` is the live instance this entry point was called for;
+        // `rq.0.rq` is the request of this call; `data` points to `rq.bytes()` bytes
+        // of `buf` (checked by `range`).
+        kernel::error::to_result(unsafe {
+            bapi::ndriver_blk_copy(self.handle(), rq.0.rq, data.cast(), rq.bytes(), to_rq)
+        })
+    }
+
+    /// The device finished the request with tag `tag`: the framework will call
+    /// [`BlkDriver::complete`] for it.
+    pub(crate) fn done(&self, tag: u32) -> Result {
+        // SAFETY: `self` is the live instance this entry point was called for.
+        kernel::error::to_result(unsafe { bapi::ndriver_blk_done(self.handle(), tag) })
+    }
+}
+
+/// The device reset the undo list performs if the instance dies. Like the handles of
+/// `driver_dev.rs`, dropping it (an orderly `remove`) gives the record back through
+/// the callouts; after a fault the undo list performs the reset instead.
+pub(crate) struct ResetOnUndo {
+    inst: *mut Instance,
+    base: *mut c_void,
+    offset: u32,
+}
+// SAFETY: the record is an instance pointer and a mapping address; the callout `drop`
+// calls is safe from any context and thread.
+unsafe impl Send for ResetOnUndo {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for ResetOnUndo {}
+impl Drop for ResetOnUndo {
+    fn drop(&mut self) {
+        // SAFETY: the record belongs to this live instance.
+        unsafe { bapi::ndriver_io_reset_cancel(self.inst, self.base, self.offset) };
+    }
+}
+
+/// A block implementation. Every method runs under a guard; `lock` is the instance's
+/// own lock (IRQ-safe; the fault sites deadlock on it for real).
+pub(crate) trait BlkDriver: Sized + Send + Sync {
+    /// Starts an instance: takes and resets the device, reports the capacity.
+    fn probe(dev: &Dev, lock: &DriverLock<u64>) -> Result<Self>;
+    /// Takes `rq`; `last` is false when more requests follow at once. `Err(EBUSY)`: no
+    /// room now, ask again after a completion. Any other error is a failure.
+    fn queue_rq(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>, last: bool) -> Result;
+    /// Tells the device about requests taken with `last` false.
+    fn commit_rqs(&self, dev: &Dev, lock: &DriverLock<u64>) -> Result;
+    /// The device finished `rq` (after [`Dev::done`]): copy read data into it.
+    fn complete(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<Done>;
+    /// blk-mq's timer expired for `rq`: `true` if it is progressing or was found done.
+    fn timeout(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<bool>;
+    /// The device's interrupt (`irq`): `true` if it was this device's.
+    fn devirq(&self, dev: &Dev, lock: &DriverLock<u64>, irq: u64) -> Result<bool>;
+    /// A timer from [`Dev::timer`] expired.
+    fn timer(&self, dev: &Dev, lock: &DriverLock<u64>, cookie: u64) -> Result;
+    /// Orderly stop (the state is dropped afterwards).
+    fn remove(&self, dev: &Dev, lock: &DriverLock<u64>);
+}
+
+/// The driver's state, in callout memory.
+#[pin_data]
+struct Slot<T> {
+    #[pin]
+    lock: DriverLock<u64>,
+    data: Option<T>,
+}
+
+/// The state of the instance behind `inst`, if probed.
+///
+/// # Safety
+///
+/// `inst` must be a live instance whose private data is NULL or a `Slot<T>`.
+unsafe fn slot<'a, T>(inst: *mut Instance) -> Option<(&'a DriverLock<u64>, &'a T)> {
+    // SAFETY: per this function's contract.
+    let p = unsafe { api::ndriver_get_priv(inst) }.cast::<Slot<T>>();
+    // SAFETY: set by `probe` below to an initialised `Slot<T>` that lives until
+    // `remove` (or the framework's undo after a fault, after which no call comes).
+    let s = unsafe { p.as_ref() }?;
+    s.data.as_ref().map(|d| (&s.lock, d))
+}
+
+/// The driver's handle for the instance an entry point was called for.
+fn dev_of(inst: *mut Instance) -> Dev {
+    // SAFETY: the glue's entry points are called by the framework with their live
+    // instance only, and each uses the handle only during its call.
+    unsafe { Dev::from_handle(inst) }
+}
+
+fn errno(e: Error) -> i64 {
+    e.to_errno() as i64
+}
+
+/// # Safety
+///
+/// Called by the framework only, with a live instance (so for every `extern "C"` below).
+pub(crate) unsafe extern "C" fn probe<T: BlkDriver>(inst: *mut Instance) -> c_int {
+    let size = core::mem::size_of::<Slot<T>>();
+    // SAFETY: `inst` is live; the block is recorded in its undo list.
+    let mem = unsafe { api::ndriver_alloc(inst, size, 0) }.cast::<Slot<T>>();
+    if mem.is_null() {
+        return ENOMEM.to_errno();
+    }
+    let lock = DriverLock::new(kernel::new_spinlock_irq!(0u64, "blk_driver_lock"));
+    // SAFETY: `mem` is a fresh, suitably aligned block of the right size; the lock is
+    // pinned there for the block's life. `data` is written before anyone reads it.
+    unsafe {
+        if lock.__init(&raw mut (*mem).lock).is_err() {
+            api::ndriver_free(inst, mem.cast());
+            return ENOMEM.to_errno();
+        }
+        ptr::write(&raw mut (*mem).data, None);
+        api::ndriver_set_priv(inst, mem.cast::<c_void>());
+    }
+    // SAFETY: `mem` is initialised above.
+    let s = unsafe { &mut *mem };
+    match T::probe(&dev_of(inst), &s.lock) {
+        Ok(d) => {
+            s.data = Some(d);
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// Called by the framework only, with a live, probed instance and a valid request.
+pub(crate) unsafe extern "C" fn queue_rq<T: BlkDriver>(
+    inst: *mut Instance,
+    rq: *const BlkRq,
+    last: u32,
+) -> i64 {
+    // SAFETY: the framework calls entry points only on probed instances.
+    let Some((lock, d)) = (unsafe { slot::<T>(inst) }) else {
+        return errno(ENODEV);
+    };
+    // SAFETY: `rq` is valid for this call.
+    let rq = Request(unsafe { &*rq });
+    match d.queue_rq(&dev_of(inst), lock, &rq, last != 0) {
+        Ok(()) => 0,
+        Err(e) => errno(e),
+    }
+}
+
+/// # Safety
+///
+/// Called by the framework only, with a live, probed instance.
+pub(crate) unsafe extern "C" fn commit_rqs<T: BlkDriver>(inst: *mut Instance) -> i64 {
+    // SAFETY: the framework calls entry points only on probed instances.
+    let Some((lock, d)) = (unsafe { slot::<T>(inst) }) else {
+        return errno(ENODEV);
+    };
+    match d.commit_rqs(&dev_of(inst), lock) {
+        Ok(()) => 0,
+        Err(e) => errno(e),
+    }
+}
+
+/// # Safety
+///
+/// Called by the framework only, with a live, probed instance and a valid request.
+pub(crate) unsafe extern "C" fn complete<T: BlkDriver>(
+    inst: *mut Instance,
+    rq: *const BlkRq,
+) -> i64 {
+    // SAFETY: the framework calls entry points only on probed instances.
+    let Some((lock, d)) = (unsafe { slot::<T>(inst) }) else {
+        return errno(ENODEV);
+    };
+    // SAFETY: `rq` is valid for this call.
+    let rq = Request(unsafe { &*rq });
+    match d.complete(&dev_of(inst), lock, &rq) {
+        Ok(Done::Ok) => crate::abi_blk::BLK_DONE_OK,
+        Ok(Done::IoError) => crate::abi_blk::BLK_DONE_IOERR,
+        Ok(Done::Unsupported) => crate::abi_blk::BLK_DONE_UNSUPP,
+        Err(e) => errno(e),
+    }
+}
+
+/// # Safety
+///
+/// Called by the framework only, with a live, probed instance and a valid request.
+pub(crate) unsafe extern "C" fn timeout<T: BlkDriver>(
+    inst: *mut Instance,
+    rq: *const BlkRq,
+) -> i64 {
+    // SAFETY: the framework calls entry points only on probed instances.
+    let Some((lock, d)) = (unsafe { slot::<T>(inst) }) else {
+        return errno(ENODEV);
+    };
+    // SAFETY: `rq` is valid for this call.
+    let rq = Request(unsafe { &*rq });
+    match d.timeout(&dev_of(inst), lock, &rq) {
+        Ok(progressing) => progressing as i64,
+        Err(e) => errno(e),
+    }
+}
+
+/// # Safety
+///
+/// Called by the framework only, with a live, probed instance.
+pub(crate) unsafe extern "C" fn devirq<T: BlkDriver>(inst: *mut Instance, arg: u64) -> i64 {
+    // SAFETY: the framework calls entry points only on probed instances.
+    let Some((lock, d)) = (unsafe { slot::<T>(inst) }) else {
+        return errno(ENODEV);
+    };
+    match d.devirq(&dev_of(inst), lock, arg) {
+        Ok(mine) => mine as i64,
+        Err(e) => errno(e),
+    }
+}
+
+/// # Safety
+///
+/// Called by the framework only, with a live, probed instance.
+pub(crate) unsafe extern "C" fn timer<T: BlkDriver>(inst: *mut Instance, arg: u64) -> i64 {
+    // SAFETY: the framework calls entry points only on probed instances.
+    let Some((lock, d)) = (unsafe { slot::<T>(inst) }) else {
+        return errno(ENODEV);
+    };
+    match d.timer(&dev_of(inst), lock, arg) {
+        Ok(()) => 0,
+        Err(e) => errno(e),
+    }
+}
+
+/// # Safety
+///
+/// Called by the framework only, with a live instance. Block implementations take no
+/// work items, so none runs.
+pub(crate) unsafe extern "C" fn work<T: BlkDriver>(_inst: *mut Instance, _arg: u64) -> i64 {
+    0
+}
+
+/// # Safety
+///
+/// Called by the framework only, with a live instance, for an orderly stop.
+pub(crate) unsafe extern "C" fn remove<T: BlkDriver>(inst: *mut Instance) {
+    // SAFETY: `inst` is live; its private data is NULL or our `Slot<T>`.
+    let p = unsafe { api::ndriver_get_priv(inst) }.cast::<Slot<T>>();
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: `p` is the initialised slot; nothing else runs on this instance during
+    // an orderly remove, so it is ours to drop and free.
+    unsafe {
+        if let Some(d) = &(*p).data {
+            d.remove(&dev_of(inst), &(*p).lock);
+        }
+        ptr::drop_in_place(p);
+        api::ndriver_set_priv(inst, ptr::null_mut());
+        api::ndriver_free(inst, p.cast());
+    }
+}
+
+/// Defines the operation table and descriptor of `blk` implementation `$t` named
+/// `$name`, and the module that registers it.
+macro_rules! blk_implementation {
+    (type: $t:ty, name: $name:literal, module: $module:literal, description: $desc:literal $(,)?) => {
+        static OPS: abi_blk::BlkOps = abi_blk::BlkOps {
+            probe: blk_driver::probe::<$t>,
+            queue_rq: blk_driver::queue_rq::<$t>,
+            commit_rqs: blk_driver::commit_rqs::<$t>,
+            complete: blk_driver::complete::<$t>,
+            timeout: blk_driver::timeout::<$t>,
+            remove: blk_driver::remove::<$t>,
+            devirq: blk_driver::devirq::<$t>,
+            timer: blk_driver::timer::<$t>,
+            work: blk_driver::work::<$t>,
+        };
+        driver_dev::implementation_module! {
+            class: c"blk",
+            ops: OPS,
+            name: $name,
+            module: $module,
+            description: $desc,
+        }
+    };
+}
+pub(crate) use blk_implementation;

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The device-reset callout: a register write that the undo list performs when an
+//! instance dies, so that a device the dead instance programmed stops (and stops
+//! writing into the instance's DMA buffers) before those buffers and the register
+//! mapping are given back. Recorded like any resource, newest first in the undo
+//! order: a driver records it after taking its DMA buffers and before starting the
+//! device. An orderly stop resets the device itself and drops the record.
+
+use crate::abi;
+use crate::action_list::{Action, Kind};
+use crate::callouts::record;
+use crate::instance::InstanceState;
+use kernel::bindings;
+use kernel::ffi::{c_int, c_void};
+use kernel::prelude::*;
+
+/// Undo of `ndriver_io_reset_on_undo`: the write.
+///
+/// # Safety
+///
+/// `a` was recorded by `ndriver_io_reset_on_undo` and not undone yet; the mapping it
+/// writes through is still there (it was taken before, so it is undone after).
+unsafe fn undo_reset(a: &Action) {
+    let addr = a.obj as *mut c_void;
+    let value = a.arg as u32;
+    // SAFETY: `addr` lies in a live `pci_iomap` mapping (per this function's contract).
+    unsafe {
+        match a.aux {
+            1 => bindings::iowrite8(value as u8, addr),
+            2 => bindings::iowrite16(value as u16, addr),
+            _ => bindings::iowrite32(value, addr),
+        }
+    }
+}
+
+/// Records the write of `value` (`width` 1, 2 or 4 bytes) at `io + offset`, made by
+/// the undo list if the instance dies first. 0 or a negative errno.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_io_reset_on_undo(
+    inst: *mut abi::Instance,
+    io: *mut c_void,
+    offset: u32,
+    value: u32,
+    width: u32,
+) -> c_int {
+    // SAFETY: the driver passes the handle of its live instance.
+    let st = unsafe { InstanceState::from_handle(inst) };
+    if !matches!(width, 1 | 2 | 4) || io.is_null() {
+        return EINVAL.to_errno();
+    }
+    // The mapping must be the instance's own.
+    let mapped = st
+        .undo
+        .lock()
+        .of_kind(Kind::Iomap)
+        .any(|a| a.obj == io as usize);
+    if !mapped {
+        return EINVAL.to_errno();
+    }
+    let action = Action {
+        kind: Kind::Reset,
+        obj: io as usize + offset as usize,
+        arg: value as usize,
+        aux: width as usize,
+        ctx: 0,
+        undo: undo_reset,
+    };
+    if record(st, action) {
+        0
+    } else {
+        ENOMEM.to_errno()
+    }
+}
+
+/// Drops the record of `ndriver_io_reset_on_undo` without writing.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_io_reset_cancel(
+    inst: *mut abi::Instance,
+    io: *mut c_void,
+    offset: u32,
+) {
+    // SAFETY: the driver passes the handle of its live instance.
+    let st = unsafe { InstanceState::from_handle(inst) };
+    let obj = io as usize + offset as usize;
+    // Forget it without running it: the orderly stop reset the device itself.
+    if st.undo.lock().forget(Kind::Reset, obj).is_none() {
+        pr_warn!(
+            "{}: ndriver_io_reset_cancel without a record\n",
+            st.impl_name
+        );
+    }
+}
