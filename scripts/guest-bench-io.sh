@@ -18,6 +18,11 @@
 # raise the floor to 1 s so that the watchdog (still armed on every call; its cost
 # does not depend on the deadline) does not recover slow calls in mid-measurement.
 # Recoveries during the runs are reported (the devices' stats).
+# Then availability under repeated failure (MINIX 3's experiment, nDriver's swap
+# test): TCP_STREAM throughput and HTTP requests through the guarded Rust driver
+# while a real fault is raised in it every P seconds (NDRIVER_BENCH_FAULT_PERIODS,
+# default "0 15 5 1"; 0: none), NDRIVER_BENCH_AVAIL_SECS (default 30) each; raw
+# lines "avail PERIOD METRIC VALUE" in bench-avail.txt.
 set -u
 R=${NDRIVER_RESULTS:?}
 ROOT=${NDRIVER_ROOT:?}
@@ -25,6 +30,9 @@ KDIR=${NDRIVER_KDIR:?}
 REPS=${NDRIVER_BENCH_IO_REPS:-1}
 SECS=${NDRIVER_BENCH_IO_SECS:-5}
 SIZES=${NDRIVER_BENCH_MSG_SIZES:-1 64 256 1024 4096 16384}
+PERIODS=${NDRIVER_BENCH_FAULT_PERIODS:-0 15 5 1}
+ASECS=${NDRIVER_BENCH_AVAIL_SECS:-30}
+AVAILTXT=$R/bench-avail.txt
 D=/sys/kernel/debug/ndriver
 NIC=$D/nic0
 BD=$D/ndblk0
@@ -33,6 +41,7 @@ NICTXT=$R/bench-nic.txt
 BLKTXT=$R/bench-blk.txt
 : > "$NICTXT"
 : > "$BLKTXT"
+: > "$AVAILTXT"
 
 note() {
 	echo "bench-io: $*" | tee -a "$R/bench-io.log"
@@ -128,6 +137,58 @@ rust_guard() {
 	esac
 }
 
+# nic_stat NAME: a counter from nic0's stats.
+nic_stat() {
+	awk -v k="$1" '$1 == k && NF == 2 { print $2 }' "$NIC/stats"
+}
+
+# injector PERIOD: every PERIOD seconds arms one real fault in the running driver,
+# rotating through classes and data-path entry points, until killed.
+injector() {
+	local p=$1 n=0 classes=(panic null div0 spin) entries=(poll start_xmit devirq)
+	while sleep "$p"; do
+		echo "class=${classes[n % 4]} entry=${entries[n % 3]}" > "$NIC/inject"
+		n=$((n + 1))
+	done
+}
+
+# avail: TCP throughput and HTTP success with a fault every P seconds, P in PERIODS.
+avail() {
+	local p inj r0 f0 out reqs non2xx sockerr
+	for p in $PERIODS; do
+		r0=$(nic_stat recoveries)
+		inj=
+		if [ "$p" != 0 ]; then
+			injector "$p" &
+			inj=$!
+		fi
+		out=$(timeout $((ASECS + 30)) netperf -H $PEER -t TCP_STREAM -l "$ASECS" -P 0 -- \
+			-o THROUGHPUT 2>>"$R/bench-io.log" | tail -n 1)
+		case $out in
+		[0-9]*) echo "avail $p tcp_mbit_s $out" >> "$AVAILTXT" ;;
+		*) note "availability TCP run with a fault every ${p}s: no result ($out)" ;;
+		esac
+		if command -v wrk >/dev/null; then
+			out=$(timeout $((ASECS + 30)) wrk -t 1 -c 4 -d "${ASECS}s" --timeout 5s \
+				"http://$PEER:8099/bench-1k" 2>>"$R/bench-io.log")
+			reqs=$(echo "$out" | awk '/requests in/ { print $1 }')
+			non2xx=$(echo "$out" | awk -F': ' '/Non-2xx/ { print $2 }')
+			sockerr=$(echo "$out" | awk '/Socket errors/ { gsub(",", ""); print $4 + $6 + $8 + $10 }')
+			if [ -n "$reqs" ]; then
+				echo "avail $p http_requests $reqs" >> "$AVAILTXT"
+				echo "avail $p http_failed $(( ${non2xx:-0} + ${sockerr:-0} ))" >> "$AVAILTXT"
+			else
+				note "availability HTTP run with a fault every ${p}s: no result"
+			fi
+		fi
+		[ -n "$inj" ] && { kill "$inj"; wait "$inj" 2>/dev/null; }
+		echo off > "$NIC/inject"
+		sleep 2
+		echo "avail $p recoveries $(( $(nic_stat recoveries) - r0 ))" >> "$AVAILTXT"
+		echo "avail $p secs $((ASECS * 2))" >> "$AVAILTXT"
+	done
+}
+
 bench_nic() {
 	local e1000 ifc
 	command -v netperf >/dev/null || { note "no netperf: NIC benchmark skipped"; return 0; }
@@ -159,6 +220,9 @@ bench_nic() {
 	nic_tests unguarded guarded
 	echo "guard=1" > "$NIC/policy"
 	cat "$NIC/stats" > "$R/bench-nic-stats.txt"
+	# The injected faults need the data-path deadline back at its default (a spin).
+	echo "floor_ns=200000000 ceiling_ns=500000000" > "$NIC/policy"
+	avail
 	ip link set ndeth0 down
 	echo none > "$NIC/pci"
 	rmmod ndriver_e1000_irq
