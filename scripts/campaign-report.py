@@ -92,6 +92,20 @@ def main():
                   + " ".join(f"{s}={r[s]}" for s in STAGES)
                   + f" (kernel log: campaign-miss-{r['n']}.log)")
     md.append("")
+    # The block workload's own data checks, beyond the per-injection verdicts.
+    for name, what in (("campaign-fio-errors.txt", "fio / fsck errors"),
+                       ("campaign-skipped", "skipped workloads")):
+        p = os.path.join(res, name)
+        if os.path.exists(p):
+            with open(p) as f:
+                text = f.read().strip()
+            if text:
+                md += [f"### {what}", "", "```", text[-3000:], "```", ""]
+    fsck = os.path.join(res, "campaign-fsck.txt")
+    if os.path.exists(fsck):
+        md += ["ext4 on ndblk0 after the block workload: fsck "
+               + ("clean." if not os.path.exists(os.path.join(res, "campaign-fio-errors.txt"))
+                  else "see above."), ""]
     with open(os.path.join(res, "campaign.md"), "w") as f:
         f.write("\n".join(md))
 

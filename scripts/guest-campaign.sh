@@ -11,7 +11,18 @@
 # detected   the cause it is counted under went up by one (or more, for hangs);
 # recovered  a recovery ran and the device is running on a fresh instance;
 # intact     every answer was the expected one, before and after, and the device
-#            resources are held again (the "device" workload).
+#            resources are held again (the "device" workload); for the NIC, the
+#            download that ran across the fault has its sha256; for the disk, no fio
+#            run (crc32c verify) failed since the previous injection.
+#
+# Workloads: testdev0 "request" (answers with known values) and "device" (the e1000
+# attached, faults in its interrupt handler, hrtimer and work item),
+# NDRIVER_CAMPAIGN_REPS each (default 7); then the real drivers,
+# NDRIVER_CAMPAIGN_DEV_REPS each (default 2): ndblk0 "fio" (ext4, fio writing and
+# verifying) with every class in queue_rq, complete and devirq/timer plus a device
+# hang (Bus Master Enable cleared: blk-mq's request timeout, the driver's timeout
+# entry, recovery), and ndeth0 "download" (a paced 256 KiB download from the host
+# per injection) with every class in start_xmit, poll (NAPI driver) and devirq.
 #
 # A miss keeps the kernel log since the injection in campaign-miss-N.log.
 # Progress goes to campaign-progress ("done total") for the host's progress bar.
@@ -19,6 +30,7 @@ set -u
 R=${NDRIVER_RESULTS:?}
 ROOT=${NDRIVER_ROOT:?}
 REPS=${NDRIVER_CAMPAIGN_REPS:-7}
+DEV_REPS=${NDRIVER_CAMPAIGN_DEV_REPS:-2}
 . "$ROOT/selftests/guest/lib.sh"
 
 # Failing here ends the campaign, not the guest: the report shows how far it got.
@@ -34,8 +46,13 @@ CLASSES=$(fault_classes)
 REQUEST_ENTRIES="op tick irq configure probe remove"
 DEVICE_ENTRIES="devirq timer work"
 [ -n "$e1000" ] || DEVICE_ENTRIES=
-per_impl=$(($(wc -w <<< "$CLASSES") * $(wc -w <<< "$REQUEST_ENTRIES $DEVICE_ENTRIES")))
-total=$((2 * per_impl * REPS))
+nclasses=$(wc -w <<< "$CLASSES")
+per_impl=$((nclasses * $(wc -w <<< "$REQUEST_ENTRIES $DEVICE_ENTRIES")))
+# Block: 3 entries per implementation, plus the device hang; NIC: 3 + 2 entries.
+blk_total=$(((2 * 3 * nclasses + 2) * DEV_REPS))
+nic_total=$(((3 + 2) * nclasses * DEV_REPS))
+[ -n "$e1000" ] || nic_total=0
+total=$((2 * per_impl * REPS + blk_total + nic_total))
 
 dmesg_mark
 load_testdev
@@ -62,6 +79,28 @@ device_held() {
 	local line
 	line=$(sed -n 's/^resources //p' "$TD/status")
 	[[ " $line " == *" irq=1 "* && " $line " == *" iomap=1 "* ]]
+}
+
+# record DEVDIR IMPL WORKLOAD CLASS ENTRY: writes the verdict of injection $n; a miss
+# keeps the device's state and the kernel log since the injection, and swaps the
+# device to a fresh instance for the next one.
+record() {
+	local dir=$1 impl=$2 workload=$3 class=$4 entry=$5
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' $n "$impl" "$workload" \
+		"$class" "$entry" $injected $manifested $detected $recovered $intact "$cause" >> "$out"
+	if [ $((manifested * detected * recovered * intact)) = 0 ]; then
+		{
+			echo "injection $n: $impl $workload $class $entry"
+			echo "verdict: injected=$injected manifested=$manifested" \
+				"detected=$detected recovered=$recovered intact=$intact"
+			cat "$dir/status" "$dir/inject"
+			tail -n 3 "$dir/recoveries"
+			dmesg | sed -n "/$DMESG_MARK/,\$p"
+		} > "$R/campaign-miss-$n.log"
+		echo off > "$dir/inject" 2>/dev/null
+		echo "$impl" > "$dir/swap" 2>/dev/null
+	fi
+	echo "$n $total $(($(date +%s) - start))" > "$R/campaign-progress"
 }
 
 # One injection. Sets the verdict variables; the caller writes the line.
@@ -125,22 +164,7 @@ for impl in $IMPLS; do
 				for ((rep = 1; rep <= REPS; rep++)); do
 					n=$((n + 1))
 					inject_one "$impl" $workload "$class" "$entry" "$rep"
-					printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' $n "$impl" $workload \
-						"$class" "$entry" $injected $manifested $detected $recovered $intact \
-						"$cause" >> "$out"
-					if [ $((manifested * detected * recovered * intact)) = 0 ]; then
-						{
-							echo "injection $n: $impl $workload $class $entry"
-							echo "verdict: injected=$injected manifested=$manifested" \
-								"detected=$detected recovered=$recovered intact=$intact"
-							cat "$TD/status" "$TD/inject"
-							tail -n 3 "$TD/recoveries"
-							dmesg | sed -n "/$DMESG_MARK/,\$p"
-						} > "$R/campaign-miss-$n.log"
-						# Bring the device back for the next injection.
-						echo "$impl" > "$TD/swap" 2>/dev/null
-					fi
-					echo "$n $total $(($(date +%s) - start))" > "$R/campaign-progress"
+					record "$TD" "$impl" $workload "$class" "$entry"
 				done
 			done
 		done
@@ -150,4 +174,159 @@ done
 cat "$TD/stats" > "$R/campaign-stats.txt"
 cat "$DBG/status" >> "$R/campaign-stats.txt"
 unload_testdev
+
+# dev_stat DEV NAME / dev_status DEV NAME: a line of a device's stats / status.
+dev_stat() {
+	local dev=$1
+	shift
+	stat_in "$DBG/$dev/stats" "$@"
+}
+dev_status() {
+	sed -n "s/^$2 //p" "$DBG/$1/status"
+}
+dev_running() { [ "$(dev_status "$1" state)" = running ]; }
+dev_inject_off() { [ "$(cat "$DBG/$1/inject")" = off ]; }
+dev_recovered_since() { [ "$(dev_stat "$1" recoveries)" -gt "$2" ] && dev_running "$1"; }
+dev_detected_since() { [ "$(dev_stat "$1" detected "$2")" -gt "$3" ]; }
+
+# dev_inject DEV CLASS ENTRY: arms one fault and waits for its fate; sets the verdict
+# variables but "intact", which the caller decides.
+dev_inject() {
+	local dev=$1 class=$2 entry=$3 d det0 r0
+	d=$(detected_as "$class")
+	injected=0 manifested=0 detected=0 recovered=0
+	det0=$(dev_stat "$dev" detected "$d")
+	r0=$(dev_stat "$dev" recoveries)
+	dmesg_mark
+	echo "class=$class entry=$entry" > "$DBG/$dev/inject" && injected=1
+	wait_until dev_inject_off "$dev" && manifested=1
+	wait_until dev_detected_since "$dev" "$d" "$det0" && detected=1
+	wait_until dev_recovered_since "$dev" "$r0" && recovered=1
+	cause=$d
+}
+
+# The block device under fio: every class in the I/O entry points of both drivers,
+# then a device hang per implementation.
+MNT=/tmp/ndblk-campaign
+if (blk_take_disk) > /dev/null 2>&1; then
+	load_blk
+	echo "restarts=1000 backoff_ms=0 calm_ms=0" > "$BD/policy" || fail "ndblk0 policy"
+	mkfs.ext4 -q -F $BLKDEV || fail "mkfs.ext4"
+	mkdir -p $MNT
+	mount $BLKDEV $MNT || fail "mount"
+	rm -f /tmp/camp-fio.log $MNT/.stop
+	(
+		k=0
+		while [ ! -e $MNT/.stop ]; do
+			k=$((k + 1))
+			if blk_fio "$MNT/f$((k % 3))" 16 4M > /tmp/camp-fio.out 2>&1; then
+				echo ok >> /tmp/camp-fio.log
+			else
+				echo BAD >> /tmp/camp-fio.log
+				cat /tmp/camp-fio.out >> "$R/campaign-fio-errors.txt"
+			fi
+		done
+	) &
+	fio_loop=$!
+	bad0=0
+	fio_intact() {
+		local bad
+		bad=$(grep -c BAD /tmp/camp-fio.log 2>/dev/null)
+		[ "${bad:-0}" = "$bad0" ]
+		local r=$?
+		bad0=${bad:-0}
+		return $r
+	}
+	cfg=/sys/bus/pci/devices/$(cat "$BD/pci")/config
+	echo 2000 > /sys/block/ndblk0/queue/io_timeout
+	for impl in vblk-a vblk-b; do
+		echo "$impl" > "$BD/swap" || fail "swap to $impl"
+		ev=devirq
+		[ $impl = vblk-b ] && ev=timer
+		for class in $CLASSES; do
+			for entry in queue_rq complete $ev; do
+				for ((rep = 1; rep <= DEV_REPS; rep++)); do
+					n=$((n + 1))
+					dev_inject ndblk0 "$class" "$entry"
+					intact=1
+					fio_intact || intact=0
+					record "$BD" "$impl" fio "$class" "$entry"
+				done
+			done
+		done
+		for ((rep = 1; rep <= DEV_REPS; rep++)); do
+			n=$((n + 1))
+			injected=1 manifested=0 detected=0 recovered=0 intact=1
+			r0=$(dev_stat ndblk0 recoveries)
+			t0=$(dev_stat ndblk0 timeouts)
+			dmesg_mark
+			cmd=$(od -An -tu2 -j4 -N2 "$cfg" | tr -d ' ')
+			new=$((cmd & ~4))
+			printf "$(printf '\\x%02x\\x%02x' $((new & 255)) $((new >> 8)))" |
+				dd of="$cfg" bs=1 seek=4 count=2 conv=notrunc status=none || injected=0
+			for ((i = 0; i < 300; i++)); do
+				dev_recovered_since ndblk0 "$r0" && break
+				sleep 0.1
+			done
+			[ "$(dev_stat ndblk0 timeouts)" -gt "$t0" ] && manifested=1
+			tail -n 1 "$BD/recoveries" | grep -q "cause=hang entry=timeout" && detected=1
+			dev_recovered_since ndblk0 "$r0" && recovered=1
+			fio_intact || intact=0
+			cause=hang
+			record "$BD" "$impl" fio device_hang timeout
+		done
+	done
+	touch $MNT/.stop
+	wait $fio_loop
+	fio_intact || echo "fio failed after the last injection" >> "$R/campaign-fio-errors.txt"
+	umount $MNT || fail "umount"
+	fsck.ext4 -n -f $BLKDEV > "$R/campaign-fsck.txt" 2>&1 || echo "fsck: errors" >> "$R/campaign-fio-errors.txt"
+	echo "--- ndblk0" >> "$R/campaign-stats.txt"
+	cat "$BD/stats" >> "$R/campaign-stats.txt"
+	unload_blk
+else
+	echo "no virtio-blk test disk: block workload skipped" | tee -a "$R/campaign-skipped"
+fi
+
+# The NIC under paced downloads from the host: every class in the data path.
+if [ -n "$e1000" ]; then
+	NIC=$DBG/nic0
+	load ndriver
+	load sample-drivers/ndriver_e1000_napi
+	load sample-drivers/ndriver_e1000_irq
+	echo "restarts=1000 backoff_ms=0 calm_ms=0 floor_ns=200000000" > "$NIC/policy" || fail "nic0 policy"
+	echo "$e1000" > "$NIC/pci" || fail "attach $e1000 to nic0"
+	ip link set ndeth0 up && ip addr add 10.99.0.2/24 dev ndeth0 || fail "ndeth0 up"
+	for ((i = 0; i < 50; i++)); do
+		busybox ping -q -c 1 -W 1 10.99.0.1 > /dev/null 2>&1 && break
+	done
+	head -c $((256 << 10)) /dev/urandom > "$R/peer/camp-blob"
+	ref=$(sha256sum < "$R/peer/camp-blob" | cut -d' ' -f1)
+	for impl in e1000-napi e1000-irq; do
+		echo "$impl" > "$NIC/swap" || fail "swap to $impl"
+		entries="start_xmit devirq"
+		[ $impl = e1000-napi ] && entries="start_xmit poll devirq"
+		for class in $CLASSES; do
+			for entry in $entries; do
+				for ((rep = 1; rep <= DEV_REPS; rep++)); do
+					n=$((n + 1))
+					rm -f /tmp/camp-dl
+					curl -sf --max-time 60 --limit-rate 256k -o /tmp/camp-dl \
+						http://10.99.0.1:8099/camp-blob &
+					dl=$!
+					dev_inject nic0 "$class" "$entry"
+					intact=1
+					wait $dl || intact=0
+					[ "$(sha256sum < /tmp/camp-dl | cut -d' ' -f1)" = "$ref" ] || intact=0
+					record "$NIC" "$impl" download "$class" "$entry"
+				done
+			done
+		done
+	done
+	echo "--- nic0" >> "$R/campaign-stats.txt"
+	cat "$NIC/stats" >> "$R/campaign-stats.txt"
+	ip link set ndeth0 down
+	echo none > "$NIC/pci"
+	rmmod ndriver_e1000_irq ndriver_e1000_napi ndriver
+fi
 echo "ndriver: campaign done, $n injections in $(($(date +%s) - start)) s" | tee "$R/campaign-done"
