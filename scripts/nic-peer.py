@@ -4,10 +4,22 @@
 # inside the test's network namespace. HTTP: GET /NAME sends DIR/NAME; PUT /NAME
 # stores the request body as DIR/NAME (what the guest sent through its NIC), so the
 # guest can compare checksums of both directions. Serves only the namespace's tap.
+#
+# GET /load?host=H&port=P&set=NAME&secs=S&conns=C is the client side of a web server
+# the guest runs: C connections (keep-alive, each its own thread) fetch the files of
+# DIR/NAME/ in turn from http://H:P/ for S seconds, each reply compared byte for byte
+# with the file, and the answer is JSON: requests, ok, failed (error, timeout, wrong
+# status or body), and latency percentiles in ms. So the load comes from outside the
+# guest, through its NIC, and the guest only asks for it.
+import http.client
 import http.server
+import json
 import os
 import socketserver
 import sys
+import threading
+import time
+import urllib.parse
 
 addr, port, root = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 
@@ -18,6 +30,23 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 
     def log_message(self, *a):
         pass
+
+    def do_GET(self):
+        u = urllib.parse.urlparse(self.path)
+        if u.path != "/load":
+            return super().do_GET()
+        q = urllib.parse.parse_qs(u.query)
+        try:
+            result = load(q["host"][0], int(q["port"][0]), q["set"][0],
+                          float(q.get("secs", ["10"])[0]), int(q.get("conns", ["4"])[0]))
+            body, code = json.dumps(result).encode(), 200
+        except (KeyError, ValueError, OSError) as e:
+            body, code = json.dumps({"error": str(e)}).encode(), 400
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def do_PUT(self):
         name = os.path.basename(self.path)
@@ -37,6 +66,61 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             self.send_response(400)
         self.send_header("Content-Length", "0")
         self.end_headers()
+
+
+def load(host, port, name, secs, conns):
+    """Fetches the page set DIR/NAME from host:port for secs seconds over conns
+    keep-alive connections; every reply checked against the file."""
+    base = os.path.join(root, os.path.basename(name))
+    pages = {f: open(os.path.join(base, f), "rb").read() for f in sorted(os.listdir(base))}
+    if not pages or conns < 1 or conns > 64 or secs <= 0 or secs > 600:
+        raise ValueError("bad page set or parameters")
+    names = list(pages)
+    end = time.monotonic() + secs
+    lock = threading.Lock()
+    tally = {"requests": 0, "ok": 0, "failed": 0, "errors": {}}
+    lat = []
+
+    def worker(k):
+        c, i = None, k
+        while time.monotonic() < end:
+            f = names[i % len(names)]
+            i += 1
+            t = time.monotonic()
+            try:
+                if c is None:
+                    c = http.client.HTTPConnection(host, port, timeout=10)
+                c.request("GET", "/" + f)
+                r = c.getresponse()
+                data = r.read()
+                good = r.status == 200 and data == pages[f]
+                why = None if good else f"status {r.status}, {len(data)} bytes"
+            except (OSError, http.client.HTTPException) as e:
+                good, why = False, type(e).__name__
+                if c is not None:
+                    c.close()
+                c = None
+            with lock:
+                tally["requests"] += 1
+                if good:
+                    tally["ok"] += 1
+                    lat.append((time.monotonic() - t) * 1000)
+                else:
+                    tally["failed"] += 1
+                    tally["errors"][why] = tally["errors"].get(why, 0) + 1
+        if c is not None:
+            c.close()
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(conns)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lat.sort()
+    pct = lambda p: round(lat[min(len(lat) - 1, int(p * len(lat)))], 2) if lat else None
+    tally.update(secs=secs, conns=conns, pages=len(names),
+                 p50_ms=pct(0.5), p99_ms=pct(0.99), max_ms=round(lat[-1], 2) if lat else None)
+    return tally
 
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
