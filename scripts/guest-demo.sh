@@ -31,15 +31,33 @@ fail() {
 	exit 1
 }
 
-# dev_stat DEV NAME, dev_status DEV NAME: a line of a device's stats / status.
+# The status line is drawn every second on a guest kept busy by the load, so the
+# functions it uses are bash builtins only (no awk, sed or grep per line).
+
+# kv FILE KEY: the value of "KEY VALUE" in FILE (a device's stats or status).
+kv() {
+	local k v
+	while read -r k v; do
+		[ "$k" = "$2" ] && { echo "$v"; return 0; }
+	done < "$1"
+	echo "?"
+}
 dev_stat() {
-	awk -v k="$2" '$1 == k && NF == 2 { print $2 }' "$DBG/$1/stats"
+	kv "$DBG/$1/stats" "$2"
 }
 dev_status() {
-	sed -n "s/^$2 //p" "$DBG/$1/status"
+	kv "$DBG/$1/status" "$2"
 }
+# count WORD FILE: lines of FILE that are WORD.
 count() {
-	grep -c "^$1" "$2" 2>/dev/null || true
+	local l n=0
+	[ -f "$2" ] && while read -r l; do [ "$l" = "$1" ] && n=$((n + 1)); done < "$2"
+	echo $n
+}
+# now_ms: milliseconds since the epoch, from bash's clock.
+now_ms() {
+	local t=${EPOCHREALTIME/./}
+	echo $((t / 1000))
 }
 
 # setup: both devices under ndriver, the disk formatted and mounted, the peer's file.
@@ -97,21 +115,30 @@ start_load() {
 	BLKLOAD=$!
 }
 
-# status LAST: one line with the state of both devices and of the load.
+# status LAST: one line with the state of both devices and of the load since the
+# previous line.
 RX0=0
 IO0=0
+MS0=0
 status() {
-	local rx io
-	rx=$(cat /sys/class/net/ndeth0/statistics/rx_bytes)
-	io=$(awk '{ print $1 + $5 }' /sys/block/ndblk0/stat)
-	printf '%4ss | ndeth0 %-10s gen %-3s %6.1f Mbit/s rec %-3s | ndblk0 %-6s gen %-3s %5s IOPS rec %-3s | downloads %s ok %s bad | fio %s ok %s bad | %s\n' \
-		$(($(date +%s) - T0)) "$(dev_status nic0 implementation)" "$(dev_status nic0 generation)" \
-		"$(awk "BEGIN { print ($rx - $RX0) * 8 / 1e6 }")" "$(dev_stat nic0 recoveries)" \
-		"$(dev_status ndblk0 implementation)" "$(dev_status ndblk0 generation)" $((io - IO0)) \
-		"$(dev_stat ndblk0 recoveries)" "$(count ok /tmp/demo-nic.log)" "$(count BAD /tmp/demo-nic.log)" \
+	local rx io ms a b c d e rest dt mbit
+	read -r rx < /sys/class/net/ndeth0/statistics/rx_bytes
+	read -r a b c d e rest < /sys/block/ndblk0/stat
+	io=$((a + e))
+	ms=$(now_ms)
+	dt=$((ms - MS0))
+	[ $dt -gt 0 ] || dt=1
+	mbit=$(((rx - RX0) * 8 / dt / 100))
+	printf '%4ss | ndeth0 %-10s gen %-3s %3d.%d Mbit/s rec %-3s | ndblk0 %-6s gen %-3s %5d IOPS rec %-3s | downloads %s ok %s bad | fio %s ok %s bad | %s\n' \
+		$(((ms - T0MS) / 1000)) "$(dev_status nic0 implementation)" "$(dev_status nic0 generation)" \
+		$((mbit / 10)) $((mbit % 10)) "$(dev_stat nic0 recoveries)" \
+		"$(dev_status ndblk0 implementation)" "$(dev_status ndblk0 generation)" \
+		$(((io - IO0) * 1000 / dt)) "$(dev_stat ndblk0 recoveries)" \
+		"$(count ok /tmp/demo-nic.log)" "$(count BAD /tmp/demo-nic.log)" \
 		"$(count ok /tmp/demo-blk.log)" "$(count BAD /tmp/demo-blk.log)" "$1"
 	RX0=$rx
 	IO0=$io
+	MS0=$ms
 }
 
 # tick SECS LAST: SECS status lines, a second apart.
@@ -144,8 +171,11 @@ hang_disk() {
 	echo "--- load: 2 MiB downloads from $PEER checked by sha256; fio randwrite QD16 verified by crc32c"
 	start_load
 	T0=$(date +%s)
-	RX0=$(cat /sys/class/net/ndeth0/statistics/rx_bytes)
-	IO0=$(awk '{ print $1 + $5 }' /sys/block/ndblk0/stat)
+	T0MS=$(now_ms)
+	MS0=$T0MS
+	read -r RX0 < /sys/class/net/ndeth0/statistics/rx_bytes
+	read -r a b c d e rest < /sys/block/ndblk0/stat
+	IO0=$((a + e))
 	tick 3 "no fault yet"
 	injected=0
 	recovered=0
