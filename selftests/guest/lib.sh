@@ -25,6 +25,12 @@ dmesg_clean() {
 		grep -E 'WARNING:|BUG:|Oops|Call Trace|general protection|kernel BUG|UBSAN|KASAN|lockdep|possible recursive|circular locking|deprecated workqueue' || true)
 	[ -z "$bad" ] || fail "kernel log shows problems:
 $bad"
+	# Lockdep turns itself off for good after its first report or any taint-worthy
+	# report (KASAN, WARN): then no lock problem would be seen any more.
+	if lockdep_on && ! grep -q 'debug_locks: *1$' /proc/lockdep_stats; then
+		fail "lockdep is off (debug_locks 0): an earlier report disabled it:
+$(dmesg | grep -m 3 -E 'BUG:|WARNING:|Disabling lock debugging')"
+	fi
 }
 
 # True on a kernel with KASAN (DEBUG_KERNEL=1).
