@@ -28,7 +28,11 @@ stuck_report() {
 	for p in /proc/[0-9]*; do
 		st=$(awk '{print $3}' "$p/stat" 2>/dev/null) || continue
 		case "$st:$(cat "$p/comm" 2>/dev/null)" in
-		D:* | R:* | *+*) echo "$(basename "$p") $st $(cat "$p/comm") wchan=$(cat "$p/wchan" 2>/dev/null)" ;;
+		D:* | R:* | *+*)
+			echo "$(basename "$p") $st $(cat "$p/comm") wchan=$(cat "$p/wchan" 2>/dev/null)"
+			# Kernels with CONFIG_STACKTRACE (DEBUG_KERNEL=1) show the whole stack.
+			sed 's/^/    /' "$p/stack" 2>/dev/null
+			;;
 		esac
 	done
 	for p in /sys/kernel/debug/ndriver/*/status; do
