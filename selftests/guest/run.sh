@@ -32,9 +32,10 @@ stuck_report() {
 		echo "$(basename "$p") $st $comm wchan=$(cat "$p/wchan" 2>/dev/null)"
 		# Kernels with CONFIG_STACKTRACE (DEBUG_KERNEL=1) keep the whole stack.
 		stack=$(cat "$p/stack" 2>/dev/null)
-		case "$st:$comm:$stack" in
-		D:* | R:* | *+* | *ndriver*) [ -n "$stack" ] && echo "$stack" | sed 's/^/    /' ;;
-		esac
+		if [ -n "$stack" ] && { [ "$st" = D ] || [ "$st" = R ] || [[ $comm == *+* ]] ||
+			[[ $stack == *ndriver* ]]; }; then
+			echo "$stack" | sed 's/^/    /'
+		fi
 	done
 	for p in /sys/kernel/debug/ndriver/*/status; do
 		[ -f "$p" ] && { echo "== $p"; cat "$p"; }
