@@ -215,6 +215,8 @@ pub(crate) trait DeviceApi: Send + Sync {
     fn entries(&self) -> &'static [&'static str];
     /// Runs event `ev` of instance `st` (see [`Device::async_entry`]).
     fn event(&self, st: &InstanceState, ev: Event, arg: u64) -> Option<i64>;
+    /// Whether `st` is the instance the device admits calls into now.
+    fn serves(&self, st: &InstanceState) -> bool;
     /// The fault-injection decision for a call of `entry`.
     fn fault_point(&self, entry: usize) -> u32;
     /// The attached PCI function, or NULL.
@@ -1058,6 +1060,12 @@ impl<C: Class> DeviceApi for Device<C> {
 
     fn event(&self, st: &InstanceState, ev: Event, arg: u64) -> Option<i64> {
         self.async_entry(st, ev, arg)
+    }
+
+    fn serves(&self, st: &InstanceState) -> bool {
+        self.running.load(Ordering::SeqCst)
+            && core::ptr::eq(self.current.load(Ordering::Acquire), st)
+            && !st.failed.load(Ordering::Acquire)
     }
 
     fn fault_point(&self, entry: usize) -> u32 {

@@ -207,10 +207,18 @@ struct MaskState {
     freeing: bool,
 }
 
-/// Masks `a`'s line once, unless it is being freed.
+/// Masks `a`'s line once, unless it is being freed or its instance serves again.
+///
+/// The handler decided to mask because the instance did not serve; the redirect that
+/// makes it serve sets `running` and then unmasks (under the same lock). Checked again
+/// here under the lock, so a mask that loses that race is not left in place: a line
+/// masked for good also silences every other device sharing it (the guest's virtio
+/// disks and 9p root file system among them: the whole guest stalled with idle CPUs).
 fn mask(a: &IrqAction) {
     let mut m = a.mask.lock();
-    if !m.masked && !m.freeing {
+    // SAFETY: the instance lives until its undo list (which frees this line) ran.
+    let st = unsafe { &*a.st };
+    if !m.masked && !m.freeing && !device_of(st).serves(st) {
         // SAFETY: the line is requested by us; `disable_irq_nosync` may be called from
         // its own handler and with interrupts off.
         unsafe { bindings::disable_irq_nosync(a.irq) };

@@ -23,13 +23,19 @@ mount -t debugfs none /sys/kernel/debug 2>/dev/null
 # After a test overran its time: what is stuck, for the log (no stack traces in the
 # normal kernel, so each blocked task's wait channel and every ndriver device's state).
 stuck_report() {
-	local p st
-	echo "== tasks blocked or busy in a work item =="
+	local p st comm stack
+	echo "== every task: pid state comm wait channel, and the kernel stack of those"
+	echo "   blocked, running, in a work item or inside ndriver"
 	for p in /proc/[0-9]*; do
 		st=$(awk '{print $3}' "$p/stat" 2>/dev/null) || continue
-		case "$st:$(cat "$p/comm" 2>/dev/null)" in
-		D:* | R:* | *+*) echo "$(basename "$p") $st $(cat "$p/comm") wchan=$(cat "$p/wchan" 2>/dev/null)" ;;
-		esac
+		comm=$(cat "$p/comm" 2>/dev/null)
+		echo "$(basename "$p") $st $comm wchan=$(cat "$p/wchan" 2>/dev/null)"
+		# Kernels with CONFIG_STACKTRACE (DEBUG_KERNEL=1) keep the whole stack.
+		stack=$(cat "$p/stack" 2>/dev/null)
+		if [ -n "$stack" ] && { [ "$st" = D ] || [ "$st" = R ] || [[ $comm == *+* ]] ||
+			[[ $stack == *ndriver* ]]; }; then
+			echo "$stack" | sed 's/^/    /'
+		fi
 	done
 	for p in /sys/kernel/debug/ndriver/*/status; do
 		[ -f "$p" ] && { echo "== $p"; cat "$p"; }
@@ -48,9 +54,20 @@ for t in "${tests[@]}"; do
 		echo "no such test: $name" > "$log"
 		rc=1
 	else
-		timeout "${NDRIVER_TEST_TIMEOUT:-600}" bash "$t" > "$log" 2>&1
+		# The report on a stuck test is taken 10 s before the time limit, while
+		# whatever it waits for still waits.
+		limit=${NDRIVER_TEST_TIMEOUT:-600}
+		(
+			sleep $((limit > 20 ? limit - 10 : limit))
+			stuck_report
+		) > "$log.stuck" 2>&1 &
+		watcher=$!
+		timeout "$limit" bash "$t" > "$log" 2>&1
 		rc=$?
-		[ $rc = 124 ] && stuck_report >> "$log" 2>&1
+		kill $watcher 2>/dev/null
+		wait $watcher 2>/dev/null
+		[ $rc = 124 ] && cat "$log.stuck" >> "$log"
+		rm -f "$log.stuck"
 	fi
 	secs=$(( $(date +%s) - start ))
 	if [ $rc = 0 ]; then
