@@ -274,3 +274,26 @@ blk_fio() {
 	fi
 	return 0
 }
+
+# load_nic: ndriver and both Rust e1000 implementations, nic0 given the free e1000
+# ($e1000, from need_e1000) with a generous deadline floor (a vCPU of a loaded TCG
+# host stalls for tens of ms), ndeth0 up as 10.99.0.2 and the host side answering.
+load_nic() {
+	local m i
+	for m in ndriver_e1000_irq ndriver_e1000_napi ndriver_vblk_b ndriver_vblk_a \
+		ndriver_testdev_b ndriver_testdev_a ndriver_hello ndriver; do
+		loaded $m && rmmod $m
+	done
+	load ndriver
+	load sample-drivers/ndriver_e1000_napi
+	load sample-drivers/ndriver_e1000_irq
+	echo "restarts=1000 backoff_ms=0 calm_ms=0 floor_ns=200000000" > "$DBG/nic0/policy" ||
+		fail "nic0 policy"
+	echo "$e1000" > "$DBG/nic0/pci" || fail "attaching $e1000 to nic0"
+	ip link set ndeth0 up || fail "ip link set ndeth0 up"
+	ip addr add 10.99.0.2/24 dev ndeth0 || fail "ip addr add"
+	for i in $(seq 50); do
+		busybox ping -q -c 1 -W 1 10.99.0.1 > /dev/null 2>&1 && return 0
+	done
+	fail "the host side does not answer through ndeth0"
+}

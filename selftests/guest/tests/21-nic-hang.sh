@@ -33,20 +33,7 @@ fail() {
 }
 
 dmesg_mark
-for m in ndriver_e1000_irq ndriver_e1000_napi ndriver_vblk_b ndriver_vblk_a ndriver_testdev_b \
-	ndriver_testdev_a ndriver_hello ndriver; do
-	loaded $m && rmmod $m
-done
-load ndriver
-load sample-drivers/ndriver_e1000_napi
-load sample-drivers/ndriver_e1000_irq
-echo "restarts=1000 backoff_ms=0 calm_ms=0 floor_ns=200000000" > "$NIC/policy" || fail "policy"
-echo "$e1000" > "$NIC/pci" || fail "attaching $e1000"
-ip link set $IF up || fail "ip link set up"
-ip addr add 10.99.0.2/24 dev $IF || fail "ip addr add"
-for i in $(seq 50); do
-	busybox ping -q -c 1 -W 1 $PEER > /dev/null 2>&1 && break
-done
+load_nic
 cfg=/sys/bus/pci/devices/$e1000/config
 
 # hang IMPL [CLASS]: one device hang, recovered through tx_timeout.
