@@ -62,7 +62,14 @@ for t in "${tests[@]}"; do
 			stuck_report
 		) > "$log.stuck" 2>&1 &
 		watcher=$!
-		timeout "$limit" bash "$t" > "$log" 2>&1
+		if [ "${NDRIVER_TRACE:-0}" = 1 ]; then
+			# Every command of the test into the kernel log (and so the console),
+			# to see where a test stands when the guest no longer answers.
+			timeout "$limit" bash -c 'exec 19>/dev/kmsg; BASH_XTRACEFD=19; set -x; . "$0"' "$t" \
+				> "$log" 2>&1
+		else
+			timeout "$limit" bash "$t" > "$log" 2>&1
+		fi
 		rc=$?
 		kill $watcher 2>/dev/null
 		wait $watcher 2>/dev/null
