@@ -545,7 +545,7 @@ impl Drop for WorkItem {
 /// The descriptor of the implementation whose operation table is the static `$ops`,
 /// of class `$class`, named `$name`, and the module `$module` that registers it at
 /// `insmod`: the common part of the classes' `*_implementation!` macros.
-// Not every class's glue uses it (yet).
+// Every class's glue uses it, but a module includes this file whatever its class.
 #[allow(unused_macros)]
 macro_rules! implementation_module {
     (

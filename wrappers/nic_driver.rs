@@ -534,35 +534,12 @@ macro_rules! nic_implementation {
             timer: nic_driver::timer::<$t>,
             work: nic_driver::work::<$t>,
         };
-        static DESC: abi::ImplDesc = abi::ImplDesc {
-            abi_version: abi::ABI_VERSION,
-            class: c"nic".as_ptr().cast(),
-            name: $name.as_ptr().cast(),
-            ops: core::ptr::from_ref(&OPS).cast(),
-        };
-        module! {
-            type: Registration,
-            name: $module,
-            authors: ["ndriver developers"],
+        driver_dev::implementation_module! {
+            class: c"nic",
+            ops: OPS,
+            name: $name,
+            module: $module,
             description: $desc,
-            license: "GPL",
-        }
-        struct Registration;
-        impl kernel::Module for Registration {
-            fn init(module: &'static ThisModule) -> Result<Self> {
-                // SAFETY: `DESC` is a static that outlives the registration, which
-                // `drop` ends before the module goes away.
-                kernel::error::to_result(unsafe {
-                    callouts_api::ndriver_register_impl(&DESC, module.as_ptr().cast())
-                })?;
-                Ok(Registration)
-            }
-        }
-        impl Drop for Registration {
-            fn drop(&mut self) {
-                // SAFETY: `DESC` was registered by `init`.
-                unsafe { callouts_api::ndriver_unregister_impl(&DESC) };
-            }
         }
     };
 }
