@@ -32,10 +32,12 @@ fail() {
 	tail -n 5 "$TD/recoveries"
 	exit 1
 }
-# Waits up to 10 s for "$@" (a command printing a number) to reach at least $N.
+# Waits up to 30 s for "$@" (a command printing a number) to reach at least $N.
+# Bounded by the clock, not by a number of tries: on a debug kernel one try (a fork
+# of awk) takes seconds.
 wait_for() {
-	local want=$1 i; shift
-	for ((i = 0; i < 500; i++)); do
+	local want=$1 end=$((SECONDS + 30)); shift
+	while [ $SECONDS -lt $end ]; do
 		[ "$("$@")" -ge "$want" ] && return 0
 		sleep 0.02
 	done
