@@ -1163,16 +1163,16 @@ unsafe fn check_hang(regs: *mut PtRegs, level_offset: u32, nmi: bool, now: u64) 
     // lock across a callout). Abandoning it there would leave the lock taken for good and
     // wedge every later user, which is worse than the hang; wait for it to return into
     // driver text instead, however long that takes.
-    // SAFETY: `frame` is live (see above).
-    let entry_pc = unsafe { (*frame).entry_pc };
+    // SAFETY: `frame` is the live frame found above; its entry fields are written once, at
+    // `guard_enter`, before it is armed.
+    let (entry_pc, entry_level) = unsafe { ((*frame).entry_pc, (*frame).level) };
     let held = pc.wrapping_sub(level_offset) & PREEMPT_DEPTH_MASK > entry_pc & PREEMPT_DEPTH_MASK;
     // A call in task context is never abandoned inside kernel code either: that code
     // may be half-way through a change (a mutex taken, a device's enable count raised
     // but its undo not yet recorded), and the CPU is not lost meanwhile (the task can
     // be preempted). Seen on the debug kernel: a probe forced out of its slow PCI
     // set-up left the e1000 unable to interrupt for every later instance.
-    // SAFETY: as above.
-    let task = unsafe { (*frame).level } == 0;
+    let task = entry_level == 0;
     if forced && (held || task || overdue < ns_to_cycles(FORCE_ABORT_NS)) {
         if held && overdue >= ns_to_cycles(FORCE_ABORT_NS) {
             HANG_HELD.fetch_add(1, Ordering::Relaxed);
