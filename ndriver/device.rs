@@ -96,6 +96,7 @@ pub(crate) fn detected_from(v: u32) -> Detected {
         3 => Detected::Divide,
         5 => Detected::Hang,
         6 => Detected::Error,
+        7 => Detected::Leak,
         _ => Detected::OtherTrap,
     }
 }
@@ -560,10 +561,15 @@ impl<C: Class> Device<C> {
         let r = unsafe { guard::guarded(self.deadline(entry), f) };
         let end = now_ns();
         let failure = match r {
-            Ok(v) if v >= 0 => {
+            Ok(v) if v >= 0 && !self.over_limit() => {
                 self.learn(entry, end.saturating_sub(start));
                 return Ok(v);
             }
+            Ok(_) if self.over_limit() => Failure {
+                detected: Detected::Leak,
+                errno: ENOMEM.to_errno() as i64,
+                contain_ns: 0,
+            },
             Ok(v) => Failure {
                 detected: Detected::Error,
                 errno: v,
@@ -587,6 +593,14 @@ impl<C: Class> Device<C> {
         self.counters.failures[entry].fetch_add(1, Ordering::Relaxed);
         self.counters.detected[failure.detected as usize].fetch_add(1, Ordering::Relaxed);
         Err(failure)
+    }
+
+    /// Whether the current instance went over its memory limit (a leak).
+    fn over_limit(&self) -> bool {
+        let inst = self.current.load(Ordering::Acquire);
+        // SAFETY: called from `guarded_entry`, whose caller keeps the current instance
+        // alive (admitted, or holding `ctl`).
+        !inst.is_null() && unsafe { &*inst }.over_limit.load(Ordering::Relaxed)
     }
 
     /// Takes back the counting of a failure that was an answer (a refused value).
@@ -705,7 +719,13 @@ impl<C: Class> Device<C> {
         let t = now_ns();
         let api: *const dyn DeviceApi = core::ptr::from_ref(self);
         let inst = KBox::pin_init(
-            InstanceState::new(desc, name, ctl.generation, api),
+            InstanceState::new(
+                desc,
+                name,
+                ctl.generation,
+                api,
+                ctl.policy.mem_kb as usize * 1024,
+            ),
             GFP_KERNEL,
         )
         .map_err(|_| Failure {

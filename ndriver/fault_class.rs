@@ -26,10 +26,12 @@ pub(crate) enum FaultClass {
     Deadlock = 8,
     /// The entry point returns an error it should not.
     Error = 9,
+    /// Memory taken and lost without being freed, over and over (a runaway leak).
+    Leak = 10,
 }
 
 /// Number of classes, plus one for "none" at index 0.
-pub(crate) const NR_CLASSES: usize = 10;
+pub(crate) const NR_CLASSES: usize = 11;
 
 impl FaultClass {
     /// Every class, in ABI order.
@@ -43,6 +45,7 @@ impl FaultClass {
         FaultClass::SpinIrqoff,
         FaultClass::Deadlock,
         FaultClass::Error,
+        FaultClass::Leak,
     ];
 
     /// The name used in debugfs.
@@ -57,6 +60,7 @@ impl FaultClass {
             FaultClass::SpinIrqoff => "spin_irqoff",
             FaultClass::Deadlock => "deadlock",
             FaultClass::Error => "error",
+            FaultClass::Leak => "leak",
         }
     }
 

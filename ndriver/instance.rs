@@ -34,6 +34,11 @@ pub(crate) struct InstanceState {
     /// An asynchronous entry point (interrupt, timer, work) of this instance failed:
     /// nothing is passed to it any more while its recovery is on the way.
     pub(crate) failed: AtomicBool,
+    /// Memory the instance may hold, in bytes (policy `mem_kb` when it started).
+    pub(crate) mem_limit: usize,
+    /// An allocation was refused for going over `mem_limit`: the instance leaks, and
+    /// its next return from an entry point is a failure.
+    pub(crate) over_limit: AtomicBool,
 }
 
 // SAFETY: `desc` and `device` point at objects that outlive the instance (a registered
@@ -50,6 +55,7 @@ impl InstanceState {
         impl_name: &'static str,
         generation: u64,
         device: *const (dyn DeviceApi + 'static),
+        mem_limit: usize,
     ) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             desc,
@@ -59,6 +65,8 @@ impl InstanceState {
             undo <- new_spinlock_irq!(ActionList::new(), "ndriver_undo"),
             priv_data: AtomicUsize::new(0),
             failed: AtomicBool::new(false),
+            mem_limit,
+            over_limit: AtomicBool::new(false),
         })
     }
 

@@ -27,6 +27,10 @@ pub(crate) struct Policy {
     /// only: entry points are called directly, with no fault containment and no
     /// watchdog, so a faulting driver takes the kernel down.
     pub(crate) guard: bool,
+    /// Memory (`ndriver_alloc`) one instance may hold, in KiB. Going over it is taken
+    /// as a leak: the allocation fails and the instance is replaced, which gives all
+    /// of its memory back.
+    pub(crate) mem_kb: u32,
 }
 
 impl Policy {
@@ -40,12 +44,15 @@ impl Policy {
         calm_ms: 1000,
         rejuvenate_ms: 0,
         guard: true,
+        mem_kb: 1024,
     };
 
     /// Shortest rejuvenation period: each one stops the device for a swap.
     pub(crate) const MIN_REJUVENATE_MS: u32 = 10;
     /// Longest rejuvenation period (a day).
     pub(crate) const MAX_REJUVENATE_MS: u32 = 86_400_000;
+    /// Smallest and largest memory limit, in KiB (64 KiB to 1 GiB).
+    pub(crate) const MEM_KB: core::ops::RangeInclusive<u32> = 64..=1_048_576;
 
     /// Checks an operator's request.
     pub(crate) fn valid(&self) -> bool {
@@ -55,6 +62,7 @@ impl Policy {
             && (self.rejuvenate_ms == 0
                 || (Self::MIN_REJUVENATE_MS..=Self::MAX_REJUVENATE_MS)
                     .contains(&self.rejuvenate_ms))
+            && Self::MEM_KB.contains(&self.mem_kb)
     }
 }
 

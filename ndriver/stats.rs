@@ -27,10 +27,12 @@ pub(crate) enum Detected {
     Hang = 5,
     /// The entry point returned an error.
     Error = 6,
+    /// The instance went over its memory limit (policy `mem_kb`): a leak.
+    Leak = 7,
 }
 
 /// Number of [`Detected`] values.
-pub(crate) const NR_DETECTED: usize = 7;
+pub(crate) const NR_DETECTED: usize = 8;
 
 impl Detected {
     /// Name in `stats`.
@@ -43,6 +45,7 @@ impl Detected {
             Detected::OtherTrap => "other_trap",
             Detected::Hang => "hang",
             Detected::Error => "error_return",
+            Detected::Leak => "leak",
         }
     }
 
@@ -54,6 +57,7 @@ impl Detected {
         Detected::OtherTrap,
         Detected::Hang,
         Detected::Error,
+        Detected::Leak,
     ];
 }
 

@@ -5,6 +5,7 @@
 //! Nothing here is simulated: a panic is a Rust `panic!`, a NULL dereference loads from
 //! address 0, a hang never ends by itself. The numbers are `FaultClass` (ABI) values.
 
+use crate::driver_dev::Dev;
 use crate::driver_lock::DriverLock;
 use core::hint::black_box;
 use kernel::prelude::*;
@@ -15,9 +16,13 @@ const WILD_ADDR: usize = 0xffff_8000_0000_1000;
 /// A non-canonical address: loading from it is a general protection fault.
 const NONCANONICAL_ADDR: usize = 0xdead_0000_0000_0100;
 
-/// Raises fault class `class` (0: none). Returns only for "no fault" or an error return.
-pub(crate) fn raise(class: u32, lock: &DriverLock<u64>) -> Result {
-    match class {
+/// Size of each block a leak loses.
+const LEAK_BLOCK: usize = 4096;
+
+/// Raises the fault the framework asks for at `entry` now, if any. Returns only for
+/// "no fault", an error return or a leak.
+pub(crate) fn raise(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<u64>) -> Result {
+    match dev.fault_point(entry) {
         0 => Ok(()),
         1 => panic!("testdev: injected panic"),
         2 => {
@@ -73,6 +78,15 @@ pub(crate) fn raise(class: u32, lock: &DriverLock<u64>) -> Result {
             Ok(())
         }
         9 => Err(EIO),
+        10 => {
+            // A runaway leak: blocks taken and lost until an allocation fails, which
+            // the framework's memory limit (policy `mem_kb`) makes happen. The driver
+            // then fails its request for want of memory, as drivers do.
+            while let Ok(block) = dev.alloc_atomic(LEAK_BLOCK) {
+                core::mem::forget(block);
+            }
+            Err(ENOMEM)
+        }
         _ => Ok(()),
     }
 }

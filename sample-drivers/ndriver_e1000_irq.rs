@@ -142,14 +142,14 @@ impl NicDriver for E1000Irq {
     type Rx = ();
 
     fn probe(c: &C<'_>) -> Result<Self> {
-        fault_sites::raise(c.dev.fault_point(E::Probe), c.lock)?;
+        fault_sites::raise(&c.dev, E::Probe, c.lock)?;
         let hw = Hw::probe(&c.dev)?;
         pr_info!("e1000-irq: probed, generation {}\n", c.dev.generation());
         Ok(Self { hw })
     }
 
     fn open(&self, c: &C<'_>) -> Result {
-        fault_sites::raise(c.dev.fault_point(E::Open), c.lock)?;
+        fault_sites::raise(&c.dev, E::Open, c.lock)?;
         let d = &c.dev;
         let rx_ring = d.dma_alloc(RX_RING * DESC_SIZE)?;
         let rx_bufs = d.dma_alloc(RX_RING * RX_BUF)?;
@@ -179,13 +179,13 @@ impl NicDriver for E1000Irq {
     }
 
     fn stop(&self, c: &C<'_>) -> Result {
-        fault_sites::raise(c.dev.fault_point(E::Stop), c.lock)?;
+        fault_sites::raise(&c.dev, E::Stop, c.lock)?;
         self.shut(c, true);
         Ok(())
     }
 
     fn start_xmit(&self, c: &C<'_>, skb: TxSkb) -> Result<Xmit> {
-        fault_sites::raise(c.dev.fault_point(E::StartXmit), c.lock)?;
+        fault_sites::raise(&c.dev, E::StartXmit, c.lock)?;
         let mut g = c.tx.lock();
         let Some(r) = g.rings.as_mut() else {
             c.dev.stop_queue();
@@ -214,14 +214,14 @@ impl NicDriver for E1000Irq {
     }
 
     fn set_rx_mode(&self, c: &C<'_>) -> Result {
-        fault_sites::raise(c.dev.fault_point(E::SetRxMode), c.lock)?;
+        fault_sites::raise(&c.dev, E::SetRxMode, c.lock)?;
         let up = c.tx.lock().rings.is_some();
         self.program(c, up);
         Ok(())
     }
 
     fn set_mac_address(&self, c: &C<'_>, _mac: [u8; 6]) -> Result {
-        fault_sites::raise(c.dev.fault_point(E::SetMacAddress), c.lock)?;
+        fault_sites::raise(&c.dev, E::SetMacAddress, c.lock)?;
         // The placeholder already holds the new address; program everything from it.
         let up = c.tx.lock().rings.is_some();
         self.program(c, up);
@@ -229,18 +229,18 @@ impl NicDriver for E1000Irq {
     }
 
     fn change_mtu(&self, c: &C<'_>, mtu: u32) -> Result {
-        fault_sites::raise(c.dev.fault_point(E::ChangeMtu), c.lock)?;
+        fault_sites::raise(&c.dev, E::ChangeMtu, c.lock)?;
         check_mtu(mtu)
     }
 
     fn tx_timeout(&self, c: &C<'_>) -> Result {
-        fault_sites::raise(c.dev.fault_point(E::TxTimeout), c.lock)?;
+        fault_sites::raise(&c.dev, E::TxTimeout, c.lock)?;
         pr_warn!("e1000-irq: transmit timeout\n");
         Ok(())
     }
 
     fn get_stats(&self, c: &C<'_>, stats: &mut NicHwStats) -> Result {
-        fault_sites::raise(c.dev.fault_point(E::GetStats64), c.lock)?;
+        fault_sites::raise(&c.dev, E::GetStats64, c.lock)?;
         let mut s = c.tx.lock();
         let (missed, crc) = self.hw.rx_stats(stats);
         s.missed += missed;
@@ -250,12 +250,12 @@ impl NicDriver for E1000Irq {
 
     fn poll(&self, c: &C<'_>, _budget: i32) -> Result<i32> {
         // This design never schedules NAPI; a poll finds nothing to do.
-        fault_sites::raise(c.dev.fault_point(E::Poll), c.lock)?;
+        fault_sites::raise(&c.dev, E::Poll, c.lock)?;
         Ok(0)
     }
 
     fn interrupt(&self, c: &C<'_>) -> Result<bool> {
-        fault_sites::raise(c.dev.fault_point(E::DevIrq), c.lock)?;
+        fault_sites::raise(&c.dev, E::DevIrq, c.lock)?;
         if !self.hw.ack_interrupt(&c.dev) {
             return Ok(false);
         }
@@ -265,15 +265,15 @@ impl NicDriver for E1000Irq {
     }
 
     fn timer(&self, c: &C<'_>, _cookie: u64) -> Result {
-        fault_sites::raise(c.dev.fault_point(E::Timer), c.lock)
+        fault_sites::raise(&c.dev, E::Timer, c.lock)
     }
 
     fn work(&self, c: &C<'_>, _cookie: u64) -> Result {
-        fault_sites::raise(c.dev.fault_point(E::Work), c.lock)
+        fault_sites::raise(&c.dev, E::Work, c.lock)
     }
 
     fn remove(&self, c: &C<'_>) {
-        let _ = fault_sites::raise(c.dev.fault_point(E::Remove), c.lock);
+        let _ = fault_sites::raise(&c.dev, E::Remove, c.lock);
         self.shut(c, false);
         self.hw.reset();
     }

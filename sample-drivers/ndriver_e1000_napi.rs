@@ -148,14 +148,14 @@ impl NicDriver for E1000Napi {
     type Rx = Rx;
 
     fn probe(c: &C<'_>) -> Result<Self> {
-        fault_sites::raise(c.dev.fault_point(E::Probe), c.lock)?;
+        fault_sites::raise(&c.dev, E::Probe, c.lock)?;
         Ok(Self {
             hw: Hw::probe(&c.dev)?,
         })
     }
 
     fn open(&self, c: &C<'_>) -> Result {
-        fault_sites::raise(c.dev.fault_point(E::Open), c.lock)?;
+        fault_sites::raise(&c.dev, E::Open, c.lock)?;
         let d = &c.dev;
         // Receive ring: every descriptor owns a 2 KiB slot of a chunk.
         let ring = d.dma_alloc(RX_RING * DESC_SIZE)?;
@@ -203,13 +203,13 @@ impl NicDriver for E1000Napi {
     }
 
     fn stop(&self, c: &C<'_>) -> Result {
-        fault_sites::raise(c.dev.fault_point(E::Stop), c.lock)?;
+        fault_sites::raise(&c.dev, E::Stop, c.lock)?;
         self.shut(c, true);
         Ok(())
     }
 
     fn start_xmit(&self, c: &C<'_>, skb: TxSkb) -> Result<Xmit> {
-        fault_sites::raise(c.dev.fault_point(E::StartXmit), c.lock)?;
+        fault_sites::raise(&c.dev, E::StartXmit, c.lock)?;
         let mut g = c.tx.lock();
         let Some(t) = g.r.as_mut() else {
             c.dev.stop_queue();
@@ -235,25 +235,25 @@ impl NicDriver for E1000Napi {
     }
 
     fn set_rx_mode(&self, c: &C<'_>) -> Result {
-        fault_sites::raise(c.dev.fault_point(E::SetRxMode), c.lock)?;
+        fault_sites::raise(&c.dev, E::SetRxMode, c.lock)?;
         let running = c.rx.lock().r.is_some();
         self.program_filter(c, running);
         Ok(())
     }
 
     fn set_mac_address(&self, c: &C<'_>, mac: [u8; 6]) -> Result {
-        fault_sites::raise(c.dev.fault_point(E::SetMacAddress), c.lock)?;
+        fault_sites::raise(&c.dev, E::SetMacAddress, c.lock)?;
         self.hw.write_mac(mac);
         Ok(())
     }
 
     fn change_mtu(&self, c: &C<'_>, mtu: u32) -> Result {
-        fault_sites::raise(c.dev.fault_point(E::ChangeMtu), c.lock)?;
+        fault_sites::raise(&c.dev, E::ChangeMtu, c.lock)?;
         check_mtu(mtu)
     }
 
     fn tx_timeout(&self, c: &C<'_>) -> Result {
-        fault_sites::raise(c.dev.fault_point(E::TxTimeout), c.lock)?;
+        fault_sites::raise(&c.dev, E::TxTimeout, c.lock)?;
         pr_warn!(
             "e1000-napi: transmit timeout, TDH {} TDT {}\n",
             self.hw.mmio.read32(TDH),
@@ -263,14 +263,14 @@ impl NicDriver for E1000Napi {
     }
 
     fn get_stats(&self, c: &C<'_>, stats: &mut NicHwStats) -> Result {
-        fault_sites::raise(c.dev.fault_point(E::GetStats64), c.lock)?;
+        fault_sites::raise(&c.dev, E::GetStats64, c.lock)?;
         self.hw.rx_stats(stats);
         stats.tx_errors += u64::from(self.hw.mmio.read32(COLC));
         Ok(())
     }
 
     fn poll(&self, c: &C<'_>, budget: i32) -> Result<i32> {
-        fault_sites::raise(c.dev.fault_point(E::Poll), c.lock)?;
+        fault_sites::raise(&c.dev, E::Poll, c.lock)?;
         self.reap_tx(c);
         let mut done = 0;
         while done < budget {
@@ -310,7 +310,7 @@ impl NicDriver for E1000Napi {
     }
 
     fn interrupt(&self, c: &C<'_>) -> Result<bool> {
-        fault_sites::raise(c.dev.fault_point(E::DevIrq), c.lock)?;
+        fault_sites::raise(&c.dev, E::DevIrq, c.lock)?;
         if !self.hw.ack_interrupt(&c.dev) {
             return Ok(false);
         }
@@ -321,15 +321,15 @@ impl NicDriver for E1000Napi {
     }
 
     fn timer(&self, c: &C<'_>, _cookie: u64) -> Result {
-        fault_sites::raise(c.dev.fault_point(E::Timer), c.lock)
+        fault_sites::raise(&c.dev, E::Timer, c.lock)
     }
 
     fn work(&self, c: &C<'_>, _cookie: u64) -> Result {
-        fault_sites::raise(c.dev.fault_point(E::Work), c.lock)
+        fault_sites::raise(&c.dev, E::Work, c.lock)
     }
 
     fn remove(&self, c: &C<'_>) {
-        let _ = fault_sites::raise(c.dev.fault_point(E::Remove), c.lock);
+        let _ = fault_sites::raise(&c.dev, E::Remove, c.lock);
         // Queued skbs stay with the framework, which sends them on the next instance.
         self.shut(c, false);
         self.hw.reset();

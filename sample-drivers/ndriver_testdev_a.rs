@@ -36,7 +36,7 @@ struct TestdevA {
 
 impl TestdevDriver for TestdevA {
     fn probe(dev: &Dev, lock: &DriverLock<u64>) -> Result<Self> {
-        fault_sites::raise(dev.fault_point(E::Probe), lock)?;
+        fault_sites::raise(&dev, E::Probe, lock)?;
         pr_info!("testdev-a: probed, generation {}\n", dev.generation());
         Ok(Self {
             offset: AtomicU64::new(0),
@@ -45,7 +45,7 @@ impl TestdevDriver for TestdevA {
     }
 
     fn configure(&self, dev: &Dev, lock: &DriverLock<u64>, key: u32, value: u64) -> Result {
-        fault_sites::raise(dev.fault_point(E::Configure), lock)?;
+        fault_sites::raise(&dev, E::Configure, lock)?;
         match key {
             0 => self.offset.store(value, Ordering::Relaxed),
             _ => return Err(EINVAL),
@@ -54,7 +54,7 @@ impl TestdevDriver for TestdevA {
     }
 
     fn request(&self, dev: &Dev, lock: &DriverLock<u64>, entry: E, arg: u64) -> Result<i64> {
-        fault_sites::raise(dev.fault_point(entry), lock)?;
+        fault_sites::raise(&dev, entry, lock)?;
         if let Some(r) = testdev_hw::on_entry(self.hw.as_ref(), entry) {
             return Ok(r);
         }
@@ -64,7 +64,7 @@ impl TestdevDriver for TestdevA {
 
     fn remove(&self, dev: &Dev, lock: &DriverLock<u64>) {
         // A fault here is contained like any other; the framework then undoes.
-        let _ = fault_sites::raise(dev.fault_point(E::Remove), lock);
+        let _ = fault_sites::raise(&dev, E::Remove, lock);
         testdev_hw::on_remove(self.hw.as_ref(), "testdev-a");
         pr_info!("testdev-a: removed after {} requests\n", *lock.lock());
     }

@@ -41,7 +41,7 @@ struct TestdevB {
 
 impl TestdevDriver for TestdevB {
     fn probe(dev: &Dev, lock: &DriverLock<u64>) -> Result<Self> {
-        fault_sites::raise(dev.fault_point(E::Probe), lock)?;
+        fault_sites::raise(&dev, E::Probe, lock)?;
         pr_info!("testdev-b: probed, generation {}\n", dev.generation());
         Ok(Self {
             table: [const { AtomicU64::new(0) }; NR_KEYS],
@@ -50,7 +50,7 @@ impl TestdevDriver for TestdevB {
     }
 
     fn configure(&self, dev: &Dev, lock: &DriverLock<u64>, key: u32, value: u64) -> Result {
-        fault_sites::raise(dev.fault_point(E::Configure), lock)?;
+        fault_sites::raise(&dev, E::Configure, lock)?;
         let _held = lock.lock();
         self.table
             .get(key as usize)
@@ -60,7 +60,7 @@ impl TestdevDriver for TestdevB {
     }
 
     fn request(&self, dev: &Dev, lock: &DriverLock<u64>, entry: E, arg: u64) -> Result<i64> {
-        fault_sites::raise(dev.fault_point(entry), lock)?;
+        fault_sites::raise(&dev, entry, lock)?;
         if let Some(r) = testdev_hw::on_entry(self.hw.as_ref(), entry) {
             return Ok(r);
         }
@@ -74,7 +74,7 @@ impl TestdevDriver for TestdevB {
     }
 
     fn remove(&self, dev: &Dev, lock: &DriverLock<u64>) {
-        let _ = fault_sites::raise(dev.fault_point(E::Remove), lock);
+        let _ = fault_sites::raise(&dev, E::Remove, lock);
         testdev_hw::on_remove(self.hw.as_ref(), "testdev-b");
         pr_info!("testdev-b: removed after {} requests\n", *lock.lock());
     }

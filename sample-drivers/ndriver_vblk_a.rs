@@ -51,7 +51,7 @@ impl VblkA {
 
 impl BlkDriver for VblkA {
     fn probe(dev: &Dev, lock: &DriverLock<u64>) -> Result<Self> {
-        fault_sites::raise(dev.fault_point(E::Probe), lock)?;
+        fault_sites::raise(&dev, E::Probe, lock)?;
         if !dev.pci_present() {
             pr_info!("vblk-a: generation {}, no device\n", dev.generation());
             return Ok(Self { hw: None });
@@ -67,12 +67,12 @@ impl BlkDriver for VblkA {
     }
 
     fn queue_rq(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>, last: bool) -> Result {
-        fault_sites::raise(dev.fault_point(E::QueueRq), lock)?;
+        fault_sites::raise(&dev, E::QueueRq, lock)?;
         self.hw()?.submit(dev, lock, rq, last)
     }
 
     fn commit_rqs(&self, dev: &Dev, lock: &DriverLock<u64>) -> Result {
-        fault_sites::raise(dev.fault_point(E::CommitRqs), lock)?;
+        fault_sites::raise(&dev, E::CommitRqs, lock)?;
         if let Some(hw) = self.hw.as_ref() {
             hw.kick();
         }
@@ -80,12 +80,12 @@ impl BlkDriver for VblkA {
     }
 
     fn complete(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<Done> {
-        fault_sites::raise(dev.fault_point(E::Complete), lock)?;
+        fault_sites::raise(&dev, E::Complete, lock)?;
         self.hw()?.finish(dev, rq)
     }
 
     fn timeout(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<bool> {
-        fault_sites::raise(dev.fault_point(E::Timeout), lock)?;
+        fault_sites::raise(&dev, E::Timeout, lock)?;
         // A lost interrupt looks like a hang: look at the used ring first.
         let hw = self.hw()?;
         hw.reap(dev, lock)?;
@@ -93,7 +93,7 @@ impl BlkDriver for VblkA {
     }
 
     fn devirq(&self, dev: &Dev, lock: &DriverLock<u64>, _irq: u64) -> Result<bool> {
-        fault_sites::raise(dev.fault_point(E::DevIrq), lock)?;
+        fault_sites::raise(&dev, E::DevIrq, lock)?;
         let Some(hw) = self.hw.as_ref() else {
             return Ok(false);
         };
@@ -109,12 +109,12 @@ impl BlkDriver for VblkA {
 
     fn timer(&self, dev: &Dev, lock: &DriverLock<u64>, _cookie: u64) -> Result {
         // vblk-a takes no timer; the site is here for uniformity.
-        fault_sites::raise(dev.fault_point(E::Timer), lock)
+        fault_sites::raise(&dev, E::Timer, lock)
     }
 
     fn remove(&self, dev: &Dev, lock: &DriverLock<u64>) {
         // A fault here is contained like any other; the framework then undoes.
-        let _ = fault_sites::raise(dev.fault_point(E::Remove), lock);
+        let _ = fault_sites::raise(&dev, E::Remove, lock);
         if let Some(hw) = self.hw.as_ref() {
             hw.reset();
             pr_info!(

@@ -52,7 +52,7 @@ impl VblkB {
 
 impl BlkDriver for VblkB {
     fn probe(dev: &Dev, lock: &DriverLock<u64>) -> Result<Self> {
-        fault_sites::raise(dev.fault_point(E::Probe), lock)?;
+        fault_sites::raise(&dev, E::Probe, lock)?;
         if !dev.pci_present() {
             pr_info!("vblk-b: generation {}, no device\n", dev.generation());
             return Ok(Self { hw: None });
@@ -68,22 +68,22 @@ impl BlkDriver for VblkB {
     }
 
     fn queue_rq(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>, _last: bool) -> Result {
-        fault_sites::raise(dev.fault_point(E::QueueRq), lock)?;
+        fault_sites::raise(&dev, E::QueueRq, lock)?;
         self.hw()?.submit(dev, lock, rq)
     }
 
     fn commit_rqs(&self, dev: &Dev, lock: &DriverLock<u64>) -> Result {
         // Every request is on the device as soon as it is queued.
-        fault_sites::raise(dev.fault_point(E::CommitRqs), lock)
+        fault_sites::raise(&dev, E::CommitRqs, lock)
     }
 
     fn complete(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<Done> {
-        fault_sites::raise(dev.fault_point(E::Complete), lock)?;
+        fault_sites::raise(&dev, E::Complete, lock)?;
         self.hw()?.finish(dev, lock, rq)
     }
 
     fn timeout(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<bool> {
-        fault_sites::raise(dev.fault_point(E::Timeout), lock)?;
+        fault_sites::raise(&dev, E::Timeout, lock)?;
         let hw = self.hw()?;
         hw.poll(dev, lock)?;
         Ok(!hw.holds(lock, rq.tag()))
@@ -91,12 +91,12 @@ impl BlkDriver for VblkB {
 
     fn devirq(&self, dev: &Dev, lock: &DriverLock<u64>, _irq: u64) -> Result<bool> {
         // vblk-b takes no interrupt line; the site is here for uniformity.
-        fault_sites::raise(dev.fault_point(E::DevIrq), lock)?;
+        fault_sites::raise(&dev, E::DevIrq, lock)?;
         Ok(false)
     }
 
     fn timer(&self, dev: &Dev, lock: &DriverLock<u64>, _cookie: u64) -> Result {
-        fault_sites::raise(dev.fault_point(E::Timer), lock)?;
+        fault_sites::raise(&dev, E::Timer, lock)?;
         match self.hw.as_ref() {
             Some(hw) => hw.poll(dev, lock),
             None => Ok(()),
@@ -105,7 +105,7 @@ impl BlkDriver for VblkB {
 
     fn remove(&self, dev: &Dev, lock: &DriverLock<u64>) {
         // A fault here is contained like any other; the framework then undoes.
-        let _ = fault_sites::raise(dev.fault_point(E::Remove), lock);
+        let _ = fault_sites::raise(&dev, E::Remove, lock);
         if let Some(hw) = self.hw.as_ref() {
             hw.reset();
             pr_info!(

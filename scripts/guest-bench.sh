@@ -24,7 +24,7 @@ done
 
 echo "restarts=1000 backoff_ms=0 calm_ms=0" > "$T/policy"
 : > "$R/bench-recoveries.txt"
-for class in panic null wild gpf div0 spin spin_irqoff deadlock error; do
+for class in panic null wild gpf div0 spin spin_irqoff deadlock error leak; do
 	for i in $(seq 1 "$REPS"); do
 		echo "class=$class entry=op" > "$T/inject"
 		echo "op $i" > "$T/call"

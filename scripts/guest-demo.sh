@@ -23,7 +23,7 @@ STOP=/tmp/demo.stop
 # The faults, in order: device, class, entry point.
 FAULTS="nic0:panic:poll ndblk0:null:queue_rq nic0:wild:start_xmit ndblk0:gpf:complete
 nic0:div0:devirq ndblk0:spin:queue_rq nic0:spin_irqoff:devirq ndblk0:deadlock:complete
-nic0:error:start_xmit ndblk0:error:queue_rq"
+nic0:error:start_xmit ndblk0:error:queue_rq nic0:leak:poll ndblk0:leak:queue_rq"
 
 fail() {
 	echo "ndriver: demo FAILED: $*"

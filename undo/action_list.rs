@@ -96,6 +96,8 @@ pub(crate) struct Action {
 /// The actions of one instance, oldest first.
 pub(crate) struct ActionList {
     actions: KVec<Action>,
+    /// Bytes held in [`Kind::Memory`] actions (their `arg`), for the memory limit.
+    memory: usize,
 }
 
 impl ActionList {
@@ -103,6 +105,7 @@ impl ActionList {
     pub(crate) const fn new() -> Self {
         Self {
             actions: KVec::new(),
+            memory: 0,
         }
     }
 
@@ -110,6 +113,9 @@ impl ActionList {
     /// interrupt context.
     pub(crate) fn record(&mut self, action: Action) -> Result {
         self.actions.push(action, GFP_ATOMIC)?;
+        if action.kind == Kind::Memory {
+            self.memory += action.arg;
+        }
         Ok(())
     }
 
@@ -120,7 +126,16 @@ impl ActionList {
             .actions
             .iter()
             .rposition(|a| a.kind == kind && a.obj == obj)?;
-        self.actions.remove(i).ok()
+        let a = self.actions.remove(i).ok()?;
+        if kind == Kind::Memory {
+            self.memory -= a.arg;
+        }
+        Some(a)
+    }
+
+    /// Bytes of memory held.
+    pub(crate) fn memory(&self) -> usize {
+        self.memory
     }
 
     /// Resources currently held.
@@ -143,6 +158,7 @@ impl ActionList {
     pub(crate) fn take(&mut self) -> Self {
         Self {
             actions: core::mem::take(&mut self.actions),
+            memory: core::mem::take(&mut self.memory),
         }
     }
 

@@ -49,6 +49,18 @@ pub(crate) extern "C" fn ndriver_alloc(
     let Some(l) = layout(size.max(1)) else {
         return core::ptr::null_mut();
     };
+    if st.undo.lock().memory().saturating_add(l.size()) > st.mem_limit {
+        // A leak, or a driver that needs a larger `mem_kb`: refuse, and have the
+        // instance replaced when its entry point returns.
+        if !st.over_limit.swap(true, Ordering::Relaxed) {
+            pr_warn!(
+                "{}: over its memory limit ({} KiB): taken for a leak\n",
+                st.impl_name,
+                st.mem_limit / 1024
+            );
+        }
+        return core::ptr::null_mut();
+    }
     let flags = if atomic != 0 { GFP_ATOMIC } else { GFP_KERNEL };
     let Ok(p) = Kmalloc::alloc(l, flags | __GFP_ZERO, NumaNode::NO_NODE) else {
         return core::ptr::null_mut();

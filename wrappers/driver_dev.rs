@@ -126,6 +126,20 @@ impl Dev {
         })
     }
 
+    /// `size` zeroed bytes of memory, from any context (no sleeping).
+    pub(crate) fn alloc_atomic(&self, size: usize) -> Result<Memory> {
+        // SAFETY: as above.
+        let ptr = unsafe { api::ndriver_alloc(self.0, size, 1) };
+        if ptr.is_null() {
+            return Err(ENOMEM);
+        }
+        Ok(Memory {
+            inst: self.0,
+            ptr: ptr.cast(),
+            size,
+        })
+    }
+
     /// Maps `mem` for streaming DMA towards the device (`to_device`) or from it. The
     /// mapping must drop before `mem`.
     pub(crate) fn dma_map(&self, mem: &Memory, to_device: bool) -> Result<DmaMapping> {

@@ -47,7 +47,7 @@ lockdep_on() {
 # re-takes a DriverLock, whose waiters only try-lock (lockdep checks no deadlock for
 # a try-lock), and the guard makes lockdep forget the abandoned call's locks.
 fault_classes() {
-	echo "panic null wild gpf div0 spin spin_irqoff deadlock error"
+	echo "panic null wild gpf div0 spin spin_irqoff deadlock error leak"
 }
 
 # detected_as CLASS: the cause stats counts an injected CLASS under.
@@ -64,6 +64,7 @@ detected_as() {
 	div0) echo divide_error ;;
 	spin | spin_irqoff | deadlock) echo hang ;;
 	error) echo error_return ;;
+	leak) echo leak ;;
 	esac
 }
 

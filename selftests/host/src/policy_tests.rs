@@ -10,6 +10,7 @@ fn p(restarts: u32) -> Policy {
         calm_ms: 1000,
         rejuvenate_ms: 0,
         guard: true,
+        mem_kb: 1024,
     }
 }
 
@@ -121,4 +122,17 @@ fn guard_is_on_by_default_and_takes_only_0_or_1() {
     for bad in ["", "2", "-1", "on", "true", "01", " 1"] {
         assert_eq!(parse_switch(bad), None, "{bad:?}");
     }
+}
+
+#[test]
+fn memory_limit_is_in_range() {
+    let with = |kb| Policy {
+        mem_kb: kb,
+        ..Policy::DEFAULT
+    };
+    assert!(with(*Policy::MEM_KB.start()).valid());
+    assert!(with(*Policy::MEM_KB.end()).valid());
+    assert!(!with(0).valid());
+    assert!(!with(Policy::MEM_KB.start() - 1).valid());
+    assert!(!with(Policy::MEM_KB.end() + 1).valid());
 }
