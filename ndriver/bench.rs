@@ -10,10 +10,13 @@
 //!
 //! It also times the undo action list's share of a callout: recording a resource and
 //! forgetting it again when the driver releases it (what a per-request streaming DMA
-//! mapping costs on top of the mapping itself), under the list's IRQ-safe lock.
+//! mapping costs on top of the mapping itself), under the list's IRQ-safe lock, and
+//! the unfinished-transmit queue's share of a transmitted skb: queueing it before the
+//! driver gets it and unlinking it when the driver reports it sent.
 
 use crate::action_list::{Action, ActionList, Kind};
 use crate::guard::{self, GuardFn};
+use crate::net::SpareQueue;
 use core::fmt;
 use core::hint::black_box;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -37,6 +40,7 @@ pub(crate) struct Bench {
     direct_atomic: AtomicU64,
     guarded_atomic: AtomicU64,
     undo_pair: AtomicU64,
+    unfinished_pair: AtomicU64,
 }
 
 impl Bench {
@@ -48,6 +52,7 @@ impl Bench {
             direct_atomic: AtomicU64::new(0),
             guarded_atomic: AtomicU64::new(0),
             undo_pair: AtomicU64::new(0),
+            unfinished_pair: AtomicU64::new(0),
         }
     }
 }
@@ -94,6 +99,18 @@ fn time_undo_pair(n: u64) -> Option<u64> {
     (t1 - t0).saturating_mul(100).checked_div(n)
 }
 
+/// Cycles (times 100) per queue + unlink of one skb on an unfinished-transmit queue.
+/// `None` without memory for the queue or skb.
+fn time_unfinished_pair(n: u64) -> Option<u64> {
+    let q = SpareQueue::new().ok()?;
+    let t0 = guard::rdtsc();
+    for _ in 0..n {
+        black_box(&q).push_unlink();
+    }
+    let t1 = guard::rdtsc();
+    (t1 - t0).saturating_mul(100).checked_div(n)
+}
+
 fn run(b: &Bench, n: u64) {
     let f: GuardFn = black_box(empty_entry);
     let arg = black_box(core::ptr::null_mut::<c_void>());
@@ -135,6 +152,8 @@ fn run(b: &Bench, n: u64) {
     b.direct_atomic.store(per(da, k), Relaxed);
     b.guarded_atomic.store(per(ga, k), Relaxed);
     b.undo_pair.store(time_undo_pair(n).unwrap_or(0), Relaxed);
+    b.unfinished_pair
+        .store(time_unfinished_pair(n).unwrap_or(0), Relaxed);
 }
 
 pub(crate) fn show(b: &Bench, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -160,7 +179,9 @@ pub(crate) fn show(b: &Bench, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         da.0, da.1, ga.0, ga.1
     )?;
     let u = c(&b.undo_pair);
-    writeln!(f, "undo_list record_forget_cycles {}.{:02}", u.0, u.1)
+    writeln!(f, "undo_list record_forget_cycles {}.{:02}", u.0, u.1)?;
+    let q = c(&b.unfinished_pair);
+    writeln!(f, "unfinished_tx queue_unlink_cycles {}.{:02}", q.0, q.1)
 }
 
 pub(crate) fn write(b: &Bench, r: &mut UserSliceReader) -> Result {

@@ -29,6 +29,12 @@ def undo_runs(text):
             re.finditer(r"run \d+ undo_list record_forget_cycles ([\d.]+)", text)]
 
 
+def unfinished_runs(text):
+    """Cycles per queue + unlink of one skb on the unfinished-transmit queue, by run."""
+    return [float(m.group(1)) for m in
+            re.finditer(r"run \d+ unfinished_tx queue_unlink_cycles ([\d.]+)", text)]
+
+
 def recoveries(text):
     """One dict per recovery, deduplicated by sequence number."""
     seen = {}
@@ -145,6 +151,7 @@ def main():
     guard_text = (res / "bench-guard.txt").read_text()
     runs = guard_runs(guard_text)
     undo = undo_runs(guard_text)
+    unfinished = unfinished_runs(guard_text)
     recs = recoveries((res / "bench-recoveries.txt").read_text())
     # Swaps and rejuvenations go through the same path but follow no fault: listed on
     # their own rows, kept out of "all".
@@ -157,6 +164,7 @@ def main():
             for ctx, v in runs.items()
         },
         "undo_list_cycles_per_record_forget": undo,
+        "unfinished_list_cycles_per_queue_unlink": unfinished,
         "recovery_ns": {
             "all": {p: dist([r[f"{p}_ns"] for r in faults]) for p in PHASES},
             "by_cause": {
@@ -217,11 +225,19 @@ def main():
     for ctx, v in report["guard_cycles_per_call"].items():
         for i, r in enumerate(v, 1):
             md.append(f"| {ctx} | {i} | {r['direct']:.2f} | {r['guarded']:.2f} | {r['added']:.2f} |")
-    if undo:
-        md += ["", "## Undo action list cost per resource (TSC cycles, fault-free)", "",
-               "Recording one resource in the instance's undo list and forgetting it when the",
-               "driver releases it, under the list's lock: "
-               + ", ".join(f"run {i}: {u:.2f}" for i, u in enumerate(undo, 1)) + "."]
+    added = [r["added"] for r in report["guard_cycles_per_call"]["process"]]
+    if added or undo or unfinished:
+        md += ["", "## Per-request overhead by part (TSC cycles, fault-free; nDriver's Table 2)", "",
+               "Median of the runs, then the runs. *guard*: a guarded call minus a direct one",
+               "(process context). *undo list*: recording a resource a callout hands out and",
+               "forgetting it when the driver gives it back, under the list's lock. *unfinished",
+               "list*: queueing a transmitted skb before the driver gets it and unlinking it",
+               "when the driver reports it sent.", "",
+               "| part | median | runs |", "|---|---|---|"]
+        for name, v in (("guard", added), ("undo list", undo), ("unfinished list", unfinished)):
+            if v:
+                md.append(f"| {name} | {statistics.median(v):.1f} | "
+                          + ", ".join(f"{x:.1f}" for x in v) + " |")
     md += ["", f"## Recovery time by phase, µs ({len(faults)} recoveries of testdev0, `all` = after faults)", "",
            "| cause | n | " + " | ".join(f"{p} median" for p in PHASES) + " | total p90 | total max |",
            "|---|---|" + "---|" * (len(PHASES) + 2)]

@@ -49,6 +49,9 @@ mod raw {
         ) -> c_int;
         pub(super) fn ndriver_skb_requeue(skb: *mut c_void) -> c_int;
         pub(super) fn ndriver_skb_queue_len(q: *mut c_void) -> c_uint;
+        pub(super) fn ndriver_skb_queue_new() -> *mut c_void;
+        pub(super) fn ndriver_skb_queue_free(q: *mut c_void);
+        pub(super) fn ndriver_skb_new(len: c_uint) -> *mut c_void;
         // Exported kernel functions.
         pub(super) fn register_netdev(nd: *mut c_void) -> c_int;
         pub(super) fn unregister_netdev(nd: *mut c_void);
@@ -366,6 +369,52 @@ impl SkbQueue {
     pub(crate) fn len(&self) -> usize {
         // SAFETY: as above.
         unsafe { raw::ndriver_skb_queue_len(self.0) as usize }
+    }
+}
+
+/// A queue of its own with one skb, to time what the unfinished-transmit queue adds
+/// to each transmitted skb (`bench`).
+pub(crate) struct SpareQueue {
+    q: SkbQueue,
+    skb: Skb,
+}
+
+impl SpareQueue {
+    /// An empty queue and a 64-byte skb on no list (process context).
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: no preconditions; NULL on failure.
+        let q = unsafe { raw::ndriver_skb_queue_new() };
+        if q.is_null() {
+            return Err(ENOMEM);
+        }
+        // SAFETY: as above.
+        let skb = unsafe { raw::ndriver_skb_new(64) };
+        if skb.is_null() {
+            // SAFETY: `q` is the empty queue just made.
+            unsafe { raw::ndriver_skb_queue_free(q) };
+            return Err(ENOMEM);
+        }
+        Ok(Self {
+            q: SkbQueue(q),
+            skb: Skb(skb),
+        })
+    }
+
+    /// Queues the skb and takes it off again, as `ndo_start_xmit` and the
+    /// transmit-done report do.
+    pub(crate) fn push_unlink(&self) {
+        self.q.push(self.skb);
+        self.q.unlink(self.skb);
+    }
+}
+
+impl Drop for SpareQueue {
+    fn drop(&mut self) {
+        // SAFETY: the skb is ours and on no list; the queue is ours and empty.
+        unsafe {
+            raw::ndriver_skb_free_any(self.skb.0);
+            raw::ndriver_skb_queue_free(self.q.0);
+        }
     }
 }
 

@@ -37,5 +37,8 @@ int ndriver_skb_rx(struct net_device *nd, struct napi_struct *napi,
 		   const void *data, unsigned int len);
 int ndriver_skb_requeue(struct sk_buff *skb);
 unsigned int ndriver_skb_queue_len(struct sk_buff_head *q);
+struct sk_buff_head *ndriver_skb_queue_new(void);
+void ndriver_skb_queue_free(struct sk_buff_head *q);
+struct sk_buff *ndriver_skb_new(unsigned int len);
 
 #endif
