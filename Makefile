@@ -2,9 +2,11 @@
 # User entry points. The kernel build system reads `Kbuild`, not this file, when it
 # builds the modules (`make -C $KDIR M=$PWD`).
 #
-#   make run     set up, build, boot the guest, load ndriver, show its status
+#   make run     the demo: set up, build, boot, NIC and disk under ndriver with
+#                traffic, faults of every class, a live status line, a summary
 #   make check   set up, build, run every test; prints "N passed, N failed"
 #   make check-full  the same with 100 injections per fault class and entry point
+#                (10 per NIC data-path entry point, 34 rounds on the block device)
 #   make bench   guard cost, recovery time by phase, NIC and block: C vs Rust
 #                unguarded vs guarded, with plots
 #   make campaign  the fault-injection campaign (>= 1000 injections), with a report
@@ -32,7 +34,7 @@ check:
 	@scripts/check.sh
 
 check-full:
-	@NDRIVER_REPS=100 NDRIVER_LEAK_ROUNDS=1000 NDRIVER_TEST_TIMEOUT=14000 \
+	@NDRIVER_REPS=100 NDRIVER_NIC_REPS=10 NDRIVER_LEAK_ROUNDS=1000 NDRIVER_TEST_TIMEOUT=14000 \
 		NDRIVER_GUEST_TIMEOUT=14400 scripts/check.sh
 
 bench:
