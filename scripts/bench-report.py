@@ -35,6 +35,41 @@ def unfinished_runs(text):
             re.finditer(r"run \d+ unfinished_tx queue_unlink_cycles ([\d.]+)", text)]
 
 
+def split_causes(recs):
+    """The recoveries that followed a fault, and every cause seen. Swaps and
+    rejuvenations go through the same path but follow no fault: listed on their own
+    rows, kept out of "all"."""
+    planned = ("swap", "rejuvenation")
+    return [r for r in recs if r["cause"] not in planned], sorted({r["cause"] for r in recs})
+
+
+def recovery_dists(recs):
+    """Distribution of each phase, over the faults ("all") and by cause."""
+    faults, causes = split_causes(recs)
+    return {
+        "all": {p: dist([r[f"{p}_ns"] for r in faults]) for p in PHASES},
+        "by_cause": {
+            c: {p: dist([r[f"{p}_ns"] for r in recs if r["cause"] == c]) for p in PHASES}
+            for c in causes
+        },
+    }
+
+
+def recovery_table(dists, causes, title):
+    """Markdown lines: medians by phase, then p90 and max of the total, by cause."""
+    md = ["", f"## {title}", "",
+          "| cause | n | " + " | ".join(f"{p} median" for p in PHASES) + " | total p90 | total max |",
+          "|---|---|" + "---|" * (len(PHASES) + 2)]
+    for c in ["all"] + causes:
+        d = dists["all"] if c == "all" else dists["by_cause"][c]
+        if not d["total"]:
+            continue
+        cells = [f"{d[p]['median'] / 1000:.1f}" for p in PHASES]
+        md.append(f"| {c} | {d['total']['n']} | " + " | ".join(cells)
+                  + f" | {d['total']['p90'] / 1000:.1f} | {d['total']['max'] / 1000:.1f} |")
+    return md
+
+
 def recoveries(text):
     """One dict per recovery, deduplicated by sequence number."""
     seen = {}
@@ -153,11 +188,9 @@ def main():
     undo = undo_runs(guard_text)
     unfinished = unfinished_runs(guard_text)
     recs = recoveries((res / "bench-recoveries.txt").read_text())
-    # Swaps and rejuvenations go through the same path but follow no fault: listed on
-    # their own rows, kept out of "all".
-    planned = ("swap", "rejuvenation")
-    faults = [r for r in recs if r["cause"] not in planned]
-    causes = sorted({r["cause"] for r in recs})
+    faults, causes = split_causes(recs)
+    nic_recs_file = res / "bench-nic-recoveries.txt"
+    nic_recs = recoveries(nic_recs_file.read_text()) if nic_recs_file.exists() else []
     report = {
         "guard_cycles_per_call": {
             ctx: [{"direct": d, "guarded": g, "added": round(g - d, 2)} for d, g in v]
@@ -165,13 +198,8 @@ def main():
         },
         "undo_list_cycles_per_record_forget": undo,
         "unfinished_list_cycles_per_queue_unlink": unfinished,
-        "recovery_ns": {
-            "all": {p: dist([r[f"{p}_ns"] for r in faults]) for p in PHASES},
-            "by_cause": {
-                c: {p: dist([r[f"{p}_ns"] for r in recs if r["cause"] == c]) for p in PHASES}
-                for c in causes
-            },
-        },
+        "recovery_ns": recovery_dists(recs),
+        "nic_recovery_ns": recovery_dists(nic_recs),
     }
     nic = io_results(res / "bench-nic.txt", "nic")
     blk = io_results(res / "bench-blk.txt", "blk")
@@ -238,16 +266,13 @@ def main():
             if v:
                 md.append(f"| {name} | {statistics.median(v):.1f} | "
                           + ", ".join(f"{x:.1f}" for x in v) + " |")
-    md += ["", f"## Recovery time by phase, µs ({len(faults)} recoveries of testdev0, `all` = after faults)", "",
-           "| cause | n | " + " | ".join(f"{p} median" for p in PHASES) + " | total p90 | total max |",
-           "|---|---|" + "---|" * (len(PHASES) + 2)]
-    for c in ["all"] + causes:
-        d = report["recovery_ns"]["all"] if c == "all" else report["recovery_ns"]["by_cause"][c]
-        if not d["total"]:
-            continue
-        cells = [f"{d[p]['median'] / 1000:.1f}" for p in PHASES]
-        md.append(f"| {c} | {d['total']['n']} | " + " | ".join(cells)
-                  + f" | {d['total']['p90'] / 1000:.1f} | {d['total']['max'] / 1000:.1f} |")
+    md += recovery_table(report["recovery_ns"], causes,
+                         f"Recovery time by phase, µs ({len(faults)} recoveries of testdev0, `all` = after faults)")
+    if nic_recs:
+        nic_faults, nic_causes = split_causes(nic_recs)
+        md += recovery_table(report["nic_recovery_ns"], nic_causes,
+                             f"Recovery time of ndeth0 under traffic, µs ({len(nic_faults)} recoveries "
+                             "in the availability runs, guarded e1000-napi)")
     reps = sorted({d["n"] for by_v in list(nic.values()) + list(blk.values()) for d in by_v.values()})
     # Run-to-run spread of one variant and test (max/min over the repetitions): a
     # ratio between variants smaller than this is noise.

@@ -223,6 +223,7 @@ bench_nic() {
 	# The injected faults need the data-path deadline back at its default (a spin).
 	echo "floor_ns=200000000 ceiling_ns=500000000" > "$NIC/policy"
 	avail
+	cat "$NIC/recoveries" > "$R/bench-nic-recoveries.txt"
 	ip link set ndeth0 down
 	echo none > "$NIC/pci"
 	rmmod ndriver_e1000_irq
