@@ -114,22 +114,17 @@ impl Dev {
 
     /// `size` zeroed bytes of memory.
     pub(crate) fn alloc(&self, size: usize) -> Result<Memory> {
-        // SAFETY: as above.
-        let ptr = unsafe { api::ndriver_alloc(self.0, size, 0) };
-        if ptr.is_null() {
-            return Err(ENOMEM);
-        }
-        Ok(Memory {
-            inst: self.0,
-            ptr: ptr.cast(),
-            size,
-        })
+        self.alloc_with(size, false)
     }
 
     /// `size` zeroed bytes of memory, from any context (no sleeping).
     pub(crate) fn alloc_atomic(&self, size: usize) -> Result<Memory> {
+        self.alloc_with(size, true)
+    }
+
+    fn alloc_with(&self, size: usize, atomic: bool) -> Result<Memory> {
         // SAFETY: as above.
-        let ptr = unsafe { api::ndriver_alloc(self.0, size, 1) };
+        let ptr = unsafe { api::ndriver_alloc(self.0, size, u32::from(atomic)) };
         if ptr.is_null() {
             return Err(ENOMEM);
         }
