@@ -214,6 +214,7 @@ def main():
     for (test, size), by_v in sorted(nic.items(), key=nic_key):
         val = {v: by_v[v]["value"] if v in by_v else None for v in VARIANTS}
         unit = next(iter(by_v.values()))["unit"].replace("10^6bits/s", "Mbit/s")
+        val["c_nooffload"] = by_v["c_nooffload"]["value"] if "c_nooffload" in by_v else None
         row = {"test": test, "size": size, "unit": unit, **val,
                "guarded_vs_unguarded": ratio(val["guarded"], val["unguarded"]),
                "unguarded_vs_c": ratio(val["unguarded"], val["c"]),
@@ -294,6 +295,17 @@ def main():
                       + " | ".join(fmt_ratio(r[k]) for k in ("guarded_vs_unguarded", "unguarded_vs_c", "guarded_vs_c")) + " |")
         if stats["nic"]:
             md += ["", "nic0 during the Rust runs: {recoveries} recoveries, {failures} failed calls.".format(**stats["nic"])]
+        nooff = [r for r in nic_rows if r["c_nooffload"] is not None]
+        if nooff:
+            md += ["", "The C driver again with its offloads off (`ethtool -K tso off sg off tx off`),",
+                   "as the placeholder runs (it offers no segmentation, scatter-gather or checksum",
+                   "offload); TCP_STREAM, Mbit/s:", "",
+                   "| message size, B | C | C, no offloads | Rust unguarded | Rust guarded | unguarded/C no offloads |",
+                   "|---|---|---|---|---|---|"]
+            for r in nooff:
+                cells = ["–" if r[v] is None else f"{r[v]:.2f}" for v in ("c", "c_nooffload", "unguarded", "guarded")]
+                md.append(f"| {r['size']} | " + " | ".join(cells) + " | "
+                          + fmt_ratio(ratio(r["unguarded"], r["c_nooffload"])) + " |")
     if blk_rows:
         md += ["", "## Block: C virtio_blk vs Rust virtio-blk (ndblk0) unguarded and guarded", "",
                "fio on the raw device, libaio, O_DIRECT; IOPS (MiB/s in brackets).", "",
@@ -374,15 +386,17 @@ def main():
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     fig.savefig(res / "recovery-cdf.png", dpi=110)
-    styles = {"c": ("tab:gray", "s", "--"), "unguarded": ("tab:blue", "o", "-"), "guarded": ("tab:red", "^", "-")}
+    styles = {"c": ("tab:gray", "s", "--"), "c_nooffload": ("tab:gray", "x", ":"),
+              "unguarded": ("tab:blue", "o", "-"), "guarded": ("tab:red", "^", "-")}
+    labels = {**VLABEL, "c_nooffload": "C driver, offloads off"}
     stream = [r for r in nic_rows if r["test"] == "TCP_STREAM"]
     if stream:
         fig, ax = plt.subplots(figsize=(9, 4.5))
-        for v in VARIANTS:
+        for v in ["c", "c_nooffload", "unguarded", "guarded"]:
             pts = [(int(r["size"]), r[v]) for r in stream if r[v] is not None]
             if pts:
                 c, m, ls = styles[v]
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], color=c, marker=m, linestyle=ls, label=VLABEL[v])
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], color=c, marker=m, linestyle=ls, label=labels[v])
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
         sizes = sorted({int(r["size"]) for r in stream})

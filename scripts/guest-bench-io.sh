@@ -201,6 +201,18 @@ bench_nic() {
 		if [ -n "$ifc" ] && net_up "$ifc"; then
 			RUST_DEV=
 			nic_tests c
+			# The placeholder offers no offloads (segmentation, scatter-gather,
+			# checksum); the C driver does. The same C driver without them
+			# measures what that alone costs.
+			if ethtool -K "$ifc" tso off sg off tx off 2>>"$R/bench-io.log"; then
+				for rep in $(seq "$REPS"); do
+					for s in $SIZES; do
+						nperf c_nooffload TCP_STREAM "$s"
+					done
+				done
+			else
+				note "C e1000: offloads could not be turned off"
+			fi
 		else
 			note "C e1000: no interface or no peer"
 		fi
