@@ -35,6 +35,16 @@ def unfinished_runs(text):
             re.finditer(r"run \d+ unfinished_tx queue_unlink_cycles ([\d.]+)", text)]
 
 
+def tsc_mhz(console):
+    """The guest's TSC rate in MHz from its kernel log (refined if there), or None."""
+    if not console.exists():
+        return None
+    text = console.read_text(errors="replace")
+    m = (re.search(r"Refined TSC clocksource calibration: ([\d.]+) MHz", text)
+         or re.search(r"tsc: Detected ([\d.]+) MHz", text))
+    return float(m.group(1)) if m else None
+
+
 def split_causes(recs):
     """The recoveries that followed a fault, and every cause seen. Swaps and
     rejuvenations go through the same path but follow no fault: listed on their own
@@ -200,6 +210,7 @@ def main():
         "unfinished_list_cycles_per_queue_unlink": unfinished,
         "recovery_ns": recovery_dists(recs),
         "nic_recovery_ns": recovery_dists(nic_recs),
+        "tsc_mhz": tsc_mhz(res / "console.log"),
     }
     nic = io_results(res / "bench-nic.txt", "nic")
     blk = io_results(res / "bench-blk.txt", "blk")
@@ -262,11 +273,15 @@ def main():
                "forgetting it when the driver gives it back, under the list's lock. *unfinished",
                "list*: queueing a transmitted skb before the driver gets it and unlinking it",
                "when the driver reports it sent.", "",
-               "| part | median | runs |", "|---|---|---|"]
+               "| part | median, cycles | median, µs | runs, cycles |", "|---|---|---|---|"]
+        mhz = report["tsc_mhz"]
         for name, v in (("guard", added), ("undo list", undo), ("unfinished list", unfinished)):
             if v:
-                md.append(f"| {name} | {statistics.median(v):.1f} | "
-                          + ", ".join(f"{x:.1f}" for x in v) + " |")
+                med = statistics.median(v)
+                us = f"{med / mhz:.3f}" if mhz else "–"
+                md.append(f"| {name} | {med:.1f} | {us} | " + ", ".join(f"{x:.1f}" for x in v) + " |")
+        if mhz:
+            md += ["", f"µs at the guest's TSC rate, {mhz:.1f} MHz (its kernel log); emulated time, not native."]
     md += recovery_table(report["recovery_ns"], causes,
                          f"Recovery time by phase, µs ({len(faults)} recoveries of testdev0, `all` = after faults)")
     if nic_recs:
