@@ -590,17 +590,34 @@ impl<C: Class> Device<C> {
                 }
             }
         };
+        // Every call that returns while the instance is over its limit fails (so that
+        // it is retried on the next instance), but the leak is one failure.
+        if failure.detected == Detected::Leak && !self.count_leak() {
+            return Err(failure);
+        }
         self.counters.failures[entry].fetch_add(1, Ordering::Relaxed);
         self.counters.detected[failure.detected as usize].fetch_add(1, Ordering::Relaxed);
         Err(failure)
     }
 
-    /// Whether the current instance went over its memory limit (a leak).
-    fn over_limit(&self) -> bool {
+    /// The current instance, from `guarded_entry`.
+    fn current_instance(&self) -> Option<&InstanceState> {
         let inst = self.current.load(Ordering::Acquire);
         // SAFETY: called from `guarded_entry`, whose caller keeps the current instance
         // alive (admitted, or holding `ctl`).
-        !inst.is_null() && unsafe { &*inst }.over_limit.load(Ordering::Relaxed)
+        (!inst.is_null()).then(|| unsafe { &*inst })
+    }
+
+    /// Whether the current instance went over its memory limit (a leak).
+    fn over_limit(&self) -> bool {
+        self.current_instance()
+            .is_some_and(|i| i.over_limit.load(Ordering::Relaxed))
+    }
+
+    /// True for the first report of the current instance's leak.
+    fn count_leak(&self) -> bool {
+        self.current_instance()
+            .is_some_and(|i| !i.leak_counted.swap(true, Ordering::Relaxed))
     }
 
     /// Takes back the counting of a failure that was an answer (a refused value).

@@ -39,6 +39,8 @@ pub(crate) struct InstanceState {
     /// An allocation was refused for going over `mem_limit`: the instance leaks, and
     /// its next return from an entry point is a failure.
     pub(crate) over_limit: AtomicBool,
+    /// The leak was counted (once per instance, whichever call saw it first).
+    pub(crate) leak_counted: AtomicBool,
 }
 
 // SAFETY: `desc` and `device` point at objects that outlive the instance (a registered
@@ -67,6 +69,7 @@ impl InstanceState {
             failed: AtomicBool::new(false),
             mem_limit,
             over_limit: AtomicBool::new(false),
+            leak_counted: AtomicBool::new(false),
         })
     }
 

@@ -114,7 +114,7 @@ impl ActionList {
     pub(crate) fn record(&mut self, action: Action) -> Result {
         self.actions.push(action, GFP_ATOMIC)?;
         if action.kind == Kind::Memory {
-            self.memory += action.arg;
+            self.memory = self.memory.saturating_add(action.arg);
         }
         Ok(())
     }
@@ -128,7 +128,7 @@ impl ActionList {
             .rposition(|a| a.kind == kind && a.obj == obj)?;
         let a = self.actions.remove(i).ok()?;
         if kind == Kind::Memory {
-            self.memory -= a.arg;
+            self.memory = self.memory.saturating_sub(a.arg);
         }
         Some(a)
     }
