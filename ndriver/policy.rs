@@ -44,7 +44,7 @@ impl Policy {
         calm_ms: 1000,
         rejuvenate_ms: 0,
         guard: true,
-        mem_kb: 1024,
+        mem_kb: 256,
     };
 
     /// Shortest rejuvenation period: each one stops the device for a swap.

@@ -17,7 +17,7 @@ const WILD_ADDR: usize = 0xffff_8000_0000_1000;
 const NONCANONICAL_ADDR: usize = 0xdead_0000_0000_0100;
 
 /// Size of each block a leak loses.
-const LEAK_BLOCK: usize = 4096;
+const LEAK_BLOCK: usize = 8192;
 
 /// Raises the fault the framework asks for at `entry` now, if any. Returns only for
 /// "no fault", an error return or a leak.

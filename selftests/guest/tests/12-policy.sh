@@ -65,7 +65,7 @@ refused "$TD/policy" "mem_kb=0"
 refused "$TD/policy" "mem_kb=63"
 refused "$TD/policy" "mem_kb=1048577"
 refused "$TD/policy" "mem_kb=64k"
-grep -q ' mem_kb=1024 ' "$TD/policy" || fail "default mem_kb is not 1024: $(cat "$TD/policy")"
+grep -q ' mem_kb=256 ' "$TD/policy" || fail "default mem_kb is not 256: $(cat "$TD/policy")"
 echo "mem_kb=64" > "$TD/policy" || fail "mem_kb=64 refused"
 grep -q ' mem_kb=64 ' "$TD/policy" || fail "mem_kb=64 not applied"
 echo "$(status_of implementation)" > "$TD/swap" || fail "swap to apply mem_kb"
@@ -74,7 +74,7 @@ echo "class=leak entry=op" > "$TD/inject" || fail "inject leak"
 [ "$(td_call op 9)" = 309 ] || fail "request after a leak"
 [ "$(stat detected leak)" = $((leaks + 1)) ] || fail "leak not detected"
 dmesg | grep -q 'over its memory limit (64 KiB)' || fail "no log line for the leak at 64 KiB"
-echo "mem_kb=1024" > "$TD/policy"
+echo "mem_kb=256" > "$TD/policy"
 
 # Proactive rejuvenation: every rejuvenate_ms a fresh instance of the same
 # implementation takes over at a quiescent point, with the configuration replayed;

@@ -17,7 +17,7 @@ td_call op 1 >/dev/null
 sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null
 before=$(slab_kb)
 # Every other dead instance crashed (NULL load) or leaked all the memory its
-# limit allows (1 MiB): both must come back.
+# limit allows (256 KiB): both must come back.
 for i in $(seq 1 "$ROUNDS"); do
 	class=null
 	[ $((i % 2)) = 0 ] && class=leak
@@ -31,7 +31,7 @@ undone=$(stat undone_actions)
 sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null
 after=$(slab_kb)
 echo "slab ${before} kB before, ${after} kB after $ROUNDS recoveries ($undone undo actions)"
-# Each dead instance held a driver state block, every other one 1 MiB of leaked
+# Each dead instance held a driver state block, every other one 256 KiB of leaked
 # blocks; leaking them would show.
 [ $((after - before)) -lt 256 ] || fail "slab grew by $((after - before)) kB"
 # Scan while the modules are loaded, so reports name their functions.
