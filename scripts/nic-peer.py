@@ -73,7 +73,7 @@ def load(host, port, name, secs, conns):
     keep-alive connections; every reply checked against the file."""
     base = os.path.join(root, os.path.basename(name))
     pages = {f: open(os.path.join(base, f), "rb").read() for f in sorted(os.listdir(base))}
-    if not pages or conns < 1 or conns > 64 or secs <= 0 or secs > 600:
+    if not pages or conns < 1 or conns > 64 or secs <= 0 or secs > 3600:
         raise ValueError("bad page set or parameters")
     names = list(pages)
     end = time.monotonic() + secs
