@@ -133,6 +133,34 @@ def io_results(path, kind):
     return out
 
 
+def nic_extra(path):
+    """Medians over repetitions of the guest's CPU utilisation during netperf
+    ("niccpu VARIANT TEST SIZE PERCENT": {(test, size): {variant: percent}}) and of the
+    Apache runs ("apache VARIANT CLIENTS REQ_PER_S P50_MS P99_MS FAILED":
+    {clients: {variant: {rps, p50_ms, p99_ms, failed}}}, failures summed)."""
+    cpu, apache = {}, {}
+    if not path.exists():
+        return {}, {}
+    for line in path.read_text().splitlines():
+        f = line.split()
+        try:
+            if len(f) == 5 and f[0] == "niccpu":
+                cpu.setdefault((f[2], f[3]), {}).setdefault(f[1], []).append(float(f[4]))
+            elif len(f) == 7 and f[0] == "apache":
+                apache.setdefault(int(f[2]), {}).setdefault(f[1], []).append(
+                    (float(f[3]), float(f[4]), float(f[5]), int(f[6])))
+        except ValueError:
+            continue
+    cpu = {k: {v: statistics.median(x) for v, x in by_v.items()} for k, by_v in cpu.items()}
+    apache = {c: {v: {"rps": statistics.median(r[0] for r in runs),
+                      "p50_ms": statistics.median(r[1] for r in runs),
+                      "p99_ms": statistics.median(r[2] for r in runs),
+                      "failed": sum(r[3] for r in runs), "n": len(runs)}
+                  for v, runs in by_v.items()}
+              for c, by_v in apache.items()}
+    return cpu, apache
+
+
 def avail_results(path):
     """bench-avail.txt lines "avail PERIOD METRIC VALUE": [{period, metric: value}], by period."""
     if not path.exists():
@@ -213,6 +241,7 @@ def main():
         "tsc_mhz": tsc_mhz(res / "console.log"),
     }
     nic = io_results(res / "bench-nic.txt", "nic")
+    nic_cpu, apache = nic_extra(res / "bench-nic.txt")
     blk = io_results(res / "bench-blk.txt", "blk")
     targets = []  # (what, ratio name, ratio, target)
     nic_rows = []
@@ -251,6 +280,12 @@ def main():
     stats = {"nic": dev_stats(res / "bench-nic-stats.txt"), "blk": dev_stats(res / "bench-blk-stats.txt")}
     report["io_device_stats"] = stats
     report["nic"] = nic_rows
+    report["nic_cpu_percent"] = [{"test": t, "size": sz, **by_v} for (t, sz), by_v in nic_cpu.items()]
+    report["apache"] = [{"clients": c, **by_v} for c, by_v in sorted(apache.items())]
+    for c, by_v in sorted(apache.items()):
+        if "guarded" in by_v and "unguarded" in by_v:
+            targets.append((f"Apache {c} client(s) rate", "guarded/unguarded",
+                            ratio(by_v["guarded"]["rps"], by_v["unguarded"]["rps"]), TARGET_GUARD_RATE))
     report["blk"] = blk_rows
     avail = avail_results(res / "bench-avail.txt")
     report["availability"] = avail
@@ -310,6 +345,31 @@ def main():
                       + " | ".join(fmt_ratio(r[k]) for k in ("guarded_vs_unguarded", "unguarded_vs_c", "guarded_vs_c")) + " |")
         if stats["nic"]:
             md += ["", "nic0 during the Rust runs: {recoveries} recoveries, {failures} failed calls.".format(**stats["nic"])]
+        if nic_cpu:
+            md += ["", "Guest CPU utilisation during each netperf test (netperf `-c`), %:", "",
+                   "| test | message size, B | C | C, no offloads | Rust unguarded | Rust guarded |",
+                   "|---|---|---|---|---|---|"]
+            for r in nic_rows:
+                by_v = nic_cpu.get((r["test"], r["size"]), {})
+                if by_v:
+                    cells = ["–" if v not in by_v else f"{by_v[v]:.1f}"
+                             for v in ("c", "c_nooffload", "unguarded", "guarded")]
+                    md.append(f"| {r['test']} | {r['size']} | " + " | ".join(cells) + " |")
+        if apache:
+            md += ["", "Apache in the guest (40 pages of 0.5 to 256 KiB) under the host-side client",
+                   "(scripts/nic-peer.py /load, keep-alive connections, every reply compared with",
+                   "the file): requests/s, then median and 99th-percentile latency in ms; failed",
+                   "requests summed over the runs.", "",
+                   "| clients | C | Rust unguarded | Rust guarded | guarded/unguarded | failed (C/unguarded/guarded) |",
+                   "|---|---|---|---|---|---|"]
+            for c, by_v in sorted(apache.items()):
+                cells = ["–" if v not in by_v else
+                         f"{by_v[v]['rps']:.1f} ({by_v[v]['p50_ms']:.1f} / {by_v[v]['p99_ms']:.1f})"
+                         for v in VARIANTS]
+                rat = ratio(by_v["guarded"]["rps"], by_v["unguarded"]["rps"]) \
+                    if "guarded" in by_v and "unguarded" in by_v else None
+                failed = "/".join(str(by_v[v]["failed"]) if v in by_v else "–" for v in VARIANTS)
+                md.append(f"| {c} | " + " | ".join(cells) + f" | {fmt_ratio(rat)} | {failed} |")
         nooff = [r for r in nic_rows if r["c_nooffload"] is not None]
         if nooff:
             md += ["", "The C driver again with its offloads off (`ethtool -K tso off sg off tx off`),",

@@ -8,7 +8,9 @@
 #   guarded     the Rust driver under ndriver (the default)
 # NIC: netperf to the host side of the tap (10.99.0.1, netserver started by
 # scripts/guest.sh) TCP_STREAM over a sweep of message sizes, TCP_RR, UDP_RR, and
-# HTTP requests/s (wrk, else ab) against scripts/nic-peer.py. Block: fio on the raw
+# HTTP requests/s (wrk, else ab) against scripts/nic-peer.py, and Apache in the guest
+# under the host-side client (nic-peer.py /load) at 1, 4 and 16 connections:
+# requests/s and latency percentiles. Block: fio on the raw
 # device, 4k random read and write at QD1 and QD32, 128k sequential read at QD32.
 # The two Rust variants alternate test by test (only the policy changes); each test
 # runs NDRIVER_BENCH_IO_REPS times (default 1). Raw results: bench-nic.txt
@@ -32,6 +34,8 @@ SECS=${NDRIVER_BENCH_IO_SECS:-5}
 SIZES=${NDRIVER_BENCH_MSG_SIZES:-1 64 256 1024 4096 16384}
 PERIODS=${NDRIVER_BENCH_FAULT_PERIODS:-0 15 5 1}
 ASECS=${NDRIVER_BENCH_AVAIL_SECS:-30}
+CLIENTS=${NDRIVER_BENCH_APACHE_CLIENTS:-1 4 16}
+WWW=/tmp/ndriver-bench-www
 AVAILTXT=$R/bench-avail.txt
 D=/sys/kernel/debug/ndriver
 NIC=$D/nic0
@@ -78,16 +82,83 @@ net_up() {
 	return 1
 }
 
-# nperf VARIANT TEST SIZE: one netperf run; appends "nic VARIANT TEST SIZE VALUE UNIT".
+# nperf VARIANT TEST SIZE: one netperf run; appends "nic VARIANT TEST SIZE VALUE UNIT"
+# and the guest's CPU utilisation, "niccpu VARIANT TEST SIZE PERCENT".
 nperf() {
-	local v=$1 t=$2 s=$3 out extra=()
+	local v=$1 t=$2 s=$3 out val unit cpu extra=()
 	[ "$s" = - ] || extra=(-m "$s")
-	out=$(timeout $((SECS + 30)) netperf -H $PEER -t "$t" -l "$SECS" -P 0 -- \
-		"${extra[@]}" -o THROUGHPUT,THROUGHPUT_UNITS 2>>"$R/bench-io.log" | tail -n 1)
-	case $out in
-	[0-9]*,*) echo "nic $v $t $s ${out%%,*} ${out#*,}" >> "$NICTXT" ;;
+	out=$(timeout $((SECS + 30)) netperf -H $PEER -t "$t" -l "$SECS" -P 0 -c -- \
+		"${extra[@]}" -o THROUGHPUT,THROUGHPUT_UNITS,LOCAL_CPU_UTIL 2>>"$R/bench-io.log" |
+		tail -n 1)
+	IFS=, read -r val unit cpu <<< "$out"
+	case $val in
+	[0-9]*)
+		echo "nic $v $t $s $val $unit" >> "$NICTXT"
+		case $cpu in [0-9]*) echo "niccpu $v $t $s $cpu" >> "$NICTXT" ;; esac
+		;;
 	*) note "netperf $t $s on $v: no result ($out)" ;;
 	esac
+}
+
+# apache_start: Apache in the guest on port 8080 of every address (the interface
+# under test changes between variants), serving a page set of 40 files of 0.5 to
+# 256 KiB that the host-side client (nic-peer.py /load) also has, to check replies.
+apache_start() {
+	local i
+	command -v apache2 >/dev/null || return 1
+	rm -rf $WWW "$R/peer/bench-pages"
+	mkdir -p $WWW/htdocs $WWW/conf $WWW/run "$R/peer/bench-pages"
+	for i in $(seq 40); do
+		head -c $(( (512 << (i % 10)) + i )) /dev/urandom > $WWW/htdocs/page$i.bin
+	done
+	cp $WWW/htdocs/* "$R/peer/bench-pages/"
+	cat > $WWW/conf/httpd.conf <<EOF
+ServerRoot $WWW
+ServerName ndriver-bench
+Listen 8080
+LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
+TypesConfig /etc/mime.types
+PidFile $WWW/conf/httpd.pid
+ErrorLog $WWW/conf/error.log
+Mutex file:$WWW/run default
+DefaultRuntimeDir $WWW/run
+User nobody
+Group nogroup
+DocumentRoot $WWW/htdocs
+<Directory $WWW/htdocs>
+    Require all granted
+</Directory>
+KeepAlive On
+MaxKeepAliveRequests 0
+EOF
+	chmod -R a+rX $WWW
+	apache2 -f $WWW/conf/httpd.conf -k start 2>>"$R/bench-io.log"
+}
+
+apache_stop() {
+	[ -f $WWW/conf/httpd.pid ] && apache2 -f $WWW/conf/httpd.conf -k stop 2>/dev/null
+}
+
+# apache VARIANT: the host-side client fetches the page set from Apache in the guest
+# with 1, 4 and 16 keep-alive connections (NDRIVER_BENCH_APACHE_CLIENTS); appends
+# "apache VARIANT CLIENTS REQ_PER_S P50_MS P99_MS FAILED".
+apache() {
+	local v=$1 c out
+	[ -f $WWW/conf/httpd.pid ] || return 0
+	for c in $CLIENTS; do
+		out=$(curl -sf --max-time $((SECS + 60)) \
+			"http://$PEER:8099/load?host=10.99.0.2&port=8080&set=bench-pages&secs=$SECS&conns=$c" |
+			python3 -c 'import json, sys
+r = json.load(sys.stdin)
+print(round(r["ok"] / r["secs"], 2), r["p50_ms"], r["p99_ms"], r["failed"])' 2>>"$R/bench-io.log")
+		if [ -n "$out" ]; then
+			echo "apache $v $c $out" >> "$NICTXT"
+		else
+			note "apache with $c clients on $v: no result"
+		fi
+	done
 }
 
 # http VARIANT: HTTP GETs of a 1 KiB file from nic-peer.py, requests per second.
@@ -125,6 +196,10 @@ nic_tests() {
 		for v in "$@"; do
 			rust_guard "$v"
 			http "$v"
+		done
+		for v in "$@"; do
+			rust_guard "$v"
+			apache "$v"
 		done
 	done
 }
@@ -194,6 +269,7 @@ bench_nic() {
 	command -v netperf >/dev/null || { note "no netperf: NIC benchmark skipped"; return 0; }
 	e1000=$(pci_find 0x8086 0x100e) || { note "no e1000: NIC benchmark skipped"; return 0; }
 	head -c 1024 /dev/urandom > "$R/peer/bench-1k"
+	apache_start || note "no Apache in the guest: Apache benchmark skipped"
 
 	note "NIC: C e1000"
 	if kmod e1000 drivers/net/ethernet/intel/e1000/e1000.ko; then
@@ -236,6 +312,7 @@ bench_nic() {
 	echo "floor_ns=200000000 ceiling_ns=500000000" > "$NIC/policy"
 	avail
 	cat "$NIC/recoveries" > "$R/bench-nic-recoveries.txt"
+	apache_stop
 	ip link set ndeth0 down
 	echo none > "$NIC/pci"
 	rmmod ndriver_e1000_irq
