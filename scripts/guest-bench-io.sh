@@ -37,6 +37,7 @@ ASECS=${NDRIVER_BENCH_AVAIL_SECS:-30}
 CLIENTS=${NDRIVER_BENCH_APACHE_CLIENTS:-1 4 16}
 WWW=/tmp/ndriver-bench-www
 AVAILTXT=$R/bench-avail.txt
+. "$ROOT/scripts/apache-site.sh"
 D=/sys/kernel/debug/ndriver
 NIC=$D/nic0
 BD=$D/ndblk0
@@ -100,45 +101,14 @@ nperf() {
 	esac
 }
 
-# apache_start: Apache in the guest on port 8080 of every address (the interface
-# under test changes between variants), serving a page set of 40 files of 0.5 to
-# 256 KiB that the host-side client (nic-peer.py /load) also has, to check replies.
+# Apache in the guest on port 8080 of every address (the interface under test
+# changes between variants).
 apache_start() {
-	local i
-	command -v apache2 >/dev/null || return 1
-	rm -rf $WWW "$R/peer/bench-pages"
-	mkdir -p $WWW/htdocs $WWW/conf $WWW/run "$R/peer/bench-pages"
-	for i in $(seq 40); do
-		head -c $(( (512 << (i % 10)) + i )) /dev/urandom > $WWW/htdocs/page$i.bin
-	done
-	cp $WWW/htdocs/* "$R/peer/bench-pages/"
-	cat > $WWW/conf/httpd.conf <<EOF
-ServerRoot $WWW
-ServerName ndriver-bench
-Listen 8080
-LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
-LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
-LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
-TypesConfig /etc/mime.types
-PidFile $WWW/conf/httpd.pid
-ErrorLog $WWW/conf/error.log
-Mutex file:$WWW/run default
-DefaultRuntimeDir $WWW/run
-User nobody
-Group nogroup
-DocumentRoot $WWW/htdocs
-<Directory $WWW/htdocs>
-    Require all granted
-</Directory>
-KeepAlive On
-MaxKeepAliveRequests 0
-EOF
-	chmod -R a+rX $WWW
-	apache2 -f $WWW/conf/httpd.conf -k start 2>>"$R/bench-io.log"
+	apache_site $WWW "$R/peer/bench-pages" 8080 2>>"$R/bench-io.log"
 }
 
 apache_stop() {
-	[ -f $WWW/conf/httpd.pid ] && apache2 -f $WWW/conf/httpd.conf -k stop 2>/dev/null
+	apache_site_stop $WWW
 }
 
 # apache VARIANT: the host-side client fetches the page set from Apache in the guest

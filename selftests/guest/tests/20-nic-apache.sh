@@ -7,6 +7,7 @@
 # the file) and must see zero failed requests. A netperf TCP_STREAM to the host runs
 # alongside and must finish with its throughput.
 . "$(dirname "$0")/../lib.sh"
+. "$ROOT/scripts/apache-site.sh"
 
 NIC=$DBG/nic0
 IF=ndeth0
@@ -28,7 +29,7 @@ impl() {
 	ethtool -i $IF | sed -n 's/^version: //p'
 }
 apache_stop() {
-	[ -f $WWW/conf/httpd.pid ] && apache2 -f $WWW/conf/httpd.conf -k stop 2>/dev/null
+	apache_site_stop $WWW
 }
 fail() {
 	echo "FAIL: $*"
@@ -41,37 +42,11 @@ fail() {
 dmesg_mark
 load_nic
 
-# The page set: 40 files from 512 B to 256 KiB, served by Apache from the guest and
-# known to the client on the host side (the peer's directory).
-rm -rf $WWW "$PEERDIR/pages"
-mkdir -p $WWW/htdocs $WWW/conf $WWW/run "$PEERDIR/pages"
-for i in $(seq 40); do
-	head -c $(( (512 << (i % 10)) + i )) /dev/urandom > $WWW/htdocs/page$i.bin
-done
-cp $WWW/htdocs/* "$PEERDIR/pages/"
-cat > $WWW/conf/httpd.conf <<EOF
-ServerRoot $WWW
-ServerName ndriver-guest
-Listen 10.99.0.2:$PORT
-LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
-LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
-LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
-TypesConfig /etc/mime.types
-PidFile $WWW/conf/httpd.pid
-ErrorLog $WWW/conf/error.log
-Mutex file:$WWW/run default
-DefaultRuntimeDir $WWW/run
-User nobody
-Group nogroup
-DocumentRoot $WWW/htdocs
-<Directory $WWW/htdocs>
-    Require all granted
-</Directory>
-KeepAlive On
-MaxKeepAliveRequests 0
-EOF
-chmod -R a+rX $WWW
-apache2 -f $WWW/conf/httpd.conf -k start || fail "apache2 did not start: $(cat $WWW/conf/error.log)"
+# The page set (scripts/apache-site.sh): 40 files from 512 B to 256 KiB, served by
+# Apache from the guest and known to the client on the host side (the peer's
+# directory).
+apache_site $WWW "$PEERDIR/pages" 10.99.0.2:$PORT ||
+	fail "apache2 did not start: $(cat $WWW/conf/error.log 2>/dev/null)"
 for i in $(seq 50); do
 	curl -sf -o /dev/null "http://10.99.0.2:$PORT/page1.bin" && break
 	sleep 0.1
