@@ -122,7 +122,7 @@ fn run(b: &Bench, n: u64) {
     let t1 = guard::rdtsc();
     for _ in 0..n {
         // SAFETY: as above; it publishes nothing.
-        let _ = black_box(unsafe { guard::guarded_call(f, arg, DEADLINE_NS) });
+        let _ = black_box(unsafe { guard::guarded_call(f, arg, DEADLINE_NS, false) });
     }
     let t2 = guard::rdtsc();
     let (mut da, mut ga) = (0u64, 0u64);
@@ -136,7 +136,7 @@ fn run(b: &Bench, n: u64) {
             let m = guard::rdtsc();
             for _ in 0..CHUNK {
                 // SAFETY: as above.
-                let _ = black_box(unsafe { guard::guarded_call(f, arg, DEADLINE_NS) });
+                let _ = black_box(unsafe { guard::guarded_call(f, arg, DEADLINE_NS, false) });
             }
             let e = guard::rdtsc();
             da += m - a;

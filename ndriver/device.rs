@@ -77,6 +77,9 @@ pub(crate) fn now_ns() -> u64 {
 }
 
 fn classify(f: &Fault) -> Detected {
+    if f.in_kernel {
+        return Detected::KernelFault;
+    }
     match f.class {
         GuardClass::Bug => Detected::Bug,
         GuardClass::PageFault => Detected::PageFault,
@@ -97,6 +100,7 @@ pub(crate) fn detected_from(v: u32) -> Detected {
         5 => Detected::Hang,
         6 => Detected::Error,
         7 => Detected::Leak,
+        8 => Detected::KernelFault,
         _ => Detected::OtherTrap,
     }
 }
@@ -305,6 +309,9 @@ pub(crate) struct Device<C: Class> {
     guard_ns: AtomicU64,
     /// Policy `guard=0`: entry points are called directly (measurement only).
     bypass: AtomicBool,
+    /// Policy `kernel_bug=1`: a `BUG()` in core kernel code reached from an entry point
+    /// is contained.
+    contain_kernel_bug: AtomicBool,
     floor_ns: AtomicU64,
     ceiling_ns: AtomicU64,
     /// Name of the device's interrupt handlers in `/proc/interrupts`.
@@ -407,6 +414,7 @@ impl<C: Class> Device<C> {
             avg_ns: [const { AtomicU64::new(0) }; MAX_ENTRIES],
             guard_ns: AtomicU64::new(C::BOUNDS.guard_ns),
             bypass: AtomicBool::new(!Policy::DEFAULT.guard),
+            contain_kernel_bug: AtomicBool::new(Policy::DEFAULT.kernel_bug),
             floor_ns: AtomicU64::new(C::BOUNDS.floor_ns),
             ceiling_ns: AtomicU64::new(C::BOUNDS.ceiling_ns),
             irq_name,
@@ -558,7 +566,13 @@ impl<C: Class> Device<C> {
         let start = now_ns();
         // SAFETY: the closure calls the driver's entry point, which publishes no pointer
         // into this stack; after a fault the instance is treated as dead and undone.
-        let r = unsafe { guard::guarded(self.deadline(entry), f) };
+        let r = unsafe {
+            guard::guarded(
+                self.deadline(entry),
+                self.contain_kernel_bug.load(Ordering::Relaxed),
+                f,
+            )
+        };
         let end = now_ns();
         let failure = match r {
             Ok(v) if v >= 0 && !self.over_limit() => {
@@ -1274,6 +1288,8 @@ impl<C: Class> DeviceApi for Device<C> {
         ctl.ladder.reset();
         self.guard_ns.store(b.guard_ns, Ordering::Relaxed);
         self.bypass.store(!p.guard, Ordering::Relaxed);
+        self.contain_kernel_bug
+            .store(p.kernel_bug, Ordering::Relaxed);
         self.floor_ns.store(b.floor_ns, Ordering::Relaxed);
         self.ceiling_ns.store(b.ceiling_ns, Ordering::Relaxed);
         drop(ctl);

@@ -28,10 +28,22 @@ pub(crate) enum FaultClass {
     Error = 9,
     /// Memory taken and lost without being freed, over and over (a runaway leak).
     Leak = 10,
+    /// A kernel function called with an argument that makes it fault in core kernel
+    /// code (a divide error in `reciprocal_value(0)`): a `kernel_fault`, not the
+    /// driver's own instruction.
+    KernelDiv0 = 11,
+    /// A core-kernel `BUG_ON()` reached with bad driver arguments (`dql_completed()`
+    /// told of more completions than were queued): left to the kernel unless policy
+    /// `kernel_bug=1`.
+    KernelBug = 12,
+    /// A loop that never ends and spends nearly all its time in kernel code: it looks
+    /// its own return address up with `sprint_symbol()` (`__module_address()`, module
+    /// kallsyms) over and over.
+    SpinKernel = 13,
 }
 
 /// Number of classes, plus one for "none" at index 0.
-pub(crate) const NR_CLASSES: usize = 11;
+pub(crate) const NR_CLASSES: usize = 14;
 
 impl FaultClass {
     /// Every class, in ABI order.
@@ -46,6 +58,9 @@ impl FaultClass {
         FaultClass::Deadlock,
         FaultClass::Error,
         FaultClass::Leak,
+        FaultClass::KernelDiv0,
+        FaultClass::KernelBug,
+        FaultClass::SpinKernel,
     ];
 
     /// The name used in debugfs.
@@ -61,6 +76,9 @@ impl FaultClass {
             FaultClass::Deadlock => "deadlock",
             FaultClass::Error => "error",
             FaultClass::Leak => "leak",
+            FaultClass::KernelDiv0 => "kernel_div0",
+            FaultClass::KernelBug => "kernel_bug",
+            FaultClass::SpinKernel => "spin_kernel",
         }
     }
 

@@ -105,6 +105,9 @@ pub(crate) struct Fault {
     pub(crate) ip: usize,
     /// Time from guard entry to the fault, in nanoseconds.
     pub(crate) elapsed_ns: u64,
+    /// The faulting instruction was in core kernel code (reached from the guarded call),
+    /// not in driver text: a `kernel_fault`, reported in full.
+    pub(crate) in_kernel: bool,
 }
 
 impl Fault {
@@ -113,6 +116,7 @@ impl Fault {
             class: FaultClass::Unavailable,
             ip: 0,
             elapsed_ns: 0,
+            in_kernel: false,
         }
     }
 
@@ -167,8 +171,11 @@ struct Frame {
     slot: usize,
     /// CPU whose chain holds a per-CPU frame.
     cpu: usize,
-    /// Stack slot whose return address was redirected to `guard_hijack_landing`, 0 if none.
-    hijack_slot: AtomicU64,
+    /// A `BUG()` in core kernel code reached from this call is contained (policy
+    /// `kernel_bug=1`) instead of being left to the kernel.
+    contain_kernel_bug: bool,
+    /// Set with `fault` when the faulting instruction was in core kernel code.
+    fault_in_kernel: AtomicBool,
 }
 
 const FRAME_RBX: usize = offset_of!(Frame, callee_saved);
@@ -268,6 +275,8 @@ extern "C" {
     fn ndg_send_nmi(cpu: c_uint);
     fn ndg_spin_functions(start: *mut c_ulong, size: *mut c_ulong, max: c_uint) -> c_uint;
     fn ndg_on_each_cpu(f: unsafe extern "C" fn(*mut c_void), info: *mut c_void);
+    fn ndg_rust_bug_extent(start: *mut c_ulong, size: *mut c_ulong) -> c_int;
+    fn ndg_report_kernel_fault(regs: *mut PtRegs, what: *const c_char, outcome: *const c_char);
     fn ndg_hooks_register(
         die_cb: unsafe extern "C" fn(c_ulong, *mut PtRegs, c_ulong, *const c_char) -> c_int,
         nmi_cb: unsafe extern "C" fn(*mut PtRegs) -> c_int,
@@ -337,68 +346,111 @@ static STATS: [AtomicU64; FAULT_CLASSES] = [const { AtomicU64::new(0) }; FAULT_C
 static HANG_BY_TIMER: AtomicU64 = AtomicU64::new(0);
 static HANG_FORCED: AtomicU64 = AtomicU64::new(0);
 static HANG_HELD: AtomicU64 = AtomicU64::new(0);
-static HANG_BY_RETURN: AtomicU64 = AtomicU64::new(0);
+/// Faults in core kernel code reached from guarded calls and contained (`kernel_fault`).
+static KERNEL_FAULTS: AtomicU64 = AtomicU64::new(0);
+/// `BUG()`s in core kernel code reached from guarded calls and left to the kernel.
+static KERNEL_BUGS_LEFT: AtomicU64 = AtomicU64::new(0);
 static HANG_BY_WAIT: AtomicU64 = AtomicU64::new(0);
 
-/// A text range `[start, end)` in which hung guarded code may be aborted; `start == 0` if free.
-struct AbortRange {
+/// A text range `[start, end)`; `start == 0` if free, `usize::MAX` while being filled.
+struct TextRange {
     start: AtomicUsize,
     end: AtomicUsize,
 }
 
-impl AbortRange {
+impl TextRange {
     const fn new() -> Self {
         Self {
             start: AtomicUsize::new(0),
             end: AtomicUsize::new(0),
         }
     }
+
+    fn contains(&self, ip: usize) -> bool {
+        let start = self.start.load(Ordering::Acquire);
+        start != 0 && start != usize::MAX && ip >= start && ip < self.end.load(Ordering::Relaxed)
+    }
+
+    fn clear(&self) {
+        self.end.store(0, Ordering::Relaxed);
+        self.start.store(0, Ordering::Release);
+    }
 }
 
-static ABORT_RANGES: [AbortRange; MAX_ABORT_RANGES] =
-    [const { AbortRange::new() }; MAX_ABORT_RANGES];
+/// A small lock-free set of text ranges, read from exception and NMI context.
+struct TextRanges([TextRange; MAX_ABORT_RANGES]);
 
-fn add_abort_range(start: usize, len: usize) -> Result {
-    if start == 0 || len == 0 {
-        return Err(EINVAL);
+impl TextRanges {
+    const fn new() -> Self {
+        Self([const { TextRange::new() }; MAX_ABORT_RANGES])
     }
-    for range in ABORT_RANGES.iter() {
-        if range
-            .start
-            .compare_exchange(0, usize::MAX, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
-        {
-            range
-                .end
-                .store(start.saturating_add(len), Ordering::Relaxed);
-            range.start.store(start, Ordering::Release);
-            return Ok(());
+
+    fn add(&self, start: usize, len: usize) -> Result {
+        if start == 0 || len == 0 {
+            return Err(EINVAL);
+        }
+        for range in self.0.iter() {
+            if range
+                .start
+                .compare_exchange(0, usize::MAX, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                range
+                    .end
+                    .store(start.saturating_add(len), Ordering::Relaxed);
+                range.start.store(start, Ordering::Release);
+                return Ok(());
+            }
+        }
+        Err(ENOSPC)
+    }
+
+    fn remove(&self, start: usize) {
+        for range in self.0.iter() {
+            if range.start.load(Ordering::Acquire) == start {
+                range.clear();
+            }
         }
     }
-    Err(ENOSPC)
-}
 
-fn remove_abort_range(start: usize) {
-    for range in ABORT_RANGES.iter() {
-        if range.start.load(Ordering::Acquire) == start {
-            range.end.store(0, Ordering::Relaxed);
-            range.start.store(0, Ordering::Release);
+    fn contains(&self, ip: usize) -> bool {
+        self.0.iter().any(|range| range.contains(ip))
+    }
+
+    fn clear(&self) {
+        for range in self.0.iter() {
+            range.clear();
         }
     }
 }
+
+/// Text of the implementation modules: faults there are driver faults, and a hung guarded
+/// call found there may be aborted at once.
+static DRIVER_TEXT: TextRanges = TextRanges::new();
+/// Kernel functions that only delay (`__udelay`): hung driver code may be aborted there too.
+static SPIN_TEXT: TextRanges = TextRanges::new();
+/// The code that raises a Rust panic's `BUG()` (`rust_helper_BUG`), shared by every Rust
+/// panic: a trap there belongs to the code that panicked.
+static PANIC_TEXT: TextRange = TextRange::new();
 
 /// Whether hung guarded code interrupted at `ip` may be aborted right away.
 ///
 /// Aborting asynchronously is only safe where the code holds no kernel-owned state: in driver
 /// text (registered with [`register_module_text`]) and in kernel functions that only spin or
-/// delay. Elsewhere (printk, allocator, ...) the abort waits for the code to come back to an
-/// abort point, up to `FORCE_ABORT_NS` past the deadline.
+/// delay. Elsewhere (printk, allocator, ...) the abort waits for a watchdog tick that finds the
+/// call back in driver text, or, outside task context and with no kernel lock taken, for
+/// `FORCE_ABORT_NS` past the deadline.
 fn abort_point(ip: u64) -> bool {
     let ip = ip as usize;
-    ABORT_RANGES.iter().any(|range| {
-        let start = range.start.load(Ordering::Acquire);
-        start != 0 && start != usize::MAX && ip >= start && ip < range.end.load(Ordering::Relaxed)
-    })
+    DRIVER_TEXT.contains(ip) || SPIN_TEXT.contains(ip)
+}
+
+/// Whether a fault at `ip` is the driver's own: in implementation text, or a Rust panic
+/// (whose `BUG()` is shared kernel code). Anything else is core kernel code (or ndriver's)
+/// that the driver called into.
+fn driver_fault_site(ip: u64) -> bool {
+    let ip = ip as usize;
+    DRIVER_TEXT.contains(ip) || PANIC_TEXT.contains(ip)
 }
 
 /// Declares the text of `module` (a driver) as a place where its hung guarded calls may be
@@ -411,7 +463,7 @@ fn abort_point(ip: u64) -> bool {
 pub(crate) unsafe fn register_module_text(module: *mut bindings::module) -> Result {
     // SAFETY: per this function's contract.
     let (start, len) = unsafe { module_text(module) };
-    add_abort_range(start, len)
+    DRIVER_TEXT.add(start, len)
 }
 
 /// Undoes [`register_module_text`].
@@ -421,7 +473,7 @@ pub(crate) unsafe fn register_module_text(module: *mut bindings::module) -> Resu
 /// As for [`register_module_text`], for the same module.
 pub(crate) unsafe fn unregister_module_text(module: *mut bindings::module) {
     // SAFETY: per this function's contract.
-    remove_abort_range(unsafe { module_text(module) }.0);
+    DRIVER_TEXT.remove(unsafe { module_text(module) }.0);
 }
 
 /// Start and length of a module's text.
@@ -507,14 +559,19 @@ pub(crate) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
     writeln!(f)?;
     writeln!(
         f,
-        "guard hangs by_timer={} by_nmi={} by_return={} by_wait={} forced={} held={} nmi_kicks={}",
+        "guard hangs by_timer={} by_nmi={} by_wait={} forced={} held={} nmi_kicks={}",
         HANG_BY_TIMER.load(Ordering::Relaxed),
         HANG_BY_NMI.load(Ordering::Relaxed),
-        HANG_BY_RETURN.load(Ordering::Relaxed),
         HANG_BY_WAIT.load(Ordering::Relaxed),
         HANG_FORCED.load(Ordering::Relaxed),
         HANG_HELD.load(Ordering::Relaxed),
         NMI_KICKS.load(Ordering::Relaxed)
+    )?;
+    writeln!(
+        f,
+        "guard kernel_faults contained={} bugs_left_to_kernel={}",
+        KERNEL_FAULTS.load(Ordering::Relaxed),
+        KERNEL_BUGS_LEFT.load(Ordering::Relaxed)
     )
 }
 
@@ -585,56 +642,6 @@ unsafe extern "C" fn guard_resume() -> ! {
         r15 = const FRAME_R15,
         rsp = const FRAME_RSP,
     )
-}
-
-/// Landing point of a hijacked return address (see [`try_hijack`]): kernel code called by hung
-/// guarded code returned into it instead of into driver text. Aborts the guarded call from
-/// there, in ordinary context and with no kernel lock held by the abandoned frames.
-///
-/// # Safety
-///
-/// Must never be called; only used as a return address.
-#[unsafe(naked)]
-unsafe extern "C" fn guard_hijack_landing() -> ! {
-    naked_asm!(
-        "endbr64",
-        // rsp is 16-byte aligned here: it was before the call whose return we hijacked.
-        "lea rdi, [rsp - 8]",
-        "call {take}",
-        "mov rdi, rax",
-        "jmp {resume}",
-        take = sym take_hijacked_frame,
-        resume = sym guard_resume,
-    )
-}
-
-/// Finds the frame whose return address at `slot` was hijacked and marks it as aborted.
-extern "C" fn take_hijacked_frame(slot: u64) -> *mut Frame {
-    // SAFETY: FFI accessors without preconditions.
-    let (cpu, level) = unsafe {
-        (
-            ndg_cpu() as usize,
-            ndg_preempt_count() & LEVEL_MASK.load(Ordering::Relaxed),
-        )
-    };
-    // SAFETY: We run in the context that owns the frame (it just returned into the landing).
-    let fp = unsafe { find_frame(cpu, level, slot) };
-    // SAFETY: `fp` is null or a live frame of this context.
-    if fp.is_null() || unsafe { (*fp).hijack_slot.load(Ordering::Acquire) } != slot {
-        // Cannot happen: the landing is only installed for an armed frame of this context,
-        // which stays armed until it is aborted, and the original return address is gone.
-        panic!("guard: hijacked return without a matching frame");
-    }
-    // SAFETY: Checked above.
-    let frame = unsafe { &mut *fp };
-    frame.fault_ip = slot;
-    frame.fault_tsc = rdtsc();
-    frame.armed.store(0, Ordering::Relaxed);
-    frame
-        .fault
-        .store(FaultClass::Hang as u32, Ordering::Release);
-    HANG_BY_RETURN.fetch_add(1, Ordering::Relaxed);
-    fp
 }
 
 /// Ends the innermost guarded call of the current context as hung if it has overrun its
@@ -730,6 +737,11 @@ fn release_inner_slots(task: *mut c_void, rsp: u64) {
 /// or ran past `budget_ns` nanoseconds (0: no deadline). Works in task, softirq and hardirq
 /// context and nests. After an `Err`, the preempt count and the IRQ flags are those at entry.
 ///
+/// A fault whose instruction is in core kernel code (not in an implementation's text) is
+/// reported in full and contained as a kernel fault ([`Fault::in_kernel`]), except a `BUG()`
+/// there, which is a broken kernel invariant: it is left to the kernel (an oops that ends the
+/// task) unless `contain_kernel_bug` says otherwise.
+///
 /// # Safety
 ///
 /// - `f(arg)` must be safe to call.
@@ -743,6 +755,7 @@ pub(crate) unsafe fn guarded_call(
     f: GuardFn,
     arg: *mut c_void,
     budget_ns: u64,
+    contain_kernel_bug: bool,
 ) -> Result<c_int, Fault> {
     if !ACTIVE.load(Ordering::Relaxed) {
         return Err(Fault::unavailable());
@@ -776,7 +789,8 @@ pub(crate) unsafe fn guarded_call(
         fault_tsc: 0,
         slot: usize::MAX,
         cpu: cpu as usize,
-        hijack_slot: AtomicU64::new(0),
+        contain_kernel_bug,
+        fault_in_kernel: AtomicBool::new(false),
     };
     let fp: *mut Frame = &mut frame;
 
@@ -840,6 +854,7 @@ pub(crate) unsafe fn guarded_call(
         class,
         ip: frame.fault_ip as usize,
         elapsed_ns: cycles_to_ns(frame.fault_tsc.wrapping_sub(frame.start_tsc)),
+        in_kernel: frame.fault_in_kernel.load(Ordering::Relaxed),
     })
 }
 
@@ -896,7 +911,11 @@ fn unlink(frame: &Frame) {
 ///
 /// Same as [`guarded_call`]: after an `Err`, `f` and its captures are abandoned without being
 /// dropped, and `f` must not have published pointers into its stack.
-pub(crate) unsafe fn guarded<R, F: FnOnce() -> R>(budget_ns: u64, f: F) -> Result<R, Fault> {
+pub(crate) unsafe fn guarded<R, F: FnOnce() -> R>(
+    budget_ns: u64,
+    contain_kernel_bug: bool,
+    f: F,
+) -> Result<R, Fault> {
     struct Ctx<F, R> {
         f: Option<F>,
         ret: Option<R>,
@@ -927,6 +946,7 @@ pub(crate) unsafe fn guarded<R, F: FnOnce() -> R>(budget_ns: u64, f: F) -> Resul
             trampoline::<R, F>,
             (&raw mut ctx).cast::<c_void>(),
             budget_ns,
+            contain_kernel_bug,
         )?
     };
     ctx.ret.ok_or_else(Fault::unavailable)
@@ -1117,11 +1137,71 @@ unsafe extern "C" fn on_die(
     if frame.is_null() {
         return NOTIFY_DONE;
     }
+    if !driver_fault_site(r.ip) {
+        // SAFETY: Reading a constant defined by the C helpers.
+        let oops_printed = val == unsafe { ndg_die_oops };
+        // SAFETY: `frame` is the live frame of the faulting context (see above).
+        let contain = class != FaultClass::Bug || unsafe { (*frame).contain_kernel_bug };
+        if !oops_printed {
+            let (what, outcome) = kernel_fault_words(class, contain);
+            // SAFETY: `regs` are the live registers of the fault; the strings are static.
+            unsafe { ndg_report_kernel_fault(regs, what.as_ptr(), outcome.as_ptr()) };
+        }
+        if !contain {
+            KERNEL_BUGS_LEFT.fetch_add(1, Ordering::Relaxed);
+            // SAFETY: As above; we run on top of the frame's context, which the kernel is
+            // about to end.
+            unsafe { abandon(frame) };
+            return NOTIFY_DONE;
+        }
+        KERNEL_FAULTS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: As above.
+        unsafe { (*frame).fault_in_kernel.store(true, Ordering::Relaxed) };
+    }
     // SAFETY: `regs` and `frame` satisfy `redirect`'s requirements; not an NMI.
     if unsafe { redirect(regs, frame, class, false) } {
         NOTIFY_STOP
     } else {
         NOTIFY_DONE
+    }
+}
+
+/// What the kernel-fault report says: the fault, and what the guard does with it.
+fn kernel_fault_words(class: FaultClass, contain: bool) -> (&'static CStr, &'static CStr) {
+    let what = match class {
+        FaultClass::Bug => c"BUG",
+        FaultClass::PageFault => c"page fault",
+        FaultClass::GeneralProtection => c"general protection fault",
+        FaultClass::DivideError => c"divide error",
+        _ => c"trap",
+    };
+    let outcome = if contain {
+        c"contained as kernel_fault, the instance is replaced"
+    } else {
+        c"not contained: policy kernel_bug=0 leaves a kernel BUG to the kernel"
+    };
+    (what, outcome)
+}
+
+/// Gives up `frame`, whose context the kernel is about to end (an oops it does not
+/// contain): disarms it and unlinks it with every frame nested in it, so that no handler
+/// follows a pointer into a stack that goes away.
+///
+/// # Safety
+///
+/// `frame` must be the frame [`find_frame`] returned for the context interrupted on this
+/// CPU, from an exception handler running on top of that context.
+unsafe fn abandon(frame: *mut Frame) {
+    // SAFETY: Per the function's requirements, `frame` is live until its context ends.
+    let f = unsafe { &*frame };
+    f.armed.store(0, Ordering::Release);
+    if f.slot == usize::MAX {
+        if let Some(state) = CPUS.get(f.cpu) {
+            state.top.store(f.prev, Ordering::Release);
+        }
+    } else {
+        release_inner_slots(f.task, f.rsp);
+        release_slot(f.slot);
     }
 }
 
@@ -1177,9 +1257,12 @@ unsafe fn check_hang(regs: *mut PtRegs, level_offset: u32, nmi: bool, now: u64) 
         if held && overdue >= ns_to_cycles(FORCE_ABORT_NS) {
             HANG_HELD.fetch_add(1, Ordering::Relaxed);
         }
-        // Busy in other kernel code: abort when it returns into driver text instead.
-        // SAFETY: `regs` and `frame` are live (see above).
-        unsafe { try_hijack(r, &*frame) };
+        // Busy in other kernel code: a later tick aborts it once it is back in driver
+        // text. Nothing on its stack is touched meanwhile: an earlier version redirected
+        // the innermost word that looked like a return address into driver text, and
+        // with the guess unwinder that word was at times a register the kernel had saved
+        // while it checked that very address (mod_find() under __module_address(), from
+        // a KASAN stack trace), which turned the check into a BUG in core kernel code.
         return;
     }
     // SAFETY: See the function's safety requirements.
@@ -1189,51 +1272,6 @@ unsafe fn check_hang(regs: *mut PtRegs, level_offset: u32, nmi: bool, now: u64) 
         if forced {
             HANG_FORCED.fetch_add(1, Ordering::Relaxed);
         }
-    }
-}
-
-/// Whether the code right before `ret_addr` is a call instruction (direct `call rel32` or one of
-/// the usual indirect forms), i.e. whether `ret_addr` looks like a return address.
-///
-/// # Safety
-///
-/// `ret_addr` must lie in mapped kernel text, at least 6 bytes past its start.
-unsafe fn after_call(ret_addr: u64) -> bool {
-    let at = |back: u64| {
-        // SAFETY: Within the 6 bytes before `ret_addr`, mapped per the safety requirements.
-        unsafe { ptr::read_volatile((ret_addr - back) as *const u8) }
-    };
-    at(5) == 0xe8 || at(2) == 0xff || at(3) == 0xff || at(6) == 0xff
-}
-
-/// Redirects the innermost return address into driver text found between the interrupted stack
-/// pointer and the frame to [`guard_hijack_landing`], once per frame.
-///
-/// Without a reliable unwinder this scans the stack like the "guess" unwinder; a stale word that
-/// looks like a return address only makes the hijack ineffective (the forced abort remains).
-///
-/// # Safety
-///
-/// `r` must be the registers of the interrupted context and `frame` the live frame found for it.
-unsafe fn try_hijack(r: &PtRegs, frame: &Frame) {
-    if frame.hijack_slot.load(Ordering::Relaxed) != 0 {
-        return;
-    }
-    let mut slot = (r.sp + 7) & !7;
-    while slot + 8 <= frame.rsp {
-        // SAFETY: `[r.sp, frame.rsp)` is the live stack of the interrupted context (checked by
-        // `find_frame`), which does not run while we interrupt it.
-        let value = unsafe { ptr::read_volatile(slot as *const u64) };
-        // SAFETY: Abort points are registered kernel/module text ranges, far from their start.
-        if abort_point(value) && value > 6 && unsafe { after_call(value) } {
-            frame.hijack_slot.store(slot, Ordering::Release);
-            // SAFETY: See above; the slot holds a return address of the interrupted context.
-            unsafe {
-                ptr::write_volatile(slot as *mut u64, guard_hijack_landing as *const () as u64)
-            };
-            return;
-        }
-        slot += 8;
     }
 }
 
@@ -1377,7 +1415,15 @@ impl Runtime {
         // SAFETY: Both arrays hold 4 elements.
         let n = unsafe { ndg_spin_functions(starts.as_mut_ptr(), sizes.as_mut_ptr(), 4) };
         for (start, size) in starts.iter().zip(sizes.iter()).take(n as usize) {
-            add_abort_range(*start as usize, *size as usize)?;
+            SPIN_TEXT.add(*start as usize, *size as usize)?;
+        }
+        let (mut start, mut size): (c_ulong, c_ulong) = (0, 0);
+        // SAFETY: Both pointers are valid for writes.
+        if unsafe { ndg_rust_bug_extent(&mut start, &mut size) } == 0 && size != 0 {
+            PANIC_TEXT
+                .end
+                .store((start + size) as usize, Ordering::Relaxed);
+            PANIC_TEXT.start.store(start as usize, Ordering::Release);
         }
 
         // SAFETY: The callbacks are valid for as long as the hooks are registered; `Drop`
@@ -1405,9 +1451,8 @@ impl Drop for Runtime {
         }
         // SAFETY: Registered in `new()`. Unregistering waits for running handlers.
         unsafe { ndg_hooks_unregister() };
-        for range in ABORT_RANGES.iter() {
-            range.end.store(0, Ordering::Relaxed);
-            range.start.store(0, Ordering::Release);
-        }
+        DRIVER_TEXT.clear();
+        SPIN_TEXT.clear();
+        PANIC_TEXT.clear();
     }
 }

@@ -16,6 +16,7 @@
 #include <linux/kdebug.h>
 #include <linux/notifier.h>
 #include <linux/preempt.h>
+#include <linux/printk.h>
 #include <linux/sched.h>
 #include <linux/smp.h>
 #include <asm/apic.h>
@@ -152,6 +153,47 @@ unsigned int ndg_spin_functions(unsigned long *start, unsigned long *size,
 		if (!ndg_symbol_extent(addrs[i], &start[n], &size[n]))
 			n++;
 	return n;
+}
+
+/* The Rust panic handler ends every panic, a driver's too, in this BUG(). */
+void rust_helper_BUG(void);
+
+/*
+ * Extent of the code that raises every Rust panic's invalid opcode: a fault there
+ * belongs to whoever panicked, not to core kernel code. Returns 0 on success.
+ */
+int ndg_rust_bug_extent(unsigned long *start, unsigned long *size)
+{
+	return ndg_symbol_extent((unsigned long)rust_helper_BUG, start, size);
+}
+
+/*
+ * The report of a fault in core kernel code reached from a guarded call: what the
+ * oops would have shown (fault, symbolised RIP, registers, stack), without the oops
+ * machinery (which would turn lock debugging off for good).
+ */
+void ndg_report_kernel_fault(struct pt_regs *regs, const char *what,
+			     const char *outcome)
+{
+	pr_emerg("ndriver: %s in kernel code at %pS called from a guarded call (%s)\n",
+		 what, (void *)regs->ip, outcome);
+	pr_emerg("ndriver: CPU: %d PID: %d Comm: %.20s\n", raw_smp_processor_id(),
+		 task_pid_nr(current), current->comm);
+	pr_emerg("ndriver: RIP: %04x:%pS\n", (unsigned int)(regs->cs & 0xffff), (void *)regs->ip);
+	pr_emerg("ndriver: RSP: %04x:%016lx EFLAGS: %08lx\n", (unsigned int)(regs->ss & 0xffff),
+		 regs->sp, regs->flags);
+	pr_emerg("ndriver: RAX: %016lx RBX: %016lx RCX: %016lx\n", regs->ax,
+		 regs->bx, regs->cx);
+	pr_emerg("ndriver: RDX: %016lx RSI: %016lx RDI: %016lx\n", regs->dx,
+		 regs->si, regs->di);
+	pr_emerg("ndriver: RBP: %016lx R08: %016lx R09: %016lx\n", regs->bp,
+		 regs->r8, regs->r9);
+	pr_emerg("ndriver: R10: %016lx R11: %016lx R12: %016lx\n", regs->r10,
+		 regs->r11, regs->r12);
+	pr_emerg("ndriver: R13: %016lx R14: %016lx R15: %016lx\n", regs->r13,
+		 regs->r14, regs->r15);
+	/* The unwinder crosses the exception frame into the faulting context. */
+	dump_stack_lvl(KERN_EMERG);
 }
 
 static ndg_die_fn ndg_die_cb;

@@ -32,6 +32,9 @@ void ndg_send_nmi(unsigned int cpu);
 void ndg_on_each_cpu(smp_call_func_t fn, void *info);
 unsigned int ndg_spin_functions(unsigned long *start, unsigned long *size,
 				unsigned int max);
+int ndg_rust_bug_extent(unsigned long *start, unsigned long *size);
+void ndg_report_kernel_fault(struct pt_regs *regs, const char *what,
+			     const char *outcome);
 int ndg_hooks_register(ndg_die_fn die_cb, ndg_nmi_fn nmi_cb);
 void ndg_hooks_unregister(void);
 

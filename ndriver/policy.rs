@@ -31,6 +31,10 @@ pub(crate) struct Policy {
     /// as a leak: the allocation fails and the instance is replaced, which gives all
     /// of its memory back.
     pub(crate) mem_kb: u32,
+    /// Contain a `BUG()` in core kernel code reached from a guarded call (counted as
+    /// `kernel_fault`). Off by default: a kernel BUG is a broken kernel invariant, not a
+    /// driver fault, and is left to the kernel (an oops that ends the calling task).
+    pub(crate) kernel_bug: bool,
 }
 
 impl Policy {
@@ -45,6 +49,7 @@ impl Policy {
         rejuvenate_ms: 0,
         guard: true,
         mem_kb: 256,
+        kernel_bug: false,
     };
 
     /// Shortest rejuvenation period: each one stops the device for a swap.

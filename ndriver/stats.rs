@@ -29,10 +29,13 @@ pub(crate) enum Detected {
     Error = 6,
     /// The instance went over its memory limit (policy `mem_kb`): a leak.
     Leak = 7,
+    /// A fault in core kernel code that the entry point called into (reported in full
+    /// in the kernel log).
+    KernelFault = 8,
 }
 
 /// Number of [`Detected`] values.
-pub(crate) const NR_DETECTED: usize = 8;
+pub(crate) const NR_DETECTED: usize = 9;
 
 impl Detected {
     /// Name in `stats`.
@@ -46,6 +49,7 @@ impl Detected {
             Detected::Hang => "hang",
             Detected::Error => "error_return",
             Detected::Leak => "leak",
+            Detected::KernelFault => "kernel_fault",
         }
     }
 
@@ -58,6 +62,7 @@ impl Detected {
         Detected::Hang,
         Detected::Error,
         Detected::Leak,
+        Detected::KernelFault,
     ];
 }
 

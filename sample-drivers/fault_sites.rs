@@ -87,6 +87,69 @@ pub(crate) fn raise(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<u64>) ->
             }
             Err(ENOMEM)
         }
+        11 => {
+            // A bad argument to a kernel function: `reciprocal_value()` divides by it,
+            // so the divide error is raised in core kernel text, not in the driver.
+            // SAFETY: not safe: an injected kernel fault, contained as `kernel_fault`.
+            let r = unsafe { reciprocal_value(black_box(0)) };
+            black_box(r);
+            Ok(())
+        }
+        12 => {
+            // A driver that reports more transmit completions than it queued reaches
+            // the `BUG_ON()` in `dql_completed()`: a core-kernel BUG.
+            let mut dql = DqlStorage([0; DQL_STORAGE]);
+            let p = core::ptr::from_mut(&mut dql).cast::<core::ffi::c_void>();
+            // SAFETY: `dql` is zeroed, aligned and larger than `struct dql`;
+            // `dql_init()` initialises it. The completion count is the injected bug.
+            unsafe {
+                dql_init(p, 1000);
+                dql_completed(p, black_box(1));
+            }
+            Ok(())
+        }
+        13 => {
+            // A return address into this driver's text, taken the way a call takes it.
+            let ret: usize;
+            // SAFETY: the call pushes the address of the next instruction, which the pop
+            // takes back at once; the stack is balanced and nothing else is touched. The
+            // section entry tells objtool the call is intended (the kernel's
+            // ANNOTATE_INTRA_FUNCTION_CALL, type 7).
+            unsafe {
+                core::arch::asm!(
+                    "911: call 2f",
+                    ".pushsection .discard.annotate_insn, \"M\", @progbits, 8",
+                    ".long 911b - ., 7",
+                    ".popsection",
+                    "2: pop {}",
+                    out(reg) ret
+                )
+            };
+            let mut buf = [0u8; KSYM_BUF];
+            loop {
+                // SAFETY: `buf` is larger than `KSYM_SYMBOL_LEN`; `ret` is an address.
+                unsafe { sprint_symbol(buf.as_mut_ptr(), black_box(ret)) };
+                black_box(&buf);
+            }
+        }
         _ => Ok(()),
     }
+}
+
+/// Larger than the kernel's `KSYM_SYMBOL_LEN` (about 700 bytes on x86-64).
+const KSYM_BUF: usize = 1024;
+
+/// Room for a `struct dql` (two cache lines and a little more in 7.3).
+const DQL_STORAGE: usize = 512;
+
+/// Storage for a `struct dql` on the driver's stack, cache-line aligned like the type.
+#[repr(C, align(64))]
+struct DqlStorage([u8; DQL_STORAGE]);
+
+extern "C" {
+    /// `struct reciprocal_value` (a `u32` and two `u8`s) is returned in `rax`.
+    fn reciprocal_value(d: u32) -> u64;
+    fn dql_init(dql: *mut core::ffi::c_void, hold_time: core::ffi::c_uint);
+    fn dql_completed(dql: *mut core::ffi::c_void, count: core::ffi::c_uint);
+    fn sprint_symbol(buffer: *mut u8, address: usize) -> core::ffi::c_int;
 }

@@ -17,10 +17,12 @@ dmesg_mark() {
 
 # Fails if the kernel complained since dmesg_mark. An injected Rust panic prints its
 # message and "kernel BUG at rust/helpers/bug.c" before the guard takes over: tests
-# that inject panics pass --panics-expected to allow exactly that line.
+# that inject panics pass --panics-expected to allow exactly that line;
+# --allow REGEX allows the lines a test provoked on purpose (and checked itself).
 dmesg_clean() {
 	local bad allow='^$'
 	[ "${1:-}" = --panics-expected ] && allow='kernel BUG at rust/helpers/bug.c'
+	[ "${1:-}" = --allow ] && allow=$2
 	bad=$(dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -v -E "$allow" |
 		grep -E 'WARNING:|BUG:|Oops|Call Trace|general protection|kernel BUG|UBSAN|KASAN|lockdep|possible recursive|circular locking|deprecated workqueue' || true)
 	[ -z "$bad" ] || fail "kernel log shows problems:
@@ -62,9 +64,10 @@ detected_as() {
 	wild) echo page_fault ;;
 	gpf) echo gpf ;;
 	div0) echo divide_error ;;
-	spin | spin_irqoff | deadlock) echo hang ;;
+	spin | spin_irqoff | deadlock | spin_kernel) echo hang ;;
 	error) echo error_return ;;
 	leak) echo leak ;;
+	kernel_div0 | kernel_bug) echo kernel_fault ;;
 	esac
 }
 

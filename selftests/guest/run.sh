@@ -88,4 +88,11 @@ for t in "${tests[@]}"; do
 		sed 's/^/# /' "$log" | tail -n 30 | tee -a "$tap"
 	fi
 done
+# The whole kernel log, and on a kmemleak kernel what a last scan finds, for the
+# summary of sanitizer reports (scripts/check.sh).
+dmesg > "$results/dmesg.txt" 2>/dev/null
+if [ -w /sys/kernel/debug/kmemleak ]; then
+	echo scan > /sys/kernel/debug/kmemleak 2>/dev/null
+	cat /sys/kernel/debug/kmemleak > "$results/kmemleak.txt" 2>/dev/null
+fi
 echo "# guest-done" | tee -a "$tap"

@@ -11,6 +11,7 @@ fn p(restarts: u32) -> Policy {
         rejuvenate_ms: 0,
         guard: true,
         mem_kb: 1024,
+        kernel_bug: false,
     }
 }
 
@@ -135,4 +136,16 @@ fn memory_limit_is_in_range() {
     assert!(!with(0).valid());
     assert!(!with(Policy::MEM_KB.start() - 1).valid());
     assert!(!with(Policy::MEM_KB.end() + 1).valid());
+}
+
+#[test]
+fn kernel_bugs_are_left_to_the_kernel_by_default() {
+    // A BUG() in core kernel code is a kernel invariant: containing it takes an
+    // explicit `kernel_bug=1`.
+    assert!(!Policy::DEFAULT.kernel_bug);
+    assert!(Policy {
+        kernel_bug: true,
+        ..Policy::DEFAULT
+    }
+    .valid());
 }

@@ -1,0 +1,45 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# kernel-reports.sh RESULTS: summarises the sanitizer and kernel reports in a guest
+# run's kernel log (RESULTS/dmesg.txt, written by selftests/guest/run.sh) and
+# kmemleak's last scan (RESULTS/kmemleak.txt, DEBUG_KERNEL=1). Reports that a test
+# provokes on purpose and checks itself are counted apart as expected: injected Rust
+# panics ("kernel BUG at rust/helpers/bug.c"), and 90-guard-scope's kernel BUG in
+# dql_completed() with the oops that follows it. Exits 1 if anything else is there.
+set -uo pipefail
+results=${1:?usage: kernel-reports.sh RESULTS}
+log=$results/dmesg.txt
+if [ ! -f "$log" ]; then
+	echo "kernel reports: no kernel log in $results (guest did not finish)"
+	exit 0
+fi
+# The uncontained kernel BUG of 90-guard-scope: from its BUG line to the end of
+# the oops it causes.
+expected_oops=$(awk '/kernel BUG at lib\/dynamic_queue_limits.c/ { n++ } END { print n + 0 }' "$log")
+strip() {
+	# Drops the expected oops (everything after the last test's mark of the
+	# uncontained BUG) and the expected single lines.
+	awk '/ndriver: BUG in kernel code at dql_completed.*not contained/ { exit } { print }' "$log" |
+		grep -v -E 'kernel BUG at rust/helpers/bug.c|kernel BUG at lib/dynamic_queue_limits.c'
+}
+count() {
+	strip | grep -c -E "$1"
+}
+kasan=$(count 'BUG: KASAN|KASAN: ')
+lockdep=$(count 'possible recursive locking|circular locking|inconsistent lock state|lock held when returning|held lock freed|suspicious RCU usage|BUG: sleeping function|BUG: scheduling while atomic|INFO: possible|Disabling lock debugging')
+ubsan=$(count 'UBSAN:')
+bugs=$(count 'kernel BUG at|BUG: |Oops')
+warns=$(count 'WARNING:')
+leaks=0
+if [ -f "$results/kmemleak.txt" ]; then
+	leaks=$(grep -c '^unreferenced object' "$results/kmemleak.txt")
+fi
+panics=$(grep -c 'kernel BUG at rust/helpers/bug.c' "$log")
+echo "kernel reports: kasan=$kasan lockdep=$lockdep ubsan=$ubsan bug=$bugs warning=$warns kmemleak=$leaks" \
+	"(expected, checked by their tests: $panics injected Rust panics, $expected_oops core-kernel BUGs from 90-guard-scope)"
+if [ $((kasan + lockdep + ubsan + bugs + warns + leaks)) != 0 ]; then
+	strip | grep -n -m 20 -E 'KASAN|UBSAN|WARNING:|kernel BUG at|BUG: |Oops|possible recursive|circular locking|inconsistent lock|suspicious RCU|INFO: possible' || true
+	[ -f "$results/kmemleak.txt" ] && head -n 20 "$results/kmemleak.txt"
+	exit 1
+fi
+exit 0

@@ -1,0 +1,125 @@
+# SPDX-License-Identifier: GPL-2.0
+# The guard's scope (Documentation/design.rst, "What the guard contains"), on
+# testdev0 with the guest's e1000 so that every context is covered: a request
+# (process context, the writer's), the interrupt handler (hardirq), the hrtimer
+# (softirq) and the work item (process context, a kworker).
+#
+# - A fault in core kernel code reached with a bad driver argument (a divide error
+#   in reciprocal_value(0)) is contained as kernel_fault, with a full report.
+# - A core-kernel BUG_ON reached from a guarded call (dql_completed() told of more
+#   completions than were queued) is contained only with policy kernel_bug=1; by
+#   default it is the kernel's: an oops that ends the calling task. That part runs
+#   last: the task dies inside the device's entry point, so testdev0 stays wedged
+#   and lockdep is off for the rest of the boot, as after any oops.
+. "$(dirname "$0")/../lib.sh"
+
+need_e1000
+
+calls() {
+	awk -v e="$1" '$1 == "entry" && $2 == e { print $4 }' "$TD/stats"
+}
+inject_off_n() {
+	if inject_off; then echo 1; else echo 0; fi
+}
+fail() {
+	echo "FAIL: $*"
+	cat "$TD/stats" "$DBG/status"
+	tail -n 5 "$TD/recoveries"
+	exit 1
+}
+wait_for() {
+	local want=$1 end=$((SECONDS + 60)); shift
+	while [ $SECONDS -lt $end ]; do
+		[ "$("$@")" -ge "$want" ] && return 0
+		sleep 0.02
+	done
+	fail "'$*' stayed at $("$@"), expected >= $want"
+}
+guard_line() {
+	sed -n "s/^guard $1 //p" "$DBG/status"
+}
+guard_count() {
+	guard_line "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+# inject CLASS ENTRY: raises CLASS in ENTRY (a request reaches the asynchronous
+# ones through the device) and waits for the recovery.
+inject() {
+	local r0
+	r0=$(stat recoveries)
+	echo "class=$1 entry=$2" > "$TD/inject" || fail "inject $1 $2"
+	td_call op 7 > /dev/null || fail "op during $1 in $2"
+	wait_for 1 inject_off_n
+	wait_for $((r0 + 1)) stat recoveries
+	for _ in $(seq 100); do
+		[ "$(status_of state)" = running ] && break
+		sleep 0.1
+	done
+	[ "$(status_of state)" = running ] || fail "not running after $1 in $2"
+}
+
+dmesg_mark
+load_testdev
+echo "restarts=1000 backoff_ms=0 calm_ms=0" > "$TD/policy" || fail "policy"
+grep -q ' kernel_bug=0 ' "$TD/policy" || fail "kernel_bug is not off by default: $(cat "$TD/policy")"
+refused "$TD/policy" "kernel_bug=2"
+refused "$TD/policy" "kernel_bug=yes"
+echo "$e1000" > "$TD/pci" || fail "attaching $e1000"
+[ "$(td_call op 1)" = 1 ] || fail "op with the device"
+
+REPS=${NDRIVER_REPS:-1}
+[ "$REPS" -gt 1 ] || REPS=1
+ENTRIES="op devirq timer work"
+
+# Faults in core kernel code, contained as kernel_fault with a report.
+before=$(stat detected kernel_fault)
+for entry in $ENTRIES; do
+	for i in $(seq "$REPS"); do
+		inject kernel_div0 "$entry"
+	done
+done
+got=$(( $(stat detected kernel_fault) - before ))
+[ "$got" = $((4 * REPS)) ] || fail "kernel_div0: $got kernel faults detected, want $((4 * REPS))"
+grep -q "cause=kernel_fault entry=devirq" "$TD/recoveries" || fail "no devirq kernel_fault recorded"
+n=$(dmesg | sed -n "/$DMESG_MARK/,\$p" |
+	grep -c 'ndriver: divide error in kernel code at reciprocal_value+0x.*contained as kernel_fault')
+[ "$n" = $((4 * REPS)) ] || fail "$n kernel-fault reports in the log, want $((4 * REPS))"
+dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'ndriver: RIP: 0010:reciprocal_value+0x' ||
+	fail "the report names no faulting instruction"
+[ "$(stat detected divide_error)" = 0 ] || fail "a kernel divide error was taken for the driver's"
+
+# A core-kernel BUG contained on request.
+echo "kernel_bug=1" > "$TD/policy" || fail "kernel_bug=1 refused"
+before=$(stat detected kernel_fault)
+for entry in $ENTRIES; do
+	inject kernel_bug "$entry"
+done
+got=$(( $(stat detected kernel_fault) - before ))
+[ "$got" = 4 ] || fail "kernel_bug with kernel_bug=1: $got kernel faults, want 4"
+n=$(dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -c 'kernel BUG at lib/dynamic_queue_limits.c')
+[ "$n" = 4 ] || fail "$n kernel BUG lines from dql_completed, want 4"
+n=$(dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -c 'ndriver: BUG in kernel code at dql_completed+0x.*contained')
+[ "$n" = 4 ] || fail "$n contained kernel-BUG reports, want 4"
+[ "$(guard_count kernel_faults contained)" -ge $((4 * REPS + 4)) ] || fail "guard: $(guard_line kernel_faults)"
+[ "$(stat detected bug)" = 0 ] || fail "a kernel BUG was counted as the driver's"
+[ "$(stat giveups)" = 0 ] || fail "policy gave up"
+[ "$(td_call op 3)" = 3 ] || fail "op after the kernel faults"
+dmesg_clean --allow 'kernel BUG at lib/dynamic_queue_limits.c|Call Trace|cut here'
+
+# The default: a core-kernel BUG is left to the kernel. Last, see above. The test
+# guest panics on any oops (panic_on_oops=1, virtme-ng's choice): here the kernel is
+# to end the task and go on, as it does on a machine with the default setting.
+echo "kernel_bug=0" > "$TD/policy" || fail "kernel_bug=0 refused"
+echo 0 > /proc/sys/kernel/panic_on_oops || fail "cannot turn panic_on_oops off"
+echo "class=kernel_bug entry=op" > "$TD/inject" || fail "inject kernel_bug op"
+( echo "op 5" > "$TD/call" ) 2> /dev/null
+rc=$?
+[ "$rc" -ge 128 ] || fail "the writer survived an uncontained kernel BUG (exit status $rc)"
+log=$(dmesg | sed -n "/$DMESG_MARK/,\$p")
+echo "$log" | grep -q 'ndriver: BUG in kernel code at dql_completed+0x.*not contained' ||
+	fail "no report of the uncontained kernel BUG"
+echo "$log" | grep -q 'Oops: invalid opcode' || fail "the kernel did not oops on its BUG"
+[ "$(guard_count kernel_faults bugs_left_to_kernel)" = 1 ] || fail "guard: $(guard_line kernel_faults)"
+# The kernel goes on (the device is left as the dead task left it).
+cat /proc/uptime > /dev/null || fail "kernel unusable after the oops"
+echo "kernel BUG left to the kernel: writer ended with status $rc, $(guard_line kernel_faults)"
+echo PASS
