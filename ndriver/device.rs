@@ -309,8 +309,8 @@ pub(crate) struct Device<C: Class> {
     guard_ns: AtomicU64,
     /// Policy `guard=0`: entry points are called directly (measurement only).
     bypass: AtomicBool,
-    /// Policy `kernel_bug=1`: a `BUG()` in core kernel code reached from an entry point
-    /// is contained.
+    /// Policy `kernel_bug=1`: a `BUG()` in core kernel code reached from an entry point,
+    /// or a fault in kernel code holding a lock, is contained.
     contain_kernel_bug: AtomicBool,
     floor_ns: AtomicU64,
     ceiling_ns: AtomicU64,

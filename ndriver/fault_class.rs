@@ -40,10 +40,14 @@ pub(crate) enum FaultClass {
     /// its own return address up with `sprint_symbol()` (`__module_address()`, module
     /// kallsyms) over and over.
     SpinKernel = 13,
+    /// `KernelDiv0` with the driver's own lock held: kernel code that faults with more
+    /// held than the entry point had at entry is left to the kernel unless policy
+    /// `kernel_bug=1`.
+    KernelDiv0Locked = 14,
 }
 
 /// Number of classes, plus one for "none" at index 0.
-pub(crate) const NR_CLASSES: usize = 14;
+pub(crate) const NR_CLASSES: usize = 15;
 
 impl FaultClass {
     /// Every class, in ABI order.
@@ -61,6 +65,7 @@ impl FaultClass {
         FaultClass::KernelDiv0,
         FaultClass::KernelBug,
         FaultClass::SpinKernel,
+        FaultClass::KernelDiv0Locked,
     ];
 
     /// The name used in debugfs.
@@ -79,6 +84,7 @@ impl FaultClass {
             FaultClass::KernelDiv0 => "kernel_div0",
             FaultClass::KernelBug => "kernel_bug",
             FaultClass::SpinKernel => "spin_kernel",
+            FaultClass::KernelDiv0Locked => "kernel_div0_locked",
         }
     }
 

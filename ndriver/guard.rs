@@ -171,8 +171,9 @@ struct Frame {
     slot: usize,
     /// CPU whose chain holds a per-CPU frame.
     cpu: usize,
-    /// A `BUG()` in core kernel code reached from this call is contained (policy
-    /// `kernel_bug=1`) instead of being left to the kernel.
+    /// A `BUG()` in core kernel code reached from this call, or a fault in kernel code
+    /// holding more than the call held at entry, is contained (policy `kernel_bug=1`)
+    /// instead of being left to the kernel.
     contain_kernel_bug: bool,
     /// Set with `fault` when the faulting instruction was in core kernel code.
     fault_in_kernel: AtomicBool,
@@ -251,8 +252,13 @@ const NMI_LATE_NS: u64 = 100_000_000;
 const FORCE_ABORT_NS: u64 = 500_000_000;
 /// The preempt-disable depth bits of `preempt_count()` (`PREEMPT_MASK`).
 const PREEMPT_DEPTH_MASK: u32 = 0xff;
+/// The bottom-half disable count of `preempt_count()` (`SOFTIRQ_MASK` without the
+/// serving-softirq bit `SOFTIRQ_OFFSET`, which is the context level).
+const SOFTIRQ_DISABLE_MASK: u32 = 0xfe00;
 /// Number of text ranges in which a hung guarded call may be aborted asynchronously.
 const MAX_ABORT_RANGES: usize = 16;
+/// Number of leaf memory and I/O functions whose faults are their caller's.
+const MAX_SHIMS: usize = 24;
 
 extern "C" {
     static ndg_level_mask: c_uint;
@@ -276,9 +282,24 @@ extern "C" {
     fn ndg_spin_functions(start: *mut c_ulong, size: *mut c_ulong, max: c_uint) -> c_uint;
     fn ndg_on_each_cpu(f: unsafe extern "C" fn(*mut c_void), info: *mut c_void);
     fn ndg_rust_bug_extent(start: *mut c_ulong, size: *mut c_ulong) -> c_int;
-    fn ndg_report_kernel_fault(regs: *mut PtRegs, what: *const c_char, outcome: *const c_char);
+    fn ndg_report_kernel_fault(
+        regs: *mut PtRegs,
+        what: *const c_char,
+        outcome: *const c_char,
+        err: c_ulong,
+        trapnr: c_ulong,
+    );
+    fn ndg_note_kernel_fault(regs: *mut PtRegs, what: *const c_char, outcome: *const c_char);
+    fn ndg_shim_functions(start: *mut c_ulong, size: *mut c_ulong, max: c_uint) -> c_uint;
+    fn ndg_lockdep_depth() -> c_uint;
     fn ndg_hooks_register(
-        die_cb: unsafe extern "C" fn(c_ulong, *mut PtRegs, c_ulong, *const c_char) -> c_int,
+        die_cb: unsafe extern "C" fn(
+            c_ulong,
+            *mut PtRegs,
+            c_ulong,
+            c_ulong,
+            *const c_char,
+        ) -> c_int,
         nmi_cb: unsafe extern "C" fn(*mut PtRegs) -> c_int,
     ) -> c_int;
     fn ndg_hooks_unregister();
@@ -348,8 +369,9 @@ static HANG_FORCED: AtomicU64 = AtomicU64::new(0);
 static HANG_HELD: AtomicU64 = AtomicU64::new(0);
 /// Faults in core kernel code reached from guarded calls and contained (`kernel_fault`).
 static KERNEL_FAULTS: AtomicU64 = AtomicU64::new(0);
-/// `BUG()`s in core kernel code reached from guarded calls and left to the kernel.
-static KERNEL_BUGS_LEFT: AtomicU64 = AtomicU64::new(0);
+/// Faults in core kernel code reached from guarded calls and left to the kernel (a `BUG()`,
+/// or a fault while the kernel code held a lock).
+static KERNEL_FAULTS_LEFT: AtomicU64 = AtomicU64::new(0);
 static HANG_BY_WAIT: AtomicU64 = AtomicU64::new(0);
 
 /// A text range `[start, end)`; `start == 0` if free, `usize::MAX` while being filled.
@@ -377,12 +399,12 @@ impl TextRange {
     }
 }
 
-/// A small lock-free set of text ranges, read from exception and NMI context.
-struct TextRanges([TextRange; MAX_ABORT_RANGES]);
+/// A small lock-free set of `N` text ranges, read from exception and NMI context.
+struct TextRanges<const N: usize>([TextRange; N]);
 
-impl TextRanges {
+impl<const N: usize> TextRanges<N> {
     const fn new() -> Self {
-        Self([const { TextRange::new() }; MAX_ABORT_RANGES])
+        Self([const { TextRange::new() }; N])
     }
 
     fn add(&self, start: usize, len: usize) -> Result {
@@ -426,9 +448,12 @@ impl TextRanges {
 
 /// Text of the implementation modules: faults there are driver faults, and a hung guarded
 /// call found there may be aborted at once.
-static DRIVER_TEXT: TextRanges = TextRanges::new();
+static DRIVER_TEXT: TextRanges<MAX_ABORT_RANGES> = TextRanges::new();
 /// Kernel functions that only delay (`__udelay`): hung driver code may be aborted there too.
-static SPIN_TEXT: TextRanges = TextRanges::new();
+static SPIN_TEXT: TextRanges<4> = TextRanges::new();
+/// Leaf kernel functions that only move memory or do I/O for their caller (`memcpy`,
+/// `readl`, `ioread32`, ...): a fault there is the caller's, found at the stack pointer.
+static SHIM_TEXT: TextRanges<MAX_SHIMS> = TextRanges::new();
 /// The code that raises a Rust panic's `BUG()` (`rust_helper_BUG`), shared by every Rust
 /// panic: a trap there belongs to the code that panicked.
 static PANIC_TEXT: TextRange = TextRange::new();
@@ -445,12 +470,27 @@ fn abort_point(ip: u64) -> bool {
     DRIVER_TEXT.contains(ip) || SPIN_TEXT.contains(ip)
 }
 
-/// Whether a fault at `ip` is the driver's own: in implementation text, or a Rust panic
-/// (whose `BUG()` is shared kernel code). Anything else is core kernel code (or ndriver's)
-/// that the driver called into.
-fn driver_fault_site(ip: u64) -> bool {
-    let ip = ip as usize;
-    DRIVER_TEXT.contains(ip) || PANIC_TEXT.contains(ip)
+/// Whether the fault at `r.ip` is the driver's own: in implementation text, a Rust panic
+/// (whose `BUG()` is shared kernel code), or a memory or I/O access that the driver asked a
+/// leaf kernel function for (`memcpy`, `readl`): then the caller, whose return address is
+/// at the stack pointer, decides. Anything else is core kernel code (or ndriver's) that
+/// the driver called into.
+///
+/// # Safety
+///
+/// `r` must be the registers of a kernel-mode fault on the current CPU's current stack.
+unsafe fn driver_fault_site(r: &PtRegs) -> bool {
+    let ip = r.ip as usize;
+    if DRIVER_TEXT.contains(ip) || PANIC_TEXT.contains(ip) {
+        return true;
+    }
+    if !SHIM_TEXT.contains(ip) {
+        return false;
+    }
+    // SAFETY: A shim pushes nothing before its access: the word at the stack pointer of
+    // the fault is its return address, on the live stack of the faulting context.
+    let caller = unsafe { ptr::read_volatile(r.sp as *const usize) };
+    DRIVER_TEXT.contains(caller)
 }
 
 /// Declares the text of `module` (a driver) as a place where its hung guarded calls may be
@@ -569,9 +609,9 @@ pub(crate) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
     )?;
     writeln!(
         f,
-        "guard kernel_faults contained={} bugs_left_to_kernel={}",
+        "guard kernel_faults contained={} left_to_kernel={}",
         KERNEL_FAULTS.load(Ordering::Relaxed),
-        KERNEL_BUGS_LEFT.load(Ordering::Relaxed)
+        KERNEL_FAULTS_LEFT.load(Ordering::Relaxed)
     )
 }
 
@@ -706,10 +746,17 @@ fn claim_slot(task: *mut c_void, frame: *mut Frame) -> Option<usize> {
     None
 }
 
-fn release_slot(idx: usize) {
+/// Frees slot `idx` if it still holds `frame` (a slot given up by [`abandon_context`] may
+/// belong to another task by the time its frame would be unlinked).
+fn release_slot(idx: usize, frame: *mut Frame) {
     if let Some(slot) = SLOTS.get(idx) {
-        slot.frame.store(ptr::null_mut(), Ordering::Relaxed);
-        slot.task.store(ptr::null_mut(), Ordering::Release);
+        if slot
+            .frame
+            .compare_exchange(frame, ptr::null_mut(), Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            slot.task.store(ptr::null_mut(), Ordering::Release);
+        }
     }
 }
 
@@ -726,7 +773,7 @@ fn release_inner_slots(task: *mut c_void, rsp: u64) {
         // SAFETY: The slot belongs to the current task, so `frame` is a live frame on the current
         // task's stack (frames are unlinked before their `guarded_call` returns).
         if !frame.is_null() && unsafe { (*frame).rsp } < rsp {
-            release_slot(idx);
+            release_slot(idx, frame);
         }
     }
 }
@@ -739,8 +786,9 @@ fn release_inner_slots(task: *mut c_void, rsp: u64) {
 ///
 /// A fault whose instruction is in core kernel code (not in an implementation's text) is
 /// reported in full and contained as a kernel fault ([`Fault::in_kernel`]), except a `BUG()`
-/// there, which is a broken kernel invariant: it is left to the kernel (an oops that ends the
-/// task) unless `contain_kernel_bug` says otherwise.
+/// there (a broken kernel invariant) or a fault while that code holds more than the call
+/// held at entry (a lock that would stay taken): those are left to the kernel (an oops that
+/// ends the task, a panic in interrupt context) unless `contain_kernel_bug` says otherwise.
 ///
 /// # Safety
 ///
@@ -901,7 +949,7 @@ fn unlink(frame: &Frame) {
             state.top.store(frame.prev, Ordering::Release);
         }
     } else {
-        release_slot(frame.slot);
+        release_slot(frame.slot, ptr::from_ref(frame).cast_mut());
     }
 }
 
@@ -1108,6 +1156,14 @@ fn classify(val: c_ulong, trapnr: c_ulong, msg: *const c_char) -> Option<FaultCl
 
 /// Die notifier callback (called by `ndg_die_notify`).
 ///
+/// A fault in driver code is contained. A fault in core kernel code is contained as a
+/// kernel fault, with a full report, unless it is a `BUG()` or the kernel code held more
+/// than the guarded call held at entry (a spinlock, disabled bottom halves, a lock lockdep
+/// sees): those are left to the kernel unless the frame's policy says otherwise. Once the
+/// oops machinery runs (`DIE_OOPS`), only a page fault is still contained (kernels without
+/// the page-fault patch report nothing earlier); otherwise the faulting context is about to
+/// end and its frames are given up.
+///
 /// # Safety
 ///
 /// `regs` must be null or the live `pt_regs` of the exception being reported on this CPU, and
@@ -1116,6 +1172,7 @@ unsafe extern "C" fn on_die(
     val: c_ulong,
     regs: *mut PtRegs,
     trapnr: c_ulong,
+    err: c_ulong,
     msg: *const c_char,
 ) -> c_int {
     let Some(class) = classify(val, trapnr, msg) else {
@@ -1129,45 +1186,76 @@ unsafe extern "C" fn on_die(
     if user_mode(r) {
         return NOTIFY_DONE;
     }
-    // Exceptions do not change the context level bits of the preempt count.
+    // Exceptions do not change the preempt count: this is the faulting context's.
     // SAFETY: FFI accessors without preconditions.
-    let (cpu, level) = unsafe { (ndg_cpu() as usize, ndg_preempt_count() & ndg_level_mask) };
+    let (cpu, pc) = unsafe { (ndg_cpu() as usize, ndg_preempt_count()) };
+    // SAFETY: Reading a constant defined by the C helpers.
+    let level = pc & unsafe { ndg_level_mask };
     // SAFETY: We run in the exception handler on the faulting CPU.
-    let frame = unsafe { find_frame(cpu, level, r.sp) };
-    if frame.is_null() {
+    let fp = unsafe { find_frame(cpu, level, r.sp) };
+    if fp.is_null() {
         return NOTIFY_DONE;
     }
-    if !driver_fault_site(r.ip) {
-        // SAFETY: Reading a constant defined by the C helpers.
-        let oops_printed = val == unsafe { ndg_die_oops };
-        // SAFETY: `frame` is the live frame of the faulting context (see above).
-        let contain = class != FaultClass::Bug || unsafe { (*frame).contain_kernel_bug };
-        if !oops_printed {
-            let (what, outcome) = kernel_fault_words(class, contain);
-            // SAFETY: `regs` are the live registers of the fault; the strings are static.
-            unsafe { ndg_report_kernel_fault(regs, what.as_ptr(), outcome.as_ptr()) };
+    // SAFETY: `fp` is the live, armed frame of the faulting context.
+    let frame = unsafe { &*fp };
+    // SAFETY: `r` are the registers of this CPU's kernel-mode fault.
+    let in_kernel = !unsafe { driver_fault_site(r) };
+    let held = in_kernel && holds_more_than_at_entry(frame, pc);
+    let containable = !in_kernel || (class != FaultClass::Bug && !held) || frame.contain_kernel_bug;
+    // SAFETY: Reading a constant defined by the C helpers.
+    let oops = val == unsafe { ndg_die_oops };
+    if oops && (class != FaultClass::PageFault || !containable) {
+        if in_kernel {
+            KERNEL_FAULTS_LEFT.fetch_add(1, Ordering::Relaxed);
         }
-        if !contain {
-            KERNEL_BUGS_LEFT.fetch_add(1, Ordering::Relaxed);
-            // SAFETY: As above; we run on top of the frame's context, which the kernel is
-            // about to end.
-            unsafe { abandon(frame) };
+        // SAFETY: We run on top of the faulting context, which the kernel now ends (or
+        // panics, in interrupt context).
+        unsafe { abandon_context(cpu, level) };
+        return NOTIFY_DONE;
+    }
+    if in_kernel {
+        let (what, outcome) = kernel_fault_words(class, containable, held);
+        if !containable {
+            // One line: the oops that follows is the report.
+            // SAFETY: `regs` are the live registers of the fault; the strings are static.
+            unsafe { ndg_note_kernel_fault(regs, what.as_ptr(), outcome.as_ptr()) };
             return NOTIFY_DONE;
         }
+        if !oops {
+            // SAFETY: As above.
+            unsafe { ndg_report_kernel_fault(regs, what.as_ptr(), outcome.as_ptr(), err, trapnr) };
+        }
         KERNEL_FAULTS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: As above.
-        unsafe { (*frame).fault_in_kernel.store(true, Ordering::Relaxed) };
+        frame.fault_in_kernel.store(true, Ordering::Relaxed);
     }
-    // SAFETY: `regs` and `frame` satisfy `redirect`'s requirements; not an NMI.
-    if unsafe { redirect(regs, frame, class, false) } {
+    // SAFETY: `regs` and `fp` satisfy `redirect`'s requirements; not an NMI.
+    if unsafe { redirect(regs, fp, class, false) } {
         NOTIFY_STOP
     } else {
         NOTIFY_DONE
     }
 }
 
+/// Whether the faulting context, with preempt count `pc`, holds more than `frame`'s call
+/// held at entry: deeper disabled preemption (a spinlock, an RCU read section on this
+/// kernel's RCU), more disabled bottom halves, or more locks in lockdep's list (a mutex,
+/// on lockdep kernels). Abandoning such code leaves the lock taken for good. The driver's
+/// own `DriverLock` counts too: a fault in kernel code called with it held is not told
+/// apart from one inside a kernel lock.
+fn holds_more_than_at_entry(frame: &Frame, pc: u32) -> bool {
+    // SAFETY: FFI accessor without preconditions.
+    let lockdep_depth = unsafe { ndg_lockdep_depth() };
+    pc & PREEMPT_DEPTH_MASK > frame.entry_pc & PREEMPT_DEPTH_MASK
+        || pc & SOFTIRQ_DISABLE_MASK > frame.entry_pc & SOFTIRQ_DISABLE_MASK
+        || lockdep_depth > frame.lockdep_depth
+}
+
 /// What the kernel-fault report says: the fault, and what the guard does with it.
-fn kernel_fault_words(class: FaultClass, contain: bool) -> (&'static CStr, &'static CStr) {
+fn kernel_fault_words(
+    class: FaultClass,
+    contain: bool,
+    held: bool,
+) -> (&'static CStr, &'static CStr) {
     let what = match class {
         FaultClass::Bug => c"BUG",
         FaultClass::PageFault => c"page fault",
@@ -1175,33 +1263,59 @@ fn kernel_fault_words(class: FaultClass, contain: bool) -> (&'static CStr, &'sta
         FaultClass::DivideError => c"divide error",
         _ => c"trap",
     };
-    let outcome = if contain {
-        c"contained as kernel_fault, the instance is replaced"
-    } else {
-        c"not contained: policy kernel_bug=0 leaves a kernel BUG to the kernel"
+    let outcome = match (contain, held) {
+        (true, false) => c"contained as kernel_fault, the instance is replaced",
+        (true, true) => {
+            c"with a lock held; contained as kernel_fault only because policy kernel_bug=1"
+        }
+        (false, false) => c"not contained: policy kernel_bug=0 leaves a kernel BUG to the kernel",
+        (false, true) => {
+            c"with a lock held: not contained (policy kernel_bug=0), left to the kernel"
+        }
     };
     (what, outcome)
 }
 
-/// Gives up `frame`, whose context the kernel is about to end (an oops it does not
-/// contain): disarms it and unlinks it with every frame nested in it, so that no handler
-/// follows a pointer into a stack that goes away.
+/// Gives up every frame of the context interrupted on this CPU at context `level`, which
+/// the kernel is about to end (an oops it does not contain): disarms and unlinks them, so
+/// that no handler follows a pointer into a stack that goes away and no task slot stays
+/// taken.
 ///
 /// # Safety
 ///
-/// `frame` must be the frame [`find_frame`] returned for the context interrupted on this
-/// CPU, from an exception handler running on top of that context.
-unsafe fn abandon(frame: *mut Frame) {
-    // SAFETY: Per the function's requirements, `frame` is live until its context ends.
-    let f = unsafe { &*frame };
-    f.armed.store(0, Ordering::Release);
-    if f.slot == usize::MAX {
-        if let Some(state) = CPUS.get(f.cpu) {
-            state.top.store(f.prev, Ordering::Release);
+/// Must run on `cpu`, in an exception handler on top of the ending context.
+unsafe fn abandon_context(cpu: usize, level: u32) {
+    // SAFETY: FFI accessor without preconditions.
+    let task = unsafe { ndg_current() };
+    if let Some(state) = CPUS.get(cpu) {
+        loop {
+            let fp = state.top.load(Ordering::Acquire);
+            if fp.is_null() {
+                break;
+            }
+            // SAFETY: Frames on this CPU's chain stay alive until their context unlinks
+            // them; the innermost ones belong to the context we run on top of.
+            let frame = unsafe { &*fp };
+            if frame.level != level || (level == 0 && frame.task != task) {
+                break;
+            }
+            frame.armed.store(0, Ordering::Release);
+            state.top.store(frame.prev, Ordering::Release);
         }
-    } else {
-        release_inner_slots(f.task, f.rsp);
-        release_slot(f.slot);
+    }
+    if level != 0 {
+        return;
+    }
+    for (idx, slot) in SLOTS.iter().enumerate() {
+        if slot.task.load(Ordering::Acquire) != task {
+            continue;
+        }
+        let fp = slot.frame.load(Ordering::Acquire);
+        if !fp.is_null() {
+            // SAFETY: The slot belongs to the current task, whose stack holds the frame.
+            unsafe { (*fp).armed.store(0, Ordering::Release) };
+            release_slot(idx, fp);
+        }
     }
 }
 
@@ -1377,6 +1491,37 @@ unsafe extern "C" fn start_watchdog_on_this_cpu(_info: *mut c_void) {
     state.started.store(true, Ordering::Release);
 }
 
+/// Finds the kernel functions the guard treats apart: the delay loops (abort points), the
+/// leaf memory and I/O functions (faults there are their caller's) and the code that raises
+/// every Rust panic's `BUG()`. Without the last, every driver panic would look like a
+/// core-kernel BUG: then the runtime does not start.
+fn fill_kernel_text_ranges() -> Result {
+    let mut starts: [c_ulong; MAX_SHIMS] = [0; MAX_SHIMS];
+    let mut sizes: [c_ulong; MAX_SHIMS] = [0; MAX_SHIMS];
+    // SAFETY: Both arrays hold `MAX_SHIMS` elements, more than the 4 asked for.
+    let n = unsafe { ndg_spin_functions(starts.as_mut_ptr(), sizes.as_mut_ptr(), 4) };
+    for (start, size) in starts.iter().zip(sizes.iter()).take(n as usize) {
+        SPIN_TEXT.add(*start as usize, *size as usize)?;
+    }
+    // SAFETY: Both arrays hold `MAX_SHIMS` elements.
+    let n =
+        unsafe { ndg_shim_functions(starts.as_mut_ptr(), sizes.as_mut_ptr(), MAX_SHIMS as c_uint) };
+    for (start, size) in starts.iter().zip(sizes.iter()).take(n as usize) {
+        SHIM_TEXT.add(*start as usize, *size as usize)?;
+    }
+    let (mut start, mut size): (c_ulong, c_ulong) = (0, 0);
+    // SAFETY: Both pointers are valid for writes.
+    if unsafe { ndg_rust_bug_extent(&mut start, &mut size) } != 0 || size == 0 {
+        pr_err!("guard: cannot find rust_helper_BUG in kallsyms; CONFIG_KALLSYMS is needed\n");
+        return Err(ENOENT);
+    }
+    PANIC_TEXT
+        .end
+        .store((start + size) as usize, Ordering::Relaxed);
+    PANIC_TEXT.start.store(start as usize, Ordering::Release);
+    Ok(())
+}
+
 /// Owner of the guard runtime: installs the handlers on creation, removes them on drop.
 ///
 /// Only one runtime can exist at a time.
@@ -1410,20 +1555,11 @@ impl Runtime {
             }
         }
 
-        let mut starts: [c_ulong; 4] = [0; 4];
-        let mut sizes: [c_ulong; 4] = [0; 4];
-        // SAFETY: Both arrays hold 4 elements.
-        let n = unsafe { ndg_spin_functions(starts.as_mut_ptr(), sizes.as_mut_ptr(), 4) };
-        for (start, size) in starts.iter().zip(sizes.iter()).take(n as usize) {
-            SPIN_TEXT.add(*start as usize, *size as usize)?;
-        }
-        let (mut start, mut size): (c_ulong, c_ulong) = (0, 0);
-        // SAFETY: Both pointers are valid for writes.
-        if unsafe { ndg_rust_bug_extent(&mut start, &mut size) } == 0 && size != 0 {
-            PANIC_TEXT
-                .end
-                .store((start + size) as usize, Ordering::Relaxed);
-            PANIC_TEXT.start.store(start as usize, Ordering::Release);
+        if let Err(e) = fill_kernel_text_ranges() {
+            SPIN_TEXT.clear();
+            SHIM_TEXT.clear();
+            PANIC_TEXT.clear();
+            return Err(e);
         }
 
         // SAFETY: The callbacks are valid for as long as the hooks are registered; `Drop`
@@ -1453,6 +1589,7 @@ impl Drop for Runtime {
         unsafe { ndg_hooks_unregister() };
         DRIVER_TEXT.clear();
         SPIN_TEXT.clear();
+        SHIM_TEXT.clear();
         PANIC_TEXT.clear();
     }
 }

@@ -23,6 +23,10 @@
 #include <asm/irq_regs.h>
 #include <asm/irq_vectors.h>
 #include <asm/nmi.h>
+#include <asm/special_insns.h>
+#include <asm/trapnr.h>
+#include <linux/io.h>
+#include <linux/string.h>
 
 #include "guard_helpers.h"
 
@@ -155,8 +159,92 @@ unsigned int ndg_spin_functions(unsigned long *start, unsigned long *size,
 	return n;
 }
 
-/* The Rust panic handler ends every panic, a driver's too, in this BUG(). */
+/*
+ * The Rust panic handler ends every panic, a driver's too, in this BUG(); the I/O
+ * accessors Rust drivers call for MMIO (readl()/writel() are static inline in C).
+ * ndriver needs them out of line: CONFIG_RUST_INLINE_HELPERS=n.
+ */
 void rust_helper_BUG(void);
+u8 rust_helper_readb(const void __iomem *addr);
+u16 rust_helper_readw(const void __iomem *addr);
+u32 rust_helper_readl(const void __iomem *addr);
+u64 rust_helper_readq(const void __iomem *addr);
+void rust_helper_writeb(u8 value, void __iomem *addr);
+void rust_helper_writew(u16 value, void __iomem *addr);
+void rust_helper_writel(u32 value, void __iomem *addr);
+void rust_helper_writeq(u64 value, void __iomem *addr);
+
+/*
+ * Adds the extent of the function at @addr to @start/@size (at @n, below @max) and,
+ * when the function right after it is named @next (the local memcpy_orig that
+ * memcpy jumps to), that one too. Returns the new count.
+ */
+static unsigned int ndg_add_extent(unsigned long addr, const char *next,
+				   unsigned long *start, unsigned long *size,
+				   unsigned int n, unsigned int max)
+{
+	char buf[KSYM_SYMBOL_LEN];
+
+	if (n >= max || ndg_symbol_extent(addr, &start[n], &size[n]))
+		return n;
+	n++;
+	if (!next || n >= max)
+		return n;
+	addr = start[n - 1] + size[n - 1];
+	sprint_symbol(buf, addr);
+	if (!strncmp(buf, next, strlen(next)) && buf[strlen(next)] == '+' &&
+	    !ndg_symbol_extent(addr, &start[n], &size[n]))
+		n++;
+	return n;
+}
+
+/*
+ * Leaf kernel functions that only move memory or access I/O for their caller and
+ * push nothing on the stack before they do: a fault in one of them is its caller's,
+ * whose return address is the word at the faulting stack pointer. Fills up to @max
+ * extents.
+ */
+unsigned int ndg_shim_functions(unsigned long *start, unsigned long *size,
+				unsigned int max)
+{
+	const struct {
+		unsigned long addr;
+		const char *next;
+	} fns[] = {
+		{ (unsigned long)memcpy, "memcpy_orig" },
+		{ (unsigned long)memset, "memset_orig" },
+		{ (unsigned long)memmove, NULL },
+		{ (unsigned long)rust_helper_readb, NULL },
+		{ (unsigned long)rust_helper_readw, NULL },
+		{ (unsigned long)rust_helper_readl, NULL },
+		{ (unsigned long)rust_helper_readq, NULL },
+		{ (unsigned long)rust_helper_writeb, NULL },
+		{ (unsigned long)rust_helper_writew, NULL },
+		{ (unsigned long)rust_helper_writel, NULL },
+		{ (unsigned long)rust_helper_writeq, NULL },
+		{ (unsigned long)ioread8, NULL },
+		{ (unsigned long)ioread16, NULL },
+		{ (unsigned long)ioread32, NULL },
+		{ (unsigned long)iowrite8, NULL },
+		{ (unsigned long)iowrite16, NULL },
+		{ (unsigned long)iowrite32, NULL },
+	};
+	unsigned int i, n = 0;
+
+	for (i = 0; i < ARRAY_SIZE(fns); i++)
+		n = ndg_add_extent(fns[i].addr, fns[i].next, start, size, n, max);
+	return n;
+}
+
+/* Locks lockdep sees the current task hold (0 without lockdep). */
+unsigned int ndg_lockdep_depth(void)
+{
+#ifdef CONFIG_LOCKDEP
+	return current->lockdep_depth;
+#else
+	return 0;
+#endif
+}
 
 /*
  * Extent of the code that raises every Rust panic's invalid opcode: a fault there
@@ -173,10 +261,17 @@ int ndg_rust_bug_extent(unsigned long *start, unsigned long *size)
  * machinery (which would turn lock debugging off for good).
  */
 void ndg_report_kernel_fault(struct pt_regs *regs, const char *what,
-			     const char *outcome)
+			     const char *outcome, unsigned long err,
+			     unsigned long trapnr)
 {
+	/* Not to be taken for a hang and aborted half-way (see check_hang()). */
+	oops_in_progress++;
 	pr_emerg("ndriver: %s in kernel code at %pS called from a guarded call (%s)\n",
 		 what, (void *)regs->ip, outcome);
+	if (trapnr == X86_TRAP_PF)
+		pr_emerg("ndriver: CR2: %016lx error_code: 0x%04lx\n", read_cr2(), err);
+	else
+		pr_emerg("ndriver: error_code: 0x%04lx\n", err);
 	pr_emerg("ndriver: CPU: %d PID: %d Comm: %.20s\n", raw_smp_processor_id(),
 		 task_pid_nr(current), current->comm);
 	pr_emerg("ndriver: RIP: %04x:%pS\n", (unsigned int)(regs->cs & 0xffff), (void *)regs->ip);
@@ -194,6 +289,15 @@ void ndg_report_kernel_fault(struct pt_regs *regs, const char *what,
 		 regs->r14, regs->r15);
 	/* The unwinder crosses the exception frame into the faulting context. */
 	dump_stack_lvl(KERN_EMERG);
+	oops_in_progress--;
+}
+
+/* What the kernel does with a fault the guard leaves to it: one line, the oops follows. */
+void ndg_note_kernel_fault(struct pt_regs *regs, const char *what,
+			   const char *outcome)
+{
+	pr_emerg("ndriver: %s in kernel code at %pS called from a guarded call (%s)\n",
+		 what, (void *)regs->ip, outcome);
 }
 
 static ndg_die_fn ndg_die_cb;
@@ -204,7 +308,7 @@ static int ndg_die_notify(struct notifier_block *nb, unsigned long val,
 {
 	struct die_args *args = data;
 
-	return ndg_die_cb(val, args->regs, args->trapnr, args->str);
+	return ndg_die_cb(val, args->regs, args->trapnr, args->err, args->str);
 }
 
 static struct notifier_block ndg_die_nb = {

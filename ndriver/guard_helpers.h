@@ -8,7 +8,8 @@
 struct pt_regs;
 
 typedef int (*ndg_die_fn)(unsigned long val, struct pt_regs *regs,
-			  unsigned long trapnr, const char *str);
+			  unsigned long trapnr, unsigned long err,
+			  const char *str);
 typedef int (*ndg_nmi_fn)(struct pt_regs *regs);
 
 extern const unsigned int ndg_level_mask;
@@ -34,7 +35,13 @@ unsigned int ndg_spin_functions(unsigned long *start, unsigned long *size,
 				unsigned int max);
 int ndg_rust_bug_extent(unsigned long *start, unsigned long *size);
 void ndg_report_kernel_fault(struct pt_regs *regs, const char *what,
-			     const char *outcome);
+			     const char *outcome, unsigned long err,
+			     unsigned long trapnr);
+void ndg_note_kernel_fault(struct pt_regs *regs, const char *what,
+			   const char *outcome);
+unsigned int ndg_shim_functions(unsigned long *start, unsigned long *size,
+				unsigned int max);
+unsigned int ndg_lockdep_depth(void);
 int ndg_hooks_register(ndg_die_fn die_cb, ndg_nmi_fn nmi_cb);
 void ndg_hooks_unregister(void);
 

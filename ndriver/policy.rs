@@ -31,9 +31,11 @@ pub(crate) struct Policy {
     /// as a leak: the allocation fails and the instance is replaced, which gives all
     /// of its memory back.
     pub(crate) mem_kb: u32,
-    /// Contain a `BUG()` in core kernel code reached from a guarded call (counted as
-    /// `kernel_fault`). Off by default: a kernel BUG is a broken kernel invariant, not a
-    /// driver fault, and is left to the kernel (an oops that ends the calling task).
+    /// Contain a `BUG()` in core kernel code reached from a guarded call, and a fault in
+    /// kernel code that holds more than the call held at entry (counted as
+    /// `kernel_fault`). Off by default: a kernel BUG is a broken kernel invariant, and a
+    /// lock taken by abandoned kernel code stays taken; both are left to the kernel (an
+    /// oops that ends the calling task, or a panic in interrupt context).
     pub(crate) kernel_bug: bool,
 }
 

@@ -95,6 +95,13 @@ pub(crate) fn raise(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<u64>) ->
             black_box(r);
             Ok(())
         }
+        14 => {
+            let _held = lock.lock();
+            // SAFETY: as for 11, with the driver's lock held across the call.
+            let r = unsafe { reciprocal_value(black_box(0)) };
+            black_box(r);
+            Ok(())
+        }
         12 => {
             // A driver that reports more transmit completions than it queued reaches
             // the `BUG_ON()` in `dql_completed()`: a core-kernel BUG.

@@ -23,6 +23,10 @@ check_tree() {
 	grep -q '^CONFIG_MODULES=y' "$k/.config" || die "KDIR=$k has no module support"
 	[ -f "$k/Module.symvers" ] || die "KDIR=$k is not built (no Module.symvers): run make there first"
 	[ -f "$k/arch/x86/boot/bzImage" ] || die "KDIR=$k has no arch/x86/boot/bzImage"
+	grep -q '^CONFIG_KALLSYMS=y' "$k/.config" ||
+		die "KDIR=$k has no CONFIG_KALLSYMS: the guard tells driver faults from kernel faults by symbol"
+	! grep -q '^CONFIG_RUST_INLINE_HELPERS=y' "$k/.config" ||
+		die "KDIR=$k has CONFIG_RUST_INLINE_HELPERS=y: ndriver needs the Rust helpers (rust_helper_BUG, readl, ...) out of line"
 }
 
 if [ -n "${KDIR:-}" ]; then

@@ -90,7 +90,7 @@ qemu_opts+=" -monitor unix:$results/monitor.sock,server=on,wait=off"
 
 vng_args=(--run "$kdir/arch/x86/boot/bzImage" "${accel[@]}" --force-9p --cpus 2
 	--memory 2G --verbose --rwdir "$results"
-	--append "panic=-1 oops=panic"
+	--append "panic=-1 oops=panic log_buf_len=16M"
 	"--qemu-opts=$qemu_opts")
 
 # The guest does not inherit this environment: hand the paths over explicitly.

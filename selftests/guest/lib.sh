@@ -67,7 +67,7 @@ detected_as() {
 	spin | spin_irqoff | deadlock | spin_kernel) echo hang ;;
 	error) echo error_return ;;
 	leak) echo leak ;;
-	kernel_div0 | kernel_bug) echo kernel_fault ;;
+	kernel_div0 | kernel_div0_locked | kernel_bug) echo kernel_fault ;;
 	esac
 }
 
