@@ -136,6 +136,19 @@ impl From<Fault> for Error {
     }
 }
 
+/// Task state that kernel code holds for a while and must give back (`struct ndg_marks`):
+/// abandoning kernel code that changed it leaves it changed for good.
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct Marks {
+    /// Locks in lockdep's list for the task (0 without lockdep).
+    lockdep_depth: c_uint,
+    /// `pagefault_disable()` depth.
+    pagefault: c_uint,
+    /// The task's block plug (`blk_start_plug()`), 0 if none.
+    plug: c_ulong,
+}
+
 /// Per-call guard state. Lives on the stack of [`guarded_call`].
 ///
 /// The first fields are accessed by `guard_enter`/`guard_resume` through the `FRAME_*` offsets.
@@ -155,8 +168,8 @@ struct Frame {
     task: *mut c_void,
     /// `preempt_count()` at entry.
     entry_pc: u32,
-    /// Locks lockdep saw the task hold at entry (0 without lockdep).
-    lockdep_depth: u32,
+    /// Locks lockdep saw the task hold at entry, and other task state, at entry.
+    marks: Marks,
     /// Context level bits (NMI, hardirq, serving softirq) at entry.
     level: u32,
     /// IRQ flags at entry.
@@ -227,6 +240,7 @@ const X86_EFLAGS_AC: u64 = 1 << 18;
 
 const X86_TRAP_DE: c_ulong = 0;
 const X86_TRAP_UD: c_ulong = 6;
+const X86_TRAP_DF: c_ulong = 8;
 const X86_TRAP_GP: c_ulong = 13;
 const X86_TRAP_PF: c_ulong = 14;
 
@@ -250,11 +264,6 @@ const NMI_GRACE_NS: u64 = 10_000_000;
 const NMI_LATE_NS: u64 = 100_000_000;
 /// A hung call that stays outside abort points this long past its deadline is aborted anyway.
 const FORCE_ABORT_NS: u64 = 500_000_000;
-/// The preempt-disable depth bits of `preempt_count()` (`PREEMPT_MASK`).
-const PREEMPT_DEPTH_MASK: u32 = 0xff;
-/// The bottom-half disable count of `preempt_count()` (`SOFTIRQ_MASK` without the
-/// serving-softirq bit `SOFTIRQ_OFFSET`, which is the context level).
-const SOFTIRQ_DISABLE_MASK: u32 = 0xfe00;
 /// Number of text ranges in which a hung guarded call may be aborted asynchronously.
 const MAX_ABORT_RANGES: usize = 16;
 /// Number of leaf memory and I/O functions whose faults are their caller's.
@@ -269,7 +278,11 @@ extern "C" {
     static ndg_die_gpf: c_ulong;
     static ndg_die_page_fault: c_ulong;
 
-    fn ndg_context(pc: *mut c_uint, cpu: *mut c_uint, lockdep_depth: *mut c_uint) -> *mut c_void;
+    static ndg_rcu_preempt_delta: c_uint;
+
+    fn ndg_context(pc: *mut c_uint, cpu: *mut c_uint, marks: *mut Marks) -> *mut c_void;
+    fn ndg_chain_context(pc: *mut c_uint, marks: *mut Marks);
+    fn ndg_holds_more(pc: c_uint, entry_pc: c_uint) -> bool;
     fn ndg_lockdep_unwind(depth: c_uint);
     fn ndg_preempt_count() -> c_uint;
     fn ndg_preempt_count_set(pc: c_uint);
@@ -291,7 +304,6 @@ extern "C" {
     );
     fn ndg_note_kernel_fault(regs: *mut PtRegs, what: *const c_char, outcome: *const c_char);
     fn ndg_shim_functions(start: *mut c_ulong, size: *mut c_ulong, max: c_uint) -> c_uint;
-    fn ndg_lockdep_depth() -> c_uint;
     fn ndg_hooks_register(
         die_cb: unsafe extern "C" fn(
             c_ulong,
@@ -318,6 +330,9 @@ struct CpuState {
     kick: AtomicU32,
     /// The watchdog hrtimer was started on this CPU.
     started: AtomicBool,
+    /// The die notifier is printing a kernel-fault report here: the printing code must not
+    /// be taken for a hang and abandoned half-way (it may hold the console).
+    reporting: AtomicBool,
     timer: Opaque<bindings::hrtimer>,
 }
 
@@ -333,6 +348,7 @@ impl CpuState {
             kick_tsc: AtomicU64::new(0),
             kick: AtomicU32::new(0),
             started: AtomicBool::new(false),
+            reporting: AtomicBool::new(false),
             timer: Opaque::uninit(),
         }
     }
@@ -607,6 +623,15 @@ pub(crate) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         HANG_HELD.load(Ordering::Relaxed),
         NMI_KICKS.load(Ordering::Relaxed)
     )?;
+    let slots = SLOTS
+        .iter()
+        .filter(|s| !s.task.load(Ordering::Relaxed).is_null())
+        .count();
+    let chained = CPUS
+        .iter()
+        .filter(|s| !s.top.load(Ordering::Relaxed).is_null())
+        .count();
+    writeln!(f, "guard frames task_slots={slots} cpu_chains={chained}")?;
     writeln!(
         f,
         "guard kernel_faults contained={} left_to_kernel={}",
@@ -712,7 +737,11 @@ pub(crate) fn end_if_overdue(ip: usize) {
         return;
     }
     // SAFETY: Plain read of an `int` the kernel updates with atomic ops.
-    if unsafe { ptr::read_volatile(&raw const bindings::oops_in_progress) } != 0 {
+    if unsafe { ptr::read_volatile(&raw const bindings::oops_in_progress) } != 0
+        || CPUS
+            .get(cpu)
+            .is_some_and(|s| s.reporting.load(Ordering::Relaxed))
+    {
         return;
     }
     frame.fault_ip = ip as u64;
@@ -811,9 +840,9 @@ pub(crate) unsafe fn guarded_call(
 
     let mut pc: c_uint = 0;
     let mut cpu: c_uint = 0;
-    let mut lockdep_depth: c_uint = 0;
+    let mut marks = Marks::default();
     // SAFETY: FFI accessor; the pointers are valid for writes.
-    let task = unsafe { ndg_context(&mut pc, &mut cpu, &mut lockdep_depth) };
+    let task = unsafe { ndg_context(&mut pc, &mut cpu, &mut marks) };
     let flags = save_flags();
     let start = rdtsc();
     let deadline = match budget_ns {
@@ -828,7 +857,7 @@ pub(crate) unsafe fn guarded_call(
         prev: ptr::null_mut(),
         task,
         entry_pc: pc,
-        lockdep_depth,
+        marks,
         level: pc & LEVEL_MASK.load(Ordering::Relaxed),
         entry_flags: flags,
         start_tsc: start,
@@ -881,7 +910,7 @@ pub(crate) unsafe fn guarded_call(
     unsafe {
         ndg_irq_disable();
         ndg_preempt_count_set(frame.entry_pc);
-        ndg_lockdep_unwind(frame.lockdep_depth);
+        ndg_lockdep_unwind(frame.marks.lockdep_depth);
     }
     unlink(&frame);
     if frame.slot != usize::MAX {
@@ -1178,7 +1207,8 @@ unsafe extern "C" fn on_die(
     let Some(class) = classify(val, trapnr, msg) else {
         return NOTIFY_DONE;
     };
-    if regs.is_null() {
+    // A double fault always ends in a panic, whatever a notifier answers.
+    if regs.is_null() || trapnr == X86_TRAP_DF {
         return NOTIFY_DONE;
     }
     // SAFETY: The die chain passes the live `pt_regs` of the exception.
@@ -1186,9 +1216,15 @@ unsafe extern "C" fn on_die(
     if user_mode(r) {
         return NOTIFY_DONE;
     }
-    // Exceptions do not change the preempt count: this is the faulting context's.
-    // SAFETY: FFI accessors without preconditions.
-    let (cpu, pc) = unsafe { (ndg_cpu() as usize, ndg_preempt_count()) };
+    // Exceptions do not change the preempt count; the notifier chain's RCU read lock
+    // does, and is taken out: this is the faulting context's.
+    let mut pc: c_uint = 0;
+    let mut marks = Marks::default();
+    // SAFETY: FFI accessors; the pointers are valid for writes.
+    let cpu = unsafe {
+        ndg_chain_context(&mut pc, &mut marks);
+        ndg_cpu() as usize
+    };
     // SAFETY: Reading a constant defined by the C helpers.
     let level = pc & unsafe { ndg_level_mask };
     // SAFETY: We run in the exception handler on the faulting CPU.
@@ -1200,7 +1236,7 @@ unsafe extern "C" fn on_die(
     let frame = unsafe { &*fp };
     // SAFETY: `r` are the registers of this CPU's kernel-mode fault.
     let in_kernel = !unsafe { driver_fault_site(r) };
-    let held = in_kernel && holds_more_than_at_entry(frame, pc);
+    let held = in_kernel && holds_more_than_at_entry(frame, pc, &marks);
     let containable = !in_kernel || (class != FaultClass::Bug && !held) || frame.contain_kernel_bug;
     // SAFETY: Reading a constant defined by the C helpers.
     let oops = val == unsafe { ndg_die_oops };
@@ -1222,8 +1258,11 @@ unsafe extern "C" fn on_die(
             return NOTIFY_DONE;
         }
         if !oops {
+            let state = CPUS.get(cpu);
+            state.inspect(|s| s.reporting.store(true, Ordering::Relaxed));
             // SAFETY: As above.
             unsafe { ndg_report_kernel_fault(regs, what.as_ptr(), outcome.as_ptr(), err, trapnr) };
+            state.inspect(|s| s.reporting.store(false, Ordering::Relaxed));
         }
         KERNEL_FAULTS.fetch_add(1, Ordering::Relaxed);
         frame.fault_in_kernel.store(true, Ordering::Relaxed);
@@ -1236,18 +1275,20 @@ unsafe extern "C" fn on_die(
     }
 }
 
-/// Whether the faulting context, with preempt count `pc`, holds more than `frame`'s call
-/// held at entry: deeper disabled preemption (a spinlock, an RCU read section on this
-/// kernel's RCU), more disabled bottom halves, or more locks in lockdep's list (a mutex,
-/// on lockdep kernels). Abandoning such code leaves the lock taken for good. The driver's
+/// Whether the faulting context, with preempt count `pc` and task state `marks`, holds more
+/// than `frame`'s call held at entry: deeper disabled preemption (a spinlock, an RCU read
+/// section on this kernel's RCU), more disabled bottom halves or hard interrupts, more locks
+/// in lockdep's list (a mutex, on lockdep kernels), deeper `pagefault_disable()`, a block
+/// plug of its own. Abandoning such code leaves the lock taken for good. The driver's
 /// own `DriverLock` counts too: a fault in kernel code called with it held is not told
 /// apart from one inside a kernel lock.
-fn holds_more_than_at_entry(frame: &Frame, pc: u32) -> bool {
-    // SAFETY: FFI accessor without preconditions.
-    let lockdep_depth = unsafe { ndg_lockdep_depth() };
-    pc & PREEMPT_DEPTH_MASK > frame.entry_pc & PREEMPT_DEPTH_MASK
-        || pc & SOFTIRQ_DISABLE_MASK > frame.entry_pc & SOFTIRQ_DISABLE_MASK
-        || lockdep_depth > frame.lockdep_depth
+fn holds_more_than_at_entry(frame: &Frame, pc: u32, marks: &Marks) -> bool {
+    // SAFETY: FFI call without preconditions.
+    let preempt = unsafe { ndg_holds_more(pc, frame.entry_pc) };
+    preempt
+        || marks.lockdep_depth > frame.marks.lockdep_depth
+        || marks.pagefault > frame.marks.pagefault
+        || marks.plug != frame.marks.plug
 }
 
 /// What the kernel-fault report says: the fault, and what the guard does with it.
@@ -1277,9 +1318,9 @@ fn kernel_fault_words(
 }
 
 /// Gives up every frame of the context interrupted on this CPU at context `level`, which
-/// the kernel is about to end (an oops it does not contain): disarms and unlinks them, so
-/// that no handler follows a pointer into a stack that goes away and no task slot stays
-/// taken.
+/// the kernel is about to end (an oops it does not contain): unlinks them, so that no
+/// handler follows a pointer into a stack that goes away and no task slot stays taken.
+/// Nothing is written into the frames themselves.
 ///
 /// # Safety
 ///
@@ -1299,7 +1340,6 @@ unsafe fn abandon_context(cpu: usize, level: u32) {
             if frame.level != level || (level == 0 && frame.task != task) {
                 break;
             }
-            frame.armed.store(0, Ordering::Release);
             state.top.store(frame.prev, Ordering::Release);
         }
     }
@@ -1312,8 +1352,6 @@ unsafe fn abandon_context(cpu: usize, level: u32) {
         }
         let fp = slot.frame.load(Ordering::Acquire);
         if !fp.is_null() {
-            // SAFETY: The slot belongs to the current task, whose stack holds the frame.
-            unsafe { (*fp).armed.store(0, Ordering::Release) };
             release_slot(idx, fp);
         }
     }
@@ -1343,10 +1381,14 @@ unsafe fn check_hang(regs: *mut PtRegs, level_offset: u32, nmi: bool, now: u64) 
     if frame.is_null() || unsafe { (*frame).deadline_tsc.load(Ordering::Relaxed) } > now {
         return;
     }
-    // Never abort code that is printing an oops (typically our own fault being reported from
-    // inside this very frame: it holds the die lock and the console).
+    // Never abort code that is printing an oops or a kernel-fault report (typically our own
+    // fault being reported from inside this very frame: it holds the console).
     // SAFETY: Plain read of an `int` the kernel updates with atomic ops.
-    if unsafe { ptr::read_volatile(&raw const bindings::oops_in_progress) } != 0 {
+    if unsafe { ptr::read_volatile(&raw const bindings::oops_in_progress) } != 0
+        || CPUS
+            .get(cpu)
+            .is_some_and(|s| s.reporting.load(Ordering::Relaxed))
+    {
         return;
     }
     // SAFETY: As above.
@@ -1360,7 +1402,8 @@ unsafe fn check_hang(regs: *mut PtRegs, level_offset: u32, nmi: bool, now: u64) 
     // SAFETY: `frame` is the live frame found above; its entry fields are written once, at
     // `guard_enter`, before it is armed.
     let (entry_pc, entry_level) = unsafe { ((*frame).entry_pc, (*frame).level) };
-    let held = pc.wrapping_sub(level_offset) & PREEMPT_DEPTH_MASK > entry_pc & PREEMPT_DEPTH_MASK;
+    // SAFETY: FFI call without preconditions.
+    let held = unsafe { ndg_holds_more(pc.wrapping_sub(level_offset), entry_pc) };
     // A call in task context is never abandoned inside kernel code either: that code
     // may be half-way through a change (a mutex taken, a device's enable count raised
     // but its undo not yet recorded), and the CPU is not lost meanwhile (the task can
@@ -1411,8 +1454,9 @@ unsafe extern "C" fn on_nmi(regs: *mut PtRegs) -> c_int {
             NMI_DONE
         };
     }
-    // SAFETY: `regs` are the NMI's `pt_regs`; the NMI entry added `ndg_nmi_offset`.
-    unsafe { check_hang(regs, ndg_nmi_offset, true, rdtsc()) };
+    // SAFETY: `regs` are the NMI's `pt_regs`; the NMI entry added `ndg_nmi_offset` and
+    // `nmi_handle()` its RCU read lock.
+    unsafe { check_hang(regs, ndg_nmi_offset + ndg_rcu_preempt_delta, true, rdtsc()) };
     NMI_HANDLED
 }
 
@@ -1566,6 +1610,9 @@ impl Runtime {
         // unregisters them.
         let ret = unsafe { ndg_hooks_register(on_die, on_nmi) };
         if ret != 0 {
+            SPIN_TEXT.clear();
+            SHIM_TEXT.clear();
+            PANIC_TEXT.clear();
             return Err(Error::from_errno(ret));
         }
         // SAFETY: `start_watchdog_on_this_cpu` ignores its argument.

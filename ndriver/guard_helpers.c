@@ -16,6 +16,7 @@
 #include <linux/kdebug.h>
 #include <linux/notifier.h>
 #include <linux/preempt.h>
+#include <linux/rcupdate.h>
 #include <linux/printk.h>
 #include <linux/sched.h>
 #include <linux/smp.h>
@@ -41,16 +42,66 @@ const unsigned long ndg_die_trap = DIE_TRAP;
 const unsigned long ndg_die_gpf = DIE_GPF;
 const unsigned long ndg_die_page_fault = DIE_PAGE_FAULT;
 
-void *ndg_context(unsigned int *pc, unsigned int *cpu, unsigned int *lockdep_depth)
+/* What the notifier chain and nmi_handle() add to preempt_count(): their RCU read lock. */
+unsigned int ndg_rcu_preempt_delta;
+
+/* The task's plug and page-fault-disable depth: state abandoned kernel code could hold. */
+static void ndg_task_marks(struct ndg_marks *m)
+{
+	m->pagefault = current->pagefault_disabled;
+#ifdef CONFIG_BLOCK
+	m->plug = (unsigned long)current->plug;
+#else
+	m->plug = 0;
+#endif
+}
+
+void *ndg_context(unsigned int *pc, unsigned int *cpu, struct ndg_marks *m)
 {
 	*pc = preempt_count();
 	*cpu = raw_smp_processor_id();
 #ifdef CONFIG_LOCKDEP
-	*lockdep_depth = current->lockdep_depth;
+	m->lockdep_depth = current->lockdep_depth;
 #else
-	*lockdep_depth = 0;
+	m->lockdep_depth = 0;
 #endif
+	ndg_task_marks(m);
 	return current;
+}
+
+/*
+ * The preempt count and the marks of the context a die notifier runs for: without
+ * the RCU read lock atomic_notifier_call_chain() holds around the notifiers.
+ */
+void ndg_chain_context(unsigned int *pc, struct ndg_marks *m)
+{
+	*pc = preempt_count() - ndg_rcu_preempt_delta;
+#ifdef CONFIG_LOCKDEP
+	m->lockdep_depth = current->lockdep_depth;
+	if (m->lockdep_depth &&
+	    current->held_locks[m->lockdep_depth - 1].instance == &rcu_lock_map)
+		m->lockdep_depth--;
+#else
+	m->lockdep_depth = 0;
+#endif
+	ndg_task_marks(m);
+}
+
+/*
+ * Whether preempt count @pc holds more than @entry_pc did: deeper disabled
+ * preemption (a spinlock; an RCU read section on non-preemptible RCU), more disabled
+ * bottom halves, more disabled hard interrupts. The context level bits are not
+ * compared.
+ */
+bool ndg_holds_more(unsigned int pc, unsigned int entry_pc)
+{
+#define NDG_MORE(mask) ((pc & (mask)) > (entry_pc & (mask)))
+	return NDG_MORE(PREEMPT_MASK) || NDG_MORE(SOFTIRQ_MASK & ~SOFTIRQ_OFFSET)
+#ifdef HARDIRQ_DISABLE_MASK
+		|| NDG_MORE(HARDIRQ_DISABLE_MASK)
+#endif
+		;
+#undef NDG_MORE
 }
 
 /*
@@ -175,6 +226,27 @@ void rust_helper_writel(u32 value, void __iomem *addr);
 void rust_helper_writeq(u64 value, void __iomem *addr);
 
 /*
+ * Whether the function at @addr starts, after an optional endbr64, with something
+ * other than a push or a stack allocation: then the word at the stack pointer of a
+ * fault in its first access is still its return address. (Kernels with frame
+ * pointers start every C function with push %rbp.)
+ */
+static bool ndg_pushes_nothing_first(unsigned long addr)
+{
+	const u8 *p = (const u8 *)addr;
+
+	if (p[0] == 0xf3 && p[1] == 0x0f && p[2] == 0x1e && p[3] == 0xfa)
+		p += 4;
+	if (p[0] >= 0x50 && p[0] <= 0x57)		/* push %rax..%rdi */
+		return false;
+	if (p[0] == 0x41 && p[1] >= 0x50 && p[1] <= 0x57)	/* push %r8..%r15 */
+		return false;
+	if (p[0] == 0x48 && (p[1] == 0x83 || p[1] == 0x81) && p[2] == 0xec) /* sub $n,%rsp */
+		return false;
+	return true;
+}
+
+/*
  * Adds the extent of the function at @addr to @start/@size (at @n, below @max) and,
  * when the function right after it is named @next (the local memcpy_orig that
  * memcpy jumps to), that one too. Returns the new count.
@@ -185,7 +257,8 @@ static unsigned int ndg_add_extent(unsigned long addr, const char *next,
 {
 	char buf[KSYM_SYMBOL_LEN];
 
-	if (n >= max || ndg_symbol_extent(addr, &start[n], &size[n]))
+	if (n >= max || ndg_symbol_extent(addr, &start[n], &size[n]) ||
+	    !ndg_pushes_nothing_first(start[n]))
 		return n;
 	n++;
 	if (!next || n >= max)
@@ -236,15 +309,6 @@ unsigned int ndg_shim_functions(unsigned long *start, unsigned long *size,
 	return n;
 }
 
-/* Locks lockdep sees the current task hold (0 without lockdep). */
-unsigned int ndg_lockdep_depth(void)
-{
-#ifdef CONFIG_LOCKDEP
-	return current->lockdep_depth;
-#else
-	return 0;
-#endif
-}
 
 /*
  * Extent of the code that raises every Rust panic's invalid opcode: a fault there
@@ -264,8 +328,6 @@ void ndg_report_kernel_fault(struct pt_regs *regs, const char *what,
 			     const char *outcome, unsigned long err,
 			     unsigned long trapnr)
 {
-	/* Not to be taken for a hang and aborted half-way (see check_hang()). */
-	oops_in_progress++;
 	pr_emerg("ndriver: %s in kernel code at %pS called from a guarded call (%s)\n",
 		 what, (void *)regs->ip, outcome);
 	if (trapnr == X86_TRAP_PF)
@@ -289,7 +351,6 @@ void ndg_report_kernel_fault(struct pt_regs *regs, const char *what,
 		 regs->r14, regs->r15);
 	/* The unwinder crosses the exception frame into the faulting context. */
 	dump_stack_lvl(KERN_EMERG);
-	oops_in_progress--;
 }
 
 /* What the kernel does with a fault the guard leaves to it: one line, the oops follows. */
@@ -327,6 +388,16 @@ int ndg_hooks_register(ndg_die_fn die_cb, ndg_nmi_fn nmi_cb)
 
 	ndg_die_cb = die_cb;
 	ndg_nmi_cb = nmi_cb;
+
+	preempt_disable();
+	{
+		unsigned int pc = preempt_count();
+
+		rcu_read_lock();
+		ndg_rcu_preempt_delta = preempt_count() - pc;
+		rcu_read_unlock();
+	}
+	preempt_enable();
 
 	ret = register_nmi_handler(NMI_LOCAL, ndg_nmi_handler, 0,
 				   "ndriver_guard");

@@ -20,7 +20,18 @@ extern const unsigned long ndg_die_trap;
 extern const unsigned long ndg_die_gpf;
 extern const unsigned long ndg_die_page_fault;
 
-void *ndg_context(unsigned int *pc, unsigned int *cpu, unsigned int *lockdep_depth);
+/* Task state a guarded call must give back as it found it (see guard.rs `Marks`). */
+struct ndg_marks {
+	unsigned int lockdep_depth;
+	unsigned int pagefault;
+	unsigned long plug;
+};
+
+extern unsigned int ndg_rcu_preempt_delta;
+
+void *ndg_context(unsigned int *pc, unsigned int *cpu, struct ndg_marks *m);
+void ndg_chain_context(unsigned int *pc, struct ndg_marks *m);
+bool ndg_holds_more(unsigned int pc, unsigned int entry_pc);
 void ndg_lockdep_unwind(unsigned int depth);
 unsigned int ndg_preempt_count(void);
 void ndg_preempt_count_set(unsigned int pc);
@@ -41,7 +52,7 @@ void ndg_note_kernel_fault(struct pt_regs *regs, const char *what,
 			   const char *outcome);
 unsigned int ndg_shim_functions(unsigned long *start, unsigned long *size,
 				unsigned int max);
-unsigned int ndg_lockdep_depth(void);
+
 int ndg_hooks_register(ndg_die_fn die_cb, ndg_nmi_fn nmi_cb);
 void ndg_hooks_unregister(void);
 
