@@ -172,6 +172,68 @@ inject_off() {
 	return 1
 }
 
+# inject_off_n: 1 once testdev0's armed fault was raised, else 0 (for wait_for).
+inject_off_n() {
+	if inject_off; then echo 1; else echo 0; fi
+}
+
+# wait_for N COMMAND...: waits up to WAIT_SECS (default 30) for COMMAND (printing a
+# number) to reach at least N; fails otherwise. Bounded by the clock, not by a number
+# of tries: on a debug kernel one try can take seconds.
+wait_for() {
+	local want=$1 end=$((SECONDS + ${WAIT_SECS:-30})); shift
+	while [ $SECONDS -lt $end ]; do
+		[ "$("$@")" -ge "$want" ] && return 0
+		sleep 0.02
+	done
+	fail "'$*' stayed at $("$@"), expected >= $want"
+}
+
+# guard_line WHAT: the "guard WHAT ..." line of ndriver's status, without its head.
+guard_line() {
+	sed -n "s/^guard $1 //p" "$DBG/status"
+}
+
+# guard_count WHAT KEY: the value of KEY=N on that line.
+guard_count() {
+	guard_line "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+
+# td_fail MESSAGE: fails with testdev0's and the guard's state (tests that use it
+# define fail() as td_fail).
+td_fail() {
+	echo "FAIL: $*"
+	cat "$TD/stats" "$DBG/status"
+	tail -n 5 "$TD/recoveries"
+	exit 1
+}
+
+# td_with_e1000: loads testdev0, lets its policy restart at once, as often as needed,
+# and gives it the guest's e1000 ($e1000, from need_e1000).
+td_with_e1000() {
+	load_testdev
+	echo "restarts=1000 backoff_ms=0 calm_ms=0" > "$TD/policy" || fail "policy"
+	echo "$e1000" > "$TD/pci" || fail "attaching $e1000"
+	[ "$(td_call op 1)" = 1 ] || fail "op with the device"
+}
+
+# td_inject CLASS ENTRY: raises CLASS in testdev0's ENTRY (a request reaches the
+# asynchronous ones through the attached device) and waits for the recovery and a
+# running instance.
+td_inject() {
+	local r0
+	r0=$(stat recoveries)
+	echo "class=$1 entry=$2" > "$TD/inject" || fail "inject $1 $2"
+	td_call op 7 > /dev/null || fail "op during $1 in $2"
+	wait_for 1 inject_off_n
+	wait_for $((r0 + 1)) stat recoveries
+	for _ in $(seq 100); do
+		[ "$(status_of state)" = running ] && break
+		sleep 0.1
+	done
+	[ "$(status_of state)" = running ] || fail "not running after $1 in $2"
+}
+
 # Expects a write to be refused.
 refused() {
 	local file=$1; shift
@@ -231,6 +293,16 @@ blk_take_disk() {
 	echo "$found"
 }
 
+# Waits up to 10 s for /dev/ndblk0 to appear; fails otherwise.
+blk_wait_dev() {
+	local i
+	for i in $(seq 100); do
+		[ -b $BLKDEV ] && return 0
+		sleep 0.1
+	done
+	fail "no $BLKDEV: $(cat "$BD/status")"
+}
+
 # Loads ndriver and both block implementations (vblk-a binds first), gives ndblk0 the
 # test disk and waits for /dev/ndblk0.
 load_blk() {
@@ -243,11 +315,7 @@ load_blk() {
 	load sample-drivers/ndriver_vblk_a
 	load sample-drivers/ndriver_vblk_b
 	echo "$pci" > "$BD/pci" || fail "attaching $pci to ndblk0"
-	for i in $(seq 100); do
-		[ -b $BLKDEV ] && break
-		sleep 0.1
-	done
-	[ -b $BLKDEV ] || fail "no $BLKDEV: $(cat "$BD/status")"
+	blk_wait_dev
 	grep -q '^state running$' "$BD/status" || fail "ndblk0 not running: $(cat "$BD/status")"
 }
 

@@ -13,53 +13,11 @@
 
 need_e1000
 
-calls() {
-	awk -v e="$1" '$1 == "entry" && $2 == e { print $4 }' "$TD/stats"
-}
-inject_off_n() {
-	if inject_off; then echo 1; else echo 0; fi
-}
-fail() {
-	echo "FAIL: $*"
-	cat "$TD/stats" "$DBG/status"
-	tail -n 5 "$TD/recoveries"
-	exit 1
-}
-wait_for() {
-	local want=$1 end=$((SECONDS + 60)); shift
-	while [ $SECONDS -lt $end ]; do
-		[ "$("$@")" -ge "$want" ] && return 0
-		sleep 0.02
-	done
-	fail "'$*' stayed at $("$@"), expected >= $want"
-}
-guard_line() {
-	sed -n "s/^guard $1 //p" "$DBG/status"
-}
-guard_count() {
-	guard_line "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
-}
-# inject CLASS ENTRY: raises CLASS in ENTRY (a request reaches the asynchronous
-# ones through the device) and waits for the recovery.
-inject() {
-	local r0
-	r0=$(stat recoveries)
-	echo "class=$1 entry=$2" > "$TD/inject" || fail "inject $1 $2"
-	td_call op 7 > /dev/null || fail "op during $1 in $2"
-	wait_for 1 inject_off_n
-	wait_for $((r0 + 1)) stat recoveries
-	for _ in $(seq 100); do
-		[ "$(status_of state)" = running ] && break
-		sleep 0.1
-	done
-	[ "$(status_of state)" = running ] || fail "not running after $1 in $2"
-}
+fail() { td_fail "$@"; }
+WAIT_SECS=60
 
 dmesg_mark
-load_testdev
-echo "restarts=1000 backoff_ms=0 calm_ms=0" > "$TD/policy" || fail "policy"
-echo "$e1000" > "$TD/pci" || fail "attaching $e1000"
-[ "$(td_call op 1)" = 1 ] || fail "op with the device"
+td_with_e1000
 
 REPS=${NDRIVER_REPS:-1}
 [ "$REPS" -gt 1 ] || REPS=1
@@ -70,7 +28,7 @@ before=$(stat detected hang)
 for entry in $ENTRIES; do
 	forced=$(guard_count hangs forced)
 	for i in $(seq "$REPS"); do
-		inject spin_kernel "$entry"
+		td_inject spin_kernel "$entry"
 	done
 	# A call in task context is never abandoned inside kernel code: it ends at a
 	# tick that finds it back in driver text.

@@ -15,56 +15,14 @@
 
 need_e1000
 
-calls() {
-	awk -v e="$1" '$1 == "entry" && $2 == e { print $4 }' "$TD/stats"
-}
-inject_off_n() {
-	if inject_off; then echo 1; else echo 0; fi
-}
-fail() {
-	echo "FAIL: $*"
-	cat "$TD/stats" "$DBG/status"
-	tail -n 5 "$TD/recoveries"
-	exit 1
-}
-wait_for() {
-	local want=$1 end=$((SECONDS + 60)); shift
-	while [ $SECONDS -lt $end ]; do
-		[ "$("$@")" -ge "$want" ] && return 0
-		sleep 0.02
-	done
-	fail "'$*' stayed at $("$@"), expected >= $want"
-}
-guard_line() {
-	sed -n "s/^guard $1 //p" "$DBG/status"
-}
-guard_count() {
-	guard_line "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
-}
-# inject CLASS ENTRY: raises CLASS in ENTRY (a request reaches the asynchronous
-# ones through the device) and waits for the recovery.
-inject() {
-	local r0
-	r0=$(stat recoveries)
-	echo "class=$1 entry=$2" > "$TD/inject" || fail "inject $1 $2"
-	td_call op 7 > /dev/null || fail "op during $1 in $2"
-	wait_for 1 inject_off_n
-	wait_for $((r0 + 1)) stat recoveries
-	for _ in $(seq 100); do
-		[ "$(status_of state)" = running ] && break
-		sleep 0.1
-	done
-	[ "$(status_of state)" = running ] || fail "not running after $1 in $2"
-}
+fail() { td_fail "$@"; }
+WAIT_SECS=60
 
 dmesg_mark
-load_testdev
-echo "restarts=1000 backoff_ms=0 calm_ms=0" > "$TD/policy" || fail "policy"
+td_with_e1000
 grep -q ' kernel_bug=0 ' "$TD/policy" || fail "kernel_bug is not off by default: $(cat "$TD/policy")"
 refused "$TD/policy" "kernel_bug=2"
 refused "$TD/policy" "kernel_bug=yes"
-echo "$e1000" > "$TD/pci" || fail "attaching $e1000"
-[ "$(td_call op 1)" = 1 ] || fail "op with the device"
 
 REPS=${NDRIVER_REPS:-1}
 [ "$REPS" -gt 1 ] || REPS=1
@@ -74,7 +32,7 @@ ENTRIES="op devirq timer work"
 before=$(stat detected kernel_fault)
 for entry in $ENTRIES; do
 	for i in $(seq "$REPS"); do
-		inject kernel_div0 "$entry"
+		td_inject kernel_div0 "$entry"
 	done
 done
 got=$(( $(stat detected kernel_fault) - before ))
@@ -91,7 +49,7 @@ dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'ndriver: RIP: 0010:reciprocal_valu
 echo "kernel_bug=1" > "$TD/policy" || fail "kernel_bug=1 refused"
 before=$(stat detected kernel_fault)
 for entry in $ENTRIES; do
-	inject kernel_bug "$entry"
+	td_inject kernel_bug "$entry"
 done
 got=$(( $(stat detected kernel_fault) - before ))
 [ "$got" = 4 ] || fail "kernel_bug with kernel_bug=1: $got kernel faults, want 4"
@@ -99,7 +57,7 @@ got=$(( $(stat detected kernel_fault) - before ))
 # call) is contained only because kernel_bug=1 says so.
 before=$(stat detected kernel_fault)
 for entry in op devirq; do
-	inject kernel_div0_locked "$entry"
+	td_inject kernel_div0_locked "$entry"
 done
 got=$(( $(stat detected kernel_fault) - before ))
 [ "$got" = 2 ] || fail "kernel_div0_locked: $got kernel faults, want 2"
@@ -150,11 +108,7 @@ echo "kernel BUG left to the kernel: writer ended with status $rc, $(guard_line 
 pci=$(blk_take_disk) || exit $?
 load sample-drivers/ndriver_vblk_a
 echo "$pci" > "$BD/pci" || fail "attaching $pci to ndblk0 after the oops"
-for _ in $(seq 100); do
-	[ -b $BLKDEV ] && break
-	sleep 0.1
-done
-[ -b $BLKDEV ] || fail "no $BLKDEV after the oops: $(cat "$BD/status")"
+blk_wait_dev
 echo "class=null entry=queue_rq" > "$BD/inject" || fail "inject into ndblk0"
 dd if=$BLKDEV of=/dev/null bs=4k count=256 iflag=direct 2> /dev/null || fail "reads from $BLKDEV failed"
 bd_inject_off || fail "the fault in ndblk0's queue_rq was not raised"
