@@ -40,6 +40,14 @@ kasan_on() {
 	grep -q ' kasan_report$' /proc/kallsyms
 }
 
+# ping_loss_per_swap: pings (at 20 a second) a NIC swap or recovery may lose: QEMU's
+# e1000 holds received frames back for 1 s after each new instance writes its receive
+# control register, and the new instance takes a while to probe, which KASAN makes
+# several times longer (make check-debug).
+ping_loss_per_swap() {
+	if kasan_on; then echo 50; else echo 25; fi
+}
+
 # True on a kernel with lockdep (DEBUG_KERNEL=1).
 lockdep_on() {
 	[ -e /proc/lockdep ]
