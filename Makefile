@@ -37,8 +37,8 @@ check:
 	@scripts/check.sh
 
 # KASAN makes the guest 3-6 times slower under TCG: each test may take 3 h, the
-# guest 4 h; one injection per class and entry point (NDRIVER_REPS=1) keeps the
-# whole run near 2 h on a 2-core machine.
+# guest 4 h; one injection per class and entry point (NDRIVER_REPS=1). Most of the
+# run is 17-nic-faults' configuration part (about a minute per fault under KASAN).
 check-debug:
 	@DEBUG_KERNEL=1 NDRIVER_REPS=$${NDRIVER_REPS:-1} NDRIVER_LEAK_ROUNDS=$${NDRIVER_LEAK_ROUNDS:-50} \
 		NDRIVER_NIC_REPS=$${NDRIVER_NIC_REPS:-1} NDRIVER_TEST_TIMEOUT=$${NDRIVER_TEST_TIMEOUT:-10800} \
