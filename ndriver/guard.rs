@@ -751,10 +751,10 @@ pub(crate) fn end_if_overdue(ip: usize) {
         .fault
         .store(FaultClass::Hang as u32, Ordering::Release);
     HANG_BY_WAIT.fetch_add(1, Ordering::Relaxed);
+    // A call rather than a jump keeps objtool's view of this function's stack frame simple.
     // SAFETY: `guard_resume` unwinds to the `guard_enter` of `frame`, an outer frame of this
-    // very context, and returns the failure from there; everything in between is abandoned,
-    // which the callers of `guarded_call` agreed to. A call rather than a jump keeps objtool's
-    // view of this function's stack frame simple; the pushed return address is abandoned too.
+    // context, and returns the failure from there; all in between (the pushed return address
+    // too) is abandoned, which the callers of `guarded_call` agreed to.
     unsafe { asm!("call {resume}", resume = sym guard_resume, in("rdi") fp, options(noreturn)) }
 }
 

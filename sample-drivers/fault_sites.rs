@@ -118,10 +118,10 @@ pub(crate) fn raise(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<u64>) ->
         13 => {
             // A return address into this driver's text, taken the way a call takes it.
             let ret: usize;
-            // SAFETY: the call pushes the address of the next instruction, which the pop
-            // takes back at once; the stack is balanced and nothing else is touched. The
-            // section entry tells objtool the call is intended (the kernel's
+            // The section entry tells objtool the call is intended (the kernel's
             // ANNOTATE_INTRA_FUNCTION_CALL, type 7).
+            // SAFETY: the call pushes the address of the next instruction, which the pop
+            // takes back at once; the stack is balanced and nothing else is touched.
             unsafe {
                 core::arch::asm!(
                     "911: call 2f",
