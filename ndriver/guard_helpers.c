@@ -266,7 +266,8 @@ static unsigned int ndg_add_extent(unsigned long addr, const char *next,
 	addr = start[n - 1] + size[n - 1];
 	sprint_symbol(buf, addr);
 	if (!strncmp(buf, next, strlen(next)) && buf[strlen(next)] == '+' &&
-	    !ndg_symbol_extent(addr, &start[n], &size[n]))
+	    !ndg_symbol_extent(addr, &start[n], &size[n]) &&
+	    ndg_pushes_nothing_first(start[n]))
 		n++;
 	return n;
 }
