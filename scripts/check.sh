@@ -68,6 +68,7 @@ fi
 # The guest inherits nothing: hand the test knobs over explicitly.
 knobs="NDRIVER_REPS=${NDRIVER_REPS:-3} NDRIVER_LEAK_ROUNDS=${NDRIVER_LEAK_ROUNDS:-200}"
 [ -n "${NDRIVER_NIC_REPS:-}" ] && knobs+=" NDRIVER_NIC_REPS=$NDRIVER_NIC_REPS"
+[ -n "${NDRIVER_NIC_CONFIG:-}" ] && knobs+=" NDRIVER_NIC_CONFIG=$NDRIVER_NIC_CONFIG"
 knobs+=" NDRIVER_TEST_TIMEOUT=${NDRIVER_TEST_TIMEOUT:-900} NDRIVER_TRACE=${NDRIVER_TRACE:-0}"
 "$NDRIVER_ROOT"/scripts/guest.sh --timeout "${NDRIVER_GUEST_TIMEOUT:-2400}" --results "$results" -- \
 	"env $knobs $NDRIVER_ROOT/selftests/guest/run.sh $*"
