@@ -11,12 +11,13 @@
 //! It also times the undo action list's share of a callout: recording a resource and
 //! forgetting it again when the driver releases it (what a per-request streaming DMA
 //! mapping costs on top of the mapping itself), under the list's IRQ-safe lock, and
-//! the unfinished-transmit queue's share of a transmitted skb: queueing it before the
-//! driver gets it and unlinking it when the driver reports it sent.
+//! the unfinished-transmit table's share of a transmitted skb: lending it to the driver
+//! under a token and taking it back when the driver reports that token done.
 
 use crate::action_list::{Action, ActionList, Kind};
 use crate::guard::{self, GuardFn};
-use crate::net::SpareQueue;
+use crate::net::SpareSkb;
+use crate::nic_tx::TxLent;
 use core::fmt;
 use core::hint::black_box;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -99,13 +100,15 @@ fn time_undo_pair(n: u64) -> Option<u64> {
     (t1 - t0).saturating_mul(100).checked_div(n)
 }
 
-/// Cycles (times 100) per queue + unlink of one skb on an unfinished-transmit queue.
-/// `None` without memory for the queue or skb.
+/// Cycles (times 100) per lend + take of one skb in an unfinished-transmit table.
+/// `None` without memory for the table or skb.
 fn time_unfinished_pair(n: u64) -> Option<u64> {
-    let q = SpareQueue::new().ok()?;
+    let spare = SpareSkb::new().ok()?;
+    let lent = TxLent::new().ok()?;
     let t0 = guard::rdtsc();
     for _ in 0..n {
-        black_box(&q).push_unlink();
+        let token = black_box(&lent).lend(spare.skb(), 1)?;
+        black_box(lent.take(token, 1).ok()?);
     }
     let t1 = guard::rdtsc();
     (t1 - t0).saturating_mul(100).checked_div(n)
@@ -181,7 +184,7 @@ pub(crate) fn show(b: &Bench, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let u = c(&b.undo_pair);
     writeln!(f, "undo_list record_forget_cycles {}.{:02}", u.0, u.1)?;
     let q = c(&b.unfinished_pair);
-    writeln!(f, "unfinished_tx queue_unlink_cycles {}.{:02}", q.0, q.1)
+    writeln!(f, "unfinished_tx lend_take_cycles {}.{:02}", q.0, q.1)
 }
 
 pub(crate) fn write(b: &Bench, r: &mut UserSliceReader) -> Result {

@@ -9,6 +9,7 @@ use crate::bench::{self, Bench};
 use crate::debugfs_dev::DevDir;
 use crate::devices::Devices;
 use crate::guard;
+use crate::race;
 use crate::registry;
 use core::fmt;
 use kernel::debugfs::{Dir, File};
@@ -20,6 +21,7 @@ pub(crate) struct Root {
     _devs: KVec<DevDir>,
     _status: Pin<KBox<File<()>>>,
     _bench: Pin<KBox<File<Bench>>>,
+    _race: Pin<KBox<File<()>>>,
     _dir: Dir,
 }
 
@@ -44,10 +46,15 @@ impl Root {
             dir.read_write_callback_file(c"bench", Bench::new(), &bench::show, &bench::write),
             GFP_KERNEL,
         )?;
+        let race = KBox::pin_init(
+            dir.read_write_callback_file(c"race", (), &race::show, &race::write),
+            GFP_KERNEL,
+        )?;
         Ok(Self {
             _devs: devs,
             _status: status,
             _bench: bench,
+            _race: race,
             _dir: dir,
         })
     }

@@ -101,6 +101,7 @@ pub(crate) fn detected_from(v: u32) -> Detected {
         6 => Detected::Error,
         7 => Detected::Leak,
         8 => Detected::KernelFault,
+        9 => Detected::Misuse,
         _ => Detected::OtherTrap,
     }
 }
@@ -516,16 +517,26 @@ impl<C: Class> Device<C> {
     /// `SeqCst` on `inflight` and `running`, here and in [`Self::quiesce`]: each side
     /// stores one and then loads the other, so either this call sees `running` cleared
     /// or `quiesce` sees this call counted.
+    ///
+    /// `current` and `ops` are loaded only after `running` was seen set: loaded before,
+    /// a caller that stalls between the loads could pair an instance a recovery freed
+    /// meanwhile with the next instance's table.
     pub(crate) fn admit(&self) -> Option<Admitted<'_, C>> {
         self.inflight.fetch_add(1, Ordering::SeqCst);
-        let inst = self.current.load(Ordering::Acquire);
-        let ops = self.ops.load(Ordering::Acquire);
-        if !self.running.load(Ordering::SeqCst) || inst.is_null() || ops.is_null() {
+        if !self.running.load(Ordering::SeqCst) {
             self.inflight.fetch_sub(1, Ordering::Release);
             return None;
         }
-        // SAFETY: while `inflight` counts us and `running` was set, `quiesce` has not
-        // finished, so the instance stays alive until the `Admitted` drops.
+        let inst = self.current.load(Ordering::Acquire);
+        crate::race::point(crate::race::ADMIT);
+        let ops = self.ops.load(Ordering::Acquire);
+        if inst.is_null() || ops.is_null() {
+            self.inflight.fetch_sub(1, Ordering::Release);
+            return None;
+        }
+        // SAFETY: `running` was set after we were counted in `inflight`, so no
+        // `quiesce` has finished since: the instance and table published before it
+        // was set stay alive, and together, until the `Admitted` drops.
         let inst = unsafe { &*inst };
         if inst.failed.load(Ordering::Acquire) {
             self.inflight.fetch_sub(1, Ordering::Release);
@@ -574,14 +585,20 @@ impl<C: Class> Device<C> {
             )
         };
         let end = now_ns();
+        let taint = self.taint();
         let failure = match r {
-            Ok(v) if v >= 0 && !self.over_limit() => {
+            Ok(v) if v >= 0 && taint.is_none() => {
                 self.learn(entry, end.saturating_sub(start));
                 return Ok(v);
             }
-            Ok(_) if self.over_limit() => Failure {
+            Ok(_) if taint == Some(Detected::Leak) => Failure {
                 detected: Detected::Leak,
                 errno: ENOMEM.to_errno() as i64,
+                contain_ns: 0,
+            },
+            Ok(_) if taint == Some(Detected::Misuse) => Failure {
+                detected: Detected::Misuse,
+                errno: EINVAL.to_errno() as i64,
                 contain_ns: 0,
             },
             Ok(v) => Failure {
@@ -604,9 +621,10 @@ impl<C: Class> Device<C> {
                 }
             }
         };
-        // Every call that returns while the instance is over its limit fails (so that
-        // it is retried on the next instance), but the leak is one failure.
-        if failure.detected == Detected::Leak && !self.count_leak() {
+        // Every call that returns while the instance is over its limit or misused a
+        // callout fails (so that it is retried on the next instance), but the leak or
+        // misuse is one failure.
+        if matches!(failure.detected, Detected::Leak | Detected::Misuse) && !self.count_taint() {
             return Err(failure);
         }
         self.counters.failures[entry].fetch_add(1, Ordering::Relaxed);
@@ -622,16 +640,23 @@ impl<C: Class> Device<C> {
         (!inst.is_null()).then(|| unsafe { &*inst })
     }
 
-    /// Whether the current instance went over its memory limit (a leak).
-    fn over_limit(&self) -> bool {
-        self.current_instance()
-            .is_some_and(|i| i.over_limit.load(Ordering::Relaxed))
+    /// Whether the current instance went over its memory limit (a leak) or handed a
+    /// callout a value it does not hold (a misuse).
+    fn taint(&self) -> Option<Detected> {
+        let i = self.current_instance()?;
+        if i.misused.load(Ordering::Acquire) {
+            Some(Detected::Misuse)
+        } else if i.over_limit.load(Ordering::Relaxed) {
+            Some(Detected::Leak)
+        } else {
+            None
+        }
     }
 
-    /// True for the first report of the current instance's leak.
-    fn count_leak(&self) -> bool {
+    /// True for the first report of the current instance's leak or misuse.
+    fn count_taint(&self) -> bool {
         self.current_instance()
-            .is_some_and(|i| !i.leak_counted.swap(true, Ordering::Relaxed))
+            .is_some_and(|i| !i.taint_counted.swap(true, Ordering::Relaxed))
     }
 
     /// Takes back the counting of a failure that was an answer (a refused value).
@@ -827,22 +852,30 @@ impl<C: Class> Device<C> {
         match self.guarded_entry(entry, || unsafe { C::event(ops, h, ev, arg) }) {
             Ok(v) => Some(v),
             Err(fail) => {
-                drop(a);
-                self.fail_async(st, entry, fail);
+                self.fail_async(a, entry, fail);
                 None
             }
         }
     }
 
-    /// A call into `st` with no waiting caller (an interrupt, timer, work item, or a
-    /// request the class answered itself) failed: marks the instance failed, so nothing
-    /// more is admitted into it, and hands recovery to `recovery_work`.
-    pub(crate) fn fail_async(&self, st: &InstanceState, entry: usize, fail: Failure) {
+    /// A call admitted by `a`, with no waiting caller (an interrupt, timer, work item,
+    /// or a request the class answered itself), failed: marks the instance failed, so
+    /// nothing more is admitted into it, and hands recovery to `recovery_work`.
+    ///
+    /// It takes the admission, not the instance: the instance is written while the
+    /// call still holds it, so a recovery waiting in `quiesce` cannot free it first.
+    pub(crate) fn fail_async(&self, a: Admitted<'_, C>, entry: usize, fail: Failure) {
+        crate::race::point(crate::race::FAIL_ASYNC);
+        let st = a.inst;
         st.failed.store(true, Ordering::Release);
+        let gen = st.generation;
+        drop(a);
         {
             let mut p = self.pending.lock();
-            if p.is_none() {
-                *p = Some((st.generation, entry, fail));
+            // The newest instance's failure wins: `recover` ignores an older
+            // generation, which would leave a newer failed instance refusing calls.
+            if p.as_ref().is_none_or(|(g, _, _)| *g < gen) {
+                *p = Some((gen, entry, fail));
             }
         }
         if self.leaving.load(Ordering::Acquire) {
@@ -857,6 +890,7 @@ impl<C: Class> Device<C> {
 
     /// Recovers from a pending failure of an asynchronous entry point, if any.
     pub(crate) fn recover_pending(&self) {
+        crate::race::point(crate::race::RECOVER_PENDING);
         let Some((gen, entry, fail)) = self.pending.lock().take() else {
             return;
         };
@@ -884,6 +918,7 @@ impl<C: Class> Device<C> {
         let t = now_ns();
         self.quiesce();
         p.quiesce = now_ns().saturating_sub(t);
+        crate::race::point(crate::race::RECOVER_QUIESCED);
         let t = now_ns();
         let undone = self.discard(&mut ctl);
         p.undo = now_ns().saturating_sub(t);

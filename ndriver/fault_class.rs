@@ -44,10 +44,20 @@ pub(crate) enum FaultClass {
     /// held than the entry point had at entry is left to the kernel unless policy
     /// `kernel_bug=1`.
     KernelDiv0Locked = 14,
+    /// A block the driver allocated through the callouts, freed twice: the second
+    /// `ndriver_free` names memory the instance no longer holds (a `misuse`).
+    DoubleFree = 15,
+    /// A timer handle the framework never gave out (the address of a local) passed to
+    /// `ndriver_timer_arm` (a `misuse`).
+    ForgedHandle = 16,
+    /// A transmit token the framework never lent reported done through
+    /// `ndriver_net_tx_done` (a `misuse`; from an instance that serves no NIC, the
+    /// callout itself is the misuse).
+    ForgedToken = 17,
 }
 
 /// Number of classes, plus one for "none" at index 0.
-pub(crate) const NR_CLASSES: usize = 15;
+pub(crate) const NR_CLASSES: usize = 18;
 
 impl FaultClass {
     /// Every class, in ABI order.
@@ -66,6 +76,9 @@ impl FaultClass {
         FaultClass::KernelBug,
         FaultClass::SpinKernel,
         FaultClass::KernelDiv0Locked,
+        FaultClass::DoubleFree,
+        FaultClass::ForgedHandle,
+        FaultClass::ForgedToken,
     ];
 
     /// The name used in debugfs.
@@ -85,6 +98,9 @@ impl FaultClass {
             FaultClass::KernelBug => "kernel_bug",
             FaultClass::SpinKernel => "spin_kernel",
             FaultClass::KernelDiv0Locked => "kernel_div0_locked",
+            FaultClass::DoubleFree => "double_free",
+            FaultClass::ForgedHandle => "forged_handle",
+            FaultClass::ForgedToken => "forged_token",
         }
     }
 

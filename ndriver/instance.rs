@@ -39,8 +39,13 @@ pub(crate) struct InstanceState {
     /// An allocation was refused for going over `mem_limit`: the instance leaks, and
     /// its next return from an entry point is a failure.
     pub(crate) over_limit: AtomicBool,
-    /// The leak was counted (once per instance, whichever call saw it first).
-    pub(crate) leak_counted: AtomicBool,
+    /// The instance handed the framework a value it does not hold (a token, handle or
+    /// resource reported twice, stale or forged, a length out of range): its next
+    /// return from an entry point is a failure.
+    pub(crate) misused: AtomicBool,
+    /// The leak or misuse was counted (once per instance, whichever call saw it
+    /// first).
+    pub(crate) taint_counted: AtomicBool,
 }
 
 // SAFETY: `desc` and `device` point at objects that outlive the instance (a registered
@@ -69,7 +74,8 @@ impl InstanceState {
             failed: AtomicBool::new(false),
             mem_limit,
             over_limit: AtomicBool::new(false),
-            leak_counted: AtomicBool::new(false),
+            misused: AtomicBool::new(false),
+            taint_counted: AtomicBool::new(false),
         })
     }
 
@@ -93,6 +99,19 @@ impl InstanceState {
     pub(crate) fn device(&self) -> &dyn DeviceApi {
         // SAFETY: the device owns the instance and outlives it.
         unsafe { &*self.device }
+    }
+
+    /// A callout refused a value from this instance (`what` says which): the instance
+    /// fails when its entry point returns. Logs the first refusal.
+    pub(crate) fn misuse(&self, what: core::fmt::Arguments<'_>) {
+        if !self.misused.swap(true, Ordering::AcqRel) {
+            pr_warn!(
+                "{} (generation {}): {}: failing the instance\n",
+                self.impl_name,
+                self.generation,
+                what
+            );
+        }
     }
 
     /// The driver's private data.

@@ -52,10 +52,14 @@ mod names;
 mod net;
 #[path = "../placeholders/nic.rs"]
 mod nic;
+#[path = "../placeholders/nic_tx.rs"]
+mod nic_tx;
 #[path = "pci_addr.rs"]
 mod pci_addr;
 #[path = "policy.rs"]
 mod policy;
+#[path = "race.rs"]
+mod race;
 #[path = "registry.rs"]
 mod registry;
 #[path = "stats.rs"]

@@ -32,10 +32,14 @@ pub(crate) enum Detected {
     /// A fault in core kernel code that the entry point called into (reported in full
     /// in the kernel log).
     KernelFault = 8,
+    /// The driver handed a callout a value it does not hold (a token or handle
+    /// reported twice, stale or forged, a resource released twice, a length out of
+    /// range).
+    Misuse = 9,
 }
 
 /// Number of [`Detected`] values.
-pub(crate) const NR_DETECTED: usize = 9;
+pub(crate) const NR_DETECTED: usize = 10;
 
 impl Detected {
     /// Name in `stats`.
@@ -50,6 +54,7 @@ impl Detected {
             Detected::Error => "error_return",
             Detected::Leak => "leak",
             Detected::KernelFault => "kernel_fault",
+            Detected::Misuse => "misuse",
         }
     }
 
@@ -63,6 +68,7 @@ impl Detected {
         Detected::Error,
         Detected::Leak,
         Detected::KernelFault,
+        Detected::Misuse,
     ];
 }
 

@@ -47,10 +47,12 @@ const COMPLETE: usize = BlkEntry::Complete as usize;
 const TIMEOUT: usize = BlkEntry::Timeout as usize;
 const DEPTH: usize = BLK_QUEUE_DEPTH as usize;
 
-/// Request states in the PDU.
+/// Request states in the PDU: blk-mq has it (or nobody), an instance holds it, the
+/// instance reported it done, its `complete` runs (it may still copy read data).
 const RQ_IDLE: u32 = 0;
 const RQ_ISSUED: u32 = 1;
 const RQ_DONE: u32 = 2;
+const RQ_COMPLETING: u32 = 3;
 
 /// `REQ_OP_*` of `include/linux/blk_types.h` (the low 8 bits of `cmd_flags`).
 const REQ_OP_MASK: u32 = 0xff;
@@ -340,7 +342,7 @@ fn queue(dev: &BlkDevice) -> *mut bindings::request_queue {
     unsafe { (*disk).queue }
 }
 
-/// Hands `rq` (moved out of `ISSUED`/`DONE` by the caller) back to blk-mq, which
+/// Hands `rq` (moved out of `ISSUED` or into `COMPLETING` by the caller) back to blk-mq, which
 /// dispatches it again.
 fn requeue(dev: &BlkDevice, rq: *mut bindings::request) {
     // SAFETY: `rq` is a started request of our tag set that nobody else ends.
@@ -350,7 +352,7 @@ fn requeue(dev: &BlkDevice, rq: *mut bindings::request) {
     unsafe { bindings::blk_mq_requeue_request(rq, true) };
 }
 
-/// Ends `rq` (moved out of `ISSUED`/`DONE` by the caller) with `status`.
+/// Ends `rq` (moved out of `ISSUED` or into `COMPLETING` by the caller) with `status`.
 fn end(dev: &BlkDevice, rq: *mut bindings::request, status: u8) {
     // SAFETY: `rq` is a started request of our tag set that nobody else ends.
     unsafe {
@@ -415,9 +417,7 @@ fn queue_rq(dev: &BlkDevice, rq: *mut bindings::request, last: bool) -> u8 {
             BLK_STS_DEV_RESOURCE
         }
         Err(fail) => {
-            let st = a.inst;
-            drop(a);
-            dev.fail_async(st, QUEUE_RQ, fail);
+            dev.fail_async(a, QUEUE_RQ, fail);
             if !release(p) {
                 // The device finished it before the fault: `complete` requeues it.
                 return BLK_STS_OK;
@@ -436,11 +436,27 @@ fn commit_rqs(dev: &BlkDevice) {
     let f = unsafe { table(a.ops) }.commit_rqs;
     // SAFETY: `h` is the live instance `f` belongs to.
     if let Err(fail) = dev.guarded_entry(COMMIT_RQS, || unsafe { f(h) }) {
-        let st = a.inst;
-        drop(a);
         // Requests the device was not told about are re-issued by the recovery.
-        dev.fail_async(st, COMMIT_RQS, fail);
+        dev.fail_async(a, COMMIT_RQS, fail);
     }
+}
+
+/// Whether `rq` is a request instance `st` holds now (issued to it, not finished).
+pub(crate) fn holds(dev: &BlkDevice, st: &InstanceState, rq: *mut bindings::request) -> bool {
+    if rq.is_null()
+        || !dev
+            .class
+            .rqs
+            .iter()
+            .any(|r| r.load(Ordering::Acquire) == rq)
+    {
+        return false;
+    }
+    // SAFETY: `rq` is a request of our tag set (found in `rqs` above; requests live as
+    // long as the tag set).
+    let p = unsafe { pdu(rq) };
+    let state = p.state.load(Ordering::Acquire);
+    p.gen.load(Ordering::Acquire) == st.generation && (state == RQ_ISSUED || state == RQ_COMPLETING)
 }
 
 /// The device finished request `tag` of instance `st` (`ndriver_blk_done`).
@@ -469,7 +485,7 @@ fn complete(dev: &BlkDevice, rq: *mut bindings::request) {
     // SAFETY: blk-mq hands us a request of our tag set.
     let p = unsafe { pdu(rq) };
     if p.state
-        .compare_exchange(RQ_DONE, RQ_IDLE, Ordering::AcqRel, Ordering::Acquire)
+        .compare_exchange(RQ_DONE, RQ_COMPLETING, Ordering::AcqRel, Ordering::Acquire)
         .is_err()
     {
         return;
@@ -509,9 +525,7 @@ fn complete(dev: &BlkDevice, rq: *mut bindings::request) {
             end(dev, rq, status);
         }
         Err(fail) => {
-            let st = a.inst;
-            drop(a);
-            dev.fail_async(st, COMPLETE, fail);
+            dev.fail_async(a, COMPLETE, fail);
             requeue(dev, rq);
         }
     }
@@ -555,14 +569,12 @@ fn timeout(dev: &BlkDevice, rq: *mut bindings::request) -> bindings::blk_eh_time
         }
         Err(fail) => fail,
     };
-    let st = a.inst;
-    drop(a);
     pr_warn!(
         "{}: request {} timed out: recovering the device\n",
         dev.name,
         brq.tag
     );
-    dev.fail_async(st, TIMEOUT, fail);
+    dev.fail_async(a, TIMEOUT, fail);
     reset
 }
 

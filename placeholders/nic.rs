@@ -11,10 +11,12 @@
 //!
 //! Requests and configuration:
 //!
-//! * Transmit: each skb is put on the placeholder's *unfinished* queue before the
-//!   driver sees it and leaves it only when the driver reports it sent
-//!   (`ndriver_net_tx_done`). When an instance dies, whatever is still queued is sent
-//!   again through the stack once a new instance serves.
+//! * Transmit: each skb is lent to the driver under a token of the placeholder's
+//!   table (`nic_tx.rs`) and leaves it only when the driver reports that token done
+//!   (`ndriver_net_tx_done`). When an instance dies, what it still held is taken back
+//!   before the next instance is admitted (minus what its registered transmit ring
+//!   shows the device already sent) and sent again through the stack once a new
+//!   instance serves.
 //! * Configuration: `up`/`down`, MTU and station address are logged items of the
 //!   generic configuration log, routed to `open`/`stop`, `change_mtu` and
 //!   `set_mac_address`; the receive filter (promiscuous, all-multicast, multicast
@@ -30,9 +32,11 @@ use crate::abi::{
     Instance, NicEntry, NicHwStats, NicOps, NIC_ENTRIES, NIC_KEY_MAC, NIC_KEY_MTU, NIC_KEY_UP,
     NIC_RX_ALLMULTI, NIC_RX_PROMISC,
 };
+use crate::action_list::Kind;
 use crate::device::{Class, Device, DeviceApi, Event, Failure};
 use crate::instance::InstanceState;
 use crate::net::{copy_cstr, Napi, NetDev, Skb, IFF_ALLMULTI, IFF_PROMISC};
+use crate::nic_tx::TxLent;
 use crate::stats::Detected;
 use crate::timeout::Bounds;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
@@ -81,6 +85,44 @@ struct RxRing {
     done_mask: u8,
 }
 
+/// A transmit ring registered by the current instance: how the framework completes,
+/// rather than sends again, what the device sent before the instance died.
+#[derive(Clone, Copy)]
+pub(crate) struct TxRing {
+    pub(crate) generation: u64,
+    pub(crate) base: usize,
+    pub(crate) count: u32,
+    pub(crate) stride: u32,
+    pub(crate) status_off: u32,
+    pub(crate) done_mask: u8,
+    /// The token of descriptor `i` is the 64-bit word at `tokens + i * token_stride`.
+    pub(crate) tokens: usize,
+    pub(crate) token_stride: u32,
+}
+
+impl TxRing {
+    /// Whether the descriptors lie in a coherent DMA buffer of `st` and the tokens in
+    /// memory of `st` (its undo list says what it holds).
+    pub(crate) fn held_by(&self, st: &InstanceState) -> bool {
+        let Some(ring) = ring_span(self.count, self.stride, self.status_off) else {
+            return false;
+        };
+        let Some(toks) = ((self.count - 1) as usize)
+            .checked_mul(self.token_stride as usize)
+            .and_then(|n| n.checked_add(8))
+        else {
+            return false;
+        };
+        if self.tokens % 8 != 0 {
+            return false;
+        }
+        let list = st.undo.lock();
+        list.covers(Kind::DmaCoherent, self.base, ring)
+            && (list.covers(Kind::Memory, self.tokens, toks)
+                || list.covers(Kind::DmaCoherent, self.tokens, toks))
+    }
+}
+
 /// Counters of the placeholder (they survive every instance).
 #[derive(Default)]
 pub(crate) struct NetCounters {
@@ -90,6 +132,9 @@ pub(crate) struct NetCounters {
     pub(crate) tx_packets: AtomicU64,
     pub(crate) tx_bytes: AtomicU64,
     pub(crate) tx_resent: AtomicU64,
+    /// Transmits a dead instance never reported although its device had sent them:
+    /// completed at its undo instead of sent again.
+    pub(crate) tx_sent_dead: AtomicU64,
     pub(crate) tx_busy: AtomicU64,
     pub(crate) rx_lost: AtomicU64,
     pub(crate) rx_missed: AtomicU64,
@@ -114,12 +159,27 @@ pub(crate) struct Nic {
     filter: SpinLockIrq<RxFilter>,
     #[pin]
     ring: SpinLockIrq<Option<RxRing>>,
+    #[pin]
+    tx_ring: SpinLockIrq<Option<TxRing>>,
+    /// The skbs lent to instances.
+    pub(crate) tx: TxLent,
     /// Counters.
     pub(crate) net: NetCounters,
 }
 
 /// The placeholder device.
 pub(crate) type NicDev = Device<Nic>;
+
+/// Bytes from a ring's base to the status byte of its last descriptor, inclusive:
+/// what must lie in the instance's memory for the framework to read it.
+pub(crate) fn ring_span(count: u32, stride: u32, status_off: u32) -> Option<usize> {
+    if count == 0 || status_off >= stride {
+        return None;
+    }
+    ((count - 1) as usize)
+        .checked_mul(stride as usize)?
+        .checked_add(status_off as usize + 1)
+}
 
 /// The operation table behind an admitted call's `ops`.
 ///
@@ -161,6 +221,42 @@ impl Nic {
             mc,
             count: n.min(MC_MAX),
         };
+    }
+
+    /// Records (or, `None`, forgets) the transmit ring of the current instance.
+    pub(crate) fn set_tx_ring(&self, ring: Option<TxRing>) {
+        *self.tx_ring.lock() = ring;
+    }
+
+    /// Completes the transmits dead instance `st` left in its registered ring that
+    /// the device had sent (the device's DMA is stopped by now).
+    fn complete_sent(&self, st: &InstanceState) {
+        let ring = self.tx_ring.lock().take();
+        let Some(r) = ring else {
+            return;
+        };
+        if r.generation != st.generation || !r.held_by(st) {
+            return;
+        }
+        for i in 0..r.count as usize {
+            let status = (r.base + i * r.stride as usize + r.status_off as usize) as *const u8;
+            // SAFETY: the dead instance registered this ring in a coherent buffer it
+            // still holds (checked just now; its undo list has not run yet).
+            if unsafe { core::ptr::read_volatile(status) } & r.done_mask == 0 {
+                continue;
+            }
+            let word = (r.tokens + i * r.token_stride as usize) as *const u64;
+            // SAFETY: inside the instance's memory, 8-byte aligned (checked by
+            // `held_by`); whatever it holds is only looked up, never trusted.
+            let token = unsafe { core::ptr::read_volatile(word) };
+            if let Ok(skb) = self.tx.take(token, st.generation) {
+                let (_, len) = skb.data();
+                self.net.tx_packets.fetch_add(1, Ordering::Relaxed);
+                self.net.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
+                self.net.tx_sent_dead.fetch_add(1, Ordering::Relaxed);
+                skb.consume();
+            }
+        }
     }
 
     /// Records the receive ring of instance generation `generation`.
@@ -252,11 +348,22 @@ impl Class for Nic {
     }
 
     fn discarding(dev: &NicDev, st: &InstanceState) {
+        // What the device sent is done; take back the rest before the next instance
+        // is admitted: sent again once it serves (`redirected`).
+        dev.class.complete_sent(st);
+        if let Some(nd) = dev.class.netdev() {
+            let q = nd.resend();
+            dev.class.tx.reclaim(st.generation + 1, |skb| q.push(skb));
+        }
         let ring = dev.class.ring.lock().take();
         let Some(r) = ring else {
             return;
         };
-        if r.generation != st.generation {
+        // Registered by this instance, in a DMA buffer it still holds (it may have
+        // freed it since): the undo list has not run yet.
+        let held = ring_span(r.count, r.stride, r.status_off)
+            .is_some_and(|l| st.undo.lock().covers(Kind::DmaCoherent, r.base, l));
+        if r.generation != st.generation || !held {
             return;
         }
         let mut lost = 0u64;
@@ -289,9 +396,11 @@ impl Class for Nic {
         let Some(nd) = dev.class.netdev() else {
             return;
         };
-        // Send again what the previous instance never reported done. Only as many as
-        // are queued now: a resent skb that fails again is queued anew.
-        let q = nd.unfinished();
+        crate::race::point(crate::race::NIC_REDIRECT);
+        // Send again what the dead instances never reported done (taken back in
+        // `discarding`, so nothing lent to the new instance is among them). Only as
+        // many as are queued now: a resent skb that fails again is queued anew.
+        let q = nd.resend();
         for _ in 0..q.len() {
             let Some(skb) = q.pop() else {
                 break;
@@ -322,7 +431,11 @@ impl Class for Nic {
             )?;
             writeln!(f, "mtu {}", nd.mtu())?;
             writeln!(f, "up {}", nd.running() as u32)?;
-            writeln!(f, "unfinished_tx {}", nd.unfinished().len())?;
+            writeln!(
+                f,
+                "unfinished_tx {}",
+                dev.class.tx.held() + nd.resend().len()
+            )?;
         }
         writeln!(
             f,
@@ -344,6 +457,7 @@ impl Class for Nic {
         writeln!(f, "tx_packets {}", l(&n.tx_packets))?;
         writeln!(f, "tx_bytes {}", l(&n.tx_bytes))?;
         writeln!(f, "tx_resent {}", l(&n.tx_resent))?;
+        writeln!(f, "tx_sent_dead {}", l(&n.tx_sent_dead))?;
         writeln!(f, "tx_busy {}", l(&n.tx_busy))?;
         writeln!(f, "tx_timeouts {}", l(&n.tx_timeouts))?;
         writeln!(f, "carrier_kept {}", l(&n.carrier_kept))
@@ -367,6 +481,8 @@ pub(crate) fn create(ifname: &'static CStr) -> Result<Arc<NicDev>> {
                     count: 0,
                 }),
                 ring <- new_spinlock_irq!(None),
+                tx_ring <- new_spinlock_irq!(None),
+                tx: TxLent::new()?,
                 net: NetCounters::default(),
             }? Error),
         ),
@@ -483,28 +599,36 @@ extern "C" fn ndriver_nic_ndo_start_xmit(skb: *mut c_void, nd: *mut c_void) -> c
         skb.drop_it();
         return NETDEV_TX_OK;
     }
-    let q = nd.unfinished();
-    q.push(skb);
     let (data, len) = skb.data();
+    let gen = a.inst.generation;
+    let Some(token) = dev.class.tx.lend(skb, gen) else {
+        // Every slot lent: the driver sits on more transmits than any ring holds.
+        nd.stop_queue();
+        dev.class.net.tx_busy.fetch_add(1, Ordering::Relaxed);
+        return NETDEV_TX_BUSY;
+    };
     let h = a.handle();
     // SAFETY: `a.ops` is the table of the admitted instance.
     let f = unsafe { table(a.ops) }.start_xmit;
+    // The driver sees the token, never the skb.
+    let tp = token as usize as *mut c_void;
     // SAFETY: `h` is the live instance `f` belongs to; the skb stays ours.
-    let r = dev.guarded_entry(START_XMIT, || unsafe { f(h, skb.as_ptr(), data, len) }
-        as i64);
+    let r = dev.guarded_entry(START_XMIT, || unsafe { f(h, tp, data, len) } as i64);
     match r {
         Ok(0) => NETDEV_TX_OK,
         Ok(_) => {
-            // Ring full: the driver did not take it.
-            q.unlink(skb);
+            // Ring full: the driver did not take it. Unless it reported it done all
+            // the same (a misuse the next return catches): then it is gone.
+            if dev.class.tx.take(token, gen).is_err() {
+                return NETDEV_TX_OK;
+            }
             dev.class.net.tx_busy.fetch_add(1, Ordering::Relaxed);
             NETDEV_TX_BUSY
         }
         Err(fail) => {
             // The skb stays unfinished and goes out again on the next instance.
             nd.stop_queue();
-            dev.fail_async(a.inst, START_XMIT, fail);
-            drop(a);
+            dev.fail_async(a, START_XMIT, fail);
             NETDEV_TX_OK
         }
     }
@@ -525,7 +649,7 @@ extern "C" fn ndriver_nic_ndo_set_rx_mode(nd: *mut c_void) {
     let f = unsafe { table(a.ops) }.set_rx_mode;
     // SAFETY: `h` is the live instance `f` belongs to.
     if let Err(fail) = dev.guarded_entry(SET_RX_MODE, || unsafe { f(h) } as i64) {
-        dev.fail_async(a.inst, SET_RX_MODE, fail);
+        dev.fail_async(a, SET_RX_MODE, fail);
     }
 }
 
@@ -593,7 +717,7 @@ extern "C" fn ndriver_nic_ndo_tx_timeout(nd: *mut c_void, _txqueue: c_uint) {
             contain_ns: 0,
         },
     };
-    dev.fail_async(a.inst, TX_TIMEOUT, fail);
+    dev.fail_async(a, TX_TIMEOUT, fail);
 }
 
 /// `ndo_get_stats64`: the placeholder's counters plus the driver's hardware counters.
@@ -616,7 +740,7 @@ extern "C" fn ndriver_nic_ndo_get_stats64(nd: *mut c_void, v: *mut u64) {
                 n.rx_errors.fetch_add(hw.rx_errors, Ordering::Relaxed);
                 n.tx_errors.fetch_add(hw.tx_errors, Ordering::Relaxed);
             }
-            Err(fail) => dev.fail_async(a.inst, GET_STATS, fail),
+            Err(fail) => dev.fail_async(a, GET_STATS, fail),
         }
     }
     let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -665,8 +789,7 @@ extern "C" fn ndriver_nic_napi_poll(napi: *mut c_void, budget: c_int) -> c_int {
             if !dev.class.napi_done.load(Ordering::Relaxed) {
                 n.complete(0);
             }
-            dev.fail_async(a.inst, POLL, fail);
-            drop(a);
+            dev.fail_async(a, POLL, fail);
             0
         }
     }

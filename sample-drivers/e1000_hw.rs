@@ -110,6 +110,10 @@ pub(crate) const TXD_CMD_EOP: u64 = 1 << 24;
 pub(crate) const TXD_CMD_IFCS: u64 = 1 << 25;
 pub(crate) const TXD_CMD_RS: u64 = 1 << 27;
 pub(crate) const TXD_STATUS_DD: u64 = 1 << 32;
+/// The transmit descriptor's status byte (bits 32..39 of its second quadword) and its
+/// descriptor-done bit, for the framework.
+pub(crate) const TXD_STATUS_OFF: u32 = 12;
+pub(crate) const TXD_DD_BIT: u8 = 1;
 
 /// Receive buffer size (RCTL.BSIZE 0).
 pub(crate) const RX_BUF: usize = 2048;
@@ -141,6 +145,27 @@ pub(crate) fn register_rx_ring(dev: &Dev, ring: &DmaCoherent, count: usize) {
         DESC_SIZE as u32,
         RXD_STATUS_OFF,
         RXD_DD_BIT,
+    );
+}
+
+/// Registers transmit ring `ring` (`count` legacy descriptors) with the framework, the
+/// token of descriptor `i` at `tokens + i * token_stride`: what the device sent before
+/// the instance died is then completed, not sent again. `None` withdraws it.
+pub(crate) fn register_tx_ring(
+    dev: &Dev,
+    ring: Option<&DmaCoherent>,
+    count: usize,
+    tokens: *const u64,
+    token_stride: usize,
+) {
+    dev.register_tx_ring(
+        ring,
+        count as u32,
+        DESC_SIZE as u32,
+        TXD_STATUS_OFF,
+        TXD_DD_BIT,
+        tokens,
+        token_stride as u32,
     );
 }
 

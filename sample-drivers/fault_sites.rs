@@ -5,6 +5,7 @@
 //! Nothing here is simulated: a panic is a Rust `panic!`, a NULL dereference loads from
 //! address 0, a hang never ends by itself. The numbers are `FaultClass` (ABI) values.
 
+use crate::callouts_api::{ndriver_alloc, ndriver_free, ndriver_net_tx_done, ndriver_timer_arm};
 use crate::driver_dev::Dev;
 use crate::driver_lock::DriverLock;
 use core::hint::black_box;
@@ -139,9 +140,42 @@ pub(crate) fn raise(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<u64>) ->
                 black_box(&buf);
             }
         }
+        15 => {
+            // A block freed twice: the second free names memory the instance no
+            // longer holds.
+            // SAFETY: the live instance's handle; 64 bytes, not atomic.
+            let p = unsafe { ndriver_alloc(dev.handle(), 64, 0) };
+            if !p.is_null() {
+                // SAFETY: not safe: the second free is the injected misuse, which the
+                // framework refuses without touching the memory.
+                unsafe {
+                    ndriver_free(dev.handle(), p);
+                    ndriver_free(dev.handle(), black_box(p));
+                }
+            }
+            Ok(())
+        }
+        16 => {
+            // A timer handle the framework never gave out.
+            let mut fake = [0u64; 16];
+            let p = core::ptr::from_mut(&mut fake).cast::<core::ffi::c_void>();
+            // SAFETY: not safe: a forged handle, which the framework refuses.
+            unsafe { ndriver_timer_arm(dev.handle(), black_box(p), 1_000_000) };
+            black_box(&fake);
+            Ok(())
+        }
+        17 => {
+            // A transmit token the framework never lent.
+            // SAFETY: not safe: a forged token, which the framework refuses.
+            unsafe { ndriver_net_tx_done(dev.handle(), black_box(FORGED_TOKEN), 1) };
+            Ok(())
+        }
         _ => Ok(()),
     }
 }
+
+/// An address-looking transmit token nobody lent.
+const FORGED_TOKEN: *mut core::ffi::c_void = 0xffff_8880_dead_0000usize as *mut core::ffi::c_void;
 
 /// Larger than the kernel's `KSYM_SYMBOL_LEN` (about 700 bytes on x86-64).
 const KSYM_BUF: usize = 1024;

@@ -83,12 +83,8 @@ impl E1000Irq {
         self.hw.write_rctl(&f, enable_rx);
     }
 
-    /// Everything the interrupt handler does, under the lock.
-    fn service(&self, c: &C<'_>, s: &mut State) {
-        let Some(r) = s.rings.as_mut() else {
-            return;
-        };
-        // Transmit completions.
+    /// Reports the transmits the device finished.
+    fn reap_tx(c: &C<'_>, r: &mut Rings) {
         while r.tx_tail != r.tx_head {
             let i = r.tx_tail;
             if !tx_desc_done(&r.tx_ring, i) {
@@ -102,6 +98,14 @@ impl E1000Irq {
                 c.dev.wake_queue();
             }
         }
+    }
+
+    /// Everything the interrupt handler does, under the lock.
+    fn service(&self, c: &C<'_>, s: &mut State) {
+        let Some(r) = s.rings.as_mut() else {
+            return;
+        };
+        Self::reap_tx(c, r);
         // Every received frame, to the backlog.
         loop {
             let i = r.rx_next;
@@ -124,9 +128,12 @@ impl E1000Irq {
         self.hw.disable_rx_tx();
         let _ = self.hw.mmio.read32(ICR);
         c.dev.register_rx_ring(None, 0, 0, 0, 0);
-        let Some(r) = c.tx.lock().rings.take() else {
+        // What the device sent is reported sent, not left to be sent again.
+        let Some(mut r) = c.tx.lock().rings.take() else {
             return;
         };
+        Self::reap_tx(c, &mut r);
+        register_tx_ring(&c.dev, None, 0, core::ptr::null(), 0);
         if report {
             let mut i = r.tx_tail;
             while i != r.tx_head {
@@ -161,7 +168,8 @@ impl NicDriver for E1000Irq {
         self.hw.setup_rx(&rx_ring, RX_RING);
         self.hw.setup_tx(&tx_ring, TX_RING);
         register_rx_ring(d, &rx_ring, RX_RING);
-        c.tx.lock().rings = Some(Rings {
+        let mut g = c.tx.lock();
+        let r = g.rings.insert(Rings {
             rx_ring,
             rx_bufs,
             rx_next: 0,
@@ -172,6 +180,9 @@ impl NicDriver for E1000Irq {
             tx_tail: 0,
             tx_full: false,
         });
+        // The tokens stay where they are now: in this instance's state, until `shut`.
+        register_tx_ring(d, Some(&r.tx_ring), TX_RING, r.tx_skb.as_ptr().cast(), 8);
+        drop(g);
         self.hw.start_tx();
         self.program(c, true);
         self.hw.start_interrupts(d);

@@ -117,9 +117,12 @@ impl E1000Napi {
     /// are dropped (interface down), else leave them to it (they are sent again by
     /// the next instance).
     fn drop_tx(&self, c: &C<'_>, report: bool) {
+        // What the device sent is reported sent, not left to be sent again.
+        self.reap_tx(c);
         let Some(t) = c.tx.lock().r.take() else {
             return;
         };
+        register_tx_ring(&c.dev, None, 0, core::ptr::null(), 0);
         for n in t.reaped..t.queued {
             let i = n % TX_RING;
             c.dev.dma_unmap(t.slots.get64(i * SLOT_WORDS + 1));
@@ -186,6 +189,13 @@ impl NicDriver for E1000Napi {
                 next: 0,
             }),
         };
+        register_tx_ring(
+            d,
+            Some(&tring),
+            TX_RING,
+            slots.as_ptr().cast(),
+            SLOT_WORDS * 8,
+        );
         *c.tx.lock() = Tx {
             r: Some(TxRing {
                 ring: tring,

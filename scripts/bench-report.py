@@ -30,9 +30,9 @@ def undo_runs(text):
 
 
 def unfinished_runs(text):
-    """Cycles per queue + unlink of one skb on the unfinished-transmit queue, by run."""
+    """Cycles per lend + take of one skb in the unfinished-transmit table, by run."""
     return [float(m.group(1)) for m in
-            re.finditer(r"run \d+ unfinished_tx queue_unlink_cycles ([\d.]+)", text)]
+            re.finditer(r"run \d+ unfinished_tx lend_take_cycles ([\d.]+)", text)]
 
 
 def tsc_mhz(console):
@@ -235,7 +235,7 @@ def main():
             for ctx, v in runs.items()
         },
         "undo_list_cycles_per_record_forget": undo,
-        "unfinished_list_cycles_per_queue_unlink": unfinished,
+        "unfinished_table_cycles_per_lend_take": unfinished,
         "recovery_ns": recovery_dists(recs),
         "nic_recovery_ns": recovery_dists(nic_recs),
         "tsc_mhz": tsc_mhz(res / "console.log"),
@@ -306,11 +306,11 @@ def main():
                "Median of the runs, then the runs. *guard*: a guarded call minus a direct one",
                "(process context). *undo list*: recording a resource a callout hands out and",
                "forgetting it when the driver gives it back, under the list's lock. *unfinished",
-               "list*: queueing a transmitted skb before the driver gets it and unlinking it",
-               "when the driver reports it sent.", "",
+               "table*: lending a transmitted skb to the driver under a token and taking it",
+               "back when the driver reports the token done.", "",
                "| part | median, cycles | median, µs | runs, cycles |", "|---|---|---|---|"]
         mhz = report["tsc_mhz"]
-        for name, v in (("guard", added), ("undo list", undo), ("unfinished list", unfinished)):
+        for name, v in (("guard", added), ("undo list", undo), ("unfinished table", unfinished)):
             if v:
                 med = statistics.median(v)
                 us = f"{med / mhz:.3f}" if mhz else "–"

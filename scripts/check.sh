@@ -70,7 +70,11 @@ knobs="NDRIVER_REPS=${NDRIVER_REPS:-3} NDRIVER_LEAK_ROUNDS=${NDRIVER_LEAK_ROUNDS
 [ -n "${NDRIVER_NIC_REPS:-}" ] && knobs+=" NDRIVER_NIC_REPS=$NDRIVER_NIC_REPS"
 [ -n "${NDRIVER_NIC_CONFIG:-}" ] && knobs+=" NDRIVER_NIC_CONFIG=$NDRIVER_NIC_CONFIG"
 knobs+=" NDRIVER_TEST_TIMEOUT=${NDRIVER_TEST_TIMEOUT:-900} NDRIVER_TRACE=${NDRIVER_TRACE:-0}"
-"$NDRIVER_ROOT"/scripts/guest.sh --timeout "${NDRIVER_GUEST_TIMEOUT:-2400}" --results "$results" -- \
+# init_on_free: memory is zeroed when freed, so that a use after free in a test shows
+# (a driver handed a freed instance faults on its zeroed state) on the normal kernel
+# too, not only under KASAN.
+NDRIVER_GUEST_APPEND="init_on_free=1 ${NDRIVER_GUEST_APPEND:-}" \
+	"$NDRIVER_ROOT"/scripts/guest.sh --timeout "${NDRIVER_GUEST_TIMEOUT:-2400}" --results "$results" -- \
 	"env $knobs $NDRIVER_ROOT/selftests/guest/run.sh $*"
 grc=$?
 echo "check.sh so far: $((SECONDS / 60)) min $((SECONDS % 60)) s"

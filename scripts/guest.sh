@@ -11,6 +11,7 @@
 # COMMAND runs as root in the guest; RESULTS is writable there. The console goes to
 # RESULTS/console.log. KVM is used where it works, TCG otherwise. A guest that does
 # not finish within the timeout is killed and the run fails with the console's tail.
+# NDRIVER_GUEST_APPEND: more kernel command-line parameters (check.sh: init_on_free=1).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -90,7 +91,7 @@ qemu_opts+=" -monitor unix:$results/monitor.sock,server=on,wait=off"
 
 vng_args=(--run "$kdir/arch/x86/boot/bzImage" "${accel[@]}" --force-9p --cpus 2
 	--memory 2G --verbose --rwdir "$results"
-	--append "panic=-1 oops=panic log_buf_len=16M"
+	--append "panic=-1 oops=panic log_buf_len=16M ${NDRIVER_GUEST_APPEND:-}"
 	"--qemu-opts=$qemu_opts")
 
 # The guest does not inherit this environment: hand the paths over explicitly.

@@ -133,6 +133,23 @@ impl ActionList {
         Some(a)
     }
 
+    /// Whether `obj` (of `kind`) is held: a handle the driver passes back is checked
+    /// here before the framework uses it.
+    pub(crate) fn holds(&self, kind: Kind, obj: usize) -> bool {
+        self.actions.iter().any(|a| a.kind == kind && a.obj == obj)
+    }
+
+    /// Whether `[start, start + len)` lies inside one held resource of `kind` whose
+    /// `obj` is its address and `arg` its size (memory, a coherent DMA buffer).
+    pub(crate) fn covers(&self, kind: Kind, start: usize, len: usize) -> bool {
+        let Some(end) = start.checked_add(len) else {
+            return false;
+        };
+        self.actions.iter().any(|a| {
+            a.kind == kind && a.obj <= start && a.obj.checked_add(a.arg).is_some_and(|e| end <= e)
+        })
+    }
+
     /// Bytes of memory held.
     pub(crate) fn memory(&self) -> usize {
         self.memory

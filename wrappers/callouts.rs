@@ -98,8 +98,9 @@ pub(crate) fn record(st: &InstanceState, action: Action) -> bool {
 }
 
 /// The driver gives back `obj` (of `kind`) itself: forget its action and run its undo
-/// routine, outside the list's lock. `what` names the callout for the warning when the
-/// instance never held `obj`.
+/// routine, outside the list's lock. An `obj` the instance does not hold (released
+/// twice, stale or forged) is left alone and fails the instance; `what` names the
+/// callout for the log.
 pub(crate) fn release(inst: *mut abi::Instance, kind: Kind, obj: usize, what: &str) {
     // SAFETY: the driver passes the handle of its live instance.
     let st = unsafe { InstanceState::from_handle(inst) };
@@ -108,13 +109,32 @@ pub(crate) fn release(inst: *mut abi::Instance, kind: Kind, obj: usize, what: &s
         // SAFETY: the action was recorded by its callout and is now removed, so this
         // is its only undo.
         Some(a) => unsafe { (a.undo)(&a) },
-        None => pr_warn!(
-            "{}: {} of a {} it does not hold\n",
-            st.impl_name,
+        None => st.misuse(format_args!(
+            "{} of {} {:#x}, which it does not hold",
             what,
-            kind.name()
-        ),
+            kind.name(),
+            obj
+        )),
     }
+}
+
+/// Runs `f` if instance `st` holds `obj` of `kind`, with its undo list locked, so that
+/// a concurrent release of `obj` waits for `f`; if not, the instance fails (`what`
+/// names the callout for the log). For handles a driver passes back.
+pub(crate) fn with_held(st: &InstanceState, kind: Kind, obj: usize, what: &str, f: impl FnOnce()) {
+    {
+        let list = st.undo.lock();
+        if list.holds(kind, obj) {
+            f();
+            return;
+        }
+    }
+    st.misuse(format_args!(
+        "{} with {} {:#x}, which it does not hold",
+        what,
+        kind.name(),
+        obj
+    ));
 }
 
 /// Frees a block from `ndriver_alloc` and forgets its undo action.

@@ -77,7 +77,7 @@ unsafe extern "C" {
     /// Cancels and frees it.
     pub(crate) fn ndriver_work_cancel(inst: *mut Instance, work: *mut c_void);
     /// The driver is done with a lent skb (`sent`: it went out).
-    pub(crate) fn ndriver_net_tx_done(inst: *mut Instance, skb: *mut c_void, sent: u32);
+    pub(crate) fn ndriver_net_tx_done(inst: *mut Instance, token: *mut c_void, sent: u32);
     /// Delivers a received frame (copied); `napi` non-zero from `poll`.
     pub(crate) fn ndriver_net_rx(
         inst: *mut Instance,
@@ -114,5 +114,17 @@ unsafe extern "C" {
         stride: u32,
         status_off: u32,
         done_mask: u32,
+    );
+    /// Registers the transmit ring and the token of each descriptor, so that frames
+    /// the device sent before the instance died are not sent again.
+    pub(crate) fn ndriver_net_tx_ring(
+        inst: *mut Instance,
+        base: *const c_void,
+        count: u32,
+        stride: u32,
+        status_off: u32,
+        done_mask: u32,
+        tokens: *const c_void,
+        token_stride: u32,
     );
 }

@@ -12,7 +12,7 @@
 
 use crate::abi;
 use crate::action_list::{Action, Kind};
-use crate::callouts::{record, release};
+use crate::callouts::{record, release, with_held};
 use crate::device::{DeviceApi, Event};
 use crate::instance::InstanceState;
 use kernel::bindings;
@@ -108,23 +108,26 @@ pub(crate) extern "C" fn ndriver_timer_setup(inst: *mut abi::Instance, cookie: u
 /// own callback.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_timer_arm(
-    _inst: *mut abi::Instance,
+    inst: *mut abi::Instance,
     timer: *mut c_void,
     delay_ns: u64,
 ) {
-    if timer.is_null() {
-        return;
-    }
-    let dt = timer.cast::<DriverTimer>();
-    // SAFETY: the driver passes a handle from `ndriver_timer_setup` it still holds.
-    unsafe {
-        bindings::hrtimer_start_range_ns(
-            (*dt).timer.get(),
-            delay_ns.min(i64::MAX as u64) as i64,
-            0,
-            bindings::hrtimer_mode_HRTIMER_MODE_REL_SOFT,
-        )
-    };
+    // SAFETY: the driver passes the handle of its live instance.
+    let st = unsafe { InstanceState::from_handle(inst) };
+    with_held(st, Kind::Timer, timer as usize, "ndriver_timer_arm", || {
+        let dt = timer.cast::<DriverTimer>();
+        // SAFETY: `dt` is a timer of this instance's undo list, and stays alive while
+        // `with_held` holds the list's lock: only an undo frees it, after removing it
+        // from the list under that lock.
+        unsafe {
+            bindings::hrtimer_start_range_ns(
+                (*dt).timer.get(),
+                delay_ns.min(i64::MAX as u64) as i64,
+                0,
+                bindings::hrtimer_mode_HRTIMER_MODE_REL_SOFT,
+            )
+        };
+    });
 }
 
 /// Cancels and frees a timer from `ndriver_timer_setup`. Not from its own callback.
@@ -214,20 +217,22 @@ pub(crate) extern "C" fn ndriver_work_setup(inst: *mut abi::Instance, cookie: u6
 
 /// Queues `work` on the per-CPU system workqueue (a no-op if already queued). Any context.
 #[unsafe(no_mangle)]
-pub(crate) extern "C" fn ndriver_work_queue(_inst: *mut abi::Instance, work: *mut c_void) {
-    if work.is_null() {
-        return;
-    }
-    let dw = work.cast::<DriverWork>();
-    // SAFETY: the driver passes a handle from `ndriver_work_setup` it still holds;
-    // `system_percpu_wq` always exists (`system_wq` is deprecated).
-    unsafe {
-        bindings::queue_work_on(
-            bindings::wq_misc_consts_WORK_CPU_UNBOUND as _,
-            bindings::system_percpu_wq,
-            (*dw).work.get(),
-        )
-    };
+pub(crate) extern "C" fn ndriver_work_queue(inst: *mut abi::Instance, work: *mut c_void) {
+    // SAFETY: the driver passes the handle of its live instance.
+    let st = unsafe { InstanceState::from_handle(inst) };
+    with_held(st, Kind::Work, work as usize, "ndriver_work_queue", || {
+        let dw = work.cast::<DriverWork>();
+        // SAFETY: `dw` is a work item of this instance's undo list, alive while
+        // `with_held` holds the list's lock (see `ndriver_timer_arm`);
+        // `system_percpu_wq` always exists (`system_wq` is deprecated).
+        unsafe {
+            bindings::queue_work_on(
+                bindings::wq_misc_consts_WORK_CPU_UNBOUND as _,
+                bindings::system_percpu_wq,
+                (*dw).work.get(),
+            )
+        };
+    });
 }
 
 /// Cancels and frees a work item from `ndriver_work_setup`. Not from the item itself.

@@ -5,7 +5,8 @@
 //! the request's pages and the driver's buffers, and report finished requests.
 //! Exported through `wrappers/callouts_exports.c`, declared for implementations in
 //! `wrappers/callouts_api_blk.rs`. Only instances of class `blk` may call them; others
-//! get `-EINVAL`.
+//! get `-EINVAL` and fail. A request or tag the calling instance does not hold (stale,
+//! reported twice, forged) is not used and fails the instance (`misuse`).
 
 use crate::abi;
 use crate::blk::{self, BlkDevice};
@@ -27,10 +28,9 @@ fn blk_of<'a>(inst: *mut abi::Instance) -> Option<(&'a InstanceState, &'a BlkDev
     match blk::of_instance(st) {
         Some(d) => Some((st, d)),
         None => {
-            pr_warn!(
-                "{}: block callout from a non-block instance\n",
-                st.impl_name
-            );
+            st.misuse(format_args!(
+                "block callout from an instance that serves no disk"
+            ));
             None
         }
     }
@@ -58,12 +58,24 @@ pub(crate) extern "C" fn ndriver_blk_copy(
     len: u32,
     to_rq: u32,
 ) -> c_int {
-    if blk_of(inst).is_none() || rq.is_null() || buf.is_null() {
+    let Some((st, dev)) = blk_of(inst) else {
+        return EINVAL.to_errno();
+    };
+    if !blk::holds(dev, st, rq.cast()) {
+        st.misuse(format_args!(
+            "ndriver_blk_copy with a request it does not hold ({:p})",
+            rq
+        ));
         return EINVAL.to_errno();
     }
-    // SAFETY: `rq` is the request the framework passed to the calling entry point
-    // (started, its pages stable until it ends); `buf` holds `len` bytes of the
-    // driver's memory (the driver's layer checks the bounds).
+    if buf.is_null() {
+        st.misuse(format_args!("ndriver_blk_copy to or from a NULL buffer"));
+        return EINVAL.to_errno();
+    }
+    // SAFETY: `rq` is a started request of our tag set that this instance holds
+    // (checked above), its pages stable until it ends; `buf` holds `len` bytes of the
+    // driver's memory (the driver's layer checks the bounds; a bad one faults inside
+    // the driver's guarded call), and the copy checks `len` against the request.
     unsafe { ndriver_rq_copy(rq, buf, len, to_rq != 0) }
 }
 
@@ -76,6 +88,12 @@ pub(crate) extern "C" fn ndriver_blk_done(inst: *mut abi::Instance, tag: u32) ->
     };
     match blk::done(dev, st, tag) {
         Ok(()) => 0,
-        Err(e) => e.to_errno(),
+        Err(e) => {
+            st.misuse(format_args!(
+                "ndriver_blk_done of tag {} it does not hold (reported twice, stale or forged)",
+                tag
+            ));
+            e.to_errno()
+        }
     }
 }

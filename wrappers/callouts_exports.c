@@ -43,6 +43,9 @@ u32 ndriver_net_mtu(struct ndriver_instance *inst);
 u32 ndriver_net_rx_filter(struct ndriver_instance *inst, u64 *mc, u32 max, u32 *count);
 void ndriver_net_rx_ring(struct ndriver_instance *inst, const void *base, u32 count,
 			 u32 stride, u32 status_off, u32 done_mask);
+void ndriver_net_tx_ring(struct ndriver_instance *inst, const void *base, u32 count,
+			 u32 stride, u32 status_off, u32 done_mask, const void *tokens,
+			 u32 token_stride);
 void *ndriver_dma_alloc(struct ndriver_instance *inst, size_t size, u64 *dma);
 void ndriver_dma_free(struct ndriver_instance *inst, void *cpu);
 int ndriver_dma_map(struct ndriver_instance *inst, void *ptr, size_t size, u32 dir, u64 *dma);
@@ -103,6 +106,7 @@ EXPORT_SYMBOL_GPL(ndriver_net_mac);
 EXPORT_SYMBOL_GPL(ndriver_net_mtu);
 EXPORT_SYMBOL_GPL(ndriver_net_rx_filter);
 EXPORT_SYMBOL_GPL(ndriver_net_rx_ring);
+EXPORT_SYMBOL_GPL(ndriver_net_tx_ring);
 
 EXPORT_SYMBOL_GPL(ndriver_io_reset_on_undo);
 EXPORT_SYMBOL_GPL(ndriver_io_reset_cancel);

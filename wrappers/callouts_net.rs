@@ -5,36 +5,58 @@
 //! queue, read the station address, MTU and receive filter, and register its receive
 //! ring. Nothing here is a resource of the instance: the placeholder owns the NAPI
 //! context, the queue and every skb, so nothing needs undoing after a fault.
+//!
+//! Nothing a driver passes is taken on its word: a transmit token is looked up in the
+//! placeholder's table of lent skbs, a frame length is bounded by the MTU, a receive
+//! ring must lie in memory the instance holds. A value that fails its check is not
+//! used and fails the instance (`misuse`); so does a net callout from an instance
+//! that serves no NIC.
 
 use crate::abi::Instance;
+use crate::action_list::Kind;
 use crate::instance::InstanceState;
 use crate::nic::{self, NicDev};
 use core::sync::atomic::Ordering;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 
-/// The instance behind `inst` and the `nic` device it serves.
-fn nic_of<'a>(inst: *mut Instance) -> Option<(&'a InstanceState, &'a NicDev)> {
+/// Ethernet header, VLAN tag and frame check sequence: what a received frame may add
+/// to the MTU.
+const FRAME_OVERHEAD: u32 = 14 + 4 + 4;
+/// The shortest frame a driver may deliver (an Ethernet header).
+const FRAME_MIN: u32 = 14;
+
+/// The instance behind `inst` and the `nic` device it serves; an instance that
+/// serves none fails (`what` names the callout).
+fn nic_of<'a>(inst: *mut Instance, what: &str) -> Option<(&'a InstanceState, &'a NicDev)> {
     // SAFETY: the driver passes the handle of its live instance.
     let st = unsafe { InstanceState::from_handle(inst) };
-    nic::nic_of(st).map(|d| (st, d))
+    let d = nic::nic_of(st);
+    if d.is_none() {
+        st.misuse(format_args!("{} from an instance that serves no NIC", what));
+    }
+    d.map(|d| (st, d))
 }
 
-/// The driver is done with `skb` (it was sent, or the driver gives up on it): the
-/// framework lets go of it.
+/// The driver is done with the skb lent under `token` (it was sent, or the driver
+/// gives up on it): the framework takes it back and lets go of it. A token this
+/// instance does not hold (reported twice, stale, forged) touches no skb.
 #[unsafe(no_mangle)]
-pub(crate) extern "C" fn ndriver_net_tx_done(inst: *mut Instance, skb: *mut c_void, sent: u32) {
-    let Some((_, dev)) = nic_of(inst) else {
+pub(crate) extern "C" fn ndriver_net_tx_done(inst: *mut Instance, token: *mut c_void, sent: u32) {
+    let Some((st, dev)) = nic_of(inst, "ndriver_net_tx_done") else {
         return;
     };
-    let Some(nd) = dev.class.netdev() else {
-        return;
+    let skb = match dev.class.tx.take(token as u64, st.generation) {
+        Ok(skb) => skb,
+        Err(e) => {
+            st.misuse(format_args!(
+                "ndriver_net_tx_done of transmit token {:#x}: {:?}",
+                token as usize, e
+            ));
+            return;
+        }
     };
-    // SAFETY: `skb` is one the framework handed to this instance's `start_xmit` and
-    // still holds on the unfinished queue (the driver reports each one once).
-    let skb = unsafe { crate::net::Skb::from_raw(skb) };
     let (_, len) = skb.data();
-    nd.unfinished().unlink(skb);
     if sent != 0 {
         dev.class.net.tx_packets.fetch_add(1, Ordering::Relaxed);
         dev.class
@@ -57,13 +79,23 @@ pub(crate) extern "C" fn ndriver_net_rx(
     len: u32,
     napi: u32,
 ) -> c_int {
-    let Some((_, dev)) = nic_of(inst) else {
-        return ENODEV.to_errno();
+    let Some((st, dev)) = nic_of(inst, "ndriver_net_rx") else {
+        return EINVAL.to_errno();
     };
     let Some(nd) = dev.class.netdev() else {
         return ENODEV.to_errno();
     };
-    // SAFETY: the driver passes a frame it holds for the duration of the call.
+    if data.is_null() || len < FRAME_MIN || len > nd.mtu().saturating_add(FRAME_OVERHEAD) {
+        st.misuse(format_args!(
+            "ndriver_net_rx of a {} byte frame at {:p} (MTU {})",
+            len,
+            data,
+            nd.mtu()
+        ));
+        return EINVAL.to_errno();
+    }
+    // SAFETY: the driver passes a frame it holds for the duration of the call, of a
+    // length checked above; a bad `data` faults inside the driver's guarded call.
     let frame = unsafe { core::slice::from_raw_parts(data, len as usize) };
     let n = (napi != 0).then(|| nd.napi());
     match nd.receive(n, frame) {
@@ -86,7 +118,7 @@ pub(crate) extern "C" fn ndriver_net_rx(
 /// not scheduled yet.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_net_napi_schedule(inst: *mut Instance) -> u32 {
-    let Some((_, dev)) = nic_of(inst) else {
+    let Some((_, dev)) = nic_of(inst, "ndriver_net_napi_schedule") else {
         return 0;
     };
     dev.class
@@ -98,7 +130,7 @@ pub(crate) extern "C" fn ndriver_net_napi_schedule(inst: *mut Instance) -> u32 {
 /// may re-enable its interrupts.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_net_napi_complete(inst: *mut Instance, work: i32) -> u32 {
-    let Some((_, dev)) = nic_of(inst) else {
+    let Some((_, dev)) = nic_of(inst, "ndriver_net_napi_complete") else {
         return 0;
     };
     let Some(nd) = dev.class.netdev() else {
@@ -111,7 +143,7 @@ pub(crate) extern "C" fn ndriver_net_napi_complete(inst: *mut Instance, work: i3
 /// The link is up (1) or down (0).
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_net_carrier(inst: *mut Instance, on: u32) {
-    if let Some((st, dev)) = nic_of(inst) {
+    if let Some((st, dev)) = nic_of(inst, "ndriver_net_carrier") {
         nic::carrier(dev, st, on != 0);
     }
 }
@@ -119,7 +151,7 @@ pub(crate) extern "C" fn ndriver_net_carrier(inst: *mut Instance, on: u32) {
 /// Stops the transmit queue (the ring is full).
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_net_stop_queue(inst: *mut Instance) {
-    if let Some(nd) = nic_of(inst).and_then(|(_, d)| d.class.netdev()) {
+    if let Some(nd) = nic_of(inst, "ndriver_net_stop_queue").and_then(|(_, d)| d.class.netdev()) {
         nd.stop_queue();
     }
 }
@@ -127,7 +159,7 @@ pub(crate) extern "C" fn ndriver_net_stop_queue(inst: *mut Instance) {
 /// Wakes the transmit queue (the ring has room again).
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_net_wake_queue(inst: *mut Instance) {
-    if let Some((_, dev)) = nic_of(inst) {
+    if let Some((_, dev)) = nic_of(inst, "ndriver_net_wake_queue") {
         if let Some(nd) = dev.class.netdev() {
             if dev.is_running() {
                 nd.wake_queue();
@@ -139,7 +171,7 @@ pub(crate) extern "C" fn ndriver_net_wake_queue(inst: *mut Instance) {
 /// The placeholder's station address (first byte in the low bits).
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_net_mac(inst: *mut Instance) -> u64 {
-    nic_of(inst)
+    nic_of(inst, "ndriver_net_mac")
         .and_then(|(_, d)| d.class.netdev())
         .map_or(0, |nd| nd.addr())
 }
@@ -147,7 +179,7 @@ pub(crate) extern "C" fn ndriver_net_mac(inst: *mut Instance) -> u64 {
 /// The placeholder's MTU.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_net_mtu(inst: *mut Instance) -> u32 {
-    nic_of(inst)
+    nic_of(inst, "ndriver_net_mtu")
         .and_then(|(_, d)| d.class.netdev())
         .map_or(1500, |nd| nd.mtu())
 }
@@ -161,12 +193,17 @@ pub(crate) extern "C" fn ndriver_net_rx_filter(
     max: u32,
     count: *mut u32,
 ) -> u32 {
-    let Some((_, dev)) = nic_of(inst) else {
+    let Some((st, dev)) = nic_of(inst, "ndriver_net_rx_filter") else {
         return 0;
     };
+    if count.is_null() || (mc.is_null() && max > 0) {
+        st.misuse(format_args!("ndriver_net_rx_filter into a NULL buffer"));
+        return 0;
+    }
     let f = dev.class.filter();
     let n = f.count.min(max as usize);
-    // SAFETY: the driver passes room for `max` addresses and a count.
+    // SAFETY: the driver passes room for `max` addresses and a count (checked for
+    // NULL above); a bad pointer faults inside the driver's guarded call.
     unsafe {
         core::ptr::copy_nonoverlapping(f.mc.as_ptr(), mc, n);
         *count = n as u32;
@@ -177,7 +214,8 @@ pub(crate) extern "C" fn ndriver_net_rx_filter(
 /// Registers the instance's receive ring (`count` descriptors of `stride` bytes at
 /// `base`, whose byte at `status_off` has `done_mask` set once the device filled it),
 /// so that frames left in it when the instance dies are counted (`rx_lost`). A NULL
-/// `base` withdraws it.
+/// `base` withdraws it. The ring must lie in one coherent DMA buffer the instance
+/// holds: the framework reads it after the instance died.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_net_rx_ring(
     inst: *mut Instance,
@@ -187,14 +225,71 @@ pub(crate) extern "C" fn ndriver_net_rx_ring(
     status_off: u32,
     done_mask: u32,
 ) {
-    if let Some((st, dev)) = nic_of(inst) {
-        dev.class.set_ring(
-            st.generation,
-            base as usize,
-            count,
-            stride,
-            status_off,
-            done_mask as u8,
-        );
+    let Some((st, dev)) = nic_of(inst, "ndriver_net_rx_ring") else {
+        return;
+    };
+    if !base.is_null() {
+        let len = nic::ring_span(count, stride, status_off);
+        let held = len.is_some_and(|l| st.undo.lock().covers(Kind::DmaCoherent, base as usize, l));
+        if !held || done_mask > u8::MAX as u32 {
+            st.misuse(format_args!(
+                "ndriver_net_rx_ring of {} x {} bytes at {:p}, outside its DMA buffers",
+                count, stride, base
+            ));
+            return;
+        }
     }
+    dev.class.set_ring(
+        st.generation,
+        base as usize,
+        count,
+        stride,
+        status_off,
+        done_mask as u8,
+    );
+}
+
+/// Registers the instance's transmit ring: `count` descriptors of `stride` bytes at
+/// `base`, whose byte at `status_off` has `done_mask` set once the device sent it, the
+/// token of descriptor `i` being the 64-bit word at `tokens + i * token_stride`. When
+/// the instance dies, what the device already sent is completed rather than sent
+/// again (a duplicate frame). The ring must lie in a coherent DMA buffer and the
+/// tokens in memory the instance holds; a token read there is looked up like any
+/// other, so a stale or garbage one completes nothing. A NULL `base` withdraws it.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_net_tx_ring(
+    inst: *mut Instance,
+    base: *const c_void,
+    count: u32,
+    stride: u32,
+    status_off: u32,
+    done_mask: u32,
+    tokens: *const c_void,
+    token_stride: u32,
+) {
+    let Some((st, dev)) = nic_of(inst, "ndriver_net_tx_ring") else {
+        return;
+    };
+    if base.is_null() {
+        dev.class.set_tx_ring(None);
+        return;
+    }
+    let ring = nic::TxRing {
+        generation: st.generation,
+        base: base as usize,
+        count,
+        stride,
+        status_off,
+        done_mask: done_mask as u8,
+        tokens: tokens as usize,
+        token_stride,
+    };
+    if done_mask > u8::MAX as u32 || !ring.held_by(st) {
+        st.misuse(format_args!(
+            "ndriver_net_tx_ring of {} x {} bytes at {:p} (tokens at {:p}), outside its memory",
+            count, stride, base, tokens
+        ));
+        return;
+    }
+    dev.class.set_tx_ring(Some(ring));
 }

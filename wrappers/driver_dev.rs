@@ -449,6 +449,11 @@ unsafe impl Send for Memory {}
 // SAFETY: see above.
 unsafe impl Sync for Memory {}
 impl Memory {
+    /// Its address (to tell the framework where something lies in it).
+    pub(crate) fn as_ptr(&self) -> *const u8 {
+        self.ptr
+    }
+
     /// Reads the 64-bit word `i` (0 if out of range).
     pub(crate) fn get64(&self, i: usize) -> u64 {
         if i >= self.size / 8 {

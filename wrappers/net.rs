@@ -21,7 +21,7 @@ mod raw {
         pub(super) fn ndriver_nic_dev_of(nd: *mut c_void) -> *mut c_void;
         pub(super) fn ndriver_nic_dev_of_napi(napi: *mut c_void) -> *mut c_void;
         pub(super) fn ndriver_nic_napi(nd: *mut c_void) -> *mut c_void;
-        pub(super) fn ndriver_nic_unfinished(nd: *mut c_void) -> *mut c_void;
+        pub(super) fn ndriver_nic_resend(nd: *mut c_void) -> *mut c_void;
         pub(super) fn ndriver_nic_free(nd: *mut c_void);
         pub(super) fn ndriver_netif_stop_queue(nd: *mut c_void);
         pub(super) fn ndriver_netif_wake_queue(nd: *mut c_void);
@@ -49,8 +49,6 @@ mod raw {
         ) -> c_int;
         pub(super) fn ndriver_skb_requeue(skb: *mut c_void) -> c_int;
         pub(super) fn ndriver_skb_queue_len(q: *mut c_void) -> c_uint;
-        pub(super) fn ndriver_skb_queue_new() -> *mut c_void;
-        pub(super) fn ndriver_skb_queue_free(q: *mut c_void);
         pub(super) fn ndriver_skb_new(len: c_uint) -> *mut c_void;
         // Exported kernel functions.
         pub(super) fn register_netdev(nd: *mut c_void) -> c_int;
@@ -61,7 +59,6 @@ mod raw {
         pub(super) fn napi_disable(napi: *mut c_void);
         pub(super) fn napi_complete_done(napi: *mut c_void, work: c_int) -> bool;
         pub(super) fn skb_queue_tail(q: *mut c_void, skb: *mut c_void);
-        pub(super) fn skb_unlink(skb: *mut c_void, q: *mut c_void);
         pub(super) fn skb_dequeue(q: *mut c_void) -> *mut c_void;
     }
 }
@@ -71,7 +68,7 @@ pub(crate) const IFF_PROMISC: u32 = 0x100;
 /// `IFF_ALLMULTI` of `net_device::flags`.
 pub(crate) const IFF_ALLMULTI: u32 = 0x200;
 
-/// A placeholder `net_device` (with its NAPI context and unfinished-transmit queue in
+/// A placeholder `net_device` (with its NAPI context and queue of transmits to send again in
 /// its private area), owned by the framework from [`NetDev::alloc`] to
 /// [`NetDev::free`].
 #[derive(Clone, Copy)]
@@ -231,10 +228,10 @@ impl NetDev {
         Napi(unsafe { raw::ndriver_nic_napi(self.0) })
     }
 
-    /// Its queue of unfinished transmits.
-    pub(crate) fn unfinished(&self) -> SkbQueue {
+    /// Its queue of transmits a dead instance never reported done, to be sent again.
+    pub(crate) fn resend(&self) -> SkbQueue {
         // SAFETY: a live placeholder.
-        SkbQueue(unsafe { raw::ndriver_nic_unfinished(self.0) })
+        SkbQueue(unsafe { raw::ndriver_nic_resend(self.0) })
     }
 
     /// Hands a received frame to the stack (copied into a fresh skb): through GRO
@@ -352,12 +349,6 @@ impl SkbQueue {
         unsafe { raw::skb_queue_tail(self.0, skb.0) }
     }
 
-    /// Removes `skb`, which is on this queue.
-    pub(crate) fn unlink(&self, skb: Skb) {
-        // SAFETY: as above; the caller knows `skb` is queued here.
-        unsafe { raw::skb_unlink(skb.0, self.0) }
-    }
-
     /// Takes the oldest skb off.
     pub(crate) fn pop(&self) -> Option<Skb> {
         // SAFETY: as above.
@@ -372,49 +363,31 @@ impl SkbQueue {
     }
 }
 
-/// A queue of its own with one skb, to time what the unfinished-transmit queue adds
-/// to each transmitted skb (`bench`).
-pub(crate) struct SpareQueue {
-    q: SkbQueue,
-    skb: Skb,
-}
+/// An skb on no list, to time what the unfinished-transmit table adds to each
+/// transmitted skb (`bench`).
+pub(crate) struct SpareSkb(Skb);
 
-impl SpareQueue {
-    /// An empty queue and a 64-byte skb on no list (process context).
+impl SpareSkb {
+    /// A 64-byte skb (process context).
     pub(crate) fn new() -> Result<Self> {
         // SAFETY: no preconditions; NULL on failure.
-        let q = unsafe { raw::ndriver_skb_queue_new() };
-        if q.is_null() {
-            return Err(ENOMEM);
-        }
-        // SAFETY: as above.
         let skb = unsafe { raw::ndriver_skb_new(64) };
         if skb.is_null() {
-            // SAFETY: `q` is the empty queue just made.
-            unsafe { raw::ndriver_skb_queue_free(q) };
             return Err(ENOMEM);
         }
-        Ok(Self {
-            q: SkbQueue(q),
-            skb: Skb(skb),
-        })
+        Ok(Self(Skb(skb)))
     }
 
-    /// Queues the skb and takes it off again, as `ndo_start_xmit` and the
-    /// transmit-done report do.
-    pub(crate) fn push_unlink(&self) {
-        self.q.push(self.skb);
-        self.q.unlink(self.skb);
+    /// The skb (still owned by `self`).
+    pub(crate) fn skb(&self) -> Skb {
+        self.0
     }
 }
 
-impl Drop for SpareQueue {
+impl Drop for SpareSkb {
     fn drop(&mut self) {
-        // SAFETY: the skb is ours and on no list; the queue is ours and empty.
-        unsafe {
-            raw::ndriver_skb_free_any(self.skb.0);
-            raw::ndriver_skb_queue_free(self.q.0);
-        }
+        // SAFETY: the skb is ours and on no list.
+        unsafe { raw::ndriver_skb_free_any(self.0 .0) };
     }
 }
 

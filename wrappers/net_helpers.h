@@ -13,7 +13,7 @@ struct net_device *ndriver_nic_alloc(void *dev, const char *name);
 void *ndriver_nic_dev_of(struct net_device *nd);
 void *ndriver_nic_dev_of_napi(struct napi_struct *napi);
 struct napi_struct *ndriver_nic_napi(struct net_device *nd);
-struct sk_buff_head *ndriver_nic_unfinished(struct net_device *nd);
+struct sk_buff_head *ndriver_nic_resend(struct net_device *nd);
 void ndriver_nic_free(struct net_device *nd);
 void ndriver_netif_stop_queue(struct net_device *nd);
 void ndriver_netif_wake_queue(struct net_device *nd);
@@ -37,8 +37,6 @@ int ndriver_skb_rx(struct net_device *nd, struct napi_struct *napi,
 		   const void *data, unsigned int len);
 int ndriver_skb_requeue(struct sk_buff *skb);
 unsigned int ndriver_skb_queue_len(struct sk_buff_head *q);
-struct sk_buff_head *ndriver_skb_queue_new(void);
-void ndriver_skb_queue_free(struct sk_buff_head *q);
 struct sk_buff *ndriver_skb_new(unsigned int len);
 
 #endif

@@ -17,7 +17,7 @@
 struct ndriver_nic_priv {
 	void *dev;			/* the framework's Device<Nic> */
 	struct napi_struct napi;
-	struct sk_buff_head unfinished;	/* skbs a driver holds, see nic.rs */
+	struct sk_buff_head resend;	/* skbs of dead instances, see nic.rs */
 };
 
 /* Rust guard wrappers (placeholders/nic.rs). */
@@ -96,7 +96,7 @@ struct net_device *ndriver_nic_alloc(void *dev, const char *name)
 		return NULL;
 	p = priv_of(nd);
 	p->dev = dev;
-	skb_queue_head_init(&p->unfinished);
+	skb_queue_head_init(&p->resend);
 	strscpy(nd->name, name, IFNAMSIZ);
 	nd->netdev_ops = &ndriver_nic_ops;
 	nd->ethtool_ops = &ndriver_nic_ethtool_ops;
@@ -124,15 +124,15 @@ struct napi_struct *ndriver_nic_napi(struct net_device *nd)
 	return &priv_of(nd)->napi;
 }
 
-struct sk_buff_head *ndriver_nic_unfinished(struct net_device *nd)
+struct sk_buff_head *ndriver_nic_resend(struct net_device *nd)
 {
-	return &priv_of(nd)->unfinished;
+	return &priv_of(nd)->resend;
 }
 
 /* Frees what the placeholder still holds and the placeholder itself. */
 void ndriver_nic_free(struct net_device *nd)
 {
-	skb_queue_purge(&priv_of(nd)->unfinished);
+	skb_queue_purge(&priv_of(nd)->resend);
 	free_netdev(nd);
 }
 

@@ -188,6 +188,38 @@ impl Dev {
             )
         }
     }
+
+    /// Registers the transmit ring (`None`: withdraws it): descriptor `i` of `ring`
+    /// has `done_mask` set in its byte at `status_off` once the device sent it, and
+    /// the token of its skb is the 64-bit word at `tokens + i * token_stride`. When
+    /// the instance dies, the framework completes what the device already sent
+    /// instead of sending it again.
+    pub(crate) fn register_tx_ring(
+        &self,
+        ring: Option<&DmaCoherent>,
+        count: u32,
+        stride: u32,
+        status_off: u32,
+        done_mask: u8,
+        tokens: *const u64,
+        token_stride: u32,
+    ) {
+        let base = ring.map_or(ptr::null(), |r| r.cpu_addr());
+        // SAFETY: the live instance; `base` is its own coherent buffer (or NULL) and
+        // `tokens` its own memory (the framework checks both).
+        unsafe {
+            api::ndriver_net_tx_ring(
+                self.handle(),
+                base.cast(),
+                count,
+                stride,
+                status_off,
+                done_mask as u32,
+                tokens.cast(),
+                token_stride,
+            )
+        }
+    }
 }
 
 /// What a `start_xmit` did with the skb.

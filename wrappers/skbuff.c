@@ -70,26 +70,7 @@ unsigned int ndriver_skb_queue_len(struct sk_buff_head *q)
 	return skb_queue_len_lockless(q);
 }
 
-/*
- * A free-standing queue and skb for measuring the unfinished-transmit queue's cost
- * (ndriver/bench.rs): skb_queue_head_init and alloc_skb are static inline.
- */
-struct sk_buff_head *ndriver_skb_queue_new(void)
-{
-	struct sk_buff_head *q = kmalloc(sizeof(*q), GFP_KERNEL);
-
-	if (q)
-		skb_queue_head_init(q);
-	return q;
-}
-
-/* Frees a queue from ndriver_skb_queue_new and any skb still on it. */
-void ndriver_skb_queue_free(struct sk_buff_head *q)
-{
-	skb_queue_purge(q);
-	kfree(q);
-}
-
+/* A free-standing skb for timing the unfinished-transmit table (ndriver/bench.rs). */
 struct sk_buff *ndriver_skb_new(unsigned int len)
 {
 	return alloc_skb(len, GFP_KERNEL);

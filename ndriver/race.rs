@@ -1,0 +1,109 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Race points: named places in the core where a test can make one pass stall, so
+//! that an interleaving which is otherwise a few instructions wide happens every time.
+//!
+//! `/sys/kernel/debug/ndriver/race` takes `POINT MICROSECONDS`: the next pass through
+//! `POINT` waits that long (busy, so that any context may pass), then the point
+//! disarms itself. Reading the file lists each point as `POINT armed_us hits`, `hits`
+//! counting the passes that stalled, the point's own record that it was reached.
+//! Disarmed, a point costs one relaxed load.
+
+use core::fmt;
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::prelude::*;
+use kernel::uaccess::UserSliceReader;
+
+/// In `Device::admit`, between loading the current instance and its table.
+pub(crate) const ADMIT: usize = 0;
+/// In `Device::recover`, after `quiesce`, before the instance is discarded.
+pub(crate) const RECOVER_QUIESCED: usize = 1;
+/// In `Nic::redirected`, before the dead instance's transmits are sent again.
+pub(crate) const NIC_REDIRECT: usize = 2;
+/// At the start of `Device::fail_async`, before the failed instance is marked.
+pub(crate) const FAIL_ASYNC: usize = 3;
+/// In `Device::recover_pending` (the recovery work item), before it takes the pending
+/// failure.
+pub(crate) const RECOVER_PENDING: usize = 4;
+
+const NAMES: [&str; 5] = [
+    "admit",
+    "recover_quiesced",
+    "nic_redirect",
+    "fail_async",
+    "recover_pending",
+];
+
+/// Longest stall a write may ask for (10 s).
+const MAX_US: u64 = 10_000_000;
+
+static ARMED_US: [AtomicU64; NAMES.len()] = [const { AtomicU64::new(0) }; NAMES.len()];
+static HITS: [AtomicU64; NAMES.len()] = [const { AtomicU64::new(0) }; NAMES.len()];
+
+/// Passes race point `id`: stalls there if a test armed it.
+#[inline]
+pub(crate) fn point(id: usize) {
+    let Some(armed) = ARMED_US.get(id) else {
+        return;
+    };
+    if armed.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let us = armed.swap(0, Ordering::AcqRel);
+    if us == 0 {
+        return;
+    }
+    HITS[id].fetch_add(1, Ordering::Relaxed);
+    // Busy in steps of a millisecond: a point may be passed with interrupts off.
+    for _ in 0..us / 1000 {
+        // SAFETY: `__udelay` only spins; any context may call it.
+        unsafe { kernel::bindings::__udelay(1000) };
+    }
+    // SAFETY: as above.
+    unsafe { kernel::bindings::__udelay((us % 1000) as _) };
+}
+
+/// `race` read: one line per point.
+pub(crate) fn show(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    for (i, name) in NAMES.iter().enumerate() {
+        writeln!(
+            f,
+            "{} {} {}",
+            name,
+            ARMED_US[i].load(Ordering::Relaxed),
+            HITS[i].load(Ordering::Relaxed)
+        )?;
+    }
+    Ok(())
+}
+
+/// `race` write: `POINT MICROSECONDS` arms a point (0 disarms it).
+pub(crate) fn write(_: &(), r: &mut UserSliceReader) -> Result {
+    let mut buf = [0u8; 48];
+    let len = r.len();
+    if len == 0 || len > buf.len() {
+        pr_warn!("race: write `POINT MICROSECONDS`\n");
+        return Err(EINVAL);
+    }
+    r.read_slice(&mut buf[..len])?;
+    let text = core::str::from_utf8(&buf[..len]).map_err(|_| EINVAL)?;
+    let mut words = text.split_whitespace();
+    let (Some(name), Some(us), None) = (words.next(), words.next(), words.next()) else {
+        pr_warn!("race: write `POINT MICROSECONDS`\n");
+        return Err(EINVAL);
+    };
+    let Some(id) = NAMES.iter().position(|n| *n == name) else {
+        pr_warn!("race: no point `{}` (see the file for the list)\n", name);
+        return Err(EINVAL);
+    };
+    let us = us
+        .parse::<u64>()
+        .ok()
+        .filter(|us| *us <= MAX_US)
+        .ok_or_else(|| {
+            pr_warn!("race: microseconds 0..={}\n", MAX_US);
+            EINVAL
+        })?;
+    ARMED_US[id].store(us, Ordering::Release);
+    Ok(())
+}

@@ -1,0 +1,157 @@
+# SPDX-License-Identifier: GPL-2.0
+# Recovery races, each made to happen every time by a race point
+# (/sys/kernel/debug/ndriver/race: the next pass through a named point in the core
+# stalls for the time written). The guest runs with init_on_free=1 (check.sh), so a
+# freed instance is zeroed and a call that still uses one goes wrong visibly; under
+# KASAN it is reported as a use after free.
+#
+# 1. admit: a call admitted in the window between a recovery's quiesce and its new
+#    instance must not pair the dead instance with the new instance's table. The
+#    recovery stalls after quiesce; a second request arrives and stalls between its
+#    loads of the instance and of its table. The answer must be right and the
+#    injected panic the only failure.
+# 2. pending: an asynchronous failure of a newer instance must not be thrown away
+#    because an older one is still pending. The recovery work item stalls before it
+#    takes the pending failure (of generation N) while an operator swap starts N+1,
+#    whose interrupt handler then fails too: the device must recover from that and
+#    answer, not stay refused.
+# 3. fail_async: a failed asynchronous call marks its instance failed while it is
+#    still admitted, so a swap waiting in quiesce cannot free the instance first
+#    (KASAN reports the write otherwise).
+# 4. nic_redirect: ndeth0's recovery sends again only what the dead instance held. The
+#    new instance serves for 300 ms before that resend, its transmit ring kept full by
+#    a UDP flood, under a ping every 10 ms: no reply may come twice (busybox ping
+#    marks duplicates by their ICMP sequence numbers) and no failure besides the
+#    injected one may follow.
+. "$(dirname "$0")/../lib.sh"
+
+NIC=$DBG/nic0
+RACE=$DBG/race
+
+need_e1000
+
+fail() {
+	echo "FAIL: $*"
+	[ -n "${PING:-}" ] && kill "$PING" 2>/dev/null
+	for f in "$TD/stats" "$NIC/stats" "$RACE" "$DBG/status"; do
+		[ -r "$f" ] && cat "$f"
+	done
+	exit 1
+}
+nstat() {
+	stat_in "$NIC/stats" "$@"
+}
+# hits POINT: how often race point POINT stalled.
+hits() {
+	sed -n "s/^$1 [0-9]* //p" "$RACE"
+}
+# failures_total STATS: the sum of the detected causes in STATS.
+failures_total() {
+	awk '$1 == "detected" { n += $3 } END { print n + 0 }' "$1"
+}
+
+dmesg_mark
+td_with_e1000
+grep -q '^admit 0 0$' "$RACE" || fail "race points armed before the test: $(cat "$RACE")"
+refused "$RACE" "nonsense 5"
+refused "$RACE" "admit"
+refused "$RACE" "admit 99999999999"
+
+# 1. admit.
+f0=$(failures_total "$TD/stats")
+echo "recover_quiesced 1500000" > "$RACE" || fail "arming recover_quiesced"
+echo "class=panic entry=op" > "$TD/inject" || fail "inject"
+td_call op 11 > /tmp/race-a1 &
+A1=$!
+WAIT_SECS=10 wait_for 1 hits recover_quiesced
+echo "admit 2000000" > "$RACE" || fail "arming admit"
+td_call op 12 > /tmp/race-a2 &
+A2=$!
+wait $A1 || fail "first request failed"
+wait $A2 || fail "second request failed"
+[ "$(cat /tmp/race-a1)" = 11 ] || fail "first request answered '$(cat /tmp/race-a1)'"
+[ "$(cat /tmp/race-a2)" = 12 ] || fail "second request answered '$(cat /tmp/race-a2)'"
+[ "$(hits admit)" -le 1 ] || fail "admit point hit $(hits admit) times"
+echo "admit 0" > "$RACE"
+got=$(( $(failures_total "$TD/stats") - f0 ))
+[ "$got" = 1 ] || fail "admit race: $got failures, want only the injected panic"
+echo "admit race: both requests right, one failure"
+
+# 2. pending.
+g0=$(status_of generation)
+r0=$(stat recoveries)
+echo "recover_pending 4000000" > "$RACE" || fail "arming recover_pending"
+echo "class=error entry=devirq" > "$TD/inject" || fail "inject devirq 1"
+td_call op 7 > /dev/null || fail "op raising the first devirq fault"
+wait_for 1 inject_off_n
+WAIT_SECS=10 wait_for 1 hits recover_pending
+echo testdev-b > "$TD/swap" || fail "swap while a failure is pending"
+echo "class=error entry=devirq" > "$TD/inject" || fail "inject devirq 2"
+td_call op 8 > /dev/null || fail "op raising the second devirq fault"
+wait_for 1 inject_off_n
+# The stalled work item takes the newer failure and recovers from it.
+WAIT_SECS=20 wait_for $((r0 + 1)) stat recoveries
+[ "$(td_call op 9)" = 9 ] || fail "pending race: the device does not answer after the newer failure"
+[ "$(status_of state)" = running ] || fail "pending race: $(status_of state)"
+echo "pending race: generation $g0 -> $(status_of generation), the newer failure recovered"
+
+# 3. fail_async.
+f0=$(failures_total "$TD/stats")
+echo "fail_async 800000" > "$RACE" || fail "arming fail_async"
+echo "class=error entry=devirq" > "$TD/inject" || fail "inject devirq 3"
+td_call op 3 > /dev/null || fail "op raising the third devirq fault"
+WAIT_SECS=10 wait_for 1 hits fail_async
+echo testdev-a > "$TD/swap" || fail "swap while a failed call is marking its instance"
+[ "$(td_call op 4)" = 4 ] || fail "fail_async race: wrong answer"
+got=$(( $(failures_total "$TD/stats") - f0 ))
+[ "$got" = 1 ] || fail "fail_async race: $got failures, want only the injected one"
+echo "fail_async race: the swap waited for the failed call"
+unload_testdev
+
+# 4. nic_redirect.
+load_nic
+busybox ping -i 0.01 -W 2 -w 3600 10.99.0.1 > /tmp/race-ping.txt 2>&1 &
+PING=$!
+sleep 1
+# The flood (to the peer's discard port) from 8 non-blocking sockets, for 3 s.
+python3 -c '
+import socket, time
+socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(8)]
+for s in socks:
+    s.setblocking(False)
+end = time.time() + 3
+while time.time() < end:
+    for s in socks:
+        try:
+            s.sendto(b"x" * 1000, ("10.99.0.1", 9))
+        except BlockingIOError:
+            pass
+' &
+FLOOD=$!
+sleep 0.5
+f0=$(failures_total "$NIC/stats")
+r0=$(nstat recoveries)
+echo "nic_redirect 300000" > "$RACE" || fail "arming nic_redirect"
+echo "class=error entry=get_stats64" > "$NIC/inject" || fail "inject get_stats64"
+read -r _ < /sys/class/net/ndeth0/statistics/rx_packets
+WAIT_SECS=20 wait_for $((r0 + 1)) nstat recoveries
+WAIT_SECS=10 wait_for 1 hits nic_redirect
+wait $FLOOD
+sleep 1
+kill -INT $PING
+wait $PING
+PING=
+dups=$(grep -c 'DUP!' /tmp/race-ping.txt || true)
+[ "$dups" = 0 ] || fail "nic_redirect race: $dups duplicate replies"
+got=$(( $(failures_total "$NIC/stats") - f0 ))
+[ "$got" = 1 ] || fail "nic_redirect race: $got failures, want only the injected one"
+tail -n 2 /tmp/race-ping.txt
+echo "nic_redirect race: no duplicate, resent $(nstat tx_resent)"
+ip link set ndeth0 down
+echo none > "$NIC/pci" || fail "detaching"
+unload ndriver_e1000_irq
+unload ndriver_e1000_napi
+unload ndriver
+
+dmesg_clean
+echo PASS
