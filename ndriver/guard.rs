@@ -1553,6 +1553,13 @@ fn fill_kernel_text_ranges() -> Result {
     for (start, size) in starts.iter().zip(sizes.iter()).take(n as usize) {
         SHIM_TEXT.add(*start as usize, *size as usize)?;
     }
+    // Under preemptible RCU a read-side section is counted in the task, not in the
+    // preempt count the guard restores: a call abandoned inside one would leave the
+    // task in it for good.
+    if cfg!(CONFIG_PREEMPT_RCU) {
+        pr_err!("guard: CONFIG_PREEMPT_RCU kernels are not supported (an abandoned call's RCU read-side nesting cannot be restored)\n");
+        return Err(ENOTSUPP);
+    }
     let (mut start, mut size): (c_ulong, c_ulong) = (0, 0);
     // SAFETY: Both pointers are valid for writes.
     if unsafe { ndg_rust_bug_extent(&mut start, &mut size) } != 0 || size == 0 {
