@@ -4,6 +4,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 C=$ROOT/tools/ndriverctl
+dmesg_mark
 load_testdev
 $C status | grep -q 'testdev/testdev-a' || fail "status"
 $C status testdev0 | grep -q '^state running$' || fail "device status"
@@ -19,4 +20,5 @@ $C inject testdev0 nosuchclass op 2>/dev/null && fail "bad class accepted"
 $C status nosuchdev 2>/dev/null && fail "unknown device accepted"
 $C frobnicate 2>/dev/null && fail "unknown command accepted"
 unload_testdev
+dmesg_clean
 echo PASS
