@@ -1410,6 +1410,14 @@ unsafe fn check_hang(regs: *mut PtRegs, level_offset: u32, nmi: bool, now: u64) 
     // be preempted). Seen on the debug kernel: a probe forced out of its slow PCI
     // set-up left the e1000 unable to interrupt for every later instance.
     let task = entry_level == 0;
+    // A delay loop is an abort point only when nothing between the driver and it holds
+    // more than the call had at entry: `udelay()` under a kernel spinlock (a kernel
+    // function the driver called) waits until the loop returns into driver text.
+    // Driver text itself stays an abort point with more held: that is the driver's own
+    // `DriverLock`, which dies with the instance.
+    if !forced && held && SPIN_TEXT.contains(r.ip as usize) {
+        return;
+    }
     if forced && (held || task || overdue < ns_to_cycles(FORCE_ABORT_NS)) {
         if held && overdue >= ns_to_cycles(FORCE_ABORT_NS) {
             HANG_HELD.fetch_add(1, Ordering::Relaxed);
