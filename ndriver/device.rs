@@ -166,6 +166,10 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
     /// Process context, under the device's control lock.
     fn discarding(_dev: &Device<Self>, _st: &InstanceState) {}
 
+    /// The discarded instance's undo list ran: its resources (DMA mappings included)
+    /// are given back. Process context, under the device's control lock.
+    fn undone(_dev: &Device<Self>) {}
+
     /// Replays class-specific state on a new instance (`h`, table `ops`), after the
     /// logged configuration items. Process context, under the control lock.
     fn replay(_dev: &Device<Self>, _ops: *const c_void, _h: *mut Instance) -> Result<(), Failure> {
@@ -534,7 +538,7 @@ impl<C: Class> Device<C> {
             self.inflight.fetch_sub(1, Ordering::Release);
             return None;
         }
-        // SAFETY: `running` was set after we were counted in `inflight`, so no
+        // SAFETY: `running` was seen set after we were counted in `inflight`, so no
         // `quiesce` has finished since: the instance and table published before it
         // was set stay alive, and together, until the `Admitted` drops.
         let inst = unsafe { &*inst };
@@ -562,7 +566,7 @@ impl<C: Class> Device<C> {
             // Policy `guard=0`, for measurement: no guard frame, no watchdog, no
             // timing. An error return is still a failure; a fault is not contained.
             let v = f();
-            if v >= 0 {
+            if v >= 0 && self.taint().is_none() {
                 return Ok(v);
             }
             let failure = Failure {
@@ -598,7 +602,7 @@ impl<C: Class> Device<C> {
             },
             Ok(_) if taint == Some(Detected::Misuse) => Failure {
                 detected: Detected::Misuse,
-                errno: EINVAL.to_errno() as i64,
+                errno: EIO.to_errno() as i64,
                 contain_ns: 0,
             },
             Ok(v) => Failure {
@@ -699,7 +703,10 @@ impl<C: Class> Device<C> {
                     }
                     return Ok(());
                 }
-                Err(fail) if fail.errno == EINVAL.to_errno() as i64 => {
+                Err(fail)
+                    if fail.detected == Detected::Error
+                        && fail.errno == EINVAL.to_errno() as i64 =>
+                {
                     // The driver refused the value: an answer, not a failure.
                     self.uncount_failure(entry, &fail);
                     return Err(EINVAL);
@@ -755,6 +762,7 @@ impl<C: Class> Device<C> {
         // code never runs again on this instance.
         let n = unsafe { list.undo_all() };
         self.counters.undone.fetch_add(n as u64, Ordering::Relaxed);
+        C::undone(self);
         n
     }
 

@@ -1561,13 +1561,6 @@ fn fill_kernel_text_ranges() -> Result {
     for (start, size) in starts.iter().zip(sizes.iter()).take(n as usize) {
         SHIM_TEXT.add(*start as usize, *size as usize)?;
     }
-    // Under preemptible RCU a read-side section is counted in the task, not in the
-    // preempt count the guard restores: a call abandoned inside one would leave the
-    // task in it for good.
-    if cfg!(CONFIG_PREEMPT_RCU) {
-        pr_err!("guard: CONFIG_PREEMPT_RCU kernels are not supported (an abandoned call's RCU read-side nesting cannot be restored)\n");
-        return Err(ENOTSUPP);
-    }
     let (mut start, mut size): (c_ulong, c_ulong) = (0, 0);
     // SAFETY: Both pointers are valid for writes.
     if unsafe { ndg_rust_bug_extent(&mut start, &mut size) } != 0 || size == 0 {
@@ -1580,6 +1573,14 @@ fn fill_kernel_text_ranges() -> Result {
     PANIC_TEXT.start.store(start as usize, Ordering::Release);
     Ok(())
 }
+
+// Under preemptible RCU a read-side section is counted in the task, not in the preempt
+// count the guard restores: a call abandoned inside one would leave the task in it for
+// good. `scripts/build-kernel.sh` refuses such a tree too.
+#[cfg(CONFIG_PREEMPT_RCU)]
+compile_error!(
+    "ndriver does not support CONFIG_PREEMPT_RCU kernels: an abandoned call's RCU read-side nesting cannot be restored"
+);
 
 /// Owner of the guard runtime: installs the handlers on creation, removes them on drop.
 ///

@@ -39,7 +39,7 @@ use crate::net::{copy_cstr, Napi, NetDev, Skb, IFF_ALLMULTI, IFF_PROMISC};
 use crate::nic_tx::TxLent;
 use crate::stats::Detected;
 use crate::timeout::Bounds;
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::new_spinlock_irq;
 use kernel::prelude::*;
@@ -113,7 +113,7 @@ impl TxRing {
         else {
             return false;
         };
-        if self.tokens % 8 != 0 {
+        if self.tokens % 8 != 0 || self.token_stride % 8 != 0 {
             return false;
         }
         let list = st.undo.lock();
@@ -153,6 +153,9 @@ pub(crate) struct Nic {
     ifname: &'static CStr,
     /// Set by `ndriver_net_napi_complete` during a poll.
     napi_done: AtomicBool,
+    /// The CPU running the guarded `poll`, plus one (0: none): the NAPI callouts are
+    /// the poll's alone.
+    pub(crate) poll_cpu: AtomicU32,
     /// The interface is up (between `ndo_open` and `ndo_stop`).
     up: AtomicBool,
     #[pin]
@@ -246,15 +249,18 @@ impl Nic {
                 continue;
             }
             let word = (r.tokens + i * r.token_stride as usize) as *const u64;
-            // SAFETY: inside the instance's memory, 8-byte aligned (checked by
-            // `held_by`); whatever it holds is only looked up, never trusted.
+            // SAFETY: inside the instance's memory, 8-byte aligned (base and stride
+            // checked by `held_by`); whatever it holds is only looked up, never trusted.
             let token = unsafe { core::ptr::read_volatile(word) };
             if let Ok(skb) = self.tx.take(token, st.generation) {
                 let (_, len) = skb.data();
                 self.net.tx_packets.fetch_add(1, Ordering::Relaxed);
                 self.net.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
                 self.net.tx_sent_dead.fetch_add(1, Ordering::Relaxed);
-                skb.consume();
+                // Freed after the undo list unmapped it (`Nic::undone`).
+                if let Some(nd) = self.netdev() {
+                    nd.sent().push(skb);
+                }
             }
         }
     }
@@ -378,6 +384,14 @@ impl Class for Nic {
         dev.class.net.rx_lost.fetch_add(lost, Ordering::Relaxed);
     }
 
+    fn undone(dev: &NicDev) {
+        if let Some(nd) = dev.class.netdev() {
+            while let Some(skb) = nd.sent().pop() {
+                skb.consume();
+            }
+        }
+    }
+
     fn replay(dev: &NicDev, ops: *const c_void, h: *mut Instance) -> Result<(), Failure> {
         let Some(nd) = dev.class.netdev() else {
             return Ok(());
@@ -474,6 +488,7 @@ pub(crate) fn create(ifname: &'static CStr) -> Result<Arc<NicDev>> {
                 nd: AtomicPtr::new(core::ptr::null_mut()),
                 ifname,
                 napi_done: AtomicBool::new(false),
+                poll_cpu: AtomicU32::new(0),
                 up: AtomicBool::new(false),
                 filter <- new_spinlock_irq!(RxFilter {
                     flags: 0,
@@ -524,6 +539,16 @@ unsafe fn dev_of<'a>(nd: *mut c_void) -> (&'a NicDev, NetDev) {
     let nd = unsafe { NetDev::from_raw(nd) };
     // SAFETY: `owner` is the `NicDev` given to `NetDev::alloc` in `create`.
     (unsafe { &*nd.owner().cast::<NicDev>() }, nd)
+}
+
+/// The CPU this runs on.
+pub(crate) fn this_cpu() -> u32 {
+    kernel::cpu::CpuId::current().as_u32()
+}
+
+/// Whether the caller runs inside `dev`'s guarded `poll` (on its CPU).
+pub(crate) fn in_poll(dev: &NicDev) -> bool {
+    dev.class.poll_cpu.load(Ordering::Relaxed) == this_cpu() + 1
 }
 
 /// The `nic` device an instance serves, if it is one.
@@ -577,7 +602,7 @@ extern "C" fn ndriver_nic_ndo_stop(nd: *mut c_void) -> c_int {
     0
 }
 
-/// `ndo_start_xmit`: the skb joins the unfinished queue, then the driver gets it.
+/// `ndo_start_xmit`: the skb is lent under a token, then the driver gets the token.
 #[unsafe(no_mangle)]
 extern "C" fn ndriver_nic_ndo_start_xmit(skb: *mut c_void, nd: *mut c_void) -> c_int {
     // SAFETY: called by the kernel for our registered placeholder.
@@ -618,7 +643,7 @@ extern "C" fn ndriver_nic_ndo_start_xmit(skb: *mut c_void, nd: *mut c_void) -> c
         Ok(0) => NETDEV_TX_OK,
         Ok(_) => {
             // Ring full: the driver did not take it. Unless it reported it done all
-            // the same (a misuse the next return catches): then it is gone.
+            // the same: then it is gone, and the stack must not get it back.
             if dev.class.tx.take(token, gen).is_err() {
                 return NETDEV_TX_OK;
             }
@@ -776,8 +801,11 @@ extern "C" fn ndriver_nic_napi_poll(napi: *mut c_void, budget: c_int) -> c_int {
     let h = a.handle();
     // SAFETY: `a.ops` is the table of the admitted instance.
     let f = unsafe { table(a.ops) }.poll;
+    dev.class.poll_cpu.store(this_cpu() + 1, Ordering::Relaxed);
     // SAFETY: `h` is the live instance `f` belongs to.
-    match dev.guarded_entry(POLL, || unsafe { f(h, budget) }) {
+    let r = dev.guarded_entry(POLL, || unsafe { f(h, budget) });
+    dev.class.poll_cpu.store(0, Ordering::Relaxed);
+    match r {
         Ok(work) => {
             let work = (work as c_int).min(budget);
             if work < budget && !dev.class.napi_done.load(Ordering::Relaxed) {

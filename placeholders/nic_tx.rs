@@ -45,8 +45,8 @@ pub(crate) enum BadToken {
 /// The table (see the module documentation).
 pub(crate) struct TxLent {
     slots: KVec<Slot>,
-    /// The next token to try; only `lend` (serialised by the transmit queue lock) and
-    /// `reclaim` (with no instance admitted) advance it.
+    /// The next token to try; only `lend` (serialised by the transmit queue lock)
+    /// advances it.
     next: AtomicU64,
 }
 
@@ -122,20 +122,34 @@ impl TxLent {
     /// hands each to `f`. No instance may be admitted meanwhile.
     pub(crate) fn reclaim(&self, gen: u64, mut f: impl FnMut(Skb)) {
         let next = self.next.load(Ordering::Relaxed);
-        for token in next.saturating_sub(SLOTS as u64).max(SLOTS as u64)..next {
-            let s = self.slot(token);
-            if s.token.load(Ordering::Acquire) != token || s.gen.load(Ordering::Relaxed) >= gen {
-                continue;
+        let window = next.saturating_sub(SLOTS as u64).max(SLOTS as u64);
+        // Slots `lend` passed over still hold tokens older than the window: those
+        // first, then the window in order.
+        for s in self.slots.iter() {
+            let token = s.token.load(Ordering::Acquire);
+            if token != 0 && token < window {
+                Self::claim(s, token, gen, &mut f);
             }
-            let skb = s.skb.load(Ordering::Relaxed);
-            if s.token
-                .compare_exchange(token, 0, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-            {
-                // SAFETY: as in `take`: the token was set, and clearing it took the
-                // skb back.
-                f(unsafe { Skb::from_raw(skb) });
-            }
+        }
+        for token in window..next {
+            Self::claim(self.slot(token), token, gen, &mut f);
+        }
+    }
+
+    /// Takes the skb of slot `s` back if it still holds `token` for an instance older
+    /// than `gen`, and hands it to `f`.
+    fn claim(s: &Slot, token: u64, gen: u64, f: &mut impl FnMut(Skb)) {
+        if s.token.load(Ordering::Acquire) != token || s.gen.load(Ordering::Relaxed) >= gen {
+            return;
+        }
+        let skb = s.skb.load(Ordering::Relaxed);
+        if s.token
+            .compare_exchange(token, 0, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            // SAFETY: as in `take`: the token was set, and clearing it took the skb
+            // back.
+            f(unsafe { Skb::from_raw(skb) });
         }
     }
 

@@ -143,8 +143,9 @@ pub(crate) fn raise(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<u64>) ->
         15 => {
             // A block freed twice: the second free names memory the instance no
             // longer holds.
-            // SAFETY: the live instance's handle; 64 bytes, not atomic.
-            let p = unsafe { ndriver_alloc(dev.handle(), 64, 0) };
+            // SAFETY: the live instance's handle; 64 bytes, atomic (sites run in any
+            // context).
+            let p = unsafe { ndriver_alloc(dev.handle(), 64, 1) };
             if !p.is_null() {
                 // SAFETY: not safe: the second free is the injected misuse, which the
                 // framework refuses without touching the memory.

@@ -85,13 +85,19 @@ pub(crate) extern "C" fn ndriver_net_rx(
     let Some(nd) = dev.class.netdev() else {
         return ENODEV.to_errno();
     };
-    if data.is_null() || len < FRAME_MIN || len > nd.mtu().saturating_add(FRAME_OVERHEAD) {
+    // Bounded by what the hardware may receive, not by the MTU: a peer may send
+    // frames longer than a lowered MTU, and the device takes them.
+    if data.is_null() || len < FRAME_MIN || len > nd.max_mtu().saturating_add(FRAME_OVERHEAD) {
         st.misuse(format_args!(
-            "ndriver_net_rx of a {} byte frame at {:p} (MTU {})",
+            "ndriver_net_rx of a {} byte frame at {:p} (largest MTU {})",
             len,
             data,
-            nd.mtu()
+            nd.max_mtu()
         ));
+        return EINVAL.to_errno();
+    }
+    if napi != 0 && !nic::in_poll(dev) {
+        st.misuse(format_args!("ndriver_net_rx through NAPI outside its poll"));
         return EINVAL.to_errno();
     }
     // SAFETY: the driver passes a frame it holds for the duration of the call, of a
@@ -130,12 +136,16 @@ pub(crate) extern "C" fn ndriver_net_napi_schedule(inst: *mut Instance) -> u32 {
 /// may re-enable its interrupts.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_net_napi_complete(inst: *mut Instance, work: i32) -> u32 {
-    let Some((_, dev)) = nic_of(inst, "ndriver_net_napi_complete") else {
+    let Some((st, dev)) = nic_of(inst, "ndriver_net_napi_complete") else {
         return 0;
     };
     let Some(nd) = dev.class.netdev() else {
         return 0;
     };
+    if !nic::in_poll(dev) {
+        st.misuse(format_args!("ndriver_net_napi_complete outside its poll"));
+        return 0;
+    }
     nic::napi_completed(dev);
     nd.napi().complete(work) as u32
 }

@@ -22,6 +22,7 @@ mod raw {
         pub(super) fn ndriver_nic_dev_of_napi(napi: *mut c_void) -> *mut c_void;
         pub(super) fn ndriver_nic_napi(nd: *mut c_void) -> *mut c_void;
         pub(super) fn ndriver_nic_resend(nd: *mut c_void) -> *mut c_void;
+        pub(super) fn ndriver_nic_sent(nd: *mut c_void) -> *mut c_void;
         pub(super) fn ndriver_nic_free(nd: *mut c_void);
         pub(super) fn ndriver_netif_stop_queue(nd: *mut c_void);
         pub(super) fn ndriver_netif_wake_queue(nd: *mut c_void);
@@ -29,6 +30,7 @@ mod raw {
         pub(super) fn ndriver_nic_flags(nd: *mut c_void) -> c_uint;
         pub(super) fn ndriver_nic_running(nd: *mut c_void) -> bool;
         pub(super) fn ndriver_nic_mtu(nd: *mut c_void) -> c_uint;
+        pub(super) fn ndriver_nic_max_mtu(nd: *mut c_void) -> c_uint;
         pub(super) fn ndriver_nic_set_mtu(nd: *mut c_void, mtu: c_uint);
         pub(super) fn ndriver_nic_addr(nd: *mut c_void) -> u64;
         pub(super) fn ndriver_nic_set_addr(nd: *mut c_void, mac: *const u8);
@@ -186,6 +188,12 @@ impl NetDev {
         unsafe { raw::ndriver_nic_mtu(self.0) }
     }
 
+    /// The largest MTU it accepts (what the hardware behind it may receive).
+    pub(crate) fn max_mtu(&self) -> u32 {
+        // SAFETY: a live placeholder.
+        unsafe { raw::ndriver_nic_max_mtu(self.0) }
+    }
+
     /// Sets the MTU (from `ndo_change_mtu`, under the RTNL lock).
     pub(crate) fn set_mtu(&self, mtu: u32) {
         // SAFETY: a live placeholder.
@@ -232,6 +240,13 @@ impl NetDev {
     pub(crate) fn resend(&self) -> SkbQueue {
         // SAFETY: a live placeholder.
         SkbQueue(unsafe { raw::ndriver_nic_resend(self.0) })
+    }
+
+    /// Its queue of transmits a dead instance's device had sent, freed once the
+    /// instance's DMA mappings are undone.
+    pub(crate) fn sent(&self) -> SkbQueue {
+        // SAFETY: a live placeholder.
+        SkbQueue(unsafe { raw::ndriver_nic_sent(self.0) })
     }
 
     /// Hands a received frame to the stack (copied into a fresh skb): through GRO

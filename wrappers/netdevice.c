@@ -18,6 +18,7 @@ struct ndriver_nic_priv {
 	void *dev;			/* the framework's Device<Nic> */
 	struct napi_struct napi;
 	struct sk_buff_head resend;	/* skbs of dead instances, see nic.rs */
+	struct sk_buff_head sent;	/* ... that their device had sent */
 };
 
 /* Rust guard wrappers (placeholders/nic.rs). */
@@ -97,6 +98,7 @@ struct net_device *ndriver_nic_alloc(void *dev, const char *name)
 	p = priv_of(nd);
 	p->dev = dev;
 	skb_queue_head_init(&p->resend);
+	skb_queue_head_init(&p->sent);
 	strscpy(nd->name, name, IFNAMSIZ);
 	nd->netdev_ops = &ndriver_nic_ops;
 	nd->ethtool_ops = &ndriver_nic_ethtool_ops;
@@ -129,10 +131,16 @@ struct sk_buff_head *ndriver_nic_resend(struct net_device *nd)
 	return &priv_of(nd)->resend;
 }
 
+struct sk_buff_head *ndriver_nic_sent(struct net_device *nd)
+{
+	return &priv_of(nd)->sent;
+}
+
 /* Frees what the placeholder still holds and the placeholder itself. */
 void ndriver_nic_free(struct net_device *nd)
 {
 	skb_queue_purge(&priv_of(nd)->resend);
+	skb_queue_purge(&priv_of(nd)->sent);
 	free_netdev(nd);
 }
 
@@ -164,6 +172,11 @@ bool ndriver_nic_running(struct net_device *nd)
 unsigned int ndriver_nic_mtu(struct net_device *nd)
 {
 	return READ_ONCE(nd->mtu);
+}
+
+unsigned int ndriver_nic_max_mtu(struct net_device *nd)
+{
+	return nd->max_mtu;
 }
 
 void ndriver_nic_set_mtu(struct net_device *nd, unsigned int mtu)
