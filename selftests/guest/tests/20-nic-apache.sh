@@ -16,7 +16,10 @@ URL=http://$PEER:8099
 PEERDIR=$NDRIVER_RESULTS/peer
 WWW=/tmp/ndriver-www
 PORT=8080
+# At least four rounds, so that both faults (rounds 2 and 3) land while the load
+# runs, also with NDRIVER_REPS=1 on the debug kernel, whose swaps take seconds.
 SWAPS=$((${NDRIVER_REPS:-3} * 2))
+[ "$SWAPS" -ge 4 ] || SWAPS=4
 SECS=$((SWAPS * 3 + 12))
 
 command -v apache2 > /dev/null || { echo "SKIP: no apache2 in this guest"; exit 4; }
