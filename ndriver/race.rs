@@ -5,8 +5,10 @@
 //!
 //! `/sys/kernel/debug/ndriver/race` takes `POINT MICROSECONDS`: the next pass through
 //! `POINT` waits that long (busy, so that any context may pass), then the point
-//! disarms itself. Reading the file lists each point as `POINT armed_us hits`, `hits`
-//! counting the passes that stalled, the point's own record that it was reached.
+//! disarms itself. Reading the file lists each point as `POINT armed_us hits active`,
+//! `hits` counting the passes that stalled (the point's own record that it was
+//! reached), `active` those stalling now (so a test can tell that the interleaving it
+//! wanted really overlapped the stall).
 //! Disarmed, a point costs one relaxed load.
 
 use core::fmt;
@@ -39,6 +41,7 @@ const MAX_US: u64 = 10_000_000;
 
 static ARMED_US: [AtomicU64; NAMES.len()] = [const { AtomicU64::new(0) }; NAMES.len()];
 static HITS: [AtomicU64; NAMES.len()] = [const { AtomicU64::new(0) }; NAMES.len()];
+static ACTIVE: [AtomicU64; NAMES.len()] = [const { AtomicU64::new(0) }; NAMES.len()];
 
 /// Passes race point `id`: stalls there if a test armed it.
 #[inline]
@@ -54,6 +57,7 @@ pub(crate) fn point(id: usize) {
         return;
     }
     HITS[id].fetch_add(1, Ordering::Relaxed);
+    ACTIVE[id].fetch_add(1, Ordering::Relaxed);
     // Busy in steps of a millisecond: a point may be passed with interrupts off.
     for _ in 0..us / 1000 {
         // SAFETY: `__udelay` only spins; any context may call it.
@@ -61,6 +65,7 @@ pub(crate) fn point(id: usize) {
     }
     // SAFETY: as above.
     unsafe { kernel::bindings::__udelay((us % 1000) as _) };
+    ACTIVE[id].fetch_sub(1, Ordering::Relaxed);
 }
 
 /// `race` read: one line per point.
@@ -68,10 +73,11 @@ pub(crate) fn show(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
     for (i, name) in NAMES.iter().enumerate() {
         writeln!(
             f,
-            "{} {} {}",
+            "{} {} {} {}",
             name,
             ARMED_US[i].load(Ordering::Relaxed),
-            HITS[i].load(Ordering::Relaxed)
+            HITS[i].load(Ordering::Relaxed),
+            ACTIVE[i].load(Ordering::Relaxed)
         )?;
     }
     Ok(())
