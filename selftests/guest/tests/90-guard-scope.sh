@@ -107,6 +107,10 @@ echo "kernel BUG left to the kernel: writer ended with status $rc, $(guard_line 
 # contained and recovered (ndblk0 under reads, a NULL load in queue_rq).
 pci=$(blk_take_disk) || exit $?
 load sample-drivers/ndriver_vblk_a
+# The oops above is still being written to the serial console: the first probe's own
+# printk may flush that backlog and overrun its deadline (seen on the debug kernel,
+# "hang in probe"). The ladder retries at once instead of giving up.
+echo "restarts=1000 backoff_ms=0 calm_ms=0" > "$BD/policy" || fail "ndblk0 policy"
 echo "$pci" > "$BD/pci" || fail "attaching $pci to ndblk0 after the oops"
 blk_wait_dev
 echo "class=null entry=queue_rq" > "$BD/inject" || fail "inject into ndblk0"
