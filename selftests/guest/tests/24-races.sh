@@ -127,6 +127,12 @@ read -r _ < /sys/class/net/ndeth0/statistics/rx_packets
 WAIT_SECS=10 wait_for 1 hits recover_quiesced
 echo "admit 2000000" > "$RACE" || fail "arming admit"
 [ "$(active recover_quiesced)" = 1 ] || fail "admit race not set up: the recovery's stall ended first"
+# No call may get past admission while the recovery sits between quiesce and its
+# new instance (the old code let the next transmit through and stall there).
+while [ "$(active recover_quiesced)" = 1 ]; do
+	[ "$(active admit)" = 0 ] || fail "admit race: a call was admitted inside the recovery"
+	sleep 0.01
+done
 WAIT_SECS=20 wait_for $((r0 + 1)) nstat recoveries
 # Whatever took the admit stall (a transmit in the window on the old code, the
 # first admitted call after the recovery now) has finished.
