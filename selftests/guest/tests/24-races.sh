@@ -129,8 +129,15 @@ echo "admit 2000000" > "$RACE" || fail "arming admit"
 [ "$(active recover_quiesced)" = 1 ] || fail "admit race not set up: the recovery's stall ended first"
 # No call may get past admission while the recovery sits between quiesce and its
 # new instance (the old code let the next transmit through and stall there).
-while [ "$(active recover_quiesced)" = 1 ]; do
-	[ "$(active admit)" = 0 ] || fail "admit race: a call was admitted inside the recovery"
+# One read of the race file per look: it shows admit's line (read first) before
+# recover_quiesced's, so a call admitted after the recovery's stall ended can never
+# show as active together with that stall.
+while :; do
+	snap=$(cat "$RACE")
+	q=$(echo "$snap" | awk '$1 == "recover_quiesced" { print $4 }')
+	a=$(echo "$snap" | awk '$1 == "admit" { print $4 }')
+	[ "$q" = 1 ] || break
+	[ "$a" = 0 ] || fail "admit race: a call was admitted inside the recovery"
 	sleep 0.01
 done
 WAIT_SECS=20 wait_for $((r0 + 1)) nstat recoveries
