@@ -64,6 +64,20 @@ if [ $hostrc != 0 ] && [ "$hf" = 0 ]; then
 	flunk "host unit tests did not build or run (see $hostlog)"
 fi
 
+# The NIC tests' UDP stream counted right (TAP, on the host's loopback).
+udplog=$results/udpseq-test.log
+"$NDRIVER_ROOT"/selftests/host/udpseq_test.py > "$udplog" 2>&1
+udprc=$?
+up=$(grep -cE '^ok ' "$udplog")
+uf=$(grep -cE '^not ok ' "$udplog")
+passed=$((passed + up))
+failed=$((failed + uf))
+echo "udpseq host tests: $up passed, $uf failed"
+if [ $udprc != 0 ] && [ "$uf" = 0 ]; then
+	tail -n 20 "$udplog"
+	flunk "udpseq host tests did not run (see $udplog)"
+fi
+
 # In-guest selftests: the guest writes TAP into the results directory.
 # The guest inherits nothing: hand the test knobs over explicitly.
 knobs="NDRIVER_REPS=${NDRIVER_REPS:-3} NDRIVER_LEAK_ROUNDS=${NDRIVER_LEAK_ROUNDS:-200}"

@@ -11,6 +11,15 @@
 # with the file, and the answer is JSON: requests, ok, failed (error, timeout, wrong
 # status or body), and latency percentiles in ms. So the load comes from outside the
 # guest, through its NIC, and the guest only asks for it.
+#
+# The peer side of the sequence-numbered UDP stream (selftests/guest/udpseq.py has
+# the wire format and the counting, imported from there): GET
+# /udp/start?port=P&rate=R&peer=H&pport=Q&run=X receives the stream X (hex run id)
+# on UDP port P and sends its own, R datagrams a second, to H:Q, answering
+# {"run": its run id}; GET /udp/stats answers {"run", "sent", "send_errors", "rx":
+# what it received, "rx_drops"}; GET /udp/stop[?wait=S] stops sending, receives S
+# seconds more (default 1) for stragglers and answers the same. One stream at a time:
+# a start ends the one before.
 import http.client
 import http.server
 import json
@@ -20,6 +29,12 @@ import sys
 import threading
 import time
 import urllib.parse
+
+# No __pycache__ left in the tree (the peer runs as root).
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                                "selftests", "guest"))
+import udpseq  # noqa: E402
 
 addr, port, root = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 
@@ -33,12 +48,16 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 
     def do_GET(self):
         u = urllib.parse.urlparse(self.path)
-        if u.path != "/load":
+        if u.path != "/load" and not u.path.startswith("/udp/"):
             return super().do_GET()
         q = urllib.parse.parse_qs(u.query)
         try:
-            result = load(q["host"][0], int(q["port"][0]), q["set"][0],
-                          float(q.get("secs", ["10"])[0]), int(q.get("conns", ["4"])[0]))
+            if u.path == "/load":
+                result = load(q["host"][0], int(q["port"][0]), q["set"][0],
+                              float(q.get("secs", ["10"])[0]),
+                              int(q.get("conns", ["4"])[0]))
+            else:
+                result = udp(u.path[len("/udp/"):], q)
             body, code = json.dumps(result).encode(), 200
         except (KeyError, ValueError, OSError) as e:
             body, code = json.dumps({"error": str(e)}).encode(), 400
@@ -121,6 +140,60 @@ def load(host, port, name, secs, conns):
     tally.update(secs=secs, conns=conns, pages=len(names),
                  p50_ms=pct(0.5), p99_ms=pct(0.99), max_ms=round(lat[-1], 2) if lat else None)
     return tally
+
+
+class UdpStream:
+    """Both ends of the peer's side of one UDP stream (udpseq.py)."""
+
+    def __init__(self, port, rate, dest, rx_run):
+        self.port = port
+        self.sock = udpseq.udp_socket(addr, port)
+        self.rx = udpseq.Receiver(self.sock, rx_run)
+        self.tx = udpseq.Sender(self.sock, dest, rate, udpseq.new_run())
+
+    def stats(self):
+        return {"run": f"{self.tx.run:x}", "sent": self.tx.sent,
+                "send_errors": self.tx.errors, "rx": self.rx.tally.stats(),
+                "rx_drops": udpseq.rx_drops(self.port)}
+
+    def stop(self, wait):
+        self.tx.stop()
+        time.sleep(wait)
+        self.rx.stop()
+        result = self.stats()
+        self.sock.close()
+        return result
+
+
+udp_lock = threading.Lock()
+udp_stream = None
+
+
+def udp(verb, q):
+    global udp_stream
+    with udp_lock:
+        if verb == "start":
+            rate = float(q["rate"][0])
+            if not 0 < rate <= 10000:
+                raise ValueError("rate out of range")
+            if udp_stream is not None:
+                udp_stream.stop(0)
+                udp_stream = None
+            udp_stream = UdpStream(int(q["port"][0]), rate,
+                                   (q["peer"][0], int(q["pport"][0])), int(q["run"][0], 16))
+            return {"run": f"{udp_stream.tx.run:x}"}
+        if udp_stream is None:
+            raise ValueError("no UDP stream")
+        if verb == "stats":
+            return udp_stream.stats()
+        if verb == "stop":
+            wait = float(q.get("wait", ["1"])[0])
+            if not 0 <= wait <= 60:
+                raise ValueError("wait out of range")
+            result = udp_stream.stop(wait)
+            udp_stream = None
+            return result
+        raise ValueError(f"no /udp/{verb}")
 
 
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):

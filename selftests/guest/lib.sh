@@ -48,6 +48,94 @@ ping_loss_per_swap() {
 	if kasan_on; then echo 50; else echo 25; fi
 }
 
+# The sequence-numbered UDP stream through ndeth0, both ways (selftests/guest/udpseq.py;
+# the peer's side in scripts/nic-peer.py): it sees datagrams lost, duplicated,
+# corrupted or stale, which a TCP transfer's sha256 hides. NDRIVER_UDP_RATE datagrams
+# a second each way (default 50: a small load for the emulated e1000 under TCG).
+UDP_RATE=${NDRIVER_UDP_RATE:-50}
+UDP=
+
+# udp_start FILE: starts the stream with the peer (10.99.0.1), its output into FILE;
+# UDP is its pid. Returns once both sides send.
+udp_start() {
+	local i
+	UDP_OUT=$1
+	python3 "$ROOT/selftests/guest/udpseq.py" --peer 10.99.0.1 --port 9100 --listen-port 9101 \
+		--rate "$UDP_RATE" --control http://10.99.0.1:8099 --secs 7200 > "$UDP_OUT" 2>&1 &
+	UDP=$!
+	for ((i = 0; i < 600; i++)); do
+		grep -q '^udpseq ready' "$UDP_OUT" && return 0
+		kill -0 $UDP 2>/dev/null || fail "udpseq did not start: $(cat "$UDP_OUT")"
+		sleep 0.1
+	done
+	fail "udpseq not ready after 60 s: $(cat "$UDP_OUT")"
+}
+
+# udp_snap: the stream's counts so far (udpseq's SIGUSR1 line) into UDP_LINE.
+udp_snap() {
+	local i n0
+	n0=$(grep -c '^udpseq snap' "$UDP_OUT")
+	kill -USR1 $UDP || fail "udpseq is gone: $(tail -n 5 "$UDP_OUT")"
+	for ((i = 0; i < 600; i++)); do
+		if [ "$(grep -c '^udpseq snap' "$UDP_OUT")" -gt "$n0" ]; then
+			UDP_LINE=$(grep '^udpseq snap' "$UDP_OUT" | tail -n 1)
+			return 0
+		fi
+		sleep 0.1
+	done
+	fail "udpseq gave no snapshot in 60 s: $(tail -n 5 "$UDP_OUT")"
+}
+
+# udp_stop: ends the stream (the peer's side too) and leaves its final counts in
+# UDP_LINE.
+udp_stop() {
+	kill -TERM $UDP
+	wait $UDP || fail "udpseq failed: $(tail -n 5 "$UDP_OUT")"
+	UDP=
+	UDP_LINE=$(grep '^udpseq final' "$UDP_OUT")
+	[ -n "$UDP_LINE" ] || fail "udpseq printed no counts: $(tail -n 5 "$UDP_OUT")"
+}
+
+# udp_get KEY: KEY's value in UDP_LINE (e.g. g2p_dup: guest to peer, duplicated).
+udp_get() {
+	[[ " $UDP_LINE " =~ \ $1=(-?[0-9]+)\  ]] && echo "${BASH_REMATCH[1]}"
+}
+
+# udp_verdict RECOVERIES [report]: prints both directions of UDP_LINE and fails on
+# any datagram duplicated, corrupt or of an earlier stream (stale), or on a direction
+# where nothing arrived. Loss is bounded like ping loss per swap or recovery
+# (ping_loss_per_swap at 20 a second, scaled to UDP_RATE), unless "report" is given
+# (a link the test saturates loses to congestion).
+udp_verdict() {
+	local rec=$1 d name sent recv lost dup corrupt stale bad= bound=
+	local per=$(($(ping_loss_per_swap) * UDP_RATE / 20))
+	[ "$rec" -gt 0 ] || rec=1
+	[ "${2:-}" = report ] || bound=" (bound $per)"
+	for d in g2p p2g; do
+		name="guest->peer"
+		[ $d = p2g ] && name="peer->guest"
+		sent=$(udp_get ${d}_sent)
+		recv=$(udp_get ${d}_received)
+		lost=$(udp_get ${d}_lost)
+		dup=$(udp_get ${d}_dup)
+		corrupt=$(udp_get ${d}_corrupt)
+		stale=$(udp_get ${d}_stale)
+		[ -n "$sent" ] && [ -n "$recv" ] && [ -n "$lost" ] && [ -n "$dup" ] &&
+			[ -n "$corrupt" ] && [ -n "$stale" ] || fail "udp $name: counts missing in: $UDP_LINE"
+		echo "udp $name: sent $sent received $recv lost $lost duplicated $dup corrupt $corrupt" \
+			"stale $stale reordered $(udp_get ${d}_reordered)" \
+			"socket-dropped $(udp_get ${d}_rx_drops); lost per recovery" \
+			"$(awk "BEGIN { printf \"%.1f\", $lost / $rec }") over $rec$bound"
+		[ "$sent" -gt 0 ] && [ "$recv" -gt 0 ] || bad+=" $name: nothing went through;"
+		[ "$dup" = 0 ] || bad+=" $name: $dup datagrams duplicated;"
+		[ "$corrupt" = 0 ] || bad+=" $name: $corrupt corrupt;"
+		[ "$stale" = 0 ] || bad+=" $name: $stale of an earlier stream;"
+		[ "${2:-}" = report ] || [ "$lost" -le $((rec * per)) ] ||
+			bad+=" $name: lost $lost, more than $((rec * per)) for $rec recoveries;"
+	done
+	[ -z "$bad" ] || fail "udp stream:$bad"
+}
+
 # True on a kernel with lockdep (DEBUG_KERNEL=1).
 lockdep_on() {
 	[ -e /proc/lockdep ]

@@ -6,7 +6,9 @@
 # device is swapped to the other implementation and back, and an rmmod/insmod of
 # the idle implementation under traffic. `ip monitor link` runs throughout: a swap
 # must make no link event. Configuration (MTU, promiscuous mode, address) survives
-# every swap.
+# every swap. A sequence-numbered UDP stream runs both ways across all the swaps
+# (udp_start in lib.sh): no datagram may arrive twice, corrupt or from an earlier
+# stream; its loss is reported (the transfers saturate the link).
 . "$(dirname "$0")/../lib.sh"
 
 NIC=$DBG/nic0
@@ -29,6 +31,7 @@ fail() {
 	cat "$NIC/status" "$NIC/stats" 2>/dev/null
 	tail -n 5 "$NIC/recoveries" 2>/dev/null
 	[ -z "${MON:-}" ] || kill "$MON" 2>/dev/null
+	[ -z "$UDP" ] || kill "$UDP" 2>/dev/null
 	exit 1
 }
 impl() {
@@ -88,6 +91,7 @@ ref=${ref%% *}
 swaps0=$(nstat swaps)
 
 # Ping all along (20/s), a download and an upload, swapping back and forth.
+udp_start "$NDRIVER_RESULTS/16-nic-udp.txt"
 busybox ping -q -i 0.05 -W 2 -w 600 $PEER > /tmp/nic-ping.txt 2>&1 &
 PING=$!
 start=$(date +%s.%N)
@@ -167,6 +171,8 @@ rx=$(sed -n 's/.* \([0-9]*\) packets received.*/\1/p' /tmp/nic-ping2.txt)
 echo "ping during $SWAPS swaps without other traffic: $rx of $tx answered ($(((tx - rx) / SWAPS)) lost per swap)"
 [ -n "$tx" ] && [ "$tx" -gt 0 ] || fail "ping did not run: $(cat /tmp/nic-ping2.txt)"
 [ $((tx - rx)) -le $((SWAPS * $(ping_loss_per_swap))) ] || fail "ping lost $((tx - rx)) of $tx during $SWAPS swaps"
+udp_stop
+udp_verdict $(($(nstat swaps) - swaps0)) report
 [ "$(impl)" = e1000-napi ] || fail "after $SWAPS swaps: $(impl)"
 
 kill $MON

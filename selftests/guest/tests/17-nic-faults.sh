@@ -4,9 +4,13 @@
 # through ndeth0: each fault is recovered (recorded in stats), a download and an
 # upload running across the faults of an entry point arrive with identical sha256,
 # ping loss stays bounded and `ip monitor link` sees no link event while faults hit
-# the data path. Entry points reached only by configuration (open, stop,
-# change_mtu, set_mac_address, set_rx_mode, probe, remove) are faulted through the
-# command that calls them, which must then succeed. Not reached by these drivers:
+# the data path. A sequence-numbered UDP stream runs both ways across all the
+# data-path faults (udp_start in lib.sh): no datagram may arrive twice, corrupt or
+# from an earlier stream, and its loss per recovery is bounded like ping's (what
+# each entry point's faults added is printed). Entry points reached only by
+# configuration (open, stop, change_mtu, set_mac_address, set_rx_mode, probe,
+# remove) are faulted through the command that calls them, which must then
+# succeed. Not reached by these drivers:
 # configure, timer, work (unused), poll of e1000-irq (it never schedules NAPI) and
 # tx_timeout (needs a device that stops transmitting).
 # NDRIVER_NIC_REPS (or else NDRIVER_REPS above 3) repeats each data-path fault that
@@ -49,6 +53,7 @@ fail() {
 	echo "FAIL: $*"
 	cat "$NIC/status" "$NIC/stats" 2>/dev/null
 	tail -n 5 "$NIC/recoveries" 2>/dev/null
+	[ -z "$UDP" ] || kill "$UDP" 2>/dev/null
 	exit 1
 }
 # wait_recovered N WHAT: until N recoveries are recorded and the device runs.
@@ -94,7 +99,25 @@ ip monitor link > "$NDRIVER_RESULTS/17-nic-monitor.txt" 2>&1 &
 MON=$!
 busybox ping -q -i 0.05 -W 2 -w 3600 $PEER > /tmp/nicf-ping.txt 2>&1 &
 PING=$!
+udp_start "$NDRIVER_RESULTS/17-nic-udp.txt"
 sleep 0.3
+# udp_delta: into UDP_DELTA, what the faults since the last call added to the UDP
+# stream's loss and duplicates (a datagram in flight at the snapshot counts as lost
+# here and arrives in the next entry point: the totals at the end are exact).
+udp_prev=(0 0 0 0)
+udp_delta() {
+	local k v now=()
+	udp_snap
+	for k in g2p_lost g2p_dup p2g_lost p2g_dup; do
+		v=$(udp_get $k)
+		# Without the peer's counts (its snapshot failed) nothing to compare.
+		[ -n "$v" ] || { UDP_DELTA="no snapshot of the peer"; return 0; }
+		now+=("$v")
+	done
+	UDP_DELTA="guest->peer lost $((now[0] - udp_prev[0])) dup $((now[1] - udp_prev[1])),"
+	UDP_DELTA+=" peer->guest lost $((now[2] - udp_prev[2])) dup $((now[3] - udp_prev[3]))"
+	udp_prev=("${now[@]}")
+}
 
 n=0
 t0=$(date +%s)
@@ -130,10 +153,13 @@ for impl in e1000-napi e1000-irq; do
 		[ "$(sha_of /tmp/nicf-dl)" = "$ref" ] || fail "$impl/$entry: download sha256 mismatch"
 		[ "$(sha_of "$PEERDIR/fup")" = "$ref" ] || fail "$impl/$entry: upload sha256 mismatch"
 		rm -f "$PEERDIR/fup"
-		echo "$impl $entry: $(echo $CLASSES | wc -w) classes x $REPS recovered, transfers sha256 match"
+		udp_delta
+		echo "$impl $entry: $(echo $CLASSES | wc -w) classes x $REPS recovered, transfers sha256 match;" \
+			"udp $UDP_DELTA"
 	done
 done
 t1=$(date +%s)
+udp_stop
 kill -INT $PING
 wait $PING
 kill $MON
@@ -147,6 +173,8 @@ echo "data path: $n faults recovered in $((t1 - t0)) s; ping $rx of $tx answered
 # (50 under KASAN).
 echo "ping lost per recovery: $(((tx - rx) / (n + 2)))"
 [ $((tx - rx)) -le $(((n + 2) * $(ping_loss_per_swap))) ] || fail "ping lost $((tx - rx)) of $tx"
+# The UDP stream, both ways, over the same recoveries.
+udp_verdict $((n + 2))
 if grep -q "$IF" "$NDRIVER_RESULTS/17-nic-monitor.txt"; then
 	fail "ip monitor saw link events: $(head -5 "$NDRIVER_RESULTS/17-nic-monitor.txt")"
 fi
