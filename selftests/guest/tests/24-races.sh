@@ -7,10 +7,10 @@
 #
 # 1. admit: a call admitted in the window between a recovery's quiesce and its new
 #    instance must not pair the dead instance with the new instance's table. On
-#    ndeth0 under a ping every 10 ms, the recovery stalls after quiesce; the next
-#    admission stalls between its loads of the instance and of its table. The
-#    injected failure must be the only one (on the old code the stalled transmit
-#    reached the new instance's start_xmit with the freed, zeroed instance).
+#    ndblk0 under reads, the recovery stalls after quiesce; the next admission
+#    stalls between its loads of the instance and of its table. No call may be
+#    seen past admission inside the recovery, and the injected failure must be the
+#    only one.
 # 2. pending: an asynchronous failure of a newer instance must not be thrown away
 #    because an older one is still pending. The recovery work item stalls before it
 #    takes the pending failure (of generation N) while an operator swap starts N+1,
@@ -113,45 +113,61 @@ taskset -p 3 $$ > /dev/null
 echo 3 > /proc/irq/$irq/smp_affinity || true
 unload_testdev
 
-# 1. admit, on ndeth0: start_xmit admits without taking the control lock, so a
-# transmit of the ping can arrive while the recovery stalls after its quiesce.
-load_nic
-busybox ping -i 0.01 -W 2 -w 3600 10.99.0.1 > /tmp/race-ping.txt 2>&1 &
-PING=$!
+# 1. admit, on ndblk0 under reads: blk-mq dispatches again every few milliseconds
+# while admission refuses, without the control lock the recovery holds, so
+# dispatches keep arriving while the recovery stalls after its quiesce.
+load_blk
+echo "restarts=1000 backoff_ms=0 calm_ms=0" > "$BD/policy" || fail "ndblk0 policy"
+rm -f /tmp/race-stop /tmp/race-dd
+(
+	while [ ! -e /tmp/race-stop ]; do
+		dd if=$BLKDEV of=/dev/null bs=4k count=64 iflag=direct 2> /dev/null || echo "dd failed" >> /tmp/race-dd
+	done
+) &
+DD=$!
 sleep 1
-f0=$(failures_total "$NIC/stats")
-r0=$(nstat recoveries)
+f0=$(failures_total "$BD/stats")
+r0=$(bd_stat recoveries)
 echo "recover_quiesced 1500000" > "$RACE" || fail "arming recover_quiesced"
-echo "class=error entry=get_stats64" > "$NIC/inject" || fail "inject get_stats64"
-read -r _ < /sys/class/net/ndeth0/statistics/rx_packets
+echo "class=error entry=queue_rq" > "$BD/inject" || fail "inject queue_rq"
 WAIT_SECS=10 wait_for 1 hits recover_quiesced
 echo "admit 2000000" > "$RACE" || fail "arming admit"
-[ "$(active recover_quiesced)" = 1 ] || fail "admit race not set up: the recovery's stall ended first"
 # No call may get past admission while the recovery sits between quiesce and its
-# new instance (the old code let the next transmit through and stall there).
-# One read of the race file per look: it shows admit's line (read first) before
-# recover_quiesced's, so a call admitted after the recovery's stall ended can never
-# show as active together with that stall.
+# new instance (the old code let the next dispatch through and stall there, holding
+# the instance the recovery then freed). One read of the race file per look: it
+# shows admit's line (read first) before recover_quiesced's, so a call admitted
+# after the recovery's stall ended never shows as active together with it.
+seen=0
 while :; do
 	snap=$(cat "$RACE")
 	q=$(echo "$snap" | awk '$1 == "recover_quiesced" { print $4 }')
 	a=$(echo "$snap" | awk '$1 == "admit" { print $4 }')
 	[ "$q" = 1 ] || break
-	[ "$a" = 0 ] || fail "admit race: a call was admitted inside the recovery"
+	seen=1
+	[ "$a" = 0 ] || { touch /tmp/race-stop; fail "admit race: a call was admitted inside the recovery"; }
 	sleep 0.01
 done
-WAIT_SECS=20 wait_for $((r0 + 1)) nstat recoveries
-# Whatever took the admit stall (a transmit in the window on the old code, the
-# first admitted call after the recovery now) has finished.
+[ $seen = 1 ] || { touch /tmp/race-stop; fail "admit race not set up: the recovery's stall ended before the first look"; }
+WAIT_SECS=20 wait_for $((r0 + 1)) bd_stat recoveries
+# The first call admitted after the recovery takes the admit stall now.
 WAIT_SECS=10 wait_for 1 hits admit
 for _ in $(seq 100); do
 	[ "$(active admit)" = 0 ] && break
 	sleep 0.05
 done
 sleep 1
-got=$(( $(failures_total "$NIC/stats") - f0 ))
+touch /tmp/race-stop
+wait $DD
+[ ! -s /tmp/race-dd ] || fail "admit race: reads failed: $(cat /tmp/race-dd)"
+got=$(( $(failures_total "$BD/stats") - f0 ))
 [ "$got" = 1 ] || fail "admit race: $got failures, want only the injected one"
-echo "admit race: one failure, ping goes on"
+echo "admit race: one failure, reads go on"
+unload_blk
+
+load_nic
+busybox ping -i 0.01 -W 2 -w 3600 10.99.0.1 > /tmp/race-ping.txt 2>&1 &
+PING=$!
+sleep 1
 
 # 4. nic_redirect.
 sleep 1
