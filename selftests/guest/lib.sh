@@ -444,6 +444,16 @@ blk_fio() {
 	return 0
 }
 
+# unload_nic: ndeth0 down, its e1000 detached, both implementations and ndriver
+# unloaded.
+unload_nic() {
+	ip link set ndeth0 down
+	echo none > "$DBG/nic0/pci" || fail "detaching the e1000 from nic0"
+	unload ndriver_e1000_irq
+	unload ndriver_e1000_napi
+	unload ndriver
+}
+
 # load_nic: ndriver and both Rust e1000 implementations, nic0 given the free e1000
 # ($e1000, from need_e1000) with a generous deadline floor (a vCPU of a loaded TCG
 # host stalls for tens of ms), ndeth0 up as 10.99.0.2 and the host side answering.

@@ -242,10 +242,6 @@ cat "$NIC/stats"
 echo "recoveries $(nstat recoveries) rx_lost $(nstat rx_lost) tx_resent $(nstat tx_resent)"
 [ "$(nstat giveups)" = 0 ] || fail "policy gave up"
 
-ip link set $IF down
-echo none > "$NIC/pci" || fail "detaching"
-unload ndriver_e1000_irq
-unload ndriver_e1000_napi
-unload ndriver
+unload_nic
 dmesg_clean --panics-expected
 echo PASS

@@ -85,11 +85,7 @@ grep -q 'DUP!' /tmp/misuse-ping.txt && fail "duplicate ping replies: $(grep -c '
 [ $((tx - rx)) -le $(((m + 2) * $(ping_loss_per_swap))) ] || fail "ping lost $((tx - rx)) of $tx"
 dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'ndriver_net_tx_done of transmit token 0xffff8880dead0000' ||
 	fail "no log line for the forged transmit token"
-ip link set ndeth0 down
-echo none > "$NIC/pci" || fail "detaching the e1000"
-unload ndriver_e1000_irq
-unload ndriver_e1000_napi
-unload ndriver
+unload_nic
 
 # ndblk0: queue_rq and complete under direct I/O whose data must come back intact.
 load_blk

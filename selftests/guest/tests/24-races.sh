@@ -205,11 +205,7 @@ got=$(( $(failures_total "$NIC/stats") - f0 ))
 [ "$got" = 1 ] || fail "nic_redirect race: $got failures, want only the injected one"
 tail -n 2 /tmp/race-ping.txt
 echo "nic_redirect race: no duplicate, resent $(nstat tx_resent)"
-ip link set ndeth0 down
-echo none > "$NIC/pci" || fail "detaching"
-unload ndriver_e1000_irq
-unload ndriver_e1000_napi
-unload ndriver
+unload_nic
 
 dmesg_clean --panics-expected
 echo PASS
