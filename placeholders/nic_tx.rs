@@ -42,12 +42,17 @@ pub(crate) enum BadToken {
     OtherInstance,
 }
 
+/// A counter on a cache line of its own: `lend` writes it on the transmitting CPU,
+/// which must not evict what `take` reads on the completing one.
+#[repr(align(64))]
+struct OwnLine(AtomicU64);
+
 /// The table (see the module documentation).
 pub(crate) struct TxLent {
     slots: KVec<Slot>,
     /// The next token to try; only `lend` (serialised by the transmit queue lock)
     /// advances it.
-    next: AtomicU64,
+    next: OwnLine,
 }
 
 impl TxLent {
@@ -67,7 +72,7 @@ impl TxLent {
         Ok(Self {
             slots,
             // Tokens start at `SLOTS`, so that no small number is ever one.
-            next: AtomicU64::new(SLOTS as u64),
+            next: OwnLine(AtomicU64::new(SLOTS as u64)),
         })
     }
 
@@ -78,7 +83,7 @@ impl TxLent {
     /// Lends `skb` to the instance of generation `gen`: its token, or `None` if every
     /// slot is taken. Called with the transmit queue lock held.
     pub(crate) fn lend(&self, skb: Skb, gen: u64) -> Option<u64> {
-        let start = self.next.load(Ordering::Relaxed);
+        let start = self.next.0.load(Ordering::Relaxed);
         for token in start..start + SLOTS as u64 {
             let s = self.slot(token);
             if s.token.load(Ordering::Acquire) != 0 {
@@ -89,7 +94,7 @@ impl TxLent {
             s.gen.store(gen, Ordering::Relaxed);
             // INVARIANT: `skb` and `gen` are stored before the token publishes them.
             s.token.store(token, Ordering::Release);
-            self.next.store(token + 1, Ordering::Relaxed);
+            self.next.0.store(token + 1, Ordering::Relaxed);
             return Some(token);
         }
         None
@@ -121,7 +126,7 @@ impl TxLent {
     /// Takes back every skb lent to instances older than `gen`, oldest first, and
     /// hands each to `f`. No instance may be admitted meanwhile.
     pub(crate) fn reclaim(&self, gen: u64, mut f: impl FnMut(Skb)) {
-        let next = self.next.load(Ordering::Relaxed);
+        let next = self.next.0.load(Ordering::Relaxed);
         let window = next.saturating_sub(SLOTS as u64).max(SLOTS as u64);
         // Slots `lend` passed over still hold tokens older than the window: those
         // first, then the window in order.
