@@ -32,8 +32,13 @@ sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null
 after=$(slab_kb)
 echo "slab ${before} kB before, ${after} kB after $ROUNDS recoveries ($undone undo actions)"
 # Each dead instance held a driver state block, every other one 256 KiB of leaked
-# blocks; leaking them would show.
-[ $((after - before)) -lt 256 ] || fail "slab grew by $((after - before)) kB"
+# blocks; leaking them would show. Under KASAN freed objects wait in its quarantine
+# and still count as slab (seen: 80 to 552 kB after 50 clean rounds), so the bound
+# there is 2 MiB, still far below the 6 MiB that 25 unreturned leaks would hold;
+# kmemleak below is the exact check on that kernel.
+limit=256
+kasan_on && limit=2048
+[ $((after - before)) -lt $limit ] || fail "slab grew by $((after - before)) kB (limit $limit kB)"
 # Scan while the modules are loaded, so reports name their functions.
 if [ -w $KML ]; then
 	echo scan > $KML; sleep 1; echo scan > $KML
