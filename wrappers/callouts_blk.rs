@@ -14,6 +14,7 @@ use crate::instance::InstanceState;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 
+// SAFETY: the declaration matches the definition in `wrappers/blk_rq_copy.c`.
 unsafe extern "C" {
     // `wrappers/blk_rq_copy.c`.
     // `rq` is a `struct request` (opaque here: bindgen's `request` is not FFI-safe as
