@@ -10,7 +10,8 @@
 #                points: one each, classes in turn), time limits scaled for
 #                KASAN under TCG; ends with the sanitizer reports the guest saw
 #   make check-full  the same with 100 injections per fault class and entry point
-#                (10 per NIC data-path entry point, 34 rounds on the block device)
+#                (10 per NIC data-path entry point, 34 rounds on the block device),
+#                1000 random driver instructions (100 per corruption class)
 #   make bench   guard cost, recovery time by phase, NIC and block: C vs Rust
 #                unguarded vs guarded, with plots
 #   make campaign  the fault-injection campaign (>= 1000 injections), with a report
@@ -48,6 +49,7 @@ check-debug:
 
 check-full:
 	@NDRIVER_REPS=100 NDRIVER_NIC_REPS=10 NDRIVER_LEAK_ROUNDS=1000 NDRIVER_TEST_TIMEOUT=14000 \
+		NDRIVER_SITES=1000 NDRIVER_SITE_CORRUPTIONS=100 \
 		NDRIVER_GUEST_TIMEOUT=14400 scripts/check.sh
 
 bench:

@@ -5,7 +5,7 @@
 //! `-EINVAL` and a warning in the kernel log, and changes nothing.
 
 use crate::devices::DevRef;
-use crate::inject_spec::{self, Armed};
+use crate::inject_spec::{self, Armed, Request};
 use crate::pci_addr;
 use crate::policy::Policy;
 use crate::timeout::Bounds;
@@ -75,13 +75,14 @@ fn inject_write(d: &DevRef, r: &mut UserSliceReader) -> Result {
         d.set_inject(None);
         return Ok(());
     }
-    match inject_spec::parse(text, d.entries()) {
-        Ok(spec) => {
+    match inject_spec::parse_request(text, d.entries()) {
+        Ok(Request::Entry(spec)) => {
             // SAFETY: `ktime_get` has no preconditions; it only seeds the draw.
             let seed = unsafe { kernel::bindings::ktime_get() } as u32;
             d.set_inject(Some(Armed::new(spec, seed)));
             Ok(())
         }
+        Ok(Request::Site(spec)) => d.set_site(&spec),
         Err(e) => {
             pr_warn!("{}: inject: {:?} in '{}'\n", d.name(), e, text);
             Err(EINVAL)

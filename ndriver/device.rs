@@ -27,7 +27,8 @@ use crate::abi::{ImplDesc, Instance};
 use crate::action_list::Kind;
 use crate::callouts_device;
 use crate::guard::{self, Fault, FaultClass as GuardClass};
-use crate::inject_spec::Armed;
+use crate::inject_spec::{Armed, SiteSpec};
+use crate::site::SiteSlot;
 use crate::instance::InstanceState;
 use crate::policy::{Decision, Ladder, Policy};
 use crate::registry;
@@ -247,8 +248,11 @@ pub(crate) trait DeviceApi: Send + Sync {
     fn show_recoveries(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result;
     /// Writes `inject`.
     fn show_inject(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result;
-    /// Arms (or disarms) fault injection.
+    /// Arms (or disarms) fault injection at an entry point; disarms any site.
     fn set_inject(&self, armed: Option<Armed>);
+    /// Arms fault injection at an instruction of the serving implementation; disarms any
+    /// entry-point request.
+    fn set_site(&self, spec: &SiteSpec<'_>) -> Result;
     /// Orderly swap to `name` (or the next implementation).
     fn swap(&self, name: Option<&str>) -> Result;
     /// The policy and watchdog bounds.
@@ -307,6 +311,9 @@ pub(crate) struct Device<C: Class> {
     inflight: AtomicU32,
     #[pin]
     inject: SpinLockIrq<Option<Armed>>,
+    /// Fault injection at an instruction (`inject site=`).
+    #[pin]
+    site: SiteSlot,
     /// Statistics.
     pub(crate) counters: Counters,
     /// Running average execution time per entry point, in ns.
@@ -415,6 +422,7 @@ impl<C: Class> Device<C> {
             running: AtomicBool::new(false),
             inflight: AtomicU32::new(0),
             inject <- new_spinlock_irq!(None),
+            site <- SiteSlot::new(),
             counters: Counters::new(),
             avg_ns: [const { AtomicU64::new(0) }; MAX_ENTRIES],
             guard_ns: AtomicU64::new(C::BOUNDS.guard_ns),
@@ -1203,6 +1211,7 @@ impl<C: Class> DeviceApi for Device<C> {
 
     /// Moves off `desc` (to another implementation, if any).
     fn on_unregister(&self, desc: *const ImplDesc) {
+        self.site.disarm_in(desc);
         let mut ctl = self.ctl.lock();
         if !core::ptr::eq(ctl.desc, desc) {
             return;
@@ -1227,6 +1236,7 @@ impl<C: Class> DeviceApi for Device<C> {
     /// PCI function.
     fn shutdown(&self) {
         C::shutdown(self);
+        self.site.disarm();
         self.leaving.store(true, Ordering::Release);
         {
             let mut ctl = self.ctl.lock();
@@ -1296,6 +1306,9 @@ impl<C: Class> DeviceApi for Device<C> {
     }
 
     fn show_inject(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if self.site.show(f)? {
+            return Ok(());
+        }
         match *self.inject.lock() {
             None => writeln!(f, "off"),
             Some(a) => writeln!(
@@ -1313,7 +1326,14 @@ impl<C: Class> DeviceApi for Device<C> {
     }
 
     fn set_inject(&self, armed: Option<Armed>) {
+        self.site.disarm();
         *self.inject.lock() = armed;
+    }
+
+    fn set_site(&self, spec: &SiteSpec<'_>) -> Result {
+        *self.inject.lock() = None;
+        let desc = self.ctl.lock().desc;
+        self.site.arm(self.name, spec, desc)
     }
 
     fn swap(&self, name: Option<&str>) -> Result {

@@ -54,10 +54,18 @@ pub(crate) enum FaultClass {
     /// `ndriver_net_tx_done` (a `misuse`; from an instance that serves no NIC, the
     /// callout itself is the misuse).
     ForgedToken = 17,
+    /// At a driver instruction (`site=`): a bit flipped in the register the instruction
+    /// wrote (the first one whose value it changed, else its flags).
+    FlipDest = 18,
+    /// At a driver instruction: the instruction is not executed.
+    SkipInsn = 19,
+    /// At a driver instruction: a bit flipped in a register that holds a kernel pointer
+    /// when the instruction is about to run.
+    CorruptPtr = 20,
 }
 
 /// Number of classes, plus one for "none" at index 0.
-pub(crate) const NR_CLASSES: usize = 18;
+pub(crate) const NR_CLASSES: usize = 21;
 
 impl FaultClass {
     /// Every class, in ABI order.
@@ -79,6 +87,9 @@ impl FaultClass {
         FaultClass::DoubleFree,
         FaultClass::ForgedHandle,
         FaultClass::ForgedToken,
+        FaultClass::FlipDest,
+        FaultClass::SkipInsn,
+        FaultClass::CorruptPtr,
     ];
 
     /// The name used in debugfs.
@@ -101,7 +112,37 @@ impl FaultClass {
             FaultClass::DoubleFree => "double_free",
             FaultClass::ForgedHandle => "forged_handle",
             FaultClass::ForgedToken => "forged_token",
+            FaultClass::FlipDest => "flip_dest",
+            FaultClass::SkipInsn => "skip_insn",
+            FaultClass::CorruptPtr => "corrupt_ptr",
         }
+    }
+
+    /// Whether the class can be raised at an arbitrary driver instruction (`site=`): the
+    /// ones that stop the CPU on the spot, whatever the driver holds, and the corruptions.
+    /// The others need the driver's cooperation (its lock, its return value, its handle).
+    pub(crate) fn at_site(self) -> bool {
+        matches!(
+            self,
+            FaultClass::Panic
+                | FaultClass::Null
+                | FaultClass::Wild
+                | FaultClass::Gpf
+                | FaultClass::Div0
+                | FaultClass::Spin
+                | FaultClass::SpinIrqoff
+                | FaultClass::FlipDest
+                | FaultClass::SkipInsn
+                | FaultClass::CorruptPtr
+        )
+    }
+
+    /// Whether the class is a corruption, which may never show, show later, or damage data.
+    pub(crate) fn corrupts(self) -> bool {
+        matches!(
+            self,
+            FaultClass::FlipDest | FaultClass::SkipInsn | FaultClass::CorruptPtr
+        )
     }
 
     /// Looks a class up by its debugfs name.

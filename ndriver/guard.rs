@@ -42,6 +42,8 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsiz
 
 use kernel::{bindings, prelude::*, types::Opaque};
 
+use crate::pt_regs::PtRegs;
+
 /// A function that can be run under a guard.
 pub(crate) type GuardFn = unsafe extern "C" fn(*mut c_void) -> c_int;
 
@@ -201,33 +203,6 @@ const FRAME_R15: usize = FRAME_RBX + 40;
 const FRAME_RSP: usize = offset_of!(Frame, rsp);
 const FRAME_ARMED: usize = offset_of!(Frame, armed);
 
-/// x86-64 `struct pt_regs`, as laid out by the entry code.
-#[repr(C)]
-struct PtRegs {
-    r15: u64,
-    r14: u64,
-    r13: u64,
-    r12: u64,
-    bp: u64,
-    bx: u64,
-    r11: u64,
-    r10: u64,
-    r9: u64,
-    r8: u64,
-    ax: u64,
-    cx: u64,
-    dx: u64,
-    si: u64,
-    di: u64,
-    orig_ax: u64,
-    ip: u64,
-    cs: u64,
-    flags: u64,
-    sp: u64,
-    ss: u64,
-}
-
-const _: () = assert!(core::mem::size_of::<PtRegs>() == core::mem::size_of::<bindings::pt_regs>());
 
 /// Words in `struct pt_regs`. The NMI "iret" frame starts right after it (see the stack diagram
 /// above `.Lnmi_from_kernel` in `arch/x86/entry/entry_64.S`).
@@ -537,7 +512,7 @@ pub(crate) unsafe fn unregister_module_text(module: *mut bindings::module) {
 /// # Safety
 ///
 /// `ptr` must be NULL or a loaded module.
-unsafe fn module_text(ptr: *mut bindings::module) -> (usize, usize) {
+pub(crate) unsafe fn module_text(ptr: *mut bindings::module) -> (usize, usize) {
     if ptr.is_null() {
         return (0, 0);
     }
@@ -1357,6 +1332,32 @@ unsafe fn abandon_context(cpu: usize, level: u32) {
     }
 }
 
+/// The CPU this runs on (a stale answer unless migration is off, as in handlers).
+pub(crate) fn this_cpu() -> usize {
+    // SAFETY: FFI accessor without preconditions.
+    unsafe { ndg_cpu() as usize }
+}
+
+/// Whether the kernel context that hit a breakpoint at `regs` runs a guarded call (its
+/// guard frame is armed): a fault raised there is contained.
+///
+/// # Safety
+///
+/// Must be called from the `int3` handler (a kprobe pre-handler) on top of the context
+/// `regs` describes; the breakpoint entry added `ndg_nmi_offset` to the preempt count.
+pub(crate) unsafe fn in_guarded_call(regs: &PtRegs) -> bool {
+    if user_mode(regs) {
+        return false;
+    }
+    // SAFETY: FFI accessors without preconditions.
+    let (cpu, pc) = unsafe { (ndg_cpu() as usize, ndg_preempt_count()) };
+    // SAFETY: Reading constants defined by the C helpers.
+    let level = pc.wrapping_sub(unsafe { ndg_nmi_offset }) & unsafe { ndg_level_mask };
+    // SAFETY: We run in the breakpoint handler on top of the checked context, which cannot
+    // unlink its frame meanwhile.
+    !unsafe { find_frame(cpu, level, regs.sp) }.is_null()
+}
+
 /// Redirects the context interrupted at `regs` if it is guarded code past its deadline.
 ///
 /// # Safety
@@ -1571,7 +1572,10 @@ fn fill_kernel_text_ranges() -> Result {
         .end
         .store((start + size) as usize, Ordering::Relaxed);
     PANIC_TEXT.start.store(start as usize, Ordering::Release);
-    Ok(())
+    // Faults raised at a driver instruction run ndriver's raising code on the driver's
+    // behalf, in its context: they are the driver's (and its hangs may be aborted there).
+    let (start, len) = crate::site_raise::text();
+    DRIVER_TEXT.add(start, len)
 }
 
 // Under preemptible RCU a read-side section is counted in the task, not in the preempt
@@ -1616,6 +1620,7 @@ impl Runtime {
         }
 
         if let Err(e) = fill_kernel_text_ranges() {
+            DRIVER_TEXT.clear();
             SPIN_TEXT.clear();
             SHIM_TEXT.clear();
             PANIC_TEXT.clear();
@@ -1626,6 +1631,7 @@ impl Runtime {
         // unregisters them.
         let ret = unsafe { ndg_hooks_register(on_die, on_nmi) };
         if ret != 0 {
+            DRIVER_TEXT.clear();
             SPIN_TEXT.clear();
             SHIM_TEXT.clear();
             PANIC_TEXT.clear();

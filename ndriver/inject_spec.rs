@@ -3,9 +3,14 @@
 //! Parsing and firing of fault-injection requests (the `inject` debugfs file).
 //!
 //! Modelled on the kernel's fault-injection attributes: a request names a fault class
-//! and an entry point, skips the first `after` calls of that entry point, then fires
-//! with `probability` percent on each call until it has fired `times` times
-//! (`times=-1`: without end). Free of kernel types: the host tests compile it.
+//! and where to raise it, skips the first `after` eligible calls, then fires with
+//! `probability` percent on each until it has fired `times` times (`times=-1`: without
+//! end). Where is an entry point (`entry=NAME`: the driver raises the fault at its top)
+//! or an instruction of the serving implementation (`site=random` or
+//! `site=SYMBOL+OFFSET`: a kprobe raises it when a guarded call reaches the
+//! instruction). Free of kernel types: the host tests compile it.
+
+use core::sync::atomic::{AtomicU32, Ordering};
 
 use crate::fault_class::FaultClass;
 
@@ -22,9 +27,94 @@ pub(crate) enum SpecError {
     UnknownEntry,
     /// A number is malformed or out of range.
     BadNumber,
-    /// `class=` or `entry=` is missing.
+    /// `class=` or `entry=`/`site=` is missing.
     Missing,
+    /// Both `entry=` and `site=` are given.
+    EntryAndSite,
+    /// `site=` is not `random` or `SYMBOL[+OFFSET]`.
+    BadSite,
+    /// The class cannot be raised at an arbitrary instruction (it needs the driver's
+    /// lock, return value or handle).
+    NotAtSite,
+    /// The class corrupts an instruction's work, so it needs `site=`.
+    NotAtEntry,
+    /// `seed=` without `site=random`.
+    SeedWithoutRandom,
 }
+
+/// Where a `site=` request raises its fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SiteAt<'a> {
+    /// An instruction chosen at random in the serving implementation's text; `seed`
+    /// makes the choice repeatable.
+    Random {
+        /// Seed of the draw; `None`: from the clock.
+        seed: Option<u32>,
+    },
+    /// `offset` bytes into the function `symbol` (kallsyms name, `module:name` allowed).
+    Symbol {
+        /// The function.
+        symbol: &'a str,
+        /// Bytes into it; must be an instruction boundary.
+        offset: u32,
+    },
+}
+
+/// A parsed `site=` request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SiteSpec<'a> {
+    /// What to raise.
+    pub(crate) class: FaultClass,
+    /// Where.
+    pub(crate) at: SiteAt<'a>,
+    /// When: the `after`, `times` and `probability` of the request.
+    pub(crate) when: When,
+}
+
+/// The `after`, `times` and `probability` of a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct When {
+    /// Eligible calls to let pass first.
+    pub(crate) after: u32,
+    /// Faults to raise; negative: no limit.
+    pub(crate) times: i32,
+    /// Percent chance per eligible call, 1..=100.
+    pub(crate) probability: u32,
+}
+
+/// A parsed request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Request<'a> {
+    /// At the top of an entry point, by the driver.
+    Entry(InjectSpec),
+    /// At an instruction, by a kprobe.
+    Site(SiteSpec<'a>),
+}
+
+/// Longest symbol name `site=` takes.
+pub(crate) const MAX_SYMBOL: usize = 255;
+
+fn parse_site(v: &str) -> Result<SiteAt<'_>, SpecError> {
+    if v == "random" {
+        return Ok(SiteAt::Random { seed: None });
+    }
+    let (symbol, offset) = match v.rsplit_once('+') {
+        Some((sym, off)) => {
+            let off = match off.strip_prefix("0x") {
+                Some(hex) => u32::from_str_radix(hex, 16).map_err(|_| SpecError::BadSite)?,
+                None => off.parse::<u32>().map_err(|_| SpecError::BadSite)?,
+            };
+            (sym, off)
+        }
+        None => (v, 0),
+    };
+    let ok = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '$' || c == ':';
+    if symbol.is_empty() || symbol.len() > MAX_SYMBOL || !symbol.chars().all(ok) {
+        return Err(SpecError::BadSite);
+    }
+    Ok(SiteAt::Symbol { symbol, offset })
+}
+
 
 /// A parsed request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,11 +135,14 @@ fn number<T: core::str::FromStr>(v: &str) -> Result<T, SpecError> {
     v.parse::<T>().map_err(|_| SpecError::BadNumber)
 }
 
-/// Parses `class=C entry=E [after=N] [times=N] [probability=P]`, the keys in any
-/// order, against the device's entry point names.
-pub(crate) fn parse(text: &str, entries: &[&str]) -> Result<InjectSpec, SpecError> {
+/// Parses `class=C entry=E [after=N] [times=N] [probability=P]` or
+/// `class=C site=S [seed=N] [after=N] [times=N] [probability=P]`, the keys in any order,
+/// against the device's entry point names.
+pub(crate) fn parse_request<'a>(text: &'a str, entries: &[&str]) -> Result<Request<'a>, SpecError> {
     let mut class = None;
     let mut entry = None;
+    let mut site = None;
+    let mut seed = None;
     let mut after = 0u32;
     let mut times = 1i32;
     let mut probability = 100u32;
@@ -65,6 +158,8 @@ pub(crate) fn parse(text: &str, entries: &[&str]) -> Result<InjectSpec, SpecErro
                         .ok_or(SpecError::UnknownEntry)?,
                 )
             }
+            "site" => site = Some(parse_site(v)?),
+            "seed" => seed = Some(number::<u32>(v)?),
             "after" => after = number(v)?,
             "times" => {
                 times = number(v)?;
@@ -81,13 +176,50 @@ pub(crate) fn parse(text: &str, entries: &[&str]) -> Result<InjectSpec, SpecErro
             _ => return Err(SpecError::UnknownKey),
         }
     }
-    Ok(InjectSpec {
-        class: class.ok_or(SpecError::Missing)?,
-        entry: entry.ok_or(SpecError::Missing)?,
+    let class = class.ok_or(SpecError::Missing)?;
+    let when = When {
         after,
         times,
         probability,
-    })
+    };
+    match (entry, site) {
+        (Some(_), Some(_)) => Err(SpecError::EntryAndSite),
+        (None, None) => Err(SpecError::Missing),
+        (Some(entry), None) => {
+            if class.corrupts() {
+                return Err(SpecError::NotAtEntry);
+            }
+            if seed.is_some() {
+                return Err(SpecError::SeedWithoutRandom);
+            }
+            Ok(Request::Entry(InjectSpec {
+                class,
+                entry,
+                after,
+                times,
+                probability,
+            }))
+        }
+        (None, Some(mut at)) => {
+            if !class.at_site() {
+                return Err(SpecError::NotAtSite);
+            }
+            match (&mut at, seed) {
+                (SiteAt::Random { seed: s }, Some(n)) => *s = Some(n),
+                (SiteAt::Symbol { .. }, Some(_)) => return Err(SpecError::SeedWithoutRandom),
+                _ => {}
+            }
+            Ok(Request::Site(SiteSpec { class, at, when }))
+        }
+    }
+}
+
+/// One step of xorshift32: cheap, and good enough to spread faults and pick sites.
+pub(crate) fn xorshift32(mut x: u32) -> u32 {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    x
 }
 
 /// A request being carried out.
@@ -129,11 +261,7 @@ impl Armed {
             return None;
         }
         if self.spec.probability < 100 {
-            // xorshift32: cheap, and good enough to spread faults over calls.
-            let mut x = self.rng;
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
+            let x = xorshift32(self.rng);
             self.rng = x;
             if x % 100 >= self.spec.probability {
                 return None;
@@ -141,5 +269,75 @@ impl Armed {
         }
         self.fired += 1;
         Some(self.spec.class)
+    }
+}
+
+/// [`When`] decided without a lock, from any context (a kprobe handler runs with
+/// interrupts off, on any CPU, possibly on several at once).
+pub(crate) struct Gate {
+    when: When,
+    calls: AtomicU32,
+    fired: AtomicU32,
+    rng: AtomicU32,
+}
+
+impl Gate {
+    /// A gate for `when`; `seed` feeds the probability draw.
+    pub(crate) const fn new(when: When, seed: u32) -> Self {
+        Self {
+            when,
+            calls: AtomicU32::new(0),
+            fired: AtomicU32::new(0),
+            rng: AtomicU32::new(seed | 1),
+        }
+    }
+
+    /// The request.
+    pub(crate) fn when(&self) -> When {
+        self.when
+    }
+
+    /// Eligible calls seen so far.
+    pub(crate) fn calls(&self) -> u32 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    /// Faults fired so far.
+    pub(crate) fn fired(&self) -> u32 {
+        self.fired.load(Ordering::Relaxed)
+    }
+
+    /// Whether the request has fired all it asked for.
+    pub(crate) fn spent(&self) -> bool {
+        self.when.times >= 0 && self.fired() >= self.when.times as u32
+    }
+
+    /// Called on each eligible call: whether to fire now. At most `times` calls get
+    /// `true`, however many CPUs ask at once.
+    pub(crate) fn on_call(&self) -> bool {
+        if self.spent() {
+            return false;
+        }
+        let n = self.calls.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+        if n <= self.when.after {
+            return false;
+        }
+        if self.when.probability < 100 {
+            let x = xorshift32(self.rng.load(Ordering::Relaxed));
+            self.rng.store(x, Ordering::Relaxed);
+            if x % 100 >= self.when.probability {
+                return false;
+            }
+        }
+        if self.when.times < 0 {
+            self.fired.fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
+        let limit = self.when.times as u32;
+        self.fired
+            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |f| {
+                (f < limit).then_some(f + 1)
+            })
+            .is_ok()
     }
 }

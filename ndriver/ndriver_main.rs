@@ -58,10 +58,16 @@ mod nic_tx;
 mod pci_addr;
 #[path = "policy.rs"]
 mod policy;
+#[path = "pt_regs.rs"]
+mod pt_regs;
 #[path = "race.rs"]
 mod race;
 #[path = "registry.rs"]
 mod registry;
+#[path = "site.rs"]
+mod site;
+#[path = "site_raise.rs"]
+mod site_raise;
 #[path = "stats.rs"]
 mod stats;
 #[path = "../placeholders/testdev.rs"]

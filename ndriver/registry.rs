@@ -163,6 +163,20 @@ pub(crate) fn name_of(desc: *const ImplDesc) -> Option<&'static str> {
         .map(|r| r.name)
 }
 
+/// Start and length of the text of a registered implementation's module.
+pub(crate) fn text_of(desc: *const ImplDesc) -> Option<(usize, usize)> {
+    let slots = REGISTRY.lock();
+    let r = slots
+        .0
+        .iter()
+        .flatten()
+        .find(|r| core::ptr::eq(r.desc, desc) && !r.leaving)?;
+    // SAFETY: `owner` is the registering module, loaded while it is registered (checked
+    // under the registry lock).
+    let (start, len) = unsafe { guard::module_text(r.owner) };
+    (len != 0).then_some((start, len))
+}
+
 /// Offers an implementation to ndriver. Returns 0 or a negative error code.
 ///
 /// `desc` must point at a static [`ImplDesc`] that stays valid until

@@ -27,6 +27,8 @@ check_tree() {
 		die "KDIR=$k has no CONFIG_KALLSYMS: the guard tells driver faults from kernel faults by symbol"
 	! grep -q '^CONFIG_RUST_INLINE_HELPERS=y' "$k/.config" ||
 		die "KDIR=$k has CONFIG_RUST_INLINE_HELPERS=y: ndriver needs the Rust helpers (rust_helper_BUG, readl, ...) out of line"
+	grep -q '^CONFIG_KPROBES=y' "$k/.config" ||
+		die "KDIR=$k has no CONFIG_KPROBES: fault injection at driver instructions (inject site=) places kprobes"
 	! grep -q '^CONFIG_PREEMPT_RCU=y' "$k/.config" ||
 		die "KDIR=$k has CONFIG_PREEMPT_RCU=y: an abandoned call's RCU read-side nesting (task state, not the preempt count) cannot be restored; use CONFIG_PREEMPT_LAZY or PREEMPT_VOLUNTARY"
 }

@@ -5,16 +5,40 @@
 Reads RESULTS/campaign.tsv (one line per injection, written by
 scripts/guest-campaign.sh) and writes RESULTS/campaign.json and RESULTS/campaign.md:
 injected / manifested / detected / recovered / data intact per fault class, per
-entry point and per implementation, the recovery rate of manifested faults, and
-every miss with its kept kernel log.
+site kind (entry point or random instruction), per device, per entry point and per
+implementation, the recovery rate of manifested faults with a 95 % confidence
+interval, the outcomes of the corruption classes, and every miss with its kept
+kernel log.
 """
 
 import csv
 import json
+import math
 import os
 import sys
 
 STAGES = ["injected", "manifested", "detected", "recovered", "intact"]
+CORRUPTIONS = {"flip_dest", "skip_insn", "corrupt_ptr"}
+OUTCOMES = ["unreached", "nothing", "detected", "silent", "none"]
+DEVICE = {"request": "testdev0", "device": "testdev0", "fio": "ndblk0", "download": "ndeth0"}
+
+
+def wilson(k, n, z=1.96):
+    """95 % Wilson score interval of k successes out of n."""
+    if n == 0:
+        return None
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return (max(0.0, c - h), min(1.0, c + h))
+
+
+def fmt_rate(k, n):
+    ci = wilson(k, n)
+    if ci is None:
+        return "n/a"
+    return f"{100 * k / n:.2f} % (95 % CI {100 * ci[0]:.2f}-{100 * ci[1]:.2f})"
 
 
 def tally(rows):
@@ -25,6 +49,7 @@ def tally(rows):
              and r["recovered"] == "1" and r["intact"] == "1")
     t["ok"] = ok
     t["rate"] = ok / t["manifested"] if t["manifested"] else None
+    t["ci95"] = wilson(ok, t["manifested"])
     return t
 
 
@@ -40,8 +65,51 @@ def table(title, key, groups):
              f"| {key} | " + " | ".join(STAGES) + " | recovered & intact |",
              "|---|" + "---:|" * (len(STAGES) + 1)]
     for k, t in groups.items():
-        rate = "n/a" if t["rate"] is None else f"{100 * t['rate']:.2f} %"
+        rate = fmt_rate(t["ok"], t["manifested"])
         lines.append(f"| {k} | " + " | ".join(str(t[s]) for s in STAGES) + f" | {rate} |")
+    lines.append("")
+    return lines
+
+
+def is_miss(r):
+    """A fault that manifested and was not detected, recovered with data intact; a
+    corruption that damaged data unseen or was detected but not recovered."""
+    if r["kind"] == "entry":
+        return not all(r[s] == "1" for s in ("manifested", "detected", "recovered", "intact"))
+    if r["manifested"] != "1":
+        return False
+    if r["outcome"] == "silent":
+        return True
+    if r["outcome"] == "detected":
+        return r["recovered"] != "1" or r["intact"] != "1"
+    return r["class"] not in CORRUPTIONS
+
+
+def outcomes(rows):
+    """Per corruption class and device: how many ended how."""
+    out = {}
+    for r in rows:
+        for key in (r["class"], f"{r['class']} on {r['device']}"):
+            o = out.setdefault(key, {k: 0 for k in OUTCOMES + ["injected", "recovered_intact"]})
+            o["injected"] += 1
+            if r["outcome"] in OUTCOMES:
+                o[r["outcome"]] += 1
+            if r["outcome"] == "detected" and r["recovered"] == "1" and r["intact"] == "1":
+                o["recovered_intact"] += 1
+    return out
+
+
+def corruption_table(out):
+    lines = ["### Corruption classes at random instructions", "",
+             "manifested = the site fired and changed a register, a flag or the control flow; "
+             "recovered = of those, a fault or hang was detected and recovered with data intact "
+             "(a corruption that shows nothing is not counted as recovered).", "",
+             "| class | injected | " + " | ".join(OUTCOMES) + " | manifested | recovered |",
+             "|---|" + "---:|" * (len(OUTCOMES) + 3)]
+    for k, o in sorted(out.items()):
+        manifested = o["detected"] + o["silent"] + o["none"]
+        lines.append(f"| {k} | {o['injected']} | " + " | ".join(str(o[x]) for x in OUTCOMES)
+                     + f" | {manifested} | {fmt_rate(o['recovered_intact'], manifested)} |")
     lines.append("")
     return lines
 
@@ -58,28 +126,49 @@ def main():
         sys.exit(f"campaign-report: cannot read {path}: {e}")
     if not rows:
         sys.exit(f"campaign-report: {path} has no injections")
+    for r in rows:
+        r.setdefault("kind", "entry")
+        r["kind"] = r.get("kind") or "entry"
+        r["outcome"] = r.get("outcome") or "-"
+        r["device"] = DEVICE.get(r["workload"], r["workload"])
+    failstop = [r for r in rows if r["class"] not in CORRUPTIONS]
+    corrupt = [r for r in rows if r["class"] in CORRUPTIONS]
 
-    total = tally(rows)
-    misses = [r for r in rows if not (r["manifested"] == "1" and r["detected"] == "1"
-                                      and r["recovered"] == "1" and r["intact"] == "1")]
+    total = tally(failstop)
+    misses = [r for r in rows if is_miss(r)]
     report = {
         "run": os.path.basename(os.path.normpath(res)),
         "total": total,
-        "by_class": grouped(rows, "class"),
-        "by_entry": grouped(rows, "entry"),
-        "by_impl": grouped(rows, "impl"),
-        "by_workload": grouped(rows, "workload"),
+        "by_class": grouped(failstop, "class"),
+        "by_kind": grouped(failstop, "kind"),
+        "by_device": grouped(failstop, "device"),
+        "by_entry": grouped(failstop, "entry"),
+        "by_impl": grouped(failstop, "impl"),
+        "by_workload": grouped(failstop, "workload"),
+        "by_class_random": grouped([r for r in failstop if r["kind"] == "random"], "class"),
+        "by_device_random": grouped([r for r in failstop if r["kind"] == "random"], "device"),
+        "corruptions": outcomes(corrupt),
         "misses": [dict(r, log=f"campaign-miss-{r['n']}.log") for r in misses],
     }
+
+    rate = fmt_rate(total["ok"], total["manifested"])
+    lost = 0 if os.path.exists(os.path.join(res, "campaign-done")) else 1
+    report["guest_lost"] = lost
     with open(os.path.join(res, "campaign.json"), "w") as f:
         json.dump(report, f, indent=1)
-
-    rate = "n/a" if total["rate"] is None else f"{100 * total['rate']:.2f} %"
     md = [f"# ndriver fault-injection campaign ({report['run']})", "",
           "Made by `make campaign` (scripts/campaign.sh); raw data in campaign.tsv.", "",
-          f"**{total['count']} injections; {total['manifested']} manifested; "
-          f"{total['ok']} detected, recovered with data intact: {rate} of manifested.**", ""]
-    md += table("fault class", "class", report["by_class"])
+          f"**{len(rows)} injections ({sum(1 for r in rows if r['kind'] == 'random')} at random "
+          f"instructions); guests lost: {lost}. Fail-stop classes: {total['count']} injections, "
+          f"{total['manifested']} manifested, {total['ok']} detected and recovered with data "
+          f"intact: {rate} of manifested.**", ""]
+    md += table("site kind (fail-stop classes)", "kind", report["by_kind"])
+    md += table("device (fail-stop classes)", "device", report["by_device"])
+    md += table("fault class (fail-stop, entry points and random sites)", "class",
+                report["by_class"])
+    md += table("fault class (fail-stop, random sites only)", "class", report["by_class_random"])
+    md += table("device (fail-stop, random sites only)", "device", report["by_device_random"])
+    md += corruption_table(report["corruptions"])
     md += table("entry point", "entry", report["by_entry"])
     md += table("implementation", "impl", report["by_impl"])
     md += table("workload", "workload", report["by_workload"])
@@ -88,8 +177,9 @@ def main():
     if not misses:
         md.append("None.")
     for r in misses:
-        md.append(f"- #{r['n']} {r['impl']} {r['workload']} {r['class']} in {r['entry']}: "
-                  + " ".join(f"{s}={r[s]}" for s in STAGES)
+        where = r["entry"] if r["kind"] == "entry" else f"site {r.get('site', '?')}"
+        md.append(f"- #{r['n']} {r['impl']} {r['workload']} {r['class']} at {where}: "
+                  + " ".join(f"{s}={r[s]}" for s in STAGES) + f" outcome={r['outcome']}"
                   + f" (kernel log: campaign-miss-{r['n']}.log)")
     md.append("")
     # The block workload's own data checks, beyond the per-injection verdicts.

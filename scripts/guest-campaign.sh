@@ -5,9 +5,21 @@
 # line of $NDRIVER_RESULTS/campaign.tsv:
 #
 #   n impl workload class entry injected manifested detected recovered intact cause
+#   kind site outcome
+#
+# kind       "entry" (the driver raises the fault at the top of the entry point) or
+#            "random" (inject site=random: a kprobe raises it at an instruction drawn
+#            at random from the serving implementation's text; entry is "site");
+# site       the instruction, as the site's own record names it (address and symbol);
+# outcome    for random sites: "unreached" (the workload never ran the instruction in a
+#            guarded call), "nothing" (a corruption with nothing to corrupt there),
+#            "detected" (a fault detected and recovered), "silent" (data damaged and
+#            nothing detected), "none" (no visible effect); "-" for entry points.
 #
 # injected   the inject write was accepted;
-# manifested the armed fault was raised in the driver (inject reads "off");
+# manifested the armed fault was raised in the driver: inject reads "off" (entry
+#            points); the site's record says it fired and changed the driver's
+#            execution or state (applied=1, the kernel log names its address);
 # detected   the cause it is counted under went up by one (or more, for hangs);
 # recovered  a recovery ran and the device is running on a fresh instance;
 # intact     every answer was the expected one, before and after, and the device
@@ -24,6 +36,9 @@
 # entry, recovery), and ndeth0 "download" (a paced 256 KiB download from the host
 # per injection) with every class in start_xmit, poll (NAPI driver) and devirq.
 #
+# Random sites (NDRIVER_CAMPAIGN_SITES per device and implementation, default 30):
+# the fail-stop classes and the corruptions in turn, under the same workloads.
+#
 # A miss keeps the kernel log since the injection in campaign-miss-N.log.
 # Progress goes to campaign-progress ("done total") for the host's progress bar.
 set -u
@@ -31,6 +46,8 @@ R=${NDRIVER_RESULTS:?}
 ROOT=${NDRIVER_ROOT:?}
 REPS=${NDRIVER_CAMPAIGN_REPS:-7}
 DEV_REPS=${NDRIVER_CAMPAIGN_DEV_REPS:-2}
+SITES=${NDRIVER_CAMPAIGN_SITES:-30}
+SITE_CLASSES="panic null wild gpf div0 spin spin_irqoff flip_dest skip_insn corrupt_ptr"
 . "$ROOT/selftests/guest/lib.sh"
 
 # Failing here ends the campaign, not the guest: the report shows how far it got.
@@ -52,7 +69,10 @@ per_impl=$((nclasses * $(wc -w <<< "$REQUEST_ENTRIES $DEVICE_ENTRIES")))
 blk_total=$(((2 * 3 * nclasses + 2) * DEV_REPS))
 nic_total=$(((3 + 2) * nclasses * DEV_REPS))
 [ -n "$e1000" ] || nic_total=0
-total=$((2 * per_impl * REPS + blk_total + nic_total))
+site_devs=1
+[ -n "$e1000" ] && site_devs=$((site_devs + 1))
+(blk_take_disk) > /dev/null 2>&1 && site_devs=$((site_devs + 1))
+total=$((2 * per_impl * REPS + blk_total + nic_total + 2 * SITES * site_devs))
 
 dmesg_mark
 load_testdev
@@ -60,7 +80,7 @@ echo "restarts=1000 backoff_ms=0 calm_ms=0" > "$TD/policy" || fail "policy"
 echo "config 0 1000" > "$TD/call" || fail "config"
 
 out=$R/campaign.tsv
-printf 'n\timpl\tworkload\tclass\tentry\tinjected\tmanifested\tdetected\trecovered\tintact\tcause\n' > "$out"
+printf 'n\timpl\tworkload\tclass\tentry\tinjected\tmanifested\tdetected\trecovered\tintact\tcause\tkind\tsite\toutcome\n' > "$out"
 n=0
 start=$(date +%s)
 
@@ -86,9 +106,20 @@ device_held() {
 # device to a fresh instance for the next one.
 record() {
 	local dir=$1 impl=$2 workload=$3 class=$4 entry=$5
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' $n "$impl" "$workload" \
-		"$class" "$entry" $injected $manifested $detected $recovered $intact "$cause" >> "$out"
-	if [ $((manifested * detected * recovered * intact)) = 0 ]; then
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' $n "$impl" \
+		"$workload" "$class" "$entry" $injected $manifested $detected $recovered $intact \
+		"$cause" "${kind:-entry}" "${site:--}" "${outcome:--}" >> "$out"
+	# A random site the workload never reached, or a corruption without a failure,
+	# is not a miss; a fail-stop fault that fired and was not recovered with data
+	# intact is, and so is damaged data.
+	local miss=0
+	if [ "${kind:-entry}" = entry ]; then
+		[ $((manifested * detected * recovered * intact)) = 0 ] && miss=1
+	elif [ "$manifested" = 1 ]; then
+		case $outcome in silent) miss=1 ;; detected) [ $((recovered * intact)) = 0 ] && miss=1 ;; esac
+		case $class in flip_dest | skip_insn | corrupt_ptr) ;; *) [ "$outcome" = detected ] || miss=1 ;; esac
+	fi
+	if [ $miss = 1 ]; then
 		{
 			echo "injection $n: $impl $workload $class $entry"
 			echo "verdict: injected=$injected manifested=$manifested" \
@@ -149,6 +180,121 @@ inject_one() {
 	cause=$d
 }
 
+# dev_stat DEV NAME / dev_status DEV NAME: a line of a device's stats / status.
+dev_stat() {
+	local dev=$1
+	shift
+	stat_in "$DBG/$dev/stats" "$@"
+}
+dev_status() {
+	sed -n "s/^$2 //p" "$DBG/$1/status"
+}
+dev_running() { [ "$(dev_status "$1" state)" = running ]; }
+dev_inject_off() { [ "$(cat "$DBG/$1/inject")" = off ]; }
+dev_recovered_since() { [ "$(dev_stat "$1" recoveries)" -gt "$2" ] && dev_running "$1"; }
+dev_detected_since() { [ "$(dev_stat "$1" detected "$2")" -gt "$3" ]; }
+
+# site_field DEV KEY: the value of KEY=... in DEV's inject file (empty when off).
+site_field() {
+	local line w
+	read -r line < "$DBG/$1/inject"
+	for w in $line; do
+		[ "${w%%=*}" = "$2" ] && { echo "${w#*=}"; return 0; }
+	done
+	return 0
+}
+site_fired() {
+	local f
+	f=$(site_field "$1" fired)
+	[ -n "$f" ] && [ "$f" != 0 ]
+}
+corruption() { case $1 in flip_dest | skip_insn | corrupt_ptr) return 0 ;; esac; return 1; }
+
+# site_one DEV IMPL WORKLOAD CLASS SEED DRIVE: one fault at an instruction drawn at
+# random (seed SEED) from the text of DEV's serving implementation IMPL. DRIVE runs
+# the workload for a while and fails when it saw wrong data; when the workload does
+# not reach the site, IMPL is probed afresh (probe, configure and remove code), and
+# the workload runs once more so that a latent corruption can show. Sets the verdict
+# variables.
+site_one() {
+	local dev=$1 impl=$2 workload=$3 class=$4 seed=$5 drive=$6 d det0 r0 last
+	d=$(detected_as "$class")
+	# The stub's NULL load is not compiler-instrumented: a page fault even under KASAN.
+	[ "$class" = null ] && d=page_fault
+	kind=random site=- outcome=unreached cause=${d:--}
+	injected=0 manifested=0 detected=0 recovered=0 intact=1
+	r0=$(dev_stat "$dev" recoveries)
+	det0=0
+	[ -n "$d" ] && det0=$(dev_stat "$dev" detected "$d")
+	dmesg_mark
+	if ! echo "class=$class site=random seed=$seed" > "$DBG/$dev/inject"; then
+		outcome=refused
+		return 0
+	fi
+	injected=1
+	site="$(site_field "$dev" site):$(site_field "$dev" symbol)"
+	$drive || intact=0
+	if ! site_fired "$dev"; then
+		echo "$impl" > "$DBG/$dev/swap" || intact=0
+		$drive || intact=0
+	fi
+	site_fired "$dev" && [ "$(site_field "$dev" applied)" = 1 ] && manifested=1
+	$drive || intact=0
+	if [ $manifested = 1 ]; then
+		if [ "$(dev_stat "$dev" recoveries)" -gt "$r0" ] ||
+			{ ! corruption "$class" && wait_until dev_recovered_since "$dev" "$r0"; }; then
+			wait_until dev_running "$dev" && recovered=1
+			last=$(tail -n 1 "$DBG/$dev/recoveries")
+			last=${last#*cause=}
+			cause=${last%% *}
+			if corruption "$class" || [ "$(dev_stat "$dev" detected "$d")" -gt "$det0" ]; then
+				detected=1
+			fi
+			outcome=detected
+		elif [ $intact = 0 ]; then
+			outcome=silent
+		else
+			outcome=none
+		fi
+	elif site_fired "$dev"; then
+		outcome=nothing
+	fi
+	echo off > "$DBG/$dev/inject"
+	# Whatever a corruption left behind, the next injection starts on a fresh instance.
+	if [ $manifested = 1 ] && [ $detected = 0 ]; then
+		echo "$impl" > "$DBG/$dev/swap"
+		wait_until dev_running "$dev"
+	fi
+	return 0
+}
+
+# site_phase DEV IMPL WORKLOAD BASE DRIVE: NDRIVER_CAMPAIGN_SITES random sites on DEV,
+# the site classes in turn, seeds BASE+1 on.
+site_phase() {
+	local dev=$1 impl=$2 workload=$3 base=$4 drive=$5 i class
+	local classes=($SITE_CLASSES)
+	for ((i = 1; i <= SITES; i++)); do
+		class=${classes[i % ${#classes[@]}]}
+		n=$((n + 1))
+		site_one "$dev" "$impl" "$workload" "$class" $((base + i)) "$drive"
+		record "$DBG/$dev" "$impl" "$workload" "$class" site
+		kind= site= outcome=
+	done
+}
+
+# td_drive: three rounds of op, tick and irq requests through testdev0, each answer
+# checked.
+td_drive() {
+	local j e ok=0
+	for ((j = 1; j <= 3; j++)); do
+		for e in op tick irq; do
+			td_call $e $j > /dev/null
+			[ "$TD_LAST" = $((1000 + j)) ] || ok=1
+		done
+	done
+	return $ok
+}
+
 for impl in $IMPLS; do
 	echo "$impl" > "$TD/swap" || fail "swap to $impl"
 	for workload in request device; do
@@ -171,23 +317,15 @@ for impl in $IMPLS; do
 		[ $workload = device ] && { echo none > "$TD/pci" || fail "detach"; }
 	done
 done
+base=0
+for impl in $IMPLS; do
+	echo "$impl" > "$TD/swap" || fail "swap to $impl"
+	site_phase testdev0 "$impl" request $base td_drive
+	base=$((base + 10000))
+done
 cat "$TD/stats" > "$R/campaign-stats.txt"
 cat "$DBG/status" >> "$R/campaign-stats.txt"
 unload_testdev
-
-# dev_stat DEV NAME / dev_status DEV NAME: a line of a device's stats / status.
-dev_stat() {
-	local dev=$1
-	shift
-	stat_in "$DBG/$dev/stats" "$@"
-}
-dev_status() {
-	sed -n "s/^$2 //p" "$DBG/$1/status"
-}
-dev_running() { [ "$(dev_status "$1" state)" = running ]; }
-dev_inject_off() { [ "$(cat "$DBG/$1/inject")" = off ]; }
-dev_recovered_since() { [ "$(dev_stat "$1" recoveries)" -gt "$2" ] && dev_running "$1"; }
-dev_detected_since() { [ "$(dev_stat "$1" detected "$2")" -gt "$3" ]; }
 
 # dev_inject DEV CLASS ENTRY: arms one fault and waits for its fate; sets the verdict
 # variables but "intact", which the caller decides.
@@ -276,6 +414,16 @@ if (blk_take_disk) > /dev/null 2>&1; then
 			record "$BD" "$impl" fio device_hang timeout
 		done
 	done
+	blk_drive() {
+		sleep 1
+		fio_intact
+	}
+	base=100000
+	for impl in vblk-a vblk-b; do
+		echo "$impl" > "$BD/swap" || fail "swap to $impl"
+		site_phase ndblk0 "$impl" fio $base blk_drive
+		base=$((base + 10000))
+	done
 	touch $MNT/.stop
 	wait $fio_loop
 	fio_intact || echo "fio failed after the last injection" >> "$R/campaign-fio-errors.txt"
@@ -322,6 +470,17 @@ if [ -n "$e1000" ]; then
 				done
 			done
 		done
+	done
+	nic_drive() {
+		rm -f /tmp/camp-dl
+		curl -sf --max-time 60 --limit-rate 512k -o /tmp/camp-dl http://10.99.0.1:8099/camp-blob &&
+			[ "$(sha256sum < /tmp/camp-dl | cut -d' ' -f1)" = "$ref" ]
+	}
+	base=200000
+	for impl in e1000-napi e1000-irq; do
+		echo "$impl" > "$NIC/swap" || fail "swap to $impl"
+		site_phase nic0 "$impl" download $base nic_drive
+		base=$((base + 10000))
 	done
 	echo "--- nic0" >> "$R/campaign-stats.txt"
 	cat "$NIC/stats" >> "$R/campaign-stats.txt"

@@ -126,9 +126,9 @@ for impl in e1000-napi e1000-irq; do
 	entries="start_xmit devirq get_stats64"
 	[ $impl = e1000-napi ] && entries="start_xmit poll devirq get_stats64"
 	for entry in $entries; do
-		curl -sf --limit-rate "$RATE" -o /tmp/nicf-dl "$URL/fblob" &
+		curl -sSf --limit-rate "$RATE" -o /tmp/nicf-dl "$URL/fblob" 2> /tmp/nicf-dl.err &
 		DL=$!
-		curl -sf --limit-rate "$RATE" -T /tmp/nicf-blob "$URL/fup" &
+		curl -sSf --limit-rate "$RATE" -T /tmp/nicf-blob "$URL/fup" 2> /tmp/nicf-ul.err &
 		UL=$!
 		for class in $CLASSES; do
 			for ((r = 0; r < REPS; r++)); do
@@ -148,8 +148,9 @@ for impl in e1000-napi e1000-irq; do
 				n=$((n + 1))
 			done
 		done
-		wait $DL || fail "$impl/$entry: download failed"
-		wait $UL || fail "$impl/$entry: upload failed"
+		wait $DL || fail "$impl/$entry: download failed (curl exit $?: $(cat /tmp/nicf-dl.err)," \
+			"$(wc -c < /tmp/nicf-dl) bytes)"
+		wait $UL || fail "$impl/$entry: upload failed (curl exit $?: $(cat /tmp/nicf-ul.err))"
 		[ "$(sha_of /tmp/nicf-dl)" = "$ref" ] || fail "$impl/$entry: download sha256 mismatch"
 		[ "$(sha_of "$PEERDIR/fup")" = "$ref" ] || fail "$impl/$entry: upload sha256 mismatch"
 		rm -f "$PEERDIR/fup"

@@ -1,7 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 
 use crate::fault_class::{FaultClass, NR_CLASSES};
-use crate::inject_spec::{parse, Armed, SpecError};
+use crate::inject_spec::{parse_request, Armed, InjectSpec, Request, SpecError};
+
+/// An `entry=` request, parsed.
+fn parse(text: &str, entries: &[&str]) -> Result<InjectSpec, SpecError> {
+    match parse_request(text, entries)? {
+        Request::Entry(spec) => Ok(spec),
+        Request::Site(s) => panic!("site request {s:?}"),
+    }
+}
 
 const ENTRIES: &[&str] = &["probe", "op", "tick", "irq"];
 
@@ -88,4 +96,96 @@ fn class_names_round_trip() {
         assert_eq!(FaultClass::from_name(c.name()), Some(c));
     }
     assert_eq!(FaultClass::from_name("none"), None);
+}
+
+#[test]
+fn site_requests() {
+    use crate::inject_spec::SiteAt;
+    let r = parse_request("class=null site=random seed=7 times=2", ENTRIES).unwrap();
+    let Request::Site(s) = r else { panic!("{r:?}") };
+    assert_eq!(s.class, FaultClass::Null);
+    assert_eq!(s.at, SiteAt::Random { seed: Some(7) });
+    assert_eq!((s.when.after, s.when.times, s.when.probability), (0, 2, 100));
+    let r = parse_request("site=e1000_hw:xmit_frame+0x1c class=flip_dest", ENTRIES).unwrap();
+    let Request::Site(s) = r else { panic!("{r:?}") };
+    assert_eq!(
+        s.at,
+        SiteAt::Symbol {
+            symbol: "e1000_hw:xmit_frame",
+            offset: 0x1c
+        }
+    );
+    let r = parse_request("site=_RNvCs1_probe+12 class=skip_insn", ENTRIES).unwrap();
+    let Request::Site(s) = r else { panic!("{r:?}") };
+    assert_eq!(s.at, SiteAt::Symbol { symbol: "_RNvCs1_probe", offset: 12 });
+    assert!(matches!(
+        parse_request("class=null entry=op", ENTRIES),
+        Ok(Request::Entry(_))
+    ));
+}
+
+#[test]
+fn rejects_malformed_site_requests() {
+    let cases: &[(&str, SpecError)] = &[
+        ("class=null site=random entry=op", SpecError::EntryAndSite),
+        ("class=deadlock site=random", SpecError::NotAtSite),
+        ("class=error site=random", SpecError::NotAtSite),
+        ("class=flip_dest entry=op", SpecError::NotAtEntry),
+        ("class=null site=", SpecError::BadSite),
+        ("class=null site=foo+0xzz", SpecError::BadSite),
+        ("class=null site=foo/bar", SpecError::BadSite),
+        ("class=null site=foo seed=3", SpecError::SeedWithoutRandom),
+        ("class=null entry=op seed=3", SpecError::SeedWithoutRandom),
+        ("class=null site=random seed=x", SpecError::BadNumber),
+    ];
+    for (text, err) in cases {
+        assert_eq!(parse_request(text, ENTRIES), Err(*err), "{text:?}");
+    }
+}
+
+#[test]
+fn gate_fires_times_after_after() {
+    use crate::inject_spec::{Gate, When};
+    let g = Gate::new(
+        When {
+            after: 2,
+            times: 2,
+            probability: 100,
+        },
+        1,
+    );
+    let got: Vec<bool> = (0..6).map(|_| g.on_call()).collect();
+    assert_eq!(got, [false, false, true, true, false, false]);
+    assert!(g.spent());
+    assert_eq!(g.fired(), 2);
+}
+
+#[test]
+fn gate_fires_at_most_times_from_many_threads() {
+    use crate::inject_spec::{Gate, When};
+    use std::sync::Arc;
+    let g = Arc::new(Gate::new(
+        When {
+            after: 0,
+            times: 5,
+            probability: 100,
+        },
+        1,
+    ));
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let g = g.clone();
+            std::thread::spawn(move || (0..1000).filter(|_| g.on_call()).count())
+        })
+        .collect();
+    let total: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(total, 5);
+}
+
+#[test]
+fn site_classes() {
+    for c in FaultClass::ALL {
+        assert!(!(c.corrupts() && !c.at_site()), "{c:?}");
+    }
+    assert!(FaultClass::Null.at_site() && !FaultClass::Deadlock.at_site());
 }

@@ -1,0 +1,559 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Fault injection at one instruction of a driver (`inject site=...`), in the style of the
+//! Rio and Nooks injectors: a kprobe on the instruction raises the fault when a guarded
+//! call reaches it, in the driver's own context, in the middle of its work.
+//!
+//! - Classes that stop the CPU (panic, NULL load, ..., endless loops): the probe handler
+//!   pushes the instruction's address as a return address and resumes the driver's context
+//!   at the class's stub in `site_raise.rs`.
+//! - `skip_insn`: the context resumes after the instruction, which never runs.
+//! - `corrupt_ptr`: a bit of a register that holds a kernel pointer is flipped, then the
+//!   instruction runs.
+//! - `flip_dest`: the instruction runs (kprobes single-steps it), then a bit is flipped in
+//!   the first general-purpose register it changed, or else in a flag it changed. An
+//!   instruction that changes neither (a store, a jump) has no destination register: the
+//!   fault fires but changes nothing, and says so.
+//!
+//! The site keeps its own evidence: hits inside guarded calls, hits outside them (never
+//! fired: nothing would contain the fault), faults fired, faults that changed the
+//! driver's state, and what the last one did; each one is also a line in the kernel log.
+
+use kernel::ffi::{c_int, c_ulong};
+use core::fmt;
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use kernel::prelude::*;
+use kernel::sync::Mutex;
+use kernel::types::Opaque;
+use kernel::{bindings, new_mutex};
+
+use crate::abi::ImplDesc;
+use crate::fault_class::FaultClass;
+use crate::guard;
+use crate::inject_spec::{xorshift32, Gate, SiteAt, SiteSpec, MAX_SYMBOL};
+use crate::pt_regs::{PtRegs, GPR_NAMES};
+use crate::site_raise;
+
+/// Random offsets tried before `site=random` gives up.
+const RANDOM_TRIES: u32 = 64;
+/// Longest x86 instruction: how far back from a random byte its instruction may start.
+const MAX_INSN: usize = 15;
+/// Bits a pointer corruption may flip: the 48 that address memory.
+const POINTER_BITS: u32 = 48;
+/// Lowest kernel address: a register above it holds a kernel pointer.
+const KERNEL_HALF: u64 = 0xffff_8000_0000_0000;
+/// The arithmetic flags (CF, PF, AF, ZF, SF, OF): what a compare or test writes.
+const ARITH_FLAGS: u64 = 0x8d5;
+/// No CPU.
+const NO_CPU: usize = usize::MAX;
+
+/// What the last fault of a site did.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+enum Effect {
+    /// Nothing fired yet.
+    None = 0,
+    /// The context went on at a stub that raises the class.
+    Raised = 1,
+    /// The instruction was skipped.
+    Skipped = 2,
+    /// A bit of a register was flipped.
+    Register = 3,
+    /// A flag was flipped.
+    Flag = 4,
+    /// The instruction changed no register or flag: nothing to flip.
+    NoDestination = 5,
+    /// No register held a kernel pointer: nothing to corrupt.
+    NoPointer = 6,
+}
+
+impl Effect {
+    fn from_raw(raw: u32) -> Self {
+        match raw {
+            1 => Self::Raised,
+            2 => Self::Skipped,
+            3 => Self::Register,
+            4 => Self::Flag,
+            5 => Self::NoDestination,
+            6 => Self::NoPointer,
+            _ => Self::None,
+        }
+    }
+
+    /// Whether the fault changed the driver's execution or state.
+    fn applied(self) -> bool {
+        matches!(
+            self,
+            Self::Raised | Self::Skipped | Self::Register | Self::Flag
+        )
+    }
+}
+
+/// One armed site: a kprobe and its evidence.
+///
+/// # Invariants
+///
+/// `probe` is registered with kprobes while `registered` is non-zero, with [`Site::pre`]
+/// and [`Site::post`] as handlers; it is unregistered before the site is freed.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Site {
+    #[pin]
+    probe: Opaque<bindings::kprobe>,
+    /// The device, for the log.
+    dev: &'static str,
+    class: FaultClass,
+    gate: Gate,
+    /// Non-zero while `probe` is registered.
+    registered: AtomicU32,
+    /// NUL-terminated name for `site=SYMBOL+OFFSET`.
+    symbol: [u8; MAX_SYMBOL + 1],
+    /// Reached inside a guarded call.
+    hits: AtomicU64,
+    /// Reached outside any guarded call (never fired there).
+    outside: AtomicU64,
+    /// Faults that changed the driver's execution or state.
+    applied: AtomicU64,
+    /// State of the draws (register, bit).
+    rng: AtomicU32,
+    /// `flip_dest`: the CPU whose single-step the post handler is to corrupt.
+    flip_cpu: AtomicUsize,
+    /// `flip_dest`: the registers and flags before the instruction ran on `flip_cpu`.
+    before: [AtomicU64; 16],
+    last_effect: AtomicU32,
+    /// Register index ([`GPR_NAMES`]) or flag bit of the last fault.
+    last_reg: AtomicU32,
+    last_bit: AtomicU32,
+    last_old: AtomicU64,
+    last_new: AtomicU64,
+    last_cpu: AtomicU32,
+}
+
+impl Site {
+    /// A site for `spec`, not yet placed.
+    fn new(dev: &'static str, spec: &SiteSpec<'_>, seed: u32) -> impl PinInit<Self> {
+        let mut symbol = [0u8; MAX_SYMBOL + 1];
+        if let SiteAt::Symbol { symbol: s, .. } = spec.at {
+            let n = s.len().min(MAX_SYMBOL);
+            symbol[..n].copy_from_slice(&s.as_bytes()[..n]);
+        }
+        let (class, when) = (spec.class, spec.when);
+        pin_init!(Self {
+            probe: Opaque::zeroed(),
+            dev,
+            class,
+            gate: Gate::new(when, seed),
+            registered: AtomicU32::new(0),
+            symbol,
+            hits: AtomicU64::new(0),
+            outside: AtomicU64::new(0),
+            applied: AtomicU64::new(0),
+            rng: AtomicU32::new(seed | 1),
+            flip_cpu: AtomicUsize::new(NO_CPU),
+            before: [const { AtomicU64::new(0) }; 16],
+            last_effect: AtomicU32::new(Effect::None as u32),
+            last_reg: AtomicU32::new(0),
+            last_bit: AtomicU32::new(0),
+            last_old: AtomicU64::new(0),
+            last_new: AtomicU64::new(0),
+            last_cpu: AtomicU32::new(0),
+        })
+    }
+
+    /// The instruction's address (0 before the site is placed).
+    fn addr(&self) -> usize {
+        // SAFETY: `addr` is written by `register_kprobe` before handlers can run and not
+        // changed afterwards.
+        unsafe { (*self.probe.get()).addr as usize }
+    }
+
+    /// Registers the probe at `addr`, or at `symbol`+`offset` when `addr` is 0.
+    fn try_register(&self, addr: usize, offset: u32) -> Result {
+        let p = self.probe.get();
+        // SAFETY: `p` is this site's probe, not registered (callers check `registered`):
+        // nothing else reads it. All-zero is the state `register_kprobe` expects besides
+        // the fields set here.
+        let ret = unsafe {
+            core::ptr::write_bytes(p, 0, 1);
+            if addr != 0 {
+                (*p).addr = addr as *mut bindings::kprobe_opcode_t;
+            } else {
+                (*p).symbol_name = self.symbol.as_ptr().cast();
+                (*p).offset = offset;
+            }
+            (*p).pre_handler = Some(Self::pre);
+            // A probe with a post handler is never optimised into a jump, which would
+            // not let the pre handler move the instruction pointer.
+            (*p).post_handler = Some(Self::post);
+            bindings::register_kprobe(p)
+        };
+        if ret != 0 {
+            return Err(Error::from_errno(ret));
+        }
+        // INVARIANT: registered just now, with `pre` and `post`.
+        self.registered.store(1, Ordering::Release);
+        Ok(())
+    }
+
+    /// Places the site in the text `start..start + len` of the serving implementation.
+    fn place(&self, at: SiteAt<'_>, start: usize, len: usize) -> Result {
+        match at {
+            SiteAt::Random { .. } => {
+                let mut x = self.rng.load(Ordering::Relaxed);
+                for _ in 0..RANDOM_TRIES {
+                    x = xorshift32(x);
+                    let off = (x as usize) % len.max(1);
+                    // The instruction holding byte `off` starts at most `MAX_INSN` bytes
+                    // before it; kprobes refuses every address but instruction starts.
+                    for back in 0..=MAX_INSN.min(off) {
+                        match self.try_register(start + off - back, 0) {
+                            Ok(()) => {
+                                self.rng.store(x, Ordering::Relaxed);
+                                return Ok(());
+                            }
+                            Err(e) if e == EILSEQ => continue,
+                            Err(_) => break,
+                        }
+                    }
+                }
+                Err(ENOENT)
+            }
+            SiteAt::Symbol { offset, .. } => {
+                self.try_register(0, offset)?;
+                let a = self.addr();
+                if a < start || a >= start + len {
+                    pr_warn!(
+                        "{}: inject: site {:#x} is not in the serving implementation's text\n",
+                        self.dev,
+                        a
+                    );
+                    self.unregister();
+                    return Err(EINVAL);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn unregister(&self) {
+        if self.registered.swap(0, Ordering::AcqRel) != 0 {
+            // SAFETY: registered (per the flag just cleared), by this site.
+            unsafe { bindings::unregister_kprobe(self.probe.get()) };
+        }
+    }
+
+    fn draw(&self) -> u32 {
+        let x = xorshift32(self.rng.load(Ordering::Relaxed));
+        self.rng.store(x, Ordering::Relaxed);
+        x
+    }
+
+    fn record(&self, effect: Effect, reg: u32, bit: u32, old: u64, new: u64) {
+        self.last_reg.store(reg, Ordering::Relaxed);
+        self.last_bit.store(bit, Ordering::Relaxed);
+        self.last_old.store(old, Ordering::Relaxed);
+        self.last_new.store(new, Ordering::Relaxed);
+        self.last_cpu.store(guard::this_cpu() as u32, Ordering::Relaxed);
+        self.last_effect.store(effect as u32, Ordering::Release);
+        if effect.applied() {
+            self.applied.fetch_add(1, Ordering::Relaxed);
+        }
+        pr_info!(
+            "{}: site {:#x} fired {} on cpu {}: {}\n",
+            self.dev,
+            self.addr(),
+            self.class.name(),
+            guard::this_cpu(),
+            EffectText(self)
+        );
+    }
+
+    /// Recovers the site from its probe.
+    ///
+    /// # Safety
+    ///
+    /// `p` must be the `probe` of a live [`Site`].
+    unsafe fn from_probe<'a>(p: *mut bindings::kprobe) -> &'a Site {
+        // SAFETY: per the contract, `p` is the `probe` field (an `Opaque<kprobe>`, with the
+        // same layout) of a live `Site`.
+        unsafe { &*kernel::container_of!(p.cast::<Opaque<bindings::kprobe>>(), Site, probe) }
+    }
+
+    /// kprobe pre-handler: runs in the breakpoint handler, interrupts off, on the context
+    /// that reached the instruction. Returns 1 when it moved the instruction pointer.
+    ///
+    /// # Safety
+    ///
+    /// Called by kprobes with this site's registered probe and the live registers.
+    unsafe extern "C" fn pre(p: *mut bindings::kprobe, regs: *mut bindings::pt_regs) -> c_int {
+        // SAFETY: kprobes passes the registered probe, which is a live site's (invariant).
+        let site = unsafe { Self::from_probe(p) };
+        // SAFETY: kprobes passes the live registers of the context; `PtRegs` has their
+        // layout.
+        let r = unsafe { &mut *regs.cast::<PtRegs>() };
+        // SAFETY: we run in the breakpoint handler on top of that context.
+        if !unsafe { guard::in_guarded_call(r) } {
+            site.outside.fetch_add(1, Ordering::Relaxed);
+            return 0;
+        }
+        site.hits.fetch_add(1, Ordering::Relaxed);
+        if !site.gate.on_call() {
+            return 0;
+        }
+        let addr = site.addr() as u64;
+        match site.class {
+            FaultClass::SkipInsn => {
+                // SAFETY: `ainsn` was filled in by `register_kprobe` and is not changed.
+                let size = unsafe { (*p).ainsn.size };
+                r.ip = addr + u64::from(size);
+                site.record(Effect::Skipped, 0, 0, addr, r.ip);
+                1
+            }
+            FaultClass::CorruptPtr => {
+                let gprs = r.gprs();
+                let n = gprs.iter().filter(|v| **v >= KERNEL_HALF).count();
+                if n == 0 {
+                    site.record(Effect::NoPointer, 0, 0, 0, 0);
+                    return 0;
+                }
+                let pick = site.draw() as usize % n;
+                let bit = site.draw() % POINTER_BITS;
+                let Some(i) = gprs
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| **v >= KERNEL_HALF)
+                    .nth(pick)
+                    .map(|(i, _)| i)
+                else {
+                    return 0;
+                };
+                if let Some(reg) = r.gpr_mut(i) {
+                    let old = *reg;
+                    *reg ^= 1 << bit;
+                    site.record(Effect::Register, i as u32, bit, old, *reg);
+                }
+                0
+            }
+            FaultClass::FlipDest => {
+                let cpu = guard::this_cpu();
+                if site
+                    .flip_cpu
+                    .compare_exchange(NO_CPU, cpu, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_err()
+                {
+                    // Another CPU's flip waits for its single-step: this hit is not one.
+                    return 0;
+                }
+                for (slot, v) in site.before.iter().zip(r.gprs()) {
+                    slot.store(v, Ordering::Relaxed);
+                }
+                site.before[15].store(r.flags, Ordering::Relaxed);
+                0
+            }
+            class => {
+                let Some(stub) = site_raise::stub(class) else {
+                    return 0;
+                };
+                // The breakpoint entry leaves a gap below the interrupted stack pointer
+                // for exactly this (the kernel's own `int3_emulate_call()`): push the
+                // instruction's address as if it had called the stub.
+                r.sp -= 8;
+                // SAFETY: `r.sp` now points into the gap the `int3` entry leaves below the
+                // interrupted kernel stack (no red zone in the kernel).
+                unsafe { core::ptr::write_volatile(r.sp as *mut u64, addr) };
+                r.ip = stub as u64;
+                site.record(Effect::Raised, 0, 0, addr, stub as u64);
+                1
+            }
+        }
+    }
+
+    /// kprobe post-handler: runs after the instruction was single-stepped.
+    ///
+    /// # Safety
+    ///
+    /// Called by kprobes with this site's registered probe and the live registers.
+    unsafe extern "C" fn post(p: *mut bindings::kprobe, regs: *mut bindings::pt_regs, _f: c_ulong) {
+        // SAFETY: as in `pre`.
+        let site = unsafe { Self::from_probe(p) };
+        if site.flip_cpu.load(Ordering::Acquire) != guard::this_cpu() {
+            return;
+        }
+        // SAFETY: as in `pre`.
+        let r = unsafe { &mut *regs.cast::<PtRegs>() };
+        let changed = site
+            .before
+            .iter()
+            .zip(r.gprs())
+            .position(|(b, v)| b.load(Ordering::Relaxed) != v);
+        let bit = site.draw() % 64;
+        if let Some(i) = changed {
+            if let Some(reg) = r.gpr_mut(i) {
+                let old = *reg;
+                *reg ^= 1 << bit;
+                site.record(Effect::Register, i as u32, bit, old, *reg);
+            }
+        } else {
+            let flags = (site.before[15].load(Ordering::Relaxed) ^ r.flags) & ARITH_FLAGS;
+            if flags != 0 {
+                let flag = flags.trailing_zeros();
+                let old = r.flags;
+                r.flags ^= 1 << flag;
+                site.record(Effect::Flag, flag, flag, old, r.flags);
+            } else {
+                site.record(Effect::NoDestination, 0, 0, 0, 0);
+            }
+        }
+        site.flip_cpu.store(NO_CPU, Ordering::Release);
+    }
+
+    /// Writes the site as `inject` shows it.
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let w = self.gate.when();
+        let mut sym = [0u8; KSYM_BUF];
+        // SAFETY: `sym` is larger than `KSYM_SYMBOL_LEN`; the address is only looked up.
+        unsafe { sprint_symbol(sym.as_mut_ptr(), self.addr() as c_ulong) };
+        let end = sym.iter().position(|b| *b == 0).unwrap_or(0);
+        let name = core::str::from_utf8(&sym[..end]).unwrap_or("?");
+        writeln!(
+            f,
+            "class={} site={:#x} symbol={} after={} times={} probability={} calls={} fired={} \
+             hits={} outside={} applied={} last={}",
+            self.class.name(),
+            self.addr(),
+            name,
+            w.after,
+            w.times,
+            w.probability,
+            self.gate.calls(),
+            self.gate.fired(),
+            self.hits.load(Ordering::Relaxed),
+            self.outside.load(Ordering::Relaxed),
+            self.applied.load(Ordering::Relaxed),
+            EffectText(self)
+        )
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Site {
+    fn drop(self: Pin<&mut Self>) {
+        // Unregistering waits until no handler runs any more.
+        self.unregister();
+    }
+}
+
+/// The last fault of a site, in words.
+struct EffectText<'a>(&'a Site);
+
+impl kernel::fmt::Display for EffectText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl fmt::Display for EffectText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
+        let reg = s.last_reg.load(Ordering::Relaxed) as usize;
+        let bit = s.last_bit.load(Ordering::Relaxed);
+        let (old, new) = (
+            s.last_old.load(Ordering::Relaxed),
+            s.last_new.load(Ordering::Relaxed),
+        );
+        match Effect::from_raw(s.last_effect.load(Ordering::Acquire)) {
+            Effect::None => f.write_str("none"),
+            Effect::Raised => write!(f, "raised,stub={:#x}", new),
+            Effect::Skipped => write!(f, "skipped,resume={:#x}", new),
+            Effect::Register => write!(
+                f,
+                "{},bit={},{:#x}->{:#x}",
+                GPR_NAMES.get(reg).copied().unwrap_or("?"),
+                bit,
+                old,
+                new
+            ),
+            Effect::Flag => write!(f, "flags,bit={},{:#x}->{:#x}", bit, old, new),
+            Effect::NoDestination => f.write_str("no-destination"),
+            Effect::NoPointer => f.write_str("no-pointer"),
+        }
+    }
+}
+
+/// Larger than the kernel's `KSYM_SYMBOL_LEN`.
+const KSYM_BUF: usize = 1024;
+
+extern "C" {
+    fn sprint_symbol(buffer: *mut u8, address: c_ulong) -> c_int;
+}
+
+/// A device's armed site, if any, and the implementation whose text it is in.
+#[pin_data]
+pub(crate) struct SiteSlot {
+    #[pin]
+    inner: Mutex<Option<(*const ImplDesc, Pin<KBox<Site>>)>>,
+}
+
+// SAFETY: the descriptor pointer is only compared, never dereferenced; `Site` is shared
+// with handlers on every CPU through atomics only.
+unsafe impl Send for SiteSlot {}
+// SAFETY: as above.
+unsafe impl Sync for SiteSlot {}
+
+impl SiteSlot {
+    /// An empty slot.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            inner <- new_mutex!(None),
+        })
+    }
+
+    /// Arms `spec` in the text of `desc`, the serving implementation, replacing any site.
+    pub(crate) fn arm(&self, dev: &'static str, spec: &SiteSpec<'_>, desc: *const ImplDesc) -> Result {
+        let mut slot = self.inner.lock();
+        // The old probe goes first: one site per device at a time.
+        slot.take();
+        let Some((start, len)) = crate::registry::text_of(desc) else {
+            pr_warn!("{}: inject: no implementation serves the device\n", dev);
+            return Err(ENODEV);
+        };
+        let seed = match spec.at {
+            SiteAt::Random { seed: Some(s) } => s,
+            // SAFETY: `ktime_get` has no preconditions; it only seeds the draws.
+            _ => (unsafe { bindings::ktime_get() }) as u32,
+        };
+        let site = KBox::pin_init(Site::new(dev, spec, seed), GFP_KERNEL)?;
+        if let Err(e) = site.place(spec.at, start, len) {
+            pr_warn!(
+                "{}: inject: cannot place a probe there ({:?}): not an instruction start, or \
+                 code kprobes refuses\n",
+                dev,
+                e
+            );
+            return Err(e);
+        }
+        *slot = Some((desc, site));
+        Ok(())
+    }
+
+    /// Removes the site.
+    pub(crate) fn disarm(&self) {
+        self.inner.lock().take();
+    }
+
+    /// Removes the site if it is in the text of `desc` (which is going away).
+    pub(crate) fn disarm_in(&self, desc: *const ImplDesc) {
+        let mut slot = self.inner.lock();
+        if slot.as_ref().is_some_and(|(d, _)| core::ptr::eq(*d, desc)) {
+            slot.take();
+        }
+    }
+
+    /// Writes the site as `inject` shows it; `false` when there is none.
+    pub(crate) fn show(&self, f: &mut fmt::Formatter<'_>) -> Result<bool, fmt::Error> {
+        match self.inner.lock().as_ref() {
+            None => Ok(false),
+            Some((_, site)) => site.show(f).map(|()| true),
+        }
+    }
+}

@@ -1,0 +1,152 @@
+# SPDX-License-Identifier: GPL-2.0
+# Faults at random instructions of testdev0's serving implementation (inject
+# site=random): a kprobe raises the fault when a guarded call reaches the
+# instruction, in the middle of the driver's work, not at the door of an entry point.
+#
+# Fail-stop classes (NDRIVER_SITES of them, make check: 140): each placed at a fresh
+# random instruction (seed = its number, so a failure can be replayed), then requests
+# (op, tick, irq, each answer checked) and, if the site is still not reached, a
+# re-probe of the same implementation. A site the workload reaches must fire, be
+# detected as its class, recovered, and every answer must be right; the site's own
+# record (hits, fired, its address) is the evidence it was reached.
+#
+# Corruption classes (NDRIVER_SITE_CORRUPTIONS each, make check: 20): the outcome of
+# each is counted, not judged: not reached, nothing to corrupt, detected (and
+# recovered), a wrong answer nothing detected (silent corruption), or no visible
+# effect. The device must serve correctly again after a swap, and the kernel log must
+# show nothing but the contained faults.
+. "$(dirname "$0")/../lib.sh"
+
+SITES=${NDRIVER_SITES:-140}
+CORRUPTIONS=${NDRIVER_SITE_CORRUPTIONS:-20}
+FAILSTOP="panic null wild gpf div0 spin spin_irqoff"
+CORRUPT="flip_dest skip_insn corrupt_ptr"
+
+fail() { td_fail "$@"; }
+running_n() { if [ "$(status_of state)" = running ]; then echo 1; else echo 0; fi; }
+
+# site_field KEY: the value of KEY=... in testdev0's inject file (empty when off).
+site_field() {
+	local line w
+	read -r line < "$TD/inject"
+	for w in $line; do
+		[ "${w%%=*}" = "$1" ] && { echo "${w#*=}"; return 0; }
+	done
+	return 0
+}
+
+# drive N: N rounds of op, tick and irq requests, each answer checked; stops early once
+# the site fired. Sets WRONG to the number of wrong answers.
+drive() {
+	local j e
+	WRONG=0
+	for ((j = 1; j <= $1; j++)); do
+		for e in op tick irq; do
+			td_call $e $j > /dev/null
+			[ "$TD_LAST" = $((1000 + j)) ] || WRONG=$((WRONG + 1))
+		done
+		[ "$(site_field fired)" != 0 ] && return 0
+	done
+	return 0
+}
+
+dmesg_mark
+load_testdev
+echo "restarts=1000 backoff_ms=0 calm_ms=0" > "$TD/policy" || fail "policy"
+echo "config 0 1000" > "$TD/call" || fail "config"
+
+# Bad requests are refused and change nothing.
+refused "$TD/inject" "class=deadlock site=random"
+refused "$TD/inject" "class=flip_dest entry=op"
+refused "$TD/inject" "class=null site=random entry=op"
+refused "$TD/inject" "class=null site=no_such_function_anywhere+0x4"
+[ "$(cat "$TD/inject")" = off ] || fail "a refused request armed something: $(cat "$TD/inject")"
+
+placed=0 reached=0 fired=0 recovered=0 unreached=0 outside=0
+impls=(testdev-a testdev-b)
+set -- $FAILSTOP
+classes=("$@")
+for ((i = 1; i <= SITES; i++)); do
+	class=${classes[i % ${#classes[@]}]}
+	impl=${impls[(i / ${#classes[@]}) % 2]}
+	[ "$(status_of implementation)" = "$impl" ] || echo "$impl" > "$TD/swap" || fail "swap to $impl"
+	echo "class=$class site=random seed=$i" > "$TD/inject" || fail "site $i: not placed"
+	placed=$((placed + 1))
+	site="$(site_field site) $(site_field symbol)"
+	d=$(detected_as $class)
+	# The stub's NULL load is not compiler-instrumented: a page fault even under KASAN.
+	[ $class = null ] && d=page_fault
+	det=$(stat detected $d)
+	rec=$(stat recoveries)
+	drive 3
+	[ "$WRONG" = 0 ] || fail "site $i ($class at $site): $WRONG wrong answers"
+	if [ "$(site_field fired)" = 0 ]; then
+		# Not reached by requests: maybe by probe, remove or configure.
+		echo "$impl" > "$TD/swap" || fail "site $i ($class at $site): re-probe"
+		drive 1
+		[ "$WRONG" = 0 ] || fail "site $i ($class at $site): $WRONG wrong answers after re-probe"
+	fi
+	outside=$((outside + $(site_field outside)))
+	if [ "$(site_field fired)" = 0 ]; then
+		unreached=$((unreached + 1))
+		[ "$(stat recoveries)" = "$rec" ] || fail "site $i ($class at $site): recovery without a fault: $(cat "$TD/inject")"
+	else
+		reached=$((reached + 1))
+		fired=$((fired + 1))
+		[ "$(site_field applied)" = 1 ] || fail "site $i ($class at $site): fired without effect: $(cat "$TD/inject")"
+		wait_for $((rec + 1)) stat recoveries
+		[ "$(stat detected $d)" -gt "$det" ] || fail "site $i ($class at $site): not detected as $d"
+		drive 1
+		[ "$WRONG" = 0 ] || fail "site $i ($class at $site): wrong answer after the recovery"
+		[ "$(status_of state)" = running ] || fail "site $i ($class at $site): $(status_of state)"
+		recovered=$((recovered + 1))
+	fi
+	echo off > "$TD/inject"
+done
+echo "fail-stop: $placed sites placed, $reached reached ($outside hits outside guarded calls)," \
+	"$fired fired, $recovered detected and recovered with every answer right; $unreached not reached"
+[ "$reached" -gt $((SITES / 10)) ] || fail "only $reached of $SITES random sites reached: the workload misses the driver"
+[ "$recovered" = "$fired" ] || fail "$fired fired, $recovered recovered"
+
+# Corruptions: outcomes counted.
+declare -A out
+for class in $CORRUPT; do
+	for o in unreached nothing detected silent none; do out[$class.$o]=0; done
+	for ((i = 1; i <= CORRUPTIONS; i++)); do
+		rec=$(stat recoveries)
+		echo "class=$class site=random seed=$((1000 + i))" > "$TD/inject" || fail "$class site $i: not placed"
+		site="$(site_field site) $(site_field symbol)"
+		drive 3
+		[ "$(site_field fired)" = 0 ] && { echo testdev-a > "$TD/swap"; drive 1; }
+		wrong=$WRONG
+		# Give a latent fault a few more requests to show.
+		drive 3
+		wrong=$((wrong + WRONG))
+		if [ "$(site_field fired)" = 0 ]; then
+			o=unreached
+		elif [ "$(site_field applied)" = 0 ]; then
+			o=nothing
+		elif [ "$(stat recoveries)" -gt "$rec" ]; then
+			o=detected
+		elif [ "$wrong" -gt 0 ]; then
+			o=silent
+		else
+			o=none
+		fi
+		out[$class.$o]=$((out[$class.$o] + 1))
+		echo "  $class at $site: $o ($(site_field last))"
+		echo off > "$TD/inject"
+		# Whatever the corruption left, a fresh instance serves correctly.
+		echo testdev-a > "$TD/swap" || fail "$class site $i: swap after the corruption"
+		wait_for 1 running_n
+		drive 1
+		[ "$WRONG" = 0 ] || fail "$class site $i ($site): wrong answers from a fresh instance"
+	done
+	echo "$class: ${out[$class.unreached]} not reached, ${out[$class.nothing]} nothing to corrupt," \
+		"${out[$class.detected]} detected and recovered, ${out[$class.silent]} silent (wrong answers)," \
+		"${out[$class.none]} no visible effect"
+done
+cat "$TD/stats" "$DBG/status"
+unload_testdev
+dmesg_clean --panics-expected
+echo PASS
