@@ -28,10 +28,10 @@ use crate::action_list::Kind;
 use crate::callouts_device;
 use crate::guard::{self, Fault, FaultClass as GuardClass};
 use crate::inject_spec::{Armed, SiteSpec};
-use crate::site::SiteSlot;
 use crate::instance::InstanceState;
 use crate::policy::{Decision, Ladder, Policy};
 use crate::registry;
+use crate::site::SiteSlot;
 use crate::stats::{Cause, Counters, Detected, Phases, Record, MAX_ENTRIES, RECORDS};
 use crate::timeout::{self, Bounds};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
@@ -311,7 +311,8 @@ pub(crate) struct Device<C: Class> {
     inflight: AtomicU32,
     #[pin]
     inject: SpinLockIrq<Option<Armed>>,
-    /// Fault injection at an instruction (`inject site=`).
+    /// Fault injection at an instruction (`inject site=`). Declared before `counters`,
+    /// which its site counts into: dropped first.
     #[pin]
     site: SiteSlot,
     /// Statistics.
@@ -1333,7 +1334,10 @@ impl<C: Class> DeviceApi for Device<C> {
     fn set_site(&self, spec: &SiteSpec<'_>) -> Result {
         *self.inject.lock() = None;
         let desc = self.ctl.lock().desc;
-        self.site.arm(self.name, spec, desc)
+        let injected: *const AtomicU64 = &self.counters.injected[spec.class as usize];
+        // SAFETY: `counters` is a field of this device declared after `site`, so it is
+        // dropped after the slot; `shutdown` disarms the slot before that anyway.
+        unsafe { self.site.arm(self.name, spec, desc, injected) }
     }
 
     fn swap(&self, name: Option<&str>) -> Result {

@@ -203,7 +203,6 @@ const FRAME_R15: usize = FRAME_RBX + 40;
 const FRAME_RSP: usize = offset_of!(Frame, rsp);
 const FRAME_ARMED: usize = offset_of!(Frame, armed);
 
-
 /// Words in `struct pt_regs`. The NMI "iret" frame starts right after it (see the stack diagram
 /// above `.Lnmi_from_kernel` in `arch/x86/entry/entry_64.S`).
 const PT_REGS_WORDS: usize = core::mem::size_of::<PtRegs>() / 8;

@@ -115,7 +115,6 @@ fn parse_site(v: &str) -> Result<SiteAt<'_>, SpecError> {
     Ok(SiteAt::Symbol { symbol, offset })
 }
 
-
 /// A parsed request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct InjectSpec {

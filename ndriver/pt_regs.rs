@@ -35,8 +35,8 @@ const _: () = assert!(core::mem::size_of::<PtRegs>() == core::mem::size_of::<bin
 
 /// The general-purpose registers but the stack pointer, by the names `show_regs()` uses.
 pub(crate) const GPR_NAMES: [&str; 15] = [
-    "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx", "rdx",
-    "rsi", "rdi",
+    "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx", "rdx", "rsi",
+    "rdi",
 ];
 
 impl PtRegs {

@@ -19,9 +19,9 @@
 //! fired: nothing would contain the fault), faults fired, faults that changed the
 //! driver's state, and what the last one did; each one is also a line in the kernel log.
 
-use kernel::ffi::{c_int, c_ulong};
 use core::fmt;
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use kernel::ffi::{c_int, c_ulong};
 
 use kernel::prelude::*;
 use kernel::sync::Mutex;
@@ -47,6 +47,8 @@ const KERNEL_HALF: u64 = 0xffff_8000_0000_0000;
 const ARITH_FLAGS: u64 = 0x8d5;
 /// No CPU.
 const NO_CPU: usize = usize::MAX;
+/// An odd multiplier with well-mixed bits (2^32 / golden ratio).
+const SEED_MIX: u32 = 0x9e37_79b9;
 
 /// What the last fault of a site did.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -108,6 +110,10 @@ pub(crate) struct Site {
     registered: AtomicU32,
     /// NUL-terminated name for `site=SYMBOL+OFFSET`.
     symbol: [u8; MAX_SYMBOL + 1],
+    /// The device's `injected` counter of `class` (see [`SiteSlot::arm`]).
+    injected: *const AtomicU64,
+    /// Start of the implementation's text (offsets in `show` are from here).
+    text_start: AtomicUsize,
     /// Reached inside a guarded call.
     hits: AtomicU64,
     /// Reached outside any guarded call (never fired there).
@@ -131,7 +137,12 @@ pub(crate) struct Site {
 
 impl Site {
     /// A site for `spec`, not yet placed.
-    fn new(dev: &'static str, spec: &SiteSpec<'_>, seed: u32) -> impl PinInit<Self> {
+    fn new(
+        dev: &'static str,
+        spec: &SiteSpec<'_>,
+        seed: u32,
+        injected: *const AtomicU64,
+    ) -> impl PinInit<Self> {
         let mut symbol = [0u8; MAX_SYMBOL + 1];
         if let SiteAt::Symbol { symbol: s, .. } = spec.at {
             let n = s.len().min(MAX_SYMBOL);
@@ -145,6 +156,8 @@ impl Site {
             gate: Gate::new(when, seed),
             registered: AtomicU32::new(0),
             symbol,
+            injected,
+            text_start: AtomicUsize::new(0),
             hits: AtomicU64::new(0),
             outside: AtomicU64::new(0),
             applied: AtomicU64::new(0),
@@ -197,9 +210,14 @@ impl Site {
 
     /// Places the site in the text `start..start + len` of the serving implementation.
     fn place(&self, at: SiteAt<'_>, start: usize, len: usize) -> Result {
+        self.text_start.store(start, Ordering::Relaxed);
         match at {
             SiteAt::Random { .. } => {
-                let mut x = self.rng.load(Ordering::Relaxed);
+                // Spread nearby seeds (1, 2, 3, ...) over the whole text.
+                let mut x = self.rng.load(Ordering::Relaxed).wrapping_mul(SEED_MIX) | 1;
+                for _ in 0..4 {
+                    x = xorshift32(x);
+                }
                 for _ in 0..RANDOM_TRIES {
                     x = xorshift32(x);
                     let off = (x as usize) % len.max(1);
@@ -253,8 +271,11 @@ impl Site {
         self.last_bit.store(bit, Ordering::Relaxed);
         self.last_old.store(old, Ordering::Relaxed);
         self.last_new.store(new, Ordering::Relaxed);
-        self.last_cpu.store(guard::this_cpu() as u32, Ordering::Relaxed);
+        self.last_cpu
+            .store(guard::this_cpu() as u32, Ordering::Relaxed);
         self.last_effect.store(effect as u32, Ordering::Release);
+        // SAFETY: the counter outlives the site (`SiteSlot::arm`'s contract).
+        unsafe { (*self.injected).fetch_add(1, Ordering::Relaxed) };
         if effect.applied() {
             self.applied.fetch_add(1, Ordering::Relaxed);
         }
@@ -417,10 +438,12 @@ impl Site {
         let name = core::str::from_utf8(&sym[..end]).unwrap_or("?");
         writeln!(
             f,
-            "class={} site={:#x} symbol={} after={} times={} probability={} calls={} fired={} \
-             hits={} outside={} applied={} last={}",
+            "class={} site={:#x} offset={:#x} symbol={} after={} times={} probability={} \
+             calls={} fired={} hits={} outside={} applied={} last={}",
             self.class.name(),
             self.addr(),
+            self.addr()
+                .wrapping_sub(self.text_start.load(Ordering::Relaxed)),
             name,
             w.after,
             w.times,
@@ -508,8 +531,20 @@ impl SiteSlot {
         })
     }
 
-    /// Arms `spec` in the text of `desc`, the serving implementation, replacing any site.
-    pub(crate) fn arm(&self, dev: &'static str, spec: &SiteSpec<'_>, desc: *const ImplDesc) -> Result {
+    /// Arms `spec` in the text of `desc`, the serving implementation, replacing any site;
+    /// faults fired are also counted in `injected`.
+    ///
+    /// # Safety
+    ///
+    /// `injected` must stay valid until the slot is dropped or disarmed (the device's own
+    /// counter, a field dropped after the slot).
+    pub(crate) unsafe fn arm(
+        &self,
+        dev: &'static str,
+        spec: &SiteSpec<'_>,
+        desc: *const ImplDesc,
+        injected: *const AtomicU64,
+    ) -> Result {
         let mut slot = self.inner.lock();
         // The old probe goes first: one site per device at a time.
         slot.take();
@@ -522,13 +557,13 @@ impl SiteSlot {
             // SAFETY: `ktime_get` has no preconditions; it only seeds the draws.
             _ => (unsafe { bindings::ktime_get() }) as u32,
         };
-        let site = KBox::pin_init(Site::new(dev, spec, seed), GFP_KERNEL)?;
+        let site = KBox::pin_init(Site::new(dev, spec, seed, injected), GFP_KERNEL)?;
         if let Err(e) = site.place(spec.at, start, len) {
             pr_warn!(
-                "{}: inject: cannot place a probe there ({:?}): not an instruction start, or \
-                 code kprobes refuses\n",
+                "{}: inject: cannot place a probe there (error {}): no such symbol, not an \
+                 instruction start, or code kprobes refuses\n",
                 dev,
-                e
+                e.to_errno()
             );
             return Err(e);
         }

@@ -3,22 +3,22 @@
 # site=random): a kprobe raises the fault when a guarded call reaches the
 # instruction, in the middle of the driver's work, not at the door of an entry point.
 #
-# Fail-stop classes (NDRIVER_SITES of them, make check: 140): each placed at a fresh
+# Fail-stop classes (NDRIVER_SITES of them, make check: 300): each placed at a fresh
 # random instruction (seed = its number, so a failure can be replayed), then requests
 # (op, tick, irq, each answer checked) and, if the site is still not reached, a
 # re-probe of the same implementation. A site the workload reaches must fire, be
 # detected as its class, recovered, and every answer must be right; the site's own
 # record (hits, fired, its address) is the evidence it was reached.
 #
-# Corruption classes (NDRIVER_SITE_CORRUPTIONS each, make check: 20): the outcome of
+# Corruption classes (NDRIVER_SITE_CORRUPTIONS each, make check: 30): the outcome of
 # each is counted, not judged: not reached, nothing to corrupt, detected (and
 # recovered), a wrong answer nothing detected (silent corruption), or no visible
 # effect. The device must serve correctly again after a swap, and the kernel log must
 # show nothing but the contained faults.
 . "$(dirname "$0")/../lib.sh"
 
-SITES=${NDRIVER_SITES:-140}
-CORRUPTIONS=${NDRIVER_SITE_CORRUPTIONS:-20}
+SITES=${NDRIVER_SITES:-300}
+CORRUPTIONS=${NDRIVER_SITE_CORRUPTIONS:-30}
 FAILSTOP="panic null wild gpf div0 spin spin_irqoff"
 CORRUPT="flip_dest skip_insn corrupt_ptr"
 
@@ -114,7 +114,7 @@ for class in $CORRUPT; do
 	for o in unreached nothing detected silent none; do out[$class.$o]=0; done
 	for ((i = 1; i <= CORRUPTIONS; i++)); do
 		rec=$(stat recoveries)
-		echo "class=$class site=random seed=$((1000 + i))" > "$TD/inject" || fail "$class site $i: not placed"
+		echo "class=$class site=random seed=$((1000 * ${#class} + i))" > "$TD/inject" || fail "$class site $i: not placed"
 		site="$(site_field site) $(site_field symbol)"
 		drive 3
 		[ "$(site_field fired)" = 0 ] && { echo testdev-a > "$TD/swap"; drive 1; }
