@@ -5,7 +5,8 @@
 # campaign.json and campaign.md (scripts/campaign-report.py) into results/campaign-*/.
 # NDRIVER_CAMPAIGN_REPS (default 7) injections per class, entry point and
 # implementation on testdev0; NDRIVER_CAMPAIGN_DEV_REPS (default 2) on the NIC and
-# the block device.
+# the block device; NDRIVER_CAMPAIGN_SITES (default 30) random instructions per
+# device and implementation.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -14,7 +15,7 @@ set -euo pipefail
 results=$NDRIVER_ROOT/results/campaign-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$results"
 "$NDRIVER_ROOT"/scripts/guest.sh --timeout 14400 --results "$results" -- \
-	"env NDRIVER_CAMPAIGN_REPS=${NDRIVER_CAMPAIGN_REPS:-7} NDRIVER_CAMPAIGN_DEV_REPS=${NDRIVER_CAMPAIGN_DEV_REPS:-2} $NDRIVER_ROOT/scripts/guest-campaign.sh" &
+	"env NDRIVER_CAMPAIGN_REPS=${NDRIVER_CAMPAIGN_REPS:-7} NDRIVER_CAMPAIGN_DEV_REPS=${NDRIVER_CAMPAIGN_DEV_REPS:-2} NDRIVER_CAMPAIGN_SITES=${NDRIVER_CAMPAIGN_SITES:-30} $NDRIVER_ROOT/scripts/guest-campaign.sh" &
 guest=$!
 
 # The progress bar: the guest writes "done total seconds" after each injection.

@@ -193,6 +193,8 @@ dev_running() { [ "$(dev_status "$1" state)" = running ]; }
 dev_inject_off() { [ "$(cat "$DBG/$1/inject")" = off ]; }
 dev_recovered_since() { [ "$(dev_stat "$1" recoveries)" -gt "$2" ] && dev_running "$1"; }
 dev_detected_since() { [ "$(dev_stat "$1" detected "$2")" -gt "$3" ]; }
+# dev_detected_all DEV: failures DEV detected, of every cause.
+dev_detected_all() { awk '/^detected / { s += $3 } END { print s + 0 }' "$DBG/$1/stats"; }
 
 # site_field DEV KEY: the value of KEY=... in DEV's inject file (empty when off).
 site_field() {
@@ -217,15 +219,16 @@ corruption() { case $1 in flip_dest | skip_insn | corrupt_ptr) return 0 ;; esac;
 # the workload runs once more so that a latent corruption can show. Sets the verdict
 # variables.
 site_one() {
-	local dev=$1 impl=$2 workload=$3 class=$4 seed=$5 drive=$6 d det0 r0 last
+	local dev=$1 impl=$2 workload=$3 class=$4 seed=$5 drive=$6 d det0 all0 gen0 last
 	d=$(detected_as "$class")
 	# The stub's NULL load is not compiler-instrumented: a page fault even under KASAN.
 	[ "$class" = null ] && d=page_fault
 	kind=random site=- outcome=unreached cause=${d:--}
 	injected=0 manifested=0 detected=0 recovered=0 intact=1
-	r0=$(dev_stat "$dev" recoveries)
 	det0=0
 	[ -n "$d" ] && det0=$(dev_stat "$dev" detected "$d")
+	all0=$(dev_detected_all "$dev")
+	gen0=$(dev_status "$dev" generation)
 	dmesg_mark
 	if ! echo "class=$class site=random seed=$seed" > "$DBG/$dev/inject"; then
 		outcome=refused
@@ -241,9 +244,12 @@ site_one() {
 	site_fired "$dev" && [ "$(site_field "$dev" applied)" = 1 ] && manifested=1
 	$drive || intact=0
 	if [ $manifested = 1 ]; then
-		if [ "$(dev_stat "$dev" recoveries)" -gt "$r0" ] ||
-			{ ! corruption "$class" && wait_until dev_recovered_since "$dev" "$r0"; }; then
-			wait_until dev_running "$dev" && recovered=1
+		# A fault in probe or configure (during the re-probe) is recovered by the
+		# ladder: the counters of detected failures, not of recoveries, show it.
+		if [ "$(dev_detected_all "$dev")" -gt "$all0" ] ||
+			{ ! corruption "$class" && wait_until dev_detected_since "$dev" "$d" "$det0"; }; then
+			wait_until dev_running "$dev" &&
+				[ "$(dev_status "$dev" generation)" -gt "$gen0" ] && recovered=1
 			last=$(tail -n 1 "$DBG/$dev/recoveries")
 			last=${last#*cause=}
 			cause=${last%% *}
