@@ -105,7 +105,10 @@ fn site_requests() {
     let Request::Site(s) = r else { panic!("{r:?}") };
     assert_eq!(s.class, FaultClass::Null);
     assert_eq!(s.at, SiteAt::Random { seed: Some(7) });
-    assert_eq!((s.when.after, s.when.times, s.when.probability), (0, 2, 100));
+    assert_eq!(
+        (s.when.after, s.when.times, s.when.probability),
+        (0, 2, 100)
+    );
     let r = parse_request("site=e1000_hw:xmit_frame+0x1c class=flip_dest", ENTRIES).unwrap();
     let Request::Site(s) = r else { panic!("{r:?}") };
     assert_eq!(
@@ -117,7 +120,13 @@ fn site_requests() {
     );
     let r = parse_request("site=_RNvCs1_probe+12 class=skip_insn", ENTRIES).unwrap();
     let Request::Site(s) = r else { panic!("{r:?}") };
-    assert_eq!(s.at, SiteAt::Symbol { symbol: "_RNvCs1_probe", offset: 12 });
+    assert_eq!(
+        s.at,
+        SiteAt::Symbol {
+            symbol: "_RNvCs1_probe",
+            offset: 12
+        }
+    );
     assert!(matches!(
         parse_request("class=null entry=op", ENTRIES),
         Ok(Request::Entry(_))
