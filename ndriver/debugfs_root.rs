@@ -28,7 +28,12 @@ pub(crate) struct Root {
 fn status_show(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "ndriver abi {}", ABI_VERSION)?;
     registry::show(f)?;
-    guard::show(f)
+    guard::show(f)?;
+    writeln!(
+        f,
+        "callouts forged_handles={}",
+        crate::instance::FORGED_HANDLES.load(core::sync::atomic::Ordering::Relaxed)
+    )
 }
 
 impl Root {

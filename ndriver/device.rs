@@ -806,6 +806,11 @@ impl<C: Class> Device<C> {
             errno: ENOMEM.to_errno() as i64,
             contain_ns: 0,
         })?;
+        inst.as_ref().make_live().map_err(|e| Failure {
+            detected: Detected::Error,
+            errno: e.to_errno() as i64,
+            contain_ns: 0,
+        })?;
         let h = inst.handle();
         // Publish for the callouts' sake before probe (entry points stay blocked:
         // `running` is false).

@@ -10,13 +10,35 @@
 use crate::abi::{self, ImplDesc};
 use crate::action_list::ActionList;
 use crate::device::DeviceApi;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use kernel::new_spinlock_irq;
 use kernel::prelude::*;
 use kernel::sync::SpinLockIrq;
 
+/// Most instances alive at once (two per device during a swap).
+const MAX_LIVE: usize = 64;
+
+/// The handles of the live instances. A callout looks a handle up here before it
+/// touches anything behind it: a driver that passes a stale, forged or wild pointer (a
+/// corrupted register) is refused, not trusted.
+///
+/// # Invariants
+///
+/// A non-null entry points at a pinned [`InstanceState`] that is alive: entered by
+/// [`InstanceState::make_live`] and removed by its drop, before it is freed.
+static LIVE: [AtomicPtr<InstanceState>; MAX_LIVE] =
+    [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_LIVE];
+
+/// Where a lookup of `p` starts (instances are at least 64 bytes apart).
+fn live_hint(p: *const InstanceState) -> usize {
+    (p as usize >> 6) % MAX_LIVE
+}
+
+/// Handles refused for not naming a live instance.
+pub(crate) static FORGED_HANDLES: AtomicUsize = AtomicUsize::new(0);
+
 /// The framework's state for one instance.
-#[pin_data]
+#[pin_data(PinnedDrop)]
 pub(crate) struct InstanceState {
     /// The implementation this instance runs.
     pub(crate) desc: *const ImplDesc,
@@ -84,15 +106,54 @@ impl InstanceState {
         core::ptr::from_ref(self).cast_mut().cast()
     }
 
-    /// The framework's state behind a handle.
+    /// Enters the instance in the table of live handles; until then callouts refuse its
+    /// handle. Fails when the table is full.
+    pub(crate) fn make_live(self: Pin<&Self>) -> Result {
+        let me = core::ptr::from_ref(self.get_ref()).cast_mut();
+        let start = live_hint(me);
+        for i in 0..MAX_LIVE {
+            let slot = &LIVE[(start + i) % MAX_LIVE];
+            // INVARIANT: `me` is pinned and alive; its drop removes it.
+            if slot
+                .compare_exchange(
+                    core::ptr::null_mut(),
+                    me,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+            {
+                return Ok(());
+            }
+        }
+        Err(ENOSPC)
+    }
+
+    /// The framework's state behind a handle the driver passed, or `None` (counted in
+    /// [`FORGED_HANDLES`]) when it is not the handle of a live instance.
     ///
     /// # Safety
     ///
-    /// `inst` must be a handle given to the driver by [`Self::handle`] of an instance
-    /// that is still alive (the driver only ever has handles of its live instance).
-    pub(crate) unsafe fn from_handle<'a>(inst: *mut abi::Instance) -> &'a Self {
-        // SAFETY: per this function's contract.
-        unsafe { &*inst.cast::<Self>() }
+    /// The caller is a callout: the instance whose code called it is not freed before
+    /// the callout returns. (A driver that passes another live instance's handle is not
+    /// told apart.)
+    pub(crate) unsafe fn from_handle<'a>(inst: *mut abi::Instance) -> Option<&'a Self> {
+        let p = inst.cast::<Self>();
+        let start = live_hint(p);
+        for i in 0..MAX_LIVE {
+            if LIVE[(start + i) % MAX_LIVE].load(Ordering::Acquire) == p {
+                // SAFETY: `p` is in `LIVE`, so it is a live, pinned instance (invariant),
+                // not freed before the callout returns (the caller's contract).
+                return Some(unsafe { &*p });
+            }
+        }
+        if FORGED_HANDLES.fetch_add(1, Ordering::Relaxed) < 10 {
+            pr_warn!(
+                "a callout was passed {:#x}, which is no live instance's handle\n",
+                inst as usize
+            );
+        }
+        None
     }
 
     /// The device this instance serves.
@@ -117,5 +178,27 @@ impl InstanceState {
     /// The driver's private data.
     pub(crate) fn priv_data(&self) -> usize {
         self.priv_data.load(Ordering::Acquire)
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for InstanceState {
+    fn drop(self: Pin<&mut Self>) {
+        let me = core::ptr::from_ref::<Self>(&self).cast_mut();
+        let start = live_hint(me);
+        for i in 0..MAX_LIVE {
+            let slot = &LIVE[(start + i) % MAX_LIVE];
+            if slot
+                .compare_exchange(
+                    me,
+                    core::ptr::null_mut(),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+            {
+                return;
+            }
+        }
     }
 }

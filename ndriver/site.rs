@@ -50,6 +50,19 @@ const NO_CPU: usize = usize::MAX;
 /// An odd multiplier with well-mixed bits (2^32 / golden ratio).
 const SEED_MIX: u32 = 0x9e37_79b9;
 
+/// A non-zero generator state from `seed`, nearby seeds (1, 2, 3, ...) far apart.
+fn mix(seed: u32) -> u32 {
+    let mut x = seed.wrapping_add(SEED_MIX).wrapping_mul(SEED_MIX);
+    for _ in 0..4 {
+        x = xorshift32(x ^ (x >> 16));
+    }
+    if x == 0 {
+        SEED_MIX
+    } else {
+        x
+    }
+}
+
 /// What the last fault of a site did.
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(u32)]
@@ -161,7 +174,7 @@ impl Site {
             hits: AtomicU64::new(0),
             outside: AtomicU64::new(0),
             applied: AtomicU64::new(0),
-            rng: AtomicU32::new(seed | 1),
+            rng: AtomicU32::new(mix(seed)),
             flip_cpu: AtomicUsize::new(NO_CPU),
             before: [const { AtomicU64::new(0) }; 16],
             last_effect: AtomicU32::new(Effect::None as u32),
@@ -213,11 +226,7 @@ impl Site {
         self.text_start.store(start, Ordering::Relaxed);
         match at {
             SiteAt::Random { .. } => {
-                // Spread nearby seeds (1, 2, 3, ...) over the whole text.
-                let mut x = self.rng.load(Ordering::Relaxed).wrapping_mul(SEED_MIX) | 1;
-                for _ in 0..4 {
-                    x = xorshift32(x);
-                }
+                let mut x = self.rng.load(Ordering::Relaxed);
                 for _ in 0..RANDOM_TRIES {
                     x = xorshift32(x);
                     let off = (x as usize) % len.max(1);

@@ -44,8 +44,10 @@ pub(crate) extern "C" fn ndriver_alloc(
     size: usize,
     atomic: u32,
 ) -> *mut c_void {
-    // SAFETY: the driver passes the handle of its live instance.
-    let st = unsafe { InstanceState::from_handle(inst) };
+    // SAFETY: a callout's caller is the instance's code, which outlives the call.
+    let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
+        return core::ptr::null_mut();
+    };
     let Some(l) = layout(size.max(1)) else {
         return core::ptr::null_mut();
     };
@@ -102,8 +104,10 @@ pub(crate) fn record(st: &InstanceState, action: Action) -> bool {
 /// twice, stale or forged) is left alone and fails the instance; `what` names the
 /// callout for the log.
 pub(crate) fn release(inst: *mut abi::Instance, kind: Kind, obj: usize, what: &str) {
-    // SAFETY: the driver passes the handle of its live instance.
-    let st = unsafe { InstanceState::from_handle(inst) };
+    // SAFETY: a callout's caller is the instance's code, which outlives the call.
+    let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
+        return;
+    };
     let action = st.undo.lock().forget(kind, obj);
     match action {
         // SAFETY: the action was recorded by its callout and is now removed, so this
@@ -148,24 +152,28 @@ pub(crate) extern "C" fn ndriver_free(inst: *mut abi::Instance, ptr: *mut c_void
 /// Records the driver's private data pointer for this instance.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_set_priv(inst: *mut abi::Instance, data: *mut c_void) {
-    // SAFETY: the driver passes the handle of its live instance.
-    let st = unsafe { InstanceState::from_handle(inst) };
+    // SAFETY: a callout's caller is the instance's code, which outlives the call.
+    let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
+        return;
+    };
     st.priv_data.store(data as usize, Ordering::Release);
 }
 
 /// The driver's private data pointer for this instance (NULL before `ndriver_set_priv`).
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_get_priv(inst: *mut abi::Instance) -> *mut c_void {
-    // SAFETY: the driver passes the handle of its live instance.
-    let st = unsafe { InstanceState::from_handle(inst) };
+    // SAFETY: a callout's caller is the instance's code, which outlives the call.
+    let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
+        return core::ptr::null_mut();
+    };
     st.priv_data() as *mut c_void
 }
 
 /// The instance's generation (1 for the first instance of a device).
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_generation(inst: *mut abi::Instance) -> u64 {
-    // SAFETY: the driver passes the handle of its live instance.
-    unsafe { InstanceState::from_handle(inst) }.generation
+    // SAFETY: a callout's caller is the instance's code, which outlives the call.
+    unsafe { InstanceState::from_handle(inst) }.map_or(0, |st| st.generation)
 }
 
 /// Called by a driver that waits for its own lock (`DriverLock`), once per spin: ends the
@@ -180,7 +188,9 @@ pub(crate) extern "C" fn ndriver_lock_wait() {
 /// entry's index; a non-zero result is the `FaultClass` the driver must raise now.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_fault_point(inst: *mut abi::Instance, entry: u32) -> u32 {
-    // SAFETY: the driver passes the handle of its live instance.
-    let st = unsafe { InstanceState::from_handle(inst) };
+    // SAFETY: a callout's caller is the instance's code, which outlives the call.
+    let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
+        return 0;
+    };
     st.device().fault_point(entry as usize)
 }

@@ -67,8 +67,10 @@ unsafe fn undo_timer(a: &Action) {
 /// `cookie`; its handle, or NULL.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_timer_setup(inst: *mut abi::Instance, cookie: u64) -> *mut c_void {
-    // SAFETY: the driver passes the handle of its live instance.
-    let st = unsafe { InstanceState::from_handle(inst) };
+    // SAFETY: a callout's caller is the instance's code, which outlives the call.
+    let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
+        return core::ptr::null_mut();
+    };
     let Ok(b) = KBox::new(
         DriverTimer {
             timer: Opaque::uninit(),
@@ -112,8 +114,10 @@ pub(crate) extern "C" fn ndriver_timer_arm(
     timer: *mut c_void,
     delay_ns: u64,
 ) {
-    // SAFETY: the driver passes the handle of its live instance.
-    let st = unsafe { InstanceState::from_handle(inst) };
+    // SAFETY: a callout's caller is the instance's code, which outlives the call.
+    let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
+        return;
+    };
     with_held(st, Kind::Timer, timer as usize, "ndriver_timer_arm", || {
         let dt = timer.cast::<DriverTimer>();
         // SAFETY: `dt` is a timer of this instance's undo list, and stays alive while
@@ -175,8 +179,10 @@ unsafe fn undo_work(a: &Action) {
 /// its handle, or NULL.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_work_setup(inst: *mut abi::Instance, cookie: u64) -> *mut c_void {
-    // SAFETY: the driver passes the handle of its live instance.
-    let st = unsafe { InstanceState::from_handle(inst) };
+    // SAFETY: a callout's caller is the instance's code, which outlives the call.
+    let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
+        return core::ptr::null_mut();
+    };
     let Ok(b) = KBox::new(
         DriverWork {
             work: Opaque::uninit(),
@@ -218,8 +224,10 @@ pub(crate) extern "C" fn ndriver_work_setup(inst: *mut abi::Instance, cookie: u6
 /// Queues `work` on the per-CPU system workqueue (a no-op if already queued). Any context.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_work_queue(inst: *mut abi::Instance, work: *mut c_void) {
-    // SAFETY: the driver passes the handle of its live instance.
-    let st = unsafe { InstanceState::from_handle(inst) };
+    // SAFETY: a callout's caller is the instance's code, which outlives the call.
+    let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
+        return;
+    };
     with_held(st, Kind::Work, work as usize, "ndriver_work_queue", || {
         let dw = work.cast::<DriverWork>();
         // SAFETY: `dw` is a work item of this instance's undo list, alive while

@@ -24,8 +24,8 @@ unsafe extern "C" {
 
 /// The instance behind `inst` and its block placeholder, if it is a `blk` instance.
 fn blk_of<'a>(inst: *mut abi::Instance) -> Option<(&'a InstanceState, &'a BlkDevice)> {
-    // SAFETY: the driver passes the handle of its live instance.
-    let st = unsafe { InstanceState::from_handle(inst) };
+    // SAFETY: a callout's caller is the instance's code, which outlives the call.
+    let st = unsafe { InstanceState::from_handle(inst) }?;
     match blk::of_instance(st) {
         Some(d) => Some((st, d)),
         None => {

@@ -30,18 +30,19 @@ fn device_of(st: &InstanceState) -> &dyn DeviceApi {
     st.device()
 }
 
-/// The instance behind `inst` and its device's PCI function, if one is attached.
-fn pci_of<'a>(inst: *mut abi::Instance) -> (&'a InstanceState, Option<*mut bindings::pci_dev>) {
-    // SAFETY: the driver passes the handle of its live instance.
-    let st = unsafe { InstanceState::from_handle(inst) };
+/// The instance behind `inst` and its device's PCI function, if `inst` is a live
+/// instance's handle and a function is attached.
+fn pci_of<'a>(inst: *mut abi::Instance) -> Option<(&'a InstanceState, *mut bindings::pci_dev)> {
+    // SAFETY: a callout's caller is the instance's code, which outlives the call.
+    let st = unsafe { InstanceState::from_handle(inst) }?;
     let p = device_of(st).pci_dev();
-    (st, (!p.is_null()).then_some(p))
+    (!p.is_null()).then_some((st, p))
 }
 
 /// Whether the instance's device has a PCI function (1) or not (0).
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_pci_present(inst: *mut abi::Instance) -> u32 {
-    pci_of(inst).1.is_some() as u32
+    pci_of(inst).is_some() as u32
 }
 
 /// Undo of `ndriver_pci_enable`: silence the function (INTx off, no bus mastering, so
@@ -81,14 +82,14 @@ pub(crate) extern "C" fn ndriver_pci_enable_quiet(inst: *mut abi::Instance) -> c
 /// enable's undo turns it off again).
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_pci_set_master(inst: *mut abi::Instance) {
-    if let (_, Some(p)) = pci_of(inst) {
+    if let Some((_, p)) = pci_of(inst) {
         // SAFETY: `p` is the attached, referenced function.
         unsafe { bindings::pci_set_master(p) };
     }
 }
 
 fn pci_enable(inst: *mut abi::Instance, master: bool) -> c_int {
-    let (st, Some(p)) = pci_of(inst) else {
+    let Some((st, p)) = pci_of(inst) else {
         return ENODEV.to_errno();
     };
     // SAFETY: `p` is the attached, referenced function.
@@ -121,7 +122,7 @@ fn pci_enable(inst: *mut abi::Instance, master: bool) -> c_int {
 /// Disables the function enabled by `ndriver_pci_enable`.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_pci_disable(inst: *mut abi::Instance) {
-    if let (_, Some(p)) = pci_of(inst) {
+    if let Some((_, p)) = pci_of(inst) {
         release(inst, Kind::PciEnable, p as usize, "ndriver_pci_disable");
     }
 }
@@ -144,7 +145,7 @@ unsafe fn undo_iomap(a: &Action) {
 /// Claims BAR `bar` of the device and maps it; the mapping, or NULL.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_pci_iomap(inst: *mut abi::Instance, bar: u32) -> *mut c_void {
-    let (st, Some(p)) = pci_of(inst) else {
+    let Some((st, p)) = pci_of(inst) else {
         return core::ptr::null_mut();
     };
     if bar >= bindings::PCI_STD_NUM_BARS {
@@ -297,7 +298,7 @@ unsafe fn undo_irq(a: &Action) {
 /// `ndriver_pci_enable`. 0 or a negative errno.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_request_irq(inst: *mut abi::Instance) -> c_int {
-    let (st, Some(p)) = pci_of(inst) else {
+    let Some((st, p)) = pci_of(inst) else {
         return ENODEV.to_errno();
     };
     // SAFETY: `p` is the attached function.
@@ -352,8 +353,10 @@ pub(crate) extern "C" fn ndriver_request_irq(inst: *mut abi::Instance) -> c_int 
 /// Frees the line from `ndriver_request_irq`.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_free_irq(inst: *mut abi::Instance) {
-    // SAFETY: the driver passes the handle of its live instance.
-    let st = unsafe { InstanceState::from_handle(inst) };
+    // SAFETY: a callout's caller is the instance's code, which outlives the call.
+    let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
+        return;
+    };
     let obj = st.undo.lock().of_kind(Kind::Irq).last().map(|a| a.obj);
     match obj {
         Some(obj) => release(inst, Kind::Irq, obj, "ndriver_free_irq"),
@@ -387,7 +390,7 @@ pub(crate) extern "C" fn ndriver_dma_alloc(
     size: usize,
     dma: *mut u64,
 ) -> *mut c_void {
-    let (st, Some(p)) = pci_of(inst) else {
+    let Some((st, p)) = pci_of(inst) else {
         return core::ptr::null_mut();
     };
     if dma.is_null() || size == 0 {
@@ -471,7 +474,7 @@ pub(crate) extern "C" fn ndriver_dma_map(
     dir: u32,
     dma: *mut u64,
 ) -> c_int {
-    let (st, Some(p)) = pci_of(inst) else {
+    let Some((st, p)) = pci_of(inst) else {
         return ENODEV.to_errno();
     };
     if ptr.is_null() || dma.is_null() || size == 0 {

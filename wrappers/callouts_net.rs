@@ -29,8 +29,8 @@ const FRAME_MIN: u32 = 14;
 /// The instance behind `inst` and the `nic` device it serves; an instance that
 /// serves none fails (`what` names the callout).
 fn nic_of<'a>(inst: *mut Instance, what: &str) -> Option<(&'a InstanceState, &'a NicDev)> {
-    // SAFETY: the driver passes the handle of its live instance.
-    let st = unsafe { InstanceState::from_handle(inst) };
+    // SAFETY: a callout's caller is the instance's code, which outlives the call.
+    let st = unsafe { InstanceState::from_handle(inst) }?;
     let d = nic::nic_of(st);
     if d.is_none() {
         st.misuse(format_args!("{} from an instance that serves no NIC", what));

@@ -44,8 +44,10 @@ pub(crate) extern "C" fn ndriver_io_reset_on_undo(
     value: u32,
     width: u32,
 ) -> c_int {
-    // SAFETY: the driver passes the handle of its live instance.
-    let st = unsafe { InstanceState::from_handle(inst) };
+    // SAFETY: a callout's caller is the instance's code, which outlives the call.
+    let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
+        return EINVAL.to_errno();
+    };
     if !matches!(width, 1 | 2 | 4) || io.is_null() {
         return EINVAL.to_errno();
     }
@@ -80,8 +82,10 @@ pub(crate) extern "C" fn ndriver_io_reset_cancel(
     io: *mut c_void,
     offset: u32,
 ) {
-    // SAFETY: the driver passes the handle of its live instance.
-    let st = unsafe { InstanceState::from_handle(inst) };
+    // SAFETY: a callout's caller is the instance's code, which outlives the call.
+    let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
+        return;
+    };
     let obj = io as usize + offset as usize;
     // Forget it without running it: the orderly stop reset the device itself.
     if st.undo.lock().forget(Kind::Reset, obj).is_none() {
