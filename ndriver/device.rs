@@ -1241,8 +1241,8 @@ impl<C: Class> DeviceApi for Device<C> {
     /// Undoes the current instance, waits for a queued recovery and lets go of the
     /// PCI function.
     fn shutdown(&self) {
-        C::shutdown(self);
         self.site.disarm();
+        C::shutdown(self);
         self.leaving.store(true, Ordering::Release);
         {
             let mut ctl = self.ctl.lock();

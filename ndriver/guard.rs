@@ -202,6 +202,7 @@ const FRAME_R14: usize = FRAME_RBX + 32;
 const FRAME_R15: usize = FRAME_RBX + 40;
 const FRAME_RSP: usize = offset_of!(Frame, rsp);
 const FRAME_ARMED: usize = offset_of!(Frame, armed);
+const FRAME_FAULT: usize = offset_of!(Frame, fault);
 
 /// Words in `struct pt_regs`. The NMI "iret" frame starts right after it (see the stack diagram
 /// above `.Lnmi_from_kernel` in `arch/x86/entry/entry_64.S`).
@@ -617,7 +618,9 @@ pub(crate) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
 /// Saves the resume context in `frame`, arms it and calls `f(arg)`.
 ///
 /// Returns `f`'s return value, or, when a handler redirected the guarded code to
-/// [`guard_resume`], `-EFAULT` with `frame.fault` set.
+/// [`guard_resume`], `-EFAULT` with `frame.fault` set; also `-EFAULT`, with
+/// `frame.fault` [`FaultClass::OtherTrap`], when `f` returned with a callee-saved
+/// register changed (they are restored).
 ///
 /// # Safety
 ///
@@ -632,14 +635,39 @@ unsafe extern "C" fn guard_enter(frame: *mut Frame, f: GuardFn, arg: *mut c_void
         "mov [rdi + {r14}], r14",
         "mov [rdi + {r15}], r15",
         "mov [rdi + {rsp}], rsp",
-        // Keeps the frame pointer across the call and aligns the stack to 16 bytes.
-        "push rbx",
-        "mov rbx, rdi",
+        // Keeps the frame's address on this stack across the call (which also aligns the
+        // stack to 16 bytes): the callee may return with any register corrupted.
+        "push rdi",
         "mov dword ptr [rdi + {armed}], 1",
         "mov rdi, rdx",
         "call rsi",
-        "mov dword ptr [rbx + {armed}], 0",
-        "pop rbx",
+        "pop rdi",
+        "mov dword ptr [rdi + {armed}], 0",
+        // A callee that returns with a callee-saved register changed broke the calling
+        // convention (a corrupted register, a skipped push or pop): the caller would run
+        // on it. Restore them from the frame and report the call as failed instead.
+        "cmp rbx, [rdi + {rbx}]",
+        "jne 2f",
+        "cmp rbp, [rdi + {rbp}]",
+        "jne 2f",
+        "cmp r12, [rdi + {r12}]",
+        "jne 2f",
+        "cmp r13, [rdi + {r13}]",
+        "jne 2f",
+        "cmp r14, [rdi + {r14}]",
+        "jne 2f",
+        "cmp r15, [rdi + {r15}]",
+        "jne 2f",
+        "ret",
+        "2:",
+        "mov rbx, [rdi + {rbx}]",
+        "mov rbp, [rdi + {rbp}]",
+        "mov r12, [rdi + {r12}]",
+        "mov r13, [rdi + {r13}]",
+        "mov r14, [rdi + {r14}]",
+        "mov r15, [rdi + {r15}]",
+        "mov dword ptr [rdi + {fault}], {clobbered}",
+        "mov eax, -14",
         "ret",
         rbx = const FRAME_RBX,
         rbp = const FRAME_RBP,
@@ -648,6 +676,8 @@ unsafe extern "C" fn guard_enter(frame: *mut Frame, f: GuardFn, arg: *mut c_void
         r14 = const FRAME_R14,
         r15 = const FRAME_R15,
         rsp = const FRAME_RSP,
+        fault = const FRAME_FAULT,
+        clobbered = const FaultClass::OtherTrap as u32,
         armed = const FRAME_ARMED,
     )
 }

@@ -19,8 +19,9 @@ use kernel::sync::SpinLockIrq;
 const MAX_LIVE: usize = 64;
 
 /// The handles of the live instances. A callout looks a handle up here before it
-/// touches anything behind it: a driver that passes a stale, forged or wild pointer (a
-/// corrupted register) is refused, not trusted.
+/// touches anything behind it: a driver that passes a forged or wild pointer (a
+/// corrupted register) is refused, not trusted. (A stale handle whose memory a new
+/// instance reuses is that instance's handle again.)
 ///
 /// # Invariants
 ///

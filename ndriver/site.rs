@@ -39,8 +39,10 @@ use crate::site_raise;
 const RANDOM_TRIES: u32 = 64;
 /// Longest x86 instruction: how far back from a random byte its instruction may start.
 const MAX_INSN: usize = 15;
-/// Bits a pointer corruption may flip: the 48 that address memory.
-const POINTER_BITS: u32 = 48;
+/// Bits a pointer corruption may flip: the low 47, so that the address stays canonical
+/// and a bad access is a page fault, which kprobes hands back to the probed instruction
+/// when it happens in the single-step (a stack-segment fault would not be).
+const POINTER_BITS: u32 = 47;
 /// Lowest kernel address: a register above it holds a kernel pointer.
 const KERNEL_HALF: u64 = 0xffff_8000_0000_0000;
 /// The arithmetic flags (CF, PF, AF, ZF, SF, OF): what a compare or test writes.
@@ -211,6 +213,9 @@ impl Site {
             // A probe with a post handler is never optimised into a jump, which would
             // not let the pre handler move the instruction pointer.
             (*p).post_handler = Some(Self::post);
+            // Disabled until the address is known to be in the implementation's text: a
+            // symbol may name any function of the kernel.
+            (*p).flags = bindings::KPROBE_FLAG_DISABLED;
             bindings::register_kprobe(p)
         };
         if ret != 0 {
@@ -221,9 +226,23 @@ impl Site {
         Ok(())
     }
 
-    /// Places the site in the text `start..start + len` of the serving implementation.
+    /// Places the site in the text `start..start + len` of the serving implementation and
+    /// enables it.
     fn place(&self, at: SiteAt<'_>, start: usize, len: usize) -> Result {
         self.text_start.store(start, Ordering::Relaxed);
+        self.register_in(at, start, len)?;
+        // SAFETY: the probe is registered (by `register_in`) and not freed before its
+        // unregistration.
+        let ret = unsafe { bindings::enable_kprobe(self.probe.get()) };
+        if ret != 0 {
+            self.unregister();
+            return Err(Error::from_errno(ret));
+        }
+        Ok(())
+    }
+
+    /// Registers the probe, disabled, at an instruction in `start..start + len`.
+    fn register_in(&self, at: SiteAt<'_>, start: usize, len: usize) -> Result {
         match at {
             SiteAt::Random { .. } => {
                 let mut x = self.rng.load(Ordering::Relaxed);
@@ -327,7 +346,25 @@ impl Site {
             return 0;
         }
         site.hits.fetch_add(1, Ordering::Relaxed);
+        // A hit on this CPU means its previous single-step is over, whether or not the
+        // post-handler ran (a fault in the step skips it).
+        let cpu = guard::this_cpu();
+        let _ = site
+            .flip_cpu
+            .compare_exchange(cpu, NO_CPU, Ordering::AcqRel, Ordering::Relaxed);
+        if site.class == FaultClass::FlipDest
+            && site
+                .flip_cpu
+                .compare_exchange(NO_CPU, cpu, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            // Another CPU's flip waits for its single-step: this hit is not one.
+            return 0;
+        }
         if !site.gate.on_call() {
+            let _ =
+                site.flip_cpu
+                    .compare_exchange(cpu, NO_CPU, Ordering::AcqRel, Ordering::Relaxed);
             return 0;
         }
         let addr = site.addr() as u64;
@@ -365,15 +402,6 @@ impl Site {
                 0
             }
             FaultClass::FlipDest => {
-                let cpu = guard::this_cpu();
-                if site
-                    .flip_cpu
-                    .compare_exchange(NO_CPU, cpu, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_err()
-                {
-                    // Another CPU's flip waits for its single-step: this hit is not one.
-                    return 0;
-                }
                 for (slot, v) in site.before.iter().zip(r.gprs()) {
                     slot.store(v, Ordering::Relaxed);
                 }

@@ -77,12 +77,14 @@ def is_miss(r):
     if r["kind"] == "entry":
         return not all(r[s] == "1" for s in ("manifested", "detected", "recovered", "intact"))
     if r["manifested"] != "1":
-        return False
+        return r["intact"] != "1"
     if r["outcome"] == "silent":
         return True
+    if r["class"] not in CORRUPTIONS:
+        return not all(r[s] == "1" for s in ("detected", "recovered", "intact"))
     if r["outcome"] == "detected":
         return r["recovered"] != "1" or r["intact"] != "1"
-    return r["class"] not in CORRUPTIONS
+    return False
 
 
 def outcomes(rows):

@@ -117,7 +117,13 @@ record() {
 		[ $((manifested * detected * recovered * intact)) = 0 ] && miss=1
 	elif [ "$manifested" = 1 ]; then
 		case $outcome in silent) miss=1 ;; detected) [ $((recovered * intact)) = 0 ] && miss=1 ;; esac
-		case $class in flip_dest | skip_insn | corrupt_ptr) ;; *) [ "$outcome" = detected ] || miss=1 ;; esac
+		case $class in
+		flip_dest | skip_insn | corrupt_ptr) ;;
+		*) [ "$outcome" = detected ] && [ "$detected" = 1 ] || miss=1 ;;
+		esac
+	elif [ "$intact" = 0 ]; then
+		# Wrong data while no fault fired.
+		miss=1
 	fi
 	if [ $miss = 1 ]; then
 		{
