@@ -659,16 +659,11 @@ unsafe extern "C" fn guard_enter(frame: *mut Frame, f: GuardFn, arg: *mut c_void
         "cmp r15, [rdi + {r15}]",
         "jne 2f",
         "ret",
+        // `guard_resume` restores them and returns -EFAULT (the stack pointer is the one
+        // it restores, too).
         "2:",
-        "mov rbx, [rdi + {rbx}]",
-        "mov rbp, [rdi + {rbp}]",
-        "mov r12, [rdi + {r12}]",
-        "mov r13, [rdi + {r13}]",
-        "mov r14, [rdi + {r14}]",
-        "mov r15, [rdi + {r15}]",
         "mov dword ptr [rdi + {fault}], {clobbered}",
-        "mov eax, -14",
-        "ret",
+        "jmp {resume}",
         rbx = const FRAME_RBX,
         rbp = const FRAME_RBP,
         r12 = const FRAME_R12,
@@ -678,6 +673,7 @@ unsafe extern "C" fn guard_enter(frame: *mut Frame, f: GuardFn, arg: *mut c_void
         rsp = const FRAME_RSP,
         fault = const FRAME_FAULT,
         clobbered = const FaultClass::OtherTrap as u32,
+        resume = sym guard_resume,
         armed = const FRAME_ARMED,
     )
 }

@@ -202,18 +202,9 @@ dev_detected_since() { [ "$(dev_stat "$1" detected "$2")" -gt "$3" ]; }
 # dev_detected_all DEV: failures DEV detected, of every cause.
 dev_detected_all() { awk '/^detected / { s += $3 } END { print s + 0 }' "$DBG/$1/stats"; }
 
-# site_field DEV KEY: the value of KEY=... in DEV's inject file (empty when off).
-site_field() {
-	local line w
-	read -r line < "$DBG/$1/inject"
-	for w in $line; do
-		[ "${w%%=*}" = "$2" ] && { echo "${w#*=}"; return 0; }
-	done
-	return 0
-}
 site_fired() {
 	local f
-	f=$(site_field "$1" fired)
+	f=$(inject_field "$DBG/$1" fired)
 	[ -n "$f" ] && [ "$f" != 0 ]
 }
 corruption() { case $1 in flip_dest | skip_insn | corrupt_ptr) return 0 ;; esac; return 1; }
@@ -241,13 +232,13 @@ site_one() {
 		return 0
 	fi
 	injected=1
-	site="$(site_field "$dev" site):$(site_field "$dev" symbol)"
+	site="$(inject_field "$DBG/$dev" site):$(inject_field "$DBG/$dev" symbol)"
 	$drive || intact=0
 	if ! site_fired "$dev"; then
 		echo "$impl" > "$DBG/$dev/swap" || intact=0
 		$drive || intact=0
 	fi
-	site_fired "$dev" && [ "$(site_field "$dev" applied)" = 1 ] && manifested=1
+	site_fired "$dev" && [ "$(inject_field "$DBG/$dev" applied)" = 1 ] && manifested=1
 	$drive || intact=0
 	if [ $manifested = 1 ]; then
 		# A fault in probe or configure (during the re-probe) is recovered by the
@@ -294,6 +285,18 @@ site_phase() {
 	done
 }
 
+# site_phases DEV WORKLOAD BASE DRIVE IMPL...: site_phase on each implementation in
+# turn, seeds BASE+1.., BASE+10001.., ...
+site_phases() {
+	local dev=$1 workload=$2 base=$3 drive=$4 impl
+	shift 4
+	for impl in "$@"; do
+		echo "$impl" > "$DBG/$dev/swap" || fail "swap $dev to $impl"
+		site_phase "$dev" "$impl" "$workload" "$base" "$drive"
+		base=$((base + 10000))
+	done
+}
+
 # td_drive: three rounds of op, tick and irq requests through testdev0, each answer
 # checked.
 td_drive() {
@@ -329,12 +332,7 @@ for impl in $IMPLS; do
 		[ $workload = device ] && { echo none > "$TD/pci" || fail "detach"; }
 	done
 done
-base=0
-for impl in $IMPLS; do
-	echo "$impl" > "$TD/swap" || fail "swap to $impl"
-	site_phase testdev0 "$impl" request $base td_drive
-	base=$((base + 10000))
-done
+site_phases testdev0 request 0 td_drive $IMPLS
 cat "$TD/stats" > "$R/campaign-stats.txt"
 cat "$DBG/status" >> "$R/campaign-stats.txt"
 unload_testdev
@@ -430,12 +428,7 @@ if (blk_take_disk) > /dev/null 2>&1; then
 		sleep 1
 		fio_intact
 	}
-	base=100000
-	for impl in vblk-a vblk-b; do
-		echo "$impl" > "$BD/swap" || fail "swap to $impl"
-		site_phase ndblk0 "$impl" fio $base blk_drive
-		base=$((base + 10000))
-	done
+	site_phases ndblk0 fio 100000 blk_drive vblk-a vblk-b
 	touch $MNT/.stop
 	wait $fio_loop
 	fio_intact || echo "fio failed after the last injection" >> "$R/campaign-fio-errors.txt"
@@ -488,12 +481,7 @@ if [ -n "$e1000" ]; then
 		curl -sf --max-time 60 --limit-rate 512k -o /tmp/camp-dl http://10.99.0.1:8099/camp-blob &&
 			[ "$(sha256sum < /tmp/camp-dl | cut -d' ' -f1)" = "$ref" ]
 	}
-	base=200000
-	for impl in e1000-napi e1000-irq; do
-		echo "$impl" > "$NIC/swap" || fail "swap to $impl"
-		site_phase nic0 "$impl" download $base nic_drive
-		base=$((base + 10000))
-	done
+	site_phases nic0 download 200000 nic_drive e1000-napi e1000-irq
 	echo "--- nic0" >> "$R/campaign-stats.txt"
 	cat "$NIC/stats" >> "$R/campaign-stats.txt"
 	ip link set ndeth0 down

@@ -274,6 +274,17 @@ inject_off_n() {
 	if inject_off; then echo 1; else echo 0; fi
 }
 
+# inject_field DEVDIR KEY: the value of KEY=... in a device's inject file (empty when
+# it reads "off").
+inject_field() {
+	local line w
+	read -r line < "$1/inject"
+	for w in $line; do
+		[ "${w%%=*}" = "$2" ] && { echo "${w#*=}"; return 0; }
+	done
+	return 0
+}
+
 # wait_for N COMMAND...: waits up to WAIT_SECS (default 30) for COMMAND (printing a
 # number) to reach at least N; fails otherwise. Bounded by the clock, not by a number
 # of tries: on a debug kernel one try can take seconds.

@@ -27,15 +27,7 @@ running_n() { if [ "$(status_of state)" = running ]; then echo 1; else echo 0; f
 # detected_all: failures testdev0 detected, of every cause.
 detected_all() { awk '/^detected / { s += $3 } END { print s + 0 }' "$TD/stats"; }
 
-# site_field KEY: the value of KEY=... in testdev0's inject file (empty when off).
-site_field() {
-	local line w
-	read -r line < "$TD/inject"
-	for w in $line; do
-		[ "${w%%=*}" = "$1" ] && { echo "${w#*=}"; return 0; }
-	done
-	return 0
-}
+site_field() { inject_field "$TD" "$1"; }
 
 # drive N [all]: N rounds of op, tick and irq requests, each answer checked; stops
 # early once the site fired, unless "all". Sets WRONG to the number of wrong answers.
