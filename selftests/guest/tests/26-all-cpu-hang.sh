@@ -1,0 +1,85 @@
+# SPDX-License-Identifier: GPL-2.0
+# Every CPU hangs with interrupts off inside a guarded call at the same moment (issue
+# 14): one testdev0 request pinned to each CPU, all released together, each hitting
+# spin_irqoff in op. No CPU's watchdog tick runs, so no CPU can send the NMI that ends
+# the others' hangs; the i6300ESB the ticks pet (ndriver/esb.rs) fires on the host's
+# clock and its NMI ends them. Each round checks that every call was ended as a hang
+# and recovered, that every request answered, that the ESB fired and was re-armed,
+# and that no NMI went unclaimed. Without an armed ESB the test is skipped: the guest
+# would not come back (the kernel command-line word ndriver_force_allcpu runs it
+# anyway, to show that).
+. "$(dirname "$0")/../lib.sh"
+
+fail() { td_fail "$@"; }
+WAIT_SECS=30
+ROUNDS=${NDRIVER_REPS:-3}
+[ "$ROUNDS" -ge 3 ] || ROUNDS=3
+
+dmesg_mark
+load_testdev
+if [ "$(guard_count esb state)" != armed ] && ! grep -qw ndriver_force_allcpu /proc/cmdline; then
+	echo "SKIP: no armed i6300ESB ($(guard_line esb)): an all-CPU hang would lose the guest"
+	unload_testdev
+	exit 4
+fi
+ncpu=$(nproc)
+# Retry at once, without limit; a 300 ms deadline leaves every CPU time to join the
+# hang before any of them could be ended by another's tick.
+echo "restarts=1000 backoff_ms=0 calm_ms=0 floor_ns=300000000" > "$TD/policy" || fail "policy"
+echo "config 0 1000" > "$TD/call" || fail "config"
+
+go=/tmp/ndriver-allcpu-go
+out=/tmp/ndriver-allcpu-out
+for round in $(seq "$ROUNDS"); do
+	fires=$(guard_count esb fires)
+	rearms=$(guard_count esb rearms)
+	by_esb=$(guard_count hangs by_esb)
+	hangs=$(stat detected hang)
+	recs=$(stat recoveries)
+	reqs=$(read -r _ n _ < "$TD/call"; echo "$n")
+	rm -f "$go" "$out".*
+	echo "class=spin_irqoff entry=op times=$ncpu" > "$TD/inject" || fail "inject"
+	pids=
+	for k in $(seq 0 $((ncpu - 1))); do
+		# Each waits, spinning on its own CPU, for the start; then one request.
+		taskset -c "$k" bash -c "while [ ! -e $go ]; do :; done
+			if echo 'op $((k + 1))' > $TD/call; then echo ok; else echo failed; fi > $out.$k" &
+		pids="$pids $!"
+	done
+	sleep 0.5
+	t0=$EPOCHREALTIME
+	touch "$go"
+	# shellcheck disable=SC2086
+	wait $pids
+	t1=$EPOCHREALTIME
+	ms=$(( (${t1/./} - ${t0/./}) / 1000 ))
+	for k in $(seq 0 $((ncpu - 1))); do
+		[ "$(cat "$out.$k" 2>/dev/null)" = ok ] || fail "round $round: the request on CPU $k failed"
+	done
+	inject_off || fail "round $round: not every CPU hung: $(cat "$TD/inject")"
+	got=$(( $(stat detected hang) - hangs ))
+	[ "$got" = "$ncpu" ] || fail "round $round: $got hangs detected, want $ncpu"
+	[ $(( $(stat recoveries) - recs )) -ge 1 ] || fail "round $round: no recovery"
+	[ "$(guard_count esb fires)" -gt "$fires" ] ||
+		fail "round $round: the ESB did not fire (the CPUs did not all hang at once?): $(guard_line hangs)"
+	[ "$(guard_count hangs by_esb)" -gt "$by_esb" ] || fail "round $round: no hang ended by the ESB's NMI"
+	n=$(read -r _ n _ < "$TD/call"; echo "$n")
+	[ $((n - reqs)) = "$ncpu" ] || fail "round $round: $((n - reqs)) requests answered, want $ncpu"
+	# The first tick that runs again re-arms the watchdog.
+	wait_for $((rearms + 1)) guard_count esb rearms
+	[ "$(guard_count esb state)" = armed ] || fail "round $round: ESB $(guard_line esb)"
+	echo "round $round: $ncpu CPUs hung at once, $got hangs ended ($(( $(guard_count hangs by_esb) - by_esb )) by the ESB's NMI), $(( $(stat recoveries) - recs )) recoveries, all answered in $ms ms"
+done
+rm -f "$go" "$out".*
+
+# Healthy again: the answers are right, and the petted ESB stays quiet.
+fires=$(guard_count esb fires)
+[ "$(td_call op 5)" = 1005 ] || fail "op after the hangs: '$TD_LAST'"
+sleep 2
+[ "$(guard_count esb fires)" = "$fires" ] || fail "the ESB fired while every CPU ticked"
+echo "$(guard_line hangs); esb $(guard_line esb)"
+unload_testdev
+dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -E 'Uhhuh|NMI received for unknown reason|Dazed and confused' &&
+	fail "an NMI went unclaimed"
+dmesg_clean
+echo PASS
