@@ -41,14 +41,21 @@ for round in $(seq "$ROUNDS"); do
 	echo "class=spin_irqoff entry=op times=$ncpu" > "$TD/inject" || fail "inject"
 	pids=
 	for k in $(seq 0 $((ncpu - 1))); do
-		# Each waits, spinning on its own CPU, for the start; then one request.
-		taskset -c "$k" bash -c "while [ ! -e $go ]; do :; done
+		# Each says it is ready and waits, spinning on its own CPU, for the start;
+		# then one request.
+		taskset -c "$k" bash -c ": > $out.$k.ready; while [ ! -e $go ]; do :; done
 			if echo 'op $((k + 1))' > $TD/call; then echo ok; else echo failed; fi > $out.$k" &
 		pids="$pids $!"
 	done
-	sleep 0.5
+	for k in $(seq 0 $((ncpu - 1))); do
+		for _ in $(seq 500); do
+			[ -e "$out.$k.ready" ] && break
+			sleep 0.02
+		done
+	done
+	sleep 0.1
 	t0=$EPOCHREALTIME
-	touch "$go"
+	: > "$go"
 	# shellcheck disable=SC2086
 	wait $pids
 	t1=$EPOCHREALTIME
