@@ -28,23 +28,27 @@ ncpu=$(nproc)
 echo "restarts=1000 backoff_ms=0 calm_ms=0 floor_ns=300000000" > "$TD/policy" || fail "policy"
 echo "config 0 1000" > "$TD/call" || fail "config"
 
-go=/tmp/ndriver-allcpu-go
-out=/tmp/ndriver-allcpu-out
+# The start line and the answers live in a tmpfs of their own: the guest's /tmp is an
+# overlay on 9p, whose requests complete through an interrupt that a hung CPU may be
+# the one to take, which would hold the other CPUs' requests back until it is freed.
+dir=$(mktemp -d)
+mount -t tmpfs ndriver-allcpu "$dir" || fail "tmpfs"
+go=$dir/go
+out=$dir/out
 for round in $(seq "$ROUNDS"); do
 	fires=$(guard_count esb fires)
 	rearms=$(guard_count esb rearms)
 	by_esb=$(guard_count hangs by_esb)
 	hangs=$(stat detected hang)
 	recs=$(stat recoveries)
-	reqs=$(read -r _ n _ < "$TD/call"; echo "$n")
 	rm -f "$go" "$out".*
-	echo "class=spin_irqoff entry=op times=$ncpu" > "$TD/inject" || fail "inject"
 	pids=
 	for k in $(seq 0 $((ncpu - 1))); do
-		# Each says it is ready and waits, spinning on its own CPU, for the start;
-		# then one request.
-		taskset -c "$k" bash -c ": > $out.$k.ready; while [ ! -e $go ]; do :; done
-			if echo 'op $((k + 1))' > $TD/call; then echo ok; else echo failed; fi > $out.$k" &
+		# Each makes one request to warm the path up, opens its answer file, says it
+		# is ready and waits, spinning on its own CPU, for the start; then one request.
+		taskset -c "$k" bash -c "echo 'op 0' > $TD/call; exec 3> $out.$k; : > $out.$k.ready
+			while [ ! -e $go ]; do :; done
+			if echo 'op $((k + 1))' > $TD/call; then echo ok >&3; else echo failed >&3; fi" &
 		pids="$pids $!"
 	done
 	for k in $(seq 0 $((ncpu - 1))); do
@@ -53,6 +57,8 @@ for round in $(seq "$ROUNDS"); do
 			sleep 0.02
 		done
 	done
+	reqs=$(read -r _ n _ < "$TD/call"; echo "$n")
+	echo "class=spin_irqoff entry=op times=$ncpu" > "$TD/inject" || fail "inject"
 	sleep 0.1
 	t0=$EPOCHREALTIME
 	: > "$go"
@@ -77,7 +83,7 @@ for round in $(seq "$ROUNDS"); do
 	[ "$(guard_count esb state)" = armed ] || fail "round $round: ESB $(guard_line esb)"
 	echo "round $round: $ncpu CPUs hung at once, $got hangs ended ($(( $(guard_count hangs by_esb) - by_esb )) by the ESB's NMI), $(( $(stat recoveries) - recs )) recoveries, all answered in $ms ms"
 done
-rm -f "$go" "$out".*
+umount "$dir" && rmdir "$dir"
 
 # Healthy again: the answers are right, and the petted ESB stays quiet.
 fires=$(guard_count esb fires)
