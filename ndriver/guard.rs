@@ -32,7 +32,8 @@
 //!   `get_irq_regs()`), and a heartbeat for the cross-CPU check.
 //! - an `NMI_LOCAL` handler: hangs with IRQs off. Another CPU's hrtimer sees a stale heartbeat and
 //!   sends an NMI; the NMI handler rewrites both `pt_regs` and the "iret" copy of the hardware frame
-//!   that the x86-64 NMI exit path really returns through.
+//!   that the x86-64 NMI exit path really returns through. When every CPU hangs at once, no hrtimer
+//!   runs anywhere: the NMI then comes from the i6300ESB watchdog the ticks pet (`esb.rs`).
 
 use core::arch::{asm, naked_asm};
 use core::ffi::{c_char, c_int, c_uint, c_ulong, c_void, CStr};
@@ -237,6 +238,9 @@ const WATCHDOG_PERIOD_NS: u64 = 1_000_000;
 const NMI_GRACE_NS: u64 = 10_000_000;
 /// How long after a kick an NMI that finds no kick pending is still taken as ours.
 const NMI_LATE_NS: u64 = 100_000_000;
+/// On the ESB's NMI (every CPU stuck), a call due within this long is waited for in the
+/// NMI handler rather than left running: nothing else will interrupt it again.
+const STALL_WAIT_MAX_NS: u64 = 1_000_000_000;
 /// A hung call that stays outside abort points this long past its deadline is aborted anyway.
 const FORCE_ABORT_NS: u64 = 500_000_000;
 /// Number of text ranges in which a hung guarded call may be aborted asynchronously.
@@ -522,6 +526,8 @@ pub(crate) unsafe fn module_text(ptr: *mut bindings::module) -> (usize, usize) {
 }
 static HANG_BY_NMI: AtomicU64 = AtomicU64::new(0);
 static NMI_KICKS: AtomicU64 = AtomicU64::new(0);
+/// Hangs ended from the ESB's NMI (counted in `HANG_BY_NMI` too).
+static HANG_BY_ESB: AtomicU64 = AtomicU64::new(0);
 
 /// Reads the time stamp counter.
 #[inline(always)]
@@ -590,14 +596,16 @@ pub(crate) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
     writeln!(f)?;
     writeln!(
         f,
-        "guard hangs by_timer={} by_nmi={} by_wait={} forced={} held={} nmi_kicks={}",
+        "guard hangs by_timer={} by_nmi={} by_wait={} forced={} held={} nmi_kicks={} by_esb={}",
         HANG_BY_TIMER.load(Ordering::Relaxed),
         HANG_BY_NMI.load(Ordering::Relaxed),
         HANG_BY_WAIT.load(Ordering::Relaxed),
         HANG_FORCED.load(Ordering::Relaxed),
         HANG_HELD.load(Ordering::Relaxed),
-        NMI_KICKS.load(Ordering::Relaxed)
+        NMI_KICKS.load(Ordering::Relaxed),
+        HANG_BY_ESB.load(Ordering::Relaxed)
     )?;
+    crate::esb::show(f)?;
     let slots = SLOTS
         .iter()
         .filter(|s| !s.task.load(Ordering::Relaxed).is_null())
@@ -1384,18 +1392,19 @@ pub(crate) unsafe fn in_guarded_call(regs: &PtRegs) -> bool {
 }
 
 /// Redirects the context interrupted at `regs` if it is guarded code past its deadline.
+/// Returns whether it did.
 ///
 /// # Safety
 ///
 /// Same as [`redirect`]; `level_offset` is what the current handler added to the preempt count.
-unsafe fn check_hang(regs: *mut PtRegs, level_offset: u32, nmi: bool, now: u64) {
+unsafe fn check_hang(regs: *mut PtRegs, level_offset: u32, nmi: bool, now: u64) -> bool {
     if regs.is_null() {
-        return;
+        return false;
     }
     // SAFETY: `regs` are the live registers of the interrupted context.
     let r = unsafe { &*regs };
     if user_mode(r) {
-        return;
+        return false;
     }
     // SAFETY: FFI accessors without preconditions.
     let (cpu, pc) = unsafe { (ndg_cpu() as usize, ndg_preempt_count()) };
@@ -1405,7 +1414,7 @@ unsafe fn check_hang(regs: *mut PtRegs, level_offset: u32, nmi: bool, now: u64) 
     let frame = unsafe { find_frame(cpu, level, r.sp) };
     // SAFETY: `frame` is null or a live frame (see above).
     if frame.is_null() || unsafe { (*frame).deadline_tsc.load(Ordering::Relaxed) } > now {
-        return;
+        return false;
     }
     // Never abort code that is printing an oops or a kernel-fault report (typically our own
     // fault being reported from inside this very frame: it holds the console).
@@ -1415,7 +1424,7 @@ unsafe fn check_hang(regs: *mut PtRegs, level_offset: u32, nmi: bool, now: u64) 
             .get(cpu)
             .is_some_and(|s| s.reporting.load(Ordering::Relaxed))
     {
-        return;
+        return false;
     }
     // SAFETY: As above.
     let overdue = now.wrapping_sub(unsafe { (*frame).deadline_tsc.load(Ordering::Relaxed) });
@@ -1442,7 +1451,7 @@ unsafe fn check_hang(regs: *mut PtRegs, level_offset: u32, nmi: bool, now: u64) 
     // Driver text itself stays an abort point with more held: that is the driver's own
     // `DriverLock`, which dies with the instance.
     if !forced && held && SPIN_TEXT.contains(r.ip as usize) {
-        return;
+        return false;
     }
     if forced && (held || task || overdue < ns_to_cycles(FORCE_ABORT_NS)) {
         if held && overdue >= ns_to_cycles(FORCE_ABORT_NS) {
@@ -1454,7 +1463,7 @@ unsafe fn check_hang(regs: *mut PtRegs, level_offset: u32, nmi: bool, now: u64) 
         // with the guess unwinder that word was at times a register the kernel had saved
         // while it checked that very address (mod_find() under __module_address(), from
         // a KASAN stack trace), which turned the check into a BUG in core kernel code.
-        return;
+        return false;
     }
     // SAFETY: See the function's safety requirements.
     if unsafe { redirect(regs, frame, FaultClass::Hang, nmi) } {
@@ -1463,10 +1472,52 @@ unsafe fn check_hang(regs: *mut PtRegs, level_offset: u32, nmi: bool, now: u64) 
         if forced {
             HANG_FORCED.fetch_add(1, Ordering::Relaxed);
         }
+        return true;
+    }
+    false
+}
+
+/// The ESB's NMI: no CPU ticked for both of its stages, so every CPU is stuck with
+/// interrupts off and nothing else will interrupt the context below again until one
+/// of them is freed. A guarded call there that is not due yet is waited for (its
+/// deadline is at most [`STALL_WAIT_MAX_NS`] away), then ended as a hang.
+///
+/// # Safety
+///
+/// `regs` must be the live `pt_regs` saved by the NMI entry code on this CPU.
+unsafe fn end_stall(regs: *mut PtRegs) {
+    // SAFETY: Reading constants defined by the C helpers.
+    let offset = unsafe { ndg_nmi_offset + ndg_rcu_preempt_delta };
+    // SAFETY: `regs` are the live registers of the interrupted context.
+    let r = unsafe { &*regs };
+    if !user_mode(r) {
+        // SAFETY: FFI accessors without preconditions.
+        let (cpu, pc) = unsafe { (ndg_cpu() as usize, ndg_preempt_count()) };
+        // SAFETY: Reading a constant defined by the C helpers.
+        let level = pc.wrapping_sub(offset) & unsafe { ndg_level_mask };
+        // SAFETY: We run in an NMI handler on top of the checked context.
+        let frame = unsafe { find_frame(cpu, level, r.sp) };
+        if !frame.is_null() {
+            // SAFETY: `frame` is a live frame of the interrupted context, which cannot
+            // unlink it while we run on top of it.
+            let deadline = unsafe { (*frame).deadline_tsc.load(Ordering::Relaxed) };
+            let now = rdtsc();
+            if deadline > now && deadline - now <= ns_to_cycles(STALL_WAIT_MAX_NS) {
+                while rdtsc() < deadline {
+                    core::hint::spin_loop();
+                }
+            }
+        }
+    }
+    // SAFETY: As above; the NMI entry added `ndg_nmi_offset` and `nmi_handle()` its RCU
+    // read lock.
+    if unsafe { check_hang(regs, offset, true, rdtsc()) } {
+        HANG_BY_ESB.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-/// `NMI_LOCAL` handler: aborts a hung guarded call on this CPU if another CPU kicked it.
+/// `NMI_LOCAL` handler: aborts a hung guarded call on this CPU if another CPU kicked it,
+/// or if the i6300ESB fired because every CPU is stuck.
 ///
 /// # Safety
 ///
@@ -1477,7 +1528,15 @@ unsafe extern "C" fn on_nmi(regs: *mut PtRegs) -> c_int {
     let Some(state) = CPUS.get(cpu) else {
         return NMI_DONE;
     };
-    if state.kick.swap(0, Ordering::AcqRel) == 0 {
+    let kicked = state.kick.swap(0, Ordering::AcqRel) != 0;
+    // Asked before the kick is acted on: a kick and the ESB's NMI that arrive together
+    // are one NMI, and the ESB's is the stronger claim (nobody will kick again).
+    if crate::esb::nmi_claim() {
+        // SAFETY: `regs` are the NMI's `pt_regs`.
+        unsafe { end_stall(regs) };
+        return NMI_HANDLED;
+    }
+    if !kicked {
         // A second NMI of ours latched while the first was handled finds the kick
         // already taken: still ours, so claim it rather than let the kernel call it
         // an NMI of unknown reason.
@@ -1511,6 +1570,9 @@ unsafe extern "C" fn watchdog_tick(timer: *mut bindings::hrtimer) -> bindings::h
     // SAFETY: `get_irq_regs()` are the registers of the context this interrupt interrupted;
     // the hardirq entry added `ndg_hardirq_offset`.
     unsafe { check_hang(ndg_irq_regs(), ndg_hardirq_offset, false, now) };
+
+    // This CPU runs: the machine is not stuck. Tell the i6300ESB (rate-limited).
+    crate::esb::tick();
 
     // IRQs-off hang on another CPU: its watchdog stopped ticking. Kick it with an NMI; its NMI
     // handler decides whether guarded code is stuck there.

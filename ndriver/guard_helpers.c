@@ -21,6 +21,7 @@
 #include <linux/sched.h>
 #include <linux/smp.h>
 #include <asm/apic.h>
+#include <asm/cpufeature.h>
 #include <asm/irq_regs.h>
 #include <asm/irq_vectors.h>
 #include <asm/nmi.h>
@@ -164,6 +165,12 @@ void ndg_send_nmi(unsigned int cpu)
 void ndg_on_each_cpu(smp_call_func_t fn, void *info)
 {
 	on_each_cpu(fn, info, 1);
+}
+
+/* Whether the kernel runs under a hypervisor (esb.rs uses the i6300ESB only there). */
+bool ndg_in_vm(void)
+{
+	return boot_cpu_has(X86_FEATURE_HYPERVISOR);
 }
 
 /*

@@ -42,6 +42,7 @@ void ndg_irq_disable(void);
 void ndg_irq_restore(unsigned long flags);
 void ndg_send_nmi(unsigned int cpu);
 void ndg_on_each_cpu(smp_call_func_t fn, void *info);
+bool ndg_in_vm(void);
 unsigned int ndg_spin_functions(unsigned long *start, unsigned long *size,
 				unsigned int max);
 int ndg_rust_bug_extent(unsigned long *start, unsigned long *size);

@@ -38,6 +38,8 @@ mod debugfs_root;
 mod device;
 #[path = "devices.rs"]
 mod devices;
+#[path = "esb.rs"]
+mod esb;
 #[path = "fault_class.rs"]
 mod fault_class;
 #[path = "guard.rs"]
@@ -84,10 +86,12 @@ module! {
 }
 
 // Fields drop in order: files first, then the devices (which undo their instances),
-// then the guard runtime.
+// then the i6300ESB (disarmed while the guard's NMI handler still takes its NMI), then
+// the guard runtime.
 struct Ndriver {
     _debugfs: debugfs_root::Root,
     _devices: devices::Devices,
+    _esb: esb::Esb,
     _guard: guard::Runtime,
 }
 
@@ -96,12 +100,14 @@ impl kernel::Module for Ndriver {
         // SAFETY: called once, before anything can reach the registry.
         unsafe { registry::init() };
         let guard = guard::Runtime::new()?;
+        let esb = esb::Esb::new();
         let devices = devices::Devices::new()?;
         let debugfs = debugfs_root::Root::new(&devices)?;
         pr_info!("loaded (ABI {})\n", abi::ABI_VERSION);
         Ok(Ndriver {
             _debugfs: debugfs,
             _devices: devices,
+            _esb: esb,
             _guard: guard,
         })
     }

@@ -7,11 +7,15 @@
 # devices the drivers under test use:
 #   - an e1000 NIC on a tap device inside a network namespace made for this run
 #     (host side 10.99.0.1/24, guest side 10.99.0.2/24); nothing leaves it;
-#   - a virtio-blk disk backed by a sparse file, serial "ndriver-test".
+#   - a virtio-blk disk backed by a sparse file, serial "ndriver-test";
+#   - the Intel 6300ESB watchdog virtme-ng adds to every x86 guest, its expiry set to
+#     inject an NMI into every CPU (ndriver's NMI source for a hang on every CPU at
+#     once), with apic_extnmi=all so that every CPU, not only the boot CPU, takes it.
 # COMMAND runs as root in the guest; RESULTS is writable there. The console goes to
 # RESULTS/console.log. KVM is used where it works, TCG otherwise. A guest that does
 # not finish within the timeout is killed and the run fails with the console's tail.
 # NDRIVER_GUEST_APPEND: more kernel command-line parameters (check.sh: init_on_free=1).
+# NDRIVER_GUEST_CPUS: the guest's CPU count (default 2).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -85,13 +89,19 @@ qemu_opts+=" -device e1000,netdev=nd0,mac=52:54:00:6e:64:01"
 qemu_opts+=" -drive file=$disk,if=none,id=ndd0,format=raw"
 qemu_opts+=" -device virtio-blk-pci,drive=ndd0,serial=ndriver-test"
 qemu_opts+=" -no-reboot"
+# The i6300ESB (virtme-ng's "-device i6300esb,id=watchdog0"): ndriver pets it from
+# every CPU's watchdog tick; when no CPU ticks for its two stages, QEMU raises LINT1 (an
+# NMI) on every local APIC instead of its default action, a reset, which -no-reboot
+# turns into the end of the run (Documentation/design.rst, "Hangs").
+qemu_opts+=" -action watchdog=inject-nmi"
+esb_append="apic_extnmi=all"
 # A monitor socket to look at a hung guest from the host (socat - UNIX:.../monitor.sock,
 # then "info registers -a"; scripts/guest-regs.sh does it).
 qemu_opts+=" -monitor unix:$results/monitor.sock,server=on,wait=off"
 
-vng_args=(--run "$kdir/arch/x86/boot/bzImage" "${accel[@]}" --force-9p --cpus 2
+vng_args=(--run "$kdir/arch/x86/boot/bzImage" "${accel[@]}" --force-9p --cpus "${NDRIVER_GUEST_CPUS:-2}"
 	--memory 2G --verbose --rwdir "$results"
-	--append "panic=-1 oops=panic log_buf_len=16M ${NDRIVER_GUEST_APPEND:-}"
+	--append "panic=-1 oops=panic log_buf_len=16M $esb_append ${NDRIVER_GUEST_APPEND:-}"
 	"--qemu-opts=$qemu_opts")
 
 # The guest does not inherit this environment: hand the paths over explicitly.
