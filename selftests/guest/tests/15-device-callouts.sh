@@ -59,7 +59,7 @@ echo "$e1000" > "$TD/pci" || fail "attaching $e1000"
 for k in pci_enable iomap irq dma_coherent dma_mapping timer work; do
 	[ "$(res $k)" = 1 ] || fail "instance holds $(res $k) $k, expected 1: $(cat "$TD/status")"
 done
-grep -q ndriver /proc/iomem || fail "BAR 0 not claimed in /proc/iomem"
+grep -q ': ndriver$' /proc/iomem || fail "BAR 0 not claimed in /proc/iomem"
 [ "$(irq_lines)" = 1 ] || fail "interrupt handler not in /proc/interrupts"
 
 # Requests still answer, and each one makes the device interrupt, then the timer
@@ -163,7 +163,7 @@ echo "class=gpf entry=op" > "$TD/inject"
 for k in pci_enable iomap irq dma_coherent dma_mapping timer work; do
 	[ "$(res $k)" = 1 ] || fail "after #GP the instance holds $(res $k) $k"
 done
-[ "$(grep -c ndriver /proc/iomem)" = 1 ] || fail "BAR claimed $(grep -c ndriver /proc/iomem) times"
+[ "$(grep -c ': ndriver$' /proc/iomem)" = 1 ] || fail "BAR claimed $(grep -c ': ndriver$' /proc/iomem) times"
 
 # Orderly swap: the old instance gives everything back itself.
 other=testdev-b
@@ -176,7 +176,7 @@ wait_for 2 calls work
 echo none > "$TD/pci" || fail "detaching"
 [ "$(cat "$TD/pci")" = none ] || fail "still attached"
 [ "$(res irq)" = 0 ] && [ "$(res iomap)" = 0 ] || fail "device resources left: $(cat "$TD/status")"
-grep -q ndriver /proc/iomem && fail "BAR 0 still claimed after detach"
+grep -q ': ndriver$' /proc/iomem && fail "BAR 0 still claimed after detach"
 [ "$(irq_lines)" = 0 ] || fail "handler still installed after detach"
 [ "$(td_call op 2)" = 2 ] || fail "op without the device"
 echo "device recoveries: $n asynchronous, $(stat recoveries) in all"
