@@ -14,7 +14,8 @@
 #                1000 random driver instructions (100 per corruption class)
 #   make bench   guard cost, recovery time by phase, NIC and block: C vs Rust
 #                unguarded vs guarded, with plots
-#   make campaign  the fault-injection campaign (>= 1000 injections), with a report
+#   make campaign  the fault-injection campaign (>= 1000 injections at entry points, 30
+#                random instructions per device and implementation), with a report
 #   make         build the modules (KDIR=, KERNEL_TARBALL=, DEBUG_KERNEL=1 honoured)
 
 export KDIR KERNEL_TARBALL DEBUG_KERNEL NDRIVER_CACHE
