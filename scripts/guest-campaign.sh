@@ -199,8 +199,6 @@ dev_running() { [ "$(dev_status "$1" state)" = running ]; }
 dev_inject_off() { [ "$(cat "$DBG/$1/inject")" = off ]; }
 dev_recovered_since() { [ "$(dev_stat "$1" recoveries)" -gt "$2" ] && dev_running "$1"; }
 dev_detected_since() { [ "$(dev_stat "$1" detected "$2")" -gt "$3" ]; }
-# dev_detected_all DEV: failures DEV detected, of every cause.
-dev_detected_all() { awk '/^detected / { s += $3 } END { print s + 0 }' "$DBG/$1/stats"; }
 
 site_fired() {
 	local f
@@ -224,7 +222,7 @@ site_one() {
 	injected=0 manifested=0 detected=0 recovered=0 intact=1
 	det0=0
 	[ -n "$d" ] && det0=$(dev_stat "$dev" detected "$d")
-	all0=$(dev_detected_all "$dev")
+	all0=$(detected_all "$DBG/$dev")
 	gen0=$(dev_status "$dev" generation)
 	dmesg_mark
 	if ! echo "class=$class site=random seed=$seed" > "$DBG/$dev/inject"; then
@@ -243,7 +241,7 @@ site_one() {
 	if [ $manifested = 1 ]; then
 		# A fault in probe or configure (during the re-probe) is recovered by the
 		# ladder: the counters of detected failures, not of recoveries, show it.
-		if [ "$(dev_detected_all "$dev")" -gt "$all0" ] ||
+		if [ "$(detected_all "$DBG/$dev")" -gt "$all0" ] ||
 			{ ! corruption "$class" && wait_until dev_detected_since "$dev" "$d" "$det0"; }; then
 			wait_until dev_running "$dev" &&
 				[ "$(dev_status "$dev" generation)" -gt "$gen0" ] && recovered=1

@@ -73,10 +73,10 @@ pub(crate) extern "C" fn ndriver_blk_copy(
         st.misuse(format_args!("ndriver_blk_copy to or from a NULL buffer"));
         return EINVAL.to_errno();
     }
-    // SAFETY: `rq` is a started request of our tag set that this instance holds
-    // (checked above), its pages stable until it ends; `buf` holds `len` bytes of the
-    // driver's memory (the driver's layer checks the bounds; a bad one faults inside
-    // the driver's guarded call), and the copy checks `len` against the request.
+    // The driver's layer checks `buf`'s bounds (a bad one faults inside its guarded
+    // call), and the copy checks `len` against the request.
+    // SAFETY: `rq` is a started request this instance holds (checked above), its pages
+    // stable until it ends; `buf` holds `len` bytes of the driver's memory.
     unsafe { ndriver_rq_copy(rq, buf, len, to_rq != 0) }
 }
 

@@ -274,6 +274,11 @@ inject_off_n() {
 	if inject_off; then echo 1; else echo 0; fi
 }
 
+# detected_all DEVDIR: failures the device detected, of every cause.
+detected_all() {
+	awk '/^detected / { s += $3 } END { print s + 0 }' "$1/stats"
+}
+
 # inject_field DEVDIR KEY: the value of KEY=... in a device's inject file (empty when
 # it reads "off").
 inject_field() {

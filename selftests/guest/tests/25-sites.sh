@@ -24,8 +24,6 @@ CORRUPT="flip_dest skip_insn corrupt_ptr"
 
 fail() { td_fail "$@"; }
 running_n() { if [ "$(status_of state)" = running ]; then echo 1; else echo 0; fi; }
-# detected_all: failures testdev0 detected, of every cause.
-detected_all() { awk '/^detected / { s += $3 } END { print s + 0 }' "$TD/stats"; }
 
 site_field() { inject_field "$TD" "$1"; }
 
@@ -116,7 +114,7 @@ for class in $CORRUPT; do
 	k=$((k + 1))
 	for o in unreached nothing detected silent none; do out[$class.$o]=0; done
 	for ((i = 1; i <= CORRUPTIONS; i++)); do
-		all=$(detected_all)
+		all=$(detected_all "$TD")
 		echo "class=$class site=random seed=$((1000 * k + i))" > "$TD/inject" || fail "$class site $i: not placed"
 		site="$(site_field site) $(site_field symbol)"
 		drive 3
@@ -129,7 +127,7 @@ for class in $CORRUPT; do
 			o=unreached
 		elif [ "$(site_field applied)" = 0 ]; then
 			o=nothing
-		elif [ "$(detected_all)" -gt "$all" ]; then
+		elif [ "$(detected_all "$TD")" -gt "$all" ]; then
 			o=detected
 		elif [ "$wrong" -gt 0 ]; then
 			o=silent
