@@ -24,7 +24,9 @@
 //!   `set_rx_mode` after the replay. The carrier is the placeholder's: a starting
 //!   instance cannot drop it, so a swap makes no link event.
 //! * A transmit timeout of the kernel's watchdog is a hang of the device: it is
-//!   recovered like any failure.
+//!   recovered like any failure. So is a transmit that stalled without stopping the
+//!   queue: the oldest skb lent waits longer than the watchdog's period while new
+//!   ones follow (`nic_tx.rs`).
 //! * Receive frames still in a dead instance's ring are lost (TCP retransmits); the
 //!   driver registers its ring so the framework can count them (`rx_lost`).
 
@@ -33,7 +35,7 @@ use crate::abi::{
     NIC_RX_ALLMULTI, NIC_RX_PROMISC,
 };
 use crate::action_list::Kind;
-use crate::device::{Class, Device, DeviceApi, Event, Failure};
+use crate::device::{now_ns, Admitted, Class, Device, DeviceApi, Event, Failure};
 use crate::instance::InstanceState;
 use crate::net::{copy_cstr, Napi, NetDev, Skb, IFF_ALLMULTI, IFF_PROMISC};
 use crate::nic_tx::TxLent;
@@ -54,6 +56,10 @@ const CHANGE_MTU: usize = NicEntry::ChangeMtu as usize;
 const TX_TIMEOUT: usize = NicEntry::TxTimeout as usize;
 const GET_STATS: usize = NicEntry::GetStats64 as usize;
 const POLL: usize = NicEntry::Poll as usize;
+
+/// How long the oldest skb lent may wait for its completion, while others follow,
+/// before transmit counts as hung: the kernel watchdog's period (`watchdog_timeo`).
+const TX_STALL_NS: u64 = 5_000_000_000;
 
 /// Multicast addresses kept for the receive filter; more means all-multicast.
 pub(crate) const MC_MAX: usize = 16;
@@ -141,6 +147,9 @@ pub(crate) struct NetCounters {
     pub(crate) rx_errors: AtomicU64,
     pub(crate) tx_errors: AtomicU64,
     pub(crate) tx_timeouts: AtomicU64,
+    /// Transmit stalls the placeholder found (`TX_STALL_NS`) before the kernel's
+    /// watchdog could.
+    pub(crate) tx_stalls: AtomicU64,
     pub(crate) carrier_kept: AtomicU64,
 }
 
@@ -474,6 +483,7 @@ impl Class for Nic {
         writeln!(f, "tx_sent_dead {}", l(&n.tx_sent_dead))?;
         writeln!(f, "tx_busy {}", l(&n.tx_busy))?;
         writeln!(f, "tx_timeouts {}", l(&n.tx_timeouts))?;
+        writeln!(f, "tx_stalls {}", l(&n.tx_stalls))?;
         writeln!(f, "carrier_kept {}", l(&n.carrier_kept))
     }
 }
@@ -632,6 +642,19 @@ extern "C" fn ndriver_nic_ndo_start_xmit(skb: *mut c_void, nd: *mut c_void) -> c
         dev.class.net.tx_busy.fetch_add(1, Ordering::Relaxed);
         return NETDEV_TX_BUSY;
     };
+    if dev.class.tx.stalled(gen, now_ns(), TX_STALL_NS) {
+        // The device sends nothing: this skb stays lent with the others and goes out
+        // again on the next instance.
+        dev.class.net.tx_stalls.fetch_add(1, Ordering::Relaxed);
+        pr_warn!(
+            "{}: transmit stalled: oldest frame waits over {} ms: recovering the device\n",
+            dev.name,
+            TX_STALL_NS / 1_000_000
+        );
+        nd.stop_queue();
+        tx_hung(dev, a);
+        return NETDEV_TX_OK;
+    }
     let h = a.handle();
     // SAFETY: `a.ops` is the table of the admitted instance.
     let f = unsafe { table(a.ops) }.start_xmit;
@@ -727,9 +750,14 @@ extern "C" fn ndriver_nic_ndo_tx_timeout(nd: *mut c_void, _txqueue: c_uint) {
     // SAFETY: called by the kernel for our registered placeholder.
     let (dev, _nd) = unsafe { dev_of(nd) };
     dev.class.net.tx_timeouts.fetch_add(1, Ordering::Relaxed);
-    let Some(a) = dev.admit() else {
-        return;
-    };
+    if let Some(a) = dev.admit() {
+        tx_hung(dev, a);
+    }
+}
+
+/// Transmit hangs on the admitted instance: the driver hears of it (`tx_timeout`),
+/// then the instance is replaced as after any failure.
+fn tx_hung(dev: &NicDev, a: Admitted<'_, Nic>) {
     let h = a.handle();
     // SAFETY: `a.ops` is the table of the admitted instance.
     let f = unsafe { table(a.ops) }.tx_timeout;

@@ -12,6 +12,13 @@
 //! When an instance dies, [`TxLent::reclaim`] takes back what it still held, oldest
 //! first, before the next instance is admitted, so an skb lent to the new instance
 //! can never be taken for one of the dead instance's and sent twice.
+//!
+//! The table also tells when transmit stopped making progress ([`TxLent::stalled`]):
+//! the oldest skb still lent has stayed the oldest for longer than a limit while
+//! new ones kept coming. A driver that queues frames its device never sends (a
+//! transmitter it forgot to enable, a wedged ring) is then failed like a hang. The
+//! kernel's own watchdog sees only a queue that stopped, which a ring of hundreds of
+//! slots reaches late or never at the pace of a retransmitting connection.
 
 use crate::net::Skb;
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
@@ -42,17 +49,27 @@ pub(crate) enum BadToken {
     OtherInstance,
 }
 
-/// A counter on a cache line of its own: `lend` writes it on the transmitting CPU,
-/// which must not evict what `take` reads on the completing one.
+/// What only the transmitting side writes (serialised by the transmit queue lock),
+/// on a cache line of its own: the transmitting CPU must not evict what `take` reads
+/// on the completing one.
 #[repr(align(64))]
-struct OwnLine(AtomicU64);
+struct TxSide {
+    /// The next token to try.
+    next: AtomicU64,
+    /// No token below this one is still lent to the serving instance, as far as
+    /// `stalled` has looked.
+    oldest: AtomicU64,
+    /// The token `stalled` last found to be the oldest lent (0: none) ...
+    watched: AtomicU64,
+    /// ... and when it first found it (`ktime_get_mono_fast_ns`).
+    since: AtomicU64,
+}
 
 /// The table (see the module documentation).
 pub(crate) struct TxLent {
     slots: KVec<Slot>,
-    /// The next token to try; only `lend` (serialised by the transmit queue lock)
-    /// advances it.
-    next: OwnLine,
+    /// The transmitting side's cursors.
+    tx: TxSide,
 }
 
 impl TxLent {
@@ -72,7 +89,12 @@ impl TxLent {
         Ok(Self {
             slots,
             // Tokens start at `SLOTS`, so that no small number is ever one.
-            next: OwnLine(AtomicU64::new(SLOTS as u64)),
+            tx: TxSide {
+                next: AtomicU64::new(SLOTS as u64),
+                oldest: AtomicU64::new(SLOTS as u64),
+                watched: AtomicU64::new(0),
+                since: AtomicU64::new(0),
+            },
         })
     }
 
@@ -83,7 +105,7 @@ impl TxLent {
     /// Lends `skb` to the instance of generation `gen`: its token, or `None` if every
     /// slot is taken. Called with the transmit queue lock held.
     pub(crate) fn lend(&self, skb: Skb, gen: u64) -> Option<u64> {
-        let start = self.next.0.load(Ordering::Relaxed);
+        let start = self.tx.next.load(Ordering::Relaxed);
         for token in start..start + SLOTS as u64 {
             let s = self.slot(token);
             if s.token.load(Ordering::Acquire) != 0 {
@@ -94,7 +116,7 @@ impl TxLent {
             s.gen.store(gen, Ordering::Relaxed);
             // INVARIANT: `skb` and `gen` are stored before the token publishes them.
             s.token.store(token, Ordering::Release);
-            self.next.0.store(token + 1, Ordering::Relaxed);
+            self.tx.next.store(token + 1, Ordering::Relaxed);
             return Some(token);
         }
         None
@@ -126,7 +148,7 @@ impl TxLent {
     /// Takes back every skb lent to instances older than `gen`, oldest first, and
     /// hands each to `f`. No instance may be admitted meanwhile.
     pub(crate) fn reclaim(&self, gen: u64, mut f: impl FnMut(Skb)) {
-        let next = self.next.0.load(Ordering::Relaxed);
+        let next = self.tx.next.load(Ordering::Relaxed);
         let window = next.saturating_sub(SLOTS as u64).max(SLOTS as u64);
         // Slots `lend` passed over still hold tokens older than the window: those
         // first, then the window in order.
@@ -156,6 +178,39 @@ impl TxLent {
             // back.
             f(unsafe { Skb::from_raw(skb) });
         }
+    }
+
+    /// Whether transmit to the instance of generation `gen` has stalled: the oldest
+    /// skb still lent to it has been the oldest for more than `limit_ns` (`now_ns`
+    /// being the time now). Called after each `lend`, with the transmit queue lock
+    /// held; the cursor only moves forward, so each token is looked at once.
+    pub(crate) fn stalled(&self, gen: u64, now_ns: u64, limit_ns: u64) -> bool {
+        let next = self.tx.next.load(Ordering::Relaxed);
+        // Tokens older than the window cannot be in their slots any more.
+        let mut t = self
+            .tx
+            .oldest
+            .load(Ordering::Relaxed)
+            .max(next.saturating_sub(SLOTS as u64));
+        while t < next {
+            let s = self.slot(t);
+            if s.token.load(Ordering::Acquire) == t && s.gen.load(Ordering::Relaxed) == gen {
+                break;
+            }
+            t += 1;
+        }
+        self.tx.oldest.store(t, Ordering::Relaxed);
+        if t == next {
+            // Nothing lent: nothing can be late.
+            self.tx.watched.store(0, Ordering::Relaxed);
+            return false;
+        }
+        if self.tx.watched.load(Ordering::Relaxed) != t {
+            self.tx.watched.store(t, Ordering::Relaxed);
+            self.tx.since.store(now_ns, Ordering::Relaxed);
+            return false;
+        }
+        now_ns.saturating_sub(self.tx.since.load(Ordering::Relaxed)) > limit_ns
     }
 
     /// Skbs lent now (a snapshot).

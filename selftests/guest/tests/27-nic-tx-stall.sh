@@ -1,0 +1,88 @@
+# SPDX-License-Identifier: GPL-2.0
+# A NIC whose transmitter was never enabled: the driver looks alive, takes every frame
+# and sends none. A skip_insn site on the call that writes TCTL (transmit enable) in
+# the driver's `open` -- the one silent corruption of the random-site campaign --
+# makes it so when the interface comes up. The queue never fills at the pace of ARP
+# and ping, so the kernel's netdev watchdog never fires; ndriver's placeholder must
+# see that the oldest frame lent waits for its completion past the watchdog's period
+# (5 s) and recover. Checked on both implementations: the site's own record (fired,
+# applied, its kernel-log line), the stall counted and logged, the recovery recorded
+# as a hang in tx_timeout, and the peer answering again.
+. "$(dirname "$0")/../lib.sh"
+
+NIC=$DBG/nic0
+IF=ndeth0
+PEER=10.99.0.1
+# TCTL_EN | TCTL_PSP | TCTL_CT | TCTL_COLD (sample-drivers/e1000_hw.rs), written to
+# TCTL once by `open`.
+TCTL_ON='$0x4010a,%edi'
+
+nstat() {
+	stat_in "$NIC/stats" "$@"
+}
+nstatus() {
+	sed -n "s/^$1 //p" "$NIC/status"
+}
+fail() {
+	echo "FAIL: $*"
+	cat "$NIC/status" "$NIC/stats" "$NIC/inject" 2>/dev/null
+	tail -n 5 "$NIC/recoveries" 2>/dev/null
+	exit 1
+}
+command -v objdump > /dev/null || { echo "SKIP: no objdump to find the TCTL write"; exit 4; }
+
+# tctl_site MODULE: module:symbol+offset of the call that enables the transmitter in
+# MODULE's `open`: the first call to writel after TCTL's value is loaded.
+tctl_site() {
+	local mod=$1 sym a rest base= state= call= at=
+	sym=$(awk -v m="[$mod]" '$3 ~ /NicDriver4open$/ && $4 == m {print $3; exit}' /proc/kallsyms)
+	[ -n "$sym" ] || return 1
+	while read -r a rest; do
+		case "$a $rest" in
+		*"<$sym>:"*) base=$a ;;
+		*"mov "*"$TCTL_ON"*) state=mov ;;
+		*" call "*) [ "$state" = mov ] && { call=${a%:}; state=call; } ;;
+		*R_X86_64*writel*) [ "$state" = call ] && { at=$call; break; } ;;
+		*R_X86_64*) ;;
+		*) [ "$state" = call ] && state=mov ;;
+		esac
+	done < <(objdump -dr --no-show-raw-insn "$ROOT/sample-drivers/$mod.ko" | sed -n "/<$sym>:/,/^\$/p")
+	[ -n "$base" ] && [ -n "$at" ] || return 1
+	echo "$mod:$sym+$((0x$at - 0x$base))"
+}
+
+dmesg_mark
+load_nic
+for impl in e1000-napi e1000-irq; do
+	mod=ndriver_${impl//-/_}
+	echo "$impl" > "$NIC/swap" || fail "swap to $impl"
+	site=$(tctl_site "$mod") || fail "$impl: no TCTL write found in $mod's open (its code changed?)"
+	busybox ping -q -c 1 -W 5 $PEER > /dev/null || fail "$impl: no ping before the fault"
+	r0=$(nstat recoveries)
+	s0=$(nstat tx_stalls)
+	h0=$(stat_in "$NIC/stats" detected hang)
+	echo "class=skip_insn site=$site" > "$NIC/inject" || fail "$impl: site $site refused"
+	# `open` runs the site.
+	ip link set $IF down && ip link set $IF up || fail "$impl: down/up"
+	[ "$(inject_field "$NIC" fired)" = 1 ] || fail "$impl: the site did not fire in open"
+	[ "$(inject_field "$NIC" applied)" = 1 ] || fail "$impl: the site fired but skipped nothing"
+	echo "off" > "$NIC/inject"
+	t0=$(date +%s%N)
+	ok=0
+	for i in $(seq 40); do
+		busybox ping -q -c 1 -W 1 $PEER > /dev/null 2>&1 && { ok=1; break; }
+	done
+	t1=$(date +%s%N)
+	[ $ok = 1 ] || fail "$impl: the peer never answered again (tx_stalls $(nstat tx_stalls))"
+	[ "$(nstat tx_stalls)" -gt "$s0" ] || fail "$impl: the peer answers, but no stall was counted"
+	[ "$(nstat recoveries)" -gt "$r0" ] || fail "$impl: no recovery recorded"
+	[ "$(stat_in "$NIC/stats" detected hang)" -gt "$h0" ] || fail "$impl: not detected as a hang"
+	tail -n 1 "$NIC/recoveries" | grep -q "cause=hang entry=tx_timeout" ||
+		fail "$impl: last recovery is not a hang in tx_timeout: $(tail -n 1 "$NIC/recoveries")"
+	dmesg | grep -q "site .* fired skip_insn" || fail "$impl: no kernel-log line of the site"
+	dmesg | grep -q "nic0: transmit stalled" || fail "$impl: no kernel-log line of the stall"
+	echo "$impl: skipped TCTL write at $site; stall recovered, peer answers $(((t1 - t0) / 1000000)) ms after up"
+done
+unload_nic
+dmesg_clean --panics-expected
+echo PASS
