@@ -15,6 +15,7 @@
 //! under a token and taking it back when the driver reports that token done.
 
 use crate::action_list::{Action, ActionList, Kind};
+use crate::device::now_ns;
 use crate::guard::{self, GuardFn};
 use crate::net::SpareSkb;
 use crate::nic_tx::TxLent;
@@ -32,6 +33,8 @@ const CHUNK: u64 = 10_000;
 const MAX_CALLS: u64 = 10_000_000;
 /// Deadline armed for the guarded calls (as an entry point would have).
 const DEADLINE_NS: u64 = 50_000_000;
+/// The stall limit of the timed transmit table (never reached: each skb is taken back).
+const STALL_NS: u64 = 5_000_000_000;
 
 /// Results of the last run, in cycles per call (times 100 for two decimals).
 pub(crate) struct Bench {
@@ -100,14 +103,16 @@ fn time_undo_pair(n: u64) -> Option<u64> {
     (t1 - t0).saturating_mul(100).checked_div(n)
 }
 
-/// Cycles (times 100) per lend + take of one skb in an unfinished-transmit table.
-/// `None` without memory for the table or skb.
+/// Cycles (times 100) per lend + stall check + take of one skb in an
+/// unfinished-transmit table (what `ndo_start_xmit` adds). `None` without memory for
+/// the table or skb.
 fn time_unfinished_pair(n: u64) -> Option<u64> {
     let spare = SpareSkb::new().ok()?;
     let lent = TxLent::new().ok()?;
     let t0 = guard::rdtsc();
     for _ in 0..n {
         let token = black_box(&lent).lend(spare.skb(), 1)?;
+        black_box(lent.stalled(1, now_ns(), STALL_NS));
         black_box(lent.take(token, 1).ok()?);
     }
     let t1 = guard::rdtsc();

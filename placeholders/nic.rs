@@ -58,7 +58,8 @@ const GET_STATS: usize = NicEntry::GetStats64 as usize;
 const POLL: usize = NicEntry::Poll as usize;
 
 /// How long the oldest skb lent may wait for its completion, while others follow,
-/// before transmit counts as hung: the kernel watchdog's period (`watchdog_timeo`).
+/// before transmit counts as hung: the kernel watchdog's period (`watchdog_timeo`, set
+/// to 5 s in `wrappers/netdevice.c`).
 const TX_STALL_NS: u64 = 5_000_000_000;
 
 /// Multicast addresses kept for the receive filter; more means all-multicast.
@@ -642,19 +643,6 @@ extern "C" fn ndriver_nic_ndo_start_xmit(skb: *mut c_void, nd: *mut c_void) -> c
         dev.class.net.tx_busy.fetch_add(1, Ordering::Relaxed);
         return NETDEV_TX_BUSY;
     };
-    if dev.class.tx.stalled(gen, now_ns(), TX_STALL_NS) {
-        // The device sends nothing: this skb stays lent with the others and goes out
-        // again on the next instance.
-        dev.class.net.tx_stalls.fetch_add(1, Ordering::Relaxed);
-        pr_warn!(
-            "{}: transmit stalled: oldest frame waits over {} ms: recovering the device\n",
-            dev.name,
-            TX_STALL_NS / 1_000_000
-        );
-        nd.stop_queue();
-        tx_hung(dev, a);
-        return NETDEV_TX_OK;
-    }
     let h = a.handle();
     // SAFETY: `a.ops` is the table of the admitted instance.
     let f = unsafe { table(a.ops) }.start_xmit;
@@ -663,7 +651,22 @@ extern "C" fn ndriver_nic_ndo_start_xmit(skb: *mut c_void, nd: *mut c_void) -> c
     // SAFETY: `h` is the live instance `f` belongs to; the skb stays ours.
     let r = dev.guarded_entry(START_XMIT, || unsafe { f(h, tp, data, len) } as i64);
     match r {
-        Ok(0) => NETDEV_TX_OK,
+        Ok(0) => {
+            // After the driver's call, which may have reaped what the device sent.
+            if dev.class.tx.stalled(gen, now_ns(), TX_STALL_NS) {
+                // The device sends nothing: this skb stays lent with the others and goes
+                // out again on the next instance.
+                dev.class.net.tx_stalls.fetch_add(1, Ordering::Relaxed);
+                pr_warn!(
+                    "{}: transmit stalled: oldest frame waits over {} ms: recovering the device\n",
+                    dev.name,
+                    TX_STALL_NS / 1_000_000
+                );
+                nd.stop_queue();
+                tx_hung(dev, a);
+            }
+            NETDEV_TX_OK
+        }
         Ok(_) => {
             // Ring full: the driver did not take it. Unless it reported it done all
             // the same: then it is gone, and the stack must not get it back.
@@ -764,11 +767,17 @@ fn tx_hung(dev: &NicDev, a: Admitted<'_, Nic>) {
     // SAFETY: `h` is the live instance `f` belongs to.
     let fail = match dev.guarded_entry(TX_TIMEOUT, || unsafe { f(h) } as i64) {
         Err(fail) => fail,
-        Ok(_) => Failure {
-            detected: Detected::Hang,
-            errno: 0,
-            contain_ns: 0,
-        },
+        Ok(_) => {
+            // The driver is fine, its device is not: a device hang, counted here since
+            // no guarded call failed.
+            dev.counters.failures[TX_TIMEOUT].fetch_add(1, Ordering::Relaxed);
+            dev.counters.detected[Detected::Hang as usize].fetch_add(1, Ordering::Relaxed);
+            Failure {
+                detected: Detected::Hang,
+                errno: 0,
+                contain_ns: 0,
+            }
+        }
     };
     dev.fail_async(a, TX_TIMEOUT, fail);
 }

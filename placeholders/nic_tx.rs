@@ -61,8 +61,10 @@ struct TxSide {
     oldest: AtomicU64,
     /// The token `stalled` last found to be the oldest lent (0: none) ...
     watched: AtomicU64,
-    /// ... and when it first found it (`ktime_get_mono_fast_ns`).
+    /// ... and when it first found it (`ktime_get`, ns) ...
     since: AtomicU64,
+    /// ... and when it last looked.
+    looked: AtomicU64,
 }
 
 /// The table (see the module documentation).
@@ -94,6 +96,7 @@ impl TxLent {
                 oldest: AtomicU64::new(SLOTS as u64),
                 watched: AtomicU64::new(0),
                 since: AtomicU64::new(0),
+                looked: AtomicU64::new(0),
             },
         })
     }
@@ -182,35 +185,48 @@ impl TxLent {
 
     /// Whether transmit to the instance of generation `gen` has stalled: the oldest
     /// skb still lent to it has been the oldest for more than `limit_ns` (`now_ns`
-    /// being the time now). Called after each `lend`, with the transmit queue lock
-    /// held; the cursor only moves forward, so each token is looked at once.
+    /// being the time now), and transmits kept coming meanwhile (after a longer pause,
+    /// such as a link down, the wait starts again). Called after each transmit the
+    /// driver queued, with the transmit queue lock held. The cursor only moves forward:
+    /// constant work per call on average.
     pub(crate) fn stalled(&self, gen: u64, now_ns: u64, limit_ns: u64) -> bool {
         let next = self.tx.next.load(Ordering::Relaxed);
-        // Tokens older than the window cannot be in their slots any more.
-        let mut t = self
-            .tx
-            .oldest
-            .load(Ordering::Relaxed)
-            .max(next.saturating_sub(SLOTS as u64));
-        while t < next {
-            let s = self.slot(t);
-            if s.token.load(Ordering::Acquire) == t && s.gen.load(Ordering::Relaxed) == gen {
-                break;
-            }
+        let floor = next.saturating_sub(SLOTS as u64);
+        let mut t = self.tx.oldest.load(Ordering::Relaxed);
+        if t < floor && !self.holds(t, gen) {
+            // A token held across `SLOTS` later lends sits in a slot `lend` passes over,
+            // below the window: the oldest of those, if any, else the window's start.
+            t = self
+                .slots
+                .iter()
+                .map(|s| s.token.load(Ordering::Acquire))
+                .filter(|&tok| tok != 0 && tok < floor && self.holds(tok, gen))
+                .min()
+                .unwrap_or(floor);
+        }
+        while t < next && !self.holds(t, gen) {
             t += 1;
         }
         self.tx.oldest.store(t, Ordering::Relaxed);
+        let looked = self.tx.looked.swap(now_ns, Ordering::Relaxed);
         if t == next {
             // Nothing lent: nothing can be late.
             self.tx.watched.store(0, Ordering::Relaxed);
             return false;
         }
-        if self.tx.watched.load(Ordering::Relaxed) != t {
+        if self.tx.watched.load(Ordering::Relaxed) != t || now_ns.saturating_sub(looked) > limit_ns
+        {
             self.tx.watched.store(t, Ordering::Relaxed);
             self.tx.since.store(now_ns, Ordering::Relaxed);
             return false;
         }
         now_ns.saturating_sub(self.tx.since.load(Ordering::Relaxed)) > limit_ns
+    }
+
+    /// Whether `token` is lent now, to the instance of generation `gen`.
+    fn holds(&self, token: u64, gen: u64) -> bool {
+        let s = self.slot(token);
+        s.token.load(Ordering::Acquire) == token && s.gen.load(Ordering::Relaxed) == gen
     }
 
     /// Skbs lent now (a snapshot).

@@ -264,7 +264,9 @@ pub(crate) trait NicDriver: Sized + Send + Sync {
     fn set_mac_address(&self, c: &Ctx<'_, Self>, mac: [u8; 6]) -> Result;
     /// Accept a new MTU (`EINVAL` refuses it).
     fn change_mtu(&self, c: &Ctx<'_, Self>, mtu: u32) -> Result;
-    /// The transmit watchdog fired (the instance is replaced afterwards).
+    /// Transmit hangs: the kernel's watchdog fired, or the placeholder found the oldest
+    /// frame waiting too long (from `ndo_start_xmit`, transmit lock held). The instance
+    /// is replaced afterwards.
     fn tx_timeout(&self, c: &Ctx<'_, Self>) -> Result;
     /// Add the hardware counters since the last call.
     fn get_stats(&self, c: &Ctx<'_, Self>, stats: &mut NicHwStats) -> Result;
