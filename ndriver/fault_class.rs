@@ -62,10 +62,14 @@ pub(crate) enum FaultClass {
     /// At a driver instruction: a bit flipped in a register that holds a kernel pointer
     /// when the instruction is about to run.
     CorruptPtr = 20,
+    /// A buffer on the driver's own stack mapped for the device to write into
+    /// (`ndriver_dma_map`, `DMA_FROM_DEVICE`): memory the instance does not hold, which
+    /// a device would overwrite behind the kernel's back (a `misuse`).
+    WildDma = 21,
 }
 
 /// Number of classes, plus one for "none" at index 0.
-pub(crate) const NR_CLASSES: usize = 21;
+pub(crate) const NR_CLASSES: usize = 22;
 
 impl FaultClass {
     /// Every class, in ABI order.
@@ -90,6 +94,7 @@ impl FaultClass {
         FaultClass::FlipDest,
         FaultClass::SkipInsn,
         FaultClass::CorruptPtr,
+        FaultClass::WildDma,
     ];
 
     /// The name used in debugfs.
@@ -115,6 +120,7 @@ impl FaultClass {
             FaultClass::FlipDest => "flip_dest",
             FaultClass::SkipInsn => "skip_insn",
             FaultClass::CorruptPtr => "corrupt_ptr",
+            FaultClass::WildDma => "wild_dma",
         }
     }
 

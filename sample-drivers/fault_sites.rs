@@ -5,7 +5,10 @@
 //! Nothing here is simulated: a panic is a Rust `panic!`, a NULL dereference loads from
 //! address 0, a hang never ends by itself. The numbers are `FaultClass` (ABI) values.
 
-use crate::callouts_api::{ndriver_alloc, ndriver_free, ndriver_net_tx_done, ndriver_timer_arm};
+use crate::callouts_api::{
+    ndriver_alloc, ndriver_dma_map, ndriver_dma_unmap, ndriver_free, ndriver_net_tx_done,
+    ndriver_timer_arm,
+};
 use crate::driver_dev::Dev;
 use crate::driver_lock::DriverLock;
 use core::hint::black_box;
@@ -169,6 +172,29 @@ pub(crate) fn raise(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<u64>) ->
             // A transmit token the framework never lent.
             // SAFETY: not safe: a forged token, which the framework refuses.
             unsafe { ndriver_net_tx_done(dev.handle(), black_box(FORGED_TOKEN), 1) };
+            Ok(())
+        }
+        21 => {
+            // A receive buffer on the stack: the device would write into whatever
+            // the stack holds once this function returns.
+            let mut buf = [0u8; 256];
+            let mut dma = 0u64;
+            // SAFETY: not safe: the mapping of memory the instance does not hold is
+            // the injected misuse, which the framework refuses without mapping it.
+            let r = unsafe {
+                ndriver_dma_map(
+                    dev.handle(),
+                    black_box(buf.as_mut_ptr()).cast(),
+                    buf.len(),
+                    crate::abi::DMA_FROM_DEVICE,
+                    &mut dma,
+                )
+            };
+            if r == 0 {
+                // SAFETY: a framework that took it gets its mapping back at once.
+                unsafe { ndriver_dma_unmap(dev.handle(), dma) };
+            }
+            black_box(&buf);
             Ok(())
         }
         _ => Ok(()),

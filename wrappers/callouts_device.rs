@@ -22,6 +22,7 @@ use crate::device::{DeviceApi, Event};
 use crate::instance::InstanceState;
 use kernel::bindings;
 use kernel::ffi::{c_int, c_void};
+use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 use kernel::sync::{new_spinlock_irq, SpinLockIrq};
 
@@ -463,9 +464,49 @@ unsafe fn undo_dma_map(a: &Action) {
     };
 }
 
-/// Maps `size` bytes at `ptr` (memory from `ndriver_alloc`) for streaming DMA in
-/// direction `dir` (`abi::DMA_TO_DEVICE` or `abi::DMA_FROM_DEVICE`). 0 with the bus
-/// address in `*dma`, or a negative errno.
+/// Longest range mapped towards the device that is not the instance's own memory (the
+/// linear data of an skb is at most 64 KiB).
+const LENT_DMA_MAX: usize = 1 << 20;
+
+/// Whether `len` bytes at `ptr` are ordinary kernel memory in the linear map: every
+/// page of the range is RAM the direct mapping covers (not a stack, which is
+/// vmalloc'ed, not module text or data, not a wild address).
+fn linear(ptr: *const c_void, len: usize) -> bool {
+    let start = ptr as usize;
+    let Some(last) = start.checked_add(len.saturating_sub(1)) else {
+        return false;
+    };
+    if len == 0 || len > LENT_DMA_MAX {
+        return false;
+    }
+    let mask = !(PAGE_SIZE - 1);
+    let mut page = start & mask;
+    loop {
+        // SAFETY: `__virt_addr_valid` only computes on the address; it dereferences
+        // nothing.
+        if !unsafe { bindings::__virt_addr_valid(page as _) } {
+            return false;
+        }
+        if page == last & mask {
+            return true;
+        }
+        let Some(next) = page.checked_add(PAGE_SIZE) else {
+            return false;
+        };
+        page = next;
+    }
+}
+
+/// Maps `size` bytes at `ptr` for streaming DMA in direction `dir`
+/// (`abi::DMA_TO_DEVICE` or `abi::DMA_FROM_DEVICE`). 0 with the bus address in
+/// `*dma`, or a negative errno.
+///
+/// The device reads or writes the range on the driver's word alone, so the range must
+/// be memory the instance holds (`ndriver_alloc`), or, towards the device only,
+/// ordinary kernel memory of the linear map such as the data of an skb lent to it.
+/// Anything else (the driver's stack, module data, a wild address) would let the
+/// device overwrite or leak memory behind the kernel's back: refused, and the
+/// instance fails as a misuse.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_dma_map(
     inst: *mut abi::Instance,
@@ -483,9 +524,23 @@ pub(crate) extern "C" fn ndriver_dma_map(
     if dir != abi::DMA_TO_DEVICE && dir != abi::DMA_FROM_DEVICE {
         return EINVAL.to_errno();
     }
+    let held = st.undo.lock().covers(Kind::Memory, ptr as usize, size);
+    if !held && !(dir == abi::DMA_TO_DEVICE && linear(ptr, size)) {
+        st.misuse(format_args!(
+            "ndriver_dma_map of {} bytes at {:p}, which it does not hold, {}",
+            size,
+            ptr,
+            if dir == abi::DMA_TO_DEVICE {
+                "to the device"
+            } else {
+                "from the device"
+            }
+        ));
+        return EINVAL.to_errno();
+    }
     let mut addr: bindings::dma_addr_t = 0;
-    // SAFETY: `p` is the attached function; `ptr..ptr+size` is the driver's memory;
-    // `addr` is a valid out-pointer.
+    // SAFETY: `p` is the attached function; `ptr..ptr+size` is the instance's memory
+    // or linear-mapped kernel memory (checked above); `addr` is a valid out-pointer.
     let r = unsafe {
         ndriver_dma_map_single(
             dma_dev(p).cast(),
