@@ -62,9 +62,10 @@ pub(crate) enum FaultClass {
     /// At a driver instruction: a bit flipped in a register that holds a kernel pointer
     /// when the instruction is about to run.
     CorruptPtr = 20,
-    /// A buffer on the driver's own stack mapped for the device to write into
-    /// (`ndriver_dma_map`, `DMA_FROM_DEVICE`): memory the instance does not hold, which
-    /// a device would overwrite behind the kernel's back (a `misuse`).
+    /// A block from `ndriver_alloc`, freed, then mapped for the device to write into
+    /// (`ndriver_dma_map`, `DMA_FROM_DEVICE`): memory the instance no longer holds,
+    /// which the device would overwrite behind the allocator's back (a `misuse`). Needs
+    /// a PCI function (without one the callout returns `-ENODEV`).
     WildDma = 21,
 }
 

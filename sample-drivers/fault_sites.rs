@@ -175,26 +175,32 @@ pub(crate) fn raise(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<u64>) ->
             Ok(())
         }
         21 => {
-            // A receive buffer on the stack: the device would write into whatever
-            // the stack holds once this function returns.
-            let mut buf = [0u8; 256];
-            let mut dma = 0u64;
-            // SAFETY: not safe: the mapping of memory the instance does not hold is
-            // the injected misuse, which the framework refuses without mapping it.
-            let r = unsafe {
-                ndriver_dma_map(
-                    dev.handle(),
-                    black_box(buf.as_mut_ptr()).cast(),
-                    buf.len(),
-                    crate::abi::DMA_FROM_DEVICE,
-                    &mut dma,
-                )
-            };
-            if r == 0 {
-                // SAFETY: a framework that took it gets its mapping back at once.
-                unsafe { ndriver_dma_unmap(dev.handle(), dma) };
+            // A receive buffer freed before it is mapped: the device would write into
+            // memory the allocator has handed to someone else.
+            const LEN: usize = 256;
+            // SAFETY: the live instance's handle; atomic (sites run in any context).
+            let p = unsafe { ndriver_alloc(dev.handle(), LEN, 1) };
+            if !p.is_null() {
+                let mut dma = 0u64;
+                // SAFETY: not safe: mapping memory the instance no longer holds is the
+                // injected misuse; the framework refuses it without mapping anything,
+                // and the freed block is never touched here.
+                let r = unsafe {
+                    ndriver_free(dev.handle(), p);
+                    ndriver_dma_map(
+                        dev.handle(),
+                        black_box(p),
+                        LEN,
+                        crate::abi::DMA_FROM_DEVICE,
+                        &mut dma,
+                    )
+                };
+                if r == 0 {
+                    // SAFETY: a mapping the framework made is given back at once, before
+                    // the device is told of it.
+                    unsafe { ndriver_dma_unmap(dev.handle(), dma) };
+                }
             }
-            black_box(&buf);
             Ok(())
         }
         _ => Ok(()),

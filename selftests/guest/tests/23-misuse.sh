@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Drivers that misuse the framework: a block freed twice (double_free), a timer handle
 # the framework never gave out (forged_handle), a transmit token it never lent
-# reported done (forged_token), a buffer on the driver's stack mapped for the device to
-# write into (wild_dma), each raised in driver code through the real callout.
+# reported done (forged_token), a block it freed mapped for the device to write into
+# (wild_dma), each raised in driver code through the real callout.
 # The core checks every value a driver hands it: each one is refused without being
 # used, fails the instance (detected as misuse, the kernel log names the value), and
 # the device recovers — testdev0 in a request, its interrupt handler, timer and work
