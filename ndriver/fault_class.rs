@@ -62,10 +62,15 @@ pub(crate) enum FaultClass {
     /// At a driver instruction: a bit flipped in a register that holds a kernel pointer
     /// when the instruction is about to run.
     CorruptPtr = 20,
+    /// A block from `ndriver_alloc`, freed, then mapped for the device to write into
+    /// (`ndriver_dma_map`, `DMA_FROM_DEVICE`): memory the instance no longer holds,
+    /// which the device would overwrite behind the allocator's back (a `misuse`). Needs
+    /// a PCI function (without one the callout returns `-ENODEV`).
+    WildDma = 21,
 }
 
 /// Number of classes, plus one for "none" at index 0.
-pub(crate) const NR_CLASSES: usize = 21;
+pub(crate) const NR_CLASSES: usize = 22;
 
 impl FaultClass {
     /// Every class, in ABI order.
@@ -90,6 +95,7 @@ impl FaultClass {
         FaultClass::FlipDest,
         FaultClass::SkipInsn,
         FaultClass::CorruptPtr,
+        FaultClass::WildDma,
     ];
 
     /// The name used in debugfs.
@@ -115,6 +121,7 @@ impl FaultClass {
             FaultClass::FlipDest => "flip_dest",
             FaultClass::SkipInsn => "skip_insn",
             FaultClass::CorruptPtr => "corrupt_ptr",
+            FaultClass::WildDma => "wild_dma",
         }
     }
 

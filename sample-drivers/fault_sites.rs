@@ -5,7 +5,10 @@
 //! Nothing here is simulated: a panic is a Rust `panic!`, a NULL dereference loads from
 //! address 0, a hang never ends by itself. The numbers are `FaultClass` (ABI) values.
 
-use crate::callouts_api::{ndriver_alloc, ndriver_free, ndriver_net_tx_done, ndriver_timer_arm};
+use crate::callouts_api::{
+    ndriver_alloc, ndriver_dma_map, ndriver_dma_unmap, ndriver_free, ndriver_net_tx_done,
+    ndriver_timer_arm,
+};
 use crate::driver_dev::Dev;
 use crate::driver_lock::DriverLock;
 use core::hint::black_box;
@@ -169,6 +172,35 @@ pub(crate) fn raise(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<u64>) ->
             // A transmit token the framework never lent.
             // SAFETY: not safe: a forged token, which the framework refuses.
             unsafe { ndriver_net_tx_done(dev.handle(), black_box(FORGED_TOKEN), 1) };
+            Ok(())
+        }
+        21 => {
+            // A receive buffer freed before it is mapped: the device would write into
+            // memory the allocator has handed to someone else.
+            const LEN: usize = 256;
+            // SAFETY: the live instance's handle; atomic (sites run in any context).
+            let p = unsafe { ndriver_alloc(dev.handle(), LEN, 1) };
+            if !p.is_null() {
+                let mut dma = 0u64;
+                // SAFETY: not safe: mapping memory the instance no longer holds is the
+                // injected misuse; the framework refuses it without mapping anything,
+                // and the freed block is never touched here.
+                let r = unsafe {
+                    ndriver_free(dev.handle(), p);
+                    ndriver_dma_map(
+                        dev.handle(),
+                        black_box(p),
+                        LEN,
+                        crate::abi::DMA_FROM_DEVICE,
+                        &mut dma,
+                    )
+                };
+                if r == 0 {
+                    // SAFETY: a mapping the framework made is given back at once, before
+                    // the device is told of it.
+                    unsafe { ndriver_dma_unmap(dev.handle(), dma) };
+                }
+            }
             Ok(())
         }
         _ => Ok(()),

@@ -55,6 +55,8 @@ unsafe extern "C" {
     /// Frees it.
     pub(crate) fn ndriver_dma_free(inst: *mut Instance, cpu: *mut c_void);
     /// Maps driver memory for streaming DMA; 0 (bus address in `*dma`) or a negative errno.
+    /// A range the instance does not hold (towards the device: outside the direct
+    /// mapping) is refused and fails the instance as a misuse.
     pub(crate) fn ndriver_dma_map(
         inst: *mut Instance,
         ptr: *mut c_void,

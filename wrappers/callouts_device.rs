@@ -22,6 +22,7 @@ use crate::device::{DeviceApi, Event};
 use crate::instance::InstanceState;
 use kernel::bindings;
 use kernel::ffi::{c_int, c_void};
+use kernel::page::{PAGE_MASK, PAGE_SIZE};
 use kernel::prelude::*;
 use kernel::sync::{new_spinlock_irq, SpinLockIrq};
 
@@ -463,9 +464,56 @@ unsafe fn undo_dma_map(a: &Action) {
     };
 }
 
-/// Maps `size` bytes at `ptr` (memory from `ndriver_alloc`) for streaming DMA in
-/// direction `dir` (`abi::DMA_TO_DEVICE` or `abi::DMA_FROM_DEVICE`). 0 with the bus
-/// address in `*dma`, or a negative errno.
+/// Longest range mapped towards the device that is not the instance's own memory: a
+/// bound on the page walk (an skb's linear data is far shorter).
+const LENT_DMA_MAX: usize = 1 << 20;
+
+/// Start of the kernel image's own mapping on x86-64 (`__START_KERNEL_map`), which
+/// `__virt_addr_valid` also accepts.
+const START_KERNEL_MAP: usize = 0xffff_ffff_8000_0000;
+
+/// Whether `len` bytes at `ptr` lie in the direct (linear) mapping with a valid page
+/// frame behind every page (`__virt_addr_valid`, below the kernel image's mapping):
+/// not vmalloc or module space (vmapped stacks, module text and data), not the kernel
+/// image, not a wild address. Reserved pages and, without `CONFIG_VMAP_STACK`, task
+/// stacks are in the direct mapping and pass.
+fn linear(ptr: *const c_void, len: usize) -> bool {
+    let start = ptr as usize;
+    let Some(last) = start.checked_add(len.saturating_sub(1)) else {
+        return false;
+    };
+    if len == 0 || len > LENT_DMA_MAX || last >= START_KERNEL_MAP {
+        return false;
+    }
+    let mask = PAGE_MASK;
+    let mut page = start & mask;
+    loop {
+        // SAFETY: `__virt_addr_valid` only computes on the address; it dereferences
+        // nothing.
+        if !unsafe { bindings::__virt_addr_valid(page as _) } {
+            return false;
+        }
+        if page == last & mask {
+            return true;
+        }
+        let Some(next) = page.checked_add(PAGE_SIZE) else {
+            return false;
+        };
+        page = next;
+    }
+}
+
+/// Maps `size` bytes at `ptr` for streaming DMA in direction `dir`
+/// (`abi::DMA_TO_DEVICE` or `abi::DMA_FROM_DEVICE`). 0 with the bus address in
+/// `*dma`, or a negative errno.
+///
+/// The device reads or writes the range on the driver's word alone, so the range must
+/// be memory the instance holds now (`ndriver_alloc`), or, towards the device only,
+/// memory of the direct mapping (`linear`) such as the data of an skb lent to it.
+/// Anything else (a block it freed, memory past its block, module data, a wild
+/// address) would let the device overwrite or leak memory behind the kernel's back:
+/// refused, and the instance fails as a misuse. Checked when mapping only: a block
+/// freed while mapped is not noticed.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_dma_map(
     inst: *mut abi::Instance,
@@ -483,9 +531,25 @@ pub(crate) extern "C" fn ndriver_dma_map(
     if dir != abi::DMA_TO_DEVICE && dir != abi::DMA_FROM_DEVICE {
         return EINVAL.to_errno();
     }
+    // The cheap check first: the transmit path maps every frame.
+    if !(dir == abi::DMA_TO_DEVICE && linear(ptr, size))
+        && !st.undo.lock().covers(Kind::Memory, ptr as usize, size)
+    {
+        st.misuse(format_args!(
+            "ndriver_dma_map of {} bytes at {:p}, which it does not hold, {}",
+            size,
+            ptr,
+            if dir == abi::DMA_TO_DEVICE {
+                "to the device"
+            } else {
+                "from the device"
+            }
+        ));
+        return EINVAL.to_errno();
+    }
     let mut addr: bindings::dma_addr_t = 0;
-    // SAFETY: `p` is the attached function; `ptr..ptr+size` is the driver's memory;
-    // `addr` is a valid out-pointer.
+    // SAFETY: `p` is the attached function; `ptr..ptr+size` was the instance's memory or
+    // direct-mapped kernel memory when checked above; `addr` is a valid out-pointer.
     let r = unsafe {
         ndriver_dma_map_single(
             dma_dev(p).cast(),

@@ -139,6 +139,7 @@ fn rejects_malformed_site_requests() {
         ("class=null site=random entry=op", SpecError::EntryAndSite),
         ("class=deadlock site=random", SpecError::NotAtSite),
         ("class=error site=random", SpecError::NotAtSite),
+        ("class=wild_dma site=random", SpecError::NotAtSite),
         ("class=flip_dest entry=op", SpecError::NotAtEntry),
         ("class=null site=", SpecError::BadSite),
         ("class=null site=foo+0xzz", SpecError::BadSite),
