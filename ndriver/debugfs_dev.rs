@@ -90,6 +90,35 @@ fn inject_write(d: &DevRef, r: &mut UserSliceReader) -> Result {
     }
 }
 
+fn trace_show(d: &DevRef, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    let text = d.get().serving_text();
+    crate::trace::hold().show(f, text)
+}
+
+fn trace_write(d: &DevRef, r: &mut UserSliceReader) -> Result {
+    let d = d.get();
+    let mut buf = [0u8; MAX_WRITE];
+    let text = read_text(r, &mut buf)?;
+    let held = crate::trace::hold();
+    match text {
+        "on" => {
+            let Some((start, len)) = d.serving_text() else {
+                pr_warn!("{}: trace: no implementation serves the device\n", d.name());
+                return Err(ENODEV);
+            };
+            held.start(d.name(), start, len)
+        }
+        "off" => {
+            held.stop();
+            Ok(())
+        }
+        _ => {
+            pr_warn!("{}: trace: write on or off, not '{}'\n", d.name(), text);
+            Err(EINVAL)
+        }
+    }
+}
+
 fn swap_show(_d: &DevRef, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "write an implementation name, or 'next'")
 }
@@ -238,6 +267,7 @@ impl DevDir {
         add!(dir.read_callback_file(c"recoveries", dev, &recoveries_show));
         add!(dir.read_write_callback_file(c"inject", dev, &inject_show, &inject_write));
         add!(dir.read_write_callback_file(c"swap", dev, &swap_show, &swap_write));
+        add!(dir.read_write_callback_file(c"trace", dev, &trace_show, &trace_write));
         add!(dir.read_write_callback_file(c"policy", dev, &policy_show, &policy_write));
         add!(dir.read_write_callback_file(c"pci", dev, &pci_show, &pci_write));
         let call = if dev.get().has_call() {

@@ -253,6 +253,8 @@ pub(crate) trait DeviceApi: Send + Sync {
     /// Arms fault injection at an instruction of the serving implementation; disarms any
     /// entry-point request.
     fn set_site(&self, spec: &SiteSpec<'_>) -> Result;
+    /// The text (start, length) of the serving implementation's module, if any.
+    fn serving_text(&self) -> Option<(usize, usize)>;
     /// Orderly swap to `name` (or the next implementation).
     fn swap(&self, name: Option<&str>) -> Result;
     /// The policy and watchdog bounds.
@@ -1343,6 +1345,10 @@ impl<C: Class> DeviceApi for Device<C> {
         // SAFETY: `counters` is a field of this device declared after `site`, so it is
         // dropped after the slot; `shutdown` disarms the slot before that anyway.
         unsafe { self.site.arm(self.name, spec, desc, injected) }
+    }
+
+    fn serving_text(&self) -> Option<(usize, usize)> {
+        crate::registry::text_of(self.ctl.lock().desc)
     }
 
     fn swap(&self, name: Option<&str>) -> Result {

@@ -256,6 +256,7 @@ extern "C" {
     static ndg_die_trap: c_ulong;
     static ndg_die_gpf: c_ulong;
     static ndg_die_page_fault: c_ulong;
+    static ndg_die_debug: c_ulong;
 
     static ndg_rcu_preempt_delta: c_uint;
 
@@ -853,7 +854,10 @@ pub(crate) unsafe fn guarded_call(
     let task = unsafe { ndg_context(&mut pc, &mut cpu, &mut marks) };
     let flags = save_flags();
     let start = rdtsc();
+    // A call stepped for a trace has no deadline: it runs hundreds of times slower.
+    let traced = crate::trace::active();
     let deadline = match budget_ns {
+        _ if traced => u64::MAX,
         0 => u64::MAX,
         ns => start.saturating_add(ns_to_cycles(ns)),
     };
@@ -895,8 +899,15 @@ pub(crate) unsafe fn guarded_call(
         }
     }
 
+    if traced {
+        crate::trace::step_on();
+    }
     // SAFETY: `fp` is valid for the whole call and linked above; the caller guarantees `f(arg)`.
     let ret = unsafe { guard_enter(fp, f, arg) };
+    if traced {
+        // Also after an abort: the resumed context has the flag of the fault.
+        crate::trace::step_off();
+    }
     // SAFETY: `fp` points at `frame`, which is still alive. The read is volatile because a
     // handler may have written it behind the compiler's back.
     let class = unsafe { (*fp).fault.load(Ordering::Acquire) };
@@ -1212,6 +1223,16 @@ unsafe extern "C" fn on_die(
     err: c_ulong,
     msg: *const c_char,
 ) -> c_int {
+    // SAFETY: Reading a constant defined by the C helpers.
+    if val == unsafe { ndg_die_debug } {
+        // SAFETY: `regs` is null or the live registers of this debug exception; `err`
+        // is its DR6.
+        return if unsafe { crate::trace::on_debug(regs, err as u64) } {
+            NOTIFY_STOP
+        } else {
+            NOTIFY_DONE
+        };
+    }
     let Some(class) = classify(val, trapnr, msg) else {
         return NOTIFY_DONE;
     };

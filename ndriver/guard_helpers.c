@@ -42,6 +42,7 @@ const unsigned long ndg_die_oops = DIE_OOPS;
 const unsigned long ndg_die_trap = DIE_TRAP;
 const unsigned long ndg_die_gpf = DIE_GPF;
 const unsigned long ndg_die_page_fault = DIE_PAGE_FAULT;
+const unsigned long ndg_die_debug = DIE_DEBUG;
 
 /* What the notifier chain and nmi_handle() add to preempt_count(): their RCU read lock. */
 unsigned int ndg_rcu_preempt_delta;

@@ -38,7 +38,7 @@ pub(crate) enum SpecError {
     NotAtSite,
     /// The class corrupts an instruction's work, so it needs `site=`.
     NotAtEntry,
-    /// `seed=` without `site=random`.
+    /// `seed=` without `site=random` or `site=traced`.
     SeedWithoutRandom,
 }
 
@@ -48,6 +48,12 @@ pub(crate) enum SiteAt<'a> {
     /// An instruction chosen at random in the serving implementation's text; `seed`
     /// makes the choice repeatable.
     Random {
+        /// Seed of the draw; `None`: from the clock.
+        seed: Option<u32>,
+    },
+    /// An instruction chosen at random among those the last trace of the serving
+    /// implementation saw executed (`<device>/trace`).
+    Traced {
         /// Seed of the draw; `None`: from the clock.
         seed: Option<u32>,
     },
@@ -97,6 +103,9 @@ pub(crate) const MAX_SYMBOL: usize = 255;
 fn parse_site(v: &str) -> Result<SiteAt<'_>, SpecError> {
     if v == "random" {
         return Ok(SiteAt::Random { seed: None });
+    }
+    if v == "traced" {
+        return Ok(SiteAt::Traced { seed: None });
     }
     let (symbol, offset) = match v.rsplit_once('+') {
         Some((sym, off)) => {
@@ -204,7 +213,7 @@ pub(crate) fn parse_request<'a>(text: &'a str, entries: &[&str]) -> Result<Reque
                 return Err(SpecError::NotAtSite);
             }
             match (&mut at, seed) {
-                (SiteAt::Random { seed: s }, Some(n)) => *s = Some(n),
+                (SiteAt::Random { seed: s } | SiteAt::Traced { seed: s }, Some(n)) => *s = Some(n),
                 (SiteAt::Symbol { .. }, Some(_)) => return Err(SpecError::SeedWithoutRandom),
                 _ => {}
             }

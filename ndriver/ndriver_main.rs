@@ -76,6 +76,8 @@ mod stats;
 mod testdev;
 #[path = "timeout.rs"]
 mod timeout;
+#[path = "trace.rs"]
+mod trace;
 
 module! {
     type: Ndriver,
@@ -87,18 +89,21 @@ module! {
 
 // Fields drop in order: files first, then the devices (which undo their instances),
 // then the i6300ESB (disarmed while the guard's NMI handler still takes its NMI), then
-// the guard runtime.
+// the guard runtime, and last what a trace recorded.
 struct Ndriver {
     _debugfs: debugfs_root::Root,
     _devices: devices::Devices,
     _esb: esb::Esb,
     _guard: guard::Runtime,
+    _trace: trace::Recorded,
 }
 
 impl kernel::Module for Ndriver {
-    fn init(_module: &'static ThisModule) -> Result<Self> {
+    fn init(module: &'static ThisModule) -> Result<Self> {
         // SAFETY: called once, before anything can reach the registry.
         unsafe { registry::init() };
+        // SAFETY: called once, before anything can reach a trace.
+        unsafe { trace::init(module) };
         let guard = guard::Runtime::new()?;
         let esb = esb::Esb::new();
         let devices = devices::Devices::new()?;
@@ -109,6 +114,7 @@ impl kernel::Module for Ndriver {
             _devices: devices,
             _esb: esb,
             _guard: guard,
+            _trace: trace::Recorded,
         })
     }
 }

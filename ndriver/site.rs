@@ -34,6 +34,7 @@ use crate::guard;
 use crate::inject_spec::{xorshift32, Gate, SiteAt, SiteSpec, MAX_SYMBOL};
 use crate::pt_regs::{PtRegs, GPR_NAMES};
 use crate::site_raise;
+use crate::trace;
 
 /// Random offsets tried before `site=random` gives up.
 const RANDOM_TRIES: u32 = 64;
@@ -51,6 +52,14 @@ const ARITH_FLAGS: u64 = 0x8d5;
 const NO_CPU: usize = usize::MAX;
 /// An odd multiplier with well-mixed bits (2^32 / golden ratio).
 const SEED_MIX: u32 = 0x9e37_79b9;
+
+/// Probes registered now, in every device (a trace may not start while there are any).
+static ARMED: AtomicUsize = AtomicUsize::new(0);
+
+/// How many sites are registered now.
+pub(crate) fn armed() -> usize {
+    ARMED.load(Ordering::Relaxed)
+}
 
 /// A non-zero generator state from `seed`, nearby seeds (1, 2, 3, ...) far apart.
 fn mix(seed: u32) -> u32 {
@@ -223,14 +232,15 @@ impl Site {
         }
         // INVARIANT: registered just now, with `pre` and `post`.
         self.registered.store(1, Ordering::Release);
+        ARMED.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
     /// Places the site in the text `start..start + len` of the serving implementation and
     /// enables it.
-    fn place(&self, at: SiteAt<'_>, start: usize, len: usize) -> Result {
+    fn place(&self, at: SiteAt<'_>, start: usize, len: usize, trace: &trace::Held) -> Result {
         self.text_start.store(start, Ordering::Relaxed);
-        self.register_in(at, start, len)?;
+        self.register_in(at, start, len, trace)?;
         // SAFETY: the probe is registered (by `register_in`) and not freed before its
         // unregistration.
         let ret = unsafe { bindings::enable_kprobe(self.probe.get()) };
@@ -242,8 +252,29 @@ impl Site {
     }
 
     /// Registers the probe, disabled, at an instruction in `start..start + len`.
-    fn register_in(&self, at: SiteAt<'_>, start: usize, len: usize) -> Result {
+    fn register_in(&self, at: SiteAt<'_>, start: usize, len: usize, trace: &trace::Held) -> Result {
         match at {
+            SiteAt::Traced { .. } => {
+                let mut x = self.rng.load(Ordering::Relaxed);
+                for _ in 0..RANDOM_TRIES {
+                    x = xorshift32(x);
+                    // Executed instructions are instruction starts; kprobes may still
+                    // refuse some (another probe's, code it cannot step): draw again.
+                    let Some(addr) = trace.pick(start, len, x) else {
+                        pr_warn!(
+                            "{}: inject: no trace of the serving implementation: write on \
+                             to trace, run the workload, write off\n",
+                            self.dev
+                        );
+                        return Err(ENOENT);
+                    };
+                    if self.try_register(addr, 0).is_ok() {
+                        self.rng.store(x, Ordering::Relaxed);
+                        return Ok(());
+                    }
+                }
+                Err(ENOENT)
+            }
             SiteAt::Random { .. } => {
                 let mut x = self.rng.load(Ordering::Relaxed);
                 for _ in 0..RANDOM_TRIES {
@@ -285,6 +316,7 @@ impl Site {
         if self.registered.swap(0, Ordering::AcqRel) != 0 {
             // SAFETY: registered (per the flag just cleared), by this site.
             unsafe { bindings::unregister_kprobe(self.probe.get()) };
+            ARMED.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
@@ -585,17 +617,23 @@ impl SiteSlot {
         let mut slot = self.inner.lock();
         // The old probe goes first: one site per device at a time.
         slot.take();
+        // Kprobes do not expect the trap flag a trace sets.
+        let trace = trace::hold();
+        if trace::active() {
+            pr_warn!("{}: inject: a trace runs; write off to trace first\n", dev);
+            return Err(EBUSY);
+        }
         let Some((start, len)) = crate::registry::text_of(desc) else {
             pr_warn!("{}: inject: no implementation serves the device\n", dev);
             return Err(ENODEV);
         };
         let seed = match spec.at {
-            SiteAt::Random { seed: Some(s) } => s,
+            SiteAt::Random { seed: Some(s) } | SiteAt::Traced { seed: Some(s) } => s,
             // SAFETY: `ktime_get` has no preconditions; it only seeds the draws.
             _ => (unsafe { bindings::ktime_get() }) as u32,
         };
         let site = KBox::pin_init(Site::new(dev, spec, seed, injected), GFP_KERNEL)?;
-        if let Err(e) = site.place(spec.at, start, len) {
+        if let Err(e) = site.place(spec.at, start, len, &trace) {
             pr_warn!(
                 "{}: inject: cannot place a probe there (error {}): no such symbol, not an \
                  instruction start, or code kprobes refuses\n",

@@ -102,7 +102,7 @@ def outcomes(rows):
 
 
 def corruption_table(out):
-    lines = ["### Corruption classes at random instructions", "",
+    lines = ["### Corruption classes at instructions (random or traced)", "",
              "manifested = the site fired and changed a register, a flag or the control flow; "
              "recovered = of those, a fault or hang was detected and recovered with data intact "
              "(a corruption that shows nothing is not counted as recovered).", "",
@@ -147,8 +147,8 @@ def main():
         "by_entry": grouped(failstop, "entry"),
         "by_impl": grouped(failstop, "impl"),
         "by_workload": grouped(failstop, "workload"),
-        "by_class_random": grouped([r for r in failstop if r["kind"] == "random"], "class"),
-        "by_device_random": grouped([r for r in failstop if r["kind"] == "random"], "device"),
+        "by_class_random": grouped([r for r in failstop if r["kind"] != "entry"], "class"),
+        "by_device_random": grouped([r for r in failstop if r["kind"] != "entry"], "device"),
         "corruptions": outcomes(corrupt),
         "misses": [dict(r, log=f"campaign-miss-{r['n']}.log") for r in misses],
     }
@@ -160,16 +160,18 @@ def main():
         json.dump(report, f, indent=1)
     md = [f"# ndriver fault-injection campaign ({report['run']})", "",
           "Made by `make campaign` (scripts/campaign.sh); raw data in campaign.tsv.", "",
-          f"**{len(rows)} injections ({sum(1 for r in rows if r['kind'] == 'random')} at random "
-          f"instructions); guests lost: {lost}. Fail-stop classes: {total['count']} injections, "
+          f"**{len(rows)} injections ({sum(1 for r in rows if r['kind'] != 'entry')} at "
+          f"instructions, random or traced); guests lost: {lost}. Fail-stop classes: {total['count']} injections, "
           f"{total['manifested']} manifested, {total['ok']} detected and recovered with data "
           f"intact: {rate} of manifested.**", ""]
     md += table("site kind (fail-stop classes)", "kind", report["by_kind"])
     md += table("device (fail-stop classes)", "device", report["by_device"])
     md += table("fault class (fail-stop, entry points and random sites)", "class",
                 report["by_class"])
-    md += table("fault class (fail-stop, random sites only)", "class", report["by_class_random"])
-    md += table("device (fail-stop, random sites only)", "device", report["by_device_random"])
+    md += table("fault class (fail-stop, instruction sites only)", "class",
+                report["by_class_random"])
+    md += table("device (fail-stop, instruction sites only)", "device",
+                report["by_device_random"])
     md += corruption_table(report["corruptions"])
     md += table("entry point", "entry", report["by_entry"])
     md += table("implementation", "impl", report["by_impl"])

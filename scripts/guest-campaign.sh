@@ -7,9 +7,11 @@
 #   n impl workload class entry injected manifested detected recovered intact cause
 #   kind site outcome
 #
-# kind       "entry" (the driver raises the fault at the top of the entry point) or
+# kind       "entry" (the driver raises the fault at the top of the entry point),
 #            "random" (inject site=random: a kprobe raises it at an instruction drawn
-#            at random from the serving implementation's text; entry is "site");
+#            at random from the serving implementation's text; entry is "site") or
+#            "traced" (site=traced: drawn among the instructions a trace of the
+#            workload saw executed);
 # site       the instruction, as the site's own record names it (address and symbol);
 # outcome    for random sites: "unreached" (the workload never ran the instruction in a
 #            guarded call), "nothing" (a corruption with nothing to corrupt there),
@@ -36,8 +38,10 @@
 # entry, recovery), and ndeth0 "download" (a paced 256 KiB download from the host
 # per injection) with every class in start_xmit, poll (NAPI driver) and devirq.
 #
-# Random sites (NDRIVER_CAMPAIGN_SITES per device and implementation, default 30):
-# the fail-stop classes and the corruptions in turn, under the same workloads.
+# Sites (NDRIVER_CAMPAIGN_SITES per device and implementation, default 30): the
+# fail-stop classes and the corruptions in turn, under the same workloads, at
+# instructions drawn as NDRIVER_CAMPAIGN_SITE_KIND says: "traced" (default; among those
+# a trace of one round of the workload saw executed) or "random" (the whole text).
 #
 # A miss keeps the kernel log since the injection in campaign-miss-N.log.
 # Progress goes to campaign-progress ("done total") for the host's progress bar.
@@ -47,6 +51,8 @@ ROOT=${NDRIVER_ROOT:?}
 REPS=${NDRIVER_CAMPAIGN_REPS:-7}
 DEV_REPS=${NDRIVER_CAMPAIGN_DEV_REPS:-2}
 SITES=${NDRIVER_CAMPAIGN_SITES:-30}
+SITE_KIND=${NDRIVER_CAMPAIGN_SITE_KIND:-traced}
+case $SITE_KIND in random | traced) ;; *) echo "NDRIVER_CAMPAIGN_SITE_KIND: random or traced" >&2; exit 1 ;; esac
 SITE_CLASSES="panic null wild gpf div0 spin spin_irqoff flip_dest skip_insn corrupt_ptr"
 . "$ROOT/selftests/guest/lib.sh"
 
@@ -208,7 +214,8 @@ site_fired() {
 corruption() { case $1 in flip_dest | skip_insn | corrupt_ptr) return 0 ;; esac; return 1; }
 
 # site_one DEV IMPL WORKLOAD CLASS SEED DRIVE: one fault at an instruction drawn at
-# random (seed SEED) from the text of DEV's serving implementation IMPL. DRIVE runs
+# random (seed SEED) from the text of DEV's serving implementation IMPL, or from what
+# its trace saw executed (SITE_KIND). DRIVE runs
 # the workload for a while and fails when it saw wrong data; when the workload does
 # not reach the site, IMPL is probed afresh (probe, configure and remove code), and
 # the workload runs once more so that a latent corruption can show. Sets the verdict
@@ -218,14 +225,14 @@ site_one() {
 	d=$(detected_as "$class")
 	# The stub's NULL load is not compiler-instrumented: a page fault even under KASAN.
 	[ "$class" = null ] && d=page_fault
-	kind=random site=- outcome=unreached cause=${d:--}
+	kind=$SITE_KIND site=- outcome=unreached cause=${d:--}
 	injected=0 manifested=0 detected=0 recovered=0 intact=1
 	det0=0
 	[ -n "$d" ] && det0=$(dev_stat "$dev" detected "$d")
 	all0=$(detected_all "$DBG/$dev")
 	gen0=$(dev_status "$dev" generation)
 	dmesg_mark
-	if ! echo "class=$class site=random seed=$seed" > "$DBG/$dev/inject"; then
+	if ! echo "class=$class site=$SITE_KIND seed=$seed" > "$DBG/$dev/inject"; then
 		outcome=refused
 		return 0
 	fi
@@ -269,11 +276,17 @@ site_one() {
 	return 0
 }
 
-# site_phase DEV IMPL WORKLOAD BASE DRIVE: NDRIVER_CAMPAIGN_SITES random sites on DEV,
-# the site classes in turn, seeds BASE+1 on.
+# site_phase DEV IMPL WORKLOAD BASE DRIVE: NDRIVER_CAMPAIGN_SITES sites on DEV, the
+# site classes in turn, seeds BASE+1 on; for traced sites, after a trace of one DRIVE.
 site_phase() {
 	local dev=$1 impl=$2 workload=$3 base=$4 drive=$5 i class
 	local classes=($SITE_CLASSES)
+	if [ "$SITE_KIND" = traced ]; then
+		echo on > "$DBG/$dev/trace" || fail "$dev: trace on"
+		$drive || fail "$dev $impl: wrong data while traced"
+		echo off > "$DBG/$dev/trace" || fail "$dev: trace off"
+		echo "$dev $impl: $(cat "$DBG/$dev/trace")" >> "$R/campaign-traces.txt"
+	fi
 	for ((i = 1; i <= SITES; i++)); do
 		class=${classes[i % ${#classes[@]}]}
 		n=$((n + 1))

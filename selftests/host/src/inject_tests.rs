@@ -109,6 +109,12 @@ fn site_requests() {
         (s.when.after, s.when.times, s.when.probability),
         (0, 2, 100)
     );
+    let r = parse_request("class=skip_insn site=traced seed=9", ENTRIES).unwrap();
+    let Request::Site(s) = r else { panic!("{r:?}") };
+    assert_eq!(s.at, SiteAt::Traced { seed: Some(9) });
+    let r = parse_request("class=panic site=traced", ENTRIES).unwrap();
+    let Request::Site(s) = r else { panic!("{r:?}") };
+    assert_eq!(s.at, SiteAt::Traced { seed: None });
     let r = parse_request("site=e1000_hw:xmit_frame+0x1c class=flip_dest", ENTRIES).unwrap();
     let Request::Site(s) = r else { panic!("{r:?}") };
     assert_eq!(

@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Which instructions of an implementation module a workload executes
+//! (`<device>/trace`), so that `inject site=traced` draws its instruction from code that
+//! runs. `site=random` draws from the whole text, most of which (error paths, set-up,
+//! code of other entry points) a given workload never reaches.
+//!
+//! While a trace runs, every guarded call runs with the trap flag set: the CPU raises a
+//! debug exception after each instruction, and the die notifier's `DIE_DEBUG` hands it
+//! here, where the instruction's offset is marked in a bitmap of the traced module's
+//! text. Interrupts and exceptions clear the flag for their handlers and `iret` puts it
+//! back, and a context switch saves and restores it with the rest of `RFLAGS`, so only
+//! the guarded call and what it calls are stepped. A step anywhere else (the flag
+//! outlived its call, e.g. after an abort) clears the flag.
+//!
+//! A stepped call is hundreds of times slower: while a trace runs, guarded calls have no
+//! deadline. The kernel's kprobes do not expect the trap flag, so a trace and an armed
+//! site exclude each other.
+
+use crate::pt_regs::PtRegs;
+use core::fmt;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use kernel::prelude::*;
+use kernel::sync::GlobalGuard;
+
+/// The trap flag in `RFLAGS`.
+const X86_EFLAGS_TF: u64 = 1 << 8;
+/// `DR_STEP` in `DR6`: the exception is a single step.
+const DR_STEP: u64 = 0x4000;
+/// Longest text a trace covers (a bitmap of 32 KiB).
+const MAX_TEXT: usize = 256 * 8 * 1024;
+
+kernel::sync::global_lock! {
+    // SAFETY: `init` initialises it from the module initialiser, before any use.
+    unsafe(uninit) static LOCK: Mutex<()> = ();
+}
+
+/// Guarded calls are stepped.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+/// A trace ran since load: single steps may be ours.
+static EVER: AtomicBool = AtomicBool::new(false);
+/// The traced text: start address and length.
+static START: AtomicUsize = AtomicUsize::new(0);
+static LEN: AtomicUsize = AtomicUsize::new(0);
+/// The bitmap, one bit per byte of the text (set: an instruction executed there), and
+/// its length and capacity in words (for freeing it).
+static MAP: AtomicPtr<AtomicU64> = AtomicPtr::new(core::ptr::null_mut());
+static WORDS: AtomicUsize = AtomicUsize::new(0);
+static CAP: AtomicUsize = AtomicUsize::new(0);
+/// ndriver's own text: the guard's code around a traced call, stepped too (between
+/// setting the flag and the call's frame being armed, and after it returns).
+static OWN_START: AtomicUsize = AtomicUsize::new(0);
+static OWN_LEN: AtomicUsize = AtomicUsize::new(0);
+/// Steps taken in traced calls, and steps found outside them (the flag cleared).
+static STEPS: AtomicU64 = AtomicU64::new(0);
+static STRAYS: AtomicU64 = AtomicU64::new(0);
+
+/// Initialises the lock and notes `module`'s (ndriver's) text.
+///
+/// # Safety
+///
+/// Called once, from the module initialiser of `module`, before anything else here.
+pub(crate) unsafe fn init(module: &'static ThisModule) {
+    // SAFETY: called once before any use (this function's contract).
+    unsafe { LOCK.init() };
+    // SAFETY: the module being initialised is loaded.
+    let (start, len) = unsafe { crate::guard::module_text(module.as_ptr()) };
+    OWN_START.store(start, Ordering::Relaxed);
+    OWN_LEN.store(len, Ordering::Relaxed);
+}
+
+/// The trace's lock, held: starting, stopping and reading a trace, and arming a site
+/// (which must not happen while a trace runs), are serialised by it. Process context.
+pub(crate) struct Held {
+    _guard: GlobalGuard<LOCK>,
+}
+
+/// Takes the trace's lock.
+pub(crate) fn hold() -> Held {
+    Held {
+        _guard: LOCK.lock(),
+    }
+}
+
+/// Whether guarded calls are to be stepped now.
+#[inline(always)]
+pub(crate) fn active() -> bool {
+    ACTIVE.load(Ordering::Relaxed)
+}
+
+/// Sets the trap flag: the CPU steps from the instruction after next.
+#[inline(always)]
+pub(crate) fn step_on() {
+    // SAFETY: pushes RFLAGS, sets TF in the copy and pops it back; the stack is balanced.
+    // The debug exceptions that follow are consumed by `on_debug`.
+    unsafe {
+        core::arch::asm!(
+            "pushfq",
+            "or qword ptr [rsp], {tf}",
+            "popfq",
+            tf = const X86_EFLAGS_TF,
+        )
+    };
+}
+
+/// Clears the trap flag.
+#[inline(always)]
+pub(crate) fn step_off() {
+    // SAFETY: pushes RFLAGS, clears TF in the copy and pops it back; the stack is
+    // balanced.
+    unsafe {
+        core::arch::asm!(
+            "pushfq",
+            "and qword ptr [rsp], {mask}",
+            "popfq",
+            mask = const !X86_EFLAGS_TF as i32,
+        )
+    };
+}
+
+/// Frees the bitmap. Callers hold the lock, with no trace running and no step handler
+/// left that could still read the old one (`synchronize_rcu` after `ACTIVE` went false:
+/// debug exceptions are NMI-like, and RCU waits for those).
+fn free_map() {
+    let map = MAP.swap(core::ptr::null_mut(), Ordering::AcqRel);
+    LEN.store(0, Ordering::Relaxed);
+    if !map.is_null() {
+        // SAFETY: `map`, `WORDS` and `CAP` come from `into_raw_parts` of a `KVec` in
+        // `start`, and nothing uses the bitmap any more (caller's contract).
+        drop(unsafe {
+            KVec::from_raw_parts(
+                map,
+                WORDS.load(Ordering::Relaxed),
+                CAP.load(Ordering::Relaxed),
+            )
+        });
+    }
+}
+
+/// What traces recorded, freed when dropped (at unload, after the devices and the die
+/// notifier are gone).
+pub(crate) struct Recorded;
+
+impl Drop for Recorded {
+    fn drop(&mut self) {
+        ACTIVE.store(false, Ordering::Release);
+        kernel::sync::rcu::synchronize_rcu();
+        let _held = hold();
+        free_map();
+    }
+}
+
+/// `DIE_DEBUG`: consumes a single step that is ours. Returns whether it was.
+///
+/// # Safety
+///
+/// `regs` must be null or the live `pt_regs` of the debug exception being reported on
+/// this CPU.
+pub(crate) unsafe fn on_debug(regs: *mut PtRegs, dr6: u64) -> bool {
+    if !EVER.load(Ordering::Relaxed) || dr6 & DR_STEP == 0 || regs.is_null() {
+        return false;
+    }
+    // SAFETY: the caller passes the exception's live registers.
+    let r = unsafe { &mut *regs };
+    if r.cs & 3 != 0 {
+        return false;
+    }
+    let ip = r.ip as usize;
+    if ip.wrapping_sub(OWN_START.load(Ordering::Relaxed)) < OWN_LEN.load(Ordering::Relaxed) {
+        // The guard on its way into or out of a traced call: it clears the flag itself.
+        return true;
+    }
+    // SAFETY: a debug exception, like the breakpoint, enters as an NMI does, on top of
+    // the context `r` describes.
+    if ACTIVE.load(Ordering::Acquire) && unsafe { crate::guard::in_guarded_call(r) } {
+        STEPS.fetch_add(1, Ordering::Relaxed);
+        let off = ip.wrapping_sub(START.load(Ordering::Relaxed));
+        let map = MAP.load(Ordering::Acquire);
+        if off < LEN.load(Ordering::Relaxed) && !map.is_null() {
+            let w = off / 64;
+            if w < WORDS.load(Ordering::Relaxed) {
+                // SAFETY: `w` is within the bitmap, which stays allocated until a
+                // grace period after the trace stops (`free_map`).
+                unsafe { (*map.add(w)).fetch_or(1 << (off % 64), Ordering::Relaxed) };
+            }
+        }
+    } else {
+        r.flags &= !X86_EFLAGS_TF;
+        STRAYS.fetch_add(1, Ordering::Relaxed);
+    }
+    true
+}
+
+/// The bitmap as a slice, if it covers `start..start + len`.
+///
+/// The lock, held, keeps the bitmap from being freed while the slice lives.
+fn map_of(_held: &Held, start: usize, len: usize) -> Option<&[AtomicU64]> {
+    let map = MAP.load(Ordering::Acquire);
+    if map.is_null() || START.load(Ordering::Relaxed) != start || LEN.load(Ordering::Relaxed) != len
+    {
+        return None;
+    }
+    // SAFETY: `map` holds `WORDS` initialised words, not freed while the lock is held.
+    Some(unsafe { core::slice::from_raw_parts(map, WORDS.load(Ordering::Relaxed)) })
+}
+
+impl Held {
+    /// Starts a trace of the text `start..start + len`, dropping the previous one.
+    pub(crate) fn start(&self, dev: &str, start: usize, len: usize) -> Result {
+        if crate::site::armed() != 0 {
+            pr_warn!(
+                "{}: trace: a fault site is armed; write off to inject first\n",
+                dev
+            );
+            return Err(EBUSY);
+        }
+        if len == 0 || len > MAX_TEXT {
+            pr_warn!("{}: trace: a text of {} bytes cannot be traced\n", dev, len);
+            return Err(EINVAL);
+        }
+        ACTIVE.store(false, Ordering::Release);
+        kernel::sync::rcu::synchronize_rcu();
+        free_map();
+        let words = len.div_ceil(64);
+        let mut v = KVec::with_capacity(words, GFP_KERNEL)?;
+        for _ in 0..words {
+            v.push(AtomicU64::new(0), GFP_KERNEL)?;
+        }
+        let (ptr, n, cap) = v.into_raw_parts();
+        WORDS.store(n, Ordering::Relaxed);
+        CAP.store(cap, Ordering::Relaxed);
+        START.store(start, Ordering::Relaxed);
+        LEN.store(len, Ordering::Relaxed);
+        MAP.store(ptr, Ordering::Release);
+        STEPS.store(0, Ordering::Relaxed);
+        STRAYS.store(0, Ordering::Relaxed);
+        EVER.store(true, Ordering::Relaxed);
+        // Release: a step handler that sees the trace active sees its bitmap.
+        ACTIVE.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Ends the trace; what it recorded stays for `pick` until the next `start`.
+    pub(crate) fn stop(&self) {
+        ACTIVE.store(false, Ordering::Release);
+    }
+
+    /// The `k % n`-th of the `n` instructions the trace of `start..start + len` saw
+    /// executed: `None` without such a trace or with nothing in it.
+    pub(crate) fn pick(&self, start: usize, len: usize, k: u32) -> Option<usize> {
+        let map = map_of(self, start, len)?;
+        let n: u64 = map
+            .iter()
+            .map(|w| w.load(Ordering::Relaxed).count_ones() as u64)
+            .sum();
+        if n == 0 {
+            return None;
+        }
+        let mut k = k as u64 % n;
+        for (i, w) in map.iter().enumerate() {
+            let mut bits = w.load(Ordering::Relaxed);
+            let c = bits.count_ones() as u64;
+            if k >= c {
+                k -= c;
+                continue;
+            }
+            for _ in 0..k {
+                bits &= bits - 1;
+            }
+            return Some(start + i * 64 + bits.trailing_zeros() as usize);
+        }
+        None
+    }
+
+    /// Writes the trace's state for `<device>/trace`: whether it runs, the traced text, the
+    /// instructions seen executed, steps taken in traced calls and stray steps.
+    pub(crate) fn show(
+        &self,
+        f: &mut fmt::Formatter<'_>,
+        text: Option<(usize, usize)>,
+    ) -> fmt::Result {
+        let covered = text.and_then(|(s, l)| map_of(self, s, l));
+        let n: u64 = covered.map_or(0, |m| {
+            m.iter()
+                .map(|w| w.load(Ordering::Relaxed).count_ones() as u64)
+                .sum()
+        });
+        writeln!(
+            f,
+            "{} text={:#x}+{:#x} serving={} executed={} steps={} strays={}",
+            if active() { "on" } else { "off" },
+            START.load(Ordering::Relaxed),
+            LEN.load(Ordering::Relaxed),
+            covered.is_some() as u32,
+            n,
+            STEPS.load(Ordering::Relaxed),
+            STRAYS.load(Ordering::Relaxed)
+        )
+    }
+}

@@ -1,0 +1,119 @@
+# SPDX-License-Identifier: GPL-2.0
+# Faults at instructions the workload is known to execute (inject site=traced): a
+# trace of testdev0's serving implementation (<device>/trace on, requests, off) steps
+# every guarded call and marks each instruction executed; site=traced then draws from
+# those. Where 25-sites' random sites are mostly never reached (most of a module's text
+# is code a given workload does not run), nearly every traced site must be: each is
+# placed (seed = its number), the same requests run, and a reached site must fire,
+# be detected as its class and recovered with every answer right, as in 25-sites.
+# Also: a trace records only while on, leaves no stray trap flag behind, is refused
+# while a site is armed (and a site while it runs), and site=traced without a trace
+# of the serving implementation is refused. NDRIVER_TRACED_SITES (make check: 60)
+# sites, half on each implementation.
+. "$(dirname "$0")/../lib.sh"
+
+SITES=${NDRIVER_TRACED_SITES:-60}
+FAILSTOP="panic null wild gpf div0 spin spin_irqoff"
+
+fail() { td_fail "$@"; }
+running_n() { if [ "$(status_of state)" = running ]; then echo 1; else echo 0; fi; }
+site_field() { inject_field "$TD" "$1"; }
+# trace_field NAME: a word of the trace file's line.
+trace_field() {
+	local line w
+	read -r line < "$TD/trace"
+	for w in $line; do
+		[ "${w%%=*}" = "$1" ] && { echo "${w#*=}"; return 0; }
+	done
+	return 0
+}
+
+# drive N [all]: N rounds of op, tick and irq requests, each answer checked; stops
+# early once the site fired, unless "all". Sets WRONG to the number of wrong answers.
+drive() {
+	local j e
+	WRONG=0
+	for ((j = 1; j <= $1; j++)); do
+		for e in op tick irq; do
+			td_call $e $j > /dev/null
+			[ "$TD_LAST" = $((1000 + j)) ] || WRONG=$((WRONG + 1))
+		done
+		[ "${2:-}" != all ] && [ "$(site_field fired)" != 0 ] && return 0
+	done
+	return 0
+}
+
+dmesg_mark
+load_testdev
+echo "restarts=1000 backoff_ms=0 calm_ms=0" > "$TD/policy" || fail "policy"
+echo "config 0 1000" > "$TD/call" || fail "config"
+
+refused "$TD/trace" "maybe"
+echo testdev-a > "$TD/swap" || fail "swap"
+# A trace of the other implementation is not one of the serving implementation.
+echo on > "$TD/trace" || fail "trace on"
+echo off > "$TD/trace" || fail "trace off"
+echo testdev-b > "$TD/swap" || fail "swap"
+refused "$TD/inject" "class=panic site=traced"
+[ "$(cat "$TD/inject")" = off ] || fail "a refused request armed something: $(cat "$TD/inject")"
+
+placed=0 reached=0 unreached=0 outside=0
+impls=(testdev-a testdev-b)
+set -- $FAILSTOP
+classes=("$@")
+i=0
+for impl in "${impls[@]}"; do
+	echo "$impl" > "$TD/swap" || fail "swap to $impl"
+	echo on > "$TD/trace" || fail "$impl: trace on"
+	[ "$(trace_field serving)" = 1 ] || fail "$impl: the trace is not of the serving implementation: $(cat "$TD/trace")"
+	refused "$TD/inject" "class=panic site=random"
+	drive 3 all
+	[ "$WRONG" = 0 ] || fail "$impl: $WRONG wrong answers while traced"
+	echo off > "$TD/trace" || fail "$impl: trace off"
+	executed=$(trace_field executed)
+	steps=$(trace_field steps)
+	# Nothing records once off.
+	drive 1 all
+	[ "$(trace_field steps)" = "$steps" ] || fail "$impl: the trace recorded after off"
+	[ "$(trace_field strays)" = 0 ] || fail "$impl: stray single steps: $(cat "$TD/trace")"
+	[ "$executed" -gt 20 ] || fail "$impl: only $executed instructions seen executed: $(cat "$TD/trace")"
+	echo "$impl: trace of 3 rounds of requests: $executed instructions executed, $steps steps"
+	for ((k = 1; k <= SITES / 2; k++)); do
+		i=$((i + 1))
+		class=${classes[i % ${#classes[@]}]}
+		echo "class=$class site=traced seed=$i" > "$TD/inject" || fail "traced site $i: not placed"
+		[ $k = 1 ] && refused "$TD/trace" "on"
+		placed=$((placed + 1))
+		site="$(site_field site) $(site_field symbol)"
+		d=$(detected_as $class)
+		# The stub's NULL load is not compiler-instrumented: a page fault even under KASAN.
+		[ $class = null ] && d=page_fault
+		det=$(stat detected $d)
+		gen=$(status_of generation)
+		drive 3
+		[ "$WRONG" = 0 ] || fail "traced site $i ($class at $site): $WRONG wrong answers"
+		outside=$((outside + $(site_field outside)))
+		if [ "$(site_field fired)" = 0 ]; then
+			unreached=$((unreached + 1))
+			echo "  not reached: $site"
+		else
+			reached=$((reached + 1))
+			[ "$(site_field applied)" = 1 ] || fail "traced site $i ($class at $site): fired without effect"
+			wait_for $((det + 1)) stat detected $d
+			wait_for 1 running_n
+			[ "$(status_of generation)" -gt "$gen" ] || fail "traced site $i ($class at $site): no new instance"
+			drive 1
+			[ "$WRONG" = 0 ] || fail "traced site $i ($class at $site): wrong answer after the recovery"
+		fi
+		echo off > "$TD/inject"
+	done
+done
+echo "traced sites: $placed placed, $reached reached and recovered with every answer right," \
+	"$unreached not reached ($outside hits outside guarded calls)"
+# The requests are the traced ones; only code that runs once per instance, or depends
+# on timing, may be missed.
+[ $((reached * 10)) -ge $((placed * 9)) ] || fail "only $reached of $placed traced sites reached"
+cat "$TD/stats" "$TD/trace"
+unload_testdev
+dmesg_clean --panics-expected
+echo PASS
