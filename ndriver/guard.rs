@@ -854,11 +854,13 @@ pub(crate) unsafe fn guarded_call(
     let task = unsafe { ndg_context(&mut pc, &mut cpu, &mut marks) };
     let flags = save_flags();
     let start = rdtsc();
-    // A call stepped for a trace has no deadline: it runs hundreds of times slower.
+    // A call stepped for a trace runs hundreds of times slower.
     let traced = crate::trace::active();
     let deadline = match budget_ns {
-        _ if traced => u64::MAX,
         0 => u64::MAX,
+        ns if traced => start.saturating_add(ns_to_cycles(
+            ns.saturating_mul(crate::trace::DEADLINE_SCALE),
+        )),
         ns => start.saturating_add(ns_to_cycles(ns)),
     };
     let mut frame = Frame {
@@ -899,14 +901,12 @@ pub(crate) unsafe fn guarded_call(
         }
     }
 
-    if traced {
-        crate::trace::step_on();
-    }
+    let stepped = traced.then(crate::trace::step_on);
     // SAFETY: `fp` is valid for the whole call and linked above; the caller guarantees `f(arg)`.
     let ret = unsafe { guard_enter(fp, f, arg) };
-    if traced {
+    if let Some(was) = stepped {
         // Also after an abort: the resumed context has the flag of the fault.
-        crate::trace::step_off();
+        crate::trace::step_off(was);
     }
     // SAFETY: `fp` points at `frame`, which is still alive. The read is volatile because a
     // handler may have written it behind the compiler's back.
@@ -1225,9 +1225,9 @@ unsafe extern "C" fn on_die(
 ) -> c_int {
     // SAFETY: Reading a constant defined by the C helpers.
     if val == unsafe { ndg_die_debug } {
-        // SAFETY: `regs` is null or the live registers of this debug exception; `err`
-        // is its DR6.
-        return if unsafe { crate::trace::on_debug(regs, err as u64) } {
+        // SAFETY: `regs` is null or the live registers of this debug exception; for
+        // `DIE_DEBUG`, `notify_debug()` passes the address of its `DR6` value as `err`.
+        return if unsafe { crate::trace::on_debug(regs, err as usize as *mut _) } {
             NOTIFY_STOP
         } else {
             NOTIFY_DONE
@@ -1392,13 +1392,15 @@ pub(crate) fn this_cpu() -> usize {
     unsafe { ndg_cpu() as usize }
 }
 
-/// Whether the kernel context that hit a breakpoint at `regs` runs a guarded call (its
-/// guard frame is armed): a fault raised there is contained.
+/// Whether the kernel context that hit a breakpoint or a single step at `regs` runs a
+/// guarded call (its guard frame is armed): a fault raised there is contained.
 ///
 /// # Safety
 ///
-/// Must be called from the `int3` handler (a kprobe pre-handler) on top of the context
-/// `regs` describes; the breakpoint entry added `ndg_nmi_offset` to the preempt count.
+/// Must be called from the `int3` handler (a kprobe pre-handler) or the debug exception's
+/// die notifier, on top of the context `regs` describes: both entries
+/// (`irqentry_nmi_enter`) added `ndg_nmi_offset` to the preempt count (the notifier
+/// chain's RCU read lock adds to the preemption bits, outside the level mask).
 pub(crate) unsafe fn in_guarded_call(regs: &PtRegs) -> bool {
     if user_mode(regs) {
         return false;

@@ -9,17 +9,22 @@
 //! debug exception after each instruction, and the die notifier's `DIE_DEBUG` hands it
 //! here, where the instruction's offset is marked in a bitmap of the traced module's
 //! text. Interrupts and exceptions clear the flag for their handlers and `iret` puts it
-//! back, and a context switch saves and restores it with the rest of `RFLAGS`, so only
-//! the guarded call and what it calls are stepped. A step anywhere else (the flag
-//! outlived its call, e.g. after an abort) clears the flag.
+//! back, so only the guarded call and what it calls are stepped. x86-64 does not switch
+//! `RFLAGS` with the task: when a traced call sleeps, or softirqs run inline at
+//! `local_bh_enable`, the flag goes on in code that is no guarded call; the first step
+//! there clears it (a "stray") and the rest of that call is not traced. Only while a
+//! traced call is in flight are stray steps taken for ours; any other single step is
+//! left to the kernel.
 //!
-//! A stepped call is hundreds of times slower: while a trace runs, guarded calls have no
-//! deadline. The kernel's kprobes do not expect the trap flag, so a trace and an armed
-//! site exclude each other.
+//! A stepped call is hundreds of times slower: while a trace runs, deadlines are a
+//! thousand times longer. A trace and an armed site exclude each other: a kprobe's
+//! breakpoint inside a stepped instruction stream is a combination nothing here was
+//! built or tested for.
 
 use crate::pt_regs::PtRegs;
 use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use kernel::ffi::c_ulong;
 use kernel::prelude::*;
 use kernel::sync::GlobalGuard;
 
@@ -29,6 +34,8 @@ const X86_EFLAGS_TF: u64 = 1 << 8;
 const DR_STEP: u64 = 0x4000;
 /// Longest text a trace covers (a bitmap of 32 KiB).
 const MAX_TEXT: usize = 256 * 8 * 1024;
+/// How much longer a deadline is while a trace runs.
+pub(crate) const DEADLINE_SCALE: u64 = 1000;
 
 kernel::sync::global_lock! {
     // SAFETY: `init` initialises it from the module initialiser, before any use.
@@ -51,6 +58,8 @@ static CAP: AtomicUsize = AtomicUsize::new(0);
 /// setting the flag and the call's frame being armed, and after it returns).
 static OWN_START: AtomicUsize = AtomicUsize::new(0);
 static OWN_LEN: AtomicUsize = AtomicUsize::new(0);
+/// Guarded calls running with the trap flag this file set.
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 /// Steps taken in traced calls, and steps found outside them (the flag cleared).
 static STEPS: AtomicU64 = AtomicU64::new(0);
 static STRAYS: AtomicU64 = AtomicU64::new(0);
@@ -88,9 +97,22 @@ pub(crate) fn active() -> bool {
     ACTIVE.load(Ordering::Relaxed)
 }
 
-/// Sets the trap flag: the CPU steps from the instruction after next.
+/// Reads `RFLAGS`.
 #[inline(always)]
-pub(crate) fn step_on() {
+fn flags() -> u64 {
+    let f: u64;
+    // SAFETY: pushes RFLAGS and pops it into a register; the stack is balanced.
+    unsafe { core::arch::asm!("pushfq", "pop {}", out(reg) f, options(nomem, preserves_flags)) };
+    f
+}
+
+/// Sets the trap flag for a guarded call: the CPU steps from the instruction after
+/// next. Returns whether the flag was set already (a traced call that nests this one
+/// in the same context), for [`step_off`].
+#[inline(always)]
+pub(crate) fn step_on() -> bool {
+    let was = flags() & X86_EFLAGS_TF != 0;
+    IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
     // SAFETY: pushes RFLAGS, sets TF in the copy and pops it back; the stack is balanced.
     // The debug exceptions that follow are consumed by `on_debug`.
     unsafe {
@@ -101,32 +123,40 @@ pub(crate) fn step_on() {
             tf = const X86_EFLAGS_TF,
         )
     };
+    was
 }
 
-/// Clears the trap flag.
+/// Ends what [`step_on`] began: clears the trap flag unless it was set before (`was`).
 #[inline(always)]
-pub(crate) fn step_off() {
-    // SAFETY: pushes RFLAGS, clears TF in the copy and pops it back; the stack is
-    // balanced.
-    unsafe {
-        core::arch::asm!(
-            "pushfq",
-            "and qword ptr [rsp], {mask}",
-            "popfq",
-            mask = const !X86_EFLAGS_TF as i32,
-        )
-    };
+pub(crate) fn step_off(was: bool) {
+    if !was {
+        // SAFETY: pushes RFLAGS, clears TF in the copy and pops it back; the stack is
+        // balanced.
+        unsafe {
+            core::arch::asm!(
+                "pushfq",
+                "and qword ptr [rsp], {mask}",
+                "popfq",
+                mask = const !X86_EFLAGS_TF as i32,
+            )
+        };
+    }
+    IN_FLIGHT.fetch_sub(1, Ordering::Relaxed);
 }
 
-/// Frees the bitmap. Callers hold the lock, with no trace running and no step handler
-/// left that could still read the old one (`synchronize_rcu` after `ACTIVE` went false:
-/// debug exceptions are NMI-like, and RCU waits for those).
-fn free_map() {
+/// Frees the bitmap.
+///
+/// # Safety
+///
+/// The caller holds the lock, no trace runs, and no step handler is left that could
+/// still read the old bitmap (`synchronize_rcu` after `ACTIVE` went false: debug
+/// exceptions are NMI-like, and RCU waits for those).
+unsafe fn free_map() {
     let map = MAP.swap(core::ptr::null_mut(), Ordering::AcqRel);
     LEN.store(0, Ordering::Relaxed);
     if !map.is_null() {
         // SAFETY: `map`, `WORDS` and `CAP` come from `into_raw_parts` of a `KVec` in
-        // `start`, and nothing uses the bitmap any more (caller's contract).
+        // `start`, and nothing uses the bitmap any more (this function's contract).
         drop(unsafe {
             KVec::from_raw_parts(
                 map,
@@ -146,7 +176,8 @@ impl Drop for Recorded {
         ACTIVE.store(false, Ordering::Release);
         kernel::sync::rcu::synchronize_rcu();
         let _held = hold();
-        free_map();
+        // SAFETY: the lock is held, no trace runs, and a grace period passed since.
+        unsafe { free_map() };
     }
 }
 
@@ -155,24 +186,30 @@ impl Drop for Recorded {
 /// # Safety
 ///
 /// `regs` must be null or the live `pt_regs` of the debug exception being reported on
-/// this CPU.
-pub(crate) unsafe fn on_debug(regs: *mut PtRegs, dr6: u64) -> bool {
-    if !EVER.load(Ordering::Relaxed) || dr6 & DR_STEP == 0 || regs.is_null() {
+/// this CPU, and `dr6` null or that exception's pointer to its `DR6` value (what
+/// `notify_debug()` passes as the die chain's `err`).
+pub(crate) unsafe fn on_debug(regs: *mut PtRegs, dr6: *mut c_ulong) -> bool {
+    if !EVER.load(Ordering::Relaxed) || regs.is_null() || dr6.is_null() {
+        return false;
+    }
+    // SAFETY: the caller passes the exception's `DR6` value.
+    if unsafe { *dr6 } as u64 & DR_STEP == 0 {
         return false;
     }
     // SAFETY: the caller passes the exception's live registers.
     let r = unsafe { &mut *regs };
-    if r.cs & 3 != 0 {
+    if r.cs & 3 != 0 || IN_FLIGHT.load(Ordering::Relaxed) == 0 {
+        // Not a step of a traced call: a debugger's, or the kernel's to warn about.
         return false;
     }
     let ip = r.ip as usize;
     if ip.wrapping_sub(OWN_START.load(Ordering::Relaxed)) < OWN_LEN.load(Ordering::Relaxed) {
         // The guard on its way into or out of a traced call: it clears the flag itself.
-        return true;
-    }
-    // SAFETY: a debug exception, like the breakpoint, enters as an NMI does, on top of
-    // the context `r` describes.
-    if ACTIVE.load(Ordering::Acquire) && unsafe { crate::guard::in_guarded_call(r) } {
+    } else if ACTIVE.load(Ordering::Acquire)
+        // SAFETY: a debug exception enters as the breakpoint does (`irqentry_nmi_enter`),
+        // on top of the context `r` describes.
+        && unsafe { crate::guard::in_guarded_call(r) }
+    {
         STEPS.fetch_add(1, Ordering::Relaxed);
         let off = ip.wrapping_sub(START.load(Ordering::Relaxed));
         let map = MAP.load(Ordering::Acquire);
@@ -185,9 +222,14 @@ pub(crate) unsafe fn on_debug(regs: *mut PtRegs, dr6: u64) -> bool {
             }
         }
     } else {
+        // The flag went on where no guarded call runs (a traced call slept, or ran
+        // softirqs inline), or the trace was stopped under a running call.
         r.flags &= !X86_EFLAGS_TF;
         STRAYS.fetch_add(1, Ordering::Relaxed);
     }
+    // Consumed: `exc_debug_kernel()` would otherwise warn about a kernel single step.
+    // SAFETY: as above.
+    unsafe { *dr6 &= !(DR_STEP as c_ulong) };
     true
 }
 
@@ -220,7 +262,9 @@ impl Held {
         }
         ACTIVE.store(false, Ordering::Release);
         kernel::sync::rcu::synchronize_rcu();
-        free_map();
+        // SAFETY: the lock is held (`self`), no trace runs, and a grace period passed
+        // since.
+        unsafe { free_map() };
         let words = len.div_ceil(64);
         let mut v = KVec::with_capacity(words, GFP_KERNEL)?;
         for _ in 0..words {

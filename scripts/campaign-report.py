@@ -5,7 +5,7 @@
 Reads RESULTS/campaign.tsv (one line per injection, written by
 scripts/guest-campaign.sh) and writes RESULTS/campaign.json and RESULTS/campaign.md:
 injected / manifested / detected / recovered / data intact per fault class, per
-site kind (entry point or random instruction), per device, per entry point and per
+site kind (entry point, random or traced instruction), per device, per entry point and per
 implementation, the recovery rate of manifested faults with a 95 % confidence
 interval, the outcomes of the corruption classes, and every miss with its kept
 kernel log.
@@ -147,8 +147,8 @@ def main():
         "by_entry": grouped(failstop, "entry"),
         "by_impl": grouped(failstop, "impl"),
         "by_workload": grouped(failstop, "workload"),
-        "by_class_random": grouped([r for r in failstop if r["kind"] != "entry"], "class"),
-        "by_device_random": grouped([r for r in failstop if r["kind"] != "entry"], "device"),
+        "by_class_sites": grouped([r for r in failstop if r["kind"] != "entry"], "class"),
+        "by_device_sites": grouped([r for r in failstop if r["kind"] != "entry"], "device"),
         "corruptions": outcomes(corrupt),
         "misses": [dict(r, log=f"campaign-miss-{r['n']}.log") for r in misses],
     }
@@ -166,12 +166,12 @@ def main():
           f"intact: {rate} of manifested.**", ""]
     md += table("site kind (fail-stop classes)", "kind", report["by_kind"])
     md += table("device (fail-stop classes)", "device", report["by_device"])
-    md += table("fault class (fail-stop, entry points and random sites)", "class",
+    md += table("fault class (fail-stop, entry points and instruction sites)", "class",
                 report["by_class"])
     md += table("fault class (fail-stop, instruction sites only)", "class",
-                report["by_class_random"])
+                report["by_class_sites"])
     md += table("device (fail-stop, instruction sites only)", "device",
-                report["by_device_random"])
+                report["by_device_sites"])
     md += corruption_table(report["corruptions"])
     md += table("entry point", "entry", report["by_entry"])
     md += table("implementation", "impl", report["by_impl"])

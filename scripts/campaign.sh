@@ -15,7 +15,7 @@ set -euo pipefail
 results=$NDRIVER_ROOT/results/campaign-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$results"
 "$NDRIVER_ROOT"/scripts/guest.sh --timeout 14400 --results "$results" -- \
-	"env NDRIVER_CAMPAIGN_REPS=${NDRIVER_CAMPAIGN_REPS:-7} NDRIVER_CAMPAIGN_DEV_REPS=${NDRIVER_CAMPAIGN_DEV_REPS:-2} NDRIVER_CAMPAIGN_SITES=${NDRIVER_CAMPAIGN_SITES:-30} $NDRIVER_ROOT/scripts/guest-campaign.sh" &
+	"env NDRIVER_CAMPAIGN_REPS=${NDRIVER_CAMPAIGN_REPS:-7} NDRIVER_CAMPAIGN_DEV_REPS=${NDRIVER_CAMPAIGN_DEV_REPS:-2} NDRIVER_CAMPAIGN_SITES=${NDRIVER_CAMPAIGN_SITES:-30} NDRIVER_CAMPAIGN_SITE_KIND=${NDRIVER_CAMPAIGN_SITE_KIND:-traced} $NDRIVER_ROOT/scripts/guest-campaign.sh" &
 guest=$!
 
 # The progress bar: the guest writes "done total seconds" after each injection.

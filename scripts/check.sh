@@ -85,6 +85,7 @@ knobs="NDRIVER_REPS=${NDRIVER_REPS:-3} NDRIVER_LEAK_ROUNDS=${NDRIVER_LEAK_ROUNDS
 [ -n "${NDRIVER_NIC_CONFIG:-}" ] && knobs+=" NDRIVER_NIC_CONFIG=$NDRIVER_NIC_CONFIG"
 [ -n "${NDRIVER_SITES:-}" ] && knobs+=" NDRIVER_SITES=$NDRIVER_SITES"
 [ -n "${NDRIVER_SITE_CORRUPTIONS:-}" ] && knobs+=" NDRIVER_SITE_CORRUPTIONS=$NDRIVER_SITE_CORRUPTIONS"
+[ -n "${NDRIVER_TRACED_SITES:-}" ] && knobs+=" NDRIVER_TRACED_SITES=$NDRIVER_TRACED_SITES"
 knobs+=" NDRIVER_TEST_TIMEOUT=${NDRIVER_TEST_TIMEOUT:-900} NDRIVER_TRACE=${NDRIVER_TRACE:-0}"
 # init_on_free: memory is zeroed when freed, so that a use after free in a test shows
 # (a driver handed a freed instance faults on its zeroed state) on the normal kernel
