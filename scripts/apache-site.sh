@@ -36,6 +36,10 @@ DocumentRoot $www/htdocs
 </Directory>
 KeepAlive On
 MaxKeepAliveRequests 0
+# A recovery on the debug kernel stalls a connection for seconds: at the default 5 s
+# the server closed a kept-alive connection just as the client's next request came
+# (RemoteDisconnected in 20-nic-apache), an HTTP race, not a lost request.
+KeepAliveTimeout 120
 EOF
 	chmod -R a+rX "$www"
 	apache2 -f "$www/conf/httpd.conf" -k start

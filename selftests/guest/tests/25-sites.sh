@@ -107,9 +107,13 @@ dmesg_clean --panics-expected
 dmesg_mark
 kf0=$(guard_count kernel_faults contained)
 
-# Corruptions: outcomes counted.
+# Corruptions: outcomes counted. make check-debug sets none: under KASAN a corruption
+# may write out of bounds, which KASAN reports and which turns lockdep off for every
+# later test (the debug campaign counts those reports instead).
+[ "$CORRUPTIONS" = 0 ] && echo "corruptions: none asked for (NDRIVER_SITE_CORRUPTIONS=0)"
 declare -A out
 k=0
+[ "$CORRUPTIONS" = 0 ] && CORRUPT=
 for class in $CORRUPT; do
 	k=$((k + 1))
 	for o in unreached nothing detected silent none; do out[$class.$o]=0; done
