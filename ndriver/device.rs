@@ -882,6 +882,20 @@ impl<C: Class> Device<C> {
         }
     }
 
+    /// A hang of the device itself, found at `entry` (its driver answered, the device
+    /// made no progress): counted here, since no guarded call failed.
+    pub(crate) fn device_hang(&self, entry: usize) -> Failure {
+        if let Some(f) = self.counters.failures.get(entry) {
+            f.fetch_add(1, Ordering::Relaxed);
+        }
+        self.counters.detected[Detected::Hang as usize].fetch_add(1, Ordering::Relaxed);
+        Failure {
+            detected: Detected::Hang,
+            errno: 0,
+            contain_ns: 0,
+        }
+    }
+
     /// A call admitted by `a`, with no waiting caller (an interrupt, timer, work item,
     /// or a request the class answered itself), failed: marks the instance failed, so
     /// nothing more is admitted into it, and hands recovery to `recovery_work`.

@@ -31,9 +31,8 @@ use crate::abi_blk::{
     BlkEntry, BlkOps, BlkRq, BLK_DONE_IOERR, BLK_DONE_OK, BLK_DONE_UNSUPP, BLK_ENTRIES,
     BLK_MAX_BYTES, BLK_OP_FLUSH, BLK_OP_READ, BLK_OP_WRITE, BLK_QUEUE_DEPTH,
 };
-use crate::device::{Class, Device, Event, Failure};
+use crate::device::{Class, Device, Event};
 use crate::instance::InstanceState;
-use crate::stats::Detected;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::bindings;
 use kernel::ffi::c_void;
@@ -557,16 +556,8 @@ fn timeout(dev: &BlkDevice, rq: *mut bindings::request) -> bindings::blk_eh_time
     // SAFETY: `h` is the live instance `f` belongs to; `brq` outlives the call.
     let fail = match dev.guarded_entry(TIMEOUT, || unsafe { f(h, &brq) }) {
         Ok(v) if v > 0 => return reset,
-        Ok(_) => {
-            // The device made no progress: a device hang.
-            dev.counters.failures[TIMEOUT].fetch_add(1, Ordering::Relaxed);
-            dev.counters.detected[Detected::Hang as usize].fetch_add(1, Ordering::Relaxed);
-            Failure {
-                detected: Detected::Hang,
-                errno: 0,
-                contain_ns: 0,
-            }
-        }
+        // The device made no progress: a device hang.
+        Ok(_) => dev.device_hang(TIMEOUT),
         Err(fail) => fail,
     };
     pr_warn!(

@@ -39,7 +39,6 @@ use crate::device::{now_ns, Admitted, Class, Device, DeviceApi, Event, Failure};
 use crate::instance::InstanceState;
 use crate::net::{copy_cstr, Napi, NetDev, Skb, IFF_ALLMULTI, IFF_PROMISC};
 use crate::nic_tx::TxLent;
-use crate::stats::Detected;
 use crate::timeout::Bounds;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::ffi::{c_char, c_int, c_uint, c_void};
@@ -767,17 +766,8 @@ fn tx_hung(dev: &NicDev, a: Admitted<'_, Nic>) {
     // SAFETY: `h` is the live instance `f` belongs to.
     let fail = match dev.guarded_entry(TX_TIMEOUT, || unsafe { f(h) } as i64) {
         Err(fail) => fail,
-        Ok(_) => {
-            // The driver is fine, its device is not: a device hang, counted here since
-            // no guarded call failed.
-            dev.counters.failures[TX_TIMEOUT].fetch_add(1, Ordering::Relaxed);
-            dev.counters.detected[Detected::Hang as usize].fetch_add(1, Ordering::Relaxed);
-            Failure {
-                detected: Detected::Hang,
-                errno: 0,
-                contain_ns: 0,
-            }
-        }
+        // The driver is fine, its device is not.
+        Ok(_) => dev.device_hang(TX_TIMEOUT),
     };
     dev.fail_async(a, TX_TIMEOUT, fail);
 }

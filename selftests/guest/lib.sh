@@ -279,13 +279,42 @@ detected_all() {
 	awk '/^detected / { s += $3 } END { print s + 0 }' "$1/stats"
 }
 
+# file_field FILE KEY: the value of KEY=... in the first line of FILE (empty without).
+file_field() {
+	local line w
+	read -r line < "$1"
+	for w in $line; do
+		[ "${w%%=*}" = "$2" ] && { echo "${w#*=}"; return 0; }
+	done
+	return 0
+}
+
 # inject_field DEVDIR KEY: the value of KEY=... in a device's inject file (empty when
 # it reads "off").
 inject_field() {
-	local line w
-	read -r line < "$1/inject"
-	for w in $line; do
-		[ "${w%%=*}" = "$2" ] && { echo "${w#*=}"; return 0; }
+	file_field "$1/inject" "$2"
+}
+
+# nstat KEY...: a counter of nic0's stats; nstatus KEY: a field of its status.
+nstat() {
+	stat_in "$DBG/nic0/stats" "$@"
+}
+nstatus() {
+	sed -n "s/^$1 //p" "$DBG/nic0/status"
+}
+
+# site_drive N [all]: N rounds of testdev0 op, tick and irq requests, each answer
+# checked; stops early once testdev0's site fired, unless "all". Sets WRONG to the
+# number of wrong answers (25-sites, 28-traced-sites).
+site_drive() {
+	local j e
+	WRONG=0
+	for ((j = 1; j <= $1; j++)); do
+		for e in op tick irq; do
+			td_call $e $j > /dev/null
+			[ "$TD_LAST" = $((1000 + j)) ] || WRONG=$((WRONG + 1))
+		done
+		[ "${2:-}" != all ] && [ "$(inject_field "$TD" fired)" != 0 ] && return 0
 	done
 	return 0
 }

@@ -20,12 +20,6 @@ MB=${NDRIVER_NIC_MB:-8}
 
 need_e1000
 
-nstat() {
-	stat_in "$NIC/stats" "$@"
-}
-nstatus() {
-	sed -n "s/^$1 //p" "$NIC/status"
-}
 fail() {
 	echo "FAIL: $*"
 	cat "$NIC/status" "$NIC/stats" 2>/dev/null

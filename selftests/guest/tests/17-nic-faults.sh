@@ -38,12 +38,6 @@ CLASSES=$(fault_classes)
 
 need_e1000
 
-nstat() {
-	stat_in "$NIC/stats" "$@"
-}
-nstatus() {
-	sed -n "s/^$1 //p" "$NIC/status"
-}
 nic_inject_off() {
 	local line
 	read -r line < "$NIC/inject"

@@ -25,9 +25,6 @@ SECS=$((SWAPS * 3 + 12))
 command -v apache2 > /dev/null || { echo "SKIP: no apache2 in this guest"; exit 4; }
 need_e1000
 
-nstat() {
-	stat_in "$NIC/stats" "$@"
-}
 impl() {
 	ethtool -i $IF | sed -n 's/^version: //p'
 }

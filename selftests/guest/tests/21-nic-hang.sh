@@ -18,12 +18,6 @@ RARE=div0
 
 need_e1000
 
-nstat() {
-	stat_in "$NIC/stats" "$@"
-}
-nstatus() {
-	sed -n "s/^$1 //p" "$NIC/status"
-}
 fail() {
 	echo "FAIL: $*"
 	[ -n "${FLOOD:-}" ] && kill "$FLOOD" 2>/dev/null

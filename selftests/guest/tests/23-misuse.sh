@@ -25,9 +25,6 @@ fail() {
 	done
 	exit 1
 }
-nstat() {
-	stat_in "$NIC/stats" "$@"
-}
 
 dmesg_mark
 

@@ -47,9 +47,6 @@ fail() {
 	done
 	exit 1
 }
-nstat() {
-	stat_in "$NIC/stats" "$@"
-}
 # hits POINT: how often race point POINT stalled; active POINT: stalling now.
 hits() {
 	awk -v p="$1" '$1 == p { print $3 }' "$RACE"

@@ -27,20 +27,6 @@ running_n() { if [ "$(status_of state)" = running ]; then echo 1; else echo 0; f
 
 site_field() { inject_field "$TD" "$1"; }
 
-# drive N [all]: N rounds of op, tick and irq requests, each answer checked; stops
-# early once the site fired, unless "all". Sets WRONG to the number of wrong answers.
-drive() {
-	local j e
-	WRONG=0
-	for ((j = 1; j <= $1; j++)); do
-		for e in op tick irq; do
-			td_call $e $j > /dev/null
-			[ "$TD_LAST" = $((1000 + j)) ] || WRONG=$((WRONG + 1))
-		done
-		[ "${2:-}" != all ] && [ "$(site_field fired)" != 0 ] && return 0
-	done
-	return 0
-}
 
 dmesg_mark
 load_testdev
@@ -71,12 +57,12 @@ for ((i = 1; i <= SITES; i++)); do
 	det=$(stat detected $d)
 	rec=$(stat recoveries)
 	gen=$(status_of generation)
-	drive 3
+	site_drive 3
 	[ "$WRONG" = 0 ] || fail "site $i ($class at $site): $WRONG wrong answers"
 	if [ "$(site_field fired)" = 0 ]; then
 		# Not reached by requests: maybe by probe, remove or configure.
 		echo "$impl" > "$TD/swap" || fail "site $i ($class at $site): re-probe"
-		drive 1
+		site_drive 1
 		[ "$WRONG" = 0 ] || fail "site $i ($class at $site): $WRONG wrong answers after re-probe"
 	fi
 	outside=$((outside + $(site_field outside)))
@@ -93,7 +79,7 @@ for ((i = 1; i <= SITES; i++)); do
 		wait_for $((det + 1)) stat detected $d
 		wait_for 1 running_n
 		[ "$(status_of generation)" -gt "$gen" ] || fail "site $i ($class at $site): no new instance"
-		drive 1
+		site_drive 1
 		[ "$WRONG" = 0 ] || fail "site $i ($class at $site): wrong answer after the recovery"
 		[ "$(status_of state)" = running ] || fail "site $i ($class at $site): $(status_of state)"
 		recovered=$((recovered + 1))
@@ -121,11 +107,11 @@ for class in $CORRUPT; do
 		all=$(detected_all "$TD")
 		echo "class=$class site=random seed=$((1000 * k + i))" > "$TD/inject" || fail "$class site $i: not placed"
 		site="$(site_field site) $(site_field symbol)"
-		drive 3
-		[ "$(site_field fired)" = 0 ] && { echo testdev-a > "$TD/swap"; drive 1; }
+		site_drive 3
+		[ "$(site_field fired)" = 0 ] && { echo testdev-a > "$TD/swap"; site_drive 1; }
 		wrong=$WRONG
 		# Give a latent fault a few more requests to show.
-		drive 3 all
+		site_drive 3 all
 		wrong=$((wrong + WRONG))
 		if [ "$(site_field fired)" = 0 ]; then
 			o=unreached
@@ -144,7 +130,7 @@ for class in $CORRUPT; do
 		# Whatever the corruption left, a fresh instance serves correctly.
 		echo testdev-a > "$TD/swap" || fail "$class site $i: swap after the corruption"
 		wait_for 1 running_n
-		drive 1
+		site_drive 1
 		[ "$WRONG" = 0 ] || fail "$class site $i ($site): wrong answers from a fresh instance"
 	done
 	echo "$class: ${out[$class.unreached]} not reached, ${out[$class.nothing]} nothing to corrupt," \

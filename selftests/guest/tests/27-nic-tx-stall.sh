@@ -17,12 +17,6 @@ PEER=10.99.0.1
 # TCTL once by `open`.
 TCTL_ON='$0x4010a,%edi'
 
-nstat() {
-	stat_in "$NIC/stats" "$@"
-}
-nstatus() {
-	sed -n "s/^$1 //p" "$NIC/status"
-}
 fail() {
 	echo "FAIL: $*"
 	cat "$NIC/status" "$NIC/stats" "$NIC/inject" 2>/dev/null

@@ -20,28 +20,9 @@ running_n() { if [ "$(status_of state)" = running ]; then echo 1; else echo 0; f
 site_field() { inject_field "$TD" "$1"; }
 # trace_field NAME: a word of the trace file's line.
 trace_field() {
-	local line w
-	read -r line < "$TD/trace"
-	for w in $line; do
-		[ "${w%%=*}" = "$1" ] && { echo "${w#*=}"; return 0; }
-	done
-	return 0
+	file_field "$TD/trace" "$1"
 }
 
-# drive N [all]: N rounds of op, tick and irq requests, each answer checked; stops
-# early once the site fired, unless "all". Sets WRONG to the number of wrong answers.
-drive() {
-	local j e
-	WRONG=0
-	for ((j = 1; j <= $1; j++)); do
-		for e in op tick irq; do
-			td_call $e $j > /dev/null
-			[ "$TD_LAST" = $((1000 + j)) ] || WRONG=$((WRONG + 1))
-		done
-		[ "${2:-}" != all ] && [ "$(site_field fired)" != 0 ] && return 0
-	done
-	return 0
-}
 
 dmesg_mark
 load_testdev
@@ -54,7 +35,7 @@ refused "$TD/inject" "class=panic site=traced"
 # A trace of the other implementation is not one of the serving implementation.
 echo testdev-a > "$TD/swap" || fail "swap"
 echo on > "$TD/trace" || fail "trace on"
-drive 1 all
+site_drive 1 all
 echo off > "$TD/trace" || fail "trace off"
 [ "$(trace_field executed)" -gt 0 ] || fail "nothing traced: $(cat "$TD/trace")"
 echo testdev-b > "$TD/swap" || fail "swap"
@@ -75,13 +56,13 @@ for impl in "${impls[@]}"; do
 	echo on > "$TD/trace" || fail "$impl: trace on"
 	[ "$(trace_field serving)" = 1 ] || fail "$impl: the trace is not of the serving implementation: $(cat "$TD/trace")"
 	refused "$TD/inject" "class=panic site=random"
-	drive 3 all
+	site_drive 3 all
 	[ "$WRONG" = 0 ] || fail "$impl: $WRONG wrong answers while traced"
 	echo off > "$TD/trace" || fail "$impl: trace off"
 	executed=$(trace_field executed)
 	steps=$(trace_field steps)
 	# Nothing records once off.
-	drive 1 all
+	site_drive 1 all
 	[ "$(trace_field steps)" = "$steps" ] || fail "$impl: the trace recorded after off"
 	[ "$executed" -gt 20 ] || fail "$impl: only $executed instructions seen executed: $(cat "$TD/trace")"
 	echo "$impl: trace of 3 rounds of requests: $executed instructions executed, $steps steps," \
@@ -98,7 +79,7 @@ for impl in "${impls[@]}"; do
 		[ $class = null ] && d=page_fault
 		det=$(stat detected $d)
 		gen=$(status_of generation)
-		drive 3
+		site_drive 3
 		[ "$WRONG" = 0 ] || fail "traced site $i ($class at $site): $WRONG wrong answers"
 		outside=$((outside + $(site_field outside)))
 		if [ "$(site_field fired)" = 0 ]; then
@@ -110,7 +91,7 @@ for impl in "${impls[@]}"; do
 			wait_for $((det + 1)) stat detected $d
 			wait_for 1 running_n
 			[ "$(status_of generation)" -gt "$gen" ] || fail "traced site $i ($class at $site): no new instance"
-			drive 1
+			site_drive 1
 			[ "$WRONG" = 0 ] || fail "traced site $i ($class at $site): wrong answer after the recovery"
 		fi
 		echo off > "$TD/inject"
