@@ -553,8 +553,9 @@ pub(crate) fn with_irqs_off<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
+/// Reads `RFLAGS`.
 #[inline(always)]
-fn save_flags() -> u64 {
+pub(crate) fn save_flags() -> u64 {
     let flags: u64;
     // SAFETY: Pushes RFLAGS and pops it into a register; the stack is balanced and nothing else
     // is touched.
@@ -1163,7 +1164,8 @@ unsafe fn redirect(regs: *mut PtRegs, frame: *mut Frame, class: FaultClass, nmi:
     true
 }
 
-fn user_mode(regs: &PtRegs) -> bool {
+/// Whether `regs` are a user-mode context's.
+pub(crate) fn user_mode(regs: &PtRegs) -> bool {
     regs.cs & 3 != 0
 }
 

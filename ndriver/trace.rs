@@ -97,21 +97,12 @@ pub(crate) fn active() -> bool {
     ACTIVE.load(Ordering::Relaxed)
 }
 
-/// Reads `RFLAGS`.
-#[inline(always)]
-fn flags() -> u64 {
-    let f: u64;
-    // SAFETY: pushes RFLAGS and pops it into a register; the stack is balanced.
-    unsafe { core::arch::asm!("pushfq", "pop {}", out(reg) f, options(nomem, preserves_flags)) };
-    f
-}
-
 /// Sets the trap flag for a guarded call: the CPU steps from the instruction after
 /// next. Returns whether the flag was set already (a traced call that nests this one
 /// in the same context), for [`step_off`].
 #[inline(always)]
 pub(crate) fn step_on() -> bool {
-    let was = flags() & X86_EFLAGS_TF != 0;
+    let was = crate::guard::save_flags() & X86_EFLAGS_TF != 0;
     IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
     // SAFETY: pushes RFLAGS, sets TF in the copy and pops it back; the stack is balanced.
     // The debug exceptions that follow are consumed by `on_debug`.
@@ -198,7 +189,7 @@ pub(crate) unsafe fn on_debug(regs: *mut PtRegs, dr6: *mut c_ulong) -> bool {
     }
     // SAFETY: the caller passes the exception's live registers.
     let r = unsafe { &mut *regs };
-    if r.cs & 3 != 0 || IN_FLIGHT.load(Ordering::Relaxed) == 0 {
+    if crate::guard::user_mode(r) || IN_FLIGHT.load(Ordering::Relaxed) == 0 {
         // Not a step of a traced call: a debugger's, or the kernel's to warn about.
         return false;
     }
@@ -231,6 +222,13 @@ pub(crate) unsafe fn on_debug(regs: *mut PtRegs, dr6: *mut c_ulong) -> bool {
     // SAFETY: as above.
     unsafe { *dr6 &= !(DR_STEP as c_ulong) };
     true
+}
+
+/// How many instructions `map` marks executed.
+fn executed(map: &[AtomicU64]) -> u64 {
+    map.iter()
+        .map(|w| w.load(Ordering::Relaxed).count_ones() as u64)
+        .sum()
 }
 
 /// The bitmap as a slice, if it covers `start..start + len`.
@@ -293,10 +291,7 @@ impl Held {
     /// executed: `None` without such a trace or with nothing in it.
     pub(crate) fn pick(&self, start: usize, len: usize, k: u32) -> Option<usize> {
         let map = map_of(self, start, len)?;
-        let n: u64 = map
-            .iter()
-            .map(|w| w.load(Ordering::Relaxed).count_ones() as u64)
-            .sum();
+        let n = executed(map);
         if n == 0 {
             return None;
         }
@@ -324,11 +319,7 @@ impl Held {
         text: Option<(usize, usize)>,
     ) -> fmt::Result {
         let covered = text.and_then(|(s, l)| map_of(self, s, l));
-        let n: u64 = covered.map_or(0, |m| {
-            m.iter()
-                .map(|w| w.load(Ordering::Relaxed).count_ones() as u64)
-                .sum()
-        });
+        let n = covered.map_or(0, executed);
         writeln!(
             f,
             "{} text={:#x}+{:#x} serving={} executed={} steps={} strays={}",
