@@ -18,6 +18,7 @@ use crate::action_list::{Action, ActionList, Kind};
 use crate::device::now_ns;
 use crate::guard::{self, GuardFn};
 use crate::net::SpareSkb;
+use crate::nic::TX_STALL_NS;
 use crate::nic_tx::TxLent;
 use core::fmt;
 use core::hint::black_box;
@@ -33,8 +34,6 @@ const CHUNK: u64 = 10_000;
 const MAX_CALLS: u64 = 10_000_000;
 /// Deadline armed for the guarded calls (as an entry point would have).
 const DEADLINE_NS: u64 = 50_000_000;
-/// The stall limit of the timed transmit table (never reached: each skb is taken back).
-const STALL_NS: u64 = 5_000_000_000;
 
 /// Results of the last run, in cycles per call (times 100 for two decimals).
 pub(crate) struct Bench {
@@ -112,7 +111,7 @@ fn time_unfinished_pair(n: u64) -> Option<u64> {
     let t0 = guard::rdtsc();
     for _ in 0..n {
         let token = black_box(&lent).lend(spare.skb(), 1)?;
-        black_box(lent.stalled(1, now_ns(), STALL_NS));
+        black_box(lent.stalled(1, now_ns(), TX_STALL_NS));
         black_box(lent.take(token, 1).ok()?);
     }
     let t1 = guard::rdtsc();

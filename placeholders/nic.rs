@@ -59,7 +59,7 @@ const POLL: usize = NicEntry::Poll as usize;
 /// How long the oldest skb lent may wait for its completion, while others follow,
 /// before transmit counts as hung: the kernel watchdog's period (`watchdog_timeo`, set
 /// to 5 s in `wrappers/netdevice.c`).
-const TX_STALL_NS: u64 = 5_000_000_000;
+pub(crate) const TX_STALL_NS: u64 = 5_000_000_000;
 
 /// Multicast addresses kept for the receive filter; more means all-multicast.
 pub(crate) const MC_MAX: usize = 16;
