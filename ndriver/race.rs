@@ -4,8 +4,9 @@
 //! that an interleaving which is otherwise a few instructions wide happens every time.
 //!
 //! `/sys/kernel/debug/ndriver/race` takes `POINT MICROSECONDS`: the next pass through
-//! `POINT` waits that long (busy, so that any context may pass), then the point
-//! disarms itself. Reading the file lists each point as `POINT armed_us hits active`,
+//! `POINT` waits that long, then the point disarms itself. Points in process context
+//! sleep (up to a minute, so that a test on a slow debug kernel has room); the others
+//! spin (up to 10 s, below the soft-lockup threshold), so that any context may pass. Reading the file lists each point as `POINT armed_us hits active`,
 //! `hits` counting the passes that stalled (the point's own record that it was
 //! reached), `active` those stalling now (so a test can tell that the interleaving it
 //! wanted really overlapped the stall).
@@ -14,6 +15,7 @@
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::prelude::*;
+use kernel::time::{delay::fsleep, Delta};
 use kernel::uaccess::UserSliceReader;
 
 /// In `Device::admit`, between loading the current instance and its table.
@@ -36,8 +38,13 @@ const NAMES: [&str; 5] = [
     "recover_pending",
 ];
 
-/// Longest stall a write may ask for (10 s).
-const MAX_US: u64 = 10_000_000;
+/// Whether a point is passed only in process context, where it may sleep.
+const SLEEPS: [bool; NAMES.len()] = [false, true, false, false, true];
+
+/// Longest stall a write may ask for at a spinning point (10 s).
+const MAX_SPIN_US: u64 = 10_000_000;
+/// Longest stall a write may ask for at a sleeping point (60 s).
+const MAX_SLEEP_US: u64 = 60_000_000;
 
 static ARMED_US: [AtomicU64; NAMES.len()] = [const { AtomicU64::new(0) }; NAMES.len()];
 static HITS: [AtomicU64; NAMES.len()] = [const { AtomicU64::new(0) }; NAMES.len()];
@@ -58,13 +65,18 @@ pub(crate) fn point(id: usize) {
     }
     HITS[id].fetch_add(1, Ordering::Relaxed);
     ACTIVE[id].fetch_add(1, Ordering::Relaxed);
-    // Busy in steps of a millisecond: a point may be passed with interrupts off.
-    for _ in 0..us / 1000 {
-        // SAFETY: `__udelay` only spins; any context may call it.
-        unsafe { kernel::bindings::__udelay(1000) };
+    if SLEEPS[id] {
+        // The caller is in process context (`SLEEPS`); `us` is at most a minute.
+        fsleep(Delta::from_micros(us as i64));
+    } else {
+        // Busy in steps of a millisecond: a point may be passed with interrupts off.
+        for _ in 0..us / 1000 {
+            // SAFETY: `__udelay` only spins; any context may call it.
+            unsafe { kernel::bindings::__udelay(1000) };
+        }
+        // SAFETY: `__udelay` only spins, and the remainder is below a millisecond.
+        unsafe { kernel::bindings::__udelay((us % 1000) as _) };
     }
-    // SAFETY: as above.
-    unsafe { kernel::bindings::__udelay((us % 1000) as _) };
     ACTIVE[id].fetch_sub(1, Ordering::Relaxed);
 }
 
@@ -102,12 +114,17 @@ pub(crate) fn write(_: &(), r: &mut UserSliceReader) -> Result {
         pr_warn!("race: no point `{}` (see the file for the list)\n", name);
         return Err(EINVAL);
     };
+    let max = if SLEEPS[id] {
+        MAX_SLEEP_US
+    } else {
+        MAX_SPIN_US
+    };
     let us = us
         .parse::<u64>()
         .ok()
-        .filter(|us| *us <= MAX_US)
+        .filter(|us| *us <= max)
         .ok_or_else(|| {
-            pr_warn!("race: microseconds 0..={}\n", MAX_US);
+            pr_warn!("race: {}: microseconds 0..={}\n", name, max);
             EINVAL
         })?;
     ARMED_US[id].store(us, Ordering::Release);

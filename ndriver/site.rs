@@ -15,6 +15,9 @@
 //!   instruction that changes neither (a store, a jump) has no destination register: the
 //!   fault fires but changes nothing, and says so.
 //!
+//! Neither corruption touches the stack or frame pointer ([`frame_pointer`]): in kernel
+//! mode that ends in a double fault, which nothing inside the kernel can contain.
+//!
 //! The site keeps its own evidence: hits inside guarded calls, hits outside them (never
 //! fired: nothing would contain the fault), faults fired, faults that changed the
 //! driver's state, and what the last one did; each one is also a line in the kernel log.
@@ -46,8 +49,25 @@ const MAX_INSN: usize = 15;
 const POINTER_BITS: u32 = 47;
 /// Lowest kernel address: a register above it holds a kernel pointer.
 const KERNEL_HALF: u64 = 0xffff_8000_0000_0000;
+/// Index of `rbp` in [`GPR_NAMES`].
+const RBP: usize = 4;
+/// How far above the stack pointer `rbp` may point and still be taken for the frame
+/// pointer: more than any kernel stack (32 KiB with KASAN).
+const FRAME_WINDOW: u64 = 64 * 1024;
 /// The arithmetic flags (CF, PF, AF, ZF, SF, OF): what a compare or test writes.
 const ARITH_FLAGS: u64 = 0x8d5;
+/// Whether register `i` of `r` is the frame pointer: `rbp` pointing into the stack just
+/// above `rsp`.
+///
+/// The corruption classes leave it alone. A function's epilogue moves it into the stack
+/// pointer, and in kernel mode an exception on a stack pointer into unmapped memory
+/// cannot push its frame: a double fault, which the kernel ends in a panic whatever a
+/// notifier says. No guard inside the kernel can contain it, so it is outside the
+/// fault model, like a corrupted `rsp` (never a candidate: [`GPR_NAMES`] lacks it).
+fn frame_pointer(r: &PtRegs, i: usize) -> bool {
+    i == RBP && r.bp.wrapping_sub(r.sp) < FRAME_WINDOW
+}
+
 /// No CPU.
 const NO_CPU: usize = usize::MAX;
 /// An odd multiplier with well-mixed bits (2^32 / golden ratio).
@@ -92,6 +112,8 @@ enum Effect {
     NoDestination = 5,
     /// No register held a kernel pointer: nothing to corrupt.
     NoPointer = 6,
+    /// The register to corrupt was the frame pointer, which the fault model leaves alone.
+    FramePointer = 7,
 }
 
 impl Effect {
@@ -103,6 +125,7 @@ impl Effect {
             4 => Self::Flag,
             5 => Self::NoDestination,
             6 => Self::NoPointer,
+            7 => Self::FramePointer,
             _ => Self::None,
         }
     }
@@ -410,7 +433,12 @@ impl Site {
             }
             FaultClass::CorruptPtr => {
                 let gprs = r.gprs();
-                let n = gprs.iter().filter(|v| **v >= KERNEL_HALF).count();
+                let pointer = |i: usize, v: u64| v >= KERNEL_HALF && !frame_pointer(r, i);
+                let n = gprs
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, v)| pointer(*i, **v))
+                    .count();
                 if n == 0 {
                     site.record(Effect::NoPointer, 0, 0, 0, 0);
                     return 0;
@@ -420,7 +448,7 @@ impl Site {
                 let Some(i) = gprs
                     .iter()
                     .enumerate()
-                    .filter(|(_, v)| **v >= KERNEL_HALF)
+                    .filter(|(i, v)| pointer(*i, **v))
                     .nth(pick)
                     .map(|(i, _)| i)
                 else {
@@ -477,7 +505,9 @@ impl Site {
             .zip(r.gprs())
             .position(|(b, v)| b.load(Ordering::Relaxed) != v);
         let bit = site.draw() % 64;
-        if let Some(i) = changed {
+        if changed.is_some_and(|i| frame_pointer(r, i)) {
+            site.record(Effect::FramePointer, RBP as u32, 0, r.bp, r.bp);
+        } else if let Some(i) = changed {
             if let Some(reg) = r.gpr_mut(i) {
                 let old = *reg;
                 *reg ^= 1 << bit;
@@ -568,6 +598,7 @@ impl fmt::Display for EffectText<'_> {
             Effect::Flag => write!(f, "flags,bit={},{:#x}->{:#x}", bit, old, new),
             Effect::NoDestination => f.write_str("no-destination"),
             Effect::NoPointer => f.write_str("no-pointer"),
+            Effect::FramePointer => f.write_str("frame-pointer"),
         }
     }
 }

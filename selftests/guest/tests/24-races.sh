@@ -66,6 +66,8 @@ grep -q '^admit 0 0 0$' "$RACE" || fail "race points armed before the test: $(ca
 refused "$RACE" "nonsense 5"
 refused "$RACE" "admit"
 refused "$RACE" "admit 99999999999"
+refused "$RACE" "admit 10000001"
+refused "$RACE" "recover_pending 60000001"
 
 # Cases 2 and 3 with the e1000, its interrupt on CPU 0, this shell on CPU 1.
 echo "$e1000" > "$TD/pci" || fail "attaching $e1000"
@@ -77,7 +79,10 @@ taskset -p 2 $$ > /dev/null || fail "shell to CPU 1"
 # 2. pending.
 g0=$(status_of generation)
 r0=$(stat recoveries)
-echo "recover_pending 8000000" > "$RACE" || fail "arming recover_pending"
+# The stall (a sleep: the work item runs in process context) must outlast a swap to
+# testdev-b and one op, which take about 8 s under KASAN and 1 s without.
+if kasan_on; then pending_s=30; else pending_s=8; fi
+echo "recover_pending ${pending_s}000000" > "$RACE" || fail "arming recover_pending"
 echo "class=error entry=devirq" > "$TD/inject" || fail "inject devirq 1"
 td_call op 7 > /dev/null || fail "op raising the first devirq fault"
 wait_for 1 inject_off_n
@@ -89,7 +94,7 @@ wait_for 1 inject_off_n
 [ "$(active recover_pending)" = 1 ] ||
 	fail "pending race not set up: the work item's stall ended before the second failure (machine too slow?)"
 # The stalled work item takes the newer failure and recovers from it.
-WAIT_SECS=20 wait_for $((r0 + 1)) stat recoveries
+WAIT_SECS=$((pending_s + 12)) wait_for $((r0 + 1)) stat recoveries
 [ "$(td_call op 9)" = 9 ] || fail "pending race: the device does not answer after the newer failure"
 [ "$(status_of state)" = running ] || fail "pending race: $(status_of state)"
 echo "pending race: generation $g0 -> $(status_of generation), the newer failure recovered"
