@@ -137,6 +137,37 @@ for class in $CORRUPT; do
 		"${out[$class.detected]} detected and recovered, ${out[$class.silent]} silent (wrong answers)," \
 		"${out[$class.none]} no visible effect"
 done
+
+# The frame pointer is outside the fault model: flip_dest at the instruction that sets
+# it (`mov %rsp,%rbp` in the one testdev-a function that keeps a frame pointer) fires
+# and changes nothing. Before, the flipped rbp became the stack pointer in the
+# function's epilogue and the next exception a double fault: the guest was lost.
+fp_site() {
+	local mod=ndriver_testdev_a a rest func= base= at=
+	while read -r a rest; do
+		case "$rest" in
+		"<"*">:") func=${rest#<}; func=${func%>:}; base=$a ;;
+		*"mov "*"%rsp,%rbp") [ -n "$func" ] && { at=${a%:}; break; } ;;
+		esac
+	done < <(objdump -d --no-show-raw-insn "$ROOT/sample-drivers/$mod.ko")
+	[ -n "$at" ] || return 1
+	echo "$mod:$func+$((0x$at - 0x$base))"
+}
+command -v objdump > /dev/null || fail "no objdump to find testdev-a's frame pointer"
+echo testdev-a > "$TD/swap" || fail "swap to testdev-a for the frame-pointer site"
+wait_for 1 running_n
+fp=$(fp_site) || fail "no mov %rsp,%rbp in testdev-a (its code changed?)"
+rec=$(stat recoveries)
+echo "class=flip_dest site=$fp" > "$TD/inject" || fail "frame-pointer site $fp: not placed"
+site_drive 3 all
+[ "$(site_field fired)" -ge 1 ] || fail "frame-pointer site $fp: not reached: $(cat "$TD/inject")"
+[ "$(site_field last)" = frame-pointer ] && [ "$(site_field applied)" = 0 ] ||
+	fail "frame-pointer site $fp: rbp corrupted: $(cat "$TD/inject")"
+[ "$WRONG" = 0 ] || fail "frame-pointer site $fp: $WRONG wrong answers"
+[ "$(stat recoveries)" = "$rec" ] || fail "frame-pointer site $fp: a recovery, the flip was not harmless"
+echo off > "$TD/inject"
+echo "frame pointer: flip_dest at $fp fired $(site_field fired) times, rbp left alone"
+
 cat "$TD/stats" "$DBG/status"
 # A corruption may make the driver call or return into kernel code with a bad value:
 # contained as a kernel_fault, whose report (registers and stack) is in the log. Allow
