@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
 """campaign-report.py RESULTS: summarises a fault-injection campaign.
+campaign-report.py --merge OUT RESULTS...: one report over several campaign runs
+(chunks of a campaign too long for one boot), written into OUT.
 
 Reads RESULTS/campaign.tsv (one line per injection, written by
 scripts/guest-campaign.sh) and writes RESULTS/campaign.json and RESULTS/campaign.md:
@@ -8,7 +10,8 @@ injected / manifested / detected / recovered / data intact per fault class, per
 site kind (entry point, random or traced instruction), per device, per entry point and per
 implementation, the recovery rate of manifested faults with a 95 % confidence
 interval, the outcomes of the corruption classes, and every miss with its kept
-kernel log.
+kernel log. A merged report numbers injections RUN:N, counts a guest lost per run
+that did not finish, and takes the rows a lost run wrote before it ended.
 """
 
 import csv
@@ -116,18 +119,42 @@ def corruption_table(out):
     return lines
 
 
-def main():
-    if len(sys.argv) != 2:
-        sys.exit("usage: campaign-report.py RESULTS")
-    res = sys.argv[1]
+def read_rows(res):
     path = os.path.join(res, "campaign.tsv")
     try:
         with open(path, newline="") as f:
-            rows = list(csv.DictReader(f, delimiter="\t"))
+            return list(csv.DictReader(f, delimiter="\t"))
     except OSError as e:
         sys.exit(f"campaign-report: cannot read {path}: {e}")
+
+
+def finished(res):
+    return os.path.exists(os.path.join(res, "campaign-done"))
+
+
+def main():
+    args = sys.argv[1:]
+    if len(args) == 1 and not args[0].startswith("-"):
+        res, runs = args[0], [args[0]]
+        rows = read_rows(res)
+        for r in rows:
+            r["log"] = f"campaign-miss-{r['n']}.log"
+    elif len(args) >= 3 and args[0] == "--merge":
+        res, runs = args[1], args[2:]
+        if os.path.abspath(res) in (os.path.abspath(r) for r in runs):
+            sys.exit("campaign-report: OUT must not be one of the runs")
+        os.makedirs(res, exist_ok=True)
+        rows = []
+        for run in runs:
+            name = os.path.basename(os.path.normpath(run))
+            for r in read_rows(run):
+                r["log"] = os.path.join(os.path.abspath(run), f"campaign-miss-{r['n']}.log")
+                r["n"] = f"{name}:{r['n']}"
+                rows.append(r)
+    else:
+        sys.exit("usage: campaign-report.py RESULTS | --merge OUT RESULTS...")
     if not rows:
-        sys.exit(f"campaign-report: {path} has no injections")
+        sys.exit(f"campaign-report: no injections in {' '.join(runs)}")
     for r in rows:
         r.setdefault("kind", "entry")
         r["kind"] = r.get("kind") or "entry"
@@ -150,16 +177,19 @@ def main():
         "by_class_sites": grouped([r for r in failstop if r["kind"] != "entry"], "class"),
         "by_device_sites": grouped([r for r in failstop if r["kind"] != "entry"], "device"),
         "corruptions": outcomes(corrupt),
-        "misses": [dict(r, log=f"campaign-miss-{r['n']}.log") for r in misses],
+        "misses": misses,
     }
 
     rate = fmt_rate(total["ok"], total["manifested"])
-    lost = 0 if os.path.exists(os.path.join(res, "campaign-done")) else 1
+    lost = sum(0 if finished(r) else 1 for r in runs)
     report["guest_lost"] = lost
+    report["runs"] = [os.path.basename(os.path.normpath(r)) for r in runs]
     with open(os.path.join(res, "campaign.json"), "w") as f:
         json.dump(report, f, indent=1)
     md = [f"# ndriver fault-injection campaign ({report['run']})", "",
-          "Made by `make campaign` (scripts/campaign.sh); raw data in campaign.tsv.", "",
+          "Made by `make campaign` (scripts/campaign.sh); raw data in campaign.tsv"
+          + (f" of the runs {', '.join(report['runs'])} (merged)." if len(runs) > 1 else "."),
+          "",
           f"**{len(rows)} injections ({sum(1 for r in rows if r['kind'] != 'entry')} at "
           f"instructions, random or traced); guests lost: {lost}. Fail-stop classes: {total['count']} injections, "
           f"{total['manifested']} manifested, {total['ok']} detected and recovered with data "
@@ -184,22 +214,25 @@ def main():
         where = r["entry"] if r["kind"] == "entry" else f"site {r.get('site', '?')}"
         md.append(f"- #{r['n']} {r['impl']} {r['workload']} {r['class']} at {where}: "
                   + " ".join(f"{s}={r[s]}" for s in STAGES) + f" outcome={r['outcome']}"
-                  + f" (kernel log: campaign-miss-{r['n']}.log)")
+                  + f" (kernel log: {r['log']})")
     md.append("")
     # The block workload's own data checks, beyond the per-injection verdicts.
-    for name, what in (("campaign-fio-errors.txt", "fio / fsck errors"),
-                       ("campaign-skipped", "skipped workloads")):
-        p = os.path.join(res, name)
-        if os.path.exists(p):
-            with open(p) as f:
-                text = f.read().strip()
-            if text:
-                md += [f"### {what}", "", "```", text[-3000:], "```", ""]
-    fsck = os.path.join(res, "campaign-fsck.txt")
-    if os.path.exists(fsck):
-        md += ["ext4 on ndblk0 after the block workload: fsck "
-               + ("clean." if not os.path.exists(os.path.join(res, "campaign-fio-errors.txt"))
-                  else "see above."), ""]
+    for run in runs:
+        head = f" ({os.path.basename(os.path.normpath(run))})" if len(runs) > 1 else ""
+        for name, what in (("campaign-fio-errors.txt", "fio / fsck errors"),
+                           ("campaign-skipped", "skipped workloads")):
+            p = os.path.join(run, name)
+            if os.path.exists(p):
+                with open(p) as f:
+                    text = f.read().strip()
+                if text:
+                    md += [f"### {what}{head}", "", "```", text[-3000:], "```", ""]
+        if os.path.exists(os.path.join(run, "campaign-fsck.txt")):
+            errors = os.path.exists(os.path.join(run, "campaign-fio-errors.txt"))
+            md += [f"ext4 on ndblk0 after the block workload{head}: fsck "
+                   + ("see above." if errors else "clean."), ""]
+        if not finished(run):
+            md += [f"**Guest lost{head}**: the run did not finish (its console.log says why).", ""]
     with open(os.path.join(res, "campaign.md"), "w") as f:
         f.write("\n".join(md))
 

@@ -53,6 +53,11 @@ DEV_REPS=${NDRIVER_CAMPAIGN_DEV_REPS:-2}
 SITES=${NDRIVER_CAMPAIGN_SITES:-30}
 SITE_KIND=${NDRIVER_CAMPAIGN_SITE_KIND:-traced}
 case $SITE_KIND in random | traced) ;; *) echo "NDRIVER_CAMPAIGN_SITE_KIND: random or traced" >&2; exit 1 ;; esac
+# Chunk K of a long campaign draws its sites from seeds K * 1000000 + ..., so that
+# chunks merged into one report (campaign-report.py --merge) do not repeat each other.
+CHUNK=${NDRIVER_CAMPAIGN_CHUNK:-0}
+case $CHUNK in [0-9] | [0-9][0-9] | [0-9][0-9][0-9] | [0-3][0-9][0-9][0-9]) ;;
+*) echo "NDRIVER_CAMPAIGN_CHUNK: 0 to 3999" >&2; exit 1 ;; esac
 SITE_CLASSES="panic null wild gpf div0 spin spin_irqoff flip_dest skip_insn corrupt_ptr"
 . "$ROOT/selftests/guest/lib.sh"
 
@@ -298,7 +303,7 @@ site_phase() {
 	for ((i = 1; i <= SITES; i++)); do
 		class=${classes[i % ${#classes[@]}]}
 		n=$((n + 1))
-		site_one "$dev" "$impl" "$workload" "$class" $((base + i)) "$drive"
+		site_one "$dev" "$impl" "$workload" "$class" $((CHUNK * 1000000 + base + i)) "$drive"
 		record "$DBG/$dev" "$impl" "$workload" "$class" site
 		kind= site= outcome=
 	done
