@@ -645,6 +645,16 @@ impl SiteSlot {
         desc: *const ImplDesc,
         injected: *const AtomicU64,
     ) -> Result {
+        // kprobes runs the post-handler of an instruction it may "boost" (resume after
+        // it without a single step) only on preemptible kernels: elsewhere flip_dest
+        // would fire and flip nothing.
+        if spec.class == FaultClass::FlipDest && !cfg!(CONFIG_PREEMPTION) {
+            pr_warn!(
+                "{}: inject: flip_dest needs a kernel with CONFIG_PREEMPTION\n",
+                dev
+            );
+            return Err(EOPNOTSUPP);
+        }
         let mut slot = self.inner.lock();
         // The old probe goes first: one site per device at a time.
         slot.take();
