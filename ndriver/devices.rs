@@ -7,11 +7,16 @@
 //! keep the `Arc` in a field of [`Devices`] (for typed access) and hand it to
 //! [`Devices::add`], which publishes it to the registry's hooks and gives it a
 //! debugfs directory.
+//!
+//! [`Devices`] owns the devices and subscribes to the registry (`registry.rs`), which
+//! tells it of each implementation that comes or goes; it passes that on to the
+//! devices of the implementation's class. The registry does not know devices.
 
 use crate::abi::ImplDesc;
 use crate::blk::{self, BlkDevice};
 use crate::device::{Class, Device, DeviceApi};
 use crate::nic::{self, NicDev};
+use crate::registry::{self, Subscriber};
 use crate::testdev::{TestDev, Testdev};
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::prelude::*;
@@ -91,6 +96,10 @@ impl Devices {
 
     fn publish(&mut self) {
         LIST.store(core::ptr::from_mut(&mut *self.list), Ordering::Release);
+        registry::subscribe(Subscriber {
+            registered: on_register,
+            withdrawn: on_unregister,
+        });
     }
 
     /// The devices, in creation order.
@@ -127,11 +136,11 @@ fn for_class(class: &str, f: impl Fn(&dyn DeviceApi)) {
 }
 
 /// An implementation of `class` registered.
-pub(crate) fn on_register(class: &str, desc: *const ImplDesc) {
+fn on_register(class: &str, desc: *const ImplDesc) {
     for_class(class, |d| d.on_register(desc));
 }
 
 /// An implementation of `class` is being withdrawn.
-pub(crate) fn on_unregister(class: &str, desc: *const ImplDesc) {
+fn on_unregister(class: &str, desc: *const ImplDesc) {
     for_class(class, |d| d.on_unregister(desc));
 }

@@ -10,15 +10,20 @@
 //! abandon a hung call. A device bound to an implementation that is being withdrawn is
 //! first swapped to another one (or left unbound), so an implementation module that is
 //! in use can be `rmmod`ed at any time without the device noticing more than a swap.
+//!
+//! The registry owns the implementations and knows nothing of devices: the device set
+//! (`devices.rs`), which owns the devices, subscribes with [`subscribe`] and is told
+//! of each implementation that comes or goes. The devices ask the registry which
+//! implementations of their class there are ([`impls_of`]).
 
 use crate::abi::{ImplDesc, ABI_VERSION};
-use crate::devices;
 use crate::guard;
 use crate::names::check_name;
 use core::ffi::CStr;
 use core::fmt;
 use kernel::ffi::c_int;
 use kernel::prelude::*;
+use kernel::sync::SetOnce;
 
 /// Most implementations registered at once.
 pub(crate) const MAX_IMPLS: usize = 16;
@@ -52,6 +57,23 @@ kernel::sync::global_lock! {
     // functions can be reached (they are unavailable to other modules until `init`
     // of this module returns).
     unsafe(uninit) static REGISTRY: Mutex<Slots> = Slots::EMPTY;
+}
+
+/// Who is told of implementations coming and going (the device set).
+#[derive(Clone, Copy)]
+pub(crate) struct Subscriber {
+    /// An implementation of class `class` registered.
+    pub(crate) registered: fn(class: &str, desc: *const ImplDesc),
+    /// An implementation of class `class` is being withdrawn: called before it goes.
+    pub(crate) withdrawn: fn(class: &str, desc: *const ImplDesc),
+}
+
+/// The subscriber, once there is one.
+static SUBSCRIBER: SetOnce<Subscriber> = SetOnce::new();
+
+/// Makes `s` the one subscriber (a second one is ignored).
+pub(crate) fn subscribe(s: Subscriber) {
+    SUBSCRIBER.populate(s);
 }
 
 /// Initialises the registry lock.
@@ -129,7 +151,9 @@ fn register(desc: *const ImplDesc, owner: *mut kernel::bindings::module) -> Resu
     });
     drop(slots);
     pr_info!("registered implementation {}/{}\n", class, name);
-    devices::on_register(class, desc);
+    if let Some(s) = SUBSCRIBER.as_ref() {
+        (s.registered)(class, desc);
+    }
     Ok(())
 }
 
@@ -210,7 +234,9 @@ pub(crate) extern "C" fn ndriver_unregister_impl(desc: *const ImplDesc) {
         r.class
     };
     // Devices move off it before it goes (this may start another implementation).
-    devices::on_unregister(class, desc);
+    if let Some(s) = SUBSCRIBER.as_ref() {
+        (s.withdrawn)(class, desc);
+    }
     let mut slots = REGISTRY.lock();
     for slot in slots.0.iter_mut() {
         if let Some(r) = slot {

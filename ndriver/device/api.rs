@@ -1,0 +1,380 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! [`DeviceApi`]: a device as callouts, debugfs and the device set reach it without
+//! knowing its class, and its implementation for every [`Device<C>`]: the registry's
+//! hooks, shutdown, and the debugfs files (status, statistics, recoveries, injection,
+//! policy, PCI attachment, `call`).
+
+use super::{Class, Device, Event};
+use crate::abi::ImplDesc;
+use crate::action_list::Kind;
+use crate::inject_spec::{Armed, SiteSpec};
+use crate::instance::InstanceState;
+use crate::policy::Policy;
+use crate::registry;
+use crate::stats::{Cause, Phases, Record};
+use crate::timeout::Bounds;
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::bindings;
+use kernel::ffi::c_void;
+use kernel::prelude::*;
+use kernel::workqueue::Work;
+
+/// A device as callouts and debugfs see it, whatever its class.
+pub(crate) trait DeviceApi: Send + Sync {
+    /// Name in debugfs and logs.
+    fn name(&self) -> &'static str;
+    /// The same, as a C string.
+    fn cname(&self) -> &'static CStr;
+    /// The `Device<C>` itself (for a class's callouts, after checking the class).
+    fn as_ptr(&self) -> *const c_void;
+    /// The class name.
+    fn class_name(&self) -> &'static str;
+    /// Entry point names.
+    fn entries(&self) -> &'static [&'static str];
+    /// Runs event `ev` of instance `st` (see [`Device::async_entry`]).
+    fn event(&self, st: &InstanceState, ev: Event, arg: u64) -> Option<i64>;
+    /// Whether `st` is the instance the device admits calls into now.
+    fn serves(&self, st: &InstanceState) -> bool;
+    /// The fault-injection decision for a call of `entry`.
+    fn fault_point(&self, entry: usize) -> u32;
+    /// The attached PCI function, or NULL.
+    fn pci_dev(&self) -> *mut bindings::pci_dev;
+    /// The name of the device's interrupt handlers.
+    fn irq_name(&self) -> &'static CStr;
+    /// An implementation of the device's class registered.
+    fn on_register(&self, desc: *const ImplDesc);
+    /// An implementation of the device's class is being withdrawn.
+    fn on_unregister(&self, desc: *const ImplDesc);
+    /// Stops the device for good.
+    fn shutdown(&self);
+    /// Writes `status`.
+    fn show_status(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result;
+    /// Writes `stats`.
+    fn show_stats(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result;
+    /// Writes `recoveries`.
+    fn show_recoveries(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result;
+    /// Writes `inject`.
+    fn show_inject(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result;
+    /// Arms (or disarms) fault injection at an entry point; disarms any site.
+    fn set_inject(&self, armed: Option<Armed>);
+    /// Arms fault injection at an instruction of the serving implementation; disarms any
+    /// entry-point request.
+    fn set_site(&self, spec: &SiteSpec<'_>) -> Result;
+    /// The text (start, length) of the serving implementation's module, if any.
+    fn serving_text(&self) -> Option<(usize, usize)>;
+    /// Orderly swap to `name` (or the next implementation).
+    fn swap(&self, name: Option<&str>) -> Result;
+    /// The policy and watchdog bounds.
+    fn policy(&self) -> (Policy, Bounds);
+    /// Sets the policy and watchdog bounds.
+    fn set_policy(&self, p: Policy, b: Bounds);
+    /// Writes the attached function's address (or `none`) and a newline.
+    fn show_pci(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result;
+    /// Attaches a PCI function (`None`: detaches).
+    fn set_pci(&self, addr: Option<u64>) -> Result;
+    /// Whether the class has a `call` file.
+    fn has_call(&self) -> bool;
+    /// A write to the `call` file.
+    fn call(&self, text: &str) -> Result<i64>;
+}
+
+impl<C: Class> DeviceApi for Device<C> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn cname(&self) -> &'static CStr {
+        self.cname
+    }
+
+    fn as_ptr(&self) -> *const c_void {
+        core::ptr::from_ref(self).cast()
+    }
+
+    fn class_name(&self) -> &'static str {
+        C::NAME
+    }
+
+    fn entries(&self) -> &'static [&'static str] {
+        C::ENTRIES
+    }
+
+    fn event(&self, st: &InstanceState, ev: Event, arg: u64) -> Option<i64> {
+        self.async_entry(st, ev, arg)
+    }
+
+    fn serves(&self, st: &InstanceState) -> bool {
+        self.running.load(Ordering::SeqCst)
+            && core::ptr::eq(self.current.load(Ordering::Acquire), st)
+            && !st.failed.load(Ordering::Acquire)
+    }
+
+    fn fault_point(&self, entry: usize) -> u32 {
+        let mut inj = self.inject.lock();
+        let Some(mut armed) = *inj else {
+            return 0;
+        };
+        let fired = armed.on_call(entry);
+        *inj = if armed.spent() { None } else { Some(armed) };
+        let Some(class) = fired else {
+            return 0;
+        };
+        self.counters.injected[class as usize].fetch_add(1, Ordering::Relaxed);
+        class as u32
+    }
+
+    fn pci_dev(&self) -> *mut bindings::pci_dev {
+        self.pci.load(Ordering::Acquire)
+    }
+
+    fn irq_name(&self) -> &'static CStr {
+        self.irq_name
+    }
+
+    /// Binds to the new implementation if the device has none.
+    fn on_register(&self, desc: *const ImplDesc) {
+        let mut ctl = self.ctl.lock();
+        if ctl.instance.is_some() {
+            return;
+        }
+        let mut p = Phases::default();
+        let started = match self.instantiate(&mut ctl, desc, &mut p) {
+            Ok(()) => Ok(()),
+            Err(f) => self.restart(&mut ctl, f.detected, C::PROBE, &mut p),
+        };
+        if started.is_ok() {
+            ctl.down = false;
+            self.redirect(&ctl, &mut p);
+        }
+    }
+
+    /// Moves off `desc` (to another implementation, if any).
+    fn on_unregister(&self, desc: *const ImplDesc) {
+        self.site.disarm_in(desc);
+        let mut ctl = self.ctl.lock();
+        if !core::ptr::eq(ctl.desc, desc) {
+            return;
+        }
+        let other = registry::impls_of(C::NAME)
+            .iter()
+            .copied()
+            .find(|d| !core::ptr::eq(*d, desc))
+            .unwrap_or(core::ptr::null());
+        if self
+            .swap_locked(&mut ctl, other, Some(Cause::Swap))
+            .is_err()
+        {
+            pr_err!("{}: no implementation could take over\n", self.name);
+        }
+        if other.is_null() {
+            ctl.desc = core::ptr::null();
+        }
+    }
+
+    /// Undoes the current instance, waits for a queued recovery and lets go of the
+    /// PCI function.
+    fn shutdown(&self) {
+        self.site.disarm();
+        C::shutdown(self);
+        self.leaving.store(true, Ordering::Release);
+        {
+            let mut ctl = self.ctl.lock();
+            let _ = self.swap_locked(&mut ctl, core::ptr::null(), None);
+        }
+        self.cancel_rejuvenation();
+        // SAFETY: `recovery_work` is a field of this live, pinned device.
+        unsafe { bindings::flush_work(Work::raw_get(&self.recovery_work)) };
+        self.pending.lock().take();
+        self.put_pci(core::ptr::null_mut(), 0);
+    }
+
+    fn show_status(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let ctl = self.ctl.lock();
+        let state = if ctl.down {
+            "down"
+        } else if ctl.instance.is_none() {
+            "unbound"
+        } else if self.running.load(Ordering::Relaxed) {
+            "running"
+        } else {
+            "recovering"
+        };
+        let name = ctl.instance.as_ref().map_or("-", |i| i.impl_name);
+        writeln!(f, "device {}", self.name)?;
+        writeln!(f, "class {}", C::NAME)?;
+        writeln!(f, "state {}", state)?;
+        writeln!(f, "implementation {}", name)?;
+        writeln!(f, "generation {}", ctl.generation)?;
+        write!(f, "pci ")?;
+        self.show_pci(f)?;
+        let held = ctl.instance.as_ref().map_or(0, |i| i.undo.lock().len());
+        writeln!(f, "resources_held {}", held)?;
+        if let Some(i) = ctl.instance.as_ref() {
+            let list = i.undo.lock();
+            write!(f, "resources")?;
+            for k in Kind::ALL {
+                write!(f, " {}={}", k.name(), list.count(k))?;
+            }
+            writeln!(f)?;
+        }
+        drop(ctl);
+        for (e, name) in C::ENTRIES.iter().enumerate() {
+            writeln!(f, "deadline_ns {} {}", name, self.deadline(e))?;
+        }
+        C::show_status(self, f)
+    }
+
+    fn show_stats(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.counters.show(f, C::ENTRIES)?;
+        C::show_stats(self, f)
+    }
+
+    fn show_recoveries(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let ctl = self.ctl.lock();
+        let mut recs: KVec<&Record> = KVec::new();
+        for r in ctl.records.iter() {
+            if recs.push(r, GFP_KERNEL).is_err() {
+                break;
+            }
+        }
+        recs.sort_unstable_by_key(|r| r.seq);
+        for r in recs {
+            crate::stats::show_record(f, r, C::ENTRIES)?;
+        }
+        Ok(())
+    }
+
+    fn show_inject(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if self.site.show(f)? {
+            return Ok(());
+        }
+        match *self.inject.lock() {
+            None => writeln!(f, "off"),
+            Some(a) => writeln!(
+                f,
+                "class={} entry={} after={} times={} probability={} calls={} fired={}",
+                a.spec.class.name(),
+                C::ENTRIES[a.spec.entry],
+                a.spec.after,
+                a.spec.times,
+                a.spec.probability,
+                a.calls,
+                a.fired
+            ),
+        }
+    }
+
+    fn set_inject(&self, armed: Option<Armed>) {
+        self.site.disarm();
+        *self.inject.lock() = armed;
+    }
+
+    fn set_site(&self, spec: &SiteSpec<'_>) -> Result {
+        *self.inject.lock() = None;
+        let desc = self.ctl.lock().desc;
+        let injected: *const AtomicU64 = &self.counters.injected[spec.class as usize];
+        // SAFETY: `counters` is a field of this device declared after `site`, so it is
+        // dropped after the slot; `shutdown` disarms the slot before that anyway.
+        unsafe { self.site.arm(self.name, spec, desc, injected) }
+    }
+
+    fn serving_text(&self) -> Option<(usize, usize)> {
+        crate::registry::text_of(self.ctl.lock().desc)
+    }
+
+    fn swap(&self, name: Option<&str>) -> Result {
+        self.swap_to(name)
+    }
+
+    fn policy(&self) -> (Policy, Bounds) {
+        (self.ctl.lock().policy, self.bounds())
+    }
+
+    fn set_policy(&self, p: Policy, b: Bounds) {
+        let mut ctl = self.ctl.lock();
+        let period_changed = ctl.policy.rejuvenate_ms != p.rejuvenate_ms;
+        ctl.policy = p;
+        ctl.ladder.reset();
+        self.guard_ns.store(b.guard_ns, Ordering::Relaxed);
+        self.bypass.store(!p.guard, Ordering::Relaxed);
+        self.contain_kernel_bug
+            .store(p.kernel_bug, Ordering::Relaxed);
+        self.floor_ns.store(b.floor_ns, Ordering::Relaxed);
+        self.ceiling_ns.store(b.ceiling_ns, Ordering::Relaxed);
+        drop(ctl);
+        if period_changed {
+            // The new period counts from now (outside `ctl`: a running rejuvenation
+            // takes it, and cancelling waits for that).
+            self.cancel_rejuvenation();
+            self.arc().arm_rejuvenation(p.rejuvenate_ms);
+        }
+    }
+
+    fn show_pci(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if self.pci_dev().is_null() {
+            return writeln!(f, "none");
+        }
+        let a = self.pci_addr.load(Ordering::Relaxed);
+        writeln!(
+            f,
+            "{:04x}:{:02x}:{:02x}.{}",
+            a >> 16,
+            (a >> 8) & 0xff,
+            (a >> 3) & 0x1f,
+            a & 7
+        )
+    }
+
+    /// Attaches the PCI function at `addr` (domain << 16 | bus << 8 | devfn; `None`
+    /// detaches): the current instance is removed and a fresh one of the same
+    /// implementation probes with the new function. `ENODEV`: no such function;
+    /// `EBUSY`: a kernel driver is bound to it.
+    fn set_pci(&self, addr: Option<u64>) -> Result {
+        let new = match addr {
+            None => core::ptr::null_mut(),
+            Some(a) => {
+                // SAFETY: a lookup; it returns a referenced function or NULL.
+                let p = unsafe {
+                    bindings::pci_get_domain_bus_and_slot(
+                        (a >> 16) as i32,
+                        ((a >> 8) & 0xff) as u32,
+                        (a & 0xff) as u32,
+                    )
+                };
+                if p.is_null() {
+                    return Err(ENODEV);
+                }
+                // SAFETY: `p` is referenced; reading its driver pointer is a snapshot.
+                if !unsafe { (*p).driver }.is_null() {
+                    // SAFETY: drops the lookup's reference.
+                    unsafe { bindings::pci_dev_put(p) };
+                    return Err(EBUSY);
+                }
+                p
+            }
+        };
+        let mut ctl = self.ctl.lock();
+        let target = ctl.desc;
+        if let Err(e) = self.swap_locked(&mut ctl, core::ptr::null(), None) {
+            if !new.is_null() {
+                // SAFETY: drops the lookup's reference.
+                unsafe { bindings::pci_dev_put(new) };
+            }
+            return Err(e);
+        }
+        self.put_pci(new, addr.unwrap_or(0));
+        if target.is_null() {
+            return Ok(());
+        }
+        self.swap_locked(&mut ctl, target, None)
+    }
+
+    fn has_call(&self) -> bool {
+        C::HAS_CALL
+    }
+
+    fn call(&self, text: &str) -> Result<i64> {
+        C::call(&self.arc(), text)
+    }
+}

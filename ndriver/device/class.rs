@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What a device class supplies: [`Class`], implemented by the class's per-device
+//! state, and the [`Event`]s of the resources its instances take through the callouts.
+
+use super::{Device, Failure};
+use crate::abi::Instance;
+use crate::instance::InstanceState;
+use crate::timeout::Bounds;
+use kernel::ffi::c_void;
+use kernel::prelude::*;
+use kernel::sync::Arc;
+
+/// An event of a resource an instance took through the callouts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// The device's interrupt (hardirq context; the argument is the IRQ number).
+    DevIrq,
+    /// One of the instance's hrtimers expired (softirq; the argument is its cookie).
+    Timer,
+    /// One of the instance's work items runs (process context; its cookie).
+    Work,
+}
+
+/// What a device class supplies. Implemented by the class's per-device state (the
+/// [`Device::class`] field); everything else about a device is generic.
+pub(crate) trait Class: Send + Sync + Sized + 'static {
+    /// The class name implementations register under (`ImplDesc::class`).
+    const NAME: &'static str;
+    /// Entry point names, indexed by entry number (at most `stats::MAX_ENTRIES`);
+    /// `inject`, `stats` and `recoveries` use them.
+    const ENTRIES: &'static [&'static str];
+    /// Entry numbers of the lifecycle entry points.
+    const PROBE: usize;
+    /// See [`Class::PROBE`].
+    const CONFIGURE: usize;
+    /// See [`Class::PROBE`].
+    const REMOVE: usize;
+
+    /// The entry number `configure(key, ..)` is accounted to (and injected at). A
+    /// class that routes some keys to their own entry points (a NIC's `up` to
+    /// `open`/`stop`) says so here.
+    fn config_entry(_key: u32) -> usize {
+        Self::CONFIGURE
+    }
+
+    /// The entry number of an event, `None` if the class has no such entry point.
+    fn event_entry(ev: Event) -> Option<usize>;
+
+    /// Calls `probe` in operation table `ops`.
+    ///
+    /// # Safety
+    ///
+    /// `ops` is the table of a registered implementation of this class and `h` a live
+    /// instance of it; called under the guard.
+    unsafe fn probe(ops: *const c_void, h: *mut Instance) -> i64;
+
+    /// Calls `configure(key, value)` (for a key routed elsewhere by
+    /// [`Class::config_entry`], that entry point).
+    ///
+    /// # Safety
+    ///
+    /// As for [`Class::probe`].
+    unsafe fn configure(ops: *const c_void, h: *mut Instance, key: u32, value: u64) -> i64;
+
+    /// Calls `remove`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Class::probe`].
+    unsafe fn remove(ops: *const c_void, h: *mut Instance);
+
+    /// Calls the entry point of event `ev`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Class::probe`].
+    unsafe fn event(ops: *const c_void, h: *mut Instance, ev: Event, arg: u64) -> i64;
+
+    /// Instance `st` is about to be undone (after a failure, or after its orderly
+    /// `remove`): no call reaches it any more, and its resources are still held.
+    /// Process context, under the device's control lock.
+    fn discarding(_dev: &Device<Self>, _st: &InstanceState) {}
+
+    /// The discarded instance's undo list ran: its resources (DMA mappings included)
+    /// are given back. Process context, under the device's control lock.
+    fn undone(_dev: &Device<Self>) {}
+
+    /// Replays class-specific state on a new instance (`h`, table `ops`), after the
+    /// logged configuration items. Process context, under the control lock.
+    fn replay(_dev: &Device<Self>, _ops: *const c_void, _h: *mut Instance) -> Result<(), Failure> {
+        Ok(())
+    }
+
+    /// The policy gave up on every implementation: the device is `down` until an
+    /// operator swap. Process context, under the device's control lock.
+    fn gave_up(_dev: &Device<Self>) {}
+
+    /// The device is going away (module unload), before its instance is removed.
+    /// Process context.
+    fn shutdown(_dev: &Device<Self>) {}
+
+    /// A new instance serves the device now (after a recovery, swap or first bind).
+    /// Process context, under the device's control lock.
+    fn redirected(_dev: &Device<Self>) {}
+
+    /// Writes class-specific `status` lines.
+    fn show_status(_dev: &Device<Self>, _f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        Ok(())
+    }
+
+    /// Writes class-specific `stats` lines.
+    fn show_stats(_dev: &Device<Self>, _f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        Ok(())
+    }
+
+    /// Default watchdog bounds of the class's devices (policy `guard_ns`, `floor_ns`,
+    /// `ceiling_ns`).
+    const BOUNDS: Bounds = Bounds::DEFAULT;
+
+    /// Whether the device has a `call` file (requests issued by hand).
+    const HAS_CALL: bool = false;
+
+    /// Handles a write to the device's `call` file.
+    fn call(_dev: &Arc<Device<Self>>, _text: &str) -> Result<i64> {
+        Err(ENOTTY)
+    }
+}

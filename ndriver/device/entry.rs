@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Entry-point calls under the guard: the watchdog deadline each call gets (from the
+//! running average of its execution time), how a call that ended badly is described
+//! ([`Failure`]) and counted, and the calls of event entry points from interrupt,
+//! timer and work-item context.
+
+use super::{Class, Device, Event};
+use crate::guard::{self, Fault, FaultClass as GuardClass};
+use crate::instance::InstanceState;
+use crate::stats::Detected;
+use crate::timeout::{self, Bounds};
+use core::sync::atomic::Ordering;
+use kernel::prelude::*;
+
+/// How a guarded entry-point call ended badly.
+#[derive(Clone, Copy)]
+pub(crate) struct Failure {
+    /// How it was detected.
+    pub(crate) detected: Detected,
+    /// The negative errno of an error return (0 otherwise).
+    pub(crate) errno: i64,
+    /// Nanoseconds from the fault to the wrapper regaining control.
+    pub(crate) contain_ns: u64,
+}
+
+/// Monotonic time in nanoseconds.
+pub(crate) fn now_ns() -> u64 {
+    // SAFETY: `ktime_get` has no preconditions.
+    unsafe { kernel::bindings::ktime_get() as u64 }
+}
+
+fn classify(f: &Fault) -> Detected {
+    if f.in_kernel {
+        return Detected::KernelFault;
+    }
+    match f.class {
+        GuardClass::Bug => Detected::Bug,
+        GuardClass::PageFault => Detected::PageFault,
+        GuardClass::GeneralProtection => Detected::Gpf,
+        GuardClass::DivideError => Detected::Divide,
+        GuardClass::Hang => Detected::Hang,
+        _ => Detected::OtherTrap,
+    }
+}
+
+/// Inverse of `Detected as u32`, for failures passed through atomics.
+pub(crate) fn detected_from(v: u32) -> Detected {
+    match v {
+        0 => Detected::Bug,
+        1 => Detected::PageFault,
+        2 => Detected::Gpf,
+        3 => Detected::Divide,
+        5 => Detected::Hang,
+        6 => Detected::Error,
+        7 => Detected::Leak,
+        8 => Detected::KernelFault,
+        9 => Detected::Misuse,
+        _ => Detected::OtherTrap,
+    }
+}
+
+impl<C: Class> Device<C> {
+    pub(super) fn bounds(&self) -> Bounds {
+        Bounds {
+            guard_ns: self.guard_ns.load(Ordering::Relaxed),
+            floor_ns: self.floor_ns.load(Ordering::Relaxed),
+            ceiling_ns: self.ceiling_ns.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The watchdog deadline of the next call of `entry`.
+    pub(super) fn deadline(&self, entry: usize) -> u64 {
+        timeout::deadline_ns(self.avg_ns[entry].load(Ordering::Relaxed), &self.bounds())
+    }
+
+    fn learn(&self, entry: usize, ns: u64) {
+        let a = &self.avg_ns[entry];
+        a.store(
+            timeout::update_average(a.load(Ordering::Relaxed), ns),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Runs one entry point (`f` calls it) under the guard, with `entry`'s deadline;
+    /// learns its execution time and counts calls and failures. An error return (a
+    /// negative value) is a failure.
+    pub(crate) fn guarded_entry<F: FnOnce() -> i64>(
+        &self,
+        entry: usize,
+        f: F,
+    ) -> Result<i64, Failure> {
+        self.counters.calls[entry].fetch_add(1, Ordering::Relaxed);
+        if self.bypass.load(Ordering::Relaxed) {
+            // Policy `guard=0`, for measurement: no guard frame, no watchdog, no
+            // timing. An error return is still a failure; a fault is not contained.
+            let v = f();
+            if v >= 0 && self.taint().is_none() {
+                return Ok(v);
+            }
+            let failure = Failure {
+                detected: Detected::Error,
+                errno: v,
+                contain_ns: 0,
+            };
+            self.counters.failures[entry].fetch_add(1, Ordering::Relaxed);
+            self.counters.detected[failure.detected as usize].fetch_add(1, Ordering::Relaxed);
+            return Err(failure);
+        }
+        let start = now_ns();
+        // SAFETY: the closure calls the driver's entry point, which publishes no pointer
+        // into this stack; after a fault the instance is treated as dead and undone.
+        let r = unsafe {
+            guard::guarded(
+                self.deadline(entry),
+                self.contain_kernel_bug.load(Ordering::Relaxed),
+                f,
+            )
+        };
+        let end = now_ns();
+        let taint = self.taint();
+        let failure = match r {
+            Ok(v) if v >= 0 && taint.is_none() => {
+                self.learn(entry, end.saturating_sub(start));
+                return Ok(v);
+            }
+            Ok(_) if taint == Some(Detected::Leak) => Failure {
+                detected: Detected::Leak,
+                errno: ENOMEM.to_errno() as i64,
+                contain_ns: 0,
+            },
+            Ok(_) if taint == Some(Detected::Misuse) => Failure {
+                detected: Detected::Misuse,
+                errno: EIO.to_errno() as i64,
+                contain_ns: 0,
+            },
+            Ok(v) => Failure {
+                detected: Detected::Error,
+                errno: v,
+                contain_ns: 0,
+            },
+            Err(fault) => {
+                pr_debug!(
+                    "{}: {} in {} at {:#x}\n",
+                    self.name,
+                    fault.class.name(),
+                    C::ENTRIES[entry],
+                    fault.ip
+                );
+                Failure {
+                    detected: classify(&fault),
+                    errno: 0,
+                    contain_ns: end.saturating_sub(start).saturating_sub(fault.elapsed_ns),
+                }
+            }
+        };
+        // Every call that returns while the instance is over its limit or misused a
+        // callout fails (so that it is retried on the next instance), but the leak or
+        // misuse is one failure.
+        if matches!(failure.detected, Detected::Leak | Detected::Misuse) && !self.count_taint() {
+            return Err(failure);
+        }
+        self.counters.failures[entry].fetch_add(1, Ordering::Relaxed);
+        self.counters.detected[failure.detected as usize].fetch_add(1, Ordering::Relaxed);
+        Err(failure)
+    }
+
+    /// The current instance, from `guarded_entry`.
+    fn current_instance(&self) -> Option<&InstanceState> {
+        let inst = self.current.load(Ordering::Acquire);
+        // SAFETY: called from `guarded_entry`, whose caller keeps the current instance
+        // alive (admitted, or holding `ctl`).
+        (!inst.is_null()).then(|| unsafe { &*inst })
+    }
+
+    /// Whether the current instance went over its memory limit (a leak) or handed a
+    /// callout a value it does not hold (a misuse).
+    fn taint(&self) -> Option<Detected> {
+        let i = self.current_instance()?;
+        if i.misused.load(Ordering::Acquire) {
+            Some(Detected::Misuse)
+        } else if i.over_limit.load(Ordering::Relaxed) {
+            Some(Detected::Leak)
+        } else {
+            None
+        }
+    }
+
+    /// True for the first report of the current instance's leak or misuse.
+    fn count_taint(&self) -> bool {
+        self.current_instance()
+            .is_some_and(|i| !i.taint_counted.swap(true, Ordering::Relaxed))
+    }
+
+    /// Takes back the counting of a failure that was an answer (a refused value).
+    pub(crate) fn uncount_failure(&self, entry: usize, fail: &Failure) {
+        self.counters.failures[entry].fetch_sub(1, Ordering::Relaxed);
+        self.counters.detected[fail.detected as usize].fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Runs event `ev` of instance `st` from the context of its event (an interrupt,
+    /// timer or work item `st` took through the callouts). `None`: `st` does not serve
+    /// the device now (it is starting, quiesced, failed or replaced) and the event is
+    /// not passed on. A failure is contained here and recovery handed to process
+    /// context.
+    pub(crate) fn async_entry(&self, st: &InstanceState, ev: Event, arg: u64) -> Option<i64> {
+        let entry = C::event_entry(ev)?;
+        let a = self.admit()?;
+        if !core::ptr::eq(a.inst, st) {
+            return None;
+        }
+        let h = a.handle();
+        let ops = a.ops;
+        // SAFETY: `h` is the live instance `ops` belongs to.
+        match self.guarded_entry(entry, || unsafe { C::event(ops, h, ev, arg) }) {
+            Ok(v) => Some(v),
+            Err(fail) => {
+                self.fail_async(a, entry, fail);
+                None
+            }
+        }
+    }
+
+    /// A hang of the device itself, found at `entry` (its driver answered, the device
+    /// made no progress): counted here, since no guarded call failed.
+    pub(crate) fn device_hang(&self, entry: usize) -> Failure {
+        if let Some(f) = self.counters.failures.get(entry) {
+            f.fetch_add(1, Ordering::Relaxed);
+        }
+        self.counters.detected[Detected::Hang as usize].fetch_add(1, Ordering::Relaxed);
+        Failure {
+            detected: Detected::Hang,
+            errno: 0,
+            contain_ns: 0,
+        }
+    }
+}

@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Recovery from a failed entry point: a failure with a waiting caller is recovered
+//! in its context ([`Device::recover`]), one without ([`Device::fail_async`]) is left
+//! pending for the device's recovery work item. A recovery quiesces the device,
+//! undoes the instance, starts a new one as the policy ladder says (with its back-off)
+//! and replays the configuration into it, redirects calls to it, and records the time
+//! of each phase ([`Phases`]).
+
+use super::state::Ctl;
+use super::{now_ns, Admitted, Class, Device, DeviceApi, Failure};
+use crate::abi::ImplDesc;
+use crate::callouts_device;
+use crate::instance::InstanceState;
+use crate::policy::Decision;
+use crate::registry;
+use crate::stats::{Cause, Detected, Phases, Record};
+use core::sync::atomic::Ordering;
+use kernel::bindings;
+use kernel::impl_has_work;
+use kernel::prelude::*;
+use kernel::sync::{Arc, ArcBorrow};
+use kernel::time::Delta;
+use kernel::workqueue::{self, WorkItem};
+
+/// Attempts per request before it fails back to the caller (each failed attempt is
+/// followed by a recovery, so this bounds work, not correctness).
+pub(crate) const MAX_ATTEMPTS: u32 = 16;
+
+impl_has_work! {
+    impl{C: Class} HasWork<Self> for Device<C> { self.recovery_work }
+}
+
+impl<C: Class> WorkItem for Device<C> {
+    type Pointer = Arc<Device<C>>;
+
+    fn run(this: Arc<Device<C>>) {
+        this.recover_pending();
+    }
+}
+
+impl<C: Class> Device<C> {
+    /// Undoes and frees the current instance (after `quiesce`). Returns the number of
+    /// undo actions run.
+    pub(super) fn discard(&self, ctl: &mut Ctl) -> usize {
+        self.current.store(core::ptr::null_mut(), Ordering::Release);
+        self.ops.store(core::ptr::null_mut(), Ordering::Release);
+        let Some(inst) = ctl.instance.take() else {
+            return 0;
+        };
+        // Stop the device's DMA before any of the instance's memory goes back: a dead
+        // instance leaves its device running, and a receive ring freed under a device
+        // that still writes it corrupts whatever reuses the pages.
+        let p = self.pci_dev();
+        if !p.is_null() {
+            // SAFETY: `p` is the attached function, referenced until detached (which
+            // happens only with no instance).
+            unsafe { bindings::pci_clear_master(p) };
+        }
+        C::discarding(self, &inst);
+        let mut list = inst.undo.lock().take();
+        // SAFETY: the device is quiesced and no longer points at the instance, so its
+        // code never runs again on this instance.
+        let n = unsafe { list.undo_all() };
+        self.counters.undone.fetch_add(n as u64, Ordering::Relaxed);
+        C::undone(self);
+        n
+    }
+
+    /// Starts an instance of `desc` and replays the configuration. On failure the
+    /// half-started instance is discarded.
+    pub(super) fn instantiate(
+        &self,
+        ctl: &mut Ctl,
+        desc: *const ImplDesc,
+        p: &mut Phases,
+    ) -> Result<(), Failure> {
+        // SAFETY: `desc` comes from the registry and stays registered while we hold
+        // `ctl` (withdrawal goes through `ctl`).
+        let d = unsafe { &*desc };
+        let ops = d.ops.cast_mut();
+        let name = registry::name_of(desc).unwrap_or("?");
+        ctl.generation += 1;
+        let t = now_ns();
+        let api: *const dyn DeviceApi = core::ptr::from_ref(self);
+        let inst = KBox::pin_init(
+            InstanceState::new(
+                desc,
+                name,
+                ctl.generation,
+                api,
+                ctl.policy.mem_kb as usize * 1024,
+            ),
+            GFP_KERNEL,
+        )
+        .map_err(|_| Failure {
+            detected: Detected::Error,
+            errno: ENOMEM.to_errno() as i64,
+            contain_ns: 0,
+        })?;
+        inst.as_ref().make_live().map_err(|e| Failure {
+            detected: Detected::Error,
+            errno: e.to_errno() as i64,
+            contain_ns: 0,
+        })?;
+        let h = inst.handle();
+        // Publish for the callouts' sake before probe (entry points stay blocked:
+        // `running` is false).
+        self.current.store(
+            core::ptr::from_ref::<InstanceState>(&inst).cast_mut(),
+            Ordering::Release,
+        );
+        self.ops.store(ops, Ordering::Release);
+        ctl.instance = Some(inst);
+        ctl.desc = desc;
+        // SAFETY: `h` is the fresh instance of this implementation, `ops` its table.
+        let r = self.guarded_entry(C::PROBE, || unsafe { C::probe(ops, h) });
+        p.instantiate = now_ns().saturating_sub(t);
+        r.inspect_err(|_| {
+            self.discard(ctl);
+        })?;
+        let t = now_ns();
+        for i in 0..ctl.config.len() {
+            let (k, v) = ctl.config[i];
+            // SAFETY: as for `probe`.
+            let r =
+                self.guarded_entry(C::config_entry(k), || unsafe { C::configure(ops, h, k, v) });
+            if let Err(f) = r {
+                self.discard(ctl);
+                return Err(f);
+            }
+        }
+        if let Err(f) = C::replay(self, ops, h) {
+            self.discard(ctl);
+            return Err(f);
+        }
+        p.reconfigure = now_ns().saturating_sub(t);
+        Ok(())
+    }
+
+    pub(super) fn redirect(&self, ctl: &Ctl, p: &mut Phases) {
+        let t = now_ns();
+        self.running.store(true, Ordering::Release);
+        if let Some(inst) = ctl.instance.as_ref() {
+            // Lines masked while the instance was starting can interrupt it now.
+            callouts_device::unmask_irqs(inst);
+        }
+        C::redirected(self);
+        p.redirect = now_ns().saturating_sub(t);
+    }
+
+    /// A call admitted by `a`, with no waiting caller (an interrupt, timer, work item,
+    /// or a request the class answered itself), failed: marks the instance failed, so
+    /// nothing more is admitted into it, and hands recovery to `recovery_work`.
+    ///
+    /// It takes the admission, not the instance: the instance is written while the
+    /// call still holds it, so a recovery waiting in `quiesce` cannot free it first.
+    pub(crate) fn fail_async(&self, a: Admitted<'_, C>, entry: usize, fail: Failure) {
+        crate::race::point(crate::race::FAIL_ASYNC);
+        let st = a.inst;
+        st.failed.store(true, Ordering::Release);
+        let gen = st.generation;
+        drop(a);
+        {
+            let mut p = self.pending.lock();
+            // The newest instance's failure wins: `recover` ignores an older
+            // generation, which would leave a newer failed instance refusing calls.
+            if p.as_ref().is_none_or(|(g, _, _)| *g < gen) {
+                *p = Some((gen, entry, fail));
+            }
+        }
+        if self.leaving.load(Ordering::Acquire) {
+            return;
+        }
+        // SAFETY: every `Device` is created in an `Arc` (`devices.rs`) that lives until
+        // `shutdown` flushed `recovery_work`; `self` is its data.
+        let this = unsafe { ArcBorrow::<Device<C>>::from_raw(self) };
+        // Already queued: that run takes this failure too.
+        let _ = workqueue::system_long().enqueue::<_, 0>(Arc::<Device<C>>::from(this));
+    }
+
+    /// Recovers from a pending failure of an asynchronous entry point, if any.
+    pub(crate) fn recover_pending(&self) {
+        crate::race::point(crate::race::RECOVER_PENDING);
+        let Some((gen, entry, fail)) = self.pending.lock().take() else {
+            return;
+        };
+        if let Err(e) = self.recover(gen, entry, fail) {
+            pr_err!(
+                "{}: recovery from a failure in {} failed: {:?}\n",
+                self.name,
+                C::ENTRIES[entry],
+                e
+            );
+        }
+    }
+
+    /// Recovers from `fail` of `entry` seen on generation `gen`; a no-op if another
+    /// caller already replaced that generation. Process context.
+    pub(crate) fn recover(&self, gen: u64, entry: usize, fail: Failure) -> Result {
+        let mut ctl = self.ctl.lock();
+        if ctl.generation != gen || ctl.instance.is_none() {
+            return if ctl.down { Err(EIO) } else { Ok(()) };
+        }
+        let mut p = Phases {
+            contain: fail.contain_ns,
+            ..Phases::default()
+        };
+        let t = now_ns();
+        self.quiesce();
+        p.quiesce = now_ns().saturating_sub(t);
+        crate::race::point(crate::race::RECOVER_QUIESCED);
+        let t = now_ns();
+        let undone = self.discard(&mut ctl);
+        p.undo = now_ns().saturating_sub(t);
+        self.restart(&mut ctl, fail.detected, entry, &mut p)?;
+        self.redirect(&ctl, &mut p);
+        ctl.seq += 1;
+        let rec = Record {
+            seq: ctl.seq,
+            cause: Cause::Failure(fail.detected),
+            entry,
+            generation: ctl.generation,
+            undone,
+            phases: p,
+        };
+        ctl.push_record(rec);
+        self.counters.recoveries.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Records the re-issue time of the newest recovery.
+    pub(crate) fn note_reissue(&self, ns: u64) {
+        self.ctl.lock().note_reissue(ns);
+    }
+
+    /// Starts a new instance after a failure (`cause` in `entry`), as the policy ladder
+    /// says: the same implementation afresh or the next alternative, after a back-off.
+    /// A new instance that fails to start is the next failure. Gives the device up
+    /// when the ladder does.
+    pub(super) fn restart(
+        &self,
+        ctl: &mut Ctl,
+        mut cause: Detected,
+        entry: usize,
+        p: &mut Phases,
+    ) -> Result {
+        loop {
+            let impls = registry::impls_of(C::NAME);
+            let cur = impls
+                .iter()
+                .position(|d| core::ptr::eq(*d, ctl.desc))
+                .unwrap_or(0);
+            let policy = ctl.policy;
+            let now_ms = now_ns() / 1_000_000;
+            match ctl.ladder.on_failure(&policy, cur, impls.len(), now_ms) {
+                Decision::GiveUp => {
+                    ctl.down = true;
+                    self.counters.giveups.fetch_add(1, Ordering::Relaxed);
+                    C::gave_up(self);
+                    pr_err!(
+                        "{}: {} in {}, and every implementation failed too often: device down\n",
+                        self.name,
+                        cause.name(),
+                        C::ENTRIES.get(entry).copied().unwrap_or("-")
+                    );
+                    return Err(EIO);
+                }
+                Decision::Start { index, delay_ms } => {
+                    if delay_ms > 0 {
+                        kernel::time::delay::fsleep(Delta::from_millis(delay_ms as i64));
+                    }
+                    let Some(desc) = impls.get(index).copied() else {
+                        continue;
+                    };
+                    match self.instantiate(ctl, desc, p) {
+                        Ok(()) => return Ok(()),
+                        Err(f) => cause = f.detected,
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The device's state: [`Device<C>`] (what admission, the guard, fault injection,
+//! statistics and the work items share, and the class's own state) and [`Ctl`], the
+//! process-context control state under its mutex, with the accessors the classes use.
+
+use super::{Class, DeviceApi, Failure};
+use crate::abi::ImplDesc;
+use crate::inject_spec::Armed;
+use crate::instance::InstanceState;
+use crate::policy::{Ladder, Policy};
+use crate::site::SiteSlot;
+use crate::stats::{Cause, Counters, Record, MAX_ENTRIES, RECORDS};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use kernel::bindings;
+use kernel::ffi::c_void;
+use kernel::prelude::*;
+use kernel::sync::{Arc, ArcBorrow, Mutex, SpinLockIrq};
+use kernel::workqueue::{DelayedWork, Work};
+use kernel::{new_delayed_work, new_mutex, new_spinlock_irq, new_work};
+
+/// Process-context control state, under [`Device::ctl`].
+pub(crate) struct Ctl {
+    /// The instance serving the device, if any.
+    pub(crate) instance: Option<Pin<KBox<InstanceState>>>,
+    /// Its implementation.
+    pub(crate) desc: *const ImplDesc,
+    /// Generation of the newest instance (0: none yet).
+    pub(crate) generation: u64,
+    pub(super) ladder: Ladder,
+    pub(super) policy: Policy,
+    /// Logged configuration, replayed on every new instance in the order first set.
+    pub(crate) config: KVec<(u32, u64)>,
+    /// The policy gave up: no instance until an operator swap.
+    pub(crate) down: bool,
+    /// Newest recoveries, a ring.
+    pub(super) records: KVec<Record>,
+    pub(super) seq: u64,
+}
+
+// SAFETY: `desc` points at a registered descriptor, valid while registered (the
+// registry asks the device to swap away before withdrawing it).
+unsafe impl Send for Ctl {}
+
+/// The framework-owned device: the generic part of a placeholder of class `C`.
+#[pin_data]
+pub(crate) struct Device<C: Class> {
+    /// Name in debugfs and logs.
+    pub(crate) name: &'static str,
+    /// The same, for debugfs.
+    pub(super) cname: &'static CStr,
+    #[pin]
+    pub(super) ctl: Mutex<Ctl>,
+    /// The instance entry points go to; NULL when none.
+    pub(super) current: AtomicPtr<InstanceState>,
+    /// Operation table of the current instance.
+    pub(super) ops: AtomicPtr<c_void>,
+    /// Whether entry points are admitted (cleared to quiesce).
+    pub(super) running: AtomicBool,
+    /// Calls inside the current instance.
+    pub(super) inflight: AtomicU32,
+    #[pin]
+    pub(super) inject: SpinLockIrq<Option<Armed>>,
+    /// Fault injection at an instruction (`inject site=`). Declared before `counters`,
+    /// which its site counts into: dropped first.
+    #[pin]
+    pub(super) site: SiteSlot,
+    /// Statistics.
+    pub(crate) counters: Counters,
+    /// Running average execution time per entry point, in ns.
+    pub(super) avg_ns: [AtomicU64; MAX_ENTRIES],
+    pub(super) guard_ns: AtomicU64,
+    /// Policy `guard=0`: entry points are called directly (measurement only).
+    pub(super) bypass: AtomicBool,
+    /// Policy `kernel_bug=1`: a `BUG()` in core kernel code reached from an entry point,
+    /// or a fault in kernel code holding a lock, is contained.
+    pub(super) contain_kernel_bug: AtomicBool,
+    pub(super) floor_ns: AtomicU64,
+    pub(super) ceiling_ns: AtomicU64,
+    /// Name of the device's interrupt handlers in `/proc/interrupts`.
+    pub(super) irq_name: &'static CStr,
+    /// The PCI function instances drive (a reference from
+    /// `pci_get_domain_bus_and_slot`), NULL when none; changed only with no instance.
+    pub(super) pci: AtomicPtr<bindings::pci_dev>,
+    /// Its address as domain << 16 | bus << 8 | devfn, for `status`.
+    pub(super) pci_addr: AtomicU64,
+    /// A failure of an asynchronous entry point: (generation, entry, failure),
+    /// waiting for `recovery_work`.
+    #[pin]
+    pub(super) pending: SpinLockIrq<Option<(u64, usize, Failure)>>,
+    #[pin]
+    pub(super) recovery_work: Work<Device<C>>,
+    /// Periodic rejuvenation (policy `rejuvenate_ms`); while queued it owns a
+    /// reference to the device.
+    #[pin]
+    pub(super) rejuvenate_work: DelayedWork<Device<C>, 1>,
+    /// The device is being torn down: no new asynchronous recovery or rejuvenation.
+    pub(super) leaving: AtomicBool,
+    /// The class's per-device state.
+    #[pin]
+    pub(crate) class: C,
+}
+
+impl<C: Class> Device<C> {
+    /// A device with no instance yet; it binds when an implementation registers.
+    pub(crate) fn new(
+        cname: &'static CStr,
+        irq_name: &'static CStr,
+        class: impl PinInit<C, Error>,
+    ) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
+            name: cname.to_str().unwrap_or("?"),
+            cname,
+            ctl <- new_mutex!(Ctl {
+                instance: None,
+                desc: core::ptr::null(),
+                generation: 0,
+                ladder: Ladder::new(),
+                policy: Policy::DEFAULT,
+                config: KVec::new(),
+                down: false,
+                records: KVec::new(),
+                seq: 0,
+            }),
+            current: AtomicPtr::new(core::ptr::null_mut()),
+            ops: AtomicPtr::new(core::ptr::null_mut()),
+            running: AtomicBool::new(false),
+            inflight: AtomicU32::new(0),
+            inject <- new_spinlock_irq!(None),
+            site <- SiteSlot::new(),
+            counters: Counters::new(),
+            avg_ns: [const { AtomicU64::new(0) }; MAX_ENTRIES],
+            guard_ns: AtomicU64::new(C::BOUNDS.guard_ns),
+            bypass: AtomicBool::new(!Policy::DEFAULT.guard),
+            contain_kernel_bug: AtomicBool::new(Policy::DEFAULT.kernel_bug),
+            floor_ns: AtomicU64::new(C::BOUNDS.floor_ns),
+            ceiling_ns: AtomicU64::new(C::BOUNDS.ceiling_ns),
+            irq_name,
+            pci: AtomicPtr::new(core::ptr::null_mut()),
+            pci_addr: AtomicU64::new(0),
+            pending <- new_spinlock_irq!(None),
+            recovery_work <- new_work!("ndriver_recovery"),
+            rejuvenate_work <- new_delayed_work!("ndriver_rejuvenate"),
+            leaving: AtomicBool::new(false),
+            class <- class,
+        })
+    }
+
+    /// The control lock (process context).
+    pub(crate) fn ctl(&self) -> kernel::sync::MutexGuard<'_, Ctl> {
+        self.ctl.lock()
+    }
+
+    /// Generation of the newest instance.
+    pub(crate) fn generation(&self) -> u64 {
+        self.ctl.lock().generation
+    }
+
+    /// Whether calls are admitted now.
+    pub(crate) fn is_running(&self) -> bool {
+        self.running.load(Ordering::Acquire)
+    }
+
+    /// Whether `st` is the instance calls go to.
+    pub(crate) fn is_current(&self, st: &InstanceState) -> bool {
+        core::ptr::eq(self.current.load(Ordering::Acquire), st)
+    }
+
+    /// A new reference to the device.
+    pub(crate) fn arc(&self) -> Arc<Self> {
+        // SAFETY: every `Device` lives in an `Arc` (`devices.rs`); `self` is its data,
+        // borrowed for this call.
+        let this = unsafe { ArcBorrow::<Device<C>>::from_raw(self) };
+        Arc::<Device<C>>::from(this)
+    }
+
+    /// The name of the implementation serving the device (`-` if none).
+    pub(crate) fn impl_name(&self) -> &'static str {
+        self.ctl
+            .lock()
+            .instance
+            .as_ref()
+            .map_or("-", |i| i.impl_name)
+    }
+
+    /// The attached PCI function's address (`DDDD:BB:SS.F`), or `none`, in `buf`.
+    pub(crate) fn pci_text<'b>(&self, buf: &'b mut [u8; 16]) -> &'b str {
+        if self.pci_dev().is_null() {
+            return "none";
+        }
+        let a = self.pci_addr.load(Ordering::Relaxed);
+        let hex = |v: u64| b"0123456789abcdef"[(v & 0xf) as usize];
+        let digits = [
+            hex(a >> 28),
+            hex(a >> 24),
+            hex(a >> 20),
+            hex(a >> 16),
+            b':',
+            hex(a >> 12),
+            hex(a >> 8),
+            b':',
+            hex((a >> 7) & 1),
+            hex(a >> 3),
+            b'.',
+            b'0' + (a & 7) as u8,
+        ];
+        buf[..12].copy_from_slice(&digits);
+        core::str::from_utf8(&buf[..12]).unwrap_or("none")
+    }
+
+    /// Replaces the attached function by `new` (with address `addr`) and drops the
+    /// reference to the old one.
+    pub(super) fn put_pci(&self, new: *mut bindings::pci_dev, addr: u64) {
+        let old = self.pci.swap(new, Ordering::AcqRel);
+        self.pci_addr.store(addr, Ordering::Relaxed);
+        if !old.is_null() {
+            // SAFETY: `old` held the reference taken when it was attached.
+            unsafe { bindings::pci_dev_put(old) };
+        }
+    }
+}
+
+impl Ctl {
+    pub(super) fn push_record(&mut self, r: Record) {
+        if self.records.len() < RECORDS {
+            let _ = self.records.push(r, GFP_KERNEL);
+        } else {
+            // Sequence numbers start at 1 and filled the slots in order.
+            let i = (r.seq.saturating_sub(1) as usize) % RECORDS;
+            self.records[i] = r;
+        }
+    }
+
+    pub(super) fn note_reissue(&mut self, ns: u64) {
+        let seq = self.seq;
+        let failed = |r: &Record| matches!(r.cause, Cause::Failure(_));
+        if let Some(r) = self.records.iter_mut().find(|r| r.seq == seq && failed(r)) {
+            r.phases.reissue = ns;
+        }
+    }
+}

@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Orderly swaps (an operator's, or moving off an implementation being withdrawn)
+//! and periodic rejuvenation, which starts a fresh instance through the same path;
+//! the rejuvenation work item.
+
+use super::state::Ctl;
+use super::{now_ns, Class, Device};
+use crate::abi::ImplDesc;
+use crate::registry;
+use crate::stats::{Cause, Phases, Record};
+use core::sync::atomic::Ordering;
+use kernel::bindings;
+use kernel::impl_has_delayed_work;
+use kernel::prelude::*;
+use kernel::sync::Arc;
+use kernel::workqueue::{self, WorkItem};
+
+impl_has_delayed_work! {
+    impl{C: Class} HasDelayedWork<Self, 1> for Device<C> { self.rejuvenate_work }
+}
+
+impl<C: Class> WorkItem<1> for Device<C> {
+    type Pointer = Arc<Device<C>>;
+
+    fn run(this: Arc<Device<C>>) {
+        this.rejuvenate();
+    }
+}
+
+impl<C: Class> Device<C> {
+    /// Orderly swap to implementation `name` (or the next one): quiesce, let the old
+    /// instance remove itself (guarded), undo whatever it left, start the new one.
+    pub(crate) fn swap_to(&self, name: Option<&str>) -> Result {
+        let mut ctl = self.ctl.lock();
+        let impls = registry::impls_of(C::NAME);
+        if impls.is_empty() {
+            return Err(ENODEV);
+        }
+        let cur = impls.iter().position(|d| core::ptr::eq(*d, ctl.desc));
+        let target = match name {
+            Some(n) => impls
+                .iter()
+                .copied()
+                .find(|d| registry::name_of(*d) == Some(n))
+                .ok_or(ENOENT)?,
+            None => impls[cur.map_or(0, |c| (c + 1) % impls.len())],
+        };
+        self.swap_locked(&mut ctl, target, Some(Cause::Swap))
+    }
+
+    /// Replaces the current instance by a fresh one of `target` (none if NULL) at a
+    /// quiescent point. `why`: what `recoveries` records (nothing for `None`). Only a
+    /// rejuvenation keeps the failure history and leaves a device that is down alone.
+    pub(super) fn swap_locked(
+        &self,
+        ctl: &mut Ctl,
+        target: *const ImplDesc,
+        why: Option<Cause>,
+    ) -> Result {
+        let mut p = Phases::default();
+        let t = now_ns();
+        self.quiesce();
+        p.quiesce = now_ns().saturating_sub(t);
+        let t = now_ns();
+        if let Some(inst) = ctl.instance.as_ref() {
+            let h = inst.handle();
+            let ops = self.ops.load(Ordering::Acquire);
+            if !ops.is_null() && !inst.failed.load(Ordering::Acquire) {
+                // SAFETY: `h` is the quiesced, live instance of this (still registered)
+                // table.
+                let _ = self.guarded_entry(C::REMOVE, || {
+                    unsafe { C::remove(ops, h) };
+                    0
+                });
+            }
+        }
+        let left = self.discard(ctl);
+        p.undo = now_ns().saturating_sub(t);
+        if left > 0 {
+            pr_info!(
+                "{}: undid {} resources the old instance left\n",
+                self.name,
+                left
+            );
+        }
+        if why != Some(Cause::Rejuvenation) {
+            ctl.ladder.reset();
+            ctl.down = false;
+        }
+        if target.is_null() {
+            return Ok(());
+        }
+        if let Err(f) = self.instantiate(ctl, target, &mut p) {
+            // The new instance failed to start: recover as from any failure.
+            self.restart(ctl, f.detected, C::PROBE, &mut p)?;
+        }
+        self.redirect(ctl, &mut p);
+        match why {
+            Some(Cause::Rejuvenation) => &self.counters.rejuvenations,
+            _ => &self.counters.swaps,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+        if let Some(cause) = why {
+            ctl.seq += 1;
+            let rec = Record {
+                seq: ctl.seq,
+                cause,
+                entry: usize::MAX,
+                generation: ctl.generation,
+                undone: left,
+                phases: p,
+            };
+            ctl.push_record(rec);
+        }
+        Ok(())
+    }
+
+    /// Periodic rejuvenation: a fresh instance of the current implementation, started
+    /// through the same path as a swap, then the next period is armed.
+    fn rejuvenate(self: &Arc<Self>) {
+        let mut ctl = self.ctl.lock();
+        let period = ctl.policy.rejuvenate_ms;
+        if period == 0 || self.leaving.load(Ordering::Acquire) {
+            return;
+        }
+        if !ctl.down && ctl.instance.is_some() {
+            let desc = ctl.desc;
+            if let Err(e) = self.swap_locked(&mut ctl, desc, Some(Cause::Rejuvenation)) {
+                pr_err!("{}: rejuvenation failed: {:?}\n", self.name, e);
+            }
+        }
+        drop(ctl);
+        self.arm_rejuvenation(period);
+    }
+
+    /// Queues the next rejuvenation `ms` from now (0: none).
+    pub(super) fn arm_rejuvenation(self: &Arc<Self>, ms: u32) {
+        if ms == 0 || self.leaving.load(Ordering::Acquire) {
+            return;
+        }
+        let delay = kernel::time::msecs_to_jiffies(ms);
+        // Already queued: that run re-arms with the policy then in force.
+        let _ = workqueue::system_long().enqueue_delayed::<_, 1>(self.clone(), delay);
+    }
+
+    /// Takes a queued rejuvenation off the queue (waiting for one that runs) and drops
+    /// the device reference it held.
+    pub(super) fn cancel_rejuvenation(&self) {
+        // CAST: `DelayedWork` is a transparent wrapper of `struct delayed_work`.
+        let dw = core::ptr::from_ref(&self.rejuvenate_work)
+            .cast::<bindings::delayed_work>()
+            .cast_mut();
+        // SAFETY: `dw` is the initialised delayed work of this live, pinned device.
+        if unsafe { bindings::cancel_delayed_work_sync(dw) } {
+            // SAFETY: a queued `Arc` work item owns one reference, handed over with
+            // `Arc::into_raw` when it was queued; cancelling it leaves that reference
+            // to us, and `self` is the pointer it was made from.
+            drop(unsafe { Arc::from_raw(core::ptr::from_ref(self)) });
+        }
+    }
+}
