@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The processor as the guard uses it: the time stamp counter and its conversions to time,
+//! `RFLAGS`, local interrupts, the current CPU, user mode.
+
+use core::arch::asm;
+use core::ffi::c_ulong;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use crate::pt_regs::PtRegs;
+
+use super::helpers::{ndg_cpu, ndg_irq_disable, ndg_irq_restore};
+
+pub(super) const X86_EFLAGS_TF: u64 = 1 << 8;
+pub(super) const X86_EFLAGS_IF: u64 = 1 << 9;
+pub(super) const X86_EFLAGS_DF: u64 = 1 << 10;
+pub(super) const X86_EFLAGS_AC: u64 = 1 << 18;
+
+pub(super) static TSC_KHZ: AtomicU64 = AtomicU64::new(0);
+
+/// Reads the time stamp counter.
+#[inline(always)]
+pub(crate) fn rdtsc() -> u64 {
+    let lo: u32;
+    let hi: u32;
+    // SAFETY: `rdtsc` only reads the TSC into edx:eax; the kernel does not restrict it.
+    unsafe {
+        asm!("rdtsc", out("eax") lo, out("edx") hi, options(nomem, nostack, preserves_flags));
+    }
+    (u64::from(hi) << 32) | u64::from(lo)
+}
+
+/// Runs `f` with local interrupts off (atomic context, for the benchmark).
+pub(crate) fn with_irqs_off<R>(f: impl FnOnce() -> R) -> R {
+    let flags = save_flags();
+    // SAFETY: FFI call without preconditions; the flags are restored below.
+    unsafe { ndg_irq_disable() };
+    let r = f();
+    // SAFETY: restores the flags saved above, in the same context.
+    unsafe { ndg_irq_restore(flags as c_ulong) };
+    r
+}
+
+/// Reads `RFLAGS`.
+#[inline(always)]
+pub(crate) fn save_flags() -> u64 {
+    let flags: u64;
+    // SAFETY: Pushes RFLAGS and pops it into a register; the stack is balanced and nothing else
+    // is touched.
+    unsafe {
+        asm!("pushfq", "pop {}", out(reg) flags, options(nomem, preserves_flags));
+    }
+    flags
+}
+
+pub(super) fn ns_to_cycles(ns: u64) -> u64 {
+    ns.saturating_mul(TSC_KHZ.load(Ordering::Relaxed)) / 1_000_000
+}
+
+pub(super) fn cycles_to_ns(cycles: u64) -> u64 {
+    match TSC_KHZ.load(Ordering::Relaxed) {
+        0 => 0,
+        khz => cycles.saturating_mul(1_000_000) / khz,
+    }
+}
+
+/// Whether `regs` are a user-mode context's.
+pub(crate) fn user_mode(regs: &PtRegs) -> bool {
+    regs.cs & 3 != 0
+}
+
+/// The CPU this runs on (a stale answer unless migration is off, as in handlers).
+pub(crate) fn this_cpu() -> usize {
+    // SAFETY: FFI accessor without preconditions.
+    unsafe { ndg_cpu() as usize }
+}

@@ -1,0 +1,194 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The machine-level way into and back out of a guarded call: `guard_enter` saves the resume
+//! context and calls the guarded function, `guard_resume` returns from it a second time, and
+//! [`redirect`] makes an interrupted context return to `guard_resume`. The `FRAME_*` offsets
+//! are the assembly's view of a [`Frame`].
+
+use core::arch::naked_asm;
+use core::ffi::{c_int, c_void};
+use core::mem::offset_of;
+use core::sync::atomic::Ordering;
+
+use crate::pt_regs::PtRegs;
+
+use super::cpu::{rdtsc, X86_EFLAGS_AC, X86_EFLAGS_DF, X86_EFLAGS_TF};
+use super::fault::FaultClass;
+use super::frame::Frame;
+
+/// A function that can be run under a guard.
+pub(crate) type GuardFn = unsafe extern "C" fn(*mut c_void) -> c_int;
+
+const FRAME_RBX: usize = offset_of!(Frame, callee_saved);
+const FRAME_RBP: usize = FRAME_RBX + 8;
+const FRAME_R12: usize = FRAME_RBX + 16;
+const FRAME_R13: usize = FRAME_RBX + 24;
+const FRAME_R14: usize = FRAME_RBX + 32;
+const FRAME_R15: usize = FRAME_RBX + 40;
+const FRAME_RSP: usize = offset_of!(Frame, rsp);
+const FRAME_ARMED: usize = offset_of!(Frame, armed);
+const FRAME_FAULT: usize = offset_of!(Frame, fault);
+
+/// Words in `struct pt_regs`. The NMI "iret" frame starts right after it (see the stack diagram
+/// above `.Lnmi_from_kernel` in `arch/x86/entry/entry_64.S`).
+const PT_REGS_WORDS: usize = core::mem::size_of::<PtRegs>() / 8;
+
+/// Saves the resume context in `frame`, arms it and calls `f(arg)`.
+///
+/// Returns `f`'s return value, or, when a handler redirected the guarded code to
+/// [`guard_resume`], `-EFAULT` with `frame.fault` set; also `-EFAULT`, with
+/// `frame.fault` [`FaultClass::OtherTrap`], when `f` returned with a callee-saved
+/// register changed (they are restored).
+///
+/// # Safety
+///
+/// `frame` must be valid and linked where the handlers find it, and `f(arg)` must be safe to call.
+#[unsafe(naked)]
+pub(super) unsafe extern "C" fn guard_enter(
+    frame: *mut Frame,
+    f: GuardFn,
+    arg: *mut c_void,
+) -> c_int {
+    naked_asm!(
+        "mov [rdi + {rbx}], rbx",
+        "mov [rdi + {rbp}], rbp",
+        "mov [rdi + {r12}], r12",
+        "mov [rdi + {r13}], r13",
+        "mov [rdi + {r14}], r14",
+        "mov [rdi + {r15}], r15",
+        "mov [rdi + {rsp}], rsp",
+        // Keeps the frame's address on this stack across the call (which also aligns the
+        // stack to 16 bytes): the callee may return with any register corrupted.
+        "push rdi",
+        "mov dword ptr [rdi + {armed}], 1",
+        "mov rdi, rdx",
+        "call rsi",
+        "pop rdi",
+        "mov dword ptr [rdi + {armed}], 0",
+        // A callee that returns with a callee-saved register changed broke the calling
+        // convention (a corrupted register, a skipped push or pop): the caller would run
+        // on it. Restore them from the frame and report the call as failed instead.
+        "cmp rbx, [rdi + {rbx}]",
+        "jne 2f",
+        "cmp rbp, [rdi + {rbp}]",
+        "jne 2f",
+        "cmp r12, [rdi + {r12}]",
+        "jne 2f",
+        "cmp r13, [rdi + {r13}]",
+        "jne 2f",
+        "cmp r14, [rdi + {r14}]",
+        "jne 2f",
+        "cmp r15, [rdi + {r15}]",
+        "jne 2f",
+        "ret",
+        // `guard_resume` restores them and returns -EFAULT (the stack pointer is the one
+        // it restores, too).
+        "2:",
+        "mov dword ptr [rdi + {fault}], {clobbered}",
+        "jmp {resume}",
+        rbx = const FRAME_RBX,
+        rbp = const FRAME_RBP,
+        r12 = const FRAME_R12,
+        r13 = const FRAME_R13,
+        r14 = const FRAME_R14,
+        r15 = const FRAME_R15,
+        rsp = const FRAME_RSP,
+        fault = const FRAME_FAULT,
+        clobbered = const FaultClass::OtherTrap as u32,
+        resume = sym guard_resume,
+        armed = const FRAME_ARMED,
+    )
+}
+
+/// Landing point of a recovered fault: returns from `guard_enter` once more.
+///
+/// Entered only through an exception, interrupt or NMI return whose `pt_regs` were rewritten by
+/// [`redirect`], with `rdi` pointing at the frame.
+///
+/// # Safety
+///
+/// Must never be called; only used as a return address.
+#[unsafe(naked)]
+pub(super) unsafe extern "C" fn guard_resume() -> ! {
+    naked_asm!(
+        "endbr64",
+        "mov rbx, [rdi + {rbx}]",
+        "mov rbp, [rdi + {rbp}]",
+        "mov r12, [rdi + {r12}]",
+        "mov r13, [rdi + {r13}]",
+        "mov r14, [rdi + {r14}]",
+        "mov r15, [rdi + {r15}]",
+        "mov rsp, [rdi + {rsp}]",
+        "mov eax, -14",
+        "ret",
+        rbx = const FRAME_RBX,
+        rbp = const FRAME_RBP,
+        r12 = const FRAME_R12,
+        r13 = const FRAME_R13,
+        r14 = const FRAME_R14,
+        r15 = const FRAME_R15,
+        rsp = const FRAME_RSP,
+    )
+}
+
+/// Makes the interrupted context return to [`guard_resume`] for `frame`.
+///
+/// For an NMI, the hardware frame the NMI exit path returns through is a copy ("iret" frame)
+/// that sits right above `pt_regs`; it must be updated too, or the rewrite is silently lost.
+///
+/// # Safety
+///
+/// `regs` must be the live `pt_regs` of the context interrupted on this CPU, `frame` the frame
+/// returned by [`find_frame`] for it, and `nmi` must tell whether `regs` was saved by the NMI
+/// entry code for an NMI that interrupted kernel mode.
+pub(super) unsafe fn redirect(
+    regs: *mut PtRegs,
+    frame: *mut Frame,
+    class: FaultClass,
+    nmi: bool,
+) -> bool {
+    let new_ip = guard_resume as *const () as u64;
+    let iret = regs.cast::<u64>().wrapping_add(PT_REGS_WORDS);
+    // SAFETY: See the function's safety requirements.
+    let (regs, frame) = unsafe { (&mut *regs, &mut *frame) };
+    let new_sp = frame.rsp;
+    // Clear AC (an open user access section), DF and TF; keep IF as at the fault so that the
+    // exit path of the handler stays consistent with its own IRQ bookkeeping.
+    let new_flags = regs.flags & !(X86_EFLAGS_AC | X86_EFLAGS_DF | X86_EFLAGS_TF);
+
+    if nmi {
+        // SAFETY: For an NMI from kernel mode, the five words after `pt_regs` are the "iret"
+        // frame (ip, cs, flags, sp, ss) on the NMI stack.
+        let copy = unsafe {
+            [
+                *iret,
+                *iret.add(1),
+                *iret.add(2),
+                *iret.add(3),
+                *iret.add(4),
+            ]
+        };
+        if copy != [regs.ip, regs.cs, regs.flags, regs.sp, regs.ss] {
+            // A nested NMI already retargeted the iret frame (or the layout is not the one we
+            // know): touch nothing, the next kick retries.
+            return false;
+        }
+        // SAFETY: Same words as above, checked to be the iret frame.
+        unsafe {
+            *iret = new_ip;
+            *iret.add(2) = new_flags;
+            *iret.add(3) = new_sp;
+        }
+    }
+
+    frame.fault_ip = regs.ip;
+    frame.fault_tsc = rdtsc();
+    frame.armed.store(0, Ordering::Relaxed);
+    frame.fault.store(class as u32, Ordering::Release);
+
+    regs.ip = new_ip;
+    regs.sp = new_sp;
+    regs.flags = new_flags;
+    regs.di = core::ptr::from_mut(frame) as u64;
+    true
+}

@@ -1,0 +1,346 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Guard frames and where the handlers find them: the per-CPU chains of frames entered in
+//! atomic context, the task slots of frames entered in preemptible context, and the lookups
+//! and bookkeeping on both.
+
+use core::ffi::c_void;
+use core::mem::MaybeUninit;
+use core::ptr;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+
+use kernel::{bindings, types::Opaque};
+
+use crate::pt_regs::PtRegs;
+
+use super::cpu::user_mode;
+use super::helpers::{
+    ndg_cpu, ndg_current, ndg_level_mask, ndg_nmi_offset, ndg_preempt_count, Marks,
+};
+
+/// Maximal distance between a frame and a stack pointer inside the guarded call.
+const STACK_WINDOW: u64 = (kernel::page::PAGE_SIZE as u64) << bindings::THREAD_SIZE_ORDER;
+
+/// Number of task slots, i.e. of guarded calls that can be active at once in preemptible context.
+const NR_SLOTS: usize = 64;
+const MAX_CPUS: usize = bindings::NR_CPUS as usize;
+
+/// Per-call guard state. Lives on the stack of [`guarded_call`].
+///
+/// The first fields are accessed by `guard_enter`/`guard_resume` through the `FRAME_*` offsets.
+#[repr(C)]
+pub(super) struct Frame {
+    /// rbx, rbp, r12-r15 of the caller, written by `guard_enter`, read only by `guard_resume`.
+    pub(super) callee_saved: MaybeUninit<[u64; 6]>,
+    /// Stack pointer at `guard_enter` entry; points at its return address. 0 until entered.
+    pub(super) rsp: u64,
+    /// Non-zero while the guarded function runs. Written by `guard_enter` and the handlers.
+    pub(super) armed: AtomicU32,
+    /// [`FaultClass`] set by a handler before redirecting, 0 while no fault happened.
+    pub(super) fault: AtomicU32,
+    /// Next outer frame on this CPU's chain (atomic frames only).
+    pub(super) prev: *mut Frame,
+    /// Task that entered the guard.
+    pub(super) task: *mut c_void,
+    /// `preempt_count()` at entry.
+    pub(super) entry_pc: u32,
+    /// Locks lockdep saw the task hold at entry, and other task state, at entry.
+    pub(super) marks: Marks,
+    /// Context level bits (NMI, hardirq, serving softirq) at entry.
+    pub(super) level: u32,
+    /// IRQ flags at entry.
+    pub(super) entry_flags: u64,
+    pub(super) start_tsc: u64,
+    /// TSC after which the call counts as hung, `u64::MAX` for none. Pushed back by the time
+    /// spent in guarded calls of interrupts that nest inside this one (see [`credit_nested`]).
+    pub(super) deadline_tsc: AtomicU64,
+    pub(super) fault_ip: u64,
+    pub(super) fault_tsc: u64,
+    /// Index in [`SLOTS`] for task frames, `usize::MAX` for per-CPU frames.
+    pub(super) slot: usize,
+    /// CPU whose chain holds a per-CPU frame.
+    pub(super) cpu: usize,
+    /// A `BUG()` in core kernel code reached from this call, or a fault in kernel code
+    /// holding more than the call held at entry, is contained (policy `kernel_bug=1`)
+    /// instead of being left to the kernel.
+    pub(super) contain_kernel_bug: bool,
+    /// Set with `fault` when the faulting instruction was in core kernel code.
+    pub(super) fault_in_kernel: AtomicBool,
+}
+
+/// Per-CPU state, one cache line (or more) per CPU.
+#[repr(C, align(64))]
+pub(super) struct CpuState {
+    /// Innermost frame entered in atomic context on this CPU.
+    pub(super) top: AtomicPtr<Frame>,
+    /// TSC of the last watchdog tick on this CPU, 0 if the watchdog does not run here.
+    pub(super) heartbeat: AtomicU64,
+    /// TSC of the last NMI sent to this CPU.
+    pub(super) kick_tsc: AtomicU64,
+    /// Set before an NMI is sent to this CPU, cleared by the NMI handler.
+    pub(super) kick: AtomicU32,
+    /// The watchdog hrtimer was started on this CPU.
+    pub(super) started: AtomicBool,
+    /// The die notifier is printing a kernel-fault report here: the printing code must not
+    /// be taken for a hang and abandoned half-way (it may hold the console).
+    pub(super) reporting: AtomicBool,
+    pub(super) timer: Opaque<bindings::hrtimer>,
+}
+
+// SAFETY: All fields are atomics, except `timer`, which is only handed to the hrtimer core, which
+// does its own locking.
+unsafe impl Sync for CpuState {}
+
+impl CpuState {
+    const fn new() -> Self {
+        Self {
+            top: AtomicPtr::new(ptr::null_mut()),
+            heartbeat: AtomicU64::new(0),
+            kick_tsc: AtomicU64::new(0),
+            kick: AtomicU32::new(0),
+            started: AtomicBool::new(false),
+            reporting: AtomicBool::new(false),
+            timer: Opaque::uninit(),
+        }
+    }
+}
+
+/// A task slot: the frame of a guarded call entered in preemptible context.
+///
+/// Only the owning task (or an exception/interrupt/NMI running on top of it) dereferences
+/// `frame`; other CPUs only ever compare `task`.
+#[repr(C, align(64))]
+pub(super) struct TaskSlot {
+    pub(super) task: AtomicPtr<c_void>,
+    frame: AtomicPtr<Frame>,
+}
+
+impl TaskSlot {
+    const fn new() -> Self {
+        Self {
+            task: AtomicPtr::new(ptr::null_mut()),
+            frame: AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+}
+
+pub(super) static CPUS: [CpuState; MAX_CPUS] = [const { CpuState::new() }; MAX_CPUS];
+pub(super) static SLOTS: [TaskSlot; NR_SLOTS] = [const { TaskSlot::new() }; NR_SLOTS];
+
+pub(super) static LEVEL_MASK: AtomicU32 = AtomicU32::new(0);
+
+pub(super) fn claim_slot(task: *mut c_void, frame: *mut Frame) -> Option<usize> {
+    let start = (task as usize >> 6) % NR_SLOTS;
+    for i in 0..NR_SLOTS {
+        let idx = (start + i) % NR_SLOTS;
+        let slot = &SLOTS[idx];
+        if slot
+            .task
+            .compare_exchange(ptr::null_mut(), task, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            slot.frame.store(frame, Ordering::Release);
+            return Some(idx);
+        }
+    }
+    None
+}
+
+/// Frees slot `idx` if it still holds `frame` (a slot given up by [`abandon_context`] may
+/// belong to another task by the time its frame would be unlinked).
+fn release_slot(idx: usize, frame: *mut Frame) {
+    if let Some(slot) = SLOTS.get(idx) {
+        if slot
+            .frame
+            .compare_exchange(frame, ptr::null_mut(), Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            slot.task.store(ptr::null_mut(), Ordering::Release);
+        }
+    }
+}
+
+/// Releases the slots of frames of `task` nested inside the frame whose stack pointer is `rsp`.
+///
+/// Such frames are left behind when a fault hit one of them before it was armed and was handled
+/// by an outer frame.
+pub(super) fn release_inner_slots(task: *mut c_void, rsp: u64) {
+    for (idx, slot) in SLOTS.iter().enumerate() {
+        if slot.task.load(Ordering::Acquire) != task {
+            continue;
+        }
+        let frame = slot.frame.load(Ordering::Acquire);
+        // SAFETY: The slot belongs to the current task, so `frame` is a live frame on the current
+        // task's stack (frames are unlinked before their `guarded_call` returns).
+        if !frame.is_null() && unsafe { (*frame).rsp } < rsp {
+            release_slot(idx, frame);
+        }
+    }
+}
+
+/// Pushes back the deadlines of the guarded calls that the interrupt-context call `frame`
+/// interrupted on this CPU by `cycles`, the time it ran.
+///
+/// The watchdog measures a driver's own time: an entry point that was interrupted by another,
+/// possibly hung, guarded entry point must not be blamed for that time too.
+pub(super) fn credit_nested(frame: &Frame, cycles: u64) {
+    let push = |deadline: &AtomicU64| {
+        // Nested interrupts may credit the same frame: add atomically. `u64::MAX` (no deadline)
+        // stays.
+        let _ = deadline.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| {
+            Some(d.saturating_add(cycles))
+        });
+    };
+    let mut fp = frame.prev;
+    while !fp.is_null() {
+        // SAFETY: Frames below `frame` on this CPU's chain belong to contexts that `frame`'s
+        // context interrupted; they stay alive and linked until it returns to them.
+        let outer = unsafe { &*fp };
+        push(&outer.deadline_tsc);
+        fp = outer.prev;
+    }
+    // The interrupted task's guarded calls in preemptible context are paused too.
+    for slot in SLOTS.iter() {
+        if slot.task.load(Ordering::Acquire) != frame.task {
+            continue;
+        }
+        let fp = slot.frame.load(Ordering::Acquire);
+        if !fp.is_null() {
+            // SAFETY: The slot belongs to the task this interrupt runs on top of, which cannot
+            // unlink its frames before the interrupt returns.
+            push(unsafe { &(*fp).deadline_tsc });
+        }
+    }
+}
+
+pub(super) fn unlink(frame: &Frame) {
+    if frame.slot == usize::MAX {
+        // Atomic frames do not migrate: `frame.cpu` is the current CPU.
+        if let Some(state) = CPUS.get(frame.cpu) {
+            // Also drops inner frames abandoned by a fault handled by this frame.
+            state.top.store(frame.prev, Ordering::Release);
+        }
+    } else {
+        release_slot(frame.slot, ptr::from_ref(frame).cast_mut());
+    }
+}
+
+/// Finds the innermost armed frame that owns code interrupted at stack pointer `sp`, at context
+/// `level`, on `cpu`.
+///
+/// # Safety
+///
+/// Must run on `cpu`, in an exception, interrupt or NMI handler that interrupted the context
+/// being checked, or in that context itself (so that the frames it finds cannot be unlinked
+/// concurrently).
+pub(super) unsafe fn find_frame(cpu: usize, level: u32, sp: u64) -> *mut Frame {
+    let Some(state) = CPUS.get(cpu) else {
+        return ptr::null_mut();
+    };
+    // SAFETY: FFI accessor without preconditions.
+    let task = unsafe { ndg_current() };
+    let below = |frame: &Frame| sp < frame.rsp && frame.rsp - sp < STACK_WINDOW;
+
+    let mut fp = state.top.load(Ordering::Acquire);
+    while !fp.is_null() {
+        // SAFETY: Frames on this CPU's chain stay alive until their owner unlinks them, which
+        // cannot happen while we interrupt it (see the function's safety requirements).
+        let frame = unsafe { &*fp };
+        if frame.armed.load(Ordering::Acquire) != 0 {
+            let owner = frame.level != 0 || frame.task == task;
+            return if frame.level == level && owner && below(frame) {
+                fp
+            } else {
+                ptr::null_mut()
+            };
+        }
+        fp = frame.prev;
+    }
+
+    if level != 0 {
+        return ptr::null_mut();
+    }
+    let mut best: *mut Frame = ptr::null_mut();
+    for slot in SLOTS.iter() {
+        if slot.task.load(Ordering::Acquire) != task {
+            continue;
+        }
+        let fp = slot.frame.load(Ordering::Acquire);
+        if fp.is_null() {
+            continue;
+        }
+        // SAFETY: The slot belongs to the interrupted task, whose frames stay alive while it is
+        // interrupted.
+        let frame = unsafe { &*fp };
+        if frame.armed.load(Ordering::Acquire) == 0 || !below(frame) {
+            continue;
+        }
+        // SAFETY: `best` is null or a frame found the same way.
+        if best.is_null() || frame.rsp < unsafe { (*best).rsp } {
+            best = fp;
+        }
+    }
+    best
+}
+
+/// Gives up every frame of the context interrupted on this CPU at context `level`, which
+/// the kernel is about to end (an oops it does not contain): unlinks them, so that no
+/// handler follows a pointer into a stack that goes away and no task slot stays taken.
+/// Nothing is written into the frames themselves.
+///
+/// # Safety
+///
+/// Must run on `cpu`, in an exception handler on top of the ending context.
+pub(super) unsafe fn abandon_context(cpu: usize, level: u32) {
+    // SAFETY: FFI accessor without preconditions.
+    let task = unsafe { ndg_current() };
+    if let Some(state) = CPUS.get(cpu) {
+        loop {
+            let fp = state.top.load(Ordering::Acquire);
+            if fp.is_null() {
+                break;
+            }
+            // SAFETY: Frames on this CPU's chain stay alive until their context unlinks
+            // them; the innermost ones belong to the context we run on top of.
+            let frame = unsafe { &*fp };
+            if frame.level != level || (level == 0 && frame.task != task) {
+                break;
+            }
+            state.top.store(frame.prev, Ordering::Release);
+        }
+    }
+    if level != 0 {
+        return;
+    }
+    for (idx, slot) in SLOTS.iter().enumerate() {
+        if slot.task.load(Ordering::Acquire) != task {
+            continue;
+        }
+        let fp = slot.frame.load(Ordering::Acquire);
+        if !fp.is_null() {
+            release_slot(idx, fp);
+        }
+    }
+}
+
+/// Whether the kernel context that hit a breakpoint or a single step at `regs` runs a
+/// guarded call (its guard frame is armed): a fault raised there is contained.
+///
+/// # Safety
+///
+/// Must be called from the `int3` handler (a kprobe pre-handler) or the debug exception's
+/// die notifier, on top of the context `regs` describes: both entries
+/// (`irqentry_nmi_enter`) added `ndg_nmi_offset` to the preempt count (the notifier
+/// chain's RCU read lock adds to the preemption bits, outside the level mask).
+pub(crate) unsafe fn in_guarded_call(regs: &PtRegs) -> bool {
+    if user_mode(regs) {
+        return false;
+    }
+    // SAFETY: FFI accessors without preconditions.
+    let (cpu, pc) = unsafe { (ndg_cpu() as usize, ndg_preempt_count()) };
+    // SAFETY: Reading constants defined by the C helpers.
+    let level = pc.wrapping_sub(unsafe { ndg_nmi_offset }) & unsafe { ndg_level_mask };
+    // SAFETY: We run in the breakpoint handler on top of the checked context, which cannot
+    // unlink its frame meanwhile.
+    !unsafe { find_frame(cpu, level, regs.sp) }.is_null()
+}
