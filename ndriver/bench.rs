@@ -14,12 +14,12 @@
 //! the unfinished-transmit table's share of a transmitted skb: lending it to the driver
 //! under a token and taking it back when the driver reports that token done.
 
-use crate::action_list::{Action, ActionList, Kind};
 use crate::device::now_ns;
 use crate::guard::{self, GuardFn};
-use crate::net::SpareSkb;
-use crate::nic::TX_STALL_NS;
-use crate::nic_tx::TxLent;
+use crate::placeholders::nic::TX_STALL_NS;
+use crate::placeholders::nic_tx::TxLent;
+use crate::undo::action_list::{Action, ActionList, Kind};
+use crate::wrappers::net::SpareSkb;
 use core::fmt;
 use core::hint::black_box;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};

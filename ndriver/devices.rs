@@ -13,11 +13,11 @@
 //! devices of the implementation's class. The registry does not know devices.
 
 use crate::abi::ImplDesc;
-use crate::blk::{self, BlkDevice};
 use crate::device::{Class, Device, DeviceApi};
-use crate::nic::{self, NicDev};
+use crate::placeholders::blk::{self, BlkDevice};
+use crate::placeholders::nic::{self, NicDev};
+use crate::placeholders::testdev::{TestDev, Testdev};
 use crate::registry::{self, Subscriber};
-use crate::testdev::{TestDev, Testdev};
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::prelude::*;
 use kernel::sync::Arc;

@@ -8,8 +8,8 @@
 //! the framework cannot take back.
 
 use crate::abi::{self, ImplDesc};
-use crate::action_list::ActionList;
 use crate::device::DeviceApi;
+use crate::undo::action_list::ActionList;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use kernel::new_spinlock_irq;
 use kernel::prelude::*;

@@ -12,24 +12,8 @@ use kernel::prelude::*;
 mod abi;
 #[path = "abi_blk.rs"]
 mod abi_blk;
-#[path = "../undo/action_list.rs"]
-mod action_list;
 #[path = "bench.rs"]
 mod bench;
-#[path = "../placeholders/blk.rs"]
-mod blk;
-#[path = "../wrappers/callouts.rs"]
-mod callouts;
-#[path = "../wrappers/callouts_async.rs"]
-mod callouts_async;
-#[path = "../wrappers/callouts_blk.rs"]
-mod callouts_blk;
-#[path = "../wrappers/callouts_device.rs"]
-mod callouts_device;
-#[path = "../wrappers/callouts_net.rs"]
-mod callouts_net;
-#[path = "../wrappers/callouts_reset.rs"]
-mod callouts_reset;
 #[path = "debugfs_dev.rs"]
 mod debugfs_dev;
 #[path = "debugfs_root.rs"]
@@ -50,14 +34,10 @@ mod inject_spec;
 mod instance;
 #[path = "names.rs"]
 mod names;
-#[path = "../wrappers/net.rs"]
-mod net;
-#[path = "../placeholders/nic.rs"]
-mod nic;
-#[path = "../placeholders/nic_tx.rs"]
-mod nic_tx;
 #[path = "pci_addr.rs"]
 mod pci_addr;
+#[path = "../placeholders/placeholders.rs"]
+mod placeholders;
 #[path = "policy.rs"]
 mod policy;
 #[path = "pt_regs.rs"]
@@ -72,12 +52,14 @@ mod site;
 mod site_raise;
 #[path = "stats.rs"]
 mod stats;
-#[path = "../placeholders/testdev.rs"]
-mod testdev;
 #[path = "timeout.rs"]
 mod timeout;
 #[path = "trace.rs"]
 mod trace;
+#[path = "../undo/undo.rs"]
+mod undo;
+#[path = "../wrappers/wrappers.rs"]
+mod wrappers;
 
 module! {
     type: Ndriver,

@@ -34,12 +34,12 @@ use crate::abi::{
     Instance, NicEntry, NicHwStats, NicOps, NIC_ENTRIES, NIC_KEY_MAC, NIC_KEY_MTU, NIC_KEY_UP,
     NIC_RX_ALLMULTI, NIC_RX_PROMISC,
 };
-use crate::action_list::Kind;
 use crate::device::{now_ns, Admitted, Class, Device, DeviceApi, Event, Failure};
 use crate::instance::InstanceState;
-use crate::net::{copy_cstr, Napi, NetDev, Skb, IFF_ALLMULTI, IFF_PROMISC};
-use crate::nic_tx::TxLent;
+use crate::placeholders::nic_tx::TxLent;
 use crate::timeout::Bounds;
+use crate::undo::action_list::Kind;
+use crate::wrappers::net::{copy_cstr, Napi, NetDev, Skb, IFF_ALLMULTI, IFF_PROMISC};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::new_spinlock_irq;

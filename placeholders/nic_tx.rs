@@ -20,7 +20,7 @@
 //! kernel's own watchdog sees only a queue that stopped, which a ring of hundreds of
 //! slots reaches late or never at the pace of a retransmitting connection.
 
-use crate::net::Skb;
+use crate::wrappers::net::Skb;
 use core::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use kernel::ffi::c_void;
 use kernel::prelude::*;

@@ -6,8 +6,8 @@
 //! declare them in `wrappers/callouts_api.rs`.
 
 use crate::abi;
-use crate::action_list::{Action, Kind};
 use crate::instance::InstanceState;
+use crate::undo::action_list::{Action, Kind};
 use core::alloc::Layout;
 use core::ptr::NonNull;
 use core::sync::atomic::Ordering;

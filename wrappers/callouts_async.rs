@@ -11,10 +11,10 @@
 //! the undo list, long after the driver's handles are gone.
 
 use crate::abi;
-use crate::action_list::{Action, Kind};
-use crate::callouts::{record, release, with_held};
 use crate::device::{DeviceApi, Event};
 use crate::instance::InstanceState;
+use crate::undo::action_list::{Action, Kind};
+use crate::wrappers::callouts::{record, release, with_held};
 use kernel::bindings;
 use kernel::ffi::c_void;
 use kernel::prelude::*;

@@ -9,8 +9,8 @@
 //! reported twice, forged) is not used and fails the instance (`misuse`).
 
 use crate::abi;
-use crate::blk::{self, BlkDevice};
 use crate::instance::InstanceState;
+use crate::placeholders::blk::{self, BlkDevice};
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 

@@ -16,10 +16,10 @@
 //! when the instance is redirected to or given back.
 
 use crate::abi;
-use crate::action_list::{Action, Kind};
-use crate::callouts::{record, release};
 use crate::device::{DeviceApi, Event};
 use crate::instance::InstanceState;
+use crate::undo::action_list::{Action, Kind};
+use crate::wrappers::callouts::{record, release};
 use kernel::bindings;
 use kernel::ffi::{c_int, c_void};
 use kernel::page::{PAGE_MASK, PAGE_SIZE};

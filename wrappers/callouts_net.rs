@@ -13,9 +13,9 @@
 //! that serves no NIC.
 
 use crate::abi::Instance;
-use crate::action_list::Kind;
 use crate::instance::InstanceState;
-use crate::nic::{self, NicDev};
+use crate::placeholders::nic::{self, NicDev};
+use crate::undo::action_list::Kind;
 use core::sync::atomic::Ordering;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;

@@ -8,9 +8,9 @@
 //! device. An orderly stop resets the device itself and drops the record.
 
 use crate::abi;
-use crate::action_list::{Action, Kind};
-use crate::callouts::record;
 use crate::instance::InstanceState;
+use crate::undo::action_list::{Action, Kind};
+use crate::wrappers::callouts::record;
 use kernel::bindings;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;

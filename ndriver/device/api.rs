@@ -7,13 +7,13 @@
 
 use super::{Class, Device, Event};
 use crate::abi::ImplDesc;
-use crate::action_list::Kind;
 use crate::inject_spec::{Armed, SiteSpec};
 use crate::instance::InstanceState;
 use crate::policy::Policy;
 use crate::registry;
 use crate::stats::{Cause, Phases, Record};
 use crate::timeout::Bounds;
+use crate::undo::action_list::Kind;
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::bindings;
 use kernel::ffi::c_void;

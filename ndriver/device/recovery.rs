@@ -10,11 +10,11 @@
 use super::state::Ctl;
 use super::{now_ns, Admitted, Class, Device, DeviceApi, Failure};
 use crate::abi::ImplDesc;
-use crate::callouts_device;
 use crate::instance::InstanceState;
 use crate::policy::Decision;
 use crate::registry;
 use crate::stats::{Cause, Detected, Phases, Record};
+use crate::wrappers::callouts_device;
 use core::sync::atomic::Ordering;
 use kernel::bindings;
 use kernel::impl_has_work;

@@ -1,0 +1,21 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `crate::placeholders`: the framework-owned devices, one class each, that callers
+//! see while implementations come and go underneath.
+//!
+//! - `testdev.rs`: the guarded test device `testdev0`;
+//! - `nic.rs`: the Ethernet device `ndeth0`, with `nic_tx.rs`, the skbs its instances
+//!   hold;
+//! - `blk.rs`: the block device `ndblk0`.
+//!
+//! Rust resolves a plain `mod x;` in a file reached through `#[path]` (as this one is
+//! from `ndriver/ndriver_main.rs`) next to that file, hence the `#[path]` on each part.
+
+#[path = "blk.rs"]
+pub(crate) mod blk;
+#[path = "nic.rs"]
+pub(crate) mod nic;
+#[path = "nic_tx.rs"]
+pub(crate) mod nic_tx;
+#[path = "testdev.rs"]
+pub(crate) mod testdev;

@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `crate::wrappers`: the framework's side of the callout API and its safe layer over
+//! the kernel's C interfaces that have no Rust abstraction.
+//!
+//! - `callouts.rs`: memory, the instance's private data, and what every callout shares;
+//! - `callouts_async.rs`: hrtimers and work items;
+//! - `callouts_blk.rs`: the `blk` class's callouts;
+//! - `callouts_device.rs`: the PCI function, its BARs, interrupt line and DMA;
+//! - `callouts_net.rs`: the `nic` class's callouts;
+//! - `callouts_reset.rs`: the device reset undo performs;
+//! - `net.rs`: `net_device`, socket buffers, NAPI (with `netdevice.c` and `skbuff.c`).
+//!
+//! The other Rust files in `wrappers/` (`callouts_api*.rs`, `driver_dev.rs`,
+//! `driver_lock.rs`, `testdev_driver.rs`, `nic_driver.rs`, `blk_driver.rs`) are the
+//! implementation side: each implementation module compiles them in with `#[path]`,
+//! and they are not part of this crate.
+//!
+//! Rust resolves a plain `mod x;` in a file reached through `#[path]` (as this one is
+//! from `ndriver/ndriver_main.rs`) next to that file, hence the `#[path]` on each part.
+
+#[path = "callouts.rs"]
+pub(crate) mod callouts;
+#[path = "callouts_async.rs"]
+pub(crate) mod callouts_async;
+#[path = "callouts_blk.rs"]
+pub(crate) mod callouts_blk;
+#[path = "callouts_device.rs"]
+pub(crate) mod callouts_device;
+#[path = "callouts_net.rs"]
+pub(crate) mod callouts_net;
+#[path = "callouts_reset.rs"]
+pub(crate) mod callouts_reset;
+#[path = "net.rs"]
+pub(crate) mod net;
