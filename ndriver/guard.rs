@@ -80,7 +80,7 @@ mod watchdog;
 
 pub(crate) use call::{guarded, guarded_call};
 pub(crate) use counters::show;
-pub(crate) use cpu::{rdtsc, save_flags, this_cpu, user_mode, with_irqs_off};
+pub(crate) use cpu::{rdtsc, this_cpu, with_irqs_off};
 pub(crate) use entry::GuardFn;
 pub(crate) use fault::{Fault, FaultClass};
 pub(crate) use frame::in_guarded_call;

@@ -60,6 +60,8 @@ mod trace;
 mod undo;
 #[path = "../wrappers/wrappers.rs"]
 mod wrappers;
+#[path = "x86.rs"]
+mod x86;
 
 module! {
     type: Ndriver,
@@ -84,8 +86,10 @@ impl kernel::Module for Ndriver {
     fn init(module: &'static ThisModule) -> Result<Self> {
         // SAFETY: called once, before anything can reach the registry.
         unsafe { registry::init() };
+        // SAFETY: the module being initialised is loaded.
+        let own = unsafe { guard::module_text(module.as_ptr()) };
         // SAFETY: called once, before anything can reach a trace.
-        unsafe { trace::init(module) };
+        unsafe { trace::init(own) };
         let guard = guard::Runtime::new()?;
         let esb = esb::Esb::new();
         let devices = devices::Devices::new()?;

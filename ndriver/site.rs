@@ -81,6 +81,20 @@ pub(crate) fn armed() -> usize {
     ARMED.load(Ordering::Relaxed)
 }
 
+/// Starts a trace of the text `start..start + len` for `dev`, unless a fault site is
+/// armed: kprobes do not expect the trap flag a trace sets, so a trace and an armed site
+/// exclude each other (both checked under the trace's lock, `trace`).
+pub(crate) fn start_trace(trace: &trace::Held, dev: &str, start: usize, len: usize) -> Result {
+    if armed() != 0 {
+        pr_warn!(
+            "{}: trace: a fault site is armed; write off to inject first\n",
+            dev
+        );
+        return Err(EBUSY);
+    }
+    trace.start(dev, start, len)
+}
+
 /// A non-zero generator state from `seed`, nearby seeds (1, 2, 3, ...) far apart.
 fn mix(seed: u32) -> u32 {
     let mut x = seed.wrapping_add(SEED_MIX).wrapping_mul(SEED_MIX);

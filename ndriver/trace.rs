@@ -22,6 +22,7 @@
 //! built or tested for.
 
 use crate::pt_regs::PtRegs;
+use crate::x86::{save_flags, user_mode};
 use core::fmt;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use kernel::ffi::c_ulong;
@@ -64,16 +65,15 @@ static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 static STEPS: AtomicU64 = AtomicU64::new(0);
 static STRAYS: AtomicU64 = AtomicU64::new(0);
 
-/// Initialises the lock and notes `module`'s (ndriver's) text.
+/// Initialises the lock and notes ndriver's own text, `own` (start and length).
 ///
 /// # Safety
 ///
-/// Called once, from the module initialiser of `module`, before anything else here.
-pub(crate) unsafe fn init(module: &'static ThisModule) {
+/// Called once, from ndriver's module initialiser, before anything else here.
+pub(crate) unsafe fn init(own: (usize, usize)) {
     // SAFETY: called once before any use (this function's contract).
     unsafe { LOCK.init() };
-    // SAFETY: the module being initialised is loaded.
-    let (start, len) = unsafe { crate::guard::module_text(module.as_ptr()) };
+    let (start, len) = own;
     OWN_START.store(start, Ordering::Relaxed);
     OWN_LEN.store(len, Ordering::Relaxed);
 }
@@ -102,7 +102,7 @@ pub(crate) fn active() -> bool {
 /// in the same context), for [`step_off`].
 #[inline(always)]
 pub(crate) fn step_on() -> bool {
-    let was = crate::guard::save_flags() & X86_EFLAGS_TF != 0;
+    let was = save_flags() & X86_EFLAGS_TF != 0;
     IN_FLIGHT.fetch_add(1, Ordering::Relaxed);
     // SAFETY: pushes RFLAGS, sets TF in the copy and pops it back; the stack is balanced.
     // The debug exceptions that follow are consumed by `on_debug`.
@@ -174,12 +174,20 @@ impl Drop for Recorded {
 
 /// `DIE_DEBUG`: consumes a single step that is ours. Returns whether it was.
 ///
+/// `in_guarded_call` is the guard's `in_guarded_call`: whether the context the step
+/// interrupted runs a guarded call (passed in, as the tracer sits below the guard).
+///
 /// # Safety
 ///
 /// `regs` must be null or the live `pt_regs` of the debug exception being reported on
 /// this CPU, and `dr6` null or that exception's pointer to its `DR6` value (what
-/// `notify_debug()` passes as the die chain's `err`).
-pub(crate) unsafe fn on_debug(regs: *mut PtRegs, dr6: *mut c_ulong) -> bool {
+/// `notify_debug()` passes as the die chain's `err`). `in_guarded_call` may be called
+/// from this debug exception's die notifier, on top of the context `regs` describes.
+pub(crate) unsafe fn on_debug(
+    regs: *mut PtRegs,
+    dr6: *mut c_ulong,
+    in_guarded_call: unsafe fn(&PtRegs) -> bool,
+) -> bool {
     if !EVER.load(Ordering::Relaxed) || regs.is_null() || dr6.is_null() {
         return false;
     }
@@ -189,7 +197,7 @@ pub(crate) unsafe fn on_debug(regs: *mut PtRegs, dr6: *mut c_ulong) -> bool {
     }
     // SAFETY: the caller passes the exception's live registers.
     let r = unsafe { &mut *regs };
-    if crate::guard::user_mode(r) || IN_FLIGHT.load(Ordering::Relaxed) == 0 {
+    if user_mode(r) || IN_FLIGHT.load(Ordering::Relaxed) == 0 {
         // Not a step of a traced call: a debugger's, or the kernel's to warn about.
         return false;
     }
@@ -199,7 +207,7 @@ pub(crate) unsafe fn on_debug(regs: *mut PtRegs, dr6: *mut c_ulong) -> bool {
     } else if ACTIVE.load(Ordering::Acquire)
         // SAFETY: a debug exception enters as the breakpoint does (`irqentry_nmi_enter`),
         // on top of the context `r` describes.
-        && unsafe { crate::guard::in_guarded_call(r) }
+        && unsafe { in_guarded_call(r) }
     {
         STEPS.fetch_add(1, Ordering::Relaxed);
         let off = ip.wrapping_sub(START.load(Ordering::Relaxed));
@@ -246,14 +254,12 @@ fn map_of(_held: &Held, start: usize, len: usize) -> Option<&[AtomicU64]> {
 
 impl Held {
     /// Starts a trace of the text `start..start + len`, dropping the previous one.
+    ///
+    /// No fault site may be armed: the caller checks, with the lock held (`self`), as
+    /// [`site::start_trace`] does.
+    ///
+    /// [`site::start_trace`]: crate::site::start_trace
     pub(crate) fn start(&self, dev: &str, start: usize, len: usize) -> Result {
-        if crate::site::armed() != 0 {
-            pr_warn!(
-                "{}: trace: a fault site is armed; write off to inject first\n",
-                dev
-            );
-            return Err(EBUSY);
-        }
         if len == 0 || len > MAX_TEXT {
             pr_warn!("{}: trace: a text of {} bytes cannot be traced\n", dev, len);
             return Err(EINVAL);

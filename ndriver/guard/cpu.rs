@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The processor as the guard uses it: the time stamp counter and its conversions to time,
-//! `RFLAGS`, local interrupts, the current CPU, user mode.
+//! `RFLAGS`, local interrupts, the current CPU, user mode. Reading `RFLAGS` and telling
+//! user mode come from `x86.rs`, which the tracer below the guard uses too.
 
 use core::arch::asm;
 use core::ffi::c_ulong;
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use crate::pt_regs::PtRegs;
+pub(super) use crate::x86::{save_flags, user_mode};
 
 use super::helpers::{ndg_cpu, ndg_irq_disable, ndg_irq_restore};
 
@@ -41,18 +42,6 @@ pub(crate) fn with_irqs_off<R>(f: impl FnOnce() -> R) -> R {
     r
 }
 
-/// Reads `RFLAGS`.
-#[inline(always)]
-pub(crate) fn save_flags() -> u64 {
-    let flags: u64;
-    // SAFETY: Pushes RFLAGS and pops it into a register; the stack is balanced and nothing else
-    // is touched.
-    unsafe {
-        asm!("pushfq", "pop {}", out(reg) flags, options(nomem, preserves_flags));
-    }
-    flags
-}
-
 pub(super) fn ns_to_cycles(ns: u64) -> u64 {
     ns.saturating_mul(TSC_KHZ.load(Ordering::Relaxed)) / 1_000_000
 }
@@ -62,11 +51,6 @@ pub(super) fn cycles_to_ns(cycles: u64) -> u64 {
         0 => 0,
         khz => cycles.saturating_mul(1_000_000) / khz,
     }
-}
-
-/// Whether `regs` are a user-mode context's.
-pub(crate) fn user_mode(regs: &PtRegs) -> bool {
-    regs.cs & 3 != 0
 }
 
 /// The CPU this runs on (a stale answer unless migration is off, as in handlers).
