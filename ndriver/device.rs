@@ -20,13 +20,14 @@
 //! [`Device::admit`], [`Device::guarded_entry`] and [`Device::recover`] or
 //! [`Device::fail_async`].
 //!
-//! Callouts and debugfs reach a device without knowing its class through the
-//! [`DeviceApi`] trait object.
+//! Callouts reach a device without knowing its class through their instance's
+//! `ServedDevice` trait object (defined with the instance, `instance.rs`); debugfs and
+//! the device set through the [`DeviceApi`] trait object, which extends it.
 //!
 //! The parts, one file each under `ndriver/device/`:
 //!
-//! - `class.rs`: [`Class`], what a class supplies, and the callout resources'
-//!   [`Event`]s;
+//! - `class.rs`: [`Class`], what a class supplies (the callout resources' `Event`s
+//!   are the instance's, `instance.rs`);
 //! - `state.rs`: [`Device<C>`] itself, its control state under the `ctl` mutex (with
 //!   the ring of recovery records), and the accessors the classes use;
 //! - `admission.rs`: [`Admitted`], [`Device::admit`] and in-flight accounting,
@@ -39,8 +40,8 @@
 //!   the recovery work item takes, starting an instance (with the policy's restart
 //!   ladder and back-off) and replaying the configuration into it, redirecting calls;
 //! - `swap.rs`: orderly swaps and periodic rejuvenation (its work item);
-//! - `api.rs`: [`DeviceApi`] and its implementation: the registry's hooks, shutdown and
-//!   the debugfs files.
+//! - `api.rs`: [`DeviceApi`] and its implementation (and `ServedDevice`'s): the
+//!   registry's hooks, shutdown and the debugfs files.
 //!
 //! A device does not know the device set (`devices.rs`), which owns the devices and
 //! passes the registry's news on to them; it asks the registry (`registry.rs`) which
@@ -68,7 +69,7 @@ mod swap;
 
 pub(crate) use admission::Admitted;
 pub(crate) use api::DeviceApi;
-pub(crate) use class::{Class, Event};
+pub(crate) use class::Class;
 pub(crate) use entry::{detected_from, now_ns, Failure};
 pub(crate) use recovery::MAX_ATTEMPTS;
 pub(crate) use state::Device;

@@ -42,7 +42,8 @@
 //! - `fault.rs`: [`FaultClass`] and [`Fault`], what a failed guarded call reports.
 //! - `helpers.rs`: the C side (`guard_helpers.c`): context accessors and the task state
 //!   they report (`Marks`), hook registration, kallsyms lookups, kernel-fault reports.
-//! - `cpu.rs`: the processor: TSC and its conversions, `RFLAGS`, interrupts, current CPU.
+//! - `cpu.rs`: the processor: TSC and its conversions, `RFLAGS`, interrupts, current CPU
+//!   (reading `RFLAGS` and telling user mode are `x86.rs`'s, shared with `trace.rs`).
 //! - `frame.rs`: the [`Frame`](frame::Frame), the per-CPU chains and the task slots that
 //!   hold frames; finding, unlinking and giving up frames; [`in_guarded_call`].
 //! - `entry.rs`: the naked `guard_enter` and `guard_resume` with the frame offsets they use,

@@ -8,9 +8,10 @@
 //! the framework cannot take back.
 
 use crate::abi::{self, ImplDesc};
-use crate::device::DeviceApi;
 use crate::undo::action_list::ActionList;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use kernel::bindings;
+use kernel::ffi::c_void;
 use kernel::new_spinlock_irq;
 use kernel::prelude::*;
 use kernel::sync::SpinLockIrq;
@@ -38,6 +39,37 @@ fn live_hint(p: *const InstanceState) -> usize {
 /// Handles refused for not naming a live instance.
 pub(crate) static FORGED_HANDLES: AtomicUsize = AtomicUsize::new(0);
 
+/// An event of a resource an instance took through the callouts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// The device's interrupt (hardirq context; the argument is the IRQ number).
+    DevIrq,
+    /// One of the instance's hrtimers expired (softirq; the argument is its cookie).
+    Timer,
+    /// One of the instance's work items runs (process context; its cookie).
+    Work,
+}
+
+/// The device an instance serves, as the callouts and the classes reach it through
+/// [`InstanceState::device`], whatever its class. Every `device::Device<C>` implements
+/// it; `device::DeviceApi` extends it with what debugfs and the device set use.
+pub(crate) trait ServedDevice: Send + Sync {
+    /// The `Device<C>` itself (for a class's callouts, after checking the class).
+    fn as_ptr(&self) -> *const c_void;
+    /// The class name.
+    fn class_name(&self) -> &'static str;
+    /// Runs event `ev` of instance `st` (see `device::Device::async_entry`).
+    fn event(&self, st: &InstanceState, ev: Event, arg: u64) -> Option<i64>;
+    /// Whether `st` is the instance the device admits calls into now.
+    fn serves(&self, st: &InstanceState) -> bool;
+    /// The fault-injection decision for a call of `entry`.
+    fn fault_point(&self, entry: usize) -> u32;
+    /// The attached PCI function, or NULL.
+    fn pci_dev(&self) -> *mut bindings::pci_dev;
+    /// The name of the device's interrupt handlers.
+    fn irq_name(&self) -> &'static CStr;
+}
+
 /// The framework's state for one instance.
 #[pin_data(PinnedDrop)]
 pub(crate) struct InstanceState {
@@ -48,7 +80,7 @@ pub(crate) struct InstanceState {
     /// Counts instances of a device; the first is 1.
     pub(crate) generation: u64,
     /// The device this instance serves (a `device::Device` of some class).
-    pub(crate) device: *const (dyn DeviceApi + 'static),
+    pub(crate) device: *const (dyn ServedDevice + 'static),
     /// Resources the instance holds. An IRQ-safe lock: callouts run in any context.
     #[pin]
     pub(crate) undo: SpinLockIrq<ActionList>,
@@ -84,7 +116,7 @@ impl InstanceState {
         desc: *const ImplDesc,
         impl_name: &'static str,
         generation: u64,
-        device: *const (dyn DeviceApi + 'static),
+        device: *const (dyn ServedDevice + 'static),
         mem_limit: usize,
     ) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
@@ -158,7 +190,7 @@ impl InstanceState {
     }
 
     /// The device this instance serves.
-    pub(crate) fn device(&self) -> &dyn DeviceApi {
+    pub(crate) fn device(&self) -> &dyn ServedDevice {
         // SAFETY: the device owns the instance and outlives it.
         unsafe { &*self.device }
     }

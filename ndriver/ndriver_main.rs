@@ -5,6 +5,36 @@
 //! This crate is `ndriver.ko`. Implementation modules register with it through the
 //! symbols it exports (see `abi.rs`); operators watch and steer it through
 //! `/sys/kernel/debug/ndriver/` (see `Documentation/debugfs.rst`).
+//!
+//! # Modules
+//!
+//! The module tree follows the folders: the files in `ndriver/` are top-level modules
+//! (`guard` and `device` with their parts in `guard/` and `device/`), and
+//! `placeholders/`, `undo/` and `wrappers/` are `crate::placeholders`, `crate::undo`
+//! and `crate::wrappers`, each listed in the folder's own `.rs` file.
+//!
+//! # Layers
+//!
+//! There are no import cycles: a module uses only modules listed before it, lowest
+//! first.
+//!
+//! 1. What needs nothing else: `abi`, `abi_blk`, `pt_regs`, `x86`, `fault_class`,
+//!    `inject_spec`, `site_raise`, `stats`, `names`, `pci_addr`, `policy`, `timeout`,
+//!    `race`, `esb`, `undo::action_list`, `wrappers::net`.
+//! 2. `trace`: the single-step tracer. The guard drives it (as it drives `esb`) and
+//!    passes in what it needs of the guard.
+//! 3. `guard`.
+//! 4. `instance`: an instance's state, the callout resources' `Event`s, and
+//!    `ServedDevice`, the device as its callouts reach it (implemented by `device`).
+//! 5. `registry` (implementations; the device set subscribes to it), then the
+//!    class-free callouts `wrappers::callouts`, `callouts_async`, `callouts_device`,
+//!    `callouts_reset`.
+//! 6. `site`: fault injection at instructions (and starting a trace, which excludes it).
+//! 7. `device`: the class-independent device and its recovery manager.
+//! 8. The classes: `placeholders::nic_tx`, `testdev`, `nic`, `blk`, then their own
+//!    callouts `wrappers::callouts_net`, `callouts_blk`.
+//! 9. `devices` (the device set), `bench`.
+//! 10. `debugfs_dev`, `debugfs_root`, and this crate root.
 
 use kernel::prelude::*;
 

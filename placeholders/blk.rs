@@ -31,8 +31,8 @@ use crate::abi_blk::{
     BlkEntry, BlkOps, BlkRq, BLK_DONE_IOERR, BLK_DONE_OK, BLK_DONE_UNSUPP, BLK_ENTRIES,
     BLK_MAX_BYTES, BLK_OP_FLUSH, BLK_OP_READ, BLK_OP_WRITE, BLK_QUEUE_DEPTH,
 };
-use crate::device::{Class, Device, Event};
-use crate::instance::InstanceState;
+use crate::device::{Class, Device};
+use crate::instance::{Event, InstanceState};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::bindings;
 use kernel::ffi::c_void;

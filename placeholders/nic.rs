@@ -34,8 +34,8 @@ use crate::abi::{
     Instance, NicEntry, NicHwStats, NicOps, NIC_ENTRIES, NIC_KEY_MAC, NIC_KEY_MTU, NIC_KEY_UP,
     NIC_RX_ALLMULTI, NIC_RX_PROMISC,
 };
-use crate::device::{now_ns, Admitted, Class, Device, DeviceApi, Event, Failure};
-use crate::instance::InstanceState;
+use crate::device::{now_ns, Admitted, Class, Device, Failure};
+use crate::instance::{Event, InstanceState, ServedDevice};
 use crate::placeholders::nic_tx::TxLent;
 use crate::timeout::Bounds;
 use crate::undo::action_list::Kind;

@@ -14,7 +14,8 @@
 //! resources the instance took through the callouts.
 
 use crate::abi::{Instance, TestdevEntry, TestdevOps, TESTDEV_ENTRIES};
-use crate::device::{detected_from, now_ns, Class, Device, Event, Failure, MAX_ATTEMPTS};
+use crate::device::{detected_from, now_ns, Class, Device, Failure, MAX_ATTEMPTS};
+use crate::instance::Event;
 use core::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use kernel::ffi::c_void;
 use kernel::impl_has_hr_timer;

@@ -11,8 +11,7 @@
 //! the undo list, long after the driver's handles are gone.
 
 use crate::abi;
-use crate::device::{DeviceApi, Event};
-use crate::instance::InstanceState;
+use crate::instance::{Event, InstanceState, ServedDevice};
 use crate::undo::action_list::{Action, Kind};
 use crate::wrappers::callouts::{record, release, with_held};
 use kernel::bindings;
@@ -21,7 +20,7 @@ use kernel::prelude::*;
 use kernel::types::Opaque;
 
 /// The placeholder an instance serves.
-fn device_of(st: &InstanceState) -> &dyn DeviceApi {
+fn device_of(st: &InstanceState) -> &dyn ServedDevice {
     st.device()
 }
 

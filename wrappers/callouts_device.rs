@@ -16,8 +16,7 @@
 //! when the instance is redirected to or given back.
 
 use crate::abi;
-use crate::device::{DeviceApi, Event};
-use crate::instance::InstanceState;
+use crate::instance::{Event, InstanceState, ServedDevice};
 use crate::undo::action_list::{Action, Kind};
 use crate::wrappers::callouts::{record, release};
 use kernel::bindings;
@@ -27,7 +26,7 @@ use kernel::prelude::*;
 use kernel::sync::{new_spinlock_irq, SpinLockIrq};
 
 /// The placeholder an instance serves.
-fn device_of(st: &InstanceState) -> &dyn DeviceApi {
+fn device_of(st: &InstanceState) -> &dyn ServedDevice {
     st.device()
 }
 

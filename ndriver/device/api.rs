@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! [`DeviceApi`]: a device as callouts, debugfs and the device set reach it without
-//! knowing its class, and its implementation for every [`Device<C>`]: the registry's
-//! hooks, shutdown, and the debugfs files (status, statistics, recoveries, injection,
-//! policy, PCI attachment, `call`).
+//! [`DeviceApi`]: a device as debugfs and the device set reach it without knowing its
+//! class, and its implementation for every [`Device<C>`]: the registry's hooks,
+//! shutdown, and the debugfs files (status, statistics, recoveries, injection, policy,
+//! PCI attachment, `call`). Also the implementation of [`ServedDevice`], what the
+//! callouts reach through an instance (defined with the instance, `instance.rs`).
 
-use super::{Class, Device, Event};
+use super::{Class, Device};
 use crate::abi::ImplDesc;
 use crate::inject_spec::{Armed, SiteSpec};
-use crate::instance::InstanceState;
+use crate::instance::{Event, InstanceState, ServedDevice};
 use crate::policy::Policy;
 use crate::registry;
 use crate::stats::{Cause, Phases, Record};
@@ -20,28 +21,15 @@ use kernel::ffi::c_void;
 use kernel::prelude::*;
 use kernel::workqueue::Work;
 
-/// A device as callouts and debugfs see it, whatever its class.
-pub(crate) trait DeviceApi: Send + Sync {
+/// A device as debugfs and the device set see it, whatever its class; what its
+/// instances' callouts reach is [`ServedDevice`], which this extends.
+pub(crate) trait DeviceApi: ServedDevice + Send + Sync {
     /// Name in debugfs and logs.
     fn name(&self) -> &'static str;
     /// The same, as a C string.
     fn cname(&self) -> &'static CStr;
-    /// The `Device<C>` itself (for a class's callouts, after checking the class).
-    fn as_ptr(&self) -> *const c_void;
-    /// The class name.
-    fn class_name(&self) -> &'static str;
     /// Entry point names.
     fn entries(&self) -> &'static [&'static str];
-    /// Runs event `ev` of instance `st` (see [`Device::async_entry`]).
-    fn event(&self, st: &InstanceState, ev: Event, arg: u64) -> Option<i64>;
-    /// Whether `st` is the instance the device admits calls into now.
-    fn serves(&self, st: &InstanceState) -> bool;
-    /// The fault-injection decision for a call of `entry`.
-    fn fault_point(&self, entry: usize) -> u32;
-    /// The attached PCI function, or NULL.
-    fn pci_dev(&self) -> *mut bindings::pci_dev;
-    /// The name of the device's interrupt handlers.
-    fn irq_name(&self) -> &'static CStr;
     /// An implementation of the device's class registered.
     fn on_register(&self, desc: *const ImplDesc);
     /// An implementation of the device's class is being withdrawn.
@@ -79,25 +67,13 @@ pub(crate) trait DeviceApi: Send + Sync {
     fn call(&self, text: &str) -> Result<i64>;
 }
 
-impl<C: Class> DeviceApi for Device<C> {
-    fn name(&self) -> &'static str {
-        self.name
-    }
-
-    fn cname(&self) -> &'static CStr {
-        self.cname
-    }
-
+impl<C: Class> ServedDevice for Device<C> {
     fn as_ptr(&self) -> *const c_void {
         core::ptr::from_ref(self).cast()
     }
 
     fn class_name(&self) -> &'static str {
         C::NAME
-    }
-
-    fn entries(&self) -> &'static [&'static str] {
-        C::ENTRIES
     }
 
     fn event(&self, st: &InstanceState, ev: Event, arg: u64) -> Option<i64> {
@@ -130,6 +106,20 @@ impl<C: Class> DeviceApi for Device<C> {
 
     fn irq_name(&self) -> &'static CStr {
         self.irq_name
+    }
+}
+
+impl<C: Class> DeviceApi for Device<C> {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn cname(&self) -> &'static CStr {
+        self.cname
+    }
+
+    fn entries(&self) -> &'static [&'static str] {
+        C::ENTRIES
     }
 
     /// Binds to the new implementation if the device has none.

@@ -1,26 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! What a device class supplies: [`Class`], implemented by the class's per-device
-//! state, and the [`Event`]s of the resources its instances take through the callouts.
+//! state. The [`Event`]s of the resources its instances take through the callouts are
+//! the instance layer's (`instance.rs`).
 
 use super::{Device, Failure};
 use crate::abi::Instance;
-use crate::instance::InstanceState;
+use crate::instance::{Event, InstanceState};
 use crate::timeout::Bounds;
 use kernel::ffi::c_void;
 use kernel::prelude::*;
 use kernel::sync::Arc;
-
-/// An event of a resource an instance took through the callouts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Event {
-    /// The device's interrupt (hardirq context; the argument is the IRQ number).
-    DevIrq,
-    /// One of the instance's hrtimers expired (softirq; the argument is its cookie).
-    Timer,
-    /// One of the instance's work items runs (process context; its cookie).
-    Work,
-}
 
 /// What a device class supplies. Implemented by the class's per-device state (the
 /// [`Device::class`] field); everything else about a device is generic.

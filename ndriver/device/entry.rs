@@ -5,9 +5,9 @@
 //! ([`Failure`]) and counted, and the calls of event entry points from interrupt,
 //! timer and work-item context.
 
-use super::{Class, Device, Event};
+use super::{Class, Device};
 use crate::guard::{self, Fault, FaultClass as GuardClass};
-use crate::instance::InstanceState;
+use crate::instance::{Event, InstanceState};
 use crate::stats::Detected;
 use crate::timeout::{self, Bounds};
 use core::sync::atomic::Ordering;

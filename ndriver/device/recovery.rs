@@ -8,9 +8,9 @@
 //! of each phase ([`Phases`]).
 
 use super::state::Ctl;
-use super::{now_ns, Admitted, Class, Device, DeviceApi, Failure};
+use super::{now_ns, Admitted, Class, Device, Failure};
 use crate::abi::ImplDesc;
-use crate::instance::InstanceState;
+use crate::instance::{InstanceState, ServedDevice};
 use crate::policy::Decision;
 use crate::registry;
 use crate::stats::{Cause, Detected, Phases, Record};
@@ -82,7 +82,7 @@ impl<C: Class> Device<C> {
         let name = registry::name_of(desc).unwrap_or("?");
         ctl.generation += 1;
         let t = now_ns();
-        let api: *const dyn DeviceApi = core::ptr::from_ref(self);
+        let api: *const dyn ServedDevice = core::ptr::from_ref(self);
         let inst = KBox::pin_init(
             InstanceState::new(
                 desc,

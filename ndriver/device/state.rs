@@ -4,10 +4,10 @@
 //! statistics and the work items share, and the class's own state) and [`Ctl`], the
 //! process-context control state under its mutex, with the accessors the classes use.
 
-use super::{Class, DeviceApi, Failure};
+use super::{Class, Failure};
 use crate::abi::ImplDesc;
 use crate::inject_spec::Armed;
-use crate::instance::InstanceState;
+use crate::instance::{InstanceState, ServedDevice};
 use crate::policy::{Ladder, Policy};
 use crate::site::SiteSlot;
 use crate::stats::{Cause, Counters, Record, MAX_ENTRIES, RECORDS};
