@@ -89,7 +89,8 @@ pub(super) unsafe extern "C" fn on_die(
     // SAFETY: Reading a constant defined by the C helpers.
     if val == unsafe { ndg_die_debug } {
         // SAFETY: `regs` is null or the live registers of this debug exception; for
-        // `DIE_DEBUG`, `notify_debug()` passes the address of its `DR6` value as `err`.
+        // `DIE_DEBUG`, `notify_debug()` passes the address of its `DR6` value as `err`;
+        // this is the debug exception's die notifier, as `in_guarded_call` needs.
         return if unsafe { crate::trace::on_debug(regs, err as usize as *mut _, in_guarded_call) } {
             NOTIFY_STOP
         } else {
