@@ -220,7 +220,8 @@ def main():
     for run in runs:
         head = f" ({os.path.basename(os.path.normpath(run))})" if len(runs) > 1 else ""
         for name, what in (("campaign-fio-errors.txt", "fio / fsck errors"),
-                           ("campaign-skipped", "skipped workloads")):
+                           ("campaign-skipped", "skipped workloads"),
+                           ("campaign-kernel-reports.txt", "sanitizer and kernel reports")):
             p = os.path.join(run, name)
             if os.path.exists(p):
                 with open(p) as f:

@@ -42,5 +42,8 @@ echo
 	cat "$results/campaign-aborted" 2>/dev/null || true
 	die "the campaign did not finish in the guest (guest.sh exit $rc; console tail above)"
 }
+# Sanitizer and kernel reports (a corruption may make KASAN speak: an outcome, listed,
+# not a failure of the run).
+"$NDRIVER_ROOT"/scripts/kernel-reports.sh "$results" > "$results/campaign-kernel-reports.txt" 2>&1 || true
 "$NDRIVER_CACHE/venv/bin/python" "$NDRIVER_ROOT/scripts/campaign-report.py" "$results"
 cat "$results/campaign.md"

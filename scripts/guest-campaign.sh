@@ -512,4 +512,11 @@ if [ -n "$e1000" ]; then
 	echo none > "$NIC/pci"
 	rmmod ndriver_e1000_irq ndriver_e1000_napi ndriver
 fi
+# The whole kernel log, and on a kmemleak kernel a last scan, for the report's list of
+# sanitizer and kernel reports (scripts/kernel-reports.sh).
+dmesg > "$R/dmesg.txt" 2>/dev/null
+if [ -w /sys/kernel/debug/kmemleak ]; then
+	echo scan > /sys/kernel/debug/kmemleak 2>/dev/null
+	cat /sys/kernel/debug/kmemleak > "$R/kmemleak.txt" 2>/dev/null
+fi
 echo "ndriver: campaign done, $n injections in $(($(date +%s) - start)) s" | tee "$R/campaign-done"
