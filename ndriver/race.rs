@@ -6,7 +6,8 @@
 //! `/sys/kernel/debug/ndriver/race` takes `POINT MICROSECONDS`: the next pass through
 //! `POINT` waits that long, then the point disarms itself. Points in process context
 //! sleep (up to a minute, so that a test on a slow debug kernel has room); the others
-//! spin (up to 10 s, below the soft-lockup threshold), so that any context may pass. Reading the file lists each point as `POINT armed_us hits active`,
+//! spin (up to 10 s, the hard-lockup detector's threshold), so that any context may
+//! pass, interrupts off included. Reading the file lists each point as `POINT armed_us hits active`,
 //! `hits` counting the passes that stalled (the point's own record that it was
 //! reached), `active` those stalling now (so a test can tell that the interleaving it
 //! wanted really overlapped the stall).

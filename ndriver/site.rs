@@ -47,7 +47,9 @@ const MAX_INSN: usize = 15;
 /// and a bad access is a page fault, which kprobes hands back to the probed instruction
 /// when it happens in the single-step (a stack-segment fault would not be).
 const POINTER_BITS: u32 = 47;
-/// Lowest kernel address: a register above it holds a kernel pointer.
+/// Lowest kernel address with 4-level paging: a register above it holds a kernel
+/// pointer. With 5-level paging the heap and stacks lie below it, so only text and
+/// module pointers count there (`Documentation/design.rst`, "Faults at driver instructions").
 const KERNEL_HALF: u64 = 0xffff_8000_0000_0000;
 /// Index of `rbp` in [`GPR_NAMES`].
 const RBP: usize = 4;
@@ -68,6 +70,31 @@ fn frame_pointer(r: &PtRegs, i: usize) -> bool {
     i == RBP && r.bp.wrapping_sub(r.sp) < FRAME_WINDOW
 }
 
+/// Whether the `size`-byte instruction at `addr`, whose first byte (under the
+/// breakpoint) is `first`, copies the stack pointer into `rbp` (`mov %rsp,%rbp` in
+/// either encoding, `lea d(%rsp),%rbp`).
+///
+/// `skip_insn` leaves it alone: skipped, `rbp` keeps the caller's value, which the
+/// epilogue then moves into the stack pointer ([`frame_pointer`]).
+///
+/// # Safety
+///
+/// `addr..addr + size` must be mapped text.
+unsafe fn sets_frame_pointer(first: u8, addr: u64, size: u8) -> bool {
+    let at = |i: u64| {
+        // SAFETY: `i < size` at every call below, inside the mapped instruction.
+        unsafe { core::ptr::read_volatile((addr + i) as *const u8) }
+    };
+    match size {
+        3 => first == 0x48 && matches!((at(1), at(2)), (0x89, 0xe5) | (0x8b, 0xec)),
+        5 | 8 => {
+            let modrm = if size == 5 { 0x6c } else { 0xac };
+            first == 0x48 && at(1) == 0x8d && at(2) == modrm && at(3) == 0x24
+        }
+        _ => false,
+    }
+}
+
 /// No CPU.
 const NO_CPU: usize = usize::MAX;
 /// An odd multiplier with well-mixed bits (2^32 / golden ratio).
@@ -82,17 +109,9 @@ pub(crate) fn armed() -> usize {
 }
 
 /// Starts a trace of the text `start..start + len` for `dev`, unless a fault site is
-/// armed: kprobes do not expect the trap flag a trace sets, so a trace and an armed site
-/// exclude each other (both checked under the trace's lock, `trace`).
+/// armed ([`trace::Held::start`] checks, under the trace's lock).
 pub(crate) fn start_trace(trace: &trace::Held, dev: &str, start: usize, len: usize) -> Result {
-    if armed() != 0 {
-        pr_warn!(
-            "{}: trace: a fault site is armed; write off to inject first\n",
-            dev
-        );
-        return Err(EBUSY);
-    }
-    trace.start(dev, start, len)
+    trace.start(dev, start, len, armed)
 }
 
 /// A non-zero generator state from `seed`, nearby seeds (1, 2, 3, ...) far apart.
@@ -439,8 +458,15 @@ impl Site {
         let addr = site.addr() as u64;
         match site.class {
             FaultClass::SkipInsn => {
-                // SAFETY: `ainsn` was filled in by `register_kprobe` and is not changed.
-                let size = unsafe { (*p).ainsn.size };
+                // SAFETY: `ainsn` and `opcode` were filled in by `register_kprobe` and are
+                // not changed.
+                let (size, first) = unsafe { ((*p).ainsn.size, (*p).opcode) };
+                // SAFETY: the instruction is in the text of a loaded module: its probe
+                // is registered, and a site goes before its module (`SiteSlot`).
+                if unsafe { sets_frame_pointer(first, addr, size) } {
+                    site.record(Effect::FramePointer, RBP as u32, 0, r.bp, r.bp);
+                    return 0;
+                }
                 r.ip = addr + u64::from(size);
                 site.record(Effect::Skipped, 0, 0, addr, r.ip);
                 1
@@ -659,16 +685,6 @@ impl SiteSlot {
         desc: *const ImplDesc,
         injected: *const AtomicU64,
     ) -> Result {
-        // kprobes runs the post-handler of an instruction it may "boost" (resume after
-        // it without a single step) only on preemptible kernels: elsewhere flip_dest
-        // would fire and flip nothing.
-        if spec.class == FaultClass::FlipDest && !cfg!(CONFIG_PREEMPTION) {
-            pr_warn!(
-                "{}: inject: flip_dest needs a kernel with CONFIG_PREEMPTION\n",
-                dev
-            );
-            return Err(EOPNOTSUPP);
-        }
         let mut slot = self.inner.lock();
         // The old probe goes first: one site per device at a time.
         slot.take();

@@ -255,11 +255,23 @@ fn map_of(_held: &Held, start: usize, len: usize) -> Option<&[AtomicU64]> {
 impl Held {
     /// Starts a trace of the text `start..start + len`, dropping the previous one.
     ///
-    /// No fault site may be armed: the caller checks, with the lock held (`self`), as
-    /// [`site::start_trace`] does.
-    ///
-    /// [`site::start_trace`]: crate::site::start_trace
-    pub(crate) fn start(&self, dev: &str, start: usize, len: usize) -> Result {
+    /// `sites_armed` counts the fault sites armed now (the sites sit above the tracer,
+    /// so the count is passed in): kprobes do not expect the trap flag a trace sets,
+    /// so a trace and an armed site exclude each other, both checked under this lock.
+    pub(crate) fn start(
+        &self,
+        dev: &str,
+        start: usize,
+        len: usize,
+        sites_armed: fn() -> usize,
+    ) -> Result {
+        if sites_armed() != 0 {
+            pr_warn!(
+                "{}: trace: a fault site is armed; write off to inject first\n",
+                dev
+            );
+            return Err(EBUSY);
+        }
         if len == 0 || len > MAX_TEXT {
             pr_warn!("{}: trace: a text of {} bytes cannot be traced\n", dev, len);
             return Err(EINVAL);

@@ -119,8 +119,10 @@ def corruption_table(out):
     return lines
 
 
-def read_rows(res):
+def read_rows(res, lost_ok=False):
     path = os.path.join(res, "campaign.tsv")
+    if lost_ok and not os.path.exists(path) and not finished(res):
+        return []  # lost before its first injection: counted as a guest lost
     try:
         with open(path, newline="") as f:
             return list(csv.DictReader(f, delimiter="\t"))
@@ -147,7 +149,9 @@ def main():
         rows = []
         for run in runs:
             name = os.path.basename(os.path.normpath(run))
-            for r in read_rows(run):
+            for r in read_rows(run, lost_ok=True):
+                if None in r.values():
+                    continue  # the last line of a run lost while writing it
                 r["log"] = os.path.join(os.path.abspath(run), f"campaign-miss-{r['n']}.log")
                 r["n"] = f"{name}:{r['n']}"
                 rows.append(r)

@@ -58,6 +58,7 @@ case $SITE_KIND in random | traced) ;; *) echo "NDRIVER_CAMPAIGN_SITE_KIND: rand
 CHUNK=${NDRIVER_CAMPAIGN_CHUNK:-0}
 case $CHUNK in [0-9] | [0-9][0-9] | [0-9][0-9][0-9] | [0-3][0-9][0-9][0-9]) ;;
 *) echo "NDRIVER_CAMPAIGN_CHUNK: 0 to 3999" >&2; exit 1 ;; esac
+CHUNK=$((10#$CHUNK))
 SITE_CLASSES="panic null wild gpf div0 spin spin_irqoff flip_dest skip_insn corrupt_ptr"
 . "$ROOT/selftests/guest/lib.sh"
 
