@@ -129,7 +129,7 @@ fn run(b: &Bench, n: u64) {
     let t1 = guard::rdtsc();
     for _ in 0..n {
         // SAFETY: as above; it publishes nothing.
-        let _ = black_box(unsafe { guard::guarded_call(f, arg, DEADLINE_NS, false) });
+        let _ = black_box(unsafe { guard::guarded_call(f, arg, DEADLINE_NS, false, None) });
     }
     let t2 = guard::rdtsc();
     let (mut da, mut ga) = (0u64, 0u64);
@@ -143,7 +143,7 @@ fn run(b: &Bench, n: u64) {
             let m = guard::rdtsc();
             for _ in 0..CHUNK {
                 // SAFETY: as above.
-                let _ = black_box(unsafe { guard::guarded_call(f, arg, DEADLINE_NS, false) });
+                let _ = black_box(unsafe { guard::guarded_call(f, arg, DEADLINE_NS, false, None) });
             }
             let e = guard::rdtsc();
             da += m - a;

@@ -63,6 +63,10 @@ fn recoveries_show(d: &DevRef, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     d.get().show_recoveries(f)
 }
 
+fn reports_show(d: &DevRef, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    d.get().show_reports(f)
+}
+
 fn inject_show(d: &DevRef, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     d.get().show_inject(f)
 }
@@ -265,6 +269,7 @@ impl DevDir {
         add!(dir.read_callback_file(c"status", dev, &status_show));
         add!(dir.read_callback_file(c"stats", dev, &stats_show));
         add!(dir.read_callback_file(c"recoveries", dev, &recoveries_show));
+        add!(dir.read_callback_file(c"reports", dev, &reports_show));
         add!(dir.read_write_callback_file(c"inject", dev, &inject_show, &inject_write));
         add!(dir.read_write_callback_file(c"swap", dev, &swap_show, &swap_write));
         add!(dir.read_write_callback_file(c"trace", dev, &trace_show, &trace_write));

@@ -39,6 +39,9 @@
 //! - `recovery.rs`: [`Device::recover`], [`Device::fail_async`] and the pending failure
 //!   the recovery work item takes, starting an instance (with the policy's restart
 //!   ladder and back-off) and replaying the configuration into it, redirecting calls;
+//! - `report.rs`: crash reports, one per recovery from a failure: the faulting context
+//!   the guard captured, kept from the failed call to its recovery, and the ring of the
+//!   newest reports (`reports` in debugfs);
 //! - `swap.rs`: orderly swaps and periodic rejuvenation (its work item);
 //! - `api.rs`: [`DeviceApi`] and its implementation (and `ServedDevice`'s): the
 //!   registry's hooks, shutdown and the debugfs files.
@@ -62,6 +65,8 @@ mod config;
 mod entry;
 #[path = "device/recovery.rs"]
 mod recovery;
+#[path = "device/report.rs"]
+mod report;
 #[path = "device/state.rs"]
 mod state;
 #[path = "device/swap.rs"]

@@ -39,17 +39,21 @@
 //!
 //! One concept per file under `guard/`, listed lowest layer first: a file uses only files
 //! listed before it.
-//! - `fault.rs`: [`FaultClass`] and [`Fault`], what a failed guarded call reports.
+//! - `fault.rs`: [`FaultClass`] and [`Fault`], what a failed guarded call reports, and
+//!   [`FaultContext`], what the guard saw of the faulting context (registers, driver
+//!   return addresses on the stack), for crash reports.
 //! - `helpers.rs`: the C side (`guard_helpers.c`): context accessors and the task state
 //!   they report (`Marks`), hook registration, kallsyms lookups, kernel-fault reports.
 //! - `cpu.rs`: the processor: TSC and its conversions, `RFLAGS`, interrupts, current CPU
 //!   (reading `RFLAGS` and telling user mode are `x86.rs`'s, shared with `trace.rs`).
 //! - `frame.rs`: the [`Frame`](frame::Frame), the per-CPU chains and the task slots that
-//!   hold frames; finding, unlinking and giving up frames; [`in_guarded_call`].
+//!   hold frames; finding, unlinking and giving up frames; [`in_guarded_call`], and
+//!   [`note_raised`] for a fault injected at a driver instruction.
 //! - `entry.rs`: the naked `guard_enter` and `guard_resume` with the frame offsets they use,
 //!   and `redirect`, which makes an interrupted context return to `guard_resume`.
 //! - `text.rs`: text ranges (driver text, delay loops, leaf memory and I/O functions, the
-//!   panic `BUG()`): where a hang may be aborted, and whether a fault is the driver's.
+//!   panic `BUG()`): where a hang may be aborted, and whether a fault is the driver's;
+//!   `capture`, which copies the faulting context into the frame for [`FaultContext`].
 //! - `counters.rs`: the counters and [`show`].
 //! - `call.rs`: [`guarded_call`] and [`guarded`].
 //! - `trap.rs`: the die notifier: classifies exceptions, decides what is contained, redirects.
@@ -83,8 +87,8 @@ pub(crate) use call::{guarded, guarded_call};
 pub(crate) use counters::show;
 pub(crate) use cpu::{rdtsc, this_cpu, with_irqs_off};
 pub(crate) use entry::GuardFn;
-pub(crate) use fault::{Fault, FaultClass};
-pub(crate) use frame::in_guarded_call;
+pub(crate) use fault::{Fault, FaultClass, FaultContext};
+pub(crate) use frame::{in_guarded_call, note_raised};
 pub(crate) use runtime::Runtime;
 pub(crate) use text::{module_text, register_module_text, unregister_module_text};
 pub(crate) use watchdog::end_if_overdue;

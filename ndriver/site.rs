@@ -192,6 +192,8 @@ pub(crate) struct Site {
     symbol: [u8; MAX_SYMBOL + 1],
     /// The device's `injected` counter of `class` (see [`SiteSlot::arm`]).
     injected: *const AtomicU64,
+    /// The device's count of all faults injected (see [`SiteSlot::arm`]).
+    injected_total: *const AtomicU64,
     /// Start of the implementation's text (offsets in `show` are from here).
     text_start: AtomicUsize,
     /// Reached inside a guarded call.
@@ -222,6 +224,7 @@ impl Site {
         spec: &SiteSpec<'_>,
         seed: u32,
         injected: *const AtomicU64,
+        injected_total: *const AtomicU64,
     ) -> impl PinInit<Self> {
         let mut symbol = [0u8; MAX_SYMBOL + 1];
         if let SiteAt::Symbol { symbol: s, .. } = spec.at {
@@ -237,6 +240,7 @@ impl Site {
             registered: AtomicU32::new(0),
             symbol,
             injected,
+            injected_total,
             text_start: AtomicUsize::new(0),
             hits: AtomicU64::new(0),
             outside: AtomicU64::new(0),
@@ -390,8 +394,11 @@ impl Site {
         self.last_cpu
             .store(guard::this_cpu() as u32, Ordering::Relaxed);
         self.last_effect.store(effect as u32, Ordering::Release);
-        // SAFETY: the counter outlives the site (`SiteSlot::arm`'s contract).
-        unsafe { (*self.injected).fetch_add(1, Ordering::Relaxed) };
+        // SAFETY: the counters outlive the site (`SiteSlot::arm`'s contract).
+        unsafe {
+            (*self.injected).fetch_add(1, Ordering::Relaxed);
+            (*self.injected_total).fetch_add(1, Ordering::Relaxed);
+        }
         if effect.applied() {
             self.applied.fetch_add(1, Ordering::Relaxed);
         }
@@ -512,6 +519,9 @@ impl Site {
                 let Some(stub) = site_raise::stub(class) else {
                     return 0;
                 };
+                // The crash report names this instruction, not the stub.
+                // SAFETY: we run in the breakpoint handler on top of that context.
+                unsafe { guard::note_raised(r, addr) };
                 // The breakpoint entry leaves a gap below the interrupted stack pointer
                 // for exactly this (the kernel's own `int3_emulate_call()`): push the
                 // instruction's address as if it had called the stub.
@@ -571,10 +581,7 @@ impl Site {
     fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let w = self.gate.when();
         let mut sym = [0u8; KSYM_BUF];
-        // SAFETY: `sym` is larger than `KSYM_SYMBOL_LEN`; the address is only looked up.
-        unsafe { sprint_symbol(sym.as_mut_ptr(), self.addr() as c_ulong) };
-        let end = sym.iter().position(|b| *b == 0).unwrap_or(0);
-        let name = core::str::from_utf8(&sym[..end]).unwrap_or("?");
+        let name = symbol(self.addr() as u64, &mut sym);
         writeln!(
             f,
             "class={} site={:#x} offset={:#x} symbol={} after={} times={} probability={} \
@@ -644,7 +651,17 @@ impl fmt::Display for EffectText<'_> {
 }
 
 /// Larger than the kernel's `KSYM_SYMBOL_LEN`.
-const KSYM_BUF: usize = 1024;
+pub(crate) const KSYM_BUF: usize = 1024;
+
+/// `addr` as `sprint_symbol()` writes it into `buf`: `SYMBOL+OFF/SIZE [module]` (no
+/// `[module]` in the kernel image), or the address in hex when kallsyms does not know it.
+/// Process context (kallsyms may take the module list's RCU read lock).
+pub(crate) fn symbol(addr: u64, buf: &mut [u8; KSYM_BUF]) -> &str {
+    // SAFETY: `buf` is larger than `KSYM_SYMBOL_LEN`; the address is only looked up.
+    unsafe { sprint_symbol(buf.as_mut_ptr(), addr as c_ulong) };
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(0);
+    core::str::from_utf8(&buf[..end]).unwrap_or("?")
+}
 
 extern "C" {
     fn sprint_symbol(buffer: *mut u8, address: c_ulong) -> c_int;
@@ -672,18 +689,19 @@ impl SiteSlot {
     }
 
     /// Arms `spec` in the text of `desc`, the serving implementation, replacing any site;
-    /// faults fired are also counted in `injected`.
+    /// faults fired are also counted in `injected` and `injected_total`.
     ///
     /// # Safety
     ///
-    /// `injected` must stay valid until the slot is dropped or disarmed (the device's own
-    /// counter, a field dropped after the slot).
+    /// `injected` and `injected_total` must stay valid until the slot is dropped or
+    /// disarmed (the device's own counters, a field dropped after the slot).
     pub(crate) unsafe fn arm(
         &self,
         dev: &'static str,
         spec: &SiteSpec<'_>,
         desc: *const ImplDesc,
         injected: *const AtomicU64,
+        injected_total: *const AtomicU64,
     ) -> Result {
         let mut slot = self.inner.lock();
         // The old probe goes first: one site per device at a time.
@@ -703,7 +721,10 @@ impl SiteSlot {
             // SAFETY: `ktime_get` has no preconditions; it only seeds the draws.
             _ => (unsafe { bindings::ktime_get() }) as u32,
         };
-        let site = KBox::pin_init(Site::new(dev, spec, seed, injected), GFP_KERNEL)?;
+        let site = KBox::pin_init(
+            Site::new(dev, spec, seed, injected, injected_total),
+            GFP_KERNEL,
+        )?;
         if let Err(e) = site.place(spec.at, start, len, &trace) {
             pr_warn!(
                 "{}: inject: cannot place a probe there (error {}): no such symbol, not an \

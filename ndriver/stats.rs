@@ -156,6 +156,8 @@ pub(crate) struct Counters {
     pub(crate) detected: [AtomicU64; NR_DETECTED],
     /// Faults injected, by class.
     pub(crate) injected: [AtomicU64; NR_CLASSES],
+    /// Faults injected, all classes (a failed call that saw it move had one injected).
+    pub(crate) injected_total: AtomicU64,
     /// Completed recoveries.
     pub(crate) recoveries: AtomicU64,
     /// Failed requests re-issued to a new instance.
@@ -177,6 +179,7 @@ impl Counters {
             failures: [const { AtomicU64::new(0) }; MAX_ENTRIES],
             detected: [const { AtomicU64::new(0) }; NR_DETECTED],
             injected: [const { AtomicU64::new(0) }; NR_CLASSES],
+            injected_total: AtomicU64::new(0),
             recoveries: AtomicU64::new(0),
             reissued: AtomicU64::new(0),
             swaps: AtomicU64::new(0),

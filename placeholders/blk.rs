@@ -226,6 +226,19 @@ pub(crate) fn create(name: &'static CStr, module: *mut bindings::module) -> Resu
     )
 }
 
+/// Requests of the disk that are not idle: issued to an instance and not finished.
+fn requests_held(dev: &BlkDevice) -> usize {
+    dev.class
+        .rqs
+        .iter()
+        .filter(|r| {
+            let rq = r.load(Ordering::Relaxed);
+            // SAFETY: a request of our tag set (requests live as long as the set).
+            !rq.is_null() && unsafe { pdu(rq) }.state.load(Ordering::Relaxed) != RQ_IDLE
+        })
+        .count()
+}
+
 impl Class for Blk {
     const NAME: &'static str = "blk";
     const ENTRIES: &'static [&'static str] = &BLK_ENTRIES;
@@ -296,6 +309,10 @@ impl Class for Blk {
         remove_disk(dev);
     }
 
+    fn unfinished(dev: &BlkDevice) -> Option<usize> {
+        Some(requests_held(dev))
+    }
+
     fn show_status(dev: &BlkDevice, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let c = &dev.class;
         match c.disk.load(Ordering::Relaxed).is_null() {
@@ -303,12 +320,7 @@ impl Class for Blk {
             false => writeln!(f, "disk {}", c.disk_name.to_str().unwrap_or("?"))?,
         }
         writeln!(f, "capacity_sectors {}", c.capacity.load(Ordering::Relaxed))?;
-        let held = c.rqs.iter().filter(|r| {
-            let rq = r.load(Ordering::Relaxed);
-            // SAFETY: a request of our tag set (requests live as long as the set).
-            !rq.is_null() && unsafe { pdu(rq) }.state.load(Ordering::Relaxed) != RQ_IDLE
-        });
-        writeln!(f, "requests_held {}", held.count())?;
+        writeln!(f, "requests_held {}", requests_held(dev))?;
         writeln!(f, "queue_depth {}", BLK_QUEUE_DEPTH)
     }
 

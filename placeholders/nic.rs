@@ -442,6 +442,11 @@ impl Class for Nic {
         }
     }
 
+    fn unfinished(dev: &NicDev) -> Option<usize> {
+        // Transmits lent to the instance and not reported done.
+        Some(dev.class.tx.held())
+    }
+
     fn show_status(dev: &NicDev, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let fl = dev.class.filter();
         writeln!(f, "netdev {}", dev.class.ifname.to_str().unwrap_or("?"))?;

@@ -16,7 +16,7 @@
 use crate::abi::{Instance, TestdevEntry, TestdevOps, TESTDEV_ENTRIES};
 use crate::device::{detected_from, now_ns, Class, Device, Failure, MAX_ATTEMPTS};
 use crate::instance::Event;
-use core::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use kernel::ffi::c_void;
 use kernel::impl_has_hr_timer;
 use kernel::prelude::*;
@@ -195,6 +195,8 @@ macro_rules! trigger {
             errno: AtomicI64,
             detected: AtomicU32,
             contain_ns: AtomicU64,
+            ctx: AtomicU64,
+            injected: AtomicBool,
             #[pin]
             done: Completion,
         }
@@ -233,6 +235,8 @@ macro_rules! trigger {
                                 self.detected.store(fail.detected as u32, Ordering::Relaxed);
                                 self.errno.store(fail.errno, Ordering::Relaxed);
                                 self.contain_ns.store(fail.contain_ns, Ordering::Relaxed);
+                                self.ctx.store(fail.ctx, Ordering::Relaxed);
+                                self.injected.store(fail.injected, Ordering::Relaxed);
                                 self.outcome.store(2, Ordering::Relaxed);
                             }
                         }
@@ -252,6 +256,8 @@ macro_rules! trigger {
                     errno: AtomicI64::new(0),
                     detected: AtomicU32::new(0),
                     contain_ns: AtomicU64::new(0),
+                    ctx: AtomicU64::new(0),
+                    injected: AtomicBool::new(false),
                     done <- Completion::new(),
                 });
                 let Ok(t) = Arc::pin_init(init, GFP_KERNEL) else {
@@ -266,6 +272,8 @@ macro_rules! trigger {
                         detected: detected_from(t.detected.load(Ordering::Relaxed)),
                         errno: t.errno.load(Ordering::Relaxed),
                         contain_ns: t.contain_ns.load(Ordering::Relaxed),
+                        ctx: t.ctx.load(Ordering::Relaxed),
+                        injected: t.injected.load(Ordering::Relaxed),
                     }),
                     _ => Ok(None),
                 }

@@ -42,6 +42,8 @@ pub(crate) trait DeviceApi: ServedDevice + Send + Sync {
     fn show_stats(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result;
     /// Writes `recoveries`.
     fn show_recoveries(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result;
+    /// Writes `reports`.
+    fn show_reports(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result;
     /// Writes `inject`.
     fn show_inject(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result;
     /// Arms (or disarms) fault injection at an entry point; disarms any site.
@@ -97,6 +99,7 @@ impl<C: Class> ServedDevice for Device<C> {
             return 0;
         };
         self.counters.injected[class as usize].fetch_add(1, Ordering::Relaxed);
+        self.counters.injected_total.fetch_add(1, Ordering::Relaxed);
         class as u32
     }
 
@@ -235,6 +238,10 @@ impl<C: Class> DeviceApi for Device<C> {
         Ok(())
     }
 
+    fn show_reports(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.write_reports(f)
+    }
+
     fn show_inject(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         if self.site.show(f)? {
             return Ok(());
@@ -264,9 +271,10 @@ impl<C: Class> DeviceApi for Device<C> {
         *self.inject.lock() = None;
         let desc = self.ctl.lock().desc;
         let injected: *const AtomicU64 = &self.counters.injected[spec.class as usize];
+        let total: *const AtomicU64 = &self.counters.injected_total;
         // SAFETY: `counters` is a field of this device declared after `site`, so it is
         // dropped after the slot; `shutdown` disarms the slot before that anyway.
-        unsafe { self.site.arm(self.name, spec, desc, injected) }
+        unsafe { self.site.arm(self.name, spec, desc, injected, total) }
     }
 
     fn serving_text(&self) -> Option<(usize, usize)> {

@@ -94,6 +94,13 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
     /// Process context, under the device's control lock.
     fn redirected(_dev: &Device<Self>) {}
 
+    /// Requests the current instance was given and has not finished (for the crash
+    /// report, taken before [`Class::discarding`]), `None` where the class does not count
+    /// them. Process context, under the device's control lock.
+    fn unfinished(_dev: &Device<Self>) -> Option<usize> {
+        None
+    }
+
     /// Writes class-specific `status` lines.
     fn show_status(_dev: &Device<Self>, _f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         Ok(())

@@ -6,10 +6,11 @@
 //! timer and work-item context.
 
 use super::{Class, Device};
-use crate::guard::{self, Fault, FaultClass as GuardClass};
+use crate::guard::{self, Fault, FaultClass as GuardClass, FaultContext};
 use crate::instance::{Event, InstanceState};
 use crate::stats::Detected;
 use crate::timeout::{self, Bounds};
+use core::cell::Cell;
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
@@ -22,6 +23,24 @@ pub(crate) struct Failure {
     pub(crate) errno: i64,
     /// Nanoseconds from the fault to the wrapper regaining control.
     pub(crate) contain_ns: u64,
+    /// The device's kept faulting context of this failure (`Device::keep_context`), 0
+    /// for none.
+    pub(crate) ctx: u64,
+    /// A fault was injected into this device while the failed call ran.
+    pub(crate) injected: bool,
+}
+
+impl Failure {
+    /// A failure without a faulting context (an error return, a refused start, ...).
+    pub(crate) fn new(detected: Detected, errno: i64) -> Self {
+        Self {
+            detected,
+            errno,
+            contain_ns: 0,
+            ctx: 0,
+            injected: false,
+        }
+    }
 }
 
 /// Monotonic time in nanoseconds.
@@ -91,6 +110,8 @@ impl<C: Class> Device<C> {
         f: F,
     ) -> Result<i64, Failure> {
         self.counters.calls[entry].fetch_add(1, Ordering::Relaxed);
+        let injected0 = self.counters.injected_total.load(Ordering::Relaxed);
+        let injected = || self.counters.injected_total.load(Ordering::Relaxed) != injected0;
         if self.bypass.load(Ordering::Relaxed) {
             // Policy `guard=0`, for measurement: no guard frame, no watchdog, no
             // timing. An error return is still a failure; a fault is not contained.
@@ -99,14 +120,20 @@ impl<C: Class> Device<C> {
                 return Ok(v);
             }
             let failure = Failure {
-                detected: Detected::Error,
-                errno: v,
-                contain_ns: 0,
+                injected: injected(),
+                ..Failure::new(Detected::Error, v)
             };
             self.counters.failures[entry].fetch_add(1, Ordering::Relaxed);
             self.counters.detected[failure.detected as usize].fetch_add(1, Ordering::Relaxed);
             return Err(failure);
         }
+        // Only on a failure the guard saw: the faulting context, kept for the report of
+        // the recovery of this instance (still the current one: the caller holds it).
+        let ctx = Cell::new(0u64);
+        let sink = |_: &Fault, c: &FaultContext| {
+            let gen = self.current_instance().map_or(0, |i| i.generation);
+            ctx.set(self.keep_context(gen, c));
+        };
         let start = now_ns();
         // SAFETY: the closure calls the driver's entry point, which publishes no pointer
         // into this stack; after a fault the instance is treated as dead and undone.
@@ -114,6 +141,7 @@ impl<C: Class> Device<C> {
             guard::guarded(
                 self.deadline(entry),
                 self.contain_kernel_bug.load(Ordering::Relaxed),
+                Some(&sink),
                 f,
             )
         };
@@ -124,21 +152,13 @@ impl<C: Class> Device<C> {
                 self.learn(entry, end.saturating_sub(start));
                 return Ok(v);
             }
-            Ok(_) if taint == Some(Detected::Leak) => Failure {
-                detected: Detected::Leak,
-                errno: ENOMEM.to_errno() as i64,
-                contain_ns: 0,
-            },
-            Ok(_) if taint == Some(Detected::Misuse) => Failure {
-                detected: Detected::Misuse,
-                errno: EIO.to_errno() as i64,
-                contain_ns: 0,
-            },
-            Ok(v) => Failure {
-                detected: Detected::Error,
-                errno: v,
-                contain_ns: 0,
-            },
+            Ok(_) if taint == Some(Detected::Leak) => {
+                Failure::new(Detected::Leak, ENOMEM.to_errno() as i64)
+            }
+            Ok(_) if taint == Some(Detected::Misuse) => {
+                Failure::new(Detected::Misuse, EIO.to_errno() as i64)
+            }
+            Ok(v) => Failure::new(Detected::Error, v),
             Err(fault) => {
                 pr_debug!(
                     "{}: {} in {} at {:#x}\n",
@@ -148,11 +168,15 @@ impl<C: Class> Device<C> {
                     fault.ip
                 );
                 Failure {
-                    detected: classify(&fault),
-                    errno: 0,
                     contain_ns: end.saturating_sub(start).saturating_sub(fault.elapsed_ns),
+                    ctx: ctx.get(),
+                    ..Failure::new(classify(&fault), 0)
                 }
             }
+        };
+        let failure = Failure {
+            injected: injected(),
+            ..failure
         };
         // Every call that returns while the instance is over its limit or misused a
         // callout fails (so that it is retried on the next instance), but the leak or
@@ -228,10 +252,6 @@ impl<C: Class> Device<C> {
             f.fetch_add(1, Ordering::Relaxed);
         }
         self.counters.detected[Detected::Hang as usize].fetch_add(1, Ordering::Relaxed);
-        Failure {
-            detected: Detected::Hang,
-            errno: 0,
-            contain_ns: 0,
-        }
+        Failure::new(Detected::Hang, 0)
     }
 }

@@ -57,6 +57,7 @@ impl<C: Class> Device<C> {
             // happens only with no instance).
             unsafe { bindings::pci_clear_master(p) };
         }
+        self.note_held(ctl, &inst.undo.lock());
         C::discarding(self, &inst);
         let mut list = inst.undo.lock().take();
         // SAFETY: the device is quiesced and no longer points at the instance, so its
@@ -93,16 +94,10 @@ impl<C: Class> Device<C> {
             ),
             GFP_KERNEL,
         )
-        .map_err(|_| Failure {
-            detected: Detected::Error,
-            errno: ENOMEM.to_errno() as i64,
-            contain_ns: 0,
-        })?;
-        inst.as_ref().make_live().map_err(|e| Failure {
-            detected: Detected::Error,
-            errno: e.to_errno() as i64,
-            contain_ns: 0,
-        })?;
+        .map_err(|_| Failure::new(Detected::Error, ENOMEM.to_errno() as i64))?;
+        inst.as_ref()
+            .make_live()
+            .map_err(|e| Failure::new(Detected::Error, e.to_errno() as i64))?;
         let h = inst.handle();
         // Publish for the callouts' sake before probe (entry points stay blocked:
         // `running` is false).
@@ -206,6 +201,7 @@ impl<C: Class> Device<C> {
             contain: fail.contain_ns,
             ..Phases::default()
         };
+        let mut report = self.begin_report(&ctl, gen, entry, &fail);
         let t = now_ns();
         self.quiesce();
         p.quiesce = now_ns().saturating_sub(t);
@@ -213,7 +209,11 @@ impl<C: Class> Device<C> {
         let t = now_ns();
         let undone = self.discard(&mut ctl);
         p.undo = now_ns().saturating_sub(t);
-        self.restart(&mut ctl, fail.detected, entry, &mut p)?;
+        report.discarded(ctl.held, undone);
+        if let Err(e) = self.restart(&mut ctl, fail.detected, entry, &mut p) {
+            self.end_report(&mut ctl, report, 0, p);
+            return Err(e);
+        }
         self.redirect(&ctl, &mut p);
         ctl.seq += 1;
         let rec = Record {
@@ -225,6 +225,8 @@ impl<C: Class> Device<C> {
             phases: p,
         };
         ctl.push_record(rec);
+        let seq = ctl.seq;
+        self.end_report(&mut ctl, report, seq, p);
         self.counters.recoveries.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }

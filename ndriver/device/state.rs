@@ -4,6 +4,7 @@
 //! statistics and the work items share, and the class's own state) and [`Ctl`], the
 //! process-context control state under its mutex, with the accessors the classes use.
 
+use super::report::{Held, KeptContext, Report, REPORTS};
 use super::{Class, Failure};
 use crate::abi::ImplDesc;
 use crate::inject_spec::Armed;
@@ -36,6 +37,12 @@ pub(crate) struct Ctl {
     /// Newest recoveries, a ring.
     pub(super) records: KVec<Record>,
     pub(super) seq: u64,
+    /// Newest crash reports, a ring whose room is reserved with the device.
+    pub(super) reports: KVec<Report>,
+    /// Number of the newest report.
+    pub(super) report_seq: u64,
+    /// What the instance discarded last held.
+    pub(super) held: Held,
 }
 
 // SAFETY: `desc` points at a registered descriptor, valid while registered (the
@@ -96,6 +103,11 @@ pub(crate) struct Device<C: Class> {
     pub(super) rejuvenate_work: DelayedWork<Device<C>, 1>,
     /// The device is being torn down: no new asynchronous recovery or rejuvenation.
     pub(super) leaving: AtomicBool,
+    /// The faulting context of a failed call, kept for the report of its recovery.
+    #[pin]
+    pub(super) fault_ctx: SpinLockIrq<Option<KeptContext>>,
+    /// Id of the newest kept context.
+    pub(super) next_ctx: AtomicU64,
     /// The class's per-device state.
     #[pin]
     pub(crate) class: C,
@@ -121,6 +133,9 @@ impl<C: Class> Device<C> {
                 down: false,
                 records: KVec::new(),
                 seq: 0,
+                reports: KVec::with_capacity(REPORTS, GFP_KERNEL)?,
+                report_seq: 0,
+                held: Held::EMPTY,
             }),
             current: AtomicPtr::new(core::ptr::null_mut()),
             ops: AtomicPtr::new(core::ptr::null_mut()),
@@ -142,6 +157,8 @@ impl<C: Class> Device<C> {
             recovery_work <- new_work!("ndriver_recovery"),
             rejuvenate_work <- new_delayed_work!("ndriver_rejuvenate"),
             leaving: AtomicBool::new(false),
+            fault_ctx <- new_spinlock_irq!(None),
+            next_ctx: AtomicU64::new(0),
             class <- class,
         })
     }
@@ -236,6 +253,7 @@ impl Ctl {
         let failed = |r: &Record| matches!(r.cause, Cause::Failure(_));
         if let Some(r) = self.records.iter_mut().find(|r| r.seq == seq && failed(r)) {
             r.phases.reissue = ns;
+            self.note_report_reissue(seq, ns);
         }
     }
 }

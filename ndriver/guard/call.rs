@@ -10,7 +10,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use super::counters::STATS;
 use super::cpu::{cycles_to_ns, ns_to_cycles, rdtsc, save_flags, X86_EFLAGS_IF};
 use super::entry::{guard_enter, GuardFn};
-use super::fault::{Fault, FaultClass};
+use super::fault::{Fault, FaultClass, FaultContext};
 use super::frame::{
     claim_slot, credit_nested, release_inner_slots, unlink, Frame, CPUS, LEVEL_MASK,
 };
@@ -25,6 +25,10 @@ pub(super) static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// Returns `Ok(f(arg))`, or `Err` if `f` raised an exception (BUG/panic, page fault, #GP, #DE)
 /// or ran past `budget_ns` nanoseconds (0: no deadline). Works in task, softirq and hardirq
 /// context and nests. After an `Err`, the preempt count and the IRQ flags are those at entry.
+///
+/// When the call failed in a way a handler saw (an exception or a hang), `sink` is given the
+/// faulting context ([`FaultContext`]) before the fault is returned; it runs in the
+/// caller's context.
 ///
 /// A fault whose instruction is in core kernel code (not in an implementation's text) is
 /// reported in full and contained as a kernel fault ([`Fault::in_kernel`]), except a `BUG()`
@@ -46,6 +50,7 @@ pub(crate) unsafe fn guarded_call(
     arg: *mut c_void,
     budget_ns: u64,
     contain_kernel_bug: bool,
+    sink: Option<&dyn Fn(&Fault, &FaultContext)>,
 ) -> Result<c_int, Fault> {
     if !ACTIVE.load(Ordering::Relaxed) {
         return Err(Fault::unavailable());
@@ -86,6 +91,9 @@ pub(crate) unsafe fn guarded_call(
         cpu: cpu as usize,
         contain_kernel_bug,
         fault_in_kernel: AtomicBool::new(false),
+        raised_ip: AtomicU64::new(0),
+        captured: false,
+        ctx: MaybeUninit::uninit(),
     };
     let fp: *mut Frame = &mut frame;
 
@@ -150,12 +158,20 @@ pub(crate) unsafe fn guarded_call(
     if let Some(counter) = STATS.get(class as usize) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
-    Err(Fault {
+    let fault = Fault {
         class,
         ip: frame.fault_ip as usize,
         elapsed_ns: cycles_to_ns(frame.fault_tsc.wrapping_sub(frame.start_tsc)),
         in_kernel: frame.fault_in_kernel.load(Ordering::Relaxed),
-    })
+    };
+    if let Some(sink) = sink {
+        if frame.captured {
+            // SAFETY: `captured` is set only after `capture` wrote `ctx`, by the handler that
+            // ended the call, before it published the fault we loaded with `Acquire`.
+            sink(&fault, unsafe { frame.ctx.assume_init_ref() });
+        }
+    }
+    Err(fault)
 }
 
 /// Runs the closure `f` under a guard, see [`guarded_call`].
@@ -167,6 +183,7 @@ pub(crate) unsafe fn guarded_call(
 pub(crate) unsafe fn guarded<R, F: FnOnce() -> R>(
     budget_ns: u64,
     contain_kernel_bug: bool,
+    sink: Option<&dyn Fn(&Fault, &FaultContext)>,
     f: F,
 ) -> Result<R, Fault> {
     struct Ctx<F, R> {
@@ -200,6 +217,7 @@ pub(crate) unsafe fn guarded<R, F: FnOnce() -> R>(
             (&raw mut ctx).cast::<c_void>(),
             budget_ns,
             contain_kernel_bug,
+            sink,
         )?
     };
     ctx.ret.ok_or_else(Fault::unavailable)

@@ -14,6 +14,7 @@ use kernel::{bindings, types::Opaque};
 use crate::pt_regs::PtRegs;
 
 use super::cpu::user_mode;
+use super::fault::FaultContext;
 use super::helpers::{
     ndg_cpu, ndg_current, ndg_level_mask, ndg_nmi_offset, ndg_preempt_count, Marks,
 };
@@ -66,6 +67,13 @@ pub(super) struct Frame {
     pub(super) contain_kernel_bug: bool,
     /// Set with `fault` when the faulting instruction was in core kernel code.
     pub(super) fault_in_kernel: AtomicBool,
+    /// The driver instruction a fault injected at a driver instruction is raised for
+    /// ([`note_raised`]), 0 for none.
+    pub(super) raised_ip: AtomicU64,
+    /// `ctx` was written (by the handler that ended the call, before `fault`).
+    pub(super) captured: bool,
+    /// The faulting context, for the crash report; initialised when `captured` is set.
+    pub(super) ctx: MaybeUninit<FaultContext>,
 }
 
 /// Per-CPU state, one cache line (or more) per CPU.
@@ -333,8 +341,38 @@ pub(super) unsafe fn abandon_context(cpu: usize, level: u32) {
 /// (`irqentry_nmi_enter`) added `ndg_nmi_offset` to the preempt count (the notifier
 /// chain's RCU read lock adds to the preemption bits, outside the level mask).
 pub(crate) unsafe fn in_guarded_call(regs: &PtRegs) -> bool {
-    if user_mode(regs) {
+    // SAFETY: Same requirements.
+    !unsafe { guarded_frame(regs) }.is_null()
+}
+
+/// Records that the fault a kprobe is about to raise at `regs` (a fault injected at a
+/// driver instruction) is raised for the driver instruction at `at`: the crash report of
+/// the call names that instruction, not the code that raises the fault. Returns whether
+/// `regs` is in a guarded call.
+///
+/// # Safety
+///
+/// As for [`in_guarded_call`], from a kprobe pre-handler.
+pub(crate) unsafe fn note_raised(regs: &PtRegs, at: u64) -> bool {
+    // SAFETY: Same requirements.
+    let fp = unsafe { guarded_frame(regs) };
+    if fp.is_null() {
         return false;
+    }
+    // SAFETY: `fp` is the armed frame of the context we run on top of, which cannot
+    // unlink it meanwhile.
+    unsafe { (*fp).raised_ip.store(at, Ordering::Relaxed) };
+    true
+}
+
+/// The frame of the guarded call the context at `regs` runs, or NULL.
+///
+/// # Safety
+///
+/// As for [`in_guarded_call`].
+unsafe fn guarded_frame(regs: &PtRegs) -> *mut Frame {
+    if user_mode(regs) {
+        return ptr::null_mut();
     }
     // SAFETY: FFI accessors without preconditions.
     let (cpu, pc) = unsafe { (ndg_cpu() as usize, ndg_preempt_count()) };
@@ -342,5 +380,5 @@ pub(crate) unsafe fn in_guarded_call(regs: &PtRegs) -> bool {
     let level = pc.wrapping_sub(unsafe { ndg_nmi_offset }) & unsafe { ndg_level_mask };
     // SAFETY: We run in the breakpoint handler on top of the checked context, which cannot
     // unlink its frame meanwhile.
-    !unsafe { find_frame(cpu, level, regs.sp) }.is_null()
+    unsafe { find_frame(cpu, level, regs.sp) }
 }

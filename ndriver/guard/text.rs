@@ -2,8 +2,10 @@
 
 //! The text ranges the handlers tell apart: driver text (faults there are the driver's, and
 //! hung calls may be aborted there), delay loops, leaf memory and I/O functions, and the code
-//! that raises a Rust panic's `BUG()`.
+//! that raises a Rust panic's `BUG()`; and [`capture`], which copies the faulting
+//! context (registers, return addresses into driver text) for the crash report.
 
+use core::arch::asm;
 use core::ffi::{c_uint, c_ulong};
 use core::ptr;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +14,8 @@ use kernel::{bindings, prelude::*};
 
 use crate::pt_regs::PtRegs;
 
+use super::fault::FaultContext;
+use super::frame::Frame;
 use super::helpers::{ndg_rust_bug_extent, ndg_shim_functions, ndg_spin_functions};
 
 /// Number of text ranges in which a hung guarded call may be aborted asynchronously.
@@ -136,6 +140,70 @@ pub(super) unsafe fn driver_fault_site(r: &PtRegs) -> bool {
     // the fault is its return address, on the live stack of the faulting context.
     let caller = unsafe { ptr::read_volatile(r.sp as *const usize) };
     DRIVER_TEXT.contains(caller)
+}
+
+/// Lowest address of kernel and module text (the top 2 GiB of the address space): a stack
+/// word below it is no return address, and needs no look-up in [`DRIVER_TEXT`].
+const TEXT_FLOOR: u64 = 0xffff_ffff_8000_0000;
+
+/// Reads the stack word at `addr` with a plain `mov`, out of the sanitizers' sight: the
+/// slots of other functions' frames may be KASAN redzones, which the kernel's own stack
+/// unwinders read with `READ_ONCE_NOCHECK` for the same reason.
+///
+/// # Safety
+///
+/// `addr` must be a mapped, 8-byte aligned address.
+unsafe fn read_stack_word(addr: u64) -> u64 {
+    let v: u64;
+    // SAFETY: Per the function's contract; the `mov` only reads.
+    unsafe {
+        asm!(
+            "mov {v}, qword ptr [{a}]",
+            v = out(reg) v,
+            a = in(reg) addr,
+            options(nostack, readonly, preserves_flags)
+        )
+    };
+    v
+}
+
+/// Copies the context ending in `frame`'s call into the frame, for the crash report: the
+/// registers (`regs`, `None` when there are none, as for a hang its own waiter ends), and
+/// the stack words from `sp` up to the frame's saved stack pointer that point into driver
+/// text, at most [`STACK_FRAMES`](super::fault::STACK_FRAMES) of them. Bounded by that
+/// distance, which [`find_frame`](super::frame::find_frame) keeps within a kernel stack.
+/// Runs in exception, interrupt or NMI context: no allocation, no lock, no printing.
+///
+/// # Safety
+///
+/// `frame` must be the armed frame [`find_frame`](super::frame::find_frame) returned for
+/// the context interrupted at stack pointer `sp` (or for the current context, at its own
+/// `sp`): `[sp, frame.rsp)` is then that context's live stack.
+pub(super) unsafe fn capture(frame: &mut Frame, regs: Option<&PtRegs>, ip: u64, sp: u64) {
+    let top = frame.rsp;
+    let raised_at = frame.raised_ip.load(Ordering::Relaxed);
+    let ctx = frame.ctx.write(FaultContext::EMPTY);
+    ctx.ip = ip;
+    ctx.sp = sp;
+    ctx.raised_at = raised_at;
+    if let Some(r) = regs {
+        ctx.has_regs = true;
+        ctx.gprs = r.gprs();
+        ctx.flags = r.flags;
+    }
+    let mut at = sp.saturating_add(7) & !7;
+    while at < top && top - at >= 8 {
+        // SAFETY: `sp < top` lie on the same kernel stack, at most a stack's size apart
+        // (`find_frame`): `[sp, top)` is the live stack of the faulting context, between its
+        // stack pointer and the guard frame's; `at` is 8-byte aligned inside it.
+        let word = unsafe { read_stack_word(at) };
+        ctx.scanned += 1;
+        if word >= TEXT_FLOOR && DRIVER_TEXT.contains(word as usize) && !ctx.push_frame(word) {
+            break;
+        }
+        at += 8;
+    }
+    frame.captured = true;
 }
 
 /// Declares the text of `module` (a driver) as a place where its hung guarded calls may be

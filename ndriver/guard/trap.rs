@@ -19,7 +19,7 @@ use super::helpers::{
     ndg_die_trap, ndg_holds_more, ndg_level_mask, ndg_note_kernel_fault, ndg_report_kernel_fault,
     Marks,
 };
-use super::text::driver_fault_site;
+use super::text::{capture, driver_fault_site};
 
 const X86_TRAP_DE: c_ulong = 0;
 const X86_TRAP_UD: c_ulong = 6;
@@ -160,6 +160,9 @@ pub(super) unsafe extern "C" fn on_die(
         KERNEL_FAULTS.fetch_add(1, Ordering::Relaxed);
         frame.fault_in_kernel.store(true, Ordering::Relaxed);
     }
+    // SAFETY: `fp` is the armed frame found for the faulting context at `r.sp`, which
+    // cannot unlink it while we run on top of it; `frame` is not used any more.
+    unsafe { capture(&mut *fp, Some(r), r.ip, r.sp) };
     // SAFETY: `regs` and `fp` satisfy `redirect`'s requirements; not an NMI.
     if unsafe { redirect(regs, fp, class, false) } {
         NOTIFY_STOP

@@ -24,7 +24,7 @@ use super::helpers::{
     ndg_cpu, ndg_hardirq_offset, ndg_holds_more, ndg_irq_regs, ndg_level_mask, ndg_nmi_offset,
     ndg_preempt_count, ndg_rcu_preempt_delta, ndg_send_nmi,
 };
-use super::text::{abort_point, SPIN_TEXT};
+use super::text::{abort_point, capture, SPIN_TEXT};
 
 const NMI_DONE: c_int = 0;
 const NMI_HANDLED: c_int = 1;
@@ -76,6 +76,8 @@ pub(crate) fn end_if_overdue(ip: usize) {
     {
         return;
     }
+    // SAFETY: `frame` is the armed frame of this context, found at our own stack pointer.
+    unsafe { capture(frame, None, ip as u64, sp) };
     frame.fault_ip = ip as u64;
     frame.fault_tsc = now;
     frame.armed.store(0, Ordering::Relaxed);
@@ -164,6 +166,10 @@ unsafe fn check_hang(regs: *mut PtRegs, level_offset: u32, nmi: bool, now: u64) 
         // a KASAN stack trace), which turned the check into a BUG in core kernel code.
         return false;
     }
+    // SAFETY: `frame` is the armed frame found for the interrupted context at `r.sp`, which
+    // cannot unlink it while we run on top of it. Written again if the redirect below
+    // does not happen and a later tick ends the call.
+    unsafe { capture(&mut *frame, Some(r), r.ip, r.sp) };
     // SAFETY: See the function's safety requirements.
     if unsafe { redirect(regs, frame, FaultClass::Hang, nmi) } {
         let counter = if nmi { &HANG_BY_NMI } else { &HANG_BY_TIMER };

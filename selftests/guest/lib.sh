@@ -303,6 +303,34 @@ nstatus() {
 	sed -n "s/^$1 //p" "$DBG/nic0/status"
 }
 
+# report_newest DEVDIR: parses the newest crash report of a device (the last block of
+# its reports file, Documentation/debugfs.rst) into REPORT (the whole block),
+# REPORT_N, REPORT_GEN, REPORT_CAUSE, REPORT_ENTRY, REPORT_INJECTED (yes or no) and
+# REPORT_IP (what follows "ip: "). Fails when the file is missing or its newest
+# header is malformed; REPORT_N is 0 when there is no report yet.
+report_newest() {
+	local line head= block=
+	[ -r "$1/reports" ] || fail "$1/reports missing: no crash reports"
+	while IFS= read -r line; do
+		if [[ $line == "report "* ]]; then
+			head=$line
+			block=$line
+		elif [ -n "$head" ]; then
+			block+=$'\n'$line
+		fi
+	done < "$1/reports"
+	REPORT=$block REPORT_N=0 REPORT_GEN= REPORT_CAUSE= REPORT_ENTRY= REPORT_INJECTED= REPORT_IP=
+	[ -z "$head" ] && return 0
+	[[ $head =~ ^report\ ([0-9]+):\ [^\ ]+\ generation\ ([0-9]+)\ cause\ ([^\ ]+)\ entry\ ([^\ ]+)\ injected\ (yes|no)$ ]] ||
+		fail "malformed report header in $1/reports: '$head'"
+	REPORT_N=${BASH_REMATCH[1]} REPORT_GEN=${BASH_REMATCH[2]} REPORT_CAUSE=${BASH_REMATCH[3]}
+	REPORT_ENTRY=${BASH_REMATCH[4]} REPORT_INJECTED=${BASH_REMATCH[5]}
+	while IFS= read -r line; do
+		[[ $line == "ip: "* ]] && { REPORT_IP=${line#ip: }; break; }
+	done <<< "$block"
+	[ -n "$REPORT_IP" ] || fail "report $REPORT_N of $1 has no ip: line: $block"
+}
+
 # site_drive N [all]: N rounds of testdev0 op, tick and irq requests, each answer
 # checked; stops early once testdev0's site fired, unless "all". Sets WRONG to the
 # number of wrong answers (25-sites, 28-traced-sites).

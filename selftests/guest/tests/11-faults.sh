@@ -2,7 +2,9 @@
 # Every fault class at every guarded entry point of testdev0, raised for real in the
 # driver, NDRIVER_REPS times in a row (make check: 3; make check-full: 100), on
 # both implementations: each is detected as its class, the device recovers, the
-# request is re-issued and answers correctly, and the counters agree.
+# request is re-issued and answers correctly, and the counters agree. Every recovery
+# leaves a crash report (testdev0/reports) naming the entry point, the cause and the
+# injection.
 . "$(dirname "$0")/../lib.sh"
 
 REPS=${NDRIVER_REPS:-3}
@@ -12,7 +14,17 @@ fail() {
 	echo "FAIL: $*"
 	cat "$TD/stats" "$DBG/status"
 	tail -n 5 "$TD/recoveries"
+	tail -n 30 "$TD/reports"
 	exit 1
+}
+
+# check_report N0 COUNT ENTRY CAUSE WHAT: COUNT new crash reports after report N0, the
+# newest of a failure of ENTRY detected as CAUSE, with the injection noted.
+check_report() {
+	report_newest "$TD"
+	[ $((REPORT_N - $1)) = "$2" ] || fail "$5: $((REPORT_N - $1)) new crash reports, want $2"
+	[ "$REPORT_ENTRY" = "$3" ] && [ "$REPORT_CAUSE" = "$4" ] && [ "$REPORT_INJECTED" = yes ] ||
+		fail "$5: newest crash report is not of $4 in $3, injected: $REPORT"
 }
 
 dmesg_mark
@@ -31,6 +43,8 @@ for impl in testdev-a testdev-b; do
 		for entry in op tick irq; do
 			before=$(stat detected $d)
 			rec=$(stat recoveries)
+			report_newest "$TD"
+			n0=$REPORT_N
 			for i in $(seq 1 "$REPS"); do
 				echo "class=$class entry=$entry" > "$TD/inject" || fail "inject $class/$entry"
 				td_call $entry $i > /dev/null || fail "$impl: $class in $entry: request failed"
@@ -40,13 +54,17 @@ for impl in testdev-a testdev-b; do
 			got=$(( $(stat detected $d) - before ))
 			[ "$got" = "$REPS" ] || fail "$impl: $class in $entry: detected $d $got times, want $REPS"
 			[ $(( $(stat recoveries) - rec )) = "$REPS" ] || fail "$impl: $class in $entry: recoveries"
+			check_report "$n0" "$REPS" $entry $d "$impl: $class in $entry"
 			n=$((n + REPS))
 		done
 		# configure: the logged value is set again on the new instance.
 		before=$(stat detected $d)
+		report_newest "$TD"
+		n0=$REPORT_N
 		echo "class=$class entry=configure" > "$TD/inject"
 		echo "config 0 1000" > "$TD/call" || fail "$impl: $class in configure"
 		[ $(( $(stat detected $d) - before )) = 1 ] || fail "$impl: $class in configure not detected"
+		check_report "$n0" 1 configure $d "$impl: $class in configure"
 		# probe and remove run during a swap; a failed probe is recovered by the ladder.
 		for entry in probe remove; do
 			# remove returns nothing: an error return there is not a failure.

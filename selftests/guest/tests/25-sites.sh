@@ -8,7 +8,11 @@
 # (op, tick, irq, each answer checked) and, if the site is still not reached, a
 # re-probe of the same implementation. A site the workload reaches must fire, be
 # detected as its class, recovered, and every answer must be right; the site's own
-# record (hits, fired, its address) is the evidence it was reached.
+# record (hits, fired, its address) is the evidence it was reached. Each recovery
+# from such a site leaves a crash report (testdev0/reports) whose ip: line names the
+# site's SYMBOL+OFFSET, whose cause is the class's and which says "injected yes"; a
+# site reached only by the re-probe (its remove or probe) is handled by the swap,
+# without a recovery and without a report.
 #
 # Corruption classes (NDRIVER_SITE_CORRUPTIONS each, make check: 30): the outcome of
 # each is counted, not judged: not reached, nothing to corrupt, detected (and
@@ -40,7 +44,10 @@ refused "$TD/inject" "class=null site=random entry=op"
 refused "$TD/inject" "class=null site=no_such_function_anywhere+0x4"
 [ "$(cat "$TD/inject")" = off ] || fail "a refused request armed something: $(cat "$TD/inject")"
 
-placed=0 reached=0 fired=0 recovered=0 unreached=0 outside=0
+placed=0 reached=0 fired=0 recovered=0 unreached=0 outside=0 reported=0 inprobe=0
+# Fails already here on a module without crash reports.
+report_newest "$TD"
+last_report=$REPORT_N
 impls=(testdev-a testdev-b)
 set -- $FAILSTOP
 classes=("$@")
@@ -51,6 +58,7 @@ for ((i = 1; i <= SITES; i++)); do
 	echo "class=$class site=random seed=$i" > "$TD/inject" || fail "site $i: not placed"
 	placed=$((placed + 1))
 	site="$(site_field site) $(site_field symbol)"
+	sym=$(site_field symbol)
 	d=$(detected_as $class)
 	# The stub's NULL load is not compiler-instrumented: a page fault even under KASAN.
 	[ $class = null ] && d=page_fault
@@ -83,11 +91,33 @@ for ((i = 1; i <= SITES; i++)); do
 		[ "$WRONG" = 0 ] || fail "site $i ($class at $site): wrong answer after the recovery"
 		[ "$(status_of state)" = running ] || fail "site $i ($class at $site): $(status_of state)"
 		recovered=$((recovered + 1))
+		if [ "$(stat recoveries)" -gt "$rec" ]; then
+			# The crash report names the site, its cause and the injection.
+			report_newest "$TD"
+			[ "$REPORT_N" -gt "$last_report" ] ||
+				fail "site $i ($class at $site): recovered without a new crash report: $REPORT"
+			last_report=$REPORT_N
+			[ "$REPORT_CAUSE" = "$d" ] ||
+				fail "site $i ($class at $site): report cause $REPORT_CAUSE, want $d: $REPORT"
+			[ "$REPORT_INJECTED" = yes ] ||
+				fail "site $i ($class at $site): report says injected $REPORT_INJECTED: $REPORT"
+			[ "${REPORT_IP%%/*}" = "${sym%%/*}" ] ||
+				fail "site $i ($class at $site): report ip $REPORT_IP, want ${sym%%/*}: $REPORT"
+			[ "$REPORT_GEN" -ge "$gen" ] ||
+				fail "site $i ($class at $site): report of generation $REPORT_GEN, before $gen: $REPORT"
+			reported=$((reported + 1))
+		else
+			# Fired in the re-probe's remove or probe: the swap handled it.
+			inprobe=$((inprobe + 1))
+		fi
 	fi
 	echo off > "$TD/inject"
 done
 echo "fail-stop: $placed sites placed, $reached reached ($outside hits outside guarded calls)," \
 	"$fired fired, $recovered detected and recovered with every answer right; $unreached not reached"
+echo "crash reports: $reported name the site, its cause and the injection; $inprobe fired in a" \
+	"re-probe (no recovery, no report)"
+[ "$reported" -gt 0 ] || fail "no reached site was followed by a crash report"
 [ "$reached" -gt $((SITES / 10)) ] || fail "only $reached of $SITES random sites reached: the workload misses the driver"
 dmesg_clean --panics-expected
 dmesg_mark
