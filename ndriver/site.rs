@@ -395,12 +395,13 @@ impl Site {
             .store(guard::this_cpu() as u32, Ordering::Relaxed);
         self.last_effect.store(effect as u32, Ordering::Release);
         // SAFETY: the counters outlive the site (`SiteSlot::arm`'s contract).
-        unsafe {
-            (*self.injected).fetch_add(1, Ordering::Relaxed);
-            (*self.injected_total).fetch_add(1, Ordering::Relaxed);
-        }
+        unsafe { (*self.injected).fetch_add(1, Ordering::Relaxed) };
         if effect.applied() {
             self.applied.fetch_add(1, Ordering::Relaxed);
+            // A fault that changed nothing does not make the call's failure an injected
+            // one (the crash report's `injected`).
+            // SAFETY: the counters outlive the site (`SiteSlot::arm`'s contract).
+            unsafe { (*self.injected_total).fetch_add(1, Ordering::Relaxed) };
         }
         pr_info!(
             "{}: site {:#x} fired {} on cpu {}: {}\n",

@@ -57,7 +57,8 @@ impl<C: Class> Device<C> {
             // happens only with no instance).
             unsafe { bindings::pci_clear_master(p) };
         }
-        self.note_held(ctl, &inst.undo.lock());
+        let kinds = Self::held_kinds(&inst.undo.lock());
+        self.note_held(ctl, kinds);
         C::discarding(self, &inst);
         let mut list = inst.undo.lock().take();
         // SAFETY: the device is quiesced and no longer points at the instance, so its

@@ -57,8 +57,11 @@ impl Name {
             len -= 1;
         }
         let mut n = Self::EMPTY;
-        n.bytes[..len].copy_from_slice(&s.as_bytes()[..len]);
-        n.len = len;
+        if let (Some(dst), Some(src)) = (n.bytes.get_mut(..len), s.as_bytes().get(..len)) {
+            dst.copy_from_slice(src);
+            // INVARIANT: `len <= NAME_MAX`, at a character boundary of `s`.
+            n.len = len;
+        }
         n
     }
 
@@ -112,7 +115,9 @@ pub(crate) struct Report {
     injected: bool,
     /// The negative errno of an error return (0 otherwise).
     errno: i64,
-    ctx: Option<FaultContext>,
+    /// The faulting context, and whether it is another failed call's of the same
+    /// instance (this call's was not kept).
+    ctx: Option<(FaultContext, bool)>,
     /// The failed implementation and its module text when it failed: addresses there
     /// are symbolised only while the same module is still registered.
     desc: *const ImplDesc,
@@ -163,10 +168,13 @@ impl Report {
             if self.injected { "yes" } else { "no" }
         )?;
         match &self.ctx {
-            Some(c) => {
+            Some((c, other)) => {
                 f.write_str("ip: ")?;
                 self.write_symbol(f, c.driver_ip())?;
                 writeln!(f)?;
+                if *other {
+                    writeln!(f, "context: another failed call of this instance")?;
+                }
                 if c.raised_at != 0 {
                     f.write_str("raised: ")?;
                     self.write_symbol(f, c.ip)?;
@@ -198,7 +206,7 @@ impl Report {
                 self.recovery
             )?;
         }
-        match &self.ctx {
+        match self.ctx.as_ref().map(|(c, _)| c) {
             None => writeln!(f, "stack: n/a")?,
             Some(c) if c.frames().is_empty() => {
                 writeln!(f, "stack: no driver return address in {} words", c.scanned)?
@@ -211,7 +219,7 @@ impl Report {
                 }
             }
         }
-        match &self.ctx {
+        match self.ctx.as_ref().map(|(c, _)| c) {
             Some(c) if c.has_regs => show_regs(f, c)?,
             Some(c) => writeln!(
                 f,
@@ -340,21 +348,38 @@ impl<C: Class> Device<C> {
         id
     }
 
-    /// Takes the kept context `id` ([`Failure::ctx`]), if it is still kept.
-    fn take_context(&self, id: u64) -> Option<FaultContext> {
+    /// Takes the kept context `id` ([`Failure::ctx`]) if it is still kept, as `(context,
+    /// false)`. A fault whose context was not kept (another call of the same instance
+    /// failed first and kept its own; `fault` says whether the guard saw one) gets that
+    /// other call's context of generation `gen`, as `(context, true)`.
+    fn take_context(&self, id: u64, gen: u64, fault: bool) -> Option<(FaultContext, bool)> {
         let mut kept = self.fault_ctx.lock();
-        if id == 0 || kept.as_ref().is_none_or(|k| k.id != id) {
+        let k = kept.as_ref()?;
+        let other = if id != 0 && k.id == id {
+            false
+        } else if fault && k.generation == gen {
+            true
+        } else {
             return None;
-        }
-        kept.take().map(|k| k.ctx)
+        };
+        kept.take().map(|k| (k.ctx, other))
     }
 
-    /// Records what the instance being discarded holds (its undo list is `list`).
-    pub(super) fn note_held(&self, ctl: &mut Ctl, list: &ActionList) {
-        let mut held = Held::EMPTY;
-        for (n, k) in held.kinds.iter_mut().zip(Kind::ALL) {
+    /// What the undo list `list` of the instance being discarded holds, by kind (under
+    /// the list's lock, interrupts off: counting only).
+    pub(super) fn held_kinds(list: &ActionList) -> [usize; KINDS] {
+        let mut kinds = [0; KINDS];
+        for (n, k) in kinds.iter_mut().zip(Kind::ALL) {
             *n = list.count(k);
         }
+        kinds
+    }
+
+    /// Records what the instance being discarded holds: `kinds` ([`Self::held_kinds`]),
+    /// and its unfinished requests, asked of the class with no lock but `ctl` held.
+    pub(super) fn note_held(&self, ctl: &mut Ctl, kinds: [usize; KINDS]) {
+        let mut held = Held::EMPTY;
+        held.kinds = kinds;
         held.unfinished = C::unfinished(self);
         ctl.held = held;
     }
@@ -373,7 +398,7 @@ impl<C: Class> Device<C> {
             new_implementation: Name::EMPTY,
             injected: fail.injected,
             errno: fail.errno,
-            ctx: self.take_context(fail.ctx),
+            ctx: self.take_context(fail.ctx, gen, fail.errno == 0),
             desc: ctl.desc,
             text: registry::text_of(ctl.desc).unwrap_or((0, 0)),
             held: Held::EMPTY,
@@ -398,7 +423,7 @@ impl<C: Class> Device<C> {
         }
         let mut buf = [0u8; KSYM_BUF];
         let at = match r.ctx {
-            Some(c) => symbol(c.driver_ip(), &mut buf),
+            Some((c, _)) => symbol(c.driver_ip(), &mut buf),
             None => "-",
         };
         pr_info!(

@@ -5,8 +5,8 @@
 //! that raises a Rust panic's `BUG()`; and [`capture`], which copies the faulting
 //! context (registers, return addresses into driver text) for the crash report.
 
-use core::arch::asm;
 use core::ffi::{c_uint, c_ulong};
+use core::mem::MaybeUninit;
 use core::ptr;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
@@ -146,43 +146,48 @@ pub(super) unsafe fn driver_fault_site(r: &PtRegs) -> bool {
 /// word below it is no return address, and needs no look-up in [`DRIVER_TEXT`].
 const TEXT_FLOOR: u64 = 0xffff_ffff_8000_0000;
 
-/// Reads the stack word at `addr` with a plain `mov`, out of the sanitizers' sight: the
-/// slots of other functions' frames may be KASAN redzones, which the kernel's own stack
-/// unwinders read with `READ_ONCE_NOCHECK` for the same reason.
+/// Reads the stack word at `addr`, `None` where nothing is mapped.
 ///
-/// # Safety
-///
-/// `addr` must be a mapped, 8-byte aligned address.
-unsafe fn read_stack_word(addr: u64) -> u64 {
-    let v: u64;
-    // SAFETY: Per the function's contract; the `mov` only reads.
-    unsafe {
-        asm!(
-            "mov {v}, qword ptr [{a}]",
-            v = out(reg) v,
-            a = in(reg) addr,
-            options(nostack, readonly, preserves_flags)
+/// Through `copy_from_kernel_nofault()`: its loads go through the exception table, so an
+/// address in a stack's guard page (a stack pointer a driver bug moved off its stack)
+/// is an error here, not a fault inside the handler that is scanning; they are inline
+/// assembly, out of KASAN's sight (the slots of other frames may be redzones, which the
+/// kernel's own unwinders read with `READ_ONCE_NOCHECK` for the same reason); and it
+/// neither sleeps nor takes a lock, so NMI context may call it.
+fn read_stack_word(addr: u64) -> Option<u64> {
+    let mut v = 0u64;
+    // SAFETY: `v` is a valid destination of 8 bytes; the source is only read, and an
+    // unmapped one makes the call fail (see above).
+    let r = unsafe {
+        bindings::copy_from_kernel_nofault(
+            (&raw mut v).cast(),
+            addr as usize as *const core::ffi::c_void,
+            8,
         )
     };
-    v
+    (r == 0).then_some(v)
 }
 
-/// Copies the context ending in `frame`'s call into the frame, for the crash report: the
-/// registers (`regs`, `None` when there are none, as for a hang its own waiter ends), and
-/// the stack words from `sp` up to the frame's saved stack pointer that point into driver
-/// text, at most [`STACK_FRAMES`](super::fault::STACK_FRAMES) of them. Bounded by that
-/// distance, which [`find_frame`](super::frame::find_frame) keeps within a kernel stack.
-/// Runs in exception, interrupt or NMI context: no allocation, no lock, no printing.
+/// Copies the context ending in the call of `fp` into that frame, for the crash report:
+/// the registers (`regs`, `None` when there are none, as for a hang its own waiter ends),
+/// and the stack words from `sp` up to the frame's saved stack pointer that point into
+/// driver text, at most [`STACK_FRAMES`](super::fault::STACK_FRAMES) of them. Bounded by
+/// that distance, which [`find_frame`](super::frame::find_frame) keeps below a kernel
+/// stack's size; a word that cannot be read ends the scan. Runs in exception, interrupt or
+/// NMI context: no allocation, no lock, no printing.
 ///
 /// # Safety
 ///
-/// `frame` must be the armed frame [`find_frame`](super::frame::find_frame) returned for
-/// the context interrupted at stack pointer `sp` (or for the current context, at its own
-/// `sp`): `[sp, frame.rsp)` is then that context's live stack.
-pub(super) unsafe fn capture(frame: &mut Frame, regs: Option<&PtRegs>, ip: u64, sp: u64) {
-    let top = frame.rsp;
-    let raised_at = frame.raised_ip.load(Ordering::Relaxed);
-    let ctx = frame.ctx.write(FaultContext::EMPTY);
+/// `fp` must be the armed frame [`find_frame`](super::frame::find_frame) returned for the
+/// context interrupted at stack pointer `sp` (or for the current context, at its own
+/// `sp`), which cannot unlink it while the caller runs on top of it. An NMI may capture
+/// into the same frame meanwhile: the frame is only written through `fp`, never through a
+/// reference.
+pub(super) unsafe fn capture(fp: *mut Frame, regs: Option<&PtRegs>, ip: u64, sp: u64) {
+    // SAFETY: `fp` is live (the contract); fields are read and written through the raw
+    // pointer, so a nested capture creates no aliasing reference.
+    let (top, raised_at) = unsafe { ((*fp).rsp, (*fp).raised_ip.load(Ordering::Relaxed)) };
+    let mut ctx = FaultContext::EMPTY;
     ctx.ip = ip;
     ctx.sp = sp;
     ctx.raised_at = raised_at;
@@ -193,17 +198,20 @@ pub(super) unsafe fn capture(frame: &mut Frame, regs: Option<&PtRegs>, ip: u64, 
     }
     let mut at = sp.saturating_add(7) & !7;
     while at < top && top - at >= 8 {
-        // SAFETY: `sp < top` lie on the same kernel stack, at most a stack's size apart
-        // (`find_frame`): `[sp, top)` is the live stack of the faulting context, between its
-        // stack pointer and the guard frame's; `at` is 8-byte aligned inside it.
-        let word = unsafe { read_stack_word(at) };
+        let Some(word) = read_stack_word(at) else {
+            break;
+        };
         ctx.scanned += 1;
         if word >= TEXT_FLOOR && DRIVER_TEXT.contains(word as usize) && !ctx.push_frame(word) {
             break;
         }
         at += 8;
     }
-    frame.captured = true;
+    // SAFETY: as above.
+    unsafe {
+        (*fp).ctx = MaybeUninit::new(ctx);
+        (*fp).captured = true;
+    }
 }
 
 /// Declares the text of `module` (a driver) as a place where its hung guarded calls may be

@@ -162,7 +162,7 @@ pub(super) unsafe extern "C" fn on_die(
     }
     // SAFETY: `fp` is the armed frame found for the faulting context at `r.sp`, which
     // cannot unlink it while we run on top of it; `frame` is not used any more.
-    unsafe { capture(&mut *fp, Some(r), r.ip, r.sp) };
+    unsafe { capture(fp, Some(r), r.ip, r.sp) };
     // SAFETY: `regs` and `fp` satisfy `redirect`'s requirements; not an NMI.
     if unsafe { redirect(regs, fp, class, false) } {
         NOTIFY_STOP

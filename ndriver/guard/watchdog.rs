@@ -76,8 +76,8 @@ pub(crate) fn end_if_overdue(ip: usize) {
     {
         return;
     }
-    // SAFETY: `frame` is the armed frame of this context, found at our own stack pointer.
-    unsafe { capture(frame, None, ip as u64, sp) };
+    // SAFETY: `fp` is the armed frame of this context, found at our own stack pointer.
+    unsafe { capture(fp, None, ip as u64, sp) };
     frame.fault_ip = ip as u64;
     frame.fault_tsc = now;
     frame.armed.store(0, Ordering::Relaxed);
@@ -169,7 +169,7 @@ unsafe fn check_hang(regs: *mut PtRegs, level_offset: u32, nmi: bool, now: u64) 
     // SAFETY: `frame` is the armed frame found for the interrupted context at `r.sp`, which
     // cannot unlink it while we run on top of it. Written again if the redirect below
     // does not happen and a later tick ends the call.
-    unsafe { capture(&mut *frame, Some(r), r.ip, r.sp) };
+    unsafe { capture(frame, Some(r), r.ip, r.sp) };
     // SAFETY: See the function's safety requirements.
     if unsafe { redirect(regs, frame, FaultClass::Hang, nmi) } {
         let counter = if nmi { &HANG_BY_NMI } else { &HANG_BY_TIMER };

@@ -25,6 +25,15 @@ check_report() {
 	[ $((REPORT_N - $1)) = "$2" ] || fail "$5: $((REPORT_N - $1)) new crash reports, want $2"
 	[ "$REPORT_ENTRY" = "$3" ] && [ "$REPORT_CAUSE" = "$4" ] && [ "$REPORT_INJECTED" = yes ] ||
 		fail "$5: newest crash report is not of $4 in $3, injected: $REPORT"
+	# A fault the guard saw (not an error return, leak or misuse) has its context: the
+	# faulting instruction (for a panic or a kernel fault, in kernel code) and the return
+	# addresses into the implementation on its stack (the fault is raised in a function
+	# the entry point calls).
+	case $4 in error_return | leak | misuse) ;;
+	*)
+		[[ $REPORT_IP != n/a* ]] && [[ $REPORT == *$'\nstack: #0 '*"[ndriver_testdev_"* ]] ||
+			fail "$5: crash report without the faulting context: $REPORT" ;;
+	esac
 }
 
 dmesg_mark
