@@ -113,6 +113,25 @@ pub(crate) struct Phases {
     pub(crate) reissue: u64,
 }
 
+/// The phases as `recoveries` and `reports` write them: `contain_ns=N ... total_ns=N`.
+impl fmt::Display for Phases {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "contain_ns={} quiesce_ns={} undo_ns={} instantiate_ns={} reconfigure_ns={} \
+             redirect_ns={} reissue_ns={} total_ns={}",
+            self.contain,
+            self.quiesce,
+            self.undo,
+            self.instantiate,
+            self.reconfigure,
+            self.redirect,
+            self.reissue,
+            self.total()
+        )
+    }
+}
+
 impl Phases {
     /// Sum of all phases.
     pub(crate) fn total(&self) -> u64 {
@@ -227,23 +246,14 @@ impl Counters {
 
 /// Writes one record as a `recoveries` line.
 pub(crate) fn show_record(f: &mut fmt::Formatter<'_>, r: &Record, entries: &[&str]) -> fmt::Result {
-    let p = &r.phases;
     writeln!(
         f,
-        "{} cause={} entry={} gen={} undone={} contain_ns={} quiesce_ns={} undo_ns={} \
-         instantiate_ns={} reconfigure_ns={} redirect_ns={} reissue_ns={} total_ns={}",
+        "{} cause={} entry={} gen={} undone={} {}",
         r.seq,
         r.cause.name(),
         entries.get(r.entry).copied().unwrap_or("-"),
         r.generation,
         r.undone,
-        p.contain,
-        p.quiesce,
-        p.undo,
-        p.instantiate,
-        p.reconfigure,
-        p.redirect,
-        p.reissue,
-        p.total()
+        r.phases
     )
 }

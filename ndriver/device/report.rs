@@ -237,20 +237,7 @@ impl Report {
             Some(n) => writeln!(f, "{}", n)?,
             None => writeln!(f, "n/a")?,
         }
-        let p = &self.phases;
-        writeln!(
-            f,
-            "phases: contain_ns={} quiesce_ns={} undo_ns={} instantiate_ns={} \
-             reconfigure_ns={} redirect_ns={} reissue_ns={} total_ns={}",
-            p.contain,
-            p.quiesce,
-            p.undo,
-            p.instantiate,
-            p.reconfigure,
-            p.redirect,
-            p.reissue,
-            p.total()
-        )?;
+        writeln!(f, "phases: {}", self.phases)?;
         writeln!(f)
     }
 }
