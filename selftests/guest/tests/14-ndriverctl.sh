@@ -18,6 +18,17 @@ r=$($C report testdev0) || fail "report"
 grep -q '^ip: ' <<< "$r" || fail "crash report without ip: $r"
 [ "$($C report testdev0 5 | grep -c '^report ')" = 1 ] || fail "report N shows more than there are"
 $C report testdev0 zero 2>/dev/null && fail "bad report count accepted"
+# top: one row per device, its fields the device's own status and stats files.
+t=$($C top -n 1 | awk '$1 == "testdev0"')
+read -r _ st impl gen rec rep n unit _ <<< "$t"
+[ "$st" = running ] && [ "$impl" = testdev-a ] || fail "top state/implementation: $t"
+[ "$gen" = "$(awk '$1 == "generation" { print $2 }' "$TD/status")" ] || fail "top generation: $t"
+[ "$rec" = "$(awk '$1 == "recoveries" { print $2 }' "$TD/stats")" ] && [ "$rec" -ge 1 ] ||
+	fail "top recoveries: $t"
+[ "$rep" = 1 ] && [ "$unit" = requests ] && [ "$n" -ge 1 ] || fail "top reports/traffic: $t"
+[ "$($C top -n 2 -d 1 | grep -c '^testdev0 ')" = 2 ] || fail "top -n 2"
+$C top -n x 2>/dev/null && fail "bad top count accepted"
+$C top -d 0 2>/dev/null && fail "bad top interval accepted"
 $C swap testdev0 testdev-b | grep -q 'implementation testdev-b' || fail "swap"
 $C policy testdev0 restarts=5 | grep -q 'restarts=5 ' || fail "policy"
 [ "$($C pci testdev0)" = none ] || fail "pci"
