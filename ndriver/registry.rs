@@ -14,9 +14,13 @@
 //! The registry owns the implementations and knows nothing of devices: the device set
 //! (`devices.rs`), which owns the devices, subscribes with [`subscribe`] and is told
 //! of each implementation that comes or goes. The devices ask the registry which
-//! implementations of their class there are ([`impls_of`]).
+//! implementations of their class there are ([`impls_of`]), and which of them drive
+//! the PCI function they have: each implementation declares the functions it drives
+//! in an ID table, which the registry checks and copies at registration (what a
+//! module's descriptor says later is never read again).
 
-use crate::abi::{ImplDesc, ABI_VERSION};
+use crate::abi::pci_ids::{FuncId, IdTable, TableError, MAX_IDS};
+use crate::abi::{ImplDesc, PciId, ABI_VERSION};
 use crate::guard;
 use crate::names::check_name;
 use core::ffi::CStr;
@@ -34,6 +38,8 @@ struct Registered {
     class: &'static str,
     name: &'static str,
     owner: *mut kernel::bindings::module,
+    /// The PCI functions it drives (a checked copy of its descriptor's table).
+    ids: IdTable,
     /// Registration order: alternatives are tried in it.
     seq: u64,
     /// Being withdrawn: no device may start it any more.
@@ -106,15 +112,76 @@ unsafe fn desc_name(ptr: *const kernel::ffi::c_char) -> Result<&'static str> {
     Ok(s)
 }
 
+/// The name of module `owner`, for messages (`?` if it has none).
+///
+/// # Safety
+///
+/// `owner` must be NULL or a loaded module that stays loaded while the result is used.
+unsafe fn module_name<'a>(owner: *mut kernel::bindings::module) -> &'a str {
+    // SAFETY: NULL or a loaded module, by this function's contract.
+    let Some(m) = (unsafe { owner.as_ref() }) else {
+        return "?";
+    };
+    // SAFETY: `name` is an array inside the module, readable for its whole length.
+    let bytes = unsafe { core::slice::from_raw_parts(m.name.as_ptr().cast::<u8>(), m.name.len()) };
+    CStr::from_bytes_until_nul(bytes)
+        .ok()
+        .and_then(|c| c.to_str().ok())
+        .unwrap_or("?")
+}
+
+/// Reads and checks the ID table of descriptor `d`, whose module is `module`: a
+/// NULL table with entries, a misaligned or overlong one, or an entry that matches
+/// no real vendor refuses the registration.
+///
+/// # Safety
+///
+/// When `d.pci_ids` is non-NULL, aligned and `d.pci_ids_len` at most [`MAX_IDS`], it
+/// must point at that many entries (the descriptor's static table, as `ImplDesc`
+/// requires).
+unsafe fn desc_ids(d: &ImplDesc, module: &str) -> Result<IdTable> {
+    let (ptr, len) = (d.pci_ids, d.pci_ids_len);
+    if len == 0 {
+        return Ok(IdTable::EMPTY);
+    }
+    if ptr.is_null() || !ptr.is_aligned() {
+        pr_err!(
+            "{}: implementation refused: its PCI ID table ({} entries) is at a bad address\n",
+            module,
+            len
+        );
+        return Err(EINVAL);
+    }
+    if len > MAX_IDS {
+        pr_err!(
+            "{}: implementation refused: {} PCI IDs, at most {} allowed\n",
+            module,
+            len,
+            MAX_IDS
+        );
+        return Err(EINVAL);
+    }
+    // SAFETY: non-NULL, aligned and of a bounded length (checked); the entries are
+    // there by this function's contract. The slice is only read here, to copy it.
+    let ids: &[PciId] = unsafe { core::slice::from_raw_parts(ptr, len) };
+    IdTable::copy_of(ids).map_err(|e| {
+        pr_err!("{}: implementation refused: {}\n", module, e);
+        EINVAL
+    })
+}
+
 fn register(desc: *const ImplDesc, owner: *mut kernel::bindings::module) -> Result {
     if desc.is_null() {
         return Err(EINVAL);
     }
     // SAFETY: the caller passes a pointer to its static descriptor (see `ImplDesc`).
     let d = unsafe { &*desc };
+    // SAFETY: `owner` is the registering module, loaded during its `init`.
+    let module = unsafe { module_name(owner) };
     if d.abi_version != ABI_VERSION {
         pr_err!(
-            "implementation built for ABI {} refused: ndriver speaks ABI {}\n",
+            "{}: implementation built for ABI {} refused: ndriver speaks ABI {}\n",
+            module,
             d.abi_version,
             ABI_VERSION
         );
@@ -124,6 +191,9 @@ fn register(desc: *const ImplDesc, owner: *mut kernel::bindings::module) -> Resu
     let class = unsafe { desc_name(d.class) }?;
     // SAFETY: as above.
     let name = unsafe { desc_name(d.name) }?;
+    // SAFETY: the ABI version matched, so the descriptor has the table fields, which
+    // describe the module's static table (checked as far as can be).
+    let ids = unsafe { desc_ids(d, module) }?;
 
     let mut slots = REGISTRY.lock();
     if slots
@@ -146,6 +216,7 @@ fn register(desc: *const ImplDesc, owner: *mut kernel::bindings::module) -> Resu
         class,
         name,
         owner,
+        ids,
         seq,
         leaving: false,
     });
@@ -157,12 +228,17 @@ fn register(desc: *const ImplDesc, owner: *mut kernel::bindings::module) -> Resu
     Ok(())
 }
 
-/// The implementations of `class` that may be started, in registration order.
-pub(crate) fn impls_of(class: &str) -> KVec<*const ImplDesc> {
+/// The implementations of `class` that may be started, in registration order: with
+/// a PCI function `func`, only those whose ID table lists it.
+pub(crate) fn impls_of(class: &str, func: Option<&FuncId>) -> KVec<*const ImplDesc> {
     let slots = REGISTRY.lock();
     let mut found: KVec<(u64, *const ImplDesc)> = KVec::new();
     for r in slots.0.iter().flatten() {
-        if r.class == class && !r.leaving && found.push((r.seq, r.desc), GFP_KERNEL).is_err() {
+        if r.class == class
+            && !r.leaving
+            && r.ids.drives(func)
+            && found.push((r.seq, r.desc), GFP_KERNEL).is_err()
+        {
             break;
         }
     }
@@ -185,6 +261,75 @@ pub(crate) fn name_of(desc: *const ImplDesc) -> Option<&'static str> {
         .flatten()
         .find(|r| core::ptr::eq(r.desc, desc))
         .map(|r| r.name)
+}
+
+/// Whether `desc` is a registered implementation that may be started and drives PCI
+/// function `func` (every one serves a device without a function, `None`).
+pub(crate) fn drives(desc: *const ImplDesc, func: Option<&FuncId>) -> bool {
+    let slots = REGISTRY.lock();
+    slots
+        .0
+        .iter()
+        .flatten()
+        .any(|r| core::ptr::eq(r.desc, desc) && !r.leaving && r.ids.drives(func))
+}
+
+/// The implementation of `class` named `name` that may be started.
+pub(crate) fn find(class: &str, name: &str) -> Option<*const ImplDesc> {
+    let slots = REGISTRY.lock();
+    slots
+        .0
+        .iter()
+        .flatten()
+        .find(|r| r.class == class && r.name == name && !r.leaving)
+        .map(|r| r.desc)
+}
+
+// The kernel log takes `kernel::fmt::Display`; `pci_ids.rs` is kernel-free and
+// implements only `core::fmt::Display`.
+impl kernel::fmt::Display for FuncId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl kernel::fmt::Display for TableError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl kernel::fmt::Display for DrivenBy<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Writes what each implementation of a class drives, for messages:
+/// `e1000-napi: 8086:100e; e1000-irq: 8086:100e`, or `none registered`.
+pub(crate) struct DrivenBy<'a>(pub(crate) &'a str);
+
+impl fmt::Display for DrivenBy<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let slots = REGISTRY.lock();
+        let mut impls: KVec<&Registered> = KVec::new();
+        for r in slots.0.iter().flatten() {
+            if r.class == self.0 && !r.leaving && impls.push(r, GFP_KERNEL).is_err() {
+                break;
+            }
+        }
+        impls.sort_unstable_by_key(|r| r.seq);
+        if impls.is_empty() {
+            return write!(f, "none registered");
+        }
+        for (i, r) in impls.iter().enumerate() {
+            if i > 0 {
+                write!(f, "; ")?;
+            }
+            write!(f, "{}: {}", r.name, r.ids)?;
+        }
+        Ok(())
+    }
 }
 
 /// Start and length of the text of a registered implementation's module.
@@ -257,7 +402,7 @@ pub(crate) fn show(f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let n = slots.0.iter().flatten().count();
     writeln!(f, "implementations: {}", n)?;
     for r in slots.0.iter().flatten() {
-        writeln!(f, "  {}/{}", r.class, r.name)?;
+        writeln!(f, "  {}/{} pci_ids {}", r.class, r.name, r.ids)?;
     }
     Ok(())
 }
