@@ -24,7 +24,7 @@ use crate::abi::{ImplDesc, PciId, ABI_VERSION};
 use crate::guard;
 use crate::names::check_name;
 use core::ffi::CStr;
-use core::fmt;
+use core::fmt::{self, Write};
 use kernel::ffi::c_int;
 use kernel::prelude::*;
 use kernel::sync::SetOnce;
@@ -299,37 +299,49 @@ impl kernel::fmt::Display for TableError {
     }
 }
 
-impl kernel::fmt::Display for DrivenBy<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-/// Writes what each implementation of a class drives, for messages:
-/// `e1000-napi: 8086:100e; e1000-irq: 8086:100e`, or `none registered`.
-pub(crate) struct DrivenBy<'a>(pub(crate) &'a str);
-
-impl fmt::Display for DrivenBy<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// Writes into `buf` what each implementation of `class` drives, in registration
+/// order, for messages: `e1000-napi: 8086:100e; e1000-irq: 8086:100e`, or
+/// `none registered`; cut short, ending in `...`, when `buf` is too small.
+///
+/// Called before the message is logged, never as a `Display` argument of it:
+/// `printk` formats with interrupts off, where the registry mutex may not be taken
+/// (nor memory allocated, so this allocates nothing).
+pub(crate) fn driven_by<'b>(class: &str, buf: &'b mut [u8]) -> &'b str {
+    let len = buf.len();
+    let (written, cut) = {
         let slots = REGISTRY.lock();
-        let mut impls: KVec<&Registered> = KVec::new();
-        for r in slots.0.iter().flatten() {
-            if r.class == self.0 && !r.leaving && impls.push(r, GFP_KERNEL).is_err() {
+        let mut w = kernel::str::Formatter::new(buf);
+        let mut res = Ok(());
+        // Registration order without a copy: the next larger `seq` each time
+        // (`seq` starts at 1).
+        let mut last = 0;
+        while let Some(r) = slots
+            .0
+            .iter()
+            .flatten()
+            .filter(|r| r.class == class && !r.leaving && r.seq > last)
+            .min_by_key(|r| r.seq)
+        {
+            let sep = if last == 0 { "" } else { "; " };
+            last = r.seq;
+            res = write!(w, "{}{}: {}", sep, r.name, r.ids);
+            if res.is_err() {
                 break;
             }
         }
-        impls.sort_unstable_by_key(|r| r.seq);
-        if impls.is_empty() {
-            return write!(f, "none registered");
+        if last == 0 {
+            res = write!(w, "none registered");
         }
-        for (i, r) in impls.iter().enumerate() {
-            if i > 0 {
-                write!(f, "; ")?;
-            }
-            write!(f, "{}: {}", r.name, r.ids)?;
-        }
-        Ok(())
-    }
+        (w.bytes_written().min(len), res.is_err())
+    };
+    let n = if cut && len >= 3 {
+        buf[len - 3..].copy_from_slice(b"...");
+        len
+    } else {
+        written
+    };
+    // Names and IDs are ASCII, so any cut is at a character boundary.
+    core::str::from_utf8(&buf[..n]).unwrap_or("?")
 }
 
 /// Start and length of the text of a registered implementation's module.

@@ -377,6 +377,9 @@ impl<C: Class> DeviceApi for Device<C> {
         if let (Some(f), Some(a)) = (func, addr) {
             // Checked before the driver: unbinding one would not help.
             if impls.is_empty() {
+                // Formatted here: `printk` runs `Display` with interrupts off.
+                let mut buf = [0u8; 256];
+                let driven = registry::driven_by(C::NAME, &mut buf);
                 pr_warn!(
                     "{}: {:04x}:{:02x}:{:02x}.{} ({}) is not driven by any {} implementation ({})\n",
                     self.name,
@@ -386,7 +389,7 @@ impl<C: Class> DeviceApi for Device<C> {
                     a & 7,
                     f,
                     C::NAME,
-                    registry::DrivenBy(C::NAME)
+                    driven
                 );
                 return refuse(ENXIO);
             }
