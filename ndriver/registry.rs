@@ -130,27 +130,56 @@ unsafe fn module_name<'a>(owner: *mut kernel::bindings::module) -> &'a str {
         .unwrap_or("?")
 }
 
-/// Reads and checks the ID table of descriptor `d`, whose module is `module`: a
-/// NULL table with entries, a misaligned or overlong one, or an entry that matches
-/// no real vendor refuses the registration.
+/// Whether the `len` bytes at `addr` lie inside one of the (non-init) memory regions
+/// of module `owner`: text, data, read-only data, read-only after init.
 ///
 /// # Safety
 ///
-/// When `d.pci_ids` is non-NULL, aligned and `d.pci_ids_len` at most [`MAX_IDS`], it
+/// `owner` must be NULL (then nothing is inside) or a loaded module.
+unsafe fn in_module(owner: *mut kernel::bindings::module, addr: usize, len: usize) -> bool {
+    use kernel::bindings::{
+        mod_mem_type_MOD_DATA, mod_mem_type_MOD_RODATA, mod_mem_type_MOD_RO_AFTER_INIT,
+        mod_mem_type_MOD_TEXT,
+    };
+    // SAFETY: NULL or a loaded module, by this function's contract.
+    let Some(m) = (unsafe { owner.as_ref() }) else {
+        return false;
+    };
+    let Some(end) = addr.checked_add(len) else {
+        return false;
+    };
+    [
+        mod_mem_type_MOD_TEXT,
+        mod_mem_type_MOD_DATA,
+        mod_mem_type_MOD_RODATA,
+        mod_mem_type_MOD_RO_AFTER_INIT,
+    ]
+    .iter()
+    .filter_map(|t| m.mem.get(*t as usize))
+    .any(|r| {
+        let base = r.base as usize;
+        addr >= base && end <= base.saturating_add(r.size as usize)
+    })
+}
+
+/// Reads and checks the ID table of descriptor `d`, whose module is `owner` (named
+/// `module`): a table with entries that is NULL, misaligned, overlong or not inside
+/// the module, or an entry that matches no real vendor, refuses the registration.
+///
+/// # Safety
+///
+/// `owner` must be NULL or the loaded module whose static `d` is. When `d.pci_ids`
+/// lies inside that module, aligned, with `d.pci_ids_len` at most [`MAX_IDS`], it
 /// must point at that many entries (the descriptor's static table, as `ImplDesc`
 /// requires).
-unsafe fn desc_ids(d: &ImplDesc, module: &str) -> Result<IdTable> {
+unsafe fn desc_ids(
+    d: &ImplDesc,
+    owner: *mut kernel::bindings::module,
+    module: &str,
+) -> Result<IdTable> {
     let (ptr, len) = (d.pci_ids, d.pci_ids_len);
     if len == 0 {
         return Ok(IdTable::EMPTY);
-    }
-    if ptr.is_null() || !ptr.is_aligned() {
-        pr_err!(
-            "{}: implementation refused: its PCI ID table ({} entries) is at a bad address\n",
-            module,
-            len
-        );
-        return Err(EINVAL);
     }
     if len > MAX_IDS {
         pr_err!(
@@ -161,8 +190,19 @@ unsafe fn desc_ids(d: &ImplDesc, module: &str) -> Result<IdTable> {
         );
         return Err(EINVAL);
     }
-    // SAFETY: non-NULL, aligned and of a bounded length (checked); the entries are
-    // there by this function's contract. The slice is only read here, to copy it.
+    // SAFETY: `owner` is NULL or loaded, by this function's contract.
+    let inside = unsafe { in_module(owner, ptr as usize, len * core::mem::size_of::<PciId>()) };
+    if ptr.is_null() || !ptr.is_aligned() || !inside {
+        pr_err!(
+            "{}: implementation refused: its PCI ID table ({} entries) is at a bad address\n",
+            module,
+            len
+        );
+        return Err(EINVAL);
+    }
+    // SAFETY: non-NULL, aligned, of a bounded length and inside the loaded module
+    // (checked); the entries are there by this function's contract. The slice is only
+    // read here, to copy it.
     let ids: &[PciId] = unsafe { core::slice::from_raw_parts(ptr, len) };
     IdTable::copy_of(ids).map_err(|e| {
         pr_err!("{}: implementation refused: {}\n", module, e);
@@ -174,26 +214,32 @@ fn register(desc: *const ImplDesc, owner: *mut kernel::bindings::module) -> Resu
     if desc.is_null() {
         return Err(EINVAL);
     }
-    // SAFETY: the caller passes a pointer to its static descriptor (see `ImplDesc`).
-    let d = unsafe { &*desc };
     // SAFETY: `owner` is the registering module, loaded during its `init`.
     let module = unsafe { module_name(owner) };
-    if d.abi_version != ABI_VERSION {
+    // SAFETY: the caller passes a pointer to its static descriptor (see `ImplDesc`),
+    // which in every ABI version starts with `abi_version`. Only that field is read
+    // (no reference to the whole descriptor) until the version says the rest is this
+    // version's layout: an older descriptor is smaller.
+    let version = unsafe { core::ptr::addr_of!((*desc).abi_version).read() };
+    if version != ABI_VERSION {
         pr_err!(
             "{}: implementation built for ABI {} refused: ndriver speaks ABI {}\n",
             module,
-            d.abi_version,
+            version,
             ABI_VERSION
         );
         return Err(EINVAL);
     }
+    // SAFETY: as above, and the version matched: a whole `ImplDesc`.
+    let d = unsafe { &*desc };
     // SAFETY: the descriptor's strings are static literals of the registering module.
     let class = unsafe { desc_name(d.class) }?;
     // SAFETY: as above.
     let name = unsafe { desc_name(d.name) }?;
-    // SAFETY: the ABI version matched, so the descriptor has the table fields, which
+    // SAFETY: `owner` is the registering module, loaded during its `init`, and `d` its
+    // static descriptor; the ABI version matched, so `d` has the table fields, which
     // describe the module's static table (checked as far as can be).
-    let ids = unsafe { desc_ids(d, module) }?;
+    let ids = unsafe { desc_ids(d, owner, module) }?;
 
     let mut slots = REGISTRY.lock();
     if slots

@@ -227,13 +227,16 @@ impl<C: Class> Device<C> {
     }
 
     /// The IDs of the attached PCI function, if any. Implementations that do not list
-    /// them may not serve the device (see `registry::impls_of`).
+    /// them may not serve the device (see `registry::impls_of`). Called with `ctl`
+    /// held: the function is detached only under it (or at `shutdown`, when nothing
+    /// else reaches the device any more).
     pub(crate) fn pci_func(&self) -> Option<FuncId> {
         let p = self.pci_dev();
         if p.is_null() {
             return None;
         }
-        // SAFETY: `p` is the attached function, referenced until it is detached.
+        // SAFETY: `p` is the attached function; its reference is dropped only when it
+        // is detached, under `ctl`, which the caller holds (see above).
         Some(unsafe { func_id(p) })
     }
 
