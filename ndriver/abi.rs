@@ -12,8 +12,13 @@
 
 use kernel::ffi::{c_char, c_int, c_void};
 
-/// Layout version of everything in this file.
-pub(crate) const ABI_VERSION: u32 = 4;
+// The ID table entry is kernel-free (host-tested) and part of this ABI.
+#[path = "pci_ids.rs"]
+pub(crate) mod pci_ids;
+pub(crate) use pci_ids::PciId;
+
+/// Layout version of everything in this file (and of [`PciId`]).
+pub(crate) const ABI_VERSION: u32 = 5;
 
 /// Static description of one implementation of a device class.
 #[repr(C)]
@@ -27,10 +32,17 @@ pub(crate) struct ImplDesc {
     /// The class's operation table (for `testdev`: a [`TestdevOps`]); NULL for a class
     /// without entry points (`hello`).
     pub(crate) ops: *const c_void,
+    /// The PCI functions this implementation drives: `pci_ids_len` entries (at most
+    /// `pci_ids::MAX_IDS`); NULL and 0 for none. While a device has a PCI function,
+    /// only implementations whose table lists it may serve the device.
+    pub(crate) pci_ids: *const PciId,
+    /// Number of entries at `pci_ids`.
+    pub(crate) pci_ids_len: usize,
 }
 
 // SAFETY: an `ImplDesc` is an immutable static whose pointers refer to immutable
-// statics (string literals, an operation table); sharing it between threads is sound.
+// statics (string literals, an operation table, an ID table); sharing it between
+// threads is sound.
 unsafe impl Sync for ImplDesc {}
 
 /// The framework's handle on one running instance of an implementation. Opaque to

@@ -136,7 +136,10 @@ fn swap_write(d: &DevRef, r: &mut UserSliceReader) -> Result {
         name => Some(name),
     };
     d.swap(target).inspect_err(|e| {
-        pr_warn!("{}: swap to '{}' failed: {:?}\n", d.name(), text, e);
+        // ENXIO: the device said which function the implementation does not drive.
+        if *e != ENXIO {
+            pr_warn!("{}: swap to '{}' failed: {:?}\n", d.name(), text, e);
+        }
     })
 }
 
@@ -161,6 +164,8 @@ fn pci_write(d: &DevRef, r: &mut UserSliceReader) -> Result {
     };
     d.set_pci(addr).inspect_err(|e| match *e {
         e if e == ENODEV => pr_warn!("{}: pci: no PCI function {}\n", d.name(), text),
+        // The device said what its implementations drive instead.
+        e if e == ENXIO => {}
         e if e == EBUSY => pr_warn!(
             "{}: pci: {} is bound to a kernel driver; unbind it first\n",
             d.name(),

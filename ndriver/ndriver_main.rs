@@ -18,9 +18,10 @@
 //! There are no import cycles: a module uses only modules listed before it, lowest
 //! first.
 //!
-//! 1. What needs nothing else: `abi`, `abi_blk`, `pt_regs`, `x86`, `fault_class`,
-//!    `inject_spec`, `site_raise`, `stats`, `names`, `pci_addr`, `policy`, `timeout`,
-//!    `race`, `esb`, `undo::action_list`, `wrappers::net`.
+//! 1. What needs nothing else: `abi` (with `abi::pci_ids`, the PCI ID tables),
+//!    `abi_blk`, `pt_regs`, `x86`, `fault_class`, `inject_spec`, `site_raise`, `stats`,
+//!    `names`, `pci_addr`, `policy`, `timeout`, `race`, `esb`, `undo::action_list`,
+//!    `wrappers::net`.
 //! 2. `trace`: the single-step tracer. The guard drives it (as it drives `esb`) and
 //!    passes in what it needs of the guard.
 //! 3. `guard`.

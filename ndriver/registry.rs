@@ -14,13 +14,17 @@
 //! The registry owns the implementations and knows nothing of devices: the device set
 //! (`devices.rs`), which owns the devices, subscribes with [`subscribe`] and is told
 //! of each implementation that comes or goes. The devices ask the registry which
-//! implementations of their class there are ([`impls_of`]).
+//! implementations of their class there are ([`impls_of`]), and which of them drive
+//! the PCI function they have: each implementation declares the functions it drives
+//! in an ID table, which the registry checks and copies at registration (what a
+//! module's descriptor says later is never read again).
 
-use crate::abi::{ImplDesc, ABI_VERSION};
+use crate::abi::pci_ids::{FuncId, IdTable, TableError, MAX_IDS};
+use crate::abi::{ImplDesc, PciId, ABI_VERSION};
 use crate::guard;
 use crate::names::check_name;
 use core::ffi::CStr;
-use core::fmt;
+use core::fmt::{self, Write};
 use kernel::ffi::c_int;
 use kernel::prelude::*;
 use kernel::sync::SetOnce;
@@ -34,6 +38,8 @@ struct Registered {
     class: &'static str,
     name: &'static str,
     owner: *mut kernel::bindings::module,
+    /// The PCI functions it drives (a checked copy of its descriptor's table).
+    ids: IdTable,
     /// Registration order: alternatives are tried in it.
     seq: u64,
     /// Being withdrawn: no device may start it any more.
@@ -106,24 +112,134 @@ unsafe fn desc_name(ptr: *const kernel::ffi::c_char) -> Result<&'static str> {
     Ok(s)
 }
 
+/// The name of module `owner`, for messages (`?` if it has none).
+///
+/// # Safety
+///
+/// `owner` must be NULL or a loaded module that stays loaded while the result is used.
+unsafe fn module_name<'a>(owner: *mut kernel::bindings::module) -> &'a str {
+    // SAFETY: NULL or a loaded module, by this function's contract.
+    let Some(m) = (unsafe { owner.as_ref() }) else {
+        return "?";
+    };
+    // SAFETY: `name` is an array inside the module, readable for its whole length.
+    let bytes = unsafe { core::slice::from_raw_parts(m.name.as_ptr().cast::<u8>(), m.name.len()) };
+    CStr::from_bytes_until_nul(bytes)
+        .ok()
+        .and_then(|c| c.to_str().ok())
+        .unwrap_or("?")
+}
+
+/// Whether the `len` bytes at `addr` lie inside one of the (non-init) memory regions
+/// of module `owner`: text, data, read-only data, read-only after init.
+///
+/// # Safety
+///
+/// `owner` must be NULL (then nothing is inside) or a loaded module.
+unsafe fn in_module(owner: *mut kernel::bindings::module, addr: usize, len: usize) -> bool {
+    use kernel::bindings::{
+        mod_mem_type_MOD_DATA, mod_mem_type_MOD_RODATA, mod_mem_type_MOD_RO_AFTER_INIT,
+        mod_mem_type_MOD_TEXT,
+    };
+    // SAFETY: NULL or a loaded module, by this function's contract.
+    let Some(m) = (unsafe { owner.as_ref() }) else {
+        return false;
+    };
+    let Some(end) = addr.checked_add(len) else {
+        return false;
+    };
+    [
+        mod_mem_type_MOD_TEXT,
+        mod_mem_type_MOD_DATA,
+        mod_mem_type_MOD_RODATA,
+        mod_mem_type_MOD_RO_AFTER_INIT,
+    ]
+    .iter()
+    .filter_map(|t| m.mem.get(*t as usize))
+    .any(|r| {
+        let base = r.base as usize;
+        addr >= base && end <= base.saturating_add(r.size as usize)
+    })
+}
+
+/// Reads and checks the ID table of descriptor `d`, whose module is `owner` (named
+/// `module`): a table with entries that is NULL, misaligned, overlong or not inside
+/// the module, or an entry that matches no real vendor, refuses the registration.
+///
+/// # Safety
+///
+/// `owner` must be NULL or the loaded module whose static `d` is. When `d.pci_ids`
+/// lies inside that module, aligned, with `d.pci_ids_len` at most [`MAX_IDS`], it
+/// must point at that many entries (the descriptor's static table, as `ImplDesc`
+/// requires).
+unsafe fn desc_ids(
+    d: &ImplDesc,
+    owner: *mut kernel::bindings::module,
+    module: &str,
+) -> Result<IdTable> {
+    let (ptr, len) = (d.pci_ids, d.pci_ids_len);
+    if len == 0 {
+        return Ok(IdTable::EMPTY);
+    }
+    if len > MAX_IDS {
+        pr_err!(
+            "{}: implementation refused: {} PCI IDs, at most {} allowed\n",
+            module,
+            len,
+            MAX_IDS
+        );
+        return Err(EINVAL);
+    }
+    // SAFETY: `owner` is NULL or loaded, by this function's contract.
+    let inside = unsafe { in_module(owner, ptr as usize, len * core::mem::size_of::<PciId>()) };
+    if ptr.is_null() || !ptr.is_aligned() || !inside {
+        pr_err!(
+            "{}: implementation refused: its PCI ID table ({} entries) is at a bad address\n",
+            module,
+            len
+        );
+        return Err(EINVAL);
+    }
+    // SAFETY: non-NULL, aligned, of a bounded length and inside the loaded module
+    // (checked); the entries are there by this function's contract. The slice is only
+    // read here, to copy it.
+    let ids: &[PciId] = unsafe { core::slice::from_raw_parts(ptr, len) };
+    IdTable::copy_of(ids).map_err(|e| {
+        pr_err!("{}: implementation refused: {}\n", module, e);
+        EINVAL
+    })
+}
+
 fn register(desc: *const ImplDesc, owner: *mut kernel::bindings::module) -> Result {
     if desc.is_null() {
         return Err(EINVAL);
     }
-    // SAFETY: the caller passes a pointer to its static descriptor (see `ImplDesc`).
-    let d = unsafe { &*desc };
-    if d.abi_version != ABI_VERSION {
+    // SAFETY: `owner` is the registering module, loaded during its `init`.
+    let module = unsafe { module_name(owner) };
+    // SAFETY: the caller passes a pointer to its static descriptor (see `ImplDesc`),
+    // which in every ABI version starts with `abi_version`. Only that field is read
+    // (no reference to the whole descriptor) until the version says the rest is this
+    // version's layout: an older descriptor is smaller.
+    let version = unsafe { core::ptr::addr_of!((*desc).abi_version).read() };
+    if version != ABI_VERSION {
         pr_err!(
-            "implementation built for ABI {} refused: ndriver speaks ABI {}\n",
-            d.abi_version,
+            "{}: implementation built for ABI {} refused: ndriver speaks ABI {}\n",
+            module,
+            version,
             ABI_VERSION
         );
         return Err(EINVAL);
     }
+    // SAFETY: as above, and the version matched: a whole `ImplDesc`.
+    let d = unsafe { &*desc };
     // SAFETY: the descriptor's strings are static literals of the registering module.
     let class = unsafe { desc_name(d.class) }?;
     // SAFETY: as above.
     let name = unsafe { desc_name(d.name) }?;
+    // SAFETY: `owner` is the registering module, loaded during its `init`, and `d` its
+    // static descriptor; the ABI version matched, so `d` has the table fields, which
+    // describe the module's static table (checked as far as can be).
+    let ids = unsafe { desc_ids(d, owner, module) }?;
 
     let mut slots = REGISTRY.lock();
     if slots
@@ -146,6 +262,7 @@ fn register(desc: *const ImplDesc, owner: *mut kernel::bindings::module) -> Resu
         class,
         name,
         owner,
+        ids,
         seq,
         leaving: false,
     });
@@ -157,12 +274,17 @@ fn register(desc: *const ImplDesc, owner: *mut kernel::bindings::module) -> Resu
     Ok(())
 }
 
-/// The implementations of `class` that may be started, in registration order.
-pub(crate) fn impls_of(class: &str) -> KVec<*const ImplDesc> {
+/// The implementations of `class` that may be started, in registration order: with
+/// a PCI function `func`, only those whose ID table lists it.
+pub(crate) fn impls_of(class: &str, func: Option<&FuncId>) -> KVec<*const ImplDesc> {
     let slots = REGISTRY.lock();
     let mut found: KVec<(u64, *const ImplDesc)> = KVec::new();
     for r in slots.0.iter().flatten() {
-        if r.class == class && !r.leaving && found.push((r.seq, r.desc), GFP_KERNEL).is_err() {
+        if r.class == class
+            && !r.leaving
+            && r.ids.drives(func)
+            && found.push((r.seq, r.desc), GFP_KERNEL).is_err()
+        {
             break;
         }
     }
@@ -185,6 +307,87 @@ pub(crate) fn name_of(desc: *const ImplDesc) -> Option<&'static str> {
         .flatten()
         .find(|r| core::ptr::eq(r.desc, desc))
         .map(|r| r.name)
+}
+
+/// Whether `desc` is a registered implementation that may be started and drives PCI
+/// function `func` (every one serves a device without a function, `None`).
+pub(crate) fn drives(desc: *const ImplDesc, func: Option<&FuncId>) -> bool {
+    let slots = REGISTRY.lock();
+    slots
+        .0
+        .iter()
+        .flatten()
+        .any(|r| core::ptr::eq(r.desc, desc) && !r.leaving && r.ids.drives(func))
+}
+
+/// The implementation of `class` named `name` that may be started.
+pub(crate) fn find(class: &str, name: &str) -> Option<*const ImplDesc> {
+    let slots = REGISTRY.lock();
+    slots
+        .0
+        .iter()
+        .flatten()
+        .find(|r| r.class == class && r.name == name && !r.leaving)
+        .map(|r| r.desc)
+}
+
+// The kernel log takes `kernel::fmt::Display`; `pci_ids.rs` is kernel-free and
+// implements only `core::fmt::Display`.
+impl kernel::fmt::Display for FuncId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl kernel::fmt::Display for TableError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Writes into `buf` what each implementation of `class` drives, in registration
+/// order, for messages: `e1000-napi: 8086:100e; e1000-irq: 8086:100e`, or
+/// `none registered`; cut short, ending in `...`, when `buf` is too small.
+///
+/// Called before the message is logged, never as a `Display` argument of it:
+/// `printk` formats with interrupts off, where the registry mutex may not be taken
+/// (nor memory allocated, so this allocates nothing).
+pub(crate) fn driven_by<'b>(class: &str, buf: &'b mut [u8]) -> &'b str {
+    let len = buf.len();
+    let (written, cut) = {
+        let slots = REGISTRY.lock();
+        let mut w = kernel::str::Formatter::new(buf);
+        let mut res = Ok(());
+        // Registration order without a copy: the next larger `seq` each time
+        // (`seq` starts at 1).
+        let mut last = 0;
+        while let Some(r) = slots
+            .0
+            .iter()
+            .flatten()
+            .filter(|r| r.class == class && !r.leaving && r.seq > last)
+            .min_by_key(|r| r.seq)
+        {
+            let sep = if last == 0 { "" } else { "; " };
+            last = r.seq;
+            res = write!(w, "{}{}: {}", sep, r.name, r.ids);
+            if res.is_err() {
+                break;
+            }
+        }
+        if last == 0 {
+            res = write!(w, "none registered");
+        }
+        (w.bytes_written().min(len), res.is_err())
+    };
+    let n = if cut && len >= 3 {
+        buf[len - 3..].copy_from_slice(b"...");
+        len
+    } else {
+        written
+    };
+    // Names and IDs are ASCII, so any cut is at a character boundary.
+    core::str::from_utf8(&buf[..n]).unwrap_or("?")
 }
 
 /// Start and length of the text of a registered implementation's module.
@@ -257,7 +460,7 @@ pub(crate) fn show(f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let n = slots.0.iter().flatten().count();
     writeln!(f, "implementations: {}", n)?;
     for r in slots.0.iter().flatten() {
-        writeln!(f, "  {}/{}", r.class, r.name)?;
+        writeln!(f, "  {}/{} pci_ids {}", r.class, r.name, r.ids)?;
     }
     Ok(())
 }

@@ -14,10 +14,13 @@
 // Each driver uses the registers it needs.
 #![allow(dead_code)]
 
-use crate::abi::NicHwStats;
+use crate::abi::{NicHwStats, PciId};
 use crate::driver_dev::{Dev, DmaCoherent, IrqLine, Mmio, PciEnabled};
 use crate::nic_driver::RxFilter;
 use kernel::prelude::*;
+
+/// The functions both drivers drive: the 82540EM, QEMU's `e1000` (`8086:100e`).
+pub(crate) const PCI_IDS: &[PciId] = &[PciId::new(0x8086, 0x100e)];
 
 /// Device control.
 pub(crate) const CTRL: usize = 0x0000;

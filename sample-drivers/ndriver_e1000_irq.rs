@@ -145,6 +145,8 @@ impl E1000Irq {
 }
 
 impl NicDriver for E1000Irq {
+    const PCI_IDS: &'static [abi::PciId] = e1000_hw::PCI_IDS;
+
     type Tx = State;
     type Rx = ();
 

@@ -147,6 +147,8 @@ impl E1000Napi {
 }
 
 impl NicDriver for E1000Napi {
+    const PCI_IDS: &'static [abi::PciId] = e1000_hw::PCI_IDS;
+
     type Tx = Tx;
     type Rx = Rx;
 

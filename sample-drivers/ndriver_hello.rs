@@ -24,6 +24,9 @@ static DESC: abi::ImplDesc = abi::ImplDesc {
     class: c"hello".as_ptr().cast(),
     name: c"hello-a".as_ptr().cast(),
     ops: core::ptr::null(),
+    // No device: it drives no PCI function.
+    pci_ids: core::ptr::null(),
+    pci_ids_len: 0,
 };
 
 struct Hello;

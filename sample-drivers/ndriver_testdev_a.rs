@@ -35,6 +35,8 @@ struct TestdevA {
 }
 
 impl TestdevDriver for TestdevA {
+    const PCI_IDS: &'static [abi::PciId] = testdev_hw::PCI_IDS;
+
     fn probe(dev: &Dev, lock: &DriverLock<u64>) -> Result<Self> {
         fault_sites::raise(&dev, E::Probe, lock)?;
         pr_info!("testdev-a: probed, generation {}\n", dev.generation());

@@ -40,6 +40,8 @@ struct TestdevB {
 }
 
 impl TestdevDriver for TestdevB {
+    const PCI_IDS: &'static [abi::PciId] = testdev_hw::PCI_IDS;
+
     fn probe(dev: &Dev, lock: &DriverLock<u64>) -> Result<Self> {
         fault_sites::raise(&dev, E::Probe, lock)?;
         pr_info!("testdev-b: probed, generation {}\n", dev.generation());

@@ -50,6 +50,8 @@ impl VblkA {
 }
 
 impl BlkDriver for VblkA {
+    const PCI_IDS: &'static [abi::PciId] = virtio_legacy::PCI_IDS;
+
     fn probe(dev: &Dev, lock: &DriverLock<u64>) -> Result<Self> {
         fault_sites::raise(&dev, E::Probe, lock)?;
         if !dev.pci_present() {

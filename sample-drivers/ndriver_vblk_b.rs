@@ -51,6 +51,8 @@ impl VblkB {
 }
 
 impl BlkDriver for VblkB {
+    const PCI_IDS: &'static [abi::PciId] = virtio_legacy::PCI_IDS;
+
     fn probe(dev: &Dev, lock: &DriverLock<u64>) -> Result<Self> {
         fault_sites::raise(&dev, E::Probe, lock)?;
         if !dev.pci_present() {

@@ -11,12 +11,16 @@
 //! the timer's `timer` entry queues the work item; `work` writes the coherent DMA
 //! buffer. Every one of these entry points has its fault site.
 
-use crate::abi::TestdevEntry;
+use crate::abi::{PciId, TestdevEntry};
 use crate::testdev_driver::{
     Dev, DmaCoherent, DmaMapping, IrqLine, Memory, Mmio, PciEnabled, Timer, WorkItem,
 };
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::prelude::*;
+
+/// The function both testdev implementations drive when given one: QEMU's e1000
+/// (82540EM, `8086:100e`).
+pub(crate) const PCI_IDS: &[PciId] = &[PciId::new(0x8086, 0x100e)];
 
 /// e1000 registers (82540EM manual, section 13).
 const STATUS: usize = 0x08;

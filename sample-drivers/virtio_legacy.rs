@@ -13,10 +13,15 @@
 // Each driver uses only the parts it needs.
 #![allow(dead_code)]
 
+use crate::abi::PciId;
 use crate::blk_driver::{Done, Op};
 use crate::driver_dev::{Dev, DmaCoherent, Io, PciEnabled};
 use core::sync::atomic::{fence, AtomicU16, Ordering};
 use kernel::prelude::*;
+
+/// The functions both block drivers drive: the transitional virtio block device
+/// (`1af4:1001`). A modern-only one (`1af4:1042`) has no legacy interface.
+pub(crate) const PCI_IDS: &[PciId] = &[PciId::new(0x1af4, 0x1001)];
 
 /// Host (device) features, 32 bits.
 pub(crate) const HOST_FEATURES: usize = 0;

@@ -17,7 +17,7 @@
 // Each implementation uses only the parts it needs.
 #![allow(dead_code)]
 
-use crate::abi::Instance;
+use crate::abi::{Instance, PciId};
 use crate::abi_blk::{BlkRq, BLK_OP_FLUSH, BLK_OP_READ, BLK_OP_WRITE};
 use crate::callouts_api as api;
 use crate::callouts_api_blk as bapi;
@@ -173,6 +173,12 @@ impl Drop for ResetOnUndo {
 /// A block implementation. Every method runs under a guard; `lock` is the instance's
 /// own lock (IRQ-safe; the fault sites deadlock on it for real).
 pub(crate) trait BlkDriver: Sized + Send + Sync {
+    /// The PCI functions this implementation drives, as `pci::Driver::ID_TABLE` says
+    /// it for a kernel driver (`abi::PciId`; `&[]` for none). While the device has a
+    /// function attached, only implementations that list it serve the device; a
+    /// function no implementation of the class lists cannot be attached.
+    const PCI_IDS: &'static [PciId];
+
     /// Starts an instance: takes and resets the device, reports the capacity.
     fn probe(dev: &Dev, lock: &DriverLock<u64>) -> Result<Self>;
     /// Takes `rq`; `last` is false when more requests follow at once. `Err(EBUSY)`: no
@@ -406,6 +412,7 @@ macro_rules! blk_implementation {
         driver_dev::implementation_module! {
             class: c"blk",
             ops: OPS,
+            pci_ids: <$t as blk_driver::BlkDriver>::PCI_IDS,
             name: $name,
             module: $module,
             description: $desc,

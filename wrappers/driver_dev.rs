@@ -557,14 +557,16 @@ impl Drop for WorkItem {
 }
 
 /// The descriptor of the implementation whose operation table is the static `$ops`,
-/// of class `$class`, named `$name`, and the module `$module` that registers it at
-/// `insmod`: the common part of the classes' `*_implementation!` macros.
+/// of class `$class`, named `$name`, driving the PCI functions `$ids` (a
+/// `&'static [abi::PciId]`), and the module `$module` that registers it at `insmod`:
+/// the common part of the classes' `*_implementation!` macros.
 // Every class's glue uses it, but a module includes this file whatever its class.
 #[allow(unused_macros)]
 macro_rules! implementation_module {
     (
         class: $class:literal,
         ops: $ops:ident,
+        pci_ids: $ids:expr,
         name: $name:literal,
         module: $module:literal,
         description: $desc:literal $(,)?
@@ -574,6 +576,8 @@ macro_rules! implementation_module {
             class: $class.as_ptr().cast(),
             name: $name.as_ptr().cast(),
             ops: core::ptr::from_ref(&$ops).cast(),
+            pci_ids: $ids.as_ptr(),
+            pci_ids_len: $ids.len(),
         };
         module! {
             type: Registration,

@@ -18,7 +18,7 @@
 // Each implementation uses only the calls it needs.
 #![allow(dead_code)]
 
-use crate::abi::{Instance, NicHwStats, NIC_RX_ALLMULTI, NIC_RX_PROMISC};
+use crate::abi::{Instance, NicHwStats, PciId, NIC_RX_ALLMULTI, NIC_RX_PROMISC};
 use crate::callouts_api as api;
 use crate::driver_dev::{Dev, DmaCoherent};
 use crate::driver_lock::DriverLock;
@@ -245,6 +245,12 @@ pub(crate) struct Ctx<'a, T: NicDriver> {
 /// A `nic` implementation. Every method runs under a guard and starts with a fault
 /// site.
 pub(crate) trait NicDriver: Sized + Send + Sync {
+    /// The PCI functions this implementation drives, as `pci::Driver::ID_TABLE` says
+    /// it for a kernel driver (`abi::PciId`; `&[]` for none). While the device has a
+    /// function attached, only implementations that list it serve the device; a
+    /// function no implementation of the class lists cannot be attached.
+    const PCI_IDS: &'static [PciId];
+
     /// Transmit state (rings), behind [`Ctx::tx`].
     type Tx: Default + Send;
     /// Receive state, behind [`Ctx::rx`].
@@ -571,6 +577,7 @@ macro_rules! nic_implementation {
         driver_dev::implementation_module! {
             class: c"nic",
             ops: OPS,
+            pci_ids: <$t as nic_driver::NicDriver>::PCI_IDS,
             name: $name,
             module: $module,
             description: $desc,

@@ -9,7 +9,7 @@
 //! without running the driver's destructors. Compiled into each implementation
 //! module with `#[path]`, after `abi` and `callouts_api`.
 
-use crate::abi::{Instance, TestdevEntry};
+use crate::abi::{Instance, PciId, TestdevEntry};
 use crate::callouts_api as api;
 use crate::driver_lock::DriverLock;
 use core::ptr;
@@ -20,6 +20,12 @@ pub(crate) use crate::driver_dev::*;
 
 /// A `testdev` implementation. Every method runs under a guard.
 pub(crate) trait TestdevDriver: Sized + Send + Sync {
+    /// The PCI functions this implementation drives, as `pci::Driver::ID_TABLE` says
+    /// it for a kernel driver (`abi::PciId`; `&[]` for none). While the device has a
+    /// function attached, only implementations that list it serve the device; a
+    /// function no implementation of the class lists cannot be attached.
+    const PCI_IDS: &'static [PciId];
+
     /// Starts an instance. `lock` is a spinlock of the instance's own (the fault sites
     /// use it to deadlock for real).
     fn probe(dev: &Dev, lock: &DriverLock<u64>) -> Result<Self>;
@@ -197,6 +203,7 @@ macro_rules! testdev_implementation {
         driver_dev::implementation_module! {
             class: c"testdev",
             ops: OPS,
+            pci_ids: <$t as testdev_driver::TestdevDriver>::PCI_IDS,
             name: $name,
             module: $module,
             description: $desc,

@@ -6,6 +6,7 @@
 //! PCI attachment, `call`). Also the implementation of [`ServedDevice`], what the
 //! callouts reach through an instance (defined with the instance, `instance.rs`).
 
+use super::state::func_id;
 use super::{Class, Device};
 use crate::abi::ImplDesc;
 use crate::inject_spec::{Armed, SiteSpec};
@@ -125,10 +126,22 @@ impl<C: Class> DeviceApi for Device<C> {
         C::ENTRIES
     }
 
-    /// Binds to the new implementation if the device has none.
+    /// Binds to the new implementation if the device has none and the implementation
+    /// drives the attached PCI function (if there is one).
     fn on_register(&self, desc: *const ImplDesc) {
         let mut ctl = self.ctl.lock();
         if ctl.instance.is_some() {
+            return;
+        }
+        if let Some(f) = self.pci_func().filter(|f| !registry::drives(desc, Some(f))) {
+            let mut buf = [0u8; 16];
+            pr_info!(
+                "{}: {} does not drive the attached {} ({}): left unbound\n",
+                self.name,
+                registry::name_of(desc).unwrap_or("?"),
+                self.pci_text(&mut buf),
+                f
+            );
             return;
         }
         let mut p = Phases::default();
@@ -149,7 +162,7 @@ impl<C: Class> DeviceApi for Device<C> {
         if !core::ptr::eq(ctl.desc, desc) {
             return;
         }
-        let other = registry::impls_of(C::NAME)
+        let other = registry::impls_of(C::NAME, self.pci_func().as_ref())
             .iter()
             .copied()
             .find(|d| !core::ptr::eq(*d, desc))
@@ -325,9 +338,11 @@ impl<C: Class> DeviceApi for Device<C> {
     }
 
     /// Attaches the PCI function at `addr` (domain << 16 | bus << 8 | devfn; `None`
-    /// detaches): the current instance is removed and a fresh one of the same
-    /// implementation probes with the new function. `ENODEV`: no such function;
-    /// `EBUSY`: a kernel driver is bound to it.
+    /// detaches): the current instance is removed and a fresh one probes with the new
+    /// function, of the same implementation if it drives the function, else of the
+    /// first registered one that does. `ENODEV`: no such function; `ENXIO`: no
+    /// registered implementation of the class drives it (its IDs are in none of their
+    /// tables); `EBUSY`: a kernel driver is bound to it. A refusal changes nothing.
     fn set_pci(&self, addr: Option<u64>) -> Result {
         let new = match addr {
             None => core::ptr::null_mut(),
@@ -343,23 +358,53 @@ impl<C: Class> DeviceApi for Device<C> {
                 if p.is_null() {
                     return Err(ENODEV);
                 }
-                // SAFETY: `p` is referenced; reading its driver pointer is a snapshot.
-                if !unsafe { (*p).driver }.is_null() {
-                    // SAFETY: drops the lookup's reference.
-                    unsafe { bindings::pci_dev_put(p) };
-                    return Err(EBUSY);
-                }
                 p
             }
         };
-        let mut ctl = self.ctl.lock();
-        let target = ctl.desc;
-        if let Err(e) = self.swap_locked(&mut ctl, core::ptr::null(), None) {
+        let refuse = |e: Error| {
             if !new.is_null() {
                 // SAFETY: drops the lookup's reference.
                 unsafe { bindings::pci_dev_put(new) };
             }
-            return Err(e);
+            Err(e)
+        };
+        // Under `ctl`, which implementations coming and going take too: the
+        // candidates stay what they are until the swap.
+        let mut ctl = self.ctl.lock();
+        // SAFETY: `new` is referenced (from the lookup).
+        let func = (!new.is_null()).then(|| unsafe { func_id(new) });
+        let impls = registry::impls_of(C::NAME, func.as_ref());
+        if let (Some(f), Some(a)) = (func, addr) {
+            // Checked before the driver: unbinding one would not help.
+            if impls.is_empty() {
+                // Formatted here: `printk` runs `Display` with interrupts off.
+                let mut buf = [0u8; 256];
+                let driven = registry::driven_by(C::NAME, &mut buf);
+                pr_warn!(
+                    "{}: {:04x}:{:02x}:{:02x}.{} ({}) is not driven by any {} implementation ({})\n",
+                    self.name,
+                    a >> 16,
+                    (a >> 8) & 0xff,
+                    (a >> 3) & 0x1f,
+                    a & 7,
+                    f,
+                    C::NAME,
+                    driven
+                );
+                return refuse(ENXIO);
+            }
+            // SAFETY: `new` is referenced; reading its driver pointer is a snapshot.
+            if !unsafe { (*new).driver }.is_null() {
+                return refuse(EBUSY);
+            }
+        }
+        let target = if registry::drives(ctl.desc, func.as_ref()) {
+            ctl.desc
+        } else {
+            impls.first().copied().unwrap_or(core::ptr::null())
+        };
+        if let Err(e) = self.swap_locked(&mut ctl, core::ptr::null(), None) {
+            return refuse(e);
         }
         self.put_pci(new, addr.unwrap_or(0));
         if target.is_null() {

@@ -239,8 +239,9 @@ impl<C: Class> Device<C> {
 
     /// Starts a new instance after a failure (`cause` in `entry`), as the policy ladder
     /// says: the same implementation afresh or the next alternative, after a back-off.
-    /// A new instance that fails to start is the next failure. Gives the device up
-    /// when the ladder does.
+    /// Alternatives are the implementations that drive the attached PCI function (all
+    /// of the class without one). A new instance that fails to start is the next
+    /// failure. Gives the device up when the ladder does.
     pub(super) fn restart(
         &self,
         ctl: &mut Ctl,
@@ -248,8 +249,9 @@ impl<C: Class> Device<C> {
         entry: usize,
         p: &mut Phases,
     ) -> Result {
+        let func = self.pci_func();
         loop {
-            let impls = registry::impls_of(C::NAME);
+            let impls = registry::impls_of(C::NAME, func.as_ref());
             let cur = impls
                 .iter()
                 .position(|d| core::ptr::eq(*d, ctl.desc))

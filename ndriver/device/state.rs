@@ -6,6 +6,7 @@
 
 use super::report::{Held, KeptContext, Report, REPORTS};
 use super::{Class, Failure};
+use crate::abi::pci_ids::FuncId;
 use crate::abi::ImplDesc;
 use crate::inject_spec::Armed;
 use crate::instance::{InstanceState, ServedDevice};
@@ -225,6 +226,20 @@ impl<C: Class> Device<C> {
         core::str::from_utf8(&buf[..12]).unwrap_or("none")
     }
 
+    /// The IDs of the attached PCI function, if any. Implementations that do not list
+    /// them may not serve the device (see `registry::impls_of`). Called with `ctl`
+    /// held: the function is detached only under it (or at `shutdown`, when nothing
+    /// else reaches the device any more).
+    pub(crate) fn pci_func(&self) -> Option<FuncId> {
+        let p = self.pci_dev();
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: `p` is the attached function; its reference is dropped only when it
+        // is detached, under `ctl`, which the caller holds (see above).
+        Some(unsafe { func_id(p) })
+    }
+
     /// Replaces the attached function by `new` (with address `addr`) and drops the
     /// reference to the old one.
     pub(super) fn put_pci(&self, new: *mut bindings::pci_dev, addr: u64) {
@@ -234,6 +249,23 @@ impl<C: Class> Device<C> {
             // SAFETY: `old` held the reference taken when it was attached.
             unsafe { bindings::pci_dev_put(old) };
         }
+    }
+}
+
+/// The IDs of PCI function `p`.
+///
+/// # Safety
+///
+/// `p` must be a referenced `pci_dev`.
+pub(super) unsafe fn func_id(p: *mut bindings::pci_dev) -> FuncId {
+    // SAFETY: referenced, by this function's contract; the IDs are read from
+    // configuration space when the function is found and never change after.
+    let d = unsafe { &*p };
+    FuncId {
+        vendor: d.vendor,
+        device: d.device,
+        subvendor: d.subsystem_vendor,
+        subdevice: d.subsystem_device,
     }
 }
 

@@ -31,20 +31,35 @@ impl<C: Class> WorkItem<1> for Device<C> {
 impl<C: Class> Device<C> {
     /// Orderly swap to implementation `name` (or the next one): quiesce, let the old
     /// instance remove itself (guarded), undo whatever it left, start the new one.
+    /// With a PCI function attached only the implementations that drive it are
+    /// candidates: naming another is refused with `ENXIO` (no such name: `ENOENT`).
     pub(crate) fn swap_to(&self, name: Option<&str>) -> Result {
         let mut ctl = self.ctl.lock();
-        let impls = registry::impls_of(C::NAME);
-        if impls.is_empty() {
-            return Err(ENODEV);
-        }
-        let cur = impls.iter().position(|d| core::ptr::eq(*d, ctl.desc));
+        let func = self.pci_func();
         let target = match name {
-            Some(n) => impls
-                .iter()
-                .copied()
-                .find(|d| registry::name_of(*d) == Some(n))
-                .ok_or(ENOENT)?,
-            None => impls[cur.map_or(0, |c| (c + 1) % impls.len())],
+            Some(n) => {
+                let d = registry::find(C::NAME, n).ok_or(ENOENT)?;
+                if let Some(f) = func.filter(|f| !registry::drives(d, Some(f))) {
+                    let mut buf = [0u8; 16];
+                    pr_warn!(
+                        "{}: swap to {} refused: it does not drive the attached {} ({})\n",
+                        self.name,
+                        n,
+                        self.pci_text(&mut buf),
+                        f
+                    );
+                    return Err(ENXIO);
+                }
+                d
+            }
+            None => {
+                let impls = registry::impls_of(C::NAME, func.as_ref());
+                if impls.is_empty() {
+                    return Err(ENODEV);
+                }
+                let cur = impls.iter().position(|d| core::ptr::eq(*d, ctl.desc));
+                impls[cur.map_or(0, |c| (c + 1) % impls.len())]
+            }
         };
         self.swap_locked(&mut ctl, target, Some(Cause::Swap))
     }

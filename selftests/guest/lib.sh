@@ -412,6 +412,52 @@ refused() {
 	fi
 }
 
+# pci_find VENDOR DEVICE: the address of the first PCI function with these IDs
+# (e.g. pci_find 0x1af4 0x1001), bound to a kernel driver or not; nothing when the
+# guest has none.
+pci_find() {
+	local d
+	for d in /sys/bus/pci/devices/*; do
+		if [ "$(cat "$d/vendor")" = "$1" ] && [ "$(cat "$d/device")" = "$2" ]; then
+			echo "${d##*/}"
+			return 0
+		fi
+	done
+}
+
+# dev_snapshot DEVDIR: the state, implementation, generation and pci lines of a
+# device's status.
+dev_snapshot() {
+	grep -E '^(state|implementation|generation|pci) ' "$1/status"
+}
+
+# refused_kind DEVDIR VENDOR DEVICE: attaching the guest's function VENDOR:DEVICE,
+# which no implementation of the device's class drives, must be refused with ENXIO
+# and a warning naming the function, and change nothing (same state,
+# implementation, generation and pci). Skips only this check, saying so, when the
+# guest has no such function.
+refused_kind() {
+	local dir=$1 ids=${2#0x}:${3#0x} addr class before after err
+	addr=$(pci_find "$2" "$3")
+	if [ -z "$addr" ]; then
+		echo "SKIP (this check only): no $ids function in this guest, wrong-kind attach to ${dir##*/} not checked"
+		return 0
+	fi
+	class=$(sed -n 's/^class //p' "$dir/status")
+	before=$(dev_snapshot "$dir")
+	if err=$( { echo "$addr" > "$dir/pci"; } 2>&1 ); then
+		fail "${dir##*/}: attaching $addr ($ids), which no $class implementation drives, was accepted"
+	fi
+	[[ $err == *"No such device or address"* ]] ||
+		fail "${dir##*/}: attaching $addr ($ids) refused with '$err', expected ENXIO"
+	after=$(dev_snapshot "$dir")
+	[ "$after" = "$before" ] ||
+		fail "${dir##*/}: the refused attach of $addr changed the device: '$before' -> '$after'"
+	dmesg | tail -n 50 | grep -qF "$addr ($ids) is not driven by any $class implementation" ||
+		fail "${dir##*/}: no warning naming $addr ($ids) in the kernel log"
+	echo "${dir##*/}: attaching $addr ($ids) refused: no $class implementation drives it"
+}
+
 # Block device tests (18-blk, 19-blk-faults): the placeholder disk ndblk0.
 BD=$DBG/ndblk0
 BLKDEV=/dev/ndblk0

@@ -11,7 +11,7 @@ grep -q '^implementations: 0$' "$DBG/status" || fail "fresh status: $(cat "$DBG/
 
 load sample-drivers/ndriver_hello
 cat "$DBG/status"
-grep -q '^  hello/hello-a$' "$DBG/status" || fail "hello-a not registered: $(cat "$DBG/status")"
+grep -q '^  hello/hello-a pci_ids none$' "$DBG/status" || fail "hello-a not registered: $(cat "$DBG/status")"
 rmmod ndriver 2>/dev/null && fail "ndriver unloaded while an implementation module uses it"
 
 unload ndriver_hello

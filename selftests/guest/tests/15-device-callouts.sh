@@ -52,9 +52,13 @@ refused "$TD/pci" "00:03"
 refused "$TD/pci" "0000:00:1f.9"
 refused "$TD/pci" "0000:ff:1f.7"
 [ "$(cat "$TD/pci")" = none ] || fail "pci attached after refused writes"
+# A function of the wrong kind (the virtio-blk disk; testdev drives the e1000 only)
+# is refused, without a function and with one attached.
+refused_kind "$TD" 0x1af4 0x1001
 
 echo "$e1000" > "$TD/pci" || fail "attaching $e1000"
 [ "$(cat "$TD/pci")" = "$e1000" ] || fail "pci reads $(cat "$TD/pci")"
+refused_kind "$TD" 0x1af4 0x1001
 [ "$(status_of state)" = running ] || fail "not running with the device: $(cat "$TD/status")"
 for k in pci_enable iomap irq dma_coherent dma_mapping timer work; do
 	[ "$(res $k)" = 1 ] || fail "instance holds $(res $k) $k, expected 1: $(cat "$TD/status")"

@@ -25,6 +25,9 @@ command -v fio >/dev/null || { echo "SKIP: no fio"; exit 4; }
 dmesg_mark
 load_blk
 echo "restarts=1000 backoff_ms=0 calm_ms=0" > "$BD/policy" || fail "policy"
+# The e1000 is no virtio-blk: no block implementation may probe it, and the disk
+# stays attached and served.
+refused_kind "$BD" 0x8086 0x100e
 sectors=$(bd_status capacity_sectors)
 [ "$sectors" = $((512 * 2048)) ] || fail "capacity $sectors sectors, want $((512 * 2048))"
 [ "$(cat /sys/block/ndblk0/size)" = "$sectors" ] || fail "gendisk size $(cat /sys/block/ndblk0/size)"

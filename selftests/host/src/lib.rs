@@ -13,6 +13,8 @@ pub mod inject_spec;
 pub mod names;
 #[path = "../../../ndriver/pci_addr.rs"]
 pub mod pci_addr;
+#[path = "../../../ndriver/pci_ids.rs"]
+pub mod pci_ids;
 #[path = "../../../ndriver/policy.rs"]
 pub mod policy;
 #[path = "../../../ndriver/timeout.rs"]
@@ -24,6 +26,8 @@ mod inject_tests;
 mod names_tests;
 #[cfg(test)]
 mod pci_addr_tests;
+#[cfg(test)]
+mod pci_ids_tests;
 #[cfg(test)]
 mod policy_tests;
 #[cfg(test)]
