@@ -48,6 +48,26 @@ ping_loss_per_swap() {
 	if kasan_on; then echo 50; else echo 25; fi
 }
 
+# recovery_last DIR: the number of the newest record in DIR/recoveries (0: none).
+recovery_last() {
+	awk 'END { print $1 + 0 }' "$1/recoveries"
+}
+
+# outage_loss_bound DIR REC0 COUNT: pings (at 20 a second) the device may lose in the
+# swaps and recoveries DIR/recoveries lists after record REC0: each one's outage (its
+# total_ns, from the contain or quiesce phase to the redirect) plus QEMU's 1 s receive
+# hold plus a quarter second, at least COUNT x ping_loss_per_swap. The bound follows
+# how long the device really was out, so a swap that a loaded host or KASAN makes
+# slow is no failure, while a link still dead after its swap is.
+outage_loss_bound() {
+	local floor=$(($3 * $(ping_loss_per_swap))) b
+	b=$(awk -v r0="$2" '$1 > r0 {
+		for (i = 2; i <= NF; i++)
+			if ($i ~ /^total_ns=/) { split($i, a, "="); s += a[2] / 1e9 + 1.25 }
+	} END { printf "%d\n", s * 20 + 0.999 }' "$1/recoveries")
+	[ "$b" -gt "$floor" ] && echo "$b" || echo "$floor"
+}
+
 # The sequence-numbered UDP stream through ndeth0, both ways (selftests/guest/udpseq.py;
 # the peer's side in scripts/nic-peer.py): it sees datagrams lost, duplicated,
 # corrupted or stale, which a TCP transfer's sha256 hides. NDRIVER_UDP_RATE datagrams
