@@ -230,11 +230,13 @@ fn register(desc: *const ImplDesc, owner: *mut kernel::bindings::module) -> Resu
         );
         return Err(EINVAL);
     }
-    // SAFETY: as above, and the version matched: a whole `ImplDesc`.
+    // SAFETY: `desc` is the registering module's static descriptor, which stays
+    // loaded during its `init`, and its version matched: it is a whole `ImplDesc`.
     let d = unsafe { &*desc };
     // SAFETY: the descriptor's strings are static literals of the registering module.
     let class = unsafe { desc_name(d.class) }?;
-    // SAFETY: as above.
+    // SAFETY: the implementation name is a static literal of the registering module,
+    // like the class name.
     let name = unsafe { desc_name(d.name) }?;
     // SAFETY: `owner` is the registering module, loaded during its `init`, and `d` its
     // static descriptor; the ABI version matched, so `d` has the table fields, which
