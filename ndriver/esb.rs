@@ -161,7 +161,8 @@ unsafe fn program(pdev: *mut bindings::pci_dev, regs: Regs) {
     regs.write_preload(REG_PRELOAD1, preload(STAGE_NS));
     regs.write_preload(REG_PRELOAD2, preload(STAGE_NS));
     regs.write_reload(RELOAD_TIMED_OUT);
-    // SAFETY: as above. Enabling starts stage 1.
+    // SAFETY: `pdev` is a live function (the contract); the write takes `pci_lock` with
+    // interrupts saved, which any non-NMI context may do. Enabling starts stage 1.
     unsafe { bindings::pci_write_config_byte(pdev, CFG_LOCK, LOCK_ENABLE) };
 }
 
@@ -327,19 +328,20 @@ impl Esb {
         if !unsafe { (*pdev).driver }.is_null() {
             return Err(EBUSY);
         }
-        // SAFETY: as above.
+        // SAFETY: `pdev` is referenced (this function's contract), so it is a valid function.
         kernel::error::to_result(unsafe { bindings::pci_enable_device(pdev) })?;
-        // SAFETY: as above; the name is a static string.
+        // SAFETY: `pdev` is referenced (this function's contract) and enabled; the name is a
+        // static string.
         let r = unsafe { bindings::pci_request_region(pdev, 0, c"ndriver-esb".as_char_ptr()) };
         if r != 0 {
             // SAFETY: enabled just above.
             unsafe { bindings::pci_disable_device(pdev) };
             return Err(Error::from_errno(r));
         }
-        // SAFETY: as above; the region is ours.
+        // SAFETY: `pdev` is referenced (this function's contract); the region of BAR 0 is ours.
         let base = unsafe { bindings::pci_iomap(pdev, 0, 0) };
         let mut lock = 0u8;
-        // SAFETY: as above; `lock` is a valid out-pointer.
+        // SAFETY: `pdev` is referenced (this function's contract); `lock` is a valid out-pointer.
         let r = unsafe { bindings::pci_read_config_byte(pdev, CFG_LOCK, &mut lock) };
         let err = if base.is_null() {
             Some(ENOMEM)

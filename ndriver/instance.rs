@@ -107,7 +107,9 @@ pub(crate) struct InstanceState {
 // descriptor is withdrawn only after the device stopped using it; the device owns the
 // instance); everything mutable is behind a lock or atomic.
 unsafe impl Send for InstanceState {}
-// SAFETY: as above.
+// SAFETY: through a `&InstanceState`, `desc` and `device` are only read (their targets
+// outlive the instance; the device is `Sync`), and everything mutable is behind a lock or
+// an atomic.
 unsafe impl Sync for InstanceState {}
 
 impl InstanceState {

@@ -678,7 +678,8 @@ pub(crate) struct SiteSlot {
 // SAFETY: the descriptor pointer is only compared, never dereferenced; `Site` is shared
 // with handlers on every CPU through atomics only.
 unsafe impl Send for SiteSlot {}
-// SAFETY: as above.
+// SAFETY: a `&SiteSlot` reaches its contents only under the `Mutex`; the descriptor pointer
+// is only compared, and the `Site` is shared with handlers through atomics only.
 unsafe impl Sync for SiteSlot {}
 
 impl SiteSlot {

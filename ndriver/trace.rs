@@ -227,7 +227,8 @@ pub(crate) unsafe fn on_debug(
         STRAYS.fetch_add(1, Ordering::Relaxed);
     }
     // Consumed: `exc_debug_kernel()` would otherwise warn about a kernel single step.
-    // SAFETY: as above.
+    // SAFETY: `dr6` is non-null, so it is this debug exception's pointer to its `DR6` value
+    // (this function's contract), which its die notifier may update.
     unsafe { *dr6 &= !(DR_STEP as c_ulong) };
     true
 }

@@ -304,8 +304,9 @@ impl NicDriver for E1000Napi {
                 (frame.as_ptr(), (good, len))
             };
             if good.0 {
-                // SAFETY: see above: the slot stays allocated, and the device does
-                // not write it before it is handed back below.
+                // SAFETY: `frame` is `good.1` bytes inside a receive slot (checked by `bytes`); the
+                // slot stays allocated until `stop`, which never runs during a poll, and the device
+                // does not write it before it is handed back below.
                 let f = unsafe { core::slice::from_raw_parts(frame, good.1) };
                 let _ = c.dev.rx(f, true);
             }

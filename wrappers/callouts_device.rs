@@ -97,7 +97,8 @@ fn pci_enable(inst: *mut abi::Instance, master: bool) -> c_int {
     if r != 0 {
         return r;
     }
-    // SAFETY: as above; the function is enabled.
+    // SAFETY: `p` is the attached function, referenced by the device until detached (after
+    // this instance's undo); the function is enabled.
     unsafe {
         if master {
             bindings::pci_set_master(p);
@@ -156,7 +157,8 @@ pub(crate) extern "C" fn ndriver_pci_iomap(inst: *mut abi::Instance, bar: u32) -
         pr_warn!("{}: BAR {} is busy\n", st.impl_name, bar);
         return core::ptr::null_mut();
     }
-    // SAFETY: as above; the region is ours.
+    // SAFETY: `p` is the attached, referenced function and `bar` a valid BAR number (checked);
+    // the region is ours.
     let addr = unsafe { bindings::pci_iomap(p, bar as c_int, 0) };
     if addr.is_null() {
         // SAFETY: requested just above.

@@ -28,7 +28,7 @@ impl Dev {
     /// Asks the framework whether a fault is to be injected at `entry` now; the
     /// driver's fault site raises it (see `sample-drivers/fault_sites.rs`).
     pub(crate) fn fault_point(&self, entry: impl Into<u32>) -> u32 {
-        // SAFETY: as above.
+        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract).
         unsafe { api::ndriver_fault_point(self.0, entry.into()) }
     }
 
@@ -49,13 +49,13 @@ impl Dev {
 
     /// Whether the device has a PCI function to drive.
     pub(crate) fn pci_present(&self) -> bool {
-        // SAFETY: as above.
+        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract).
         unsafe { api::ndriver_pci_present(self.0) != 0 }
     }
 
     /// Enables the PCI function (bus mastering, INTx) until the result drops.
     pub(crate) fn pci_enable(&self) -> Result<PciEnabled> {
-        // SAFETY: as above.
+        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract).
         kernel::error::to_result(unsafe { api::ndriver_pci_enable(self.0) })?;
         Ok(PciEnabled(self.0))
     }
@@ -63,14 +63,15 @@ impl Dev {
     /// Enables the PCI function without bus mastering (the device cannot DMA yet)
     /// until the result drops; [`PciEnabled::set_master`] turns mastering on.
     pub(crate) fn pci_enable_quiet(&self) -> Result<PciEnabled> {
-        // SAFETY: as above.
+        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract).
         kernel::error::to_result(unsafe { api::ndriver_pci_enable_quiet(self.0) })?;
         Ok(PciEnabled(self.0))
     }
 
     /// Claims and maps BAR `bar`.
     fn map_bar(&self, bar: u32) -> Result<BarMap> {
-        // SAFETY: as above.
+        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract); the
+        // callout checks `bar`.
         let base = unsafe { api::ndriver_pci_iomap(self.0, bar) };
         if base.is_null() {
             return Err(EBUSY);
@@ -91,7 +92,7 @@ impl Dev {
     /// Routes the device's interrupt to the `devirq` entry point until the result
     /// drops. After [`Self::pci_enable`].
     pub(crate) fn request_irq(&self) -> Result<IrqLine> {
-        // SAFETY: as above.
+        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract).
         kernel::error::to_result(unsafe { api::ndriver_request_irq(self.0) })?;
         Ok(IrqLine(self.0))
     }
@@ -99,7 +100,8 @@ impl Dev {
     /// A zeroed coherent DMA buffer of `size` bytes (page aligned).
     pub(crate) fn dma_alloc(&self, size: usize) -> Result<DmaCoherent> {
         let mut dma = 0u64;
-        // SAFETY: as above; `dma` is a valid out-pointer.
+        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract); `dma`
+        // is a valid out-pointer.
         let cpu = unsafe { api::ndriver_dma_alloc(self.0, size, &mut dma) };
         if cpu.is_null() {
             return Err(ENOMEM);
@@ -123,7 +125,7 @@ impl Dev {
     }
 
     fn alloc_with(&self, size: usize, atomic: bool) -> Result<Memory> {
-        // SAFETY: as above.
+        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract).
         let ptr = unsafe { api::ndriver_alloc(self.0, size, u32::from(atomic)) };
         if ptr.is_null() {
             return Err(ENOMEM);
@@ -144,7 +146,8 @@ impl Dev {
             crate::abi::DMA_FROM_DEVICE
         };
         let mut dma = 0u64;
-        // SAFETY: as above; `mem` is the instance's memory; `dma` is an out-pointer.
+        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract); `mem`
+        // is the instance's memory; `dma` is an out-pointer.
         kernel::error::to_result(unsafe {
             api::ndriver_dma_map(self.0, mem.ptr.cast(), mem.size, dir, &mut dma)
         })?;
@@ -156,8 +159,8 @@ impl Dev {
     /// result drops. The mapping must drop before the memory is given back.
     pub(crate) fn dma_map_raw(&self, data: *const u8, len: usize) -> Result<DmaMapping> {
         let mut dma = 0u64;
-        // SAFETY: as above; `data` is readable for `len` bytes while mapped (the
-        // caller's promise); `dma` is an out-pointer.
+        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract); `data`
+        // is readable for `len` bytes while mapped (the caller's promise); `dma` is an out-pointer.
         kernel::error::to_result(unsafe {
             api::ndriver_dma_map(
                 self.0,
@@ -178,7 +181,7 @@ impl Dev {
 
     /// A stopped timer that calls the `timer` entry point with `cookie`.
     pub(crate) fn timer(&self, cookie: u64) -> Result<Timer> {
-        // SAFETY: as above.
+        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract).
         let t = unsafe { api::ndriver_timer_setup(self.0, cookie) };
         if t.is_null() {
             return Err(ENOMEM);
@@ -188,7 +191,7 @@ impl Dev {
 
     /// A work item that calls the `work` entry point with `cookie`.
     pub(crate) fn work(&self, cookie: u64) -> Result<WorkItem> {
-        // SAFETY: as above.
+        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract).
         let w = unsafe { api::ndriver_work_setup(self.0, cookie) };
         if w.is_null() {
             return Err(ENOMEM);
@@ -206,9 +209,11 @@ impl Dev {
 
 /// The enabled PCI function.
 pub(crate) struct PciEnabled(*mut Instance);
-// SAFETY: see above.
+// SAFETY: a `PciEnabled` is only the instance pointer; its callouts (`set_master`, the
+// disable on drop) may be called from any thread.
 unsafe impl Send for PciEnabled {}
-// SAFETY: see above.
+// SAFETY: a `&PciEnabled` only allows `set_master`, a callout safe to call from several
+// threads at once.
 unsafe impl Sync for PciEnabled {}
 impl PciEnabled {
     /// Lets the device master the bus (DMA).
@@ -229,9 +234,11 @@ struct BarMap {
     inst: *mut Instance,
     base: *mut c_void,
 }
-// SAFETY: see above.
+// SAFETY: a `BarMap` is the instance pointer and the mapping's address; the unmap callout
+// on drop may be called from any thread.
 unsafe impl Send for BarMap {}
-// SAFETY: see above.
+// SAFETY: a `&BarMap` only computes register addresses (`at`); the MMIO accesses built on
+// it may run on several CPUs at once, as any driver's register accesses do.
 unsafe impl Sync for BarMap {}
 impl BarMap {
     fn at(&self, offset: usize) -> *mut c_void {
@@ -310,9 +317,10 @@ impl Io {
 
 /// The device's interrupt line, routed to `devirq`.
 pub(crate) struct IrqLine(*mut Instance);
-// SAFETY: see above.
+// SAFETY: an `IrqLine` is only the instance pointer; the free callout on drop may be called
+// from any thread.
 unsafe impl Send for IrqLine {}
-// SAFETY: see above.
+// SAFETY: a `&IrqLine` allows no operation at all, so sharing it is sound.
 unsafe impl Sync for IrqLine {}
 impl Drop for IrqLine {
     fn drop(&mut self) {
@@ -353,9 +361,11 @@ pub(crate) struct DmaCoherent {
     dma: u64,
     size: usize,
 }
-// SAFETY: see above.
+// SAFETY: a `DmaCoherent` is the instance pointer and the buffer's addresses; the buffer is
+// not tied to a thread, and the free callout on drop may be called from any thread.
 unsafe impl Send for DmaCoherent {}
-// SAFETY: see above.
+// SAFETY: a `&DmaCoherent` accesses the buffer (shared with the device anyway) only with
+// bounds-checked volatile reads and writes and copies, which may run on several CPUs.
 unsafe impl Sync for DmaCoherent {}
 impl DmaCoherent {
     /// The bus address.
@@ -444,9 +454,11 @@ pub(crate) struct Memory {
     ptr: *mut u8,
     size: usize,
 }
-// SAFETY: see above.
+// SAFETY: a `Memory` is the instance pointer and a kmalloc block, not tied to a thread; the
+// free callout on drop may be called from any thread.
 unsafe impl Send for Memory {}
-// SAFETY: see above.
+// SAFETY: a `&Memory` reads and writes whole words of its block; concurrent writers
+// serialise through their own lock (see `set64`).
 unsafe impl Sync for Memory {}
 impl Memory {
     /// Its address (to tell the framework where something lies in it).
@@ -485,9 +497,10 @@ pub(crate) struct DmaMapping {
     inst: *mut Instance,
     dma: u64,
 }
-// SAFETY: see above.
+// SAFETY: a `DmaMapping` is the instance pointer and a bus address; the unmap callout on
+// drop may be called from any thread.
 unsafe impl Send for DmaMapping {}
-// SAFETY: see above.
+// SAFETY: a `&DmaMapping` only reads its bus address.
 unsafe impl Sync for DmaMapping {}
 impl DmaMapping {
     /// The bus address.
@@ -515,9 +528,11 @@ pub(crate) struct Timer {
     inst: *mut Instance,
     t: *mut c_void,
 }
-// SAFETY: see above.
+// SAFETY: a `Timer` is the instance pointer and the timer's handle; the cancel callout on
+// drop may be called from any thread.
 unsafe impl Send for Timer {}
-// SAFETY: see above.
+// SAFETY: a `&Timer` only (re)arms it, a callout safe from any context and on several CPUs
+// at once (it checks the handle under the undo list's lock; the hrtimer has its own).
 unsafe impl Sync for Timer {}
 impl Timer {
     /// (Re)arms the timer `delay_ns` from now; also from its own entry point.
@@ -538,9 +553,11 @@ pub(crate) struct WorkItem {
     inst: *mut Instance,
     w: *mut c_void,
 }
-// SAFETY: see above.
+// SAFETY: a `WorkItem` is the instance pointer and the item's handle; the cancel callout on
+// drop may be called from any thread.
 unsafe impl Send for WorkItem {}
-// SAFETY: see above.
+// SAFETY: a `&WorkItem` only queues it, a callout safe from any context and on several
+// CPUs at once (queueing an already queued item is a no-op).
 unsafe impl Sync for WorkItem {}
 impl WorkItem {
     /// Queues the work item (no-op if queued already).

@@ -79,7 +79,8 @@ pub(crate) struct NetDev(*mut c_void);
 // SAFETY: a `net_device` is used from any context; the operations below are the
 // kernel's thread-safe ones (or documented to need the caller's serialisation).
 unsafe impl Send for NetDev {}
-// SAFETY: as above.
+// SAFETY: a `&NetDev` only reaches the `net_device` through the kernel operations below,
+// which do their own locking (or are documented to need the caller's serialisation).
 unsafe impl Sync for NetDev {}
 
 impl NetDev {
@@ -154,13 +155,14 @@ impl NetDev {
 
     /// Wakes the transmit queue.
     pub(crate) fn wake_queue(&self) {
-        // SAFETY: as above.
+        // SAFETY: `self.0` is a live placeholder; `netif_wake_queue` is safe from any context.
         unsafe { raw::ndriver_netif_wake_queue(self.0) }
     }
 
     /// Sets the carrier (a change is a link event).
     pub(crate) fn set_carrier(&self, on: bool) {
-        // SAFETY: as above.
+        // SAFETY: `self.0` is a live placeholder; `netif_carrier_on`/`_off` are safe from any
+        // context.
         unsafe {
             if on {
                 raw::netif_carrier_on(self.0)
@@ -341,7 +343,8 @@ impl Skb {
 
     /// Frees it as dropped (any context).
     pub(crate) fn drop_it(self) {
-        // SAFETY: as above.
+        // SAFETY: the caller owns the skb and gives it up; `dev_kfree_skb_any` frees it from any
+        // context.
         unsafe { raw::ndriver_skb_free_any(self.0) }
     }
 
@@ -366,14 +369,14 @@ impl SkbQueue {
 
     /// Takes the oldest skb off.
     pub(crate) fn pop(&self) -> Option<Skb> {
-        // SAFETY: as above.
+        // SAFETY: a live queue (it lives as long as its placeholder); `skb_dequeue` takes its lock.
         let p = unsafe { raw::skb_dequeue(self.0) };
         (!p.is_null()).then_some(Skb(p))
     }
 
     /// Current length (a snapshot).
     pub(crate) fn len(&self) -> usize {
-        // SAFETY: as above.
+        // SAFETY: a live queue; `skb_queue_len_lockless` only reads its length (a snapshot).
         unsafe { raw::ndriver_skb_queue_len(self.0) as usize }
     }
 }

@@ -38,7 +38,8 @@ pub(crate) struct TxSkb {
 
 // SAFETY: an in-flight skb is only a token here; its data is read-only while lent.
 unsafe impl Send for TxSkb {}
-// SAFETY: as above.
+// SAFETY: a `&TxSkb` only reads the token and the lent frame, which nobody writes while it
+// is lent, so readers on several CPUs do not race.
 unsafe impl Sync for TxSkb {}
 
 impl TxSkb {
@@ -542,7 +543,8 @@ pub(crate) unsafe extern "C" fn remove<T: NicDriver>(inst: *mut Instance) {
     if p.is_null() {
         return;
     }
-    // SAFETY: as above.
+    // SAFETY: `inst` is a live instance of this implementation (this function's contract),
+    // as `with` requires.
     unsafe { with::<T, _>(inst, (), |d, c| d.remove(c)) };
     // SAFETY: `p` is the initialised slot; nothing else runs on this instance during
     // an orderly remove, so it is ours to drop and free.

@@ -207,7 +207,8 @@ pub(super) unsafe fn capture(fp: *mut Frame, regs: Option<&PtRegs>, ip: u64, sp:
         }
         at += 8;
     }
-    // SAFETY: as above.
+    // SAFETY: `fp` is live (the contract); written through the raw pointer only, so an NMI
+    // capturing into the same frame meanwhile creates no aliasing reference.
     unsafe {
         (*fp).ctx = MaybeUninit::new(ctx);
         (*fp).captured = true;

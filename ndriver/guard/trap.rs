@@ -153,7 +153,8 @@ pub(super) unsafe extern "C" fn on_die(
         if !oops {
             let state = CPUS.get(cpu);
             state.inspect(|s| s.reporting.store(true, Ordering::Relaxed));
-            // SAFETY: As above.
+            // SAFETY: `regs` are the live registers of the fault; `what` and `outcome` are static
+            // NUL-terminated strings.
             unsafe { ndg_report_kernel_fault(regs, what.as_ptr(), outcome.as_ptr(), err, trapnr) };
             state.inspect(|s| s.reporting.store(false, Ordering::Relaxed));
         }

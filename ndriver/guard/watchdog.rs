@@ -127,7 +127,8 @@ unsafe fn check_hang(regs: *mut PtRegs, level_offset: u32, nmi: bool, now: u64) 
     {
         return false;
     }
-    // SAFETY: As above.
+    // SAFETY: `frame` is non-null here, so a live frame of the interrupted context, which
+    // cannot unlink it while we run on top of it.
     let overdue = now.wrapping_sub(unsafe { (*frame).deadline_tsc.load(Ordering::Relaxed) });
     let forced = !abort_point(r.ip);
     // The interrupted kernel code disabled preemption beyond what the call had at entry:
@@ -214,8 +215,9 @@ unsafe fn end_stall(regs: *mut PtRegs) {
             }
         }
     }
-    // SAFETY: As above; the NMI entry added `ndg_nmi_offset` and `nmi_handle()` its RCU
-    // read lock.
+    // SAFETY: `regs` are the live `pt_regs` the NMI entry code saved on this CPU (the
+    // contract), so `nmi` is true; the NMI entry added `ndg_nmi_offset` and `nmi_handle()` its
+    // RCU read lock.
     if unsafe { check_hang(regs, offset, true, rdtsc()) } {
         HANG_BY_ESB.fetch_add(1, Ordering::Relaxed);
     }
