@@ -164,13 +164,9 @@ fn pci_write(d: &DevRef, r: &mut UserSliceReader) -> Result {
     };
     d.set_pci(addr).inspect_err(|e| match *e {
         e if e == ENODEV => pr_warn!("{}: pci: no PCI function {}\n", d.name(), text),
-        // The device said what its implementations drive instead.
-        e if e == ENXIO => {}
-        e if e == EBUSY => pr_warn!(
-            "{}: pci: {} is bound to a kernel driver; unbind it first\n",
-            d.name(),
-            text
-        ),
+        // The device said what its implementations drive instead, or who holds
+        // the function.
+        e if e == ENXIO || e == EBUSY => {}
         e => pr_warn!("{}: pci: attaching {} failed: {:?}\n", d.name(), text, e),
     })
 }

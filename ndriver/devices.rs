@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The devices ndriver serves, created at load: `testdev0` (the guarded test device)
-//! and one placeholder per further class.
+//! The devices ndriver serves, created at load: `testdev0` (the guarded test device),
+//! `nics=` NIC placeholders (`nic0`/`ndeth0` onwards) and `disks=` block placeholders
+//! (`ndblk0` onwards), one each by default.
 //!
 //! To add a device of a new class: create it with `Device::<C>::new` in an `Arc`,
-//! keep the `Arc` in a field of [`Devices`] (for typed access) and hand it to
-//! [`Devices::add`], which publishes it to the registry's hooks and gives it a
-//! debugfs directory.
+//! hand it to `Devices::add`, which publishes it to the registry's hooks and gives
+//! it a debugfs directory, and keep the `Arc` in a field of [`Devices`].
 //!
 //! [`Devices`] owns the devices and subscribes to the registry (`registry.rs`), which
 //! tells it of each implementation that comes or goes; it passes that on to the
@@ -22,8 +22,27 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
-/// Most devices.
-const MAX_DEVICES: usize = 8;
+/// Most devices of one class (`nics=` and `disks=` at load).
+pub(crate) const MAX_PER_CLASS: u32 = 4;
+
+/// Most devices: `testdev0` and the most of each class.
+const MAX_DEVICES: usize = 1 + 2 * MAX_PER_CLASS as usize;
+
+/// Per NIC: debugfs and log name, interface name, interrupt name.
+const NIC_NAMES: [(&CStr, &CStr, &CStr); MAX_PER_CLASS as usize] = [
+    (c"nic0", c"ndeth0", c"ndriver-nic0"),
+    (c"nic1", c"ndeth1", c"ndriver-nic1"),
+    (c"nic2", c"ndeth2", c"ndriver-nic2"),
+    (c"nic3", c"ndeth3", c"ndriver-nic3"),
+];
+
+/// Per disk: debugfs, log and disk name, interrupt name.
+const DISK_NAMES: [(&CStr, &CStr); MAX_PER_CLASS as usize] = [
+    (c"ndblk0", c"ndriver-ndblk0"),
+    (c"ndblk1", c"ndriver-ndblk1"),
+    (c"ndblk2", c"ndriver-ndblk2"),
+    (c"ndblk3", c"ndriver-ndblk3"),
+];
 
 /// A device as the registry hooks and debugfs see it.
 #[derive(Clone, Copy)]
@@ -32,7 +51,8 @@ pub(crate) struct DevRef(*const dyn DeviceApi);
 // SAFETY: the device behind it is `Send + Sync` (`DeviceApi`'s bounds) and outlives
 // every `DevRef` (see `DevRef::get`).
 unsafe impl Send for DevRef {}
-// SAFETY: as above.
+// SAFETY: sharing a `DevRef` shares only `&dyn DeviceApi`, which is `Sync` by
+// `DeviceApi`'s bounds, and the device outlives it (see `DevRef::get`).
 unsafe impl Sync for DevRef {}
 
 impl DevRef {
@@ -50,14 +70,33 @@ static LIST: AtomicPtr<KVec<DevRef>> = AtomicPtr::new(core::ptr::null_mut());
 
 /// Owns the devices; dropping it stops them.
 pub(crate) struct Devices {
-    _testdev0: Arc<TestDev>,
-    _nic0: Arc<NicDev>,
-    _ndblk0: Arc<BlkDevice>,
+    _testdev0: Option<Arc<TestDev>>,
+    _nics: KVec<Arc<NicDev>>,
+    _disks: KVec<Arc<BlkDevice>>,
     list: KBox<KVec<DevRef>>,
 }
 
 impl Devices {
-    pub(crate) fn new() -> Result<Self> {
+    /// `testdev0`, `nics` NIC placeholders and `disks` block placeholders. `EINVAL`
+    /// when either count is above [`MAX_PER_CLASS`].
+    pub(crate) fn new(nics: u32, disks: u32) -> Result<Self> {
+        if nics > MAX_PER_CLASS || disks > MAX_PER_CLASS {
+            pr_err!(
+                "nics={} disks={}: each may be 0 to {}\n",
+                nics,
+                disks,
+                MAX_PER_CLASS
+            );
+            return Err(EINVAL);
+        }
+        // Filled as devices are made: a failure part way drops `d`, which stops the
+        // devices made so far.
+        let mut d = Self {
+            _testdev0: None,
+            _nics: KVec::with_capacity(nics as usize, GFP_KERNEL)?,
+            _disks: KVec::with_capacity(disks as usize, GFP_KERNEL)?,
+            list: KBox::new(KVec::with_capacity(MAX_DEVICES, GFP_KERNEL)?, GFP_KERNEL)?,
+        };
         let testdev0 = Arc::pin_init(
             Device::new(
                 c"testdev0",
@@ -66,32 +105,36 @@ impl Devices {
             ),
             GFP_KERNEL,
         )?;
-        let nic0 = nic::create(c"ndeth0")?;
-        let ndblk0 = blk::create(
-            c"ndblk0",
-            <crate::Ndriver as kernel::ModuleMetadata>::THIS_MODULE.as_ptr(),
-        )?;
-        let mut d = Self {
-            _testdev0: testdev0.clone(),
-            _nic0: nic0.clone(),
-            _ndblk0: ndblk0.clone(),
-            list: KBox::new(KVec::new(), GFP_KERNEL)?,
-        };
         d.add(&testdev0)?;
-        d.add(&nic0)?;
-        d.add(&ndblk0)?;
+        d._testdev0 = Some(testdev0);
+        for &(name, ifname, irq) in NIC_NAMES.iter().take(nics as usize) {
+            let nic = nic::create(name, ifname, irq)?;
+            d.add(&nic)?;
+            d._nics.push(nic, GFP_KERNEL)?;
+        }
+        let module = <crate::Ndriver as kernel::ModuleMetadata>::THIS_MODULE.as_ptr();
+        for &(name, irq) in DISK_NAMES.iter().take(disks as usize) {
+            let disk = blk::create(name, irq, module)?;
+            d.add(&disk)?;
+            d._disks.push(disk, GFP_KERNEL)?;
+        }
         d.publish();
         Ok(d)
     }
 
-    /// Adds `dev` to the devices the registry hooks and debugfs see.
-    pub(crate) fn add<C: Class>(&mut self, dev: &Arc<Device<C>>) -> Result {
-        if self.list.len() >= MAX_DEVICES {
-            return Err(ENOSPC);
-        }
+    /// Adds `dev` to the devices the registry hooks and debugfs see; a device that
+    /// cannot be added is stopped.
+    fn add<C: Class>(&mut self, dev: &Arc<Device<C>>) -> Result {
         let p: *const dyn DeviceApi = core::ptr::from_ref::<Device<C>>(dev);
-        self.list.push(DevRef(p), GFP_KERNEL)?;
-        Ok(())
+        let r = if self.list.len() >= MAX_DEVICES {
+            Err(ENOSPC)
+        } else {
+            self.list.push(DevRef(p), GFP_KERNEL).map_err(Error::from)
+        };
+        if r.is_err() {
+            DeviceApi::shutdown(&**dev);
+        }
+        r
     }
 
     fn publish(&mut self) {

@@ -20,8 +20,8 @@
 //!
 //! 1. What needs nothing else: `abi` (with `abi::pci_ids`, the PCI ID tables),
 //!    `abi_blk`, `pt_regs`, `x86`, `fault_class`, `inject_spec`, `site_raise`, `stats`,
-//!    `names`, `pci_addr`, `policy`, `timeout`, `race`, `esb`, `undo::action_list`,
-//!    `wrappers::net`.
+//!    `names`, `pci_addr`, `pci_claim`, `policy`, `timeout`, `race`, `esb`,
+//!    `undo::action_list`, `wrappers::net`.
 //! 2. `trace`: the single-step tracer. The guard drives it (as it drives `esb`) and
 //!    passes in what it needs of the guard.
 //! 3. `guard`.
@@ -67,6 +67,8 @@ mod instance;
 mod names;
 #[path = "pci_addr.rs"]
 mod pci_addr;
+#[path = "pci_claim.rs"]
+mod pci_claim;
 #[path = "../placeholders/placeholders.rs"]
 mod placeholders;
 #[path = "policy.rs"]
@@ -100,6 +102,16 @@ module! {
     authors: ["ndriver developers"],
     description: "Online driver swapping for guarded Rust drivers",
     license: "GPL",
+    params: {
+        nics: u32 {
+            default: 1,
+            description: "NIC placeholders to create, ndeth0 onwards (0-4)",
+        },
+        disks: u32 {
+            default: 1,
+            description: "Block placeholders to create, ndblk0 onwards (0-4)",
+        },
+    },
 }
 
 // Fields drop in order: files first, then the devices (which undo their instances),
@@ -123,7 +135,12 @@ impl kernel::Module for Ndriver {
         unsafe { trace::init(own) };
         let guard = guard::Runtime::new()?;
         let esb = esb::Esb::new();
-        let devices = devices::Devices::new()?;
+        // SAFETY: called once, before any device exists.
+        unsafe { pci_claim::init() };
+        let devices = devices::Devices::new(
+            module_parameters::nics.value(),
+            module_parameters::disks.value(),
+        )?;
         let debugfs = debugfs_root::Root::new(&devices)?;
         pr_info!("loaded (ABI {})\n", abi::ABI_VERSION);
         Ok(Ndriver {

@@ -156,7 +156,8 @@ pub(crate) struct Blk {
 // SAFETY: the tag set and operation table are set up once and then only used through
 // the C API, which does its own locking; everything else is atomic.
 unsafe impl Send for Blk {}
-// SAFETY: as above.
+// SAFETY: a `&Blk` only hands the tag set and operation table to the C API, which does its
+// own locking, and every other field is atomic.
 unsafe impl Sync for Blk {}
 
 /// The placeholder block device.
@@ -181,13 +182,18 @@ static MQ_OPS: bindings::blk_mq_ops = bindings::blk_mq_ops {
     ..unsafe { core::mem::zeroed() }
 };
 
-/// Creates the block placeholder `name` (also its disk's name) with its tag set; the
-/// disk follows once an instance runs on an attached PCI function.
-pub(crate) fn create(name: &'static CStr, module: *mut bindings::module) -> Result<Arc<BlkDevice>> {
+/// Creates the block placeholder `name` (also its disk's name) with its tag set and
+/// interrupt name `irq_name`; the disk follows once an instance runs on an attached
+/// PCI function.
+pub(crate) fn create(
+    name: &'static CStr,
+    irq_name: &'static CStr,
+    module: *mut bindings::module,
+) -> Result<Arc<BlkDevice>> {
     Arc::pin_init(
         Device::new(
             name,
-            c"ndriver-ndblk0",
+            irq_name,
             try_pin_init!(Blk {
                 disk_name: name,
                 set <- Opaque::try_ffi_init(move |set: *mut bindings::blk_mq_tag_set| {
@@ -359,7 +365,8 @@ fn requeue(dev: &BlkDevice, rq: *mut bindings::request) {
     // SAFETY: `rq` is a started request of our tag set that nobody else ends.
     unsafe { pdu(rq) }.state.store(RQ_IDLE, Ordering::Release);
     dev.class.requeued.fetch_add(1, Ordering::Relaxed);
-    // SAFETY: as above.
+    // SAFETY: `rq` is a started request of our tag set that nobody else ends or requeues (the
+    // caller claimed it by its state change).
     unsafe { bindings::blk_mq_requeue_request(rq, true) };
 }
 
@@ -382,7 +389,7 @@ fn end(dev: &BlkDevice, rq: *mut bindings::request, status: u8) {
 fn queue_rq(dev: &BlkDevice, rq: *mut bindings::request, last: bool) -> u8 {
     // SAFETY: blk-mq hands us a request of our tag set.
     let p = unsafe { pdu(rq) };
-    // SAFETY: as above.
+    // SAFETY: blk-mq hands `queue_rq` a request of our tag set, ours until we end or requeue it.
     let Some(brq) = (unsafe { describe(rq) }) else {
         return BLK_STS_NOTSUPP;
     };
@@ -502,7 +509,8 @@ fn complete(dev: &BlkDevice, rq: *mut bindings::request) {
         return;
     }
     let gen = p.gen.load(Ordering::Acquire);
-    // SAFETY: as above; started, and ours now.
+    // SAFETY: blk-mq calls `complete` with a request of our tag set; started, and ours now
+    // (we moved it from `DONE` to `COMPLETING`).
     let Some(brq) = (unsafe { describe(rq) }) else {
         end(dev, rq, BLK_STS_IOERR);
         return;

@@ -409,7 +409,7 @@ impl Class for Nic {
             dev.class.snapshot_filter(nd, false);
             // SAFETY: `h` is the instance being started, `ops` its table.
             let f = unsafe { table(ops) }.set_rx_mode;
-            // SAFETY: as above.
+            // SAFETY: `f` is `set_rx_mode` from the table of `h`, the live instance being started.
             dev.guarded_entry(SET_RX_MODE, || unsafe { f(h) } as i64)?;
         }
         Ok(())
@@ -493,12 +493,17 @@ impl Class for Nic {
     }
 }
 
-/// Creates the placeholder device `ifname` and registers its `net_device`.
-pub(crate) fn create(ifname: &'static CStr) -> Result<Arc<NicDev>> {
+/// Creates the placeholder device `name` (in debugfs and logs) with interrupt name
+/// `irq_name` and registers its `net_device`, named `ifname`.
+pub(crate) fn create(
+    name: &'static CStr,
+    ifname: &'static CStr,
+    irq_name: &'static CStr,
+) -> Result<Arc<NicDev>> {
     let dev = Arc::pin_init(
         Device::new(
-            c"nic0",
-            c"ndriver-nic0",
+            name,
+            irq_name,
             try_pin_init!(Nic {
                 nd: AtomicPtr::new(core::ptr::null_mut()),
                 ifname,
@@ -823,7 +828,7 @@ extern "C" fn ndriver_nic_ndo_get_stats64(nd: *mut c_void, v: *mut u64) {
 extern "C" fn ndriver_nic_napi_poll(napi: *mut c_void, budget: c_int) -> c_int {
     // SAFETY: the kernel polls the NAPI context of our live placeholder.
     let dev = unsafe { &*NetDev::owner_of_napi(napi).cast::<NicDev>() };
-    // SAFETY: as above.
+    // SAFETY: `napi` is the NAPI context of our live placeholder, which the kernel is polling.
     let n = unsafe { Napi::from_raw(napi) };
     let Some(a) = dev.admit() else {
         n.complete(0);
@@ -871,7 +876,7 @@ extern "C" fn ndriver_nic_drvinfo(
     unsafe { copy_cstr(imp, imp_len, name) };
     let mut buf = [0u8; 16];
     let s = dev.pci_text(&mut buf);
-    // SAFETY: as above.
+    // SAFETY: the C caller passes `bus` writable for `bus_len` bytes.
     unsafe { copy_cstr(bus, bus_len, s) };
 }
 

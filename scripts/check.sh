@@ -104,8 +104,8 @@ if [ -f "$tap" ]; then
 	passed=$((passed + gp))
 	failed=$((failed + gf))
 	skipped=$((skipped + gs))
-	# The guest this script boots has every device the tests need (an e1000 and a
-	# virtio-blk disk): a test that skips there did not test what it is for.
+	# The guest this script boots has every device the tests need (two e1000s and two
+	# virtio-blk disks): a test that skips there did not test what it is for.
 	[ "$gs" = 0 ] || flunk "$gs guest tests skipped on the guest built for them"
 	planned=$(sed -n 's/^1\.\.\([0-9]*\)$/\1/p' "$tap")
 	if ! grep -q '^# guest-done' "$tap" || [ $((gp + gs + gf)) != "${planned:-0}" ]; then

@@ -5,9 +5,12 @@
 # Boots the ndriver guest kernel under QEMU (virtme-ng: the host's root, read-only,
 # is the guest's root, so the work tree and the host's tools are there) with the
 # devices the drivers under test use:
-#   - an e1000 NIC on a tap device inside a network namespace made for this run
-#     (host side 10.99.0.1/24, guest side 10.99.0.2/24); nothing leaves it;
-#   - a virtio-blk disk backed by a sparse file, serial "ndriver-test";
+#   - two e1000 NICs on two tap devices inside a network namespace made for this run
+#     (ndtap0: host side 10.99.0.1/24, guest side 10.99.0.2/24; ndtap1: 10.99.1.1/24
+#     and 10.99.1.2/24); nothing leaves it. The first is the one most tests use (the
+#     lower PCI slot); the second is for tests of several devices;
+#   - two virtio-blk disks backed by sparse files, serials "ndriver-test" and
+#     "ndriver-test2" (the same order);
 #   - the Intel 6300ESB watchdog virtme-ng adds to every x86 guest, its expiry set to
 #     inject an NMI into every CPU (ndriver's NMI source for a hang on every CPU at
 #     once), with apic_extnmi=all so that every CPU, not only the boot CPU, takes it.
@@ -44,11 +47,10 @@ mkdir -p "$results"
 results=$(cd "$results" && pwd)
 
 ns=ndriver-$$
-tap=ndtap0
 peer=
 netserver_pid=
 cleanup() {
-	[ -z "$peer" ] || kill "$peer" 2>/dev/null || true
+	[ -z "$peer" ] || kill $peer 2>/dev/null || true
 	[ -z "$netserver_pid" ] || kill "$netserver_pid" 2>/dev/null || true
 	wait 2>/dev/null || true
 	ip netns del "$ns" 2>/dev/null || true
@@ -56,18 +58,26 @@ cleanup() {
 trap cleanup EXIT
 as_root ip netns add "$ns" || die "cannot create network namespace $ns (needs root and iproute2)"
 as_root ip -n "$ns" link set lo up
-as_root ip -n "$ns" tuntap add dev "$tap" mode tap || die "cannot create a tap device (/dev/net/tun)"
-as_root ip -n "$ns" addr add 10.99.0.1/24 dev "$tap"
-as_root ip -n "$ns" link set "$tap" up
+for i in 0 1; do
+	as_root ip -n "$ns" tuntap add dev ndtap$i mode tap ||
+		die "cannot create a tap device (/dev/net/tun)"
+	as_root ip -n "$ns" addr add 10.99.$i.1/24 dev ndtap$i
+	as_root ip -n "$ns" link set ndtap$i up
+done
 echo "$ns" > "$results/netns"
 # The host side of the NIC tests: an HTTP peer on 10.99.0.1:8099 inside the namespace
-# serving and storing files in RESULTS/peer (scripts/nic-peer.py).
-mkdir -p "$results/peer"
+# serving and storing files in RESULTS/peer (scripts/nic-peer.py), and one on
+# 10.99.1.1:8099 (RESULTS/peer1) for the second NIC.
 sudo_=()
 [ "$(id -u)" = 0 ] || sudo_=(sudo)
-"${sudo_[@]}" ip netns exec "$ns" /usr/bin/python3 "$NDRIVER_ROOT/scripts/nic-peer.py" \
-	10.99.0.1 8099 "$results/peer" >"$results/peer.log" 2>&1 &
-peer=$!
+for i in 0 1; do
+	dir=$results/peer
+	[ $i = 0 ] || dir=$results/peer$i
+	mkdir -p "$dir"
+	"${sudo_[@]}" ip netns exec "$ns" /usr/bin/python3 "$NDRIVER_ROOT/scripts/nic-peer.py" \
+		10.99.$i.1 8099 "$dir" >"$results/${dir##*/}.log" 2>&1 &
+	peer+=" $!"
+done
 # netperf's server for `make bench`, on 10.99.0.1:12865 in the namespace, where the
 # host has it (scripts/setup.sh installs it); -D keeps it in the foreground so that
 # cleanup can end it.
@@ -78,16 +88,22 @@ if command -v netserver >/dev/null; then
 fi
 
 disk=$results/disk.img
+disk2=$results/disk2.img
 [ -f "$disk" ] || truncate -s 512M "$disk"
+[ -f "$disk2" ] || truncate -s 256M "$disk2"
 
 accel=(--disable-kvm)
 if grep -qE '\b(vmx|svm)\b' /proc/cpuinfo && [ -w /dev/kvm ]; then
 	accel=()
 fi
-qemu_opts="-netdev tap,id=nd0,ifname=$tap,script=no,downscript=no"
+qemu_opts="-netdev tap,id=nd0,ifname=ndtap0,script=no,downscript=no"
 qemu_opts+=" -device e1000,netdev=nd0,mac=52:54:00:6e:64:01"
+qemu_opts+=" -netdev tap,id=nd1,ifname=ndtap1,script=no,downscript=no"
+qemu_opts+=" -device e1000,netdev=nd1,mac=52:54:00:6e:64:02"
 qemu_opts+=" -drive file=$disk,if=none,id=ndd0,format=raw"
 qemu_opts+=" -device virtio-blk-pci,drive=ndd0,serial=ndriver-test"
+qemu_opts+=" -drive file=$disk2,if=none,id=ndd1,format=raw"
+qemu_opts+=" -device virtio-blk-pci,drive=ndd1,serial=ndriver-test2"
 qemu_opts+=" -no-reboot"
 # The i6300ESB (virtme-ng's "-device i6300esb,id=watchdog0"): ndriver pets it from
 # every CPU's watchdog tick; when no CPU ticks for its two stages, QEMU raises LINT1 (an

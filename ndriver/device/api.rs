@@ -11,6 +11,7 @@ use super::{Class, Device};
 use crate::abi::ImplDesc;
 use crate::inject_spec::{Armed, SiteSpec};
 use crate::instance::{Event, InstanceState, ServedDevice};
+use crate::pci_claim;
 use crate::policy::Policy;
 use crate::registry;
 use crate::stats::{Cause, Phases, Record};
@@ -192,7 +193,7 @@ impl<C: Class> DeviceApi for Device<C> {
         // SAFETY: `recovery_work` is a field of this live, pinned device.
         unsafe { bindings::flush_work(Work::raw_get(&self.recovery_work)) };
         self.pending.lock().take();
-        self.put_pci(core::ptr::null_mut(), 0);
+        self.put_pci(&mut self.ctl.lock(), core::ptr::null_mut(), 0, None);
     }
 
     fn show_status(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -342,7 +343,8 @@ impl<C: Class> DeviceApi for Device<C> {
     /// function, of the same implementation if it drives the function, else of the
     /// first registered one that does. `ENODEV`: no such function; `ENXIO`: no
     /// registered implementation of the class drives it (its IDs are in none of their
-    /// tables); `EBUSY`: a kernel driver is bound to it. A refusal changes nothing.
+    /// tables); `EBUSY`: a kernel driver is bound to it, or another device of
+    /// ndriver's is attached to it. A refusal changes nothing.
     fn set_pci(&self, addr: Option<u64>) -> Result {
         let new = match addr {
             None => core::ptr::null_mut(),
@@ -395,9 +397,41 @@ impl<C: Class> DeviceApi for Device<C> {
             }
             // SAFETY: `new` is referenced; reading its driver pointer is a snapshot.
             if !unsafe { (*new).driver }.is_null() {
+                pr_warn!(
+                    "{}: {:04x}:{:02x}:{:02x}.{} is bound to a kernel driver; unbind it first\n",
+                    self.name,
+                    a >> 16,
+                    (a >> 8) & 0xff,
+                    (a >> 3) & 0x1f,
+                    a & 7
+                );
                 return refuse(EBUSY);
             }
         }
+        // Another device of ndriver's driving the function is as bad as a kernel
+        // driver bound to it. Attaching the same function again keeps this device's
+        // hold.
+        let same = !new.is_null() && new == self.pci_dev();
+        let claim = if new.is_null() || same {
+            None
+        } else {
+            match pci_claim::claim(new, self.name) {
+                Ok(c) => Some(c),
+                Err(holder) => {
+                    let a = addr.unwrap_or(0);
+                    pr_warn!(
+                        "{}: {:04x}:{:02x}:{:02x}.{} is attached to {}; detach it there first\n",
+                        self.name,
+                        a >> 16,
+                        (a >> 8) & 0xff,
+                        (a >> 3) & 0x1f,
+                        a & 7,
+                        holder
+                    );
+                    return refuse(EBUSY);
+                }
+            }
+        };
         let target = if registry::drives(ctl.desc, func.as_ref()) {
             ctl.desc
         } else {
@@ -406,7 +440,8 @@ impl<C: Class> DeviceApi for Device<C> {
         if let Err(e) = self.swap_locked(&mut ctl, core::ptr::null(), None) {
             return refuse(e);
         }
-        self.put_pci(new, addr.unwrap_or(0));
+        let claim = if same { ctl.claim.take() } else { claim };
+        self.put_pci(&mut ctl, new, addr.unwrap_or(0), claim);
         if target.is_null() {
             return Ok(());
         }

@@ -10,6 +10,7 @@ use crate::abi::pci_ids::FuncId;
 use crate::abi::ImplDesc;
 use crate::inject_spec::Armed;
 use crate::instance::{InstanceState, ServedDevice};
+use crate::pci_claim::PciClaim;
 use crate::policy::{Ladder, Policy};
 use crate::site::SiteSlot;
 use crate::stats::{Cause, Counters, Record, MAX_ENTRIES, RECORDS};
@@ -44,6 +45,8 @@ pub(crate) struct Ctl {
     pub(super) report_seq: u64,
     /// What the instance discarded last held.
     pub(super) held: Held,
+    /// The device's hold on `Device::pci`, so that no other device attaches it.
+    pub(super) claim: Option<PciClaim>,
 }
 
 // SAFETY: `desc` points at a registered descriptor, valid while registered (the
@@ -137,6 +140,7 @@ impl<C: Class> Device<C> {
                 reports: KVec::with_capacity(REPORTS, GFP_KERNEL)?,
                 report_seq: 0,
                 held: Held::EMPTY,
+                claim: None,
             }),
             current: AtomicPtr::new(core::ptr::null_mut()),
             ops: AtomicPtr::new(core::ptr::null_mut()),
@@ -240,11 +244,21 @@ impl<C: Class> Device<C> {
         Some(unsafe { func_id(p) })
     }
 
-    /// Replaces the attached function by `new` (with address `addr`) and drops the
-    /// reference to the old one.
-    pub(super) fn put_pci(&self, new: *mut bindings::pci_dev, addr: u64) {
+    /// Replaces the attached function by `new` (with address `addr`), drops the
+    /// reference to the old one and keeps `claim` (the hold on `new`) in place of the
+    /// old hold; `ctl` is the device's locked `ctl`.
+    pub(super) fn put_pci(
+        &self,
+        ctl: &mut Ctl,
+        new: *mut bindings::pci_dev,
+        addr: u64,
+        claim: Option<PciClaim>,
+    ) {
         let old = self.pci.swap(new, Ordering::AcqRel);
         self.pci_addr.store(addr, Ordering::Relaxed);
+        // Released after the swap: no other device sees the function free while
+        // this one still points at it.
+        ctl.claim = claim;
         if !old.is_null() {
             // SAFETY: `old` held the reference taken when it was attached.
             unsafe { bindings::pci_dev_put(old) };

@@ -75,13 +75,14 @@ outage_loss_bound() {
 UDP_RATE=${NDRIVER_UDP_RATE:-50}
 UDP=
 
-# udp_start FILE: starts the stream with the peer (10.99.0.1), its output into FILE;
-# UDP is its pid. Returns once both sides send.
+# udp_start FILE [PEER]: starts the stream with the peer (PEER, default 10.99.0.1:
+# ndeth0's; 10.99.1.1 is the second NIC's), its output into FILE; UDP is its pid.
+# Returns once both sides send.
 udp_start() {
-	local i
+	local i peer=${2:-10.99.0.1}
 	UDP_OUT=$1
-	python3 "$ROOT/selftests/guest/udpseq.py" --peer 10.99.0.1 --port 9100 --listen-port 9101 \
-		--rate "$UDP_RATE" --control http://10.99.0.1:8099 --secs 7200 > "$UDP_OUT" 2>&1 &
+	python3 "$ROOT/selftests/guest/udpseq.py" --peer "$peer" --port 9100 --listen-port 9101 \
+		--rate "$UDP_RATE" --control "http://$peer:8099" --secs 7200 > "$UDP_OUT" 2>&1 &
 	UDP=$!
 	for ((i = 0; i < 600; i++)); do
 		grep -q '^udpseq ready' "$UDP_OUT" && return 0
@@ -432,17 +433,22 @@ refused() {
 	fi
 }
 
-# pci_find VENDOR DEVICE: the address of the first PCI function with these IDs
-# (e.g. pci_find 0x1af4 0x1001), bound to a kernel driver or not; nothing when the
-# guest has none.
-pci_find() {
+# pci_all VENDOR DEVICE: the addresses of every PCI function with these IDs, in PCI
+# order, bound to a kernel driver or not (e.g. pci_all 0x8086 0x100e).
+pci_all() {
 	local d
 	for d in /sys/bus/pci/devices/*; do
 		if [ "$(cat "$d/vendor")" = "$1" ] && [ "$(cat "$d/device")" = "$2" ]; then
 			echo "${d##*/}"
-			return 0
 		fi
 	done
+}
+
+# pci_find VENDOR DEVICE: the address of the first PCI function with these IDs
+# (e.g. pci_find 0x1af4 0x1001), bound to a kernel driver or not; nothing when the
+# guest has none.
+pci_find() {
+	pci_all "$1" "$2" | head -n 1
 }
 
 # dev_snapshot DEVDIR: the state, implementation, generation and pci lines of a
@@ -509,18 +515,15 @@ bd_inject_off() {
 	return 1
 }
 
-# The PCI address of the guest's virtio-blk test disk (transitional 1af4:1001),
+# blk_take_disk [N]: the PCI address of the guest's Nth virtio-blk test disk
+# (transitional 1af4:1001, in PCI order from 0, default 0: serial "ndriver-test"),
 # taken away from the C virtio driver: unbound from virtio-pci and given a
 # driver_override that no driver matches, so nothing binds it again. Prints it;
 # exits with "skip" when the guest has none.
 blk_take_disk() {
-	local d found=
-	for d in /sys/bus/pci/devices/*; do
-		if [ "$(cat "$d/vendor")" = 0x1af4 ] && [ "$(cat "$d/device")" = 0x1001 ]; then
-			found=$(basename "$d")
-		fi
-	done
-	[ -n "$found" ] || { echo "SKIP: no transitional virtio-blk in this guest" >&2; exit 4; }
+	local found d
+	found=$(pci_all 0x1af4 0x1001 | sed -n "$((${1:-0} + 1))p")
+	[ -n "$found" ] || { echo "SKIP: no transitional virtio-blk number ${1:-0} in this guest" >&2; exit 4; }
 	d=/sys/bus/pci/devices/$found
 	echo ndriver-none > "$d/driver_override"
 	if [ -e "$d/driver" ]; then

@@ -1,0 +1,275 @@
+# SPDX-License-Identifier: GPL-2.0
+# Two NICs and two disks under one ndriver (nics=2 disks=2), each recovered on its
+# own. The guest has two e1000s (on ndtap0 and ndtap1, host sides 10.99.0.1 and
+# 10.99.1.1) and two virtio-blk disks (scripts/guest.sh).
+#  - Bad counts at load (nics=5) are refused and load nothing.
+#  - Each device has its own debugfs directory, net_device or disk; a function
+#    attached to one device is refused to another (EBUSY, a log line naming the
+#    holder) and the refusal changes nothing; `ndriverctl attach/detach` place and
+#    free functions.
+#  - Every fault class is raised in one NIC's start_xmit and one disk's queue_rq
+#    while the other NIC carries a sequence-numbered UDP stream both ways and the
+#    other disk runs fio with crc32c verify: the faulted devices recover, the others
+#    record no recovery, lose no datagram (and duplicate none) and fio sees no error.
+#    Then the roles swap (one class per device: the data paths are shared code).
+#  - Both NICs, then both disks, hang at the same moment: both recoveries complete,
+#    and their spans in the kernel log overlap.
+# Both implementations of each class serve both devices (one instance per device).
+. "$(dirname "$0")/../lib.sh"
+
+CLASSES=$(fault_classes)
+STOP=/tmp/many-stop
+ERRS=/tmp/many-fio-errors
+
+fail() {
+	echo "FAIL: $*"
+	touch "$STOP"
+	[ -z "$UDP" ] || kill "$UDP" 2>/dev/null
+	local d
+	for d in nic0 nic1 ndblk0 ndblk1; do
+		[ -d "$DBG/$d" ] || continue
+		echo "== $d"
+		grep -E '^(state|implementation|generation|pci) ' "$DBG/$d/status"
+		tail -n 3 "$DBG/$d/recoveries"
+	done
+	[ -s "$ERRS" ] && tail -n 20 "$ERRS"
+	exit 1
+}
+
+command -v fio >/dev/null || { echo "SKIP: no fio"; exit 4; }
+mapfile -t NICS < <(pci_all 0x8086 0x100e)
+[ "${#NICS[@]}" -ge 2 ] || { echo "SKIP: the guest has ${#NICS[@]} e1000s, this test needs two"; exit 4; }
+for a in "${NICS[@]:0:2}"; do
+	[ ! -e "/sys/bus/pci/devices/$a/driver" ] || fail "e1000 $a is bound to a kernel driver"
+done
+
+dmesg_mark
+for m in ndriver_e1000_irq ndriver_e1000_napi ndriver_vblk_b ndriver_vblk_a \
+	ndriver_testdev_b ndriver_testdev_a ndriver_hello ndriver; do
+	loaded $m && rmmod $m
+done
+DISK0=$(blk_take_disk 0) || exit $?
+DISK1=$(blk_take_disk 1) || exit $?
+
+# Counts out of range: refused, nothing loaded.
+if insmod "$ROOT/ndriver.ko" nics=5 2>/dev/null; then
+	fail "ndriver loaded with nics=5"
+fi
+loaded ndriver && fail "ndriver is loaded after a refused insmod"
+dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'nics=5 disks=1: each may be 0 to 4' ||
+	fail "no log line for nics=5"
+echo "nics=5: refused"
+
+insmod "$ROOT/ndriver.ko" nics=2 disks=2 || fail "insmod ndriver nics=2 disks=2"
+load sample-drivers/ndriver_e1000_napi
+load sample-drivers/ndriver_e1000_irq
+load sample-drivers/ndriver_vblk_a
+load sample-drivers/ndriver_vblk_b
+# testdev0 drives e1000s too: the refusal below is about the holder, not the kind.
+load sample-drivers/ndriver_testdev_a
+for d in nic0 nic1 ndblk0 ndblk1; do
+	[ -f "$DBG/$d/status" ] || fail "no debugfs directory $d"
+	echo "restarts=1000 backoff_ms=0 calm_ms=0 floor_ns=200000000" > "$DBG/$d/policy" ||
+		fail "$d policy"
+done
+[ ! -d "$DBG/nic2" ] && [ ! -d "$DBG/ndblk2" ] || fail "more devices than asked for"
+[ -d /sys/class/net/ndeth0 ] && [ -d /sys/class/net/ndeth1 ] || fail "no ndeth0/ndeth1"
+
+# Attach: nic0 and ndblk0 through their pci files, the others with ndriverctl.
+echo "${NICS[0]}" > "$DBG/nic0/pci" || fail "attaching ${NICS[0]} to nic0"
+echo "$DISK0" > "$DBG/ndblk0/pci" || fail "attaching $DISK0 to ndblk0"
+out=$("$ROOT/tools/ndriverctl" attach "${NICS[1]}") || fail "ndriverctl attach ${NICS[1]}: $out"
+[[ $out == *nic1* ]] || fail "ndriverctl attach ${NICS[1]} went elsewhere: $out"
+out=$("$ROOT/tools/ndriverctl" attach "$DISK1") || fail "ndriverctl attach $DISK1: $out"
+[[ $out == *ndblk1* ]] || fail "ndriverctl attach $DISK1 went elsewhere: $out"
+
+# A function held by one device is refused to another, which stays as it was.
+for pair in "nic1 ${NICS[0]} nic0" "ndblk1 $DISK0 ndblk0" "testdev0 ${NICS[1]} nic1"; do
+	set -- $pair
+	before=$(dev_snapshot "$DBG/$1")
+	if err=$( { echo "$2" > "$DBG/$1/pci"; } 2>&1 ); then
+		fail "$1: attaching $2, which $3 holds, was accepted"
+	fi
+	[[ $err == *"Device or resource busy"* ]] || fail "$1: attaching $2 refused with '$err', want EBUSY"
+	[ "$(dev_snapshot "$DBG/$1")" = "$before" ] || fail "$1: the refused attach of $2 changed it"
+	dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q "$1: $2 is attached to $3; detach it there first" ||
+		fail "no log line for $2 refused to $1"
+done
+echo "a function held by one device: refused to the others (EBUSY), nothing changed"
+# The same function again re-attaches on the device holding it.
+g=$(sed -n 's/^generation //p' "$DBG/nic1/status")
+echo "${NICS[1]}" > "$DBG/nic1/pci" || fail "re-attaching ${NICS[1]} to nic1"
+[ "$(sed -n 's/^generation //p' "$DBG/nic1/status")" -gt "$g" ] || fail "re-attach made no new instance"
+
+for i in 0 1; do
+	ip link set ndeth$i up || fail "ndeth$i up"
+	ip addr add 10.99.$i.2/24 dev ndeth$i || fail "ndeth$i addr"
+done
+for i in 0 1; do
+	ok=
+	for ((k = 0; k < 50; k++)); do
+		busybox ping -q -c 1 -W 1 10.99.$i.1 > /dev/null 2>&1 && { ok=1; break; }
+	done
+	[ -n "$ok" ] || fail "10.99.$i.1 does not answer through ndeth$i"
+done
+for i in 0 1; do
+	for k in $(seq 100); do
+		[ -b /dev/ndblk$i ] && break
+		sleep 0.1
+	done
+	[ -b /dev/ndblk$i ] || fail "no /dev/ndblk$i"
+done
+[ "$(cat /sys/block/ndblk1/size)" -lt "$(cat /sys/block/ndblk0/size)" ] ||
+	fail "ndblk0 and ndblk1 are not the two different disks"
+echo "nic0 ${NICS[0]} ndeth0, nic1 ${NICS[1]} ndeth1, ndblk0 $DISK0, ndblk1 $DISK1: serving"
+
+rec() { stat_in "$DBG/$1/stats" recoveries; }
+
+# fio_loop DEV: fio with verify on DEV until $STOP, each failure into $ERRS.
+fio_loop() {
+	local n=0
+	while [ ! -e "$STOP" ]; do
+		n=$((n + 1))
+		blk_fio "$1" $((n % 2 ? 16 : 1)) 8M --offset=$(((n % 4) * 8))M >> "$ERRS" 2>&1 ||
+			echo "$1 run $n FAILED" >> "$ERRS"
+	done
+	echo "$1 fio runs: $n" >> "$ERRS.runs"
+}
+
+# faults BAD GOOD CLASSES: each class once in nicBAD's start_xmit and ndblkBAD's
+# queue_rq, while nicGOOD carries the UDP stream and ndblkGOOD runs fio.
+faults() {
+	local bad=$1 good=$2 classes=$3 class r0 g0 b0 gb0 k i
+	rm -f "$STOP" "$ERRS" "$ERRS.runs"
+	g0=$(rec nic$good)
+	gb0=$(rec ndblk$good)
+	fio_loop /dev/ndblk$good &
+	local fg=$!
+	fio_loop /dev/ndblk$bad &
+	local fb=$!
+	udp_start "$NDRIVER_RESULTS/29-udp-ndeth$good.txt" 10.99.$good.1
+	busybox ping -q -i 0.05 -W 2 -w 3600 10.99.$bad.1 > /dev/null 2>&1 &
+	local ping=$!
+	sleep 1
+	for class in $classes; do
+		r0=$(rec nic$bad)
+		b0=$(rec ndblk$bad)
+		echo "class=$class entry=start_xmit" > "$DBG/nic$bad/inject" || fail "inject nic$bad"
+		echo "class=$class entry=queue_rq" > "$DBG/ndblk$bad/inject" || fail "inject ndblk$bad"
+		for ((k = 0; k < 600; k++)); do
+			if [ "$(rec nic$bad)" -gt "$r0" ] && [ "$(rec ndblk$bad)" -gt "$b0" ] &&
+				[ "$(inject_field "$DBG/nic$bad" class)" = "" ] &&
+				[ "$(inject_field "$DBG/ndblk$bad" class)" = "" ]; then
+				break
+			fi
+			sleep 0.05
+		done
+		[ "$(rec nic$bad)" -gt "$r0" ] || fail "$class in nic$bad start_xmit: not recovered"
+		[ "$(rec ndblk$bad)" -gt "$b0" ] || fail "$class in ndblk$bad queue_rq: not recovered"
+		for ((k = 0; k < 30; k++)); do
+			busybox ping -c 1 -W 1 10.99.$bad.1 > /dev/null 2>&1 && break
+		done
+		[ -s "$ERRS" ] && grep -q FAILED "$ERRS" && fail "fio failed around $class"
+	done
+	sleep 1
+	udp_stop
+	kill -INT $ping 2>/dev/null
+	wait $ping 2>/dev/null
+	touch "$STOP"
+	wait $fg $fb
+	[ ! -s "$ERRS" ] || ! grep -q FAILED "$ERRS" || fail "fio failed: $(grep FAILED "$ERRS")"
+	[ "$(rec nic$good)" = "$g0" ] || fail "nic$good recovered while nic$bad was faulted"
+	[ "$(rec ndblk$good)" = "$gb0" ] || fail "ndblk$good recovered while ndblk$bad was faulted"
+	# The undisturbed NIC: nothing lost, nothing twice, nothing corrupt, both ways.
+	udp_verdict 1
+	for k in g2p_lost p2g_lost; do
+		[ "$(udp_get $k)" = 0 ] || fail "ndeth$good lost datagrams ($k $(udp_get $k)) while nic$bad recovered"
+	done
+	echo "faults in nic$bad and ndblk$bad ($(echo $classes | wc -w) classes): recovered;" \
+		"ndeth$good lost nothing, ndblk$good fio clean ($(cat "$ERRS.runs" | tr '\n' ' '))"
+}
+
+faults 0 1 "$CLASSES"
+faults 1 0 "panic spin"
+
+# Both devices of a class at once: a hang of at least 1 s in each, armed together.
+# Each recovery's span ends at its log line and began total_ns plus the 1 s deadline
+# floor before it (a hang's contain phase starts when the watchdog fires): the spans
+# must overlap.
+span_end() {
+	# The kernel-log time (s) of the newest "DEV: replaced" line.
+	dmesg | sed -n "/$DMESG_MARK/,\$p" | grep " $1: replaced " | tail -n 1 |
+		sed -n 's/^\[ *\([0-9.]*\)\].*/\1/p'
+}
+span_total() {
+	awk 'END { for (i = 2; i <= NF; i++) if ($i ~ /^total_ns=/) { split($i, a, "="); print a[2] } }' \
+		"$DBG/$1/recoveries"
+}
+together() {
+	local a=$1 b=$2 entry=$3 ra rb k ea eb ta tb
+	ra=$(rec $a)
+	rb=$(rec $b)
+	for d in $a $b; do
+		echo "restarts=1000 backoff_ms=0 calm_ms=0 floor_ns=1000000000 ceiling_ns=2000000000" \
+			> "$DBG/$d/policy" || fail "$d policy"
+	done
+	echo "class=spin entry=$entry" > "$DBG/$a/inject" || fail "inject $a"
+	echo "class=spin entry=$entry" > "$DBG/$b/inject" || fail "inject $b"
+	for ((k = 0; k < 600; k++)); do
+		[ "$(rec $a)" -gt "$ra" ] && [ "$(rec $b)" -gt "$rb" ] && break
+		sleep 0.05
+	done
+	[ "$(rec $a)" -gt "$ra" ] && [ "$(rec $b)" -gt "$rb" ] ||
+		fail "$a and $b hung together: recoveries $ra -> $(rec $a), $rb -> $(rec $b)"
+	ea=$(span_end $a)
+	eb=$(span_end $b)
+	ta=$(span_total $a)
+	tb=$(span_total $b)
+	awk -v ea="$ea" -v eb="$eb" -v ta="$ta" -v tb="$tb" -v a=$a -v b=$b 'BEGIN {
+		sa = ea - ta / 1e9 - 1; sb = eb - tb / 1e9 - 1
+		printf "%s: %.3f-%.3f s, %s: %.3f-%.3f s\n", a, sa, ea, b, sb, eb
+		exit !(ea != "" && eb != "" && sa < eb && sb < ea)
+	}' || fail "the recoveries of $a and $b did not overlap"
+	for d in $a $b; do
+		echo "restarts=1000 backoff_ms=0 calm_ms=0 floor_ns=200000000" > "$DBG/$d/policy" ||
+			fail "$d policy"
+	done
+}
+busybox ping -q -i 0.05 -W 2 -w 3600 10.99.0.1 > /dev/null 2>&1 &
+P0=$!
+busybox ping -q -i 0.05 -W 2 -w 3600 10.99.1.1 > /dev/null 2>&1 &
+P1=$!
+together nic0 nic1 start_xmit
+kill -INT $P0 $P1
+wait $P0 $P1 2>/dev/null
+rm -f "$STOP" "$ERRS"
+fio_loop /dev/ndblk0 &
+f0=$!
+fio_loop /dev/ndblk1 &
+f1=$!
+sleep 1
+together ndblk0 ndblk1 queue_rq
+touch "$STOP"
+wait $f0 $f1
+[ ! -s "$ERRS" ] || ! grep -q FAILED "$ERRS" || fail "fio failed: $(grep FAILED "$ERRS")"
+echo "simultaneous hangs: both NICs, then both disks, recovered together"
+
+for i in 0 1; do
+	ip link set ndeth$i down
+done
+out=$("$ROOT/tools/ndriverctl" detach "${NICS[1]}") || fail "ndriverctl detach ${NICS[1]}: $out"
+grep -q '^pci none$' "$DBG/nic1/status" || fail "nic1 still attached after detach: $(grep '^pci ' "$DBG/nic1/status")"
+# Released: the function can go to another device now.
+echo "${NICS[1]}" > "$DBG/testdev0/pci" || fail "${NICS[1]}, detached from nic1, refused to testdev0"
+echo none > "$DBG/testdev0/pci" || fail "detaching testdev0"
+for d in nic0 ndblk0 ndblk1; do
+	echo none > "$DBG/$d/pci" || fail "detaching $d"
+done
+unload ndriver_testdev_a
+unload ndriver_vblk_b
+unload ndriver_vblk_a
+unload ndriver_e1000_irq
+unload ndriver_e1000_napi
+unload ndriver
+dmesg_clean --panics-expected
+echo "29-many-devices: ok"
