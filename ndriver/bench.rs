@@ -130,7 +130,7 @@ fn run(b: &Bench, n: u64) {
     for _ in 0..n {
         // SAFETY: `f` is `empty_entry`, which ignores its argument, so `f(arg)` is safe to call;
         // it publishes nothing.
-        let _ = black_box(unsafe { guard::guarded_call(f, arg, DEADLINE_NS, false, None) });
+        let _ = black_box(unsafe { guard::guarded_call(f, arg, DEADLINE_NS, false, None, 0) });
     }
     let t2 = guard::rdtsc();
     let (mut da, mut ga) = (0u64, 0u64);
@@ -145,7 +145,8 @@ fn run(b: &Bench, n: u64) {
             for _ in 0..CHUNK {
                 // SAFETY: `f` is `empty_entry`, which ignores its argument, so `f(arg)` is safe to
                 // call; it publishes nothing and takes no lock.
-                let _ = black_box(unsafe { guard::guarded_call(f, arg, DEADLINE_NS, false, None) });
+                let _ =
+                    black_box(unsafe { guard::guarded_call(f, arg, DEADLINE_NS, false, None, 0) });
             }
             let e = guard::rdtsc();
             da += m - a;

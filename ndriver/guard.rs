@@ -88,7 +88,7 @@ pub(crate) use counters::show;
 pub(crate) use cpu::{rdtsc, this_cpu, with_irqs_off};
 pub(crate) use entry::GuardFn;
 pub(crate) use fault::{Fault, FaultClass, FaultContext};
-pub(crate) use frame::{in_guarded_call, note_raised};
+pub(crate) use frame::{guarded_owner, note_raised};
 pub(crate) use runtime::Runtime;
 pub(crate) use text::{module_text, register_module_text, unregister_module_text};
 pub(crate) use watchdog::end_if_overdue;

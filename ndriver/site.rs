@@ -198,8 +198,12 @@ pub(crate) struct Site {
     text_start: AtomicUsize,
     /// Reached inside a guarded call.
     hits: AtomicU64,
-    /// Reached outside any guarded call (never fired there).
+    /// Reached outside any guarded call of the device it was armed for (never fired
+    /// there): outside guarded calls, or in another device's calls of the same
+    /// implementation.
     outside: AtomicU64,
+    /// The owner tag of the device's guarded calls (`guard::guarded_owner`).
+    owner: usize,
     /// Faults that changed the driver's execution or state.
     applied: AtomicU64,
     /// State of the draws (register, bit).
@@ -221,6 +225,7 @@ impl Site {
     /// A site for `spec`, not yet placed.
     fn new(
         dev: &'static str,
+        owner: usize,
         spec: &SiteSpec<'_>,
         seed: u32,
         injected: *const AtomicU64,
@@ -244,6 +249,7 @@ impl Site {
             text_start: AtomicUsize::new(0),
             hits: AtomicU64::new(0),
             outside: AtomicU64::new(0),
+            owner,
             applied: AtomicU64::new(0),
             rng: AtomicU32::new(mix(seed)),
             flip_cpu: AtomicUsize::new(NO_CPU),
@@ -437,7 +443,7 @@ impl Site {
         // layout.
         let r = unsafe { &mut *regs.cast::<PtRegs>() };
         // SAFETY: we run in the breakpoint handler on top of that context.
-        if !unsafe { guard::in_guarded_call(r) } {
+        if unsafe { guard::guarded_owner(r) } != Some(site.owner) {
             site.outside.fetch_add(1, Ordering::Relaxed);
             return 0;
         }
@@ -691,7 +697,8 @@ impl SiteSlot {
     }
 
     /// Arms `spec` in the text of `desc`, the serving implementation, replacing any site;
-    /// faults fired are also counted in `injected` and `injected_total`.
+    /// it fires only in guarded calls tagged `owner` (the device's). Faults fired are
+    /// also counted in `injected` and `injected_total`.
     ///
     /// # Safety
     ///
@@ -700,6 +707,7 @@ impl SiteSlot {
     pub(crate) unsafe fn arm(
         &self,
         dev: &'static str,
+        owner: usize,
         spec: &SiteSpec<'_>,
         desc: *const ImplDesc,
         injected: *const AtomicU64,
@@ -724,7 +732,7 @@ impl SiteSlot {
             _ => (unsafe { bindings::ktime_get() }) as u32,
         };
         let site = KBox::pin_init(
-            Site::new(dev, spec, seed, injected, injected_total),
+            Site::new(dev, owner, spec, seed, injected, injected_total),
             GFP_KERNEL,
         )?;
         if let Err(e) = site.place(spec.at, start, len, &trace) {

@@ -288,7 +288,10 @@ impl<C: Class> DeviceApi for Device<C> {
         let total: *const AtomicU64 = &self.counters.injected_total;
         // SAFETY: `counters` is a field of this device declared after `site`, so it is
         // dropped after the slot; `shutdown` disarms the slot before that anyway.
-        unsafe { self.site.arm(self.name, spec, desc, injected, total) }
+        unsafe {
+            self.site
+                .arm(self.name, self.owner_tag(), spec, desc, injected, total)
+        }
     }
 
     fn serving_text(&self) -> Option<(usize, usize)> {

@@ -93,6 +93,12 @@ impl<C: Class> Device<C> {
         timeout::deadline_ns(self.avg_ns[entry].load(Ordering::Relaxed), &self.bounds())
     }
 
+    /// The tag this device's guarded calls carry (its address), so that a fault site
+    /// armed on it fires only in its own calls.
+    pub(super) fn owner_tag(&self) -> usize {
+        core::ptr::from_ref(self) as usize
+    }
+
     fn learn(&self, entry: usize, ns: u64) {
         let a = &self.avg_ns[entry];
         a.store(
@@ -142,6 +148,7 @@ impl<C: Class> Device<C> {
                 self.deadline(entry),
                 self.contain_kernel_bug.load(Ordering::Relaxed),
                 Some(&sink),
+                self.owner_tag(),
                 f,
             )
         };

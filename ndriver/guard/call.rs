@@ -28,7 +28,8 @@ pub(super) static ACTIVE: AtomicBool = AtomicBool::new(false);
 ///
 /// When the call failed in a way a handler saw (an exception or a hang), `sink` is given the
 /// faulting context ([`FaultContext`]) before the fault is returned; it runs in the
-/// caller's context.
+/// caller's context. `owner` tags the call for [`guarded_owner`](super::guarded_owner)
+/// (the device making it; 0 for none).
 ///
 /// A fault whose instruction is in core kernel code (not in an implementation's text) is
 /// reported in full and contained as a kernel fault ([`Fault::in_kernel`]), except a `BUG()`
@@ -51,6 +52,7 @@ pub(crate) unsafe fn guarded_call(
     budget_ns: u64,
     contain_kernel_bug: bool,
     sink: Option<&dyn Fn(&Fault, &FaultContext)>,
+    owner: usize,
 ) -> Result<c_int, Fault> {
     if !ACTIVE.load(Ordering::Relaxed) {
         return Err(Fault::unavailable());
@@ -92,6 +94,7 @@ pub(crate) unsafe fn guarded_call(
         contain_kernel_bug,
         fault_in_kernel: AtomicBool::new(false),
         raised_ip: AtomicU64::new(0),
+        owner,
         captured: false,
         ctx: MaybeUninit::uninit(),
     };
@@ -184,6 +187,7 @@ pub(crate) unsafe fn guarded<R, F: FnOnce() -> R>(
     budget_ns: u64,
     contain_kernel_bug: bool,
     sink: Option<&dyn Fn(&Fault, &FaultContext)>,
+    owner: usize,
     f: F,
 ) -> Result<R, Fault> {
     struct Ctx<F, R> {
@@ -218,6 +222,7 @@ pub(crate) unsafe fn guarded<R, F: FnOnce() -> R>(
             budget_ns,
             contain_kernel_bug,
             sink,
+            owner,
         )?
     };
     ctx.ret.ok_or_else(Fault::unavailable)

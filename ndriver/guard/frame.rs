@@ -70,6 +70,9 @@ pub(super) struct Frame {
     /// The driver instruction a fault injected at a driver instruction is raised for
     /// ([`note_raised`]), 0 for none.
     pub(super) raised_ip: AtomicU64,
+    /// Who made the call (an opaque tag, see [`guarded_owner`]); 0 for nobody in
+    /// particular.
+    pub(super) owner: usize,
     /// `ctx` was written (by the handler that ended the call, before `fault`).
     pub(super) captured: bool,
     /// The faulting context, for the crash report; initialised when `captured` is set.
@@ -341,8 +344,26 @@ pub(super) unsafe fn abandon_context(cpu: usize, level: u32) {
 /// (`irqentry_nmi_enter`) added `ndg_nmi_offset` to the preempt count (the notifier
 /// chain's RCU read lock adds to the preemption bits, outside the level mask).
 pub(crate) unsafe fn in_guarded_call(regs: &PtRegs) -> bool {
-    // SAFETY: Same requirements.
+    // SAFETY: the caller runs in one of the handlers this function's contract names, on
+    // top of the context `regs` describes, which is what `guarded_frame` requires.
     !unsafe { guarded_frame(regs) }.is_null()
+}
+
+/// The owner tag of the guarded call the context at `regs` runs (what its caller passed
+/// to [`guarded_call`](super::call::guarded_call)), `None` outside guarded calls. A
+/// fault site armed for one device fires only in that device's calls: two devices
+/// served by one implementation run the same instructions.
+///
+/// # Safety
+///
+/// As for [`in_guarded_call`].
+pub(crate) unsafe fn guarded_owner(regs: &PtRegs) -> Option<usize> {
+    // SAFETY: the caller runs in one of the handlers `in_guarded_call` names, on top of
+    // the context `regs` describes, which is what `guarded_frame` requires.
+    let fp = unsafe { guarded_frame(regs) };
+    // SAFETY: a non-NULL `fp` is the armed frame of the context we run on top of, which
+    // cannot unlink it meanwhile; `owner` is written before the frame is linked.
+    (!fp.is_null()).then(|| unsafe { (*fp).owner })
 }
 
 /// Records that the fault a kprobe is about to raise at `regs` (a fault injected at a

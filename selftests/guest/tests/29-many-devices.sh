@@ -12,6 +12,8 @@
 #    other disk runs fio with crc32c verify: the faulted devices recover, the others
 #    record no recovery, lose no datagram (and duplicate none) and fio sees no error.
 #    Then the roles swap (one class per device: the data paths are shared code).
+#  - A fault site armed on nic0 in the module both NICs run fires only in nic0's
+#    calls: nic1 reaches the instruction (the site's own count) and does not recover.
 #  - Both NICs, then both disks, hang at the same moment: both recoveries complete,
 #    and their spans in the kernel log overlap.
 # Both implementations of each class serve both devices (one instance per device).
@@ -191,6 +193,36 @@ faults() {
 
 faults 0 1 "$CLASSES"
 faults 1 0 "panic spin"
+
+# A fault site is an instruction of the module both NICs' instances run: armed on
+# nic0, it fires in nic0's calls only; nic1's arrivals count as outside.
+impl=$(sed -n 's/^implementation //p' "$DBG/nic0/status")
+[ "$(sed -n 's/^implementation //p' "$DBG/nic1/status")" = "$impl" ] ||
+	echo "$impl" > "$DBG/nic1/swap" || fail "swap nic1 to $impl"
+mod=ndriver_${impl//-/_}
+sym=$(awk -v m="[$mod]" '$3 ~ /start_xmit$/ && $4 == m { print $3; exit }' /proc/kallsyms)
+[ -n "$sym" ] || fail "no start_xmit symbol of $mod in /proc/kallsyms"
+busybox ping -q -i 0.05 -W 2 -w 3600 10.99.0.1 > /dev/null 2>&1 &
+P0=$!
+busybox ping -q -i 0.05 -W 2 -w 3600 10.99.1.1 > /dev/null 2>&1 &
+P1=$!
+r0=$(rec nic0)
+r1=$(rec nic1)
+echo "class=panic site=$mod:$sym+0 times=3" > "$DBG/nic0/inject" || fail "site on nic0 not placed"
+for ((k = 0; k < 600; k++)); do
+	[ "$(inject_field "$DBG/nic0" fired)" = 3 ] && [ "$(rec nic0)" -ge $((r0 + 3)) ] && break
+	sleep 0.05
+done
+out=$(inject_field "$DBG/nic0" outside)
+echo "site $mod:$sym+0 on nic0: fired $(inject_field "$DBG/nic0" fired)," \
+	"hits $(inject_field "$DBG/nic0" hits), outside $out;" \
+	"recoveries nic0 $r0 -> $(rec nic0), nic1 $r1 -> $(rec nic1)"
+echo off > "$DBG/nic0/inject" || fail "site off"
+kill -INT $P0 $P1
+wait $P0 $P1 2>/dev/null
+[ "$(rec nic0)" -ge $((r0 + 3)) ] || fail "the site on nic0 did not fire three times"
+[ "$(rec nic1)" = "$r1" ] || fail "nic1 recovered from a site armed on nic0"
+[ "${out:-0}" -gt 0 ] || fail "nic1 never reached the site (outside $out): nothing shown"
 
 # Both devices of a class at once: a hang of at least 1 s in each, armed together.
 # Each recovery's span ends at its log line and began total_ns plus the 1 s deadline
