@@ -442,18 +442,19 @@ impl Site {
         // SAFETY: kprobes passes the live registers of the context; `PtRegs` has their
         // layout.
         let r = unsafe { &mut *regs.cast::<PtRegs>() };
+        // Any arrival on this CPU means its previous single-step is over, whether or not
+        // the post-handler ran (a fault in the step skips it). Cleared before the owner
+        // check: an arrival that does not fire must not find a stale flip in `post`.
+        let cpu = guard::this_cpu();
+        let _ = site
+            .flip_cpu
+            .compare_exchange(cpu, NO_CPU, Ordering::AcqRel, Ordering::Relaxed);
         // SAFETY: we run in the breakpoint handler on top of that context.
         if unsafe { guard::guarded_owner(r) } != Some(site.owner) {
             site.outside.fetch_add(1, Ordering::Relaxed);
             return 0;
         }
         site.hits.fetch_add(1, Ordering::Relaxed);
-        // A hit on this CPU means its previous single-step is over, whether or not the
-        // post-handler ran (a fault in the step skips it).
-        let cpu = guard::this_cpu();
-        let _ = site
-            .flip_cpu
-            .compare_exchange(cpu, NO_CPU, Ordering::AcqRel, Ordering::Relaxed);
         if site.class == FaultClass::FlipDest
             && site
                 .flip_cpu

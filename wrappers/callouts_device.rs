@@ -12,8 +12,10 @@
 //!
 //! The interrupt handler is the framework's: it runs the instance's `devirq` entry
 //! under a guard. When the instance cannot take the interrupt (it is starting,
-//! quiesced or failed) the line is masked instead of left screaming, and unmasked
-//! when the instance is redirected to or given back.
+//! quiesced or failed) the function's INTx is masked instead of left screaming, and
+//! unmasked when the instance is redirected to or given back. The function, not the
+//! line: the line may be shared with other devices (another ndriver device among
+//! them), which keep being served meanwhile.
 
 use crate::abi;
 use crate::instance::{Event, InstanceState, ServedDevice};
@@ -192,52 +194,63 @@ struct IrqAction {
     st: *const InstanceState,
     pdev: *mut bindings::pci_dev,
     irq: u32,
-    /// Whether the framework holds the line masked, and whether the line is being freed.
-    /// A lock rather than an atomic flag: the flag and the `disable_irq_nosync` /
-    /// `enable_irq` it stands for must change together, or a mask in the handler on one
-    /// CPU and an unmask on another can interleave into an unbalanced `enable_irq` and a
-    /// line left disabled for good.
+    /// Whether the framework holds the function's INTx masked, and whether the line is
+    /// being freed. A lock rather than an atomic flag: the flag and the INTx bit it
+    /// stands for must change together, or a mask in the handler on one CPU and an
+    /// unmask on another can interleave into a function left masked for good.
     #[pin]
     mask: SpinLockIrq<MaskState>,
 }
 
-/// What the framework did to a line it requested (under `IrqAction::mask`).
+/// What the framework did to the function of a line it requested (under
+/// `IrqAction::mask`).
 struct MaskState {
-    /// The framework disabled the line once (`disable_irq_nosync`) because the instance
-    /// could not take an interrupt.
+    /// The framework set the function's INTx disable bit because the instance could
+    /// not take an interrupt.
     masked: bool,
-    /// `free_irq` is coming: the line must be left enabled for whoever shares it.
+    /// `free_irq` is coming: the undo silenced the function for good.
     freeing: bool,
 }
 
-/// Masks `a`'s line once, unless it is being freed or its instance serves again.
+/// Masks the INTx of `a`'s function if it is the one signalling, unless the line is
+/// being freed or the instance serves again. Returns whether the interrupt was the
+/// function's (and is now masked).
 ///
-/// The handler decided to mask because the instance did not serve; the redirect that
-/// makes it serve sets `running` and then unmasks (under the same lock). Checked again
-/// here under the lock, so a mask that loses that race is not left in place: a line
-/// masked for good also silences every other device sharing it (the guest's virtio
-/// disks and 9p root file system among them: the whole guest stalled with idle CPUs).
-fn mask(a: &IrqAction) {
+/// The handler asks because the instance did not serve; the redirect that makes it
+/// serve sets `running` and then unmasks (under the same lock). Checked again here
+/// under the lock, so a mask that loses that race is not left in place. Only the
+/// function is silenced: masking the whole line once stalled every device sharing it
+/// (the guest's virtio disks and 9p root file system among them), and a second
+/// ndriver device on the line would lose its interrupts during this one's recovery.
+fn mask(a: &IrqAction) -> bool {
     let mut m = a.mask.lock();
     // SAFETY: the instance lives until its undo list (which frees this line) ran.
     let st = unsafe { &*a.st };
-    if !m.masked && !m.freeing && !device_of(st).serves(st) {
-        // SAFETY: the line is requested by us; `disable_irq_nosync` may be called from
-        // its own handler and with interrupts off.
-        unsafe { bindings::disable_irq_nosync(a.irq) };
-        m.masked = true;
+    if m.masked || m.freeing || device_of(st).serves(st) {
+        return false;
     }
+    // SAFETY: `pdev` is the attached function, referenced by the device until its
+    // instance's undo (which frees this line) ran; the check and mask is one config
+    // space access under the PCI lock, allowed in hard interrupt context.
+    if unsafe { bindings::pci_check_and_mask_intx(a.pdev) } {
+        m.masked = true;
+        return true;
+    }
+    false
 }
 
-/// Unmasks `a`'s line if the framework masked it; with `freeing`, keeps it unmasked
-/// until `free_irq`.
+/// Unmasks the INTx of `a`'s function if the framework masked it. With `freeing` (the
+/// undo, which has silenced the function itself) the bit stays set: nothing may
+/// raise the line once its handler is gone.
 fn unmask(a: &IrqAction, freeing: bool) {
     let mut m = a.mask.lock();
     m.freeing |= freeing;
     if m.masked {
-        // SAFETY: balances the `disable_irq_nosync` of `mask` (the lock makes the pair
-        // and the flag one step); `enable_irq` may be called with interrupts off.
-        unsafe { bindings::enable_irq(a.irq) };
+        if !m.freeing {
+            // SAFETY: `pdev` is the attached, referenced function (see `mask`); a
+            // config space write under the PCI lock, allowed with interrupts off.
+            unsafe { bindings::pci_intx(a.pdev, 1) };
+        }
         m.masked = false;
     }
 }
@@ -266,17 +279,16 @@ unsafe extern "C" fn irq_trampoline(irq: c_int, dev_id: *mut c_void) -> bindings
     match device_of(st).event(st, Event::DevIrq, irq as u64) {
         Some(v) if v > 0 => bindings::irqreturn::IRQ_HANDLED,
         Some(_) => bindings::irqreturn::IRQ_NONE,
-        None => {
-            // Nobody can acknowledge the device now: hold the line masked until the
-            // instance serves again or recovery gives the line back.
-            mask(a);
-            bindings::irqreturn::IRQ_HANDLED
-        }
+        // Nobody can acknowledge the device now: if it is the one signalling, hold its
+        // INTx masked until the instance serves again or recovery gives the line back;
+        // else the interrupt is another device's on the shared line.
+        None if mask(a) => bindings::irqreturn::IRQ_HANDLED,
+        None => bindings::irqreturn::IRQ_NONE,
     }
 }
 
-/// Undo of `ndriver_request_irq`: silence the function first, so the line is quiet
-/// when it is unmasked and freed.
+/// Undo of `ndriver_request_irq`: silence the function first (its INTx stays off), so
+/// the line is quiet when the handler is freed.
 ///
 /// # Safety
 ///

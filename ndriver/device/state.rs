@@ -254,8 +254,9 @@ impl<C: Class> Device<C> {
         addr: u64,
         claim: Option<PciClaim>,
     ) {
-        let old = self.pci.swap(new, Ordering::AcqRel);
+        // The address first: whoever sees the new function also sees its address.
         self.pci_addr.store(addr, Ordering::Relaxed);
+        let old = self.pci.swap(new, Ordering::AcqRel);
         // Released after the swap: no other device sees the function free while
         // this one still points at it.
         ctl.claim = claim;
