@@ -110,7 +110,7 @@ fn trace_write(d: &DevRef, r: &mut UserSliceReader) -> Result {
                 pr_warn!("{}: trace: no implementation serves the device\n", d.name());
                 return Err(ENODEV);
             };
-            crate::site::start_trace(&held, d.name(), start, len)
+            crate::site::start_trace(&held, d.name(), d.owner_tag(), start, len)
         }
         "off" => {
             held.stop();

@@ -47,7 +47,7 @@
 //! - `cpu.rs`: the processor: TSC and its conversions, `RFLAGS`, interrupts, current CPU
 //!   (reading `RFLAGS` and telling user mode are `x86.rs`'s, shared with `trace.rs`).
 //! - `frame.rs`: the [`Frame`](frame::Frame), the per-CPU chains and the task slots that
-//!   hold frames; finding, unlinking and giving up frames; [`in_guarded_call`], and
+//!   hold frames; finding, unlinking and giving up frames; [`guarded_owner`], and
 //!   [`note_raised`] for a fault injected at a driver instruction.
 //! - `entry.rs`: the naked `guard_enter` and `guard_resume` with the frame offsets they use,
 //!   and `redirect`, which makes an interrupted context return to `guard_resume`.

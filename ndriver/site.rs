@@ -110,8 +110,14 @@ pub(crate) fn armed() -> usize {
 
 /// Starts a trace of the text `start..start + len` for `dev`, unless a fault site is
 /// armed ([`trace::Held::start`] checks, under the trace's lock).
-pub(crate) fn start_trace(trace: &trace::Held, dev: &str, start: usize, len: usize) -> Result {
-    trace.start(dev, start, len, armed)
+pub(crate) fn start_trace(
+    trace: &trace::Held,
+    dev: &str,
+    owner: usize,
+    start: usize,
+    len: usize,
+) -> Result {
+    trace.start(dev, owner, start, len, armed)
 }
 
 /// A non-zero generator state from `seed`, nearby seeds (1, 2, 3, ...) far apart.

@@ -60,6 +60,8 @@ static CAP: AtomicUsize = AtomicUsize::new(0);
 static OWN_START: AtomicUsize = AtomicUsize::new(0);
 static OWN_LEN: AtomicUsize = AtomicUsize::new(0);
 /// Guarded calls running with the trap flag this file set.
+/// Owner tag of the traced device's guarded calls (`guard::guarded_owner`).
+static OWNER: AtomicUsize = AtomicUsize::new(0);
 static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 /// Steps taken in traced calls, and steps found outside them (the flag cleared).
 static STEPS: AtomicU64 = AtomicU64::new(0);
@@ -95,6 +97,12 @@ pub(crate) fn hold() -> Held {
 #[inline(always)]
 pub(crate) fn active() -> bool {
     ACTIVE.load(Ordering::Relaxed)
+}
+
+/// Whether a trace runs for the guarded calls tagged `owner` (the traced device's):
+/// other devices served by the same module run its text unstepped.
+pub(crate) fn active_for(owner: usize) -> bool {
+    active() && OWNER.load(Ordering::Relaxed) == owner
 }
 
 /// Sets the trap flag for a guarded call: the CPU steps from the instruction after
@@ -174,19 +182,20 @@ impl Drop for Recorded {
 
 /// `DIE_DEBUG`: consumes a single step that is ours. Returns whether it was.
 ///
-/// `in_guarded_call` is the guard's `in_guarded_call`: whether the context the step
-/// interrupted runs a guarded call (passed in, as the tracer sits below the guard).
+/// `guarded_owner` is the guard's `guarded_owner`: the owner tag of the guarded call
+/// the context the step interrupted runs, if any (passed in, as the tracer sits below
+/// the guard). Only steps in the traced device's calls are recorded.
 ///
 /// # Safety
 ///
 /// `regs` must be null or the live `pt_regs` of the debug exception being reported on
 /// this CPU, and `dr6` null or that exception's pointer to its `DR6` value (what
-/// `notify_debug()` passes as the die chain's `err`). `in_guarded_call` may be called
+/// `notify_debug()` passes as the die chain's `err`). `guarded_owner` may be called
 /// from this debug exception's die notifier, on top of the context `regs` describes.
 pub(crate) unsafe fn on_debug(
     regs: *mut PtRegs,
     dr6: *mut c_ulong,
-    in_guarded_call: unsafe fn(&PtRegs) -> bool,
+    guarded_owner: unsafe fn(&PtRegs) -> Option<usize>,
 ) -> bool {
     if !EVER.load(Ordering::Relaxed) || regs.is_null() || dr6.is_null() {
         return false;
@@ -207,7 +216,7 @@ pub(crate) unsafe fn on_debug(
     } else if ACTIVE.load(Ordering::Acquire)
         // SAFETY: a debug exception enters as the breakpoint does (`irqentry_nmi_enter`),
         // on top of the context `r` describes.
-        && unsafe { in_guarded_call(r) }
+        && unsafe { guarded_owner(r) } == Some(OWNER.load(Ordering::Relaxed))
     {
         STEPS.fetch_add(1, Ordering::Relaxed);
         let off = ip.wrapping_sub(START.load(Ordering::Relaxed));
@@ -262,6 +271,7 @@ impl Held {
     pub(crate) fn start(
         &self,
         dev: &str,
+        owner: usize,
         start: usize,
         len: usize,
         sites_armed: fn() -> usize,
@@ -292,6 +302,7 @@ impl Held {
         CAP.store(cap, Ordering::Relaxed);
         START.store(start, Ordering::Relaxed);
         LEN.store(len, Ordering::Relaxed);
+        OWNER.store(owner, Ordering::Relaxed);
         MAP.store(ptr, Ordering::Release);
         STEPS.store(0, Ordering::Relaxed);
         STRAYS.store(0, Ordering::Relaxed);

@@ -30,6 +30,9 @@ pub(crate) trait DeviceApi: ServedDevice + Send + Sync {
     fn name(&self) -> &'static str;
     /// The same, as a C string.
     fn cname(&self) -> &'static CStr;
+    /// The tag its guarded calls carry (`guard::guarded_owner`): fault sites and traces
+    /// armed on it see its calls only.
+    fn owner_tag(&self) -> usize;
     /// Entry point names.
     fn entries(&self) -> &'static [&'static str];
     /// An implementation of the device's class registered.
@@ -117,6 +120,10 @@ impl<C: Class> ServedDevice for Device<C> {
 impl<C: Class> DeviceApi for Device<C> {
     fn name(&self) -> &'static str {
         self.name
+    }
+
+    fn owner_tag(&self) -> usize {
+        Device::<C>::owner_tag(self)
     }
 
     fn cname(&self) -> &'static CStr {

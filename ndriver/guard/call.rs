@@ -66,7 +66,7 @@ pub(crate) unsafe fn guarded_call(
     let flags = save_flags();
     let start = rdtsc();
     // A call stepped for a trace runs hundreds of times slower.
-    let traced = crate::trace::active();
+    let traced = crate::trace::active_for(owner);
     let deadline = match budget_ns {
         0 => u64::MAX,
         ns if traced => start.saturating_add(ns_to_cycles(

@@ -334,8 +334,12 @@ pub(super) unsafe fn abandon_context(cpu: usize, level: u32) {
     }
 }
 
-/// Whether the kernel context that hit a breakpoint or a single step at `regs` runs a
-/// guarded call (its guard frame is armed): a fault raised there is contained.
+/// The owner tag of the guarded call the kernel context that hit a breakpoint or a
+/// single step at `regs` runs (what its caller passed to
+/// [`guarded_call`](super::call::guarded_call)), `None` when it runs none (no armed
+/// guard frame): a fault raised in a guarded call is contained. A fault site or trace
+/// armed for one device acts only in that device's calls: two devices served by one
+/// implementation run the same instructions.
 ///
 /// # Safety
 ///
@@ -343,23 +347,9 @@ pub(super) unsafe fn abandon_context(cpu: usize, level: u32) {
 /// die notifier, on top of the context `regs` describes: both entries
 /// (`irqentry_nmi_enter`) added `ndg_nmi_offset` to the preempt count (the notifier
 /// chain's RCU read lock adds to the preemption bits, outside the level mask).
-pub(crate) unsafe fn in_guarded_call(regs: &PtRegs) -> bool {
+pub(crate) unsafe fn guarded_owner(regs: &PtRegs) -> Option<usize> {
     // SAFETY: the caller runs in one of the handlers this function's contract names, on
     // top of the context `regs` describes, which is what `guarded_frame` requires.
-    !unsafe { guarded_frame(regs) }.is_null()
-}
-
-/// The owner tag of the guarded call the context at `regs` runs (what its caller passed
-/// to [`guarded_call`](super::call::guarded_call)), `None` outside guarded calls. A
-/// fault site armed for one device fires only in that device's calls: two devices
-/// served by one implementation run the same instructions.
-///
-/// # Safety
-///
-/// As for [`in_guarded_call`].
-pub(crate) unsafe fn guarded_owner(regs: &PtRegs) -> Option<usize> {
-    // SAFETY: the caller runs in one of the handlers `in_guarded_call` names, on top of
-    // the context `regs` describes, which is what `guarded_frame` requires.
     let fp = unsafe { guarded_frame(regs) };
     // SAFETY: a non-NULL `fp` is the armed frame of the context we run on top of, which
     // cannot unlink it meanwhile; `owner` is written before the frame is linked.
@@ -373,9 +363,10 @@ pub(crate) unsafe fn guarded_owner(regs: &PtRegs) -> Option<usize> {
 ///
 /// # Safety
 ///
-/// As for [`in_guarded_call`], from a kprobe pre-handler.
+/// As for [`guarded_owner`], from a kprobe pre-handler.
 pub(crate) unsafe fn note_raised(regs: &PtRegs, at: u64) -> bool {
-    // SAFETY: Same requirements.
+    // SAFETY: called from a kprobe pre-handler on top of the context `regs` describes,
+    // which is what `guarded_frame` requires.
     let fp = unsafe { guarded_frame(regs) };
     if fp.is_null() {
         return false;
@@ -390,7 +381,7 @@ pub(crate) unsafe fn note_raised(regs: &PtRegs, at: u64) -> bool {
 ///
 /// # Safety
 ///
-/// As for [`in_guarded_call`].
+/// As for [`guarded_owner`].
 unsafe fn guarded_frame(regs: &PtRegs) -> *mut Frame {
     if user_mode(regs) {
         return ptr::null_mut();

@@ -13,7 +13,7 @@ use super::counters::{KERNEL_FAULTS, KERNEL_FAULTS_LEFT};
 use super::cpu::user_mode;
 use super::entry::redirect;
 use super::fault::FaultClass;
-use super::frame::{abandon_context, find_frame, in_guarded_call, Frame, CPUS};
+use super::frame::{abandon_context, find_frame, guarded_owner, Frame, CPUS};
 use super::helpers::{
     ndg_chain_context, ndg_cpu, ndg_die_debug, ndg_die_gpf, ndg_die_oops, ndg_die_page_fault,
     ndg_die_trap, ndg_holds_more, ndg_level_mask, ndg_note_kernel_fault, ndg_report_kernel_fault,
@@ -90,8 +90,8 @@ pub(super) unsafe extern "C" fn on_die(
     if val == unsafe { ndg_die_debug } {
         // SAFETY: `regs` is null or the live registers of this debug exception; for
         // `DIE_DEBUG`, `notify_debug()` passes the address of its `DR6` value as `err`;
-        // this is the debug exception's die notifier, as `in_guarded_call` needs.
-        return if unsafe { crate::trace::on_debug(regs, err as usize as *mut _, in_guarded_call) } {
+        // this is the debug exception's die notifier, as `guarded_owner` needs.
+        return if unsafe { crate::trace::on_debug(regs, err as usize as *mut _, guarded_owner) } {
             NOTIFY_STOP
         } else {
             NOTIFY_DONE
