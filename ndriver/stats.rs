@@ -191,7 +191,50 @@ pub(crate) struct Counters {
     pub(crate) undone: AtomicU64,
 }
 
+/// The counters a device exports to the usual tools (`ethtool -S`) before the
+/// failures by cause, in [`Counters::exported_value`]'s order.
+const EXPORTED_NAMES: [&str; 7] = [
+    "recoveries",
+    "swaps",
+    "rejuvenations",
+    "giveups",
+    "reissued",
+    "undo_actions",
+    "faults_injected",
+];
+
+/// How many of a device's counters it exports to the usual tools (`ethtool -S`).
+pub(crate) const NR_EXPORTED: usize = EXPORTED_NAMES.len() + NR_DETECTED;
+
+/// The name of exported counter `i` (below [`NR_EXPORTED`]) as a prefix and a rest:
+/// the failures by cause are `failures_` and the cause.
+pub(crate) fn exported_name(i: usize) -> Option<(&'static str, &'static str)> {
+    match EXPORTED_NAMES.get(i) {
+        Some(n) => Some(("", n)),
+        None => Some((
+            "failures_",
+            Detected::ALL.get(i - EXPORTED_NAMES.len())?.name(),
+        )),
+    }
+}
+
 impl Counters {
+    /// The value of exported counter `i` (see [`exported_name`]). The counters are the
+    /// device's, not an instance's: they never go backwards across recoveries.
+    pub(crate) fn exported_value(&self, i: usize) -> Option<u64> {
+        let a = match i {
+            0 => &self.recoveries,
+            1 => &self.swaps,
+            2 => &self.rejuvenations,
+            3 => &self.giveups,
+            4 => &self.reissued,
+            5 => &self.undone,
+            6 => &self.injected_total,
+            i => &self.detected[*Detected::ALL.get(i - EXPORTED_NAMES.len())? as usize],
+        };
+        Some(a.load(Relaxed))
+    }
+
     pub(crate) const fn new() -> Self {
         Self {
             calls: [const { AtomicU64::new(0) }; MAX_ENTRIES],

@@ -37,6 +37,7 @@ use crate::abi::{
 use crate::device::{now_ns, Admitted, Class, Device, Failure};
 use crate::instance::{Event, InstanceState, ServedDevice};
 use crate::placeholders::nic_tx::TxLent;
+use crate::stats::{exported_name, NR_EXPORTED};
 use crate::timeout::Bounds;
 use crate::undo::action_list::Kind;
 use crate::wrappers::net::{copy_cstr, Napi, NetDev, Skb, IFF_ALLMULTI, IFF_PROMISC};
@@ -878,6 +879,58 @@ extern "C" fn ndriver_nic_drvinfo(
     let s = dev.pci_text(&mut buf);
     // SAFETY: the C caller passes `bus` writable for `bus_len` bytes.
     unsafe { copy_cstr(bus, bus_len, s) };
+}
+
+/// The NIC's own counters `ethtool -S` shows after the device's (`stats::exported_name`).
+const NIC_EXPORTED: [&str; 3] = ["tx_timeouts", "tx_stalls", "carrier_kept"];
+
+/// ethtool `get_sset_count(ETH_SS_STATS)`: how many counters `ethtool -S` shows.
+#[unsafe(no_mangle)]
+extern "C" fn ndriver_nic_ethtool_count() -> c_int {
+    (NR_EXPORTED + NIC_EXPORTED.len()) as c_int
+}
+
+/// ethtool `get_strings(ETH_SS_STATS)`: the name of counter `i` into `out` (`len`
+/// bytes, NUL-terminated; empty for an index out of range).
+#[unsafe(no_mangle)]
+extern "C" fn ndriver_nic_ethtool_name(i: c_uint, out: *mut c_char, len: usize) {
+    let i = i as usize;
+    let (prefix, rest) = if i < NR_EXPORTED {
+        exported_name(i).unwrap_or(("", ""))
+    } else {
+        ("", NIC_EXPORTED.get(i - NR_EXPORTED).copied().unwrap_or(""))
+    };
+    let mut buf = [0u8; 32];
+    let n = (prefix.len() + rest.len()).min(buf.len());
+    for (d, s) in buf
+        .iter_mut()
+        .zip(Iterator::chain(prefix.bytes(), rest.bytes()))
+    {
+        *d = s;
+    }
+    let name = core::str::from_utf8(&buf[..n]).unwrap_or("");
+    // SAFETY: the C caller passes a buffer of `len` bytes (`ETH_GSTRING_LEN`).
+    unsafe { copy_cstr(out, len, name) };
+}
+
+/// ethtool `get_ethtool_stats`: the values, in `ndriver_nic_ethtool_name`'s order, into
+/// `out` (`n` of them).
+#[unsafe(no_mangle)]
+extern "C" fn ndriver_nic_ethtool_values(nd: *mut c_void, out: *mut u64, n: usize) {
+    // SAFETY: called by the kernel for our registered placeholder.
+    let (dev, _nd) = unsafe { dev_of(nd) };
+    let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let net = &dev.class.net;
+    let nic = [l(&net.tx_timeouts), l(&net.tx_stalls), l(&net.carrier_kept)];
+    for i in 0..n {
+        let v = if i < NR_EXPORTED {
+            dev.counters.exported_value(i).unwrap_or(0)
+        } else {
+            nic.get(i - NR_EXPORTED).copied().unwrap_or(0)
+        };
+        // SAFETY: the C caller passes room for `n` values.
+        unsafe { *out.add(i) = v };
+    }
 }
 
 /// Marks the current poll completed (from `ndriver_net_napi_complete`).

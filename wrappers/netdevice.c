@@ -33,6 +33,9 @@ void ndriver_nic_ndo_get_stats64(struct net_device *nd, u64 *v);
 int ndriver_nic_napi_poll(struct napi_struct *napi, int budget);
 void ndriver_nic_drvinfo(struct net_device *nd, char *impl, size_t impl_len,
 			 char *bus, size_t bus_len);
+int ndriver_nic_ethtool_count(void);
+void ndriver_nic_ethtool_name(unsigned int i, char *out, size_t len);
+void ndriver_nic_ethtool_values(struct net_device *nd, u64 *out, size_t n);
 
 static int nic_set_mac(struct net_device *nd, void *p)
 {
@@ -77,9 +80,34 @@ static void nic_get_drvinfo(struct net_device *nd, struct ethtool_drvinfo *info)
 			    info->bus_info, sizeof(info->bus_info));
 }
 
+/* ethtool -S: the device's recovery counters (placeholders/nic.rs). */
+static int nic_get_sset_count(struct net_device *nd, int sset)
+{
+	return sset == ETH_SS_STATS ? ndriver_nic_ethtool_count() : -EOPNOTSUPP;
+}
+
+static void nic_get_strings(struct net_device *nd, u32 sset, u8 *data)
+{
+	int i, n = ndriver_nic_ethtool_count();
+
+	if (sset != ETH_SS_STATS)
+		return;
+	for (i = 0; i < n; i++)
+		ndriver_nic_ethtool_name(i, (char *)data + i * ETH_GSTRING_LEN, ETH_GSTRING_LEN);
+}
+
+static void nic_get_ethtool_stats(struct net_device *nd, struct ethtool_stats *stats,
+				  u64 *data)
+{
+	ndriver_nic_ethtool_values(nd, data, ndriver_nic_ethtool_count());
+}
+
 static const struct ethtool_ops ndriver_nic_ethtool_ops = {
 	.get_drvinfo = nic_get_drvinfo,
 	.get_link = ethtool_op_get_link,
+	.get_sset_count = nic_get_sset_count,
+	.get_strings = nic_get_strings,
+	.get_ethtool_stats = nic_get_ethtool_stats,
 };
 
 static struct ndriver_nic_priv *priv_of(struct net_device *nd)

@@ -12,6 +12,7 @@
 #    other disk runs fio with crc32c verify: the faulted devices recover, the others
 #    record no recovery, lose no datagram (and duplicate none) and fio sees no error.
 #    Then the roles swap (one class per device: the data paths are shared code).
+#  - `ethtool -S` shows each NIC's own counters.
 #  - A fault site armed on nic0 in the module both NICs run fires only in nic0's
 #    calls: nic1 reaches the instruction (the site's own count) and does not recover.
 #  - Both NICs, then both disks, hang at the same moment: both recoveries complete,
@@ -211,6 +212,17 @@ faults() {
 
 faults 0 1 "$CLASSES"
 faults 1 0 "panic spin"
+
+# ethtool -S shows each NIC's own recovery counters, as its stats file does.
+for i in 0 1; do
+	es=$(ethtool -S ndeth$i) || fail "ethtool -S ndeth$i"
+	v=$(echo "$es" | sed -n 's/^ *recoveries: //p')
+	[ "$v" = "$(rec nic$i)" ] || fail "ethtool -S ndeth$i: recoveries '$v', stats $(rec nic$i)"
+	v=$(echo "$es" | sed -n 's/^ *failures_bug: //p')
+	[ "$v" = "$(stat_in "$DBG/nic$i/stats" detected bug)" ] ||
+		fail "ethtool -S ndeth$i: failures_bug '$v', stats $(stat_in "$DBG/nic$i/stats" detected bug)"
+	echo "ethtool -S ndeth$i: recoveries $(rec nic$i), failures_bug $v"
+done
 
 # A fault site is an instruction of the module both NICs' instances run: armed on
 # nic0, it fires in nic0's calls only; nic1's arrivals count as outside.
