@@ -5,7 +5,8 @@
 //! runs. `site=random` draws from the whole text, most of which (error paths, set-up,
 //! code of other entry points) a given workload never reaches.
 //!
-//! While a trace runs, every guarded call runs with the trap flag set: the CPU raises a
+//! While a trace runs, every guarded call of the traced device (its owner tag,
+//! `guard::guarded_owner`) runs with the trap flag set: the CPU raises a
 //! debug exception after each instruction, and the die notifier's `DIE_DEBUG` hands it
 //! here, where the instruction's offset is marked in a bitmap of the traced module's
 //! text. Interrupts and exceptions clear the flag for their handlers and `iret` puts it
@@ -59,9 +60,10 @@ static CAP: AtomicUsize = AtomicUsize::new(0);
 /// setting the flag and the call's frame being armed, and after it returns).
 static OWN_START: AtomicUsize = AtomicUsize::new(0);
 static OWN_LEN: AtomicUsize = AtomicUsize::new(0);
-/// Guarded calls running with the trap flag this file set.
-/// Owner tag of the traced device's guarded calls (`guard::guarded_owner`).
+/// Owner tag of the traced device's guarded calls (`guard::guarded_owner`); stored
+/// before `ACTIVE` is set (Release), read after it (Acquire).
 static OWNER: AtomicUsize = AtomicUsize::new(0);
+/// Guarded calls running with the trap flag this file set.
 static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
 /// Steps taken in traced calls, and steps found outside them (the flag cleared).
 static STEPS: AtomicU64 = AtomicU64::new(0);
@@ -102,7 +104,7 @@ pub(crate) fn active() -> bool {
 /// Whether a trace runs for the guarded calls tagged `owner` (the traced device's):
 /// other devices served by the same module run its text unstepped.
 pub(crate) fn active_for(owner: usize) -> bool {
-    active() && OWNER.load(Ordering::Relaxed) == owner
+    ACTIVE.load(Ordering::Acquire) && OWNER.load(Ordering::Relaxed) == owner
 }
 
 /// Sets the trap flag for a guarded call: the CPU steps from the instruction after

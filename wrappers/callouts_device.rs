@@ -194,6 +194,10 @@ struct IrqAction {
     st: *const InstanceState,
     pdev: *mut bindings::pci_dev,
     irq: u32,
+    /// The function's INTx disable bit works (`pci_intx_mask_supported`): the handler
+    /// masks the function. Else it masks the whole line, as the only way to stop a
+    /// level-triggered function nobody can acknowledge.
+    intx_mask: bool,
     /// Whether the framework holds the function's INTx masked, and whether the line is
     /// being freed. A lock rather than an atomic flag: the flag and the INTx bit it
     /// stands for must change together, or a mask in the handler on one CPU and an
@@ -205,8 +209,8 @@ struct IrqAction {
 /// What the framework did to the function of a line it requested (under
 /// `IrqAction::mask`).
 struct MaskState {
-    /// The framework set the function's INTx disable bit because the instance could
-    /// not take an interrupt.
+    /// The framework set the function's INTx disable bit (or, without INTx masking,
+    /// disabled the line) because the instance could not take an interrupt.
     masked: bool,
     /// `free_irq` is coming: the undo silenced the function for good.
     freeing: bool,
@@ -226,9 +230,21 @@ fn mask(a: &IrqAction) -> bool {
     let mut m = a.mask.lock();
     // SAFETY: the instance lives until its undo list (which frees this line) ran.
     let st = unsafe { &*a.st };
-    if m.masked || m.freeing || device_of(st).serves(st) {
+    if m.freeing || device_of(st).serves(st) {
         return false;
     }
+    if !a.intx_mask {
+        if !m.masked {
+            // SAFETY: the line is requested by us; `disable_irq_nosync` may be called
+            // from its own handler and with interrupts off. `unmask` balances it.
+            unsafe { bindings::disable_irq_nosync(a.irq) };
+            m.masked = true;
+        }
+        return true;
+    }
+    // Checked on every interrupt, masked or not: another read-modify-write of the
+    // command register (bus mastering turned off by recovery) may have cleared the
+    // bit behind this flag.
     // SAFETY: `pdev` is the attached function, referenced by the device until its
     // instance's undo (which frees this line) ran; the check and mask is one config
     // space access under the PCI lock, allowed in hard interrupt context.
@@ -246,7 +262,12 @@ fn unmask(a: &IrqAction, freeing: bool) {
     let mut m = a.mask.lock();
     m.freeing |= freeing;
     if m.masked {
-        if !m.freeing {
+        if !a.intx_mask {
+            // SAFETY: balances the `disable_irq_nosync` of `mask` (the lock makes the
+            // pair and the flag one step); `enable_irq` may be called with interrupts
+            // off. Also when freeing: the line is shared and must be left enabled.
+            unsafe { bindings::enable_irq(a.irq) };
+        } else if !m.freeing {
             // SAFETY: `pdev` is the attached, referenced function (see `mask`); a
             // config space write under the PCI lock, allowed with interrupts off.
             unsafe { bindings::pci_intx(a.pdev, 1) };
@@ -320,11 +341,15 @@ pub(crate) extern "C" fn ndriver_request_irq(inst: *mut abi::Instance) -> c_int 
     if irq == 0 {
         return EINVAL.to_errno();
     }
+    // SAFETY: `p` is the attached, referenced function; the flag is set when it is
+    // found and not changed after.
+    let intx_mask = unsafe { (*p).broken_intx_masking() } == 0;
     let Ok(ia) = KBox::pin_init(
         pin_init!(IrqAction {
             st,
             pdev: p,
             irq,
+            intx_mask,
             mask <- new_spinlock_irq!(MaskState { masked: false, freeing: false }, "ndriver_irq_mask"),
         }),
         GFP_KERNEL,

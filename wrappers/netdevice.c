@@ -99,7 +99,7 @@ static void nic_get_strings(struct net_device *nd, u32 sset, u8 *data)
 static void nic_get_ethtool_stats(struct net_device *nd, struct ethtool_stats *stats,
 				  u64 *data)
 {
-	ndriver_nic_ethtool_values(nd, data, ndriver_nic_ethtool_count());
+	ndriver_nic_ethtool_values(nd, data, stats->n_stats);
 }
 
 static const struct ethtool_ops ndriver_nic_ethtool_ops = {
