@@ -65,7 +65,8 @@ unsafe fn undo_pci_enable(a: &Action) {
     }
 }
 
-/// Enables the device's PCI function with bus mastering and INTx. 0 or a negative errno.
+/// Enables the device's PCI function with bus mastering; its INTx stays off until the
+/// instance requests the line (`ndriver_request_irq`). 0 or a negative errno.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_pci_enable(inst: *mut abi::Instance) -> c_int {
     pci_enable(inst, true)
@@ -100,12 +101,14 @@ fn pci_enable(inst: *mut abi::Instance, master: bool) -> c_int {
         return r;
     }
     // SAFETY: `p` is the attached function, referenced by the device until detached (after
-    // this instance's undo); the function is enabled.
+    // this instance's undo); the function is enabled. Its INTx off: a function still
+    // asserting for a dead instance would otherwise raise a shared line that has no
+    // handler of ours yet (`pci_enable_device` clears the disable bit).
     unsafe {
         if master {
             bindings::pci_set_master(p);
         }
-        bindings::pci_intx(p, 1);
+        bindings::pci_intx(p, 0);
     }
     let action = Action {
         kind: Kind::PciEnable,
@@ -374,6 +377,10 @@ pub(crate) extern "C" fn ndriver_request_irq(inst: *mut abi::Instance) -> c_int 
         drop(unsafe { KBox::from_raw(ia) });
         return r;
     }
+    // The handler is in place: the function may interrupt now (until the instance
+    // serves, the handler masks it again if it does).
+    // SAFETY: `p` is the attached, enabled function.
+    unsafe { bindings::pci_intx(p, 1) };
     let action = Action {
         kind: Kind::Irq,
         obj: ia as usize,

@@ -53,7 +53,8 @@ impl Dev {
         unsafe { api::ndriver_pci_present(self.0) != 0 }
     }
 
-    /// Enables the PCI function (bus mastering, INTx) until the result drops.
+    /// Enables the PCI function (bus mastering; INTx once [`Dev::request_irq`] has put
+    /// the framework's handler on the line) until the result drops.
     pub(crate) fn pci_enable(&self) -> Result<PciEnabled> {
         // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract).
         kernel::error::to_result(unsafe { api::ndriver_pci_enable(self.0) })?;
