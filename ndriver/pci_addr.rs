@@ -4,6 +4,23 @@
 //! `BB:SS.F` (hexadecimal domain, bus and slot, function 0-7), as `lspci -D` prints
 //! them. Kernel-free, so the host tests cover it.
 
+/// An address (domain << 16 | bus << 8 | slot << 3 | function) as `DDDD:BB:SS.F`.
+pub(crate) struct Text(pub(crate) u64);
+
+impl core::fmt::Display for Text {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let a = self.0;
+        write!(
+            f,
+            "{:04x}:{:02x}:{:02x}.{}",
+            a >> 16,
+            (a >> 8) & 0xff,
+            (a >> 3) & 0x1f,
+            a & 7
+        )
+    }
+}
+
 /// Parses `text` into domain << 16 | bus << 8 | slot << 3 | function.
 pub(crate) fn parse(text: &str) -> Option<u64> {
     let (rest, func) = text.rsplit_once('.')?;

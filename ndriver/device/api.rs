@@ -11,6 +11,7 @@ use super::{Class, Device};
 use crate::abi::ImplDesc;
 use crate::inject_spec::{Armed, SiteSpec};
 use crate::instance::{Event, InstanceState, ServedDevice};
+use crate::pci_addr::Text;
 use crate::pci_claim;
 use crate::policy::Policy;
 use crate::registry;
@@ -337,15 +338,7 @@ impl<C: Class> DeviceApi for Device<C> {
         if self.pci_dev().is_null() {
             return writeln!(f, "none");
         }
-        let a = self.pci_addr.load(Ordering::Relaxed);
-        writeln!(
-            f,
-            "{:04x}:{:02x}:{:02x}.{}",
-            a >> 16,
-            (a >> 8) & 0xff,
-            (a >> 3) & 0x1f,
-            a & 7
-        )
+        writeln!(f, "{}", Text(self.pci_addr.load(Ordering::Relaxed)))
     }
 
     /// Attaches the PCI function at `addr` (domain << 16 | bus << 8 | devfn; `None`
@@ -393,12 +386,9 @@ impl<C: Class> DeviceApi for Device<C> {
                 let mut buf = [0u8; 256];
                 let driven = registry::driven_by(C::NAME, &mut buf);
                 pr_warn!(
-                    "{}: {:04x}:{:02x}:{:02x}.{} ({}) is not driven by any {} implementation ({})\n",
+                    "{}: {} ({}) is not driven by any {} implementation ({})\n",
                     self.name,
-                    a >> 16,
-                    (a >> 8) & 0xff,
-                    (a >> 3) & 0x1f,
-                    a & 7,
+                    Text(a),
                     f,
                     C::NAME,
                     driven
@@ -408,12 +398,9 @@ impl<C: Class> DeviceApi for Device<C> {
             // SAFETY: `new` is referenced; reading its driver pointer is a snapshot.
             if !unsafe { (*new).driver }.is_null() {
                 pr_warn!(
-                    "{}: {:04x}:{:02x}:{:02x}.{} is bound to a kernel driver; unbind it first\n",
+                    "{}: {} is bound to a kernel driver; unbind it first\n",
                     self.name,
-                    a >> 16,
-                    (a >> 8) & 0xff,
-                    (a >> 3) & 0x1f,
-                    a & 7
+                    Text(a)
                 );
                 return refuse(EBUSY);
             }
@@ -428,14 +415,10 @@ impl<C: Class> DeviceApi for Device<C> {
             match pci_claim::claim(new, self.name) {
                 Ok(c) => Some(c),
                 Err(holder) => {
-                    let a = addr.unwrap_or(0);
                     pr_warn!(
-                        "{}: {:04x}:{:02x}:{:02x}.{} is attached to {}; detach it there first\n",
+                        "{}: {} is attached to {}; detach it there first\n",
                         self.name,
-                        a >> 16,
-                        (a >> 8) & 0xff,
-                        (a >> 3) & 0x1f,
-                        a & 7,
+                        Text(addr.unwrap_or(0)),
                         holder
                     );
                     return refuse(EBUSY);

@@ -147,10 +147,22 @@ fio_loop() {
 	echo "$1 fio runs: $n" >> "$ERRS.runs"
 }
 
+# fault_once DEV ENTRY CLASS: raises CLASS in DEV's ENTRY and waits for its recovery.
+fault_once() {
+	local r0 k
+	r0=$(rec $1)
+	echo "class=$3 entry=$2" > "$DBG/$1/inject" || fail "inject $3 in $1 $2"
+	for ((k = 0; k < 600; k++)); do
+		[ "$(rec $1)" -gt "$r0" ] && [ "$(inject_field "$DBG/$1" class)" = "" ] && return 0
+		sleep 0.05
+	done
+	fail "$3 in $1 $2: not recovered (recoveries $r0 -> $(rec $1), inject $(cat "$DBG/$1/inject"))"
+}
+
 # faults BAD GOOD CLASSES: each class once in nicBAD's start_xmit and ndblkBAD's
 # queue_rq, while nicGOOD carries the UDP stream and ndblkGOOD runs fio.
 faults() {
-	local bad=$1 good=$2 classes=$3 class r0 g0 b0 gb0 k i d
+	local bad=$1 good=$2 classes=$3 class g0 gb0 k d
 	rm -f "$STOP" "$ERRS" "$ERRS.runs"
 	# The undisturbed devices' own calls get a deadline floor of 1 s: a vCPU the host
 	# starves (TCG on 2 cores, KASAN) must not make them fail on their own.
@@ -168,22 +180,10 @@ faults() {
 	local ping=$!
 	sleep 1
 	for class in $classes; do
-		r0=$(rec nic$bad)
-		b0=$(rec ndblk$bad)
 		# One device at a time: spin_irqoff in both at once could leave no CPU to
 		# end the other's hang but the i6300ESB's NMI (26-all-cpu-hang's matter).
-		echo "class=$class entry=start_xmit" > "$DBG/nic$bad/inject" || fail "inject nic$bad"
-		for ((k = 0; k < 600; k++)); do
-			[ "$(rec nic$bad)" -gt "$r0" ] && [ "$(inject_field "$DBG/nic$bad" class)" = "" ] && break
-			sleep 0.05
-		done
-		[ "$(rec nic$bad)" -gt "$r0" ] || fail "$class in nic$bad start_xmit: not recovered"
-		echo "class=$class entry=queue_rq" > "$DBG/ndblk$bad/inject" || fail "inject ndblk$bad"
-		for ((k = 0; k < 600; k++)); do
-			[ "$(rec ndblk$bad)" -gt "$b0" ] && [ "$(inject_field "$DBG/ndblk$bad" class)" = "" ] && break
-			sleep 0.05
-		done
-		[ "$(rec ndblk$bad)" -gt "$b0" ] || fail "$class in ndblk$bad queue_rq: not recovered"
+		fault_once nic$bad start_xmit $class
+		fault_once ndblk$bad queue_rq $class
 		for ((k = 0; k < 30; k++)); do
 			busybox ping -c 1 -W 1 10.99.$bad.1 > /dev/null 2>&1 && break
 		done
