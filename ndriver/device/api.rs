@@ -75,6 +75,14 @@ pub(crate) trait DeviceApi: ServedDevice + Send + Sync {
     fn call(&self, text: &str) -> Result<i64>;
 }
 
+// The kernel log takes `kernel::fmt::Display`; `pci_addr.rs` is kernel-free and
+// implements only `core::fmt::Display`.
+impl kernel::fmt::Display for Text {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Display::fmt(self, f)
+    }
+}
+
 impl<C: Class> ServedDevice for Device<C> {
     fn as_ptr(&self) -> *const c_void {
         core::ptr::from_ref(self).cast()
