@@ -189,6 +189,17 @@ detected_as() {
 	esac
 }
 
+# unload_all: removes ndriver and every implementation module (ndriver_*) an earlier,
+# failed test may have left loaded, implementations first; a test that stops half way
+# must not make the next one fail to load ndriver.
+unload_all() {
+	local m
+	for m in $(awk '$1 ~ /^ndriver_/ { print $1 }' /proc/modules) ndriver; do
+		loaded $m && rmmod $m
+	done
+	return 0
+}
+
 # insmod a module of this tree by name (e.g. ndriver, sample-drivers/ndriver_hello).
 load() {
 	insmod "$ROOT/$1.ko" || fail "insmod $1.ko failed"
@@ -207,9 +218,7 @@ TD=$DBG/testdev0
 # Loads ndriver and both testdev implementations (testdev-a binds first), after
 # removing what an earlier, failed test may have left.
 load_testdev() {
-	for m in ndriver_testdev_b ndriver_testdev_a ndriver_hello ndriver; do
-		loaded $m && rmmod $m
-	done
+	unload_all
 	load ndriver
 	load sample-drivers/ndriver_testdev_a
 	load sample-drivers/ndriver_testdev_b
@@ -546,9 +555,7 @@ blk_wait_dev() {
 # test disk and waits for /dev/ndblk0.
 load_blk() {
 	local pci i
-	for m in ndriver_vblk_b ndriver_vblk_a ndriver_testdev_b ndriver_testdev_a ndriver_hello ndriver; do
-		loaded $m && rmmod $m
-	done
+	unload_all
 	pci=$(blk_take_disk) || exit $?
 	load ndriver
 	load sample-drivers/ndriver_vblk_a
@@ -601,10 +608,7 @@ unload_nic() {
 # host stalls for tens of ms), ndeth0 up as 10.99.0.2 and the host side answering.
 load_nic() {
 	local m i
-	for m in ndriver_e1000_irq ndriver_e1000_napi ndriver_vblk_b ndriver_vblk_a \
-		ndriver_testdev_b ndriver_testdev_a ndriver_hello ndriver; do
-		loaded $m && rmmod $m
-	done
+	unload_all
 	load ndriver
 	load sample-drivers/ndriver_e1000_napi
 	load sample-drivers/ndriver_e1000_irq

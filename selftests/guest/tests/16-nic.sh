@@ -38,9 +38,7 @@ ping_loss() {
 }
 
 dmesg_mark
-for m in ndriver_e1000_irq ndriver_e1000_napi ndriver_testdev_b ndriver_testdev_a ndriver_hello ndriver; do
-	loaded $m && rmmod $m
-done
+unload_all
 load ndriver
 [ -d /sys/class/net/$IF ] || fail "no $IF after loading ndriver"
 load sample-drivers/ndriver_e1000_napi

@@ -81,9 +81,7 @@ sha_of() {
 }
 
 dmesg_mark
-for m in ndriver_e1000_irq ndriver_e1000_napi ndriver_testdev_b ndriver_testdev_a ndriver_hello ndriver; do
-	loaded $m && rmmod $m
-done
+unload_all
 load ndriver
 load sample-drivers/ndriver_e1000_napi
 load sample-drivers/ndriver_e1000_irq

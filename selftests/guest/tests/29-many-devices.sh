@@ -28,7 +28,7 @@ fail() {
 	echo "FAIL: $*"
 	touch "$STOP"
 	[ -z "$UDP" ] || kill "$UDP" 2>/dev/null
-	local d m
+	local d
 	for d in nic0 nic1 ndblk0 ndblk1; do
 		[ -d "$DBG/$d" ] || continue
 		echo "== $d"
@@ -36,14 +36,11 @@ fail() {
 		tail -n 3 "$DBG/$d/recoveries"
 	done
 	[ -s "$ERRS" ] && tail -n 20 "$ERRS"
-	# Leave nothing for the next test: its loaders unload only what they know.
+	# Leave nothing behind for the next test.
 	pkill -f 'busybox ping' 2>/dev/null
 	sleep 3
 	for d in 0 1; do ip link set ndeth$d down 2>/dev/null; done
-	for m in ndriver_testdev_a ndriver_vblk_b ndriver_vblk_a ndriver_e1000_irq \
-		ndriver_e1000_napi ndriver; do
-		loaded $m && rmmod $m
-	done
+	unload_all
 	exit 1
 }
 
@@ -55,10 +52,7 @@ for a in "${NICS[@]:0:2}"; do
 done
 
 dmesg_mark
-for m in ndriver_e1000_irq ndriver_e1000_napi ndriver_vblk_b ndriver_vblk_a \
-	ndriver_testdev_b ndriver_testdev_a ndriver_hello ndriver; do
-	loaded $m && rmmod $m
-done
+unload_all
 DISK0=$(blk_take_disk 0) || exit $?
 DISK1=$(blk_take_disk 1) || exit $?
 
