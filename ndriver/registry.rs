@@ -216,10 +216,10 @@ fn register(desc: *const ImplDesc, owner: *mut kernel::bindings::module) -> Resu
     }
     // SAFETY: `owner` is the registering module, loaded during its `init`.
     let module = unsafe { module_name(owner) };
+    // Only `abi_version` is read (no reference to the whole descriptor) until the version
+    // says the rest is this version's layout: an older descriptor is smaller.
     // SAFETY: the caller passes a pointer to its static descriptor (see `ImplDesc`),
-    // which in every ABI version starts with `abi_version`. Only that field is read
-    // (no reference to the whole descriptor) until the version says the rest is this
-    // version's layout: an older descriptor is smaller.
+    // which in every ABI version starts with `abi_version`.
     let version = unsafe { core::ptr::addr_of!((*desc).abi_version).read() };
     if version != ABI_VERSION {
         pr_err!(

@@ -900,17 +900,14 @@ extern "C" fn ndriver_nic_ethtool_name(i: c_uint, out: *mut c_char, len: usize) 
     } else {
         ("", NIC_EXPORTED.get(i - NR_EXPORTED).copied().unwrap_or(""))
     };
-    let mut buf = [0u8; 32];
-    let n = (prefix.len() + rest.len()).min(buf.len());
-    for (d, s) in buf
-        .iter_mut()
-        .zip(Iterator::chain(prefix.bytes(), rest.bytes()))
-    {
-        *d = s;
+    // The prefix, then the rest after it (truncated together to `len`).
+    let p = prefix.len().min(len.saturating_sub(1));
+    // SAFETY: the C caller passes a buffer of `len` bytes (`ETH_GSTRING_LEN`); the rest
+    // goes to the `len - p` bytes after the `p` bytes of prefix.
+    unsafe {
+        copy_cstr(out, len, prefix);
+        copy_cstr(out.add(p), len - p, rest);
     }
-    let name = core::str::from_utf8(&buf[..n]).unwrap_or("");
-    // SAFETY: the C caller passes a buffer of `len` bytes (`ETH_GSTRING_LEN`).
-    unsafe { copy_cstr(out, len, name) };
 }
 
 /// ethtool `get_ethtool_stats`: the values, in `ndriver_nic_ethtool_name`'s order, into

@@ -100,10 +100,10 @@ fn pci_enable(inst: *mut abi::Instance, master: bool) -> c_int {
     if r != 0 {
         return r;
     }
-    // SAFETY: `p` is the attached function, referenced by the device until detached (after
-    // this instance's undo); the function is enabled. Its INTx off: a function still
-    // asserting for a dead instance would otherwise raise a shared line that has no
-    // handler of ours yet (`pci_enable_device` clears the disable bit).
+    // INTx off: a function still asserting for a dead instance would otherwise raise a
+    // shared line that has no handler of ours yet (`pci_enable_device` clears the bit).
+    // SAFETY: `p` is the attached function, referenced by the device until detached
+    // (after this instance's undo); the function is enabled.
     unsafe {
         if master {
             bindings::pci_set_master(p);
