@@ -19,7 +19,7 @@ use crate::guard::{self, GuardFn};
 use crate::placeholders::nic::TX_STALL_NS;
 use crate::placeholders::nic_tx::TxLent;
 use crate::undo::action_list::{Action, ActionList, Kind};
-use crate::wrappers::net::SpareSkb;
+use crate::wrappers::net::spare_skb;
 use core::fmt;
 use core::hint::black_box;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -106,13 +106,13 @@ fn time_undo_pair(n: u64) -> Option<u64> {
 /// unfinished-transmit table (what `ndo_start_xmit` adds). `None` without memory for
 /// the table or skb.
 fn time_unfinished_pair(n: u64) -> Option<u64> {
-    let spare = SpareSkb::new().ok()?;
+    let mut skb = spare_skb().ok()?;
     let lent = TxLent::new().ok()?;
     let t0 = guard::rdtsc();
     for _ in 0..n {
-        let token = black_box(&lent).lend(spare.skb(), 1)?;
+        let token = black_box(&lent).lend(skb, 1).ok()?;
         black_box(lent.stalled(1, now_ns(), TX_STALL_NS));
-        black_box(lent.take(token, 1).ok()?);
+        skb = black_box(lent.take(token, 1).ok()?);
     }
     let t1 = guard::rdtsc();
     (t1 - t0).saturating_mul(100).checked_div(n)

@@ -125,7 +125,7 @@ impl Regs {
     }
 
     fn unlock(self) {
-        // SAFETY: as in `read_reload`.
+        // SAFETY: by the type invariant, `base + 0x0c` is a register of the live mapping.
         unsafe {
             bindings::writew(UNLOCK1, self.at(REG_RELOAD));
             bindings::writew(UNLOCK2, self.at(REG_RELOAD));
@@ -134,13 +134,14 @@ impl Regs {
 
     fn write_reload(self, v: u16) {
         self.unlock();
-        // SAFETY: as in `read_reload`.
+        // SAFETY: by the type invariant, `base + 0x0c` is a register of the live mapping.
         unsafe { bindings::writew(v, self.at(REG_RELOAD)) };
     }
 
     fn write_preload(self, reg: usize, v: u32) {
         self.unlock();
-        // SAFETY: as in `read_reload`; `reg` is one of the preload registers.
+        // SAFETY: by the type invariant `base` maps the 16-byte BAR, and `reg` is one of its
+        // preload registers (0x00 or 0x04).
         unsafe { bindings::writel(v, self.at(reg)) };
     }
 }
@@ -155,7 +156,7 @@ impl Regs {
 /// holds [`BUSY`] (or is the only user) and runs where a PCI configuration access may
 /// be made (not NMI).
 unsafe fn program(pdev: *mut bindings::pci_dev, regs: Regs) {
-    // SAFETY: `pdev` is a live function (see above); configuration writes take
+    // SAFETY: `pdev` is a live function (this function's contract); configuration writes take
     // `pci_lock` with interrupts saved, which any non-NMI context may do.
     unsafe { bindings::pci_write_config_word(pdev, CFG_CONFIG, CONFIG_1MHZ | CONFIG_INT_NONE) };
     regs.write_preload(REG_PRELOAD1, preload(STAGE_NS));
@@ -190,8 +191,9 @@ pub(crate) fn tick() {
         // clears `ARMED` under `BUSY` before it unmaps.
         let regs = Regs { base };
         if regs.read_reload() & RELOAD_TIMED_OUT != 0 {
-            // SAFETY: `pdev` and `regs` are the armed device (as above); we hold
-            // `BUSY`; a hard-interrupt handler may access configuration space.
+            // SAFETY: `pdev` is the referenced, enabled ESB function while `ARMED` is set, and
+            // `regs` maps its BAR (the INVARIANT just stated); we hold `BUSY`; a
+            // hard-interrupt handler may access configuration space.
             unsafe { program(pdev, regs) };
             REARMS.fetch_add(1, Ordering::Relaxed);
         } else {

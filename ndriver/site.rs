@@ -556,12 +556,13 @@ impl Site {
     ///
     /// Called by kprobes with this site's registered probe and the live registers.
     unsafe extern "C" fn post(p: *mut bindings::kprobe, regs: *mut bindings::pt_regs, _f: c_ulong) {
-        // SAFETY: as in `pre`.
+        // SAFETY: `p` is this site's registered probe (this function's contract).
         let site = unsafe { Self::from_probe(p) };
         if site.flip_cpu.load(Ordering::Acquire) != guard::this_cpu() {
             return;
         }
-        // SAFETY: as in `pre`.
+        // SAFETY: `regs` are the live registers of the probed context (this function's
+        // contract), ours to change until the handler returns; `PtRegs` has their layout.
         let r = unsafe { &mut *regs.cast::<PtRegs>() };
         let changed = site
             .before

@@ -267,9 +267,14 @@ impl Nic {
                 self.net.tx_packets.fetch_add(1, Ordering::Relaxed);
                 self.net.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
                 self.net.tx_sent_dead.fetch_add(1, Ordering::Relaxed);
-                // Freed after the undo list unmapped it (`Nic::undone`).
-                if let Some(nd) = self.netdev() {
-                    nd.sent().push(skb);
+                // Freed after the undo list unmapped it (`Nic::undone`). Without a
+                // placeholder (never while an instance serves) it is leaked rather than
+                // freed while still mapped.
+                match self.netdev() {
+                    Some(nd) => nd.sent().push(skb),
+                    None => {
+                        let _ = skb.into_raw();
+                    }
                 }
             }
         }
@@ -584,9 +589,14 @@ pub(crate) fn nic_of(st: &InstanceState) -> Option<&NicDev> {
 }
 
 /// `ndo_open`: NAPI on, then `open` (logged as `up`), then the queue.
+///
+/// # Safety
+///
+/// `nd` is a placeholder of a live `NicDev` (made by [`NetDev::alloc`] in `create`), as the
+/// kernel passes it to the operations `wrappers/netdevice.c` registers.
 #[unsafe(no_mangle)]
-extern "C" fn ndriver_nic_ndo_open(nd: *mut c_void) -> c_int {
-    // SAFETY: called by the kernel for our registered placeholder.
+unsafe extern "C" fn ndriver_nic_ndo_open(nd: *mut c_void) -> c_int {
+    // SAFETY: `nd` is our live placeholder (this function's contract).
     let (dev, nd) = unsafe { dev_of(nd) };
     if dev.pci_dev().is_null() {
         return ENODEV.to_errno();
@@ -607,9 +617,14 @@ extern "C" fn ndriver_nic_ndo_open(nd: *mut c_void) -> c_int {
 
 /// `ndo_stop`: queue and NAPI off (so no poll runs while the driver gives its rings
 /// back), `stop` (logged as down), carrier off.
+///
+/// # Safety
+///
+/// `nd` is a placeholder of a live `NicDev` (made by [`NetDev::alloc`] in `create`), as the
+/// kernel passes it to the operations `wrappers/netdevice.c` registers.
 #[unsafe(no_mangle)]
-extern "C" fn ndriver_nic_ndo_stop(nd: *mut c_void) -> c_int {
-    // SAFETY: called by the kernel for our registered placeholder.
+unsafe extern "C" fn ndriver_nic_ndo_stop(nd: *mut c_void) -> c_int {
+    // SAFETY: `nd` is our live placeholder (this function's contract).
     let (dev, nd) = unsafe { dev_of(nd) };
     nd.stop_queue();
     dev.class.up.store(false, Ordering::Release);
@@ -624,12 +639,21 @@ extern "C" fn ndriver_nic_ndo_stop(nd: *mut c_void) -> c_int {
 }
 
 /// `ndo_start_xmit`: the skb is lent under a token, then the driver gets the token.
+///
+/// # Safety
+///
+/// `nd` is a placeholder of a live `NicDev` (made by [`NetDev::alloc`] in `create`), as the
+/// kernel passes it to the operations `wrappers/netdevice.c` registers.
+/// `skb` is a live skb the stack hands over for transmission.
 #[unsafe(no_mangle)]
-extern "C" fn ndriver_nic_ndo_start_xmit(skb: *mut c_void, nd: *mut c_void) -> c_int {
-    // SAFETY: called by the kernel for our registered placeholder.
+unsafe extern "C" fn ndriver_nic_ndo_start_xmit(skb: *mut c_void, nd: *mut c_void) -> c_int {
+    // SAFETY: `nd` is our live placeholder (this function's contract).
     let (dev, nd) = unsafe { dev_of(nd) };
-    // SAFETY: the stack hands us a live skb.
-    let skb = unsafe { Skb::from_raw(skb) };
+    // SAFETY: the stack hands us a live skb on no list; ours unless we return
+    // `NETDEV_TX_BUSY` (then `give_back`).
+    let Some(skb) = (unsafe { Skb::from_raw(skb) }) else {
+        return NETDEV_TX_OK;
+    };
     let Some(a) = dev.admit() else {
         // Between instances: hold the queue until the new one serves (`redirected`
         // wakes it). Re-check after stopping, in case it started serving meanwhile.
@@ -638,28 +662,37 @@ extern "C" fn ndriver_nic_ndo_start_xmit(skb: *mut c_void, nd: *mut c_void) -> c
             nd.wake_queue();
         }
         dev.class.net.tx_busy.fetch_add(1, Ordering::Relaxed);
+        skb.give_back();
         return NETDEV_TX_BUSY;
     };
     if !skb.linear() {
-        // The placeholder announces no scatter-gather; never expected.
-        skb.drop_it();
+        // The placeholder announces no scatter-gather; never expected. Dropped.
         return NETDEV_TX_OK;
     }
     let (data, len) = skb.data();
+    // The frame stays readable for the whole call, even if the driver reports it done
+    // (and so frees the skb) before it returns.
+    let hold = skb.hold();
     let gen = a.inst.generation;
-    let Some(token) = dev.class.tx.lend(skb, gen) else {
-        // Every slot lent: the driver sits on more transmits than any ring holds.
-        nd.stop_queue();
-        dev.class.net.tx_busy.fetch_add(1, Ordering::Relaxed);
-        return NETDEV_TX_BUSY;
+    let token = match dev.class.tx.lend(skb, gen) {
+        Ok(token) => token,
+        Err(skb) => {
+            // Every slot lent: the driver sits on more transmits than any ring holds.
+            nd.stop_queue();
+            dev.class.net.tx_busy.fetch_add(1, Ordering::Relaxed);
+            skb.give_back();
+            return NETDEV_TX_BUSY;
+        }
     };
     let h = a.handle();
     // SAFETY: `a.ops` is the table of the admitted instance.
     let f = unsafe { table(a.ops) }.start_xmit;
     // The driver sees the token, never the skb.
     let tp = token as usize as *mut c_void;
-    // SAFETY: `h` is the live instance `f` belongs to; the skb stays ours.
+    // SAFETY: `h` is the live instance `f` belongs to; the `len` bytes at `data` stay
+    // readable until the call returns (`hold`), whatever the driver reports meanwhile.
     let r = dev.guarded_entry(START_XMIT, || unsafe { f(h, tp, data, len) } as i64);
+    drop(hold);
     match r {
         Ok(0) => {
             // After the driver's call, which may have reaped what the device sent.
@@ -680,10 +713,11 @@ extern "C" fn ndriver_nic_ndo_start_xmit(skb: *mut c_void, nd: *mut c_void) -> c
         Ok(_) => {
             // Ring full: the driver did not take it. Unless it reported it done all
             // the same: then it is gone, and the stack must not get it back.
-            if dev.class.tx.take(token, gen).is_err() {
+            let Ok(skb) = dev.class.tx.take(token, gen) else {
                 return NETDEV_TX_OK;
-            }
+            };
             dev.class.net.tx_busy.fetch_add(1, Ordering::Relaxed);
+            skb.give_back();
             NETDEV_TX_BUSY
         }
         Err(fail) => {
@@ -696,9 +730,14 @@ extern "C" fn ndriver_nic_ndo_start_xmit(skb: *mut c_void, nd: *mut c_void) -> c
 }
 
 /// `ndo_set_rx_mode` (atomic, under the address lock): snapshot, then program.
+///
+/// # Safety
+///
+/// `nd` is a placeholder of a live `NicDev` (made by [`NetDev::alloc`] in `create`), as the
+/// kernel passes it to the operations `wrappers/netdevice.c` registers.
 #[unsafe(no_mangle)]
-extern "C" fn ndriver_nic_ndo_set_rx_mode(nd: *mut c_void) {
-    // SAFETY: called by the kernel for our registered placeholder.
+unsafe extern "C" fn ndriver_nic_ndo_set_rx_mode(nd: *mut c_void) {
+    // SAFETY: `nd` is our live placeholder (this function's contract).
     let (dev, nd) = unsafe { dev_of(nd) };
     dev.class.snapshot_filter(nd, true);
     let Some(a) = dev.admit() else {
@@ -716,12 +755,18 @@ extern "C" fn ndriver_nic_ndo_set_rx_mode(nd: *mut c_void) {
 
 /// `ndo_set_mac_address` (the address is valid): the placeholder takes it, then
 /// `set_mac_address` (logged); a refusal puts the old one back.
+///
+/// # Safety
+///
+/// `nd` is a placeholder of a live `NicDev` (made by [`NetDev::alloc`] in `create`), as the
+/// kernel passes it to the operations `wrappers/netdevice.c` registers.
+/// `mac` points to a 6-byte Ethernet address.
 #[unsafe(no_mangle)]
-extern "C" fn ndriver_nic_ndo_set_mac(nd: *mut c_void, mac: *const u8) -> c_int {
-    // SAFETY: called by the kernel for our registered placeholder.
+unsafe extern "C" fn ndriver_nic_ndo_set_mac(nd: *mut c_void, mac: *const u8) -> c_int {
+    // SAFETY: `nd` is our live placeholder (this function's contract).
     let (dev, nd) = unsafe { dev_of(nd) };
     let mut b = [0u8; 8];
-    // SAFETY: `mac` points at a 6-byte Ethernet address (`sockaddr::sa_data`).
+    // SAFETY: `mac` points to a 6-byte Ethernet address (this function's contract).
     unsafe { core::ptr::copy_nonoverlapping(mac, b.as_mut_ptr(), 6) };
     let v = u64::from_le_bytes(b);
     let old = nd.addr();
@@ -741,9 +786,14 @@ extern "C" fn ndriver_nic_ndo_set_mac(nd: *mut c_void, mac: *const u8) -> c_int 
 }
 
 /// `ndo_change_mtu`: `change_mtu`, logged.
+///
+/// # Safety
+///
+/// `nd` is a placeholder of a live `NicDev` (made by [`NetDev::alloc`] in `create`), as the
+/// kernel passes it to the operations `wrappers/netdevice.c` registers.
 #[unsafe(no_mangle)]
-extern "C" fn ndriver_nic_ndo_change_mtu(nd: *mut c_void, mtu: c_int) -> c_int {
-    // SAFETY: called by the kernel for our registered placeholder.
+unsafe extern "C" fn ndriver_nic_ndo_change_mtu(nd: *mut c_void, mtu: c_int) -> c_int {
+    // SAFETY: `nd` is our live placeholder (this function's contract).
     let (dev, nd) = unsafe { dev_of(nd) };
     let this = dev.arc();
     match this.configure(NIC_KEY_MTU, mtu as u64) {
@@ -758,9 +808,14 @@ extern "C" fn ndriver_nic_ndo_change_mtu(nd: *mut c_void, mtu: c_int) -> c_int {
 
 /// `ndo_tx_timeout`: the device hangs. The driver hears of it, then the instance is
 /// replaced as after any failure.
+///
+/// # Safety
+///
+/// `nd` is a placeholder of a live `NicDev` (made by [`NetDev::alloc`] in `create`), as the
+/// kernel passes it to the operations `wrappers/netdevice.c` registers.
 #[unsafe(no_mangle)]
-extern "C" fn ndriver_nic_ndo_tx_timeout(nd: *mut c_void, _txqueue: c_uint) {
-    // SAFETY: called by the kernel for our registered placeholder.
+unsafe extern "C" fn ndriver_nic_ndo_tx_timeout(nd: *mut c_void, _txqueue: c_uint) {
+    // SAFETY: `nd` is our live placeholder (this function's contract).
     let (dev, _nd) = unsafe { dev_of(nd) };
     dev.class.net.tx_timeouts.fetch_add(1, Ordering::Relaxed);
     if let Some(a) = dev.admit() {
@@ -784,9 +839,15 @@ fn tx_hung(dev: &NicDev, a: Admitted<'_, Nic>) {
 }
 
 /// `ndo_get_stats64`: the placeholder's counters plus the driver's hardware counters.
+///
+/// # Safety
+///
+/// `nd` is a placeholder of a live `NicDev` (made by [`NetDev::alloc`] in `create`), as the
+/// kernel passes it to the operations `wrappers/netdevice.c` registers.
+/// `v` is writable for 8 `u64`.
 #[unsafe(no_mangle)]
-extern "C" fn ndriver_nic_ndo_get_stats64(nd: *mut c_void, v: *mut u64) {
-    // SAFETY: called by the kernel for our registered placeholder.
+unsafe extern "C" fn ndriver_nic_ndo_get_stats64(nd: *mut c_void, v: *mut u64) {
+    // SAFETY: `nd` is our live placeholder (this function's contract).
     let (dev, _nd) = unsafe { dev_of(nd) };
     let n = &dev.class.net;
     if let Some(a) = dev.admit() {
@@ -818,16 +879,21 @@ extern "C" fn ndriver_nic_ndo_get_stats64(nd: *mut c_void, v: *mut u64) {
         l(&n.rx_dropped) + l(&n.rx_lost),
     ];
     for (i, x) in vals.iter().enumerate() {
-        // SAFETY: the C caller passes an array of 8 `u64`.
+        // SAFETY: `v` is writable for 8 `u64` (this function's contract), and `i < 8`.
         unsafe { *v.add(i) = *x };
     }
 }
 
 /// The NAPI poll: the driver's `poll` under the guard. A poll that cannot reach an
 /// instance, or whose instance failed, completes NAPI itself.
+///
+/// # Safety
+///
+/// `napi` is the NAPI context of a placeholder of a live `NicDev`, as the kernel passes
+/// it to the poll function `wrappers/netdevice.c` registered.
 #[unsafe(no_mangle)]
-extern "C" fn ndriver_nic_napi_poll(napi: *mut c_void, budget: c_int) -> c_int {
-    // SAFETY: the kernel polls the NAPI context of our live placeholder.
+unsafe extern "C" fn ndriver_nic_napi_poll(napi: *mut c_void, budget: c_int) -> c_int {
+    // SAFETY: `napi` is the NAPI context of our live placeholder (this function's contract).
     let dev = unsafe { &*NetDev::owner_of_napi(napi).cast::<NicDev>() };
     // SAFETY: `napi` is the NAPI context of our live placeholder, which the kernel is polling.
     let n = unsafe { Napi::from_raw(napi) };
@@ -862,22 +928,28 @@ extern "C" fn ndriver_nic_napi_poll(napi: *mut c_void, budget: c_int) -> c_int {
 }
 
 /// ethtool `get_drvinfo`: the implementation serving now and the PCI function.
+///
+/// # Safety
+///
+/// `nd` is a placeholder of a live `NicDev` (made by [`NetDev::alloc`] in `create`), as the
+/// kernel passes it to the operations `wrappers/netdevice.c` registers.
+/// `imp` is writable for `imp_len` bytes and `bus` for `bus_len` bytes.
 #[unsafe(no_mangle)]
-extern "C" fn ndriver_nic_drvinfo(
+unsafe extern "C" fn ndriver_nic_drvinfo(
     nd: *mut c_void,
     imp: *mut c_char,
     imp_len: usize,
     bus: *mut c_char,
     bus_len: usize,
 ) {
-    // SAFETY: called by the kernel for our registered placeholder.
+    // SAFETY: `nd` is our live placeholder (this function's contract).
     let (dev, _nd) = unsafe { dev_of(nd) };
     let name = dev.impl_name();
-    // SAFETY: the C caller passes buffers of these lengths.
+    // SAFETY: `imp` is writable for `imp_len` bytes (this function's contract).
     unsafe { copy_cstr(imp, imp_len, name) };
     let mut buf = [0u8; 16];
     let s = dev.pci_text(&mut buf);
-    // SAFETY: the C caller passes `bus` writable for `bus_len` bytes.
+    // SAFETY: `bus` is writable for `bus_len` bytes (this function's contract).
     unsafe { copy_cstr(bus, bus_len, s) };
 }
 
@@ -892,8 +964,12 @@ extern "C" fn ndriver_nic_ethtool_count() -> c_int {
 
 /// ethtool `get_strings(ETH_SS_STATS)`: the name of counter `i` into `out` (`len`
 /// bytes, NUL-terminated; empty for an index out of range).
+///
+/// # Safety
+///
+/// `out` is writable for `len` bytes.
 #[unsafe(no_mangle)]
-extern "C" fn ndriver_nic_ethtool_name(i: c_uint, out: *mut c_char, len: usize) {
+unsafe extern "C" fn ndriver_nic_ethtool_name(i: c_uint, out: *mut c_char, len: usize) {
     let i = i as usize;
     let (prefix, rest) = if i < NR_EXPORTED {
         exported_name(i).unwrap_or(("", ""))
@@ -902,8 +978,8 @@ extern "C" fn ndriver_nic_ethtool_name(i: c_uint, out: *mut c_char, len: usize) 
     };
     // The prefix, then the rest after it (truncated together to `len`).
     let p = prefix.len().min(len.saturating_sub(1));
-    // SAFETY: the C caller passes a buffer of `len` bytes (`ETH_GSTRING_LEN`); the rest
-    // goes to the `len - p` bytes after the `p` bytes of prefix.
+    // SAFETY: `out` is writable for `len` bytes (this function's contract); the rest goes
+    // to the `len - p` bytes after the `p` bytes of prefix.
     unsafe {
         copy_cstr(out, len, prefix);
         copy_cstr(out.add(p), len - p, rest);
@@ -912,9 +988,15 @@ extern "C" fn ndriver_nic_ethtool_name(i: c_uint, out: *mut c_char, len: usize) 
 
 /// ethtool `get_ethtool_stats`: the values, in `ndriver_nic_ethtool_name`'s order, into
 /// `out` (`n` of them).
+///
+/// # Safety
+///
+/// `nd` is a placeholder of a live `NicDev` (made by [`NetDev::alloc`] in `create`), as the
+/// kernel passes it to the operations `wrappers/netdevice.c` registers.
+/// `out` is writable for `n` `u64`.
 #[unsafe(no_mangle)]
-extern "C" fn ndriver_nic_ethtool_values(nd: *mut c_void, out: *mut u64, n: usize) {
-    // SAFETY: called by the kernel for our registered placeholder.
+unsafe extern "C" fn ndriver_nic_ethtool_values(nd: *mut c_void, out: *mut u64, n: usize) {
+    // SAFETY: `nd` is our live placeholder (this function's contract).
     let (dev, _nd) = unsafe { dev_of(nd) };
     let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
     let net = &dev.class.net;
@@ -925,7 +1007,7 @@ extern "C" fn ndriver_nic_ethtool_values(nd: *mut c_void, out: *mut u64, n: usiz
         } else {
             nic.get(i - NR_EXPORTED).copied().unwrap_or(0)
         };
-        // SAFETY: the C caller passes room for `n` values.
+        // SAFETY: `out` is writable for `n` `u64` (this function's contract), and `i < n`.
         unsafe { *out.add(i) = v };
     }
 }

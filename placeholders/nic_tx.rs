@@ -105,9 +105,9 @@ impl TxLent {
         &self.slots[(token % SLOTS as u64) as usize]
     }
 
-    /// Lends `skb` to the instance of generation `gen`: its token, or `None` if every
-    /// slot is taken. Called with the transmit queue lock held.
-    pub(crate) fn lend(&self, skb: Skb, gen: u64) -> Option<u64> {
+    /// Lends `skb` to the instance of generation `gen`: its token, or the skb back if
+    /// every slot is taken. Called with the transmit queue lock held.
+    pub(crate) fn lend(&self, skb: Skb, gen: u64) -> Result<u64, Skb> {
         let start = self.tx.next.load(Ordering::Relaxed);
         for token in start..start + SLOTS as u64 {
             let s = self.slot(token);
@@ -115,14 +115,15 @@ impl TxLent {
                 // Still held (a transmit the driver sits on): try the next slot.
                 continue;
             }
-            s.skb.store(skb.as_ptr(), Ordering::Relaxed);
+            s.skb.store(skb.into_raw(), Ordering::Relaxed);
             s.gen.store(gen, Ordering::Relaxed);
-            // INVARIANT: `skb` and `gen` are stored before the token publishes them.
+            // INVARIANT: the slot owns the skb whose handle `into_raw` ended; `skb` and
+            // `gen` are stored before the token publishes them.
             s.token.store(token, Ordering::Release);
             self.tx.next.store(token + 1, Ordering::Relaxed);
-            return Some(token);
+            return Ok(token);
         }
-        None
+        Err(skb)
     }
 
     /// Takes back the skb lent under `token` to the instance of generation `gen`.
@@ -143,9 +144,9 @@ impl TxLent {
         s.token
             .compare_exchange(token, 0, Ordering::AcqRel, Ordering::Relaxed)
             .map_err(|_| BadToken::Unknown)?;
-        // SAFETY: the token was still set, so (type invariant) `skb` is an skb the
-        // framework owns; clearing the token took it back from the instance.
-        Ok(unsafe { Skb::from_raw(skb) })
+        // SAFETY: the token was still set, so (type invariant) `skb` is a live skb the
+        // slot owned; clearing the token made this call its only owner.
+        unsafe { Skb::from_raw(skb) }.ok_or(BadToken::Unknown)
     }
 
     /// Takes back every skb lent to instances older than `gen`, oldest first, and
@@ -177,9 +178,11 @@ impl TxLent {
             .compare_exchange(token, 0, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
-            // SAFETY: as in `take`: the token was set, and clearing it took the skb
-            // back.
-            f(unsafe { Skb::from_raw(skb) });
+            // SAFETY: the token was still set, so (type invariant) `skb` is a live skb the
+            // slot owned; clearing the token made this call its only owner.
+            if let Some(skb) = unsafe { Skb::from_raw(skb) } {
+                f(skb);
+            }
         }
     }
 
@@ -241,6 +244,6 @@ impl TxLent {
 impl Drop for TxLent {
     fn drop(&mut self) {
         // Nothing is lent any more (the device is gone): free what is left.
-        self.reclaim(u64::MAX, |skb| skb.drop_it());
+        self.reclaim(u64::MAX, drop);
     }
 }

@@ -101,7 +101,8 @@ pub(crate) fn raise(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<u64>) ->
         }
         14 => {
             let _held = lock.lock();
-            // SAFETY: as for 11, with the driver's lock held across the call.
+            // SAFETY: not safe: an injected kernel fault (a divide error in core kernel
+            // text), raised with the driver's lock held, contained as `kernel_fault`.
             let r = unsafe { reciprocal_value(black_box(0)) };
             black_box(r);
             Ok(())

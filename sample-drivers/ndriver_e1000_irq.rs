@@ -113,9 +113,7 @@ impl E1000Irq {
                 break;
             };
             if good {
-                if let Some(f) = r.rx_bufs.bytes(i * RX_BUF, len) {
-                    let _ = c.dev.rx(f, false);
-                }
+                let _ = c.dev.rx_from(&r.rx_bufs, i * RX_BUF, len, false);
             }
             r.rx_next = self.hw.rx_give_back(&r.rx_ring, i, RX_RING);
         }
@@ -197,7 +195,7 @@ impl NicDriver for E1000Irq {
         Ok(())
     }
 
-    fn start_xmit(&self, c: &C<'_>, skb: TxSkb) -> Result<Xmit> {
+    fn start_xmit(&self, c: &C<'_>, skb: TxSkb<'_>) -> Result<Xmit> {
         fault_sites::raise(&c.dev, E::StartXmit, c.lock)?;
         let mut g = c.tx.lock();
         let Some(r) = g.rings.as_mut() else {

@@ -220,7 +220,7 @@ impl NicDriver for E1000Napi {
         Ok(())
     }
 
-    fn start_xmit(&self, c: &C<'_>, skb: TxSkb) -> Result<Xmit> {
+    fn start_xmit(&self, c: &C<'_>, skb: TxSkb<'_>) -> Result<Xmit> {
         fault_sites::raise(&c.dev, E::StartXmit, c.lock)?;
         let mut g = c.tx.lock();
         let Some(t) = g.r.as_mut() else {
@@ -232,7 +232,7 @@ impl NicDriver for E1000Napi {
             c.dev.stop_queue();
             return Ok(Xmit::Busy);
         }
-        let dma = c.dev.dma_map_raw(skb.data(), skb.len())?.into_raw();
+        let dma = skb.dma_map(&c.dev)?.into_raw();
         let i = t.queued % TX_RING;
         t.slots.set64(i * SLOT_WORDS, skb.token() as u64);
         t.slots.set64(i * SLOT_WORDS + 1, dma);
@@ -300,14 +300,16 @@ impl NicDriver for E1000Napi {
                     break;
                 };
                 let chunk = r.bufs[i / RX_CHUNK].as_ref().ok_or(EIO)?;
-                let frame = chunk.bytes((i % RX_CHUNK) * RX_BUF, len).ok_or(EIO)?;
-                (frame.as_ptr(), (good, len))
+                let frame = chunk.range((i % RX_CHUNK) * RX_BUF, len).ok_or(EIO)?;
+                (frame, (good, len))
             };
             if good.0 {
-                // SAFETY: `frame` is `good.1` bytes inside a receive slot (checked by `bytes`); the
-                // slot stays allocated until `stop`, which never runs during a poll, and the device
-                // does not write it before it is handed back below.
-                let f = unsafe { core::slice::from_raw_parts(frame, good.1) };
+                // SAFETY: the driver needs the frame without its lock held (the stack may
+                // transmit from inside the delivery). `frame` is `good.1` bytes inside a receive
+                // slot (checked by `range`); the slot stays allocated until `stop`, which never
+                // runs during a poll, and neither the device nor this driver writes it before it
+                // is handed back below.
+                let f = unsafe { core::slice::from_raw_parts(frame.cast_const(), good.1) };
                 let _ = c.dev.rx(f, true);
             }
             let mut g = c.rx.lock();

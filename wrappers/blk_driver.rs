@@ -161,7 +161,8 @@ pub(crate) struct ResetOnUndo {
 // SAFETY: the record is an instance pointer and a mapping address; the callout `drop`
 // calls is safe from any context and thread.
 unsafe impl Send for ResetOnUndo {}
-// SAFETY: as for `Send`.
+// SAFETY: a `&ResetOnUndo` gives access to nothing (no methods read or write through it), so
+// sharing it between threads cannot race.
 unsafe impl Sync for ResetOnUndo {}
 impl Drop for ResetOnUndo {
     fn drop(&mut self) {

@@ -65,7 +65,8 @@ pub(crate) extern "C" fn ndriver_net_tx_done(inst: *mut Instance, token: *mut c_
             .fetch_add(len as u64, Ordering::Relaxed);
         skb.consume();
     } else {
-        skb.drop_it();
+        // Dropped: freed as a drop.
+        drop(skb);
     }
 }
 

@@ -12,6 +12,7 @@
 use crate::abi::Instance;
 use crate::callouts_api as api;
 use core::ptr;
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::bindings;
 use kernel::prelude::*;
 
@@ -131,6 +132,8 @@ impl Dev {
         if ptr.is_null() {
             return Err(ENOMEM);
         }
+        // INVARIANT: a new block of `size` bytes from kmalloc (at least 8-byte aligned), held
+        // by this instance until `Memory::drop` frees it, and reached only through `Memory`.
         Ok(Memory {
             inst: self.0,
             ptr: ptr.cast(),
@@ -157,11 +160,16 @@ impl Dev {
 
     /// Maps `len` bytes at `data` (memory the framework lent the driver, such as a
     /// socket buffer being sent) for streaming DMA towards the device, until the
-    /// result drops. The mapping must drop before the memory is given back.
-    pub(crate) fn dma_map_raw(&self, data: *const u8, len: usize) -> Result<DmaMapping> {
+    /// result drops.
+    ///
+    /// # Safety
+    ///
+    /// `data` is readable for `len` bytes now. (Afterwards only the device reads it: the
+    /// CPU never does through a to-device mapping, and unmapping one copies nothing back.)
+    pub(crate) unsafe fn dma_map_raw(&self, data: *const u8, len: usize) -> Result<DmaMapping> {
         let mut dma = 0u64;
         // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract); `data`
-        // is readable for `len` bytes while mapped (the caller's promise); `dma` is an out-pointer.
+        // is readable for `len` bytes (this function's contract); `dma` is an out-pointer.
         kernel::error::to_result(unsafe {
             api::ndriver_dma_map(
                 self.0,
@@ -348,7 +356,7 @@ macro_rules! dma_access {
             if !self.fits::<$t>(off) {
                 return false;
             }
-            // SAFETY: as for the read.
+            // SAFETY: in bounds and aligned (checked); the buffer lives while `self`.
             unsafe { ptr::write_volatile(self.cpu.cast::<u8>().add(off).cast::<$t>(), v) };
             true
         }
@@ -418,14 +426,6 @@ impl DmaCoherent {
         true
     }
 
-    /// The `len` bytes at byte offset `off`, for as long as the buffer lives (the
-    /// device may write them again once the caller hands the slot back).
-    pub(crate) fn bytes(&self, off: usize, len: usize) -> Option<&[u8]> {
-        let p = self.range(off, len)?;
-        // SAFETY: in bounds of the live buffer.
-        Some(unsafe { core::slice::from_raw_parts(p, len) })
-    }
-
     /// The CPU address of the `len` bytes at byte offset `off` (for callouts that copy
     /// into or out of the buffer); `None` if out of range.
     pub(crate) fn range(&self, off: usize, len: usize) -> Option<*mut u8> {
@@ -449,7 +449,14 @@ impl Drop for DmaCoherent {
     }
 }
 
-/// Memory from the callouts.
+/// Memory from the callouts, read and written as 64-bit words.
+///
+/// # Invariants
+///
+/// `ptr` is a live, 8-byte aligned (kmalloc) block of `size` bytes that the instance
+/// `inst` holds and gives back only when this value drops; the CPU reaches it only
+/// through this value, with atomic word accesses (a device may DMA to or from it while
+/// mapped with [`Dev::dma_map`]).
 pub(crate) struct Memory {
     inst: *mut Instance,
     ptr: *mut u8,
@@ -458,8 +465,8 @@ pub(crate) struct Memory {
 // SAFETY: a `Memory` is the instance pointer and a kmalloc block, not tied to a thread; the
 // free callout on drop may be called from any thread.
 unsafe impl Send for Memory {}
-// SAFETY: a `&Memory` reads and writes whole words of its block; concurrent writers
-// serialise through their own lock (see `set64`).
+// SAFETY: a `&Memory` reaches its block only through atomic word loads and stores, which may
+// race with each other from several CPUs without undefined behaviour.
 unsafe impl Sync for Memory {}
 impl Memory {
     /// Its address (to tell the framework where something lies in it).
@@ -467,23 +474,26 @@ impl Memory {
         self.ptr
     }
 
+    /// The 64-bit word `i`, if in range.
+    fn word(&self, i: usize) -> Option<&AtomicU64> {
+        if i >= self.size / 8 {
+            return None;
+        }
+        // SAFETY: word `i` is inside the live, 8-byte aligned block (type invariant), which
+        // is only ever accessed atomically and lives as long as `self`.
+        Some(unsafe { AtomicU64::from_ptr(self.ptr.cast::<u64>().add(i)) })
+    }
+
     /// Reads the 64-bit word `i` (0 if out of range).
     pub(crate) fn get64(&self, i: usize) -> u64 {
-        if i >= self.size / 8 {
-            return 0;
-        }
-        // SAFETY: in bounds of the live, 8-byte aligned (kmalloc) block.
-        unsafe { self.ptr.cast::<u64>().add(i).read() }
+        self.word(i).map_or(0, |w| w.load(Ordering::Relaxed))
     }
 
     /// Writes the 64-bit word `i` (ignored if out of range).
     pub(crate) fn set64(&self, i: usize, v: u64) {
-        if i >= self.size / 8 {
-            return;
+        if let Some(w) = self.word(i) {
+            w.store(v, Ordering::Relaxed);
         }
-        // SAFETY: in bounds of the live block, which only this instance uses (callers
-        // serialise through their own lock).
-        unsafe { self.ptr.cast::<u64>().add(i).write(v) }
     }
 }
 impl Drop for Memory {

@@ -9,6 +9,8 @@
 //! ones through `wrappers/netdevice.c` and `wrappers/skbuff.c`. Kernel objects are
 //! opaque pointers here; their layouts stay on the C side.
 
+use core::mem::ManuallyDrop;
+use core::ptr::NonNull;
 use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::prelude::*;
 
@@ -41,6 +43,7 @@ mod raw {
         pub(super) fn ndriver_skb_data(skb: *mut c_void) -> *const u8;
         pub(super) fn ndriver_skb_len(skb: *mut c_void) -> c_uint;
         pub(super) fn ndriver_skb_linear(skb: *mut c_void) -> bool;
+        pub(super) fn ndriver_skb_get(skb: *mut c_void);
         pub(super) fn ndriver_skb_consume_any(skb: *mut c_void);
         pub(super) fn ndriver_skb_free_any(skb: *mut c_void);
         pub(super) fn ndriver_skb_rx(
@@ -302,57 +305,114 @@ impl Napi {
 }
 
 /// A socket buffer the stack handed to the placeholder for transmission.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Skb(*mut c_void);
+///
+/// Neither `Copy` nor `Clone`: each skb has one owner, and every way of letting go of it
+/// ([`Skb::consume`], [`Skb::requeue`], [`Skb::give_back`], [`SkbQueue::push`], [`Skb::into_raw`],
+/// or dropping it) takes the handle, so it is freed or handed on exactly once.
+///
+/// # Invariants
+///
+/// `self.0` is a live `sk_buff` owned by the holder of this handle: on no list, and
+/// freed or handed on by nobody else while the handle exists.
+pub(crate) struct Skb(NonNull<c_void>);
 
-// SAFETY: an skb in flight is owned by whoever holds it; the handle only carries it.
+// SAFETY: an skb in flight belongs to whoever holds its handle; the kernel frees and
+// sends skbs from any CPU.
 unsafe impl Send for Skb {}
 
 impl Skb {
-    /// The skb behind a pointer from `ndo_start_xmit` or a driver's report.
+    /// Takes ownership of the skb behind `skb` (from `ndo_start_xmit`, a queue, or
+    /// [`Skb::into_raw`]); `None` for NULL.
     ///
     /// # Safety
     ///
-    /// `skb` is a live socket buffer the framework owns.
-    pub(crate) unsafe fn from_raw(skb: *mut c_void) -> Self {
-        Skb(skb)
+    /// `skb` is NULL or a live socket buffer on no list that nobody else owns from now
+    /// on.
+    pub(crate) unsafe fn from_raw(skb: *mut c_void) -> Option<Self> {
+        // INVARIANT: live and now ours, per this function's contract.
+        NonNull::new(skb).map(Skb)
     }
 
-    /// The raw pointer (the handle drivers see).
-    pub(crate) fn as_ptr(&self) -> *mut c_void {
-        self.0
+    /// Gives up the handle without freeing the skb (to keep its pointer in a table
+    /// that takes it back with [`Skb::from_raw`]).
+    pub(crate) fn into_raw(self) -> *mut c_void {
+        ManuallyDrop::new(self).0.as_ptr()
+    }
+
+    /// Hands it back to the stack, which still owns it after `ndo_start_xmit` returns
+    /// `NETDEV_TX_BUSY`.
+    pub(crate) fn give_back(self) {
+        let _ = self.into_raw();
     }
 
     /// Its data and length (a linear skb: the placeholder offers no scatter-gather).
     pub(crate) fn data(&self) -> (*const u8, u32) {
-        // SAFETY: a live skb.
-        unsafe { (raw::ndriver_skb_data(self.0), raw::ndriver_skb_len(self.0)) }
+        // SAFETY: `self.0` is a live skb (type invariant).
+        unsafe {
+            (
+                raw::ndriver_skb_data(self.0.as_ptr()),
+                raw::ndriver_skb_len(self.0.as_ptr()),
+            )
+        }
     }
 
     /// Whether all its data is in the linear part.
     pub(crate) fn linear(&self) -> bool {
-        // SAFETY: a live skb.
-        unsafe { raw::ndriver_skb_linear(self.0) }
+        // SAFETY: `self.0` is a live skb (type invariant).
+        unsafe { raw::ndriver_skb_linear(self.0.as_ptr()) }
+    }
+
+    /// A reference of its own that keeps the skb's data readable until it drops, even
+    /// if the skb itself is freed meanwhile (by a driver's report during the call it
+    /// was lent for).
+    pub(crate) fn hold(&self) -> SkbHold {
+        // SAFETY: `self.0` is a live skb (type invariant); `skb_get` takes a reference.
+        unsafe { raw::ndriver_skb_get(self.0.as_ptr()) };
+        // INVARIANT: the reference just taken is the hold's own.
+        SkbHold(self.0)
     }
 
     /// Frees it as sent (any context).
     pub(crate) fn consume(self) {
-        // SAFETY: the caller owns the skb and gives it up.
-        unsafe { raw::ndriver_skb_consume_any(self.0) }
-    }
-
-    /// Frees it as dropped (any context).
-    pub(crate) fn drop_it(self) {
-        // SAFETY: the caller owns the skb and gives it up; `dev_kfree_skb_any` frees it from any
-        // context.
-        unsafe { raw::ndriver_skb_free_any(self.0) }
+        let p = self.into_raw();
+        // SAFETY: `p` was a live skb this handle owned (type invariant), and the handle is
+        // gone; `dev_consume_skb_any` frees it from any context.
+        unsafe { raw::ndriver_skb_consume_any(p) }
     }
 
     /// Sends it again through the stack (queueing discipline included); process
     /// context. Gives up ownership.
     pub(crate) fn requeue(self) -> c_int {
-        // SAFETY: the caller owns the skb; `dev_queue_xmit` consumes it in every case.
-        unsafe { raw::ndriver_skb_requeue(self.0) }
+        let p = self.into_raw();
+        // SAFETY: `p` was a live skb this handle owned (type invariant), and the handle is
+        // gone; `dev_queue_xmit` consumes it in every case.
+        unsafe { raw::ndriver_skb_requeue(p) }
+    }
+}
+
+impl Drop for Skb {
+    /// Frees it as dropped (any context).
+    fn drop(&mut self) {
+        // SAFETY: `self.0` is a live skb this handle owns (type invariant), and the handle
+        // ends here; `dev_kfree_skb_any` frees it from any context.
+        unsafe { raw::ndriver_skb_free_any(self.0.as_ptr()) }
+    }
+}
+
+/// A reference to an skb that keeps its data, but gives no right to send, queue or
+/// free it: see [`Skb::hold`].
+///
+/// # Invariants
+///
+/// `self.0` is a live skb on which this value owns one reference.
+pub(crate) struct SkbHold(NonNull<c_void>);
+
+impl Drop for SkbHold {
+    fn drop(&mut self) {
+        // SAFETY: the hold owns a reference on the live skb `self.0` (type invariant), given
+        // up here; `dev_consume_skb_any` drops it (and frees the skb if it was the last) from
+        // any context.
+        unsafe { raw::ndriver_skb_consume_any(self.0.as_ptr()) }
     }
 }
 
@@ -361,17 +421,20 @@ impl Skb {
 pub(crate) struct SkbQueue(*mut c_void);
 
 impl SkbQueue {
-    /// Appends `skb` (which must be on no list).
+    /// Appends `skb`; the queue owns it until [`SkbQueue::pop`].
     pub(crate) fn push(&self, skb: Skb) {
-        // SAFETY: a live queue; the functions take its lock.
-        unsafe { raw::skb_queue_tail(self.0, skb.0) }
+        let p = skb.into_raw();
+        // SAFETY: a live queue; `p` is an skb on no list whose handle is gone, so the queue
+        // is its only owner; `skb_queue_tail` takes the queue's lock.
+        unsafe { raw::skb_queue_tail(self.0, p) }
     }
 
     /// Takes the oldest skb off.
     pub(crate) fn pop(&self) -> Option<Skb> {
         // SAFETY: a live queue (it lives as long as its placeholder); `skb_dequeue` takes its lock.
         let p = unsafe { raw::skb_dequeue(self.0) };
-        (!p.is_null()).then_some(Skb(p))
+        // SAFETY: `p` is NULL or an skb `push` gave the queue, now unlinked, and ours.
+        unsafe { Skb::from_raw(p) }
     }
 
     /// Current length (a snapshot).
@@ -381,32 +444,13 @@ impl SkbQueue {
     }
 }
 
-/// An skb on no list, to time what the unfinished-transmit table adds to each
-/// transmitted skb (`bench`).
-pub(crate) struct SpareSkb(Skb);
-
-impl SpareSkb {
-    /// A 64-byte skb (process context).
-    pub(crate) fn new() -> Result<Self> {
-        // SAFETY: no preconditions; NULL on failure.
-        let skb = unsafe { raw::ndriver_skb_new(64) };
-        if skb.is_null() {
-            return Err(ENOMEM);
-        }
-        Ok(Self(Skb(skb)))
-    }
-
-    /// The skb (still owned by `self`).
-    pub(crate) fn skb(&self) -> Skb {
-        self.0
-    }
-}
-
-impl Drop for SpareSkb {
-    fn drop(&mut self) {
-        // SAFETY: the skb is ours and on no list.
-        unsafe { raw::ndriver_skb_free_any(self.0 .0) };
-    }
+/// A fresh 64-byte skb (process context), to time what the unfinished-transmit table adds
+/// to each transmitted skb (`bench`).
+pub(crate) fn spare_skb() -> Result<Skb> {
+    // SAFETY: no preconditions; NULL on failure.
+    let p = unsafe { raw::ndriver_skb_new(64) };
+    // SAFETY: `p` is NULL or a new skb on no list, ours alone.
+    unsafe { Skb::from_raw(p) }.ok_or(ENOMEM)
 }
 
 /// Copies `s` into the C buffer `out` of `len` bytes, NUL-terminated and truncated.

@@ -33,6 +33,7 @@ void ndriver_nic_addr_unlock_bh(struct net_device *nd);
 const u8 *ndriver_skb_data(struct sk_buff *skb);
 unsigned int ndriver_skb_len(struct sk_buff *skb);
 bool ndriver_skb_linear(struct sk_buff *skb);
+void ndriver_skb_get(struct sk_buff *skb);
 void ndriver_skb_consume_any(struct sk_buff *skb);
 void ndriver_skb_free_any(struct sk_buff *skb);
 int ndriver_skb_rx(struct net_device *nd, struct napi_struct *napi,

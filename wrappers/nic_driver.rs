@@ -20,38 +20,44 @@
 
 use crate::abi::{Instance, NicHwStats, PciId, NIC_RX_ALLMULTI, NIC_RX_PROMISC};
 use crate::callouts_api as api;
-use crate::driver_dev::{Dev, DmaCoherent};
+use crate::driver_dev::{Dev, DmaCoherent, DmaMapping};
 use crate::driver_lock::DriverLock;
+use core::marker::PhantomData;
 use core::ptr;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 
-/// A socket buffer handed to `start_xmit`, lent by the framework until the driver
-/// reports it with [`Dev::tx_done`]. Its data stays valid (and mapped, if the driver
-/// mapped it) until then.
-#[derive(Clone, Copy)]
-pub(crate) struct TxSkb {
-    skb: *mut c_void,
+/// A socket buffer handed to `start_xmit`: its frame, readable for the call, and the
+/// token under which the framework lent it. The driver keeps the token (in its ring) and
+/// gives it back exactly once with [`Dev::tx_done`]; the value itself cannot outlive the
+/// call (`'a`), so the frame cannot be read after the skb may have been freed.
+///
+/// # Invariants
+///
+/// `data` points to `len` bytes that stay readable and unwritten for `'a`, the
+/// `start_xmit` call this value was made for (the framework holds a reference on the skb
+/// until that call returns, even if the driver reports it done before).
+pub(crate) struct TxSkb<'a> {
+    token: usize,
     data: *const u8,
     len: u32,
+    _call: PhantomData<&'a [u8]>,
 }
 
-// SAFETY: an in-flight skb is only a token here; its data is read-only while lent.
-unsafe impl Send for TxSkb {}
-// SAFETY: a `&TxSkb` only reads the token and the lent frame, which nobody writes while it
-// is lent, so readers on several CPUs do not race.
-unsafe impl Sync for TxSkb {}
-
-impl TxSkb {
+impl TxSkb<'_> {
     /// The frame.
     pub(crate) fn bytes(&self) -> &[u8] {
-        // SAFETY: the framework lent `len` readable bytes at `data` until `tx_done`.
+        // SAFETY: `len` readable bytes at `data`, unchanged for as long as `self` lives (type
+        // invariant).
         unsafe { core::slice::from_raw_parts(self.data, self.len as usize) }
     }
 
-    /// Its data address (to map it for DMA).
-    pub(crate) fn data(&self) -> *const u8 {
-        self.data
+    /// Maps the frame for streaming DMA towards the device, until the mapping drops or is
+    /// given back with [`Dev::dma_unmap`]; do that before reporting the skb done (else
+    /// the device may read a freed frame).
+    pub(crate) fn dma_map(&self, dev: &Dev) -> Result<DmaMapping> {
+        // SAFETY: `len` readable bytes at `data` (type invariant).
+        unsafe { dev.dma_map_raw(self.data, self.len as usize) }
     }
 
     /// Its length.
@@ -61,10 +67,11 @@ impl TxSkb {
 
     /// The opaque token, for the driver's ring.
     pub(crate) fn token(&self) -> usize {
-        self.skb as usize
+        self.token
     }
 
-    /// The skb behind a token from [`TxSkb::token`] (for [`Dev::tx_done`]).
+    /// The skb behind a token from [`TxSkb::token`] (for [`Dev::tx_done`]). Any number
+    /// is accepted here: the framework refuses tokens it did not lend to this instance.
     pub(crate) fn from_token(token: usize) -> TxSkbToken {
         TxSkbToken(token as *mut c_void)
     }
@@ -104,6 +111,19 @@ impl Dev {
                 frame.len() as u32,
                 napi as u32,
             )
+        })
+    }
+
+    /// Hands the frame in the `len` bytes at byte offset `off` of `buf` (a receive slot
+    /// the device has filled and will not write before the driver hands it back) to the
+    /// stack, copied. `napi`: from `poll`. `EINVAL` if the range is not inside `buf`.
+    pub(crate) fn rx_from(&self, buf: &DmaCoherent, off: usize, len: usize, napi: bool) -> Result {
+        let data = buf.range(off, len).ok_or(EINVAL)?;
+        let len = u32::try_from(len).map_err(|_| EINVAL)?;
+        // SAFETY: the live instance; `data` is `len` bytes inside `buf`, which lives for this
+        // call; the callout copies them without forming a reference.
+        kernel::error::to_result(unsafe {
+            api::ndriver_net_rx(self.handle(), data, len, napi as u32)
         })
     }
 
@@ -264,7 +284,7 @@ pub(crate) trait NicDriver: Sized + Send + Sync {
     /// Interface down: everything `open` took is given back.
     fn stop(&self, c: &Ctx<'_, Self>) -> Result;
     /// Queue one frame.
-    fn start_xmit(&self, c: &Ctx<'_, Self>, skb: TxSkb) -> Result<Xmit>;
+    fn start_xmit(&self, c: &Ctx<'_, Self>, skb: TxSkb<'_>) -> Result<Xmit>;
     /// Program the receive filter from [`Dev::rx_filter`].
     fn set_rx_mode(&self, c: &Ctx<'_, Self>) -> Result;
     /// Program a new station address.
@@ -424,14 +444,22 @@ pub(crate) unsafe extern "C" fn stop<T: NicDriver>(inst: *mut Instance) -> c_int
 
 /// # Safety
 ///
-/// See [`probe`]; `skb` is lent with `len` readable bytes at `data`.
+/// See [`probe`]; `skb` is the token of a lent skb whose `len` bytes at `data` stay
+/// readable and unwritten until this call returns.
 pub(crate) unsafe extern "C" fn start_xmit<T: NicDriver>(
     inst: *mut Instance,
     skb: *mut c_void,
     data: *const u8,
     len: u32,
 ) -> c_int {
-    let s = TxSkb { skb, data, len };
+    // INVARIANT: `data` stays readable until this call returns (this function's contract),
+    // and `s` does not outlive the call.
+    let s = TxSkb {
+        token: skb as usize,
+        data,
+        len,
+        _call: PhantomData,
+    };
     // SAFETY: per the contract.
     unsafe {
         with::<T, _>(inst, ENODEV.to_errno(), |d, c| match d.start_xmit(c, s) {

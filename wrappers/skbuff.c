@@ -26,6 +26,12 @@ bool ndriver_skb_linear(struct sk_buff *skb)
 	return !skb_is_nonlinear(skb);
 }
 
+/* One more reference, so that the data outlives another holder's free. */
+void ndriver_skb_get(struct sk_buff *skb)
+{
+	skb_get(skb);
+}
+
 /* The skb was sent: free it as consumed (any context). */
 void ndriver_skb_consume_any(struct sk_buff *skb)
 {

@@ -118,7 +118,7 @@ impl<C: Class> Device<C> {
         let t = now_ns();
         for i in 0..ctl.config.len() {
             let (k, v) = ctl.config[i];
-            // SAFETY: as for `probe`.
+            // SAFETY: `h` is the fresh instance of this implementation, `ops` its table.
             let r =
                 self.guarded_entry(C::config_entry(k), || unsafe { C::configure(ops, h, k, v) });
             if let Err(f) = r {

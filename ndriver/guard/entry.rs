@@ -173,7 +173,8 @@ pub(super) unsafe fn redirect(
             // know): touch nothing, the next kick retries.
             return false;
         }
-        // SAFETY: Same words as above, checked to be the iret frame.
+        // SAFETY: The five words after `pt_regs` on the NMI stack, just compared equal to the
+        // interrupted context's ip, cs, flags, sp and ss: the iret frame, ours to retarget.
         unsafe {
             *iret = new_ip;
             *iret.add(2) = new_flags;

@@ -62,7 +62,8 @@ pub(crate) fn end_if_overdue(ip: usize) {
     if fp.is_null() {
         return;
     }
-    // SAFETY: `fp` is a live, armed frame of this context (see above).
+    // SAFETY: `fp` is non-null, so `find_frame` found a live, armed frame of this context,
+    // which stays linked while we, its callee, run.
     let frame = unsafe { &mut *fp };
     let now = rdtsc();
     if frame.deadline_tsc.load(Ordering::Relaxed) > now {
@@ -113,7 +114,8 @@ unsafe fn check_hang(regs: *mut PtRegs, level_offset: u32, nmi: bool, now: u64) 
     let level = pc.wrapping_sub(level_offset) & unsafe { ndg_level_mask };
     // SAFETY: We run in an interrupt or NMI handler on top of the checked context.
     let frame = unsafe { find_frame(cpu, level, r.sp) };
-    // SAFETY: `frame` is null or a live frame (see above).
+    // SAFETY: `find_frame` returns null or a live frame of the interrupted context, which
+    // cannot unlink it while this handler runs on top of it.
     if frame.is_null() || unsafe { (*frame).deadline_tsc.load(Ordering::Relaxed) } > now {
         return false;
     }
