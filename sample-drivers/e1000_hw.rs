@@ -15,12 +15,17 @@
 #![allow(dead_code)]
 
 use crate::abi::{NicHwStats, PciId};
-use crate::driver_dev::{Dev, DmaCoherent, IrqLine, Mmio, PciEnabled};
+use crate::driver_dev::{Bar, Dev, DmaCoherent, IrqLine, PciEnabled};
 use crate::nic_driver::RxFilter;
+use kernel::io::Io;
 use kernel::prelude::*;
 
 /// The functions both drivers drive: the 82540EM, QEMU's `e1000` (`8086:100e`).
 pub(crate) const PCI_IDS: &[PciId] = &[PciId::new(0x8086, 0x100e)];
+
+/// Length of the register BAR (BAR 0): 128 KiB. Register offsets are checked against it
+/// when the driver is built.
+pub(crate) const BAR_SIZE: usize = 0x20000;
 
 /// Device control.
 pub(crate) const CTRL: usize = 0x0000;
@@ -59,6 +64,9 @@ pub(crate) const MPC: usize = 0x4010;
 pub(crate) const COLC: usize = 0x4028;
 /// Multicast table array (128 words).
 pub(crate) const MTA: usize = 0x5200;
+/// Entries of the multicast table.
+pub(crate) const MTA_ENTRIES: usize = 128;
+const _: () = assert!(MTA + 4 * MTA_ENTRIES <= BAR_SIZE);
 /// Receive address 0, low and high.
 pub(crate) const RAL0: usize = 0x5400;
 pub(crate) const RAH0: usize = 0x5404;
@@ -208,7 +216,7 @@ pub(crate) fn desc_clear(ring: &DmaCoherent, i: usize) {
 pub(crate) struct Hw {
     _irq: IrqLine,
     /// The registers (BAR 0), for what only one driver does.
-    pub(crate) mmio: Mmio,
+    pub(crate) mmio: Bar<BAR_SIZE>,
     _enabled: PciEnabled,
 }
 
@@ -220,13 +228,13 @@ impl Hw {
     /// mastered and the interrupt line requested.
     pub(crate) fn probe(dev: &Dev) -> Result<Self> {
         let enabled = dev.pci_enable_quiet()?;
-        let mmio = dev.iomap(0)?;
-        mmio.write32(IMC, u32::MAX);
-        mmio.write32(RCTL, 0);
-        mmio.write32(TCTL, 0);
-        mmio.write32(RDLEN, 0);
-        mmio.write32(TDLEN, 0);
-        mmio.write32(CTRL, mmio.read32(CTRL) | CTRL_RST);
+        let mmio = dev.iomap::<BAR_SIZE>(0)?;
+        mmio.write32(u32::MAX, IMC);
+        mmio.write32(0, RCTL);
+        mmio.write32(0, TCTL);
+        mmio.write32(0, RDLEN);
+        mmio.write32(0, TDLEN);
+        mmio.write32(mmio.read32(CTRL) | CTRL_RST, CTRL);
         let mut n = 0;
         while mmio.read32(CTRL) & CTRL_RST != 0 {
             n += 1;
@@ -234,9 +242,9 @@ impl Hw {
                 return Err(ETIMEDOUT);
             }
         }
-        mmio.write32(IMC, u32::MAX);
+        mmio.write32(u32::MAX, IMC);
         let _ = mmio.read32(ICR);
-        mmio.write32(CTRL, mmio.read32(CTRL) | CTRL_SLU | CTRL_ASDE);
+        mmio.write32(mmio.read32(CTRL) | CTRL_SLU | CTRL_ASDE, CTRL);
         enabled.set_master();
         let irq = dev.request_irq()?;
         Ok(Self {
@@ -249,12 +257,12 @@ impl Hw {
     /// Starts a device reset (`CTRL.RST`) and leaves it to finish: the end of an
     /// orderly remove.
     pub(crate) fn reset(&self) {
-        self.mmio.write32(CTRL, self.mmio.read32(CTRL) | CTRL_RST);
+        self.mmio.write32(self.mmio.read32(CTRL) | CTRL_RST, CTRL);
     }
 
     /// Masks every interrupt cause.
     pub(crate) fn mask(&self) {
-        self.mmio.write32(IMC, u32::MAX);
+        self.mmio.write32(u32::MAX, IMC);
     }
 
     /// Masks and acknowledges every interrupt cause.
@@ -265,8 +273,8 @@ impl Hw {
 
     /// Turns receiver and transmitter off.
     pub(crate) fn disable_rx_tx(&self) {
-        self.mmio.write32(RCTL, 0);
-        self.mmio.write32(TCTL, 0);
+        self.mmio.write32(0, RCTL);
+        self.mmio.write32(0, TCTL);
     }
 
     /// Whether the link is up.
@@ -278,11 +286,27 @@ impl Hw {
     pub(crate) fn write_mac(&self, mac: [u8; 6]) {
         let lo = u32::from_le_bytes([mac[0], mac[1], mac[2], mac[3]]);
         let hi = u32::from(mac[4]) | (u32::from(mac[5]) << 8) | RAH_AV;
-        self.mmio.write32(RAL0, lo);
-        self.mmio.write32(RAH0, hi);
+        self.mmio.write32(lo, RAL0);
+        self.mmio.write32(hi, RAH0);
     }
 
-    /// Programs `RCTL` for filter `f` (the multicast table is the caller's);
+    /// Programs the multicast table for filter `f`: the bit of each of its addresses
+    /// set, every other bit clear.
+    pub(crate) fn write_multicast(&self, f: &RxFilter) {
+        let mut mta = [0u32; MTA_ENTRIES];
+        for &a in &f.mc[..f.count] {
+            let h = mta_hash(a) as usize;
+            if let Some(w) = mta.get_mut(h >> 5) {
+                *w |= 1 << (h & 31);
+            }
+        }
+        for (i, w) in mta.iter().enumerate() {
+            // Cannot fail: the table lies inside the BAR (asserted where `MTA_ENTRIES` is).
+            let _ = self.mmio.try_write32(*w, MTA + 4 * i);
+        }
+    }
+
+    /// Programs `RCTL` for filter `f` (see also [`Hw::write_multicast`]);
     /// `enable`: the receiver runs.
     pub(crate) fn write_rctl(&self, f: &RxFilter, enable: bool) {
         let mut rctl = RCTL_BAM | RCTL_SECRC;
@@ -295,45 +319,45 @@ impl Hw {
         if f.allmulti {
             rctl |= RCTL_MPE;
         }
-        self.mmio.write32(RCTL, rctl);
+        self.mmio.write32(rctl, RCTL);
     }
 
     /// Points the receiver at `ring` (`count` descriptors), all but the last given
     /// to the device, no receive delay. The receiver stays as it is.
     pub(crate) fn setup_rx(&self, ring: &DmaCoherent, count: usize) {
         let m = &self.mmio;
-        m.write32(RDBAL, ring.dma() as u32);
-        m.write32(RDBAH, (ring.dma() >> 32) as u32);
-        m.write32(RDLEN, (count * DESC_SIZE) as u32);
-        m.write32(RDH, 0);
-        m.write32(RDT, (count - 1) as u32);
-        m.write32(RDTR, 0);
+        m.write32(ring.dma() as u32, RDBAL);
+        m.write32((ring.dma() >> 32) as u32, RDBAH);
+        m.write32((count * DESC_SIZE) as u32, RDLEN);
+        m.write32(0, RDH);
+        m.write32((count - 1) as u32, RDT);
+        m.write32(0, RDTR);
     }
 
     /// Points the transmitter at the empty `ring` (`count` descriptors) and sets the
     /// inter-packet gap. The transmitter stays off ([`Hw::start_tx`]).
     pub(crate) fn setup_tx(&self, ring: &DmaCoherent, count: usize) {
         let m = &self.mmio;
-        m.write32(TDBAL, ring.dma() as u32);
-        m.write32(TDBAH, (ring.dma() >> 32) as u32);
-        m.write32(TDLEN, (count * DESC_SIZE) as u32);
-        m.write32(TDH, 0);
-        m.write32(TDT, 0);
-        m.write32(TIPG, TIPG_DEFAULT);
+        m.write32(ring.dma() as u32, TDBAL);
+        m.write32((ring.dma() >> 32) as u32, TDBAH);
+        m.write32((count * DESC_SIZE) as u32, TDLEN);
+        m.write32(0, TDH);
+        m.write32(0, TDT);
+        m.write32(TIPG_DEFAULT, TIPG);
     }
 
     /// Turns the transmitter on: short frames padded, half-duplex collision
     /// parameters.
     pub(crate) fn start_tx(&self) {
         self.mmio
-            .write32(TCTL, TCTL_EN | TCTL_PSP | TCTL_CT | TCTL_COLD);
+            .write32(TCTL_EN | TCTL_PSP | TCTL_CT | TCTL_COLD, TCTL);
     }
 
     /// The end of `open`: acknowledges stale causes, enables [`IMS_BITS`] and reports
     /// the link state to the placeholder.
     pub(crate) fn start_interrupts(&self, dev: &Dev) {
         let _ = self.mmio.read32(ICR);
-        self.mmio.write32(IMS, IMS_BITS);
+        self.mmio.write32(IMS_BITS, IMS);
         dev.carrier(self.link_up());
     }
 
@@ -354,7 +378,7 @@ impl Hw {
     /// device; returns the next descriptor to look at.
     pub(crate) fn rx_give_back(&self, ring: &DmaCoherent, i: usize, count: usize) -> usize {
         desc_clear(ring, i);
-        self.mmio.write32(RDT, i as u32);
+        self.mmio.write32(i as u32, RDT);
         (i + 1) % count
     }
 

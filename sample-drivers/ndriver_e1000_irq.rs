@@ -11,6 +11,7 @@
 //! device has sent it, so an instance that dies leaves its unsent frames to the
 //! framework. Compare `ndriver_e1000_napi.rs`.
 
+use kernel::io::Io;
 use kernel::prelude::*;
 
 #[path = "../ndriver/abi.rs"]
@@ -66,20 +67,11 @@ struct E1000Irq {
 type C<'a> = Ctx<'a, E1000Irq>;
 
 impl E1000Irq {
-    /// Programs station address, multicast table (cleared, then each address's bit
-    /// set in place) and `RCTL` from the placeholder.
+    /// Programs station address, multicast table and `RCTL` from the placeholder.
     fn program(&self, c: &C<'_>, enable_rx: bool) {
-        let m = &self.hw.mmio;
         self.hw.write_mac(c.dev.mac());
         let f = c.dev.rx_filter();
-        for i in 0..128 {
-            m.write32(MTA + 4 * i, 0);
-        }
-        for &a in &f.mc[..f.count] {
-            let h = mta_hash(a);
-            let reg = MTA + 4 * (h >> 5) as usize;
-            m.write32(reg, m.read32(reg) | (1 << (h & 31)));
-        }
+        self.hw.write_multicast(&f);
         self.hw.write_rctl(&f, enable_rx);
     }
 
@@ -216,7 +208,7 @@ impl NicDriver for E1000Irq {
         r.tx_skb[i] = skb.token();
         tx_desc_set(&r.tx_ring, i, r.tx_bufs.dma() + (i * RX_BUF) as u64, len);
         r.tx_head = next;
-        self.hw.mmio.write32(TDT, next as u32);
+        self.hw.mmio.write32(next as u32, TDT);
         if (next + 1) % TX_RING == r.tx_tail {
             r.tx_full = true;
             c.dev.stop_queue();

@@ -11,6 +11,7 @@
 //! chunks; frames are copied out into fresh skbs by the framework and delivered
 //! through GRO. Compare `ndriver_e1000_irq.rs`, the interrupt-driven alternative.
 
+use kernel::io::Io;
 use kernel::prelude::*;
 
 #[path = "../ndriver/abi.rs"]
@@ -75,18 +76,10 @@ struct E1000Napi {
 type C<'a> = Ctx<'a, E1000Napi>;
 
 impl E1000Napi {
-    /// Programs the receive filter (each multicast table word written once);
-    /// `enable`: the receiver runs.
+    /// Programs the receive filter; `enable`: the receiver runs.
     fn program_filter(&self, c: &C<'_>, enable: bool) {
         let f = c.dev.rx_filter();
-        let mut mta = [0u32; 128];
-        for &a in &f.mc[..f.count] {
-            let h = mta_hash(a);
-            mta[(h >> 5) as usize] |= 1 << (h & 31);
-        }
-        for (i, w) in mta.iter().enumerate() {
-            self.hw.mmio.write32(MTA + 4 * i, *w);
-        }
+        self.hw.write_multicast(&f);
         self.hw.write_rctl(&f, enable);
     }
 
@@ -178,7 +171,7 @@ impl NicDriver for E1000Napi {
         }
         let hw = &self.hw;
         hw.setup_rx(&ring, RX_RING);
-        hw.mmio.write32(ITR, 0);
+        hw.mmio.write32(0, ITR);
         register_rx_ring(d, &ring, RX_RING);
         // Transmit ring.
         let tring = d.dma_alloc(TX_RING * DESC_SIZE)?;
@@ -238,7 +231,7 @@ impl NicDriver for E1000Napi {
         t.slots.set64(i * SLOT_WORDS + 1, dma);
         tx_desc_set(&t.ring, i, dma, skb.len());
         t.queued += 1;
-        self.hw.mmio.write32(TDT, (t.queued % TX_RING) as u32);
+        self.hw.mmio.write32((t.queued % TX_RING) as u32, TDT);
         if t.queued - t.reaped >= TX_RING - 1 {
             t.stopped = true;
             c.dev.stop_queue();
@@ -319,7 +312,7 @@ impl NicDriver for E1000Napi {
             done += 1;
         }
         if done < budget && c.dev.napi_complete(done) {
-            self.hw.mmio.write32(IMS, IMS_BITS);
+            self.hw.mmio.write32(IMS_BITS, IMS);
         }
         Ok(done)
     }

@@ -13,9 +13,10 @@
 
 use crate::abi::{PciId, TestdevEntry};
 use crate::testdev_driver::{
-    Dev, DmaCoherent, DmaMapping, IrqLine, Memory, Mmio, PciEnabled, Timer, WorkItem,
+    Bar, Dev, DmaCoherent, DmaMapping, IrqLine, Memory, PciEnabled, Timer, WorkItem,
 };
 use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::io::Io;
 use kernel::prelude::*;
 
 /// The function both testdev implementations drive when given one: QEMU's e1000
@@ -23,6 +24,8 @@ use kernel::prelude::*;
 pub(crate) const PCI_IDS: &[PciId] = &[PciId::new(0x8086, 0x100e)];
 
 /// e1000 registers (82540EM manual, section 13).
+/// What the driver uses of the register BAR (BAR 0): up to `IMC`.
+const BAR_SIZE: usize = 0x100;
 const STATUS: usize = 0x08;
 const ICR: usize = 0xc0;
 const ICS: usize = 0xc8;
@@ -45,7 +48,7 @@ pub(crate) struct Hw {
     mapping: DmaMapping,
     _buffer: Memory,
     coherent: DmaCoherent,
-    mmio: Mmio,
+    mmio: Bar<BAR_SIZE>,
     _enabled: PciEnabled,
     interrupts: AtomicU64,
     works: AtomicU64,
@@ -58,9 +61,9 @@ impl Hw {
             return Ok(None);
         }
         let enabled = dev.pci_enable()?;
-        let mmio = dev.iomap(0)?;
+        let mmio = dev.iomap::<BAR_SIZE>(0)?;
         // Everything masked and acknowledged before the handler is installed.
-        mmio.write32(IMC, u32::MAX);
+        mmio.write32(u32::MAX, IMC);
         let _ = mmio.read32(ICR);
         let coherent = dev.dma_alloc(BUF_SIZE)?;
         let buffer = dev.alloc(BUF_SIZE)?;
@@ -68,7 +71,7 @@ impl Hw {
         let irq = dev.request_irq()?;
         let timer = dev.timer(1)?;
         let work = dev.work(1)?;
-        mmio.write32(IMS, CAUSE_LSC);
+        mmio.write32(CAUSE_LSC, IMS);
         pr_info!(
             "testdev hw: e1000 status {:#x}, coherent buffer at {:#x}, streaming at {:#x}\n",
             mmio.read32(STATUS),
@@ -91,7 +94,7 @@ impl Hw {
 
     /// A request arrived: make the device interrupt and start the timer.
     pub(crate) fn kick(&self) {
-        self.mmio.write32(ICS, CAUSE_LSC);
+        self.mmio.write32(CAUSE_LSC, ICS);
         self.timer.arm(TIMER_DELAY_NS);
     }
 
@@ -124,7 +127,7 @@ impl Hw {
 
     /// Stops the device's interrupts before the resources go.
     pub(crate) fn quiet(&self) {
-        self.mmio.write32(IMC, u32::MAX);
+        self.mmio.write32(u32::MAX, IMC);
         let _ = self.mmio.read32(ICR);
     }
 

@@ -16,7 +16,7 @@
 
 use crate::abi_blk::{BLK_MAX_BYTES, BLK_QUEUE_DEPTH};
 use crate::blk_driver::{Done, Op, Request, ResetOnUndo};
-use crate::driver_dev::{Dev, DmaCoherent, Io, IrqLine, PciEnabled};
+use crate::driver_dev::{Dev, DmaCoherent, IrqLine, PciEnabled};
 use crate::driver_lock::DriverLock;
 use crate::virtio_legacy::{self as vl, Queue};
 use core::sync::atomic::{fence, AtomicU64, Ordering};
@@ -40,7 +40,7 @@ pub(crate) struct Hw {
     bufs: [Option<DmaCoherent>; CHUNKS],
     hdrs: DmaCoherent,
     queue: Queue,
-    io: Io,
+    io: vl::Regs,
     _enabled: PciEnabled,
     /// The device takes flushes (it has a write cache).
     flush: bool,

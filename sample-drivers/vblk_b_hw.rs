@@ -11,7 +11,7 @@
 
 use crate::abi_blk::BLK_MAX_BYTES;
 use crate::blk_driver::{Done, Op, Request, ResetOnUndo};
-use crate::driver_dev::{Dev, DmaCoherent, Io, PciEnabled, Timer};
+use crate::driver_dev::{Dev, DmaCoherent, PciEnabled, Timer};
 use crate::driver_lock::DriverLock;
 use crate::virtio_legacy::{self as vl, Queue};
 use core::sync::atomic::{fence, AtomicU64, Ordering};
@@ -36,7 +36,7 @@ pub(crate) struct Hw {
     buf: DmaCoherent,
     hdr: DmaCoherent,
     queue: Queue,
-    io: Io,
+    io: vl::Regs,
     _enabled: PciEnabled,
     flush: bool,
     /// Requests completed, for the log.

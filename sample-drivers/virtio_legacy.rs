@@ -15,7 +15,7 @@
 
 use crate::abi::PciId;
 use crate::blk_driver::{Done, Op};
-use crate::driver_dev::{Dev, DmaCoherent, Io, PciEnabled};
+use crate::driver_dev::{Dev, DmaCoherent, IoBar, PciEnabled};
 use core::sync::atomic::{fence, AtomicU16, Ordering};
 use kernel::prelude::*;
 
@@ -41,6 +41,11 @@ pub(crate) const STATUS: usize = 18;
 pub(crate) const ISR: usize = 19;
 /// Device-specific configuration (without MSI-X).
 pub(crate) const CONFIG: usize = 20;
+/// What the driver uses of the register BAR: the header and the capacity (8 bytes of
+/// configuration). Register offsets are checked against it when the driver is built.
+pub(crate) const BAR_SIZE: usize = CONFIG + 8;
+/// The register BAR (BAR 0, I/O ports).
+pub(crate) type Regs = IoBar<BAR_SIZE>;
 
 /// Status: the guest saw the device.
 pub(crate) const S_ACKNOWLEDGE: u8 = 1;
@@ -159,27 +164,27 @@ pub(crate) struct Started {
 
 /// Resets the device: it forgets its queues and stops all DMA (a legacy reset is
 /// synchronous: the device has finished its requests when the write returns).
-pub(crate) fn reset(io: &Io) {
-    io.write8(STATUS, 0);
+pub(crate) fn reset(io: &Regs) {
+    io.write8(0, STATUS);
 }
 
 /// Resets the device and starts the handshake up to feature negotiation, taking the
 /// features in `want` that the device offers; selects queue 0.
-pub(crate) fn start(io: &Io, want: u32) -> Result<Started> {
+pub(crate) fn start(io: &Regs, want: u32) -> Result<Started> {
     reset(io);
     if io.read8(STATUS) != 0 {
         return Err(EIO);
     }
-    io.write8(STATUS, S_ACKNOWLEDGE);
-    io.write8(STATUS, S_ACKNOWLEDGE | S_DRIVER);
+    io.write8(S_ACKNOWLEDGE, STATUS);
+    io.write8(S_ACKNOWLEDGE | S_DRIVER, STATUS);
     let features = io.read32(HOST_FEATURES) & want;
-    io.write32(GUEST_FEATURES, features);
+    io.write32(features, GUEST_FEATURES);
     let lo = io.read32(CONFIG) as u64;
     let hi = io.read32(CONFIG + 4) as u64;
-    io.write16(QUEUE_SEL, 0);
+    io.write16(0, QUEUE_SEL);
     let queue_num = io.read16(QUEUE_NUM);
     if queue_num == 0 || !queue_num.is_power_of_two() || io.read32(QUEUE_PFN) != 0 {
-        io.write8(STATUS, S_FAILED);
+        io.write8(S_FAILED, STATUS);
         return Err(ENODEV);
     }
     Ok(Started {
@@ -191,13 +196,13 @@ pub(crate) fn start(io: &Io, want: u32) -> Result<Started> {
 
 /// Gives the device queue 0 at bus address `dma` (4096-aligned) and declares the
 /// driver ready.
-pub(crate) fn activate(io: &Io, dma: u64) -> Result {
+pub(crate) fn activate(io: &Regs, dma: u64) -> Result {
     if dma % ALIGN as u64 != 0 || dma >> 12 > u32::MAX as u64 {
         return Err(EINVAL);
     }
-    io.write16(QUEUE_SEL, 0);
-    io.write32(QUEUE_PFN, (dma >> 12) as u32);
-    io.write8(STATUS, S_ACKNOWLEDGE | S_DRIVER | S_DRIVER_OK);
+    io.write16(0, QUEUE_SEL);
+    io.write32((dma >> 12) as u32, QUEUE_PFN);
+    io.write8(S_ACKNOWLEDGE | S_DRIVER | S_DRIVER_OK, STATUS);
     if io.read8(STATUS) & S_FAILED != 0 {
         return Err(EIO);
     }
@@ -205,18 +210,18 @@ pub(crate) fn activate(io: &Io, dma: u64) -> Result {
 }
 
 /// Tells the device that queue 0 has new buffers.
-pub(crate) fn notify(io: &Io) {
-    io.write16(QUEUE_NOTIFY, 0);
+pub(crate) fn notify(io: &Regs) {
+    io.write16(0, QUEUE_NOTIFY);
 }
 
 /// Takes the device behind `dev`: enables the PCI function, maps the register block
 /// (BAR 0) and starts the device (see [`start`]), taking the features in `want`.
-pub(crate) fn take(dev: &Dev, want: u32) -> Result<(PciEnabled, Io, Started)> {
+pub(crate) fn take(dev: &Dev, want: u32) -> Result<(PciEnabled, Regs, Started)> {
     if !dev.pci_present() {
         return Err(ENODEV);
     }
     let enabled = dev.pci_enable()?;
-    let io = dev.iomap_io(0)?;
+    let io = dev.iomap_io::<BAR_SIZE>(0)?;
     let st = start(&io, want)?;
     Ok((enabled, io, st))
 }

@@ -87,9 +87,9 @@ impl Dev {
     /// instance dies: the device reset that must come before its DMA buffers and
     /// register mapping are given back. Dropping the result (an orderly stop) drops
     /// the record without writing.
-    pub(crate) fn reset_on_undo(
+    pub(crate) fn reset_on_undo<const SIZE: usize>(
         &self,
-        io: &Io,
+        io: &IoBar<SIZE>,
         offset: u32,
         value: u32,
         width: u32,

@@ -41,6 +41,8 @@ unsafe extern "C" {
     pub(crate) fn ndriver_pci_set_master(inst: *mut Instance);
     /// Disables it again.
     pub(crate) fn ndriver_pci_disable(inst: *mut Instance);
+    /// The length of a BAR (what `ndriver_pci_iomap` maps); 0 for none.
+    pub(crate) fn ndriver_pci_bar_len(inst: *mut Instance, bar: u32) -> u64;
     /// Claims and maps a BAR; NULL on failure.
     pub(crate) fn ndriver_pci_iomap(inst: *mut Instance, bar: u32) -> *mut c_void;
     /// Unmaps and releases a BAR.

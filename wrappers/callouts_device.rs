@@ -148,6 +148,21 @@ unsafe fn undo_iomap(a: &Action) {
     }
 }
 
+/// The length of BAR `bar` of the device's function, all of which `ndriver_pci_iomap`
+/// maps; 0 for no function, no such BAR, or an empty one.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_pci_bar_len(inst: *mut abi::Instance, bar: u32) -> u64 {
+    let Some((_, p)) = pci_of(inst) else {
+        return 0;
+    };
+    if bar >= bindings::PCI_STD_NUM_BARS {
+        return 0;
+    }
+    // SAFETY: `p` is the attached, referenced function and `bar` a standard BAR number
+    // (checked), so the resource it reads is inside `p`.
+    unsafe { bindings::pci_resource_len(p, bar as c_int) }
+}
+
 /// Claims BAR `bar` of the device and maps it; the mapping, or NULL.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_pci_iomap(inst: *mut abi::Instance, bar: u32) -> *mut c_void {

@@ -48,16 +48,23 @@ pub(crate) extern "C" fn ndriver_io_reset_on_undo(
     let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
         return EINVAL.to_errno();
     };
-    if !matches!(width, 1 | 2 | 4) || io.is_null() {
+    if !matches!(width, 1 | 2 | 4) || io.is_null() || offset % width != 0 {
         return EINVAL.to_errno();
     }
-    // The mapping must be the instance's own.
-    let mapped = st
+    // The mapping must be the instance's own, and the register inside its BAR.
+    let bar = st
         .undo
         .lock()
         .of_kind(Kind::Iomap)
-        .any(|a| a.obj == io as usize);
-    if !mapped {
+        .find(|a| a.obj == io as usize)
+        .map(|a| (a.ctx as *mut bindings::pci_dev, a.arg as c_int));
+    let Some((pdev, bar)) = bar else {
+        return EINVAL.to_errno();
+    };
+    // SAFETY: an `Iomap` action of a live instance records the attached, referenced function
+    // and a standard BAR number of it (`ndriver_pci_iomap`).
+    let len = unsafe { bindings::pci_resource_len(pdev, bar) };
+    if u64::from(offset) + u64::from(width) > len {
         return EINVAL.to_errno();
     }
     let action = Action {

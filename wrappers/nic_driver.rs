@@ -181,7 +181,7 @@ impl Dev {
             promisc: flags & NIC_RX_PROMISC != 0,
             allmulti: flags & NIC_RX_ALLMULTI != 0,
             mc,
-            count: count as usize,
+            count: (count as usize).min(16),
         }
     }
 
