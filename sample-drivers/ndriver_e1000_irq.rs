@@ -134,6 +134,7 @@ impl E1000Irq {
     }
 }
 
+#[vtable]
 impl NicDriver for E1000Irq {
     const PCI_IDS: &'static [abi::PciId] = e1000_hw::PCI_IDS;
 
@@ -251,12 +252,6 @@ impl NicDriver for E1000Irq {
         Ok(())
     }
 
-    fn poll(&self, c: &C<'_>, _budget: i32) -> Result<i32> {
-        // This design never schedules NAPI; a poll finds nothing to do.
-        fault_sites::raise(&c.dev, E::Poll, c.lock)?;
-        Ok(0)
-    }
-
     fn interrupt(&self, c: &C<'_>) -> Result<bool> {
         fault_sites::raise(&c.dev, E::DevIrq, c.lock)?;
         if !self.hw.ack_interrupt(&c.dev) {
@@ -265,14 +260,6 @@ impl NicDriver for E1000Irq {
         let mut s = c.tx.lock();
         self.service(c, &mut s);
         Ok(true)
-    }
-
-    fn timer(&self, c: &C<'_>, _cookie: u64) -> Result {
-        fault_sites::raise(&c.dev, E::Timer, c.lock)
-    }
-
-    fn work(&self, c: &C<'_>, _cookie: u64) -> Result {
-        fault_sites::raise(&c.dev, E::Work, c.lock)
     }
 
     fn remove(&self, c: &C<'_>) {

@@ -139,6 +139,7 @@ impl E1000Napi {
     }
 }
 
+#[vtable]
 impl NicDriver for E1000Napi {
     const PCI_IDS: &'static [abi::PciId] = e1000_hw::PCI_IDS;
 
@@ -326,14 +327,6 @@ impl NicDriver for E1000Napi {
         self.hw.mask();
         c.dev.napi_schedule();
         Ok(true)
-    }
-
-    fn timer(&self, c: &C<'_>, _cookie: u64) -> Result {
-        fault_sites::raise(&c.dev, E::Timer, c.lock)
-    }
-
-    fn work(&self, c: &C<'_>, _cookie: u64) -> Result {
-        fault_sites::raise(&c.dev, E::Work, c.lock)
     }
 
     fn remove(&self, c: &C<'_>) {

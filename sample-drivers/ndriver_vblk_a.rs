@@ -49,6 +49,7 @@ impl VblkA {
     }
 }
 
+#[vtable]
 impl BlkDriver for VblkA {
     const PCI_IDS: &'static [abi::PciId] = virtio_legacy::PCI_IDS;
 
@@ -107,11 +108,6 @@ impl BlkDriver for VblkA {
                 Ok(true)
             }
         }
-    }
-
-    fn timer(&self, dev: &Dev, lock: &DriverLock<u64>, _cookie: u64) -> Result {
-        // vblk-a takes no timer; the site is here for uniformity.
-        fault_sites::raise(&dev, E::Timer, lock)
     }
 
     fn remove(&self, dev: &Dev, lock: &DriverLock<u64>) {

@@ -50,6 +50,7 @@ impl VblkB {
     }
 }
 
+#[vtable]
 impl BlkDriver for VblkB {
     const PCI_IDS: &'static [abi::PciId] = virtio_legacy::PCI_IDS;
 
@@ -89,12 +90,6 @@ impl BlkDriver for VblkB {
         let hw = self.hw()?;
         hw.poll(dev, lock)?;
         Ok(!hw.holds(lock, rq.tag()))
-    }
-
-    fn devirq(&self, dev: &Dev, lock: &DriverLock<u64>, _irq: u64) -> Result<bool> {
-        // vblk-b takes no interrupt line; the site is here for uniformity.
-        fault_sites::raise(&dev, E::DevIrq, lock)?;
-        Ok(false)
     }
 
     fn timer(&self, dev: &Dev, lock: &DriverLock<u64>, _cookie: u64) -> Result {

@@ -24,6 +24,7 @@ use crate::callouts_api_blk as bapi;
 use crate::driver_lock::DriverLock;
 use core::ptr;
 use kernel::ffi::{c_int, c_void};
+use kernel::error::VTABLE_DEFAULT_ERROR;
 use kernel::prelude::*;
 
 pub(crate) use crate::driver_dev::*;
@@ -172,7 +173,10 @@ impl Drop for ResetOnUndo {
 }
 
 /// A block implementation. Every method runs under a guard; `lock` is the instance's
-/// own lock (IRQ-safe; the fault sites deadlock on it for real).
+/// own lock (IRQ-safe; the fault sites deadlock on it for real). `devirq` and `timer`
+/// are optional (`#[vtable]`): without `devirq` no interrupt is taken for the device's,
+/// and a timer the driver nevertheless arms fails the instance.
+#[vtable]
 pub(crate) trait BlkDriver: Sized + Send + Sync {
     /// The PCI functions this implementation drives, as `pci::Driver::ID_TABLE` says
     /// it for a kernel driver (`abi::PciId`; `&[]` for none). While the device has a
@@ -192,9 +196,13 @@ pub(crate) trait BlkDriver: Sized + Send + Sync {
     /// blk-mq's timer expired for `rq`: `true` if it is progressing or was found done.
     fn timeout(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<bool>;
     /// The device's interrupt (`irq`): `true` if it was this device's.
-    fn devirq(&self, dev: &Dev, lock: &DriverLock<u64>, irq: u64) -> Result<bool>;
+    fn devirq(&self, dev: &Dev, lock: &DriverLock<u64>, irq: u64) -> Result<bool> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// A timer from [`Dev::timer`] expired.
-    fn timer(&self, dev: &Dev, lock: &DriverLock<u64>, cookie: u64) -> Result;
+    fn timer(&self, dev: &Dev, lock: &DriverLock<u64>, cookie: u64) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// Orderly stop (the state is dropped afterwards).
     fn remove(&self, dev: &Dev, lock: &DriverLock<u64>);
 }
@@ -342,6 +350,9 @@ pub(crate) unsafe extern "C" fn timeout<T: BlkDriver>(
 ///
 /// Called by the framework only, with a live, probed instance.
 pub(crate) unsafe extern "C" fn devirq<T: BlkDriver>(inst: *mut Instance, arg: u64) -> i64 {
+    if !T::HAS_DEVIRQ {
+        return 0;
+    }
     // SAFETY: the framework calls entry points only on probed instances.
     let Some((lock, d)) = (unsafe { slot::<T>(inst) }) else {
         return errno(ENODEV);
@@ -356,6 +367,9 @@ pub(crate) unsafe extern "C" fn devirq<T: BlkDriver>(inst: *mut Instance, arg: u
 ///
 /// Called by the framework only, with a live, probed instance.
 pub(crate) unsafe extern "C" fn timer<T: BlkDriver>(inst: *mut Instance, arg: u64) -> i64 {
+    if !T::HAS_TIMER {
+        return errno(ENOSYS);
+    }
     // SAFETY: the framework calls entry points only on probed instances.
     let Some((lock, d)) = (unsafe { slot::<T>(inst) }) else {
         return errno(ENODEV);

@@ -25,6 +25,7 @@ use crate::driver_lock::DriverLock;
 use core::marker::PhantomData;
 use core::ptr;
 use kernel::ffi::{c_int, c_void};
+use kernel::error::VTABLE_DEFAULT_ERROR;
 use kernel::prelude::*;
 
 /// A socket buffer handed to `start_xmit`: its frame, readable for the call, and the
@@ -264,7 +265,11 @@ pub(crate) struct Ctx<'a, T: NicDriver> {
 }
 
 /// A `nic` implementation. Every method runs under a guard and starts with a fault
-/// site.
+/// site. `tx_timeout`, `get_stats`, `poll`, `timer` and `work` are optional (`#[vtable]`):
+/// without them a transmit timeout only replaces the instance, the hardware counters stay
+/// 0, a poll does no work, and a timer or work item the driver nevertheless arms fails the
+/// instance.
+#[vtable]
 pub(crate) trait NicDriver: Sized + Send + Sync {
     /// The PCI functions this implementation drives, as `pci::Driver::ID_TABLE` says
     /// it for a kernel driver (`abi::PciId`; `&[]` for none). While the device has a
@@ -294,17 +299,27 @@ pub(crate) trait NicDriver: Sized + Send + Sync {
     /// Transmit hangs: the kernel's watchdog fired, or the placeholder found the oldest
     /// frame waiting too long (from `ndo_start_xmit`, transmit lock held). The instance
     /// is replaced afterwards.
-    fn tx_timeout(&self, c: &Ctx<'_, Self>) -> Result;
+    fn tx_timeout(&self, c: &Ctx<'_, Self>) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// Add the hardware counters since the last call.
-    fn get_stats(&self, c: &Ctx<'_, Self>, stats: &mut NicHwStats) -> Result;
+    fn get_stats(&self, c: &Ctx<'_, Self>, stats: &mut NicHwStats) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// NAPI poll; returns the work done (at most `budget`).
-    fn poll(&self, c: &Ctx<'_, Self>, budget: i32) -> Result<i32>;
+    fn poll(&self, c: &Ctx<'_, Self>, budget: i32) -> Result<i32> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// The device interrupt; true if it was this device's.
     fn interrupt(&self, c: &Ctx<'_, Self>) -> Result<bool>;
     /// A timer of the instance expired.
-    fn timer(&self, c: &Ctx<'_, Self>, cookie: u64) -> Result;
+    fn timer(&self, c: &Ctx<'_, Self>, cookie: u64) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// A work item of the instance runs.
-    fn work(&self, c: &Ctx<'_, Self>, cookie: u64) -> Result;
+    fn work(&self, c: &Ctx<'_, Self>, cookie: u64) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// Orderly stop (the state is dropped afterwards).
     fn remove(&self, c: &Ctx<'_, Self>);
 }
@@ -503,6 +518,9 @@ pub(crate) unsafe extern "C" fn change_mtu<T: NicDriver>(inst: *mut Instance, mt
 ///
 /// See [`probe`].
 pub(crate) unsafe extern "C" fn tx_timeout<T: NicDriver>(inst: *mut Instance) -> c_int {
+    if !T::HAS_TX_TIMEOUT {
+        return 0;
+    }
     // SAFETY: per the contract.
     unsafe { with::<T, _>(inst, 0, |d, c| ret(d.tx_timeout(c))) }
 }
@@ -514,6 +532,9 @@ pub(crate) unsafe extern "C" fn get_stats64<T: NicDriver>(
     inst: *mut Instance,
     stats: *mut NicHwStats,
 ) -> c_int {
+    if !T::HAS_GET_STATS {
+        return 0;
+    }
     // SAFETY: per the contract.
     let st = unsafe { &mut *stats };
     // SAFETY: per the contract.
@@ -524,6 +545,9 @@ pub(crate) unsafe extern "C" fn get_stats64<T: NicDriver>(
 ///
 /// See [`probe`].
 pub(crate) unsafe extern "C" fn poll<T: NicDriver>(inst: *mut Instance, budget: i32) -> i64 {
+    if !T::HAS_POLL {
+        return 0;
+    }
     // SAFETY: per the contract.
     unsafe {
         with::<T, _>(inst, 0, |d, c| match d.poll(c, budget) {
@@ -550,6 +574,9 @@ pub(crate) unsafe extern "C" fn devirq<T: NicDriver>(inst: *mut Instance, _irq: 
 ///
 /// See [`probe`].
 pub(crate) unsafe extern "C" fn timer<T: NicDriver>(inst: *mut Instance, cookie: u64) -> i64 {
+    if !T::HAS_TIMER {
+        return ENOSYS.to_errno() as i64;
+    }
     // SAFETY: per the contract.
     unsafe { with::<T, _>(inst, 0, |d, c| ret(d.timer(c, cookie)) as i64) }
 }
@@ -558,6 +585,9 @@ pub(crate) unsafe extern "C" fn timer<T: NicDriver>(inst: *mut Instance, cookie:
 ///
 /// See [`probe`].
 pub(crate) unsafe extern "C" fn work<T: NicDriver>(inst: *mut Instance, cookie: u64) -> i64 {
+    if !T::HAS_WORK {
+        return ENOSYS.to_errno() as i64;
+    }
     // SAFETY: per the contract.
     unsafe { with::<T, _>(inst, 0, |d, c| ret(d.work(c, cookie)) as i64) }
 }
