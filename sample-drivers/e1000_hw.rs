@@ -15,7 +15,7 @@
 #![allow(dead_code)]
 
 use crate::abi::{NicHwStats, PciId};
-use crate::driver_dev::{Bar, Dev, DmaCoherent, IrqLine, PciEnabled};
+use crate::driver_dev::{Bar, Dev, DmaArray, IrqLine, PciEnabled};
 use crate::nic_driver::RxFilter;
 use kernel::io::Io;
 use kernel::prelude::*;
@@ -105,8 +105,22 @@ pub(crate) const TCTL_COLD: u32 = 0x40 << 12;
 /// Recommended TIPG for copper.
 pub(crate) const TIPG_DEFAULT: u32 = 10 | (8 << 10) | (6 << 20);
 
-/// Legacy descriptors are 16 bytes: a buffer address, then a second quadword.
+/// A legacy descriptor, receive or transmit: the buffer's bus address, then a quadword
+/// of length, checksum or command, status and errors (the bits below), which the
+/// device writes back.
+#[repr(C)]
+#[derive(Clone, Copy, Default, FromBytes, IntoBytes)]
+pub(crate) struct Desc {
+    /// Bus address of the buffer.
+    pub(crate) addr: u64,
+    /// Length, checksum or command, status, errors.
+    pub(crate) info: u64,
+}
+/// Legacy descriptors are 16 bytes.
 pub(crate) const DESC_SIZE: usize = 16;
+const _: () = assert!(core::mem::size_of::<Desc>() == DESC_SIZE);
+/// A descriptor ring in coherent DMA memory.
+pub(crate) type Ring = DmaArray<Desc>;
 /// Receive descriptor, second quadword: length in bits 0..16, status in 32..40,
 /// errors in 40..48.
 pub(crate) const RXD_STATUS_DD: u64 = 1 << 32;
@@ -147,31 +161,30 @@ pub(crate) fn check_mtu(mtu: u32) -> Result {
     Ok(())
 }
 
-/// Registers receive ring `ring` (`count` legacy descriptors) with the framework, so
+/// Registers receive ring `ring` with the framework, so
 /// frames a dead instance leaves in it are counted.
-pub(crate) fn register_rx_ring(dev: &Dev, ring: &DmaCoherent, count: usize) {
+pub(crate) fn register_rx_ring(dev: &Dev, ring: &Ring) {
     dev.register_rx_ring(
-        Some(ring),
-        count as u32,
+        Some(ring.buf()),
+        ring.len() as u32,
         DESC_SIZE as u32,
         RXD_STATUS_OFF,
         RXD_DD_BIT,
     );
 }
 
-/// Registers transmit ring `ring` (`count` legacy descriptors) with the framework, the
+/// Registers transmit ring `ring` with the framework, the
 /// token of descriptor `i` at `tokens + i * token_stride`: what the device sent before
 /// the instance died is then completed, not sent again. `None` withdraws it.
 pub(crate) fn register_tx_ring(
     dev: &Dev,
-    ring: Option<&DmaCoherent>,
-    count: usize,
+    ring: Option<&Ring>,
     tokens: *const u64,
     token_stride: usize,
 ) {
     dev.register_tx_ring(
-        ring,
-        count as u32,
+        ring.map(|r| r.buf()),
+        ring.map_or(0, |r| r.len() as u32),
         DESC_SIZE as u32,
         TXD_STATUS_OFF,
         TXD_DD_BIT,
@@ -182,8 +195,8 @@ pub(crate) fn register_tx_ring(
 
 /// Receive descriptor `i` of `ring`, if the device is done with it: the frame's
 /// length (at most [`RX_BUF`]) and whether it is good (no error, end of packet).
-pub(crate) fn rx_desc(ring: &DmaCoherent, i: usize) -> Option<(usize, bool)> {
-    let st = ring.read64(i * DESC_SIZE + 8);
+pub(crate) fn rx_desc(ring: &Ring, i: usize) -> Option<(usize, bool)> {
+    let st = ring.read(i)?.info;
     if st & RXD_STATUS_DD == 0 {
         return None;
     }
@@ -193,22 +206,27 @@ pub(crate) fn rx_desc(ring: &DmaCoherent, i: usize) -> Option<(usize, bool)> {
 
 /// Fills transmit descriptor `i` of `ring`: `len` bytes at bus address `buf`, one
 /// whole frame, FCS added by the device, status reported.
-pub(crate) fn tx_desc_set(ring: &DmaCoherent, i: usize, buf: u64, len: usize) {
-    ring.write64(i * DESC_SIZE, buf);
-    ring.write64(
-        i * DESC_SIZE + 8,
-        len as u64 | TXD_CMD_EOP | TXD_CMD_IFCS | TXD_CMD_RS,
-    );
+pub(crate) fn tx_desc_set(ring: &Ring, i: usize, buf: u64, len: usize) -> Result {
+    ring.write(
+        i,
+        Desc {
+            addr: buf,
+            info: len as u64 | TXD_CMD_EOP | TXD_CMD_IFCS | TXD_CMD_RS,
+        },
+    )
 }
 
 /// Whether the device has sent transmit descriptor `i` of `ring`.
-pub(crate) fn tx_desc_done(ring: &DmaCoherent, i: usize) -> bool {
-    ring.read64(i * DESC_SIZE + 8) & TXD_STATUS_DD != 0
+pub(crate) fn tx_desc_done(ring: &Ring, i: usize) -> bool {
+    ring.read(i).is_some_and(|d| d.info & TXD_STATUS_DD != 0)
 }
 
-/// Clears the second quadword (length, command, status) of descriptor `i` of `ring`.
-pub(crate) fn desc_clear(ring: &DmaCoherent, i: usize) {
-    ring.write64(i * DESC_SIZE + 8, 0);
+/// Clears the second quadword (length, command, status) of descriptor `i` of `ring`,
+/// keeping its buffer.
+pub(crate) fn desc_clear(ring: &Ring, i: usize) {
+    if let Some(d) = ring.read(i) {
+        let _ = ring.write(i, Desc { info: 0, ..d });
+    }
 }
 
 /// A probed device: its interrupt line, registers and PCI enable, dropped in this
@@ -322,25 +340,25 @@ impl Hw {
         self.mmio.write32(rctl, RCTL);
     }
 
-    /// Points the receiver at `ring` (`count` descriptors), all but the last given
+    /// Points the receiver at `ring`, all but its last descriptor given
     /// to the device, no receive delay. The receiver stays as it is.
-    pub(crate) fn setup_rx(&self, ring: &DmaCoherent, count: usize) {
+    pub(crate) fn setup_rx(&self, ring: &Ring) {
         let m = &self.mmio;
         m.write32(ring.dma() as u32, RDBAL);
         m.write32((ring.dma() >> 32) as u32, RDBAH);
-        m.write32((count * DESC_SIZE) as u32, RDLEN);
+        m.write32((ring.len() * DESC_SIZE) as u32, RDLEN);
         m.write32(0, RDH);
-        m.write32((count - 1) as u32, RDT);
+        m.write32(ring.len().saturating_sub(1) as u32, RDT);
         m.write32(0, RDTR);
     }
 
-    /// Points the transmitter at the empty `ring` (`count` descriptors) and sets the
+    /// Points the transmitter at the empty `ring` and sets the
     /// inter-packet gap. The transmitter stays off ([`Hw::start_tx`]).
-    pub(crate) fn setup_tx(&self, ring: &DmaCoherent, count: usize) {
+    pub(crate) fn setup_tx(&self, ring: &Ring) {
         let m = &self.mmio;
         m.write32(ring.dma() as u32, TDBAL);
         m.write32((ring.dma() >> 32) as u32, TDBAH);
-        m.write32((count * DESC_SIZE) as u32, TDLEN);
+        m.write32((ring.len() * DESC_SIZE) as u32, TDLEN);
         m.write32(0, TDH);
         m.write32(0, TDT);
         m.write32(TIPG_DEFAULT, TIPG);
@@ -374,12 +392,12 @@ impl Hw {
         true
     }
 
-    /// Hands receive descriptor `i` of `ring` (`count` descriptors) back to the
+    /// Hands receive descriptor `i` of `ring` back to the
     /// device; returns the next descriptor to look at.
-    pub(crate) fn rx_give_back(&self, ring: &DmaCoherent, i: usize, count: usize) -> usize {
+    pub(crate) fn rx_give_back(&self, ring: &Ring, i: usize) -> usize {
         desc_clear(ring, i);
         self.mmio.write32(i as u32, RDT);
-        (i + 1) % count
+        (i + 1) % ring.len().max(1)
     }
 
     /// Reads the missed-packet and CRC-error counters (clear on read, in this order),

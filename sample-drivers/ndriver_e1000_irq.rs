@@ -39,10 +39,10 @@ const TX_RING: usize = 32;
 
 /// Both rings; one lock (`Ctx::tx`) covers the whole device state.
 struct Rings {
-    rx_ring: DmaCoherent,
+    rx_ring: Ring,
     rx_bufs: DmaCoherent,
     rx_next: usize,
-    tx_ring: DmaCoherent,
+    tx_ring: Ring,
     tx_bufs: DmaCoherent,
     /// skb tokens of the transmit slots.
     tx_skb: [usize; TX_RING],
@@ -107,7 +107,7 @@ impl E1000Irq {
             if good {
                 let _ = c.dev.rx_from(&r.rx_bufs, i * RX_BUF, len, false);
             }
-            r.rx_next = self.hw.rx_give_back(&r.rx_ring, i, RX_RING);
+            r.rx_next = self.hw.rx_give_back(&r.rx_ring, i);
         }
     }
 
@@ -123,7 +123,7 @@ impl E1000Irq {
             return;
         };
         Self::reap_tx(c, &mut r);
-        register_tx_ring(&c.dev, None, 0, core::ptr::null(), 0);
+        register_tx_ring(&c.dev, None, core::ptr::null(), 0);
         if report {
             let mut i = r.tx_tail;
             while i != r.tx_head {
@@ -151,16 +151,17 @@ impl NicDriver for E1000Irq {
     fn open(&self, c: &C<'_>) -> Result {
         fault_sites::raise(&c.dev, E::Open, c.lock)?;
         let d = &c.dev;
-        let rx_ring = d.dma_alloc(RX_RING * DESC_SIZE)?;
+        let rx_ring = d.dma_array::<Desc>(RX_RING)?;
         let rx_bufs = d.dma_alloc(RX_RING * RX_BUF)?;
         for i in 0..RX_RING {
-            rx_ring.write64(i * DESC_SIZE, rx_bufs.dma() + (i * RX_BUF) as u64);
+            let addr = rx_bufs.dma() + (i * RX_BUF) as u64;
+            rx_ring.write(i, Desc { addr, info: 0 })?;
         }
-        let tx_ring = d.dma_alloc(TX_RING * DESC_SIZE)?;
+        let tx_ring = d.dma_array::<Desc>(TX_RING)?;
         let tx_bufs = d.dma_alloc(TX_RING * RX_BUF)?;
-        self.hw.setup_rx(&rx_ring, RX_RING);
-        self.hw.setup_tx(&tx_ring, TX_RING);
-        register_rx_ring(d, &rx_ring, RX_RING);
+        self.hw.setup_rx(&rx_ring);
+        self.hw.setup_tx(&tx_ring);
+        register_rx_ring(d, &rx_ring);
         let mut g = c.tx.lock();
         let r = g.rings.insert(Rings {
             rx_ring,
@@ -174,7 +175,7 @@ impl NicDriver for E1000Irq {
             tx_full: false,
         });
         // The tokens stay where they are now: in this instance's state, until `shut`.
-        register_tx_ring(d, Some(&r.tx_ring), TX_RING, r.tx_skb.as_ptr().cast(), 8);
+        register_tx_ring(d, Some(&r.tx_ring), r.tx_skb.as_ptr().cast(), 8);
         drop(g);
         self.hw.start_tx();
         self.program(c, true);
@@ -207,7 +208,7 @@ impl NicDriver for E1000Irq {
             return Err(EINVAL);
         }
         r.tx_skb[i] = skb.token();
-        tx_desc_set(&r.tx_ring, i, r.tx_bufs.dma() + (i * RX_BUF) as u64, len);
+        tx_desc_set(&r.tx_ring, i, r.tx_bufs.dma() + (i * RX_BUF) as u64, len)?;
         r.tx_head = next;
         self.hw.mmio.write32(next as u32, TDT);
         if (next + 1) % TX_RING == r.tx_tail {

@@ -44,7 +44,7 @@ const RX_CHUNKS: usize = RX_RING / RX_CHUNK;
 const SLOT_WORDS: usize = 2;
 
 struct TxRing {
-    ring: DmaCoherent,
+    ring: Ring,
     slots: Memory,
     /// Descriptors queued and reaped so far (indices are these modulo `TX_RING`).
     queued: usize,
@@ -58,7 +58,7 @@ struct Tx {
 }
 
 struct RxRing {
-    ring: DmaCoherent,
+    ring: Ring,
     bufs: [Option<DmaCoherent>; RX_CHUNKS],
     next: usize,
 }
@@ -115,7 +115,7 @@ impl E1000Napi {
         let Some(t) = c.tx.lock().r.take() else {
             return;
         };
-        register_tx_ring(&c.dev, None, 0, core::ptr::null(), 0);
+        register_tx_ring(&c.dev, None, core::ptr::null(), 0);
         for n in t.reaped..t.queued {
             let i = n % TX_RING;
             c.dev.dma_unmap(t.slots.get64(i * SLOT_WORDS + 1));
@@ -157,27 +157,24 @@ impl NicDriver for E1000Napi {
         fault_sites::raise(&c.dev, E::Open, c.lock)?;
         let d = &c.dev;
         // Receive ring: every descriptor owns a 2 KiB slot of a chunk.
-        let ring = d.dma_alloc(RX_RING * DESC_SIZE)?;
+        let ring = d.dma_array::<Desc>(RX_RING)?;
         let mut bufs: [Option<DmaCoherent>; RX_CHUNKS] = [const { None }; RX_CHUNKS];
         for b in bufs.iter_mut() {
             *b = Some(d.dma_alloc(RX_CHUNK * RX_BUF)?);
         }
         for i in 0..RX_RING {
             let chunk = bufs[i / RX_CHUNK].as_ref().ok_or(ENOMEM)?;
-            ring.write64(
-                i * DESC_SIZE,
-                chunk.dma() + ((i % RX_CHUNK) * RX_BUF) as u64,
-            );
-            desc_clear(&ring, i);
+            let addr = chunk.dma() + ((i % RX_CHUNK) * RX_BUF) as u64;
+            ring.write(i, Desc { addr, info: 0 })?;
         }
         let hw = &self.hw;
-        hw.setup_rx(&ring, RX_RING);
+        hw.setup_rx(&ring);
         hw.mmio.write32(0, ITR);
-        register_rx_ring(d, &ring, RX_RING);
+        register_rx_ring(d, &ring);
         // Transmit ring.
-        let tring = d.dma_alloc(TX_RING * DESC_SIZE)?;
+        let tring = d.dma_array::<Desc>(TX_RING)?;
         let slots = d.alloc(TX_RING * SLOT_WORDS * 8)?;
-        hw.setup_tx(&tring, TX_RING);
+        hw.setup_tx(&tring);
         *c.rx.lock() = Rx {
             r: Some(RxRing {
                 ring,
@@ -185,13 +182,7 @@ impl NicDriver for E1000Napi {
                 next: 0,
             }),
         };
-        register_tx_ring(
-            d,
-            Some(&tring),
-            TX_RING,
-            slots.as_ptr().cast(),
-            SLOT_WORDS * 8,
-        );
+        register_tx_ring(d, Some(&tring), slots.as_ptr().cast(), SLOT_WORDS * 8);
         *c.tx.lock() = Tx {
             r: Some(TxRing {
                 ring: tring,
@@ -230,7 +221,7 @@ impl NicDriver for E1000Napi {
         let i = t.queued % TX_RING;
         t.slots.set64(i * SLOT_WORDS, skb.token() as u64);
         t.slots.set64(i * SLOT_WORDS + 1, dma);
-        tx_desc_set(&t.ring, i, dma, skb.len());
+        tx_desc_set(&t.ring, i, dma, skb.len())?;
         t.queued += 1;
         self.hw.mmio.write32((t.queued % TX_RING) as u32, TDT);
         if t.queued - t.reaped >= TX_RING - 1 {
@@ -308,7 +299,7 @@ impl NicDriver for E1000Napi {
             }
             let mut g = c.rx.lock();
             if let Some(r) = g.r.as_mut() {
-                r.next = self.hw.rx_give_back(&r.ring, r.next, RX_RING);
+                r.next = self.hw.rx_give_back(&r.ring, r.next);
             }
             done += 1;
         }

@@ -23,8 +23,8 @@ use crate::callouts_api as api;
 use crate::callouts_api_blk as bapi;
 use crate::driver_lock::DriverLock;
 use core::ptr;
-use kernel::ffi::{c_int, c_void};
 use kernel::error::VTABLE_DEFAULT_ERROR;
+use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 
 pub(crate) use crate::driver_dev::*;

@@ -11,6 +11,7 @@
 
 use crate::abi::Instance;
 use crate::callouts_api as api;
+use core::marker::PhantomData;
 use core::ptr;
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::bindings;
@@ -134,6 +135,21 @@ impl Dev {
             cpu: cpu.cast(),
             dma,
             size,
+        })
+    }
+
+    /// A zeroed coherent DMA buffer of `len` values of `T` (a descriptor ring, say).
+    pub(crate) fn dma_array<T: FromBytes + IntoBytes>(&self, len: usize) -> Result<DmaArray<T>> {
+        let size = len.checked_mul(core::mem::size_of::<T>()).ok_or(EINVAL)?;
+        if core::mem::align_of::<T>() > kernel::page::PAGE_SIZE {
+            return Err(EINVAL);
+        }
+        let buf = self.dma_alloc(size)?;
+        // INVARIANT: `dma_alloc` gives `size` bytes, page aligned.
+        Ok(DmaArray {
+            buf,
+            len,
+            _t: PhantomData,
         })
     }
 
@@ -514,6 +530,59 @@ impl Drop for DmaCoherent {
     fn drop(&mut self) {
         // SAFETY: the buffer is held by this live instance.
         unsafe { api::ndriver_dma_free(self.inst, self.cpu.cast()) };
+    }
+}
+
+/// `len` values of `T` (a `#[repr(C)]` descriptor, say) in a coherent DMA buffer that
+/// the device reads and writes too: each element read or written whole, by index, with
+/// volatile accesses, never through a reference. `T`'s derives (`FromBytes`,
+/// `IntoBytes`) say that any bytes the device leaves are a valid `T` and that a `T`
+/// has no padding to leak.
+///
+/// # Invariants
+///
+/// `buf` holds `len * size_of::<T>()` bytes at a page-aligned CPU address, so element
+/// `i < len` is inside it and aligned for `T`.
+pub(crate) struct DmaArray<T> {
+    buf: DmaCoherent,
+    len: usize,
+    _t: PhantomData<T>,
+}
+impl<T: FromBytes + IntoBytes> DmaArray<T> {
+    /// Its number of elements.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The bus address of element 0.
+    pub(crate) fn dma(&self) -> u64 {
+        self.buf.dma()
+    }
+
+    /// The buffer (to register it with the framework).
+    pub(crate) fn buf(&self) -> &DmaCoherent {
+        &self.buf
+    }
+
+    /// Element `i`, or `None` past the end.
+    pub(crate) fn read(&self, i: usize) -> Option<T> {
+        if i >= self.len {
+            return None;
+        }
+        // SAFETY: element `i` is inside the live buffer and aligned (type invariant, `i`
+        // checked); any bytes are a valid `T` (`FromBytes`), so whatever the device wrote is.
+        Some(unsafe { ptr::read_volatile(self.buf.cpu.cast::<T>().add(i)) })
+    }
+
+    /// Writes element `i`; `EINVAL` past the end.
+    pub(crate) fn write(&self, i: usize, v: T) -> Result {
+        if i >= self.len {
+            return Err(EINVAL);
+        }
+        // SAFETY: element `i` is inside the live buffer and aligned (type invariant, `i`
+        // checked); the CPU holds no reference into it.
+        unsafe { ptr::write_volatile(self.buf.cpu.cast::<T>().add(i), v) };
+        Ok(())
     }
 }
 

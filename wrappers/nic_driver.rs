@@ -24,8 +24,8 @@ use crate::driver_dev::{Dev, DmaCoherent, DmaMapping};
 use crate::driver_lock::DriverLock;
 use core::marker::PhantomData;
 use core::ptr;
-use kernel::ffi::{c_int, c_void};
 use kernel::error::VTABLE_DEFAULT_ERROR;
+use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 
 /// A socket buffer handed to `start_xmit`: its frame, readable for the call, and the
