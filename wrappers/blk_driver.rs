@@ -196,11 +196,11 @@ pub(crate) trait BlkDriver: Sized + Send + Sync {
     /// blk-mq's timer expired for `rq`: `true` if it is progressing or was found done.
     fn timeout(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<bool>;
     /// The device's interrupt (`irq`): `true` if it was this device's.
-    fn devirq(&self, dev: &Dev, lock: &DriverLock<u64>, irq: u64) -> Result<bool> {
+    fn devirq(&self, _dev: &Dev, _lock: &DriverLock<u64>, _irq: u64) -> Result<bool> {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
     /// A timer from [`Dev::timer`] expired.
-    fn timer(&self, dev: &Dev, lock: &DriverLock<u64>, cookie: u64) -> Result {
+    fn timer(&self, _dev: &Dev, _lock: &DriverLock<u64>, _cookie: u64) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
     /// Orderly stop (the state is dropped afterwards).

@@ -299,25 +299,25 @@ pub(crate) trait NicDriver: Sized + Send + Sync {
     /// Transmit hangs: the kernel's watchdog fired, or the placeholder found the oldest
     /// frame waiting too long (from `ndo_start_xmit`, transmit lock held). The instance
     /// is replaced afterwards.
-    fn tx_timeout(&self, c: &Ctx<'_, Self>) -> Result {
+    fn tx_timeout(&self, _c: &Ctx<'_, Self>) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
     /// Add the hardware counters since the last call.
-    fn get_stats(&self, c: &Ctx<'_, Self>, stats: &mut NicHwStats) -> Result {
+    fn get_stats(&self, _c: &Ctx<'_, Self>, _stats: &mut NicHwStats) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
     /// NAPI poll; returns the work done (at most `budget`).
-    fn poll(&self, c: &Ctx<'_, Self>, budget: i32) -> Result<i32> {
+    fn poll(&self, _c: &Ctx<'_, Self>, _budget: i32) -> Result<i32> {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
     /// The device interrupt; true if it was this device's.
     fn interrupt(&self, c: &Ctx<'_, Self>) -> Result<bool>;
     /// A timer of the instance expired.
-    fn timer(&self, c: &Ctx<'_, Self>, cookie: u64) -> Result {
+    fn timer(&self, _c: &Ctx<'_, Self>, _cookie: u64) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
     /// A work item of the instance runs.
-    fn work(&self, c: &Ctx<'_, Self>, cookie: u64) -> Result {
+    fn work(&self, _c: &Ctx<'_, Self>, _cookie: u64) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
     /// Orderly stop (the state is dropped afterwards).
