@@ -78,7 +78,7 @@ impl Hw {
             flush: st.features & vl::F_BLK_FLUSH != 0,
             completed: AtomicU64::new(0),
         };
-        hw.prepare_chains();
+        hw.prepare_chains()?;
         vl::activate(&hw.io, hw.queue.dma())?;
         Ok((hw, st.capacity))
     }
@@ -99,17 +99,18 @@ impl Hw {
 
     /// Links each tag's three descriptors; addresses of the header and status parts
     /// never change.
-    fn prepare_chains(&self) {
+    fn prepare_chains(&self) -> Result {
         for tag in 0..DEPTH {
             let head = (3 * tag) as u16;
             let hdr = self.hdr_dma(tag);
             // The header's flags and link are set per request (`submit`).
             self.queue
-                .write_desc(head, hdr, vl::HDR_STATUS as u32, 0, 0);
+                .write_desc(head, hdr, vl::HDR_STATUS as u32, 0, 0)?;
             let status = hdr + vl::HDR_STATUS as u64;
             self.queue
-                .write_desc(head + 2, status, 1, vl::DESC_F_WRITE, 0);
+                .write_desc(head + 2, status, 1, vl::DESC_F_WRITE, 0)?;
         }
+        Ok(())
     }
 
     /// Puts `rq` on the queue; tells the device when `last`.
@@ -131,16 +132,16 @@ impl Hw {
         if rq.op() == Op::Write {
             dev.copy_from_request(rq, buf, off)?;
         }
-        vl::write_header(&self.hdrs, tag * HDR_SLOT, rq.op(), rq.sector());
+        vl::write_header(&self.hdrs, tag * HDR_SLOT, rq.op(), rq.sector())?;
         let head = (3 * tag) as u16;
         if rq.op() == Op::Flush {
-            self.queue.link(head, vl::DESC_F_NEXT, head + 2);
+            self.queue.link(head, vl::DESC_F_NEXT, head + 2)?;
         } else {
             let data = buf.dma() + off as u64;
             let flags = vl::data_flags(rq.op());
             self.queue
-                .write_desc(head + 1, data, rq.bytes(), flags, head + 2);
-            self.queue.link(head, vl::DESC_F_NEXT, head + 1);
+                .write_desc(head + 1, data, rq.bytes(), flags, head + 2)?;
+            self.queue.link(head, vl::DESC_F_NEXT, head + 1)?;
         }
         {
             let mut outstanding = lock.lock();

@@ -90,17 +90,17 @@ impl Hw {
         if rq.op() == Op::Write {
             dev.copy_from_request(rq, &self.buf, 0)?;
         }
-        vl::write_header(&self.hdr, 0, rq.op(), rq.sector());
+        vl::write_header(&self.hdr, 0, rq.op(), rq.sector())?;
         let q = &self.queue;
         let hdr = self.hdr.dma();
         // Always descriptors 0 (header), 1 (data, not for a flush), 2 (status).
         let next = if rq.op() == Op::Flush { 2 } else { 1 };
-        q.write_desc(0, hdr, vl::HDR_STATUS as u32, vl::DESC_F_NEXT, next);
+        q.write_desc(0, hdr, vl::HDR_STATUS as u32, vl::DESC_F_NEXT, next)?;
         if rq.op() != Op::Flush {
             let flags = vl::data_flags(rq.op());
-            q.write_desc(1, self.buf.dma(), rq.bytes(), flags, 2);
+            q.write_desc(1, self.buf.dma(), rq.bytes(), flags, 2)?;
         }
-        q.write_desc(2, hdr + vl::HDR_STATUS as u64, 1, vl::DESC_F_WRITE, 0);
+        q.write_desc(2, hdr + vl::HDR_STATUS as u64, 1, vl::DESC_F_WRITE, 0)?;
         q.publish(0);
         fence(Ordering::SeqCst);
         vl::notify(&self.io);

@@ -78,8 +78,36 @@ pub(crate) const BLK_S_UNSUPP: u8 = 2;
 /// A status byte the device never writes: the request is not finished yet.
 pub(crate) const BLK_S_PENDING: u8 = 0xff;
 
+/// A block request header, as the device reads it.
+#[repr(C)]
+#[derive(Clone, Copy, FromBytes, IntoBytes)]
+pub(crate) struct BlkReqHeader {
+    /// [`T_IN`], [`T_OUT`] or [`T_FLUSH`].
+    pub(crate) kind: u32,
+    /// Zero.
+    pub(crate) reserved: u32,
+    /// First 512-byte sector.
+    pub(crate) sector: u64,
+}
+
 /// Size of a block request header; its status byte follows at this offset.
 pub(crate) const HDR_STATUS: usize = 16;
+const _: () = assert!(core::mem::size_of::<BlkReqHeader>() == HDR_STATUS);
+
+/// A descriptor of a split virtqueue.
+#[repr(C)]
+#[derive(Clone, Copy, FromBytes, IntoBytes)]
+pub(crate) struct VirtqDesc {
+    /// Bus address of the buffer.
+    pub(crate) addr: u64,
+    /// Its length.
+    pub(crate) len: u32,
+    /// [`DESC_F_NEXT`], [`DESC_F_WRITE`].
+    pub(crate) flags: u16,
+    /// The next descriptor of the chain, with [`DESC_F_NEXT`].
+    pub(crate) next: u16,
+}
+const _: () = assert!(core::mem::size_of::<VirtqDesc>() == 16);
 
 /// Descriptor flag: the chain continues at `next`.
 pub(crate) const DESC_F_NEXT: u16 = 1;
@@ -128,7 +156,7 @@ impl Layout {
 
     /// Offset of descriptor `i`.
     pub(crate) const fn desc(&self, i: u16) -> usize {
-        16 * i as usize
+        core::mem::size_of::<VirtqDesc>() * i as usize
     }
 
     /// Offset of the available ring's `idx`.
@@ -228,16 +256,19 @@ pub(crate) fn take(dev: &Dev, want: u32) -> Result<(PciEnabled, Regs, Started)> 
 
 /// Writes the header of a request for `op` at `sector` at byte `off` of `hdr` and marks
 /// its status byte (at `off + HDR_STATUS`) pending.
-pub(crate) fn write_header(hdr: &DmaCoherent, off: usize, op: Op, sector: u64) {
+pub(crate) fn write_header(hdr: &DmaCoherent, off: usize, op: Op, sector: u64) -> Result {
     let ty = match op {
         Op::Read => T_IN,
         Op::Write => T_OUT,
         Op::Flush => T_FLUSH,
     };
-    hdr.write32(off, ty);
-    hdr.write32(off + 4, 0);
-    hdr.write64(off + 8, sector);
-    hdr.write8(off + HDR_STATUS, BLK_S_PENDING);
+    let h = BlkReqHeader {
+        kind: ty,
+        reserved: 0,
+        sector,
+    };
+    hdr.write_at(off, h)?;
+    hdr.write_at(off + HDR_STATUS, BLK_S_PENDING)
 }
 
 /// What a finished request's status byte says; `None` for a value the device must not
@@ -293,19 +324,23 @@ impl Queue {
         self.ring.write16(self.layout.avail, AVAIL_F_NO_INTERRUPT);
     }
 
-    /// Writes descriptor `i`.
-    pub(crate) fn write_desc(&self, i: u16, addr: u64, len: u32, flags: u16, next: u16) {
-        let d = self.layout.desc(i);
-        self.ring.write64(d, addr);
-        self.ring.write32(d + 8, len);
-        self.link(i, flags, next);
+    /// Writes descriptor `i` (of a chain the device does not hold).
+    pub(crate) fn write_desc(&self, i: u16, addr: u64, len: u32, flags: u16, next: u16) -> Result {
+        let d = VirtqDesc {
+            addr,
+            len,
+            flags,
+            next,
+        };
+        self.ring.write_at(self.layout.desc(i), d)
     }
 
-    /// Sets the flags and the link of descriptor `i`.
-    pub(crate) fn link(&self, i: u16, flags: u16, next: u16) {
-        let d = self.layout.desc(i);
-        self.ring.write16(d + 12, flags);
-        self.ring.write16(d + 14, next);
+    /// Sets the flags and the link of descriptor `i` (of a chain the device does not
+    /// hold), keeping its buffer.
+    pub(crate) fn link(&self, i: u16, flags: u16, next: u16) -> Result {
+        let off = self.layout.desc(i);
+        let d = self.ring.read_at::<VirtqDesc>(off).ok_or(EINVAL)?;
+        self.ring.write_at(off, VirtqDesc { flags, next, ..d })
     }
 
     /// Publishes the chain starting at descriptor `head` in the available ring.

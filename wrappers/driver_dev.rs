@@ -500,6 +500,29 @@ impl DmaCoherent {
     dma_access!(read32, write32, u32);
     dma_access!(read64, write64, u64);
 
+    /// The `T` at byte offset `off` (a descriptor or header the device shares), read
+    /// whole with a volatile access; `None` if it does not fit there or is misaligned.
+    pub(crate) fn read_at<T: FromBytes>(&self, off: usize) -> Option<T> {
+        if !self.fits::<T>(off) {
+            return None;
+        }
+        // SAFETY: in bounds and aligned for `T` (checked); the buffer lives while `self`; any
+        // bytes are a valid `T` (`FromBytes`), so whatever the device wrote is.
+        Some(unsafe { ptr::read_volatile(self.cpu.cast::<u8>().add(off).cast::<T>()) })
+    }
+
+    /// Writes `v` whole at byte offset `off` with a volatile access; `EINVAL` if it does
+    /// not fit there or is misaligned.
+    pub(crate) fn write_at<T: IntoBytes>(&self, off: usize, v: T) -> Result {
+        if !self.fits::<T>(off) {
+            return Err(EINVAL);
+        }
+        // SAFETY: in bounds and aligned for `T` (checked); the buffer lives while `self`, and the
+        // CPU holds no reference into it.
+        unsafe { ptr::write_volatile(self.cpu.cast::<u8>().add(off).cast::<T>(), v) };
+        Ok(())
+    }
+
     /// Copies `src` to byte offset `off`; `false` if out of range.
     pub(crate) fn copy_in(&self, off: usize, src: &[u8]) -> bool {
         let Some(dst) = self.range(off, src.len()) else {
@@ -520,10 +543,12 @@ impl DmaCoherent {
         Some(self.cpu.cast::<u8>().wrapping_add(off))
     }
 
-    /// Whether a `T` fits at byte offset `off`, aligned.
+    /// Whether a `T` fits at byte offset `off`, aligned (the buffer is page aligned).
     fn fits<T>(&self, off: usize) -> bool {
         let n = core::mem::size_of::<T>();
-        off % n == 0 && off.checked_add(n).is_some_and(|end| end <= self.size)
+        off % core::mem::align_of::<T>() == 0
+            && core::mem::align_of::<T>() <= kernel::page::PAGE_SIZE
+            && off.checked_add(n).is_some_and(|end| end <= self.size)
     }
 }
 impl Drop for DmaCoherent {
