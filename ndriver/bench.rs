@@ -87,6 +87,7 @@ fn time_undo_pair(n: u64) -> Option<u64> {
         arg: 64,
         aux: 0,
         ctx: 0,
+        depends_on: 0,
         undo: undo_nothing,
     };
     for obj in 1..=8 {

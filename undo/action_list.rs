@@ -89,6 +89,10 @@ pub(crate) struct Action {
     pub(crate) aux: usize,
     /// The device the resource belongs to (a `struct pci_dev`), or 0.
     pub(crate) ctx: usize,
+    /// The address of what this resource lies on or writes into (a streaming mapping's
+    /// CPU address, a recorded reset's BAR mapping), or 0: that one may not be given
+    /// back while this one is held ([`ActionList::dependent`]).
+    pub(crate) depends_on: usize,
     /// How to give it back.
     pub(crate) undo: UndoFn,
 }
@@ -131,6 +135,30 @@ impl ActionList {
             self.memory = self.memory.saturating_sub(a.arg);
         }
         Some(a)
+    }
+
+    /// The newest action holding `obj` (of `kind`), if any.
+    pub(crate) fn get(&self, kind: Kind, obj: usize) -> Option<&Action> {
+        self.actions
+            .iter()
+            .rev()
+            .find(|a| a.kind == kind && a.obj == obj)
+    }
+
+    /// A held action that depends on `a` (see [`Action::depends_on`]): a streaming
+    /// mapping inside memory or a coherent buffer `a` is, a reset that writes into the
+    /// BAR mapping `a` is. While there is one, `a` may not be given back.
+    pub(crate) fn dependent(&self, a: &Action) -> Option<&Action> {
+        let inside = |d: usize| match a.kind {
+            Kind::Memory | Kind::DmaCoherent => {
+                a.obj <= d && a.obj.checked_add(a.arg).is_some_and(|end| d < end)
+            }
+            Kind::Iomap => d == a.obj,
+            _ => false,
+        };
+        self.actions
+            .iter()
+            .find(|d| d.depends_on != 0 && inside(d.depends_on))
     }
 
     /// Whether `obj` (of `kind`) is held: a handle the driver passes back is checked

@@ -74,6 +74,7 @@ pub(crate) extern "C" fn ndriver_alloc(
         arg: l.size(),
         aux: 0,
         ctx: 0,
+        depends_on: 0,
         undo: undo_alloc,
     };
     if !record(st, action) {
@@ -101,24 +102,43 @@ pub(crate) fn record(st: &InstanceState, action: Action) -> bool {
 
 /// The driver gives back `obj` (of `kind`) itself: forget its action and run its undo
 /// routine, outside the list's lock. An `obj` the instance does not hold (released
-/// twice, stale or forged) is left alone and fails the instance; `what` names the
-/// callout for the log.
+/// twice, stale or forged), or one another held resource still depends on (memory a
+/// streaming mapping lets the device write into, a BAR a recorded reset writes into),
+/// is left alone and fails the instance; `what` names the callout for the log.
 pub(crate) fn release(inst: *mut abi::Instance, kind: Kind, obj: usize, what: &str) {
     // SAFETY: a callout's caller is the instance's code, which outlives the call.
     let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
         return;
     };
-    let action = st.undo.lock().forget(kind, obj);
-    match action {
-        // SAFETY: the action was recorded by its callout and is now removed, so this
-        // is its only undo.
-        Some(a) => unsafe { (a.undo)(&a) },
-        None => st.misuse(format_args!(
+    let mut list = st.undo.lock();
+    let Some(held) = list.get(kind, obj).copied() else {
+        drop(list);
+        st.misuse(format_args!(
             "{} of {} {:#x}, which it does not hold",
             what,
             kind.name(),
             obj
-        )),
+        ));
+        return;
+    };
+    if let Some(d) = list.dependent(&held).copied() {
+        drop(list);
+        st.misuse(format_args!(
+            "{} of {} {:#x}, which its {} {:#x} still uses",
+            what,
+            kind.name(),
+            obj,
+            d.kind.name(),
+            d.obj
+        ));
+        return;
+    }
+    let action = list.forget(kind, obj);
+    drop(list);
+    if let Some(a) = action {
+        // SAFETY: the action was recorded by its callout and is now removed, so this
+        // is its only undo.
+        unsafe { (a.undo)(&a) };
     }
 }
 

@@ -41,8 +41,9 @@ unsafe extern "C" {
     pub(crate) fn ndriver_pci_set_master(inst: *mut Instance);
     /// Disables it again.
     pub(crate) fn ndriver_pci_disable(inst: *mut Instance);
-    /// The length of a BAR (what `ndriver_pci_iomap` maps); 0 for none.
-    pub(crate) fn ndriver_pci_bar_len(inst: *mut Instance, bar: u32) -> u64;
+    /// The length of a BAR (what `ndriver_pci_iomap` maps); 0 for none, or (`mem_only`
+    /// non-zero) for one that is not memory.
+    pub(crate) fn ndriver_pci_bar_len(inst: *mut Instance, bar: u32, mem_only: u32) -> u64;
     /// Claims and maps a BAR; NULL on failure.
     pub(crate) fn ndriver_pci_iomap(inst: *mut Instance, bar: u32) -> *mut c_void;
     /// Unmaps and releases a BAR.

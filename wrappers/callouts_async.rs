@@ -96,6 +96,7 @@ pub(crate) extern "C" fn ndriver_timer_setup(inst: *mut abi::Instance, cookie: u
         arg: 0,
         aux: 0,
         ctx: 0,
+        depends_on: 0,
         undo: undo_timer,
     };
     if record(st, action) {
@@ -211,6 +212,7 @@ pub(crate) extern "C" fn ndriver_work_setup(inst: *mut abi::Instance, cookie: u6
         arg: 0,
         aux: 0,
         ctx: 0,
+        depends_on: 0,
         undo: undo_work,
     };
     if record(st, action) {

@@ -22,7 +22,7 @@ use crate::instance::{Event, InstanceState, ServedDevice};
 use crate::undo::action_list::{Action, Kind};
 use crate::wrappers::callouts::{record, release};
 use kernel::bindings;
-use kernel::ffi::{c_int, c_void};
+use kernel::ffi::{c_int, c_ulong, c_void};
 use kernel::page::{PAGE_MASK, PAGE_SIZE};
 use kernel::prelude::*;
 use kernel::sync::{new_spinlock_irq, SpinLockIrq};
@@ -116,6 +116,7 @@ fn pci_enable(inst: *mut abi::Instance, master: bool) -> c_int {
         arg: 0,
         aux: 0,
         ctx: p as usize,
+        depends_on: 0,
         undo: undo_pci_enable,
     };
     if record(st, action) {
@@ -149,9 +150,15 @@ unsafe fn undo_iomap(a: &Action) {
 }
 
 /// The length of BAR `bar` of the device's function, all of which `ndriver_pci_iomap`
-/// maps; 0 for no function, no such BAR, or an empty one.
+/// maps; 0 for no function, no such BAR, an empty one, or (`mem_only` non-zero) one
+/// that is not memory: an I/O-port BAR's mapping is a cookie for `ioread*`, not an
+/// address `readl` may use.
 #[unsafe(no_mangle)]
-pub(crate) extern "C" fn ndriver_pci_bar_len(inst: *mut abi::Instance, bar: u32) -> u64 {
+pub(crate) extern "C" fn ndriver_pci_bar_len(
+    inst: *mut abi::Instance,
+    bar: u32,
+    mem_only: u32,
+) -> u64 {
     let Some((_, p)) = pci_of(inst) else {
         return 0;
     };
@@ -159,7 +166,12 @@ pub(crate) extern "C" fn ndriver_pci_bar_len(inst: *mut abi::Instance, bar: u32)
         return 0;
     }
     // SAFETY: `p` is the attached, referenced function and `bar` a standard BAR number
-    // (checked), so the resource it reads is inside `p`.
+    // (checked), so the resource read is inside `p`; its flags are set at enumeration.
+    let flags = unsafe { (*p).resource[bar as usize].flags };
+    if mem_only != 0 && flags & bindings::IORESOURCE_MEM as c_ulong == 0 {
+        return 0;
+    }
+    // SAFETY: as for the flags: the attached function and a standard BAR number.
     unsafe { bindings::pci_resource_len(p, bar as c_int) }
 }
 
@@ -191,6 +203,7 @@ pub(crate) extern "C" fn ndriver_pci_iomap(inst: *mut abi::Instance, bar: u32) -
         arg: bar as usize,
         aux: 0,
         ctx: p as usize,
+        depends_on: 0,
         undo: undo_iomap,
     };
     if record(st, action) {
@@ -402,6 +415,7 @@ pub(crate) extern "C" fn ndriver_request_irq(inst: *mut abi::Instance) -> c_int 
         arg: irq as usize,
         aux: 0,
         ctx: p as usize,
+        depends_on: 0,
         undo: undo_irq,
     };
     if record(st, action) {
@@ -471,6 +485,7 @@ pub(crate) extern "C" fn ndriver_dma_alloc(
         arg: size,
         aux: handle as usize,
         ctx: p as usize,
+        depends_on: 0,
         undo: undo_dma_alloc,
     };
     if !record(st, action) {
@@ -572,8 +587,8 @@ fn linear(ptr: *const c_void, len: usize) -> bool {
 /// memory of the direct mapping (`linear`) such as the data of an skb lent to it.
 /// Anything else (a block it freed, memory past its block, module data, a wild
 /// address) would let the device overwrite or leak memory behind the kernel's back:
-/// refused, and the instance fails as a misuse. Checked when mapping only: a block
-/// freed while mapped is not noticed.
+/// refused, and the instance fails as a misuse. While the mapping is held, the block
+/// may not be freed (`release` refuses, as a misuse).
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_dma_map(
     inst: *mut abi::Instance,
@@ -628,6 +643,8 @@ pub(crate) extern "C" fn ndriver_dma_map(
         arg: size,
         aux: dir as usize,
         ctx: p as usize,
+        // The memory may not be freed while the device can reach it through this.
+        depends_on: ptr as usize,
         undo: undo_dma_map,
     };
     if !record(st, action) {

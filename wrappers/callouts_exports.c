@@ -26,7 +26,7 @@ int ndriver_pci_enable(struct ndriver_instance *inst);
 int ndriver_pci_enable_quiet(struct ndriver_instance *inst);
 void ndriver_pci_set_master(struct ndriver_instance *inst);
 void ndriver_pci_disable(struct ndriver_instance *inst);
-u64 ndriver_pci_bar_len(struct ndriver_instance *inst, u32 bar);
+u64 ndriver_pci_bar_len(struct ndriver_instance *inst, u32 bar, u32 mem_only);
 void *ndriver_pci_iomap(struct ndriver_instance *inst, u32 bar);
 void ndriver_pci_iounmap(struct ndriver_instance *inst, void *addr);
 int ndriver_request_irq(struct ndriver_instance *inst);

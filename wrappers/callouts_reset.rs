@@ -10,7 +10,6 @@
 use crate::abi;
 use crate::instance::InstanceState;
 use crate::undo::action_list::{Action, Kind};
-use crate::wrappers::callouts::record;
 use kernel::bindings;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
@@ -51,10 +50,11 @@ pub(crate) extern "C" fn ndriver_io_reset_on_undo(
     if !matches!(width, 1 | 2 | 4) || io.is_null() || offset % width != 0 {
         return EINVAL.to_errno();
     }
-    // The mapping must be the instance's own, and the register inside its BAR.
-    let bar = st
-        .undo
-        .lock()
+    // The mapping must be the instance's own and the register inside its BAR; checked
+    // and recorded under one hold of the list's lock, so the mapping cannot be given back
+    // in between (and `release` refuses to while the record depends on it).
+    let mut list = st.undo.lock();
+    let bar = list
         .of_kind(Kind::Iomap)
         .find(|a| a.obj == io as usize)
         .map(|a| (a.ctx as *mut bindings::pci_dev, a.arg as c_int));
@@ -73,12 +73,14 @@ pub(crate) extern "C" fn ndriver_io_reset_on_undo(
         arg: value as usize,
         aux: width as usize,
         ctx: 0,
+        depends_on: io as usize,
         undo: undo_reset,
     };
-    if record(st, action) {
-        0
-    } else {
-        ENOMEM.to_errno()
+    // Not `record`: on failure it would run the undo, a device reset under a running
+    // driver.
+    match list.record(action) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
     }
 }
 

@@ -72,11 +72,11 @@ impl Dev {
         Ok(PciEnabled(self.0))
     }
 
-    /// Claims and maps BAR `bar`, and learns its length.
-    fn map_bar(&self, bar: u32) -> Result<BarMap> {
+    /// Claims and maps BAR `bar` (a memory BAR if `mem_only`), and learns its length.
+    fn map_bar(&self, bar: u32, mem_only: bool) -> Result<BarMap> {
         // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract); the
         // callout checks `bar`.
-        let len = unsafe { api::ndriver_pci_bar_len(self.0, bar) };
+        let len = unsafe { api::ndriver_pci_bar_len(self.0, bar, u32::from(mem_only)) };
         let len = usize::try_from(len).map_err(|_| EINVAL)?;
         if len == 0 {
             return Err(ENODEV);
@@ -95,18 +95,19 @@ impl Dev {
     }
 
     /// Claims and maps memory BAR `bar`, which must be at least `SIZE` bytes long
-    /// (`EINVAL` if it is shorter).
+    /// (`EINVAL` if it is shorter; `ENODEV` if it is not a memory BAR).
     pub(crate) fn iomap<const SIZE: usize>(&self, bar: u32) -> Result<Bar<SIZE>> {
-        let map = self.map_bar(bar)?;
+        let map = self.map_bar(bar, true)?;
         let io = MmioRaw::new_region(map.base as usize, map.len)?;
-        // INVARIANT: `io` covers exactly the BAR `map` holds mapped.
+        // INVARIANT: `io` covers exactly the BAR `map` holds mapped, a memory BAR (the
+        // callout gives no length for another kind), so the mapping is an MMIO address.
         Ok(Bar { map, io })
     }
 
     /// Claims and maps BAR `bar`, memory or I/O ports, for `ioread*`/`iowrite*`; it must
     /// be at least `SIZE` bytes long (`EINVAL` if it is shorter).
     pub(crate) fn iomap_io<const SIZE: usize>(&self, bar: u32) -> Result<IoBar<SIZE>> {
-        let map = self.map_bar(bar)?;
+        let map = self.map_bar(bar, false)?;
         if map.len < SIZE {
             return Err(EINVAL);
         }

@@ -122,7 +122,8 @@ impl Dev {
         let data = buf.range(off, len).ok_or(EINVAL)?;
         let len = u32::try_from(len).map_err(|_| EINVAL)?;
         // SAFETY: the live instance; `data` is `len` bytes inside `buf`, which lives for this
-        // call; the callout copies them without forming a reference.
+        // call, in a slot neither the device nor the driver writes until the driver hands it
+        // back (this function's contract); the callout copies them before it returns.
         kernel::error::to_result(unsafe {
             api::ndriver_net_rx(self.handle(), data, len, napi as u32)
         })
