@@ -11,12 +11,17 @@
 
 use crate::abi::Instance;
 use crate::callouts_api as api;
-use core::marker::PhantomData;
 use core::ptr;
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::bindings;
-use kernel::io::{IoBase, Mmio as MmioView, MmioBackend, MmioRaw, Region};
 use kernel::prelude::*;
+
+#[path = "driver_bar.rs"]
+mod bar;
+#[path = "driver_dma.rs"]
+mod dma;
+pub(crate) use bar::{Bar, IoBar};
+pub(crate) use dma::{DmaArray, DmaCoherent, DmaMapping};
 
 /// The framework's handle, as a driver sees it during one entry-point call.
 pub(crate) struct Dev(*mut Instance);
@@ -72,86 +77,12 @@ impl Dev {
         Ok(PciEnabled(self.0))
     }
 
-    /// Claims and maps BAR `bar` (a memory BAR if `mem_only`), and learns its length.
-    fn map_bar(&self, bar: u32, mem_only: bool) -> Result<BarMap> {
-        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract); the
-        // callout checks `bar`.
-        let len = unsafe { api::ndriver_pci_bar_len(self.0, bar, u32::from(mem_only)) };
-        let len = usize::try_from(len).map_err(|_| EINVAL)?;
-        if len == 0 {
-            return Err(ENODEV);
-        }
-        // SAFETY: as for the length: the live instance, and a BAR number the callout checks.
-        let base = unsafe { api::ndriver_pci_iomap(self.0, bar) };
-        if base.is_null() {
-            return Err(EBUSY);
-        }
-        // INVARIANT: the callout mapped the whole BAR, `len` bytes, for this instance.
-        Ok(BarMap {
-            inst: self.0,
-            base,
-            len,
-        })
-    }
-
-    /// Claims and maps memory BAR `bar`, which must be at least `SIZE` bytes long
-    /// (`EINVAL` if it is shorter; `ENODEV` if it is not a memory BAR).
-    pub(crate) fn iomap<const SIZE: usize>(&self, bar: u32) -> Result<Bar<SIZE>> {
-        let map = self.map_bar(bar, true)?;
-        let io = MmioRaw::new_region(map.base as usize, map.len)?;
-        // INVARIANT: `io` covers exactly the BAR `map` holds mapped, a memory BAR (the
-        // callout gives no length for another kind), so the mapping is an MMIO address.
-        Ok(Bar { map, io })
-    }
-
-    /// Claims and maps BAR `bar`, memory or I/O ports, for `ioread*`/`iowrite*`; it must
-    /// be at least `SIZE` bytes long (`EINVAL` if it is shorter).
-    pub(crate) fn iomap_io<const SIZE: usize>(&self, bar: u32) -> Result<IoBar<SIZE>> {
-        let map = self.map_bar(bar, false)?;
-        if map.len < SIZE {
-            return Err(EINVAL);
-        }
-        Ok(IoBar(map))
-    }
-
     /// Routes the device's interrupt to the `devirq` entry point until the result
     /// drops. After [`Self::pci_enable`].
     pub(crate) fn request_irq(&self) -> Result<IrqLine> {
         // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract).
         kernel::error::to_result(unsafe { api::ndriver_request_irq(self.0) })?;
         Ok(IrqLine(self.0))
-    }
-
-    /// A zeroed coherent DMA buffer of `size` bytes (page aligned).
-    pub(crate) fn dma_alloc(&self, size: usize) -> Result<DmaCoherent> {
-        let mut dma = 0u64;
-        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract); `dma`
-        // is a valid out-pointer.
-        let cpu = unsafe { api::ndriver_dma_alloc(self.0, size, &mut dma) };
-        if cpu.is_null() {
-            return Err(ENOMEM);
-        }
-        Ok(DmaCoherent {
-            inst: self.0,
-            cpu: cpu.cast(),
-            dma,
-            size,
-        })
-    }
-
-    /// A zeroed coherent DMA buffer of `len` values of `T` (a descriptor ring, say).
-    pub(crate) fn dma_array<T: FromBytes + IntoBytes>(&self, len: usize) -> Result<DmaArray<T>> {
-        let size = len.checked_mul(core::mem::size_of::<T>()).ok_or(EINVAL)?;
-        if core::mem::align_of::<T>() > kernel::page::PAGE_SIZE {
-            return Err(EINVAL);
-        }
-        let buf = self.dma_alloc(size)?;
-        // INVARIANT: `dma_alloc` gives `size` bytes, page aligned.
-        Ok(DmaArray {
-            buf,
-            len,
-            _t: PhantomData,
-        })
     }
 
     /// `size` zeroed bytes of memory.
@@ -177,53 +108,6 @@ impl Dev {
             ptr: ptr.cast(),
             size,
         })
-    }
-
-    /// Maps `mem` for streaming DMA towards the device (`to_device`) or from it. The
-    /// mapping must drop before `mem`.
-    pub(crate) fn dma_map(&self, mem: &Memory, to_device: bool) -> Result<DmaMapping> {
-        let dir = if to_device {
-            crate::abi::DMA_TO_DEVICE
-        } else {
-            crate::abi::DMA_FROM_DEVICE
-        };
-        let mut dma = 0u64;
-        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract); `mem`
-        // is the instance's memory; `dma` is an out-pointer.
-        kernel::error::to_result(unsafe {
-            api::ndriver_dma_map(self.0, mem.ptr.cast(), mem.size, dir, &mut dma)
-        })?;
-        Ok(DmaMapping { inst: self.0, dma })
-    }
-
-    /// Maps `len` bytes at `data` (memory the framework lent the driver, such as a
-    /// socket buffer being sent) for streaming DMA towards the device, until the
-    /// result drops.
-    ///
-    /// # Safety
-    ///
-    /// `data` is readable for `len` bytes now. (Afterwards only the device reads it: the
-    /// CPU never does through a to-device mapping, and unmapping one copies nothing back.)
-    pub(crate) unsafe fn dma_map_raw(&self, data: *const u8, len: usize) -> Result<DmaMapping> {
-        let mut dma = 0u64;
-        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract); `data`
-        // is readable for `len` bytes (this function's contract); `dma` is an out-pointer.
-        kernel::error::to_result(unsafe {
-            api::ndriver_dma_map(
-                self.0,
-                data.cast_mut().cast(),
-                len,
-                crate::abi::DMA_TO_DEVICE,
-                &mut dma,
-            )
-        })?;
-        Ok(DmaMapping { inst: self.0, dma })
-    }
-
-    /// Ends a streaming mapping kept with [`DmaMapping::into_raw`].
-    pub(crate) fn dma_unmap(&self, dma: u64) {
-        // SAFETY: the live instance gives back a mapping it holds.
-        unsafe { api::ndriver_dma_unmap(self.0, dma) }
     }
 
     /// A stopped timer that calls the `timer` entry point with `cookie`.
@@ -276,139 +160,6 @@ impl Drop for PciEnabled {
     }
 }
 
-/// A claimed and mapped BAR, given back when it drops.
-///
-/// # Invariants
-///
-/// `base` is the live mapping of a whole BAR of `len` bytes, held by the instance `inst`
-/// until this value drops.
-struct BarMap {
-    inst: *mut Instance,
-    base: *mut c_void,
-    len: usize,
-}
-// SAFETY: a `BarMap` is the instance pointer and the mapping's address; the unmap callout
-// on drop may be called from any thread.
-unsafe impl Send for BarMap {}
-// SAFETY: a `&BarMap` gives only the mapping's address and length; register accesses built on
-// it may run on several CPUs at once, as any driver's register accesses do.
-unsafe impl Sync for BarMap {}
-impl Drop for BarMap {
-    fn drop(&mut self) {
-        // SAFETY: the mapping is held by this live instance (type invariant).
-        unsafe { api::ndriver_pci_iounmap(self.inst, self.base) };
-    }
-}
-
-/// A mapped memory BAR of at least `SIZE` bytes, accessed with the kernel's
-/// [`kernel::io::Io`] methods: `read32(OFF)`/`write32(v, OFF)` check a constant offset
-/// against `SIZE` when the driver is built, `try_read32(off)`/`try_write32(v, off)` a
-/// computed one against the BAR's real length, and return `EINVAL` for one outside it.
-///
-/// # Invariants
-///
-/// `io` is the region `map` holds mapped: its whole length, at least `SIZE` bytes.
-pub(crate) struct Bar<const SIZE: usize = 0> {
-    map: BarMap,
-    io: MmioRaw<Region<SIZE>>,
-}
-
-impl<'a, const SIZE: usize> IoBase<'a> for &'a Bar<SIZE> {
-    type Backend = MmioBackend;
-    type Target = Region<SIZE>;
-
-    #[inline]
-    fn as_view(self) -> MmioView<'a, Region<SIZE>> {
-        // SAFETY: `self.io` is a live, 4-byte aligned MMIO mapping (type invariant) for as long
-        // as `self`, that is for `'a`.
-        unsafe { MmioView::from_raw(self.io) }
-    }
-}
-
-/// Whether a `T` fits at `offset` in a region of `size` bytes, naturally aligned.
-const fn fits<T>(offset: usize, size: usize) -> bool {
-    let n = core::mem::size_of::<T>();
-    offset % n == 0 && offset <= size && n <= size - offset
-}
-
-/// Port or memory I/O accessors of an [`IoBar`], checked as those of [`Bar`] are.
-macro_rules! port_access {
-    ($read:ident, $try_read:ident, $write:ident, $try_write:ident, $t:ty, $ior:ident, $iow:ident) => {
-        #[doc = concat!("Reads the `", stringify!($t), "` register at constant `offset` (checked against `SIZE` at build time).")]
-        #[inline(always)]
-        pub(crate) fn $read(&self, offset: usize) -> $t {
-            build_assert!(fits::<$t>(offset, SIZE));
-            // SAFETY: `offset` is inside the BAR's first `SIZE` bytes, which are mapped (type
-            // invariant), and naturally aligned.
-            unsafe { bindings::$ior(self.0.base.wrapping_byte_add(offset)) as $t }
-        }
-
-        #[doc = concat!("Reads the `", stringify!($t), "` register at `offset`; `EINVAL` outside the BAR.")]
-        pub(crate) fn $try_read(&self, offset: usize) -> Result<$t> {
-            if !fits::<$t>(offset, self.0.len) {
-                return Err(EINVAL);
-            }
-            // SAFETY: `offset` is inside the mapped BAR (checked against its length) and
-            // naturally aligned.
-            Ok(unsafe { bindings::$ior(self.0.base.wrapping_byte_add(offset)) as $t })
-        }
-
-        #[doc = concat!("Writes the `", stringify!($t), "` register at constant `offset` (checked against `SIZE` at build time).")]
-        #[inline(always)]
-        pub(crate) fn $write(&self, value: $t, offset: usize) {
-            build_assert!(fits::<$t>(offset, SIZE));
-            // SAFETY: `offset` is inside the BAR's first `SIZE` bytes, which are mapped (type
-            // invariant), and naturally aligned.
-            unsafe { bindings::$iow(value.into(), self.0.base.wrapping_byte_add(offset)) }
-        }
-
-        #[doc = concat!("Writes the `", stringify!($t), "` register at `offset`; `EINVAL` outside the BAR.")]
-        pub(crate) fn $try_write(&self, value: $t, offset: usize) -> Result {
-            if !fits::<$t>(offset, self.0.len) {
-                return Err(EINVAL);
-            }
-            // SAFETY: `offset` is inside the mapped BAR (checked against its length) and
-            // naturally aligned.
-            unsafe { bindings::$iow(value.into(), self.0.base.wrapping_byte_add(offset)) };
-            Ok(())
-        }
-    };
-}
-
-/// A mapped BAR of at least `SIZE` bytes, memory or I/O ports, accessed with
-/// `ioread*`/`iowrite*` (which pick port or memory instructions from the mapping).
-///
-/// # Invariants
-///
-/// The BAR the [`BarMap`] holds is at least `SIZE` bytes long.
-pub(crate) struct IoBar<const SIZE: usize = 0>(BarMap);
-impl<const SIZE: usize> IoBar<SIZE> {
-    /// The mapping's address (for callouts that record register writes).
-    pub(crate) fn addr(&self) -> *mut c_void {
-        self.0.base
-    }
-
-    port_access!(read8, try_read8, write8, try_write8, u8, ioread8, iowrite8);
-    port_access!(
-        read16,
-        try_read16,
-        write16,
-        try_write16,
-        u16,
-        ioread16,
-        iowrite16
-    );
-    port_access!(
-        read32,
-        try_read32,
-        write32,
-        try_write32,
-        u32,
-        ioread32,
-        iowrite32
-    );
-}
-
 /// The device's interrupt line, routed to `devirq`.
 pub(crate) struct IrqLine(*mut Instance);
 // SAFETY: an `IrqLine` is only the instance pointer; the free callout on drop may be called
@@ -420,195 +171,6 @@ impl Drop for IrqLine {
     fn drop(&mut self) {
         // SAFETY: the line is held by this live instance.
         unsafe { api::ndriver_free_irq(self.0) };
-    }
-}
-
-/// Typed accessors of a [`DmaCoherent`] at byte offsets: the buffer is shared with the
-/// device, hence volatile.
-macro_rules! dma_access {
-    ($read:ident, $write:ident, $t:ty) => {
-        /// Reads the value at byte offset `off` (0 if out of range or misaligned).
-        pub(crate) fn $read(&self, off: usize) -> $t {
-            if !self.fits::<$t>(off) {
-                return 0;
-            }
-            // SAFETY: in bounds and aligned (checked); the buffer lives while `self`.
-            unsafe { ptr::read_volatile(self.cpu.cast::<u8>().add(off).cast::<$t>()) }
-        }
-
-        /// Writes `v` at byte offset `off`; `false` if out of range or misaligned.
-        pub(crate) fn $write(&self, off: usize, v: $t) -> bool {
-            if !self.fits::<$t>(off) {
-                return false;
-            }
-            // SAFETY: in bounds and aligned (checked); the buffer lives while `self`.
-            unsafe { ptr::write_volatile(self.cpu.cast::<u8>().add(off).cast::<$t>(), v) };
-            true
-        }
-    };
-}
-
-/// A coherent DMA buffer.
-pub(crate) struct DmaCoherent {
-    inst: *mut Instance,
-    cpu: *mut u32,
-    dma: u64,
-    size: usize,
-}
-// SAFETY: a `DmaCoherent` is the instance pointer and the buffer's addresses; the buffer is
-// not tied to a thread, and the free callout on drop may be called from any thread.
-unsafe impl Send for DmaCoherent {}
-// SAFETY: a `&DmaCoherent` accesses the buffer (shared with the device anyway) only with
-// bounds-checked volatile reads and writes and copies, which may run on several CPUs.
-unsafe impl Sync for DmaCoherent {}
-impl DmaCoherent {
-    /// The bus address.
-    pub(crate) fn dma(&self) -> u64 {
-        self.dma
-    }
-
-    /// Writes 32-bit word `i`; `false` if out of range.
-    pub(crate) fn write(&self, i: usize, v: u32) -> bool {
-        if i >= self.size / 4 {
-            return false;
-        }
-        // SAFETY: in bounds of the live buffer; the device only reads it.
-        unsafe { ptr::write_volatile(self.cpu.add(i), v) };
-        true
-    }
-
-    /// Reads 32-bit word `i` (0 if out of range).
-    pub(crate) fn read(&self, i: usize) -> u32 {
-        if i >= self.size / 4 {
-            return 0;
-        }
-        // SAFETY: as for `write`.
-        unsafe { ptr::read_volatile(self.cpu.add(i)) }
-    }
-
-    /// Size in bytes.
-    pub(crate) fn size(&self) -> usize {
-        self.size
-    }
-
-    /// The CPU address (to register a ring with the framework).
-    pub(crate) fn cpu_addr(&self) -> *const u8 {
-        self.cpu.cast()
-    }
-
-    dma_access!(read8, write8, u8);
-    dma_access!(read16, write16, u16);
-    dma_access!(read32, write32, u32);
-    dma_access!(read64, write64, u64);
-
-    /// The `T` at byte offset `off` (a descriptor or header the device shares), read
-    /// whole with a volatile access; `None` if it does not fit there or is misaligned.
-    pub(crate) fn read_at<T: FromBytes>(&self, off: usize) -> Option<T> {
-        if !self.fits::<T>(off) {
-            return None;
-        }
-        // SAFETY: in bounds and aligned for `T` (checked); the buffer lives while `self`; any
-        // bytes are a valid `T` (`FromBytes`), so whatever the device wrote is.
-        Some(unsafe { ptr::read_volatile(self.cpu.cast::<u8>().add(off).cast::<T>()) })
-    }
-
-    /// Writes `v` whole at byte offset `off` with a volatile access; `EINVAL` if it does
-    /// not fit there or is misaligned.
-    pub(crate) fn write_at<T: IntoBytes>(&self, off: usize, v: T) -> Result {
-        if !self.fits::<T>(off) {
-            return Err(EINVAL);
-        }
-        // SAFETY: in bounds and aligned for `T` (checked); the buffer lives while `self`, and the
-        // CPU holds no reference into it.
-        unsafe { ptr::write_volatile(self.cpu.cast::<u8>().add(off).cast::<T>(), v) };
-        Ok(())
-    }
-
-    /// Copies `src` to byte offset `off`; `false` if out of range.
-    pub(crate) fn copy_in(&self, off: usize, src: &[u8]) -> bool {
-        let Some(dst) = self.range(off, src.len()) else {
-            return false;
-        };
-        // SAFETY: in bounds of the live buffer, which `src` cannot overlap.
-        unsafe { ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) };
-        true
-    }
-
-    /// The CPU address of the `len` bytes at byte offset `off` (for callouts that copy
-    /// into or out of the buffer); `None` if out of range.
-    pub(crate) fn range(&self, off: usize, len: usize) -> Option<*mut u8> {
-        if off.checked_add(len).is_none_or(|end| end > self.size) {
-            return None;
-        }
-        // `off` is in bounds of the allocation (checked).
-        Some(self.cpu.cast::<u8>().wrapping_add(off))
-    }
-
-    /// Whether a `T` fits at byte offset `off`, aligned (the buffer is page aligned).
-    fn fits<T>(&self, off: usize) -> bool {
-        let n = core::mem::size_of::<T>();
-        off % core::mem::align_of::<T>() == 0
-            && core::mem::align_of::<T>() <= kernel::page::PAGE_SIZE
-            && off.checked_add(n).is_some_and(|end| end <= self.size)
-    }
-}
-impl Drop for DmaCoherent {
-    fn drop(&mut self) {
-        // SAFETY: the buffer is held by this live instance.
-        unsafe { api::ndriver_dma_free(self.inst, self.cpu.cast()) };
-    }
-}
-
-/// `len` values of `T` (a `#[repr(C)]` descriptor, say) in a coherent DMA buffer that
-/// the device reads and writes too: each element read or written whole, by index, with
-/// volatile accesses, never through a reference. `T`'s derives (`FromBytes`,
-/// `IntoBytes`) say that any bytes the device leaves are a valid `T` and that a `T`
-/// has no padding to leak.
-///
-/// # Invariants
-///
-/// `buf` holds `len * size_of::<T>()` bytes at a page-aligned CPU address, so element
-/// `i < len` is inside it and aligned for `T`.
-pub(crate) struct DmaArray<T> {
-    buf: DmaCoherent,
-    len: usize,
-    _t: PhantomData<T>,
-}
-impl<T: FromBytes + IntoBytes> DmaArray<T> {
-    /// Its number of elements.
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    /// The bus address of element 0.
-    pub(crate) fn dma(&self) -> u64 {
-        self.buf.dma()
-    }
-
-    /// The buffer (to register it with the framework).
-    pub(crate) fn buf(&self) -> &DmaCoherent {
-        &self.buf
-    }
-
-    /// Element `i`, or `None` past the end.
-    pub(crate) fn read(&self, i: usize) -> Option<T> {
-        if i >= self.len {
-            return None;
-        }
-        // SAFETY: element `i` is inside the live buffer and aligned (type invariant, `i`
-        // checked); any bytes are a valid `T` (`FromBytes`), so whatever the device wrote is.
-        Some(unsafe { ptr::read_volatile(self.buf.cpu.cast::<T>().add(i)) })
-    }
-
-    /// Writes element `i`; `EINVAL` past the end.
-    pub(crate) fn write(&self, i: usize, v: T) -> Result {
-        if i >= self.len {
-            return Err(EINVAL);
-        }
-        // SAFETY: element `i` is inside the live buffer and aligned (type invariant, `i`
-        // checked); the CPU holds no reference into it.
-        unsafe { ptr::write_volatile(self.buf.cpu.cast::<T>().add(i), v) };
-        Ok(())
     }
 }
 
@@ -663,37 +225,6 @@ impl Drop for Memory {
     fn drop(&mut self) {
         // SAFETY: the block is held by this live instance.
         unsafe { api::ndriver_free(self.inst, self.ptr.cast()) };
-    }
-}
-
-/// A streaming DMA mapping.
-pub(crate) struct DmaMapping {
-    inst: *mut Instance,
-    dma: u64,
-}
-// SAFETY: a `DmaMapping` is the instance pointer and a bus address; the unmap callout on
-// drop may be called from any thread.
-unsafe impl Send for DmaMapping {}
-// SAFETY: a `&DmaMapping` only reads its bus address.
-unsafe impl Sync for DmaMapping {}
-impl DmaMapping {
-    /// The bus address.
-    pub(crate) fn dma(&self) -> u64 {
-        self.dma
-    }
-
-    /// Keeps the mapping beyond this value: only its bus address remains, to be
-    /// given to [`Dev::dma_unmap`] (or undone by the framework after a fault).
-    pub(crate) fn into_raw(self) -> u64 {
-        let d = self.dma;
-        core::mem::forget(self);
-        d
-    }
-}
-impl Drop for DmaMapping {
-    fn drop(&mut self) {
-        // SAFETY: the mapping is held by this live instance.
-        unsafe { api::ndriver_dma_unmap(self.inst, self.dma) };
     }
 }
 

@@ -1,0 +1,312 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! DMA for implementations: coherent buffers ([`DmaCoherent`], typed as
+//! [`DmaArray`]) and streaming mappings ([`DmaMapping`]). Part of `driver_dev.rs`.
+
+use super::{Dev, Memory};
+use crate::abi::Instance;
+use crate::callouts_api as api;
+use core::marker::PhantomData;
+use core::ptr;
+use kernel::prelude::*;
+
+impl Dev {
+    /// A zeroed coherent DMA buffer of `size` bytes (page aligned).
+    pub(crate) fn dma_alloc(&self, size: usize) -> Result<DmaCoherent> {
+        let mut dma = 0u64;
+        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract); `dma`
+        // is a valid out-pointer.
+        let cpu = unsafe { api::ndriver_dma_alloc(self.0, size, &mut dma) };
+        if cpu.is_null() {
+            return Err(ENOMEM);
+        }
+        Ok(DmaCoherent {
+            inst: self.0,
+            cpu: cpu.cast(),
+            dma,
+            size,
+        })
+    }
+
+    /// A zeroed coherent DMA buffer of `len` values of `T` (a descriptor ring, say).
+    pub(crate) fn dma_array<T: FromBytes + IntoBytes>(&self, len: usize) -> Result<DmaArray<T>> {
+        let size = len.checked_mul(core::mem::size_of::<T>()).ok_or(EINVAL)?;
+        if core::mem::align_of::<T>() > kernel::page::PAGE_SIZE {
+            return Err(EINVAL);
+        }
+        let buf = self.dma_alloc(size)?;
+        // INVARIANT: `dma_alloc` gives `size` bytes, page aligned.
+        Ok(DmaArray {
+            buf,
+            len,
+            _t: PhantomData,
+        })
+    }
+
+    /// Maps `mem` for streaming DMA towards the device (`to_device`) or from it. The
+    /// mapping must drop before `mem`.
+    pub(crate) fn dma_map(&self, mem: &Memory, to_device: bool) -> Result<DmaMapping> {
+        let dir = if to_device {
+            crate::abi::DMA_TO_DEVICE
+        } else {
+            crate::abi::DMA_FROM_DEVICE
+        };
+        let mut dma = 0u64;
+        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract); `mem`
+        // is the instance's memory; `dma` is an out-pointer.
+        kernel::error::to_result(unsafe {
+            api::ndriver_dma_map(self.0, mem.ptr.cast(), mem.size, dir, &mut dma)
+        })?;
+        Ok(DmaMapping { inst: self.0, dma })
+    }
+
+    /// Maps `len` bytes at `data` (memory the framework lent the driver, such as a
+    /// socket buffer being sent) for streaming DMA towards the device, until the
+    /// result drops.
+    ///
+    /// # Safety
+    ///
+    /// `data` is readable for `len` bytes now. (Afterwards only the device reads it: the
+    /// CPU never does through a to-device mapping, and unmapping one copies nothing back.)
+    pub(crate) unsafe fn dma_map_raw(&self, data: *const u8, len: usize) -> Result<DmaMapping> {
+        let mut dma = 0u64;
+        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract); `data`
+        // is readable for `len` bytes (this function's contract); `dma` is an out-pointer.
+        kernel::error::to_result(unsafe {
+            api::ndriver_dma_map(
+                self.0,
+                data.cast_mut().cast(),
+                len,
+                crate::abi::DMA_TO_DEVICE,
+                &mut dma,
+            )
+        })?;
+        Ok(DmaMapping { inst: self.0, dma })
+    }
+
+    /// Ends a streaming mapping kept with [`DmaMapping::into_raw`].
+    pub(crate) fn dma_unmap(&self, dma: u64) {
+        // SAFETY: the live instance gives back a mapping it holds.
+        unsafe { api::ndriver_dma_unmap(self.0, dma) }
+    }
+}
+
+/// Typed accessors of a [`DmaCoherent`] at byte offsets: the buffer is shared with the
+/// device, hence volatile.
+macro_rules! dma_access {
+    ($read:ident, $write:ident, $t:ty) => {
+        /// Reads the value at byte offset `off` (0 if out of range or misaligned).
+        pub(crate) fn $read(&self, off: usize) -> $t {
+            if !self.fits::<$t>(off) {
+                return 0;
+            }
+            // SAFETY: in bounds and aligned (checked); the buffer lives while `self`.
+            unsafe { ptr::read_volatile(self.cpu.cast::<u8>().add(off).cast::<$t>()) }
+        }
+
+        /// Writes `v` at byte offset `off`; `false` if out of range or misaligned.
+        pub(crate) fn $write(&self, off: usize, v: $t) -> bool {
+            if !self.fits::<$t>(off) {
+                return false;
+            }
+            // SAFETY: in bounds and aligned (checked); the buffer lives while `self`.
+            unsafe { ptr::write_volatile(self.cpu.cast::<u8>().add(off).cast::<$t>(), v) };
+            true
+        }
+    };
+}
+
+/// A coherent DMA buffer.
+pub(crate) struct DmaCoherent {
+    inst: *mut Instance,
+    cpu: *mut u32,
+    dma: u64,
+    size: usize,
+}
+// SAFETY: a `DmaCoherent` is the instance pointer and the buffer's addresses; the buffer is
+// not tied to a thread, and the free callout on drop may be called from any thread.
+unsafe impl Send for DmaCoherent {}
+// SAFETY: a `&DmaCoherent` accesses the buffer (shared with the device anyway) only with
+// bounds-checked volatile reads and writes and copies, which may run on several CPUs.
+unsafe impl Sync for DmaCoherent {}
+impl DmaCoherent {
+    /// The bus address.
+    pub(crate) fn dma(&self) -> u64 {
+        self.dma
+    }
+
+    /// Writes 32-bit word `i`; `false` if out of range.
+    pub(crate) fn write(&self, i: usize, v: u32) -> bool {
+        if i >= self.size / 4 {
+            return false;
+        }
+        // SAFETY: in bounds of the live buffer; the device only reads it.
+        unsafe { ptr::write_volatile(self.cpu.add(i), v) };
+        true
+    }
+
+    /// Reads 32-bit word `i` (0 if out of range).
+    pub(crate) fn read(&self, i: usize) -> u32 {
+        if i >= self.size / 4 {
+            return 0;
+        }
+        // SAFETY: as for `write`.
+        unsafe { ptr::read_volatile(self.cpu.add(i)) }
+    }
+
+    /// Size in bytes.
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The CPU address (to register a ring with the framework).
+    pub(crate) fn cpu_addr(&self) -> *const u8 {
+        self.cpu.cast()
+    }
+
+    dma_access!(read8, write8, u8);
+    dma_access!(read16, write16, u16);
+    dma_access!(read32, write32, u32);
+    dma_access!(read64, write64, u64);
+
+    /// The `T` at byte offset `off` (a descriptor or header the device shares), read
+    /// whole with a volatile access; `None` if it does not fit there or is misaligned.
+    pub(crate) fn read_at<T: FromBytes>(&self, off: usize) -> Option<T> {
+        if !self.fits::<T>(off) {
+            return None;
+        }
+        // SAFETY: in bounds and aligned for `T` (checked); the buffer lives while `self`; any
+        // bytes are a valid `T` (`FromBytes`), so whatever the device wrote is.
+        Some(unsafe { ptr::read_volatile(self.cpu.cast::<u8>().add(off).cast::<T>()) })
+    }
+
+    /// Writes `v` whole at byte offset `off` with a volatile access; `EINVAL` if it does
+    /// not fit there or is misaligned.
+    pub(crate) fn write_at<T: IntoBytes>(&self, off: usize, v: T) -> Result {
+        if !self.fits::<T>(off) {
+            return Err(EINVAL);
+        }
+        // SAFETY: in bounds and aligned for `T` (checked); the buffer lives while `self`, and the
+        // CPU holds no reference into it.
+        unsafe { ptr::write_volatile(self.cpu.cast::<u8>().add(off).cast::<T>(), v) };
+        Ok(())
+    }
+
+    /// Copies `src` to byte offset `off`; `false` if out of range.
+    pub(crate) fn copy_in(&self, off: usize, src: &[u8]) -> bool {
+        let Some(dst) = self.range(off, src.len()) else {
+            return false;
+        };
+        // SAFETY: in bounds of the live buffer, which `src` cannot overlap.
+        unsafe { ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) };
+        true
+    }
+
+    /// The CPU address of the `len` bytes at byte offset `off` (for callouts that copy
+    /// into or out of the buffer); `None` if out of range.
+    pub(crate) fn range(&self, off: usize, len: usize) -> Option<*mut u8> {
+        if off.checked_add(len).is_none_or(|end| end > self.size) {
+            return None;
+        }
+        // `off` is in bounds of the allocation (checked).
+        Some(self.cpu.cast::<u8>().wrapping_add(off))
+    }
+
+    /// Whether a `T` fits at byte offset `off`, aligned (the buffer is page aligned).
+    fn fits<T>(&self, off: usize) -> bool {
+        let n = core::mem::size_of::<T>();
+        off % core::mem::align_of::<T>() == 0
+            && core::mem::align_of::<T>() <= kernel::page::PAGE_SIZE
+            && off.checked_add(n).is_some_and(|end| end <= self.size)
+    }
+}
+impl Drop for DmaCoherent {
+    fn drop(&mut self) {
+        // SAFETY: the buffer is held by this live instance.
+        unsafe { api::ndriver_dma_free(self.inst, self.cpu.cast()) };
+    }
+}
+
+/// `len` values of `T` (a `#[repr(C)]` descriptor, say) in a coherent DMA buffer that
+/// the device reads and writes too: each element read or written whole, by index, with
+/// volatile accesses, never through a reference. `T`'s derives (`FromBytes`,
+/// `IntoBytes`) say that any bytes the device leaves are a valid `T` and that a `T`
+/// has no padding to leak.
+///
+/// # Invariants
+///
+/// `buf` holds `len * size_of::<T>()` bytes at a page-aligned CPU address, so element
+/// `i < len` is inside it and aligned for `T`.
+pub(crate) struct DmaArray<T> {
+    buf: DmaCoherent,
+    len: usize,
+    _t: PhantomData<T>,
+}
+impl<T: FromBytes + IntoBytes> DmaArray<T> {
+    /// Its number of elements.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The bus address of element 0.
+    pub(crate) fn dma(&self) -> u64 {
+        self.buf.dma()
+    }
+
+    /// The buffer (to register it with the framework).
+    pub(crate) fn buf(&self) -> &DmaCoherent {
+        &self.buf
+    }
+
+    /// Element `i`, or `None` past the end.
+    pub(crate) fn read(&self, i: usize) -> Option<T> {
+        if i >= self.len {
+            return None;
+        }
+        // SAFETY: element `i` is inside the live buffer and aligned (type invariant, `i`
+        // checked); any bytes are a valid `T` (`FromBytes`), so whatever the device wrote is.
+        Some(unsafe { ptr::read_volatile(self.buf.cpu.cast::<T>().add(i)) })
+    }
+
+    /// Writes element `i`; `EINVAL` past the end.
+    pub(crate) fn write(&self, i: usize, v: T) -> Result {
+        if i >= self.len {
+            return Err(EINVAL);
+        }
+        // SAFETY: element `i` is inside the live buffer and aligned (type invariant, `i`
+        // checked); the CPU holds no reference into it.
+        unsafe { ptr::write_volatile(self.buf.cpu.cast::<T>().add(i), v) };
+        Ok(())
+    }
+}
+
+/// A streaming DMA mapping.
+pub(crate) struct DmaMapping {
+    inst: *mut Instance,
+    dma: u64,
+}
+// SAFETY: a `DmaMapping` is the instance pointer and a bus address; the unmap callout on
+// drop may be called from any thread.
+unsafe impl Send for DmaMapping {}
+// SAFETY: a `&DmaMapping` only reads its bus address.
+unsafe impl Sync for DmaMapping {}
+impl DmaMapping {
+    /// The bus address.
+    pub(crate) fn dma(&self) -> u64 {
+        self.dma
+    }
+
+    /// Keeps the mapping beyond this value: only its bus address remains, to be
+    /// given to [`Dev::dma_unmap`] (or undone by the framework after a fault).
+    pub(crate) fn into_raw(self) -> u64 {
+        let d = self.dma;
+        core::mem::forget(self);
+        d
+    }
+}
+impl Drop for DmaMapping {
+    fn drop(&mut self) {
+        // SAFETY: the mapping is held by this live instance.
+        unsafe { api::ndriver_dma_unmap(self.inst, self.dma) };
+    }
+}
