@@ -11,16 +11,17 @@
 
 use crate::abi::Instance;
 use crate::callouts_api as api;
-use core::ptr;
 use core::sync::atomic::{AtomicU64, Ordering};
-use kernel::bindings;
 use kernel::prelude::*;
 
 #[path = "driver_bar.rs"]
 mod bar;
 #[path = "driver_dma.rs"]
 mod dma;
+// Each implementation uses only some of them.
+#[allow(unused_imports)]
 pub(crate) use bar::{Bar, IoBar};
+#[allow(unused_imports)]
 pub(crate) use dma::{DmaArray, DmaCoherent, DmaMapping};
 
 /// The framework's handle, as a driver sees it during one entry-point call.
