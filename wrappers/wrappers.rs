@@ -11,8 +11,9 @@
 //! - `callouts_reset.rs`: the device reset undo performs;
 //! - `net.rs`: `net_device`, socket buffers, NAPI (with `netdevice.c` and `skbuff.c`).
 //!
-//! The other Rust files in `wrappers/` (`callouts_api*.rs`, `driver_dev.rs`,
-//! `driver_lock.rs`, `testdev_driver.rs`, `nic_driver.rs`, `blk_driver.rs`) are the
+//! The other Rust files in `wrappers/` (`callouts_api*.rs`, `driver_dev.rs` with
+//! `driver_bar.rs` and `driver_dma.rs`, `driver_lock.rs`, `testdev_driver.rs`,
+//! `nic_driver.rs`, `blk_driver.rs`) are the
 //! implementation side: each implementation module compiles them in with `#[path]`,
 //! and they are not part of this crate.
 //!
