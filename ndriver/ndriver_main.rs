@@ -20,7 +20,7 @@
 //!
 //! 1. What needs nothing else: `abi` (with `abi::pci_ids`, the PCI ID tables),
 //!    `abi_blk`, `pt_regs`, `x86`, `fault_class`, `inject_spec`, `site_raise`, `stats`,
-//!    `names`, `pci_addr`, `pci_claim`, `policy`, `timeout`, `race`, `esb`,
+//!    `names`, `ksym`, `pci_addr`, `pci_claim`, `policy`, `timeout`, `race`, `esb`,
 //!    `undo::action_list`, `wrappers::net`.
 //! 2. `trace`: the single-step tracer. The guard drives it (as it drives `esb`) and
 //!    passes in what it needs of the guard.
@@ -30,7 +30,8 @@
 //! 5. `registry` (implementations; the device set subscribes to it), then the
 //!    class-free callouts `wrappers::callouts`, `callouts_async`, `callouts_device`,
 //!    `callouts_reset`.
-//! 6. `site`: fault injection at instructions (and starting a trace, which excludes it).
+//! 6. `site`: fault injection at instructions (and starting a trace, which excludes it),
+//!    with `site::probe` (the kprobe handlers) and `site::effect` (what a fault did).
 //! 7. `device`: the class-independent device and its recovery manager.
 //! 8. The classes: `placeholders::nic_tx`, `testdev`, `nic`, `blk`, then their own
 //!    callouts `wrappers::callouts_net`, `callouts_blk`.
@@ -63,6 +64,8 @@ mod guard;
 mod inject_spec;
 #[path = "instance.rs"]
 mod instance;
+#[path = "ksym.rs"]
+mod ksym;
 #[path = "names.rs"]
 mod names;
 #[path = "pci_addr.rs"]

@@ -24,7 +24,6 @@
 
 use core::fmt;
 use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use kernel::ffi::{c_int, c_ulong};
 
 use kernel::prelude::*;
 use kernel::sync::Mutex;
@@ -35,66 +34,20 @@ use crate::abi::ImplDesc;
 use crate::fault_class::FaultClass;
 use crate::guard;
 use crate::inject_spec::{xorshift32, Gate, SiteAt, SiteSpec, MAX_SYMBOL};
-use crate::pt_regs::{PtRegs, GPR_NAMES};
-use crate::site_raise;
+use crate::ksym::{symbol, KSYM_BUF};
 use crate::trace;
+
+#[path = "site/effect.rs"]
+mod effect;
+#[path = "site/probe.rs"]
+mod probe;
+
+use effect::{Effect, EffectText};
 
 /// Random offsets tried before `site=random` gives up.
 const RANDOM_TRIES: u32 = 64;
 /// Longest x86 instruction: how far back from a random byte its instruction may start.
 const MAX_INSN: usize = 15;
-/// Bits a pointer corruption may flip: the low 47, so that the address stays canonical
-/// and a bad access is a page fault, which kprobes hands back to the probed instruction
-/// when it happens in the single-step (a stack-segment fault would not be).
-const POINTER_BITS: u32 = 47;
-/// Lowest kernel address with 4-level paging: a register above it holds a kernel
-/// pointer. With 5-level paging the heap and stacks lie below it, so only text and
-/// module pointers count there (`Documentation/design.rst`, "Faults at driver instructions").
-const KERNEL_HALF: u64 = 0xffff_8000_0000_0000;
-/// Index of `rbp` in [`GPR_NAMES`].
-const RBP: usize = 4;
-/// How far above the stack pointer `rbp` may point and still be taken for the frame
-/// pointer: more than any kernel stack (32 KiB with KASAN).
-const FRAME_WINDOW: u64 = 64 * 1024;
-/// The arithmetic flags (CF, PF, AF, ZF, SF, OF): what a compare or test writes.
-const ARITH_FLAGS: u64 = 0x8d5;
-/// Whether register `i` of `r` is the frame pointer: `rbp` pointing into the stack just
-/// above `rsp`.
-///
-/// The corruption classes leave it alone. A function's epilogue moves it into the stack
-/// pointer, and in kernel mode an exception on a stack pointer into unmapped memory
-/// cannot push its frame: a double fault, which the kernel ends in a panic whatever a
-/// notifier says. No guard inside the kernel can contain it, so it is outside the
-/// fault model, like a corrupted `rsp` (never a candidate: [`GPR_NAMES`] lacks it).
-fn frame_pointer(r: &PtRegs, i: usize) -> bool {
-    i == RBP && r.bp.wrapping_sub(r.sp) < FRAME_WINDOW
-}
-
-/// Whether the `size`-byte instruction at `addr`, whose first byte (under the
-/// breakpoint) is `first`, copies the stack pointer into `rbp` (`mov %rsp,%rbp` in
-/// either encoding, `lea d(%rsp),%rbp`).
-///
-/// `skip_insn` leaves it alone: skipped, `rbp` keeps the caller's value, which the
-/// epilogue then moves into the stack pointer ([`frame_pointer`]).
-///
-/// # Safety
-///
-/// `addr..addr + size` must be mapped text.
-unsafe fn sets_frame_pointer(first: u8, addr: u64, size: u8) -> bool {
-    let at = |i: u64| {
-        // SAFETY: `i < size` at every call below, inside the mapped instruction.
-        unsafe { core::ptr::read_volatile((addr + i) as *const u8) }
-    };
-    match size {
-        3 => first == 0x48 && matches!((at(1), at(2)), (0x89, 0xe5) | (0x8b, 0xec)),
-        5 | 8 => {
-            let modrm = if size == 5 { 0x6c } else { 0xac };
-            first == 0x48 && at(1) == 0x8d && at(2) == modrm && at(3) == 0x24
-        }
-        _ => false,
-    }
-}
-
 /// No CPU.
 const NO_CPU: usize = usize::MAX;
 /// An odd multiplier with well-mixed bits (2^32 / golden ratio).
@@ -130,51 +83,6 @@ fn mix(seed: u32) -> u32 {
         SEED_MIX
     } else {
         x
-    }
-}
-
-/// What the last fault of a site did.
-#[derive(Clone, Copy, PartialEq, Eq)]
-#[repr(u32)]
-enum Effect {
-    /// Nothing fired yet.
-    None = 0,
-    /// The context went on at a stub that raises the class.
-    Raised = 1,
-    /// The instruction was skipped.
-    Skipped = 2,
-    /// A bit of a register was flipped.
-    Register = 3,
-    /// A flag was flipped.
-    Flag = 4,
-    /// The instruction changed no register or flag: nothing to flip.
-    NoDestination = 5,
-    /// No register held a kernel pointer: nothing to corrupt.
-    NoPointer = 6,
-    /// The register to corrupt was the frame pointer, which the fault model leaves alone.
-    FramePointer = 7,
-}
-
-impl Effect {
-    fn from_raw(raw: u32) -> Self {
-        match raw {
-            1 => Self::Raised,
-            2 => Self::Skipped,
-            3 => Self::Register,
-            4 => Self::Flag,
-            5 => Self::NoDestination,
-            6 => Self::NoPointer,
-            7 => Self::FramePointer,
-            _ => Self::None,
-        }
-    }
-
-    /// Whether the fault changed the driver's execution or state.
-    fn applied(self) -> bool {
-        matches!(
-            self,
-            Self::Raised | Self::Skipped | Self::Register | Self::Flag
-        )
     }
 }
 
@@ -425,173 +333,6 @@ impl Site {
         );
     }
 
-    /// Recovers the site from its probe.
-    ///
-    /// # Safety
-    ///
-    /// `p` must be the `probe` of a live [`Site`].
-    unsafe fn from_probe<'a>(p: *mut bindings::kprobe) -> &'a Site {
-        // SAFETY: per the contract, `p` is the `probe` field (an `Opaque<kprobe>`, with the
-        // same layout) of a live `Site`.
-        unsafe { &*kernel::container_of!(p.cast::<Opaque<bindings::kprobe>>(), Site, probe) }
-    }
-
-    /// kprobe pre-handler: runs in the breakpoint handler, interrupts off, on the context
-    /// that reached the instruction. Returns 1 when it moved the instruction pointer.
-    ///
-    /// # Safety
-    ///
-    /// Called by kprobes with this site's registered probe and the live registers.
-    unsafe extern "C" fn pre(p: *mut bindings::kprobe, regs: *mut bindings::pt_regs) -> c_int {
-        // SAFETY: kprobes passes the registered probe, which is a live site's (invariant).
-        let site = unsafe { Self::from_probe(p) };
-        // SAFETY: kprobes passes the live registers of the context; `PtRegs` has their
-        // layout.
-        let r = unsafe { &mut *regs.cast::<PtRegs>() };
-        // Any arrival on this CPU means its previous single-step is over, whether or not
-        // the post-handler ran (a fault in the step skips it). Cleared before the owner
-        // check: an arrival that does not fire must not find a stale flip in `post`.
-        let cpu = guard::this_cpu();
-        let _ = site
-            .flip_cpu
-            .compare_exchange(cpu, NO_CPU, Ordering::AcqRel, Ordering::Relaxed);
-        // SAFETY: we run in the breakpoint handler on top of that context.
-        if unsafe { guard::guarded_owner(r) } != Some(site.owner) {
-            site.outside.fetch_add(1, Ordering::Relaxed);
-            return 0;
-        }
-        site.hits.fetch_add(1, Ordering::Relaxed);
-        if site.class == FaultClass::FlipDest
-            && site
-                .flip_cpu
-                .compare_exchange(NO_CPU, cpu, Ordering::AcqRel, Ordering::Relaxed)
-                .is_err()
-        {
-            // Another CPU's flip waits for its single-step: this hit is not one.
-            return 0;
-        }
-        if !site.gate.on_call() {
-            let _ =
-                site.flip_cpu
-                    .compare_exchange(cpu, NO_CPU, Ordering::AcqRel, Ordering::Relaxed);
-            return 0;
-        }
-        let addr = site.addr() as u64;
-        match site.class {
-            FaultClass::SkipInsn => {
-                // SAFETY: `ainsn` and `opcode` were filled in by `register_kprobe` and are
-                // not changed.
-                let (size, first) = unsafe { ((*p).ainsn.size, (*p).opcode) };
-                // SAFETY: the instruction is in the text of a loaded module: its probe
-                // is registered, and a site goes before its module (`SiteSlot`).
-                if unsafe { sets_frame_pointer(first, addr, size) } {
-                    site.record(Effect::FramePointer, RBP as u32, 0, r.bp, r.bp);
-                    return 0;
-                }
-                r.ip = addr + u64::from(size);
-                site.record(Effect::Skipped, 0, 0, addr, r.ip);
-                1
-            }
-            FaultClass::CorruptPtr => {
-                let gprs = r.gprs();
-                let pointer = |i: usize, v: u64| v >= KERNEL_HALF && !frame_pointer(r, i);
-                let n = gprs
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, v)| pointer(*i, **v))
-                    .count();
-                if n == 0 {
-                    site.record(Effect::NoPointer, 0, 0, 0, 0);
-                    return 0;
-                }
-                let pick = site.draw() as usize % n;
-                let bit = site.draw() % POINTER_BITS;
-                let Some(i) = gprs
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, v)| pointer(*i, **v))
-                    .nth(pick)
-                    .map(|(i, _)| i)
-                else {
-                    return 0;
-                };
-                if let Some(reg) = r.gpr_mut(i) {
-                    let old = *reg;
-                    *reg ^= 1 << bit;
-                    site.record(Effect::Register, i as u32, bit, old, *reg);
-                }
-                0
-            }
-            FaultClass::FlipDest => {
-                for (slot, v) in site.before.iter().zip(r.gprs()) {
-                    slot.store(v, Ordering::Relaxed);
-                }
-                site.before[15].store(r.flags, Ordering::Relaxed);
-                0
-            }
-            class => {
-                let Some(stub) = site_raise::stub(class) else {
-                    return 0;
-                };
-                // The crash report names this instruction, not the stub.
-                // SAFETY: we run in the breakpoint handler on top of that context.
-                unsafe { guard::note_raised(r, addr) };
-                // The breakpoint entry leaves a gap below the interrupted stack pointer
-                // for exactly this (the kernel's own `int3_emulate_call()`): push the
-                // instruction's address as if it had called the stub.
-                r.sp -= 8;
-                // SAFETY: `r.sp` now points into the gap the `int3` entry leaves below the
-                // interrupted kernel stack (no red zone in the kernel).
-                unsafe { core::ptr::write_volatile(r.sp as *mut u64, addr) };
-                r.ip = stub as u64;
-                site.record(Effect::Raised, 0, 0, addr, stub as u64);
-                1
-            }
-        }
-    }
-
-    /// kprobe post-handler: runs after the instruction was single-stepped.
-    ///
-    /// # Safety
-    ///
-    /// Called by kprobes with this site's registered probe and the live registers.
-    unsafe extern "C" fn post(p: *mut bindings::kprobe, regs: *mut bindings::pt_regs, _f: c_ulong) {
-        // SAFETY: `p` is this site's registered probe (this function's contract).
-        let site = unsafe { Self::from_probe(p) };
-        if site.flip_cpu.load(Ordering::Acquire) != guard::this_cpu() {
-            return;
-        }
-        // SAFETY: `regs` are the live registers of the probed context (this function's
-        // contract), ours to change until the handler returns; `PtRegs` has their layout.
-        let r = unsafe { &mut *regs.cast::<PtRegs>() };
-        let changed = site
-            .before
-            .iter()
-            .zip(r.gprs())
-            .position(|(b, v)| b.load(Ordering::Relaxed) != v);
-        let bit = site.draw() % 64;
-        if changed.is_some_and(|i| frame_pointer(r, i)) {
-            site.record(Effect::FramePointer, RBP as u32, 0, r.bp, r.bp);
-        } else if let Some(i) = changed {
-            if let Some(reg) = r.gpr_mut(i) {
-                let old = *reg;
-                *reg ^= 1 << bit;
-                site.record(Effect::Register, i as u32, bit, old, *reg);
-            }
-        } else {
-            let flags = (site.before[15].load(Ordering::Relaxed) ^ r.flags) & ARITH_FLAGS;
-            if flags != 0 {
-                let flag = flags.trailing_zeros();
-                let old = r.flags;
-                r.flags ^= 1 << flag;
-                site.record(Effect::Flag, flag, flag, old, r.flags);
-            } else {
-                site.record(Effect::NoDestination, 0, 0, 0, 0);
-            }
-        }
-        site.flip_cpu.store(NO_CPU, Ordering::Release);
-    }
-
     /// Writes the site as `inject` shows it.
     fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let w = self.gate.when();
@@ -625,61 +366,6 @@ impl PinnedDrop for Site {
         // Unregistering waits until no handler runs any more.
         self.unregister();
     }
-}
-
-/// The last fault of a site, in words.
-struct EffectText<'a>(&'a Site);
-
-impl kernel::fmt::Display for EffectText<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-impl fmt::Display for EffectText<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = self.0;
-        let reg = s.last_reg.load(Ordering::Relaxed) as usize;
-        let bit = s.last_bit.load(Ordering::Relaxed);
-        let (old, new) = (
-            s.last_old.load(Ordering::Relaxed),
-            s.last_new.load(Ordering::Relaxed),
-        );
-        match Effect::from_raw(s.last_effect.load(Ordering::Acquire)) {
-            Effect::None => f.write_str("none"),
-            Effect::Raised => write!(f, "raised,stub={:#x}", new),
-            Effect::Skipped => write!(f, "skipped,resume={:#x}", new),
-            Effect::Register => write!(
-                f,
-                "{},bit={},{:#x}->{:#x}",
-                GPR_NAMES.get(reg).copied().unwrap_or("?"),
-                bit,
-                old,
-                new
-            ),
-            Effect::Flag => write!(f, "flags,bit={},{:#x}->{:#x}", bit, old, new),
-            Effect::NoDestination => f.write_str("no-destination"),
-            Effect::NoPointer => f.write_str("no-pointer"),
-            Effect::FramePointer => f.write_str("frame-pointer"),
-        }
-    }
-}
-
-/// Larger than the kernel's `KSYM_SYMBOL_LEN`.
-pub(crate) const KSYM_BUF: usize = 1024;
-
-/// `addr` as `sprint_symbol()` writes it into `buf`: `SYMBOL+OFF/SIZE [module]` (no
-/// `[module]` in the kernel image), or the address in hex when kallsyms does not know it.
-/// Process context (kallsyms may take the module list's RCU read lock).
-pub(crate) fn symbol(addr: u64, buf: &mut [u8; KSYM_BUF]) -> &str {
-    // SAFETY: `buf` is larger than `KSYM_SYMBOL_LEN`; the address is only looked up.
-    unsafe { sprint_symbol(buf.as_mut_ptr(), addr as c_ulong) };
-    let end = buf.iter().position(|b| *b == 0).unwrap_or(0);
-    core::str::from_utf8(&buf[..end]).unwrap_or("?")
-}
-
-extern "C" {
-    fn sprint_symbol(buffer: *mut u8, address: c_ulong) -> c_int;
 }
 
 /// A device's armed site, if any, and the implementation whose text it is in.
