@@ -1,0 +1,346 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The placeholder's `net_device_ops` and NAPI poll (the tables are in
+//! `wrappers/netdevice.c`): each admits the serving instance and calls its entry point
+//! under the guard. Part of `nic.rs`.
+
+use super::*;
+
+/// `ndo_open`: NAPI on, then `open` (logged as `up`), then the queue.
+///
+/// # Safety
+///
+/// `nd` is a placeholder of a live `NicDev` (made by [`NetDev::alloc`] in `create`), as the
+/// kernel passes it to the operations `wrappers/netdevice.c` registers.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn ndriver_nic_ndo_open(nd: *mut c_void) -> c_int {
+    // SAFETY: `nd` is our live placeholder (this function's contract).
+    let (dev, nd) = unsafe { dev_of(nd) };
+    if dev.pci_dev().is_null() {
+        return ENODEV.to_errno();
+    }
+    let this = dev.arc();
+    let napi = nd.napi();
+    napi.enable();
+    dev.class.up.store(true, Ordering::Release);
+    if let Err(e) = this.configure(NIC_KEY_UP, 1) {
+        dev.class.up.store(false, Ordering::Release);
+        napi.disable();
+        return e.to_errno();
+    }
+    dev.class.snapshot_filter(nd, false);
+    nd.wake_queue();
+    0
+}
+
+/// `ndo_stop`: queue and NAPI off (so no poll runs while the driver gives its rings
+/// back), `stop` (logged as down), carrier off.
+///
+/// # Safety
+///
+/// `nd` is a placeholder of a live `NicDev` (made by [`NetDev::alloc`] in `create`), as the
+/// kernel passes it to the operations `wrappers/netdevice.c` registers.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn ndriver_nic_ndo_stop(nd: *mut c_void) -> c_int {
+    // SAFETY: `nd` is our live placeholder (this function's contract).
+    let (dev, nd) = unsafe { dev_of(nd) };
+    nd.stop_queue();
+    dev.class.up.store(false, Ordering::Release);
+    nd.napi().disable();
+    let this = dev.arc();
+    if this.configure(NIC_KEY_UP, 0).is_err() {
+        // No instance could stop: log it down anyway, undo takes the rest.
+        let _ = dev.log_config(NIC_KEY_UP, 0);
+    }
+    nd.set_carrier(false);
+    0
+}
+
+/// `ndo_start_xmit`: the skb is lent under a token, then the driver gets the token.
+///
+/// # Safety
+///
+/// `nd` is a placeholder of a live `NicDev` (made by [`NetDev::alloc`] in `create`), as the
+/// kernel passes it to the operations `wrappers/netdevice.c` registers.
+/// `skb` is a live skb the stack hands over for transmission.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn ndriver_nic_ndo_start_xmit(skb: *mut c_void, nd: *mut c_void) -> c_int {
+    // SAFETY: `nd` is our live placeholder (this function's contract).
+    let (dev, nd) = unsafe { dev_of(nd) };
+    // SAFETY: the stack hands us a live skb on no list; ours unless we return
+    // `NETDEV_TX_BUSY` (then `give_back`).
+    let Some(skb) = (unsafe { Skb::from_raw(skb) }) else {
+        return NETDEV_TX_OK;
+    };
+    let Some(a) = dev.admit() else {
+        // Between instances: hold the queue until the new one serves (`redirected`
+        // wakes it). Re-check after stopping, in case it started serving meanwhile.
+        nd.stop_queue();
+        if dev.admit().is_some() {
+            nd.wake_queue();
+        }
+        dev.class.net.tx_busy.fetch_add(1, Ordering::Relaxed);
+        skb.give_back();
+        return NETDEV_TX_BUSY;
+    };
+    if !skb.linear() {
+        // The placeholder announces no scatter-gather; never expected. Dropped.
+        return NETDEV_TX_OK;
+    }
+    let (data, len) = skb.data();
+    // The frame stays readable for the whole call, even if the driver reports it done
+    // (and so frees the skb) before it returns.
+    let hold = skb.hold();
+    let gen = a.inst.generation;
+    let token = match dev.class.tx.lend(skb, gen) {
+        Ok(token) => token,
+        Err(skb) => {
+            // Every slot lent: the driver sits on more transmits than any ring holds.
+            nd.stop_queue();
+            dev.class.net.tx_busy.fetch_add(1, Ordering::Relaxed);
+            skb.give_back();
+            return NETDEV_TX_BUSY;
+        }
+    };
+    let h = a.handle();
+    // SAFETY: `a.ops` is the table of the admitted instance.
+    let f = unsafe { table(a.ops) }.start_xmit;
+    // The driver sees the token, never the skb.
+    let tp = token as usize as *mut c_void;
+    // SAFETY: `h` is the live instance `f` belongs to; the `len` bytes at `data` stay
+    // readable until the call returns (`hold`), whatever the driver reports meanwhile.
+    let r = dev.guarded_entry(START_XMIT, || unsafe { f(h, tp, data, len) } as i64);
+    drop(hold);
+    match r {
+        Ok(0) => {
+            // After the driver's call, which may have reaped what the device sent.
+            if dev.class.tx.stalled(gen, now_ns(), TX_STALL_NS) {
+                // The device sends nothing: this skb stays lent with the others and goes
+                // out again on the next instance.
+                dev.class.net.tx_stalls.fetch_add(1, Ordering::Relaxed);
+                pr_warn!(
+                    "{}: transmit stalled: oldest frame waits over {} ms: recovering the device\n",
+                    dev.name,
+                    TX_STALL_NS / 1_000_000
+                );
+                nd.stop_queue();
+                tx_hung(dev, a);
+            }
+            NETDEV_TX_OK
+        }
+        Ok(_) => {
+            // Ring full: the driver did not take it. Unless it reported it done all
+            // the same: then it is gone, and the stack must not get it back.
+            let Ok(skb) = dev.class.tx.take(token, gen) else {
+                return NETDEV_TX_OK;
+            };
+            dev.class.net.tx_busy.fetch_add(1, Ordering::Relaxed);
+            skb.give_back();
+            NETDEV_TX_BUSY
+        }
+        Err(fail) => {
+            // The skb stays unfinished and goes out again on the next instance.
+            nd.stop_queue();
+            dev.fail_async(a, START_XMIT, fail);
+            NETDEV_TX_OK
+        }
+    }
+}
+
+/// `ndo_set_rx_mode` (atomic, under the address lock): snapshot, then program.
+///
+/// # Safety
+///
+/// `nd` is a placeholder of a live `NicDev` (made by [`NetDev::alloc`] in `create`), as the
+/// kernel passes it to the operations `wrappers/netdevice.c` registers.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn ndriver_nic_ndo_set_rx_mode(nd: *mut c_void) {
+    // SAFETY: `nd` is our live placeholder (this function's contract).
+    let (dev, nd) = unsafe { dev_of(nd) };
+    dev.class.snapshot_filter(nd, true);
+    let Some(a) = dev.admit() else {
+        // Replayed when the next instance starts.
+        return;
+    };
+    let h = a.handle();
+    // SAFETY: `a.ops` is the table of the admitted instance.
+    let f = unsafe { table(a.ops) }.set_rx_mode;
+    // SAFETY: `h` is the live instance `f` belongs to.
+    if let Err(fail) = dev.guarded_entry(SET_RX_MODE, || unsafe { f(h) } as i64) {
+        dev.fail_async(a, SET_RX_MODE, fail);
+    }
+}
+
+/// `ndo_set_mac_address` (the address is valid): the placeholder takes it, then
+/// `set_mac_address` (logged); a refusal puts the old one back.
+///
+/// # Safety
+///
+/// `nd` is a placeholder of a live `NicDev` (made by [`NetDev::alloc`] in `create`), as the
+/// kernel passes it to the operations `wrappers/netdevice.c` registers.
+/// `mac` points to a 6-byte Ethernet address.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn ndriver_nic_ndo_set_mac(nd: *mut c_void, mac: *const u8) -> c_int {
+    // SAFETY: `nd` is our live placeholder (this function's contract).
+    let (dev, nd) = unsafe { dev_of(nd) };
+    let mut b = [0u8; 8];
+    // SAFETY: `mac` points to a 6-byte Ethernet address (this function's contract).
+    unsafe { core::ptr::copy_nonoverlapping(mac, b.as_mut_ptr(), 6) };
+    let v = u64::from_le_bytes(b);
+    let old = nd.addr();
+    nd.set_addr(v);
+    let this = dev.arc();
+    match this.configure(NIC_KEY_MAC, v) {
+        Err(e) if e != ENODEV => {
+            nd.set_addr(old);
+            e.to_errno()
+        }
+        // No instance: the address is logged and programmed by the next one.
+        _ => {
+            let _ = dev.log_config(NIC_KEY_MAC, v);
+            0
+        }
+    }
+}
+
+/// `ndo_change_mtu`: `change_mtu`, logged.
+///
+/// # Safety
+///
+/// `nd` is a placeholder of a live `NicDev` (made by [`NetDev::alloc`] in `create`), as the
+/// kernel passes it to the operations `wrappers/netdevice.c` registers.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn ndriver_nic_ndo_change_mtu(nd: *mut c_void, mtu: c_int) -> c_int {
+    // SAFETY: `nd` is our live placeholder (this function's contract).
+    let (dev, nd) = unsafe { dev_of(nd) };
+    let this = dev.arc();
+    match this.configure(NIC_KEY_MTU, mtu as u64) {
+        Err(e) if e != ENODEV => e.to_errno(),
+        _ => {
+            let _ = dev.log_config(NIC_KEY_MTU, mtu as u64);
+            nd.set_mtu(mtu as u32);
+            0
+        }
+    }
+}
+
+/// `ndo_tx_timeout`: the device hangs. The driver hears of it, then the instance is
+/// replaced as after any failure.
+///
+/// # Safety
+///
+/// `nd` is a placeholder of a live `NicDev` (made by [`NetDev::alloc`] in `create`), as the
+/// kernel passes it to the operations `wrappers/netdevice.c` registers.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn ndriver_nic_ndo_tx_timeout(nd: *mut c_void, _txqueue: c_uint) {
+    // SAFETY: `nd` is our live placeholder (this function's contract).
+    let (dev, _nd) = unsafe { dev_of(nd) };
+    dev.class.net.tx_timeouts.fetch_add(1, Ordering::Relaxed);
+    if let Some(a) = dev.admit() {
+        tx_hung(dev, a);
+    }
+}
+
+/// Transmit hangs on the admitted instance: the driver hears of it (`tx_timeout`),
+/// then the instance is replaced as after any failure.
+fn tx_hung(dev: &NicDev, a: Admitted<'_, Nic>) {
+    let h = a.handle();
+    // SAFETY: `a.ops` is the table of the admitted instance.
+    let f = unsafe { table(a.ops) }.tx_timeout;
+    // SAFETY: `h` is the live instance `f` belongs to.
+    let fail = match dev.guarded_entry(TX_TIMEOUT, || unsafe { f(h) } as i64) {
+        Err(fail) => fail,
+        // The driver is fine, its device is not.
+        Ok(_) => dev.device_hang(TX_TIMEOUT),
+    };
+    dev.fail_async(a, TX_TIMEOUT, fail);
+}
+
+/// `ndo_get_stats64`: the placeholder's counters plus the driver's hardware counters.
+///
+/// # Safety
+///
+/// `nd` is a placeholder of a live `NicDev` (made by [`NetDev::alloc`] in `create`), as the
+/// kernel passes it to the operations `wrappers/netdevice.c` registers.
+/// `v` is writable for 8 `u64`.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn ndriver_nic_ndo_get_stats64(nd: *mut c_void, v: *mut u64) {
+    // SAFETY: `nd` is our live placeholder (this function's contract).
+    let (dev, _nd) = unsafe { dev_of(nd) };
+    let n = &dev.class.net;
+    if let Some(a) = dev.admit() {
+        let mut hw = NicHwStats::default();
+        let hp = &raw mut hw;
+        let h = a.handle();
+        // SAFETY: `a.ops` is the table of the admitted instance.
+        let f = unsafe { table(a.ops) }.get_stats64;
+        // SAFETY: `h` is the live instance `f` belongs to; `hp` is a local the call
+        // fills (an abandoned call leaves it as it was).
+        match dev.guarded_entry(GET_STATS, || unsafe { f(h, hp) } as i64) {
+            Ok(_) => {
+                n.rx_missed.fetch_add(hw.rx_missed, Ordering::Relaxed);
+                n.rx_errors.fetch_add(hw.rx_errors, Ordering::Relaxed);
+                n.tx_errors.fetch_add(hw.tx_errors, Ordering::Relaxed);
+            }
+            Err(fail) => dev.fail_async(a, GET_STATS, fail),
+        }
+    }
+    let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let vals = [
+        l(&n.rx_packets),
+        l(&n.rx_bytes),
+        l(&n.tx_packets),
+        l(&n.tx_bytes),
+        l(&n.rx_missed),
+        l(&n.rx_errors),
+        l(&n.tx_errors),
+        l(&n.rx_dropped) + l(&n.rx_lost),
+    ];
+    for (i, x) in vals.iter().enumerate() {
+        // SAFETY: `v` is writable for 8 `u64` (this function's contract), and `i < 8`.
+        unsafe { *v.add(i) = *x };
+    }
+}
+
+/// The NAPI poll: the driver's `poll` under the guard. A poll that cannot reach an
+/// instance, or whose instance failed, completes NAPI itself.
+///
+/// # Safety
+///
+/// `napi` is the NAPI context of a placeholder of a live `NicDev`, as the kernel passes
+/// it to the poll function `wrappers/netdevice.c` registered.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn ndriver_nic_napi_poll(napi: *mut c_void, budget: c_int) -> c_int {
+    // SAFETY: `napi` is the NAPI context of our live placeholder (this function's contract).
+    let dev = unsafe { &*NetDev::owner_of_napi(napi).cast::<NicDev>() };
+    // SAFETY: `napi` is the NAPI context of our live placeholder, which the kernel is polling.
+    let n = unsafe { Napi::from_raw(napi) };
+    let Some(a) = dev.admit() else {
+        n.complete(0);
+        return 0;
+    };
+    dev.class.napi_done.store(false, Ordering::Relaxed);
+    let h = a.handle();
+    // SAFETY: `a.ops` is the table of the admitted instance.
+    let f = unsafe { table(a.ops) }.poll;
+    dev.class.poll_cpu.store(this_cpu() + 1, Ordering::Relaxed);
+    // SAFETY: `h` is the live instance `f` belongs to.
+    let r = dev.guarded_entry(POLL, || unsafe { f(h, budget) });
+    dev.class.poll_cpu.store(0, Ordering::Relaxed);
+    match r {
+        Ok(work) => {
+            let work = (work as c_int).min(budget);
+            if work < budget && !dev.class.napi_done.load(Ordering::Relaxed) {
+                n.complete(work);
+            }
+            work
+        }
+        Err(fail) => {
+            if !dev.class.napi_done.load(Ordering::Relaxed) {
+                n.complete(0);
+            }
+            dev.fail_async(a, POLL, fail);
+            0
+        }
+    }
+}
