@@ -25,6 +25,11 @@ pub(crate) use bar::{Bar, IoBar};
 pub(crate) use dma::{DmaArray, DmaCoherent, DmaMapping};
 
 /// The framework's handle, as a driver sees it during one entry-point call.
+///
+/// # Invariants
+///
+/// `self.0` is the live instance the entry point was called for, for as long as the call
+/// (and so this value) lasts; the callouts check it again anyway.
 pub(crate) struct Dev(*mut Instance);
 
 impl Dev {
@@ -53,6 +58,7 @@ impl Dev {
     /// `inst` is the live instance an entry point was called for; the `Dev` is used
     /// only during that call.
     pub(crate) unsafe fn from_handle(inst: *mut Instance) -> Self {
+        // INVARIANT: per this function's contract.
         Dev(inst)
     }
 
@@ -67,6 +73,7 @@ impl Dev {
     pub(crate) fn pci_enable(&self) -> Result<PciEnabled> {
         // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract).
         kernel::error::to_result(unsafe { api::ndriver_pci_enable(self.0) })?;
+        // INVARIANT: the callout enabled the function for this instance.
         Ok(PciEnabled(self.0))
     }
 
@@ -75,6 +82,7 @@ impl Dev {
     pub(crate) fn pci_enable_quiet(&self) -> Result<PciEnabled> {
         // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract).
         kernel::error::to_result(unsafe { api::ndriver_pci_enable_quiet(self.0) })?;
+        // INVARIANT: the callout enabled the function for this instance.
         Ok(PciEnabled(self.0))
     }
 
@@ -83,6 +91,7 @@ impl Dev {
     pub(crate) fn request_irq(&self) -> Result<IrqLine> {
         // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract).
         kernel::error::to_result(unsafe { api::ndriver_request_irq(self.0) })?;
+        // INVARIANT: the callout put this instance's handler on the line.
         Ok(IrqLine(self.0))
     }
 
@@ -118,6 +127,7 @@ impl Dev {
         if t.is_null() {
             return Err(ENOMEM);
         }
+        // INVARIANT: a new handle the callout recorded for this instance.
         Ok(Timer { inst: self.0, t })
     }
 
@@ -128,6 +138,7 @@ impl Dev {
         if w.is_null() {
             return Err(ENOMEM);
         }
+        // INVARIANT: a new handle the callout recorded for this instance.
         Ok(WorkItem { inst: self.0, w })
     }
 }
@@ -140,6 +151,11 @@ impl Dev {
 // resource address; the callouts they call are safe from any context and thread.
 
 /// The enabled PCI function.
+///
+/// # Invariants
+///
+/// The instance `self.0` has its device's PCI function enabled (one `ndriver_pci_enable`
+/// record in its undo list), given back when this value drops.
 pub(crate) struct PciEnabled(*mut Instance);
 // SAFETY: a `PciEnabled` is only the instance pointer; its callouts (`set_master`, the
 // disable on drop) may be called from any thread.
@@ -162,6 +178,11 @@ impl Drop for PciEnabled {
 }
 
 /// The device's interrupt line, routed to `devirq`.
+///
+/// # Invariants
+///
+/// The instance `self.0` has its handler on the device's line, taken off when this value
+/// drops.
 pub(crate) struct IrqLine(*mut Instance);
 // SAFETY: an `IrqLine` is only the instance pointer; the free callout on drop may be called
 // from any thread.
@@ -230,6 +251,11 @@ impl Drop for Memory {
 }
 
 /// A timer calling the `timer` entry point.
+///
+/// # Invariants
+///
+/// `t` is a timer handle the instance `inst` holds (`ndriver_timer_setup`), cancelled
+/// and given back when this value drops.
 pub(crate) struct Timer {
     inst: *mut Instance,
     t: *mut c_void,
@@ -255,6 +281,11 @@ impl Drop for Timer {
 }
 
 /// A work item calling the `work` entry point.
+///
+/// # Invariants
+///
+/// `w` is a work handle the instance `inst` holds (`ndriver_work_setup`), cancelled and
+/// given back when this value drops.
 pub(crate) struct WorkItem {
     inst: *mut Instance,
     w: *mut c_void,

@@ -20,6 +20,8 @@ impl Dev {
         if cpu.is_null() {
             return Err(ENOMEM);
         }
+        // INVARIANT: a new, page-aligned buffer of `size` bytes the callout recorded for this
+        // instance.
         Ok(DmaCoherent {
             inst: self.0,
             cpu: cpu.cast(),
@@ -57,6 +59,7 @@ impl Dev {
         kernel::error::to_result(unsafe {
             api::ndriver_dma_map(self.0, mem.ptr.cast(), mem.size, dir, &mut dma)
         })?;
+        // INVARIANT: a mapping the callout recorded for this instance.
         Ok(DmaMapping { inst: self.0, dma })
     }
 
@@ -81,6 +84,7 @@ impl Dev {
                 &mut dma,
             )
         })?;
+        // INVARIANT: a mapping the callout recorded for this instance.
         Ok(DmaMapping { inst: self.0, dma })
     }
 
@@ -117,6 +121,13 @@ macro_rules! dma_access {
 }
 
 /// A coherent DMA buffer.
+///
+/// # Invariants
+///
+/// `cpu` is a live, page-aligned coherent buffer of `size` bytes at bus address `dma`,
+/// held by the instance `inst` and freed only when this value drops. The CPU reaches
+/// it only with bounds-checked volatile accesses and copies, never through a reference
+/// that outlives one of them.
 pub(crate) struct DmaCoherent {
     inst: *mut Instance,
     cpu: *mut u32,
@@ -281,6 +292,11 @@ impl<T: FromBytes + IntoBytes> DmaArray<T> {
 }
 
 /// A streaming DMA mapping.
+///
+/// # Invariants
+///
+/// `dma` is a streaming mapping the instance `inst` holds, unmapped when this value drops
+/// (or when the driver gives back the bus address [`DmaMapping::into_raw`] kept).
 pub(crate) struct DmaMapping {
     inst: *mut Instance,
     dma: u64,
