@@ -53,6 +53,7 @@ impl Dev {
         if map.len < SIZE {
             return Err(EINVAL);
         }
+        // INVARIANT: the BAR is at least `SIZE` bytes long (checked).
         Ok(IoBar(map))
     }
 }
