@@ -79,7 +79,12 @@ impl Hw {
             completed: AtomicU64::new(0),
         };
         hw.prepare_chains()?;
-        vl::activate(&hw.io, hw.queue.dma())?;
+        if let Err(e) = vl::activate(&hw.io, hw.queue.dma()) {
+            // The queue's address may be set: reset before its memory goes (dropping
+            // `hw` cancels the recorded reset).
+            vl::reset(&hw.io);
+            return Err(e);
+        }
         Ok((hw, st.capacity))
     }
 

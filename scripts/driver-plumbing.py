@@ -13,6 +13,7 @@ Per file of sample-drivers/ (fault_sites.rs, the injected faults themselves, exc
   sites     `fault_sites::raise` calls (test plumbing every entry point carries)
   paths     `#[path]` module wiring
 """
+import os
 import re
 import subprocess
 import sys
@@ -84,6 +85,9 @@ def count(text):
 
 
 def main():
+    top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True,
+                         text=True, check=True).stdout.strip()
+    os.chdir(top)
     rev = sys.argv[1] if len(sys.argv) > 1 else None
     cols = ["code", "unsafe", "offsets", "stubs", "sites", "paths"]
     print(f"{'file':36s} " + " ".join(f"{c:>7s}" for c in cols))

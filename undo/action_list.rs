@@ -146,19 +146,23 @@ impl ActionList {
     }
 
     /// A held action that depends on `a` (see [`Action::depends_on`]): a streaming
-    /// mapping inside memory or a coherent buffer `a` is, a reset that writes into the
-    /// BAR mapping `a` is. While there is one, `a` may not be given back.
+    /// mapping that overlaps memory or a coherent buffer `a` is, a reset that writes into
+    /// the BAR mapping `a` is. While there is one, `a` may not be given back.
     pub(crate) fn dependent(&self, a: &Action) -> Option<&Action> {
-        let inside = |d: usize| match a.kind {
-            Kind::Memory | Kind::DmaCoherent => {
-                a.obj <= d && a.obj.checked_add(a.arg).is_some_and(|end| d < end)
+        let uses = |d: &Action| match (a.kind, d.kind) {
+            (Kind::Memory | Kind::DmaCoherent, Kind::DmaMapping) => {
+                // `[d.depends_on, + d.arg)` and `[a.obj, + a.arg)` overlap.
+                let d_end = d.depends_on.saturating_add(d.arg);
+                let a_end = a.obj.saturating_add(a.arg);
+                d.depends_on < a_end && a.obj < d_end
             }
-            Kind::Iomap => d == a.obj,
+            (Kind::Iomap, Kind::Reset) => d.depends_on == a.obj,
             _ => false,
         };
-        self.actions
-            .iter()
-            .find(|d| d.depends_on != 0 && inside(d.depends_on))
+        if !matches!(a.kind, Kind::Memory | Kind::DmaCoherent | Kind::Iomap) {
+            return None;
+        }
+        self.actions.iter().find(|d| d.depends_on != 0 && uses(d))
     }
 
     /// Whether `obj` (of `kind`) is held: a handle the driver passes back is checked

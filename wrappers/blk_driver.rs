@@ -87,7 +87,8 @@ impl Dev {
     /// Has the undo list write `value` (`width` bytes) at `offset` of `io` if the
     /// instance dies: the device reset that must come before its DMA buffers and
     /// register mapping are given back. Dropping the result (an orderly stop) drops
-    /// the record without writing.
+    /// the record without writing; drop it before `io` (the framework refuses to unmap
+    /// a BAR a recorded reset writes into).
     pub(crate) fn reset_on_undo<const SIZE: usize>(
         &self,
         io: &IoBar<SIZE>,
@@ -100,6 +101,7 @@ impl Dev {
         kernel::error::to_result(unsafe {
             bapi::ndriver_io_reset_on_undo(self.handle(), io.addr(), offset, value, width)
         })?;
+        // INVARIANT: the callout recorded the reset for this instance at `io` + `offset`.
         Ok(ResetOnUndo {
             inst: self.handle(),
             base: io.addr(),
@@ -154,6 +156,11 @@ impl Dev {
 /// The device reset the undo list performs if the instance dies. Like the handles of
 /// `driver_dev.rs`, dropping it (an orderly `remove`) gives the record back through
 /// the callouts; after a fault the undo list performs the reset instead.
+///
+/// # Invariants
+///
+/// The instance `inst` holds a reset record at `base + offset`, dropped (not performed)
+/// when this value drops.
 pub(crate) struct ResetOnUndo {
     inst: *mut Instance,
     base: *mut c_void,

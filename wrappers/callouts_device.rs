@@ -607,9 +607,12 @@ pub(crate) extern "C" fn ndriver_dma_map(
         return EINVAL.to_errno();
     }
     // The cheap check first: the transmit path maps every frame.
-    if !(dir == abi::DMA_TO_DEVICE && linear(ptr, size))
-        && !st.undo.lock().covers(Kind::Memory, ptr as usize, size)
-    {
+    let lent = dir == abi::DMA_TO_DEVICE && linear(ptr, size);
+    // Checked, mapped and recorded under one hold of the list's lock, so the block cannot
+    // be freed in between (and `release` refuses to while the mapping is recorded).
+    let mut list = st.undo.lock();
+    if !lent && !list.covers(Kind::Memory, ptr as usize, size) {
+        drop(list);
         st.misuse(format_args!(
             "ndriver_dma_map of {} bytes at {:p}, which it does not hold, {}",
             size,
@@ -623,8 +626,9 @@ pub(crate) extern "C" fn ndriver_dma_map(
         return EINVAL.to_errno();
     }
     let mut addr: bindings::dma_addr_t = 0;
-    // SAFETY: `p` is the attached function; `ptr..ptr+size` was the instance's memory or
-    // direct-mapped kernel memory when checked above; `addr` is a valid out-pointer.
+    // SAFETY: `p` is the attached function; `ptr..ptr+size` is the instance's memory (checked
+    // under the lock still held) or direct-mapped kernel memory; `addr` is a valid
+    // out-pointer. Mapping does not sleep, so it may run under the IRQ-safe lock.
     let r = unsafe {
         ndriver_dma_map_single(
             dma_dev(p).cast(),
@@ -647,9 +651,14 @@ pub(crate) extern "C" fn ndriver_dma_map(
         depends_on: ptr as usize,
         undo: undo_dma_map,
     };
-    if !record(st, action) {
-        return ENOMEM.to_errno();
+    if let Err(e) = list.record(action) {
+        drop(list);
+        pr_warn!("{}: no memory to record a dma_mapping\n", st.impl_name);
+        // SAFETY: the mapping was just made for `p` and is recorded nowhere.
+        unsafe { undo_dma_map(&action) };
+        return e.to_errno();
     }
+    drop(list);
     // SAFETY: checked non-NULL above.
     unsafe { *dma = addr };
     0

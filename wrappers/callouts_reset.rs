@@ -59,6 +59,11 @@ pub(crate) extern "C" fn ndriver_io_reset_on_undo(
         .find(|a| a.obj == io as usize)
         .map(|a| (a.ctx as *mut bindings::pci_dev, a.arg as c_int));
     let Some((pdev, bar)) = bar else {
+        drop(list);
+        st.misuse(format_args!(
+            "ndriver_io_reset_on_undo on mapping {:p}, which it does not hold",
+            io
+        ));
         return EINVAL.to_errno();
     };
     // SAFETY: an `Iomap` action of a live instance records the attached, referenced function
@@ -69,7 +74,7 @@ pub(crate) extern "C" fn ndriver_io_reset_on_undo(
     }
     let action = Action {
         kind: Kind::Reset,
-        obj: io as usize + offset as usize,
+        obj: (io as usize).wrapping_add(offset as usize),
         arg: value as usize,
         aux: width as usize,
         ctx: 0,
@@ -80,7 +85,11 @@ pub(crate) extern "C" fn ndriver_io_reset_on_undo(
     // driver.
     match list.record(action) {
         Ok(()) => 0,
-        Err(e) => e.to_errno(),
+        Err(e) => {
+            drop(list);
+            pr_warn!("{}: no memory to record a reset\n", st.impl_name);
+            e.to_errno()
+        }
     }
 }
 
@@ -95,7 +104,7 @@ pub(crate) extern "C" fn ndriver_io_reset_cancel(
     let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
         return;
     };
-    let obj = io as usize + offset as usize;
+    let obj = (io as usize).wrapping_add(offset as usize);
     // Forget it without running it: the orderly stop reset the device itself.
     if st.undo.lock().forget(Kind::Reset, obj).is_none() {
         pr_warn!(

@@ -125,9 +125,10 @@ macro_rules! dma_access {
 /// # Invariants
 ///
 /// `cpu` is a live, page-aligned coherent buffer of `size` bytes at bus address `dma`,
-/// held by the instance `inst` and freed only when this value drops. The CPU reaches
-/// it only with bounds-checked volatile accesses and copies, never through a reference
-/// that outlives one of them.
+/// held by the instance `inst` and freed only when this value drops. This type's own
+/// methods reach it only with bounds-checked volatile accesses and copies, never through
+/// a reference that outlives one of them (a driver that takes a slice of it with
+/// [`DmaCoherent::range`] answers for that in its own `unsafe`).
 pub(crate) struct DmaCoherent {
     inst: *mut Instance,
     cpu: *mut u32,

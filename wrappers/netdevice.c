@@ -21,7 +21,7 @@ struct ndriver_nic_priv {
 	struct sk_buff_head sent;	/* ... that their device had sent */
 };
 
-/* Rust guard wrappers (placeholders/nic.rs). */
+/* Rust guard wrappers (placeholders/nic/ndo.rs, nic/ethtool.rs). */
 int ndriver_nic_ndo_open(struct net_device *nd);
 int ndriver_nic_ndo_stop(struct net_device *nd);
 netdev_tx_t ndriver_nic_ndo_start_xmit(struct sk_buff *skb, struct net_device *nd);
@@ -80,7 +80,7 @@ static void nic_get_drvinfo(struct net_device *nd, struct ethtool_drvinfo *info)
 			    info->bus_info, sizeof(info->bus_info));
 }
 
-/* ethtool -S: the device's recovery counters (placeholders/nic.rs). */
+/* ethtool -S: the device's recovery counters (placeholders/nic/ethtool.rs). */
 static int nic_get_sset_count(struct net_device *nd, int sset)
 {
 	return sset == ETH_SS_STATS ? ndriver_nic_ethtool_count() : -EOPNOTSUPP;
