@@ -67,10 +67,15 @@ pub(crate) enum FaultClass {
     /// which the device would overwrite behind the allocator's back (a `misuse`). Needs
     /// a PCI function (without one the callout returns `-ENODEV`).
     WildDma = 21,
+    /// A block from `ndriver_alloc`, mapped for the device to write into
+    /// (`ndriver_dma_map`, `DMA_FROM_DEVICE`), then freed while still mapped: the device
+    /// would write into memory the allocator has handed on; the framework refuses the
+    /// free (a `misuse`). Needs a PCI function, as `WildDma` does.
+    MappedFree = 22,
 }
 
 /// Number of classes, plus one for "none" at index 0.
-pub(crate) const NR_CLASSES: usize = 22;
+pub(crate) const NR_CLASSES: usize = 23;
 
 impl FaultClass {
     /// Every class, in ABI order.
@@ -96,6 +101,7 @@ impl FaultClass {
         FaultClass::SkipInsn,
         FaultClass::CorruptPtr,
         FaultClass::WildDma,
+        FaultClass::MappedFree,
     ];
 
     /// The name used in debugfs.
@@ -122,6 +128,7 @@ impl FaultClass {
             FaultClass::SkipInsn => "skip_insn",
             FaultClass::CorruptPtr => "corrupt_ptr",
             FaultClass::WildDma => "wild_dma",
+            FaultClass::MappedFree => "mapped_free",
         }
     }
 

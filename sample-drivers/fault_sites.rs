@@ -204,6 +204,32 @@ pub(crate) fn raise(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<u64>) ->
             }
             Ok(())
         }
+        22 => {
+            // A receive buffer freed while the device may still write into it.
+            const LEN: usize = 256;
+            // SAFETY: the live instance's handle; atomic (sites run in any context).
+            let p = unsafe { ndriver_alloc(dev.handle(), LEN, 1) };
+            if !p.is_null() {
+                let mut dma = 0u64;
+                // SAFETY: the instance holds the block it maps, for the device to write
+                // into; `dma` is a valid out-pointer.
+                let r = unsafe {
+                    ndriver_dma_map(
+                        dev.handle(),
+                        p,
+                        LEN,
+                        crate::abi::DMA_FROM_DEVICE,
+                        &mut dma,
+                    )
+                };
+                // SAFETY: not safe: freeing the block while it is mapped is the injected
+                // misuse; the framework refuses it and keeps block and mapping for the
+                // undo list, so nothing is freed here and the block is not touched again.
+                unsafe { ndriver_free(dev.handle(), black_box(p)) };
+                black_box(r);
+            }
+            Ok(())
+        }
         _ => Ok(()),
     }
 }

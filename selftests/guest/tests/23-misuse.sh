@@ -2,7 +2,8 @@
 # Drivers that misuse the framework: a block freed twice (double_free), a timer handle
 # the framework never gave out (forged_handle), a transmit token it never lent
 # reported done (forged_token), a block it freed mapped for the device to write into
-# (wild_dma), each raised in driver code through the real callout.
+# (wild_dma), a block freed while mapped for the device to write into (mapped_free),
+# each raised in driver code through the real callout.
 # The core checks every value a driver hands it: each one is refused without being
 # used, fails the instance (detected as misuse, the kernel log names the value), and
 # the device recovers — testdev0 in a request, its interrupt handler, timer and work
@@ -11,7 +12,7 @@
 # back identical. The kernel log stays clean.
 . "$(dirname "$0")/../lib.sh"
 
-MISUSE="double_free forged_handle forged_token wild_dma"
+MISUSE="double_free forged_handle forged_token wild_dma mapped_free"
 NIC=$DBG/nic0
 PEER=10.99.0.1
 
@@ -50,6 +51,8 @@ dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'ndriver_net_tx_done from an instan
 	fail "no log line for the net callout from testdev0"
 dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'ndriver_dma_map of 256 bytes at 0x[0-9a-f]*, which it does not hold, from the device' ||
 	fail "no log line for the stack buffer mapped for DMA"
+dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'ndriver_free of memory 0x[0-9a-f]*, which its dma_mapping 0x[0-9a-f]* still uses' ||
+	fail "no log line for the block freed while mapped"
 unload_testdev
 
 # ndeth0: the data path under ping.
