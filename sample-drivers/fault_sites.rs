@@ -214,13 +214,7 @@ pub(crate) fn raise(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<u64>) ->
                 // SAFETY: the instance holds the block it maps, for the device to write
                 // into; `dma` is a valid out-pointer.
                 let r = unsafe {
-                    ndriver_dma_map(
-                        dev.handle(),
-                        p,
-                        LEN,
-                        crate::abi::DMA_FROM_DEVICE,
-                        &mut dma,
-                    )
+                    ndriver_dma_map(dev.handle(), p, LEN, crate::abi::DMA_FROM_DEVICE, &mut dma)
                 };
                 // SAFETY: not safe: freeing the block while it is mapped is the injected
                 // misuse; the framework refuses it and keeps block and mapping for the
