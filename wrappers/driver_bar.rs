@@ -23,7 +23,8 @@ impl Dev {
         if len == 0 {
             return Err(ENODEV);
         }
-        // SAFETY: as for the length: the live instance, and a BAR number the callout checks.
+        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract); the
+        // callout checks `bar`.
         let base = unsafe { api::ndriver_pci_iomap(self.0, bar) };
         if base.is_null() {
             return Err(EBUSY);
