@@ -95,8 +95,8 @@ fn inject_write(d: &DevRef, r: &mut UserSliceReader) -> Result {
 }
 
 fn trace_show(d: &DevRef, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    let text = d.get().serving_text();
-    crate::trace::hold().show(f, text)
+    let d = d.get();
+    crate::trace::hold().show(f, d.serving_text(), d.owner_tag())
 }
 
 fn trace_write(d: &DevRef, r: &mut UserSliceReader) -> Result {
@@ -112,10 +112,7 @@ fn trace_write(d: &DevRef, r: &mut UserSliceReader) -> Result {
             };
             crate::site::start_trace(&held, d.name(), d.owner_tag(), start, len)
         }
-        "off" => {
-            held.stop();
-            Ok(())
-        }
+        "off" => held.stop(d.name(), d.owner_tag()),
         _ => {
             pr_warn!("{}: trace: write on or off, not '{}'\n", d.name(), text);
             Err(EINVAL)

@@ -265,7 +265,8 @@ fn map_of(_held: &Held, start: usize, len: usize) -> Option<&[AtomicU64]> {
 }
 
 impl Held {
-    /// Starts a trace of the text `start..start + len`, dropping the previous one.
+    /// Starts a trace of the text `start..start + len` for the device `dev` (owner tag
+    /// `owner`), dropping the previous one; `EBUSY` while another device's trace runs.
     ///
     /// `sites_armed` counts the fault sites armed now (the sites sit above the tracer,
     /// so the count is passed in): kprobes do not expect the trap flag a trace sets,
@@ -281,6 +282,13 @@ impl Held {
         if sites_armed() != 0 {
             pr_warn!(
                 "{}: trace: a fault site is armed; write off to inject first\n",
+                dev
+            );
+            return Err(EBUSY);
+        }
+        if active() && OWNER.load(Ordering::Relaxed) != owner {
+            pr_warn!(
+                "{}: trace: another device's trace runs; write off to its trace first\n",
                 dev
             );
             return Err(EBUSY);
@@ -314,9 +322,16 @@ impl Held {
         Ok(())
     }
 
-    /// Ends the trace; what it recorded stays for `pick` until the next `start`.
-    pub(crate) fn stop(&self) {
+    /// Ends the trace of the device `dev` (owner tag `owner`); what it recorded stays
+    /// for `pick` until the next `start`. `EBUSY`, and nothing changes, while the trace
+    /// that runs is another device's.
+    pub(crate) fn stop(&self, dev: &str, owner: usize) -> Result {
+        if active() && OWNER.load(Ordering::Relaxed) != owner {
+            pr_warn!("{}: trace: the trace that runs is another device's\n", dev);
+            return Err(EBUSY);
+        }
         ACTIVE.store(false, Ordering::Release);
+        Ok(())
     }
 
     /// The `k % n`-th of the `n` instructions the trace of `start..start + len` saw
@@ -343,19 +358,36 @@ impl Held {
         None
     }
 
-    /// Writes the trace's state for `<device>/trace`: whether it runs, the traced text, the
-    /// instructions seen executed, steps taken in traced calls and stray steps.
+    /// Writes the trace's state for the `trace` file of the device with owner tag
+    /// `owner`, whose serving implementation's text is `text`: whether its trace runs
+    /// (`other` while another device's does), the traced text, the instructions seen
+    /// executed, steps taken in traced calls and stray steps. Another device's trace
+    /// shows as empty.
     pub(crate) fn show(
         &self,
         f: &mut fmt::Formatter<'_>,
         text: Option<(usize, usize)>,
+        owner: usize,
     ) -> fmt::Result {
+        let ours = EVER.load(Ordering::Relaxed) && OWNER.load(Ordering::Relaxed) == owner;
+        let state = match (active(), ours) {
+            (true, true) => "on",
+            (true, false) => "other",
+            (false, _) => "off",
+        };
+        if !ours {
+            return writeln!(
+                f,
+                "{} text=0x0+0x0 serving=0 executed=0 steps=0 strays=0",
+                state
+            );
+        }
         let covered = text.and_then(|(s, l)| map_of(self, s, l));
         let n = covered.map_or(0, executed);
         writeln!(
             f,
             "{} text={:#x}+{:#x} serving={} executed={} steps={} strays={}",
-            if active() { "on" } else { "off" },
+            state,
             START.load(Ordering::Relaxed),
             LEN.load(Ordering::Relaxed),
             covered.is_some() as u32,

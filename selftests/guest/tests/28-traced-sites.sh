@@ -6,7 +6,8 @@
 # is code a given workload does not run), nearly every traced site must be: each is
 # placed (seed = its number), the same requests run, and a reached site must fire,
 # be detected as its class and recovered with every answer right, as in 25-sites.
-# Also: a trace records only while on, is refused while a site is armed (and a site
+# Also: a trace is one device's (another device's trace file shows it as "other" and
+# cannot stop it), records only while on, is refused while a site is armed (and a site
 # while it runs), and site=traced is refused without a trace of the serving
 # implementation (one of the other implementation does not count). NDRIVER_TRACED_SITES (make check: 60)
 # sites, half on each implementation.
@@ -35,6 +36,13 @@ refused "$TD/inject" "class=panic site=traced"
 # A trace of the other implementation is not one of the serving implementation.
 echo testdev-a > "$TD/swap" || fail "swap"
 echo on > "$TD/trace" || fail "trace on"
+# One trace at a time, and a device's trace file speaks for its own: nic0's shows
+# testdev0's as another's, and can neither stop it nor start one of its own.
+read -r word _ < "$DBG/nic0/trace"
+[ "$word" = other ] || fail "nic0's trace file while testdev0's trace runs: $(cat "$DBG/nic0/trace")"
+refused "$DBG/nic0/trace" off
+read -r word _ < "$TD/trace"
+[ "$word" = on ] || fail "nic0's trace file stopped testdev0's trace: $(cat "$TD/trace")"
 site_drive 1 all
 echo off > "$TD/trace" || fail "trace off"
 [ "$(trace_field executed)" -gt 0 ] || fail "nothing traced: $(cat "$TD/trace")"
