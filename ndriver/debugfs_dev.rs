@@ -120,6 +120,14 @@ fn trace_write(d: &DevRef, r: &mut UserSliceReader) -> Result {
     }
 }
 
+fn race_show(d: &DevRef, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    crate::race::show_for(f, d.get().owner_tag())
+}
+
+fn race_write(d: &DevRef, r: &mut UserSliceReader) -> Result {
+    crate::race::write_for(r, d.get().owner_tag())
+}
+
 fn swap_show(_d: &DevRef, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "write an implementation name, or 'next'")
 }
@@ -273,6 +281,7 @@ impl DevDir {
         add!(dir.read_write_callback_file(c"trace", dev, &trace_show, &trace_write));
         add!(dir.read_write_callback_file(c"policy", dev, &policy_show, &policy_write));
         add!(dir.read_write_callback_file(c"pci", dev, &pci_show, &pci_write));
+        add!(dir.read_write_callback_file(c"race", dev, &race_show, &race_write));
         let call = if dev.get().has_call() {
             Some(KBox::pin_init(
                 dir.read_write_callback_file(

@@ -11,10 +11,13 @@
 //! `hits` counting the passes that stalled (the point's own record that it was
 //! reached), `active` those stalling now (so a test can tell that the interleaving it
 //! wanted really overlapped the stall).
-//! Disarmed, a point costs one relaxed load.
+//! Each device's own `race` file takes the same words and arms the point for that
+//! device's passes only (the others go through); reading it shows `armed_us` for the
+//! points armed for it.
+//! Disarmed, a point costs one load.
 
 use core::fmt;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use kernel::prelude::*;
 use kernel::time::{delay::fsleep, Delta};
 use kernel::uaccess::UserSliceReader;
@@ -50,14 +53,22 @@ const MAX_SLEEP_US: u64 = 60_000_000;
 static ARMED_US: [AtomicU64; NAMES.len()] = [const { AtomicU64::new(0) }; NAMES.len()];
 static HITS: [AtomicU64; NAMES.len()] = [const { AtomicU64::new(0) }; NAMES.len()];
 static ACTIVE: [AtomicU64; NAMES.len()] = [const { AtomicU64::new(0) }; NAMES.len()];
+/// The owner tag of the device each point is armed for, 0 for any; stored before
+/// `ARMED_US` (Release), read after it (Acquire).
+static ARMED_FOR: [AtomicUsize; NAMES.len()] = [const { AtomicUsize::new(0) }; NAMES.len()];
 
-/// Passes race point `id`: stalls there if a test armed it.
+/// Passes race point `id` for the device with owner tag `owner`: stalls there if a test
+/// armed it, for any device or for this one.
 #[inline]
-pub(crate) fn point(id: usize) {
+pub(crate) fn point(id: usize, owner: usize) {
     let Some(armed) = ARMED_US.get(id) else {
         return;
     };
-    if armed.load(Ordering::Relaxed) == 0 {
+    if armed.load(Ordering::Acquire) == 0 {
+        return;
+    }
+    let want = ARMED_FOR[id].load(Ordering::Relaxed);
+    if want != 0 && want != owner {
         return;
     }
     let us = armed.swap(0, Ordering::AcqRel);
@@ -83,12 +94,20 @@ pub(crate) fn point(id: usize) {
 
 /// `race` read: one line per point.
 pub(crate) fn show(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    show_for(f, 0)
+}
+
+/// A `race` file's lines: for the device with owner tag `owner`, `armed_us` counts only
+/// where the point is armed for it (0: the global file, every point).
+pub(crate) fn show_for(f: &mut fmt::Formatter<'_>, owner: usize) -> fmt::Result {
     for (i, name) in NAMES.iter().enumerate() {
+        let armed = ARMED_US[i].load(Ordering::Acquire);
+        let mine = owner == 0 || ARMED_FOR[i].load(Ordering::Relaxed) == owner;
         writeln!(
             f,
             "{} {} {} {}",
             name,
-            ARMED_US[i].load(Ordering::Relaxed),
+            if mine { armed } else { 0 },
             HITS[i].load(Ordering::Relaxed),
             ACTIVE[i].load(Ordering::Relaxed)
         )?;
@@ -96,8 +115,14 @@ pub(crate) fn show(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
     Ok(())
 }
 
-/// `race` write: `POINT MICROSECONDS` arms a point (0 disarms it).
+/// `race` write: `POINT MICROSECONDS` arms a point for any device (0 disarms it).
 pub(crate) fn write(_: &(), r: &mut UserSliceReader) -> Result {
+    write_for(r, 0)
+}
+
+/// A `race` file's write: `POINT MICROSECONDS` arms a point for the device with owner
+/// tag `owner` (0: any device), or disarms it.
+pub(crate) fn write_for(r: &mut UserSliceReader, owner: usize) -> Result {
     let mut buf = [0u8; 48];
     let len = r.len();
     if len == 0 || len > buf.len() {
@@ -128,6 +153,7 @@ pub(crate) fn write(_: &(), r: &mut UserSliceReader) -> Result {
             pr_warn!("race: {}: microseconds 0..={}\n", name, max);
             EINVAL
         })?;
+    ARMED_FOR[id].store(owner, Ordering::Relaxed);
     ARMED_US[id].store(us, Ordering::Release);
     Ok(())
 }

@@ -430,7 +430,7 @@ impl Class for Nic {
         let Some(nd) = dev.class.netdev() else {
             return;
         };
-        crate::race::point(crate::race::NIC_REDIRECT);
+        crate::race::point(crate::race::NIC_REDIRECT, dev.owner_tag());
         // Send again what the dead instances never reported done (taken back in
         // `discarding`, so nothing lent to the new instance is among them). Only as
         // many as are queued now: a resent skb that fails again is queued anew.

@@ -50,7 +50,7 @@ impl<C: Class> Device<C> {
             return None;
         }
         let inst = self.current.load(Ordering::Acquire);
-        crate::race::point(crate::race::ADMIT);
+        crate::race::point(crate::race::ADMIT, self.owner_tag());
         let ops = self.ops.load(Ordering::Acquire);
         if inst.is_null() || ops.is_null() {
             self.inflight.fetch_sub(1, Ordering::Release);

@@ -95,7 +95,7 @@ impl<C: Class> Device<C> {
 
     /// The tag this device's guarded calls carry (its address), so that a fault site
     /// armed on it fires only in its own calls.
-    pub(super) fn owner_tag(&self) -> usize {
+    pub(crate) fn owner_tag(&self) -> usize {
         core::ptr::from_ref(self) as usize
     }
 

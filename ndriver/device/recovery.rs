@@ -152,7 +152,7 @@ impl<C: Class> Device<C> {
     /// It takes the admission, not the instance: the instance is written while the
     /// call still holds it, so a recovery waiting in `quiesce` cannot free it first.
     pub(crate) fn fail_async(&self, a: Admitted<'_, C>, entry: usize, fail: Failure) {
-        crate::race::point(crate::race::FAIL_ASYNC);
+        crate::race::point(crate::race::FAIL_ASYNC, self.owner_tag());
         let st = a.inst;
         st.failed.store(true, Ordering::Release);
         let gen = st.generation;
@@ -177,7 +177,7 @@ impl<C: Class> Device<C> {
 
     /// Recovers from a pending failure of an asynchronous entry point, if any.
     pub(crate) fn recover_pending(&self) {
-        crate::race::point(crate::race::RECOVER_PENDING);
+        crate::race::point(crate::race::RECOVER_PENDING, self.owner_tag());
         let Some((gen, entry, fail)) = self.pending.lock().take() else {
             return;
         };
@@ -206,7 +206,7 @@ impl<C: Class> Device<C> {
         let t = now_ns();
         self.quiesce();
         p.quiesce = now_ns().saturating_sub(t);
-        crate::race::point(crate::race::RECOVER_QUIESCED);
+        crate::race::point(crate::race::RECOVER_QUIESCED, self.owner_tag());
         let t = now_ns();
         let undone = self.discard(&mut ctl);
         p.undo = now_ns().saturating_sub(t);
