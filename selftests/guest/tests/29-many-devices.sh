@@ -13,6 +13,7 @@
 #    record no recovery, lose no datagram (and duplicate none) and fio sees no error.
 #    Then the roles swap (one class per device: the data paths are shared code).
 #  - `ethtool -S` shows each NIC's own counters.
+#  - A race point armed through nic1's own race file stalls nic1 only.
 #  - A fault site armed on nic0 in the module both NICs run fires only in nic0's
 #    calls: nic1 reaches the instruction (the site's own count) and does not recover.
 #  - Both NICs, then both disks, hang at the same moment: both recoveries complete,
@@ -217,6 +218,22 @@ for i in 0 1; do
 		fail "ethtool -S ndeth$i: failures_bug '$v', stats $(stat_in "$DBG/nic$i/stats" detected bug)"
 	echo "ethtool -S ndeth$i: recoveries $(rec nic$i), failures_bug $v"
 done
+
+# A race point armed through nic1's own race file stalls nic1's passes only: nic0's
+# traffic goes through it armed, and nic1's next admission takes it (the point's own
+# count of stalls, in the global race file).
+race_col() { awk -v p="$1" -v c="$2" '$1 == p { print $c }' "$3"; }
+h0=$(race_col admit 3 "$DBG/race")
+echo "admit 1000" > "$DBG/nic1/race" || fail "race on nic1"
+[ "$(race_col admit 2 "$DBG/nic1/race")" = 1000 ] || fail "nic1's race file: $(cat "$DBG/nic1/race")"
+[ "$(race_col admit 2 "$DBG/nic0/race")" = 0 ] || fail "nic0's race file shows nic1's point: $(cat "$DBG/nic0/race")"
+busybox ping -q -c 3 -W 2 10.99.0.1 > /dev/null 2>&1 || fail "ping through ndeth0"
+[ "$(race_col admit 2 "$DBG/nic1/race")" = 1000 ] ||
+	fail "nic1's race point taken while only ndeth0 carried traffic: $(cat "$DBG/race")"
+busybox ping -q -c 3 -W 2 10.99.1.1 > /dev/null 2>&1 || fail "ping through ndeth1"
+[ "$(race_col admit 3 "$DBG/race")" = $((h0 + 1)) ] && [ "$(race_col admit 2 "$DBG/race")" = 0 ] ||
+	fail "nic1's traffic did not take its race point once: $(cat "$DBG/race")"
+echo "race point armed on nic1: nic0's traffic passed, nic1's stalled once"
 
 # A fault site is an instruction of the module both NICs' instances run: armed on
 # nic0, it fires in nic0's calls only; nic1's arrivals count as outside.
