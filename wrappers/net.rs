@@ -199,9 +199,15 @@ impl NetDev {
         unsafe { raw::ndriver_nic_max_mtu(self.0) }
     }
 
-    /// Sets the MTU (from `ndo_change_mtu`, under the RTNL lock).
-    pub(crate) fn set_mtu(&self, mtu: u32) {
-        // SAFETY: a live placeholder.
+    /// Sets the MTU.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the RTNL lock (as `ndo_change_mtu` runs): the MTU is written
+    /// without another lock.
+    pub(crate) unsafe fn set_mtu(&self, mtu: u32) {
+        // SAFETY: a live placeholder; the RTNL lock serialises the write (this function's
+        // contract).
         unsafe { raw::ndriver_nic_set_mtu(self.0, mtu) }
     }
 
@@ -211,10 +217,16 @@ impl NetDev {
         unsafe { raw::ndriver_nic_addr(self.0) }
     }
 
-    /// Sets the station address (from `ndo_set_mac_address`, under the RTNL lock).
-    pub(crate) fn set_addr(&self, mac: u64) {
+    /// Sets the station address.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the RTNL lock (as `ndo_set_mac_address` runs): the address is
+    /// written without another lock.
+    pub(crate) unsafe fn set_addr(&self, mac: u64) {
         let b = mac.to_le_bytes();
-        // SAFETY: a live placeholder; `b` holds at least 6 bytes.
+        // SAFETY: a live placeholder; `b` holds at least 6 bytes; the RTNL lock serialises
+        // the write (this function's contract).
         unsafe { raw::ndriver_nic_set_addr(self.0, b.as_ptr()) }
     }
 

@@ -188,11 +188,13 @@ unsafe extern "C" fn ndriver_nic_ndo_set_mac(nd: *mut c_void, mac: *const u8) ->
     unsafe { core::ptr::copy_nonoverlapping(mac, b.as_mut_ptr(), 6) };
     let v = u64::from_le_bytes(b);
     let old = nd.addr();
-    nd.set_addr(v);
+    // SAFETY: the kernel calls `ndo_set_mac_address` under the RTNL lock.
+    unsafe { nd.set_addr(v) };
     let this = dev.arc();
     match this.configure(NIC_KEY_MAC, v) {
         Err(e) if e != ENODEV => {
-            nd.set_addr(old);
+            // SAFETY: still inside `ndo_set_mac_address`, under the RTNL lock.
+            unsafe { nd.set_addr(old) };
             e.to_errno()
         }
         // No instance: the address is logged and programmed by the next one.
@@ -218,7 +220,8 @@ unsafe extern "C" fn ndriver_nic_ndo_change_mtu(nd: *mut c_void, mtu: c_int) -> 
         Err(e) if e != ENODEV => e.to_errno(),
         _ => {
             let _ = dev.log_config(NIC_KEY_MTU, mtu as u64);
-            nd.set_mtu(mtu as u32);
+            // SAFETY: the kernel calls `ndo_change_mtu` under the RTNL lock.
+            unsafe { nd.set_mtu(mtu as u32) };
             0
         }
     }
