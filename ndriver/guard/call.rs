@@ -15,7 +15,8 @@ use super::frame::{
     claim_slot, credit_nested, release_inner_slots, unlink, Frame, CPUS, LEVEL_MASK,
 };
 use super::helpers::{
-    ndg_context, ndg_irq_disable, ndg_irq_restore, ndg_lockdep_unwind, ndg_preempt_count_set, Marks,
+    ndg_context, ndg_irq_disable, ndg_irq_restore, ndg_lockdep_unwind, ndg_preempt_count,
+    ndg_preempt_count_set, Marks,
 };
 
 pub(super) static ACTIVE: AtomicBool = AtomicBool::new(false);
@@ -125,7 +126,19 @@ pub(crate) unsafe fn guarded_call(
     }
     // SAFETY: `fp` points at `frame`, which is still alive. The read is volatile because a
     // handler may have written it behind the compiler's back.
-    let class = unsafe { (*fp).fault.load(Ordering::Acquire) };
+    let mut class = unsafe { (*fp).fault.load(Ordering::Acquire) };
+    if class == 0 {
+        // A call that returns with another preempt count or interrupt flag than it entered
+        // with (a lock released in part, an instruction skipped) would leave the kernel
+        // running on that: it fails like a trap, and the restore below puts both back.
+        // SAFETY: FFI accessor without preconditions.
+        let pc_now = unsafe { ndg_preempt_count() };
+        if pc_now != frame.entry_pc || (save_flags() ^ frame.entry_flags) & X86_EFLAGS_IF != 0 {
+            frame.fault_ip = 0;
+            frame.fault_tsc = rdtsc();
+            class = FaultClass::OtherTrap as u32;
+        }
+    }
 
     if class == 0 {
         unlink(&frame);
