@@ -289,11 +289,12 @@ impl NicDriver for E1000Napi {
                 (frame, (good, len))
             };
             if good.0 {
-                // SAFETY: the driver needs the frame without its lock held (the stack may
-                // transmit from inside the delivery). `frame` is `good.1` bytes inside a receive
-                // slot (checked by `range`); the slot stays allocated until `stop`, and `open`
-                // does not replace it, neither of which runs during a poll, and neither the
-                // device nor this driver writes it before it is handed back below.
+                // The frame is read without the receive lock (the stack may transmit from
+                // inside the delivery), so as a slice the driver vouches for.
+                // SAFETY: `frame` is `good.1` bytes inside a receive slot (checked by `range`),
+                // allocated until `stop` and not replaced by `open`, neither of which runs
+                // during a poll; neither the device nor this driver writes it before it is
+                // handed back below.
                 let f = unsafe { core::slice::from_raw_parts(frame.cast_const(), good.1) };
                 let _ = c.dev.rx(f, true);
             }
