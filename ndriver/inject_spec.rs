@@ -5,7 +5,8 @@
 //! Modelled on the kernel's fault-injection attributes: a request names a fault class
 //! and where to raise it, skips the first `after` eligible calls, then fires with
 //! `probability` percent on each until it has fired `times` times (`times=-1`: without
-//! end). Where is an entry point (`entry=NAME`: the driver raises the fault at its top)
+//! end). Where is an entry point (`entry=NAME`: the class glue raises the fault at the
+//! top of the entry function, `wrappers/entry_faults.rs`)
 //! or an instruction of the serving implementation (`site=random` or
 //! `site=SYMBOL+OFFSET`: a kprobe raises it when a guarded call reaches the
 //! instruction). Free of kernel types: the host tests compile it.

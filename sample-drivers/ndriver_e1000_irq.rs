@@ -24,12 +24,10 @@ mod driver_dev;
 mod driver_lock;
 #[path = "e1000_hw.rs"]
 mod e1000_hw;
-#[path = "fault_sites.rs"]
-mod fault_sites;
 #[path = "../wrappers/nic_driver.rs"]
 mod nic_driver;
 
-use abi::{NicEntry as E, NicHwStats};
+use abi::NicHwStats;
 use driver_dev::DmaCoherent;
 use e1000_hw::*;
 use nic_driver::{Ctx, NicDriver, TxSkb, Xmit};
@@ -142,14 +140,12 @@ impl NicDriver for E1000Irq {
     type Rx = ();
 
     fn probe(c: &C<'_>) -> Result<Self> {
-        fault_sites::raise(&c.dev, E::Probe, c.lock)?;
         let hw = Hw::probe(&c.dev)?;
         pr_info!("e1000-irq: probed, generation {}\n", c.dev.generation());
         Ok(Self { hw })
     }
 
     fn open(&self, c: &C<'_>) -> Result {
-        fault_sites::raise(&c.dev, E::Open, c.lock)?;
         let d = &c.dev;
         let rx_ring = d.dma_array::<Desc>(RX_RING)?;
         let rx_bufs = d.dma_alloc(RX_RING * RX_BUF)?;
@@ -184,13 +180,11 @@ impl NicDriver for E1000Irq {
     }
 
     fn stop(&self, c: &C<'_>) -> Result {
-        fault_sites::raise(&c.dev, E::Stop, c.lock)?;
         self.shut(c, true);
         Ok(())
     }
 
     fn start_xmit(&self, c: &C<'_>, skb: TxSkb<'_>) -> Result<Xmit> {
-        fault_sites::raise(&c.dev, E::StartXmit, c.lock)?;
         let mut g = c.tx.lock();
         let Some(r) = g.rings.as_mut() else {
             c.dev.stop_queue();
@@ -219,33 +213,28 @@ impl NicDriver for E1000Irq {
     }
 
     fn set_rx_mode(&self, c: &C<'_>) -> Result {
-        fault_sites::raise(&c.dev, E::SetRxMode, c.lock)?;
         let up = c.tx.lock().rings.is_some();
         self.program(c, up);
         Ok(())
     }
 
     fn set_mac_address(&self, c: &C<'_>, _mac: [u8; 6]) -> Result {
-        fault_sites::raise(&c.dev, E::SetMacAddress, c.lock)?;
         // The placeholder already holds the new address; program everything from it.
         let up = c.tx.lock().rings.is_some();
         self.program(c, up);
         Ok(())
     }
 
-    fn change_mtu(&self, c: &C<'_>, mtu: u32) -> Result {
-        fault_sites::raise(&c.dev, E::ChangeMtu, c.lock)?;
+    fn change_mtu(&self, _c: &C<'_>, mtu: u32) -> Result {
         check_mtu(mtu)
     }
 
-    fn tx_timeout(&self, c: &C<'_>) -> Result {
-        fault_sites::raise(&c.dev, E::TxTimeout, c.lock)?;
+    fn tx_timeout(&self, _c: &C<'_>) -> Result {
         pr_warn!("e1000-irq: transmit timeout\n");
         Ok(())
     }
 
     fn get_stats(&self, c: &C<'_>, stats: &mut NicHwStats) -> Result {
-        fault_sites::raise(&c.dev, E::GetStats64, c.lock)?;
         let mut s = c.tx.lock();
         let (missed, crc) = self.hw.rx_stats(stats);
         s.missed += missed;
@@ -254,7 +243,6 @@ impl NicDriver for E1000Irq {
     }
 
     fn interrupt(&self, c: &C<'_>) -> Result<bool> {
-        fault_sites::raise(&c.dev, E::DevIrq, c.lock)?;
         if !self.hw.ack_interrupt(&c.dev) {
             return Ok(false);
         }
@@ -264,7 +252,6 @@ impl NicDriver for E1000Irq {
     }
 
     fn remove(&self, c: &C<'_>) {
-        let _ = fault_sites::raise(&c.dev, E::Remove, c.lock);
         self.shut(c, false);
         self.hw.reset();
     }

@@ -24,12 +24,10 @@ mod driver_dev;
 mod driver_lock;
 #[path = "e1000_hw.rs"]
 mod e1000_hw;
-#[path = "fault_sites.rs"]
-mod fault_sites;
 #[path = "../wrappers/nic_driver.rs"]
 mod nic_driver;
 
-use abi::{NicEntry as E, NicHwStats};
+use abi::NicHwStats;
 use driver_dev::{DmaCoherent, Memory};
 use e1000_hw::*;
 use nic_driver::{Ctx, NicDriver, TxSkb, Xmit};
@@ -147,14 +145,12 @@ impl NicDriver for E1000Napi {
     type Rx = Rx;
 
     fn probe(c: &C<'_>) -> Result<Self> {
-        fault_sites::raise(&c.dev, E::Probe, c.lock)?;
         Ok(Self {
             hw: Hw::probe(&c.dev)?,
         })
     }
 
     fn open(&self, c: &C<'_>) -> Result {
-        fault_sites::raise(&c.dev, E::Open, c.lock)?;
         let d = &c.dev;
         // Receive ring: every descriptor owns a 2 KiB slot of a chunk.
         let ring = d.dma_array::<Desc>(RX_RING)?;
@@ -200,13 +196,11 @@ impl NicDriver for E1000Napi {
     }
 
     fn stop(&self, c: &C<'_>) -> Result {
-        fault_sites::raise(&c.dev, E::Stop, c.lock)?;
         self.shut(c, true);
         Ok(())
     }
 
     fn start_xmit(&self, c: &C<'_>, skb: TxSkb<'_>) -> Result<Xmit> {
-        fault_sites::raise(&c.dev, E::StartXmit, c.lock)?;
         let mut g = c.tx.lock();
         let Some(t) = g.r.as_mut() else {
             c.dev.stop_queue();
@@ -232,25 +226,21 @@ impl NicDriver for E1000Napi {
     }
 
     fn set_rx_mode(&self, c: &C<'_>) -> Result {
-        fault_sites::raise(&c.dev, E::SetRxMode, c.lock)?;
         let running = c.rx.lock().r.is_some();
         self.program_filter(c, running);
         Ok(())
     }
 
-    fn set_mac_address(&self, c: &C<'_>, mac: [u8; 6]) -> Result {
-        fault_sites::raise(&c.dev, E::SetMacAddress, c.lock)?;
+    fn set_mac_address(&self, _c: &C<'_>, mac: [u8; 6]) -> Result {
         self.hw.write_mac(mac);
         Ok(())
     }
 
-    fn change_mtu(&self, c: &C<'_>, mtu: u32) -> Result {
-        fault_sites::raise(&c.dev, E::ChangeMtu, c.lock)?;
+    fn change_mtu(&self, _c: &C<'_>, mtu: u32) -> Result {
         check_mtu(mtu)
     }
 
-    fn tx_timeout(&self, c: &C<'_>) -> Result {
-        fault_sites::raise(&c.dev, E::TxTimeout, c.lock)?;
+    fn tx_timeout(&self, _c: &C<'_>) -> Result {
         pr_warn!(
             "e1000-napi: transmit timeout, TDH {} TDT {}\n",
             self.hw.mmio.read32(TDH),
@@ -259,15 +249,13 @@ impl NicDriver for E1000Napi {
         Ok(())
     }
 
-    fn get_stats(&self, c: &C<'_>, stats: &mut NicHwStats) -> Result {
-        fault_sites::raise(&c.dev, E::GetStats64, c.lock)?;
+    fn get_stats(&self, _c: &C<'_>, stats: &mut NicHwStats) -> Result {
         self.hw.rx_stats(stats);
         stats.tx_errors += u64::from(self.hw.mmio.read32(COLC));
         Ok(())
     }
 
     fn poll(&self, c: &C<'_>, budget: i32) -> Result<i32> {
-        fault_sites::raise(&c.dev, E::Poll, c.lock)?;
         self.reap_tx(c);
         let mut done = 0;
         while done < budget {
@@ -311,7 +299,6 @@ impl NicDriver for E1000Napi {
     }
 
     fn interrupt(&self, c: &C<'_>) -> Result<bool> {
-        fault_sites::raise(&c.dev, E::DevIrq, c.lock)?;
         if !self.hw.ack_interrupt(&c.dev) {
             return Ok(false);
         }
@@ -322,7 +309,6 @@ impl NicDriver for E1000Napi {
     }
 
     fn remove(&self, c: &C<'_>) {
-        let _ = fault_sites::raise(&c.dev, E::Remove, c.lock);
         // Queued skbs stay with the framework, which sends them on the next instance.
         self.shut(c, false);
         self.hw.reset();

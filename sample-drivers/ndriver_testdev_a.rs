@@ -3,8 +3,7 @@
 //! `testdev-a`: the first implementation of the guarded test device.
 //!
 //! Design: keeps its configuration in one field and computes each request directly
-//! (`arg + offset`), counting requests under its spinlock. Every entry point starts
-//! with a fault-injection site.
+//! (`arg + offset`), counting requests under its spinlock.
 
 use crate::driver_lock::DriverLock;
 use kernel::prelude::*;
@@ -17,8 +16,6 @@ mod callouts_api;
 mod driver_dev;
 #[path = "../wrappers/driver_lock.rs"]
 mod driver_lock;
-#[path = "fault_sites.rs"]
-mod fault_sites;
 #[path = "../wrappers/testdev_driver.rs"]
 mod testdev_driver;
 #[path = "testdev_hw.rs"]
@@ -37,8 +34,7 @@ struct TestdevA {
 impl TestdevDriver for TestdevA {
     const PCI_IDS: &'static [abi::PciId] = testdev_hw::PCI_IDS;
 
-    fn probe(dev: &Dev, lock: &DriverLock<u64>) -> Result<Self> {
-        fault_sites::raise(&dev, E::Probe, lock)?;
+    fn probe(dev: &Dev, _lock: &DriverLock<u64>) -> Result<Self> {
         pr_info!("testdev-a: probed, generation {}\n", dev.generation());
         Ok(Self {
             offset: AtomicU64::new(0),
@@ -46,8 +42,7 @@ impl TestdevDriver for TestdevA {
         })
     }
 
-    fn configure(&self, dev: &Dev, lock: &DriverLock<u64>, key: u32, value: u64) -> Result {
-        fault_sites::raise(&dev, E::Configure, lock)?;
+    fn configure(&self, _dev: &Dev, _lock: &DriverLock<u64>, key: u32, value: u64) -> Result {
         match key {
             0 => self.offset.store(value, Ordering::Relaxed),
             _ => return Err(EINVAL),
@@ -55,8 +50,7 @@ impl TestdevDriver for TestdevA {
         Ok(())
     }
 
-    fn request(&self, dev: &Dev, lock: &DriverLock<u64>, entry: E, arg: u64) -> Result<i64> {
-        fault_sites::raise(&dev, entry, lock)?;
+    fn request(&self, _dev: &Dev, lock: &DriverLock<u64>, entry: E, arg: u64) -> Result<i64> {
         if let Some(r) = testdev_hw::on_entry(self.hw.as_ref(), entry) {
             return Ok(r);
         }
@@ -64,9 +58,7 @@ impl TestdevDriver for TestdevA {
         Ok(arg.wrapping_add(self.offset.load(Ordering::Relaxed)) as i64)
     }
 
-    fn remove(&self, dev: &Dev, lock: &DriverLock<u64>) {
-        // A fault here is contained like any other; the framework then undoes.
-        let _ = fault_sites::raise(&dev, E::Remove, lock);
+    fn remove(&self, _dev: &Dev, lock: &DriverLock<u64>) {
         testdev_hw::on_remove(self.hw.as_ref(), "testdev-a");
         pr_info!("testdev-a: removed after {} requests\n", *lock.lock());
     }

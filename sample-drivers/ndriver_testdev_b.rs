@@ -19,8 +19,6 @@ mod callouts_api;
 mod driver_dev;
 #[path = "../wrappers/driver_lock.rs"]
 mod driver_lock;
-#[path = "fault_sites.rs"]
-mod fault_sites;
 #[path = "../wrappers/testdev_driver.rs"]
 mod testdev_driver;
 #[path = "testdev_hw.rs"]
@@ -42,8 +40,7 @@ struct TestdevB {
 impl TestdevDriver for TestdevB {
     const PCI_IDS: &'static [abi::PciId] = testdev_hw::PCI_IDS;
 
-    fn probe(dev: &Dev, lock: &DriverLock<u64>) -> Result<Self> {
-        fault_sites::raise(&dev, E::Probe, lock)?;
+    fn probe(dev: &Dev, _lock: &DriverLock<u64>) -> Result<Self> {
         pr_info!("testdev-b: probed, generation {}\n", dev.generation());
         Ok(Self {
             table: [const { AtomicU64::new(0) }; NR_KEYS],
@@ -51,8 +48,7 @@ impl TestdevDriver for TestdevB {
         })
     }
 
-    fn configure(&self, dev: &Dev, lock: &DriverLock<u64>, key: u32, value: u64) -> Result {
-        fault_sites::raise(&dev, E::Configure, lock)?;
+    fn configure(&self, _dev: &Dev, lock: &DriverLock<u64>, key: u32, value: u64) -> Result {
         let _held = lock.lock();
         self.table
             .get(key as usize)
@@ -61,8 +57,7 @@ impl TestdevDriver for TestdevB {
         Ok(())
     }
 
-    fn request(&self, dev: &Dev, lock: &DriverLock<u64>, entry: E, arg: u64) -> Result<i64> {
-        fault_sites::raise(&dev, entry, lock)?;
+    fn request(&self, _dev: &Dev, lock: &DriverLock<u64>, entry: E, arg: u64) -> Result<i64> {
         if let Some(r) = testdev_hw::on_entry(self.hw.as_ref(), entry) {
             return Ok(r);
         }
@@ -75,8 +70,7 @@ impl TestdevDriver for TestdevB {
         Ok(r as i64)
     }
 
-    fn remove(&self, dev: &Dev, lock: &DriverLock<u64>) {
-        let _ = fault_sites::raise(&dev, E::Remove, lock);
+    fn remove(&self, _dev: &Dev, lock: &DriverLock<u64>) {
         testdev_hw::on_remove(self.hw.as_ref(), "testdev-b");
         pr_info!("testdev-b: removed after {} requests\n", *lock.lock());
     }

@@ -5,8 +5,7 @@
 //! Design: one split virtqueue shared by up to 64 requests at once (one fixed
 //! descriptor chain and bounce buffer per blk-mq tag), the device told once per batch
 //! (`last`, `commit_rqs`), completion by interrupt (`devirq` walks the used ring).
-//! The hardware half is `vblk_a_hw.rs`. Every entry point starts with a
-//! fault-injection site.
+//! The hardware half is `vblk_a_hw.rs`.
 
 use crate::driver_lock::DriverLock;
 use kernel::prelude::*;
@@ -25,14 +24,11 @@ mod callouts_api_blk;
 mod driver_dev;
 #[path = "../wrappers/driver_lock.rs"]
 mod driver_lock;
-#[path = "fault_sites.rs"]
-mod fault_sites;
 #[path = "vblk_a_hw.rs"]
 mod vblk_a_hw;
 #[path = "virtio_legacy.rs"]
 mod virtio_legacy;
 
-use abi_blk::BlkEntry as E;
 use blk_driver::{BlkDriver, Dev, Done, Request};
 use core::sync::atomic::Ordering;
 use vblk_a_hw::Hw;
@@ -53,8 +49,7 @@ impl VblkA {
 impl BlkDriver for VblkA {
     const PCI_IDS: &'static [abi::PciId] = virtio_legacy::PCI_IDS;
 
-    fn probe(dev: &Dev, lock: &DriverLock<u64>) -> Result<Self> {
-        fault_sites::raise(&dev, E::Probe, lock)?;
+    fn probe(dev: &Dev, _lock: &DriverLock<u64>) -> Result<Self> {
         if !dev.pci_present() {
             pr_info!("vblk-a: generation {}, no device\n", dev.generation());
             return Ok(Self { hw: None });
@@ -70,25 +65,21 @@ impl BlkDriver for VblkA {
     }
 
     fn queue_rq(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>, last: bool) -> Result {
-        fault_sites::raise(&dev, E::QueueRq, lock)?;
         self.hw()?.submit(dev, lock, rq, last)
     }
 
-    fn commit_rqs(&self, dev: &Dev, lock: &DriverLock<u64>) -> Result {
-        fault_sites::raise(&dev, E::CommitRqs, lock)?;
+    fn commit_rqs(&self, _dev: &Dev, _lock: &DriverLock<u64>) -> Result {
         if let Some(hw) = self.hw.as_ref() {
             hw.kick();
         }
         Ok(())
     }
 
-    fn complete(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<Done> {
-        fault_sites::raise(&dev, E::Complete, lock)?;
+    fn complete(&self, dev: &Dev, _lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<Done> {
         self.hw()?.finish(dev, rq)
     }
 
     fn timeout(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<bool> {
-        fault_sites::raise(&dev, E::Timeout, lock)?;
         // A lost interrupt looks like a hang: look at the used ring first.
         let hw = self.hw()?;
         hw.reap(dev, lock)?;
@@ -96,7 +87,6 @@ impl BlkDriver for VblkA {
     }
 
     fn devirq(&self, dev: &Dev, lock: &DriverLock<u64>, _irq: u64) -> Result<bool> {
-        fault_sites::raise(&dev, E::DevIrq, lock)?;
         let Some(hw) = self.hw.as_ref() else {
             return Ok(false);
         };
@@ -110,9 +100,7 @@ impl BlkDriver for VblkA {
         }
     }
 
-    fn remove(&self, dev: &Dev, lock: &DriverLock<u64>) {
-        // A fault here is contained like any other; the framework then undoes.
-        let _ = fault_sites::raise(&dev, E::Remove, lock);
+    fn remove(&self, _dev: &Dev, _lock: &DriverLock<u64>) {
         if let Some(hw) = self.hw.as_ref() {
             hw.reset();
             pr_info!(

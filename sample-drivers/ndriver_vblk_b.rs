@@ -26,14 +26,11 @@ mod callouts_api_blk;
 mod driver_dev;
 #[path = "../wrappers/driver_lock.rs"]
 mod driver_lock;
-#[path = "fault_sites.rs"]
-mod fault_sites;
 #[path = "vblk_b_hw.rs"]
 mod vblk_b_hw;
 #[path = "virtio_legacy.rs"]
 mod virtio_legacy;
 
-use abi_blk::BlkEntry as E;
 use blk_driver::{BlkDriver, Dev, Done, Request};
 use core::sync::atomic::Ordering;
 use vblk_b_hw::Hw;
@@ -54,8 +51,7 @@ impl VblkB {
 impl BlkDriver for VblkB {
     const PCI_IDS: &'static [abi::PciId] = virtio_legacy::PCI_IDS;
 
-    fn probe(dev: &Dev, lock: &DriverLock<u64>) -> Result<Self> {
-        fault_sites::raise(&dev, E::Probe, lock)?;
+    fn probe(dev: &Dev, _lock: &DriverLock<u64>) -> Result<Self> {
         if !dev.pci_present() {
             pr_info!("vblk-b: generation {}, no device\n", dev.generation());
             return Ok(Self { hw: None });
@@ -71,38 +67,27 @@ impl BlkDriver for VblkB {
     }
 
     fn queue_rq(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>, _last: bool) -> Result {
-        fault_sites::raise(&dev, E::QueueRq, lock)?;
         self.hw()?.submit(dev, lock, rq)
     }
 
-    fn commit_rqs(&self, dev: &Dev, lock: &DriverLock<u64>) -> Result {
-        // Every request is on the device as soon as it is queued.
-        fault_sites::raise(&dev, E::CommitRqs, lock)
-    }
-
     fn complete(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<Done> {
-        fault_sites::raise(&dev, E::Complete, lock)?;
         self.hw()?.finish(dev, lock, rq)
     }
 
     fn timeout(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<bool> {
-        fault_sites::raise(&dev, E::Timeout, lock)?;
         let hw = self.hw()?;
         hw.poll(dev, lock)?;
         Ok(!hw.holds(lock, rq.tag()))
     }
 
     fn timer(&self, dev: &Dev, lock: &DriverLock<u64>, _cookie: u64) -> Result {
-        fault_sites::raise(&dev, E::Timer, lock)?;
         match self.hw.as_ref() {
             Some(hw) => hw.poll(dev, lock),
             None => Ok(()),
         }
     }
 
-    fn remove(&self, dev: &Dev, lock: &DriverLock<u64>) {
-        // A fault here is contained like any other; the framework then undoes.
-        let _ = fault_sites::raise(&dev, E::Remove, lock);
+    fn remove(&self, _dev: &Dev, _lock: &DriverLock<u64>) {
         if let Some(hw) = self.hw.as_ref() {
             hw.reset();
             pr_info!(

@@ -9,7 +9,8 @@
 //!
 //! `op` raises a device interrupt and arms the timer; the interrupt reaches `devirq`;
 //! the timer's `timer` entry queues the work item; `work` writes the coherent DMA
-//! buffer. Every one of these entry points has its fault site.
+//! buffer. Faults injected at these entry points are raised by the class glue before
+//! the driver runs (`wrappers/entry_faults.rs`).
 
 use crate::abi::{PciId, TestdevEntry};
 use crate::testdev_driver::{

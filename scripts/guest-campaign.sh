@@ -7,7 +7,8 @@
 #   n impl workload class entry injected manifested detected recovered intact cause
 #   kind site outcome
 #
-# kind       "entry" (the driver raises the fault at the top of the entry point),
+# kind       "entry" (raised at the top of the entry function, before the driver's
+#            method: wrappers/entry_faults.rs),
 #            "random" (inject site=random: a kprobe raises it at an instruction drawn
 #            at random from the serving implementation's text; entry is "site") or
 #            "traced" (site=traced: drawn among the instructions a trace of the

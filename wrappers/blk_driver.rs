@@ -18,7 +18,7 @@
 #![allow(dead_code)]
 
 use crate::abi::{Instance, PciId};
-use crate::abi_blk::{BlkRq, BLK_OP_FLUSH, BLK_OP_READ, BLK_OP_WRITE};
+use crate::abi_blk::{BlkEntry, BlkRq, BLK_OP_FLUSH, BLK_OP_READ, BLK_OP_WRITE};
 use crate::callouts_api as api;
 use crate::callouts_api_blk as bapi;
 use crate::driver_lock::DriverLock;
@@ -28,6 +28,9 @@ use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 
 pub(crate) use crate::driver_dev::*;
+
+#[path = "entry_faults.rs"]
+mod entry_faults;
 
 /// What a request asks for.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -180,9 +183,10 @@ impl Drop for ResetOnUndo {
 }
 
 /// A block implementation. Every method runs under a guard; `lock` is the instance's
-/// own lock (IRQ-safe; the fault sites deadlock on it for real). `devirq` and `timer`
-/// are optional (`#[vtable]`): without `devirq` no interrupt is taken for the device's,
-/// and a timer the driver nevertheless arms fails the instance.
+/// own lock (IRQ-safe; an injected `deadlock` takes it twice, for real). `commit_rqs`,
+/// `devirq` and `timer` are optional (`#[vtable]`): without `commit_rqs` every request
+/// must be on the device once `queue_rq` returns; without `devirq` no interrupt is
+/// taken for the device's, and a timer the driver nevertheless arms fails the instance.
 #[vtable]
 pub(crate) trait BlkDriver: Sized + Send + Sync {
     /// The PCI functions this implementation drives, as `pci::Driver::ID_TABLE` says
@@ -197,7 +201,9 @@ pub(crate) trait BlkDriver: Sized + Send + Sync {
     /// room now, ask again after a completion. Any other error is a failure.
     fn queue_rq(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>, last: bool) -> Result;
     /// Tells the device about requests taken with `last` false.
-    fn commit_rqs(&self, dev: &Dev, lock: &DriverLock<u64>) -> Result;
+    fn commit_rqs(&self, _dev: &Dev, _lock: &DriverLock<u64>) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// The device finished `rq` (after [`Dev::done`]): copy read data into it.
     fn complete(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<Done>;
     /// blk-mq's timer expired for `rq`: `true` if it is progressing or was found done.
@@ -270,7 +276,11 @@ pub(crate) unsafe extern "C" fn probe<T: BlkDriver>(inst: *mut Instance) -> c_in
     }
     // SAFETY: `mem` is initialised above.
     let s = unsafe { &mut *mem };
-    match T::probe(&dev_of(inst), &s.lock) {
+    let dev = dev_of(inst);
+    if let Err(e) = entry_faults::raise(&dev, BlkEntry::Probe, &s.lock) {
+        return e.to_errno();
+    }
+    match T::probe(&dev, &s.lock) {
         Ok(d) => {
             s.data = Some(d);
             0
@@ -293,7 +303,10 @@ pub(crate) unsafe extern "C" fn queue_rq<T: BlkDriver>(
     };
     // SAFETY: `rq` is valid for this call.
     let rq = Request(unsafe { &*rq });
-    match d.queue_rq(&dev_of(inst), lock, &rq, last != 0) {
+    let dev = dev_of(inst);
+    match entry_faults::raise(&dev, BlkEntry::QueueRq, lock)
+        .and_then(|()| d.queue_rq(&dev, lock, &rq, last != 0))
+    {
         Ok(()) => 0,
         Err(e) => errno(e),
     }
@@ -307,7 +320,15 @@ pub(crate) unsafe extern "C" fn commit_rqs<T: BlkDriver>(inst: *mut Instance) ->
     let Some((lock, d)) = (unsafe { slot::<T>(inst) }) else {
         return errno(ENODEV);
     };
-    match d.commit_rqs(&dev_of(inst), lock) {
+    let dev = dev_of(inst);
+    let r = entry_faults::raise(&dev, BlkEntry::CommitRqs, lock).and_then(|()| {
+        if T::HAS_COMMIT_RQS {
+            d.commit_rqs(&dev, lock)
+        } else {
+            Ok(())
+        }
+    });
+    match r {
         Ok(()) => 0,
         Err(e) => errno(e),
     }
@@ -326,7 +347,10 @@ pub(crate) unsafe extern "C" fn complete<T: BlkDriver>(
     };
     // SAFETY: `rq` is valid for this call.
     let rq = Request(unsafe { &*rq });
-    match d.complete(&dev_of(inst), lock, &rq) {
+    let dev = dev_of(inst);
+    match entry_faults::raise(&dev, BlkEntry::Complete, lock)
+        .and_then(|()| d.complete(&dev, lock, &rq))
+    {
         Ok(Done::Ok) => crate::abi_blk::BLK_DONE_OK,
         Ok(Done::IoError) => crate::abi_blk::BLK_DONE_IOERR,
         Ok(Done::Unsupported) => crate::abi_blk::BLK_DONE_UNSUPP,
@@ -347,7 +371,10 @@ pub(crate) unsafe extern "C" fn timeout<T: BlkDriver>(
     };
     // SAFETY: `rq` is valid for this call.
     let rq = Request(unsafe { &*rq });
-    match d.timeout(&dev_of(inst), lock, &rq) {
+    let dev = dev_of(inst);
+    match entry_faults::raise(&dev, BlkEntry::Timeout, lock)
+        .and_then(|()| d.timeout(&dev, lock, &rq))
+    {
         Ok(progressing) => progressing as i64,
         Err(e) => errno(e),
     }
@@ -364,7 +391,9 @@ pub(crate) unsafe extern "C" fn devirq<T: BlkDriver>(inst: *mut Instance, arg: u
     let Some((lock, d)) = (unsafe { slot::<T>(inst) }) else {
         return errno(ENODEV);
     };
-    match d.devirq(&dev_of(inst), lock, arg) {
+    let dev = dev_of(inst);
+    match entry_faults::raise(&dev, BlkEntry::DevIrq, lock).and_then(|()| d.devirq(&dev, lock, arg))
+    {
         Ok(mine) => mine as i64,
         Err(e) => errno(e),
     }
@@ -381,7 +410,8 @@ pub(crate) unsafe extern "C" fn timer<T: BlkDriver>(inst: *mut Instance, arg: u6
     let Some((lock, d)) = (unsafe { slot::<T>(inst) }) else {
         return errno(ENODEV);
     };
-    match d.timer(&dev_of(inst), lock, arg) {
+    let dev = dev_of(inst);
+    match entry_faults::raise(&dev, BlkEntry::Timer, lock).and_then(|()| d.timer(&dev, lock, arg)) {
         Ok(()) => 0,
         Err(e) => errno(e),
     }
@@ -408,7 +438,10 @@ pub(crate) unsafe extern "C" fn remove<T: BlkDriver>(inst: *mut Instance) {
     // an orderly remove, so it is ours to drop and free.
     unsafe {
         if let Some(d) = &(*p).data {
-            d.remove(&dev_of(inst), &(*p).lock);
+            let dev = dev_of(inst);
+            // A fault here is contained like any other; the framework then undoes.
+            let _ = entry_faults::raise(&dev, BlkEntry::Remove, &(*p).lock);
+            d.remove(&dev, &(*p).lock);
         }
         ptr::drop_in_place(p);
         api::ndriver_set_priv(inst, ptr::null_mut());

@@ -204,8 +204,9 @@ pub(crate) extern "C" fn ndriver_lock_wait() {
     crate::guard::end_if_overdue(ndriver_lock_wait as *const () as usize);
 }
 
-/// A fault-injection site: drivers call it at the top of each entry point with the
-/// entry's index; a non-zero result is the `FaultClass` the driver must raise now.
+/// An entry point's fault-injection point: the class glue of an implementation module
+/// (`wrappers/entry_faults.rs`) calls it at the top of each entry function with the
+/// entry's index; a non-zero result is the `FaultClass` to raise there now.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_fault_point(inst: *mut abi::Instance, entry: u32) -> u32 {
     // SAFETY: a callout's caller is the instance's code, which outlives the call.

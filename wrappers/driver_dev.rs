@@ -39,13 +39,6 @@ impl Dev {
         unsafe { api::ndriver_generation(self.0) }
     }
 
-    /// Asks the framework whether a fault is to be injected at `entry` now; the
-    /// driver's fault site raises it (see `sample-drivers/fault_sites.rs`).
-    pub(crate) fn fault_point(&self, entry: impl Into<u32>) -> u32 {
-        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract).
-        unsafe { api::ndriver_fault_point(self.0, entry.into()) }
-    }
-
     /// The framework's handle of the instance (for the class glue's callouts).
     pub(crate) fn handle(&self) -> *mut Instance {
         self.0

@@ -7,9 +7,9 @@
 //! the `#[repr(C)]` operation table (`abi::NicOps`) and registers it at `insmod`. Each
 //! entry point gets a [`Ctx`]: the instance handle ([`Dev`], with the resource
 //! callouts of `driver_dev.rs` and the net callouts below) and three locks of the
-//! instance, all `DriverLock`s in callout memory: `lock` (for the fault sites), `tx`
-//! and `rx` (the driver's transmit and receive state, `Default` until `open` fills
-//! them). Deliver received frames without holding `tx`: the stack may transmit (an
+//! instance, all `DriverLock`s in callout memory: one the glue keeps for the faults
+//! injected at entry points (`entry_faults.rs`), `tx` and `rx` (the driver's transmit
+//! and receive state, `Default` until `open` fills them). Deliver received frames without holding `tx`: the stack may transmit (an
 //! ACK) from inside the delivery, and that comes back into `start_xmit`.
 //!
 //! Compiled into each implementation module with `#[path]`, after `abi`,
@@ -18,7 +18,7 @@
 // Each implementation uses only the calls it needs.
 #![allow(dead_code)]
 
-use crate::abi::{Instance, NicHwStats, PciId, NIC_RX_ALLMULTI, NIC_RX_PROMISC};
+use crate::abi::{Instance, NicEntry, NicHwStats, PciId, NIC_RX_ALLMULTI, NIC_RX_PROMISC};
 use crate::callouts_api as api;
 use crate::driver_dev::{Dev, DmaCoherent, DmaMapping};
 use crate::driver_lock::DriverLock;
@@ -27,6 +27,9 @@ use core::ptr;
 use kernel::error::VTABLE_DEFAULT_ERROR;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
+
+#[path = "entry_faults.rs"]
+mod entry_faults;
 
 /// A socket buffer handed to `start_xmit`: its frame, readable for the call, and the
 /// token under which the framework lent it. The driver keeps the token (in its ring) and
@@ -257,16 +260,17 @@ pub(crate) enum Xmit {
 pub(crate) struct Ctx<'a, T: NicDriver> {
     /// The instance.
     pub(crate) dev: Dev,
-    /// The fault sites' lock.
-    pub(crate) lock: &'a DriverLock<u64>,
+    /// The instance's own lock, for the faults injected at entry points only.
+    lock: &'a DriverLock<u64>,
     /// Transmit state.
     pub(crate) tx: &'a DriverLock<T::Tx>,
     /// Receive state.
     pub(crate) rx: &'a DriverLock<T::Rx>,
 }
 
-/// A `nic` implementation. Every method runs under a guard and starts with a fault
-/// site. `tx_timeout`, `get_stats`, `poll`, `timer` and `work` are optional (`#[vtable]`):
+/// A `nic` implementation. Every method runs under a guard, called from an entry function
+/// of the operation table that first raises the fault `inject ... entry=` asks for
+/// (`entry_faults.rs`). `tx_timeout`, `get_stats`, `poll`, `timer` and `work` are optional (`#[vtable]`):
 /// without them a transmit timeout only replaces the instance, the hardware counters stay
 /// 0, a poll does no work, and a timer or work item the driver nevertheless arms fails the
 /// instance.
@@ -375,6 +379,13 @@ unsafe fn with<T: NicDriver, R>(
     }
 }
 
+impl<T: NicDriver> Ctx<'_, T> {
+    /// Raises the fault `inject` asks for at `entry` now, if any (`entry_faults.rs`).
+    fn fault(&self, entry: NicEntry) -> Result {
+        entry_faults::raise(&self.dev, entry, self.lock)
+    }
+}
+
 fn ret(r: Result) -> c_int {
     match r {
         Ok(()) => 0,
@@ -422,6 +433,9 @@ pub(crate) unsafe extern "C" fn probe<T: NicDriver>(inst: *mut Instance) -> c_in
         tx: &s.tx,
         rx: &s.rx,
     };
+    if let Err(e) = c.fault(NicEntry::Probe) {
+        return e.to_errno();
+    }
     match T::probe(&c) {
         Ok(d) => {
             s.data = Some(d);
@@ -447,7 +461,11 @@ pub(crate) unsafe extern "C" fn configure<T: NicDriver>(
 /// See [`probe`].
 pub(crate) unsafe extern "C" fn open<T: NicDriver>(inst: *mut Instance) -> c_int {
     // SAFETY: per the contract.
-    unsafe { with::<T, _>(inst, ENODEV.to_errno(), |d, c| ret(d.open(c))) }
+    unsafe {
+        with::<T, _>(inst, ENODEV.to_errno(), |d, c| {
+            ret(c.fault(NicEntry::Open).and_then(|()| d.open(c)))
+        })
+    }
 }
 
 /// # Safety
@@ -455,7 +473,11 @@ pub(crate) unsafe extern "C" fn open<T: NicDriver>(inst: *mut Instance) -> c_int
 /// See [`probe`].
 pub(crate) unsafe extern "C" fn stop<T: NicDriver>(inst: *mut Instance) -> c_int {
     // SAFETY: per the contract.
-    unsafe { with::<T, _>(inst, 0, |d, c| ret(d.stop(c))) }
+    unsafe {
+        with::<T, _>(inst, 0, |d, c| {
+            ret(c.fault(NicEntry::Stop).and_then(|()| d.stop(c)))
+        })
+    }
 }
 
 /// # Safety
@@ -478,10 +500,15 @@ pub(crate) unsafe extern "C" fn start_xmit<T: NicDriver>(
     };
     // SAFETY: per the contract.
     unsafe {
-        with::<T, _>(inst, ENODEV.to_errno(), |d, c| match d.start_xmit(c, s) {
-            Ok(Xmit::Queued) => 0,
-            Ok(Xmit::Busy) => 1,
-            Err(e) => e.to_errno(),
+        with::<T, _>(inst, ENODEV.to_errno(), |d, c| {
+            match c
+                .fault(NicEntry::StartXmit)
+                .and_then(|()| d.start_xmit(c, s))
+            {
+                Ok(Xmit::Queued) => 0,
+                Ok(Xmit::Busy) => 1,
+                Err(e) => e.to_errno(),
+            }
         })
     }
 }
@@ -491,7 +518,11 @@ pub(crate) unsafe extern "C" fn start_xmit<T: NicDriver>(
 /// See [`probe`].
 pub(crate) unsafe extern "C" fn set_rx_mode<T: NicDriver>(inst: *mut Instance) -> c_int {
     // SAFETY: per the contract.
-    unsafe { with::<T, _>(inst, 0, |d, c| ret(d.set_rx_mode(c))) }
+    unsafe {
+        with::<T, _>(inst, 0, |d, c| {
+            ret(c.fault(NicEntry::SetRxMode).and_then(|()| d.set_rx_mode(c)))
+        })
+    }
 }
 
 /// # Safety
@@ -504,7 +535,13 @@ pub(crate) unsafe extern "C" fn set_mac_address<T: NicDriver>(
     let b = mac.to_le_bytes();
     let m = [b[0], b[1], b[2], b[3], b[4], b[5]];
     // SAFETY: per the contract.
-    unsafe { with::<T, _>(inst, 0, |d, c| ret(d.set_mac_address(c, m))) }
+    unsafe {
+        with::<T, _>(inst, 0, |d, c| {
+            ret(c
+                .fault(NicEntry::SetMacAddress)
+                .and_then(|()| d.set_mac_address(c, m)))
+        })
+    }
 }
 
 /// # Safety
@@ -512,7 +549,13 @@ pub(crate) unsafe extern "C" fn set_mac_address<T: NicDriver>(
 /// See [`probe`].
 pub(crate) unsafe extern "C" fn change_mtu<T: NicDriver>(inst: *mut Instance, mtu: u32) -> c_int {
     // SAFETY: per the contract.
-    unsafe { with::<T, _>(inst, 0, |d, c| ret(d.change_mtu(c, mtu))) }
+    unsafe {
+        with::<T, _>(inst, 0, |d, c| {
+            ret(c
+                .fault(NicEntry::ChangeMtu)
+                .and_then(|()| d.change_mtu(c, mtu)))
+        })
+    }
 }
 
 /// # Safety
@@ -523,7 +566,11 @@ pub(crate) unsafe extern "C" fn tx_timeout<T: NicDriver>(inst: *mut Instance) ->
         return 0;
     }
     // SAFETY: per the contract.
-    unsafe { with::<T, _>(inst, 0, |d, c| ret(d.tx_timeout(c))) }
+    unsafe {
+        with::<T, _>(inst, 0, |d, c| {
+            ret(c.fault(NicEntry::TxTimeout).and_then(|()| d.tx_timeout(c)))
+        })
+    }
 }
 
 /// # Safety
@@ -539,7 +586,13 @@ pub(crate) unsafe extern "C" fn get_stats64<T: NicDriver>(
     // SAFETY: per the contract.
     let st = unsafe { &mut *stats };
     // SAFETY: per the contract.
-    unsafe { with::<T, _>(inst, 0, |d, c| ret(d.get_stats(c, st))) }
+    unsafe {
+        with::<T, _>(inst, 0, |d, c| {
+            ret(c
+                .fault(NicEntry::GetStats64)
+                .and_then(|()| d.get_stats(c, st)))
+        })
+    }
 }
 
 /// # Safety
@@ -551,9 +604,11 @@ pub(crate) unsafe extern "C" fn poll<T: NicDriver>(inst: *mut Instance, budget: 
     }
     // SAFETY: per the contract.
     unsafe {
-        with::<T, _>(inst, 0, |d, c| match d.poll(c, budget) {
-            Ok(n) => n as i64,
-            Err(e) => e.to_errno() as i64,
+        with::<T, _>(inst, 0, |d, c| {
+            match c.fault(NicEntry::Poll).and_then(|()| d.poll(c, budget)) {
+                Ok(n) => n as i64,
+                Err(e) => e.to_errno() as i64,
+            }
         })
     }
 }
@@ -564,9 +619,11 @@ pub(crate) unsafe extern "C" fn poll<T: NicDriver>(inst: *mut Instance, budget: 
 pub(crate) unsafe extern "C" fn devirq<T: NicDriver>(inst: *mut Instance, _irq: u64) -> i64 {
     // SAFETY: per the contract.
     unsafe {
-        with::<T, _>(inst, 0, |d, c| match d.interrupt(c) {
-            Ok(mine) => mine as i64,
-            Err(e) => e.to_errno() as i64,
+        with::<T, _>(inst, 0, |d, c| {
+            match c.fault(NicEntry::DevIrq).and_then(|()| d.interrupt(c)) {
+                Ok(mine) => mine as i64,
+                Err(e) => e.to_errno() as i64,
+            }
         })
     }
 }
@@ -579,7 +636,11 @@ pub(crate) unsafe extern "C" fn timer<T: NicDriver>(inst: *mut Instance, cookie:
         return ENOSYS.to_errno() as i64;
     }
     // SAFETY: per the contract.
-    unsafe { with::<T, _>(inst, 0, |d, c| ret(d.timer(c, cookie)) as i64) }
+    unsafe {
+        with::<T, _>(inst, 0, |d, c| {
+            ret(c.fault(NicEntry::Timer).and_then(|()| d.timer(c, cookie))) as i64
+        })
+    }
 }
 
 /// # Safety
@@ -590,7 +651,11 @@ pub(crate) unsafe extern "C" fn work<T: NicDriver>(inst: *mut Instance, cookie: 
         return ENOSYS.to_errno() as i64;
     }
     // SAFETY: per the contract.
-    unsafe { with::<T, _>(inst, 0, |d, c| ret(d.work(c, cookie)) as i64) }
+    unsafe {
+        with::<T, _>(inst, 0, |d, c| {
+            ret(c.fault(NicEntry::Work).and_then(|()| d.work(c, cookie))) as i64
+        })
+    }
 }
 
 /// # Safety
@@ -604,7 +669,13 @@ pub(crate) unsafe extern "C" fn remove<T: NicDriver>(inst: *mut Instance) {
     }
     // SAFETY: `inst` is a live instance of this implementation (this function's contract),
     // as `with` requires.
-    unsafe { with::<T, _>(inst, (), |d, c| d.remove(c)) };
+    unsafe {
+        with::<T, _>(inst, (), |d, c| {
+            // A fault here is contained like any other; the framework then undoes.
+            let _ = c.fault(NicEntry::Remove);
+            d.remove(c)
+        })
+    };
     // SAFETY: `p` is the initialised slot; nothing else runs on this instance during
     // an orderly remove, so it is ours to drop and free.
     unsafe {

@@ -6,8 +6,10 @@
 //! [`testdev_implementation!`]; the macro builds the `#[repr(C)]` operation table and
 //! descriptor (`abi.rs`) and registers them at `insmod`. The driver's state lives in
 //! memory taken through the callouts, so the framework can reclaim it after a fault
-//! without running the driver's destructors. Compiled into each implementation
-//! module with `#[path]`, after `abi` and `callouts_api`.
+//! without running the driver's destructors. Every entry function of the table raises
+//! the fault `inject ... entry=` asks for first (`entry_faults.rs`), so the driver's
+//! methods hold only driver logic. Compiled into each implementation module with
+//! `#[path]`, after `abi`, `callouts_api`, `driver_dev` and `driver_lock`.
 
 use crate::abi::{Instance, PciId, TestdevEntry};
 use crate::callouts_api as api;
@@ -18,6 +20,9 @@ use kernel::prelude::*;
 
 pub(crate) use crate::driver_dev::*;
 
+#[path = "entry_faults.rs"]
+mod entry_faults;
+
 /// A `testdev` implementation. Every method runs under a guard.
 pub(crate) trait TestdevDriver: Sized + Send + Sync {
     /// The PCI functions this implementation drives, as `pci::Driver::ID_TABLE` says
@@ -26,8 +31,8 @@ pub(crate) trait TestdevDriver: Sized + Send + Sync {
     /// function no implementation of the class lists cannot be attached.
     const PCI_IDS: &'static [PciId];
 
-    /// Starts an instance. `lock` is a spinlock of the instance's own (the fault sites
-    /// use it to deadlock for real).
+    /// Starts an instance. `lock` is a spinlock of the instance's own (an injected
+    /// `deadlock` takes it twice, for real).
     fn probe(dev: &Dev, lock: &DriverLock<u64>) -> Result<Self>;
     /// Sets a configuration item.
     fn configure(&self, dev: &Dev, lock: &DriverLock<u64>, key: u32, value: u64) -> Result;
@@ -107,6 +112,9 @@ pub(crate) unsafe extern "C" fn probe<T: TestdevDriver>(inst: *mut Instance) -> 
     let dev = dev_of(inst);
     // SAFETY: `mem` is initialised above.
     let s = unsafe { &mut *mem };
+    if let Err(e) = entry_faults::raise(&dev, TestdevEntry::Probe, &s.lock) {
+        return e.to_errno();
+    }
     match T::probe(&dev, &s.lock) {
         Ok(d) => {
             s.data = Some(d);
@@ -126,13 +134,16 @@ macro_rules! entry {
             arg: u64,
         ) -> i64 {
             // SAFETY: the framework calls entry points only on probed instances.
-            match unsafe { slot::<T>(inst) } {
-                Some(Slot {
-                    lock,
-                    data: Some(d),
-                }) => ret(d.request(&dev_of(inst), lock, $entry, arg)),
-                _ => ENODEV.to_errno() as i64,
-            }
+            let Some(Slot {
+                lock,
+                data: Some(d),
+            }) = (unsafe { slot::<T>(inst) })
+            else {
+                return ENODEV.to_errno() as i64;
+            };
+            let dev = dev_of(inst);
+            ret(entry_faults::raise(&dev, $entry, lock)
+                .and_then(|()| d.request(&dev, lock, $entry, arg)))
         }
     };
 }
@@ -152,15 +163,19 @@ pub(crate) unsafe extern "C" fn configure<T: TestdevDriver>(
     value: u64,
 ) -> c_int {
     // SAFETY: the framework calls entry points only on probed instances.
-    match unsafe { slot::<T>(inst) } {
-        Some(Slot {
-            lock,
-            data: Some(d),
-        }) => match d.configure(&dev_of(inst), lock, key, value) {
-            Ok(()) => 0,
-            Err(e) => e.to_errno(),
-        },
-        _ => ENODEV.to_errno(),
+    let Some(Slot {
+        lock,
+        data: Some(d),
+    }) = (unsafe { slot::<T>(inst) })
+    else {
+        return ENODEV.to_errno();
+    };
+    let dev = dev_of(inst);
+    match entry_faults::raise(&dev, TestdevEntry::Configure, lock)
+        .and_then(|()| d.configure(&dev, lock, key, value))
+    {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
     }
 }
 
@@ -177,7 +192,10 @@ pub(crate) unsafe extern "C" fn remove<T: TestdevDriver>(inst: *mut Instance) {
     // an orderly remove, so it is ours to drop and free.
     unsafe {
         if let Some(d) = &(*p).data {
-            d.remove(&dev_of(inst), &(*p).lock);
+            let dev = dev_of(inst);
+            // A fault here is contained like any other; the framework then undoes.
+            let _ = entry_faults::raise(&dev, TestdevEntry::Remove, &(*p).lock);
+            d.remove(&dev, &(*p).lock);
         }
         ptr::drop_in_place(p);
         api::ndriver_set_priv(inst, ptr::null_mut());

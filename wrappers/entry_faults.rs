@@ -1,13 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Fault-injection sites of the sample drivers: each failure class raised for real, in
-//! the driver's own code, when the framework's `ndriver_fault_point` asks for it.
+//! Faults injected at an entry point (`inject class=C entry=E`), raised for real at the
+//! top of the entry function the framework calls: the generic glue of each driver class
+//! (`testdev_driver.rs`, `nic_driver.rs`, `blk_driver.rs`) calls [`raise`] first thing
+//! in every `extern "C"` entry of its operation table, before the driver's own method
+//! runs, so driver code carries no fault plumbing. Compiled into each implementation
+//! module as part of that glue: the fault runs in the module's text, on the context
+//! and stack of the guarded call, with the instance's lock (a `DriverLock` the glue
+//! owns) to deadlock on.
+//!
 //! Nothing here is simulated: a panic is a Rust `panic!`, a NULL dereference loads from
 //! address 0, a hang never ends by itself. The numbers are `FaultClass` (ABI) values.
+//! Faults in the middle of a driver's work are raised at its instructions instead
+//! (`inject site=`, `ndriver/site.rs`).
 
 use crate::callouts_api::{
-    ndriver_alloc, ndriver_dma_map, ndriver_dma_unmap, ndriver_free, ndriver_net_tx_done,
-    ndriver_timer_arm,
+    ndriver_alloc, ndriver_dma_map, ndriver_dma_unmap, ndriver_fault_point, ndriver_free,
+    ndriver_net_tx_done, ndriver_timer_arm,
 };
 use crate::driver_dev::Dev;
 use crate::driver_lock::DriverLock;
@@ -23,12 +32,16 @@ const NONCANONICAL_ADDR: usize = 0xdead_0000_0000_0100;
 /// Size of each block a leak loses.
 const LEAK_BLOCK: usize = 8192;
 
-/// Raises the fault the framework asks for at `entry` now, if any. Returns only for
-/// "no fault", an error return or a leak.
+/// Raises the fault the framework asks for at `entry` now, if any. Returns for "no
+/// fault", an error return, a leak (`ENOMEM`) and the misuses (after which the framework
+/// fails the call as it returns); every other class stops the CPU or never ends.
 pub(crate) fn raise(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<u64>) -> Result {
-    match dev.fault_point(entry) {
+    // SAFETY: `dev` is the live instance of the entry point being called (`Dev`'s
+    // invariant).
+    let class = unsafe { ndriver_fault_point(dev.handle(), entry.into()) };
+    match class {
         0 => Ok(()),
-        1 => panic!("testdev: injected panic"),
+        1 => panic!("ndriver: injected panic at an entry point"),
         2 => {
             let p = black_box(core::ptr::null::<u64>());
             // SAFETY: not safe at all: an injected NULL dereference, contained by the guard.
