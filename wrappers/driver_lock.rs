@@ -13,6 +13,14 @@
 //! end it, and each spin asks the framework whether the waiting call is overdue, so that a
 //! wait ends even when no CPU has interrupts on for the watchdog. The lock itself dies with
 //! the instance; nobody else ever waits for it.
+//!
+//! The lock also checks that it is one before the kernel's lock code sees its address. A
+//! driver that reaches its lock through a corrupted pointer would otherwise fault inside
+//! `_raw_spin_trylock`, with the preemption and interrupt-disable counts that code raised
+//! first, which the guard cannot tell from a kernel lock held and leaves to the kernel
+//! (an oops); or, on mapped memory, its compare-and-swap would write into whatever is
+//! there. Reading the lock's check word here faults in driver text instead, where the
+//! guard contains it, and a word that does not match is a lock that can never be taken.
 
 use kernel::prelude::*;
 use kernel::sync::{SpinLockIrq, SpinLockIrqGuard};
@@ -22,20 +30,45 @@ use kernel::sync::{SpinLockIrq, SpinLockIrqGuard};
 /// Created with [`DriverLock::new`] from a `new_spinlock_irq!` initialiser (which names
 /// the lock and gives it a lockdep class).
 #[pin_data]
+///
+/// # Invariants
+///
+/// `check` is the lock's own address XOR [`CHECK_MAGIC`] (the lock is pinned).
 pub(crate) struct DriverLock<T> {
     #[pin]
     inner: SpinLockIrq<T>,
+    check: usize,
 }
+
+/// Mixed into [`DriverLock::check`], so that zeroed or poisoned memory does not match.
+const CHECK_MAGIC: usize = 0x6e64_6c6f_636b_5f31;
 
 impl<T> DriverLock<T> {
     /// A driver lock around the spinlock that `inner` initialises.
     pub(crate) fn new(inner: impl PinInit<SpinLockIrq<T>>) -> impl PinInit<Self> {
-        pin_init!(Self { inner <- inner })
+        // INVARIANT: `this` is where the lock is pinned for its whole life.
+        pin_init!(&this in Self {
+            inner <- inner,
+            check: this.as_ptr() as usize ^ CHECK_MAGIC,
+        })
     }
 
     /// Acquires the lock with local interrupts disabled, spinning in driver text until it is
     /// free.
+    ///
+    /// A `self` that is not a `DriverLock` (a corrupted pointer) faults here, in driver
+    /// text, or, on mapped memory, waits here until the guard ends the call as hung.
     pub(crate) fn lock(&self) -> SpinLockIrqGuard<'_, T> {
+        // SAFETY: `check` is written once, before the lock is shared, and only read after;
+        // the volatile read keeps the compiler from assuming the invariant it checks.
+        let check = unsafe { core::ptr::read_volatile(&raw const self.check) };
+        if check != core::ptr::from_ref(self) as usize ^ CHECK_MAGIC {
+            loop {
+                // SAFETY: No precondition; returns, or abandons this guarded call.
+                unsafe { crate::callouts_api::ndriver_lock_wait() };
+                core::hint::spin_loop();
+            }
+        }
         loop {
             if let Some(guard) = self.inner.try_lock() {
                 return guard;
