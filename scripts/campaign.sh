@@ -6,7 +6,9 @@
 # NDRIVER_CAMPAIGN_REPS (default 7) injections per class, entry point and
 # implementation on testdev0; NDRIVER_CAMPAIGN_DEV_REPS (default 2) on the NIC and
 # the block device; NDRIVER_CAMPAIGN_SITES (default 30) random instructions per
-# device and implementation; NDRIVER_CAMPAIGN_CHUNK (default 0) numbers a run that is
+# device and implementation, NDRIVER_CAMPAIGN_TESTDEV_SITES (default the same) on
+# testdev0, whose sites cost a fraction of the others'; NDRIVER_CAMPAIGN_CHUNK (default
+# 0) numbers a run that is
 # one chunk of a longer campaign (its own seeds; merge the runs with
 # campaign-report.py --merge OUT RUN...).
 set -euo pipefail
@@ -17,7 +19,7 @@ set -euo pipefail
 results=$NDRIVER_ROOT/results/campaign-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$results"
 "$NDRIVER_ROOT"/scripts/guest.sh --timeout 14400 --results "$results" -- \
-	"env NDRIVER_CAMPAIGN_REPS=${NDRIVER_CAMPAIGN_REPS:-7} NDRIVER_CAMPAIGN_DEV_REPS=${NDRIVER_CAMPAIGN_DEV_REPS:-2} NDRIVER_CAMPAIGN_SITES=${NDRIVER_CAMPAIGN_SITES:-30} NDRIVER_CAMPAIGN_SITE_KIND=${NDRIVER_CAMPAIGN_SITE_KIND:-traced} NDRIVER_CAMPAIGN_CHUNK=${NDRIVER_CAMPAIGN_CHUNK:-0} $NDRIVER_ROOT/scripts/guest-campaign.sh" &
+	"env NDRIVER_CAMPAIGN_REPS=${NDRIVER_CAMPAIGN_REPS:-7} NDRIVER_CAMPAIGN_DEV_REPS=${NDRIVER_CAMPAIGN_DEV_REPS:-2} NDRIVER_CAMPAIGN_SITES=${NDRIVER_CAMPAIGN_SITES:-30} NDRIVER_CAMPAIGN_TESTDEV_SITES=${NDRIVER_CAMPAIGN_TESTDEV_SITES:-${NDRIVER_CAMPAIGN_SITES:-30}} NDRIVER_CAMPAIGN_SITE_KIND=${NDRIVER_CAMPAIGN_SITE_KIND:-traced} NDRIVER_CAMPAIGN_CHUNK=${NDRIVER_CAMPAIGN_CHUNK:-0} $NDRIVER_ROOT/scripts/guest-campaign.sh" &
 guest=$!
 
 # The progress bar: the guest writes "done total seconds" after each injection.

@@ -52,6 +52,11 @@ ROOT=${NDRIVER_ROOT:?}
 REPS=${NDRIVER_CAMPAIGN_REPS:-7}
 DEV_REPS=${NDRIVER_CAMPAIGN_DEV_REPS:-2}
 SITES=${NDRIVER_CAMPAIGN_SITES:-30}
+# testdev0's sites cost a fraction of the real devices' (no I/O to drive): a long
+# campaign puts most of its sites there.
+TD_SITES=${NDRIVER_CAMPAIGN_TESTDEV_SITES:-$SITES}
+case "$SITES $TD_SITES" in *[!0-9\ ]*) echo "NDRIVER_CAMPAIGN_SITES and _TESTDEV_SITES: numbers" >&2; exit 1 ;; esac
+[ "$TD_SITES" -le 9999 ] || { echo "NDRIVER_CAMPAIGN_TESTDEV_SITES: at most 9999" >&2; exit 1; }
 SITE_KIND=${NDRIVER_CAMPAIGN_SITE_KIND:-traced}
 case $SITE_KIND in random | traced) ;; *) echo "NDRIVER_CAMPAIGN_SITE_KIND: random or traced" >&2; exit 1 ;; esac
 # Chunk K of a long campaign draws its sites from seeds K * 1000000 + ..., so that
@@ -85,7 +90,7 @@ nic_total=$(((3 + 2) * nclasses * DEV_REPS))
 site_devs=1
 [ -n "$e1000" ] && site_devs=$((site_devs + 1))
 (blk_take_disk) > /dev/null 2>&1 && site_devs=$((site_devs + 1))
-total=$((2 * per_impl * REPS + blk_total + nic_total + 2 * SITES * site_devs))
+total=$((2 * per_impl * REPS + blk_total + nic_total + 2 * TD_SITES + 2 * SITES * (site_devs - 1)))
 
 dmesg_mark
 load_testdev
@@ -283,10 +288,10 @@ site_one() {
 	return 0
 }
 
-# site_phase DEV IMPL WORKLOAD BASE DRIVE: NDRIVER_CAMPAIGN_SITES sites on DEV, the
-# site classes in turn, seeds BASE+1 on; for traced sites, after a trace of one DRIVE.
+# site_phase DEV IMPL WORKLOAD BASE DRIVE COUNT: COUNT sites on DEV, the site classes
+# in turn, seeds BASE+1 on; for traced sites, after a trace of one DRIVE.
 site_phase() {
-	local dev=$1 impl=$2 workload=$3 base=$4 drive=$5 i class
+	local dev=$1 impl=$2 workload=$3 base=$4 drive=$5 count=$6 i class
 	local classes=($SITE_CLASSES)
 	if [ "$SITE_KIND" = traced ]; then
 		echo on > "$DBG/$dev/trace" || fail "$dev: trace on"
@@ -302,7 +307,7 @@ site_phase() {
 		[ "$(sed -n 's/.* executed=\([0-9]*\) .*/\1/p' "$DBG/$dev/trace")" -gt 0 ] ||
 			fail "$dev $impl: the trace saw nothing executed: $(cat "$DBG/$dev/trace")"
 	fi
-	for ((i = 1; i <= SITES; i++)); do
+	for ((i = 1; i <= count; i++)); do
 		class=${classes[i % ${#classes[@]}]}
 		n=$((n + 1))
 		site_one "$dev" "$impl" "$workload" "$class" $((CHUNK * 1000000 + base + i)) "$drive"
@@ -311,14 +316,14 @@ site_phase() {
 	done
 }
 
-# site_phases DEV WORKLOAD BASE DRIVE IMPL...: site_phase on each implementation in
-# turn, seeds BASE+1.., BASE+10001.., ...
+# site_phases DEV WORKLOAD BASE DRIVE COUNT IMPL...: site_phase on each implementation
+# in turn, seeds BASE+1.., BASE+10001.., ...
 site_phases() {
-	local dev=$1 workload=$2 base=$3 drive=$4 impl
-	shift 4
+	local dev=$1 workload=$2 base=$3 drive=$4 count=$5 impl
+	shift 5
 	for impl in "$@"; do
 		echo "$impl" > "$DBG/$dev/swap" || fail "swap $dev to $impl"
-		site_phase "$dev" "$impl" "$workload" "$base" "$drive"
+		site_phase "$dev" "$impl" "$workload" "$base" "$drive" "$count"
 		base=$((base + 10000))
 	done
 }
@@ -358,7 +363,7 @@ for impl in $IMPLS; do
 		[ $workload = device ] && { echo none > "$TD/pci" || fail "detach"; }
 	done
 done
-site_phases testdev0 request 0 td_drive $IMPLS
+site_phases testdev0 request 0 td_drive "$TD_SITES" $IMPLS
 cat "$TD/stats" > "$R/campaign-stats.txt"
 cat "$DBG/status" >> "$R/campaign-stats.txt"
 unload_testdev
@@ -454,7 +459,7 @@ if (blk_take_disk) > /dev/null 2>&1; then
 		sleep 1
 		fio_intact
 	}
-	site_phases ndblk0 fio 100000 blk_drive vblk-a vblk-b
+	site_phases ndblk0 fio 100000 blk_drive "$SITES" vblk-a vblk-b
 	touch $MNT/.stop
 	wait $fio_loop
 	fio_intact || echo "fio failed after the last injection" >> "$R/campaign-fio-errors.txt"
@@ -507,7 +512,7 @@ if [ -n "$e1000" ]; then
 		curl -sf --max-time 60 --limit-rate 512k -o /tmp/camp-dl http://10.99.0.1:8099/camp-blob &&
 			[ "$(sha256sum < /tmp/camp-dl | cut -d' ' -f1)" = "$ref" ]
 	}
-	site_phases nic0 download 200000 nic_drive e1000-napi e1000-irq
+	site_phases nic0 download 200000 nic_drive "$SITES" e1000-napi e1000-irq
 	echo "--- nic0" >> "$R/campaign-stats.txt"
 	cat "$NIC/stats" >> "$R/campaign-stats.txt"
 	ip link set ndeth0 down
