@@ -31,7 +31,7 @@ mod virtio_legacy;
 
 use blk_driver::{BlkDriver, Dev, Done, Request};
 use core::sync::atomic::Ordering;
-use vblk_a_hw::Hw;
+use vblk_a_hw::{Hw, InFlight};
 
 struct VblkA {
     /// The device; `None` while no PCI function is attached (an idle instance).
@@ -49,7 +49,9 @@ impl VblkA {
 impl BlkDriver for VblkA {
     const PCI_IDS: &'static [abi::PciId] = virtio_legacy::PCI_IDS;
 
-    fn probe(dev: &Dev, _lock: &DriverLock<u64>) -> Result<Self> {
+    type State = InFlight;
+
+    fn probe(dev: &Dev, _state: &DriverLock<InFlight>) -> Result<Self> {
         if !dev.pci_present() {
             pr_info!("vblk-a: generation {}, no device\n", dev.generation());
             return Ok(Self { hw: None });
@@ -64,29 +66,35 @@ impl BlkDriver for VblkA {
         Ok(Self { hw: Some(hw) })
     }
 
-    fn queue_rq(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>, last: bool) -> Result {
-        self.hw()?.submit(dev, lock, rq, last)
+    fn queue_rq(
+        &self,
+        dev: &Dev,
+        state: &DriverLock<InFlight>,
+        rq: &Request<'_>,
+        last: bool,
+    ) -> Result {
+        self.hw()?.submit(dev, state, rq, last)
     }
 
-    fn commit_rqs(&self, _dev: &Dev, _lock: &DriverLock<u64>) -> Result {
+    fn commit_rqs(&self, _dev: &Dev, _state: &DriverLock<InFlight>) -> Result {
         if let Some(hw) = self.hw.as_ref() {
             hw.kick();
         }
         Ok(())
     }
 
-    fn complete(&self, dev: &Dev, _lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<Done> {
+    fn complete(&self, dev: &Dev, _state: &DriverLock<InFlight>, rq: &Request<'_>) -> Result<Done> {
         self.hw()?.finish(dev, rq)
     }
 
-    fn timeout(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<bool> {
+    fn timeout(&self, dev: &Dev, state: &DriverLock<InFlight>, rq: &Request<'_>) -> Result<bool> {
         // A lost interrupt looks like a hang: look at the used ring first.
         let hw = self.hw()?;
-        hw.reap(dev, lock)?;
-        Ok(!hw.holds(lock, rq.tag()))
+        hw.reap(dev, state)?;
+        Ok(!hw.holds(state, rq.tag()))
     }
 
-    fn devirq(&self, dev: &Dev, lock: &DriverLock<u64>, _irq: u64) -> Result<bool> {
+    fn devirq(&self, dev: &Dev, state: &DriverLock<InFlight>, _irq: u64) -> Result<bool> {
         let Some(hw) = self.hw.as_ref() else {
             return Ok(false);
         };
@@ -94,13 +102,13 @@ impl BlkDriver for VblkA {
             None => Ok(false),
             Some(false) => Ok(true),
             Some(true) => {
-                hw.reap(dev, lock)?;
+                hw.reap(dev, state)?;
                 Ok(true)
             }
         }
     }
 
-    fn remove(&self, _dev: &Dev, _lock: &DriverLock<u64>) {
+    fn remove(&self, _dev: &Dev, _state: &DriverLock<InFlight>) {
         if let Some(hw) = self.hw.as_ref() {
             hw.reset();
             pr_info!(

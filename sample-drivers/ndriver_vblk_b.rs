@@ -33,7 +33,7 @@ mod virtio_legacy;
 
 use blk_driver::{BlkDriver, Dev, Done, Request};
 use core::sync::atomic::Ordering;
-use vblk_b_hw::Hw;
+use vblk_b_hw::{Hw, QueueSlot};
 
 struct VblkB {
     /// The device; `None` while no PCI function is attached (an idle instance).
@@ -51,7 +51,9 @@ impl VblkB {
 impl BlkDriver for VblkB {
     const PCI_IDS: &'static [abi::PciId] = virtio_legacy::PCI_IDS;
 
-    fn probe(dev: &Dev, _lock: &DriverLock<u64>) -> Result<Self> {
+    type State = QueueSlot;
+
+    fn probe(dev: &Dev, _state: &DriverLock<QueueSlot>) -> Result<Self> {
         if !dev.pci_present() {
             pr_info!("vblk-b: generation {}, no device\n", dev.generation());
             return Ok(Self { hw: None });
@@ -66,28 +68,34 @@ impl BlkDriver for VblkB {
         Ok(Self { hw: Some(hw) })
     }
 
-    fn queue_rq(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>, _last: bool) -> Result {
-        self.hw()?.submit(dev, lock, rq)
+    fn queue_rq(
+        &self,
+        dev: &Dev,
+        state: &DriverLock<QueueSlot>,
+        rq: &Request<'_>,
+        _last: bool,
+    ) -> Result {
+        self.hw()?.submit(dev, state, rq)
     }
 
-    fn complete(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<Done> {
-        self.hw()?.finish(dev, lock, rq)
+    fn complete(&self, dev: &Dev, state: &DriverLock<QueueSlot>, rq: &Request<'_>) -> Result<Done> {
+        self.hw()?.finish(dev, state, rq)
     }
 
-    fn timeout(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<bool> {
+    fn timeout(&self, dev: &Dev, state: &DriverLock<QueueSlot>, rq: &Request<'_>) -> Result<bool> {
         let hw = self.hw()?;
-        hw.poll(dev, lock)?;
-        Ok(!hw.holds(lock, rq.tag()))
+        hw.poll(dev, state)?;
+        Ok(!hw.holds(state, rq.tag()))
     }
 
-    fn timer(&self, dev: &Dev, lock: &DriverLock<u64>, _cookie: u64) -> Result {
+    fn timer(&self, dev: &Dev, state: &DriverLock<QueueSlot>, _cookie: u64) -> Result {
         match self.hw.as_ref() {
-            Some(hw) => hw.poll(dev, lock),
+            Some(hw) => hw.poll(dev, state),
             None => Ok(()),
         }
     }
 
-    fn remove(&self, _dev: &Dev, _lock: &DriverLock<u64>) {
+    fn remove(&self, _dev: &Dev, _state: &DriverLock<QueueSlot>) {
         if let Some(hw) = self.hw.as_ref() {
             hw.reset();
             pr_info!(

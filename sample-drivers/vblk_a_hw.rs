@@ -23,6 +23,47 @@ use core::sync::atomic::{fence, AtomicU64, Ordering};
 use kernel::prelude::*;
 
 const DEPTH: usize = BLK_QUEUE_DEPTH as usize;
+/// Words of [`InFlight`]'s bitmap.
+const INFLIGHT_WORDS: usize = DEPTH.div_ceil(64);
+
+/// The tags the device holds now, one bit each: the driver's state
+/// (`BlkDriver::State`), behind the instance's lock.
+#[derive(Default)]
+pub(crate) struct InFlight([u64; INFLIGHT_WORDS]);
+
+impl InFlight {
+    /// The word and bit of `tag`, `None` past the queue's depth.
+    fn bit(tag: usize) -> Option<(usize, u64)> {
+        (tag < DEPTH).then(|| (tag / 64, 1u64 << (tag % 64)))
+    }
+
+    /// Whether the device holds `tag`.
+    pub(crate) fn holds(&self, tag: usize) -> bool {
+        Self::bit(tag).is_some_and(|(w, b)| self.0[w] & b != 0)
+    }
+
+    /// Records that the device holds `tag`; false if it did already (or no such tag).
+    fn take(&mut self, tag: usize) -> bool {
+        match Self::bit(tag) {
+            Some((w, b)) if self.0[w] & b == 0 => {
+                self.0[w] |= b;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Records that the device gave `tag` back; false if it did not hold it.
+    fn release(&mut self, tag: usize) -> bool {
+        match Self::bit(tag) {
+            Some((w, b)) if self.0[w] & b != 0 => {
+                self.0[w] &= !b;
+                true
+            }
+            _ => false,
+        }
+    }
+}
 /// Bytes per tag in the header buffer.
 const HDR_SLOT: usize = 32;
 /// Bounce buffers per coherent allocation (fewer, larger allocations keep `probe`
@@ -122,7 +163,7 @@ impl Hw {
     pub(crate) fn submit(
         &self,
         dev: &Dev,
-        lock: &DriverLock<u64>,
+        state: &DriverLock<InFlight>,
         rq: &Request<'_>,
         last: bool,
     ) -> Result {
@@ -149,13 +190,11 @@ impl Hw {
             self.queue.link(head, vl::DESC_F_NEXT, head + 1)?;
         }
         {
-            let mut outstanding = lock.lock();
-            let bit = 1u64.wrapping_shl(tag as u32);
-            if *outstanding & bit != 0 {
+            let mut in_flight = state.lock();
+            if !in_flight.take(tag) {
                 // The framework handed over a tag this instance still holds.
                 return Err(EEXIST);
             }
-            *outstanding |= bit;
             self.queue.publish(head);
         }
         if last {
@@ -182,35 +221,31 @@ impl Hw {
     }
 
     /// Walks the used ring and reports every finished tag to the framework.
-    pub(crate) fn reap(&self, dev: &Dev, lock: &DriverLock<u64>) -> Result {
-        let mut finished = 0u64;
+    pub(crate) fn reap(&self, dev: &Dev, state: &DriverLock<InFlight>) -> Result {
+        let mut finished = InFlight::default();
         {
-            let mut outstanding = lock.lock();
+            let mut in_flight = state.lock();
             while let Some(id) = self.queue.pop_used() {
                 let id = id as usize;
                 let tag = id / 3;
-                if id % 3 != 0 || tag >= DEPTH || *outstanding & 1u64.wrapping_shl(tag as u32) == 0
-                {
+                if id % 3 != 0 || !in_flight.release(tag) {
                     pr_err!("vblk-a: device returned a chain it does not hold: {}\n", id);
                     return Err(EIO);
                 }
-                *outstanding &= !1u64.wrapping_shl(tag as u32);
-                finished |= 1u64.wrapping_shl(tag as u32);
+                finished.take(tag);
             }
         }
         // Outside the lock: the framework may run `complete` right here.
-        while finished != 0 {
-            let tag = finished.trailing_zeros();
-            finished &= finished - 1;
+        for tag in (0..DEPTH).filter(|t| finished.holds(*t)) {
             self.completed.fetch_add(1, Ordering::Relaxed);
-            dev.done(tag)?;
+            dev.done(tag as u32)?;
         }
         Ok(())
     }
 
     /// Whether the device still holds `tag`.
-    pub(crate) fn holds(&self, lock: &DriverLock<u64>, tag: u32) -> bool {
-        (tag as usize) < DEPTH && *lock.lock() & 1u64.wrapping_shl(tag) != 0
+    pub(crate) fn holds(&self, state: &DriverLock<InFlight>, tag: u32) -> bool {
+        state.lock().holds(tag as usize)
     }
 
     /// The device's answer for finished request `rq`, its read data copied in.

@@ -20,13 +20,18 @@ use kernel::prelude::*;
 /// How often the used ring is polled while a request is on the device.
 const POLL_NS: u64 = 20_000;
 
-/// The instance lock's value: no request.
-const IDLE: u64 = 0;
-/// The lock's value for a request on the device: `ON_DEVICE | tag`.
-const ON_DEVICE: u64 = 1 << 32;
-/// The lock's value for a request the device finished, waiting for `complete`.
-const FINISHED: u64 = 2 << 32;
-const STATE_MASK: u64 = 0xffff_ffff << 32;
+/// The queue's one request: the driver's state (`BlkDriver::State`), behind the
+/// instance's lock.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum QueueSlot {
+    /// No request.
+    #[default]
+    Idle,
+    /// Request `tag` is on the device.
+    OnDevice(u32),
+    /// The device finished request `tag`; `complete` has yet to take its answer.
+    Finished(u32),
+}
 
 /// The device and its single-request queue. Fields drop top to bottom on an orderly
 /// remove: the poll timer first, then the reset record, buffers, mapping, function.
@@ -79,17 +84,22 @@ impl Hw {
     }
 
     /// Puts `rq` on the device, or `EBUSY` if one is there already.
-    pub(crate) fn submit(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result {
+    pub(crate) fn submit(
+        &self,
+        dev: &Dev,
+        state: &DriverLock<QueueSlot>,
+        rq: &Request<'_>,
+    ) -> Result {
         {
-            let mut state = lock.lock();
-            if *state != IDLE {
+            let mut slot = state.lock();
+            if *slot != QueueSlot::Idle {
                 return Err(EBUSY);
             }
-            *state = ON_DEVICE | rq.tag() as u64;
+            *slot = QueueSlot::OnDevice(rq.tag());
         }
         if rq.op() == Op::Flush && !self.flush {
             self.hdr.write8(vl::HDR_STATUS, vl::BLK_S_OK);
-            *lock.lock() = FINISHED | rq.tag() as u64;
+            *state.lock() = QueueSlot::Finished(rq.tag());
             return dev.done(rq.tag());
         }
         if rq.op() == Op::Write {
@@ -115,14 +125,14 @@ impl Hw {
 
     /// Looks at the used ring: reports a finished request to the framework, or polls
     /// again later while one is on the device.
-    pub(crate) fn poll(&self, dev: &Dev, lock: &DriverLock<u64>) -> Result {
+    pub(crate) fn poll(&self, dev: &Dev, state: &DriverLock<QueueSlot>) -> Result {
         let tag = {
-            let mut state = lock.lock();
-            if *state & STATE_MASK != ON_DEVICE {
+            let mut slot = state.lock();
+            let QueueSlot::OnDevice(tag) = *slot else {
                 return Ok(());
-            }
+            };
             let Some(id) = self.queue.pop_used() else {
-                drop(state);
+                drop(slot);
                 self.poll.arm(POLL_NS);
                 return Ok(());
             };
@@ -130,8 +140,7 @@ impl Hw {
                 pr_err!("vblk-b: device returned chain {}\n", id);
                 return Err(EIO);
             }
-            let tag = (*state & !STATE_MASK) as u32;
-            *state = FINISHED | tag as u64;
+            *slot = QueueSlot::Finished(tag);
             tag
         };
         self.completed.fetch_add(1, Ordering::Relaxed);
@@ -139,8 +148,8 @@ impl Hw {
     }
 
     /// Whether request `tag` is still on the device.
-    pub(crate) fn holds(&self, lock: &DriverLock<u64>, tag: u32) -> bool {
-        *lock.lock() == ON_DEVICE | tag as u64
+    pub(crate) fn holds(&self, state: &DriverLock<QueueSlot>, tag: u32) -> bool {
+        *state.lock() == QueueSlot::OnDevice(tag)
     }
 
     /// The device's answer for finished request `rq`, its read data copied in; the
@@ -148,10 +157,10 @@ impl Hw {
     pub(crate) fn finish(
         &self,
         dev: &Dev,
-        lock: &DriverLock<u64>,
+        state: &DriverLock<QueueSlot>,
         rq: &Request<'_>,
     ) -> Result<Done> {
-        if *lock.lock() != FINISHED | rq.tag() as u64 {
+        if *state.lock() != QueueSlot::Finished(rq.tag()) {
             pr_err!("vblk-b: complete for tag {} it does not hold\n", rq.tag());
             return Err(EIO);
         }
@@ -163,7 +172,7 @@ impl Hw {
         if done == Done::Ok && rq.op() == Op::Read {
             dev.copy_to_request(rq, &self.buf, 0)?;
         }
-        *lock.lock() = IDLE;
+        *state.lock() = QueueSlot::Idle;
         Ok(done)
     }
 

@@ -182,8 +182,9 @@ impl Drop for ResetOnUndo {
     }
 }
 
-/// A block implementation. Every method runs under a guard; `lock` is the instance's
-/// own lock (IRQ-safe; an injected `deadlock` takes it twice, for real). `commit_rqs`,
+/// A block implementation. Every method runs under a guard; `state` is the driver's own
+/// mutable state ([`BlkDriver::State`]) behind the instance's IRQ-safe lock (an injected
+/// `deadlock` takes that lock twice, for real). `commit_rqs`,
 /// `devirq` and `timer` are optional (`#[vtable]`): without `commit_rqs` every request
 /// must be on the device once `queue_rq` returns; without `devirq` no interrupt is
 /// taken for the device's, and a timer the driver nevertheless arms fails the instance.
@@ -195,36 +196,53 @@ pub(crate) trait BlkDriver: Sized + Send + Sync {
     /// function no implementation of the class lists cannot be attached.
     const PCI_IDS: &'static [PciId];
 
+    /// What the driver changes while it runs (the requests on the device, ...), behind
+    /// the instance's lock; `Default` when the instance starts. What `probe` sets up once
+    /// and never changes goes into `Self` instead.
+    type State: Default + Send;
+
     /// Starts an instance: takes and resets the device, reports the capacity.
-    fn probe(dev: &Dev, lock: &DriverLock<u64>) -> Result<Self>;
+    fn probe(dev: &Dev, state: &DriverLock<Self::State>) -> Result<Self>;
     /// Takes `rq`; `last` is false when more requests follow at once. `Err(EBUSY)`: no
     /// room now, ask again after a completion. Any other error is a failure.
-    fn queue_rq(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>, last: bool) -> Result;
+    fn queue_rq(
+        &self,
+        dev: &Dev,
+        state: &DriverLock<Self::State>,
+        rq: &Request<'_>,
+        last: bool,
+    ) -> Result;
     /// Tells the device about requests taken with `last` false.
-    fn commit_rqs(&self, _dev: &Dev, _lock: &DriverLock<u64>) -> Result {
+    fn commit_rqs(&self, _dev: &Dev, _state: &DriverLock<Self::State>) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
     /// The device finished `rq` (after [`Dev::done`]): copy read data into it.
-    fn complete(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<Done>;
+    fn complete(
+        &self,
+        dev: &Dev,
+        state: &DriverLock<Self::State>,
+        rq: &Request<'_>,
+    ) -> Result<Done>;
     /// blk-mq's timer expired for `rq`: `true` if it is progressing or was found done.
-    fn timeout(&self, dev: &Dev, lock: &DriverLock<u64>, rq: &Request<'_>) -> Result<bool>;
+    fn timeout(&self, dev: &Dev, state: &DriverLock<Self::State>, rq: &Request<'_>)
+        -> Result<bool>;
     /// The device's interrupt (`irq`): `true` if it was this device's.
-    fn devirq(&self, _dev: &Dev, _lock: &DriverLock<u64>, _irq: u64) -> Result<bool> {
+    fn devirq(&self, _dev: &Dev, _state: &DriverLock<Self::State>, _irq: u64) -> Result<bool> {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
     /// A timer from [`Dev::timer`] expired.
-    fn timer(&self, _dev: &Dev, _lock: &DriverLock<u64>, _cookie: u64) -> Result {
+    fn timer(&self, _dev: &Dev, _state: &DriverLock<Self::State>, _cookie: u64) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
     /// Orderly stop (the state is dropped afterwards).
-    fn remove(&self, dev: &Dev, lock: &DriverLock<u64>);
+    fn remove(&self, dev: &Dev, state: &DriverLock<Self::State>);
 }
 
 /// The driver's state, in callout memory.
 #[pin_data]
-struct Slot<T> {
+struct Slot<T: BlkDriver> {
     #[pin]
-    lock: DriverLock<u64>,
+    state: DriverLock<T::State>,
     data: Option<T>,
 }
 
@@ -233,13 +251,13 @@ struct Slot<T> {
 /// # Safety
 ///
 /// `inst` must be a live instance whose private data is NULL or a `Slot<T>`.
-unsafe fn slot<'a, T>(inst: *mut Instance) -> Option<(&'a DriverLock<u64>, &'a T)> {
+unsafe fn slot<'a, T: BlkDriver>(inst: *mut Instance) -> Option<(&'a DriverLock<T::State>, &'a T)> {
     // SAFETY: per this function's contract.
     let p = unsafe { api::ndriver_get_priv(inst) }.cast::<Slot<T>>();
     // SAFETY: set by `probe` below to an initialised `Slot<T>` that lives until
     // `remove` (or the framework's undo after a fault, after which no call comes).
     let s = unsafe { p.as_ref() }?;
-    s.data.as_ref().map(|d| (&s.lock, d))
+    s.data.as_ref().map(|d| (&s.state, d))
 }
 
 /// The driver's handle for the instance an entry point was called for.
@@ -263,11 +281,14 @@ pub(crate) unsafe extern "C" fn probe<T: BlkDriver>(inst: *mut Instance) -> c_in
     if mem.is_null() {
         return ENOMEM.to_errno();
     }
-    let lock = DriverLock::new(kernel::new_spinlock_irq!(0u64, "blk_driver_lock"));
+    let state = DriverLock::new(kernel::new_spinlock_irq!(
+        T::State::default(),
+        "blk_driver_state"
+    ));
     // SAFETY: `mem` is a fresh, suitably aligned block of the right size; the lock is
     // pinned there for the block's life. `data` is written before anyone reads it.
     unsafe {
-        if lock.__init(&raw mut (*mem).lock).is_err() {
+        if state.__init(&raw mut (*mem).state).is_err() {
             api::ndriver_free(inst, mem.cast());
             return ENOMEM.to_errno();
         }
@@ -277,10 +298,10 @@ pub(crate) unsafe extern "C" fn probe<T: BlkDriver>(inst: *mut Instance) -> c_in
     // SAFETY: `mem` is initialised above.
     let s = unsafe { &mut *mem };
     let dev = dev_of(inst);
-    if let Err(e) = entry_faults::raise(&dev, BlkEntry::Probe, &s.lock) {
+    if let Err(e) = entry_faults::raise(&dev, BlkEntry::Probe, &s.state) {
         return e.to_errno();
     }
-    match T::probe(&dev, &s.lock) {
+    match T::probe(&dev, &s.state) {
         Ok(d) => {
             s.data = Some(d);
             0
@@ -298,14 +319,14 @@ pub(crate) unsafe extern "C" fn queue_rq<T: BlkDriver>(
     last: u32,
 ) -> i64 {
     // SAFETY: the framework calls entry points only on probed instances.
-    let Some((lock, d)) = (unsafe { slot::<T>(inst) }) else {
+    let Some((state, d)) = (unsafe { slot::<T>(inst) }) else {
         return errno(ENODEV);
     };
     // SAFETY: `rq` is valid for this call.
     let rq = Request(unsafe { &*rq });
     let dev = dev_of(inst);
-    match entry_faults::raise(&dev, BlkEntry::QueueRq, lock)
-        .and_then(|()| d.queue_rq(&dev, lock, &rq, last != 0))
+    match entry_faults::raise(&dev, BlkEntry::QueueRq, state)
+        .and_then(|()| d.queue_rq(&dev, state, &rq, last != 0))
     {
         Ok(()) => 0,
         Err(e) => errno(e),
@@ -317,13 +338,13 @@ pub(crate) unsafe extern "C" fn queue_rq<T: BlkDriver>(
 /// Called by the framework only, with a live, probed instance.
 pub(crate) unsafe extern "C" fn commit_rqs<T: BlkDriver>(inst: *mut Instance) -> i64 {
     // SAFETY: the framework calls entry points only on probed instances.
-    let Some((lock, d)) = (unsafe { slot::<T>(inst) }) else {
+    let Some((state, d)) = (unsafe { slot::<T>(inst) }) else {
         return errno(ENODEV);
     };
     let dev = dev_of(inst);
-    let r = entry_faults::raise(&dev, BlkEntry::CommitRqs, lock).and_then(|()| {
+    let r = entry_faults::raise(&dev, BlkEntry::CommitRqs, state).and_then(|()| {
         if T::HAS_COMMIT_RQS {
-            d.commit_rqs(&dev, lock)
+            d.commit_rqs(&dev, state)
         } else {
             Ok(())
         }
@@ -342,14 +363,14 @@ pub(crate) unsafe extern "C" fn complete<T: BlkDriver>(
     rq: *const BlkRq,
 ) -> i64 {
     // SAFETY: the framework calls entry points only on probed instances.
-    let Some((lock, d)) = (unsafe { slot::<T>(inst) }) else {
+    let Some((state, d)) = (unsafe { slot::<T>(inst) }) else {
         return errno(ENODEV);
     };
     // SAFETY: `rq` is valid for this call.
     let rq = Request(unsafe { &*rq });
     let dev = dev_of(inst);
-    match entry_faults::raise(&dev, BlkEntry::Complete, lock)
-        .and_then(|()| d.complete(&dev, lock, &rq))
+    match entry_faults::raise(&dev, BlkEntry::Complete, state)
+        .and_then(|()| d.complete(&dev, state, &rq))
     {
         Ok(Done::Ok) => crate::abi_blk::BLK_DONE_OK,
         Ok(Done::IoError) => crate::abi_blk::BLK_DONE_IOERR,
@@ -366,14 +387,14 @@ pub(crate) unsafe extern "C" fn timeout<T: BlkDriver>(
     rq: *const BlkRq,
 ) -> i64 {
     // SAFETY: the framework calls entry points only on probed instances.
-    let Some((lock, d)) = (unsafe { slot::<T>(inst) }) else {
+    let Some((state, d)) = (unsafe { slot::<T>(inst) }) else {
         return errno(ENODEV);
     };
     // SAFETY: `rq` is valid for this call.
     let rq = Request(unsafe { &*rq });
     let dev = dev_of(inst);
-    match entry_faults::raise(&dev, BlkEntry::Timeout, lock)
-        .and_then(|()| d.timeout(&dev, lock, &rq))
+    match entry_faults::raise(&dev, BlkEntry::Timeout, state)
+        .and_then(|()| d.timeout(&dev, state, &rq))
     {
         Ok(progressing) => progressing as i64,
         Err(e) => errno(e),
@@ -388,11 +409,12 @@ pub(crate) unsafe extern "C" fn devirq<T: BlkDriver>(inst: *mut Instance, arg: u
         return 0;
     }
     // SAFETY: the framework calls entry points only on probed instances.
-    let Some((lock, d)) = (unsafe { slot::<T>(inst) }) else {
+    let Some((state, d)) = (unsafe { slot::<T>(inst) }) else {
         return errno(ENODEV);
     };
     let dev = dev_of(inst);
-    match entry_faults::raise(&dev, BlkEntry::DevIrq, lock).and_then(|()| d.devirq(&dev, lock, arg))
+    match entry_faults::raise(&dev, BlkEntry::DevIrq, state)
+        .and_then(|()| d.devirq(&dev, state, arg))
     {
         Ok(mine) => mine as i64,
         Err(e) => errno(e),
@@ -407,11 +429,12 @@ pub(crate) unsafe extern "C" fn timer<T: BlkDriver>(inst: *mut Instance, arg: u6
         return errno(ENOSYS);
     }
     // SAFETY: the framework calls entry points only on probed instances.
-    let Some((lock, d)) = (unsafe { slot::<T>(inst) }) else {
+    let Some((state, d)) = (unsafe { slot::<T>(inst) }) else {
         return errno(ENODEV);
     };
     let dev = dev_of(inst);
-    match entry_faults::raise(&dev, BlkEntry::Timer, lock).and_then(|()| d.timer(&dev, lock, arg)) {
+    match entry_faults::raise(&dev, BlkEntry::Timer, state).and_then(|()| d.timer(&dev, state, arg))
+    {
         Ok(()) => 0,
         Err(e) => errno(e),
     }
@@ -440,8 +463,8 @@ pub(crate) unsafe extern "C" fn remove<T: BlkDriver>(inst: *mut Instance) {
         if let Some(d) = &(*p).data {
             let dev = dev_of(inst);
             // A fault here is contained like any other; the framework then undoes.
-            let _ = entry_faults::raise(&dev, BlkEntry::Remove, &(*p).lock);
-            d.remove(&dev, &(*p).lock);
+            let _ = entry_faults::raise(&dev, BlkEntry::Remove, &(*p).state);
+            d.remove(&dev, &(*p).state);
         }
         ptr::drop_in_place(p);
         api::ndriver_set_priv(inst, ptr::null_mut());

@@ -6,8 +6,8 @@
 //! in every `extern "C"` entry of its operation table, before the driver's own method
 //! runs, so driver code carries no fault plumbing. Compiled into each implementation
 //! module as part of that glue: the fault runs in the module's text, on the context
-//! and stack of the guarded call, with the instance's lock (a `DriverLock` the glue
-//! owns) to deadlock on.
+//! and stack of the guarded call, with a lock of the instance's own (a `DriverLock` the
+//! driver keeps its state under) to deadlock on.
 //!
 //! Nothing here is simulated: a panic is a Rust `panic!`, a NULL dereference loads from
 //! address 0, a hang never ends by itself. The numbers are `FaultClass` (ABI) values.
@@ -35,7 +35,7 @@ const LEAK_BLOCK: usize = 8192;
 /// Raises the fault the framework asks for at `entry` now, if any. Returns for "no
 /// fault", an error return, a leak (`ENOMEM`) and the misuses (after which the framework
 /// fails the call as it returns); every other class stops the CPU or never ends.
-pub(crate) fn raise(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<u64>) -> Result {
+pub(crate) fn raise<S>(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<S>) -> Result {
     // SAFETY: `dev` is the live instance of the entry point being called (`Dev`'s
     // invariant).
     let class = unsafe { ndriver_fault_point(dev.handle(), entry.into()) };

@@ -6,10 +6,10 @@
 //! A driver implements [`NicDriver`] and invokes [`nic_implementation!`], which builds
 //! the `#[repr(C)]` operation table (`abi::NicOps`) and registers it at `insmod`. Each
 //! entry point gets a [`Ctx`]: the instance handle ([`Dev`], with the resource
-//! callouts of `driver_dev.rs` and the net callouts below) and three locks of the
-//! instance, all `DriverLock`s in callout memory: one the glue keeps for the faults
-//! injected at entry points (`entry_faults.rs`), `tx` and `rx` (the driver's transmit
-//! and receive state, `Default` until `open` fills them). Deliver received frames without holding `tx`: the stack may transmit (an
+//! callouts of `driver_dev.rs` and the net callouts below) and the instance's two
+//! locks, `DriverLock`s in callout memory: `tx` and `rx` (the driver's transmit and
+//! receive state, `Default` until `open` fills them; an injected `deadlock` takes `tx`
+//! twice). Deliver received frames without holding `tx`: the stack may transmit (an
 //! ACK) from inside the delivery, and that comes back into `start_xmit`.
 //!
 //! Compiled into each implementation module with `#[path]`, after `abi`,
@@ -260,8 +260,6 @@ pub(crate) enum Xmit {
 pub(crate) struct Ctx<'a, T: NicDriver> {
     /// The instance.
     pub(crate) dev: Dev,
-    /// The instance's own lock, for the faults injected at entry points only.
-    lock: &'a DriverLock<u64>,
     /// Transmit state.
     pub(crate) tx: &'a DriverLock<T::Tx>,
     /// Receive state.
@@ -331,7 +329,6 @@ pub(crate) trait NicDriver: Sized + Send + Sync {
 
 /// The driver's state, in callout memory.
 struct Slot<T: NicDriver> {
-    lock: DriverLock<u64>,
     tx: DriverLock<T::Tx>,
     rx: DriverLock<T::Rx>,
     data: Option<T>,
@@ -367,7 +364,6 @@ unsafe fn with<T: NicDriver, R>(
                 let c = Ctx {
                     // SAFETY: the live instance of this call, used during it only.
                     dev: unsafe { Dev::from_handle(inst) },
-                    lock: &s.lock,
                     tx: &s.tx,
                     rx: &s.rx,
                 };
@@ -382,7 +378,7 @@ unsafe fn with<T: NicDriver, R>(
 impl<T: NicDriver> Ctx<'_, T> {
     /// Raises the fault `inject` asks for at `entry` now, if any (`entry_faults.rs`).
     fn fault(&self, entry: NicEntry) -> Result {
-        entry_faults::raise(&self.dev, entry, self.lock)
+        entry_faults::raise(&self.dev, entry, self.tx)
     }
 }
 
@@ -403,16 +399,12 @@ pub(crate) unsafe extern "C" fn probe<T: NicDriver>(inst: *mut Instance) -> c_in
     if mem.is_null() {
         return ENOMEM.to_errno();
     }
-    let lock = DriverLock::new(kernel::new_spinlock_irq!(0u64, "nic_driver_lock"));
     let tx = DriverLock::new(kernel::new_spinlock_irq!(T::Tx::default(), "nic_driver_tx"));
     let rx = DriverLock::new(kernel::new_spinlock_irq!(T::Rx::default(), "nic_driver_rx"));
     // SAFETY: `mem` is a fresh, suitably aligned block of the right size; the locks
     // are pinned there for the block's life. `data` is written before anyone reads it.
     unsafe {
-        if lock.__init(&raw mut (*mem).lock).is_err()
-            || tx.__init(&raw mut (*mem).tx).is_err()
-            || rx.__init(&raw mut (*mem).rx).is_err()
-        {
+        if tx.__init(&raw mut (*mem).tx).is_err() || rx.__init(&raw mut (*mem).rx).is_err() {
             api::ndriver_free(inst, mem.cast());
             return ENOMEM.to_errno();
         }
@@ -429,7 +421,6 @@ pub(crate) unsafe extern "C" fn probe<T: NicDriver>(inst: *mut Instance) -> c_in
     let c = Ctx {
         // SAFETY: the live instance of this call, used during it only.
         dev: unsafe { Dev::from_handle(inst) },
-        lock: &s.lock,
         tx: &s.tx,
         rx: &s.rx,
     };
