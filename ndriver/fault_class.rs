@@ -134,7 +134,8 @@ impl FaultClass {
 
     /// Whether the class can be raised at an arbitrary driver instruction (`site=`): the
     /// ones that stop the CPU on the spot, whatever the driver holds, and the corruptions.
-    /// The others need the driver's cooperation (its lock, its return value, its handle).
+    /// The others are raised by the class glue at an entry point, which has the instance's
+    /// lock, return value and handle (`wrappers/entry_faults.rs`).
     pub(crate) fn at_site(self) -> bool {
         matches!(
             self,

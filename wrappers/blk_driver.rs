@@ -457,15 +457,17 @@ pub(crate) unsafe extern "C" fn remove<T: BlkDriver>(inst: *mut Instance) {
     if p.is_null() {
         return;
     }
-    // SAFETY: `p` is the initialised slot; nothing else runs on this instance during
-    // an orderly remove, so it is ours to drop and free.
+    // SAFETY: `p` is the initialised slot, live until it is dropped below.
+    let s = unsafe { &*p };
+    if let Some(d) = &s.data {
+        let dev = dev_of(inst);
+        // A fault here is contained like any other; the framework then undoes.
+        let _ = entry_faults::raise(&dev, BlkEntry::Remove, &s.state);
+        d.remove(&dev, &s.state);
+    }
+    // SAFETY: `p` is the initialised slot, no longer borrowed; nothing else runs on this
+    // instance during an orderly remove, so it is ours to drop and free.
     unsafe {
-        if let Some(d) = &(*p).data {
-            let dev = dev_of(inst);
-            // A fault here is contained like any other; the framework then undoes.
-            let _ = entry_faults::raise(&dev, BlkEntry::Remove, &(*p).state);
-            d.remove(&dev, &(*p).state);
-        }
         ptr::drop_in_place(p);
         api::ndriver_set_priv(inst, ptr::null_mut());
         api::ndriver_free(inst, p.cast());

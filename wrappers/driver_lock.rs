@@ -20,7 +20,9 @@
 //! first, which the guard cannot tell from a kernel lock held and leaves to the kernel
 //! (an oops); or, on mapped memory, its compare-and-swap would write into whatever is
 //! there. Reading the lock's check word here faults in driver text instead, where the
-//! guard contains it, and a word that does not match is a lock that can never be taken.
+//! guard contains it, and a word that does not match is a lock that can never be taken
+//! (the call is ended as a hang). The check cannot see a pointer corrupted into another
+//! live `DriverLock` of the instance.
 
 use kernel::prelude::*;
 use kernel::sync::{SpinLockIrq, SpinLockIrqGuard};
@@ -29,15 +31,18 @@ use kernel::sync::{SpinLockIrq, SpinLockIrqGuard};
 ///
 /// Created with [`DriverLock::new`] from a `new_spinlock_irq!` initialiser (which names
 /// the lock and gives it a lockdep class).
-#[pin_data]
 ///
 /// # Invariants
 ///
-/// `check` is the lock's own address XOR [`CHECK_MAGIC`] (the lock is pinned).
+/// While the lock lives, `check` is its own address XOR [`CHECK_MAGIC`] (the lock is
+/// pinned); dropped, it is 0.
+#[pin_data(PinnedDrop)]
+#[repr(C)]
 pub(crate) struct DriverLock<T> {
+    /// The check word, first: in the same cache line as the start of the spinlock.
+    check: usize,
     #[pin]
     inner: SpinLockIrq<T>,
-    check: usize,
 }
 
 /// Mixed into [`DriverLock::check`], so that zeroed or poisoned memory does not match.
@@ -48,21 +53,20 @@ impl<T> DriverLock<T> {
     pub(crate) fn new(inner: impl PinInit<SpinLockIrq<T>>) -> impl PinInit<Self> {
         // INVARIANT: `this` is where the lock is pinned for its whole life.
         pin_init!(&this in Self {
-            inner <- inner,
             check: this.as_ptr() as usize ^ CHECK_MAGIC,
+            inner <- inner,
         })
     }
 
     /// Acquires the lock with local interrupts disabled, spinning in driver text until it is
     /// free.
     ///
-    /// A `self` that is not a `DriverLock` (a corrupted pointer) faults here, in driver
-    /// text, or, on mapped memory, waits here until the guard ends the call as hung.
+    /// A `self` that is no live `DriverLock` (a corrupted pointer, a lock already dropped)
+    /// faults here, in driver text, when nothing is mapped there, and otherwise waits
+    /// here until the guard ends the call as hung. A pointer corrupted into another live
+    /// `DriverLock` passes.
     pub(crate) fn lock(&self) -> SpinLockIrqGuard<'_, T> {
-        // SAFETY: `check` is written once, before the lock is shared, and only read after;
-        // the volatile read keeps the compiler from assuming the invariant it checks.
-        let check = unsafe { core::ptr::read_volatile(&raw const self.check) };
-        if check != core::ptr::from_ref(self) as usize ^ CHECK_MAGIC {
+        if self.check != core::ptr::from_ref(self) as usize ^ CHECK_MAGIC {
             loop {
                 // SAFETY: No precondition; returns, or abandons this guarded call.
                 unsafe { crate::callouts_api::ndriver_lock_wait() };
@@ -80,5 +84,17 @@ impl<T> DriverLock<T> {
             unsafe { crate::callouts_api::ndriver_lock_wait() };
             core::hint::spin_loop();
         }
+    }
+}
+
+#[pinned_drop]
+impl<T> PinnedDrop for DriverLock<T> {
+    fn drop(self: Pin<&mut Self>) {
+        let this = self.project();
+        // INVARIANT: dropped, the check word is 0, so that a stale pointer to the freed
+        // lock does not pass the check while the memory is not reused.
+        // SAFETY: `this.check` comes from a `&mut`, so it is valid and aligned; volatile,
+        // so that the store before the memory is freed is not dropped as dead.
+        unsafe { core::ptr::write_volatile(this.check, 0) };
     }
 }

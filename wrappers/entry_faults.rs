@@ -192,7 +192,7 @@ pub(crate) fn raise<S>(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<S>) -
             // A receive buffer freed before it is mapped: the device would write into
             // memory the allocator has handed to someone else.
             const LEN: usize = 256;
-            // SAFETY: the live instance's handle; atomic (sites run in any context).
+            // SAFETY: the live instance's handle; atomic (entry points run in any context).
             let p = unsafe { ndriver_alloc(dev.handle(), LEN, 1) };
             if !p.is_null() {
                 let mut dma = 0u64;
@@ -220,7 +220,7 @@ pub(crate) fn raise<S>(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<S>) -
         22 => {
             // A receive buffer freed while the device may still write into it.
             const LEN: usize = 256;
-            // SAFETY: the live instance's handle; atomic (sites run in any context).
+            // SAFETY: the live instance's handle; atomic (entry points run in any context).
             let p = unsafe { ndriver_alloc(dev.handle(), LEN, 1) };
             if !p.is_null() {
                 let mut dma = 0u64;

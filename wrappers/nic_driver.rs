@@ -268,10 +268,10 @@ pub(crate) struct Ctx<'a, T: NicDriver> {
 
 /// A `nic` implementation. Every method runs under a guard, called from an entry function
 /// of the operation table that first raises the fault `inject ... entry=` asks for
-/// (`entry_faults.rs`). `tx_timeout`, `get_stats`, `poll`, `timer` and `work` are optional (`#[vtable]`):
-/// without them a transmit timeout only replaces the instance, the hardware counters stay
-/// 0, a poll does no work, and a timer or work item the driver nevertheless arms fails the
-/// instance.
+/// (`entry_faults.rs`). `tx_timeout`, `get_stats`, `poll`, `timer` and `work` are
+/// optional (`#[vtable]`): without them a transmit timeout only replaces the instance,
+/// the hardware counters stay 0, a poll does no work, and a timer or work item the
+/// driver nevertheless arms fails the instance.
 #[vtable]
 pub(crate) trait NicDriver: Sized + Send + Sync {
     /// The PCI functions this implementation drives, as `pci::Driver::ID_TABLE` says

@@ -13,7 +13,8 @@
 //!
 //! The other Rust files in `wrappers/` (`callouts_api*.rs`, `driver_dev.rs` with
 //! `driver_bar.rs` and `driver_dma.rs`, `driver_lock.rs`, `testdev_driver.rs`,
-//! `nic_driver.rs`, `blk_driver.rs`) are the
+//! `nic_driver.rs`, `blk_driver.rs`, and `entry_faults.rs`, which each class glue
+//! brings in) are the
 //! implementation side: each implementation module compiles them in with `#[path]`,
 //! and they are not part of this crate.
 //!

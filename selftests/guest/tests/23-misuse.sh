@@ -3,7 +3,8 @@
 # the framework never gave out (forged_handle), a transmit token it never lent
 # reported done (forged_token), a block it freed mapped for the device to write into
 # (wild_dma), a block freed while mapped for the device to write into (mapped_free),
-# each raised in driver code through the real callout.
+# each raised in the implementation module (the class glue's entry function) through
+# the real callout.
 # The core checks every value a driver hands it: each one is refused without being
 # used, fails the instance (detected as misuse, the kernel log names the value), and
 # the device recovers — testdev0 in a request, its interrupt handler, timer and work
