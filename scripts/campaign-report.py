@@ -10,8 +10,10 @@ injected / manifested / detected / recovered / data intact per fault class, per
 site kind (entry point, random or traced instruction), per device, per entry point and per
 implementation, the recovery rate of manifested faults with a 95 % confidence
 interval, the outcomes of the corruption classes, and every miss with its kept
-kernel log. A merged report numbers injections RUN:N, counts a guest lost per run
-that did not finish, and takes the rows a lost run wrote before it ended.
+kernel log, and how the device's crash report of each detected fail-stop fault
+compared with the injection (the report column; campaigns before it lack it). A
+merged report numbers injections RUN:N, counts a guest lost per run that did not
+finish, and takes the rows a lost run wrote before it ended.
 """
 
 import csv
@@ -23,6 +25,7 @@ import sys
 STAGES = ["injected", "manifested", "detected", "recovered", "intact"]
 CORRUPTIONS = {"flip_dest", "skip_insn", "corrupt_ptr"}
 OUTCOMES = ["unreached", "nothing", "detected", "silent", "none"]
+REPORTS = ["site", "module", "n/a", "mismatch", "missing"]
 DEVICE = {"request": "testdev0", "device": "testdev0", "fio": "ndblk0", "download": "ndeth0"}
 
 
@@ -76,7 +79,10 @@ def table(title, key, groups):
 
 def is_miss(r):
     """A fault that manifested and was not detected, recovered with data intact; a
-    corruption that damaged data unseen or was detected but not recovered."""
+    corruption that damaged data unseen or was detected but not recovered; a crash
+    report that names the wrong code or is missing."""
+    if r["report"] in ("mismatch", "missing"):
+        return True
     if r["kind"] == "entry":
         return not all(r[s] == "1" for s in ("manifested", "detected", "recovered", "intact"))
     if r["manifested"] != "1":
@@ -115,6 +121,31 @@ def corruption_table(out):
         manifested = o["detected"] + o["silent"] + o["none"]
         lines.append(f"| {k} | {o['injected']} | " + " | ".join(str(o[x]) for x in OUTCOMES)
                      + f" | {manifested} | {fmt_rate(o['recovered_intact'], manifested)} |")
+    lines.append("")
+    return lines
+
+
+def report_table(rows):
+    """Crash reports of detected fail-stop faults, by site kind."""
+    by = {}
+    for r in rows:
+        if r["report"] == "-":
+            continue
+        t = by.setdefault(r["kind"], {k: 0 for k in REPORTS})
+        t[r["report"]] = t.get(r["report"], 0) + 1
+    lines = ["### Crash reports checked against the injection", "",
+             "site = the report's ip is the site's own symbol+offset; module = it names "
+             "the serving implementation module (an entry point's fault); n/a = nothing to "
+             "name (error return, leak, misuse, device hang) or no report due (a fault in "
+             "a new instance's probe); mismatch and missing are misses.", ""]
+    if not by:
+        return lines + ["No report column (a campaign before it).", ""]
+    lines += ["| kind | " + " | ".join(REPORTS) + " | named correctly |",
+              "|---|" + "---:|" * (len(REPORTS) + 1)]
+    for k, t in by.items():
+        due = t["site"] + t["module"] + t["mismatch"] + t["missing"]
+        lines.append(f"| {k} | " + " | ".join(str(t[x]) for x in REPORTS)
+                     + f" | {fmt_rate(t['site'] + t['module'], due)} |")
     lines.append("")
     return lines
 
@@ -163,6 +194,7 @@ def main():
         r.setdefault("kind", "entry")
         r["kind"] = r.get("kind") or "entry"
         r["outcome"] = r.get("outcome") or "-"
+        r["report"] = r.get("report") or "-"
         r["device"] = DEVICE.get(r["workload"], r["workload"])
     failstop = [r for r in rows if r["class"] not in CORRUPTIONS]
     corrupt = [r for r in rows if r["class"] in CORRUPTIONS]
@@ -207,6 +239,7 @@ def main():
     md += table("device (fail-stop, instruction sites only)", "device",
                 report["by_device_sites"])
     md += corruption_table(report["corruptions"])
+    md += report_table(rows)
     md += table("entry point", "entry", report["by_entry"])
     md += table("implementation", "impl", report["by_impl"])
     md += table("workload", "workload", report["by_workload"])
@@ -218,6 +251,7 @@ def main():
         where = r["entry"] if r["kind"] == "entry" else f"site {r.get('site', '?')}"
         md.append(f"- #{r['n']} {r['impl']} {r['workload']} {r['class']} at {where}: "
                   + " ".join(f"{s}={r[s]}" for s in STAGES) + f" outcome={r['outcome']}"
+                  + f" report={r['report']}"
                   + f" (kernel log: {r['log']})")
     md.append("")
     # The block workload's own data checks, beyond the per-injection verdicts.

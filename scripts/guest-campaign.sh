@@ -14,6 +14,16 @@
 #            "traced" (site=traced: drawn among the instructions a trace of the
 #            workload saw executed);
 # site       the instruction, as the site's own record names it (address and symbol);
+# report     the device's crash report of the recovery, checked against the injection
+#            (detected fail-stop faults only; "-" otherwise): "site" (a site's report
+#            names the site's own SYMBOL+OFF/SIZE [module] as its ip), "module" (an entry
+#            point's report names an instruction of the serving implementation module:
+#            its ip, or, for a Rust panic (ip rust_helper_BUG) or a hang ended in the
+#            framework's lock wait, its innermost stack word), "n/a" (no faulting
+#            instruction to name: an error return, a leak, a misuse, a device hang; or
+#            no report due: a fault in a new instance's probe, which the swap or
+#            recovery starting it handles), "mismatch" (the report names something
+#            else: a miss), "missing" (a recovery without a new report: a miss);
 # outcome    for random sites: "unreached" (the workload never ran the instruction in a
 #            guarded call), "nothing" (a corruption with nothing to corrupt there),
 #            "detected" (a fault detected and recovered), "silent" (data damaged and
@@ -98,7 +108,7 @@ echo "restarts=1000 backoff_ms=0 calm_ms=0" > "$TD/policy" || fail "policy"
 echo "config 0 1000" > "$TD/call" || fail "config"
 
 out=$R/campaign.tsv
-printf 'n\timpl\tworkload\tclass\tentry\tinjected\tmanifested\tdetected\trecovered\tintact\tcause\tkind\tsite\toutcome\n' > "$out"
+printf 'n\timpl\tworkload\tclass\tentry\tinjected\tmanifested\tdetected\trecovered\tintact\tcause\tkind\tsite\toutcome\treport\n' > "$out"
 n=0
 start=$(date +%s)
 
@@ -122,15 +132,80 @@ device_held() {
 # record DEVDIR IMPL WORKLOAD CLASS ENTRY: writes the verdict of injection $n; a miss
 # keeps the device's state and the kernel log since the injection, and swaps the
 # device to a fresh instance for the next one.
+# reports_seen DIR: the number of DIR's newest crash report (0 for none).
+reports_seen() {
+	local n
+	n=$(sed -n 's/^report \([0-9]*\):.*/\1/p' "$1/reports" 2>/dev/null | tail -n 1)
+	echo "${n:-0}"
+}
+
+# report_mark DIR: notes DIR's newest crash report and its count of recoveries from
+# failures before an injection, for report_verdict.
+report_mark() {
+	reports0=$(reports_seen "$1")
+	recs0=$(sed -n 's/^recoveries //p' "$1/stats")
+}
+
+# report_verdict DIR IMPL CLASS: checks DIR's newest crash report against the injection
+# that was just judged (see "report" at the top); sets $report.
+report_verdict() {
+	local dir=$1 impl=$2 class=$3 mod want got line
+	report=-
+	[ "$detected" = 1 ] || return 0
+	corruption "$class" && return 0
+	if [ "$(reports_seen "$dir")" -le "$reports0" ]; then
+		# A failure inside a swap's or a recovery's start of a new instance (a fault in
+		# its probe) is handled by the policy ladder there, without a report of its own
+		# (debugfs.rst, "reports"); a recovery from a failure always has one.
+		report=missing
+		[ "$(sed -n 's/^recoveries //p' "$dir/stats")" -gt "$recs0" ] || report=n/a
+		return 0
+	fi
+	# The newest report: its header's cause, its ip: line, its innermost stack word.
+	local block rcause
+	block=$(awk '/^report /{b=""} {b=b $0 "\n"} END{printf "%s", b}' "$dir/reports")
+	rcause=$(sed -n '1s/.* cause \([^ ]*\) .*/\1/p' <<< "$block")
+	got=$(sed -n 's/^ip: \([^ ]*\).*/\1/p' <<< "$block")
+	# No faulting instruction: an error return, a leak, a misuse; a device that stopped
+	# answering (the timeout entry saw no progress).
+	case "$rcause $class" in
+	error_return\ * | leak\ * | misuse\ * | *\ device_hang)
+		report=n/a
+		[ "$got" = n/a ] || report=mismatch
+		return 0
+		;;
+	esac
+	report=mismatch
+	if [ "${kind:-entry}" != entry ]; then
+		# $site is ADDR:SYMBOL+OFF/SIZE [module]; the report's ip the same symbol.
+		want=${site#*:}
+		[ "$got" = "${want%% *}" ] && report=site
+		return 0
+	fi
+	mod="[ndriver_${impl//-/_}]"
+	line=$(grep -m 1 '^ip: ' <<< "$block")
+	if [[ $line == *" $mod" ]]; then
+		report=module
+	elif [[ $got == rust_helper_BUG+* || $rcause == hang ]]; then
+		# A Rust panic's ip is the shared BUG(); a hang may be ended in the
+		# framework's wait for a driver lock: the innermost driver return address.
+		line=$(grep -m 1 '^stack: #0 ' <<< "$block")
+		[[ $line == *" $mod" ]] && report=module
+	fi
+	return 0
+}
+
 record() {
 	local dir=$1 impl=$2 workload=$3 class=$4 entry=$5
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' $n "$impl" \
+	report_verdict "$dir" "$impl" "$class"
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' $n "$impl" \
 		"$workload" "$class" "$entry" $injected $manifested $detected $recovered $intact \
-		"$cause" "${kind:-entry}" "${site:--}" "${outcome:--}" >> "$out"
+		"$cause" "${kind:-entry}" "${site:--}" "${outcome:--}" "$report" >> "$out"
 	# A random site the workload never reached, or a corruption without a failure,
 	# is not a miss; a fail-stop fault that fired and was not recovered with data
 	# intact is, and so is damaged data.
 	local miss=0
+	case $report in mismatch | missing) miss=1 ;; esac
 	if [ "${kind:-entry}" = entry ]; then
 		[ $((manifested * detected * recovered * intact)) = 0 ] && miss=1
 	elif [ "$manifested" = 1 ]; then
@@ -167,6 +242,7 @@ inject_one() {
 	det0=$(stat detected "$d")
 	gen0=$(status_of generation)
 	dmesg_mark
+	report_mark "$TD"
 	echo "class=$class entry=$entry" > "$TD/inject" && injected=1
 	case $entry in
 	op | tick | irq)
@@ -244,6 +320,7 @@ site_one() {
 	all0=$(detected_all "$DBG/$dev")
 	gen0=$(dev_status "$dev" generation)
 	dmesg_mark
+	report_mark "$DBG/$dev"
 	if ! echo "class=$class site=$SITE_KIND seed=$seed" > "$DBG/$dev/inject"; then
 		outcome=refused
 		return 0
@@ -377,6 +454,7 @@ dev_inject() {
 	det0=$(dev_stat "$dev" detected "$d")
 	r0=$(dev_stat "$dev" recoveries)
 	dmesg_mark
+	report_mark "$DBG/$dev"
 	echo "class=$class entry=$entry" > "$DBG/$dev/inject" && injected=1
 	wait_until dev_inject_off "$dev" && manifested=1
 	wait_until dev_detected_since "$dev" "$d" "$det0" && detected=1
@@ -439,6 +517,7 @@ if (blk_take_disk) > /dev/null 2>&1; then
 			r0=$(dev_stat ndblk0 recoveries)
 			t0=$(dev_stat ndblk0 timeouts)
 			dmesg_mark
+			report_mark "$BD"
 			cmd=$(od -An -tu2 -j4 -N2 "$cfg" | tr -d ' ')
 			new=$((cmd & ~4))
 			printf "$(printf '\\x%02x\\x%02x' $((new & 255)) $((new >> 8)))" |
