@@ -5,6 +5,7 @@
 Usage: bench-report.py RESULTS_DIR
 """
 import json
+import math
 import re
 import statistics
 import sys
@@ -219,6 +220,98 @@ def dist(values):
     return {"n": len(v), "min": v[0], "median": statistics.median(v), "p90": q[8], "max": v[-1]}
 
 
+# Two-sided 95 % quantiles of Student's t, for 1 to 30 degrees of freedom.
+T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
+        2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
+        2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+# The other devices during one device's recoveries: within 5 % of undisturbed.
+TARGET_INDEP = 0.95
+INDEP_WHAT = {"nic": ("ndeth1", "TCP_STREAM 16 KiB", "nic0 (start_xmit)"),
+              "blk": ("ndblk1", "4 KiB random read, QD8", "ndblk0 (queue_rq)")}
+
+
+def paired_ratio(pairs):
+    """Geometric mean of b/a over (a, b) pairs and its 95 % t interval (on the logs)."""
+    logs = [math.log(b / a) for a, b in pairs if a > 0 and b > 0]
+    n = len(logs)
+    if n < 2:
+        return None
+    m, sd = statistics.mean(logs), statistics.stdev(logs)
+    h = (T975[n - 2] if n - 1 <= len(T975) else 1.96) * sd / math.sqrt(n)
+    return {"n": n, "ratio": round(math.exp(m), 4), "lo": round(math.exp(m - h), 4),
+            "hi": round(math.exp(m + h), 4)}
+
+
+def verdict_ci(ci, target):
+    """met / missed / undecided from the interval, never from the point estimate."""
+    if ci is None:
+        return "not measured"
+    if ci["lo"] >= target:
+        return "met"
+    if ci["hi"] < target:
+        return "missed"
+    return "undecided"
+
+
+def indep_results(path):
+    """bench-indep.txt: per class, the paired quiet/faulted runs and their ratio."""
+    if not path.exists():
+        return {}
+    runs = {}
+    for line in path.read_text().splitlines():
+        f = line.split()
+        if len(f) != 8 or f[0] != "indep":
+            continue
+        _, cls, mode, rnd, val, unit, nb, me = f
+        runs.setdefault(cls, {}).setdefault(rnd, {})[mode] = (float(val), unit, int(nb), int(me))
+    out = {}
+    for cls, rounds in runs.items():
+        both = [r for r in rounds.values() if "quiet" in r and "faulted" in r]
+        quiet = [r["quiet"][0] for r in rounds.values() if "quiet" in r]
+        faulted = [r["faulted"][0] for r in rounds.values() if "faulted" in r]
+        ci = paired_ratio([(r["quiet"][0], r["faulted"][0]) for r in both])
+        unit = next(iter(next(iter(rounds.values())).values()))[1].replace("10^6bits/s", "Mbit/s")
+        out[cls] = {
+            "unit": unit, "rounds": len(both),
+            "quiet_median": statistics.median(quiet) if quiet else None,
+            "faulted_median": statistics.median(faulted) if faulted else None,
+            "quiet_spread_max_over_min": round(max(quiet) / min(quiet), 3) if quiet and min(quiet) > 0 else None,
+            "neighbour_recoveries_per_faulted_run": statistics.median(
+                [r["faulted"][2] for r in rounds.values() if "faulted" in r]) if faulted else None,
+            "measured_device_recoveries": sum(m[3] for r in rounds.values() for m in r.values()),
+            "faulted_over_quiet": ci,
+            "verdict": verdict_ci(ci, TARGET_INDEP),
+        }
+    return out
+
+
+def indep_table(indep):
+    if not indep:
+        return []
+    md = ["", "## One device's recoveries, seen from another (two NICs, two disks)", "",
+          "The measured device runs while its neighbour of the same class carries light traffic;",
+          "in the *faulted* runs a real fault is raised in the neighbour's data path every",
+          "`NDRIVER_BENCH_INDEP_PERIOD_MS` (panic, null, div0, spin in turn), so it recovers again",
+          "and again. Rounds pair a quiet and a faulted run (order alternating); the ratio is the",
+          "geometric mean of faulted/quiet over the rounds with its 95 % t interval, judged",
+          f"against ≥ {TARGET_INDEP:.2f} from the interval (scripts/guest-bench-indep.sh).", "",
+          "| measured | test | faulted neighbour | rounds | quiet median | faulted median "
+          "| quiet spread | neighbour recoveries / run | measured recoveries | faulted/quiet [95 % CI] | verdict |",
+          "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for cls, r in indep.items():
+        dev, test, nb = INDEP_WHAT.get(cls, (cls, "?", "?"))
+        ci = r["faulted_over_quiet"]
+        cis = "–" if ci is None else f"{ci['ratio']:.3f} [{ci['lo']:.3f}, {ci['hi']:.3f}]"
+        q = "–" if r["quiet_median"] is None else f"{r['quiet_median']:.1f} {r['unit']}"
+        fm = "–" if r["faulted_median"] is None else f"{r['faulted_median']:.1f} {r['unit']}"
+        sp = "–" if r["quiet_spread_max_over_min"] is None else f"{r['quiet_spread_max_over_min']:.2f}"
+        nr = "–" if r["neighbour_recoveries_per_faulted_run"] is None else f"{r['neighbour_recoveries_per_faulted_run']:.0f}"
+        md.append(f"| {dev} | {test} | {nb} | {r['rounds']} | {q} | {fm} | {sp} | {nr} "
+                  f"| {r['measured_device_recoveries']} | {cis} | {r['verdict']} |")
+    md += ["", "*quiet spread*: max/min of the quiet runs, the spread of identical runs."]
+    return md
+
+
 def main():
     res = Path(sys.argv[1])
     guard_text = (res / "bench-guard.txt").read_text()
@@ -289,6 +382,7 @@ def main():
     report["blk"] = blk_rows
     avail = avail_results(res / "bench-avail.txt")
     report["availability"] = avail
+    report["independence"] = indep_results(res / "bench-indep.txt")
     report["targets"] = [{"what": w, "ratio": n, "measured": r, "target": t, "verdict": verdict(r, t)}
                          for w, n, r, t in targets]
     (res / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -421,6 +515,7 @@ def main():
             md += ["", f"Run-to-run spread of one variant and test (max/min over the repetitions): "
                    f"median {sp['median']:.2f}, largest {sp['max']:.2f}. Ratios between variants "
                    "within that spread are not distinguishable from noise in this run."]
+    md += indep_table(report["independence"])
     (res / "bench.md").write_text("\n".join(md) + "\n")
 
     try:

@@ -3,8 +3,10 @@
 # Runs inside the guest for `make bench`: the guard's fault-free cost, then a
 # recovery campaign on testdev0 (every fault class at the `op` entry point), then
 # (unless NDRIVER_BENCH_IO=0) the NIC and block device with the C driver and the
-# Rust driver unguarded and guarded (scripts/guest-bench-io.sh), leaving raw results
-# in $NDRIVER_RESULTS for scripts/bench-report.py.
+# Rust driver unguarded and guarded (scripts/guest-bench-io.sh), then (unless
+# NDRIVER_BENCH_INDEP=0) one device's throughput while another recovers
+# (scripts/guest-bench-indep.sh), leaving raw results in $NDRIVER_RESULTS for
+# scripts/bench-report.py.
 set -eu
 R=${NDRIVER_RESULTS:?}
 REPS=${NDRIVER_BENCH_REPS:-40}
@@ -41,5 +43,10 @@ cat "$T/stats" > "$R/bench-stats.txt"
 cat "$D/status" >> "$R/bench-stats.txt"
 if [ "${NDRIVER_BENCH_IO:-1}" = 1 ]; then
 	"$NDRIVER_ROOT/scripts/guest-bench-io.sh" || echo "guest-bench-io.sh failed" >> "$R/bench-io.log"
+fi
+# Last: it reloads ndriver with two NICs and two disks.
+if [ "${NDRIVER_BENCH_INDEP:-1}" = 1 ]; then
+	"$NDRIVER_ROOT/scripts/guest-bench-indep.sh" ||
+		echo "guest-bench-indep.sh failed" >> "$R/bench-indep.log"
 fi
 echo "ndriver: bench done" > "$R/bench-done"

@@ -51,7 +51,7 @@ peer=
 netserver_pid=
 cleanup() {
 	[ -z "$peer" ] || kill $peer 2>/dev/null || true
-	[ -z "$netserver_pid" ] || kill "$netserver_pid" 2>/dev/null || true
+	[ -z "$netserver_pid" ] || kill $netserver_pid 2>/dev/null || true
 	wait 2>/dev/null || true
 	ip netns del "$ns" 2>/dev/null || true
 }
@@ -78,13 +78,17 @@ for i in 0 1; do
 		10.99.$i.1 8099 "$dir" >"$results/${dir##*/}.log" 2>&1 &
 	peer+=" $!"
 done
-# netperf's server for `make bench`, on 10.99.0.1:12865 in the namespace, where the
-# host has it (scripts/setup.sh installs it); -D keeps it in the foreground so that
-# cleanup can end it.
+# netperf's servers for `make bench`, on 10.99.0.1:12865 and 10.99.1.1:12865 (the
+# second NIC's, for the independence runs) in the namespace, where the host has it
+# (scripts/setup.sh installs it); -D keeps each in the foreground so that cleanup can
+# end it.
 if command -v netserver >/dev/null; then
-	"${sudo_[@]}" ip netns exec "$ns" netserver -D -L 10.99.0.1 -p 12865 \
-		>"$results/netserver.log" 2>&1 &
-	netserver_pid=$!
+	for i in 0 1; do
+		log=$results/netserver.log
+		[ $i = 0 ] || log=$results/netserver$i.log
+		"${sudo_[@]}" ip netns exec "$ns" netserver -D -L 10.99.$i.1 -p 12865 >"$log" 2>&1 &
+		netserver_pid+=" $!"
+	done
 fi
 
 disk=$results/disk.img
