@@ -12,7 +12,10 @@
 #    other disk runs fio with crc32c verify: the faulted devices recover, the others
 #    record no recovery, lose no datagram (and duplicate none) and fio sees no error.
 #    Then the roles swap (one class per device: the data paths are shared code).
-#  - `ethtool -S` shows each NIC's own counters.
+#  - `ethtool -S` shows each NIC's own counters. The usual tools see ordinary devices
+#    (`ethtool -i/-k/-S`, `ip -s link`, `/sys/class/net/*/statistics`,
+#    `/sys/block/*/stat`, `lsblk`), and the faulted devices' counters never go
+#    backwards across their recoveries (read after each one).
 #  - A race point armed through nic1's own race file stalls nic1 only.
 #  - A fault site armed on nic0 in the module both NICs run fires only in nic0's
 #    calls: nic1 reaches the instruction (the site's own count) and does not recover.
@@ -154,6 +157,29 @@ fault_once() {
 	fail "$3 in $1 $2: not recovered (recoveries $r0 -> $(rec $1), inject $(cat "$DBG/$1/inject"))"
 }
 
+# counters I: ndethI's and ndblkI's traffic counters as the usual tools show them, one
+# line: rx/tx packets and bytes (/sys/class/net/*/statistics), ip -s link's RX and TX
+# packets, and the first ten fields of /sys/block/ndblkI/stat (ios, merges, sectors,
+# ticks; the in-flight field, which goes down, aside).
+counters() {
+	local n=/sys/class/net/ndeth$1/statistics ipl
+	ipl=$(ip -s link show ndeth$1 | awk '/RX:/ { getline; rx = $2 } /TX:/ { getline; tx = $2 } END { print rx, tx }')
+	echo "$(cat $n/rx_packets $n/tx_packets $n/rx_bytes $n/tx_bytes | tr '\n' ' ')$ipl" \
+		"$(awk '{ print $1, $2, $3, $4, $5, $6, $7, $8, $10, $11 }' /sys/block/ndblk$1/stat)"
+}
+
+# monotonic I WHAT: fails if a counter of counters I went down since the last call
+# (the first call only notes them).
+declare -A LAST_COUNTERS
+monotonic() {
+	local now=($(counters $1)) was=(${LAST_COUNTERS[$1]:-}) k
+	for k in "${!was[@]}"; do
+		[ "${now[k]}" -ge "${was[k]}" ] ||
+			fail "ndeth$1/ndblk$1 counter $k went back from ${was[k]} to ${now[k]} ($2)"
+	done
+	LAST_COUNTERS[$1]="${now[*]}"
+}
+
 # faults BAD GOOD CLASSES: each class once in nicBAD's start_xmit and ndblkBAD's
 # queue_rq, while nicGOOD carries the UDP stream and ndblkGOOD runs fio.
 faults() {
@@ -174,11 +200,15 @@ faults() {
 	busybox ping -q -i 0.05 -W 2 -w 3600 10.99.$bad.1 > /dev/null 2>&1 &
 	local ping=$!
 	sleep 1
+	monotonic $bad start
+	local first=(${LAST_COUNTERS[$bad]})
 	for class in $classes; do
 		# One device at a time: spin_irqoff in both at once could leave no CPU to
 		# end the other's hang but the i6300ESB's NMI (26-all-cpu-hang's matter).
 		fault_once nic$bad start_xmit $class
+		monotonic $bad "after $class in nic$bad"
 		fault_once ndblk$bad queue_rq $class
+		monotonic $bad "after $class in ndblk$bad"
 		for ((k = 0; k < 30; k++)); do
 			busybox ping -c 1 -W 1 10.99.$bad.1 > /dev/null 2>&1 && break
 		done
@@ -191,6 +221,13 @@ faults() {
 	touch "$STOP"
 	wait $fg $fb
 	[ ! -s "$ERRS" ] || ! grep -q FAILED "$ERRS" || fail "fio failed: $(grep FAILED "$ERRS")"
+	monotonic $bad end
+	local last=(${LAST_COUNTERS[$bad]})
+	# Traffic went through the faulted devices: packets both ways, reads completed.
+	for k in 0 1 6; do
+		[ "${last[k]}" -gt "${first[k]}" ] ||
+			fail "ndeth$bad/ndblk$bad counter $k did not grow over the faults (${first[k]} -> ${last[k]})"
+	done
 	[ "$(rec nic$good)" = "$g0" ] || fail "nic$good recovered while nic$bad was faulted"
 	[ "$(rec ndblk$good)" = "$gb0" ] || fail "ndblk$good recovered while ndblk$bad was faulted"
 	# The undisturbed NIC: nothing lost, nothing twice, nothing corrupt, both ways.
@@ -217,6 +254,11 @@ for i in 0 1; do
 	[ "$v" = "$(stat_in "$DBG/nic$i/stats" detected bug)" ] ||
 		fail "ethtool -S ndeth$i: failures_bug '$v', stats $(stat_in "$DBG/nic$i/stats" detected bug)"
 	echo "ethtool -S ndeth$i: recoveries $(rec nic$i), failures_bug $v"
+	drv=$(ethtool -i ndeth$i | sed -n 's/^driver: //p')
+	[ -n "$drv" ] || fail "ethtool -i ndeth$i names no driver"
+	ethtool -k ndeth$i | grep -q '^scatter-gather:' || fail "ethtool -k ndeth$i shows no features"
+	lsblk -n -o NAME /dev/ndblk$i | grep -qx "ndblk$i" || fail "lsblk does not list ndblk$i"
+	echo "ndeth$i/ndblk$i: ethtool -i driver $drv, ethtool -k, lsblk; counters: $(counters $i)"
 done
 
 # A race point armed through nic1's own race file stalls nic1's passes only: nic0's
