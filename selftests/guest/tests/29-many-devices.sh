@@ -11,7 +11,7 @@
 #    while the other NIC carries a sequence-numbered UDP stream both ways and the
 #    other disk runs fio with crc32c verify: the faulted devices recover, the others
 #    record no recovery, lose no datagram (and duplicate none) and fio sees no error.
-#    Then the roles swap (one class per device: the data paths are shared code).
+#    Then the roles swap: every class in nic1 and ndblk1 while nic0 and ndblk0 carry the traffic.
 #  - `ethtool -S` shows each NIC's own counters. The usual tools see ordinary devices
 #    (`ethtool -i/-k/-S`, `ip -s link`, `/sys/class/net/*/statistics`,
 #    `/sys/block/*/stat`, `lsblk`), and the faulted devices' counters never go
@@ -243,7 +243,7 @@ faults() {
 }
 
 faults 0 1 "$CLASSES"
-faults 1 0 "panic spin"
+faults 1 0 "$CLASSES"
 
 # ethtool -S shows each NIC's own recovery counters, as its stats file does.
 for i in 0 1; do
