@@ -75,6 +75,6 @@ mod swap;
 pub(crate) use admission::Admitted;
 pub(crate) use api::DeviceApi;
 pub(crate) use class::Class;
-pub(crate) use entry::{detected_from, now_ns, Failure};
+pub(crate) use entry::{now_ns, Failure};
 pub(crate) use recovery::MAX_ATTEMPTS;
 pub(crate) use state::Device;

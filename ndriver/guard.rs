@@ -39,7 +39,8 @@
 //!
 //! One concept per file under `guard/`, listed lowest layer first: a file uses only files
 //! listed before it.
-//! - `fault.rs`: [`FaultClass`] and [`Fault`], what a failed guarded call reports, and
+//! - `fault.rs`: [`Fault`], what a failed guarded call reports (what ended it, a
+//!   [`Detected`](crate::detected::Detected), and where), and
 //!   [`FaultContext`], what the guard saw of the faulting context (registers, driver
 //!   return addresses on the stack), for crash reports.
 //! - `helpers.rs`: the C side (`guard_helpers.c`): context accessors and the task state
@@ -87,7 +88,7 @@ pub(crate) use call::{guarded, guarded_call};
 pub(crate) use counters::show;
 pub(crate) use cpu::{rdtsc, this_cpu, with_irqs_off};
 pub(crate) use entry::GuardFn;
-pub(crate) use fault::{Fault, FaultClass, FaultContext};
+pub(crate) use fault::{Fault, FaultContext};
 pub(crate) use frame::{guarded_owner, note_raised};
 pub(crate) use runtime::Runtime;
 pub(crate) use text::{module_text, register_module_text, unregister_module_text};

@@ -50,6 +50,8 @@ mod bench;
 mod debugfs_dev;
 #[path = "debugfs_root.rs"]
 mod debugfs_root;
+#[path = "detected.rs"]
+mod detected;
 #[path = "device.rs"]
 mod device;
 #[path = "devices.rs"]

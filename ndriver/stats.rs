@@ -2,75 +2,13 @@
 
 //! Counters and recovery records of one device (`stats` and `recoveries` in debugfs).
 
+use crate::detected::{Detected, NR_DETECTED};
 use crate::fault_class::NR_CLASSES;
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// Most entry points of a device class.
 pub(crate) const MAX_ENTRIES: usize = 24;
-
-/// How a failure was detected (the guard's classification, plus error returns).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(usize)]
-pub(crate) enum Detected {
-    /// `BUG()`/Rust panic (invalid opcode trap).
-    Bug = 0,
-    /// Kernel page fault.
-    PageFault = 1,
-    /// General protection fault.
-    Gpf = 2,
-    /// Divide error.
-    Divide = 3,
-    /// Another trap.
-    OtherTrap = 4,
-    /// Watchdog: the call overran its deadline.
-    Hang = 5,
-    /// The entry point returned an error.
-    Error = 6,
-    /// The instance went over its memory limit (policy `mem_kb`): a leak.
-    Leak = 7,
-    /// A fault in core kernel code that the entry point called into (reported in full
-    /// in the kernel log).
-    KernelFault = 8,
-    /// The driver handed a callout a value it does not hold (a token or handle
-    /// reported twice, stale or forged, a resource released twice, a length out of
-    /// range).
-    Misuse = 9,
-}
-
-/// Number of [`Detected`] values.
-pub(crate) const NR_DETECTED: usize = 10;
-
-impl Detected {
-    /// Name in `stats`.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Detected::Bug => "bug",
-            Detected::PageFault => "page_fault",
-            Detected::Gpf => "gpf",
-            Detected::Divide => "divide_error",
-            Detected::OtherTrap => "other_trap",
-            Detected::Hang => "hang",
-            Detected::Error => "error_return",
-            Detected::Leak => "leak",
-            Detected::KernelFault => "kernel_fault",
-            Detected::Misuse => "misuse",
-        }
-    }
-
-    const ALL: [Detected; NR_DETECTED] = [
-        Detected::Bug,
-        Detected::PageFault,
-        Detected::Gpf,
-        Detected::Divide,
-        Detected::OtherTrap,
-        Detected::Hang,
-        Detected::Error,
-        Detected::Leak,
-        Detected::KernelFault,
-        Detected::Misuse,
-    ];
-}
 
 /// Why an instance was replaced, as `recoveries` names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -204,7 +142,7 @@ const EXPORTED_NAMES: [&str; 7] = [
 ];
 
 /// How many of a device's counters it exports to the usual tools (`ethtool -S`).
-pub(crate) const NR_EXPORTED: usize = EXPORTED_NAMES.len() + NR_DETECTED;
+pub(crate) const NR_EXPORTED: usize = EXPORTED_NAMES.len() + Detected::ALL.len();
 
 /// The name of exported counter `i` (below [`NR_EXPORTED`]) as a prefix and a rest:
 /// the failures by cause are `failures_` and the cause.

@@ -14,7 +14,8 @@
 //! resources the instance took through the callouts.
 
 use crate::abi::{Instance, TestdevEntry, TestdevOps, TESTDEV_ENTRIES};
-use crate::device::{detected_from, now_ns, Class, Device, Failure, MAX_ATTEMPTS};
+use crate::detected::Detected;
+use crate::device::{now_ns, Class, Device, Failure, MAX_ATTEMPTS};
 use crate::instance::Event;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use kernel::ffi::c_void;
@@ -269,7 +270,7 @@ macro_rules! trigger {
                 match t.outcome.load(Ordering::Relaxed) {
                     1 => Ok(Some(t.value.load(Ordering::Relaxed))),
                     2 => Err(Failure {
-                        detected: detected_from(t.detected.load(Ordering::Relaxed)),
+                        detected: Detected::from_raw(t.detected.load(Ordering::Relaxed)),
                         errno: t.errno.load(Ordering::Relaxed),
                         contain_ns: t.contain_ns.load(Ordering::Relaxed),
                         ctx: t.ctx.load(Ordering::Relaxed),

@@ -4,7 +4,7 @@
 //! of them that every new instance replays (`Device::instantiate`, `recovery.rs`).
 
 use super::{Class, Device, MAX_ATTEMPTS};
-use crate::stats::Detected;
+use crate::detected::Detected;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 use kernel::time::Delta;

@@ -6,9 +6,9 @@
 //! timer and work-item context.
 
 use super::{Class, Device};
-use crate::guard::{self, Fault, FaultClass as GuardClass, FaultContext};
+use crate::detected::Detected;
+use crate::guard::{self, Fault, FaultContext};
 use crate::instance::{Event, InstanceState};
-use crate::stats::Detected;
 use crate::timeout::{self, Bounds};
 use core::cell::Cell;
 use core::sync::atomic::Ordering;
@@ -51,31 +51,9 @@ pub(crate) fn now_ns() -> u64 {
 
 fn classify(f: &Fault) -> Detected {
     if f.in_kernel {
-        return Detected::KernelFault;
-    }
-    match f.class {
-        GuardClass::Bug => Detected::Bug,
-        GuardClass::PageFault => Detected::PageFault,
-        GuardClass::GeneralProtection => Detected::Gpf,
-        GuardClass::DivideError => Detected::Divide,
-        GuardClass::Hang => Detected::Hang,
-        _ => Detected::OtherTrap,
-    }
-}
-
-/// Inverse of `Detected as u32`, for failures passed through atomics.
-pub(crate) fn detected_from(v: u32) -> Detected {
-    match v {
-        0 => Detected::Bug,
-        1 => Detected::PageFault,
-        2 => Detected::Gpf,
-        3 => Detected::Divide,
-        5 => Detected::Hang,
-        6 => Detected::Error,
-        7 => Detected::Leak,
-        8 => Detected::KernelFault,
-        9 => Detected::Misuse,
-        _ => Detected::OtherTrap,
+        Detected::KernelFault
+    } else {
+        f.class
     }
 }
 

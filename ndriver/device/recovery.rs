@@ -10,10 +10,11 @@
 use super::state::Ctl;
 use super::{now_ns, Admitted, Class, Device, Failure};
 use crate::abi::ImplDesc;
+use crate::detected::Detected;
 use crate::instance::{InstanceState, ServedDevice};
 use crate::policy::Decision;
 use crate::registry;
-use crate::stats::{Cause, Detected, Phases, Record};
+use crate::stats::{Cause, Phases, Record};
 use crate::wrappers::callouts_device;
 use core::sync::atomic::Ordering;
 use kernel::bindings;

@@ -15,12 +15,13 @@
 use super::state::Ctl;
 use super::{Class, Device, Failure};
 use crate::abi::ImplDesc;
+use crate::detected::Detected;
 use crate::guard::FaultContext;
 use crate::ksym::{symbol, KSYM_BUF};
 use crate::names::NAME_MAX;
 use crate::pt_regs::GPR_NAMES;
 use crate::registry;
-use crate::stats::{Detected, Phases};
+use crate::stats::Phases;
 use crate::undo::action_list::{ActionList, Kind};
 use core::fmt;
 use core::sync::atomic::Ordering;

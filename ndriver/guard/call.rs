@@ -7,10 +7,10 @@ use core::mem::MaybeUninit;
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-use super::counters::STATS;
+use super::counters::{STATS, UNAVAILABLE};
 use super::cpu::{cycles_to_ns, ns_to_cycles, rdtsc, save_flags, X86_EFLAGS_IF};
 use super::entry::{guard_enter, GuardFn};
-use super::fault::{Fault, FaultClass, FaultContext};
+use super::fault::{Fault, FaultContext};
 use super::frame::{
     claim_slot, credit_nested, release_inner_slots, unlink, Frame, CPUS, LEVEL_MASK,
 };
@@ -18,8 +18,15 @@ use super::helpers::{
     ndg_context, ndg_irq_disable, ndg_irq_restore, ndg_lockdep_unwind, ndg_preempt_count,
     ndg_preempt_count_set, Marks,
 };
+use crate::detected::Detected;
 
 pub(super) static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// The failure of a call the guard could not arm (it did not run), counted.
+fn unavailable() -> Fault {
+    UNAVAILABLE.fetch_add(1, Ordering::Relaxed);
+    Fault::unavailable()
+}
 
 /// Runs `f(arg)` under a guard.
 ///
@@ -56,7 +63,7 @@ pub(crate) unsafe fn guarded_call(
     owner: usize,
 ) -> Result<c_int, Fault> {
     if !ACTIVE.load(Ordering::Relaxed) {
-        return Err(Fault::unavailable());
+        return Err(unavailable());
     }
 
     let mut pc: c_uint = 0;
@@ -105,7 +112,7 @@ pub(crate) unsafe fn guarded_call(
     if atomic {
         // Atomic context cannot migrate: `cpu` stays valid until the frame is unlinked.
         let Some(state) = CPUS.get(frame.cpu) else {
-            return Err(Fault::unavailable());
+            return Err(unavailable());
         };
         frame.prev = state.top.load(Ordering::Relaxed);
         // Release: a handler on this CPU that sees the frame sees it fully initialised.
@@ -113,7 +120,7 @@ pub(crate) unsafe fn guarded_call(
     } else {
         match claim_slot(task, fp) {
             Some(idx) => frame.slot = idx,
-            None => return Err(Fault::unavailable()),
+            None => return Err(unavailable()),
         }
     }
 
@@ -136,7 +143,7 @@ pub(crate) unsafe fn guarded_call(
         if pc_now != frame.entry_pc || (save_flags() ^ frame.entry_flags) & X86_EFLAGS_IF != 0 {
             frame.fault_ip = 0;
             frame.fault_tsc = rdtsc();
-            class = FaultClass::OtherTrap as u32;
+            class = Detected::OtherTrap as u32;
         }
     }
 
@@ -170,12 +177,13 @@ pub(crate) unsafe fn guarded_call(
         credit_nested(&frame, rdtsc().wrapping_sub(start));
     }
 
-    let class = FaultClass::from_raw(class);
+    let class = Detected::from_raw(class);
     if let Some(counter) = STATS.get(class as usize) {
         counter.fetch_add(1, Ordering::Relaxed);
     }
     let fault = Fault {
         class,
+        unavailable: false,
         ip: frame.fault_ip as usize,
         elapsed_ns: cycles_to_ns(frame.fault_tsc.wrapping_sub(frame.start_tsc)),
         in_kernel: frame.fault_in_kernel.load(Ordering::Relaxed),

@@ -4,10 +4,13 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use super::fault::{FaultClass, FAULT_CLASSES};
 use super::frame::{CPUS, SLOTS};
+use crate::detected::{Detected, NR_DETECTED};
 
-pub(super) static STATS: [AtomicU64; FAULT_CLASSES] = [const { AtomicU64::new(0) }; FAULT_CLASSES];
+/// Calls ended by the guard, by what ended them (indexed by [`Detected`]).
+pub(super) static STATS: [AtomicU64; NR_DETECTED] = [const { AtomicU64::new(0) }; NR_DETECTED];
+/// Calls the guard could not arm (runtime stopped, no free task slot): they did not run.
+pub(super) static UNAVAILABLE: AtomicU64 = AtomicU64::new(0);
 pub(super) static HANG_BY_TIMER: AtomicU64 = AtomicU64::new(0);
 pub(super) static HANG_FORCED: AtomicU64 = AtomicU64::new(0);
 pub(super) static HANG_HELD: AtomicU64 = AtomicU64::new(0);
@@ -27,22 +30,21 @@ pub(super) static HANG_BY_ESB: AtomicU64 = AtomicU64::new(0);
 pub(crate) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
     write!(f, "guard faults")?;
     for class in [
-        FaultClass::Bug,
-        FaultClass::PageFault,
-        FaultClass::GeneralProtection,
-        FaultClass::DivideError,
-        FaultClass::OtherTrap,
-        FaultClass::Hang,
-        FaultClass::Unavailable,
+        Detected::Bug,
+        Detected::PageFault,
+        Detected::Gpf,
+        Detected::Divide,
+        Detected::OtherTrap,
+        Detected::Hang,
     ] {
         write!(
             f,
             " {}={}",
-            class.name(),
+            class.guard_name(),
             STATS[class as usize].load(Ordering::Relaxed)
         )?;
     }
-    writeln!(f)?;
+    writeln!(f, " unavailable={}", UNAVAILABLE.load(Ordering::Relaxed))?;
     writeln!(
         f,
         "guard hangs by_timer={} by_nmi={} by_wait={} forced={} held={} nmi_kicks={} by_esb={}",

@@ -13,8 +13,8 @@ use core::sync::atomic::Ordering;
 use crate::pt_regs::PtRegs;
 
 use super::cpu::{rdtsc, X86_EFLAGS_AC, X86_EFLAGS_DF, X86_EFLAGS_TF};
-use super::fault::FaultClass;
 use super::frame::Frame;
+use crate::detected::Detected;
 
 /// A function that can be run under a guard.
 pub(crate) type GuardFn = unsafe extern "C" fn(*mut c_void) -> c_int;
@@ -37,7 +37,7 @@ const PT_REGS_WORDS: usize = core::mem::size_of::<PtRegs>() / 8;
 ///
 /// Returns `f`'s return value, or, when a handler redirected the guarded code to
 /// [`guard_resume`], `-EFAULT` with `frame.fault` set; also `-EFAULT`, with
-/// `frame.fault` [`FaultClass::OtherTrap`], when `f` returned with a callee-saved
+/// `frame.fault` [`Detected::OtherTrap`], when `f` returned with a callee-saved
 /// register changed (they are restored).
 ///
 /// # Safety
@@ -94,7 +94,7 @@ pub(super) unsafe extern "C" fn guard_enter(
         r15 = const FRAME_R15,
         rsp = const FRAME_RSP,
         fault = const FRAME_FAULT,
-        clobbered = const FaultClass::OtherTrap as u32,
+        clobbered = const Detected::OtherTrap as u32,
         resume = sym guard_resume,
         armed = const FRAME_ARMED,
     )
@@ -144,7 +144,7 @@ pub(super) unsafe extern "C" fn guard_resume() -> ! {
 pub(super) unsafe fn redirect(
     regs: *mut PtRegs,
     frame: *mut Frame,
-    class: FaultClass,
+    class: Detected,
     nmi: bool,
 ) -> bool {
     let new_ip = guard_resume as *const () as u64;

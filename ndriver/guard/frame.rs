@@ -37,7 +37,7 @@ pub(super) struct Frame {
     pub(super) rsp: u64,
     /// Non-zero while the guarded function runs. Written by `guard_enter` and the handlers.
     pub(super) armed: AtomicU32,
-    /// [`FaultClass`] set by a handler before redirecting, 0 while no fault happened.
+    /// [`Detected`] set by a handler before redirecting, 0 while no fault happened.
     pub(super) fault: AtomicU32,
     /// Next outer frame on this CPU's chain (atomic frames only).
     pub(super) prev: *mut Frame,

@@ -12,7 +12,6 @@ use crate::pt_regs::PtRegs;
 use super::counters::{KERNEL_FAULTS, KERNEL_FAULTS_LEFT};
 use super::cpu::user_mode;
 use super::entry::redirect;
-use super::fault::FaultClass;
 use super::frame::{abandon_context, find_frame, guarded_owner, Frame, CPUS};
 use super::helpers::{
     ndg_chain_context, ndg_cpu, ndg_die_debug, ndg_die_gpf, ndg_die_oops, ndg_die_page_fault,
@@ -20,6 +19,7 @@ use super::helpers::{
     Marks,
 };
 use super::text::{capture, driver_fault_site};
+use crate::detected::Detected;
 
 const X86_TRAP_DE: c_ulong = 0;
 const X86_TRAP_UD: c_ulong = 6;
@@ -30,24 +30,24 @@ const X86_TRAP_PF: c_ulong = 14;
 const NOTIFY_DONE: c_int = 0;
 const NOTIFY_STOP: c_int = 0x8001;
 
-fn classify(val: c_ulong, trapnr: c_ulong, msg: *const c_char) -> Option<FaultClass> {
+fn classify(val: c_ulong, trapnr: c_ulong, msg: *const c_char) -> Option<Detected> {
     // SAFETY: Reading constants defined by the C helpers.
     let (die_oops, die_trap, die_gpf, die_pf) =
         unsafe { (ndg_die_oops, ndg_die_trap, ndg_die_gpf, ndg_die_page_fault) };
     let by_trap = |trapnr| match trapnr {
-        X86_TRAP_UD => FaultClass::Bug,
-        X86_TRAP_DE => FaultClass::DivideError,
-        X86_TRAP_GP => FaultClass::GeneralProtection,
-        X86_TRAP_PF => FaultClass::PageFault,
-        _ => FaultClass::OtherTrap,
+        X86_TRAP_UD => Detected::Bug,
+        X86_TRAP_DE => Detected::Divide,
+        X86_TRAP_GP => Detected::Gpf,
+        X86_TRAP_PF => Detected::PageFault,
+        _ => Detected::OtherTrap,
     };
     if val == die_trap {
         Some(by_trap(trapnr))
     } else if val == die_gpf {
-        Some(FaultClass::GeneralProtection)
+        Some(Detected::Gpf)
     } else if val == die_pf {
         // Only sent with kernel-patch-die-page-fault.diff: before `oops_begin()`, no oops at all.
-        Some(FaultClass::PageFault)
+        Some(Detected::PageFault)
     } else if val == die_oops {
         // `page_fault_oops()` does not set `thread.trap_nr`; recognise it by its message.
         let is_pf = !msg.is_null() && {
@@ -56,7 +56,7 @@ fn classify(val: c_ulong, trapnr: c_ulong, msg: *const c_char) -> Option<FaultCl
             s == c"Oops" || s == c"Bad pagetable"
         };
         Some(if is_pf {
-            FaultClass::PageFault
+            Detected::PageFault
         } else {
             by_trap(trapnr)
         })
@@ -130,10 +130,10 @@ pub(super) unsafe extern "C" fn on_die(
     // SAFETY: `r` are the registers of this CPU's kernel-mode fault.
     let in_kernel = !unsafe { driver_fault_site(r) };
     let held = in_kernel && holds_more_than_at_entry(frame, pc, &marks);
-    let containable = !in_kernel || (class != FaultClass::Bug && !held) || frame.contain_kernel_bug;
+    let containable = !in_kernel || (class != Detected::Bug && !held) || frame.contain_kernel_bug;
     // SAFETY: Reading a constant defined by the C helpers.
     let oops = val == unsafe { ndg_die_oops };
-    if oops && (class != FaultClass::PageFault || !containable) {
+    if oops && (class != Detected::PageFault || !containable) {
         if in_kernel {
             KERNEL_FAULTS_LEFT.fetch_add(1, Ordering::Relaxed);
         }
@@ -190,15 +190,15 @@ fn holds_more_than_at_entry(frame: &Frame, pc: u32, marks: &Marks) -> bool {
 
 /// What the kernel-fault report says: the fault, and what the guard does with it.
 fn kernel_fault_words(
-    class: FaultClass,
+    class: Detected,
     contain: bool,
     held: bool,
 ) -> (&'static CStr, &'static CStr) {
     let what = match class {
-        FaultClass::Bug => c"BUG",
-        FaultClass::PageFault => c"page fault",
-        FaultClass::GeneralProtection => c"general protection fault",
-        FaultClass::DivideError => c"divide error",
+        Detected::Bug => c"BUG",
+        Detected::PageFault => c"page fault",
+        Detected::Gpf => c"general protection fault",
+        Detected::Divide => c"divide error",
         _ => c"trap",
     };
     let outcome = match (contain, held) {

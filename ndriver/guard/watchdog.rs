@@ -18,13 +18,13 @@ use super::counters::{
 };
 use super::cpu::{ns_to_cycles, rdtsc, user_mode};
 use super::entry::{guard_resume, redirect};
-use super::fault::FaultClass;
 use super::frame::{find_frame, CPUS, LEVEL_MASK};
 use super::helpers::{
     ndg_cpu, ndg_hardirq_offset, ndg_holds_more, ndg_irq_regs, ndg_level_mask, ndg_nmi_offset,
     ndg_preempt_count, ndg_rcu_preempt_delta, ndg_send_nmi,
 };
 use super::text::{abort_point, capture, SPIN_TEXT};
+use crate::detected::Detected;
 
 const NMI_DONE: c_int = 0;
 const NMI_HANDLED: c_int = 1;
@@ -82,9 +82,7 @@ pub(crate) fn end_if_overdue(ip: usize) {
     frame.fault_ip = ip as u64;
     frame.fault_tsc = now;
     frame.armed.store(0, Ordering::Relaxed);
-    frame
-        .fault
-        .store(FaultClass::Hang as u32, Ordering::Release);
+    frame.fault.store(Detected::Hang as u32, Ordering::Release);
     HANG_BY_WAIT.fetch_add(1, Ordering::Relaxed);
     // A call rather than a jump keeps objtool's view of this function's stack frame simple.
     // SAFETY: `guard_resume` unwinds to the `guard_enter` of `frame`, an outer frame of this
@@ -174,7 +172,7 @@ unsafe fn check_hang(regs: *mut PtRegs, level_offset: u32, nmi: bool, now: u64) 
     // does not happen and a later tick ends the call.
     unsafe { capture(frame, Some(r), r.ip, r.sp) };
     // SAFETY: See the function's safety requirements.
-    if unsafe { redirect(regs, frame, FaultClass::Hang, nmi) } {
+    if unsafe { redirect(regs, frame, Detected::Hang, nmi) } {
         let counter = if nmi { &HANG_BY_NMI } else { &HANG_BY_TIMER };
         counter.fetch_add(1, Ordering::Relaxed);
         if forced {

@@ -5,6 +5,8 @@
 // The kernel-free files carry items only the kernel side uses.
 #![allow(dead_code)]
 
+#[path = "../../../ndriver/detected.rs"]
+pub mod detected;
 #[path = "../../../ndriver/fault_class.rs"]
 pub mod fault_class;
 #[path = "../../../ndriver/inject_spec.rs"]
@@ -20,6 +22,8 @@ pub mod policy;
 #[path = "../../../ndriver/timeout.rs"]
 pub mod timeout;
 
+#[cfg(test)]
+mod detected_tests;
 #[cfg(test)]
 mod inject_tests;
 #[cfg(test)]
