@@ -67,6 +67,11 @@ pub(crate) const MTA: usize = 0x5200;
 /// Entries of the multicast table.
 pub(crate) const MTA_ENTRIES: usize = 128;
 const _: () = assert!(MTA + 4 * MTA_ENTRIES <= BAR_SIZE);
+
+/// Register `i` of the multicast table (32 bits each, `i` below [`MTA_ENTRIES`]).
+const fn mta_reg(i: usize) -> usize {
+    MTA + 4 * i
+}
 /// Receive address 0, low and high.
 pub(crate) const RAL0: usize = 0x5400;
 pub(crate) const RAH0: usize = 0x5404;
@@ -320,7 +325,7 @@ impl Hw {
         }
         for (i, w) in mta.iter().enumerate() {
             // Cannot fail: the table lies inside the BAR (asserted where `MTA_ENTRIES` is).
-            let _ = self.mmio.try_write32(*w, MTA + 4 * i);
+            let _ = self.mmio.try_write32(*w, mta_reg(i));
         }
     }
 

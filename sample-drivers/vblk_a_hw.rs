@@ -64,8 +64,20 @@ impl InFlight {
         }
     }
 }
+
 /// Bytes per tag in the header buffer.
 const HDR_SLOT: usize = 32;
+
+/// Where tag `tag`'s request header starts in the header memory.
+const fn header_at(tag: usize) -> usize {
+    tag * HDR_SLOT
+}
+
+/// Where tag `tag`'s status byte is in the header memory.
+const fn status_at(tag: usize) -> usize {
+    header_at(tag) + vl::HDR_STATUS
+}
+
 /// Bounce buffers per coherent allocation (fewer, larger allocations keep `probe`
 /// short).
 const BUFS_PER_CHUNK: usize = 8;
@@ -140,7 +152,7 @@ impl Hw {
     }
 
     fn hdr_dma(&self, tag: usize) -> u64 {
-        self.hdrs.dma() + (tag * HDR_SLOT) as u64
+        self.hdrs.dma() + header_at(tag) as u64
     }
 
     /// Links each tag's three descriptors; addresses of the header and status parts
@@ -171,14 +183,13 @@ impl Hw {
         let (buf, off) = self.buf(tag)?;
         if rq.op() == Op::Flush && !self.flush {
             // A device without a write cache has nothing to flush.
-            self.hdrs
-                .write8(tag * HDR_SLOT + vl::HDR_STATUS, vl::BLK_S_OK);
+            self.hdrs.write8(status_at(tag), vl::BLK_S_OK);
             return dev.done(rq.tag());
         }
         if rq.op() == Op::Write {
             dev.copy_from_request(rq, buf, off)?;
         }
-        vl::write_header(&self.hdrs, tag * HDR_SLOT, rq.op(), rq.sector())?;
+        vl::write_header(&self.hdrs, header_at(tag), rq.op(), rq.sector())?;
         let head = (3 * tag) as u16;
         if rq.op() == Op::Flush {
             self.queue.link(head, vl::DESC_F_NEXT, head + 2)?;
@@ -252,7 +263,7 @@ impl Hw {
     pub(crate) fn finish(&self, dev: &Dev, rq: &Request<'_>) -> Result<Done> {
         let tag = rq.tag() as usize;
         let (buf, off) = self.buf(tag)?;
-        let s = self.hdrs.read8(tag * HDR_SLOT + vl::HDR_STATUS);
+        let s = self.hdrs.read8(status_at(tag));
         let Some(done) = vl::status(s) else {
             pr_err!("vblk-a: tag {} finished with status {:#x}\n", tag, s);
             return Err(EIO);

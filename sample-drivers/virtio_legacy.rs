@@ -41,6 +41,10 @@ pub(crate) const STATUS: usize = 18;
 pub(crate) const ISR: usize = 19;
 /// Device-specific configuration (without MSI-X).
 pub(crate) const CONFIG: usize = 20;
+/// virtio-blk's capacity in 512-byte sectors, 64 bits in two 32-bit halves: the first
+/// field of its configuration.
+const CAPACITY_LO: usize = CONFIG;
+const CAPACITY_HI: usize = CONFIG + 4;
 /// What the driver uses of the register BAR: the header and the capacity (8 bytes of
 /// configuration). Register offsets are checked against it when the driver is built.
 pub(crate) const BAR_SIZE: usize = CONFIG + 8;
@@ -207,8 +211,8 @@ pub(crate) fn start(io: &Regs, want: u32) -> Result<Started> {
     io.write8(S_ACKNOWLEDGE | S_DRIVER, STATUS);
     let features = io.read32(HOST_FEATURES) & want;
     io.write32(features, GUEST_FEATURES);
-    let lo = io.read32(CONFIG) as u64;
-    let hi = io.read32(CONFIG + 4) as u64;
+    let lo = io.read32(CAPACITY_LO) as u64;
+    let hi = io.read32(CAPACITY_HI) as u64;
     io.write16(0, QUEUE_SEL);
     let queue_num = io.read16(QUEUE_NUM);
     if queue_num == 0 || !queue_num.is_power_of_two() || io.read32(QUEUE_PFN) != 0 {
