@@ -44,13 +44,18 @@ def computed_offset(args):
     # value) for kernel::io accessors, the first for DmaCoherent's; count any
     # argument list with arithmetic outside a call.
     depth = 0
+    prev = ""
     for c in args:
         if c == "(":
             depth += 1
         elif c == ")":
             depth -= 1
         elif depth == 0 and c in "+*":
-            return True
+            # A `*` after an operand multiplies; anywhere else it dereferences.
+            if c == "+" or prev.isalnum() or (prev != "" and prev in ")]_"):
+                return True
+        if not c.isspace():
+            prev = c
     return False
 
 
