@@ -8,8 +8,10 @@
 //! entry point gets a [`Ctx`]: the instance handle ([`Dev`], with the resource
 //! callouts of `driver_dev.rs` and the net callouts below) and the instance's two
 //! locks, `DriverLock`s in callout memory: `tx` and `rx` (the driver's transmit and
-//! receive state, `Default` until `open` fills them; an injected `deadlock` takes `tx`
-//! twice). Deliver received frames without holding `tx`: the stack may transmit (an
+//! receive state, `Default` until `open` fills them). A third lock, the glue's own, is
+//! what an injected `deadlock` takes twice: taking `tx` would stall every other path
+//! of the instance (the interrupt handler with interrupts off, NAPI, transmit under the
+//! queue lock) until each one's own deadline, not only the faulted call. Deliver received frames without holding `tx`: the stack may transmit (an
 //! ACK) from inside the delivery, and that comes back into `start_xmit`.
 //!
 //! Compiled into each implementation module with `#[path]`, after `abi`,
@@ -260,6 +262,8 @@ pub(crate) enum Xmit {
 pub(crate) struct Ctx<'a, T: NicDriver> {
     /// The instance.
     pub(crate) dev: Dev,
+    /// The glue's own lock, which only injected faults take.
+    fault_lock: &'a DriverLock<u64>,
     /// Transmit state.
     pub(crate) tx: &'a DriverLock<T::Tx>,
     /// Receive state.
@@ -329,6 +333,7 @@ pub(crate) trait NicDriver: Sized + Send + Sync {
 
 /// The driver's state, in callout memory.
 struct Slot<T: NicDriver> {
+    fault_lock: DriverLock<u64>,
     tx: DriverLock<T::Tx>,
     rx: DriverLock<T::Rx>,
     data: Option<T>,
@@ -364,6 +369,7 @@ unsafe fn with<T: NicDriver, R>(
                 let c = Ctx {
                     // SAFETY: the live instance of this call, used during it only.
                     dev: unsafe { Dev::from_handle(inst) },
+                    fault_lock: &s.fault_lock,
                     tx: &s.tx,
                     rx: &s.rx,
                 };
@@ -378,7 +384,7 @@ unsafe fn with<T: NicDriver, R>(
 impl<T: NicDriver> Ctx<'_, T> {
     /// Raises the fault `inject` asks for at `entry` now, if any (`entry_faults.rs`).
     fn fault(&self, entry: NicEntry) -> Result {
-        entry_faults::raise(&self.dev, entry, self.tx)
+        entry_faults::raise(&self.dev, entry, self.fault_lock)
     }
 }
 
@@ -399,12 +405,16 @@ pub(crate) unsafe extern "C" fn probe<T: NicDriver>(inst: *mut Instance) -> c_in
     if mem.is_null() {
         return ENOMEM.to_errno();
     }
+    let fault_lock = DriverLock::new(kernel::new_spinlock_irq!(0u64, "nic_driver_fault"));
     let tx = DriverLock::new(kernel::new_spinlock_irq!(T::Tx::default(), "nic_driver_tx"));
     let rx = DriverLock::new(kernel::new_spinlock_irq!(T::Rx::default(), "nic_driver_rx"));
     // SAFETY: `mem` is a fresh, suitably aligned block of the right size; the locks
     // are pinned there for the block's life. `data` is written before anyone reads it.
     unsafe {
-        if tx.__init(&raw mut (*mem).tx).is_err() || rx.__init(&raw mut (*mem).rx).is_err() {
+        if fault_lock.__init(&raw mut (*mem).fault_lock).is_err()
+            || tx.__init(&raw mut (*mem).tx).is_err()
+            || rx.__init(&raw mut (*mem).rx).is_err()
+        {
             api::ndriver_free(inst, mem.cast());
             return ENOMEM.to_errno();
         }
@@ -421,6 +431,7 @@ pub(crate) unsafe extern "C" fn probe<T: NicDriver>(inst: *mut Instance) -> c_in
     let c = Ctx {
         // SAFETY: the live instance of this call, used during it only.
         dev: unsafe { Dev::from_handle(inst) },
+        fault_lock: &s.fault_lock,
         tx: &s.tx,
         rx: &s.rx,
     };
