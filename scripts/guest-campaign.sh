@@ -5,7 +5,7 @@
 # line of $NDRIVER_RESULTS/campaign.tsv:
 #
 #   n impl workload class entry injected manifested detected recovered intact cause
-#   kind site outcome
+#   kind site outcome report
 #
 # kind       "entry" (raised at the top of the entry function, before the driver's
 #            method: wrappers/entry_faults.rs),
@@ -14,8 +14,11 @@
 #            "traced" (site=traced: drawn among the instructions a trace of the
 #            workload saw executed);
 # site       the instruction, as the site's own record names it (address and symbol);
-# report     the device's crash report of the recovery, checked against the injection
-#            (detected fail-stop faults only; "-" otherwise): "site" (a site's report
+# report     the device's first crash report since the injection, checked against it
+#            (detected fail-stop faults only; "-" otherwise). Its header must name the
+#            cause detected, say "injected yes" and, for an entry point, name that entry
+#            point, and its ip must be the failed call's own (no "context: another failed
+#            call"); then "site" (a site's report
 #            names the site's own SYMBOL+OFF/SIZE [module] as its ip), "module" (an entry
 #            point's report names an instruction of the serving implementation module:
 #            its ip, or, for a Rust panic (ip rust_helper_BUG) or a hang ended in the
@@ -129,9 +132,6 @@ device_held() {
 	[[ " $line " == *" irq=1 "* && " $line " == *" iomap=1 "* ]]
 }
 
-# record DEVDIR IMPL WORKLOAD CLASS ENTRY: writes the verdict of injection $n; a miss
-# keeps the device's state and the kernel log since the injection, and swaps the
-# device to a fresh instance for the next one.
 # reports_seen DIR: the number of DIR's newest crash report (0 for none).
 reports_seen() {
 	local n
@@ -144,12 +144,13 @@ reports_seen() {
 report_mark() {
 	reports0=$(reports_seen "$1")
 	recs0=$(sed -n 's/^recoveries //p' "$1/stats")
+	recs0=${recs0:-0}
 }
 
-# report_verdict DIR IMPL CLASS: checks DIR's newest crash report against the injection
-# that was just judged (see "report" at the top); sets $report.
+# report_verdict DIR IMPL CLASS ENTRY: checks DIR's first crash report since the
+# injection against it (see "report" at the top); sets $report.
 report_verdict() {
-	local dir=$1 impl=$2 class=$3 mod want got line
+	local dir=$1 impl=$2 class=$3 entry=$4 mod want got line
 	report=-
 	[ "$detected" = 1 ] || return 0
 	corruption "$class" && return 0
@@ -158,18 +159,39 @@ report_verdict() {
 		# its probe) is handled by the policy ladder there, without a report of its own
 		# (debugfs.rst, "reports"); a recovery from a failure always has one.
 		report=missing
-		[ "$(sed -n 's/^recoveries //p' "$dir/stats")" -gt "$recs0" ] || report=n/a
+		[ "$(sed -n 's/^recoveries //p' "$dir/stats")" -gt "${recs0:-0}" ] || report=n/a
 		return 0
 	fi
-	# The newest report: its header's cause, its ip: line, its innermost stack word.
-	local block rcause
-	block=$(awk '/^report /{b=""} {b=b $0 "\n"} END{printf "%s", b}' "$dir/reports")
-	rcause=$(sed -n '1s/.* cause \([^ ]*\) .*/\1/p' <<< "$block")
+	# The first report since the injection (later recoveries may have added more): its
+	# header, its ip: line, its innermost stack word.
+	local block head rcause rentry
+	block=$(awk -v r0="$reports0" '
+		/^report [0-9]+:/ { n = $2 + 0; if (take) { take = 0; done = 1 } else if (n > r0 && !done) { take = 1 } }
+		take { b = b $0 "\n" }
+		END { printf "%s", b }' "$dir/reports")
+	head=$(head -n 1 <<< "$block")
+	rcause=$(sed -n 's/.* cause \([^ ]*\) .*/\1/p' <<< "$head")
+	rentry=$(sed -n 's/.* entry \([^ ]*\) injected .*/\1/p' <<< "$head")
 	got=$(sed -n 's/^ip: \([^ ]*\).*/\1/p' <<< "$block")
-	# No faulting instruction: an error return, a leak, a misuse; a device that stopped
-	# answering (the timeout entry saw no progress).
-	case "$rcause $class" in
-	error_return\ * | leak\ * | misuse\ * | *\ device_hang)
+	# A device that stopped answering: no injection and no faulting instruction, only
+	# the timeout entry's verdict.
+	if [ "$class" = device_hang ]; then
+		report=mismatch
+		[ "$rcause" = hang ] && [ "$rentry" = timeout ] && report=n/a
+		return 0
+	fi
+	# The report is of this injection: its cause is the one detected, it says the
+	# fault was injected, and for an entry point it names that entry point; its ip is
+	# this call's own (not another failed call's of the instance).
+	if [ "$rcause" != "$cause" ] || [[ $head != *" injected yes" ]] ||
+		{ [ "${kind:-entry}" = entry ] && [ "$rentry" != "$entry" ]; } ||
+		grep -q '^context: another failed call' <<< "$block"; then
+		report=mismatch
+		return 0
+	fi
+	# No faulting instruction: an error return, a leak, a misuse.
+	case $rcause in
+	error_return | leak | misuse)
 		report=n/a
 		[ "$got" = n/a ] || report=mismatch
 		return 0
@@ -195,9 +217,12 @@ report_verdict() {
 	return 0
 }
 
+# record DEVDIR IMPL WORKLOAD CLASS ENTRY: writes the verdict of injection $n; a miss
+# keeps the device's state and the kernel log since the injection, and swaps the
+# device to a fresh instance for the next one.
 record() {
 	local dir=$1 impl=$2 workload=$3 class=$4 entry=$5
-	report_verdict "$dir" "$impl" "$class"
+	report_verdict "$dir" "$impl" "$class" "$entry"
 	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' $n "$impl" \
 		"$workload" "$class" "$entry" $injected $manifested $detected $recovered $intact \
 		"$cause" "${kind:-entry}" "${site:--}" "${outcome:--}" "$report" >> "$out"
@@ -225,6 +250,8 @@ record() {
 				"detected=$detected recovered=$recovered intact=$intact"
 			cat "$dir/status" "$dir/inject"
 			tail -n 3 "$dir/recoveries"
+			echo "report verdict: $report (reports before the injection: $reports0)"
+			cat "$dir/reports"
 			dmesg | sed -n "/$DMESG_MARK/,\$p"
 		} > "$R/campaign-miss-$n.log"
 		echo off > "$dir/inject" 2>/dev/null
