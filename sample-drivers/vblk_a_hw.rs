@@ -53,6 +53,21 @@ impl InFlight {
         }
     }
 
+    /// The tags held, in ascending order.
+    fn tags(&self) -> impl Iterator<Item = usize> + '_ {
+        self.0.iter().enumerate().flat_map(|(w, &word)| {
+            let mut bits = word;
+            core::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let b = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                Some(w * 64 + b)
+            })
+        })
+    }
+
     /// Records that the device gave `tag` back; false if it did not hold it.
     fn release(&mut self, tag: usize) -> bool {
         match Self::bit(tag) {
@@ -181,11 +196,44 @@ impl Hw {
     ) -> Result {
         let tag = rq.tag() as usize;
         let (buf, off) = self.buf(tag)?;
+        // Claimed before anything of the tag is written: a tag the instance still holds
+        // (handed over twice) has its chain on the device, which must not change.
+        if !state.lock().take(tag) {
+            return Err(EEXIST);
+        }
         if rq.op() == Op::Flush && !self.flush {
             // A device without a write cache has nothing to flush.
             self.hdrs.write8(status_at(tag), vl::BLK_S_OK);
+            state.lock().release(tag);
             return dev.done(rq.tag());
         }
+        let head = match self.fill(dev, tag, buf, off, rq) {
+            Ok(head) => head,
+            Err(e) => {
+                state.lock().release(tag);
+                return Err(e);
+            }
+        };
+        {
+            let _in_flight = state.lock();
+            self.queue.publish(head);
+        }
+        if last {
+            self.kick();
+        }
+        Ok(())
+    }
+
+    /// Writes `rq` into tag `tag`'s header, bounce buffer (`buf` at `off`) and
+    /// descriptor chain; returns the chain's head.
+    fn fill(
+        &self,
+        dev: &Dev,
+        tag: usize,
+        buf: &DmaCoherent,
+        off: usize,
+        rq: &Request<'_>,
+    ) -> Result<u16> {
         if rq.op() == Op::Write {
             dev.copy_from_request(rq, buf, off)?;
         }
@@ -200,18 +248,7 @@ impl Hw {
                 .write_desc(head + 1, data, rq.bytes(), flags, head + 2)?;
             self.queue.link(head, vl::DESC_F_NEXT, head + 1)?;
         }
-        {
-            let mut in_flight = state.lock();
-            if !in_flight.take(tag) {
-                // The framework handed over a tag this instance still holds.
-                return Err(EEXIST);
-            }
-            self.queue.publish(head);
-        }
-        if last {
-            self.kick();
-        }
-        Ok(())
+        Ok(head)
     }
 
     /// Tells the device about what is on the available ring.
@@ -247,7 +284,7 @@ impl Hw {
             }
         }
         // Outside the lock: the framework may run `complete` right here.
-        for tag in (0..DEPTH).filter(|t| finished.holds(*t)) {
+        for tag in finished.tags() {
             self.completed.fetch_add(1, Ordering::Relaxed);
             dev.done(tag as u32)?;
         }

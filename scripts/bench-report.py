@@ -266,13 +266,17 @@ def indep_results(path):
         runs.setdefault(cls, {}).setdefault(rnd, {})[mode] = (float(val), unit, int(nb), int(me))
     out = {}
     for cls, rounds in runs.items():
+        # A pair counts when its quiet run saw no neighbour recovery and its faulted
+        # run at least one.
         both = [r for r in rounds.values() if "quiet" in r and "faulted" in r]
+        dropped = [r for r in both if r["quiet"][2] != 0 or r["faulted"][2] == 0]
+        both = [r for r in both if r not in dropped]
         quiet = [r["quiet"][0] for r in rounds.values() if "quiet" in r]
         faulted = [r["faulted"][0] for r in rounds.values() if "faulted" in r]
         ci = paired_ratio([(r["quiet"][0], r["faulted"][0]) for r in both])
         unit = next(iter(next(iter(rounds.values())).values()))[1].replace("10^6bits/s", "Mbit/s")
         out[cls] = {
-            "unit": unit, "rounds": len(both),
+            "unit": unit, "rounds": len(both), "rounds_dropped": len(dropped),
             "quiet_median": statistics.median(quiet) if quiet else None,
             "faulted_median": statistics.median(faulted) if faulted else None,
             "quiet_spread_max_over_min": round(max(quiet) / min(quiet), 3) if quiet and min(quiet) > 0 else None,
@@ -306,9 +310,11 @@ def indep_table(indep):
         fm = "–" if r["faulted_median"] is None else f"{r['faulted_median']:.1f} {r['unit']}"
         sp = "–" if r["quiet_spread_max_over_min"] is None else f"{r['quiet_spread_max_over_min']:.2f}"
         nr = "–" if r["neighbour_recoveries_per_faulted_run"] is None else f"{r['neighbour_recoveries_per_faulted_run']:.0f}"
-        md.append(f"| {dev} | {test} | {nb} | {r['rounds']} | {q} | {fm} | {sp} | {nr} "
+        rounds = f"{r['rounds']}" + (f" ({r['rounds_dropped']} dropped)" if r["rounds_dropped"] else "")
+        md.append(f"| {dev} | {test} | {nb} | {rounds} | {q} | {fm} | {sp} | {nr} "
                   f"| {r['measured_device_recoveries']} | {cis} | {r['verdict']} |")
-    md += ["", "*quiet spread*: max/min of the quiet runs, the spread of identical runs."]
+    md += ["", "*quiet spread*: max/min of the quiet runs, the spread of identical runs. A round is",
+           "dropped when its quiet run saw the neighbour recover or its faulted run did not."]
     return md
 
 

@@ -46,6 +46,8 @@ fail() {
 
 for v in ROUNDS SECS PERIOD_MS; do
 	case ${!v} in '' | *[!0-9]*) fail "NDRIVER_BENCH_INDEP_$v must be a number, not '${!v}'" ;; esac
+	printf -v "$v" '%d' "$((10#${!v}))"
+	[ "${!v}" -ge 1 ] || fail "NDRIVER_BENCH_INDEP_$v must be at least 1"
 done
 command -v netperf >/dev/null || fail "no netperf in the guest"
 command -v fio >/dev/null || fail "no fio in the guest"
@@ -114,8 +116,12 @@ background() {
 	case $1 in
 	nic) exec busybox ping -q -i 0.05 10.99.0.1 > /dev/null 2>&1 ;;
 	blk)
+		# Killed with its dd, not after it (see run).
+		trap 'kill $dd 2>/dev/null; exit 0' TERM
 		while :; do
-			dd if=/dev/ndblk0 of=/dev/null bs=4k count=256 iflag=direct status=none 2>/dev/null
+			dd if=/dev/ndblk0 of=/dev/null bs=4k count=256 iflag=direct status=none 2>/dev/null &
+			dd=$!
+			wait $dd
 		done
 		;;
 	esac
@@ -163,9 +169,10 @@ run() {
 	echo off > "$DBG/$nb/inject" 2>/dev/null
 	kill "$bg"
 	wait "$bg" 2>/dev/null
-	# Let the neighbour's last recovery finish before the next run.
-	wait_until_running "$nb"
 	local nr=$(($(rec $nb) - r0)) mr=$(($(rec $me) - m0))
+	# A fault armed just before "off" may still fire, or a hang still run out its
+	# deadline: the neighbour settles before the next run starts.
+	settle "$nb"
 	if [ -z "$val" ]; then
 		note "$class $mode round $round: no result"
 		return 0
@@ -174,14 +181,22 @@ run() {
 	[ "$mr" = 0 ] || note "$class $mode round $round: the measured device recovered $mr times"
 }
 
-# wait_until_running DEV: up to 10 s for DEV's state to read running.
-wait_until_running() {
-	local k
+# settle DEV: waits (up to 10 s) until DEV runs and its recoveries have not moved for
+# 0.5 s, past its 200 ms deadline floor.
+settle() {
+	local k r last=-1 still=0
 	for ((k = 0; k < 100; k++)); do
-		[ "$(sed -n 's/^state //p' "$DBG/$1/status")" = running ] && return 0
+		r=$(rec "$1")
+		if [ "$r" = "$last" ] && [ "$(sed -n 's/^state //p' "$DBG/$1/status")" = running ]; then
+			still=$((still + 1))
+			[ $still -ge 5 ] && return 0
+		else
+			still=0
+		fi
+		last=$r
 		sleep 0.1
 	done
-	note "$1 is not running again after its run"
+	note "$1 did not settle after its run"
 }
 
 for class in nic blk; do

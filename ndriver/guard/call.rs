@@ -246,5 +246,5 @@ pub(crate) unsafe fn guarded<R, F: FnOnce() -> R>(
             owner,
         )?
     };
-    ctx.ret.ok_or_else(Fault::unavailable)
+    ctx.ret.ok_or_else(unavailable)
 }

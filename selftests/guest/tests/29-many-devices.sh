@@ -159,8 +159,9 @@ fault_once() {
 
 # counters I: ndethI's and ndblkI's traffic counters as the usual tools show them, one
 # line: rx/tx packets and bytes (/sys/class/net/*/statistics), ip -s link's RX and TX
-# packets, and the first ten fields of /sys/block/ndblkI/stat (ios, merges, sectors,
-# ticks; the in-flight field, which goes down, aside).
+# packets, and the fields of /sys/block/ndblkI/stat up to the eleventh (ios, merges,
+# sectors, ticks of reads and writes, io_ticks, time in queue) but the ninth, the
+# requests in flight, which goes down.
 counters() {
 	local n=/sys/class/net/ndeth$1/statistics ipl
 	ipl=$(ip -s link show ndeth$1 | awk '/RX:/ { getline; rx = $2 } /TX:/ { getline; tx = $2 } END { print rx, tx }')
