@@ -361,6 +361,11 @@ site_one() {
 	fi
 	site_fired "$dev" && [ "$(inject_field "$DBG/$dev" applied)" = 1 ] && manifested=1
 	$drive || intact=0
+	# A corruption that changed something may have damaged data the workload's own
+	# checks do not read: the phase's own check (SITE_CHECK, e.g. fsck) judges it.
+	if [ $manifested = 1 ] && corruption "$class" && [ -n "${SITE_CHECK:-}" ]; then
+		$SITE_CHECK || intact=0
+	fi
 	if [ $manifested = 1 ]; then
 		# A fault in probe or configure (during the re-probe) is recovered by the
 		# ladder: the counters of detected failures, not of recoveries, show it.
@@ -498,20 +503,29 @@ if (blk_take_disk) > /dev/null 2>&1; then
 	mkfs.ext4 -q -F $BLKDEV || fail "mkfs.ext4"
 	mkdir -p $MNT
 	mount $BLKDEV $MNT || fail "mount"
-	rm -f /tmp/camp-fio.log $MNT/.stop
-	(
-		k=0
-		while [ ! -e $MNT/.stop ]; do
-			k=$((k + 1))
-			if blk_fio "$MNT/f$((k % 3))" 16 4M > /tmp/camp-fio.out 2>&1; then
-				echo ok >> /tmp/camp-fio.log
-			else
-				echo BAD >> /tmp/camp-fio.log
-				cat /tmp/camp-fio.out >> "$R/campaign-fio-errors.txt"
-			fi
-		done
-	) &
-	fio_loop=$!
+	rm -f /tmp/camp-fio.log
+	# fio_start / fio_stop: fio writing and verifying on the ext4 of ndblk0, in a loop.
+	fio_start() {
+		rm -f $MNT/.stop
+		(
+			k=0
+			while [ ! -e $MNT/.stop ]; do
+				k=$((k + 1))
+				if blk_fio "$MNT/f$((k % 3))" 16 4M > /tmp/camp-fio.out 2>&1; then
+					echo ok >> /tmp/camp-fio.log
+				else
+					echo BAD >> /tmp/camp-fio.log
+					cat /tmp/camp-fio.out >> "$R/campaign-fio-errors.txt"
+				fi
+			done
+		) &
+		fio_loop=$!
+	}
+	fio_stop() {
+		touch $MNT/.stop
+		wait $fio_loop
+	}
+	fio_start
 	bad0=0
 	fio_intact() {
 		local bad
@@ -565,9 +579,35 @@ if (blk_take_disk) > /dev/null 2>&1; then
 		sleep 1
 		fio_intact
 	}
+	# blk_fsck: after a corruption that changed something, on a fresh instance: the
+	# file system checked (fsck -n); damage is kept in campaign-fsck-N.txt and the
+	# file system made anew, so that the next injections are judged on a clean one.
+	blk_fsck() {
+		local ok=0 impl
+		fio_stop
+		impl=$(sed -n 's/^implementation //p' "$BD/status")
+		echo "$impl" > "$BD/swap" 2>/dev/null
+		wait_until dev_running ndblk0
+		if ! umount $MNT; then
+			ok=1
+		elif ! fsck.ext4 -n -f $BLKDEV > "$R/campaign-fsck-$n.txt" 2>&1; then
+			ok=1
+		else
+			rm -f "$R/campaign-fsck-$n.txt"
+		fi
+		if [ $ok = 1 ]; then
+			echo "injection $n: fsck found damage (campaign-fsck-$n.txt)" >> "$R/campaign-fio-errors.txt"
+			umount $MNT 2>/dev/null
+			mkfs.ext4 -q -F $BLKDEV || fail "mkfs.ext4 after injection $n"
+		fi
+		mount $BLKDEV $MNT || fail "mount after injection $n"
+		fio_start
+		return $ok
+	}
+	SITE_CHECK=blk_fsck
 	site_phases ndblk0 fio 100000 blk_drive "$SITES" vblk-a vblk-b
-	touch $MNT/.stop
-	wait $fio_loop
+	SITE_CHECK=
+	fio_stop
 	fio_intact || echo "fio failed after the last injection" >> "$R/campaign-fio-errors.txt"
 	umount $MNT || fail "umount"
 	fsck.ext4 -n -f $BLKDEV > "$R/campaign-fsck.txt" 2>&1 || echo "fsck: errors" >> "$R/campaign-fio-errors.txt"
