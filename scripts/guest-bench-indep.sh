@@ -80,22 +80,7 @@ echo "${NICS[0]}" > "$DBG/nic0/pci" || fail "attach ${NICS[0]} to nic0"
 echo "${NICS[1]}" > "$DBG/nic1/pci" || fail "attach ${NICS[1]} to nic1"
 echo "$DISK0" > "$DBG/ndblk0/pci" || fail "attach $DISK0 to ndblk0"
 echo "$DISK1" > "$DBG/ndblk1/pci" || fail "attach $DISK1 to ndblk1"
-for i in 0 1; do
-	ip link set ndeth$i up || fail "ndeth$i up"
-	ip addr add 10.99.$i.2/24 dev ndeth$i || fail "ndeth$i address"
-done
-for i in 0 1; do
-	ok=
-	for ((k = 0; k < 50; k++)); do
-		busybox ping -q -c 1 -W 1 10.99.$i.1 > /dev/null 2>&1 && { ok=1; break; }
-	done
-	[ -n "$ok" ] || fail "10.99.$i.1 does not answer through ndeth$i"
-	for ((k = 0; k < 100; k++)); do
-		[ -b /dev/ndblk$i ] && break
-		sleep 0.1
-	done
-	[ -b /dev/ndblk$i ] || fail "no /dev/ndblk$i"
-done
+pairs_serving
 note "nic0 ${NICS[0]}, nic1 ${NICS[1]}, ndblk0 $DISK0, ndblk1 $DISK1: serving"
 
 rec() { stat_in "$DBG/$1/stats" recoveries; }

@@ -622,3 +622,26 @@ load_nic() {
 	done
 	fail "the host side does not answer through ndeth0"
 }
+
+# pairs_serving: ndeth0 and ndeth1 up as 10.99.0.2 and 10.99.1.2, each answered by the
+# host side of its tap, and /dev/ndblk0 and /dev/ndblk1 present (ndriver nics=2
+# disks=2 with functions attached); fails otherwise.
+pairs_serving() {
+	local i k ok
+	for i in 0 1; do
+		ip link set ndeth$i up || fail "ndeth$i up"
+		ip addr add 10.99.$i.2/24 dev ndeth$i || fail "ndeth$i address"
+	done
+	for i in 0 1; do
+		ok=
+		for ((k = 0; k < 50; k++)); do
+			busybox ping -q -c 1 -W 1 10.99.$i.1 > /dev/null 2>&1 && { ok=1; break; }
+		done
+		[ -n "$ok" ] || fail "10.99.$i.1 does not answer through ndeth$i"
+		for ((k = 0; k < 100; k++)); do
+			[ -b /dev/ndblk$i ] && break
+			sleep 0.1
+		done
+		[ -b /dev/ndblk$i ] || fail "no /dev/ndblk$i"
+	done
+}

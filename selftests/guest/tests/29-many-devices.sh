@@ -110,24 +110,7 @@ g=$(sed -n 's/^generation //p' "$DBG/nic1/status")
 echo "${NICS[1]}" > "$DBG/nic1/pci" || fail "re-attaching ${NICS[1]} to nic1"
 [ "$(sed -n 's/^generation //p' "$DBG/nic1/status")" -gt "$g" ] || fail "re-attach made no new instance"
 
-for i in 0 1; do
-	ip link set ndeth$i up || fail "ndeth$i up"
-	ip addr add 10.99.$i.2/24 dev ndeth$i || fail "ndeth$i addr"
-done
-for i in 0 1; do
-	ok=
-	for ((k = 0; k < 50; k++)); do
-		busybox ping -q -c 1 -W 1 10.99.$i.1 > /dev/null 2>&1 && { ok=1; break; }
-	done
-	[ -n "$ok" ] || fail "10.99.$i.1 does not answer through ndeth$i"
-done
-for i in 0 1; do
-	for k in $(seq 100); do
-		[ -b /dev/ndblk$i ] && break
-		sleep 0.1
-	done
-	[ -b /dev/ndblk$i ] || fail "no /dev/ndblk$i"
-done
+pairs_serving
 [ "$(cat /sys/block/ndblk1/size)" -lt "$(cat /sys/block/ndblk0/size)" ] ||
 	fail "ndblk0 and ndblk1 are not the two different disks"
 echo "nic0 ${NICS[0]} ndeth0, nic1 ${NICS[1]} ndeth1, ndblk0 $DISK0, ndblk1 $DISK1: serving"
