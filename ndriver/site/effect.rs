@@ -28,6 +28,9 @@ pub(super) enum Effect {
     NoPointer = 6,
     /// The register to corrupt was the frame pointer, which the fault model leaves alone.
     FramePointer = 7,
+    /// The instruction to skip changes the stack pointer, which the fault model leaves
+    /// alone.
+    StackPointer = 8,
 }
 
 impl Effect {
@@ -40,6 +43,7 @@ impl Effect {
             5 => Self::NoDestination,
             6 => Self::NoPointer,
             7 => Self::FramePointer,
+            8 => Self::StackPointer,
             _ => Self::None,
         }
     }
@@ -87,6 +91,7 @@ impl fmt::Display for EffectText<'_> {
             Effect::NoDestination => f.write_str("no-destination"),
             Effect::NoPointer => f.write_str("no-pointer"),
             Effect::FramePointer => f.write_str("frame-pointer"),
+            Effect::StackPointer => f.write_str("stack-pointer"),
         }
     }
 }

@@ -66,6 +66,94 @@ unsafe fn sets_frame_pointer(first: u8, addr: u64, size: u8) -> bool {
     }
 }
 
+/// Whether the `size`-byte instruction at `addr`, whose first byte (under the
+/// breakpoint) is `first`, changes the stack pointer: a push or pop, a call or return,
+/// `enter`/`leave`, `iret`, or an instruction that writes `rsp` (`sub $n,%rsp`, `add`,
+/// `and`, `mov`, `lea`, `xchg` into it).
+///
+/// `skip_insn` leaves it alone: skipped, the stack is off by the words it would have
+/// pushed or popped, every later return goes astray, and the context can leave the
+/// guarded call's stack before anything traps, where no guard frame covers it (seen:
+/// `sub $0x18,%rsp` in a prologue skipped, a return into the stack, an oops in softirq).
+/// That is a corrupted stack pointer, outside the fault model like `rsp` for the other
+/// corruptions.
+///
+/// # Safety
+///
+/// `addr..addr + size` must be mapped text.
+unsafe fn changes_stack_pointer(first: u8, addr: u64, size: u8) -> bool {
+    let at = |i: usize| -> Option<u8> {
+        match i {
+            0 => Some(first),
+            i if i < usize::from(size) => {
+                // SAFETY: `i < size`, inside the mapped instruction.
+                Some(unsafe { core::ptr::read_volatile((addr + i as u64) as *const u8) })
+            }
+            _ => None,
+        }
+    };
+    let mut i = 0;
+    // Legacy prefixes (operand and address size, segments, lock, rep).
+    while let Some(0x66 | 0x67 | 0xf2 | 0xf3 | 0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 | 0xf0) =
+        at(i)
+    {
+        i += 1;
+    }
+    let rex = match at(i) {
+        Some(b @ 0x40..=0x4f) => {
+            i += 1;
+            b
+        }
+        _ => 0,
+    };
+    let (rex_r, rex_b) = (rex & 0x4 != 0, rex & 0x1 != 0);
+    let Some(op) = at(i) else {
+        return false;
+    };
+    let modrm = at(i + 1);
+    // `rsp` as the ModRM r/m operand (a register, not memory), or as its reg operand.
+    let rm_is_rsp = modrm.is_some_and(|m| m >> 6 == 3 && m & 7 == 4 && !rex_b);
+    let reg_is_rsp = modrm.is_some_and(|m| (m >> 3) & 7 == 4 && !rex_r);
+    let reg = modrm.map_or(0, |m| (m >> 3) & 7);
+    match op {
+        // push/pop of a register, push of an immediate, pop to r/m, pushf/popf,
+        // enter/leave, return, iret, call.
+        0x50..=0x5f
+        | 0x68
+        | 0x6a
+        | 0x8f
+        | 0x9c
+        | 0x9d
+        | 0xc2
+        | 0xc3
+        | 0xc8
+        | 0xc9
+        | 0xca
+        | 0xcb
+        | 0xcf
+        | 0xe8 => true,
+        // Indirect call (near, far) and push of r/m.
+        0xff => matches!(reg, 2 | 3 | 6),
+        // push/pop fs, gs.
+        0x0f => matches!(at(i + 1), Some(0xa0 | 0xa1 | 0xa8 | 0xa9)),
+        // ALU and mov with the r/m operand as destination.
+        0x01 | 0x09 | 0x11 | 0x19 | 0x21 | 0x29 | 0x31 | 0x89 | 0xc7 | 0xd1 | 0xd3 | 0xc1 => {
+            rm_is_rsp
+        }
+        // Immediate ALU to r/m: all but `cmp` write it.
+        0x81 | 0x83 => rm_is_rsp && reg != 7,
+        // Unary group: `test` does not write.
+        0xf7 => rm_is_rsp && reg > 1,
+        // ALU, mov and lea with the reg operand as destination.
+        0x03 | 0x0b | 0x13 | 0x1b | 0x23 | 0x2b | 0x33 | 0x8b | 0x8d => reg_is_rsp,
+        // xchg writes both.
+        0x87 => rm_is_rsp || reg_is_rsp,
+        // mov of an immediate to a register (rsp is number 4).
+        0xb8..=0xbf => op & 7 == 4 && !rex_b,
+        _ => false,
+    }
+}
+
 impl Site {
     /// Recovers the site from its probe.
     ///
@@ -131,6 +219,12 @@ impl Site {
                 // is registered, and a site goes before its module (`SiteSlot`).
                 if unsafe { sets_frame_pointer(first, addr, size) } {
                     site.record(Effect::FramePointer, RBP as u32, 0, r.bp, r.bp);
+                    return 0;
+                }
+                // SAFETY: the instruction is in the text of a loaded module: its probe is
+                // registered, and a site goes before its module (`SiteSlot`).
+                if unsafe { changes_stack_pointer(first, addr, size) } {
+                    site.record(Effect::StackPointer, 0, 0, r.sp, r.sp);
                     return 0;
                 }
                 r.ip = addr + u64::from(size);
