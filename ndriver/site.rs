@@ -213,6 +213,12 @@ impl Site {
         // INVARIANT: registered just now, with `pre` and `post`.
         self.registered.store(1, Ordering::Release);
         ARMED.fetch_add(1, Ordering::Relaxed);
+        // An instruction `skip_insn` must not skip is refused here, so that a random
+        // draw looks further instead of placing a site that can only do nothing.
+        if self.class == FaultClass::SkipInsn && !self.skippable() {
+            self.unregister();
+            return Err(EOPNOTSUPP);
+        }
         Ok(())
     }
 
@@ -432,7 +438,8 @@ impl SiteSlot {
         if let Err(e) = site.place(spec.at, start, len, &trace) {
             pr_warn!(
                 "{}: inject: cannot place a probe there (error {}): no such symbol, not an \
-                 instruction start, or code kprobes refuses\n",
+                 instruction start, code kprobes refuses, or (skip_insn) an instruction \
+                 that changes the stack pointer or jumps\n",
                 dev,
                 e.to_errno()
             );

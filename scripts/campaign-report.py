@@ -267,9 +267,11 @@ def main():
                 if text:
                     md += [f"### {what}{head}", "", "```", text[-3000:], "```", ""]
         if os.path.exists(os.path.join(run, "campaign-fsck.txt")):
-            errors = os.path.exists(os.path.join(run, "campaign-fio-errors.txt"))
-            md += [f"ext4 on ndblk0 after the block workload{head}: fsck "
-                   + ("see above." if errors else "clean."), ""]
+            p = os.path.join(run, "campaign-fio-errors.txt")
+            errors = os.path.exists(p) and "fsck: errors" in open(p).read()
+            md += [f"ext4 on ndblk0 after the block workload{head}: the last fsck "
+                   + ("found errors (campaign-fsck.txt)." if errors else "clean.")
+                   + " Checks after single corruptions: campaign-fsck-N.txt, listed above.", ""]
         if not finished(run):
             md += [f"**Guest lost{head}**: the run did not finish (its console.log says why).", ""]
     with open(os.path.join(res, "campaign.md"), "w") as f:

@@ -111,6 +111,8 @@ echo "restarts=1000 backoff_ms=0 calm_ms=0" > "$TD/policy" || fail "policy"
 echo "config 0 1000" > "$TD/call" || fail "config"
 
 out=$R/campaign.tsv
+# The check a site phase runs after a corruption (see site_one); none by default.
+SITE_CHECK=
 printf 'n\timpl\tworkload\tclass\tentry\tinjected\tmanifested\tdetected\trecovered\tintact\tcause\tkind\tsite\toutcome\treport\n' > "$out"
 n=0
 start=$(date +%s)
@@ -361,11 +363,6 @@ site_one() {
 	fi
 	site_fired "$dev" && [ "$(inject_field "$DBG/$dev" applied)" = 1 ] && manifested=1
 	$drive || intact=0
-	# A corruption that changed something may have damaged data the workload's own
-	# checks do not read: the phase's own check (SITE_CHECK, e.g. fsck) judges it.
-	if [ $manifested = 1 ] && corruption "$class" && [ -n "${SITE_CHECK:-}" ]; then
-		$SITE_CHECK || intact=0
-	fi
 	if [ $manifested = 1 ]; then
 		# A fault in probe or configure (during the re-probe) is recovered by the
 		# ladder: the counters of detected failures, not of recoveries, show it.
@@ -387,6 +384,15 @@ site_one() {
 		fi
 	elif site_fired "$dev"; then
 		outcome=nothing
+	fi
+	# A corruption that changed something may have damaged data the workload's own
+	# checks do not read: the phase's own check (SITE_CHECK IMPL, e.g. fsck) judges it,
+	# after the verdict above (it starts a fresh instance of its own).
+	if [ $manifested = 1 ] && corruption "$class" && [ -n "$SITE_CHECK" ]; then
+		if ! $SITE_CHECK "$impl"; then
+			intact=0
+			[ "$outcome" = none ] && outcome=silent
+		fi
 	fi
 	echo off > "$DBG/$dev/inject"
 	# Whatever a corruption left behind, the next injection starts on a fresh instance.
@@ -505,11 +511,13 @@ if (blk_take_disk) > /dev/null 2>&1; then
 	mount $BLKDEV $MNT || fail "mount"
 	rm -f /tmp/camp-fio.log
 	# fio_start / fio_stop: fio writing and verifying on the ext4 of ndblk0, in a loop.
+	# The stop file is outside the file system, which may have gone read-only.
+	FIO_STOP=/tmp/camp-fio.stop
 	fio_start() {
-		rm -f $MNT/.stop
+		rm -f $FIO_STOP
 		(
 			k=0
-			while [ ! -e $MNT/.stop ]; do
+			while [ ! -e $FIO_STOP ]; do
 				k=$((k + 1))
 				if blk_fio "$MNT/f$((k % 3))" 16 4M > /tmp/camp-fio.out 2>&1; then
 					echo ok >> /tmp/camp-fio.log
@@ -521,9 +529,21 @@ if (blk_take_disk) > /dev/null 2>&1; then
 		) &
 		fio_loop=$!
 	}
+	# fio_stop: ends the loop after its current run, or, after 60 s, kills it and its
+	# fio (a run stuck on a device that never answers); fails then.
 	fio_stop() {
-		touch $MNT/.stop
-		wait $fio_loop
+		local k
+		touch $FIO_STOP
+		for ((k = 0; k < 600; k++)); do
+			kill -0 $fio_loop 2>/dev/null || { wait $fio_loop; return 0; }
+			sleep 0.1
+		done
+		pkill -P $fio_loop 2>/dev/null
+		kill $fio_loop 2>/dev/null
+		pkill -x fio 2>/dev/null
+		wait $fio_loop 2>/dev/null
+		echo "injection $n: the fio loop did not stop within 60 s, killed" >> "$R/campaign-fio-errors.txt"
+		return 1
 	}
 	fio_start
 	bad0=0
@@ -579,35 +599,49 @@ if (blk_take_disk) > /dev/null 2>&1; then
 		sleep 1
 		fio_intact
 	}
-	# blk_fsck: after a corruption that changed something, on a fresh instance: the
-	# file system checked (fsck -n); damage is kept in campaign-fsck-N.txt and the
-	# file system made anew, so that the next injections are judged on a clean one.
+	# blk_fsck IMPL: after a corruption that changed something, on a fresh instance of
+	# IMPL, the file system checked (fsck -n; exit 4: damage, kept in
+	# campaign-fsck-N.txt) and, when damaged, made anew, so that the next injections
+	# are judged on a clean one. Fails on damage, on a fio run that failed meanwhile, or
+	# when the check could not run.
 	blk_fsck() {
-		local ok=0 impl
-		fio_stop
-		impl=$(sed -n 's/^implementation //p' "$BD/status")
+		local impl=$1 rc bad=0 remake=0 err=$R/campaign-fio-errors.txt
+		fio_stop || bad=1
+		# A run the loop finished while stopping is this injection's too.
+		fio_intact || bad=1
 		echo "$impl" > "$BD/swap" 2>/dev/null
-		wait_until dev_running ndblk0
-		if ! umount $MNT; then
-			ok=1
-		elif ! fsck.ext4 -n -f $BLKDEV > "$R/campaign-fsck-$n.txt" 2>&1; then
-			ok=1
+		wait_until dev_running ndblk0 || echo "injection $n: ndblk0 not running for fsck" >> "$err"
+		if umount $MNT; then
+			fsck.ext4 -n -f $BLKDEV > "$R/campaign-fsck-$n.txt" 2>&1
+			rc=$?
+			case $rc in
+			0) rm -f "$R/campaign-fsck-$n.txt" ;;
+			4)
+				bad=1 remake=1
+				echo "injection $n: fsck found damage (campaign-fsck-$n.txt)" >> "$err"
+				;;
+			*)
+				bad=1 remake=1
+				echo "injection $n: fsck could not check (exit $rc, campaign-fsck-$n.txt)" >> "$err"
+				;;
+			esac
 		else
-			rm -f "$R/campaign-fsck-$n.txt"
+			bad=1 remake=1
+			echo "injection $n: umount failed before fsck" >> "$err"
+			umount -l $MNT 2>/dev/null
 		fi
-		if [ $ok = 1 ]; then
-			echo "injection $n: fsck found damage (campaign-fsck-$n.txt)" >> "$R/campaign-fio-errors.txt"
-			umount $MNT 2>/dev/null
-			mkfs.ext4 -q -F $BLKDEV || fail "mkfs.ext4 after injection $n"
+		if [ $remake = 1 ]; then
+			mkfs.ext4 -q -F $BLKDEV || { sleep 1; mkfs.ext4 -q -F $BLKDEV; } ||
+				fail "mkfs.ext4 after injection $n"
 		fi
-		mount $BLKDEV $MNT || fail "mount after injection $n"
+		mount $BLKDEV $MNT || { sleep 1; mount $BLKDEV $MNT; } || fail "mount after injection $n"
 		fio_start
-		return $ok
+		return $bad
 	}
 	SITE_CHECK=blk_fsck
 	site_phases ndblk0 fio 100000 blk_drive "$SITES" vblk-a vblk-b
 	SITE_CHECK=
-	fio_stop
+	fio_stop || echo "fio loop killed at the end" >> "$R/campaign-fio-errors.txt"
 	fio_intact || echo "fio failed after the last injection" >> "$R/campaign-fio-errors.txt"
 	umount $MNT || fail "umount"
 	fsck.ext4 -n -f $BLKDEV > "$R/campaign-fsck.txt" 2>&1 || echo "fsck: errors" >> "$R/campaign-fio-errors.txt"

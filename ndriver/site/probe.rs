@@ -4,7 +4,7 @@
 //! register corrupted, in the driver's own context. Part of `site.rs`.
 
 use super::effect::Effect;
-use super::{Site, NO_CPU};
+use super::{Site, MAX_INSN, NO_CPU};
 use crate::fault_class::FaultClass;
 use crate::guard;
 use crate::pt_regs::PtRegs;
@@ -66,32 +66,21 @@ unsafe fn sets_frame_pointer(first: u8, addr: u64, size: u8) -> bool {
     }
 }
 
-/// Whether the `size`-byte instruction at `addr`, whose first byte (under the
-/// breakpoint) is `first`, changes the stack pointer: a push or pop, a call or return,
-/// `enter`/`leave`, `iret`, or an instruction that writes `rsp` (`sub $n,%rsp`, `add`,
-/// `and`, `mov`, `lea`, `xchg` into it).
+/// Whether `skip_insn` must leave the instruction `bytes` alone: it changes the stack
+/// pointer (a push or pop, a return, `enter`/`leave`, `iret`, a write to `rsp`: `sub
+/// $n,%rsp`, `add`, `and`, `inc`, `mov`, `lea`, `imul`, `movzx`, `cmov`, `xchg` into it),
+/// or it is an unconditional jump or `ud2`, after which the code that follows need not
+/// expect the stack as it is (a tail call after its epilogue, another block).
 ///
-/// `skip_insn` leaves it alone: skipped, the stack is off by the words it would have
-/// pushed or popped, every later return goes astray, and the context can leave the
-/// guarded call's stack before anything traps, where no guard frame covers it (seen:
-/// `sub $0x18,%rsp` in a prologue skipped, a return into the stack, an oops in softirq).
+/// Skipped, such an instruction leaves the stack off by the words it would have pushed
+/// or popped, every later return goes astray, and the context can leave the guarded
+/// call's stack before anything traps, where no guard frame covers it (seen: `sub
+/// $0x18,%rsp` in a prologue skipped, a return into the stack, an oops in softirq).
 /// That is a corrupted stack pointer, outside the fault model like `rsp` for the other
-/// corruptions.
-///
-/// # Safety
-///
-/// `addr..addr + size` must be mapped text.
-unsafe fn changes_stack_pointer(first: u8, addr: u64, size: u8) -> bool {
-    let at = |i: usize| -> Option<u8> {
-        match i {
-            0 => Some(first),
-            i if i < usize::from(size) => {
-                // SAFETY: `i < size`, inside the mapped instruction.
-                Some(unsafe { core::ptr::read_volatile((addr + i as u64) as *const u8) })
-            }
-            _ => None,
-        }
-    };
+/// corruptions. A call may be skipped: the callee would have popped its own return
+/// address, so `rsp` is where the next instruction expects it.
+fn skip_unsafe(bytes: &[u8]) -> bool {
+    let at = |i: usize| bytes.get(i).copied();
     let mut i = 0;
     // Legacy prefixes (operand and address size, segments, lock, rep).
     while let Some(0x66 | 0x67 | 0xf2 | 0xf3 | 0x26 | 0x2e | 0x36 | 0x3e | 0x64 | 0x65 | 0xf0) =
@@ -108,7 +97,8 @@ unsafe fn changes_stack_pointer(first: u8, addr: u64, size: u8) -> bool {
     };
     let (rex_r, rex_b) = (rex & 0x4 != 0, rex & 0x1 != 0);
     let Some(op) = at(i) else {
-        return false;
+        // Nothing decoded (a kprobe on an ftrace site has no length): refuse.
+        return true;
     };
     let modrm = at(i + 1);
     // `rsp` as the ModRM r/m operand (a register, not memory), or as its reg operand.
@@ -117,7 +107,7 @@ unsafe fn changes_stack_pointer(first: u8, addr: u64, size: u8) -> bool {
     let reg = modrm.map_or(0, |m| (m >> 3) & 7);
     match op {
         // push/pop of a register, push of an immediate, pop to r/m, pushf/popf,
-        // enter/leave, return, iret, call.
+        // enter/leave, returns, iret; jumps (short, near).
         0x50..=0x5f
         | 0x68
         | 0x6a
@@ -131,12 +121,20 @@ unsafe fn changes_stack_pointer(first: u8, addr: u64, size: u8) -> bool {
         | 0xca
         | 0xcb
         | 0xcf
-        | 0xe8 => true,
-        // Indirect call (near, far) and push of r/m.
-        0xff => matches!(reg, 2 | 3 | 6),
-        // push/pop fs, gs.
-        0x0f => matches!(at(i + 1), Some(0xa0 | 0xa1 | 0xa8 | 0xa9)),
-        // ALU and mov with the r/m operand as destination.
+        | 0xe9
+        | 0xeb => true,
+        // inc/dec of rsp, indirect jumps (near, far), push of r/m.
+        0xff => matches!(reg, 4..=6) || (reg <= 1 && rm_is_rsp),
+        0x0f => match at(i + 1) {
+            // push/pop fs, gs; ud2.
+            Some(0xa0 | 0xa1 | 0xa8 | 0xa9 | 0x0b) => true,
+            // cmov, imul, movzx, movsx into rsp.
+            Some(0x40..=0x4f | 0xaf | 0xb6 | 0xb7 | 0xbe | 0xbf) => {
+                at(i + 2).is_some_and(|m| (m >> 3) & 7 == 4 && !rex_r)
+            }
+            _ => false,
+        },
+        // ALU, shifts and mov with the r/m operand as destination.
         0x01 | 0x09 | 0x11 | 0x19 | 0x21 | 0x29 | 0x31 | 0x89 | 0xc7 | 0xd1 | 0xd3 | 0xc1 => {
             rm_is_rsp
         }
@@ -144,17 +142,57 @@ unsafe fn changes_stack_pointer(first: u8, addr: u64, size: u8) -> bool {
         0x81 | 0x83 => rm_is_rsp && reg != 7,
         // Unary group: `test` does not write.
         0xf7 => rm_is_rsp && reg > 1,
-        // ALU, mov and lea with the reg operand as destination.
-        0x03 | 0x0b | 0x13 | 0x1b | 0x23 | 0x2b | 0x33 | 0x8b | 0x8d => reg_is_rsp,
-        // xchg writes both.
+        // ALU, mov, lea, movsxd and imul with the reg operand as destination.
+        0x03 | 0x0b | 0x13 | 0x1b | 0x23 | 0x2b | 0x33 | 0x8b | 0x8d | 0x63 | 0x69 | 0x6b => {
+            reg_is_rsp
+        }
+        // xchg writes both; 0x94 is xchg of rax with rsp.
         0x87 => rm_is_rsp || reg_is_rsp,
+        0x94 => !rex_b,
         // mov of an immediate to a register (rsp is number 4).
         0xb8..=0xbf => op & 7 == 4 && !rex_b,
         _ => false,
     }
 }
 
+/// The `size` bytes of the instruction at `addr`, its first byte (under the breakpoint)
+/// `first`.
+///
+/// # Safety
+///
+/// `addr..addr + size` must be mapped text.
+unsafe fn insn_bytes(first: u8, addr: u64, size: u8) -> ([u8; MAX_INSN], usize) {
+    let n = usize::from(size).min(MAX_INSN);
+    let mut b = [0u8; MAX_INSN];
+    for (i, slot) in b.iter_mut().enumerate().take(n) {
+        *slot = if i == 0 {
+            first
+        } else {
+            // SAFETY: `i < size`, inside the mapped instruction.
+            unsafe { core::ptr::read_volatile((addr + i as u64) as *const u8) }
+        };
+    }
+    (b, n)
+}
+
 impl Site {
+    /// Whether `skip_insn` may skip the instruction under this site's registered probe
+    /// (see [`skip_unsafe`] and [`sets_frame_pointer`]).
+    pub(super) fn skippable(&self) -> bool {
+        let p = self.probe.get();
+        // SAFETY: the probe is registered (the caller's contract of `try_register`):
+        // `addr`, `ainsn` and `opcode` were filled in by `register_kprobe` and are not
+        // changed.
+        let (addr, size, first) = unsafe { ((*p).addr as u64, (*p).ainsn.size, (*p).opcode) };
+        if addr == 0 || size == 0 {
+            return false;
+        }
+        // SAFETY: a registered probe's instruction is mapped text of a loaded module.
+        let (bytes, n) = unsafe { insn_bytes(first, addr, size) };
+        // SAFETY: the registered probe's instruction is mapped module text, `size` bytes.
+        !skip_unsafe(&bytes[..n]) && !unsafe { sets_frame_pointer(first, addr, size) }
+    }
+
     /// Recovers the site from its probe.
     ///
     /// # Safety
@@ -221,9 +259,12 @@ impl Site {
                     site.record(Effect::FramePointer, RBP as u32, 0, r.bp, r.bp);
                     return 0;
                 }
+                // Refused when the site was placed (`Site::skippable`); kept here as the
+                // last word.
                 // SAFETY: the instruction is in the text of a loaded module: its probe is
                 // registered, and a site goes before its module (`SiteSlot`).
-                if unsafe { changes_stack_pointer(first, addr, size) } {
+                let (bytes, n) = unsafe { insn_bytes(first, addr, size) };
+                if skip_unsafe(&bytes[..n]) {
                     site.record(Effect::StackPointer, 0, 0, r.sp, r.sp);
                     return 0;
                 }
