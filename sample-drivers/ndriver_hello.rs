@@ -2,7 +2,9 @@
 
 //! The smallest implementation module: registers one implementation of the `hello`
 //! class with `ndriver.ko` and withdraws it on unload. It proves the cross-module path
-//! (exported symbols, shared ABI file, module dependency) the real drivers use.
+//! (exported symbols, shared ABI file, module dependency) the real drivers use. It
+//! registers by hand, without a class glue, on purpose: its two `unsafe` calls are the
+//! raw registration that the glue's `implementation_module!` hides from real drivers.
 
 use kernel::prelude::*;
 
