@@ -86,6 +86,8 @@ mod race;
 mod registry;
 #[path = "site.rs"]
 mod site;
+#[path = "site_insn.rs"]
+mod site_insn;
 #[path = "site_raise.rs"]
 mod site_raise;
 #[path = "stats.rs"]

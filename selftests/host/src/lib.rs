@@ -19,6 +19,8 @@ pub mod pci_addr;
 pub mod pci_ids;
 #[path = "../../../ndriver/policy.rs"]
 pub mod policy;
+#[path = "../../../ndriver/site_insn.rs"]
+pub mod site_insn;
 #[path = "../../../ndriver/timeout.rs"]
 pub mod timeout;
 
@@ -34,5 +36,7 @@ mod pci_addr_tests;
 mod pci_ids_tests;
 #[cfg(test)]
 mod policy_tests;
+#[cfg(test)]
+mod site_insn_tests;
 #[cfg(test)]
 mod timeout_tests;
