@@ -515,18 +515,7 @@ if (blk_take_disk) > /dev/null 2>&1; then
 	FIO_STOP=/tmp/camp-fio.stop
 	fio_start() {
 		rm -f $FIO_STOP
-		(
-			k=0
-			while [ ! -e $FIO_STOP ]; do
-				k=$((k + 1))
-				if blk_fio "$MNT/f$((k % 3))" 16 4M > /tmp/camp-fio.out 2>&1; then
-					echo ok >> /tmp/camp-fio.log
-				else
-					echo BAD >> /tmp/camp-fio.log
-					cat /tmp/camp-fio.out >> "$R/campaign-fio-errors.txt"
-				fi
-			done
-		) &
+		fio_verify_loop $MNT $FIO_STOP /tmp/camp-fio.log "$R/campaign-fio-errors.txt" &
 		fio_loop=$!
 	}
 	# fio_stop: ends the loop after its current run, or, after 60 s, kills it and its

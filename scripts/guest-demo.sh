@@ -100,18 +100,7 @@ start_load() {
 		done
 	) &
 	NICLOAD=$!
-	(
-		n=0
-		while [ ! -e "$STOP" ]; do
-			n=$((n + 1))
-			if blk_fio "$MNT/f$((n % 3))" 16 4M > /tmp/demo-fio.out 2>&1; then
-				echo ok >> /tmp/demo-blk.log
-			else
-				echo BAD >> /tmp/demo-blk.log
-				cat /tmp/demo-fio.out >> "$R/demo-fio-errors.txt"
-			fi
-		done
-	) &
+	fio_verify_loop "$MNT" "$STOP" /tmp/demo-blk.log "$R/demo-fio-errors.txt" &
 	BLKLOAD=$!
 }
 

@@ -645,3 +645,21 @@ pairs_serving() {
 		[ -b /dev/ndblk$i ] || fail "no /dev/ndblk$i"
 	done
 }
+
+# fio_verify_loop DIR STOP LOG ERRORS: fio writing and verifying files in DIR (blk_fio,
+# 16 deep, 4 MiB) until the file STOP exists; appends "ok" or "BAD" per run to LOG and
+# a failed run's output to ERRORS. Meant to run in the background.
+fio_verify_loop() {
+	local dir=$1 stop=$2 log=$3 errs=$4 k=0 out
+	out=$(mktemp)
+	while [ ! -e "$stop" ]; do
+		k=$((k + 1))
+		if blk_fio "$dir/f$((k % 3))" 16 4M > "$out" 2>&1; then
+			echo ok >> "$log"
+		else
+			echo BAD >> "$log"
+			cat "$out" >> "$errs"
+		fi
+	done
+	rm -f "$out"
+}
