@@ -36,6 +36,16 @@ fn live_hint(p: *const InstanceState) -> usize {
     (p as usize >> 6) % MAX_LIVE
 }
 
+/// XORed into an instance's address to make its handle: bit 62 of a kernel address is
+/// set (the top bits of a canonical kernel address all are), so a handle is a
+/// non-canonical address. A driver that dereferences its handle, or a pointer a
+/// corruption turned into its handle, takes a general protection fault in its own
+/// code, which the guard contains, instead of writing into the framework's state of the
+/// instance (seen in the campaign of 2026-12-05: a skipped instruction made
+/// `testdev-a` store a request's value through the handle, over the instance's
+/// implementation name, and the recovery that read it oopsed).
+const HANDLE_MASK: usize = 1 << 62;
+
 /// Handles refused for not naming a live instance.
 pub(crate) static FORGED_HANDLES: AtomicUsize = AtomicUsize::new(0);
 
@@ -136,9 +146,10 @@ impl InstanceState {
         })
     }
 
-    /// The opaque handle the driver sees.
+    /// The opaque handle the driver sees: the instance's address with [`HANDLE_MASK`]
+    /// flipped, which the driver cannot dereference.
     pub(crate) fn handle(&self) -> *mut abi::Instance {
-        core::ptr::from_ref(self).cast_mut().cast()
+        (core::ptr::from_ref(self) as usize ^ HANDLE_MASK) as *mut abi::Instance
     }
 
     /// Enters the instance in the table of live handles; until then callouts refuse its
@@ -173,7 +184,7 @@ impl InstanceState {
     /// the callout returns. (A driver that passes another live instance's handle is not
     /// told apart.)
     pub(crate) unsafe fn from_handle<'a>(inst: *mut abi::Instance) -> Option<&'a Self> {
-        let p = inst.cast::<Self>();
+        let p = (inst as usize ^ HANDLE_MASK) as *mut Self;
         let start = live_hint(p);
         for i in 0..MAX_LIVE {
             if LIVE[(start + i) % MAX_LIVE].load(Ordering::Acquire) == p {
