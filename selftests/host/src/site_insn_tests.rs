@@ -40,7 +40,10 @@ fn jumps_are_refused_calls_are_not() {
 #[test]
 fn other_instructions_may_be_skipped() {
     for (bytes, what) in [
-        (&[0x48, 0x89, 0xe5][..], "mov %rsp,%rbp (frame-pointer setup: site.rs refuses it)"),
+        (
+            &[0x48, 0x89, 0xe5][..],
+            "mov %rsp,%rbp (frame-pointer setup: site.rs refuses it)",
+        ),
         (&[0x4c, 0x89, 0xe3], "mov %r12,%rbx"),
         (&[0x48, 0x8b, 0x04, 0x24], "mov (%rsp),%rax"),
         (&[0x48, 0x89, 0x44, 0x24, 0x08], "mov %rax,0x8(%rsp)"),
