@@ -279,10 +279,9 @@ impl NicDriver for E1000Napi {
             if good.0 {
                 // The frame is read without the receive lock (the stack may transmit from
                 // inside the delivery), so as a slice the driver vouches for.
-                // SAFETY: `frame` is `good.1` bytes inside a receive slot (checked by `range`),
-                // allocated until `stop` and not replaced by `open`, neither of which runs
-                // during a poll; neither the device nor this driver writes it before it is
-                // handed back below.
+                // SAFETY: `frame` is `good.1` bytes of a receive slot (`range` checked it),
+                // kept from `open` to `stop`, neither of which runs during a poll; nothing writes
+                // it (device or driver) before it is handed back below.
                 let f = unsafe { core::slice::from_raw_parts(frame.cast_const(), good.1) };
                 let _ = c.dev.rx(f, true);
             }

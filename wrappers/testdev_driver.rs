@@ -134,10 +134,11 @@ macro_rules! entry {
             arg: u64,
         ) -> i64 {
             // SAFETY: the framework calls entry points only on probed instances.
+            let probed = unsafe { slot::<T>(inst) };
             let Some(Slot {
                 lock,
                 data: Some(d),
-            }) = (unsafe { slot::<T>(inst) })
+            }) = probed
             else {
                 return ENODEV.to_errno() as i64;
             };
@@ -163,10 +164,11 @@ pub(crate) unsafe extern "C" fn configure<T: TestdevDriver>(
     value: u64,
 ) -> c_int {
     // SAFETY: the framework calls entry points only on probed instances.
+    let probed = unsafe { slot::<T>(inst) };
     let Some(Slot {
         lock,
         data: Some(d),
-    }) = (unsafe { slot::<T>(inst) })
+    }) = probed
     else {
         return ENODEV.to_errno();
     };
