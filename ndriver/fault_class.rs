@@ -72,10 +72,15 @@ pub(crate) enum FaultClass {
     /// would write into memory the allocator has handed on; the framework refuses the
     /// free (a `misuse`). Needs a PCI function, as `WildDma` does.
     MappedFree = 22,
+    /// The driver's own lock taken through its address with a bit flipped after the lock
+    /// checked itself, as a register corrupted right there would: the kernel's try-lock
+    /// faults on the lock word (in `_raw_spin_trylock`, with the preemption and
+    /// interrupt-disable counts it raised first), a `kernel_fault` with no lock held.
+    BadLock = 23,
 }
 
 /// Number of classes, plus one for "none" at index 0.
-pub(crate) const NR_CLASSES: usize = 23;
+pub(crate) const NR_CLASSES: usize = 24;
 
 impl FaultClass {
     /// Every class, in ABI order.
@@ -102,6 +107,7 @@ impl FaultClass {
         FaultClass::CorruptPtr,
         FaultClass::WildDma,
         FaultClass::MappedFree,
+        FaultClass::BadLock,
     ];
 
     /// The name used in debugfs.
@@ -129,6 +135,7 @@ impl FaultClass {
             FaultClass::CorruptPtr => "corrupt_ptr",
             FaultClass::WildDma => "wild_dma",
             FaultClass::MappedFree => "mapped_free",
+            FaultClass::BadLock => "bad_lock",
         }
     }
 

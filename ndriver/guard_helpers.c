@@ -232,6 +232,7 @@ void rust_helper_writeb(u8 value, void __iomem *addr);
 void rust_helper_writew(u16 value, void __iomem *addr);
 void rust_helper_writel(u32 value, void __iomem *addr);
 void rust_helper_writeq(u64 value, void __iomem *addr);
+int rust_helper_spin_trylock_irq_disable(spinlock_t *lock);
 
 /*
  * Whether the function at @addr starts, after an optional endbr64, with something
@@ -423,4 +424,40 @@ void ndg_hooks_unregister(void)
 {
 	unregister_die_notifier(&ndg_die_nb);
 	unregister_nmi_handler(NMI_LOCAL, "ndriver_guard");
+}
+
+/*
+ * The kernel's out-of-line try-lock and the Rust helper that disables interrupts around
+ * it (the path of DriverLock::lock, wrappers/driver_lock.rs): a fault on the lock word
+ * there (a lock address corrupted after the driver checked it) comes with the counts
+ * these two raised first, and with nothing else the fault's context did not hold before.
+ * Fills @start/@size with _raw_spin_trylock, then the helper. Returns how many were found:
+ * _raw_spin_trylock only counts if it pushes nothing before its accesses, so that its
+ * caller's return address is the word at the stack pointer of a fault there.
+ */
+unsigned int ndg_trylock_functions(unsigned long *start, unsigned long *size)
+{
+	if (ndg_symbol_extent((unsigned long)_raw_spin_trylock, &start[0], &size[0]) ||
+	    !ndg_pushes_nothing_first(start[0]))
+		return 0;
+	if (ndg_symbol_extent((unsigned long)rust_helper_spin_trylock_irq_disable,
+			      &start[1], &size[1]))
+		return 1;
+	return 2;
+}
+
+/*
+ * What _raw_spin_trylock raised in the preempt count before its access to the lock word,
+ * and, when @irq_disable (called from the helper above), what the helper's
+ * local_interrupt_disable() raised before it.
+ */
+unsigned int ndg_trylock_counts(bool irq_disable)
+{
+	unsigned int n = PREEMPT_OFFSET;
+
+#ifdef HARDIRQ_DISABLE_OFFSET
+	if (irq_disable)
+		n += HARDIRQ_DISABLE_OFFSET;
+#endif
+	return n;
 }

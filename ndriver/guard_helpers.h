@@ -53,6 +53,8 @@ void ndg_note_kernel_fault(struct pt_regs *regs, const char *what,
 			   const char *outcome);
 unsigned int ndg_shim_functions(unsigned long *start, unsigned long *size,
 				unsigned int max);
+unsigned int ndg_trylock_functions(unsigned long *start, unsigned long *size);
+unsigned int ndg_trylock_counts(bool irq_disable);
 
 int ndg_hooks_register(ndg_die_fn die_cb, ndg_nmi_fn nmi_cb);
 void ndg_hooks_unregister(void);

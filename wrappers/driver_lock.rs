@@ -87,6 +87,25 @@ impl<T> DriverLock<T> {
     }
 }
 
+impl<T> DriverLock<T> {
+    /// The injected fault `bad_lock`: the kernel's interrupt-disabling try-lock (what
+    /// [`DriverLock::lock`] calls once the check passed) on this lock's address with bit 62
+    /// flipped, as if the register holding it were corrupted after the check. The address
+    /// is non-canonical: the try-lock's access to the lock word is a general protection
+    /// fault inside `_raw_spin_trylock`, which never returns here.
+    pub(crate) fn try_lock_corrupted(&self) {
+        let addr = core::hint::black_box(core::ptr::from_ref(&self.inner) as usize ^ CORRUPT_BIT);
+        // SAFETY: not safe at all: an injected fault on a corrupted lock address, contained
+        // by the guard. A non-canonical address is never a lock the call could take.
+        let taken = unsafe { kernel::bindings::spin_trylock_irq_disable(addr as *mut _) };
+        core::hint::black_box(taken);
+    }
+}
+
+/// The bit [`DriverLock::try_lock_corrupted`] flips: any kernel address with it flipped is
+/// non-canonical.
+const CORRUPT_BIT: usize = 1 << 62;
+
 #[pinned_drop]
 impl<T> PinnedDrop for DriverLock<T> {
     fn drop(self: Pin<&mut Self>) {

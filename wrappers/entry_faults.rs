@@ -237,6 +237,11 @@ pub(crate) fn raise<S>(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<S>) -
             }
             Ok(())
         }
+        23 => {
+            // The lock's address corrupted between its check and the kernel's try-lock.
+            lock.try_lock_corrupted();
+            Ok(())
+        }
         _ => Ok(()),
     }
 }

@@ -12,7 +12,7 @@ use super::call::ACTIVE;
 use super::cpu::TSC_KHZ;
 use super::frame::{CPUS, LEVEL_MASK};
 use super::helpers::{ndg_hooks_register, ndg_hooks_unregister, ndg_level_mask, ndg_on_each_cpu};
-use super::text::{fill_kernel_text_ranges, DRIVER_TEXT, PANIC_TEXT, SHIM_TEXT, SPIN_TEXT};
+use super::text::{clear_text_ranges, fill_kernel_text_ranges};
 use super::trap::on_die;
 use super::watchdog::{on_nmi, start_watchdog_on_this_cpu, watchdog_tick};
 
@@ -50,10 +50,7 @@ impl Runtime {
         }
 
         if let Err(e) = fill_kernel_text_ranges() {
-            DRIVER_TEXT.clear();
-            SPIN_TEXT.clear();
-            SHIM_TEXT.clear();
-            PANIC_TEXT.clear();
+            clear_text_ranges();
             return Err(e);
         }
 
@@ -61,10 +58,7 @@ impl Runtime {
         // unregisters them.
         let ret = unsafe { ndg_hooks_register(on_die, on_nmi) };
         if ret != 0 {
-            DRIVER_TEXT.clear();
-            SPIN_TEXT.clear();
-            SHIM_TEXT.clear();
-            PANIC_TEXT.clear();
+            clear_text_ranges();
             return Err(Error::from_errno(ret));
         }
         // SAFETY: `start_watchdog_on_this_cpu` ignores its argument.
@@ -86,9 +80,6 @@ impl Drop for Runtime {
         }
         // SAFETY: Registered in `new()`. Unregistering waits for running handlers.
         unsafe { ndg_hooks_unregister() };
-        DRIVER_TEXT.clear();
-        SPIN_TEXT.clear();
-        SHIM_TEXT.clear();
-        PANIC_TEXT.clear();
+        clear_text_ranges();
     }
 }

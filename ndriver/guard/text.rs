@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The text ranges the handlers tell apart: driver text (faults there are the driver's, and
-//! hung calls may be aborted there), delay loops, leaf memory and I/O functions, and the code
-//! that raises a Rust panic's `BUG()`; and [`capture`], which copies the faulting
+//! hung calls may be aborted there), delay loops, leaf memory and I/O functions, the kernel's
+//! try-lock, and the code that raises a Rust panic's `BUG()`; and [`capture`], which copies the faulting
 //! context (registers, return addresses into driver text) for the crash report.
 
 use core::ffi::{c_uint, c_ulong};
@@ -16,7 +16,10 @@ use crate::pt_regs::PtRegs;
 
 use super::fault::FaultContext;
 use super::frame::Frame;
-use super::helpers::{ndg_rust_bug_extent, ndg_shim_functions, ndg_spin_functions};
+use super::helpers::{
+    ndg_rust_bug_extent, ndg_shim_functions, ndg_spin_functions, ndg_trylock_counts,
+    ndg_trylock_functions,
+};
 
 /// Number of text ranges in which a hung guarded call may be aborted asynchronously.
 const MAX_ABORT_RANGES: usize = 16;
@@ -45,6 +48,12 @@ impl TextRange {
     pub(super) fn clear(&self) {
         self.end.store(0, Ordering::Relaxed);
         self.start.store(0, Ordering::Release);
+    }
+
+    /// Makes the range `[start, start + len)`, for readers that come after.
+    fn set(&self, start: usize, len: usize) {
+        self.end.store(start.saturating_add(len), Ordering::Relaxed);
+        self.start.store(start, Ordering::Release);
     }
 }
 
@@ -106,6 +115,48 @@ pub(super) static SHIM_TEXT: TextRanges<MAX_SHIMS> = TextRanges::new();
 /// The code that raises a Rust panic's `BUG()` (`rust_helper_BUG`), shared by every Rust
 /// panic: a trap there belongs to the code that panicked.
 pub(super) static PANIC_TEXT: TextRange = TextRange::new();
+
+/// The kernel's out-of-line try-lock (`_raw_spin_trylock`), when it pushes nothing before it
+/// touches the lock word: a fault there is on a lock address its caller passed, and the
+/// caller's return address is the word at the stack pointer.
+pub(super) static TRYLOCK_TEXT: TextRange = TextRange::new();
+/// The Rust helper that disables interrupts and calls the try-lock
+/// (`rust_helper_spin_trylock_irq_disable`, what `SpinLockIrq::try_lock` and so
+/// `DriverLock::lock` call).
+pub(super) static TRYLOCK_IRQ_HELPER_TEXT: TextRange = TextRange::new();
+
+/// Forgets every text range: the guard is not running.
+pub(super) fn clear_text_ranges() {
+    DRIVER_TEXT.clear();
+    SPIN_TEXT.clear();
+    SHIM_TEXT.clear();
+    PANIC_TEXT.clear();
+    TRYLOCK_TEXT.clear();
+    TRYLOCK_IRQ_HELPER_TEXT.clear();
+}
+
+/// What a fault at `r.ip` raised in the preempt count on its way there, beyond what the
+/// code that called into it held: for a fault inside the kernel's try-lock (on the lock
+/// word, its only access that can fault), the preemption the try-lock disabled first and,
+/// when the Rust helper called it, the interrupt-disable count the helper raised before
+/// that; 0 anywhere else. The guard takes these off before it asks whether the faulting
+/// context holds a kernel lock: the lock being taken is not held yet, and abandoning
+/// the call gives both counts back (the preempt count is restored as at entry).
+///
+/// # Safety
+///
+/// `r` must be the registers of a kernel-mode fault on the current CPU's current stack.
+pub(super) unsafe fn lock_attempt_counts(r: &PtRegs) -> u32 {
+    if !TRYLOCK_TEXT.contains(r.ip as usize) {
+        return 0;
+    }
+    let Some(caller) = read_stack_word(r.sp) else {
+        return 0;
+    };
+    let from_helper = TRYLOCK_IRQ_HELPER_TEXT.contains(caller as usize);
+    // SAFETY: FFI call without preconditions.
+    unsafe { ndg_trylock_counts(from_helper) }
+}
 
 /// Whether hung guarded code interrupted at `ip` may be aborted right away.
 ///
@@ -276,10 +327,17 @@ pub(super) fn fill_kernel_text_ranges() -> Result {
         pr_err!("guard: cannot find rust_helper_BUG in kallsyms; CONFIG_KALLSYMS is needed\n");
         return Err(ENOENT);
     }
-    PANIC_TEXT
-        .end
-        .store((start + size) as usize, Ordering::Relaxed);
-    PANIC_TEXT.start.store(start as usize, Ordering::Release);
+    PANIC_TEXT.set(start as usize, size as usize);
+    // Without these a fault in the try-lock is judged with the try-lock's own counts, as
+    // if a kernel lock were held: left to the kernel (kernels whose try-lock pushes first).
+    // SAFETY: Both arrays hold `MAX_SHIMS` elements, more than the 2 written.
+    let n = unsafe { ndg_trylock_functions(starts.as_mut_ptr(), sizes.as_mut_ptr()) };
+    if n == 2 {
+        TRYLOCK_IRQ_HELPER_TEXT.set(starts[1] as usize, sizes[1] as usize);
+    }
+    if n >= 1 {
+        TRYLOCK_TEXT.set(starts[0] as usize, sizes[0] as usize);
+    }
     // Faults raised at a driver instruction run ndriver's raising code on the driver's
     // behalf, in its context: they are the driver's (and its hangs may be aborted there).
     let (start, len) = crate::site_raise::text();
