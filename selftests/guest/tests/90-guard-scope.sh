@@ -89,7 +89,7 @@ n=$(dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -c 'ndriver: BUG in kernel code at
 [ "$(stat giveups)" = 0 ] || fail "policy gave up"
 [ "$(td_call op 3)" = 3 ] || fail "op after the kernel faults"
 # The reports' stack traces are expected too (their frames may name lockdep code).
-dmesg_clean --allow 'kernel BUG at lib/dynamic_queue_limits.c|Call Trace|cut here|\]  (\? )?[_A-Za-z0-9.]+\+0x[0-9a-f]+/0x[0-9a-f]+'
+dmesg_clean --allow 'kernel BUG at lib/dynamic_queue_limits.c|ndriver: general protection fault in kernel code at _raw_spin_trylock\+0x[0-9a-f]+/0x[0-9a-f]+ called from a guarded call \(contained as kernel_fault|Call Trace|cut here|\]  (\? )?[_A-Za-z0-9.]+\+0x[0-9a-f]+/0x[0-9a-f]+'
 
 # The default: a core-kernel BUG is left to the kernel. Last, see above. The test
 # guest panics on any oops (panic_on_oops=1, virtme-ng's choice): here the kernel is
