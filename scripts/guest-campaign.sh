@@ -412,6 +412,7 @@ site_one() {
 site_phase() {
 	local dev=$1 impl=$2 workload=$3 base=$4 drive=$5 count=$6 i class
 	local classes=($SITE_CLASSES)
+	[ "$count" -gt 0 ] || return 0
 	if [ "$SITE_KIND" = traced ]; then
 		echo on > "$DBG/$dev/trace" || fail "$dev: trace on"
 		# ext4 over ndblk0 may serve a round from the page cache: sync, and drive
