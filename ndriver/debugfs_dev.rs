@@ -80,6 +80,16 @@ fn inject_write(d: &DevRef, r: &mut UserSliceReader) -> Result {
         return Ok(());
     }
     match inject_spec::parse_request(text, d.entries()) {
+        Ok(Request::Entry(spec))
+            if spec.class.in_trylock() && !crate::guard::trylock_path_known() =>
+        {
+            pr_warn!(
+                "{}: inject: {} needs a kernel whose try-lock path the guard knows (not CONFIG_DEBUG_SPINLOCK or KASAN)\n",
+                d.name(),
+                spec.class.name()
+            );
+            Err(EOPNOTSUPP)
+        }
         Ok(Request::Entry(spec)) => {
             // SAFETY: `ktime_get` has no preconditions; it only seeds the draw.
             let seed = unsafe { kernel::bindings::ktime_get() } as u32;

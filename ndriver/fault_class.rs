@@ -74,13 +74,20 @@ pub(crate) enum FaultClass {
     MappedFree = 22,
     /// The driver's own lock taken through its address with a bit flipped after the lock
     /// checked itself, as a register corrupted right there would: the kernel's try-lock
-    /// faults on the lock word (in `_raw_spin_trylock`, with the preemption and
-    /// interrupt-disable counts it raised first), a `kernel_fault` with no lock held.
+    /// faults on the lock word (a #GP in `_raw_spin_trylock`, with the preemption and
+    /// interrupt-disable counts the try-lock path raised first), a `kernel_fault` with no
+    /// lock held. Refused on kernels where the guard does not know that path.
     BadLock = 23,
+    /// `BadLock` with the lock's address corrupted into unmapped memory instead: a page
+    /// fault on the lock word.
+    BadLockUnmapped = 24,
+    /// `BadLock` with the driver's own lock held: kernel code that faults with more held
+    /// than at entry, left to the kernel unless policy `kernel_bug=1`.
+    BadLockLocked = 25,
 }
 
 /// Number of classes, plus one for "none" at index 0.
-pub(crate) const NR_CLASSES: usize = 24;
+pub(crate) const NR_CLASSES: usize = 26;
 
 impl FaultClass {
     /// Every class, in ABI order.
@@ -108,7 +115,18 @@ impl FaultClass {
         FaultClass::WildDma,
         FaultClass::MappedFree,
         FaultClass::BadLock,
+        FaultClass::BadLockUnmapped,
+        FaultClass::BadLockLocked,
     ];
+
+    /// Whether the class faults in the kernel's try-lock, which needs a kernel where the
+    /// guard knows that path (`guard::trylock_path_known`).
+    pub(crate) fn in_trylock(self) -> bool {
+        matches!(
+            self,
+            FaultClass::BadLock | FaultClass::BadLockUnmapped | FaultClass::BadLockLocked
+        )
+    }
 
     /// The name used in debugfs.
     pub(crate) fn name(self) -> &'static str {
@@ -136,6 +154,8 @@ impl FaultClass {
             FaultClass::WildDma => "wild_dma",
             FaultClass::MappedFree => "mapped_free",
             FaultClass::BadLock => "bad_lock",
+            FaultClass::BadLockUnmapped => "bad_lock_unmapped",
+            FaultClass::BadLockLocked => "bad_lock_locked",
         }
     }
 

@@ -53,7 +53,7 @@
 //! - `entry.rs`: the naked `guard_enter` and `guard_resume` with the frame offsets they use,
 //!   and `redirect`, which makes an interrupted context return to `guard_resume`.
 //! - `text.rs`: text ranges (driver text, delay loops, leaf memory and I/O functions, the
-//!   panic `BUG()`): where a hang may be aborted, and whether a fault is the driver's;
+//!   panic `BUG()`, the kernel's try-lock): where a hang may be aborted, and whether a fault is the driver's;
 //!   `capture`, which copies the faulting context into the frame for [`FaultContext`].
 //! - `counters.rs`: the counters and [`show`].
 //! - `call.rs`: [`guarded_call`] and [`guarded`].
@@ -91,7 +91,9 @@ pub(crate) use entry::GuardFn;
 pub(crate) use fault::{Fault, FaultContext};
 pub(crate) use frame::{guarded_owner, note_raised};
 pub(crate) use runtime::Runtime;
-pub(crate) use text::{module_text, register_module_text, unregister_module_text};
+pub(crate) use text::{
+    module_text, register_module_text, trylock_path_known, unregister_module_text,
+};
 pub(crate) use watchdog::end_if_overdue;
 
 // Under preemptible RCU a read-side section is counted in the task, not in the preempt

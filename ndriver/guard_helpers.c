@@ -427,37 +427,66 @@ void ndg_hooks_unregister(void)
 }
 
 /*
- * The kernel's out-of-line try-lock and the Rust helper that disables interrupts around
- * it (the path of DriverLock::lock, wrappers/driver_lock.rs): a fault on the lock word
- * there (a lock address corrupted after the driver checked it) comes with the counts
- * these two raised first, and with nothing else the fault's context did not hold before.
- * Fills @start/@size with _raw_spin_trylock, then the helper. Returns how many were found:
- * _raw_spin_trylock only counts if it pushes nothing before its accesses, so that its
- * caller's return address is the word at the stack pointer of a fault there.
+ * The path of DriverLock::lock (wrappers/driver_lock.rs): the Rust helper disables
+ * interrupts (local_interrupt_disable(), one HARDIRQ_DISABLE_OFFSET), then calls the
+ * kernel's out-of-line try-lock, which disables preemption (one PREEMPT_OFFSET) and then
+ * reads and compare-and-swaps the lock word. A lock address corrupted after the driver
+ * checked it faults on that word with these two counts raised and nothing else taken.
+ * Fills @start/@size with _raw_spin_trylock's extent and @helper_ret with the return
+ * address of the helper's call to it. Returns 0, or an error where the access is not
+ * _raw_spin_trylock's own (inlined, out of line under CONFIG_DEBUG_SPINLOCK, preceded by
+ * KASAN's check), it pushes before it, or the call is not found.
  */
-unsigned int ndg_trylock_functions(unsigned long *start, unsigned long *size)
+int ndg_trylock_path(unsigned long *start, unsigned long *size, unsigned long *helper_ret)
 {
-	if (ndg_symbol_extent((unsigned long)_raw_spin_trylock, &start[0], &size[0]) ||
-	    !ndg_pushes_nothing_first(start[0]))
-		return 0;
-	if (ndg_symbol_extent((unsigned long)rust_helper_spin_trylock_irq_disable,
-			      &start[1], &size[1]))
-		return 1;
-	return 2;
+#if defined(CONFIG_INLINE_SPIN_TRYLOCK) || defined(CONFIG_DEBUG_SPINLOCK) || defined(CONFIG_KASAN)
+	return -EOPNOTSUPP;
+#else
+	unsigned long target = (unsigned long)_raw_spin_trylock;
+	unsigned long hstart, hsize, at;
+
+	if (ndg_symbol_extent(target, start, size) || *start != target ||
+	    !ndg_pushes_nothing_first(target))
+		return -EOPNOTSUPP;
+	if (ndg_symbol_extent((unsigned long)rust_helper_spin_trylock_irq_disable, &hstart,
+			      &hsize))
+		return -ENOENT;
+	for (at = hstart; at + 5 <= hstart + hsize; at++) {
+		const u8 *p = (const u8 *)at;
+		s32 rel;
+
+		if (p[0] != 0xe8)	/* call rel32 */
+			continue;
+		memcpy(&rel, p + 1, sizeof(rel));
+		if (at + 5 + (long)rel == target) {
+			*helper_ret = at + 5;
+			return 0;
+		}
+	}
+	return -ENOENT;
+#endif
 }
 
 /*
- * What _raw_spin_trylock raised in the preempt count before its access to the lock word,
- * and, when @irq_disable (called from the helper above), what the helper's
- * local_interrupt_disable() raised before it.
+ * @pc with the two counts of the path above taken off, for a fault in _raw_spin_trylock
+ * called from the Rust helper, if it is the access to the lock word: a page fault at the
+ * lock argument (still in rdi there), or a #GP with a non-canonical one. Anything else, or
+ * counts that are not raised, gives @pc back as it is (judged as a lock held).
  */
-unsigned int ndg_trylock_counts(bool irq_disable)
+unsigned int ndg_trylock_fault_pc(const struct pt_regs *regs, bool page_fault,
+				  unsigned int pc)
 {
-	unsigned int n = PREEMPT_OFFSET;
+	unsigned long lock = regs->di;
 
-#ifdef HARDIRQ_DISABLE_OFFSET
-	if (irq_disable)
-		n += HARDIRQ_DISABLE_OFFSET;
+	if (page_fault ? read_cr2() - lock >= sizeof(arch_spinlock_t) :
+			 __is_canonical_address(lock, __VIRTUAL_MASK_SHIFT + 1))
+		return pc;
+	if ((pc & PREEMPT_MASK) < PREEMPT_OFFSET)
+		return pc;
+#ifdef HARDIRQ_DISABLE_MASK
+	if ((pc & HARDIRQ_DISABLE_MASK) < HARDIRQ_DISABLE_OFFSET)
+		return pc;
+	pc -= HARDIRQ_DISABLE_OFFSET;
 #endif
-	return n;
+	return pc - PREEMPT_OFFSET;
 }

@@ -53,8 +53,9 @@ void ndg_note_kernel_fault(struct pt_regs *regs, const char *what,
 			   const char *outcome);
 unsigned int ndg_shim_functions(unsigned long *start, unsigned long *size,
 				unsigned int max);
-unsigned int ndg_trylock_functions(unsigned long *start, unsigned long *size);
-unsigned int ndg_trylock_counts(bool irq_disable);
+int ndg_trylock_path(unsigned long *start, unsigned long *size, unsigned long *helper_ret);
+unsigned int ndg_trylock_fault_pc(const struct pt_regs *regs, bool page_fault,
+				  unsigned int pc);
 
 int ndg_hooks_register(ndg_die_fn die_cb, ndg_nmi_fn nmi_cb);
 void ndg_hooks_unregister(void);

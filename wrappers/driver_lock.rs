@@ -16,13 +16,14 @@
 //!
 //! The lock also checks that it is one before the kernel's lock code sees its address. A
 //! driver that reaches its lock through a corrupted pointer would otherwise fault inside
-//! `_raw_spin_trylock`, with the preemption and interrupt-disable counts that code raised
-//! first, which the guard cannot tell from a kernel lock held and leaves to the kernel
-//! (an oops); or, on mapped memory, its compare-and-swap would write into whatever is
-//! there. Reading the lock's check word here faults in driver text instead, where the
-//! guard contains it, and a word that does not match is a lock that can never be taken
-//! (the call is ended as a hang). The check cannot see a pointer corrupted into another
-//! live `DriverLock` of the instance.
+//! `_raw_spin_trylock`, with the preemption and interrupt-disable counts the try-lock path
+//! raised first (the guard takes those off only for a fault on the lock word on that
+//! path, and not on debug kernels: `Documentation/design.rst`, "Known limits"), or, on
+//! mapped memory, its compare-and-swap would write into whatever is there. Reading the
+//! lock's check word here faults in driver text instead, where the guard contains it, and
+//! a word that does not match is a lock that can never be taken (the call is ended as a
+//! hang). The check cannot see a pointer corrupted into another live `DriverLock` of the
+//! instance, nor one corrupted after the check.
 
 use kernel::prelude::*;
 use kernel::sync::{SpinLockIrq, SpinLockIrqGuard};
@@ -87,24 +88,37 @@ impl<T> DriverLock<T> {
     }
 }
 
+/// How [`DriverLock::try_lock_corrupted`] corrupts the lock's address.
+#[derive(Clone, Copy)]
+pub(crate) enum LockCorruption {
+    /// Bit 62 flipped: a non-canonical address, a general protection fault.
+    NonCanonical,
+    /// Bits 46 to 40 cleared: an address in the hole at the bottom of the kernel half
+    /// (`0xffff8000_00000000` up, never mapped with 4-level paging), a page fault.
+    Unmapped,
+}
+
 impl<T> DriverLock<T> {
-    /// The injected fault `bad_lock`: the kernel's interrupt-disabling try-lock (what
-    /// [`DriverLock::lock`] calls once the check passed) on this lock's address with bit 62
-    /// flipped, as if the register holding it were corrupted after the check. The address
-    /// is non-canonical: the try-lock's access to the lock word is a general protection
-    /// fault inside `_raw_spin_trylock`, which never returns here.
-    pub(crate) fn try_lock_corrupted(&self) {
-        let addr = core::hint::black_box(core::ptr::from_ref(&self.inner) as usize ^ CORRUPT_BIT);
+    /// The injected faults `bad_lock` and `bad_lock_unmapped`: the kernel's
+    /// interrupt-disabling try-lock (what [`DriverLock::lock`] calls once the check
+    /// passed) on this lock's address corrupted as `how` says, as if the register holding
+    /// it had been corrupted after the check. The try-lock's access to the lock word
+    /// faults inside `_raw_spin_trylock` and never returns here.
+    pub(crate) fn try_lock_corrupted(&self, how: LockCorruption) {
+        let lock = core::ptr::from_ref(&self.inner)
+            .cast::<kernel::bindings::spinlock_t>()
+            .cast_mut()
+            .map_addr(|a| match how {
+                LockCorruption::NonCanonical => a ^ (1 << 62),
+                LockCorruption::Unmapped => a & !(0x7f << 40),
+            });
         // SAFETY: not safe at all: an injected fault on a corrupted lock address, contained
-        // by the guard. A non-canonical address is never a lock the call could take.
-        let taken = unsafe { kernel::bindings::spin_trylock_irq_disable(addr as *mut _) };
+        // by the guard. Neither address is ever mapped, so no lock word is written.
+        let taken =
+            unsafe { kernel::bindings::spin_trylock_irq_disable(core::hint::black_box(lock)) };
         core::hint::black_box(taken);
     }
 }
-
-/// The bit [`DriverLock::try_lock_corrupted`] flips: any kernel address with it flipped is
-/// non-canonical.
-const CORRUPT_BIT: usize = 1 << 62;
 
 #[pinned_drop]
 impl<T> PinnedDrop for DriverLock<T> {

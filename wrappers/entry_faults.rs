@@ -19,7 +19,7 @@ use crate::callouts_api::{
     ndriver_net_tx_done, ndriver_timer_arm,
 };
 use crate::driver_dev::Dev;
-use crate::driver_lock::DriverLock;
+use crate::driver_lock::{DriverLock, LockCorruption};
 use core::hint::black_box;
 use kernel::prelude::*;
 
@@ -239,7 +239,18 @@ pub(crate) fn raise<S>(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<S>) -
         }
         23 => {
             // The lock's address corrupted between its check and the kernel's try-lock.
-            lock.try_lock_corrupted();
+            lock.try_lock_corrupted(LockCorruption::NonCanonical);
+            Ok(())
+        }
+        24 => {
+            lock.try_lock_corrupted(LockCorruption::Unmapped);
+            Ok(())
+        }
+        25 => {
+            // The same with the lock held: kernel code faulting with more held than at
+            // entry (here the driver's own lock), left to the kernel by default.
+            let _held = lock.lock();
+            lock.try_lock_corrupted(LockCorruption::NonCanonical);
             Ok(())
         }
         _ => Ok(()),

@@ -68,8 +68,13 @@ extern "C" {
         size: *mut c_ulong,
         max: c_uint,
     ) -> c_uint;
-    pub(super) fn ndg_trylock_functions(start: *mut c_ulong, size: *mut c_ulong) -> c_uint;
-    pub(super) fn ndg_trylock_counts(irq_disable: bool) -> c_uint;
+    pub(super) fn ndg_trylock_path(
+        start: *mut c_ulong,
+        size: *mut c_ulong,
+        helper_ret: *mut c_ulong,
+    ) -> c_int;
+    pub(super) fn ndg_trylock_fault_pc(regs: *const PtRegs, page_fault: bool, pc: c_uint)
+        -> c_uint;
     pub(super) fn ndg_hooks_register(
         die_cb: unsafe extern "C" fn(
             c_ulong,

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The text ranges the handlers tell apart: driver text (faults there are the driver's, and
-//! hung calls may be aborted there), delay loops, leaf memory and I/O functions, the kernel's
-//! try-lock, and the code that raises a Rust panic's `BUG()`; and [`capture`], which copies the faulting
+//! The text ranges the handlers tell apart: driver text (faults there are the driver's,
+//! and hung calls may be aborted there), delay loops, leaf memory and I/O functions, the
+//! kernel's try-lock, and the code that raises a Rust panic's `BUG()`; and [`capture`], which copies the faulting
 //! context (registers, return addresses into driver text) for the crash report.
 
 use core::ffi::{c_uint, c_ulong};
@@ -17,8 +17,8 @@ use crate::pt_regs::PtRegs;
 use super::fault::FaultContext;
 use super::frame::Frame;
 use super::helpers::{
-    ndg_rust_bug_extent, ndg_shim_functions, ndg_spin_functions, ndg_trylock_counts,
-    ndg_trylock_functions,
+    ndg_rust_bug_extent, ndg_shim_functions, ndg_spin_functions, ndg_trylock_fault_pc,
+    ndg_trylock_path,
 };
 
 /// Number of text ranges in which a hung guarded call may be aborted asynchronously.
@@ -116,14 +116,13 @@ pub(super) static SHIM_TEXT: TextRanges<MAX_SHIMS> = TextRanges::new();
 /// panic: a trap there belongs to the code that panicked.
 pub(super) static PANIC_TEXT: TextRange = TextRange::new();
 
-/// The kernel's out-of-line try-lock (`_raw_spin_trylock`), when it pushes nothing before it
-/// touches the lock word: a fault there is on a lock address its caller passed, and the
-/// caller's return address is the word at the stack pointer.
+/// The kernel's out-of-line try-lock (`_raw_spin_trylock`), on kernels where its access to
+/// the lock word is its own (see [`lock_attempt_pc`]).
 pub(super) static TRYLOCK_TEXT: TextRange = TextRange::new();
-/// The Rust helper that disables interrupts and calls the try-lock
-/// (`rust_helper_spin_trylock_irq_disable`, what `SpinLockIrq::try_lock` and so
-/// `DriverLock::lock` call).
-pub(super) static TRYLOCK_IRQ_HELPER_TEXT: TextRange = TextRange::new();
+/// The return address of the call to the try-lock in the Rust helper that disables
+/// interrupts first (`rust_helper_spin_trylock_irq_disable`, what `SpinLockIrq::try_lock`
+/// and so `DriverLock::lock` call); 0 where the guard does not know that path.
+static TRYLOCK_HELPER_RET: AtomicUsize = AtomicUsize::new(0);
 
 /// Forgets every text range: the guard is not running.
 pub(super) fn clear_text_ranges() {
@@ -132,30 +131,33 @@ pub(super) fn clear_text_ranges() {
     SHIM_TEXT.clear();
     PANIC_TEXT.clear();
     TRYLOCK_TEXT.clear();
-    TRYLOCK_IRQ_HELPER_TEXT.clear();
+    TRYLOCK_HELPER_RET.store(0, Ordering::Relaxed);
 }
 
-/// What a fault at `r.ip` raised in the preempt count on its way there, beyond what the
-/// code that called into it held: for a fault inside the kernel's try-lock (on the lock
-/// word, its only access that can fault), the preemption the try-lock disabled first and,
-/// when the Rust helper called it, the interrupt-disable count the helper raised before
-/// that; 0 anywhere else. The guard takes these off before it asks whether the faulting
-/// context holds a kernel lock: the lock being taken is not held yet, and abandoning
-/// the call gives both counts back (the preempt count is restored as at entry).
-///
-/// # Safety
-///
-/// `r` must be the registers of a kernel-mode fault on the current CPU's current stack.
-pub(super) unsafe fn lock_attempt_counts(r: &PtRegs) -> u32 {
-    if !TRYLOCK_TEXT.contains(r.ip as usize) {
-        return 0;
+/// Whether the guard knows the path `DriverLock::lock` takes into the kernel's try-lock
+/// on this kernel, and so can contain a fault on a bad lock word there.
+pub(crate) fn trylock_path_known() -> bool {
+    TRYLOCK_HELPER_RET.load(Ordering::Relaxed) != 0
+}
+
+/// The preempt count `pc` of a kernel fault at `r`, less what `DriverLock::lock`'s path
+/// into the kernel raised before a fault on the lock word: a page fault (`page_fault`) or
+/// #GP on the lock argument inside `_raw_spin_trylock`, whose return address (the word at
+/// the stack pointer: it pushes nothing first) is the Rust helper's call. The helper's
+/// interrupt-disable level and the try-lock's preemption level come off; they are not a
+/// lock held (the lock was not taken), and abandoning the call gives them back (the
+/// preempt count is restored as at entry). Any other fault, here or elsewhere, keeps its
+/// count: the guard then judges it as it judges every kernel fault.
+pub(super) fn lock_attempt_pc(r: &PtRegs, page_fault: bool, pc: u32) -> u32 {
+    let ret = TRYLOCK_HELPER_RET.load(Ordering::Relaxed);
+    if ret == 0 || !TRYLOCK_TEXT.contains(r.ip as usize) {
+        return pc;
     }
-    let Some(caller) = read_stack_word(r.sp) else {
-        return 0;
-    };
-    let from_helper = TRYLOCK_IRQ_HELPER_TEXT.contains(caller as usize);
-    // SAFETY: FFI call without preconditions.
-    unsafe { ndg_trylock_counts(from_helper) }
+    if read_stack_word(r.sp) != Some(ret as u64) {
+        return pc;
+    }
+    // SAFETY: `r` is a live `pt_regs`, only read.
+    unsafe { ndg_trylock_fault_pc(ptr::from_ref(r), page_fault, pc) }
 }
 
 /// Whether hung guarded code interrupted at `ip` may be aborted right away.
@@ -304,8 +306,8 @@ pub(crate) unsafe fn module_text(ptr: *mut bindings::module) -> (usize, usize) {
 }
 
 /// Finds the kernel functions the guard treats apart: the delay loops (abort points), the
-/// leaf memory and I/O functions (faults there are their caller's) and the code that raises
-/// every Rust panic's `BUG()`. Without the last, every driver panic would look like a
+/// leaf memory and I/O functions (faults there are their caller's), the code that raises
+/// every Rust panic's `BUG()` and the try-lock path of `DriverLock::lock`. Without the last, every driver panic would look like a
 /// core-kernel BUG: then the runtime does not start.
 pub(super) fn fill_kernel_text_ranges() -> Result {
     let mut starts: [c_ulong; MAX_SHIMS] = [0; MAX_SHIMS];
@@ -328,15 +330,14 @@ pub(super) fn fill_kernel_text_ranges() -> Result {
         return Err(ENOENT);
     }
     PANIC_TEXT.set(start as usize, size as usize);
-    // Without these a fault in the try-lock is judged with the try-lock's own counts, as
-    // if a kernel lock were held: left to the kernel (kernels whose try-lock pushes first).
-    // SAFETY: Both arrays hold `MAX_SHIMS` elements, more than the 2 written.
-    let n = unsafe { ndg_trylock_functions(starts.as_mut_ptr(), sizes.as_mut_ptr()) };
-    if n == 2 {
-        TRYLOCK_IRQ_HELPER_TEXT.set(starts[1] as usize, sizes[1] as usize);
-    }
-    if n >= 1 {
+    // Without it a fault on a bad lock word in the try-lock is judged with the counts the
+    // path raised, as a lock held: left to the kernel (debug kernels, see design.rst).
+    let mut ret: c_ulong = 0;
+    // SAFETY: The arrays hold `MAX_SHIMS` elements, of which the first is written; `ret`
+    // is valid for writes.
+    if unsafe { ndg_trylock_path(starts.as_mut_ptr(), sizes.as_mut_ptr(), &mut ret) } == 0 {
         TRYLOCK_TEXT.set(starts[0] as usize, sizes[0] as usize);
+        TRYLOCK_HELPER_RET.store(ret as usize, Ordering::Relaxed);
     }
     // Faults raised at a driver instruction run ndriver's raising code on the driver's
     // behalf, in its context: they are the driver's (and its hangs may be aborted there).

@@ -18,7 +18,7 @@ use super::helpers::{
     ndg_die_trap, ndg_holds_more, ndg_level_mask, ndg_note_kernel_fault, ndg_report_kernel_fault,
     Marks,
 };
-use super::text::{capture, driver_fault_site, lock_attempt_counts};
+use super::text::{capture, driver_fault_site, lock_attempt_pc};
 use crate::detected::Detected;
 
 const X86_TRAP_DE: c_ulong = 0;
@@ -131,13 +131,13 @@ pub(super) unsafe extern "C" fn on_die(
     let in_kernel = !unsafe { driver_fault_site(r) };
     // A lock being taken is not held yet: the counts the try-lock path raised before its
     // access to a bad lock word are no kernel lock.
-    let attempt = if in_kernel {
-        // SAFETY: `r` are the registers of this CPU's kernel-mode fault.
-        unsafe { lock_attempt_counts(r) }
-    } else {
-        0
+    let pc = match class {
+        Detected::PageFault | Detected::Gpf if in_kernel => {
+            lock_attempt_pc(r, class == Detected::PageFault, pc)
+        }
+        _ => pc,
     };
-    let held = in_kernel && holds_more_than_at_entry(frame, pc.wrapping_sub(attempt), &marks);
+    let held = in_kernel && holds_more_than_at_entry(frame, pc, &marks);
     let containable = !in_kernel || (class != Detected::Bug && !held) || frame.contain_kernel_bug;
     // SAFETY: Reading a constant defined by the C helpers.
     let oops = val == unsafe { ndg_die_oops };

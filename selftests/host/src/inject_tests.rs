@@ -206,3 +206,17 @@ fn site_classes() {
     }
     assert!(FaultClass::Null.at_site() && !FaultClass::Deadlock.at_site());
 }
+
+#[test]
+fn trylock_classes() {
+    let names: Vec<&str> = FaultClass::ALL
+        .iter()
+        .filter(|c| c.in_trylock())
+        .map(|c| c.name())
+        .collect();
+    assert_eq!(names, ["bad_lock", "bad_lock_unmapped", "bad_lock_locked"]);
+    // Raised by the class glue with the instance's lock at hand, never at a site.
+    assert!(FaultClass::ALL
+        .iter()
+        .all(|c| !(c.in_trylock() && c.at_site())));
+}
