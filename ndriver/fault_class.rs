@@ -84,10 +84,15 @@ pub(crate) enum FaultClass {
     /// `BadLock` with the driver's own lock held: kernel code that faults with more held
     /// than at entry, left to the kernel unless policy `kernel_bug=1`.
     BadLockLocked = 25,
+    /// The driver's own lock released through its address corrupted into unmapped memory
+    /// (the lock taken, its guard forgotten, the kernel's unlock called on the bad
+    /// address): a page fault on the lock word in `_raw_spin_unlock_irq_enable`, the
+    /// driver's own fault, as one in `memcpy()` is.
+    BadUnlock = 26,
 }
 
 /// Number of classes, plus one for "none" at index 0.
-pub(crate) const NR_CLASSES: usize = 26;
+pub(crate) const NR_CLASSES: usize = 27;
 
 impl FaultClass {
     /// Every class, in ABI order.
@@ -117,14 +122,18 @@ impl FaultClass {
         FaultClass::BadLock,
         FaultClass::BadLockUnmapped,
         FaultClass::BadLockLocked,
+        FaultClass::BadUnlock,
     ];
 
-    /// Whether the class faults in the kernel's try-lock, which needs a kernel where the
-    /// guard knows that path (`guard::trylock_path_known`).
-    pub(crate) fn in_trylock(self) -> bool {
+    /// Whether the class faults in the kernel's try-lock or unlock, which needs a kernel
+    /// where the guard knows those paths (`guard::lock_paths_known`).
+    pub(crate) fn in_lock_path(self) -> bool {
         matches!(
             self,
-            FaultClass::BadLock | FaultClass::BadLockUnmapped | FaultClass::BadLockLocked
+            FaultClass::BadLock
+                | FaultClass::BadLockUnmapped
+                | FaultClass::BadLockLocked
+                | FaultClass::BadUnlock
         )
     }
 
@@ -156,6 +165,7 @@ impl FaultClass {
             FaultClass::BadLock => "bad_lock",
             FaultClass::BadLockUnmapped => "bad_lock_unmapped",
             FaultClass::BadLockLocked => "bad_lock_locked",
+            FaultClass::BadUnlock => "bad_unlock",
         }
     }
 

@@ -92,7 +92,7 @@ pub(crate) use fault::{Fault, FaultContext};
 pub(crate) use frame::{guarded_owner, note_raised};
 pub(crate) use runtime::Runtime;
 pub(crate) use text::{
-    module_text, register_module_text, trylock_path_known, unregister_module_text,
+    lock_paths_known, module_text, register_module_text, unregister_module_text,
 };
 pub(crate) use watchdog::end_if_overdue;
 

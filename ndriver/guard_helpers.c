@@ -427,26 +427,39 @@ void ndg_hooks_unregister(void)
 }
 
 /*
- * The path of DriverLock::lock (wrappers/driver_lock.rs): the Rust helper disables
- * interrupts (local_interrupt_disable(), one HARDIRQ_DISABLE_OFFSET), then calls the
- * kernel's out-of-line try-lock, which disables preemption (one PREEMPT_OFFSET) and then
- * reads and compare-and-swaps the lock word. A lock address corrupted after the driver
- * checked it faults on that word with these two counts raised and nothing else taken.
- * Fills @start/@size with _raw_spin_trylock's extent and @helper_ret with the return
- * address of the helper's call to it. Returns 0, or an error where the access is not
- * _raw_spin_trylock's own (inlined, out of line under CONFIG_DEBUG_SPINLOCK, preceded by
- * KASAN's check), it pushes before it, or the call is not found.
+ * The paths of DriverLock (wrappers/driver_lock.rs) into the kernel's lock code.
+ *
+ * Taking it: the Rust helper disables interrupts (local_interrupt_disable(), one
+ * HARDIRQ_DISABLE_OFFSET), then calls the kernel's out-of-line try-lock, which disables
+ * preemption (one PREEMPT_OFFSET) and then reads and compare-and-swaps the lock word. A
+ * lock address corrupted after the driver checked it faults on that word with these two
+ * counts raised and nothing else taken.
+ *
+ * Releasing it (the guard's drop): the Rust helper jumps to _raw_spin_unlock_irq_enable,
+ * whose first instruction stores to the lock word. A corrupted address faults there, with
+ * the driver's own lock still held and the driver's return address at the stack pointer:
+ * the fault is the driver's, as one in memcpy() is.
+ *
+ * Fills @start/@size with _raw_spin_trylock's extent, then _raw_spin_unlock_irq_enable's,
+ * and @helper_ret with the return address of the helper's call to the try-lock. Returns 0,
+ * or an error where an access is not the function's own (inlined, out of line under
+ * CONFIG_DEBUG_SPINLOCK, preceded by KASAN's check or lockdep's release), a function
+ * pushes first, or the call is not found.
  */
-int ndg_trylock_path(unsigned long *start, unsigned long *size, unsigned long *helper_ret)
+int ndg_lock_paths(unsigned long *start, unsigned long *size, unsigned long *helper_ret)
 {
-#if defined(CONFIG_INLINE_SPIN_TRYLOCK) || defined(CONFIG_DEBUG_SPINLOCK) || defined(CONFIG_KASAN)
+#if defined(CONFIG_INLINE_SPIN_TRYLOCK) || defined(CONFIG_INLINE_SPIN_UNLOCK_IRQ) || \
+	defined(CONFIG_DEBUG_SPINLOCK) || defined(CONFIG_DEBUG_LOCK_ALLOC) || defined(CONFIG_KASAN)
 	return -EOPNOTSUPP;
 #else
 	unsigned long target = (unsigned long)_raw_spin_trylock;
+	unsigned long unlock = (unsigned long)_raw_spin_unlock_irq_enable;
 	unsigned long hstart, hsize, at;
 
-	if (ndg_symbol_extent(target, start, size) || *start != target ||
-	    !ndg_pushes_nothing_first(target))
+	if (ndg_symbol_extent(target, &start[0], &size[0]) || start[0] != target ||
+	    !ndg_pushes_nothing_first(target) ||
+	    ndg_symbol_extent(unlock, &start[1], &size[1]) || start[1] != unlock ||
+	    !ndg_pushes_nothing_first(unlock))
 		return -EOPNOTSUPP;
 	if (ndg_symbol_extent((unsigned long)rust_helper_spin_trylock_irq_disable, &hstart,
 			      &hsize))
@@ -468,7 +481,7 @@ int ndg_trylock_path(unsigned long *start, unsigned long *size, unsigned long *h
 }
 
 /*
- * @pc with the two counts of the path above taken off, for a fault in _raw_spin_trylock
+ * @pc with the two counts of the taking path above taken off, for a fault in _raw_spin_trylock
  * called from the Rust helper, if it is the access to the lock word: a page fault at the
  * lock argument (still in rdi there), or a #GP with a non-canonical one. Anything else, or
  * counts that are not raised, gives @pc back as it is (judged as a lock held).

@@ -53,7 +53,7 @@ void ndg_note_kernel_fault(struct pt_regs *regs, const char *what,
 			   const char *outcome);
 unsigned int ndg_shim_functions(unsigned long *start, unsigned long *size,
 				unsigned int max);
-int ndg_trylock_path(unsigned long *start, unsigned long *size, unsigned long *helper_ret);
+int ndg_lock_paths(unsigned long *start, unsigned long *size, unsigned long *helper_ret);
 unsigned int ndg_trylock_fault_pc(const struct pt_regs *regs, bool page_fault,
 				  unsigned int pc);
 

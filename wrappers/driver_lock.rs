@@ -99,24 +99,45 @@ pub(crate) enum LockCorruption {
 }
 
 impl<T> DriverLock<T> {
+    /// The address of the kernel spinlock inside, corrupted as `how` says (`Lock` is
+    /// `repr(C)` with the `spinlock_t` first).
+    fn corrupted(&self, how: LockCorruption) -> *mut kernel::bindings::spinlock_t {
+        core::ptr::from_ref(&self.inner)
+            .cast::<kernel::bindings::spinlock_t>()
+            .cast_mut()
+            .map_addr(|a| match how {
+                LockCorruption::NonCanonical => a ^ (1 << 62),
+                LockCorruption::Unmapped => a & !(0x7f << 40),
+            })
+    }
+
     /// The injected faults `bad_lock` and `bad_lock_unmapped`: the kernel's
     /// interrupt-disabling try-lock (what [`DriverLock::lock`] calls once the check
     /// passed) on this lock's address corrupted as `how` says, as if the register holding
     /// it had been corrupted after the check. The try-lock's access to the lock word
     /// faults inside `_raw_spin_trylock` and never returns here.
     pub(crate) fn try_lock_corrupted(&self, how: LockCorruption) {
-        let lock = core::ptr::from_ref(&self.inner)
-            .cast::<kernel::bindings::spinlock_t>()
-            .cast_mut()
-            .map_addr(|a| match how {
-                LockCorruption::NonCanonical => a ^ (1 << 62),
-                LockCorruption::Unmapped => a & !(0x7f << 40),
-            });
+        let lock = self.corrupted(how);
         // SAFETY: not safe at all: an injected fault on a corrupted lock address, contained
         // by the guard. Neither address is ever mapped, so no lock word is written.
         let taken =
             unsafe { kernel::bindings::spin_trylock_irq_disable(core::hint::black_box(lock)) };
         core::hint::black_box(taken);
+    }
+
+    /// The injected fault `bad_unlock`: takes the lock, then releases it through the
+    /// kernel's unlock (what the guard's drop calls) on its address corrupted into
+    /// unmapped memory. The unlock's store to the lock word faults inside
+    /// `_raw_spin_unlock_irq_enable` and never returns here; the lock stays taken, and dies
+    /// with the instance like any lock of a failed call.
+    pub(crate) fn unlock_corrupted(&self) {
+        let guard = self.lock();
+        // Released below, through the corrupted address, not by the guard.
+        core::mem::forget(guard);
+        let lock = self.corrupted(LockCorruption::Unmapped);
+        // SAFETY: not safe at all: an injected fault on a corrupted lock address, contained
+        // by the guard. The address is never mapped, so nothing is written.
+        unsafe { kernel::bindings::spin_unlock_irq_enable(core::hint::black_box(lock)) };
     }
 }
 

@@ -253,6 +253,10 @@ pub(crate) fn raise<S>(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<S>) -
             lock.try_lock_corrupted(LockCorruption::NonCanonical);
             Ok(())
         }
+        26 => {
+            lock.unlock_corrupted();
+            Ok(())
+        }
         _ => Ok(()),
     }
 }

@@ -68,7 +68,7 @@ extern "C" {
         size: *mut c_ulong,
         max: c_uint,
     ) -> c_uint;
-    pub(super) fn ndg_trylock_path(
+    pub(super) fn ndg_lock_paths(
         start: *mut c_ulong,
         size: *mut c_ulong,
         helper_ret: *mut c_ulong,

@@ -17,8 +17,8 @@ use crate::pt_regs::PtRegs;
 use super::fault::FaultContext;
 use super::frame::Frame;
 use super::helpers::{
-    ndg_rust_bug_extent, ndg_shim_functions, ndg_spin_functions, ndg_trylock_fault_pc,
-    ndg_trylock_path,
+    ndg_lock_paths, ndg_rust_bug_extent, ndg_shim_functions, ndg_spin_functions,
+    ndg_trylock_fault_pc,
 };
 
 /// Number of text ranges in which a hung guarded call may be aborted asynchronously.
@@ -110,7 +110,9 @@ pub(super) static DRIVER_TEXT: TextRanges<MAX_ABORT_RANGES> = TextRanges::new();
 /// Kernel functions that only delay (`__udelay`): hung driver code may be aborted there too.
 pub(super) static SPIN_TEXT: TextRanges<4> = TextRanges::new();
 /// Leaf kernel functions that only move memory or do I/O for their caller (`memcpy`,
-/// `readl`, `ioread32`, ...): a fault there is the caller's, found at the stack pointer.
+/// `readl`, `ioread32`, ..., and the unlock `DriverLock`'s guard jumps to, whose only
+/// access is its first store to the lock word): a fault there is the caller's, found at
+/// the stack pointer.
 pub(super) static SHIM_TEXT: TextRanges<MAX_SHIMS> = TextRanges::new();
 /// The code that raises a Rust panic's `BUG()` (`rust_helper_BUG`), shared by every Rust
 /// panic: a trap there belongs to the code that panicked.
@@ -134,9 +136,9 @@ pub(super) fn clear_text_ranges() {
     TRYLOCK_HELPER_RET.store(0, Ordering::Relaxed);
 }
 
-/// Whether the guard knows the path `DriverLock::lock` takes into the kernel's try-lock
-/// on this kernel, and so can contain a fault on a bad lock word there.
-pub(crate) fn trylock_path_known() -> bool {
+/// Whether the guard knows the paths `DriverLock` takes into the kernel's try-lock and
+/// unlock on this kernel, and so can contain a fault on a bad lock word there.
+pub(crate) fn lock_paths_known() -> bool {
     TRYLOCK_HELPER_RET.load(Ordering::Relaxed) != 0
 }
 
@@ -330,13 +332,16 @@ pub(super) fn fill_kernel_text_ranges() -> Result {
         return Err(ENOENT);
     }
     PANIC_TEXT.set(start as usize, size as usize);
-    // Without it a fault on a bad lock word in the try-lock is judged with the counts the
-    // path raised, as a lock held: left to the kernel (debug kernels, see design.rst).
+    // Without these a fault on a bad lock word in `DriverLock`'s lock or unlock is judged
+    // with the counts raised, as a kernel lock held: left to the kernel (debug kernels,
+    // see design.rst).
     let mut ret: c_ulong = 0;
-    // SAFETY: The arrays hold `MAX_SHIMS` elements, of which the first is written; `ret`
-    // is valid for writes.
-    if unsafe { ndg_trylock_path(starts.as_mut_ptr(), sizes.as_mut_ptr(), &mut ret) } == 0 {
+    // SAFETY: The arrays hold `MAX_SHIMS` elements, of which the first two are written;
+    // `ret` is valid for writes.
+    if unsafe { ndg_lock_paths(starts.as_mut_ptr(), sizes.as_mut_ptr(), &mut ret) } == 0 {
         TRYLOCK_TEXT.set(starts[0] as usize, sizes[0] as usize);
+        // The unlock stores to the lock word first, for the driver: a leaf like `memcpy`.
+        SHIM_TEXT.add(starts[1] as usize, sizes[1] as usize)?;
         TRYLOCK_HELPER_RET.store(ret as usize, Ordering::Relaxed);
     }
     // Faults raised at a driver instruction run ndriver's raising code on the driver's

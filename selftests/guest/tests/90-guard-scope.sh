@@ -13,7 +13,8 @@
 #   and lockdep is off for the rest of the boot, as after any oops.
 # - A fault in the kernel's try-lock on a lock address the driver corrupted after its
 #   lock's check (bad_lock, bad_lock_unmapped) is contained as kernel_fault; with the
-#   driver's lock held (bad_lock_locked) it is a fault with a lock held.
+#   driver's lock held (bad_lock_locked) it is a fault with a lock held; in the unlock
+#   (bad_unlock) it is the driver's own page fault.
 . "$(dirname "$0")/../lib.sh"
 
 need_e1000
@@ -55,12 +56,13 @@ dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'ndriver: RIP: 0010:reciprocal_valu
 # left these to the kernel and the guest panicked. On kernels where the access is not
 # the try-lock's own (CONFIG_DEBUG_SPINLOCK, KASAN: make check-debug) the classes are
 # refused instead, and the test checks that.
-trylock_known=1
+lock_paths_known=1
 if kasan_on || grep -q ' do_raw_spin_trylock$' /proc/kallsyms; then
-	trylock_known=0
+	lock_paths_known=0
 	refused "$TD/inject" "class=bad_lock entry=op"
 	refused "$TD/inject" "class=bad_lock_locked entry=op"
-	dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'inject: bad_lock needs a kernel whose try-lock path the guard knows' ||
+	refused "$TD/inject" "class=bad_unlock entry=op"
+	dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'inject: bad_lock needs a kernel whose lock paths the guard knows' ||
 		fail "bad_lock refused without saying why"
 	echo "bad_lock: refused on this kernel (the try-lock's access is not its own), as documented"
 else
@@ -77,8 +79,17 @@ else
 			grep -c "ndriver: $what in kernel code at _raw_spin_trylock+0x.*(contained as kernel_fault, the instance is replaced)")
 		[ "$n" = 4 ] || fail "$n reports of a contained $what in _raw_spin_trylock, want 4"
 	done
+	# Releasing it through a corrupted address: the unlock's store to the lock word is
+	# the driver's own fault (its return address is the driver's), a page fault.
+	before=$(stat detected page_fault)
+	for entry in $ENTRIES; do
+		td_inject bad_unlock "$entry"
+	done
+	got=$(( $(stat detected page_fault) - before ))
+	[ "$got" = 4 ] || fail "bad_unlock: $got page faults detected, want 4"
 	[ "$(td_call op 7)" = 7 ] || fail "op after the lock faults"
-	echo "bad_lock, bad_lock_unmapped: 8 faults in _raw_spin_trylock contained at $ENTRIES"
+	echo "bad_lock, bad_lock_unmapped: 8 faults in _raw_spin_trylock contained at $ENTRIES;" \
+		"bad_unlock: 4 in _raw_spin_unlock_irq_enable"
 fi
 
 # A core-kernel BUG contained on request.
@@ -102,7 +113,7 @@ n=$(dmesg | sed -n "/$DMESG_MARK/,\$p" |
 [ "$n" = 2 ] || fail "$n reports of a kernel fault with a lock held, want 2"
 # The same in the try-lock: with the driver's lock held the fault on the other lock's
 # word still holds more than at entry (only the try-lock path's own counts come off).
-if [ $trylock_known = 1 ]; then
+if [ $lock_paths_known = 1 ]; then
 	before=$(stat detected kernel_fault)
 	for entry in op devirq; do
 		td_inject bad_lock_locked "$entry"

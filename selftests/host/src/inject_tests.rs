@@ -208,15 +208,23 @@ fn site_classes() {
 }
 
 #[test]
-fn trylock_classes() {
+fn lock_path_classes() {
     let names: Vec<&str> = FaultClass::ALL
         .iter()
-        .filter(|c| c.in_trylock())
+        .filter(|c| c.in_lock_path())
         .map(|c| c.name())
         .collect();
-    assert_eq!(names, ["bad_lock", "bad_lock_unmapped", "bad_lock_locked"]);
+    assert_eq!(
+        names,
+        [
+            "bad_lock",
+            "bad_lock_unmapped",
+            "bad_lock_locked",
+            "bad_unlock"
+        ]
+    );
     // Raised by the class glue with the instance's lock at hand, never at a site.
     assert!(FaultClass::ALL
         .iter()
-        .all(|c| !(c.in_trylock() && c.at_site())));
+        .all(|c| !(c.in_lock_path() && c.at_site())));
 }
