@@ -93,8 +93,9 @@ impl<T> DriverLock<T> {
 pub(crate) enum LockCorruption {
     /// Bit 62 flipped: a non-canonical address, a general protection fault.
     NonCanonical,
-    /// Bits 46 to 40 cleared: an address in the hole at the bottom of the kernel half
-    /// (`0xffff8000_00000000` up, never mapped with 4-level paging), a page fault.
+    /// Bit 41 flipped: 2 TiB away in the kernel's direct map, beyond the memory of any
+    /// machine ndriver is tested on, hence unmapped, a page fault (the corruption campaign
+    /// chunk 5 of 2026-12-05 met at the unlock).
     Unmapped,
 }
 
@@ -107,7 +108,7 @@ impl<T> DriverLock<T> {
             .cast_mut()
             .map_addr(|a| match how {
                 LockCorruption::NonCanonical => a ^ (1 << 62),
-                LockCorruption::Unmapped => a & !(0x7f << 40),
+                LockCorruption::Unmapped => a ^ (1 << 41),
             })
     }
 
