@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! x86-64 processor state that needs nothing but the processor: `RFLAGS`, and whether
-//! saved registers are a user-mode context's. Used by the guard (`guard/cpu.rs`
-//! re-exports both) and by the tracer (`trace.rs`), which sits below the guard.
+//! x86-64 processor state that needs nothing but the processor: `RFLAGS`, whether saved
+//! registers are a user-mode context's, and where the kernel half of the address space
+//! starts. Used by the guard (`guard/cpu.rs` re-exports the first two), by the tracer
+//! (`trace.rs`), which sits below the guard, and by the site injector.
 
 use core::arch::asm;
 
@@ -23,4 +24,21 @@ pub(crate) fn save_flags() -> u64 {
 /// Whether `regs` are a user-mode context's.
 pub(crate) fn user_mode(regs: &PtRegs) -> bool {
     regs.cs & 3 != 0
+}
+
+/// `CR4.LA57`: 5-level paging.
+const CR4_LA57: u64 = 1 << 12;
+
+/// Lowest address of the kernel half: `0xffff800000000000` with 4-level paging,
+/// `0xff00000000000000` with 5-level paging (the direct map, heap and stacks lie between
+/// the two), read from the paging mode the processor runs in.
+pub(crate) fn kernel_half() -> u64 {
+    let cr4: u64;
+    // SAFETY: Reading CR4 in kernel mode has no side effect.
+    unsafe { asm!("mov {}, cr4", out(reg) cr4, options(nomem, nostack, preserves_flags)) };
+    if cr4 & CR4_LA57 != 0 {
+        0xff00_0000_0000_0000
+    } else {
+        0xffff_8000_0000_0000
+    }
 }

@@ -19,10 +19,6 @@ use kernel::types::Opaque;
 /// and a bad access is a page fault, which kprobes hands back to the probed instruction
 /// when it happens in the single-step (a stack-segment fault would not be).
 const POINTER_BITS: u32 = 47;
-/// Lowest kernel address with 4-level paging: a register above it holds a kernel
-/// pointer. With 5-level paging the heap and stacks lie below it, so only text and
-/// module pointers count there (`Documentation/design.rst`, "Faults at driver instructions").
-const KERNEL_HALF: u64 = 0xffff_8000_0000_0000;
 /// Index of `rbp` in [`GPR_NAMES`].
 const RBP: usize = 4;
 /// How far above the stack pointer `rbp` may point and still be taken for the frame
@@ -186,7 +182,10 @@ impl Site {
             }
             FaultClass::CorruptPtr => {
                 let gprs = r.gprs();
-                let pointer = |i: usize, v: u64| v >= KERNEL_HALF && !frame_pointer(r, i);
+                // A register at or above the kernel half's start holds a kernel pointer
+                // (heap, stack, text), whichever the paging mode.
+                let half = crate::x86::kernel_half();
+                let pointer = |i: usize, v: u64| v >= half && !frame_pointer(r, i);
                 let n = gprs
                     .iter()
                     .enumerate()
