@@ -40,6 +40,9 @@ const NMI_LATE_NS: u64 = 100_000_000;
 const STALL_WAIT_MAX_NS: u64 = 1_000_000_000;
 /// A hung call that stays outside abort points this long past its deadline is aborted anyway.
 const FORCE_ABORT_NS: u64 = 500_000_000;
+/// How long an overdue waiter keeps waiting while another CPU has stopped ticking (the
+/// holder of its lock, hung with interrupts off, kicked meanwhile).
+const WAITER_GRACE_NS: u64 = 20_000_000;
 
 /// Ends the innermost guarded call of the current context as hung if it has overrun its
 /// deadline; returns otherwise.
@@ -75,6 +78,14 @@ pub(crate) fn end_if_overdue(ip: usize) {
             .get(cpu)
             .is_some_and(|s| s.reporting.load(Ordering::Relaxed))
     {
+        return;
+    }
+    // The lock's holder may be hung on another CPU with interrupts off: then its watchdog
+    // stopped ticking and this CPU's, spinning here with interrupts off too, cannot kick
+    // it. Kick it from here and wait a little longer, so that the holder's hang (the cause,
+    // where it hangs) is the failure the recovery reports, not this wait for it.
+    let overdue = now.wrapping_sub(frame.deadline_tsc.load(Ordering::Relaxed));
+    if overdue < ns_to_cycles(WAITER_GRACE_NS) && kick_stalled_cpus(cpu, now) {
         return;
     }
     // SAFETY: `fp` is the armed frame of this context, found at our own stack pointer.
@@ -285,16 +296,32 @@ pub(super) unsafe extern "C" fn watchdog_tick(
 
     // IRQs-off hang on another CPU: its watchdog stopped ticking. Kick it with an NMI; its NMI
     // handler decides whether guarded code is stuck there.
+    kick_stalled_cpus(cpu, now);
+
+    // SAFETY: `timer` is the running hrtimer; forwarding it from its callback is allowed.
+    unsafe {
+        bindings::hrtimer_forward(timer, bindings::ktime_get(), WATCHDOG_PERIOD_NS as i64);
+    }
+    bindings::hrtimer_restart::HRTIMER_RESTART
+}
+
+/// Sends an NMI to every other CPU whose watchdog has not ticked for [`NMI_GRACE_NS`] and
+/// that was not kicked within that time; its NMI handler decides whether guarded code is
+/// stuck there. Returns whether any other CPU has stopped ticking (kicked now or before).
+fn kick_stalled_cpus(cpu: usize, now: u64) -> bool {
     let grace = ns_to_cycles(NMI_GRACE_NS);
+    let mut stalled = false;
     for (other, state) in CPUS.iter().enumerate() {
         if other == cpu || !state.started.load(Ordering::Relaxed) {
             continue;
         }
         let beat = state.heartbeat.load(Ordering::Relaxed);
+        if (now.wrapping_sub(beat) as i64) < grace as i64 {
+            continue;
+        }
+        stalled = true;
         let last_kick = state.kick_tsc.load(Ordering::Relaxed);
-        if (now.wrapping_sub(beat) as i64) < grace as i64
-            || (now.wrapping_sub(last_kick) as i64) < grace as i64
-        {
+        if (now.wrapping_sub(last_kick) as i64) < grace as i64 {
             continue;
         }
         if state
@@ -308,12 +335,7 @@ pub(super) unsafe extern "C" fn watchdog_tick(
             unsafe { ndg_send_nmi(other as c_uint) };
         }
     }
-
-    // SAFETY: `timer` is the running hrtimer; forwarding it from its callback is allowed.
-    unsafe {
-        bindings::hrtimer_forward(timer, bindings::ktime_get(), WATCHDOG_PERIOD_NS as i64);
-    }
-    bindings::hrtimer_restart::HRTIMER_RESTART
+    stalled
 }
 
 /// Starts this CPU's watchdog hrtimer; run on every CPU by `on_each_cpu()`.
