@@ -81,10 +81,11 @@ fn inject_write(d: &DevRef, r: &mut UserSliceReader) -> Result {
     }
     match inject_spec::parse_request(text, d.entries()) {
         Ok(Request::Entry(spec))
-            if spec.class.in_lock_path() && !crate::guard::lock_paths_known() =>
+            if (spec.class.in_trylock() && !crate::guard::trylock_path_known())
+                || (spec.class.in_unlock() && !crate::guard::unlock_path_known()) =>
         {
             pr_warn!(
-                "{}: inject: {} needs a kernel whose lock paths the guard knows (not CONFIG_DEBUG_SPINLOCK or KASAN)\n",
+                "{}: inject: {} needs a kernel whose lock path the guard knows (status: guard lock_paths)\n",
                 d.name(),
                 spec.class.name()
             );

@@ -125,16 +125,19 @@ impl FaultClass {
         FaultClass::BadUnlock,
     ];
 
-    /// Whether the class faults in the kernel's try-lock or unlock, which needs a kernel
-    /// where the guard knows those paths (`guard::lock_paths_known`).
-    pub(crate) fn in_lock_path(self) -> bool {
+    /// Whether the class faults in the kernel's try-lock, which needs a kernel where the
+    /// guard knows that path (`guard::trylock_path_known`).
+    pub(crate) fn in_trylock(self) -> bool {
         matches!(
             self,
-            FaultClass::BadLock
-                | FaultClass::BadLockUnmapped
-                | FaultClass::BadLockLocked
-                | FaultClass::BadUnlock
+            FaultClass::BadLock | FaultClass::BadLockUnmapped | FaultClass::BadLockLocked
         )
+    }
+
+    /// Whether the class faults in the kernel's unlock, which needs a kernel where the
+    /// guard knows that path (`guard::unlock_path_known`).
+    pub(crate) fn in_unlock(self) -> bool {
+        self == FaultClass::BadUnlock
     }
 
     /// The name used in debugfs.

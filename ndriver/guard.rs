@@ -53,8 +53,10 @@
 //! - `entry.rs`: the naked `guard_enter` and `guard_resume` with the frame offsets they use,
 //!   and `redirect`, which makes an interrupted context return to `guard_resume`.
 //! - `text.rs`: text ranges (driver text, delay loops, leaf memory and I/O functions, the
-//!   panic `BUG()`, the kernel's try-lock): where a hang may be aborted, and whether a fault is the driver's;
+//!   panic `BUG()`): where a hang may be aborted, and whether a fault is the driver's;
 //!   `capture`, which copies the faulting context into the frame for [`FaultContext`].
+//! - `lock_paths.rs`: the paths of `DriverLock` into the kernel's try-lock and unlock, and
+//!   what a fault on a bad lock word there holds.
 //! - `counters.rs`: the counters and [`show`].
 //! - `call.rs`: [`guarded_call`] and [`guarded`].
 //! - `trap.rs`: the die notifier: classifies exceptions, decides what is contained, redirects.
@@ -75,6 +77,8 @@ mod fault;
 mod frame;
 #[path = "guard/helpers.rs"]
 mod helpers;
+#[path = "guard/lock_paths.rs"]
+mod lock_paths;
 #[path = "guard/runtime.rs"]
 mod runtime;
 #[path = "guard/text.rs"]
@@ -90,10 +94,9 @@ pub(crate) use cpu::{rdtsc, this_cpu, with_irqs_off};
 pub(crate) use entry::GuardFn;
 pub(crate) use fault::{Fault, FaultContext};
 pub(crate) use frame::{guarded_owner, note_raised};
+pub(crate) use lock_paths::{trylock_path_known, unlock_path_known};
 pub(crate) use runtime::Runtime;
-pub(crate) use text::{
-    lock_paths_known, module_text, register_module_text, unregister_module_text,
-};
+pub(crate) use text::{module_text, register_module_text, unregister_module_text};
 pub(crate) use watchdog::end_if_overdue;
 
 // Under preemptible RCU a read-side section is counted in the task, not in the preempt

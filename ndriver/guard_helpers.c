@@ -163,6 +163,12 @@ void ndg_send_nmi(unsigned int cpu)
 	apic->send_IPI(cpu, NMI_VECTOR);
 }
 
+/* Whether @cpu is online: an offline CPU's watchdog does not tick and needs no kick. */
+bool ndg_cpu_online(unsigned int cpu)
+{
+	return cpu_online(cpu);
+}
+
 void ndg_on_each_cpu(smp_call_func_t fn, void *info)
 {
 	on_each_cpu(fn, info, 1);
@@ -233,6 +239,7 @@ void rust_helper_writew(u16 value, void __iomem *addr);
 void rust_helper_writel(u32 value, void __iomem *addr);
 void rust_helper_writeq(u64 value, void __iomem *addr);
 int rust_helper_spin_trylock_irq_disable(spinlock_t *lock);
+void rust_helper_spin_unlock_irq_enable(spinlock_t *lock);
 
 /*
  * Whether the function at @addr starts, after an optional endbr64, with something
@@ -435,31 +442,31 @@ void ndg_hooks_unregister(void)
  * lock address corrupted after the driver checked it faults on that word with these two
  * counts raised and nothing else taken.
  *
- * Releasing it (the guard's drop): the Rust helper jumps to _raw_spin_unlock_irq_enable,
- * whose first instruction stores to the lock word. A corrupted address faults there, with
- * the driver's own lock still held and the driver's return address at the stack pointer:
- * the fault is the driver's, as one in memcpy() is.
+ * Releasing it (the guard's drop): the Rust helper only jumps to
+ * _raw_spin_unlock_irq_enable, whose first instruction stores to the lock word. A
+ * corrupted address faults there with the driver's own lock still held, and with the
+ * return address of the driver's call to the helper at the stack pointer.
  *
- * Fills @start/@size with _raw_spin_trylock's extent, then _raw_spin_unlock_irq_enable's,
- * and @helper_ret with the return address of the helper's call to the try-lock. Returns 0,
- * or an error where an access is not the function's own (inlined, out of line under
- * CONFIG_DEBUG_SPINLOCK, preceded by KASAN's check or lockdep's release), a function
- * pushes first, or the call is not found.
+ * Each path is known only where the access is the function's own and comes first
+ * (not inlined, not out of line under CONFIG_DEBUG_SPINLOCK, not preceded by KASAN's
+ * check or lockdep's release) and the function pushes nothing before it.
  */
-int ndg_lock_paths(unsigned long *start, unsigned long *size, unsigned long *helper_ret)
+
+/*
+ * The taking path: fills @start/@size with _raw_spin_trylock's extent and @helper_ret with
+ * the return address of the helper's call to it. Returns 0 or an error.
+ */
+int ndg_trylock_path(unsigned long *start, unsigned long *size, unsigned long *helper_ret)
 {
-#if defined(CONFIG_INLINE_SPIN_TRYLOCK) || defined(CONFIG_INLINE_SPIN_UNLOCK_IRQ) || \
-	defined(CONFIG_DEBUG_SPINLOCK) || defined(CONFIG_DEBUG_LOCK_ALLOC) || defined(CONFIG_KASAN)
+#if defined(CONFIG_INLINE_SPIN_TRYLOCK) || defined(CONFIG_DEBUG_SPINLOCK) || \
+	defined(CONFIG_DEBUG_LOCK_ALLOC) || defined(CONFIG_KASAN)
 	return -EOPNOTSUPP;
 #else
 	unsigned long target = (unsigned long)_raw_spin_trylock;
-	unsigned long unlock = (unsigned long)_raw_spin_unlock_irq_enable;
 	unsigned long hstart, hsize, at;
 
-	if (ndg_symbol_extent(target, &start[0], &size[0]) || start[0] != target ||
-	    !ndg_pushes_nothing_first(target) ||
-	    ndg_symbol_extent(unlock, &start[1], &size[1]) || start[1] != unlock ||
-	    !ndg_pushes_nothing_first(unlock))
+	if (ndg_symbol_extent(target, start, size) || *start != target ||
+	    !ndg_pushes_nothing_first(target))
 		return -EOPNOTSUPP;
 	if (ndg_symbol_extent((unsigned long)rust_helper_spin_trylock_irq_disable, &hstart,
 			      &hsize))
@@ -481,19 +488,57 @@ int ndg_lock_paths(unsigned long *start, unsigned long *size, unsigned long *hel
 }
 
 /*
- * @pc with the two counts of the taking path above taken off, for a fault in _raw_spin_trylock
- * called from the Rust helper, if it is the access to the lock word: a page fault at the
- * lock argument (still in rdi there), or a #GP with a non-canonical one. Anything else, or
- * counts that are not raised, gives @pc back as it is (judged as a lock held).
+ * The releasing path: fills @start/@size with _raw_spin_unlock_irq_enable's extent and
+ * @helper with the address of the Rust helper, which must be nothing but a jump to it
+ * (after an optional endbr64). Returns 0 or an error.
  */
-unsigned int ndg_trylock_fault_pc(const struct pt_regs *regs, bool page_fault,
-				  unsigned int pc)
+int ndg_unlock_path(unsigned long *start, unsigned long *size, unsigned long *helper)
+{
+#if defined(CONFIG_INLINE_SPIN_UNLOCK_IRQ) || defined(CONFIG_DEBUG_SPINLOCK) || \
+	defined(CONFIG_DEBUG_LOCK_ALLOC) || defined(CONFIG_KASAN)
+	return -EOPNOTSUPP;
+#else
+	unsigned long target = (unsigned long)_raw_spin_unlock_irq_enable;
+	unsigned long at = (unsigned long)rust_helper_spin_unlock_irq_enable;
+	const u8 *p = (const u8 *)at;
+	s32 rel;
+
+	if (ndg_symbol_extent(target, start, size) || *start != target ||
+	    !ndg_pushes_nothing_first(target))
+		return -EOPNOTSUPP;
+	if (p[0] == 0xf3 && p[1] == 0x0f && p[2] == 0x1e && p[3] == 0xfa)
+		p += 4;
+	if (p[0] != 0xe9)	/* jmp rel32 */
+		return -EOPNOTSUPP;
+	memcpy(&rel, p + 1, sizeof(rel));
+	if ((unsigned long)p + 5 + (long)rel != target)
+		return -EOPNOTSUPP;
+	*helper = at;
+	return 0;
+#endif
+}
+
+/*
+ * Whether the page fault (@page_fault) or #GP at @regs is an access to the lock word
+ * whose address the lock functions above still hold in rdi, their argument: CR2 inside
+ * the lock word, or a non-canonical rdi.
+ */
+bool ndg_lock_word_fault(const struct pt_regs *regs, bool page_fault)
 {
 	unsigned long lock = regs->di;
 
-	if (page_fault ? read_cr2() - lock >= sizeof(arch_spinlock_t) :
-			 __is_canonical_address(lock, __VIRTUAL_MASK_SHIFT + 1))
-		return pc;
+	if (page_fault)
+		return read_cr2() - lock < sizeof(arch_spinlock_t);
+	return !__is_canonical_address(lock, __VIRTUAL_MASK_SHIFT + 1);
+}
+
+/*
+ * @pc with the two counts of the taking path above taken off, for a fault on the lock
+ * word in _raw_spin_trylock called from the Rust helper (the caller checked both). Counts
+ * that are not raised give @pc back as it is (judged as a lock held).
+ */
+unsigned int ndg_trylock_fault_pc(unsigned int pc)
+{
 	if ((pc & PREEMPT_MASK) < PREEMPT_OFFSET)
 		return pc;
 #ifdef HARDIRQ_DISABLE_MASK

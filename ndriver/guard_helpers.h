@@ -41,6 +41,7 @@ struct pt_regs *ndg_irq_regs(void);
 void ndg_irq_disable(void);
 void ndg_irq_restore(unsigned long flags);
 void ndg_send_nmi(unsigned int cpu);
+bool ndg_cpu_online(unsigned int cpu);
 void ndg_on_each_cpu(smp_call_func_t fn, void *info);
 bool ndg_in_vm(void);
 unsigned int ndg_spin_functions(unsigned long *start, unsigned long *size,
@@ -53,9 +54,10 @@ void ndg_note_kernel_fault(struct pt_regs *regs, const char *what,
 			   const char *outcome);
 unsigned int ndg_shim_functions(unsigned long *start, unsigned long *size,
 				unsigned int max);
-int ndg_lock_paths(unsigned long *start, unsigned long *size, unsigned long *helper_ret);
-unsigned int ndg_trylock_fault_pc(const struct pt_regs *regs, bool page_fault,
-				  unsigned int pc);
+int ndg_trylock_path(unsigned long *start, unsigned long *size, unsigned long *helper_ret);
+int ndg_unlock_path(unsigned long *start, unsigned long *size, unsigned long *helper);
+bool ndg_lock_word_fault(const struct pt_regs *regs, bool page_fault);
+unsigned int ndg_trylock_fault_pc(unsigned int pc);
 
 int ndg_hooks_register(ndg_die_fn die_cb, ndg_nmi_fn nmi_cb);
 void ndg_hooks_unregister(void);

@@ -25,7 +25,9 @@
 #            framework's lock wait, its innermost stack word), "n/a" (no faulting
 #            instruction to name: an error return, a leak, a misuse, a device hang; or
 #            no report due: a fault in a new instance's probe, which the swap or
-#            recovery starting it handles), "mismatch" (the report names something
+#            recovery starting it handles; for a deadlock, the report may be of a
+#            waiter for the deadlocked lock, "injected no", ended in the lock wait:
+#            "module" then checks its innermost stack word), "mismatch" (the report names something
 #            else: a miss), "missing" (a recovery without a new report: a miss);
 # outcome    for random sites: "unreached" (the workload never ran the instruction in a
 #            guarded call), "nothing" (a corruption with nothing to corrupt there),
@@ -187,9 +189,13 @@ report_verdict() {
 	# leak, which fails the next call of any entry point to return, and a deadlock,
 	# whose waiters on the same lock may overrun first); its ip is this call's own (not
 	# another failed call's of the instance).
-	local any_entry=0
+	local any_entry=0 injected_yes=" injected yes"
 	case $class in leak | deadlock) any_entry=1 ;; esac
-	if [ "$rcause" != "$cause" ] || [[ $head != *" injected yes" ]] ||
+	# A deadlock on the driver's lock may surface first in another call of the instance
+	# waiting for that lock, which ends itself in the framework's lock wait: its report
+	# is of the deadlock, though not of the call the fault was raised in.
+	[ "$class" = deadlock ] && [[ $block == *$'\nip: ndriver_lock_wait+'* ]] && injected_yes=" injected"
+	if [ "$rcause" != "$cause" ] || [[ $head != *"$injected_yes"* ]] ||
 		{ [ "${kind:-entry}" = entry ] && [ $any_entry = 0 ] && [ "$rentry" != "$entry" ]; } ||
 		grep -q '^context: another failed call' <<< "$block"; then
 		report=mismatch

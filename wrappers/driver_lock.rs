@@ -93,52 +93,68 @@ impl<T> DriverLock<T> {
 pub(crate) enum LockCorruption {
     /// Bit 62 flipped: a non-canonical address, a general protection fault.
     NonCanonical,
-    /// Bit 41 flipped: 2 TiB away in the kernel's direct map, beyond the memory of any
-    /// machine ndriver is tested on, hence unmapped, a page fault (the corruption campaign
-    /// chunk 5 of 2026-12-05 met at the unlock).
+    /// Bit 41 flipped: 2 TiB away in the kernel's direct map, beyond the memory of the
+    /// machines ndriver is tested on, hence unmapped, a page fault (the corruption campaign
+    /// chunk 5 of 2026-12-05 met at the unlock). Checked before use.
     Unmapped,
 }
 
 impl<T> DriverLock<T> {
     /// The address of the kernel spinlock inside, corrupted as `how` says (`Lock` is
-    /// `repr(C)` with the `spinlock_t` first).
-    fn corrupted(&self, how: LockCorruption) -> *mut kernel::bindings::spinlock_t {
-        core::ptr::from_ref(&self.inner)
+    /// `repr(C)` with the `spinlock_t` first), or `None` if something is mapped there: the
+    /// injected fault must fault, not write into memory it does not own.
+    fn corrupted(&self, how: LockCorruption) -> Option<*mut kernel::bindings::spinlock_t> {
+        let lock = core::ptr::from_ref(&self.inner)
             .cast::<kernel::bindings::spinlock_t>()
             .cast_mut()
             .map_addr(|a| match how {
                 LockCorruption::NonCanonical => a ^ (1 << 62),
                 LockCorruption::Unmapped => a ^ (1 << 41),
-            })
+            });
+        let mut byte = 0u8;
+        // SAFETY: `byte` is a valid destination of one byte; the source is only read, and
+        // an unmapped or non-canonical one makes the call fail instead of faulting.
+        let mapped = unsafe {
+            kernel::bindings::copy_from_kernel_nofault(
+                (&raw mut byte).cast(),
+                lock.cast_const().cast(),
+                1,
+            )
+        } == 0;
+        (!mapped).then_some(lock)
     }
 
     /// The injected faults `bad_lock` and `bad_lock_unmapped`: the kernel's
     /// interrupt-disabling try-lock (what [`DriverLock::lock`] calls once the check
     /// passed) on this lock's address corrupted as `how` says, as if the register holding
     /// it had been corrupted after the check. The try-lock's access to the lock word
-    /// faults inside `_raw_spin_trylock` and never returns here.
-    pub(crate) fn try_lock_corrupted(&self, how: LockCorruption) {
-        let lock = self.corrupted(how);
+    /// faults inside `_raw_spin_trylock` and never returns here. `EFAULT` if the corrupted
+    /// address is mapped on this machine (nothing is raised then).
+    pub(crate) fn try_lock_corrupted(&self, how: LockCorruption) -> Result {
+        let lock = self.corrupted(how).ok_or(EFAULT)?;
         // SAFETY: not safe at all: an injected fault on a corrupted lock address, contained
-        // by the guard. Neither address is ever mapped, so no lock word is written.
+        // by the guard. Nothing is mapped there, so no lock word is written.
         let taken =
             unsafe { kernel::bindings::spin_trylock_irq_disable(core::hint::black_box(lock)) };
         core::hint::black_box(taken);
+        Ok(())
     }
 
     /// The injected fault `bad_unlock`: takes the lock, then releases it through the
     /// kernel's unlock (what the guard's drop calls) on its address corrupted into
     /// unmapped memory. The unlock's store to the lock word faults inside
     /// `_raw_spin_unlock_irq_enable` and never returns here; the lock stays taken, and dies
-    /// with the instance like any lock of a failed call.
-    pub(crate) fn unlock_corrupted(&self) {
+    /// with the instance like any lock of a failed call. `EFAULT`, with nothing taken, if
+    /// the corrupted address is mapped on this machine.
+    pub(crate) fn unlock_corrupted(&self) -> Result {
+        let lock = self.corrupted(LockCorruption::Unmapped).ok_or(EFAULT)?;
         let guard = self.lock();
         // Released below, through the corrupted address, not by the guard.
         core::mem::forget(guard);
-        let lock = self.corrupted(LockCorruption::Unmapped);
         // SAFETY: not safe at all: an injected fault on a corrupted lock address, contained
-        // by the guard. The address is never mapped, so nothing is written.
+        // by the guard. Nothing is mapped there, so nothing is written.
         unsafe { kernel::bindings::spin_unlock_irq_enable(core::hint::black_box(lock)) };
+        Ok(())
     }
 }
 

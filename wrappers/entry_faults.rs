@@ -34,7 +34,9 @@ const LEAK_BLOCK: usize = 8192;
 
 /// Raises the fault the framework asks for at `entry` now, if any. Returns for "no
 /// fault", an error return, a leak (`ENOMEM`) and the misuses (after which the framework
-/// fails the call as it returns); every other class stops the CPU or never ends.
+/// fails the call as it returns), and with `EFAULT` for a lock class whose corrupted
+/// address is mapped on this machine (nothing raised); every other class stops the CPU
+/// or never ends.
 pub(crate) fn raise<S>(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<S>) -> Result {
     // SAFETY: `dev` is the live instance of the entry point being called (`Dev`'s
     // invariant).
@@ -237,26 +239,16 @@ pub(crate) fn raise<S>(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<S>) -
             }
             Ok(())
         }
-        23 => {
-            // The lock's address corrupted between its check and the kernel's try-lock.
-            lock.try_lock_corrupted(LockCorruption::NonCanonical);
-            Ok(())
-        }
-        24 => {
-            lock.try_lock_corrupted(LockCorruption::Unmapped);
-            Ok(())
-        }
+        // The lock's address corrupted between its check and the kernel's try-lock.
+        23 => lock.try_lock_corrupted(LockCorruption::NonCanonical),
+        24 => lock.try_lock_corrupted(LockCorruption::Unmapped),
         25 => {
             // The same with the lock held: kernel code faulting with more held than at
             // entry (here the driver's own lock), left to the kernel by default.
             let _held = lock.lock();
-            lock.try_lock_corrupted(LockCorruption::NonCanonical);
-            Ok(())
+            lock.try_lock_corrupted(LockCorruption::NonCanonical)
         }
-        26 => {
-            lock.unlock_corrupted();
-            Ok(())
-        }
+        26 => lock.unlock_corrupted(),
         _ => Ok(()),
     }
 }

@@ -71,5 +71,6 @@ pub(crate) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         "guard kernel_faults contained={} left_to_kernel={}",
         KERNEL_FAULTS.load(Ordering::Relaxed),
         KERNEL_FAULTS_LEFT.load(Ordering::Relaxed)
-    )
+    )?;
+    super::lock_paths::show(f)
 }

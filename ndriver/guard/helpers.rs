@@ -44,6 +44,7 @@ extern "C" {
     pub(super) fn ndg_irq_disable();
     pub(super) fn ndg_irq_restore(flags: c_ulong);
     pub(super) fn ndg_send_nmi(cpu: c_uint);
+    pub(super) fn ndg_cpu_online(cpu: c_uint) -> bool;
     pub(super) fn ndg_spin_functions(
         start: *mut c_ulong,
         size: *mut c_ulong,
@@ -68,13 +69,18 @@ extern "C" {
         size: *mut c_ulong,
         max: c_uint,
     ) -> c_uint;
-    pub(super) fn ndg_lock_paths(
+    pub(super) fn ndg_trylock_path(
         start: *mut c_ulong,
         size: *mut c_ulong,
         helper_ret: *mut c_ulong,
     ) -> c_int;
-    pub(super) fn ndg_trylock_fault_pc(regs: *const PtRegs, page_fault: bool, pc: c_uint)
-        -> c_uint;
+    pub(super) fn ndg_unlock_path(
+        start: *mut c_ulong,
+        size: *mut c_ulong,
+        helper: *mut c_ulong,
+    ) -> c_int;
+    pub(super) fn ndg_lock_word_fault(regs: *const PtRegs, page_fault: bool) -> bool;
+    pub(super) fn ndg_trylock_fault_pc(pc: c_uint) -> c_uint;
     pub(super) fn ndg_hooks_register(
         die_cb: unsafe extern "C" fn(
             c_ulong,

@@ -12,6 +12,7 @@ use super::call::ACTIVE;
 use super::cpu::TSC_KHZ;
 use super::frame::{CPUS, LEVEL_MASK};
 use super::helpers::{ndg_hooks_register, ndg_hooks_unregister, ndg_level_mask, ndg_on_each_cpu};
+use super::lock_paths::{clear_lock_paths, fill_lock_paths};
 use super::text::{clear_text_ranges, fill_kernel_text_ranges};
 use super::trap::on_die;
 use super::watchdog::{on_nmi, start_watchdog_on_this_cpu, watchdog_tick};
@@ -53,12 +54,14 @@ impl Runtime {
             clear_text_ranges();
             return Err(e);
         }
+        fill_lock_paths();
 
         // SAFETY: The callbacks are valid for as long as the hooks are registered; `Drop`
         // unregisters them.
         let ret = unsafe { ndg_hooks_register(on_die, on_nmi) };
         if ret != 0 {
             clear_text_ranges();
+            clear_lock_paths();
             return Err(Error::from_errno(ret));
         }
         // SAFETY: `start_watchdog_on_this_cpu` ignores its argument.
@@ -81,5 +84,6 @@ impl Drop for Runtime {
         // SAFETY: Registered in `new()`. Unregistering waits for running handlers.
         unsafe { ndg_hooks_unregister() };
         clear_text_ranges();
+        clear_lock_paths();
     }
 }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The text ranges the handlers tell apart: driver text (faults there are the driver's,
-//! and hung calls may be aborted there), delay loops, leaf memory and I/O functions, the
-//! kernel's try-lock, and the code that raises a Rust panic's `BUG()`; and [`capture`], which copies the faulting
+//! The text ranges the handlers tell apart: driver text (faults there are the driver's, and
+//! hung calls may be aborted there), delay loops, leaf memory and I/O functions, and the code
+//! that raises a Rust panic's `BUG()`; and [`capture`], which copies the faulting
 //! context (registers, return addresses into driver text) for the crash report.
 
 use core::ffi::{c_uint, c_ulong};
@@ -16,10 +16,7 @@ use crate::pt_regs::PtRegs;
 
 use super::fault::FaultContext;
 use super::frame::Frame;
-use super::helpers::{
-    ndg_lock_paths, ndg_rust_bug_extent, ndg_shim_functions, ndg_spin_functions,
-    ndg_trylock_fault_pc,
-};
+use super::helpers::{ndg_rust_bug_extent, ndg_shim_functions, ndg_spin_functions};
 
 /// Number of text ranges in which a hung guarded call may be aborted asynchronously.
 const MAX_ABORT_RANGES: usize = 16;
@@ -33,14 +30,14 @@ pub(super) struct TextRange {
 }
 
 impl TextRange {
-    const fn new() -> Self {
+    pub(super) const fn new() -> Self {
         Self {
             start: AtomicUsize::new(0),
             end: AtomicUsize::new(0),
         }
     }
 
-    fn contains(&self, ip: usize) -> bool {
+    pub(super) fn contains(&self, ip: usize) -> bool {
         let start = self.start.load(Ordering::Acquire);
         start != 0 && start != usize::MAX && ip >= start && ip < self.end.load(Ordering::Relaxed)
     }
@@ -51,7 +48,7 @@ impl TextRange {
     }
 
     /// Makes the range `[start, start + len)`, for readers that come after.
-    fn set(&self, start: usize, len: usize) {
+    pub(super) fn set(&self, start: usize, len: usize) {
         self.end.store(start.saturating_add(len), Ordering::Relaxed);
         self.start.store(start, Ordering::Release);
     }
@@ -110,21 +107,11 @@ pub(super) static DRIVER_TEXT: TextRanges<MAX_ABORT_RANGES> = TextRanges::new();
 /// Kernel functions that only delay (`__udelay`): hung driver code may be aborted there too.
 pub(super) static SPIN_TEXT: TextRanges<4> = TextRanges::new();
 /// Leaf kernel functions that only move memory or do I/O for their caller (`memcpy`,
-/// `readl`, `ioread32`, ..., and the unlock `DriverLock`'s guard jumps to, whose only
-/// access is its first store to the lock word): a fault there is the caller's, found at
-/// the stack pointer.
+/// `readl`, `ioread32`, ...): a fault there is the caller's, found at the stack pointer.
 pub(super) static SHIM_TEXT: TextRanges<MAX_SHIMS> = TextRanges::new();
 /// The code that raises a Rust panic's `BUG()` (`rust_helper_BUG`), shared by every Rust
 /// panic: a trap there belongs to the code that panicked.
 pub(super) static PANIC_TEXT: TextRange = TextRange::new();
-
-/// The kernel's out-of-line try-lock (`_raw_spin_trylock`), on kernels where its access to
-/// the lock word is its own (see [`lock_attempt_pc`]).
-pub(super) static TRYLOCK_TEXT: TextRange = TextRange::new();
-/// The return address of the call to the try-lock in the Rust helper that disables
-/// interrupts first (`rust_helper_spin_trylock_irq_disable`, what `SpinLockIrq::try_lock`
-/// and so `DriverLock::lock` call); 0 where the guard does not know that path.
-static TRYLOCK_HELPER_RET: AtomicUsize = AtomicUsize::new(0);
 
 /// Forgets every text range: the guard is not running.
 pub(super) fn clear_text_ranges() {
@@ -132,34 +119,6 @@ pub(super) fn clear_text_ranges() {
     SPIN_TEXT.clear();
     SHIM_TEXT.clear();
     PANIC_TEXT.clear();
-    TRYLOCK_TEXT.clear();
-    TRYLOCK_HELPER_RET.store(0, Ordering::Relaxed);
-}
-
-/// Whether the guard knows the paths `DriverLock` takes into the kernel's try-lock and
-/// unlock on this kernel, and so can contain a fault on a bad lock word there.
-pub(crate) fn lock_paths_known() -> bool {
-    TRYLOCK_HELPER_RET.load(Ordering::Relaxed) != 0
-}
-
-/// The preempt count `pc` of a kernel fault at `r`, less what `DriverLock::lock`'s path
-/// into the kernel raised before a fault on the lock word: a page fault (`page_fault`) or
-/// #GP on the lock argument inside `_raw_spin_trylock`, whose return address (the word at
-/// the stack pointer: it pushes nothing first) is the Rust helper's call. The helper's
-/// interrupt-disable level and the try-lock's preemption level come off; they are not a
-/// lock held (the lock was not taken), and abandoning the call gives them back (the
-/// preempt count is restored as at entry). Any other fault, here or elsewhere, keeps its
-/// count: the guard then judges it as it judges every kernel fault.
-pub(super) fn lock_attempt_pc(r: &PtRegs, page_fault: bool, pc: u32) -> u32 {
-    let ret = TRYLOCK_HELPER_RET.load(Ordering::Relaxed);
-    if ret == 0 || !TRYLOCK_TEXT.contains(r.ip as usize) {
-        return pc;
-    }
-    if read_stack_word(r.sp) != Some(ret as u64) {
-        return pc;
-    }
-    // SAFETY: `r` is a live `pt_regs`, only read.
-    unsafe { ndg_trylock_fault_pc(ptr::from_ref(r), page_fault, pc) }
 }
 
 /// Whether hung guarded code interrupted at `ip` may be aborted right away.
@@ -209,7 +168,7 @@ const TEXT_FLOOR: u64 = 0xffff_ffff_8000_0000;
 /// assembly, out of KASAN's sight (the slots of other frames may be redzones, which the
 /// kernel's own unwinders read with `READ_ONCE_NOCHECK` for the same reason); and it
 /// neither sleeps nor takes a lock, so NMI context may call it.
-fn read_stack_word(addr: u64) -> Option<u64> {
+pub(super) fn read_stack_word(addr: u64) -> Option<u64> {
     let mut v = 0u64;
     // SAFETY: `v` is a valid destination of 8 bytes; the source is only read, and an
     // unmapped one makes the call fail (see above).
@@ -308,8 +267,8 @@ pub(crate) unsafe fn module_text(ptr: *mut bindings::module) -> (usize, usize) {
 }
 
 /// Finds the kernel functions the guard treats apart: the delay loops (abort points), the
-/// leaf memory and I/O functions (faults there are their caller's), the code that raises
-/// every Rust panic's `BUG()` and the try-lock path of `DriverLock::lock`. Without the last, every driver panic would look like a
+/// leaf memory and I/O functions (faults there are their caller's) and the code that raises
+/// every Rust panic's `BUG()`. Without the last, every driver panic would look like a
 /// core-kernel BUG: then the runtime does not start.
 pub(super) fn fill_kernel_text_ranges() -> Result {
     let mut starts: [c_ulong; MAX_SHIMS] = [0; MAX_SHIMS];
@@ -332,18 +291,6 @@ pub(super) fn fill_kernel_text_ranges() -> Result {
         return Err(ENOENT);
     }
     PANIC_TEXT.set(start as usize, size as usize);
-    // Without these a fault on a bad lock word in `DriverLock`'s lock or unlock is judged
-    // with the counts raised, as a kernel lock held: left to the kernel (debug kernels,
-    // see design.rst).
-    let mut ret: c_ulong = 0;
-    // SAFETY: The arrays hold `MAX_SHIMS` elements, of which the first two are written;
-    // `ret` is valid for writes.
-    if unsafe { ndg_lock_paths(starts.as_mut_ptr(), sizes.as_mut_ptr(), &mut ret) } == 0 {
-        TRYLOCK_TEXT.set(starts[0] as usize, sizes[0] as usize);
-        // The unlock stores to the lock word first, for the driver: a leaf like `memcpy`.
-        SHIM_TEXT.add(starts[1] as usize, sizes[1] as usize)?;
-        TRYLOCK_HELPER_RET.store(ret as usize, Ordering::Relaxed);
-    }
     // Faults raised at a driver instruction run ndriver's raising code on the driver's
     // behalf, in its context: they are the driver's (and its hangs may be aborted there).
     let (start, len) = crate::site_raise::text();

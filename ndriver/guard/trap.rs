@@ -18,7 +18,8 @@ use super::helpers::{
     ndg_die_trap, ndg_holds_more, ndg_level_mask, ndg_note_kernel_fault, ndg_report_kernel_fault,
     Marks,
 };
-use super::text::{capture, driver_fault_site, lock_attempt_pc};
+use super::lock_paths::{lock_attempt_pc, lock_release_fault_is_drivers};
+use super::text::{capture, driver_fault_site};
 use crate::detected::Detected;
 
 const X86_TRAP_DE: c_ulong = 0;
@@ -127,15 +128,17 @@ pub(super) unsafe extern "C" fn on_die(
     }
     // SAFETY: `fp` is the live, armed frame of the faulting context.
     let frame = unsafe { &*fp };
+    let access = matches!(class, Detected::PageFault | Detected::Gpf);
+    let page_fault = class == Detected::PageFault;
     // SAFETY: `r` are the registers of this CPU's kernel-mode fault.
-    let in_kernel = !unsafe { driver_fault_site(r) };
+    let in_kernel = !unsafe { driver_fault_site(r) }
+        && !(access && lock_release_fault_is_drivers(r, page_fault));
     // A lock being taken is not held yet: the counts the try-lock path raised before its
     // access to a bad lock word are no kernel lock.
-    let pc = match class {
-        Detected::PageFault | Detected::Gpf if in_kernel => {
-            lock_attempt_pc(r, class == Detected::PageFault, pc)
-        }
-        _ => pc,
+    let pc = if in_kernel && access {
+        lock_attempt_pc(r, page_fault, pc)
+    } else {
+        pc
     };
     let held = in_kernel && holds_more_than_at_entry(frame, pc, &marks);
     let containable = !in_kernel || (class != Detected::Bug && !held) || frame.contain_kernel_bug;

@@ -20,8 +20,8 @@ use super::cpu::{ns_to_cycles, rdtsc, user_mode};
 use super::entry::{guard_resume, redirect};
 use super::frame::{find_frame, CPUS, LEVEL_MASK};
 use super::helpers::{
-    ndg_cpu, ndg_hardirq_offset, ndg_holds_more, ndg_irq_regs, ndg_level_mask, ndg_nmi_offset,
-    ndg_preempt_count, ndg_rcu_preempt_delta, ndg_send_nmi,
+    ndg_cpu, ndg_cpu_online, ndg_hardirq_offset, ndg_holds_more, ndg_irq_regs, ndg_level_mask,
+    ndg_nmi_offset, ndg_preempt_count, ndg_rcu_preempt_delta, ndg_send_nmi,
 };
 use super::text::{abort_point, capture, SPIN_TEXT};
 use crate::detected::Detected;
@@ -317,6 +317,11 @@ fn kick_stalled_cpus(cpu: usize, now: u64) -> bool {
         }
         let beat = state.heartbeat.load(Ordering::Relaxed);
         if (now.wrapping_sub(beat) as i64) < grace as i64 {
+            continue;
+        }
+        // An offline CPU does not tick either (CPU hotplug is not handled otherwise).
+        // SAFETY: FFI call without preconditions; `other` indexes `CPUS`, a valid CPU.
+        if !unsafe { ndg_cpu_online(other as c_uint) } {
             continue;
         }
         stalled = true;

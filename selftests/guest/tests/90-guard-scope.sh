@@ -52,17 +52,22 @@ dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'ndriver: RIP: 0010:reciprocal_valu
 # A driver lock taken through an address corrupted after the lock's own check: the
 # kernel's try-lock faults on the lock word with the preemption and interrupt-disable
 # counts its path raised first. Not a kernel lock held: contained by default, a #GP
-# (bad_lock) or a page fault (bad_lock_unmapped). Before the guard knew that path it
-# left these to the kernel and the guest panicked. On kernels where the access is not
-# the try-lock's own (CONFIG_DEBUG_SPINLOCK, KASAN: make check-debug) the classes are
-# refused instead, and the test checks that.
-lock_paths_known=1
-if kasan_on || grep -q ' do_raw_spin_trylock$' /proc/kallsyms; then
-	lock_paths_known=0
+# (bad_lock) or a page fault (bad_lock_unmapped). Released through a corrupted address
+# (bad_unlock): the unlock's store to the lock word is the driver's own page fault.
+# Before the guard knew these paths it left both to the kernel and the guest panicked.
+# Where an access is not the lock function's own (CONFIG_DEBUG_SPINLOCK, lockdep,
+# KASAN: make check-debug) the guard does not know the path (its status says which it
+# knows) and the classes are refused instead, which the test checks.
+want_paths=1
+if kasan_on || grep -q ' do_raw_spin_trylock$' /proc/kallsyms; then want_paths=0; fi
+trylock_known=$(guard_count lock_paths trylock)
+unlock_known=$(guard_count lock_paths unlock)
+[ "$trylock_known" = $want_paths ] && [ "$unlock_known" = $want_paths ] ||
+	fail "guard lock paths $(guard_line lock_paths), want $want_paths for both on this kernel"
+if [ "$trylock_known" = 0 ]; then
 	refused "$TD/inject" "class=bad_lock entry=op"
 	refused "$TD/inject" "class=bad_lock_locked entry=op"
-	refused "$TD/inject" "class=bad_unlock entry=op"
-	dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'inject: bad_lock needs a kernel whose lock paths the guard knows' ||
+	dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'inject: bad_lock needs a kernel whose lock path the guard knows' ||
 		fail "bad_lock refused without saying why"
 	echo "bad_lock: refused on this kernel (the try-lock's access is not its own), as documented"
 else
@@ -79,18 +84,26 @@ else
 			grep -c "ndriver: $what in kernel code at _raw_spin_trylock+0x.*(contained as kernel_fault, the instance is replaced)")
 		[ "$n" = 4 ] || fail "$n reports of a contained $what in _raw_spin_trylock, want 4"
 	done
-	# Releasing it through a corrupted address: the unlock's store to the lock word is
-	# the driver's own fault (its return address is the driver's), a page fault.
+	echo "bad_lock, bad_lock_unmapped: 8 faults in _raw_spin_trylock contained at $ENTRIES"
+fi
+if [ "$unlock_known" = 0 ]; then
+	refused "$TD/inject" "class=bad_unlock entry=op"
+	echo "bad_unlock: refused on this kernel (the unlock's access is not its own), as documented"
+else
 	before=$(stat detected page_fault)
+	kf=$(stat detected kernel_fault)
 	for entry in $ENTRIES; do
 		td_inject bad_unlock "$entry"
 	done
 	got=$(( $(stat detected page_fault) - before ))
 	[ "$got" = 4 ] || fail "bad_unlock: $got page faults detected, want 4"
-	[ "$(td_call op 7)" = 7 ] || fail "op after the lock faults"
-	echo "bad_lock, bad_lock_unmapped: 8 faults in _raw_spin_trylock contained at $ENTRIES;" \
-		"bad_unlock: 4 in _raw_spin_unlock_irq_enable"
+	[ "$(stat detected kernel_fault)" = "$kf" ] || fail "bad_unlock taken for a kernel fault"
+	n=$(dmesg | sed -n "/$DMESG_MARK/,\$p" |
+		grep -c 'after page_fault in [a-z]* at _raw_spin_unlock_irq_enable+0x4, injected')
+	[ "$n" = 4 ] || fail "$n recoveries name the unlock's store, want 4"
+	echo "bad_unlock: 4 driver faults in _raw_spin_unlock_irq_enable contained at $ENTRIES"
 fi
+[ "$(td_call op 7)" = 7 ] || fail "op after the lock faults"
 
 # A core-kernel BUG contained on request.
 echo "kernel_bug=1" > "$TD/policy" || fail "kernel_bug=1 refused"
@@ -113,7 +126,7 @@ n=$(dmesg | sed -n "/$DMESG_MARK/,\$p" |
 [ "$n" = 2 ] || fail "$n reports of a kernel fault with a lock held, want 2"
 # The same in the try-lock: with the driver's lock held the fault on the other lock's
 # word still holds more than at entry (only the try-lock path's own counts come off).
-if [ $lock_paths_known = 1 ]; then
+if [ "$trylock_known" = 1 ]; then
 	before=$(stat detected kernel_fault)
 	for entry in op devirq; do
 		td_inject bad_lock_locked "$entry"

@@ -209,22 +209,20 @@ fn site_classes() {
 
 #[test]
 fn lock_path_classes() {
-    let names: Vec<&str> = FaultClass::ALL
-        .iter()
-        .filter(|c| c.in_lock_path())
-        .map(|c| c.name())
-        .collect();
+    let names = |f: fn(&FaultClass) -> bool| -> Vec<&str> {
+        FaultClass::ALL
+            .iter()
+            .filter(|c| f(c))
+            .map(|c| c.name())
+            .collect()
+    };
     assert_eq!(
-        names,
-        [
-            "bad_lock",
-            "bad_lock_unmapped",
-            "bad_lock_locked",
-            "bad_unlock"
-        ]
+        names(|c| c.in_trylock()),
+        ["bad_lock", "bad_lock_unmapped", "bad_lock_locked"]
     );
+    assert_eq!(names(|c| c.in_unlock()), ["bad_unlock"]);
     // Raised by the class glue with the instance's lock at hand, never at a site.
     assert!(FaultClass::ALL
         .iter()
-        .all(|c| !(c.in_lock_path() && c.at_site())));
+        .all(|c| !((c.in_trylock() || c.in_unlock()) && c.at_site())));
 }
