@@ -60,7 +60,9 @@ impl TestdevDriver for TestdevA {
 
     fn remove(&self, _dev: &Dev, lock: &DriverLock<u64>) {
         testdev_hw::on_remove(self.hw.as_ref(), "testdev-a");
-        pr_info!("testdev-a: removed after {} requests\n", *lock.lock());
+        // Read under the lock, printed outside it: printk is no work for a spinlock.
+        let served = *lock.lock();
+        pr_info!("testdev-a: removed after {served} requests\n");
     }
 }
 

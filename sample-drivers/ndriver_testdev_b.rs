@@ -72,7 +72,9 @@ impl TestdevDriver for TestdevB {
 
     fn remove(&self, _dev: &Dev, lock: &DriverLock<u64>) {
         testdev_hw::on_remove(self.hw.as_ref(), "testdev-b");
-        pr_info!("testdev-b: removed after {} requests\n", *lock.lock());
+        // Read under the lock, printed outside it: printk is no work for a spinlock.
+        let served = *lock.lock();
+        pr_info!("testdev-b: removed after {served} requests\n");
     }
 }
 
