@@ -40,9 +40,9 @@ pub(crate) enum FaultClass {
     /// its own return address up with `sprint_symbol()` (`__module_address()`, module
     /// kallsyms) over and over.
     SpinKernel = 13,
-    /// `KernelDiv0` with the driver's own lock held: kernel code that faults with more
-    /// held than the entry point had at entry is left to the kernel unless policy
-    /// `kernel_bug=1`.
+    /// `KernelDiv0` inside an RCU read-side section (preemption disabled, as a kernel
+    /// spinlock disables it): kernel code that faults with more held than the entry
+    /// point had at entry is left to the kernel unless policy `kernel_bug=1`.
     KernelDiv0Locked = 14,
     /// A block the driver allocated through the callouts, freed twice: the second
     /// `ndriver_free` names memory the instance no longer holds (a `misuse`).
@@ -81,8 +81,8 @@ pub(crate) enum FaultClass {
     /// `BadLock` with the lock's address corrupted into unmapped memory instead: a page
     /// fault on the lock word.
     BadLockUnmapped = 24,
-    /// `BadLock` with the driver's own lock held: kernel code that faults with more held
-    /// than at entry, left to the kernel unless policy `kernel_bug=1`.
+    /// `BadLock` with the driver's own lock held besides: no kernel lock either (the
+    /// guard counts the driver's locks), so contained as `BadLock` is.
     BadLockLocked = 25,
     /// The driver's own lock released through its address corrupted into unmapped memory
     /// (the lock taken, its guard forgotten, the kernel's unlock called on the bad

@@ -47,6 +47,8 @@
 //!   they report (`Marks`), hook registration, kallsyms lookups, kernel-fault reports.
 //! - `cpu.rs`: the processor: TSC and its conversions, `RFLAGS`, interrupts, current CPU
 //!   (reading `RFLAGS` and telling user mode are `x86.rs`'s, shared with `trace.rs`).
+//! - `driver_locks.rs`: the `DriverLock`s held on each CPU, which the guard does not take
+//!   for kernel locks.
 //! - `frame.rs`: the [`Frame`](frame::Frame), the per-CPU chains and the task slots that
 //!   hold frames; finding, unlinking and giving up frames; [`guarded_owner`], and
 //!   [`note_raised`] for a fault injected at a driver instruction.
@@ -69,6 +71,8 @@ mod call;
 mod counters;
 #[path = "guard/cpu.rs"]
 mod cpu;
+#[path = "guard/driver_locks.rs"]
+mod driver_locks;
 #[path = "guard/entry.rs"]
 mod entry;
 #[path = "guard/fault.rs"]
@@ -91,6 +95,7 @@ mod watchdog;
 pub(crate) use call::{guarded, guarded_call};
 pub(crate) use counters::show;
 pub(crate) use cpu::{rdtsc, this_cpu, with_irqs_off};
+pub(crate) use driver_locks::driver_lock_held;
 pub(crate) use entry::GuardFn;
 pub(crate) use fault::{Fault, FaultContext};
 pub(crate) use frame::{guarded_owner, note_raised};

@@ -31,6 +31,8 @@ unsafe extern "C" {
     pub(crate) fn ndriver_fault_point(inst: *mut Instance, entry: u32) -> u32;
     /// One spin of a wait for a driver lock: ends the waiting guarded call if overdue.
     pub(crate) fn ndriver_lock_wait();
+    /// A driver lock taken (1) or about to be released (-1) on this CPU.
+    pub(crate) fn ndriver_lock_held(delta: c_int);
 
     /// 1 if the device has a PCI function the instance may drive, else 0.
     pub(crate) fn ndriver_pci_present(inst: *mut Instance) -> u32;

@@ -20,6 +20,7 @@ void *ndriver_get_priv(struct ndriver_instance *inst);
 u64 ndriver_generation(struct ndriver_instance *inst);
 u32 ndriver_fault_point(struct ndriver_instance *inst, u32 entry);
 void ndriver_lock_wait(void);
+void ndriver_lock_held(int delta);
 
 u32 ndriver_pci_present(struct ndriver_instance *inst);
 int ndriver_pci_enable(struct ndriver_instance *inst);
@@ -74,6 +75,7 @@ EXPORT_SYMBOL_GPL(ndriver_get_priv);
 EXPORT_SYMBOL_GPL(ndriver_generation);
 EXPORT_SYMBOL_GPL(ndriver_fault_point);
 EXPORT_SYMBOL_GPL(ndriver_lock_wait);
+EXPORT_SYMBOL_GPL(ndriver_lock_held);
 
 EXPORT_SYMBOL_GPL(ndriver_pci_present);
 EXPORT_SYMBOL_GPL(ndriver_pci_enable);

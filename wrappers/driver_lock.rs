@@ -25,6 +25,8 @@
 //! hang). The check cannot see a pointer corrupted into another live `DriverLock` of the
 //! instance, nor one corrupted after the check.
 
+use core::ops::{Deref, DerefMut};
+
 use kernel::prelude::*;
 use kernel::sync::{SpinLockIrq, SpinLockIrqGuard};
 
@@ -66,7 +68,7 @@ impl<T> DriverLock<T> {
     /// faults here, in driver text, when nothing is mapped there, and otherwise waits
     /// here until the guard ends the call as hung. A pointer corrupted into another live
     /// `DriverLock` passes.
-    pub(crate) fn lock(&self) -> SpinLockIrqGuard<'_, T> {
+    pub(crate) fn lock(&self) -> DriverLockGuard<'_, T> {
         if self.check != core::ptr::from_ref(self) as usize ^ CHECK_MAGIC {
             loop {
                 // SAFETY: No precondition; returns, or abandons this guarded call.
@@ -75,8 +77,11 @@ impl<T> DriverLock<T> {
             }
         }
         loop {
-            if let Some(guard) = self.inner.try_lock() {
-                return guard;
+            if let Some(inner) = self.inner.try_lock() {
+                // SAFETY: No precondition; counts the lock just taken on this CPU.
+                unsafe { crate::callouts_api::ndriver_lock_held(1) };
+                // INVARIANT: the lock is held and was just counted.
+                return DriverLockGuard { inner };
             }
             // The holder may be hung with interrupts off while every other CPU waits here
             // with interrupts off too: then no watchdog runs, and the waiter must end its
@@ -85,6 +90,39 @@ impl<T> DriverLock<T> {
             unsafe { crate::callouts_api::ndriver_lock_wait() };
             core::hint::spin_loop();
         }
+    }
+}
+
+/// A held [`DriverLock`], released when dropped.
+///
+/// # Invariants
+///
+/// The lock is held by this context, and counted in the framework's count of driver locks
+/// held on this CPU (`ndriver_lock_held`), until the guard is dropped.
+pub(crate) struct DriverLockGuard<'a, T> {
+    inner: SpinLockIrqGuard<'a, T>,
+}
+
+impl<T> Deref for DriverLockGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.inner
+    }
+}
+
+impl<T: Unpin> DerefMut for DriverLockGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.inner
+    }
+}
+
+impl<T> Drop for DriverLockGuard<'_, T> {
+    fn drop(&mut self) {
+        // Uncounted before the release (`inner` is dropped after this): a fault in the
+        // release is then the unlock path's (`guard/lock_paths.rs`).
+        // SAFETY: No precondition; the lock was counted when taken (the invariant).
+        unsafe { crate::callouts_api::ndriver_lock_held(-1) };
     }
 }
 

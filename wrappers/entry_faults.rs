@@ -115,9 +115,12 @@ pub(crate) fn raise<S>(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<S>) -
             Ok(())
         }
         14 => {
-            let _held = lock.lock();
+            // Preemption disabled the way a kernel lock disables it (an RCU read-side
+            // section: this kernel's RCU is not preemptible), not by the driver's lock.
+            let _rcu = kernel::sync::rcu::read_lock();
             // SAFETY: not safe: an injected kernel fault (a divide error in core kernel
-            // text), raised with the driver's lock held, contained as `kernel_fault`.
+            // text), raised with more held than at entry: left to the kernel unless
+            // policy `kernel_bug=1`.
             let r = unsafe { reciprocal_value(black_box(0)) };
             black_box(r);
             Ok(())
@@ -243,8 +246,8 @@ pub(crate) fn raise<S>(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<S>) -
         23 => lock.try_lock_corrupted(LockCorruption::NonCanonical),
         24 => lock.try_lock_corrupted(LockCorruption::Unmapped),
         25 => {
-            // The same with the lock held: kernel code faulting with more held than at
-            // entry (here the driver's own lock), left to the kernel by default.
+            // The same with the lock held: kernel code faulting with the driver's own lock
+            // held besides, which is no kernel lock: contained all the same.
             let _held = lock.lock();
             lock.try_lock_corrupted(LockCorruption::NonCanonical)
         }

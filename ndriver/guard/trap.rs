@@ -11,6 +11,7 @@ use crate::pt_regs::PtRegs;
 
 use super::counters::{KERNEL_FAULTS, KERNEL_FAULTS_LEFT};
 use super::cpu::user_mode;
+use super::driver_locks::pc_without_driver_locks;
 use super::entry::redirect;
 use super::frame::{abandon_context, find_frame, guarded_owner, Frame, CPUS};
 use super::helpers::{
@@ -140,6 +141,12 @@ pub(super) unsafe extern "C" fn on_die(
     } else {
         pc
     };
+    // Nor is the driver's own lock, which dies with the instance.
+    let pc = if in_kernel {
+        pc_without_driver_locks(pc, frame.entry_driver_locks)
+    } else {
+        pc
+    };
     let held = in_kernel && holds_more_than_at_entry(frame, pc, &marks);
     let containable = !in_kernel || (class != Detected::Bug && !held) || frame.contain_kernel_bug;
     // SAFETY: Reading a constant defined by the C helpers.
@@ -188,8 +195,8 @@ pub(super) unsafe extern "C" fn on_die(
 /// section on this kernel's RCU), more disabled bottom halves or hard interrupts, more locks
 /// in lockdep's list (a mutex, on lockdep kernels), deeper `pagefault_disable()`, a block
 /// plug of its own. Abandoning such code leaves the lock taken for good. The driver's
-/// own `DriverLock` counts too: a fault in kernel code called with it held is not told
-/// apart from one inside a kernel lock.
+/// own `DriverLock`s are taken off `pc` first (`driver_locks.rs`): they die with the
+/// instance.
 fn holds_more_than_at_entry(frame: &Frame, pc: u32, marks: &Marks) -> bool {
     // SAFETY: FFI call without preconditions.
     let preempt = unsafe { ndg_holds_more(pc, frame.entry_pc) };
