@@ -40,9 +40,10 @@ pub(crate) enum FaultClass {
     /// its own return address up with `sprint_symbol()` (`__module_address()`, module
     /// kallsyms) over and over.
     SpinKernel = 13,
-    /// `KernelDiv0` inside an RCU read-side section (preemption disabled, as a kernel
-    /// spinlock disables it): kernel code that faults with more held than the entry
-    /// point had at entry is left to the kernel unless policy `kernel_bug=1`.
+    /// `KernelDiv0` with the driver's own lock held and inside an RCU read-side section
+    /// (preemption disabled, as a kernel spinlock disables it): kernel code that faults
+    /// with more held than the entry point had at entry, less the driver's own locks, is
+    /// left to the kernel unless policy `kernel_bug=1`.
     KernelDiv0Locked = 14,
     /// A block the driver allocated through the callouts, freed twice: the second
     /// `ndriver_free` names memory the instance no longer holds (a `misuse`).

@@ -47,11 +47,11 @@
 //!   they report (`Marks`), hook registration, kallsyms lookups, kernel-fault reports.
 //! - `cpu.rs`: the processor: TSC and its conversions, `RFLAGS`, interrupts, current CPU
 //!   (reading `RFLAGS` and telling user mode are `x86.rs`'s, shared with `trace.rs`).
-//! - `driver_locks.rs`: the `DriverLock`s held on each CPU, which the guard does not take
-//!   for kernel locks.
 //! - `frame.rs`: the [`Frame`](frame::Frame), the per-CPU chains and the task slots that
 //!   hold frames; finding, unlinking and giving up frames; [`guarded_owner`], and
 //!   [`note_raised`] for a fault injected at a driver instruction.
+//! - `driver_locks.rs`: the `DriverLock`s a guarded call holds, counted in its frame,
+//!   which the guard does not take for kernel locks.
 //! - `entry.rs`: the naked `guard_enter` and `guard_resume` with the frame offsets they use,
 //!   and `redirect`, which makes an interrupted context return to `guard_resume`.
 //! - `text.rs`: text ranges (driver text, delay loops, leaf memory and I/O functions, the

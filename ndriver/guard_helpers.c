@@ -15,7 +15,6 @@
 #include <linux/irqflags.h>
 #include <linux/kdebug.h>
 #include <linux/notifier.h>
-#include <linux/percpu.h>
 #include <linux/preempt.h>
 #include <linux/rcupdate.h>
 #include <linux/printk.h>
@@ -551,37 +550,18 @@ unsigned int ndg_trylock_fault_pc(unsigned int pc)
 }
 
 /*
- * DriverLocks (wrappers/driver_lock.rs) held on this CPU. Each raised the preempt count by
- * one preemption and one interrupt-disable level, for a lock that dies with its instance:
- * no kernel lock. Held with interrupts off, so only the holding context changes the count.
+ * @pc without the levels of @n DriverLocks (wrappers/driver_lock.rs: each took one
+ * preemption and one interrupt-disable level), or as it is if it does not hold that many
+ * of both kinds above @entry_pc (then it is judged as holding them all).
  */
-static DEFINE_PER_CPU(unsigned int, ndg_driver_lock_count);
-
-void ndg_driver_locks_add(int delta)
+unsigned int ndg_pc_without_driver_locks(unsigned int pc, unsigned int entry_pc,
+					 unsigned int n)
 {
-	this_cpu_add(ndg_driver_lock_count, delta);
-}
-
-unsigned int ndg_driver_locks(void)
-{
-	return this_cpu_read(ndg_driver_lock_count);
-}
-
-void ndg_driver_locks_set(unsigned int n)
-{
-	this_cpu_write(ndg_driver_lock_count, n);
-}
-
-/*
- * @pc without the levels of @n DriverLocks, or as it is if it does not hold that many of
- * both kinds (then it is judged as holding them all).
- */
-unsigned int ndg_pc_without_driver_locks(unsigned int pc, unsigned int n)
-{
-	if (!n || (pc & PREEMPT_MASK) < n * PREEMPT_OFFSET)
+	if (!n || (pc & PREEMPT_MASK) < (entry_pc & PREEMPT_MASK) + n * PREEMPT_OFFSET)
 		return pc;
 #ifdef HARDIRQ_DISABLE_MASK
-	if ((pc & HARDIRQ_DISABLE_MASK) < n * HARDIRQ_DISABLE_OFFSET)
+	if ((pc & HARDIRQ_DISABLE_MASK) <
+	    (entry_pc & HARDIRQ_DISABLE_MASK) + n * HARDIRQ_DISABLE_OFFSET)
 		return pc;
 	pc -= n * HARDIRQ_DISABLE_OFFSET;
 #endif

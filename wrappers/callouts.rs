@@ -197,13 +197,12 @@ pub(crate) extern "C" fn ndriver_generation(inst: *mut abi::Instance) -> u64 {
 }
 
 /// Called by a driver's `DriverLock` right after it is taken (`delta` 1) and right before
-/// it is released (-1): the guard then knows that much of what the CPU holds is the
-/// driver's own (see `guard::driver_lock_held`). Any other value is ignored.
+/// it is released (-1): the guard then knows that much of what the call holds is the
+/// driver's own (see `guard::driver_lock_held`, which checks a claimed lock against the
+/// preempt count). Any other value is ignored.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_lock_held(delta: core::ffi::c_int) {
-    if delta == 1 || delta == -1 {
-        crate::guard::driver_lock_held(delta);
-    }
+    crate::guard::driver_lock_held(delta);
 }
 
 /// Called by a driver that waits for its own lock (`DriverLock`), once per spin: ends the

@@ -78,7 +78,8 @@ impl<T> DriverLock<T> {
         }
         loop {
             if let Some(inner) = self.inner.try_lock() {
-                // SAFETY: No precondition; counts the lock just taken on this CPU.
+                // SAFETY: No memory precondition. Tells the guard of the lock just taken,
+                // which it checks against the preempt count before it believes it.
                 unsafe { crate::callouts_api::ndriver_lock_held(1) };
                 // INVARIANT: the lock is held and was just counted.
                 return DriverLockGuard { inner };
@@ -97,8 +98,9 @@ impl<T> DriverLock<T> {
 ///
 /// # Invariants
 ///
-/// The lock is held by this context, and counted in the framework's count of driver locks
-/// held on this CPU (`ndriver_lock_held`), until the guard is dropped.
+/// The lock is held by this context, and counted in the guarded call's count of driver
+/// locks held (`ndriver_lock_held`), until the guard is dropped. A guard forgotten leaves
+/// both: only the end of the call (an abort) gives them up.
 pub(crate) struct DriverLockGuard<'a, T> {
     inner: SpinLockIrqGuard<'a, T>,
 }
@@ -121,7 +123,8 @@ impl<T> Drop for DriverLockGuard<'_, T> {
     fn drop(&mut self) {
         // Uncounted before the release (`inner` is dropped after this): a fault in the
         // release is then the unlock path's (`guard/lock_paths.rs`).
-        // SAFETY: No precondition; the lock was counted when taken (the invariant).
+        // SAFETY: No memory precondition; the lock was counted when taken (the invariant)
+        // and is released right after.
         unsafe { crate::callouts_api::ndriver_lock_held(-1) };
     }
 }
@@ -187,8 +190,11 @@ impl<T> DriverLock<T> {
     pub(crate) fn unlock_corrupted(&self) -> Result {
         let lock = self.corrupted(LockCorruption::Unmapped).ok_or(EFAULT)?;
         let guard = self.lock();
-        // Released below, through the corrupted address, not by the guard.
+        // Released below, through the corrupted address, not by the guard, but uncounted
+        // first, as the guard's drop does.
         core::mem::forget(guard);
+        // SAFETY: No memory precondition; the lock counted by `lock()` is released next.
+        unsafe { crate::callouts_api::ndriver_lock_held(-1) };
         // SAFETY: not safe at all: an injected fault on a corrupted lock address, contained
         // by the guard. Nothing is mapped there, so nothing is written.
         unsafe { kernel::bindings::spin_unlock_irq_enable(core::hint::black_box(lock)) };

@@ -115,8 +115,10 @@ pub(crate) fn raise<S>(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<S>) -
             Ok(())
         }
         14 => {
-            // Preemption disabled the way a kernel lock disables it (an RCU read-side
-            // section: this kernel's RCU is not preemptible), not by the driver's lock.
+            // The driver's own lock, which the guard does not count as held, and
+            // preemption disabled the way a kernel lock disables it (an RCU read-side
+            // section: this kernel's RCU is not preemptible), which it does.
+            let _held = lock.lock();
             let _rcu = kernel::sync::rcu::read_lock();
             // SAFETY: not safe: an injected kernel fault (a divide error in core kernel
             // text), raised with more held than at entry: left to the kernel unless

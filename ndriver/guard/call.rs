@@ -9,7 +9,6 @@ use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use super::counters::{STATS, UNAVAILABLE};
 use super::cpu::{cycles_to_ns, ns_to_cycles, rdtsc, save_flags, X86_EFLAGS_IF};
-use super::driver_locks;
 use super::entry::{guard_enter, GuardFn};
 use super::fault::{Fault, FaultContext};
 use super::frame::{
@@ -91,7 +90,7 @@ pub(crate) unsafe fn guarded_call(
         prev: ptr::null_mut(),
         task,
         entry_pc: pc,
-        entry_driver_locks: driver_locks::held_now(),
+        driver_locks: AtomicU32::new(0),
         marks,
         level: pc & LEVEL_MASK.load(Ordering::Relaxed),
         entry_flags: flags,
@@ -168,7 +167,6 @@ pub(crate) unsafe fn guarded_call(
         ndg_preempt_count_set(frame.entry_pc);
         ndg_lockdep_unwind(frame.marks.lockdep_depth);
     }
-    driver_locks::restore(frame.entry_driver_locks);
     unlink(&frame);
     if frame.slot != usize::MAX {
         release_inner_slots(task, frame.rsp);

@@ -1,42 +1,61 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The driver locks held on each CPU: `DriverLock`s (`wrappers/driver_lock.rs`), kernel
+//! The driver locks a guarded call holds: `DriverLock`s (`wrappers/driver_lock.rs`), kernel
 //! spinlocks that live in an instance and die with it.
 //!
 //! Taking one raises the preempt count by a preemption and an interrupt-disable level,
-//! the same as a kernel spinlock taken that way. Counted here (the lock tells the framework
-//! as it takes and releases it), the guard can take them off what kernel code that faults
-//! holds: kernel code called by a driver that holds only its own locks holds no kernel lock.
-//! A call abandoned with locks held gets its entry count back, as its preempt count.
+//! the same as a kernel spinlock taken that way. The lock tells the framework as it takes
+//! and releases it, and the count is kept in the call's own guard frame, so that it goes
+//! with the call (an abandoned call's frame is gone with it) and cannot be skewed by another
+//! context or CPU. The guard takes those levels off what kernel code that faults holds:
+//! kernel code called by a driver that holds only its own locks holds no kernel lock.
 
-use core::ffi::c_int;
+use core::arch::asm;
+use core::sync::atomic::Ordering;
 
-use super::helpers::{
-    ndg_driver_locks, ndg_driver_locks_add, ndg_driver_locks_set, ndg_pc_without_driver_locks,
-};
+use super::frame::{find_frame, LEVEL_MASK};
+use super::helpers::{ndg_cpu, ndg_pc_without_driver_locks, ndg_preempt_count};
 
-/// Counts a driver lock taken (`delta` 1) or about to be released (-1) on this CPU.
+/// Counts a driver lock taken (`delta` 1) or about to be released (-1) by the guarded call
+/// running here. A call the guard does not run (the measuring bypass) counts nothing. A
+/// lock claimed taken must show in the preempt count: one more preemption and one more
+/// interrupt-disable level above the call's entry than the locks already counted, else
+/// the claim is ignored (the core does not take a driver's word for what it holds).
 pub(crate) fn driver_lock_held(delta: i32) {
-    // SAFETY: FFI call without preconditions.
-    unsafe { ndg_driver_locks_add(delta as c_int) };
+    let sp: u64;
+    // SAFETY: Only reads the stack pointer.
+    unsafe { asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
+    // SAFETY: FFI accessors without preconditions.
+    let (cpu, pc) = unsafe { (ndg_cpu() as usize, ndg_preempt_count()) };
+    let level = pc & LEVEL_MASK.load(Ordering::Relaxed);
+    // SAFETY: We run inside the context that owns the frames searched (it is our caller),
+    // so none of them is unlinked while we look.
+    let fp = unsafe { find_frame(cpu, level, sp) };
+    if fp.is_null() {
+        return;
+    }
+    // SAFETY: `fp` is a live, armed frame of this context, which stays linked while we,
+    // its callee, run.
+    let frame = unsafe { &*fp };
+    let held = frame.driver_locks.load(Ordering::Relaxed);
+    match delta {
+        1 => {
+            // SAFETY: FFI call without preconditions.
+            let shown = unsafe { ndg_pc_without_driver_locks(pc, frame.entry_pc, held + 1) };
+            if shown != pc {
+                frame.driver_locks.store(held + 1, Ordering::Relaxed);
+            }
+        }
+        -1 => frame
+            .driver_locks
+            .store(held.saturating_sub(1), Ordering::Relaxed),
+        _ => {}
+    }
 }
 
-/// The driver locks held on this CPU now.
-pub(super) fn held_now() -> u32 {
+/// `pc`, the preempt count of a kernel fault in the call of `frame` (`entry_pc` its count
+/// at entry, `held` the driver locks it counted), without the driver locks' levels.
+pub(super) fn pc_without_driver_locks(pc: u32, entry_pc: u32, held: u32) -> u32 {
     // SAFETY: FFI call without preconditions.
-    unsafe { ndg_driver_locks() }
-}
-
-/// Puts back the count of a call's entry, when the call is abandoned with locks held.
-pub(super) fn restore(n: u32) {
-    // SAFETY: FFI call without preconditions.
-    unsafe { ndg_driver_locks_set(n) };
-}
-
-/// `pc`, the preempt count of a fault on this CPU in a call that entered with `entry`
-/// driver locks held, without the levels of the driver locks taken since.
-pub(super) fn pc_without_driver_locks(pc: u32, entry: u32) -> u32 {
-    let taken = held_now().saturating_sub(entry);
-    // SAFETY: FFI call without preconditions.
-    unsafe { ndg_pc_without_driver_locks(pc, taken) }
+    unsafe { ndg_pc_without_driver_locks(pc, entry_pc, held) }
 }

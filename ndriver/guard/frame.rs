@@ -45,8 +45,8 @@ pub(super) struct Frame {
     pub(super) task: *mut c_void,
     /// `preempt_count()` at entry.
     pub(super) entry_pc: u32,
-    /// Driver locks held on the CPU at entry (`driver_locks.rs`).
-    pub(super) entry_driver_locks: u32,
+    /// Driver locks the call holds now (`driver_locks.rs`).
+    pub(super) driver_locks: AtomicU32,
     /// Locks lockdep saw the task hold at entry, and other task state, at entry.
     pub(super) marks: Marks,
     /// Context level bits (NMI, hardirq, serving softirq) at entry.

@@ -81,10 +81,7 @@ extern "C" {
     ) -> c_int;
     pub(super) fn ndg_lock_word_fault(regs: *const PtRegs, page_fault: bool) -> bool;
     pub(super) fn ndg_trylock_fault_pc(pc: c_uint) -> c_uint;
-    pub(super) fn ndg_driver_locks_add(delta: c_int);
-    pub(super) fn ndg_driver_locks() -> c_uint;
-    pub(super) fn ndg_driver_locks_set(n: c_uint);
-    pub(super) fn ndg_pc_without_driver_locks(pc: c_uint, n: c_uint) -> c_uint;
+    pub(super) fn ndg_pc_without_driver_locks(pc: c_uint, entry_pc: c_uint, n: c_uint) -> c_uint;
     pub(super) fn ndg_hooks_register(
         die_cb: unsafe extern "C" fn(
             c_ulong,

@@ -143,7 +143,8 @@ pub(super) unsafe extern "C" fn on_die(
     };
     // Nor is the driver's own lock, which dies with the instance.
     let pc = if in_kernel {
-        pc_without_driver_locks(pc, frame.entry_driver_locks)
+        let held = frame.driver_locks.load(Ordering::Relaxed);
+        pc_without_driver_locks(pc, frame.entry_pc, held)
     } else {
         pc
     };
