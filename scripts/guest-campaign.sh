@@ -25,9 +25,9 @@
 #            framework's lock wait, its innermost stack word), "n/a" (no faulting
 #            instruction to name: an error return, a leak, a misuse, a device hang; or
 #            no report due: a fault in a new instance's probe, which the swap or
-#            recovery starting it handles; for a deadlock, the report may be of a
-#            waiter for the deadlocked lock, "injected no", ended in the lock wait:
-#            "module" then checks its innermost stack word), "mismatch" (the report names something
+#            recovery starting it handles; for a deadlock or a leak, the report may
+#            be of another call it made fail, "injected no": a waiter for the lock, a
+#            call whose allocation hit the limit), "mismatch" (the report names something
 #            else: a miss), "missing" (a recovery without a new report: a miss);
 # outcome    for random sites: "unreached" (the workload never ran the instruction in a
 #            guarded call), "nothing" (a corruption with nothing to corrupt there),
@@ -192,9 +192,10 @@ report_verdict() {
 	local any_entry=0 injected_yes=" injected yes"
 	case $class in leak | deadlock) any_entry=1 ;; esac
 	# A deadlock on the driver's lock may surface first in another call of the instance
-	# waiting for that lock, which ends itself in the framework's lock wait: its report
-	# is of the deadlock, though not of the call the fault was raised in.
-	[ "$class" = deadlock ] && [[ $block == *$'\nip: ndriver_lock_wait+'* ]] && injected_yes=" injected"
+	# waiting for that lock (ended in the lock wait, or by the watchdog in the lock's
+	# loop), a leak in another call whose allocation hits the limit first: their
+	# reports are of the fault, though not of the call it was raised in.
+	case $class:$rcause in deadlock:hang | leak:leak) injected_yes=" injected" ;; esac
 	if [ "$rcause" != "$cause" ] || [[ $head != *"$injected_yes"* ]] ||
 		{ [ "${kind:-entry}" = entry ] && [ $any_entry = 0 ] && [ "$rentry" != "$entry" ]; } ||
 		grep -q '^context: another failed call' <<< "$block"; then
