@@ -453,6 +453,19 @@ void ndg_hooks_unregister(void)
  */
 
 /*
+ * Fills @start/@size with the extent of the function that starts at @fn, if it pushes
+ * nothing first (the word at the stack pointer of a fault in its first access is its
+ * return address). Returns 0 or -EOPNOTSUPP.
+ */
+static int __maybe_unused ndg_lock_function(unsigned long fn, unsigned long *start,
+					    unsigned long *size)
+{
+	if (ndg_symbol_extent(fn, start, size) || *start != fn || !ndg_pushes_nothing_first(fn))
+		return -EOPNOTSUPP;
+	return 0;
+}
+
+/*
  * The taking path: fills @start/@size with _raw_spin_trylock's extent and @helper_ret with
  * the return address of the helper's call to it. Returns 0 or an error.
  */
@@ -465,8 +478,7 @@ int ndg_trylock_path(unsigned long *start, unsigned long *size, unsigned long *h
 	unsigned long target = (unsigned long)_raw_spin_trylock;
 	unsigned long hstart, hsize, at;
 
-	if (ndg_symbol_extent(target, start, size) || *start != target ||
-	    !ndg_pushes_nothing_first(target))
+	if (ndg_lock_function(target, start, size))
 		return -EOPNOTSUPP;
 	if (ndg_symbol_extent((unsigned long)rust_helper_spin_trylock_irq_disable, &hstart,
 			      &hsize))
@@ -503,8 +515,7 @@ int ndg_unlock_path(unsigned long *start, unsigned long *size, unsigned long *he
 	const u8 *p = (const u8 *)at;
 	s32 rel;
 
-	if (ndg_symbol_extent(target, start, size) || *start != target ||
-	    !ndg_pushes_nothing_first(target))
+	if (ndg_lock_function(target, start, size))
 		return -EOPNOTSUPP;
 	if (p[0] == 0xf3 && p[1] == 0x0f && p[2] == 0x1e && p[3] == 0xfa)
 		p += 4;

@@ -10,11 +10,10 @@
 //! context or CPU. The guard takes those levels off what kernel code that faults holds:
 //! kernel code called by a driver that holds only its own locks holds no kernel lock.
 
-use core::arch::asm;
 use core::sync::atomic::Ordering;
 
-use super::frame::{find_frame, LEVEL_MASK};
-use super::helpers::{ndg_cpu, ndg_pc_without_driver_locks, ndg_preempt_count};
+use super::frame::own_frame;
+use super::helpers::{ndg_pc_without_driver_locks, ndg_preempt_count};
 
 /// Counts a driver lock taken (`delta` 1) or about to be released (-1) by the guarded call
 /// running here. A call the guard does not run (the measuring bypass) counts nothing. A
@@ -22,21 +21,15 @@ use super::helpers::{ndg_cpu, ndg_pc_without_driver_locks, ndg_preempt_count};
 /// interrupt-disable level above the call's entry than the locks already counted, else
 /// the claim is ignored (the core does not take a driver's word for what it holds).
 pub(crate) fn driver_lock_held(delta: i32) {
-    let sp: u64;
-    // SAFETY: Only reads the stack pointer.
-    unsafe { asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
-    // SAFETY: FFI accessors without preconditions.
-    let (cpu, pc) = unsafe { (ndg_cpu() as usize, ndg_preempt_count()) };
-    let level = pc & LEVEL_MASK.load(Ordering::Relaxed);
-    // SAFETY: We run inside the context that owns the frames searched (it is our caller),
-    // so none of them is unlinked while we look.
-    let fp = unsafe { find_frame(cpu, level, sp) };
-    if fp.is_null() {
+    let own = own_frame();
+    if own.frame.is_null() {
         return;
     }
-    // SAFETY: `fp` is a live, armed frame of this context, which stays linked while we,
-    // its callee, run.
-    let frame = unsafe { &*fp };
+    // SAFETY: `own.frame` is a live, armed frame of this context, which stays linked while
+    // we, its callee, run.
+    let frame = unsafe { &*own.frame };
+    // SAFETY: FFI accessor without preconditions.
+    let pc = unsafe { ndg_preempt_count() };
     let held = frame.driver_locks.load(Ordering::Relaxed);
     match delta {
         1 => {

@@ -4,6 +4,7 @@
 //! atomic context, the task slots of frames entered in preemptible context, and the lookups
 //! and bookkeeping on both.
 
+use core::arch::asm;
 use core::ffi::c_void;
 use core::mem::MaybeUninit;
 use core::ptr;
@@ -294,6 +295,32 @@ pub(super) unsafe fn find_frame(cpu: usize, level: u32, sp: u64) -> *mut Frame {
         }
     }
     best
+}
+
+/// The context a function of the guard was called from, as [`own_frame`] finds it.
+pub(super) struct OwnContext {
+    /// Its innermost armed frame, null if it runs no guarded call.
+    pub(super) frame: *mut Frame,
+    /// Its stack pointer (in the inlined caller of [`own_frame`]).
+    pub(super) sp: u64,
+    /// Its CPU.
+    pub(super) cpu: usize,
+}
+
+/// The innermost armed frame of the context that calls this (code a guarded call runs:
+/// a callout, the lock wait), which stays linked while the caller runs, as its callee.
+#[inline(always)]
+pub(super) fn own_frame() -> OwnContext {
+    let sp: u64;
+    // SAFETY: Only reads the stack pointer.
+    unsafe { asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
+    // SAFETY: FFI accessors without preconditions.
+    let (cpu, pc) = unsafe { (ndg_cpu() as usize, ndg_preempt_count()) };
+    let level = pc & LEVEL_MASK.load(Ordering::Relaxed);
+    // SAFETY: We run inside the context that owns the frames searched (it called us), so
+    // none of them is unlinked while we look.
+    let frame = unsafe { find_frame(cpu, level, sp) };
+    OwnContext { frame, sp, cpu }
 }
 
 /// Gives up every frame of the context interrupted on this CPU at context `level`, which

@@ -18,7 +18,7 @@ use super::counters::{
 };
 use super::cpu::{ns_to_cycles, rdtsc, user_mode};
 use super::entry::{guard_resume, redirect};
-use super::frame::{find_frame, CPUS, LEVEL_MASK};
+use super::frame::{find_frame, own_frame, OwnContext, CPUS};
 use super::helpers::{
     ndg_cpu, ndg_cpu_online, ndg_hardirq_offset, ndg_holds_more, ndg_irq_regs, ndg_level_mask,
     ndg_nmi_offset, ndg_preempt_count, ndg_rcu_preempt_delta, ndg_send_nmi,
@@ -53,19 +53,11 @@ const WAITER_GRACE_NS: u64 = 20_000_000;
 /// call is abandoned exactly as the die notifier abandons a faulting one: control resumes in
 /// `guarded_call`, which restores the preempt count and the interrupt state of its entry.
 pub(crate) fn end_if_overdue(ip: usize) {
-    let sp: u64;
-    // SAFETY: Only reads the stack pointer.
-    unsafe { asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
-    // SAFETY: FFI accessors without preconditions.
-    let (cpu, pc) = unsafe { (ndg_cpu() as usize, ndg_preempt_count()) };
-    let level = pc & LEVEL_MASK.load(Ordering::Relaxed);
-    // SAFETY: We run inside the context that owns the frames searched (it is our caller), so
-    // none of them is unlinked while we look.
-    let fp = unsafe { find_frame(cpu, level, sp) };
+    let OwnContext { frame: fp, sp, cpu } = own_frame();
     if fp.is_null() {
         return;
     }
-    // SAFETY: `fp` is non-null, so `find_frame` found a live, armed frame of this context,
+    // SAFETY: `fp` is non-null, so `own_frame` found a live, armed frame of this context,
     // which stays linked while we, its callee, run.
     let frame = unsafe { &mut *fp };
     let now = rdtsc();
