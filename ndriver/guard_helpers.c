@@ -449,7 +449,8 @@ void ndg_hooks_unregister(void)
  *
  * Each path is known only where the access is the function's own and comes first
  * (not inlined, not out of line under CONFIG_DEBUG_SPINLOCK, not preceded by KASAN's
- * check or lockdep's release) and the function pushes nothing before it.
+ * check or lockdep's release), the function pushes nothing before it, and the helper is
+ * called, not inlined into the driver (CONFIG_RUST_INLINE_HELPERS).
  */
 
 /*
@@ -472,7 +473,8 @@ static int __maybe_unused ndg_lock_function(unsigned long fn, unsigned long *sta
 int ndg_trylock_path(unsigned long *start, unsigned long *size, unsigned long *helper_ret)
 {
 #if defined(CONFIG_INLINE_SPIN_TRYLOCK) || defined(CONFIG_DEBUG_SPINLOCK) || \
-	defined(CONFIG_DEBUG_LOCK_ALLOC) || defined(CONFIG_KASAN)
+	defined(CONFIG_DEBUG_LOCK_ALLOC) || defined(CONFIG_KASAN) || \
+	defined(CONFIG_RUST_INLINE_HELPERS)
 	return -EOPNOTSUPP;
 #else
 	unsigned long target = (unsigned long)_raw_spin_trylock;
@@ -507,7 +509,8 @@ int ndg_trylock_path(unsigned long *start, unsigned long *size, unsigned long *h
 int ndg_unlock_path(unsigned long *start, unsigned long *size, unsigned long *helper)
 {
 #if defined(CONFIG_INLINE_SPIN_UNLOCK_IRQ) || defined(CONFIG_DEBUG_SPINLOCK) || \
-	defined(CONFIG_DEBUG_LOCK_ALLOC) || defined(CONFIG_KASAN)
+	defined(CONFIG_DEBUG_LOCK_ALLOC) || defined(CONFIG_KASAN) || \
+	defined(CONFIG_RUST_INLINE_HELPERS)
 	return -EOPNOTSUPP;
 #else
 	unsigned long target = (unsigned long)_raw_spin_unlock_irq_enable;

@@ -195,7 +195,15 @@ report_verdict() {
 	# waiting for that lock (ended in the lock wait, or by the watchdog in the lock's
 	# loop), a leak in another call whose allocation hits the limit first: their
 	# reports are of the fault, though not of the call it was raised in.
-	case $class:$rcause in deadlock:hang | leak:leak) injected_yes=" injected" ;; esac
+	case $class:$rcause in
+	deadlock:hang)
+		# Only a call that waited for the driver's lock: ended in the framework's lock
+		# wait, or in DriverLock::lock's loop.
+		grep -E '^(ip: |stack: #0 )' <<< "$block" | grep -q 'ndriver_lock_wait+\|10DriverLock' &&
+			injected_yes=" injected"
+		;;
+	leak:leak) injected_yes=" injected" ;;
+	esac
 	if [ "$rcause" != "$cause" ] || [[ $head != *"$injected_yes"* ]] ||
 		{ [ "${kind:-entry}" = entry ] && [ $any_entry = 0 ] && [ "$rentry" != "$entry" ]; } ||
 		grep -q '^context: another failed call' <<< "$block"; then

@@ -19,7 +19,10 @@ use super::helpers::{ndg_pc_without_driver_locks, ndg_preempt_count};
 /// running here. A call the guard does not run (the measuring bypass) counts nothing. A
 /// lock claimed taken must show in the preempt count: one more preemption and one more
 /// interrupt-disable level above the call's entry than the locks already counted, else
-/// the claim is ignored (the core does not take a driver's word for what it holds).
+/// the claim is ignored. That bounds what a driver's word can hide: levels its own code
+/// raised, never more than it holds, though a kernel spinlock a driver took directly
+/// and claimed as its own would pass (drivers only take `DriverLock`s; the framework's
+/// callouts take and release theirs within the callout, not across driver code).
 pub(crate) fn driver_lock_held(delta: i32) {
     let own = own_frame();
     if own.frame.is_null() {

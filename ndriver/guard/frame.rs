@@ -14,7 +14,7 @@ use kernel::{bindings, types::Opaque};
 
 use crate::pt_regs::PtRegs;
 
-use super::cpu::user_mode;
+use super::cpu::{user_mode, with_irqs_off};
 use super::fault::FaultContext;
 use super::helpers::{
     ndg_cpu, ndg_current, ndg_level_mask, ndg_nmi_offset, ndg_preempt_count, Marks,
@@ -314,13 +314,17 @@ pub(super) fn own_frame() -> OwnContext {
     let sp: u64;
     // SAFETY: Only reads the stack pointer.
     unsafe { asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
-    // SAFETY: FFI accessors without preconditions.
-    let (cpu, pc) = unsafe { (ndg_cpu() as usize, ndg_preempt_count()) };
-    let level = pc & LEVEL_MASK.load(Ordering::Relaxed);
-    // SAFETY: We run inside the context that owns the frames searched (it called us), so
-    // none of them is unlinked while we look.
-    let frame = unsafe { find_frame(cpu, level, sp) };
-    OwnContext { frame, sp, cpu }
+    // With interrupts off the task cannot move to another CPU between reading its CPU and
+    // walking that CPU's chain (the lock wait runs preemptible in a task's call).
+    with_irqs_off(|| {
+        // SAFETY: FFI accessors without preconditions.
+        let (cpu, pc) = unsafe { (ndg_cpu() as usize, ndg_preempt_count()) };
+        let level = pc & LEVEL_MASK.load(Ordering::Relaxed);
+        // SAFETY: We run inside the context that owns the frames searched (it called us),
+        // on `cpu` until interrupts are on again, so none of them is unlinked while we look.
+        let frame = unsafe { find_frame(cpu, level, sp) };
+        OwnContext { frame, sp, cpu }
+    })
 }
 
 /// Gives up every frame of the context interrupted on this CPU at context `level`, which

@@ -66,6 +66,7 @@ unlock_known=$(guard_count lock_paths unlock)
 	fail "guard lock paths $(guard_line lock_paths), want $want_paths for both on this kernel"
 if [ "$trylock_known" = 0 ]; then
 	refused "$TD/inject" "class=bad_lock entry=op"
+	refused "$TD/inject" "class=bad_lock_unmapped entry=op"
 	refused "$TD/inject" "class=bad_lock_locked entry=op"
 	dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'inject: bad_lock needs a kernel whose lock path the guard knows' ||
 		fail "bad_lock refused without saying why"
@@ -142,7 +143,7 @@ n=$(dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -c 'ndriver: BUG in kernel code at
 [ "$(stat giveups)" = 0 ] || fail "policy gave up"
 [ "$(td_call op 3)" = 3 ] || fail "op after the kernel faults"
 # The reports' stack traces are expected too (their frames may name lockdep code).
-dmesg_clean --allow 'kernel BUG at lib/dynamic_queue_limits.c|ndriver: (general protection|page) fault in kernel code at _raw_spin_trylock\+0x[0-9a-f]+/0x[0-9a-f]+ called from a guarded call \((contained as kernel_fault|with a lock held; contained)|Call Trace|cut here|\]  (\? )?[_A-Za-z0-9.]+\+0x[0-9a-f]+/0x[0-9a-f]+'
+dmesg_clean --allow 'kernel BUG at lib/dynamic_queue_limits.c|ndriver: (general protection|page) fault in kernel code at _raw_spin_trylock\+0x[0-9a-f]+/0x[0-9a-f]+ called from a guarded call \(contained as kernel_fault|Call Trace|cut here|\]  (\? )?[_A-Za-z0-9.]+\+0x[0-9a-f]+/0x[0-9a-f]+'
 
 # The default: a core-kernel BUG is left to the kernel. Last, see above. The test
 # guest panics on any oops (panic_on_oops=1, virtme-ng's choice): here the kernel is
