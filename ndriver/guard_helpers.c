@@ -547,29 +547,13 @@ bool ndg_lock_word_fault(const struct pt_regs *regs, bool page_fault)
 }
 
 /*
- * @pc with the two counts of the taking path above taken off, for a fault on the lock
- * word in _raw_spin_trylock called from the Rust helper (the caller checked both). Counts
- * that are not raised give @pc back as it is (judged as a lock held).
- */
-unsigned int ndg_trylock_fault_pc(unsigned int pc)
-{
-	if ((pc & PREEMPT_MASK) < PREEMPT_OFFSET)
-		return pc;
-#ifdef HARDIRQ_DISABLE_MASK
-	if ((pc & HARDIRQ_DISABLE_MASK) < HARDIRQ_DISABLE_OFFSET)
-		return pc;
-	pc -= HARDIRQ_DISABLE_OFFSET;
-#endif
-	return pc - PREEMPT_OFFSET;
-}
-
-/*
- * @pc without the levels of @n DriverLocks (wrappers/driver_lock.rs: each took one
- * preemption and one interrupt-disable level), or as it is if it does not hold that many
+ * @pc without @n spinlocks' worth of levels taken the interrupt-disabling way (one
+ * preemption and one interrupt-disable level each: a DriverLock, wrappers/driver_lock.rs;
+ * the taking path above, @n 1, @entry_pc 0), or as it is if it does not hold that many
  * of both kinds above @entry_pc (then it is judged as holding them all).
  */
-unsigned int ndg_pc_without_driver_locks(unsigned int pc, unsigned int entry_pc,
-					 unsigned int n)
+unsigned int ndg_pc_without_lock_levels(unsigned int pc, unsigned int entry_pc,
+					unsigned int n)
 {
 	if (!n || (pc & PREEMPT_MASK) < (entry_pc & PREEMPT_MASK) + n * PREEMPT_OFFSET)
 		return pc;

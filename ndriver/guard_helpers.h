@@ -57,9 +57,8 @@ unsigned int ndg_shim_functions(unsigned long *start, unsigned long *size,
 int ndg_trylock_path(unsigned long *start, unsigned long *size, unsigned long *helper_ret);
 int ndg_unlock_path(unsigned long *start, unsigned long *size, unsigned long *helper);
 bool ndg_lock_word_fault(const struct pt_regs *regs, bool page_fault);
-unsigned int ndg_trylock_fault_pc(unsigned int pc);
-unsigned int ndg_pc_without_driver_locks(unsigned int pc, unsigned int entry_pc,
-					 unsigned int n);
+unsigned int ndg_pc_without_lock_levels(unsigned int pc, unsigned int entry_pc,
+					unsigned int n);
 
 int ndg_hooks_register(ndg_die_fn die_cb, ndg_nmi_fn nmi_cb);
 void ndg_hooks_unregister(void);

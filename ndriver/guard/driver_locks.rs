@@ -13,7 +13,7 @@
 use core::sync::atomic::Ordering;
 
 use super::frame::own_frame;
-use super::helpers::{ndg_pc_without_driver_locks, ndg_preempt_count};
+use super::helpers::{ndg_pc_without_lock_levels, ndg_preempt_count};
 
 /// Counts a driver lock taken (`delta` 1) or about to be released (-1) by the guarded call
 /// running here. A call the guard does not run (the measuring bypass) counts nothing. A
@@ -37,7 +37,7 @@ pub(crate) fn driver_lock_held(delta: i32) {
     match delta {
         1 => {
             // SAFETY: FFI call without preconditions.
-            let shown = unsafe { ndg_pc_without_driver_locks(pc, frame.entry_pc, held + 1) };
+            let shown = unsafe { ndg_pc_without_lock_levels(pc, frame.entry_pc, held + 1) };
             if shown != pc {
                 frame.driver_locks.store(held + 1, Ordering::Relaxed);
             }
@@ -53,5 +53,5 @@ pub(crate) fn driver_lock_held(delta: i32) {
 /// at entry, `held` the driver locks it counted), without the driver locks' levels.
 pub(super) fn pc_without_driver_locks(pc: u32, entry_pc: u32, held: u32) -> u32 {
     // SAFETY: FFI call without preconditions.
-    unsafe { ndg_pc_without_driver_locks(pc, entry_pc, held) }
+    unsafe { ndg_pc_without_lock_levels(pc, entry_pc, held) }
 }

@@ -80,8 +80,7 @@ extern "C" {
         helper: *mut c_ulong,
     ) -> c_int;
     pub(super) fn ndg_lock_word_fault(regs: *const PtRegs, page_fault: bool) -> bool;
-    pub(super) fn ndg_trylock_fault_pc(pc: c_uint) -> c_uint;
-    pub(super) fn ndg_pc_without_driver_locks(pc: c_uint, entry_pc: c_uint, n: c_uint) -> c_uint;
+    pub(super) fn ndg_pc_without_lock_levels(pc: c_uint, entry_pc: c_uint, n: c_uint) -> c_uint;
     pub(super) fn ndg_hooks_register(
         die_cb: unsafe extern "C" fn(
             c_ulong,

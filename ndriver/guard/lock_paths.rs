@@ -19,7 +19,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use crate::pt_regs::PtRegs;
 
 use super::helpers::{
-    ndg_lock_word_fault, ndg_trylock_fault_pc, ndg_trylock_path, ndg_unlock_path,
+    ndg_lock_word_fault, ndg_pc_without_lock_levels, ndg_trylock_path, ndg_unlock_path,
 };
 use super::text::{read_stack_word, TextRange, DRIVER_TEXT};
 
@@ -89,8 +89,9 @@ pub(super) fn lock_attempt_pc(r: &PtRegs, page_fault: bool, pc: u32) -> u32 {
     if !unsafe { ndg_lock_word_fault(ptr::from_ref(r), page_fault) } {
         return pc;
     }
+    // One interrupt-disabling lock's worth: the helper's and the try-lock's level.
     // SAFETY: FFI call without preconditions.
-    unsafe { ndg_trylock_fault_pc(pc) }
+    unsafe { ndg_pc_without_lock_levels(pc, 0, 1) }
 }
 
 /// Whether the kernel fault at `r` (a page fault if `page_fault`, else a #GP) is the
