@@ -91,6 +91,16 @@ fn inject_write(d: &DevRef, r: &mut UserSliceReader) -> Result {
             );
             Err(EOPNOTSUPP)
         }
+        Ok(Request::Entry(spec))
+            if spec.class.overflows_stack() && !crate::guard::stack_guard_known() =>
+        {
+            pr_warn!(
+                "{}: inject: {} needs a kernel with stack guard pages that tells the die notifiers of a hit one (status: guard stack_guard)\n",
+                d.name(),
+                spec.class.name()
+            );
+            Err(EOPNOTSUPP)
+        }
         Ok(Request::Entry(spec)) => {
             // SAFETY: `ktime_get` has no preconditions; it only seeds the draw.
             let seed = unsafe { kernel::bindings::ktime_get() } as u32;

@@ -37,10 +37,14 @@ pub(crate) enum Detected {
     /// The driver handed a callout a value it does not hold (a token or handle reported
     /// twice, stale or forged, a resource released twice, a length out of range).
     Misuse = 10,
+    /// The call ran its stack into the guard page below it (a runaway recursion, a
+    /// frame too large): told by the double fault that follows, on kernels that pass it
+    /// to the die notifiers (`guard::stack_guard_known`).
+    StackOverflow = 11,
 }
 
 /// Size of an array indexed by [`Detected`] (index 0 unused).
-pub(crate) const NR_DETECTED: usize = 11;
+pub(crate) const NR_DETECTED: usize = 12;
 
 impl Detected {
     /// Every value, in the order `stats` lists them.
@@ -55,6 +59,7 @@ impl Detected {
         Detected::Leak,
         Detected::KernelFault,
         Detected::Misuse,
+        Detected::StackOverflow,
     ];
 
     /// The value stored as `raw` (`self as u32`); anything else is [`Detected::OtherTrap`].
@@ -79,6 +84,7 @@ impl Detected {
             Detected::Leak => "leak",
             Detected::KernelFault => "kernel_fault",
             Detected::Misuse => "misuse",
+            Detected::StackOverflow => "stack_overflow",
         }
     }
 
@@ -91,6 +97,7 @@ impl Detected {
             Detected::Gpf => "general-protection",
             Detected::Divide => "divide-error",
             Detected::Hang => "hang",
+            Detected::StackOverflow => "stack-overflow",
             _ => "other-trap",
         }
     }

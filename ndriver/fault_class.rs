@@ -90,10 +90,14 @@ pub(crate) enum FaultClass {
     /// address): a page fault on the lock word in `_raw_spin_unlock_irq_enable`, the
     /// driver's own fault, as one in `memcpy()` is.
     BadUnlock = 26,
+    /// A recursion without end in driver code, each level with a frame of its own: the
+    /// stack runs into its guard page (a `stack_overflow`). Refused on kernels where the
+    /// guard does not hear of that in time (`guard::stack_guard_known`).
+    StackOverflow = 27,
 }
 
 /// Number of classes, plus one for "none" at index 0.
-pub(crate) const NR_CLASSES: usize = 27;
+pub(crate) const NR_CLASSES: usize = 28;
 
 impl FaultClass {
     /// Every class, in ABI order.
@@ -124,6 +128,7 @@ impl FaultClass {
         FaultClass::BadLockUnmapped,
         FaultClass::BadLockLocked,
         FaultClass::BadUnlock,
+        FaultClass::StackOverflow,
     ];
 
     /// Whether the class faults in the kernel's try-lock, which needs a kernel where the
@@ -139,6 +144,12 @@ impl FaultClass {
     /// guard knows that path (`guard::unlock_path_known`).
     pub(crate) fn in_unlock(self) -> bool {
         self == FaultClass::BadUnlock
+    }
+
+    /// Whether the class overflows the stack, which needs a kernel where the guard hears
+    /// of a hit stack guard page (`guard::stack_guard_known`).
+    pub(crate) fn overflows_stack(self) -> bool {
+        self == FaultClass::StackOverflow
     }
 
     /// The name used in debugfs.
@@ -170,6 +181,7 @@ impl FaultClass {
             FaultClass::BadLockUnmapped => "bad_lock_unmapped",
             FaultClass::BadLockLocked => "bad_lock_locked",
             FaultClass::BadUnlock => "bad_unlock",
+            FaultClass::StackOverflow => "stack_overflow",
         }
     }
 

@@ -27,6 +27,7 @@
 #include <asm/nmi.h>
 #include <asm/special_insns.h>
 #include <asm/trapnr.h>
+#include <asm/traps.h>
 #include <linux/io.h>
 #include <linux/string.h>
 
@@ -43,6 +44,27 @@ const unsigned long ndg_die_trap = DIE_TRAP;
 const unsigned long ndg_die_gpf = DIE_GPF;
 const unsigned long ndg_die_page_fault = DIE_PAGE_FAULT;
 const unsigned long ndg_die_debug = DIE_DEBUG;
+
+/*
+ * Whether a kernel stack overflow reaches the die notifiers in time: the kernel has
+ * guard pages below its stacks (CONFIG_VMAP_STACK) and tells the notifiers about a hit
+ * one before it panics (scripts/kernel/patches/0003, which defines the string).
+ */
+#if defined(CONFIG_VMAP_STACK) && defined(X86_STACK_GUARD_DIE_STR)
+const bool ndg_stack_guard_known = true;
+
+bool ndg_is_stack_guard_die(const char *str)
+{
+	return str && !strcmp(str, X86_STACK_GUARD_DIE_STR);
+}
+#else
+const bool ndg_stack_guard_known = false;
+
+bool ndg_is_stack_guard_die(const char *str)
+{
+	return false;
+}
+#endif
 
 /* What the notifier chain and nmi_handle() add to preempt_count(): their RCU read lock. */
 unsigned int ndg_rcu_preempt_delta;

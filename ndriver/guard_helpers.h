@@ -19,6 +19,9 @@ extern const unsigned long ndg_die_oops;
 extern const unsigned long ndg_die_trap;
 extern const unsigned long ndg_die_gpf;
 extern const unsigned long ndg_die_page_fault;
+extern const bool ndg_stack_guard_known;
+
+bool ndg_is_stack_guard_die(const char *str);
 
 /* Task state a guarded call must give back as it found it (see guard.rs `Marks`). */
 struct ndg_marks {

@@ -82,11 +82,23 @@ base=$( {
 	cat "${frags[@]}"
 	toolchain_id
 } | sha256sum | cut -c1-16)
-key=$( {
-	echo "$base"
-	cat "$here/patches/series"
-	[ ${#patches[@]} = 0 ] || cat "${patches[@]}"
-} | sha256sum | cut -c1-16)
+# patch_key N: the key of a tree with the first N patches of the series (the key
+# itself for all of them; for fewer, the key that a series file listing only those
+# would have given).
+patch_key() {
+	local n=$1
+	{
+		echo "$base"
+		if [ "$n" = ${#patches[@]} ]; then
+			cat "$here/patches/series"
+		else
+			local i
+			for ((i = 0; i < n; i++)); do basename "${patches[i]}"; done
+		fi
+		[ "$n" = 0 ] || cat "${patches[@]:0:n}"
+	} | sha256sum | cut -c1-16
+}
+key=$(patch_key ${#patches[@]})
 tree=$NDRIVER_CACHE/kernel/$key
 case "${1:-}" in
 --key) echo "$key"; exit 0 ;;
@@ -112,27 +124,34 @@ if [ -f "$tree/.ndriver-built" ]; then
 	exit 0
 fi
 
-# A built, unpatched tree of the same base saves most of the work when only the
-# patches changed: copy it, patch it, and let make rebuild what the patches touch.
-seed=
+# A built tree of the same base with fewer patches saves most of the work when
+# patches were added at the end of the series: copy the one with the most, apply the
+# rest, and let make rebuild what they touch. A tree with none counts too.
+seed= seeded=0
 if [ ! -f "$tree/.ndriver-prepared" ] && [ ${#patches[@]} -gt 0 ]; then
+	for ((k = ${#patches[@]} - 1; k >= 1 && ${#seed} == 0; k--)); do
+		t=$NDRIVER_CACHE/kernel/$(patch_key $k)
+		if [ -f "$t/.ndriver-built" ] && [ "$(cat "$t/.ndriver-base" 2>/dev/null)" = "$base" ]; then
+			seed=$t seeded=$k
+		fi
+	done
 	for t in "$NDRIVER_CACHE"/kernel/*/; do
+		[ -z "$seed" ] || break
 		t=${t%/}
 		if [ -f "$t/.ndriver-built" ] && [ "$(cat "$t/.ndriver-base" 2>/dev/null)" = "$base" ] &&
 			[ "$(cat "$t/.ndriver-npatches" 2>/dev/null)" = 0 ]; then
 			seed=$t
-			break
 		fi
 	done
 fi
 
 if [ -n "$seed" ]; then
-	info "preparing kernel tree $tree from the built unpatched tree $seed"
+	info "preparing kernel tree $tree from the built tree $seed ($seeded of ${#patches[@]} patches)"
 	rm -rf "$tree"
 	cp -a "$seed" "$tree"
 	rm -f "$tree/.ndriver-built"
 	echo "${#patches[@]}" > "$tree/.ndriver-npatches"
-	for p in "${patches[@]}"; do
+	for p in "${patches[@]:seeded}"; do
 		info "applying $(basename "$p")"
 		if ! patch -d "$tree" -p1 --forward --batch < "$p" >"$tree/.patch.log" 2>&1; then
 			cat "$tree/.patch.log" >&2

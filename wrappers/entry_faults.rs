@@ -254,8 +254,35 @@ pub(crate) fn raise<S>(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<S>) -
             lock.try_lock_corrupted(LockCorruption::NonCanonical)
         }
         26 => lock.unlock_corrupted(),
+        27 => {
+            black_box(recurse(0));
+            Ok(())
+        }
         _ => Ok(()),
     }
+}
+
+/// Bytes of each level of [`recurse`]'s frame: about 30 levels fill a 16 KiB stack.
+const RECURSION_FRAME: usize = 512;
+
+/// Calls itself with no end that the compiler can see, each level writing a frame of
+/// [`RECURSION_FRAME`] bytes: a runaway recursion that runs the stack into the guard
+/// page below it (class `stack_overflow`). The frame is written from its top down, so
+/// the stack pointer enters the guard page before anything below it is touched.
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let mut frame = [0u8; RECURSION_FRAME];
+    for (i, b) in frame.iter_mut().enumerate().rev() {
+        *b = (depth as u8).wrapping_add(i as u8);
+    }
+    let frame = black_box(&mut frame);
+    // `black_box` hides that the depth never reaches the limit.
+    let below = if black_box(depth) < u64::MAX {
+        recurse(depth + 1)
+    } else {
+        0
+    };
+    below.wrapping_add(u64::from(frame[depth as usize % RECURSION_FRAME]))
 }
 
 /// An address-looking transmit token nobody lent.

@@ -34,6 +34,7 @@ pub(crate) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         Detected::PageFault,
         Detected::Gpf,
         Detected::Divide,
+        Detected::StackOverflow,
         Detected::OtherTrap,
         Detected::Hang,
     ] {
@@ -72,5 +73,6 @@ pub(crate) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         KERNEL_FAULTS.load(Ordering::Relaxed),
         KERNEL_FAULTS_LEFT.load(Ordering::Relaxed)
     )?;
-    super::lock_paths::show(f)
+    super::lock_paths::show(f)?;
+    super::stack_guard::show(f)
 }

@@ -20,6 +20,7 @@ use super::helpers::{
     Marks,
 };
 use super::lock_paths::{lock_attempt_pc, lock_release_fault_is_drivers};
+use super::stack_guard::{is_stack_guard_hit, pc_outside_double_fault, scan_start};
 use super::text::{capture, driver_fault_site};
 use crate::detected::Detected;
 
@@ -43,7 +44,9 @@ fn classify(val: c_ulong, trapnr: c_ulong, msg: *const c_char) -> Option<Detecte
         X86_TRAP_PF => Detected::PageFault,
         _ => Detected::OtherTrap,
     };
-    if val == die_trap {
+    if val == die_trap && trapnr == X86_TRAP_DF && is_stack_guard_hit(msg) {
+        Some(Detected::StackOverflow)
+    } else if val == die_trap {
         Some(by_trap(trapnr))
     } else if val == die_gpf {
         Some(Detected::Gpf)
@@ -102,8 +105,10 @@ pub(super) unsafe extern "C" fn on_die(
     let Some(class) = classify(val, trapnr, msg) else {
         return NOTIFY_DONE;
     };
-    // A double fault always ends in a panic, whatever a notifier answers.
-    if regs.is_null() || trapnr == X86_TRAP_DF {
+    // A double fault ends in a panic, whatever a notifier answers; but for a hit stack
+    // guard page, told separately where the kernel can return from it (`stack_guard.rs`).
+    let overflow = class == Detected::StackOverflow;
+    if regs.is_null() || (trapnr == X86_TRAP_DF && !overflow) {
         return NOTIFY_DONE;
     }
     // SAFETY: The die chain passes the live `pt_regs` of the exception.
@@ -119,6 +124,12 @@ pub(super) unsafe extern "C" fn on_die(
     let cpu = unsafe {
         ndg_chain_context(&mut pc, &mut marks);
         ndg_cpu() as usize
+    };
+    // The double-fault handler counts itself as an NMI.
+    let pc = if overflow {
+        pc_outside_double_fault(pc)
+    } else {
+        pc
     };
     // SAFETY: Reading a constant defined by the C helpers.
     let level = pc & unsafe { ndg_level_mask };
@@ -180,9 +191,10 @@ pub(super) unsafe extern "C" fn on_die(
         KERNEL_FAULTS.fetch_add(1, Ordering::Relaxed);
         frame.fault_in_kernel.store(true, Ordering::Relaxed);
     }
+    let scan_from = if overflow { scan_start(r.sp) } else { r.sp };
     // SAFETY: `fp` is the armed frame found for the faulting context at `r.sp`, which
     // cannot unlink it while we run on top of it; `frame` is not used any more.
-    unsafe { capture(fp, Some(r), r.ip, r.sp) };
+    unsafe { capture(fp, Some(r), r.ip, scan_from) };
     // SAFETY: `regs` and `fp` satisfy `redirect`'s requirements; not an NMI.
     if unsafe { redirect(regs, fp, class, false) } {
         NOTIFY_STOP

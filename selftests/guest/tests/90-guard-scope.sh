@@ -15,6 +15,10 @@
 #   lock's check (bad_lock, bad_lock_unmapped) is contained as kernel_fault, also with
 #   the driver's own lock held besides (bad_lock_locked: no kernel lock); in the unlock
 #   (bad_unlock) it is the driver's own page fault.
+# - A runaway recursion in driver code (stack_overflow) that runs the stack into its
+#   guard page is contained in every context, where the kernel has guard pages and
+#   tells the die notifiers of a hit one (scripts/kernel/patches/0003); refused where
+#   not (the debug kernel).
 . "$(dirname "$0")/../lib.sh"
 
 need_e1000
@@ -113,6 +117,42 @@ else
 	echo "bad_unlock: 4 driver faults in _raw_spin_unlock_irq_enable contained at $ENTRIES"
 fi
 [ "$(td_call op 7)" = 7 ] || fail "op after the lock faults"
+
+# A recursion without end in driver code: the stack pointer enters the guard page below
+# the stack, the page fault cannot be delivered there and becomes a double fault, and
+# the kernel would panic (handle_stack_overflow). The patched kernel asks the die
+# notifiers first; the guard moves the context back to the frame where the call began.
+# On the writer's task stack (op), the interrupt stack (devirq; timer, whose softirq
+# runs there on interrupt exit) and a kworker's stack (work). The debug kernel has no
+# guard pages (KASAN without KASAN_VMALLOC rules out VMAP_STACK): refused there.
+want_guard=1
+kasan_on && want_guard=0
+[ "$(guard_count stack_guard known)" = $want_guard ] ||
+	fail "guard stack_guard $(guard_line stack_guard), want known=$want_guard on this kernel"
+if [ $want_guard = 0 ]; then
+	refused "$TD/inject" "class=stack_overflow entry=op"
+	dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'inject: stack_overflow needs a kernel with stack guard pages' ||
+		fail "stack_overflow refused without saying why"
+	echo "stack_overflow: refused on this kernel (no stack guard pages), as documented"
+else
+	before=$(stat detected stack_overflow)
+	guard0=$(guard_count faults stack-overflow)
+	for entry in $ENTRIES; do
+		td_inject stack_overflow "$entry"
+	done
+	got=$(( $(stat detected stack_overflow) - before ))
+	[ "$got" = 4 ] || fail "stack_overflow: $got detected, want 4"
+	[ "$(( $(guard_count faults stack-overflow) - guard0 ))" = 4 ] ||
+		fail "the guard counted $(( $(guard_count faults stack-overflow) - guard0 )) stack overflows, want 4"
+	# The recovery lines name the instruction that hit the guard page: in the recursion.
+	n=$(dmesg | sed -n "/$DMESG_MARK/,\$p" |
+		grep -c 'after stack_overflow in [a-z]* at [^ ]*recurse[^ ]*, injected')
+	[ "$n" = 4 ] || fail "$n recoveries name the recursion, want 4"
+	! dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'stack guard page was hit' ||
+		fail "the kernel handled a stack overflow itself"
+	echo "stack_overflow: 4 runaway recursions into the stack guard page contained at $ENTRIES"
+fi
+[ "$(td_call op 8)" = 8 ] || fail "op after the stack overflows"
 
 # A core-kernel BUG contained on request.
 echo "kernel_bug=1" > "$TD/policy" || fail "kernel_bug=1 refused"

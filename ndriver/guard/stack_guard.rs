@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Stack overflow in a guarded call. A call that runs its stack into the unmapped guard
+//! page below it cannot take the page fault (the CPU has nowhere to push the exception
+//! frame) and double-faults; the kernel then panics in `handle_stack_overflow()`. With
+//! the kernel patch `0003` the die notifiers hear of it first, from the double-fault
+//! handler (an NMI-like context on its own stack), and the guard moves the context back
+//! to the frame where its call began: the guard page stopped the access, so nothing below
+//! the stack was written. Without `CONFIG_VMAP_STACK` (the debug kernel: KASAN without
+//! `KASAN_VMALLOC`) there is no guard page and an overflow silently runs into whatever
+//! lies below the stack; the `stack_overflow` class is refused there.
+
+use super::helpers::{ndg_is_stack_guard_die, ndg_nmi_offset, ndg_stack_guard_known};
+use super::text::read_stack_word;
+use core::ffi::{c_char, c_uint};
+
+/// Size of the pages a stack and its guard page are made of.
+const PAGE_SIZE: u64 = 4096;
+
+/// Whether this kernel lets the guard contain a stack overflow.
+pub(crate) fn stack_guard_known() -> bool {
+    // SAFETY: Reading a constant defined by the C helpers.
+    unsafe { ndg_stack_guard_known }
+}
+
+/// Whether a double fault's die message says that a stack guard page was hit.
+pub(super) fn is_stack_guard_hit(msg: *const c_char) -> bool {
+    // SAFETY: `msg` is null or the NUL-terminated `die_args.str` of the notification.
+    unsafe { ndg_is_stack_guard_die(msg) }
+}
+
+/// The faulting context's preempt count, from the one seen in the double-fault handler,
+/// which counts itself as an NMI.
+pub(super) fn pc_outside_double_fault(pc: c_uint) -> c_uint {
+    // SAFETY: Reading a constant defined by the C helpers.
+    pc.wrapping_sub(unsafe { ndg_nmi_offset })
+}
+
+/// Where the crash report's stack scan starts for a context whose stack pointer `sp` ran
+/// into the guard page: the first mapped page above it (the scan stops at the first word
+/// it cannot read).
+pub(super) fn scan_start(sp: u64) -> u64 {
+    if read_stack_word(sp & !7).is_some() {
+        sp
+    } else {
+        (sp | (PAGE_SIZE - 1)).saturating_add(1)
+    }
+}
+
+/// The status line.
+pub(super) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    writeln!(
+        f,
+        "guard stack_guard known={}",
+        u8::from(stack_guard_known())
+    )
+}
