@@ -200,7 +200,9 @@ fn geometry<D: RingDescriptor>(len: usize) -> Result<(u32, u32, u32)> {
 /// The receive or transmit ring an instance registered with the framework; dropping it
 /// withdraws the registration. Drop it before the ring (and the transmit slots): the
 /// framework reads a registered ring when the instance dies, and only where the
-/// instance still holds its memory.
+/// instance still holds its memory. An instance has one ring of each kind registered:
+/// a new registration replaces the one before, and dropping either withdraws whichever
+/// is registered then.
 ///
 /// # Invariants
 ///
