@@ -16,7 +16,7 @@
 
 use crate::abi::{NicHwStats, PciId};
 use crate::driver_dev::{Bar, Dev, DmaArray, IrqLine, PciEnabled};
-use crate::nic_driver::RxFilter;
+use crate::nic_driver::{RingDescriptor, RxFilter};
 use kernel::io::Io;
 use kernel::prelude::*;
 
@@ -131,19 +131,22 @@ pub(crate) type Ring = DmaArray<Desc>;
 pub(crate) const RXD_STATUS_DD: u64 = 1 << 32;
 pub(crate) const RXD_STATUS_EOP: u64 = 1 << 33;
 pub(crate) const RXD_ERRORS_MASK: u64 = 0xff << 40;
-/// Byte offset of a receive descriptor's status byte, and its done bit.
-pub(crate) const RXD_STATUS_OFF: u32 = 12;
-pub(crate) const RXD_DD_BIT: u8 = 1;
 /// Transmit descriptor, second quadword: length in bits 0..16, command in 24..32,
 /// status in 32..40.
 pub(crate) const TXD_CMD_EOP: u64 = 1 << 24;
 pub(crate) const TXD_CMD_IFCS: u64 = 1 << 25;
 pub(crate) const TXD_CMD_RS: u64 = 1 << 27;
 pub(crate) const TXD_STATUS_DD: u64 = 1 << 32;
-/// The transmit descriptor's status byte (bits 32..39 of its second quadword) and its
-/// descriptor-done bit, for the framework.
-pub(crate) const TXD_STATUS_OFF: u32 = 12;
-pub(crate) const TXD_DD_BIT: u8 = 1;
+
+/// Receive and transmit descriptors alike have their status in bits 32..40 of the
+/// second quadword, byte 12, and set descriptor-done (DD, bit 0) there once the device
+/// is done: what the framework reads in a dead instance's rings.
+impl RingDescriptor for Desc {
+    const STATUS_BYTE: usize = 12;
+    const DONE_MASK: u8 = 1;
+}
+const _: () = assert!(RXD_STATUS_DD == (Desc::DONE_MASK as u64) << (8 * (Desc::STATUS_BYTE - 8)));
+const _: () = assert!(TXD_STATUS_DD == (Desc::DONE_MASK as u64) << (8 * (Desc::STATUS_BYTE - 8)));
 
 /// Receive buffer size (RCTL.BSIZE 0).
 pub(crate) const RX_BUF: usize = 2048;
@@ -164,38 +167,6 @@ pub(crate) fn check_mtu(mtu: u32) -> Result {
         return Err(EINVAL);
     }
     Ok(())
-}
-
-/// Registers receive ring `ring` with the framework, so
-/// frames a dead instance leaves in it are counted.
-pub(crate) fn register_rx_ring(dev: &Dev, ring: &Ring) {
-    dev.register_rx_ring(
-        Some(ring.buf()),
-        ring.len() as u32,
-        DESC_SIZE as u32,
-        RXD_STATUS_OFF,
-        RXD_DD_BIT,
-    );
-}
-
-/// Registers transmit ring `ring` with the framework, the
-/// token of descriptor `i` at `tokens + i * token_stride`: what the device sent before
-/// the instance died is then completed, not sent again. `None` withdraws it.
-pub(crate) fn register_tx_ring(
-    dev: &Dev,
-    ring: Option<&Ring>,
-    tokens: *const u64,
-    token_stride: usize,
-) {
-    dev.register_tx_ring(
-        ring.map(|r| r.buf()),
-        ring.map_or(0, |r| r.len() as u32),
-        DESC_SIZE as u32,
-        TXD_STATUS_OFF,
-        TXD_DD_BIT,
-        tokens,
-        token_stride as u32,
-    );
 }
 
 /// Receive descriptor `i` of `ring`, if the device is done with it: the frame's

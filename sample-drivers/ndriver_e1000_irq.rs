@@ -28,25 +28,37 @@ mod e1000_hw;
 mod nic_driver;
 
 use abi::NicHwStats;
-use driver_dev::DmaCoherent;
 use e1000_hw::*;
-use nic_driver::{Ctx, NicDriver, TxSkb, Xmit};
+use nic_driver::{Ctx, DmaBuffers, NicDriver, RingRegistration, TxSkb, TxSlots, Xmit};
 
 const RX_RING: usize = 64;
 const TX_RING: usize = 32;
 
+/// The receive ring: a 2 KiB buffer per descriptor.
+struct RxQueue {
+    /// First, so that it is withdrawn before the ring drops.
+    reg: RingRegistration,
+    ring: Ring,
+    bufs: DmaBuffers<RX_BUF>,
+    next: usize,
+}
+
+/// The transmit ring: a 2 KiB bounce buffer and a slot for the skb per descriptor.
+struct TxQueue {
+    /// First, so that it is withdrawn before the ring and slots drop.
+    reg: RingRegistration,
+    ring: Ring,
+    bufs: DmaBuffers<RX_BUF>,
+    slots: TxSlots<TX_RING>,
+    head: usize,
+    tail: usize,
+    full: bool,
+}
+
 /// Both rings; one lock (`Ctx::tx`) covers the whole device state.
 struct Rings {
-    rx_ring: Ring,
-    rx_bufs: DmaCoherent,
-    rx_next: usize,
-    tx_ring: Ring,
-    tx_bufs: DmaCoherent,
-    /// skb tokens of the transmit slots.
-    tx_skb: [usize; TX_RING],
-    tx_head: usize,
-    tx_tail: usize,
-    tx_full: bool,
+    rx: RxQueue,
+    tx: TxQueue,
 }
 
 #[derive(Default)]
@@ -74,17 +86,19 @@ impl E1000Irq {
     }
 
     /// Reports the transmits the device finished.
-    fn reap_tx(c: &C<'_>, r: &mut Rings) {
-        while r.tx_tail != r.tx_head {
-            let i = r.tx_tail;
-            if !tx_desc_done(&r.tx_ring, i) {
+    fn reap_tx(c: &C<'_>, t: &mut TxQueue) {
+        while t.tail != t.head {
+            let i = t.tail;
+            if !tx_desc_done(&t.ring, i) {
                 break;
             }
-            c.dev.tx_done(TxSkb::from_token(r.tx_skb[i]), true);
-            desc_clear(&r.tx_ring, i);
-            r.tx_tail = (i + 1) % TX_RING;
-            if r.tx_full {
-                r.tx_full = false;
+            if let Some((skb, _)) = t.slots.take(i) {
+                c.dev.tx_done(skb, true);
+            }
+            desc_clear(&t.ring, i);
+            t.tail = (i + 1) % TX_RING;
+            if t.full {
+                t.full = false;
                 c.dev.wake_queue();
             }
         }
@@ -95,17 +109,18 @@ impl E1000Irq {
         let Some(r) = s.rings.as_mut() else {
             return;
         };
-        Self::reap_tx(c, r);
+        Self::reap_tx(c, &mut r.tx);
         // Every received frame, to the backlog.
+        let rx = &mut r.rx;
         loop {
-            let i = r.rx_next;
-            let Some((len, good)) = rx_desc(&r.rx_ring, i) else {
+            let i = rx.next;
+            let Some((len, good)) = rx_desc(&rx.ring, i) else {
                 break;
             };
             if good {
-                let _ = c.dev.rx_from(&r.rx_bufs, i * RX_BUF, len, false);
+                let _ = c.dev.rx_buffer(&rx.bufs, i, len, false);
             }
-            r.rx_next = self.hw.rx_give_back(&r.rx_ring, i);
+            rx.next = self.hw.rx_give_back(&rx.ring, i);
         }
     }
 
@@ -115,20 +130,24 @@ impl E1000Irq {
         self.hw.mask();
         self.hw.disable_rx_tx();
         let _ = self.hw.mmio.read32(ICR);
-        c.dev.register_rx_ring(None, 0, 0, 0, 0);
-        // What the device sent is reported sent, not left to be sent again.
-        let Some(mut r) = c.tx.lock().rings.take() else {
+        let Some(Rings { rx, mut tx }) = c.tx.lock().rings.take() else {
             return;
         };
-        Self::reap_tx(c, &mut r);
-        register_tx_ring(&c.dev, None, core::ptr::null(), 0);
+        drop(rx.reg);
+        // What the device sent is reported sent, not left to be sent again.
+        Self::reap_tx(c, &mut tx);
+        drop(tx.reg);
         if report {
-            let mut i = r.tx_tail;
-            while i != r.tx_head {
-                c.dev.tx_done(TxSkb::from_token(r.tx_skb[i]), false);
+            let mut i = tx.tail;
+            while i != tx.head {
+                if let Some((skb, _)) = tx.slots.take(i) {
+                    c.dev.tx_done(skb, false);
+                }
                 i = (i + 1) % TX_RING;
             }
         }
+        // Else the skbs still in the slots stay with the framework, which sends them
+        // again on the next instance.
     }
 }
 
@@ -148,31 +167,32 @@ impl NicDriver for E1000Irq {
     fn open(&self, c: &C<'_>) -> Result {
         let d = &c.dev;
         let rx_ring = d.dma_array::<Desc>(RX_RING)?;
-        let rx_bufs = d.dma_alloc(RX_RING * RX_BUF)?;
+        let rx_bufs = d.dma_buffers::<RX_BUF>(RX_RING)?;
         for i in 0..RX_RING {
-            let addr = rx_bufs.dma() + (i * RX_BUF) as u64;
+            let addr = rx_bufs.dma(i)?;
             rx_ring.write(i, Desc { addr, info: 0 })?;
         }
         let tx_ring = d.dma_array::<Desc>(TX_RING)?;
-        let tx_bufs = d.dma_alloc(TX_RING * RX_BUF)?;
+        let tx_bufs = d.dma_buffers::<RX_BUF>(TX_RING)?;
+        let tx_slots = d.tx_slots::<TX_RING>()?;
         self.hw.setup_rx(&rx_ring);
         self.hw.setup_tx(&tx_ring);
-        register_rx_ring(d, &rx_ring);
-        let mut g = c.tx.lock();
-        let r = g.rings.insert(Rings {
-            rx_ring,
-            rx_bufs,
-            rx_next: 0,
-            tx_ring,
-            tx_bufs,
-            tx_skb: [0; TX_RING],
-            tx_head: 0,
-            tx_tail: 0,
-            tx_full: false,
-        });
-        // The tokens stay where they are now: in this instance's state, until `shut`.
-        register_tx_ring(d, Some(&r.tx_ring), r.tx_skb.as_ptr().cast(), 8);
-        drop(g);
+        let rx = RxQueue {
+            reg: d.register_rx_ring(&rx_ring)?,
+            ring: rx_ring,
+            bufs: rx_bufs,
+            next: 0,
+        };
+        let tx = TxQueue {
+            reg: d.register_tx_ring(&tx_ring, &tx_slots)?,
+            ring: tx_ring,
+            bufs: tx_bufs,
+            slots: tx_slots,
+            head: 0,
+            tail: 0,
+            full: false,
+        };
+        c.tx.lock().rings = Some(Rings { rx, tx });
         self.hw.start_tx();
         self.program(c, true);
         self.hw.start_interrupts(d);
@@ -190,23 +210,22 @@ impl NicDriver for E1000Irq {
             c.dev.stop_queue();
             return Ok(Xmit::Busy);
         };
-        let next = (r.tx_head + 1) % TX_RING;
-        if next == r.tx_tail {
-            r.tx_full = true;
+        let t = &mut r.tx;
+        let next = (t.head + 1) % TX_RING;
+        if next == t.tail {
+            t.full = true;
             c.dev.stop_queue();
             return Ok(Xmit::Busy);
         }
-        let i = r.tx_head;
+        let i = t.head;
         let len = skb.len().min(RX_BUF);
-        if !r.tx_bufs.copy_in(i * RX_BUF, &skb.bytes()[..len]) {
-            return Err(EINVAL);
-        }
-        r.tx_skb[i] = skb.token();
-        tx_desc_set(&r.tx_ring, i, r.tx_bufs.dma() + (i * RX_BUF) as u64, len)?;
-        r.tx_head = next;
+        t.bufs.copy_in(i, skb.bytes().get(..len).ok_or(EINVAL)?)?;
+        t.slots.insert(i, skb, None)?;
+        tx_desc_set(&t.ring, i, t.bufs.dma(i)?, len)?;
+        t.head = next;
         self.hw.mmio.write32(next as u32, TDT);
-        if (next + 1) % TX_RING == r.tx_tail {
-            r.tx_full = true;
+        if (next + 1) % TX_RING == t.tail {
+            t.full = true;
             c.dev.stop_queue();
         }
         Ok(Xmit::Queued)

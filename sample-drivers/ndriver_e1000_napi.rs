@@ -28,22 +28,19 @@ mod e1000_hw;
 mod nic_driver;
 
 use abi::NicHwStats;
-use driver_dev::{DmaCoherent, Memory};
 use e1000_hw::*;
-use nic_driver::{Ctx, NicDriver, TxSkb, Xmit};
+use nic_driver::{Ctx, DmaBuffers, NicDriver, RingRegistration, TxSkb, TxSlots, Xmit};
 
 /// Ring sizes.
 const RX_RING: usize = 256;
 const TX_RING: usize = 256;
-/// Receive buffers per coherent chunk, and chunks.
-const RX_CHUNK: usize = 64;
-const RX_CHUNKS: usize = RX_RING / RX_CHUNK;
-/// Words per transmit slot in `TxRing::slots`: skb token, DMA address.
-const SLOT_WORDS: usize = 2;
 
 struct TxRing {
+    /// First, so that it is withdrawn before the ring and slots drop.
+    reg: RingRegistration,
     ring: Ring,
-    slots: Memory,
+    /// The skb of each descriptor and its streaming mapping.
+    slots: TxSlots<TX_RING>,
     /// Descriptors queued and reaped so far (indices are these modulo `TX_RING`).
     queued: usize,
     reaped: usize,
@@ -56,8 +53,11 @@ struct Tx {
 }
 
 struct RxRing {
+    /// Held until the ring drops, and first, so that it is withdrawn before.
+    _reg: RingRegistration,
     ring: Ring,
-    bufs: [Option<DmaCoherent>; RX_CHUNKS],
+    /// A 2 KiB buffer per descriptor (in 128 KiB chunks).
+    bufs: DmaBuffers<RX_BUF>,
     next: usize,
 }
 
@@ -92,9 +92,11 @@ impl E1000Napi {
             if !tx_desc_done(&t.ring, i) {
                 break;
             }
-            let token = t.slots.get64(i * SLOT_WORDS) as usize;
-            c.dev.dma_unmap(t.slots.get64(i * SLOT_WORDS + 1));
-            c.dev.tx_done(TxSkb::from_token(token), true);
+            if let Some((skb, map)) = t.slots.take(i) {
+                // Unmapped before the skb may be freed.
+                drop(map);
+                c.dev.tx_done(skb, true);
+            }
             desc_clear(&t.ring, i);
             t.reaped += 1;
         }
@@ -110,17 +112,19 @@ impl E1000Napi {
     fn drop_tx(&self, c: &C<'_>, report: bool) {
         // What the device sent is reported sent, not left to be sent again.
         self.reap_tx(c);
-        let Some(t) = c.tx.lock().r.take() else {
+        let Some(mut t) = c.tx.lock().r.take() else {
             return;
         };
-        register_tx_ring(&c.dev, None, core::ptr::null(), 0);
+        drop(t.reg);
         for n in t.reaped..t.queued {
-            let i = n % TX_RING;
-            c.dev.dma_unmap(t.slots.get64(i * SLOT_WORDS + 1));
+            let Some((skb, map)) = t.slots.take(n % TX_RING) else {
+                continue;
+            };
+            drop(map);
             if report {
-                let token = t.slots.get64(i * SLOT_WORDS) as usize;
-                c.dev.tx_done(TxSkb::from_token(token), false);
+                c.dev.tx_done(skb, false);
             }
+            // Else the skb stays with the framework.
         }
     }
 
@@ -128,12 +132,11 @@ impl E1000Napi {
     fn shut(&self, c: &C<'_>, report: bool) {
         self.hw.quiet();
         self.hw.disable_rx_tx();
-        c.dev.register_rx_ring(None, 0, 0, 0, 0);
-        self.drop_tx(c, report);
         // Freed after the lock is dropped: coherent DMA memory is not freed with
-        // interrupts off.
+        // interrupts off. Its registration is withdrawn first.
         let rx = c.rx.lock().r.take();
         drop(rx);
+        self.drop_tx(c, report);
     }
 }
 
@@ -152,35 +155,33 @@ impl NicDriver for E1000Napi {
 
     fn open(&self, c: &C<'_>) -> Result {
         let d = &c.dev;
-        // Receive ring: every descriptor owns a 2 KiB slot of a chunk.
+        // Receive ring: every descriptor owns a 2 KiB buffer.
         let ring = d.dma_array::<Desc>(RX_RING)?;
-        let mut bufs: [Option<DmaCoherent>; RX_CHUNKS] = [const { None }; RX_CHUNKS];
-        for b in bufs.iter_mut() {
-            *b = Some(d.dma_alloc(RX_CHUNK * RX_BUF)?);
-        }
+        let bufs = d.dma_buffers::<RX_BUF>(RX_RING)?;
         for i in 0..RX_RING {
-            let chunk = bufs[i / RX_CHUNK].as_ref().ok_or(ENOMEM)?;
-            let addr = chunk.dma() + ((i % RX_CHUNK) * RX_BUF) as u64;
+            let addr = bufs.dma(i)?;
             ring.write(i, Desc { addr, info: 0 })?;
         }
         let hw = &self.hw;
         hw.setup_rx(&ring);
         hw.mmio.write32(0, ITR);
-        register_rx_ring(d, &ring);
+        let reg = d.register_rx_ring(&ring)?;
         // Transmit ring.
         let tring = d.dma_array::<Desc>(TX_RING)?;
-        let slots = d.alloc(TX_RING * SLOT_WORDS * 8)?;
+        let slots = d.tx_slots::<TX_RING>()?;
         hw.setup_tx(&tring);
         *c.rx.lock() = Rx {
             r: Some(RxRing {
+                _reg: reg,
                 ring,
                 bufs,
                 next: 0,
             }),
         };
-        register_tx_ring(d, Some(&tring), slots.as_ptr().cast(), SLOT_WORDS * 8);
+        let reg = d.register_tx_ring(&tring, &slots)?;
         *c.tx.lock() = Tx {
             r: Some(TxRing {
+                reg,
                 ring: tring,
                 slots,
                 queued: 0,
@@ -211,11 +212,11 @@ impl NicDriver for E1000Napi {
             c.dev.stop_queue();
             return Ok(Xmit::Busy);
         }
-        let dma = skb.dma_map(&c.dev)?.into_raw();
+        let map = skb.dma_map(&c.dev)?;
+        let (dma, len) = (map.dma(), skb.len());
         let i = t.queued % TX_RING;
-        t.slots.set64(i * SLOT_WORDS, skb.token() as u64);
-        t.slots.set64(i * SLOT_WORDS + 1, dma);
-        tx_desc_set(&t.ring, i, dma, skb.len())?;
+        t.slots.insert(i, skb, Some(map))?;
+        tx_desc_set(&t.ring, i, dma, len)?;
         t.queued += 1;
         self.hw.mmio.write32((t.queued % TX_RING) as u32, TDT);
         if t.queued - t.reaped >= TX_RING - 1 {
@@ -272,18 +273,16 @@ impl NicDriver for E1000Napi {
                 let Some((len, good)) = rx_desc(&r.ring, i) else {
                     break;
                 };
-                let chunk = r.bufs[i / RX_CHUNK].as_ref().ok_or(EIO)?;
-                let frame = chunk.range((i % RX_CHUNK) * RX_BUF, len).ok_or(EIO)?;
-                (frame, (good, len))
+                (r.bufs.frame(i, len).map_err(|_| EIO)?, good)
             };
-            if good.0 {
+            if good {
                 // The frame is read without the receive lock (the stack may transmit from
-                // inside the delivery), so as a slice the driver vouches for.
-                // SAFETY: `frame` is `good.1` bytes of a receive slot (`range` checked it),
-                // kept from `open` to `stop`, neither of which runs during a poll; nothing writes
-                // it (device or driver) before it is handed back below.
-                let f = unsafe { core::slice::from_raw_parts(frame.cast_const(), good.1) };
-                let _ = c.dev.rx(f, true);
+                // inside the delivery), so not through a borrow of the buffers: the driver
+                // vouches for them.
+                // SAFETY: the buffers are kept from `open` to `stop`, neither of which runs
+                // during a poll; nothing writes the frame's buffer (device or driver) before
+                // it is handed back below.
+                let _ = unsafe { c.dev.rx_frame(frame, true) };
             }
             let mut g = c.rx.lock();
             if let Some(r) = g.r.as_mut() {

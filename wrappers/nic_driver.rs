@@ -14,6 +14,12 @@
 //! queue lock) until each one's own deadline, not only the faulted call. Deliver received frames without holding `tx`: the stack may transmit (an
 //! ACK) from inside the delivery, and that comes back into `start_xmit`.
 //!
+//! Transmits are owned values: `start_xmit` gets a [`TxSkb`], which the driver takes
+//! (into a [`TxSlots`] slot, or as a [`PendingSkb`]) and gives back exactly once with
+//! [`Dev::tx_done`]; it never sees a token or a pointer. `nic_rings.rs` holds the typed
+//! rings a driver keeps them in: [`TxSlots`], the ring registrations
+//! ([`Dev::register_rx_ring`], [`Dev::register_tx_ring`]) and [`DmaBuffers`].
+//!
 //! Compiled into each implementation module with `#[path]`, after `abi`,
 //! `callouts_api`, `driver_dev` and `driver_lock`.
 
@@ -22,9 +28,9 @@
 
 use crate::abi::{Instance, NicEntry, NicHwStats, PciId, NIC_RX_ALLMULTI, NIC_RX_PROMISC};
 use crate::callouts_api as api;
-use crate::driver_dev::{Dev, DmaCoherent, DmaMapping};
+use crate::driver_dev::{Dev, DmaMapping};
 use crate::driver_lock::DriverLock;
-use core::marker::PhantomData;
+use core::cell::Cell;
 use core::ptr;
 use kernel::error::VTABLE_DEFAULT_ERROR;
 use kernel::ffi::{c_int, c_void};
@@ -32,22 +38,35 @@ use kernel::prelude::*;
 
 #[path = "entry_faults.rs"]
 mod entry_faults;
+#[path = "nic_rings.rs"]
+mod rings;
+// Each implementation uses only some of them.
+#[allow(unused_imports)]
+pub(crate) use rings::{DmaBuffers, RingDescriptor, RingRegistration, RxFrame, TxSlots};
 
 /// A socket buffer handed to `start_xmit`: its frame, readable for the call, and the
-/// token under which the framework lent it. The driver keeps the token (in its ring) and
-/// gives it back exactly once with [`Dev::tx_done`]; the value itself cannot outlive the
-/// call (`'a`), so the frame cannot be read after the skb may have been freed.
+/// skb itself, which the driver takes with [`TxSkb::into_pending`] (or puts straight
+/// into a [`TxSlots`] slot) and gives back exactly once, with [`Dev::tx_done`]. The value
+/// cannot outlive the call (`'a`), so the frame cannot be read after the skb may have
+/// been freed.
+///
+/// An skb the driver does not take is not queued: when `start_xmit` returns, the
+/// framework gives it back to the stack, whatever [`Xmit`] says.
 ///
 /// # Invariants
 ///
 /// `data` points to `len` bytes that stay readable and unwritten for `'a`, the
 /// `start_xmit` call this value was made for (the framework holds a reference on the skb
-/// until that call returns, even if the driver reports it done before).
+/// until that call returns, even if the driver reports it done before); `token` is the
+/// token under which the framework lent the skb to the instance for that call, and
+/// `taken` is the call's record of whether the driver took it (false until this value
+/// becomes a [`PendingSkb`]).
+#[must_use = "an skb not taken is given back to the stack"]
 pub(crate) struct TxSkb<'a> {
-    token: usize,
+    token: u64,
     data: *const u8,
     len: u32,
-    _call: PhantomData<&'a [u8]>,
+    taken: &'a Cell<bool>,
 }
 
 impl TxSkb<'_> {
@@ -58,9 +77,9 @@ impl TxSkb<'_> {
         unsafe { core::slice::from_raw_parts(self.data, self.len as usize) }
     }
 
-    /// Maps the frame for streaming DMA towards the device, until the mapping drops or is
-    /// given back with [`Dev::dma_unmap`]; do that before reporting the skb done (else
-    /// the device may read a freed frame).
+    /// Maps the frame for streaming DMA towards the device, until the mapping drops;
+    /// drop it before reporting the skb done (else the device may read a freed frame).
+    /// [`TxSlots`] keeps it with the skb.
     pub(crate) fn dma_map(&self, dev: &Dev) -> Result<DmaMapping> {
         // SAFETY: `len` readable bytes at `data` (type invariant).
         unsafe { dev.dma_map_raw(self.data, self.len as usize) }
@@ -71,21 +90,33 @@ impl TxSkb<'_> {
         self.len as usize
     }
 
-    /// The opaque token, for the driver's ring.
-    pub(crate) fn token(&self) -> usize {
-        self.token
-    }
-
-    /// The skb behind a token from [`TxSkb::token`] (for [`Dev::tx_done`]). Any number
-    /// is accepted here: the framework refuses tokens it did not lend to this instance.
-    pub(crate) fn from_token(token: usize) -> TxSkbToken {
-        TxSkbToken(token as *mut c_void)
+    /// Takes the skb: the driver now owes the framework one report of it
+    /// ([`Dev::tx_done`]). The frame is no longer readable through it (a mapping made
+    /// with [`TxSkb::dma_map`] stays valid).
+    pub(crate) fn into_pending(self) -> PendingSkb {
+        self.taken.set(true);
+        // INVARIANT: made once per lent skb (this consumes its only `TxSkb`).
+        PendingSkb { token: self.token }
     }
 }
 
-/// An skb the driver still owes a report for.
-#[derive(Clone, Copy)]
-pub(crate) struct TxSkbToken(*mut c_void);
+/// An skb the driver took in `start_xmit` and still owes a report for: it gives it back
+/// by value, exactly once, with [`Dev::tx_done`]. Neither `Copy` nor `Clone`.
+///
+/// Dropping it without a report leaves the skb to the framework, as a fault would: it
+/// stays lent to the instance, and is taken back and sent again by the next instance
+/// when this one ends (what `remove` does with the transmits still queued). While the
+/// instance runs, an skb left so is a stalled transmit once more follow (`tx_stalls`,
+/// after 5 s), which recovers the device.
+///
+/// # Invariants
+///
+/// `token` is the token under which the framework lent an skb to the instance whose
+/// `start_xmit` made this value, and no other `PendingSkb` holds it.
+#[must_use = "an skb dropped unreported waits for the framework to take it back"]
+pub(crate) struct PendingSkb {
+    token: u64,
+}
 
 /// What the receive filter should let through.
 pub(crate) struct RxFilter {
@@ -101,10 +132,14 @@ pub(crate) struct RxFilter {
 
 /// The net callouts.
 impl Dev {
-    /// The driver is done with a transmitted skb (`sent`: it went out).
-    pub(crate) fn tx_done(&self, skb: TxSkbToken, sent: bool) {
-        // SAFETY: the live instance reports an skb it was lent, once.
-        unsafe { api::ndriver_net_tx_done(self.handle(), skb.0, sent as u32) }
+    /// The driver is done with a transmitted skb (`sent`: it went out; else it is
+    /// dropped): the framework takes it back.
+    pub(crate) fn tx_done(&self, skb: PendingSkb, sent: bool) {
+        // The framework takes the skb by its token; the value ends here.
+        let token = skb.token as usize as *mut c_void;
+        // SAFETY: the live instance reports an skb it was lent, once (`PendingSkb`'s
+        // invariant; the framework refuses any other token anyway).
+        unsafe { api::ndriver_net_tx_done(self.handle(), token, sent as u32) }
     }
 
     /// Hands a received frame to the stack (copied). `napi`: from `poll`.
@@ -117,20 +152,6 @@ impl Dev {
                 frame.len() as u32,
                 napi as u32,
             )
-        })
-    }
-
-    /// Hands the frame in the `len` bytes at byte offset `off` of `buf` (a receive slot
-    /// the device has filled and will not write before the driver hands it back) to the
-    /// stack, copied. `napi`: from `poll`. `EINVAL` if the range is not inside `buf`.
-    pub(crate) fn rx_from(&self, buf: &DmaCoherent, off: usize, len: usize, napi: bool) -> Result {
-        let data = buf.range(off, len).ok_or(EINVAL)?;
-        let len = u32::try_from(len).map_err(|_| EINVAL)?;
-        // SAFETY: the live instance; `data` is `len` bytes inside `buf`, which lives for this
-        // call, in a slot neither the device nor the driver writes until the driver hands it
-        // back (this function's contract); the callout copies them before it returns.
-        kernel::error::to_result(unsafe {
-            api::ndriver_net_rx(self.handle(), data, len, napi as u32)
         })
     }
 
@@ -191,68 +212,14 @@ impl Dev {
             count: (count as usize).min(16),
         }
     }
-
-    /// Registers the receive ring in `ring` (`count` descriptors of `stride` bytes,
-    /// done when `status_off` has `done_mask`), so frames a dead instance leaves
-    /// there are counted. `None` withdraws it.
-    pub(crate) fn register_rx_ring(
-        &self,
-        ring: Option<&DmaCoherent>,
-        count: u32,
-        stride: u32,
-        status_off: u32,
-        done_mask: u8,
-    ) {
-        let base = ring.map_or(ptr::null(), |r| r.cpu_addr());
-        // SAFETY: the live instance; `base` is its own coherent buffer (or NULL).
-        unsafe {
-            api::ndriver_net_rx_ring(
-                self.handle(),
-                base.cast(),
-                count,
-                stride,
-                status_off,
-                done_mask as u32,
-            )
-        }
-    }
-
-    /// Registers the transmit ring (`None`: withdraws it): descriptor `i` of `ring`
-    /// has `done_mask` set in its byte at `status_off` once the device sent it, and
-    /// the token of its skb is the 64-bit word at `tokens + i * token_stride`. When
-    /// the instance dies, the framework completes what the device already sent
-    /// instead of sending it again.
-    pub(crate) fn register_tx_ring(
-        &self,
-        ring: Option<&DmaCoherent>,
-        count: u32,
-        stride: u32,
-        status_off: u32,
-        done_mask: u8,
-        tokens: *const u64,
-        token_stride: u32,
-    ) {
-        let base = ring.map_or(ptr::null(), |r| r.cpu_addr());
-        // SAFETY: the live instance; `base` is its own coherent buffer (or NULL) and
-        // `tokens` its own memory (the framework checks both).
-        unsafe {
-            api::ndriver_net_tx_ring(
-                self.handle(),
-                base.cast(),
-                count,
-                stride,
-                status_off,
-                done_mask as u32,
-                tokens.cast(),
-                token_stride,
-            )
-        }
-    }
 }
 
-/// What a `start_xmit` did with the skb.
+/// What a `start_xmit` did with the skb. The skb's fate decides what the framework is
+/// told: one the driver took ([`TxSkb::into_pending`], [`TxSlots::insert`]) is queued,
+/// one it did not is given back to the stack, even if the driver says otherwise (it
+/// would be lost, or sent twice).
 pub(crate) enum Xmit {
-    /// Queued; the driver reports it with [`Dev::tx_done`].
+    /// Queued (the skb was taken); the driver reports it with [`Dev::tx_done`].
     Queued,
     /// The ring is full; the skb was not taken (the driver stopped the queue).
     Busy,
@@ -492,13 +459,15 @@ pub(crate) unsafe extern "C" fn start_xmit<T: NicDriver>(
     data: *const u8,
     len: u32,
 ) -> c_int {
+    let taken = Cell::new(false);
     // INVARIANT: `data` stays readable until this call returns (this function's contract),
-    // and `s` does not outlive the call.
+    // and `s` does not outlive the call; `skb` is the token of this call's skb, not taken
+    // yet.
     let s = TxSkb {
-        token: skb as usize,
+        token: skb as usize as u64,
         data,
         len,
-        _call: PhantomData,
+        taken: &taken,
     };
     // SAFETY: per the contract.
     unsafe {
@@ -507,8 +476,9 @@ pub(crate) unsafe extern "C" fn start_xmit<T: NicDriver>(
                 .fault(NicEntry::StartXmit)
                 .and_then(|()| d.start_xmit(c, s))
             {
-                Ok(Xmit::Queued) => 0,
-                Ok(Xmit::Busy) => 1,
+                // Queued if the driver took the skb, else given back (`Xmit`).
+                Ok(_) if taken.get() => 0,
+                Ok(_) => 1,
                 Err(e) => e.to_errno(),
             }
         })

@@ -1,0 +1,462 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The typed ring layer of a `nic` implementation: what a driver keeps its transmits,
+//! descriptor rings and receive buffers in, instead of tokens, addresses and byte
+//! offsets. Part of `nic_driver.rs`.
+//!
+//! * [`TxSlots`]: one slot per transmit descriptor, each holding the [`PendingSkb`] the
+//!   descriptor sends and its streaming mapping, in callout memory where the framework
+//!   finds the skb of every descriptor the device had sent when the instance died.
+//! * [`RingDescriptor`]: a descriptor type that says which bit the device sets once done
+//!   with it; [`Dev::register_rx_ring`] and [`Dev::register_tx_ring`] tell the framework
+//!   about a ring of them, until the [`RingRegistration`] they return drops.
+//! * [`DmaBuffers`]: fixed-size buffers in coherent DMA memory (receive buffers, bounce
+//!   slots), addressed by index; [`Dev::rx_buffer`] delivers a frame from one.
+
+use super::PendingSkb;
+use crate::abi::Instance;
+use crate::callouts_api as api;
+use crate::driver_dev::{Dev, DmaArray, DmaCoherent, DmaMapping};
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicU64, Ordering};
+use kernel::prelude::*;
+
+/// One transmit slot, as the framework reads it after the instance died.
+///
+/// `token` comes first: the framework reads the 64-bit word at the slot's start
+/// (`ndriver_net_tx_ring`'s `tokens + i * token_stride`).
+#[repr(C)]
+struct TxSlot {
+    /// The token of the skb the slot last held. Not cleared when the skb leaves: an
+    /// instance that dies between taking it out and reporting it still has it
+    /// completed if the device sent it. A stale token is only looked up by the
+    /// framework, which refuses it (tokens are never reused).
+    token: AtomicU64,
+    /// The skb the slot holds, and its mapping (if the device reads the frame itself).
+    entry: Option<(PendingSkb, Option<DmaMapping>)>,
+}
+
+/// The framework reads a slot's token as an aligned 64-bit word, and slots at a stride
+/// that keeps every token aligned.
+const _: () = assert!(core::mem::align_of::<TxSlot>() >= 8);
+const _: () = assert!(core::mem::size_of::<TxSlot>() % 8 == 0);
+
+/// The transmits a driver has taken, one slot per descriptor of its transmit ring (`N`
+/// descriptors): slot `i` holds the skb descriptor `i` sends until the driver takes it
+/// out to report it. Register it with the ring ([`Dev::register_tx_ring`]): when the
+/// instance dies, the framework completes the skbs of the descriptors the device had
+/// sent instead of sending them again.
+///
+/// Dropping it unmaps the frames still held and leaves their skbs to the framework
+/// (see [`PendingSkb`]).
+///
+/// # Invariants
+///
+/// `slots` points to `N` initialised [`TxSlot`]s (`N > 0`) in a block of callout memory
+/// (`ndriver_alloc`) that the instance `inst` holds, 8-byte aligned, freed only when
+/// this value drops; the CPU changes them only through `&mut self`.
+pub(crate) struct TxSlots<const N: usize> {
+    inst: *mut Instance,
+    slots: NonNull<TxSlot>,
+}
+
+// SAFETY: a `TxSlots` is the instance pointer and a callout memory block holding tokens
+// and `DmaMapping`s (`Send`), none tied to a thread; the unmap and free callouts its drop
+// makes may be called from any thread.
+unsafe impl<const N: usize> Send for TxSlots<N> {}
+// SAFETY: a `&TxSlots` only reads the block's address; every access to the slots takes
+// `&mut self`.
+unsafe impl<const N: usize> Sync for TxSlots<N> {}
+
+impl Dev {
+    /// Empty transmit slots for a ring of `N` descriptors.
+    pub(crate) fn tx_slots<const N: usize>(&self) -> Result<TxSlots<N>> {
+        if N == 0 {
+            return Err(EINVAL);
+        }
+        let size = core::mem::size_of::<TxSlot>()
+            .checked_mul(N)
+            .ok_or(EINVAL)?;
+        // SAFETY: the live instance of this call; the block is recorded in its undo list.
+        let p = unsafe { api::ndriver_alloc(self.handle(), size, 0) }.cast::<TxSlot>();
+        let Some(slots) = NonNull::new(p) else {
+            return Err(ENOMEM);
+        };
+        if !p.is_aligned() {
+            // kmalloc aligns to 8 at least; never expected.
+            // SAFETY: the block was just allocated for this instance.
+            unsafe { api::ndriver_free(self.handle(), p.cast()) };
+            return Err(ENOMEM);
+        }
+        for i in 0..N {
+            // SAFETY: slot `i < N` lies inside the new block of `N` slots, aligned (checked).
+            unsafe {
+                ptr::write(
+                    p.add(i),
+                    TxSlot {
+                        token: AtomicU64::new(0),
+                        entry: None,
+                    },
+                )
+            };
+        }
+        // INVARIANT: `N > 0` slots, initialised above, in a block of callout memory the
+        // instance holds, aligned (checked).
+        Ok(TxSlots {
+            inst: self.handle(),
+            slots,
+        })
+    }
+}
+
+impl<const N: usize> TxSlots<N> {
+    /// Slot `i`, or `None` past the end.
+    fn slot(&mut self, i: usize) -> Option<&mut TxSlot> {
+        if i >= N {
+            return None;
+        }
+        // SAFETY: slot `i < N` is initialised (type invariant); `&mut self` makes this the
+        // only reference to it.
+        Some(unsafe { &mut *self.slots.as_ptr().add(i) })
+    }
+
+    /// Puts `skb` (and `map`, the mapping the device reads it through, if any) into
+    /// slot `i`: descriptor `i` is about to send it. Call it before handing the
+    /// descriptor to the device. `EINVAL` past the end, `EBUSY` if the slot still holds
+    /// an skb; then the skb is not taken (the framework gives it back to the stack when
+    /// `start_xmit` returns) and `map` is unmapped.
+    pub(crate) fn insert(
+        &mut self,
+        i: usize,
+        skb: super::TxSkb<'_>,
+        map: Option<DmaMapping>,
+    ) -> Result {
+        let s = self.slot(i).ok_or(EINVAL)?;
+        if s.entry.is_some() {
+            return Err(EBUSY);
+        }
+        let skb = skb.into_pending();
+        // Before the entry, as the framework would have it: it only reads the slot after
+        // the instance died.
+        s.token.store(skb.token, Ordering::Relaxed);
+        s.entry = Some((skb, map));
+        Ok(())
+    }
+
+    /// Takes the skb out of slot `i` (and its mapping, to drop before reporting the
+    /// skb: the device may read the frame until it is unmapped); `None` if the slot is
+    /// empty or past the end.
+    pub(crate) fn take(&mut self, i: usize) -> Option<(PendingSkb, Option<DmaMapping>)> {
+        self.slot(i)?.entry.take()
+    }
+
+    /// The slots' address, for [`Dev::register_tx_ring`].
+    fn as_ptr(&self) -> *const TxSlot {
+        self.slots.as_ptr()
+    }
+}
+
+impl<const N: usize> Drop for TxSlots<N> {
+    fn drop(&mut self) {
+        let p = self.slots.as_ptr();
+        for i in 0..N {
+            // SAFETY: slot `i < N` is initialised (type invariant) and dropped once, here.
+            // A mapping still held is unmapped; an skb still held stays lent to the
+            // instance (`PendingSkb` has no drop), for the framework to take back.
+            unsafe { ptr::drop_in_place(p.add(i)) };
+        }
+        // SAFETY: the block is held by this live instance (type invariant); no slot is used
+        // again.
+        unsafe { api::ndriver_free(self.inst, p.cast()) };
+    }
+}
+
+/// A descriptor type of a ring the device completes: the device sets [`Self::DONE_MASK`]
+/// in the byte at [`Self::STATUS_BYTE`] once it is done with the descriptor (a frame
+/// received into its buffer, or its frame sent). What the framework reads in a dead
+/// instance's registered rings.
+pub(crate) trait RingDescriptor: FromBytes + IntoBytes {
+    /// Byte offset of the status byte in the descriptor (below its size).
+    const STATUS_BYTE: usize;
+    /// The bits of the status byte the device sets once done.
+    const DONE_MASK: u8;
+}
+
+/// The geometry of a ring of `D` with `len` descriptors, as the callouts take it: count,
+/// stride and status byte offset. `EINVAL` for an empty ring or one too large.
+fn geometry<D: RingDescriptor>(len: usize) -> Result<(u32, u32, u32)> {
+    const {
+        assert!(D::STATUS_BYTE < core::mem::size_of::<D>());
+    }
+    let count = u32::try_from(len).map_err(|_| EINVAL)?;
+    let stride = u32::try_from(core::mem::size_of::<D>()).map_err(|_| EINVAL)?;
+    let status = u32::try_from(D::STATUS_BYTE).map_err(|_| EINVAL)?;
+    if count == 0 {
+        return Err(EINVAL);
+    }
+    Ok((count, stride, status))
+}
+
+/// The receive or transmit ring an instance registered with the framework; dropping it
+/// withdraws the registration. Drop it before the ring (and the transmit slots): the
+/// framework reads a registered ring when the instance dies, and only where the
+/// instance still holds its memory. An instance has one ring of each kind registered:
+/// a new registration replaces the one before, and dropping either withdraws whichever
+/// is registered then.
+///
+/// # Invariants
+///
+/// The instance `inst` registered a ring of kind `tx` (transmit, else receive) through
+/// its callout; this value withdraws it when it drops.
+pub(crate) struct RingRegistration {
+    inst: *mut Instance,
+    tx: bool,
+}
+
+// SAFETY: a `RingRegistration` is only the instance pointer; the callout its drop makes may
+// be called from any thread.
+unsafe impl Send for RingRegistration {}
+// SAFETY: a `&RingRegistration` allows no operation at all.
+unsafe impl Sync for RingRegistration {}
+
+impl Drop for RingRegistration {
+    fn drop(&mut self) {
+        if self.tx {
+            // SAFETY: the live instance withdraws its own registration (NULL ring).
+            unsafe { api::ndriver_net_tx_ring(self.inst, ptr::null(), 0, 0, 0, 0, ptr::null(), 0) }
+        } else {
+            // SAFETY: as above.
+            unsafe { api::ndriver_net_rx_ring(self.inst, ptr::null(), 0, 0, 0, 0) }
+        }
+    }
+}
+
+impl Dev {
+    /// Registers receive ring `ring`, so that the frames a dead instance leaves in it are
+    /// counted (`rx_lost`), until the result drops.
+    pub(crate) fn register_rx_ring<D: RingDescriptor>(
+        &self,
+        ring: &DmaArray<D>,
+    ) -> Result<RingRegistration> {
+        let (count, stride, status) = geometry::<D>(ring.len())?;
+        // SAFETY: the live instance of this call; the ring is one of its coherent buffers of
+        // `count` descriptors of `stride` bytes (the framework checks it all again).
+        unsafe {
+            api::ndriver_net_rx_ring(
+                self.handle(),
+                ring.buf().cpu_addr().cast(),
+                count,
+                stride,
+                status,
+                u32::from(D::DONE_MASK),
+            )
+        };
+        // INVARIANT: registered just now by the callout.
+        Ok(RingRegistration {
+            inst: self.handle(),
+            tx: false,
+        })
+    }
+
+    /// Registers transmit ring `ring` and its slots `slots` (descriptor `i` sends the
+    /// skb of slot `i`), until the result drops: when the instance dies, the framework
+    /// completes the skbs of the descriptors the device had sent instead of sending
+    /// them again. `EINVAL` if the ring does not have `N` descriptors.
+    pub(crate) fn register_tx_ring<D: RingDescriptor, const N: usize>(
+        &self,
+        ring: &DmaArray<D>,
+        slots: &TxSlots<N>,
+    ) -> Result<RingRegistration> {
+        if ring.len() != N {
+            return Err(EINVAL);
+        }
+        let (count, stride, status) = geometry::<D>(ring.len())?;
+        let slot = u32::try_from(core::mem::size_of::<TxSlot>()).map_err(|_| EINVAL)?;
+        // SAFETY: the live instance of this call; the ring is one of its coherent buffers of
+        // `count` descriptors of `stride` bytes, the tokens the first words of `N` slots of
+        // `slot` bytes in its callout memory (the framework checks it all again).
+        unsafe {
+            api::ndriver_net_tx_ring(
+                self.handle(),
+                ring.buf().cpu_addr().cast(),
+                count,
+                stride,
+                status,
+                u32::from(D::DONE_MASK),
+                slots.as_ptr().cast(),
+                slot,
+            )
+        };
+        // INVARIANT: registered just now by the callout.
+        Ok(RingRegistration {
+            inst: self.handle(),
+            tx: true,
+        })
+    }
+}
+
+/// The most bytes of coherent DMA memory one chunk of [`DmaBuffers`] takes (order 5:
+/// larger contiguous blocks may not be found on a fragmented machine).
+const CHUNK_BYTES: usize = 128 * 1024;
+/// The most chunks [`DmaBuffers`] holds.
+const MAX_CHUNKS: usize = 8;
+
+/// Buffers of `SIZE` bytes each in coherent DMA memory, addressed by index: the receive
+/// buffers of a ring, or its transmit bounce slots. They lie in chunks of at most 128
+/// KiB, each a whole number of buffers (a buffer larger than that has a chunk of its
+/// own), at most 8 chunks.
+///
+/// # Invariants
+///
+/// `per_chunk > 0`, and for every `i < len`, `chunks[i / per_chunk]` is a buffer of at
+/// least `(i % per_chunk + 1) * SIZE` bytes: buffer `i` is the `SIZE` bytes at byte
+/// `(i % per_chunk) * SIZE` of it.
+pub(crate) struct DmaBuffers<const SIZE: usize> {
+    chunks: [Option<DmaCoherent>; MAX_CHUNKS],
+    per_chunk: usize,
+    len: usize,
+}
+
+impl Dev {
+    /// `len` zeroed buffers of `SIZE` bytes in coherent DMA memory. `EINVAL` if they
+    /// take more than 8 chunks (or `SIZE` is 0).
+    pub(crate) fn dma_buffers<const SIZE: usize>(&self, len: usize) -> Result<DmaBuffers<SIZE>> {
+        if SIZE == 0 {
+            return Err(EINVAL);
+        }
+        let per_chunk = (CHUNK_BYTES / SIZE).max(1);
+        if len.div_ceil(per_chunk) > MAX_CHUNKS {
+            return Err(EINVAL);
+        }
+        let mut chunks = [const { None }; MAX_CHUNKS];
+        let mut left = len;
+        for c in chunks.iter_mut() {
+            if left == 0 {
+                break;
+            }
+            let n = left.min(per_chunk);
+            *c = Some(self.dma_alloc(n * SIZE)?);
+            left -= n;
+        }
+        // INVARIANT: `per_chunk > 0` (at least 1); chunk `k` holds buffers
+        // `k * per_chunk ..` up to `per_chunk` of them or the last one, `SIZE` bytes each.
+        Ok(DmaBuffers {
+            chunks,
+            per_chunk,
+            len,
+        })
+    }
+}
+
+impl<const SIZE: usize> DmaBuffers<SIZE> {
+    /// How many buffers.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The chunk of buffer `i` and the buffer's byte offset in it; `None` past the end.
+    fn locate(&self, i: usize) -> Option<(&DmaCoherent, usize)> {
+        if i >= self.len {
+            return None;
+        }
+        let chunk = self.chunks.get(i / self.per_chunk)?.as_ref()?;
+        Some((chunk, (i % self.per_chunk) * SIZE))
+    }
+
+    /// The bus address of buffer `i` (for its descriptor); `EINVAL` past the end.
+    pub(crate) fn dma(&self, i: usize) -> Result<u64> {
+        let (chunk, off) = self.locate(i).ok_or(EINVAL)?;
+        Ok(chunk.dma() + off as u64)
+    }
+
+    /// Copies `src` to the start of buffer `i`; `EINVAL` past the end or if `src` is
+    /// longer than a buffer.
+    pub(crate) fn copy_in(&self, i: usize, src: &[u8]) -> Result {
+        let (chunk, off) = self.locate(i).ok_or(EINVAL)?;
+        if src.len() > SIZE || !chunk.copy_in(off, src) {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
+    /// The CPU address of the first `len` bytes of buffer `i`; `None` past the end or
+    /// if `len` is more than a buffer.
+    fn range(&self, i: usize, len: usize) -> Option<*mut u8> {
+        let (chunk, off) = self.locate(i)?;
+        if len > SIZE {
+            return None;
+        }
+        chunk.range(off, len)
+    }
+
+    /// The frame in the first `len` bytes of buffer `i`, for [`Dev::rx_frame`];
+    /// `EINVAL` past the end or if `len` is more than a buffer.
+    pub(crate) fn frame(&self, i: usize, len: usize) -> Result<RxFrame> {
+        let data = self.range(i, len).ok_or(EINVAL)?;
+        // INVARIANT: `len` bytes of buffer `i` (`range` checked them).
+        Ok(RxFrame {
+            data: data.cast_const(),
+            len,
+        })
+    }
+}
+
+/// A received frame in a buffer of a [`DmaBuffers`], not tied to a borrow of it: what a
+/// driver that delivers without holding the lock around its buffers passes to
+/// [`Dev::rx_frame`].
+///
+/// # Invariants
+///
+/// `data` is the start of a buffer of a [`DmaBuffers`] (which may have been dropped
+/// since), and `len` bytes fit in the buffer.
+pub(crate) struct RxFrame {
+    data: *const u8,
+    len: usize,
+}
+
+impl Dev {
+    /// Hands the frame in the first `len` bytes of buffer `i` of `bufs` (filled by the
+    /// device, which does not write it again before the driver hands it back) to the
+    /// stack, copied. `napi`: from `poll`. `EINVAL` past the end or if `len` is more
+    /// than a buffer.
+    pub(crate) fn rx_buffer<const SIZE: usize>(
+        &self,
+        bufs: &DmaBuffers<SIZE>,
+        i: usize,
+        len: usize,
+        napi: bool,
+    ) -> Result {
+        let data = bufs.range(i, len).ok_or(EINVAL)?;
+        // SAFETY: `data` is `len` bytes of a buffer of `bufs`, which lives for this call
+        // (borrowed); the callout copies them before it returns.
+        unsafe { self.rx_raw(data, len, napi) }
+    }
+
+    /// Hands `frame` to the stack, copied, as [`Dev::rx_buffer`] does, without a borrow
+    /// of its buffers: for a driver that delivers without holding the lock its buffers
+    /// are behind (the stack may transmit from inside the delivery).
+    ///
+    /// # Safety
+    ///
+    /// The [`DmaBuffers`] `frame` was taken from has not dropped, and neither the device
+    /// nor the driver writes the frame's buffer until this returns.
+    pub(crate) unsafe fn rx_frame(&self, frame: RxFrame, napi: bool) -> Result {
+        // SAFETY: `frame.len` bytes of a buffer (type invariant) that is still allocated and
+        // not written during the call (this function's contract).
+        unsafe { self.rx_raw(frame.data, frame.len, napi) }
+    }
+
+    /// Hands `len` bytes at `data` to the stack, copied.
+    ///
+    /// # Safety
+    ///
+    /// `data` is readable for `len` bytes, unchanged until this returns.
+    unsafe fn rx_raw(&self, data: *const u8, len: usize, napi: bool) -> Result {
+        let len = u32::try_from(len).map_err(|_| EINVAL)?;
+        // SAFETY: the live instance of this call; `len` readable bytes at `data` (this
+        // function's contract), which the callout copies before it returns.
+        kernel::error::to_result(unsafe {
+            api::ndriver_net_rx(self.handle(), data, len, u32::from(napi))
+        })
+    }
+}
