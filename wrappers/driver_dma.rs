@@ -290,6 +290,95 @@ impl<T: FromBytes + IntoBytes> DmaArray<T> {
         unsafe { ptr::write_volatile(self.buf.cpu.cast::<T>().add(i), v) };
         Ok(())
     }
+
+    /// The bus address of element `i` (for a descriptor pointing at it); `ERANGE` past
+    /// the end.
+    pub(crate) fn dma_of(&self, i: usize) -> Result<u64> {
+        if i >= self.len {
+            return Err(ERANGE);
+        }
+        // Element `i` lies inside the buffer (type invariant), so this does not
+        // overflow; checked all the same, without a panic path.
+        i.checked_mul(core::mem::size_of::<T>())
+            .and_then(|off| self.buf.dma().checked_add(off as u64))
+            .ok_or(ERANGE)
+    }
+
+    /// The bus address of the field `field` picks in element `i`, as in
+    /// `slots.field_dma(tag, |s| &s.status)`: for a descriptor pointing at one field.
+    /// `ERANGE` past the end or if `field` returns no part of its argument.
+    pub(crate) fn field_dma<F>(&self, i: usize, field: impl FnOnce(&T) -> &F) -> Result<u64> {
+        let off = Self::field_offset(field)?;
+        self.dma_of(i)?.checked_add(off as u64).ok_or(ERANGE)
+    }
+
+    /// Reads the field `field` picks in element `i` alone (`slots.read_field(tag, |s|
+    /// &s.status)`), with one volatile access; `ERANGE` past the end or if `field`
+    /// returns no part of its argument.
+    pub(crate) fn read_field<F: FromBytes>(
+        &self,
+        i: usize,
+        field: impl FnOnce(&T) -> &F,
+    ) -> Result<F> {
+        let p = self.field_ptr(i, field)?;
+        // SAFETY: `field_ptr` gives a pointer inside element `i` of the live buffer,
+        // aligned for `F`; any bytes are a valid `F` (`FromBytes`), so whatever the device
+        // wrote is.
+        Ok(unsafe { ptr::read_volatile(p) })
+    }
+
+    /// Writes `v` to the field `field` picks in element `i` alone, with one volatile
+    /// access; `ERANGE` past the end or if `field` returns no part of its argument.
+    pub(crate) fn write_field<F: IntoBytes>(
+        &self,
+        i: usize,
+        field: impl FnOnce(&T) -> &F,
+        v: F,
+    ) -> Result {
+        let p = self.field_ptr(i, field)?;
+        // SAFETY: `field_ptr` gives a pointer inside element `i` of the live buffer,
+        // aligned for `F`; the CPU holds no reference into it; the element stays a valid
+        // `T` whatever bytes it holds (`FromBytes`).
+        unsafe { ptr::write_volatile(p, v) };
+        Ok(())
+    }
+
+    /// Where the field `field` picks lies in a `T`: its byte offset, found by applying
+    /// `field` to a zeroed `T` on the stack (the compiler folds it to a constant). `ERANGE`
+    /// if `field` returns a reference to anything but a part of its argument.
+    fn field_offset<F>(field: impl FnOnce(&T) -> &F) -> Result<usize> {
+        let probe = T::new_zeroed();
+        let base = ptr::from_ref(&probe).addr();
+        let at = ptr::from_ref(field(&probe)).addr();
+        let off = at.checked_sub(base).ok_or(ERANGE)?;
+        if off
+            .checked_add(core::mem::size_of::<F>())
+            .is_none_or(|end| end > core::mem::size_of::<T>())
+        {
+            return Err(ERANGE);
+        }
+        Ok(off)
+    }
+
+    /// The CPU address of the field `field` picks in element `i`: inside the element
+    /// (`ERANGE` otherwise, or past the end) and aligned for `F` (`EINVAL` otherwise).
+    fn field_ptr<F>(&self, i: usize, field: impl FnOnce(&T) -> &F) -> Result<*mut F> {
+        if i >= self.len {
+            return Err(ERANGE);
+        }
+        let in_element = Self::field_offset(field)?;
+        let off = i
+            .checked_mul(core::mem::size_of::<T>())
+            .and_then(|at| at.checked_add(in_element))
+            .ok_or(ERANGE)?;
+        // `off + size_of::<F>()` is at most the buffer's size (type invariant, `i` and the
+        // field's offset checked): in bounds of the allocation.
+        let p = self.buf.cpu.cast::<u8>().wrapping_add(off).cast::<F>();
+        if !p.is_aligned() {
+            return Err(EINVAL);
+        }
+        Ok(p)
+    }
 }
 
 /// A streaming DMA mapping.
