@@ -5,7 +5,7 @@
 //! [`BLK_QUEUE_DEPTH`] requests in flight and interrupt completion.
 //!
 //! Each blk-mq tag owns a fixed descriptor chain (`3 * tag`: header, data, status), a
-//! 32-byte slot in the header buffer (16-byte request header, status byte at 16) and a
+//! [`ReqSlot`] in the header array (request header and status byte, typed) and a
 //! bounce buffer of [`BLK_MAX_BYTES`] (eight to a coherent allocation). Submitting a
 //! request is filling its chain and publishing the chain's head in the available ring;
 //! the interrupt handler walks the used ring and reports each finished tag to the
@@ -16,9 +16,9 @@
 
 use crate::abi_blk::{BLK_MAX_BYTES, BLK_QUEUE_DEPTH};
 use crate::blk_driver::{Done, Op, Request, ResetOnUndo};
-use crate::driver_dev::{Dev, DmaCoherent, IrqLine, PciEnabled};
+use crate::driver_dev::{Dev, DmaArray, DmaCoherent, IrqLine, PciEnabled};
 use crate::driver_lock::DriverLock;
-use crate::virtio_legacy::{self as vl, Queue};
+use crate::virtio_legacy::{self as vl, Queue, ReqSlot};
 use core::sync::atomic::{fence, AtomicU64, Ordering};
 use kernel::prelude::*;
 
@@ -80,19 +80,6 @@ impl InFlight {
     }
 }
 
-/// Bytes per tag in the header buffer.
-const HDR_SLOT: usize = 32;
-
-/// Where tag `tag`'s request header starts in the header memory.
-const fn header_at(tag: usize) -> usize {
-    tag * HDR_SLOT
-}
-
-/// Where tag `tag`'s status byte is in the header memory.
-const fn status_at(tag: usize) -> usize {
-    header_at(tag) + vl::HDR_STATUS
-}
-
 /// Bounce buffers per coherent allocation (fewer, larger allocations keep `probe`
 /// short).
 const BUFS_PER_CHUNK: usize = 8;
@@ -106,7 +93,7 @@ pub(crate) struct Hw {
     _irq: IrqLine,
     _reset: ResetOnUndo,
     bufs: [Option<DmaCoherent>; CHUNKS],
-    hdrs: DmaCoherent,
+    hdrs: DmaArray<ReqSlot>,
     queue: Queue,
     io: vl::Regs,
     _enabled: PciEnabled,
@@ -126,7 +113,7 @@ impl Hw {
             return Err(ENODEV);
         }
         let queue = Queue::new(dev, st.queue_num)?;
-        let hdrs = dev.dma_alloc(DEPTH * HDR_SLOT)?;
+        let hdrs = dev.dma_array::<ReqSlot>(DEPTH)?;
         let mut bufs = [const { None }; CHUNKS];
         for b in bufs.iter_mut() {
             *b = Some(dev.dma_alloc(BUF_SIZE * BUFS_PER_CHUNK)?);
@@ -166,22 +153,18 @@ impl Hw {
         Ok((b, (tag % BUFS_PER_CHUNK) * BUF_SIZE))
     }
 
-    fn hdr_dma(&self, tag: usize) -> u64 {
-        self.hdrs.dma() + header_at(tag) as u64
-    }
-
     /// Links each tag's three descriptors; addresses of the header and status parts
     /// never change.
     fn prepare_chains(&self) -> Result {
         for tag in 0..DEPTH {
             let head = (3 * tag) as u16;
-            let hdr = self.hdr_dma(tag);
+            let hdr = self.hdrs.field_dma(tag, |s| &s.header)?;
             // The header's flags and link are set per request (`submit`).
             self.queue
-                .write_desc(head, hdr, vl::HDR_STATUS as u32, 0, 0)?;
-            let status = hdr + vl::HDR_STATUS as u64;
+                .write_desc(head, hdr, ReqSlot::HEADER_LEN, 0, 0)?;
+            let status = self.hdrs.field_dma(tag, |s| &s.status)?;
             self.queue
-                .write_desc(head + 2, status, 1, vl::DESC_F_WRITE, 0)?;
+                .write_desc(head + 2, status, ReqSlot::STATUS_LEN, vl::DESC_F_WRITE, 0)?;
         }
         Ok(())
     }
@@ -203,7 +186,7 @@ impl Hw {
         }
         if rq.op() == Op::Flush && !self.flush {
             // A device without a write cache has nothing to flush.
-            self.hdrs.write8(status_at(tag), vl::BLK_S_OK);
+            self.hdrs.write_field(tag, |s| &s.status, vl::BLK_S_OK)?;
             state.lock().release(tag);
             return dev.done(rq.tag());
         }
@@ -224,7 +207,7 @@ impl Hw {
         Ok(())
     }
 
-    /// Writes `rq` into tag `tag`'s header, bounce buffer (`buf` at `off`) and
+    /// Writes `rq` into tag `tag`'s header slot, bounce buffer (`buf` at `off`) and
     /// descriptor chain; returns the chain's head.
     fn fill(
         &self,
@@ -237,7 +220,8 @@ impl Hw {
         if rq.op() == Op::Write {
             dev.copy_from_request(rq, buf, off)?;
         }
-        vl::write_header(&self.hdrs, header_at(tag), rq.op(), rq.sector())?;
+        self.hdrs
+            .write(tag, ReqSlot::pending(rq.op(), rq.sector()))?;
         let head = (3 * tag) as u16;
         if rq.op() == Op::Flush {
             self.queue.link(head, vl::DESC_F_NEXT, head + 2)?;
@@ -300,7 +284,7 @@ impl Hw {
     pub(crate) fn finish(&self, dev: &Dev, rq: &Request<'_>) -> Result<Done> {
         let tag = rq.tag() as usize;
         let (buf, off) = self.buf(tag)?;
-        let s = self.hdrs.read8(status_at(tag));
+        let s = self.hdrs.read_field(tag, |s| &s.status)?;
         let Some(done) = vl::status(s) else {
             pr_err!("vblk-a: tag {} finished with status {:#x}\n", tag, s);
             return Err(EIO);

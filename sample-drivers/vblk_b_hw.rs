@@ -11,9 +11,9 @@
 
 use crate::abi_blk::BLK_MAX_BYTES;
 use crate::blk_driver::{Done, Op, Request, ResetOnUndo};
-use crate::driver_dev::{Dev, DmaCoherent, PciEnabled, Timer};
+use crate::driver_dev::{Dev, DmaArray, DmaCoherent, PciEnabled, Timer};
 use crate::driver_lock::DriverLock;
-use crate::virtio_legacy::{self as vl, Queue};
+use crate::virtio_legacy::{self as vl, Queue, ReqSlot};
 use core::sync::atomic::{fence, AtomicU64, Ordering};
 use kernel::prelude::*;
 
@@ -39,7 +39,7 @@ pub(crate) struct Hw {
     poll: Timer,
     _reset: ResetOnUndo,
     buf: DmaCoherent,
-    hdr: DmaCoherent,
+    hdr: DmaArray<ReqSlot>,
     queue: Queue,
     io: vl::Regs,
     _enabled: PciEnabled,
@@ -57,7 +57,7 @@ impl Hw {
             return Err(ENODEV);
         }
         let queue = Queue::new(dev, st.queue_num)?;
-        let hdr = dev.dma_alloc(64)?;
+        let hdr = dev.dma_array::<ReqSlot>(1)?;
         let buf = dev.dma_alloc(BLK_MAX_BYTES as usize)?;
         let poll = dev.timer(0)?;
         let reset = dev.reset_on_undo(&io, vl::STATUS as u32, 0, 1)?;
@@ -98,24 +98,25 @@ impl Hw {
             *slot = QueueSlot::OnDevice(rq.tag());
         }
         if rq.op() == Op::Flush && !self.flush {
-            self.hdr.write8(vl::HDR_STATUS, vl::BLK_S_OK);
+            self.hdr.write_field(0, |s| &s.status, vl::BLK_S_OK)?;
             *state.lock() = QueueSlot::Finished(rq.tag());
             return dev.done(rq.tag());
         }
         if rq.op() == Op::Write {
             dev.copy_from_request(rq, &self.buf, 0)?;
         }
-        vl::write_header(&self.hdr, 0, rq.op(), rq.sector())?;
+        self.hdr.write(0, ReqSlot::pending(rq.op(), rq.sector()))?;
         let q = &self.queue;
-        let hdr = self.hdr.dma();
+        let hdr = self.hdr.field_dma(0, |s| &s.header)?;
+        let status = self.hdr.field_dma(0, |s| &s.status)?;
         // Always descriptors 0 (header), 1 (data, not for a flush), 2 (status).
         let next = if rq.op() == Op::Flush { 2 } else { 1 };
-        q.write_desc(0, hdr, vl::HDR_STATUS as u32, vl::DESC_F_NEXT, next)?;
+        q.write_desc(0, hdr, ReqSlot::HEADER_LEN, vl::DESC_F_NEXT, next)?;
         if rq.op() != Op::Flush {
             let flags = vl::data_flags(rq.op());
             q.write_desc(1, self.buf.dma(), rq.bytes(), flags, 2)?;
         }
-        q.write_desc(2, hdr + vl::HDR_STATUS as u64, 1, vl::DESC_F_WRITE, 0)?;
+        q.write_desc(2, status, ReqSlot::STATUS_LEN, vl::DESC_F_WRITE, 0)?;
         q.publish(0);
         fence(Ordering::SeqCst);
         vl::notify(&self.io);
@@ -164,7 +165,7 @@ impl Hw {
             pr_err!("vblk-b: complete for tag {} it does not hold\n", rq.tag());
             return Err(EIO);
         }
-        let s = self.hdr.read8(vl::HDR_STATUS);
+        let s = self.hdr.read_field(0, |s| &s.status)?;
         let Some(done) = vl::status(s) else {
             pr_err!("vblk-b: request finished with status {:#x}\n", s);
             return Err(EIO);

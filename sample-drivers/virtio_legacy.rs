@@ -94,9 +94,47 @@ pub(crate) struct BlkReqHeader {
     pub(crate) sector: u64,
 }
 
-/// Size of a block request header; its status byte follows at this offset.
-pub(crate) const HDR_STATUS: usize = 16;
-const _: () = assert!(core::mem::size_of::<BlkReqHeader>() == HDR_STATUS);
+const _: () = assert!(core::mem::size_of::<BlkReqHeader>() == 16);
+
+/// The driver-side memory of one request: the header the device reads and the status
+/// byte it writes, in one slot of an array in coherent DMA memory
+/// (`DmaArray<ReqSlot>`); the request's descriptors point at the two fields.
+#[repr(C)]
+#[derive(Clone, Copy, FromBytes, IntoBytes)]
+pub(crate) struct ReqSlot {
+    /// The request header.
+    pub(crate) header: BlkReqHeader,
+    /// The status byte (`BLK_S_*`).
+    pub(crate) status: u8,
+    /// Up to a slot of 32 bytes (no implicit padding).
+    pad: [u8; 15],
+}
+const _: () = assert!(core::mem::size_of::<ReqSlot>() == 32);
+
+impl ReqSlot {
+    /// Length of the header, for its descriptor.
+    pub(crate) const HEADER_LEN: u32 = core::mem::size_of::<BlkReqHeader>() as u32;
+    /// Length of the status, for its descriptor.
+    pub(crate) const STATUS_LEN: u32 = core::mem::size_of::<u8>() as u32;
+
+    /// A slot for a request for `op` at `sector`, its status pending.
+    pub(crate) fn pending(op: Op, sector: u64) -> Self {
+        let kind = match op {
+            Op::Read => T_IN,
+            Op::Write => T_OUT,
+            Op::Flush => T_FLUSH,
+        };
+        Self {
+            header: BlkReqHeader {
+                kind,
+                reserved: 0,
+                sector,
+            },
+            status: BLK_S_PENDING,
+            pad: [0; 15],
+        }
+    }
+}
 
 /// A descriptor of a split virtqueue.
 #[repr(C)]
@@ -256,23 +294,6 @@ pub(crate) fn take(dev: &Dev, want: u32) -> Result<(PciEnabled, Regs, Started)> 
     let io = dev.iomap_io::<BAR_SIZE>(0)?;
     let st = start(&io, want)?;
     Ok((enabled, io, st))
-}
-
-/// Writes the header of a request for `op` at `sector` at byte `off` of `hdr` and marks
-/// its status byte (at `off + HDR_STATUS`) pending.
-pub(crate) fn write_header(hdr: &DmaCoherent, off: usize, op: Op, sector: u64) -> Result {
-    let ty = match op {
-        Op::Read => T_IN,
-        Op::Write => T_OUT,
-        Op::Flush => T_FLUSH,
-    };
-    let h = BlkReqHeader {
-        kind: ty,
-        reserved: 0,
-        sector,
-    };
-    hdr.write_at(off, h)?;
-    hdr.write_at(off + HDR_STATUS, BLK_S_PENDING)
 }
 
 /// What a finished request's status byte says; `None` for a value the device must not
