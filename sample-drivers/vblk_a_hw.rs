@@ -199,7 +199,7 @@ impl Hw {
         };
         {
             let _in_flight = state.lock();
-            self.queue.publish(head);
+            self.queue.publish(head)?;
         }
         if last {
             self.kick();
@@ -257,7 +257,7 @@ impl Hw {
         let mut finished = InFlight::default();
         {
             let mut in_flight = state.lock();
-            while let Some(id) = self.queue.pop_used() {
+            while let Some(id) = self.queue.pop_used()? {
                 let id = id as usize;
                 let tag = id / 3;
                 if id % 3 != 0 || !in_flight.release(tag) {

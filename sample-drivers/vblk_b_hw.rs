@@ -62,7 +62,7 @@ impl Hw {
         let poll = dev.timer(0)?;
         let reset = dev.reset_on_undo(&io, vl::STATUS as u32, 0, 1)?;
         // No interrupts: completion is polled.
-        queue.no_interrupt();
+        queue.no_interrupt()?;
         let hw = Self {
             poll,
             _reset: reset,
@@ -117,7 +117,7 @@ impl Hw {
             q.write_desc(1, self.buf.dma(), rq.bytes(), flags, 2)?;
         }
         q.write_desc(2, status, ReqSlot::STATUS_LEN, vl::DESC_F_WRITE, 0)?;
-        q.publish(0);
+        q.publish(0)?;
         fence(Ordering::SeqCst);
         vl::notify(&self.io);
         self.poll.arm(POLL_NS);
@@ -132,7 +132,7 @@ impl Hw {
             let QueueSlot::OnDevice(tag) = *slot else {
                 return Ok(());
             };
-            let Some(id) = self.queue.pop_used() else {
+            let Some(id) = self.queue.pop_used()? else {
                 drop(slot);
                 self.poll.arm(POLL_NS);
                 return Ok(());

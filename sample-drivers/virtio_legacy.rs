@@ -345,8 +345,8 @@ impl Queue {
     }
 
     /// Asks the device not to interrupt when it uses buffers.
-    pub(crate) fn no_interrupt(&self) {
-        self.ring.write16(self.layout.avail, AVAIL_F_NO_INTERRUPT);
+    pub(crate) fn no_interrupt(&self) -> Result {
+        self.ring.write16(self.layout.avail, AVAIL_F_NO_INTERRUPT)
     }
 
     /// Writes descriptor `i` (of a chain the device does not hold).
@@ -364,31 +364,32 @@ impl Queue {
     /// hold), keeping its buffer.
     pub(crate) fn link(&self, i: u16, flags: u16, next: u16) -> Result {
         let off = self.layout.desc(i);
-        let d = self.ring.read_at::<VirtqDesc>(off).ok_or(EINVAL)?;
+        let d = self.ring.read_at::<VirtqDesc>(off)?;
         self.ring.write_at(off, VirtqDesc { flags, next, ..d })
     }
 
     /// Publishes the chain starting at descriptor `head` in the available ring.
-    pub(crate) fn publish(&self, head: u16) {
+    pub(crate) fn publish(&self, head: u16) -> Result {
         let ai = self.avail_idx.load(Ordering::Relaxed);
-        self.ring.write16(self.layout.avail_slot(ai), head);
+        self.ring.write16(self.layout.avail_slot(ai), head)?;
         // The device must see the slot before the index that publishes it.
         fence(Ordering::Release);
         self.ring
-            .write16(self.layout.avail_idx(), ai.wrapping_add(1));
+            .write16(self.layout.avail_idx(), ai.wrapping_add(1))?;
         self.avail_idx.store(ai.wrapping_add(1), Ordering::Relaxed);
+        Ok(())
     }
 
     /// The head of the next chain the device has finished, if any.
-    pub(crate) fn pop_used(&self) -> Option<u32> {
+    pub(crate) fn pop_used(&self) -> Result<Option<u32>> {
         let lu = self.last_used.load(Ordering::Relaxed);
-        if self.ring.read16(self.layout.used_idx()) == lu {
-            return None;
+        if self.ring.read16(self.layout.used_idx())? == lu {
+            return Ok(None);
         }
         // The element is valid once the index says so.
         fence(Ordering::Acquire);
-        let id = self.ring.read32(self.layout.used_id(lu));
+        let id = self.ring.read32(self.layout.used_id(lu))?;
         self.last_used.store(lu.wrapping_add(1), Ordering::Relaxed);
-        Some(id)
+        Ok(Some(id))
     }
 }

@@ -99,23 +99,16 @@ impl Dev {
 /// device, hence volatile.
 macro_rules! dma_access {
     ($read:ident, $write:ident, $t:ty) => {
-        /// Reads the value at byte offset `off` (0 if out of range or misaligned).
-        pub(crate) fn $read(&self, off: usize) -> $t {
-            if !self.fits::<$t>(off) {
-                return 0;
-            }
-            // SAFETY: in bounds and aligned (checked); the buffer lives while `self`.
-            unsafe { ptr::read_volatile(self.cpu.cast::<u8>().add(off).cast::<$t>()) }
+        /// Reads the value at byte offset `off`; `ERANGE` if it does not fit there,
+        /// `EINVAL` if misaligned.
+        pub(crate) fn $read(&self, off: usize) -> Result<$t> {
+            self.read_at::<$t>(off)
         }
 
-        /// Writes `v` at byte offset `off`; `false` if out of range or misaligned.
-        pub(crate) fn $write(&self, off: usize, v: $t) -> bool {
-            if !self.fits::<$t>(off) {
-                return false;
-            }
-            // SAFETY: in bounds and aligned (checked); the buffer lives while `self`.
-            unsafe { ptr::write_volatile(self.cpu.cast::<u8>().add(off).cast::<$t>(), v) };
-            true
+        /// Writes `v` at byte offset `off`; `ERANGE` if it does not fit there, `EINVAL`
+        /// if misaligned.
+        pub(crate) fn $write(&self, off: usize, v: $t) -> Result {
+            self.write_at::<$t>(off, v)
         }
     };
 }
@@ -147,23 +140,24 @@ impl DmaCoherent {
         self.dma
     }
 
-    /// Writes 32-bit word `i`; `false` if out of range.
-    pub(crate) fn write(&self, i: usize, v: u32) -> bool {
+    /// Writes 32-bit word `i`; `ERANGE` past the end.
+    pub(crate) fn write(&self, i: usize, v: u32) -> Result {
         if i >= self.size / 4 {
-            return false;
+            return Err(ERANGE);
         }
-        // SAFETY: in bounds of the live buffer; the device only reads it.
+        // SAFETY: word `i` is inside the live buffer (checked), which is page aligned, so
+        // aligned for a `u32`; the CPU holds no reference into it.
         unsafe { ptr::write_volatile(self.cpu.add(i), v) };
-        true
+        Ok(())
     }
 
-    /// Reads 32-bit word `i` (0 if out of range).
-    pub(crate) fn read(&self, i: usize) -> u32 {
+    /// Reads 32-bit word `i`; `ERANGE` past the end.
+    pub(crate) fn read(&self, i: usize) -> Result<u32> {
         if i >= self.size / 4 {
-            return 0;
+            return Err(ERANGE);
         }
         // SAFETY: as for `write`.
-        unsafe { ptr::read_volatile(self.cpu.add(i)) }
+        Ok(unsafe { ptr::read_volatile(self.cpu.add(i)) })
     }
 
     /// Size in bytes.
@@ -182,22 +176,19 @@ impl DmaCoherent {
     dma_access!(read64, write64, u64);
 
     /// The `T` at byte offset `off` (a descriptor or header the device shares), read
-    /// whole with a volatile access; `None` if it does not fit there or is misaligned.
-    pub(crate) fn read_at<T: FromBytes>(&self, off: usize) -> Option<T> {
-        if !self.fits::<T>(off) {
-            return None;
-        }
+    /// whole with a volatile access; `ERANGE` if it does not fit there, `EINVAL` if
+    /// misaligned.
+    pub(crate) fn read_at<T: FromBytes>(&self, off: usize) -> Result<T> {
+        self.fits::<T>(off)?;
         // SAFETY: in bounds and aligned for `T` (checked); the buffer lives while `self`; any
         // bytes are a valid `T` (`FromBytes`), so whatever the device wrote is.
-        Some(unsafe { ptr::read_volatile(self.cpu.cast::<u8>().add(off).cast::<T>()) })
+        Ok(unsafe { ptr::read_volatile(self.cpu.cast::<u8>().add(off).cast::<T>()) })
     }
 
-    /// Writes `v` whole at byte offset `off` with a volatile access; `EINVAL` if it does
-    /// not fit there or is misaligned.
+    /// Writes `v` whole at byte offset `off` with a volatile access; `ERANGE` if it does
+    /// not fit there, `EINVAL` if misaligned.
     pub(crate) fn write_at<T: IntoBytes>(&self, off: usize, v: T) -> Result {
-        if !self.fits::<T>(off) {
-            return Err(EINVAL);
-        }
+        self.fits::<T>(off)?;
         // SAFETY: in bounds and aligned for `T` (checked); the buffer lives while `self`, and the
         // CPU holds no reference into it.
         unsafe { ptr::write_volatile(self.cpu.cast::<u8>().add(off).cast::<T>(), v) };
@@ -224,12 +215,19 @@ impl DmaCoherent {
         Some(self.cpu.cast::<u8>().wrapping_add(off))
     }
 
-    /// Whether a `T` fits at byte offset `off`, aligned (the buffer is page aligned).
-    fn fits<T>(&self, off: usize) -> bool {
+    /// Whether a `T` fits at byte offset `off` (`ERANGE` if not), aligned (`EINVAL` if
+    /// not; the buffer is page aligned).
+    fn fits<T>(&self, off: usize) -> Result {
         let n = core::mem::size_of::<T>();
-        off % core::mem::align_of::<T>() == 0
-            && core::mem::align_of::<T>() <= kernel::page::PAGE_SIZE
-            && off.checked_add(n).is_some_and(|end| end <= self.size)
+        if off.checked_add(n).is_none_or(|end| end > self.size) {
+            return Err(ERANGE);
+        }
+        if off % core::mem::align_of::<T>() != 0
+            || core::mem::align_of::<T>() > kernel::page::PAGE_SIZE
+        {
+            return Err(EINVAL);
+        }
+        Ok(())
     }
 }
 impl Drop for DmaCoherent {
