@@ -10,7 +10,7 @@
 //! and the framework re-dispatches it then.
 
 use crate::abi_blk::BLK_MAX_BYTES;
-use crate::blk_driver::{Done, Op, Request, ResetOnUndo};
+use crate::blk_driver::{Done, Ended, Op, Request, ResetOnUndo};
 use crate::driver_dev::{Dev, DmaArray, DmaCoherent, PciEnabled, Timer};
 use crate::driver_lock::DriverLock;
 use crate::virtio_legacy::{self as vl, Queue, ReqSlot};
@@ -22,15 +22,29 @@ const POLL_NS: u64 = 20_000;
 
 /// The queue's one request: the driver's state (`BlkDriver::State`), behind the
 /// instance's lock.
-#[derive(Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Default)]
 pub(crate) enum QueueSlot {
     /// No request.
     #[default]
     Idle,
-    /// Request `tag` is on the device.
-    OnDevice(u32),
-    /// The device finished request `tag`; `complete` has yet to take its answer.
+    /// `submit` took request `tag` and is putting it on the device.
+    Claimed(u32),
+    /// The request is on the device.
+    OnDevice(Request),
+    /// The device finished request `tag` and the driver gave it back; `complete` has
+    /// yet to take its answer.
     Finished(u32),
+}
+
+impl QueueSlot {
+    /// Whether the device holds request `tag` (or is being given it).
+    fn holds(&self, tag: u32) -> bool {
+        match self {
+            QueueSlot::Claimed(t) => *t == tag,
+            QueueSlot::OnDevice(rq) => rq.tag() == tag,
+            _ => false,
+        }
+    }
 }
 
 /// The device and its single-request queue. Fields drop top to bottom on an orderly
@@ -83,27 +97,23 @@ impl Hw {
         Ok((hw, st.capacity))
     }
 
-    /// Puts `rq` on the device, or `EBUSY` if one is there already.
-    pub(crate) fn submit(
-        &self,
-        dev: &Dev,
-        state: &DriverLock<QueueSlot>,
-        rq: &Request<'_>,
-    ) -> Result {
+    /// Puts `rq` on the device, keeping it until the device gives it back, or `EBUSY`
+    /// if one is there already.
+    pub(crate) fn submit(&self, dev: &Dev, state: &DriverLock<QueueSlot>, rq: Request) -> Result {
         {
             let mut slot = state.lock();
-            if *slot != QueueSlot::Idle {
+            if !matches!(*slot, QueueSlot::Idle) {
                 return Err(EBUSY);
             }
-            *slot = QueueSlot::OnDevice(rq.tag());
+            *slot = QueueSlot::Claimed(rq.tag());
         }
         if rq.op() == Op::Flush && !self.flush {
             self.hdr.write_field(0, |s| &s.status, vl::BLK_S_OK)?;
             *state.lock() = QueueSlot::Finished(rq.tag());
-            return dev.done(rq.tag());
+            return dev.done(rq);
         }
         if rq.op() == Op::Write {
-            dev.copy_from_request(rq, &self.buf, 0)?;
+            dev.copy_from_request(&rq, &self.buf, 0)?;
         }
         self.hdr.write(0, ReqSlot::pending(rq.op(), rq.sector()))?;
         let q = &self.queue;
@@ -117,6 +127,7 @@ impl Hw {
             q.write_desc(1, self.buf.dma(), rq.bytes(), flags, 2)?;
         }
         q.write_desc(2, status, ReqSlot::STATUS_LEN, vl::DESC_F_WRITE, 0)?;
+        *state.lock() = QueueSlot::OnDevice(rq);
         q.publish(0)?;
         fence(Ordering::SeqCst);
         vl::notify(&self.io);
@@ -124,14 +135,14 @@ impl Hw {
         Ok(())
     }
 
-    /// Looks at the used ring: reports a finished request to the framework, or polls
-    /// again later while one is on the device.
+    /// Looks at the used ring: gives a finished request back to the framework, or
+    /// polls again later while one is on the device.
     pub(crate) fn poll(&self, dev: &Dev, state: &DriverLock<QueueSlot>) -> Result {
-        let tag = {
+        let rq = {
             let mut slot = state.lock();
-            let QueueSlot::OnDevice(tag) = *slot else {
+            if !matches!(*slot, QueueSlot::OnDevice(_) | QueueSlot::Claimed(_)) {
                 return Ok(());
-            };
+            }
             let Some(id) = self.queue.pop_used()? else {
                 drop(slot);
                 self.poll.arm(POLL_NS);
@@ -141,27 +152,36 @@ impl Hw {
                 pr_err!("vblk-b: device returned chain {}\n", id);
                 return Err(EIO);
             }
-            *slot = QueueSlot::Finished(tag);
-            tag
+            match core::mem::take(&mut *slot) {
+                QueueSlot::OnDevice(rq) => {
+                    *slot = QueueSlot::Finished(rq.tag());
+                    rq
+                }
+                other => {
+                    *slot = other;
+                    pr_err!("vblk-b: device returned a chain it was not given\n");
+                    return Err(EIO);
+                }
+            }
         };
         self.completed.fetch_add(1, Ordering::Relaxed);
-        dev.done(tag)
+        dev.done(rq)
     }
 
     /// Whether request `tag` is still on the device.
     pub(crate) fn holds(&self, state: &DriverLock<QueueSlot>, tag: u32) -> bool {
-        *state.lock() == QueueSlot::OnDevice(tag)
+        state.lock().holds(tag)
     }
 
-    /// The device's answer for finished request `rq`, its read data copied in; the
-    /// queue is free again afterwards.
+    /// The device's answer for finished request `rq`, its read data copied in: `rq`
+    /// ended with it, and the queue free again.
     pub(crate) fn finish(
         &self,
         dev: &Dev,
         state: &DriverLock<QueueSlot>,
-        rq: &Request<'_>,
-    ) -> Result<Done> {
-        if *state.lock() != QueueSlot::Finished(rq.tag()) {
+        rq: Request,
+    ) -> Result<Ended> {
+        if !matches!(*state.lock(), QueueSlot::Finished(t) if t == rq.tag()) {
             pr_err!("vblk-b: complete for tag {} it does not hold\n", rq.tag());
             return Err(EIO);
         }
@@ -171,10 +191,10 @@ impl Hw {
             return Err(EIO);
         };
         if done == Done::Ok && rq.op() == Op::Read {
-            dev.copy_to_request(rq, &self.buf, 0)?;
+            dev.copy_to_request(&rq, &self.buf, 0)?;
         }
         *state.lock() = QueueSlot::Idle;
-        Ok(done)
+        Ok(rq.end(done))
     }
 
     /// Stops the device (orderly remove).
