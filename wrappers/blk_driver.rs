@@ -86,8 +86,6 @@ pub(crate) struct Request {
 // it, which the driver only passes to callouts (that check it and may be called from
 // any context and thread); nothing in it is tied to a thread.
 unsafe impl Send for Request {}
-// SAFETY: a `&Request` only reads the copied descriptor fields.
-unsafe impl Sync for Request {}
 
 impl Request {
     /// The handle for the request `rq` describes.
