@@ -29,7 +29,7 @@ mod vblk_a_hw;
 #[path = "virtio_legacy.rs"]
 mod virtio_legacy;
 
-use blk_driver::{BlkDriver, Dev, Done, Request};
+use blk_driver::{BlkDriver, Dev, Ended, Request};
 use core::sync::atomic::Ordering;
 use vblk_a_hw::{Hw, InFlight};
 
@@ -66,13 +66,7 @@ impl BlkDriver for VblkA {
         Ok(Self { hw: Some(hw) })
     }
 
-    fn queue_rq(
-        &self,
-        dev: &Dev,
-        state: &DriverLock<InFlight>,
-        rq: &Request<'_>,
-        last: bool,
-    ) -> Result {
+    fn queue_rq(&self, dev: &Dev, state: &DriverLock<InFlight>, rq: Request, last: bool) -> Result {
         self.hw()?.submit(dev, state, rq, last)
     }
 
@@ -83,11 +77,11 @@ impl BlkDriver for VblkA {
         Ok(())
     }
 
-    fn complete(&self, dev: &Dev, _state: &DriverLock<InFlight>, rq: &Request<'_>) -> Result<Done> {
+    fn complete(&self, dev: &Dev, _state: &DriverLock<InFlight>, rq: Request) -> Result<Ended> {
         self.hw()?.finish(dev, rq)
     }
 
-    fn timeout(&self, dev: &Dev, state: &DriverLock<InFlight>, rq: &Request<'_>) -> Result<bool> {
+    fn timeout(&self, dev: &Dev, state: &DriverLock<InFlight>, rq: &Request) -> Result<bool> {
         // A lost interrupt looks like a hang: look at the used ring first.
         let hw = self.hw()?;
         hw.reap(dev, state)?;

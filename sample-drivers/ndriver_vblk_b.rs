@@ -31,7 +31,7 @@ mod vblk_b_hw;
 #[path = "virtio_legacy.rs"]
 mod virtio_legacy;
 
-use blk_driver::{BlkDriver, Dev, Done, Request};
+use blk_driver::{BlkDriver, Dev, Ended, Request};
 use core::sync::atomic::Ordering;
 use vblk_b_hw::{Hw, QueueSlot};
 
@@ -72,17 +72,17 @@ impl BlkDriver for VblkB {
         &self,
         dev: &Dev,
         state: &DriverLock<QueueSlot>,
-        rq: &Request<'_>,
+        rq: Request,
         _last: bool,
     ) -> Result {
         self.hw()?.submit(dev, state, rq)
     }
 
-    fn complete(&self, dev: &Dev, state: &DriverLock<QueueSlot>, rq: &Request<'_>) -> Result<Done> {
+    fn complete(&self, dev: &Dev, state: &DriverLock<QueueSlot>, rq: Request) -> Result<Ended> {
         self.hw()?.finish(dev, state, rq)
     }
 
-    fn timeout(&self, dev: &Dev, state: &DriverLock<QueueSlot>, rq: &Request<'_>) -> Result<bool> {
+    fn timeout(&self, dev: &Dev, state: &DriverLock<QueueSlot>, rq: &Request) -> Result<bool> {
         let hw = self.hw()?;
         hw.poll(dev, state)?;
         Ok(!hw.holds(state, rq.tag()))

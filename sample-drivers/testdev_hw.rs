@@ -114,16 +114,17 @@ impl Hw {
     }
 
     /// The work item runs: record the counts where the device could read them.
-    pub(crate) fn work_ran(&self) {
+    pub(crate) fn work_ran(&self) -> Result {
         let n = self.works.fetch_add(1, Ordering::Relaxed) + 1;
-        self.coherent.write(0, n as u32);
+        self.coherent.write(0, n as u32)?;
         self.coherent
-            .write(1, self.interrupts.load(Ordering::Relaxed) as u32);
+            .write(1, self.interrupts.load(Ordering::Relaxed) as u32)?;
         // The streaming buffer's bus address, where a device would find it.
-        self.coherent.write(2, self.mapping.dma() as u32);
-        if self.coherent.read(0) != n as u32 {
+        self.coherent.write(2, self.mapping.dma() as u32)?;
+        if self.coherent.read(0)? != n as u32 {
             pr_warn!("testdev hw: coherent buffer lost a write\n");
         }
+        Ok(())
     }
 
     /// Stops the device's interrupts before the resources go.
@@ -151,10 +152,10 @@ pub(crate) fn on_entry(hw: Option<&Hw>, entry: TestdevEntry) -> Option<i64> {
             hw.timer_expired();
             Some(0)
         }
-        (TestdevEntry::Work, Some(hw)) => {
-            hw.work_ran();
-            Some(0)
-        }
+        (TestdevEntry::Work, Some(hw)) => Some(match hw.work_ran() {
+            Ok(()) => 0,
+            Err(e) => e.to_errno() as i64,
+        }),
         (TestdevEntry::DevIrq | TestdevEntry::Timer | TestdevEntry::Work, None) => Some(0),
         (TestdevEntry::Op, Some(hw)) => {
             hw.kick();

@@ -5,92 +5,96 @@
 //! [`BLK_QUEUE_DEPTH`] requests in flight and interrupt completion.
 //!
 //! Each blk-mq tag owns a fixed descriptor chain (`3 * tag`: header, data, status), a
-//! 32-byte slot in the header buffer (16-byte request header, status byte at 16) and a
+//! [`ReqSlot`] in the header array (request header and status byte, typed) and a
 //! bounce buffer of [`BLK_MAX_BYTES`] (eight to a coherent allocation). Submitting a
 //! request is filling its chain and publishing the chain's head in the available ring;
-//! the interrupt handler walks the used ring and reports each finished tag to the
-//! framework, whose `complete` call then copies read data out of the bounce buffer.
+//! the driver keeps the request in the tag's slot of its state ([`InFlight`]) while the
+//! device holds it. The interrupt handler walks the used ring and gives each finished
+//! request back to the framework, whose `complete` call then copies read data out of
+//! the bounce buffer and ends it.
 //! Bounce buffers keep the device's DMA inside memory the instance owns: after a fault
 //! the undo list resets the device and then frees them, and no request page can ever
 //! be written by a dead instance's device programming.
 
 use crate::abi_blk::{BLK_MAX_BYTES, BLK_QUEUE_DEPTH};
-use crate::blk_driver::{Done, Op, Request, ResetOnUndo};
-use crate::driver_dev::{Dev, DmaCoherent, IrqLine, PciEnabled};
+use crate::blk_driver::{Done, Ended, Op, Request, ResetOnUndo};
+use crate::driver_dev::{Dev, DmaArray, DmaCoherent, IrqLine, PciEnabled};
 use crate::driver_lock::DriverLock;
-use crate::virtio_legacy::{self as vl, Queue};
+use crate::virtio_legacy::{self as vl, Queue, ReqSlot};
 use core::sync::atomic::{fence, AtomicU64, Ordering};
 use kernel::prelude::*;
 
 const DEPTH: usize = BLK_QUEUE_DEPTH as usize;
-/// Words of [`InFlight`]'s bitmap.
-const INFLIGHT_WORDS: usize = DEPTH.div_ceil(64);
 
-/// The tags the device holds now, one bit each: the driver's state
-/// (`BlkDriver::State`), behind the instance's lock.
+/// What the driver has of one tag.
 #[derive(Default)]
-pub(crate) struct InFlight([u64; INFLIGHT_WORDS]);
+enum TagSlot {
+    /// Nothing: the tag is free.
+    #[default]
+    Free,
+    /// `submit` took the tag and is putting its request on the device.
+    Claimed,
+    /// The device holds the request.
+    OnDevice(Request),
+}
+
+/// The requests the device holds, one slot per tag: the driver's state
+/// (`BlkDriver::State`), behind the instance's lock.
+pub(crate) struct InFlight([TagSlot; DEPTH]);
+
+impl Default for InFlight {
+    fn default() -> Self {
+        Self([const { TagSlot::Free }; DEPTH])
+    }
+}
 
 impl InFlight {
-    /// The word and bit of `tag`, `None` past the queue's depth.
-    fn bit(tag: usize) -> Option<(usize, u64)> {
-        (tag < DEPTH).then(|| (tag / 64, 1u64 << (tag % 64)))
-    }
-
-    /// Whether the device holds `tag`.
+    /// Whether the device holds `tag` (or is being given it).
     pub(crate) fn holds(&self, tag: usize) -> bool {
-        Self::bit(tag).is_some_and(|(w, b)| self.0[w] & b != 0)
+        self.0.get(tag).is_some_and(|s| !matches!(s, TagSlot::Free))
     }
 
-    /// Records that the device holds `tag`; false if it did already (or no such tag).
-    fn take(&mut self, tag: usize) -> bool {
-        match Self::bit(tag) {
-            Some((w, b)) if self.0[w] & b == 0 => {
-                self.0[w] |= b;
+    /// Takes `tag` for a request about to go on the device; false if it was taken
+    /// already (or no such tag).
+    fn claim(&mut self, tag: usize) -> bool {
+        match self.0.get_mut(tag) {
+            Some(s @ TagSlot::Free) => {
+                *s = TagSlot::Claimed;
                 true
             }
             _ => false,
         }
     }
 
-    /// The tags held, in ascending order.
-    fn tags(&self) -> impl Iterator<Item = usize> + '_ {
-        self.0.iter().enumerate().flat_map(|(w, &word)| {
-            let mut bits = word;
-            core::iter::from_fn(move || {
-                if bits == 0 {
-                    return None;
-                }
-                let b = bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                Some(w * 64 + b)
-            })
-        })
-    }
-
-    /// Records that the device gave `tag` back; false if it did not hold it.
-    fn release(&mut self, tag: usize) -> bool {
-        match Self::bit(tag) {
-            Some((w, b)) if self.0[w] & b != 0 => {
-                self.0[w] &= !b;
-                true
-            }
-            _ => false,
+    /// Frees claimed `tag`: its request did not go on the device.
+    fn unclaim(&mut self, tag: usize) {
+        if let Some(s @ TagSlot::Claimed) = self.0.get_mut(tag) {
+            *s = TagSlot::Free;
         }
     }
-}
 
-/// Bytes per tag in the header buffer.
-const HDR_SLOT: usize = 32;
+    /// Keeps `rq`, whose claimed tag's chain goes on the device now.
+    fn put(&mut self, rq: Request) -> Result {
+        match self.0.get_mut(rq.tag() as usize) {
+            Some(s @ TagSlot::Claimed) => {
+                *s = TagSlot::OnDevice(rq);
+                Ok(())
+            }
+            _ => Err(EINVAL),
+        }
+    }
 
-/// Where tag `tag`'s request header starts in the header memory.
-const fn header_at(tag: usize) -> usize {
-    tag * HDR_SLOT
-}
-
-/// Where tag `tag`'s status byte is in the header memory.
-const fn status_at(tag: usize) -> usize {
-    header_at(tag) + vl::HDR_STATUS
+    /// The device gave back `tag`'s chain: its request, `None` if it did not hold one.
+    fn release(&mut self, tag: usize) -> Option<Request> {
+        let s = self.0.get_mut(tag)?;
+        match core::mem::take(s) {
+            TagSlot::OnDevice(rq) => Some(rq),
+            other => {
+                *s = other;
+                None
+            }
+        }
+    }
 }
 
 /// Bounce buffers per coherent allocation (fewer, larger allocations keep `probe`
@@ -106,7 +110,7 @@ pub(crate) struct Hw {
     _irq: IrqLine,
     _reset: ResetOnUndo,
     bufs: [Option<DmaCoherent>; CHUNKS],
-    hdrs: DmaCoherent,
+    hdrs: DmaArray<ReqSlot>,
     queue: Queue,
     io: vl::Regs,
     _enabled: PciEnabled,
@@ -126,7 +130,7 @@ impl Hw {
             return Err(ENODEV);
         }
         let queue = Queue::new(dev, st.queue_num)?;
-        let hdrs = dev.dma_alloc(DEPTH * HDR_SLOT)?;
+        let hdrs = dev.dma_array::<ReqSlot>(DEPTH)?;
         let mut bufs = [const { None }; CHUNKS];
         for b in bufs.iter_mut() {
             *b = Some(dev.dma_alloc(BUF_SIZE * BUFS_PER_CHUNK)?);
@@ -166,57 +170,55 @@ impl Hw {
         Ok((b, (tag % BUFS_PER_CHUNK) * BUF_SIZE))
     }
 
-    fn hdr_dma(&self, tag: usize) -> u64 {
-        self.hdrs.dma() + header_at(tag) as u64
-    }
-
     /// Links each tag's three descriptors; addresses of the header and status parts
     /// never change.
     fn prepare_chains(&self) -> Result {
         for tag in 0..DEPTH {
             let head = (3 * tag) as u16;
-            let hdr = self.hdr_dma(tag);
+            let hdr = self.hdrs.field_dma(tag, |s| &s.header)?;
             // The header's flags and link are set per request (`submit`).
             self.queue
-                .write_desc(head, hdr, vl::HDR_STATUS as u32, 0, 0)?;
-            let status = hdr + vl::HDR_STATUS as u64;
+                .write_desc(head, hdr, ReqSlot::HEADER_LEN, 0, 0)?;
+            let status = self.hdrs.field_dma(tag, |s| &s.status)?;
             self.queue
-                .write_desc(head + 2, status, 1, vl::DESC_F_WRITE, 0)?;
+                .write_desc(head + 2, status, ReqSlot::STATUS_LEN, vl::DESC_F_WRITE, 0)?;
         }
         Ok(())
     }
 
-    /// Puts `rq` on the queue; tells the device when `last`.
+    /// Puts `rq` on the queue, keeping it in its tag's slot until the device gives it
+    /// back; tells the device when `last`.
     pub(crate) fn submit(
         &self,
         dev: &Dev,
         state: &DriverLock<InFlight>,
-        rq: &Request<'_>,
+        rq: Request,
         last: bool,
     ) -> Result {
         let tag = rq.tag() as usize;
         let (buf, off) = self.buf(tag)?;
         // Claimed before anything of the tag is written: a tag the instance still holds
         // (handed over twice) has its chain on the device, which must not change.
-        if !state.lock().take(tag) {
+        if !state.lock().claim(tag) {
             return Err(EEXIST);
         }
         if rq.op() == Op::Flush && !self.flush {
             // A device without a write cache has nothing to flush.
-            self.hdrs.write8(status_at(tag), vl::BLK_S_OK);
-            state.lock().release(tag);
-            return dev.done(rq.tag());
+            self.hdrs.write_field(tag, |s| &s.status, vl::BLK_S_OK)?;
+            state.lock().unclaim(tag);
+            return dev.done(rq);
         }
-        let head = match self.fill(dev, tag, buf, off, rq) {
+        let head = match self.fill(dev, tag, buf, off, &rq) {
             Ok(head) => head,
             Err(e) => {
-                state.lock().release(tag);
+                state.lock().unclaim(tag);
                 return Err(e);
             }
         };
         {
-            let _in_flight = state.lock();
-            self.queue.publish(head);
+            let mut in_flight = state.lock();
+            in_flight.put(rq)?;
+            self.queue.publish(head)?;
         }
         if last {
             self.kick();
@@ -224,7 +226,7 @@ impl Hw {
         Ok(())
     }
 
-    /// Writes `rq` into tag `tag`'s header, bounce buffer (`buf` at `off`) and
+    /// Writes `rq` into tag `tag`'s header slot, bounce buffer (`buf` at `off`) and
     /// descriptor chain; returns the chain's head.
     fn fill(
         &self,
@@ -232,12 +234,13 @@ impl Hw {
         tag: usize,
         buf: &DmaCoherent,
         off: usize,
-        rq: &Request<'_>,
+        rq: &Request,
     ) -> Result<u16> {
         if rq.op() == Op::Write {
             dev.copy_from_request(rq, buf, off)?;
         }
-        vl::write_header(&self.hdrs, header_at(tag), rq.op(), rq.sector())?;
+        self.hdrs
+            .write(tag, ReqSlot::pending(rq.op(), rq.sector()))?;
         let head = (3 * tag) as u16;
         if rq.op() == Op::Flush {
             self.queue.link(head, vl::DESC_F_NEXT, head + 2)?;
@@ -268,27 +271,29 @@ impl Hw {
         }
     }
 
-    /// Walks the used ring and reports every finished tag to the framework.
+    /// Walks the used ring and gives every finished request back to the framework.
     pub(crate) fn reap(&self, dev: &Dev, state: &DriverLock<InFlight>) -> Result {
-        let mut finished = InFlight::default();
-        {
-            let mut in_flight = state.lock();
-            while let Some(id) = self.queue.pop_used() {
+        loop {
+            let rq = {
+                let mut in_flight = state.lock();
+                let Some(id) = self.queue.pop_used()? else {
+                    return Ok(());
+                };
                 let id = id as usize;
-                let tag = id / 3;
-                if id % 3 != 0 || !in_flight.release(tag) {
+                let rq = match id % 3 {
+                    0 => in_flight.release(id / 3),
+                    _ => None,
+                };
+                let Some(rq) = rq else {
                     pr_err!("vblk-a: device returned a chain it does not hold: {}\n", id);
                     return Err(EIO);
-                }
-                finished.take(tag);
-            }
-        }
-        // Outside the lock: the framework may run `complete` right here.
-        for tag in finished.tags() {
+                };
+                rq
+            };
+            // Outside the lock: the framework may run `complete` right here.
             self.completed.fetch_add(1, Ordering::Relaxed);
-            dev.done(tag as u32)?;
+            dev.done(rq)?;
         }
-        Ok(())
     }
 
     /// Whether the device still holds `tag`.
@@ -296,19 +301,20 @@ impl Hw {
         state.lock().holds(tag as usize)
     }
 
-    /// The device's answer for finished request `rq`, its read data copied in.
-    pub(crate) fn finish(&self, dev: &Dev, rq: &Request<'_>) -> Result<Done> {
+    /// The device's answer for finished request `rq`, its read data copied in: `rq`
+    /// ended with it.
+    pub(crate) fn finish(&self, dev: &Dev, rq: Request) -> Result<Ended> {
         let tag = rq.tag() as usize;
         let (buf, off) = self.buf(tag)?;
-        let s = self.hdrs.read8(status_at(tag));
+        let s = self.hdrs.read_field(tag, |s| &s.status)?;
         let Some(done) = vl::status(s) else {
             pr_err!("vblk-a: tag {} finished with status {:#x}\n", tag, s);
             return Err(EIO);
         };
         if done == Done::Ok && rq.op() == Op::Read {
-            dev.copy_to_request(rq, buf, off)?;
+            dev.copy_to_request(&rq, buf, off)?;
         }
-        Ok(done)
+        Ok(rq.end(done))
     }
 
     /// Stops the device (orderly remove).

@@ -10,10 +10,10 @@
 //! and the framework re-dispatches it then.
 
 use crate::abi_blk::BLK_MAX_BYTES;
-use crate::blk_driver::{Done, Op, Request, ResetOnUndo};
-use crate::driver_dev::{Dev, DmaCoherent, PciEnabled, Timer};
+use crate::blk_driver::{Done, Ended, Op, Request, ResetOnUndo};
+use crate::driver_dev::{Dev, DmaArray, DmaCoherent, PciEnabled, Timer};
 use crate::driver_lock::DriverLock;
-use crate::virtio_legacy::{self as vl, Queue};
+use crate::virtio_legacy::{self as vl, Queue, ReqSlot};
 use core::sync::atomic::{fence, AtomicU64, Ordering};
 use kernel::prelude::*;
 
@@ -22,15 +22,29 @@ const POLL_NS: u64 = 20_000;
 
 /// The queue's one request: the driver's state (`BlkDriver::State`), behind the
 /// instance's lock.
-#[derive(Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Default)]
 pub(crate) enum QueueSlot {
     /// No request.
     #[default]
     Idle,
-    /// Request `tag` is on the device.
-    OnDevice(u32),
-    /// The device finished request `tag`; `complete` has yet to take its answer.
+    /// `submit` took request `tag` and is putting it on the device.
+    Claimed(u32),
+    /// The request is on the device.
+    OnDevice(Request),
+    /// The device finished request `tag` and the driver gave it back; `complete` has
+    /// yet to take its answer.
     Finished(u32),
+}
+
+impl QueueSlot {
+    /// Whether the device holds request `tag` (or is being given it).
+    fn holds(&self, tag: u32) -> bool {
+        match self {
+            QueueSlot::Claimed(t) => *t == tag,
+            QueueSlot::OnDevice(rq) => rq.tag() == tag,
+            _ => false,
+        }
+    }
 }
 
 /// The device and its single-request queue. Fields drop top to bottom on an orderly
@@ -39,7 +53,7 @@ pub(crate) struct Hw {
     poll: Timer,
     _reset: ResetOnUndo,
     buf: DmaCoherent,
-    hdr: DmaCoherent,
+    hdr: DmaArray<ReqSlot>,
     queue: Queue,
     io: vl::Regs,
     _enabled: PciEnabled,
@@ -57,12 +71,12 @@ impl Hw {
             return Err(ENODEV);
         }
         let queue = Queue::new(dev, st.queue_num)?;
-        let hdr = dev.dma_alloc(64)?;
+        let hdr = dev.dma_array::<ReqSlot>(1)?;
         let buf = dev.dma_alloc(BLK_MAX_BYTES as usize)?;
         let poll = dev.timer(0)?;
         let reset = dev.reset_on_undo(&io, vl::STATUS as u32, 0, 1)?;
         // No interrupts: completion is polled.
-        queue.no_interrupt();
+        queue.no_interrupt()?;
         let hw = Self {
             poll,
             _reset: reset,
@@ -83,55 +97,53 @@ impl Hw {
         Ok((hw, st.capacity))
     }
 
-    /// Puts `rq` on the device, or `EBUSY` if one is there already.
-    pub(crate) fn submit(
-        &self,
-        dev: &Dev,
-        state: &DriverLock<QueueSlot>,
-        rq: &Request<'_>,
-    ) -> Result {
+    /// Puts `rq` on the device, keeping it until the device gives it back, or `EBUSY`
+    /// if one is there already.
+    pub(crate) fn submit(&self, dev: &Dev, state: &DriverLock<QueueSlot>, rq: Request) -> Result {
         {
             let mut slot = state.lock();
-            if *slot != QueueSlot::Idle {
+            if !matches!(*slot, QueueSlot::Idle) {
                 return Err(EBUSY);
             }
-            *slot = QueueSlot::OnDevice(rq.tag());
+            *slot = QueueSlot::Claimed(rq.tag());
         }
         if rq.op() == Op::Flush && !self.flush {
-            self.hdr.write8(vl::HDR_STATUS, vl::BLK_S_OK);
+            self.hdr.write_field(0, |s| &s.status, vl::BLK_S_OK)?;
             *state.lock() = QueueSlot::Finished(rq.tag());
-            return dev.done(rq.tag());
+            return dev.done(rq);
         }
         if rq.op() == Op::Write {
-            dev.copy_from_request(rq, &self.buf, 0)?;
+            dev.copy_from_request(&rq, &self.buf, 0)?;
         }
-        vl::write_header(&self.hdr, 0, rq.op(), rq.sector())?;
+        self.hdr.write(0, ReqSlot::pending(rq.op(), rq.sector()))?;
         let q = &self.queue;
-        let hdr = self.hdr.dma();
+        let hdr = self.hdr.field_dma(0, |s| &s.header)?;
+        let status = self.hdr.field_dma(0, |s| &s.status)?;
         // Always descriptors 0 (header), 1 (data, not for a flush), 2 (status).
         let next = if rq.op() == Op::Flush { 2 } else { 1 };
-        q.write_desc(0, hdr, vl::HDR_STATUS as u32, vl::DESC_F_NEXT, next)?;
+        q.write_desc(0, hdr, ReqSlot::HEADER_LEN, vl::DESC_F_NEXT, next)?;
         if rq.op() != Op::Flush {
             let flags = vl::data_flags(rq.op());
             q.write_desc(1, self.buf.dma(), rq.bytes(), flags, 2)?;
         }
-        q.write_desc(2, hdr + vl::HDR_STATUS as u64, 1, vl::DESC_F_WRITE, 0)?;
-        q.publish(0);
+        q.write_desc(2, status, ReqSlot::STATUS_LEN, vl::DESC_F_WRITE, 0)?;
+        *state.lock() = QueueSlot::OnDevice(rq);
+        q.publish(0)?;
         fence(Ordering::SeqCst);
         vl::notify(&self.io);
         self.poll.arm(POLL_NS);
         Ok(())
     }
 
-    /// Looks at the used ring: reports a finished request to the framework, or polls
-    /// again later while one is on the device.
+    /// Looks at the used ring: gives a finished request back to the framework, or
+    /// polls again later while one is on the device.
     pub(crate) fn poll(&self, dev: &Dev, state: &DriverLock<QueueSlot>) -> Result {
-        let tag = {
+        let rq = {
             let mut slot = state.lock();
-            let QueueSlot::OnDevice(tag) = *slot else {
+            if !matches!(*slot, QueueSlot::OnDevice(_) | QueueSlot::Claimed(_)) {
                 return Ok(());
-            };
-            let Some(id) = self.queue.pop_used() else {
+            }
+            let Some(id) = self.queue.pop_used()? else {
                 drop(slot);
                 self.poll.arm(POLL_NS);
                 return Ok(());
@@ -140,40 +152,49 @@ impl Hw {
                 pr_err!("vblk-b: device returned chain {}\n", id);
                 return Err(EIO);
             }
-            *slot = QueueSlot::Finished(tag);
-            tag
+            match core::mem::take(&mut *slot) {
+                QueueSlot::OnDevice(rq) => {
+                    *slot = QueueSlot::Finished(rq.tag());
+                    rq
+                }
+                other => {
+                    *slot = other;
+                    pr_err!("vblk-b: device returned a chain it was not given\n");
+                    return Err(EIO);
+                }
+            }
         };
         self.completed.fetch_add(1, Ordering::Relaxed);
-        dev.done(tag)
+        dev.done(rq)
     }
 
     /// Whether request `tag` is still on the device.
     pub(crate) fn holds(&self, state: &DriverLock<QueueSlot>, tag: u32) -> bool {
-        *state.lock() == QueueSlot::OnDevice(tag)
+        state.lock().holds(tag)
     }
 
-    /// The device's answer for finished request `rq`, its read data copied in; the
-    /// queue is free again afterwards.
+    /// The device's answer for finished request `rq`, its read data copied in: `rq`
+    /// ended with it, and the queue free again.
     pub(crate) fn finish(
         &self,
         dev: &Dev,
         state: &DriverLock<QueueSlot>,
-        rq: &Request<'_>,
-    ) -> Result<Done> {
-        if *state.lock() != QueueSlot::Finished(rq.tag()) {
+        rq: Request,
+    ) -> Result<Ended> {
+        if !matches!(*state.lock(), QueueSlot::Finished(t) if t == rq.tag()) {
             pr_err!("vblk-b: complete for tag {} it does not hold\n", rq.tag());
             return Err(EIO);
         }
-        let s = self.hdr.read8(vl::HDR_STATUS);
+        let s = self.hdr.read_field(0, |s| &s.status)?;
         let Some(done) = vl::status(s) else {
             pr_err!("vblk-b: request finished with status {:#x}\n", s);
             return Err(EIO);
         };
         if done == Done::Ok && rq.op() == Op::Read {
-            dev.copy_to_request(rq, &self.buf, 0)?;
+            dev.copy_to_request(&rq, &self.buf, 0)?;
         }
         *state.lock() = QueueSlot::Idle;
-        Ok(done)
+        Ok(rq.end(done))
     }
 
     /// Stops the device (orderly remove).

@@ -94,9 +94,47 @@ pub(crate) struct BlkReqHeader {
     pub(crate) sector: u64,
 }
 
-/// Size of a block request header; its status byte follows at this offset.
-pub(crate) const HDR_STATUS: usize = 16;
-const _: () = assert!(core::mem::size_of::<BlkReqHeader>() == HDR_STATUS);
+const _: () = assert!(core::mem::size_of::<BlkReqHeader>() == 16);
+
+/// The driver-side memory of one request: the header the device reads and the status
+/// byte it writes, in one slot of an array in coherent DMA memory
+/// (`DmaArray<ReqSlot>`); the request's descriptors point at the two fields.
+#[repr(C)]
+#[derive(Clone, Copy, FromBytes, IntoBytes)]
+pub(crate) struct ReqSlot {
+    /// The request header.
+    pub(crate) header: BlkReqHeader,
+    /// The status byte (`BLK_S_*`).
+    pub(crate) status: u8,
+    /// Up to a slot of 32 bytes (no implicit padding).
+    pad: [u8; 15],
+}
+const _: () = assert!(core::mem::size_of::<ReqSlot>() == 32);
+
+impl ReqSlot {
+    /// Length of the header, for its descriptor.
+    pub(crate) const HEADER_LEN: u32 = core::mem::size_of::<BlkReqHeader>() as u32;
+    /// Length of the status, for its descriptor.
+    pub(crate) const STATUS_LEN: u32 = core::mem::size_of::<u8>() as u32;
+
+    /// A slot for a request for `op` at `sector`, its status pending.
+    pub(crate) fn pending(op: Op, sector: u64) -> Self {
+        let kind = match op {
+            Op::Read => T_IN,
+            Op::Write => T_OUT,
+            Op::Flush => T_FLUSH,
+        };
+        Self {
+            header: BlkReqHeader {
+                kind,
+                reserved: 0,
+                sector,
+            },
+            status: BLK_S_PENDING,
+            pad: [0; 15],
+        }
+    }
+}
 
 /// A descriptor of a split virtqueue.
 #[repr(C)]
@@ -258,23 +296,6 @@ pub(crate) fn take(dev: &Dev, want: u32) -> Result<(PciEnabled, Regs, Started)> 
     Ok((enabled, io, st))
 }
 
-/// Writes the header of a request for `op` at `sector` at byte `off` of `hdr` and marks
-/// its status byte (at `off + HDR_STATUS`) pending.
-pub(crate) fn write_header(hdr: &DmaCoherent, off: usize, op: Op, sector: u64) -> Result {
-    let ty = match op {
-        Op::Read => T_IN,
-        Op::Write => T_OUT,
-        Op::Flush => T_FLUSH,
-    };
-    let h = BlkReqHeader {
-        kind: ty,
-        reserved: 0,
-        sector,
-    };
-    hdr.write_at(off, h)?;
-    hdr.write_at(off + HDR_STATUS, BLK_S_PENDING)
-}
-
 /// What a finished request's status byte says; `None` for a value the device must not
 /// write.
 pub(crate) fn status(s: u8) -> Option<Done> {
@@ -324,8 +345,8 @@ impl Queue {
     }
 
     /// Asks the device not to interrupt when it uses buffers.
-    pub(crate) fn no_interrupt(&self) {
-        self.ring.write16(self.layout.avail, AVAIL_F_NO_INTERRUPT);
+    pub(crate) fn no_interrupt(&self) -> Result {
+        self.ring.write16(self.layout.avail, AVAIL_F_NO_INTERRUPT)
     }
 
     /// Writes descriptor `i` (of a chain the device does not hold).
@@ -343,31 +364,32 @@ impl Queue {
     /// hold), keeping its buffer.
     pub(crate) fn link(&self, i: u16, flags: u16, next: u16) -> Result {
         let off = self.layout.desc(i);
-        let d = self.ring.read_at::<VirtqDesc>(off).ok_or(EINVAL)?;
+        let d = self.ring.read_at::<VirtqDesc>(off)?;
         self.ring.write_at(off, VirtqDesc { flags, next, ..d })
     }
 
     /// Publishes the chain starting at descriptor `head` in the available ring.
-    pub(crate) fn publish(&self, head: u16) {
+    pub(crate) fn publish(&self, head: u16) -> Result {
         let ai = self.avail_idx.load(Ordering::Relaxed);
-        self.ring.write16(self.layout.avail_slot(ai), head);
+        self.ring.write16(self.layout.avail_slot(ai), head)?;
         // The device must see the slot before the index that publishes it.
         fence(Ordering::Release);
         self.ring
-            .write16(self.layout.avail_idx(), ai.wrapping_add(1));
+            .write16(self.layout.avail_idx(), ai.wrapping_add(1))?;
         self.avail_idx.store(ai.wrapping_add(1), Ordering::Relaxed);
+        Ok(())
     }
 
     /// The head of the next chain the device has finished, if any.
-    pub(crate) fn pop_used(&self) -> Option<u32> {
+    pub(crate) fn pop_used(&self) -> Result<Option<u32>> {
         let lu = self.last_used.load(Ordering::Relaxed);
-        if self.ring.read16(self.layout.used_idx()) == lu {
-            return None;
+        if self.ring.read16(self.layout.used_idx())? == lu {
+            return Ok(None);
         }
         // The element is valid once the index says so.
         fence(Ordering::Acquire);
-        let id = self.ring.read32(self.layout.used_id(lu));
+        let id = self.ring.read32(self.layout.used_id(lu))?;
         self.last_used.store(lu.wrapping_add(1), Ordering::Relaxed);
-        Some(id)
+        Ok(Some(id))
     }
 }

@@ -5,9 +5,11 @@
 //! A driver implements [`BlkDriver`] in ordinary Rust and invokes
 //! [`blk_implementation!`]; the macro builds the `#[repr(C)]` operation table and
 //! descriptor (`abi.rs`, `abi_blk.rs`) and registers them at `insmod`. The kernel sees
-//! only the framework's placeholder disk (`placeholders/blk.rs`); the driver sees
-//! requests as [`Request`]s and the device through [`Dev`] (the handle and resources
-//! of `driver_dev.rs`, with the block callouts added below). Every resource comes
+//! only the framework's placeholder disk (`placeholders/blk.rs`); the driver owns the
+//! requests it is given as [`Request`] handles (`queue_rq` gives one, [`Dev::done`]
+//! gives it back, `complete` gives it again to be ended with [`Request::end`]) and sees
+//! the device through [`Dev`] (the handle and resources of `driver_dev.rs`, with the
+//! block callouts added below). Every resource comes
 //! from the callouts and is recorded in the instance's undo list; the driver's state
 //! lives in callout memory, so the framework reclaims it after a fault without
 //! running the driver's destructors. Compiled into each block implementation module
@@ -43,34 +45,136 @@ pub(crate) enum Op {
     Flush,
 }
 
-/// One request, for the duration of the entry-point call it is passed to.
-pub(crate) struct Request<'a>(&'a BlkRq);
+/// A block request the driver owns, in the spirit of `kernel::block::mq::Request`:
+/// [`BlkDriver::queue_rq`] hands it over, the driver keeps it with the device's work
+/// (a per-tag slot of its [`BlkDriver::State`], say) and gives it back once with
+/// [`Dev::done`] when the device has finished it; [`BlkDriver::complete`] then hands
+/// it over again, and the driver ends it with [`Request::end`]. Neither `Copy` nor
+/// `Clone`, and both steps consume it, so the driver cannot report a request finished
+/// twice, or end one it was not given to end.
+///
+/// # Invariants
+///
+/// - `rq` and `tag` name a request the framework issued to the instance this value was
+///   made for (passed to its `queue_rq` or `complete`); `op`, `sector` and `bytes` are
+///   that request's, copied from its descriptor. `rq` is only ever handed to the block
+///   callouts, which check again that the calling instance holds it (a stale one is
+///   refused as `misuse`); it is never dereferenced here.
+/// - For each time the framework passes a request to `queue_rq` or `complete`, the glue
+///   makes exactly one owned `Request` (`timeout` only lends one, `&Request`, for the
+///   call), so at most one owned handle per issued request exists.
+/// - Dropping a `Request` completes nothing and tells the framework nothing: the
+///   framework keeps every request it issued in its own list (the request's PDU) until
+///   it ends or requeues it itself. A handle dropped by a live instance leaves its
+///   request with that instance, unfinished, until the instance is replaced (blk-mq's
+///   timer asks [`BlkDriver::timeout`], which may call the device hung). One dropped
+///   with the driver's state on an orderly `remove`, or never dropped because the
+///   instance died (its state is reclaimed without running destructors), leaves the
+///   request to the framework, which re-issues every request an older generation still
+///   holds to the next instance (`placeholders/blk.rs`, `reissue`). That is why
+///   `Request` has no `Drop`: ending or reporting a request from a destructor would
+///   race with that re-issue.
+pub(crate) struct Request {
+    rq: *mut c_void,
+    tag: u32,
+    op: Op,
+    sector: u64,
+    bytes: u32,
+}
 
-impl Request<'_> {
-    /// The blk-mq tag: unique among the requests the instance holds, below
-    /// `abi_blk::BLK_QUEUE_DEPTH`.
-    pub(crate) fn tag(&self) -> u32 {
-        self.0.tag
-    }
+// SAFETY: a `Request` is a copy of a request's descriptor and the framework's name for
+// it, which the driver only passes to callouts (that check it and may be called from
+// any context and thread); nothing in it is tied to a thread.
+unsafe impl Send for Request {}
 
-    /// What to do.
-    pub(crate) fn op(&self) -> Op {
-        match self.0.op {
+impl Request {
+    /// The handle for the request `rq` describes.
+    ///
+    /// # Safety
+    ///
+    /// `rq` is the descriptor the framework passed to the entry point being called, for
+    /// a request it issued to that entry point's instance; the caller makes at most one
+    /// `Request` of it that it hands over (see the type's invariants).
+    unsafe fn from_raw(rq: *const BlkRq) -> Self {
+        // SAFETY: `rq` is valid for this entry-point call (this function's contract).
+        let r = unsafe { &*rq };
+        let op = match r.op {
             BLK_OP_READ => Op::Read,
             BLK_OP_WRITE => Op::Write,
             BLK_OP_FLUSH => Op::Flush,
             _ => Op::Flush,
+        };
+        // INVARIANT: copied from the descriptor of a request issued to this instance.
+        Request {
+            rq: r.rq,
+            tag: r.tag,
+            op,
+            sector: r.sector,
+            bytes: r.bytes,
         }
+    }
+
+    /// The blk-mq tag: unique among the requests the instance holds, below
+    /// `abi_blk::BLK_QUEUE_DEPTH`.
+    pub(crate) fn tag(&self) -> u32 {
+        self.tag
+    }
+
+    /// What to do.
+    pub(crate) fn op(&self) -> Op {
+        self.op
     }
 
     /// First 512-byte sector.
     pub(crate) fn sector(&self) -> u64 {
-        self.0.sector
+        self.sector
     }
 
     /// Data length in bytes.
     pub(crate) fn bytes(&self) -> u32 {
-        self.0.bytes
+        self.bytes
+    }
+
+    /// Ends the request (in [`BlkDriver::complete`], which returns the result) with the
+    /// device's answer `status`: the framework ends it in blk-mq as `complete` returns.
+    pub(crate) fn end(self, status: Done) -> Ended {
+        // INVARIANT: made by `end`, from this request.
+        Ended {
+            tag: self.tag,
+            status,
+        }
+    }
+
+    /// [`Request::end`] with [`Done::Ok`].
+    pub(crate) fn end_ok(self) -> Ended {
+        self.end(Done::Ok)
+    }
+}
+
+/// A request ended by [`Request::end`]: what [`BlkDriver::complete`] returns.
+///
+/// # Invariants
+///
+/// Made only by [`Request::end`], from the request with tag `tag`.
+#[must_use = "return it from `BlkDriver::complete`"]
+pub(crate) struct Ended {
+    tag: u32,
+    status: Done,
+}
+
+impl Ended {
+    /// `complete`'s answer (`BLK_DONE_*`) for the request with tag `tag`, or `EINVAL` (a
+    /// failure) if the driver ended another request (one it kept from `queue_rq`)
+    /// instead of the one `complete` gave it.
+    fn answer(&self, tag: u32) -> i64 {
+        if self.tag != tag {
+            return errno(EINVAL);
+        }
+        match self.status {
+            Done::Ok => crate::abi_blk::BLK_DONE_OK,
+            Done::IoError => crate::abi_blk::BLK_DONE_IOERR,
+            Done::Unsupported => crate::abi_blk::BLK_DONE_UNSUPP,
+        }
     }
 }
 
@@ -121,7 +225,7 @@ impl Dev {
     /// Copies the data of write request `rq` into `buf` at `offset`.
     pub(crate) fn copy_from_request(
         &self,
-        rq: &Request<'_>,
+        rq: &Request,
         buf: &DmaCoherent,
         offset: usize,
     ) -> Result {
@@ -129,30 +233,30 @@ impl Dev {
     }
 
     /// Copies the data for read request `rq` from `buf` at `offset` into the request.
-    pub(crate) fn copy_to_request(
-        &self,
-        rq: &Request<'_>,
-        buf: &DmaCoherent,
-        offset: usize,
-    ) -> Result {
+    pub(crate) fn copy_to_request(&self, rq: &Request, buf: &DmaCoherent, offset: usize) -> Result {
         self.copy(rq, buf, offset, 1)
     }
 
-    fn copy(&self, rq: &Request<'_>, buf: &DmaCoherent, offset: usize, to_rq: u32) -> Result {
+    fn copy(&self, rq: &Request, buf: &DmaCoherent, offset: usize, to_rq: u32) -> Result {
         let data = buf.range(offset, rq.bytes() as usize).ok_or(EINVAL)?;
-        // SAFETY: `self` is the live instance this entry point was called for;
-        // `rq.0.rq` is the request of this call; `data` points to `rq.bytes()` bytes
-        // of `buf` (checked by `range`).
+        // SAFETY: `self` is the live instance this entry point was called for; `rq.rq`
+        // names a request issued to it (`Request`'s invariant; the callout checks that
+        // the instance still holds it); `data` points to `rq.bytes()` bytes of `buf`
+        // (checked by `range`).
         kernel::error::to_result(unsafe {
-            bapi::ndriver_blk_copy(self.handle(), rq.0.rq, data.cast(), rq.bytes(), to_rq)
+            bapi::ndriver_blk_copy(self.handle(), rq.rq, data.cast(), rq.bytes(), to_rq)
         })
     }
 
-    /// The device finished the request with tag `tag`: the framework will call
-    /// [`BlkDriver::complete`] for it.
-    pub(crate) fn done(&self, tag: u32) -> Result {
-        // SAFETY: `self` is the live instance this entry point was called for.
-        kernel::error::to_result(unsafe { bapi::ndriver_blk_done(self.handle(), tag) })
+    /// The device finished `rq`: gives it back to the framework, which calls
+    /// [`BlkDriver::complete`] with it (possibly before this returns, so call it
+    /// outside the driver's lock). `ENOENT` (and a failed instance) if the framework
+    /// does not count `rq` as this instance's: the request stays with the framework,
+    /// which re-issues it.
+    pub(crate) fn done(&self, rq: Request) -> Result {
+        // SAFETY: `self` is the live instance this entry point was called for; the tag
+        // is checked by the callout against the requests the instance holds.
+        kernel::error::to_result(unsafe { bapi::ndriver_blk_done(self.handle(), rq.tag) })
     }
 }
 
@@ -196,36 +300,36 @@ pub(crate) trait BlkDriver: Sized + Send + Sync {
     /// function no implementation of the class lists cannot be attached.
     const PCI_IDS: &'static [PciId];
 
-    /// What the driver changes while it runs (the requests on the device, ...), behind
-    /// the instance's lock; `Default` when the instance starts. What `probe` sets up once
+    /// What the driver changes while it runs (the [`Request`]s the device holds, ...),
+    /// behind the instance's lock; `Default` when the instance starts. What `probe` sets up once
     /// and never changes goes into `Self` instead.
     type State: Default + Send;
 
     /// Starts an instance: takes and resets the device, reports the capacity.
     fn probe(dev: &Dev, state: &DriverLock<Self::State>) -> Result<Self>;
-    /// Takes `rq`; `last` is false when more requests follow at once. `Err(EBUSY)`: no
-    /// room now, ask again after a completion. Any other error is a failure.
+    /// Takes `rq`, to keep until the device has finished it ([`Dev::done`]); `last` is
+    /// false when more requests follow at once. `Err(EBUSY)`: no room now, ask again
+    /// after a completion. Any other error is a failure. After an error the request is
+    /// the framework's again (blk-mq dispatches it again): drop `rq`, keep no handle.
     fn queue_rq(
         &self,
         dev: &Dev,
         state: &DriverLock<Self::State>,
-        rq: &Request<'_>,
+        rq: Request,
         last: bool,
     ) -> Result;
     /// Tells the device about requests taken with `last` false.
     fn commit_rqs(&self, _dev: &Dev, _state: &DriverLock<Self::State>) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
-    /// The device finished `rq` (after [`Dev::done`]): copy read data into it.
-    fn complete(
-        &self,
-        dev: &Dev,
-        state: &DriverLock<Self::State>,
-        rq: &Request<'_>,
-    ) -> Result<Done>;
-    /// blk-mq's timer expired for `rq`: `true` if it is progressing or was found done.
-    fn timeout(&self, dev: &Dev, state: &DriverLock<Self::State>, rq: &Request<'_>)
-        -> Result<bool>;
+    /// The device finished `rq` (the driver gave it back with [`Dev::done`]): copy read
+    /// data into it and end it with the device's answer ([`Request::end`]). An error
+    /// (or the end of another request) fails the instance; the framework then
+    /// re-issues `rq`.
+    fn complete(&self, dev: &Dev, state: &DriverLock<Self::State>, rq: Request) -> Result<Ended>;
+    /// blk-mq's timer expired for `rq` (lent for the call: the driver's own handle, if
+    /// it still has it, is in its state): `true` if it is progressing or was found done.
+    fn timeout(&self, dev: &Dev, state: &DriverLock<Self::State>, rq: &Request) -> Result<bool>;
     /// The device's interrupt (`irq`): `true` if it was this device's.
     fn devirq(&self, _dev: &Dev, _state: &DriverLock<Self::State>, _irq: u64) -> Result<bool> {
         build_error!(VTABLE_DEFAULT_ERROR)
@@ -322,11 +426,13 @@ pub(crate) unsafe extern "C" fn queue_rq<T: BlkDriver>(
     let Some((state, d)) = (unsafe { slot::<T>(inst) }) else {
         return errno(ENODEV);
     };
-    // SAFETY: `rq` is valid for this call.
-    let rq = Request(unsafe { &*rq });
+    // SAFETY: `rq` is the descriptor of this call, of a request issued to `inst`; this
+    // is the one handle made of it, handed to the driver.
+    let rq = unsafe { Request::from_raw(rq) };
     let dev = dev_of(inst);
+    // An injected fault drops `rq` unused: the framework takes the request back.
     match entry_faults::raise(&dev, BlkEntry::QueueRq, state)
-        .and_then(|()| d.queue_rq(&dev, state, &rq, last != 0))
+        .and_then(|()| d.queue_rq(&dev, state, rq, last != 0))
     {
         Ok(()) => 0,
         Err(e) => errno(e),
@@ -366,15 +472,15 @@ pub(crate) unsafe extern "C" fn complete<T: BlkDriver>(
     let Some((state, d)) = (unsafe { slot::<T>(inst) }) else {
         return errno(ENODEV);
     };
-    // SAFETY: `rq` is valid for this call.
-    let rq = Request(unsafe { &*rq });
+    // SAFETY: `rq` is the descriptor of this call, of a request the instance reported
+    // done; this is the one handle made of it, handed to the driver.
+    let rq = unsafe { Request::from_raw(rq) };
+    let tag = rq.tag();
     let dev = dev_of(inst);
     match entry_faults::raise(&dev, BlkEntry::Complete, state)
-        .and_then(|()| d.complete(&dev, state, &rq))
+        .and_then(|()| d.complete(&dev, state, rq))
     {
-        Ok(Done::Ok) => crate::abi_blk::BLK_DONE_OK,
-        Ok(Done::IoError) => crate::abi_blk::BLK_DONE_IOERR,
-        Ok(Done::Unsupported) => crate::abi_blk::BLK_DONE_UNSUPP,
+        Ok(ended) => ended.answer(tag),
         Err(e) => errno(e),
     }
 }
@@ -390,8 +496,9 @@ pub(crate) unsafe extern "C" fn timeout<T: BlkDriver>(
     let Some((state, d)) = (unsafe { slot::<T>(inst) }) else {
         return errno(ENODEV);
     };
-    // SAFETY: `rq` is valid for this call.
-    let rq = Request(unsafe { &*rq });
+    // SAFETY: `rq` is the descriptor of this call, of a request issued to `inst`; the
+    // handle is only lent to the driver, and dropped here.
+    let rq = unsafe { Request::from_raw(rq) };
     let dev = dev_of(inst);
     match entry_faults::raise(&dev, BlkEntry::Timeout, state)
         .and_then(|()| d.timeout(&dev, state, &rq))

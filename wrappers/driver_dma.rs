@@ -99,23 +99,16 @@ impl Dev {
 /// device, hence volatile.
 macro_rules! dma_access {
     ($read:ident, $write:ident, $t:ty) => {
-        /// Reads the value at byte offset `off` (0 if out of range or misaligned).
-        pub(crate) fn $read(&self, off: usize) -> $t {
-            if !self.fits::<$t>(off) {
-                return 0;
-            }
-            // SAFETY: in bounds and aligned (checked); the buffer lives while `self`.
-            unsafe { ptr::read_volatile(self.cpu.cast::<u8>().add(off).cast::<$t>()) }
+        /// Reads the value at byte offset `off`; `ERANGE` if it does not fit there,
+        /// `EINVAL` if misaligned.
+        pub(crate) fn $read(&self, off: usize) -> Result<$t> {
+            self.read_at::<$t>(off)
         }
 
-        /// Writes `v` at byte offset `off`; `false` if out of range or misaligned.
-        pub(crate) fn $write(&self, off: usize, v: $t) -> bool {
-            if !self.fits::<$t>(off) {
-                return false;
-            }
-            // SAFETY: in bounds and aligned (checked); the buffer lives while `self`.
-            unsafe { ptr::write_volatile(self.cpu.cast::<u8>().add(off).cast::<$t>(), v) };
-            true
+        /// Writes `v` at byte offset `off`; `ERANGE` if it does not fit there, `EINVAL`
+        /// if misaligned.
+        pub(crate) fn $write(&self, off: usize, v: $t) -> Result {
+            self.write_at::<$t>(off, v)
         }
     };
 }
@@ -147,23 +140,24 @@ impl DmaCoherent {
         self.dma
     }
 
-    /// Writes 32-bit word `i`; `false` if out of range.
-    pub(crate) fn write(&self, i: usize, v: u32) -> bool {
+    /// Writes 32-bit word `i`; `ERANGE` past the end.
+    pub(crate) fn write(&self, i: usize, v: u32) -> Result {
         if i >= self.size / 4 {
-            return false;
+            return Err(ERANGE);
         }
-        // SAFETY: in bounds of the live buffer; the device only reads it.
+        // SAFETY: word `i` is inside the live buffer (checked), which is page aligned, so
+        // aligned for a `u32`; the CPU holds no reference into it.
         unsafe { ptr::write_volatile(self.cpu.add(i), v) };
-        true
+        Ok(())
     }
 
-    /// Reads 32-bit word `i` (0 if out of range).
-    pub(crate) fn read(&self, i: usize) -> u32 {
+    /// Reads 32-bit word `i`; `ERANGE` past the end.
+    pub(crate) fn read(&self, i: usize) -> Result<u32> {
         if i >= self.size / 4 {
-            return 0;
+            return Err(ERANGE);
         }
         // SAFETY: as for `write`.
-        unsafe { ptr::read_volatile(self.cpu.add(i)) }
+        Ok(unsafe { ptr::read_volatile(self.cpu.add(i)) })
     }
 
     /// Size in bytes.
@@ -182,22 +176,19 @@ impl DmaCoherent {
     dma_access!(read64, write64, u64);
 
     /// The `T` at byte offset `off` (a descriptor or header the device shares), read
-    /// whole with a volatile access; `None` if it does not fit there or is misaligned.
-    pub(crate) fn read_at<T: FromBytes>(&self, off: usize) -> Option<T> {
-        if !self.fits::<T>(off) {
-            return None;
-        }
+    /// whole with a volatile access; `ERANGE` if it does not fit there, `EINVAL` if
+    /// misaligned.
+    pub(crate) fn read_at<T: FromBytes>(&self, off: usize) -> Result<T> {
+        self.fits::<T>(off)?;
         // SAFETY: in bounds and aligned for `T` (checked); the buffer lives while `self`; any
         // bytes are a valid `T` (`FromBytes`), so whatever the device wrote is.
-        Some(unsafe { ptr::read_volatile(self.cpu.cast::<u8>().add(off).cast::<T>()) })
+        Ok(unsafe { ptr::read_volatile(self.cpu.cast::<u8>().add(off).cast::<T>()) })
     }
 
-    /// Writes `v` whole at byte offset `off` with a volatile access; `EINVAL` if it does
-    /// not fit there or is misaligned.
+    /// Writes `v` whole at byte offset `off` with a volatile access; `ERANGE` if it does
+    /// not fit there, `EINVAL` if misaligned.
     pub(crate) fn write_at<T: IntoBytes>(&self, off: usize, v: T) -> Result {
-        if !self.fits::<T>(off) {
-            return Err(EINVAL);
-        }
+        self.fits::<T>(off)?;
         // SAFETY: in bounds and aligned for `T` (checked); the buffer lives while `self`, and the
         // CPU holds no reference into it.
         unsafe { ptr::write_volatile(self.cpu.cast::<u8>().add(off).cast::<T>(), v) };
@@ -224,12 +215,19 @@ impl DmaCoherent {
         Some(self.cpu.cast::<u8>().wrapping_add(off))
     }
 
-    /// Whether a `T` fits at byte offset `off`, aligned (the buffer is page aligned).
-    fn fits<T>(&self, off: usize) -> bool {
+    /// Whether a `T` fits at byte offset `off` (`ERANGE` if not), aligned (`EINVAL` if
+    /// not; the buffer is page aligned).
+    fn fits<T>(&self, off: usize) -> Result {
         let n = core::mem::size_of::<T>();
-        off % core::mem::align_of::<T>() == 0
-            && core::mem::align_of::<T>() <= kernel::page::PAGE_SIZE
-            && off.checked_add(n).is_some_and(|end| end <= self.size)
+        if off.checked_add(n).is_none_or(|end| end > self.size) {
+            return Err(ERANGE);
+        }
+        if off % core::mem::align_of::<T>() != 0
+            || core::mem::align_of::<T>() > kernel::page::PAGE_SIZE
+        {
+            return Err(EINVAL);
+        }
+        Ok(())
     }
 }
 impl Drop for DmaCoherent {
@@ -289,6 +287,95 @@ impl<T: FromBytes + IntoBytes> DmaArray<T> {
         // checked); the CPU holds no reference into it.
         unsafe { ptr::write_volatile(self.buf.cpu.cast::<T>().add(i), v) };
         Ok(())
+    }
+
+    /// The bus address of element `i` (for a descriptor pointing at it); `ERANGE` past
+    /// the end.
+    pub(crate) fn dma_of(&self, i: usize) -> Result<u64> {
+        if i >= self.len {
+            return Err(ERANGE);
+        }
+        // Element `i` lies inside the buffer (type invariant), so this does not
+        // overflow; checked all the same, without a panic path.
+        i.checked_mul(core::mem::size_of::<T>())
+            .and_then(|off| self.buf.dma().checked_add(off as u64))
+            .ok_or(ERANGE)
+    }
+
+    /// The bus address of the field `field` picks in element `i`, as in
+    /// `slots.field_dma(tag, |s| &s.status)`: for a descriptor pointing at one field.
+    /// `ERANGE` past the end or if `field` returns no part of its argument.
+    pub(crate) fn field_dma<F>(&self, i: usize, field: impl FnOnce(&T) -> &F) -> Result<u64> {
+        let off = Self::field_offset(field)?;
+        self.dma_of(i)?.checked_add(off as u64).ok_or(ERANGE)
+    }
+
+    /// Reads the field `field` picks in element `i` alone (`slots.read_field(tag, |s|
+    /// &s.status)`), with one volatile access; `ERANGE` past the end or if `field`
+    /// returns no part of its argument.
+    pub(crate) fn read_field<F: FromBytes>(
+        &self,
+        i: usize,
+        field: impl FnOnce(&T) -> &F,
+    ) -> Result<F> {
+        let p = self.field_ptr(i, field)?;
+        // SAFETY: `field_ptr` gives a pointer inside element `i` of the live buffer,
+        // aligned for `F`; any bytes are a valid `F` (`FromBytes`), so whatever the device
+        // wrote is.
+        Ok(unsafe { ptr::read_volatile(p) })
+    }
+
+    /// Writes `v` to the field `field` picks in element `i` alone, with one volatile
+    /// access; `ERANGE` past the end or if `field` returns no part of its argument.
+    pub(crate) fn write_field<F: IntoBytes>(
+        &self,
+        i: usize,
+        field: impl FnOnce(&T) -> &F,
+        v: F,
+    ) -> Result {
+        let p = self.field_ptr(i, field)?;
+        // SAFETY: `field_ptr` gives a pointer inside element `i` of the live buffer,
+        // aligned for `F`; the CPU holds no reference into it; the element stays a valid
+        // `T` whatever bytes it holds (`FromBytes`).
+        unsafe { ptr::write_volatile(p, v) };
+        Ok(())
+    }
+
+    /// Where the field `field` picks lies in a `T`: its byte offset, found by applying
+    /// `field` to a zeroed `T` on the stack (the compiler folds it to a constant). `ERANGE`
+    /// if `field` returns a reference to anything but a part of its argument.
+    fn field_offset<F>(field: impl FnOnce(&T) -> &F) -> Result<usize> {
+        let probe = T::new_zeroed();
+        let base = ptr::from_ref(&probe).addr();
+        let at = ptr::from_ref(field(&probe)).addr();
+        let off = at.checked_sub(base).ok_or(ERANGE)?;
+        if off
+            .checked_add(core::mem::size_of::<F>())
+            .is_none_or(|end| end > core::mem::size_of::<T>())
+        {
+            return Err(ERANGE);
+        }
+        Ok(off)
+    }
+
+    /// The CPU address of the field `field` picks in element `i`: inside the element
+    /// (`ERANGE` otherwise, or past the end) and aligned for `F` (`EINVAL` otherwise).
+    fn field_ptr<F>(&self, i: usize, field: impl FnOnce(&T) -> &F) -> Result<*mut F> {
+        if i >= self.len {
+            return Err(ERANGE);
+        }
+        let in_element = Self::field_offset(field)?;
+        let off = i
+            .checked_mul(core::mem::size_of::<T>())
+            .and_then(|at| at.checked_add(in_element))
+            .ok_or(ERANGE)?;
+        // `off + size_of::<F>()` is at most the buffer's size (type invariant, `i` and the
+        // field's offset checked): in bounds of the allocation.
+        let p = self.buf.cpu.cast::<u8>().wrapping_add(off).cast::<F>();
+        if !p.is_aligned() {
+            return Err(EINVAL);
+        }
+        Ok(p)
     }
 }
 
