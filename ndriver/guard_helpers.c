@@ -50,6 +50,41 @@ const unsigned long ndg_die_debug = DIE_DEBUG;
  * guard pages below its stacks (CONFIG_VMAP_STACK) and tells the notifiers about a hit
  * one before it panics (scripts/kernel/patches/0003, which defines the string).
  */
+/*
+ * Whether this CPU's local APIC has an interrupt in service. A double fault from a
+ * context with interrupts on may be an interrupt whose delivery hit the guard page:
+ * the APIC took the vector (in service until an EOI) and its handler never ran.
+ */
+bool ndg_apic_in_service(void)
+{
+#ifdef CONFIG_X86_LOCAL_APIC
+	unsigned int i;
+	bool x2apic;
+	u64 base;
+
+	if (!boot_cpu_has(X86_FEATURE_APIC))
+		return false;
+	rdmsrq(MSR_IA32_APICBASE, base);
+	if (!(base & MSR_IA32_APICBASE_ENABLE))
+		return false;
+	x2apic = base & X2APIC_ENABLE;
+	for (i = 0; i < APIC_ISR_NR; i++) {
+		u32 reg = APIC_ISR + i * 0x10;
+		u32 v;
+
+#ifdef CONFIG_X86_X2APIC
+		if (x2apic)
+			v = native_apic_msr_read(reg);
+		else
+#endif
+			v = native_apic_mem_read(reg);
+		if (v)
+			return true;
+	}
+#endif
+	return false;
+}
+
 #if defined(CONFIG_VMAP_STACK) && defined(X86_STACK_GUARD_DIE_STR)
 const bool ndg_stack_guard_known = true;
 
@@ -102,7 +137,8 @@ void ndg_chain_context(unsigned int *pc, struct ndg_marks *m)
 	*pc = preempt_count() - ndg_rcu_preempt_delta;
 #ifdef CONFIG_LOCKDEP
 	m->lockdep_depth = current->lockdep_depth;
-	if (m->lockdep_depth &&
+	/* In NMI context (a double fault) lockdep is off: the chain's lock is not listed. */
+	if (!in_nmi() && m->lockdep_depth &&
 	    current->held_locks[m->lockdep_depth - 1].instance == &rcu_lock_map)
 		m->lockdep_depth--;
 #else

@@ -22,6 +22,7 @@ extern const unsigned long ndg_die_page_fault;
 extern const bool ndg_stack_guard_known;
 
 bool ndg_is_stack_guard_die(const char *str);
+bool ndg_apic_in_service(void);
 
 /* Task state a guarded call must give back as it found it (see guard.rs `Marks`). */
 struct ndg_marks {

@@ -218,7 +218,12 @@ impl Hw {
         {
             let mut in_flight = state.lock();
             in_flight.put(rq)?;
-            self.queue.publish(head)?;
+            if let Err(e) = self.queue.publish(head) {
+                // Not on the device: keep no handle of a request `submit` fails (the
+                // tag is free again).
+                drop(in_flight.release(tag));
+                return Err(e);
+            }
         }
         if last {
             self.kick();

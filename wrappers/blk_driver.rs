@@ -141,6 +141,7 @@ impl Request {
         // INVARIANT: made by `end`, from this request.
         Ended {
             tag: self.tag,
+            rq: self.rq,
             status,
         }
     }
@@ -155,19 +156,21 @@ impl Request {
 ///
 /// # Invariants
 ///
-/// Made only by [`Request::end`], from the request with tag `tag`.
+/// Made only by [`Request::end`], from the request with tag `tag` and framework name
+/// `rq`.
 #[must_use = "return it from `BlkDriver::complete`"]
 pub(crate) struct Ended {
     tag: u32,
+    rq: *mut c_void,
     status: Done,
 }
 
 impl Ended {
-    /// `complete`'s answer (`BLK_DONE_*`) for the request with tag `tag`, or `EINVAL` (a
-    /// failure) if the driver ended another request (one it kept from `queue_rq`)
-    /// instead of the one `complete` gave it.
-    fn answer(&self, tag: u32) -> i64 {
-        if self.tag != tag {
+    /// `complete`'s answer (`BLK_DONE_*`) for the request `rq` with tag `tag`, or `EINVAL`
+    /// (a failure) if the driver ended another request (one it kept from `queue_rq`, or
+    /// an older one with the same tag) instead of the one `complete` gave it.
+    fn answer(&self, tag: u32, rq: *mut c_void) -> i64 {
+        if self.tag != tag || self.rq != rq {
             return errno(EINVAL);
         }
         match self.status {
@@ -475,12 +478,12 @@ pub(crate) unsafe extern "C" fn complete<T: BlkDriver>(
     // SAFETY: `rq` is the descriptor of this call, of a request the instance reported
     // done; this is the one handle made of it, handed to the driver.
     let rq = unsafe { Request::from_raw(rq) };
-    let tag = rq.tag();
+    let (tag, name) = (rq.tag(), rq.rq);
     let dev = dev_of(inst);
     match entry_faults::raise(&dev, BlkEntry::Complete, state)
         .and_then(|()| d.complete(&dev, state, rq))
     {
-        Ok(ended) => ended.answer(tag),
+        Ok(ended) => ended.answer(tag, name),
         Err(e) => errno(e),
     }
 }

@@ -267,8 +267,10 @@ const RECURSION_FRAME: usize = 512;
 
 /// Calls itself with no end that the compiler can see, each level writing a frame of
 /// [`RECURSION_FRAME`] bytes: a runaway recursion that runs the stack into the guard
-/// page below it (class `stack_overflow`). The frame is written from its top down, so
-/// the stack pointer enters the guard page before anything below it is touched.
+/// page below it (class `stack_overflow`). Each level moves the stack pointer down by
+/// its whole frame before touching it, and its first access at the new depth is a push
+/// (a call) at the stack pointer: the one that reaches the guard page is made with the
+/// stack pointer in it, so the page fault cannot be delivered (a double fault).
 #[inline(never)]
 fn recurse(depth: u64) -> u64 {
     let mut frame = [0u8; RECURSION_FRAME];

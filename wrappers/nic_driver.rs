@@ -478,7 +478,10 @@ pub(crate) unsafe extern "C" fn start_xmit<T: NicDriver>(
             {
                 // Queued if the driver took the skb, else given back (`Xmit`).
                 Ok(_) if taken.get() => 0,
-                Ok(_) => 1,
+                Ok(Xmit::Busy) => 1,
+                // `Queued` without taking the skb: given back as busy, the stack would
+                // retry it at once, forever. A driver that says so is broken.
+                Ok(Xmit::Queued) => EINVAL.to_errno(),
                 Err(e) => e.to_errno(),
             }
         })

@@ -123,8 +123,9 @@ impl<const N: usize> TxSlots<N> {
     /// Puts `skb` (and `map`, the mapping the device reads it through, if any) into
     /// slot `i`: descriptor `i` is about to send it. Call it before handing the
     /// descriptor to the device. `EINVAL` past the end, `EBUSY` if the slot still holds
-    /// an skb; then the skb is not taken (the framework gives it back to the stack when
-    /// `start_xmit` returns) and `map` is unmapped.
+    /// an skb; then the skb is not taken and `map` is unmapped: `start_xmit` returning
+    /// [`Xmit::Busy`](super::Xmit::Busy) gives it back to the stack, returning the error
+    /// fails the instance (the next one sends the skb).
     pub(crate) fn insert(
         &mut self,
         i: usize,

@@ -36,6 +36,7 @@ extern "C" {
     pub(super) fn ndg_context(pc: *mut c_uint, cpu: *mut c_uint, marks: *mut Marks) -> *mut c_void;
     pub(super) fn ndg_chain_context(pc: *mut c_uint, marks: *mut Marks);
     pub(super) fn ndg_is_stack_guard_die(msg: *const c_char) -> bool;
+    pub(super) fn ndg_apic_in_service() -> bool;
     pub(super) fn ndg_holds_more(pc: c_uint, entry_pc: c_uint) -> bool;
     pub(super) fn ndg_lockdep_unwind(depth: c_uint);
     pub(super) fn ndg_preempt_count() -> c_uint;

@@ -10,9 +10,15 @@
 //! `KASAN_VMALLOC`) there is no guard page and an overflow silently runs into whatever
 //! lies below the stack; the `stack_overflow` class is refused there.
 
-use super::helpers::{ndg_is_stack_guard_die, ndg_nmi_offset, ndg_stack_guard_known};
+use super::helpers::{
+    ndg_apic_in_service, ndg_is_stack_guard_die, ndg_nmi_offset, ndg_stack_guard_known,
+};
 use super::text::read_stack_word;
+use crate::pt_regs::PtRegs;
 use core::ffi::{c_char, c_uint};
+
+/// The interrupt flag in `RFLAGS`.
+const X86_EFLAGS_IF: u64 = 1 << 9;
 
 /// Size of the pages a stack and its guard page are made of.
 const PAGE_SIZE: u64 = 4096;
@@ -27,6 +33,17 @@ pub(crate) fn stack_guard_known() -> bool {
 pub(super) fn is_stack_guard_hit(msg: *const c_char) -> bool {
     // SAFETY: `msg` is null or the NUL-terminated `die_args.str` of the notification.
     unsafe { ndg_is_stack_guard_die(msg) }
+}
+
+/// Whether the double fault for `r` may be an interrupt whose delivery hit the guard page
+/// (interrupts on at the fault, and the local APIC has a vector in service, which only a
+/// handler's EOI clears: that handler never ran). Moving such a context on would leave
+/// the vector, and every one of lower priority, blocked on this CPU for good; it is left
+/// to the kernel. With interrupts on, nothing else is in service: handlers run with
+/// interrupts off and end with their EOI, before any softirq they let run.
+pub(super) fn interrupt_lost(r: &PtRegs) -> bool {
+    // SAFETY: reads this CPU's local APIC registers; no other precondition.
+    r.flags & X86_EFLAGS_IF != 0 && unsafe { ndg_apic_in_service() }
 }
 
 /// The faulting context's preempt count, from the one seen in the double-fault handler,

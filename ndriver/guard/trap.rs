@@ -20,7 +20,7 @@ use super::helpers::{
     Marks,
 };
 use super::lock_paths::{lock_attempt_pc, lock_release_fault_is_drivers};
-use super::stack_guard::{is_stack_guard_hit, pc_outside_double_fault, scan_start};
+use super::stack_guard::{interrupt_lost, is_stack_guard_hit, pc_outside_double_fault, scan_start};
 use super::text::{capture, driver_fault_site};
 use crate::detected::Detected;
 
@@ -113,7 +113,7 @@ pub(super) unsafe extern "C" fn on_die(
     }
     // SAFETY: The die chain passes the live `pt_regs` of the exception.
     let r = unsafe { &*regs };
-    if user_mode(r) {
+    if user_mode(r) || (overflow && interrupt_lost(r)) {
         return NOTIFY_DONE;
     }
     // Exceptions do not change the preempt count; the notifier chain's RCU read lock
@@ -133,8 +133,11 @@ pub(super) unsafe extern "C" fn on_die(
     };
     // SAFETY: Reading a constant defined by the C helpers.
     let level = pc & unsafe { ndg_level_mask };
+    // An overflowing stack pointer may lie in the guard page, below the stack: the frame
+    // is looked up, and the report's stack scanned, from the first mapped page above it.
+    let sp = if overflow { scan_start(r.sp) } else { r.sp };
     // SAFETY: We run in the exception handler on the faulting CPU.
-    let fp = unsafe { find_frame(cpu, level, r.sp) };
+    let fp = unsafe { find_frame(cpu, level, sp) };
     if fp.is_null() {
         return NOTIFY_DONE;
     }
@@ -191,10 +194,9 @@ pub(super) unsafe extern "C" fn on_die(
         KERNEL_FAULTS.fetch_add(1, Ordering::Relaxed);
         frame.fault_in_kernel.store(true, Ordering::Relaxed);
     }
-    let scan_from = if overflow { scan_start(r.sp) } else { r.sp };
-    // SAFETY: `fp` is the armed frame found for the faulting context at `r.sp`, which
+    // SAFETY: `fp` is the armed frame found for the faulting context at `sp`, which
     // cannot unlink it while we run on top of it; `frame` is not used any more.
-    unsafe { capture(fp, Some(r), r.ip, scan_from) };
+    unsafe { capture(fp, Some(r), r.ip, sp) };
     // SAFETY: `regs` and `fp` satisfy `redirect`'s requirements; not an NMI.
     if unsafe { redirect(regs, fp, class, false) } {
         NOTIFY_STOP
@@ -230,6 +232,7 @@ fn kernel_fault_words(
         Detected::PageFault => c"page fault",
         Detected::Gpf => c"general protection fault",
         Detected::Divide => c"divide error",
+        Detected::StackOverflow => c"stack overflow",
         _ => c"trap",
     };
     let outcome = match (contain, held) {

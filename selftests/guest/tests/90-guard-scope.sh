@@ -146,7 +146,7 @@ else
 		fail "the guard counted $(( $(guard_count faults stack-overflow) - guard0 )) stack overflows, want 4"
 	# The recovery lines name the instruction that hit the guard page: in the recursion.
 	n=$(dmesg | sed -n "/$DMESG_MARK/,\$p" |
-		grep -c 'after stack_overflow in [a-z]* at [^ ]*recurse[^ ]*, injected')
+		grep -c 'after stack_overflow in [a-z]* at [^ ]*7recurse+0x[0-9a-f]* \[ndriver_testdev_[ab]\], injected')
 	[ "$n" = 4 ] || fail "$n recoveries name the recursion, want 4"
 	! dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'stack guard page was hit' ||
 		fail "the kernel handled a stack overflow itself"
