@@ -514,6 +514,9 @@ dev_inject() {
 	dmesg_mark
 	report_mark "$DBG/$dev"
 	echo "class=$class entry=$entry" > "$DBG/$dev/inject" && injected=1
+	# The traffic that is to reach the fault starts once it is armed (a download begun
+	# before could end before the arm, leaving nothing for the fault to run in).
+	${DEV_TRAFFIC:-:}
 	wait_until dev_inject_off "$dev" && manifested=1
 	wait_until dev_detected_since "$dev" "$d" "$det0" && detected=1
 	wait_until dev_recovered_since "$dev" "$r0" && recovered=1
@@ -675,6 +678,13 @@ if [ -n "$e1000" ]; then
 	done
 	head -c $((256 << 10)) /dev/urandom > "$R/peer/camp-blob"
 	ref=$(sha256sum < "$R/peer/camp-blob" | cut -d' ' -f1)
+	# start_download: a paced download from the host in the background ($dl).
+	start_download() {
+		rm -f /tmp/camp-dl
+		curl -sf --max-time 60 --limit-rate 256k -o /tmp/camp-dl \
+			http://10.99.0.1:8099/camp-blob &
+		dl=$!
+	}
 	for impl in e1000-napi e1000-irq; do
 		echo "$impl" > "$NIC/swap" || fail "swap to $impl"
 		entries="start_xmit devirq"
@@ -683,11 +693,7 @@ if [ -n "$e1000" ]; then
 			for entry in $entries; do
 				for ((rep = 1; rep <= DEV_REPS; rep++)); do
 					n=$((n + 1))
-					rm -f /tmp/camp-dl
-					curl -sf --max-time 60 --limit-rate 256k -o /tmp/camp-dl \
-						http://10.99.0.1:8099/camp-blob &
-					dl=$!
-					dev_inject nic0 "$class" "$entry"
+					DEV_TRAFFIC=start_download dev_inject nic0 "$class" "$entry"
 					intact=1
 					wait $dl || intact=0
 					[ "$(sha256sum < /tmp/camp-dl | cut -d' ' -f1)" = "$ref" ] || intact=0
