@@ -93,6 +93,12 @@ e1000=$(free_e1000)
 
 IMPLS="testdev-a testdev-b"
 CLASSES=$(fault_classes)
+# What stats counts each class under, worked out once (detected_as may read the whole of
+# /proc/kallsyms).
+declare -A DET
+for c in $CLASSES $SITE_CLASSES; do
+	DET[$c]=$(detected_as "$c")
+done
 REQUEST_ENTRIES="op tick irq configure probe remove"
 DEVICE_ENTRIES="devirq timer work"
 [ -n "$e1000" ] || DEVICE_ENTRIES=
@@ -117,66 +123,132 @@ out=$R/campaign.tsv
 SITE_CHECK=
 printf 'n\timpl\tworkload\tclass\tentry\tinjected\tmanifested\tdetected\trecovered\tintact\tcause\tkind\tsite\toutcome\treport\n' > "$out"
 n=0
-start=$(date +%s)
+start=$EPOCHSECONDS
 
-# wait_until CMD...: polls CMD (true/false) for up to 10 s.
-wait_until() {
-	local i
-	for ((i = 0; i < 500; i++)); do
-		"$@" && return 0
-		sleep 0.02
-	done
-	return 1
+# The readers the loops below poll with set a variable instead of printing: under TCG a
+# command substitution (a fork) or a program (sed, cat) costs tens of milliseconds, and
+# the campaign used to spend three quarters of its time in them between injections.
+# kv_into VAR FILE KEY...: the last word of FILE's line whose other words are KEY...
+# (stats), empty without.
+kv_into() {
+	local -n kv_out=$1
+	local kv_line kv_f=$2
+	shift 2
+	local kv_k="$*"
+	kv_out=
+	while read -r kv_line; do
+		[ "${kv_line% *}" = "$kv_k" ] && { kv_out=${kv_line##* }; return 0; }
+	done < "$kv_f"
+	return 0
 }
-running() { [ "$(status_of state)" = running ]; }
-detected_since() { [ "$(stat detected "$1")" -gt "$2" ]; }
+# st_into VAR FILE KEY: the rest of FILE's line whose first word is KEY (status), empty
+# without.
+st_into() {
+	local -n st_out=$1
+	local st_line
+	st_out=
+	while read -r st_line; do
+		[ "${st_line%% *}" = "$3" ] && { st_out=${st_line#* }; return 0; }
+	done < "$2"
+	return 0
+}
+# field_into VAR FILE KEY: the value of KEY=... in FILE's first line (inject), empty
+# without.
+field_into() {
+	local -n fd_out=$1
+	local fd_line fd_w
+	fd_out=
+	read -r fd_line < "$2"
+	for fd_w in $fd_line; do
+		[ "${fd_w%%=*}" = "$3" ] && { fd_out=${fd_w#*=}; return 0; }
+	done
+	return 0
+}
+# A sleep without a program: a read that times out on a pipe nobody writes.
+exec {NAP_FD}<> <(:)
+nap() { read -r -t "$1" -u "$NAP_FD" _ || :; }
+
+# wait_until CMD...: polls CMD (true/false) for up to 20 s.
+wait_until() {
+	local end=$((EPOCHSECONDS + 20))
+	until "$@"; do
+		((EPOCHSECONDS < end)) || return 1
+		nap 0.02
+	done
+	return 0
+}
+running() {
+	local s
+	st_into s "$TD/status" state
+	[ "$s" = running ]
+}
+detected_since() {
+	local v
+	kv_into v "$TD/stats" detected "$1"
+	[ "${v:-0}" -gt "$2" ]
+}
 device_held() {
 	local line
-	line=$(sed -n 's/^resources //p' "$TD/status")
+	st_into line "$TD/status" resources
 	[[ " $line " == *" irq=1 "* && " $line " == *" iomap=1 "* ]]
 }
 
-# reports_seen DIR: the number of DIR's newest crash report (0 for none).
-reports_seen() {
-	local n
-	n=$(sed -n 's/^report \([0-9]*\):.*/\1/p' "$1/reports" 2>/dev/null | tail -n 1)
-	echo "${n:-0}"
+# reports_seen_into VAR DIR: the number of DIR's newest crash report (0 for none).
+reports_seen_into() {
+	local -n rs_out=$1
+	local rs_line
+	rs_out=0
+	[ -r "$2/reports" ] || return 0
+	while read -r rs_line; do
+		[[ $rs_line =~ ^report\ ([0-9]+): ]] && rs_out=${BASH_REMATCH[1]}
+	done < "$2/reports"
+	return 0
 }
 
 # report_mark DIR: notes DIR's newest crash report and its count of recoveries from
 # failures before an injection, for report_verdict.
 report_mark() {
-	reports0=$(reports_seen "$1")
-	recs0=$(sed -n 's/^recoveries //p' "$1/stats")
+	reports_seen_into reports0 "$1"
+	st_into recs0 "$1/stats" recoveries
 	recs0=${recs0:-0}
 }
 
 # report_verdict DIR IMPL CLASS ENTRY: checks DIR's first crash report since the
 # injection against it (see "report" at the top); sets $report.
 report_verdict() {
-	local dir=$1 impl=$2 class=$3 entry=$4 mod want got line
+	local dir=$1 impl=$2 class=$3 entry=$4 mod want got line seen recs
 	report=-
 	[ "$detected" = 1 ] || return 0
 	corruption "$class" && return 0
-	if [ "$(reports_seen "$dir")" -le "$reports0" ]; then
+	reports_seen_into seen "$dir"
+	if [ "$seen" -le "$reports0" ]; then
 		# A failure inside a swap's or a recovery's start of a new instance (a fault in
 		# its probe) is handled by the policy ladder there, without a report of its own
 		# (debugfs.rst, "reports"); a recovery from a failure always has one.
 		report=missing
-		[ "$(sed -n 's/^recoveries //p' "$dir/stats")" -gt "${recs0:-0}" ] || report=n/a
+		st_into recs "$dir/stats" recoveries
+		[ "${recs:-0}" -gt "${recs0:-0}" ] || report=n/a
 		return 0
 	fi
 	# The first report since the injection (later recoveries may have added more): its
-	# header, its ip: line, its innermost stack word.
-	local block head rcause rentry
-	block=$(awk -v r0="$reports0" '
-		/^report [0-9]+:/ { n = $2 + 0; if (take) { take = 0; done = 1 } else if (n > r0 && !done) { take = 1 } }
-		take { b = b $0 "\n" }
-		END { printf "%s", b }' "$dir/reports")
-	head=$(head -n 1 <<< "$block")
-	rcause=$(sed -n 's/.* cause \([^ ]*\) .*/\1/p' <<< "$head")
-	rentry=$(sed -n 's/.* entry \([^ ]*\) injected .*/\1/p' <<< "$head")
-	got=$(sed -n 's/^ip: \([^ ]*\).*/\1/p' <<< "$block")
+	# header, its ip: line (the first), its innermost stack word.
+	local block=() head= rcause= rentry= take=0 l ip0= stack0= other_call=0
+	while IFS= read -r l; do
+		if [[ $l =~ ^report\ ([0-9]+): ]]; then
+			[ $take = 1 ] && break
+			[ "${BASH_REMATCH[1]}" -gt "$reports0" ] && take=1
+		fi
+		[ $take = 1 ] || continue
+		block+=("$l")
+		[[ -z $ip0 && $l == "ip: "* ]] && ip0=$l
+		[[ -z $stack0 && $l == "stack: #0 "* ]] && stack0=$l
+		[[ $l == "context: another failed call"* ]] && other_call=1
+	done < "$dir/reports"
+	head=${block[0]-}
+	[[ $head =~ \ cause\ ([^ ]*)\  ]] && rcause=${BASH_REMATCH[1]}
+	[[ $head =~ \ entry\ ([^ ]*)\ injected\  ]] && rentry=${BASH_REMATCH[1]}
+	got=${ip0#ip: }
+	got=${got%% *}
 	# A device that stopped answering: no injection and no faulting instruction, only
 	# the timeout entry's verdict.
 	if [ "$class" = device_hang ]; then
@@ -199,14 +271,15 @@ report_verdict() {
 	deadlock:hang)
 		# Only a call that waited for the driver's lock: ended in the framework's lock
 		# wait, or in DriverLock::lock's loop.
-		grep -E '^(ip: |stack: #0 )' <<< "$block" | grep -q 'ndriver_lock_wait+\|10DriverLock' &&
+		[[ $ip0 == *ndriver_lock_wait+* || $ip0 == *10DriverLock* ||
+			$stack0 == *ndriver_lock_wait+* || $stack0 == *10DriverLock* ]] &&
 			injected_yes=" injected"
 		;;
 	leak:leak) injected_yes=" injected" ;;
 	esac
 	if [ "$rcause" != "$cause" ] || [[ $head != *"$injected_yes"* ]] ||
 		{ [ "${kind:-entry}" = entry ] && [ $any_entry = 0 ] && [ "$rentry" != "$entry" ]; } ||
-		grep -q '^context: another failed call' <<< "$block"; then
+		[ $other_call = 1 ]; then
 		report=mismatch
 		return 0
 	fi
@@ -226,13 +299,13 @@ report_verdict() {
 		return 0
 	fi
 	mod="[ndriver_${impl//-/_}]"
-	line=$(grep -m 1 '^ip: ' <<< "$block")
+	line=$ip0
 	if [[ $line == *" $mod" ]]; then
 		report=module
 	elif [[ $got == rust_helper_BUG+* || $rcause == hang ]]; then
 		# A Rust panic's ip is the shared BUG(); a hang may be ended in the
 		# framework's wait for a driver lock: the innermost driver return address.
-		line=$(grep -m 1 '^stack: #0 ' <<< "$block")
+		line=$stack0
 		[[ $line == *" $mod" ]] && report=module
 	fi
 	return 0
@@ -278,17 +351,16 @@ record() {
 		echo off > "$dir/inject" 2>/dev/null
 		echo "$impl" > "$dir/swap" 2>/dev/null
 	fi
-	echo "$n $total $(($(date +%s) - start))" > "$R/campaign-progress"
+	echo "$n $total $((EPOCHSECONDS - start))" > "$R/campaign-progress"
 }
 
 # One injection. Sets the verdict variables; the caller writes the line.
 inject_one() {
 	local impl=$1 workload=$2 class=$3 entry=$4 i=$5
-	local d det0 gen0
-	d=$(detected_as "$class")
+	local d=${DET[$class]-} det0 gen0 gen
 	injected=0 manifested=0 detected=0 recovered=0 intact=1
-	det0=$(stat detected "$d")
-	gen0=$(status_of generation)
+	kv_into det0 "$TD/stats" detected "$d"
+	st_into gen0 "$TD/status" generation
 	dmesg_mark
 	report_mark "$TD"
 	echo "class=$class entry=$entry" > "$TD/inject" && injected=1
@@ -316,7 +388,8 @@ inject_one() {
 		detected=$manifested recovered=$manifested
 	else
 		wait_until detected_since "$d" "$det0" && detected=1
-		wait_until running && [ "$(status_of generation)" -gt "$gen0" ] && recovered=1
+		wait_until running && st_into gen "$TD/status" generation &&
+			[ "$gen" -gt "$gen0" ] && recovered=1
 	fi
 	# Service afterwards: the configured answer (offset 1000, replayed on every new
 	# instance) comes back, and the device (if any) is held by the new instance.
@@ -337,14 +410,40 @@ dev_stat() {
 dev_status() {
 	sed -n "s/^$2 //p" "$DBG/$1/status"
 }
-dev_running() { [ "$(dev_status "$1" state)" = running ]; }
-dev_inject_off() { [ "$(cat "$DBG/$1/inject")" = off ]; }
-dev_recovered_since() { [ "$(dev_stat "$1" recoveries)" -gt "$2" ] && dev_running "$1"; }
-dev_detected_since() { [ "$(dev_stat "$1" detected "$2")" -gt "$3" ]; }
+dev_running() {
+	local s
+	st_into s "$DBG/$1/status" state
+	[ "$s" = running ]
+}
+dev_inject_off() {
+	local l
+	read -r l < "$DBG/$1/inject"
+	[ "$l" = off ]
+}
+dev_recovered_since() {
+	local v
+	kv_into v "$DBG/$1/stats" recoveries
+	[ "${v:-0}" -gt "$2" ] && dev_running "$1"
+}
+dev_detected_since() {
+	local v
+	kv_into v "$DBG/$1/stats" detected "$2"
+	[ "${v:-0}" -gt "$3" ]
+}
+# detected_all_into VAR DEVDIR: failures the device detected, of every cause.
+detected_all_into() {
+	local -n da_out=$1
+	local da_l
+	da_out=0
+	while read -r da_l; do
+		[[ $da_l =~ ^detected\ [^\ ]+\ ([0-9]+)$ ]] && da_out=$((da_out + BASH_REMATCH[1]))
+	done < "$2/stats"
+	return 0
+}
 
 site_fired() {
 	local f
-	f=$(inject_field "$DBG/$1" fired)
+	field_into f "$DBG/$1/inject" fired
 	[ -n "$f" ] && [ "$f" != 0 ]
 }
 corruption() { case $1 in flip_dest | skip_insn | corrupt_ptr) return 0 ;; esac; return 1; }
@@ -357,16 +456,16 @@ corruption() { case $1 in flip_dest | skip_insn | corrupt_ptr) return 0 ;; esac;
 # the workload runs once more so that a latent corruption can show. Sets the verdict
 # variables.
 site_one() {
-	local dev=$1 impl=$2 workload=$3 class=$4 seed=$5 drive=$6 d det0 all0 gen0 last
-	d=$(detected_as "$class")
+	local dev=$1 impl=$2 workload=$3 class=$4 seed=$5 drive=$6 d=${DET[$4]-} det0 all0 all
+	local gen0 gen last l applied sym det
 	# The stub's NULL load is not compiler-instrumented: a page fault even under KASAN.
 	[ "$class" = null ] && d=page_fault
 	kind=$SITE_KIND site=- outcome=unreached cause=${d:--}
 	injected=0 manifested=0 detected=0 recovered=0 intact=1
 	det0=0
-	[ -n "$d" ] && det0=$(dev_stat "$dev" detected "$d")
-	all0=$(detected_all "$DBG/$dev")
-	gen0=$(dev_status "$dev" generation)
+	[ -n "$d" ] && kv_into det0 "$DBG/$dev/stats" detected "$d"
+	detected_all_into all0 "$DBG/$dev"
+	st_into gen0 "$DBG/$dev/status" generation
 	dmesg_mark
 	report_mark "$DBG/$dev"
 	if ! echo "class=$class site=$SITE_KIND seed=$seed" > "$DBG/$dev/inject"; then
@@ -374,25 +473,32 @@ site_one() {
 		return 0
 	fi
 	injected=1
-	site="$(inject_field "$DBG/$dev" site):$(inject_field "$DBG/$dev" symbol)"
+	field_into site "$DBG/$dev/inject" site
+	field_into sym "$DBG/$dev/inject" symbol
+	site="$site:$sym"
 	$drive || intact=0
 	if ! site_fired "$dev"; then
 		echo "$impl" > "$DBG/$dev/swap" || intact=0
 		$drive || intact=0
 	fi
-	site_fired "$dev" && [ "$(inject_field "$DBG/$dev" applied)" = 1 ] && manifested=1
+	field_into applied "$DBG/$dev/inject" applied
+	site_fired "$dev" && [ "$applied" = 1 ] && manifested=1
 	$drive || intact=0
 	if [ $manifested = 1 ]; then
 		# A fault in probe or configure (during the re-probe) is recovered by the
 		# ladder: the counters of detected failures, not of recoveries, show it.
-		if [ "$(detected_all "$DBG/$dev")" -gt "$all0" ] ||
+		detected_all_into all "$DBG/$dev"
+		if [ "$all" -gt "$all0" ] ||
 			{ ! corruption "$class" && wait_until dev_detected_since "$dev" "$d" "$det0"; }; then
-			wait_until dev_running "$dev" &&
-				[ "$(dev_status "$dev" generation)" -gt "$gen0" ] && recovered=1
-			last=$(tail -n 1 "$DBG/$dev/recoveries")
+			wait_until dev_running "$dev" && st_into gen "$DBG/$dev/status" generation &&
+				[ "$gen" -gt "$gen0" ] && recovered=1
+			last=
+			while IFS= read -r l; do last=$l; done < "$DBG/$dev/recoveries"
 			last=${last#*cause=}
 			cause=${last%% *}
-			if corruption "$class" || [ "$(dev_stat "$dev" detected "$d")" -gt "$det0" ]; then
+			det=
+			[ -n "$d" ] && kv_into det "$DBG/$dev/stats" detected "$d"
+			if corruption "$class" || [ "${det:-0}" -gt "$det0" ]; then
 				detected=1
 			fi
 			outcome=detected
@@ -506,11 +612,10 @@ unload_testdev
 # dev_inject DEV CLASS ENTRY: arms one fault and waits for its fate; sets the verdict
 # variables but "intact", which the caller decides.
 dev_inject() {
-	local dev=$1 class=$2 entry=$3 d det0 r0
-	d=$(detected_as "$class")
+	local dev=$1 class=$2 entry=$3 d=${DET[$2]-} det0 r0
 	injected=0 manifested=0 detected=0 recovered=0
-	det0=$(dev_stat "$dev" detected "$d")
-	r0=$(dev_stat "$dev" recoveries)
+	kv_into det0 "$DBG/$dev/stats" detected "$d"
+	kv_into r0 "$DBG/$dev/stats" recoveries
 	dmesg_mark
 	report_mark "$DBG/$dev"
 	echo "class=$class entry=$entry" > "$DBG/$dev/inject" && injected=1
@@ -721,4 +826,4 @@ if [ -w /sys/kernel/debug/kmemleak ]; then
 	echo scan > /sys/kernel/debug/kmemleak 2>/dev/null
 	cat /sys/kernel/debug/kmemleak > "$R/kmemleak.txt" 2>/dev/null
 fi
-echo "ndriver: campaign done, $n injections in $(($(date +%s) - start)) s" | tee "$R/campaign-done"
+echo "ndriver: campaign done, $n injections in $((EPOCHSECONDS - start)) s" | tee "$R/campaign-done"
