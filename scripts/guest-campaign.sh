@@ -187,6 +187,13 @@ detected_since() {
 	kv_into v "$TD/stats" detected "$1"
 	[ "${v:-0}" -gt "$2" ]
 }
+# running_after GEN: a newer instance than generation GEN runs. Polled as one: the failed
+# call's detection is counted before its instance stops running, so "running" alone may
+# still be the old one.
+running_after() {
+	local gen
+	running && st_into gen "$TD/status" generation && [ "${gen:-0}" -gt "$1" ]
+}
 device_held() {
 	local line
 	st_into line "$TD/status" resources
@@ -388,8 +395,7 @@ inject_one() {
 		detected=$manifested recovered=$manifested
 	else
 		wait_until detected_since "$d" "$det0" && detected=1
-		wait_until running && st_into gen "$TD/status" generation &&
-			[ "$gen" -gt "$gen0" ] && recovered=1
+		wait_until running_after "$gen0" && recovered=1
 	fi
 	# Service afterwards: the configured answer (offset 1000, replayed on every new
 	# instance) comes back, and the device (if any) is held by the new instance.
@@ -429,6 +435,11 @@ dev_detected_since() {
 	local v
 	kv_into v "$DBG/$1/stats" detected "$2"
 	[ "${v:-0}" -gt "$3" ]
+}
+# dev_running_after DEV GEN: running_after for DEV.
+dev_running_after() {
+	local gen
+	dev_running "$1" && st_into gen "$DBG/$1/status" generation && [ "${gen:-0}" -gt "$2" ]
 }
 # detected_all_into VAR DEVDIR: failures the device detected, of every cause.
 detected_all_into() {
@@ -490,8 +501,7 @@ site_one() {
 		detected_all_into all "$DBG/$dev"
 		if [ "$all" -gt "$all0" ] ||
 			{ ! corruption "$class" && wait_until dev_detected_since "$dev" "$d" "$det0"; }; then
-			wait_until dev_running "$dev" && st_into gen "$DBG/$dev/status" generation &&
-				[ "$gen" -gt "$gen0" ] && recovered=1
+			wait_until dev_running_after "$dev" "$gen0" && recovered=1
 			last=
 			while IFS= read -r l; do last=$l; done < "$DBG/$dev/recoveries"
 			last=${last#*cause=}
