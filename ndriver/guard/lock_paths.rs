@@ -36,6 +36,8 @@ static UNLOCK_HELPER: AtomicUsize = AtomicUsize::new(0);
 
 /// Opcode of a `call rel32`.
 const CALL_OPCODE: u64 = 0xe8;
+/// `int3`, which a kprobe writes over the first byte of the instruction it probes.
+const INT3_OPCODE: u64 = 0xcc;
 
 /// Finds both paths, each where this kernel allows (`ndg_trylock_path`, `ndg_unlock_path`).
 /// A path not found is not an error: a fault there is then judged as any kernel fault.
@@ -121,7 +123,9 @@ pub(super) fn lock_release_fault_is_drivers(r: &PtRegs, page_fault: bool) -> boo
     };
     let opcode = (before >> 24) & 0xff;
     let rel = (before >> 32) as u32 as i32 as i64;
-    if opcode != CALL_OPCODE || ret.wrapping_add(rel as u64) != helper {
+    // A kprobe on the call (an injection site placed there) has replaced its first byte
+    // with `int3` while it is armed; the displacement after it is the call's own.
+    if (opcode != CALL_OPCODE && opcode != INT3_OPCODE) || ret.wrapping_add(rel as u64) != helper {
         return false;
     }
     // SAFETY: `r` is a live `pt_regs`, only read.
