@@ -242,10 +242,9 @@ impl Dev {
 
     fn copy(&self, rq: &Request, buf: &DmaCoherent, offset: usize, to_rq: u32) -> Result {
         let data = buf.range(offset, rq.bytes() as usize).ok_or(EINVAL)?;
-        // SAFETY: `self` is the live instance this entry point was called for; `rq.rq`
-        // names a request issued to it (`Request`'s invariant; the callout checks that
-        // the instance still holds it); `data` points to `rq.bytes()` bytes of `buf`
-        // (checked by `range`).
+        // SAFETY: the live instance of this call; `rq.rq` names a request issued to it
+        // (`Request`'s invariant; the callout checks it still holds it); `data` is
+        // `rq.bytes()` bytes of `buf` (checked by `range`).
         kernel::error::to_result(unsafe {
             bapi::ndriver_blk_copy(self.handle(), rq.rq, data.cast(), rq.bytes(), to_rq)
         })
