@@ -364,7 +364,7 @@ record() {
 # One injection. Sets the verdict variables; the caller writes the line.
 inject_one() {
 	local impl=$1 workload=$2 class=$3 entry=$4 i=$5
-	local d=${DET[$class]-} det0 gen0 gen
+	local d=${DET[$class]-} det0 gen0
 	injected=0 manifested=0 detected=0 recovered=0 intact=1
 	kv_into det0 "$TD/stats" detected "$d"
 	st_into gen0 "$TD/status" generation
@@ -407,14 +407,11 @@ inject_one() {
 	cause=$d
 }
 
-# dev_stat DEV NAME / dev_status DEV NAME: a line of a device's stats / status.
+# dev_stat DEV NAME: a line of a device's stats.
 dev_stat() {
 	local dev=$1
 	shift
 	stat_in "$DBG/$dev/stats" "$@"
-}
-dev_status() {
-	sed -n "s/^$2 //p" "$DBG/$1/status"
 }
 dev_running() {
 	local s
@@ -468,7 +465,7 @@ corruption() { case $1 in flip_dest | skip_insn | corrupt_ptr) return 0 ;; esac;
 # variables.
 site_one() {
 	local dev=$1 impl=$2 workload=$3 class=$4 seed=$5 drive=$6 d=${DET[$4]-} det0 all0 all
-	local gen0 gen last l applied sym det
+	local gen0 last l applied sym det
 	# The stub's NULL load is not compiler-instrumented: a page fault even under KASAN.
 	[ "$class" = null ] && d=page_fault
 	kind=$SITE_KIND site=- outcome=unreached cause=${d:--}
