@@ -91,6 +91,7 @@ pub(crate) unsafe fn guarded_call(
         task,
         entry_pc: pc,
         driver_locks: AtomicU32::new(0),
+        lock_wait: AtomicBool::new(false),
         marks,
         level: pc & LEVEL_MASK.load(Ordering::Relaxed),
         entry_flags: flags,

@@ -36,6 +36,7 @@ pub(crate) fn driver_lock_held(delta: i32) {
     let held = frame.driver_locks.load(Ordering::Relaxed);
     match delta {
         1 => {
+            frame.lock_wait.store(false, Ordering::Relaxed);
             // SAFETY: FFI call without preconditions.
             let shown = unsafe { ndg_pc_without_lock_levels(pc, frame.entry_pc, held + 1) };
             if shown != pc {

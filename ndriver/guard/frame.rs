@@ -48,6 +48,9 @@ pub(super) struct Frame {
     pub(super) entry_pc: u32,
     /// Driver locks the call holds now (`driver_locks.rs`).
     pub(super) driver_locks: AtomicU32,
+    /// The call waits for a driver lock (it called the lock wait, and has not taken a
+    /// lock since): its hang may be the holder's, which is reported first if it can be.
+    pub(super) lock_wait: AtomicBool,
     /// Locks lockdep saw the task hold at entry, and other task state, at entry.
     pub(super) marks: Marks,
     /// Context level bits (NMI, hardirq, serving softirq) at entry.

@@ -60,6 +60,7 @@ pub(crate) fn end_if_overdue(ip: usize) {
     // SAFETY: `fp` is non-null, so `own_frame` found a live, armed frame of this context,
     // which stays linked while we, its callee, run.
     let frame = unsafe { &mut *fp };
+    frame.lock_wait.store(true, Ordering::Relaxed);
     let now = rdtsc();
     if frame.deadline_tsc.load(Ordering::Relaxed) > now {
         return;
@@ -156,6 +157,17 @@ unsafe fn check_hang(regs: *mut PtRegs, level_offset: u32, nmi: bool, now: u64) 
     // Driver text itself stays an abort point with more held: that is the driver's own
     // `DriverLock`, which dies with the instance.
     if !forced && held && SPIN_TEXT.contains(r.ip as usize) {
+        return false;
+    }
+    // A call waiting for a driver lock whose holder may be hung on a CPU that stopped
+    // ticking (interrupts off): kick that CPU and give the holder a little longer to be
+    // ended first, so that its hang (the cause) is what the recovery reports, as a waiter
+    // that ends itself does (`end_if_overdue`).
+    // SAFETY: `frame` is the live frame found above.
+    if unsafe { (*frame).lock_wait.load(Ordering::Relaxed) }
+        && overdue < ns_to_cycles(WAITER_GRACE_NS)
+        && kick_stalled_cpus(cpu, now)
+    {
         return false;
     }
     if forced && (held || task || overdue < ns_to_cycles(FORCE_ABORT_NS)) {
