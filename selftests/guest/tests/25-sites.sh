@@ -198,6 +198,58 @@ site_drive 3 all
 echo off > "$TD/inject"
 echo "frame pointer: flip_dest at $fp fired $(site_field fired) times, rbp left alone"
 
+# A hang with the driver lock held while the other CPU waits for the lock. The site is
+# testdev-a's call that releases its lock in request: the holder loops there with
+# interrupts off (the lock keeps them off), its CPU no longer ticks; the waiter
+# re-enables interrupts between its tries, so its own tick finds it overdue a moment
+# after the holder. The recovery must report the holder's hang, at the site, not the
+# wait for it (campaign chunk 9, #404: the waiter's tick ended it first). Each round
+# must give one recovery, one new report naming the site.
+unlock_site() {
+	local mod=ndriver_testdev_a a rest func= base= prev= at=
+	while read -r a rest; do
+		case "$rest" in
+		"<"*">:") func=${rest#<}; func=${func%>:}; base=$a ;;
+		R_X86_64_PLT32*rust_helper_spin_unlock_irq_enable*)
+			[[ $func == *TestdevDriver7request ]] && { at=$prev; break; } ;;
+		*) prev=${a%:} ;;
+		esac
+	done < <(objdump -dr --no-show-raw-insn "$ROOT/sample-drivers/$mod.ko")
+	[ -n "$at" ] || return 1
+	echo "$mod:$func+$((0x$at - 0x$base))"
+}
+WAITER_ROUNDS=${NDRIVER_WAITER_ROUNDS:-6}
+ws=$(unlock_site) || fail "no unlock call in testdev-a's request (its code changed?)"
+wsym=
+for ((i = 1; i <= WAITER_ROUNDS; i++)); do
+	class=spin
+	((i % 2)) || class=spin_irqoff
+	rec=$(stat recoveries)
+	gen=$(status_of generation)
+	echo "class=$class site=$ws" > "$TD/inject" || fail "lock holder site $ws: not placed"
+	wsym=$(site_field symbol)
+	pids=()
+	for cpu in 0 1; do
+		taskset -c $cpu bash -c "while :; do echo 'op 1' > '$TD/call'; done" 2> /dev/null &
+		pids+=($!)
+	done
+	WAIT_SECS=20 wait_for $((rec + 1)) stat recoveries
+	kill "${pids[@]}" 2> /dev/null
+	wait "${pids[@]}" 2> /dev/null
+	wait_for 1 running_n
+	[ "$(site_field fired)" = 1 ] || fail "lock holder round $i: site fired $(site_field fired) times"
+	[ "$(stat recoveries)" = $((rec + 1)) ] ||
+		fail "lock holder round $i: $(($(stat recoveries) - rec)) recoveries, want 1"
+	report_newest "$TD"
+	[ "$REPORT_GEN" -ge "$gen" ] || fail "lock holder round $i: no new report: $REPORT"
+	[ "$REPORT_CAUSE" = hang ] && [ "${REPORT_IP%%/*}" = "${wsym%%/*}" ] ||
+		fail "lock holder round $i ($class): the report names $REPORT_CAUSE at $REPORT_IP, want the holder's hang at ${wsym%%/*}: $REPORT"
+	echo off > "$TD/inject"
+	site_drive 1
+	[ "$WRONG" = 0 ] || fail "lock holder round $i: wrong answer after the recovery"
+done
+echo "lock holder: $WAITER_ROUNDS hangs at $ws (${wsym%%/*}) with a waiter on the other CPU, each reported as the holder's"
+
 cat "$TD/stats" "$DBG/status"
 # A corruption may make the driver call or return into kernel code with a bad value:
 # contained as a kernel_fault, whose report (registers and stack) is in the log. Allow
