@@ -198,6 +198,7 @@ macro_rules! trigger {
             contain_ns: AtomicU64,
             ctx: AtomicU64,
             injected: AtomicBool,
+            waiter: AtomicBool,
             #[pin]
             done: Completion,
         }
@@ -238,6 +239,7 @@ macro_rules! trigger {
                                 self.contain_ns.store(fail.contain_ns, Ordering::Relaxed);
                                 self.ctx.store(fail.ctx, Ordering::Relaxed);
                                 self.injected.store(fail.injected, Ordering::Relaxed);
+                                self.waiter.store(fail.waiter, Ordering::Relaxed);
                                 self.outcome.store(2, Ordering::Relaxed);
                             }
                         }
@@ -259,6 +261,7 @@ macro_rules! trigger {
                     contain_ns: AtomicU64::new(0),
                     ctx: AtomicU64::new(0),
                     injected: AtomicBool::new(false),
+                    waiter: AtomicBool::new(false),
                     done <- Completion::new(),
                 });
                 let Ok(t) = Arc::pin_init(init, GFP_KERNEL) else {
@@ -275,6 +278,7 @@ macro_rules! trigger {
                         contain_ns: t.contain_ns.load(Ordering::Relaxed),
                         ctx: t.ctx.load(Ordering::Relaxed),
                         injected: t.injected.load(Ordering::Relaxed),
+                        waiter: t.waiter.load(Ordering::Relaxed),
                     }),
                     _ => Ok(None),
                 }

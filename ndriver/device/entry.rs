@@ -28,6 +28,9 @@ pub(crate) struct Failure {
     pub(crate) ctx: u64,
     /// A fault was injected into this device while the failed call ran.
     pub(crate) injected: bool,
+    /// A hang of a call that waited for a driver lock: when the lock's holder failed
+    /// too, its failure is the cause the recovery reports ([`Device::note_cause`]).
+    pub(crate) waiter: bool,
 }
 
 impl Failure {
@@ -39,6 +42,7 @@ impl Failure {
             contain_ns: 0,
             ctx: 0,
             injected: false,
+            waiter: false,
         }
     }
 }
@@ -114,9 +118,9 @@ impl<C: Class> Device<C> {
         // Only on a failure the guard saw: the faulting context, kept for the report of
         // the recovery of this instance (still the current one: the caller holds it).
         let ctx = Cell::new(0u64);
-        let sink = |_: &Fault, c: &FaultContext| {
+        let sink = |f: &Fault, c: &FaultContext| {
             let gen = self.current_instance().map_or(0, |i| i.generation);
-            ctx.set(self.keep_context(gen, c));
+            ctx.set(self.keep_context(gen, c, f.lock_wait));
         };
         let start = now_ns();
         // SAFETY: the closure calls the driver's entry point, which publishes no pointer
@@ -155,6 +159,7 @@ impl<C: Class> Device<C> {
                 Failure {
                     contain_ns: end.saturating_sub(start).saturating_sub(fault.elapsed_ns),
                     ctx: ctx.get(),
+                    waiter: fault.lock_wait,
                     ..Failure::new(classify(&fault), 0)
                 }
             }
@@ -171,7 +176,38 @@ impl<C: Class> Device<C> {
         }
         self.counters.failures[entry].fetch_add(1, Ordering::Relaxed);
         self.counters.detected[failure.detected as usize].fetch_add(1, Ordering::Relaxed);
+        self.note_cause(entry, &failure);
         Err(failure)
+    }
+
+    /// Notes `fail` of `entry` as the cause of its instance's failure if it is the first
+    /// failure of the instance that is no lock waiter's hang. Called while the failed call
+    /// is still admitted, so a recovery of the instance (which quiesces first) finds it:
+    /// a waiter can be ended before the holder it waits for, which hangs with interrupts
+    /// off where only an NMI ends it; the holder's hang is the cause to report.
+    fn note_cause(&self, entry: usize, fail: &Failure) {
+        if fail.waiter {
+            return;
+        }
+        let Some(gen) = self.current_instance().map(|i| i.generation) else {
+            return;
+        };
+        let mut c = self.cause.lock();
+        if c.as_ref().is_none_or(|(g, _, _)| *g < gen) {
+            *c = Some((gen, entry, *fail));
+        }
+    }
+
+    /// The cause noted for generation `gen` ([`Device::note_cause`]), taken.
+    pub(super) fn take_cause(&self, gen: u64) -> Option<(usize, Failure)> {
+        let mut c = self.cause.lock();
+        match *c {
+            Some((g, entry, fail)) if g == gen => {
+                *c = None;
+                Some((entry, fail))
+            }
+            _ => None,
+        }
     }
 
     /// The current instance, from `guarded_entry`.

@@ -194,19 +194,28 @@ impl<C: Class> Device<C> {
 
     /// Recovers from `fail` of `entry` seen on generation `gen`; a no-op if another
     /// caller already replaced that generation. Process context.
-    pub(crate) fn recover(&self, gen: u64, entry: usize, fail: Failure) -> Result {
+    pub(crate) fn recover(&self, gen: u64, mut entry: usize, mut fail: Failure) -> Result {
         let mut ctl = self.ctl.lock();
         if ctl.generation != gen || ctl.instance.is_none() {
             return if ctl.down { Err(EIO) } else { Ok(()) };
         }
+        let t = now_ns();
+        self.quiesce();
+        let quiesce_ns = now_ns().saturating_sub(t);
+        // Every call of the instance has left: a lock holder that failed after its waiter
+        // (ended first) noted its failure by now, and it is the cause.
+        if fail.waiter {
+            if let Some((e, f)) = self.take_cause(gen) {
+                entry = e;
+                fail = f;
+            }
+        }
         let mut p = Phases {
             contain: fail.contain_ns,
+            quiesce: quiesce_ns,
             ..Phases::default()
         };
         let mut report = self.begin_report(&ctl, gen, entry, &fail);
-        let t = now_ns();
-        self.quiesce();
-        p.quiesce = now_ns().saturating_sub(t);
         crate::race::point(crate::race::RECOVER_QUIESCED, self.owner_tag());
         let t = now_ns();
         let undone = self.discard(&mut ctl);

@@ -94,6 +94,8 @@ pub(crate) struct KeptContext {
     id: u64,
     /// Generation of the instance whose call failed.
     generation: u64,
+    /// The call was a lock waiter ended by its wait (`Fault::lock_wait`).
+    waiter: bool,
     ctx: FaultContext,
 }
 
@@ -318,19 +320,25 @@ impl Ctl {
 }
 
 impl<C: Class> Device<C> {
-    /// Keeps the faulting context `c` of a failed call of generation `gen` for the
-    /// recovery's report, unless one of this or a later generation is kept already (the
-    /// first failure of an instance is the one its recovery usually handles). Returns its
-    /// id for [`Failure::ctx`], 0 when not kept. Any context but NMI.
-    pub(super) fn keep_context(&self, gen: u64, c: &FaultContext) -> u64 {
+    /// Keeps the faulting context `c` of a failed call of generation `gen` (`waiter`: a
+    /// hang while it waited for a driver lock) for the recovery's report, unless one of
+    /// this or a later generation is kept already (the first failure of an instance is
+    /// the one its recovery usually handles; a lock waiter's gives way to its holder's,
+    /// see [`Device::note_cause`]). Returns its id for [`Failure::ctx`], 0 when not kept.
+    /// Any context but NMI.
+    pub(super) fn keep_context(&self, gen: u64, c: &FaultContext, waiter: bool) -> u64 {
         let mut kept = self.fault_ctx.lock();
-        if kept.as_ref().is_some_and(|k| k.generation >= gen) {
+        if kept
+            .as_ref()
+            .is_some_and(|k| k.generation > gen || (k.generation == gen && (waiter || !k.waiter)))
+        {
             return 0;
         }
         let id = self.next_ctx.fetch_add(1, Ordering::Relaxed) + 1;
         *kept = Some(KeptContext {
             id,
             generation: gen,
+            waiter,
             ctx: *c,
         });
         id

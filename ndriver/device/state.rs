@@ -99,6 +99,10 @@ pub(crate) struct Device<C: Class> {
     /// waiting for `recovery_work`.
     #[pin]
     pub(super) pending: SpinLockIrq<Option<(u64, usize, Failure)>>,
+    /// The first failure of the newest failed instance that is no lock waiter's hang:
+    /// generation, entry, failure (`Device::note_cause`).
+    #[pin]
+    pub(super) cause: SpinLockIrq<Option<(u64, usize, Failure)>>,
     #[pin]
     pub(super) recovery_work: Work<Device<C>>,
     /// Periodic rejuvenation (policy `rejuvenate_ms`); while queued it owns a
@@ -159,6 +163,7 @@ impl<C: Class> Device<C> {
             pci: AtomicPtr::new(core::ptr::null_mut()),
             pci_addr: AtomicU64::new(0),
             pending <- new_spinlock_irq!(None),
+            cause <- new_spinlock_irq!(None),
             recovery_work <- new_work!("ndriver_recovery"),
             rejuvenate_work <- new_delayed_work!("ndriver_rejuvenate"),
             leaving: AtomicBool::new(false),

@@ -189,6 +189,7 @@ pub(crate) unsafe fn guarded_call(
         ip: frame.fault_ip as usize,
         elapsed_ns: cycles_to_ns(frame.fault_tsc.wrapping_sub(frame.start_tsc)),
         in_kernel: frame.fault_in_kernel.load(Ordering::Relaxed),
+        lock_wait: class == Detected::Hang && frame.lock_wait.load(Ordering::Relaxed),
     };
     if let Some(sink) = sink {
         if frame.captured {

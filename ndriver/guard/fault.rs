@@ -22,6 +22,9 @@ pub(crate) struct Fault {
     /// The faulting instruction was in core kernel code (reached from the guarded call),
     /// not in driver text: a `kernel_fault`, reported in full.
     pub(crate) in_kernel: bool,
+    /// A hang ended while the call waited for a driver lock: the lock's holder, if it
+    /// failed too, is the cause to report.
+    pub(crate) lock_wait: bool,
 }
 
 impl Fault {
@@ -32,6 +35,7 @@ impl Fault {
             ip: 0,
             elapsed_ns: 0,
             in_kernel: false,
+            lock_wait: false,
         }
     }
 
