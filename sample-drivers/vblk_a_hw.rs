@@ -124,7 +124,7 @@ impl Hw {
     /// Takes the device, resets it, sets up the queue and the interrupt; returns the
     /// device and its capacity in sectors.
     pub(crate) fn probe(dev: &Dev) -> Result<(Self, u64)> {
-        let (enabled, io, st) = vl::take(dev, vl::F_BLK_FLUSH)?;
+        let (enabled, io, st) = vl::take(dev, vl::GUEST_FEATURES::zeroed().with_blk_flush(true))?;
         if (st.queue_num as usize) < 3 * DEPTH {
             pr_err!("vblk-a: queue of {} entries is too small\n", st.queue_num);
             return Err(ENODEV);
@@ -137,7 +137,7 @@ impl Hw {
         }
         // From here on the device may write our memory: the undo list resets it before
         // that memory is given back.
-        let reset = dev.reset_on_undo(&io, vl::STATUS as u32, 0, 1)?;
+        let reset = vl::reset_on_undo(dev, &io)?;
         let irq = dev.request_irq()?;
         let hw = Self {
             _irq: irq,
@@ -147,7 +147,7 @@ impl Hw {
             queue,
             io,
             _enabled: enabled,
-            flush: st.features & vl::F_BLK_FLUSH != 0,
+            flush: st.features.blk_flush(),
             completed: AtomicU64::new(0),
         };
         hw.prepare_chains()?;
@@ -269,11 +269,7 @@ impl Hw {
     /// interrupt was the device's for another reason (`Some(false)`), or not the
     /// device's (`None`).
     pub(crate) fn ack(&self) -> Option<bool> {
-        let isr = self.io.read8(vl::ISR);
-        match isr {
-            0 => None,
-            _ => Some(isr & vl::ISR_QUEUE != 0),
-        }
+        vl::ack_interrupt(&self.io)
     }
 
     /// Walks the used ring and gives every finished request back to the framework.

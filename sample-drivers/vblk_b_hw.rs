@@ -66,7 +66,7 @@ impl Hw {
     /// Takes the device, resets it and sets the queue up; returns the device and its
     /// capacity in sectors.
     pub(crate) fn probe(dev: &Dev) -> Result<(Self, u64)> {
-        let (enabled, io, st) = vl::take(dev, vl::F_BLK_FLUSH)?;
+        let (enabled, io, st) = vl::take(dev, vl::GUEST_FEATURES::zeroed().with_blk_flush(true))?;
         if st.queue_num < 3 {
             return Err(ENODEV);
         }
@@ -74,7 +74,7 @@ impl Hw {
         let hdr = dev.dma_array::<ReqSlot>(1)?;
         let buf = dev.dma_alloc(BLK_MAX_BYTES as usize)?;
         let poll = dev.timer(0)?;
-        let reset = dev.reset_on_undo(&io, vl::STATUS as u32, 0, 1)?;
+        let reset = vl::reset_on_undo(dev, &io)?;
         // No interrupts: completion is polled.
         queue.no_interrupt()?;
         let hw = Self {
@@ -85,7 +85,7 @@ impl Hw {
             queue,
             io,
             _enabled: enabled,
-            flush: st.features & vl::F_BLK_FLUSH != 0,
+            flush: st.features.blk_flush(),
             completed: AtomicU64::new(0),
         };
         if let Err(e) = vl::activate(&hw.io, hw.queue.dma()) {

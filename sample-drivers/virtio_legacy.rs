@@ -14,57 +14,102 @@
 #![allow(dead_code)]
 
 use crate::abi::PciId;
-use crate::blk_driver::{Done, Op};
+use crate::blk_driver::{Done, Op, ResetOnUndo};
 use crate::driver_dev::{Dev, DmaCoherent, IoBar, PciEnabled};
 use core::sync::atomic::{fence, AtomicU16, Ordering};
+use kernel::io::{register, Io};
 use kernel::prelude::*;
 
 /// The functions both block drivers drive: the transitional virtio block device
 /// (`1af4:1001`). A modern-only one (`1af4:1042`) has no legacy interface.
 pub(crate) const PCI_IDS: &[PciId] = &[PciId::new(0x1af4, 0x1001)];
 
-/// Host (device) features, 32 bits.
-pub(crate) const HOST_FEATURES: usize = 0;
-/// Guest (driver) features, 32 bits.
-pub(crate) const GUEST_FEATURES: usize = 4;
-/// Page number (address >> 12) of the selected queue, 32 bits; 0 deactivates it.
-pub(crate) const QUEUE_PFN: usize = 8;
-/// Size of the selected queue, 16 bits, read-only.
-pub(crate) const QUEUE_NUM: usize = 12;
-/// Queue selector, 16 bits.
-pub(crate) const QUEUE_SEL: usize = 14;
-/// Queue notification, 16 bits: write the queue's index.
-pub(crate) const QUEUE_NOTIFY: usize = 16;
-/// Device status, 8 bits; writing 0 resets the device.
-pub(crate) const STATUS: usize = 18;
-/// Interrupt status, 8 bits; reading it acknowledges the interrupt.
-pub(crate) const ISR: usize = 19;
-/// Device-specific configuration (without MSI-X).
-pub(crate) const CONFIG: usize = 20;
-/// virtio-blk's capacity in 512-byte sectors, 64 bits in two 32-bit halves: the first
-/// field of its configuration.
-const CAPACITY_LO: usize = CONFIG;
-const CAPACITY_HI: usize = CONFIG + 4;
+register! {
+    /// Host (device) features.
+    pub(crate) HOST_FEATURES(u32) @ 0 {
+        /// All 32 feature bits.
+        31:0 bits => u32;
+        /// virtio-blk: the device has a write cache and takes flush requests.
+        9:9 blk_flush => bool;
+    }
+
+    /// Guest (driver) features: those of [`HOST_FEATURES`] the driver takes.
+    pub(crate) GUEST_FEATURES(u32) @ 4 {
+        /// All 32 feature bits.
+        31:0 bits => u32;
+        /// virtio-blk: the driver sends flush requests.
+        9:9 blk_flush => bool;
+    }
+
+    /// Page number (address >> 12) of the selected queue; 0 deactivates it.
+    pub(crate) QUEUE_PFN(u32) @ 8 {
+        31:0 pfn => u32;
+    }
+
+    /// Size of the selected queue, read-only.
+    pub(crate) QUEUE_NUM(u16) @ 12 {
+        15:0 size => u16;
+    }
+
+    /// Queue selector.
+    pub(crate) QUEUE_SEL(u16) @ 14 {
+        15:0 queue => u16;
+    }
+
+    /// Queue notification: write the queue's index.
+    pub(crate) QUEUE_NOTIFY(u16) @ 16 {
+        15:0 queue => u16;
+    }
+
+    /// Device status; writing 0 resets the device.
+    pub(crate) STATUS(u8) @ 18 {
+        /// The driver gave up on the device.
+        7:7 failed => bool;
+        /// The driver is ready.
+        2:2 driver_ok => bool;
+        /// The guest has a driver for the device.
+        1:1 driver => bool;
+        /// The guest saw the device.
+        0:0 acknowledge => bool;
+    }
+
+    /// Interrupt status; reading it acknowledges the interrupt.
+    pub(crate) ISR(u8) @ 19 {
+        /// The configuration changed.
+        1:1 config => bool;
+        /// A queue has used buffers.
+        0:0 queue => bool;
+    }
+
+    /// virtio-blk's capacity in 512-byte sectors, low half: the first field of the
+    /// device-specific configuration, which starts at 20 without MSI-X.
+    CAPACITY_LO(u32) @ 20 {
+        31:0 sectors => u32;
+    }
+
+    /// virtio-blk's capacity, high half.
+    CAPACITY_HI(u32) @ 24 {
+        31:0 sectors => u32;
+    }
+}
+
 /// What the driver uses of the register BAR: the header and the capacity (8 bytes of
 /// configuration). Register offsets are checked against it when the driver is built.
-pub(crate) const BAR_SIZE: usize = CONFIG + 8;
+pub(crate) const BAR_SIZE: usize = 28;
 /// The register BAR (BAR 0, I/O ports).
 pub(crate) type Regs = IoBar<BAR_SIZE>;
 
-/// Status: the guest saw the device.
-pub(crate) const S_ACKNOWLEDGE: u8 = 1;
-/// Status: the guest has a driver for it.
-pub(crate) const S_DRIVER: u8 = 2;
-/// Status: the driver is ready.
-pub(crate) const S_DRIVER_OK: u8 = 4;
-/// Status: the driver gave up on the device.
-pub(crate) const S_FAILED: u8 = 0x80;
+impl STATUS {
+    /// The status that resets the device.
+    pub(crate) fn reset() -> Self {
+        Self::zeroed()
+    }
 
-/// ISR bit: a queue has used buffers.
-pub(crate) const ISR_QUEUE: u8 = 1;
-
-/// Block feature: the device has a write cache and takes flush requests.
-pub(crate) const F_BLK_FLUSH: u32 = 1 << 9;
+    /// The status the driver reports once it has seen the device.
+    fn acknowledged() -> Self {
+        Self::zeroed().with_acknowledge(true)
+    }
+}
 
 /// Block request header `type`: read.
 pub(crate) const T_IN: u32 = 0;
@@ -225,7 +270,7 @@ impl Layout {
 /// What the device offered and the driver took at start-up.
 pub(crate) struct Started {
     /// Negotiated features.
-    pub(crate) features: u32,
+    pub(crate) features: GUEST_FEATURES,
     /// Disk size in 512-byte sectors.
     pub(crate) capacity: u64,
     /// Size of queue 0 (fixed by the device).
@@ -235,26 +280,26 @@ pub(crate) struct Started {
 /// Resets the device: it forgets its queues and stops all DMA (a legacy reset is
 /// synchronous: the device has finished its requests when the write returns).
 pub(crate) fn reset(io: &Regs) {
-    io.write8(0, STATUS);
+    io.write_reg(STATUS::reset());
 }
 
 /// Resets the device and starts the handshake up to feature negotiation, taking the
 /// features in `want` that the device offers; selects queue 0.
-pub(crate) fn start(io: &Regs, want: u32) -> Result<Started> {
+pub(crate) fn start(io: &Regs, want: GUEST_FEATURES) -> Result<Started> {
     reset(io);
-    if io.read8(STATUS) != 0 {
+    if io.read(STATUS) != STATUS::reset() {
         return Err(EIO);
     }
-    io.write8(S_ACKNOWLEDGE, STATUS);
-    io.write8(S_ACKNOWLEDGE | S_DRIVER, STATUS);
-    let features = io.read32(HOST_FEATURES) & want;
-    io.write32(features, GUEST_FEATURES);
-    let lo = io.read32(CAPACITY_LO) as u64;
-    let hi = io.read32(CAPACITY_HI) as u64;
-    io.write16(0, QUEUE_SEL);
-    let queue_num = io.read16(QUEUE_NUM);
-    if queue_num == 0 || !queue_num.is_power_of_two() || io.read32(QUEUE_PFN) != 0 {
-        io.write8(S_FAILED, STATUS);
+    io.write_reg(STATUS::acknowledged());
+    io.write_reg(STATUS::acknowledged().with_driver(true));
+    let features = GUEST_FEATURES::zeroed().with_bits(io.read(HOST_FEATURES).bits() & want.bits());
+    io.write_reg(features);
+    let lo = u64::from(io.read(CAPACITY_LO).sectors());
+    let hi = u64::from(io.read(CAPACITY_HI).sectors());
+    io.write_reg(QUEUE_SEL::zeroed().with_queue(0));
+    let queue_num = io.read(QUEUE_NUM).size();
+    if queue_num == 0 || !queue_num.is_power_of_two() || io.read(QUEUE_PFN).pfn() != 0 {
+        io.write_reg(STATUS::zeroed().with_failed(true));
         return Err(ENODEV);
     }
     Ok(Started {
@@ -270,10 +315,14 @@ pub(crate) fn activate(io: &Regs, dma: u64) -> Result {
     if dma % ALIGN as u64 != 0 || dma >> 12 > u32::MAX as u64 {
         return Err(EINVAL);
     }
-    io.write16(0, QUEUE_SEL);
-    io.write32((dma >> 12) as u32, QUEUE_PFN);
-    io.write8(S_ACKNOWLEDGE | S_DRIVER | S_DRIVER_OK, STATUS);
-    if io.read8(STATUS) & S_FAILED != 0 {
+    io.write_reg(QUEUE_SEL::zeroed().with_queue(0));
+    io.write_reg(QUEUE_PFN::zeroed().with_pfn((dma >> 12) as u32));
+    io.write_reg(
+        STATUS::acknowledged()
+            .with_driver(true)
+            .with_driver_ok(true),
+    );
+    if io.read(STATUS).failed() {
         return Err(EIO);
     }
     Ok(())
@@ -281,12 +330,29 @@ pub(crate) fn activate(io: &Regs, dma: u64) -> Result {
 
 /// Tells the device that queue 0 has new buffers.
 pub(crate) fn notify(io: &Regs) {
-    io.write16(0, QUEUE_NOTIFY);
+    io.write_reg(QUEUE_NOTIFY::zeroed().with_queue(0));
+}
+
+/// Acknowledges the device's interrupt: `Some(true)` if a queue has used buffers,
+/// `Some(false)` for another cause, `None` if the device did not interrupt (the
+/// interrupt of another device on the line).
+pub(crate) fn ack_interrupt(io: &Regs) -> Option<bool> {
+    let isr = io.read(ISR);
+    if isr.into_raw() == 0 {
+        return None;
+    }
+    Some(isr.queue())
+}
+
+/// Has the undo list of the instance behind `dev` reset the device (`STATUS` 0) if
+/// the instance dies.
+pub(crate) fn reset_on_undo(dev: &Dev, io: &Regs) -> Result<ResetOnUndo> {
+    dev.reset_on_undo(io, STATUS::reset())
 }
 
 /// Takes the device behind `dev`: enables the PCI function, maps the register block
 /// (BAR 0) and starts the device (see [`start`]), taking the features in `want`.
-pub(crate) fn take(dev: &Dev, want: u32) -> Result<(PciEnabled, Regs, Started)> {
+pub(crate) fn take(dev: &Dev, want: GUEST_FEATURES) -> Result<(PciEnabled, Regs, Started)> {
     if !dev.pci_present() {
         return Err(ENODEV);
     }

@@ -27,6 +27,7 @@ use crate::driver_lock::DriverLock;
 use core::ptr;
 use kernel::error::VTABLE_DEFAULT_ERROR;
 use kernel::ffi::{c_int, c_void};
+use kernel::io::register::FixedRegister;
 use kernel::prelude::*;
 
 pub(crate) use crate::driver_dev::*;
@@ -194,22 +195,33 @@ pub(crate) enum Done {
 
 /// The block callouts, on the handle of [`driver_dev`](crate::driver_dev).
 impl Dev {
-    /// Has the undo list write `value` (`width` bytes) at `offset` of `io` if the
-    /// instance dies: the device reset that must come before its DMA buffers and
-    /// register mapping are given back. Dropping the result (an orderly stop) drops
-    /// the record without writing; drop it before `io` (the framework refuses to unmap
-    /// a BAR a recorded reset writes into).
-    pub(crate) fn reset_on_undo<const SIZE: usize>(
+    /// Has the undo list write register value `value` of `io` if the instance dies: the
+    /// device reset that must come before its DMA buffers and register mapping are given
+    /// back. `R` is a register of `kernel::io::register!` at a fixed offset, 8, 16 or 32
+    /// bits wide; its offset is checked against `SIZE` when the driver is built. Dropping
+    /// the result (an orderly stop) drops the record without writing; drop it before `io`
+    /// (the framework refuses to unmap a BAR a recorded reset writes into).
+    pub(crate) fn reset_on_undo<const SIZE: usize, R>(
         &self,
         io: &IoBar<SIZE>,
-        offset: u32,
-        value: u32,
-        width: u32,
-    ) -> Result<ResetOnUndo> {
+        value: R,
+    ) -> Result<ResetOnUndo>
+    where
+        R: FixedRegister,
+        R::Storage: Into<u32>,
+    {
+        let width = core::mem::size_of::<R::Storage>();
+        kernel::build_assert::const_assert!(
+            R::OFFSET % core::mem::size_of::<R::Storage>() == 0
+                && R::OFFSET + core::mem::size_of::<R::Storage>() <= SIZE,
+            "a reset register outside the BAR or misaligned"
+        );
+        let offset = u32::try_from(R::OFFSET).map_err(|_| EINVAL)?;
+        let raw: u32 = <R::Storage as From<R>>::from(value).into();
         // SAFETY: `self` is the live instance this entry point was called for; `io` is
         // a mapping of this instance.
         kernel::error::to_result(unsafe {
-            bapi::ndriver_io_reset_on_undo(self.handle(), io.addr(), offset, value, width)
+            bapi::ndriver_io_reset_on_undo(self.handle(), io.addr(), offset, raw, width as u32)
         })?;
         // INVARIANT: the callout recorded the reset for this instance at `io` + `offset`.
         Ok(ResetOnUndo {

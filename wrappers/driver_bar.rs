@@ -1,17 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! BARs for implementations: [`Bar`] (memory, driven by the kernel's `kernel::io::Io`
-//! accessors) and [`IoBar`] (memory or I/O ports through `ioread*`/`iowrite*`), both
-//! checked against the BAR: a constant offset when the driver is built, a computed one
-//! at run time. Part of `driver_dev.rs`.
+//! BARs for implementations: [`Bar`] (memory, through the kernel's `Mmio` backend) and
+//! [`IoBar`] (memory or I/O ports through `ioread*`/`iowrite*`, [`IoMapBackend`]). Both
+//! are accessed with the kernel's `kernel::io::Io` methods, so with the typed registers
+//! `kernel::io::register!` defines, checked against the BAR: a constant offset when the
+//! driver is built, a computed one at run time. Part of `driver_dev.rs`.
 
 use super::Dev;
 use crate::abi::Instance;
 use crate::callouts_api as api;
+use core::marker::PhantomData;
 use kernel::bindings;
 use kernel::ffi::c_void;
-use kernel::io::{IoBase, Mmio as MmioView, MmioBackend, MmioRaw, Region};
+use kernel::io::{IoBackend, IoBase, IoCapable, Mmio as MmioView, MmioBackend, MmioRaw, Region};
 use kernel::prelude::*;
+use kernel::ptr::KnownSize;
 
 impl Dev {
     /// Claims and maps BAR `bar` (a memory BAR if `mem_only`), and learns its length.
@@ -51,11 +54,10 @@ impl Dev {
     /// be at least `SIZE` bytes long (`EINVAL` if it is shorter).
     pub(crate) fn iomap_io<const SIZE: usize>(&self, bar: u32) -> Result<IoBar<SIZE>> {
         let map = self.map_bar(bar, false)?;
-        if map.len < SIZE {
-            return Err(EINVAL);
-        }
-        // INVARIANT: the BAR is at least `SIZE` bytes long (checked).
-        Ok(IoBar(map))
+        let region = Region::<SIZE>::ptr_try_from_raw_parts_mut(map.base.cast(), map.len)?;
+        // INVARIANT: `region` covers the whole BAR `map` holds mapped; `Region` checked that
+        // it is 4-byte aligned, a multiple of 4 bytes and at least `SIZE` bytes long.
+        Ok(IoBar { map, region })
     }
 }
 
@@ -84,9 +86,11 @@ impl Drop for BarMap {
 }
 
 /// A mapped memory BAR of at least `SIZE` bytes, accessed with the kernel's
-/// [`kernel::io::Io`] methods: `read32(OFF)`/`write32(v, OFF)` check a constant offset
-/// against `SIZE` when the driver is built, `try_read32(off)`/`try_write32(v, off)` a
-/// computed one against the BAR's real length, and return `EINVAL` for one outside it.
+/// [`kernel::io::Io`] methods, preferably on registers defined with
+/// `kernel::io::register!`: `read(REG)`, `write_reg(value)` and `update(REG, f)` check
+/// the register's constant offset against `SIZE` when the driver is built;
+/// `try_read`/`try_write` check a computed location (an array register's
+/// `try_at(i)`) against the BAR's real length and return `EINVAL` for one outside it.
 ///
 /// # Invariants
 ///
@@ -108,86 +112,127 @@ impl<'a, const SIZE: usize> IoBase<'a> for &'a Bar<SIZE> {
     }
 }
 
-/// Whether a `T` fits at `offset` in a region of `size` bytes, naturally aligned.
-const fn fits<T>(offset: usize, size: usize) -> bool {
-    let n = core::mem::size_of::<T>();
-    offset % n == 0 && offset <= size && n <= size - offset
-}
-
-/// Port or memory I/O accessors of an [`IoBar`], checked as those of [`Bar`] are.
-macro_rules! port_access {
-    ($read:ident, $try_read:ident, $write:ident, $try_write:ident, $t:ty, $ior:ident, $iow:ident) => {
-        #[doc = concat!("Reads the `", stringify!($t), "` register at constant `offset` (checked against `SIZE` at build time).")]
-        #[inline(always)]
-        pub(crate) fn $read(&self, offset: usize) -> $t {
-            build_assert!(fits::<$t>(offset, SIZE));
-            // SAFETY: `offset` is inside the BAR's first `SIZE` bytes, which are mapped (type
-            // invariant), and naturally aligned.
-            unsafe { bindings::$ior(self.0.base.wrapping_byte_add(offset)) as $t }
-        }
-
-        #[doc = concat!("Reads the `", stringify!($t), "` register at `offset`; `EINVAL` outside the BAR.")]
-        pub(crate) fn $try_read(&self, offset: usize) -> Result<$t> {
-            if !fits::<$t>(offset, self.0.len) {
-                return Err(EINVAL);
-            }
-            // SAFETY: `offset` is inside the mapped BAR (checked against its length) and
-            // naturally aligned.
-            Ok(unsafe { bindings::$ior(self.0.base.wrapping_byte_add(offset)) as $t })
-        }
-
-        #[doc = concat!("Writes the `", stringify!($t), "` register at constant `offset` (checked against `SIZE` at build time).")]
-        #[inline(always)]
-        pub(crate) fn $write(&self, value: $t, offset: usize) {
-            build_assert!(fits::<$t>(offset, SIZE));
-            // SAFETY: `offset` is inside the BAR's first `SIZE` bytes, which are mapped (type
-            // invariant), and naturally aligned.
-            unsafe { bindings::$iow(value.into(), self.0.base.wrapping_byte_add(offset)) }
-        }
-
-        #[doc = concat!("Writes the `", stringify!($t), "` register at `offset`; `EINVAL` outside the BAR.")]
-        pub(crate) fn $try_write(&self, value: $t, offset: usize) -> Result {
-            if !fits::<$t>(offset, self.0.len) {
-                return Err(EINVAL);
-            }
-            // SAFETY: `offset` is inside the mapped BAR (checked against its length) and
-            // naturally aligned.
-            unsafe { bindings::$iow(value.into(), self.0.base.wrapping_byte_add(offset)) };
-            Ok(())
-        }
-    };
-}
-
-/// A mapped BAR of at least `SIZE` bytes, memory or I/O ports, accessed with
-/// `ioread*`/`iowrite*` (which pick port or memory instructions from the mapping).
+/// A view of (part of) a BAR mapped for `ioread*`/`iowrite*`: what [`IoMapBackend`]
+/// performs the kernel's [`kernel::io::Io`] accesses on, the counterpart of
+/// [`kernel::io::Mmio`] for a mapping that may be I/O ports.
 ///
 /// # Invariants
 ///
-/// The BAR the [`BarMap`] holds is at least `SIZE` bytes long.
-pub(crate) struct IoBar<const SIZE: usize = 0>(BarMap);
+/// `ptr` is an `ioread*`/`iowrite*` address (an I/O-port cookie or an MMIO address) of a
+/// region, of the size its metadata says and aligned as `T` is, that stays mapped for
+/// `'a`.
+pub(crate) struct IoMapView<'a, T: ?Sized> {
+    ptr: *mut T,
+    _lifetime: PhantomData<&'a ()>,
+}
+
+impl<T: ?Sized> Copy for IoMapView<'_, T> {}
+impl<T: ?Sized> Clone for IoMapView<'_, T> {
+    #[inline]
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<'a, T: ?Sized + KnownSize> IoBase<'a> for IoMapView<'a, T> {
+    type Backend = IoMapBackend;
+    type Target = T;
+
+    #[inline]
+    fn as_view(self) -> Self {
+        self
+    }
+}
+
+/// The [`IoBackend`] of [`IoBar`]: 8-, 16- and 32-bit accesses through
+/// `ioread*`/`iowrite*`, which pick port or memory instructions from the address.
+pub(crate) struct IoMapBackend;
+
+impl IoBackend for IoMapBackend {
+    type View<'a, T: ?Sized + KnownSize> = IoMapView<'a, T>;
+
+    #[inline]
+    fn as_ptr<'a, T: ?Sized + KnownSize>(view: Self::View<'a, T>) -> *mut T {
+        view.ptr
+    }
+
+    #[inline]
+    unsafe fn project_view<'a, T: ?Sized + KnownSize, U: ?Sized + KnownSize>(
+        _view: Self::View<'a, T>,
+        ptr: *mut U,
+    ) -> Self::View<'a, U> {
+        // INVARIANT: `ptr` is a projection of the view's region (the caller's contract), so it
+        // lies inside a region mapped for `'a`; `io_view*` checked its size and alignment.
+        IoMapView {
+            ptr,
+            _lifetime: PhantomData,
+        }
+    }
+}
+
+/// `IoCapable<$t>` of [`IoMapBackend`], through `$ior`/`$iow`.
+macro_rules! iomap_capable {
+    ($t:ty, $ior:ident, $iow:ident) => {
+        impl IoCapable<$t> for IoMapBackend {
+            #[inline(always)]
+            fn io_read(view: IoMapView<'_, $t>) -> $t {
+                // SAFETY: `view.ptr` is an `ioread*` address of a mapped, aligned `$t` (type
+                // invariant of `IoMapView`); the mapping outlives the view.
+                unsafe { bindings::$ior(view.ptr.cast_const().cast()) as $t }
+            }
+
+            #[inline(always)]
+            fn io_write(view: IoMapView<'_, $t>, value: $t) {
+                // SAFETY: `view.ptr` is an `iowrite*` address of a mapped, aligned `$t` (type
+                // invariant of `IoMapView`); the mapping outlives the view.
+                unsafe { bindings::$iow(value.into(), view.ptr.cast()) }
+            }
+        }
+    };
+}
+iomap_capable!(u8, ioread8, iowrite8);
+iomap_capable!(u16, ioread16, iowrite16);
+iomap_capable!(u32, ioread32, iowrite32);
+
+/// A mapped BAR of at least `SIZE` bytes, memory or I/O ports, accessed with the kernel's
+/// [`kernel::io::Io`] methods (and so with registers of `kernel::io::register!`) as
+/// [`Bar`] is, through `ioread*`/`iowrite*` ([`IoMapBackend`]): a constant offset is
+/// checked against `SIZE` when the driver is built, a computed one against the BAR's
+/// real length.
+///
+/// # Invariants
+///
+/// `region` is the `ioread*`/`iowrite*` address of the whole BAR `map` holds mapped (its
+/// length is the pointer's), 4-byte aligned, at least `SIZE` bytes long and a multiple of
+/// 4 bytes (the invariants of [`Region`]).
+pub(crate) struct IoBar<const SIZE: usize = 0> {
+    map: BarMap,
+    region: *mut Region<SIZE>,
+}
+// SAFETY: an `IoBar` is a `BarMap` (which is `Send`) and the mapping's address.
+unsafe impl<const SIZE: usize> Send for IoBar<SIZE> {}
+// SAFETY: a `&IoBar` gives register accesses, which may run on several CPUs at once as any
+// driver's do; and the mapping's address.
+unsafe impl<const SIZE: usize> Sync for IoBar<SIZE> {}
+
 impl<const SIZE: usize> IoBar<SIZE> {
     /// The mapping's address (for callouts that record register writes).
     pub(crate) fn addr(&self) -> *mut c_void {
-        self.0.base
+        self.map.base
     }
+}
 
-    port_access!(read8, try_read8, write8, try_write8, u8, ioread8, iowrite8);
-    port_access!(
-        read16,
-        try_read16,
-        write16,
-        try_write16,
-        u16,
-        ioread16,
-        iowrite16
-    );
-    port_access!(
-        read32,
-        try_read32,
-        write32,
-        try_write32,
-        u32,
-        ioread32,
-        iowrite32
-    );
+impl<'a, const SIZE: usize> IoBase<'a> for &'a IoBar<SIZE> {
+    type Backend = IoMapBackend;
+    type Target = Region<SIZE>;
+
+    #[inline]
+    fn as_view(self) -> IoMapView<'a, Region<SIZE>> {
+        // INVARIANT: `self.region` is the whole mapped BAR, aligned as a `Region` is (type
+        // invariant), mapped for as long as `self`, that is for `'a`.
+        IoMapView {
+            ptr: self.region,
+            _lifetime: PhantomData,
+        }
+    }
 }
