@@ -17,7 +17,9 @@
 use crate::abi::{NicHwStats, PciId};
 use crate::driver_dev::{Bar, Dev, DmaArray, IrqLine, PciEnabled};
 use crate::nic_driver::{RingDescriptor, RxFilter};
-use kernel::io::Io;
+use kernel::bitfield;
+use kernel::io::register::{Array, Register, RegisterBase, WithBase};
+use kernel::io::{register, Io};
 use kernel::prelude::*;
 
 /// The functions both drivers drive: the 82540EM, QEMU's `e1000` (`8086:100e`).
@@ -27,88 +29,242 @@ pub(crate) const PCI_IDS: &[PciId] = &[PciId::new(0x8086, 0x100e)];
 /// when the driver is built.
 pub(crate) const BAR_SIZE: usize = 0x20000;
 
-/// Device control.
-pub(crate) const CTRL: usize = 0x0000;
-/// Device status.
-pub(crate) const STATUS: usize = 0x0008;
-/// Interrupt cause read (reading acknowledges).
-pub(crate) const ICR: usize = 0x00c0;
-/// Interrupt throttling.
-pub(crate) const ITR: usize = 0x00c4;
-/// Interrupt mask set.
-pub(crate) const IMS: usize = 0x00d0;
-/// Interrupt mask clear.
-pub(crate) const IMC: usize = 0x00d8;
-/// Receive control.
-pub(crate) const RCTL: usize = 0x0100;
-/// Transmit control.
-pub(crate) const TCTL: usize = 0x0400;
-/// Transmit inter-packet gap.
-pub(crate) const TIPG: usize = 0x0410;
-/// Receive descriptor ring: base low/high, length, head, tail, delay timer.
-pub(crate) const RDBAL: usize = 0x2800;
-pub(crate) const RDBAH: usize = 0x2804;
-pub(crate) const RDLEN: usize = 0x2808;
-pub(crate) const RDH: usize = 0x2810;
-pub(crate) const RDT: usize = 0x2818;
-pub(crate) const RDTR: usize = 0x2820;
-/// Transmit descriptor ring: base low/high, length, head, tail.
-pub(crate) const TDBAL: usize = 0x3800;
-pub(crate) const TDBAH: usize = 0x3804;
-pub(crate) const TDLEN: usize = 0x3808;
-pub(crate) const TDH: usize = 0x3810;
-pub(crate) const TDT: usize = 0x3818;
-/// Statistics (clear on read): CRC errors, missed packets, collisions.
-pub(crate) const CRCERRS: usize = 0x4000;
-pub(crate) const MPC: usize = 0x4010;
-pub(crate) const COLC: usize = 0x4028;
-/// Multicast table array (128 words).
-pub(crate) const MTA: usize = 0x5200;
+register! {
+    /// Device control.
+    pub(crate) CTRL(u32) @ 0x0000 {
+        /// Device reset; the device clears it when the reset is done.
+        26:26 rst => bool;
+        /// Set link up.
+        6:6 slu => bool;
+        /// Auto speed detection enable.
+        5:5 asde => bool;
+    }
+
+    /// Device status.
+    pub(crate) STATUS(u32) @ 0x0008 {
+        /// Link up.
+        1:1 lu => bool;
+    }
+
+    /// The interrupt cause registers, one layout at four places ([`Icr`], [`Ics`],
+    /// [`Ims`], [`Imc`]): a cause bit read from `ICR` is pending (reading acknowledges
+    /// it), written to `ICS` raises it, to `IMS` enables it, to `IMC` masks it.
+    pub(crate) CAUSES(u32) @ CauseRegs + 0x0 {
+        /// Every cause.
+        31:0 bits => u32;
+        /// Receiver timer (a frame was received).
+        7:7 rxt0 => bool;
+        /// Receiver overrun.
+        6:6 rxo => bool;
+        /// Receive descriptors below the minimum threshold.
+        4:4 rxdmt0 => bool;
+        /// Link status change.
+        2:2 lsc => bool;
+        /// Transmit descriptor written back.
+        0:0 txdw => bool;
+    }
+
+    /// Interrupt throttling.
+    pub(crate) ITR(u32) @ 0x00c4 {
+        /// Minimum interval between interrupts, in 256 ns units; 0: no throttling.
+        15:0 interval => u16;
+    }
+
+    /// Receive control.
+    pub(crate) RCTL(u32) @ 0x0100 {
+        /// Strip the Ethernet CRC.
+        26:26 secrc => bool;
+        /// Receive buffer size; 0: 2048 bytes ([`RX_BUF`]).
+        17:16 bsize;
+        /// Accept broadcast frames.
+        15:15 bam => bool;
+        /// Multicast promiscuous.
+        4:4 mpe => bool;
+        /// Unicast promiscuous.
+        3:3 upe => bool;
+        /// Receiver enable.
+        1:1 en => bool;
+    }
+
+    /// Transmit control.
+    pub(crate) TCTL(u32) @ 0x0400 {
+        /// Collision distance.
+        21:12 cold;
+        /// Collision threshold.
+        11:4 ct;
+        /// Pad short packets.
+        3:3 psp => bool;
+        /// Transmitter enable.
+        1:1 en => bool;
+    }
+
+    /// Transmit inter-packet gap.
+    pub(crate) TIPG(u32) @ 0x0410 {
+        /// IPG receive time 2.
+        29:20 ipgr2;
+        /// IPG receive time 1.
+        19:10 ipgr1;
+        /// IPG transmit time.
+        9:0 ipgt;
+    }
+
+    /// Receive descriptor ring: base, low half.
+    pub(crate) RDBAL(u32) @ 0x2800 {
+        31:0 addr => u32;
+    }
+
+    /// Receive descriptor ring: base, high half.
+    pub(crate) RDBAH(u32) @ 0x2804 {
+        31:0 addr => u32;
+    }
+
+    /// Receive descriptor ring: length in bytes (a multiple of 128).
+    pub(crate) RDLEN(u32) @ 0x2808 {
+        31:0 bytes => u32;
+    }
+
+    /// Receive descriptor head: the next descriptor the device fills (bits 15:0).
+    pub(crate) RDH(u32) @ 0x2810 {
+        31:0 index => u32;
+    }
+
+    /// Receive descriptor tail: the first descriptor the device may not fill (bits 15:0).
+    pub(crate) RDT(u32) @ 0x2818 {
+        31:0 index => u32;
+    }
+
+    /// Receive delay timer.
+    pub(crate) RDTR(u32) @ 0x2820 {
+        /// Flush partial descriptor block.
+        31:31 fpd => bool;
+        /// Delay after a received frame before the interrupt, in 1.024 us units.
+        15:0 delay => u16;
+    }
+
+    /// Transmit descriptor ring: base, low half.
+    pub(crate) TDBAL(u32) @ 0x3800 {
+        31:0 addr => u32;
+    }
+
+    /// Transmit descriptor ring: base, high half.
+    pub(crate) TDBAH(u32) @ 0x3804 {
+        31:0 addr => u32;
+    }
+
+    /// Transmit descriptor ring: length in bytes (a multiple of 128).
+    pub(crate) TDLEN(u32) @ 0x3808 {
+        31:0 bytes => u32;
+    }
+
+    /// Transmit descriptor head: the next descriptor the device sends (bits 15:0).
+    pub(crate) TDH(u32) @ 0x3810 {
+        31:0 index => u32;
+    }
+
+    /// Transmit descriptor tail: the first descriptor the device may not send (bits
+    /// 15:0).
+    pub(crate) TDT(u32) @ 0x3818 {
+        31:0 index => u32;
+    }
+
+    /// CRC error count (clear on read).
+    pub(crate) CRCERRS(u32) @ 0x4000 {
+        31:0 count => u32;
+    }
+
+    /// Missed packets count (clear on read).
+    pub(crate) MPC(u32) @ 0x4010 {
+        31:0 count => u32;
+    }
+
+    /// Collision count (clear on read).
+    pub(crate) COLC(u32) @ 0x4028 {
+        31:0 count => u32;
+    }
+
+    /// Multicast table array: [`MTA_ENTRIES`] words, bit `h & 31` of word `h >> 5` for
+    /// hash `h` ([`mta_hash`]).
+    pub(crate) MTA(u32)[MTA_ENTRIES] @ 0x5200 {
+        31:0 bits => u32;
+    }
+
+    /// Receive address 0, low: the first four bytes of the station address.
+    pub(crate) RAL0(u32) @ 0x5400 {
+        31:0 addr => u32;
+    }
+
+    /// Receive address 0, high.
+    pub(crate) RAH0(u32) @ 0x5404 {
+        /// Address valid.
+        31:31 av => bool;
+        /// The last two bytes of the station address.
+        15:0 addr => u16;
+    }
+}
+
 /// Entries of the multicast table.
 pub(crate) const MTA_ENTRIES: usize = 128;
-const _: () = assert!(MTA + 4 * MTA_ENTRIES <= BAR_SIZE);
+const _: () = assert!(<MTA as Register>::OFFSET + 4 * MTA_ENTRIES <= BAR_SIZE);
 
-/// Register `i` of the multicast table (32 bits each, `i` below [`MTA_ENTRIES`]).
-const fn mta_reg(i: usize) -> usize {
-    MTA + 4 * i
+/// The family of bases of [`CAUSES`].
+pub(crate) struct CauseRegs;
+/// Interrupt cause read ([`CAUSES`]); reading acknowledges the causes.
+pub(crate) struct Icr;
+/// Interrupt cause set ([`CAUSES`]).
+pub(crate) struct Ics;
+/// Interrupt mask set ([`CAUSES`]).
+pub(crate) struct Ims;
+/// Interrupt mask clear ([`CAUSES`]).
+pub(crate) struct Imc;
+impl RegisterBase<CauseRegs> for Icr {
+    const BASE: usize = 0x00c0;
 }
-/// Receive address 0, low and high.
-pub(crate) const RAL0: usize = 0x5400;
-pub(crate) const RAH0: usize = 0x5404;
+impl RegisterBase<CauseRegs> for Ics {
+    const BASE: usize = 0x00c8;
+}
+impl RegisterBase<CauseRegs> for Ims {
+    const BASE: usize = 0x00d0;
+}
+impl RegisterBase<CauseRegs> for Imc {
+    const BASE: usize = 0x00d8;
+}
 
-/// CTRL: set link up, auto speed detection, device reset.
-pub(crate) const CTRL_SLU: u32 = 1 << 6;
-pub(crate) const CTRL_ASDE: u32 = 1 << 5;
-pub(crate) const CTRL_RST: u32 = 1 << 26;
-/// STATUS: link up.
-pub(crate) const STATUS_LU: u32 = 1 << 1;
-/// RAH: address valid.
-pub(crate) const RAH_AV: u32 = 1 << 31;
+impl CAUSES {
+    /// Every cause.
+    pub(crate) fn all() -> Self {
+        Self::zeroed().with_bits(u32::MAX)
+    }
 
-/// Interrupt causes.
-pub(crate) const ICR_TXDW: u32 = 1 << 0;
-pub(crate) const ICR_LSC: u32 = 1 << 2;
-pub(crate) const ICR_RXDMT0: u32 = 1 << 4;
-pub(crate) const ICR_RXO: u32 = 1 << 6;
-pub(crate) const ICR_RXT0: u32 = 1 << 7;
-/// Interrupt causes the drivers enable.
-pub(crate) const IMS_BITS: u32 = ICR_RXT0 | ICR_TXDW | ICR_LSC | ICR_RXO | ICR_RXDMT0;
+    /// The causes the drivers enable.
+    pub(crate) fn enabled() -> Self {
+        Self::zeroed()
+            .with_rxt0(true)
+            .with_txdw(true)
+            .with_lsc(true)
+            .with_rxo(true)
+            .with_rxdmt0(true)
+    }
+}
 
-/// RCTL bits: enable, unicast/multicast promiscuous, broadcast accept, strip CRC
-/// (buffer size field 0: 2048 bytes).
-pub(crate) const RCTL_EN: u32 = 1 << 1;
-pub(crate) const RCTL_UPE: u32 = 1 << 3;
-pub(crate) const RCTL_MPE: u32 = 1 << 4;
-pub(crate) const RCTL_BAM: u32 = 1 << 15;
-pub(crate) const RCTL_SECRC: u32 = 1 << 26;
+impl TCTL {
+    /// The transmitter on: short frames padded, the collision parameters of the
+    /// manual (threshold 16, distance 64).
+    pub(crate) fn on() -> Self {
+        Self::zeroed()
+            .with_en(true)
+            .with_psp(true)
+            .with_const_ct::<0x10>()
+            .with_const_cold::<0x40>()
+    }
+}
 
-/// TCTL bits: enable, pad short packets, collision threshold and distance.
-pub(crate) const TCTL_EN: u32 = 1 << 1;
-pub(crate) const TCTL_PSP: u32 = 1 << 3;
-pub(crate) const TCTL_CT: u32 = 0x10 << 4;
-pub(crate) const TCTL_COLD: u32 = 0x40 << 12;
-/// Recommended TIPG for copper.
-pub(crate) const TIPG_DEFAULT: u32 = 10 | (8 << 10) | (6 << 20);
+impl TIPG {
+    /// The inter-packet gap the manual recommends for copper.
+    pub(crate) const COPPER: Self = pin_init::zeroed::<Self>()
+        .with_const_ipgt::<10>()
+        .with_const_ipgr1::<8>()
+        .with_const_ipgr2::<6>();
+}
 
 /// A legacy descriptor, receive or transmit: the buffer's bus address, then a quadword
 /// of length, checksum or command, status and errors (the bits below), which the
@@ -118,7 +274,7 @@ pub(crate) const TIPG_DEFAULT: u32 = 10 | (8 << 10) | (6 << 20);
 pub(crate) struct Desc {
     /// Bus address of the buffer.
     pub(crate) addr: u64,
-    /// Length, checksum or command, status, errors.
+    /// Length, checksum or command, status, errors: [`RxInfo`] or [`TxInfo`].
     pub(crate) info: u64,
 }
 /// Legacy descriptors are 16 bytes.
@@ -126,17 +282,36 @@ pub(crate) const DESC_SIZE: usize = 16;
 const _: () = assert!(core::mem::size_of::<Desc>() == DESC_SIZE);
 /// A descriptor ring in coherent DMA memory.
 pub(crate) type Ring = DmaArray<Desc>;
-/// Receive descriptor, second quadword: length in bits 0..16, status in 32..40,
-/// errors in 40..48.
-pub(crate) const RXD_STATUS_DD: u64 = 1 << 32;
-pub(crate) const RXD_STATUS_EOP: u64 = 1 << 33;
-pub(crate) const RXD_ERRORS_MASK: u64 = 0xff << 40;
-/// Transmit descriptor, second quadword: length in bits 0..16, command in 24..32,
-/// status in 32..40.
-pub(crate) const TXD_CMD_EOP: u64 = 1 << 24;
-pub(crate) const TXD_CMD_IFCS: u64 = 1 << 25;
-pub(crate) const TXD_CMD_RS: u64 = 1 << 27;
-pub(crate) const TXD_STATUS_DD: u64 = 1 << 32;
+bitfield! {
+    /// The second quadword of a receive descriptor, as the device writes it back.
+    pub(crate) struct RxInfo(u64) {
+        /// Errors (CRC, symbol, sequence, carrier extension, RX data).
+        47:40 errors;
+        /// Status: end of packet.
+        33:33 eop => bool;
+        /// Status: descriptor done.
+        32:32 dd => bool;
+        /// Length of the received data.
+        15:0 length => u16;
+    }
+}
+
+bitfield! {
+    /// The second quadword of a transmit descriptor: command and length as the driver
+    /// writes them, status as the device writes it back.
+    pub(crate) struct TxInfo(u64) {
+        /// Status: descriptor done.
+        32:32 dd => bool;
+        /// Command: report status (write `dd` back).
+        27:27 rs => bool;
+        /// Command: insert the FCS.
+        25:25 ifcs => bool;
+        /// Command: end of packet.
+        24:24 eop => bool;
+        /// Length of the data to send.
+        15:0 length => u16;
+    }
+}
 
 /// Receive and transmit descriptors alike have their status in bits 32..40 of the
 /// second quadword, byte 12, and set descriptor-done (DD, bit 0) there once the device
@@ -145,8 +320,10 @@ impl RingDescriptor for Desc {
     const STATUS_BYTE: usize = 12;
     const DONE_MASK: u8 = 1;
 }
-const _: () = assert!(RXD_STATUS_DD == (Desc::DONE_MASK as u64) << (8 * (Desc::STATUS_BYTE - 8)));
-const _: () = assert!(TXD_STATUS_DD == (Desc::DONE_MASK as u64) << (8 * (Desc::STATUS_BYTE - 8)));
+const _: () = assert!(
+    RxInfo::DD_MASK == (Desc::DONE_MASK as u64) << (8 * (Desc::STATUS_BYTE - 8))
+        && TxInfo::DD_MASK == RxInfo::DD_MASK
+);
 
 /// Receive buffer size (RCTL.BSIZE 0).
 pub(crate) const RX_BUF: usize = 2048;
@@ -172,29 +349,35 @@ pub(crate) fn check_mtu(mtu: u32) -> Result {
 /// Receive descriptor `i` of `ring`, if the device is done with it: the frame's
 /// length (at most [`RX_BUF`]) and whether it is good (no error, end of packet).
 pub(crate) fn rx_desc(ring: &Ring, i: usize) -> Option<(usize, bool)> {
-    let st = ring.read(i)?.info;
-    if st & RXD_STATUS_DD == 0 {
+    let info = RxInfo::from_raw(ring.read(i)?.info);
+    if !info.dd() {
         return None;
     }
-    let len = ((st & 0xffff) as usize).min(RX_BUF);
-    Some((len, st & RXD_ERRORS_MASK == 0 && st & RXD_STATUS_EOP != 0))
+    let len = usize::from(info.length()).min(RX_BUF);
+    Some((len, info.errors() == 0 && info.eop()))
 }
 
 /// Fills transmit descriptor `i` of `ring`: `len` bytes at bus address `buf`, one
-/// whole frame, FCS added by the device, status reported.
+/// whole frame, FCS added by the device, status reported. `EINVAL` for a length the
+/// descriptor cannot hold.
 pub(crate) fn tx_desc_set(ring: &Ring, i: usize, buf: u64, len: usize) -> Result {
+    let info = TxInfo::zeroed()
+        .with_length(u16::try_from(len).map_err(|_| EINVAL)?)
+        .with_eop(true)
+        .with_ifcs(true)
+        .with_rs(true);
     ring.write(
         i,
         Desc {
             addr: buf,
-            info: len as u64 | TXD_CMD_EOP | TXD_CMD_IFCS | TXD_CMD_RS,
+            info: info.into_raw(),
         },
     )
 }
 
 /// Whether the device has sent transmit descriptor `i` of `ring`.
 pub(crate) fn tx_desc_done(ring: &Ring, i: usize) -> bool {
-    ring.read(i).is_some_and(|d| d.info & TXD_STATUS_DD != 0)
+    ring.read(i).is_some_and(|d| TxInfo::from_raw(d.info).dd())
 }
 
 /// Clears the second quadword (length, command, status) of descriptor `i` of `ring`,
@@ -223,22 +406,22 @@ impl Hw {
     pub(crate) fn probe(dev: &Dev) -> Result<Self> {
         let enabled = dev.pci_enable_quiet()?;
         let mmio = dev.iomap::<BAR_SIZE>(0)?;
-        mmio.write32(u32::MAX, IMC);
-        mmio.write32(0, RCTL);
-        mmio.write32(0, TCTL);
-        mmio.write32(0, RDLEN);
-        mmio.write32(0, TDLEN);
-        mmio.write32(mmio.read32(CTRL) | CTRL_RST, CTRL);
+        mmio.write(CAUSES::of::<Imc>(), CAUSES::all());
+        mmio.write_reg(RCTL::zeroed());
+        mmio.write_reg(TCTL::zeroed());
+        mmio.write_reg(RDLEN::zeroed());
+        mmio.write_reg(TDLEN::zeroed());
+        mmio.update(CTRL, |c| c.with_rst(true));
         let mut n = 0;
-        while mmio.read32(CTRL) & CTRL_RST != 0 {
+        while mmio.read(CTRL).rst() {
             n += 1;
             if n > RESET_POLLS {
                 return Err(ETIMEDOUT);
             }
         }
-        mmio.write32(u32::MAX, IMC);
-        let _ = mmio.read32(ICR);
-        mmio.write32(mmio.read32(CTRL) | CTRL_SLU | CTRL_ASDE, CTRL);
+        mmio.write(CAUSES::of::<Imc>(), CAUSES::all());
+        let _ = mmio.read(CAUSES::of::<Icr>());
+        mmio.update(CTRL, |c| c.with_slu(true).with_asde(true));
         enabled.set_master();
         let irq = dev.request_irq()?;
         Ok(Self {
@@ -251,37 +434,48 @@ impl Hw {
     /// Starts a device reset (`CTRL.RST`) and leaves it to finish: the end of an
     /// orderly remove.
     pub(crate) fn reset(&self) {
-        self.mmio.write32(self.mmio.read32(CTRL) | CTRL_RST, CTRL);
+        self.mmio.update(CTRL, |c| c.with_rst(true));
     }
 
     /// Masks every interrupt cause.
     pub(crate) fn mask(&self) {
-        self.mmio.write32(u32::MAX, IMC);
+        self.mmio.write(CAUSES::of::<Imc>(), CAUSES::all());
+    }
+
+    /// Enables the causes the drivers handle ([`CAUSES::enabled`]).
+    pub(crate) fn unmask(&self) {
+        self.mmio.write(CAUSES::of::<Ims>(), CAUSES::enabled());
+    }
+
+    /// Reads, and so acknowledges, the pending interrupt causes.
+    pub(crate) fn acknowledge(&self) -> CAUSES {
+        self.mmio.read(CAUSES::of::<Icr>())
     }
 
     /// Masks and acknowledges every interrupt cause.
     pub(crate) fn quiet(&self) {
         self.mask();
-        let _ = self.mmio.read32(ICR);
+        let _ = self.acknowledge();
     }
 
     /// Turns receiver and transmitter off.
     pub(crate) fn disable_rx_tx(&self) {
-        self.mmio.write32(0, RCTL);
-        self.mmio.write32(0, TCTL);
+        self.mmio.write_reg(RCTL::zeroed());
+        self.mmio.write_reg(TCTL::zeroed());
     }
 
     /// Whether the link is up.
     pub(crate) fn link_up(&self) -> bool {
-        self.mmio.read32(STATUS) & STATUS_LU != 0
+        self.mmio.read(STATUS).lu()
     }
 
     /// Programs station address `mac` into receive address 0.
     pub(crate) fn write_mac(&self, mac: [u8; 6]) {
         let lo = u32::from_le_bytes([mac[0], mac[1], mac[2], mac[3]]);
-        let hi = u32::from(mac[4]) | (u32::from(mac[5]) << 8) | RAH_AV;
-        self.mmio.write32(lo, RAL0);
-        self.mmio.write32(hi, RAH0);
+        let hi = u16::from_le_bytes([mac[4], mac[5]]);
+        self.mmio.write_reg(RAL0::zeroed().with_addr(lo));
+        self.mmio
+            .write_reg(RAH0::zeroed().with_addr(hi).with_av(true));
     }
 
     /// Programs the multicast table for filter `f`: the bit of each of its addresses
@@ -295,74 +489,72 @@ impl Hw {
             }
         }
         for (i, w) in mta.iter().enumerate() {
-            // Cannot fail: the table lies inside the BAR (asserted where `MTA_ENTRIES` is).
-            let _ = self.mmio.try_write32(*w, mta_reg(i));
+            // Cannot fail: `i` is below `MTA_ENTRIES` and the table lies inside the BAR
+            // (asserted where `MTA_ENTRIES` is).
+            if let Some(reg) = MTA::try_at(i) {
+                let _ = self.mmio.try_write(reg, MTA::zeroed().with_bits(*w));
+            }
         }
     }
 
     /// Programs `RCTL` for filter `f` (see also [`Hw::write_multicast`]);
     /// `enable`: the receiver runs.
     pub(crate) fn write_rctl(&self, f: &RxFilter, enable: bool) {
-        let mut rctl = RCTL_BAM | RCTL_SECRC;
-        if enable {
-            rctl |= RCTL_EN;
-        }
-        if f.promisc {
-            rctl |= RCTL_UPE | RCTL_MPE;
-        }
-        if f.allmulti {
-            rctl |= RCTL_MPE;
-        }
-        self.mmio.write32(rctl, RCTL);
+        let rctl = RCTL::zeroed()
+            .with_bam(true)
+            .with_secrc(true)
+            .with_en(enable)
+            .with_upe(f.promisc)
+            .with_mpe(f.promisc || f.allmulti);
+        self.mmio.write_reg(rctl);
     }
 
     /// Points the receiver at `ring`, all but its last descriptor given
     /// to the device, no receive delay. The receiver stays as it is.
     pub(crate) fn setup_rx(&self, ring: &Ring) {
         let m = &self.mmio;
-        m.write32(ring.dma() as u32, RDBAL);
-        m.write32((ring.dma() >> 32) as u32, RDBAH);
-        m.write32((ring.len() * DESC_SIZE) as u32, RDLEN);
-        m.write32(0, RDH);
-        m.write32(ring.len().saturating_sub(1) as u32, RDT);
-        m.write32(0, RDTR);
+        m.write_reg(RDBAL::zeroed().with_addr(ring.dma() as u32));
+        m.write_reg(RDBAH::zeroed().with_addr((ring.dma() >> 32) as u32));
+        m.write_reg(RDLEN::zeroed().with_bytes((ring.len() * DESC_SIZE) as u32));
+        m.write_reg(RDH::zeroed());
+        m.write_reg(RDT::zeroed().with_index(ring.len().saturating_sub(1) as u32));
+        m.write_reg(RDTR::zeroed());
     }
 
     /// Points the transmitter at the empty `ring` and sets the
     /// inter-packet gap. The transmitter stays off ([`Hw::start_tx`]).
     pub(crate) fn setup_tx(&self, ring: &Ring) {
         let m = &self.mmio;
-        m.write32(ring.dma() as u32, TDBAL);
-        m.write32((ring.dma() >> 32) as u32, TDBAH);
-        m.write32((ring.len() * DESC_SIZE) as u32, TDLEN);
-        m.write32(0, TDH);
-        m.write32(0, TDT);
-        m.write32(TIPG_DEFAULT, TIPG);
+        m.write_reg(TDBAL::zeroed().with_addr(ring.dma() as u32));
+        m.write_reg(TDBAH::zeroed().with_addr((ring.dma() >> 32) as u32));
+        m.write_reg(TDLEN::zeroed().with_bytes((ring.len() * DESC_SIZE) as u32));
+        m.write_reg(TDH::zeroed());
+        m.write_reg(TDT::zeroed());
+        m.write_reg(TIPG::COPPER);
     }
 
     /// Turns the transmitter on: short frames padded, half-duplex collision
     /// parameters.
     pub(crate) fn start_tx(&self) {
-        self.mmio
-            .write32(TCTL_EN | TCTL_PSP | TCTL_CT | TCTL_COLD, TCTL);
+        self.mmio.write_reg(TCTL::on());
     }
 
-    /// The end of `open`: acknowledges stale causes, enables [`IMS_BITS`] and reports
-    /// the link state to the placeholder.
+    /// The end of `open`: acknowledges stale causes, enables [`CAUSES::enabled`] and
+    /// reports the link state to the placeholder.
     pub(crate) fn start_interrupts(&self, dev: &Dev) {
-        let _ = self.mmio.read32(ICR);
-        self.mmio.write32(IMS_BITS, IMS);
+        let _ = self.acknowledge();
+        self.unmask();
         dev.carrier(self.link_up());
     }
 
     /// Reads (and so acknowledges) the interrupt causes and reports a link change.
     /// `false`: none was pending (the interrupt of another device on the line).
     pub(crate) fn ack_interrupt(&self, dev: &Dev) -> bool {
-        let icr = self.mmio.read32(ICR);
-        if icr == 0 {
+        let icr = self.acknowledge();
+        if icr.bits() == 0 {
             return false;
         }
-        if icr & ICR_LSC != 0 {
+        if icr.lsc() {
             dev.carrier(self.link_up());
         }
         true
@@ -372,15 +564,15 @@ impl Hw {
     /// device; returns the next descriptor to look at.
     pub(crate) fn rx_give_back(&self, ring: &Ring, i: usize) -> usize {
         desc_clear(ring, i);
-        self.mmio.write32(i as u32, RDT);
+        self.mmio.write_reg(RDT::zeroed().with_index(i as u32));
         (i + 1) % ring.len().max(1)
     }
 
     /// Reads the missed-packet and CRC-error counters (clear on read, in this order),
     /// adds them to `stats` and returns them.
     pub(crate) fn rx_stats(&self, stats: &mut NicHwStats) -> (u64, u64) {
-        let missed = u64::from(self.mmio.read32(MPC));
-        let crc = u64::from(self.mmio.read32(CRCERRS));
+        let missed = u64::from(self.mmio.read(MPC).count());
+        let crc = u64::from(self.mmio.read(CRCERRS).count());
         stats.rx_missed += missed;
         stats.rx_errors += crc;
         (missed, crc)

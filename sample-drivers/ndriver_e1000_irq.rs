@@ -129,7 +129,7 @@ impl E1000Irq {
     fn shut(&self, c: &C<'_>, report: bool) {
         self.hw.mask();
         self.hw.disable_rx_tx();
-        let _ = self.hw.mmio.read32(ICR);
+        let _ = self.hw.acknowledge();
         let Some(Rings { rx, mut tx }) = c.tx.lock().rings.take() else {
             return;
         };
@@ -223,7 +223,9 @@ impl NicDriver for E1000Irq {
         t.slots.insert(i, skb, None)?;
         tx_desc_set(&t.ring, i, t.bufs.dma(i)?, len)?;
         t.head = next;
-        self.hw.mmio.write32(next as u32, TDT);
+        self.hw
+            .mmio
+            .write_reg(TDT::zeroed().with_index(next as u32));
         if (next + 1) % TX_RING == t.tail {
             t.full = true;
             c.dev.stop_queue();

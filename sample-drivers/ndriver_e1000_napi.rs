@@ -164,7 +164,7 @@ impl NicDriver for E1000Napi {
         }
         let hw = &self.hw;
         hw.setup_rx(&ring);
-        hw.mmio.write32(0, ITR);
+        hw.mmio.write_reg(ITR::zeroed());
         let reg = d.register_rx_ring(&ring)?;
         // Transmit ring.
         let tring = d.dma_array::<Desc>(TX_RING)?;
@@ -218,7 +218,9 @@ impl NicDriver for E1000Napi {
         t.slots.insert(i, skb, Some(map))?;
         tx_desc_set(&t.ring, i, dma, len)?;
         t.queued += 1;
-        self.hw.mmio.write32((t.queued % TX_RING) as u32, TDT);
+        self.hw
+            .mmio
+            .write_reg(TDT::zeroed().with_index((t.queued % TX_RING) as u32));
         if t.queued - t.reaped >= TX_RING - 1 {
             t.stopped = true;
             c.dev.stop_queue();
@@ -244,15 +246,15 @@ impl NicDriver for E1000Napi {
     fn tx_timeout(&self, _c: &C<'_>) -> Result {
         pr_warn!(
             "e1000-napi: transmit timeout, TDH {} TDT {}\n",
-            self.hw.mmio.read32(TDH),
-            self.hw.mmio.read32(TDT)
+            self.hw.mmio.read(TDH).index(),
+            self.hw.mmio.read(TDT).index()
         );
         Ok(())
     }
 
     fn get_stats(&self, _c: &C<'_>, stats: &mut NicHwStats) -> Result {
         self.hw.rx_stats(stats);
-        stats.tx_errors += u64::from(self.hw.mmio.read32(COLC));
+        stats.tx_errors += u64::from(self.hw.mmio.read(COLC).count());
         Ok(())
     }
 
@@ -291,7 +293,7 @@ impl NicDriver for E1000Napi {
             done += 1;
         }
         if done < budget && c.dev.napi_complete(done) {
-            self.hw.mmio.write32(IMS_BITS, IMS);
+            self.hw.unmask();
         }
         Ok(done)
     }

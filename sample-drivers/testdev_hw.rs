@@ -17,24 +17,70 @@ use crate::testdev_driver::{
     Bar, Dev, DmaCoherent, DmaMapping, IrqLine, Memory, PciEnabled, Timer, WorkItem,
 };
 use core::sync::atomic::{AtomicU64, Ordering};
-use kernel::io::Io;
+use kernel::io::register::{RegisterBase, WithBase};
+use kernel::io::{register, Io};
 use kernel::prelude::*;
 
 /// The function both testdev implementations drive when given one: QEMU's e1000
 /// (82540EM, `8086:100e`).
 pub(crate) const PCI_IDS: &[PciId] = &[PciId::new(0x8086, 0x100e)];
 
-/// e1000 registers (82540EM manual, section 13).
 /// What the driver uses of the register BAR (BAR 0): up to `IMC`.
 const BAR_SIZE: usize = 0x100;
-const STATUS: usize = 0x08;
-const ICR: usize = 0xc0;
-const ICS: usize = 0xc8;
-const IMS: usize = 0xd0;
-const IMC: usize = 0xd8;
-/// The cause used: "link status change", which nothing else raises while no network
-/// driver runs the device.
-const CAUSE_LSC: u32 = 1 << 2;
+
+register! {
+    /// Device status (82540EM manual, section 13).
+    STATUS(u32) @ 0x08 {
+        31:0 bits => u32;
+    }
+
+    /// The interrupt cause registers, one layout at four places: a cause read from
+    /// [`Icr`] is pending (reading acknowledges it), written to [`Ics`] raises it, to
+    /// [`Ims`] enables it, to [`Imc`] masks it.
+    CAUSES(u32) @ CauseRegs + 0x0 {
+        /// Every cause.
+        31:0 bits => u32;
+        /// Link status change: the cause used, which nothing else raises while no network
+        /// driver runs the device.
+        2:2 lsc => bool;
+    }
+}
+
+/// The family of bases of [`CAUSES`].
+struct CauseRegs;
+/// Interrupt cause read.
+struct Icr;
+/// Interrupt cause set.
+struct Ics;
+/// Interrupt mask set.
+struct Ims;
+/// Interrupt mask clear.
+struct Imc;
+impl RegisterBase<CauseRegs> for Icr {
+    const BASE: usize = 0xc0;
+}
+impl RegisterBase<CauseRegs> for Ics {
+    const BASE: usize = 0xc8;
+}
+impl RegisterBase<CauseRegs> for Ims {
+    const BASE: usize = 0xd0;
+}
+impl RegisterBase<CauseRegs> for Imc {
+    const BASE: usize = 0xd8;
+}
+
+impl CAUSES {
+    /// Every cause.
+    fn all() -> Self {
+        Self::zeroed().with_bits(u32::MAX)
+    }
+
+    /// The cause the driver uses.
+    fn link_change() -> Self {
+        Self::zeroed().with_lsc(true)
+    }
+}
+
 /// When `op` arms the timer.
 const TIMER_DELAY_NS: u64 = 200_000;
 /// Size of each DMA buffer.
@@ -64,18 +110,18 @@ impl Hw {
         let enabled = dev.pci_enable()?;
         let mmio = dev.iomap::<BAR_SIZE>(0)?;
         // Everything masked and acknowledged before the handler is installed.
-        mmio.write32(u32::MAX, IMC);
-        let _ = mmio.read32(ICR);
+        mmio.write(CAUSES::of::<Imc>(), CAUSES::all());
+        let _ = mmio.read(CAUSES::of::<Icr>());
         let coherent = dev.dma_alloc(BUF_SIZE)?;
         let buffer = dev.alloc(BUF_SIZE)?;
         let mapping = dev.dma_map(&buffer, true)?;
         let irq = dev.request_irq()?;
         let timer = dev.timer(1)?;
         let work = dev.work(1)?;
-        mmio.write32(CAUSE_LSC, IMS);
+        mmio.write(CAUSES::of::<Ims>(), CAUSES::link_change());
         pr_info!(
             "testdev hw: e1000 status {:#x}, coherent buffer at {:#x}, streaming at {:#x}\n",
-            mmio.read32(STATUS),
+            mmio.read(STATUS).bits(),
             coherent.dma(),
             mapping.dma()
         );
@@ -95,13 +141,13 @@ impl Hw {
 
     /// A request arrived: make the device interrupt and start the timer.
     pub(crate) fn kick(&self) {
-        self.mmio.write32(CAUSE_LSC, ICS);
+        self.mmio.write(CAUSES::of::<Ics>(), CAUSES::link_change());
         self.timer.arm(TIMER_DELAY_NS);
     }
 
     /// The interrupt handler: 1 if the device interrupted, 0 if not.
     pub(crate) fn interrupt(&self) -> i64 {
-        if self.mmio.read32(ICR) == 0 {
+        if self.mmio.read(CAUSES::of::<Icr>()).bits() == 0 {
             return 0;
         }
         self.interrupts.fetch_add(1, Ordering::Relaxed);
@@ -129,8 +175,8 @@ impl Hw {
 
     /// Stops the device's interrupts before the resources go.
     pub(crate) fn quiet(&self) {
-        self.mmio.write32(u32::MAX, IMC);
-        let _ = self.mmio.read32(ICR);
+        self.mmio.write(CAUSES::of::<Imc>(), CAUSES::all());
+        let _ = self.mmio.read(CAUSES::of::<Icr>());
     }
 
     /// Interrupts and work runs seen by this instance.

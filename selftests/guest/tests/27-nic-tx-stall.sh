@@ -13,8 +13,8 @@
 NIC=$DBG/nic0
 IF=ndeth0
 PEER=10.99.0.1
-# TCTL_EN | TCTL_PSP | TCTL_CT | TCTL_COLD (sample-drivers/e1000_hw.rs), written to
-# TCTL once by `open`.
+# `TCTL::on()` (sample-drivers/e1000_hw.rs: EN, PSP, CT 0x10, COLD 0x40), written to
+# TCTL once by `open`; the typed register folds to this immediate, as the masks did.
 TCTL_ON='$0x4010a,%edi'
 
 fail() {
