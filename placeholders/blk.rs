@@ -775,3 +775,85 @@ pub(crate) fn of_instance(st: &InstanceState) -> Option<&BlkDevice> {
     // SAFETY: a device of class `blk` is a `Device<Blk>` (`as_ptr` is its address).
     Some(unsafe { &*d.as_ptr().cast::<BlkDevice>() })
 }
+
+#[kunit_tests(ndriver_blk_describe)]
+mod tests {
+    use super::*;
+
+    /// A request with the fields [`describe`] reads set, the rest zero.
+    fn request(flags: u32, tag: i32, bytes: u32) -> Result<KBox<bindings::request>> {
+        // SAFETY: `struct request` is made of integers, pointers, optional function pointers
+        // and unions of them, for all of which zero is a valid value.
+        let zeroed = unsafe { core::mem::zeroed::<bindings::request>() };
+        let mut rq = KBox::new(zeroed, GFP_KERNEL)?;
+        rq.cmd_flags = flags;
+        rq.tag = tag;
+        rq.__data_len = bytes;
+        rq.__sector = 2048;
+        Ok(rq)
+    }
+
+    /// What [`describe`] makes of a request: `None`, or its op, tag, sector and bytes.
+    fn described(flags: u32, tag: i32, bytes: u32) -> Result<Option<(u32, u32, u64, u32)>> {
+        let mut rq = request(flags, tag, bytes)?;
+        let p: *mut bindings::request = &mut *rq;
+        // SAFETY: `describe` reads `cmd_flags`, `__sector`, `__data_len` and `tag` of a
+        // request the caller owns: `rq` is ours, with those fields set.
+        let d = unsafe { describe(p) };
+        Ok(d.map(|d| {
+            let same = d.rq == p.cast::<c_void>() && d.reserved == 0;
+            (if same { d.op } else { u32::MAX }, d.tag, d.sector, d.bytes)
+        }))
+    }
+
+    #[test]
+    fn operations_passed_on() -> Result {
+        assert_eq!(
+            described(REQ_OP_READ, 3, 4096)?,
+            Some((BLK_OP_READ, 3, 2048, 4096))
+        );
+        assert_eq!(
+            described(REQ_OP_WRITE, 0, 512)?,
+            Some((BLK_OP_WRITE, 0, 2048, 512))
+        );
+        assert_eq!(
+            described(REQ_OP_FLUSH, 5, 0)?,
+            Some((BLK_OP_FLUSH, 5, 2048, 0))
+        );
+        // Flags above the operation (REQ_FUA, REQ_SYNC, ...) do not change it.
+        assert_eq!(
+            described(REQ_OP_WRITE | 0x3f00, 1, 512)?.map(|d| d.0),
+            Some(BLK_OP_WRITE)
+        );
+        // Operations the class does not pass on: discard (3), write zeroes (9), a driver's own.
+        for op in [3, 9, 34, 0xff] {
+            assert_eq!(described(op, 1, 512)?, None);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn tags_inside_the_queue_depth() -> Result {
+        let last = DEPTH as i32 - 1;
+        assert_eq!(
+            described(REQ_OP_READ, last, 512)?.map(|d| d.1),
+            Some(last as u32)
+        );
+        assert_eq!(described(REQ_OP_READ, DEPTH as i32, 512)?, None);
+        assert_eq!(described(REQ_OP_READ, -1, 512)?, None);
+        assert_eq!(described(REQ_OP_READ, i32::MIN, 512)?, None);
+        assert_eq!(described(REQ_OP_READ, i32::MAX, 512)?, None);
+        Ok(())
+    }
+
+    #[test]
+    fn length_bounded() -> Result {
+        assert_eq!(
+            described(REQ_OP_WRITE, 1, BLK_MAX_BYTES)?.map(|d| d.3),
+            Some(BLK_MAX_BYTES)
+        );
+        assert_eq!(described(REQ_OP_WRITE, 1, BLK_MAX_BYTES + 1)?, None);
+        assert_eq!(described(REQ_OP_READ, 1, u32::MAX)?, None);
+        Ok(())
+    }
+}

@@ -247,3 +247,151 @@ impl Drop for TxLent {
         self.reclaim(u64::MAX, drop);
     }
 }
+
+#[kunit_tests(ndriver_nic_tx)]
+mod tests {
+    use super::*;
+    use crate::wrappers::net::spare_skb;
+
+    /// Lends a new skb to generation `gen`: its token and the skb's address.
+    fn lend_new(t: &TxLent, gen: u64) -> Result<(u64, *mut c_void)> {
+        let p = spare_skb()?.into_raw();
+        // SAFETY: `p` is the new skb whose handle `into_raw` just ended: ours alone.
+        let skb = unsafe { Skb::from_raw(p) }.ok_or(ENOMEM)?;
+        let token = t.lend(skb, gen).map_err(|_| EBUSY)?;
+        Ok((token, p))
+    }
+
+    /// Takes back `token` of generation `gen`: the skb's address, the skb freed.
+    fn take_addr(t: &TxLent, token: u64, gen: u64) -> Result<*mut c_void, BadToken> {
+        let p = t.take(token, gen)?.into_raw();
+        // SAFETY: `p` is the skb whose handle `into_raw` just ended: ours alone.
+        drop(unsafe { Skb::from_raw(p) });
+        Ok(p)
+    }
+
+    #[test]
+    fn lend_and_take_back_once() -> Result {
+        let t = TxLent::new()?;
+        let (token, p) = lend_new(&t, 1)?;
+        assert!(token >= SLOTS as u64);
+        assert_eq!(t.held(), 1);
+        assert_eq!(take_addr(&t, token, 1), Ok(p));
+        assert_eq!(t.held(), 0);
+        // Reported twice: refused, nothing touched.
+        assert_eq!(take_addr(&t, token, 1), Err(BadToken::Unknown));
+        Ok(())
+    }
+
+    #[test]
+    fn other_instance_refused() -> Result {
+        let t = TxLent::new()?;
+        let (token, p) = lend_new(&t, 2)?;
+        assert_eq!(take_addr(&t, token, 3), Err(BadToken::OtherInstance));
+        assert_eq!(take_addr(&t, token, 1), Err(BadToken::OtherInstance));
+        // Still lent to its own instance.
+        assert_eq!(t.held(), 1);
+        assert_eq!(take_addr(&t, token, 2), Ok(p));
+        Ok(())
+    }
+
+    #[test]
+    fn forged_tokens_refused() -> Result {
+        let t = TxLent::new()?;
+        let (token, p) = lend_new(&t, 1)?;
+        let slots = SLOTS as u64;
+        for forged in [
+            0,
+            1,
+            slots - 1,
+            token + 1,
+            token + slots,
+            token - slots,
+            u64::MAX,
+        ] {
+            assert_eq!(take_addr(&t, forged, 1), Err(BadToken::Unknown));
+        }
+        assert_eq!(t.held(), 1);
+        assert_eq!(take_addr(&t, token, 1), Ok(p));
+        Ok(())
+    }
+
+    #[test]
+    fn tokens_never_reused() -> Result {
+        let t = TxLent::new()?;
+        let mut last = 0;
+        // Round the table more than once: every slot is used again, never a token.
+        for _ in 0..SLOTS + 3 {
+            let (token, _) = lend_new(&t, 1)?;
+            assert!(token > last);
+            last = token;
+            assert!(take_addr(&t, token, 1).is_ok());
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn full_table_gives_the_skb_back() -> Result {
+        let t = TxLent::new()?;
+        for _ in 0..SLOTS {
+            lend_new(&t, 1)?;
+        }
+        assert_eq!(t.held(), SLOTS);
+        let skb = spare_skb()?;
+        // The skb comes back to the caller (and is freed here).
+        assert!(t.lend(skb, 1).is_err());
+        let mut n = 0;
+        t.reclaim(2, |_| n += 1);
+        assert_eq!(n, SLOTS);
+        assert_eq!(t.held(), 0);
+        Ok(())
+    }
+
+    #[test]
+    fn reclaim_older_generations_oldest_first() -> Result {
+        let t = TxLent::new()?;
+        let (a, pa) = lend_new(&t, 1)?;
+        let (b, pb) = lend_new(&t, 2)?;
+        let (c, pc) = lend_new(&t, 1)?;
+        let mut got = [core::ptr::null_mut(); 3];
+        let mut n = 0;
+        t.reclaim(2, |skb| {
+            if let Some(g) = got.get_mut(n) {
+                *g = skb.into_raw();
+            }
+            n += 1;
+        });
+        assert_eq!(n, 2);
+        assert_eq!(got[0], pa);
+        assert_eq!(got[1], pc);
+        for p in &got[..2] {
+            // SAFETY: `reclaim` handed these skbs over, and `into_raw` ended their handles.
+            drop(unsafe { Skb::from_raw(*p) });
+        }
+        // The reclaimed tokens are gone; the serving generation's skb is not.
+        assert_eq!(take_addr(&t, a, 1), Err(BadToken::Unknown));
+        assert_eq!(take_addr(&t, c, 1), Err(BadToken::Unknown));
+        assert_eq!(take_addr(&t, b, 2), Ok(pb));
+        Ok(())
+    }
+
+    #[test]
+    fn stall_needs_the_same_oldest_for_the_limit() -> Result {
+        let t = TxLent::new()?;
+        let (a, _) = lend_new(&t, 1)?;
+        // First look: starts the wait.
+        assert!(!t.stalled(1, 1000, 100));
+        assert!(!t.stalled(1, 1050, 100));
+        assert!(!t.stalled(1, 1100, 100));
+        assert!(t.stalled(1, 1150, 100));
+        // After a pause longer than the limit (a link down) the wait starts again.
+        assert!(!t.stalled(1, 2000, 100));
+        assert!(!t.stalled(1, 2050, 100));
+        assert!(t.stalled(1, 2101, 100));
+        // Taken back: nothing can be late.
+        assert!(take_addr(&t, a, 1).is_ok());
+        assert!(!t.stalled(1, 2150, 100));
+        assert!(!t.stalled(1, 5000, 100));
+        Ok(())
+    }
+}

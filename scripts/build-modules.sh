@@ -22,7 +22,10 @@ fi
 # into the memory beneath (Documentation/design.rst, "Stack overflow"); rustc emits no
 # stack probes for the kernel. Refuse a module with such a function.
 if [ "$target" = modules ]; then
-	big=$(for ko in "$NDRIVER_ROOT"/*.ko "$NDRIVER_ROOT"/sample-drivers/*.ko; do
+	big=$(for ko in "$NDRIVER_ROOT"/*.ko "$NDRIVER_ROOT"/sample-drivers/*.ko \
+		"$NDRIVER_ROOT"/selftests/kunit/*.ko; do
+		# selftests/kunit/ndriver_kunit.ko exists only on a kernel with KUnit.
+		[ -f "$ko" ] || continue
 		objdump -d --no-show-raw-insn "$ko" | awk -v ko="${ko##*/}" '
 			/^[0-9a-f]+ <.*>:$/ { fn = $2 }
 			/sub +\$0x[0-9a-f]+,%rsp/ {

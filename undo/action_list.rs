@@ -226,3 +226,149 @@ impl ActionList {
         n
     }
 }
+
+#[kunit_tests(ndriver_undo_actions)]
+mod tests {
+    use super::*;
+    use core::sync::atomic::{AtomicUsize, Ordering};
+
+    /// The `obj` of each action [`log_undo`] gave back, in order (only
+    /// `undo_all_newest_first` uses it; KUnit runs one test at a time).
+    static UNDONE: [AtomicUsize; 4] = [const { AtomicUsize::new(0) }; 4];
+    /// How many [`log_undo`] gave back.
+    static UNDONE_N: AtomicUsize = AtomicUsize::new(0);
+
+    /// An undo routine that gives nothing back, only logs the action.
+    fn log_undo(a: &Action) {
+        let i = UNDONE_N.fetch_add(1, Ordering::Relaxed);
+        if let Some(slot) = UNDONE.get(i) {
+            slot.store(a.obj, Ordering::Relaxed);
+        }
+    }
+
+    fn action(kind: Kind, obj: usize, arg: usize, depends_on: usize) -> Action {
+        Action {
+            kind,
+            obj,
+            arg,
+            aux: 0,
+            ctx: 0,
+            depends_on,
+            undo: log_undo,
+        }
+    }
+
+    #[test]
+    fn handles_checked_by_kind_and_address() -> Result {
+        let mut l = ActionList::new();
+        l.record(action(Kind::Memory, 0x1000, 64, 0))?;
+        l.record(action(Kind::Memory, 0x2000, 32, 0))?;
+        l.record(action(Kind::DmaCoherent, 0x3000, 4096, 0))?;
+        assert!(l.holds(Kind::Memory, 0x1000));
+        assert!(l.holds(Kind::DmaCoherent, 0x3000));
+        // The same address as another kind, or an address never recorded: forged.
+        assert!(!l.holds(Kind::Iomap, 0x1000));
+        assert!(!l.holds(Kind::Memory, 0x3000));
+        assert!(!l.holds(Kind::Memory, 0x1008));
+        assert_eq!(l.len(), 3);
+        assert_eq!(l.count(Kind::Memory), 2);
+        assert_eq!(l.memory(), 96);
+        Ok(())
+    }
+
+    #[test]
+    fn forget_once() -> Result {
+        let mut l = ActionList::new();
+        l.record(action(Kind::Memory, 0x1000, 64, 0))?;
+        l.record(action(Kind::Memory, 0x2000, 32, 0))?;
+        assert_eq!(l.forget(Kind::Memory, 0x1000).map(|a| a.arg), Some(64));
+        assert_eq!(l.memory(), 32);
+        assert!(!l.holds(Kind::Memory, 0x1000));
+        // A second release of the same handle (a double free) finds nothing.
+        assert!(l.forget(Kind::Memory, 0x1000).is_none());
+        // Another kind's release of a held address finds nothing either.
+        assert!(l.forget(Kind::Timer, 0x2000).is_none());
+        assert_eq!(l.len(), 1);
+        assert_eq!(l.memory(), 32);
+        Ok(())
+    }
+
+    #[test]
+    fn forget_takes_the_newest() -> Result {
+        // An address freed and handed out again is recorded twice while the first record
+        // lives on (a driver that never released it): the release is the newest's.
+        let mut l = ActionList::new();
+        l.record(action(Kind::Memory, 0x1000, 64, 0))?;
+        l.record(action(Kind::Memory, 0x1000, 16, 0))?;
+        assert_eq!(l.get(Kind::Memory, 0x1000).map(|a| a.arg), Some(16));
+        assert_eq!(l.forget(Kind::Memory, 0x1000).map(|a| a.arg), Some(16));
+        assert_eq!(l.get(Kind::Memory, 0x1000).map(|a| a.arg), Some(64));
+        assert_eq!(l.memory(), 64);
+        Ok(())
+    }
+
+    #[test]
+    fn covers_only_inside_one_resource() -> Result {
+        let mut l = ActionList::new();
+        l.record(action(Kind::DmaCoherent, 0x1000, 0x100, 0))?;
+        l.record(action(Kind::DmaCoherent, 0x1100, 0x100, 0))?;
+        l.record(action(Kind::Memory, usize::MAX - 8, 0x100, 0))?;
+        assert!(l.covers(Kind::DmaCoherent, 0x1000, 0x100));
+        assert!(l.covers(Kind::DmaCoherent, 0x10ff, 1));
+        assert!(l.covers(Kind::DmaCoherent, 0x1100, 0x100));
+        // Across the end, even into an adjacent buffer: not one resource.
+        assert!(!l.covers(Kind::DmaCoherent, 0x10ff, 2));
+        assert!(!l.covers(Kind::DmaCoherent, 0xfff, 1));
+        assert!(!l.covers(Kind::DmaCoherent, 0x1200, 1));
+        // Another kind, and ranges whose end overflows.
+        assert!(!l.covers(Kind::Memory, 0x1000, 1));
+        assert!(!l.covers(Kind::DmaCoherent, 0x1000, usize::MAX));
+        assert!(!l.covers(Kind::Memory, usize::MAX - 4, 2));
+        Ok(())
+    }
+
+    #[test]
+    fn dependent_blocks_release() -> Result {
+        let mut l = ActionList::new();
+        let mem = action(Kind::Memory, 0x1000, 0x100, 0);
+        let bar = action(Kind::Iomap, 0x8000, 0x1000, 0);
+        l.record(mem)?;
+        l.record(bar)?;
+        assert!(l.dependent(&mem).is_none());
+        assert!(l.dependent(&bar).is_none());
+        // A streaming mapping of the memory's last bytes, then one just past it.
+        l.record(action(Kind::DmaMapping, 0xa0, 0x10, 0x10f0))?;
+        l.record(action(Kind::DmaMapping, 0xb0, 0x10, 0x1100))?;
+        assert_eq!(l.dependent(&mem).map(|d| d.obj), Some(0xa0));
+        assert!(l.forget(Kind::DmaMapping, 0xa0).is_some());
+        assert!(l.dependent(&mem).is_none());
+        // A recorded reset writes into the BAR mapping it names.
+        l.record(action(Kind::Reset, 0xc0, 0, 0x9000))?;
+        assert!(l.dependent(&bar).is_none());
+        l.record(action(Kind::Reset, 0xd0, 0, 0x8000))?;
+        assert_eq!(l.dependent(&bar).map(|d| d.obj), Some(0xd0));
+        // Only memory, coherent buffers and BAR mappings have dependents.
+        assert!(l.dependent(&action(Kind::Timer, 0x8000, 0, 0)).is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn undo_all_newest_first() -> Result {
+        UNDONE_N.store(0, Ordering::Relaxed);
+        let mut l = ActionList::new();
+        for obj in 1..=3 {
+            l.record(action(Kind::Work, obj, 0, 0))?;
+        }
+        let mut taken = l.take();
+        assert_eq!(l.len(), 0);
+        assert_eq!(taken.len(), 3);
+        // SAFETY: no instance recorded these actions; their undo routine only logs.
+        assert_eq!(unsafe { taken.undo_all() }, 3);
+        assert_eq!(taken.len(), 0);
+        assert_eq!(UNDONE_N.load(Ordering::Relaxed), 3);
+        assert_eq!(UNDONE[0].load(Ordering::Relaxed), 3);
+        assert_eq!(UNDONE[1].load(Ordering::Relaxed), 2);
+        assert_eq!(UNDONE[2].load(Ordering::Relaxed), 1);
+        Ok(())
+    }
+}

@@ -621,3 +621,78 @@ macro_rules! blk_implementation {
     };
 }
 pub(crate) use blk_implementation;
+
+// Built into the test module only (`selftests/kunit/`): every block implementation
+// compiles this file in.
+#[cfg(ndriver_kunit)]
+#[kunit_tests(ndriver_blk_request)]
+mod tests {
+    use super::*;
+    use crate::abi_blk::{BLK_DONE_IOERR, BLK_DONE_OK, BLK_DONE_UNSUPP};
+
+    /// The framework's names of two requests (never dereferenced: only compared).
+    const RQ_A: *mut c_void = ptr::without_provenance_mut(0x1000);
+    const RQ_B: *mut c_void = ptr::without_provenance_mut(0x2000);
+
+    /// The handle a `queue_rq` or `complete` call would make of request `rq` with tag
+    /// `tag`.
+    fn request(rq: *mut c_void, tag: u32, op: u32) -> Request {
+        let d = BlkRq {
+            rq,
+            tag,
+            op,
+            sector: 64,
+            bytes: 4096,
+            reserved: 0,
+        };
+        // SAFETY: `d` is valid for the call; one handle is made of it.
+        unsafe { Request::from_raw(&d) }
+    }
+
+    #[test]
+    fn descriptor_copied() {
+        let r = request(RQ_A, 7, BLK_OP_WRITE);
+        assert_eq!(r.tag(), 7);
+        assert_eq!(r.op(), Op::Write);
+        assert_eq!(r.sector(), 64);
+        assert_eq!(r.bytes(), 4096);
+        assert_eq!(request(RQ_A, 0, BLK_OP_READ).op(), Op::Read);
+        assert_eq!(request(RQ_A, 0, BLK_OP_FLUSH).op(), Op::Flush);
+    }
+
+    #[test]
+    fn answer_for_the_request_complete_gave() {
+        assert_eq!(
+            request(RQ_A, 3, BLK_OP_READ).end_ok().answer(3, RQ_A),
+            BLK_DONE_OK
+        );
+        assert_eq!(
+            request(RQ_A, 3, BLK_OP_READ)
+                .end(Done::IoError)
+                .answer(3, RQ_A),
+            BLK_DONE_IOERR
+        );
+        assert_eq!(
+            request(RQ_A, 3, BLK_OP_READ)
+                .end(Done::Unsupported)
+                .answer(3, RQ_A),
+            BLK_DONE_UNSUPP
+        );
+    }
+
+    #[test]
+    fn another_request_ended_is_an_error() {
+        let einval = errno(EINVAL);
+        // Another tag: a request kept from `queue_rq` instead of the one `complete` gave.
+        assert_eq!(
+            request(RQ_A, 4, BLK_OP_READ).end_ok().answer(3, RQ_A),
+            einval
+        );
+        // The same tag, another request: an older one that had the tag before.
+        assert_eq!(
+            request(RQ_B, 3, BLK_OP_READ).end_ok().answer(3, RQ_A),
+            einval
+        );
+        assert!(einval < 0);
+    }
+}

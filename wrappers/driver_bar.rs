@@ -236,3 +236,122 @@ impl<'a, const SIZE: usize> IoBase<'a> for &'a IoBar<SIZE> {
         }
     }
 }
+
+// Built into the test module only (`selftests/kunit/`): every implementation compiles
+// this file in.
+#[cfg(ndriver_kunit)]
+#[kunit_tests(ndriver_bar)]
+mod tests {
+    use super::*;
+    use core::mem::ManuallyDrop;
+    use kernel::io::Io;
+
+    /// Bytes of the stand-in BAR.
+    const LEN: usize = 64;
+
+    /// Memory standing in for a mapped BAR: on x86 `readl`/`writel` and `ioread*`/
+    /// `iowrite*` above the port range are plain moves, which reach memory as they reach
+    /// a device.
+    #[repr(C, align(8))]
+    struct FakeBar([u8; LEN]);
+
+    /// A new stand-in BAR of `LEN` bytes, all `0xff`, and its claim; give it back with
+    /// [`free`]. The claim never drops (nothing was mapped to unmap).
+    fn fake() -> Result<(*mut FakeBar, ManuallyDrop<BarMap>)> {
+        let mem = KBox::into_raw(KBox::new(FakeBar([0xff; LEN]), GFP_KERNEL)?);
+        let map = BarMap {
+            inst: core::ptr::null_mut(),
+            base: mem.cast(),
+            len: LEN,
+        };
+        Ok((mem, ManuallyDrop::new(map)))
+    }
+
+    /// Frees what [`fake`] made.
+    ///
+    /// # Safety
+    ///
+    /// `mem` came from [`fake`], and nothing uses it any more.
+    unsafe fn free(mem: *mut FakeBar) {
+        // SAFETY: per this function's contract.
+        drop(unsafe { KBox::from_raw(mem) });
+    }
+
+    #[test]
+    fn offset_fits() {
+        assert!(fits::<u32>(0, 4));
+        assert!(fits::<u32>(60, 64));
+        assert!(!fits::<u32>(62, 64));
+        assert!(!fits::<u32>(64, 64));
+        assert!(!fits::<u32>(2, 64));
+        assert!(fits::<u8>(63, 64));
+        assert!(!fits::<u8>(64, 64));
+        assert!(!fits::<u16>(usize::MAX - 1, 64));
+        assert!(!fits::<u32>(0, 0));
+        assert!(!fits::<u32>(0, 2));
+    }
+
+    #[test]
+    fn io_bar_checks_computed_offsets() -> Result {
+        let (mem, map) = fake()?;
+        let bar = ManuallyDrop::new(IoBar::<16>(ManuallyDrop::into_inner(map)));
+        assert_eq!(bar.try_write32(0x1234_5678, LEN - 4), Ok(()));
+        assert_eq!(bar.try_read32(LEN - 4), Ok(0x1234_5678));
+        assert_eq!(bar.try_read16(LEN - 2), Ok(0x1234));
+        assert_eq!(bar.try_read8(LEN - 1), Ok(0x12));
+        // Past the end, across it, misaligned, and offsets that overflow.
+        assert_eq!(bar.try_read32(LEN), Err(EINVAL));
+        assert_eq!(bar.try_read16(LEN - 1), Err(EINVAL));
+        assert_eq!(bar.try_read8(LEN), Err(EINVAL));
+        assert_eq!(bar.try_read32(6), Err(EINVAL));
+        assert_eq!(bar.try_write32(0, LEN + 4), Err(EINVAL));
+        assert_eq!(bar.try_write16(0, usize::MAX - 1), Err(EINVAL));
+        assert_eq!(bar.try_write8(0, usize::MAX), Err(EINVAL));
+        // None of the refused writes reached memory.
+        assert_eq!(bar.try_read32(0), Ok(0xffff_ffff));
+        // Constant offsets below `SIZE` are checked when the module is built.
+        bar.write16(0xabcd, 14);
+        assert_eq!(bar.read16(14), 0xabcd);
+        assert_eq!(bar.read8(15), 0xab);
+        // SAFETY: `mem` came from `fake`; `bar` is not used any more.
+        unsafe { free(mem) };
+        Ok(())
+    }
+
+    #[test]
+    fn mmio_bar_checks_computed_offsets() -> Result {
+        let (mem, map) = fake()?;
+        let io = MmioRaw::new_region(mem.addr(), LEN)?;
+        let bar = ManuallyDrop::new(Bar::<16> {
+            map: ManuallyDrop::into_inner(map),
+            io,
+        });
+        let b: &Bar<16> = &bar;
+        assert_eq!(b.try_write32(0x0bad_f00d, LEN - 4), Ok(()));
+        assert_eq!(b.try_read32(LEN - 4), Ok(0x0bad_f00d));
+        assert_eq!(b.try_read32(LEN), Err(EINVAL));
+        assert_eq!(b.try_read32(LEN - 2), Err(EINVAL));
+        assert_eq!(b.try_read32(2), Err(EINVAL));
+        assert_eq!(b.try_read64(usize::MAX - 7), Err(EINVAL));
+        assert_eq!(b.try_write8(0, LEN), Err(EINVAL));
+        assert_eq!(b.try_read32(0), Ok(0xffff_ffff));
+        b.write32(7, 12);
+        assert_eq!(b.read32(12), 7);
+        // SAFETY: `mem` came from `fake`; `bar` is not used any more.
+        unsafe { free(mem) };
+        Ok(())
+    }
+
+    #[test]
+    fn region_at_least_size() -> Result {
+        let (mem, _map) = fake()?;
+        // What `iomap::<SIZE>` refuses: a BAR shorter than `SIZE`, or not whole words.
+        assert!(MmioRaw::<Region<64>>::new_region(mem.addr(), LEN).is_ok());
+        assert!(MmioRaw::<Region<128>>::new_region(mem.addr(), LEN).is_err());
+        assert!(MmioRaw::<Region<0>>::new_region(mem.addr(), LEN - 2).is_err());
+        assert!(MmioRaw::<Region<0>>::new_region(mem.addr() + 2, 8).is_err());
+        // SAFETY: `mem` came from `fake`; the claim is not used.
+        unsafe { free(mem) };
+        Ok(())
+    }
+}

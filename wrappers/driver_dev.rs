@@ -354,3 +354,35 @@ macro_rules! implementation_module {
 }
 #[allow(unused_imports)]
 pub(crate) use implementation_module;
+
+// Built into the test module only (`selftests/kunit/`): every implementation compiles
+// this file in.
+#[cfg(ndriver_kunit)]
+#[kunit_tests(ndriver_memory)]
+mod tests {
+    use super::*;
+    use core::mem::ManuallyDrop;
+
+    #[test]
+    fn words_bounded() -> Result {
+        let block = KBox::into_raw(KBox::new([0u64; 4], GFP_KERNEL)?);
+        // 28 bytes: three whole words, the fourth only partly inside.
+        let mem = ManuallyDrop::new(Memory {
+            inst: core::ptr::null_mut(),
+            ptr: block.cast(),
+            size: 28,
+        });
+        mem.set64(2, 0x1122_3344_5566_7788);
+        assert_eq!(mem.get64(2), 0x1122_3344_5566_7788);
+        // Out of range: reads 0, writes nothing.
+        mem.set64(3, 1);
+        mem.set64(usize::MAX, 1);
+        assert_eq!(mem.get64(3), 0);
+        assert_eq!(mem.get64(usize::MAX), 0);
+        // SAFETY: `block` came from `KBox::into_raw` above; `mem` is not used any more.
+        let block = unsafe { KBox::from_raw(block) };
+        assert_eq!(block[3], 0);
+        assert_eq!(block[2], 0x1122_3344_5566_7788);
+        Ok(())
+    }
+}

@@ -414,3 +414,145 @@ impl Drop for DmaMapping {
         unsafe { api::ndriver_dma_unmap(self.inst, self.dma) };
     }
 }
+
+// Built into the test module only (`selftests/kunit/`): every implementation compiles
+// this file in.
+#[cfg(ndriver_kunit)]
+#[kunit_tests(ndriver_dma)]
+mod tests {
+    use super::*;
+    use core::mem::ManuallyDrop;
+
+    /// Bytes of the stand-in buffer.
+    const SIZE: usize = 256;
+
+    /// Memory standing in for a coherent buffer (only the CPU touches it here).
+    #[repr(C, align(64))]
+    struct FakeBuf([u8; SIZE]);
+
+    /// A descriptor as a device shares one.
+    #[repr(C)]
+    #[derive(Clone, Copy, FromBytes, IntoBytes)]
+    struct Desc {
+        addr: u64,
+        len: u16,
+        cmd: u8,
+        status: u8,
+        special: u32,
+    }
+
+    /// A descriptor with every field set.
+    const DESC: Desc = Desc {
+        addr: 0xaaaa,
+        len: 60,
+        cmd: 3,
+        status: 0,
+        special: 7,
+    };
+
+    /// Something that is not part of any `Desc`.
+    static ELSEWHERE: u32 = 0;
+
+    /// A stand-in coherent buffer of `SIZE` zeroed bytes at bus address `0x10000`; give
+    /// it back with [`free`]. It never drops (nothing was allocated through the callouts).
+    fn fake() -> Result<(*mut FakeBuf, ManuallyDrop<DmaCoherent>)> {
+        let mem = KBox::into_raw(KBox::new(FakeBuf([0; SIZE]), GFP_KERNEL)?);
+        let buf = DmaCoherent {
+            inst: ptr::null_mut(),
+            cpu: mem.cast(),
+            dma: 0x10000,
+            size: SIZE,
+        };
+        Ok((mem, ManuallyDrop::new(buf)))
+    }
+
+    /// Frees what [`fake`] made.
+    ///
+    /// # Safety
+    ///
+    /// `mem` came from [`fake`], and nothing uses it any more.
+    unsafe fn free(mem: *mut FakeBuf) {
+        // SAFETY: per this function's contract.
+        drop(unsafe { KBox::from_raw(mem) });
+    }
+
+    #[test]
+    fn coherent_words_bounded() -> Result {
+        let (mem, buf) = fake()?;
+        assert_eq!(buf.write(SIZE / 4 - 1, 0xfeed_beef), Ok(()));
+        assert_eq!(buf.read(SIZE / 4 - 1), Ok(0xfeed_beef));
+        assert_eq!(buf.write(SIZE / 4, 1), Err(ERANGE));
+        assert_eq!(buf.read(SIZE / 4), Err(ERANGE));
+        assert_eq!(buf.read(usize::MAX), Err(ERANGE));
+        // SAFETY: `mem` came from `fake`; `buf` is not used any more.
+        unsafe { free(mem) };
+        Ok(())
+    }
+
+    #[test]
+    fn coherent_offsets_bounded_and_aligned() -> Result {
+        let (mem, buf) = fake()?;
+        assert_eq!(buf.write64(SIZE - 8, 0x0102_0304_0506_0708), Ok(()));
+        assert_eq!(buf.read64(SIZE - 8), Ok(0x0102_0304_0506_0708));
+        assert_eq!(buf.read32(SIZE - 4), Ok(0x0102_0304));
+        assert_eq!(buf.read16(SIZE - 2), Ok(0x0102));
+        assert_eq!(buf.read8(SIZE - 1), Ok(0x01));
+        // Not fitting: `ERANGE`; misaligned: `EINVAL`.
+        assert_eq!(buf.read64(SIZE - 4), Err(ERANGE));
+        assert_eq!(buf.read8(SIZE), Err(ERANGE));
+        assert_eq!(buf.write16(usize::MAX, 0), Err(ERANGE));
+        assert_eq!(buf.read32(2), Err(EINVAL));
+        assert_eq!(buf.write64(4, 0), Err(EINVAL));
+        assert_eq!(buf.write_at(SIZE - 16, DESC), Ok(()));
+        assert_eq!(buf.read_at::<Desc>(SIZE - 16).map(|d| d.special), Ok(7));
+        assert_eq!(buf.read_at::<Desc>(SIZE - 8).err(), Some(ERANGE));
+        assert_eq!(buf.read_at::<Desc>(4).err(), Some(EINVAL));
+        assert_eq!(buf.write_at(12, DESC), Err(EINVAL));
+        // Copies and ranges.
+        assert!(buf.copy_in(SIZE - 3, b"abc"));
+        assert_eq!(buf.read8(SIZE - 3), Ok(b'a'));
+        assert!(!buf.copy_in(SIZE - 2, b"abc"));
+        assert!(buf.range(0, SIZE).is_some());
+        assert!(buf.range(1, SIZE).is_none());
+        assert!(buf.range(SIZE, 0).is_some());
+        assert!(buf.range(usize::MAX, 2).is_none());
+        // SAFETY: `mem` came from `fake`; `buf` is not used any more.
+        unsafe { free(mem) };
+        Ok(())
+    }
+
+    #[test]
+    fn array_elements_and_fields() -> Result {
+        let (mem, buf) = fake()?;
+        let n = SIZE / size_of::<Desc>();
+        let ring = ManuallyDrop::new(DmaArray::<Desc> {
+            buf: ManuallyDrop::into_inner(buf),
+            len: n,
+            _t: PhantomData,
+        });
+        let d = DESC;
+        assert_eq!(ring.write(n - 1, d), Ok(()));
+        assert_eq!(ring.read(n - 1).map(|d| d.addr), Some(0xaaaa));
+        assert_eq!(ring.write(n, d), Err(EINVAL));
+        assert!(ring.read(n).is_none());
+        // Bus addresses of elements and fields.
+        assert_eq!(ring.dma_of(0), Ok(0x10000));
+        assert_eq!(ring.dma_of(n - 1), Ok(0x10000 + (SIZE - 16) as u64));
+        assert_eq!(ring.dma_of(n), Err(ERANGE));
+        assert_eq!(ring.field_dma(1, |d| &d.status), Ok(0x10000 + 16 + 11));
+        assert_eq!(ring.field_dma(n, |d| &d.status), Err(ERANGE));
+        // One field alone, the others untouched.
+        assert_eq!(ring.write_field(n - 1, |d| &d.status, 1), Ok(()));
+        assert_eq!(ring.read_field(n - 1, |d| &d.status), Ok(1));
+        assert_eq!(ring.read_field(n - 1, |d| &d.len), Ok(60));
+        assert_eq!(ring.read(n - 1).map(|d| (d.cmd, d.special)), Some((3, 7)));
+        assert_eq!(ring.read_field(n, |d| &d.status), Err(ERANGE));
+        assert_eq!(ring.write_field(n, |d| &d.status, 1), Err(ERANGE));
+        // A "field" outside the element is refused.
+        assert_eq!(ring.read_field(0, |_| &ELSEWHERE), Err(ERANGE));
+        assert_eq!(ring.write_field(0, |_| &ELSEWHERE, 1), Err(ERANGE));
+        // SAFETY: `mem` came from `fake`; `ring` is not used any more.
+        unsafe { free(mem) };
+        Ok(())
+    }
+}

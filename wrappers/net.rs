@@ -481,3 +481,46 @@ pub(crate) unsafe fn copy_cstr(out: *mut c_char, len: usize, s: &str) {
         *out.add(n) = 0;
     }
 }
+
+#[kunit_tests(ndriver_net)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_cstr_truncates_and_terminates() {
+        let mut buf = [b'x'; 8];
+        // SAFETY: `buf` is writable for its 8 bytes.
+        unsafe { copy_cstr(buf.as_mut_ptr().cast(), buf.len(), "hello world") };
+        assert_eq!(&buf, b"hello w\0");
+        let mut buf = [b'x'; 8];
+        // SAFETY: as above, 4 of them.
+        unsafe { copy_cstr(buf.as_mut_ptr().cast(), 4, "abc") };
+        assert_eq!(&buf, b"abc\0xxxx");
+        // SAFETY: as above, 1 of them.
+        unsafe { copy_cstr(buf.as_mut_ptr().cast(), 1, "abc") };
+        assert_eq!(&buf, b"\0bc\0xxxx");
+        let mut buf = [b'x'; 8];
+        // SAFETY: nothing is written for a length of 0.
+        unsafe { copy_cstr(buf.as_mut_ptr().cast(), 0, "abc") };
+        assert_eq!(&buf, b"xxxxxxxx");
+    }
+
+    #[test]
+    fn skb_handles() -> Result {
+        // SAFETY: NULL is allowed and makes no handle.
+        assert!(unsafe { Skb::from_raw(core::ptr::null_mut()) }.is_none());
+        let skb = spare_skb()?;
+        let (data, len) = skb.data();
+        assert!(!data.is_null());
+        assert_eq!(len, 0);
+        assert!(skb.linear());
+        let p = skb.into_raw();
+        // SAFETY: `p` is the skb whose handle `into_raw` just ended: ours alone.
+        let skb = unsafe { Skb::from_raw(p) }.ok_or(EINVAL)?;
+        // A hold keeps its own reference: the skb is freed once both are gone.
+        let hold = skb.hold();
+        drop(skb);
+        drop(hold);
+        Ok(())
+    }
+}

@@ -461,3 +461,130 @@ impl Dev {
         })
     }
 }
+
+// Built into the test module only (`selftests/kunit/`): every NIC implementation
+// compiles this file in.
+#[cfg(ndriver_kunit)]
+#[kunit_tests(ndriver_nic_rings)]
+mod tests {
+    use super::super::TxSkb;
+    use super::*;
+    use core::cell::Cell;
+    use core::mem::ManuallyDrop;
+
+    /// Slots of the stand-in transmit slots.
+    const N: usize = 4;
+
+    /// The slots' memory, as `tx_slots` leaves it.
+    type Block = [TxSlot; N];
+
+    /// Stand-in transmit slots in memory of the test's own (not the callouts'); give it
+    /// back with [`free`]. They never drop (nothing to give back through the callouts).
+    fn fake() -> Result<(*mut Block, ManuallyDrop<TxSlots<N>>)> {
+        let empty = [const {
+            TxSlot {
+                token: AtomicU64::new(0),
+                entry: None,
+            }
+        }; N];
+        let block = KBox::into_raw(KBox::new(empty, GFP_KERNEL)?);
+        let slots = NonNull::new(block.cast::<TxSlot>()).ok_or(ENOMEM)?;
+        let tx = TxSlots {
+            inst: ptr::null_mut(),
+            slots,
+        };
+        Ok((block, ManuallyDrop::new(tx)))
+    }
+
+    /// Frees what [`fake`] made, with the skbs still in it (a `PendingSkb` has no drop).
+    ///
+    /// # Safety
+    ///
+    /// `block` came from [`fake`], and its `TxSlots` is not used any more.
+    unsafe fn free(block: *mut Block) {
+        // SAFETY: per this function's contract.
+        drop(unsafe { KBox::from_raw(block) });
+    }
+
+    /// What `start_xmit` is handed for the skb lent under `token`.
+    fn skb<'a>(token: u64, frame: &'a [u8], taken: &'a Cell<bool>) -> TxSkb<'a> {
+        TxSkb {
+            token,
+            data: frame.as_ptr(),
+            len: frame.len() as u32,
+            taken,
+        }
+    }
+
+    #[test]
+    fn insert_and_take_once() -> Result {
+        let (block, mut tx) = fake()?;
+        let frame = [0u8; 60];
+        let taken = Cell::new(false);
+        assert_eq!(tx.insert(N - 1, skb(1024, &frame, &taken), None), Ok(()));
+        assert!(taken.get());
+        // The framework finds the token at the slot's start.
+        // SAFETY: slot `N - 1` is initialised; nothing else refers to it now.
+        let token = unsafe { (*tx.as_ptr().add(N - 1)).token.load(Ordering::Relaxed) };
+        assert_eq!(token, 1024);
+        assert_eq!(
+            tx.take(N - 1).map(|(s, m)| (s.token, m.is_none())),
+            Some((1024, true))
+        );
+        // Taken once: the slot is empty now (its token stays, for the framework).
+        assert!(tx.take(N - 1).is_none());
+        // SAFETY: as above.
+        let token = unsafe { (*tx.as_ptr().add(N - 1)).token.load(Ordering::Relaxed) };
+        assert_eq!(token, 1024);
+        // SAFETY: `block` came from `fake`; `tx` is not used any more.
+        unsafe { free(block) };
+        Ok(())
+    }
+
+    #[test]
+    fn busy_and_out_of_range_slots_refused() -> Result {
+        let (block, mut tx) = fake()?;
+        let frame = [0u8; 60];
+        let first = Cell::new(false);
+        assert_eq!(tx.insert(0, skb(2000, &frame, &first), None), Ok(()));
+        // A slot that still holds an skb, or one past the end: the skb is not taken.
+        let second = Cell::new(false);
+        assert_eq!(tx.insert(0, skb(2001, &frame, &second), None), Err(EBUSY));
+        assert!(!second.get());
+        assert_eq!(tx.insert(N, skb(2002, &frame, &second), None), Err(EINVAL));
+        assert_eq!(
+            tx.insert(usize::MAX, skb(2003, &frame, &second), None),
+            Err(EINVAL)
+        );
+        assert!(!second.get());
+        assert!(tx.take(N).is_none());
+        assert!(tx.take(usize::MAX).is_none());
+        // The first skb is still in its slot.
+        assert_eq!(tx.take(0).map(|(s, _)| s.token), Some(2000));
+        // SAFETY: `block` came from `fake`; `tx` is not used any more.
+        unsafe { free(block) };
+        Ok(())
+    }
+
+    /// A descriptor whose status byte is its last.
+    #[repr(C)]
+    #[derive(Clone, Copy, FromBytes, IntoBytes)]
+    struct Desc {
+        addr: u64,
+        info: u32,
+        pad: [u8; 3],
+        status: u8,
+    }
+
+    impl RingDescriptor for Desc {
+        const STATUS_BYTE: usize = 15;
+        const DONE_MASK: u8 = 1;
+    }
+
+    #[test]
+    fn ring_geometry() {
+        assert_eq!(geometry::<Desc>(256), Ok((256, 16, 15)));
+        assert_eq!(geometry::<Desc>(0), Err(EINVAL));
+        assert_eq!(geometry::<Desc>(1 << 32), Err(EINVAL));
+    }
+}
