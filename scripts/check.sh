@@ -99,6 +99,8 @@ echo "check.sh so far: $((SECONDS / 60)) min $((SECONDS % 60)) s"
 tap=$results/tap.txt
 if [ -f "$tap" ]; then
 	cat "$tap"
+	# 02-kunit counts as one test; its summary line gives the KUnit cases.
+	[ -f "$results/02-kunit.log" ] && grep '^kunit: ' "$results/02-kunit.log"
 	gs=$(grep -cE '^ok .* # SKIP' "$tap")
 	gp=$(( $(grep -cE '^ok ' "$tap") - gs ))
 	gf=$(grep -cE '^not ok ' "$tap")
