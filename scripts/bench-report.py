@@ -103,60 +103,113 @@ VLABEL = {"c": "C driver", "unguarded": "Rust, unguarded", "guarded": "Rust, gua
 TARGET_GUARD_TPUT = 0.99
 TARGET_GUARD_RATE = 0.98
 TARGET_RUST_VS_C = 0.90
+# Issue 16: guarded Rust e1000 at least 95 % of C on TCP_RR.
+TARGET_RUST_VS_C_RR = 0.95
+# The ratios reported per test: name -> (denominator, numerator).
+PAIRS = {"guarded_vs_unguarded": ("unguarded", "guarded"), "unguarded_vs_c": ("c", "unguarded"),
+         "guarded_vs_c": ("c", "guarded")}
+
+
+def bench_config(path):
+    """bench-config.txt (scripts/bench.sh): {key: rest of the line}, or {}."""
+    if not path.exists():
+        return {}
+    out = {}
+    for line in path.read_text().splitlines():
+        k, _, v = line.partition(" ")
+        if k:
+            out[k] = v.strip()
+    return out
+
+
+def io_raw(path, kind):
+    """Every run from bench-nic.txt / bench-blk.txt, with its round.
+
+    NIC lines "nic VARIANT TEST SIZE VALUE UNIT [ROUND]": {(test, size): {variant:
+    [(round, value, unit)]}}. Block lines "blk VARIANT JOB ROUND IOPS MIBS": {job:
+    {variant: [(round, iops, mibs)]}}. Lines of older runs without a round are numbered
+    by their order per test and variant."""
+    raw = {}
+    if not path.exists():
+        return raw
+    for line in path.read_text().splitlines():
+        f = line.split()
+        try:
+            if kind == "nic" and len(f) in (6, 7) and f[0] == "nic":
+                runs = raw.setdefault((f[2], f[3]), {}).setdefault(f[1], [])
+                rnd = int(f[6]) if len(f) == 7 else len(runs) + 1
+                runs.append((rnd, float(f[4]), f[5]))
+            elif kind == "blk" and len(f) == 6 and f[0] == "blk":
+                raw.setdefault(f[2], {}).setdefault(f[1], []).append((int(f[3]), float(f[4]), float(f[5])))
+        except ValueError:
+            continue
+    return raw
 
 
 def io_results(path, kind):
-    """Medians over repetitions from bench-nic.txt / bench-blk.txt.
+    """Medians over repetitions from bench-nic.txt / bench-blk.txt (io_raw), with the
+    spread of the repetitions (min, max, coefficient of variation).
 
-    NIC lines "nic VARIANT TEST SIZE VALUE UNIT": {(test, size): {variant: (value, unit)}}.
-    Block lines "blk VARIANT JOB REP IOPS MIBS": {job: {variant: (iops, mibs)}}."""
-    if not path.exists():
-        return {}
-    raw = {}
-    for line in path.read_text().splitlines():
-        f = line.split()
-        if kind == "nic" and len(f) == 6 and f[0] == "nic":
-            raw.setdefault((f[2], f[3]), {}).setdefault(f[1], []).append((float(f[4]), f[5]))
-        elif kind == "blk" and len(f) == 6 and f[0] == "blk":
-            raw.setdefault(f[2], {}).setdefault(f[1], []).append((float(f[4]), float(f[5])))
+    NIC: {(test, size): {variant: {value, unit, n, min, max, cv}}}.
+    Block: {job: {variant: {iops, mib_s, n, min, max, cv}}}."""
     out = {}
-    for key, by_v in raw.items():
+    for key, by_v in io_raw(path, kind).items():
         out[key] = {}
-        for v, vals in by_v.items():
+        for v, runs in by_v.items():
+            xs = [x for _, x, _ in runs]
+            d = {"n": len(xs), "min": min(xs), "max": max(xs), "cv": cv(xs)}
             if kind == "nic":
-                out[key][v] = {"value": statistics.median(x for x, _ in vals),
-                               "unit": vals[0][1], "n": len(vals),
-                               "min": min(x for x, _ in vals), "max": max(x for x, _ in vals)}
+                d.update(value=statistics.median(xs), unit=runs[0][2])
             else:
-                out[key][v] = {"iops": statistics.median(x for x, _ in vals),
-                               "mib_s": statistics.median(y for _, y in vals), "n": len(vals),
-                               "min": min(x for x, _ in vals), "max": max(x for x, _ in vals)}
+                d.update(iops=statistics.median(xs), mib_s=statistics.median(y for _, _, y in runs))
+            out[key][v] = d
     return out
+
+
+def by_round(runs):
+    """{round: value} from [(round, value, ...)] (the first run of a round)."""
+    out = {}
+    for r in runs:
+        out.setdefault(r[0], r[1])
+    return out
+
+
+def paired_by_round(by_v, a, b):
+    """paired_ratio of b/a over the rounds in which both variants gave a number."""
+    if a not in by_v or b not in by_v:
+        return None
+    ra, rb = by_round(by_v[a]), by_round(by_v[b])
+    return paired_ratio([(ra[k], rb[k]) for k in sorted(ra) if k in rb])
 
 
 def nic_extra(path):
     """Medians over repetitions of the guest's CPU utilisation during netperf
-    ("niccpu VARIANT TEST SIZE PERCENT": {(test, size): {variant: percent}}) and of the
-    Apache runs ("apache VARIANT CLIENTS REQ_PER_S P50_MS P99_MS FAILED":
-    {clients: {variant: {rps, p50_ms, p99_ms, failed}}}, failures summed)."""
+    ("niccpu VARIANT TEST SIZE PERCENT [ROUND]": {(test, size): {variant: percent}}) and
+    of the Apache runs ("apache VARIANT CLIENTS REQ_PER_S P50_MS P99_MS FAILED [ROUND]":
+    {clients: {variant: {rps, p50_ms, p99_ms, failed, n, runs}}}, failures summed; runs:
+    [(round, rps)])."""
     cpu, apache = {}, {}
     if not path.exists():
         return {}, {}
     for line in path.read_text().splitlines():
         f = line.split()
         try:
-            if len(f) == 5 and f[0] == "niccpu":
+            if len(f) in (5, 6) and f[0] == "niccpu":
                 cpu.setdefault((f[2], f[3]), {}).setdefault(f[1], []).append(float(f[4]))
-            elif len(f) == 7 and f[0] == "apache":
-                apache.setdefault(int(f[2]), {}).setdefault(f[1], []).append(
-                    (float(f[3]), float(f[4]), float(f[5]), int(f[6])))
+            elif len(f) in (7, 8) and f[0] == "apache":
+                runs = apache.setdefault(int(f[2]), {}).setdefault(f[1], [])
+                rnd = int(f[7]) if len(f) == 8 else len(runs) + 1
+                runs.append((float(f[3]), float(f[4]), float(f[5]), int(f[6]), rnd))
         except ValueError:
             continue
     cpu = {k: {v: statistics.median(x) for v, x in by_v.items()} for k, by_v in cpu.items()}
     apache = {c: {v: {"rps": statistics.median(r[0] for r in runs),
                       "p50_ms": statistics.median(r[1] for r in runs),
                       "p99_ms": statistics.median(r[2] for r in runs),
-                      "failed": sum(r[3] for r in runs), "n": len(runs)}
+                      "failed": sum(r[3] for r in runs), "n": len(runs),
+                      "min": min(r[0] for r in runs), "max": max(r[0] for r in runs),
+                      "cv": cv([r[0] for r in runs]),
+                      "runs": [(r[4], r[0]) for r in runs]}
                   for v, runs in by_v.items()}
               for c, by_v in apache.items()}
     return cpu, apache
@@ -185,14 +238,15 @@ def avail_results(path):
 
 
 def dev_stats(path):
-    """Recoveries, swaps and failed calls of a device during the benchmark (its stats)."""
+    """Recoveries, swaps and failed calls of a device during the benchmark (its stats;
+    summed over the rounds when the file has one block per round)."""
     if not path.exists():
         return None
     st = {}
     for line in path.read_text().splitlines():
         f = line.split()
-        if len(f) == 2 and f[1].isdigit():
-            st[f[0]] = int(f[1])
+        if len(f) == 2 and f[1].isdigit() and f[0] != "round":
+            st[f[0]] = st.get(f[0], 0) + int(f[1])
         elif len(f) == 6 and f[0] == "entry":
             st["failures"] = st.get("failures", 0) + int(f[5])
     return {k: st.get(k, 0) for k in ("recoveries", "swaps", "failures")}
@@ -204,6 +258,66 @@ def ratio(a, b):
 
 def fmt_ratio(r):
     return "–" if r is None else f"{r:.3f}"
+
+
+def verdict_target(point, ci, target):
+    """A target's verdict from the paired interval; with one round there is none."""
+    if point is None and ci is None:
+        return "not measured"
+    if ci is None:
+        return "undecided"
+    return verdict_ci(ci, target)
+
+
+def spread_rows(nic, blk, apache):
+    """The spread of identical runs: per test and variant, n, median, coefficient of
+    variation and max/min over the repetitions."""
+    rows = []
+    for (test, size), by_v in nic.items():
+        for v, d in by_v.items():
+            rows.append({"what": test if size == "-" else f"{test} {size} B", "variant": v, "n": d["n"],
+                         "median": d["value"], "cv": d["cv"],
+                         "max_over_min": round(d["max"] / d["min"], 3) if d["min"] > 0 else None})
+    for c, by_v in sorted(apache.items()):
+        for v, d in by_v.items():
+            rows.append({"what": f"Apache {c} client(s)", "variant": v, "n": d["n"], "median": d["rps"],
+                         "cv": d["cv"], "max_over_min": round(d["max"] / d["min"], 3) if d["min"] > 0 else None})
+    for job, by_v in blk.items():
+        for v, d in by_v.items():
+            rows.append({"what": f"fio {job}", "variant": v, "n": d["n"], "median": d["iops"], "cv": d["cv"],
+                         "max_over_min": round(d["max"] / d["min"], 3) if d["min"] > 0 else None})
+    return rows
+
+
+def spread_table(report):
+    """Markdown: the spread of identical runs, then what it lets the paired ratios judge."""
+    rows = [r for r in report.get("spread", []) if r["n"] > 1]
+    if not rows:
+        return []
+    md = ["", "## Spread of identical runs", "",
+          "Per test and variant over the rounds of this boot: coefficient of variation (standard",
+          "deviation / mean) and max/min. scripts/bench-spread.py compares several boots.", "",
+          "| test | variant | runs | median | CV | max/min |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        cvs = "–" if r["cv"] is None else f"{r['cv'] * 100:.1f} %"
+        mm = "–" if r["max_over_min"] is None else f"{r['max_over_min']:.2f}"
+        md.append(f"| {r['what']} | {r['variant']} | {r['n']} | {r['median']:.2f} | {cvs} | {mm} |")
+    sp, cvsum = report.get("run_to_run_spread_max_over_min"), report.get("run_to_run_cv")
+    if sp and cvsum:
+        md += ["", f"Over all tests and variants: CV median {cvsum['median'] * 100:.1f} %, largest "
+               f"{cvsum['max'] * 100:.1f} %; max/min median {sp['median']:.2f}, largest {sp['max']:.2f}."]
+    sds = [ci["sd_log"] for t in report.get("targets", []) for ci in [t["paired"]] if ci]
+    if sds:
+        sd = statistics.median(sds)
+        n = statistics.median([t["paired"]["n"] for t in report["targets"] if t["paired"]])
+        n = int(n)
+        hw = half_width(sd, n)
+        need = n_for(sd, 0.02)
+        md += ["", f"Paired ratios (the targets above): median standard deviation of the per-round log "
+               f"ratio {sd:.3f}; with {n} rounds that gives a 95 % interval of ±{hw * 100:.1f} % "
+               f"(a true difference of {mdd(sd, n) * 100:.1f} % is detected with 80 % power); "
+               + (f"±2 % needs about {need} rounds." if need else "±2 % needs more than 200 rounds.")]
+    return md
 
 
 def verdict(r, target):
@@ -224,6 +338,55 @@ def dist(values):
 T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179,
         2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
         2.060, 2.056, 2.052, 2.048, 2.045, 2.042]
+# One-sided 80 % quantiles of Student's t (for the difference detectable with 80 %
+# power), 1 to 30 degrees of freedom.
+T80 = [1.376, 1.061, 0.978, 0.941, 0.920, 0.906, 0.896, 0.889, 0.883, 0.879, 0.876, 0.873,
+       0.870, 0.868, 0.866, 0.865, 0.863, 0.862, 0.861, 0.860, 0.859, 0.858, 0.858, 0.857,
+       0.856, 0.856, 0.855, 0.855, 0.854, 0.854]
+
+
+def t975(df):
+    return T975[df - 1] if df <= len(T975) else 1.96
+
+
+def t80(df):
+    return T80[df - 1] if df <= len(T80) else 0.842
+
+
+def cv(xs):
+    """Coefficient of variation (sample standard deviation / mean), or None."""
+    if len(xs) < 2 or statistics.mean(xs) == 0:
+        return None
+    return round(statistics.stdev(xs) / statistics.mean(xs), 4)
+
+
+def half_width(sd_log, n):
+    """Relative half-width of the 95 % interval of a geometric-mean ratio over n pairs
+    whose log-ratios have standard deviation sd_log (exp(t * sd / sqrt n) - 1)."""
+    if sd_log is None or n < 2:
+        return None
+    return math.exp(t975(n - 1) * sd_log / math.sqrt(n)) - 1
+
+
+def mdd(sd_log, n):
+    """Smallest true difference (relative) that n pairs detect at 95 % with 80 % power."""
+    if sd_log is None or n < 2:
+        return None
+    return math.exp((t975(n - 1) + t80(n - 1)) * sd_log / math.sqrt(n)) - 1
+
+
+def n_for(sd_log, width, most=200):
+    """Pairs needed for a 95 % half-width at most `width` (relative), or None past most."""
+    if sd_log is None:
+        return None
+    if sd_log == 0:
+        return 2
+    for n in range(2, most + 1):
+        if half_width(sd_log, n) <= width:
+            return n
+    return None
+
+
 # The other devices during one device's recoveries: within 5 % of undisturbed.
 TARGET_INDEP = 0.95
 INDEP_WHAT = {"nic": ("ndeth1", "TCP_STREAM 16 KiB", "nic0 (start_xmit)"),
@@ -239,7 +402,7 @@ def paired_ratio(pairs):
     m, sd = statistics.mean(logs), statistics.stdev(logs)
     h = (T975[n - 2] if n - 1 <= len(T975) else 1.96) * sd / math.sqrt(n)
     return {"n": n, "ratio": round(math.exp(m), 4), "lo": round(math.exp(m - h), 4),
-            "hi": round(math.exp(m + h), 4)}
+            "hi": round(math.exp(m + h), 4), "sd_log": round(sd, 5)}
 
 
 def verdict_ci(ci, target):
@@ -340,9 +503,12 @@ def main():
         "tsc_mhz": tsc_mhz(res / "console.log"),
     }
     nic = io_results(res / "bench-nic.txt", "nic")
+    nic_raw = io_raw(res / "bench-nic.txt", "nic")
     nic_cpu, apache = nic_extra(res / "bench-nic.txt")
     blk = io_results(res / "bench-blk.txt", "blk")
-    targets = []  # (what, ratio name, ratio, target)
+    blk_raw = io_raw(res / "bench-blk.txt", "blk")
+    report["config"] = bench_config(res / "bench-config.txt")
+    targets = []  # (what, ratio name, ratio of medians, paired interval, target)
     nic_rows = []
     order = ["TCP_STREAM", "TCP_RR", "UDP_RR", "http_wrk", "http_ab"]
 
@@ -358,13 +524,18 @@ def main():
                "guarded_vs_unguarded": ratio(val["guarded"], val["unguarded"]),
                "unguarded_vs_c": ratio(val["unguarded"], val["c"]),
                "guarded_vs_c": ratio(val["guarded"], val["c"])}
+        raw_v = nic_raw.get((test, size), {})
+        row["paired"] = {k: paired_by_round(raw_v, a, b) for k, (a, b) in PAIRS.items()}
         nic_rows.append(row)
         name = test if size == "-" else f"{test} {size} B"
+        gu, gc = row["paired"]["guarded_vs_unguarded"], row["paired"]["guarded_vs_c"]
         if test == "TCP_STREAM":
-            targets.append((f"NIC {name} throughput", "guarded/unguarded", row["guarded_vs_unguarded"], TARGET_GUARD_TPUT))
-            targets.append((f"NIC {name} throughput", "Rust guarded/C", row["guarded_vs_c"], TARGET_RUST_VS_C))
+            targets.append((f"NIC {name} throughput", "guarded/unguarded", row["guarded_vs_unguarded"], gu, TARGET_GUARD_TPUT))
+            targets.append((f"NIC {name} throughput", "Rust guarded/C", row["guarded_vs_c"], gc, TARGET_RUST_VS_C))
         else:
-            targets.append((f"NIC {name} rate", "guarded/unguarded", row["guarded_vs_unguarded"], TARGET_GUARD_RATE))
+            targets.append((f"NIC {name} rate", "guarded/unguarded", row["guarded_vs_unguarded"], gu, TARGET_GUARD_RATE))
+            if test == "TCP_RR":
+                targets.append((f"NIC {name} rate", "Rust guarded/C", row["guarded_vs_c"], gc, TARGET_RUST_VS_C_RR))
     blk_rows = []
     for job, by_v in blk.items():
         iops = {v: by_v[v]["iops"] if v in by_v else None for v in VARIANTS}
@@ -373,9 +544,13 @@ def main():
                "guarded_vs_unguarded": ratio(iops["guarded"], iops["unguarded"]),
                "unguarded_vs_c": ratio(iops["unguarded"], iops["c"]),
                "guarded_vs_c": ratio(iops["guarded"], iops["c"])}
+        raw_v = {v: [(r, x) for r, x, _ in runs] for v, runs in blk_raw.get(job, {}).items()}
+        row["paired"] = {k: paired_by_round(raw_v, a, b) for k, (a, b) in PAIRS.items()}
         blk_rows.append(row)
-        targets.append((f"block {job} IOPS", "guarded/unguarded", row["guarded_vs_unguarded"], TARGET_GUARD_RATE))
-        targets.append((f"block {job} throughput", "Rust guarded/C", row["guarded_vs_c"], TARGET_RUST_VS_C))
+        targets.append((f"block {job} IOPS", "guarded/unguarded", row["guarded_vs_unguarded"],
+                        row["paired"]["guarded_vs_unguarded"], TARGET_GUARD_RATE))
+        targets.append((f"block {job} throughput", "Rust guarded/C", row["guarded_vs_c"],
+                        row["paired"]["guarded_vs_c"], TARGET_RUST_VS_C))
     stats = {"nic": dev_stats(res / "bench-nic-stats.txt"), "blk": dev_stats(res / "bench-blk-stats.txt")}
     report["io_device_stats"] = stats
     report["nic"] = nic_rows
@@ -383,18 +558,27 @@ def main():
     report["apache"] = [{"clients": c, **by_v} for c, by_v in sorted(apache.items())]
     for c, by_v in sorted(apache.items()):
         if "guarded" in by_v and "unguarded" in by_v:
+            ci = paired_by_round({v: d["runs"] for v, d in by_v.items()}, "unguarded", "guarded")
             targets.append((f"Apache {c} client(s) rate", "guarded/unguarded",
-                            ratio(by_v["guarded"]["rps"], by_v["unguarded"]["rps"]), TARGET_GUARD_RATE))
+                            ratio(by_v["guarded"]["rps"], by_v["unguarded"]["rps"]), ci, TARGET_GUARD_RATE))
     report["blk"] = blk_rows
     avail = avail_results(res / "bench-avail.txt")
     report["availability"] = avail
     report["independence"] = indep_results(res / "bench-indep.txt")
-    report["targets"] = [{"what": w, "ratio": n, "measured": r, "target": t, "verdict": verdict(r, t)}
-                         for w, n, r, t in targets]
+    report["targets"] = [{"what": w, "ratio": n, "measured": r, "paired": ci, "target": t,
+                          "verdict": verdict_target(r, ci, t)}
+                         for w, n, r, ci, t in targets]
+    report["spread"] = spread_rows(nic, blk, apache)
     (res / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
 
+    cfg = report["config"]
+    method = ", ".join(f"{k} {cfg[k]}" for k in ("commit", "vcpus", "icount", "pin", "io_reps", "io_secs",
+                                                   "host_cpus", "host_loadavg") if cfg.get(k))
     md = ["# ndriver benchmark", "", f"Raw data and plots: `{res}`. Under QEMU's TCG absolute",
-          "numbers mean little; compare the columns of one run.", "",
+          "numbers mean little; compare the columns of one run."]
+    if method:
+        md += ["", f"Method (bench-config.txt): {method}."]
+    md += ["",
           "## Guard cost per call (TSC cycles, fault-free)", "",
           "| context | run | direct | guarded | added |", "|---|---|---|---|---|"]
     for ctx, v in report["guard_cycles_per_call"].items():
@@ -431,6 +615,9 @@ def main():
                for d in by_v.values() if d["n"] > 1 and d["min"] > 0]
     report["run_to_run_spread_max_over_min"] = (
         {"median": round(statistics.median(spreads), 3), "max": round(max(spreads), 3)} if spreads else None)
+    cvs = [r["cv"] for r in report["spread"] if r["cv"] is not None]
+    report["run_to_run_cv"] = (
+        {"median": round(statistics.median(cvs), 4), "max": round(max(cvs), 4)} if cvs else None)
     (res / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
     if nic_rows:
         md += ["", "## NIC: C e1000 vs Rust e1000 (ndeth0) unguarded and guarded", "",
@@ -507,20 +694,25 @@ def main():
             rec = "–" if r["recoveries"] is None else f"{r['recoveries']:.0f}"
             md.append(f"| {per} | {tcp} | {fmt_ratio(r['tcp_vs_fault_free'])} | {req} | {r['http_failed']:.0f} | {succ} | {rec} |")
     if targets:
-        md += ["", "## Targets (from the measured numbers above)", "",
+        md += ["", "## Targets (judged from the 95 % interval of the ratio paired by round)", "",
                f"Guarded vs unguarded: at most {100 - TARGET_GUARD_TPUT * 100:.0f} % throughput loss, "
                f"{100 - TARGET_GUARD_RATE * 100:.0f} % transaction-rate or IOPS loss; Rust (guarded) at least "
-               f"{TARGET_RUST_VS_C * 100:.0f} % of C's throughput.", "",
-               "| measurement | ratio | measured | target | verdict |", "|---|---|---|---|---|"]
+               f"{TARGET_RUST_VS_C * 100:.0f} % of C's throughput and {TARGET_RUST_VS_C_RR * 100:.0f} % of its "
+               "TCP_RR rate. *paired*: the geometric mean over the rounds of the two variants' ratio "
+               "in the same round, with its 95 % t interval; *met* when the whole interval is at or "
+               "above the target, *missed* when it is below, *undecided* otherwise (and with one "
+               "round, which gives no interval). *medians*: the ratio of the medians, for reference.", "",
+               "| measurement | ratio | rounds | paired [95 % CI] | medians | target | verdict |",
+               "|---|---|---|---|---|---|---|"]
         for t in report["targets"]:
-            md.append(f"| {t['what']} | {t['ratio']} | {fmt_ratio(t['measured'])} | ≥ {t['target']:.2f} | {t['verdict']} |")
-        n_met = sum(t["verdict"] == "met" for t in report["targets"])
-        md += ["", f"{n_met} of {len(report['targets'])} targets met."]
-        sp = report["run_to_run_spread_max_over_min"]
-        if sp:
-            md += ["", f"Run-to-run spread of one variant and test (max/min over the repetitions): "
-                   f"median {sp['median']:.2f}, largest {sp['max']:.2f}. Ratios between variants "
-                   "within that spread are not distinguishable from noise in this run."]
+            ci = t["paired"]
+            cis = "–" if ci is None else f"{ci['ratio']:.3f} [{ci['lo']:.3f}, {ci['hi']:.3f}]"
+            md.append(f"| {t['what']} | {t['ratio']} | {ci['n'] if ci else '–'} | {cis} "
+                      f"| {fmt_ratio(t['measured'])} | ≥ {t['target']:.2f} | {t['verdict']} |")
+        counts = {k: sum(t["verdict"] == k for t in report["targets"]) for k in ("met", "missed", "undecided")}
+        md += ["", f"{counts['met']} of {len(report['targets'])} targets met, {counts['missed']} missed, "
+               f"{counts['undecided']} undecided."]
+    md += spread_table(report)
     md += indep_table(report["independence"])
     (res / "bench.md").write_text("\n".join(md) + "\n")
 

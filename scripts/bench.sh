@@ -7,17 +7,106 @@
 # NIC's and disk's throughput while their neighbour recovers again and again
 # (scripts/guest-bench-indep.sh; NDRIVER_BENCH_INDEP=0 leaves it out), and writes
 # bench.json, bench.md and PNG plots into results/bench-*/.
+#
+# The C-versus-Rust comparisons run NDRIVER_BENCH_IO_REPS rounds (default 5) of every
+# test, NDRIVER_BENCH_IO_SECS (default 5) s each, the order of the variants rotated
+# from round to round and ndriver.ko unloaded during the C runs; bench-report.py
+# judges each target met / missed / undecided from the 95 % interval of the ratio
+# paired by round and reports the spread of identical runs. scripts/bench-spread.py
+# compares several result directories of one configuration. A default run takes
+# about 45 minutes under TCG on a 2-core host (Documentation/evaluation.rst).
+#
+# Method knobs, all off by default (Documentation/evaluation.rst, "A measurement
+# that holds still"); bench-config.txt in the results records them:
+#   NDRIVER_BENCH_ICOUNT=1    QEMU -icount shift=1: guest time (and the guest's TSC)
+#                             advance 2 ns per executed instruction, not with the
+#                             host's clock; single-threaded TCG (all vCPUs on one host
+#                             thread). Any other value containing "=" is passed as
+#                             the -icount argument verbatim (e.g. shift=auto,
+#                             shift=2,sleep=off).
+#   NDRIVER_BENCH_VCPUS=N     an N-vCPU guest (default 2) for the whole run.
+#   NDRIVER_BENCH_PIN=1       QEMU's vCPU threads pinned one to each host CPU of
+#                             NDRIVER_BENCH_PIN_CPUS (default: all, in order; vCPU 0
+#                             to the first), by virtme-ng's --pin.
+#   NDRIVER_BENCH_PIN=process the whole QEMU process under taskset -c
+#                             NDRIVER_BENCH_PIN_CPUS (required then).
+#   NDRIVER_BENCH_TIMEOUT     the guest's time limit in seconds (default from the
+#                             repetitions and seconds asked for).
+# NDRIVER_BENCH_MSG_SIZES, _APACHE_CLIENTS, _FAULT_PERIODS, _AVAIL_SECS (guest-bench-io.sh)
+# and _CALLS (guest-bench.sh) go to the guest when set.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
+
+io_reps=${NDRIVER_BENCH_IO_REPS:-5}
+io_secs=${NDRIVER_BENCH_IO_SECS:-5}
+icount=${NDRIVER_BENCH_ICOUNT:-0}
+vcpus=${NDRIVER_BENCH_VCPUS:-}
+pin=${NDRIVER_BENCH_PIN:-0}
+pin_cpus=${NDRIVER_BENCH_PIN_CPUS:-}
+indep_rounds=${NDRIVER_BENCH_INDEP_ROUNDS:-6}
+indep_secs=${NDRIVER_BENCH_INDEP_SECS:-8}
+for v in io_reps io_secs indep_rounds indep_secs; do
+	case ${!v} in '' | *[!0-9]*) die "NDRIVER_BENCH_${v^^} must be a number, not '${!v}'" ;; esac
+done
+case $icount in
+0 | '') icount_arg= ;;
+1) icount_arg=shift=1 ;;
+*=*) icount_arg=$icount ;;
+*) die "NDRIVER_BENCH_ICOUNT: 0, 1 or an -icount argument such as shift=auto, not '$icount'" ;;
+esac
+case $vcpus in '' | [1-9] | [1-9][0-9]) ;; *) die "NDRIVER_BENCH_VCPUS must be a CPU count, not '$vcpus'" ;; esac
+case $pin in
+0 | '') ;;
+1) export NDRIVER_GUEST_PIN=${pin_cpus:-all} ;;
+process)
+	[ -n "$pin_cpus" ] || die "NDRIVER_BENCH_PIN=process needs NDRIVER_BENCH_PIN_CPUS (e.g. 1)"
+	export NDRIVER_GUEST_TASKSET=$pin_cpus
+	;;
+*) die "NDRIVER_BENCH_PIN: 0, 1 or process, not '$pin'" ;;
+esac
+[ -z "$icount_arg" ] || export NDRIVER_GUEST_QEMU_OPTS="-icount $icount_arg"
+[ -z "$vcpus" ] || export NDRIVER_GUEST_CPUS=$vcpus
+
+# The guest's time limit (at least the 2700 s it always had): 15 min for boot, guard,
+# recovery campaign and availability runs, about 60 tests of IO_SECS plus start-up per
+# round of the C-versus-Rust comparisons, 4 runs per round of the independence runs;
+# under -icount guest time may run slower than the host's, so twice that.
+timeout=$((900 + io_reps * 60 * (io_secs + 4) + indep_rounds * 4 * (indep_secs + 3)))
+[ -z "$icount_arg" ] || timeout=$((timeout * 2))
+[ "$timeout" -ge 2700 ] || timeout=2700
+timeout=${NDRIVER_BENCH_TIMEOUT:-$timeout}
 
 [ "${NDRIVER_SKIP_SETUP:-0}" = 1 ] || "$NDRIVER_ROOT"/scripts/setup.sh
 "$NDRIVER_ROOT"/scripts/build-modules.sh >/dev/null
 results=$NDRIVER_ROOT/results/bench-$(date +%Y%m%d-%H%M%S)
-"$NDRIVER_ROOT"/scripts/guest.sh --timeout 2700 --results "$results" -- \
-	"env NDRIVER_BENCH_REPS=${NDRIVER_BENCH_REPS:-40} NDRIVER_BENCH_IO=${NDRIVER_BENCH_IO:-1}" \
-	"NDRIVER_BENCH_IO_REPS=${NDRIVER_BENCH_IO_REPS:-1} NDRIVER_BENCH_IO_SECS=${NDRIVER_BENCH_IO_SECS:-5}" \
-	"NDRIVER_BENCH_INDEP=${NDRIVER_BENCH_INDEP:-1} NDRIVER_BENCH_INDEP_ROUNDS=${NDRIVER_BENCH_INDEP_ROUNDS:-6}" \
-	"NDRIVER_BENCH_INDEP_SECS=${NDRIVER_BENCH_INDEP_SECS:-8}" \
+mkdir -p "$results"
+# What the run was asked for, for bench-report.py and bench-spread.py (which compare
+# only runs of one configuration).
+{
+	echo "commit $(git -C "$NDRIVER_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+	echo "host_cpus $(nproc)"
+	echo "host_loadavg $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "kvm $([ -w /dev/kvm ] && grep -qE '\b(vmx|svm)\b' /proc/cpuinfo && echo 1 || echo 0)"
+	echo "vcpus ${vcpus:-2}"
+	echo "icount ${icount_arg:-off}"
+	echo "pin ${NDRIVER_GUEST_PIN:-${NDRIVER_GUEST_TASKSET:+process:$NDRIVER_GUEST_TASKSET}}"
+	echo "io_reps $io_reps"
+	echo "io_secs $io_secs"
+	echo "indep ${NDRIVER_BENCH_INDEP:-1} rounds $indep_rounds secs $indep_secs period_ms ${NDRIVER_BENCH_INDEP_PERIOD_MS:-800}"
+} > "$results/bench-config.txt"
+# The guest does not inherit this environment: the in-guest scripts' other settings
+# go over when they are set here (quoted, they may hold lists).
+more=
+for v in NDRIVER_BENCH_MSG_SIZES NDRIVER_BENCH_APACHE_CLIENTS NDRIVER_BENCH_FAULT_PERIODS \
+	NDRIVER_BENCH_AVAIL_SECS NDRIVER_BENCH_CALLS; do
+	[ -z "${!v:-}" ] || more+=" $(printf '%s=%q' "$v" "${!v}")"
+	[ -z "${!v:-}" ] || echo "${v#NDRIVER_BENCH_} ${!v}" | tr '[:upper:]' '[:lower:]' >> "$results/bench-config.txt"
+done
+"$NDRIVER_ROOT"/scripts/guest.sh --timeout "$timeout" --results "$results" -- \
+	"env NDRIVER_BENCH_REPS=${NDRIVER_BENCH_REPS:-40} NDRIVER_BENCH_IO=${NDRIVER_BENCH_IO:-1}$more" \
+	"NDRIVER_BENCH_IO_REPS=$io_reps NDRIVER_BENCH_IO_SECS=$io_secs" \
+	"NDRIVER_BENCH_INDEP=${NDRIVER_BENCH_INDEP:-1} NDRIVER_BENCH_INDEP_ROUNDS=$indep_rounds" \
+	"NDRIVER_BENCH_INDEP_SECS=$indep_secs" \
 	"NDRIVER_BENCH_INDEP_PERIOD_MS=${NDRIVER_BENCH_INDEP_PERIOD_MS:-800}" \
 	"$NDRIVER_ROOT/scripts/guest-bench.sh"
 [ -f "$results/bench-done" ] || {

@@ -1,8 +1,10 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# Runs inside the guest for `make bench`, after scripts/guest-bench.sh loaded ndriver:
-# the NIC and the block device, each driven three ways in this one boot:
-#   c           the kernel's C driver (e1000, virtio_blk; modules of the guest kernel)
+# Runs inside the guest for `make bench`, after scripts/guest-bench.sh: the NIC and
+# the block device, each driven three ways in this one boot:
+#   c           the kernel's C driver (e1000, virtio_blk; modules of the guest kernel),
+#               with ndriver.ko and every ndriver_* module unloaded (no watchdog
+#               hrtimer, no i6300ESB petting while C runs)
 #   unguarded   the Rust driver under ndriver with policy guard=0 (no guard frame,
 #               no watchdog: the framework's bypass, for measurement only)
 #   guarded     the Rust driver under ndriver (the default)
@@ -12,14 +14,22 @@
 # under the host-side client (nic-peer.py /load) at 1, 4 and 16 connections:
 # requests/s and latency percentiles. Block: fio on the raw
 # device, 4k random read and write at QD1 and QD32, 128k sequential read at QD32.
-# The two Rust variants alternate test by test (only the policy changes); each test
-# runs NDRIVER_BENCH_IO_REPS times (default 1). Raw results: bench-nic.txt
-# ("nic VARIANT TEST SIZE VALUE UNIT" lines) and bench-blk.txt ("blk VARIANT JOB REP
-# IOPS MiB/s"), for scripts/bench-report.py. Under TCG a vCPU of a loaded host stalls
-# for hundreds of ms, longer than the NIC's 200 ms deadline floor: the guarded runs
-# raise the floor to 1 s so that the watchdog (still armed on every call; its cost
-# does not depend on the deadline) does not recover slow calls in mid-measurement.
-# Recoveries during the runs are reported (the devices' stats).
+# NDRIVER_BENCH_IO_REPS rounds (default 5), NDRIVER_BENCH_IO_SECS (default 5) s per
+# test. In each round every test runs once per variant; the order of the variants
+# turns from round to round (round 1: C, then the Rust variants unguarded before
+# guarded test by test; round 2: Rust guarded-after-unguarded, then C; round 3: C,
+# then guarded before unguarded; round 4: Rust guarded first, then C; and again), so
+# that drift over the boot does not always favour one; each round loads the C driver
+# and ndriver afresh. bench-report.py pairs the variants' runs by round. Raw results:
+# bench-nic.txt ("nic VARIANT TEST SIZE VALUE UNIT ROUND", "niccpu VARIANT TEST SIZE
+# PERCENT ROUND", "apache VARIANT CLIENTS REQ_PER_S P50_MS P99_MS FAILED ROUND"),
+# bench-blk.txt ("blk VARIANT JOB ROUND IOPS MiB/s"), bench-order.txt ("order CLASS
+# ROUND VARIANT..."), for scripts/bench-report.py. Under TCG a vCPU of a loaded host
+# stalls for hundreds of ms, longer than the NIC's 200 ms deadline floor: the guarded
+# runs raise the floor to 1 s so that the watchdog (still armed on every call; its
+# cost does not depend on the deadline) does not recover slow calls in
+# mid-measurement. Recoveries during the runs are reported (the devices' stats, one
+# block per round in bench-nic-stats.txt / bench-blk-stats.txt).
 # Then availability under repeated failure (MINIX 3's experiment, nDriver's swap
 # test): TCP_STREAM throughput and HTTP requests through the guarded Rust driver
 # while a real fault is raised in it every P seconds (NDRIVER_BENCH_FAULT_PERIODS,
@@ -29,7 +39,7 @@ set -u
 R=${NDRIVER_RESULTS:?}
 ROOT=${NDRIVER_ROOT:?}
 KDIR=${NDRIVER_KDIR:?}
-REPS=${NDRIVER_BENCH_IO_REPS:-1}
+REPS=${NDRIVER_BENCH_IO_REPS:-5}
 SECS=${NDRIVER_BENCH_IO_SECS:-5}
 SIZES=${NDRIVER_BENCH_MSG_SIZES:-1 64 256 1024 4096 16384}
 PERIODS=${NDRIVER_BENCH_FAULT_PERIODS:-0 15 5 1}
@@ -44,9 +54,13 @@ BD=$D/ndblk0
 PEER=10.99.0.1
 NICTXT=$R/bench-nic.txt
 BLKTXT=$R/bench-blk.txt
+ORDERTXT=$R/bench-order.txt
 : > "$NICTXT"
 : > "$BLKTXT"
 : > "$AVAILTXT"
+: > "$ORDERTXT"
+: > "$R/bench-nic-stats.txt"
+: > "$R/bench-blk-stats.txt"
 
 note() {
 	echo "bench-io: $*" | tee -a "$R/bench-io.log"
@@ -55,6 +69,22 @@ note() {
 # kmod NAME PATH: loads a module of the guest kernel (modprobe, else the built file).
 kmod() {
 	modprobe "$1" 2>/dev/null || insmod "$KDIR/$2"
+}
+
+loaded() {
+	grep -q "^$1 " /proc/modules
+}
+
+# unload_ndriver: removes every ndriver_* module, then ndriver.ko (its per-CPU watchdog
+# hrtimers and the i6300ESB's petting go with it): the C driver runs without them.
+unload_ndriver() {
+	local m
+	for m in $(awk '$1 ~ /^ndriver_/ { print $1 }' /proc/modules) ndriver; do
+		if loaded "$m"; then
+			rmmod "$m" || { note "rmmod $m failed"; return 1; }
+		fi
+	done
+	return 0
 }
 
 pci_find() {
@@ -72,7 +102,7 @@ pci_find() {
 net_up() {
 	local i
 	ip link set "$1" up || return 1
-	ip addr add 10.99.0.2/24 dev "$1" || return 1
+	ip addr replace 10.99.0.2/24 dev "$1" || return 1
 	for i in $(seq 100); do
 		[ "$(cat "/sys/class/net/$1/carrier" 2>/dev/null)" = 1 ] && break
 		sleep 0.1
@@ -83,10 +113,21 @@ net_up() {
 	return 1
 }
 
-# nperf VARIANT TEST SIZE: one netperf run; appends "nic VARIANT TEST SIZE VALUE UNIT"
-# and the guest's CPU utilisation, "niccpu VARIANT TEST SIZE PERCENT".
+# order ROUND: the variants of round ROUND in the order they run. The two Rust variants
+# share one load of ndriver and alternate test by test; C runs before or after them.
+order() {
+	case $((($1 - 1) % 4)) in
+	0) echo c unguarded guarded ;;
+	1) echo unguarded guarded c ;;
+	2) echo c guarded unguarded ;;
+	3) echo guarded unguarded c ;;
+	esac
+}
+
+# nperf VARIANT TEST SIZE ROUND: one netperf run; appends "nic VARIANT TEST SIZE VALUE
+# UNIT ROUND" and the guest's CPU utilisation, "niccpu VARIANT TEST SIZE PERCENT ROUND".
 nperf() {
-	local v=$1 t=$2 s=$3 out val unit cpu extra=()
+	local v=$1 t=$2 s=$3 rep=$4 out val unit cpu extra=()
 	[ "$s" = - ] || extra=(-m "$s")
 	out=$(timeout $((SECS + 30)) netperf -H $PEER -t "$t" -l "$SECS" -P 0 -c -- \
 		"${extra[@]}" -o THROUGHPUT,THROUGHPUT_UNITS,LOCAL_CPU_UTIL 2>>"$R/bench-io.log" |
@@ -94,10 +135,10 @@ nperf() {
 	IFS=, read -r val unit cpu <<< "$out"
 	case $val in
 	[0-9]*)
-		echo "nic $v $t $s $val $unit" >> "$NICTXT"
-		case $cpu in [0-9]*) echo "niccpu $v $t $s $cpu" >> "$NICTXT" ;; esac
+		echo "nic $v $t $s $val $unit $rep" >> "$NICTXT"
+		case $cpu in [0-9]*) echo "niccpu $v $t $s $cpu $rep" >> "$NICTXT" ;; esac
 		;;
-	*) note "netperf $t $s on $v: no result ($out)" ;;
+	*) note "netperf $t $s on $v round $rep: no result ($out)" ;;
 	esac
 }
 
@@ -111,11 +152,11 @@ apache_stop() {
 	apache_site_stop $WWW
 }
 
-# apache VARIANT: the host-side client fetches the page set from Apache in the guest
-# with 1, 4 and 16 keep-alive connections (NDRIVER_BENCH_APACHE_CLIENTS); appends
-# "apache VARIANT CLIENTS REQ_PER_S P50_MS P99_MS FAILED".
+# apache VARIANT ROUND: the host-side client fetches the page set from Apache in the
+# guest with 1, 4 and 16 keep-alive connections (NDRIVER_BENCH_APACHE_CLIENTS);
+# appends "apache VARIANT CLIENTS REQ_PER_S P50_MS P99_MS FAILED ROUND".
 apache() {
-	local v=$1 c out
+	local v=$1 rep=$2 c out
 	[ -f $WWW/conf/httpd.pid ] || return 0
 	for c in $CLIENTS; do
 		out=$(curl -sf --max-time $((SECS + 60)) \
@@ -124,53 +165,52 @@ apache() {
 r = json.load(sys.stdin)
 print(round(r["ok"] / r["secs"], 2), r["p50_ms"], r["p99_ms"], r["failed"])' 2>>"$R/bench-io.log")
 		if [ -n "$out" ]; then
-			echo "apache $v $c $out" >> "$NICTXT"
+			echo "apache $v $c $out $rep" >> "$NICTXT"
 		else
-			note "apache with $c clients on $v: no result"
+			note "apache with $c clients on $v round $rep: no result"
 		fi
 	done
 }
 
-# http VARIANT: HTTP GETs of a 1 KiB file from nic-peer.py, requests per second.
+# http VARIANT ROUND: HTTP GETs of a 1 KiB file from nic-peer.py, requests per second.
 http() {
-	local v=$1 rps=
+	local v=$1 rep=$2 rps=
 	if command -v wrk >/dev/null; then
 		rps=$(timeout $((SECS + 30)) wrk -t 1 -c 4 -d "${SECS}s" "http://$PEER:8099/bench-1k" \
 			2>>"$R/bench-io.log" | awk '/^Requests\/sec:/ { print $2 }')
-		[ -z "$rps" ] || echo "nic $v http_wrk - $rps req/s" >> "$NICTXT"
+		[ -z "$rps" ] || echo "nic $v http_wrk - $rps req/s $rep" >> "$NICTXT"
 	elif command -v ab >/dev/null; then
 		rps=$(timeout $((SECS + 30)) ab -q -c 4 -t "$SECS" -n 1000000 "http://$PEER:8099/bench-1k" \
 			2>>"$R/bench-io.log" | awk '/^Requests per second:/ { print $4 }')
-		[ -z "$rps" ] || echo "nic $v http_ab - $rps req/s" >> "$NICTXT"
+		[ -z "$rps" ] || echo "nic $v http_ab - $rps req/s $rep" >> "$NICTXT"
 	fi
-	[ -n "$rps" ] || note "http on $v: no result"
+	[ -n "$rps" ] || note "http on $v round $rep: no result"
 }
 
-# nic_tests VARIANT...: every NIC test once per repetition; with two variants (the
-# Rust ones) the policy flips between them before each test.
+# nic_tests ROUND VARIANT...: every NIC test once; with two variants (the Rust ones)
+# the policy flips between them before each test.
 nic_tests() {
-	local rep t s v
-	for rep in $(seq "$REPS"); do
-		for s in $SIZES; do
-			for v in "$@"; do
-				rust_guard "$v"
-				nperf "$v" TCP_STREAM "$s"
-			done
-		done
-		for t in TCP_RR UDP_RR; do
-			for v in "$@"; do
-				rust_guard "$v"
-				nperf "$v" $t -
-			done
-		done
+	local rep=$1 t s v
+	shift
+	for s in $SIZES; do
 		for v in "$@"; do
 			rust_guard "$v"
-			http "$v"
+			nperf "$v" TCP_STREAM "$s" "$rep"
 		done
+	done
+	for t in TCP_RR UDP_RR; do
 		for v in "$@"; do
 			rust_guard "$v"
-			apache "$v"
+			nperf "$v" $t - "$rep"
 		done
+	done
+	for v in "$@"; do
+		rust_guard "$v"
+		http "$v" "$rep"
+	done
+	for v in "$@"; do
+		rust_guard "$v"
+		apache "$v" "$rep"
 	done
 }
 
@@ -199,7 +239,7 @@ injector() {
 
 # avail: TCP throughput and HTTP success with a fault every P seconds, P in PERIODS.
 avail() {
-	local p inj r0 f0 out reqs non2xx sockerr
+	local p inj r0 out reqs non2xx sockerr
 	for p in $PERIODS; do
 		r0=$(nic_stat recoveries)
 		inj=
@@ -234,59 +274,98 @@ avail() {
 	done
 }
 
-bench_nic() {
-	local e1000 ifc
-	command -v netperf >/dev/null || { note "no netperf: NIC benchmark skipped"; return 0; }
-	e1000=$(pci_find 0x8086 0x100e) || { note "no e1000: NIC benchmark skipped"; return 0; }
-	head -c 1024 /dev/urandom > "$R/peer/bench-1k"
-	apache_start || note "no Apache in the guest: Apache benchmark skipped"
-
-	note "NIC: C e1000"
-	if kmod e1000 drivers/net/ethernet/intel/e1000/e1000.ko; then
-		ifc=$(ls "/sys/bus/pci/devices/$e1000/net" 2>/dev/null | head -n 1)
-		if [ -n "$ifc" ] && net_up "$ifc"; then
-			RUST_DEV=
-			nic_tests c
-			# The placeholder offers no offloads (segmentation, scatter-gather,
-			# checksum); the C driver does. The same C driver without them
-			# measures what that alone costs.
-			if ethtool -K "$ifc" tso off sg off tx off 2>>"$R/bench-io.log"; then
-				for rep in $(seq "$REPS"); do
-					for s in $SIZES; do
-						nperf c_nooffload TCP_STREAM "$s"
-					done
-				done
-			else
-				note "C e1000: offloads could not be turned off"
-			fi
+# nic_c ROUND: the C e1000 (ndriver unloaded): every test, then TCP_STREAM again
+# without offloads. The placeholder offers no offloads (segmentation, scatter-gather,
+# checksum); the C driver does. The same C driver without them measures what that
+# alone costs.
+nic_c() {
+	local rep=$1 ifc s
+	unload_ndriver || return 1
+	kmod e1000 drivers/net/ethernet/intel/e1000/e1000.ko || { note "C e1000 module did not load"; return 1; }
+	ifc=$(find "/sys/bus/pci/devices/$E1000/net" -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | head -n 1)
+	if [ -n "$ifc" ] && net_up "$ifc"; then
+		RUST_DEV=
+		nic_tests "$rep" c
+		if ethtool -K "$ifc" tso off sg off tx off 2>>"$R/bench-io.log"; then
+			for s in $SIZES; do
+				nperf c_nooffload TCP_STREAM "$s" "$rep"
+			done
 		else
-			note "C e1000: no interface or no peer"
+			note "C e1000: offloads could not be turned off"
 		fi
-		rmmod e1000
 	else
-		note "C e1000 module did not load"
+		note "C e1000: no interface or no peer"
 	fi
+	rmmod e1000
+}
 
-	note "NIC: Rust e1000 on ndeth0"
+# nic_rust_up: ndriver and both e1000 implementations loaded, nic0 attached to the
+# e1000 and ndeth0 up, deadline floor 1 s.
+nic_rust_up() {
+	loaded e1000 && rmmod e1000
+	if ! loaded ndriver; then
+		insmod "$ROOT/ndriver.ko" || { note "insmod ndriver failed"; return 1; }
+	fi
 	insmod "$ROOT/sample-drivers/ndriver_e1000_napi.ko" || return 1
 	insmod "$ROOT/sample-drivers/ndriver_e1000_irq.ko" || return 1
 	echo "restarts=1000 backoff_ms=0 calm_ms=0 floor_ns=1000000000 ceiling_ns=2000000000" > "$NIC/policy"
-	echo "$e1000" > "$NIC/pci" || { note "attaching $e1000 to nic0 failed"; return 1; }
+	echo "$E1000" > "$NIC/pci" || { note "attaching $E1000 to nic0 failed"; return 1; }
 	net_up ndeth0 || { note "ndeth0: no carrier or no peer"; return 1; }
-	note "ndeth0 served by $(ethtool -i ndeth0 | sed -n 's/^version: //p')"
 	RUST_DEV=$NIC
-	nic_tests unguarded guarded
+}
+
+nic_rust_down() {
+	ip link set ndeth0 down 2>/dev/null
+	echo none > "$NIC/pci" 2>/dev/null
+	RUST_DEV=
+	unload_ndriver
+}
+
+# nic_rust ROUND VARIANT...: the Rust variants in this order, test by test.
+nic_rust() {
+	local rep=$1
+	shift
+	nic_rust_up || { nic_rust_down; return 1; }
+	[ "$rep" != 1 ] || note "ndeth0 served by $(ethtool -i ndeth0 | sed -n 's/^version: //p')"
+	nic_tests "$rep" "$@"
 	echo "guard=1" > "$NIC/policy"
-	cat "$NIC/stats" > "$R/bench-nic-stats.txt"
+	{ echo "round $rep"; cat "$NIC/stats"; } >> "$R/bench-nic-stats.txt"
+	nic_rust_down
+}
+
+bench_nic() {
+	local rep v vs rust
+	command -v netperf >/dev/null || { note "no netperf: NIC benchmark skipped"; return 0; }
+	E1000=$(pci_find 0x8086 0x100e) || { note "no e1000: NIC benchmark skipped"; return 0; }
+	head -c 1024 /dev/urandom > "$R/peer/bench-1k"
+	apache_start || note "no Apache in the guest: Apache benchmark skipped"
+
+	for rep in $(seq "$REPS"); do
+		read -ra vs <<< "$(order "$rep")"
+		rust=()
+		for v in "${vs[@]}"; do
+			[ "$v" = c ] || rust+=("$v")
+		done
+		echo "order nic $rep ${vs[*]}" >> "$ORDERTXT"
+		note "NIC round $rep of $REPS: ${vs[*]}"
+		for v in "${vs[@]}"; do
+			case $v in
+			c) nic_c "$rep" || note "NIC round $rep: C e1000 failed" ;;
+			# Both Rust variants in one load of ndriver, where the first of them is.
+			"${rust[0]}") nic_rust "$rep" "${rust[@]}" || note "NIC round $rep: Rust e1000 failed" ;;
+			esac
+		done
+	done
+
+	note "NIC: availability under repeated failure (Rust e1000, guarded)"
+	nic_rust_up || { nic_rust_down; apache_stop; return 1; }
+	echo "guard=1" > "$NIC/policy"
 	# The injected faults need the data-path deadline back at its default (a spin).
 	echo "floor_ns=200000000 ceiling_ns=500000000" > "$NIC/policy"
 	avail
 	cat "$NIC/recoveries" > "$R/bench-nic-recoveries.txt"
 	apache_stop
-	ip link set ndeth0 down
-	echo none > "$NIC/pci"
-	rmmod ndriver_e1000_irq
-	rmmod ndriver_e1000_napi
+	nic_rust_down
 }
 
 # fio_job VARIANT DEV JOB REP: one fio run on the raw device; appends
@@ -310,70 +389,111 @@ fio_job() {
 			if (rw ~ /write/) { iops = $49; kib = $48 } else { iops = $8; kib = $7 }
 			printf "blk %s %s %s %s %.2f\n", v, j, r, iops, kib / 1024
 		}' >> "$BLKTXT"
-	grep -q "^blk $v $job $rep " "$BLKTXT" || note "fio $job on $v: no result"
+	grep -q "^blk $v $job $rep " "$BLKTXT" || note "fio $job on $v round $rep: no result"
 }
 
 JOBS="randwrite-qd1 randwrite-qd32 randread-qd1 randread-qd32 seqread-128k"
 
+# blk_tests DEV ROUND VARIANT...: every job once per variant, the policy flipping
+# between the Rust variants before each job.
 blk_tests() {
-	local dev=$1 rep job v
-	shift
-	for rep in $(seq "$REPS"); do
-		for job in $JOBS; do
-			for v in "$@"; do
-				rust_guard "$v"
-				fio_job "$v" "$dev" "$job" "$rep"
-			done
+	local dev=$1 rep=$2 job v
+	shift 2
+	for job in $JOBS; do
+		for v in "$@"; do
+			rust_guard "$v"
+			fio_job "$v" "$dev" "$job" "$rep"
 		done
 	done
 }
 
-bench_blk() {
-	local pci d vd= i
-	command -v fio >/dev/null || { note "no fio: block benchmark skipped"; return 0; }
-	pci=$(pci_find 0x1af4 0x1001) || { note "no virtio-blk: block benchmark skipped"; return 0; }
-	d=/sys/bus/pci/devices/$pci
-
-	note "block: C virtio_blk"
-	if kmod virtio_blk drivers/block/virtio_blk.ko; then
-		for i in $(seq 50); do
-			for b in /sys/block/vd*; do
-				[ "$(cat "$b/serial" 2>/dev/null)" = ndriver-test ] && vd=/dev/${b##*/}
-			done
-			[ -n "$vd" ] && break
-			sleep 0.1
-		done
-		if [ -n "$vd" ]; then
-			RUST_DEV=
-			blk_tests "$vd" c
-		else
-			note "C virtio_blk: no disk with serial ndriver-test"
-		fi
-		rmmod virtio_blk
-	else
-		note "C virtio_blk module did not load"
+# blk_c ROUND: C virtio_blk on the test disk (ndriver unloaded; the disk handed back
+# to virtio-pci if ndblk0 had it).
+blk_c() {
+	local rep=$1 i b vd=
+	unload_ndriver || return 1
+	if [ ! -e "$DISK/driver" ]; then
+		echo > "$DISK/driver_override"
+		echo "$VBLK" > /sys/bus/pci/drivers_probe 2>/dev/null
+		[ -e "$DISK/driver" ] || { note "$VBLK: virtio-pci did not take it back"; return 1; }
 	fi
+	kmod virtio_blk drivers/block/virtio_blk.ko || { note "C virtio_blk module did not load"; return 1; }
+	for i in $(seq 50); do
+		for b in /sys/block/vd*; do
+			[ "$(cat "$b/serial" 2>/dev/null)" = ndriver-test ] && vd=/dev/${b##*/}
+		done
+		[ -n "$vd" ] && break
+		sleep 0.1
+	done
+	if [ -n "$vd" ]; then
+		RUST_DEV=
+		blk_tests "$vd" "$rep" c
+	else
+		note "C virtio_blk: no disk with serial ndriver-test"
+	fi
+	rmmod virtio_blk
+}
 
-	note "block: Rust virtio-blk on ndblk0"
-	echo ndriver-none > "$d/driver_override"
-	[ ! -e "$d/driver" ] || echo "$pci" > "$d/driver/unbind"
-	insmod "$ROOT/sample-drivers/ndriver_vblk_a.ko" || return 1
-	insmod "$ROOT/sample-drivers/ndriver_vblk_b.ko" || return 1
+# blk_rust ROUND VARIANT...: the disk taken from virtio-pci and given to ndblk0 (vblk-a
+# and vblk-b loaded), the Rust variants in this order, job by job.
+blk_rust() {
+	local rep=$1 i
+	shift
+	loaded virtio_blk && rmmod virtio_blk
+	echo ndriver-none > "$DISK/driver_override"
+	[ ! -e "$DISK/driver" ] || echo "$VBLK" > "$DISK/driver/unbind"
+	if ! loaded ndriver; then
+		insmod "$ROOT/ndriver.ko" || { note "insmod ndriver failed"; return 1; }
+	fi
+	insmod "$ROOT/sample-drivers/ndriver_vblk_a.ko" || { unload_ndriver; return 1; }
+	insmod "$ROOT/sample-drivers/ndriver_vblk_b.ko" || { unload_ndriver; return 1; }
 	echo "restarts=1000 backoff_ms=0 calm_ms=0 floor_ns=1000000000 ceiling_ns=2000000000" > "$BD/policy"
-	echo "$pci" > "$BD/pci" || { note "attaching $pci to ndblk0 failed"; return 1; }
+	echo "$VBLK" > "$BD/pci" || { note "attaching $VBLK to ndblk0 failed"; unload_ndriver; return 1; }
 	for i in $(seq 100); do
 		[ -b /dev/ndblk0 ] && break
 		sleep 0.1
 	done
-	[ -b /dev/ndblk0 ] || { note "no /dev/ndblk0"; return 1; }
-	note "ndblk0 served by $(sed -n 's/^implementation //p' "$BD/status")"
+	[ -b /dev/ndblk0 ] || { note "no /dev/ndblk0"; unload_ndriver; return 1; }
+	[ "$rep" != 1 ] || note "ndblk0 served by $(sed -n 's/^implementation //p' "$BD/status")"
 	RUST_DEV=$BD
-	blk_tests /dev/ndblk0 unguarded guarded
+	blk_tests /dev/ndblk0 "$rep" "$@"
 	echo "guard=1" > "$BD/policy"
-	cat "$BD/stats" > "$R/bench-blk-stats.txt"
+	{ echo "round $rep"; cat "$BD/stats"; } >> "$R/bench-blk-stats.txt"
+	echo none > "$BD/pci"
+	RUST_DEV=
+	unload_ndriver
+}
+
+bench_blk() {
+	local rep v vs rust
+	command -v fio >/dev/null || { note "no fio: block benchmark skipped"; return 0; }
+	VBLK=$(pci_find 0x1af4 0x1001) || { note "no virtio-blk: block benchmark skipped"; return 0; }
+	DISK=/sys/bus/pci/devices/$VBLK
+
+	for rep in $(seq "$REPS"); do
+		read -ra vs <<< "$(order "$rep")"
+		rust=()
+		for v in "${vs[@]}"; do
+			[ "$v" = c ] || rust+=("$v")
+		done
+		echo "order blk $rep ${vs[*]}" >> "$ORDERTXT"
+		note "block round $rep of $REPS: ${vs[*]}"
+		for v in "${vs[@]}"; do
+			case $v in
+			c) blk_c "$rep" || note "block round $rep: C virtio_blk failed" ;;
+			# Both Rust variants in one load of ndriver, where the first of them is.
+			"${rust[0]}") blk_rust "$rep" "${rust[@]}" || note "block round $rep: Rust virtio-blk failed" ;;
+			esac
+		done
+	done
 }
 
 RUST_DEV=
+E1000=
+VBLK=
+DISK=
+note "guest: $(nproc) CPUs, clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null)"
+unload_ndriver || note "ndriver could not be unloaded before the C runs"
 bench_nic || note "NIC benchmark failed"
 bench_blk || note "block benchmark failed"
-echo done > "$R/bench-io-done"
+echo "done" > "$R/bench-io-done"

@@ -19,6 +19,14 @@
 # not finish within the timeout is killed and the run fails with the console's tail.
 # NDRIVER_GUEST_APPEND: more kernel command-line parameters (check.sh: init_on_free=1).
 # NDRIVER_GUEST_CPUS: the guest's CPU count (default 2).
+# For the benchmark's method experiments (scripts/bench.sh sets them from its
+# NDRIVER_BENCH_ICOUNT / NDRIVER_BENCH_PIN; unset, the command line is unchanged):
+# NDRIVER_GUEST_QEMU_OPTS: more QEMU options, appended to the ones below (e.g.
+#   "-icount shift=1").
+# NDRIVER_GUEST_PIN: a host CPU list (0,1 or 0-1); virtme-ng's --pin pins QEMU's vCPU
+#   threads to it in order (vCPU 0 to the first), through QMP once QEMU runs.
+# NDRIVER_GUEST_TASKSET: a host CPU list; the whole QEMU process (every thread: vCPUs,
+#   main loop, I/O) runs under taskset -c on it.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -126,11 +134,16 @@ if grep -q '^CONFIG_KASAN=y' "$kdir/.config" 2>/dev/null; then guest_append+=" n
 # A monitor socket to look at a hung guest from the host (socat - UNIX:.../monitor.sock,
 # then "info registers -a"; scripts/guest-regs.sh does it).
 qemu_opts+=" -monitor unix:$results/monitor.sock,server=on,wait=off"
+[ -z "${NDRIVER_GUEST_QEMU_OPTS:-}" ] || qemu_opts+=" $NDRIVER_GUEST_QEMU_OPTS"
+pin=()
+[ -z "${NDRIVER_GUEST_PIN:-}" ] || pin=(--pin "$NDRIVER_GUEST_PIN")
+taskset_=()
+[ -z "${NDRIVER_GUEST_TASKSET:-}" ] || taskset_=(taskset -c "$NDRIVER_GUEST_TASKSET")
 
 vng_args=(--run "$kdir/arch/x86/boot/bzImage" "${accel[@]}" --force-9p --cpus "${NDRIVER_GUEST_CPUS:-2}"
 	--memory 2G --verbose --rwdir "$results"
 	--append "panic=-1 oops=panic log_buf_len=16M $guest_append ${NDRIVER_GUEST_APPEND:-}"
-	"--qemu-opts=$qemu_opts")
+	"${pin[@]}" "--qemu-opts=$qemu_opts")
 
 # The guest does not inherit this environment: hand the paths over explicitly.
 cmd="env NDRIVER_RESULTS=$results NDRIVER_KDIR=$kdir NDRIVER_ROOT=$NDRIVER_ROOT $cmd"
@@ -145,14 +158,14 @@ echo "ndriver: guest shell (exit or Ctrl-D to power off)"
 PS1="ndriver-guest# " exec bash --norc --noprofile -i
 EOS
 	chmod +x "$results/shell.sh"
-	as_root ip netns exec "$ns" "${vng[@]}" "${vng_args[@]}" --shell "$results/shell.sh"
+	as_root ip netns exec "$ns" "${taskset_[@]}" "${vng[@]}" "${vng_args[@]}" --shell "$results/shell.sh"
 	exit 0
 fi
 
 info "booting guest (console: $results/console.log, limit ${timeout}s)"
 set +e
 as_root ip netns exec "$ns" timeout --kill-after=15 "$timeout" \
-	"${vng[@]}" "${vng_args[@]}" -e "$cmd" </dev/null >"$results/console.log" 2>&1
+	"${taskset_[@]}" "${vng[@]}" "${vng_args[@]}" -e "$cmd" </dev/null >"$results/console.log" 2>&1
 rc=$?
 set -e
 if [ $rc = 124 ] || [ $rc = 137 ]; then
@@ -162,6 +175,11 @@ fi
 if ! grep -q 'Linux version' "$results/console.log"; then
 	tail -n 20 "$results/console.log" >&2
 	die "the guest did not boot (exit $rc; output above)"
+fi
+# virtme-ng pins from a thread of its own and only warns when it cannot.
+if [ -n "${NDRIVER_GUEST_PIN:-}" ] &&
+	grep -qE 'Failed to pin vCPUs|cannot set affinity|TID [0-9]+ does not exist' "$results/console.log"; then
+	info "warning: the vCPU threads were not (all) pinned to $NDRIVER_GUEST_PIN (console.log)"
 fi
 # vng's own exit status is not the command's: the command reports through RESULTS.
 if grep -qE 'Kernel panic|end Kernel panic' "$results/console.log"; then
