@@ -320,12 +320,6 @@ def spread_table(report):
     return md
 
 
-def verdict(r, target):
-    if r is None:
-        return "not measured"
-    return "met" if r >= target else "missed"
-
-
 def dist(values):
     if not values:
         return {}
