@@ -118,8 +118,9 @@ impl Class for Testdev {
     }
 }
 
-/// Issues request `entry(arg)` once, in its own context. `Ok(None)`: no instance.
-fn issue(dev: &Arc<TestDev>, entry: usize, arg: u64) -> Result<Option<i64>, Failure> {
+/// Issues request `entry(arg)` once, in its own context. `Ok(None)`: no instance. A
+/// failure comes with the generation of the instance that failed.
+fn issue(dev: &Arc<TestDev>, entry: usize, arg: u64) -> Result<Option<i64>, (u64, Failure)> {
     match entry {
         OP => {
             let Some(a) = dev.admit() else {
@@ -129,7 +130,9 @@ fn issue(dev: &Arc<TestDev>, entry: usize, arg: u64) -> Result<Option<i64>, Fail
             // SAFETY: `a.ops` is the table of the admitted `testdev` instance.
             let f = unsafe { table(a.ops) }.op;
             // SAFETY: `h` is the live instance `f` belongs to.
-            dev.guarded_entry(OP, || unsafe { f(h, arg) }).map(Some)
+            dev.guarded_entry(OP, || unsafe { f(h, arg) })
+                .map(Some)
+                .map_err(|fail| (a.inst.generation, fail))
         }
         TICK | IRQ => Trigger::run(dev, entry, arg),
         _ => Ok(None),
@@ -142,7 +145,6 @@ pub(crate) fn call(dev: &Arc<TestDev>, entry: usize, arg: u64) -> Result<i64> {
     // When the last recovery finished: the re-issue phase runs from there.
     let mut recovered_at = None;
     for _ in 0..MAX_ATTEMPTS {
-        let gen = dev.generation();
         match issue(dev, entry, arg) {
             Ok(Some(v)) => {
                 if let Some(t) = recovered_at {
@@ -160,7 +162,7 @@ pub(crate) fn call(dev: &Arc<TestDev>, entry: usize, arg: u64) -> Result<i64> {
                     return Err(ENODEV);
                 }
             }
-            Err(fail) => {
+            Err((gen, fail)) => {
                 dev.recover(gen, entry, fail)?;
                 dev.counters.reissued.fetch_add(1, Ordering::Relaxed);
                 recovered_at = Some(now_ns());
@@ -197,6 +199,8 @@ macro_rules! trigger {
             detected: AtomicU32,
             contain_ns: AtomicU64,
             ctx: AtomicU64,
+            /// Generation of the instance that failed.
+            gen: AtomicU64,
             injected: AtomicBool,
             waiter: AtomicBool,
             #[pin]
@@ -234,6 +238,7 @@ macro_rules! trigger {
                                 self.outcome.store(1, Ordering::Relaxed);
                             }
                             Err(fail) => {
+                                self.gen.store(a.inst.generation, Ordering::Relaxed);
                                 self.detected.store(fail.detected as u32, Ordering::Relaxed);
                                 self.errno.store(fail.errno, Ordering::Relaxed);
                                 self.contain_ns.store(fail.contain_ns, Ordering::Relaxed);
@@ -248,7 +253,11 @@ macro_rules! trigger {
                 self.done.complete_all();
             }
 
-            fn go(dev: &Arc<TestDev>, entry: usize, arg: u64) -> Result<Option<i64>, Failure> {
+            fn go(
+                dev: &Arc<TestDev>,
+                entry: usize,
+                arg: u64,
+            ) -> Result<Option<i64>, (u64, Failure)> {
                 let init = pin_init!(Self {
                     timer <- HrTimer::new(),
                     dev: dev.clone(),
@@ -260,6 +269,7 @@ macro_rules! trigger {
                     detected: AtomicU32::new(0),
                     contain_ns: AtomicU64::new(0),
                     ctx: AtomicU64::new(0),
+                    gen: AtomicU64::new(0),
                     injected: AtomicBool::new(false),
                     waiter: AtomicBool::new(false),
                     done <- Completion::new(),
@@ -272,14 +282,14 @@ macro_rules! trigger {
                 drop(handle);
                 match t.outcome.load(Ordering::Relaxed) {
                     1 => Ok(Some(t.value.load(Ordering::Relaxed))),
-                    2 => Err(Failure {
+                    2 => Err((t.gen.load(Ordering::Relaxed), Failure {
                         detected: Detected::from_raw(t.detected.load(Ordering::Relaxed)),
                         errno: t.errno.load(Ordering::Relaxed),
                         contain_ns: t.contain_ns.load(Ordering::Relaxed),
                         ctx: t.ctx.load(Ordering::Relaxed),
                         injected: t.injected.load(Ordering::Relaxed),
                         waiter: t.waiter.load(Ordering::Relaxed),
-                    }),
+                    })),
                     _ => Ok(None),
                 }
             }
@@ -297,7 +307,7 @@ trigger!(HardTrigger, RelativeMode<Monotonic>);
 struct Trigger;
 
 impl Trigger {
-    fn run(dev: &Arc<TestDev>, entry: usize, arg: u64) -> Result<Option<i64>, Failure> {
+    fn run(dev: &Arc<TestDev>, entry: usize, arg: u64) -> Result<Option<i64>, (u64, Failure)> {
         if entry == TICK {
             SoftTrigger::go(dev, entry, arg)
         } else {

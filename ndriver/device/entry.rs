@@ -181,12 +181,15 @@ impl<C: Class> Device<C> {
     }
 
     /// Notes `fail` of `entry` as the cause of its instance's failure if it is the first
-    /// failure of the instance that is no lock waiter's hang. Called while the failed call
-    /// is still admitted, so a recovery of the instance (which quiesces first) finds it:
-    /// a waiter can be ended before the holder it waits for, which hangs with interrupts
-    /// off where only an NMI ends it; the holder's hang is the cause to report.
+    /// fault the guard saw in the instance that is no lock waiter's hang. Called while the
+    /// failed call is still admitted, so a recovery of the instance (which quiesces first)
+    /// finds it: a waiter can be ended before the holder it waits for, which hangs with
+    /// interrupts off where only an NMI ends it; the holder's hang is the cause to report.
+    /// A returned error (`errno` set: an error return, a leak, a misuse) is never a
+    /// holder's (a call that returns holding a driver lock fails as `other_trap`), and may
+    /// be an answer its caller takes back (`configure`'s `-EINVAL`): not noted.
     fn note_cause(&self, entry: usize, fail: &Failure) {
-        if fail.waiter {
+        if fail.waiter || fail.errno != 0 {
             return;
         }
         let Some(gen) = self.current_instance().map(|i| i.generation) else {

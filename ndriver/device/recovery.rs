@@ -193,7 +193,9 @@ impl<C: Class> Device<C> {
     }
 
     /// Recovers from `fail` of `entry` seen on generation `gen`; a no-op if another
-    /// caller already replaced that generation. Process context.
+    /// caller already replaced that generation. A lock waiter's hang (`fail.waiter`) is
+    /// reported and recorded as the failure noted for `gen` ([`Device::note_cause`]), if
+    /// any. Process context.
     pub(crate) fn recover(&self, gen: u64, mut entry: usize, mut fail: Failure) -> Result {
         let mut ctl = self.ctl.lock();
         if ctl.generation != gen || ctl.instance.is_none() {

@@ -5,12 +5,13 @@
 //!
 //! The guard copies the faulting context (registers, return addresses into driver text)
 //! into the call's frame where it ends the call; [`Device::guarded_entry`] hands it to
-//! [`Device::keep_context`], which keeps the first one of each generation until the
-//! recovery of that generation takes it ([`Device::take_context`]). The recovery adds
-//! what it knows (cause, entry point, instances, injection, what the dead instance
-//! held, phase times) and keeps the newest [`REPORTS`] as raw data in a ring that was
-//! allocated with the device: nothing is allocated or formatted on the recovery path
-//! but the one log line. Reading `reports` symbolises the addresses.
+//! [`Device::keep_context`], which keeps the first one of each generation (a lock
+//! waiter's gives way to the next that is not) until the recovery of that generation
+//! takes it ([`Device::take_context`]). The recovery adds what it knows (cause, entry
+//! point, instances, injection, what the dead instance held, phase times) and keeps
+//! the newest [`REPORTS`] as raw data in a ring that was allocated with the device:
+//! nothing is allocated or formatted on the recovery path but the one log line.
+//! Reading `reports` symbolises the addresses.
 
 use super::state::Ctl;
 use super::{Class, Device, Failure};
@@ -94,7 +95,7 @@ pub(crate) struct KeptContext {
     id: u64,
     /// Generation of the instance whose call failed.
     generation: u64,
-    /// The call was a lock waiter ended by its wait (`Fault::lock_wait`).
+    /// The call hung while it waited for a driver lock (`Fault::lock_wait`).
     waiter: bool,
     ctx: FaultContext,
 }

@@ -178,11 +178,6 @@ impl<C: Class> Device<C> {
         self.ctl.lock()
     }
 
-    /// Generation of the newest instance.
-    pub(crate) fn generation(&self) -> u64 {
-        self.ctl.lock().generation
-    }
-
     /// Whether calls are admitted now.
     pub(crate) fn is_running(&self) -> bool {
         self.running.load(Ordering::Acquire)

@@ -60,7 +60,10 @@ pub(crate) fn end_if_overdue(ip: usize) {
     // SAFETY: `fp` is non-null, so `own_frame` found a live, armed frame of this context,
     // which stays linked while we, its callee, run.
     let frame = unsafe { &mut *fp };
-    frame.lock_wait.store(true, Ordering::Relaxed);
+    // A call that holds a driver lock itself (a self-deadlock, one side of an ABBA) is a
+    // cause of the hang, not only a waiter.
+    let holds = frame.driver_locks.load(Ordering::Relaxed) != 0;
+    frame.lock_wait.store(!holds, Ordering::Relaxed);
     let now = rdtsc();
     if frame.deadline_tsc.load(Ordering::Relaxed) > now {
         return;
@@ -78,7 +81,7 @@ pub(crate) fn end_if_overdue(ip: usize) {
     // it. Kick it from here and wait a little longer, so that the holder's hang (the cause,
     // where it hangs) is the failure the recovery reports, not this wait for it.
     let overdue = now.wrapping_sub(frame.deadline_tsc.load(Ordering::Relaxed));
-    if overdue < ns_to_cycles(WAITER_GRACE_NS) && kick_stalled_cpus(cpu, now) {
+    if !holds && overdue < ns_to_cycles(WAITER_GRACE_NS) && kick_stalled_cpus(cpu, now, true) {
         return;
     }
     // SAFETY: `fp` is the armed frame of this context, found at our own stack pointer.
@@ -162,11 +165,13 @@ unsafe fn check_hang(regs: *mut PtRegs, level_offset: u32, nmi: bool, now: u64) 
     // A call waiting for a driver lock whose holder may be hung on a CPU that stopped
     // ticking (interrupts off): kick that CPU and give the holder a little longer to be
     // ended first, so that its hang (the cause) is what the recovery reports, as a waiter
-    // that ends itself does (`end_if_overdue`).
+    // that ends itself does (`end_if_overdue`). An NMI handler only looks: an IPI sent
+    // from NMI context could land between the two APIC writes of one the interrupted
+    // code was sending.
     // SAFETY: `frame` is the live frame found above.
     if unsafe { (*frame).lock_wait.load(Ordering::Relaxed) }
         && overdue < ns_to_cycles(WAITER_GRACE_NS)
-        && kick_stalled_cpus(cpu, now)
+        && kick_stalled_cpus(cpu, now, !nmi)
     {
         return false;
     }
@@ -300,7 +305,7 @@ pub(super) unsafe extern "C" fn watchdog_tick(
 
     // IRQs-off hang on another CPU: its watchdog stopped ticking. Kick it with an NMI; its NMI
     // handler decides whether guarded code is stuck there.
-    kick_stalled_cpus(cpu, now);
+    kick_stalled_cpus(cpu, now, true);
 
     // SAFETY: `timer` is the running hrtimer; forwarding it from its callback is allowed.
     unsafe {
@@ -309,10 +314,11 @@ pub(super) unsafe extern "C" fn watchdog_tick(
     bindings::hrtimer_restart::HRTIMER_RESTART
 }
 
-/// Sends an NMI to every other CPU whose watchdog has not ticked for [`NMI_GRACE_NS`] and
-/// that was not kicked within that time; its NMI handler decides whether guarded code is
-/// stuck there. Returns whether any other CPU has stopped ticking (kicked now or before).
-fn kick_stalled_cpus(cpu: usize, now: u64) -> bool {
+/// With `kick`, sends an NMI to every other CPU whose watchdog has not ticked for
+/// [`NMI_GRACE_NS`] and that was not kicked within that time; its NMI handler decides
+/// whether guarded code is stuck there. Returns whether any other CPU has stopped ticking
+/// (kicked now or before).
+fn kick_stalled_cpus(cpu: usize, now: u64, kick: bool) -> bool {
     let grace = ns_to_cycles(NMI_GRACE_NS);
     let mut stalled = false;
     for (other, state) in CPUS.iter().enumerate() {
@@ -329,6 +335,9 @@ fn kick_stalled_cpus(cpu: usize, now: u64) -> bool {
             continue;
         }
         stalled = true;
+        if !kick {
+            continue;
+        }
         let last_kick = state.kick_tsc.load(Ordering::Relaxed);
         if (now.wrapping_sub(last_kick) as i64) < grace as i64 {
             continue;

@@ -220,7 +220,14 @@ unlock_site() {
 	[ -n "$at" ] || return 1
 	echo "$mod:$func+$((0x$at - 0x$base))"
 }
-WAITER_ROUNDS=${NDRIVER_WAITER_ROUNDS:-8}
+WAITER_ROUNDS=${NDRIVER_WAITER_ROUNDS:-16}
+op_failures() {
+	local w1 w2 w3 w4 w5 w6 rest
+	while read -r w1 w2 w3 w4 w5 w6 rest; do
+		[ "$w1 $w2 $w5" = "entry op failures" ] && { echo "$w6"; return; }
+	done < "$TD/stats"
+	echo 0
+}
 ws=$(unlock_site) || fail "no unlock call in testdev-a's request (its code changed?)"
 wsym= holder=0 waiter=0 wait0=$(guard_count hangs by_wait)
 for ((i = 1; i <= WAITER_ROUNDS; i++)); do
@@ -229,6 +236,7 @@ for ((i = 1; i <= WAITER_ROUNDS; i++)); do
 	rec=$(stat recoveries)
 	gen=$(status_of generation)
 	hangs0=$(guard_line hangs)
+	opf0=$(op_failures)
 	echo "class=$class site=$ws" > "$TD/inject" || fail "lock holder site $ws: not placed"
 	wsym=$(site_field symbol)
 	pids=()
@@ -243,6 +251,9 @@ for ((i = 1; i <= WAITER_ROUNDS; i++)); do
 	[ "$(site_field fired)" = 1 ] || fail "lock holder round $i: site fired $(site_field fired) times"
 	[ "$(stat recoveries)" = $((rec + 1)) ] ||
 		fail "lock holder round $i: $(($(stat recoveries) - rec)) recoveries, want 1"
+	# The holder's call and its waiter's both failed: the round had a waiter.
+	[ $(($(op_failures) - opf0)) -ge 2 ] ||
+		fail "lock holder round $i: $(($(op_failures) - opf0)) op failures, want the holder's and a waiter's"
 	report_newest "$TD"
 	[ "$REPORT_GEN" -ge "$gen" ] || fail "lock holder round $i: no new report: $REPORT"
 	if [ "$REPORT_CAUSE" = hang ] && [ "${REPORT_IP%%/*}" = "${wsym%%/*}" ]; then
