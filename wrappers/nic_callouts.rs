@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The net callouts on [`Dev`] (`nic` class; the framework's side is
+//! `wrappers/callouts_net.rs`) and the values they pass: the skb a `start_xmit` is lent
+//! ([`TxSkb`]), the one the driver took and still owes a report for ([`PendingSkb`]),
+//! and the receive filter to program ([`RxFilter`]).
+//!
+//! Part of `nic_driver.rs`. The fields the glue (`nic_glue.rs`) and the transmit slots
+//! (`nic_rings.rs`) read or fill are `pub(super)`: visible in `nic_driver` and its parts
+//! only, as they were when this was one file.
+
+use crate::abi::{NIC_RX_ALLMULTI, NIC_RX_PROMISC};
+use crate::callouts_api as api;
+use crate::driver_dev::{Dev, DmaMapping};
+use core::cell::Cell;
+use kernel::ffi::c_void;
+use kernel::prelude::*;
+
+#[cfg(doc)]
+use super::{TxSlots, Xmit};
+
+/// A socket buffer handed to `start_xmit`: its frame, readable for the call, and the
+/// skb itself, which the driver takes with [`TxSkb::into_pending`] (or puts straight
+/// into a [`TxSlots`] slot) and gives back exactly once, with
+/// [`Dev::tx_done`]. The value cannot outlive the call (`'a`), so the frame cannot be
+/// read after the skb may have been freed.
+///
+/// An skb the driver does not take is not queued: when `start_xmit` returns, the
+/// framework gives it back to the stack, whatever [`Xmit`] says.
+///
+/// # Invariants
+///
+/// `data` points to `len` bytes that stay readable and unwritten for `'a`, the
+/// `start_xmit` call this value was made for (the framework holds a reference on the skb
+/// until that call returns, even if the driver reports it done before); `token` is the
+/// token under which the framework lent the skb to the instance for that call, and
+/// `taken` is the call's record of whether the driver took it (false until this value
+/// becomes a [`PendingSkb`]).
+#[must_use = "an skb not taken is given back to the stack"]
+pub(crate) struct TxSkb<'a> {
+    pub(super) token: u64,
+    pub(super) data: *const u8,
+    pub(super) len: u32,
+    pub(super) taken: &'a Cell<bool>,
+}
+
+impl TxSkb<'_> {
+    /// The frame.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        // SAFETY: `len` readable bytes at `data`, unchanged for as long as `self` lives (type
+        // invariant).
+        unsafe { core::slice::from_raw_parts(self.data, self.len as usize) }
+    }
+
+    /// Maps the frame for streaming DMA towards the device, until the mapping drops;
+    /// drop it before reporting the skb done (else the device may read a freed frame).
+    /// [`TxSlots`] keeps it with the skb.
+    pub(crate) fn dma_map(&self, dev: &Dev) -> Result<DmaMapping> {
+        // SAFETY: `len` readable bytes at `data` (type invariant).
+        unsafe { dev.dma_map_raw(self.data, self.len as usize) }
+    }
+
+    /// Its length.
+    pub(crate) fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Takes the skb: the driver now owes the framework one report of it
+    /// ([`Dev::tx_done`]). The frame is no longer readable through it (a mapping made
+    /// with [`TxSkb::dma_map`] stays valid).
+    pub(crate) fn into_pending(self) -> PendingSkb {
+        self.taken.set(true);
+        // INVARIANT: made once per lent skb (this consumes its only `TxSkb`).
+        PendingSkb { token: self.token }
+    }
+}
+
+/// An skb the driver took in `start_xmit` and still owes a report for: it gives it back
+/// by value, exactly once, with [`Dev::tx_done`]. Neither `Copy` nor `Clone`.
+///
+/// Dropping it without a report leaves the skb to the framework, as a fault would: it
+/// stays lent to the instance, and is taken back and sent again by the next instance
+/// when this one ends (what `remove` does with the transmits still queued). While the
+/// instance runs, an skb left so is a stalled transmit once more follow (`tx_stalls`,
+/// after 5 s), which recovers the device.
+///
+/// # Invariants
+///
+/// `token` is the token under which the framework lent an skb to the instance whose
+/// `start_xmit` made this value, and no other `PendingSkb` holds it.
+#[must_use = "an skb dropped unreported waits for the framework to take it back"]
+pub(crate) struct PendingSkb {
+    pub(super) token: u64,
+}
+
+/// What the receive filter should let through.
+pub(crate) struct RxFilter {
+    /// Every frame.
+    pub(crate) promisc: bool,
+    /// Every multicast frame.
+    pub(crate) allmulti: bool,
+    /// The multicast addresses (first byte in the low bits).
+    pub(crate) mc: [u64; 16],
+    /// How many of `mc` are valid.
+    pub(crate) count: usize,
+}
+
+/// The net callouts.
+impl Dev {
+    /// The driver is done with a transmitted skb (`sent`: it went out; else it is
+    /// dropped): the framework takes it back.
+    pub(crate) fn tx_done(&self, skb: PendingSkb, sent: bool) {
+        // The framework takes the skb by its token; the value ends here.
+        let token = skb.token as usize as *mut c_void;
+        // SAFETY: the live instance reports an skb it was lent, once (`PendingSkb`'s
+        // invariant; the framework refuses any other token anyway).
+        unsafe { api::ndriver_net_tx_done(self.handle(), token, sent as u32) }
+    }
+
+    /// Hands a received frame to the stack (copied). `napi`: from `poll`.
+    pub(crate) fn rx(&self, frame: &[u8], napi: bool) -> Result {
+        // SAFETY: the live instance; `frame` is readable for its length.
+        kernel::error::to_result(unsafe {
+            api::ndriver_net_rx(
+                self.handle(),
+                frame.as_ptr(),
+                frame.len() as u32,
+                napi as u32,
+            )
+        })
+    }
+
+    /// Schedules the NAPI poll.
+    pub(crate) fn napi_schedule(&self) -> bool {
+        // SAFETY: the live instance.
+        unsafe { api::ndriver_net_napi_schedule(self.handle()) != 0 }
+    }
+
+    /// Ends the current poll (`work` < budget); true if interrupts may go back on.
+    pub(crate) fn napi_complete(&self, work: i32) -> bool {
+        // SAFETY: the live instance, from its `poll`.
+        unsafe { api::ndriver_net_napi_complete(self.handle(), work) != 0 }
+    }
+
+    /// Reports the link state.
+    pub(crate) fn carrier(&self, on: bool) {
+        // SAFETY: the live instance.
+        unsafe { api::ndriver_net_carrier(self.handle(), on as u32) }
+    }
+
+    /// Stops the transmit queue (ring full).
+    pub(crate) fn stop_queue(&self) {
+        // SAFETY: the live instance.
+        unsafe { api::ndriver_net_stop_queue(self.handle()) }
+    }
+
+    /// Wakes the transmit queue.
+    pub(crate) fn wake_queue(&self) {
+        // SAFETY: the live instance.
+        unsafe { api::ndriver_net_wake_queue(self.handle()) }
+    }
+
+    /// The station address to program.
+    pub(crate) fn mac(&self) -> [u8; 6] {
+        // SAFETY: the live instance.
+        let v = unsafe { api::ndriver_net_mac(self.handle()) }.to_le_bytes();
+        [v[0], v[1], v[2], v[3], v[4], v[5]]
+    }
+
+    /// The MTU.
+    pub(crate) fn mtu(&self) -> u32 {
+        // SAFETY: the live instance.
+        unsafe { api::ndriver_net_mtu(self.handle()) }
+    }
+
+    /// The receive filter to program.
+    pub(crate) fn rx_filter(&self) -> RxFilter {
+        let mut mc = [0u64; 16];
+        let mut count = 0u32;
+        // SAFETY: the live instance; room for 16 addresses and a count.
+        let flags =
+            unsafe { api::ndriver_net_rx_filter(self.handle(), mc.as_mut_ptr(), 16, &mut count) };
+        RxFilter {
+            promisc: flags & NIC_RX_PROMISC != 0,
+            allmulti: flags & NIC_RX_ALLMULTI != 0,
+            mc,
+            count: (count as usize).min(16),
+        }
+    }
+}

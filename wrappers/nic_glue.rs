@@ -1,0 +1,380 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The C-facing side of a `nic` implementation: the entry functions of its operation
+//! table (`abi::NicOps`, filled in by [`nic_implementation!`](super::nic_implementation)),
+//! each of which finds the driver's state in callout memory, raises the fault `inject ...
+//! entry=` asks for (`entry_faults.rs`) and calls the [`NicDriver`] method with a
+//! [`Ctx`]. Part of `nic_driver.rs`.
+
+use super::entry_faults;
+use super::{Ctx, NicDriver, TxSkb, Xmit};
+use crate::abi::{Instance, NicEntry, NicHwStats};
+use crate::callouts_api as api;
+use crate::driver_dev::Dev;
+use crate::driver_lock::DriverLock;
+use core::cell::Cell;
+use core::ptr;
+use kernel::ffi::{c_int, c_void};
+use kernel::prelude::*;
+
+/// The driver's state, in callout memory.
+struct Slot<T: NicDriver> {
+    fault_lock: DriverLock<u64>,
+    tx: DriverLock<T::Tx>,
+    rx: DriverLock<T::Rx>,
+    data: Option<T>,
+}
+
+/// The state of the instance behind `inst`, if probed.
+///
+/// # Safety
+///
+/// `inst` must be a live instance whose private data is NULL or a `Slot<T>`.
+unsafe fn slot<'a, T: NicDriver>(inst: *mut Instance) -> Option<&'a Slot<T>> {
+    // SAFETY: per this function's contract.
+    let p = unsafe { api::ndriver_get_priv(inst) }.cast::<Slot<T>>();
+    // SAFETY: set by `probe` to an initialised `Slot<T>` that lives until `remove`
+    // (or the framework's undo after a fault, after which no call comes).
+    unsafe { p.as_ref() }
+}
+
+/// Runs `f` with the probed driver of `inst` and its context.
+///
+/// # Safety
+///
+/// `inst` is a live instance of this implementation (called by the framework).
+unsafe fn with<T: NicDriver, R>(
+    inst: *mut Instance,
+    none: R,
+    f: impl FnOnce(&T, &Ctx<'_, T>) -> R,
+) -> R {
+    // SAFETY: per this function's contract.
+    match unsafe { slot::<T>(inst) } {
+        Some(s) => match &s.data {
+            Some(d) => {
+                let c = Ctx {
+                    // SAFETY: the live instance of this call, used during it only.
+                    dev: unsafe { Dev::from_handle(inst) },
+                    fault_lock: &s.fault_lock,
+                    tx: &s.tx,
+                    rx: &s.rx,
+                };
+                f(d, &c)
+            }
+            None => none,
+        },
+        None => none,
+    }
+}
+
+impl<T: NicDriver> Ctx<'_, T> {
+    /// Raises the fault `inject` asks for at `entry` now, if any (`entry_faults.rs`).
+    fn fault(&self, entry: NicEntry) -> Result {
+        entry_faults::raise(&self.dev, entry, self.fault_lock)
+    }
+}
+
+fn ret(r: Result) -> c_int {
+    match r {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// Called by the framework only, with a live instance (so for every `extern "C"` below).
+pub(crate) unsafe extern "C" fn probe<T: NicDriver>(inst: *mut Instance) -> c_int {
+    let size = core::mem::size_of::<Slot<T>>();
+    // SAFETY: `inst` is live; the block is recorded in its undo list.
+    let mem = unsafe { api::ndriver_alloc(inst, size, 0) }.cast::<Slot<T>>();
+    if mem.is_null() {
+        return ENOMEM.to_errno();
+    }
+    let fault_lock = DriverLock::new(kernel::new_spinlock_irq!(0u64, "nic_driver_fault"));
+    let tx = DriverLock::new(kernel::new_spinlock_irq!(T::Tx::default(), "nic_driver_tx"));
+    let rx = DriverLock::new(kernel::new_spinlock_irq!(T::Rx::default(), "nic_driver_rx"));
+    // SAFETY: `mem` is a fresh, suitably aligned block of the right size; the locks
+    // are pinned there for the block's life. `data` is written before anyone reads it.
+    unsafe {
+        if fault_lock.__init(&raw mut (*mem).fault_lock).is_err()
+            || tx.__init(&raw mut (*mem).tx).is_err()
+            || rx.__init(&raw mut (*mem).rx).is_err()
+        {
+            api::ndriver_free(inst, mem.cast());
+            return ENOMEM.to_errno();
+        }
+        ptr::write(&raw mut (*mem).data, None);
+        api::ndriver_set_priv(inst, mem.cast::<c_void>());
+    }
+    // SAFETY: `mem` is initialised above.
+    let s = unsafe { &mut *mem };
+    // Without a PCI function the instance stays idle: the placeholder refuses `open`.
+    // SAFETY: the live instance of this call.
+    if unsafe { api::ndriver_pci_present(inst) } == 0 {
+        return 0;
+    }
+    let c = Ctx {
+        // SAFETY: the live instance of this call, used during it only.
+        dev: unsafe { Dev::from_handle(inst) },
+        fault_lock: &s.fault_lock,
+        tx: &s.tx,
+        rx: &s.rx,
+    };
+    if let Err(e) = c.fault(NicEntry::Probe) {
+        return e.to_errno();
+    }
+    match T::probe(&c) {
+        Ok(d) => {
+            s.data = Some(d);
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// See [`probe`].
+pub(crate) unsafe extern "C" fn configure<T: NicDriver>(
+    _inst: *mut Instance,
+    _key: u32,
+    _value: u64,
+) -> c_int {
+    EINVAL.to_errno()
+}
+
+/// # Safety
+///
+/// See [`probe`].
+pub(crate) unsafe extern "C" fn open<T: NicDriver>(inst: *mut Instance) -> c_int {
+    // SAFETY: per the contract.
+    unsafe {
+        with::<T, _>(inst, ENODEV.to_errno(), |d, c| {
+            ret(c.fault(NicEntry::Open).and_then(|()| d.open(c)))
+        })
+    }
+}
+
+/// # Safety
+///
+/// See [`probe`].
+pub(crate) unsafe extern "C" fn stop<T: NicDriver>(inst: *mut Instance) -> c_int {
+    // SAFETY: per the contract.
+    unsafe {
+        with::<T, _>(inst, 0, |d, c| {
+            ret(c.fault(NicEntry::Stop).and_then(|()| d.stop(c)))
+        })
+    }
+}
+
+/// # Safety
+///
+/// See [`probe`]; `skb` is the token of a lent skb whose `len` bytes at `data` stay
+/// readable and unwritten until this call returns.
+pub(crate) unsafe extern "C" fn start_xmit<T: NicDriver>(
+    inst: *mut Instance,
+    skb: *mut c_void,
+    data: *const u8,
+    len: u32,
+) -> c_int {
+    let taken = Cell::new(false);
+    // INVARIANT: `data` stays readable until this call returns (this function's contract),
+    // and `s` does not outlive the call; `skb` is the token of this call's skb, not taken
+    // yet.
+    let s = TxSkb {
+        token: skb as usize as u64,
+        data,
+        len,
+        taken: &taken,
+    };
+    // SAFETY: per the contract.
+    unsafe {
+        with::<T, _>(inst, ENODEV.to_errno(), |d, c| {
+            match c
+                .fault(NicEntry::StartXmit)
+                .and_then(|()| d.start_xmit(c, s))
+            {
+                // Queued if the driver took the skb, else given back (`Xmit`).
+                Ok(_) if taken.get() => 0,
+                Ok(Xmit::Busy) => 1,
+                // `Queued` without taking the skb: given back as busy, the stack would
+                // retry it at once, forever. A driver that says so is broken.
+                Ok(Xmit::Queued) => EINVAL.to_errno(),
+                Err(e) => e.to_errno(),
+            }
+        })
+    }
+}
+
+/// # Safety
+///
+/// See [`probe`].
+pub(crate) unsafe extern "C" fn set_rx_mode<T: NicDriver>(inst: *mut Instance) -> c_int {
+    // SAFETY: per the contract.
+    unsafe {
+        with::<T, _>(inst, 0, |d, c| {
+            ret(c.fault(NicEntry::SetRxMode).and_then(|()| d.set_rx_mode(c)))
+        })
+    }
+}
+
+/// # Safety
+///
+/// See [`probe`].
+pub(crate) unsafe extern "C" fn set_mac_address<T: NicDriver>(
+    inst: *mut Instance,
+    mac: u64,
+) -> c_int {
+    let b = mac.to_le_bytes();
+    let m = [b[0], b[1], b[2], b[3], b[4], b[5]];
+    // SAFETY: per the contract.
+    unsafe {
+        with::<T, _>(inst, 0, |d, c| {
+            ret(c
+                .fault(NicEntry::SetMacAddress)
+                .and_then(|()| d.set_mac_address(c, m)))
+        })
+    }
+}
+
+/// # Safety
+///
+/// See [`probe`].
+pub(crate) unsafe extern "C" fn change_mtu<T: NicDriver>(inst: *mut Instance, mtu: u32) -> c_int {
+    // SAFETY: per the contract.
+    unsafe {
+        with::<T, _>(inst, 0, |d, c| {
+            ret(c
+                .fault(NicEntry::ChangeMtu)
+                .and_then(|()| d.change_mtu(c, mtu)))
+        })
+    }
+}
+
+/// # Safety
+///
+/// See [`probe`].
+pub(crate) unsafe extern "C" fn tx_timeout<T: NicDriver>(inst: *mut Instance) -> c_int {
+    if !T::HAS_TX_TIMEOUT {
+        return 0;
+    }
+    // SAFETY: per the contract.
+    unsafe {
+        with::<T, _>(inst, 0, |d, c| {
+            ret(c.fault(NicEntry::TxTimeout).and_then(|()| d.tx_timeout(c)))
+        })
+    }
+}
+
+/// # Safety
+///
+/// See [`probe`]; `stats` is writable.
+pub(crate) unsafe extern "C" fn get_stats64<T: NicDriver>(
+    inst: *mut Instance,
+    stats: *mut NicHwStats,
+) -> c_int {
+    if !T::HAS_GET_STATS {
+        return 0;
+    }
+    // SAFETY: per the contract.
+    let st = unsafe { &mut *stats };
+    // SAFETY: per the contract.
+    unsafe {
+        with::<T, _>(inst, 0, |d, c| {
+            ret(c
+                .fault(NicEntry::GetStats64)
+                .and_then(|()| d.get_stats(c, st)))
+        })
+    }
+}
+
+/// # Safety
+///
+/// See [`probe`].
+pub(crate) unsafe extern "C" fn poll<T: NicDriver>(inst: *mut Instance, budget: i32) -> i64 {
+    if !T::HAS_POLL {
+        return 0;
+    }
+    // SAFETY: per the contract.
+    unsafe {
+        with::<T, _>(inst, 0, |d, c| {
+            match c.fault(NicEntry::Poll).and_then(|()| d.poll(c, budget)) {
+                Ok(n) => n as i64,
+                Err(e) => e.to_errno() as i64,
+            }
+        })
+    }
+}
+
+/// # Safety
+///
+/// See [`probe`].
+pub(crate) unsafe extern "C" fn devirq<T: NicDriver>(inst: *mut Instance, _irq: u64) -> i64 {
+    // SAFETY: per the contract.
+    unsafe {
+        with::<T, _>(inst, 0, |d, c| {
+            match c.fault(NicEntry::DevIrq).and_then(|()| d.interrupt(c)) {
+                Ok(mine) => mine as i64,
+                Err(e) => e.to_errno() as i64,
+            }
+        })
+    }
+}
+
+/// # Safety
+///
+/// See [`probe`].
+pub(crate) unsafe extern "C" fn timer<T: NicDriver>(inst: *mut Instance, cookie: u64) -> i64 {
+    if !T::HAS_TIMER {
+        return ENOSYS.to_errno() as i64;
+    }
+    // SAFETY: per the contract.
+    unsafe {
+        with::<T, _>(inst, 0, |d, c| {
+            ret(c.fault(NicEntry::Timer).and_then(|()| d.timer(c, cookie))) as i64
+        })
+    }
+}
+
+/// # Safety
+///
+/// See [`probe`].
+pub(crate) unsafe extern "C" fn work<T: NicDriver>(inst: *mut Instance, cookie: u64) -> i64 {
+    if !T::HAS_WORK {
+        return ENOSYS.to_errno() as i64;
+    }
+    // SAFETY: per the contract.
+    unsafe {
+        with::<T, _>(inst, 0, |d, c| {
+            ret(c.fault(NicEntry::Work).and_then(|()| d.work(c, cookie))) as i64
+        })
+    }
+}
+
+/// # Safety
+///
+/// Called by the framework only, with a live instance, for an orderly stop.
+pub(crate) unsafe extern "C" fn remove<T: NicDriver>(inst: *mut Instance) {
+    // SAFETY: `inst` is live; its private data is NULL or our `Slot<T>`.
+    let p = unsafe { api::ndriver_get_priv(inst) }.cast::<Slot<T>>();
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: `inst` is a live instance of this implementation (this function's contract),
+    // as `with` requires.
+    unsafe {
+        with::<T, _>(inst, (), |d, c| {
+            // A fault here is contained like any other; the framework then undoes.
+            let _ = c.fault(NicEntry::Remove);
+            d.remove(c)
+        })
+    };
+    // SAFETY: `p` is the initialised slot; nothing else runs on this instance during
+    // an orderly remove, so it is ours to drop and free.
+    unsafe {
+        ptr::drop_in_place(p);
+        api::ndriver_set_priv(inst, ptr::null_mut());
+        api::ndriver_free(inst, p.cast());
+    }
+}
