@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The block callouts on [`Dev`]: the disk's capacity, copying a request's data, giving
+//! a finished request back ([`Dev::done`]), and the device reset the undo list performs
+//! if the instance dies ([`ResetOnUndo`]). Part of `blk_driver.rs`.
+
+use super::Request;
+use crate::abi::Instance;
+use crate::callouts_api_blk as bapi;
+use crate::driver_dev::{Dev, DmaCoherent, IoBar};
+use kernel::ffi::c_void;
+use kernel::io::register::FixedRegister;
+use kernel::prelude::*;
+
+#[cfg(doc)]
+use super::BlkDriver;
+
+impl Dev {
+    /// Has the undo list write register value `value` of `io` if the instance dies: the
+    /// device reset that must come before its DMA buffers and register mapping are given
+    /// back. `R` is a register of `kernel::io::register!` at a fixed offset, 8, 16 or 32
+    /// bits wide; its offset is checked against `SIZE` when the driver is built. Dropping
+    /// the result (an orderly stop) drops the record without writing; drop it before `io`
+    /// (the framework refuses to unmap a BAR a recorded reset writes into).
+    pub(crate) fn reset_on_undo<const SIZE: usize, R>(
+        &self,
+        io: &IoBar<SIZE>,
+        value: R,
+    ) -> Result<ResetOnUndo>
+    where
+        R: FixedRegister,
+        R::Storage: Into<u32>,
+    {
+        let width = core::mem::size_of::<R::Storage>();
+        kernel::build_assert::const_assert!(
+            R::OFFSET % core::mem::size_of::<R::Storage>() == 0
+                && R::OFFSET + core::mem::size_of::<R::Storage>() <= SIZE,
+            "a reset register outside the BAR or misaligned"
+        );
+        let offset = u32::try_from(R::OFFSET).map_err(|_| EINVAL)?;
+        let raw: u32 = <R::Storage as From<R>>::from(value).into();
+        // SAFETY: `self` is the live instance this entry point was called for; `io` is
+        // a mapping of this instance.
+        kernel::error::to_result(unsafe {
+            bapi::ndriver_io_reset_on_undo(self.handle(), io.addr(), offset, raw, width as u32)
+        })?;
+        // INVARIANT: the callout recorded the reset for this instance at `io` + `offset`.
+        Ok(ResetOnUndo {
+            inst: self.handle(),
+            base: io.addr(),
+            offset,
+        })
+    }
+
+    /// Reports the disk's size in 512-byte sectors (from `probe`).
+    pub(crate) fn set_capacity(&self, sectors: u64) -> Result {
+        // SAFETY: `self` is the live instance this entry point was called for.
+        kernel::error::to_result(unsafe { bapi::ndriver_blk_set_capacity(self.handle(), sectors) })
+    }
+
+    /// Copies the data of write request `rq` into `buf` at `offset`.
+    pub(crate) fn copy_from_request(
+        &self,
+        rq: &Request,
+        buf: &DmaCoherent,
+        offset: usize,
+    ) -> Result {
+        self.copy(rq, buf, offset, 0)
+    }
+
+    /// Copies the data for read request `rq` from `buf` at `offset` into the request.
+    pub(crate) fn copy_to_request(&self, rq: &Request, buf: &DmaCoherent, offset: usize) -> Result {
+        self.copy(rq, buf, offset, 1)
+    }
+
+    fn copy(&self, rq: &Request, buf: &DmaCoherent, offset: usize, to_rq: u32) -> Result {
+        let data = buf.range(offset, rq.bytes() as usize).ok_or(EINVAL)?;
+        // SAFETY: the live instance of this call; `rq.rq` names a request issued to it
+        // (`Request`'s invariant; the callout checks it still holds it); `data` is
+        // `rq.bytes()` bytes of `buf` (checked by `range`).
+        kernel::error::to_result(unsafe {
+            bapi::ndriver_blk_copy(self.handle(), rq.rq, data.cast(), rq.bytes(), to_rq)
+        })
+    }
+
+    /// The device finished `rq`: gives it back to the framework, which calls
+    /// [`BlkDriver::complete`] with it (possibly before this returns, so call it
+    /// outside the driver's lock). `ENOENT` (and a failed instance) if the framework
+    /// does not count `rq` as this instance's: the request stays with the framework,
+    /// which re-issues it.
+    pub(crate) fn done(&self, rq: Request) -> Result {
+        // SAFETY: `self` is the live instance this entry point was called for; the tag
+        // is checked by the callout against the requests the instance holds.
+        kernel::error::to_result(unsafe { bapi::ndriver_blk_done(self.handle(), rq.tag) })
+    }
+}
+
+/// The device reset the undo list performs if the instance dies. Like the handles of
+/// `driver_dev.rs`, dropping it (an orderly `remove`) gives the record back through
+/// the callouts; after a fault the undo list performs the reset instead.
+///
+/// # Invariants
+///
+/// The instance `inst` holds a reset record at `base + offset`, dropped (not performed)
+/// when this value drops.
+pub(crate) struct ResetOnUndo {
+    inst: *mut Instance,
+    base: *mut c_void,
+    offset: u32,
+}
+// SAFETY: the record is an instance pointer and a mapping address; the callout `drop`
+// calls is safe from any context and thread.
+unsafe impl Send for ResetOnUndo {}
+// SAFETY: a `&ResetOnUndo` gives access to nothing (no methods read or write through it), so
+// sharing it between threads cannot race.
+unsafe impl Sync for ResetOnUndo {}
+impl Drop for ResetOnUndo {
+    fn drop(&mut self) {
+        // SAFETY: the record belongs to this live instance.
+        unsafe { bapi::ndriver_io_reset_cancel(self.inst, self.base, self.offset) };
+    }
+}
