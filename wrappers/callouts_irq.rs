@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Device callouts: the interrupt line of the instance's PCI function, recorded in the
+//! undo action list, and the masking of the function's INTx while the instance cannot
+//! take its interrupts. Part of `callouts_device.rs`.
+//!
+//! The interrupt handler is the framework's: it runs the instance's `devirq` entry
+//! under a guard. When the instance cannot take the interrupt (it is starting,
+//! quiesced or failed) the function's INTx is masked instead of left screaming, and
+//! unmasked when the instance is redirected to or given back. The function, not the
+//! line: the line may be shared with other devices (another ndriver device among
+//! them), which keep being served meanwhile.
+
+use super::{device_of, pci_of};
+use crate::abi;
+use crate::instance::{Event, InstanceState};
+use crate::undo::action_list::{Action, Kind};
+use crate::wrappers::callouts::{record, release};
+use kernel::bindings;
+use kernel::ffi::{c_int, c_void};
+use kernel::prelude::*;
+use kernel::sync::{new_spinlock_irq, SpinLockIrq};
+
+/// The framework's side of one requested interrupt line (the `dev_id`).
+#[pin_data]
+struct IrqAction {
+    st: *const InstanceState,
+    pdev: *mut bindings::pci_dev,
+    irq: u32,
+    /// The function's INTx disable bit works (`pci_intx_mask_supported`): the handler
+    /// masks the function. Else it masks the whole line, as the only way to stop a
+    /// level-triggered function nobody can acknowledge.
+    intx_mask: bool,
+    /// Whether the framework holds the function's INTx masked, and whether the line is
+    /// being freed. A lock rather than an atomic flag: the flag and the INTx bit it
+    /// stands for must change together, or a mask in the handler on one CPU and an
+    /// unmask on another can interleave into a function left masked for good.
+    #[pin]
+    mask: SpinLockIrq<MaskState>,
+}
+
+/// What the framework did to the function of a line it requested (under
+/// `IrqAction::mask`).
+struct MaskState {
+    /// The framework set the function's INTx disable bit (or, without INTx masking,
+    /// disabled the line) because the instance could not take an interrupt.
+    masked: bool,
+    /// `free_irq` is coming: the undo silenced the function for good.
+    freeing: bool,
+}
+
+/// Masks the INTx of `a`'s function if it is the one signalling, unless the line is
+/// being freed or the instance serves again. Returns whether the interrupt was the
+/// function's (and is now masked).
+///
+/// The handler asks because the instance did not serve; the redirect that makes it
+/// serve sets `running` and then unmasks (under the same lock). Checked again here
+/// under the lock, so a mask that loses that race is not left in place. Only the
+/// function is silenced: masking the whole line once stalled every device sharing it
+/// (the guest's virtio disks and 9p root file system among them), and a second
+/// ndriver device on the line would lose its interrupts during this one's recovery.
+fn mask(a: &IrqAction) -> bool {
+    let mut m = a.mask.lock();
+    // SAFETY: the instance lives until its undo list (which frees this line) ran.
+    let st = unsafe { &*a.st };
+    if m.freeing || device_of(st).serves(st) {
+        return false;
+    }
+    if !a.intx_mask {
+        if !m.masked {
+            // SAFETY: the line is requested by us; `disable_irq_nosync` may be called
+            // from its own handler and with interrupts off. `unmask` balances it.
+            unsafe { bindings::disable_irq_nosync(a.irq) };
+            m.masked = true;
+        }
+        return true;
+    }
+    // Checked on every interrupt, masked or not: another read-modify-write of the
+    // command register (bus mastering turned off by recovery) may have cleared the
+    // bit behind this flag.
+    // SAFETY: `pdev` is the attached function, referenced by the device until its
+    // instance's undo (which frees this line) ran; the check and mask is one config
+    // space access under the PCI lock, allowed in hard interrupt context.
+    if unsafe { bindings::pci_check_and_mask_intx(a.pdev) } {
+        m.masked = true;
+        return true;
+    }
+    false
+}
+
+/// Unmasks the INTx of `a`'s function if the framework masked it. With `freeing` (the
+/// undo, which has silenced the function itself) the bit stays set: nothing may
+/// raise the line once its handler is gone.
+fn unmask(a: &IrqAction, freeing: bool) {
+    let mut m = a.mask.lock();
+    m.freeing |= freeing;
+    if m.masked {
+        if !a.intx_mask {
+            // SAFETY: balances the `disable_irq_nosync` of `mask` (the lock makes the
+            // pair and the flag one step); `enable_irq` may be called with interrupts
+            // off. Also when freeing: the line is shared and must be left enabled.
+            unsafe { bindings::enable_irq(a.irq) };
+        } else if !m.freeing {
+            // SAFETY: `pdev` is the attached, referenced function (see `mask`); a
+            // config space write under the PCI lock, allowed with interrupts off.
+            unsafe { bindings::pci_intx(a.pdev, 1) };
+        }
+        m.masked = false;
+    }
+}
+
+/// Unmasks the lines the framework masked while `st` could not take interrupts (it was
+/// starting or quiesced); called once it serves again.
+pub(crate) fn unmask_irqs(st: &InstanceState) {
+    let list = st.undo.lock();
+    for a in list.of_kind(Kind::Irq) {
+        // SAFETY: `obj` of an `Irq` action is its live `IrqAction` (freed by its undo,
+        // which first removes it from the list).
+        unmask(unsafe { &*(a.obj as *const IrqAction) }, false);
+    }
+}
+
+/// The interrupt handler of every line an instance requested.
+///
+/// # Safety
+///
+/// Called by the IRQ core with the `dev_id` given to `request_irq`: a live `IrqAction`.
+unsafe extern "C" fn irq_trampoline(irq: c_int, dev_id: *mut c_void) -> bindings::irqreturn_t {
+    // SAFETY: per this function's contract; `free_irq` waits for us before it is freed.
+    let a = unsafe { &*dev_id.cast::<IrqAction>() };
+    // SAFETY: the instance lives until its undo list (which frees this line) ran.
+    let st = unsafe { &*a.st };
+    match device_of(st).event(st, Event::DevIrq, irq as u64) {
+        Some(v) if v > 0 => bindings::irqreturn::IRQ_HANDLED,
+        Some(_) => bindings::irqreturn::IRQ_NONE,
+        // Nobody can acknowledge the device now: if it is the one signalling, hold its
+        // INTx masked until the instance serves again or recovery gives the line back;
+        // else the interrupt is another device's on the shared line.
+        None if mask(a) => bindings::irqreturn::IRQ_HANDLED,
+        None => bindings::irqreturn::IRQ_NONE,
+    }
+}
+
+/// Undo of `ndriver_request_irq`: silence the function first (its INTx stays off), so
+/// the line is quiet when the handler is freed.
+///
+/// # Safety
+///
+/// `a` was recorded by `ndriver_request_irq` and not undone yet.
+unsafe fn undo_irq(a: &Action) {
+    let ia = a.obj as *mut IrqAction;
+    // SAFETY: `ia` is the live `IrqAction` of this action, from `KBox::into_raw`.
+    let r = unsafe { &*ia };
+    // SAFETY: `pdev` is the attached function; the line is ours, with `ia` as dev_id.
+    unsafe {
+        bindings::pci_intx(r.pdev, 0);
+        unmask(r, true);
+        bindings::free_irq(r.irq, ia.cast());
+    }
+    // SAFETY: `free_irq` returned, so the handler no longer runs with `ia`.
+    drop(unsafe { KBox::from_raw(ia) });
+}
+
+/// Installs the framework's handler on the device's (possibly shared) interrupt line;
+/// interrupts then reach the instance's `devirq` entry. Call after
+/// `ndriver_pci_enable`. 0 or a negative errno.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_request_irq(inst: *mut abi::Instance) -> c_int {
+    let Some((st, p)) = pci_of(inst) else {
+        return ENODEV.to_errno();
+    };
+    // SAFETY: `p` is the attached function.
+    let irq = unsafe { (*p).irq };
+    if irq == 0 {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: `p` is the attached, referenced function; the flag is set when it is
+    // found and not changed after.
+    let intx_mask = unsafe { (*p).broken_intx_masking() } == 0;
+    let Ok(ia) = KBox::pin_init(
+        pin_init!(IrqAction {
+            st,
+            pdev: p,
+            irq,
+            intx_mask,
+            mask <- new_spinlock_irq!(MaskState { masked: false, freeing: false }, "ndriver_irq_mask"),
+        }),
+        GFP_KERNEL,
+    ) else {
+        return ENOMEM.to_errno();
+    };
+    // SAFETY: the action is never moved out of its box: it is used through this pointer
+    // and dropped in place by `KBox::from_raw` in its undo.
+    let ia = KBox::into_raw(unsafe { Pin::into_inner_unchecked(ia) });
+    // SAFETY: `ia` stays valid until `free_irq` in the undo; the name is static.
+    let r = unsafe {
+        bindings::request_irq(
+            irq,
+            Some(irq_trampoline),
+            bindings::IRQF_SHARED as _,
+            device_of(st).irq_name().as_char_ptr(),
+            ia.cast(),
+        )
+    };
+    if r != 0 {
+        // SAFETY: not registered, so ours again.
+        drop(unsafe { KBox::from_raw(ia) });
+        return r;
+    }
+    // The handler is in place: the function may interrupt now (until the instance
+    // serves, the handler masks it again if it does).
+    // SAFETY: `p` is the attached, enabled function.
+    unsafe { bindings::pci_intx(p, 1) };
+    let action = Action {
+        kind: Kind::Irq,
+        obj: ia as usize,
+        arg: irq as usize,
+        aux: 0,
+        ctx: p as usize,
+        depends_on: 0,
+        undo: undo_irq,
+    };
+    if record(st, action) {
+        0
+    } else {
+        ENOMEM.to_errno()
+    }
+}
+
+/// Frees the line from `ndriver_request_irq`.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_free_irq(inst: *mut abi::Instance) {
+    // SAFETY: a callout's caller is the instance's code, which outlives the call.
+    let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
+        return;
+    };
+    let obj = st.undo.lock().of_kind(Kind::Irq).last().map(|a| a.obj);
+    match obj {
+        Some(obj) => release(inst, Kind::Irq, obj, "ndriver_free_irq"),
+        None => pr_warn!("{}: ndriver_free_irq without an IRQ\n", st.impl_name),
+    }
+}
