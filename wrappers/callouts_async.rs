@@ -26,6 +26,20 @@ fn device_of(st: &InstanceState) -> &dyn ServedDevice {
 
 /// One timer of an instance. `timer` is first, so the `hrtimer` pointer the core
 /// passes back is the `DriverTimer` pointer.
+///
+/// # Invariants
+///
+/// Once `ndriver_timer_setup` has recorded it:
+///
+/// - it lives in a `KBox` given up with `KBox::into_raw`, does not move, and is the
+///   `obj` of a `Timer` action in the undo list of the instance `st`; only that action's
+///   undo (`undo_timer`) frees it, after `hrtimer_cancel`, so the timer is neither
+///   queued nor running `timer_trampoline` when it goes;
+/// - `timer` was set up by `hrtimer_setup` with `timer_trampoline` (monotonic,
+///   relative, softirq) before it was recorded, so before any handle to it reached the
+///   driver;
+/// - `st` is the instance that set it up, which outlives its undo list and so this
+///   timer.
 #[repr(C)]
 struct DriverTimer {
     timer: Opaque<bindings::hrtimer>,
@@ -90,6 +104,8 @@ pub(crate) extern "C" fn ndriver_timer_setup(inst: *mut abi::Instance, cookie: u
             bindings::hrtimer_mode_HRTIMER_MODE_REL_SOFT,
         )
     };
+    // INVARIANT: `dt` is boxed, set up, and recorded below (or, if that fails, undone
+    // at once); only the undo frees it.
     let action = Action {
         kind: Kind::Timer,
         obj: dt as usize,
@@ -141,6 +157,19 @@ pub(crate) extern "C" fn ndriver_timer_cancel(inst: *mut abi::Instance, timer: *
 }
 
 /// One work item of an instance; `work` is first (see [`DriverTimer`]).
+///
+/// # Invariants
+///
+/// Once `ndriver_work_setup` has recorded it:
+///
+/// - it lives in a `KBox` given up with `KBox::into_raw`, does not move, and is the
+///   `obj` of a `Work` action in the undo list of the instance `st`; only that action's
+///   undo (`undo_work`) frees it, after `cancel_work_sync`, so the item is neither
+///   queued nor running `work_trampoline` when it goes;
+/// - `work` was initialised by `init_work_with_key` with `work_trampoline` before it was
+///   recorded, so before any handle to it reached the driver;
+/// - `st` is the instance that set it up, which outlives its undo list and so this
+///   item.
 #[repr(C)]
 struct DriverWork {
     work: Opaque<bindings::work_struct>,
@@ -206,6 +235,8 @@ pub(crate) extern "C" fn ndriver_work_setup(inst: *mut abi::Instance, cookie: u6
             key.as_ptr(),
         )
     };
+    // INVARIANT: `dw` is boxed, initialised, and recorded below (or, if that fails,
+    // undone at once); only the undo frees it.
     let action = Action {
         kind: Kind::Work,
         obj: dw as usize,

@@ -22,6 +22,28 @@ use kernel::prelude::*;
 use kernel::sync::{new_spinlock_irq, SpinLockIrq};
 
 /// The framework's side of one requested interrupt line (the `dev_id`).
+///
+/// # Invariants
+///
+/// Once `ndriver_request_irq` has recorded it:
+///
+/// - it lives in a `KBox` given up with `KBox::into_raw`, does not move (it is pinned
+///   for `mask`), is the `dev_id` of the handler `irq_trampoline` on line `irq`, and is
+///   the `obj` of an `Irq` action in the undo list of the instance `st`; only that
+///   action's undo (`undo_irq`) frees it, after `free_irq`, so no handler runs with it
+///   when it goes;
+/// - `st` is the instance that requested the line, which outlives its undo list and so
+///   this action;
+/// - `pdev` is the PCI function attached to `st`'s device when the line was requested,
+///   which the device references until the function is detached, only after the
+///   instance's undo; `irq` is its interrupt line (`pdev->irq`, not 0), and `intx_mask`
+///   whether its INTx disable bit works (`broken_intx_masking` is fixed at enumeration);
+/// - in `mask`: without `intx_mask`, `masked` is true exactly while one
+///   `disable_irq_nosync(irq)` of [`mask`] is not yet balanced by the `enable_irq` of
+///   [`unmask`]; with it, `masked` says the framework set the function's INTx disable
+///   bit (which another write of the command register may have cleared since: `mask`
+///   checks on every interrupt). `freeing`, once set (by the undo), stays set, and
+///   `mask` masks nothing more.
 #[pin_data]
 struct IrqAction {
     st: *const InstanceState,
@@ -192,6 +214,10 @@ pub(crate) extern "C" fn ndriver_request_irq(inst: *mut abi::Instance) -> c_int 
     // SAFETY: the action is never moved out of its box: it is used through this pointer
     // and dropped in place by `KBox::from_raw` in its undo.
     let ia = KBox::into_raw(unsafe { Pin::into_inner_unchecked(ia) });
+    // INVARIANT: `ia` is boxed for good; once `request_irq` succeeds it is the line's
+    // `dev_id`, and it is recorded below (or, if that fails, undone at once), so only the
+    // undo frees it. `st`, `p`, `irq` and `intx_mask` are the instance, its attached
+    // function, that function's line and its INTx masking; nothing masked yet.
     // SAFETY: `ia` stays valid until `free_irq` in the undo; the name is static.
     let r = unsafe {
         bindings::request_irq(

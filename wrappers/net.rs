@@ -76,6 +76,20 @@ pub(crate) const IFF_ALLMULTI: u32 = 0x200;
 /// A placeholder `net_device` (with its NAPI context and queue of transmits to send again in
 /// its private area), owned by the framework from [`NetDev::alloc`] to
 /// [`NetDev::free`].
+///
+/// # Invariants
+///
+/// `self.0` is a `net_device` made by `ndriver_nic_alloc` (`wrappers/netdevice.c`,
+/// through [`NetDev::alloc`]) and not freed yet: its private area is the placeholder's
+/// (`struct ndriver_nic_priv`: the owner, the NAPI context added with
+/// `netif_napi_add`, the `resend` and `sent` queues initialised there), and its
+/// operation tables are the placeholder's. The handle is `Copy`; the `net_device` is
+/// freed only by [`NetDev::free`], which is `unsafe`: its caller promises that no copy,
+/// nor a [`Napi`] or [`SkbQueue`] taken from it, is used afterwards.
+///
+/// Whether it is registered is not part of the invariant: [`NetDev::register`] and
+/// [`NetDev::unregister`] rely on their one caller (`placeholders/nic.rs`, `create`
+/// then `shutdown`) calling each once, in that order.
 #[derive(Clone, Copy)]
 pub(crate) struct NetDev(*mut c_void);
 
@@ -95,6 +109,7 @@ impl NetDev {
         if nd.is_null() {
             return Err(ENOMEM);
         }
+        // INVARIANT: made by `ndriver_nic_alloc` just now; freed only by `free`.
         Ok(NetDev(nd))
     }
 
@@ -104,6 +119,7 @@ impl NetDev {
     ///
     /// `nd` is a placeholder made by [`NetDev::alloc`] and not freed.
     pub(crate) unsafe fn from_raw(nd: *mut c_void) -> Self {
+        // INVARIANT: per this function's contract.
         NetDev(nd)
     }
 
@@ -249,12 +265,14 @@ impl NetDev {
 
     /// Its NAPI context.
     pub(crate) fn napi(&self) -> Napi {
+        // INVARIANT: the NAPI context in the private area of a live placeholder.
         // SAFETY: a live placeholder.
         Napi(unsafe { raw::ndriver_nic_napi(self.0) })
     }
 
     /// Its queue of transmits a dead instance never reported done, to be sent again.
     pub(crate) fn resend(&self) -> SkbQueue {
+        // INVARIANT: the `resend` queue in the private area of a live placeholder.
         // SAFETY: a live placeholder.
         SkbQueue(unsafe { raw::ndriver_nic_resend(self.0) })
     }
@@ -262,6 +280,7 @@ impl NetDev {
     /// Its queue of transmits a dead instance's device had sent, freed once the
     /// instance's DMA mappings are undone.
     pub(crate) fn sent(&self) -> SkbQueue {
+        // INVARIANT: the `sent` queue in the private area of a live placeholder.
         // SAFETY: a live placeholder.
         SkbQueue(unsafe { raw::ndriver_nic_sent(self.0) })
     }
@@ -278,6 +297,19 @@ impl NetDev {
 }
 
 /// A NAPI context of a placeholder.
+///
+/// # Invariants
+///
+/// `self.0` is the NAPI context in the private area of a placeholder `net_device` as
+/// [`NetDev`]'s invariant describes it (added by `netif_napi_add` in
+/// `ndriver_nic_alloc`, with the placeholder's poll); it lives as long as that
+/// placeholder, which [`NetDev::free`]'s caller promises is not freed while a `Napi`
+/// taken from it is used.
+///
+/// Whether polling is enabled is not part of the invariant: [`Napi::enable`] and
+/// [`Napi::disable`] rely on their callers (`ndo_open` and `ndo_stop` in
+/// `placeholders/nic/ndo.rs`) pairing them, and [`Napi::complete`] on being called
+/// from this context's poll.
 #[derive(Clone, Copy)]
 pub(crate) struct Napi(*mut c_void);
 
@@ -288,6 +320,7 @@ impl Napi {
     ///
     /// `napi` is the NAPI context of a live placeholder.
     pub(crate) unsafe fn from_raw(napi: *mut c_void) -> Self {
+        // INVARIANT: per this function's contract.
         Napi(napi)
     }
 
@@ -429,6 +462,16 @@ impl Drop for SkbHold {
 }
 
 /// A `sk_buff_head` with its own IRQ-safe lock.
+///
+/// # Invariants
+///
+/// `self.0` is the `resend` or the `sent` queue in the private area of a placeholder
+/// `net_device` as [`NetDev`]'s invariant describes it (made only by
+/// [`NetDev::resend`] and [`NetDev::sent`]), initialised by `skb_queue_head_init` in
+/// `ndriver_nic_alloc`; it lives as long as that placeholder (`ndriver_nic_free` purges
+/// it before freeing the `net_device`). Every skb on it was put there by
+/// [`SkbQueue::push`], which took it from its only owner, so one taken off by
+/// [`SkbQueue::pop`] is owned by whoever took it.
 #[derive(Clone, Copy)]
 pub(crate) struct SkbQueue(*mut c_void);
 
