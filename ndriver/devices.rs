@@ -45,6 +45,16 @@ const DISK_NAMES: [(&CStr, &CStr); MAX_PER_CLASS as usize] = [
 ];
 
 /// A device as the registry hooks and debugfs see it.
+///
+/// # Invariants
+///
+/// `self.0` points to a device that [`Devices`] keeps in an `Arc` (in `_testdev0`,
+/// `_nics` or `_disks`): only `Devices::add` makes a `DevRef`, from the `Arc` that
+/// `Devices::new` then keeps (into room reserved beforehand, so that push cannot fail).
+/// Every copy is out of use before `Devices` drops those `Arc`s: the copies in
+/// `Devices::list` are unpublished (`LIST` cleared) first thing in `Devices::drop`,
+/// and the debugfs files that hold the others are removed before the devices drop
+/// (the crate root's field order).
 #[derive(Clone, Copy)]
 pub(crate) struct DevRef(*const dyn DeviceApi);
 
@@ -60,7 +70,7 @@ impl DevRef {
     pub(crate) fn get(&self) -> &dyn DeviceApi {
         // SAFETY: a `DevRef` is made from a device `Devices` keeps in an `Arc`; it is
         // used only by debugfs files (removed before `Devices` drops) and by the
-        // registry hooks (unpublished before then).
+        // registry hooks (unpublished before then) (type invariant).
         unsafe { &*self.0 }
     }
 }
@@ -129,6 +139,8 @@ impl Devices {
         let r = if self.list.len() >= MAX_DEVICES {
             Err(ENOSPC)
         } else {
+            // INVARIANT: `p` is the device in `dev`'s `Arc`, which `new` keeps in a field
+            // of `self`.
             self.list.push(DevRef(p), GFP_KERNEL).map_err(Error::from)
         };
         if r.is_err() {

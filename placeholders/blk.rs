@@ -125,6 +125,22 @@ unsafe fn table<'a>(ops: *const c_void) -> &'a BlkOps {
 }
 
 /// The `blk` class's per-device state.
+///
+/// # Invariants
+///
+/// - `set` is a tag set `blk_mq_alloc_tag_set` allocated in `create` with [`MQ_OPS`],
+///   one hardware queue of `BLK_QUEUE_DEPTH` tags and a [`Pdu`] behind every request
+///   (`cmd_size`, initialised by `mq_init_request`). It is pinned, and freed only when
+///   this drops, after `shutdown` removed the disk; requests of the set live as long
+///   as it does.
+/// - `fops` is pinned, all-zero but for its owner (this module), and outlives the disk
+///   whose `fops` it is.
+/// - `disk` is NULL or a gendisk `add_disk` allocated on `set` with the [`BlkDevice`]
+///   this is the class of as its queue's `queuedata`, on which this holds a reference:
+///   `remove_disk` clears it (after `del_gendisk`) before `put_disk` drops that
+///   reference.
+/// - Each entry of `rqs` is NULL or the request of `set` last issued with that tag
+///   (`queue_rq`); its PDU says whether an instance holds it.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Blk {
     /// The disk's name (`/dev/<name>`).
@@ -190,6 +206,8 @@ pub(crate) fn create(
     irq_name: &'static CStr,
     module: *mut bindings::module,
 ) -> Result<Arc<BlkDevice>> {
+    // INVARIANT: the tag set is allocated as the type says (or `create` fails), `fops`
+    // owned by `module`; no disk, no request issued yet.
     Arc::pin_init(
         Device::new(
             name,
@@ -682,6 +700,8 @@ fn add_disk(dev: &BlkDevice) -> Result {
         (*disk).flags |= bindings::GENHD_FL_NO_PART as i32;
         bindings::set_capacity(disk, c.capacity.load(Ordering::Relaxed));
     }
+    // INVARIANT: a gendisk of `set` whose reference we hold, with the device as its
+    // queue's `queuedata`.
     c.disk.store(disk, Ordering::Release);
     // SAFETY: `disk` is ready.
     let r =

@@ -160,6 +160,16 @@ pub(crate) struct NetCounters {
 }
 
 /// The `nic` class: the placeholder `net_device` and what it keeps across instances.
+///
+/// # Invariants
+///
+/// `nd` is NULL or a placeholder made by [`NetDev::alloc`] (so [`NetDev`]'s invariant
+/// holds for it) whose owner is the [`NicDev`] this `Nic` is the class of, pinned in
+/// its `Arc`. Only `create` sets it, once the device is pinned and before registering
+/// the placeholder. It is set back to NULL before the placeholder is freed: by `create`
+/// if registering fails, else by the drop of this `Nic`, after `shutdown` unregistered
+/// it. So the placeholder lives as long as the device, and the kernel calls its
+/// operations only while it is registered.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Nic {
     /// The placeholder (NULL until `create` made it).
@@ -213,7 +223,8 @@ impl Nic {
     /// The placeholder.
     pub(crate) fn netdev(&self) -> Option<NetDev> {
         let p = self.nd.load(Ordering::Acquire);
-        // SAFETY: set by `create` to a live placeholder, freed only when the device is.
+        // SAFETY: set by `create` to a live placeholder, freed only when the device is
+        // (type invariant).
         (!p.is_null()).then(|| unsafe { NetDev::from_raw(p) })
     }
 
@@ -536,9 +547,11 @@ pub(crate) fn create(
     )?;
     let owner = core::ptr::from_ref::<NicDev>(&dev).cast::<c_void>();
     let nd = NetDev::alloc(owner, ifname)?;
+    // INVARIANT: a placeholder owned by `dev`, which is pinned in its `Arc`.
     dev.class.nd.store(nd.as_ptr(), Ordering::Release);
     dev.log_config(NIC_KEY_MTU, nd.mtu() as u64)?;
     if let Err(e) = nd.register() {
+        // INVARIANT: NULL before the placeholder is freed.
         dev.class.nd.store(core::ptr::null_mut(), Ordering::Release);
         // SAFETY: never registered, not used again.
         unsafe { nd.free() };
