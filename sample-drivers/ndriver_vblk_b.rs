@@ -6,8 +6,9 @@
 //! refused with `EBUSY` and re-dispatched by the framework after the first one
 //! completed), no interrupts: a timer polls the used ring while a request is on the
 //! device. Shares only the register layout (`virtio_legacy.rs`) with `vblk-a`; the
-//! hardware half is `vblk_b_hw.rs`. Every entry point starts with a fault-injection
-//! site.
+//! hardware half is `vblk_b_hw.rs`. Holds no fault-injection code: the glue
+//! (`blk_driver.rs`) raises a fault injected at an entry point before the driver's
+//! method runs (`entry_faults.rs`).
 
 use crate::driver_lock::DriverLock;
 use kernel::prelude::*;
