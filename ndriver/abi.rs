@@ -131,10 +131,10 @@ pub(crate) const DMA_FROM_DEVICE: u32 = 2;
 
 /// Entry points of the `nic` class: an Ethernet controller behind the placeholder
 /// `net_device` (`placeholders/nic.rs`). Every entry point is called through a guard;
-/// the glue is `wrappers/nic_driver.rs`. Socket buffers are opaque handles (`skb`):
-/// the framework keeps each one handed to `start_xmit` until the driver reports it
-/// done with `ndriver_net_tx_done`, and sends it again on a new instance if it never
-/// does.
+/// the glue is `wrappers/nic_driver.rs` (its entry functions in `nic_glue.rs`). Socket
+/// buffers are opaque handles (`skb`): the framework keeps each one handed to
+/// `start_xmit` until the driver reports it done with `ndriver_net_tx_done`, and sends it
+/// again on a new instance if it never does.
 #[repr(C)]
 pub(crate) struct NicOps {
     /// Starts the instance (device reset, MAC address read). Process context.

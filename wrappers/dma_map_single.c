@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * dma_map_single() and dma_mapping_error() are a macro and a static inline:
- * these wrappers give the Rust callouts (wrappers/callouts_device.rs) a symbol.
+ * these wrappers give the Rust callouts (wrappers/callouts_dma.rs) a symbol.
  */
 #include <linux/dma-mapping.h>
 

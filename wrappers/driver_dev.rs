@@ -4,7 +4,7 @@
 //! handle of the running instance, and the kernel resources it hands out through the
 //! callouts, each a value whose `Drop` gives it back. Compiled into each
 //! implementation module with `#[path]`, after `abi` and `callouts_api`; the class
-//! glue (`testdev_driver.rs`, `nic_driver.rs`) builds on it.
+//! glue (`testdev_driver.rs`, `nic_driver.rs`, `blk_driver.rs`) builds on it.
 
 // Each implementation uses only the calls it needs.
 #![allow(dead_code)]

@@ -6,17 +6,19 @@
 //! - `callouts.rs`: memory, the instance's private data, and what every callout shares;
 //! - `callouts_async.rs`: hrtimers and work items;
 //! - `callouts_blk.rs`: the `blk` class's callouts;
-//! - `callouts_device.rs`: the PCI function, its BARs, interrupt line and DMA;
+//! - `callouts_device.rs`: the PCI function (`callouts_pci.rs`), its BARs
+//!   (`callouts_bar.rs`), interrupt line (`callouts_irq.rs`) and DMA (`callouts_dma.rs`);
 //! - `callouts_net.rs`: the `nic` class's callouts;
 //! - `callouts_reset.rs`: the device reset undo performs;
 //! - `net.rs`: `net_device`, socket buffers, NAPI (with `netdevice.c` and `skbuff.c`).
 //!
 //! The other Rust files in `wrappers/` (`callouts_api*.rs`, `driver_dev.rs` with
 //! `driver_bar.rs` and `driver_dma.rs`, `driver_lock.rs`, `testdev_driver.rs`,
-//! `nic_driver.rs`, `blk_driver.rs`, and `entry_faults.rs`, which each class glue
-//! brings in) are the
-//! implementation side: each implementation module compiles them in with `#[path]`,
-//! and they are not part of this crate.
+//! `nic_driver.rs` with `nic_callouts.rs`, `nic_glue.rs` and `nic_rings.rs`,
+//! `blk_driver.rs` with `blk_request.rs`, `blk_callouts.rs` and `blk_glue.rs`, and
+//! `entry_faults.rs`, which each class glue brings in) are the implementation side:
+//! each implementation module compiles them in with `#[path]`, and they are not part
+//! of this crate.
 //!
 //! Rust resolves a plain `mod x;` in a file reached through `#[path]` (as this one is
 //! from `ndriver/ndriver_main.rs`) next to that file, hence the `#[path]` on each part.
