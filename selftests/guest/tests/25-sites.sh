@@ -221,13 +221,16 @@ unlock_site() {
 	echo "$mod:$func+$((0x$at - 0x$base))"
 }
 WAITER_ROUNDS=${NDRIVER_WAITER_ROUNDS:-16}
-op_failures() {
-	local w1 w2 w3 w4 w5 w6 rest
-	while read -r w1 w2 w3 w4 w5 w6 rest; do
-		[ "$w1 $w2 $w5" = "entry op failures" ] && { echo "$w6"; return; }
+# op_field N: word N (4: calls, 6: failures) of testdev0's "entry op calls C failures F".
+op_field() {
+	local w
+	while read -r -a w; do
+		[ "${w[0]} ${w[1]} ${w[4]}" = "entry op failures" ] && { echo "${w[$1 - 1]}"; return; }
 	done < "$TD/stats"
 	echo 0
 }
+op_failures() { op_field 6; }
+op_calls() { op_field 4; }
 ws=$(unlock_site) || fail "no unlock call in testdev-a's request (its code changed?)"
 wsym= holder=0 waiter=0 wait0=$(guard_count hangs by_wait)
 for ((i = 1; i <= WAITER_ROUNDS; i++)); do
@@ -237,13 +240,17 @@ for ((i = 1; i <= WAITER_ROUNDS; i++)); do
 	gen=$(status_of generation)
 	hangs0=$(guard_line hangs)
 	opf0=$(op_failures)
-	echo "class=$class site=$ws" > "$TD/inject" || fail "lock holder site $ws: not placed"
-	wsym=$(site_field symbol)
+	# Both loops run before the site is placed: starting a shell takes longer under
+	# TCG than the holder's deadline, and a loop that is not yet calling is no waiter.
 	pids=()
 	for cpu in 0 1; do
 		taskset -c $cpu bash -c "while :; do echo 'op 1' > '$TD/call'; done" 2> /dev/null &
 		pids+=($!)
 	done
+	calls=$(op_calls)
+	wait_for $((calls + 20)) op_calls
+	echo "class=$class site=$ws" > "$TD/inject" || fail "lock holder site $ws: not placed"
+	wsym=$(site_field symbol)
 	WAIT_SECS=20 wait_for $((rec + 1)) stat recoveries
 	kill "${pids[@]}" 2> /dev/null
 	wait "${pids[@]}" 2> /dev/null
