@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! DMA for implementations: coherent buffers ([`DmaCoherent`], typed as
-//! [`DmaArray`]) and streaming mappings ([`DmaMapping`]). Part of `driver_dev.rs`.
+//! DMA for implementations: coherent buffers ([`DmaCoherent`]; typed as a whole as
+//! [`DmaArray`], in parts as [`DmaSlice`] and [`DmaView`]) and streaming mappings
+//! ([`DmaMapping`]). Part of `driver_dev.rs`.
 
 use super::{Dev, Memory};
 use crate::abi::Instance;
@@ -215,10 +216,46 @@ impl DmaCoherent {
         Some(self.cpu.cast::<u8>().wrapping_add(off))
     }
 
+    /// `len` values of `T` at byte offset `off` (a part of the buffer laid out as the
+    /// device expects: a ring of a virtqueue, say), typed: `ERANGE` if they do not fit
+    /// there, `EINVAL` if misaligned. The bounds are checked here, once.
+    pub(crate) fn slice<T: FromBytes + IntoBytes>(
+        &self,
+        off: usize,
+        len: usize,
+    ) -> Result<DmaSlice<'_, T>> {
+        let n = len.checked_mul(core::mem::size_of::<T>()).ok_or(ERANGE)?;
+        self.fits_bytes::<T>(off, n)?;
+        // INVARIANT: `len` values of `T` fit at `off`, which is aligned for `T` (checked).
+        Ok(DmaSlice {
+            buf: self,
+            off,
+            len,
+            _t: PhantomData,
+        })
+    }
+
+    /// The `T` at byte offset `off` (a header the device shares), typed: `ERANGE` if it
+    /// does not fit there, `EINVAL` if misaligned. The bounds are checked here, once.
+    pub(crate) fn view<T: FromBytes + IntoBytes>(&self, off: usize) -> Result<DmaView<'_, T>> {
+        self.fits::<T>(off)?;
+        // INVARIANT: a `T` fits at `off`, which is aligned for `T` (checked).
+        Ok(DmaView {
+            buf: self,
+            off,
+            _t: PhantomData,
+        })
+    }
+
     /// Whether a `T` fits at byte offset `off` (`ERANGE` if not), aligned (`EINVAL` if
     /// not; the buffer is page aligned).
     fn fits<T>(&self, off: usize) -> Result {
-        let n = core::mem::size_of::<T>();
+        self.fits_bytes::<T>(off, core::mem::size_of::<T>())
+    }
+
+    /// Whether `n` bytes fit at byte offset `off` (`ERANGE` if not), aligned for `T`
+    /// (`EINVAL` if not; the buffer is page aligned).
+    fn fits_bytes<T>(&self, off: usize, n: usize) -> Result {
         if off.checked_add(n).is_none_or(|end| end > self.size) {
             return Err(ERANGE);
         }
@@ -241,7 +278,8 @@ impl Drop for DmaCoherent {
 /// the device reads and writes too: each element read or written whole, by index, with
 /// volatile accesses, never through a reference. `T`'s derives (`FromBytes`,
 /// `IntoBytes`) say that any bytes the device leaves are a valid `T` and that a `T`
-/// has no padding to leak.
+/// has no padding to leak. The buffer as a whole; [`DmaSlice`] is the same for a part
+/// of one, and [`DmaArray::slice`] gives this one as a [`DmaSlice`].
 ///
 /// # Invariants
 ///
@@ -268,24 +306,118 @@ impl<T: FromBytes + IntoBytes> DmaArray<T> {
         &self.buf
     }
 
+    /// All its elements, as a [`DmaSlice`] (what every access below goes through).
+    pub(crate) fn slice(&self) -> DmaSlice<'_, T> {
+        // INVARIANT: `len` values of `T` fit in `buf` (type invariant), at offset 0, which
+        // is aligned for `T` (`dma_array` refuses an alignment above a page).
+        DmaSlice {
+            buf: &self.buf,
+            off: 0,
+            len: self.len,
+            _t: PhantomData,
+        }
+    }
+
     /// Element `i`, or `None` past the end.
     pub(crate) fn read(&self, i: usize) -> Option<T> {
-        if i >= self.len {
-            return None;
-        }
-        // SAFETY: element `i` is inside the live buffer and aligned (type invariant, `i`
-        // checked); any bytes are a valid `T` (`FromBytes`), so whatever the device wrote is.
-        Some(unsafe { ptr::read_volatile(self.buf.cpu.cast::<T>().add(i)) })
+        self.slice().read(i)
     }
 
     /// Writes element `i`; `EINVAL` past the end.
     pub(crate) fn write(&self, i: usize, v: T) -> Result {
+        self.slice().write(i, v)
+    }
+
+    /// The bus address of element `i` (for a descriptor pointing at it); `ERANGE` past
+    /// the end.
+    pub(crate) fn dma_of(&self, i: usize) -> Result<u64> {
+        self.slice().dma_of(i)
+    }
+
+    /// The bus address of the field `field` picks in element `i`, as in
+    /// `slots.field_dma(tag, |s| &s.status)`: for a descriptor pointing at one field.
+    /// `ERANGE` past the end or if `field` returns no part of its argument.
+    pub(crate) fn field_dma<F>(&self, i: usize, field: impl FnOnce(&T) -> &F) -> Result<u64> {
+        self.slice().field_dma(i, field)
+    }
+
+    /// Reads the field `field` picks in element `i` alone (`slots.read_field(tag, |s|
+    /// &s.status)`), with one volatile access; `ERANGE` past the end or if `field`
+    /// returns no part of its argument.
+    pub(crate) fn read_field<F: FromBytes>(
+        &self,
+        i: usize,
+        field: impl FnOnce(&T) -> &F,
+    ) -> Result<F> {
+        self.slice().read_field(i, field)
+    }
+
+    /// Writes `v` to the field `field` picks in element `i` alone, with one volatile
+    /// access; `ERANGE` past the end or if `field` returns no part of its argument.
+    pub(crate) fn write_field<F: IntoBytes>(
+        &self,
+        i: usize,
+        field: impl FnOnce(&T) -> &F,
+        v: F,
+    ) -> Result {
+        self.slice().write_field(i, field, v)
+    }
+}
+
+/// `len` values of `T` at a byte offset of a [`DmaCoherent`]: a typed part of a buffer
+/// the device shares (a ring of a virtqueue, after the descriptors, say), made by
+/// [`DmaCoherent::slice`], which checks its bounds once. Its elements and their fields
+/// are read and written as [`DmaArray`]'s are: whole or one field alone, by index,
+/// with volatile accesses, never through a reference.
+///
+/// # Invariants
+///
+/// The `len * size_of::<T>()` bytes at byte `off` of `buf` lie inside it, and `off`
+/// is a multiple of `align_of::<T>()`, at most a page: element `i < len` is inside the
+/// live buffer and aligned for `T` (the buffer is page aligned).
+pub(crate) struct DmaSlice<'a, T> {
+    buf: &'a DmaCoherent,
+    off: usize,
+    len: usize,
+    _t: PhantomData<T>,
+}
+impl<T: FromBytes + IntoBytes> DmaSlice<'_, T> {
+    /// Its number of elements.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The CPU address of element `i`, or `None` past the end.
+    fn element(&self, i: usize) -> Option<*mut T> {
         if i >= self.len {
-            return Err(EINVAL);
+            return None;
         }
+        // Element `i < len` lies inside the buffer (type invariant): in bounds of the
+        // allocation.
+        Some(
+            self.buf
+                .cpu
+                .cast::<u8>()
+                .wrapping_add(self.off)
+                .cast::<T>()
+                .wrapping_add(i),
+        )
+    }
+
+    /// Element `i`, or `None` past the end.
+    pub(crate) fn read(&self, i: usize) -> Option<T> {
+        let p = self.element(i)?;
+        // SAFETY: element `i` is inside the live buffer and aligned (type invariant, `i`
+        // checked); any bytes are a valid `T` (`FromBytes`), so whatever the device wrote is.
+        Some(unsafe { ptr::read_volatile(p) })
+    }
+
+    /// Writes element `i`; `EINVAL` past the end.
+    pub(crate) fn write(&self, i: usize, v: T) -> Result {
+        let p = self.element(i).ok_or(EINVAL)?;
         // SAFETY: element `i` is inside the live buffer and aligned (type invariant, `i`
         // checked); the CPU holds no reference into it.
-        unsafe { ptr::write_volatile(self.buf.cpu.cast::<T>().add(i), v) };
+        unsafe { ptr::write_volatile(p, v) };
         Ok(())
     }
 
@@ -298,6 +430,7 @@ impl<T: FromBytes + IntoBytes> DmaArray<T> {
         // Element `i` lies inside the buffer (type invariant), so this does not
         // overflow; checked all the same, without a panic path.
         i.checked_mul(core::mem::size_of::<T>())
+            .and_then(|at| at.checked_add(self.off))
             .and_then(|off| self.buf.dma().checked_add(off as u64))
             .ok_or(ERANGE)
     }
@@ -306,22 +439,22 @@ impl<T: FromBytes + IntoBytes> DmaArray<T> {
     /// `slots.field_dma(tag, |s| &s.status)`: for a descriptor pointing at one field.
     /// `ERANGE` past the end or if `field` returns no part of its argument.
     pub(crate) fn field_dma<F>(&self, i: usize, field: impl FnOnce(&T) -> &F) -> Result<u64> {
-        let off = Self::field_offset(field)?;
+        let off = field_offset(field)?;
         self.dma_of(i)?.checked_add(off as u64).ok_or(ERANGE)
     }
 
-    /// Reads the field `field` picks in element `i` alone (`slots.read_field(tag, |s|
-    /// &s.status)`), with one volatile access; `ERANGE` past the end or if `field`
-    /// returns no part of its argument.
+    /// Reads the field `field` picks in element `i` alone (`ring.read_field(i, |e|
+    /// &e.id)`), with one volatile access; `ERANGE` past the end or if `field` returns
+    /// no part of its argument.
     pub(crate) fn read_field<F: FromBytes>(
         &self,
         i: usize,
         field: impl FnOnce(&T) -> &F,
     ) -> Result<F> {
-        let p = self.field_ptr(i, field)?;
-        // SAFETY: `field_ptr` gives a pointer inside element `i` of the live buffer,
-        // aligned for `F`; any bytes are a valid `F` (`FromBytes`), so whatever the device
-        // wrote is.
+        let p = field_ptr(self.element(i).ok_or(ERANGE)?, field)?;
+        // SAFETY: `field_ptr` gives a pointer inside element `i` of the live buffer (type
+        // invariant, `i` checked), aligned for `F`; any bytes are a valid `F` (`FromBytes`),
+        // so whatever the device wrote is.
         Ok(unsafe { ptr::read_volatile(p) })
     }
 
@@ -333,50 +466,107 @@ impl<T: FromBytes + IntoBytes> DmaArray<T> {
         field: impl FnOnce(&T) -> &F,
         v: F,
     ) -> Result {
-        let p = self.field_ptr(i, field)?;
-        // SAFETY: `field_ptr` gives a pointer inside element `i` of the live buffer,
-        // aligned for `F`; the CPU holds no reference into it; the element stays a valid
-        // `T` whatever bytes it holds (`FromBytes`).
+        let p = field_ptr(self.element(i).ok_or(ERANGE)?, field)?;
+        // SAFETY: `field_ptr` gives a pointer inside element `i` of the live buffer (type
+        // invariant, `i` checked), aligned for `F`; the CPU holds no reference into it; the
+        // element stays a valid `T` whatever bytes it holds (`FromBytes`).
         unsafe { ptr::write_volatile(p, v) };
         Ok(())
     }
+}
 
-    /// Where the field `field` picks lies in a `T`: its byte offset, found by applying
-    /// `field` to a zeroed `T` on the stack (the compiler folds it to a constant). `ERANGE`
-    /// if `field` returns a reference to anything but a part of its argument.
-    fn field_offset<F>(field: impl FnOnce(&T) -> &F) -> Result<usize> {
-        let probe = T::new_zeroed();
-        let base = ptr::from_ref(&probe).addr();
-        let at = ptr::from_ref(field(&probe)).addr();
-        let off = at.checked_sub(base).ok_or(ERANGE)?;
-        if off
-            .checked_add(core::mem::size_of::<F>())
-            .is_none_or(|end| end > core::mem::size_of::<T>())
-        {
-            return Err(ERANGE);
-        }
-        Ok(off)
+/// One `T` at a byte offset of a [`DmaCoherent`]: a typed header the device shares (a
+/// virtqueue ring's flags and index, say), made by [`DmaCoherent::view`], which checks
+/// its bounds once. Read and written whole or one field alone, with volatile accesses,
+/// never through a reference.
+///
+/// # Invariants
+///
+/// The `size_of::<T>()` bytes at byte `off` of `buf` lie inside it, and `off` is a
+/// multiple of `align_of::<T>()`, at most a page: the `T` there is inside the live
+/// buffer and aligned (the buffer is page aligned).
+pub(crate) struct DmaView<'a, T> {
+    buf: &'a DmaCoherent,
+    off: usize,
+    _t: PhantomData<T>,
+}
+impl<T: FromBytes + IntoBytes> DmaView<'_, T> {
+    /// The CPU address of the `T`.
+    fn ptr(&self) -> *mut T {
+        // The `T` lies inside the buffer (type invariant): in bounds of the allocation.
+        self.buf.cpu.cast::<u8>().wrapping_add(self.off).cast::<T>()
     }
 
-    /// The CPU address of the field `field` picks in element `i`: inside the element
-    /// (`ERANGE` otherwise, or past the end) and aligned for `F` (`EINVAL` otherwise).
-    fn field_ptr<F>(&self, i: usize, field: impl FnOnce(&T) -> &F) -> Result<*mut F> {
-        if i >= self.len {
-            return Err(ERANGE);
-        }
-        let in_element = Self::field_offset(field)?;
-        let off = i
-            .checked_mul(core::mem::size_of::<T>())
-            .and_then(|at| at.checked_add(in_element))
-            .ok_or(ERANGE)?;
-        // `off + size_of::<F>()` is at most the buffer's size (type invariant, `i` and the
-        // field's offset checked): in bounds of the allocation.
-        let p = self.buf.cpu.cast::<u8>().wrapping_add(off).cast::<F>();
-        if !p.is_aligned() {
-            return Err(EINVAL);
-        }
-        Ok(p)
+    /// The `T`, read whole.
+    pub(crate) fn read(&self) -> T {
+        // SAFETY: the `T` is inside the live buffer and aligned (type invariant); any bytes
+        // are a valid `T` (`FromBytes`), so whatever the device wrote is.
+        unsafe { ptr::read_volatile(self.ptr()) }
     }
+
+    /// Writes `v` whole.
+    pub(crate) fn write(&self, v: T) {
+        // SAFETY: the `T` is inside the live buffer and aligned (type invariant); the CPU
+        // holds no reference into it.
+        unsafe { ptr::write_volatile(self.ptr(), v) }
+    }
+
+    /// The bus address of the `T`.
+    pub(crate) fn dma(&self) -> u64 {
+        // The `T` lies inside the buffer (type invariant): no overflow.
+        self.buf.dma().wrapping_add(self.off as u64)
+    }
+
+    /// Reads the field `field` picks alone (`avail.read_field(|h| &h.idx)`), with one
+    /// volatile access; `ERANGE` if `field` returns no part of its argument.
+    pub(crate) fn read_field<F: FromBytes>(&self, field: impl FnOnce(&T) -> &F) -> Result<F> {
+        let p = field_ptr(self.ptr(), field)?;
+        // SAFETY: `field_ptr` gives a pointer inside the `T`, which is inside the live buffer
+        // (type invariant), aligned for `F`; any bytes are a valid `F` (`FromBytes`), so
+        // whatever the device wrote is.
+        Ok(unsafe { ptr::read_volatile(p) })
+    }
+
+    /// Writes `v` to the field `field` picks alone, with one volatile access; `ERANGE`
+    /// if `field` returns no part of its argument.
+    pub(crate) fn write_field<F: IntoBytes>(&self, field: impl FnOnce(&T) -> &F, v: F) -> Result {
+        let p = field_ptr(self.ptr(), field)?;
+        // SAFETY: `field_ptr` gives a pointer inside the `T`, which is inside the live buffer
+        // (type invariant), aligned for `F`; the CPU holds no reference into it; the `T`
+        // stays valid whatever bytes it holds (`FromBytes`).
+        unsafe { ptr::write_volatile(p, v) };
+        Ok(())
+    }
+}
+
+/// Where the field `field` picks lies in a `T`: its byte offset, found by applying
+/// `field` to a zeroed `T` on the stack (the compiler folds it to a constant). `ERANGE`
+/// if `field` returns a reference to anything but a part of its argument.
+fn field_offset<T: FromBytes, F>(field: impl FnOnce(&T) -> &F) -> Result<usize> {
+    let probe = T::new_zeroed();
+    let base = ptr::from_ref(&probe).addr();
+    let at = ptr::from_ref(field(&probe)).addr();
+    let off = at.checked_sub(base).ok_or(ERANGE)?;
+    if off
+        .checked_add(core::mem::size_of::<F>())
+        .is_none_or(|end| end > core::mem::size_of::<T>())
+    {
+        return Err(ERANGE);
+    }
+    Ok(off)
+}
+
+/// The address of the field `field` picks in the `T` at `element`: inside it (`ERANGE`
+/// otherwise) and aligned for `F` (`EINVAL` otherwise). Computed without dereferencing
+/// `element`.
+fn field_ptr<T: FromBytes, F>(element: *mut T, field: impl FnOnce(&T) -> &F) -> Result<*mut F> {
+    let off = field_offset(field)?;
+    // `off + size_of::<F>()` is at most `size_of::<T>()` (checked): inside the element.
+    let p = element.cast::<u8>().wrapping_add(off).cast::<F>();
+    if !p.is_aligned() {
+        return Err(EINVAL);
+    }
+    Ok(p)
 }
 
 /// A streaming DMA mapping.
@@ -452,6 +642,14 @@ mod tests {
 
     /// Something that is not part of any `Desc`.
     static ELSEWHERE: u32 = 0;
+
+    /// A ring header as a virtqueue shares one.
+    #[repr(C)]
+    #[derive(Clone, Copy, FromBytes, IntoBytes)]
+    struct Header {
+        flags: u16,
+        idx: u16,
+    }
 
     /// A stand-in coherent buffer of `SIZE` zeroed bytes at bus address `0x10000`; give
     /// it back with [`free`]. It never drops (nothing was allocated through the callouts).
@@ -552,6 +750,80 @@ mod tests {
         assert_eq!(ring.read_field(0, |_| &ELSEWHERE), Err(ERANGE));
         assert_eq!(ring.write_field(0, |_| &ELSEWHERE, 1), Err(ERANGE));
         // SAFETY: `mem` came from `fake`; `ring` is not used any more.
+        unsafe { free(mem) };
+        Ok(())
+    }
+
+    #[test]
+    fn slices_bounded_and_aligned() -> Result {
+        let (mem, buf) = fake()?;
+        // Sixteen `u16`s, the last bytes of the buffer.
+        let ring = buf.slice::<u16>(SIZE - 32, 16)?;
+        assert_eq!(ring.len(), 16);
+        assert_eq!(ring.write(15, 0xbeef), Ok(()));
+        assert_eq!(buf.read16(SIZE - 2), Ok(0xbeef));
+        assert_eq!(ring.read(15), Some(0xbeef));
+        assert_eq!(ring.write(16, 1), Err(EINVAL));
+        assert!(ring.read(16).is_none());
+        assert!(ring.read(usize::MAX).is_none());
+        assert_eq!(ring.dma_of(1), Ok(0x10000 + (SIZE - 30) as u64));
+        assert_eq!(ring.dma_of(16), Err(ERANGE));
+        // Not fitting, the length overflowing: `ERANGE`; an empty slice at the end is one.
+        assert_eq!(buf.slice::<u16>(SIZE - 32, 17).err(), Some(ERANGE));
+        assert_eq!(buf.slice::<u16>(SIZE, 1).err(), Some(ERANGE));
+        assert_eq!(buf.slice::<u16>(usize::MAX, 1).err(), Some(ERANGE));
+        assert_eq!(buf.slice::<u64>(0, usize::MAX / 4).err(), Some(ERANGE));
+        assert_eq!(buf.slice::<u16>(SIZE, 0).map(|s| s.len()), Ok(0));
+        assert_eq!(buf.slice::<u16>(SIZE + 2, 0).err(), Some(ERANGE));
+        // Misaligned: `EINVAL`.
+        assert_eq!(buf.slice::<u16>(1, 1).err(), Some(EINVAL));
+        assert_eq!(buf.slice::<Desc>(4, 1).err(), Some(EINVAL));
+        // Elements of a struct at an offset, whole and one field alone.
+        let descs = buf.slice::<Desc>(16, 2)?;
+        assert_eq!(descs.write(1, DESC), Ok(()));
+        assert_eq!(buf.read64(32), Ok(0xaaaa));
+        assert_eq!(descs.write_field(1, |d| &d.status, 1), Ok(()));
+        assert_eq!(buf.read8(32 + 11), Ok(1));
+        assert_eq!(descs.read_field(1, |d| &d.len), Ok(60));
+        assert_eq!(descs.read(1).map(|d| (d.cmd, d.status)), Some((3, 1)));
+        assert_eq!(descs.field_dma(1, |d| &d.status), Ok(0x10000 + 32 + 11));
+        assert_eq!(descs.field_dma(2, |d| &d.status), Err(ERANGE));
+        assert_eq!(descs.read_field(2, |d| &d.status), Err(ERANGE));
+        assert_eq!(descs.write_field(2, |d| &d.status, 1), Err(ERANGE));
+        assert_eq!(descs.read_field(0, |_| &ELSEWHERE), Err(ERANGE));
+        assert_eq!(descs.write_field(0, |_| &ELSEWHERE, 1), Err(ERANGE));
+        // Element 0 of the slice is not element 0 of the buffer.
+        assert_eq!(buf.read64(0), Ok(0));
+        // SAFETY: `mem` came from `fake`; `buf`, `ring` and `descs` are not used any more.
+        unsafe { free(mem) };
+        Ok(())
+    }
+
+    #[test]
+    fn views_bounded_and_aligned() -> Result {
+        let (mem, buf) = fake()?;
+        // A header in the last 4 bytes of the buffer.
+        let h = buf.view::<Header>(SIZE - 4)?;
+        h.write(Header { flags: 1, idx: 2 });
+        assert_eq!(buf.read16(SIZE - 4), Ok(1));
+        assert_eq!(buf.read16(SIZE - 2), Ok(2));
+        // One field alone, the other untouched.
+        assert_eq!(h.write_field(|h| &h.idx, 0x1234), Ok(()));
+        assert_eq!(buf.read16(SIZE - 2), Ok(0x1234));
+        assert_eq!(h.read_field(|h| &h.flags), Ok(1));
+        assert_eq!(h.read().idx, 0x1234);
+        assert_eq!(h.dma(), 0x10000 + (SIZE - 4) as u64);
+        // A "field" outside the header is refused.
+        assert_eq!(h.read_field(|_| &ELSEWHERE), Err(ERANGE));
+        assert_eq!(h.write_field(|_| &ELSEWHERE, 1), Err(ERANGE));
+        // Not fitting: `ERANGE`; misaligned: `EINVAL`.
+        assert_eq!(buf.view::<Header>(SIZE - 2).err(), Some(ERANGE));
+        assert_eq!(buf.view::<Header>(SIZE).err(), Some(ERANGE));
+        assert_eq!(buf.view::<Header>(usize::MAX).err(), Some(ERANGE));
+        assert_eq!(buf.view::<Header>(1).err(), Some(EINVAL));
+        assert_eq!(buf.view::<Desc>(SIZE - 20).err(), Some(EINVAL));
+        assert_eq!(buf.view::<Desc>(SIZE - 16).map(|d| d.read().addr), Ok(0));
+        // SAFETY: `mem` came from `fake`; `buf` and `h` are not used any more.
         unsafe { free(mem) };
         Ok(())
     }
