@@ -28,8 +28,9 @@ mod e1000_hw;
 mod nic_driver;
 
 use abi::NicHwStats;
+use driver_dev::DmaBuffers;
 use e1000_hw::*;
-use nic_driver::{Ctx, DmaBuffers, NicDriver, RingRegistration, TxSkb, TxSlots, Xmit};
+use nic_driver::{Ctx, NicDriver, RingRegistration, TxSkb, TxSlots, Xmit};
 
 const RX_RING: usize = 64;
 const TX_RING: usize = 32;

@@ -28,8 +28,9 @@ mod e1000_hw;
 mod nic_driver;
 
 use abi::NicHwStats;
+use driver_dev::DmaBuffers;
 use e1000_hw::*;
-use nic_driver::{Ctx, DmaBuffers, NicDriver, RingRegistration, TxSkb, TxSlots, Xmit};
+use nic_driver::{Ctx, NicDriver, RingRegistration, TxSkb, TxSlots, Xmit};
 
 /// Ring sizes.
 const RX_RING: usize = 256;

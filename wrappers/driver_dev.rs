@@ -22,7 +22,7 @@ mod dma;
 #[allow(unused_imports)]
 pub(crate) use bar::{Bar, IoBar};
 #[allow(unused_imports)]
-pub(crate) use dma::{DmaArray, DmaCoherent, DmaMapping, DmaSlice, DmaView};
+pub(crate) use dma::{DmaArray, DmaBuffers, DmaCoherent, DmaMapping, DmaSlice, DmaView};
 
 /// The framework's handle, as a driver sees it during one entry-point call.
 ///

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! DMA for implementations: coherent buffers ([`DmaCoherent`]; typed as a whole as
-//! [`DmaArray`], in parts as [`DmaSlice`] and [`DmaView`]) and streaming mappings
-//! ([`DmaMapping`]). Part of `driver_dev.rs`.
+//! [`DmaArray`], in parts as [`DmaSlice`] and [`DmaView`]; cut into fixed-size
+//! buffers as [`DmaBuffers`]) and streaming mappings ([`DmaMapping`]). Part of
+//! `driver_dev.rs`.
 
 use super::{Dev, Memory};
 use crate::abi::Instance;
@@ -569,6 +570,134 @@ fn field_ptr<T: FromBytes, F>(element: *mut T, field: impl FnOnce(&T) -> &F) -> 
     Ok(p)
 }
 
+/// The most bytes of coherent DMA memory one chunk of [`DmaBuffers`] takes unless the
+/// driver says otherwise (order 5: larger contiguous blocks may not be found on a
+/// fragmented machine).
+const CHUNK_BYTES: usize = 128 * 1024;
+/// The most chunks [`DmaBuffers`] holds.
+const MAX_CHUNKS: usize = 8;
+
+/// Buffers of `SIZE` bytes each in coherent DMA memory, addressed by index: the receive
+/// buffers of a ring, its transmit bounce slots, the bounce buffers of a block queue's
+/// tags. They lie in chunks (coherent allocations), each a whole number of buffers, at
+/// most 8 chunks: [`Dev::dma_buffers`] puts as many buffers in a chunk as fit in 128 KiB
+/// (a buffer larger than that has a chunk of its own), [`Dev::dma_buffers_chunked`] as
+/// many as the driver says.
+///
+/// # Invariants
+///
+/// `per_chunk > 0`, and for every `i < len`, `chunks[i / per_chunk]` is a buffer of at
+/// least `(i % per_chunk + 1) * SIZE` bytes: buffer `i` is the `SIZE` bytes at byte
+/// `(i % per_chunk) * SIZE` of it.
+pub(crate) struct DmaBuffers<const SIZE: usize> {
+    chunks: [Option<DmaCoherent>; MAX_CHUNKS],
+    per_chunk: usize,
+    len: usize,
+}
+
+impl Dev {
+    /// `len` zeroed buffers of `SIZE` bytes in coherent DMA memory, as many to a chunk
+    /// as fit in 128 KiB (at least one). `EINVAL` if they take more than 8 chunks (or
+    /// `SIZE` is 0).
+    pub(crate) fn dma_buffers<const SIZE: usize>(&self, len: usize) -> Result<DmaBuffers<SIZE>> {
+        self.dma_buffers_chunked(len, DmaBuffers::<SIZE>::default_per_chunk()?)
+    }
+
+    /// `len` zeroed buffers of `SIZE` bytes in coherent DMA memory, `per_chunk` to a
+    /// chunk (fewer, larger allocations). `EINVAL` if they take more than 8 chunks, if
+    /// `SIZE` or `per_chunk` is 0, or a chunk's size overflows.
+    pub(crate) fn dma_buffers_chunked<const SIZE: usize>(
+        &self,
+        len: usize,
+        per_chunk: usize,
+    ) -> Result<DmaBuffers<SIZE>> {
+        DmaBuffers::<SIZE>::check_chunks(len, per_chunk)?;
+        let mut chunks = [const { None }; MAX_CHUNKS];
+        let mut left = len;
+        for c in chunks.iter_mut() {
+            if left == 0 {
+                break;
+            }
+            let n = left.min(per_chunk);
+            *c = Some(self.dma_alloc(n * SIZE)?);
+            left -= n;
+        }
+        // INVARIANT: `per_chunk > 0` (checked); chunk `k` holds buffers `k * per_chunk ..`,
+        // up to `per_chunk` of them or the last one, `SIZE` bytes each.
+        Ok(DmaBuffers {
+            chunks,
+            per_chunk,
+            len,
+        })
+    }
+}
+
+impl<const SIZE: usize> DmaBuffers<SIZE> {
+    /// How many buffers of `SIZE` bytes fit in 128 KiB (at least one); `EINVAL` if
+    /// `SIZE` is 0.
+    fn default_per_chunk() -> Result<usize> {
+        if SIZE == 0 {
+            return Err(EINVAL);
+        }
+        Ok((CHUNK_BYTES / SIZE).max(1))
+    }
+
+    /// Whether `len` buffers, `per_chunk` to a chunk, take at most 8 chunks of a size
+    /// that does not overflow; `EINVAL` if not (or if `SIZE` or `per_chunk` is 0).
+    fn check_chunks(len: usize, per_chunk: usize) -> Result {
+        if SIZE == 0 || per_chunk == 0 {
+            return Err(EINVAL);
+        }
+        if per_chunk.checked_mul(SIZE).is_none() || len.div_ceil(per_chunk) > MAX_CHUNKS {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
+    /// How many buffers.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The chunk of buffer `i` and the buffer's byte offset in it; `None` past the end.
+    fn locate(&self, i: usize) -> Option<(&DmaCoherent, usize)> {
+        if i >= self.len {
+            return None;
+        }
+        // `per_chunk > 0` and buffer `i` lies inside its chunk (type invariant), so
+        // none of these fails; checked all the same, without a panic path.
+        let chunk = self.chunks.get(i.checked_div(self.per_chunk)?)?.as_ref()?;
+        let off = i.checked_rem(self.per_chunk)?.checked_mul(SIZE)?;
+        Some((chunk, off))
+    }
+
+    /// The bus address of buffer `i` (for its descriptor); `EINVAL` past the end.
+    pub(crate) fn dma(&self, i: usize) -> Result<u64> {
+        let (chunk, off) = self.locate(i).ok_or(EINVAL)?;
+        Ok(chunk.dma() + off as u64)
+    }
+
+    /// Copies `src` to the start of buffer `i`; `EINVAL` past the end or if `src` is
+    /// longer than a buffer.
+    pub(crate) fn copy_in(&self, i: usize, src: &[u8]) -> Result {
+        let (chunk, off) = self.locate(i).ok_or(EINVAL)?;
+        if src.len() > SIZE || !chunk.copy_in(off, src) {
+            return Err(EINVAL);
+        }
+        Ok(())
+    }
+
+    /// The CPU address of the first `len` bytes of buffer `i` (for callouts that copy
+    /// into or out of it); `None` past the end or if `len` is more than a buffer.
+    pub(crate) fn range(&self, i: usize, len: usize) -> Option<*mut u8> {
+        let (chunk, off) = self.locate(i)?;
+        if len > SIZE {
+            return None;
+        }
+        chunk.range(off, len)
+    }
+}
+
 /// A streaming DMA mapping.
 ///
 /// # Invariants
@@ -654,11 +783,16 @@ mod tests {
     /// A stand-in coherent buffer of `SIZE` zeroed bytes at bus address `0x10000`; give
     /// it back with [`free`]. It never drops (nothing was allocated through the callouts).
     fn fake() -> Result<(*mut FakeBuf, ManuallyDrop<DmaCoherent>)> {
+        fake_at(0x10000)
+    }
+
+    /// As [`fake`], at bus address `dma`.
+    fn fake_at(dma: u64) -> Result<(*mut FakeBuf, ManuallyDrop<DmaCoherent>)> {
         let mem = KBox::into_raw(KBox::new(FakeBuf([0; SIZE]), GFP_KERNEL)?);
         let buf = DmaCoherent {
             inst: ptr::null_mut(),
             cpu: mem.cast(),
-            dma: 0x10000,
+            dma,
             size: SIZE,
         };
         Ok((mem, ManuallyDrop::new(buf)))
@@ -797,6 +931,70 @@ mod tests {
         // SAFETY: `mem` came from `fake`; `buf`, `ring` and `descs` are not used any more.
         unsafe { free(mem) };
         Ok(())
+    }
+
+    #[test]
+    fn buffers_by_index_bounded() -> Result {
+        // Seven buffers of 64 bytes, four to a chunk: 0-3 in the first, 4-6 in the second.
+        let (mem0, c0) = fake_at(0x10000)?;
+        let (mem1, c1) = fake_at(0x20000)?;
+        let mut chunks = [const { None }; MAX_CHUNKS];
+        chunks[0] = Some(ManuallyDrop::into_inner(c0));
+        chunks[1] = Some(ManuallyDrop::into_inner(c1));
+        let bufs = ManuallyDrop::new(DmaBuffers::<64> {
+            chunks,
+            per_chunk: 4,
+            len: 7,
+        });
+        assert_eq!(bufs.len(), 7);
+        assert_eq!(bufs.dma(0), Ok(0x10000));
+        assert_eq!(bufs.dma(3), Ok(0x10000 + 192));
+        assert_eq!(bufs.dma(4), Ok(0x20000));
+        assert_eq!(bufs.dma(6), Ok(0x20000 + 128));
+        assert_eq!(bufs.dma(7), Err(EINVAL));
+        assert_eq!(bufs.dma(usize::MAX), Err(EINVAL));
+        // A buffer's bytes, and no more.
+        assert_eq!(bufs.range(0, 64), Some(mem0.cast::<u8>()));
+        assert_eq!(bufs.range(6, 64), Some(mem1.cast::<u8>().wrapping_add(128)));
+        assert!(bufs.range(6, 65).is_none());
+        assert!(bufs.range(7, 0).is_none());
+        // A copy lands at the start of its buffer, in its chunk.
+        assert_eq!(bufs.copy_in(5, b"xyz"), Ok(()));
+        // SAFETY: `mem1` is live (freed below); nothing else accesses it now.
+        assert_eq!(unsafe { ptr::read(mem1.cast::<u8>().add(64)) }, b'x');
+        assert_eq!(bufs.copy_in(5, &[0; 65]), Err(EINVAL));
+        assert_eq!(bufs.copy_in(7, b"x"), Err(EINVAL));
+        // SAFETY: `mem0` and `mem1` came from `fake_at`; `bufs` is not used any more.
+        unsafe {
+            free(mem0);
+            free(mem1);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn buffers_chunking() {
+        // As many as fit in 128 KiB, or one.
+        assert_eq!(DmaBuffers::<2048>::default_per_chunk(), Ok(64));
+        assert_eq!(DmaBuffers::<{ 64 * 1024 }>::default_per_chunk(), Ok(2));
+        assert_eq!(DmaBuffers::<{ 256 * 1024 }>::default_per_chunk(), Ok(1));
+        assert_eq!(DmaBuffers::<0>::default_per_chunk(), Err(EINVAL));
+        // At most 8 chunks.
+        assert_eq!(DmaBuffers::<{ 64 * 1024 }>::check_chunks(64, 8), Ok(()));
+        assert_eq!(
+            DmaBuffers::<{ 64 * 1024 }>::check_chunks(65, 8),
+            Err(EINVAL)
+        );
+        assert_eq!(DmaBuffers::<2048>::check_chunks(0, 64), Ok(()));
+        assert_eq!(DmaBuffers::<2048>::check_chunks(512, 64), Ok(()));
+        assert_eq!(DmaBuffers::<2048>::check_chunks(513, 64), Err(EINVAL));
+        // No empty chunks, no chunk size that overflows.
+        assert_eq!(DmaBuffers::<2048>::check_chunks(1, 0), Err(EINVAL));
+        assert_eq!(DmaBuffers::<0>::check_chunks(1, 1), Err(EINVAL));
+        assert_eq!(
+            DmaBuffers::<2048>::check_chunks(1, usize::MAX / 1024),
+            Err(EINVAL)
+        );
     }
 
     #[test]

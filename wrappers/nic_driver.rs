@@ -19,7 +19,8 @@
 //! (into a [`TxSlots`] slot, or as a [`PendingSkb`]) and gives back exactly once with
 //! [`Dev::tx_done`]; it never sees a token or a pointer. `nic_rings.rs` holds the typed
 //! rings a driver keeps them in: [`TxSlots`], the ring registrations
-//! ([`Dev::register_rx_ring`], [`Dev::register_tx_ring`]) and [`DmaBuffers`].
+//! ([`Dev::register_rx_ring`], [`Dev::register_tx_ring`]) and the delivery of a frame
+//! from a buffer of a `DmaBuffers` (`driver_dma.rs`) to the stack.
 //!
 //! This file holds what a driver is written against: [`NicDriver`], the [`Ctx`] its
 //! methods get, [`Xmit`] and [`nic_implementation!`]. Its parts, compiled in below with
@@ -56,7 +57,7 @@ mod rings;
 #[allow(unused_imports)]
 pub(crate) use callouts::{PendingSkb, RxFilter, TxSkb};
 #[allow(unused_imports)]
-pub(crate) use rings::{DmaBuffers, RingDescriptor, RingRegistration, RxFrame, TxSlots};
+pub(crate) use rings::{RingDescriptor, RingRegistration, RxFrame, TxSlots};
 
 /// What a `start_xmit` did with the skb. The skb's fate decides what the framework is
 /// told: one the driver took ([`TxSkb::into_pending`], [`TxSlots::insert`]) is queued,

@@ -10,13 +10,14 @@
 //! * [`RingDescriptor`]: a descriptor type that says which bit the device sets once done
 //!   with it; [`Dev::register_rx_ring`] and [`Dev::register_tx_ring`] tell the framework
 //!   about a ring of them, until the [`RingRegistration`] they return drops.
-//! * [`DmaBuffers`]: fixed-size buffers in coherent DMA memory (receive buffers, bounce
-//!   slots), addressed by index; [`Dev::rx_buffer`] delivers a frame from one.
+//! * [`Dev::rx_buffer`] and [`Dev::rx_frame`]: deliver a frame from a buffer of a
+//!   [`DmaBuffers`] (`driver_dma.rs`: fixed-size buffers in coherent DMA memory, the
+//!   receive buffers and transmit bounce slots of a ring, addressed by index).
 
 use super::PendingSkb;
 use crate::abi::Instance;
 use crate::callouts_api as api;
-use crate::driver_dev::{Dev, DmaArray, DmaCoherent, DmaMapping};
+use crate::driver_dev::{Dev, DmaArray, DmaBuffers, DmaMapping};
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::prelude::*;
@@ -296,100 +297,7 @@ impl Dev {
     }
 }
 
-/// The most bytes of coherent DMA memory one chunk of [`DmaBuffers`] takes (order 5:
-/// larger contiguous blocks may not be found on a fragmented machine).
-const CHUNK_BYTES: usize = 128 * 1024;
-/// The most chunks [`DmaBuffers`] holds.
-const MAX_CHUNKS: usize = 8;
-
-/// Buffers of `SIZE` bytes each in coherent DMA memory, addressed by index: the receive
-/// buffers of a ring, or its transmit bounce slots. They lie in chunks of at most 128
-/// KiB, each a whole number of buffers (a buffer larger than that has a chunk of its
-/// own), at most 8 chunks.
-///
-/// # Invariants
-///
-/// `per_chunk > 0`, and for every `i < len`, `chunks[i / per_chunk]` is a buffer of at
-/// least `(i % per_chunk + 1) * SIZE` bytes: buffer `i` is the `SIZE` bytes at byte
-/// `(i % per_chunk) * SIZE` of it.
-pub(crate) struct DmaBuffers<const SIZE: usize> {
-    chunks: [Option<DmaCoherent>; MAX_CHUNKS],
-    per_chunk: usize,
-    len: usize,
-}
-
-impl Dev {
-    /// `len` zeroed buffers of `SIZE` bytes in coherent DMA memory. `EINVAL` if they
-    /// take more than 8 chunks (or `SIZE` is 0).
-    pub(crate) fn dma_buffers<const SIZE: usize>(&self, len: usize) -> Result<DmaBuffers<SIZE>> {
-        if SIZE == 0 {
-            return Err(EINVAL);
-        }
-        let per_chunk = (CHUNK_BYTES / SIZE).max(1);
-        if len.div_ceil(per_chunk) > MAX_CHUNKS {
-            return Err(EINVAL);
-        }
-        let mut chunks = [const { None }; MAX_CHUNKS];
-        let mut left = len;
-        for c in chunks.iter_mut() {
-            if left == 0 {
-                break;
-            }
-            let n = left.min(per_chunk);
-            *c = Some(self.dma_alloc(n * SIZE)?);
-            left -= n;
-        }
-        // INVARIANT: `per_chunk > 0` (at least 1); chunk `k` holds buffers
-        // `k * per_chunk ..` up to `per_chunk` of them or the last one, `SIZE` bytes each.
-        Ok(DmaBuffers {
-            chunks,
-            per_chunk,
-            len,
-        })
-    }
-}
-
 impl<const SIZE: usize> DmaBuffers<SIZE> {
-    /// How many buffers.
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    /// The chunk of buffer `i` and the buffer's byte offset in it; `None` past the end.
-    fn locate(&self, i: usize) -> Option<(&DmaCoherent, usize)> {
-        if i >= self.len {
-            return None;
-        }
-        let chunk = self.chunks.get(i / self.per_chunk)?.as_ref()?;
-        Some((chunk, (i % self.per_chunk) * SIZE))
-    }
-
-    /// The bus address of buffer `i` (for its descriptor); `EINVAL` past the end.
-    pub(crate) fn dma(&self, i: usize) -> Result<u64> {
-        let (chunk, off) = self.locate(i).ok_or(EINVAL)?;
-        Ok(chunk.dma() + off as u64)
-    }
-
-    /// Copies `src` to the start of buffer `i`; `EINVAL` past the end or if `src` is
-    /// longer than a buffer.
-    pub(crate) fn copy_in(&self, i: usize, src: &[u8]) -> Result {
-        let (chunk, off) = self.locate(i).ok_or(EINVAL)?;
-        if src.len() > SIZE || !chunk.copy_in(off, src) {
-            return Err(EINVAL);
-        }
-        Ok(())
-    }
-
-    /// The CPU address of the first `len` bytes of buffer `i`; `None` past the end or
-    /// if `len` is more than a buffer.
-    fn range(&self, i: usize, len: usize) -> Option<*mut u8> {
-        let (chunk, off) = self.locate(i)?;
-        if len > SIZE {
-            return None;
-        }
-        chunk.range(off, len)
-    }
-
     /// The frame in the first `len` bytes of buffer `i`, for [`Dev::rx_frame`];
     /// `EINVAL` past the end or if `len` is more than a buffer.
     pub(crate) fn frame(&self, i: usize, len: usize) -> Result<RxFrame> {
