@@ -6,19 +6,19 @@
 //!
 //! Each blk-mq tag owns a fixed descriptor chain (`3 * tag`: header, data, status), a
 //! [`ReqSlot`] in the header array (request header and status byte, typed) and a
-//! bounce buffer of [`BLK_MAX_BYTES`] (eight to a coherent allocation). Submitting a
-//! request is filling its chain and publishing the chain's head in the available ring;
-//! the driver keeps the request in the tag's slot of its state ([`InFlight`]) while the
-//! device holds it. The interrupt handler walks the used ring and gives each finished
-//! request back to the framework, whose `complete` call then copies read data out of
-//! the bounce buffer and ends it.
+//! bounce buffer of [`BLK_MAX_BYTES`] (buffer `tag` of a [`DmaBuffers`], eight to a
+//! coherent allocation). Submitting a request is filling its chain and publishing the
+//! chain's head in the available ring; the driver keeps the request in the tag's slot
+//! of its state ([`InFlight`]) while the device holds it. The interrupt handler walks
+//! the used ring and gives each finished request back to the framework, whose
+//! `complete` call then copies read data out of the bounce buffer and ends it.
 //! Bounce buffers keep the device's DMA inside memory the instance owns: after a fault
 //! the undo list resets the device and then frees them, and no request page can ever
 //! be written by a dead instance's device programming.
 
 use crate::abi_blk::{BLK_MAX_BYTES, BLK_QUEUE_DEPTH};
 use crate::blk_driver::{Done, Ended, Op, Request, ResetOnUndo};
-use crate::driver_dev::{Dev, DmaArray, DmaCoherent, IrqLine, PciEnabled};
+use crate::driver_dev::{Dev, DmaArray, DmaBuffers, IrqLine, PciEnabled};
 use crate::driver_lock::DriverLock;
 use crate::virtio_legacy::{self as vl, Queue, ReqSlot};
 use core::sync::atomic::{fence, AtomicU64, Ordering};
@@ -98,9 +98,8 @@ impl InFlight {
 }
 
 /// Bounce buffers per coherent allocation (fewer, larger allocations keep `probe`
-/// short).
+/// short): eight allocations of 512 KiB.
 const BUFS_PER_CHUNK: usize = 8;
-const CHUNKS: usize = DEPTH / BUFS_PER_CHUNK;
 const BUF_SIZE: usize = BLK_MAX_BYTES as usize;
 
 /// The device and its queue. Fields drop top to bottom on an orderly remove: the
@@ -109,7 +108,8 @@ const BUF_SIZE: usize = BLK_MAX_BYTES as usize;
 pub(crate) struct Hw {
     _irq: IrqLine,
     _reset: ResetOnUndo,
-    bufs: [Option<DmaCoherent>; CHUNKS],
+    /// Bounce buffer `tag` of each tag.
+    bufs: DmaBuffers<BUF_SIZE>,
     hdrs: DmaArray<ReqSlot>,
     queue: Queue,
     io: vl::Regs,
@@ -131,10 +131,7 @@ impl Hw {
         }
         let queue = Queue::new(dev, st.queue_num)?;
         let hdrs = dev.dma_array::<ReqSlot>(DEPTH)?;
-        let mut bufs = [const { None }; CHUNKS];
-        for b in bufs.iter_mut() {
-            *b = Some(dev.dma_alloc(BUF_SIZE * BUFS_PER_CHUNK)?);
-        }
+        let bufs = dev.dma_buffers_chunked::<BUF_SIZE>(DEPTH, BUFS_PER_CHUNK)?;
         // From here on the device may write our memory: the undo list resets it before
         // that memory is given back.
         let reset = vl::reset_on_undo(dev, &io)?;
@@ -158,16 +155,6 @@ impl Hw {
             return Err(e);
         }
         Ok((hw, st.capacity))
-    }
-
-    /// The bounce buffer of `tag`: its allocation and the offset in it.
-    fn buf(&self, tag: usize) -> Result<(&DmaCoherent, usize)> {
-        let b = self
-            .bufs
-            .get(tag / BUFS_PER_CHUNK)
-            .and_then(|b| b.as_ref())
-            .ok_or(EINVAL)?;
-        Ok((b, (tag % BUFS_PER_CHUNK) * BUF_SIZE))
     }
 
     /// Links each tag's three descriptors; addresses of the header and status parts
@@ -196,7 +183,8 @@ impl Hw {
         last: bool,
     ) -> Result {
         let tag = rq.tag() as usize;
-        let (buf, off) = self.buf(tag)?;
+        // The bus address of the tag's bounce buffer (`EINVAL` for a tag past the depth).
+        let data = self.bufs.dma(tag)?;
         // Claimed before anything of the tag is written: a tag the instance still holds
         // (handed over twice) has its chain on the device, which must not change.
         if !state.lock().claim(tag) {
@@ -208,7 +196,7 @@ impl Hw {
             state.lock().unclaim(tag);
             return dev.done(rq);
         }
-        let head = match self.fill(dev, tag, buf, off, &rq) {
+        let head = match self.fill(dev, tag, data, &rq) {
             Ok(head) => head,
             Err(e) => {
                 state.lock().unclaim(tag);
@@ -231,18 +219,11 @@ impl Hw {
         Ok(())
     }
 
-    /// Writes `rq` into tag `tag`'s header slot, bounce buffer (`buf` at `off`) and
-    /// descriptor chain; returns the chain's head.
-    fn fill(
-        &self,
-        dev: &Dev,
-        tag: usize,
-        buf: &DmaCoherent,
-        off: usize,
-        rq: &Request,
-    ) -> Result<u16> {
+    /// Writes `rq` into tag `tag`'s header slot, bounce buffer (at bus address `data`)
+    /// and descriptor chain; returns the chain's head.
+    fn fill(&self, dev: &Dev, tag: usize, data: u64, rq: &Request) -> Result<u16> {
         if rq.op() == Op::Write {
-            dev.copy_from_request(rq, buf, off)?;
+            dev.copy_from_request(rq, &self.bufs, tag)?;
         }
         self.hdrs
             .write(tag, ReqSlot::pending(rq.op(), rq.sector()))?;
@@ -250,7 +231,6 @@ impl Hw {
         if rq.op() == Op::Flush {
             self.queue.link(head, vl::DESC_F_NEXT, head + 2)?;
         } else {
-            let data = buf.dma() + off as u64;
             let flags = vl::data_flags(rq.op());
             self.queue
                 .write_desc(head + 1, data, rq.bytes(), flags, head + 2)?;
@@ -306,14 +286,13 @@ impl Hw {
     /// ended with it.
     pub(crate) fn finish(&self, dev: &Dev, rq: Request) -> Result<Ended> {
         let tag = rq.tag() as usize;
-        let (buf, off) = self.buf(tag)?;
         let s = self.hdrs.read_field(tag, |s| &s.status)?;
         let Some(done) = vl::status(s) else {
             pr_err!("vblk-a: tag {} finished with status {:#x}\n", tag, s);
             return Err(EIO);
         };
         if done == Done::Ok && rq.op() == Op::Read {
-            dev.copy_to_request(&rq, buf, off)?;
+            dev.copy_to_request(&rq, &self.bufs, tag)?;
         }
         Ok(rq.end(done))
     }

@@ -11,7 +11,7 @@
 
 use crate::abi_blk::BLK_MAX_BYTES;
 use crate::blk_driver::{Done, Ended, Op, Request, ResetOnUndo};
-use crate::driver_dev::{Dev, DmaArray, DmaCoherent, PciEnabled, Timer};
+use crate::driver_dev::{Dev, DmaArray, DmaBuffers, PciEnabled, Timer};
 use crate::driver_lock::DriverLock;
 use crate::virtio_legacy::{self as vl, Queue, ReqSlot};
 use core::sync::atomic::{fence, AtomicU64, Ordering};
@@ -19,6 +19,7 @@ use kernel::prelude::*;
 
 /// How often the used ring is polled while a request is on the device.
 const POLL_NS: u64 = 20_000;
+const BUF_SIZE: usize = BLK_MAX_BYTES as usize;
 
 /// The queue's one request: the driver's state (`BlkDriver::State`), behind the
 /// instance's lock.
@@ -52,7 +53,8 @@ impl QueueSlot {
 pub(crate) struct Hw {
     poll: Timer,
     _reset: ResetOnUndo,
-    buf: DmaCoherent,
+    /// The bounce buffer (one of [`BUF_SIZE`]).
+    buf: DmaBuffers<BUF_SIZE>,
     hdr: DmaArray<ReqSlot>,
     queue: Queue,
     io: vl::Regs,
@@ -72,7 +74,7 @@ impl Hw {
         }
         let queue = Queue::new(dev, st.queue_num)?;
         let hdr = dev.dma_array::<ReqSlot>(1)?;
-        let buf = dev.dma_alloc(BLK_MAX_BYTES as usize)?;
+        let buf = dev.dma_buffers::<BUF_SIZE>(1)?;
         let poll = dev.timer(0)?;
         let reset = vl::reset_on_undo(dev, &io)?;
         // No interrupts: completion is polled.
@@ -124,7 +126,7 @@ impl Hw {
         q.write_desc(0, hdr, ReqSlot::HEADER_LEN, vl::DESC_F_NEXT, next)?;
         if rq.op() != Op::Flush {
             let flags = vl::data_flags(rq.op());
-            q.write_desc(1, self.buf.dma(), rq.bytes(), flags, 2)?;
+            q.write_desc(1, self.buf.dma(0)?, rq.bytes(), flags, 2)?;
         }
         q.write_desc(2, status, ReqSlot::STATUS_LEN, vl::DESC_F_WRITE, 0)?;
         *state.lock() = QueueSlot::OnDevice(rq);

@@ -7,7 +7,7 @@
 use super::Request;
 use crate::abi::Instance;
 use crate::callouts_api_blk as bapi;
-use crate::driver_dev::{Dev, DmaCoherent, IoBar};
+use crate::driver_dev::{Dev, DmaBuffers, IoBar};
 use kernel::ffi::c_void;
 use kernel::io::register::FixedRegister;
 use kernel::prelude::*;
@@ -58,26 +58,39 @@ impl Dev {
         kernel::error::to_result(unsafe { bapi::ndriver_blk_set_capacity(self.handle(), sectors) })
     }
 
-    /// Copies the data of write request `rq` into `buf` at `offset`.
-    pub(crate) fn copy_from_request(
+    /// Copies the data of write request `rq` to the start of buffer `i` of `bufs` (its
+    /// bounce buffer); `EINVAL` past the end or if the data is longer than a buffer.
+    pub(crate) fn copy_from_request<const SIZE: usize>(
         &self,
         rq: &Request,
-        buf: &DmaCoherent,
-        offset: usize,
+        bufs: &DmaBuffers<SIZE>,
+        i: usize,
     ) -> Result {
-        self.copy(rq, buf, offset, 0)
+        self.copy(rq, bufs, i, 0)
     }
 
-    /// Copies the data for read request `rq` from `buf` at `offset` into the request.
-    pub(crate) fn copy_to_request(&self, rq: &Request, buf: &DmaCoherent, offset: usize) -> Result {
-        self.copy(rq, buf, offset, 1)
+    /// Copies the data for read request `rq` from the start of buffer `i` of `bufs` into
+    /// the request; `EINVAL` past the end or if the data is longer than a buffer.
+    pub(crate) fn copy_to_request<const SIZE: usize>(
+        &self,
+        rq: &Request,
+        bufs: &DmaBuffers<SIZE>,
+        i: usize,
+    ) -> Result {
+        self.copy(rq, bufs, i, 1)
     }
 
-    fn copy(&self, rq: &Request, buf: &DmaCoherent, offset: usize, to_rq: u32) -> Result {
-        let data = buf.range(offset, rq.bytes() as usize).ok_or(EINVAL)?;
+    fn copy<const SIZE: usize>(
+        &self,
+        rq: &Request,
+        bufs: &DmaBuffers<SIZE>,
+        i: usize,
+        to_rq: u32,
+    ) -> Result {
+        let data = bufs.range(i, rq.bytes() as usize).ok_or(EINVAL)?;
         // SAFETY: the live instance of this call; `rq.rq` names a request issued to it
-        // (`Request`'s invariant; the callout checks it still holds it); `data` is
-        // `rq.bytes()` bytes of `buf` (checked by `range`).
+        // (`Request`'s invariant; the callout checks it still holds it); `data` is the first
+        // `rq.bytes()` bytes of buffer `i` of `bufs` (checked by `range`).
         kernel::error::to_result(unsafe {
             bapi::ndriver_blk_copy(self.handle(), rq.rq, data.cast(), rq.bytes(), to_rq)
         })
