@@ -15,7 +15,7 @@
 
 use crate::abi::PciId;
 use crate::blk_driver::{Done, Op, ResetOnUndo};
-use crate::driver_dev::{Dev, DmaCoherent, IoBar, PciEnabled};
+use crate::driver_dev::{Dev, DmaCoherent, DmaSlice, DmaView, IoBar, PciEnabled};
 use core::sync::atomic::{fence, AtomicU16, Ordering};
 use kernel::io::{register, Io};
 use kernel::prelude::*;
@@ -181,7 +181,8 @@ impl ReqSlot {
     }
 }
 
-/// A descriptor of a split virtqueue.
+/// A descriptor of a split virtqueue (`struct vring_desc`): the queue's memory starts
+/// with [`Layout::num`] of them.
 #[repr(C)]
 #[derive(Clone, Copy, FromBytes, IntoBytes)]
 pub(crate) struct VirtqDesc {
@@ -194,7 +195,44 @@ pub(crate) struct VirtqDesc {
     /// The next descriptor of the chain, with [`DESC_F_NEXT`].
     pub(crate) next: u16,
 }
-const _: () = assert!(core::mem::size_of::<VirtqDesc>() == 16);
+
+/// The header of the available ring (`struct vring_avail` up to its ring), right after
+/// the descriptors: the driver writes it, the device reads it. Followed by
+/// [`Layout::num`] ring entries (`u16`: the head of a chain) and `used_event` (`u16`,
+/// unused without `VIRTIO_RING_F_EVENT_IDX`).
+#[repr(C)]
+#[derive(Clone, Copy, FromBytes, IntoBytes)]
+pub(crate) struct AvailHeader {
+    /// [`AVAIL_F_NO_INTERRUPT`].
+    pub(crate) flags: u16,
+    /// Where the driver puts the next entry (running, not masked): the entries before
+    /// it are published.
+    pub(crate) idx: u16,
+}
+
+/// The header of the used ring (`struct vring_used` up to its ring), at the next
+/// [`QUEUE_ALIGN`] boundary after the available ring: the device writes it, the driver
+/// reads it. Followed by [`Layout::num`] [`UsedElem`]s and `avail_event` (`u16`, unused
+/// without `VIRTIO_RING_F_EVENT_IDX`).
+#[repr(C)]
+#[derive(Clone, Copy, FromBytes, IntoBytes)]
+pub(crate) struct UsedHeader {
+    /// `VRING_USED_F_NO_NOTIFY` (the driver notifies all the same).
+    pub(crate) flags: u16,
+    /// Where the device puts the next element (running, not masked): the elements
+    /// before it are finished.
+    pub(crate) idx: u16,
+}
+
+/// An element of the used ring (`struct vring_used_elem`): a chain the device finished.
+#[repr(C)]
+#[derive(Clone, Copy, FromBytes, IntoBytes)]
+pub(crate) struct UsedElem {
+    /// The chain's head descriptor (a `u32`, though descriptor numbers are `u16`).
+    pub(crate) id: u32,
+    /// Bytes the device wrote into the chain's buffers.
+    pub(crate) len: u32,
+}
 
 /// Descriptor flag: the chain continues at `next`.
 pub(crate) const DESC_F_NEXT: u16 = 1;
@@ -203,25 +241,49 @@ pub(crate) const DESC_F_WRITE: u16 = 2;
 /// Available-ring flag: the driver does not want interrupts.
 pub(crate) const AVAIL_F_NO_INTERRUPT: u16 = 1;
 
-/// Alignment of the used ring in a legacy queue.
-const ALIGN: usize = 4096;
+/// Alignment of the used ring in a legacy queue (and of the queue itself: the device
+/// takes its address as a page number).
+pub(crate) const QUEUE_ALIGN: usize = 4096;
+
+// The parts of a split virtqueue as the legacy device reads them (virtio 0.9.5,
+// `struct vring`; guest-endian, little-endian on x86).
+const _: () = {
+    use core::mem::{align_of, offset_of, size_of};
+    assert!(size_of::<VirtqDesc>() == 16 && align_of::<VirtqDesc>() <= 16);
+    assert!(offset_of!(VirtqDesc, addr) == 0 && offset_of!(VirtqDesc, len) == 8);
+    assert!(offset_of!(VirtqDesc, flags) == 12 && offset_of!(VirtqDesc, next) == 14);
+    assert!(size_of::<AvailHeader>() == 4 && align_of::<AvailHeader>() == 2);
+    assert!(offset_of!(AvailHeader, flags) == 0 && offset_of!(AvailHeader, idx) == 2);
+    assert!(size_of::<UsedHeader>() == 4 && align_of::<UsedHeader>() == 2);
+    assert!(offset_of!(UsedHeader, flags) == 0 && offset_of!(UsedHeader, idx) == 2);
+    assert!(size_of::<UsedElem>() == 8 && align_of::<UsedElem>() == 4);
+    assert!(offset_of!(UsedElem, id) == 0 && offset_of!(UsedElem, len) == 4);
+};
 
 const fn align_up(x: usize) -> usize {
-    (x + ALIGN - 1) & !(ALIGN - 1)
+    (x + QUEUE_ALIGN - 1) & !(QUEUE_ALIGN - 1)
 }
 
-/// Where the parts of a split virtqueue of `num` entries lie in its memory.
+/// Where the parts of a split virtqueue of `num` entries lie in its memory, in the
+/// legacy layout: the descriptor table, the available ring, and at the next
+/// [`QUEUE_ALIGN`] boundary the used ring. [`Queue`] reaches each part through a typed
+/// view ([`DmaSlice`], [`DmaView`]) made at these offsets.
 #[derive(Clone, Copy)]
 pub(crate) struct Layout {
     /// Entries (a power of two).
     pub(crate) num: u16,
     /// `num - 1`: ring indices run freely and are masked.
     mask: u16,
-    /// Offset of the available ring (after `num` 16-byte descriptors).
-    pub(crate) avail: usize,
-    /// Offset of the used ring (4096-aligned).
-    pub(crate) used: usize,
-    /// Total bytes.
+    /// Offset of the [`AvailHeader`] (after `num` [`VirtqDesc`]s).
+    avail: usize,
+    /// Offset of the available ring's `num` entries (after its header).
+    avail_ring: usize,
+    /// Offset of the [`UsedHeader`] (after the available ring and `used_event`,
+    /// [`QUEUE_ALIGN`]ed).
+    used: usize,
+    /// Offset of the used ring's `num` [`UsedElem`]s (after its header).
+    used_ring: usize,
+    /// Total bytes (after the used ring and `avail_event`, [`QUEUE_ALIGN`]ed).
     pub(crate) size: usize,
 }
 
@@ -229,43 +291,53 @@ impl Layout {
     /// The legacy layout of a queue of `num` entries (a power of two, as the device
     /// reports it; see [`start`]).
     pub(crate) const fn new(num: u16) -> Self {
+        use core::mem::size_of;
         let n = num as usize;
-        let avail = 16 * n;
-        let used = align_up(avail + 6 + 2 * n);
+        let avail = size_of::<VirtqDesc>() * n;
+        let avail_ring = avail + size_of::<AvailHeader>();
+        // `used_event` follows the entries.
+        let used_event = avail_ring + size_of::<u16>() * n;
+        let used = align_up(used_event + size_of::<u16>());
+        let used_ring = used + size_of::<UsedHeader>();
+        // `avail_event` follows the elements.
+        let avail_event = used_ring + size_of::<UsedElem>() * n;
         Self {
             num,
             mask: num.wrapping_sub(1),
             avail,
+            avail_ring,
             used,
-            size: align_up(used + 6 + 8 * n),
+            used_ring,
+            size: align_up(avail_event + size_of::<u16>()),
         }
     }
 
-    /// Offset of descriptor `i`.
-    pub(crate) const fn desc(&self, i: u16) -> usize {
-        core::mem::size_of::<VirtqDesc>() * i as usize
-    }
-
-    /// Offset of the available ring's `idx`.
-    pub(crate) const fn avail_idx(&self) -> usize {
-        self.avail + 2
-    }
-
-    /// Offset of available-ring slot for running index `i`.
-    pub(crate) const fn avail_slot(&self, i: u16) -> usize {
-        self.avail + 4 + 2 * (i & self.mask) as usize
-    }
-
-    /// Offset of the used ring's `idx`.
-    pub(crate) const fn used_idx(&self) -> usize {
-        self.used + 2
-    }
-
-    /// Offset of the `id` of the used-ring element for running index `i`.
-    pub(crate) const fn used_id(&self, i: u16) -> usize {
-        self.used + 4 + 8 * (i & self.mask) as usize
+    /// The ring slot of running index `i` (in either ring).
+    pub(crate) const fn slot(&self, i: u16) -> usize {
+        (i & self.mask) as usize
     }
 }
+
+// The layout is the legacy one: `vring_size(num, 4096)` of virtio 0.9.5 (Linux's
+// `include/uapi/linux/virtio_ring.h`), the used ring at `vring_init`'s place, for
+// every queue size the device may report.
+const _: () = {
+    let mut num: u32 = 1;
+    while num <= 32768 {
+        let n = num as usize;
+        let l = Layout::new(num as u16);
+        assert!(l.avail == 16 * n);
+        assert!(l.avail_ring == l.avail + 4);
+        assert!(l.used == align_up(16 * n + 2 * (3 + n)));
+        assert!(l.used_ring == l.used + 4);
+        assert!(l.size == align_up(16 * n + 2 * (3 + n)) + align_up(2 * 3 + 8 * n));
+        assert!(l.slot(num as u16) == 0 && l.slot(num as u16 - 1) == n - 1);
+        num *= 2;
+    }
+    // QEMU's virtio-blk default: 256 entries, three pages.
+    let l = Layout::new(256);
+    assert!(l.avail == 4096 && l.used == 8192 && l.size == 12288);
+};
 
 /// What the device offered and the driver took at start-up.
 pub(crate) struct Started {
@@ -312,7 +384,7 @@ pub(crate) fn start(io: &Regs, want: GUEST_FEATURES) -> Result<Started> {
 /// Gives the device queue 0 at bus address `dma` (4096-aligned) and declares the
 /// driver ready.
 pub(crate) fn activate(io: &Regs, dma: u64) -> Result {
-    if dma % ALIGN as u64 != 0 || dma >> 12 > u32::MAX as u64 {
+    if dma % QUEUE_ALIGN as u64 != 0 || dma >> 12 > u32::MAX as u64 {
         return Err(EINVAL);
     }
     io.write_reg(QUEUE_SEL::zeroed().with_queue(0));
@@ -383,7 +455,9 @@ pub(crate) fn data_flags(op: Op) -> u16 {
 }
 
 /// Split virtqueue 0 in a coherent buffer of its own, with the driver's running ring
-/// indices (used under the driver's lock).
+/// indices (used under the driver's lock). Its parts are reached through typed views
+/// at the offsets of its [`Layout`]: the descriptors and the rings' elements by index,
+/// the rings' headers by field, each access volatile and as wide as the field.
 pub(crate) struct Queue {
     ring: DmaCoherent,
     layout: Layout,
@@ -410,9 +484,37 @@ impl Queue {
         self.ring.dma()
     }
 
+    /// The descriptor table.
+    fn descs(&self) -> Result<DmaSlice<'_, VirtqDesc>> {
+        self.ring.slice(0, self.layout.num.into())
+    }
+
+    /// The available ring's header.
+    fn avail(&self) -> Result<DmaView<'_, AvailHeader>> {
+        self.ring.view(self.layout.avail)
+    }
+
+    /// The available ring's entries.
+    fn avail_ring(&self) -> Result<DmaSlice<'_, u16>> {
+        self.ring
+            .slice(self.layout.avail_ring, self.layout.num.into())
+    }
+
+    /// The used ring's header.
+    fn used(&self) -> Result<DmaView<'_, UsedHeader>> {
+        self.ring.view(self.layout.used)
+    }
+
+    /// The used ring's elements.
+    fn used_ring(&self) -> Result<DmaSlice<'_, UsedElem>> {
+        self.ring
+            .slice(self.layout.used_ring, self.layout.num.into())
+    }
+
     /// Asks the device not to interrupt when it uses buffers.
     pub(crate) fn no_interrupt(&self) -> Result {
-        self.ring.write16(self.layout.avail, AVAIL_F_NO_INTERRUPT)
+        self.avail()?
+            .write_field(|a| &a.flags, AVAIL_F_NO_INTERRUPT)
     }
 
     /// Writes descriptor `i` (of a chain the device does not hold).
@@ -423,25 +525,24 @@ impl Queue {
             flags,
             next,
         };
-        self.ring.write_at(self.layout.desc(i), d)
+        self.descs()?.write(i.into(), d)
     }
 
     /// Sets the flags and the link of descriptor `i` (of a chain the device does not
     /// hold), keeping its buffer.
     pub(crate) fn link(&self, i: u16, flags: u16, next: u16) -> Result {
-        let off = self.layout.desc(i);
-        let d = self.ring.read_at::<VirtqDesc>(off)?;
-        self.ring.write_at(off, VirtqDesc { flags, next, ..d })
+        let descs = self.descs()?;
+        let d = descs.read(i.into()).ok_or(ERANGE)?;
+        descs.write(i.into(), VirtqDesc { flags, next, ..d })
     }
 
     /// Publishes the chain starting at descriptor `head` in the available ring.
     pub(crate) fn publish(&self, head: u16) -> Result {
         let ai = self.avail_idx.load(Ordering::Relaxed);
-        self.ring.write16(self.layout.avail_slot(ai), head)?;
+        self.avail_ring()?.write(self.layout.slot(ai), head)?;
         // The device must see the slot before the index that publishes it.
         fence(Ordering::Release);
-        self.ring
-            .write16(self.layout.avail_idx(), ai.wrapping_add(1))?;
+        self.avail()?.write_field(|a| &a.idx, ai.wrapping_add(1))?;
         self.avail_idx.store(ai.wrapping_add(1), Ordering::Relaxed);
         Ok(())
     }
@@ -449,12 +550,14 @@ impl Queue {
     /// The head of the next chain the device has finished, if any.
     pub(crate) fn pop_used(&self) -> Result<Option<u32>> {
         let lu = self.last_used.load(Ordering::Relaxed);
-        if self.ring.read16(self.layout.used_idx())? == lu {
+        if self.used()?.read_field(|u| &u.idx)? == lu {
             return Ok(None);
         }
         // The element is valid once the index says so.
         fence(Ordering::Acquire);
-        let id = self.ring.read32(self.layout.used_id(lu))?;
+        let id = self
+            .used_ring()?
+            .read_field(self.layout.slot(lu), |e| &e.id)?;
         self.last_used.store(lu.wrapping_add(1), Ordering::Relaxed);
         Ok(Some(id))
     }
