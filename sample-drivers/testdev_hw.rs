@@ -86,6 +86,27 @@ const TIMER_DELAY_NS: u64 = 200_000;
 /// Size of each DMA buffer.
 const BUF_SIZE: usize = 4096;
 
+/// What `work` records at the start of the coherent buffer, where a device could read
+/// it.
+#[repr(C)]
+#[derive(Clone, Copy, FromBytes, IntoBytes)]
+struct WorkRecord {
+    /// Work runs so far (truncated).
+    works: u32,
+    /// Interrupts so far (truncated).
+    interrupts: u32,
+    /// The streaming buffer's bus address (its low half).
+    mapping: u32,
+}
+
+// Three 32-bit words, the first three of the buffer.
+const _: () = {
+    assert!(core::mem::size_of::<WorkRecord>() == 12 && core::mem::align_of::<WorkRecord>() == 4);
+    assert!(core::mem::offset_of!(WorkRecord, interrupts) == 4);
+    assert!(core::mem::offset_of!(WorkRecord, mapping) == 8);
+    assert!(core::mem::size_of::<WorkRecord>() <= BUF_SIZE);
+};
+
 /// The device's resources, in the order they are given back on an orderly remove
 /// (fields drop top to bottom): events first, then DMA, then the function itself.
 pub(crate) struct Hw {
@@ -162,12 +183,15 @@ impl Hw {
     /// The work item runs: record the counts where the device could read them.
     pub(crate) fn work_ran(&self) -> Result {
         let n = self.works.fetch_add(1, Ordering::Relaxed) + 1;
-        self.coherent.write(0, n as u32)?;
-        self.coherent
-            .write(1, self.interrupts.load(Ordering::Relaxed) as u32)?;
+        let rec = self.coherent.view::<WorkRecord>(0)?;
+        rec.write_field(|r| &r.works, n as u32)?;
+        rec.write_field(
+            |r| &r.interrupts,
+            self.interrupts.load(Ordering::Relaxed) as u32,
+        )?;
         // The streaming buffer's bus address, where a device would find it.
-        self.coherent.write(2, self.mapping.dma() as u32)?;
-        if self.coherent.read(0)? != n as u32 {
+        rec.write_field(|r| &r.mapping, self.mapping.dma() as u32)?;
+        if rec.read_field(|r| &r.works)? != n as u32 {
             pr_warn!("testdev hw: coherent buffer lost a write\n");
         }
         Ok(())
