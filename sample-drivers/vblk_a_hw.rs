@@ -100,6 +100,8 @@ impl InFlight {
 /// Bounce buffers per coherent allocation (fewer, larger allocations keep `probe`
 /// short): eight allocations of 512 KiB.
 const BUFS_PER_CHUNK: usize = 8;
+// The bounce buffers must fit the chunks a `DmaBuffers` holds, or every probe fails.
+const _: () = assert!(DEPTH.div_ceil(BUFS_PER_CHUNK) <= crate::driver_dev::MAX_CHUNKS);
 const BUF_SIZE: usize = BLK_MAX_BYTES as usize;
 
 /// The device and its queue. Fields drop top to bottom on an orderly remove: the

@@ -22,7 +22,9 @@ mod dma;
 #[allow(unused_imports)]
 pub(crate) use bar::{Bar, IoBar};
 #[allow(unused_imports)]
-pub(crate) use dma::{DmaArray, DmaBuffers, DmaCoherent, DmaMapping, DmaSlice, DmaView};
+pub(crate) use dma::{
+    DmaArray, DmaBuffers, DmaCoherent, DmaMapping, DmaSlice, DmaView, MAX_CHUNKS,
+};
 
 /// The framework's handle, as a driver sees it during one entry-point call.
 ///

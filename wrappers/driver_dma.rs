@@ -575,7 +575,7 @@ fn field_ptr<T: FromBytes, F>(element: *mut T, field: impl FnOnce(&T) -> &F) -> 
 /// fragmented machine).
 const CHUNK_BYTES: usize = 128 * 1024;
 /// The most chunks [`DmaBuffers`] holds.
-const MAX_CHUNKS: usize = 8;
+pub(crate) const MAX_CHUNKS: usize = 8;
 
 /// Buffers of `SIZE` bytes each in coherent DMA memory, addressed by index: the receive
 /// buffers of a ring, its transmit bounce slots, the bounce buffers of a block queue's
@@ -674,7 +674,7 @@ impl<const SIZE: usize> DmaBuffers<SIZE> {
     /// The bus address of buffer `i` (for its descriptor); `EINVAL` past the end.
     pub(crate) fn dma(&self, i: usize) -> Result<u64> {
         let (chunk, off) = self.locate(i).ok_or(EINVAL)?;
-        Ok(chunk.dma() + off as u64)
+        chunk.dma().checked_add(off as u64).ok_or(EINVAL)
     }
 
     /// Copies `src` to the start of buffer `i`; `EINVAL` past the end or if `src` is
