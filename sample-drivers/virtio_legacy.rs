@@ -318,9 +318,9 @@ impl Layout {
     }
 }
 
-// The layout is the legacy one: `vring_size(num, 4096)` (rounded up to a page) of virtio 0.9.5 (Linux's
-// `include/uapi/linux/virtio_ring.h`), the used ring at `vring_init`'s place, for
-// every queue size the device may report.
+// The layout is the legacy one: `vring_size(num, 4096)`, rounded up to a page, of
+// virtio 0.9.5 (Linux's `include/uapi/linux/virtio_ring.h`), the used ring at
+// `vring_init`'s place, for every queue size the device may report.
 const _: () = {
     let mut num: u32 = 1;
     while num <= 32768 {
