@@ -124,6 +124,28 @@ order() {
 	esac
 }
 
+# rounds KIND WHAT C_RUN RUST_RUN C_DRIVER RUST_DRIVER: $REPS rounds of the variants in
+# the order order() gives each (C with ndriver unloaded; both Rust variants in one load
+# of ndriver, where the first of them is), each round's order kept in $ORDERTXT.
+rounds() {
+	local kind=$1 what=$2 c_run=$3 rust_run=$4 c_drv=$5 rust_drv=$6 rep v vs rust
+	for rep in $(seq "$REPS"); do
+		read -ra vs <<< "$(order "$rep")"
+		rust=()
+		for v in "${vs[@]}"; do
+			[ "$v" = c ] || rust+=("$v")
+		done
+		echo "order $kind $rep ${vs[*]}" >> "$ORDERTXT"
+		note "$what round $rep of $REPS: ${vs[*]}"
+		for v in "${vs[@]}"; do
+			case $v in
+			c) "$c_run" "$rep" || note "$what round $rep: C $c_drv failed" ;;
+			"${rust[0]}") "$rust_run" "$rep" "${rust[@]}" || note "$what round $rep: Rust $rust_drv failed" ;;
+			esac
+		done
+	done
+}
+
 # nperf VARIANT TEST SIZE ROUND: one netperf run; appends "nic VARIANT TEST SIZE VALUE
 # UNIT ROUND" and the guest's CPU utilisation, "niccpu VARIANT TEST SIZE PERCENT ROUND".
 nperf() {
@@ -340,22 +362,7 @@ bench_nic() {
 	head -c 1024 /dev/urandom > "$R/peer/bench-1k"
 	apache_start || note "no Apache in the guest: Apache benchmark skipped"
 
-	for rep in $(seq "$REPS"); do
-		read -ra vs <<< "$(order "$rep")"
-		rust=()
-		for v in "${vs[@]}"; do
-			[ "$v" = c ] || rust+=("$v")
-		done
-		echo "order nic $rep ${vs[*]}" >> "$ORDERTXT"
-		note "NIC round $rep of $REPS: ${vs[*]}"
-		for v in "${vs[@]}"; do
-			case $v in
-			c) nic_c "$rep" || note "NIC round $rep: C e1000 failed" ;;
-			# Both Rust variants in one load of ndriver, where the first of them is.
-			"${rust[0]}") nic_rust "$rep" "${rust[@]}" || note "NIC round $rep: Rust e1000 failed" ;;
-			esac
-		done
-	done
+	rounds nic NIC nic_c nic_rust e1000 e1000
 
 	note "NIC: availability under repeated failure (Rust e1000, guarded)"
 	nic_rust_up || { nic_rust_down; apache_stop; return 1; }
@@ -470,22 +477,7 @@ bench_blk() {
 	VBLK=$(pci_find 0x1af4 0x1001) || { note "no virtio-blk: block benchmark skipped"; return 0; }
 	DISK=/sys/bus/pci/devices/$VBLK
 
-	for rep in $(seq "$REPS"); do
-		read -ra vs <<< "$(order "$rep")"
-		rust=()
-		for v in "${vs[@]}"; do
-			[ "$v" = c ] || rust+=("$v")
-		done
-		echo "order blk $rep ${vs[*]}" >> "$ORDERTXT"
-		note "block round $rep of $REPS: ${vs[*]}"
-		for v in "${vs[@]}"; do
-			case $v in
-			c) blk_c "$rep" || note "block round $rep: C virtio_blk failed" ;;
-			# Both Rust variants in one load of ndriver, where the first of them is.
-			"${rust[0]}") blk_rust "$rep" "${rust[@]}" || note "block round $rep: Rust virtio-blk failed" ;;
-			esac
-		done
-	done
+	rounds blk block blk_c blk_rust virtio_blk virtio-blk
 }
 
 RUST_DEV=
