@@ -232,7 +232,7 @@ op_field() {
 op_failures() { op_field 6; }
 op_calls() { op_field 4; }
 ws=$(unlock_site) || fail "no unlock call in testdev-a's request (its code changed?)"
-wsym= holder=0 waiter=0 wait0=$(guard_count hangs by_wait)
+wsym= holder=0 waiter=0 waited=0 wait0=$(guard_count hangs by_wait)
 for ((i = 1; i <= WAITER_ROUNDS; i++)); do
 	class=spin
 	((i % 2)) || class=spin_irqoff
@@ -258,9 +258,10 @@ for ((i = 1; i <= WAITER_ROUNDS; i++)); do
 	[ "$(site_field fired)" = 1 ] || fail "lock holder round $i: site fired $(site_field fired) times"
 	[ "$(stat recoveries)" = $((rec + 1)) ] ||
 		fail "lock holder round $i: $(($(stat recoveries) - rec)) recoveries, want 1"
-	# The holder's call and its waiter's both failed: the round had a waiter.
-	[ $(($(op_failures) - opf0)) -ge 2 ] ||
-		fail "lock holder round $i: $(($(op_failures) - opf0)) op failures, want the holder's and a waiter's"
+	# The holder's call and its waiter's both failed: the round had a waiter. (Not
+	# every round has one: the other CPU may be held elsewhere meanwhile, e.g. waiting
+	# for the holder's CPU to answer an IPI, until the holder is ended.)
+	[ $(($(op_failures) - opf0)) -ge 2 ] && waited=$((waited + 1))
 	report_newest "$TD"
 	[ "$REPORT_GEN" -ge "$gen" ] || fail "lock holder round $i: no new report: $REPORT"
 	if [ "$REPORT_CAUSE" = hang ] && [ "${REPORT_IP%%/*}" = "${wsym%%/*}" ]; then
@@ -277,9 +278,11 @@ for ((i = 1; i <= WAITER_ROUNDS; i++)); do
 	[ "$WRONG" = 0 ] || fail "lock holder round $i: wrong answer after the recovery"
 done
 echo "lock holder: $WAITER_ROUNDS hangs at $ws (${wsym%%/*}) with a waiter on the other CPU:" \
-	"$holder reported as the holder's, $waiter as the waiter's;" \
+	"$waited with a waiter that failed too; $holder reported as the holder's, $waiter as the waiter's;" \
 	"$(($(guard_count hangs by_wait) - wait0)) waiters ended by their own wait"
 [ "$waiter" = 0 ] || fail "$waiter of $WAITER_ROUNDS lock holders' hangs reported as their waiter's"
+[ $((2 * waited)) -ge "$WAITER_ROUNDS" ] ||
+	fail "only $waited of $WAITER_ROUNDS lock-holder rounds had a waiter: the test misses its case"
 
 cat "$TD/stats" "$DBG/status"
 # A corruption may make the driver call or return into kernel code with a bad value:
