@@ -101,6 +101,16 @@ fn inject_write(d: &DevRef, r: &mut UserSliceReader) -> Result {
             );
             Err(EOPNOTSUPP)
         }
+        Ok(Request::Entry(spec))
+            if spec.class.stores_to_stack_guard() && !crate::guard::stack_guard_wild_known() =>
+        {
+            pr_warn!(
+                "{}: inject: {} needs a kernel that tells the die notifiers of a wild access to a stack guard page (status: guard stack_guard wild)\n",
+                d.name(),
+                spec.class.name()
+            );
+            Err(EOPNOTSUPP)
+        }
         Ok(Request::Entry(spec)) => {
             // SAFETY: `ktime_get` has no preconditions; it only seeds the draw.
             let seed = unsafe { kernel::bindings::ktime_get() } as u32;

@@ -94,10 +94,16 @@ pub(crate) enum FaultClass {
     /// stack runs into its guard page (a `stack_overflow`). Refused on kernels where the
     /// guard does not hear of that in time (`guard::stack_guard_known`).
     StackOverflow = 27,
+    /// A store from driver code through a pointer into the guard page below the current
+    /// task's stack, with the stack pointer well inside the stack (a stack address with
+    /// a high bit flipped): a wild access, no overflow, detected as a `page_fault`.
+    /// Refused on kernels that take it for an overflow before the guard hears of it
+    /// (`guard::stack_guard_wild_known`).
+    StackGuardStore = 28,
 }
 
 /// Number of classes, plus one for "none" at index 0.
-pub(crate) const NR_CLASSES: usize = 28;
+pub(crate) const NR_CLASSES: usize = 29;
 
 impl FaultClass {
     /// Every class, in ABI order.
@@ -129,6 +135,7 @@ impl FaultClass {
         FaultClass::BadLockLocked,
         FaultClass::BadUnlock,
         FaultClass::StackOverflow,
+        FaultClass::StackGuardStore,
     ];
 
     /// Whether the class faults in the kernel's try-lock, which needs a kernel where the
@@ -150,6 +157,13 @@ impl FaultClass {
     /// of a hit stack guard page (`guard::stack_guard_known`).
     pub(crate) fn overflows_stack(self) -> bool {
         self == FaultClass::StackOverflow
+    }
+
+    /// Whether the class stores into a stack's guard page without overflowing, which
+    /// needs a kernel that lets the guard hear of it as a page fault
+    /// (`guard::stack_guard_wild_known`).
+    pub(crate) fn stores_to_stack_guard(self) -> bool {
+        self == FaultClass::StackGuardStore
     }
 
     /// The name used in debugfs.
@@ -182,6 +196,7 @@ impl FaultClass {
             FaultClass::BadLockLocked => "bad_lock_locked",
             FaultClass::BadUnlock => "bad_unlock",
             FaultClass::StackOverflow => "stack_overflow",
+            FaultClass::StackGuardStore => "stack_guard_store",
         }
     }
 

@@ -103,7 +103,7 @@ pub(crate) use fault::{Fault, FaultContext};
 pub(crate) use frame::{guarded_owner, note_raised};
 pub(crate) use lock_paths::{trylock_path_known, unlock_path_known};
 pub(crate) use runtime::Runtime;
-pub(crate) use stack_guard::stack_guard_known;
+pub(crate) use stack_guard::{stack_guard_known, stack_guard_wild_known};
 pub(crate) use text::{module_text, register_module_text, unregister_module_text};
 pub(crate) use watchdog::end_if_overdue;
 

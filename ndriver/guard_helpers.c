@@ -101,6 +101,17 @@ bool ndg_is_stack_guard_die(const char *str)
 }
 #endif
 
+/*
+ * Whether a wild access into a stack guard page (the stack pointer well above it: no
+ * overflow) reaches the die notifiers as a page fault instead of ending in
+ * handle_stack_overflow() (scripts/kernel/patches/0004, which defines the margin).
+ */
+#if defined(CONFIG_VMAP_STACK) && defined(X86_STACK_GUARD_WILD_MARGIN)
+const bool ndg_stack_guard_wild_known = true;
+#else
+const bool ndg_stack_guard_wild_known = false;
+#endif
+
 /* What the notifier chain and nmi_handle() add to preempt_count(): their RCU read lock. */
 unsigned int ndg_rcu_preempt_delta;
 

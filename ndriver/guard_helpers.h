@@ -20,6 +20,7 @@ extern const unsigned long ndg_die_trap;
 extern const unsigned long ndg_die_gpf;
 extern const unsigned long ndg_die_page_fault;
 extern const bool ndg_stack_guard_known;
+extern const bool ndg_stack_guard_wild_known;
 
 bool ndg_is_stack_guard_die(const char *str);
 bool ndg_apic_in_service(void);

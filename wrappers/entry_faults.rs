@@ -35,8 +35,8 @@ const LEAK_BLOCK: usize = 8192;
 /// Raises the fault the framework asks for at `entry` now, if any. Returns for "no
 /// fault", an error return, a leak (`ENOMEM`) and the misuses (after which the framework
 /// fails the call as it returns), and with `EFAULT` for a lock class whose corrupted
-/// address is mapped on this machine (nothing raised); every other class stops the CPU
-/// or never ends.
+/// address is mapped on this machine, or a store into a stack guard page that is not
+/// there (nothing raised); every other class stops the CPU or never ends.
 pub(crate) fn raise<S>(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<S>) -> Result {
     // SAFETY: `dev` is the live instance of the entry point being called (`Dev`'s
     // invariant).
@@ -258,6 +258,7 @@ pub(crate) fn raise<S>(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<S>) -
             black_box(recurse(0));
             Ok(())
         }
+        28 => store_below_stack(),
         _ => Ok(()),
     }
 }
@@ -285,6 +286,46 @@ fn recurse(depth: u64) -> u64 {
         0
     };
     below.wrapping_add(u64::from(frame[depth as usize % RECURSION_FRAME]))
+}
+
+/// How far below the lowest address of the task's stack [`store_below_stack`] stores: near
+/// the top of the guard page, where a pointer into the top of the stack lands with bit 14
+/// (the stack's size) flipped, as in the campaign of 2026-12-05 (chunk 18, #1997).
+const BELOW_STACK: usize = 256;
+
+/// Stores through a pointer into the guard page below the current task's stack, with the
+/// stack pointer well inside its stack (class `stack_guard_store`): a wild access, no
+/// overflow, which the guard contains as a page fault on kernels that tell it so
+/// (`scripts/kernel/patches/0004`; the class is refused elsewhere). From an interrupt, the
+/// stack is the interrupted task's. Returns `EFAULT`, with nothing stored, if that stack
+/// is not a vmapped one (the boot CPU's idle task runs on a static stack) or the address
+/// below it is mapped after all: only an unmapped guard page stops the store.
+#[inline(never)]
+fn store_below_stack() -> Result {
+    let task = kernel::task::Task::current_raw();
+    // SAFETY: `current` is live while it runs; `stack` is the lowest address of its stack.
+    let stack = unsafe { (*task).stack } as usize;
+    // SAFETY: `is_vmalloc_addr` only compares the address with the vmalloc range.
+    if !unsafe { kernel::bindings::is_vmalloc_addr(stack as *const core::ffi::c_void) } {
+        return Err(EFAULT);
+    }
+    let p = stack.wrapping_sub(BELOW_STACK);
+    let mut probe = 0u64;
+    // SAFETY: `probe` is valid for an 8-byte write; the kernel's fault handling makes the
+    // read of `p` fail (not fault) if it is unmapped.
+    let unmapped = unsafe {
+        kernel::bindings::copy_from_kernel_nofault(
+            core::ptr::from_mut(&mut probe).cast(),
+            p as *const core::ffi::c_void,
+            8,
+        )
+    } != 0;
+    if !unmapped {
+        return Err(EFAULT);
+    }
+    // SAFETY: not safe: an injected wild store into the guard page, contained by the guard.
+    unsafe { core::ptr::write_volatile(black_box(p) as *mut u64, 0x5a5a) };
+    Ok(())
 }
 
 /// An address-looking transmit token nobody lent.

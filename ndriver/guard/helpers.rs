@@ -30,6 +30,7 @@ extern "C" {
     pub(super) static ndg_die_page_fault: c_ulong;
     pub(super) static ndg_die_debug: c_ulong;
     pub(super) static ndg_stack_guard_known: bool;
+    pub(super) static ndg_stack_guard_wild_known: bool;
 
     pub(super) static ndg_rcu_preempt_delta: c_uint;
 

@@ -9,9 +9,16 @@
 //! the stack was written. Without `CONFIG_VMAP_STACK` (the debug kernel: KASAN without
 //! `KASAN_VMALLOC`) there is no guard page and an overflow silently runs into whatever
 //! lies below the stack; the `stack_overflow` class is refused there.
+//!
+//! A wild access into a guard page with the stack pointer well inside the stack (a
+//! corrupted pointer, no overflow) is an ordinary page fault: with the kernel patch `0004`
+//! the die notifiers hear of it as `DIE_PAGE_FAULT` before `page_fault_oops()` takes it
+//! for an overflow, and `trap.rs` contains it like any other (`page_fault`); nothing
+//! here is needed for it but the status and the refusal of the class that tests it.
 
 use super::helpers::{
     ndg_apic_in_service, ndg_is_stack_guard_die, ndg_nmi_offset, ndg_stack_guard_known,
+    ndg_stack_guard_wild_known,
 };
 use super::text::read_stack_word;
 use crate::pt_regs::PtRegs;
@@ -27,6 +34,13 @@ const PAGE_SIZE: u64 = 4096;
 pub(crate) fn stack_guard_known() -> bool {
     // SAFETY: Reading a constant defined by the C helpers.
     unsafe { ndg_stack_guard_known }
+}
+
+/// Whether this kernel lets the guard contain a wild access into a stack's guard page made
+/// with the stack pointer well inside the stack (a page fault, not an overflow).
+pub(crate) fn stack_guard_wild_known() -> bool {
+    // SAFETY: Reading a constant defined by the C helpers.
+    unsafe { ndg_stack_guard_wild_known }
 }
 
 /// Whether a double fault's die message says that a stack guard page was hit.
@@ -68,7 +82,8 @@ pub(super) fn scan_start(sp: u64) -> u64 {
 pub(super) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
     writeln!(
         f,
-        "guard stack_guard known={}",
-        u8::from(stack_guard_known())
+        "guard stack_guard known={} wild={}",
+        u8::from(stack_guard_known()),
+        u8::from(stack_guard_wild_known())
     )
 }

@@ -178,7 +178,7 @@ detected_as() {
 		# page 0 lies at a non-canonical address: the NULL load traps as #GP.
 		if kasan_on; then echo gpf; else echo page_fault; fi
 		;;
-	wild | bad_unlock) echo page_fault ;;
+	wild | bad_unlock | stack_guard_store) echo page_fault ;;
 	gpf) echo gpf ;;
 	div0) echo divide_error ;;
 	spin | spin_irqoff | deadlock | spin_kernel) echo hang ;;

@@ -19,6 +19,10 @@
 #   guard page is contained in every context, where the kernel has guard pages and
 #   tells the die notifiers of a hit one (scripts/kernel/patches/0003); refused where
 #   not (the debug kernel).
+# - A wild store from driver code into the guard page below the task stack, the stack
+#   pointer well inside it (stack_guard_store), is no overflow: contained as the driver's
+#   page fault where the kernel tells the die notifiers of it before its overflow path
+#   (scripts/kernel/patches/0004); refused where not.
 . "$(dirname "$0")/../lib.sh"
 
 need_e1000
@@ -153,6 +157,48 @@ else
 	echo "stack_overflow: 4 runaway recursions into the stack guard page contained at $ENTRIES"
 fi
 [ "$(td_call op 8)" = 8 ] || fail "op after the stack overflows"
+
+# A store through a pointer into the guard page below the task stack, made with the
+# stack pointer well inside the stack (a stack address with bit 14 flipped: campaign of
+# 2026-12-05, chunk 18, #1997). The stock page_fault_oops() takes any fault on a guard
+# page for an overflow and dies (handle_stack_overflow: "BUG: TASK stack guard page was
+# hit", a panic); with patch 0004 it asks the die notifiers first when the stack pointer
+# is not near the guard page, and the guard contains the driver's page fault. From a
+# request (the writer's stack) and the work item (a kworker's). Where the modules were
+# built against a kernel without the patch (or without guard pages: the debug kernel),
+# status says guard stack_guard wild=0 and the class is refused.
+wild=$(guard_count stack_guard wild)
+case $wild in 0 | 1) ;; *) fail "guard stack_guard $(guard_line stack_guard): no wild=0|1" ;; esac
+[ "$wild" = 0 ] || [ "$want_guard" = 1 ] ||
+	fail "guard stack_guard $(guard_line stack_guard) on a kernel without stack guard pages"
+if [ "$wild" = 0 ]; then
+	refused "$TD/inject" "class=stack_guard_store entry=op"
+	dmesg | sed -n "/$DMESG_MARK/,\$p" |
+		grep -q 'inject: stack_guard_store needs a kernel that tells the die notifiers of a wild access to a stack guard page' ||
+		fail "stack_guard_store refused without saying why"
+	echo "stack_guard_store: refused on this kernel (no patch 0004 or no guard pages), as documented"
+else
+	before=$(stat detected page_fault)
+	guard0=$(guard_count faults page-fault)
+	so0=$(guard_count faults stack-overflow)
+	for entry in op work; do
+		td_inject stack_guard_store "$entry"
+	done
+	got=$(( $(stat detected page_fault) - before ))
+	[ "$got" = 2 ] || fail "stack_guard_store: $got page faults detected, want 2"
+	[ "$(( $(guard_count faults page-fault) - guard0 ))" = 2 ] ||
+		fail "the guard counted $(( $(guard_count faults page-fault) - guard0 )) page faults, want 2"
+	[ "$(guard_count faults stack-overflow)" = "$so0" ] ||
+		fail "a wild store into the guard page was taken for a stack overflow"
+	# The recovery lines name the store, in driver text.
+	n=$(dmesg | sed -n "/$DMESG_MARK/,\$p" |
+		grep -c 'after page_fault in \(op\|work\) at [^ ]*17store_below_stack+0x[0-9a-f]* \[ndriver_testdev_[ab]\], injected')
+	[ "$n" = 2 ] || fail "$n recoveries name the store below the stack, want 2"
+	! dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'stack guard page was hit' ||
+		fail "the kernel took a wild store into the guard page for a stack overflow"
+	echo "stack_guard_store: 2 wild stores into the task stack's guard page contained as page_fault at op work"
+fi
+[ "$(td_call op 9)" = 9 ] || fail "op after the stores into the guard page"
 
 # A core-kernel BUG contained on request.
 echo "kernel_bug=1" > "$TD/policy" || fail "kernel_bug=1 refused"

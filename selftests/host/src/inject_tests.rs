@@ -221,6 +221,9 @@ fn lock_path_classes() {
         ["bad_lock", "bad_lock_unmapped", "bad_lock_locked"]
     );
     assert_eq!(names(|c| c.in_unlock()), ["bad_unlock"]);
+    assert_eq!(names(|c| c.overflows_stack()), ["stack_overflow"]);
+    assert_eq!(names(|c| c.stores_to_stack_guard()), ["stack_guard_store"]);
+    assert!(!FaultClass::StackGuardStore.at_site());
     // Raised by the class glue with the instance's lock at hand, never at a site.
     assert!(FaultClass::ALL
         .iter()
