@@ -162,6 +162,12 @@ pub(crate) fn raise<S>(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<S>) -
                 // SAFETY: `buf` is larger than `KSYM_SYMBOL_LEN`; `ret` is an address.
                 unsafe { sprint_symbol(buf.as_mut_ptr(), black_box(ret)) };
                 black_box(&buf);
+                // Some time in driver text between the lookups, where a watchdog tick
+                // may end the call: with none, under TCG a tick landed in the few
+                // instructions back in driver text only after 20 s (an RCU stall), once.
+                for _ in 0..black_box(256) {
+                    core::hint::spin_loop();
+                }
             }
         }
         15 => {
