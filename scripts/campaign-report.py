@@ -259,6 +259,7 @@ def main():
         head = f" ({os.path.basename(os.path.normpath(run))})" if len(runs) > 1 else ""
         for name, what in (("campaign-fio-errors.txt", "fio / fsck errors"),
                            ("campaign-skipped", "skipped workloads"),
+                           ("campaign-killed.txt", "campaign processes killed (a driver's wild write into its caller's stack)"),
                            ("campaign-kernel-reports.txt", "sanitizer and kernel reports")):
             p = os.path.join(run, name)
             if os.path.exists(p):

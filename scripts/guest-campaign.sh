@@ -456,6 +456,29 @@ site_fired() {
 }
 corruption() { case $1 in flip_dest | skip_insn | corrupt_ptr) return 0 ;; esac; return 1; }
 
+# in_child CMD...: CMD in a child process of its own. A corruption can make the driver
+# store through a wild stack address into the frames of the task that called it (chunk
+# 16 of the 2026-12-05 campaign: a flip_dest in DriverLock::lock moved request's result
+# pointer onto ksys_write's saved registers, and the shell that had written the
+# request died of SIGTRAP on its way back to user space). Every call that reaches the
+# driver from the campaign's shell itself while a site is armed (a swap, testdev0's
+# requests; the other workloads' I/O is fio's and curl's) runs here, so that such a
+# write harms a child, which is noted (campaign-killed.txt) and counts as damaged data,
+# not the campaign. Not for functions that keep state in the shell (fio_intact).
+in_child() {
+	local rc=0
+	("$@") || rc=$?
+	if [ $rc -gt 128 ]; then
+		echo "injection $n: $* killed by signal $((rc - 128))" >> "$R/campaign-killed.txt"
+	fi
+	return $rc
+}
+
+# swap_to DEV IMPL: a swap (the driver's remove and probe run in the writer's task).
+swap_to() {
+	echo "$2" > "$DBG/$1/swap"
+}
+
 # site_one DEV IMPL WORKLOAD CLASS SEED DRIVE: one fault at an instruction drawn at
 # random (seed SEED) from the text of DEV's serving implementation IMPL, or from what
 # its trace saw executed (SITE_KIND). DRIVE runs
@@ -486,7 +509,7 @@ site_one() {
 	site="$site:$sym"
 	$drive || intact=0
 	if ! site_fired "$dev"; then
-		echo "$impl" > "$DBG/$dev/swap" || intact=0
+		in_child swap_to "$dev" "$impl" || intact=0
 		$drive || intact=0
 	fi
 	field_into applied "$DBG/$dev/inject" applied
@@ -529,7 +552,7 @@ site_one() {
 	echo off > "$DBG/$dev/inject"
 	# Whatever a corruption left behind, the next injection starts on a fresh instance.
 	if [ $manifested = 1 ] && [ $detected = 0 ]; then
-		echo "$impl" > "$DBG/$dev/swap"
+		in_child swap_to "$dev" "$impl"
 		wait_until dev_running "$dev"
 	fi
 	return 0
@@ -579,6 +602,9 @@ site_phases() {
 # td_drive: three rounds of op, tick and irq requests through testdev0, each answer
 # checked.
 td_drive() {
+	in_child td_rounds
+}
+td_rounds() {
 	local j e ok=0
 	for ((j = 1; j <= 3; j++)); do
 		for e in op tick irq; do
