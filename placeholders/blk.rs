@@ -31,8 +31,9 @@ use crate::abi_blk::{
     BlkEntry, BlkOps, BlkRq, BLK_DONE_IOERR, BLK_DONE_OK, BLK_DONE_UNSUPP, BLK_ENTRIES,
     BLK_MAX_BYTES, BLK_OP_FLUSH, BLK_OP_READ, BLK_OP_WRITE, BLK_QUEUE_DEPTH,
 };
-use crate::device::{Class, Device};
+use crate::device::{now_ns, Class, Device};
 use crate::instance::{Event, InstanceState};
+use crate::placeholders::blk_busy::{BusyWatch, BUSY_STALL_NS};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::bindings;
 use kernel::ffi::c_void;
@@ -159,6 +160,10 @@ pub(crate) struct Blk {
     rqs: [AtomicPtr<bindings::request>; DEPTH],
     /// A driver said `EBUSY`: run the queue again after the next completion.
     refused: AtomicBool,
+    /// Refusals while the instance held no request (no completion to come).
+    busy: BusyWatch,
+    /// Instances failed because they refused every request while holding none.
+    busy_stalls: AtomicU64,
     /// Requests handed back to blk-mq because the instance holding them died.
     requeued: AtomicU64,
     /// blk-mq request timeouts seen.
@@ -240,6 +245,8 @@ pub(crate) fn create(
                 capacity: AtomicU64::new(0),
                 rqs: [const { AtomicPtr::new(core::ptr::null_mut()) }; DEPTH],
                 refused: AtomicBool::new(false),
+                busy: BusyWatch::new(),
+                busy_stalls: AtomicU64::new(0),
                 requeued: AtomicU64::new(0),
                 timeouts: AtomicU64::new(0),
                 failed: AtomicU64::new(0),
@@ -351,6 +358,7 @@ impl Class for Blk {
     fn show_stats(dev: &BlkDevice, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let c = &dev.class;
         writeln!(f, "requeued {}", c.requeued.load(Ordering::Relaxed))?;
+        writeln!(f, "busy_stalls {}", c.busy_stalls.load(Ordering::Relaxed))?;
         writeln!(f, "timeouts {}", c.timeouts.load(Ordering::Relaxed))?;
         writeln!(f, "failed_requests {}", c.failed.load(Ordering::Relaxed))
     }
@@ -442,13 +450,33 @@ fn queue_rq(dev: &BlkDevice, rq: *mut bindings::request, last: bool) -> u8 {
             .is_ok()
     };
     match r {
-        Ok(0) => BLK_STS_OK,
+        Ok(0) => {
+            dev.class.busy.progress();
+            BLK_STS_OK
+        }
         Ok(_) => {
-            // No room in the driver: blk-mq keeps it, and the next completion runs the
-            // queue again.
             if !release(p) {
                 return BLK_STS_OK;
             }
+            if requests_held(dev) == 0 {
+                // Refused with nothing in flight: no completion will run the queue
+                // again, so blk-mq retries after a short delay; a driver that keeps
+                // this up is stuck (`blk_busy.rs`).
+                if dev.class.busy.refused_idle(now_ns(), BUSY_STALL_NS) {
+                    dev.class.busy_stalls.fetch_add(1, Ordering::Relaxed);
+                    pr_warn!(
+                        "{}: the driver refuses every request and holds none, for over {} ms: recovering the device\n",
+                        dev.name,
+                        BUSY_STALL_NS / 1_000_000
+                    );
+                    let fail = dev.device_hang(QUEUE_RQ);
+                    dev.fail_async(a, QUEUE_RQ, fail);
+                }
+                return BLK_STS_RESOURCE;
+            }
+            // No room in the driver: blk-mq keeps it, and the next completion runs the
+            // queue again.
+            dev.class.busy.progress();
             dev.class.refused.store(true, Ordering::Release);
             BLK_STS_DEV_RESOURCE
         }

@@ -6,13 +6,16 @@
 //! - `testdev.rs`: the guarded test device `testdev0`;
 //! - `nic.rs`: the Ethernet device `ndeth0`, with `nic_tx.rs`, the skbs its instances
 //!   hold;
-//! - `blk.rs`: the block device `ndblk0`.
+//! - `blk.rs`: the block device `ndblk0`, with `blk_busy.rs`, the watch on an
+//!   instance that refuses requests while it holds none.
 //!
 //! Rust resolves a plain `mod x;` in a file reached through `#[path]` (as this one is
 //! from `ndriver/ndriver_main.rs`) next to that file, hence the `#[path]` on each part.
 
 #[path = "blk.rs"]
 pub(crate) mod blk;
+#[path = "blk_busy.rs"]
+pub(crate) mod blk_busy;
 #[path = "nic.rs"]
 pub(crate) mod nic;
 #[path = "nic_tx.rs"]
