@@ -40,12 +40,13 @@ use crate::placeholders::nic_tx::TxLent;
 use crate::stats::{exported_name, NR_EXPORTED};
 use crate::timeout::Bounds;
 use crate::undo::action_list::Kind;
-use crate::wrappers::net::{copy_cstr, Napi, NetDev, Skb, IFF_ALLMULTI, IFF_PROMISC};
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use crate::wrappers::net::{copy_cstr, Napi, NetDev, NetDevBox, Skb, IFF_ALLMULTI, IFF_PROMISC};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use kernel::bindings;
 use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::new_spinlock_irq;
 use kernel::prelude::*;
-use kernel::sync::{Arc, SpinLockIrq};
+use kernel::sync::{Arc, SetOnce, SpinLockIrq};
 
 #[path = "nic/ethtool.rs"]
 mod ethtool;
@@ -163,17 +164,18 @@ pub(crate) struct NetCounters {
 ///
 /// # Invariants
 ///
-/// `nd` is NULL or a placeholder made by [`NetDev::alloc`] (so [`NetDev`]'s invariant
-/// holds for it) whose owner is the [`NicDev`] this `Nic` is the class of, pinned in
-/// its `Arc`. Only `create` sets it, once the device is pinned and before registering
-/// the placeholder. It is set back to NULL before the placeholder is freed: by `create`
-/// if registering fails, else by the drop of this `Nic`, after `shutdown` unregistered
-/// it. So the placeholder lives as long as the device, and the kernel calls its
-/// operations only while it is registered.
-#[pin_data(PinnedDrop)]
+/// `nd`, once populated, holds the placeholder (a [`NetDevBox`]) whose owner is the
+/// [`NicDev`] this `Nic` is the class of, pinned in its `Arc`. Only `create` populates
+/// it, once the device is pinned and before registering the placeholder; it is freed
+/// with this `Nic` (its first field: before the others). It is registered from
+/// `create`'s successful `register` until `shutdown` unregisters it: a device exists
+/// (outside `create`) only once `register` succeeded, and `shutdown` runs once for it
+/// (`ndriver/devices.rs`), before it is freed. So the placeholder lives as long as the
+/// device, and the kernel calls its operations only while it is registered.
+#[pin_data]
 pub(crate) struct Nic {
-    /// The placeholder (NULL until `create` made it).
-    nd: AtomicPtr<c_void>,
+    /// The placeholder (empty until `create` made it).
+    nd: SetOnce<NetDevBox>,
     /// The interface name (for logs).
     ifname: &'static CStr,
     /// Set by `ndriver_net_napi_complete` during a poll.
@@ -220,12 +222,9 @@ unsafe fn table<'a>(ops: *const c_void) -> &'a NicOps {
 }
 
 impl Nic {
-    /// The placeholder.
-    pub(crate) fn netdev(&self) -> Option<NetDev> {
-        let p = self.nd.load(Ordering::Acquire);
-        // SAFETY: set by `create` to a live placeholder, freed only when the device is
-        // (type invariant).
-        (!p.is_null()).then(|| unsafe { NetDev::from_raw(p) })
+    /// The placeholder (it lives as long as the device).
+    pub(crate) fn netdev(&self) -> Option<&NetDev> {
+        self.nd.as_ref().map(|nd| &**nd)
     }
 
     /// The receive filter snapshot drivers program.
@@ -234,7 +233,7 @@ impl Nic {
     }
 
     /// Takes a new snapshot of the receive filter from the placeholder.
-    fn snapshot_filter(&self, nd: NetDev, locked: bool) {
+    fn snapshot_filter(&self, nd: &NetDev, locked: bool) {
         let mut mc = [0u64; MC_MAX];
         let n = nd.mc_list(&mut mc, locked);
         let f = nd.flags();
@@ -459,8 +458,11 @@ impl Class for Nic {
     }
 
     fn shutdown(dev: &NicDev) {
-        if let Some(nd) = dev.class.netdev() {
-            nd.unregister();
+        if let Some(nd) = dev.class.nd.as_ref() {
+            // SAFETY: registered by `create`, and `shutdown` runs once, after it (type
+            // invariant of `Nic`), in process context without the RTNL lock (module exit,
+            // or a failed `Devices::add` at load).
+            unsafe { nd.unregister() };
         }
     }
 
@@ -527,7 +529,7 @@ pub(crate) fn create(
             name,
             irq_name,
             try_pin_init!(Nic {
-                nd: AtomicPtr::new(core::ptr::null_mut()),
+                nd: SetOnce::new(),
                 ifname,
                 napi_done: AtomicBool::new(false),
                 poll_cpu: AtomicU32::new(0),
@@ -546,42 +548,36 @@ pub(crate) fn create(
         GFP_KERNEL,
     )?;
     let owner = core::ptr::from_ref::<NicDev>(&dev).cast::<c_void>();
-    let nd = NetDev::alloc(owner, ifname)?;
-    // INVARIANT: a placeholder owned by `dev`, which is pinned in its `Arc`.
-    dev.class.nd.store(nd.as_ptr(), Ordering::Release);
+    // INVARIANT: a placeholder owned by `dev`, which is pinned in its `Arc`; this is the
+    // only place that populates `nd` (so it does not fail here), before registering it.
+    if !dev.class.nd.populate(NetDevBox::alloc(owner, ifname)?) {
+        return Err(EBUSY);
+    }
+    let Some(nd) = dev.class.nd.as_ref() else {
+        return Err(EBUSY);
+    };
     dev.log_config(NIC_KEY_MTU, nd.mtu() as u64)?;
-    if let Err(e) = nd.register() {
-        // INVARIANT: NULL before the placeholder is freed.
-        dev.class.nd.store(core::ptr::null_mut(), Ordering::Release);
-        // SAFETY: never registered, not used again.
-        unsafe { nd.free() };
-        return Err(e);
-    }
+    // SAFETY: process context (module load) without the RTNL lock; never registered yet,
+    // and nothing else registers or unregisters it; `shutdown` unregisters it (type
+    // invariant of `Nic`) before the device, and with it the placeholder, is freed. On
+    // failure the device (never handed out, so never shut down) frees it unregistered when
+    // it drops, on return.
+    unsafe { nd.register() }?;
     Ok(dev)
-}
-
-#[pinned_drop]
-impl PinnedDrop for Nic {
-    fn drop(self: Pin<&mut Self>) {
-        let p = self.nd.swap(core::ptr::null_mut(), Ordering::AcqRel);
-        if !p.is_null() {
-            // SAFETY: unregistered by `shutdown` (the device's last act) and not used
-            // any more: the device is being freed.
-            unsafe { NetDev::from_raw(p).free() };
-        }
-    }
 }
 
 /// The device behind a placeholder pointer from the kernel.
 ///
 /// # Safety
 ///
-/// `nd` is the placeholder of a live `NicDev` (the kernel calls its operations only
-/// while it is registered, and the device outlives its registration).
-unsafe fn dev_of<'a>(nd: *mut c_void) -> (&'a NicDev, NetDev) {
-    // SAFETY: per this function's contract.
+/// `nd` is the placeholder of a `NicDev` that stays live for `'a` (the kernel calls its
+/// operations only while it is registered, and the device outlives its registration).
+unsafe fn dev_of<'a>(nd: *mut bindings::net_device) -> (&'a NicDev, &'a NetDev) {
+    // SAFETY: a placeholder of a live `NicDev` (this function's contract), which frees it
+    // only when it is freed itself.
     let nd = unsafe { NetDev::from_raw(nd) };
-    // SAFETY: `owner` is the `NicDev` given to `NetDev::alloc` in `create`.
+    // SAFETY: `owner` is the `NicDev` given to `NetDevBox::alloc` in `create`, live (this
+    // function's contract).
     (unsafe { &*nd.owner().cast::<NicDev>() }, nd)
 }
 

@@ -6,39 +6,46 @@
 //!
 //! The kernel crate has no `net_device` abstraction, so this file is the one place
 //! that calls the raw functions: the exported ones directly, the `static inline`
-//! ones through `wrappers/netdevice.c` and `wrappers/skbuff.c`. Kernel objects are
-//! opaque pointers here; their layouts stay on the C side.
+//! ones through `wrappers/netdevice.c` and `wrappers/skbuff.c`. The placeholder's
+//! `net_device`, its NAPI context and its skb queues are opaque kernel objects here
+//! ([`NetDev`], [`Napi`], [`SkbQueue`]), only ever reached by reference; the one
+//! owner of the allocation is a [`NetDevBox`]. Their layouts stay on the C side.
 
 use core::mem::ManuallyDrop;
+use core::ops::Deref;
 use core::ptr::NonNull;
+use kernel::bindings;
 use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::prelude::*;
+use kernel::types::Opaque;
 
 mod raw {
+    use kernel::bindings::{napi_struct, net_device, sk_buff_head};
     use kernel::ffi::{c_char, c_int, c_uint, c_void};
 
     extern "C" {
         // wrappers/netdevice.c
-        pub(super) fn ndriver_nic_alloc(dev: *mut c_void, name: *const c_char) -> *mut c_void;
-        pub(super) fn ndriver_nic_dev_of(nd: *mut c_void) -> *mut c_void;
-        pub(super) fn ndriver_nic_dev_of_napi(napi: *mut c_void) -> *mut c_void;
-        pub(super) fn ndriver_nic_napi(nd: *mut c_void) -> *mut c_void;
-        pub(super) fn ndriver_nic_resend(nd: *mut c_void) -> *mut c_void;
-        pub(super) fn ndriver_nic_sent(nd: *mut c_void) -> *mut c_void;
-        pub(super) fn ndriver_nic_free(nd: *mut c_void);
-        pub(super) fn ndriver_netif_stop_queue(nd: *mut c_void);
-        pub(super) fn ndriver_netif_wake_queue(nd: *mut c_void);
-        pub(super) fn ndriver_napi_schedule(napi: *mut c_void) -> bool;
-        pub(super) fn ndriver_nic_flags(nd: *mut c_void) -> c_uint;
-        pub(super) fn ndriver_nic_running(nd: *mut c_void) -> bool;
-        pub(super) fn ndriver_nic_mtu(nd: *mut c_void) -> c_uint;
-        pub(super) fn ndriver_nic_max_mtu(nd: *mut c_void) -> c_uint;
-        pub(super) fn ndriver_nic_set_mtu(nd: *mut c_void, mtu: c_uint);
-        pub(super) fn ndriver_nic_addr(nd: *mut c_void) -> u64;
-        pub(super) fn ndriver_nic_set_addr(nd: *mut c_void, mac: *const u8);
-        pub(super) fn ndriver_nic_mc_list(nd: *mut c_void, mc: *mut u64, max: c_uint) -> c_uint;
-        pub(super) fn ndriver_nic_addr_lock_bh(nd: *mut c_void);
-        pub(super) fn ndriver_nic_addr_unlock_bh(nd: *mut c_void);
+        pub(super) fn ndriver_nic_alloc(dev: *mut c_void, name: *const c_char) -> *mut net_device;
+        pub(super) fn ndriver_nic_dev_of(nd: *mut net_device) -> *mut c_void;
+        pub(super) fn ndriver_nic_dev_of_napi(napi: *mut napi_struct) -> *mut c_void;
+        pub(super) fn ndriver_nic_napi(nd: *mut net_device) -> *mut napi_struct;
+        pub(super) fn ndriver_nic_resend(nd: *mut net_device) -> *mut sk_buff_head;
+        pub(super) fn ndriver_nic_sent(nd: *mut net_device) -> *mut sk_buff_head;
+        pub(super) fn ndriver_nic_free(nd: *mut net_device);
+        pub(super) fn ndriver_netif_stop_queue(nd: *mut net_device);
+        pub(super) fn ndriver_netif_wake_queue(nd: *mut net_device);
+        pub(super) fn ndriver_napi_schedule(napi: *mut napi_struct) -> bool;
+        pub(super) fn ndriver_nic_flags(nd: *mut net_device) -> c_uint;
+        pub(super) fn ndriver_nic_running(nd: *mut net_device) -> bool;
+        pub(super) fn ndriver_nic_mtu(nd: *mut net_device) -> c_uint;
+        pub(super) fn ndriver_nic_max_mtu(nd: *mut net_device) -> c_uint;
+        pub(super) fn ndriver_nic_set_mtu(nd: *mut net_device, mtu: c_uint);
+        pub(super) fn ndriver_nic_addr(nd: *mut net_device) -> u64;
+        pub(super) fn ndriver_nic_set_addr(nd: *mut net_device, mac: *const u8);
+        pub(super) fn ndriver_nic_mc_list(nd: *mut net_device, mc: *mut u64, max: c_uint)
+            -> c_uint;
+        pub(super) fn ndriver_nic_addr_lock_bh(nd: *mut net_device);
+        pub(super) fn ndriver_nic_addr_unlock_bh(nd: *mut net_device);
         // wrappers/skbuff.c
         pub(super) fn ndriver_skb_data(skb: *mut c_void) -> *const u8;
         pub(super) fn ndriver_skb_len(skb: *mut c_void) -> c_uint;
@@ -47,24 +54,24 @@ mod raw {
         pub(super) fn ndriver_skb_consume_any(skb: *mut c_void);
         pub(super) fn ndriver_skb_free_any(skb: *mut c_void);
         pub(super) fn ndriver_skb_rx(
-            nd: *mut c_void,
-            napi: *mut c_void,
+            nd: *mut net_device,
+            napi: *mut napi_struct,
             data: *const c_void,
             len: c_uint,
         ) -> c_int;
         pub(super) fn ndriver_skb_requeue(skb: *mut c_void) -> c_int;
-        pub(super) fn ndriver_skb_queue_len(q: *mut c_void) -> c_uint;
+        pub(super) fn ndriver_skb_queue_len(q: *mut sk_buff_head) -> c_uint;
         pub(super) fn ndriver_skb_new(len: c_uint) -> *mut c_void;
         // Exported kernel functions.
-        pub(super) fn register_netdev(nd: *mut c_void) -> c_int;
-        pub(super) fn unregister_netdev(nd: *mut c_void);
-        pub(super) fn netif_carrier_on(nd: *mut c_void);
-        pub(super) fn netif_carrier_off(nd: *mut c_void);
-        pub(super) fn napi_enable(napi: *mut c_void);
-        pub(super) fn napi_disable(napi: *mut c_void);
-        pub(super) fn napi_complete_done(napi: *mut c_void, work: c_int) -> bool;
-        pub(super) fn skb_queue_tail(q: *mut c_void, skb: *mut c_void);
-        pub(super) fn skb_dequeue(q: *mut c_void) -> *mut c_void;
+        pub(super) fn register_netdev(nd: *mut net_device) -> c_int;
+        pub(super) fn unregister_netdev(nd: *mut net_device);
+        pub(super) fn netif_carrier_on(nd: *mut net_device);
+        pub(super) fn netif_carrier_off(nd: *mut net_device);
+        pub(super) fn napi_enable(napi: *mut napi_struct);
+        pub(super) fn napi_disable(napi: *mut napi_struct);
+        pub(super) fn napi_complete_done(napi: *mut napi_struct, work: c_int) -> bool;
+        pub(super) fn skb_queue_tail(q: *mut sk_buff_head, skb: *mut c_void);
+        pub(super) fn skb_dequeue(q: *mut sk_buff_head) -> *mut c_void;
     }
 }
 
@@ -73,146 +80,108 @@ pub(crate) const IFF_PROMISC: u32 = 0x100;
 /// `IFF_ALLMULTI` of `net_device::flags`.
 pub(crate) const IFF_ALLMULTI: u32 = 0x200;
 
-/// A placeholder `net_device` (with its NAPI context and queue of transmits to send again in
-/// its private area), owned by the framework from [`NetDev::alloc`] to
-/// [`NetDev::free`].
+/// A placeholder `net_device` (with its NAPI context and its queues of transmits in its
+/// private area), only ever seen through a shared reference: `&NetDev` from the
+/// [`NetDevBox`] that owns it, or from [`NetDev::from_raw`] on a pointer the kernel passed
+/// to one of its operations.
 ///
 /// # Invariants
 ///
-/// `self.0` is a `net_device` made by `ndriver_nic_alloc` (`wrappers/netdevice.c`,
-/// through [`NetDev::alloc`]) and not freed yet: its private area is the placeholder's
-/// (`struct ndriver_nic_priv`: the owner, the NAPI context added with
-/// `netif_napi_add`, the `resend` and `sent` queues initialised there), and its
-/// operation tables are the placeholder's. The handle is `Copy`; the `net_device` is
-/// freed only by [`NetDev::free`], which is `unsafe`: its caller promises that no copy,
-/// nor a [`Napi`] or [`SkbQueue`] taken from it, is used afterwards.
+/// A `&NetDev` points at a `net_device` made by `ndriver_nic_alloc`
+/// (`wrappers/netdevice.c`, through [`NetDevBox::alloc`]) that stays allocated for the
+/// reference's whole lifetime: its private area is the placeholder's (`struct
+/// ndriver_nic_priv`: the owner, the NAPI context added with `netif_napi_add`, the
+/// `resend` and `sent` queues initialised there), and its operation tables are the
+/// placeholder's.
 ///
-/// Whether it is registered is not part of the invariant: [`NetDev::register`] and
-/// [`NetDev::unregister`] rely on their one caller (`placeholders/nic.rs`, `create`
-/// then `shutdown`) calling each once, in that order.
-#[derive(Clone, Copy)]
-pub(crate) struct NetDev(*mut c_void);
+/// Whether it is registered is not part of this invariant: [`NetDevBox`] keeps that.
+#[repr(transparent)]
+pub(crate) struct NetDev(Opaque<bindings::net_device>);
 
-// SAFETY: a `net_device` is used from any context; the operations below are the
-// kernel's thread-safe ones (or documented to need the caller's serialisation).
-unsafe impl Send for NetDev {}
 // SAFETY: a `&NetDev` only reaches the `net_device` through the kernel operations below,
-// which do their own locking (or are documented to need the caller's serialisation).
+// which may run from any context and do their own locking; the two writes without a lock
+// of their own (`set_mtu`, `set_addr`) are `unsafe`, their callers holding the RTNL lock.
 unsafe impl Sync for NetDev {}
 
 impl NetDev {
-    /// An Ethernet placeholder named `name` whose callbacks find `owner` (see
-    /// [`NetDev::owner`]); random station address, carrier off, not registered.
-    pub(crate) fn alloc(owner: *const c_void, name: &CStr) -> Result<Self> {
-        // SAFETY: `name` is NUL-terminated; `owner` is stored, not dereferenced.
-        let nd = unsafe { raw::ndriver_nic_alloc(owner.cast_mut(), name.as_char_ptr()) };
-        if nd.is_null() {
-            return Err(ENOMEM);
-        }
-        // INVARIANT: made by `ndriver_nic_alloc` just now; freed only by `free`.
-        Ok(NetDev(nd))
-    }
-
-    /// The placeholder behind a pointer the kernel passed to a callback.
+    /// The placeholder behind a pointer the kernel passed to one of its operations.
     ///
     /// # Safety
     ///
-    /// `nd` is a placeholder made by [`NetDev::alloc`] and not freed.
-    pub(crate) unsafe fn from_raw(nd: *mut c_void) -> Self {
-        // INVARIANT: per this function's contract.
-        NetDev(nd)
+    /// `nd` points at a placeholder made by [`NetDevBox::alloc`] that is not freed for
+    /// the whole of `'a`.
+    pub(crate) unsafe fn from_raw<'a>(nd: *mut bindings::net_device) -> &'a NetDev {
+        // CAST: `NetDev` is a `repr(transparent)` wrapper of `bindings::net_device`
+        // (through `Opaque`, itself `repr(transparent)`).
+        // INVARIANT: a placeholder, allocated for `'a` (this function's contract).
+        // SAFETY: `nd` points at a live `net_device` for `'a` (this function's contract),
+        // and `NetDev` only hands out shared access to it.
+        unsafe { &*nd.cast::<NetDev>() }
     }
 
-    /// The placeholder of a NAPI context the kernel passed to a poll callback.
-    ///
-    /// # Safety
-    ///
-    /// `napi` is the NAPI context of a live placeholder.
-    pub(crate) unsafe fn owner_of_napi(napi: *mut c_void) -> *const c_void {
-        // SAFETY: per this function's contract.
-        unsafe { raw::ndriver_nic_dev_of_napi(napi) }
+    /// The raw `net_device`, for the calls below.
+    fn as_raw(&self) -> *mut bindings::net_device {
+        self.0.get()
     }
 
-    /// The `owner` given to [`NetDev::alloc`].
+    /// The `owner` given to [`NetDevBox::alloc`].
     pub(crate) fn owner(&self) -> *const c_void {
-        // SAFETY: `self.0` is a live placeholder.
-        unsafe { raw::ndriver_nic_dev_of(self.0) }
-    }
-
-    /// The raw pointer (for identity checks only).
-    pub(crate) fn as_ptr(&self) -> *mut c_void {
-        self.0
-    }
-
-    /// Registers it with the network stack.
-    pub(crate) fn register(&self) -> Result {
-        // SAFETY: a live, allocated, unregistered placeholder.
-        kernel::error::to_result(unsafe { raw::register_netdev(self.0) })
-    }
-
-    /// Unregisters it (process context, not under the RTNL lock).
-    pub(crate) fn unregister(&self) {
-        // SAFETY: registered by `register`.
-        unsafe { raw::unregister_netdev(self.0) }
-    }
-
-    /// Frees it and the skbs still queued on it.
-    ///
-    /// # Safety
-    ///
-    /// Not registered any more, and not used afterwards.
-    pub(crate) unsafe fn free(self) {
-        // SAFETY: per this function's contract.
-        unsafe { raw::ndriver_nic_free(self.0) }
+        // SAFETY: `self` is a live placeholder (type invariant): its private area holds the
+        // owner.
+        unsafe { raw::ndriver_nic_dev_of(self.as_raw()) }
     }
 
     /// Stops the transmit queue (no netlink event).
     pub(crate) fn stop_queue(&self) {
-        // SAFETY: a live placeholder; safe from any context.
-        unsafe { raw::ndriver_netif_stop_queue(self.0) }
+        // SAFETY: `self` is a live placeholder (type invariant); `netif_stop_queue` is safe
+        // from any context.
+        unsafe { raw::ndriver_netif_stop_queue(self.as_raw()) }
     }
 
     /// Wakes the transmit queue.
     pub(crate) fn wake_queue(&self) {
-        // SAFETY: `self.0` is a live placeholder; `netif_wake_queue` is safe from any context.
-        unsafe { raw::ndriver_netif_wake_queue(self.0) }
+        // SAFETY: `self` is a live placeholder (type invariant); `netif_wake_queue` is safe
+        // from any context.
+        unsafe { raw::ndriver_netif_wake_queue(self.as_raw()) }
     }
 
     /// Sets the carrier (a change is a link event).
     pub(crate) fn set_carrier(&self, on: bool) {
-        // SAFETY: `self.0` is a live placeholder; `netif_carrier_on`/`_off` are safe from any
-        // context.
+        // SAFETY: `self` is a live placeholder (type invariant); `netif_carrier_on`/`_off`
+        // are safe from any context.
         unsafe {
             if on {
-                raw::netif_carrier_on(self.0)
+                raw::netif_carrier_on(self.as_raw())
             } else {
-                raw::netif_carrier_off(self.0)
+                raw::netif_carrier_off(self.as_raw())
             }
         }
     }
 
     /// `net_device::flags`.
     pub(crate) fn flags(&self) -> u32 {
-        // SAFETY: a live placeholder.
-        unsafe { raw::ndriver_nic_flags(self.0) }
+        // SAFETY: `self` is a live placeholder (type invariant); a `READ_ONCE` of the flags.
+        unsafe { raw::ndriver_nic_flags(self.as_raw()) }
     }
 
     /// Whether the interface is up.
     pub(crate) fn running(&self) -> bool {
-        // SAFETY: a live placeholder.
-        unsafe { raw::ndriver_nic_running(self.0) }
+        // SAFETY: `self` is a live placeholder (type invariant); `netif_running` only tests
+        // a state bit.
+        unsafe { raw::ndriver_nic_running(self.as_raw()) }
     }
 
     /// The MTU.
     pub(crate) fn mtu(&self) -> u32 {
-        // SAFETY: a live placeholder.
-        unsafe { raw::ndriver_nic_mtu(self.0) }
+        // SAFETY: `self` is a live placeholder (type invariant); a `READ_ONCE` of the MTU.
+        unsafe { raw::ndriver_nic_mtu(self.as_raw()) }
     }
 
     /// The largest MTU it accepts (what the hardware behind it may receive).
     pub(crate) fn max_mtu(&self) -> u32 {
-        // SAFETY: a live placeholder.
-        unsafe { raw::ndriver_nic_max_mtu(self.0) }
+        // SAFETY: `self` is a live placeholder (type invariant); `max_mtu` is set once, by
+        // `ndriver_nic_alloc`.
+        unsafe { raw::ndriver_nic_max_mtu(self.as_raw()) }
     }
 
     /// Sets the MTU.
@@ -222,15 +191,16 @@ impl NetDev {
     /// The caller holds the RTNL lock (as `ndo_change_mtu` runs): the MTU is written
     /// without another lock.
     pub(crate) unsafe fn set_mtu(&self, mtu: u32) {
-        // SAFETY: a live placeholder; the RTNL lock serialises the write (this function's
-        // contract).
-        unsafe { raw::ndriver_nic_set_mtu(self.0, mtu) }
+        // SAFETY: `self` is a live placeholder (type invariant); the RTNL lock serialises
+        // the write (this function's contract).
+        unsafe { raw::ndriver_nic_set_mtu(self.as_raw(), mtu) }
     }
 
     /// The station address, first byte in the low bits.
     pub(crate) fn addr(&self) -> u64 {
-        // SAFETY: a live placeholder.
-        unsafe { raw::ndriver_nic_addr(self.0) }
+        // SAFETY: `self` is a live placeholder (type invariant); `dev_addr` is always
+        // allocated (by `alloc_etherdev`).
+        unsafe { raw::ndriver_nic_addr(self.as_raw()) }
     }
 
     /// Sets the station address.
@@ -241,111 +211,237 @@ impl NetDev {
     /// written without another lock.
     pub(crate) unsafe fn set_addr(&self, mac: u64) {
         let b = mac.to_le_bytes();
-        // SAFETY: a live placeholder; `b` holds at least 6 bytes; the RTNL lock serialises
-        // the write (this function's contract).
-        unsafe { raw::ndriver_nic_set_addr(self.0, b.as_ptr()) }
+        // SAFETY: `self` is a live placeholder (type invariant); `b` holds at least 6
+        // bytes; the RTNL lock serialises the write (this function's contract).
+        unsafe { raw::ndriver_nic_set_addr(self.as_raw(), b.as_ptr()) }
     }
 
     /// Copies up to `mc.len()` multicast addresses; returns how many there are.
     /// `locked`: the caller runs under the address lock (`ndo_set_rx_mode`).
     pub(crate) fn mc_list(&self, mc: &mut [u64], locked: bool) -> usize {
-        // SAFETY: a live placeholder; the list is read under the address lock, taken
-        // here unless the caller holds it.
+        let nd = self.as_raw();
+        // SAFETY: `nd` is a live placeholder (type invariant); `mc` is writable for its
+        // length; the list is read under the address lock, taken here unless the caller
+        // holds it.
         unsafe {
             if !locked {
-                raw::ndriver_nic_addr_lock_bh(self.0);
+                raw::ndriver_nic_addr_lock_bh(nd);
             }
-            let n = raw::ndriver_nic_mc_list(self.0, mc.as_mut_ptr(), mc.len() as c_uint);
+            let n = raw::ndriver_nic_mc_list(nd, mc.as_mut_ptr(), mc.len() as c_uint);
             if !locked {
-                raw::ndriver_nic_addr_unlock_bh(self.0);
+                raw::ndriver_nic_addr_unlock_bh(nd);
             }
             n as usize
         }
     }
 
-    /// Its NAPI context.
-    pub(crate) fn napi(&self) -> Napi {
-        // INVARIANT: the NAPI context in the private area of a live placeholder.
-        // SAFETY: a live placeholder.
-        Napi(unsafe { raw::ndriver_nic_napi(self.0) })
+    /// Its NAPI context (it lives as long as the placeholder).
+    pub(crate) fn napi(&self) -> &Napi {
+        // SAFETY: `self` is a live placeholder (type invariant); this only computes the
+        // address of the NAPI context in its private area.
+        let napi = unsafe { raw::ndriver_nic_napi(self.as_raw()) };
+        // SAFETY: the NAPI context of the placeholder `self`, which `ndriver_nic_alloc`
+        // added with `netif_napi_add` and which stays allocated as long as `self` is
+        // borrowed (type invariant).
+        unsafe { Napi::from_raw(napi) }
     }
 
     /// Its queue of transmits a dead instance never reported done, to be sent again.
-    pub(crate) fn resend(&self) -> SkbQueue {
-        // INVARIANT: the `resend` queue in the private area of a live placeholder.
-        // SAFETY: a live placeholder.
-        SkbQueue(unsafe { raw::ndriver_nic_resend(self.0) })
+    pub(crate) fn resend(&self) -> &SkbQueue {
+        // SAFETY: `self` is a live placeholder (type invariant); this only computes the
+        // address of the `resend` queue in its private area.
+        let q = unsafe { raw::ndriver_nic_resend(self.as_raw()) };
+        // SAFETY: the `resend` queue of the placeholder `self`, initialised by
+        // `ndriver_nic_alloc` and allocated as long as `self` is borrowed (type invariant).
+        unsafe { SkbQueue::from_raw(q) }
     }
 
     /// Its queue of transmits a dead instance's device had sent, freed once the
     /// instance's DMA mappings are undone.
-    pub(crate) fn sent(&self) -> SkbQueue {
-        // INVARIANT: the `sent` queue in the private area of a live placeholder.
-        // SAFETY: a live placeholder.
-        SkbQueue(unsafe { raw::ndriver_nic_sent(self.0) })
+    pub(crate) fn sent(&self) -> &SkbQueue {
+        // SAFETY: `self` is a live placeholder (type invariant); this only computes the
+        // address of the `sent` queue in its private area.
+        let q = unsafe { raw::ndriver_nic_sent(self.as_raw()) };
+        // SAFETY: the `sent` queue of the placeholder `self`, initialised by
+        // `ndriver_nic_alloc` and allocated as long as `self` is borrowed (type invariant).
+        unsafe { SkbQueue::from_raw(q) }
     }
 
     /// Hands a received frame to the stack (copied into a fresh skb): through GRO
     /// when `napi` is given, else through the backlog. `ENOMEM`: dropped.
-    pub(crate) fn receive(&self, napi: Option<Napi>, frame: &[u8]) -> Result {
-        let n = napi.map_or(core::ptr::null_mut(), |n| n.0);
-        // SAFETY: a live placeholder; `frame` is readable for its length.
+    pub(crate) fn receive(&self, napi: Option<&Napi>, frame: &[u8]) -> Result {
+        let n = napi.map_or(core::ptr::null_mut(), Napi::as_raw);
+        // SAFETY: `self` is a live placeholder (type invariant); `n` is NULL or a live NAPI
+        // context (type invariant of `Napi`); `frame` is readable for its length.
         kernel::error::to_result(unsafe {
-            raw::ndriver_skb_rx(self.0, n, frame.as_ptr().cast(), frame.len() as c_uint)
+            raw::ndriver_skb_rx(
+                self.as_raw(),
+                n,
+                frame.as_ptr().cast(),
+                frame.len() as c_uint,
+            )
         })
     }
 }
 
-/// A NAPI context of a placeholder.
+/// The owner of a placeholder `net_device`: it allocates it ([`NetDevBox::alloc`]),
+/// registers and unregisters it, and frees it (with the skbs still on its queues) when
+/// dropped. It derefs to the [`NetDev`] every other user borrows.
 ///
 /// # Invariants
 ///
-/// `self.0` is the NAPI context in the private area of a placeholder `net_device` as
-/// [`NetDev`]'s invariant describes it (added by `netif_napi_add` in
-/// `ndriver_nic_alloc`, with the placeholder's poll); it lives as long as that
-/// placeholder, which [`NetDev::free`]'s caller promises is not freed while a `Napi`
-/// taken from it is used.
+/// `self.nd` points at a placeholder made by `ndriver_nic_alloc` for this box alone:
+/// nothing but this box's drop frees it, so it stays allocated (and [`NetDev`]'s
+/// invariant holds for every `&NetDev` borrowed from the box) until then. It is not
+/// registered when the box drops: [`NetDevBox::register`] is `unsafe`, its caller
+/// promising to [`NetDevBox::unregister`] it before.
+pub(crate) struct NetDevBox {
+    nd: NonNull<NetDev>,
+}
+
+// SAFETY: the box owns the `net_device`, which the kernel lets any thread use and free.
+unsafe impl Send for NetDevBox {}
+// SAFETY: a `&NetDevBox` gives a `&NetDev` (which is `Sync`), and `register` and
+// `unregister`, whose callers serialise them (their contracts).
+unsafe impl Sync for NetDevBox {}
+
+impl NetDevBox {
+    /// An Ethernet placeholder named `name` whose callbacks find `owner` (see
+    /// [`NetDev::owner`]); random station address, carrier off, not registered.
+    pub(crate) fn alloc(owner: *const c_void, name: &CStr) -> Result<Self> {
+        // SAFETY: `name` is NUL-terminated; `owner` is stored, not dereferenced.
+        let nd = unsafe { raw::ndriver_nic_alloc(owner.cast_mut(), name.as_char_ptr()) };
+        let nd = NonNull::new(nd.cast::<NetDev>()).ok_or(ENOMEM)?;
+        // INVARIANT: made by `ndriver_nic_alloc` just now, not registered, and nobody else
+        // has its pointer: the box is its only owner.
+        Ok(NetDevBox { nd })
+    }
+
+    /// Registers it with the network stack.
+    ///
+    /// # Safety
+    ///
+    /// Process context, not under the RTNL lock. It is not registered now (never, or
+    /// [`NetDevBox::unregister`]ed since), nor being registered or unregistered
+    /// concurrently; if this succeeds, the caller unregisters it with
+    /// [`NetDevBox::unregister`] before the box drops.
+    pub(crate) unsafe fn register(&self) -> Result {
+        // SAFETY: a live placeholder (type invariant), not registered, in process context
+        // without the RTNL lock (this function's contract).
+        kernel::error::to_result(unsafe { raw::register_netdev(self.as_raw()) })
+    }
+
+    /// Unregisters it.
+    ///
+    /// # Safety
+    ///
+    /// Process context, not under the RTNL lock. It was registered by
+    /// [`NetDevBox::register`] and is not unregistered yet, nor being registered or
+    /// unregistered concurrently.
+    pub(crate) unsafe fn unregister(&self) {
+        // SAFETY: a live placeholder (type invariant), registered, in process context
+        // without the RTNL lock (this function's contract).
+        unsafe { raw::unregister_netdev(self.as_raw()) }
+    }
+}
+
+impl Deref for NetDevBox {
+    type Target = NetDev;
+
+    fn deref(&self) -> &NetDev {
+        // SAFETY: `self.nd` is allocated until the box drops (type invariant), so for as
+        // long as `self` is borrowed; `NetDev`'s invariant holds for it.
+        unsafe { self.nd.as_ref() }
+    }
+}
+
+impl Drop for NetDevBox {
+    /// Frees it and the skbs still queued on it.
+    fn drop(&mut self) {
+        // SAFETY: a live placeholder that only this box frees, and not registered (type
+        // invariant); no `&NetDev` borrowed from the box outlives it.
+        unsafe { raw::ndriver_nic_free(self.as_raw()) }
+    }
+}
+
+/// The NAPI context of a placeholder, only ever seen through a shared reference (from
+/// [`NetDev::napi`], or [`Napi::from_raw`] in the poll the kernel calls). It is a field of
+/// the placeholder's private area, so its owner is the placeholder's [`NetDevBox`].
+///
+/// # Invariants
+///
+/// A `&Napi` points at the NAPI context in the private area of a placeholder
+/// `net_device` as [`NetDev`]'s invariant describes it (added by `netif_napi_add` in
+/// `ndriver_nic_alloc`, with the placeholder's poll, and deleted only when
+/// `ndriver_nic_free` frees the `net_device`), which stays allocated for the reference's
+/// whole lifetime.
 ///
 /// Whether polling is enabled is not part of the invariant: [`Napi::enable`] and
 /// [`Napi::disable`] rely on their callers (`ndo_open` and `ndo_stop` in
 /// `placeholders/nic/ndo.rs`) pairing them, and [`Napi::complete`] on being called
 /// from this context's poll.
-#[derive(Clone, Copy)]
-pub(crate) struct Napi(*mut c_void);
+#[repr(transparent)]
+pub(crate) struct Napi(Opaque<bindings::napi_struct>);
+
+// SAFETY: a `&Napi` only reaches the NAPI context through the kernel's NAPI functions,
+// which synchronise through its state bits.
+unsafe impl Sync for Napi {}
 
 impl Napi {
-    /// The raw pointer the kernel passes to poll (for identity).
+    /// The NAPI context behind a pointer the kernel passed to the poll.
     ///
     /// # Safety
     ///
-    /// `napi` is the NAPI context of a live placeholder.
-    pub(crate) unsafe fn from_raw(napi: *mut c_void) -> Self {
-        // INVARIANT: per this function's contract.
-        Napi(napi)
+    /// `napi` is the NAPI context of a placeholder made by [`NetDevBox::alloc`] that is not
+    /// freed for the whole of `'a`.
+    pub(crate) unsafe fn from_raw<'a>(napi: *mut bindings::napi_struct) -> &'a Napi {
+        // CAST: `Napi` is a `repr(transparent)` wrapper of `bindings::napi_struct`.
+        // INVARIANT: a placeholder's NAPI context, allocated for `'a` (this function's
+        // contract).
+        // SAFETY: `napi` points at a live `napi_struct` for `'a` (this function's contract),
+        // and `Napi` only hands out shared access to it.
+        unsafe { &*napi.cast::<Napi>() }
+    }
+
+    /// The raw `napi_struct`, for the calls below.
+    fn as_raw(&self) -> *mut bindings::napi_struct {
+        self.0.get()
+    }
+
+    /// The `owner` given to [`NetDevBox::alloc`] for the placeholder this context belongs
+    /// to.
+    pub(crate) fn owner(&self) -> *const c_void {
+        // SAFETY: the NAPI context of a live placeholder (type invariant): its `dev` is that
+        // placeholder, whose private area holds the owner.
+        unsafe { raw::ndriver_nic_dev_of_napi(self.as_raw()) }
     }
 
     /// Enables polling (`ndo_open`).
     pub(crate) fn enable(&self) {
-        // SAFETY: the NAPI context of a live placeholder, disabled.
-        unsafe { raw::napi_enable(self.0) }
+        // SAFETY: the NAPI context of a live placeholder (type invariant), disabled (its
+        // caller pairs it with `disable`).
+        unsafe { raw::napi_enable(self.as_raw()) }
     }
 
     /// Disables polling, waiting for a running poll (`ndo_stop`).
     pub(crate) fn disable(&self) {
-        // SAFETY: the NAPI context of a live placeholder, enabled.
-        unsafe { raw::napi_disable(self.0) }
+        // SAFETY: the NAPI context of a live placeholder (type invariant), enabled (its
+        // caller pairs it with `enable`).
+        unsafe { raw::napi_disable(self.as_raw()) }
     }
 
     /// Schedules a poll; false if one was already scheduled.
     pub(crate) fn schedule(&self) -> bool {
-        // SAFETY: the NAPI context of a live placeholder; any context.
-        unsafe { raw::ndriver_napi_schedule(self.0) }
+        // SAFETY: the NAPI context of a live placeholder (type invariant); `napi_schedule`
+        // is safe from any context.
+        unsafe { raw::ndriver_napi_schedule(self.as_raw()) }
     }
 
     /// Ends a poll that did `work` (less than its budget).
     pub(crate) fn complete(&self, work: i32) -> bool {
-        // SAFETY: called from the poll of this context.
-        unsafe { raw::napi_complete_done(self.0, work) }
+        // SAFETY: the NAPI context of a live placeholder (type invariant); called from its
+        // poll.
+        unsafe { raw::napi_complete_done(self.as_raw(), work) }
     }
 }
 
@@ -461,41 +557,68 @@ impl Drop for SkbHold {
     }
 }
 
-/// A `sk_buff_head` with its own IRQ-safe lock.
+/// A `sk_buff_head` with its own IRQ-safe lock: the `resend` or the `sent` queue of a
+/// placeholder, only ever seen through a shared reference (from [`NetDev::resend`] or
+/// [`NetDev::sent`]). A field of the placeholder's private area, so its owner is the
+/// placeholder's [`NetDevBox`].
 ///
 /// # Invariants
 ///
-/// `self.0` is the `resend` or the `sent` queue in the private area of a placeholder
-/// `net_device` as [`NetDev`]'s invariant describes it (made only by
-/// [`NetDev::resend`] and [`NetDev::sent`]), initialised by `skb_queue_head_init` in
-/// `ndriver_nic_alloc`; it lives as long as that placeholder (`ndriver_nic_free` purges
-/// it before freeing the `net_device`). Every skb on it was put there by
-/// [`SkbQueue::push`], which took it from its only owner, so one taken off by
-/// [`SkbQueue::pop`] is owned by whoever took it.
-#[derive(Clone, Copy)]
-pub(crate) struct SkbQueue(*mut c_void);
+/// A `&SkbQueue` points at the `resend` or the `sent` queue in the private area of a
+/// placeholder `net_device` as [`NetDev`]'s invariant describes it, initialised by
+/// `skb_queue_head_init` in `ndriver_nic_alloc`, which stays allocated for the
+/// reference's whole lifetime (`ndriver_nic_free` purges the queue before freeing the
+/// `net_device`). Every skb on it was put there by [`SkbQueue::push`], which took it from
+/// its only owner, so one taken off by [`SkbQueue::pop`] is owned by whoever took it.
+#[repr(transparent)]
+pub(crate) struct SkbQueue(Opaque<bindings::sk_buff_head>);
+
+// SAFETY: a `&SkbQueue` only reaches the queue through `skb_queue_tail` and `skb_dequeue`,
+// which take its lock, and a lockless read of its length; the skbs on it move between
+// CPUs as `Skb` does.
+unsafe impl Sync for SkbQueue {}
 
 impl SkbQueue {
+    /// The queue behind a pointer into a placeholder's private area.
+    ///
+    /// # Safety
+    ///
+    /// `q` is the `resend` or the `sent` queue of a placeholder made by
+    /// [`NetDevBox::alloc`] that is not freed for the whole of `'a`.
+    unsafe fn from_raw<'a>(q: *mut bindings::sk_buff_head) -> &'a SkbQueue {
+        // CAST: `SkbQueue` is a `repr(transparent)` wrapper of `bindings::sk_buff_head`.
+        // INVARIANT: a placeholder's queue, allocated for `'a` (this function's contract).
+        // SAFETY: `q` points at a live, initialised `sk_buff_head` for `'a` (this function's
+        // contract), and `SkbQueue` only hands out shared access to it.
+        unsafe { &*q.cast::<SkbQueue>() }
+    }
+
+    /// The raw `sk_buff_head`, for the calls below.
+    fn as_raw(&self) -> *mut bindings::sk_buff_head {
+        self.0.get()
+    }
+
     /// Appends `skb`; the queue owns it until [`SkbQueue::pop`].
     pub(crate) fn push(&self, skb: Skb) {
         let p = skb.into_raw();
-        // SAFETY: a live queue; `p` is an skb on no list whose handle is gone, so the queue
-        // is its only owner; `skb_queue_tail` takes the queue's lock.
-        unsafe { raw::skb_queue_tail(self.0, p) }
+        // SAFETY: a live queue (type invariant); `p` is an skb on no list whose handle is
+        // gone, so the queue is its only owner; `skb_queue_tail` takes the queue's lock.
+        unsafe { raw::skb_queue_tail(self.as_raw(), p) }
     }
 
     /// Takes the oldest skb off.
     pub(crate) fn pop(&self) -> Option<Skb> {
-        // SAFETY: a live queue (it lives as long as its placeholder); `skb_dequeue` takes its lock.
-        let p = unsafe { raw::skb_dequeue(self.0) };
+        // SAFETY: a live queue (type invariant); `skb_dequeue` takes its lock.
+        let p = unsafe { raw::skb_dequeue(self.as_raw()) };
         // SAFETY: `p` is NULL or an skb `push` gave the queue, now unlinked, and ours.
         unsafe { Skb::from_raw(p) }
     }
 
     /// Current length (a snapshot).
     pub(crate) fn len(&self) -> usize {
-        // SAFETY: a live queue; `skb_queue_len_lockless` only reads its length (a snapshot).
-        unsafe { raw::ndriver_skb_queue_len(self.0) as usize }
+        // SAFETY: a live queue (type invariant); `skb_queue_len_lockless` only reads its
+        // length (a snapshot).
+        unsafe { raw::ndriver_skb_queue_len(self.as_raw()) as usize }
     }
 }
 

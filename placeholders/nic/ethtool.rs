@@ -9,12 +9,12 @@ use super::*;
 ///
 /// # Safety
 ///
-/// `nd` is a placeholder of a live `NicDev` (made by [`NetDev::alloc`] in `create`), as the
+/// `nd` is a placeholder of a live `NicDev` (made by [`NetDevBox::alloc`] in `create`), as the
 /// kernel passes it to the operations `wrappers/netdevice.c` registers.
 /// `imp` is writable for `imp_len` bytes and `bus` for `bus_len` bytes.
 #[unsafe(no_mangle)]
 unsafe extern "C" fn ndriver_nic_drvinfo(
-    nd: *mut c_void,
+    nd: *mut bindings::net_device,
     imp: *mut c_char,
     imp_len: usize,
     bus: *mut c_char,
@@ -69,11 +69,15 @@ unsafe extern "C" fn ndriver_nic_ethtool_name(i: c_uint, out: *mut c_char, len: 
 ///
 /// # Safety
 ///
-/// `nd` is a placeholder of a live `NicDev` (made by [`NetDev::alloc`] in `create`), as the
+/// `nd` is a placeholder of a live `NicDev` (made by [`NetDevBox::alloc`] in `create`), as the
 /// kernel passes it to the operations `wrappers/netdevice.c` registers.
 /// `out` is writable for `n` `u64`.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn ndriver_nic_ethtool_values(nd: *mut c_void, out: *mut u64, n: usize) {
+unsafe extern "C" fn ndriver_nic_ethtool_values(
+    nd: *mut bindings::net_device,
+    out: *mut u64,
+    n: usize,
+) {
     // SAFETY: `nd` is our live placeholder (this function's contract).
     let (dev, _nd) = unsafe { dev_of(nd) };
     let l = |a: &AtomicU64| a.load(Ordering::Relaxed);

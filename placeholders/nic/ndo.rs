@@ -10,10 +10,10 @@ use super::*;
 ///
 /// # Safety
 ///
-/// `nd` is a placeholder of a live `NicDev` (made by [`NetDev::alloc`] in `create`), as the
+/// `nd` is a placeholder of a live `NicDev` (made by [`NetDevBox::alloc`] in `create`), as the
 /// kernel passes it to the operations `wrappers/netdevice.c` registers.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn ndriver_nic_ndo_open(nd: *mut c_void) -> c_int {
+unsafe extern "C" fn ndriver_nic_ndo_open(nd: *mut bindings::net_device) -> c_int {
     // SAFETY: `nd` is our live placeholder (this function's contract).
     let (dev, nd) = unsafe { dev_of(nd) };
     if dev.pci_dev().is_null() {
@@ -38,10 +38,10 @@ unsafe extern "C" fn ndriver_nic_ndo_open(nd: *mut c_void) -> c_int {
 ///
 /// # Safety
 ///
-/// `nd` is a placeholder of a live `NicDev` (made by [`NetDev::alloc`] in `create`), as the
+/// `nd` is a placeholder of a live `NicDev` (made by [`NetDevBox::alloc`] in `create`), as the
 /// kernel passes it to the operations `wrappers/netdevice.c` registers.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn ndriver_nic_ndo_stop(nd: *mut c_void) -> c_int {
+unsafe extern "C" fn ndriver_nic_ndo_stop(nd: *mut bindings::net_device) -> c_int {
     // SAFETY: `nd` is our live placeholder (this function's contract).
     let (dev, nd) = unsafe { dev_of(nd) };
     nd.stop_queue();
@@ -60,11 +60,14 @@ unsafe extern "C" fn ndriver_nic_ndo_stop(nd: *mut c_void) -> c_int {
 ///
 /// # Safety
 ///
-/// `nd` is a placeholder of a live `NicDev` (made by [`NetDev::alloc`] in `create`), as the
+/// `nd` is a placeholder of a live `NicDev` (made by [`NetDevBox::alloc`] in `create`), as the
 /// kernel passes it to the operations `wrappers/netdevice.c` registers.
 /// `skb` is a live skb the stack hands over for transmission.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn ndriver_nic_ndo_start_xmit(skb: *mut c_void, nd: *mut c_void) -> c_int {
+unsafe extern "C" fn ndriver_nic_ndo_start_xmit(
+    skb: *mut c_void,
+    nd: *mut bindings::net_device,
+) -> c_int {
     // SAFETY: `nd` is our live placeholder (this function's contract).
     let (dev, nd) = unsafe { dev_of(nd) };
     // SAFETY: the stack hands us a live skb on no list; ours unless we return
@@ -151,10 +154,10 @@ unsafe extern "C" fn ndriver_nic_ndo_start_xmit(skb: *mut c_void, nd: *mut c_voi
 ///
 /// # Safety
 ///
-/// `nd` is a placeholder of a live `NicDev` (made by [`NetDev::alloc`] in `create`), as the
+/// `nd` is a placeholder of a live `NicDev` (made by [`NetDevBox::alloc`] in `create`), as the
 /// kernel passes it to the operations `wrappers/netdevice.c` registers.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn ndriver_nic_ndo_set_rx_mode(nd: *mut c_void) {
+unsafe extern "C" fn ndriver_nic_ndo_set_rx_mode(nd: *mut bindings::net_device) {
     // SAFETY: `nd` is our live placeholder (this function's contract).
     let (dev, nd) = unsafe { dev_of(nd) };
     dev.class.snapshot_filter(nd, true);
@@ -176,11 +179,14 @@ unsafe extern "C" fn ndriver_nic_ndo_set_rx_mode(nd: *mut c_void) {
 ///
 /// # Safety
 ///
-/// `nd` is a placeholder of a live `NicDev` (made by [`NetDev::alloc`] in `create`), as the
+/// `nd` is a placeholder of a live `NicDev` (made by [`NetDevBox::alloc`] in `create`), as the
 /// kernel passes it to the operations `wrappers/netdevice.c` registers.
 /// `mac` points to a 6-byte Ethernet address.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn ndriver_nic_ndo_set_mac(nd: *mut c_void, mac: *const u8) -> c_int {
+unsafe extern "C" fn ndriver_nic_ndo_set_mac(
+    nd: *mut bindings::net_device,
+    mac: *const u8,
+) -> c_int {
     // SAFETY: `nd` is our live placeholder (this function's contract).
     let (dev, nd) = unsafe { dev_of(nd) };
     let mut b = [0u8; 8];
@@ -209,10 +215,13 @@ unsafe extern "C" fn ndriver_nic_ndo_set_mac(nd: *mut c_void, mac: *const u8) ->
 ///
 /// # Safety
 ///
-/// `nd` is a placeholder of a live `NicDev` (made by [`NetDev::alloc`] in `create`), as the
+/// `nd` is a placeholder of a live `NicDev` (made by [`NetDevBox::alloc`] in `create`), as the
 /// kernel passes it to the operations `wrappers/netdevice.c` registers.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn ndriver_nic_ndo_change_mtu(nd: *mut c_void, mtu: c_int) -> c_int {
+unsafe extern "C" fn ndriver_nic_ndo_change_mtu(
+    nd: *mut bindings::net_device,
+    mtu: c_int,
+) -> c_int {
     // SAFETY: `nd` is our live placeholder (this function's contract).
     let (dev, nd) = unsafe { dev_of(nd) };
     let this = dev.arc();
@@ -232,10 +241,10 @@ unsafe extern "C" fn ndriver_nic_ndo_change_mtu(nd: *mut c_void, mtu: c_int) -> 
 ///
 /// # Safety
 ///
-/// `nd` is a placeholder of a live `NicDev` (made by [`NetDev::alloc`] in `create`), as the
+/// `nd` is a placeholder of a live `NicDev` (made by [`NetDevBox::alloc`] in `create`), as the
 /// kernel passes it to the operations `wrappers/netdevice.c` registers.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn ndriver_nic_ndo_tx_timeout(nd: *mut c_void, _txqueue: c_uint) {
+unsafe extern "C" fn ndriver_nic_ndo_tx_timeout(nd: *mut bindings::net_device, _txqueue: c_uint) {
     // SAFETY: `nd` is our live placeholder (this function's contract).
     let (dev, _nd) = unsafe { dev_of(nd) };
     dev.class.net.tx_timeouts.fetch_add(1, Ordering::Relaxed);
@@ -263,11 +272,11 @@ fn tx_hung(dev: &NicDev, a: Admitted<'_, Nic>) {
 ///
 /// # Safety
 ///
-/// `nd` is a placeholder of a live `NicDev` (made by [`NetDev::alloc`] in `create`), as the
+/// `nd` is a placeholder of a live `NicDev` (made by [`NetDevBox::alloc`] in `create`), as the
 /// kernel passes it to the operations `wrappers/netdevice.c` registers.
 /// `v` is writable for 8 `u64`.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn ndriver_nic_ndo_get_stats64(nd: *mut c_void, v: *mut u64) {
+unsafe extern "C" fn ndriver_nic_ndo_get_stats64(nd: *mut bindings::net_device, v: *mut u64) {
     // SAFETY: `nd` is our live placeholder (this function's contract).
     let (dev, _nd) = unsafe { dev_of(nd) };
     let n = &dev.class.net;
@@ -313,11 +322,16 @@ unsafe extern "C" fn ndriver_nic_ndo_get_stats64(nd: *mut c_void, v: *mut u64) {
 /// `napi` is the NAPI context of a placeholder of a live `NicDev`, as the kernel passes
 /// it to the poll function `wrappers/netdevice.c` registered.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn ndriver_nic_napi_poll(napi: *mut c_void, budget: c_int) -> c_int {
-    // SAFETY: `napi` is the NAPI context of our live placeholder (this function's contract).
-    let dev = unsafe { &*NetDev::owner_of_napi(napi).cast::<NicDev>() };
-    // SAFETY: `napi` is the NAPI context of our live placeholder, which the kernel is polling.
+unsafe extern "C" fn ndriver_nic_napi_poll(
+    napi: *mut bindings::napi_struct,
+    budget: c_int,
+) -> c_int {
+    // SAFETY: `napi` is the NAPI context of a placeholder of a live `NicDev` (this function's
+    // contract), which frees it only when it is freed itself.
     let n = unsafe { Napi::from_raw(napi) };
+    // SAFETY: the owner of our placeholder is the `NicDev` given to `NetDevBox::alloc` in
+    // `create`, live (this function's contract).
+    let dev = unsafe { &*n.owner().cast::<NicDev>() };
     let Some(a) = dev.admit() else {
         n.complete(0);
         return 0;
