@@ -236,23 +236,14 @@ pub(crate) unsafe extern "C" fn work<T: BlkDriver>(_inst: *mut Instance, _arg: u
 /// Called by the framework only, with a live instance, for an orderly stop.
 pub(crate) unsafe extern "C" fn remove<T: BlkDriver>(inst: *mut Instance) {
     // SAFETY: `inst` is live; its private data is NULL or our `Slot<T>`.
-    let p = unsafe { api::ndriver_get_priv(inst) }.cast::<Slot<T>>();
-    if p.is_null() {
-        return;
-    }
-    // SAFETY: `p` is the initialised slot, live until it is dropped below.
-    let s = unsafe { &*p };
-    if let Some(d) = &s.data {
+    if let Some((state, d)) = unsafe { slot::<T>(inst) } {
         let dev = dev_of(inst);
         // A fault here is contained like any other; the framework then undoes.
-        let _ = entry_faults::raise(&dev, BlkEntry::Remove, &s.state);
-        d.remove(&dev, &s.state);
+        let _ = entry_faults::raise(&dev, BlkEntry::Remove, state);
+        d.remove(&dev, state);
     }
-    // SAFETY: `p` is the initialised slot, no longer borrowed; nothing else runs on this
-    // instance during an orderly remove, so it is ours to drop and free.
-    unsafe {
-        ptr::drop_in_place(p);
-        api::ndriver_set_priv(inst, ptr::null_mut());
-        api::ndriver_free(inst, p.cast());
-    }
+    // SAFETY: `inst` is live and its private data NULL or the `Slot<T>` that `probe`
+    // initialised in memory from `ndriver_alloc`; the borrows of it above have ended, and
+    // nothing else runs on this instance during an orderly remove.
+    unsafe { api::free_slot::<Slot<T>>(inst) };
 }

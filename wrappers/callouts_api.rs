@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The implementation side of the module boundary: the functions `ndriver.ko` exports
-//! (see `wrappers/callouts.rs` and `ndriver/registry.rs`). Compiled into each
+//! (see `wrappers/callouts.rs` and `ndriver/registry.rs`), and [`free_slot`], the end of
+//! the instance's private data that every class glue shares. Compiled into each
 //! implementation module with `#[path]`, next to `ndriver/abi.rs` (as `abi`).
 
 // Each implementation uses only the calls it needs.
@@ -135,4 +136,32 @@ unsafe extern "C" {
         tokens: *const c_void,
         token_stride: u32,
     );
+}
+
+/// Drops the value of type `S` that the instance's private data points to, clears the
+/// pointer and frees the memory: the end of a class glue's `remove` (its `probe` put the
+/// value in memory from [`ndriver_alloc`] and [`ndriver_set_priv`]). Nothing if the
+/// private data is NULL.
+///
+/// # Safety
+///
+/// - `inst` is a live instance, and nothing else runs on it until this returns (an
+///   orderly remove);
+/// - its private data is NULL or points to an initialised `S` in memory that
+///   [`ndriver_alloc`] gave for `inst`, not freed;
+/// - no reference to that `S` is used after this is called.
+pub(crate) unsafe fn free_slot<S>(inst: *mut Instance) {
+    // SAFETY: `inst` is live (this function's contract).
+    let p = unsafe { ndriver_get_priv(inst) }.cast::<S>();
+    if p.is_null() {
+        return;
+    }
+    // SAFETY: `p` is an initialised `S` that nothing else uses any more (this function's
+    // contract), so it is ours to drop; the instance stops pointing to it before its
+    // memory, from `ndriver_alloc` for `inst`, is freed there, once.
+    unsafe {
+        core::ptr::drop_in_place(p);
+        ndriver_set_priv(inst, core::ptr::null_mut());
+        ndriver_free(inst, p.cast());
+    }
 }
