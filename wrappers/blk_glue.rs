@@ -46,6 +46,47 @@ fn dev_of(inst: *mut Instance) -> Dev {
     unsafe { Dev::from_handle(inst) }
 }
 
+/// The start of every entry function but `probe` and `remove`: the probed driver of
+/// `inst`, its state and handle, once the fault `inject ... entry=` asks for at `entry`
+/// is raised (and returned). `ENODEV` if the instance is not probed.
+///
+/// # Safety
+///
+/// `inst` is a live instance of implementation `T` (the framework calls entry functions
+/// only so).
+unsafe fn enter<'a, T: BlkDriver>(
+    inst: *mut Instance,
+    entry: BlkEntry,
+) -> Result<(&'a T, &'a DriverLock<T::State>, Dev)> {
+    // SAFETY: per this function's contract, `inst`'s private data is NULL or the
+    // `Slot<T>` that `probe` set.
+    let (state, d) = unsafe { slot::<T>(inst) }.ok_or(ENODEV)?;
+    let dev = dev_of(inst);
+    entry_faults::raise(&dev, entry, state)?;
+    Ok((d, state, dev))
+}
+
+/// [`enter`] for an entry function given a request: also the handle for the request `rq`
+/// describes. A fault raised at `entry` drops the handle unused: the framework takes the
+/// request back.
+///
+/// # Safety
+///
+/// As for [`enter`]; and `rq` is the descriptor the framework passed to this call, for a
+/// request it issued to `inst`, of which the caller makes no other [`Request`].
+unsafe fn enter_rq<'a, T: BlkDriver>(
+    inst: *mut Instance,
+    rq: *const BlkRq,
+    entry: BlkEntry,
+) -> Result<(&'a T, &'a DriverLock<T::State>, Dev, Request)> {
+    // SAFETY: per this function's contract.
+    let (d, state, dev) = unsafe { enter::<T>(inst, entry) }?;
+    // SAFETY: `rq` is this call's descriptor of a request issued to `inst`; this is the
+    // one handle made of it (this function's contract).
+    let rq = unsafe { Request::from_raw(rq) };
+    Ok((d, state, dev, rq))
+}
+
 /// An entry function's answer for error `e`.
 pub(super) fn errno(e: Error) -> i64 {
     e.to_errno() as i64
@@ -98,17 +139,11 @@ pub(crate) unsafe extern "C" fn queue_rq<T: BlkDriver>(
     rq: *const BlkRq,
     last: u32,
 ) -> i64 {
-    // SAFETY: the framework calls entry points only on probed instances.
-    let Some((state, d)) = (unsafe { slot::<T>(inst) }) else {
-        return errno(ENODEV);
-    };
-    // SAFETY: `rq` is the descriptor of this call, of a request issued to `inst`; this
-    // is the one handle made of it, handed to the driver.
-    let rq = unsafe { Request::from_raw(rq) };
-    let dev = dev_of(inst);
-    // An injected fault drops `rq` unused: the framework takes the request back.
-    match entry_faults::raise(&dev, BlkEntry::QueueRq, state)
-        .and_then(|()| d.queue_rq(&dev, state, rq, last != 0))
+    // SAFETY: the framework calls entry points only with their live instance, and
+    // `rq` is this call's, of a request issued to `inst`; its one handle is handed to
+    // the driver.
+    match unsafe { enter_rq::<T>(inst, rq, BlkEntry::QueueRq) }
+        .and_then(|(d, state, dev, rq)| d.queue_rq(&dev, state, rq, last != 0))
     {
         Ok(()) => 0,
         Err(e) => errno(e),
@@ -119,12 +154,8 @@ pub(crate) unsafe extern "C" fn queue_rq<T: BlkDriver>(
 ///
 /// Called by the framework only, with a live, probed instance.
 pub(crate) unsafe extern "C" fn commit_rqs<T: BlkDriver>(inst: *mut Instance) -> i64 {
-    // SAFETY: the framework calls entry points only on probed instances.
-    let Some((state, d)) = (unsafe { slot::<T>(inst) }) else {
-        return errno(ENODEV);
-    };
-    let dev = dev_of(inst);
-    let r = entry_faults::raise(&dev, BlkEntry::CommitRqs, state).and_then(|()| {
+    // SAFETY: the framework calls entry points only with their live instance.
+    let r = unsafe { enter::<T>(inst, BlkEntry::CommitRqs) }.and_then(|(d, state, dev)| {
         if T::HAS_COMMIT_RQS {
             d.commit_rqs(&dev, state)
         } else {
@@ -144,21 +175,16 @@ pub(crate) unsafe extern "C" fn complete<T: BlkDriver>(
     inst: *mut Instance,
     rq: *const BlkRq,
 ) -> i64 {
-    // SAFETY: the framework calls entry points only on probed instances.
-    let Some((state, d)) = (unsafe { slot::<T>(inst) }) else {
-        return errno(ENODEV);
-    };
-    // SAFETY: `rq` is the descriptor of this call, of a request the instance reported
-    // done; this is the one handle made of it, handed to the driver.
-    let rq = unsafe { Request::from_raw(rq) };
-    let (tag, name) = (rq.tag(), rq.rq);
-    let dev = dev_of(inst);
-    match entry_faults::raise(&dev, BlkEntry::Complete, state)
-        .and_then(|()| d.complete(&dev, state, rq))
-    {
-        Ok(ended) => ended.answer(tag, name),
-        Err(e) => errno(e),
-    }
+    // SAFETY: the framework calls entry points only with their live instance, and
+    // `rq` is this call's, of a request the instance reported done; its one handle is
+    // handed to the driver.
+    let entered = unsafe { enter_rq::<T>(inst, rq, BlkEntry::Complete) };
+    entered
+        .and_then(|(d, state, dev, rq)| {
+            let (tag, name) = (rq.tag(), rq.rq);
+            Ok(d.complete(&dev, state, rq)?.answer(tag, name))
+        })
+        .unwrap_or_else(errno)
 }
 
 /// # Safety
@@ -168,16 +194,11 @@ pub(crate) unsafe extern "C" fn timeout<T: BlkDriver>(
     inst: *mut Instance,
     rq: *const BlkRq,
 ) -> i64 {
-    // SAFETY: the framework calls entry points only on probed instances.
-    let Some((state, d)) = (unsafe { slot::<T>(inst) }) else {
-        return errno(ENODEV);
-    };
-    // SAFETY: `rq` is the descriptor of this call, of a request issued to `inst`; the
-    // handle is only lent to the driver, and dropped here.
-    let rq = unsafe { Request::from_raw(rq) };
-    let dev = dev_of(inst);
-    match entry_faults::raise(&dev, BlkEntry::Timeout, state)
-        .and_then(|()| d.timeout(&dev, state, &rq))
+    // SAFETY: the framework calls entry points only with their live instance, and
+    // `rq` is this call's, of a request issued to `inst`; its one handle is only lent to
+    // the driver, and dropped here.
+    match unsafe { enter_rq::<T>(inst, rq, BlkEntry::Timeout) }
+        .and_then(|(d, state, dev, rq)| d.timeout(&dev, state, &rq))
     {
         Ok(progressing) => progressing as i64,
         Err(e) => errno(e),
@@ -191,13 +212,9 @@ pub(crate) unsafe extern "C" fn devirq<T: BlkDriver>(inst: *mut Instance, arg: u
     if !T::HAS_DEVIRQ {
         return 0;
     }
-    // SAFETY: the framework calls entry points only on probed instances.
-    let Some((state, d)) = (unsafe { slot::<T>(inst) }) else {
-        return errno(ENODEV);
-    };
-    let dev = dev_of(inst);
-    match entry_faults::raise(&dev, BlkEntry::DevIrq, state)
-        .and_then(|()| d.devirq(&dev, state, arg))
+    // SAFETY: the framework calls entry points only with their live instance.
+    match unsafe { enter::<T>(inst, BlkEntry::DevIrq) }
+        .and_then(|(d, state, dev)| d.devirq(&dev, state, arg))
     {
         Ok(mine) => mine as i64,
         Err(e) => errno(e),
@@ -211,12 +228,9 @@ pub(crate) unsafe extern "C" fn timer<T: BlkDriver>(inst: *mut Instance, arg: u6
     if !T::HAS_TIMER {
         return errno(ENOSYS);
     }
-    // SAFETY: the framework calls entry points only on probed instances.
-    let Some((state, d)) = (unsafe { slot::<T>(inst) }) else {
-        return errno(ENODEV);
-    };
-    let dev = dev_of(inst);
-    match entry_faults::raise(&dev, BlkEntry::Timer, state).and_then(|()| d.timer(&dev, state, arg))
+    // SAFETY: the framework calls entry points only with their live instance.
+    match unsafe { enter::<T>(inst, BlkEntry::Timer) }
+        .and_then(|(d, state, dev)| d.timer(&dev, state, arg))
     {
         Ok(()) => 0,
         Err(e) => errno(e),
