@@ -12,7 +12,7 @@
 //! buffer. Faults injected at these entry points are raised by the class glue before
 //! the driver runs (`wrappers/entry_faults.rs`).
 
-use crate::abi::{PciId, TestdevEntry};
+use crate::abi::PciId;
 use crate::testdev_driver::{
     Bar, Dev, DmaCoherent, DmaMapping, IrqLine, Memory, PciEnabled, Timer, WorkItem,
 };
@@ -166,13 +166,13 @@ impl Hw {
         self.timer.arm(TIMER_DELAY_NS);
     }
 
-    /// The interrupt handler: 1 if the device interrupted, 0 if not.
-    pub(crate) fn interrupt(&self) -> i64 {
+    /// The interrupt handler: `true` if the device interrupted.
+    pub(crate) fn interrupt(&self) -> bool {
         if self.mmio.read(CAUSES::of::<Icr>()).bits() == 0 {
-            return 0;
+            return false;
         }
         self.interrupts.fetch_add(1, Ordering::Relaxed);
-        1
+        true
     }
 
     /// The timer expired: defer to process context.
@@ -209,29 +209,6 @@ impl Hw {
             self.interrupts.load(Ordering::Relaxed),
             self.works.load(Ordering::Relaxed),
         )
-    }
-}
-
-/// The hardware part of `entry` for a driver with hardware `hw`: `Some(result)` for an
-/// event entry point (`devirq`, `timer`, `work`), which this handles completely;
-/// `None` for a request, after kicking the device for `op`.
-pub(crate) fn on_entry(hw: Option<&Hw>, entry: TestdevEntry) -> Option<i64> {
-    match (entry, hw) {
-        (TestdevEntry::DevIrq, Some(hw)) => Some(hw.interrupt()),
-        (TestdevEntry::Timer, Some(hw)) => {
-            hw.timer_expired();
-            Some(0)
-        }
-        (TestdevEntry::Work, Some(hw)) => Some(match hw.work_ran() {
-            Ok(()) => 0,
-            Err(e) => e.to_errno() as i64,
-        }),
-        (TestdevEntry::DevIrq | TestdevEntry::Timer | TestdevEntry::Work, None) => Some(0),
-        (TestdevEntry::Op, Some(hw)) => {
-            hw.kick();
-            None
-        }
-        _ => None,
     }
 }
 

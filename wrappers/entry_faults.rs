@@ -2,7 +2,7 @@
 
 //! Faults injected at an entry point (`inject class=C entry=E`), raised for real at the
 //! top of the entry function the framework calls: the generic glue of each driver class
-//! (`testdev_driver.rs`, `nic_glue.rs`, `blk_glue.rs`) calls [`raise`] first thing
+//! (`testdev_glue.rs`, `nic_glue.rs`, `blk_glue.rs`) calls [`raise`] first thing
 //! in every `extern "C"` entry of its operation table, before the driver's own method
 //! runs, so driver code carries no fault plumbing. Compiled into each implementation
 //! module as part of that glue: the fault runs in the module's text, on the context

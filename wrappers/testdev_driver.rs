@@ -6,24 +6,40 @@
 //! [`testdev_implementation!`]; the macro builds the `#[repr(C)]` operation table and
 //! descriptor (`abi.rs`) and registers them at `insmod`. The driver's state lives in
 //! memory taken through the callouts, so the framework can reclaim it after a fault
-//! without running the driver's destructors. Every entry function of the table raises
-//! the fault `inject ... entry=` asks for first (`entry_faults.rs`), so the driver's
-//! methods hold only driver logic. Compiled into each implementation module with
-//! `#[path]`, after `abi`, `callouts_api`, `driver_dev` and `driver_lock`.
+//! without running the driver's destructors.
+//!
+//! This file holds what a driver is written against: [`TestdevDriver`] and
+//! [`testdev_implementation!`], and re-exports `driver_dev`'s handles. Its parts,
+//! compiled in below with `#[path]`:
+//!
+//! - `testdev_glue.rs`: the entry functions of the operation table (`glue`), which the
+//!   macro names;
+//! - `entry_faults.rs`: the faults `inject ... entry=` raises at the top of each entry,
+//!   so the driver's methods hold only driver logic.
+//!
+//! Compiled into each implementation module with `#[path]`, after `abi`,
+//! `callouts_api`, `driver_dev` and `driver_lock`.
 
-use crate::abi::{Instance, PciId, TestdevEntry};
-use crate::callouts_api as api;
+use crate::abi::{PciId, TestdevEntry};
 use crate::driver_lock::DriverLock;
-use core::ptr;
-use kernel::ffi::{c_int, c_void};
+use kernel::error::VTABLE_DEFAULT_ERROR;
 use kernel::prelude::*;
 
 pub(crate) use crate::driver_dev::*;
 
 #[path = "entry_faults.rs"]
 mod entry_faults;
+#[path = "testdev_glue.rs"]
+pub(crate) mod glue;
 
-/// A `testdev` implementation. Every method runs under a guard.
+/// A `testdev` implementation. Every method runs under a guard; `state` is the driver's
+/// own mutable state ([`TestdevDriver::State`]) behind the instance's IRQ-safe lock (an
+/// injected `deadlock` takes that lock twice, for real). `configure`, `devirq`, `timer`
+/// and `work` are optional (`#[vtable]`): without `configure` every key is refused
+/// (`EINVAL`); without `devirq` an interrupt on the line is never the device's ("not
+/// mine"); a timer or work item the driver arms without `timer` or `work` fails the
+/// instance when it runs. A fault injected at an absent method's entry is not raised.
+#[vtable]
 pub(crate) trait TestdevDriver: Sized + Send + Sync {
     /// The PCI functions this implementation drives, as `pci::Driver::ID_TABLE` says
     /// it for a kernel driver (`abi::PciId`; `&[]` for none). While the device has a
@@ -31,180 +47,49 @@ pub(crate) trait TestdevDriver: Sized + Send + Sync {
     /// function no implementation of the class lists cannot be attached.
     const PCI_IDS: &'static [PciId];
 
-    /// Starts an instance. `lock` is a spinlock of the instance's own (an injected
-    /// `deadlock` takes it twice, for real).
-    fn probe(dev: &Dev, lock: &DriverLock<u64>) -> Result<Self>;
-    /// Sets a configuration item.
-    fn configure(&self, dev: &Dev, lock: &DriverLock<u64>, key: u32, value: u64) -> Result;
-    /// A request or event, arriving through `entry`: [`TestdevEntry::Op`] in process
-    /// context, [`TestdevEntry::Tick`] in softirq context, [`TestdevEntry::Irq`] in
-    /// hardirq context; and the events of resources the driver took:
-    /// [`TestdevEntry::DevIrq`] (the device interrupted; `arg` is the IRQ; return 1 if
-    /// it was this device's), [`TestdevEntry::Timer`] and [`TestdevEntry::Work`]
-    /// (`arg` is the cookie).
+    /// What the driver changes while it runs, behind the instance's lock; `Default` when
+    /// the instance starts. What `probe` sets up once goes into `Self` instead.
+    type State: Default + Send;
+
+    /// Starts an instance.
+    fn probe(dev: &Dev, state: &DriverLock<Self::State>) -> Result<Self>;
+    /// Sets configuration item `key` to `value`. `Err(EINVAL)` refuses the key or value
+    /// (the caller's answer, not a failure); any other error is a failure.
+    fn configure(
+        &self,
+        _dev: &Dev,
+        _state: &DriverLock<Self::State>,
+        _key: u32,
+        _value: u64,
+    ) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// A request with argument `arg`, arriving through `entry`: [`TestdevEntry::Op`] in
+    /// process context, [`TestdevEntry::Tick`] in softirq context,
+    /// [`TestdevEntry::Irq`] in hardirq context. Returns the answer (not negative), or an
+    /// error, which fails the call.
     fn request(
         &self,
         dev: &Dev,
-        lock: &DriverLock<u64>,
+        state: &DriverLock<Self::State>,
         entry: TestdevEntry,
         arg: u64,
     ) -> Result<i64>;
+    /// The device's interrupt (`irq`, after [`Dev::request_irq`]): `true` if it was this
+    /// device's.
+    fn devirq(&self, _dev: &Dev, _state: &DriverLock<Self::State>, _irq: u64) -> Result<bool> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// A timer from [`Dev::timer`] expired (softirq context).
+    fn timer(&self, _dev: &Dev, _state: &DriverLock<Self::State>, _cookie: u64) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+    /// A work item from [`Dev::work`] runs (process context).
+    fn work(&self, _dev: &Dev, _state: &DriverLock<Self::State>, _cookie: u64) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// Orderly stop (the state is dropped afterwards).
-    fn remove(&self, dev: &Dev, lock: &DriverLock<u64>);
-}
-
-/// The driver's state, in callout memory.
-#[pin_data]
-struct Slot<T> {
-    #[pin]
-    lock: DriverLock<u64>,
-    data: Option<T>,
-}
-
-/// The state of the instance behind `inst`, if probed.
-///
-/// # Safety
-///
-/// `inst` must be a live instance whose private data is NULL or a `Slot<T>`.
-unsafe fn slot<'a, T>(inst: *mut Instance) -> Option<&'a Slot<T>> {
-    // SAFETY: per this function's contract.
-    let p = unsafe { api::ndriver_get_priv(inst) }.cast::<Slot<T>>();
-    // SAFETY: set by `probe` below to an initialised `Slot<T>` that lives until
-    // `remove` (or the framework's undo after a fault, after which no call comes).
-    unsafe { p.as_ref() }
-}
-
-/// The driver's handle for the instance an entry point was called for.
-fn dev_of(inst: *mut Instance) -> Dev {
-    // SAFETY: the glue's entry points are called by the framework with their live
-    // instance only, and each uses the handle only during its call.
-    unsafe { Dev::from_handle(inst) }
-}
-
-fn ret(r: Result<i64>) -> i64 {
-    match r {
-        Ok(v) => v,
-        Err(e) => e.to_errno() as i64,
-    }
-}
-
-/// # Safety
-///
-/// Called by the framework only, with a live instance (so for every `extern "C"` below).
-pub(crate) unsafe extern "C" fn probe<T: TestdevDriver>(inst: *mut Instance) -> c_int {
-    let size = core::mem::size_of::<Slot<T>>();
-    // SAFETY: `inst` is live; the block is recorded in its undo list.
-    let mem = unsafe { api::ndriver_alloc(inst, size, 0) }.cast::<Slot<T>>();
-    if mem.is_null() {
-        return ENOMEM.to_errno();
-    }
-    let lock = DriverLock::new(kernel::new_spinlock_irq!(0u64, "testdev_driver_lock"));
-    // SAFETY: `mem` is a fresh, suitably aligned block of the right size; the lock is
-    // pinned there for the block's life. `data` is written before anyone reads it.
-    unsafe {
-        if lock.__init(&raw mut (*mem).lock).is_err() {
-            api::ndriver_free(inst, mem.cast());
-            return ENOMEM.to_errno();
-        }
-        ptr::write(&raw mut (*mem).data, None);
-        api::ndriver_set_priv(inst, mem.cast::<c_void>());
-    }
-    let dev = dev_of(inst);
-    // SAFETY: `mem` is initialised above.
-    let s = unsafe { &mut *mem };
-    if let Err(e) = entry_faults::raise(&dev, TestdevEntry::Probe, &s.lock) {
-        return e.to_errno();
-    }
-    match T::probe(&dev, &s.lock) {
-        Ok(d) => {
-            s.data = Some(d);
-            0
-        }
-        Err(e) => e.to_errno(),
-    }
-}
-
-macro_rules! entry {
-    ($name:ident, $entry:expr) => {
-        /// # Safety
-        ///
-        /// Called by the framework only, with a live, probed instance.
-        pub(crate) unsafe extern "C" fn $name<T: TestdevDriver>(
-            inst: *mut Instance,
-            arg: u64,
-        ) -> i64 {
-            // SAFETY: the framework calls entry points only on probed instances.
-            let probed = unsafe { slot::<T>(inst) };
-            let Some(Slot {
-                lock,
-                data: Some(d),
-            }) = probed
-            else {
-                return ENODEV.to_errno() as i64;
-            };
-            let dev = dev_of(inst);
-            ret(entry_faults::raise(&dev, $entry, lock)
-                .and_then(|()| d.request(&dev, lock, $entry, arg)))
-        }
-    };
-}
-entry!(op, TestdevEntry::Op);
-entry!(tick, TestdevEntry::Tick);
-entry!(irq, TestdevEntry::Irq);
-entry!(devirq, TestdevEntry::DevIrq);
-entry!(timer, TestdevEntry::Timer);
-entry!(work, TestdevEntry::Work);
-
-/// # Safety
-///
-/// Called by the framework only, with a live, probed instance.
-pub(crate) unsafe extern "C" fn configure<T: TestdevDriver>(
-    inst: *mut Instance,
-    key: u32,
-    value: u64,
-) -> c_int {
-    // SAFETY: the framework calls entry points only on probed instances.
-    let probed = unsafe { slot::<T>(inst) };
-    let Some(Slot {
-        lock,
-        data: Some(d),
-    }) = probed
-    else {
-        return ENODEV.to_errno();
-    };
-    let dev = dev_of(inst);
-    match entry_faults::raise(&dev, TestdevEntry::Configure, lock)
-        .and_then(|()| d.configure(&dev, lock, key, value))
-    {
-        Ok(()) => 0,
-        Err(e) => e.to_errno(),
-    }
-}
-
-/// # Safety
-///
-/// Called by the framework only, with a live instance, for an orderly stop.
-pub(crate) unsafe extern "C" fn remove<T: TestdevDriver>(inst: *mut Instance) {
-    // SAFETY: `inst` is live; its private data is NULL or our `Slot<T>`.
-    let p = unsafe { api::ndriver_get_priv(inst) }.cast::<Slot<T>>();
-    if p.is_null() {
-        return;
-    }
-    // SAFETY: `p` is the initialised slot, live until it is dropped below.
-    let s = unsafe { &*p };
-    if let Some(d) = &s.data {
-        let dev = dev_of(inst);
-        // A fault here is contained like any other; the framework then undoes.
-        let _ = entry_faults::raise(&dev, TestdevEntry::Remove, &s.lock);
-        d.remove(&dev, &s.lock);
-    }
-    // SAFETY: `p` is the initialised slot, no longer borrowed; nothing else runs on this
-    // instance during an orderly remove, so it is ours to drop and free.
-    unsafe {
-        ptr::drop_in_place(p);
-        api::ndriver_set_priv(inst, ptr::null_mut());
-        api::ndriver_free(inst, p.cast());
-    }
+    fn remove(&self, dev: &Dev, state: &DriverLock<Self::State>);
 }
 
 /// Defines the operation table and descriptor of `testdev` implementation `$t` named
@@ -212,15 +97,15 @@ pub(crate) unsafe extern "C" fn remove<T: TestdevDriver>(inst: *mut Instance) {
 macro_rules! testdev_implementation {
     (type: $t:ty, name: $name:literal, module: $module:literal, description: $desc:literal $(,)?) => {
         static OPS: abi::TestdevOps = abi::TestdevOps {
-            probe: testdev_driver::probe::<$t>,
-            configure: testdev_driver::configure::<$t>,
-            op: testdev_driver::op::<$t>,
-            tick: testdev_driver::tick::<$t>,
-            irq: testdev_driver::irq::<$t>,
-            remove: testdev_driver::remove::<$t>,
-            devirq: testdev_driver::devirq::<$t>,
-            timer: testdev_driver::timer::<$t>,
-            work: testdev_driver::work::<$t>,
+            probe: testdev_driver::glue::probe::<$t>,
+            configure: testdev_driver::glue::configure::<$t>,
+            op: testdev_driver::glue::op::<$t>,
+            tick: testdev_driver::glue::tick::<$t>,
+            irq: testdev_driver::glue::irq::<$t>,
+            remove: testdev_driver::glue::remove::<$t>,
+            devirq: testdev_driver::glue::devirq::<$t>,
+            timer: testdev_driver::glue::timer::<$t>,
+            work: testdev_driver::glue::work::<$t>,
         };
         driver_dev::implementation_module! {
             class: c"testdev",
