@@ -370,11 +370,8 @@ pub(crate) unsafe extern "C" fn remove<T: NicDriver>(inst: *mut Instance) {
             d.remove(c)
         })
     };
-    // SAFETY: `p` is the initialised slot; nothing else runs on this instance during
-    // an orderly remove, so it is ours to drop and free.
-    unsafe {
-        ptr::drop_in_place(p);
-        api::ndriver_set_priv(inst, ptr::null_mut());
-        api::ndriver_free(inst, p.cast());
-    }
+    // SAFETY: `inst` is live and nothing else runs on it during an orderly remove; its
+    // private data is our initialised `Slot<T>` from `ndriver_alloc` (probe), and the
+    // borrow `with` made of it has ended.
+    unsafe { api::free_slot::<Slot<T>>(inst) };
 }
