@@ -475,6 +475,116 @@ def indep_table(indep):
     return md
 
 
+def nic_key(key):
+    """Sort key of a NIC test (test, size): the tests in this order, sizes ascending."""
+    test, size = key
+    order = ["TCP_STREAM", "TCP_RR", "UDP_RR", "http_wrk", "http_ab"]
+    return (order.index(test) if test in order else len(order), test, int(size) if size.isdigit() else 0)
+
+
+# NDRIVER_BENCH_BASE (scripts/bench.sh): this tree's modules, guarded, against the base
+# revision's (variant "base", guarded); more than this much worse is a regression.
+REGRESSION = 0.05
+
+
+def regression_verdict(ci, higher_is_better):
+    """From the 95 % interval of current/base: *no regression* when all of it is better
+    than 5 % worse (a rate at or above 0.95 times the base's, cycles or a time at or
+    below 1.05 times), *regression* when all of it is worse, *undecided* otherwise."""
+    if ci is None:
+        return "undecided"
+    if higher_is_better:
+        ok, bad = ci["lo"] >= 1 - REGRESSION, ci["hi"] < 1 - REGRESSION
+    else:
+        ok, bad = ci["hi"] <= 1 + REGRESSION, ci["lo"] > 1 + REGRESSION
+    return "no regression" if ok else "regression" if bad else "undecided"
+
+
+def before_after(res, nic_raw, blk_raw, apache, recs):
+    """Current (variant guarded, bench-guard.txt, bench-recoveries.txt) against base
+    (variant base, bench-guard-base.txt, bench-recoveries-base.txt): rows {what, unit,
+    base, current, paired: current/base, higher_is_better, verdict}, and the base's
+    recoveries. NIC and block tests pair by round, the guard's cycles by run, the
+    recovery time by cause (each cause's median total)."""
+    rows = []
+
+    def add(what, unit, base, current, ci, higher=True):
+        rows.append({"what": what, "unit": unit, "base": base, "current": current, "paired": ci,
+                     "higher_is_better": higher, "verdict": regression_verdict(ci, higher)})
+
+    def med(runs):
+        return statistics.median(r[1] for r in runs)
+
+    for key in sorted(nic_raw, key=nic_key):
+        by_v = nic_raw[key]
+        if "base" in by_v and "guarded" in by_v:
+            test, size = key
+            add(f"NIC {test}" + ("" if size == "-" else f" {size} B"), by_v["guarded"][0][2].replace("10^6bits/s", "Mbit/s"),
+                med(by_v["base"]), med(by_v["guarded"]), paired_by_round(by_v, "base", "guarded"))
+    for c, by_v in sorted(apache.items()):
+        if "base" in by_v and "guarded" in by_v:
+            add(f"Apache {c} client(s)", "req/s", by_v["base"]["rps"], by_v["guarded"]["rps"],
+                paired_by_round({v: d["runs"] for v, d in by_v.items()}, "base", "guarded"))
+    for job, by_v in blk_raw.items():
+        if "base" in by_v and "guarded" in by_v:
+            raw_v = {v: [(r, x) for r, x, _ in runs] for v, runs in by_v.items()}
+            add(f"fio {job}", "IOPS", med(raw_v["base"]), med(raw_v["guarded"]),
+                paired_by_round(raw_v, "base", "guarded"))
+    guard_file = res / "bench-guard-base.txt"
+    if guard_file.exists():
+        cur, base = (res / "bench-guard.txt").read_text(), guard_file.read_text()
+        parts = [(f"guarded call, {ctx}", [g for _, g in guard_runs(cur)[ctx]], [g for _, g in guard_runs(base)[ctx]])
+                 for ctx in ("process", "irqs_off")]
+        parts += [("undo list record + forget", undo_runs(cur), undo_runs(base)),
+                  ("unfinished table lend + take", unfinished_runs(cur), unfinished_runs(base))]
+        for what, c, b in parts:
+            if c and b:
+                add(what, "cycles", statistics.median(b), statistics.median(c),
+                    paired_ratio(list(zip(b, c))), higher=False)
+    rec_file = res / "bench-recoveries-base.txt"
+    base_recs = recoveries(rec_file.read_text()) if rec_file.exists() else []
+    if base_recs and recs:
+        d_cur, d_base = recovery_dists(recs), recovery_dists(base_recs)
+        pairs = [(d_base["by_cause"][c]["total"]["median"], d["total"]["median"])
+                 for c, d in d_cur["by_cause"].items() if c in d_base["by_cause"]]
+        add("recovery, total (testdev0)", "µs", d_base["all"]["total"]["median"] / 1000,
+            d_cur["all"]["total"]["median"] / 1000, paired_ratio(pairs), higher=False)
+    return rows, base_recs
+
+
+def before_after_table(ba, label):
+    """Markdown: the section "Before vs after"."""
+    md = ["", f"## Before vs after ({label})", "",
+          "This tree's modules (Rust guarded) against those of the base revision",
+          "(`NDRIVER_BENCH_BASE`; variant *base*: built against the same kernel, loaded in this",
+          "boot, guarded, in a load of its own before or after the other Rust runs in turn).",
+          "*current/base*: the geometric mean of the ratio paired by round (NIC, Apache, fio),",
+          "by run (the guard's cycles, three runs) or by cause (recovery: each cause's median",
+          "total), with its 95 % t interval. A regression is more than "
+          f"{REGRESSION * 100:.0f} % worse: a rate below",
+          f"{1 - REGRESSION:.2f} × the base's, cycles or a time above {1 + REGRESSION:.2f} ×. "
+          "*regression* when the whole",
+          "interval is past that, *no regression* when all of it is on the good side,",
+          "*undecided* otherwise (or with fewer than two pairs). base and current: medians."]
+    if not ba["rows"]:
+        return md + ["", "No results of the base variant (bench-io.log says why)."]
+    md += ["", "| measurement | unit | base | current | current/base [95 % CI] | pairs | verdict |",
+           "|---|---|---|---|---|---|---|"]
+    for r in ba["rows"]:
+        ci = r["paired"]
+        cis = "–" if ci is None else f"{ci['ratio']:.3f} [{ci['lo']:.3f}, {ci['hi']:.3f}]"
+        md.append(f"| {r['what']} | {r['unit']} | {r['base']:.2f} | {r['current']:.2f} | {cis} "
+                  f"| {ci['n'] if ci else '–'} | {r['verdict']} |")
+    counts = {k: sum(r["verdict"] == k for r in ba["rows"]) for k in ("no regression", "regression", "undecided")}
+    md += ["", f"{counts['regression']} regression(s), {counts['no regression']} without regression, "
+           f"{counts['undecided']} undecided, of {len(ba['rows'])}."]
+    for dev, name in (("nic", "nic0"), ("blk", "ndblk0")):
+        st = ba["io_device_stats"][dev]
+        if st:
+            md.append(f"{name} during the base runs: {st['recoveries']} recoveries, {st['failures']} failed calls.")
+    return md
+
+
 def main():
     res = Path(sys.argv[1])
     guard_text = (res / "bench-guard.txt").read_text()
@@ -504,13 +614,7 @@ def main():
     report["config"] = bench_config(res / "bench-config.txt")
     targets = []  # (what, ratio name, ratio of medians, paired interval, target)
     nic_rows = []
-    order = ["TCP_STREAM", "TCP_RR", "UDP_RR", "http_wrk", "http_ab"]
-
-    def nic_key(kv):
-        test, size = kv[0]
-        return (order.index(test) if test in order else len(order), test, int(size) if size.isdigit() else 0)
-
-    for (test, size), by_v in sorted(nic.items(), key=nic_key):
+    for (test, size), by_v in sorted(nic.items(), key=lambda kv: nic_key(kv[0])):
         val = {v: by_v[v]["value"] if v in by_v else None for v in VARIANTS}
         unit = next(iter(by_v.values()))["unit"].replace("10^6bits/s", "Mbit/s")
         val["c_nooffload"] = by_v["c_nooffload"]["value"] if "c_nooffload" in by_v else None
@@ -559,13 +663,20 @@ def main():
     avail = avail_results(res / "bench-avail.txt")
     report["availability"] = avail
     report["independence"] = indep_results(res / "bench-indep.txt")
+    cfg = report["config"]
+    if "base" in cfg:
+        rows, base_recs = before_after(res, nic_raw, blk_raw, apache, recs)
+        report["before_after"] = {
+            "base": cfg["base"], "regression_threshold": REGRESSION, "rows": rows,
+            "io_device_stats": {"nic": dev_stats(res / "bench-nic-stats-base.txt"),
+                                "blk": dev_stats(res / "bench-blk-stats-base.txt")},
+            "recovery_ns": recovery_dists(base_recs)}
     report["targets"] = [{"what": w, "ratio": n, "measured": r, "paired": ci, "target": t,
                           "verdict": verdict_target(r, ci, t)}
                          for w, n, r, ci, t in targets]
     report["spread"] = spread_rows(nic, blk, apache)
     (res / "bench.json").write_text(json.dumps(report, indent=2) + "\n")
 
-    cfg = report["config"]
     method = ", ".join(f"{k} {cfg[k]}" for k in ("commit", "vcpus", "icount", "pin", "io_reps", "io_secs",
                                                    "host_cpus", "host_loadavg") if cfg.get(k))
     md = ["# ndriver benchmark", "", f"Raw data and plots: `{res}`. Under QEMU's TCG absolute",
@@ -706,6 +817,14 @@ def main():
         counts = {k: sum(t["verdict"] == k for t in report["targets"]) for k in ("met", "missed", "undecided")}
         md += ["", f"{counts['met']} of {len(report['targets'])} targets met, {counts['missed']} missed, "
                f"{counts['undecided']} undecided."]
+    ba = report.get("before_after")
+    if ba:
+        short, _, given = ba["base"].partition(" ")
+        md += before_after_table(ba, short if given in ("", short) else f"{given}, {short}")
+        base_rec = ba["recovery_ns"]
+        if base_rec["all"]["total"]:
+            md += recovery_table(base_rec, sorted(base_rec["by_cause"]), "Recovery time by phase with the base "
+                                 f"revision's modules, µs ({base_rec['all']['total']['n']} recoveries of testdev0)")
     md += spread_table(report)
     md += indep_table(report["independence"])
     (res / "bench.md").write_text("\n".join(md) + "\n")

@@ -34,6 +34,20 @@
 #                             repetitions and seconds asked for).
 # NDRIVER_BENCH_MSG_SIZES, _APACHE_CLIENTS, _FAULT_PERIODS, _AVAIL_SECS (guest-bench-io.sh)
 # and _CALLS (guest-bench.sh) go to the guest when set.
+#
+# Before vs after, in the same boot (off by default):
+#   NDRIVER_BENCH_BASE=REV    a git revision of this tree: its modules (git archive of
+#                             REV into results/bench-*/base/, built there by REV's own
+#                             scripts/build-modules.sh against this run's kernel) run
+#                             as a fourth variant, "base" (Rust guarded, REV's
+#                             ndriver.ko and drivers), in every round of the NIC and
+#                             block comparisons, and the guard's cost per call and the
+#                             recovery campaign run again with them. bench.md's "Before
+#                             vs after" judges current/base per test from the interval
+#                             paired by round: a regression is more than 5 % worse. A
+#                             REV that does not resolve or build stops the run before
+#                             the guest boots, leaving nothing behind. About 12 minutes
+#                             more guest time with the default rounds.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -66,20 +80,46 @@ process)
 esac
 [ -z "$icount_arg" ] || export NDRIVER_GUEST_QEMU_OPTS="-icount $icount_arg"
 [ -z "$vcpus" ] || export NDRIVER_GUEST_CPUS=$vcpus
+base=${NDRIVER_BENCH_BASE:-}
+base_sha=
+if [ -n "$base" ]; then
+	base_sha=$(git -C "$NDRIVER_ROOT" rev-parse -q --verify "$base^{commit}") ||
+		die "NDRIVER_BENCH_BASE: '$base' is not a revision of $NDRIVER_ROOT"
+fi
 
 # The guest's time limit (at least the 2700 s it always had): 15 min for boot, guard,
 # recovery campaign and availability runs, about 60 tests of IO_SECS plus start-up per
 # round of the C-versus-Rust comparisons, 4 runs per round of the independence runs;
 # under -icount guest time may run slower than the host's, so twice that.
 timeout=$((900 + io_reps * 60 * (io_secs + 4) + indep_rounds * 4 * (indep_secs + 3)))
+# The base variant: about 17 more tests per round, the guard and the campaign again.
+[ -z "$base_sha" ] || timeout=$((timeout + 120 + io_reps * 20 * (io_secs + 4)))
 [ -z "$icount_arg" ] || timeout=$((timeout * 2))
 [ "$timeout" -ge 2700 ] || timeout=2700
 timeout=${NDRIVER_BENCH_TIMEOUT:-$timeout}
 
 [ "${NDRIVER_SKIP_SETUP:-0}" = 1 ] || "$NDRIVER_ROOT"/scripts/setup.sh
-"$NDRIVER_ROOT"/scripts/build-modules.sh >/dev/null
+kdir=$("$NDRIVER_ROOT"/scripts/build-modules.sh)
 results=$NDRIVER_ROOT/results/bench-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$results"
+if [ -n "$base_sha" ]; then
+	# REV's tree without a checkout, built by its own script (its layout and Kbuild may
+	# differ from this one's) against the kernel the guest boots; the guest loads the
+	# modules named below from it. Any failure takes the results directory with it.
+	trap 'rm -rf "$results"' EXIT
+	b=$results/base
+	info "building the modules of $base ($(git -C "$NDRIVER_ROOT" rev-parse --short "$base_sha")) in $b"
+	mkdir "$b"
+	git -C "$NDRIVER_ROOT" archive "$base_sha" | tar -x -C "$b"
+	[ -x "$b/scripts/build-modules.sh" ] || die "$base has no scripts/build-modules.sh"
+	KDIR=$kdir "$b/scripts/build-modules.sh" >/dev/null ||
+		die "the modules of $base did not build against $kdir (output above). An older" \
+			"revision may need the kernel of its time; NDRIVER_ALLOW_WARNINGS=1 lets warnings through"
+	for ko in ndriver.ko sample-drivers/ndriver_{testdev_a,testdev_b,e1000_napi,e1000_irq,vblk_a,vblk_b}.ko; do
+		[ -f "$b/$ko" ] || die "$base built no $ko, which the guest loads"
+	done
+	trap - EXIT
+fi
 # What the run was asked for, for bench-report.py and bench-spread.py (which compare
 # only runs of one configuration).
 {
@@ -93,6 +133,7 @@ mkdir -p "$results"
 	echo "io_reps $io_reps"
 	echo "io_secs $io_secs"
 	echo "indep ${NDRIVER_BENCH_INDEP:-1} rounds $indep_rounds secs $indep_secs period_ms ${NDRIVER_BENCH_INDEP_PERIOD_MS:-800}"
+	[ -z "$base_sha" ] || echo "base $(git -C "$NDRIVER_ROOT" rev-parse --short "$base_sha") $base"
 } > "$results/bench-config.txt"
 # The guest does not inherit this environment: the in-guest scripts' other settings
 # go over when they are set here (quoted, they may hold lists).
@@ -102,6 +143,7 @@ for v in NDRIVER_BENCH_MSG_SIZES NDRIVER_BENCH_APACHE_CLIENTS NDRIVER_BENCH_FAUL
 	[ -z "${!v:-}" ] || more+=" $(printf '%s=%q' "$v" "${!v}")"
 	[ -z "${!v:-}" ] || echo "${v#NDRIVER_BENCH_} ${!v}" | tr '[:upper:]' '[:lower:]' >> "$results/bench-config.txt"
 done
+[ -z "$base_sha" ] || more+=" $(printf 'NDRIVER_BENCH_BASE_DIR=%q' "$results/base")"
 "$NDRIVER_ROOT"/scripts/guest.sh --timeout "$timeout" --results "$results" -- \
 	"env NDRIVER_BENCH_REPS=${NDRIVER_BENCH_REPS:-40} NDRIVER_BENCH_IO=${NDRIVER_BENCH_IO:-1}$more" \
 	"NDRIVER_BENCH_IO_REPS=$io_reps NDRIVER_BENCH_IO_SECS=$io_secs" \

@@ -8,6 +8,9 @@
 #   unguarded   the Rust driver under ndriver with policy guard=0 (no guard frame,
 #               no watchdog: the framework's bypass, for measurement only)
 #   guarded     the Rust driver under ndriver (the default)
+#   base        with NDRIVER_BENCH_BASE_DIR (scripts/bench.sh's NDRIVER_BENCH_BASE): the
+#               same, guarded, with the modules of another revision built there
+#               (ndriver.ko and the drivers), in a load of its own
 # NIC: netperf to the host side of the tap (10.99.0.1, netserver started by
 # scripts/guest.sh) TCP_STREAM over a sweep of message sizes, TCP_RR, UDP_RR, and
 # HTTP requests/s (wrk, else ab) against scripts/nic-peer.py, and Apache in the guest
@@ -20,16 +23,18 @@
 # guarded test by test; round 2: Rust guarded-after-unguarded, then C; round 3: C,
 # then guarded before unguarded; round 4: Rust guarded first, then C; and again), so
 # that drift over the boot does not always favour one; each round loads the C driver
-# and ndriver afresh. bench-report.py pairs the variants' runs by round. Raw results:
-# bench-nic.txt ("nic VARIANT TEST SIZE VALUE UNIT ROUND", "niccpu VARIANT TEST SIZE
-# PERCENT ROUND", "apache VARIANT CLIENTS REQ_PER_S P50_MS P99_MS FAILED ROUND"),
-# bench-blk.txt ("blk VARIANT JOB ROUND IOPS MiB/s"), bench-order.txt ("order CLASS
-# ROUND VARIANT..."), for scripts/bench-report.py. Under TCG a vCPU of a loaded host
+# and ndriver afresh; the base variant runs after the two Rust ones in rounds 1 and 4,
+# before them in rounds 2 and 3. bench-report.py pairs the variants' runs by round.
+# Raw results: bench-nic.txt ("nic VARIANT TEST SIZE VALUE UNIT ROUND", "niccpu
+# VARIANT TEST SIZE PERCENT ROUND", "apache VARIANT CLIENTS REQ_PER_S P50_MS P99_MS
+# FAILED ROUND"), bench-blk.txt ("blk VARIANT JOB ROUND IOPS MiB/s"), bench-order.txt
+# ("order CLASS ROUND VARIANT..."), for scripts/bench-report.py. Under TCG a vCPU of a loaded host
 # stalls for hundreds of ms, longer than the NIC's 200 ms deadline floor: the guarded
 # runs raise the floor to 1 s so that the watchdog (still armed on every call; its
 # cost does not depend on the deadline) does not recover slow calls in
 # mid-measurement. Recoveries during the runs are reported (the devices' stats, one
-# block per round in bench-nic-stats.txt / bench-blk-stats.txt).
+# block per round in bench-nic-stats.txt / bench-blk-stats.txt; the base variant's in
+# bench-nic-stats-base.txt / bench-blk-stats-base.txt).
 # Then availability under repeated failure (MINIX 3's experiment, nDriver's swap
 # test): TCP_STREAM throughput and HTTP requests through the guarded Rust driver
 # while a real fault is raised in it every P seconds (NDRIVER_BENCH_FAULT_PERIODS,
@@ -45,6 +50,7 @@ SIZES=${NDRIVER_BENCH_MSG_SIZES:-1 64 256 1024 4096 16384}
 PERIODS=${NDRIVER_BENCH_FAULT_PERIODS:-0 15 5 1}
 ASECS=${NDRIVER_BENCH_AVAIL_SECS:-30}
 CLIENTS=${NDRIVER_BENCH_APACHE_CLIENTS:-1 4 16}
+BASE=${NDRIVER_BENCH_BASE_DIR:-}
 WWW=/tmp/ndriver-bench-www
 AVAILTXT=$R/bench-avail.txt
 . "$ROOT/scripts/apache-site.sh"
@@ -114,33 +120,48 @@ net_up() {
 }
 
 # order ROUND: the variants of round ROUND in the order they run. The two Rust variants
-# share one load of ndriver and alternate test by test; C runs before or after them.
+# share one load of ndriver and alternate test by test; C runs before or after them,
+# base (when there is one) before or after them too, the other way round every two
+# rounds.
 order() {
+	local o
 	case $((($1 - 1) % 4)) in
-	0) echo c unguarded guarded ;;
-	1) echo unguarded guarded c ;;
-	2) echo c guarded unguarded ;;
-	3) echo guarded unguarded c ;;
+	0) o="c unguarded guarded base" ;;
+	1) o="base unguarded guarded c" ;;
+	2) o="c base guarded unguarded" ;;
+	3) o="guarded unguarded base c" ;;
 	esac
+	[ -n "$BASE" ] || o=${o//base/}
+	# shellcheck disable=SC2086 # unquoted: the words without the gap of base
+	echo $o
 }
 
 # rounds KIND WHAT C_RUN RUST_RUN C_DRIVER RUST_DRIVER: $REPS rounds of the variants in
 # the order order() gives each (C with ndriver unloaded; both Rust variants in one load
-# of ndriver, where the first of them is), each round's order kept in $ORDERTXT.
+# of ndriver, where the first of them is; base in a load of the base revision's
+# modules, $KO and $SFX pointing RUST_RUN at them), each round's order kept in
+# $ORDERTXT. Every load of ndriver starts with none of its modules loaded.
 rounds() {
 	local kind=$1 what=$2 c_run=$3 rust_run=$4 c_drv=$5 rust_drv=$6 rep v vs rust
 	for rep in $(seq "$REPS"); do
 		read -ra vs <<< "$(order "$rep")"
 		rust=()
 		for v in "${vs[@]}"; do
-			[ "$v" = c ] || rust+=("$v")
+			case $v in c | base) ;; *) rust+=("$v") ;; esac
 		done
 		echo "order $kind $rep ${vs[*]}" >> "$ORDERTXT"
 		note "$what round $rep of $REPS: ${vs[*]}"
 		for v in "${vs[@]}"; do
 			case $v in
 			c) "$c_run" "$rep" || note "$what round $rep: C $c_drv failed" ;;
-			"${rust[0]}") "$rust_run" "$rep" "${rust[@]}" || note "$what round $rep: Rust $rust_drv failed" ;;
+			base)
+				{ unload_ndriver && KO=$BASE SFX=-base "$rust_run" "$rep" base; } ||
+					note "$what round $rep: Rust $rust_drv of the base revision failed"
+				;;
+			"${rust[0]}")
+				{ unload_ndriver && "$rust_run" "$rep" "${rust[@]}"; } ||
+					note "$what round $rep: Rust $rust_drv failed"
+				;;
 			esac
 		done
 	done
@@ -240,7 +261,7 @@ nic_tests() {
 rust_guard() {
 	case $1 in
 	unguarded) echo "guard=0" > "$RUST_DEV/policy" ;;
-	guarded) echo "guard=1" > "$RUST_DEV/policy" ;;
+	guarded | base) echo "guard=1" > "$RUST_DEV/policy" ;;
 	esac
 }
 
@@ -321,15 +342,15 @@ nic_c() {
 	rmmod e1000
 }
 
-# nic_rust_up: ndriver and both e1000 implementations loaded, nic0 attached to the
-# e1000 and ndeth0 up, deadline floor 1 s.
+# nic_rust_up: ndriver and both e1000 implementations loaded (from $KO), nic0 attached
+# to the e1000 and ndeth0 up, deadline floor 1 s.
 nic_rust_up() {
 	loaded e1000 && rmmod e1000
 	if ! loaded ndriver; then
-		insmod "$ROOT/ndriver.ko" || { note "insmod ndriver failed"; return 1; }
+		insmod "$KO/ndriver.ko" || { note "insmod ndriver failed"; return 1; }
 	fi
-	insmod "$ROOT/sample-drivers/ndriver_e1000_napi.ko" || return 1
-	insmod "$ROOT/sample-drivers/ndriver_e1000_irq.ko" || return 1
+	insmod "$KO/sample-drivers/ndriver_e1000_napi.ko" || return 1
+	insmod "$KO/sample-drivers/ndriver_e1000_irq.ko" || return 1
 	echo "restarts=1000 backoff_ms=0 calm_ms=0 floor_ns=1000000000 ceiling_ns=2000000000" > "$NIC/policy"
 	echo "$E1000" > "$NIC/pci" || { note "attaching $E1000 to nic0 failed"; return 1; }
 	net_up ndeth0 || { note "ndeth0: no carrier or no peer"; return 1; }
@@ -348,10 +369,10 @@ nic_rust() {
 	local rep=$1
 	shift
 	nic_rust_up || { nic_rust_down; return 1; }
-	[ "$rep" != 1 ] || note "ndeth0 served by $(ethtool -i ndeth0 | sed -n 's/^version: //p')"
+	[ "$rep" != 1 ] || note "ndeth0 served by $(ethtool -i ndeth0 | sed -n 's/^version: //p')${SFX:+ (base)}"
 	nic_tests "$rep" "$@"
 	echo "guard=1" > "$NIC/policy"
-	{ echo "round $rep"; cat "$NIC/stats"; } >> "$R/bench-nic-stats.txt"
+	{ echo "round $rep"; cat "$NIC/stats"; } >> "$R/bench-nic-stats$SFX.txt"
 	nic_rust_down
 }
 
@@ -365,7 +386,7 @@ bench_nic() {
 	rounds nic NIC nic_c nic_rust e1000 e1000
 
 	note "NIC: availability under repeated failure (Rust e1000, guarded)"
-	nic_rust_up || { nic_rust_down; apache_stop; return 1; }
+	{ unload_ndriver && nic_rust_up; } || { nic_rust_down; apache_stop; return 1; }
 	echo "guard=1" > "$NIC/policy"
 	# The injected faults need the data-path deadline back at its default (a spin).
 	echo "floor_ns=200000000 ceiling_ns=500000000" > "$NIC/policy"
@@ -450,10 +471,10 @@ blk_rust() {
 	echo ndriver-none > "$DISK/driver_override"
 	[ ! -e "$DISK/driver" ] || echo "$VBLK" > "$DISK/driver/unbind"
 	if ! loaded ndriver; then
-		insmod "$ROOT/ndriver.ko" || { note "insmod ndriver failed"; return 1; }
+		insmod "$KO/ndriver.ko" || { note "insmod ndriver failed"; return 1; }
 	fi
-	insmod "$ROOT/sample-drivers/ndriver_vblk_a.ko" || { unload_ndriver; return 1; }
-	insmod "$ROOT/sample-drivers/ndriver_vblk_b.ko" || { unload_ndriver; return 1; }
+	insmod "$KO/sample-drivers/ndriver_vblk_a.ko" || { unload_ndriver; return 1; }
+	insmod "$KO/sample-drivers/ndriver_vblk_b.ko" || { unload_ndriver; return 1; }
 	echo "restarts=1000 backoff_ms=0 calm_ms=0 floor_ns=1000000000 ceiling_ns=2000000000" > "$BD/policy"
 	echo "$VBLK" > "$BD/pci" || { note "attaching $VBLK to ndblk0 failed"; unload_ndriver; return 1; }
 	for i in $(seq 100); do
@@ -461,11 +482,11 @@ blk_rust() {
 		sleep 0.1
 	done
 	[ -b /dev/ndblk0 ] || { note "no /dev/ndblk0"; unload_ndriver; return 1; }
-	[ "$rep" != 1 ] || note "ndblk0 served by $(sed -n 's/^implementation //p' "$BD/status")"
+	[ "$rep" != 1 ] || note "ndblk0 served by $(sed -n 's/^implementation //p' "$BD/status")${SFX:+ (base)}"
 	RUST_DEV=$BD
 	blk_tests /dev/ndblk0 "$rep" "$@"
 	echo "guard=1" > "$BD/policy"
-	{ echo "round $rep"; cat "$BD/stats"; } >> "$R/bench-blk-stats.txt"
+	{ echo "round $rep"; cat "$BD/stats"; } >> "$R/bench-blk-stats$SFX.txt"
 	echo none > "$BD/pci"
 	RUST_DEV=
 	unload_ndriver
@@ -484,6 +505,14 @@ RUST_DEV=
 E1000=
 VBLK=
 DISK=
+# The modules the Rust runs load and the suffix of their stats files: this tree's, or
+# the base revision's for the variant base (rounds()).
+KO=$ROOT
+SFX=
+if [ -n "$BASE" ] && [ ! -f "$BASE/ndriver.ko" ]; then
+	note "no $BASE/ndriver.ko: the base variant left out"
+	BASE=
+fi
 note "guest: $(nproc) CPUs, clocksource $(cat /sys/devices/system/clocksource/clocksource0/current_clocksource 2>/dev/null)"
 unload_ndriver || note "ndriver could not be unloaded before the C runs"
 bench_nic || note "NIC benchmark failed"
