@@ -32,7 +32,7 @@ use crate::abi_blk::{
     BLK_MAX_BYTES, BLK_OP_FLUSH, BLK_OP_READ, BLK_OP_WRITE, BLK_QUEUE_DEPTH,
 };
 use crate::device::{now_ns, Class, Device};
-use crate::instance::{Event, InstanceState};
+use crate::instance::{Event, InstanceState, ServedDevice};
 use crate::placeholders::blk_busy::{BusyWatch, BUSY_STALL_NS};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::bindings;
@@ -316,6 +316,8 @@ impl Class for Blk {
     /// disk is registered if this is the first instance on a device.
     fn redirected(dev: &BlkDevice) {
         dev.class.down.store(false, Ordering::Release);
+        // A run of idle refusals belongs to the instance that refused.
+        dev.class.busy.progress();
         let n = reissue(dev, dev.ctl_generation_hint(), false);
         dev.counters.reissued.fetch_add(n, Ordering::Relaxed);
         if dev.class.disk.load(Ordering::Acquire).is_null()
@@ -458,7 +460,12 @@ fn queue_rq(dev: &BlkDevice, rq: *mut bindings::request, last: bool) -> u8 {
             if !release(p) {
                 return BLK_STS_OK;
             }
-            if requests_held(dev) == 0 {
+            // Order the release above before the scan (store-buffering with another
+            // CPU's refusal: each must see the other's request idle).
+            core::sync::atomic::fence(Ordering::SeqCst);
+            // No PCI function: the instance waits for one (`EBUSY` by design), and the
+            // attach's new instance runs the queue again (`redirected`, `reissue`).
+            if requests_held(dev) == 0 && !dev.pci_dev().is_null() {
                 // Refused with nothing in flight: no completion will run the queue
                 // again, so blk-mq retries after a short delay; a driver that keeps
                 // this up is stuck (`blk_busy.rs`).
@@ -475,8 +482,8 @@ fn queue_rq(dev: &BlkDevice, rq: *mut bindings::request, last: bool) -> u8 {
                 return BLK_STS_RESOURCE;
             }
             // No room in the driver: blk-mq keeps it, and the next completion runs the
-            // queue again.
-            dev.class.busy.progress();
+            // queue again (a request another CPU is handing to the driver right now
+            // may be refused too: only an accepted request or a completion ends a run).
             dev.class.refused.store(true, Ordering::Release);
             BLK_STS_DEV_RESOURCE
         }
@@ -581,6 +588,7 @@ fn complete(dev: &BlkDevice, rq: *mut bindings::request) {
     match dev.guarded_entry(COMPLETE, || unsafe { f(h, &brq) }) {
         Ok(v) => {
             drop(a);
+            dev.class.busy.progress();
             let status = match v {
                 BLK_DONE_OK => BLK_STS_OK,
                 BLK_DONE_IOERR => BLK_STS_IOERR,

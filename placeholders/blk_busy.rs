@@ -8,8 +8,8 @@
 //! come: its refusal is either a short wait for something of its own or a driver that
 //! believes its queue full when it is empty (a lost "slot free" store: a campaign's
 //! `skip_insn` in vblk-b's `complete` left it refusing every request, and fio waited
-//! until the harness swapped; blk-mq's request timeout never fires for a request that
-//! was never started). The placeholder answers such a refusal with
+//! until the harness swapped; blk-mq's request timeout never fires for it, as blk-mq
+//! takes a refused request back as not started). The placeholder answers such a refusal with
 //! `BLK_STS_RESOURCE` (blk-mq dispatches again after a short delay), and when the
 //! instance has refused this way without a break for longer than the limit, the watch
 //! says it is stuck: the placeholder fails it as a hang.
@@ -55,14 +55,19 @@ impl BusyWatch {
     pub(crate) fn refused_idle(&self, now_ns: u64, limit_ns: u64) -> bool {
         let since = self.since.load(Ordering::Relaxed);
         if since == 0 {
-            self.since.store(now_ns.max(1), Ordering::Relaxed);
+            // Only the first of several CPUs refusing at once starts the run.
+            let _ =
+                self.since
+                    .compare_exchange(0, now_ns.max(1), Ordering::Relaxed, Ordering::Relaxed);
             return false;
         }
         if now_ns.saturating_sub(since) <= limit_ns {
             return false;
         }
-        self.since.store(0, Ordering::Relaxed);
-        true
+        // Only one CPU reports a run.
+        self.since
+            .compare_exchange(since, 0, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
     }
 }
 

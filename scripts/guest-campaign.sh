@@ -759,7 +759,7 @@ if (blk_take_disk) > /dev/null 2>&1; then
 		fio_stop || bad=1
 		# A run the loop finished while stopping is this injection's too.
 		fio_intact || bad=1
-		echo "$impl" > "$BD/swap" 2>/dev/null
+		in_child swap_to ndblk0 "$impl" 2>/dev/null
 		wait_until dev_running ndblk0 || echo "injection $n: ndblk0 not running for fsck" >> "$err"
 		if umount $MNT; then
 			fsck.ext4 -n -f $BLKDEV > "$R/campaign-fsck-$n.txt" 2>&1

@@ -4,7 +4,7 @@
 # at the store in vblk-b's `complete` that frees its one queue slot
 # (`*state.lock() = QueueSlot::Idle`). The request in hand still ends; every later one
 # is refused with EBUSY, and since the driver holds nothing, no completion will ever
-# run the queue again and blk-mq's request timeout never starts. The placeholder
+# run the queue again, and blk-mq's request timeout never sees a refused request. The placeholder
 # answers such refusals with BLK_STS_RESOURCE (blk-mq retries shortly) and, after 5 s
 # of them, fails the instance as a hang in queue_rq; a fresh vblk-b serves the rest.
 # Evidence: the site's own record (fired, applied), busy_stalls and a recovery line
@@ -71,8 +71,21 @@ stalls0=$(bd_stat busy_stalls)
 gen0=$(bd_status generation)
 echo "class=skip_insn site=$site" > "$BD/inject" || fail "site $site: not placed"
 t0=$(date +%s%N)
-timeout 60 dd if="$BLOB" of=$BLKDEV bs=64k oflag=direct status=none ||
-	fail "the write did not finish within 60 s across the fault (exit $?)"
+# dd waits uninterruptibly for its bios: `timeout` could not end it. Polled instead; if
+# it is stuck, a swap re-runs the queue so that dd (and the disk) are let go first.
+dd if="$BLOB" of=$BLKDEV bs=64k oflag=direct status=none &
+ddpid=$!
+for ((i = 0; i < 60; i++)); do
+	kill -0 $ddpid 2> /dev/null || break
+	sleep 1
+done
+if kill -0 $ddpid 2> /dev/null; then
+	echo off > "$BD/inject"
+	echo vblk-a > "$BD/swap"
+	wait $ddpid
+	fail "the write did not finish within 60 s across the fault"
+fi
+wait $ddpid || fail "the write across the fault failed (exit $?)"
 t1=$(date +%s%N)
 fired=$(inject_field "$BD" fired)
 applied=$(inject_field "$BD" applied)
