@@ -20,6 +20,7 @@ import csv
 import json
 import math
 import os
+import re
 import sys
 
 STAGES = ["injected", "manifested", "detected", "recovered", "intact"]
@@ -161,6 +162,28 @@ def read_rows(res, lost_ok=False):
         sys.exit(f"campaign-report: cannot read {path}: {e}")
 
 
+def lost_at(run, rows):
+    """What a run that did not finish was doing: the injection after its last line, and
+    what the guest's console says since that injection's mark (the site that fired,
+    the first report of the kernel's)."""
+    name = os.path.basename(os.path.normpath(run))
+    done = [int(r["n"].split(":")[-1]) for r in rows
+            if r["n"].startswith(name + ":") or ":" not in r["n"]]
+    text = f"Injection {max(done, default=0) + 1} was in flight"
+    try:
+        with open(os.path.join(run, "console.log"), errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return text + " (no console.log)."
+    marks = [i for i, l in enumerate(lines) if "ndriver-test-mark-" in l]
+    tail = lines[marks[-1] + 1:] if marks else lines[-200:]
+    keep = [l.strip() for l in tail
+            if re.search(r"fired|inject|BUG:|Oops|Kernel panic|general protection", l)][:4]
+    if not keep:
+        return text + "; its console.log says why."
+    return text + "; console.log since its mark:\n\n```\n" + "\n".join(keep) + "\n```"
+
+
 def finished(res):
     return os.path.exists(os.path.join(res, "campaign-done"))
 
@@ -274,7 +297,7 @@ def main():
                    + ("found errors (campaign-fsck.txt)." if errors else "clean.")
                    + " Checks after single corruptions: campaign-fsck-N.txt, listed above.", ""]
         if not finished(run):
-            md += [f"**Guest lost{head}**: the run did not finish (its console.log says why).", ""]
+            md += [f"**Guest lost{head}**: the run did not finish. " + lost_at(run, rows), ""]
     with open(os.path.join(res, "campaign.md"), "w") as f:
         f.write("\n".join(md))
 
