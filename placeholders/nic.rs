@@ -172,10 +172,19 @@ pub(crate) struct NetCounters {
 /// (outside `create`) only once `register` succeeded, and `shutdown` runs once for it
 /// (`ndriver/devices.rs`), before it is freed. So the placeholder lives as long as the
 /// device, and the kernel calls its operations only while it is registered.
+///
+/// `registered` is true only while the placeholder is registered: `create` sets it once
+/// `register` succeeded, and `shutdown` clears it before it unregisters the placeholder,
+/// both under its lock. So the placeholder stays registered for as long as that lock is
+/// held with the flag seen true.
 #[pin_data]
 pub(crate) struct Nic {
     /// The placeholder (empty until `create` made it).
     nd: SetOnce<NetDevBox>,
+    /// Whether the placeholder is registered (see the type invariant), for what uses it
+    /// outside the kernel's calls of its operations: the carrier an instance reports.
+    #[pin]
+    registered: SpinLockIrq<bool>,
     /// The interface name (for logs).
     ifname: &'static CStr,
     /// Set by `ndriver_net_napi_complete` during a poll.
@@ -459,6 +468,9 @@ impl Class for Nic {
 
     fn shutdown(dev: &NicDev) {
         if let Some(nd) = dev.class.nd.as_ref() {
+            // INVARIANT: cleared before unregistering: a carrier report that saw it set has
+            // returned (it holds the lock across its call), later ones see it clear.
+            *dev.class.registered.lock() = false;
             // SAFETY: registered by `create`, and `shutdown` runs once, after it (type
             // invariant of `Nic`), in process context without the RTNL lock (module exit,
             // or a failed `Devices::add` at load).
@@ -530,6 +542,7 @@ pub(crate) fn create(
             irq_name,
             try_pin_init!(Nic {
                 nd: SetOnce::new(),
+                registered <- new_spinlock_irq!(false),
                 ifname,
                 napi_done: AtomicBool::new(false),
                 poll_cpu: AtomicU32::new(0),
@@ -563,6 +576,8 @@ pub(crate) fn create(
     // failure the device (never handed out, so never shut down) frees it unregistered when
     // it drops, on return.
     unsafe { nd.register() }?;
+    // INVARIANT: registered just now; only `shutdown` clears it, before unregistering.
+    *dev.class.registered.lock() = true;
     Ok(dev)
 }
 
@@ -609,7 +624,9 @@ pub(crate) fn napi_completed(dev: &NicDev) {
 
 /// The carrier as the current instance reports it. A report from an instance that
 /// is not serving yet (starting after a swap or recovery) may not take the carrier
-/// down: the link of the placeholder stays as it was.
+/// down: the link of the placeholder stays as it was. Nor does any report once the
+/// device shuts down (its instance is undone only after the placeholder is
+/// unregistered): a link event queued on an unregistered device would outlive it.
 pub(crate) fn carrier(dev: &NicDev, st: &InstanceState, on: bool) {
     let Some(nd) = dev.class.netdev() else {
         return;
@@ -618,5 +635,11 @@ pub(crate) fn carrier(dev: &NicDev, st: &InstanceState, on: bool) {
         dev.class.net.carrier_kept.fetch_add(1, Ordering::Relaxed);
         return;
     }
-    nd.set_carrier(on);
+    let registered = dev.class.registered.lock();
+    if *registered {
+        // SAFETY: registered, and it stays so while `registered` is held, until after this
+        // call: `shutdown` clears the flag under that lock before it unregisters the
+        // placeholder (type invariant of `Nic`).
+        unsafe { nd.set_carrier(on) };
+    }
 }

@@ -100,7 +100,8 @@ pub(crate) struct NetDev(Opaque<bindings::net_device>);
 
 // SAFETY: a `&NetDev` only reaches the `net_device` through the kernel operations below,
 // which may run from any context and do their own locking; the two writes without a lock
-// of their own (`set_mtu`, `set_addr`) are `unsafe`, their callers holding the RTNL lock.
+// of their own (`set_mtu`, `set_addr`) are `unsafe`, their callers holding the RTNL lock,
+// and so is every other call with a rule of its own (its `# Safety` says which).
 unsafe impl Sync for NetDev {}
 
 impl NetDev {
@@ -146,9 +147,20 @@ impl NetDev {
     }
 
     /// Sets the carrier (a change is a link event).
-    pub(crate) fn set_carrier(&self, on: bool) {
-        // SAFETY: `self` is a live placeholder (type invariant); `netif_carrier_on`/`_off`
-        // are safe from any context.
+    ///
+    /// # Safety
+    ///
+    /// The placeholder is registered for the whole call: after [`NetDevBox::register`]
+    /// succeeded, and before [`NetDevBox::unregister`] marks it unregistering (the
+    /// `ndo_stop` by which unregistering closes the device runs before that). On a device
+    /// no longer registered, `netif_carrier_on`/`_off` still queue a link event with a
+    /// reference on it; once unregistering waited for the last reference, nothing waits
+    /// for that one, and the link-watch work may use the device after the [`NetDevBox`]
+    /// freed it.
+    pub(crate) unsafe fn set_carrier(&self, on: bool) {
+        // SAFETY: `self` is a live placeholder (type invariant), registered for the whole
+        // call (this function's contract), so unregistering waits for the link event this
+        // may queue; `netif_carrier_on`/`_off` are safe from any context.
         unsafe {
             if on {
                 raw::netif_carrier_on(self.as_raw())

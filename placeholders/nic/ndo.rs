@@ -52,7 +52,11 @@ unsafe extern "C" fn ndriver_nic_ndo_stop(nd: *mut bindings::net_device) -> c_in
         // No instance could stop: log it down anyway, undo takes the rest.
         let _ = dev.log_config(NIC_KEY_UP, 0);
     }
-    nd.set_carrier(false);
+    // SAFETY: the kernel calls `ndo_stop` only on a registered device, and holds the RTNL
+    // lock across it, which unregistering takes too: the placeholder stays registered until
+    // this returns (when unregistering closes the device itself, it does so before it marks
+    // the device unregistering).
+    unsafe { nd.set_carrier(false) };
     0
 }
 
