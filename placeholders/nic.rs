@@ -41,7 +41,7 @@ use crate::stats::{exported_name, NR_EXPORTED};
 use crate::timeout::Bounds;
 use crate::undo::action_list::Kind;
 use crate::wrappers::net::{copy_cstr, Napi, NetDev, NetDevBox, Skb, IFF_ALLMULTI, IFF_PROMISC};
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::bindings;
 use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::new_spinlock_irq;
@@ -187,11 +187,14 @@ pub(crate) struct Nic {
     registered: SpinLockIrq<bool>,
     /// The interface name (for logs).
     ifname: &'static CStr,
-    /// Set by `ndriver_net_napi_complete` during a poll.
+    /// Set by `ndriver_net_napi_complete` during a poll: the poll gave the NAPI context
+    /// up.
     napi_done: AtomicBool,
-    /// The CPU running the guarded `poll`, plus one (0: none): the NAPI callouts are
-    /// the poll's alone.
-    pub(crate) poll_cpu: AtomicU32,
+    /// The guarded `poll` while it owns the NAPI context, as [`poll_mark`] names its
+    /// context (0: none): the NAPI callouts are its alone ([`in_poll`]). Set around the
+    /// driver's `poll`, cleared once the driver completes and while a frame it delivers
+    /// through GRO runs through the stack.
+    poll_owner: AtomicU64,
     /// The interface is up (between `ndo_open` and `ndo_stop`).
     up: AtomicBool,
     #[pin]
@@ -241,10 +244,29 @@ impl Nic {
         *self.filter.lock()
     }
 
-    /// Takes a new snapshot of the receive filter from the placeholder.
-    fn snapshot_filter(&self, nd: &NetDev, locked: bool) {
+    /// Takes a new snapshot of the receive filter from the placeholder (taking its
+    /// address lock: process context).
+    fn snapshot_filter(&self, nd: &NetDev) {
         let mut mc = [0u64; MC_MAX];
-        let n = nd.mc_list(&mut mc, locked);
+        let n = nd.mc_list(&mut mc);
+        self.set_filter(nd, mc, n);
+    }
+
+    /// [`Nic::snapshot_filter`] under the placeholder's address lock.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds `nd`'s address lock, as the kernel does around `ndo_set_rx_mode`.
+    unsafe fn snapshot_filter_locked(&self, nd: &NetDev) {
+        let mut mc = [0u64; MC_MAX];
+        // SAFETY: the caller holds the address lock (this function's contract).
+        let n = unsafe { nd.mc_list_locked(&mut mc) };
+        self.set_filter(nd, mc, n);
+    }
+
+    /// Records the receive filter: `nd`'s flags and the first of its `n` multicast
+    /// addresses, `mc`.
+    fn set_filter(&self, nd: &NetDev, mc: [u64; MC_MAX], n: usize) {
         let f = nd.flags();
         let mut flags = 0;
         if f & IFF_PROMISC != 0 {
@@ -436,7 +458,7 @@ impl Class for Nic {
             return Ok(());
         };
         if dev.class.up.load(Ordering::Acquire) && nd.running() {
-            dev.class.snapshot_filter(nd, false);
+            dev.class.snapshot_filter(nd);
             // SAFETY: `h` is the instance being started, `ops` its table.
             let f = unsafe { table(ops) }.set_rx_mode;
             // SAFETY: `f` is `set_rx_mode` from the table of `h`, the live instance being started.
@@ -545,7 +567,7 @@ pub(crate) fn create(
                 registered <- new_spinlock_irq!(false),
                 ifname,
                 napi_done: AtomicBool::new(false),
-                poll_cpu: AtomicU32::new(0),
+                poll_owner: AtomicU64::new(0),
                 up: AtomicBool::new(false),
                 filter <- new_spinlock_irq!(RxFilter {
                     flags: 0,
@@ -601,9 +623,59 @@ pub(crate) fn this_cpu() -> u32 {
     kernel::cpu::CpuId::current().as_u32()
 }
 
-/// Whether the caller runs inside `dev`'s guarded `poll` (on its CPU).
+/// The context the caller runs in, as `poll_owner` records the poll's: its CPU plus one,
+/// and its context level (task, softirq, hardirq, NMI) in the high half. Never 0.
+fn poll_mark() -> u64 {
+    (u64::from(crate::guard::context_level()) << 32) | (u64::from(this_cpu()) + 1)
+}
+
+/// Whether the caller runs inside `dev`'s guarded `poll` while that owns the NAPI
+/// context: on its CPU and in its context (not in an interrupt taken meanwhile, nor in a
+/// guarded entry that a frame it delivers runs into, such as a transmit), before the
+/// driver completed it.
 pub(crate) fn in_poll(dev: &NicDev) -> bool {
-    dev.class.poll_cpu.load(Ordering::Relaxed) == this_cpu() + 1
+    dev.class.poll_owner.load(Ordering::Relaxed) == poll_mark()
+}
+
+/// Hands `frame` to the stack through GRO, from `dev`'s poll ([`in_poll`]); `EINVAL`
+/// from anywhere else.
+pub(crate) fn gro_receive(dev: &NicDev, frame: &[u8]) -> Result {
+    let Some(nd) = dev.class.netdev() else {
+        return Err(ENODEV);
+    };
+    let mark = poll_mark();
+    if dev.class.poll_owner.load(Ordering::Relaxed) != mark {
+        return Err(EINVAL);
+    }
+    // Not the poll's while the frame runs through the stack, which may come back into a
+    // guarded entry of this device on this CPU.
+    dev.class.poll_owner.store(0, Ordering::Relaxed);
+    // SAFETY: the guarded poll of `nd`'s NAPI context runs this, in its own context on its
+    // CPU, and owns the context until this returns: the driver has not completed it
+    // (completing clears `poll_owner`, and only the poll sets it again, before the driver's
+    // `poll`).
+    let r = unsafe { nd.receive_napi(nd.napi(), frame) };
+    dev.class.poll_owner.store(mark, Ordering::Relaxed);
+    r
+}
+
+/// Completes `dev`'s poll, which did `work`, from that poll ([`in_poll`]), which then owns
+/// the NAPI context no more; does nothing from anywhere else. True if the driver may turn
+/// its interrupts back on.
+pub(crate) fn napi_complete(dev: &NicDev, work: i32) -> bool {
+    let Some(nd) = dev.class.netdev() else {
+        return false;
+    };
+    if !in_poll(dev) {
+        return false;
+    }
+    dev.class.poll_owner.store(0, Ordering::Relaxed);
+    dev.class.napi_done.store(true, Ordering::Relaxed);
+    // SAFETY: the guarded poll of `nd`'s NAPI context runs this, in its own context on its
+    // CPU; the context's first completion in this poll (a completion clears `poll_owner`,
+    // checked just above), after which the poll returns less than its budget
+    // (`napi_done`, `ndriver_nic_napi_poll`).
+    unsafe { nd.napi().complete(work) }
 }
 
 /// The `nic` device an instance serves, if it is one.
@@ -615,11 +687,6 @@ pub(crate) fn nic_of(st: &InstanceState) -> Option<&NicDev> {
     // SAFETY: a device of class `nic` is a `Device<Nic>` (the class name is unique to
     // the type, see `Class::NAME`); it outlives its instances.
     Some(unsafe { &*d.as_ptr().cast::<NicDev>() })
-}
-
-/// Marks the current poll completed (from `ndriver_net_napi_complete`).
-pub(crate) fn napi_completed(dev: &NicDev) {
-    dev.class.napi_done.store(true, Ordering::Relaxed);
 }
 
 /// The carrier as the current instance reports it. A report from an instance that

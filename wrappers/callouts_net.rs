@@ -71,8 +71,8 @@ pub(crate) extern "C" fn ndriver_net_tx_done(inst: *mut Instance, token: *mut c_
 }
 
 /// Delivers a received frame (`len` bytes at `data`, copied): through NAPI's GRO when
-/// called from `poll` (`napi` non-zero), else through the backlog (any context).
-/// 0, or `-ENOMEM` (dropped).
+/// called from `poll` (`napi` non-zero: in the poll itself, before it completed), else
+/// through the backlog (any context). 0, or `-ENOMEM` (dropped).
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_net_rx(
     inst: *mut Instance,
@@ -98,14 +98,20 @@ pub(crate) extern "C" fn ndriver_net_rx(
         return EINVAL.to_errno();
     }
     if napi != 0 && !nic::in_poll(dev) {
-        st.misuse(format_args!("ndriver_net_rx through NAPI outside its poll"));
+        st.misuse(format_args!(
+            "ndriver_net_rx through NAPI outside its poll (or after completing it)"
+        ));
         return EINVAL.to_errno();
     }
     // SAFETY: the driver passes a frame it holds for the duration of the call, of a
     // length checked above; a bad `data` faults inside the driver's guarded call.
     let frame = unsafe { core::slice::from_raw_parts(data, len as usize) };
-    let n = (napi != 0).then(|| nd.napi());
-    match nd.receive(n, frame) {
+    let r = if napi != 0 {
+        nic::gro_receive(dev, frame)
+    } else {
+        nd.receive(frame)
+    };
+    match r {
         Ok(()) => {
             dev.class.net.rx_packets.fetch_add(1, Ordering::Relaxed);
             dev.class
@@ -133,22 +139,20 @@ pub(crate) extern "C" fn ndriver_net_napi_schedule(inst: *mut Instance) -> u32 {
         .map_or(0, |nd| nd.napi().schedule() as u32)
 }
 
-/// Ends the current poll, which did `work` (less than its budget); 1 if the driver
-/// may re-enable its interrupts.
+/// Ends the current poll, which did `work` (less than its budget), once; 1 if the
+/// driver may re-enable its interrupts.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_net_napi_complete(inst: *mut Instance, work: i32) -> u32 {
     let Some((st, dev)) = nic_of(inst, "ndriver_net_napi_complete") else {
         return 0;
     };
-    let Some(nd) = dev.class.netdev() else {
-        return 0;
-    };
     if !nic::in_poll(dev) {
-        st.misuse(format_args!("ndriver_net_napi_complete outside its poll"));
+        st.misuse(format_args!(
+            "ndriver_net_napi_complete outside its poll (or twice)"
+        ));
         return 0;
     }
-    nic::napi_completed(dev);
-    nd.napi().complete(work) as u32
+    nic::napi_complete(dev, work) as u32
 }
 
 /// The link is up (1) or down (0).

@@ -228,23 +228,33 @@ impl NetDev {
         unsafe { raw::ndriver_nic_set_addr(self.as_raw(), b.as_ptr()) }
     }
 
-    /// Copies up to `mc.len()` multicast addresses; returns how many there are.
-    /// `locked`: the caller runs under the address lock (`ndo_set_rx_mode`).
-    pub(crate) fn mc_list(&self, mc: &mut [u64], locked: bool) -> usize {
+    /// Copies up to `mc.len()` multicast addresses; returns how many there are. Takes the
+    /// address lock (`netif_addr_lock_bh`), so not from hard interrupt context, nor under
+    /// that lock: there, [`NetDev::mc_list_locked`].
+    pub(crate) fn mc_list(&self, mc: &mut [u64]) -> usize {
         let nd = self.as_raw();
-        // SAFETY: `nd` is a live placeholder (type invariant); `mc` is writable for its
-        // length; the list is read under the address lock, taken here unless the caller
-        // holds it.
-        unsafe {
-            if !locked {
-                raw::ndriver_nic_addr_lock_bh(nd);
-            }
-            let n = raw::ndriver_nic_mc_list(nd, mc.as_mut_ptr(), mc.len() as c_uint);
-            if !locked {
-                raw::ndriver_nic_addr_unlock_bh(nd);
-            }
-            n as usize
-        }
+        // SAFETY: `nd` is a live placeholder (type invariant); the lock is given back below.
+        unsafe { raw::ndriver_nic_addr_lock_bh(nd) };
+        // SAFETY: the address lock is held, from just above until just below.
+        let n = unsafe { self.mc_list_locked(mc) };
+        // SAFETY: `nd` is a live placeholder whose address lock this took above.
+        unsafe { raw::ndriver_nic_addr_unlock_bh(nd) };
+        n
+    }
+
+    /// [`NetDev::mc_list`] for a caller that holds the address lock.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds this device's address lock (`netif_addr_lock_bh`, as the kernel
+    /// does around `ndo_set_rx_mode`) until this returns: the multicast list is walked
+    /// without a lock of its own, and a concurrent change may free the entry being read.
+    pub(crate) unsafe fn mc_list_locked(&self, mc: &mut [u64]) -> usize {
+        // SAFETY: `self` is a live placeholder (type invariant); `mc` is writable for its
+        // length; the address lock keeps the list as it is (this function's contract).
+        let n =
+            unsafe { raw::ndriver_nic_mc_list(self.as_raw(), mc.as_mut_ptr(), mc.len() as c_uint) };
+        n as usize
     }
 
     /// Its NAPI context (it lives as long as the placeholder).
@@ -279,16 +289,38 @@ impl NetDev {
         unsafe { SkbQueue::from_raw(q) }
     }
 
-    /// Hands a received frame to the stack (copied into a fresh skb): through GRO
-    /// when `napi` is given, else through the backlog. `ENOMEM`: dropped.
-    pub(crate) fn receive(&self, napi: Option<&Napi>, frame: &[u8]) -> Result {
-        let n = napi.map_or(core::ptr::null_mut(), Napi::as_raw);
-        // SAFETY: `self` is a live placeholder (type invariant); `n` is NULL or a live NAPI
-        // context (type invariant of `Napi`); `frame` is readable for its length.
+    /// Hands a received frame to the stack (copied into a fresh skb) through the
+    /// backlog (`netif_rx`, any context). `ENOMEM`: dropped.
+    pub(crate) fn receive(&self, frame: &[u8]) -> Result {
+        // SAFETY: `self` is a live placeholder (type invariant); a NULL NAPI context takes
+        // `netif_rx`; `frame` is readable for its length.
         kernel::error::to_result(unsafe {
             raw::ndriver_skb_rx(
                 self.as_raw(),
-                n,
+                core::ptr::null_mut(),
+                frame.as_ptr().cast(),
+                frame.len() as c_uint,
+            )
+        })
+    }
+
+    /// Hands a received frame to the stack (copied into a fresh skb) through the GRO of
+    /// `napi` (`napi_gro_receive`). `ENOMEM`: dropped.
+    ///
+    /// # Safety
+    ///
+    /// The poll of `napi` calls this, while it owns the context: in the poll's own context
+    /// (on its CPU, not from an interrupt taken meanwhile nor from anything the stack runs
+    /// for a frame it delivers), before it completed the context ([`Napi::complete`]). The
+    /// context's GRO state is its poll's alone, without a lock.
+    pub(crate) unsafe fn receive_napi(&self, napi: &Napi, frame: &[u8]) -> Result {
+        // SAFETY: `self` is a live placeholder (type invariant); `napi` a live NAPI context
+        // (type invariant of `Napi`) whose poll runs this and owns it (this function's
+        // contract); `frame` is readable for its length.
+        kernel::error::to_result(unsafe {
+            raw::ndriver_skb_rx(
+                self.as_raw(),
+                napi.as_raw(),
                 frame.as_ptr().cast(),
                 frame.len() as c_uint,
             )
@@ -389,9 +421,9 @@ impl Drop for NetDevBox {
 /// whole lifetime.
 ///
 /// Whether polling is enabled is not part of the invariant: [`Napi::enable`] and
-/// [`Napi::disable`] rely on their callers (`ndo_open` and `ndo_stop` in
-/// `placeholders/nic/ndo.rs`) pairing them, and [`Napi::complete`] on being called
-/// from this context's poll.
+/// [`Napi::disable`] are `unsafe`, their callers (`ndo_open` and `ndo_stop` in
+/// `placeholders/nic/ndo.rs`) pairing them, and so are [`Napi::complete`] and
+/// [`NetDev::receive_napi`], their callers running in this context's poll.
 #[repr(transparent)]
 pub(crate) struct Napi(Opaque<bindings::napi_struct>);
 
@@ -429,16 +461,29 @@ impl Napi {
     }
 
     /// Enables polling (`ndo_open`).
-    pub(crate) fn enable(&self) {
-        // SAFETY: the NAPI context of a live placeholder (type invariant), disabled (its
-        // caller pairs it with `disable`).
+    ///
+    /// # Safety
+    ///
+    /// Process context, without the device's instance lock (`napi_enable` takes it). The
+    /// context is disabled (as `netif_napi_add` leaves it, or [`Napi::disable`] made it),
+    /// and nothing enables or disables it concurrently: enabling a context that is
+    /// polling lets a second poll start on another CPU.
+    pub(crate) unsafe fn enable(&self) {
+        // SAFETY: the NAPI context of a live placeholder (type invariant), disabled, in
+        // process context without the instance lock (this function's contract).
         unsafe { raw::napi_enable(self.as_raw()) }
     }
 
     /// Disables polling, waiting for a running poll (`ndo_stop`).
-    pub(crate) fn disable(&self) {
-        // SAFETY: the NAPI context of a live placeholder (type invariant), enabled (its
-        // caller pairs it with `enable`).
+    ///
+    /// # Safety
+    ///
+    /// Process context (it sleeps), without the device's instance lock (`napi_disable`
+    /// takes it). The context is enabled ([`Napi::enable`]), and nothing enables or
+    /// disables it concurrently: disabling a disabled context waits forever.
+    pub(crate) unsafe fn disable(&self) {
+        // SAFETY: the NAPI context of a live placeholder (type invariant), enabled, in
+        // process context without the instance lock (this function's contract).
         unsafe { raw::napi_disable(self.as_raw()) }
     }
 
@@ -449,10 +494,21 @@ impl Napi {
         unsafe { raw::ndriver_napi_schedule(self.as_raw()) }
     }
 
-    /// Ends a poll that did `work` (less than its budget).
-    pub(crate) fn complete(&self, work: i32) -> bool {
-        // SAFETY: the NAPI context of a live placeholder (type invariant); called from its
-        // poll.
+    /// Ends a poll that did `work` (less than its budget): the poll gives the context up.
+    /// True if the driver may turn its interrupts back on.
+    ///
+    /// # Safety
+    ///
+    /// This context's poll calls this, while it owns the context: in the poll's own context
+    /// (on its CPU, not from an interrupt taken meanwhile nor from anything the stack runs
+    /// for a frame it delivers), at most once per poll. The poll then returns less than its
+    /// budget (unless that is 0: netpoll's, during which this does nothing). Once completed,
+    /// the context may be scheduled and polled on another CPU at any time: completing it
+    /// again, or a poll that returns its whole budget (which the kernel takes for one
+    /// that still owns it), moves it on and off poll lists it is not the owner of.
+    pub(crate) unsafe fn complete(&self, work: i32) -> bool {
+        // SAFETY: the NAPI context of a live placeholder (type invariant), owned by its
+        // poll, which calls this (this function's contract).
         unsafe { raw::napi_complete_done(self.as_raw(), work) }
     }
 }

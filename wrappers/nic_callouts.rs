@@ -117,7 +117,8 @@ impl Dev {
         unsafe { api::ndriver_net_tx_done(self.handle(), token, sent as u32) }
     }
 
-    /// Hands a received frame to the stack (copied). `napi`: from `poll`.
+    /// Hands a received frame to the stack (copied). `napi`: from `poll` itself, before
+    /// [`Dev::napi_complete`].
     pub(crate) fn rx(&self, frame: &[u8], napi: bool) -> Result {
         // SAFETY: the live instance; `frame` is readable for its length.
         kernel::error::to_result(unsafe {
@@ -136,7 +137,8 @@ impl Dev {
         unsafe { api::ndriver_net_napi_schedule(self.handle()) != 0 }
     }
 
-    /// Ends the current poll (`work` < budget); true if interrupts may go back on.
+    /// Ends the current poll (`work` < budget), once, from `poll` itself; true if
+    /// interrupts may go back on.
     pub(crate) fn napi_complete(&self, work: i32) -> bool {
         // SAFETY: the live instance, from its `poll`.
         unsafe { api::ndriver_net_napi_complete(self.handle(), work) != 0 }

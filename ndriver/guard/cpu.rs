@@ -10,7 +10,9 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 pub(super) use crate::x86::{save_flags, user_mode};
 
-use super::helpers::{ndg_cpu, ndg_irq_disable, ndg_irq_restore};
+use super::helpers::{
+    ndg_cpu, ndg_irq_disable, ndg_irq_restore, ndg_level_mask, ndg_preempt_count,
+};
 
 pub(super) const X86_EFLAGS_TF: u64 = 1 << 8;
 pub(super) const X86_EFLAGS_IF: u64 = 1 << 9;
@@ -51,6 +53,13 @@ pub(super) fn cycles_to_ns(cycles: u64) -> u64 {
         0 => 0,
         khz => cycles.saturating_mul(1_000_000) / khz,
     }
+}
+
+/// The context this runs in: the bits of `preempt_count()` that tell task, softirq, hardirq
+/// and NMI context apart (a task with bottom halves off is task context).
+pub(crate) fn context_level() -> u32 {
+    // SAFETY: an FFI accessor without preconditions, and a constant of the C side.
+    unsafe { ndg_preempt_count() & ndg_level_mask }
 }
 
 /// The CPU this runs on (a stale answer unless migration is off, as in handlers).

@@ -21,14 +21,21 @@ unsafe extern "C" fn ndriver_nic_ndo_open(nd: *mut bindings::net_device) -> c_in
     }
     let this = dev.arc();
     let napi = nd.napi();
-    napi.enable();
+    // SAFETY: process context under the RTNL lock, without the instance lock (the
+    // placeholder asks for no ops lock). The kernel opens only a device that is down, whose
+    // context is disabled: `netif_napi_add` left it so, and whatever `ndo_open` enabled was
+    // disabled again, below on failure or by the `ndo_stop` that brought the device down.
+    // Only `ndo_open` and `ndo_stop` enable or disable it, both under the RTNL lock.
+    unsafe { napi.enable() };
     dev.class.up.store(true, Ordering::Release);
     if let Err(e) = this.configure(NIC_KEY_UP, 1) {
         dev.class.up.store(false, Ordering::Release);
-        napi.disable();
+        // SAFETY: enabled just above, and still under the RTNL lock, in process context
+        // without the instance lock.
+        unsafe { napi.disable() };
         return e.to_errno();
     }
-    dev.class.snapshot_filter(nd, false);
+    dev.class.snapshot_filter(nd);
     nd.wake_queue();
     0
 }
@@ -46,7 +53,11 @@ unsafe extern "C" fn ndriver_nic_ndo_stop(nd: *mut bindings::net_device) -> c_in
     let (dev, nd) = unsafe { dev_of(nd) };
     nd.stop_queue();
     dev.class.up.store(false, Ordering::Release);
-    nd.napi().disable();
+    // SAFETY: process context under the RTNL lock, without the instance lock (the
+    // placeholder asks for no ops lock). The kernel stops only a device a successful
+    // `ndo_open` brought up, which enabled the context; only `ndo_open` and `ndo_stop`
+    // enable or disable it, both under the RTNL lock.
+    unsafe { nd.napi().disable() };
     let this = dev.arc();
     if this.configure(NIC_KEY_UP, 0).is_err() {
         // No instance could stop: log it down anyway, undo takes the rest.
@@ -164,7 +175,8 @@ unsafe extern "C" fn ndriver_nic_ndo_start_xmit(
 unsafe extern "C" fn ndriver_nic_ndo_set_rx_mode(nd: *mut bindings::net_device) {
     // SAFETY: `nd` is our live placeholder (this function's contract).
     let (dev, nd) = unsafe { dev_of(nd) };
-    dev.class.snapshot_filter(nd, true);
+    // SAFETY: the kernel calls `ndo_set_rx_mode` under the address lock.
+    unsafe { dev.class.snapshot_filter_locked(nd) };
     let Some(a) = dev.admit() else {
         // Replayed when the next instance starts.
         return;
@@ -337,28 +349,46 @@ unsafe extern "C" fn ndriver_nic_napi_poll(
     // `create`, live (this function's contract).
     let dev = unsafe { &*n.owner().cast::<NicDev>() };
     let Some(a) = dev.admit() else {
-        n.complete(0);
+        // SAFETY: this context's poll, in its own context, completing once and returning 0.
+        unsafe { n.complete(0) };
         return 0;
     };
     dev.class.napi_done.store(false, Ordering::Relaxed);
     let h = a.handle();
     // SAFETY: `a.ops` is the table of the admitted instance.
     let f = unsafe { table(a.ops) }.poll;
-    dev.class.poll_cpu.store(this_cpu() + 1, Ordering::Relaxed);
+    // The NAPI callouts are the driver's `poll`'s alone (`in_poll`).
+    dev.class.poll_owner.store(poll_mark(), Ordering::Relaxed);
     // SAFETY: `h` is the live instance `f` belongs to.
     let r = dev.guarded_entry(POLL, || unsafe { f(h, budget) });
-    dev.class.poll_cpu.store(0, Ordering::Relaxed);
+    dev.class.poll_owner.store(0, Ordering::Relaxed);
+    // Whether the driver completed (`napi_complete`): then the context is not ours.
+    let done = dev.class.napi_done.load(Ordering::Relaxed);
     match r {
         Ok(work) => {
             let work = (work as c_int).min(budget);
-            if work < budget && !dev.class.napi_done.load(Ordering::Relaxed) {
-                n.complete(work);
+            if done {
+                // Less than the budget: the kernel takes a poll that used all of it for one
+                // that still owns the context.
+                return if budget > 0 {
+                    work.min(budget - 1)
+                } else {
+                    work
+                };
+            }
+            if work < budget {
+                // SAFETY: this context's poll, in its own context, not completed by the
+                // driver (`done`), completing once and returning `work`, less than its
+                // budget.
+                unsafe { n.complete(work) };
             }
             work
         }
         Err(fail) => {
-            if !dev.class.napi_done.load(Ordering::Relaxed) {
-                n.complete(0);
+            if !done {
+                // SAFETY: this context's poll, in its own context, not completed by the
+                // driver (`done`), completing once and returning 0.
+                unsafe { n.complete(0) };
             }
             dev.fail_async(a, POLL, fail);
             0
