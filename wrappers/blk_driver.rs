@@ -67,6 +67,13 @@ pub(crate) trait BlkDriver: Sized + Send + Sync {
     /// What the driver changes while it runs (the [`Request`]s the device holds, ...),
     /// behind the instance's lock; `Default` when the instance starts. What `probe` sets up once
     /// and never changes goes into `Self` instead.
+    ///
+    /// It lives, as `Self` does, in callout memory and is dropped only when an orderly
+    /// `remove` returns (`free_slot`). An instance that fails (its `probe` returns an
+    /// error, or the framework detects a failure in any entry point, `remove`'s included)
+    /// is undone by its undo list, which frees that memory without running any destructor:
+    /// whatever the two own outside the framework's resources (a `KBox` or `KVec` from the
+    /// kernel's allocator, rather than [`Dev::alloc`] memory) then leaks.
     type State: Default + Send;
 
     /// Starts an instance: takes and resets the device, reports the capacity.

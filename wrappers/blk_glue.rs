@@ -46,7 +46,8 @@ fn dev_of(inst: *mut Instance) -> Dev {
     unsafe { Dev::from_handle(inst) }
 }
 
-/// The start of every entry function but `probe` and `remove`: the probed driver of
+/// The start of every entry function but `probe`, `remove` and `work` (which calls no
+/// driver code: block implementations take no work items): the probed driver of
 /// `inst`, its state and handle, once the fault `inject ... entry=` asks for at `entry`
 /// is raised (and returned). `ENODEV` if the instance is not probed.
 ///

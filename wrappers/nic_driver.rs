@@ -97,8 +97,15 @@ pub(crate) trait NicDriver: Sized + Send + Sync {
     const PCI_IDS: &'static [PciId];
 
     /// Transmit state (rings), behind [`Ctx::tx`].
+    ///
+    /// It lives, as [`NicDriver::Rx`] and `Self` do, in callout memory and is dropped only
+    /// when an orderly `remove` returns (`free_slot`). An instance that fails (its `probe`
+    /// returns an error, or the framework detects a failure in any entry point, `remove`'s
+    /// included) is undone by its undo list, which frees that memory without running any
+    /// destructor: whatever the three own outside the framework's resources (a `KBox` or
+    /// `KVec` from the kernel's allocator, rather than [`Dev::alloc`] memory) then leaks.
     type Tx: Default + Send;
-    /// Receive state, behind [`Ctx::rx`].
+    /// Receive state, behind [`Ctx::rx`]; dropped, or not, as [`NicDriver::Tx`].
     type Rx: Default + Send;
 
     /// Starts an instance: take the device, reset it. Interface still down.
