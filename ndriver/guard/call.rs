@@ -149,15 +149,6 @@ pub(crate) unsafe fn guarded_call(
         }
     }
 
-    if class != 0 {
-        // The failures `guard_enter` finds itself (callee-saved registers changed, the
-        // frame's address lost) take no time stamp there: the call ended about now.
-        // SAFETY: `fp` points at `frame`, still alive; volatile as for `fault`.
-        if unsafe { core::ptr::read_volatile(&raw const (*fp).fault_tsc) } == 0 {
-            frame.fault_tsc = rdtsc();
-        }
-    }
-
     if class == 0 {
         unlink(&frame);
         if frame.level != 0 {

@@ -53,11 +53,11 @@ const PT_REGS_WORDS: usize = core::mem::size_of::<PtRegs>() / 8;
 /// register changed (they are restored) or with the frame's address above its frames
 /// overwritten.
 ///
-/// Above `f`'s frames, from the top down: a check word, the frame's address and the
-/// caller's stack pointer (the kernel's stack switch, `call_on_stack()`, which objtool
-/// knows: the unwinder goes on through it). After the call both are taken from there
-/// only if the check word still matches them; otherwise the frame is found as the fault
-/// handlers find it, and the stack pointer comes from the frame.
+/// Above `f`'s frames, from the top down: the frame's check word, the frame's address and
+/// the caller's stack pointer (the kernel's stack switch, `call_on_stack()`, which
+/// objtool knows: the unwinder goes on through it). After the call the frame is taken
+/// from there only if the pair matches; everything else comes from the frame, the stack
+/// pointer included.
 ///
 /// # Safety
 ///
@@ -76,36 +76,35 @@ pub(super) unsafe extern "C" fn guard_enter(
         "mov [rdi + {r14}], r14",
         "mov [rdi + {r15}], r15",
         "mov [rdi + {rsp}], rsp",
-        // Three words below the return address, the lowest 16-byte aligned: the caller's
-        // stack pointer (the top word of the callee's stack), the frame's address and a
-        // check word over both, across the call (the callee may return with any register
-        // corrupted). The kernel's stack switch (`call_on_stack()`, which objtool knows),
-        // onto this same stack, comes first: an interrupt before it pushes its frame
-        // right below the stack pointer, over these words, so they are written after it,
-        // the top word again from the frame.
+        // Three words below the return address, the lowest 16-byte aligned: the frame's
+        // address and its check word, across the call (the callee may return with any
+        // register corrupted), and below them the top word of the callee's stack.
         "lea r11, [rsp - 24]",
         "and r11, -16",
+        "mov r8, {check}",
+        "xor r8, rdi",
+        "mov [r11 + 16], r8",
+        "mov [r11 + 8], rdi",
+        // The kernel's stack switch (`call_on_stack()`, which objtool knows), onto this
+        // same stack: the caller's stack pointer in the top word, right before the call
+        // (the unwinder finds the caller's frame through it).
         "mov [r11], rsp",
         "mov rsp, r11",
-        "mov r8, [rdi + {rsp}]",
-        "mov [rsp], r8",
-        "mov [rsp + 8], rdi",
-        "xor r8, rdi",
-        "mov r9, {check}",
-        "xor r8, r9",
-        "mov [rsp + 16], r8",
         "mov dword ptr [rdi + {armed}], 1",
         "mov rdi, rdx",
         "call rsi",
-        // The frame and the caller's stack pointer back, if the check word still matches
-        // both (rax holds the callee's value).
+        // The frame back, if its address and check word still match (rax holds the
+        // callee's value).
         "mov rdi, [rsp + 8]",
-        "mov rcx, [rsp]",
+        "mov rcx, [rsp + 16]",
         "xor rcx, rdi",
         "mov rdx, {check}",
-        "xor rcx, rdx",
-        "cmp rcx, [rsp + 16]",
+        "cmp rcx, rdx",
         "jne 3f",
+        // Back to the caller's stack pointer as the frame has it, whatever a stray store
+        // left in the top word.
+        "mov rcx, [rdi + {rsp}]",
+        "mov [rsp], rcx",
         "pop rsp",
         "mov dword ptr [rdi + {armed}], 0",
         // A callee that returns with a callee-saved register changed broke the calling
