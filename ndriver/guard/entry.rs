@@ -6,22 +6,18 @@
 //! are the assembly's view of a [`Frame`].
 
 use core::arch::naked_asm;
-use core::ffi::c_void;
+use core::ffi::{c_int, c_void};
 use core::mem::offset_of;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::Ordering;
 
 use crate::pt_regs::PtRegs;
 
 use super::cpu::{rdtsc, X86_EFLAGS_AC, X86_EFLAGS_DF, X86_EFLAGS_TF};
-use super::frame::{own_frame, Frame};
+use super::frame::Frame;
 use crate::detected::Detected;
 
-/// A function that can be run under a guard. Its value comes back in `rax` only: nothing
-/// the guard runs between the function's return and the check of the callee-saved
-/// registers may store through a pointer, since a register the driver corrupted would
-/// carry it (campaign chunk 19 of 2026-12-05: a closure's store of its result through a
-/// corrupted `rbx` hit a kernel frame below `vfs_write`).
-pub(crate) type GuardFn = unsafe extern "C" fn(*mut c_void) -> i64;
+/// A function that can be run under a guard.
+pub(crate) type GuardFn = unsafe extern "C" fn(*mut c_void) -> c_int;
 
 const FRAME_RBX: usize = offset_of!(Frame, callee_saved);
 const FRAME_RBP: usize = FRAME_RBX + 8;
@@ -33,14 +29,6 @@ const FRAME_RSP: usize = offset_of!(Frame, rsp);
 const FRAME_ARMED: usize = offset_of!(Frame, armed);
 const FRAME_FAULT: usize = offset_of!(Frame, fault);
 
-/// The check word `guard_enter` keeps next to the frame's address above the callee's
-/// frames is that address XOR this: one word replaced by a stray store breaks the pair.
-const FRAME_CHECK: u64 = 0x6e64_6775_6172_6431;
-
-/// Calls whose frame's address above the callee's frames was overwritten (`guard_enter`
-/// found the frame through [`lost_frame`] instead), counted.
-pub(super) static FRAMES_LOST: AtomicU64 = AtomicU64::new(0);
-
 /// Words in `struct pt_regs`. The NMI "iret" frame starts right after it (see the stack diagram
 /// above `.Lnmi_from_kernel` in `arch/x86/entry/entry_64.S`).
 const PT_REGS_WORDS: usize = core::mem::size_of::<PtRegs>() / 8;
@@ -50,14 +38,7 @@ const PT_REGS_WORDS: usize = core::mem::size_of::<PtRegs>() / 8;
 /// Returns `f`'s return value, or, when a handler redirected the guarded code to
 /// [`guard_resume`], `-EFAULT` with `frame.fault` set; also `-EFAULT`, with
 /// `frame.fault` [`Detected::OtherTrap`], when `f` returned with a callee-saved
-/// register changed (they are restored) or with the frame's address above its frames
-/// overwritten.
-///
-/// Above `f`'s frames, from the top down: the frame's check word, the frame's address and
-/// the caller's stack pointer (the kernel's stack switch, `call_on_stack()`, which
-/// objtool knows: the unwinder goes on through it). After the call the frame is taken
-/// from there only if the pair matches; everything else comes from the frame, the stack
-/// pointer included.
+/// register changed (they are restored).
 ///
 /// # Safety
 ///
@@ -67,7 +48,7 @@ pub(super) unsafe extern "C" fn guard_enter(
     frame: *mut Frame,
     f: GuardFn,
     arg: *mut c_void,
-) -> i64 {
+) -> c_int {
     naked_asm!(
         "mov [rdi + {rbx}], rbx",
         "mov [rdi + {rbp}], rbp",
@@ -76,36 +57,13 @@ pub(super) unsafe extern "C" fn guard_enter(
         "mov [rdi + {r14}], r14",
         "mov [rdi + {r15}], r15",
         "mov [rdi + {rsp}], rsp",
-        // Three words below the return address, the lowest 16-byte aligned: the frame's
-        // address and its check word, across the call (the callee may return with any
-        // register corrupted), and below them the top word of the callee's stack.
-        "lea r11, [rsp - 24]",
-        "and r11, -16",
-        "mov r8, {check}",
-        "xor r8, rdi",
-        "mov [r11 + 16], r8",
-        "mov [r11 + 8], rdi",
-        // The kernel's stack switch (`call_on_stack()`, which objtool knows), onto this
-        // same stack: the caller's stack pointer in the top word, right before the call
-        // (the unwinder finds the caller's frame through it).
-        "mov [r11], rsp",
-        "mov rsp, r11",
+        // Keeps the frame's address on this stack across the call (which also aligns the
+        // stack to 16 bytes): the callee may return with any register corrupted.
+        "push rdi",
         "mov dword ptr [rdi + {armed}], 1",
         "mov rdi, rdx",
         "call rsi",
-        // The frame back, if its address and check word still match (rax holds the
-        // callee's value).
-        "mov rdi, [rsp + 8]",
-        "mov rcx, [rsp + 16]",
-        "xor rcx, rdi",
-        "mov rdx, {check}",
-        "cmp rcx, rdx",
-        "jne 3f",
-        // Back to the caller's stack pointer as the frame has it, whatever a stray store
-        // left in the top word.
-        "mov rcx, [rdi + {rsp}]",
-        "mov [rsp], rcx",
-        "pop rsp",
+        "pop rdi",
         "mov dword ptr [rdi + {armed}], 0",
         // A callee that returns with a callee-saved register changed broke the calling
         // convention (a corrupted register, a skipped push or pop): the caller would run
@@ -128,23 +86,6 @@ pub(super) unsafe extern "C" fn guard_enter(
         "2:",
         "mov dword ptr [rdi + {fault}], {clobbered}",
         "jmp {resume}",
-        // A stray store replaced the frame's address or its check word: the handlers'
-        // way to the frame (this CPU's chain, the task slots) still finds it, from this
-        // stack pointer, with the call still armed.
-        "3:",
-        "call {lost}",
-        "test rax, rax",
-        "jz 4f",
-        "mov rdi, rax",
-        "mov dword ptr [rdi + {fault}], {clobbered}",
-        "mov rcx, [rdi + {rsp}]",
-        "mov [rsp], rcx",
-        "pop rsp",
-        "mov dword ptr [rdi + {armed}], 0",
-        "jmp {resume}",
-        // No armed frame owns this stack: nowhere to return to.
-        "4:",
-        "ud2",
         rbx = const FRAME_RBX,
         rbp = const FRAME_RBP,
         r12 = const FRAME_R12,
@@ -155,29 +96,14 @@ pub(super) unsafe extern "C" fn guard_enter(
         fault = const FRAME_FAULT,
         clobbered = const Detected::OtherTrap as u32,
         resume = sym guard_resume,
-        lost = sym lost_frame,
-        check = const FRAME_CHECK,
         armed = const FRAME_ARMED,
     )
-}
-
-/// The frame of the call `guard_enter` has just returned from, found as a fault handler
-/// finds it, when the frame's address above the callee's frames was overwritten; null
-/// if none.
-///
-/// # Safety
-///
-/// Only called by `guard_enter`, on the stack the callee ran on, with the call's frame
-/// still armed and linked.
-unsafe extern "C" fn lost_frame() -> *mut Frame {
-    FRAMES_LOST.fetch_add(1, Ordering::Relaxed);
-    own_frame().frame
 }
 
 /// Landing point of a recovered fault: returns from `guard_enter` once more.
 ///
 /// Entered only through an exception, interrupt or NMI return whose `pt_regs` were rewritten by
-/// [`redirect`], or by a jump from `guard_enter`, with `rdi` pointing at the frame.
+/// [`redirect`], with `rdi` pointing at the frame.
 ///
 /// # Safety
 ///
@@ -193,7 +119,7 @@ pub(super) unsafe extern "C" fn guard_resume() -> ! {
         "mov r14, [rdi + {r14}]",
         "mov r15, [rdi + {r15}]",
         "mov rsp, [rdi + {rsp}]",
-        "mov rax, -14",
+        "mov eax, -14",
         "ret",
         rbx = const FRAME_RBX,
         rbp = const FRAME_RBP,
