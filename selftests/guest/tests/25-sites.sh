@@ -247,6 +247,8 @@ for ((i = 1; i <= WAITER_ROUNDS; i++)); do
 		taskset -c $cpu bash -c "while :; do echo 'op 1' > '$TD/call'; done" 2> /dev/null &
 		pids+=($!)
 	done
+	# A failing round must not leave its loops calling into the tests that follow.
+	trap 'kill "${pids[@]}" 2> /dev/null; echo "inject at exit: $(cat "$TD/inject")"' EXIT
 	calls=$(op_calls)
 	wait_for $((calls + 20)) op_calls
 	echo "class=$class site=$ws" > "$TD/inject" || fail "lock holder site $ws: not placed"
@@ -254,6 +256,7 @@ for ((i = 1; i <= WAITER_ROUNDS; i++)); do
 	WAIT_SECS=20 wait_for $((rec + 1)) stat recoveries
 	kill "${pids[@]}" 2> /dev/null
 	wait "${pids[@]}" 2> /dev/null
+	trap - EXIT
 	wait_for 1 running_n
 	[ "$(site_field fired)" = 1 ] || fail "lock holder round $i: site fired $(site_field fired) times"
 	[ "$(stat recoveries)" = $((rec + 1)) ] ||
