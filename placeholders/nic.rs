@@ -592,11 +592,10 @@ pub(crate) fn create(
         return Err(EBUSY);
     };
     dev.log_config(NIC_KEY_MTU, nd.mtu() as u64)?;
-    // SAFETY: process context (module load) without the RTNL lock; never registered yet,
-    // and nothing else registers or unregisters it; `shutdown` unregisters it (type
-    // invariant of `Nic`) before the device, and with it the placeholder, is freed. On
-    // failure the device (never handed out, so never shut down) frees it unregistered when
-    // it drops, on return.
+    // On failure the device (never handed out, so never shut down) frees the placeholder
+    // unregistered when it drops, on return.
+    // SAFETY: process context (module load) without the RTNL lock; never registered yet, and
+    // only `shutdown` unregisters it, before the device is freed (`Nic`'s type invariant).
     unsafe { nd.register() }?;
     // INVARIANT: registered just now; only `shutdown` clears it, before unregistering.
     *dev.class.registered.lock() = true;
@@ -650,10 +649,10 @@ pub(crate) fn gro_receive(dev: &NicDev, frame: &[u8]) -> Result {
     // Not the poll's while the frame runs through the stack, which may come back into a
     // guarded entry of this device on this CPU.
     dev.class.poll_owner.store(0, Ordering::Relaxed);
+    // The driver has not completed the context: completing clears `poll_owner`, and only the
+    // poll sets it again, before the driver's `poll`.
     // SAFETY: the guarded poll of `nd`'s NAPI context runs this, in its own context on its
-    // CPU, and owns the context until this returns: the driver has not completed it
-    // (completing clears `poll_owner`, and only the poll sets it again, before the driver's
-    // `poll`).
+    // CPU, and owns the context until this returns (not completed, above).
     let r = unsafe { nd.receive_napi(nd.napi(), frame) };
     dev.class.poll_owner.store(mark, Ordering::Relaxed);
     r
@@ -671,10 +670,9 @@ pub(crate) fn napi_complete(dev: &NicDev, work: i32) -> bool {
     }
     dev.class.poll_owner.store(0, Ordering::Relaxed);
     dev.class.napi_done.store(true, Ordering::Relaxed);
+    // After it the poll returns less than its budget (`napi_done`, `ndriver_nic_napi_poll`).
     // SAFETY: the guarded poll of `nd`'s NAPI context runs this, in its own context on its
-    // CPU; the context's first completion in this poll (a completion clears `poll_owner`,
-    // checked just above), after which the poll returns less than its budget
-    // (`napi_done`, `ndriver_nic_napi_poll`).
+    // CPU; the first completion in this poll (a completion clears `poll_owner`, checked above).
     unsafe { nd.napi().complete(work) }
 }
 

@@ -21,11 +21,11 @@ unsafe extern "C" fn ndriver_nic_ndo_open(nd: *mut bindings::net_device) -> c_in
     }
     let this = dev.arc();
     let napi = nd.napi();
-    // SAFETY: process context under the RTNL lock, without the instance lock (the
-    // placeholder asks for no ops lock). The kernel opens only a device that is down, whose
-    // context is disabled: `netif_napi_add` left it so, and whatever `ndo_open` enabled was
-    // disabled again, below on failure or by the `ndo_stop` that brought the device down.
-    // Only `ndo_open` and `ndo_stop` enable or disable it, both under the RTNL lock.
+    // The kernel opens only a device that is down, whose context is disabled:
+    // `netif_napi_add` left it so, and whatever `ndo_open` enabled was disabled again, below
+    // on failure or by the `ndo_stop` that brought the device down.
+    // SAFETY: under the RTNL lock (no instance lock), the context disabled (above); only
+    // `ndo_open` and `ndo_stop` enable or disable it, both under the RTNL lock.
     unsafe { napi.enable() };
     dev.class.up.store(true, Ordering::Release);
     if let Err(e) = this.configure(NIC_KEY_UP, 1) {
@@ -53,20 +53,19 @@ unsafe extern "C" fn ndriver_nic_ndo_stop(nd: *mut bindings::net_device) -> c_in
     let (dev, nd) = unsafe { dev_of(nd) };
     nd.stop_queue();
     dev.class.up.store(false, Ordering::Release);
-    // SAFETY: process context under the RTNL lock, without the instance lock (the
-    // placeholder asks for no ops lock). The kernel stops only a device a successful
-    // `ndo_open` brought up, which enabled the context; only `ndo_open` and `ndo_stop`
-    // enable or disable it, both under the RTNL lock.
+    // The kernel stops only a device a successful `ndo_open` brought up, which enabled it.
+    // SAFETY: under the RTNL lock (no instance lock), the context enabled (above); only
+    // `ndo_open` and `ndo_stop` enable or disable it, both under the RTNL lock.
     unsafe { nd.napi().disable() };
     let this = dev.arc();
     if this.configure(NIC_KEY_UP, 0).is_err() {
         // No instance could stop: log it down anyway, undo takes the rest.
         let _ = dev.log_config(NIC_KEY_UP, 0);
     }
-    // SAFETY: the kernel calls `ndo_stop` only on a registered device, and holds the RTNL
-    // lock across it, which unregistering takes too: the placeholder stays registered until
-    // this returns (when unregistering closes the device itself, it does so before it marks
-    // the device unregistering).
+    // When unregistering closes the device itself, it does so before it marks the device
+    // unregistering.
+    // SAFETY: `ndo_stop` runs only on a registered device, under the RTNL lock, which
+    // unregistering takes too: the placeholder stays registered until this returns.
     unsafe { nd.set_carrier(false) };
     0
 }
