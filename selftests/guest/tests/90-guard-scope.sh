@@ -28,6 +28,35 @@
 need_e1000
 
 fail() { td_fail "$@"; }
+
+# contained_as CLASS DETECTED GUARD_KEY SYMBOL ENTRY...: injects CLASS at each ENTRY and
+# checks that each was detected as DETECTED, counted by the guard under faults GUARD_KEY
+# and recovered, each recovery line naming its entry and an instruction of SYMBOL in the
+# driver; that the kernel never handled a stack overflow itself ("stack guard page was
+# hit"); and, for a class that is no overflow, that the guard counted none.
+contained_as() {
+	local class=$1 detected=$2 key=$3 sym=$4 before guard0 so0 got n want entries
+	shift 4
+	want=$#
+	entries=$(echo "$*" | sed 's/ /\\|/g')
+	before=$(stat detected "$detected")
+	guard0=$(guard_count faults "$key")
+	so0=$(guard_count faults stack-overflow)
+	for entry in "$@"; do
+		td_inject "$class" "$entry"
+	done
+	got=$(( $(stat detected "$detected") - before ))
+	[ "$got" = "$want" ] || fail "$class: $got detected as $detected, want $want"
+	[ "$(( $(guard_count faults "$key") - guard0 ))" = "$want" ] ||
+		fail "the guard counted $(( $(guard_count faults "$key") - guard0 )) $key faults for $class, want $want"
+	[ "$key" = stack-overflow ] || [ "$(guard_count faults stack-overflow)" = "$so0" ] ||
+		fail "$class was taken for a stack overflow"
+	n=$(dmesg | sed -n "/$DMESG_MARK/,\$p" |
+		grep -c "after $detected in \($entries\) at [^ ]*$sym+0x[0-9a-f]* \[ndriver_testdev_[ab]\], injected")
+	[ "$n" = "$want" ] || fail "$class: $n recoveries name $sym, want $want"
+	! dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'stack guard page was hit' ||
+		fail "$class: the kernel handled a stack overflow itself"
+}
 WAIT_SECS=60
 
 dmesg_mark
@@ -139,21 +168,7 @@ if [ $want_guard = 0 ]; then
 		fail "stack_overflow refused without saying why"
 	echo "stack_overflow: refused on this kernel (no stack guard pages), as documented"
 else
-	before=$(stat detected stack_overflow)
-	guard0=$(guard_count faults stack-overflow)
-	for entry in $ENTRIES; do
-		td_inject stack_overflow "$entry"
-	done
-	got=$(( $(stat detected stack_overflow) - before ))
-	[ "$got" = 4 ] || fail "stack_overflow: $got detected, want 4"
-	[ "$(( $(guard_count faults stack-overflow) - guard0 ))" = 4 ] ||
-		fail "the guard counted $(( $(guard_count faults stack-overflow) - guard0 )) stack overflows, want 4"
-	# The recovery lines name the instruction that hit the guard page: in the recursion.
-	n=$(dmesg | sed -n "/$DMESG_MARK/,\$p" |
-		grep -c 'after stack_overflow in [a-z]* at [^ ]*7recurse+0x[0-9a-f]* \[ndriver_testdev_[ab]\], injected')
-	[ "$n" = 4 ] || fail "$n recoveries name the recursion, want 4"
-	! dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'stack guard page was hit' ||
-		fail "the kernel handled a stack overflow itself"
+	contained_as stack_overflow stack_overflow stack-overflow 7recurse $ENTRIES
 	echo "stack_overflow: 4 runaway recursions into the stack guard page contained at $ENTRIES"
 fi
 [ "$(td_call op 8)" = 8 ] || fail "op after the stack overflows"
@@ -178,24 +193,7 @@ if [ "$wild" = 0 ]; then
 		fail "stack_guard_store refused without saying why"
 	echo "stack_guard_store: refused on this kernel (no patch 0004 or no guard pages), as documented"
 else
-	before=$(stat detected page_fault)
-	guard0=$(guard_count faults page-fault)
-	so0=$(guard_count faults stack-overflow)
-	for entry in op work; do
-		td_inject stack_guard_store "$entry"
-	done
-	got=$(( $(stat detected page_fault) - before ))
-	[ "$got" = 2 ] || fail "stack_guard_store: $got page faults detected, want 2"
-	[ "$(( $(guard_count faults page-fault) - guard0 ))" = 2 ] ||
-		fail "the guard counted $(( $(guard_count faults page-fault) - guard0 )) page faults, want 2"
-	[ "$(guard_count faults stack-overflow)" = "$so0" ] ||
-		fail "a wild store into the guard page was taken for a stack overflow"
-	# The recovery lines name the store, in driver text.
-	n=$(dmesg | sed -n "/$DMESG_MARK/,\$p" |
-		grep -c 'after page_fault in \(op\|work\) at [^ ]*17store_below_stack+0x[0-9a-f]* \[ndriver_testdev_[ab]\], injected')
-	[ "$n" = 2 ] || fail "$n recoveries name the store below the stack, want 2"
-	! dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'stack guard page was hit' ||
-		fail "the kernel took a wild store into the guard page for a stack overflow"
+	contained_as stack_guard_store page_fault page-fault 17store_below_stack op work
 	echo "stack_guard_store: 2 wild stores into the task stack's guard page contained as page_fault at op work"
 fi
 [ "$(td_call op 9)" = 9 ] || fail "op after the stores into the guard page"
