@@ -23,7 +23,7 @@ use crate::wrappers::net::spare_skb;
 use core::fmt;
 use core::hint::black_box;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use kernel::ffi::{c_int, c_void};
+use kernel::ffi::c_void;
 use kernel::new_spinlock_irq;
 use kernel::prelude::*;
 use kernel::uaccess::UserSliceReader;
@@ -61,7 +61,7 @@ impl Bench {
 }
 
 #[inline(never)]
-unsafe extern "C" fn empty_entry(arg: *mut c_void) -> c_int {
+unsafe extern "C" fn empty_entry(arg: *mut c_void) -> i64 {
     black_box(arg);
     0
 }

@@ -2,7 +2,7 @@
 
 //! Guarded calls: [`guarded_call`] runs a C function under a guard, [`guarded`] a closure.
 
-use core::ffi::{c_int, c_uint, c_ulong, c_void};
+use core::ffi::{c_uint, c_ulong, c_void};
 use core::mem::MaybeUninit;
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -61,7 +61,7 @@ pub(crate) unsafe fn guarded_call(
     contain_kernel_bug: bool,
     sink: Option<&dyn Fn(&Fault, &FaultContext)>,
     owner: usize,
-) -> Result<c_int, Fault> {
+) -> Result<i64, Fault> {
     if !ACTIVE.load(Ordering::Relaxed) {
         return Err(unavailable());
     }
@@ -149,6 +149,15 @@ pub(crate) unsafe fn guarded_call(
         }
     }
 
+    if class != 0 {
+        // The failures `guard_enter` finds itself (callee-saved registers changed, the
+        // frame's address lost) take no time stamp there: the call ended about now.
+        // SAFETY: `fp` points at `frame`, still alive; volatile as for `fault`.
+        if unsafe { core::ptr::read_volatile(&raw const (*fp).fault_tsc) } == 0 {
+            frame.fault_tsc = rdtsc();
+        }
+    }
+
     if class == 0 {
         unlink(&frame);
         if frame.level != 0 {
@@ -203,51 +212,50 @@ pub(crate) unsafe fn guarded_call(
 
 /// Runs the closure `f` under a guard, see [`guarded_call`].
 ///
+/// The closure's value comes back in a register, as the guarded function's: nothing
+/// stores it through a pointer between the driver's return and the guard's check of the
+/// callee-saved registers ([`GuardFn`]).
+///
 /// # Safety
 ///
 /// Same as [`guarded_call`]: after an `Err`, `f` and its captures are abandoned without being
 /// dropped, and `f` must not have published pointers into its stack.
-pub(crate) unsafe fn guarded<R, F: FnOnce() -> R>(
+pub(crate) unsafe fn guarded<F: FnOnce() -> i64>(
     budget_ns: u64,
     contain_kernel_bug: bool,
     sink: Option<&dyn Fn(&Fault, &FaultContext)>,
     owner: usize,
     f: F,
-) -> Result<R, Fault> {
-    struct Ctx<F, R> {
-        f: Option<F>,
-        ret: Option<R>,
-    }
-
-    /// Calls the closure stored in the `Ctx` at `arg` and stores its result there.
+) -> Result<i64, Fault> {
+    /// Calls the closure stored in the `Option<F>` at `arg` (taking it) and returns its
+    /// value; 0 if there is none.
     ///
     /// # Safety
     ///
-    /// `arg` must point at a live, exclusively owned `Ctx<F, R>`.
-    unsafe extern "C" fn trampoline<R, F: FnOnce() -> R>(arg: *mut c_void) -> c_int {
-        // SAFETY: `arg` is the `Ctx` passed by `guarded` below, alive and exclusively ours.
-        let ctx = unsafe { &mut *arg.cast::<Ctx<F, R>>() };
-        if let Some(f) = ctx.f.take() {
-            ctx.ret = Some(f());
-        }
-        0
+    /// `arg` must point at a live, exclusively owned `Option<F>`.
+    unsafe extern "C" fn trampoline<F: FnOnce() -> i64>(arg: *mut c_void) -> i64 {
+        // SAFETY: `arg` is the `Option<F>` passed by `guarded` below, alive and exclusively
+        // ours.
+        let f = unsafe { &mut *arg.cast::<Option<F>>() }.take();
+        f.map_or(0, |f| f())
     }
 
-    let mut ctx = Ctx::<F, R> {
-        f: Some(f),
-        ret: None,
-    };
-    // SAFETY: `trampoline` only uses `ctx`, which outlives the call; the rest is the caller's
+    let mut f = Some(f);
+    // SAFETY: `trampoline` only uses `f`, which outlives the call; the rest is the caller's
     // responsibility.
-    unsafe {
+    let v = unsafe {
         guarded_call(
-            trampoline::<R, F>,
-            (&raw mut ctx).cast::<c_void>(),
+            trampoline::<F>,
+            (&raw mut f).cast::<c_void>(),
             budget_ns,
             contain_kernel_bug,
             sink,
             owner,
         )?
     };
-    ctx.ret.ok_or_else(unavailable)
+    // The trampoline took the closure, or it did not run.
+    match f {
+        None => Ok(v),
+        Some(_) => Err(unavailable()),
+    }
 }

@@ -6,7 +6,7 @@
 //! are the assembly's view of a [`Frame`].
 
 use core::arch::naked_asm;
-use core::ffi::{c_int, c_void};
+use core::ffi::c_void;
 use core::mem::offset_of;
 use core::sync::atomic::Ordering;
 
@@ -16,8 +16,12 @@ use super::cpu::{rdtsc, X86_EFLAGS_AC, X86_EFLAGS_DF, X86_EFLAGS_TF};
 use super::frame::Frame;
 use crate::detected::Detected;
 
-/// A function that can be run under a guard.
-pub(crate) type GuardFn = unsafe extern "C" fn(*mut c_void) -> c_int;
+/// A function that can be run under a guard. Its value comes back in `rax` only: nothing
+/// the guard runs between the function's return and the check of the callee-saved
+/// registers may store through a pointer, since a register the driver corrupted would
+/// carry it (campaign chunk 19 of 2026-12-05: a closure's store of its result through a
+/// corrupted `rbx` hit a kernel frame below `vfs_write`).
+pub(crate) type GuardFn = unsafe extern "C" fn(*mut c_void) -> i64;
 
 const FRAME_RBX: usize = offset_of!(Frame, callee_saved);
 const FRAME_RBP: usize = FRAME_RBX + 8;
@@ -48,7 +52,7 @@ pub(super) unsafe extern "C" fn guard_enter(
     frame: *mut Frame,
     f: GuardFn,
     arg: *mut c_void,
-) -> c_int {
+) -> i64 {
     naked_asm!(
         "mov [rdi + {rbx}], rbx",
         "mov [rdi + {rbp}], rbp",
@@ -119,7 +123,7 @@ pub(super) unsafe extern "C" fn guard_resume() -> ! {
         "mov r14, [rdi + {r14}]",
         "mov r15, [rdi + {r15}]",
         "mov rsp, [rdi + {rsp}]",
-        "mov eax, -14",
+        "mov rax, -14",
         "ret",
         rbx = const FRAME_RBX,
         rbp = const FRAME_RBP,
