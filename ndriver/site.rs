@@ -339,6 +339,15 @@ impl Site {
         );
     }
 
+    /// The arrivals kprobes did not hand to the handlers (its `nmissed`: a probe hit
+    /// while this CPU was already in a kprobe handler or single-step).
+    fn missed(&self) -> u64 {
+        // SAFETY: `nmissed` is a word of the site's own probe, which lives as long as the
+        // site; kprobes updates it without a lock, so it is read volatile, for the record
+        // only.
+        unsafe { core::ptr::read_volatile(&raw const (*self.probe.get()).nmissed) as u64 }
+    }
+
     /// Writes the site as `inject` shows it.
     fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let w = self.gate.when();
@@ -347,7 +356,7 @@ impl Site {
         writeln!(
             f,
             "class={} site={:#x} offset={:#x} symbol={} after={} times={} probability={} \
-             calls={} fired={} hits={} outside={} applied={} last={}",
+             calls={} fired={} hits={} outside={} applied={} missed={} last={}",
             self.class.name(),
             self.addr(),
             self.addr()
@@ -361,6 +370,7 @@ impl Site {
             self.hits.load(Ordering::Relaxed),
             self.outside.load(Ordering::Relaxed),
             self.applied.load(Ordering::Relaxed),
+            self.missed(),
             EffectText(self)
         )
     }

@@ -231,6 +231,19 @@ op_field() {
 }
 op_failures() { op_field 6; }
 op_calls() { op_field 4; }
+# What the round's loops were doing when it failed: their state, CPU and kernel stack,
+# whether testdev0 still answered calls, and kprobes' view of its probes.
+loops_at_exit() {
+	local p c0
+	for p in "${pids[@]}"; do
+		echo "loop $p: state/cpu $(awk '{print $3, $39}' "/proc/$p/stat" 2> /dev/null)"
+		sed 's/^/  /' "/proc/$p/stack" 2> /dev/null
+	done
+	c0=$(op_calls)
+	sleep 1
+	echo "op calls $c0 -> $(op_calls) in 1 s"
+	sed 's/^/kprobe: /' /sys/kernel/debug/kprobes/list 2> /dev/null
+}
 ws=$(unlock_site) || fail "no unlock call in testdev-a's request (its code changed?)"
 wsym= holder=0 waiter=0 waited=0 wait0=$(guard_count hangs by_wait)
 for ((i = 1; i <= WAITER_ROUNDS; i++)); do
@@ -248,7 +261,7 @@ for ((i = 1; i <= WAITER_ROUNDS; i++)); do
 		pids+=($!)
 	done
 	# A failing round must not leave its loops calling into the tests that follow.
-	trap 'kill "${pids[@]}" 2> /dev/null; echo "inject at exit: $(cat "$TD/inject")"' EXIT
+	trap 'loops_at_exit; kill "${pids[@]}" 2> /dev/null; echo "inject at exit: $(cat "$TD/inject")"' EXIT
 	calls=$(op_calls)
 	wait_for $((calls + 20)) op_calls
 	echo "class=$class site=$ws" > "$TD/inject" || fail "lock holder site $ws: not placed"
