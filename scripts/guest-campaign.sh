@@ -60,7 +60,27 @@
 # a trace of one round of the workload saw executed) or "random" (the whole text).
 #
 # A miss keeps the kernel log since the injection in campaign-miss-N.log.
-# Progress goes to campaign-progress ("done total") for the host's progress bar.
+# Progress goes to campaign-progress ("done total seconds": the number of the last
+# injection written, the plan's total, the seconds since the start) for the host's
+# progress bar and its watch for a stalled guest; it is written first when the plan is
+# made, with done = NDRIVER_CAMPAIGN_SKIP. The injection under way is in
+# campaign-current ("n impl workload class entry kind site", tab-separated; the site
+# once drawn), so that a guest lost during it can be named (campaign-report.py).
+#
+# Injections are numbered 1 to total in the plan's order, whatever runs of it:
+# NDRIVER_CAMPAIGN_SKIP=N (default 0; scripts/campaign.sh sets it when it resumes after
+# a lost guest) leaves out injections 1 to N (no line, nothing armed), so that
+# injection N+1 is the same (implementation, workload, class, entry or site seed) as
+# without it. The set-up the injections after N need still runs (modules, device
+# attachment, fio, the download's file, the trace of a site phase that runs); a phase
+# whose injections are all left out is numbered and skipped with its set-up.
+#
+# Test knobs, for scripts/campaign.sh's resume (never set in a real campaign):
+# NDRIVER_CAMPAIGN_TEST_CRASH_AT=K ends the guest right before injection K as a crash
+# would (sysrq c, a kernel panic; on a kernel without CONFIG_MAGIC_SYSRQ, as the test
+# kernel is, an immediate reboot without sync, which QEMU's -no-reboot turns into the
+# guest's end), NDRIVER_CAMPAIGN_TEST_STALL_AT=K stops the campaign there without
+# ending it (as a hung guest would): each only when injection K is to run.
 set -u
 R=${NDRIVER_RESULTS:?}
 ROOT=${NDRIVER_ROOT:?}
@@ -80,6 +100,13 @@ CHUNK=${NDRIVER_CAMPAIGN_CHUNK:-0}
 case $CHUNK in [0-9] | [0-9][0-9] | [0-9][0-9][0-9] | [0-3][0-9][0-9][0-9]) ;;
 *) echo "NDRIVER_CAMPAIGN_CHUNK: 0 to 3999" >&2; exit 1 ;; esac
 CHUNK=$((10#$CHUNK))
+SKIP=${NDRIVER_CAMPAIGN_SKIP:-0}
+CRASH_AT=${NDRIVER_CAMPAIGN_TEST_CRASH_AT:-0}
+STALL_AT=${NDRIVER_CAMPAIGN_TEST_STALL_AT:-0}
+for v in "$SKIP" "$CRASH_AT" "$STALL_AT"; do
+	case $v in '' | *[!0-9]*) echo "NDRIVER_CAMPAIGN_SKIP, _TEST_CRASH_AT, _TEST_STALL_AT: numbers" >&2; exit 1 ;; esac
+done
+SKIP=$((10#$SKIP)) CRASH_AT=$((10#$CRASH_AT)) STALL_AT=$((10#$STALL_AT))
 SITE_CLASSES="panic null wild gpf div0 spin spin_irqoff flip_dest skip_insn corrupt_ptr"
 . "$ROOT/selftests/guest/lib.sh"
 
@@ -104,14 +131,15 @@ DEVICE_ENTRIES="devirq timer work"
 [ -n "$e1000" ] || DEVICE_ENTRIES=
 nclasses=$(wc -w <<< "$CLASSES")
 per_impl=$((nclasses * $(wc -w <<< "$REQUEST_ENTRIES $DEVICE_ENTRIES")))
-# Block: 3 entries per implementation, plus the device hang; NIC: 3 + 2 entries.
-blk_total=$(((2 * 3 * nclasses + 2) * DEV_REPS))
-nic_total=$(((3 + 2) * nclasses * DEV_REPS))
-[ -n "$e1000" ] || nic_total=0
-site_devs=1
-[ -n "$e1000" ] && site_devs=$((site_devs + 1))
-(blk_take_disk) > /dev/null 2>&1 && site_devs=$((site_devs + 1))
-total=$((2 * per_impl * REPS + blk_total + nic_total + 2 * TD_SITES + 2 * SITES * (site_devs - 1)))
+# The plan, phase by phase (the phases below check that they numbered as many):
+# testdev0's entry points and sites; the block device's 3 entries per implementation,
+# the device hang and the sites; the NIC's 3 + 2 entries and the sites.
+td_count=$((2 * per_impl * REPS + 2 * TD_SITES))
+blk_count=0
+(blk_take_disk) > /dev/null 2>&1 && blk_count=$(((2 * 3 * nclasses + 2) * DEV_REPS + 2 * SITES))
+nic_count=0
+[ -n "$e1000" ] && nic_count=$(((3 + 2) * nclasses * DEV_REPS + 2 * SITES))
+total=$((td_count + blk_count + nic_count))
 
 dmesg_mark
 load_testdev
@@ -124,6 +152,44 @@ SITE_CHECK=
 printf 'n\timpl\tworkload\tclass\tentry\tinjected\tmanifested\tdetected\trecovered\tintact\tcause\tkind\tsite\toutcome\treport\n' > "$out"
 n=0
 start=$EPOCHSECONDS
+echo "$SKIP $total 0" > "$R/campaign-progress"
+
+# next_injection IMPL WORKLOAD CLASS ENTRY KIND: numbers the next injection ($n); false
+# when the run leaves it out (NDRIVER_CAMPAIGN_SKIP), otherwise notes it in
+# campaign-current (the test knobs act here).
+next_injection() {
+	n=$((n + 1))
+	((n > SKIP)) || return 1
+	current=("$n" "$@")
+	note_current -
+	if ((n == CRASH_AT)); then
+		echo "campaign: crashing the guest before injection $n (NDRIVER_CAMPAIGN_TEST_CRASH_AT)" > /dev/kmsg
+		[ -w /proc/sysrq-trigger ] && echo c > /proc/sysrq-trigger
+		busybox reboot -n -f
+		# If neither ended the guest: a stall, which the host's watch ends.
+		while :; do nap 3600; done
+	fi
+	if ((n == STALL_AT)); then
+		echo "campaign: stalled before injection $n (NDRIVER_CAMPAIGN_TEST_STALL_AT)" > /dev/kmsg
+		while :; do nap 3600; done
+	fi
+	return 0
+}
+# note_current SITE: campaign-current for the injection under way, with its site.
+note_current() {
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "${current[@]}" "$1" > "$R/campaign-current"
+}
+# skip_phase COUNT: true when the COUNT injections after $n are all left out
+# (NDRIVER_CAMPAIGN_SKIP); they are numbered then, and their phase, set-up included,
+# does not run.
+skip_phase() {
+	((n + $1 <= SKIP)) || return 1
+	n=$((n + $1))
+}
+# phase_end PLANNED WHAT: the phases so far numbered PLANNED injections.
+phase_end() {
+	[ "$n" = "$1" ] || fail "injection numbering: $n after $2, the plan has $1"
+}
 
 # The readers the loops below poll with set a variable instead of printing: under TCG a
 # command substitution (a fork) or a program (sed, cat) costs tens of milliseconds, and
@@ -507,6 +573,7 @@ site_one() {
 	field_into site "$DBG/$dev/inject" site
 	field_into sym "$DBG/$dev/inject" symbol
 	site="$site:$sym"
+	note_current "$site"
 	$drive || intact=0
 	if ! site_fired "$dev"; then
 		in_child swap_to "$dev" "$impl" || intact=0
@@ -564,6 +631,8 @@ site_phase() {
 	local dev=$1 impl=$2 workload=$3 base=$4 drive=$5 count=$6 i class
 	local classes=($SITE_CLASSES)
 	[ "$count" -gt 0 ] || return 0
+	# Left out whole (NDRIVER_CAMPAIGN_SKIP): no trace either.
+	skip_phase "$count" && return 0
 	if [ "$SITE_KIND" = traced ]; then
 		echo on > "$DBG/$dev/trace" || fail "$dev: trace on"
 		# ext4 over ndblk0 may serve a round from the page cache: sync, and drive
@@ -580,7 +649,7 @@ site_phase() {
 	fi
 	for ((i = 1; i <= count; i++)); do
 		class=${classes[i % ${#classes[@]}]}
-		n=$((n + 1))
+		next_injection "$impl" "$workload" "$class" site "$SITE_KIND" || continue
 		site_one "$dev" "$impl" "$workload" "$class" $((CHUNK * 1000000 + base + i)) "$drive"
 		record "$DBG/$dev" "$impl" "$workload" "$class" site
 		kind= site= outcome=
@@ -628,7 +697,7 @@ for impl in $IMPLS; do
 		for class in $CLASSES; do
 			for entry in $entries; do
 				for ((rep = 1; rep <= REPS; rep++)); do
-					n=$((n + 1))
+					next_injection "$impl" $workload "$class" "$entry" entry || continue
 					inject_one "$impl" $workload "$class" "$entry" "$rep"
 					record "$TD" "$impl" $workload "$class" "$entry"
 				done
@@ -638,6 +707,7 @@ for impl in $IMPLS; do
 	done
 done
 site_phases testdev0 request 0 td_drive "$TD_SITES" $IMPLS
+phase_end "$td_count" testdev0
 cat "$TD/stats" > "$R/campaign-stats.txt"
 cat "$DBG/status" >> "$R/campaign-stats.txt"
 unload_testdev
@@ -664,7 +734,9 @@ dev_inject() {
 # The block device under fio: every class in the I/O entry points of both drivers,
 # then a device hang per implementation.
 MNT=/tmp/ndblk-campaign
-if (blk_take_disk) > /dev/null 2>&1; then
+if ! (blk_take_disk) > /dev/null 2>&1; then
+	echo "no virtio-blk test disk: block workload skipped" | tee -a "$R/campaign-skipped"
+elif ! skip_phase "$blk_count"; then
 	load_blk
 	echo "restarts=1000 backoff_ms=0 calm_ms=0" > "$BD/policy" || fail "ndblk0 policy"
 	mkfs.ext4 -q -F $BLKDEV || fail "mkfs.ext4"
@@ -714,7 +786,7 @@ if (blk_take_disk) > /dev/null 2>&1; then
 		for class in $CLASSES; do
 			for entry in queue_rq complete $ev; do
 				for ((rep = 1; rep <= DEV_REPS; rep++)); do
-					n=$((n + 1))
+					next_injection "$impl" fio "$class" "$entry" entry || continue
 					dev_inject ndblk0 "$class" "$entry"
 					intact=1
 					fio_intact || intact=0
@@ -723,7 +795,7 @@ if (blk_take_disk) > /dev/null 2>&1; then
 			done
 		done
 		for ((rep = 1; rep <= DEV_REPS; rep++)); do
-			n=$((n + 1))
+			next_injection "$impl" fio device_hang timeout entry || continue
 			injected=1 manifested=0 detected=0 recovered=0 intact=1
 			r0=$(dev_stat ndblk0 recoveries)
 			t0=$(dev_stat ndblk0 timeouts)
@@ -798,12 +870,11 @@ if (blk_take_disk) > /dev/null 2>&1; then
 	echo "--- ndblk0" >> "$R/campaign-stats.txt"
 	cat "$BD/stats" >> "$R/campaign-stats.txt"
 	unload_blk
-else
-	echo "no virtio-blk test disk: block workload skipped" | tee -a "$R/campaign-skipped"
 fi
+phase_end $((td_count + blk_count)) ndblk0
 
 # The NIC under paced downloads from the host: every class in the data path.
-if [ -n "$e1000" ]; then
+if [ -n "$e1000" ] && ! skip_phase "$nic_count"; then
 	NIC=$DBG/nic0
 	load ndriver
 	load sample-drivers/ndriver_e1000_napi
@@ -830,7 +901,7 @@ if [ -n "$e1000" ]; then
 		for class in $CLASSES; do
 			for entry in $entries; do
 				for ((rep = 1; rep <= DEV_REPS; rep++)); do
-					n=$((n + 1))
+					next_injection "$impl" download "$class" "$entry" entry || continue
 					DEV_TRAFFIC=start_download dev_inject nic0 "$class" "$entry"
 					intact=1
 					wait $dl || intact=0
@@ -852,6 +923,7 @@ if [ -n "$e1000" ]; then
 	echo none > "$NIC/pci"
 	rmmod ndriver_e1000_irq ndriver_e1000_napi ndriver
 fi
+phase_end "$total" ndeth0
 # The whole kernel log, and on a kmemleak kernel a last scan, for the report's list of
 # sanitizer and kernel reports (scripts/kernel-reports.sh).
 dmesg > "$R/dmesg.txt" 2>/dev/null
@@ -859,4 +931,9 @@ if [ -w /sys/kernel/debug/kmemleak ]; then
 	echo scan > /sys/kernel/debug/kmemleak 2>/dev/null
 	cat /sys/kernel/debug/kmemleak > "$R/kmemleak.txt" 2>/dev/null
 fi
-echo "ndriver: campaign done, $n injections in $((EPOCHSECONDS - start)) s" | tee "$R/campaign-done"
+if ((SKIP > 0)); then
+	done_what="injections $((SKIP + 1)) to $n ($((n > SKIP ? n - SKIP : 0)); 1 to $SKIP left out: NDRIVER_CAMPAIGN_SKIP)"
+else
+	done_what="$n injections"
+fi
+echo "ndriver: campaign done, $done_what in $((EPOCHSECONDS - start)) s" | tee "$R/campaign-done"
