@@ -348,6 +348,18 @@ impl Site {
         unsafe { core::ptr::read_volatile(&raw const (*self.probe.get()).nmissed) as u64 }
     }
 
+    /// The byte at the site's address now: `int3` (0xcc) while the probe is armed in the
+    /// text, the instruction's first byte otherwise; 0 before the site is placed.
+    fn text_byte(&self) -> u8 {
+        let a = self.addr();
+        if a == 0 {
+            return 0;
+        }
+        // SAFETY: a placed site's address is an instruction of a loaded module's text
+        // (a site goes before its module, `SiteSlot`), mapped and readable.
+        unsafe { core::ptr::read_volatile(a as *const u8) }
+    }
+
     /// Writes the site as `inject` shows it.
     fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let w = self.gate.when();
@@ -356,7 +368,7 @@ impl Site {
         writeln!(
             f,
             "class={} site={:#x} offset={:#x} symbol={} after={} times={} probability={} \
-             calls={} fired={} hits={} outside={} applied={} missed={} last={}",
+             calls={} fired={} hits={} outside={} applied={} missed={} text={:#04x} last={}",
             self.class.name(),
             self.addr(),
             self.addr()
@@ -371,6 +383,7 @@ impl Site {
             self.outside.load(Ordering::Relaxed),
             self.applied.load(Ordering::Relaxed),
             self.missed(),
+            self.text_byte(),
             EffectText(self)
         )
     }
