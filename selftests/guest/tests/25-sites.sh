@@ -244,6 +244,31 @@ loops_at_exit() {
 	echo "op calls $c0 -> $(op_calls) in 1 s"
 	sed 's/^/kprobe: /' /sys/kernel/debug/kprobes/list 2> /dev/null
 }
+# QEMU's TCG (7.2 here) at times goes on running a translation of request made before
+# the probe's int3 was written: the site reads 0xcc in the text (text=), thousands of
+# calls go through it, and not one arrives (hits=0, missed=0), while the same probe
+# removed and placed again fires at once (seen in 5 of 143 rounds, on main and
+# with every guard tried: an emulator artefact, not the guard's). A round whose site
+# stays unhit that way for 5 s while the calls flow places it again, up to 3 times,
+# and counts it.
+STALE=0
+rearm_if_stale() {
+	local try c0 end
+	for try in 1 2 3; do
+		c0=$(op_calls)
+		end=$((SECONDS + 5))
+		while [ $SECONDS -lt $end ]; do
+			[ "$(stat recoveries)" -gt "$rec" ] && return 0
+			sleep 0.05
+		done
+		[ "$(site_field hits)" = 0 ] && [ "$(site_field missed)" = 0 ] &&
+			[ "$(site_field text)" = 0xcc ] && [ $(($(op_calls) - c0)) -ge 1000 ] || return 0
+		echo "lock holder round $i: site armed (text=0xcc) but not hit by $(($(op_calls) - c0)) calls in 5 s: placed again"
+		STALE=$((STALE + 1))
+		echo off > "$TD/inject"
+		echo "class=$class site=$ws" > "$TD/inject" || fail "lock holder site $ws: not placed again"
+	done
+}
 ws=$(unlock_site) || fail "no unlock call in testdev-a's request (its code changed?)"
 wsym= holder=0 waiter=0 waited=0 wait0=$(guard_count hangs by_wait)
 for ((i = 1; i <= WAITER_ROUNDS; i++)); do
@@ -266,6 +291,7 @@ for ((i = 1; i <= WAITER_ROUNDS; i++)); do
 	wait_for $((calls + 20)) op_calls
 	echo "class=$class site=$ws" > "$TD/inject" || fail "lock holder site $ws: not placed"
 	wsym=$(site_field symbol)
+	rearm_if_stale
 	WAIT_SECS=20 wait_for $((rec + 1)) stat recoveries
 	kill "${pids[@]}" 2> /dev/null
 	wait "${pids[@]}" 2> /dev/null
@@ -296,6 +322,7 @@ done
 echo "lock holder: $WAITER_ROUNDS hangs at $ws (${wsym%%/*}) with a waiter on the other CPU:" \
 	"$waited with a waiter that failed too; $holder reported as the holder's, $waiter as the waiter's;" \
 	"$(($(guard_count hangs by_wait) - wait0)) waiters ended by their own wait"
+echo "lock holder: $STALE sites placed again after the emulator ran stale code"
 [ "$waiter" = 0 ] || fail "$waiter of $WAITER_ROUNDS lock holders' hangs reported as their waiter's"
 [ $((2 * waited)) -ge "$WAITER_ROUNDS" ] ||
 	fail "only $waited of $WAITER_ROUNDS lock-holder rounds had a waiter: the test misses its case"
