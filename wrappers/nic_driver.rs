@@ -30,8 +30,8 @@
 //!   [`RxFilter`];
 //! - `nic_rings.rs`: the typed rings;
 //! - `nic_glue.rs`: the entry functions of the operation table (`glue`), which the macro
-//!   names;
-//! - `entry_faults.rs`: the faults `inject ... entry=` raises at the top of each entry.
+//!   names. They raise the faults `inject ... entry=` asks for at the top of each entry
+//!   (`driver_dev`'s `entry_faults.rs`).
 //!
 //! Compiled into each implementation module with `#[path]`, after `abi`,
 //! `callouts_api`, `driver_dev` and `driver_lock`.
@@ -47,8 +47,6 @@ use kernel::prelude::*;
 
 #[path = "nic_callouts.rs"]
 mod callouts;
-#[path = "entry_faults.rs"]
-mod entry_faults;
 #[path = "nic_glue.rs"]
 pub(crate) mod glue;
 #[path = "nic_rings.rs"]

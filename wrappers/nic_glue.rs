@@ -6,11 +6,10 @@
 //! entry=` asks for (`entry_faults.rs`) and calls the [`NicDriver`] method with a
 //! [`Ctx`]. Part of `nic_driver.rs`.
 
-use super::entry_faults;
 use super::{Ctx, NicDriver, TxSkb, Xmit};
 use crate::abi::{Instance, NicEntry, NicHwStats};
 use crate::callouts_api as api;
-use crate::driver_dev::Dev;
+use crate::driver_dev::{entry_faults, Dev};
 use crate::driver_lock::DriverLock;
 use core::cell::Cell;
 use core::ptr;

@@ -13,10 +13,11 @@
 //! - `net.rs`: `net_device`, socket buffers, NAPI (with `netdevice.c` and `skbuff.c`).
 //!
 //! The other Rust files in `wrappers/` (`callouts_api*.rs`, `driver_dev.rs` with
-//! `driver_bar.rs` and `driver_dma.rs`, `driver_lock.rs`, `testdev_driver.rs` with
+//! `driver_bar.rs`, `driver_dma.rs` and the parts every class glue shares,
+//! `entry_faults.rs` and `driver_slot.rs`; `driver_lock.rs`, `testdev_driver.rs` with
 //! `testdev_glue.rs`, `nic_driver.rs` with `nic_callouts.rs`, `nic_glue.rs` and
 //! `nic_rings.rs`, `blk_driver.rs` with `blk_request.rs`, `blk_callouts.rs` and
-//! `blk_glue.rs`, and `entry_faults.rs`, which each class glue brings in) are the
+//! `blk_glue.rs`) are the
 //! implementation side: each implementation module compiles them in with `#[path]`, and
 //! they are not part of this crate.
 //!
