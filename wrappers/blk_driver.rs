@@ -20,8 +20,9 @@
 //! - `blk_request.rs`: [`Request`], [`Ended`], [`Op`] and [`Done`];
 //! - `blk_callouts.rs`: the block callouts on [`Dev`] and [`ResetOnUndo`];
 //! - `blk_glue.rs`: the entry functions of the operation table (`glue`), which the macro
-//!   names, with `driver_dev`'s `probe` and `remove` (`driver_slot.rs`). They raise the
-//!   faults `inject ... entry=` asks for at the top of each entry (`entry_faults.rs`).
+//!   names, with `driver_dev`'s `probe` and `remove` (`driver_slot.rs`) and `devirq` and
+//!   `timer` (`driver_events.rs`). They raise the faults `inject ... entry=` asks for at
+//!   the top of each entry (`entry_faults.rs`).
 //!
 //! Compiled into each block implementation module with `#[path]`, after `abi`,
 //! `abi_blk`, `callouts_api`, `callouts_api_blk`, `driver_dev` and `driver_lock`.
@@ -122,8 +123,8 @@ macro_rules! blk_implementation {
             complete: blk_driver::glue::complete::<$t>,
             timeout: blk_driver::glue::timeout::<$t>,
             remove: driver_dev::slot::remove::<blk_driver::glue::Adapter<$t>>,
-            devirq: blk_driver::glue::devirq::<$t>,
-            timer: blk_driver::glue::timer::<$t>,
+            devirq: driver_dev::events::devirq::<blk_driver::glue::Adapter<$t>>,
+            timer: driver_dev::events::timer::<blk_driver::glue::Adapter<$t>>,
             work: blk_driver::glue::work::<$t>,
         };
         driver_dev::implementation_module! {

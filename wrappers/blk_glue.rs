@@ -4,20 +4,25 @@
 //! table (`abi_blk::BlkOps`, filled in by
 //! [`blk_implementation!`](super::blk_implementation)), each of which finds the
 //! driver's state in callout memory, raises the fault `inject ... entry=` asks for
-//! (`entry_faults.rs`) and calls the [`BlkDriver`] method. `probe` and `remove` are the
-//! slot's (`driver_slot.rs`), for [`Adapter`]. Part of `blk_driver.rs`.
+//! (`entry_faults.rs`) and calls the [`BlkDriver`] method. What is the same in every
+//! class is `driver_dev`'s, instantiated for [`Adapter`]: `probe` and `remove` are the
+//! slot's (`driver_slot.rs`), `devirq` and `timer` the event entries
+//! (`driver_events.rs`); this file holds the rest (`work` included: block
+//! implementations take no work items), and which class-trait method each calls. Part
+//! of `blk_driver.rs`.
 
 use super::{BlkDriver, Request};
 use crate::abi::Instance;
 use crate::abi_blk::{BlkEntry, BlkRq};
+use crate::driver_dev::events::{errno, EventGlue};
 use crate::driver_dev::slot::{self, SlotGlue};
 use crate::driver_dev::Dev;
 use crate::driver_lock::DriverLock;
 use core::marker::PhantomData;
 use kernel::prelude::*;
 
-/// The class glue's view of block implementation `T`: the shared entry functions
-/// (`driver_slot.rs`) are instantiated for it.
+/// The class glue's view of block implementation `T`, for which the shared entry
+/// functions (`driver_slot.rs`, `driver_events.rs`) are instantiated.
 pub(crate) struct Adapter<T>(PhantomData<T>);
 
 impl<T: BlkDriver> SlotGlue for Adapter<T> {
@@ -34,6 +39,23 @@ impl<T: BlkDriver> SlotGlue for Adapter<T> {
 
     fn remove(driver: &T, dev: &Dev, state: &DriverLock<T::State>) {
         driver.remove(dev, state)
+    }
+}
+
+/// Block implementations take no work items: `work` is this glue's own (it answers 0).
+impl<T: BlkDriver> EventGlue for Adapter<T> {
+    const DEVIRQ: BlkEntry = BlkEntry::DevIrq;
+    const TIMER: BlkEntry = BlkEntry::Timer;
+    const WORK: BlkEntry = BlkEntry::Work;
+    const HAS_DEVIRQ: bool = T::HAS_DEVIRQ;
+    const HAS_TIMER: bool = T::HAS_TIMER;
+
+    fn devirq(d: &T, c: &slot::Call<'_, T::State>, irq: u64) -> Result<bool> {
+        d.devirq(&c.dev, c.state, irq)
+    }
+
+    fn timer(d: &T, c: &slot::Call<'_, T::State>, cookie: u64) -> Result {
+        d.timer(&c.dev, c.state, cookie)
     }
 }
 
@@ -58,11 +80,6 @@ unsafe fn enter_rq<'a, T: BlkDriver>(
     // one handle made of it (this function's contract).
     let rq = unsafe { Request::from_raw(rq) };
     Ok((d, c, rq))
-}
-
-/// An entry function's answer for error `e`.
-pub(super) fn errno(e: Error) -> i64 {
-    e.to_errno() as i64
 }
 
 /// # Safety
@@ -136,40 +153,6 @@ pub(crate) unsafe extern "C" fn timeout<T: BlkDriver>(
         .and_then(|(d, c, rq)| d.timeout(&c.dev, c.state, &rq))
     {
         Ok(progressing) => progressing as i64,
-        Err(e) => errno(e),
-    }
-}
-
-/// # Safety
-///
-/// Called by the framework only, with a live, probed instance.
-pub(crate) unsafe extern "C" fn devirq<T: BlkDriver>(inst: *mut Instance, arg: u64) -> i64 {
-    if !T::HAS_DEVIRQ {
-        return 0;
-    }
-    // SAFETY: the framework calls entry points only with their live instance, whose
-    // private data is NULL or the slot that `probe` (`slot::probe::<Adapter<T>>`) set.
-    match unsafe { slot::enter::<Adapter<T>>(inst, BlkEntry::DevIrq) }
-        .and_then(|(d, c)| d.devirq(&c.dev, c.state, arg))
-    {
-        Ok(mine) => mine as i64,
-        Err(e) => errno(e),
-    }
-}
-
-/// # Safety
-///
-/// Called by the framework only, with a live, probed instance.
-pub(crate) unsafe extern "C" fn timer<T: BlkDriver>(inst: *mut Instance, arg: u64) -> i64 {
-    if !T::HAS_TIMER {
-        return errno(ENOSYS);
-    }
-    // SAFETY: the framework calls entry points only with their live instance, whose
-    // private data is NULL or the slot that `probe` (`slot::probe::<Adapter<T>>`) set.
-    match unsafe { slot::enter::<Adapter<T>>(inst, BlkEntry::Timer) }
-        .and_then(|(d, c)| d.timer(&c.dev, c.state, arg))
-    {
-        Ok(()) => 0,
         Err(e) => errno(e),
     }
 }

@@ -9,8 +9,9 @@
 //! Its parts, compiled in below with `#[path]`: the BARs (`driver_bar.rs`) and DMA
 //! memory (`driver_dma.rs`) a driver uses, and what the class glue shares, which no
 //! driver names: `entry_faults.rs`, the faults injected at entry points;
-//! `driver_slot.rs`, the instance slot of the classes whose drivers keep one `State`
-//! (`testdev`, `blk`).
+//! `driver_events.rs`, the event entry functions (`devirq`, `timer`, `work`) of every
+//! class; `driver_slot.rs`, the instance slot of the classes whose drivers keep one
+//! `State` (`testdev`, `blk`).
 
 // Each implementation uses only the calls it needs.
 #![allow(dead_code)]
@@ -26,6 +27,8 @@ mod bar;
 mod dma;
 #[path = "entry_faults.rs"]
 pub(crate) mod entry_faults;
+#[path = "driver_events.rs"]
+pub(crate) mod events;
 #[path = "driver_slot.rs"]
 pub(crate) mod slot;
 // Each implementation uses only some of them.

@@ -5,9 +5,11 @@
 //! functions, which make the slot in callout memory and free it, and [`enter`], the start
 //! of the class's other entry functions. A class glue implements [`SlotGlue`] for its
 //! drivers (its `Adapter<T>`) and points its operation table's `probe` and `remove` at
-//! [`probe`] and [`remove`]. Part of `driver_dev.rs`.
+//! [`probe`] and [`remove`]; the slot is then how the event entry functions reach the
+//! driver too ([`EntryGlue`]). Part of `driver_dev.rs`.
 
 use super::entry_faults;
+use super::events::EntryGlue;
 use super::Dev;
 use crate::abi::Instance;
 use crate::callouts_api as api;
@@ -96,6 +98,34 @@ pub(crate) unsafe fn entered<'a, G: SlotGlue + 'a>(
             state: &s.state,
         },
     ))
+}
+
+/// The slot is how the entry functions of its classes reach a driver: an event entry
+/// answers `ENODEV` for an instance that is not probed.
+impl<G: SlotGlue> EntryGlue for G {
+    type Driver = <G as SlotGlue>::Driver;
+    type Call<'a>
+        = Call<'a, G::State>
+    where
+        Self: 'a;
+    type Entry = <G as SlotGlue>::Entry;
+    const UNPROBED: Result<i64> = Err(ENODEV);
+
+    unsafe fn enter<'a>(inst: *mut Instance) -> Option<(&'a Self::Driver, Self::Call<'a>)>
+    where
+        Self: 'a,
+    {
+        // SAFETY: `inst` is a live instance of an implementation glued by `G` (this
+        // function's contract), so its private data is NULL or the `Slot<G>` of `probe`.
+        unsafe { entered::<G>(inst) }
+    }
+
+    fn raise<'a>(c: &Self::Call<'a>, entry: Self::Entry) -> Result
+    where
+        Self: 'a,
+    {
+        c.raise(entry)
+    }
 }
 
 /// The start of every entry function of the class but `probe` and `remove`: the probed

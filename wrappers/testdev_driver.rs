@@ -13,9 +13,10 @@
 //! compiled in below with `#[path]`:
 //!
 //! - `testdev_glue.rs`: the entry functions of the operation table (`glue`), which the
-//!   macro names, with `driver_dev`'s `probe` and `remove` (`driver_slot.rs`). They raise
-//!   the faults `inject ... entry=` asks for at the top of each entry
-//!   (`entry_faults.rs`), so the driver's methods hold only driver logic.
+//!   macro names, with `driver_dev`'s `probe` and `remove` (`driver_slot.rs`) and
+//!   `devirq`, `timer` and `work` (`driver_events.rs`). They raise the faults `inject
+//!   ... entry=` asks for at the top of each entry (`entry_faults.rs`), so the driver's
+//!   methods hold only driver logic.
 //!
 //! Compiled into each implementation module with `#[path]`, after `abi`,
 //! `callouts_api`, `driver_dev` and `driver_lock`.
@@ -108,9 +109,9 @@ macro_rules! testdev_implementation {
             tick: testdev_driver::glue::tick::<$t>,
             irq: testdev_driver::glue::irq::<$t>,
             remove: driver_dev::slot::remove::<testdev_driver::glue::Adapter<$t>>,
-            devirq: testdev_driver::glue::devirq::<$t>,
-            timer: testdev_driver::glue::timer::<$t>,
-            work: testdev_driver::glue::work::<$t>,
+            devirq: driver_dev::events::devirq::<testdev_driver::glue::Adapter<$t>>,
+            timer: driver_dev::events::timer::<testdev_driver::glue::Adapter<$t>>,
+            work: driver_dev::events::work::<testdev_driver::glue::Adapter<$t>>,
         };
         driver_dev::implementation_module! {
             class: c"testdev",

@@ -4,11 +4,15 @@
 //! table (`abi::TestdevOps`, filled in by
 //! [`testdev_implementation!`](super::testdev_implementation)), each of which finds the
 //! driver's state in callout memory, raises the fault `inject ... entry=` asks for
-//! (`entry_faults.rs`) and calls the [`TestdevDriver`] method. `probe` and `remove` are
-//! the slot's (`driver_slot.rs`), for [`Adapter`]. Part of `testdev_driver.rs`.
+//! (`entry_faults.rs`) and calls the [`TestdevDriver`] method. What is the same in every
+//! class is `driver_dev`'s, instantiated for [`Adapter`]: `probe` and `remove` are the
+//! slot's (`driver_slot.rs`), `devirq`, `timer` and `work` the event entries
+//! (`driver_events.rs`); this file holds the rest, and which class-trait method each
+//! calls. Part of `testdev_driver.rs`.
 
 use super::TestdevDriver;
 use crate::abi::{Instance, TestdevEntry};
+use crate::driver_dev::events::{errno, EventGlue};
 use crate::driver_dev::slot::{self, SlotGlue};
 use crate::driver_dev::Dev;
 use crate::driver_lock::DriverLock;
@@ -16,8 +20,8 @@ use core::marker::PhantomData;
 use kernel::ffi::c_int;
 use kernel::prelude::*;
 
-/// The class glue's view of `testdev` implementation `T`: the shared entry functions
-/// (`driver_slot.rs`) are instantiated for it.
+/// The class glue's view of `testdev` implementation `T`, for which the shared entry
+/// functions (`driver_slot.rs`, `driver_events.rs`) are instantiated.
 pub(crate) struct Adapter<T>(PhantomData<T>);
 
 impl<T: TestdevDriver> SlotGlue for Adapter<T> {
@@ -37,9 +41,25 @@ impl<T: TestdevDriver> SlotGlue for Adapter<T> {
     }
 }
 
-/// An entry function's answer for error `e`.
-fn errno(e: Error) -> i64 {
-    e.to_errno() as i64
+impl<T: TestdevDriver> EventGlue for Adapter<T> {
+    const DEVIRQ: TestdevEntry = TestdevEntry::DevIrq;
+    const TIMER: TestdevEntry = TestdevEntry::Timer;
+    const WORK: TestdevEntry = TestdevEntry::Work;
+    const HAS_DEVIRQ: bool = T::HAS_DEVIRQ;
+    const HAS_TIMER: bool = T::HAS_TIMER;
+    const HAS_WORK: bool = T::HAS_WORK;
+
+    fn devirq(d: &T, c: &slot::Call<'_, T::State>, irq: u64) -> Result<bool> {
+        d.devirq(&c.dev, c.state, irq)
+    }
+
+    fn timer(d: &T, c: &slot::Call<'_, T::State>, cookie: u64) -> Result {
+        d.timer(&c.dev, c.state, cookie)
+    }
+
+    fn work(d: &T, c: &slot::Call<'_, T::State>, cookie: u64) -> Result {
+        d.work(&c.dev, c.state, cookie)
+    }
 }
 
 /// # Safety
@@ -87,54 +107,3 @@ macro_rules! request_entry {
 request_entry!(op, TestdevEntry::Op);
 request_entry!(tick, TestdevEntry::Tick);
 request_entry!(irq, TestdevEntry::Irq);
-
-/// # Safety
-///
-/// Called by the framework only, with a live, probed instance.
-pub(crate) unsafe extern "C" fn devirq<T: TestdevDriver>(inst: *mut Instance, arg: u64) -> i64 {
-    if !T::HAS_DEVIRQ {
-        return 0;
-    }
-    // SAFETY: the framework calls entry points only with their live instance, whose
-    // private data is NULL or the slot that `probe` (`slot::probe::<Adapter<T>>`) set.
-    match unsafe { slot::enter::<Adapter<T>>(inst, TestdevEntry::DevIrq) }
-        .and_then(|(d, c)| d.devirq(&c.dev, c.state, arg))
-    {
-        Ok(mine) => mine as i64,
-        Err(e) => errno(e),
-    }
-}
-
-/// # Safety
-///
-/// Called by the framework only, with a live, probed instance.
-pub(crate) unsafe extern "C" fn timer<T: TestdevDriver>(inst: *mut Instance, arg: u64) -> i64 {
-    if !T::HAS_TIMER {
-        return errno(ENOSYS);
-    }
-    // SAFETY: the framework calls entry points only with their live instance, whose
-    // private data is NULL or the slot that `probe` (`slot::probe::<Adapter<T>>`) set.
-    match unsafe { slot::enter::<Adapter<T>>(inst, TestdevEntry::Timer) }
-        .and_then(|(d, c)| d.timer(&c.dev, c.state, arg))
-    {
-        Ok(()) => 0,
-        Err(e) => errno(e),
-    }
-}
-
-/// # Safety
-///
-/// Called by the framework only, with a live, probed instance.
-pub(crate) unsafe extern "C" fn work<T: TestdevDriver>(inst: *mut Instance, arg: u64) -> i64 {
-    if !T::HAS_WORK {
-        return errno(ENOSYS);
-    }
-    // SAFETY: the framework calls entry points only with their live instance, whose
-    // private data is NULL or the slot that `probe` (`slot::probe::<Adapter<T>>`) set.
-    match unsafe { slot::enter::<Adapter<T>>(inst, TestdevEntry::Work) }
-        .and_then(|(d, c)| d.work(&c.dev, c.state, arg))
-    {
-        Ok(()) => 0,
-        Err(e) => errno(e),
-    }
-}
