@@ -20,8 +20,9 @@
 //! - `blk_request.rs`: [`Request`], [`Ended`], [`Op`] and [`Done`];
 //! - `blk_callouts.rs`: the block callouts on [`Dev`] and [`ResetOnUndo`];
 //! - `blk_glue.rs`: the entry functions of the operation table (`glue`), which the macro
-//!   names;
-//! - `entry_faults.rs`: the faults `inject ... entry=` raises at the top of each entry.
+//!   names, with `driver_dev`'s `probe` and `remove` (`driver_slot.rs`) and `devirq` and
+//!   `timer` (`driver_events.rs`). They raise the faults `inject ... entry=` asks for at
+//!   the top of each entry (`entry_faults.rs`).
 //!
 //! Compiled into each block implementation module with `#[path]`, after `abi`,
 //! `abi_blk`, `callouts_api`, `callouts_api_blk`, `driver_dev` and `driver_lock`.
@@ -38,8 +39,6 @@ pub(crate) use crate::driver_dev::*;
 
 #[path = "blk_callouts.rs"]
 mod callouts;
-#[path = "entry_faults.rs"]
-mod entry_faults;
 #[path = "blk_glue.rs"]
 pub(crate) mod glue;
 #[path = "blk_request.rs"]
@@ -118,14 +117,14 @@ pub(crate) trait BlkDriver: Sized + Send + Sync {
 macro_rules! blk_implementation {
     (type: $t:ty, name: $name:literal, module: $module:literal, description: $desc:literal $(,)?) => {
         static OPS: abi_blk::BlkOps = abi_blk::BlkOps {
-            probe: blk_driver::glue::probe::<$t>,
+            probe: driver_dev::slot::probe::<blk_driver::glue::Adapter<$t>>,
             queue_rq: blk_driver::glue::queue_rq::<$t>,
             commit_rqs: blk_driver::glue::commit_rqs::<$t>,
             complete: blk_driver::glue::complete::<$t>,
             timeout: blk_driver::glue::timeout::<$t>,
-            remove: blk_driver::glue::remove::<$t>,
-            devirq: blk_driver::glue::devirq::<$t>,
-            timer: blk_driver::glue::timer::<$t>,
+            remove: driver_dev::slot::remove::<blk_driver::glue::Adapter<$t>>,
+            devirq: driver_dev::events::devirq::<blk_driver::glue::Adapter<$t>>,
+            timer: driver_dev::events::timer::<blk_driver::glue::Adapter<$t>>,
             work: blk_driver::glue::work::<$t>,
         };
         driver_dev::implementation_module! {

@@ -9,8 +9,8 @@
 //! (`blk_callouts.rs`) read of a request, or make it from, is `pub(super)`: visible in
 //! `blk_driver` and its parts only, as it was when this was one file.
 
-use super::glue::errno;
 use crate::abi_blk::{BlkRq, BLK_OP_FLUSH, BLK_OP_READ, BLK_OP_WRITE};
+use crate::driver_dev::events::errno;
 use kernel::ffi::c_void;
 use kernel::prelude::*;
 

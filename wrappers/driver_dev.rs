@@ -3,8 +3,15 @@
 //! What every implementation, of any class, gets from the framework: [`Dev`], the
 //! handle of the running instance, and the kernel resources it hands out through the
 //! callouts, each a value whose `Drop` gives it back. Compiled into each
-//! implementation module with `#[path]`, after `abi` and `callouts_api`; the class
-//! glue (`testdev_driver.rs`, `nic_driver.rs`, `blk_driver.rs`) builds on it.
+//! implementation module with `#[path]`, after `abi`, `callouts_api` and `driver_lock`;
+//! the class glue (`testdev_driver.rs`, `nic_driver.rs`, `blk_driver.rs`) builds on it.
+//!
+//! Its parts, compiled in below with `#[path]`: the BARs (`driver_bar.rs`) and DMA
+//! memory (`driver_dma.rs`) a driver uses, and what the class glue shares, which no
+//! driver names: `entry_faults.rs`, the faults injected at entry points;
+//! `driver_events.rs`, the event entry functions (`devirq`, `timer`, `work`) of every
+//! class; `driver_slot.rs`, the instance slot of the classes whose drivers keep one
+//! `State` (`testdev`, `blk`).
 
 // Each implementation uses only the calls it needs.
 #![allow(dead_code)]
@@ -18,6 +25,12 @@ use kernel::prelude::*;
 mod bar;
 #[path = "driver_dma.rs"]
 mod dma;
+#[path = "entry_faults.rs"]
+pub(crate) mod entry_faults;
+#[path = "driver_events.rs"]
+pub(crate) mod events;
+#[path = "driver_slot.rs"]
+pub(crate) mod slot;
 // Each implementation uses only some of them.
 #[allow(unused_imports)]
 pub(crate) use bar::{Bar, IoBar};

@@ -2,12 +2,13 @@
 
 //! Faults injected at an entry point (`inject class=C entry=E`), raised for real at the
 //! top of the entry function the framework calls: the generic glue of each driver class
-//! (`testdev_glue.rs`, `nic_glue.rs`, `blk_glue.rs`) calls [`raise`] first thing
-//! in every `extern "C"` entry of its operation table, before the driver's own method
-//! runs, so driver code carries no fault plumbing. Compiled into each implementation
-//! module as part of that glue: the fault runs in the module's text, on the context
-//! and stack of the guarded call, with a lock of the instance's own (a `DriverLock` the
-//! driver keeps its state under) to deadlock on.
+//! (`testdev_glue.rs`, `nic_glue.rs`, `blk_glue.rs`, and what they share,
+//! `driver_slot.rs` and `driver_events.rs`) calls [`raise`] first thing in every
+//! `extern "C"` entry of its operation table, before the driver's own method runs, so
+//! driver code carries no fault plumbing. Part of `driver_dev.rs`, so compiled into each
+//! implementation module with that glue: the fault runs in the module's text, on the
+//! context and stack of the guarded call, with a lock of the instance's own (a
+//! `DriverLock` the driver keeps its state under) to deadlock on.
 //!
 //! Nothing here is simulated: a panic is a Rust `panic!`, a NULL dereference loads from
 //! address 0, a hang never ends by itself. The numbers are `FaultClass` (ABI) values.

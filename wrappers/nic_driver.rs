@@ -30,8 +30,9 @@
 //!   [`RxFilter`];
 //! - `nic_rings.rs`: the typed rings;
 //! - `nic_glue.rs`: the entry functions of the operation table (`glue`), which the macro
-//!   names;
-//! - `entry_faults.rs`: the faults `inject ... entry=` raises at the top of each entry.
+//!   names, with `driver_dev`'s `devirq`, `timer` and `work` (`driver_events.rs`). They
+//!   raise the faults `inject ... entry=` asks for at the top of each entry
+//!   (`driver_dev`'s `entry_faults.rs`).
 //!
 //! Compiled into each implementation module with `#[path]`, after `abi`,
 //! `callouts_api`, `driver_dev` and `driver_lock`.
@@ -47,8 +48,6 @@ use kernel::prelude::*;
 
 #[path = "nic_callouts.rs"]
 mod callouts;
-#[path = "entry_faults.rs"]
-mod entry_faults;
 #[path = "nic_glue.rs"]
 pub(crate) mod glue;
 #[path = "nic_rings.rs"]
@@ -167,9 +166,9 @@ macro_rules! nic_implementation {
             tx_timeout: nic_driver::glue::tx_timeout::<$t>,
             get_stats64: nic_driver::glue::get_stats64::<$t>,
             poll: nic_driver::glue::poll::<$t>,
-            devirq: nic_driver::glue::devirq::<$t>,
-            timer: nic_driver::glue::timer::<$t>,
-            work: nic_driver::glue::work::<$t>,
+            devirq: driver_dev::events::devirq::<nic_driver::glue::Adapter<$t>>,
+            timer: driver_dev::events::timer::<nic_driver::glue::Adapter<$t>>,
+            work: driver_dev::events::work::<nic_driver::glue::Adapter<$t>>,
         };
         driver_dev::implementation_module! {
             class: c"nic",

@@ -4,15 +4,18 @@
 //! table (`abi::NicOps`, filled in by [`nic_implementation!`](super::nic_implementation)),
 //! each of which finds the driver's state in callout memory, raises the fault `inject ...
 //! entry=` asks for (`entry_faults.rs`) and calls the [`NicDriver`] method with a
-//! [`Ctx`]. Part of `nic_driver.rs`.
+//! [`Ctx`]. `devirq`, `timer` and `work` are `driver_dev`'s event entries
+//! (`driver_events.rs`), instantiated for [`Adapter`], which says how they reach the
+//! driver. Part of `nic_driver.rs`.
 
-use super::entry_faults;
 use super::{Ctx, NicDriver, TxSkb, Xmit};
 use crate::abi::{Instance, NicEntry, NicHwStats};
 use crate::callouts_api as api;
-use crate::driver_dev::Dev;
+use crate::driver_dev::events::{EntryGlue, EventGlue};
+use crate::driver_dev::{entry_faults, Dev};
 use crate::driver_lock::DriverLock;
 use core::cell::Cell;
+use core::marker::PhantomData;
 use core::ptr;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
@@ -38,7 +41,27 @@ unsafe fn slot<'a, T: NicDriver>(inst: *mut Instance) -> Option<&'a Slot<T>> {
     unsafe { p.as_ref() }
 }
 
-/// Runs `f` with the probed driver of `inst` and its context.
+/// The probed driver of `inst` and its context, or `None` if the instance is not probed.
+///
+/// # Safety
+///
+/// `inst` is a live instance of this implementation (called by the framework), and the
+/// call uses what this returns only until it returns.
+unsafe fn entered<'a, T: NicDriver>(inst: *mut Instance) -> Option<(&'a T, Ctx<'a, T>)> {
+    // SAFETY: per this function's contract.
+    let s = unsafe { slot::<T>(inst) }?;
+    let d = s.data.as_ref()?;
+    let c = Ctx {
+        // SAFETY: the live instance of this call, used during it only.
+        dev: unsafe { Dev::from_handle(inst) },
+        fault_lock: &s.fault_lock,
+        tx: &s.tx,
+        rx: &s.rx,
+    };
+    Some((d, c))
+}
+
+/// Runs `f` with the probed driver of `inst` and its context; `none` if not probed.
 ///
 /// # Safety
 ///
@@ -49,21 +72,62 @@ unsafe fn with<T: NicDriver, R>(
     f: impl FnOnce(&T, &Ctx<'_, T>) -> R,
 ) -> R {
     // SAFETY: per this function's contract.
-    match unsafe { slot::<T>(inst) } {
-        Some(s) => match &s.data {
-            Some(d) => {
-                let c = Ctx {
-                    // SAFETY: the live instance of this call, used during it only.
-                    dev: unsafe { Dev::from_handle(inst) },
-                    fault_lock: &s.fault_lock,
-                    tx: &s.tx,
-                    rx: &s.rx,
-                };
-                f(d, &c)
-            }
-            None => none,
-        },
+    match unsafe { entered::<T>(inst) } {
+        Some((d, c)) => f(d, &c),
         None => none,
+    }
+}
+
+/// The class glue's view of `nic` implementation `T`, for which the shared event entry
+/// functions (`driver_events.rs`) are instantiated.
+pub(crate) struct Adapter<T>(PhantomData<T>);
+
+/// An event entry answers 0 for an instance that is not probed (a NIC without a PCI
+/// function stays so).
+impl<T: NicDriver> EntryGlue for Adapter<T> {
+    type Driver = T;
+    type Call<'a>
+        = Ctx<'a, T>
+    where
+        Self: 'a;
+    type Entry = NicEntry;
+    const UNPROBED: Result<i64> = Ok(0);
+
+    unsafe fn enter<'a>(inst: *mut Instance) -> Option<(&'a T, Ctx<'a, T>)>
+    where
+        Self: 'a,
+    {
+        // SAFETY: per this function's contract, `inst` is a live instance of `T`.
+        unsafe { entered::<T>(inst) }
+    }
+
+    fn raise<'a>(c: &Ctx<'a, T>, entry: NicEntry) -> Result
+    where
+        Self: 'a,
+    {
+        c.fault(entry)
+    }
+}
+
+/// `devirq` calls [`NicDriver::interrupt`], which every driver has.
+impl<T: NicDriver> EventGlue for Adapter<T> {
+    const DEVIRQ: NicEntry = NicEntry::DevIrq;
+    const TIMER: NicEntry = NicEntry::Timer;
+    const WORK: NicEntry = NicEntry::Work;
+    const HAS_DEVIRQ: bool = true;
+    const HAS_TIMER: bool = T::HAS_TIMER;
+    const HAS_WORK: bool = T::HAS_WORK;
+
+    fn devirq(d: &T, c: &Ctx<'_, T>, _irq: u64) -> Result<bool> {
+        d.interrupt(c)
+    }
+
+    fn timer(d: &T, c: &Ctx<'_, T>, cookie: u64) -> Result {
+        d.timer(c, cookie)
+    }
+
+    fn work(d: &T, c: &Ctx<'_, T>, cookie: u64) -> Result {
+        d.work(c, cookie)
     }
 }
 
@@ -303,51 +367,6 @@ pub(crate) unsafe extern "C" fn poll<T: NicDriver>(inst: *mut Instance, budget: 
                 Ok(n) => n as i64,
                 Err(e) => e.to_errno() as i64,
             }
-        })
-    }
-}
-
-/// # Safety
-///
-/// See [`probe`].
-pub(crate) unsafe extern "C" fn devirq<T: NicDriver>(inst: *mut Instance, _irq: u64) -> i64 {
-    // SAFETY: per the contract.
-    unsafe {
-        with::<T, _>(inst, 0, |d, c| {
-            match c.fault(NicEntry::DevIrq).and_then(|()| d.interrupt(c)) {
-                Ok(mine) => mine as i64,
-                Err(e) => e.to_errno() as i64,
-            }
-        })
-    }
-}
-
-/// # Safety
-///
-/// See [`probe`].
-pub(crate) unsafe extern "C" fn timer<T: NicDriver>(inst: *mut Instance, cookie: u64) -> i64 {
-    if !T::HAS_TIMER {
-        return ENOSYS.to_errno() as i64;
-    }
-    // SAFETY: per the contract.
-    unsafe {
-        with::<T, _>(inst, 0, |d, c| {
-            ret(c.fault(NicEntry::Timer).and_then(|()| d.timer(c, cookie))) as i64
-        })
-    }
-}
-
-/// # Safety
-///
-/// See [`probe`].
-pub(crate) unsafe extern "C" fn work<T: NicDriver>(inst: *mut Instance, cookie: u64) -> i64 {
-    if !T::HAS_WORK {
-        return ENOSYS.to_errno() as i64;
-    }
-    // SAFETY: per the contract.
-    unsafe {
-        with::<T, _>(inst, 0, |d, c| {
-            ret(c.fault(NicEntry::Work).and_then(|()| d.work(c, cookie))) as i64
         })
     }
 }

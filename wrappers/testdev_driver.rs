@@ -13,9 +13,10 @@
 //! compiled in below with `#[path]`:
 //!
 //! - `testdev_glue.rs`: the entry functions of the operation table (`glue`), which the
-//!   macro names;
-//! - `entry_faults.rs`: the faults `inject ... entry=` raises at the top of each entry,
-//!   so the driver's methods hold only driver logic.
+//!   macro names, with `driver_dev`'s `probe` and `remove` (`driver_slot.rs`) and
+//!   `devirq`, `timer` and `work` (`driver_events.rs`). They raise the faults `inject
+//!   ... entry=` asks for at the top of each entry (`entry_faults.rs`), so the driver's
+//!   methods hold only driver logic.
 //!
 //! Compiled into each implementation module with `#[path]`, after `abi`,
 //! `callouts_api`, `driver_dev` and `driver_lock`.
@@ -27,8 +28,6 @@ use kernel::prelude::*;
 
 pub(crate) use crate::driver_dev::*;
 
-#[path = "entry_faults.rs"]
-mod entry_faults;
 #[path = "testdev_glue.rs"]
 pub(crate) mod glue;
 
@@ -104,15 +103,15 @@ pub(crate) trait TestdevDriver: Sized + Send + Sync {
 macro_rules! testdev_implementation {
     (type: $t:ty, name: $name:literal, module: $module:literal, description: $desc:literal $(,)?) => {
         static OPS: abi::TestdevOps = abi::TestdevOps {
-            probe: testdev_driver::glue::probe::<$t>,
+            probe: driver_dev::slot::probe::<testdev_driver::glue::Adapter<$t>>,
             configure: testdev_driver::glue::configure::<$t>,
             op: testdev_driver::glue::op::<$t>,
             tick: testdev_driver::glue::tick::<$t>,
             irq: testdev_driver::glue::irq::<$t>,
-            remove: testdev_driver::glue::remove::<$t>,
-            devirq: testdev_driver::glue::devirq::<$t>,
-            timer: testdev_driver::glue::timer::<$t>,
-            work: testdev_driver::glue::work::<$t>,
+            remove: driver_dev::slot::remove::<testdev_driver::glue::Adapter<$t>>,
+            devirq: driver_dev::events::devirq::<testdev_driver::glue::Adapter<$t>>,
+            timer: driver_dev::events::timer::<testdev_driver::glue::Adapter<$t>>,
+            work: driver_dev::events::work::<testdev_driver::glue::Adapter<$t>>,
         };
         driver_dev::implementation_module! {
             class: c"testdev",

@@ -13,12 +13,12 @@
 //! - `net.rs`: `net_device`, socket buffers, NAPI (with `netdevice.c` and `skbuff.c`).
 //!
 //! The other Rust files in `wrappers/` (`callouts_api*.rs`, `driver_dev.rs` with
-//! `driver_bar.rs` and `driver_dma.rs`, `driver_lock.rs`, `testdev_driver.rs` with
-//! `testdev_glue.rs`, `nic_driver.rs` with `nic_callouts.rs`, `nic_glue.rs` and
-//! `nic_rings.rs`, `blk_driver.rs` with `blk_request.rs`, `blk_callouts.rs` and
-//! `blk_glue.rs`, and `entry_faults.rs`, which each class glue brings in) are the
-//! implementation side: each implementation module compiles them in with `#[path]`, and
-//! they are not part of this crate.
+//! `driver_bar.rs`, `driver_dma.rs` and the parts every class glue shares,
+//! `entry_faults.rs`, `driver_events.rs` and `driver_slot.rs`; `driver_lock.rs`,
+//! `testdev_driver.rs` with `testdev_glue.rs`, `nic_driver.rs` with `nic_callouts.rs`,
+//! `nic_glue.rs` and `nic_rings.rs`, `blk_driver.rs` with `blk_request.rs`,
+//! `blk_callouts.rs` and `blk_glue.rs`) are the implementation side: each implementation
+//! module compiles them in with `#[path]`, and they are not part of this crate.
 //!
 //! Rust resolves a plain `mod x;` in a file reached through `#[path]` (as this one is
 //! from `ndriver/ndriver_main.rs`) next to that file, hence the `#[path]` on each part.

@@ -3,14 +3,14 @@
 //! `ndriver_kunit`: the KUnit suites of the implementation side's typed layer.
 //!
 //! The files of `wrappers/` that implementations compile in with `#[path]` (the BARs,
-//! coherent DMA buffers and memory of `driver_dev.rs`, the block glue's requests, the
-//! NIC glue's transmit slots and rings) carry their `#[kunit_tests]` suites behind
-//! `cfg(ndriver_kunit)`, which only this module is built with (`Kbuild`): each suite
-//! then exists once, and no sample driver carries test code in its text (where random
-//! fault sites are drawn). KUnit runs the suites when the module loads
-//! (`selftests/guest/tests/02-kunit.sh` reads the results); the module itself does
-//! nothing else and registers no implementation. It needs `ndriver.ko` loaded for the
-//! callouts the wrappers link against, which the suites never call.
+//! coherent DMA buffers and memory of `driver_dev.rs` and its event entry functions, the
+//! block glue's requests, the NIC glue's transmit slots and rings) carry their
+//! `#[kunit_tests]` suites behind `cfg(ndriver_kunit)`, which only this module is built
+//! with (`Kbuild`): each suite then exists once, and no sample driver carries test code
+//! in its text (where random fault sites are drawn). KUnit runs the suites when the
+//! module loads (`selftests/guest/tests/02-kunit.sh` reads the results); the module
+//! itself does nothing else and registers no implementation. It needs `ndriver.ko`
+//! loaded for the callouts the wrappers link against, which the suites never call.
 
 use kernel::prelude::*;
 
