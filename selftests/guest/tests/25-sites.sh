@@ -254,16 +254,26 @@ loops_at_exit() {
 STALE=0
 rearm_if_stale() {
 	local try c0 end
+	# Under KVM the CPU runs the text itself: nothing to excuse.
+	grep -q kvm-clock /sys/devices/system/clocksource/clocksource0/available_clocksource &&
+		return 0
 	for try in 1 2 3; do
 		c0=$(op_calls)
-		end=$((SECONDS + 5))
+		end=$((SECONDS + 6))
 		while [ $SECONDS -lt $end ]; do
 			[ "$(stat recoveries)" -gt "$rec" ] && return 0
 			sleep 0.05
 		done
-		[ "$(site_field hits)" = 0 ] && [ "$(site_field missed)" = 0 ] &&
+		# Not one arrival of any kind (inside a guarded call, outside one, or one
+		# kprobes kept from the handlers): an arrival the guard did not own would be
+		# `outside`, the guard's failure, and is left to fail the round.
+		[ "$(site_field hits)" = 0 ] && [ "$(site_field outside)" = 0 ] &&
+			[ "$(site_field calls)" = 0 ] && [ "$(site_field missed)" = 0 ] &&
 			[ "$(site_field text)" = 0xcc ] && [ $(($(op_calls) - c0)) -ge 1000 ] || return 0
-		echo "lock holder round $i: site armed (text=0xcc) but not hit by $(($(op_calls) - c0)) calls in 5 s: placed again"
+		echo "lock holder round $i: site armed (text=0xcc) but not one arrival in" \
+			"$(($(op_calls) - c0)) calls through it: placed again"
+		echo "  $(cat "$TD/inject")"
+		grep -F "$(site_field site | sed 's/^0x//')" /sys/kernel/debug/kprobes/list | sed 's/^/  kprobe: /'
 		STALE=$((STALE + 1))
 		echo off > "$TD/inject"
 		echo "class=$class site=$ws" > "$TD/inject" || fail "lock holder site $ws: not placed again"
@@ -322,7 +332,10 @@ done
 echo "lock holder: $WAITER_ROUNDS hangs at $ws (${wsym%%/*}) with a waiter on the other CPU:" \
 	"$waited with a waiter that failed too; $holder reported as the holder's, $waiter as the waiter's;" \
 	"$(($(guard_count hangs by_wait) - wait0)) waiters ended by their own wait"
-echo "lock holder: $STALE sites placed again after the emulator ran stale code"
+echo "lock holder: $STALE sites placed again (armed, never arrived at: stale code in the emulator)"
+# Seen in 5 of 143 rounds: more than a fifth of the rounds is no emulator artefact.
+[ $((STALE * 5)) -le "$WAITER_ROUNDS" ] ||
+	fail "$STALE of $WAITER_ROUNDS lock-holder sites had to be placed again"
 [ "$waiter" = 0 ] || fail "$waiter of $WAITER_ROUNDS lock holders' hangs reported as their waiter's"
 [ $((2 * waited)) -ge "$WAITER_ROUNDS" ] ||
 	fail "only $waited of $WAITER_ROUNDS lock-holder rounds had a waiter: the test misses its case"
