@@ -90,11 +90,13 @@ EOF
 		kill -0 "$pid" 2>/dev/null || return 0
 		sleep 1
 	done
-	for q in $(pgrep -f -- "unix:$dir/monitor.sock" || true); do
-		case $(cat "/proc/$q/comm" 2>/dev/null) in
-		qemu-system*) as_root kill -KILL "$q" 2>/dev/null || true ;;
-		esac
+	# The QEMU whose command line names this part's socket, compared as a fixed string
+	# (a path may hold characters a pattern would read).
+	for q in $(pgrep qemu-system || true); do
+		tr '\0' ' ' < "/proc/$q/cmdline" 2>/dev/null | grep -qF -- "unix:$dir/monitor.sock" &&
+			as_root kill -KILL "$q" 2>/dev/null
 	done
+	return 0
 }
 
 # run_part DIR SKIP: one guest running the campaign after injection SKIP, results in
@@ -151,17 +153,33 @@ while :; do
 		report || true
 		die "the campaign aborted in the guest (part $part, $dir; guest.sh exit $rc; console tail above)"
 	fi
-	[ -f "$dir/campaign-progress" ] ||
+	if [ ! -f "$dir/campaign-progress" ]; then
+		[ "$part" -gt 1 ] && { report || true; }
 		die "the campaign did not start in the guest (part $part, $dir; guest.sh exit $rc; console tail above)"
+	fi
 	lost=$((lost + 1))
-	at=$(($(last_done "$dir") + 1))
-	info "guest lost at injection $at (part $part, $dir; guest.sh exit $rc; console tail above)"
-	if [ "$lost" -ge "$max_lost" ]; then
+	done_n=$(last_done "$dir")
+	at=$((done_n + 1))
+	total=0
+	{ read -r _ total _ < "$dir/campaign-progress"; } 2>/dev/null || true
+	case $total in '' | *[!0-9]*) total=0 ;; esac
+	# The injection the guest had begun (campaign-current): if it is not the next one,
+	# the guest was lost between injections (set-up, a trace, teardown): nothing is
+	# skipped, the next part starts with that injection.
+	cur=
+	{ IFS=$'\t' read -r cur _ < "$dir/campaign-current"; } 2>/dev/null || true
+	skip=$at
+	if [ "$cur" != "$at" ]; then
+		skip=$done_n
+		info "guest lost between injections $done_n and $at (part $part, $dir; guest.sh exit $rc; console tail above)"
+	else
+		info "guest lost at injection $at (part $part, $dir; guest.sh exit $rc; console tail above)"
+	fi
+	if [ "$lost" -ge "$max_lost" ] || { [ "$total" -gt 0 ] && [ "$skip" -ge "$total" ]; }; then
 		report || true
-		die "the run ends at injection $at, its lost guest number $lost (NDRIVER_CAMPAIGN_MAX_LOST=$max_lost)"
+		die "the run ends at injection $at of $total, its lost guest number $lost (NDRIVER_CAMPAIGN_MAX_LOST=$max_lost)"
 	fi
 	part=$((part + 1))
-	skip=$at
 	dir=$results/part$part
 	info "resuming after injection $at in a fresh guest: part $part ($dir)"
 done
