@@ -437,10 +437,13 @@ fn queue_rq(dev: &BlkDevice, rq: *mut bindings::request, last: bool) -> u8 {
     let h = a.handle();
     // SAFETY: `a.ops` is the table of the admitted `blk` instance.
     let f = unsafe { table(a.ops) }.queue_rq;
+    // A constant, not a call or a load: between the driver's return and the guard's
+    // check of its callee-saved registers, the closure touches no memory (`GuardFn`).
+    const BUSY: i64 = -(bindings::EBUSY as i64);
     let r = dev.guarded_entry(QUEUE_RQ, || {
         // SAFETY: `h` is the live instance `f` belongs to; `brq` outlives the call.
         let v = unsafe { f(h, &brq, last as u32) };
-        if v == EBUSY.to_errno() as i64 {
+        if v == BUSY {
             1
         } else {
             v

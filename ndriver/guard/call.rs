@@ -150,8 +150,8 @@ pub(crate) unsafe fn guarded_call(
     }
 
     if class != 0 {
-        // The failures `guard_enter` finds itself (callee-saved registers changed, the
-        // frame's address lost) take no time stamp there: the call ended about now.
+        // A failure `guard_enter` finds itself (a callee-saved register changed) takes no
+        // time stamp there: the call ended about now.
         // SAFETY: `fp` points at `frame`, still alive; volatile as for `fault`.
         if unsafe { core::ptr::read_volatile(&raw const (*fp).fault_tsc) } == 0 {
             frame.fault_tsc = rdtsc();
@@ -218,8 +218,9 @@ pub(crate) unsafe fn guarded_call(
 ///
 /// # Safety
 ///
-/// Same as [`guarded_call`]: after an `Err`, `f` and its captures are abandoned without being
-/// dropped, and `f` must not have published pointers into its stack.
+/// Same as [`guarded_call`]: after an `Err` of a call that ran, `f` and its captures are
+/// abandoned without being dropped (a call the guard could not start drops `f`), and `f`
+/// must not have published pointers into its stack.
 pub(crate) unsafe fn guarded<F: FnOnce() -> i64>(
     budget_ns: u64,
     contain_kernel_bug: bool,
