@@ -35,5 +35,17 @@ if [ "$target" = modules ]; then
 	done)
 	[ -z "$big" ] || die "stack frames of 4 KiB or more (they can step over the stack's guard page):
 $big"
+	# Between a driver's return and guard_enter's check of the callee-saved registers,
+	# the closure trampolines may touch no memory but their own stack: a register the
+	# driver gave back corrupted would carry the access (design.rst, "Known limits").
+	# After each trampoline's call, any memory operand other than the stack pointer's
+	# is refused.
+	touch=$(objdump -d --no-show-raw-insn "$NDRIVER_ROOT/ndriver.ko" | awk '
+		/^[0-9a-f]+ <.*>:$/ { fn = $2; tramp = fn ~ /guarded10trampoline/; called = 0; next }
+		!tramp { next }
+		/\tcall / { called = 1; next }
+		called && /\(%/ && !/\(%rsp\)/ { print fn ": " $0 }')
+	[ -z "$touch" ] || die "a guarded closure touches memory after the driver returned:
+$touch"
 fi
 echo "$kdir"
