@@ -158,6 +158,10 @@ pub(crate) unsafe extern "C" fn probe<G: SlotGlue>(inst: *mut Instance) -> c_int
     if mem.is_null() {
         return ENOMEM.to_errno();
     }
+    // One lock class for every `G` of a module (a `static` in a generic function is
+    // not per instantiation): right while a module is one implementation, as every
+    // sample driver is; a module with two slot-glued drivers would need a class per
+    // `G`, or lockdep warns of one key under two names.
     let state = DriverLock::new(kernel::sync::SpinLockIrq::new(
         G::State::default(),
         G::LOCK_NAME,
