@@ -249,7 +249,7 @@ loops_at_exit() {
 # calls go through it, and not one arrives (hits=0, missed=0), while the same probe
 # removed and placed again fires at once (seen in 5 of 143 rounds, on main and
 # with every guard tried: an emulator artefact, not the guard's). A round whose site
-# stays unhit that way for 5 s while the calls flow places it again, up to 3 times,
+# stays unhit that way for 5 to 6 s while calls flow places it again, up to 3 times,
 # and counts it.
 STALE=0
 rearm_if_stale() {
