@@ -39,8 +39,8 @@ pub(crate) enum SpecError {
     NotAtSite,
     /// The class corrupts an instruction's work, so it needs `site=`.
     NotAtEntry,
-    /// `seed=` without `site=random` or `site=traced`.
-    SeedWithoutRandom,
+    /// `seed=` with `entry=` (a seed only feeds the draws of a `site=` request).
+    SeedAtEntry,
 }
 
 /// Where a `site=` request raises its fault.
@@ -64,6 +64,9 @@ pub(crate) enum SiteAt<'a> {
         symbol: &'a str,
         /// Bytes into it; must be an instruction boundary.
         offset: u32,
+        /// Seed of the corruption's draws (the register `corrupt_ptr` picks, the bit
+        /// either corruption flips, see [`mix`]); `None`: from the clock.
+        seed: Option<u32>,
     },
 }
 
@@ -122,7 +125,11 @@ fn parse_site(v: &str) -> Result<SiteAt<'_>, SpecError> {
     if symbol.is_empty() || symbol.len() > MAX_SYMBOL || !symbol.chars().all(ok) {
         return Err(SpecError::BadSite);
     }
-    Ok(SiteAt::Symbol { symbol, offset })
+    Ok(SiteAt::Symbol {
+        symbol,
+        offset,
+        seed: None,
+    })
 }
 
 /// A parsed request.
@@ -199,7 +206,7 @@ pub(crate) fn parse_request<'a>(text: &'a str, entries: &[&str]) -> Result<Reque
                 return Err(SpecError::NotAtEntry);
             }
             if seed.is_some() {
-                return Err(SpecError::SeedWithoutRandom);
+                return Err(SpecError::SeedAtEntry);
             }
             Ok(Request::Entry(InjectSpec {
                 class,
@@ -213,11 +220,10 @@ pub(crate) fn parse_request<'a>(text: &'a str, entries: &[&str]) -> Result<Reque
             if !class.at_site() {
                 return Err(SpecError::NotAtSite);
             }
-            match (&mut at, seed) {
-                (SiteAt::Random { seed: s } | SiteAt::Traced { seed: s }, Some(n)) => *s = Some(n),
-                (SiteAt::Symbol { .. }, Some(_)) => return Err(SpecError::SeedWithoutRandom),
-                _ => {}
-            }
+            let (SiteAt::Random { seed: s }
+            | SiteAt::Traced { seed: s }
+            | SiteAt::Symbol { seed: s, .. }) = &mut at;
+            *s = seed;
             Ok(Request::Site(SiteSpec { class, at, when }))
         }
     }
@@ -229,6 +235,25 @@ pub(crate) fn xorshift32(mut x: u32) -> u32 {
     x ^= x >> 17;
     x ^= x << 5;
     x
+}
+
+/// An odd multiplier with well-mixed bits (2^32 / golden ratio).
+const SEED_MIX: u32 = 0x9e37_79b9;
+
+/// The generator state a site starts from for `seed`: non-zero, nearby seeds (1, 2,
+/// 3, ...) far apart. A `site=SYMBOL` request draws nothing to be placed, so its first
+/// draw is `xorshift32(mix(seed))`: `flip_dest`'s first fault flips that modulo 64
+/// (`selftests/guest/tests/30-stack-writes.sh` picks its seeds with the same arithmetic).
+pub(crate) fn mix(seed: u32) -> u32 {
+    let mut x = seed.wrapping_add(SEED_MIX).wrapping_mul(SEED_MIX);
+    for _ in 0..4 {
+        x = xorshift32(x ^ (x >> 16));
+    }
+    if x == 0 {
+        SEED_MIX
+    } else {
+        x
+    }
 }
 
 /// A request being carried out.

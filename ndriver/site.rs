@@ -33,7 +33,7 @@ use kernel::{bindings, new_mutex};
 use crate::abi::ImplDesc;
 use crate::fault_class::FaultClass;
 use crate::guard;
-use crate::inject_spec::{xorshift32, Gate, SiteAt, SiteSpec, MAX_SYMBOL};
+use crate::inject_spec::{mix, xorshift32, Gate, SiteAt, SiteSpec, MAX_SYMBOL};
 use crate::ksym::{symbol, KSYM_BUF};
 use crate::trace;
 
@@ -50,8 +50,6 @@ const RANDOM_TRIES: u32 = 64;
 const MAX_INSN: usize = 15;
 /// No CPU.
 const NO_CPU: usize = usize::MAX;
-/// An odd multiplier with well-mixed bits (2^32 / golden ratio).
-const SEED_MIX: u32 = 0x9e37_79b9;
 
 /// Probes registered now, in every device (a trace may not start while there are any).
 static ARMED: AtomicUsize = AtomicUsize::new(0);
@@ -71,19 +69,6 @@ pub(crate) fn start_trace(
     len: usize,
 ) -> Result {
     trace.start(dev, owner, start, len, armed)
-}
-
-/// A non-zero generator state from `seed`, nearby seeds (1, 2, 3, ...) far apart.
-fn mix(seed: u32) -> u32 {
-    let mut x = seed.wrapping_add(SEED_MIX).wrapping_mul(SEED_MIX);
-    for _ in 0..4 {
-        x = xorshift32(x ^ (x >> 16));
-    }
-    if x == 0 {
-        SEED_MIX
-    } else {
-        x
-    }
 }
 
 /// One armed site: a kprobe and its evidence.
@@ -450,7 +435,9 @@ impl SiteSlot {
             return Err(ENODEV);
         };
         let seed = match spec.at {
-            SiteAt::Random { seed: Some(s) } | SiteAt::Traced { seed: Some(s) } => s,
+            SiteAt::Random { seed: Some(s) }
+            | SiteAt::Traced { seed: Some(s) }
+            | SiteAt::Symbol { seed: Some(s), .. } => s,
             // SAFETY: `ktime_get` has no preconditions; it only seeds the draws.
             _ => (unsafe { bindings::ktime_get() }) as u32,
         };

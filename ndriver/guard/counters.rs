@@ -66,7 +66,11 @@ pub(crate) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         .iter()
         .filter(|s| !s.top.load(Ordering::Relaxed).is_null())
         .count();
-    writeln!(f, "guard frames task_slots={slots} cpu_chains={chained}")?;
+    writeln!(
+        f,
+        "guard frames task_slots={slots} cpu_chains={chained} lost={}",
+        super::entry::FRAMES_LOST.load(Ordering::Relaxed)
+    )?;
     writeln!(
         f,
         "guard kernel_faults contained={} left_to_kernel={}",

@@ -8,12 +8,12 @@
 use core::arch::naked_asm;
 use core::ffi::c_void;
 use core::mem::offset_of;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::pt_regs::PtRegs;
 
 use super::cpu::{rdtsc, X86_EFLAGS_AC, X86_EFLAGS_DF, X86_EFLAGS_TF};
-use super::frame::Frame;
+use super::frame::{own_frame, Frame};
 use crate::detected::Detected;
 
 /// A function that can be run under a guard. Its value comes back in `rax` only: nothing
@@ -33,6 +33,14 @@ const FRAME_RSP: usize = offset_of!(Frame, rsp);
 const FRAME_ARMED: usize = offset_of!(Frame, armed);
 const FRAME_FAULT: usize = offset_of!(Frame, fault);
 
+/// The word `guard_enter` keeps next to the frame's address below its return address is
+/// that address XOR this: one word replaced by a stray store breaks the pair.
+const FRAME_CHECK: u64 = 0x6e64_6775_6172_6431;
+
+/// Calls whose frame's address below `guard_enter`'s return address was overwritten
+/// (`guard_enter` found the frame through [`lost_frame`] instead), counted.
+pub(super) static FRAMES_LOST: AtomicU64 = AtomicU64::new(0);
+
 /// Words in `struct pt_regs`. The NMI "iret" frame starts right after it (see the stack diagram
 /// above `.Lnmi_from_kernel` in `arch/x86/entry/entry_64.S`).
 const PT_REGS_WORDS: usize = core::mem::size_of::<PtRegs>() / 8;
@@ -42,7 +50,8 @@ const PT_REGS_WORDS: usize = core::mem::size_of::<PtRegs>() / 8;
 /// Returns `f`'s return value, or, when a handler redirected the guarded code to
 /// [`guard_resume`], `-EFAULT` with `frame.fault` set; also `-EFAULT`, with
 /// `frame.fault` [`Detected::OtherTrap`], when `f` returned with a callee-saved
-/// register changed (they are restored).
+/// register changed (they are restored) or with the frame's address it keeps below its
+/// return address overwritten.
 ///
 /// # Safety
 ///
@@ -61,13 +70,27 @@ pub(super) unsafe extern "C" fn guard_enter(
         "mov [rdi + {r14}], r14",
         "mov [rdi + {r15}], r15",
         "mov [rdi + {rsp}], rsp",
-        // Keeps the frame's address on this stack across the call (which also aligns the
-        // stack to 16 bytes): the callee may return with any register corrupted.
-        "push rdi",
+        // Below the return address, across the call (the callee may return with any
+        // register corrupted, and may have stored into its callers' frames): the frame's
+        // address, that address XOR a constant, and a pad word (the callee's stack stays
+        // 16-byte aligned). A stray store over either word breaks the pair.
+        "sub rsp, 24",
+        "mov [rsp], rdi",
+        "mov rax, {check}",
+        "xor rax, rdi",
+        "mov [rsp + 8], rax",
         "mov dword ptr [rdi + {armed}], 1",
         "mov rdi, rdx",
         "call rsi",
-        "pop rdi",
+        // The frame's address back only if the pair still matches (rax holds the
+        // callee's value; rcx is free). Until then the stack pointer stays below the
+        // frame's, where the handlers' way to the frame looks.
+        "mov rdi, [rsp]",
+        "mov rcx, {check}",
+        "xor rcx, rdi",
+        "cmp rcx, [rsp + 8]",
+        "jne 3f",
+        "add rsp, 24",
         "mov dword ptr [rdi + {armed}], 0",
         // A callee that returns with a callee-saved register changed broke the calling
         // convention (a corrupted register, a skipped push or pop): the caller would run
@@ -90,6 +113,24 @@ pub(super) unsafe extern "C" fn guard_enter(
         "2:",
         "mov dword ptr [rdi + {fault}], {clobbered}",
         "jmp {resume}",
+        // The pair was overwritten (campaign chunk 23, injection 2489: a driver's store
+        // through a corrupted result pointer zeroed the low half of the frame's address,
+        // and the return went on through it). The frame is found as the handlers find
+        // it, from this stack pointer, still armed, and the call fails.
+        "3:",
+        "call {lost}",
+        "test rax, rax",
+        "jz 4f",
+        "mov rdi, rax",
+        "mov dword ptr [rdi + {fault}], {clobbered}",
+        "mov dword ptr [rdi + {armed}], 0",
+        // (`guard_resume` takes the stack pointer from the frame; objtool wants the
+        // jump from an unmodified frame.)
+        "add rsp, 24",
+        "jmp {resume}",
+        // No armed frame owns this stack: nowhere to return to.
+        "4:",
+        "ud2",
         rbx = const FRAME_RBX,
         rbp = const FRAME_RBP,
         r12 = const FRAME_R12,
@@ -100,8 +141,23 @@ pub(super) unsafe extern "C" fn guard_enter(
         fault = const FRAME_FAULT,
         clobbered = const Detected::OtherTrap as u32,
         resume = sym guard_resume,
+        lost = sym lost_frame,
+        check = const FRAME_CHECK,
         armed = const FRAME_ARMED,
     )
+}
+
+/// The frame of the call `guard_enter` has just returned from, found as a fault handler
+/// finds it, when the frame's address kept below the return address was overwritten;
+/// null if none.
+///
+/// # Safety
+///
+/// Only called by `guard_enter`, below the frame's stack pointer on the stack the callee
+/// ran on, with the call's frame still armed and linked.
+unsafe extern "C" fn lost_frame() -> *mut Frame {
+    FRAMES_LOST.fetch_add(1, Ordering::Relaxed);
+    own_frame().frame
 }
 
 /// Landing point of a recovered fault: returns from `guard_enter` once more.

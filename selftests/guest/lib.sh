@@ -664,3 +664,30 @@ fio_verify_loop() {
 	done
 	rm -f "$out"
 }
+
+# first_draw SEED: DRAW becomes the first draw of an inject request at site=SYMBOL
+# seeded with SEED (ndriver/inject_spec.rs: mix, then xorshift32; pinned by a host
+# test). Products are split so that nothing overflows; no fork.
+first_draw() {
+	local x m=$((0x9e3779b9)) k
+	x=$((($1 + m) & 0xffffffff))
+	x=$(((x * (m & 0xffff) + (((x * (m >> 16)) & 0xffff) << 16)) & 0xffffffff))
+	for k in 1 2 3 4 5; do
+		[ $k -lt 5 ] && x=$((x ^ (x >> 16)))
+		[ $k = 5 ] && [ $x = 0 ] && x=$m
+		x=$(((x ^ (x << 13)) & 0xffffffff))
+		x=$((x ^ (x >> 17)))
+		x=$(((x ^ (x << 5)) & 0xffffffff))
+	done
+	DRAW=$x
+}
+
+# seed_for_bit B: the smallest seed whose flip_dest at a named site flips bit B.
+seed_for_bit() {
+	local s
+	for ((s = 1; s < 10000; s++)); do
+		first_draw $s
+		[ $((DRAW % 64)) = "$1" ] && { echo $s; return 0; }
+	done
+	return 1
+}
