@@ -326,6 +326,12 @@ inject_field() {
 	file_field "$1/inject" "$2"
 }
 
+# site_field KEY: a field of testdev0's armed site (its inject record).
+site_field() { inject_field "$TD" "$1"; }
+
+# running_n: 1 if testdev0 serves (state running), else 0 (for wait_for).
+running_n() { if [ "$(status_of state)" = running ]; then echo 1; else echo 0; fi; }
+
 # nstat KEY...: a counter of nic0's stats; nstatus KEY: a field of its status.
 nstat() {
 	stat_in "$DBG/nic0/stats" "$@"

@@ -27,10 +27,6 @@ FAILSTOP="panic null wild gpf div0 spin spin_irqoff"
 CORRUPT="flip_dest skip_insn corrupt_ptr"
 
 fail() { td_fail "$@"; }
-running_n() { if [ "$(status_of state)" = running ]; then echo 1; else echo 0; fi; }
-
-site_field() { inject_field "$TD" "$1"; }
-
 
 dmesg_mark
 load_testdev

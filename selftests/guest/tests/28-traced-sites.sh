@@ -17,8 +17,6 @@ SITES=${NDRIVER_TRACED_SITES:-60}
 FAILSTOP="panic null wild gpf div0 spin spin_irqoff"
 
 fail() { td_fail "$@"; }
-running_n() { if [ "$(status_of state)" = running ]; then echo 1; else echo 0; fi; }
-site_field() { inject_field "$TD" "$1"; }
 # trace_field NAME: a word of the trace file's line.
 trace_field() {
 	file_field "$TD/trace" "$1"

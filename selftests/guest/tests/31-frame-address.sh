@@ -24,8 +24,6 @@ BITS=${NDRIVER_FRAME_BITS:-3 4 5 6 7 8 9}
 REQS=4
 
 fail() { td_fail "$@"; }
-running_n() { if [ "$(status_of state)" = running ]; then echo 1; else echo 0; fi; }
-site_field() { inject_field "$TD" "$1"; }
 
 # result_ptr_site: MOD:SYMBOL+OFFSET of `mov %rsp,%r14` in testdev-a's op glue (the
 # result pointer it hands request).
