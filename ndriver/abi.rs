@@ -18,7 +18,7 @@ pub(crate) mod pci_ids;
 pub(crate) use pci_ids::PciId;
 
 /// Layout version of everything in this file (and of [`PciId`]).
-pub(crate) const ABI_VERSION: u32 = 5;
+pub(crate) const ABI_VERSION: u32 = 6;
 
 /// Static description of one implementation of a device class.
 #[repr(C)]
@@ -180,6 +180,9 @@ pub(crate) struct NicOps {
     pub(crate) timer: unsafe extern "C" fn(inst: *mut Instance, arg: u64) -> i64,
     /// A work item of the instance runs (process context; `arg` is its cookie).
     pub(crate) work: unsafe extern "C" fn(inst: *mut Instance, arg: u64) -> i64,
+    /// The largest MTU the implementation takes: the placeholder's maximum once an
+    /// instance of it serves (bounded by the framework).
+    pub(crate) max_mtu: u32,
 }
 
 /// Hardware counters a `nic` driver reports from `get_stats64` (increments).

@@ -72,6 +72,12 @@ pub(crate) const TX_STALL_NS: u64 = 5_000_000_000;
 pub(crate) const MC_MAX: usize = 16;
 
 /// `ndo_start_xmit` results.
+/// The largest MTU a placeholder offers, whatever an implementation declares
+/// (`NicOps::max_mtu`): at least Ethernet's 1500 (what it starts with), at most what
+/// leaves a frame within 64 KiB.
+const MAX_MTU_FLOOR: u32 = 1500;
+const MAX_MTU_CEILING: u32 = 65_535 - 14 - 4 - 4;
+
 const NETDEV_TX_OK: c_int = 0;
 const NETDEV_TX_BUSY: c_int = 0x10;
 
@@ -457,6 +463,11 @@ impl Class for Nic {
         let Some(nd) = dev.class.netdev() else {
             return Ok(());
         };
+        // SAFETY: `ops` is the table of `h`, the live instance being started.
+        let max = unsafe { table(ops) }.max_mtu;
+        // It took the MTU in the configuration just replayed (it would have failed else);
+        // what it takes beyond is the user's from now on.
+        nd.set_max_mtu(max.clamp(MAX_MTU_FLOOR, MAX_MTU_CEILING));
         if dev.class.up.load(Ordering::Acquire) && nd.running() {
             dev.class.snapshot_filter(nd);
             // SAFETY: `h` is the instance being started, `ops` its table.
@@ -516,6 +527,7 @@ impl Class for Nic {
                 m[0], m[1], m[2], m[3], m[4], m[5]
             )?;
             writeln!(f, "mtu {}", nd.mtu())?;
+            writeln!(f, "max_mtu {}", nd.max_mtu())?;
             writeln!(f, "up {}", nd.running() as u32)?;
             writeln!(
                 f,

@@ -15,8 +15,8 @@
 #![allow(dead_code)]
 
 use crate::abi::{NicHwStats, PciId};
-use crate::driver_dev::{Bar, Dev, DmaArray, IrqLine, PciEnabled};
-use crate::nic_driver::{RingDescriptor, RxFilter};
+use crate::driver_dev::{Bar, Dev, DmaArray, DmaBuffers, IrqLine, PciEnabled};
+use crate::nic_driver::{RingDescriptor, RxFilter, RxFrame};
 use kernel::bitfield;
 use kernel::io::register::{Array, Register, RegisterBase, WithBase};
 use kernel::io::{register, Io};
@@ -78,6 +78,9 @@ register! {
         17:16 bsize;
         /// Accept broadcast frames.
         15:15 bam => bool;
+        /// Long packets: frames up to [`MAX_FRAME`] bytes, spread over as many
+        /// descriptors as they fill; else longer than 1522 bytes are dropped.
+        5:5 lpe => bool;
         /// Multicast promiscuous.
         4:4 mpe => bool;
         /// Unicast promiscuous.
@@ -327,8 +330,19 @@ const _: () = assert!(
 
 /// Receive buffer size (RCTL.BSIZE 0).
 pub(crate) const RX_BUF: usize = 2048;
-/// Largest MTU without jumbo frames.
-pub(crate) const MAX_MTU: u32 = 1500;
+/// Largest MTU without long packets (`RCTL.LPE` off).
+pub(crate) const STD_MTU: u32 = 1500;
+/// Largest frame the 82540EM takes with long packets on, FCS included: 16128 bytes, the
+/// C driver's limit for this NIC (`MAX_JUMBO_FRAME_SIZE`).
+pub(crate) const MAX_FRAME: usize = 16128;
+/// Largest MTU: [`MAX_FRAME`] less the Ethernet header and FCS, 16110 (as the C driver).
+pub(crate) const MAX_MTU: u32 = (MAX_FRAME - 14 - 4) as u32;
+/// A transmit or gather buffer that holds any frame up to [`MAX_FRAME`].
+pub(crate) const FRAME_BUF: usize = 16384;
+const _: () = assert!(MAX_FRAME <= FRAME_BUF);
+/// Interrupt throttling (`ITR`, 256 ns units): at most one interrupt per 50 us, 20000
+/// a second, the C driver's starting rate (its default `InterruptThrottleRate` 3).
+pub(crate) const ITR_INTERVAL: u16 = 195;
 /// How many reads of `CTRL` may still see a reset running before `probe` gives up.
 const RESET_POLLS: u32 = 100_000;
 
@@ -338,23 +352,130 @@ pub(crate) fn mta_hash(mac: u64) -> u32 {
     (((b[4] as u32) >> 4) | ((b[5] as u32) << 4)) & 0xfff
 }
 
-/// Accepts MTU `mtu` if it fits without jumbo frames, else `EINVAL`.
-pub(crate) fn check_mtu(mtu: u32) -> Result {
+/// Accepts MTU `mtu` up to [`MAX_MTU`], else `EINVAL`; `Ok(true)`: it needs long
+/// packets (`RCTL.LPE`).
+pub(crate) fn check_mtu(mtu: u32) -> Result<bool> {
     if mtu > MAX_MTU {
         return Err(EINVAL);
     }
-    Ok(())
+    Ok(mtu > STD_MTU)
 }
 
-/// Receive descriptor `i` of `ring`, if the device is done with it: the frame's
-/// length (at most [`RX_BUF`]) and whether it is good (no error, end of packet).
-pub(crate) fn rx_desc(ring: &Ring, i: usize) -> Option<(usize, bool)> {
+/// A receive descriptor the device is done with.
+pub(crate) struct RxDone {
+    /// Bytes it holds (at most [`RX_BUF`]).
+    pub(crate) len: usize,
+    /// The frame ends in it.
+    pub(crate) eop: bool,
+    /// The device found no error in it.
+    pub(crate) ok: bool,
+}
+
+/// Receive descriptor `i` of `ring`, if the device is done with it.
+pub(crate) fn rx_desc(ring: &Ring, i: usize) -> Option<RxDone> {
     let info = RxInfo::from_raw(ring.read(i)?.info);
     if !info.dd() {
         return None;
     }
-    let len = usize::from(info.length()).min(RX_BUF);
-    Some((len, info.errors() == 0 && info.eop()))
+    Some(RxDone {
+        len: usize::from(info.length()).min(RX_BUF),
+        eop: info.eop(),
+        ok: info.errors() == 0,
+    })
+}
+
+/// What one receive descriptor gives ([`RxGather::take`]).
+pub(crate) enum RxPiece {
+    /// A whole good frame in its own buffer, of this length.
+    Whole(usize),
+    /// The end of a frame gathered from several descriptors: this many bytes in the
+    /// gather buffer ([`RxGather::frame`]).
+    Gathered(usize),
+    /// Part of a longer frame, kept in the gather buffer.
+    More,
+    /// The end of a bad frame (an error in a descriptor, or longer than the gather
+    /// buffer): nothing to deliver.
+    Dropped,
+}
+
+/// Where a long frame (long packets on: a frame fills as many 2 KiB receive buffers as
+/// it needs) is put together before it is delivered. A frame in one descriptor is
+/// delivered from its own buffer, without the copy.
+pub(crate) struct RxGather {
+    buf: DmaBuffers<FRAME_BUF>,
+    state: GatherState,
+}
+
+/// How far the frame in progress is gathered.
+#[derive(Default)]
+struct GatherState {
+    /// Bytes gathered so far.
+    len: usize,
+    /// It is dropped at its end.
+    bad: bool,
+}
+
+impl GatherState {
+    /// Takes descriptor `d`; `copy(off)` appends its bytes at `off` of the gather
+    /// buffer, `false` if they do not fit.
+    fn step(&mut self, d: &RxDone, copy: impl FnOnce(usize) -> bool) -> RxPiece {
+        if self.len == 0 && !self.bad && d.eop {
+            return if d.ok {
+                RxPiece::Whole(d.len)
+            } else {
+                RxPiece::Dropped
+            };
+        }
+        if !self.bad {
+            if d.ok && copy(self.len) {
+                self.len += d.len;
+            } else {
+                self.bad = true;
+            }
+        }
+        if !d.eop {
+            return RxPiece::More;
+        }
+        let piece = if self.bad {
+            RxPiece::Dropped
+        } else {
+            RxPiece::Gathered(self.len)
+        };
+        *self = Self::default();
+        piece
+    }
+}
+
+impl RxGather {
+    /// An empty gather buffer.
+    pub(crate) fn new(dev: &Dev) -> Result<Self> {
+        Ok(Self {
+            buf: dev.dma_buffers::<FRAME_BUF>(1)?,
+            state: GatherState::default(),
+        })
+    }
+
+    /// Takes descriptor `d`, buffer `i` of `bufs`, the next of the ring in order.
+    pub(crate) fn take<const S: usize>(
+        &mut self,
+        bufs: &DmaBuffers<S>,
+        i: usize,
+        d: &RxDone,
+    ) -> RxPiece {
+        let buf = &self.buf;
+        self.state
+            .step(d, |off| buf.copy_from(0, off, bufs, i, d.len).is_ok())
+    }
+
+    /// The gathered frame of `len` bytes ([`RxPiece::Gathered`]), for [`Dev::rx_frame`].
+    pub(crate) fn frame(&self, len: usize) -> Result<RxFrame> {
+        self.buf.frame(0, len)
+    }
+
+    /// The gather buffer, for [`Dev::rx_buffer`].
+    pub(crate) fn buffers(&self) -> &DmaBuffers<FRAME_BUF> {
+        &self.buf
+    }
 }
 
 /// Fills transmit descriptor `i` of `ring`: `len` bytes at bus address `buf`, one
@@ -498,15 +619,22 @@ impl Hw {
     }
 
     /// Programs `RCTL` for filter `f` (see also [`Hw::write_multicast`]);
-    /// `enable`: the receiver runs.
-    pub(crate) fn write_rctl(&self, f: &RxFilter, enable: bool) {
+    /// `enable`: the receiver runs; `long`: long packets ([`check_mtu`]).
+    pub(crate) fn write_rctl(&self, f: &RxFilter, enable: bool, long: bool) {
         let rctl = RCTL::zeroed()
             .with_bam(true)
             .with_secrc(true)
             .with_en(enable)
+            .with_lpe(long)
             .with_upe(f.promisc)
             .with_mpe(f.promisc || f.allmulti);
         self.mmio.write_reg(rctl);
+    }
+
+    /// Throttles interrupts to [`ITR_INTERVAL`].
+    pub(crate) fn moderate_interrupts(&self) {
+        self.mmio
+            .write_reg(ITR::zeroed().with_interval(ITR_INTERVAL));
     }
 
     /// Points the receiver at `ring`, all but its last descriptor given
@@ -576,5 +704,102 @@ impl Hw {
         stats.rx_missed += missed;
         stats.rx_errors += crc;
         (missed, crc)
+    }
+}
+
+// Built into the test module only (`selftests/kunit/`).
+#[cfg(ndriver_kunit)]
+#[kunit_tests(ndriver_e1000_gather)]
+mod tests {
+    use super::*;
+
+    fn desc(len: usize, eop: bool, ok: bool) -> RxDone {
+        RxDone { len, eop, ok }
+    }
+
+    /// What `step` gives for `d`, the gather buffer holding `room` bytes.
+    fn step(g: &mut GatherState, d: RxDone, room: usize) -> RxPiece {
+        let len = d.len;
+        g.step(&d, |off| off + len <= room)
+    }
+
+    #[test]
+    fn gathers_long_frames() {
+        let mut g = GatherState::default();
+        // A frame in one buffer: delivered from it.
+        assert!(matches!(
+            step(&mut g, desc(60, true, true), FRAME_BUF),
+            RxPiece::Whole(60)
+        ));
+        // A 9014-byte frame over five 2 KiB buffers.
+        for _ in 0..4 {
+            assert!(matches!(
+                step(&mut g, desc(RX_BUF, false, true), FRAME_BUF),
+                RxPiece::More
+            ));
+        }
+        assert!(matches!(
+            step(&mut g, desc(822, true, true), FRAME_BUF),
+            RxPiece::Gathered(9014)
+        ));
+        // And the next one starts afresh.
+        assert!(matches!(
+            step(&mut g, desc(42, true, true), FRAME_BUF),
+            RxPiece::Whole(42)
+        ));
+    }
+
+    #[test]
+    fn drops_bad_frames_whole() {
+        let mut g = GatherState::default();
+        // An error in one buffer: a lone frame is dropped.
+        assert!(matches!(
+            step(&mut g, desc(60, true, false), FRAME_BUF),
+            RxPiece::Dropped
+        ));
+        // An error in the middle drops the whole long frame, at its end only.
+        assert!(matches!(
+            step(&mut g, desc(RX_BUF, false, true), FRAME_BUF),
+            RxPiece::More
+        ));
+        assert!(matches!(
+            step(&mut g, desc(RX_BUF, false, false), FRAME_BUF),
+            RxPiece::More
+        ));
+        assert!(matches!(
+            step(&mut g, desc(100, true, true), FRAME_BUF),
+            RxPiece::Dropped
+        ));
+        // A frame longer than the gather buffer is dropped too.
+        assert!(matches!(
+            step(&mut g, desc(RX_BUF, false, true), 3000),
+            RxPiece::More
+        ));
+        assert!(matches!(
+            step(&mut g, desc(RX_BUF, false, true), 3000),
+            RxPiece::More
+        ));
+        assert!(matches!(
+            step(&mut g, desc(10, true, true), 3000),
+            RxPiece::Dropped
+        ));
+        // Then frames go through again.
+        assert!(matches!(
+            step(&mut g, desc(RX_BUF, false, true), FRAME_BUF),
+            RxPiece::More
+        ));
+        assert!(matches!(
+            step(&mut g, desc(10, true, true), FRAME_BUF),
+            RxPiece::Gathered(2058)
+        ));
+    }
+
+    #[test]
+    fn mtu_bounds() {
+        assert_eq!(MAX_MTU, 16110);
+        assert_eq!(check_mtu(1500), Ok(false));
+        assert_eq!(check_mtu(1501), Ok(true));
+        assert_eq!(check_mtu(MAX_MTU), Ok(true));
+        assert_eq!(check_mtu(MAX_MTU + 1), Err(EINVAL));
     }
 }

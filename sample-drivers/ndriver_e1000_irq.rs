@@ -6,11 +6,14 @@
 //! Small rings (64 receive, 32 transmit descriptors) and no NAPI: the interrupt
 //! handler does all the work under the driver's one lock — it reaps transmit
 //! completions, delivers every received frame through the backlog (`netif_rx`) and
-//! hands the slots back. Transmit copies each frame into a 2 KiB coherent bounce slot
-//! (no streaming mappings at all); the skb is still reported done only when the
-//! device has sent it, so an instance that dies leaves its unsent frames to the
-//! framework. Compare `ndriver_e1000_napi.rs`.
+//! hands the slots back. Transmit copies each frame into a 16 KiB coherent bounce slot
+//! (no streaming mappings at all; a slot holds the longest jumbo frame); the skb is
+//! still reported done only when the device has sent it, so an instance that dies
+//! leaves its unsent frames to the framework. Jumbo frames as in the NAPI driver: long
+//! packets spread over 2 KiB receive buffers, gathered before delivery. Compare
+//! `ndriver_e1000_napi.rs`.
 
+use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::io::Io;
 use kernel::prelude::*;
 
@@ -41,15 +44,17 @@ struct RxQueue {
     reg: RingRegistration,
     ring: Ring,
     bufs: DmaBuffers<RX_BUF>,
+    /// Where a frame longer than a buffer is put together.
+    gather: RxGather,
     next: usize,
 }
 
-/// The transmit ring: a 2 KiB bounce buffer and a slot for the skb per descriptor.
+/// The transmit ring: a 16 KiB bounce buffer and a slot for the skb per descriptor.
 struct TxQueue {
     /// First, so that it is withdrawn before the ring and slots drop.
     reg: RingRegistration,
     ring: Ring,
-    bufs: DmaBuffers<RX_BUF>,
+    bufs: DmaBuffers<FRAME_BUF>,
     slots: TxSlots<TX_RING>,
     head: usize,
     tail: usize,
@@ -73,6 +78,8 @@ struct State {
 /// The instance.
 struct E1000Irq {
     hw: Hw,
+    /// The MTU needs long packets ([`check_mtu`]).
+    long: AtomicBool,
 }
 
 type C<'a> = Ctx<'a, E1000Irq>;
@@ -83,7 +90,8 @@ impl E1000Irq {
         self.hw.write_mac(c.dev.mac());
         let f = c.dev.rx_filter();
         self.hw.write_multicast(&f);
-        self.hw.write_rctl(&f, enable_rx);
+        self.hw
+            .write_rctl(&f, enable_rx, self.long.load(Ordering::Relaxed));
     }
 
     /// Reports the transmits the device finished.
@@ -115,12 +123,14 @@ impl E1000Irq {
         let rx = &mut r.rx;
         loop {
             let i = rx.next;
-            let Some((len, good)) = rx_desc(&rx.ring, i) else {
+            let Some(d) = rx_desc(&rx.ring, i) else {
                 break;
             };
-            if good {
-                let _ = c.dev.rx_buffer(&rx.bufs, i, len, false);
-            }
+            let _ = match rx.gather.take(&rx.bufs, i, &d) {
+                RxPiece::Whole(len) => c.dev.rx_buffer(&rx.bufs, i, len, false),
+                RxPiece::Gathered(len) => c.dev.rx_buffer(rx.gather.buffers(), 0, len, false),
+                RxPiece::More | RxPiece::Dropped => Ok(()),
+            };
             rx.next = self.hw.rx_give_back(&rx.ring, i);
         }
     }
@@ -155,14 +165,16 @@ impl E1000Irq {
 #[vtable]
 impl NicDriver for E1000Irq {
     const PCI_IDS: &'static [abi::PciId] = e1000_hw::PCI_IDS;
+    const MAX_MTU: u32 = e1000_hw::MAX_MTU;
 
     type Tx = State;
     type Rx = ();
 
     fn probe(c: &C<'_>) -> Result<Self> {
+        let long = AtomicBool::new(check_mtu(c.dev.mtu())?);
         let hw = Hw::probe(&c.dev)?;
         pr_info!("e1000-irq: probed, generation {}\n", c.dev.generation());
-        Ok(Self { hw })
+        Ok(Self { hw, long })
     }
 
     fn open(&self, c: &C<'_>) -> Result {
@@ -174,14 +186,17 @@ impl NicDriver for E1000Irq {
             rx_ring.write(i, Desc { addr, info: 0 })?;
         }
         let tx_ring = d.dma_array::<Desc>(TX_RING)?;
-        let tx_bufs = d.dma_buffers::<RX_BUF>(TX_RING)?;
+        let tx_bufs = d.dma_buffers::<FRAME_BUF>(TX_RING)?;
         let tx_slots = d.tx_slots::<TX_RING>()?;
+        let gather = RxGather::new(d)?;
         self.hw.setup_rx(&rx_ring);
         self.hw.setup_tx(&tx_ring);
+        self.hw.moderate_interrupts();
         let rx = RxQueue {
             reg: d.register_rx_ring(&rx_ring)?,
             ring: rx_ring,
             bufs: rx_bufs,
+            gather,
             next: 0,
         };
         let tx = TxQueue {
@@ -219,8 +234,9 @@ impl NicDriver for E1000Irq {
             return Ok(Xmit::Busy);
         }
         let i = t.head;
-        let len = skb.len().min(RX_BUF);
-        t.bufs.copy_in(i, skb.bytes().get(..len).ok_or(EINVAL)?)?;
+        let len = skb.len();
+        // A frame longer than a slot (the MTU never allows one) fails the copy.
+        t.bufs.copy_in(i, skb.bytes())?;
         t.slots.insert(i, skb, None)?;
         tx_desc_set(&t.ring, i, t.bufs.dma(i)?, len)?;
         t.head = next;
@@ -247,8 +263,14 @@ impl NicDriver for E1000Irq {
         Ok(())
     }
 
-    fn change_mtu(&self, _c: &C<'_>, mtu: u32) -> Result {
-        check_mtu(mtu)
+    fn change_mtu(&self, c: &C<'_>, mtu: u32) -> Result {
+        let long = check_mtu(mtu)?;
+        if self.long.swap(long, Ordering::Relaxed) != long {
+            // The receive buffers stay: a long frame spans several.
+            let up = c.tx.lock().rings.is_some();
+            self.program(c, up);
+        }
+        Ok(())
     }
 
     fn tx_timeout(&self, _c: &C<'_>) -> Result {

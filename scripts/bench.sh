@@ -32,8 +32,8 @@
 #                             NDRIVER_BENCH_PIN_CPUS (required then).
 #   NDRIVER_BENCH_TIMEOUT     the guest's time limit in seconds (default from the
 #                             repetitions and seconds asked for).
-# NDRIVER_BENCH_MSG_SIZES, _APACHE_CLIENTS, _FAULT_PERIODS, _AVAIL_SECS (guest-bench-io.sh)
-# and _CALLS (guest-bench.sh) go to the guest when set.
+# NDRIVER_BENCH_MSG_SIZES, _APACHE_CLIENTS, _FAULT_PERIODS, _AVAIL_SECS, _MTU
+# (guest-bench-io.sh) and _CALLS (guest-bench.sh) go to the guest when set.
 #
 # Before vs after, in the same boot (off by default):
 #   NDRIVER_BENCH_BASE=REV    a git revision of this tree: its modules (git archive of
@@ -139,7 +139,7 @@ fi
 # go over when they are set here (quoted, they may hold lists).
 more=
 for v in NDRIVER_BENCH_MSG_SIZES NDRIVER_BENCH_APACHE_CLIENTS NDRIVER_BENCH_FAULT_PERIODS \
-	NDRIVER_BENCH_AVAIL_SECS NDRIVER_BENCH_CALLS; do
+	NDRIVER_BENCH_AVAIL_SECS NDRIVER_BENCH_MTU NDRIVER_BENCH_CALLS; do
 	[ -z "${!v:-}" ] || more+=" $(printf '%s=%q' "$v" "${!v}")"
 	[ -z "${!v:-}" ] || echo "${v#NDRIVER_BENCH_} ${!v}" | tr '[:upper:]' '[:lower:]' >> "$results/bench-config.txt"
 done

@@ -687,6 +687,27 @@ impl<const SIZE: usize> DmaBuffers<SIZE> {
         Ok(())
     }
 
+    /// Copies the first `len` bytes of buffer `j` of `src` to byte `off` of buffer `i`
+    /// (gathering a frame that spans several receive buffers). `EINVAL` past the end of
+    /// either buffer.
+    pub(crate) fn copy_from<const S: usize>(
+        &self,
+        i: usize,
+        off: usize,
+        src: &DmaBuffers<S>,
+        j: usize,
+        len: usize,
+    ) -> Result {
+        let end = off.checked_add(len).ok_or(EINVAL)?;
+        let to = self.range(i, end).ok_or(EINVAL)?;
+        let from = src.range(j, len).ok_or(EINVAL)?;
+        // SAFETY: `from` is `len` bytes of a buffer of `src` and `to` `end` bytes of buffer `i`
+        // (`range` checked both), so `off..end` lies inside it; both are coherent memory that
+        // lives while they are borrowed. `copy` allows the two to overlap (the same buffer).
+        unsafe { core::ptr::copy(from.cast_const(), to.add(off), len) };
+        Ok(())
+    }
+
     /// The CPU address of the first `len` bytes of buffer `i` (for callouts that copy
     /// into or out of it); `None` past the end or if `len` is more than a buffer.
     pub(crate) fn range(&self, i: usize, len: usize) -> Option<*mut u8> {
@@ -964,6 +985,16 @@ mod tests {
         assert_eq!(unsafe { ptr::read(mem1.cast::<u8>().add(64)) }, b'x');
         assert_eq!(bufs.copy_in(5, &[0; 65]), Err(EINVAL));
         assert_eq!(bufs.copy_in(7, b"x"), Err(EINVAL));
+        // A piece of one buffer into another at an offset (gathering), within both.
+        assert_eq!(bufs.copy_from(2, 10, &bufs, 5, 3), Ok(()));
+        // SAFETY: `mem0` is live (freed below); nothing else accesses it now.
+        assert_eq!(unsafe { ptr::read(mem0.cast::<u8>().add(128 + 12)) }, b'z');
+        assert_eq!(bufs.copy_from(2, 61, &bufs, 5, 3), Ok(()));
+        assert_eq!(bufs.copy_from(2, 62, &bufs, 5, 3), Err(EINVAL));
+        assert_eq!(bufs.copy_from(2, usize::MAX, &bufs, 5, 3), Err(EINVAL));
+        assert_eq!(bufs.copy_from(2, 0, &bufs, 5, 65), Err(EINVAL));
+        assert_eq!(bufs.copy_from(7, 0, &bufs, 5, 1), Err(EINVAL));
+        assert_eq!(bufs.copy_from(2, 0, &bufs, 7, 1), Err(EINVAL));
         // SAFETY: `mem0` and `mem1` came from `fake_at`; `bufs` is not used any more.
         unsafe {
             free(mem0);

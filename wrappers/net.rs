@@ -39,6 +39,7 @@ mod raw {
         pub(super) fn ndriver_nic_running(nd: *mut net_device) -> bool;
         pub(super) fn ndriver_nic_mtu(nd: *mut net_device) -> c_uint;
         pub(super) fn ndriver_nic_max_mtu(nd: *mut net_device) -> c_uint;
+        pub(super) fn ndriver_nic_set_max_mtu(nd: *mut net_device, max: c_uint);
         pub(super) fn ndriver_nic_set_mtu(nd: *mut net_device, mtu: c_uint);
         pub(super) fn ndriver_nic_addr(nd: *mut net_device) -> u64;
         pub(super) fn ndriver_nic_set_addr(nd: *mut net_device, mac: *const u8);
@@ -191,9 +192,17 @@ impl NetDev {
 
     /// The largest MTU it accepts (what the hardware behind it may receive).
     pub(crate) fn max_mtu(&self) -> u32 {
-        // SAFETY: `self` is a live placeholder (type invariant); `max_mtu` is set once, by
-        // `ndriver_nic_alloc`.
+        // SAFETY: `self` is a live placeholder (type invariant); a `READ_ONCE` of `max_mtu`.
         unsafe { raw::ndriver_nic_max_mtu(self.as_raw()) }
+    }
+
+    /// Sets the largest MTU it accepts (what the implementation serving it takes).
+    /// The kernel reads it under the RTNL lock when the MTU changes; a change that races
+    /// with this sees the old or the new bound, either one the placeholder accepted.
+    pub(crate) fn set_max_mtu(&self, max: u32) {
+        // SAFETY: `self` is a live placeholder (type invariant); a `WRITE_ONCE` of an
+        // integer that no one dereferences.
+        unsafe { raw::ndriver_nic_set_max_mtu(self.as_raw(), max) }
     }
 
     /// Sets the MTU.

@@ -23,6 +23,7 @@ unsigned int ndriver_nic_flags(struct net_device *nd);
 bool ndriver_nic_running(struct net_device *nd);
 unsigned int ndriver_nic_mtu(struct net_device *nd);
 unsigned int ndriver_nic_max_mtu(struct net_device *nd);
+void ndriver_nic_set_max_mtu(struct net_device *nd, unsigned int max);
 void ndriver_nic_set_mtu(struct net_device *nd, unsigned int mtu);
 u64 ndriver_nic_addr(struct net_device *nd);
 void ndriver_nic_set_addr(struct net_device *nd, const u8 *mac);

@@ -204,7 +204,13 @@ unsigned int ndriver_nic_mtu(struct net_device *nd)
 
 unsigned int ndriver_nic_max_mtu(struct net_device *nd)
 {
-	return nd->max_mtu;
+	return READ_ONCE(nd->max_mtu);
+}
+
+/* Read under the RTNL lock by dev_validate_mtu(), written from a swap without it. */
+void ndriver_nic_set_max_mtu(struct net_device *nd, unsigned int max)
+{
+	WRITE_ONCE(nd->max_mtu, max);
 }
 
 void ndriver_nic_set_mtu(struct net_device *nd, unsigned int mtu)

@@ -95,6 +95,11 @@ pub(crate) trait NicDriver: Sized + Send + Sync {
     /// function no implementation of the class lists cannot be attached.
     const PCI_IDS: &'static [PciId];
 
+    /// The largest MTU the driver takes (`net_device::max_mtu` of a kernel driver): the
+    /// placeholder offers it once an instance serves. Ethernet's 1500 unless the
+    /// hardware takes longer frames; `change_mtu` still sees every change.
+    const MAX_MTU: u32 = 1500;
+
     /// Transmit state (rings), behind [`Ctx::tx`].
     ///
     /// It lives, as [`NicDriver::Rx`] and `Self` do, in callout memory and is dropped only
@@ -169,6 +174,7 @@ macro_rules! nic_implementation {
             devirq: driver_dev::events::devirq::<nic_driver::glue::Adapter<$t>>,
             timer: driver_dev::events::timer::<nic_driver::glue::Adapter<$t>>,
             work: driver_dev::events::work::<nic_driver::glue::Adapter<$t>>,
+            max_mtu: <$t as nic_driver::NicDriver>::MAX_MTU,
         };
         driver_dev::implementation_module! {
             class: c"nic",

@@ -4,7 +4,8 @@
 //!
 //! The files of `wrappers/` that implementations compile in with `#[path]` (the BARs,
 //! coherent DMA buffers and memory of `driver_dev.rs` and its event entry functions, the
-//! block glue's requests, the NIC glue's transmit slots and rings) carry their
+//! block glue's requests, the NIC glue's transmit slots and rings), and the e1000
+//! drivers' shared hardware layer (`sample-drivers/e1000_hw.rs`), carry their
 //! `#[kunit_tests]` suites behind `cfg(ndriver_kunit)`, which only this module is built
 //! with (`Kbuild`): each suite then exists once, and no sample driver carries test code
 //! in its text (where random fault sites are drawn). KUnit runs the suites when the
@@ -36,6 +37,9 @@ mod driver_dev;
 #[allow(dead_code, unused_imports, unused_macros)]
 #[path = "../../wrappers/driver_lock.rs"]
 mod driver_lock;
+#[allow(dead_code, unused_imports, unused_macros)]
+#[path = "../../sample-drivers/e1000_hw.rs"]
+mod e1000_hw;
 #[allow(dead_code, unused_imports, unused_macros)]
 #[path = "../../wrappers/nic_driver.rs"]
 mod nic_driver;

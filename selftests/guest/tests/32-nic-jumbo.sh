@@ -1,0 +1,167 @@
+# SPDX-License-Identifier: GPL-2.0
+# Jumbo frames on ndeth0: the placeholder offers the largest MTU of the implementation
+# serving it (16110 for both Rust e1000 drivers, as the C e1000 on this NIC), refuses
+# one beyond it and keeps the MTU across swaps and recoveries. At MTU 9000, 8972-byte
+# pings cross both ways as single frames: the guest's IP layer neither fragments nor
+# reassembles (its own counters in /proc/net/snmp, not the driver's). A download and
+# an upload at that MTU (TCP segments of 8960 bytes, each frame gathered from five
+# receive buffers) keep their sha256 across a swap to the other implementation and
+# back and a fault of every class in the NAPI poll, where frames are gathered, with a
+# sequence-numbered UDP stream running both ways (no duplicate, loss bounded).
+. "$(dirname "$0")/../lib.sh"
+
+NIC=$DBG/nic0
+IF=ndeth0
+PEER=10.99.0.1
+URL=http://$PEER:8099
+PEERDIR=$NDRIVER_RESULTS/peer
+MB=${NDRIVER_NIC_MB:-4}
+JUMBO=9000
+# ICMP payload of a 9000-byte IP packet (20 bytes of IP header, 8 of ICMP).
+PAYLOAD=$((JUMBO - 28))
+
+need_e1000
+
+fail() {
+	echo "FAIL: $*"
+	cat "$NIC/status" "$NIC/stats" 2>/dev/null
+	tail -n 5 "$NIC/recoveries" 2>/dev/null
+	[ -z "${UDP:-}" ] || kill "$UDP" 2>/dev/null
+	exit 1
+}
+sha_of() {
+	local s
+	s=$(sha256sum < "$1")
+	echo "${s%% *}"
+}
+impl() {
+	ethtool -i $IF | sed -n 's/^version: //p'
+}
+# ip_stat NAME: the guest IP layer's counter NAME (Ip: line of /proc/net/snmp).
+ip_stat() {
+	awk -v k="$1" '$1 == "Ip:" && !h { for (i = 2; i <= NF; i++) col[$i] = i; h = 1; next }
+		$1 == "Ip:" && h { print $col[k]; exit }' /proc/net/snmp
+}
+# big_pings N WHAT: N pings of a 9000-byte packet, every one answered, none of them
+# fragmented or reassembled by the guest.
+big_pings() {
+	local frag reasm got
+	frag=$(ip_stat FragCreates)
+	reasm=$(ip_stat ReasmReqds)
+	got=$(busybox ping -q -c "$1" -i 0.2 -W 5 -s $PAYLOAD $PEER 2>&1 |
+		sed -n 's/.* \([0-9]*\) packets received.*/\1/p')
+	[ "${got:-0}" = "$1" ] || fail "$2: ${got:-0} of $1 pings of $JUMBO bytes answered"
+	[ "$(ip_stat FragCreates)" = "$frag" ] || fail "$2: the guest fragmented its pings"
+	[ "$(ip_stat ReasmReqds)" = "$reasm" ] || fail "$2: the replies came in fragments"
+}
+inject_is_off() {
+	local line
+	read -r line < "$NIC/inject"
+	[ "$line" = off ]
+}
+# wait_recovered N WHAT: until N recoveries are recorded and the device runs.
+wait_recovered() {
+	local i
+	for ((i = 0; i < 400; i++)); do
+		if [ "$(nstat recoveries)" -ge "$1" ] && [ "$(nstatus state)" = running ]; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	fail "$2: recoveries $(nstat recoveries), want $1; state $(nstatus state)"
+}
+
+dmesg_mark
+load_nic
+[ "$(impl)" = e1000-napi ] || fail "serving: $(impl)"
+[ "$(nstatus max_mtu)" = 16110 ] || fail "largest MTU $(nstatus max_mtu), want 16110"
+# Beyond the largest: refused by the kernel, nothing changes.
+if ip link set $IF mtu 16111 2>/dev/null; then
+	fail "MTU 16111 accepted"
+fi
+[ "$(nstatus mtu)" = 1500 ] || fail "mtu $(nstatus mtu) after a refused change"
+ip link set $IF mtu $JUMBO || fail "mtu $JUMBO"
+[ "$(cat /sys/class/net/$IF/mtu)" = $JUMBO ] || fail "mtu $(cat /sys/class/net/$IF/mtu)"
+busybox ping -q -c 3 -W 5 $PEER > /dev/null || fail "no ping at MTU $JUMBO"
+big_pings 10 "e1000-napi"
+echo "mtu $JUMBO: 10 pings of $JUMBO bytes answered unfragmented"
+# The largest MTU works too.
+ip link set $IF mtu 16110 || fail "mtu 16110"
+got=$(busybox ping -q -c 3 -i 0.2 -W 5 -s $((16110 - 28)) $PEER 2>&1 |
+	sed -n 's/.* \([0-9]*\) packets received.*/\1/p')
+[ "${got:-0}" = 3 ] || fail "${got:-0} of 3 pings of 16110 bytes answered"
+ip link set $IF mtu $JUMBO || fail "mtu $JUMBO again"
+
+dd if=/dev/urandom of=/tmp/jumbo-blob bs=1M count="$MB" status=none || fail "blob"
+cp /tmp/jumbo-blob "$PEERDIR/jblob" || fail "blob to the peer"
+ref=$(sha_of /tmp/jumbo-blob)
+udp_start "$NDRIVER_RESULTS/32-nic-jumbo-udp.txt"
+# transfer WHAT CMD...: a download and an upload at 256 KiB/s while CMD runs, both
+# arriving intact.
+transfer() {
+	local what=$1 dl ul
+	shift
+	rm -f "$PEERDIR/jup"
+	curl -sSf --limit-rate 256k -o /tmp/jumbo-dl "$URL/jblob" 2> /tmp/jumbo-dl.err &
+	dl=$!
+	curl -sSf --limit-rate 256k -T /tmp/jumbo-blob "$URL/jup" 2> /tmp/jumbo-ul.err &
+	ul=$!
+	sleep 1
+	"$@"
+	wait $dl || fail "$what: download failed (curl $?: $(cat /tmp/jumbo-dl.err))"
+	wait $ul || fail "$what: upload failed (curl $?: $(cat /tmp/jumbo-ul.err))"
+	[ "$(sha_of /tmp/jumbo-dl)" = "$ref" ] || fail "$what: download sha256 mismatch"
+	[ "$(sha_of "$PEERDIR/jup")" = "$ref" ] || fail "$what: upload sha256 mismatch"
+	echo "$what: $MB MiB each way at MTU $JUMBO, sha256 match both ways"
+}
+swaps() {
+	local to
+	for to in e1000-irq e1000-napi; do
+		echo $to > "$NIC/swap" || fail "swap to $to"
+		[ "$(impl)" = $to ] || fail "swap to $to: serving $(impl)"
+		[ "$(nstatus mtu)" = $JUMBO ] || fail "mtu $(nstatus mtu) after the swap to $to"
+		if [ $to = e1000-irq ]; then
+			sleep 1.5
+			big_pings 3 "e1000-irq"
+		fi
+		sleep 1.5
+	done
+}
+faults() {
+	local class rec d det i
+	for class in $(fault_classes); do
+		rec=$(nstat recoveries)
+		d=$(detected_as $class)
+		det=$(nstat detected $d)
+		echo "class=$class entry=poll" > "$NIC/inject" || fail "inject $class in poll"
+		for ((i = 0; i < 400; i++)); do
+			inject_is_off && break
+			sleep 0.05
+		done
+		inject_is_off || fail "$class in poll not raised: $(cat "$NIC/inject")"
+		wait_recovered $((rec + 1)) "$class in poll"
+		[ "$(nstat detected $d)" -gt "$det" ] || fail "$class in poll not detected as $d"
+		[ "$(nstatus mtu)" = $JUMBO ] || fail "mtu $(nstatus mtu) after $class in poll"
+		for ((i = 0; i < 30; i++)); do
+			busybox ping -c 1 -W 1 $PEER > /dev/null 2>&1 && break
+		done
+		NFAULTS=$((NFAULTS + 1))
+	done
+}
+rec0=$(nstat recoveries)
+transfer "swaps to e1000-irq and back" swaps
+NFAULTS=0
+transfer "every fault class in poll" faults
+echo "poll: $NFAULTS faults recovered at MTU $JUMBO"
+big_pings 10 "after the faults"
+udp_stop
+udp_verdict $(($(nstat recoveries) - rec0 + 2))
+
+# Back to the standard MTU: the largest stays, ordinary traffic works.
+ip link set $IF mtu 1500 || fail "mtu 1500"
+[ "$(nstatus max_mtu)" = 16110 ] || fail "largest MTU $(nstatus max_mtu) at the end"
+busybox ping -q -c 3 -W 5 $PEER > /dev/null || fail "no ping back at MTU 1500"
+[ "$(nstat giveups)" = 0 ] || fail "policy gave up"
+unload_nic
+dmesg_clean --panics-expected
+echo PASS
