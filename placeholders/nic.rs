@@ -34,6 +34,7 @@ use crate::abi::{
     Instance, NicEntry, NicHwStats, NicOps, NIC_ENTRIES, NIC_KEY_MAC, NIC_KEY_MTU, NIC_KEY_UP,
     NIC_RX_ALLMULTI, NIC_RX_PROMISC,
 };
+use crate::detected::Detected;
 use crate::device::{now_ns, Admitted, Class, Device, Failure};
 use crate::instance::{Event, InstanceState, ServedDevice};
 use crate::placeholders::nic_tx::TxLent;
@@ -41,7 +42,7 @@ use crate::stats::{exported_name, NR_EXPORTED};
 use crate::timeout::Bounds;
 use crate::undo::action_list::Kind;
 use crate::wrappers::net::{copy_cstr, Napi, NetDev, NetDevBox, Skb, IFF_ALLMULTI, IFF_PROMISC};
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::bindings;
 use kernel::ffi::{c_char, c_int, c_uint, c_void};
 use kernel::new_spinlock_irq;
@@ -71,13 +72,13 @@ pub(crate) const TX_STALL_NS: u64 = 5_000_000_000;
 /// Multicast addresses kept for the receive filter; more means all-multicast.
 pub(crate) const MC_MAX: usize = 16;
 
-/// `ndo_start_xmit` results.
-/// The largest MTU a placeholder offers, whatever an implementation declares
-/// (`NicOps::max_mtu`): at least Ethernet's 1500 (what it starts with), at most what
-/// leaves a frame within 64 KiB.
+/// The largest MTU a placeholder offers is what the serving implementation declares
+/// (`NicOps::max_mtu`), bounded below by Ethernet's 1500 (what it starts with)...
 const MAX_MTU_FLOOR: u32 = 1500;
+/// ... and above by what leaves a frame (header, VLAN tag, FCS) within 64 KiB.
 const MAX_MTU_CEILING: u32 = 65_535 - 14 - 4 - 4;
 
+/// `ndo_start_xmit` results.
 const NETDEV_TX_OK: c_int = 0;
 const NETDEV_TX_BUSY: c_int = 0x10;
 
@@ -203,6 +204,10 @@ pub(crate) struct Nic {
     poll_owner: AtomicU64,
     /// The interface is up (between `ndo_open` and `ndo_stop`).
     up: AtomicBool,
+    /// The largest MTU of the last implementation that took the whole configuration
+    /// (bounded), also the placeholder's `max_mtu`: checked again in `ndo_change_mtu`,
+    /// whose own check by the kernel may race with a swap that lowered it.
+    pub(crate) max_mtu: AtomicU32,
     #[pin]
     filter: SpinLockIrq<RxFilter>,
     #[pin]
@@ -464,10 +469,20 @@ impl Class for Nic {
             return Ok(());
         };
         // SAFETY: `ops` is the table of `h`, the live instance being started.
-        let max = unsafe { table(ops) }.max_mtu;
-        // It took the MTU in the configuration just replayed (it would have failed else);
-        // what it takes beyond is the user's from now on.
-        nd.set_max_mtu(max.clamp(MAX_MTU_FLOOR, MAX_MTU_CEILING));
+        let max = unsafe { table(ops) }
+            .max_mtu
+            .clamp(MAX_MTU_FLOOR, MAX_MTU_CEILING);
+        // An implementation that declares less than the MTU in force cannot serve, even if
+        // its `change_mtu` took it in the replay just done.
+        if nd.mtu() > max {
+            pr_warn!(
+                "ndriver: {}: MTU {} above the implementation's largest, {}\n",
+                dev.class.ifname.to_str().unwrap_or("?"),
+                nd.mtu(),
+                max
+            );
+            return Err(Failure::new(Detected::Error, EINVAL.to_errno() as i64));
+        }
         if dev.class.up.load(Ordering::Acquire) && nd.running() {
             dev.class.snapshot_filter(nd);
             // SAFETY: `h` is the instance being started, `ops` its table.
@@ -475,6 +490,9 @@ impl Class for Nic {
             // SAFETY: `f` is `set_rx_mode` from the table of `h`, the live instance being started.
             dev.guarded_entry(SET_RX_MODE, || unsafe { f(h) } as i64)?;
         }
+        // Last: only an instance that took the whole configuration sets the bound.
+        dev.class.max_mtu.store(max, Ordering::Relaxed);
+        nd.set_max_mtu(max);
         Ok(())
     }
 
@@ -581,6 +599,7 @@ pub(crate) fn create(
                 napi_done: AtomicBool::new(false),
                 poll_owner: AtomicU64::new(0),
                 up: AtomicBool::new(false),
+                max_mtu: AtomicU32::new(MAX_MTU_FLOOR),
                 filter <- new_spinlock_irq!(RxFilter {
                     flags: 0,
                     mc: [0; MC_MAX],

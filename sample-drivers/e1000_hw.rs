@@ -367,9 +367,14 @@ pub(crate) struct RxDone {
     pub(crate) len: usize,
     /// The frame ends in it.
     pub(crate) eop: bool,
-    /// The device found no error in it.
+    /// The device found no frame error (CRC, symbol, sequence, carrier extension,
+    /// receive data; the checksum bits are ignored: no checksum offload). Valid only
+    /// where the frame ends.
     pub(crate) ok: bool,
 }
+
+/// The receive errors that make a frame bad (`RXD_ERR_FRAME_ERR_MASK` of the C driver).
+const RX_FRAME_ERRORS: u64 = 0x97;
 
 /// Receive descriptor `i` of `ring`, if the device is done with it.
 pub(crate) fn rx_desc(ring: &Ring, i: usize) -> Option<RxDone> {
@@ -380,7 +385,7 @@ pub(crate) fn rx_desc(ring: &Ring, i: usize) -> Option<RxDone> {
     Some(RxDone {
         len: usize::from(info.length()).min(RX_BUF),
         eop: info.eop(),
-        ok: info.errors() == 0,
+        ok: info.errors() & RX_FRAME_ERRORS == 0,
     })
 }
 
@@ -393,8 +398,8 @@ pub(crate) enum RxPiece {
     Gathered(usize),
     /// Part of a longer frame, kept in the gather buffer.
     More,
-    /// The end of a bad frame (an error in a descriptor, or longer than the gather
-    /// buffer): nothing to deliver.
+    /// The end of a bad frame (a frame error, or longer than [`MAX_FRAME`]): nothing to
+    /// deliver.
     Dropped,
 }
 
@@ -417,7 +422,10 @@ struct GatherState {
 
 impl GatherState {
     /// Takes descriptor `d`; `copy(off)` appends its bytes at `off` of the gather
-    /// buffer, `false` if they do not fit.
+    /// buffer, `false` if they do not fit. A frame longer than [`MAX_FRAME`] is dropped
+    /// (the device takes up to 16 KiB with long packets on; the framework refuses more
+    /// than the largest MTU allows), and so is one with an error in its last
+    /// descriptor, where the device reports errors.
     fn step(&mut self, d: &RxDone, copy: impl FnOnce(usize) -> bool) -> RxPiece {
         if self.len == 0 && !self.bad && d.eop {
             return if d.ok {
@@ -427,7 +435,7 @@ impl GatherState {
             };
         }
         if !self.bad {
-            if d.ok && copy(self.len) {
+            if self.len + d.len <= MAX_FRAME && copy(self.len) {
                 self.len += d.len;
             } else {
                 self.bad = true;
@@ -436,7 +444,7 @@ impl GatherState {
         if !d.eop {
             return RxPiece::More;
         }
-        let piece = if self.bad {
+        let piece = if self.bad || !d.ok {
             RxPiece::Dropped
         } else {
             RxPiece::Gathered(self.len)
@@ -752,25 +760,46 @@ mod tests {
     #[test]
     fn drops_bad_frames_whole() {
         let mut g = GatherState::default();
-        // An error in one buffer: a lone frame is dropped.
+        // A frame error: a lone frame is dropped.
         assert!(matches!(
             step(&mut g, desc(60, true, false), FRAME_BUF),
             RxPiece::Dropped
         ));
-        // An error in the middle drops the whole long frame, at its end only.
+        // An error reported at the end of a long frame drops all of it.
         assert!(matches!(
             step(&mut g, desc(RX_BUF, false, true), FRAME_BUF),
             RxPiece::More
         ));
         assert!(matches!(
-            step(&mut g, desc(RX_BUF, false, false), FRAME_BUF),
-            RxPiece::More
-        ));
-        assert!(matches!(
-            step(&mut g, desc(100, true, true), FRAME_BUF),
+            step(&mut g, desc(100, true, false), FRAME_BUF),
             RxPiece::Dropped
         ));
-        // A frame longer than the gather buffer is dropped too.
+        // The longest frame goes through; one byte more is dropped.
+        for _ in 0..7 {
+            assert!(matches!(
+                step(&mut g, desc(RX_BUF, false, true), FRAME_BUF),
+                RxPiece::More
+            ));
+        }
+        assert!(matches!(
+            step(&mut g, desc(MAX_FRAME - 7 * RX_BUF, true, true), FRAME_BUF),
+            RxPiece::Gathered(MAX_FRAME)
+        ));
+        for _ in 0..7 {
+            assert!(matches!(
+                step(&mut g, desc(RX_BUF, false, true), FRAME_BUF),
+                RxPiece::More
+            ));
+        }
+        assert!(matches!(
+            step(
+                &mut g,
+                desc(MAX_FRAME - 7 * RX_BUF + 1, true, true),
+                FRAME_BUF
+            ),
+            RxPiece::Dropped
+        ));
+        // A piece the buffer cannot take drops the frame too.
         assert!(matches!(
             step(&mut g, desc(RX_BUF, false, true), 3000),
             RxPiece::More

@@ -85,13 +85,17 @@ struct E1000Irq {
 type C<'a> = Ctx<'a, E1000Irq>;
 
 impl E1000Irq {
-    /// Programs station address, multicast table and `RCTL` from the placeholder.
-    fn program(&self, c: &C<'_>, enable_rx: bool) {
+    /// Programs station address, multicast table and `RCTL` (long packets included)
+    /// from the placeholder; the receiver runs while the rings are there.
+    fn program(&self, c: &C<'_>) {
+        // Under the lock: `set_rx_mode` and `change_mtu` each write all of `RCTL`, and
+        // whichever writes last must see what the other changed.
+        let s = c.tx.lock();
         self.hw.write_mac(c.dev.mac());
         let f = c.dev.rx_filter();
         self.hw.write_multicast(&f);
         self.hw
-            .write_rctl(&f, enable_rx, self.long.load(Ordering::Relaxed));
+            .write_rctl(&f, s.rings.is_some(), self.long.load(Ordering::Relaxed));
     }
 
     /// Reports the transmits the device finished.
@@ -210,7 +214,7 @@ impl NicDriver for E1000Irq {
         };
         c.tx.lock().rings = Some(Rings { rx, tx });
         self.hw.start_tx();
-        self.program(c, true);
+        self.program(c);
         self.hw.start_interrupts(d);
         Ok(())
     }
@@ -251,15 +255,13 @@ impl NicDriver for E1000Irq {
     }
 
     fn set_rx_mode(&self, c: &C<'_>) -> Result {
-        let up = c.tx.lock().rings.is_some();
-        self.program(c, up);
+        self.program(c);
         Ok(())
     }
 
     fn set_mac_address(&self, c: &C<'_>, _mac: [u8; 6]) -> Result {
         // The placeholder already holds the new address; program everything from it.
-        let up = c.tx.lock().rings.is_some();
-        self.program(c, up);
+        self.program(c);
         Ok(())
     }
 
@@ -267,8 +269,7 @@ impl NicDriver for E1000Irq {
         let long = check_mtu(mtu)?;
         if self.long.swap(long, Ordering::Relaxed) != long {
             // The receive buffers stay: a long frame spans several.
-            let up = c.tx.lock().rings.is_some();
-            self.program(c, up);
+            self.program(c);
         }
         Ok(())
     }

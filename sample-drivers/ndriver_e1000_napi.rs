@@ -83,12 +83,16 @@ struct E1000Napi {
 type C<'a> = Ctx<'a, E1000Napi>;
 
 impl E1000Napi {
-    /// Programs the receive filter; `enable`: the receiver runs.
-    fn program_filter(&self, c: &C<'_>, enable: bool) {
+    /// Programs the receive filter and long packets; the receiver runs while the
+    /// receive ring is there.
+    fn program_filter(&self, c: &C<'_>) {
+        // Under the receive lock: `set_rx_mode` and `change_mtu` each write all of `RCTL`,
+        // and whichever writes last must see what the other changed.
+        let g = c.rx.lock();
         let f = c.dev.rx_filter();
         self.hw.write_multicast(&f);
         self.hw
-            .write_rctl(&f, enable, self.long.load(Ordering::Relaxed));
+            .write_rctl(&f, g.r.is_some(), self.long.load(Ordering::Relaxed));
     }
 
     /// Reaps finished transmit descriptors: unmaps and reports their skbs.
@@ -205,7 +209,7 @@ impl NicDriver for E1000Napi {
         };
         hw.write_mac(d.mac());
         hw.start_tx();
-        self.program_filter(c, true);
+        self.program_filter(c);
         hw.start_interrupts(d);
         Ok(())
     }
@@ -243,8 +247,7 @@ impl NicDriver for E1000Napi {
     }
 
     fn set_rx_mode(&self, c: &C<'_>) -> Result {
-        let running = c.rx.lock().r.is_some();
-        self.program_filter(c, running);
+        self.program_filter(c);
         Ok(())
     }
 
@@ -257,8 +260,7 @@ impl NicDriver for E1000Napi {
         let long = check_mtu(mtu)?;
         if self.long.swap(long, Ordering::Relaxed) != long {
             // The receive buffers stay: a long frame spans several.
-            let running = c.rx.lock().r.is_some();
-            self.program_filter(c, running);
+            self.program_filter(c);
         }
         Ok(())
     }
@@ -308,7 +310,8 @@ impl NicDriver for E1000Napi {
                 // SAFETY: the receive and gather buffers are kept from `open` to `stop`,
                 // neither of which runs during a poll; nothing writes the frame's buffer
                 // before it is handed back below (the device), or before the next frame is
-                // gathered, later in this poll (the driver).
+                // gathered, later in this poll (the driver: only `poll` gathers, and NAPI
+                // never runs two polls of one context at once).
                 let _ = unsafe { c.dev.rx_frame(frame, true) };
             }
             let mut g = c.rx.lock();

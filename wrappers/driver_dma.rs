@@ -704,6 +704,8 @@ impl<const SIZE: usize> DmaBuffers<SIZE> {
         // SAFETY: `from` is `len` bytes of a buffer of `src` and `to` `end` bytes of buffer `i`
         // (`range` checked both), so `off..end` lies inside it; both are coherent memory that
         // lives while they are borrowed. `copy` allows the two to overlap (the same buffer).
+        // As for `copy_in`, the caller owns both buffers at the moment (a device writing
+        // either would change bytes, not make them unreadable).
         unsafe { core::ptr::copy(from.cast_const(), to.add(off), len) };
         Ok(())
     }

@@ -239,6 +239,10 @@ unsafe extern "C" fn ndriver_nic_ndo_change_mtu(
 ) -> c_int {
     // SAFETY: `nd` is our live placeholder (this function's contract).
     let (dev, nd) = unsafe { dev_of(nd) };
+    // The kernel checked `max_mtu`, which a swap may have lowered since (`replay`).
+    if mtu < 0 || mtu as u32 > dev.class.max_mtu.load(Ordering::Relaxed) {
+        return EINVAL.to_errno();
+    }
     let this = dev.arc();
     match this.configure(NIC_KEY_MTU, mtu as u64) {
         Err(e) if e != ENODEV => e.to_errno(),

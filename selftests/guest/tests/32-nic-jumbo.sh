@@ -3,11 +3,12 @@
 # serving it (16110 for both Rust e1000 drivers, as the C e1000 on this NIC), refuses
 # one beyond it and keeps the MTU across swaps and recoveries. At MTU 9000, 8972-byte
 # pings cross both ways as single frames: the guest's IP layer neither fragments nor
-# reassembles (its own counters in /proc/net/snmp, not the driver's). A download and
-# an upload at that MTU (TCP segments of 8960 bytes, each frame gathered from five
-# receive buffers) keep their sha256 across a swap to the other implementation and
-# back and a fault of every class in the NAPI poll, where frames are gathered, with a
-# sequence-numbered UDP stream running both ways (no duplicate, loss bounded).
+# reassembles (its own counters in /proc/net/snmp, not the driver's). Downloads and
+# uploads at that MTU (TCP segments of 8960 bytes, each frame gathered from five
+# receive buffers), one pair after another for as long as the swaps or faults go on,
+# keep their sha256 across a swap to the other implementation and back and a fault of
+# every class in the NAPI poll, where frames are gathered, with a sequence-numbered
+# UDP stream running both ways (no duplicate, loss bounded).
 . "$(dirname "$0")/../lib.sh"
 
 NIC=$DBG/nic0
@@ -15,7 +16,7 @@ IF=ndeth0
 PEER=10.99.0.1
 URL=http://$PEER:8099
 PEERDIR=$NDRIVER_RESULTS/peer
-MB=${NDRIVER_NIC_MB:-4}
+MB=${NDRIVER_NIC_MB:-2}
 JUMBO=9000
 # ICMP payload of a 9000-byte IP packet (20 bytes of IP header, 8 of ICMP).
 PAYLOAD=$((JUMBO - 28))
@@ -27,6 +28,11 @@ fail() {
 	cat "$NIC/status" "$NIC/stats" 2>/dev/null
 	tail -n 5 "$NIC/recoveries" 2>/dev/null
 	[ -z "${UDP:-}" ] || kill "$UDP" 2>/dev/null
+	if [ -n "${WORK:-}" ]; then
+		kill "$WORK" 2>/dev/null
+		sed 's/^/swaps or faults: /' /tmp/jumbo-work.txt
+	fi
+	pkill -f jumbo-blob 2>/dev/null
 	exit 1
 }
 sha_of() {
@@ -96,23 +102,40 @@ dd if=/dev/urandom of=/tmp/jumbo-blob bs=1M count="$MB" status=none || fail "blo
 cp /tmp/jumbo-blob "$PEERDIR/jblob" || fail "blob to the peer"
 ref=$(sha_of /tmp/jumbo-blob)
 udp_start "$NDRIVER_RESULTS/32-nic-jumbo-udp.txt"
-# transfer WHAT CMD...: a download and an upload at 256 KiB/s while CMD runs, both
-# arriving intact.
-transfer() {
-	local what=$1 dl ul
-	shift
+# transfer_once WHAT: a download and an upload of the blob at 512 KiB/s, both intact.
+transfer_once() {
+	local dl ul
 	rm -f "$PEERDIR/jup"
-	curl -sSf --limit-rate 256k -o /tmp/jumbo-dl "$URL/jblob" 2> /tmp/jumbo-dl.err &
+	curl -sSf --max-time 120 --limit-rate 512k -o /tmp/jumbo-dl "$URL/jblob" 2> /tmp/jumbo-dl.err &
 	dl=$!
-	curl -sSf --limit-rate 256k -T /tmp/jumbo-blob "$URL/jup" 2> /tmp/jumbo-ul.err &
+	curl -sSf --max-time 120 --limit-rate 512k -T /tmp/jumbo-blob "$URL/jup" 2> /tmp/jumbo-ul.err &
 	ul=$!
+	wait $dl || fail "$1: download failed (curl $?: $(cat /tmp/jumbo-dl.err))"
+	wait $ul || fail "$1: upload failed (curl $?: $(cat /tmp/jumbo-ul.err))"
+	[ "$(sha_of /tmp/jumbo-dl)" = "$ref" ] || fail "$1: download sha256 mismatch"
+	[ "$(sha_of "$PEERDIR/jup")" = "$ref" ] || fail "$1: upload sha256 mismatch"
+}
+# transfer WHAT CMD...: CMD in the background while downloads and uploads follow one
+# another, the first started before CMD and the last ended after it: every swap or
+# fault of CMD lands in a transfer. CMD's own failure ends the test with its output.
+transfer() {
+	local what=$1 n=0
+	shift
+	transfer_once "$what" &
+	local first=$!
 	sleep 1
-	"$@"
-	wait $dl || fail "$what: download failed (curl $?: $(cat /tmp/jumbo-dl.err))"
-	wait $ul || fail "$what: upload failed (curl $?: $(cat /tmp/jumbo-ul.err))"
-	[ "$(sha_of /tmp/jumbo-dl)" = "$ref" ] || fail "$what: download sha256 mismatch"
-	[ "$(sha_of "$PEERDIR/jup")" = "$ref" ] || fail "$what: upload sha256 mismatch"
-	echo "$what: $MB MiB each way at MTU $JUMBO, sha256 match both ways"
+	("$@") > /tmp/jumbo-work.txt 2>&1 &
+	WORK=$!
+	wait $first || fail "$what: the first transfer failed"
+	n=1
+	while kill -0 $WORK 2>/dev/null; do
+		transfer_once "$what"
+		n=$((n + 1))
+	done
+	wait $WORK || fail "$what: $(cat /tmp/jumbo-work.txt)"
+	WORK=
+	cat /tmp/jumbo-work.txt
+	echo "$what: $n downloads and uploads of $MB MiB at MTU $JUMBO, sha256 match both ways"
 }
 swaps() {
 	local to
@@ -120,6 +143,7 @@ swaps() {
 		echo $to > "$NIC/swap" || fail "swap to $to"
 		[ "$(impl)" = $to ] || fail "swap to $to: serving $(impl)"
 		[ "$(nstatus mtu)" = $JUMBO ] || fail "mtu $(nstatus mtu) after the swap to $to"
+		[ "$(nstatus max_mtu)" = 16110 ] || fail "largest MTU $(nstatus max_mtu) on $to"
 		if [ $to = e1000-irq ]; then
 			sleep 1.5
 			big_pings 3 "e1000-irq"
@@ -128,7 +152,7 @@ swaps() {
 	done
 }
 faults() {
-	local class rec d det i
+	local class rec d det i n=0
 	for class in $(fault_classes); do
 		rec=$(nstat recoveries)
 		d=$(detected_as $class)
@@ -145,14 +169,14 @@ faults() {
 		for ((i = 0; i < 30; i++)); do
 			busybox ping -c 1 -W 1 $PEER > /dev/null 2>&1 && break
 		done
-		NFAULTS=$((NFAULTS + 1))
+		[ $i -lt 30 ] || fail "no ping answered within 30 s of $class in poll"
+		n=$((n + 1))
 	done
+	echo "poll: $n faults recovered at MTU $JUMBO"
 }
 rec0=$(nstat recoveries)
 transfer "swaps to e1000-irq and back" swaps
-NFAULTS=0
 transfer "every fault class in poll" faults
-echo "poll: $NFAULTS faults recovered at MTU $JUMBO"
 big_pings 10 "after the faults"
 udp_stop
 udp_verdict $(($(nstat recoveries) - rec0 + 2))
