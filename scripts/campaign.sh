@@ -128,14 +128,21 @@ run_part() {
 	echo
 }
 
-# report: sanitizer and kernel reports of each part that finished (a corruption may
-# make KASAN speak: an outcome, listed, not a failure of the run), then the report over
-# every part.
+# report: sanitizer and kernel reports of each part (a corruption may make KASAN speak:
+# an outcome, listed, not a failure of the run): from the kernel log of a part that
+# finished, from the console of one whose guest was lost (up to where it was lost, the
+# report of what ended it included); then the report over every part.
 report() {
 	local d
 	for d in "$results" "$results"/part*; do
-		[ -f "$d/campaign-done" ] || continue
-		"$NDRIVER_ROOT"/scripts/kernel-reports.sh "$d" > "$d/campaign-kernel-reports.txt" 2>&1 || true
+		if [ -f "$d/campaign-done" ]; then
+			"$NDRIVER_ROOT"/scripts/kernel-reports.sh "$d" > "$d/campaign-kernel-reports.txt" 2>&1 || true
+		elif [ -f "$d/console.log" ]; then
+			{
+				echo "guest lost: from its console, the report of what ended it included"
+				"$NDRIVER_ROOT"/scripts/kernel-reports.sh --log "$d/console.log" "$d" 2>&1 || true
+			} > "$d/campaign-kernel-reports.txt"
+		fi
 	done
 	"$NDRIVER_CACHE/venv/bin/python" "$NDRIVER_ROOT/scripts/campaign-report.py" "$results"
 	cat "$results/campaign.md"

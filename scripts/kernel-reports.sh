@@ -1,14 +1,20 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# kernel-reports.sh RESULTS: summarises the sanitizer and kernel reports in a guest
-# run's kernel log (RESULTS/dmesg.txt, written by selftests/guest/run.sh) and
+# kernel-reports.sh [--log FILE] RESULTS: summarises the sanitizer and kernel reports in
+# a guest run's kernel log (RESULTS/dmesg.txt, written by selftests/guest/run.sh, or
+# FILE: the console log of a guest that never wrote one, up to where it was lost) and
 # kmemleak's last scan (RESULTS/kmemleak.txt, DEBUG_KERNEL=1). Reports that a test
 # provokes on purpose and checks itself are counted apart as expected: injected Rust
 # panics ("kernel BUG at rust/helpers/bug.c"), and 90-guard-scope's kernel BUG in
 # dql_completed() with the oops that follows it. Exits 1 if anything else is there.
 set -uo pipefail
-results=${1:?usage: kernel-reports.sh RESULTS}
-log=$results/dmesg.txt
+log=
+if [ "${1:-}" = --log ]; then
+	log=${2:?usage: kernel-reports.sh [--log FILE] RESULTS}
+	shift 2
+fi
+results=${1:?usage: kernel-reports.sh [--log FILE] RESULTS}
+[ -n "$log" ] || log=$results/dmesg.txt
 if [ ! -f "$log" ]; then
 	echo "kernel reports: no kernel log in $results (guest did not finish)"
 	exit 0
