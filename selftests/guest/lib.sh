@@ -340,6 +340,25 @@ nstatus() {
 	sed -n "s/^$1 //p" "$DBG/nic0/status"
 }
 
+# nic_inject_off: true once nic0's armed fault fired (its inject file reads "off").
+nic_inject_off() {
+	local line
+	read -r line < "$DBG/nic0/inject"
+	[ "$line" = off ]
+}
+
+# nic_wait_recovered N WHAT: until nic0 recorded N recoveries and runs (20 s at most).
+nic_wait_recovered() {
+	local i
+	for ((i = 0; i < 400; i++)); do
+		if [ "$(nstat recoveries)" -ge "$1" ] && [ "$(nstatus state)" = running ]; then
+			return 0
+		fi
+		sleep 0.05
+	done
+	fail "$2: recoveries $(nstat recoveries), want $1; state $(nstatus state)"
+}
+
 # report_newest DEVDIR: parses the newest crash report of a device (the last block of
 # its reports file, Documentation/debugfs.rst) into REPORT (the whole block),
 # REPORT_N, REPORT_GEN, REPORT_CAUSE, REPORT_ENTRY, REPORT_INJECTED (yes or no) and

@@ -38,28 +38,12 @@ CLASSES=$(fault_classes)
 
 need_e1000
 
-nic_inject_off() {
-	local line
-	read -r line < "$NIC/inject"
-	[ "$line" = off ]
-}
 fail() {
 	echo "FAIL: $*"
 	cat "$NIC/status" "$NIC/stats" 2>/dev/null
 	tail -n 5 "$NIC/recoveries" 2>/dev/null
 	[ -z "$UDP" ] || kill "$UDP" 2>/dev/null
 	exit 1
-}
-# wait_recovered N WHAT: until N recoveries are recorded and the device runs.
-wait_recovered() {
-	local i
-	for ((i = 0; i < 400; i++)); do
-		if [ "$(nstat recoveries)" -ge "$1" ] && [ "$(nstatus state)" = running ]; then
-			return 0
-		fi
-		sleep 0.05
-	done
-	fail "$2: recoveries $(nstat recoveries), want $1; state $(nstatus state)"
 }
 # wait_rx_back WHAT: until the peer answers a ping again. Faults are paced by this
 # progress, not fired back to back: each new instance costs QEMU's e1000 about a
@@ -148,7 +132,7 @@ for impl in e1000-napi e1000-irq; do
 					sleep 0.05
 				done
 				nic_inject_off || fail "$impl: $class in $entry not raised: $(cat "$NIC/inject")"
-				wait_recovered $((rec + 1)) "$impl: $class in $entry"
+				nic_wait_recovered $((rec + 1)) "$impl: $class in $entry"
 				[ "$(nstat detected $d)" -gt "$det" ] || fail "$impl: $class in $entry not detected as $d"
 				wait_rx_back "$impl: $class in $entry"
 				n=$((n + 1))
@@ -229,7 +213,7 @@ for impl in e1000-napi e1000-irq; do
 			probe | remove) echo $impl > "$NIC/swap" ;;
 			esac || fail "$impl: $class in $entry: the command failed"
 			nic_inject_off || fail "$impl: $class in $entry not raised: $(cat "$NIC/inject")"
-			[ $entry = set_rx_mode ] && wait_recovered $((rec + 1)) "$impl: $class in $entry"
+			[ $entry = set_rx_mode ] && nic_wait_recovered $((rec + 1)) "$impl: $class in $entry"
 			[ "$(nstatus state)" = running ] || fail "$impl: $class in $entry: $(nstatus state)"
 			for i in $(seq 50); do
 				[ "$(cat /sys/class/net/$IF/carrier)" = 1 ] && break

@@ -60,22 +60,6 @@ big_pings() {
 	[ "$(ip_stat FragCreates)" = "$frag" ] || fail "$2: the guest fragmented its pings"
 	[ "$(ip_stat ReasmReqds)" = "$reasm" ] || fail "$2: the replies came in fragments"
 }
-inject_is_off() {
-	local line
-	read -r line < "$NIC/inject"
-	[ "$line" = off ]
-}
-# wait_recovered N WHAT: until N recoveries are recorded and the device runs.
-wait_recovered() {
-	local i
-	for ((i = 0; i < 400; i++)); do
-		if [ "$(nstat recoveries)" -ge "$1" ] && [ "$(nstatus state)" = running ]; then
-			return 0
-		fi
-		sleep 0.05
-	done
-	fail "$2: recoveries $(nstat recoveries), want $1; state $(nstatus state)"
-}
 
 dmesg_mark
 load_nic
@@ -159,11 +143,11 @@ faults() {
 		det=$(nstat detected $d)
 		echo "class=$class entry=poll" > "$NIC/inject" || fail "inject $class in poll"
 		for ((i = 0; i < 400; i++)); do
-			inject_is_off && break
+			nic_inject_off && break
 			sleep 0.05
 		done
-		inject_is_off || fail "$class in poll not raised: $(cat "$NIC/inject")"
-		wait_recovered $((rec + 1)) "$class in poll"
+		nic_inject_off || fail "$class in poll not raised: $(cat "$NIC/inject")"
+		nic_wait_recovered $((rec + 1)) "$class in poll"
 		[ "$(nstat detected $d)" -gt "$det" ] || fail "$class in poll not detected as $d"
 		[ "$(nstatus mtu)" = $JUMBO ] || fail "mtu $(nstatus mtu) after $class in poll"
 		for ((i = 0; i < 30; i++)); do
