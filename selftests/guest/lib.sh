@@ -340,6 +340,13 @@ nstatus() {
 	sed -n "s/^$1 //p" "$DBG/nic0/status"
 }
 
+# sha_of FILE: FILE's sha256, hex.
+sha_of() {
+	local s
+	s=$(sha256sum < "$1")
+	echo "${s%% *}"
+}
+
 # nic_inject_off: true once nic0's armed fault fired (its inject file reads "off").
 nic_inject_off() {
 	local line

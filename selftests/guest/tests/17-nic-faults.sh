@@ -58,11 +58,6 @@ wait_rx_back() {
 	done
 	fail "$1: no ping answered within 30 s of the recovery"
 }
-sha_of() {
-	local s
-	s=$(sha256sum < "$1")
-	echo "${s%% *}"
-}
 
 dmesg_mark
 unload_all

@@ -35,11 +35,6 @@ fail() {
 	pkill -f jumbo-blob 2>/dev/null
 	exit 1
 }
-sha_of() {
-	local s
-	s=$(sha256sum < "$1")
-	echo "${s%% *}"
-}
 impl() {
 	ethtool -i $IF | sed -n 's/^version: //p'
 }
