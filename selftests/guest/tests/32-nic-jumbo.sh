@@ -171,6 +171,20 @@ gather_site() {
 	[ -n "$base" ] && [ -n "$at" ] || return 1
 	echo "$mod:$sym+$((0x$at - 0x$base))"
 }
+# dl_progress WHAT: until the download in progress grew by 64 KiB, or the next one
+# started (60 s at most). A site armed at once would fire at the very retransmission
+# the last fault made the peer send: its TCP's backoff then doubles with every fault
+# (1, 3, 4, 9, 18, 35 s apart), until the transfer times out.
+dl_progress() {
+	local i s s0
+	s0=$(stat -c %s /tmp/jumbo-dl 2>/dev/null || echo 0)
+	for ((i = 0; i < 600; i++)); do
+		s=$(stat -c %s /tmp/jumbo-dl 2>/dev/null || echo 0)
+		[ $((s - s0)) -ge 65536 ] || [ "$s" -lt "$s0" ] && return 0
+		sleep 0.1
+	done
+	fail "$1: the download made no progress in 60 s"
+}
 # site_fired: the armed site fired (or fired and went off).
 site_fired() {
 	[ "$(inject_field "$NIC" fired)" = 1 ] || nic_inject_off
@@ -201,6 +215,7 @@ site_faults() {
 			busybox ping -c 1 -W 1 $PEER > /dev/null 2>&1 && break
 		done
 		[ $i -lt 30 ] || fail "no ping answered within 30 s of $class at $site"
+		dl_progress "$class at $site"
 		n=$((n + 1))
 	done
 	echo "gathering ($site): $n site faults recovered at MTU $JUMBO"
