@@ -175,11 +175,12 @@ gather_site() {
 # started (60 s at most). A site armed at once would fire at the very retransmission
 # the last fault made the peer send: its TCP's backoff then doubles with every fault
 # (1, 3, 4, 9, 18, 35 s apart), until the transfer times out.
+# (`command`: lib.sh has a function named stat.)
 dl_progress() {
 	local i s s0
-	s0=$(stat -c %s /tmp/jumbo-dl 2>/dev/null || echo 0)
+	s0=$(command stat -c %s /tmp/jumbo-dl 2>/dev/null || echo 0)
 	for ((i = 0; i < 600; i++)); do
-		s=$(stat -c %s /tmp/jumbo-dl 2>/dev/null || echo 0)
+		s=$(command stat -c %s /tmp/jumbo-dl 2>/dev/null || echo 0)
 		[ $((s - s0)) -ge 65536 ] || [ "$s" -lt "$s0" ] && return 0
 		sleep 0.1
 	done
