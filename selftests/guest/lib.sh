@@ -723,3 +723,29 @@ seed_for_bit() {
 	done
 	return 1
 }
+
+# call_site MODULE SUFFIX CALLEE [AFTER]: MODULE:symbol+offset of the first call of
+# CALLEE in MODULE's function whose symbol ends in SUFFIX (the call instruction whose
+# relocation names CALLEE), and with AFTER given, the first one after an instruction
+# containing AFTER. Read from the module's disassembly: a site placed there fires in
+# the middle of the function's work (27-nic-tx-stall, 32-nic-jumbo).
+call_site() {
+	local mod=$1 suffix=$2 callee=$3 after=${4-} sym a rest base= armed= call= at=
+	[ -n "$after" ] || armed=1
+	sym=$(awk -v m="[$mod]" -v s="$suffix\$" '$3 ~ s && $4 == m {print $3; exit}' /proc/kallsyms)
+	[ -n "$sym" ] || return 1
+	while read -r a rest; do
+		case "$a $rest" in
+		*"<$sym>:"*) base=$a ;;
+		*R_X86_64*"$callee"*) [ -n "$call" ] && { at=$call; break; } ;;
+		*R_X86_64*) ;;
+		*" call "*) [ -n "$armed" ] && call=${a%:} ;;
+		*)
+			call=
+			[ -n "$after" ] && [[ "$rest" == *"$after"* ]] && armed=1
+			;;
+		esac
+	done < <(objdump -dr --no-show-raw-insn "$ROOT/sample-drivers/$mod.ko" | sed -n "/<$sym>:/,/^\$/p")
+	[ -n "$base" ] && [ -n "$at" ] || return 1
+	echo "$mod:$sym+$((0x$at - 0x$base))"
+}

@@ -15,6 +15,7 @@ IF=ndeth0
 PEER=10.99.0.1
 # `TCTL::on()` (sample-drivers/e1000_hw.rs: EN, PSP, CT 0x10, COLD 0x40), written to
 # TCTL once by `open`; the typed register folds to this immediate, as the masks did.
+# The site: the first call of writel after it is loaded, in `open`.
 TCTL_ON='$0x4010a,%edi'
 
 fail() {
@@ -26,33 +27,13 @@ fail() {
 need_e1000
 command -v objdump > /dev/null || { echo "SKIP: no objdump to find the TCTL write"; exit 4; }
 
-# tctl_site MODULE: module:symbol+offset of the call that enables the transmitter in
-# MODULE's `open`: the first call to writel after TCTL's value is loaded.
-tctl_site() {
-	local mod=$1 sym a rest base= state= call= at=
-	sym=$(awk -v m="[$mod]" '$3 ~ /NicDriver4open$/ && $4 == m {print $3; exit}' /proc/kallsyms)
-	[ -n "$sym" ] || return 1
-	while read -r a rest; do
-		case "$a $rest" in
-		*"<$sym>:"*) base=$a ;;
-		*"mov "*"$TCTL_ON"*) state=mov ;;
-		*" call "*) [ "$state" = mov ] && { call=${a%:}; state=call; } ;;
-		*R_X86_64*writel*) [ "$state" = call ] && { at=$call; break; } ;;
-		*R_X86_64*) ;;
-		*) [ "$state" = call ] && state=mov ;;
-		esac
-	done < <(objdump -dr --no-show-raw-insn "$ROOT/sample-drivers/$mod.ko" | sed -n "/<$sym>:/,/^\$/p")
-	[ -n "$base" ] && [ -n "$at" ] || return 1
-	echo "$mod:$sym+$((0x$at - 0x$base))"
-}
-
 dmesg_mark
 first_mark=$DMESG_MARK
 load_nic
 for impl in e1000-napi e1000-irq; do
 	mod=ndriver_${impl//-/_}
 	echo "$impl" > "$NIC/swap" || fail "swap to $impl"
-	site=$(tctl_site "$mod") || fail "$impl: no TCTL write found in $mod's open (its code changed?)"
+	site=$(call_site "$mod" NicDriver4open writel "$TCTL_ON") || fail "$impl: no TCTL write found in $mod's open (its code changed?)"
 	busybox ping -q -c 1 -W 5 $PEER > /dev/null || fail "$impl: no ping before the fault"
 	r0=$(nstat recoveries)
 	s0=$(nstat tx_stalls)

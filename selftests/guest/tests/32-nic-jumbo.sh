@@ -155,22 +155,6 @@ faults() {
 	done
 	echo "poll: $n faults recovered at MTU $JUMBO"
 }
-# gather_site: e1000-napi's poll's call of memmove, its only one: the copy of a piece of
-# a long frame into the gather buffer (RxGather::take, inlined).
-gather_site() {
-	local mod=ndriver_e1000_napi sym a rest base= call= at=
-	sym=$(awk -v m="[$mod]" '$3 ~ /NicDriver4poll$/ && $4 == m {print $3; exit}' /proc/kallsyms)
-	[ -n "$sym" ] || return 1
-	while read -r a rest; do
-		case "$a $rest" in
-		*"<$sym>:"*) base=$a ;;
-		*" call "*) call=${a%:} ;;
-		*R_X86_64*memmove*) at=$call; break ;;
-		esac
-	done < <(objdump -dr --no-show-raw-insn "$ROOT/sample-drivers/$mod.ko" | sed -n "/<$sym>:/,/^\$/p")
-	[ -n "$base" ] && [ -n "$at" ] || return 1
-	echo "$mod:$sym+$((0x$at - 0x$base))"
-}
 # dl_progress WHAT: until the download in progress grew by 64 KiB, or the next one
 # started (60 s at most). A site armed at once would fire at the very retransmission
 # the last fault made the peer send: its TCP's backoff then doubles with every fault
@@ -192,7 +176,7 @@ site_fired() {
 }
 site_faults() {
 	local class rec i k site n=0
-	site=$(gather_site) || fail "no memmove call in e1000-napi's poll (its code changed?)"
+	site=$(call_site ndriver_e1000_napi NicDriver4poll memmove) || fail "no memmove call in e1000-napi's poll (its code changed?)"
 	for class in panic null wild gpf div0 spin spin_irqoff; do
 		rec=$(nstat recoveries)
 		dmesg_mark
