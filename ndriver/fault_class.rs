@@ -100,10 +100,15 @@ pub(crate) enum FaultClass {
     /// Refused on kernels that take it for an overflow before the guard hears of it
     /// (`guard::stack_guard_wild_known`).
     StackGuardStore = 28,
+    /// A received frame delivered through `ndriver_net_rx` from memory the instance does
+    /// not hold (a buffer on the driver's stack): copied into an skb, it would take
+    /// whatever kernel memory a driver names out of the machine (a `misuse`; from an
+    /// instance that serves no NIC, the callout itself is the misuse).
+    ForgedFrame = 29,
 }
 
 /// Number of classes, plus one for "none" at index 0.
-pub(crate) const NR_CLASSES: usize = 29;
+pub(crate) const NR_CLASSES: usize = 30;
 
 impl FaultClass {
     /// Every class, in ABI order.
@@ -136,6 +141,7 @@ impl FaultClass {
         FaultClass::BadUnlock,
         FaultClass::StackOverflow,
         FaultClass::StackGuardStore,
+        FaultClass::ForgedFrame,
     ];
 
     /// Whether the class faults in the kernel's try-lock, which needs a kernel where the
@@ -197,6 +203,7 @@ impl FaultClass {
             FaultClass::BadUnlock => "bad_unlock",
             FaultClass::StackOverflow => "stack_overflow",
             FaultClass::StackGuardStore => "stack_guard_store",
+            FaultClass::ForgedFrame => "forged_frame",
         }
     }
 

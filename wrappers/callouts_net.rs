@@ -7,8 +7,8 @@
 //! context, the queue and every skb, so nothing needs undoing after a fault.
 //!
 //! Nothing a driver passes is taken on its word: a transmit token is looked up in the
-//! placeholder's table of lent skbs, a frame length is bounded by the MTU, a receive
-//! ring must lie in memory the instance holds. A value that fails its check is not
+//! placeholder's table of lent skbs, a frame length is bounded by the MTU, a received
+//! frame and a receive ring must lie in memory the instance holds. A value that fails its check is not
 //! used and fails the instance (`misuse`); so does a net callout from an instance
 //! that serves no NIC.
 
@@ -70,6 +70,14 @@ pub(crate) extern "C" fn ndriver_net_tx_done(inst: *mut Instance, token: *mut c_
     }
 }
 
+/// Whether `[at, at + len)` lies in memory the instance holds: a coherent DMA buffer (a
+/// receive buffer) or a block from `ndriver_alloc`. Checked for every frame: otherwise
+/// a driver could copy any kernel memory it can name into an skb and off the machine.
+fn frame_held(st: &InstanceState, at: usize, len: usize) -> bool {
+    let undo = st.undo.lock();
+    undo.covers(Kind::DmaCoherent, at, len) || undo.covers(Kind::Memory, at, len)
+}
+
 /// Delivers a received frame (`len` bytes at `data`, copied): through NAPI's GRO when
 /// called from `poll` (`napi` non-zero: in the poll itself, before it completed), else
 /// through the backlog (any context). 0, or `-ENOMEM` (dropped).
@@ -103,8 +111,15 @@ pub(crate) extern "C" fn ndriver_net_rx(
         ));
         return EINVAL.to_errno();
     }
-    // SAFETY: the driver passes a frame it holds for the duration of the call, of a
-    // length checked above; a bad `data` faults inside the driver's guarded call.
+    if !frame_held(st, data as usize, len as usize) {
+        st.misuse(format_args!(
+            "ndriver_net_rx of a {} byte frame at {:p}, outside its memory",
+            len, data
+        ));
+        return EINVAL.to_errno();
+    }
+    // SAFETY: the frame lies in memory the instance holds (checked above), which stays
+    // allocated while the driver's call runs; its length is bounded above.
     let frame = unsafe { core::slice::from_raw_parts(data, len as usize) };
     let r = if napi != 0 {
         nic::gro_receive(dev, frame)

@@ -17,7 +17,7 @@
 
 use crate::callouts_api::{
     ndriver_alloc, ndriver_dma_map, ndriver_dma_unmap, ndriver_fault_point, ndriver_free,
-    ndriver_net_tx_done, ndriver_timer_arm,
+    ndriver_net_rx, ndriver_net_tx_done, ndriver_timer_arm,
 };
 use crate::driver_dev::Dev;
 use crate::driver_lock::{DriverLock, LockCorruption};
@@ -266,6 +266,24 @@ pub(crate) fn raise<S>(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<S>) -
             Ok(())
         }
         28 => store_below_stack(),
+        29 => {
+            // A received frame handed over from the driver's stack, not from a receive
+            // buffer: a minimal Ethernet frame with the local experimental EtherType.
+            let mut frame = [0u8; FORGED_FRAME];
+            frame[12..14].copy_from_slice(&0x88b5u16.to_be_bytes());
+            // SAFETY: not safe: a frame outside the instance's memory is the injected
+            // misuse, which the framework refuses without reading it.
+            unsafe {
+                ndriver_net_rx(
+                    dev.handle(),
+                    black_box(frame.as_ptr()),
+                    FORGED_FRAME as u32,
+                    0,
+                )
+            };
+            black_box(&frame);
+            Ok(())
+        }
         _ => Ok(()),
     }
 }
@@ -334,6 +352,10 @@ fn store_below_stack() -> Result {
     unsafe { core::ptr::write_volatile(black_box(p) as *mut u64, 0x5a5a) };
     Ok(())
 }
+
+/// Bytes of the frame `forged_frame` hands over (the shortest Ethernet frame without
+/// its check sequence).
+const FORGED_FRAME: usize = 60;
 
 /// An address-looking transmit token nobody lent.
 const FORGED_TOKEN: *mut core::ffi::c_void = 0xffff_8880_dead_0000usize as *mut core::ffi::c_void;

@@ -2,7 +2,8 @@
 # Drivers that misuse the framework: a block freed twice (double_free), a timer handle
 # the framework never gave out (forged_handle), a transmit token it never lent
 # reported done (forged_token), a block it freed mapped for the device to write into
-# (wild_dma), a block freed while mapped for the device to write into (mapped_free),
+# (wild_dma), a block freed while mapped for the device to write into (mapped_free), a
+# received frame delivered from its stack instead of a receive buffer (forged_frame),
 # each raised in the implementation module (the class glue's entry function) through
 # the real callout.
 # The core checks every value a driver hands it: each one is refused without being
@@ -13,7 +14,7 @@
 # back identical. The kernel log stays clean.
 . "$(dirname "$0")/../lib.sh"
 
-MISUSE="double_free forged_handle forged_token wild_dma mapped_free"
+MISUSE="double_free forged_handle forged_token wild_dma mapped_free forged_frame"
 NIC=$DBG/nic0
 PEER=10.99.0.1
 
@@ -50,6 +51,8 @@ dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'ndriver_timer_arm with timer 0x[0-
 	fail "no log line for the forged timer handle"
 dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'ndriver_net_tx_done from an instance that serves no NIC' ||
 	fail "no log line for the net callout from testdev0"
+dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'ndriver_net_rx from an instance that serves no NIC' ||
+	fail "no log line for the received frame from testdev0"
 dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'ndriver_dma_map of 256 bytes at 0x[0-9a-f]*, which it does not hold, from the device' ||
 	fail "no log line for the stack buffer mapped for DMA"
 dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'ndriver_free of memory 0x[0-9a-f]*, which its dma_mapping 0x[0-9a-f]* still uses' ||
@@ -89,6 +92,8 @@ grep -q 'DUP!' /tmp/misuse-ping.txt && fail "duplicate ping replies: $(grep -c '
 [ $((tx - rx)) -le $(((m + 2) * $(ping_loss_per_swap))) ] || fail "ping lost $((tx - rx)) of $tx"
 dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'ndriver_net_tx_done of transmit token 0xffff8880dead0000' ||
 	fail "no log line for the forged transmit token"
+dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'ndriver_net_rx of a 60 byte frame at 0x[0-9a-f]*, outside its memory' ||
+	fail "no log line for the frame delivered from the driver's stack"
 unload_nic
 
 # ndblk0: queue_rq and complete under direct I/O whose data must come back intact.

@@ -160,6 +160,7 @@ fn rejects_malformed_site_requests() {
         ("class=error site=random", SpecError::NotAtSite),
         ("class=wild_dma site=random", SpecError::NotAtSite),
         ("class=mapped_free site=random", SpecError::NotAtSite),
+        ("class=forged_frame site=random", SpecError::NotAtSite),
         ("class=flip_dest entry=op", SpecError::NotAtEntry),
         ("class=null site=", SpecError::BadSite),
         ("class=null site=foo+0xzz", SpecError::BadSite),
