@@ -19,8 +19,14 @@
 #   make campaign  the fault-injection campaign (>= 1000 injections at entry points, 30
 #                random instructions per device and implementation), with a report
 #   make         build the modules (KDIR=, KERNEL_TARBALL=, DEBUG_KERNEL=1 honoured)
+#
+# TESTS="11-faults 18-blk" makes check, check-debug and check-full run only those
+# guest tests (after 00-load, which loads ndriver): check-full in parts.
 
 export KDIR KERNEL_TARBALL DEBUG_KERNEL NDRIVER_CACHE
+
+# The guest tests to run: all, or 00-load and those TESTS names.
+GUEST_TESTS = $(if $(strip $(TESTS)),00-load $(filter-out 00-load,$(TESTS)))
 
 .PHONY: all modules setup kernel run check check-debug check-full bench campaign clean
 
@@ -39,7 +45,7 @@ run:
 	@scripts/run.sh
 
 check:
-	@scripts/check.sh
+	@scripts/check.sh $(GUEST_TESTS)
 
 # KASAN makes the guest 3-6 times slower under TCG: each test may take 3 h, the
 # guest 4 h; one injection per class and entry point (NDRIVER_REPS=1). Most of the
@@ -49,12 +55,12 @@ check-debug:
 		NDRIVER_SITE_CORRUPTIONS=$${NDRIVER_SITE_CORRUPTIONS:-0} \
 		NDRIVER_NIC_REPS=$${NDRIVER_NIC_REPS:-1} NDRIVER_NIC_CONFIG=$${NDRIVER_NIC_CONFIG:-rotate} \
 		NDRIVER_TEST_TIMEOUT=$${NDRIVER_TEST_TIMEOUT:-10800} \
-		NDRIVER_GUEST_TIMEOUT=$${NDRIVER_GUEST_TIMEOUT:-14400} scripts/check.sh
+		NDRIVER_GUEST_TIMEOUT=$${NDRIVER_GUEST_TIMEOUT:-14400} scripts/check.sh $(GUEST_TESTS)
 
 check-full:
 	@NDRIVER_REPS=100 NDRIVER_NIC_REPS=10 NDRIVER_LEAK_ROUNDS=1000 NDRIVER_TEST_TIMEOUT=14000 \
 		NDRIVER_SITES=1000 NDRIVER_SITE_CORRUPTIONS=100 NDRIVER_TRACED_SITES=400 \
-		NDRIVER_GUEST_TIMEOUT=14400 scripts/check.sh
+		NDRIVER_GUEST_TIMEOUT=14400 scripts/check.sh $(GUEST_TESTS)
 
 bench:
 	@scripts/bench.sh

@@ -7,6 +7,15 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
+# A test named that does not exist is refused before anything is set up or booted.
+for t in "$@"; do
+	[ -f "$NDRIVER_ROOT/selftests/guest/tests/$t.sh" ] || {
+		echo "check.sh: no guest test '$t' (selftests/guest/tests/$t.sh); the tests:" \
+			$(cd "$NDRIVER_ROOT/selftests/guest/tests" && ls *.sh | sed 's/\.sh$//') >&2
+		exit 2
+	}
+done
+
 passed=0 failed=0 skipped=0
 results=$NDRIVER_ROOT/results/check-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$results"
