@@ -667,9 +667,9 @@ pub(crate) fn in_poll(dev: &NicDev) -> bool {
     dev.class.poll_owner.load(Ordering::Relaxed) == poll_mark()
 }
 
-/// Hands `frame` to the stack through GRO, from `dev`'s poll ([`in_poll`]); `EINVAL`
-/// from anywhere else.
-pub(crate) fn gro_receive(dev: &NicDev, frame: &[u8]) -> Result {
+/// Hands a received frame ([`NetDev::copy_frame`]) to the stack through GRO, from
+/// `dev`'s poll ([`in_poll`]); `EINVAL` (the skb dropped) from anywhere else.
+pub(crate) fn gro_receive(dev: &NicDev, skb: Skb) -> Result {
     let Some(nd) = dev.class.netdev() else {
         return Err(ENODEV);
     };
@@ -684,9 +684,9 @@ pub(crate) fn gro_receive(dev: &NicDev, frame: &[u8]) -> Result {
     // poll sets it again, before the driver's `poll`.
     // SAFETY: the guarded poll of `nd`'s NAPI context runs this, in its own context on its
     // CPU, and owns the context until this returns (not completed, above).
-    let r = unsafe { nd.receive_napi(nd.napi(), frame) };
+    unsafe { nd.receive_napi(nd.napi(), skb) };
     dev.class.poll_owner.store(mark, Ordering::Relaxed);
-    r
+    Ok(())
 }
 
 /// Completes `dev`'s poll, which did `work`, from that poll ([`in_poll`]), which then owns

@@ -8,14 +8,15 @@
 //!
 //! Nothing a driver passes is taken on its word: a transmit token is looked up in the
 //! placeholder's table of lent skbs, a frame length is bounded by the MTU, a received
-//! frame and a receive ring must lie in memory the instance holds. A value that fails its check is not
-//! used and fails the instance (`misuse`); so does a net callout from an instance
-//! that serves no NIC.
+//! frame and a receive ring must lie in memory the instance holds. A value that fails
+//! its check is not used and fails the instance (`misuse`); so does a net callout from
+//! an instance that serves no NIC.
 
 use crate::abi::Instance;
 use crate::instance::InstanceState;
 use crate::placeholders::nic::{self, NicDev};
 use crate::undo::action_list::Kind;
+use crate::wrappers::net::{NetDev, Skb};
 use core::sync::atomic::Ordering;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
@@ -70,12 +71,22 @@ pub(crate) extern "C" fn ndriver_net_tx_done(inst: *mut Instance, token: *mut c_
     }
 }
 
-/// Whether `[at, at + len)` lies in memory the instance holds: a coherent DMA buffer (a
-/// receive buffer) or a block from `ndriver_alloc`. Checked for every frame: otherwise
-/// a driver could copy any kernel memory it can name into an skb and off the machine.
-fn frame_held(st: &InstanceState, at: usize, len: usize) -> bool {
+/// A fresh skb with a copy of the `len` bytes at `data`, if they lie in memory the
+/// instance holds (a coherent DMA buffer, a block from `ndriver_alloc`); `None` if not.
+/// Checked for every frame: otherwise a driver could copy any kernel memory it can name
+/// into an skb and off the machine. The copy is made with the undo list locked, so a
+/// block another context of the instance frees meanwhile (a release forgets it under
+/// that lock first) is held for the whole copy or refused, never read once freed.
+fn copy_held(st: &InstanceState, nd: &NetDev, data: *const u8, len: usize) -> Option<Result<Skb>> {
     let undo = st.undo.lock();
-    undo.covers(Kind::DmaCoherent, at, len) || undo.covers(Kind::Memory, at, len)
+    let at = data as usize;
+    if !undo.covers(Kind::DmaCoherent, at, len) && !undo.covers(Kind::Memory, at, len) {
+        return None;
+    }
+    // SAFETY: `[data, data + len)` lies in one block the instance holds (checked above),
+    // allocated as long as the undo list is locked.
+    let frame = unsafe { core::slice::from_raw_parts(data, len) };
+    Some(nd.copy_frame(frame))
 }
 
 /// Delivers a received frame (`len` bytes at `data`, copied): through NAPI's GRO when
@@ -111,20 +122,20 @@ pub(crate) extern "C" fn ndriver_net_rx(
         ));
         return EINVAL.to_errno();
     }
-    if !frame_held(st, data as usize, len as usize) {
-        st.misuse(format_args!(
-            "ndriver_net_rx of a {} byte frame at {:p}, outside its memory",
-            len, data
-        ));
-        return EINVAL.to_errno();
-    }
-    // SAFETY: the frame lies in memory the instance holds (checked above), which stays
-    // allocated while the driver's call runs; its length is bounded above.
-    let frame = unsafe { core::slice::from_raw_parts(data, len as usize) };
-    let r = if napi != 0 {
-        nic::gro_receive(dev, frame)
-    } else {
-        nd.receive(frame)
+    let r = match copy_held(st, nd, data, len as usize) {
+        None => {
+            st.misuse(format_args!(
+                "ndriver_net_rx of a {} byte frame at {:p}, outside its memory",
+                len, data
+            ));
+            return EINVAL.to_errno();
+        }
+        Some(Ok(skb)) if napi != 0 => nic::gro_receive(dev, skb),
+        Some(Ok(skb)) => {
+            nd.receive(skb);
+            Ok(())
+        }
+        Some(Err(e)) => Err(e),
     };
     match r {
         Ok(()) => {

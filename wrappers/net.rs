@@ -54,12 +54,16 @@ mod raw {
         pub(super) fn ndriver_skb_get(skb: *mut c_void);
         pub(super) fn ndriver_skb_consume_any(skb: *mut c_void);
         pub(super) fn ndriver_skb_free_any(skb: *mut c_void);
-        pub(super) fn ndriver_skb_rx(
+        pub(super) fn ndriver_skb_rx_copy(
             nd: *mut net_device,
-            napi: *mut napi_struct,
             data: *const c_void,
             len: c_uint,
-        ) -> c_int;
+        ) -> *mut c_void;
+        pub(super) fn ndriver_skb_rx_deliver(
+            nd: *mut net_device,
+            napi: *mut napi_struct,
+            skb: *mut c_void,
+        );
         pub(super) fn ndriver_skb_requeue(skb: *mut c_void) -> c_int;
         pub(super) fn ndriver_skb_queue_len(q: *mut sk_buff_head) -> c_uint;
         pub(super) fn ndriver_skb_new(len: c_uint) -> *mut c_void;
@@ -298,23 +302,28 @@ impl NetDev {
         unsafe { SkbQueue::from_raw(q) }
     }
 
-    /// Hands a received frame to the stack (copied into a fresh skb) through the
-    /// backlog (`netif_rx`, any context). `ENOMEM`: dropped.
-    pub(crate) fn receive(&self, frame: &[u8]) -> Result {
-        // SAFETY: `self` is a live placeholder (type invariant); a NULL NAPI context takes
-        // `netif_rx`; `frame` is readable for its length.
-        kernel::error::to_result(unsafe {
-            raw::ndriver_skb_rx(
-                self.as_raw(),
-                core::ptr::null_mut(),
-                frame.as_ptr().cast(),
-                frame.len() as c_uint,
-            )
-        })
+    /// A fresh skb holding a copy of `frame`, received on the placeholder, for
+    /// [`NetDev::receive`] or [`NetDev::receive_napi`]. Any context, interrupts off
+    /// included. `ENOMEM`: none could be had.
+    pub(crate) fn copy_frame(&self, frame: &[u8]) -> Result<Skb> {
+        let len = c_uint::try_from(frame.len()).map_err(|_| EINVAL)?;
+        // SAFETY: `self` is a live placeholder (type invariant); `frame` is readable for
+        // its length and copied before this returns.
+        let p = unsafe { raw::ndriver_skb_rx_copy(self.as_raw(), frame.as_ptr().cast(), len) };
+        // SAFETY: NULL, or a fresh skb on no list that nobody else knows of.
+        unsafe { Skb::from_raw(p) }.ok_or(ENOMEM)
     }
 
-    /// Hands a received frame to the stack (copied into a fresh skb) through the GRO of
-    /// `napi` (`napi_gro_receive`). `ENOMEM`: dropped.
+    /// Hands a received frame ([`NetDev::copy_frame`]) to the stack through the backlog
+    /// (`netif_rx`, any context).
+    pub(crate) fn receive(&self, skb: Skb) {
+        // SAFETY: `self` is a live placeholder (type invariant); a NULL NAPI context takes
+        // `netif_rx`; the skb, a received one this handle owned, passes to the stack.
+        unsafe { raw::ndriver_skb_rx_deliver(self.as_raw(), core::ptr::null_mut(), skb.into_raw()) }
+    }
+
+    /// Hands a received frame ([`NetDev::copy_frame`]) to the stack through the GRO of
+    /// `napi` (`napi_gro_receive`).
     ///
     /// # Safety
     ///
@@ -322,18 +331,11 @@ impl NetDev {
     /// (on its CPU, not from an interrupt taken meanwhile nor from anything the stack runs
     /// for a frame it delivers), before it completed the context ([`Napi::complete`]). The
     /// context's GRO state is its poll's alone, without a lock.
-    pub(crate) unsafe fn receive_napi(&self, napi: &Napi, frame: &[u8]) -> Result {
+    pub(crate) unsafe fn receive_napi(&self, napi: &Napi, skb: Skb) {
         // SAFETY: `self` is a live placeholder (type invariant); `napi` a live NAPI context
         // (type invariant of `Napi`) whose poll runs this and owns it (this function's
-        // contract); `frame` is readable for its length.
-        kernel::error::to_result(unsafe {
-            raw::ndriver_skb_rx(
-                self.as_raw(),
-                napi.as_raw(),
-                frame.as_ptr().cast(),
-                frame.len() as c_uint,
-            )
-        })
+        // contract); the skb, a received one this handle owned, passes to the stack.
+        unsafe { raw::ndriver_skb_rx_deliver(self.as_raw(), napi.as_raw(), skb.into_raw()) }
     }
 }
 

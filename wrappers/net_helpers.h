@@ -37,8 +37,10 @@ bool ndriver_skb_linear(struct sk_buff *skb);
 void ndriver_skb_get(struct sk_buff *skb);
 void ndriver_skb_consume_any(struct sk_buff *skb);
 void ndriver_skb_free_any(struct sk_buff *skb);
-int ndriver_skb_rx(struct net_device *nd, struct napi_struct *napi,
-		   const void *data, unsigned int len);
+struct sk_buff *ndriver_skb_rx_copy(struct net_device *nd, const void *data,
+				    unsigned int len);
+void ndriver_skb_rx_deliver(struct net_device *nd, struct napi_struct *napi,
+			    struct sk_buff *skb);
 int ndriver_skb_requeue(struct sk_buff *skb);
 unsigned int ndriver_skb_queue_len(struct sk_buff_head *q);
 struct sk_buff *ndriver_skb_new(unsigned int len);

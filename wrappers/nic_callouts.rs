@@ -117,20 +117,6 @@ impl Dev {
         unsafe { api::ndriver_net_tx_done(self.handle(), token, sent as u32) }
     }
 
-    /// Hands a received frame to the stack (copied). `napi`: from `poll` itself, before
-    /// [`Dev::napi_complete`].
-    pub(crate) fn rx(&self, frame: &[u8], napi: bool) -> Result {
-        // SAFETY: the live instance; `frame` is readable for its length.
-        kernel::error::to_result(unsafe {
-            api::ndriver_net_rx(
-                self.handle(),
-                frame.as_ptr(),
-                frame.len() as u32,
-                napi as u32,
-            )
-        })
-    }
-
     /// Schedules the NAPI poll.
     pub(crate) fn napi_schedule(&self) -> bool {
         // SAFETY: the live instance.

@@ -45,24 +45,31 @@ void ndriver_skb_free_any(struct sk_buff *skb)
 }
 
 /*
- * A received frame of `len` bytes at `data`, copied into a fresh skb and handed to
- * the stack: through GRO when `napi` is given (NAPI poll), else through the backlog
- * (any context). 0, or -ENOMEM when no skb could be had (the frame is dropped).
+ * A fresh skb holding a copy of the `len` bytes at `data`, a frame received on `nd`,
+ * or NULL when none could be had. Any context, interrupts off included.
  */
-int ndriver_skb_rx(struct net_device *nd, struct napi_struct *napi,
-		   const void *data, unsigned int len)
+struct sk_buff *ndriver_skb_rx_copy(struct net_device *nd, const void *data,
+				    unsigned int len)
 {
 	struct sk_buff *skb = netdev_alloc_skb_ip_align(nd, len);
 
-	if (!skb)
-		return -ENOMEM;
-	skb_put_data(skb, data, len);
+	if (skb)
+		skb_put_data(skb, data, len);
+	return skb;
+}
+
+/*
+ * Hands a received skb (ndriver_skb_rx_copy) to the stack, which owns it from now on:
+ * through GRO when `napi` is given (NAPI poll), else through the backlog (any context).
+ */
+void ndriver_skb_rx_deliver(struct net_device *nd, struct napi_struct *napi,
+			    struct sk_buff *skb)
+{
 	skb->protocol = eth_type_trans(skb, nd);
 	if (napi)
 		napi_gro_receive(napi, skb);
 	else
 		netif_rx(skb);
-	return 0;
 }
 
 /* Sends an skb again through the stack (process context). */

@@ -726,8 +726,8 @@ seed_for_bit() {
 
 # call_site MODULE SUFFIX CALLEE [AFTER]: MODULE:symbol+offset of the first call of
 # CALLEE in MODULE's function whose symbol ends in SUFFIX (the call instruction whose
-# relocation names CALLEE), and with AFTER given, the first one after an instruction
-# containing AFTER. Read from the module's disassembly: a site placed there fires in
+# relocation names exactly CALLEE), and with AFTER given, the first one after a
+# non-call instruction containing AFTER. Read from the module's disassembly: a site placed there fires in
 # the middle of the function's work (27-nic-tx-stall, 32-nic-jumbo).
 call_site() {
 	local mod=$1 suffix=$2 callee=$3 after=${4-} sym a rest base= armed= call= at=
@@ -737,7 +737,7 @@ call_site() {
 	while read -r a rest; do
 		case "$a $rest" in
 		*"<$sym>:"*) base=$a ;;
-		*R_X86_64*"$callee"*) [ -n "$call" ] && { at=$call; break; } ;;
+		*R_X86_64_*[[:space:]]"$callee"[-+]*) [ -n "$call" ] && { at=$call; break; } ;;
 		*R_X86_64*) ;;
 		*" call "*) [ -n "$armed" ] && call=${a%:} ;;
 		*)

@@ -33,7 +33,7 @@ load_nic
 for impl in e1000-napi e1000-irq; do
 	mod=ndriver_${impl//-/_}
 	echo "$impl" > "$NIC/swap" || fail "swap to $impl"
-	site=$(call_site "$mod" NicDriver4open writel "$TCTL_ON") || fail "$impl: no TCTL write found in $mod's open (its code changed?)"
+	site=$(call_site "$mod" NicDriver4open rust_helper_writel "$TCTL_ON") || fail "$impl: no TCTL write found in $mod's open (its code changed?)"
 	busybox ping -q -c 1 -W 5 $PEER > /dev/null || fail "$impl: no ping before the fault"
 	r0=$(nstat recoveries)
 	s0=$(nstat tx_stalls)
