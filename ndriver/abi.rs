@@ -18,7 +18,7 @@ pub(crate) mod pci_ids;
 pub(crate) use pci_ids::PciId;
 
 /// Layout version of everything in this file (and of [`PciId`]).
-pub(crate) const ABI_VERSION: u32 = 6;
+pub(crate) const ABI_VERSION: u32 = 7;
 
 /// Static description of one implementation of a device class.
 #[repr(C)]
@@ -124,6 +124,31 @@ impl From<TestdevEntry> for u32 {
     }
 }
 
+/// `kind` of `ndriver_keep` and `ndriver_adopt` (warm restart): the enabled PCI
+/// function (`obj` ignored).
+pub(crate) const KEEP_PCI_ENABLE: u32 = 1;
+/// `kind`: a claimed and mapped BAR (`obj` its mapping; adopted: `cpu` the mapping,
+/// `len` the BAR number).
+pub(crate) const KEEP_IOMAP: u32 = 2;
+/// `kind`: the interrupt line (`obj` ignored): it stays requested, its handler runs the
+/// adopter's `devirq` once the adopter serves.
+pub(crate) const KEEP_IRQ: u32 = 3;
+/// `kind`: a coherent DMA buffer (`obj` its CPU address; adopted: `cpu`, `len`, `dma`).
+pub(crate) const KEEP_DMA_COHERENT: u32 = 4;
+
+/// A resource `ndriver_adopt` handed to the adopting instance (see the `KEEP_*` kinds
+/// for what each field holds; 0 where a kind has no such value).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Adopted {
+    /// CPU address (a BAR mapping, a coherent buffer).
+    pub(crate) cpu: u64,
+    /// Length in bytes, or the BAR number.
+    pub(crate) len: u64,
+    /// Bus address of a coherent buffer.
+    pub(crate) dma: u64,
+}
+
 /// `dir` of `ndriver_dma_map`: the device reads the buffer.
 pub(crate) const DMA_TO_DEVICE: u32 = 1;
 /// `dir` of `ndriver_dma_map`: the device writes the buffer.
@@ -180,6 +205,12 @@ pub(crate) struct NicOps {
     pub(crate) timer: unsafe extern "C" fn(inst: *mut Instance, arg: u64) -> i64,
     /// A work item of the instance runs (process context; `arg` is its cookie).
     pub(crate) work: unsafe extern "C" fn(inst: *mut Instance, arg: u64) -> i64,
+    /// Warm restart (optional, NULL for none): starts the instance in place of `probe`
+    /// on a device its implementation's previous instance left running, taking back
+    /// what that one kept (`ndriver_adopt`) and checking the device state it inherits.
+    /// 0, or a negative errno after which the framework restarts cold (`probe`).
+    /// Process context.
+    pub(crate) adopt: Option<unsafe extern "C" fn(inst: *mut Instance) -> c_int>,
     /// The largest MTU the implementation takes: the placeholder's maximum once an
     /// instance of it serves (bounded by the framework).
     pub(crate) max_mtu: u32,
@@ -198,7 +229,7 @@ pub(crate) struct NicHwStats {
 }
 
 /// Names of the `nic` entry points, in the order of [`NicEntry`].
-pub(crate) const NIC_ENTRIES: [&str; 15] = [
+pub(crate) const NIC_ENTRIES: [&str; 16] = [
     "probe",
     "configure",
     "remove",
@@ -214,6 +245,7 @@ pub(crate) const NIC_ENTRIES: [&str; 15] = [
     "devirq",
     "timer",
     "work",
+    "adopt",
 ];
 
 /// Index of a `nic` entry point, as passed to `ndriver_fault_point`.
@@ -250,6 +282,8 @@ pub(crate) enum NicEntry {
     Timer = 13,
     /// [`NicOps::work`].
     Work = 14,
+    /// [`NicOps::adopt`].
+    Adopt = 15,
 }
 
 impl From<NicEntry> for u32 {

@@ -88,6 +88,7 @@ fn time_undo_pair(n: u64) -> Option<u64> {
         aux: 0,
         ctx: 0,
         depends_on: 0,
+        kept: None,
         undo: undo_nothing,
     };
     for obj in 1..=8 {

@@ -43,6 +43,8 @@
 //!   the guard captured, kept from the failed call to its recovery, and the ring of the
 //!   newest reports (`reports` in debugfs);
 //! - `swap.rs`: orderly swaps and periodic rejuvenation (its work item);
+//! - `warm.rs`: warm restart: the resources a failed instance kept, held by the device
+//!   for the next instance of its implementation to adopt;
 //! - `api.rs`: [`DeviceApi`] and its implementation (and `ServedDevice`'s): the
 //!   registry's hooks, shutdown and the debugfs files.
 //!
@@ -71,6 +73,8 @@ mod report;
 mod state;
 #[path = "device/swap.rs"]
 mod swap;
+#[path = "device/warm.rs"]
+mod warm;
 
 pub(crate) use admission::Admitted;
 pub(crate) use api::DeviceApi;

@@ -8,7 +8,7 @@
 //! the framework cannot take back.
 
 use crate::abi::{self, ImplDesc};
-use crate::undo::action_list::ActionList;
+use crate::undo::action_list::{Action, ActionList, Kind};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use kernel::bindings;
 use kernel::ffi::c_void;
@@ -78,6 +78,11 @@ pub(crate) trait ServedDevice: Send + Sync {
     fn pci_dev(&self) -> *mut bindings::pci_dev;
     /// The name of the device's interrupt handlers.
     fn irq_name(&self) -> &'static CStr;
+    /// The action of `kind` the device's previous instance kept under `role`, taken
+    /// out of the kept set for `st`, which adopts it (the caller records it in `st`'s
+    /// undo list); `None` unless `st` is the device's starting instance, of the
+    /// implementation that kept it, and such an action is kept (warm restart).
+    fn adopt(&self, st: &InstanceState, kind: Kind, role: u32) -> Option<Action>;
 }
 
 /// The framework's state for one instance.

@@ -37,6 +37,11 @@ pub(crate) struct Policy {
     /// lock taken by abandoned kernel code stays taken; both are left to the kernel (an
     /// oops that ends the calling task, or a panic in interrupt context).
     pub(crate) kernel_bug: bool,
+    /// Recover a failure warm where the implementation, the failed entry point and what
+    /// the instance held allow it: the next instance adopts the resources the dead one
+    /// kept instead of resetting the device (`Documentation/design.rst`, "Warm
+    /// restart"). Off: every recovery is cold.
+    pub(crate) warm: bool,
 }
 
 impl Policy {
@@ -52,6 +57,7 @@ impl Policy {
         guard: true,
         mem_kb: 256,
         kernel_bug: false,
+        warm: true,
     };
 
     /// Shortest rejuvenation period: each one stops the device for a swap.

@@ -32,6 +32,29 @@ impl Cause {
     }
 }
 
+/// How a new instance took the device over (`level=` in `recoveries` and reports).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Level {
+    /// The dead instance was undone entirely (DMA stopped first) and the new one probed
+    /// the device afresh, with the configuration replayed.
+    #[default]
+    Cold,
+    /// The new instance adopted what the dead one kept (rings, buffers, registers,
+    /// interrupt line) without a device reset (`Documentation/design.rst`, "Warm
+    /// restart").
+    Warm,
+}
+
+impl Level {
+    /// Name in `recoveries` and reports.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Level::Cold => "cold",
+            Level::Warm => "warm",
+        }
+    }
+}
+
 /// Phase times of one recovery, in nanoseconds (nDriver's Table 1 phases).
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Phases {
@@ -98,6 +121,8 @@ pub(crate) struct Record {
     pub(crate) undone: usize,
     /// Phase times.
     pub(crate) phases: Phases,
+    /// How the new instance took over.
+    pub(crate) level: Level,
 }
 
 /// Recoveries kept for `recoveries` (the newest).
@@ -127,6 +152,13 @@ pub(crate) struct Counters {
     pub(crate) giveups: AtomicU64,
     /// Undo actions run over all recoveries.
     pub(crate) undone: AtomicU64,
+    /// Recoveries from a failure whose new instance adopted the kept resources.
+    pub(crate) warm: AtomicU64,
+    /// Recoveries from a failure that undid everything and probed afresh.
+    pub(crate) cold: AtomicU64,
+    /// Adoptions refused (the driver's `adopt` failed, faulted, or left kept resources
+    /// unadopted) and followed by a cold start.
+    pub(crate) warm_fallbacks: AtomicU64,
 }
 
 /// The counters a device exports to the usual tools (`ethtool -S`) before the
@@ -186,6 +218,9 @@ impl Counters {
             rejuvenations: AtomicU64::new(0),
             giveups: AtomicU64::new(0),
             undone: AtomicU64::new(0),
+            warm: AtomicU64::new(0),
+            cold: AtomicU64::new(0),
+            warm_fallbacks: AtomicU64::new(0),
         }
     }
 
@@ -221,7 +256,10 @@ impl Counters {
         writeln!(f, "swaps {}", self.swaps.load(Relaxed))?;
         writeln!(f, "rejuvenations {}", self.rejuvenations.load(Relaxed))?;
         writeln!(f, "giveups {}", self.giveups.load(Relaxed))?;
-        writeln!(f, "undone_actions {}", self.undone.load(Relaxed))
+        writeln!(f, "undone_actions {}", self.undone.load(Relaxed))?;
+        writeln!(f, "recoveries_warm {}", self.warm.load(Relaxed))?;
+        writeln!(f, "recoveries_cold {}", self.cold.load(Relaxed))?;
+        writeln!(f, "warm_fallbacks {}", self.warm_fallbacks.load(Relaxed))
     }
 }
 
@@ -229,12 +267,13 @@ impl Counters {
 pub(crate) fn show_record(f: &mut fmt::Formatter<'_>, r: &Record, entries: &[&str]) -> fmt::Result {
     writeln!(
         f,
-        "{} cause={} entry={} gen={} undone={} {}",
+        "{} cause={} entry={} gen={} undone={} {} level={}",
         r.seq,
         r.cause.name(),
         entries.get(r.entry).copied().unwrap_or("-"),
         r.generation,
         r.undone,
-        r.phases
+        r.phases,
+        r.level.name()
     )
 }

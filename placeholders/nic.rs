@@ -364,6 +364,7 @@ impl Class for Nic {
     const PROBE: usize = NicEntry::Probe as usize;
     const CONFIGURE: usize = NicEntry::Configure as usize;
     const REMOVE: usize = NicEntry::Remove as usize;
+    const ADOPT: Option<usize> = Some(NicEntry::Adopt as usize);
     // A transmit that reaches QEMU's e1000 runs the device model in the vCPU, and a
     // vCPU of a loaded TCG host can stall for tens of milliseconds: a 50 ms floor
     // took such stalls for hangs.
@@ -392,6 +393,37 @@ impl Class for Nic {
     unsafe fn probe(ops: *const c_void, h: *mut Instance) -> i64 {
         // SAFETY: per the trait's contract.
         unsafe { (table(ops).probe)(h) as i64 }
+    }
+
+    unsafe fn has_adopt(ops: *const c_void) -> bool {
+        // SAFETY: per the trait's contract.
+        unsafe { table(ops) }.adopt.is_some()
+    }
+
+    unsafe fn adopt(ops: *const c_void, h: *mut Instance) -> i64 {
+        // SAFETY: per the trait's contract.
+        match unsafe { table(ops) }.adopt {
+            // SAFETY: per the trait's contract, `h` is a live instance of this table.
+            Some(f) => unsafe { f(h) as i64 },
+            None => EOPNOTSUPP.to_errno() as i64,
+        }
+    }
+
+    /// Warm after a failure in the data path or an asynchronous entry point, which
+    /// changes no configuration, and only while the instance holds no transmit: what the
+    /// device still sends from a dead instance's ring after the recovery is not yet told
+    /// apart from what it never will (so such a recovery is cold, and the transmits are
+    /// settled from the stopped device's ring as before).
+    fn warm_ok(dev: &NicDev, _st: &InstanceState, entry: usize) -> bool {
+        const WARM_ENTRIES: [NicEntry; 6] = [
+            NicEntry::StartXmit,
+            NicEntry::Poll,
+            NicEntry::DevIrq,
+            NicEntry::GetStats64,
+            NicEntry::Timer,
+            NicEntry::Work,
+        ];
+        WARM_ENTRIES.iter().any(|e| *e as usize == entry) && dev.class.tx.held() == 0
     }
 
     unsafe fn configure(ops: *const c_void, h: *mut Instance, key: u32, value: u64) -> i64 {
@@ -425,16 +457,19 @@ impl Class for Nic {
         unsafe { f(h, arg) }
     }
 
-    fn discarding(dev: &NicDev, st: &InstanceState) {
+    fn discarding(dev: &NicDev, st: &InstanceState, warm: bool) {
         // What the device sent is done; take back the rest before the next instance
-        // is admitted: sent again once it serves (`redirected`).
+        // is admitted: sent again once it serves (`redirected`). (Warm only when the
+        // instance holds none: `warm_ok`.)
         dev.class.complete_sent(st);
         if let Some(nd) = dev.class.netdev() {
             let q = nd.resend();
             dev.class.tx.reclaim(st.generation + 1, |skb| q.push(skb));
         }
         let ring = dev.class.ring.lock().take();
-        let Some(r) = ring else {
+        // Warm: the receive ring is kept with the frames the device filled in, which the
+        // adopter delivers; none is lost.
+        let Some(r) = ring.filter(|_| !warm) else {
             return;
         };
         // Registered by this instance, in a DMA buffer it still holds (it may have

@@ -93,6 +93,10 @@ pub(crate) struct Action {
     /// CPU address, a recorded reset's BAR mapping), or 0: that one may not be given
     /// back while this one is held ([`ActionList::dependent`]).
     pub(crate) depends_on: usize,
+    /// The instance asked for the resource to survive it (`ndriver_keep`), under this
+    /// role, so that the next instance of its implementation can adopt it (warm
+    /// restart; `Documentation/design.rst`, "Warm restart"); `None`: undone with it.
+    pub(crate) kept: Option<u32>,
     /// How to give it back.
     pub(crate) undo: UndoFn,
 }
@@ -182,6 +186,93 @@ impl ActionList {
         })
     }
 
+    /// Marks the newest action holding `obj` (of `kind`) to be kept under `role`.
+    /// `false` (nothing marked) if `obj` is not held, is kept already, or another kept
+    /// action of `kind` has `role`: roles name kept resources one to one.
+    pub(crate) fn keep(&mut self, kind: Kind, obj: usize, role: u32) -> bool {
+        if self
+            .actions
+            .iter()
+            .any(|a| a.kind == kind && a.kept == Some(role))
+        {
+            return false;
+        }
+        match self
+            .actions
+            .iter_mut()
+            .rev()
+            .find(|a| a.kind == kind && a.obj == obj)
+        {
+            Some(a) if a.kept.is_none() => {
+                a.kept = Some(role);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether what this list holds allows a warm restart: some action is kept, and
+    /// every resource the device may still reach by DMA is kept (every coherent buffer;
+    /// no streaming mapping, which lends memory the framework does not own), and no
+    /// recorded reset is held (its undo would reset the device anyway). Then the device
+    /// may keep running while the unkept rest is given back: whatever it writes lands
+    /// in kept memory.
+    pub(crate) fn warm_ok(&self) -> bool {
+        self.actions.iter().any(|a| a.kept.is_some())
+            && self.actions.iter().all(|a| match a.kind {
+                Kind::DmaCoherent => a.kept.is_some(),
+                Kind::DmaMapping | Kind::Reset => false,
+                _ => true,
+            })
+    }
+
+    /// Moves the kept actions out (oldest first, as they were recorded), leaving the
+    /// rest. All or nothing: on failure (no memory) the list is as it was.
+    pub(crate) fn take_kept(&mut self) -> Result<Self> {
+        let n = self.actions.iter().filter(|a| a.kept.is_some()).count();
+        let mut kept = Self::new();
+        // Room first: no move below can then fail for memory.
+        kept.actions.reserve(n, GFP_KERNEL)?;
+        let mut i = 0;
+        while i < self.actions.len() {
+            if self.actions[i].kept.is_none() {
+                i += 1;
+                continue;
+            }
+            let Ok(a) = self.actions.remove(i) else {
+                break;
+            };
+            if a.kind == Kind::Memory {
+                self.memory = self.memory.saturating_sub(a.arg);
+            }
+            // Within the capacity reserved above: does not allocate.
+            if kept.record(a).is_err() {
+                // Unreachable; put it back rather than lose it.
+                if a.kind == Kind::Memory {
+                    self.memory = self.memory.saturating_add(a.arg);
+                }
+                let _ = self.actions.insert_within_capacity(i, a);
+                break;
+            }
+        }
+        Ok(kept)
+    }
+
+    /// Takes the kept action of `kind` with `role` out of the list, if there is one;
+    /// it is no longer marked kept (its new owner may keep it again).
+    pub(crate) fn take_role(&mut self, kind: Kind, role: u32) -> Option<Action> {
+        let i = self
+            .actions
+            .iter()
+            .position(|a| a.kind == kind && a.kept == Some(role))?;
+        let mut a = self.actions.remove(i).ok()?;
+        if kind == Kind::Memory {
+            self.memory = self.memory.saturating_sub(a.arg);
+        }
+        a.kept = None;
+        Some(a)
+    }
+
     /// Bytes of memory held.
     pub(crate) fn memory(&self) -> usize {
         self.memory
@@ -254,6 +345,7 @@ mod tests {
             aux: 0,
             ctx: 0,
             depends_on,
+            kept: None,
             undo: log_undo,
         }
     }
@@ -349,6 +441,73 @@ mod tests {
         assert_eq!(l.dependent(&bar).map(|d| d.obj), Some(0xd0));
         // Only memory, coherent buffers and BAR mappings have dependents.
         assert!(l.dependent(&action(Kind::Timer, 0x8000, 0, 0)).is_none());
+        Ok(())
+    }
+
+    #[test]
+    fn keep_marks_one_role_each() -> Result {
+        let mut l = ActionList::new();
+        l.record(action(Kind::DmaCoherent, 0x1000, 0x100, 0))?;
+        l.record(action(Kind::DmaCoherent, 0x2000, 0x100, 0))?;
+        l.record(action(Kind::Irq, 0x3000, 0, 0))?;
+        assert!(l.keep(Kind::DmaCoherent, 0x1000, 1));
+        // Kept already, a role taken, another kind's address, an address not held.
+        assert!(!l.keep(Kind::DmaCoherent, 0x1000, 2));
+        assert!(!l.keep(Kind::DmaCoherent, 0x2000, 1));
+        assert!(!l.keep(Kind::Irq, 0x1000, 3));
+        assert!(!l.keep(Kind::DmaCoherent, 0x4000, 3));
+        // One role per kind: the same role for another kind is fine.
+        assert!(l.keep(Kind::Irq, 0x3000, 1));
+        Ok(())
+    }
+
+    #[test]
+    fn warm_needs_every_dma_buffer_kept() -> Result {
+        let mut l = ActionList::new();
+        l.record(action(Kind::PciEnable, 0x10, 0, 0))?;
+        l.record(action(Kind::Memory, 0x100, 64, 0))?;
+        l.record(action(Kind::DmaCoherent, 0x1000, 0x100, 0))?;
+        // Nothing kept: cold.
+        assert!(!l.warm_ok());
+        assert!(l.keep(Kind::PciEnable, 0x10, 0));
+        // A coherent buffer the device may write is not kept: cold.
+        assert!(!l.warm_ok());
+        assert!(l.keep(Kind::DmaCoherent, 0x1000, 0));
+        // Unkept memory the device cannot reach is given back: warm.
+        assert!(l.warm_ok());
+        // A streaming mapping lends memory the framework does not own: cold.
+        l.record(action(Kind::DmaMapping, 0xa0, 0x10, 0x100))?;
+        assert!(!l.warm_ok());
+        assert!(l.forget(Kind::DmaMapping, 0xa0).is_some());
+        // A recorded reset would reset the device anyway: cold.
+        l.record(action(Kind::Reset, 0xc0, 0, 0x8000))?;
+        assert!(!l.warm_ok());
+        Ok(())
+    }
+
+    #[test]
+    fn take_kept_and_adopt_by_role() -> Result {
+        let mut l = ActionList::new();
+        l.record(action(Kind::PciEnable, 0x10, 0, 0))?;
+        l.record(action(Kind::Memory, 0x100, 64, 0))?;
+        l.record(action(Kind::DmaCoherent, 0x1000, 0x100, 0))?;
+        l.record(action(Kind::DmaCoherent, 0x2000, 0x100, 0))?;
+        assert!(l.keep(Kind::PciEnable, 0x10, 0));
+        assert!(l.keep(Kind::DmaCoherent, 0x2000, 7));
+        assert!(l.keep(Kind::DmaCoherent, 0x1000, 3));
+        let mut kept = l.take_kept()?;
+        assert_eq!(l.len(), 1);
+        assert_eq!(l.memory(), 64);
+        assert_eq!(kept.len(), 3);
+        // Adopted by kind and role, once; a role or kind never kept finds nothing.
+        let a = kept
+            .take_role(Kind::DmaCoherent, 7)
+            .map(|a| (a.obj, a.kept));
+        assert_eq!(a, Some((0x2000, None)));
+        assert!(kept.take_role(Kind::DmaCoherent, 7).is_none());
+        assert!(kept.take_role(Kind::Irq, 0).is_none());
+        assert!(kept.take_role(Kind::DmaCoherent, 0).is_none());
+        assert_eq!(kept.len(), 2);
         Ok(())
     }
 

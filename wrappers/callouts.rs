@@ -75,6 +75,7 @@ pub(crate) extern "C" fn ndriver_alloc(
         aux: 0,
         ctx: 0,
         depends_on: 0,
+        kept: None,
         undo: undo_alloc,
     };
     if !record(st, action) {

@@ -56,6 +56,22 @@ unsafe extern "C" {
     pub(crate) fn ndriver_request_irq(inst: *mut Instance) -> c_int;
     /// Frees it.
     pub(crate) fn ndriver_free_irq(inst: *mut Instance);
+    /// Keeps resource `obj` of `kind` (`abi::KEEP_*`) across a warm restart under
+    /// `role`; 0 or a negative errno (a misuse).
+    pub(crate) fn ndriver_keep(
+        inst: *mut Instance,
+        kind: u32,
+        obj: *const c_void,
+        role: u32,
+    ) -> c_int;
+    /// Adopts the resource of `kind` kept under `role` (only in `adopt`); 0, `-ENOENT`
+    /// for none, or another negative errno (a misuse).
+    pub(crate) fn ndriver_adopt(
+        inst: *mut Instance,
+        kind: u32,
+        role: u32,
+        out: *mut crate::abi::Adopted,
+    ) -> c_int;
     /// A coherent DMA buffer (CPU address; bus address in `*dma`); NULL on failure.
     pub(crate) fn ndriver_dma_alloc(inst: *mut Instance, size: usize, dma: *mut u64)
         -> *mut c_void;

@@ -113,6 +113,7 @@ pub(crate) extern "C" fn ndriver_timer_setup(inst: *mut abi::Instance, cookie: u
         aux: 0,
         ctx: 0,
         depends_on: 0,
+        kept: None,
         undo: undo_timer,
     };
     if record(st, action) {
@@ -244,6 +245,7 @@ pub(crate) extern "C" fn ndriver_work_setup(inst: *mut abi::Instance, cookie: u6
         aux: 0,
         ctx: 0,
         depends_on: 0,
+        kept: None,
         undo: undo_work,
     };
     if record(st, action) {

@@ -82,6 +82,7 @@ pub(crate) extern "C" fn ndriver_pci_iomap(inst: *mut abi::Instance, bar: u32) -
         aux: 0,
         ctx: p as usize,
         depends_on: 0,
+        kept: None,
         undo: undo_iomap,
     };
     if record(st, action) {

@@ -61,6 +61,7 @@ pub(crate) extern "C" fn ndriver_dma_alloc(
         aux: handle as usize,
         ctx: p as usize,
         depends_on: 0,
+        kept: None,
         undo: undo_dma_alloc,
     };
     if !record(st, action) {
@@ -224,6 +225,7 @@ pub(crate) extern "C" fn ndriver_dma_map(
         ctx: p as usize,
         // The memory may not be freed while the device can reach it through this.
         depends_on: ptr as usize,
+        kept: None,
         undo: undo_dma_map,
     };
     if let Err(e) = list.record(action) {

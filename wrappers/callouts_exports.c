@@ -32,6 +32,9 @@ void *ndriver_pci_iomap(struct ndriver_instance *inst, u32 bar);
 void ndriver_pci_iounmap(struct ndriver_instance *inst, void *addr);
 int ndriver_request_irq(struct ndriver_instance *inst);
 void ndriver_free_irq(struct ndriver_instance *inst);
+struct ndriver_adopted;
+int ndriver_keep(struct ndriver_instance *inst, u32 kind, const void *obj, u32 role);
+int ndriver_adopt(struct ndriver_instance *inst, u32 kind, u32 role, struct ndriver_adopted *out);
 
 void ndriver_net_tx_done(struct ndriver_instance *inst, void *skb, u32 sent);
 int ndriver_net_rx(struct ndriver_instance *inst, const u8 *data, u32 len, u32 napi);
@@ -86,6 +89,8 @@ EXPORT_SYMBOL_GPL(ndriver_pci_bar_len);
 EXPORT_SYMBOL_GPL(ndriver_pci_iomap);
 EXPORT_SYMBOL_GPL(ndriver_pci_iounmap);
 EXPORT_SYMBOL_GPL(ndriver_request_irq);
+EXPORT_SYMBOL_GPL(ndriver_keep);
+EXPORT_SYMBOL_GPL(ndriver_adopt);
 EXPORT_SYMBOL_GPL(ndriver_free_irq);
 EXPORT_SYMBOL_GPL(ndriver_dma_alloc);
 EXPORT_SYMBOL_GPL(ndriver_dma_free);

@@ -13,9 +13,10 @@
 
 use super::{device_of, pci_of};
 use crate::abi;
-use crate::instance::{Event, InstanceState};
+use crate::instance::{Event, InstanceState, ServedDevice};
 use crate::undo::action_list::{Action, Kind};
 use crate::wrappers::callouts::{record, release};
+use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::bindings;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
@@ -29,11 +30,16 @@ use kernel::sync::{new_spinlock_irq, SpinLockIrq};
 ///
 /// - it lives in a `KBox` given up with `KBox::into_raw`, does not move (it is pinned
 ///   for `mask`), is the `dev_id` of the handler `irq_trampoline` on line `irq`, and is
-///   the `obj` of an `Irq` action in the undo list of the instance `st`; only that
-///   action's undo (`undo_irq`) frees it, after `free_irq`, so no handler runs with it
-///   when it goes;
-/// - `st` is the instance that requested the line, which outlives its undo list and so
-///   this action;
+///   the `obj` of an `Irq` action in the undo list of the instance `st`, or, while `st`
+///   is NULL, in the kept set of `device` (warm restart); only that action's undo
+///   (`undo_irq`) frees it, after `free_irq`, so no handler runs with it when it goes;
+/// - `st`, when not NULL, is the instance whose undo list holds the action, which
+///   outlives its undo list and so the action there; it is set NULL
+///   ([`keep_irq`]) before that instance goes, and a handler that loaded it before has
+///   returned by then (`synchronize_irq`); it is set to the adopting instance
+///   ([`adopt_irq`]) when the action moves into that instance's list;
+/// - `device` is the device of every instance `st` ever points at, which outlives its
+///   instances and its kept set;
 /// - `pdev` is the PCI function attached to `st`'s device when the line was requested,
 ///   which the device references until the function is detached, only after the
 ///   instance's undo; `irq` is its interrupt line (`pdev->irq`, not 0), and `intx_mask`
@@ -46,7 +52,8 @@ use kernel::sync::{new_spinlock_irq, SpinLockIrq};
 ///   `mask` masks nothing more.
 #[pin_data]
 struct IrqAction {
-    st: *const InstanceState,
+    st: AtomicPtr<InstanceState>,
+    device: *const (dyn ServedDevice + 'static),
     pdev: *mut bindings::pci_dev,
     irq: u32,
     /// The function's INTx disable bit works (`pci_intx_mask_supported`): the handler
@@ -83,9 +90,12 @@ struct MaskState {
 /// ndriver device on the line would lose its interrupts during this one's recovery.
 fn mask(a: &IrqAction) -> bool {
     let mut m = a.mask.lock();
-    // SAFETY: the instance lives until its undo list (which frees this line) ran.
-    let st = unsafe { &*a.st };
-    if m.freeing || device_of(st).serves(st) {
+    // SAFETY: the device outlives its instances and kept set, so this action.
+    let dev = unsafe { &*a.device };
+    // SAFETY: a non-NULL `st` is the instance holding the line, alive until it is set
+    // NULL and the handlers that loaded it have returned (`keep_irq`); we are one.
+    let st = unsafe { a.st.load(Ordering::Acquire).as_ref() };
+    if m.freeing || st.is_some_and(|st| dev.serves(st)) {
         return false;
     }
     if !a.intx_mask {
@@ -150,9 +160,13 @@ pub(crate) fn unmask_irqs(st: &InstanceState) {
 unsafe extern "C" fn irq_trampoline(irq: c_int, dev_id: *mut c_void) -> bindings::irqreturn_t {
     // SAFETY: per this function's contract; `free_irq` waits for us before it is freed.
     let a = unsafe { &*dev_id.cast::<IrqAction>() };
-    // SAFETY: the instance lives until its undo list (which frees this line) ran.
-    let st = unsafe { &*a.st };
-    match device_of(st).event(st, Event::DevIrq, irq as u64) {
+    // SAFETY: a non-NULL `st` is the instance holding the line, alive until it is set
+    // NULL and the running handlers returned (`keep_irq` waits for us).
+    let st = unsafe { a.st.load(Ordering::Acquire).as_ref() };
+    // A kept line (between two instances of a warm restart) has no instance: nobody
+    // can acknowledge the device, as below.
+    let r = st.and_then(|st| device_of(st).event(st, Event::DevIrq, irq as u64));
+    match r {
         Some(v) if v > 0 => bindings::irqreturn::IRQ_HANDLED,
         Some(_) => bindings::irqreturn::IRQ_NONE,
         // Nobody can acknowledge the device now: if it is the one signalling, hold its
@@ -199,9 +213,12 @@ pub(crate) extern "C" fn ndriver_request_irq(inst: *mut abi::Instance) -> c_int 
     // SAFETY: `p` is the attached, referenced function; the flag is set when it is
     // found and not changed after.
     let intx_mask = unsafe { (*p).broken_intx_masking() } == 0;
+    let device = st.device;
+    let me = core::ptr::from_ref(st).cast_mut();
     let Ok(ia) = KBox::pin_init(
         pin_init!(IrqAction {
-            st,
+            st: AtomicPtr::new(me),
+            device,
             pdev: p,
             irq,
             intx_mask,
@@ -216,8 +233,9 @@ pub(crate) extern "C" fn ndriver_request_irq(inst: *mut abi::Instance) -> c_int 
     let ia = KBox::into_raw(unsafe { Pin::into_inner_unchecked(ia) });
     // INVARIANT: `ia` is boxed for good; once `request_irq` succeeds it is the line's
     // `dev_id`, and it is recorded below (or, if that fails, undone at once), so only the
-    // undo frees it. `st`, `p`, `irq` and `intx_mask` are the instance, its attached
-    // function, that function's line and its INTx masking; nothing masked yet.
+    // undo frees it. `st`, `device`, `p`, `irq` and `intx_mask` are the instance, its
+    // device, its attached function, that function's line and its INTx masking; nothing
+    // masked yet.
     // SAFETY: `ia` stays valid until `free_irq` in the undo; the name is static.
     let r = unsafe {
         bindings::request_irq(
@@ -244,6 +262,7 @@ pub(crate) extern "C" fn ndriver_request_irq(inst: *mut abi::Instance) -> c_int 
         aux: 0,
         ctx: p as usize,
         depends_on: 0,
+        kept: None,
         undo: undo_irq,
     };
     if record(st, action) {
@@ -265,4 +284,40 @@ pub(crate) extern "C" fn ndriver_free_irq(inst: *mut abi::Instance) {
         Some(obj) => release(inst, Kind::Irq, obj, "ndriver_free_irq"),
         None => pr_warn!("{}: ndriver_free_irq without an IRQ\n", st.impl_name),
     }
+}
+
+/// The `Irq` action `a` moves from its instance's undo list into the device's kept set
+/// (warm restart): its handler stops reaching the instance, which is about to be freed,
+/// and holds the function's INTx masked while no instance serves, as for a quiesced one.
+/// Returns once no handler runs with the instance any more. Process context.
+///
+/// # Safety
+///
+/// `a` is a live `Irq` action taken out of the undo list of an instance that no longer
+/// runs and is not freed before this returns.
+pub(crate) unsafe fn keep_irq(a: &Action) {
+    // SAFETY: `obj` of a live `Irq` action is its `IrqAction`, freed only by its undo.
+    let r = unsafe { &*(a.obj as *const IrqAction) };
+    // INVARIANT: the action leaves the instance's list for the kept set; a handler that
+    // loaded the old pointer is waited for below, before the instance may go.
+    r.st.store(core::ptr::null_mut(), Ordering::Release);
+    // SAFETY: `irq` is the line this action requested and still holds; may sleep
+    // (process context, per the contract).
+    unsafe { bindings::synchronize_irq(r.irq) };
+}
+
+/// The kept `Irq` action `a` moves into the undo list of `st`, which adopted it: its
+/// handler reaches `st` from now on (once `st` serves; until then it masks, as for any
+/// starting instance).
+///
+/// # Safety
+///
+/// `a` is a live `Irq` action of the kept set of `st`'s device, and the caller records
+/// it in `st`'s undo list (or undoes it) before `st` goes.
+pub(crate) unsafe fn adopt_irq(a: &Action, st: &InstanceState) {
+    // SAFETY: `obj` of a live `Irq` action is its `IrqAction`, freed only by its undo.
+    let r = unsafe { &*(a.obj as *const IrqAction) };
+    // INVARIANT: `st` is of the same device (the caller's contract) and holds the
+    // action from now on.
+    r.st.store(core::ptr::from_ref(st).cast_mut(), Ordering::Release);
 }

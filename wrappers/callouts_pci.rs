@@ -88,6 +88,7 @@ fn pci_enable(inst: *mut abi::Instance, master: bool) -> c_int {
         aux: 0,
         ctx: p as usize,
         depends_on: 0,
+        kept: None,
         undo: undo_pci_enable,
     };
     if record(st, action) {

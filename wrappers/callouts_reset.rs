@@ -79,6 +79,7 @@ pub(crate) extern "C" fn ndriver_io_reset_on_undo(
         aux: width as usize,
         ctx: 0,
         depends_on: io as usize,
+        kept: None,
         undo: undo_reset,
     };
     // Not `record`: on failure it would run the undo, a device reset under a running

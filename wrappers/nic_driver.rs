@@ -83,8 +83,8 @@ pub(crate) struct Ctx<'a, T: NicDriver> {
 
 /// A `nic` implementation. Every method runs under a guard, called from an entry function
 /// of the operation table that first raises the fault `inject ... entry=` asks for
-/// (`entry_faults.rs`). `tx_timeout`, `get_stats`, `poll`, `timer` and `work` are
-/// optional (`#[vtable]`): without them a transmit timeout only replaces the instance,
+/// (`entry_faults.rs`). `adopt`, `tx_timeout`, `get_stats`, `poll`, `timer` and
+/// `work` are optional (`#[vtable]`): without them a transmit timeout only replaces the instance,
 /// the hardware counters stay 0, a poll does no work, and a timer or work item the
 /// driver nevertheless arms fails the instance.
 #[vtable]
@@ -114,6 +114,17 @@ pub(crate) trait NicDriver: Sized + Send + Sync {
 
     /// Starts an instance: take the device, reset it. Interface still down.
     fn probe(c: &Ctx<'_, Self>) -> Result<Self>;
+    /// Warm restart (optional): starts an instance in place of [`NicDriver::probe`] on a
+    /// device the implementation's previous instance left running, interface up or
+    /// down as the placeholder says. Takes back what that instance kept
+    /// ([`Dev::keep`], [`Dev::adopt`]) without resetting the device or rewriting its
+    /// configuration, and checks the state it inherits before trusting it (registers
+    /// answer, rings where the kept buffers are, indices in range, every descriptor's
+    /// buffer inside the kept buffers): an error makes the framework restart cold,
+    /// through `probe`. Without it every restart is cold.
+    fn adopt(_c: &Ctx<'_, Self>) -> Result<Self> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// Interface up: rings, interrupts, receiver and transmitter.
     fn open(&self, c: &Ctx<'_, Self>) -> Result;
     /// Interface down: everything `open` took is given back.
@@ -174,6 +185,11 @@ macro_rules! nic_implementation {
             devirq: driver_dev::events::devirq::<nic_driver::glue::Adapter<$t>>,
             timer: driver_dev::events::timer::<nic_driver::glue::Adapter<$t>>,
             work: driver_dev::events::work::<nic_driver::glue::Adapter<$t>>,
+            adopt: if <$t as nic_driver::NicDriver>::HAS_ADOPT {
+                Some(nic_driver::glue::adopt::<$t>)
+            } else {
+                None
+            },
             max_mtu: <$t as nic_driver::NicDriver>::MAX_MTU,
         };
         driver_dev::implementation_module! {

@@ -149,6 +149,29 @@ fn ret(r: Result) -> c_int {
 ///
 /// Called by the framework only, with a live instance (so for every `extern "C"` below).
 pub(crate) unsafe extern "C" fn probe<T: NicDriver>(inst: *mut Instance) -> c_int {
+    // SAFETY: per the contract.
+    unsafe { start::<T>(inst, NicEntry::Probe, T::probe) }
+}
+
+/// # Safety
+///
+/// See [`probe`]; only in a table whose driver has `adopt` (`T::HAS_ADOPT`).
+pub(crate) unsafe extern "C" fn adopt<T: NicDriver>(inst: *mut Instance) -> c_int {
+    // SAFETY: per the contract.
+    unsafe { start::<T>(inst, NicEntry::Adopt, T::adopt) }
+}
+
+/// Starts the instance: its state in callout memory, then `f` (probe or adopt), after
+/// the fault `inject ... entry=` asks for at `entry`.
+///
+/// # Safety
+///
+/// See [`probe`].
+unsafe fn start<T: NicDriver>(
+    inst: *mut Instance,
+    entry: NicEntry,
+    f: impl FnOnce(&Ctx<'_, T>) -> Result<T>,
+) -> c_int {
     let size = core::mem::size_of::<Slot<T>>();
     // SAFETY: `inst` is live; the block is recorded in its undo list.
     let mem = unsafe { api::ndriver_alloc(inst, size, 0) }.cast::<Slot<T>>();
@@ -185,10 +208,10 @@ pub(crate) unsafe extern "C" fn probe<T: NicDriver>(inst: *mut Instance) -> c_in
         tx: &s.tx,
         rx: &s.rx,
     };
-    if let Err(e) = c.fault(NicEntry::Probe) {
+    if let Err(e) = c.fault(entry) {
         return e.to_errno();
     }
-    match T::probe(&c) {
+    match f(&c) {
         Ok(d) => {
             s.data = Some(d);
             0

@@ -10,6 +10,7 @@
 //!   (`callouts_bar.rs`), interrupt line (`callouts_irq.rs`) and DMA (`callouts_dma.rs`);
 //! - `callouts_net.rs`: the `nic` class's callouts;
 //! - `callouts_reset.rs`: the device reset undo performs;
+//! - `callouts_warm.rs`: resources kept across a warm restart and adopted;
 //! - `net.rs`: `net_device`, socket buffers, NAPI (with `netdevice.c` and `skbuff.c`).
 //!
 //! The other Rust files in `wrappers/` (`callouts_api*.rs`, `driver_dev.rs` with
@@ -35,5 +36,7 @@ pub(crate) mod callouts_device;
 pub(crate) mod callouts_net;
 #[path = "callouts_reset.rs"]
 pub(crate) mod callouts_reset;
+#[path = "callouts_warm.rs"]
+pub(crate) mod callouts_warm;
 #[path = "net.rs"]
 pub(crate) mod net;

@@ -17,7 +17,7 @@ use crate::policy::Policy;
 use crate::registry;
 use crate::stats::{Cause, Phases, Record};
 use crate::timeout::Bounds;
-use crate::undo::action_list::Kind;
+use crate::undo::action_list::{Action, Kind};
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::bindings;
 use kernel::ffi::c_void;
@@ -123,6 +123,10 @@ impl<C: Class> ServedDevice for Device<C> {
 
     fn irq_name(&self) -> &'static CStr {
         self.irq_name
+    }
+
+    fn adopt(&self, st: &InstanceState, kind: Kind, role: u32) -> Option<Action> {
+        self.adopt_kept(st, kind, role)
     }
 }
 
@@ -241,6 +245,8 @@ impl<C: Class> DeviceApi for Device<C> {
             }
             writeln!(f)?;
         }
+        writeln!(f, "kept {}", self.kept_len())?;
+        writeln!(f, "level {}", ctl.level.name())?;
         drop(ctl);
         for (e, name) in C::ENTRIES.iter().enumerate() {
             writeln!(f, "deadline_ns {} {}", name, self.deadline(e))?;

@@ -45,6 +45,39 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
     /// instance of it; called under the guard.
     unsafe fn probe(ops: *const c_void, h: *mut Instance) -> i64;
 
+    /// Entry number `adopt` is accounted to (and injected at); `None` for a class
+    /// without warm restart.
+    const ADOPT: Option<usize> = None;
+
+    /// Whether the implementation of table `ops` has an `adopt` entry point.
+    ///
+    /// # Safety
+    ///
+    /// `ops` is the table of a registered implementation of this class.
+    unsafe fn has_adopt(_ops: *const c_void) -> bool {
+        false
+    }
+
+    /// Calls `adopt`: the instance takes over the resources its predecessor kept
+    /// (`ndriver_adopt`) and checks the device state it inherits, instead of probing.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Class::probe`]; [`Class::has_adopt`] said yes for `ops`.
+    unsafe fn adopt(_ops: *const c_void, _h: *mut Instance) -> i64 {
+        EOPNOTSUPP.to_errno() as i64
+    }
+
+    /// Whether a failure of `entry` in instance `st` may be recovered warm, as far as the
+    /// class can tell (the framework checks the policy, the implementation and the
+    /// resources `st` holds). Only entry points that leave the device's programming as
+    /// the logged configuration says belong here: a failure in the middle of a
+    /// configuration change does not. Process context, under the control lock, with
+    /// `st` quiesced.
+    fn warm_ok(_dev: &Device<Self>, _st: &InstanceState, _entry: usize) -> bool {
+        false
+    }
+
     /// Calls `configure(key, value)` (for a key routed elsewhere by
     /// [`Class::config_entry`], that entry point).
     ///
@@ -68,9 +101,11 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
     unsafe fn event(ops: *const c_void, h: *mut Instance, ev: Event, arg: u64) -> i64;
 
     /// Instance `st` is about to be undone (after a failure, or after its orderly
-    /// `remove`): no call reaches it any more, and its resources are still held.
-    /// Process context, under the device's control lock.
-    fn discarding(_dev: &Device<Self>, _st: &InstanceState) {}
+    /// `remove`): no call reaches it any more, and its resources are still held, but
+    /// for those it kept when `warm` (which the next instance adopts, with the device
+    /// still running: nothing it is doing was stopped). Process context, under the
+    /// device's control lock.
+    fn discarding(_dev: &Device<Self>, _st: &InstanceState, _warm: bool) {}
 
     /// The discarded instance's undo list ran: its resources (DMA mappings included)
     /// are given back. Process context, under the device's control lock.

@@ -14,10 +14,9 @@ use crate::detected::Detected;
 use crate::instance::{InstanceState, ServedDevice};
 use crate::policy::Decision;
 use crate::registry;
-use crate::stats::{Cause, Phases, Record};
+use crate::stats::{Cause, Level, Phases, Record};
 use crate::wrappers::callouts_device;
 use core::sync::atomic::Ordering;
-use kernel::bindings;
 use kernel::impl_has_work;
 use kernel::prelude::*;
 use kernel::sync::{Arc, ArcBorrow};
@@ -43,35 +42,54 @@ impl<C: Class> WorkItem for Device<C> {
 impl<C: Class> Device<C> {
     /// Undoes and frees the current instance (after `quiesce`). Returns the number of
     /// undo actions run.
-    pub(super) fn discard(&self, ctl: &mut Ctl) -> usize {
+    ///
+    /// `warm`: the caller found a warm restart allowed ([`Device::warm_allowed`]); if
+    /// what the instance holds still allows it, the actions it kept move to the kept
+    /// set and the device keeps running, else (and always without `warm`) the restart
+    /// is cold: DMA is stopped and everything, the kept set included, is undone.
+    pub(super) fn discard(&self, ctl: &mut Ctl, warm: bool) -> usize {
         self.current.store(core::ptr::null_mut(), Ordering::Release);
         self.ops.store(core::ptr::null_mut(), Ordering::Release);
         let Some(inst) = ctl.instance.take() else {
-            return 0;
+            // Nothing serves: nothing may survive.
+            return self.drop_kept();
         };
-        // Stop the device's DMA before any of the instance's memory goes back: a dead
-        // instance leaves its device running, and a receive ring freed under a device
-        // that still writes it corrupts whatever reuses the pages.
-        let p = self.pci_dev();
-        if !p.is_null() {
-            // SAFETY: `p` is the attached function, referenced until detached (which
-            // happens only with no instance).
-            unsafe { bindings::pci_clear_master(p) };
-        }
         let kinds = Self::held_kinds(&inst.undo.lock());
+        let kept = if warm { self.split_kept(&inst) } else { None };
+        if kept.is_none() {
+            // Stop the device's DMA before any of the instance's memory goes back: a
+            // dead instance leaves its device running, and a receive ring freed under a
+            // device that still writes it corrupts whatever reuses the pages.
+            self.stop_dma();
+        }
         self.note_held(ctl, kinds);
-        C::discarding(self, &inst);
+        C::discarding(self, &inst, kept.is_some());
         let mut list = inst.undo.lock().take();
+        let warm = match kept {
+            Some(k) => {
+                self.store_kept(&inst, k);
+                true
+            }
+            None => false,
+        };
         // SAFETY: the device is quiesced and no longer points at the instance, so its
-        // code never runs again on this instance.
-        let n = unsafe { list.undo_all() };
+        // code never runs again on this instance; what it kept reaches it no more.
+        let mut n = unsafe { list.undo_all() };
         self.counters.undone.fetch_add(n as u64, Ordering::Relaxed);
+        if !warm {
+            // What an earlier instance kept and this one (an adopter that failed) did
+            // not adopt yet.
+            n += self.drop_kept();
+        }
         C::undone(self);
         n
     }
 
-    /// Starts an instance of `desc` and replays the configuration. On failure the
-    /// half-started instance is discarded.
+    /// Starts an instance of `desc` and replays the configuration: warm, by adopting
+    /// what the dead instance kept, when it is of the same implementation and that has
+    /// `adopt`; else, or when the adoption fails, cold (the kept set given back first,
+    /// DMA stopped). Sets `ctl.level`. On failure the half-started instance is
+    /// discarded.
     pub(super) fn instantiate(
         &self,
         ctl: &mut Ctl,
@@ -80,11 +98,59 @@ impl<C: Class> Device<C> {
     ) -> Result<(), Failure> {
         // SAFETY: `desc` comes from the registry and stays registered while we hold
         // `ctl` (withdrawal goes through `ctl`).
+        let ops = unsafe { (*desc).ops };
+        // SAFETY: `ops` is the table of a registered implementation of this class.
+        let warm = self.kept_by(desc) && unsafe { C::has_adopt(ops) };
+        if !warm {
+            let n = self.drop_kept();
+            if n > 0 {
+                pr_info!(
+                    "{}: {} kept resources given back: the next instance is no adopter of them\n",
+                    self.name,
+                    n
+                );
+            }
+        }
+        ctl.level = Level::Cold;
+        let t = now_ns();
+        let r = self.start(ctl, desc, p, warm);
+        let r = match r {
+            Err(f) if warm => {
+                // `start` discarded the adopter cold: the kept set is gone, DMA stopped.
+                self.counters.warm_fallbacks.fetch_add(1, Ordering::Relaxed);
+                pr_info!(
+                    "{}: warm restart refused ({}, {}): cold restart\n",
+                    self.name,
+                    f.detected.name(),
+                    f.errno
+                );
+                self.start(ctl, desc, p, false)
+            }
+            r => r.map(|()| {
+                if warm {
+                    ctl.level = Level::Warm;
+                }
+            }),
+        };
+        p.instantiate = now_ns().saturating_sub(t).saturating_sub(p.reconfigure);
+        r
+    }
+
+    /// One start of an instance of `desc`: `adopt` (`warm`) or `probe`, then (cold
+    /// only) the configuration replay. On failure the instance is discarded cold.
+    fn start(
+        &self,
+        ctl: &mut Ctl,
+        desc: *const ImplDesc,
+        p: &mut Phases,
+        warm: bool,
+    ) -> Result<(), Failure> {
+        // SAFETY: `desc` comes from the registry and stays registered while we hold
+        // `ctl` (withdrawal goes through `ctl`).
         let d = unsafe { &*desc };
         let ops = d.ops.cast_mut();
         let name = registry::name_of(desc).unwrap_or("?");
         ctl.generation += 1;
-        let t = now_ns();
         let api: *const dyn ServedDevice = core::ptr::from_ref(self);
         let inst = KBox::pin_init(
             InstanceState::new(
@@ -110,12 +176,36 @@ impl<C: Class> Device<C> {
         self.ops.store(ops, Ordering::Release);
         ctl.instance = Some(inst);
         ctl.desc = desc;
-        // SAFETY: `h` is the fresh instance of this implementation, `ops` its table.
-        let r = self.guarded_entry(C::PROBE, || unsafe { C::probe(ops, h) });
-        p.instantiate = now_ns().saturating_sub(t);
+        let r = match C::ADOPT {
+            // SAFETY: `h` is the fresh instance of this implementation, `ops` its
+            // table, which has `adopt` (checked by the caller).
+            Some(e) if warm => self.guarded_entry(e, || unsafe { C::adopt(ops, h) }),
+            // SAFETY: `h` is the fresh instance of this implementation, `ops` its table.
+            _ => self.guarded_entry(C::PROBE, || unsafe { C::probe(ops, h) }),
+        };
+        let r = r.and_then(|_| {
+            // An adopter takes all that was kept or nothing: what it left would be
+            // given back under a device it let run.
+            let left = self.kept_len();
+            if warm && left > 0 {
+                pr_warn!(
+                    "{}: {} left {} kept resources unadopted\n",
+                    self.name,
+                    name,
+                    left
+                );
+                return Err(Failure::new(Detected::Error, EINVAL.to_errno() as i64));
+            }
+            Ok(())
+        });
         r.inspect_err(|_| {
-            self.discard(ctl);
+            self.discard(ctl, false);
         })?;
+        if warm {
+            // The device runs as the logged configuration left it: nothing to replay.
+            p.reconfigure = 0;
+            return Ok(());
+        }
         let t = now_ns();
         for i in 0..ctl.config.len() {
             let (k, v) = ctl.config[i];
@@ -123,12 +213,12 @@ impl<C: Class> Device<C> {
             let r =
                 self.guarded_entry(C::config_entry(k), || unsafe { C::configure(ops, h, k, v) });
             if let Err(f) = r {
-                self.discard(ctl);
+                self.discard(ctl, false);
                 return Err(f);
             }
         }
         if let Err(f) = C::replay(self, ops, h) {
-            self.discard(ctl);
+            self.discard(ctl, false);
             return Err(f);
         }
         p.reconfigure = now_ns().saturating_sub(t);
@@ -220,7 +310,8 @@ impl<C: Class> Device<C> {
         let mut report = self.begin_report(&ctl, gen, entry, &fail);
         crate::race::point(crate::race::RECOVER_QUIESCED, self.owner_tag());
         let t = now_ns();
-        let undone = self.discard(&mut ctl);
+        let warm = self.warm_allowed(&ctl, entry);
+        let undone = self.discard(&mut ctl, warm);
         p.undo = now_ns().saturating_sub(t);
         report.discarded(ctl.held, undone);
         if let Err(e) = self.restart(&mut ctl, fail.detected, entry, &mut p) {
@@ -236,11 +327,17 @@ impl<C: Class> Device<C> {
             generation: ctl.generation,
             undone,
             phases: p,
+            level: ctl.level,
         };
         ctl.push_record(rec);
         let seq = ctl.seq;
         self.end_report(&mut ctl, report, seq, p);
         self.counters.recoveries.fetch_add(1, Ordering::Relaxed);
+        match ctl.level {
+            Level::Warm => &self.counters.warm,
+            Level::Cold => &self.counters.cold,
+        }
+        .fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -273,6 +370,8 @@ impl<C: Class> Device<C> {
             match ctl.ladder.on_failure(&policy, cur, impls.len(), now_ms) {
                 Decision::GiveUp => {
                     ctl.down = true;
+                    // No instance will adopt it.
+                    self.drop_kept();
                     self.counters.giveups.fetch_add(1, Ordering::Relaxed);
                     C::gave_up(self);
                     pr_err!(

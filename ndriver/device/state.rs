@@ -5,6 +5,7 @@
 //! process-context control state under its mutex, with the accessors the classes use.
 
 use super::report::{Held, KeptContext, Report, REPORTS};
+use super::warm::Kept;
 use super::{Class, Failure};
 use crate::abi::pci_ids::FuncId;
 use crate::abi::ImplDesc;
@@ -13,7 +14,7 @@ use crate::instance::{InstanceState, ServedDevice};
 use crate::pci_claim::PciClaim;
 use crate::policy::{Ladder, Policy};
 use crate::site::SiteSlot;
-use crate::stats::{Cause, Counters, Record, MAX_ENTRIES, RECORDS};
+use crate::stats::{Cause, Counters, Level, Record, MAX_ENTRIES, RECORDS};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::bindings;
 use kernel::ffi::c_void;
@@ -47,6 +48,8 @@ pub(crate) struct Ctl {
     pub(super) held: Held,
     /// The device's hold on `Device::pci`, so that no other device attaches it.
     pub(super) claim: Option<PciClaim>,
+    /// How the newest instance took the device over (set by `instantiate`).
+    pub(super) level: Level,
 }
 
 // SAFETY: `desc` points at a registered descriptor, valid while registered (the
@@ -111,6 +114,10 @@ pub(crate) struct Device<C: Class> {
     pub(super) rejuvenate_work: DelayedWork<Device<C>, 1>,
     /// The device is being torn down: no new asynchronous recovery or rejuvenation.
     pub(super) leaving: AtomicBool,
+    /// What a dead instance kept for the next one to adopt (warm restart). An IRQ-safe
+    /// lock: the adopt callouts run under the guard, which may be in any context.
+    #[pin]
+    pub(super) kept: SpinLockIrq<Kept>,
     /// The faulting context of a failed call, kept for the report of its recovery.
     #[pin]
     pub(super) fault_ctx: SpinLockIrq<Option<KeptContext>>,
@@ -145,6 +152,7 @@ impl<C: Class> Device<C> {
                 report_seq: 0,
                 held: Held::EMPTY,
                 claim: None,
+                level: Level::Cold,
             }),
             current: AtomicPtr::new(core::ptr::null_mut()),
             ops: AtomicPtr::new(core::ptr::null_mut()),
@@ -167,6 +175,7 @@ impl<C: Class> Device<C> {
             recovery_work <- new_work!("ndriver_recovery"),
             rejuvenate_work <- new_delayed_work!("ndriver_rejuvenate"),
             leaving: AtomicBool::new(false),
+            kept <- new_spinlock_irq!(Kept::new(), "ndriver_kept"),
             fault_ctx <- new_spinlock_irq!(None),
             next_ctx: AtomicU64::new(0),
             class <- class,

@@ -90,7 +90,7 @@ impl<C: Class> Device<C> {
                 });
             }
         }
-        let left = self.discard(ctl);
+        let left = self.discard(ctl, false);
         p.undo = now_ns().saturating_sub(t);
         if left > 0 {
             pr_info!(
@@ -125,6 +125,7 @@ impl<C: Class> Device<C> {
                 generation: ctl.generation,
                 undone: left,
                 phases: p,
+                level: ctl.level,
             };
             ctl.push_record(rec);
         }

@@ -12,6 +12,7 @@ fn p(restarts: u32) -> Policy {
         guard: true,
         mem_kb: 1024,
         kernel_bug: false,
+        warm: true,
     }
 }
 
@@ -148,4 +149,19 @@ fn kernel_bugs_are_left_to_the_kernel_by_default() {
         ..Policy::DEFAULT
     }
     .valid());
+}
+
+#[test]
+fn warm_restart_is_on_by_default_and_switchable() {
+    // Warm restart falls back to cold whenever the adopted state is not trusted, so
+    // it is on by default; `warm=0` makes every recovery cold (for comparison).
+    assert!(Policy::DEFAULT.warm);
+    assert!(Policy {
+        warm: false,
+        ..Policy::DEFAULT
+    }
+    .valid());
+    assert_eq!(parse_switch("0"), Some(false));
+    assert_eq!(parse_switch("1"), Some(true));
+    assert_eq!(parse_switch("on"), None);
 }

@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Warm restart: the resources a failed instance asked to survive it (`ndriver_keep`)
+//! are kept by its device, with the device left running, until the next instance of the
+//! same implementation adopts them (`ndriver_adopt`) or a cold restart gives them back
+//! ([`Device::drop_kept`]). `Documentation/design.rst`, "Warm restart", says why the
+//! device may run on meanwhile.
+
+use super::state::Ctl;
+use super::{Class, Device};
+use crate::abi::ImplDesc;
+use crate::instance::{InstanceState, ServedDevice};
+use crate::undo::action_list::{Action, ActionList, Kind};
+use crate::wrappers::callouts_device;
+use core::sync::atomic::Ordering;
+use kernel::bindings;
+
+/// The resources a dead instance kept, waiting for the next instance of its
+/// implementation.
+///
+/// # Invariants
+///
+/// `list` holds only actions whose instance is gone and whose `Irq` handlers reach no
+/// instance (`callouts_device::keep_irq`), or, during an adoption, the ones not adopted
+/// yet; when `list` is not empty, `desc` is the implementation that kept them and the
+/// device's PCI function is the one they belong to (it is detached only with an empty
+/// kept set: detaching undoes it first, under `ctl`).
+pub(crate) struct Kept {
+    /// The implementation whose instance kept `list` (NULL when empty).
+    pub(super) desc: *const ImplDesc,
+    /// The generation of that instance.
+    pub(super) generation: u64,
+    /// The kept actions, oldest first.
+    pub(super) list: ActionList,
+}
+
+// SAFETY: `desc` points at a registered, immutable descriptor (withdrawn only after the
+// device moved off it, which drops the kept set); the actions are owned values whose
+// undo may run on any CPU in process context.
+unsafe impl Send for Kept {}
+
+impl Kept {
+    /// An empty kept set.
+    pub(crate) const fn new() -> Self {
+        Self {
+            desc: core::ptr::null(),
+            generation: 0,
+            list: ActionList::new(),
+        }
+    }
+}
+
+impl<C: Class> Device<C> {
+    /// Whether a failure of `entry` in the current instance may be recovered warm: the
+    /// policy allows it, the device is not going away, the instance's implementation
+    /// can adopt, the class allows it for this entry point and what the instance holds
+    /// now, and the instance holds nothing the device may reach that it did not keep
+    /// (checked again in [`Device::split_kept`]). Process context, under `ctl`, after
+    /// quiesce.
+    pub(super) fn warm_allowed(&self, ctl: &Ctl, entry: usize) -> bool {
+        let Some(inst) = ctl.instance.as_ref() else {
+            return false;
+        };
+        if !ctl.policy.warm || self.leaving.load(Ordering::Acquire) {
+            return false;
+        }
+        // SAFETY: `inst.desc` is registered while the instance runs (withdrawal swaps
+        // away first, under `ctl`, which we hold).
+        let ops = unsafe { (*inst.desc).ops };
+        // SAFETY: `ops` is the table of a registered implementation of this class.
+        if !unsafe { C::has_adopt(ops) } {
+            return false;
+        }
+        C::warm_ok(self, inst, entry) && inst.undo.lock().warm_ok()
+    }
+
+    /// Moves the actions instance `st` kept out of its undo list (the rest stays
+    /// there), if what it holds allows a warm restart and the kept set is empty.
+    /// `None` (nothing moved) otherwise. Process context; `st` no longer runs.
+    pub(super) fn split_kept(&self, st: &InstanceState) -> Option<ActionList> {
+        if self.kept.lock().list.len() != 0 {
+            return None;
+        }
+        let mut list = st.undo.lock().take();
+        let kept = if list.warm_ok() {
+            list.take_kept().ok()
+        } else {
+            None
+        };
+        // The lock's list is empty (the instance no longer runs): put the rest back.
+        *st.undo.lock() = list;
+        kept
+    }
+
+    /// Makes `kept`, split off the dead instance `st`, the device's kept set: its
+    /// interrupt handlers stop reaching `st` (which is freed next) and wait for an
+    /// adopter. Process context, under `ctl`.
+    pub(super) fn store_kept(&self, st: &InstanceState, kept: ActionList) {
+        for a in kept.of_kind(Kind::Irq) {
+            // SAFETY: `a` is a live `Irq` action just taken out of `st`'s list; `st` no
+            // longer runs and is freed only after this returns.
+            unsafe { callouts_device::keep_irq(a) };
+        }
+        let mut k = self.kept.lock();
+        // INVARIANT: `st` is gone from here on and its handlers reach nothing; `desc` is
+        // its implementation.
+        k.desc = st.desc;
+        k.generation = st.generation;
+        k.list = kept;
+    }
+
+    /// Whether the kept set is not empty and was kept by an instance of `desc`.
+    pub(super) fn kept_by(&self, desc: *const ImplDesc) -> bool {
+        let k = self.kept.lock();
+        k.list.len() != 0 && core::ptr::eq(k.desc, desc)
+    }
+
+    /// Resources in the kept set.
+    pub(crate) fn kept_len(&self) -> usize {
+        self.kept.lock().list.len()
+    }
+
+    /// Stops the device's DMA (bus mastering off): before memory it may reach goes
+    /// back.
+    pub(super) fn stop_dma(&self) {
+        let p = self.pci_dev();
+        if !p.is_null() {
+            // SAFETY: `p` is the attached function, referenced until detached (which
+            // happens only with no instance and an empty kept set).
+            unsafe { bindings::pci_clear_master(p) };
+        }
+    }
+
+    /// Gives the kept set back (a cold restart, a swap, a detach, an unload, a device
+    /// given up): DMA stopped first, then the actions undone newest first. Returns how
+    /// many. Process context, under `ctl`, with no instance running.
+    pub(super) fn drop_kept(&self) -> usize {
+        let mut list = {
+            let mut k = self.kept.lock();
+            k.desc = core::ptr::null();
+            k.list.take()
+        };
+        if list.len() == 0 {
+            return 0;
+        }
+        self.stop_dma();
+        // SAFETY: the instance that recorded the actions is gone; no handler reaches it.
+        let n = unsafe { list.undo_all() };
+        self.counters.undone.fetch_add(n as u64, Ordering::Relaxed);
+        n
+    }
+
+    /// The kept action of `kind` with `role`, taken out of the kept set for instance
+    /// `st`, which is starting (not serving yet) as an instance of the implementation
+    /// that kept it; its interrupt handler (for an `Irq`) reaches `st` from now on. The
+    /// caller records it in `st`'s undo list. `None` for anything else.
+    pub(crate) fn adopt_kept(&self, st: &InstanceState, kind: Kind, role: u32) -> Option<Action> {
+        if self.running.load(Ordering::Acquire)
+            || !core::ptr::eq(self.current.load(Ordering::Acquire), st)
+        {
+            return None;
+        }
+        let a = {
+            let mut k = self.kept.lock();
+            if !core::ptr::eq(k.desc, st.desc) {
+                return None;
+            }
+            k.list.take_role(kind, role)?
+        };
+        if kind == Kind::Irq {
+            // SAFETY: `a` is a live `Irq` action of this device's kept set; the caller
+            // records it in `st`'s list or undoes it.
+            unsafe { callouts_device::adopt_irq(&a, st) };
+        }
+        Some(a)
+    }
+}

@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Warm restart callouts: an instance marks the resources it wants to survive it
+//! (`ndriver_keep`), and its implementation's next instance, started with `adopt`
+//! instead of `probe`, takes them back into its own undo list (`ndriver_adopt`).
+//! `Documentation/design.rst`, "Warm restart".
+//!
+//! Nothing here is taken on the driver's word: a kept resource must be one the instance
+//! holds, an adopted one is looked up in the device's kept set by kind and role, and
+//! only the device's starting instance of the implementation that kept it may adopt.
+
+use crate::abi::{self, Adopted};
+use crate::instance::InstanceState;
+use crate::undo::action_list::{Action, Kind};
+use crate::wrappers::callouts::record;
+use kernel::ffi::{c_int, c_void};
+use kernel::prelude::*;
+
+/// The action kind of an ABI `KEEP_*` kind.
+fn kind_of(kind: u32) -> Option<Kind> {
+    match kind {
+        abi::KEEP_PCI_ENABLE => Some(Kind::PciEnable),
+        abi::KEEP_IOMAP => Some(Kind::Iomap),
+        abi::KEEP_IRQ => Some(Kind::Irq),
+        abi::KEEP_DMA_COHERENT => Some(Kind::DmaCoherent),
+        _ => None,
+    }
+}
+
+/// Asks for the resource `obj` of `kind` (`abi::KEEP_*`) to survive the instance under
+/// `role` (one role per kind): should the instance fail where a warm restart is
+/// allowed, the resource stays held, the device is not stopped, and the next instance
+/// of the implementation adopts it. Kinds without a driver-visible handle (the PCI
+/// function, the interrupt line) ignore `obj`. 0, or `-EINVAL` for a resource the
+/// instance does not hold, one kept already or a role taken, which is a misuse that
+/// fails the instance.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_keep(
+    inst: *mut abi::Instance,
+    kind: u32,
+    obj: *const c_void,
+    role: u32,
+) -> c_int {
+    // SAFETY: a callout's caller is the instance's code, which outlives the call.
+    let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
+        return ENODEV.to_errno();
+    };
+    let Some(k) = kind_of(kind) else {
+        st.misuse(format_args!("ndriver_keep of kind {}, which is none", kind));
+        return EINVAL.to_errno();
+    };
+    let mut list = st.undo.lock();
+    let obj = match k {
+        Kind::PciEnable | Kind::Irq => list.of_kind(k).last().map_or(0, |a| a.obj),
+        _ => obj as usize,
+    };
+    if list.keep(k, obj, role) {
+        return 0;
+    }
+    drop(list);
+    st.misuse(format_args!(
+        "ndriver_keep of {} {:#x} as role {}, which it does not hold, keeps already, or \
+         keeps another under",
+        k.name(),
+        obj,
+        role
+    ));
+    EINVAL.to_errno()
+}
+
+/// What the adopter learns of action `a`.
+fn adopted(a: &Action) -> Adopted {
+    match a.kind {
+        Kind::Iomap | Kind::DmaCoherent => Adopted {
+            cpu: a.obj as u64,
+            len: a.arg as u64,
+            dma: a.aux as u64,
+        },
+        _ => Adopted::default(),
+    }
+}
+
+/// Takes the resource of `kind` that the previous instance kept under `role` into this
+/// instance's undo list, and describes it in `*out`. Only from `adopt` (the instance is
+/// starting, and its implementation is the one that kept the resource). 0; `-ENOENT`
+/// if nothing of `kind` is kept under `role` (the previous instance kept less, which
+/// the adopter may accept); `-EINVAL` for a kind that is none, a NULL `out`, or a call
+/// outside an adoption, which is a misuse that fails the instance.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_adopt(
+    inst: *mut abi::Instance,
+    kind: u32,
+    role: u32,
+    out: *mut Adopted,
+) -> c_int {
+    // SAFETY: a callout's caller is the instance's code, which outlives the call.
+    let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
+        return ENODEV.to_errno();
+    };
+    let dev = st.device();
+    let Some(k) = kind_of(kind).filter(|_| !out.is_null() && !dev.serves(st)) else {
+        st.misuse(format_args!(
+            "ndriver_adopt of kind {} to {:p} outside an adoption, of no kind, or to NULL",
+            kind, out
+        ));
+        return EINVAL.to_errno();
+    };
+    let Some(a) = dev.adopt(st, k, role) else {
+        return ENOENT.to_errno();
+    };
+    let d = adopted(&a);
+    // On failure `record` gives the resource back at once (the adopter then finds the
+    // device without it and fails, and the restart goes cold).
+    if !record(st, a) {
+        return ENOMEM.to_errno();
+    }
+    // SAFETY: checked non-NULL above; the driver passes a writable `Adopted`.
+    unsafe { out.write(d) };
+    0
+}
