@@ -116,6 +116,11 @@ pub(crate) struct InstanceState {
     /// The leak or misuse was counted (once per instance, whichever call saw it
     /// first).
     pub(crate) taint_counted: AtomicBool,
+    /// The instance runs `adopt` (warm restart): the device may still write the
+    /// coherent buffers it adopts, so a buffer it gives back meanwhile (a driver's
+    /// error path dropping what it adopted) stays held until the instance is undone,
+    /// after DMA is stopped if the adoption fails.
+    pub(crate) adopting: AtomicBool,
 }
 
 // SAFETY: `desc` and `device` point at objects that outlive the instance (a registered
@@ -148,6 +153,7 @@ impl InstanceState {
             over_limit: AtomicBool::new(false),
             misused: AtomicBool::new(false),
             taint_counted: AtomicBool::new(false),
+            adopting: AtomicBool::new(false),
         })
     }
 

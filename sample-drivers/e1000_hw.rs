@@ -463,6 +463,22 @@ impl RxGather {
         })
     }
 
+    /// Keeps the gather buffer across a warm restart under `role`.
+    pub(crate) fn keep(&self, role: u32) -> Result {
+        self.buf.keep(role)
+    }
+
+    /// The gather buffer the previous instance kept under `role` ([`RxGather::keep`]).
+    /// A frame it was gathering is lost with its state: with long packets (`long`) the
+    /// pieces up to the next end of a frame are dropped, since the first descriptor
+    /// may be the middle of one.
+    pub(crate) fn adopt(dev: &Dev, role: u32, long: bool) -> Result<Self> {
+        Ok(Self {
+            buf: dev.adopt_dma_buffers::<FRAME_BUF>(role, 1)?,
+            state: GatherState { len: 0, bad: long },
+        })
+    }
+
     /// Takes descriptor `d`, buffer `i` of `bufs`, the next of the ring in order.
     pub(crate) fn take<const S: usize>(
         &mut self,
@@ -558,6 +574,90 @@ impl Hw {
             mmio,
             _enabled: enabled,
         })
+    }
+
+    /// Keeps the PCI function, the registers (BAR 0, role 0) and the interrupt line
+    /// across a warm restart ([`Hw::adopt`]).
+    pub(crate) fn keep(&self) -> Result {
+        self._enabled.keep()?;
+        self.mmio.keep(0)?;
+        self._irq.keep()
+    }
+
+    /// Takes over a device the previous instance left running and kept ([`Hw::keep`]),
+    /// without a reset: `EIO` if its registers do not answer (all ones: the device is
+    /// gone) or a reset is under way. Only in `adopt`.
+    pub(crate) fn adopt(dev: &Dev) -> Result<Self> {
+        let enabled = dev.adopt_pci_enabled()?;
+        let mmio = dev.adopt_iomap::<BAR_SIZE>(0)?;
+        let irq = dev.adopt_irq()?;
+        if mmio.read(STATUS).into_raw() == u32::MAX || mmio.read(CTRL).rst() {
+            return Err(EIO);
+        }
+        Ok(Self {
+            _irq: irq,
+            mmio,
+            _enabled: enabled,
+        })
+    }
+
+    /// Checks that the receiver runs on `ring` as [`Hw::setup_rx`] and the receive
+    /// path left it: base and length registers name the ring, head and tail inside it,
+    /// the receiver on with long packets as `long` says. Returns the next descriptor
+    /// the driver looks at (the one after the tail, the last it gave back). `EIO` if
+    /// not.
+    pub(crate) fn check_rx(&self, ring: &Ring, long: bool) -> Result<usize> {
+        let m = &self.mmio;
+        let base = u64::from(m.read(RDBAL).addr()) | (u64::from(m.read(RDBAH).addr()) << 32);
+        let n = ring.len();
+        let rctl = m.read(RCTL);
+        let (head, tail) = (m.read(RDH).index() as usize, m.read(RDT).index() as usize);
+        if base != ring.dma()
+            || m.read(RDLEN).bytes() as usize != n * DESC_SIZE
+            || head >= n
+            || tail >= n
+            || !rctl.en()
+            || rctl.lpe() != long
+        {
+            return Err(EIO);
+        }
+        Ok((tail + 1) % n)
+    }
+
+    /// Checks that the transmitter runs on `ring` as [`Hw::setup_tx`] left it, with
+    /// nothing queued (head at the tail: every frame the previous instance queued is
+    /// sent and was reported done). Returns the tail. `EIO` if not.
+    pub(crate) fn check_tx(&self, ring: &Ring) -> Result<usize> {
+        let m = &self.mmio;
+        let base = u64::from(m.read(TDBAL).addr()) | (u64::from(m.read(TDBAH).addr()) << 32);
+        let n = ring.len();
+        let (head, tail) = (m.read(TDH).index() as usize, m.read(TDT).index() as usize);
+        if base != ring.dma()
+            || m.read(TDLEN).bytes() as usize != n * DESC_SIZE
+            || tail >= n
+            || head != tail
+            || !m.read(TCTL).en()
+        {
+            return Err(EIO);
+        }
+        Ok(tail)
+    }
+
+    /// Whether receive address 0 holds station address `mac`, valid.
+    pub(crate) fn has_mac(&self, mac: [u8; 6]) -> bool {
+        let lo = u32::from_le_bytes([mac[0], mac[1], mac[2], mac[3]]);
+        let hi = u16::from_le_bytes([mac[4], mac[5]]);
+        let rah = self.mmio.read(RAH0);
+        self.mmio.read(RAL0).addr() == lo && rah.addr() == hi && rah.av()
+    }
+
+    /// Raises a receive interrupt, for the frames the device filled while no instance
+    /// served: it reaches `devirq` once the adopter serves (the line is masked until
+    /// then), and the poll it schedules delivers them.
+    pub(crate) fn kick(&self) {
+        self.unmask();
+        self.mmio
+            .write(CAUSES::of::<Ics>(), CAUSES::zeroed().with_rxt0(true));
     }
 
     /// Starts a device reset (`CTRL.RST`) and leaves it to finish: the end of an

@@ -12,7 +12,10 @@
 //! through GRO. Jumbo frames up to the C driver's MTU (16110): above 1500 the device
 //! takes long packets, spread over as many receive buffers as they fill and gathered
 //! before delivery. Interrupts are throttled as the C driver starts them (20000 a
-//! second). Compare `ndriver_e1000_irq.rs`, the interrupt-driven alternative.
+//! second). A failed instance is replaced warm where the framework allows it: the next
+//! one adopts the PCI function, registers, interrupt line, rings and buffers without a
+//! reset ([`E1000Napi::adopt`]). Compare `ndriver_e1000_irq.rs`, the interrupt-driven
+//! alternative, which restarts cold.
 
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::io::Io;
@@ -39,6 +42,14 @@ use nic_driver::{Ctx, NicDriver, RingRegistration, TxSkb, TxSlots, Xmit};
 /// Ring sizes.
 const RX_RING: usize = 256;
 const TX_RING: usize = 256;
+
+/// Roles of the coherent buffers kept across a warm restart (`DmaCoherent::keep`): the
+/// receive ring, its buffers (one role per chunk, from `ROLE_RX_BUFS` on), the gather
+/// buffer, the transmit ring.
+const ROLE_RX_RING: u32 = 0;
+const ROLE_RX_BUFS: u32 = 16;
+const ROLE_GATHER: u32 = 32;
+const ROLE_TX_RING: u32 = 48;
 
 struct TxRing {
     /// First, so that it is withdrawn before the ring and slots drop.
@@ -163,10 +174,78 @@ impl NicDriver for E1000Napi {
     type Rx = Rx;
 
     fn probe(c: &C<'_>) -> Result<Self> {
+        let hw = Hw::probe(&c.dev)?;
+        hw.keep()?;
         Ok(Self {
-            hw: Hw::probe(&c.dev)?,
+            hw,
             long: AtomicBool::new(check_mtu(c.dev.mtu())?),
         })
+    }
+
+    /// Warm restart: the device runs on as the previous instance left it (no reset, no
+    /// `RCTL`/`TCTL` write, no carrier report); its rings and buffers are adopted once
+    /// the registers are checked against them. Only after a failure with no transmit
+    /// lent to the instance (the framework's rule), so every frame it queued was sent
+    /// and reported: the transmit ring must be empty.
+    fn adopt(c: &C<'_>) -> Result<Self> {
+        let d = &c.dev;
+        let hw = Hw::adopt(d)?;
+        let long = check_mtu(d.mtu())?;
+        if !hw.has_mac(d.mac()) {
+            return Err(EIO);
+        }
+        let me = Self {
+            hw,
+            long: AtomicBool::new(long),
+        };
+        let ring = match d.adopt_dma_array::<Desc>(ROLE_RX_RING, RX_RING) {
+            Ok(r) => r,
+            // No rings kept: the interface was down (the framework refuses the adoption
+            // if anything else was kept).
+            Err(e) if e == ENOENT => return Ok(me),
+            Err(e) => return Err(e),
+        };
+        let bufs = d.adopt_dma_buffers::<RX_BUF>(ROLE_RX_BUFS, RX_RING)?;
+        let gather = RxGather::adopt(d, ROLE_GATHER, long)?;
+        let tring = d.adopt_dma_array::<Desc>(ROLE_TX_RING, TX_RING)?;
+        let mut next = me.hw.check_rx(&ring, long)?;
+        // Every descriptor points at its own buffer: the device writes nowhere else.
+        for i in 0..RX_RING {
+            if ring.read(i).ok_or(EIO)?.addr != bufs.dma(i)? {
+                return Err(EIO);
+            }
+        }
+        // A descriptor handed back but not yet given to the device (the tail not moved
+        // past it): give it now, or the receiver stops there for good.
+        let head = me.hw.mmio.read(RDH).index() as usize;
+        if rx_desc(&ring, next).is_none() && next != head {
+            next = me.hw.rx_give_back(&ring, next);
+        }
+        let tail = me.hw.check_tx(&tring)?;
+        let slots = d.tx_slots::<TX_RING>()?;
+        let reg = d.register_rx_ring(&ring)?;
+        *c.rx.lock() = Rx {
+            r: Some(RxRing {
+                _reg: reg,
+                ring,
+                bufs,
+                gather,
+                next,
+            }),
+        };
+        let reg = d.register_tx_ring(&tring, &slots)?;
+        *c.tx.lock() = Tx {
+            r: Some(TxRing {
+                reg,
+                ring: tring,
+                slots,
+                queued: tail,
+                reaped: tail,
+                stopped: false,
+            }),
+        };
+        me.hw.kick();
+        Ok(me)
     }
 
     fn open(&self, c: &C<'_>) -> Result {
@@ -179,12 +258,17 @@ impl NicDriver for E1000Napi {
             ring.write(i, Desc { addr, info: 0 })?;
         }
         let gather = RxGather::new(d)?;
+        // Kept across a warm restart (`adopt`), as is the transmit ring below.
+        ring.keep(ROLE_RX_RING)?;
+        bufs.keep(ROLE_RX_BUFS)?;
+        gather.keep(ROLE_GATHER)?;
         let hw = &self.hw;
         hw.setup_rx(&ring);
         hw.moderate_interrupts();
         let reg = d.register_rx_ring(&ring)?;
         // Transmit ring.
         let tring = d.dma_array::<Desc>(TX_RING)?;
+        tring.keep(ROLE_TX_RING)?;
         let slots = d.tx_slots::<TX_RING>()?;
         hw.setup_tx(&tring);
         *c.rx.lock() = Rx {

@@ -111,6 +111,11 @@ pub(crate) fn release(inst: *mut abi::Instance, kind: Kind, obj: usize, what: &s
     let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
         return;
     };
+    if kind == Kind::DmaCoherent && st.adopting.load(Ordering::Acquire) && list_holds(st, kind, obj)
+    {
+        // The device may still write it: left to the undo list (`adopting`).
+        return;
+    }
     let mut list = st.undo.lock();
     let Some(held) = list.get(kind, obj).copied() else {
         drop(list);
@@ -141,6 +146,11 @@ pub(crate) fn release(inst: *mut abi::Instance, kind: Kind, obj: usize, what: &s
         // is its only undo.
         unsafe { (a.undo)(&a) };
     }
+}
+
+/// Whether `st` holds `obj` of `kind`.
+fn list_holds(st: &InstanceState, kind: Kind, obj: usize) -> bool {
+    st.undo.lock().holds(kind, obj)
 }
 
 /// Runs `f` if instance `st` holds `obj` of `kind`, with its undo list locked, so that

@@ -17,6 +17,30 @@ use kernel::prelude::*;
 use kernel::ptr::KnownSize;
 
 impl Dev {
+    /// The memory BAR the previous instance kept under `role` ([`Bar::keep`]), which
+    /// must be at least `SIZE` bytes long. Only in `adopt`.
+    pub(crate) fn adopt_iomap<const SIZE: usize>(&self, role: u32) -> Result<Bar<SIZE>> {
+        let a = self.adopt_raw(crate::abi::KEEP_IOMAP, role)?;
+        let bar = u32::try_from(a.len).map_err(|_| EINVAL)?;
+        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract); the
+        // callout checks `bar`.
+        let len = unsafe { api::ndriver_pci_bar_len(self.0, bar, 1) };
+        let len = usize::try_from(len).map_err(|_| EINVAL)?;
+        if len == 0 || a.cpu == 0 {
+            return Err(ENODEV);
+        }
+        // INVARIANT: the callout moved the kept mapping of the whole memory BAR `bar`, `len`
+        // bytes, into this instance's undo list; `cpu` is that mapping.
+        let map = BarMap {
+            inst: self.0,
+            base: a.cpu as usize as *mut c_void,
+            len,
+        };
+        let io = map.mmio_region::<SIZE>()?;
+        // INVARIANT: as in `iomap`.
+        Ok(Bar { map, io })
+    }
+
     /// Claims and maps BAR `bar` (a memory BAR if `mem_only`), and learns its length.
     fn map_bar(&self, bar: u32, mem_only: bool) -> Result<BarMap> {
         // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract); the
@@ -96,6 +120,17 @@ impl Drop for BarMap {
     fn drop(&mut self) {
         // SAFETY: the mapping is held by this live instance (type invariant).
         unsafe { api::ndriver_pci_iounmap(self.inst, self.base) };
+    }
+}
+
+impl<const SIZE: usize> Bar<SIZE> {
+    /// Keeps the BAR claimed and mapped across a warm restart under `role`
+    /// ([`Dev::adopt_iomap`]).
+    pub(crate) fn keep(&self, role: u32) -> Result {
+        // SAFETY: the mapping is held by this live instance (`BarMap`'s invariant).
+        kernel::error::to_result(unsafe {
+            api::ndriver_keep(self.map.inst, crate::abi::KEEP_IOMAP, self.map.base, role)
+        })
     }
 }
 

@@ -103,6 +103,44 @@ impl Dev {
         Ok(IrqLine(self.0))
     }
 
+    /// Takes back the resource of `kind` (`abi::KEEP_*`) that the previous instance
+    /// kept under `role`, and keeps it again under the same role (for the next warm
+    /// restart). Only in `adopt`. `ENOENT` if nothing of `kind` is kept under `role`.
+    pub(crate) fn adopt_raw(&self, kind: u32, role: u32) -> Result<crate::abi::Adopted> {
+        let mut out = crate::abi::Adopted::default();
+        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract);
+        // `out` is a valid out-pointer.
+        kernel::error::to_result(unsafe { api::ndriver_adopt(self.0, kind, role, &mut out) })?;
+        let obj = out.cpu as usize as *const core::ffi::c_void;
+        self.keep_raw(kind, obj, role)?;
+        Ok(out)
+    }
+
+    /// Keeps resource `obj` of `kind` (`abi::KEEP_*`; `obj` ignored for the PCI
+    /// function and the interrupt line) across a warm restart under `role`.
+    pub(crate) fn keep_raw(&self, kind: u32, obj: *const core::ffi::c_void, role: u32) -> Result {
+        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract);
+        // the callout checks `obj` against what the instance holds.
+        kernel::error::to_result(unsafe { api::ndriver_keep(self.0, kind, obj, role) })
+    }
+
+    /// The enabled PCI function the previous instance kept ([`PciEnabled::keep`]).
+    /// Only in `adopt`.
+    pub(crate) fn adopt_pci_enabled(&self) -> Result<PciEnabled> {
+        self.adopt_raw(crate::abi::KEEP_PCI_ENABLE, 0)?;
+        // INVARIANT: the callout moved the kept enable into this instance's undo list.
+        Ok(PciEnabled(self.0))
+    }
+
+    /// The interrupt line the previous instance kept ([`IrqLine::keep`]); it reaches
+    /// this instance's `devirq` once it serves. Only in `adopt`.
+    pub(crate) fn adopt_irq(&self) -> Result<IrqLine> {
+        self.adopt_raw(crate::abi::KEEP_IRQ, 0)?;
+        // INVARIANT: the callout moved the kept line into this instance's undo list and
+        // pointed its handler at this instance.
+        Ok(IrqLine(self.0))
+    }
+
     /// `size` zeroed bytes of memory.
     pub(crate) fn alloc(&self, size: usize) -> Result<Memory> {
         self.alloc_with(size, false)
@@ -177,6 +215,15 @@ impl PciEnabled {
         // SAFETY: the function is enabled by this live instance.
         unsafe { api::ndriver_pci_set_master(self.0) }
     }
+
+    /// Keeps the function enabled (bus mastering on) across a warm restart
+    /// ([`Dev::adopt_pci_enabled`]).
+    pub(crate) fn keep(&self) -> Result {
+        // SAFETY: the function is enabled by this live instance.
+        kernel::error::to_result(unsafe {
+            api::ndriver_keep(self.0, crate::abi::KEEP_PCI_ENABLE, core::ptr::null(), 0)
+        })
+    }
 }
 impl Drop for PciEnabled {
     fn drop(&mut self) {
@@ -197,6 +244,15 @@ pub(crate) struct IrqLine(*mut Instance);
 unsafe impl Send for IrqLine {}
 // SAFETY: a `&IrqLine` allows no operation at all, so sharing it is sound.
 unsafe impl Sync for IrqLine {}
+impl IrqLine {
+    /// Keeps the line requested across a warm restart ([`Dev::adopt_irq`]).
+    pub(crate) fn keep(&self) -> Result {
+        // SAFETY: the line is held by this live instance.
+        kernel::error::to_result(unsafe {
+            api::ndriver_keep(self.0, crate::abi::KEEP_IRQ, core::ptr::null(), 0)
+        })
+    }
+}
 impl Drop for IrqLine {
     fn drop(&mut self) {
         // SAFETY: the line is held by this live instance.

@@ -32,6 +32,46 @@ impl Dev {
         })
     }
 
+    /// The coherent buffer of `size` bytes the previous instance kept under `role`
+    /// ([`DmaCoherent::keep`]), its contents as the device left them: `EINVAL` if it has
+    /// another size (or is not page aligned). Only in `adopt`.
+    pub(crate) fn adopt_dma(&self, role: u32, size: usize) -> Result<DmaCoherent> {
+        let a = self.adopt_raw(crate::abi::KEEP_DMA_COHERENT, role)?;
+        // INVARIANT: the callout moved the kept buffer into this instance's undo list (so
+        // it is freed when this value drops, or by the undo list if the checks below
+        // fail); it came from `dma_alloc`, page aligned (checked again).
+        let buf = DmaCoherent {
+            inst: self.0,
+            cpu: a.cpu as usize as *mut u32,
+            dma: a.dma,
+            size: usize::try_from(a.len).map_err(|_| EINVAL)?,
+        };
+        if buf.size != size || a.cpu as usize % kernel::page::PAGE_SIZE != 0 {
+            return Err(EINVAL);
+        }
+        Ok(buf)
+    }
+
+    /// The array of `len` values of `T` the previous instance kept under `role`
+    /// ([`DmaArray::keep`]); `EINVAL` if its buffer has another size. Only in `adopt`.
+    pub(crate) fn adopt_dma_array<T: FromBytes + IntoBytes>(
+        &self,
+        role: u32,
+        len: usize,
+    ) -> Result<DmaArray<T>> {
+        let size = len.checked_mul(core::mem::size_of::<T>()).ok_or(EINVAL)?;
+        if core::mem::align_of::<T>() > kernel::page::PAGE_SIZE {
+            return Err(EINVAL);
+        }
+        let buf = self.adopt_dma(role, size)?;
+        // INVARIANT: `adopt_dma` checked `size` bytes, page aligned.
+        Ok(DmaArray {
+            buf,
+            len,
+            _t: PhantomData,
+        })
+    }
+
     /// A zeroed coherent DMA buffer of `len` values of `T` (a descriptor ring, say).
     pub(crate) fn dma_array<T: FromBytes + IntoBytes>(&self, len: usize) -> Result<DmaArray<T>> {
         let size = len.checked_mul(core::mem::size_of::<T>()).ok_or(EINVAL)?;
@@ -268,6 +308,21 @@ impl DmaCoherent {
         Ok(())
     }
 }
+impl DmaCoherent {
+    /// Keeps the buffer across a warm restart under `role` ([`Dev::adopt_dma`]): the
+    /// device may go on using it while the next instance starts.
+    pub(crate) fn keep(&self, role: u32) -> Result {
+        // SAFETY: the buffer is held by this live instance.
+        kernel::error::to_result(unsafe {
+            api::ndriver_keep(
+                self.inst,
+                crate::abi::KEEP_DMA_COHERENT,
+                self.cpu.cast(),
+                role,
+            )
+        })
+    }
+}
 impl Drop for DmaCoherent {
     fn drop(&mut self) {
         // SAFETY: the buffer is held by this live instance.
@@ -292,6 +347,11 @@ pub(crate) struct DmaArray<T> {
     _t: PhantomData<T>,
 }
 impl<T: FromBytes + IntoBytes> DmaArray<T> {
+    /// Keeps the array across a warm restart under `role` ([`Dev::adopt_dma_array`]).
+    pub(crate) fn keep(&self, role: u32) -> Result {
+        self.buf.keep(role)
+    }
+
     /// Its number of elements.
     pub(crate) fn len(&self) -> usize {
         self.len
@@ -596,6 +656,37 @@ pub(crate) struct DmaBuffers<const SIZE: usize> {
 }
 
 impl Dev {
+    /// The `len` buffers the previous instance kept from role `role` on
+    /// ([`DmaBuffers::keep`]), as many to a chunk as [`Dev::dma_buffers`] puts there.
+    /// Only in `adopt`.
+    pub(crate) fn adopt_dma_buffers<const SIZE: usize>(
+        &self,
+        role: u32,
+        len: usize,
+    ) -> Result<DmaBuffers<SIZE>> {
+        let per_chunk = DmaBuffers::<SIZE>::default_per_chunk()?;
+        DmaBuffers::<SIZE>::check_chunks(len, per_chunk)?;
+        let mut chunks = [const { None }; MAX_CHUNKS];
+        let mut left = len;
+        let mut r = role;
+        for c in chunks.iter_mut() {
+            if left == 0 {
+                break;
+            }
+            let n = left.min(per_chunk);
+            *c = Some(self.adopt_dma(r, n * SIZE)?);
+            r = r.checked_add(1).ok_or(EINVAL)?;
+            left -= n;
+        }
+        // INVARIANT: as in `dma_buffers_chunked`: chunk `k` holds `n * SIZE` bytes
+        // (checked by `adopt_dma`).
+        Ok(DmaBuffers {
+            chunks,
+            per_chunk,
+            len,
+        })
+    }
+
     /// `len` zeroed buffers of `SIZE` bytes in coherent DMA memory, as many to a chunk
     /// as fit in 128 KiB (at least one). `EINVAL` if they take more than 8 chunks (or
     /// `SIZE` is 0).
@@ -669,6 +760,17 @@ impl<const SIZE: usize> DmaBuffers<SIZE> {
         let chunk = self.chunks.get(i.checked_div(self.per_chunk)?)?.as_ref()?;
         let off = i.checked_rem(self.per_chunk)?.checked_mul(SIZE)?;
         Some((chunk, off))
+    }
+
+    /// Keeps every chunk across a warm restart, under roles `role`, `role + 1`, ...
+    /// ([`Dev::adopt_dma_buffers`]).
+    pub(crate) fn keep(&self, role: u32) -> Result {
+        let mut r = role;
+        for c in self.chunks.iter().flatten() {
+            c.keep(r)?;
+            r = r.checked_add(1).ok_or(EINVAL)?;
+        }
+        Ok(())
     }
 
     /// The bus address of buffer `i` (for its descriptor); `EINVAL` past the end.

@@ -177,9 +177,18 @@ impl<C: Class> Device<C> {
         ctl.instance = Some(inst);
         ctl.desc = desc;
         let r = match C::ADOPT {
-            // SAFETY: `h` is the fresh instance of this implementation, `ops` its
-            // table, which has `adopt` (checked by the caller).
-            Some(e) if warm => self.guarded_entry(e, || unsafe { C::adopt(ops, h) }),
+            Some(e) if warm => {
+                if let Some(i) = ctl.instance.as_ref() {
+                    i.adopting.store(true, Ordering::Release);
+                }
+                // SAFETY: `h` is the fresh instance of this implementation, `ops` its
+                // table, which has `adopt` (checked by the caller).
+                let r = self.guarded_entry(e, || unsafe { C::adopt(ops, h) });
+                if let (Ok(_), Some(i)) = (&r, ctl.instance.as_ref()) {
+                    i.adopting.store(false, Ordering::Release);
+                }
+                r
+            }
             // SAFETY: `h` is the fresh instance of this implementation, `ops` its table.
             _ => self.guarded_entry(C::PROBE, || unsafe { C::probe(ops, h) }),
         };
