@@ -53,6 +53,8 @@ use kernel::sync::{Arc, SetOnce, SpinLockIrq};
 mod ethtool;
 #[path = "nic/ndo.rs"]
 mod ndo;
+#[path = "nic/warm_tx.rs"]
+mod warm_tx;
 
 /// Entry numbers.
 const OPEN: usize = NicEntry::Open as usize;
@@ -214,6 +216,9 @@ pub(crate) struct Nic {
     ring: SpinLockIrq<Option<RxRing>>,
     #[pin]
     tx_ring: SpinLockIrq<Option<TxRing>>,
+    /// The transmits of an instance discarded warm, left to settle (`warm_tx.rs`).
+    #[pin]
+    warm_tx: SpinLockIrq<Option<warm_tx::WarmTx>>,
     /// The skbs lent to instances.
     pub(crate) tx: TxLent,
     /// Counters.
@@ -410,11 +415,10 @@ impl Class for Nic {
     }
 
     /// Warm after a failure in the data path or an asynchronous entry point, which
-    /// changes no configuration, and only while the instance holds no transmit: what the
-    /// device still sends from a dead instance's ring after the recovery is not yet told
-    /// apart from what it never will (so such a recovery is cold, and the transmits are
-    /// settled from the stopped device's ring as before).
-    fn warm_ok(dev: &NicDev, _st: &InstanceState, entry: usize) -> bool {
+    /// changes no configuration. The transmits lent to the instance are settled after the
+    /// adoption (`warm_tx.rs`), which needs the ring the instance registered (and held)
+    /// to tell the ones the device sent: with skbs lent and no such ring, cold.
+    fn warm_ok(dev: &NicDev, st: &InstanceState, entry: usize) -> Option<bool> {
         const WARM_ENTRIES: [NicEntry; 6] = [
             NicEntry::StartXmit,
             NicEntry::Poll,
@@ -423,7 +427,23 @@ impl Class for Nic {
             NicEntry::Timer,
             NicEntry::Work,
         ];
-        WARM_ENTRIES.iter().any(|e| *e as usize == entry) && dev.class.tx.held() == 0
+        if !WARM_ENTRIES.iter().any(|e| *e as usize == entry) {
+            return None;
+        }
+        if dev.class.tx.held_by(st.generation) == 0 {
+            return Some(false);
+        }
+        let ring = *dev.class.tx_ring.lock();
+        ring.filter(|r| r.generation == st.generation && r.held_by(st))
+            .map(|_| true)
+    }
+
+    fn adopted(dev: &NicDev, st: &InstanceState) {
+        dev.class.settle_warm_tx(dev, Some(st));
+    }
+
+    fn dropping_kept(dev: &NicDev) {
+        dev.class.settle_warm_tx(dev, None);
     }
 
     unsafe fn configure(ops: *const c_void, h: *mut Instance, key: u32, value: u64) -> i64 {
@@ -458,18 +478,26 @@ impl Class for Nic {
     }
 
     fn discarding(dev: &NicDev, st: &InstanceState, warm: bool) {
+        // A failed adoption (discarded cold, DMA stopped): the transmits of the instance
+        // discarded warm before it are settled first, from the kept ring.
+        dev.class.settle_warm_tx(dev, Some(st));
+        if warm {
+            // The device still runs: the ring's done bits are not final yet.
+            dev.class.note_warm_tx(st);
+            dev.class.ring.lock().take();
+            // The receive ring is kept with the frames the device filled in, which the
+            // adopter delivers: none is lost.
+            return;
+        }
         // What the device sent is done; take back the rest before the next instance
-        // is admitted: sent again once it serves (`redirected`). (Warm only when the
-        // instance holds none: `warm_ok`.)
+        // is admitted: sent again once it serves (`redirected`).
         dev.class.complete_sent(st);
         if let Some(nd) = dev.class.netdev() {
             let q = nd.resend();
             dev.class.tx.reclaim(st.generation + 1, |skb| q.push(skb));
         }
         let ring = dev.class.ring.lock().take();
-        // Warm: the receive ring is kept with the frames the device filled in, which the
-        // adopter delivers; none is lost.
-        let Some(r) = ring.filter(|_| !warm) else {
+        let Some(r) = ring else {
             return;
         };
         // Registered by this instance, in a DMA buffer it still holds (it may have
@@ -642,6 +670,7 @@ pub(crate) fn create(
                 }),
                 ring <- new_spinlock_irq!(None),
                 tx_ring <- new_spinlock_irq!(None),
+                warm_tx <- new_spinlock_irq!(None),
                 tx: TxLent::new()?,
                 net: NetCounters::default(),
             }? Error),

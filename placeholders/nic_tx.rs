@@ -232,6 +232,21 @@ impl TxLent {
         s.token.load(Ordering::Acquire) == token && s.gen.load(Ordering::Relaxed) == gen
     }
 
+    /// Whether `token` names an skb lent to the instance of generation `gen` now.
+    pub(crate) fn lent_to(&self, token: u64, gen: u64) -> bool {
+        token >= SLOTS as u64 && self.holds(token, gen)
+    }
+
+    /// Skbs lent to the instance of generation `gen` now (a snapshot).
+    pub(crate) fn held_by(&self, gen: u64) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| {
+                s.token.load(Ordering::Acquire) != 0 && s.gen.load(Ordering::Relaxed) == gen
+            })
+            .count()
+    }
+
     /// Skbs lent now (a snapshot).
     pub(crate) fn held(&self) -> usize {
         self.slots

@@ -343,6 +343,9 @@ const _: () = assert!(MAX_FRAME <= FRAME_BUF);
 /// Interrupt throttling (`ITR`, 256 ns units): at most one interrupt per 50 us, 20000
 /// a second, the C driver's starting rate (its default `InterruptThrottleRate` 3).
 pub(crate) const ITR_INTERVAL: u16 = 195;
+/// How many reads of `TDH` an adopter waits for the transmitter to catch up with the
+/// tail before it gives the warm restart up.
+const TX_DRAIN_POLLS: u32 = 10_000;
 /// How many reads of `CTRL` may still see a reset running before `probe` gives up.
 const RESET_POLLS: u32 = 100_000;
 
@@ -624,14 +627,21 @@ impl Hw {
         Ok((tail + 1) % n)
     }
 
-    /// Checks that the transmitter runs on `ring` as [`Hw::setup_tx`] left it, with
-    /// nothing queued (head at the tail: every frame the previous instance queued is
-    /// sent and was reported done). Returns the tail. `EIO` if not.
+    /// Checks that the transmitter runs on `ring` as [`Hw::setup_tx`] left it, and waits
+    /// (a bounded while) until it has nothing queued: head at the tail, so every frame
+    /// the previous instance queued is sent, and the framework can tell them from the
+    /// ring's done bits. Returns the tail. `EIO` if not.
     pub(crate) fn check_tx(&self, ring: &Ring) -> Result<usize> {
         let m = &self.mmio;
         let base = u64::from(m.read(TDBAL).addr()) | (u64::from(m.read(TDBAH).addr()) << 32);
         let n = ring.len();
-        let (head, tail) = (m.read(TDH).index() as usize, m.read(TDT).index() as usize);
+        let tail = m.read(TDT).index() as usize;
+        let mut head = m.read(TDH).index() as usize;
+        let mut polls = 0;
+        while head != tail && head < n && polls < TX_DRAIN_POLLS {
+            head = m.read(TDH).index() as usize;
+            polls += 1;
+        }
         if base != ring.dma()
             || m.read(TDLEN).bytes() as usize != n * DESC_SIZE
             || tail >= n

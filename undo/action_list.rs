@@ -212,30 +212,48 @@ impl ActionList {
     }
 
     /// Whether what this list holds allows a warm restart: some action is kept, and
-    /// every resource the device may still reach by DMA is kept (every coherent buffer;
-    /// no streaming mapping, which lends memory the framework does not own), and no
-    /// recorded reset is held (its undo would reset the device anyway). Then the device
-    /// may keep running while the unkept rest is given back: whatever it writes lands
-    /// in kept memory.
-    pub(crate) fn warm_ok(&self) -> bool {
+    /// every resource the device may still reach by DMA is either kept (every coherent
+    /// buffer) or, with `lent_tracked`, a streaming mapping towards the device of memory
+    /// the class lent the instance and settles itself (a NIC's transmits, whose ring it
+    /// reads); no mapping the device writes into, and no recorded reset (its undo would
+    /// reset the device anyway). Then the device may keep running while the unkept rest
+    /// is given back: whatever it writes lands in kept memory.
+    pub(crate) fn warm_ok(&self, lent_tracked: bool) -> bool {
         self.actions.iter().any(|a| a.kept.is_some())
             && self.actions.iter().all(|a| match a.kind {
                 Kind::DmaCoherent => a.kept.is_some(),
-                Kind::DmaMapping | Kind::Reset => false,
+                Kind::DmaMapping => lent_tracked && Self::to_device(a),
+                Kind::Reset => false,
                 _ => true,
             })
+    }
+
+    /// Whether `a` is a streaming mapping the device only reads.
+    fn to_device(a: &Action) -> bool {
+        a.kind == Kind::DmaMapping && a.aux == crate::abi::DMA_TO_DEVICE as usize
     }
 
     /// Moves the kept actions out (oldest first, as they were recorded), leaving the
     /// rest. All or nothing: on failure (no memory) the list is as it was.
     pub(crate) fn take_kept(&mut self) -> Result<Self> {
-        let n = self.actions.iter().filter(|a| a.kept.is_some()).count();
-        let mut kept = Self::new();
+        self.take_where(|a| a.kept.is_some())
+    }
+
+    /// Moves the streaming mappings towards the device out (see [`ActionList::warm_ok`]),
+    /// all or nothing.
+    pub(crate) fn take_lent_mappings(&mut self) -> Result<Self> {
+        self.take_where(Self::to_device)
+    }
+
+    /// Moves the actions `pick` selects out, oldest first, all or nothing.
+    fn take_where(&mut self, pick: impl Fn(&Action) -> bool) -> Result<Self> {
+        let n = self.actions.iter().filter(|a| pick(a)).count();
+        let mut out = Self::new();
         // Room first: no move below can then fail for memory.
-        kept.actions.reserve(n, GFP_KERNEL)?;
+        out.actions.reserve(n, GFP_KERNEL)?;
         let mut i = 0;
         while i < self.actions.len() {
-            if self.actions[i].kept.is_none() {
+            if !pick(&self.actions[i]) {
                 i += 1;
                 continue;
             }
@@ -246,7 +264,7 @@ impl ActionList {
                 self.memory = self.memory.saturating_sub(a.arg);
             }
             // Within the capacity reserved above: does not allocate.
-            if kept.record(a).is_err() {
+            if out.record(a).is_err() {
                 // Unreachable; put it back rather than lose it.
                 if a.kind == Kind::Memory {
                     self.memory = self.memory.saturating_add(a.arg);
@@ -255,7 +273,7 @@ impl ActionList {
                 break;
             }
         }
-        Ok(kept)
+        Ok(out)
     }
 
     /// Takes the kept action of `kind` with `role` out of the list, if there is one;
@@ -270,6 +288,18 @@ impl ActionList {
             self.memory = self.memory.saturating_sub(a.arg);
         }
         a.kept = None;
+        Some(a)
+    }
+
+    /// Takes the oldest action out, if any.
+    pub(crate) fn pop_oldest(&mut self) -> Option<Action> {
+        if self.actions.is_empty() {
+            return None;
+        }
+        let a = self.actions.remove(0).ok()?;
+        if a.kind == Kind::Memory {
+            self.memory = self.memory.saturating_sub(a.arg);
+        }
         Some(a)
     }
 
@@ -468,20 +498,31 @@ mod tests {
         l.record(action(Kind::Memory, 0x100, 64, 0))?;
         l.record(action(Kind::DmaCoherent, 0x1000, 0x100, 0))?;
         // Nothing kept: cold.
-        assert!(!l.warm_ok());
+        assert!(!l.warm_ok(true));
         assert!(l.keep(Kind::PciEnable, 0x10, 0));
         // A coherent buffer the device may write is not kept: cold.
-        assert!(!l.warm_ok());
+        assert!(!l.warm_ok(true));
         assert!(l.keep(Kind::DmaCoherent, 0x1000, 0));
         // Unkept memory the device cannot reach is given back: warm.
-        assert!(l.warm_ok());
-        // A streaming mapping lends memory the framework does not own: cold.
-        l.record(action(Kind::DmaMapping, 0xa0, 0x10, 0x100))?;
-        assert!(!l.warm_ok());
+        assert!(l.warm_ok(false));
+        // A mapping the device writes into: cold, whatever the class tracks.
+        let mut from = action(Kind::DmaMapping, 0xa0, 0x10, 0x100);
+        from.aux = crate::abi::DMA_FROM_DEVICE as usize;
+        l.record(from)?;
+        assert!(!l.warm_ok(true));
         assert!(l.forget(Kind::DmaMapping, 0xa0).is_some());
+        // A mapping towards the device: warm only where the class settles what it lent.
+        let mut to = action(Kind::DmaMapping, 0xb0, 0x10, 0);
+        to.aux = crate::abi::DMA_TO_DEVICE as usize;
+        l.record(to)?;
+        assert!(!l.warm_ok(false));
+        assert!(l.warm_ok(true));
+        let lent = l.take_lent_mappings()?;
+        assert_eq!(lent.len(), 1);
+        assert!(!l.holds(Kind::DmaMapping, 0xb0));
         // A recorded reset would reset the device anyway: cold.
         l.record(action(Kind::Reset, 0xc0, 0, 0x8000))?;
-        assert!(!l.warm_ok());
+        assert!(!l.warm_ok(true));
         Ok(())
     }
 

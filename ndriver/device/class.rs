@@ -70,13 +70,28 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
 
     /// Whether a failure of `entry` in instance `st` may be recovered warm, as far as the
     /// class can tell (the framework checks the policy, the implementation and the
-    /// resources `st` holds). Only entry points that leave the device's programming as
-    /// the logged configuration says belong here: a failure in the middle of a
-    /// configuration change does not. Process context, under the control lock, with
-    /// `st` quiesced.
-    fn warm_ok(_dev: &Device<Self>, _st: &InstanceState, _entry: usize) -> bool {
-        false
+    /// resources `st` holds): `None` for no, `Some(lent_tracked)` for yes, where
+    /// `lent_tracked` says the class settles the memory it lent the instance (a NIC's
+    /// transmits, in [`Class::adopted`]), so that the instance's streaming mappings
+    /// towards the device of that memory need not stop a warm restart. Only entry points
+    /// that leave the device's programming as the logged configuration says belong
+    /// here: a failure in the middle of a configuration change does not. Process
+    /// context, under the control lock, with `st` quiesced.
+    fn warm_ok(_dev: &Device<Self>, _st: &InstanceState, _entry: usize) -> Option<bool> {
+        None
     }
+
+    /// Instance `st` adopted everything the dead one kept and checked the device: what
+    /// the class left pending at a warm [`Class::discarding`] is settled now, before the
+    /// dead instance's streaming mappings towards the device are undone (and before
+    /// [`Class::undone`]). Process context, under the control lock.
+    fn adopted(_dev: &Device<Self>, _st: &InstanceState) {}
+
+    /// The kept set is given back (a cold restart after a warm discard): DMA is stopped,
+    /// and the kept resources are still held; settle what a warm
+    /// [`Class::discarding`] left pending. [`Class::undone`] follows. Process context,
+    /// under the control lock.
+    fn dropping_kept(_dev: &Device<Self>) {}
 
     /// Calls `configure(key, value)` (for a key routed elsewhere by
     /// [`Class::config_entry`], that entry point).

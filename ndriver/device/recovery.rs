@@ -43,11 +43,12 @@ impl<C: Class> Device<C> {
     /// Undoes and frees the current instance (after `quiesce`). Returns the number of
     /// undo actions run.
     ///
-    /// `warm`: the caller found a warm restart allowed ([`Device::warm_allowed`]); if
-    /// what the instance holds still allows it, the actions it kept move to the kept
-    /// set and the device keeps running, else (and always without `warm`) the restart
-    /// is cold: DMA is stopped and everything, the kept set included, is undone.
-    pub(super) fn discard(&self, ctl: &mut Ctl, warm: bool) -> usize {
+    /// `warm`: the caller found a warm restart allowed ([`Device::warm_allowed`], with
+    /// what the class said); if what the instance holds still allows it, the actions it
+    /// kept move to the kept set and the device keeps running, else (and always with
+    /// `None`) the restart is cold: DMA is stopped and everything, the kept set
+    /// included, is undone.
+    pub(super) fn discard(&self, ctl: &mut Ctl, warm: Option<bool>) -> usize {
         self.current.store(core::ptr::null_mut(), Ordering::Release);
         self.ops.store(core::ptr::null_mut(), Ordering::Release);
         let Some(inst) = ctl.instance.take() else {
@@ -55,7 +56,7 @@ impl<C: Class> Device<C> {
             return self.drop_kept();
         };
         let kinds = Self::held_kinds(&inst.undo.lock());
-        let kept = if warm { self.split_kept(&inst) } else { None };
+        let kept = warm.and_then(|lent| self.split_kept(&inst, lent));
         if kept.is_none() {
             // Stop the device's DMA before any of the instance's memory goes back: a
             // dead instance leaves its device running, and a receive ring freed under a
@@ -66,8 +67,8 @@ impl<C: Class> Device<C> {
         C::discarding(self, &inst, kept.is_some());
         let mut list = inst.undo.lock().take();
         let warm = match kept {
-            Some(k) => {
-                self.store_kept(&inst, k);
+            Some((k, lent)) => {
+                self.store_kept(&inst, k, lent);
                 true
             }
             None => false,
@@ -208,9 +209,12 @@ impl<C: Class> Device<C> {
             Ok(())
         });
         r.inspect_err(|_| {
-            self.discard(ctl, false);
+            self.discard(ctl, None);
         })?;
         if warm {
+            if let Some(i) = ctl.instance.as_ref() {
+                self.finish_adoption(i);
+            }
             // The device runs as the logged configuration left it: nothing to replay.
             p.reconfigure = 0;
             return Ok(());
@@ -222,12 +226,12 @@ impl<C: Class> Device<C> {
             let r =
                 self.guarded_entry(C::config_entry(k), || unsafe { C::configure(ops, h, k, v) });
             if let Err(f) = r {
-                self.discard(ctl, false);
+                self.discard(ctl, None);
                 return Err(f);
             }
         }
         if let Err(f) = C::replay(self, ops, h) {
-            self.discard(ctl, false);
+            self.discard(ctl, None);
             return Err(f);
         }
         p.reconfigure = now_ns().saturating_sub(t);

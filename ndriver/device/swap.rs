@@ -90,7 +90,7 @@ impl<C: Class> Device<C> {
                 });
             }
         }
-        let left = self.discard(ctl, false);
+        let left = self.discard(ctl, None);
         p.undo = now_ns().saturating_sub(t);
         if left > 0 {
             pr_info!(

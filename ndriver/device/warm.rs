@@ -32,6 +32,10 @@ pub(crate) struct Kept {
     pub(super) generation: u64,
     /// The kept actions, oldest first.
     pub(super) list: ActionList,
+    /// The dead instance's streaming mappings towards the device, of memory the class
+    /// lent it and settles ([`Class::adopted`]): undone after that, or after DMA is
+    /// stopped.
+    pub(super) lent: ActionList,
 }
 
 // SAFETY: `desc` points at a registered, immutable descriptor (withdrawn only after the
@@ -46,6 +50,7 @@ impl Kept {
             desc: core::ptr::null(),
             generation: 0,
             list: ActionList::new(),
+            lent: ActionList::new(),
         }
     }
 }
@@ -55,47 +60,66 @@ impl<C: Class> Device<C> {
     /// policy allows it, the device is not going away, the instance's implementation
     /// can adopt, the class allows it for this entry point and what the instance holds
     /// now, and the instance holds nothing the device may reach that it did not keep
-    /// (checked again in [`Device::split_kept`]). Process context, under `ctl`, after
-    /// quiesce.
-    pub(super) fn warm_allowed(&self, ctl: &Ctl, entry: usize) -> bool {
-        let Some(inst) = ctl.instance.as_ref() else {
-            return false;
-        };
+    /// (checked again in [`Device::split_kept`]). `None` for no, else what the class
+    /// said ([`Class::warm_ok`]). Process context, under `ctl`, after quiesce.
+    pub(super) fn warm_allowed(&self, ctl: &Ctl, entry: usize) -> Option<bool> {
+        let inst = ctl.instance.as_ref()?;
         if !ctl.policy.warm || self.leaving.load(Ordering::Acquire) {
-            return false;
+            return None;
         }
         // SAFETY: `inst.desc` is registered while the instance runs (withdrawal swaps
         // away first, under `ctl`, which we hold).
         let ops = unsafe { (*inst.desc).ops };
         // SAFETY: `ops` is the table of a registered implementation of this class.
         if !unsafe { C::has_adopt(ops) } {
-            return false;
-        }
-        C::warm_ok(self, inst, entry) && inst.undo.lock().warm_ok()
-    }
-
-    /// Moves the actions instance `st` kept out of its undo list (the rest stays
-    /// there), if what it holds allows a warm restart and the kept set is empty.
-    /// `None` (nothing moved) otherwise. Process context; `st` no longer runs.
-    pub(super) fn split_kept(&self, st: &InstanceState) -> Option<ActionList> {
-        if self.kept.lock().list.len() != 0 {
             return None;
         }
-        let mut list = st.undo.lock().take();
-        let kept = if list.warm_ok() {
-            list.take_kept().ok()
-        } else {
-            None
-        };
-        // The lock's list is empty (the instance no longer runs): put the rest back.
-        *st.undo.lock() = list;
-        kept
+        let lent = C::warm_ok(self, inst, entry)?;
+        inst.undo.lock().warm_ok(lent).then_some(lent)
     }
 
-    /// Makes `kept`, split off the dead instance `st`, the device's kept set: its
-    /// interrupt handlers stop reaching `st` (which is freed next) and wait for an
+    /// Moves the actions instance `st` kept out of its undo list, and (with
+    /// `lent_tracked`) its streaming mappings towards the device, which stay mapped
+    /// until the class settled what it lent ([`Device::finish_adoption`]); the rest stays
+    /// there. Only if what it holds allows a warm restart and the kept set is empty;
+    /// `None` (nothing moved) otherwise. Process context; `st` no longer runs.
+    pub(super) fn split_kept(
+        &self,
+        st: &InstanceState,
+        lent_tracked: bool,
+    ) -> Option<(ActionList, ActionList)> {
+        {
+            let k = self.kept.lock();
+            if k.list.len() != 0 || k.lent.len() != 0 {
+                return None;
+            }
+        }
+        let mut list = st.undo.lock().take();
+        let mut split = None;
+        if list.warm_ok(lent_tracked) {
+            if let Ok(kept) = list.take_kept() {
+                match list.take_lent_mappings() {
+                    Ok(lent) => split = Some((kept, lent)),
+                    Err(_) => {
+                        // Back into the list, all of them (room reserved by `take_kept`
+                        // having held them), so nothing is lost; the restart is cold.
+                        let mut kept = kept;
+                        while let Some(a) = kept.pop_oldest() {
+                            let _ = list.record(a);
+                        }
+                    }
+                }
+            }
+        }
+        // The lock's list is empty (the instance no longer runs): put the rest back.
+        *st.undo.lock() = list;
+        split
+    }
+
+    /// Makes `kept` and `lent`, split off the dead instance `st`, the device's kept set:
+    /// its interrupt handlers stop reaching `st` (which is freed next) and wait for an
     /// adopter. Process context, under `ctl`.
-    pub(super) fn store_kept(&self, st: &InstanceState, kept: ActionList) {
+    pub(super) fn store_kept(&self, st: &InstanceState, kept: ActionList, lent: ActionList) {
         for a in kept.of_kind(Kind::Irq) {
             // SAFETY: `a` is a live `Irq` action just taken out of `st`'s list; `st` no
             // longer runs and is freed only after this returns.
@@ -107,6 +131,22 @@ impl<C: Class> Device<C> {
         k.desc = st.desc;
         k.generation = st.generation;
         k.list = kept;
+        k.lent = lent;
+    }
+
+    /// Instance `st` adopted the whole kept set: the class settles what the dead
+    /// instance was lent ([`Class::adopted`]), then the dead instance's streaming
+    /// mappings towards the device are undone (the adopter found the device done with
+    /// them) and the class frees what was sent ([`Class::undone`]). Process context,
+    /// under `ctl`.
+    pub(super) fn finish_adoption(&self, st: &InstanceState) {
+        C::adopted(self, st);
+        let mut lent = self.kept.lock().lent.take();
+        // SAFETY: the instance that recorded the mappings is gone; the class settled the
+        // memory behind them and the adopter found the device done with it.
+        let n = unsafe { lent.undo_all() };
+        self.counters.undone.fetch_add(n as u64, Ordering::Relaxed);
+        C::undone(self);
     }
 
     /// Whether the kept set is not empty and was kept by an instance of `desc`.
@@ -135,19 +175,38 @@ impl<C: Class> Device<C> {
     /// given up): DMA stopped first, then the actions undone newest first. Returns how
     /// many. Process context, under `ctl`, with no instance running.
     pub(super) fn drop_kept(&self) -> usize {
-        let mut list = {
+        let (mut list, mut lent) = {
             let mut k = self.kept.lock();
             k.desc = core::ptr::null();
-            k.list.take()
+            (k.list.take(), k.lent.take())
         };
-        if list.len() == 0 {
+        if list.len() == 0 && lent.len() == 0 {
             return 0;
         }
         self.stop_dma();
-        // SAFETY: the instance that recorded the actions is gone; no handler reaches it.
-        let n = unsafe { list.undo_all() };
+        // Put back for the class to read (its rings), then taken again.
+        {
+            let mut k = self.kept.lock();
+            k.list = list;
+            k.lent = lent;
+        }
+        C::dropping_kept(self);
+        {
+            let mut k = self.kept.lock();
+            list = k.list.take();
+            lent = k.lent.take();
+        }
+        // SAFETY: the instance that recorded the actions is gone; no handler reaches it;
+        // DMA is stopped.
+        let n = unsafe { lent.undo_all() + list.undo_all() };
         self.counters.undone.fetch_add(n as u64, Ordering::Relaxed);
+        C::undone(self);
         n
+    }
+
+    /// Whether `[start, start + len)` lies inside one coherent buffer of the kept set.
+    pub(crate) fn kept_covers(&self, start: usize, len: usize) -> bool {
+        self.kept.lock().list.covers(Kind::DmaCoherent, start, len)
     }
 
     /// The kept action of `kind` with `role`, taken out of the kept set for instance

@@ -1,0 +1,113 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The transmits of a dead instance across a warm restart. Part of `nic.rs`.
+//!
+//! A cold restart stops the device first, so what the dead instance's registered
+//! transmit ring shows done is final, and the rest is sent again. A warm one leaves the
+//! device running: a descriptor not done when the instance is discarded may still be
+//! sent. So the discard only notes which ring descriptor holds which skb lent to the
+//! dead instance ([`Nic::note_warm_tx`]; the tokens live in the instance's memory,
+//! which goes back now) and leaves the skbs lent (their streaming mappings are kept by
+//! the device). Once the adopter has checked that the device has nothing of them
+//! pending, or once the device is stopped by a cold restart, the ring's done bits are
+//! final: a done skb is completed, every other one sent again, never both
+//! ([`Nic::settle_warm_tx`]).
+
+use super::{ring_span, Nic, NicDev, TxRing};
+use crate::instance::InstanceState;
+use crate::placeholders::nic_tx::SLOTS;
+use crate::undo::action_list::Kind;
+use core::sync::atomic::Ordering;
+use kernel::prelude::*;
+
+/// A dead instance's transmits left to settle.
+pub(super) struct WarmTx {
+    /// The dead instance's generation (its skbs stay lent under it).
+    generation: u64,
+    /// Its registered transmit ring (in a kept coherent buffer).
+    ring: TxRing,
+    /// `(descriptor, token)` of each skb lent to it that its ring names.
+    slots: KVec<(u32, u64)>,
+}
+
+impl Nic {
+    /// Dead instance `st` is discarded warm (its undo list not run yet): notes which
+    /// descriptor of its registered transmit ring holds which skb lent to it; the skbs
+    /// stay lent until [`Nic::settle_warm_tx`].
+    pub(super) fn note_warm_tx(&self, st: &InstanceState) {
+        let ring = self.tx_ring.lock().take();
+        let Some(r) = ring.filter(|r| r.generation == st.generation && r.held_by(st)) else {
+            // No ring to read: every skb lent to it is sent again (none was handed to a
+            // device through a ring the framework knows; `warm_ok` refused a warm
+            // restart with lent skbs and no ring).
+            return;
+        };
+        let mut slots = KVec::new();
+        if slots
+            .reserve(SLOTS.min(r.count as usize), GFP_KERNEL)
+            .is_err()
+        {
+            pr_warn!("ndriver: no memory to note the transmits of a warm restart\n");
+        }
+        for i in 0..r.count {
+            let word = (r.tokens + i as usize * r.token_stride as usize) as *const u64;
+            // SAFETY: inside memory `st` still holds, 8-byte aligned (checked by
+            // `held_by`); whatever it holds is only looked up, never trusted.
+            let token = unsafe { core::ptr::read_volatile(word) };
+            if self.tx.lent_to(token, st.generation)
+                && slots.push_within_capacity((i, token)).is_err()
+            {
+                break;
+            }
+        }
+        *self.warm_tx.lock() = Some(WarmTx {
+            generation: st.generation,
+            ring: r,
+            slots,
+        });
+    }
+
+    /// Settles the transmits of the warm-discarded instance, if any: its ring's done
+    /// bits are final now (the adopter `st` found the device with nothing of them
+    /// pending, or DMA is stopped). A done skb is completed; every other skb lent to it
+    /// is taken back, to be sent again once an instance serves. The ring is read only if
+    /// it lies in a coherent buffer `st` (the adopter) or the kept set holds.
+    pub(super) fn settle_warm_tx(&self, dev: &NicDev, st: Option<&InstanceState>) {
+        let Some(w) = self.warm_tx.lock().take() else {
+            return;
+        };
+        let r = &w.ring;
+        let held = ring_span(r.count, r.stride, r.status_off).is_some_and(|l| {
+            st.is_some_and(|st| st.undo.lock().covers(Kind::DmaCoherent, r.base, l))
+                || dev.kept_covers(r.base, l)
+        });
+        if held {
+            for &(i, token) in w.slots.iter() {
+                let off = i as usize * r.stride as usize + r.status_off as usize;
+                let status = (r.base + off) as *const u8;
+                // SAFETY: inside the ring (`i < count`), in a coherent buffer held by the
+                // adopter or the kept set (checked just now); a volatile byte read.
+                if unsafe { core::ptr::read_volatile(status) } & r.done_mask == 0 {
+                    continue;
+                }
+                if let Ok(skb) = self.tx.take(token, w.generation) {
+                    let (_, len) = skb.data();
+                    self.net.tx_packets.fetch_add(1, Ordering::Relaxed);
+                    self.net.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
+                    self.net.tx_sent_dead.fetch_add(1, Ordering::Relaxed);
+                    // Freed after its mapping is undone (`Nic::undone`).
+                    match self.netdev() {
+                        Some(nd) => nd.sent().push(skb),
+                        None => {
+                            let _ = skb.into_raw();
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(nd) = self.netdev() {
+            let q = nd.resend();
+            self.tx.reclaim(w.generation + 1, |skb| q.push(skb));
+        }
+    }
+}
