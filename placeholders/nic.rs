@@ -212,6 +212,9 @@ pub(crate) struct Nic {
     pub(crate) max_mtu: AtomicU32,
     #[pin]
     filter: SpinLockIrq<RxFilter>,
+    /// The receive filter changed while no instance was admitted: programmed when the
+    /// next one serves, if its start replayed nothing (a warm restart).
+    filter_missed: AtomicBool,
     #[pin]
     ring: SpinLockIrq<Option<RxRing>>,
     #[pin]
@@ -546,6 +549,8 @@ impl Class for Nic {
             );
             return Err(Failure::new(Detected::Error, EINVAL.to_errno() as i64));
         }
+        // Replayed below, if at all: nothing missed is left for `redirected`.
+        dev.class.filter_missed.store(false, Ordering::Release);
         if dev.class.up.load(Ordering::Acquire) && nd.running() {
             dev.class.snapshot_filter(nd);
             // SAFETY: `h` is the instance being started, `ops` its table.
@@ -577,6 +582,18 @@ impl Class for Nic {
         }
         if nd.running() && dev.class.up.load(Ordering::Acquire) {
             nd.wake_queue();
+        }
+        // A filter change while the device recovered warm (no replay): program it now.
+        if dev.class.filter_missed.swap(false, Ordering::AcqRel) {
+            if let Some(a) = dev.admit() {
+                let h = a.handle();
+                // SAFETY: `a.ops` is the table of the admitted instance.
+                let f = unsafe { table(a.ops) }.set_rx_mode;
+                // SAFETY: `h` is the live instance `f` belongs to.
+                if let Err(fail) = dev.guarded_entry(SET_RX_MODE, || unsafe { f(h) } as i64) {
+                    dev.fail_async(a, SET_RX_MODE, fail);
+                }
+            }
         }
     }
 
@@ -668,6 +685,7 @@ pub(crate) fn create(
                     mc: [0; MC_MAX],
                     count: 0,
                 }),
+                filter_missed: AtomicBool::new(false),
                 ring <- new_spinlock_irq!(None),
                 tx_ring <- new_spinlock_irq!(None),
                 warm_tx <- new_spinlock_irq!(None),

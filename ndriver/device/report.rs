@@ -22,7 +22,7 @@ use crate::ksym::{symbol, KSYM_BUF};
 use crate::names::NAME_MAX;
 use crate::pt_regs::GPR_NAMES;
 use crate::registry;
-use crate::stats::Phases;
+use crate::stats::{Level, Phases};
 use crate::undo::action_list::{ActionList, Kind};
 use core::fmt;
 use core::sync::atomic::Ordering;
@@ -129,6 +129,8 @@ pub(crate) struct Report {
     held: Held,
     undone: usize,
     phases: Phases,
+    /// How the instance that replaced it took over.
+    level: Level,
 }
 
 impl Report {
@@ -241,7 +243,7 @@ impl Report {
             Some(n) => writeln!(f, "{}", n)?,
             None => writeln!(f, "n/a")?,
         }
-        writeln!(f, "phases: {}", self.phases)?;
+        writeln!(f, "phases: {} level={}", self.phases, self.level.name())?;
         writeln!(f)
     }
 }
@@ -401,6 +403,7 @@ impl<C: Class> Device<C> {
             held: Held::EMPTY,
             undone: 0,
             phases: Phases::default(),
+            level: Level::Cold,
         }
     }
 
@@ -410,6 +413,7 @@ impl<C: Class> Device<C> {
         r.recovery = recovery;
         r.phases = phases;
         if recovery != 0 {
+            r.level = ctl.level;
             r.new_generation = ctl.generation;
             r.new_implementation = Name::new(ctl.instance.as_ref().map_or("-", |i| i.impl_name));
         }
@@ -424,7 +428,7 @@ impl<C: Class> Device<C> {
             None => "-",
         };
         pr_info!(
-            "{}: replaced {} generation {} after {} in {} at {}{}: now {} generation {} (report {})\n",
+            "{}: replaced {} generation {} after {} in {} at {}{}: now {} generation {} (report {}) level={}\n",
             self.name,
             r.implementation.as_str(),
             r.generation,
@@ -434,7 +438,8 @@ impl<C: Class> Device<C> {
             if r.injected { ", injected" } else { "" },
             r.new_implementation.as_str(),
             r.new_generation,
-            n
+            n,
+            r.level.name()
         );
     }
 

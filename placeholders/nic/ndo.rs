@@ -177,7 +177,9 @@ unsafe extern "C" fn ndriver_nic_ndo_set_rx_mode(nd: *mut bindings::net_device) 
     // SAFETY: the kernel calls `ndo_set_rx_mode` under the address lock.
     unsafe { dev.class.snapshot_filter_locked(nd) };
     let Some(a) = dev.admit() else {
-        // Replayed when the next instance starts.
+        // Replayed when the next instance starts: after its configuration (cold), or
+        // once it serves (warm, which replays nothing: `Nic::redirected`).
+        dev.class.filter_missed.store(true, Ordering::Release);
         return;
     };
     let h = a.handle();
