@@ -159,6 +159,29 @@ fn race_write(d: &DevRef, r: &mut UserSliceReader) -> Result {
     crate::race::write_for(r, d.get().owner_tag())
 }
 
+fn warm_corrupt_show(d: &DevRef, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    match d.get().warm_corrupt() {
+        Some(c) => writeln!(f, "{}", c),
+        None => writeln!(f, "off"),
+    }
+}
+
+fn warm_corrupt_write(d: &DevRef, r: &mut UserSliceReader) -> Result {
+    let d = d.get();
+    let mut buf = [0u8; MAX_WRITE];
+    let text = read_text(r, &mut buf)?;
+    let c = crate::warm_spec::parse(text).map_err(|()| {
+        pr_warn!(
+            "{}: warm_corrupt: write 'swap ROLE A B', 'reg ROLE OFF MASK' or 'off', not '{}'\n",
+            d.name(),
+            text
+        );
+        EINVAL
+    })?;
+    d.set_warm_corrupt(c);
+    Ok(())
+}
+
 fn swap_show(_d: &DevRef, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "write an implementation name, or 'next'")
 }
@@ -315,6 +338,12 @@ impl DevDir {
         add!(dir.read_write_callback_file(c"policy", dev, &policy_show, &policy_write));
         add!(dir.read_write_callback_file(c"pci", dev, &pci_show, &pci_write));
         add!(dir.read_write_callback_file(c"race", dev, &race_show, &race_write));
+        add!(dir.read_write_callback_file(
+            c"warm_corrupt",
+            dev,
+            &warm_corrupt_show,
+            &warm_corrupt_write
+        ));
         let call = if dev.get().has_call() {
             Some(KBox::pin_init(
                 dir.read_write_callback_file(

@@ -21,7 +21,8 @@
 //! 1. What needs nothing else: `abi` (with `abi::pci_ids`, the PCI ID tables),
 //!    `abi_blk`, `pt_regs`, `x86`, `detected`, `fault_class`, `inject_spec`,
 //!    `site_insn`, `site_raise`, `stats`, `names`, `ksym`, `pci_addr`, `pci_claim`,
-//!    `policy`, `timeout`, `race`, `esb`, `undo::action_list`, `wrappers::net`.
+//!    `policy`, `timeout`, `race`, `esb`, `warm_spec`, `undo::action_list`,
+//!    `wrappers::net`.
 //! 2. `trace`: the single-step tracer. The guard drives it (as it drives `esb`) and
 //!    passes in what it needs of the guard.
 //! 3. `guard`.
@@ -98,6 +99,8 @@ mod timeout;
 mod trace;
 #[path = "../undo/undo.rs"]
 mod undo;
+#[path = "warm_spec.rs"]
+mod warm_spec;
 #[path = "../wrappers/wrappers.rs"]
 mod wrappers;
 #[path = "x86.rs"]

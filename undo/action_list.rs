@@ -291,6 +291,13 @@ impl ActionList {
         Some(a)
     }
 
+    /// The kept action of `kind` with `role`, if any.
+    pub(crate) fn kept_role(&self, kind: Kind, role: u32) -> Option<&Action> {
+        self.actions
+            .iter()
+            .find(|a| a.kind == kind && a.kept == Some(role))
+    }
+
     /// Takes the oldest action out, if any.
     pub(crate) fn pop_oldest(&mut self) -> Option<Action> {
         if self.actions.is_empty() {

@@ -69,6 +69,10 @@ pub(crate) trait DeviceApi: ServedDevice + Send + Sync {
     fn show_pci(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result;
     /// Attaches a PCI function (`None`: detaches).
     fn set_pci(&self, addr: Option<u64>) -> Result;
+    /// Arms (or disarms) the test hook's damage of the next warm restart's kept set.
+    fn set_warm_corrupt(&self, c: Option<crate::warm_spec::Corrupt>);
+    /// The armed damage, if any.
+    fn warm_corrupt(&self) -> Option<crate::warm_spec::Corrupt>;
     /// Whether the class has a `call` file.
     fn has_call(&self) -> bool;
     /// A write to the `call` file.
@@ -453,6 +457,14 @@ impl<C: Class> DeviceApi for Device<C> {
             return Ok(());
         }
         self.swap_locked(&mut ctl, target, None)
+    }
+
+    fn set_warm_corrupt(&self, c: Option<crate::warm_spec::Corrupt>) {
+        self.set_corrupt(c);
+    }
+
+    fn warm_corrupt(&self) -> Option<crate::warm_spec::Corrupt> {
+        self.corrupt()
     }
 
     fn has_call(&self) -> bool {

@@ -118,6 +118,10 @@ pub(crate) struct Device<C: Class> {
     /// lock: the adopt callouts run under the guard, which may be in any context.
     #[pin]
     pub(super) kept: SpinLockIrq<Kept>,
+    /// The test hook's damage for the kept set of the next warm restart
+    /// (`warm_corrupt` in debugfs).
+    #[pin]
+    pub(super) corrupt: SpinLockIrq<Option<crate::warm_spec::Corrupt>>,
     /// The faulting context of a failed call, kept for the report of its recovery.
     #[pin]
     pub(super) fault_ctx: SpinLockIrq<Option<KeptContext>>,
@@ -176,6 +180,7 @@ impl<C: Class> Device<C> {
             rejuvenate_work <- new_delayed_work!("ndriver_rejuvenate"),
             leaving: AtomicBool::new(false),
             kept <- new_spinlock_irq!(Kept::new(), "ndriver_kept"),
+            corrupt <- new_spinlock_irq!(None),
             fault_ctx <- new_spinlock_irq!(None),
             next_ctx: AtomicU64::new(0),
             class <- class,

@@ -11,9 +11,12 @@ use super::{Class, Device};
 use crate::abi::ImplDesc;
 use crate::instance::{InstanceState, ServedDevice};
 use crate::undo::action_list::{Action, ActionList, Kind};
+use crate::warm_spec::Corrupt;
 use crate::wrappers::callouts_device;
 use core::sync::atomic::Ordering;
 use kernel::bindings;
+use kernel::ffi::c_void;
+use kernel::prelude::*;
 
 /// The resources a dead instance kept, waiting for the next instance of its
 /// implementation.
@@ -42,6 +45,14 @@ pub(crate) struct Kept {
 // device moved off it, which drops the kept set); the actions are owned values whose
 // undo may run on any CPU in process context.
 unsafe impl Send for Kept {}
+
+// The kernel log takes `kernel::fmt::Display`; `warm_spec.rs` is kernel-free and
+// implements only `core::fmt::Display`.
+impl kernel::fmt::Display for Corrupt {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Display::fmt(self, f)
+    }
+}
 
 impl Kept {
     /// An empty kept set.
@@ -132,6 +143,75 @@ impl<C: Class> Device<C> {
         k.generation = st.generation;
         k.list = kept;
         k.lent = lent;
+        drop(k);
+        if let Some(c) = self.corrupt.lock().take() {
+            self.apply_corrupt(c);
+        }
+    }
+
+    /// Applies the test hook's damage `c` (`warm_spec.rs`) to the kept set, inside what
+    /// it holds; a role, offset or register outside it is ignored (and logged).
+    fn apply_corrupt(&self, c: Corrupt) {
+        let k = self.kept.lock();
+        let done = match c {
+            Corrupt::Swap { role, a, b } => k
+                .list
+                .kept_role(Kind::DmaCoherent, role)
+                .filter(|x| a.max(b).checked_add(8).is_some_and(|end| end <= x.arg))
+                .map(|x| {
+                    let (pa, pb) = ((x.obj + a) as *mut u64, (x.obj + b) as *mut u64);
+                    // SAFETY: both words lie inside the kept coherent buffer (checked),
+                    // which is page aligned, so 8-byte aligned at these offsets (checked
+                    // multiples of 8 by the parser); volatile, as the device shares it.
+                    unsafe {
+                        let (va, vb) = (pa.read_volatile(), pb.read_volatile());
+                        pa.write_volatile(vb);
+                        pb.write_volatile(va);
+                    }
+                })
+                .is_some(),
+            Corrupt::Reg { role, off, mask } => k
+                .list
+                .kept_role(Kind::Iomap, role)
+                .filter(|x| {
+                    // SAFETY: `ctx` is the attached function, `arg` a BAR number it
+                    // mapped (recorded by `ndriver_pci_iomap`).
+                    let len = unsafe {
+                        bindings::pci_resource_len(x.ctx as *mut bindings::pci_dev, x.arg as i32)
+                    };
+                    off.checked_add(4).is_some_and(|end| end as u64 <= len)
+                })
+                .map(|x| {
+                    let p = (x.obj + off) as *mut c_void;
+                    // SAFETY: a register inside the kept, mapped BAR (checked), 4-byte
+                    // aligned (checked by the parser).
+                    unsafe { bindings::writel(bindings::readl(p) ^ mask, p) };
+                })
+                .is_some(),
+        };
+        if done {
+            pr_info!(
+                "{}: warm_corrupt: {} applied to the kept set\n",
+                self.name,
+                c
+            );
+        } else {
+            pr_warn!(
+                "{}: warm_corrupt: {} is outside the kept set: ignored\n",
+                self.name,
+                c
+            );
+        }
+    }
+
+    /// Arms (or, `None`, disarms) the test hook's damage for the next warm restart.
+    pub(crate) fn set_corrupt(&self, c: Option<Corrupt>) {
+        *self.corrupt.lock() = c;
+    }
+
+    /// The armed damage, if any.
+    pub(crate) fn corrupt(&self) -> Option<Corrupt> {
+        *self.corrupt.lock()
     }
 
     /// Instance `st` adopted the whole kept set: the class settles what the dead

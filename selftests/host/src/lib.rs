@@ -23,6 +23,8 @@ pub mod policy;
 pub mod site_insn;
 #[path = "../../../ndriver/timeout.rs"]
 pub mod timeout;
+#[path = "../../../ndriver/warm_spec.rs"]
+pub mod warm_spec;
 
 #[cfg(test)]
 mod detected_tests;
@@ -40,3 +42,5 @@ mod policy_tests;
 mod site_insn_tests;
 #[cfg(test)]
 mod timeout_tests;
+#[cfg(test)]
+mod warm_spec_tests;
