@@ -126,6 +126,16 @@ impl TxRing {
     /// Whether the descriptors lie in a coherent DMA buffer of `st` and the tokens in
     /// memory of `st` (its undo list says what it holds).
     pub(crate) fn held_by(&self, st: &InstanceState) -> bool {
+        self.held_with(st, |_, _| false)
+    }
+
+    /// As [`TxRing::held_by`], but the descriptors may also lie in a coherent buffer
+    /// for which `kept(start, len)` says yes (the kept set of a warm restart).
+    pub(crate) fn held_with(
+        &self,
+        st: &InstanceState,
+        kept: impl Fn(usize, usize) -> bool,
+    ) -> bool {
         let Some(ring) = ring_span(self.count, self.stride, self.status_off) else {
             return false;
         };
@@ -137,6 +147,11 @@ impl TxRing {
         };
         if self.tokens % 8 != 0 || self.token_stride % 8 != 0 {
             return false;
+        }
+        if kept(self.base, ring) {
+            let list = st.undo.lock();
+            return list.covers(Kind::Memory, self.tokens, toks)
+                || list.covers(Kind::DmaCoherent, self.tokens, toks);
         }
         let list = st.undo.lock();
         list.covers(Kind::DmaCoherent, self.base, ring)
@@ -486,7 +501,7 @@ impl Class for Nic {
         dev.class.settle_warm_tx(dev, Some(st));
         if warm {
             // The device still runs: the ring's done bits are not final yet.
-            dev.class.note_warm_tx(st);
+            dev.class.note_warm_tx(dev, st);
             dev.class.ring.lock().take();
             // The receive ring is kept with the frames the device filled in, which the
             // adopter delivers: none is lost.

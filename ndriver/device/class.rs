@@ -116,10 +116,11 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
     unsafe fn event(ops: *const c_void, h: *mut Instance, ev: Event, arg: u64) -> i64;
 
     /// Instance `st` is about to be undone (after a failure, or after its orderly
-    /// `remove`): no call reaches it any more, and its resources are still held, but
-    /// for those it kept when `warm` (which the next instance adopts, with the device
-    /// still running: nothing it is doing was stopped). Process context, under the
-    /// device's control lock.
+    /// `remove`): no call reaches it any more, and its resources are still held: in its
+    /// undo list, or, for those it kept when `warm`, in the device's kept set
+    /// ([`Device::kept_covers`]), which the next instance adopts with the device still
+    /// running (nothing it was doing was stopped). Process context, under the device's
+    /// control lock.
     fn discarding(_dev: &Device<Self>, _st: &InstanceState, _warm: bool) {}
 
     /// The discarded instance's undo list ran: its resources (DMA mappings included)

@@ -64,8 +64,7 @@ impl<C: Class> Device<C> {
             self.stop_dma();
         }
         self.note_held(ctl, kinds);
-        C::discarding(self, &inst, kept.is_some());
-        let mut list = inst.undo.lock().take();
+        // The kept set first, so that the class finds the kept buffers there.
         let warm = match kept {
             Some((k, lent)) => {
                 self.store_kept(&inst, k, lent);
@@ -73,6 +72,8 @@ impl<C: Class> Device<C> {
             }
             None => false,
         };
+        C::discarding(self, &inst, warm);
+        let mut list = inst.undo.lock().take();
         // SAFETY: the device is quiesced and no longer points at the instance, so its
         // code never runs again on this instance; what it kept reaches it no more.
         let mut n = unsafe { list.undo_all() };

@@ -31,12 +31,14 @@ pub(super) struct WarmTx {
 }
 
 impl Nic {
-    /// Dead instance `st` is discarded warm (its undo list not run yet): notes which
-    /// descriptor of its registered transmit ring holds which skb lent to it; the skbs
-    /// stay lent until [`Nic::settle_warm_tx`].
-    pub(super) fn note_warm_tx(&self, st: &InstanceState) {
+    /// Dead instance `st` is discarded warm (its undo list not run yet; the ring it
+    /// kept is in the device's kept set by now): notes which descriptor of its
+    /// registered transmit ring holds which skb lent to it; the skbs stay lent until
+    /// [`Nic::settle_warm_tx`].
+    pub(super) fn note_warm_tx(&self, dev: &NicDev, st: &InstanceState) {
         let ring = self.tx_ring.lock().take();
-        let Some(r) = ring.filter(|r| r.generation == st.generation && r.held_by(st)) else {
+        let held = |r: &TxRing| r.held_with(st, |base, len| dev.kept_covers(base, len));
+        let Some(r) = ring.filter(|r| r.generation == st.generation && held(r)) else {
             // No ring to read: every skb lent to it is sent again (none was handed to a
             // device through a ring the framework knows; `warm_ok` refused a warm
             // restart with lent skbs and no ring).
@@ -52,7 +54,7 @@ impl Nic {
         for i in 0..r.count {
             let word = (r.tokens + i as usize * r.token_stride as usize) as *const u64;
             // SAFETY: inside memory `st` still holds, 8-byte aligned (checked by
-            // `held_by`); whatever it holds is only looked up, never trusted.
+            // `held_with`); whatever it holds is only looked up, never trusted.
             let token = unsafe { core::ptr::read_volatile(word) };
             if self.tx.lent_to(token, st.generation)
                 && slots.push_within_capacity((i, token)).is_err()
