@@ -127,6 +127,12 @@ impl ActionList {
         Ok(())
     }
 
+    /// Makes room for one more action without allocating in [`ActionList::record`].
+    pub(crate) fn reserve_one(&mut self) -> Result {
+        self.actions.reserve(1, GFP_ATOMIC)?;
+        Ok(())
+    }
+
     /// The driver released `obj` (of `kind`) itself: forget its newest action. Returns the action,
     /// or `None` if `obj` was never recorded (a driver bug the caller reports).
     pub(crate) fn forget(&mut self, kind: Kind, obj: usize) -> Option<Action> {

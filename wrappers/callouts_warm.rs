@@ -12,7 +12,6 @@
 use crate::abi::{self, Adopted};
 use crate::instance::InstanceState;
 use crate::undo::action_list::{Action, Kind};
-use crate::wrappers::callouts::record;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 
@@ -105,15 +104,28 @@ pub(crate) extern "C" fn ndriver_adopt(
         ));
         return EINVAL.to_errno();
     };
+    // Room first, under the same hold of the lock as the move: a kept resource may not
+    // be given back for want of a list entry (the device may still write a buffer).
+    let mut list = st.undo.lock();
+    if list.reserve_one().is_err() {
+        return ENOMEM.to_errno();
+    }
     let Some(a) = dev.adopt(st, k, role) else {
         return ENOENT.to_errno();
     };
     let d = adopted(&a);
-    // On failure `record` gives the resource back at once (the adopter then finds the
-    // device without it and fails, and the restart goes cold).
-    if !record(st, a) {
+    if list.record(a).is_err() {
+        // Cannot happen (room reserved above). Left held for good rather than given
+        // back under a running device.
+        drop(list);
+        pr_err!(
+            "{}: no room to adopt a {}: leaked\n",
+            st.impl_name,
+            k.name()
+        );
         return ENOMEM.to_errno();
     }
+    drop(list);
     // SAFETY: checked non-NULL above; the driver passes a writable `Adopted`.
     unsafe { out.write(d) };
     0

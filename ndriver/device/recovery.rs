@@ -126,6 +126,8 @@ impl<C: Class> Device<C> {
                     f.detected.name(),
                     f.errno
                 );
+                // Already given back if the adopter started; not if it never did.
+                self.drop_kept();
                 self.start(ctl, desc, p, false)
             }
             r => r.map(|()| {

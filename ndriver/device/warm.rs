@@ -28,6 +28,9 @@ use kernel::prelude::*;
 /// yet; when `list` is not empty, `desc` is the implementation that kept them and the
 /// device's PCI function is the one they belong to (it is detached only with an empty
 /// kept set: detaching undoes it first, under `ctl`).
+///
+/// Lock order: an instance's undo list before the kept set (`ndriver_adopt` moves an
+/// action from one to the other under both).
 pub(crate) struct Kept {
     /// The implementation whose instance kept `list` (NULL when empty).
     pub(super) desc: *const ImplDesc,
@@ -144,7 +147,8 @@ impl<C: Class> Device<C> {
         k.list = kept;
         k.lent = lent;
         drop(k);
-        if let Some(c) = self.corrupt.lock().take() {
+        let c = self.corrupt.lock().take();
+        if let Some(c) = c {
             self.apply_corrupt(c);
         }
     }
