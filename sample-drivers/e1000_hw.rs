@@ -717,16 +717,22 @@ impl Hw {
             .write_reg(RAH0::zeroed().with_addr(hi).with_av(true));
     }
 
-    /// Programs the multicast table for filter `f`: the bit of each of its addresses
-    /// set, every other bit clear.
-    pub(crate) fn write_multicast(&self, f: &RxFilter) {
+    /// The multicast table for filter `f`: the bit of each of its addresses set, every
+    /// other bit clear.
+    fn multicast_table(f: &RxFilter) -> [u32; MTA_ENTRIES] {
         let mut mta = [0u32; MTA_ENTRIES];
-        for &a in &f.mc[..f.count] {
+        for &a in f.mc.get(..f.count).unwrap_or(&[]) {
             let h = mta_hash(a) as usize;
             if let Some(w) = mta.get_mut(h >> 5) {
                 *w |= 1 << (h & 31);
             }
         }
+        mta
+    }
+
+    /// Programs the multicast table for filter `f` ([`Hw::multicast_table`]).
+    pub(crate) fn write_multicast(&self, f: &RxFilter) {
+        let mta = Self::multicast_table(f);
         for (i, w) in mta.iter().enumerate() {
             // Cannot fail: `i` is below `MTA_ENTRIES` and the table lies inside the BAR
             // (asserted where `MTA_ENTRIES` is).
@@ -736,17 +742,41 @@ impl Hw {
         }
     }
 
-    /// Programs `RCTL` for filter `f` (see also [`Hw::write_multicast`]);
-    /// `enable`: the receiver runs; `long`: long packets ([`check_mtu`]).
-    pub(crate) fn write_rctl(&self, f: &RxFilter, enable: bool, long: bool) {
-        let rctl = RCTL::zeroed()
+    /// `RCTL` for filter `f` (see also [`Hw::write_multicast`]); `enable`: the
+    /// receiver runs; `long`: long packets ([`check_mtu`]).
+    fn rctl(f: &RxFilter, enable: bool, long: bool) -> RCTL {
+        RCTL::zeroed()
             .with_bam(true)
             .with_secrc(true)
             .with_en(enable)
             .with_lpe(long)
             .with_upe(f.promisc)
-            .with_mpe(f.promisc || f.allmulti);
-        self.mmio.write_reg(rctl);
+            .with_mpe(f.promisc || f.allmulti)
+    }
+
+    /// Programs `RCTL` ([`Hw::rctl`]).
+    pub(crate) fn write_rctl(&self, f: &RxFilter, enable: bool, long: bool) {
+        self.mmio.write_reg(Self::rctl(f, enable, long));
+    }
+
+    /// Whether the receive filter and transmitter run as [`Hw::write_rctl`],
+    /// [`Hw::write_multicast`] and [`Hw::start_tx`] program them for filter `f`, the
+    /// receiver on, long packets as `long` says: what an adopter checks (the filter the
+    /// dead instance last programmed is the placeholder's; one changed since is
+    /// programmed again once the adopter serves, and it may not have reached the device
+    /// yet, so a mismatch is only a reason for a cold start).
+    pub(crate) fn runs_as(&self, f: &RxFilter, long: bool) -> bool {
+        let m = &self.mmio;
+        if m.read(RCTL).into_raw() != Self::rctl(f, true, long).into_raw()
+            || m.read(TCTL).into_raw() != TCTL::on().into_raw()
+        {
+            return false;
+        }
+        Self::multicast_table(f).iter().enumerate().all(|(i, w)| {
+            MTA::try_at(i)
+                .and_then(|reg| m.try_read(reg).ok())
+                .is_some_and(|r| r.bits() == *w)
+        })
     }
 
     /// Throttles interrupts to [`ITR_INTERVAL`].
@@ -931,6 +961,35 @@ mod tests {
             step(&mut g, desc(10, true, true), FRAME_BUF),
             RxPiece::Gathered(2058)
         ));
+    }
+
+    #[test]
+    fn adopter_expects_the_programmed_filter() {
+        let mut f = RxFilter {
+            promisc: false,
+            allmulti: false,
+            mc: [0; 16],
+            count: 0,
+        };
+        // No address: an empty table.
+        assert!(Hw::multicast_table(&f).iter().all(|w| *w == 0));
+        // One address: its hash's bit alone.
+        f.mc[0] = 0x0000_5e00_0001_0001u64 & 0xffff_ffff_ffff;
+        f.count = 1;
+        let h = mta_hash(f.mc[0]) as usize;
+        let t = Hw::multicast_table(&f);
+        assert_eq!(t.iter().map(|w| w.count_ones()).sum::<u32>(), 1);
+        assert_eq!(t[h >> 5], 1 << (h & 31));
+        // A count past the array is no panic: no table (all-multicast covers it).
+        f.count = 17;
+        assert!(Hw::multicast_table(&f).iter().all(|w| *w == 0));
+        // RCTL: what `write_rctl` programs, what `runs_as` expects.
+        f.promisc = true;
+        let r = Hw::rctl(&f, true, true);
+        assert!(r.en() && r.lpe() && r.upe() && r.mpe() && r.bam() && r.secrc());
+        f.promisc = false;
+        let r = Hw::rctl(&f, true, false);
+        assert!(r.en() && !r.lpe() && !r.upe() && !r.mpe());
     }
 
     #[test]

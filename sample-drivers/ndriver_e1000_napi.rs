@@ -209,6 +209,9 @@ impl NicDriver for E1000Napi {
         let gather = RxGather::adopt(d, ROLE_GATHER, long)?;
         let tring = d.adopt_dma_array::<Desc>(ROLE_TX_RING, TX_RING)?;
         let mut next = me.hw.check_rx(&ring, long)?;
+        if !me.hw.runs_as(&d.rx_filter(), long) {
+            return Err(EIO);
+        }
         // Every descriptor points at its own buffer: the device writes nowhere else.
         for i in 0..RX_RING {
             if ring.read(i).ok_or(EIO)?.addr != bufs.dma(i)? {
