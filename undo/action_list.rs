@@ -221,17 +221,33 @@ impl ActionList {
     /// every resource the device may still reach by DMA is either kept (every coherent
     /// buffer) or, with `lent_tracked`, a streaming mapping towards the device of memory
     /// the class lent the instance and settles itself (a NIC's transmits, whose ring it
-    /// reads); no mapping the device writes into, and no recorded reset (its undo would
-    /// reset the device anyway). Then the device may keep running while the unkept rest
-    /// is given back: whatever it writes lands in kept memory.
+    /// reads; not one of memory the instance holds and does not keep, which is given
+    /// back with it while the device may still read it); no mapping the device writes
+    /// into, and no recorded reset (its undo would reset the device anyway). Then the
+    /// device may keep running while the unkept rest is given back: whatever it writes
+    /// lands in kept memory, whatever it reads stays allocated.
     pub(crate) fn warm_ok(&self, lent_tracked: bool) -> bool {
         self.actions.iter().any(|a| a.kept.is_some())
             && self.actions.iter().all(|a| match a.kind {
                 Kind::DmaCoherent => a.kept.is_some(),
-                Kind::DmaMapping => lent_tracked && Self::to_device(a),
+                Kind::DmaMapping => {
+                    lent_tracked && Self::to_device(a) && !self.maps_unkept_memory(a)
+                }
                 Kind::Reset => false,
                 _ => true,
             })
+    }
+
+    /// Whether the streaming mapping `m` overlaps memory or a coherent buffer this list
+    /// holds and does not keep: memory of the instance's own, not lent by the class.
+    fn maps_unkept_memory(&self, m: &Action) -> bool {
+        let m_end = m.depends_on.saturating_add(m.arg);
+        self.actions.iter().any(|a| {
+            matches!(a.kind, Kind::Memory | Kind::DmaCoherent)
+                && a.kept.is_none()
+                && m.depends_on < a.obj.saturating_add(a.arg)
+                && a.obj < m_end
+        })
     }
 
     /// Whether `a` is a streaming mapping the device only reads.
@@ -530,6 +546,13 @@ mod tests {
         l.record(to)?;
         assert!(!l.warm_ok(false));
         assert!(l.warm_ok(true));
+        // A mapping towards the device of the instance's own (unkept) memory: that
+        // memory goes back with the instance while the device may read it: cold.
+        let mut own = action(Kind::DmaMapping, 0xd0, 0x10, 0x130);
+        own.aux = crate::abi::DMA_TO_DEVICE as usize;
+        l.record(own)?;
+        assert!(!l.warm_ok(true));
+        assert!(l.forget(Kind::DmaMapping, 0xd0).is_some());
         let lent = l.take_lent_mappings()?;
         assert_eq!(lent.len(), 1);
         assert!(!l.holds(Kind::DmaMapping, 0xb0));
