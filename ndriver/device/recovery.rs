@@ -400,6 +400,19 @@ impl<C: Class> Device<C> {
                 }
                 Decision::Start { index, delay_ms } => {
                     if delay_ms > 0 {
+                        // The device would run on the kept rings, bus mastering on, for
+                        // the whole back-off: give them back first (DMA stopped). The
+                        // restart is cold.
+                        let n = self.drop_kept();
+                        if n > 0 {
+                            pr_info!(
+                                "{}: {} kept resources given back: a back-off of {} ms \
+                                 precedes the next instance\n",
+                                self.name,
+                                n,
+                                delay_ms
+                            );
+                        }
                         kernel::time::delay::fsleep(Delta::from_millis(delay_ms as i64));
                     }
                     let Some(desc) = impls.get(index).copied() else {
