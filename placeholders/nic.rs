@@ -129,8 +129,9 @@ impl TxRing {
         self.held_with(st, |_, _| false)
     }
 
-    /// As [`TxRing::held_by`], but the descriptors may also lie in a coherent buffer
-    /// for which `kept(start, len)` says yes (the kept set of a warm restart).
+    /// As [`TxRing::held_by`], but the descriptors, and then the tokens, may also lie in
+    /// a coherent buffer for which `kept(start, len)` says yes (the kept set of a warm
+    /// restart).
     pub(crate) fn held_with(
         &self,
         st: &InstanceState,
@@ -149,9 +150,12 @@ impl TxRing {
             return false;
         }
         if kept(self.base, ring) {
-            let list = st.undo.lock();
-            return list.covers(Kind::Memory, self.tokens, toks)
-                || list.covers(Kind::DmaCoherent, self.tokens, toks);
+            let held = {
+                let list = st.undo.lock();
+                list.covers(Kind::Memory, self.tokens, toks)
+                    || list.covers(Kind::DmaCoherent, self.tokens, toks)
+            };
+            return held || kept(self.tokens, toks);
         }
         let list = st.undo.lock();
         list.covers(Kind::DmaCoherent, self.base, ring)
@@ -237,6 +241,10 @@ pub(crate) struct Nic {
     /// The transmits of an instance discarded warm, left to settle (`warm_tx.rs`).
     #[pin]
     warm_tx: SpinLockIrq<Option<warm_tx::WarmTx>>,
+    /// Room for the notes of [`Nic::note_warm_tx`], reserved when a warm restart is
+    /// allowed (`warm_ok`): noting never fails for memory.
+    #[pin]
+    warm_tx_room: SpinLockIrq<KVec<(u32, u64)>>,
     /// The skbs lent to instances.
     pub(crate) tx: TxLent,
     /// Counters.
@@ -452,8 +460,10 @@ impl Class for Nic {
             return Some(false);
         }
         let ring = *dev.class.tx_ring.lock();
-        ring.filter(|r| r.generation == st.generation && r.held_by(st))
-            .map(|_| true)
+        let r = ring.filter(|r| r.generation == st.generation && r.held_by(st))?;
+        // Room to note every lent skb the ring names, or cold: a transmit not noted
+        // would be sent again although the device may have sent it.
+        dev.class.reserve_warm_tx(r.count as usize).then_some(true)
     }
 
     fn adopted(dev: &NicDev, st: &InstanceState) {
@@ -704,6 +714,7 @@ pub(crate) fn create(
                 ring <- new_spinlock_irq!(None),
                 tx_ring <- new_spinlock_irq!(None),
                 warm_tx <- new_spinlock_irq!(None),
+                warm_tx_room <- new_spinlock_irq!(KVec::new()),
                 tx: TxLent::new()?,
                 net: NetCounters::default(),
             }? Error),
