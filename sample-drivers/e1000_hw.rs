@@ -604,6 +604,14 @@ impl Hw {
         })
     }
 
+    /// Turns bus mastering on, as [`Hw::probe`] does: a cold restart, or a hang the
+    /// framework stopped, may have left it off, and the adopted device could not reach
+    /// its rings. In `adopt`, once the kept rings are checked (before, the device would
+    /// follow descriptors not checked yet).
+    pub(crate) fn set_master(&self) {
+        self._enabled.set_master();
+    }
+
     /// Checks that the receiver runs on `ring` as [`Hw::setup_rx`] and the receive
     /// path left it: base and length registers name the ring, head and tail inside it,
     /// the receiver on with long packets as `long` says. Returns the next descriptor

@@ -202,7 +202,10 @@ impl NicDriver for E1000Napi {
             Ok(r) => r,
             // No rings kept: the interface was down (the framework refuses the adoption
             // if anything else was kept).
-            Err(e) if e == ENOENT => return Ok(me),
+            Err(e) if e == ENOENT => {
+                me.hw.set_master();
+                return Ok(me);
+            }
             Err(e) => return Err(e),
         };
         let bufs = d.adopt_dma_buffers::<RX_BUF>(ROLE_RX_BUFS, RX_RING)?;
@@ -224,6 +227,9 @@ impl NicDriver for E1000Napi {
         if rx_desc(&ring, next).is_none() && next != head {
             next = me.hw.rx_give_back(&ring, next);
         }
+        // The receive ring is checked: the device may reach it (and drain the
+        // transmit ring) from now on.
+        me.hw.set_master();
         let tail = me.hw.check_tx(&tring)?;
         let slots = d.tx_slots::<TX_RING>()?;
         let reg = d.register_rx_ring(&ring)?;
