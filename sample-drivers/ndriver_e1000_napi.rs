@@ -184,9 +184,11 @@ impl NicDriver for E1000Napi {
 
     /// Warm restart: the device runs on as the previous instance left it (no reset, no
     /// `RCTL`/`TCTL` write, no carrier report); its rings and buffers are adopted once
-    /// the registers are checked against them. Only after a failure with no transmit
-    /// lent to the instance (the framework's rule), so every frame it queued was sent
-    /// and reported: the transmit ring must be empty.
+    /// the registers are checked against them. Transmits lent to the previous instance
+    /// may still be queued: the adopter waits until the device sent them (the head
+    /// reaches the tail) and leaves their descriptors alone; the framework then
+    /// completes the done ones and sends the rest again (`placeholders/nic/warm_tx.rs`),
+    /// and the adopter queues from the tail on.
     fn adopt(c: &C<'_>) -> Result<Self> {
         let d = &c.dev;
         let hw = Hw::adopt(d)?;
