@@ -83,6 +83,10 @@ pub(crate) trait ServedDevice: Send + Sync {
     /// undo list); `None` unless `st` is the device's starting instance, of the
     /// implementation that kept it, and such an action is kept (warm restart).
     fn adopt(&self, st: &InstanceState, kind: Kind, role: u32) -> Option<Action>;
+    /// Puts `a`, which [`ServedDevice::adopt`] took out as `role` and the adopter could
+    /// not record, back into the kept set (the adoption then fails). Process context,
+    /// no lock held.
+    fn unadopt(&self, a: Action, role: u32);
 }
 
 /// The framework's state for one instance.

@@ -258,21 +258,33 @@ impl ActionList {
     /// Moves the kept actions out (oldest first, as they were recorded), leaving the
     /// rest. All or nothing: on failure (no memory) the list is as it was.
     pub(crate) fn take_kept(&mut self) -> Result<Self> {
-        self.take_where(|a| a.kept.is_some())
+        let mut out = Self::with_room(self.actions.iter().filter(|a| a.kept.is_some()).count())?;
+        self.move_where(&mut out, |a| a.kept.is_some());
+        Ok(out)
     }
 
-    /// Moves the streaming mappings towards the device out (see [`ActionList::warm_ok`]),
-    /// all or nothing.
-    pub(crate) fn take_lent_mappings(&mut self) -> Result<Self> {
-        self.take_where(Self::to_device)
+    /// Moves the kept actions out, and the unkept streaming mappings towards the device
+    /// (see [`ActionList::warm_ok`]): `(kept, lent)`. All or nothing: room for both is
+    /// made before anything moves, so on failure (no memory) the list is as it was.
+    pub(crate) fn take_kept_and_lent(&mut self) -> Result<(Self, Self)> {
+        let lent_pick = |a: &Action| a.kept.is_none() && Self::to_device(a);
+        let mut kept = Self::with_room(self.actions.iter().filter(|a| a.kept.is_some()).count())?;
+        let mut lent = Self::with_room(self.actions.iter().filter(|a| lent_pick(a)).count())?;
+        self.move_where(&mut kept, |a| a.kept.is_some());
+        self.move_where(&mut lent, lent_pick);
+        Ok((kept, lent))
     }
 
-    /// Moves the actions `pick` selects out, oldest first, all or nothing.
-    fn take_where(&mut self, pick: impl Fn(&Action) -> bool) -> Result<Self> {
-        let n = self.actions.iter().filter(|a| pick(a)).count();
+    /// An empty list with room for `n` actions.
+    fn with_room(n: usize) -> Result<Self> {
         let mut out = Self::new();
-        // Room first: no move below can then fail for memory.
         out.actions.reserve(n, GFP_KERNEL)?;
+        Ok(out)
+    }
+
+    /// Moves the actions `pick` selects into `out`, oldest first. `out` has room for
+    /// all of them (the caller reserved it), so nothing allocates and nothing fails.
+    fn move_where(&mut self, out: &mut Self, pick: impl Fn(&Action) -> bool) {
         let mut i = 0;
         while i < self.actions.len() {
             if !pick(&self.actions[i]) {
@@ -285,17 +297,20 @@ impl ActionList {
             if a.kind == Kind::Memory {
                 self.memory = self.memory.saturating_sub(a.arg);
             }
-            // Within the capacity reserved above: does not allocate.
-            if out.record(a).is_err() {
-                // Unreachable; put it back rather than lose it.
+            // Within the room reserved by the caller: does not allocate.
+            if let Err(kernel::alloc::kvec::PushError(a)) = out.actions.push_within_capacity(a) {
+                // Unreachable; put it back (where it was removed, so within capacity)
+                // rather than lose it.
                 if a.kind == Kind::Memory {
                     self.memory = self.memory.saturating_add(a.arg);
                 }
                 let _ = self.actions.insert_within_capacity(i, a);
                 break;
             }
+            if a.kind == Kind::Memory {
+                out.memory = out.memory.saturating_add(a.arg);
+            }
         }
-        Ok(out)
     }
 
     /// Takes the kept action of `kind` with `role` out of the list, if there is one;
@@ -318,18 +333,6 @@ impl ActionList {
         self.actions
             .iter()
             .find(|a| a.kind == kind && a.kept == Some(role))
-    }
-
-    /// Takes the oldest action out, if any.
-    pub(crate) fn pop_oldest(&mut self) -> Option<Action> {
-        if self.actions.is_empty() {
-            return None;
-        }
-        let a = self.actions.remove(0).ok()?;
-        if a.kind == Kind::Memory {
-            self.memory = self.memory.saturating_sub(a.arg);
-        }
-        Some(a)
     }
 
     /// Bytes of memory held.
@@ -553,7 +556,8 @@ mod tests {
         l.record(own)?;
         assert!(!l.warm_ok(true));
         assert!(l.forget(Kind::DmaMapping, 0xd0).is_some());
-        let lent = l.take_lent_mappings()?;
+        let (kept, lent) = l.take_kept_and_lent()?;
+        assert_eq!(kept.len(), 2);
         assert_eq!(lent.len(), 1);
         assert!(!l.holds(Kind::DmaMapping, 0xb0));
         // A recorded reset would reset the device anyway: cold.

@@ -12,6 +12,8 @@
 use crate::abi::{self, Adopted};
 use crate::instance::InstanceState;
 use crate::undo::action_list::{Action, Kind};
+use core::sync::atomic::Ordering;
+use kernel::bindings;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 
@@ -79,12 +81,38 @@ fn adopted(a: &Action) -> Adopted {
     }
 }
 
+/// Whether the driver may have `ndriver_adopt` write an [`Adopted`] at `out`: aligned,
+/// and inside the current task's stack, above this call's frame (the driver's frames
+/// that called it), or inside memory `st` holds.
+fn out_ok(st: &InstanceState, out: *mut Adopted) -> bool {
+    let start = out as usize;
+    let len = core::mem::size_of::<Adopted>();
+    if out.is_null() || start % core::mem::align_of::<Adopted>() != 0 {
+        return false;
+    }
+    let Some(end) = start.checked_add(len) else {
+        return false;
+    };
+    let here = 0u8;
+    let sp = core::ptr::from_ref(&here) as usize;
+    let task = kernel::task::Task::current_raw();
+    // SAFETY: `current` is live while it runs; `stack` is the lowest address of its
+    // stack, which is `THREAD_SIZE` bytes.
+    let low = unsafe { (*task).stack } as usize;
+    let top = low.saturating_add(kernel::page::PAGE_SIZE << bindings::THREAD_SIZE_ORDER);
+    if sp >= low && sp < top && start > sp && end <= top {
+        return true;
+    }
+    st.undo.lock().covers(Kind::Memory, start, len)
+}
+
 /// Takes the resource of `kind` that the previous instance kept under `role` into this
 /// instance's undo list, and describes it in `*out`. Only from `adopt` (the instance is
 /// starting, and its implementation is the one that kept the resource). 0; `-ENOENT`
 /// if nothing of `kind` is kept under `role` (the previous instance kept less, which
-/// the adopter may accept); `-EINVAL` for a kind that is none, a NULL `out`, or a call
-/// outside an adoption, which is a misuse that fails the instance.
+/// the adopter may accept); `-EINVAL` for a kind that is none, an `out` that is not on
+/// the driver's stack or in memory it holds, or a call outside `adopt` (from `probe`,
+/// a configuration replay, an entry point), which is a misuse that fails the instance.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_adopt(
     inst: *mut abi::Instance,
@@ -97,9 +125,12 @@ pub(crate) extern "C" fn ndriver_adopt(
         return ENODEV.to_errno();
     };
     let dev = st.device();
-    let Some(k) = kind_of(kind).filter(|_| !out.is_null() && !dev.serves(st)) else {
+    let adopting = st.adopting.load(Ordering::Acquire) && !dev.serves(st);
+    // `out` checked before anything moves: a write through it cannot go wild.
+    let Some(k) = kind_of(kind).filter(|_| adopting && out_ok(st, out)) else {
         st.misuse(format_args!(
-            "ndriver_adopt of kind {} to {:p} outside an adoption, of no kind, or to NULL",
+            "ndriver_adopt of kind {} to {:p} outside adopt, of no kind, or to memory \
+             it does not hold",
             kind, out
         ));
         return EINVAL.to_errno();
@@ -115,18 +146,16 @@ pub(crate) extern "C" fn ndriver_adopt(
     };
     let d = adopted(&a);
     if list.record(a).is_err() {
-        // Cannot happen (room reserved above). Left held for good rather than given
-        // back under a running device.
+        // Cannot happen (room reserved above). Back into the kept set, its handler
+        // pointing at no instance: the adoption fails for it, and it is given back
+        // with DMA stopped.
         drop(list);
-        pr_err!(
-            "{}: no room to adopt a {}: leaked\n",
-            st.impl_name,
-            k.name()
-        );
+        dev.unadopt(a, role);
         return ENOMEM.to_errno();
     }
     drop(list);
-    // SAFETY: checked non-NULL above; the driver passes a writable `Adopted`.
+    // SAFETY: `out` is aligned and lies on the driver's stack frames or in memory the
+    // instance holds (checked above); the driver passes a writable `Adopted`.
     unsafe { out.write(d) };
     0
 }

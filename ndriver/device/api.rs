@@ -132,6 +132,10 @@ impl<C: Class> ServedDevice for Device<C> {
     fn adopt(&self, st: &InstanceState, kind: Kind, role: u32) -> Option<Action> {
         self.adopt_kept(st, kind, role)
     }
+
+    fn unadopt(&self, a: Action, role: u32) {
+        self.return_kept(a, role)
+    }
 }
 
 impl<C: Class> DeviceApi for Device<C> {

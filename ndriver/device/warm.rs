@@ -92,10 +92,10 @@ impl<C: Class> Device<C> {
         inst.undo.lock().warm_ok(lent).then_some(lent)
     }
 
-    /// Moves the actions instance `st` kept out of its undo list, and (with
-    /// `lent_tracked`) its streaming mappings towards the device, which stay mapped
-    /// until the class settled what it lent ([`Device::finish_adoption`]); the rest stays
-    /// there. Only if what it holds allows a warm restart and the kept set is empty;
+    /// Moves the actions instance `st` kept out of its undo list, and its streaming
+    /// mappings towards the device (only with `lent_tracked`: `warm_ok` refuses any
+    /// mapping otherwise), which stay mapped until the class settled what it lent
+    /// ([`Device::finish_adoption`]); the rest stays there. Only if what it holds allows a warm restart and the kept set is empty;
     /// `None` (nothing moved) otherwise. Process context; `st` no longer runs.
     pub(super) fn split_kept(
         &self,
@@ -109,22 +109,13 @@ impl<C: Class> Device<C> {
             }
         }
         let mut list = st.undo.lock().take();
-        let mut split = None;
-        if list.warm_ok(lent_tracked) {
-            if let Ok(kept) = list.take_kept() {
-                match list.take_lent_mappings() {
-                    Ok(lent) => split = Some((kept, lent)),
-                    Err(_) => {
-                        // Back into the list, all of them (room reserved by `take_kept`
-                        // having held them), so nothing is lost; the restart is cold.
-                        let mut kept = kept;
-                        while let Some(a) = kept.pop_oldest() {
-                            let _ = list.record(a);
-                        }
-                    }
-                }
-            }
-        }
+        // All or nothing (room for both made first): on failure the list is as it was,
+        // nothing dropped, and the restart is cold.
+        let split = if list.warm_ok(lent_tracked) {
+            list.take_kept_and_lent().ok()
+        } else {
+            None
+        };
         // The lock's list is empty (the instance no longer runs): put the rest back.
         *st.undo.lock() = list;
         split
@@ -286,6 +277,31 @@ impl<C: Class> Device<C> {
         self.counters.undone.fetch_add(n as u64, Ordering::Relaxed);
         C::undone(self);
         n
+    }
+
+    /// Puts action `a`, taken out of the kept set by [`Device::adopt_kept`] as `role`
+    /// and not recorded by the adopter after all, back: its interrupt handler (an `Irq`)
+    /// reaches no instance again, and the adoption fails for the resource left
+    /// unadopted (the kept set is given back with DMA stopped). Process context, in the
+    /// adopter's `adopt`, with no lock held.
+    pub(crate) fn return_kept(&self, mut a: Action, role: u32) {
+        if a.kind == Kind::Irq {
+            // SAFETY: `a` is a live `Irq` action of this device's kept set, which now
+            // points at the adopter; the adopter runs this and is not freed before it
+            // returns; process context.
+            unsafe { callouts_device::keep_irq(&a) };
+        }
+        a.kept = Some(role);
+        let mut k = self.kept.lock();
+        // Where it was taken from, so within capacity: does not allocate.
+        if k.list.record(a).is_err() {
+            drop(k);
+            pr_err!(
+                "{}: no room to put a kept {} back: leaked\n",
+                self.name,
+                a.kind.name()
+            );
+        }
     }
 
     /// Whether `[start, start + len)` lies inside one coherent buffer of the kept set.
