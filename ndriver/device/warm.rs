@@ -178,9 +178,10 @@ impl<C: Class> Device<C> {
                 })
                 .map(|x| {
                     let p = (x.obj + off) as *mut c_void;
-                    // SAFETY: a register inside the kept, mapped BAR (checked), 4-byte
-                    // aligned (checked by the parser).
-                    unsafe { bindings::writel(bindings::readl(p) ^ mask, p) };
+                    // SAFETY: a register inside the kept BAR mapped by `pci_iomap`
+                    // (checked), 4-byte aligned (checked by the parser); `ioread32` and
+                    // `iowrite32` take its cookie whether the BAR is memory or I/O ports.
+                    unsafe { bindings::iowrite32(bindings::ioread32(p) ^ mask, p) };
                 })
                 .is_some(),
         };
