@@ -14,6 +14,7 @@
 . "$(dirname "$0")/../lib.sh"
 
 NIC=$DBG/nic0
+RACE=$DBG/race
 IF=ndeth0
 PEER=10.99.0.1
 
@@ -31,6 +32,18 @@ fail() {
 # last_level: the level= of nic0's newest recovery.
 last_level() {
 	tail -n 1 "$NIC/recoveries" | sed -n 's/.* level=\([a-z]*\)$/\1/p'
+}
+# last_reconfigure: the reconfigure_ns= of nic0's newest recovery (0: nothing replayed).
+last_reconfigure() {
+	tail -n 1 "$NIC/recoveries" | sed -n 's/.* reconfigure_ns=\([0-9]*\).*/\1/p'
+}
+# active POINT: 1 while race point POINT stalls (the race file's `active` column).
+active() {
+	awk -v p="$1" '$1 == p { print $4 }' "$RACE"
+}
+# refusals: the adoptions the kernel log says were refused since dmesg_mark.
+refusals() {
+	dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -c 'warm restart refused' || true
 }
 # wait_rx_back WHAT: until the peer answers a ping again (30 s at most).
 wait_rx_back() {
@@ -53,12 +66,19 @@ fault() {
 	nic_inject_off || fail "$2 in $1 not raised: $(cat "$NIC/inject")"
 	nic_wait_recovered $((rec + 1)) "$2 in $1"
 }
-# fallback WHAT: the newest recovery fell back to cold: level=cold, one more
-# warm_fallbacks, and the peer answers again.
+# fallback WHAT WHY: the newest recovery fell back to cold: level=cold, one more
+# warm_fallbacks, one more refusal in the kernel log, for reason WHY (what the failed
+# adopter was detected with, the start of what the log line says in parentheses), and
+# the peer answers again.
 fallback() {
+	local why
 	[ "$(last_level)" = cold ] || fail "$1: recovered $(last_level), want a cold fallback"
 	[ "$(nstat warm_fallbacks)" -gt "$fb" ] || fail "$1: warm_fallbacks still $fb"
 	fb=$(nstat warm_fallbacks)
+	[ "$(refusals)" -gt "$nref" ] || fail "$1: no refusal in the kernel log"
+	nref=$(refusals)
+	why=$(dmesg | sed -n "/$DMESG_MARK/,\$p" | grep 'warm restart refused' | tail -n 1)
+	echo "$why" | grep -qF "refused ($2" || fail "$1: refused for another reason: $why"
 	wait_rx_back "$1"
 	echo "$1: adoption refused, cold restart"
 }
@@ -79,10 +99,15 @@ udp_start "$NDRIVER_RESULTS/33-nic-udp.txt"
 sleep 0.3
 n=0
 warm0=$(nstat recoveries_warm)
+cold0=$(nstat recoveries_cold)
 for entry in poll devirq start_xmit; do
 	for class in $(fault_classes); do
 		fault $entry $class
 		[ "$(last_level)" = warm ] || fail "$class in $entry: recovered $(last_level), want warm"
+		# The placeholder keeps its carrier across a cold restart too: that no link
+		# event shows proves nothing alone. A warm start replays no configuration.
+		[ "$(last_reconfigure)" = 0 ] ||
+			fail "$class in $entry: reconfigure_ns=$(last_reconfigure), want 0 (warm)"
 		n=$((n + 1))
 		sleep 0.2
 	done
@@ -90,6 +115,8 @@ for entry in poll devirq start_xmit; do
 done
 [ "$(nstat recoveries_warm)" -eq $((warm0 + n)) ] ||
 	fail "recoveries_warm $(nstat recoveries_warm), want $((warm0 + n))"
+[ "$(nstat recoveries_cold)" -eq "$cold0" ] ||
+	fail "recoveries_cold $(nstat recoveries_cold) during warm recoveries, want $cold0"
 [ "$(nstatus level)" = warm ] || fail "status level $(nstatus level) after warm recoveries"
 [ "$(nstatus kept)" = 0 ] || fail "kept $(nstatus kept) after the adoptions"
 sleep 1
@@ -117,6 +144,7 @@ echo "ip monitor link: no event during warm recoveries"
 
 # --- Damaged kept state: the adopter's checks refuse it, the recovery goes cold.
 fb=$(nstat warm_fallbacks)
+nref=$(refusals)
 busybox ping -q -i 0.2 -W 2 -w 3600 $PEER > /dev/null 2>&1 &
 PING=$!
 for spec in "swap 0 0 16" "reg 0 0x2818 0x8000" "reg 0 0x5400 0x1" "reg 0 0x3810 0x1"; do
@@ -124,7 +152,7 @@ for spec in "swap 0 0 16" "reg 0 0x2818 0x8000" "reg 0 0x5400 0x1" "reg 0 0x3810
 	[ "$(cat "$NIC/warm_corrupt")" != off ] || fail "warm_corrupt $spec not armed"
 	fault poll panic
 	[ "$(cat "$NIC/warm_corrupt")" = off ] || fail "warm_corrupt $spec not applied"
-	fallback "warm_corrupt $spec"
+	fallback "warm_corrupt $spec" "error_return, -5)"
 	# And the next recovery is warm again.
 	fault poll error
 	[ "$(last_level)" = warm ] || fail "after $spec: recovered $(last_level), want warm"
@@ -132,19 +160,28 @@ done
 refused "$NIC/warm_corrupt" "swap 0 4 16"
 refused "$NIC/warm_corrupt" "reg 0 0x2818 0"
 
-# A fault in the adopter: held in the recovery (after its quiesce) while it is armed.
-echo "recover_quiesced 1000000" > "$NIC/race" || fail "arming recover_quiesced"
+# A fault in the adopter: held in the recovery (after its quiesce, 5 s) while it is
+# armed; armed only once the race file shows the recovery stalling there.
+echo "recover_quiesced 5000000" > "$NIC/race" || fail "arming recover_quiesced"
 echo "class=panic entry=poll" > "$NIC/inject" || fail "inject panic poll"
 for ((i = 0; i < 400; i++)); do
 	nic_inject_off && break
 	sleep 0.05
 done
 nic_inject_off || fail "panic in poll not raised"
+for ((i = 0; i < 60; i++)); do
+	[ "$(active recover_quiesced)" = 1 ] && break
+	sleep 0.05
+done
+[ "$(active recover_quiesced)" = 1 ] ||
+	fail "the recovery of the panic in poll is not stalled at recover_quiesced: $(cat "$RACE")"
 rec=$(nstat recoveries)
 echo "class=panic entry=adopt" > "$NIC/inject" || fail "inject panic adopt"
+[ "$(active recover_quiesced)" = 1 ] ||
+	fail "the stall at recover_quiesced ended before the fault in adopt was armed"
 nic_wait_recovered $((rec + 1)) "panic in poll, then in adopt"
 nic_inject_off || fail "panic in adopt not raised: $(cat "$NIC/inject")"
-fallback "panic in adopt"
+fallback "panic in adopt" "bug,"
 
 # Policy warm=0: cold.
 echo "warm=0" > "$NIC/policy" || fail "warm=0"
