@@ -38,8 +38,11 @@
 # Then availability under repeated failure (MINIX 3's experiment, nDriver's swap
 # test): TCP_STREAM throughput and HTTP requests through the guarded Rust driver
 # while a real fault is raised in it every P seconds (NDRIVER_BENCH_FAULT_PERIODS,
-# default "0 15 5 1"; 0: none), NDRIVER_BENCH_AVAIL_SECS (default 30) each; raw
-# lines "avail PERIOD METRIC VALUE" in bench-avail.txt.
+# default "0 15 5 1"; 0: none), NDRIVER_BENCH_AVAIL_SECS (default 30) each, every
+# faulted period twice, with warm restart (policy warm=1) and without (warm=0), the
+# order alternating from period to period; raw lines "avail PERIOD METRIC VALUE"
+# (warm, and the fault-free run) and "avail-cold PERIOD METRIC VALUE" in
+# bench-avail.txt.
 # NDRIVER_BENCH_MTU: the MTU of the interface under test in every variant (default
 # 1500; 9000 compares jumbo frames, up to 16110, which the C e1000 and both Rust
 # drivers take on this NIC).
@@ -285,41 +288,63 @@ injector() {
 	done
 }
 
-# avail: TCP throughput and HTTP success with a fault every P seconds, P in PERIODS.
+# avail: TCP throughput and HTTP success with a fault every P seconds, P in PERIODS,
+# each faulted P with warm restart and without.
 avail() {
-	local p inj r0 out reqs non2xx sockerr
+	local p level levels n=0
 	for p in $PERIODS; do
-		r0=$(nic_stat recoveries)
-		inj=
-		if [ "$p" != 0 ]; then
-			injector "$p" &
-			inj=$!
-		fi
-		out=$(timeout $((ASECS + 30)) netperf -H $PEER -t TCP_STREAM -l "$ASECS" -P 0 -- \
-			-o THROUGHPUT 2>>"$R/bench-io.log" | tail -n 1)
-		case $out in
-		[0-9]*) echo "avail $p tcp_mbit_s $out" >> "$AVAILTXT" ;;
-		*) note "availability TCP run with a fault every ${p}s: no result ($out)" ;;
-		esac
-		if command -v wrk >/dev/null; then
-			out=$(timeout $((ASECS + 30)) wrk -t 1 -c 4 -d "${ASECS}s" --timeout 5s \
-				"http://$PEER:8099/bench-1k" 2>>"$R/bench-io.log")
-			reqs=$(echo "$out" | awk '/requests in/ { print $1 }')
-			non2xx=$(echo "$out" | awk -F': ' '/Non-2xx/ { print $2 }')
-			sockerr=$(echo "$out" | awk '/Socket errors/ { gsub(",", ""); print $4 + $6 + $8 + $10 }')
-			if [ -n "$reqs" ]; then
-				echo "avail $p http_requests $reqs" >> "$AVAILTXT"
-				echo "avail $p http_failed $(( ${non2xx:-0} + ${sockerr:-0} ))" >> "$AVAILTXT"
-			else
-				note "availability HTTP run with a fault every ${p}s: no result"
-			fi
-		fi
-		[ -n "$inj" ] && { kill "$inj"; wait "$inj" 2>/dev/null; }
-		echo off > "$NIC/inject"
-		sleep 2
-		echo "avail $p recoveries $(( $(nic_stat recoveries) - r0 ))" >> "$AVAILTXT"
-		echo "avail $p secs $((ASECS * 2))" >> "$AVAILTXT"
+		levels="warm cold"
+		[ $((n % 2)) = 1 ] && levels="cold warm"
+		[ "$p" = 0 ] && levels=warm
+		n=$((n + 1))
+		for level in $levels; do
+			avail_run "$p" "$level"
+		done
 	done
+	echo "warm=1" > "$NIC/policy"
+}
+
+# avail_run PERIOD LEVEL: one availability run, a fault every PERIOD seconds (0:
+# none), recoveries warm where they can be (LEVEL warm) or always cold (cold).
+avail_run() {
+	local p=$1 level=$2 tag=avail inj r0 out reqs non2xx sockerr
+	if [ "$level" = cold ]; then
+		tag=avail-cold
+		echo "warm=0" > "$NIC/policy"
+	else
+		echo "warm=1" > "$NIC/policy"
+	fi
+	r0=$(nic_stat recoveries)
+	inj=
+	if [ "$p" != 0 ]; then
+		injector "$p" &
+		inj=$!
+	fi
+	out=$(timeout $((ASECS + 30)) netperf -H $PEER -t TCP_STREAM -l "$ASECS" -P 0 -- \
+		-o THROUGHPUT 2>>"$R/bench-io.log" | tail -n 1)
+	case $out in
+	[0-9]*) echo "$tag $p tcp_mbit_s $out" >> "$AVAILTXT" ;;
+	*) note "availability TCP run ($level) with a fault every ${p}s: no result ($out)" ;;
+	esac
+	if command -v wrk >/dev/null; then
+		out=$(timeout $((ASECS + 30)) wrk -t 1 -c 4 -d "${ASECS}s" --timeout 5s \
+			"http://$PEER:8099/bench-1k" 2>>"$R/bench-io.log")
+		reqs=$(echo "$out" | awk '/requests in/ { print $1 }')
+		non2xx=$(echo "$out" | awk -F': ' '/Non-2xx/ { print $2 }')
+		sockerr=$(echo "$out" | awk '/Socket errors/ { gsub(",", ""); print $4 + $6 + $8 + $10 }')
+		if [ -n "$reqs" ]; then
+			echo "$tag $p http_requests $reqs" >> "$AVAILTXT"
+			echo "$tag $p http_failed $(( ${non2xx:-0} + ${sockerr:-0} ))" >> "$AVAILTXT"
+		else
+			note "availability HTTP run ($level) with a fault every ${p}s: no result"
+		fi
+	fi
+	[ -n "$inj" ] && { kill "$inj"; wait "$inj" 2>/dev/null; }
+	echo off > "$NIC/inject"
+	sleep 2
+	echo "$tag $p recoveries $(( $(nic_stat recoveries) - r0 ))" >> "$AVAILTXT"
+	echo "$tag $p secs $((ASECS * 2))" >> "$AVAILTXT"
+	cat "$NIC/recoveries" >> "$R/bench-nic-recoveries.txt"
 }
 
 # nic_c ROUND: the C e1000 (ndriver unloaded): every test, then TCP_STREAM again
@@ -395,8 +420,8 @@ bench_nic() {
 	echo "guard=1" > "$NIC/policy"
 	# The injected faults need the data-path deadline back at its default (a spin).
 	echo "floor_ns=200000000 ceiling_ns=500000000" > "$NIC/policy"
+	: > "$R/bench-nic-recoveries.txt"
 	avail
-	cat "$NIC/recoveries" > "$R/bench-nic-recoveries.txt"
 	apache_stop
 	nic_rust_down
 }
