@@ -136,11 +136,17 @@ pub(crate) const KEEP_IRQ: u32 = 3;
 /// `kind`: a coherent DMA buffer (`obj` its CPU address; adopted: `cpu`, `len`, `dma`).
 pub(crate) const KEEP_DMA_COHERENT: u32 = 4;
 
-/// A resource `ndriver_adopt` handed to the adopting instance (see the `KEEP_*` kinds
-/// for what each field holds; 0 where a kind has no such value).
+/// What `ndriver_adopt` returns (by value: the callout writes through no pointer of the
+/// driver's): `status` 0 and the resource handed to the adopting instance (see the
+/// `KEEP_*` kinds for what each field holds; 0 where a kind has no such value), or a
+/// negative errno in `status` and nothing else.
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Adopted {
+    /// 0, or a negative errno.
+    pub(crate) status: i32,
+    /// Reserved, 0.
+    pub(crate) reserved: u32,
     /// CPU address (a BAR mapping, a coherent buffer).
     pub(crate) cpu: u64,
     /// Length in bytes, or the BAR number.

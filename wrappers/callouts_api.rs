@@ -64,14 +64,9 @@ unsafe extern "C" {
         obj: *const c_void,
         role: u32,
     ) -> c_int;
-    /// Adopts the resource of `kind` kept under `role` (only in `adopt`); 0, `-ENOENT`
-    /// for none, or another negative errno (a misuse).
-    pub(crate) fn ndriver_adopt(
-        inst: *mut Instance,
-        kind: u32,
-        role: u32,
-        out: *mut crate::abi::Adopted,
-    ) -> c_int;
+    /// Adopts the resource of `kind` kept under `role` (only in `adopt`): status 0 and
+    /// the resource, `-ENOENT` for none, or another negative errno (a misuse).
+    pub(crate) fn ndriver_adopt(inst: *mut Instance, kind: u32, role: u32) -> crate::abi::Adopted;
     /// A coherent DMA buffer (CPU address; bus address in `*dma`); NULL on failure.
     pub(crate) fn ndriver_dma_alloc(inst: *mut Instance, size: usize, dma: *mut u64)
         -> *mut c_void;

@@ -33,7 +33,7 @@ mod irq;
 #[path = "callouts_pci.rs"]
 mod pci;
 
-pub(crate) use irq::{adopt_irq, keep_irq, unmask_irqs};
+pub(crate) use irq::{adopt_irq, detach_irq, keep_irq, unmask_irqs};
 
 /// The placeholder an instance serves.
 fn device_of(st: &InstanceState) -> &dyn ServedDevice {

@@ -34,7 +34,7 @@ int ndriver_request_irq(struct ndriver_instance *inst);
 void ndriver_free_irq(struct ndriver_instance *inst);
 struct ndriver_adopted;
 int ndriver_keep(struct ndriver_instance *inst, u32 kind, const void *obj, u32 role);
-int ndriver_adopt(struct ndriver_instance *inst, u32 kind, u32 role, struct ndriver_adopted *out);
+struct ndriver_adopted ndriver_adopt(struct ndriver_instance *inst, u32 kind, u32 role);
 
 void ndriver_net_tx_done(struct ndriver_instance *inst, void *skb, u32 sent);
 int ndriver_net_rx(struct ndriver_instance *inst, const u8 *data, u32 len, u32 napi);

@@ -35,8 +35,9 @@ use kernel::sync::{new_spinlock_irq, SpinLockIrq};
 ///   (`undo_irq`) frees it, after `free_irq`, so no handler runs with it when it goes;
 /// - `st`, when not NULL, is the instance whose undo list holds the action, which
 ///   outlives its undo list and so the action there; it is set NULL
-///   ([`keep_irq`]) before that instance goes, and a handler that loaded it before has
-///   returned by then (`synchronize_irq`); it is set to the adopting instance
+///   ([`keep_irq`], [`detach_irq`]) before that instance goes, and a handler that loaded
+///   it before has returned by then (`synchronize_irq`, or the `free_irq` of the
+///   action's undo, which comes first); it is set to the adopting instance
 ///   ([`adopt_irq`]) when the action moves into that instance's list;
 /// - `device` is the device of every instance `st` ever points at, which outlives its
 ///   instances and its kept set;
@@ -304,6 +305,24 @@ pub(crate) unsafe fn keep_irq(a: &Action) {
     // SAFETY: `irq` is the line this action requested and still holds; may sleep
     // (process context, per the contract).
     unsafe { bindings::synchronize_irq(r.irq) };
+}
+
+/// The kept `Irq` action `a`, taken out for an adopter that could not record it, goes
+/// back to the kept set: its handler stops reaching the adopter. Does not wait for a
+/// handler that loaded the adopter (any context): the adoption then fails, and the kept
+/// set, this action included, is undone (`free_irq` waits for it) before the adopter
+/// is freed.
+///
+/// # Safety
+///
+/// `a` is a live `Irq` action whose handler points at an adopter that is not freed
+/// before the kept set is undone.
+pub(crate) unsafe fn detach_irq(a: &Action) {
+    // SAFETY: `obj` of a live `Irq` action is its `IrqAction`, freed only by its undo.
+    let r = unsafe { &*(a.obj as *const IrqAction) };
+    // INVARIANT: the action is back in the kept set; the adopter outlives the kept
+    // set's undo, whose `free_irq` waits for a handler that loaded it.
+    r.st.store(core::ptr::null_mut(), Ordering::Release);
 }
 
 /// The kept `Irq` action `a` moves into the undo list of `st`, which adopted it: its

@@ -13,7 +13,6 @@ use crate::abi::{self, Adopted};
 use crate::instance::InstanceState;
 use crate::undo::action_list::{Action, Kind};
 use core::sync::atomic::Ordering;
-use kernel::bindings;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 
@@ -76,73 +75,50 @@ fn adopted(a: &Action) -> Adopted {
             cpu: a.obj as u64,
             len: a.arg as u64,
             dma: a.aux as u64,
+            ..Adopted::default()
         },
         _ => Adopted::default(),
     }
 }
 
-/// Whether the driver may have `ndriver_adopt` write an [`Adopted`] at `out`: aligned,
-/// and inside the current task's stack, above this call's frame (the driver's frames
-/// that called it), or inside memory `st` holds.
-fn out_ok(st: &InstanceState, out: *mut Adopted) -> bool {
-    let start = out as usize;
-    let len = core::mem::size_of::<Adopted>();
-    if out.is_null() || start % core::mem::align_of::<Adopted>() != 0 {
-        return false;
+/// An answer of `ndriver_adopt` that hands nothing over: `status` the negative errno.
+fn refused(e: Error) -> Adopted {
+    Adopted {
+        status: e.to_errno(),
+        ..Adopted::default()
     }
-    let Some(end) = start.checked_add(len) else {
-        return false;
-    };
-    let here = 0u8;
-    let sp = core::ptr::from_ref(&here) as usize;
-    let task = kernel::task::Task::current_raw();
-    // SAFETY: `current` is live while it runs; `stack` is the lowest address of its
-    // stack, which is `THREAD_SIZE` bytes.
-    let low = unsafe { (*task).stack } as usize;
-    let top = low.saturating_add(kernel::page::PAGE_SIZE << bindings::THREAD_SIZE_ORDER);
-    if sp >= low && sp < top && start > sp && end <= top {
-        return true;
-    }
-    st.undo.lock().covers(Kind::Memory, start, len)
 }
 
 /// Takes the resource of `kind` that the previous instance kept under `role` into this
-/// instance's undo list, and describes it in `*out`. Only from `adopt` (the instance is
-/// starting, and its implementation is the one that kept the resource). 0; `-ENOENT`
-/// if nothing of `kind` is kept under `role` (the previous instance kept less, which
-/// the adopter may accept); `-EINVAL` for a kind that is none, an `out` that is not on
-/// the driver's stack or in memory it holds, or a call outside `adopt` (from `probe`,
-/// a configuration replay, an entry point), which is a misuse that fails the instance.
+/// instance's undo list, and returns it (status 0). Only from `adopt` (the instance is
+/// starting, and its implementation is the one that kept the resource). Status
+/// `-ENOENT` if nothing of `kind` is kept under `role` (the previous instance kept less,
+/// which the adopter may accept); `-EINVAL` for a kind that is none or a call outside
+/// `adopt` (from `probe`, a configuration replay, an entry point), which is a misuse that
+/// fails the instance.
 #[unsafe(no_mangle)]
-pub(crate) extern "C" fn ndriver_adopt(
-    inst: *mut abi::Instance,
-    kind: u32,
-    role: u32,
-    out: *mut Adopted,
-) -> c_int {
+pub(crate) extern "C" fn ndriver_adopt(inst: *mut abi::Instance, kind: u32, role: u32) -> Adopted {
     // SAFETY: a callout's caller is the instance's code, which outlives the call.
     let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
-        return ENODEV.to_errno();
+        return refused(ENODEV);
     };
     let dev = st.device();
     let adopting = st.adopting.load(Ordering::Acquire) && !dev.serves(st);
-    // `out` checked before anything moves: a write through it cannot go wild.
-    let Some(k) = kind_of(kind).filter(|_| adopting && out_ok(st, out)) else {
+    let Some(k) = kind_of(kind).filter(|_| adopting) else {
         st.misuse(format_args!(
-            "ndriver_adopt of kind {} to {:p} outside adopt, of no kind, or to memory \
-             it does not hold",
-            kind, out
+            "ndriver_adopt of kind {} outside adopt, or of no kind",
+            kind
         ));
-        return EINVAL.to_errno();
+        return refused(EINVAL);
     };
     // Room first, under the same hold of the lock as the move: a kept resource may not
     // be given back for want of a list entry (the device may still write a buffer).
     let mut list = st.undo.lock();
     if list.reserve_one().is_err() {
-        return ENOMEM.to_errno();
+        return refused(ENOMEM);
     }
     let Some(a) = dev.adopt(st, k, role) else {
-        return ENOENT.to_errno();
+        return refused(ENOENT);
     };
     let d = adopted(&a);
     if list.record(a).is_err() {
@@ -151,11 +127,7 @@ pub(crate) extern "C" fn ndriver_adopt(
         // with DMA stopped.
         drop(list);
         dev.unadopt(a, role);
-        return ENOMEM.to_errno();
+        return refused(ENOMEM);
     }
-    drop(list);
-    // SAFETY: `out` is aligned and lies on the driver's stack frames or in memory the
-    // instance holds (checked above); the driver passes a writable `Adopted`.
-    unsafe { out.write(d) };
-    0
+    d
 }

@@ -107,10 +107,9 @@ impl Dev {
     /// kept under `role`, and keeps it again under the same role (for the next warm
     /// restart). Only in `adopt`. `ENOENT` if nothing of `kind` is kept under `role`.
     pub(crate) fn adopt_raw(&self, kind: u32, role: u32) -> Result<crate::abi::Adopted> {
-        let mut out = crate::abi::Adopted::default();
-        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract);
-        // `out` is a valid out-pointer.
-        kernel::error::to_result(unsafe { api::ndriver_adopt(self.0, kind, role, &mut out) })?;
+        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract).
+        let out = unsafe { api::ndriver_adopt(self.0, kind, role) };
+        kernel::error::to_result(out.status)?;
         let obj = out.cpu as usize as *const core::ffi::c_void;
         self.keep_raw(kind, obj, role)?;
         Ok(out)

@@ -283,14 +283,14 @@ impl<C: Class> Device<C> {
     /// Puts action `a`, taken out of the kept set by [`Device::adopt_kept`] as `role`
     /// and not recorded by the adopter after all, back: its interrupt handler (an `Irq`)
     /// reaches no instance again, and the adoption fails for the resource left
-    /// unadopted (the kept set is given back with DMA stopped). Process context, in the
-    /// adopter's `adopt`, with no lock held.
+    /// unadopted (the kept set is given back with DMA stopped). In the adopter's `adopt`,
+    /// which may hold a lock of its own: nothing here sleeps.
     pub(crate) fn return_kept(&self, mut a: Action, role: u32) {
         if a.kind == Kind::Irq {
-            // SAFETY: `a` is a live `Irq` action of this device's kept set, which now
-            // points at the adopter; the adopter runs this and is not freed before it
-            // returns; process context.
-            unsafe { callouts_device::keep_irq(&a) };
+            // SAFETY: `a` is a live `Irq` action taken out of this device's kept set for
+            // the adopter, which runs this; the adoption fails for it, so the kept set is
+            // undone (its `free_irq` first) before the adopter is freed.
+            unsafe { callouts_device::detach_irq(&a) };
         }
         a.kept = Some(role);
         let mut k = self.kept.lock();
