@@ -329,6 +329,27 @@ impl Nic {
         *self.tx_ring.lock() = ring;
     }
 
+    /// The skb lent under `token` to the dead generation `gen`, which its device sent:
+    /// counted as sent and queued on the placeholder's `sent` queue, freed once the undo
+    /// list unmapped it (`Nic::undone`). Without a placeholder (never while an instance
+    /// serves) it is leaked rather than freed while still mapped. A token not lent to
+    /// `gen` completes nothing.
+    pub(crate) fn complete_dead(&self, token: u64, gen: u64) {
+        let Ok(skb) = self.tx.take(token, gen) else {
+            return;
+        };
+        let (_, len) = skb.data();
+        self.net.tx_packets.fetch_add(1, Ordering::Relaxed);
+        self.net.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
+        self.net.tx_sent_dead.fetch_add(1, Ordering::Relaxed);
+        match self.netdev() {
+            Some(nd) => nd.sent().push(skb),
+            None => {
+                let _ = skb.into_raw();
+            }
+        }
+    }
+
     /// Completes the transmits dead instance `st` left in its registered ring that
     /// the device had sent (the device's DMA is stopped by now).
     fn complete_sent(&self, st: &InstanceState) {
@@ -350,21 +371,7 @@ impl Nic {
             // SAFETY: inside the instance's memory, 8-byte aligned (base and stride
             // checked by `held_by`); whatever it holds is only looked up, never trusted.
             let token = unsafe { core::ptr::read_volatile(word) };
-            if let Ok(skb) = self.tx.take(token, st.generation) {
-                let (_, len) = skb.data();
-                self.net.tx_packets.fetch_add(1, Ordering::Relaxed);
-                self.net.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
-                self.net.tx_sent_dead.fetch_add(1, Ordering::Relaxed);
-                // Freed after the undo list unmapped it (`Nic::undone`). Without a
-                // placeholder (never while an instance serves) it is leaked rather than
-                // freed while still mapped.
-                match self.netdev() {
-                    Some(nd) => nd.sent().push(skb),
-                    None => {
-                        let _ = skb.into_raw();
-                    }
-                }
-            }
+            self.complete_dead(token, st.generation);
         }
     }
 

@@ -17,7 +17,6 @@ use super::{ring_span, Nic, NicDev, TxRing};
 use crate::instance::InstanceState;
 use crate::placeholders::nic_tx::SLOTS;
 use crate::undo::action_list::Kind;
-use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
 /// A dead instance's transmits left to settle.
@@ -129,19 +128,7 @@ impl Nic {
             if unsafe { core::ptr::read_volatile(status(i)) } & r.done_mask == 0 {
                 continue;
             }
-            if let Ok(skb) = self.tx.take(token, w.generation) {
-                let (_, len) = skb.data();
-                self.net.tx_packets.fetch_add(1, Ordering::Relaxed);
-                self.net.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
-                self.net.tx_sent_dead.fetch_add(1, Ordering::Relaxed);
-                // Freed after its mapping is undone (`Nic::undone`).
-                match self.netdev() {
-                    Some(nd) => nd.sent().push(skb),
-                    None => {
-                        let _ = skb.into_raw();
-                    }
-                }
-            }
+            self.complete_dead(token, w.generation);
         }
         for i in 0..r.count {
             let p = status(i);
