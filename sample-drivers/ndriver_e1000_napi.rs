@@ -402,11 +402,9 @@ impl NicDriver for E1000Napi {
                 // The frame is read without the receive lock (the stack may transmit from
                 // inside the delivery), so not through a borrow of the buffers: the driver
                 // vouches for them.
-                // SAFETY: the receive and gather buffers are kept from `open` to `stop`,
-                // neither of which runs during a poll; nothing writes the frame's buffer
-                // before it is handed back below (the device), or before the next frame is
-                // gathered, later in this poll (the driver: only `poll` gathers, and NAPI
-                // never runs two polls of one context at once).
+                // SAFETY: the buffers live from `open` to `stop` (never during a poll); the
+                // device writes this one only after it is handed back below; only `poll`,
+                // one at a time, gathers.
                 let _ = unsafe { c.dev.rx_frame(frame, true) };
             }
             let mut g = c.rx.lock();

@@ -803,11 +803,9 @@ impl<const SIZE: usize> DmaBuffers<SIZE> {
         let end = off.checked_add(len).ok_or(EINVAL)?;
         let to = self.range(i, end).ok_or(EINVAL)?;
         let from = src.range(j, len).ok_or(EINVAL)?;
-        // SAFETY: `from` is `len` bytes of a buffer of `src` and `to` `end` bytes of buffer `i`
-        // (`range` checked both), so `off..end` lies inside it; both are coherent memory that
-        // lives while they are borrowed. `copy` allows the two to overlap (the same buffer).
-        // As for `copy_in`, the caller owns both buffers at the moment (a device writing
-        // either would change bytes, not make them unreadable).
+        // SAFETY: `range` checked that `from` is `len` bytes of a buffer of `src` and that
+        // `off..end` lies in buffer `i`; both are coherent memory the caller owns now, and
+        // `copy` allows them to overlap.
         unsafe { core::ptr::copy(from.cast_const(), to.add(off), len) };
         Ok(())
     }
