@@ -160,12 +160,7 @@ impl ActionList {
     /// the BAR mapping `a` is. While there is one, `a` may not be given back.
     pub(crate) fn dependent(&self, a: &Action) -> Option<&Action> {
         let uses = |d: &Action| match (a.kind, d.kind) {
-            (Kind::Memory | Kind::DmaCoherent, Kind::DmaMapping) => {
-                // `[d.depends_on, + d.arg)` and `[a.obj, + a.arg)` overlap.
-                let d_end = d.depends_on.saturating_add(d.arg);
-                let a_end = a.obj.saturating_add(a.arg);
-                d.depends_on < a_end && a.obj < d_end
-            }
+            (Kind::Memory | Kind::DmaCoherent, Kind::DmaMapping) => Self::maps_into(d, a),
             (Kind::Iomap, Kind::Reset) => d.depends_on == a.obj,
             _ => false,
         };
@@ -241,26 +236,22 @@ impl ActionList {
     /// Whether the streaming mapping `m` overlaps memory or a coherent buffer this list
     /// holds and does not keep: memory of the instance's own, not lent by the class.
     fn maps_unkept_memory(&self, m: &Action) -> bool {
-        let m_end = m.depends_on.saturating_add(m.arg);
         self.actions.iter().any(|a| {
             matches!(a.kind, Kind::Memory | Kind::DmaCoherent)
                 && a.kept.is_none()
-                && m.depends_on < a.obj.saturating_add(a.arg)
-                && a.obj < m_end
+                && Self::maps_into(m, a)
         })
+    }
+
+    /// Whether streaming mapping `m` (`[m.depends_on, + m.arg)`) overlaps memory or
+    /// coherent buffer `a` (`[a.obj, + a.arg)`).
+    fn maps_into(m: &Action, a: &Action) -> bool {
+        m.depends_on < a.obj.saturating_add(a.arg) && a.obj < m.depends_on.saturating_add(m.arg)
     }
 
     /// Whether `a` is a streaming mapping the device only reads.
     fn to_device(a: &Action) -> bool {
         a.kind == Kind::DmaMapping && a.aux == crate::abi::DMA_TO_DEVICE as usize
-    }
-
-    /// Moves the kept actions out (oldest first, as they were recorded), leaving the
-    /// rest. All or nothing: on failure (no memory) the list is as it was.
-    pub(crate) fn take_kept(&mut self) -> Result<Self> {
-        let mut out = Self::with_room(self.actions.iter().filter(|a| a.kept.is_some()).count())?;
-        self.move_where(&mut out, |a| a.kept.is_some());
-        Ok(out)
     }
 
     /// Moves the kept actions out, and the unkept streaming mappings towards the device
@@ -576,7 +567,8 @@ mod tests {
         assert!(l.keep(Kind::PciEnable, 0x10, 0));
         assert!(l.keep(Kind::DmaCoherent, 0x2000, 7));
         assert!(l.keep(Kind::DmaCoherent, 0x1000, 3));
-        let mut kept = l.take_kept()?;
+        let (mut kept, lent) = l.take_kept_and_lent()?;
+        assert_eq!(lent.len(), 0);
         assert_eq!(l.len(), 1);
         assert_eq!(l.memory(), 64);
         assert_eq!(kept.len(), 3);
