@@ -40,15 +40,17 @@ lockdep=$(count 'possible recursive locking|circular locking|inconsistent lock s
 ubsan=$(count 'UBSAN:')
 bugs=$(count 'kernel BUG at|BUG: |Oops')
 warns=$(count 'WARNING:')
+# Hung tasks and RCU stalls: no BUG or WARNING line of their own.
+stalls=$(count 'INFO: task .* blocked for more than|rcu: INFO: .*detected stalls|self-detected stall')
 leaks=0
 if [ -f "$results/kmemleak.txt" ]; then
 	leaks=$(grep -c '^unreferenced object' "$results/kmemleak.txt")
 fi
 panics=$(grep -c 'kernel BUG at rust/helpers/bug.c' "$log")
-echo "kernel reports: kasan=$kasan lockdep=$lockdep ubsan=$ubsan bug=$bugs warning=$warns kmemleak=$leaks" \
+echo "kernel reports: kasan=$kasan lockdep=$lockdep ubsan=$ubsan bug=$bugs warning=$warns stall=$stalls kmemleak=$leaks" \
 	"(expected, checked by their tests: $panics injected Rust panics, $expected_oops core-kernel BUGs from 90-guard-scope)"
-if [ $((kasan + lockdep + ubsan + bugs + warns + leaks)) != 0 ]; then
-	strip | grep -n -m 20 -E 'KASAN|UBSAN|WARNING:|kernel BUG at|BUG: |Oops|possible recursive|circular locking|inconsistent lock|suspicious RCU|INFO: possible' || true
+if [ $((kasan + lockdep + ubsan + bugs + warns + stalls + leaks)) != 0 ]; then
+	strip | grep -n -m 20 -E 'KASAN|UBSAN|WARNING:|kernel BUG at|BUG: |Oops|possible recursive|circular locking|inconsistent lock|suspicious RCU|INFO: possible|INFO: task .* blocked|detected stalls|self-detected stall' || true
 	[ -f "$results/kmemleak.txt" ] && head -n 20 "$results/kmemleak.txt"
 	exit 1
 fi

@@ -24,7 +24,7 @@ dmesg_clean() {
 	[ "${1:-}" = --panics-expected ] && allow='kernel BUG at rust/helpers/bug.c'
 	[ "${1:-}" = --allow ] && allow=$2
 	bad=$(dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -v -E "$allow" |
-		grep -E 'WARNING:|BUG:|Oops|Call Trace|general protection|kernel BUG|UBSAN|KASAN|lockdep|possible recursive|circular locking|deprecated workqueue|scheduling while atomic|Kernel panic|soft lockup|hard LOCKUP|rcu.*stall' || true)
+		grep -E 'WARNING:|BUG:|Oops|Call Trace|general protection|kernel BUG|UBSAN|KASAN|lockdep|possible recursive|circular locking|deprecated workqueue|scheduling while atomic|Kernel panic|soft lockup|hard LOCKUP|rcu.*stall|INFO: task .* blocked for more than' || true)
 	[ -z "$bad" ] || fail "kernel log shows problems:
 $bad"
 	# Lockdep turns itself off for good after its first report or any taint-worthy

@@ -4,6 +4,7 @@
 # drivers as modules of the guest kernel, and the workload tools.
 . "$(dirname "$0")/../lib.sh"
 
+dmesg_mark
 [ "$(nproc)" -ge 2 ] || fail "guest has $(nproc) CPU(s), tests need 2"
 dev_of() { # vendor device -> sysfs path of the first match
 	for d in /sys/bus/pci/devices/*; do
@@ -22,4 +23,5 @@ done
 for t in netperf netserver apache2 fio iperf3 ethtool ip mkfs.ext4 wrk ab; do
 	command -v "$t" >/dev/null || [ -x "/usr/sbin/$t" ] || fail "$t missing in the guest"
 done
+dmesg_clean
 echo PASS
