@@ -18,7 +18,7 @@ pub(crate) mod pci_ids;
 pub(crate) use pci_ids::PciId;
 
 /// Layout version of everything in this file (and of [`PciId`]).
-pub(crate) const ABI_VERSION: u32 = 7;
+pub(crate) const ABI_VERSION: u32 = 8;
 
 /// Static description of one implementation of a device class.
 #[repr(C)]

@@ -35,9 +35,11 @@
 #            nothing detected), "none" (no visible effect); "-" for entry points.
 #
 # injected   the inject write was accepted;
-# manifested the armed fault was raised in the driver: inject reads "off" (entry
-#            points); the site's record says it fired and changed the driver's
-#            execution or state (applied=1, the kernel log names its address);
+# manifested the armed fault was raised in the driver: inject reads "off" and its
+#            "raised" line (the raising code's own address, in the serving module's
+#            text) names the class and entry (entry points); the site's record
+#            says it fired and changed the driver's execution or state (applied=1,
+#            the kernel log names its address);
 # detected   the cause it is counted under went up by one (or more, for hangs);
 # recovered  a recovery ran and the device is running on a fresh instance;
 # intact     every answer was the expected one, before and after, and the device
@@ -455,7 +457,7 @@ inject_one() {
 		[ "$TD_LAST" = $((1000 + i)) ] || intact=0
 		;;
 	esac
-	wait_until inject_off && manifested=1
+	wait_until inject_off && raised_in "$TD" "$class" "$entry" && manifested=1
 	# remove returns nothing: an error return there is raised but not a failure.
 	if [ "$class" = error ] && [ "$entry" = remove ]; then
 		detected=$manifested recovered=$manifested
@@ -725,7 +727,7 @@ dev_inject() {
 	# The traffic that is to reach the fault starts once it is armed (a download begun
 	# before could end before the arm, leaving nothing for the fault to run in).
 	${DEV_TRAFFIC:-:}
-	wait_until dev_inject_off "$dev" && manifested=1
+	wait_until dev_inject_off "$dev" && raised_in "$DBG/$dev" "$class" "$entry" && manifested=1
 	wait_until dev_detected_since "$dev" "$d" "$det0" && detected=1
 	wait_until dev_recovered_since "$dev" "$r0" && recovered=1
 	cause=$d

@@ -226,12 +226,17 @@ pub(crate) extern "C" fn ndriver_lock_wait() {
 
 /// An entry point's fault-injection point: the class glue of an implementation module
 /// (`wrappers/entry_faults.rs`) calls it at the top of each entry function with the
-/// entry's index; a non-zero result is the `FaultClass` to raise there now.
+/// entry's index and the address of its own code, where the fault is raised; a non-zero
+/// result is the `FaultClass` to raise there now.
 #[unsafe(no_mangle)]
-pub(crate) extern "C" fn ndriver_fault_point(inst: *mut abi::Instance, entry: u32) -> u32 {
+pub(crate) extern "C" fn ndriver_fault_point(
+    inst: *mut abi::Instance,
+    entry: u32,
+    at: usize,
+) -> u32 {
     // SAFETY: a callout's caller is the instance's code, which outlives the call.
     let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
         return 0;
     };
-    st.device().fault_point(entry as usize)
+    st.device().fault_point(entry as usize, at, st.desc)
 }

@@ -18,7 +18,7 @@ void ndriver_free(struct ndriver_instance *inst, void *ptr);
 void ndriver_set_priv(struct ndriver_instance *inst, void *data);
 void *ndriver_get_priv(struct ndriver_instance *inst);
 u64 ndriver_generation(struct ndriver_instance *inst);
-u32 ndriver_fault_point(struct ndriver_instance *inst, u32 entry);
+u32 ndriver_fault_point(struct ndriver_instance *inst, u32 entry, unsigned long at);
 void ndriver_lock_wait(void);
 void ndriver_lock_held(int delta);
 

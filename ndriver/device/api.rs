@@ -6,11 +6,12 @@
 //! PCI attachment, `call`). Also the implementation of [`ServedDevice`], what the
 //! callouts reach through an instance (defined with the instance, `instance.rs`).
 
-use super::state::func_id;
+use super::state::{func_id, Injection, Raised};
 use super::{Class, Device};
 use crate::abi::ImplDesc;
 use crate::inject_spec::{Armed, SiteSpec};
 use crate::instance::{Event, InstanceState, ServedDevice};
+use crate::ksym::{self, KSYM_BUF};
 use crate::pci_addr::Text;
 use crate::pci_claim;
 use crate::policy::Policy;
@@ -106,16 +107,22 @@ impl<C: Class> ServedDevice for Device<C> {
             && !st.failed.load(Ordering::Acquire)
     }
 
-    fn fault_point(&self, entry: usize) -> u32 {
+    fn fault_point(&self, entry: usize, at: usize, desc: *const ImplDesc) -> u32 {
         let mut inj = self.inject.lock();
-        let Some(mut armed) = *inj else {
+        let Some(mut armed) = inj.armed else {
             return 0;
         };
         let fired = armed.on_call(entry);
-        *inj = if armed.spent() { None } else { Some(armed) };
+        inj.armed = if armed.spent() { None } else { Some(armed) };
         let Some(class) = fired else {
             return 0;
         };
+        inj.raised = Some(Raised {
+            class,
+            entry,
+            at,
+            desc: desc as usize,
+        });
         self.counters.injected[class as usize].fetch_add(1, Ordering::Relaxed);
         self.counters.injected_total.fetch_add(1, Ordering::Relaxed);
         class as u32
@@ -290,8 +297,9 @@ impl<C: Class> DeviceApi for Device<C> {
         if self.site.show(f)? {
             return Ok(());
         }
-        match *self.inject.lock() {
-            None => writeln!(f, "off"),
+        let inj = *self.inject.lock();
+        match inj.armed {
+            None => writeln!(f, "off")?,
             Some(a) => writeln!(
                 f,
                 "class={} entry={} after={} times={} probability={} calls={} fired={}",
@@ -302,17 +310,35 @@ impl<C: Class> DeviceApi for Device<C> {
                 a.spec.probability,
                 a.calls,
                 a.fired
-            ),
+            )?,
         }
+        let Some(r) = inj.raised else {
+            return Ok(());
+        };
+        // The raising code's own word, checked against where the implementation is.
+        let in_text = registry::text_of(r.desc as *const ImplDesc)
+            .is_some_and(|(start, len)| r.at.wrapping_sub(start) < len);
+        let mut buf = [0u8; KSYM_BUF];
+        writeln!(
+            f,
+            "raised class={} entry={} in_text={} at={}",
+            r.class.name(),
+            C::ENTRIES.get(r.entry).copied().unwrap_or("?"),
+            in_text as u32,
+            ksym::symbol(r.at as u64, &mut buf)
+        )
     }
 
     fn set_inject(&self, armed: Option<Armed>) {
         self.site.disarm();
-        *self.inject.lock() = armed;
+        *self.inject.lock() = Injection {
+            armed,
+            raised: None,
+        };
     }
 
     fn set_site(&self, spec: &SiteSpec<'_>) -> Result {
-        *self.inject.lock() = None;
+        *self.inject.lock() = Injection::NONE;
         let desc = self.ctl.lock().desc;
         let injected: *const AtomicU64 = &self.counters.injected[spec.class as usize];
         let total: *const AtomicU64 = &self.counters.injected_total;

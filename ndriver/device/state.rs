@@ -9,6 +9,7 @@ use super::warm::Kept;
 use super::{Class, Failure};
 use crate::abi::pci_ids::FuncId;
 use crate::abi::ImplDesc;
+use crate::fault_class::FaultClass;
 use crate::inject_spec::Armed;
 use crate::instance::{InstanceState, ServedDevice};
 use crate::pci_claim::PciClaim;
@@ -74,7 +75,7 @@ pub(crate) struct Device<C: Class> {
     /// Calls inside the current instance.
     pub(super) inflight: AtomicU32,
     #[pin]
-    pub(super) inject: SpinLockIrq<Option<Armed>>,
+    pub(super) inject: SpinLockIrq<Injection>,
     /// Fault injection at an instruction (`inject site=`). Declared before `counters`,
     /// which its site counts into: dropped first.
     #[pin]
@@ -162,7 +163,7 @@ impl<C: Class> Device<C> {
             ops: AtomicPtr::new(core::ptr::null_mut()),
             running: AtomicBool::new(false),
             inflight: AtomicU32::new(0),
-            inject <- new_spinlock_irq!(None),
+            inject <- new_spinlock_irq!(Injection::NONE),
             site <- SiteSlot::new(),
             counters: Counters::new(),
             avg_ns: [const { AtomicU64::new(0) }; MAX_ENTRIES],
@@ -317,4 +318,32 @@ impl Ctl {
             self.note_report_reissue(seq, ns);
         }
     }
+}
+
+/// Fault injection at an entry point (`inject class=C entry=E`).
+#[derive(Clone, Copy)]
+pub(super) struct Injection {
+    /// The armed request, until spent.
+    pub(super) armed: Option<Armed>,
+    /// The newest fault handed out since the request was armed.
+    pub(super) raised: Option<Raised>,
+}
+
+impl Injection {
+    pub(super) const NONE: Self = Self {
+        armed: None,
+        raised: None,
+    };
+}
+
+/// A fault handed out at an entry point, with where the code that raises it said it is:
+/// the evidence, shown in `inject`, that the fault was raised in the implementation.
+#[derive(Clone, Copy)]
+pub(super) struct Raised {
+    pub(super) class: FaultClass,
+    pub(super) entry: usize,
+    /// The address of the raising code (`ndriver_fault_point`'s `at`).
+    pub(super) at: usize,
+    /// The implementation of the instance that asked (its `ImplDesc`'s address).
+    pub(super) desc: usize,
 }

@@ -300,6 +300,22 @@ inject_off() {
 	return 1
 }
 
+# raised_in DEVDIR CLASS ENTRY [MODULE]: true when the device's inject file holds the
+# record of an entry-point fault of CLASS handed out at ENTRY, whose raising code said
+# it runs at an address inside the serving implementation's module text (in_text=1),
+# in MODULE if given (what kallsyms names). The fault's own evidence, not the
+# injector's disarming.
+raised_in() {
+	local line
+	while read -r line; do
+		case "$line" in
+		"raised class=$2 entry=$3 in_text=1 at="*)
+			[ -z "${4:-}" ] || [[ $line == *"[$4]" ]] && return 0 ;;
+		esac
+	done < "$1/inject"
+	return 1
+}
+
 # inject_off_n: 1 once testdev0's armed fault was raised, else 0 (for wait_for).
 inject_off_n() {
 	if inject_off; then echo 1; else echo 0; fi

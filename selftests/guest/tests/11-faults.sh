@@ -2,9 +2,10 @@
 # Every fault class at every guarded entry point of testdev0, raised for real in the
 # driver, NDRIVER_REPS times in a row (make check: 3; make check-full: 100), on
 # both implementations: each is detected as its class, the device recovers, the
-# request is re-issued and answers correctly, and the counters agree. Every recovery
-# leaves a crash report (testdev0/reports) naming the entry point, the cause and the
-# injection.
+# request is re-issued and answers correctly, and the counters agree. Every fault's
+# raising code recorded its address in the implementation's module (inject's "raised"
+# line). Every recovery leaves a crash report (testdev0/reports) naming the entry
+# point, the cause and the injection.
 . "$(dirname "$0")/../lib.sh"
 
 REPS=${NDRIVER_REPS:-3}
@@ -46,6 +47,7 @@ echo "config 0 1000" > "$TD/call" || fail "config"
 n=0
 for impl in testdev-a testdev-b; do
 	echo "$impl" > "$TD/swap" || fail "swap to $impl"
+	mod=ndriver_${impl/-/_}
 	for class in $CLASSES; do
 		d=$(detected_as $class)
 		# Request entry points: the failed request is re-issued and must answer.
@@ -59,6 +61,8 @@ for impl in testdev-a testdev-b; do
 				td_call $entry $i > /dev/null || fail "$impl: $class in $entry: request failed"
 				[ "$TD_LAST" = $((1000 + i)) ] || fail "$impl: $class in $entry: answer '$TD_LAST', want $((1000 + i))"
 				inject_off || fail "$impl: $class in $entry: fault not raised: $(cat "$TD/inject")"
+				raised_in "$TD" $class $entry "$mod" ||
+					fail "$impl: $class in $entry: no record from the raising code in $mod: $(cat "$TD/inject")"
 			done
 			got=$(( $(stat detected $d) - before ))
 			[ "$got" = "$REPS" ] || fail "$impl: $class in $entry: detected $d $got times, want $REPS"
@@ -72,6 +76,7 @@ for impl in testdev-a testdev-b; do
 		n0=$REPORT_N
 		echo "class=$class entry=configure" > "$TD/inject"
 		echo "config 0 1000" > "$TD/call" || fail "$impl: $class in configure"
+		raised_in "$TD" $class configure "$mod" || fail "$impl: $class in configure: not raised in $mod"
 		[ $(( $(stat detected $d) - before )) = 1 ] || fail "$impl: $class in configure not detected"
 		check_report "$n0" 1 configure $d "$impl: $class in configure"
 		# probe and remove run during a swap; a failed probe is recovered by the ladder.
@@ -81,6 +86,7 @@ for impl in testdev-a testdev-b; do
 			before=$(stat detected $d)
 			echo "class=$class entry=$entry" > "$TD/inject"
 			echo "$impl" > "$TD/swap" || fail "$impl: swap with $class in $entry"
+			raised_in "$TD" $class $entry "$mod" || fail "$impl: $class in $entry: not raised in $mod"
 			[ $(( $(stat detected $d) - before )) = 1 ] || fail "$impl: $class in $entry not detected"
 			grep -q '^state running$' "$TD/status" || fail "$impl: $class in $entry: $(cat "$TD/status")"
 			[ "$(td_call op 1)" = 1001 ] || fail "$impl: after $class in $entry: wrong answer"

@@ -72,7 +72,7 @@ while time.time() < end:
 	[ "$(nstat recoveries)" -gt "$r0" ] || fail "$impl: no recovery from the device hang ${class:+with $class in tx_timeout}"
 	want=hang
 	if [ -n "$class" ]; then
-		[ "$(cat "$NIC/inject")" = off ] || fail "$impl: $class armed in tx_timeout was not raised"
+		nic_inject_off || fail "$impl: $class armed in tx_timeout was not raised"
 		want=$(detected_as "$class")
 	fi
 	grep -q "cause=$want entry=tx_timeout" "$NIC/recoveries" || fail "$impl: no tx_timeout recovery (cause $want) recorded"

@@ -38,7 +38,7 @@ refused "$TD/inject" "class=deadlock site=random"
 refused "$TD/inject" "class=flip_dest entry=op"
 refused "$TD/inject" "class=null site=random entry=op"
 refused "$TD/inject" "class=null site=no_such_function_anywhere+0x4"
-[ "$(cat "$TD/inject")" = off ] || fail "a refused request armed something: $(cat "$TD/inject")"
+inject_off || fail "a refused request armed something: $(cat "$TD/inject")"
 
 placed=0 reached=0 fired=0 recovered=0 unreached=0 outside=0 reported=0 inprobe=0
 # Fails already here on a module without crash reports.
