@@ -105,10 +105,23 @@ pub(crate) enum FaultClass {
     /// whatever kernel memory a driver names out of the machine (a `misuse`; from an
     /// instance that serves no NIC, the callout itself is the misuse).
     ForgedFrame = 29,
+    /// A work item handle the framework never gave out (the address of a local) passed
+    /// to `ndriver_work_queue` (a `misuse`).
+    ForgedWork = 30,
+    /// A streaming DMA mapping never made (a made-up bus address) given back through
+    /// `ndriver_dma_unmap` (a `misuse`).
+    ForgedDma = 31,
+    /// The unit of work of the call reported done twice: the skb `start_xmit` was
+    /// given, through `ndriver_net_tx_done` (the first report is honest, the second a
+    /// `misuse`), or the request `complete` was called for, which the driver already
+    /// reported through `ndriver_blk_done` (any report is a `misuse`). The entry point
+    /// then returns `-EIO` without running the driver's method; at other entry points
+    /// that is all it does.
+    DoubleComplete = 32,
 }
 
 /// Number of classes, plus one for "none" at index 0.
-pub(crate) const NR_CLASSES: usize = 30;
+pub(crate) const NR_CLASSES: usize = 33;
 
 impl FaultClass {
     /// Every class, in ABI order.
@@ -142,6 +155,9 @@ impl FaultClass {
         FaultClass::StackOverflow,
         FaultClass::StackGuardStore,
         FaultClass::ForgedFrame,
+        FaultClass::ForgedWork,
+        FaultClass::ForgedDma,
+        FaultClass::DoubleComplete,
     ];
 
     /// Whether the class faults in the kernel's try-lock, which needs a kernel where the
@@ -204,6 +220,9 @@ impl FaultClass {
             FaultClass::StackOverflow => "stack_overflow",
             FaultClass::StackGuardStore => "stack_guard_store",
             FaultClass::ForgedFrame => "forged_frame",
+            FaultClass::ForgedWork => "forged_work",
+            FaultClass::ForgedDma => "forged_dma",
+            FaultClass::DoubleComplete => "double_complete",
         }
     }
 

@@ -140,8 +140,23 @@ pub(crate) unsafe fn enter<'a, G: SlotGlue + 'a>(
     entry: G::Entry,
 ) -> Result<(&'a G::Driver, Call<'a, G::State>)> {
     // SAFETY: per this function's contract.
+    unsafe { enter_with::<G>(inst, entry, &|_| {}) }
+}
+
+/// [`enter`] for an entry point whose call carries a unit of work the driver reports
+/// done through a callout: `report_done` reports it (`entry_faults::raise_with`).
+///
+/// # Safety
+///
+/// As for [`entered`].
+pub(crate) unsafe fn enter_with<'a, G: SlotGlue + 'a>(
+    inst: *mut Instance,
+    entry: G::Entry,
+    report_done: &dyn Fn(&Dev),
+) -> Result<(&'a G::Driver, Call<'a, G::State>)> {
+    // SAFETY: per this function's contract.
     let (d, c) = unsafe { entered::<G>(inst) }.ok_or(ENODEV)?;
-    c.raise(entry)?;
+    entry_faults::raise_with(&c.dev, entry, c.state, report_done)?;
     Ok((d, c))
 }
 

@@ -17,7 +17,7 @@
 
 use crate::callouts_api::{
     ndriver_alloc, ndriver_dma_map, ndriver_dma_unmap, ndriver_fault_point, ndriver_free,
-    ndriver_net_rx, ndriver_net_tx_done, ndriver_timer_arm,
+    ndriver_net_rx, ndriver_net_tx_done, ndriver_timer_arm, ndriver_work_queue,
 };
 use crate::driver_dev::Dev;
 use crate::driver_lock::{DriverLock, LockCorruption};
@@ -39,6 +39,18 @@ const LEAK_BLOCK: usize = 8192;
 /// address is mapped on this machine, or a store into a stack guard page that is not
 /// there (nothing raised); every other class stops the CPU or never ends.
 pub(crate) fn raise<S>(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<S>) -> Result {
+    raise_with(dev, entry, lock, &|_| {})
+}
+
+/// [`raise`] at an entry point whose call carries a unit of work the driver reports
+/// done through a callout (the skb of `start_xmit`, the finished request of
+/// `complete`): `report_done` reports it, for class `double_complete`.
+pub(crate) fn raise_with<S>(
+    dev: &Dev,
+    entry: impl Into<u32>,
+    lock: &DriverLock<S>,
+    report_done: &dyn Fn(&Dev),
+) -> Result {
     // This function's own address, told with the request: the framework shows it in
     // `inject` as where the fault it hands out is raised.
     let at: usize;
@@ -292,6 +304,29 @@ pub(crate) fn raise<S>(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<S>) -
             black_box(&frame);
             Ok(())
         }
+        30 => {
+            // A work item handle the framework never gave out.
+            let mut fake = [0u64; 16];
+            let p = core::ptr::from_mut(&mut fake).cast::<core::ffi::c_void>();
+            // SAFETY: not safe: a forged handle, which the framework refuses.
+            unsafe { ndriver_work_queue(dev.handle(), black_box(p)) };
+            black_box(&fake);
+            Ok(())
+        }
+        31 => {
+            // A mapping never made, given back.
+            // SAFETY: not safe: a forged bus address, which the framework refuses
+            // without unmapping anything.
+            unsafe { ndriver_dma_unmap(dev.handle(), black_box(FORGED_DMA)) };
+            Ok(())
+        }
+        32 => {
+            // The call's own work reported done, and again: the driver's method must not
+            // run on what it gave back.
+            report_done(dev);
+            report_done(black_box(dev));
+            Err(EIO)
+        }
         _ => Ok(()),
     }
 }
@@ -364,6 +399,9 @@ fn store_below_stack() -> Result {
 /// Bytes of the frame `forged_frame` hands over (the shortest Ethernet frame without
 /// its check sequence).
 const FORGED_FRAME: usize = 60;
+
+/// A bus address no mapping was made at.
+const FORGED_DMA: u64 = 0xdead_b000;
 
 /// An address-looking transmit token nobody lent.
 const FORGED_TOKEN: *mut core::ffi::c_void = 0xffff_8880_dead_0000usize as *mut core::ffi::c_void;

@@ -4,8 +4,10 @@
 # reported done (forged_token), a block it freed mapped for the device to write into
 # (wild_dma), a block freed while mapped for the device to write into (mapped_free), a
 # received frame delivered from its stack instead of a receive buffer (forged_frame),
-# each raised in the implementation module (the class glue's entry function) through
-# the real callout.
+# a work item handle it never got (forged_work), a DMA mapping never made given back
+# (forged_dma), and the call's own skb or request reported done twice
+# (double_complete: ndeth0's start_xmit, ndblk0's complete), each raised in the
+# implementation module (the class glue's entry function) through the real callout.
 # The core checks every value a driver hands it: each one is refused without being
 # used, fails the instance (detected as misuse, the kernel log names the value), and
 # the device recovers — testdev0 in a request, its interrupt handler, timer and work
@@ -14,7 +16,7 @@
 # back identical. The kernel log stays clean.
 . "$(dirname "$0")/../lib.sh"
 
-MISUSE="double_free forged_handle forged_token wild_dma mapped_free forged_frame"
+MISUSE="double_free forged_handle forged_token wild_dma mapped_free forged_frame forged_work forged_dma"
 NIC=$DBG/nic0
 PEER=10.99.0.1
 
@@ -57,6 +59,10 @@ dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'ndriver_dma_map of 256 bytes at 0x
 	fail "no log line for the stack buffer mapped for DMA"
 dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'ndriver_free of memory 0x[0-9a-f]*, which its dma_mapping 0x[0-9a-f]* still uses' ||
 	fail "no log line for the block freed while mapped"
+dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'ndriver_work_queue with work 0x[0-9a-f]*, which it does not hold' ||
+	fail "no log line for the forged work handle"
+dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'ndriver_dma_unmap of dma_mapping 0xdeadb000, which it does not hold' ||
+	fail "no log line for the forged DMA handle"
 unload_testdev
 
 # ndeth0: the data path under ping.
@@ -69,7 +75,8 @@ for impl in e1000-napi e1000-irq; do
 	echo $impl > "$NIC/swap" || fail "swap to $impl"
 	entries="start_xmit devirq"
 	[ $impl = e1000-napi ] && entries="start_xmit poll devirq"
-	for class in $MISUSE; do
+	for class in $MISUSE double_complete; do
+		[ $class = double_complete ] && entries=start_xmit
 		for entry in $entries; do
 			rec=$(nstat recoveries)
 			det=$(nstat detected misuse)
@@ -94,6 +101,9 @@ dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'ndriver_net_tx_done of transmit to
 	fail "no log line for the forged transmit token"
 dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'ndriver_net_rx of a 60 byte frame at 0x[0-9a-f]*, outside its memory' ||
 	fail "no log line for the frame delivered from the driver's stack"
+# The skb reported done twice: its token, lent by the placeholder, refused the second time.
+dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -v 0xffff8880dead0000 | grep -q 'ndriver_net_tx_done of transmit token 0x[0-9a-f]*' ||
+	fail "no log line for the skb reported done twice"
 unload_nic
 
 # ndblk0: queue_rq and complete under direct I/O whose data must come back intact.
@@ -104,8 +114,10 @@ ref=$(sha256sum < /tmp/misuse-blob)
 k=0
 for impl in vblk-a vblk-b; do
 	echo "$impl" > "$BD/swap" || fail "swap to $impl"
-	for class in $MISUSE; do
-		for entry in queue_rq complete; do
+	for class in $MISUSE double_complete; do
+		entries="queue_rq complete"
+		[ $class = double_complete ] && entries=complete
+		for entry in $entries; do
 			rec=$(bd_stat recoveries)
 			det=$(bd_stat detected misuse)
 			echo "class=$class entry=$entry" > "$BD/inject" || fail "inject $class $entry"
@@ -122,6 +134,8 @@ for impl in vblk-a vblk-b; do
 	done
 done
 echo "ndblk0: $k misuses refused and recovered, data intact"
+dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'ndriver_blk_done of tag [0-9]* it does not hold (reported twice, stale or forged)' ||
+	fail "no log line for the request reported done twice"
 unload_blk
 
 dmesg_clean
