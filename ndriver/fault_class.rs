@@ -118,10 +118,15 @@ pub(crate) enum FaultClass {
     /// then returns `-EIO` without running the driver's method; at other entry points
     /// that is all it does.
     DoubleComplete = 32,
+    /// An answer out of range: `poll` reports more frames than its budget allowed, a
+    /// block `complete` a status that is none of the ABI's (a `misuse`, which the
+    /// framework sees in the returned value). Elsewhere the entry point returns
+    /// `-EOVERFLOW`, an error return.
+    BadReturn = 33,
 }
 
 /// Number of classes, plus one for "none" at index 0.
-pub(crate) const NR_CLASSES: usize = 33;
+pub(crate) const NR_CLASSES: usize = 34;
 
 impl FaultClass {
     /// Every class, in ABI order.
@@ -158,6 +163,7 @@ impl FaultClass {
         FaultClass::ForgedWork,
         FaultClass::ForgedDma,
         FaultClass::DoubleComplete,
+        FaultClass::BadReturn,
     ];
 
     /// Whether the class faults in the kernel's try-lock, which needs a kernel where the
@@ -223,6 +229,7 @@ impl FaultClass {
             FaultClass::ForgedWork => "forged_work",
             FaultClass::ForgedDma => "forged_dma",
             FaultClass::DoubleComplete => "double_complete",
+            FaultClass::BadReturn => "bad_return",
         }
     }
 

@@ -587,8 +587,21 @@ fn complete(dev: &BlkDevice, rq: *mut bindings::request) {
     let h = a.handle();
     // SAFETY: `a.ops` is the table of the admitted `blk` instance.
     let f = unsafe { table(a.ops) }.complete;
-    // SAFETY: `h` is the live instance `f` belongs to; `brq` outlives the call.
-    match dev.guarded_entry(COMPLETE, || unsafe { f(h, &brq) }) {
+    let inst = a.inst;
+    let r = dev.guarded_entry_checked(
+        COMPLETE,
+        // SAFETY: `h` is the live instance `f` belongs to; `brq` outlives the call.
+        || unsafe { f(h, &brq) },
+        |v| {
+            if !matches!(v, BLK_DONE_OK | BLK_DONE_IOERR | BLK_DONE_UNSUPP) {
+                inst.misuse(format_args!(
+                    "complete of tag {} answered {}, no status",
+                    brq.tag, v
+                ));
+            }
+        },
+    );
+    match r {
         Ok(v) => {
             drop(a);
             dev.class.busy.progress();
@@ -596,6 +609,7 @@ fn complete(dev: &BlkDevice, rq: *mut bindings::request) {
                 BLK_DONE_OK => BLK_STS_OK,
                 BLK_DONE_IOERR => BLK_STS_IOERR,
                 BLK_DONE_UNSUPP => BLK_STS_NOTSUPP,
+                // A misuse (checked in the call): not returned as `Ok`.
                 _ => BLK_STS_IOERR,
             };
             end(dev, rq, status);

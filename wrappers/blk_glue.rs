@@ -17,7 +17,7 @@ use crate::abi_blk::{BlkEntry, BlkRq};
 use crate::callouts_api_blk::ndriver_blk_done;
 use crate::driver_dev::events::{errno, EventGlue};
 use crate::driver_dev::slot::{self, SlotGlue};
-use crate::driver_dev::Dev;
+use crate::driver_dev::{entry_faults, Dev};
 use crate::driver_lock::DriverLock;
 use core::marker::PhantomData;
 use kernel::prelude::*;
@@ -135,6 +135,9 @@ pub(crate) unsafe extern "C" fn commit_rqs<T: BlkDriver>(inst: *mut Instance) ->
     }
 }
 
+/// The answer of a block `complete` under class `bad_return`: none of `BLK_DONE_*`.
+const BAD_STATUS: i64 = 99;
+
 /// # Safety
 ///
 /// Called by the framework only, with a live, probed instance and a valid request.
@@ -146,12 +149,15 @@ pub(crate) unsafe extern "C" fn complete<T: BlkDriver>(
     // `rq` is this call's, of a request the instance reported done; its one handle is
     // handed to the driver.
     let entered = unsafe { enter_rq::<T>(inst, rq, BlkEntry::Complete) };
-    entered
-        .and_then(|(d, c, rq)| {
-            let (tag, name) = (rq.tag(), rq.rq);
-            Ok(d.complete(&c.dev, c.state, rq)?.answer(tag, name))
-        })
-        .unwrap_or_else(errno)
+    match entered.and_then(|(d, c, rq)| {
+        let (tag, name) = (rq.tag(), rq.rq);
+        Ok(d.complete(&c.dev, c.state, rq)?.answer(tag, name))
+    }) {
+        Ok(v) => v,
+        // Injected: a status the ABI does not have.
+        Err(e) if e == entry_faults::BAD_RETURN => BAD_STATUS,
+        Err(e) => errno(e),
+    }
 }
 
 /// # Safety

@@ -327,6 +327,7 @@ pub(crate) fn raise_with<S>(
             report_done(black_box(dev));
             Err(EIO)
         }
+        33 => Err(BAD_RETURN),
         _ => Ok(()),
     }
 }
@@ -399,6 +400,11 @@ fn store_below_stack() -> Result {
 /// Bytes of the frame `forged_frame` hands over (the shortest Ethernet frame without
 /// its check sequence).
 const FORGED_FRAME: usize = 60;
+
+/// What [`raise`] returns for class `bad_return`: the glue of an entry point whose answer
+/// has a range (`poll`, a block `complete`) answers out of it instead; other glue returns
+/// the error.
+pub(crate) const BAD_RETURN: Error = EOVERFLOW;
 
 /// A bus address no mapping was made at.
 const FORGED_DMA: u64 = 0xdead_b000;

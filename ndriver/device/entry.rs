@@ -97,6 +97,19 @@ impl<C: Class> Device<C> {
         entry: usize,
         f: F,
     ) -> Result<i64, Failure> {
+        self.guarded_entry_checked(entry, f, |_| ())
+    }
+
+    /// [`Device::guarded_entry`] for an entry point whose answer has a range: `check`
+    /// sees a non-negative answer once the call returned, outside the guard, and marks
+    /// the instance misused ([`InstanceState::misuse`]) if it is out of range, which
+    /// fails the call as a `misuse`.
+    pub(crate) fn guarded_entry_checked<F: FnOnce() -> i64, K: FnOnce(i64)>(
+        &self,
+        entry: usize,
+        f: F,
+        check: K,
+    ) -> Result<i64, Failure> {
         self.counters.calls[entry].fetch_add(1, Ordering::Relaxed);
         let injected0 = self.counters.injected_total.load(Ordering::Relaxed);
         let injected = || self.counters.injected_total.load(Ordering::Relaxed) != injected0;
@@ -104,6 +117,9 @@ impl<C: Class> Device<C> {
             // Policy `guard=0`, for measurement: no guard frame, no watchdog, no
             // timing. An error return is still a failure; a fault is not contained.
             let v = f();
+            if v >= 0 {
+                check(v);
+            }
             if v >= 0 && self.taint().is_none() {
                 return Ok(v);
             }
@@ -135,6 +151,11 @@ impl<C: Class> Device<C> {
             )
         };
         let end = now_ns();
+        if let Ok(v) = r {
+            if v >= 0 {
+                check(v);
+            }
+        }
         let taint = self.taint();
         let failure = match r {
             Ok(v) if v >= 0 && taint.is_none() => {

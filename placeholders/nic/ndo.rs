@@ -364,13 +364,28 @@ unsafe extern "C" fn ndriver_nic_napi_poll(
     let f = unsafe { table(a.ops) }.poll;
     // The NAPI callouts are the driver's `poll`'s alone (`in_poll`).
     dev.class.poll_owner.store(poll_mark(), Ordering::Relaxed);
-    // SAFETY: `h` is the live instance `f` belongs to.
-    let r = dev.guarded_entry(POLL, || unsafe { f(h, budget) });
+    let inst = a.inst;
+    let r = dev.guarded_entry_checked(
+        POLL,
+        // SAFETY: `h` is the live instance `f` belongs to.
+        || unsafe { f(h, budget) },
+        |work| {
+            // More frames than the budget allowed: the driver's count is not to be
+            // trusted, and NAPI's accounting would be off.
+            if work > i64::from(budget) {
+                inst.misuse(format_args!(
+                    "poll reported {} frames of a budget of {}",
+                    work, budget
+                ));
+            }
+        },
+    );
     dev.class.poll_owner.store(0, Ordering::Relaxed);
     // Whether the driver completed (`napi_complete`): then the context is not ours.
     let done = dev.class.napi_done.load(Ordering::Relaxed);
     match r {
         Ok(work) => {
+            // Checked against the budget in the call (else a misuse, an `Err`).
             let work = (work as c_int).min(budget);
             if done {
                 // Less than the budget: the kernel takes a poll that used all of it for one

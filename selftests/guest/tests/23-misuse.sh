@@ -5,9 +5,11 @@
 # (wild_dma), a block freed while mapped for the device to write into (mapped_free), a
 # received frame delivered from its stack instead of a receive buffer (forged_frame),
 # a work item handle it never got (forged_work), a DMA mapping never made given back
-# (forged_dma), and the call's own skb or request reported done twice
-# (double_complete: ndeth0's start_xmit, ndblk0's complete), each raised in the
-# implementation module (the class glue's entry function) through the real callout.
+# (forged_dma), the call's own skb or request reported done twice (double_complete:
+# ndeth0's start_xmit, ndblk0's complete), and an answer out of range (bad_return:
+# e1000-napi's poll reports more frames than its budget, ndblk0's complete a status
+# there is none of), each raised in the implementation module (the class glue's entry
+# function) through the real callout or in its answer.
 # The core checks every value a driver hands it: each one is refused without being
 # used, fails the instance (detected as misuse, the kernel log names the value), and
 # the device recovers — testdev0 in a request, its interrupt handler, timer and work
@@ -75,8 +77,12 @@ for impl in e1000-napi e1000-irq; do
 	echo $impl > "$NIC/swap" || fail "swap to $impl"
 	entries="start_xmit devirq"
 	[ $impl = e1000-napi ] && entries="start_xmit poll devirq"
-	for class in $MISUSE double_complete; do
+	for class in $MISUSE double_complete bad_return; do
 		[ $class = double_complete ] && entries=start_xmit
+		if [ $class = bad_return ]; then
+			[ $impl = e1000-napi ] || continue
+			entries=poll
+		fi
 		for entry in $entries; do
 			rec=$(nstat recoveries)
 			det=$(nstat detected misuse)
@@ -104,6 +110,8 @@ dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'ndriver_net_rx of a 60 byte frame 
 # The skb reported done twice: its token, lent by the placeholder, refused the second time.
 dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -v 0xffff8880dead0000 | grep -q 'ndriver_net_tx_done of transmit token 0x[0-9a-f]*' ||
 	fail "no log line for the skb reported done twice"
+dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'poll reported [0-9]* frames of a budget of [0-9]*' ||
+	fail "no log line for poll's count over its budget"
 unload_nic
 
 # ndblk0: queue_rq and complete under direct I/O whose data must come back intact.
@@ -114,9 +122,9 @@ ref=$(sha256sum < /tmp/misuse-blob)
 k=0
 for impl in vblk-a vblk-b; do
 	echo "$impl" > "$BD/swap" || fail "swap to $impl"
-	for class in $MISUSE double_complete; do
+	for class in $MISUSE double_complete bad_return; do
 		entries="queue_rq complete"
-		[ $class = double_complete ] && entries=complete
+		[ $class = double_complete ] || [ $class = bad_return ] && entries=complete
 		for entry in $entries; do
 			rec=$(bd_stat recoveries)
 			det=$(bd_stat detected misuse)
@@ -136,6 +144,8 @@ done
 echo "ndblk0: $k misuses refused and recovered, data intact"
 dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'ndriver_blk_done of tag [0-9]* it does not hold (reported twice, stale or forged)' ||
 	fail "no log line for the request reported done twice"
+dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'complete of tag [0-9]* answered 99, no status' ||
+	fail "no log line for the status out of range"
 unload_blk
 
 dmesg_clean
