@@ -18,7 +18,8 @@
 #    answer, not stay refused.
 # 3. fail_async: a failed asynchronous call marks its instance failed while it is
 #    still admitted, so a swap waiting in quiesce cannot free the instance first
-#    (KASAN reports the write otherwise).
+#    (KASAN reports the write otherwise): the swap must not return before the
+#    stalled call is done with its instance.
 # 4. nic_redirect: across a recovery under a UDP flood and a ping every 10 ms, with
 #    the resend held back 300 ms after the new instance serves, no reply may come
 #    twice (busybox ping marks duplicates by their ICMP sequence numbers) and no
@@ -117,6 +118,11 @@ td_call op 3 > /dev/null || fail "op raising the third devirq fault"
 WAIT_SECS=10 wait_for 1 hits fail_async
 [ "$(active fail_async)" = 1 ] || fail "fail_async race not set up: the stall ended before the swap"
 echo testdev-a > "$TD/swap" || fail "swap while a failed call is marking its instance"
+# The swap's quiesce waited for the failed call, which was still admitted: the stall
+# had ended when it returned. (Had the call let go of its admission first, the swap
+# would have freed the instance under it, and returned while it still stalled.)
+[ "$(active fail_async)" = 0 ] ||
+	fail "fail_async race: the swap returned while the failed call still used its instance"
 [ "$(td_call op 4)" = 4 ] || fail "fail_async race: wrong answer"
 got=$(( $(failures_total "$TD/stats") - f0 ))
 [ "$got" = 1 ] || fail "fail_async race: $got failures, want only the injected one"
