@@ -76,6 +76,10 @@ impl Kind {
     }
 }
 
+/// Unkept blocks [`ActionList::warm_ok`] collects before it checks the mappings against
+/// them; past that it checks each mapping against the whole list.
+const UNKEPT_SCAN: usize = 8;
+
 /// One resource held by an instance.
 #[derive(Clone, Copy)]
 pub(crate) struct Action {
@@ -222,25 +226,42 @@ impl ActionList {
     /// device may keep running while the unkept rest is given back: whatever it writes
     /// lands in kept memory, whatever it reads stays allocated.
     pub(crate) fn warm_ok(&self, lent_tracked: bool) -> bool {
+        // The unkept memory first, once: a few blocks, against up to a ring's worth of
+        // mappings (the recovery waits on this, with interrupts off).
+        let mut own = [None; UNKEPT_SCAN];
+        let mut n = 0;
+        let mut many = false;
+        for a in self.actions.iter().filter(|a| Self::unkept_memory(a)) {
+            match own.get_mut(n) {
+                Some(slot) => {
+                    *slot = Some(*a);
+                    n += 1;
+                }
+                None => many = true,
+            }
+        }
+        let maps_unkept = |m: &Action| {
+            if many {
+                self.actions
+                    .iter()
+                    .any(|a| Self::unkept_memory(a) && Self::maps_into(m, a))
+            } else {
+                own.iter().flatten().any(|a| Self::maps_into(m, a))
+            }
+        };
         self.actions.iter().any(|a| a.kept.is_some())
             && self.actions.iter().all(|a| match a.kind {
                 Kind::DmaCoherent => a.kept.is_some(),
-                Kind::DmaMapping => {
-                    lent_tracked && Self::to_device(a) && !self.maps_unkept_memory(a)
-                }
+                Kind::DmaMapping => lent_tracked && Self::to_device(a) && !maps_unkept(a),
                 Kind::Reset => false,
                 _ => true,
             })
     }
 
-    /// Whether the streaming mapping `m` overlaps memory or a coherent buffer this list
-    /// holds and does not keep: memory of the instance's own, not lent by the class.
-    fn maps_unkept_memory(&self, m: &Action) -> bool {
-        self.actions.iter().any(|a| {
-            matches!(a.kind, Kind::Memory | Kind::DmaCoherent)
-                && a.kept.is_none()
-                && Self::maps_into(m, a)
-        })
+    /// Whether `a` is memory or a coherent buffer this list holds and does not keep:
+    /// the instance's own, not lent by the class.
+    fn unkept_memory(a: &Action) -> bool {
+        matches!(a.kind, Kind::Memory | Kind::DmaCoherent) && a.kept.is_none()
     }
 
     /// Whether streaming mapping `m` (`[m.depends_on, + m.arg)`) overlaps memory or
@@ -273,35 +294,28 @@ impl ActionList {
         Ok(out)
     }
 
-    /// Moves the actions `pick` selects into `out`, oldest first. `out` has room for
-    /// all of them (the caller reserved it), so nothing allocates and nothing fails.
+    /// Moves the actions `pick` selects into `out`, oldest first, in one pass (a warm
+    /// restart moves up to a ring's worth of mappings while the device waits). `out`
+    /// has room for all of them (the caller reserved it), so nothing allocates and
+    /// nothing fails.
     fn move_where(&mut self, out: &mut Self, pick: impl Fn(&Action) -> bool) {
-        let mut i = 0;
-        while i < self.actions.len() {
-            if !pick(&self.actions[i]) {
-                i += 1;
-                continue;
+        let mut memory = 0usize;
+        self.actions.retain(|a| {
+            if !pick(a) {
+                return true;
             }
-            let Ok(a) = self.actions.remove(i) else {
-                break;
-            };
-            if a.kind == Kind::Memory {
-                self.memory = self.memory.saturating_sub(a.arg);
-            }
-            // Within the room reserved by the caller: does not allocate.
-            if let Err(kernel::alloc::kvec::PushError(a)) = out.actions.push_within_capacity(a) {
-                // Unreachable; put it back (where it was removed, so within capacity)
-                // rather than lose it.
-                if a.kind == Kind::Memory {
-                    self.memory = self.memory.saturating_add(a.arg);
-                }
-                let _ = self.actions.insert_within_capacity(i, a);
-                break;
+            // Within the room reserved by the caller: does not allocate. Were it full
+            // (unreachable), the action would stay here rather than be lost.
+            if out.actions.push_within_capacity(*a).is_err() {
+                return true;
             }
             if a.kind == Kind::Memory {
-                out.memory = out.memory.saturating_add(a.arg);
+                memory = memory.saturating_add(a.arg);
             }
-        }
+            false
+        });
+        self.memory = self.memory.saturating_sub(memory);
+        out.memory = out.memory.saturating_add(memory);
     }
 
     /// Takes the kept action of `kind` with `role` out of the list, if there is one;
@@ -554,6 +568,47 @@ mod tests {
         // A recorded reset would reset the device anyway: cold.
         l.record(action(Kind::Reset, 0xc0, 0, 0x8000))?;
         assert!(!l.warm_ok(true));
+        Ok(())
+    }
+
+    #[test]
+    fn warm_checks_past_the_scan_and_moves_in_order() -> Result {
+        let to_device = |obj: usize, on: usize| {
+            let mut m = action(Kind::DmaMapping, obj, 0x10, on);
+            m.aux = crate::abi::DMA_TO_DEVICE as usize;
+            m
+        };
+        let mut l = ActionList::new();
+        l.record(action(Kind::PciEnable, 0x10, 0, 0))?;
+        assert!(l.keep(Kind::PciEnable, 0x10, 0));
+        // More unkept blocks than the scan holds: a mapping into the last still counts.
+        for k in 1..=UNKEPT_SCAN + 2 {
+            l.record(action(Kind::Memory, 0x1000 * k, 64, 0))?;
+        }
+        l.record(to_device(0xb0, 0x1000 * (UNKEPT_SCAN + 2) + 8))?;
+        assert!(!l.warm_ok(true));
+        assert!(l.forget(Kind::DmaMapping, 0xb0).is_some());
+        // Mappings of lent memory, interleaved with the instance's: moved out oldest
+        // first, the rest left as it was.
+        for k in 0..4 {
+            l.record(to_device(0x100 + k, 0x9000_0000 + k * 0x100))?;
+            l.record(action(Kind::Timer, 0x200 + k, 0, 0))?;
+        }
+        assert!(l.warm_ok(true));
+        let memory = l.memory();
+        let (kept, lent) = l.take_kept_and_lent()?;
+        assert_eq!(kept.len(), 1);
+        let moved: KVec<usize> = {
+            let mut v = KVec::new();
+            for a in lent.actions.iter() {
+                v.push(a.obj, GFP_KERNEL)?;
+            }
+            v
+        };
+        assert_eq!(&moved[..], &[0x100, 0x101, 0x102, 0x103]);
+        assert_eq!(l.len(), UNKEPT_SCAN + 2 + 4);
+        assert_eq!(l.memory(), memory);
+        assert!(l.holds(Kind::Timer, 0x203));
         Ok(())
     }
 
