@@ -242,13 +242,26 @@ impl<C: Class> Device<C> {
     }
 
     pub(super) fn redirect(&self, ctl: &Ctl, p: &mut Phases) {
+        // Lines masked while the instance was starting can interrupt it now.
+        let unmask = || {
+            if let Some(inst) = ctl.instance.as_ref() {
+                callouts_device::unmask_irqs(inst);
+            }
+        };
         let t = now_ns();
         self.running.store(true, Ordering::Release);
-        if let Some(inst) = ctl.instance.as_ref() {
-            // Lines masked while the instance was starting can interrupt it now.
-            callouts_device::unmask_irqs(inst);
+        if C::REDIRECT_NEEDS_IRQS {
+            unmask();
+            C::redirected(self);
+            p.redirect = now_ns().saturating_sub(t);
+            return;
         }
         C::redirected(self);
+        // Last, with local interrupts off until the phase is timed: an interrupt pending
+        // on the line (a NIC's frames that arrived meanwhile) and the work it starts
+        // here are the new instance serving, not the recovery.
+        let _irqs_off = kernel::interrupt::local_interrupt_disable();
+        unmask();
         p.redirect = now_ns().saturating_sub(t);
     }
 
