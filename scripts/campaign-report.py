@@ -59,6 +59,8 @@ def fmt_rate(k, n):
 def tally(rows):
     t = {s: sum(int(r[s]) for r in rows) for s in STAGES}
     t["count"] = len(rows)
+    # Data damaged with nothing detected (corruptions at sites; 0 for fail-stop rows).
+    t["silent"] = sum(1 for r in rows if r.get("outcome") == "silent")
     t["lost"] = 0  # guests lost to injections of the group (not in the counts above)
     # Recovered with data intact, out of the faults that manifested.
     ok = sum(1 for r in rows if r["manifested"] == "1" and r["detected"] == "1"
@@ -80,15 +82,15 @@ def grouped(rows, key, lost=()):
     return out
 
 
-def table(title, key, groups, show_lost=False):
-    lost_col = " guests lost |" if show_lost else ""
+def table(title, key, groups):
+    """Every column the issue asks for, a group's guests lost included (0 or not)."""
     lines = [f"### By {title}", "",
-             f"| {key} | " + " | ".join(STAGES) + f" | recovered & intact |{lost_col}",
-             "|---|" + "---:|" * (len(STAGES) + 1 + show_lost)]
+             f"| {key} | " + " | ".join(STAGES) + " | silent | recovered & intact | guests lost |",
+             "|---|" + "---:|" * (len(STAGES) + 3)]
     for k, t in groups.items():
         rate = fmt_rate(t["ok"], t["manifested"])
-        lost = f" {t['lost']} |" if show_lost else ""
-        lines.append(f"| {k} | " + " | ".join(str(t[s]) for s in STAGES) + f" | {rate} |{lost}")
+        lines.append(f"| {k} | " + " | ".join(str(t[s]) for s in STAGES)
+                     + f" | {t['silent']} | {rate} | {t['lost']} |")
     lines.append("")
     return lines
 
@@ -120,7 +122,8 @@ def outcomes(rows, lost=()):
         return {k: 0 for k in OUTCOMES + ["injected", "recovered_intact", "lost"]}
 
     for r in rows:
-        for key in (r["class"], f"{r['class']} on {r['device']}"):
+        for key in (r["class"], f"{r['class']} on {r['device']}",
+                    f"{r['class']} at {r['kind']} sites"):
             o = out.setdefault(key, new())
             o["injected"] += 1
             if r["outcome"] in OUTCOMES:
@@ -128,22 +131,25 @@ def outcomes(rows, lost=()):
             if r["outcome"] == "detected" and r["recovered"] == "1" and r["intact"] == "1":
                 o["recovered_intact"] += 1
     for li in lost:
-        for key in (li["class"], f"{li['class']} on {li['device']}"):
+        keys = [li["class"], f"{li['class']} on {li['device']}"]
+        if li.get("kind"):
+            keys.append(f"{li['class']} at {li['kind']} sites")
+        for key in keys:
             out.setdefault(key, new())["lost"] += 1
     return out
 
 
-def corruption_table(out, show_lost=False):
-    lost_col = " guests lost |" if show_lost else ""
+def corruption_table(out):
+    lost_col = " guests lost |"
     lines = ["### Corruption classes at instructions (random or traced)", "",
              "manifested = the site fired and changed a register, a flag or the control flow; "
              "recovered = of those, a fault or hang was detected and recovered with data intact "
              "(a corruption that shows nothing is not counted as recovered).", "",
              "| class | injected | " + " | ".join(OUTCOMES) + f" | manifested | recovered |{lost_col}",
-             "|---|" + "---:|" * (len(OUTCOMES) + 3 + show_lost)]
+             "|---|" + "---:|" * (len(OUTCOMES) + 4)]
     for k, o in sorted(out.items()):
         manifested = o["detected"] + o["silent"] + o["none"]
-        lost = f" {o['lost']} |" if show_lost else ""
+        lost = f" {o['lost']} |"
         lines.append(f"| {k} | {o['injected']} | " + " | ".join(str(o[x]) for x in OUTCOMES)
                      + f" | {manifested} | {fmt_rate(o['recovered_intact'], manifested)} |{lost}")
     lines.append("")
@@ -369,19 +375,19 @@ def main():
     if show_lost:
         md += ["A lost injection is counted in its rows' \"guests lost\" column, not among "
                "the injections.", ""]
-    md += table("site kind (fail-stop classes)", "kind", report["by_kind"], show_lost)
-    md += table("device (fail-stop classes)", "device", report["by_device"], show_lost)
+    md += table("site kind (fail-stop classes)", "kind", report["by_kind"])
+    md += table("device (fail-stop classes)", "device", report["by_device"])
     md += table("fault class (fail-stop, entry points and instruction sites)", "class",
-                report["by_class"], show_lost)
+                report["by_class"])
     md += table("fault class (fail-stop, instruction sites only)", "class",
-                report["by_class_sites"], show_lost)
+                report["by_class_sites"])
     md += table("device (fail-stop, instruction sites only)", "device",
-                report["by_device_sites"], show_lost)
-    md += corruption_table(report["corruptions"], show_lost)
+                report["by_device_sites"])
+    md += corruption_table(report["corruptions"])
     md += report_table(rows)
-    md += table("entry point", "entry", report["by_entry"], show_lost)
-    md += table("implementation", "impl", report["by_impl"], show_lost)
-    md += table("workload", "workload", report["by_workload"], show_lost)
+    md += table("entry point", "entry", report["by_entry"])
+    md += table("implementation", "impl", report["by_impl"])
+    md += table("workload", "workload", report["by_workload"])
     md.append("### Misses")
     md.append("")
     if not misses:
