@@ -20,6 +20,10 @@ pub(crate) use pci_ids::PciId;
 /// Layout version of everything in this file (and of [`PciId`]).
 pub(crate) const ABI_VERSION: u32 = 8;
 
+/// The highest fault class number (`FaultClass`, `ndriver/fault_class.rs`) an entry point's
+/// glue raises (`wrappers/entry_faults.rs`); 0 is none.
+pub(crate) const FAULT_CLASS_LAST: u32 = 33;
+
 /// Static description of one implementation of a device class.
 #[repr(C)]
 pub(crate) struct ImplDesc {

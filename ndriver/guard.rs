@@ -107,6 +107,11 @@ pub(crate) use stack_guard::{stack_guard_known, stack_guard_wild_known};
 pub(crate) use text::{module_text, register_module_text, unregister_module_text};
 pub(crate) use watchdog::end_if_overdue;
 
+/// Whether `ip` lies in the text of a registered implementation module.
+pub(crate) fn in_driver_text(ip: usize) -> bool {
+    text::DRIVER_TEXT.contains(ip)
+}
+
 // Under preemptible RCU a read-side section is counted in the task, not in the preempt
 // count the guard restores: a call abandoned inside one would leave the task in it for
 // good. `scripts/build-kernel.sh` refuses such a tree too.

@@ -72,9 +72,11 @@ pub(crate) trait ServedDevice: Send + Sync {
     fn event(&self, st: &InstanceState, ev: Event, arg: u64) -> Option<i64>;
     /// Whether `st` is the instance the device admits calls into now.
     fn serves(&self, st: &InstanceState) -> bool;
-    /// The fault-injection decision for a call of `entry`, asked by the code at `at` of
-    /// an instance of `desc` (recorded, with the class, when a fault is handed out).
-    fn fault_point(&self, entry: usize, at: usize, desc: *const ImplDesc) -> u32;
+    /// The fault-injection decision for a call of `entry`.
+    fn fault_point(&self, entry: usize) -> u32;
+    /// The code of the instance's module raises `class`, the fault last handed out, at
+    /// address `at` (recorded for `inject`).
+    fn fault_raising(&self, class: u32, at: usize);
     /// The attached PCI function, or NULL.
     fn pci_dev(&self) -> *mut bindings::pci_dev;
     /// The name of the device's interrupt handlers.

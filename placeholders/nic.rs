@@ -596,9 +596,6 @@ impl Class for Nic {
         Ok(())
     }
 
-    // Resending and waking the queue wait for nothing the device signals.
-    const REDIRECT_NEEDS_IRQS: bool = false;
-
     fn redirected(dev: &NicDev) {
         let Some(nd) = dev.class.netdev() else {
             return;

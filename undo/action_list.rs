@@ -585,6 +585,9 @@ mod tests {
         for k in 1..=UNKEPT_SCAN + 2 {
             l.record(action(Kind::Memory, 0x1000 * k, 64, 0))?;
         }
+        // And one kept block, which moves with its size.
+        l.record(action(Kind::Memory, 0x7000_0000, 32, 0))?;
+        assert!(l.keep(Kind::Memory, 0x7000_0000, 5));
         l.record(to_device(0xb0, 0x1000 * (UNKEPT_SCAN + 2) + 8))?;
         assert!(!l.warm_ok(true));
         assert!(l.forget(Kind::DmaMapping, 0xb0).is_some());
@@ -597,7 +600,8 @@ mod tests {
         assert!(l.warm_ok(true));
         let memory = l.memory();
         let (kept, lent) = l.take_kept_and_lent()?;
-        assert_eq!(kept.len(), 1);
+        assert_eq!(kept.len(), 2);
+        assert_eq!(kept.memory(), 32);
         let moved: KVec<usize> = {
             let mut v = KVec::new();
             for a in lent.actions.iter() {
@@ -607,7 +611,7 @@ mod tests {
         };
         assert_eq!(&moved[..], &[0x100, 0x101, 0x102, 0x103]);
         assert_eq!(l.len(), UNKEPT_SCAN + 2 + 4);
-        assert_eq!(l.memory(), memory);
+        assert_eq!(l.memory(), memory - 32);
         assert!(l.holds(Kind::Timer, 0x203));
         Ok(())
     }

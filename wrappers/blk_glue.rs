@@ -61,8 +61,8 @@ impl<T: BlkDriver> EventGlue for Adapter<T> {
 }
 
 /// [`slot::enter`] for an entry function given a request: also the handle for the
-/// request `rq` describes. A fault raised at `entry` drops the handle unused: the
-/// framework takes the request back.
+/// request `rq` describes, and what the injected fault asks of the answer. A fault
+/// raised at `entry` drops the handle unused: the framework takes the request back.
 ///
 /// # Safety
 ///
@@ -73,14 +73,20 @@ unsafe fn enter_rq<'a, T: BlkDriver>(
     inst: *mut Instance,
     rq: *const BlkRq,
     entry: BlkEntry,
-) -> Result<(&'a T, slot::Call<'a, T::State>, Request)> {
+) -> Result<(
+    &'a T,
+    slot::Call<'a, T::State>,
+    Request,
+    entry_faults::Injected,
+)> {
     // The request `complete` is called for was reported done already: class
     // `double_complete` reports it again.
     let report_done = |dev: &Dev| {
         // SAFETY: `rq` is this call's descriptor (this function's contract).
         let tag = unsafe { (*rq).tag };
-        // SAFETY: not safe: a request reported done twice is the injected misuse, which
-        // the framework refuses without touching the request.
+        // SAFETY: the callout checks the tag against the requests the instance holds and
+        // touches none it does not hold; that this one was reported already is the
+        // injected misuse.
         unsafe { ndriver_blk_done(dev.handle(), tag) };
     };
     let report_done: &dyn Fn(&Dev) = if entry == BlkEntry::Complete {
@@ -90,11 +96,11 @@ unsafe fn enter_rq<'a, T: BlkDriver>(
     };
     // SAFETY: per this function's contract, `inst`'s private data is NULL or the slot
     // that `probe` (`slot::probe::<Adapter<T>>`) set.
-    let (d, c) = unsafe { slot::enter_with::<Adapter<T>>(inst, entry, report_done) }?;
+    let (d, c, injected) = unsafe { slot::enter_with::<Adapter<T>>(inst, entry, report_done) }?;
     // SAFETY: `rq` is this call's descriptor of a request issued to `inst`; this is the
     // one handle made of it (this function's contract).
     let rq = unsafe { Request::from_raw(rq) };
-    Ok((d, c, rq))
+    Ok((d, c, rq, injected))
 }
 
 /// # Safety
@@ -108,9 +114,10 @@ pub(crate) unsafe extern "C" fn queue_rq<T: BlkDriver>(
     // SAFETY: the framework calls entry points only with their live instance, and
     // `rq` is this call's, of a request issued to `inst`; its one handle is handed to
     // the driver.
-    match unsafe { enter_rq::<T>(inst, rq, BlkEntry::QueueRq) }
-        .and_then(|(d, c, rq)| d.queue_rq(&c.dev, c.state, rq, last != 0))
-    {
+    match unsafe { enter_rq::<T>(inst, rq, BlkEntry::QueueRq) }.and_then(|(d, c, rq, injected)| {
+        injected.or_error()?;
+        d.queue_rq(&c.dev, c.state, rq, last != 0)
+    }) {
         Ok(()) => 0,
         Err(e) => errno(e),
     }
@@ -149,15 +156,16 @@ pub(crate) unsafe extern "C" fn complete<T: BlkDriver>(
     // `rq` is this call's, of a request the instance reported done; its one handle is
     // handed to the driver.
     let entered = unsafe { enter_rq::<T>(inst, rq, BlkEntry::Complete) };
-    match entered.and_then(|(d, c, rq)| {
-        let (tag, name) = (rq.tag(), rq.rq);
-        Ok(d.complete(&c.dev, c.state, rq)?.answer(tag, name))
-    }) {
-        Ok(v) => v,
-        // Injected: a status the ABI does not have.
-        Err(e) if e == entry_faults::BAD_RETURN => BAD_STATUS,
-        Err(e) => errno(e),
-    }
+    entered
+        .and_then(|(d, c, rq, injected)| match injected {
+            // Injected: a status the ABI does not have.
+            entry_faults::Injected::BadReturn => Ok(BAD_STATUS),
+            entry_faults::Injected::Nothing => {
+                let (tag, name) = (rq.tag(), rq.rq);
+                Ok(d.complete(&c.dev, c.state, rq)?.answer(tag, name))
+            }
+        })
+        .unwrap_or_else(errno)
 }
 
 /// # Safety
@@ -170,9 +178,10 @@ pub(crate) unsafe extern "C" fn timeout<T: BlkDriver>(
     // SAFETY: the framework calls entry points only with their live instance, and
     // `rq` is this call's, of a request issued to `inst`; its one handle is only lent to
     // the driver, and dropped here.
-    match unsafe { enter_rq::<T>(inst, rq, BlkEntry::Timeout) }
-        .and_then(|(d, c, rq)| d.timeout(&c.dev, c.state, &rq))
-    {
+    match unsafe { enter_rq::<T>(inst, rq, BlkEntry::Timeout) }.and_then(|(d, c, rq, injected)| {
+        injected.or_error()?;
+        d.timeout(&c.dev, c.state, &rq)
+    }) {
         Ok(progressing) => progressing as i64,
         Err(e) => errno(e),
     }

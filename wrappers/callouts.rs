@@ -226,17 +226,29 @@ pub(crate) extern "C" fn ndriver_lock_wait() {
 
 /// An entry point's fault-injection point: the class glue of an implementation module
 /// (`wrappers/entry_faults.rs`) calls it at the top of each entry function with the
-/// entry's index and the address of its own code, where the fault is raised; a non-zero
-/// result is the `FaultClass` to raise there now.
+/// entry's index; a non-zero result is the `FaultClass` to raise there now.
 #[unsafe(no_mangle)]
-pub(crate) extern "C" fn ndriver_fault_point(
-    inst: *mut abi::Instance,
-    entry: u32,
-    at: usize,
-) -> u32 {
+pub(crate) extern "C" fn ndriver_fault_point(inst: *mut abi::Instance, entry: u32) -> u32 {
     // SAFETY: a callout's caller is the instance's code, which outlives the call.
     let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
         return 0;
     };
-    st.device().fault_point(entry as usize, at, st.desc)
+    st.device().fault_point(entry as usize)
+}
+
+// The glue of the implementation modules knows the classes by number only.
+const _: () = assert!(
+    crate::fault_class::FaultClass::BadReturn as u32 == abi::FAULT_CLASS_LAST
+        && crate::fault_class::NR_CLASSES as u32 == abi::FAULT_CLASS_LAST + 1
+);
+
+/// The glue's word that it is about to raise `class`, the fault `ndriver_fault_point`
+/// handed out last, at address `at` of its code: the record `inject` shows as the
+/// fault's own evidence. A word for any other class is ignored.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_fault_raising(inst: *mut abi::Instance, class: u32, at: usize) {
+    // SAFETY: a callout's caller is the instance's code, which outlives the call.
+    if let Some(st) = unsafe { InstanceState::from_handle(inst) } {
+        st.device().fault_raising(class, at);
+    }
 }

@@ -29,7 +29,10 @@ unsafe extern "C" {
     pub(crate) fn ndriver_generation(inst: *mut Instance) -> u64;
     /// An entry point's fault-injection point (called by the class glue at the top of
     /// each entry function): the class to raise now, or 0.
-    pub(crate) fn ndriver_fault_point(inst: *mut Instance, entry: u32, at: usize) -> u32;
+    pub(crate) fn ndriver_fault_point(inst: *mut Instance, entry: u32) -> u32;
+    /// The code about to raise `class` (what `ndriver_fault_point` handed out) runs at
+    /// `at`: recorded as the fault's own evidence.
+    pub(crate) fn ndriver_fault_raising(inst: *mut Instance, class: u32, at: usize);
     /// One spin of a wait for a driver lock: ends the waiting guarded call if overdue.
     pub(crate) fn ndriver_lock_wait();
     /// A driver lock taken (1) or about to be released (-1) on this CPU.

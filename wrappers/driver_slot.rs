@@ -140,11 +140,14 @@ pub(crate) unsafe fn enter<'a, G: SlotGlue + 'a>(
     entry: G::Entry,
 ) -> Result<(&'a G::Driver, Call<'a, G::State>)> {
     // SAFETY: per this function's contract.
-    unsafe { enter_with::<G>(inst, entry, &|_| {}) }
+    let (d, c, injected) = unsafe { enter_with::<G>(inst, entry, &|_| {}) }?;
+    injected.or_error()?;
+    Ok((d, c))
 }
 
 /// [`enter`] for an entry point whose call carries a unit of work the driver reports
-/// done through a callout: `report_done` reports it (`entry_faults::raise_with`).
+/// done through a callout, which `report_done` reports, or whose answer has a range
+/// (`entry_faults::raise_with`).
 ///
 /// # Safety
 ///
@@ -153,11 +156,11 @@ pub(crate) unsafe fn enter_with<'a, G: SlotGlue + 'a>(
     inst: *mut Instance,
     entry: G::Entry,
     report_done: &dyn Fn(&Dev),
-) -> Result<(&'a G::Driver, Call<'a, G::State>)> {
+) -> Result<(&'a G::Driver, Call<'a, G::State>, entry_faults::Injected)> {
     // SAFETY: per this function's contract.
     let (d, c) = unsafe { entered::<G>(inst) }.ok_or(ENODEV)?;
-    entry_faults::raise_with(&c.dev, entry, c.state, report_done)?;
-    Ok((d, c))
+    let injected = entry_faults::raise_with(&c.dev, entry, c.state, report_done)?;
+    Ok((d, c, injected))
 }
 
 /// The `probe` entry function: makes the slot, raises the fault injected at `probe`, and

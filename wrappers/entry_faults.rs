@@ -16,8 +16,8 @@
 //! (`inject site=`, `ndriver/site.rs`).
 
 use crate::callouts_api::{
-    ndriver_alloc, ndriver_dma_map, ndriver_dma_unmap, ndriver_fault_point, ndriver_free,
-    ndriver_net_rx, ndriver_net_tx_done, ndriver_timer_arm, ndriver_work_queue,
+    ndriver_alloc, ndriver_dma_map, ndriver_dma_unmap, ndriver_fault_point, ndriver_fault_raising,
+    ndriver_free, ndriver_net_rx, ndriver_net_tx_done, ndriver_timer_arm, ndriver_work_queue,
 };
 use crate::driver_dev::Dev;
 use crate::driver_lock::{DriverLock, LockCorruption};
@@ -33,37 +33,68 @@ const NONCANONICAL_ADDR: usize = 0xdead_0000_0000_0100;
 /// Size of each block a leak loses.
 const LEAK_BLOCK: usize = 8192;
 
+/// What [`raise_with`] did besides raising: for class `bad_return`, the glue of an entry
+/// point whose answer has a range answers out of it.
+pub(crate) enum Injected {
+    /// Nothing more to do (no fault, or one raised in full).
+    Nothing,
+    /// Class `bad_return`: answer out of range (`poll`: more frames than the budget; a
+    /// block `complete`: a status there is none of).
+    BadReturn,
+}
+
 /// Raises the fault the framework asks for at `entry` now, if any. Returns for "no
 /// fault", an error return, a leak (`ENOMEM`) and the misuses (after which the framework
 /// fails the call as it returns), and with `EFAULT` for a lock class whose corrupted
 /// address is mapped on this machine, or a store into a stack guard page that is not
-/// there (nothing raised); every other class stops the CPU or never ends.
+/// there (nothing raised); every other class stops the CPU or never ends. Class
+/// `bad_return`, which needs an answer with a range, is an error return (`EOVERFLOW`).
 pub(crate) fn raise<S>(dev: &Dev, entry: impl Into<u32>, lock: &DriverLock<S>) -> Result {
-    raise_with(dev, entry, lock, &|_| {})
+    raise_with(dev, entry, lock, &|_| {})?.or_error()
+}
+
+impl Injected {
+    /// For an entry point whose answer has no range: `bad_return` is an error return.
+    pub(crate) fn or_error(self) -> Result {
+        match self {
+            Injected::Nothing => Ok(()),
+            Injected::BadReturn => Err(EOVERFLOW),
+        }
+    }
 }
 
 /// [`raise`] at an entry point whose call carries a unit of work the driver reports
 /// done through a callout (the skb of `start_xmit`, the finished request of
-/// `complete`): `report_done` reports it, for class `double_complete`.
+/// `complete`), which `report_done` reports (class `double_complete`), or whose answer
+/// has a range (class `bad_return`: [`Injected::BadReturn`]).
 pub(crate) fn raise_with<S>(
     dev: &Dev,
     entry: impl Into<u32>,
     lock: &DriverLock<S>,
     report_done: &dyn Fn(&Dev),
-) -> Result {
-    // This function's own address, told with the request: the framework shows it in
-    // `inject` as where the fault it hands out is raised.
-    let at: usize;
-    // SAFETY: reads the address of the next instruction into a register; no memory, no
-    // stack, no flags are touched.
-    unsafe {
-        core::arch::asm!("lea {}, [rip]", out(reg) at, options(nomem, nostack, preserves_flags))
-    };
+) -> Result<Injected> {
     // SAFETY: `dev` is the live instance of the entry point being called (`Dev`'s
     // invariant).
-    let class = unsafe { ndriver_fault_point(dev.handle(), entry.into(), at) };
-    match class {
-        0 => Ok(()),
+    let class = unsafe { ndriver_fault_point(dev.handle(), entry.into()) };
+    if class == 0 {
+        return Ok(Injected::Nothing);
+    }
+    if class <= crate::abi::FAULT_CLASS_LAST {
+        // A class this code raises (an arm below): it says so, from where it runs, for
+        // `inject` to show as the fault's own record.
+        let at: usize;
+        // SAFETY: reads the address of the next instruction into a register; no memory,
+        // no stack, no flags are touched.
+        unsafe {
+            core::arch::asm!("lea {}, [rip]", out(reg) at, options(nomem, nostack, preserves_flags))
+        };
+        // SAFETY: `dev` is the live instance of the entry point being called.
+        unsafe { ndriver_fault_raising(dev.handle(), class, at) };
+    }
+    if class == 33 {
+        return Ok(Injected::BadReturn);
+    }
+    let raised: Result = match class {
         1 => panic!("ndriver: injected panic at an entry point"),
         2 => {
             let p = black_box(core::ptr::null::<u64>());
@@ -308,15 +339,16 @@ pub(crate) fn raise_with<S>(
             // A work item handle the framework never gave out.
             let mut fake = [0u64; 16];
             let p = core::ptr::from_mut(&mut fake).cast::<core::ffi::c_void>();
-            // SAFETY: not safe: a forged handle, which the framework refuses.
+            // SAFETY: the callout checks the handle against the work items the instance
+            // holds and queues none it does not hold; the forged handle is the misuse.
             unsafe { ndriver_work_queue(dev.handle(), black_box(p)) };
             black_box(&fake);
             Ok(())
         }
         31 => {
             // A mapping never made, given back.
-            // SAFETY: not safe: a forged bus address, which the framework refuses
-            // without unmapping anything.
+            // SAFETY: the callout checks the address against the mappings the instance
+            // holds and unmaps none it does not hold; the made-up address is the misuse.
             unsafe { ndriver_dma_unmap(dev.handle(), black_box(FORGED_DMA)) };
             Ok(())
         }
@@ -327,9 +359,9 @@ pub(crate) fn raise_with<S>(
             report_done(black_box(dev));
             Err(EIO)
         }
-        33 => Err(BAD_RETURN),
         _ => Ok(()),
-    }
+    };
+    raised.map(|()| Injected::Nothing)
 }
 
 /// Bytes of each level of [`recurse`]'s frame: about 30 levels fill a 16 KiB stack.
@@ -400,11 +432,6 @@ fn store_below_stack() -> Result {
 /// Bytes of the frame `forged_frame` hands over (the shortest Ethernet frame without
 /// its check sequence).
 const FORGED_FRAME: usize = 60;
-
-/// What [`raise`] returns for class `bad_return`: the glue of an entry point whose answer
-/// has a range (`poll`, a block `complete`) answers out of it instead; other glue returns
-/// the error.
-pub(crate) const BAD_RETURN: Error = EOVERFLOW;
 
 /// A bus address no mapping was made at.
 const FORGED_DMA: u64 = 0xdead_b000;

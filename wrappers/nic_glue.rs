@@ -277,14 +277,16 @@ pub(crate) unsafe extern "C" fn start_xmit<T: NicDriver>(
     };
     // Class `double_complete` reports this call's skb done (dropped), twice.
     let report_done = |dev: &Dev| {
-        // SAFETY: not safe beyond the first report: the second is the injected
-        // misuse, which the framework refuses without touching the skb.
+        // SAFETY: the callout checks the token against the transmits lent to the
+        // instance and touches no skb it does not hold; that the second report names one
+        // already reported is the injected misuse.
         unsafe { api::ndriver_net_tx_done(dev.handle(), skb, 0) };
     };
     // SAFETY: per the contract.
     unsafe {
         with::<T, _>(inst, ENODEV.to_errno(), |d, c| {
             match entry_faults::raise_with(&c.dev, NicEntry::StartXmit, c.fault_lock, &report_done)
+                .and_then(entry_faults::Injected::or_error)
                 .and_then(|()| d.start_xmit(c, s))
             {
                 // Queued if the driver took the skb, else given back (`Xmit`).
@@ -391,11 +393,13 @@ pub(crate) unsafe extern "C" fn poll<T: NicDriver>(inst: *mut Instance, budget: 
     // SAFETY: per the contract.
     unsafe {
         with::<T, _>(inst, 0, |d, c| {
-            match c.fault(NicEntry::Poll).and_then(|()| d.poll(c, budget)) {
-                Ok(n) => n as i64,
+            match entry_faults::raise_with(&c.dev, NicEntry::Poll, c.fault_lock, &|_| {}) {
                 // Injected: more frames than the budget allowed.
-                Err(e) if e == entry_faults::BAD_RETURN => i64::from(budget) + 1,
-                Err(e) => e.to_errno() as i64,
+                Ok(entry_faults::Injected::BadReturn) => i64::from(budget) + 1,
+                r => match r.and_then(|_| d.poll(c, budget)) {
+                    Ok(n) => n as i64,
+                    Err(e) => e.to_errno() as i64,
+                },
             }
         })
     }

@@ -107,7 +107,7 @@ impl<C: Class> ServedDevice for Device<C> {
             && !st.failed.load(Ordering::Acquire)
     }
 
-    fn fault_point(&self, entry: usize, at: usize, desc: *const ImplDesc) -> u32 {
+    fn fault_point(&self, entry: usize) -> u32 {
         let mut inj = self.inject.lock();
         let Some(mut armed) = inj.armed else {
             return 0;
@@ -117,15 +117,28 @@ impl<C: Class> ServedDevice for Device<C> {
         let Some(class) = fired else {
             return 0;
         };
-        inj.raised = Some(Raised {
-            class,
-            entry,
-            at,
-            desc: desc as usize,
-        });
+        inj.handed = Some((class, entry));
         self.counters.injected[class as usize].fetch_add(1, Ordering::Relaxed);
         self.counters.injected_total.fetch_add(1, Ordering::Relaxed);
         class as u32
+    }
+
+    fn fault_raising(&self, class: u32, at: usize) {
+        let mut inj = self.inject.lock();
+        let Some((c, entry)) = inj.handed else {
+            return;
+        };
+        if c as u32 != class {
+            return;
+        }
+        inj.handed = None;
+        inj.raised = Some(Raised {
+            class: c,
+            entry,
+            at,
+            // Checked now: the module may be gone when `inject` is read.
+            in_text: crate::guard::in_driver_text(at),
+        });
     }
 
     fn pci_dev(&self) -> *mut bindings::pci_dev {
@@ -315,16 +328,13 @@ impl<C: Class> DeviceApi for Device<C> {
         let Some(r) = inj.raised else {
             return Ok(());
         };
-        // The raising code's own word, checked against where the implementation is.
-        let in_text = registry::text_of(r.desc as *const ImplDesc)
-            .is_some_and(|(start, len)| r.at.wrapping_sub(start) < len);
         let mut buf = [0u8; KSYM_BUF];
         writeln!(
             f,
             "raised class={} entry={} in_text={} at={}",
             r.class.name(),
             C::ENTRIES.get(r.entry).copied().unwrap_or("?"),
-            in_text as u32,
+            r.in_text as u32,
             ksym::symbol(r.at as u64, &mut buf)
         )
     }
@@ -333,7 +343,7 @@ impl<C: Class> DeviceApi for Device<C> {
         self.site.disarm();
         *self.inject.lock() = Injection {
             armed,
-            raised: None,
+            ..Injection::NONE
         };
     }
 

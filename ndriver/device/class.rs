@@ -145,13 +145,6 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
     /// Process context, under the device's control lock.
     fn redirected(_dev: &Device<Self>) {}
 
-    /// Whether [`Class::redirected`] needs the device's interrupts (it waits for I/O:
-    /// a disk's first registration reads the partition table). Then the lines masked
-    /// while the instance started are unmasked before it; else after it, last, with
-    /// local interrupts off until the redirect phase is timed, so that an interrupt
-    /// pending then, and the work it starts, count as the new instance serving.
-    const REDIRECT_NEEDS_IRQS: bool = true;
-
     /// Requests the current instance was given and has not finished (for the crash
     /// report, taken before [`Class::discarding`]), `None` where the class does not count
     /// them. Process context, under the device's control lock.

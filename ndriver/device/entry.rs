@@ -120,12 +120,18 @@ impl<C: Class> Device<C> {
             if v >= 0 {
                 check(v);
             }
-            if v >= 0 && self.taint().is_none() {
+            let taint = self.taint();
+            if v >= 0 && taint.is_none() {
                 return Ok(v);
             }
+            let failure = match taint {
+                Some(Detected::Leak) => Failure::new(Detected::Leak, ENOMEM.to_errno() as i64),
+                Some(Detected::Misuse) => Failure::new(Detected::Misuse, EIO.to_errno() as i64),
+                _ => Failure::new(Detected::Error, v),
+            };
             let failure = Failure {
                 injected: injected(),
-                ..Failure::new(Detected::Error, v)
+                ..failure
             };
             self.counters.failures[entry].fetch_add(1, Ordering::Relaxed);
             self.counters.detected[failure.detected as usize].fetch_add(1, Ordering::Relaxed);

@@ -242,27 +242,25 @@ impl<C: Class> Device<C> {
     }
 
     pub(super) fn redirect(&self, ctl: &Ctl, p: &mut Phases) {
-        // Lines masked while the instance was starting can interrupt it now.
-        let unmask = || {
-            if let Some(inst) = ctl.instance.as_ref() {
-                callouts_device::unmask_irqs(inst);
-            }
-        };
         let t = now_ns();
         self.running.store(true, Ordering::Release);
-        if C::REDIRECT_NEEDS_IRQS {
-            unmask();
-            C::redirected(self);
-            p.redirect = now_ns().saturating_sub(t);
-            return;
-        }
+        let unmasked = {
+            // Local interrupts off across the unmask: an interrupt pending on a line
+            // (a NIC's frames that arrived meanwhile) is taken when they come back on,
+            // with the work it starts here (the receive poll), which is the new instance
+            // serving, not the recovery: left out of the phase.
+            let _irqs_off = kernel::interrupt::local_interrupt_disable();
+            if let Some(inst) = ctl.instance.as_ref() {
+                // Lines masked while the instance was starting can interrupt it now.
+                callouts_device::unmask_irqs(inst);
+            }
+            now_ns()
+        };
+        let t2 = now_ns();
         C::redirected(self);
-        // Last, with local interrupts off until the phase is timed: an interrupt pending
-        // on the line (a NIC's frames that arrived meanwhile) and the work it starts
-        // here are the new instance serving, not the recovery.
-        let _irqs_off = kernel::interrupt::local_interrupt_disable();
-        unmask();
-        p.redirect = now_ns().saturating_sub(t);
+        p.redirect = unmasked
+            .saturating_sub(t)
+            .saturating_add(now_ns().saturating_sub(t2));
     }
 
     /// A call admitted by `a`, with no waiting caller (an interrupt, timer, work item,

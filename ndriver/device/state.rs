@@ -325,25 +325,29 @@ impl Ctl {
 pub(super) struct Injection {
     /// The armed request, until spent.
     pub(super) armed: Option<Armed>,
-    /// The newest fault handed out since the request was armed.
+    /// The newest fault handed out (class and entry), until its code says it raises it.
+    pub(super) handed: Option<(FaultClass, usize)>,
+    /// The newest fault whose code said it raises it, since the request was armed.
     pub(super) raised: Option<Raised>,
 }
 
 impl Injection {
     pub(super) const NONE: Self = Self {
         armed: None,
+        handed: None,
         raised: None,
     };
 }
 
-/// A fault handed out at an entry point, with where the code that raises it said it is:
-/// the evidence, shown in `inject`, that the fault was raised in the implementation.
+/// A fault handed out at an entry point whose code then said, from where it runs, that it
+/// raises it (`ndriver_fault_raising`): the evidence `inject` shows that the fault was
+/// raised in the implementation.
 #[derive(Clone, Copy)]
 pub(super) struct Raised {
     pub(super) class: FaultClass,
     pub(super) entry: usize,
-    /// The address of the raising code (`ndriver_fault_point`'s `at`).
+    /// The address the raising code gave.
     pub(super) at: usize,
-    /// The implementation of the instance that asked (its `ImplDesc`'s address).
-    pub(super) desc: usize,
+    /// Whether `at` lay in an implementation module's text when it was given.
+    pub(super) in_text: bool,
 }

@@ -156,7 +156,8 @@ unsafe extern "C" fn ndriver_nic_ndo_start_xmit(
             NETDEV_TX_BUSY
         }
         Err(fail) => {
-            // The skb stays unfinished and goes out again on the next instance.
+            // The skb stays unfinished and goes out again on the next instance, unless
+            // the driver reported it done (then it was dropped, and is gone).
             nd.stop_queue();
             dev.fail_async(a, START_XMIT, fail);
             NETDEV_TX_OK

@@ -169,7 +169,9 @@ fault_classes() {
 	echo "panic null wild gpf div0 spin spin_irqoff deadlock error leak"
 }
 
-# detected_as CLASS: the cause stats counts an injected CLASS under.
+# detected_as CLASS: the cause stats counts an injected CLASS under (double_complete and
+# bad_return where they apply: start_xmit and a block complete, poll and a block
+# complete; elsewhere they are error returns).
 detected_as() {
 	case $1 in
 	panic) echo bug ;;

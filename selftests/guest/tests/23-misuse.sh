@@ -42,8 +42,9 @@ for class in $MISUSE; do
 	for entry in op devirq timer work; do
 		before=$(stat detected misuse)
 		td_inject "$class" "$entry"
-		[ "$(stat detected misuse)" -gt "$before" ] ||
-			fail "testdev0: $class in $entry not detected as misuse: $(stat detected misuse)"
+		raised_in "$TD" $class $entry || fail "testdev0: $class in $entry: no record of its raising"
+		[ "$(stat detected misuse)" = $((before + 1)) ] ||
+			fail "testdev0: $class in $entry: misuse $before -> $(stat detected misuse), want one more"
 		[ "$(td_call op 5)" = 5 ] || fail "testdev0: wrong answer after $class in $entry"
 		n=$((n + 1))
 	done
@@ -88,8 +89,10 @@ for impl in e1000-napi e1000-irq; do
 			det=$(nstat detected misuse)
 			echo "class=$class entry=$entry" > "$NIC/inject" || fail "inject $class $entry"
 			WAIT_SECS=30 wait_for $((rec + 1)) nstat recoveries
-			[ "$(nstat detected misuse)" -gt "$det" ] ||
-				fail "ndeth0 $impl: $class in $entry not detected as misuse"
+			nic_inject_off || fail "ndeth0 $impl: $class in $entry not raised"
+			raised_in "$NIC" $class $entry || fail "ndeth0 $impl: $class in $entry: no record of its raising"
+			[ "$(nstat detected misuse)" = $((det + 1)) ] ||
+				fail "ndeth0 $impl: $class in $entry: misuse $det -> $(nstat detected misuse), want one more"
 			m=$((m + 1))
 		done
 	done
@@ -108,7 +111,8 @@ dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'ndriver_net_tx_done of transmit to
 dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'ndriver_net_rx of a 60 byte frame at 0x[0-9a-f]*, outside its memory' ||
 	fail "no log line for the frame delivered from the driver's stack"
 # The skb reported done twice: its token, lent by the placeholder, refused the second time.
-dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -v 0xffff8880dead0000 | grep -q 'ndriver_net_tx_done of transmit token 0x[0-9a-f]*' ||
+dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -v 0xffff8880dead0000 |
+	grep -q 'ndriver_net_tx_done of transmit token 0x[0-9a-f]*: Unknown' ||
 	fail "no log line for the skb reported done twice"
 dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'poll reported [0-9]* frames of a budget of [0-9]*' ||
 	fail "no log line for poll's count over its budget"
@@ -135,8 +139,9 @@ for impl in vblk-a vblk-b; do
 			[ "$got" = "$ref" ] || fail "ndblk0 $impl: data differs after $class in $entry"
 			bd_inject_off || fail "ndblk0 $impl: $class in $entry not raised"
 			WAIT_SECS=30 wait_for $((rec + 1)) bd_stat recoveries
-			[ "$(bd_stat detected misuse)" -gt "$det" ] ||
-				fail "ndblk0 $impl: $class in $entry not detected as misuse"
+			raised_in "$BD" $class $entry || fail "ndblk0 $impl: $class in $entry: no record of its raising"
+			[ "$(bd_stat detected misuse)" = $((det + 1)) ] ||
+				fail "ndblk0 $impl: $class in $entry: misuse $det -> $(bd_stat detected misuse), want one more"
 			k=$((k + 1))
 		done
 	done

@@ -24,17 +24,30 @@ STOP=$work/stop
 FIOLOG=$work/fio.log
 ERRS=$work/fio.errors
 
+# cleanup [now]: stops the ping and the fio loop (after its current run, 60 s at most;
+# with "now" at once), and gives the interrupts back to every CPU.
 cleanup() {
+	local k
 	: > "$STOP"
 	[ -n "${PING:-}" ] && kill "$PING" 2> /dev/null
-	[ -n "${FIO:-}" ] && wait "$FIO" 2> /dev/null
+	if [ -n "${FIO:-}" ]; then
+		[ "${1:-}" = now ] && { pkill -x fio; kill "$FIO"; } 2> /dev/null
+		for ((k = 0; k < 600; k++)); do
+			kill -0 "$FIO" 2> /dev/null || break
+			sleep 0.1
+		done
+		kill -0 "$FIO" 2> /dev/null && { pkill -x fio; kill "$FIO"; } 2> /dev/null
+		wait "$FIO" 2> /dev/null
+		FIO=
+	fi
 	[ -n "${nirq:-}" ] && echo 3 > /proc/irq/$nirq/smp_affinity 2> /dev/null
 	[ -n "${birq:-}" ] && echo 3 > /proc/irq/$birq/smp_affinity 2> /dev/null
+	return 0
 }
 
 fail() {
 	echo "FAIL: $*"
-	cleanup
+	cleanup now
 	cat "$NIC/stats" "$BD/stats" "$DBG/status" 2> /dev/null
 	tail -n 3 "$NIC/recoveries" "$BD/recoveries" 2> /dev/null
 	exit 1
