@@ -767,24 +767,21 @@ impl Hw {
         self.mmio.write_reg(Self::rctl(f, enable, long));
     }
 
-    /// Whether the receive filter and transmitter run as [`Hw::write_rctl`],
-    /// [`Hw::write_multicast`] and [`Hw::start_tx`] program them for filter `f`, the
-    /// receiver on, long packets as `long` says: what an adopter checks (the filter the
-    /// dead instance last programmed is the placeholder's; one changed since is
-    /// programmed again once the adopter serves, and it may not have reached the device
-    /// yet, so a mismatch is only a reason for a cold start).
+    /// Whether the receiver and transmitter run as [`Hw::write_rctl`] and
+    /// [`Hw::start_tx`] program them for filter `f`, the receiver on, long packets as
+    /// `long` says: what an adopter checks (the filter the dead instance last programmed
+    /// is the placeholder's; one changed since is programmed again once the adopter
+    /// serves, and it may not have reached the device yet, so a mismatch is only a
+    /// reason for a cold start).
+    ///
+    /// The multicast table is not read back: its 128 registers would be most of an
+    /// adoption's register reads, and only the filter's programming writes them (`open`,
+    /// `set_rx_mode`, `change_mtu`), whose failures restart cold, so a warm restart never
+    /// follows a half-written table.
     pub(crate) fn runs_as(&self, f: &RxFilter, long: bool) -> bool {
         let m = &self.mmio;
-        if m.read(RCTL).into_raw() != Self::rctl(f, true, long).into_raw()
-            || m.read(TCTL).into_raw() != TCTL::on().into_raw()
-        {
-            return false;
-        }
-        Self::multicast_table(f).iter().enumerate().all(|(i, w)| {
-            MTA::try_at(i)
-                .and_then(|reg| m.try_read(reg).ok())
-                .is_some_and(|r| r.bits() == *w)
-        })
+        m.read(RCTL).into_raw() == Self::rctl(f, true, long).into_raw()
+            && m.read(TCTL).into_raw() == TCTL::on().into_raw()
     }
 
     /// Throttles interrupts to [`ITR_INTERVAL`].
