@@ -119,14 +119,18 @@ WAIT_SECS=10 wait_for 1 hits fail_async
 [ "$(active fail_async)" = 1 ] || fail "fail_async race not set up: the stall ended before the swap"
 echo testdev-a > "$TD/swap" || fail "swap while a failed call is marking its instance"
 # The swap's quiesce waited for the failed call, which was still admitted: the stall
-# had ended when it returned. (Had the call let go of its admission first, the swap
-# would have freed the instance under it, and returned while it still stalled.)
+# had ended when it returned, and the swap's record shows the wait (over a second of
+# the stall was left when it began). Had the call let go of its admission first, the
+# swap would have gone on at once and freed the instance under it.
 [ "$(active fail_async)" = 0 ] ||
 	fail "fail_async race: the swap returned while the failed call still used its instance"
+q=$(grep ' cause=swap ' "$TD/recoveries" | tail -n 1 | sed -n 's/.* quiesce_ns=\([0-9]*\).*/\1/p')
+[ "${q:-0}" -ge 200000000 ] ||
+	fail "fail_async race: the swap did not wait for the failed call (quiesce ${q:-?} ns)"
 [ "$(td_call op 4)" = 4 ] || fail "fail_async race: wrong answer"
 got=$(( $(failures_total "$TD/stats") - f0 ))
 [ "$got" = 1 ] || fail "fail_async race: $got failures, want only the injected one"
-echo "fail_async race: the swap waited for the failed call"
+echo "fail_async race: the swap waited $((q / 1000000)) ms for the failed call"
 taskset -p 3 $$ > /dev/null
 echo 3 > /proc/irq/$irq/smp_affinity || true
 unload_testdev
