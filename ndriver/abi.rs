@@ -22,7 +22,7 @@ pub(crate) const ABI_VERSION: u32 = 8;
 
 /// The highest fault class number (`FaultClass`, `ndriver/fault_class.rs`) an entry point's
 /// glue raises (`wrappers/entry_faults.rs`); 0 is none.
-pub(crate) const FAULT_CLASS_LAST: u32 = 33;
+pub(crate) const FAULT_CLASS_LAST: u32 = 34;
 
 /// Static description of one implementation of a device class.
 #[repr(C)]

@@ -123,10 +123,14 @@ pub(crate) enum FaultClass {
     /// framework sees in the returned value). Elsewhere the entry point returns
     /// `-EOVERFLOW`, an error return.
     BadReturn = 33,
+    /// `printk()` called with a wild `%s` pointer: `vsnprintf()` faults on it inside
+    /// `printk()`, whose recursion depth the call has raised (a `kernel_fault`, as
+    /// `KernelDiv0`; the guard gives the depth back).
+    KernelPrintk = 34,
 }
 
 /// Number of classes, plus one for "none" at index 0.
-pub(crate) const NR_CLASSES: usize = 34;
+pub(crate) const NR_CLASSES: usize = 35;
 
 impl FaultClass {
     /// Every class, in ABI order.
@@ -164,6 +168,7 @@ impl FaultClass {
         FaultClass::ForgedDma,
         FaultClass::DoubleComplete,
         FaultClass::BadReturn,
+        FaultClass::KernelPrintk,
     ];
 
     /// Whether the class faults in the kernel's try-lock, which needs a kernel where the
@@ -230,6 +235,7 @@ impl FaultClass {
             FaultClass::ForgedDma => "forged_dma",
             FaultClass::DoubleComplete => "double_complete",
             FaultClass::BadReturn => "bad_return",
+            FaultClass::KernelPrintk => "kernel_printk",
         }
     }
 

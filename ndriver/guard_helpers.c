@@ -115,7 +115,21 @@ const bool ndg_stack_guard_wild_known = false;
 /* What the notifier chain and nmi_handle() add to preempt_count(): their RCU read lock. */
 unsigned int ndg_rcu_preempt_delta;
 
-/* The task's plug and page-fault-disable depth: state abandoned kernel code could hold. */
+/*
+ * Whether an abandoned call's printk() recursion depth can be given back
+ * (scripts/kernel/patches/0005): else a fault inside printk(), contained, leaves
+ * the depth raised, and past printk's limit of 3 the CPU's messages are dropped.
+ */
+#ifdef PRINTK_RECURSION_RESTORE
+const bool ndg_printk_restorable = true;
+#else
+const bool ndg_printk_restorable = false;
+#endif
+
+/*
+ * The task's plug and page-fault-disable depth, and this CPU's printk() recursion
+ * depth: state abandoned kernel code could hold.
+ */
 static void ndg_task_marks(struct ndg_marks *m)
 {
 	m->pagefault = current->pagefault_disabled;
@@ -123,6 +137,19 @@ static void ndg_task_marks(struct ndg_marks *m)
 	m->plug = (unsigned long)current->plug;
 #else
 	m->plug = 0;
+#endif
+#ifdef PRINTK_RECURSION_RESTORE
+	m->printk = printk_recursion_depth();
+#else
+	m->printk = 0;
+#endif
+}
+
+/* Gives this CPU's printk() recursion depth back to @depth (a call was abandoned). */
+void ndg_printk_depth_set(unsigned int depth)
+{
+#ifdef PRINTK_RECURSION_RESTORE
+	printk_recursion_restore(depth);
 #endif
 }
 

@@ -30,6 +30,7 @@ struct ndg_marks {
 	unsigned int lockdep_depth;
 	unsigned int pagefault;
 	unsigned long plug;
+	unsigned int printk;
 };
 
 extern unsigned int ndg_rcu_preempt_delta;
@@ -38,6 +39,8 @@ void *ndg_context(unsigned int *pc, unsigned int *cpu, struct ndg_marks *m);
 void ndg_chain_context(unsigned int *pc, struct ndg_marks *m);
 bool ndg_holds_more(unsigned int pc, unsigned int entry_pc);
 void ndg_lockdep_unwind(unsigned int depth);
+void ndg_printk_depth_set(unsigned int depth);
+extern const bool ndg_printk_restorable;
 unsigned int ndg_preempt_count(void);
 void ndg_preempt_count_set(unsigned int pc);
 unsigned int ndg_cpu(void);

@@ -238,7 +238,7 @@ pub(crate) extern "C" fn ndriver_fault_point(inst: *mut abi::Instance, entry: u3
 
 // The glue of the implementation modules knows the classes by number only.
 const _: () = assert!(
-    crate::fault_class::FaultClass::BadReturn as u32 == abi::FAULT_CLASS_LAST
+    crate::fault_class::FaultClass::KernelPrintk as u32 == abi::FAULT_CLASS_LAST
         && crate::fault_class::NR_CLASSES as u32 == abi::FAULT_CLASS_LAST + 1
 );
 

@@ -335,6 +335,19 @@ pub(crate) fn raise_with<S>(
             black_box(&frame);
             Ok(())
         }
+        34 => {
+            // A bad argument to printk(): vsnprintf() follows the wild `%s` pointer and
+            // faults inside printk(), which has raised its recursion depth.
+            // SAFETY: not safe: an injected kernel fault, contained as `kernel_fault`.
+            let r = unsafe {
+                kernel::bindings::_printk(
+                    c"\x014ndriver: injected: %s\n".as_ptr().cast(),
+                    black_box(WILD_ADDR) as *const kernel::ffi::c_char,
+                )
+            };
+            black_box(r);
+            Ok(())
+        }
         30 => {
             // A work item handle the framework never gave out.
             let mut fake = [0u64; 16];

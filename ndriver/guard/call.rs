@@ -16,7 +16,7 @@ use super::frame::{
 };
 use super::helpers::{
     ndg_context, ndg_irq_disable, ndg_irq_restore, ndg_lockdep_unwind, ndg_preempt_count,
-    ndg_preempt_count_set, Marks,
+    ndg_preempt_count_set, ndg_printk_depth_set, Marks,
 };
 use crate::detected::Detected;
 
@@ -176,6 +176,9 @@ pub(crate) unsafe fn guarded_call(
         ndg_irq_disable();
         ndg_preempt_count_set(frame.entry_pc);
         ndg_lockdep_unwind(frame.marks.lockdep_depth);
+        // A fault inside `printk()` (a bad `%s` pointer) leaves its recursion depth
+        // raised: past printk's limit the CPU's messages would be dropped for good.
+        ndg_printk_depth_set(frame.marks.printk);
     }
     unlink(&frame);
     if frame.slot != usize::MAX {

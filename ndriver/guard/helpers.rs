@@ -18,6 +18,9 @@ pub(super) struct Marks {
     pub(super) pagefault: c_uint,
     /// The task's block plug (`blk_start_plug()`), 0 if none.
     pub(super) plug: c_ulong,
+    /// This CPU's `printk()` recursion depth in this context (0 on a kernel without
+    /// patch 0005).
+    pub(super) printk: c_uint,
 }
 
 extern "C" {
@@ -42,6 +45,8 @@ extern "C" {
     pub(super) fn ndg_lockdep_unwind(depth: c_uint);
     pub(super) fn ndg_preempt_count() -> c_uint;
     pub(super) fn ndg_preempt_count_set(pc: c_uint);
+    pub(super) fn ndg_printk_depth_set(depth: c_uint);
+    pub(super) static ndg_printk_restorable: bool;
     pub(super) fn ndg_cpu() -> c_uint;
     pub(super) fn ndg_current() -> *mut c_void;
     pub(super) fn ndg_irq_regs() -> *mut PtRegs;

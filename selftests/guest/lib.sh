@@ -186,7 +186,7 @@ detected_as() {
 	spin | spin_irqoff | deadlock | spin_kernel) echo hang ;;
 	error) echo error_return ;;
 	leak) echo leak ;;
-	kernel_div0 | kernel_div0_locked | kernel_bug | bad_lock*) echo kernel_fault ;;
+	kernel_div0 | kernel_div0_locked | kernel_bug | kernel_printk | bad_lock*) echo kernel_fault ;;
 	double_free | forged_handle | forged_token | wild_dma | mapped_free | forged_frame | \
 		forged_work | forged_dma | double_complete | bad_return) echo misuse ;;
 	stack_overflow) echo stack_overflow ;;
