@@ -18,6 +18,9 @@
 #include <linux/preempt.h>
 #include <linux/rcupdate.h>
 #include <linux/printk.h>
+#if __has_include(<linux/printk_recursion.h>)
+#include <linux/printk_recursion.h>
+#endif
 #include <linux/sched.h>
 #include <linux/smp.h>
 #include <asm/apic.h>
