@@ -5,6 +5,7 @@
 //! `-EINVAL` and a warning in the kernel log, and changes nothing.
 
 use crate::devices::DevRef;
+use crate::fault_class::FaultClass;
 use crate::inject_spec::{self, Armed, Request};
 use crate::pci_addr;
 use crate::policy::Policy;
@@ -106,6 +107,17 @@ fn inject_write(d: &DevRef, r: &mut UserSliceReader) -> Result {
         {
             pr_warn!(
                 "{}: inject: {} needs a kernel that tells the die notifiers of a wild access to a stack guard page (status: guard stack_guard wild)\n",
+                d.name(),
+                spec.class.name()
+            );
+            Err(EOPNOTSUPP)
+        }
+        Ok(Request::Entry(spec))
+            if spec.class == FaultClass::KernelPrintk
+                && !crate::guard::printk_depth_restorable() =>
+        {
+            pr_warn!(
+                "{}: inject: {} needs a kernel that lets the guard give printk's recursion depth back (status: guard printk_depth)\n",
                 d.name(),
                 spec.class.name()
             );

@@ -107,6 +107,13 @@ pub(crate) use stack_guard::{stack_guard_known, stack_guard_wild_known};
 pub(crate) use text::{module_text, register_module_text, unregister_module_text};
 pub(crate) use watchdog::end_if_overdue;
 
+/// Whether the kernel lets the guard give an abandoned call's `printk()` recursion
+/// depth back (kernel patch 0005): else a fault inside `printk()` leaves it raised.
+pub(crate) fn printk_depth_restorable() -> bool {
+    // SAFETY: a constant the C helpers define.
+    unsafe { helpers::ndg_printk_restorable }
+}
+
 /// Whether `ip` lies in the text of a registered implementation module.
 pub(crate) fn in_driver_text(ip: usize) -> bool {
     text::DRIVER_TEXT.contains(ip)

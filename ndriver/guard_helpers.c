@@ -129,10 +129,7 @@ const bool ndg_printk_restorable = true;
 const bool ndg_printk_restorable = false;
 #endif
 
-/*
- * The task's plug and page-fault-disable depth, and this CPU's printk() recursion
- * depth: state abandoned kernel code could hold.
- */
+/* The task's plug and page-fault-disable depth: state abandoned kernel code could hold. */
 static void ndg_task_marks(struct ndg_marks *m)
 {
 	m->pagefault = current->pagefault_disabled;
@@ -141,11 +138,7 @@ static void ndg_task_marks(struct ndg_marks *m)
 #else
 	m->plug = 0;
 #endif
-#ifdef PRINTK_RECURSION_RESTORE
-	m->printk = printk_recursion_depth();
-#else
-	m->printk = 0;
-#endif
+	m->printk_depth = 0;
 }
 
 /* Gives this CPU's printk() recursion depth back to @depth (a call was abandoned). */
@@ -166,6 +159,15 @@ void *ndg_context(unsigned int *pc, unsigned int *cpu, struct ndg_marks *m)
 	m->lockdep_depth = 0;
 #endif
 	ndg_task_marks(m);
+#ifdef PRINTK_RECURSION_RESTORE
+	/*
+	 * This CPU's printk() recursion depth, given back if the call is abandoned:
+	 * read where the task cannot move to another CPU meanwhile.
+	 */
+	preempt_disable_notrace();
+	m->printk_depth = printk_recursion_depth();
+	preempt_enable_notrace();
+#endif
 	return current;
 }
 

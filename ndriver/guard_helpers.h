@@ -30,7 +30,7 @@ struct ndg_marks {
 	unsigned int lockdep_depth;
 	unsigned int pagefault;
 	unsigned long plug;
-	unsigned int printk;
+	unsigned int printk_depth;
 };
 
 extern unsigned int ndg_rcu_preempt_delta;

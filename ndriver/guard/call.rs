@@ -178,7 +178,8 @@ pub(crate) unsafe fn guarded_call(
         ndg_lockdep_unwind(frame.marks.lockdep_depth);
         // A fault inside `printk()` (a bad `%s` pointer) leaves its recursion depth
         // raised: past printk's limit the CPU's messages would be dropped for good.
-        ndg_printk_depth_set(frame.marks.printk);
+        // After the preempt count: printk picks its counter by the context it shows.
+        ndg_printk_depth_set(frame.marks.printk_depth);
     }
     unlink(&frame);
     if frame.slot != usize::MAX {

@@ -79,7 +79,9 @@ pub(crate) fn show(f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
     )?;
     super::lock_paths::show(f)?;
     super::stack_guard::show(f)?;
-    // SAFETY: a constant the C helpers define.
-    let printk = unsafe { super::helpers::ndg_printk_restorable };
-    writeln!(f, "guard printk_depth restore={}", u8::from(printk))
+    writeln!(
+        f,
+        "guard printk_depth restore={}",
+        u8::from(super::printk_depth_restorable())
+    )
 }

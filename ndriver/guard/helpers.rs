@@ -18,10 +18,15 @@ pub(super) struct Marks {
     pub(super) pagefault: c_uint,
     /// The task's block plug (`blk_start_plug()`), 0 if none.
     pub(super) plug: c_ulong,
-    /// This CPU's `printk()` recursion depth in this context (0 on a kernel without
-    /// patch 0005).
-    pub(super) printk: c_uint,
+    /// This CPU's `printk()` recursion depth in this context, read at a call's entry
+    /// only (0 on a kernel without patch 0005, and at a fault).
+    pub(super) printk_depth: c_uint,
 }
+
+// The layout `guard_helpers.h` gives `struct ndg_marks`.
+const _: () = assert!(
+    core::mem::size_of::<Marks>() == 24 && core::mem::offset_of!(Marks, printk_depth) == 16
+);
 
 extern "C" {
     pub(super) static ndg_level_mask: c_uint;
