@@ -124,14 +124,9 @@ impl<C: Class> Device<C> {
             if v >= 0 && taint.is_none() {
                 return Ok(v);
             }
-            let failure = match taint {
-                Some(Detected::Leak) => Failure::new(Detected::Leak, ENOMEM.to_errno() as i64),
-                Some(Detected::Misuse) => Failure::new(Detected::Misuse, EIO.to_errno() as i64),
-                _ => Failure::new(Detected::Error, v),
-            };
             let failure = Failure {
                 injected: injected(),
-                ..failure
+                ..Self::returned_failure(v, taint)
             };
             self.counters.failures[entry].fetch_add(1, Ordering::Relaxed);
             self.counters.detected[failure.detected as usize].fetch_add(1, Ordering::Relaxed);
@@ -168,13 +163,7 @@ impl<C: Class> Device<C> {
                 self.learn(entry, end.saturating_sub(start));
                 return Ok(v);
             }
-            Ok(_) if taint == Some(Detected::Leak) => {
-                Failure::new(Detected::Leak, ENOMEM.to_errno() as i64)
-            }
-            Ok(_) if taint == Some(Detected::Misuse) => {
-                Failure::new(Detected::Misuse, EIO.to_errno() as i64)
-            }
-            Ok(v) => Failure::new(Detected::Error, v),
+            Ok(v) => Self::returned_failure(v, taint),
             Err(fault) => {
                 pr_debug!(
                     "{}: {} in {} at {:#x}\n",
@@ -246,6 +235,16 @@ impl<C: Class> Device<C> {
         // SAFETY: called from `guarded_entry`, whose caller keeps the current instance
         // alive (admitted, or holding `ctl`).
         (!inst.is_null()).then(|| unsafe { &*inst })
+    }
+
+    /// The failure of a call that returned `v` from an instance with `taint`: the leak
+    /// or misuse if any (whatever it returned), else an error return.
+    fn returned_failure(v: i64, taint: Option<Detected>) -> Failure {
+        match taint {
+            Some(Detected::Leak) => Failure::new(Detected::Leak, ENOMEM.to_errno() as i64),
+            Some(Detected::Misuse) => Failure::new(Detected::Misuse, EIO.to_errno() as i64),
+            _ => Failure::new(Detected::Error, v),
+        }
     }
 
     /// Whether the current instance went over its memory limit (a leak) or handed a
