@@ -377,20 +377,28 @@ pub(crate) fn raise_with<S>(
     raised.map(|()| Injected::Nothing)
 }
 
-/// Bytes of each level of [`recurse`]'s frame: about 30 levels fill a 16 KiB stack.
-const RECURSION_FRAME: usize = 512;
+/// Words of each level of [`recurse`]'s frame (512 bytes): about 30 levels fill a
+/// 16 KiB stack.
+const RECURSION_WORDS: usize = 64;
 
 /// Calls itself with no end that the compiler can see, each level writing a frame of
-/// [`RECURSION_FRAME`] bytes: a runaway recursion that runs the stack into the guard
+/// [`RECURSION_WORDS`] words: a runaway recursion that runs the stack into the guard
 /// page below it (class `stack_overflow`). Each level moves the stack pointer down by
 /// its whole frame before touching it, and its first access at the new depth is a push
 /// (a call) at the stack pointer: the one that reaches the guard page is made with the
 /// stack pointer in it, so the page fault cannot be delivered (a double fault).
+///
+/// The frame is written a word at a time, as a driver's locals are: an interrupt taken
+/// while the stack has less room left than the interrupt's own exit path needs on it
+/// runs kernel code into the guard page, which is the kernel's overflow, not the
+/// driver's (`design.rst`, "Stack overflow"); the less time each level takes, the less
+/// often a tick lands in those last few hundred bytes (written a byte at a time, eight
+/// times slower, it lost a guest so once: `evaluation.rst`).
 #[inline(never)]
 fn recurse(depth: u64) -> u64 {
-    let mut frame = [0u8; RECURSION_FRAME];
-    for (i, b) in frame.iter_mut().enumerate().rev() {
-        *b = (depth as u8).wrapping_add(i as u8);
+    let mut frame = [0u64; RECURSION_WORDS];
+    for (i, w) in frame.iter_mut().enumerate().rev() {
+        *w = depth.wrapping_add(i as u64);
     }
     let frame = black_box(&mut frame);
     // `black_box` hides that the depth never reaches the limit.
@@ -399,7 +407,7 @@ fn recurse(depth: u64) -> u64 {
     } else {
         0
     };
-    below.wrapping_add(u64::from(frame[depth as usize % RECURSION_FRAME]))
+    below.wrapping_add(frame[depth as usize % RECURSION_WORDS])
 }
 
 /// How far below the lowest address of the task's stack [`store_below_stack`] stores: near
