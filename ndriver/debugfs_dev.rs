@@ -247,7 +247,7 @@ fn policy_show(d: &DevRef, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(
         f,
         "restarts={} backoff_ms={} backoff_max_ms={} calm_ms={} rejuvenate_ms={} guard={} \
-         mem_kb={} kernel_bug={} warm={} guard_ns={} floor_ns={} ceiling_ns={}",
+         mem_kb={} kernel_bug={} warm={} hot={} guard_ns={} floor_ns={} ceiling_ns={}",
         p.restarts,
         p.backoff_ms,
         p.backoff_max_ms,
@@ -257,6 +257,7 @@ fn policy_show(d: &DevRef, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         p.mem_kb,
         u8::from(p.kernel_bug),
         u8::from(p.warm),
+        u8::from(p.hot),
         b.guard_ns,
         b.floor_ns,
         b.ceiling_ns
@@ -280,6 +281,7 @@ fn parse_policy(text: &str, mut p: Policy, mut b: Bounds) -> Result<(Policy, Bou
             "mem_kb" => p.mem_kb = num(v)?,
             "kernel_bug" => p.kernel_bug = crate::policy::parse_switch(v).ok_or(EINVAL)?,
             "warm" => p.warm = crate::policy::parse_switch(v).ok_or(EINVAL)?,
+            "hot" => p.hot = crate::policy::parse_switch(v).ok_or(EINVAL)?,
             "guard_ns" => b.guard_ns = num(v)?,
             "floor_ns" => b.floor_ns = num(v)?,
             "ceiling_ns" => b.ceiling_ns = num(v)?,

@@ -43,6 +43,8 @@
 //!   the guard captured, kept from the failed call to its recovery, and the ring of the
 //!   newest reports (`reports` in debugfs);
 //! - `swap.rs`: orderly swaps and periodic rejuvenation (its work item);
+//! - `hot.rs`: hot restart: a request's error return that changed nothing, retried on
+//!   the same instance;
 //! - `warm.rs`: warm restart: the resources a failed instance kept, held by the device
 //!   for the next instance of its implementation to adopt;
 //! - `api.rs`: [`DeviceApi`] and its implementation (and `ServedDevice`'s): the
@@ -65,6 +67,8 @@ mod class;
 mod config;
 #[path = "device/entry.rs"]
 mod entry;
+#[path = "device/hot.rs"]
+mod hot;
 #[path = "device/recovery.rs"]
 mod recovery;
 #[path = "device/report.rs"]

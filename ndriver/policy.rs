@@ -42,6 +42,23 @@ pub(crate) struct Policy {
     /// kept instead of resetting the device (`Documentation/design.rst`, "Warm
     /// restart"). Off: every recovery is cold.
     pub(crate) warm: bool,
+    /// Retry a failed request in place, on the same instance, where the failure allows
+    /// it ([`Policy::retries_hot`]): the cheapest rung of the ladder, before warm and
+    /// cold. Off: every failure replaces the instance.
+    pub(crate) hot: bool,
+}
+
+/// A failed call of a request with a waiting caller, as the hot rung judges it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct HotCase {
+    /// The driver returned an error (no fault, hang, leak or misuse: those leave the
+    /// instance in a state nothing can vouch for).
+    pub(crate) error_return: bool,
+    /// The call took and gave back nothing the framework holds for the instance (its
+    /// undo list saw no change while the call ran).
+    pub(crate) unchanged: bool,
+    /// This request was retried hot already.
+    pub(crate) retried: bool,
 }
 
 impl Policy {
@@ -58,6 +75,7 @@ impl Policy {
         mem_kb: 256,
         kernel_bug: false,
         warm: true,
+        hot: true,
     };
 
     /// Shortest rejuvenation period: each one stops the device for a swap.
@@ -66,6 +84,15 @@ impl Policy {
     pub(crate) const MAX_REJUVENATE_MS: u32 = 86_400_000;
     /// Smallest and largest memory limit, in KiB (64 KiB to 1 GiB).
     pub(crate) const MEM_KB: core::ops::RangeInclusive<u32> = 64..=1_048_576;
+
+    /// Whether the failed call `c` is retried in place (a *hot* restart) rather than
+    /// the instance replaced: an error return that changed nothing the framework holds,
+    /// once per request; a second failure of the same request goes on to warm or cold.
+    /// Nothing is undone or started, so nothing is lost by trying: a driver whose error
+    /// was transient answers the retry.
+    pub(crate) fn retries_hot(&self, c: HotCase) -> bool {
+        self.hot && c.error_return && c.unchanged && !c.retried
+    }
 
     /// Checks an operator's request.
     pub(crate) fn valid(&self) -> bool {

@@ -32,7 +32,8 @@ impl Cause {
     }
 }
 
-/// How a new instance took the device over (`level=` in `recoveries` and reports).
+/// How a recovery went on (`level=` in `recoveries` and reports): the rung of the
+/// ladder it took.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) enum Level {
     /// The dead instance was undone entirely (DMA stopped first) and the new one probed
@@ -43,6 +44,9 @@ pub(crate) enum Level {
     /// interrupt line) without a device reset (`Documentation/design.rst`, "Warm
     /// restart").
     Warm,
+    /// No new instance: the failed request was retried in place, on the same instance
+    /// (an error return that changed nothing, `Policy::retries_hot`).
+    Hot,
 }
 
 impl Level {
@@ -51,6 +55,7 @@ impl Level {
         match self {
             Level::Cold => "cold",
             Level::Warm => "warm",
+            Level::Hot => "hot",
         }
     }
 }
@@ -115,7 +120,7 @@ pub(crate) struct Record {
     pub(crate) cause: Cause,
     /// Entry point that failed (out of range for swaps and rejuvenations).
     pub(crate) entry: usize,
-    /// Generation started by the recovery.
+    /// Generation started by the recovery (the same one for a hot retry).
     pub(crate) generation: u64,
     /// Undo actions run.
     pub(crate) undone: usize,
@@ -152,6 +157,8 @@ pub(crate) struct Counters {
     pub(crate) giveups: AtomicU64,
     /// Undo actions run over all recoveries.
     pub(crate) undone: AtomicU64,
+    /// Failed requests retried in place, on the same instance (hot).
+    pub(crate) hot: AtomicU64,
     /// Recoveries from a failure whose new instance adopted the kept resources.
     pub(crate) warm: AtomicU64,
     /// Recoveries from a failure that undid everything and probed afresh.
@@ -218,6 +225,7 @@ impl Counters {
             rejuvenations: AtomicU64::new(0),
             giveups: AtomicU64::new(0),
             undone: AtomicU64::new(0),
+            hot: AtomicU64::new(0),
             warm: AtomicU64::new(0),
             cold: AtomicU64::new(0),
             warm_fallbacks: AtomicU64::new(0),
@@ -257,6 +265,7 @@ impl Counters {
         writeln!(f, "rejuvenations {}", self.rejuvenations.load(Relaxed))?;
         writeln!(f, "giveups {}", self.giveups.load(Relaxed))?;
         writeln!(f, "undone_actions {}", self.undone.load(Relaxed))?;
+        writeln!(f, "recoveries_hot {}", self.hot.load(Relaxed))?;
         writeln!(f, "recoveries_warm {}", self.warm.load(Relaxed))?;
         writeln!(f, "recoveries_cold {}", self.cold.load(Relaxed))?;
         writeln!(f, "warm_fallbacks {}", self.warm_fallbacks.load(Relaxed))

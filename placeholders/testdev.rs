@@ -130,7 +130,7 @@ fn issue(dev: &Arc<TestDev>, entry: usize, arg: u64) -> Result<Option<i64>, (u64
             // SAFETY: `a.ops` is the table of the admitted `testdev` instance.
             let f = unsafe { table(a.ops) }.op;
             // SAFETY: `h` is the live instance `f` belongs to.
-            dev.guarded_entry(OP, || unsafe { f(h, arg) })
+            dev.guarded_entry_hot(a.inst, OP, || unsafe { f(h, arg) })
                 .map(Some)
                 .map_err(|fail| (a.inst.generation, fail))
         }
@@ -139,11 +139,13 @@ fn issue(dev: &Arc<TestDev>, entry: usize, arg: u64) -> Result<Option<i64>, (u64
     }
 }
 
-/// A request from process context: issued, and on failure recovered and re-issued
-/// until it succeeds. Returns the driver's result.
+/// A request from process context: issued, and on failure retried in place (hot, once,
+/// where the failure allows it) or recovered, and re-issued until it succeeds. Returns
+/// the driver's result.
 pub(crate) fn call(dev: &Arc<TestDev>, entry: usize, arg: u64) -> Result<i64> {
     // When the last recovery finished: the re-issue phase runs from there.
     let mut recovered_at = None;
+    let mut retried_hot = false;
     for _ in 0..MAX_ATTEMPTS {
         match issue(dev, entry, arg) {
             Ok(Some(v)) => {
@@ -163,7 +165,11 @@ pub(crate) fn call(dev: &Arc<TestDev>, entry: usize, arg: u64) -> Result<i64> {
                 }
             }
             Err((gen, fail)) => {
-                dev.recover(gen, entry, fail)?;
+                if dev.retry_hot(gen, entry, &fail, retried_hot) {
+                    retried_hot = true;
+                } else {
+                    dev.recover(gen, entry, fail)?;
+                }
                 dev.counters.reissued.fetch_add(1, Ordering::Relaxed);
                 recovered_at = Some(now_ns());
             }
@@ -203,6 +209,7 @@ macro_rules! trigger {
             gen: AtomicU64,
             injected: AtomicBool,
             waiter: AtomicBool,
+            unchanged: AtomicBool,
             #[pin]
             done: Completion,
         }
@@ -232,7 +239,7 @@ macro_rules! trigger {
                         let ops = unsafe { &*a.ops.cast::<TestdevOps>() };
                         let f = if self.entry == TICK { ops.tick } else { ops.irq };
                         // SAFETY: `h` is the live instance `f` belongs to.
-                        match dev.guarded_entry(self.entry, || unsafe { f(h, arg) }) {
+                        match dev.guarded_entry_hot(a.inst, self.entry, || unsafe { f(h, arg) }) {
                             Ok(v) => {
                                 self.value.store(v, Ordering::Relaxed);
                                 self.outcome.store(1, Ordering::Relaxed);
@@ -245,6 +252,7 @@ macro_rules! trigger {
                                 self.ctx.store(fail.ctx, Ordering::Relaxed);
                                 self.injected.store(fail.injected, Ordering::Relaxed);
                                 self.waiter.store(fail.waiter, Ordering::Relaxed);
+                                self.unchanged.store(fail.unchanged, Ordering::Relaxed);
                                 self.outcome.store(2, Ordering::Relaxed);
                             }
                         }
@@ -272,6 +280,7 @@ macro_rules! trigger {
                     gen: AtomicU64::new(0),
                     injected: AtomicBool::new(false),
                     waiter: AtomicBool::new(false),
+                    unchanged: AtomicBool::new(false),
                     done <- Completion::new(),
                 });
                 let Ok(t) = Arc::pin_init(init, GFP_KERNEL) else {
@@ -289,6 +298,7 @@ macro_rules! trigger {
                         ctx: t.ctx.load(Ordering::Relaxed),
                         injected: t.injected.load(Ordering::Relaxed),
                         waiter: t.waiter.load(Ordering::Relaxed),
+                        unchanged: t.unchanged.load(Ordering::Relaxed),
                     })),
                     _ => Ok(None),
                 }

@@ -82,7 +82,9 @@ def recovery_table(dists, causes, title):
 
 
 def recoveries(text):
-    """One dict per recovery, deduplicated by sequence number."""
+    """One dict per recovery, deduplicated by sequence number. A retry in place
+    (level=hot: no instance replaced) is its own cause row ("error_return (hot)"), not
+    mixed with the replacements of that cause."""
     seen = {}
     for line in text.splitlines():
         parts = line.split()
@@ -92,6 +94,8 @@ def recoveries(text):
         for kv in parts[1:]:
             k, _, v = kv.partition("=")
             rec[k] = int(v) if v.isdigit() else v
+        if rec.get("level") == "hot" and "cause" in rec:
+            rec["cause"] = f"{rec['cause']} (hot)"
         seen[rec["seq"]] = rec
     return [seen[k] for k in sorted(seen)]
 

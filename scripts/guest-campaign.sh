@@ -41,7 +41,9 @@
 #            says it fired and changed the driver's execution or state (applied=1,
 #            the kernel log names its address);
 # detected   the cause it is counted under went up by one (or more, for hangs);
-# recovered  a recovery ran and the device is running on a fresh instance;
+# recovered  a recovery ran and the device is running on a fresh instance (or, for a
+#            request's error return that changed nothing, on the same one after a
+#            retry in place: level=hot);
 # intact     every answer was the expected one, before and after, and the device
 #            resources are held again (the "device" workload); for the NIC, the
 #            download that ran across the fault has its sha256; for the disk, no fio
@@ -262,6 +264,16 @@ running_after() {
 	local gen
 	running && st_into gen "$TD/status" generation && [ "${gen:-0}" -gt "$1" ]
 }
+# recovered_after GEN RECS: a recovery ran since the count RECS and the device runs: a
+# newer instance than generation GEN, or the same one after a retry in place (level=hot:
+# an error return that changed nothing, re-issued on the instance that returned it).
+recovered_after() {
+	local recs l last=
+	running_after "$1" && return 0
+	running && st_into recs "$TD/stats" recoveries && [ "${recs:-0}" -gt "$2" ] || return 1
+	while IFS= read -r l; do last=$l; done < "$TD/recoveries"
+	[[ $last == *" level=hot" ]]
+}
 device_held() {
 	local line
 	st_into line "$TD/status" resources
@@ -463,7 +475,7 @@ inject_one() {
 		detected=$manifested recovered=$manifested
 	else
 		wait_until detected_since "$d" "$det0" && detected=1
-		wait_until running_after "$gen0" && recovered=1
+		wait_until recovered_after "$gen0" "$recs0" && recovered=1
 	fi
 	# Service afterwards: the configured answer (offset 1000, replayed on every new
 	# instance) comes back, and the device (if any) is held by the new instance.

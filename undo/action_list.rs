@@ -110,6 +110,10 @@ pub(crate) struct ActionList {
     actions: KVec<Action>,
     /// Bytes held in [`Kind::Memory`] actions (their `arg`), for the memory limit.
     memory: usize,
+    /// Changes made to the list: every action recorded, forgotten, kept or moved out
+    /// counts one. Equal before and after a call: the call took and gave back nothing
+    /// the framework sees (a hot restart's condition, `device/hot.rs`).
+    changes: u64,
 }
 
 impl ActionList {
@@ -118,7 +122,13 @@ impl ActionList {
         Self {
             actions: KVec::new(),
             memory: 0,
+            changes: 0,
         }
+    }
+
+    /// Changes made to the list so far (see the field).
+    pub(crate) fn changes(&self) -> u64 {
+        self.changes
     }
 
     /// Records a resource the instance now holds. `GFP_ATOMIC`: callouts may be used in
@@ -128,6 +138,7 @@ impl ActionList {
         if action.kind == Kind::Memory {
             self.memory = self.memory.saturating_add(action.arg);
         }
+        self.changes = self.changes.wrapping_add(1);
         Ok(())
     }
 
@@ -148,6 +159,7 @@ impl ActionList {
         if kind == Kind::Memory {
             self.memory = self.memory.saturating_sub(a.arg);
         }
+        self.changes = self.changes.wrapping_add(1);
         Some(a)
     }
 
@@ -210,6 +222,7 @@ impl ActionList {
         {
             Some(a) if a.kept.is_none() => {
                 a.kept = Some(role);
+                self.changes = self.changes.wrapping_add(1);
                 true
             }
             _ => false,
@@ -300,6 +313,7 @@ impl ActionList {
     /// nothing fails.
     fn move_where(&mut self, out: &mut Self, pick: impl Fn(&Action) -> bool) {
         let mut memory = 0usize;
+        let len = self.actions.len();
         self.actions.retain(|a| {
             if !pick(a) {
                 return true;
@@ -316,6 +330,9 @@ impl ActionList {
         });
         self.memory = self.memory.saturating_sub(memory);
         out.memory = out.memory.saturating_add(memory);
+        let moved = (len - self.actions.len()) as u64;
+        self.changes = self.changes.wrapping_add(moved);
+        out.changes = out.changes.wrapping_add(moved);
     }
 
     /// Takes the kept action of `kind` with `role` out of the list, if there is one;
@@ -329,6 +346,7 @@ impl ActionList {
         if kind == Kind::Memory {
             self.memory = self.memory.saturating_sub(a.arg);
         }
+        self.changes = self.changes.wrapping_add(1);
         a.kept = None;
         Some(a)
     }
@@ -363,8 +381,11 @@ impl ActionList {
     /// Moves the actions out, leaving the list empty: undo routines may sleep, so they
     /// run on the taken list after the (IRQ-safe) lock around this one is dropped.
     pub(crate) fn take(&mut self) -> Self {
+        let actions = core::mem::take(&mut self.actions);
+        self.changes = self.changes.wrapping_add(actions.len() as u64);
         Self {
-            actions: core::mem::take(&mut self.actions),
+            changes: actions.len() as u64,
+            actions,
             memory: core::mem::take(&mut self.memory),
         }
     }
@@ -432,6 +453,38 @@ mod tests {
         assert_eq!(l.len(), 3);
         assert_eq!(l.count(Kind::Memory), 2);
         assert_eq!(l.memory(), 96);
+        Ok(())
+    }
+
+    #[test]
+    fn changes_count_what_moves_not_what_is_read() -> Result {
+        let mut l = ActionList::new();
+        let c0 = l.changes();
+        l.record(action(Kind::Memory, 0x1000, 64, 0))?;
+        l.record(action(Kind::Memory, 0x2000, 32, 0))?;
+        let c2 = l.changes();
+        assert_eq!(c2, c0 + 2);
+        // Reads and refused changes leave it as it was.
+        assert!(l.holds(Kind::Memory, 0x1000));
+        assert!(l.covers(Kind::Memory, 0x1000, 8));
+        l.reserve_one()?;
+        assert!(l.forget(Kind::Timer, 0x1000).is_none());
+        assert!(!l.keep(Kind::Memory, 0x3000, 1));
+        assert_eq!(l.changes(), c2);
+        // A block taken and given back within one call is still a change: the count
+        // never goes back, so a call that did both is not taken for one that did
+        // nothing.
+        l.record(action(Kind::Memory, 0x3000, 16, 0))?;
+        assert!(l.forget(Kind::Memory, 0x3000).is_some());
+        assert_eq!(l.changes(), c2 + 2);
+        assert_eq!(l.len(), 2);
+        assert!(l.keep(Kind::Memory, 0x1000, 1));
+        assert_eq!(l.changes(), c2 + 3);
+        assert!(l.take_role(Kind::Memory, 1).is_some());
+        assert_eq!(l.changes(), c2 + 4);
+        let taken = l.take();
+        assert_eq!(l.changes(), c2 + 5);
+        assert_eq!(taken.len(), 1);
         Ok(())
     }
 

@@ -12,9 +12,11 @@ use kernel::time::Delta;
 impl<C: Class> Device<C> {
     /// Sets configuration item `key` on the current instance and logs it for replay.
     /// `-EINVAL` from the driver refuses the value (not a failure); other failures are
-    /// recovered and the item retried. `ENODEV`: no instance.
+    /// retried in place (hot, once, where the failure allows it) or recovered, and the
+    /// item retried. `ENODEV`: no instance.
     pub(crate) fn configure(self: &Arc<Self>, key: u32, value: u64) -> Result {
         let entry = C::config_entry(key);
+        let mut retried_hot = false;
         for _ in 0..MAX_ATTEMPTS {
             self.recover_pending();
             let mut ctl = self.ctl.lock();
@@ -33,7 +35,9 @@ impl<C: Class> Device<C> {
                     let h = a.handle();
                     let ops = a.ops;
                     // SAFETY: `h` is the live instance `ops` belongs to.
-                    self.guarded_entry(entry, || unsafe { C::configure(ops, h, key, value) })
+                    self.guarded_entry_hot(a.inst, entry, || unsafe {
+                        C::configure(ops, h, key, value)
+                    })
                 }
             };
             match r {
@@ -54,7 +58,11 @@ impl<C: Class> Device<C> {
                 }
                 Err(fail) => {
                     drop(ctl);
-                    self.recover(gen, entry, fail)?;
+                    if self.retry_hot(gen, entry, &fail, retried_hot) {
+                        retried_hot = true;
+                    } else {
+                        self.recover(gen, entry, fail)?;
+                    }
                 }
             }
         }

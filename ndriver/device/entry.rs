@@ -31,6 +31,9 @@ pub(crate) struct Failure {
     /// A hang of a call that waited for a driver lock: when the lock's holder failed
     /// too, its failure is the cause the recovery reports ([`Device::note_cause`]).
     pub(crate) waiter: bool,
+    /// An error return after which the instance's undo list was as before the call
+    /// ([`Device::guarded_entry_hot`]): the hot rung's condition.
+    pub(crate) unchanged: bool,
 }
 
 impl Failure {
@@ -43,6 +46,7 @@ impl Failure {
             ctx: 0,
             injected: false,
             waiter: false,
+            unchanged: false,
         }
     }
 }

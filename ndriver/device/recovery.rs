@@ -342,7 +342,7 @@ impl<C: Class> Device<C> {
         p.undo = now_ns().saturating_sub(t);
         report.discarded(ctl.held, undone);
         if let Err(e) = self.restart(&mut ctl, fail.detected, entry, &mut p) {
-            self.end_report(&mut ctl, report, 0, p);
+            self.end_report(&mut ctl, report, 0, p, Level::Cold);
             return Err(e);
         }
         self.redirect(&ctl, &mut p);
@@ -358,11 +358,13 @@ impl<C: Class> Device<C> {
         };
         ctl.push_record(rec);
         let seq = ctl.seq;
-        self.end_report(&mut ctl, report, seq, p);
+        let level = ctl.level;
+        self.end_report(&mut ctl, report, seq, p, level);
         self.counters.recoveries.fetch_add(1, Ordering::Relaxed);
         match ctl.level {
             Level::Warm => &self.counters.warm,
             Level::Cold => &self.counters.cold,
+            Level::Hot => &self.counters.hot,
         }
         .fetch_add(1, Ordering::Relaxed);
         Ok(())

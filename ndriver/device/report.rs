@@ -408,12 +408,20 @@ impl<C: Class> Device<C> {
     }
 
     /// Completes report `r` once the recovery is over (`recovery`: its number in
-    /// `recoveries`, 0 when the device went down), keeps it, and logs one line.
-    pub(super) fn end_report(&self, ctl: &mut Ctl, mut r: Report, recovery: u64, phases: Phases) {
+    /// `recoveries`, 0 when the device went down; `level`: the rung it took), keeps it,
+    /// and logs one line.
+    pub(super) fn end_report(
+        &self,
+        ctl: &mut Ctl,
+        mut r: Report,
+        recovery: u64,
+        phases: Phases,
+        level: Level,
+    ) {
         r.recovery = recovery;
         r.phases = phases;
         if recovery != 0 {
-            r.level = ctl.level;
+            r.level = level;
             r.new_generation = ctl.generation;
             r.new_implementation = Name::new(ctl.instance.as_ref().map_or("-", |i| i.impl_name));
         }
@@ -427,6 +435,20 @@ impl<C: Class> Device<C> {
             Some((c, _)) => symbol(c.driver_ip(), &mut buf),
             None => "-",
         };
+        if level == Level::Hot {
+            pr_info!(
+                "{}: retried {} generation {} in place after {} ({}) in {}{} (report {}) level=hot\n",
+                self.name,
+                r.implementation.as_str(),
+                r.generation,
+                r.detected.name(),
+                r.errno,
+                C::ENTRIES.get(r.entry).copied().unwrap_or("-"),
+                if r.injected { ", injected" } else { "" },
+                n
+            );
+            return;
+        }
         pr_info!(
             "{}: replaced {} generation {} after {} in {} at {}{}: now {} generation {} (report {}) level={}\n",
             self.name,

@@ -25,14 +25,71 @@ echo testdev-a > "$TD/swap" || fail "operator swap did not revive the device"
 [ "$(status_of state)" = running ] || fail "not running after revive: $(cat "$TD/status")"
 [ "$(td_call op 4)" = 4 ] || fail "wrong answer after revive"
 
-# Back-off: the 2nd failure of a burst waits backoff_ms, the 3rd twice that.
-echo "restarts=10 backoff_ms=200 backoff_max_ms=1000 calm_ms=60000" > "$TD/policy"
+# Back-off: the 2nd failure of a burst waits backoff_ms, the 3rd twice that (hot=0:
+# an error return would first be retried in place, below).
+echo "restarts=10 backoff_ms=200 backoff_max_ms=1000 calm_ms=60000 hot=0" > "$TD/policy"
 echo "class=error entry=op times=3" > "$TD/inject"
 start=$(date +%s%N)
 [ "$(td_call op 5)" = 5 ] || fail "request after three failures"
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
 echo "three failures with back-off took ${ms} ms"
 [ "$ms" -ge 600 ] || fail "back-off not honoured: ${ms} ms < 200 + 400"
+
+# The ladder's first rung: an error return that took and gave back nothing is retried
+# in place, on the same instance (level=hot); a second failure of the same request goes
+# on to a new instance; hot=0 never retries in place. The crash report and the log say
+# which; the generation (no instance started) is the evidence outside the counters.
+echo "restarts=10 backoff_ms=0 calm_ms=0" > "$TD/policy"
+refused "$TD/policy" "hot=2"
+refused "$TD/policy" "hot=yes"
+echo "hot=1" > "$TD/policy" || fail "hot=1 refused"
+grep -q ' hot=1 ' "$TD/policy" || fail "hot not on: $(cat "$TD/policy")"
+last_recovery() {
+	local l last=
+	while IFS= read -r l; do last=$l; done < "$TD/recoveries"
+	echo "$last"
+}
+# hot_case INJECT CMD WANT_GEN_STEP WANT_HOT WANT_COLD LEVEL: injects, runs CMD, and
+# checks the generation step, the new hot and cold recoveries and the newest level.
+hot_case() {
+	local gen rec hot cold err l
+	gen=$(status_of generation)
+	rec=$(stat recoveries)
+	hot=$(stat recoveries_hot)
+	cold=$(stat recoveries_cold)
+	err=$(stat detected error_return)
+	echo "$1" > "$TD/inject" || fail "inject $1"
+	eval "$2" || fail "$1: '$2' failed"
+	inject_off || fail "$1: not raised: $(cat "$TD/inject")"
+	[ $(( $(status_of generation) - gen )) = "$3" ] ||
+		fail "$1: generation $gen -> $(status_of generation), want +$3"
+	[ $(( $(stat recoveries_hot) - hot )) = "$4" ] || fail "$1: hot recoveries +$(( $(stat recoveries_hot) - hot )), want +$4"
+	[ $(( $(stat recoveries_cold) - cold )) = "$5" ] || fail "$1: cold recoveries +$(( $(stat recoveries_cold) - cold )), want +$5"
+	[ $(( $(stat recoveries) - rec )) = $(($4 + $5)) ] || fail "$1: recoveries"
+	[ $(( $(stat detected error_return) - err )) = $(($4 + $5)) ] || fail "$1: error returns detected"
+	l=$(last_recovery)
+	[[ $l == *" cause=error_return "*" level=$6" ]] || fail "$1: newest recovery '$l', want level=$6"
+	report_newest "$TD"
+	[[ $REPORT == *"level=$6"* ]] || fail "$1: newest report not level=$6: $REPORT"
+}
+hot_case "class=error entry=op" '[ "$(td_call op 6)" = 6 ]' 0 1 0 hot
+hot_case "class=error entry=tick" '[ "$(td_call tick 7)" = 7 ]' 0 1 0 hot
+hot_case "class=error entry=configure" 'echo "config 0 0" > "$TD/call"' 0 1 0 hot
+dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q "testdev0: retried testdev-[ab] generation [0-9]* in place after error_return (-5) in op, injected (report [0-9]*) level=hot" ||
+	fail "no log line for the hot retry"
+# The retry fails too: the second failure replaces the instance.
+hot_case "class=error entry=op times=2" '[ "$(td_call op 8)" = 8 ]' 1 1 1 cold
+hot_case "class=error entry=irq times=2" '[ "$(td_call irq 8)" = 8 ]' 1 1 1 cold
+# A fault is never retried in place.
+gen=$(status_of generation)
+echo "class=div0 entry=op" > "$TD/inject"
+[ "$(td_call op 9)" = 9 ] || fail "request after a divide error"
+[ "$(status_of generation)" -gt "$gen" ] || fail "divide error retried in place"
+[[ $(last_recovery) == *" cause=divide_error "*" level=cold" ]] || fail "divide error: $(last_recovery)"
+echo "hot=0" > "$TD/policy" || fail "hot=0 refused"
+hot_case "class=error entry=op" '[ "$(td_call op 10)" = 10 ]' 1 0 1 cold
+echo "hot=1" > "$TD/policy" || fail "hot=1 refused"
+echo "hot restart: error returns at op, tick and configure retried in place; second failures and hot=0 cold"
 
 # The unguarded bypass (guard=0, for measurement): on by default, only 0 or 1; calls
 # still answered and counted, an error return still recovered.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-use crate::policy::{backoff, parse_switch, Decision, Ladder, Policy};
+use crate::policy::{backoff, parse_switch, Decision, HotCase, Ladder, Policy};
 
 fn p(restarts: u32) -> Policy {
     Policy {
@@ -13,6 +13,7 @@ fn p(restarts: u32) -> Policy {
         mem_kb: 1024,
         kernel_bug: false,
         warm: true,
+        hot: true,
     }
 }
 
@@ -164,4 +165,38 @@ fn warm_restart_is_on_by_default_and_switchable() {
     assert_eq!(parse_switch("0"), Some(false));
     assert_eq!(parse_switch("1"), Some(true));
     assert_eq!(parse_switch("on"), None);
+}
+
+#[test]
+fn hot_retry_only_for_an_unchanged_error_return_once() {
+    let p = Policy::DEFAULT;
+    assert!(p.hot);
+    let ok = HotCase {
+        error_return: true,
+        unchanged: true,
+        retried: false,
+    };
+    assert!(p.retries_hot(ok));
+    // A fault, hang, leak or misuse: the instance's state is unknown.
+    assert!(!p.retries_hot(HotCase {
+        error_return: false,
+        ..ok
+    }));
+    // The call took or gave back a resource before it failed.
+    assert!(!p.retries_hot(HotCase {
+        unchanged: false,
+        ..ok
+    }));
+    // The retry failed too: escalate.
+    assert!(!p.retries_hot(HotCase {
+        retried: true,
+        ..ok
+    }));
+    // `hot=0`: every failure replaces the instance.
+    let off = Policy {
+        hot: false,
+        ..Policy::DEFAULT
+    };
+    assert!(off.valid());
+    assert!(!off.retries_hot(ok));
 }
