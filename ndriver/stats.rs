@@ -116,7 +116,7 @@ impl Phases {
 pub(crate) struct Record {
     /// Sequence number (1 for the device's first recovery).
     pub(crate) seq: u64,
-    /// Why the instance was replaced.
+    /// Why the instance was replaced (or, `Level::Hot`, the request retried on it).
     pub(crate) cause: Cause,
     /// Entry point that failed (out of range for swaps and rejuvenations).
     pub(crate) entry: usize,

@@ -145,12 +145,15 @@ fn issue(dev: &Arc<TestDev>, entry: usize, arg: u64) -> Result<Option<i64>, (u64
 pub(crate) fn call(dev: &Arc<TestDev>, entry: usize, arg: u64) -> Result<i64> {
     // When the last recovery finished: the re-issue phase runs from there.
     let mut recovered_at = None;
+    // The recovery (by its number in `recoveries`) the re-issue time is noted on: a
+    // hot retry's own; `None` for the newest (a recovery of this request).
+    let mut record = None;
     let mut retried_hot = false;
     for _ in 0..MAX_ATTEMPTS {
         match issue(dev, entry, arg) {
             Ok(Some(v)) => {
                 if let Some(t) = recovered_at {
-                    dev.note_reissue(now_ns().saturating_sub(t));
+                    dev.note_reissue(record, now_ns().saturating_sub(t));
                 }
                 return Ok(v);
             }
@@ -165,7 +168,8 @@ pub(crate) fn call(dev: &Arc<TestDev>, entry: usize, arg: u64) -> Result<i64> {
                 }
             }
             Err((gen, fail)) => {
-                if dev.retry_hot(gen, entry, &fail, retried_hot) {
+                record = dev.retry_hot(gen, entry, &fail, retried_hot);
+                if record.is_some() {
                     retried_hot = true;
                 } else {
                     dev.recover(gen, entry, fail)?;

@@ -49,9 +49,11 @@ def tsc_mhz(console):
 def split_causes(recs):
     """The recoveries that followed a fault, and every cause seen. Swaps and
     rejuvenations go through the same path but follow no fault: listed on their own
-    rows, kept out of "all"."""
+    rows, kept out of "all", as are retries in place."""
     planned = ("swap", "rejuvenation")
-    return [r for r in recs if r["cause"] not in planned], sorted({r["cause"] for r in recs})
+    # A retry in place (level=hot) replaces nothing: its own row, not in "all".
+    return ([r for r in recs if r["cause"] not in planned and r.get("level") != "hot"],
+            sorted({r["cause"] for r in recs}))
 
 
 def recovery_dists(recs):

@@ -41,13 +41,16 @@ guard_and_recovery() {
 	done
 	# An error return that changed nothing is retried in place (hot); the same with
 	# hot=0 replaces the instance (cold), for the ladder's two rungs side by side.
-	echo "hot=0" > "$T/policy"
-	for i in $(seq 1 "$REPS"); do
-		echo "class=error entry=op" > "$T/inject"
-		echo "op $i" > "$T/call"
-	done
-	echo "hot=1" > "$T/policy"
-	cat "$T/recoveries" >> "$R/bench-recoveries$sfx.txt"
+	# (A base revision without the rung has no "hot=" to set.)
+	if grep -q ' hot=' "$T/policy"; then
+		echo "hot=0" > "$T/policy"
+		for i in $(seq 1 "$REPS"); do
+			echo "class=error entry=op" > "$T/inject"
+			echo "op $i" > "$T/call"
+		done
+		echo "hot=1" > "$T/policy"
+		cat "$T/recoveries" >> "$R/bench-recoveries$sfx.txt"
+	fi
 	# Proactive rejuvenation: a fresh instance every 50 ms for two seconds, timed by the
 	# same phases (no contain, nothing re-issued).
 	echo "rejuvenate_ms=50" > "$T/policy"

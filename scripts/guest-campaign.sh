@@ -264,15 +264,20 @@ running_after() {
 	local gen
 	running && st_into gen "$TD/status" generation && [ "${gen:-0}" -gt "$1" ]
 }
-# recovered_after GEN RECS: a recovery ran since the count RECS and the device runs: a
-# newer instance than generation GEN, or the same one after a retry in place (level=hot:
-# an error return that changed nothing, re-issued on the instance that returned it).
-recovered_after() {
-	local recs l last=
-	running_after "$1" && return 0
-	running && st_into recs "$TD/stats" recoveries && [ "${recs:-0}" -gt "$2" ] || return 1
-	while IFS= read -r l; do last=$l; done < "$TD/recoveries"
-	[[ $last == *" level=hot" ]]
+# dev_recovered_after DEV GEN RECS ENTRY: a recovery ran since DEV's count RECS and DEV
+# runs: a newer instance than generation GEN, or the same one after a retry in place of
+# a failure in ENTRY (level=hot: an error return that changed nothing, re-issued on the
+# instance that returned it; "-": any entry).
+dev_recovered_after() {
+	local dir=$DBG/$1 s gen recs l last=
+	st_into s "$dir/status" state
+	[ "$s" = running ] || return 1
+	st_into gen "$dir/status" generation
+	[ "${gen:-0}" -gt "$2" ] && return 0
+	st_into recs "$dir/stats" recoveries
+	[ "${recs:-0}" -gt "$3" ] || return 1
+	while IFS= read -r l; do last=$l; done < "$dir/recoveries"
+	[[ $last == *" level=hot" ]] && { [ "$4" = - ] || [[ $last == *" entry=$4 "* ]]; }
 }
 device_held() {
 	local line
@@ -475,7 +480,7 @@ inject_one() {
 		detected=$manifested recovered=$manifested
 	else
 		wait_until detected_since "$d" "$det0" && detected=1
-		wait_until recovered_after "$gen0" "$recs0" && recovered=1
+		wait_until dev_recovered_after testdev0 "$gen0" "$recs0" "$entry" && recovered=1
 	fi
 	# Service afterwards: the configured answer (offset 1000, replayed on every new
 	# instance) comes back, and the device (if any) is held by the new instance.
@@ -602,7 +607,7 @@ site_one() {
 		detected_all_into all "$DBG/$dev"
 		if [ "$all" -gt "$all0" ] ||
 			{ ! corruption "$class" && wait_until dev_detected_since "$dev" "$d" "$det0"; }; then
-			wait_until dev_running_after "$dev" "$gen0" && recovered=1
+			wait_until dev_recovered_after "$dev" "$gen0" "$recs0" - && recovered=1
 			last=
 			while IFS= read -r l; do last=$l; done < "$DBG/$dev/recoveries"
 			last=${last#*cause=}

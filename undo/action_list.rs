@@ -383,8 +383,10 @@ impl ActionList {
     pub(crate) fn take(&mut self) -> Self {
         let actions = core::mem::take(&mut self.actions);
         self.changes = self.changes.wrapping_add(actions.len() as u64);
+        // The taken list carries the count on: put back (a warm restart that fell
+        // through), the count still never goes back.
         Self {
-            changes: actions.len() as u64,
+            changes: self.changes,
             actions,
             memory: core::mem::take(&mut self.memory),
         }
@@ -397,6 +399,7 @@ impl ActionList {
     /// The instance that recorded the actions must never run again.
     pub(crate) unsafe fn undo_all(&mut self) -> usize {
         let n = self.actions.len();
+        self.changes = self.changes.wrapping_add(n as u64);
         while let Some(a) = self.actions.pop() {
             // SAFETY: each action is popped, so undone once; the caller guarantees the
             // instance no longer runs.
@@ -485,6 +488,8 @@ mod tests {
         let taken = l.take();
         assert_eq!(l.changes(), c2 + 5);
         assert_eq!(taken.len(), 1);
+        // The taken list goes on from there: put back, the count has not gone back.
+        assert_eq!(taken.changes(), c2 + 5);
         Ok(())
     }
 

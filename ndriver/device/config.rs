@@ -58,7 +58,7 @@ impl<C: Class> Device<C> {
                 }
                 Err(fail) => {
                     drop(ctl);
-                    if self.retry_hot(gen, entry, &fail, retried_hot) {
+                    if self.retry_hot(gen, entry, &fail, retried_hot).is_some() {
                         retried_hot = true;
                     } else {
                         self.recover(gen, entry, fail)?;

@@ -11,8 +11,9 @@
 //!
 //! "Nothing changed" is what the framework can see: the instance's undo list, whose
 //! change count ([`ActionList::changes`]) is read before and after the call. What the
-//! driver keeps in its own memory is its own; an error return that left it
-//! inconsistent fails the retry too, and that escalates.
+//! driver keeps in its own memory is its own: an error return that left it
+//! inconsistent may fail the retry too (which escalates) or answer it wrongly. The rung
+//! trusts a driver's error return that far; `hot=0` does not.
 //!
 //! [`ActionList::changes`]: crate::undo::action_list::ActionList::changes
 
@@ -25,9 +26,11 @@ use core::sync::atomic::Ordering;
 
 impl<C: Class> Device<C> {
     /// [`Device::guarded_entry`] for a request of the admitted instance `inst` that its
-    /// caller re-issues on failure: an error return also says whether the call left the
-    /// instance's undo list unchanged ([`Failure::unchanged`]). Two locked reads of the
-    /// list per call: for requests and configuration, not the data path.
+    /// caller re-issues on failure: an error return also says whether the instance's undo
+    /// list saw no change while the call ran ([`Failure::unchanged`]; a change by another
+    /// context of the instance counts too, which errs towards replacing it). A locked
+    /// read of the list before each call and one after a failure: for requests and
+    /// configuration, not the data path.
     pub(crate) fn guarded_entry_hot<F: FnOnce() -> i64>(
         &self,
         inst: &InstanceState,
@@ -45,22 +48,49 @@ impl<C: Class> Device<C> {
 
     /// Whether the failure `fail` of a request to `entry` on generation `gen` is retried
     /// in place (`retried`: this request was already): if so, records it as a hot
-    /// recovery (`recoveries`, a crash report, the counters) and the caller issues the
-    /// request again to the same instance. `false`: the caller recovers as before.
-    pub(crate) fn retry_hot(&self, gen: u64, entry: usize, fail: &Failure, retried: bool) -> bool {
+    /// recovery (`recoveries`, a crash report, the counters) and returns its number in
+    /// `recoveries`, and the caller issues the request again to the same instance.
+    /// `None`: the caller recovers as before.
+    pub(crate) fn retry_hot(
+        &self,
+        gen: u64,
+        entry: usize,
+        fail: &Failure,
+        retried: bool,
+    ) -> Option<u64> {
         let case = HotCase {
             error_return: fail.detected == Detected::Error,
             unchanged: fail.unchanged,
             retried,
         };
+        if !case.error_return || !case.unchanged {
+            return None;
+        }
         let mut ctl = self.ctl.lock();
         // Another caller's recovery may have replaced the instance meanwhile: that one
         // serves the retry anyway, but it is no retry in place.
-        if ctl.generation != gen || ctl.instance.is_none() || ctl.down {
-            return false;
+        if ctl.generation != gen || ctl.down || !ctl.policy.retries_hot(case) {
+            return None;
         }
-        if !ctl.policy.retries_hot(case) {
-            return false;
+        // Nor is a retry into an instance that failed otherwise meanwhile: an
+        // asynchronous entry point's failure (`failed`, a pending recovery) or another
+        // caller's fault noted for this generation. Its recovery comes first.
+        if ctl
+            .instance
+            .as_ref()
+            .is_none_or(|i| i.failed.load(Ordering::Acquire))
+            || self
+                .pending
+                .lock()
+                .as_ref()
+                .is_some_and(|(g, _, _)| *g == gen)
+            || self
+                .cause
+                .lock()
+                .as_ref()
+                .is_some_and(|(g, _, _)| *g == gen)
+        {
+            return None;
         }
         let p = Phases::default();
         let report = self.begin_report(&ctl, gen, entry, fail);
@@ -79,6 +109,6 @@ impl<C: Class> Device<C> {
         self.end_report(&mut ctl, report, seq, p, Level::Hot);
         self.counters.recoveries.fetch_add(1, Ordering::Relaxed);
         self.counters.hot.fetch_add(1, Ordering::Relaxed);
-        true
+        Some(seq)
     }
 }

@@ -370,9 +370,10 @@ impl<C: Class> Device<C> {
         Ok(())
     }
 
-    /// Records the re-issue time of the newest recovery.
-    pub(crate) fn note_reissue(&self, ns: u64) {
-        self.ctl.lock().note_reissue(ns);
+    /// Records the re-issue time of recovery `seq` (its number in `recoveries`), or of
+    /// the newest with `None`.
+    pub(crate) fn note_reissue(&self, seq: Option<u64>, ns: u64) {
+        self.ctl.lock().note_reissue(seq, ns);
     }
 
     /// Starts a new instance after a failure (`cause` in `entry`), as the policy ladder

@@ -194,7 +194,15 @@ impl Report {
             )?,
             None => writeln!(f, "ip: n/a (no fault seen by the guard)")?,
         }
-        if self.new_generation == 0 {
+        if self.level == Level::Hot {
+            writeln!(
+                f,
+                "instance: {} generation {}, retried in place (recovery {})",
+                self.implementation.as_str(),
+                self.generation,
+                self.recovery
+            )?;
+        } else if self.new_generation == 0 {
             writeln!(
                 f,
                 "instance: {} generation {}, not replaced: device down",
@@ -233,6 +241,12 @@ impl Report {
                 c.ip, c.sp
             )?,
             None => writeln!(f, "regs: n/a")?,
+        }
+        if self.level == Level::Hot {
+            // Nothing was undone; what the instance holds is its own still.
+            writeln!(f, "held: n/a (retried in place)")?;
+            writeln!(f, "phases: {} level={}", self.phases, self.level.name())?;
+            return writeln!(f);
         }
         f.write_str("held:")?;
         for (k, n) in Kind::ALL.iter().zip(self.held.kinds.iter()) {

@@ -310,8 +310,8 @@ impl Ctl {
         }
     }
 
-    pub(super) fn note_reissue(&mut self, ns: u64) {
-        let seq = self.seq;
+    pub(super) fn note_reissue(&mut self, seq: Option<u64>, ns: u64) {
+        let seq = seq.unwrap_or(self.seq);
         let failed = |r: &Record| matches!(r.cause, Cause::Failure(_));
         if let Some(r) = self.records.iter_mut().find(|r| r.seq == seq && failed(r)) {
             r.phases.reissue = ns;
