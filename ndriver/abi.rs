@@ -18,7 +18,7 @@ pub(crate) mod pci_ids;
 pub(crate) use pci_ids::PciId;
 
 /// Layout version of everything in this file (and of [`PciId`]).
-pub(crate) const ABI_VERSION: u32 = 8;
+pub(crate) const ABI_VERSION: u32 = 9;
 
 /// The highest fault class number (`FaultClass`, `ndriver/fault_class.rs`) an entry point's
 /// glue raises (`wrappers/entry_faults.rs`); 0 is none.
@@ -139,6 +139,10 @@ pub(crate) const KEEP_IOMAP: u32 = 2;
 pub(crate) const KEEP_IRQ: u32 = 3;
 /// `kind`: a coherent DMA buffer (`obj` its CPU address; adopted: `cpu`, `len`, `dma`).
 pub(crate) const KEEP_DMA_COHERENT: u32 = 4;
+/// `kind`: a reset recorded with `ndriver_io_reset_on_undo` (`obj` the register's
+/// address: mapping plus offset; adopted: `cpu` the mapping, `len` the offset). Keep the
+/// mapping too.
+pub(crate) const KEEP_RESET: u32 = 5;
 
 /// What `ndriver_adopt` returns (by value: the callout writes through no pointer of the
 /// driver's): `status` 0 and the resource handed to the adopting instance (see the

@@ -87,12 +87,19 @@ pub(crate) struct BlkOps {
     pub(crate) timer: unsafe extern "C" fn(inst: *mut Instance, arg: u64) -> i64,
     /// A work item of the instance runs (process context; `arg` is its cookie).
     pub(crate) work: unsafe extern "C" fn(inst: *mut Instance, arg: u64) -> i64,
+    /// Optional (warm restart): starts the instance as `probe` does, but on a device its
+    /// implementation's previous instance left running, taking back what that one kept
+    /// (`ndriver_adopt`) and checking the device state it inherits; the requests the dead
+    /// instance held are re-issued by the framework afterwards, so the device must have
+    /// given back every one it was given before this returns 0. A negative errno: the
+    /// framework restarts cold (`probe`). Process context.
+    pub(crate) adopt: Option<unsafe extern "C" fn(inst: *mut Instance) -> c_int>,
 }
 
 /// Names of the `blk` entry points, indexed by [`BlkEntry`]; `inject` and `stats` use
 /// them. `devirq`, `timer` and `work` have the indices they have in `testdev`, so the
 /// class-independent device callouts find them the same way.
-pub(crate) const BLK_ENTRIES: [&str; 9] = [
+pub(crate) const BLK_ENTRIES: [&str; 10] = [
     "probe",
     "queue_rq",
     "commit_rqs",
@@ -102,6 +109,7 @@ pub(crate) const BLK_ENTRIES: [&str; 9] = [
     "devirq",
     "timer",
     "work",
+    "adopt",
 ];
 
 /// Index of a `blk` entry point, as passed to `ndriver_fault_point`.
@@ -126,6 +134,8 @@ pub(crate) enum BlkEntry {
     Timer = 7,
     /// [`BlkOps::work`].
     Work = 8,
+    /// [`BlkOps::adopt`].
+    Adopt = 9,
 }
 
 impl From<BlkEntry> for u32 {

@@ -277,6 +277,7 @@ impl Class for Blk {
     // The class has no configuration items; `configure` is never called.
     const CONFIGURE: usize = BlkEntry::Probe as usize;
     const REMOVE: usize = BlkEntry::Remove as usize;
+    const ADOPT: Option<usize> = Some(BlkEntry::Adopt as usize);
 
     fn event_entry(ev: Event) -> Option<usize> {
         Some(match ev {
@@ -289,6 +290,43 @@ impl Class for Blk {
     unsafe fn probe(ops: *const c_void, h: *mut Instance) -> i64 {
         // SAFETY: per the trait's contract.
         unsafe { (table(ops).probe)(h) as i64 }
+    }
+
+    unsafe fn has_adopt(ops: *const c_void) -> bool {
+        // SAFETY: per the trait's contract.
+        unsafe { table(ops) }.adopt.is_some()
+    }
+
+    unsafe fn adopt(ops: *const c_void, h: *mut Instance) -> i64 {
+        // SAFETY: per the trait's contract.
+        match unsafe { table(ops) }.adopt {
+            // SAFETY: per the trait's contract, `h` is a live instance of this table.
+            Some(f) => unsafe { f(h) as i64 },
+            None => EOPNOTSUPP.to_errno() as i64,
+        }
+    }
+
+    /// Warm after a failure in the I/O path, the interrupt or a timer, where the device
+    /// itself is not in doubt; not after a request timed out (the device may be hung),
+    /// nor in `probe`, `adopt` or `remove`. The requests the instance held are issued
+    /// again once the adopter serves, as after a cold restart: the adopter waits until
+    /// the device gave back every one it was given, so none is both finished by the
+    /// device for the dead instance and issued again to the new one. The framework lends
+    /// the instance no mapping to settle (requests are copied through the driver's own
+    /// buffers).
+    fn warm_ok(_dev: &BlkDevice, _st: &InstanceState, entry: usize) -> Option<bool> {
+        const WARM_ENTRIES: [BlkEntry; 6] = [
+            BlkEntry::QueueRq,
+            BlkEntry::CommitRqs,
+            BlkEntry::Complete,
+            BlkEntry::DevIrq,
+            BlkEntry::Timer,
+            BlkEntry::Work,
+        ];
+        WARM_ENTRIES
+            .iter()
+            .any(|e| *e as usize == entry)
+            .then_some(false)
     }
 
     unsafe fn configure(_ops: *const c_void, _h: *mut Instance, _key: u32, _value: u64) -> i64 {

@@ -58,11 +58,26 @@ impl BlkDriver for VblkA {
         }
         let (hw, capacity) = Hw::probe(dev)?;
         dev.set_capacity(capacity)?;
+        hw.keep()?;
         pr_info!(
             "vblk-a: generation {}, {} sectors\n",
             dev.generation(),
             capacity
         );
+        Ok(Self { hw: Some(hw) })
+    }
+
+    /// Warm restart: the device runs on as the previous instance left it (no reset, no
+    /// feature negotiation, no queue set-up), once the queue and every chain on it are
+    /// checked; the requests the dead instance held are finished by the device here and
+    /// issued again by the framework.
+    fn adopt(dev: &Dev, _state: &DriverLock<InFlight>) -> Result<Self> {
+        if !dev.pci_present() {
+            return Err(ENODEV);
+        }
+        // Each resource is kept again as it is adopted (for the next warm restart).
+        let (hw, capacity) = Hw::adopt(dev)?;
+        dev.set_capacity(capacity)?;
         Ok(Self { hw: Some(hw) })
     }
 

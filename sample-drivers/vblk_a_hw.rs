@@ -104,6 +104,18 @@ const BUFS_PER_CHUNK: usize = 8;
 const _: () = assert!(DEPTH.div_ceil(BUFS_PER_CHUNK) <= crate::driver_dev::MAX_CHUNKS);
 const BUF_SIZE: usize = BLK_MAX_BYTES as usize;
 
+/// Roles of what an instance keeps for the next one (warm restart, [`Hw::keep`]): one
+/// per kind, the bounce buffers' chunks from [`ROLE_BUFS`] on.
+const ROLE_REGS: u32 = 0;
+const ROLE_QUEUE: u32 = 0;
+const ROLE_HDRS: u32 = 1;
+const ROLE_BUFS: u32 = 2;
+const ROLE_RESET: u32 = 0;
+
+/// How long an adopter waits for the device to finish what the dead instance gave it:
+/// well inside `adopt`'s watchdog deadline (the framework's 50 ms floor).
+const DRAIN_US: u32 = 30_000;
+
 /// The device and its queue. Fields drop top to bottom on an orderly remove: the
 /// interrupt first, then the reset record (remove has reset the device), the buffers,
 /// the mapping, the function.
@@ -126,7 +138,7 @@ impl Hw {
     /// Takes the device, resets it, sets up the queue and the interrupt; returns the
     /// device and its capacity in sectors.
     pub(crate) fn probe(dev: &Dev) -> Result<(Self, u64)> {
-        let (enabled, io, st) = vl::take(dev, vl::GUEST_FEATURES::zeroed().with_blk_flush(true))?;
+        let (enabled, io, st) = vl::take(dev, Self::features())?;
         if (st.queue_num as usize) < 3 * DEPTH {
             pr_err!("vblk-a: queue of {} entries is too small\n", st.queue_num);
             return Err(ENODEV);
@@ -157,6 +169,161 @@ impl Hw {
             return Err(e);
         }
         Ok((hw, st.capacity))
+    }
+
+    /// Keeps everything the device runs on for the next instance (warm restart): the
+    /// function, the registers, the queue, the headers, the bounce buffers, the reset
+    /// record and the interrupt line.
+    pub(crate) fn keep(&self) -> Result {
+        self._enabled.keep()?;
+        self.io.keep(ROLE_REGS)?;
+        self.queue.keep(ROLE_QUEUE)?;
+        self.hdrs.keep(ROLE_HDRS)?;
+        self.bufs.keep(ROLE_BUFS)?;
+        self._reset.keep(ROLE_RESET)?;
+        self._irq.keep()
+    }
+
+    /// Takes over the device the previous instance left running and kept ([`Hw::keep`]),
+    /// without a reset: the device must still drive the kept queue with the features
+    /// `probe` takes, and every chain on it must be one of the fixed chains of
+    /// [`Hw::prepare_chains`], pointing at its own tag's header, bounce buffer and
+    /// status, with a request the disk has room for (else the device would follow a
+    /// damaged descriptor or header: `EIO`, and the restart goes cold). Then the device
+    /// finishes those chains (the framework issues their requests again) before this
+    /// returns. Returns the device and its capacity in sectors.
+    ///
+    /// Should anything fail once the registers are taken back, the device is reset
+    /// here, before the adopted resources drop: dropping the reset record cancels it,
+    /// and the requests the device is finishing must not land in buffers given back.
+    pub(crate) fn adopt(dev: &Dev) -> Result<(Self, u64)> {
+        let enabled = dev.adopt_pci_enabled()?;
+        let io = dev.adopt_iomap_io::<{ vl::BAR_SIZE }>(ROLE_REGS)?;
+        let reset = dev
+            .adopt_reset_on_undo(&io, ROLE_RESET)
+            .inspect_err(|_| vl::reset(&io))?;
+        let (st, queue, hdrs, bufs, irq) =
+            Self::adopt_parts(dev, &io).inspect_err(|_| vl::reset(&io))?;
+        let hw = Self {
+            _irq: irq,
+            _reset: reset,
+            bufs,
+            hdrs,
+            queue,
+            io,
+            _enabled: enabled,
+            flush: st.features.blk_flush(),
+            completed: AtomicU64::new(0),
+        };
+        hw.settle(st.capacity).inspect_err(|_| vl::reset(&hw.io))?;
+        Ok((hw, st.capacity))
+    }
+
+    /// What [`Hw::adopt`] takes back after the registers, checked against the device.
+    #[allow(clippy::type_complexity)]
+    fn adopt_parts(
+        dev: &Dev,
+        io: &vl::Regs,
+    ) -> Result<(
+        vl::Started,
+        Queue,
+        DmaArray<ReqSlot>,
+        DmaBuffers<BUF_SIZE>,
+        IrqLine,
+    )> {
+        let st = vl::running(io, Self::features())?;
+        if (st.queue_num as usize) < 3 * DEPTH {
+            return Err(EIO);
+        }
+        let queue = Queue::adopt(dev, ROLE_QUEUE, st.queue_num)?;
+        if !vl::runs_queue(io, queue.dma()) {
+            return Err(EIO);
+        }
+        let hdrs = dev.adopt_dma_array::<ReqSlot>(ROLE_HDRS, DEPTH)?;
+        let bufs = dev.adopt_dma_buffers_chunked::<BUF_SIZE>(ROLE_BUFS, DEPTH, BUFS_PER_CHUNK)?;
+        let irq = dev.adopt_irq()?;
+        Ok((st, queue, hdrs, bufs, irq))
+    }
+
+    /// Checks every chain the previous instance left on the adopted queue, lets the
+    /// device finish them and makes the queue the driver's: interrupts on, the fixed
+    /// chains linked afresh.
+    fn settle(&self, capacity: u64) -> Result {
+        let mut pending = 0;
+        self.queue.for_each_pending(|head| {
+            pending += 1;
+            if pending > DEPTH {
+                return Err(EIO);
+            }
+            self.check_chain(head, capacity)
+        })?;
+        self.queue.interrupts_on()?;
+        // Checked: the device may reach the chains (a hang the framework ended may have
+        // left bus mastering off) and finish them.
+        self._enabled.set_master();
+        self.queue.drain(&self.io, DRAIN_US)?;
+        self.prepare_chains()
+    }
+
+    /// Whether the chain at `head`, published by the previous instance, is the fixed
+    /// chain of its tag (header, then the tag's bounce buffer but for a flush, then the
+    /// status byte, each at its own address and length, the data written by the device
+    /// only for a read) for a request of the disk (`capacity` sectors); `EIO` if not.
+    fn check_chain(&self, head: u16, capacity: u64) -> Result {
+        let tag = usize::from(head) / 3;
+        if usize::from(head) % 3 != 0 || tag >= DEPTH {
+            return Err(EIO);
+        }
+        let h = self.queue.read_desc(head)?;
+        if h.addr != self.hdrs.field_dma(tag, |s| &s.header)?
+            || h.len != ReqSlot::HEADER_LEN
+            || h.flags != vl::DESC_F_NEXT
+        {
+            return Err(EIO);
+        }
+        let req = self.hdrs.read(tag).ok_or(EIO)?.header;
+        if req.reserved != 0 {
+            return Err(EIO);
+        }
+        match req.kind {
+            vl::T_FLUSH if h.next == head + 2 => {}
+            vl::T_IN | vl::T_OUT if h.next == head + 1 => {
+                let d = self.queue.read_desc(head + 1)?;
+                let write = if req.kind == vl::T_IN {
+                    vl::DESC_F_WRITE
+                } else {
+                    0
+                };
+                let sectors = u64::from(d.len / 512);
+                if d.addr != self.bufs.dma(tag)?
+                    || d.len == 0
+                    || d.len % 512 != 0
+                    || d.len as usize > BUF_SIZE
+                    || d.next != head + 2
+                    || d.flags != vl::DESC_F_NEXT | write
+                    || req
+                        .sector
+                        .checked_add(sectors)
+                        .is_none_or(|end| end > capacity)
+                {
+                    return Err(EIO);
+                }
+            }
+            _ => return Err(EIO),
+        }
+        let st = self.queue.read_desc(head + 2)?;
+        if st.addr != self.hdrs.field_dma(tag, |s| &s.status)?
+            || st.len != ReqSlot::STATUS_LEN
+            || st.flags != vl::DESC_F_WRITE
+        {
+            return Err(EIO);
+        }
+        Ok(())
+    }
+
+    /// The features the driver takes where the device offers them.
+    fn features() -> vl::GUEST_FEATURES {
+        vl::GUEST_FEATURES::zeroed().with_blk_flush(true)
     }
 
     /// Links each tag's three descriptors; addresses of the header and status parts

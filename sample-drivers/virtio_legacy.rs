@@ -381,6 +381,40 @@ pub(crate) fn start(io: &Regs, want: GUEST_FEATURES) -> Result<Started> {
     })
 }
 
+/// What a device that an earlier instance started and left running says of itself
+/// (warm restart): it must be driving (`DRIVER_OK`, not `FAILED`), with queue 0 active
+/// and the features [`start`] would have taken with `want`; `EIO` otherwise. Selects
+/// queue 0. Nothing is written but the selector.
+pub(crate) fn running(io: &Regs, want: GUEST_FEATURES) -> Result<Started> {
+    let status = io.read(STATUS);
+    if !status.acknowledge() || !status.driver() || !status.driver_ok() || status.failed() {
+        return Err(EIO);
+    }
+    io.write_reg(QUEUE_SEL::zeroed().with_queue(0));
+    let queue_num = io.read(QUEUE_NUM).size();
+    if queue_num == 0 || !queue_num.is_power_of_two() || io.read(QUEUE_PFN).pfn() == 0 {
+        return Err(EIO);
+    }
+    let features = GUEST_FEATURES::zeroed().with_bits(io.read(GUEST_FEATURES).bits());
+    if features.bits() != io.read(HOST_FEATURES).bits() & want.bits() {
+        return Err(EIO);
+    }
+    let lo = u64::from(io.read(CAPACITY_LO).sectors());
+    let hi = u64::from(io.read(CAPACITY_HI).sectors());
+    Ok(Started {
+        features,
+        capacity: hi << 32 | lo,
+        queue_num,
+    })
+}
+
+/// Whether queue 0 of a running device is the queue at bus address `dma` (warm restart:
+/// the adopter's kept ring is the one the device uses).
+pub(crate) fn runs_queue(io: &Regs, dma: u64) -> bool {
+    io.write_reg(QUEUE_SEL::zeroed().with_queue(0));
+    dma % QUEUE_ALIGN as u64 == 0 && u64::from(io.read(QUEUE_PFN).pfn()) == dma >> 12
+}
+
 /// Gives the device queue 0 at bus address `dma` (4096-aligned) and declares the
 /// driver ready.
 pub(crate) fn activate(io: &Regs, dma: u64) -> Result {
@@ -479,6 +513,75 @@ impl Queue {
         })
     }
 
+    /// The queue of `num` entries the previous instance kept under `role` (warm restart),
+    /// with the device's ring indices as it left them: the next available entry after the
+    /// last one published, the next used one after the last one the device wrote, which
+    /// may be up to `num` behind (requests still on the device). `EIO` if the indices
+    /// are further apart. Only in `adopt`.
+    pub(crate) fn adopt(dev: &Dev, role: u32, num: u16) -> Result<Self> {
+        let layout = Layout::new(num);
+        let q = Self {
+            ring: dev.adopt_dma(role, layout.size)?,
+            layout,
+            avail_idx: AtomicU16::new(0),
+            last_used: AtomicU16::new(0),
+        };
+        let ai = q.avail()?.read_field(|a| &a.idx)?;
+        let ui = q.used()?.read_field(|u| &u.idx)?;
+        if ai.wrapping_sub(ui) > num {
+            return Err(EIO);
+        }
+        q.avail_idx.store(ai, Ordering::Relaxed);
+        q.last_used.store(ui, Ordering::Relaxed);
+        Ok(q)
+    }
+
+    /// Keeps the queue's memory across a warm restart under `role` ([`Queue::adopt`]).
+    pub(crate) fn keep(&self, role: u32) -> Result {
+        self.ring.keep(role)
+    }
+
+    /// The heads in the available ring from the next used index to the available index,
+    /// to `f` (which may refuse one: the error is returned): as many as the device has
+    /// not given back, though not necessarily those (it may finish out of order); every
+    /// chain it has not started yet is among them (it starts them in ring order). Only
+    /// for a queue the instance took over, before it publishes anything.
+    pub(crate) fn for_each_pending(&self, mut f: impl FnMut(u16) -> Result) -> Result {
+        let mut i = self.last_used.load(Ordering::Relaxed);
+        let end = self.avail_idx.load(Ordering::Relaxed);
+        while i != end {
+            f(self.avail_ring()?.read(self.layout.slot(i)).ok_or(ERANGE)?)?;
+            i = i.wrapping_add(1);
+        }
+        Ok(())
+    }
+
+    /// Descriptor `i`.
+    pub(crate) fn read_desc(&self, i: u16) -> Result<VirtqDesc> {
+        self.descs()?.read(i.into()).ok_or(ERANGE)
+    }
+
+    /// Lets the device finish every chain published on a queue the instance took over
+    /// (it is told once, in case the previous instance never told it), waiting up to
+    /// `wait_us`; then forgets their answers: the requests are issued again. `ETIMEDOUT`
+    /// if the device does not finish in time.
+    pub(crate) fn drain(&self, io: &Regs, wait_us: u32) -> Result {
+        use kernel::time::{Delta, Instant, Monotonic};
+        let end = self.avail_idx.load(Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        notify(io);
+        let start = Instant::<Monotonic>::now();
+        while self.used()?.read_field(|u| &u.idx)? != end {
+            if start.elapsed().as_micros_ceil() > i64::from(wait_us) {
+                return Err(ETIMEDOUT);
+            }
+            kernel::time::delay::fsleep(Delta::from_micros(20));
+        }
+        fence(Ordering::Acquire);
+        self.last_used.store(end, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// The bus address, for [`activate`].
     pub(crate) fn dma(&self) -> u64 {
         self.ring.dma()
@@ -509,6 +612,12 @@ impl Queue {
     fn used_ring(&self) -> Result<DmaSlice<'_, UsedElem>> {
         self.ring
             .slice(self.layout.used_ring, self.layout.num.into())
+    }
+
+    /// Asks the device to interrupt when it uses buffers (the flag an adopted queue may
+    /// have been left with, or damaged into).
+    pub(crate) fn interrupts_on(&self) -> Result {
+        self.avail()?.write_field(|a| &a.flags, 0)
     }
 
     /// Asks the device not to interrupt when it uses buffers.

@@ -235,7 +235,8 @@ impl ActionList {
     /// the class lent the instance and settles itself (a NIC's transmits, whose ring it
     /// reads; not one of memory the instance holds and does not keep, which is given
     /// back with it while the device may still read it); no mapping the device writes
-    /// into, and no recorded reset (its undo would reset the device anyway). Then the
+    /// into, and no recorded reset it does not keep (its undo would reset the device
+    /// anyway). Then the
     /// device may keep running while the unkept rest is given back: whatever it writes
     /// lands in kept memory, whatever it reads stays allocated.
     pub(crate) fn warm_ok(&self, lent_tracked: bool) -> bool {
@@ -266,7 +267,14 @@ impl ActionList {
             && self.actions.iter().all(|a| match a.kind {
                 Kind::DmaCoherent => a.kept.is_some(),
                 Kind::DmaMapping => lent_tracked && Self::to_device(a) && !maps_unkept(a),
-                Kind::Reset => false,
+                // Kept: it moves to the adopter with the device (and runs if the
+                // restart goes cold after all), with the mapping it writes through.
+                Kind::Reset => {
+                    a.kept.is_some()
+                        && self.actions.iter().any(|m| {
+                            m.kind == Kind::Iomap && m.obj == a.depends_on && m.kept.is_some()
+                        })
+                }
                 _ => true,
             })
     }
@@ -298,6 +306,15 @@ impl ActionList {
         self.move_where(&mut kept, |a| a.kept.is_some());
         self.move_where(&mut lent, lent_pick);
         Ok((kept, lent))
+    }
+
+    /// Moves the recorded device resets out (to be performed before anything else the
+    /// list's owner or another list holds goes back). All or nothing, as
+    /// [`ActionList::take_kept_and_lent`].
+    pub(crate) fn take_resets(&mut self) -> Result<Self> {
+        let mut out = Self::with_room(self.count(Kind::Reset))?;
+        self.move_where(&mut out, |a| a.kind == Kind::Reset);
+        Ok(out)
     }
 
     /// An empty list with room for `n` actions.
@@ -392,14 +409,42 @@ impl ActionList {
         }
     }
 
-    /// Gives back everything still held, newest first; returns how many.
+    /// Performs and drops the recorded device resets, newest first; returns how many.
+    /// A reset quiets the device (a legacy virtio reset waits for the requests in
+    /// flight): nothing else may go back before it, whatever order the instance took
+    /// things in (an adopter takes its reset record back when it gets to it).
+    ///
+    /// # Safety
+    ///
+    /// The instance that recorded the actions must never run again.
+    pub(crate) unsafe fn undo_resets(&mut self) -> usize {
+        let mut n = 0;
+        while let Some(i) = self.actions.iter().rposition(|a| a.kind == Kind::Reset) {
+            let Ok(a) = self.actions.remove(i) else {
+                break;
+            };
+            self.changes = self.changes.wrapping_add(1);
+            // SAFETY: removed, so undone once; the caller guarantees the instance no
+            // longer runs. The mapping it writes through is still held (a reset
+            // depends on it, and resets go first).
+            unsafe { (a.undo)(&a) };
+            n += 1;
+        }
+        n
+    }
+
+    /// Gives back everything still held: the device resets first, then the rest newest
+    /// first; returns how many.
     ///
     /// # Safety
     ///
     /// The instance that recorded the actions must never run again.
     pub(crate) unsafe fn undo_all(&mut self) -> usize {
+        // SAFETY: per this function's contract.
+        let resets = unsafe { self.undo_resets() };
         let n = self.actions.len();
         self.changes = self.changes.wrapping_add(n as u64);
+        let n = n + resets;
         while let Some(a) = self.actions.pop() {
             // SAFETY: each action is popped, so undone once; the caller guarantees the
             // instance no longer runs.
@@ -415,7 +460,7 @@ mod tests {
     use core::sync::atomic::{AtomicUsize, Ordering};
 
     /// The `obj` of each action [`log_undo`] gave back, in order (only
-    /// `undo_all_newest_first` uses it; KUnit runs one test at a time).
+    /// the `undo_all` tests use it; KUnit runs one test at a time).
     static UNDONE: [AtomicUsize; 4] = [const { AtomicUsize::new(0) }; 4];
     /// How many [`log_undo`] gave back.
     static UNDONE_N: AtomicUsize = AtomicUsize::new(0);
@@ -623,9 +668,16 @@ mod tests {
         assert_eq!(kept.len(), 2);
         assert_eq!(lent.len(), 1);
         assert!(!l.holds(Kind::DmaMapping, 0xb0));
-        // A recorded reset would reset the device anyway: cold.
-        l.record(action(Kind::Reset, 0xc0, 0, 0x8000))?;
+        // A recorded reset would reset the device anyway: cold; kept, it moves on with
+        // the device.
+        l.record(action(Kind::Iomap, 0x8000, 0x20, 0))?;
+        l.record(action(Kind::Reset, 0x8010, 0, 0x8000))?;
         assert!(!l.warm_ok(true));
+        assert!(l.keep(Kind::Reset, 0x8010, 3));
+        // Not without the mapping it writes through, which would be undone first.
+        assert!(!l.warm_ok(true));
+        assert!(l.keep(Kind::Iomap, 0x8000, 3));
+        assert!(l.warm_ok(true));
         Ok(())
     }
 
@@ -718,6 +770,23 @@ mod tests {
         assert_eq!(UNDONE[0].load(Ordering::Relaxed), 3);
         assert_eq!(UNDONE[1].load(Ordering::Relaxed), 2);
         assert_eq!(UNDONE[2].load(Ordering::Relaxed), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn undo_all_resets_first() -> Result {
+        UNDONE_N.store(0, Ordering::Relaxed);
+        let mut l = ActionList::new();
+        // As an adopter may hold them: the reset taken back before the buffers.
+        l.record(action(Kind::Iomap, 0x8000, 0x20, 0))?;
+        l.record(action(Kind::Reset, 0x8010, 0, 0x8000))?;
+        l.record(action(Kind::DmaCoherent, 0x1000, 0x100, 0))?;
+        // SAFETY: no instance recorded these actions; their undo routine only logs.
+        assert_eq!(unsafe { l.undo_all() }, 3);
+        assert_eq!(UNDONE_N.load(Ordering::Relaxed), 3);
+        assert_eq!(UNDONE[0].load(Ordering::Relaxed), 0x8010);
+        assert_eq!(UNDONE[1].load(Ordering::Relaxed), 0x1000);
+        assert_eq!(UNDONE[2].load(Ordering::Relaxed), 0x8000);
         Ok(())
     }
 }

@@ -52,6 +52,31 @@ impl Dev {
         })
     }
 
+    /// The reset record the previous instance kept under `role` ([`ResetOnUndo::keep`]),
+    /// which must be one of `io` (the BAR this instance adopted from it): the reset then
+    /// runs if this instance dies, as the dead one's would have. Only in `adopt`.
+    pub(crate) fn adopt_reset_on_undo<const SIZE: usize>(
+        &self,
+        io: &IoBar<SIZE>,
+        role: u32,
+    ) -> Result<ResetOnUndo> {
+        let a = self.adopt_raw(crate::abi::KEEP_RESET, role)?;
+        let offset = u32::try_from(a.len).map_err(|_| EINVAL)?;
+        // INVARIANT: the callout moved the kept record, of the mapping at `a.cpu` and
+        // register `offset`, into this instance's undo list.
+        let reset = ResetOnUndo {
+            inst: self.handle(),
+            base: a.cpu as usize as *mut c_void,
+            offset,
+        };
+        if reset.base != io.addr() {
+            // Of another mapping: dropping `reset` gives the record up unperformed, and
+            // the adoption fails (the dead instance's own reset is in `io`'s BAR).
+            return Err(EINVAL);
+        }
+        Ok(reset)
+    }
+
     /// Reports the disk's size in 512-byte sectors (from `probe`).
     pub(crate) fn set_capacity(&self, sectors: u64) -> Result {
         // SAFETY: `self` is the live instance this entry point was called for.
@@ -127,6 +152,18 @@ unsafe impl Send for ResetOnUndo {}
 // SAFETY: a `&ResetOnUndo` gives access to nothing (no methods read or write through it), so
 // sharing it between threads cannot race.
 unsafe impl Sync for ResetOnUndo {}
+impl ResetOnUndo {
+    /// Keeps the record across a warm restart under `role`
+    /// ([`Dev::adopt_reset_on_undo`]): the device runs on, and whoever holds it last
+    /// resets it. Keep the BAR it writes into as well.
+    pub(crate) fn keep(&self, role: u32) -> Result {
+        let obj = self.base.wrapping_byte_add(self.offset as usize);
+        // SAFETY: the record belongs to this live instance (type invariant).
+        kernel::error::to_result(unsafe {
+            crate::callouts_api::ndriver_keep(self.inst, crate::abi::KEEP_RESET, obj, role)
+        })
+    }
+}
 impl Drop for ResetOnUndo {
     fn drop(&mut self) {
         // SAFETY: the record belongs to this live instance.

@@ -51,10 +51,11 @@ pub(crate) use request::{Done, Ended, Op, Request};
 
 /// A block implementation. Every method runs under a guard; `state` is the driver's own
 /// mutable state ([`BlkDriver::State`]) behind the instance's IRQ-safe lock (an injected
-/// `deadlock` takes that lock twice, for real). `commit_rqs`,
-/// `devirq` and `timer` are optional (`#[vtable]`): without `commit_rqs` every request
+/// `deadlock` takes that lock twice, for real). `commit_rqs`, `devirq`, `timer` and
+/// `adopt` are optional (`#[vtable]`): without `commit_rqs` every request
 /// must be on the device once `queue_rq` returns; without `devirq` no interrupt is
-/// taken for the device's, and a timer the driver nevertheless arms fails the instance.
+/// taken for the device's, and a timer the driver nevertheless arms fails the instance;
+/// without `adopt` every restart is cold.
 #[vtable]
 pub(crate) trait BlkDriver: Sized + Send + Sync {
     /// The PCI functions this implementation drives, as `pci::Driver::ID_TABLE` says
@@ -77,6 +78,16 @@ pub(crate) trait BlkDriver: Sized + Send + Sync {
 
     /// Starts an instance: takes and resets the device, reports the capacity.
     fn probe(dev: &Dev, state: &DriverLock<Self::State>) -> Result<Self>;
+    /// Optional (warm restart): starts an instance on the device the implementation's
+    /// previous instance left running, from what that one kept ([`Dev::keep_raw`] and
+    /// the `keep` of each resource; [`Dev::adopt_raw`] and the `adopt_*` of [`Dev`]),
+    /// without resetting the device. Check what is adopted before trusting it; the
+    /// requests the dead instance held are issued again by the framework once this
+    /// returns, so the device must have given back every one it was given by then. An
+    /// error restarts the device cold (`probe`).
+    fn adopt(_dev: &Dev, _state: &DriverLock<Self::State>) -> Result<Self> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// Takes `rq`, to keep until the device has finished it ([`Dev::done`]); `last` is
     /// false when more requests follow at once. `Err(EBUSY)`: no room now, ask again
     /// after a completion. Any other error is a failure. After an error the request is
@@ -126,6 +137,11 @@ macro_rules! blk_implementation {
             devirq: driver_dev::events::devirq::<blk_driver::glue::Adapter<$t>>,
             timer: driver_dev::events::timer::<blk_driver::glue::Adapter<$t>>,
             work: blk_driver::glue::work::<$t>,
+            adopt: if <$t as blk_driver::BlkDriver>::HAS_ADOPT {
+                Some(driver_dev::slot::adopt::<blk_driver::glue::Adapter<$t>>)
+            } else {
+                None
+            },
         };
         driver_dev::implementation_module! {
             class: c"blk",

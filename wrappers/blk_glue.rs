@@ -31,11 +31,16 @@ impl<T: BlkDriver> SlotGlue for Adapter<T> {
     type State = T::State;
     type Entry = BlkEntry;
     const PROBE: BlkEntry = BlkEntry::Probe;
+    const ADOPT: Option<BlkEntry> = Some(BlkEntry::Adopt);
     const REMOVE: BlkEntry = BlkEntry::Remove;
     const LOCK_NAME: &'static CStr = c"blk_driver_state";
 
     fn probe(dev: &Dev, state: &DriverLock<T::State>) -> Result<T> {
         T::probe(dev, state)
+    }
+
+    fn adopt(dev: &Dev, state: &DriverLock<T::State>) -> Result<T> {
+        T::adopt(dev, state)
     }
 
     fn remove(driver: &T, dev: &Dev, state: &DriverLock<T::State>) {

@@ -23,6 +23,7 @@ fn kind_of(kind: u32) -> Option<Kind> {
         abi::KEEP_IOMAP => Some(Kind::Iomap),
         abi::KEEP_IRQ => Some(Kind::Irq),
         abi::KEEP_DMA_COHERENT => Some(Kind::DmaCoherent),
+        abi::KEEP_RESET => Some(Kind::Reset),
         _ => None,
     }
 }
@@ -75,6 +76,12 @@ fn adopted(a: &Action) -> Adopted {
             cpu: a.obj as u64,
             len: a.arg as u64,
             dma: a.aux as u64,
+            ..Adopted::default()
+        },
+        // `obj` is the register (mapping plus offset), `depends_on` the mapping.
+        Kind::Reset => Adopted {
+            cpu: a.depends_on as u64,
+            len: a.obj.wrapping_sub(a.depends_on) as u64,
             ..Adopted::default()
         },
         _ => Adopted::default(),

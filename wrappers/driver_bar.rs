@@ -74,6 +74,30 @@ impl Dev {
         Ok(Bar { map, io })
     }
 
+    /// The BAR, memory or I/O ports, the previous instance kept under `role`
+    /// ([`IoBar::keep`]), which must be at least `SIZE` bytes long. Only in `adopt`.
+    pub(crate) fn adopt_iomap_io<const SIZE: usize>(&self, role: u32) -> Result<IoBar<SIZE>> {
+        let a = self.adopt_raw(crate::abi::KEEP_IOMAP, role)?;
+        let bar = u32::try_from(a.len).map_err(|_| EINVAL)?;
+        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract); the
+        // callout checks `bar`.
+        let len = unsafe { api::ndriver_pci_bar_len(self.0, bar, 0) };
+        let len = usize::try_from(len).map_err(|_| EINVAL)?;
+        if len == 0 || a.cpu == 0 {
+            return Err(ENODEV);
+        }
+        // INVARIANT: the callout moved the kept mapping of the whole BAR `bar`, `len` bytes,
+        // into this instance's undo list; `cpu` is that mapping.
+        let map = BarMap {
+            inst: self.0,
+            base: a.cpu as usize as *mut c_void,
+            len,
+        };
+        let region = map.io_region::<SIZE>()?;
+        // INVARIANT: as in `iomap_io`.
+        Ok(IoBar { map, region })
+    }
+
     /// Claims and maps BAR `bar`, memory or I/O ports, for `ioread*`/`iowrite*`; it must
     /// be at least `SIZE` bytes long (`EINVAL` if it is shorter).
     pub(crate) fn iomap_io<const SIZE: usize>(&self, bar: u32) -> Result<IoBar<SIZE>> {
@@ -268,6 +292,15 @@ impl<const SIZE: usize> IoBar<SIZE> {
     /// The mapping's address (for callouts that record register writes).
     pub(crate) fn addr(&self) -> *mut c_void {
         self.map.base
+    }
+
+    /// Keeps the BAR claimed and mapped across a warm restart under `role`
+    /// ([`Dev::adopt_iomap_io`]).
+    pub(crate) fn keep(&self, role: u32) -> Result {
+        // SAFETY: the mapping is held by this live instance (`BarMap`'s invariant).
+        kernel::error::to_result(unsafe {
+            api::ndriver_keep(self.map.inst, crate::abi::KEEP_IOMAP, self.map.base, role)
+        })
     }
 }
 

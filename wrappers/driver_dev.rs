@@ -110,7 +110,12 @@ impl Dev {
         // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract).
         let out = unsafe { api::ndriver_adopt(self.0, kind, role) };
         kernel::error::to_result(out.status)?;
-        let obj = out.cpu as usize as *const core::ffi::c_void;
+        // A reset record is kept under its register's address (mapping plus offset).
+        let obj = if kind == crate::abi::KEEP_RESET {
+            out.cpu.wrapping_add(out.len)
+        } else {
+            out.cpu
+        } as usize as *const core::ffi::c_void;
         self.keep_raw(kind, obj, role)?;
         Ok(out)
     }

@@ -664,7 +664,17 @@ impl Dev {
         role: u32,
         len: usize,
     ) -> Result<DmaBuffers<SIZE>> {
-        let per_chunk = DmaBuffers::<SIZE>::default_per_chunk()?;
+        self.adopt_dma_buffers_chunked(role, len, DmaBuffers::<SIZE>::default_per_chunk()?)
+    }
+
+    /// [`Dev::adopt_dma_buffers`] for buffers made `per_chunk` to a chunk
+    /// ([`Dev::dma_buffers_chunked`]). Only in `adopt`.
+    pub(crate) fn adopt_dma_buffers_chunked<const SIZE: usize>(
+        &self,
+        role: u32,
+        len: usize,
+        per_chunk: usize,
+    ) -> Result<DmaBuffers<SIZE>> {
         DmaBuffers::<SIZE>::check_chunks(len, per_chunk)?;
         let mut chunks = [const { None }; MAX_CHUNKS];
         let mut left = len;

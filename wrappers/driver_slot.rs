@@ -30,6 +30,8 @@ pub(crate) trait SlotGlue {
     type Entry: Into<u32>;
     /// The `probe` entry.
     const PROBE: Self::Entry;
+    /// The `adopt` entry (warm restart), for a class that has one.
+    const ADOPT: Option<Self::Entry> = None;
     /// The `remove` entry.
     const REMOVE: Self::Entry;
     /// The name of the state's lock (lockdep's).
@@ -37,6 +39,11 @@ pub(crate) trait SlotGlue {
 
     /// Starts an instance (the class trait's `probe`).
     fn probe(dev: &Dev, state: &DriverLock<Self::State>) -> Result<Self::Driver>;
+    /// Starts an instance on a device the previous one left running (the class trait's
+    /// `adopt`); only called where the class's table has `adopt`.
+    fn adopt(_dev: &Dev, _state: &DriverLock<Self::State>) -> Result<Self::Driver> {
+        Err(EOPNOTSUPP)
+    }
     /// Orderly stop (the class trait's `remove`); the slot is dropped afterwards.
     fn remove(driver: &Self::Driver, dev: &Dev, state: &DriverLock<Self::State>);
 }
@@ -170,6 +177,35 @@ pub(crate) unsafe fn enter_with<'a, G: SlotGlue + 'a>(
 ///
 /// Called by the framework only, with a live instance.
 pub(crate) unsafe extern "C" fn probe<G: SlotGlue>(inst: *mut Instance) -> c_int {
+    // SAFETY: per this function's contract.
+    unsafe { start::<G>(inst, G::PROBE, G::probe) }
+}
+
+/// The `adopt` entry function (warm restart), as [`probe`] with [`SlotGlue::adopt`];
+/// in a table only where the class has `adopt` ([`SlotGlue::ADOPT`]).
+///
+/// # Safety
+///
+/// Called by the framework only, with a live instance.
+pub(crate) unsafe extern "C" fn adopt<G: SlotGlue>(inst: *mut Instance) -> c_int {
+    let Some(entry) = G::ADOPT else {
+        return EOPNOTSUPP.to_errno();
+    };
+    // SAFETY: per this function's contract.
+    unsafe { start::<G>(inst, entry, G::adopt) }
+}
+
+/// Makes the slot, raises the fault injected at `entry`, and keeps the driver `f`
+/// returns.
+///
+/// # Safety
+///
+/// Called by the framework only, with a live instance, from a starting entry point.
+unsafe fn start<G: SlotGlue>(
+    inst: *mut Instance,
+    entry: G::Entry,
+    f: fn(&Dev, &DriverLock<G::State>) -> Result<G::Driver>,
+) -> c_int {
     let size = core::mem::size_of::<Slot<G>>();
     // SAFETY: `inst` is live; the block is recorded in its undo list.
     let mem = unsafe { api::ndriver_alloc(inst, size, 0) }.cast::<Slot<G>>();
@@ -198,10 +234,10 @@ pub(crate) unsafe extern "C" fn probe<G: SlotGlue>(inst: *mut Instance) -> c_int
     // SAFETY: `mem` is initialised above.
     let s = unsafe { &mut *mem };
     let dev = dev_of(inst);
-    if let Err(e) = entry_faults::raise(&dev, G::PROBE, &s.state) {
+    if let Err(e) = entry_faults::raise(&dev, entry, &s.state) {
         return e.to_errno();
     }
-    match G::probe(&dev, &s.state) {
+    match f(&dev, &s.state) {
         Ok(d) => {
             s.data = Some(d);
             0

@@ -74,9 +74,12 @@ impl<C: Class> Device<C> {
         };
         C::discarding(self, &inst, warm);
         let mut list = inst.undo.lock().take();
+        // A failed adopter's: the kept device resets first, while the mapping they write
+        // through is still held (by the adopter, or in the kept set).
+        let mut n = if warm { 0 } else { self.undo_kept_resets() };
         // SAFETY: the device is quiesced and no longer points at the instance, so its
         // code never runs again on this instance; what it kept reaches it no more.
-        let mut n = unsafe { list.undo_all() };
+        n += unsafe { list.undo_all() };
         self.counters.undone.fetch_add(n as u64, Ordering::Relaxed);
         if !warm {
             // What an earlier instance kept and this one (an adopter that failed) did

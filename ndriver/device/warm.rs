@@ -236,6 +236,23 @@ impl<C: Class> Device<C> {
         self.kept.lock().list.len()
     }
 
+    /// Performs the device resets the kept set holds (a failed adoption, restarted
+    /// cold): before the adopter's undo list gives back the mapping such a reset writes
+    /// through, which the adopter may have taken already. Returns how many. Process
+    /// context, under `ctl`, DMA stopped.
+    pub(super) fn undo_kept_resets(&self) -> usize {
+        let taken = self.kept.lock().list.take_resets();
+        match taken {
+            // SAFETY: the instance that kept them is dead, and the kept set is being
+            // given back (its adopter failed).
+            Ok(mut resets) => unsafe { resets.undo_all() },
+            // No memory to move them: they stay in the kept set and run with it,
+            // after the adopter's undo (the device is not reset before its mapping
+            // may be gone; with an I/O-port BAR the write still reaches it).
+            Err(_) => 0,
+        }
+    }
+
     /// Stops the device's DMA (bus mastering off): before memory it may reach goes
     /// back.
     pub(super) fn stop_dma(&self) {

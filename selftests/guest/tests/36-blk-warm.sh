@@ -1,0 +1,180 @@
+# SPDX-License-Identifier: GPL-2.0
+# Warm restart of ndblk0 (vblk-a): every fault class in queue_rq, complete and devirq,
+# raised for real while fio writes and verifies (crc32c) on ext4, recovered warm: the
+# next instance adopts the virtqueue, headers, bounce buffers, registers, reset record
+# and interrupt line the dead one kept, checks that the device still drives the kept
+# queue with every chain on it one of the fixed per-tag chains, lets the device finish
+# those chains, and serves on without a device reset; the requests the dead instance
+# held are issued again (never also completed from the old ring). Then the fallbacks:
+# a kept register damaged (debugfs warm_corrupt: the negotiated features changed) and
+# a panic in adopt itself each refuse the adoption and restart cold; warm=0 and
+# vblk-b (no adopt) recover cold. fio sees no I/O or verify error, fsck finds the file
+# system clean, no request failed.
+. "$(dirname "$0")/../lib.sh"
+
+CLASSES=$(fault_classes)
+MNT=$(mktemp -d /tmp/ndblkw.XXXXXX)
+STOP=$MNT/.stop
+ERRS=/tmp/ndblkw-fio-errors
+
+fail() {
+	echo "FAIL: $*"
+	touch "$STOP"
+	cat "$BD/status" "$BD/stats" 2>/dev/null
+	tail -n 5 "$BD/recoveries" 2>/dev/null
+	dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -E 'warm restart refused|vblk-a' | tail -n 5
+	[ -s "$ERRS" ] && cat "$ERRS"
+	exit 1
+}
+
+# last_field KEY: KEY's value in ndblk0's newest recovery.
+last_field() {
+	tail -n 1 "$BD/recoveries" | sed -n "s/.* $1=\([a-z0-9_]*\).*/\1/p;s/.* $1=\([a-z]*\)\$/\1/p" | head -n 1
+}
+# active POINT: whether the race point POINT holds a call now (debugfs race).
+active() {
+	awk -v p="$1" '$1 == p { print $4 }' "$DBG/race"
+}
+refusals() {
+	dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -c 'ndblk0: warm restart refused' || true
+}
+
+# fault ENTRY CLASS: arms CLASS at ENTRY and waits (30 s at most) until it was raised
+# and its recovery is over.
+fault() {
+	local r0 i
+	r0=$(bd_stat recoveries)
+	echo "class=$2 entry=$1" > "$BD/inject" || fail "inject $2 $1"
+	for ((i = 0; i < 1500; i++)); do
+		if bd_inject_off && [ "$(bd_stat recoveries)" -gt "$r0" ] &&
+			[ "$(bd_status state)" = running ]; then
+			break
+		fi
+		sleep 0.02
+	done
+	bd_inject_off || fail "$2 in $1 not raised: $(cat "$BD/inject")"
+	[ "$(bd_stat recoveries)" -gt "$r0" ] || fail "$2 in $1: not recovered"
+	[ -s "$ERRS" ] && grep -q FAILED "$ERRS" && fail "fio failed around $2 in $1"
+	return 0
+}
+
+# fallback WHAT WHY: the newest recovery fell back to cold, counted and logged, for
+# reason WHY (the start of what the log line says in parentheses).
+fallback() {
+	local why
+	[ "$(last_field level)" = cold ] || fail "$1: recovered $(last_field level), want a cold fallback"
+	[ "$(bd_stat warm_fallbacks)" -gt "$fb" ] || fail "$1: warm_fallbacks still $fb"
+	fb=$(bd_stat warm_fallbacks)
+	[ "$(refusals)" -gt "$nref" ] || fail "$1: no refusal in the kernel log"
+	nref=$(refusals)
+	why=$(dmesg | sed -n "/$DMESG_MARK/,\$p" | grep 'ndblk0: warm restart refused' | tail -n 1)
+	echo "$why" | grep -qF "refused ($2" || fail "$1: refused for another reason: $why"
+	echo "$1: adoption refused, cold restart"
+}
+
+command -v fio >/dev/null || { echo "SKIP: no fio"; exit 4; }
+dmesg_mark
+load_blk
+echo "restarts=1000 backoff_ms=0 calm_ms=0" > "$BD/policy" || fail "policy"
+grep -q ' warm=1 ' "$BD/policy" || fail "warm is not on by default: $(cat "$BD/policy")"
+echo vblk-a > "$BD/swap" || fail "swap to vblk-a"
+[ "$(bd_status kept)" = 0 ] || fail "kept $(bd_status kept) while an instance serves"
+mkfs.ext4 -q -F $BLKDEV || fail "mkfs.ext4"
+mount $BLKDEV "$MNT" || fail "mount"
+rm -f "$ERRS"
+(
+	n=0
+	while [ ! -e "$STOP" ]; do
+		n=$((n + 1))
+		qd=32
+		[ $((n % 2)) = 0 ] && qd=1
+		blk_fio "$MNT/f$((n % 4))" $qd 4M >> "$ERRS" 2>&1 || echo "run $n qd $qd FAILED" >> "$ERRS"
+	done
+	echo "fio runs: $n" > "$MNT/.runs"
+) &
+loop=$!
+sleep 0.5
+
+# --- Warm recoveries under fio.
+n=0
+gen=$(bd_status generation)
+warm0=$(bd_stat recoveries_warm)
+totals=
+for entry in queue_rq complete devirq; do
+	for class in $CLASSES; do
+		fault $entry "$class"
+		[ "$(last_field level)" = warm ] || fail "$class in $entry: recovered $(last_field level), want warm"
+		totals+=" $(last_field total_ns)"
+		n=$((n + 1))
+	done
+done
+[ $(( $(bd_stat recoveries_warm) - warm0 )) -ge "$n" ] || fail "recoveries_warm $(bd_stat recoveries_warm), want $warm0 + $n"
+[ "$(refusals)" = 0 ] || fail "adoptions refused: $(refusals)"
+[ "$(bd_status level)" = warm ] || fail "status level $(bd_status level)"
+[ "$(bd_status generation)" -gt "$gen" ] || fail "no new instance"
+echo "$n faults in queue_rq, complete and devirq recovered warm, total µs:" \
+	"$(echo $totals | tr ' ' '\n' | sort -n | awk '{ a[NR] = $1 } END { printf "median %d, max %d", a[int((NR + 1) / 2)] / 1000, a[NR] / 1000 }')"
+
+# --- The fallbacks.
+fb=$(bd_stat warm_fallbacks)
+nref=$(refusals)
+# The features the device runs with changed behind the adopter's back (GUEST_FEATURES,
+# offset 4 of the kept register BAR, bit 9: flush): the adopter refuses the device.
+echo "reg 0 4 0x200" > "$BD/warm_corrupt" || fail "warm_corrupt"
+[ "$(cat "$BD/warm_corrupt")" != off ] || fail "warm_corrupt not armed"
+fault queue_rq div0
+[ "$(cat "$BD/warm_corrupt")" = off ] || fail "warm_corrupt not applied"
+fallback "features changed" "error_return, -5)"
+# A panic in adopt itself: the recovery of a fault in complete is held after its
+# quiesce (5 s) while the panic is armed, armed only once the race file shows it held.
+echo "recover_quiesced 5000000" > "$BD/race" || fail "arming recover_quiesced"
+r0=$(bd_stat recoveries)
+echo "class=null entry=complete" > "$BD/inject" || fail "inject null complete"
+for ((i = 0; i < 400; i++)); do
+	bd_inject_off && break
+	sleep 0.05
+done
+bd_inject_off || fail "null in complete not raised"
+for ((i = 0; i < 60; i++)); do
+	[ "$(active recover_quiesced)" = 1 ] && break
+	sleep 0.05
+done
+[ "$(active recover_quiesced)" = 1 ] ||
+	fail "the recovery of the null load in complete is not held at recover_quiesced: $(cat "$DBG/race")"
+echo "class=panic entry=adopt" > "$BD/inject" || fail "inject panic adopt"
+[ "$(active recover_quiesced)" = 1 ] ||
+	fail "the hold at recover_quiesced ended before the fault in adopt was armed"
+for ((i = 0; i < 1500; i++)); do
+	[ "$(bd_stat recoveries)" -gt "$r0" ] && [ "$(bd_status state)" = running ] && break
+	sleep 0.02
+done
+bd_inject_off || fail "panic in adopt not raised: $(cat "$BD/inject")"
+fallback "panic in adopt" "bug,"
+# The adopter after a fallback is a probed instance: it keeps again, and the next
+# restart is warm.
+fault devirq panic
+[ "$(last_field level)" = warm ] || fail "after the fallbacks: $(last_field level), want warm"
+# warm=0: cold.
+echo "warm=0" > "$BD/policy" || fail "warm=0"
+fault queue_rq null
+[ "$(last_field level)" = cold ] || fail "warm=0: $(last_field level)"
+echo "warm=1" > "$BD/policy" || fail "warm=1"
+# vblk-b has no adopt: cold, and no refusal counted.
+echo vblk-b > "$BD/swap" || fail "swap to vblk-b"
+fault queue_rq div0
+[ "$(last_field level)" = cold ] || fail "vblk-b: $(last_field level)"
+[ "$(bd_stat warm_fallbacks)" = "$fb" ] || fail "vblk-b counted a fallback"
+[ "$(bd_status kept)" = 0 ] || fail "kept $(bd_status kept) after the restarts"
+
+touch "$STOP"
+wait $loop
+cat "$MNT/.runs"
+grep -q FAILED "$ERRS" 2>/dev/null && fail "fio reported errors"
+umount "$MNT" || fail "umount"
+fsck.ext4 -n -f $BLKDEV > /tmp/ndblkw-fsck.log 2>&1 || { cat /tmp/ndblkw-fsck.log; fail "fsck"; }
+[ "$(bd_stat giveups)" = 0 ] || fail "policy gave up"
+[ "$(bd_stat failed_requests)" = 0 ] || fail "requests failed"
+grep -E 'recoveries_warm|recoveries_cold|warm_fallbacks|reissued' "$BD/stats"
+unload_blk
+dmesg_clean --panics-expected
+echo PASS
