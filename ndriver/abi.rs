@@ -128,6 +128,10 @@ impl From<TestdevEntry> for u32 {
     }
 }
 
+/// An implementation's `adopt` entry point (warm restart), in every class's table that
+/// has one: starts the instance on the device its predecessor left running.
+pub(crate) type AdoptFn = unsafe extern "C" fn(inst: *mut Instance) -> c_int;
+
 /// `kind` of `ndriver_keep` and `ndriver_adopt` (warm restart): the enabled PCI
 /// function (`obj` ignored).
 pub(crate) const KEEP_PCI_ENABLE: u32 = 1;
@@ -224,7 +228,7 @@ pub(crate) struct NicOps {
     /// what that one kept (`ndriver_adopt`) and checking the device state it inherits.
     /// 0, or a negative errno after which the framework restarts cold (`probe`).
     /// Process context.
-    pub(crate) adopt: Option<unsafe extern "C" fn(inst: *mut Instance) -> c_int>,
+    pub(crate) adopt: Option<AdoptFn>,
     /// The largest MTU the implementation takes: the placeholder's maximum once an
     /// instance of it serves (bounded by the framework).
     pub(crate) max_mtu: u32,

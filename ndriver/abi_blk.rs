@@ -93,7 +93,7 @@ pub(crate) struct BlkOps {
     /// instance held are re-issued by the framework afterwards, so the device must have
     /// given back every one it was given before this returns 0. A negative errno: the
     /// framework restarts cold (`probe`). Process context.
-    pub(crate) adopt: Option<unsafe extern "C" fn(inst: *mut Instance) -> c_int>,
+    pub(crate) adopt: Option<crate::abi::AdoptFn>,
 }
 
 /// Names of the `blk` entry points, indexed by [`BlkEntry`]; `inject` and `stats` use

@@ -26,7 +26,7 @@
 //! request timeout asks the driver (`timeout`); if the device made no progress that is
 //! a device hang, recovered like any failure.
 
-use crate::abi::Instance;
+use crate::abi::{AdoptFn, Instance};
 use crate::abi_blk::{
     BlkEntry, BlkOps, BlkRq, BLK_DONE_IOERR, BLK_DONE_OK, BLK_DONE_UNSUPP, BLK_ENTRIES,
     BLK_MAX_BYTES, BLK_OP_FLUSH, BLK_OP_READ, BLK_OP_WRITE, BLK_QUEUE_DEPTH,
@@ -292,18 +292,9 @@ impl Class for Blk {
         unsafe { (table(ops).probe)(h) as i64 }
     }
 
-    unsafe fn has_adopt(ops: *const c_void) -> bool {
+    unsafe fn adopt_fn(ops: *const c_void) -> Option<AdoptFn> {
         // SAFETY: per the trait's contract.
-        unsafe { table(ops) }.adopt.is_some()
-    }
-
-    unsafe fn adopt(ops: *const c_void, h: *mut Instance) -> i64 {
-        // SAFETY: per the trait's contract.
-        match unsafe { table(ops) }.adopt {
-            // SAFETY: per the trait's contract, `h` is a live instance of this table.
-            Some(f) => unsafe { f(h) as i64 },
-            None => EOPNOTSUPP.to_errno() as i64,
-        }
+        unsafe { table(ops) }.adopt
     }
 
     /// Warm after a failure in the I/O path, the interrupt or a timer, where the device

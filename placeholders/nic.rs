@@ -31,8 +31,8 @@
 //!   driver registers its ring so the framework can count them (`rx_lost`).
 
 use crate::abi::{
-    Instance, NicEntry, NicHwStats, NicOps, NIC_ENTRIES, NIC_KEY_MAC, NIC_KEY_MTU, NIC_KEY_UP,
-    NIC_RX_ALLMULTI, NIC_RX_PROMISC,
+    AdoptFn, Instance, NicEntry, NicHwStats, NicOps, NIC_ENTRIES, NIC_KEY_MAC, NIC_KEY_MTU,
+    NIC_KEY_UP, NIC_RX_ALLMULTI, NIC_RX_PROMISC,
 };
 use crate::detected::Detected;
 use crate::device::{now_ns, Admitted, Class, Device, Failure};
@@ -433,18 +433,9 @@ impl Class for Nic {
         unsafe { (table(ops).probe)(h) as i64 }
     }
 
-    unsafe fn has_adopt(ops: *const c_void) -> bool {
+    unsafe fn adopt_fn(ops: *const c_void) -> Option<AdoptFn> {
         // SAFETY: per the trait's contract.
-        unsafe { table(ops) }.adopt.is_some()
-    }
-
-    unsafe fn adopt(ops: *const c_void, h: *mut Instance) -> i64 {
-        // SAFETY: per the trait's contract.
-        match unsafe { table(ops) }.adopt {
-            // SAFETY: per the trait's contract, `h` is a live instance of this table.
-            Some(f) => unsafe { f(h) as i64 },
-            None => EOPNOTSUPP.to_errno() as i64,
-        }
+        unsafe { table(ops) }.adopt
     }
 
     /// Warm after a failure in the data path or an asynchronous entry point, which

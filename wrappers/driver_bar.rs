@@ -20,25 +20,41 @@ impl Dev {
     /// The memory BAR the previous instance kept under `role` ([`Bar::keep`]), which
     /// must be at least `SIZE` bytes long. Only in `adopt`.
     pub(crate) fn adopt_iomap<const SIZE: usize>(&self, role: u32) -> Result<Bar<SIZE>> {
+        let map = self.adopt_bar(role, true)?;
+        let io = map.mmio_region::<SIZE>()?;
+        // INVARIANT: as in `iomap`.
+        Ok(Bar { map, io })
+    }
+
+    /// The BAR, memory or I/O ports, the previous instance kept under `role`
+    /// ([`IoBar::keep`]), which must be at least `SIZE` bytes long. Only in `adopt`.
+    pub(crate) fn adopt_iomap_io<const SIZE: usize>(&self, role: u32) -> Result<IoBar<SIZE>> {
+        let map = self.adopt_bar(role, false)?;
+        let region = map.io_region::<SIZE>()?;
+        // INVARIANT: as in `iomap_io`.
+        Ok(IoBar { map, region })
+    }
+
+    /// The mapping of the BAR kept under `role` (a memory BAR if `mem_only`), taken
+    /// into this instance, and its length.
+    fn adopt_bar(&self, role: u32, mem_only: bool) -> Result<BarMap> {
         let a = self.adopt_raw(crate::abi::KEEP_IOMAP, role)?;
         let bar = u32::try_from(a.len).map_err(|_| EINVAL)?;
         // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract); the
         // callout checks `bar`.
-        let len = unsafe { api::ndriver_pci_bar_len(self.0, bar, 1) };
+        let len = unsafe { api::ndriver_pci_bar_len(self.0, bar, u32::from(mem_only)) };
         let len = usize::try_from(len).map_err(|_| EINVAL)?;
         if len == 0 || a.cpu == 0 {
             return Err(ENODEV);
         }
-        // INVARIANT: the callout moved the kept mapping of the whole memory BAR `bar`, `len`
-        // bytes, into this instance's undo list; `cpu` is that mapping.
-        let map = BarMap {
+        // INVARIANT: the callout moved the kept mapping of the whole BAR `bar`, `len` bytes
+        // (a memory BAR if `mem_only`: the callout gives no length for another kind), into
+        // this instance's undo list; `cpu` is that mapping.
+        Ok(BarMap {
             inst: self.0,
             base: a.cpu as usize as *mut c_void,
             len,
-        };
-        let io = map.mmio_region::<SIZE>()?;
-        // INVARIANT: as in `iomap`.
-        Ok(Bar { map, io })
+        })
     }
 
     /// Claims and maps BAR `bar` (a memory BAR if `mem_only`), and learns its length.
@@ -72,30 +88,6 @@ impl Dev {
         // INVARIANT: `io` covers exactly the BAR `map` holds mapped, a memory BAR (the
         // callout gives no length for another kind), so the mapping is an MMIO address.
         Ok(Bar { map, io })
-    }
-
-    /// The BAR, memory or I/O ports, the previous instance kept under `role`
-    /// ([`IoBar::keep`]), which must be at least `SIZE` bytes long. Only in `adopt`.
-    pub(crate) fn adopt_iomap_io<const SIZE: usize>(&self, role: u32) -> Result<IoBar<SIZE>> {
-        let a = self.adopt_raw(crate::abi::KEEP_IOMAP, role)?;
-        let bar = u32::try_from(a.len).map_err(|_| EINVAL)?;
-        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract); the
-        // callout checks `bar`.
-        let len = unsafe { api::ndriver_pci_bar_len(self.0, bar, 0) };
-        let len = usize::try_from(len).map_err(|_| EINVAL)?;
-        if len == 0 || a.cpu == 0 {
-            return Err(ENODEV);
-        }
-        // INVARIANT: the callout moved the kept mapping of the whole BAR `bar`, `len` bytes,
-        // into this instance's undo list; `cpu` is that mapping.
-        let map = BarMap {
-            inst: self.0,
-            base: a.cpu as usize as *mut c_void,
-            len,
-        };
-        let region = map.io_region::<SIZE>()?;
-        // INVARIANT: as in `iomap_io`.
-        Ok(IoBar { map, region })
     }
 
     /// Claims and maps BAR `bar`, memory or I/O ports, for `ioread*`/`iowrite*`; it must

@@ -5,7 +5,7 @@
 //! the instance layer's (`instance.rs`).
 
 use super::{Device, Failure};
-use crate::abi::Instance;
+use crate::abi::{AdoptFn, Instance};
 use crate::instance::{Event, InstanceState};
 use crate::timeout::Bounds;
 use kernel::ffi::c_void;
@@ -49,13 +49,23 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
     /// without warm restart.
     const ADOPT: Option<usize> = None;
 
+    /// The `adopt` entry point of the implementation of table `ops`, if it has one.
+    ///
+    /// # Safety
+    ///
+    /// `ops` is the table of a registered implementation of this class.
+    unsafe fn adopt_fn(_ops: *const c_void) -> Option<AdoptFn> {
+        None
+    }
+
     /// Whether the implementation of table `ops` has an `adopt` entry point.
     ///
     /// # Safety
     ///
     /// `ops` is the table of a registered implementation of this class.
-    unsafe fn has_adopt(_ops: *const c_void) -> bool {
-        false
+    unsafe fn has_adopt(ops: *const c_void) -> bool {
+        // SAFETY: per this function's contract.
+        unsafe { Self::adopt_fn(ops) }.is_some()
     }
 
     /// Calls `adopt`: the instance takes over the resources its predecessor kept
@@ -64,8 +74,13 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
     /// # Safety
     ///
     /// As for [`Class::probe`]; [`Class::has_adopt`] said yes for `ops`.
-    unsafe fn adopt(_ops: *const c_void, _h: *mut Instance) -> i64 {
-        EOPNOTSUPP.to_errno() as i64
+    unsafe fn adopt(ops: *const c_void, h: *mut Instance) -> i64 {
+        // SAFETY: per this function's contract.
+        match unsafe { Self::adopt_fn(ops) } {
+            // SAFETY: per this function's contract, `h` is a live instance of `ops`.
+            Some(f) => unsafe { f(h) as i64 },
+            None => EOPNOTSUPP.to_errno() as i64,
+        }
     }
 
     /// Whether a failure of `entry` in instance `st` may be recovered warm, as far as the

@@ -373,6 +373,67 @@ nic_inject_off() {
 	[ "$line" = off ]
 }
 
+# dev_inject_off DIR: true when the device of debugfs directory DIR has no fault armed
+# (the armed one was raised).
+dev_inject_off() {
+	local line
+	read -r line < "$1/inject"
+	[ "$line" = off ]
+}
+
+# race_active POINT: 1 while race point POINT holds a call (the global race file's
+# `active` column).
+race_active() {
+	awk -v p="$1" '$1 == p { print $4 }' "$DBG/race"
+}
+
+# fault_in_adopt DIR ENTRY CLASS: raises CLASS at ENTRY of DIR's device, holds its
+# recovery after its quiesce (race point recover_quiesced, 5 s) until a panic is armed
+# in the next instance's adopt, and waits (30 s at most) until the device was recovered
+# and runs again. The caller checks the cold fallback.
+fault_in_adopt() {
+	local dir=$1 entry=$2 class=$3 rec i
+	echo "recover_quiesced 5000000" > "$dir/race" || fail "arming recover_quiesced"
+	rec=$(stat_in "$dir/stats" recoveries)
+	echo "class=$class entry=$entry" > "$dir/inject" || fail "inject $class $entry"
+	for ((i = 0; i < 400; i++)); do
+		dev_inject_off "$dir" && break
+		sleep 0.05
+	done
+	dev_inject_off "$dir" || fail "$class in $entry not raised: $(cat "$dir/inject")"
+	for ((i = 0; i < 60; i++)); do
+		[ "$(race_active recover_quiesced)" = 1 ] && break
+		sleep 0.05
+	done
+	[ "$(race_active recover_quiesced)" = 1 ] ||
+		fail "the recovery of $class in $entry is not held at recover_quiesced: $(cat "$DBG/race")"
+	echo "class=panic entry=adopt" > "$dir/inject" || fail "inject panic adopt"
+	[ "$(race_active recover_quiesced)" = 1 ] ||
+		fail "the hold at recover_quiesced ended before the fault in adopt was armed"
+	for ((i = 0; i < 600; i++)); do
+		[ "$(stat_in "$dir/stats" recoveries)" -gt "$rec" ] &&
+			[ "$(sed -n 's/^state //p' "$dir/status")" = running ] && break
+		sleep 0.05
+	done
+	[ "$(stat_in "$dir/stats" recoveries)" -gt "$rec" ] ||
+		fail "$class in $entry, then a panic in adopt: not recovered"
+	dev_inject_off "$dir" || fail "panic in adopt not raised: $(cat "$dir/inject")"
+}
+
+# blk_fio_loop DIR STOP ERRS: fio writing and verifying files in DIR (blk_fio), at QD32
+# and QD1 in turn, until the file STOP exists; each run's output goes to ERRS, with a
+# line "run N qd Q FAILED" for a run that failed; DIR/.runs gets the count at the end.
+blk_fio_loop() {
+	local dir=$1 stop=$2 errs=$3 n=0 qd
+	while [ ! -e "$stop" ]; do
+		n=$((n + 1))
+		qd=32
+		[ $((n % 2)) = 0 ] && qd=1
+		blk_fio "$dir/f$((n % 4))" $qd 4M >> "$errs" 2>&1 || echo "run $n qd $qd FAILED" >> "$errs"
+	done
+	echo "fio runs: $n" > "$dir/.runs"
+}
+
 # nic_wait_recovered N WHAT: until nic0 recorded N recoveries and runs (20 s at most).
 nic_wait_recovered() {
 	local i

@@ -51,16 +51,7 @@ mount $BLKDEV "$MNT" || fail "mount"
 rm -f "$ERRS"
 
 # fio in a loop until told to stop: QD32 and QD1 in turn, each run verified.
-(
-	n=0
-	while [ ! -e "$STOP" ]; do
-		n=$((n + 1))
-		qd=32
-		[ $((n % 2)) = 0 ] && qd=1
-		blk_fio "$MNT/f$((n % 4))" $qd 4M >> "$ERRS" 2>&1 || echo "run $n qd $qd FAILED" >> "$ERRS"
-	done
-	echo "fio runs: $n" > "$MNT/.runs"
-) &
+blk_fio_loop "$MNT" "$STOP" "$ERRS" &
 loop=$!
 
 m=0

@@ -14,7 +14,6 @@
 . "$(dirname "$0")/../lib.sh"
 
 NIC=$DBG/nic0
-RACE=$DBG/race
 IF=ndeth0
 PEER=10.99.0.1
 
@@ -36,10 +35,6 @@ last_level() {
 # last_reconfigure: the reconfigure_ns= of nic0's newest recovery (0: nothing replayed).
 last_reconfigure() {
 	tail -n 1 "$NIC/recoveries" | sed -n 's/.* reconfigure_ns=\([0-9]*\).*/\1/p'
-}
-# active POINT: 1 while race point POINT stalls (the race file's `active` column).
-active() {
-	awk -v p="$1" '$1 == p { print $4 }' "$RACE"
 }
 # refusals: the adoptions the kernel log says were refused since dmesg_mark.
 refusals() {
@@ -162,25 +157,7 @@ refused "$NIC/warm_corrupt" "reg 0 0x2818 0"
 
 # A fault in the adopter: held in the recovery (after its quiesce, 5 s) while it is
 # armed; armed only once the race file shows the recovery stalling there.
-echo "recover_quiesced 5000000" > "$NIC/race" || fail "arming recover_quiesced"
-echo "class=panic entry=poll" > "$NIC/inject" || fail "inject panic poll"
-for ((i = 0; i < 400; i++)); do
-	nic_inject_off && break
-	sleep 0.05
-done
-nic_inject_off || fail "panic in poll not raised"
-for ((i = 0; i < 60; i++)); do
-	[ "$(active recover_quiesced)" = 1 ] && break
-	sleep 0.05
-done
-[ "$(active recover_quiesced)" = 1 ] ||
-	fail "the recovery of the panic in poll is not stalled at recover_quiesced: $(cat "$RACE")"
-rec=$(nstat recoveries)
-echo "class=panic entry=adopt" > "$NIC/inject" || fail "inject panic adopt"
-[ "$(active recover_quiesced)" = 1 ] ||
-	fail "the stall at recover_quiesced ended before the fault in adopt was armed"
-nic_wait_recovered $((rec + 1)) "panic in poll, then in adopt"
-nic_inject_off || fail "panic in adopt not raised: $(cat "$NIC/inject")"
+fault_in_adopt "$NIC" poll panic
 fallback "panic in adopt" "bug,"
 
 # Policy warm=0: cold.

@@ -31,10 +31,6 @@ fail() {
 last_field() {
 	tail -n 1 "$BD/recoveries" | sed -n "s/.* $1=\([a-z0-9_]*\).*/\1/p;s/.* $1=\([a-z]*\)\$/\1/p" | head -n 1
 }
-# active POINT: whether the race point POINT holds a call now (debugfs race).
-active() {
-	awk -v p="$1" '$1 == p { print $4 }' "$DBG/race"
-}
 refusals() {
 	dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -c 'ndblk0: warm restart refused' || true
 }
@@ -82,16 +78,7 @@ echo vblk-a > "$BD/swap" || fail "swap to vblk-a"
 mkfs.ext4 -q -F $BLKDEV || fail "mkfs.ext4"
 mount $BLKDEV "$MNT" || fail "mount"
 rm -f "$ERRS"
-(
-	n=0
-	while [ ! -e "$STOP" ]; do
-		n=$((n + 1))
-		qd=32
-		[ $((n % 2)) = 0 ] && qd=1
-		blk_fio "$MNT/f$((n % 4))" $qd 4M >> "$ERRS" 2>&1 || echo "run $n qd $qd FAILED" >> "$ERRS"
-	done
-	echo "fio runs: $n" > "$MNT/.runs"
-) &
+blk_fio_loop "$MNT" "$STOP" "$ERRS" &
 loop=$!
 sleep 0.5
 
@@ -125,30 +112,8 @@ echo "reg 0 4 0x200" > "$BD/warm_corrupt" || fail "warm_corrupt"
 fault queue_rq div0
 [ "$(cat "$BD/warm_corrupt")" = off ] || fail "warm_corrupt not applied"
 fallback "features changed" "error_return, -5)"
-# A panic in adopt itself: the recovery of a fault in complete is held after its
-# quiesce (5 s) while the panic is armed, armed only once the race file shows it held.
-echo "recover_quiesced 5000000" > "$BD/race" || fail "arming recover_quiesced"
-r0=$(bd_stat recoveries)
-echo "class=null entry=complete" > "$BD/inject" || fail "inject null complete"
-for ((i = 0; i < 400; i++)); do
-	bd_inject_off && break
-	sleep 0.05
-done
-bd_inject_off || fail "null in complete not raised"
-for ((i = 0; i < 60; i++)); do
-	[ "$(active recover_quiesced)" = 1 ] && break
-	sleep 0.05
-done
-[ "$(active recover_quiesced)" = 1 ] ||
-	fail "the recovery of the null load in complete is not held at recover_quiesced: $(cat "$DBG/race")"
-echo "class=panic entry=adopt" > "$BD/inject" || fail "inject panic adopt"
-[ "$(active recover_quiesced)" = 1 ] ||
-	fail "the hold at recover_quiesced ended before the fault in adopt was armed"
-for ((i = 0; i < 1500; i++)); do
-	[ "$(bd_stat recoveries)" -gt "$r0" ] && [ "$(bd_status state)" = running ] && break
-	sleep 0.02
-done
-bd_inject_off || fail "panic in adopt not raised: $(cat "$BD/inject")"
+# A panic in adopt itself, armed while the recovery of a fault in complete is held.
+fault_in_adopt "$BD" complete null
 fallback "panic in adopt" "bug,"
 # The adopter after a fallback is a probed instance: it keeps again, and the next
 # restart is warm.
