@@ -94,7 +94,9 @@ impl Class for Testdev {
         unsafe { f(h, arg) }
     }
 
-    /// `op ARG`, `tick ARG`, `irq ARG` or `config KEY VALUE`.
+    /// `op ARG [DEPTH]`, `tick ARG`, `irq ARG` or `config KEY VALUE`. `DEPTH` (0 to 3)
+    /// issues `op` with 32 * `DEPTH` bytes more of the calling task's stack in use, for
+    /// tests that need the driver's stack at another alignment (`31-frame-address`).
     fn call(dev: &Arc<TestDev>, text: &str) -> Result<i64> {
         let mut words = text.split_ascii_whitespace();
         let verb = words.next().unwrap_or("");
@@ -113,6 +115,13 @@ impl Class for Testdev {
                 let entry = request_entry(v).ok_or(EINVAL)?;
                 call(dev, entry, arg)
             }
+            ("op", Some(Ok(arg)), Some(Ok(depth))) => match depth {
+                0 => call_deeper::<0>(dev, arg),
+                1 => call_deeper::<32>(dev, arg),
+                2 => call_deeper::<64>(dev, arg),
+                3 => call_deeper::<96>(dev, arg),
+                _ => Err(EINVAL),
+            },
             _ => Err(EINVAL),
         }
     }
@@ -180,6 +189,15 @@ pub(crate) fn call(dev: &Arc<TestDev>, entry: usize, arg: u64) -> Result<i64> {
         }
     }
     Err(EIO)
+}
+
+/// [`call`] of `op` with `PAD` bytes of this frame's own in use below the caller's.
+#[inline(never)]
+fn call_deeper<const PAD: usize>(dev: &Arc<TestDev>, arg: u64) -> Result<i64> {
+    let pad = [0u8; PAD];
+    // `black_box` keeps the array (and so the depth) from being optimised away.
+    core::hint::black_box(&pad);
+    call(dev, OP, arg)
 }
 
 /// Checks that an entry index names a request entry (`op`, `tick`, `irq`).

@@ -15,9 +15,12 @@
 # bash makes op requests, the first of which reaches the site. Each round must leave
 # the child alive, every answer after the corrupted request right, and the device
 # serving; over the rounds, at least one must have overwritten the frame's address
-# (frames lost grew), else the store no longer reaches it (the frames on the path
-# changed size) and the test says which offsets it reached. The kernel log must show
-# nothing but contained faults.
+# (frames lost grew). Whether one flip lands there depends on the stack pointer's low
+# bits at the glue, which move with every frame the framework's request path has above
+# the guard: the rounds are run again with the request issued 32, 64 and 96 bytes
+# deeper (testdev's `op ARG DEPTH`) until one reaches it; if none does, the store no
+# longer reaches it (the frames below the guard changed size) and the test says which
+# offsets it reached. The kernel log must show nothing but contained faults.
 . "$(dirname "$0")/../lib.sh"
 
 BITS=${NDRIVER_FRAME_BITS:-3 4 5 6 7 8 9}
@@ -40,17 +43,17 @@ result_ptr_site() {
 	echo "$mod:$func+$((0x$at - 0x$base))"
 }
 
-# run_child: a child bash makes REQS op requests; OUT gets "J ANSWER" or "J error" per
+# run_child: a child bash makes REQS op requests (at DEPTH); OUT gets "J ANSWER" or "J error" per
 # request, RC its exit status (128 + N: killed by signal N).
 run_child() {
 	OUT=$(bash -c '
 		for ((j = 1; j <= $2; j++)); do
-			if echo "op $j" > "$1/call" 2> /dev/null && read -r line < "$1/call"; then
+			if echo "op $j $3" > "$1/call" 2> /dev/null && read -r line < "$1/call"; then
 				echo "$j ${line##* }"
 			else
 				echo "$j error"
 			fi
-		done' child "$TD" "$REQS" 2>&1)
+		done' child "$TD" "$REQS" "$DEPTH" 2>&1)
 	RC=$?
 }
 
@@ -67,7 +70,8 @@ kf0=$(guard_count kernel_faults contained)
 lost0=$(guard_count frames lost)
 [ -n "$lost0" ] || fail "no 'guard frames lost=' in the status"
 
-bad=0 reached=
+bad=0 reached= at=
+for DEPTH in "" 1 2 3; do
 for b in $BITS; do
 	seed=$(seed_for_bit "$b") || fail "no seed flips bit $b"
 	[ "$(status_of implementation)" = testdev-a ] || echo testdev-a > "$TD/swap" || fail "swap to testdev-a"
@@ -94,7 +98,7 @@ for b in $BITS; do
 			wrong+=" $j:$v"
 		fi
 	done <<< "$OUT"
-	echo "bit $b (seed $seed, $last): child rc $RC, corrupted request ${first:-none}," \
+	echo "bit $b${DEPTH:+ depth $DEPTH} (seed $seed, $last): child rc $RC, corrupted request ${first:-none}," \
 		"recoveries $(($(stat recoveries) - rec)), frames lost $nlost"
 	if [ "$RC" != 0 ]; then
 		echo "  FAILED: the child bash exited $RC: $OUT"
@@ -111,7 +115,9 @@ for b in $BITS; do
 		bad=$((bad + 1))
 	fi
 done
-echo "frame address: bits$reached of $BITS overwrote it (guard frames lost" \
+[ -n "$reached" ] && { at=$DEPTH; break; }
+done
+echo "frame address: bits$reached of $BITS${at:+ at depth $at} overwrote it (guard frames lost" \
 	"$lost0 -> $(guard_count frames lost))"
 kf=$(($(guard_count kernel_faults contained) - kf0))
 unload_testdev
