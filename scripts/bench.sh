@@ -139,7 +139,8 @@ fi
 # go over when they are set here (quoted, they may hold lists).
 more=
 for v in NDRIVER_BENCH_MSG_SIZES NDRIVER_BENCH_APACHE_CLIENTS NDRIVER_BENCH_FAULT_PERIODS \
-	NDRIVER_BENCH_AVAIL_SECS NDRIVER_BENCH_MTU NDRIVER_BENCH_CALLS; do
+	NDRIVER_BENCH_AVAIL_SECS NDRIVER_BENCH_MTU NDRIVER_BENCH_CALLS NDRIVER_BENCH_BLK \
+	NDRIVER_BENCH_BLK_REPS; do
 	[ -z "${!v:-}" ] || more+=" $(printf '%s=%q' "$v" "${!v}")"
 	[ -z "${!v:-}" ] || echo "${v#NDRIVER_BENCH_} ${!v}" | tr '[:upper:]' '[:lower:]' >> "$results/bench-config.txt"
 done

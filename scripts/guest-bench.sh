@@ -6,7 +6,8 @@
 # (unless NDRIVER_BENCH_IO=0) the NIC and block device with the C driver and the
 # Rust driver unguarded and guarded (scripts/guest-bench-io.sh), then (unless
 # NDRIVER_BENCH_INDEP=0) one device's throughput while another recovers
-# (scripts/guest-bench-indep.sh), leaving raw results in $NDRIVER_RESULTS for
+# (scripts/guest-bench-indep.sh), then (unless NDRIVER_BENCH_BLK=0) ndblk0's recovery
+# time warm and cold (scripts/guest-bench-blk.sh), leaving raw results in $NDRIVER_RESULTS for
 # scripts/bench-report.py.
 set -eu
 R=${NDRIVER_RESULTS:?}
@@ -72,9 +73,14 @@ fi
 if [ "${NDRIVER_BENCH_IO:-1}" = 1 ]; then
 	"$NDRIVER_ROOT/scripts/guest-bench-io.sh" || echo "guest-bench-io.sh failed" >> "$R/bench-io.log"
 fi
-# Last: it reloads ndriver with two NICs and two disks.
+# It reloads ndriver with two NICs and two disks.
 if [ "${NDRIVER_BENCH_INDEP:-1}" = 1 ]; then
 	"$NDRIVER_ROOT/scripts/guest-bench-indep.sh" ||
 		echo "guest-bench-indep.sh failed" >> "$R/bench-indep.log"
+fi
+# Last: ndblk0's recovery time under fio, warm and cold.
+if [ "${NDRIVER_BENCH_BLK:-1}" = 1 ]; then
+	"$NDRIVER_ROOT/scripts/guest-bench-blk.sh" ||
+		echo "guest-bench-blk.sh failed (exit $?)" >> "$R/bench-blk-rec.log"
 fi
 echo "ndriver: bench done" > "$R/bench-done"
