@@ -4,7 +4,8 @@
 # under fio verify (ext4, QD32 and QD1 in turn), warm and cold: NDRIVER_BENCH_BLK_REPS
 # rounds (default 20), each with one real fault under policy warm=1 and one under
 # warm=0, the order of the two turning from round to round; the fault a panic, NULL
-# load, divide error or endless loop in turn, in queue_rq, complete or devirq in turn.
+# load, divide error or endless loop in turn, in queue_rq, complete or devirq in turn,
+# the same for both levels of a round.
 # Raw results for scripts/bench-report.py: bench-blk-recoveries.txt (ndblk0's
 # `recoveries`, with level=), bench-blk-fio.txt (fio's output; a failed run is a line
 # "run N qd Q FAILED"), bench-blk-rec.log (what did not go as planned).
@@ -35,14 +36,13 @@ loop=$!
 sleep 0.5
 classes=(panic null div0 spin)
 entries=(queue_rq complete devirq)
-k=0
 for ((r = 1; r <= REPS; r++)); do
 	order="1 0"
 	[ $((r % 2)) = 0 ] && order="0 1"
+	# The same fault for both levels of a round.
+	c=${classes[r % 4]} e=${entries[r % 3]}
 	for w in $order; do
 		echo "warm=$w" > "$BD/policy" || fail "warm=$w"
-		c=${classes[k % 4]} e=${entries[k % 3]}
-		k=$((k + 1))
 		r0=$(bd_stat recoveries)
 		echo "class=$c entry=$e" > "$BD/inject" || fail "inject $c $e"
 		for ((i = 0; i < 1500; i++)); do
