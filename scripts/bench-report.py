@@ -282,29 +282,41 @@ def quantile_ci(values, q, z=1.96):
     return (v[lo - 1] if lo >= 1 else None, v[hi - 1] if hi <= n else None)
 
 
+def warm_totals(recs):
+    """The total times of the warm recoveries after a failure among `recs`."""
+    return [r["total_ns"] for r in recs if r.get("level") == "warm"
+            and r["cause"] not in ("swap", "rejuvenation") and isinstance(r.get("total_ns"), int)]
+
+
+def quantile_target(values, q, target, what):
+    """A target row (what, value, target, verdict) for quantile `q` of `values` (ns) at
+    most `target`, judged from its 95 % interval: "met" when the interval lies below the
+    target, "missed" above, else "undecided"; None without values."""
+    v = quantile(values, q)
+    if v is None:
+        return None
+    lo, hi = quantile_ci(values, q)
+    ci = (f" (95 % CI {lo / 1000 if lo is not None else 0:.0f}-"
+          + (f"{hi / 1000:.0f}" if hi is not None else "?") + " µs)")
+    if hi is not None and hi <= target:
+        verdict = "met"
+    elif lo is not None and lo > target:
+        verdict = "missed"
+    else:
+        verdict = "undecided"
+    return (f"{what} ({len(values)} recoveries)", f"{v / 1000:.0f} µs{ci}",
+            f"<= {target / 1000:.0f} µs", verdict)
+
+
 def warm_targets(nic_recs, avail):
     """Issue 17's targets, each (what, value, target, verdict). The recovery-time
-    quantiles are judged from their 95 % interval over the run's recoveries: "met" when
-    it lies below the target, "missed" above, else "undecided"; the throughput ratios
-    come from one run each, so "met" or "missed" on that run's figures."""
-    rows = []
-    warm = [r["total_ns"] for r in nic_recs if r.get("level") == "warm"
-            and r["cause"] not in ("swap", "rejuvenation") and isinstance(r.get("total_ns"), int)]
-    for name, q, target in (("p50", 0.5, WARM_P50_NS), ("p99", 0.99, WARM_P99_NS)):
-        v = quantile(warm, q)
-        if v is None:
-            continue
-        lo, hi = quantile_ci(warm, q)
-        ci = (f" (95 % CI {lo / 1000 if lo is not None else 0:.0f}-"
-              + (f"{hi / 1000:.0f}" if hi is not None else "?") + " µs)")
-        if hi is not None and hi <= target:
-            verdict = "met"
-        elif lo is not None and lo > target:
-            verdict = "missed"
-        else:
-            verdict = "undecided"
-        rows.append((f"ndeth0 warm recovery total, {name} ({len(warm)} recoveries)",
-                     f"{v / 1000:.0f} µs{ci}", f"<= {target / 1000:.0f} µs", verdict))
+    quantiles are judged from their 95 % interval over the run's recoveries
+    (`quantile_target`); the throughput ratios come from one run each, so "met" or
+    "missed" on that run's figures."""
+    warm = warm_totals(nic_recs)
+    rows = [quantile_target(warm, q, target, f"ndeth0 warm recovery total, {name}")
+            for name, q, target in (("p50", 0.5, WARM_P50_NS), ("p99", 0.99, WARM_P99_NS))]
+    rows = [r for r in rows if r is not None]
     for r in avail:
         t = AVAIL_TARGETS.get(r["period_s"])
         if t is None or r["restart"] != "warm" or r["tcp_vs_fault_free"] is None:
@@ -316,24 +328,10 @@ def warm_targets(nic_recs, avail):
 
 
 def blk_warm_targets(blk_recs):
-    """Issue 17's block target: ndblk0's warm recovery p50, judged from its 95 %
-    interval over the run's recoveries (as `warm_targets`)."""
-    warm = [r["total_ns"] for r in blk_recs if r.get("level") == "warm"
-            and r["cause"] not in ("swap", "rejuvenation") and isinstance(r.get("total_ns"), int)]
-    v = quantile(warm, 0.5)
-    if v is None:
-        return []
-    lo, hi = quantile_ci(warm, 0.5)
-    ci = (f" (95 % CI {lo / 1000 if lo is not None else 0:.0f}-"
-          + (f"{hi / 1000:.0f}" if hi is not None else "?") + " µs)")
-    if hi is not None and hi <= WARM_P50_NS:
-        verdict = "met"
-    elif lo is not None and lo > WARM_P50_NS:
-        verdict = "missed"
-    else:
-        verdict = "undecided"
-    return [(f"ndblk0 warm recovery total under fio, p50 ({len(warm)} recoveries)",
-             f"{v / 1000:.0f} µs{ci}", f"<= {WARM_P50_NS / 1000:.0f} µs", verdict)]
+    """Issue 17's block target: ndblk0's warm recovery p50 (`quantile_target`)."""
+    row = quantile_target(warm_totals(blk_recs), 0.5, WARM_P50_NS,
+                          "ndblk0 warm recovery total under fio, p50")
+    return [row] if row else []
 
 
 def dev_stats(path):
