@@ -21,8 +21,8 @@
 //! 1. What needs nothing else: `abi` (with `abi::pci_ids`, the PCI ID tables),
 //!    `abi_blk`, `pt_regs`, `x86`, `detected`, `fault_class`, `inject_spec`,
 //!    `site_insn`, `site_raise`, `stats`, `names`, `ksym`, `pci_addr`, `pci_claim`,
-//!    `policy`, `timeout`, `race`, `esb`, `warm_spec`, `undo::action_list`,
-//!    `wrappers::net`.
+//!    `policy`, `timeout`, `race`, `esb`, `warm_spec`, `bottom_halves`,
+//!    `undo::action_list`, `wrappers::net`.
 //! 2. `trace`: the single-step tracer. The guard drives it (as it drives `esb`) and
 //!    passes in what it needs of the guard.
 //! 3. `guard`.
@@ -47,6 +47,8 @@ mod abi;
 mod abi_blk;
 #[path = "bench.rs"]
 mod bench;
+#[path = "bottom_halves.rs"]
+mod bottom_halves;
 #[path = "debugfs_dev.rs"]
 mod debugfs_dev;
 #[path = "debugfs_root.rs"]

@@ -156,8 +156,16 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
     /// Process context.
     fn shutdown(_dev: &Device<Self>) {}
 
+    /// Whether the class's service runs in softirqs (a NIC's receive poll and the stack's
+    /// transmit queue). Then [`Class::redirected`] runs with bottom halves off and must
+    /// not sleep: the service it and the unmasked lines start runs when the phase has
+    /// ended, as the new instance's work, not inside the phase (or in a `ksoftirqd`
+    /// that preempts it).
+    const SERVES_IN_SOFTIRQ: bool = false;
+
     /// A new instance serves the device now (after a recovery, swap or first bind).
-    /// Process context, under the device's control lock.
+    /// Process context, under the device's control lock; with bottom halves off if
+    /// [`Class::SERVES_IN_SOFTIRQ`].
     fn redirected(_dev: &Device<Self>) {}
 
     /// Requests the current instance was given and has not finished (for the crash

@@ -10,6 +10,7 @@
 use super::state::Ctl;
 use super::{now_ns, Admitted, Class, Device, Failure};
 use crate::abi::ImplDesc;
+use crate::bottom_halves::BottomHalvesOff;
 use crate::detected::Detected;
 use crate::instance::{InstanceState, ServedDevice};
 use crate::policy::Decision;
@@ -246,6 +247,9 @@ impl<C: Class> Device<C> {
 
     pub(super) fn redirect(&self, ctl: &Ctl, p: &mut Phases) {
         let t = now_ns();
+        // Softirqs raised from here on (the poll an unmasked line schedules, the woken
+        // transmit queue) run when this ends: service by the new instance.
+        let _bh_off = C::SERVES_IN_SOFTIRQ.then(BottomHalvesOff::new);
         self.running.store(true, Ordering::Release);
         let unmasked = {
             // Local interrupts off across the unmask: an interrupt pending on a line
@@ -292,8 +296,10 @@ impl<C: Class> Device<C> {
         // SAFETY: every `Device` is created in an `Arc` (`devices.rs`) that lives until
         // `shutdown` flushed `recovery_work`; `self` is its data.
         let this = unsafe { ArcBorrow::<Device<C>>::from_raw(self) };
-        // Already queued: that run takes this failure too.
-        let _ = workqueue::system_long().enqueue::<_, 0>(Arc::<Device<C>>::from(this));
+        // Already queued: that run takes this failure too. On the high-priority pool
+        // (nice -20 workers, on this CPU): a recovery under load competes with the
+        // traffic it restores, and a normal worker waits behind it for whole time slices.
+        let _ = workqueue::system_highpri().enqueue::<_, 0>(Arc::<Device<C>>::from(this));
     }
 
     /// Recovers from a pending failure of an asynchronous entry point, if any.
