@@ -38,11 +38,13 @@
 # Then availability under repeated failure (MINIX 3's experiment, nDriver's swap
 # test): TCP_STREAM throughput and HTTP requests through the guarded Rust driver
 # while a real fault is raised in it every P seconds (NDRIVER_BENCH_FAULT_PERIODS,
-# default "0 15 5 1"; 0: none), NDRIVER_BENCH_AVAIL_SECS (default 30) each, every
+# default "0 15 5 1"; 0: none), NDRIVER_BENCH_AVAIL_SECS (default 20) each, every
 # faulted period twice, with warm restart (policy warm=1) and without (warm=0), the
-# order alternating from period to period; raw lines "avail PERIOD METRIC VALUE"
-# (warm, and the fault-free run) and "avail-cold PERIOD METRIC VALUE" in
-# bench-avail.txt.
+# order alternating from period to period; the whole sequence, fault-free run
+# included, NDRIVER_BENCH_AVAIL_REPS times (default 3), so that each faulted run has
+# a fault-free run of its own round to be compared with; raw lines
+# "avail PERIOD METRIC VALUE ROUND" (warm, and the fault-free run) and
+# "avail-cold PERIOD METRIC VALUE ROUND" in bench-avail.txt.
 # NDRIVER_BENCH_MTU: the MTU of the interface under test in every variant (default
 # 1500; 9000 compares jumbo frames, up to 16110, which the C e1000 and both Rust
 # drivers take on this NIC).
@@ -54,7 +56,8 @@ REPS=${NDRIVER_BENCH_IO_REPS:-5}
 SECS=${NDRIVER_BENCH_IO_SECS:-5}
 SIZES=${NDRIVER_BENCH_MSG_SIZES:-1 64 256 1024 4096 16384}
 PERIODS=${NDRIVER_BENCH_FAULT_PERIODS:-0 15 5 1}
-ASECS=${NDRIVER_BENCH_AVAIL_SECS:-30}
+ASECS=${NDRIVER_BENCH_AVAIL_SECS:-20}
+AREPS=${NDRIVER_BENCH_AVAIL_REPS:-3}
 MTU=${NDRIVER_BENCH_MTU:-1500}
 CLIENTS=${NDRIVER_BENCH_APACHE_CLIENTS:-1 4 16}
 BASE=${NDRIVER_BENCH_BASE_DIR:-}
@@ -289,25 +292,27 @@ injector() {
 }
 
 # avail: TCP throughput and HTTP success with a fault every P seconds, P in PERIODS,
-# each faulted P with warm restart and without.
+# each faulted P with warm restart and without, AREPS rounds.
 avail() {
-	local p level levels n=0
-	for p in $PERIODS; do
-		levels="warm cold"
-		[ $((n % 2)) = 1 ] && levels="cold warm"
-		[ "$p" = 0 ] && levels=warm
-		n=$((n + 1))
-		for level in $levels; do
-			avail_run "$p" "$level"
+	local p level levels n=0 rnd
+	for rnd in $(seq 1 "$AREPS"); do
+		for p in $PERIODS; do
+			levels="warm cold"
+			[ $((n % 2)) = 1 ] && levels="cold warm"
+			[ "$p" = 0 ] && levels=warm
+			n=$((n + 1))
+			for level in $levels; do
+				avail_run "$p" "$level" "$rnd"
+			done
 		done
 	done
 	echo "warm=1" > "$NIC/policy"
 }
 
-# avail_run PERIOD LEVEL: one availability run, a fault every PERIOD seconds (0:
-# none), recoveries warm where they can be (LEVEL warm) or always cold (cold).
+# avail_run PERIOD LEVEL ROUND: one availability run, a fault every PERIOD seconds
+# (0: none), recoveries warm where they can be (LEVEL warm) or always cold (cold).
 avail_run() {
-	local p=$1 level=$2 tag=avail inj r0 out reqs non2xx sockerr
+	local p=$1 level=$2 rnd=$3 tag=avail inj r0 out reqs non2xx sockerr
 	if [ "$level" = cold ]; then
 		tag=avail-cold
 		echo "warm=0" > "$NIC/policy"
@@ -323,7 +328,7 @@ avail_run() {
 	out=$(timeout $((ASECS + 30)) netperf -H $PEER -t TCP_STREAM -l "$ASECS" -P 0 -- \
 		-o THROUGHPUT 2>>"$R/bench-io.log" | tail -n 1)
 	case $out in
-	[0-9]*) echo "$tag $p tcp_mbit_s $out" >> "$AVAILTXT" ;;
+	[0-9]*) echo "$tag $p tcp_mbit_s $out $rnd" >> "$AVAILTXT" ;;
 	*) note "availability TCP run ($level) with a fault every ${p}s: no result ($out)" ;;
 	esac
 	if command -v wrk >/dev/null; then
@@ -333,8 +338,8 @@ avail_run() {
 		non2xx=$(echo "$out" | awk -F': ' '/Non-2xx/ { print $2 }')
 		sockerr=$(echo "$out" | awk '/Socket errors/ { gsub(",", ""); print $4 + $6 + $8 + $10 }')
 		if [ -n "$reqs" ]; then
-			echo "$tag $p http_requests $reqs" >> "$AVAILTXT"
-			echo "$tag $p http_failed $(( ${non2xx:-0} + ${sockerr:-0} ))" >> "$AVAILTXT"
+			echo "$tag $p http_requests $reqs $rnd" >> "$AVAILTXT"
+			echo "$tag $p http_failed $(( ${non2xx:-0} + ${sockerr:-0} )) $rnd" >> "$AVAILTXT"
 		else
 			note "availability HTTP run ($level) with a fault every ${p}s: no result"
 		fi
@@ -342,8 +347,8 @@ avail_run() {
 	[ -n "$inj" ] && { kill "$inj"; wait "$inj" 2>/dev/null; }
 	echo off > "$NIC/inject"
 	sleep 2
-	echo "$tag $p recoveries $(( $(nic_stat recoveries) - r0 ))" >> "$AVAILTXT"
-	echo "$tag $p secs $((ASECS * 2))" >> "$AVAILTXT"
+	echo "$tag $p recoveries $(( $(nic_stat recoveries) - r0 )) $rnd" >> "$AVAILTXT"
+	echo "$tag $p secs $((ASECS * 2)) $rnd" >> "$AVAILTXT"
 	cat "$NIC/recoveries" >> "$R/bench-nic-recoveries.txt"
 }
 
