@@ -83,6 +83,42 @@ def recovery_table(dists, causes, title):
     return md
 
 
+# Published whole-recovery times to set the levels against (DESIGN.md's seeds): nDriver
+# (Linux 2.4, real hardware, a total), MINIX 3 (an Ethernet driver, mean). The Arc
+# restart framework defines the hot / warm / cold ladder but gives no time we can set
+# beside these.
+PUBLISHED_RECOVERY = [("nDriver, total", 468.71), ("MINIX 3, Ethernet driver (mean)", 360_000.0)]
+LEVEL_QUANTILES = [("p10", 0.10), ("p50", 0.50), ("p90", 0.90), ("p99", 0.99)]
+
+
+def by_level(sets):
+    """[(device, level, totals in ns)] for the recoveries after faults of each
+    (device, records) in `sets`, one entry per level seen, hot first."""
+    out = []
+    for dev, recs in sets:
+        for level in ("hot", "warm", "cold"):
+            v = [r["total_ns"] for r in recs if r.get("level", "cold") == level
+                 and r["cause"].split()[0] not in ("swap", "rejuvenation")
+                 and isinstance(r.get("total_ns"), int)]
+            if v:
+                out.append((dev, level, v))
+    return out
+
+
+def level_table(levels):
+    """Markdown lines: the recovery-time distribution by device and level (its CDF at
+    a few points), with the published figures below."""
+    md = ["", "## Recovery time by level, µs (every recovery after a fault in this run)", "",
+          "| device | level | n | " + " | ".join(q for q, _ in LEVEL_QUANTILES) + " | max |",
+          "|---|---|---|" + "---|" * (len(LEVEL_QUANTILES) + 1)]
+    for dev, level, v in levels:
+        cells = [f"{quantile(v, q) / 1000:.1f}" for _, q in LEVEL_QUANTILES]
+        md.append(f"| {dev} | {level} | {len(v)} | " + " | ".join(cells) + f" | {max(v) / 1000:.1f} |")
+    md += ["", "Published, for the shape (real hardware, not TCG): "
+           + "; ".join(f"{n} {t:g} µs" for n, t in PUBLISHED_RECOVERY) + "."]
+    return md
+
+
 def recoveries(text):
     """One dict per recovery, deduplicated by sequence number. A retry in place
     (level=hot: no instance replaced) is its own cause row ("error_return (hot)"), not
@@ -855,6 +891,12 @@ def main():
                                  f"Recovery time of ndeth0 under traffic, {level} restarts, µs "
                                  f"({len(faults_l)} recoveries in the availability runs, guarded "
                                  "e1000-napi)")
+    levels = by_level([("testdev0", recs), ("ndeth0", nic_recs), ("ndblk0", blk_recs)])
+    report["recovery_ns_by_level"] = [
+        {"device": d, "level": lv, "n": len(v), **{q: quantile(v, x) for q, x in LEVEL_QUANTILES},
+         "max": max(v)} for d, lv, v in levels]
+    if levels:
+        md += level_table(levels)
     reps = sorted({d["n"] for by_v in list(nic.values()) + list(blk.values()) for d in by_v.values()})
     # Run-to-run spread of one variant and test (max/min over the repetitions): a
     # ratio between variants smaller than this is noise.
@@ -1022,6 +1064,24 @@ def main():
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     fig.savefig(res / "recovery-cdf.png", dpi=110)
+    # CDF of the total by device and level, with the published totals as lines.
+    if levels:
+        fig, ax = plt.subplots(figsize=(9, 4.5))
+        for dev, level, v in levels:
+            v = sorted(x / 1000 for x in v)
+            ax.step(v, [(i + 1) / len(v) for i in range(len(v))], where="post",
+                    label=f"{dev} {level} (n={len(v)})")
+        for name, t in PUBLISHED_RECOVERY:
+            ax.axvline(t, color="gray", linestyle=":")
+            ax.annotate(name, (t, 0.02), rotation=90, fontsize=8, va="bottom", ha="right")
+        ax.set_xscale("log")
+        ax.set_xlabel("recovery time, µs (log scale)")
+        ax.set_ylabel("fraction of recoveries")
+        ax.set_title("Recovery time CDF by level (QEMU TCG; published figures: real hardware)")
+        ax.legend(fontsize=8)
+        ax.grid(True, alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(res / "recovery-cdf-by-level.png", dpi=110)
     styles = {"c": ("tab:gray", "s", "--"), "c_nooffload": ("tab:gray", "x", ":"),
               "unguarded": ("tab:blue", "o", "-"), "guarded": ("tab:red", "^", "-")}
     labels = {**VLABEL, "c_nooffload": "C driver, offloads off"}
