@@ -302,7 +302,9 @@ def avail_results(path):
                      "tcp_vs_fault_free_ci": paired_ratio(pairs) if p != 0 else None,
                      "http_requests": med("http_requests"), "http_failed": failed,
                      "http_success": ratio(reqs - failed, reqs) if reqs else None,
-                     "recoveries": total("recoveries"), "secs": total("secs")})
+                     "recoveries": total("recoveries"), "secs": total("secs"),
+                     "pings_sent": total("pings_sent"), "pings_lost": total("pings_lost"),
+                     "link_events": total("link_events")})
     return rows
 
 
@@ -381,6 +383,24 @@ def warm_targets(nic_recs, avail):
         value += f" [{ci['lo']:.3f}, {ci['hi']:.3f}], {ci['n']} rounds" if ci else ", one round"
         rows.append((f"TCP_STREAM with a fault every {r['period_s']} s, warm, vs fault-free",
                      value, f">= {t:.2f}", verdict_ci(ci, t) if ci else "undecided"))
+    # Pings lost and link events over the warm faulted runs (the fault-free runs' losses,
+    # if any, are the stream's own: shown beside them).
+    warm_runs = [r for r in avail if r["restart"] == "warm" and r["recoveries"]]
+    free = next((r for r in avail if r["period_s"] == 0), None)
+    if warm_runs and all(r["pings_sent"] is not None for r in warm_runs):
+        lost = sum(r["pings_lost"] for r in warm_runs)
+        recs = sum(r["recoveries"] for r in warm_runs)
+        sent = sum(r["pings_sent"] for r in warm_runs)
+        base = (f"; fault-free runs: {free['pings_lost']:.0f} of {free['pings_sent']:.0f}"
+                if free and free["pings_sent"] is not None else "")
+        rows.append(("pings lost per warm recovery (5 pings/s beside the stream)",
+                     f"{lost / recs:.2f} ({lost:.0f} of {sent:.0f} over {recs:.0f} recoveries{base})",
+                     "0", "met" if lost == 0 else "missed"))
+    if warm_runs and all(r["link_events"] is not None for r in warm_runs):
+        ev = sum(r["link_events"] for r in warm_runs)
+        rows.append(("ndeth0 link events (ip monitor link) during the warm runs",
+                     f"{ev:.0f} over {sum(r['recoveries'] for r in warm_runs):.0f} recoveries",
+                     "0", "met" if ev == 0 else "missed"))
     return rows
 
 
@@ -978,8 +998,8 @@ def main():
                "TCP and HTTP requests: median over the rounds; vs fault-free: geometric mean of the",
                "ratio to the fault-free run of the same round [95 % interval]; failed and",
                "recoveries: all rounds.", "",
-               "| fault every | restart | rounds | TCP Mbit/s | vs fault-free | HTTP requests | failed | success | recoveries |",
-               "|---|---|---|---|---|---|---|---|---|"]
+               "| fault every | restart | rounds | TCP Mbit/s | vs fault-free | HTTP requests | failed | success | recoveries | pings lost | link events |",
+               "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in avail:
             per = "never" if r["period_s"] == 0 else f"{r['period_s']} s"
             per += f" | {r['restart'] or '–'}"
@@ -989,7 +1009,9 @@ def main():
             rec = "–" if r["recoveries"] is None else f"{r['recoveries']:.0f}"
             ci = r["tcp_vs_fault_free_ci"]
             vs = fmt_ratio(r["tcp_vs_fault_free"]) + (f" [{ci['lo']:.3f}, {ci['hi']:.3f}]" if ci else "")
-            md.append(f"| {per} | {r['rounds']} | {tcp} | {vs} | {req} | {r['http_failed']:.0f} | {succ} | {rec} |")
+            pl = "–" if r["pings_sent"] is None else f"{r['pings_lost']:.0f} of {r['pings_sent']:.0f}"
+            le = "–" if r["link_events"] is None else f"{r['link_events']:.0f}"
+            md.append(f"| {per} | {r['rounds']} | {tcp} | {vs} | {req} | {r['http_failed']:.0f} | {succ} | {rec} | {pl} | {le} |")
     if report["warm_targets"]:
         md += ["", "## Warm restart targets (issue 17; recovery quantiles with a 95 % interval over the run's recoveries, throughput ratios with the interval paired by round)", "",
                "| what | value | target | verdict |", "|---|---|---|---|"]

@@ -42,7 +42,8 @@
 # faulted period twice, with warm restart (policy warm=1) and without (warm=0), the
 # order alternating from period to period; the whole sequence, fault-free run
 # included, NDRIVER_BENCH_AVAIL_REPS times (default 3), so that each faulted run has
-# a fault-free run of its own round to be compared with; raw lines
+# a fault-free run of its own round to be compared with; five pings a second and
+# `ip monitor link` beside every run (pings lost, ndeth0's link events); raw lines
 # "avail PERIOD METRIC VALUE ROUND" (warm, and the fault-free run) and
 # "avail-cold PERIOD METRIC VALUE ROUND" in bench-avail.txt.
 # NDRIVER_BENCH_MTU: the MTU of the interface under test in every variant (default
@@ -312,7 +313,7 @@ avail() {
 # avail_run PERIOD LEVEL ROUND: one availability run, a fault every PERIOD seconds
 # (0: none), recoveries warm where they can be (LEVEL warm) or always cold (cold).
 avail_run() {
-	local p=$1 level=$2 rnd=$3 tag=avail inj r0 out reqs non2xx sockerr
+	local p=$1 level=$2 rnd=$3 tag=avail inj r0 out reqs non2xx sockerr png mon tx rx
 	if [ "$level" = cold ]; then
 		tag=avail-cold
 		echo "warm=0" > "$NIC/policy"
@@ -320,6 +321,12 @@ avail_run() {
 		echo "warm=1" > "$NIC/policy"
 	fi
 	r0=$(nic_stat recoveries)
+	# Five pings a second and the link's events for the whole run: what a recovery costs
+	# a latency-bound flow beside the stream, and whether the link went down.
+	ping -i 0.2 -W 1 -q "$PEER" > "$R/avail-ping.txt" 2>&1 &
+	png=$!
+	ip monitor link > "$R/avail-link.txt" 2>&1 &
+	mon=$!
 	inj=
 	if [ "$p" != 0 ]; then
 		injector "$p" &
@@ -347,6 +354,20 @@ avail_run() {
 	[ -n "$inj" ] && { kill "$inj"; wait "$inj" 2>/dev/null; }
 	echo off > "$NIC/inject"
 	sleep 2
+	# ping prints its counts when interrupted.
+	kill -INT "$png" 2>/dev/null
+	wait "$png" 2>/dev/null
+	kill "$mon" 2>/dev/null
+	wait "$mon" 2>/dev/null
+	tx=$(sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) received.*/\1/p' "$R/avail-ping.txt")
+	rx=$(sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) received.*/\2/p' "$R/avail-ping.txt")
+	if [ -n "$tx" ] && [ -n "$rx" ]; then
+		echo "$tag $p pings_sent $tx $rnd" >> "$AVAILTXT"
+		echo "$tag $p pings_lost $((tx - rx)) $rnd" >> "$AVAILTXT"
+	else
+		note "availability run ($level) with a fault every ${p}s: no ping counts ($(tail -n 2 "$R/avail-ping.txt" | tr '\n' ' '))"
+	fi
+	echo "$tag $p link_events $(grep -c 'ndeth0' "$R/avail-link.txt") $rnd" >> "$AVAILTXT"
 	echo "$tag $p recoveries $(( $(nic_stat recoveries) - r0 )) $rnd" >> "$AVAILTXT"
 	echo "$tag $p secs $((ASECS * 2)) $rnd" >> "$AVAILTXT"
 	cat "$NIC/recoveries" >> "$R/bench-nic-recoveries.txt"
