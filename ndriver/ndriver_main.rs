@@ -22,7 +22,7 @@
 //!    `abi_blk`, `pt_regs`, `x86`, `detected`, `fault_class`, `inject_spec`,
 //!    `site_insn`, `site_raise`, `stats`, `names`, `ksym`, `pci_addr`, `pci_claim`,
 //!    `policy`, `timeout`, `race`, `esb`, `warm_spec`, `bottom_halves`,
-//!    `undo::action_list`, `wrappers::net`.
+//!    `recovery_queue`, `undo::action_list`, `wrappers::net`.
 //! 2. `trace`: the single-step tracer. The guard drives it (as it drives `esb`) and
 //!    passes in what it needs of the guard.
 //! 3. `guard`.
@@ -85,6 +85,8 @@ mod policy;
 mod pt_regs;
 #[path = "race.rs"]
 mod race;
+#[path = "recovery_queue.rs"]
+mod recovery_queue;
 #[path = "registry.rs"]
 mod registry;
 #[path = "site.rs"]
@@ -127,11 +129,13 @@ module! {
 }
 
 // Fields drop in order: files first, then the devices (which undo their instances),
-// then the i6300ESB (disarmed while the guard's NMI handler still takes its NMI), then
-// the guard runtime, and last what a trace recorded.
+// then the queue their recoveries ran on, then the i6300ESB (disarmed while the guard's
+// NMI handler still takes its NMI), then the guard runtime, and last what a trace
+// recorded.
 struct Ndriver {
     _debugfs: debugfs_root::Root,
     _devices: devices::Devices,
+    _recovery: recovery_queue::RecoveryQueue,
     _esb: esb::Esb,
     _guard: guard::Runtime,
     _trace: trace::Recorded,
@@ -149,6 +153,7 @@ impl kernel::Module for Ndriver {
         let esb = esb::Esb::new();
         // SAFETY: called once, before any device exists.
         unsafe { pci_claim::init() };
+        let recovery = recovery_queue::RecoveryQueue::new()?;
         let devices = devices::Devices::new(
             module_parameters::nics.value(),
             module_parameters::disks.value(),
@@ -158,6 +163,7 @@ impl kernel::Module for Ndriver {
         Ok(Ndriver {
             _debugfs: debugfs,
             _devices: devices,
+            _recovery: recovery,
             _esb: esb,
             _guard: guard,
             _trace: trace::Recorded,

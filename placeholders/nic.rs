@@ -410,8 +410,8 @@ impl Class for Nic {
         floor_ns: 200_000_000,
         ..Bounds::DEFAULT
     };
-    // The receive poll and the transmit queue are softirq work; `redirected` only
-    // queues (the dead instance's skbs) and wakes.
+    // The receive poll and the transmit queue are softirq work; `redirected` does not
+    // sleep.
     const SERVES_IN_SOFTIRQ: bool = true;
 
     fn config_entry(key: u32) -> usize {
@@ -590,8 +590,9 @@ impl Class for Nic {
         Ok(())
     }
 
-    /// Bottom halves off (`SERVES_IN_SOFTIRQ`): the stack's transmit queue runs, with
-    /// the skbs sent again here behind what it queued meanwhile, once the phase ends.
+    /// Bottom halves off (`SERVES_IN_SOFTIRQ`). The skbs sent again here go out at once
+    /// if the transmit queue is awake and idle; if it was stopped, they queue behind
+    /// what the stack queued meanwhile, which its softirq sends once the phase ends.
     fn redirected(dev: &NicDev) {
         let Some(nd) = dev.class.netdev() else {
             return;

@@ -295,9 +295,14 @@ injector() {
 # avail: TCP throughput and HTTP success with a fault every P seconds, P in PERIODS,
 # each faulted P with warm restart and without, AREPS rounds.
 avail() {
-	local p level levels n=0 rnd
+	local p level levels n rnd periods i
+	read -ra periods <<< "$PERIODS"
 	for rnd in $(seq 1 "$AREPS"); do
-		for p in $PERIODS; do
+		# The periods' order turns by one from round to round (the fault-free run
+		# included), and warm and cold swap from period to period and round to round.
+		n=$((rnd - 1))
+		for i in "${!periods[@]}"; do
+			p=${periods[$(((i + rnd - 1) % ${#periods[@]}))]}
 			levels="warm cold"
 			[ $((n % 2)) = 1 ] && levels="cold warm"
 			[ "$p" = 0 ] && levels=warm
@@ -321,12 +326,15 @@ avail_run() {
 		echo "warm=1" > "$NIC/policy"
 	fi
 	r0=$(nic_stat recoveries)
-	# Five pings a second and the link's events for the whole run: what a recovery costs
-	# a latency-bound flow beside the stream, and whether the link went down.
-	ping -i 0.2 -W 1 -q "$PEER" > "$R/avail-ping.txt" 2>&1 &
+	# Five pings a second and the link's events across the run: what a recovery costs
+	# a latency-bound flow beside the stream, and whether the link went down. As many
+	# pings as the two runs' seconds allow: ping ends by itself (waiting 2 s for the
+	# last answers) rather than being stopped with answers in flight.
+	busybox ping -q -i 0.2 -W 2 -c $((ASECS * 2 * 5)) "$PEER" > "$R/avail-ping.txt" 2>&1 &
 	png=$!
 	ip monitor link > "$R/avail-link.txt" 2>&1 &
 	mon=$!
+	sleep 0.5
 	inj=
 	if [ "$p" != 0 ]; then
 		injector "$p" &
@@ -354,20 +362,24 @@ avail_run() {
 	[ -n "$inj" ] && { kill "$inj"; wait "$inj" 2>/dev/null; }
 	echo off > "$NIC/inject"
 	sleep 2
-	# ping prints its counts when interrupted.
-	kill -INT "$png" 2>/dev/null
 	wait "$png" 2>/dev/null
-	kill "$mon" 2>/dev/null
-	wait "$mon" 2>/dev/null
-	tx=$(sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) received.*/\1/p' "$R/avail-ping.txt")
-	rx=$(sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) received.*/\2/p' "$R/avail-ping.txt")
+	# busybox: "N packets transmitted, M packets received"; iputils: "..., M received".
+	tx=$(sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) \(packets \)\{0,1\}received.*/\1/p' "$R/avail-ping.txt")
+	rx=$(sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) \(packets \)\{0,1\}received.*/\2/p' "$R/avail-ping.txt")
 	if [ -n "$tx" ] && [ -n "$rx" ]; then
 		echo "$tag $p pings_sent $tx $rnd" >> "$AVAILTXT"
 		echo "$tag $p pings_lost $((tx - rx)) $rnd" >> "$AVAILTXT"
 	else
 		note "availability run ($level) with a fault every ${p}s: no ping counts ($(tail -n 2 "$R/avail-ping.txt" | tr '\n' ' '))"
 	fi
-	echo "$tag $p link_events $(grep -c 'ndeth0' "$R/avail-link.txt") $rnd" >> "$AVAILTXT"
+	# Only a monitor that ran the whole time can say there was no event.
+	if kill -0 "$mon" 2>/dev/null; then
+		kill "$mon" 2>/dev/null
+		wait "$mon" 2>/dev/null
+		echo "$tag $p link_events $(grep -c 'ndeth0' "$R/avail-link.txt") $rnd" >> "$AVAILTXT"
+	else
+		note "availability run ($level) with a fault every ${p}s: ip monitor ended early ($(head -n 2 "$R/avail-link.txt" | tr '\n' ' '))"
+	fi
 	echo "$tag $p recoveries $(( $(nic_stat recoveries) - r0 )) $rnd" >> "$AVAILTXT"
 	echo "$tag $p secs $((ASECS * 2)) $rnd" >> "$AVAILTXT"
 	cat "$NIC/recoveries" >> "$R/bench-nic-recoveries.txt"

@@ -600,8 +600,8 @@ impl Skb {
         unsafe { raw::ndriver_skb_consume_any(p) }
     }
 
-    /// Sends it again through the stack (queueing discipline included); process
-    /// context. Gives up ownership.
+    /// Sends it again through the stack (queueing discipline included); task context,
+    /// bottom halves on or off, interrupts on. Gives up ownership.
     pub(crate) fn requeue(self) -> c_int {
         let p = self.into_raw();
         // SAFETY: `p` was a live skb this handle owned (type invariant), and the handle is

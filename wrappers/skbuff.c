@@ -72,7 +72,7 @@ void ndriver_skb_rx_deliver(struct net_device *nd, struct napi_struct *napi,
 		netif_rx(skb);
 }
 
-/* Sends an skb again through the stack (process context). */
+/* Sends an skb again through the stack (task context, bottom halves on or off). */
 int ndriver_skb_requeue(struct sk_buff *skb)
 {
 	return dev_queue_xmit(skb);

@@ -158,9 +158,10 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
 
     /// Whether the class's service runs in softirqs (a NIC's receive poll and the stack's
     /// transmit queue). Then [`Class::redirected`] runs with bottom halves off and must
-    /// not sleep: the service it and the unmasked lines start runs when the phase has
-    /// ended, as the new instance's work, not inside the phase (or in a `ksoftirqd`
-    /// that preempts it).
+    /// not sleep: the softirq work it and the unmasked lines raise runs when the phase
+    /// has ended, as the new instance's work, timed apart as `backlog` (not inside the
+    /// phase, nor in a `ksoftirqd` that preempts it). What `redirected` itself sends
+    /// (an idle, awake transmit queue sends at once) stays in the phase.
     const SERVES_IN_SOFTIRQ: bool = false;
 
     /// A new instance serves the device now (after a recovery, swap or first bind).

@@ -14,6 +14,7 @@ use crate::bottom_halves::BottomHalvesOff;
 use crate::detected::Detected;
 use crate::instance::{InstanceState, ServedDevice};
 use crate::policy::Decision;
+use crate::recovery_queue;
 use crate::registry;
 use crate::stats::{Cause, Level, Phases, Record};
 use crate::wrappers::callouts_device;
@@ -22,7 +23,7 @@ use kernel::impl_has_work;
 use kernel::prelude::*;
 use kernel::sync::{Arc, ArcBorrow};
 use kernel::time::Delta;
-use kernel::workqueue::{self, WorkItem};
+use kernel::workqueue::WorkItem;
 
 /// Attempts per request before it fails back to the caller (each failed attempt is
 /// followed by a recovery, so this bounds work, not correctness).
@@ -248,14 +249,21 @@ impl<C: Class> Device<C> {
     pub(super) fn redirect(&self, ctl: &Ctl, p: &mut Phases) {
         let t = now_ns();
         // Softirqs raised from here on (the poll an unmasked line schedules, the woken
-        // transmit queue) run when this ends: service by the new instance.
-        let _bh_off = C::SERVES_IN_SOFTIRQ.then(BottomHalvesOff::new);
+        // transmit queue) run when this ends: the new instance's service, timed apart
+        // (`backlog`).
+        let bh_off = C::SERVES_IN_SOFTIRQ.then(|| {
+            // SAFETY: task context (every caller holds the `ctl` mutex); the class's
+            // `redirected` does not sleep (`SERVES_IN_SOFTIRQ`'s contract), and the
+            // irq-off scope below ends before this value is dropped.
+            unsafe { BottomHalvesOff::new() }
+        });
         self.running.store(true, Ordering::Release);
         let unmasked = {
             // Local interrupts off across the unmask: an interrupt pending on a line
             // (a NIC's frames that arrived meanwhile) is taken when they come back on,
-            // with the work it starts here (the receive poll), which is the new instance
-            // serving, not the recovery: left out of the phase.
+            // which is the new instance serving, not the recovery: left out of the
+            // phase (with bottom halves on, the receive poll it schedules runs there
+            // too).
             let _irqs_off = kernel::interrupt::local_interrupt_disable();
             if let Some(inst) = ctl.instance.as_ref() {
                 // Lines masked while the instance was starting can interrupt it now.
@@ -265,9 +273,14 @@ impl<C: Class> Device<C> {
         };
         let t2 = now_ns();
         C::redirected(self);
+        let end = now_ns();
         p.redirect = unmasked
             .saturating_sub(t)
-            .saturating_add(now_ns().saturating_sub(t2));
+            .saturating_add(end.saturating_sub(t2));
+        if bh_off.is_some() {
+            drop(bh_off);
+            p.backlog = now_ns().saturating_sub(end);
+        }
     }
 
     /// A call admitted by `a`, with no waiting caller (an interrupt, timer, work item,
@@ -296,10 +309,8 @@ impl<C: Class> Device<C> {
         // SAFETY: every `Device` is created in an `Arc` (`devices.rs`) that lives until
         // `shutdown` flushed `recovery_work`; `self` is its data.
         let this = unsafe { ArcBorrow::<Device<C>>::from_raw(self) };
-        // Already queued: that run takes this failure too. On the high-priority pool
-        // (nice -20 workers, on this CPU): a recovery under load competes with the
-        // traffic it restores, and a normal worker waits behind it for whole time slices.
-        let _ = workqueue::system_highpri().enqueue::<_, 0>(Arc::<Device<C>>::from(this));
+        // Already queued: that run takes this failure too.
+        let _ = recovery_queue::queue().enqueue::<_, 0>(Arc::<Device<C>>::from(this));
     }
 
     /// Recovers from a pending failure of an asynchronous entry point, if any.
