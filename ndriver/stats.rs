@@ -77,10 +77,11 @@ pub(crate) struct Phases {
     pub(crate) redirect: u64,
     /// Re-issuing the failed request on the new instance.
     pub(crate) reissue: u64,
-    /// Not a phase, not in the total: the softirq work the redirect released when it
-    /// turned bottom halves back on (a NIC's receive poll and transmit queue, run by the
-    /// new instance, which already serves), timed so that what the phases leave out is
-    /// still seen. 0 for classes that redirect with bottom halves on.
+    /// Not a phase, not in the total: the softirq time on the recovering CPU when the
+    /// redirect turned bottom halves back on, whatever raised it (mostly a NIC's
+    /// transmit queue and receive poll, run by the new instance, which already serves),
+    /// timed so that what the phases leave out is still seen. 0 for classes that
+    /// redirect with bottom halves on.
     pub(crate) backlog: u64,
 }
 

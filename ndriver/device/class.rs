@@ -158,10 +158,11 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
 
     /// Whether the class's service runs in softirqs (a NIC's receive poll and the stack's
     /// transmit queue). Then [`Class::redirected`] runs with bottom halves off and must
-    /// not sleep: the softirq work it and the unmasked lines raise runs when the phase
-    /// has ended, as the new instance's work, timed apart as `backlog` (not inside the
-    /// phase, nor in a `ksoftirqd` that preempts it). What `redirected` itself sends
-    /// (an idle, awake transmit queue sends at once) stays in the phase.
+    /// not sleep: the softirq work it and the unmasked lines raise on this CPU runs when
+    /// the phase has ended, as the new instance's work, timed apart as `backlog` (not
+    /// inside the phase, nor in a `ksoftirqd` that preempts it); a line's interrupt
+    /// taken on another CPU runs its work there meanwhile. What `redirected` itself
+    /// sends (an idle, awake transmit queue sends at once) stays in the phase.
     const SERVES_IN_SOFTIRQ: bool = false;
 
     /// A new instance serves the device now (after a recovery, swap or first bind).

@@ -37,6 +37,7 @@ impl<C: Class> WorkItem for Device<C> {
     type Pointer = Arc<Device<C>>;
 
     fn run(this: Arc<Device<C>>) {
+        let _noio = recovery_queue::NoIo::new();
         this.recover_pending();
     }
 }
@@ -248,9 +249,9 @@ impl<C: Class> Device<C> {
 
     pub(super) fn redirect(&self, ctl: &Ctl, p: &mut Phases) {
         let t = now_ns();
-        // Softirqs raised from here on (the poll an unmasked line schedules, the woken
-        // transmit queue) run when this ends: the new instance's service, timed apart
-        // (`backlog`).
+        // Softirqs raised on this CPU from here on (the woken transmit queue, the poll of
+        // an unmasked line whose interrupt comes here) run when this ends: the new
+        // instance's service, timed apart (`backlog`).
         let bh_off = C::SERVES_IN_SOFTIRQ.then(|| {
             // SAFETY: task context (every caller holds the `ctl` mutex); the class's
             // `redirected` does not sleep (`SERVES_IN_SOFTIRQ`'s contract), and the
@@ -310,7 +311,7 @@ impl<C: Class> Device<C> {
         // `shutdown` flushed `recovery_work`; `self` is its data.
         let this = unsafe { ArcBorrow::<Device<C>>::from_raw(self) };
         // Already queued: that run takes this failure too.
-        let _ = recovery_queue::queue().enqueue::<_, 0>(Arc::<Device<C>>::from(this));
+        let _ = recovery_queue::enqueue(Arc::<Device<C>>::from(this));
     }
 
     /// Recovers from a pending failure of an asynchronous entry point, if any.
