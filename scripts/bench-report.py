@@ -91,15 +91,21 @@ PUBLISHED_RECOVERY = [("nDriver, total", 468.71), ("MINIX 3, Ethernet driver (me
 LEVEL_QUANTILES = [("p10", 0.10), ("p50", 0.50), ("p90", 0.90), ("p99", 0.99)]
 
 
+def level_totals(recs, level):
+    """The total times of the recoveries at `level` after a failure among `recs` (no
+    swaps or rejuvenations; a record without a level is cold)."""
+    return [r["total_ns"] for r in recs if r.get("level", "cold") == level
+            and r["cause"].split()[0] not in ("swap", "rejuvenation")
+            and isinstance(r.get("total_ns"), int)]
+
+
 def by_level(sets):
     """[(device, level, totals in ns)] for the recoveries after faults of each
     (device, records) in `sets`, one entry per level seen, hot first."""
     out = []
     for dev, recs in sets:
         for level in ("hot", "warm", "cold"):
-            v = [r["total_ns"] for r in recs if r.get("level", "cold") == level
-                 and r["cause"].split()[0] not in ("swap", "rejuvenation")
-                 and isinstance(r.get("total_ns"), int)]
+            v = level_totals(recs, level)
             if v:
                 out.append((dev, level, v))
     return out
@@ -342,12 +348,6 @@ def quantile_ci(values, q, z=1.96):
     return (v[lo - 1] if lo >= 1 else None, v[hi - 1] if hi <= n else None)
 
 
-def warm_totals(recs):
-    """The total times of the warm recoveries after a failure among `recs`."""
-    return [r["total_ns"] for r in recs if r.get("level") == "warm"
-            and r["cause"] not in ("swap", "rejuvenation") and isinstance(r.get("total_ns"), int)]
-
-
 def quantile_target(values, q, target, what):
     """A target row (what, value, target, verdict) for quantile `q` of `values` (ns) at
     most `target`, judged from its 95 % interval: "met" when the interval lies below the
@@ -373,7 +373,7 @@ def warm_targets(nic_recs, avail):
     quantiles are judged from their 95 % interval over the run's recoveries
     (`quantile_target`); the throughput ratios from the interval of the ratio paired by
     round (`avail_results`), "undecided" with one round."""
-    warm = warm_totals(nic_recs)
+    warm = level_totals(nic_recs, "warm")
     rows = [quantile_target(warm, q, target, f"ndeth0 warm recovery total, {name}")
             for name, q, target in (("p50", 0.5, WARM_P50_NS), ("p99", 0.99, WARM_P99_NS))]
     rows = [r for r in rows if r is not None]
@@ -414,7 +414,7 @@ def warm_targets(nic_recs, avail):
 
 def blk_warm_targets(blk_recs):
     """Issue 17's block target: ndblk0's warm recovery p50 (`quantile_target`)."""
-    row = quantile_target(warm_totals(blk_recs), 0.5, WARM_P50_NS,
+    row = quantile_target(level_totals(blk_recs, "warm"), 0.5, WARM_P50_NS,
                           "ndblk0 warm recovery total under fio, p50")
     return [row] if row else []
 
@@ -904,25 +904,26 @@ def main():
             md += ["", f"µs at the guest's TSC rate, {mhz:.1f} MHz (its kernel log); emulated time, not native."]
     md += recovery_table(report["recovery_ns"], causes,
                          f"Recovery time by phase, µs ({len(faults)} recoveries of testdev0, `all` = after faults)")
-    for level in ("warm", "cold"):
-        recs_l = [r for r in blk_recs if r.get("level", "cold") == level]
-        if recs_l:
+    # (records, the title's words before and after the count, whether the class
+    # redirects with bottom halves off and so has a backlog to show)
+    by_device = [
+        (blk_recs, "ndblk0 under fio verify", ", vblk-a; scripts/guest-bench-blk.sh", False),
+        (nic_recs, "ndeth0 under traffic", " in the availability runs, guarded e1000-napi", True),
+    ]
+    for dev_recs, what, where, has_backlog in by_device:
+        for level in ("warm", "cold"):
+            recs_l = [r for r in dev_recs if r.get("level", "cold") == level]
+            if not recs_l:
+                continue
             faults_l, causes_l = split_causes(recs_l)
             md += recovery_table(recovery_dists(recs_l), causes_l,
-                                 f"Recovery time of ndblk0 under fio verify, {level} restarts, µs "
-                                 f"({len(faults_l)} recoveries, vblk-a; scripts/guest-bench-blk.sh)")
-    for level in ("warm", "cold"):
-        recs_l = [r for r in nic_recs if r.get("level", "cold") == level]
-        if recs_l:
-            faults_l, causes_l = split_causes(recs_l)
-            md += recovery_table(recovery_dists(recs_l), causes_l,
-                                 f"Recovery time of ndeth0 under traffic, {level} restarts, µs "
-                                 f"({len(faults_l)} recoveries in the availability runs, guarded "
-                                 "e1000-napi)")
+                                 f"Recovery time of {what}, {level} restarts, µs "
+                                 f"({len(faults_l)} recoveries{where})")
             backlog = [r["backlog_ns"] for r in faults_l if isinstance(r.get("backlog_ns"), int)]
-            if backlog:
-                md += ["", "Not in the total: the softirq work the redirect released (the new instance's "
-                       "receive poll and transmit queue, run when bottom halves came back on), "
+            if has_backlog and backlog:
+                md += ["", "Not in the total: the softirq time on the recovering CPU when the redirect "
+                       "turned bottom halves back on (mostly the new instance's transmit queue and "
+                       "receive poll), "
                        f"median {statistics.median(backlog) / 1000:.1f} µs, p90 "
                        f"{quantile(backlog, 0.9) / 1000:.1f} µs, max {max(backlog) / 1000:.1f} µs."]
     levels = by_level([("testdev0", recs), ("ndeth0", nic_recs), ("ndblk0", blk_recs)])
