@@ -364,8 +364,7 @@ avail_run() {
 	sleep 2
 	wait "$png" 2>/dev/null
 	# busybox: "N packets transmitted, M packets received"; iputils: "..., M received".
-	tx=$(sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) \(packets \)\{0,1\}received.*/\1/p' "$R/avail-ping.txt")
-	rx=$(sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) \(packets \)\{0,1\}received.*/\2/p' "$R/avail-ping.txt")
+	read -r tx rx < <(sed -n 's/^\([0-9]*\) packets transmitted, \([0-9]*\) \(packets \)\{0,1\}received.*/\1 \2/p' "$R/avail-ping.txt")
 	if [ -n "$tx" ] && [ -n "$rx" ]; then
 		echo "$tag $p pings_sent $tx $rnd" >> "$AVAILTXT"
 		echo "$tag $p pings_lost $((tx - rx)) $rnd" >> "$AVAILTXT"
