@@ -592,8 +592,15 @@ def verdict_ci(ci, target):
     return "undecided"
 
 
+# The injected modes of scripts/guest-bench-indep.sh, each paired with the quiet run of
+# its round: the faults it raises in the neighbour.
+INDEP_MODES = {"faulted": "panic, null, div0, spin in turn",
+               "failstop": "panic, null, div0 in turn (no hang)"}
+
+
 def indep_results(path):
-    """bench-indep.txt: per class, the paired quiet/faulted runs and their ratio."""
+    """bench-indep.txt: per class and injected mode, the runs paired with the quiet run
+    of their round and the ratio."""
     if not path.exists():
         return {}
     runs = {}
@@ -605,25 +612,32 @@ def indep_results(path):
         runs.setdefault(cls, {}).setdefault(rnd, {})[mode] = (float(val), unit, int(nb), int(me))
     out = {}
     for cls, rounds in runs.items():
-        # A pair counts when its quiet run saw no neighbour recovery and its faulted
-        # run at least one.
-        both = [r for r in rounds.values() if "quiet" in r and "faulted" in r]
-        dropped = [r for r in both if r["quiet"][2] != 0 or r["faulted"][2] == 0]
-        both = [r for r in both if r not in dropped]
         quiet = [r["quiet"][0] for r in rounds.values() if "quiet" in r]
-        faulted = [r["faulted"][0] for r in rounds.values() if "faulted" in r]
-        ci = paired_ratio([(r["quiet"][0], r["faulted"][0]) for r in both])
         unit = next(iter(next(iter(rounds.values())).values()))[1].replace("10^6bits/s", "Mbit/s")
+        modes = {}
+        for mode in INDEP_MODES:
+            runs_m = [r[mode] for r in rounds.values() if mode in r]
+            if not runs_m:
+                continue
+            # A pair counts when its quiet run saw no neighbour recovery and its
+            # injected run at least one.
+            both = [r for r in rounds.values() if "quiet" in r and mode in r]
+            dropped = [r for r in both if r["quiet"][2] != 0 or r[mode][2] == 0]
+            both = [r for r in both if r not in dropped]
+            ci = paired_ratio([(r["quiet"][0], r[mode][0]) for r in both])
+            modes[mode] = {
+                "rounds": len(both), "rounds_dropped": len(dropped),
+                "median": statistics.median(m[0] for m in runs_m),
+                "neighbour_recoveries_per_run": statistics.median(m[2] for m in runs_m),
+                "over_quiet": ci,
+                "verdict": verdict_ci(ci, TARGET_INDEP),
+            }
         out[cls] = {
-            "unit": unit, "rounds": len(both), "rounds_dropped": len(dropped),
+            "unit": unit,
             "quiet_median": statistics.median(quiet) if quiet else None,
-            "faulted_median": statistics.median(faulted) if faulted else None,
             "quiet_spread_max_over_min": round(max(quiet) / min(quiet), 3) if quiet and min(quiet) > 0 else None,
-            "neighbour_recoveries_per_faulted_run": statistics.median(
-                [r["faulted"][2] for r in rounds.values() if "faulted" in r]) if faulted else None,
             "measured_device_recoveries": sum(m[3] for r in rounds.values() for m in r.values()),
-            "faulted_over_quiet": ci,
-            "verdict": verdict_ci(ci, TARGET_INDEP),
+            "modes": modes,
         }
     return out
 
@@ -633,27 +647,29 @@ def indep_table(indep):
         return []
     md = ["", "## One device's recoveries, seen from another (two NICs, two disks)", "",
           "The measured device runs while its neighbour of the same class carries light traffic;",
-          "in the *faulted* runs a real fault is raised in the neighbour's data path every",
-          "`NDRIVER_BENCH_INDEP_PERIOD_MS` (panic, null, div0, spin in turn), so it recovers again",
-          "and again. Rounds pair a quiet and a faulted run (order alternating); the ratio is the",
-          "geometric mean of faulted/quiet over the rounds with its 95 % t interval, judged",
+          "in the injected runs a real fault is raised in the neighbour's data path every",
+          "`NDRIVER_BENCH_INDEP_PERIOD_MS`, so it recovers again and again: *faulted* panic, null,",
+          "div0 and spin in turn, *failstop* the same without spin (a hang holds its CPU until the",
+          "neighbour's deadline). Each round has one run per mode (the order turning); the ratio is",
+          "the geometric mean of injected/quiet over the rounds with its 95 % t interval, judged",
           f"against ≥ {TARGET_INDEP:.2f} from the interval (scripts/guest-bench-indep.sh).", "",
-          "| measured | test | faulted neighbour | rounds | quiet median | faulted median "
-          "| quiet spread | neighbour recoveries / run | measured recoveries | faulted/quiet [95 % CI] | verdict |",
-          "|---|---|---|---|---|---|---|---|---|---|---|"]
+          "| measured | test | faulted neighbour | mode | rounds | quiet median | injected median "
+          "| quiet spread | neighbour recoveries / run | measured recoveries | injected/quiet [95 % CI] | verdict |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for cls, r in indep.items():
         dev, test, nb = INDEP_WHAT.get(cls, (cls, "?", "?"))
-        ci = r["faulted_over_quiet"]
-        cis = "–" if ci is None else f"{ci['ratio']:.3f} [{ci['lo']:.3f}, {ci['hi']:.3f}]"
         q = "–" if r["quiet_median"] is None else f"{r['quiet_median']:.1f} {r['unit']}"
-        fm = "–" if r["faulted_median"] is None else f"{r['faulted_median']:.1f} {r['unit']}"
         sp = "–" if r["quiet_spread_max_over_min"] is None else f"{r['quiet_spread_max_over_min']:.2f}"
-        nr = "–" if r["neighbour_recoveries_per_faulted_run"] is None else f"{r['neighbour_recoveries_per_faulted_run']:.0f}"
-        rounds = f"{r['rounds']}" + (f" ({r['rounds_dropped']} dropped)" if r["rounds_dropped"] else "")
-        md.append(f"| {dev} | {test} | {nb} | {rounds} | {q} | {fm} | {sp} | {nr} "
-                  f"| {r['measured_device_recoveries']} | {cis} | {r['verdict']} |")
+        for mode, m in r["modes"].items():
+            ci = m["over_quiet"]
+            cis = "–" if ci is None else f"{ci['ratio']:.3f} [{ci['lo']:.3f}, {ci['hi']:.3f}]"
+            rounds = f"{m['rounds']}" + (f" ({m['rounds_dropped']} dropped)" if m["rounds_dropped"] else "")
+            md.append(f"| {dev} | {test} | {nb} | {mode} | {rounds} | {q} | {m['median']:.1f} {r['unit']} "
+                      f"| {sp} | {m['neighbour_recoveries_per_run']:.0f} "
+                      f"| {r['measured_device_recoveries']} | {cis} | {m['verdict']} |")
     md += ["", "*quiet spread*: max/min of the quiet runs, the spread of identical runs. A round is",
-           "dropped when its quiet run saw the neighbour recover or its faulted run did not."]
+           "dropped from a mode's pairs when its quiet run saw the neighbour recover or its injected",
+           "run did not. *measured recoveries*: the measured device's, over all its runs."]
     return md
 
 

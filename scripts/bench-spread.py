@@ -6,12 +6,12 @@ configuration, and what it lets a paired comparison judge.
 Usage: bench-spread.py [--json FILE] [--width PCT] [--n N,N,...] RESULTS_DIR...
 
 For every test and variant (the C-versus-Rust runs of bench-nic.txt / bench-blk.txt,
-Apache, the independence runs of bench-indep.txt with quiet and faulted as variants,
+Apache, the independence runs of bench-indep.txt with their modes (quiet, faulted, failstop) as variants,
 and the guard's cost per call in bench-guard.txt with direct and guarded): the
 coefficient of variation (CV) and max/min of the runs within a boot, pooled over the
 boots, and the CV of the boots' geometric means (between boots). For every pair of
 variants measured in the same rounds (guarded/unguarded, guarded/C, unguarded/C,
-faulted/quiet, guarded/direct, guarded/base with NDRIVER_BENCH_BASE): the standard
+faulted/quiet, failstop/quiet, guarded/direct, guarded/base with NDRIVER_BENCH_BASE): the standard
 deviation of the per-round log ratio (within a boot, pooled), the ratio of each boot,
 and from that the half-width of the 95 % interval of the geometric-mean ratio for n
 rounds, the smallest true difference n rounds detect at 95 % with 80 % power (MDD),
@@ -38,7 +38,7 @@ _spec.loader.exec_module(br)
 
 # (denominator, numerator) of the ratios reported when both variants are there.
 PAIRS = [("unguarded", "guarded"), ("c", "guarded"), ("c", "unguarded"), ("c_nooffload", "unguarded"),
-         ("quiet", "faulted"), ("direct", "guarded"), ("base", "guarded")]
+         ("quiet", "faulted"), ("quiet", "failstop"), ("direct", "guarded"), ("base", "guarded")]
 # Keys of bench-config.txt that may differ between runs of one configuration.
 FREE_KEYS = {"commit", "host_loadavg"}
 

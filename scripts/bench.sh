@@ -89,7 +89,7 @@ fi
 
 # The guest's time limit (at least the 2700 s it always had): 15 min for boot, guard,
 # recovery campaign and availability runs, about 60 tests of IO_SECS plus start-up per
-# round of the C-versus-Rust comparisons, 4 runs per round of the independence runs;
+# round of the C-versus-Rust comparisons, 6 runs per round of the independence runs;
 # under -icount guest time may run slower than the host's, so twice that.
 # The availability runs: AVAIL_REPS rounds of (at most) seven runs of TCP and HTTP.
 avail_secs=${NDRIVER_BENCH_AVAIL_SECS:-20}
@@ -97,7 +97,7 @@ avail_reps=${NDRIVER_BENCH_AVAIL_REPS:-3}
 for v in avail_secs avail_reps; do
 	case ${!v} in '' | *[!0-9]*) die "NDRIVER_BENCH_${v^^} must be a number, not '${!v}'" ;; esac
 done
-timeout=$((900 + io_reps * 60 * (io_secs + 4) + indep_rounds * 4 * (indep_secs + 3)))
+timeout=$((900 + io_reps * 60 * (io_secs + 4) + indep_rounds * 6 * (indep_secs + 3)))
 timeout=$((timeout + avail_reps * 7 * (2 * avail_secs + 5)))
 # The base variant: about 17 more tests per round, the guard and the campaign again.
 [ -z "$base_sha" ] || timeout=$((timeout + 120 + io_reps * 20 * (io_secs + 4)))

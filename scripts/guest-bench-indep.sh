@@ -7,16 +7,25 @@
 # module serves both devices). The measured devices are ndeth1 (netperf TCP_STREAM,
 # 16 KiB messages, to the host side of the second tap, 10.99.1.1) and ndblk1 (fio 4 KiB
 # random reads at queue depth 8 on the raw disk). Their neighbours carry light traffic
-# in every run (ndeth0 a ping every 50 ms to 10.99.0.1, ndblk0 a read loop); in the
-# "faulted" runs a real fault is also injected into the neighbour every
-# NDRIVER_BENCH_INDEP_PERIOD_MS (default 800) ms, in its data path (start_xmit,
-# queue_rq), the classes panic, null, div0 and spin in turn, so that it recovers
-# again and again while the measured device runs. "quiet" runs inject nothing.
+# in every run (ndeth0 a ping every 50 ms to 10.99.0.1, ndblk0 a read loop). Three
+# modes:
 #
-# NDRIVER_BENCH_INDEP_ROUNDS (default 6) rounds of one quiet and one faulted run of
-# NDRIVER_BENCH_INDEP_SECS (default 8) s each per class, the order alternating from
-# round to round (quiet first in odd rounds), so that drift over the boot hits both
-# modes alike; bench-report.py pairs the runs of a round. Raw lines in
+#   quiet     nothing injected;
+#   faulted   a real fault injected into the neighbour every
+#             NDRIVER_BENCH_INDEP_PERIOD_MS (default 800) ms, in its data path
+#             (start_xmit, queue_rq), the classes panic, null, div0 and spin in turn,
+#             so that it recovers again and again while the measured device runs;
+#   failstop  the same without spin: panic, null and div0 in turn.
+#
+# A hang holds its CPU until the neighbour's deadline (200 ms here), with bottom
+# halves off in start_xmit, so softirq work queued on that CPU for the measured
+# device waits too; failstop against faulted tells that cost from the recoveries'.
+#
+# NDRIVER_BENCH_INDEP_ROUNDS (default 6) rounds of one run per mode of
+# NDRIVER_BENCH_INDEP_SECS (default 8) s each per class, the order of the modes
+# turning from round to round (each mode first, second and last equally often over
+# three rounds), so that drift over the boot hits every mode alike; bench-report.py
+# pairs each injected run with the quiet run of its round. Raw lines in
 # bench-indep.txt:
 #
 #   indep CLASS MODE ROUND VALUE UNIT NEIGHBOUR_RECOVERIES MEASURED_RECOVERIES
@@ -85,12 +94,16 @@ note "nic0 ${NICS[0]}, nic1 ${NICS[1]}, ndblk0 $DISK0, ndblk1 $DISK1: serving"
 
 rec() { stat_in "$DBG/$1/stats" recoveries; }
 
-# injector DEVICE ENTRY: a fault into DEVICE's ENTRY every PERIOD_MS until killed.
+# injector DEVICE ENTRY MODE: a fault into DEVICE's ENTRY every PERIOD_MS until
+# killed, of the classes MODE names.
 injector() {
-	local dev=$1 entry=$2 k=0
-	local classes=(panic null div0 spin)
+	local dev=$1 entry=$2 k=0 classes
+	case $3 in
+	faulted) classes=(panic null div0 spin) ;;
+	failstop) classes=(panic null div0) ;;
+	esac
 	while :; do
-		echo "class=${classes[k % 4]} entry=$entry" > "$DBG/$dev/inject" 2>/dev/null
+		echo "class=${classes[k % ${#classes[@]}]} entry=$entry" > "$DBG/$dev/inject" 2>/dev/null
 		k=$((k + 1))
 		sleep "$(printf '%d.%03d' $((PERIOD_MS / 1000)) $((PERIOD_MS % 1000)))"
 	done
@@ -142,10 +155,10 @@ run() {
 	r0=$(rec $nb) m0=$(rec $me)
 	background "$class" &
 	bg=$!
-	if [ "$mode" = faulted ]; then
+	if [ "$mode" != quiet ]; then
 		case $class in
-		nic) injector nic0 start_xmit & ;;
-		blk) injector ndblk0 queue_rq & ;;
+		nic) injector nic0 start_xmit "$mode" & ;;
+		blk) injector ndblk0 queue_rq "$mode" & ;;
 		esac
 		inj=$!
 	fi
@@ -184,15 +197,13 @@ settle() {
 	note "$1 did not settle after its run"
 }
 
+MODES=(quiet faulted failstop)
 for class in nic blk; do
 	for ((round = 1; round <= ROUNDS; round++)); do
-		if ((round % 2)); then
-			run $class quiet $round
-			run $class faulted $round
-		else
-			run $class faulted $round
-			run $class quiet $round
-		fi
+		# Round r starts at mode (r - 1) mod 3: a Latin square over three rounds.
+		for ((k = 0; k < ${#MODES[@]}; k++)); do
+			run $class "${MODES[(round - 1 + k) % ${#MODES[@]}]}" $round
+		done
 	done
 done
 for d in nic0 nic1 ndblk0 ndblk1; do
