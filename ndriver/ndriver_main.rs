@@ -95,6 +95,8 @@ mod site;
 mod site_insn;
 #[path = "site_raise.rs"]
 mod site_raise;
+#[path = "slowest_step.rs"]
+mod slowest_step;
 #[path = "stats.rs"]
 mod stats;
 #[path = "timeout.rs"]

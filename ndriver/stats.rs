@@ -4,6 +4,7 @@
 
 use crate::detected::{Detected, NR_DETECTED};
 use crate::fault_class::NR_CLASSES;
+use crate::slowest_step::SlowestStep;
 use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -83,16 +84,20 @@ pub(crate) struct Phases {
     /// timed so that what the phases leave out is still seen. 0 for classes that
     /// redirect with bottom halves on.
     pub(crate) backlog: u64,
+    /// Not a phase: the longest single step of the undo and instantiate phases (an
+    /// undo action, the class's hooks, the new instance's `probe` or `adopt` call, ...),
+    /// where a slow recovery's time went.
+    pub(crate) slowest: SlowestStep,
 }
 
 /// The phases as `recoveries` and `reports` write them: `contain_ns=N ... total_ns=N
-/// backlog_ns=N`.
+/// backlog_ns=N slowest=STEP:N`.
 impl fmt::Display for Phases {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "contain_ns={} quiesce_ns={} undo_ns={} instantiate_ns={} reconfigure_ns={} \
-             redirect_ns={} reissue_ns={} total_ns={} backlog_ns={}",
+             redirect_ns={} reissue_ns={} total_ns={} backlog_ns={} slowest={}",
             self.contain,
             self.quiesce,
             self.undo,
@@ -101,7 +106,8 @@ impl fmt::Display for Phases {
             self.redirect,
             self.reissue,
             self.total(),
-            self.backlog
+            self.backlog,
+            self.slowest
         )
     }
 }

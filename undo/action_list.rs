@@ -10,6 +10,7 @@
 //! resource is released before the ones it was built on. The faulty instance's own
 //! cleanup code never runs.
 
+use crate::slowest_step::SlowestStep;
 use kernel::prelude::*;
 
 /// Gives one resource back. `a` is what the callout recorded. Runs
@@ -59,6 +60,21 @@ impl Kind {
         Kind::Work,
         Kind::Reset,
     ];
+
+    /// The step its undo is timed as ([`SlowestStep`]).
+    pub(crate) fn undo_step(self) -> &'static str {
+        match self {
+            Kind::Memory => "undo_memory",
+            Kind::PciEnable => "undo_pci_enable",
+            Kind::Iomap => "undo_iomap",
+            Kind::Irq => "undo_irq",
+            Kind::DmaCoherent => "undo_dma_coherent",
+            Kind::DmaMapping => "undo_dma_mapping",
+            Kind::Timer => "undo_timer",
+            Kind::Work => "undo_work",
+            Kind::Reset => "undo_reset",
+        }
+    }
 
     /// The name `status` uses.
     pub(crate) fn name(self) -> &'static str {
@@ -414,10 +430,12 @@ impl ActionList {
     /// flight): nothing else may go back before it, whatever order the instance took
     /// things in (an adopter takes its reset record back when it gets to it).
     ///
+    /// Each is timed as a step of `step`.
+    ///
     /// # Safety
     ///
     /// The instance that recorded the actions must never run again.
-    pub(crate) unsafe fn undo_resets(&mut self) -> usize {
+    unsafe fn undo_resets(&mut self, step: &mut SlowestStep) -> usize {
         let mut n = 0;
         while let Some(i) = self.actions.iter().rposition(|a| a.kind == Kind::Reset) {
             let Ok(a) = self.actions.remove(i) else {
@@ -427,7 +445,7 @@ impl ActionList {
             // SAFETY: removed, so undone once; the caller guarantees the instance no
             // longer runs. The mapping it writes through is still held (a reset
             // depends on it, and resets go first).
-            unsafe { (a.undo)(&a) };
+            step.time(a.kind.undo_step(), || unsafe { (a.undo)(&a) });
             n += 1;
         }
         n
@@ -441,14 +459,25 @@ impl ActionList {
     /// The instance that recorded the actions must never run again.
     pub(crate) unsafe fn undo_all(&mut self) -> usize {
         // SAFETY: per this function's contract.
-        let resets = unsafe { self.undo_resets() };
+        unsafe { self.undo_all_timed(&mut SlowestStep::default()) }
+    }
+
+    /// [`ActionList::undo_all`], each action timed as a step of `step` (named for its
+    /// kind, [`Kind::undo_step`]).
+    ///
+    /// # Safety
+    ///
+    /// The instance that recorded the actions must never run again.
+    pub(crate) unsafe fn undo_all_timed(&mut self, step: &mut SlowestStep) -> usize {
+        // SAFETY: per this function's contract.
+        let resets = unsafe { self.undo_resets(step) };
         let n = self.actions.len();
         self.changes = self.changes.wrapping_add(n as u64);
         let n = n + resets;
         while let Some(a) = self.actions.pop() {
             // SAFETY: each action is popped, so undone once; the caller guarantees the
             // instance no longer runs.
-            unsafe { (a.undo)(&a) };
+            step.time(a.kind.undo_step(), || unsafe { (a.undo)(&a) });
         }
         n
     }

@@ -16,6 +16,7 @@ use crate::instance::{InstanceState, ServedDevice};
 use crate::policy::Decision;
 use crate::recovery_queue;
 use crate::registry;
+use crate::slowest_step::SlowestStep;
 use crate::stats::{Cause, Level, Phases, Record};
 use crate::wrappers::callouts_device;
 use core::sync::atomic::Ordering;
@@ -59,37 +60,47 @@ impl<C: Class> Device<C> {
             return self.drop_kept();
         };
         let kinds = Self::held_kinds(&inst.undo.lock());
-        let kept = warm.and_then(|lent| self.split_kept(&inst, lent));
+        let kept = warm.and_then(|lent| {
+            ctl.steps
+                .time("split_kept", || self.split_kept(&inst, lent))
+        });
         if kept.is_none() {
             // Stop the device's DMA before any of the instance's memory goes back: a
             // dead instance leaves its device running, and a receive ring freed under a
             // device that still writes it corrupts whatever reuses the pages.
-            self.stop_dma();
+            ctl.steps.time("stop_dma", || self.stop_dma());
         }
         self.note_held(ctl, kinds);
         // The kept set first, so that the class finds the kept buffers there.
         let warm = match kept {
             Some((k, lent)) => {
-                self.store_kept(&inst, k, lent);
+                ctl.steps
+                    .time("store_kept", || self.store_kept(&inst, k, lent));
                 true
             }
             None => false,
         };
-        C::discarding(self, &inst, warm);
+        ctl.steps
+            .time("discarding", || C::discarding(self, &inst, warm));
         let mut list = inst.undo.lock().take();
         // A failed adopter's: the kept device resets first, while the mapping they write
         // through is still held (by the adopter, or in the kept set).
-        let mut n = if warm { 0 } else { self.undo_kept_resets() };
+        let mut n = if warm {
+            0
+        } else {
+            ctl.steps
+                .time("undo_kept_resets", || self.undo_kept_resets())
+        };
         // SAFETY: the device is quiesced and no longer points at the instance, so its
         // code never runs again on this instance; what it kept reaches it no more.
-        n += unsafe { list.undo_all() };
+        n += unsafe { list.undo_all_timed(&mut ctl.steps) };
         self.counters.undone.fetch_add(n as u64, Ordering::Relaxed);
         if !warm {
             // What an earlier instance kept and this one (an adopter that failed) did
             // not adopt yet.
-            n += self.drop_kept();
+            n += ctl.steps.time("drop_kept", || self.drop_kept());
         }
-        C::undone(self);
+        ctl.steps.time("undone", || C::undone(self));
         n
     }
 
@@ -162,20 +173,18 @@ impl<C: Class> Device<C> {
         let name = registry::name_of(desc).unwrap_or("?");
         ctl.generation += 1;
         let api: *const dyn ServedDevice = core::ptr::from_ref(self);
-        let inst = KBox::pin_init(
-            InstanceState::new(
-                desc,
-                name,
-                ctl.generation,
-                api,
-                ctl.policy.mem_kb as usize * 1024,
-            ),
-            GFP_KERNEL,
-        )
-        .map_err(|_| Failure::new(Detected::Error, ENOMEM.to_errno() as i64))?;
-        inst.as_ref()
-            .make_live()
-            .map_err(|e| Failure::new(Detected::Error, e.to_errno() as i64))?;
+        let (generation, mem) = (ctl.generation, ctl.policy.mem_kb as usize * 1024);
+        let inst = ctl.steps.time("new_instance", || {
+            let inst = KBox::pin_init(
+                InstanceState::new(desc, name, generation, api, mem),
+                GFP_KERNEL,
+            )
+            .map_err(|_| Failure::new(Detected::Error, ENOMEM.to_errno() as i64))?;
+            inst.as_ref()
+                .make_live()
+                .map_err(|e| Failure::new(Detected::Error, e.to_errno() as i64))?;
+            Ok(inst)
+        })?;
         let h = inst.handle();
         // Publish for the callouts' sake before probe (entry points stay blocked:
         // `running` is false).
@@ -191,16 +200,21 @@ impl<C: Class> Device<C> {
                 if let Some(i) = ctl.instance.as_ref() {
                     i.adopting.store(true, Ordering::Release);
                 }
-                // SAFETY: `h` is the fresh instance of this implementation, `ops` its
-                // table, which has `adopt` (checked by the caller).
-                let r = self.guarded_entry(e, || unsafe { C::adopt(ops, h) });
+                let r = ctl.steps.time("adopt", || {
+                    // SAFETY: `h` is the fresh instance of this implementation, `ops`
+                    // its table, which has `adopt` (checked by the caller).
+                    self.guarded_entry(e, || unsafe { C::adopt(ops, h) })
+                });
                 if let (Ok(_), Some(i)) = (&r, ctl.instance.as_ref()) {
                     i.adopting.store(false, Ordering::Release);
                 }
                 r
             }
-            // SAFETY: `h` is the fresh instance of this implementation, `ops` its table.
-            _ => self.guarded_entry(C::PROBE, || unsafe { C::probe(ops, h) }),
+            _ => ctl.steps.time("probe", || {
+                // SAFETY: `h` is the fresh instance of this implementation, `ops` its
+                // table.
+                self.guarded_entry(C::PROBE, || unsafe { C::probe(ops, h) })
+            }),
         };
         let r = r.and_then(|_| {
             // An adopter takes all that was kept or nothing: what it left would be
@@ -222,7 +236,8 @@ impl<C: Class> Device<C> {
         })?;
         if warm {
             if let Some(i) = ctl.instance.as_ref() {
-                self.finish_adoption(i);
+                ctl.steps
+                    .time("finish_adoption", || self.finish_adoption(i));
             }
             // The device runs as the logged configuration left it: nothing to replay.
             p.reconfigure = 0;
@@ -355,6 +370,7 @@ impl<C: Class> Device<C> {
             quiesce: quiesce_ns,
             ..Phases::default()
         };
+        ctl.steps = SlowestStep::default();
         let mut report = self.begin_report(&ctl, gen, entry, &fail);
         crate::race::point(crate::race::RECOVER_QUIESCED, self.owner_tag());
         let t = now_ns();
@@ -363,10 +379,12 @@ impl<C: Class> Device<C> {
         p.undo = now_ns().saturating_sub(t);
         report.discarded(ctl.held, undone);
         if let Err(e) = self.restart(&mut ctl, fail.detected, entry, &mut p) {
+            p.slowest = ctl.steps;
             self.end_report(&mut ctl, report, 0, p, Level::Cold);
             return Err(e);
         }
         self.redirect(&ctl, &mut p);
+        p.slowest = ctl.steps;
         ctl.seq += 1;
         let rec = Record {
             seq: ctl.seq,

@@ -15,6 +15,7 @@ use crate::instance::{InstanceState, ServedDevice};
 use crate::pci_claim::PciClaim;
 use crate::policy::{Ladder, Policy};
 use crate::site::SiteSlot;
+use crate::slowest_step::SlowestStep;
 use crate::stats::{Cause, Counters, Level, Record, MAX_ENTRIES, RECORDS};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::bindings;
@@ -51,6 +52,9 @@ pub(crate) struct Ctl {
     pub(super) claim: Option<PciClaim>,
     /// How the newest instance took the device over (set by `instantiate`).
     pub(super) level: Level,
+    /// The slowest step of the recovery under way (reset as it begins, copied into its
+    /// phases as it ends).
+    pub(super) steps: SlowestStep,
 }
 
 // SAFETY: `desc` points at a registered descriptor, valid while registered (the
@@ -158,6 +162,7 @@ impl<C: Class> Device<C> {
                 held: Held::EMPTY,
                 claim: None,
                 level: Level::Cold,
+                steps: SlowestStep::default(),
             }),
             current: AtomicPtr::new(core::ptr::null_mut()),
             ops: AtomicPtr::new(core::ptr::null_mut()),

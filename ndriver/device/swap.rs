@@ -8,6 +8,7 @@ use super::state::Ctl;
 use super::{now_ns, Class, Device};
 use crate::abi::ImplDesc;
 use crate::registry;
+use crate::slowest_step::SlowestStep;
 use crate::stats::{Cause, Phases, Record};
 use core::sync::atomic::Ordering;
 use kernel::bindings;
@@ -74,6 +75,7 @@ impl<C: Class> Device<C> {
         why: Option<Cause>,
     ) -> Result {
         let mut p = Phases::default();
+        ctl.steps = SlowestStep::default();
         let t = now_ns();
         self.quiesce();
         p.quiesce = now_ns().saturating_sub(t);
@@ -117,6 +119,7 @@ impl<C: Class> Device<C> {
         }
         .fetch_add(1, Ordering::Relaxed);
         if let Some(cause) = why {
+            p.slowest = ctl.steps;
             ctl.seq += 1;
             let rec = Record {
                 seq: ctl.seq,
