@@ -111,6 +111,48 @@ def by_level(sets):
     return out
 
 
+def slowest_steps(sets, q=0.9):
+    """Where the slow recoveries' time went: for each (device, records) in `sets` and
+    level, the recoveries after a fault at or above quantile `q` of that level's totals,
+    grouped by their slowest step (`slowest=STEP:NS` in `recoveries`; records written
+    before it have none and are left out)."""
+    out = []
+    for dev, recs in sets:
+        for level in ("warm", "cold"):
+            rs = [r for r in recs if r.get("level", "cold") == level
+                  and r["cause"].split()[0] not in ("swap", "rejuvenation")
+                  and isinstance(r.get("total_ns"), int)
+                  and ":" in str(r.get("slowest", ""))]
+            if len(rs) < 2:
+                continue
+            cut = quantile([r["total_ns"] for r in rs], q)
+            slow = [r for r in rs if r["total_ns"] >= cut]
+            steps = {}
+            for r in slow:
+                name, _, ns = r["slowest"].rpartition(":")
+                if ns.isdigit():
+                    steps.setdefault(name, []).append((int(ns), r["total_ns"]))
+            for name, v in sorted(steps.items(), key=lambda kv: -len(kv[1])):
+                out.append({"device": dev, "level": level, "recoveries": len(rs), "slow": len(slow),
+                            "cut_ns": cut, "step": name, "n": len(v),
+                            "step_median_ns": statistics.median(x for x, _ in v),
+                            "share_of_total": round(statistics.median(x / t for x, t in v), 3)})
+    return out
+
+
+def slowest_table(rows):
+    """Markdown lines for `slowest_steps`."""
+    md = ["", "## Where the slow recoveries' time went (recoveries at or above their level's p90)", "",
+          "Each recovery names its longest single step of the undo and instantiate phases",
+          "(`slowest=` in `recoveries`, Documentation/debugfs.rst).", "",
+          "| device | level | recoveries | at/above p90 (µs) | slowest step | n | step median µs | median share of total |",
+          "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        md.append(f"| {r['device']} | {r['level']} | {r['recoveries']} | {r['slow']} (≥ {r['cut_ns'] / 1000:.0f}) "
+                  f"| {r['step']} | {r['n']} | {r['step_median_ns'] / 1000:.1f} | {r['share_of_total']:.2f} |")
+    return md
+
+
 def level_table(levels):
     """Markdown lines: the recovery-time distribution by device and level (its CDF at
     a few points), with the published figures below."""
@@ -948,6 +990,10 @@ def main():
          "max": max(v)} for d, lv, v in levels]
     if levels:
         md += level_table(levels)
+    slowest = slowest_steps([("ndeth0", nic_recs), ("ndblk0", blk_recs)])
+    report["slowest_steps_of_slow_recoveries"] = slowest
+    if slowest:
+        md += slowest_table(slowest)
     reps = sorted({d["n"] for by_v in list(nic.values()) + list(blk.values()) for d in by_v.values()})
     # Run-to-run spread of one variant and test (max/min over the repetitions): a
     # ratio between variants smaller than this is noise.
