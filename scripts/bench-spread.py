@@ -11,7 +11,7 @@ and the guard's cost per call in bench-guard.txt with direct and guarded): the
 coefficient of variation (CV) and max/min of the runs within a boot, pooled over the
 boots, and the CV of the boots' geometric means (between boots). For every pair of
 variants measured in the same rounds (guarded/unguarded, guarded/C, unguarded/C,
-faulted/quiet, failstop/quiet, guarded/direct, guarded/base with NDRIVER_BENCH_BASE): the standard
+faulted/quiet, failstop/quiet, faulted/failstop, guarded/direct, guarded/base with NDRIVER_BENCH_BASE): the standard
 deviation of the per-round log ratio (within a boot, pooled), the ratio of each boot,
 and from that the half-width of the 95 % interval of the geometric-mean ratio for n
 rounds, the smallest true difference n rounds detect at 95 % with 80 % power (MDD),
@@ -38,7 +38,7 @@ _spec.loader.exec_module(br)
 
 # (denominator, numerator) of the ratios reported when both variants are there.
 PAIRS = [("unguarded", "guarded"), ("c", "guarded"), ("c", "unguarded"), ("c_nooffload", "unguarded"),
-         ("quiet", "faulted"), ("quiet", "failstop"), ("direct", "guarded"), ("base", "guarded")]
+         ("quiet", "faulted"), ("quiet", "failstop"), ("failstop", "faulted"), ("direct", "guarded"), ("base", "guarded")]
 # Keys of bench-config.txt that may differ between runs of one configuration.
 FREE_KEYS = {"commit", "host_loadavg"}
 

@@ -23,9 +23,9 @@
 #
 # NDRIVER_BENCH_INDEP_ROUNDS (default 6) rounds of one run per mode of
 # NDRIVER_BENCH_INDEP_SECS (default 8) s each per class, the order of the modes
-# turning from round to round (each mode first, second and last equally often over
-# three rounds), so that drift over the boot hits every mode alike; bench-report.py
-# pairs each injected run with the quiet run of its round. Raw lines in
+# turning from round to round (balanced over six rounds, see ORDERS), so that drift
+# over the boot hits every mode alike; bench-report.py pairs each injected run with
+# the quiet run of its round, and faulted with failstop. Raw lines in
 # bench-indep.txt:
 #
 #   indep CLASS MODE ROUND VALUE UNIT NEIGHBOUR_RECOVERIES MEASURED_RECOVERIES
@@ -101,6 +101,7 @@ injector() {
 	case $3 in
 	faulted) classes=(panic null div0 spin) ;;
 	failstop) classes=(panic null div0) ;;
+	*) return 1 ;;
 	esac
 	while :; do
 		echo "class=${classes[k % ${#classes[@]}]} entry=$entry" > "$DBG/$dev/inject" 2>/dev/null
@@ -197,12 +198,16 @@ settle() {
 	note "$1 did not settle after its run"
 }
 
-MODES=(quiet faulted failstop)
+# The modes' orders, one per round in turn: over six rounds each mode runs first,
+# second and last twice, and follows each other mode equally often (a Williams
+# design), so that neither drift nor what the run before left behind favours a mode.
+ORDERS=("quiet faulted failstop" "faulted failstop quiet" "failstop quiet faulted"
+	"failstop faulted quiet" "faulted quiet failstop" "quiet failstop faulted")
+((ROUNDS % 6 == 0)) || note "$ROUNDS rounds: the modes' orders balance over multiples of 6"
 for class in nic blk; do
 	for ((round = 1; round <= ROUNDS; round++)); do
-		# Round r starts at mode (r - 1) mod 3: a Latin square over three rounds.
-		for ((k = 0; k < ${#MODES[@]}; k++)); do
-			run $class "${MODES[(round - 1 + k) % ${#MODES[@]}]}" $round
+		for mode in ${ORDERS[(round - 1) % 6]}; do
+			run $class "$mode" $round
 		done
 	done
 done

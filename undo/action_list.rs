@@ -10,8 +10,8 @@
 //! resource is released before the ones it was built on. The faulty instance's own
 //! cleanup code never runs.
 
-use crate::slowest_step::SlowestStep;
 use kernel::prelude::*;
+use kernel::time::{Instant, Monotonic};
 
 /// Gives one resource back. `a` is what the callout recorded. Runs
 /// in process context with no lock held, so it may sleep (`free_irq`,
@@ -61,7 +61,12 @@ impl Kind {
         Kind::Reset,
     ];
 
-    /// The step its undo is timed as ([`SlowestStep`]).
+    /// Its place in [`Kind::ALL`].
+    pub(crate) fn index(self) -> usize {
+        Kind::ALL.iter().position(|k| *k == self).unwrap_or(0)
+    }
+
+    /// The step its undo is timed as (`slowest=` in `recoveries`).
     pub(crate) fn undo_step(self) -> &'static str {
         match self {
             Kind::Memory => "undo_memory",
@@ -430,12 +435,10 @@ impl ActionList {
     /// flight): nothing else may go back before it, whatever order the instance took
     /// things in (an adopter takes its reset record back when it gets to it).
     ///
-    /// Each is timed as a step of `step`.
-    ///
     /// # Safety
     ///
     /// The instance that recorded the actions must never run again.
-    unsafe fn undo_resets(&mut self, step: &mut SlowestStep) -> usize {
+    unsafe fn undo_resets(&mut self, times: &mut Option<&mut KindTimes>) -> usize {
         let mut n = 0;
         while let Some(i) = self.actions.iter().rposition(|a| a.kind == Kind::Reset) {
             let Ok(a) = self.actions.remove(i) else {
@@ -445,7 +448,7 @@ impl ActionList {
             // SAFETY: removed, so undone once; the caller guarantees the instance no
             // longer runs. The mapping it writes through is still held (a reset
             // depends on it, and resets go first).
-            step.time(a.kind.undo_step(), || unsafe { (a.undo)(&a) });
+            unsafe { undo_one(&a, times) };
             n += 1;
         }
         n
@@ -459,27 +462,61 @@ impl ActionList {
     /// The instance that recorded the actions must never run again.
     pub(crate) unsafe fn undo_all(&mut self) -> usize {
         // SAFETY: per this function's contract.
-        unsafe { self.undo_all_timed(&mut SlowestStep::default()) }
+        unsafe { self.undo_all_into(&mut None) }
     }
 
-    /// [`ActionList::undo_all`], each action timed as a step of `step` (named for its
-    /// kind, [`Kind::undo_step`]).
+    /// [`ActionList::undo_all`], adding the time the undo routines of each kind took to
+    /// `times`.
     ///
     /// # Safety
     ///
     /// The instance that recorded the actions must never run again.
-    pub(crate) unsafe fn undo_all_timed(&mut self, step: &mut SlowestStep) -> usize {
+    pub(crate) unsafe fn undo_all_timed(&mut self, times: &mut KindTimes) -> usize {
         // SAFETY: per this function's contract.
-        let resets = unsafe { self.undo_resets(step) };
+        unsafe { self.undo_all_into(&mut Some(times)) }
+    }
+
+    /// [`ActionList::undo_all`], timed into `times` if given.
+    ///
+    /// # Safety
+    ///
+    /// The instance that recorded the actions must never run again.
+    unsafe fn undo_all_into(&mut self, times: &mut Option<&mut KindTimes>) -> usize {
+        // SAFETY: per this function's contract.
+        let resets = unsafe { self.undo_resets(times) };
         let n = self.actions.len();
         self.changes = self.changes.wrapping_add(n as u64);
         let n = n + resets;
         while let Some(a) = self.actions.pop() {
             // SAFETY: each action is popped, so undone once; the caller guarantees the
             // instance no longer runs.
-            step.time(a.kind.undo_step(), || unsafe { (a.undo)(&a) });
+            unsafe { undo_one(&a, times) };
         }
         n
+    }
+}
+
+/// Nanoseconds per kind of action, indexed by [`Kind::index`].
+pub(crate) type KindTimes = [u64; Kind::ALL.len()];
+
+/// Runs the undo routine of `a`, timed into `times` if given.
+///
+/// # Safety
+///
+/// `a` is undone once, after the instance that recorded it can no longer run (the
+/// contract of [`UndoFn`]).
+unsafe fn undo_one(a: &Action, times: &mut Option<&mut KindTimes>) {
+    let Some(t) = times else {
+        // SAFETY: per this function's contract.
+        unsafe { (a.undo)(a) };
+        return;
+    };
+    let start = Instant::<Monotonic>::now();
+    // SAFETY: per this function's contract.
+    unsafe { (a.undo)(a) };
+    let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(0);
+    if let Some(slot) = t.get_mut(a.kind.index()) {
+        *slot = slot.saturating_add(ns);
     }
 }
 

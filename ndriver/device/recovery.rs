@@ -18,6 +18,7 @@ use crate::recovery_queue;
 use crate::registry;
 use crate::slowest_step::SlowestStep;
 use crate::stats::{Cause, Level, Phases, Record};
+use crate::undo::action_list::Kind;
 use crate::wrappers::callouts_device;
 use core::sync::atomic::Ordering;
 use kernel::impl_has_work;
@@ -91,9 +92,16 @@ impl<C: Class> Device<C> {
             ctl.steps
                 .time("undo_kept_resets", || self.undo_kept_resets())
         };
+        let mut times = [0; Kind::ALL.len()];
         // SAFETY: the device is quiesced and no longer points at the instance, so its
         // code never runs again on this instance; what it kept reaches it no more.
-        n += unsafe { list.undo_all_timed(&mut ctl.steps) };
+        n += unsafe { list.undo_all_timed(&mut times) };
+        // A step per kind: many small actions of one kind add up as one.
+        for (k, ns) in Kind::ALL.iter().zip(times) {
+            if ns > 0 {
+                ctl.steps.note(k.undo_step(), ns);
+            }
+        }
         self.counters.undone.fetch_add(n as u64, Ordering::Relaxed);
         if !warm {
             // What an earlier instance kept and this one (an adopter that failed) did
@@ -144,7 +152,7 @@ impl<C: Class> Device<C> {
                     f.errno
                 );
                 // Already given back if the adopter started; not if it never did.
-                self.drop_kept();
+                ctl.steps.time("drop_kept", || self.drop_kept());
                 self.start(ctl, desc, p, false)
             }
             r => r.map(|()| {

@@ -84,11 +84,13 @@ impl<C: Class> Device<C> {
             let h = inst.handle();
             let ops = self.ops.load(Ordering::Acquire);
             if !ops.is_null() && !inst.failed.load(Ordering::Acquire) {
-                // SAFETY: `h` is the quiesced, live instance of this (still registered)
-                // table.
-                let _ = self.guarded_entry(C::REMOVE, || {
-                    unsafe { C::remove(ops, h) };
-                    0
+                let _ = ctl.steps.time("remove", || {
+                    // SAFETY: `h` is the quiesced, live instance of this (still
+                    // registered) table.
+                    self.guarded_entry(C::REMOVE, || {
+                        unsafe { C::remove(ops, h) };
+                        0
+                    })
                 });
             }
         }
