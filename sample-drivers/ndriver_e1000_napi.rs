@@ -42,6 +42,9 @@ use nic_driver::{Ctx, NicDriver, RingRegistration, TxSkb, TxSlots, Xmit};
 /// Ring sizes.
 const RX_RING: usize = 256;
 const TX_RING: usize = 256;
+/// Receive descriptors the poll gives back to the device with one tail write (the C
+/// driver's `E1000_RX_BUFFER_WRITE`).
+const RX_GIVE_BATCH: i32 = 16;
 
 /// Roles of the coherent buffers kept across a warm restart (`DmaCoherent::keep`): the
 /// receive ring, its buffers (one role per chunk, from `ROLE_RX_BUFS` on), the gather
@@ -107,6 +110,19 @@ impl E1000Napi {
     }
 
     /// Reaps finished transmit descriptors: unmaps and reports their skbs.
+    /// Gives the device the receive descriptors the poll cleared, up to `given` (if
+    /// any; taken).
+    fn give_rx(&self, c: &C<'_>, given: &mut Option<usize>) {
+        let Some(i) = given.take() else {
+            return;
+        };
+        // Under the lock, as every change of the ring.
+        let g = c.rx.lock();
+        if g.r.is_some() {
+            self.hw.rx_tail(i);
+        }
+    }
+
     fn reap_tx(&self, c: &C<'_>) {
         let mut g = c.tx.lock();
         let Some(t) = g.r.as_mut() else {
@@ -223,11 +239,18 @@ impl NicDriver for E1000Napi {
                 return Err(EIO);
             }
         }
-        // A descriptor handed back but not yet given to the device (the tail not moved
-        // past it): give it now, or the receiver stops there for good.
+        // Descriptors handed back but not yet given to the device (the poll gives them
+        // in batches, and the previous instance died before the tail moved past them):
+        // they come before the first filled one, or the head. Give them now, or the
+        // receiver stops there for good.
         let head = me.hw.mmio.read(RDH).index() as usize;
-        if rx_desc(&ring, next).is_none() && next != head {
-            next = me.hw.rx_give_back(&ring, next);
+        let mut given = None;
+        while rx_desc(&ring, next).is_none() && next != head {
+            given = Some(next);
+            next = (next + 1) % RX_RING;
+        }
+        if let Some(i) = given {
+            me.hw.rx_tail(i);
         }
         // The receive ring is checked: the device may reach it (and drain the
         // transmit ring) from now on.
@@ -378,6 +401,8 @@ impl NicDriver for E1000Napi {
     fn poll(&self, c: &C<'_>, budget: i32) -> Result<i32> {
         self.reap_tx(c);
         let mut done = 0;
+        // The newest descriptor cleared and not yet given to the device.
+        let mut given = None;
         while done < budget {
             // Find the next filled slot under the lock; deliver without it (the
             // stack may transmit from inside the delivery). The slot's memory lives
@@ -407,12 +432,17 @@ impl NicDriver for E1000Napi {
                 // one at a time, gathers.
                 let _ = unsafe { c.dev.rx_frame(frame, true) };
             }
-            let mut g = c.rx.lock();
-            if let Some(r) = g.r.as_mut() {
-                r.next = self.hw.rx_give_back(&r.ring, r.next);
+            if let Some(r) = c.rx.lock().r.as_mut() {
+                desc_clear(&r.ring, r.next);
+                given = Some(r.next);
+                r.next = (r.next + 1) % RX_RING;
             }
             done += 1;
+            if done % RX_GIVE_BATCH == 0 {
+                self.give_rx(c, &mut given);
+            }
         }
+        self.give_rx(c, &mut given);
         if done < budget && c.dev.napi_complete(done) {
             self.hw.unmask();
         }
