@@ -614,9 +614,9 @@ impl Hw {
 
     /// Checks that the receiver runs on `ring` as [`Hw::setup_rx`] and the receive
     /// path left it: base and length registers name the ring, head and tail inside it,
-    /// the receiver on with long packets as `long` says. Returns the next descriptor
-    /// the driver looks at (the one after the tail, the last it gave back). `EIO` if
-    /// not.
+    /// the receiver on with long packets as `long` says. Returns the descriptor after
+    /// the tail (the last one given back), where the descriptors the driver cleared
+    /// but did not give yet begin, if any, and else the next it looks at. `EIO` if not.
     pub(crate) fn check_rx(&self, ring: &Ring, long: bool) -> Result<usize> {
         let m = &self.mmio;
         let base = u64::from(m.read(RDBAL).addr()) | (u64::from(m.read(RDBAH).addr()) << 32);

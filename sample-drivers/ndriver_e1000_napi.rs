@@ -109,9 +109,8 @@ impl E1000Napi {
             .write_rctl(&f, g.r.is_some(), self.long.load(Ordering::Relaxed));
     }
 
-    /// Reaps finished transmit descriptors: unmaps and reports their skbs.
-    /// Gives the device the receive descriptors the poll cleared, up to `given` (if
-    /// any; taken).
+    /// Gives the device the receive descriptors the poll cleared before `given`, the
+    /// newest cleared one, which becomes the tail (if any; taken).
     fn give_rx(&self, c: &C<'_>, given: &mut Option<usize>) {
         let Some(i) = given.take() else {
             return;
@@ -123,6 +122,7 @@ impl E1000Napi {
         }
     }
 
+    /// Reaps finished transmit descriptors: unmaps and reports their skbs.
     fn reap_tx(&self, c: &C<'_>) {
         let mut g = c.tx.lock();
         let Some(t) = g.r.as_mut() else {
@@ -243,9 +243,16 @@ impl NicDriver for E1000Napi {
         // in batches, and the previous instance died before the tail moved past them):
         // they come before the first filled one, or the head. Give them now, or the
         // receiver stops there for good.
+        // The device sets a descriptor's done bit before it moves the head past it.
         let head = me.hw.mmio.read(RDH).index() as usize;
         let mut given = None;
+        let mut n = 0;
         while rx_desc(&ring, next).is_none() && next != head {
+            // A poll gives every batch: more were never cleared by one.
+            n += 1;
+            if n > RX_GIVE_BATCH {
+                return Err(EIO);
+            }
             given = Some(next);
             next = (next + 1) % RX_RING;
         }
@@ -401,7 +408,8 @@ impl NicDriver for E1000Napi {
     fn poll(&self, c: &C<'_>, budget: i32) -> Result<i32> {
         self.reap_tx(c);
         let mut done = 0;
-        // The newest descriptor cleared and not yet given to the device.
+        // The newest descriptor cleared and not yet given to the device (the tail to
+        // write; the device fills up to the one before).
         let mut given = None;
         while done < budget {
             // Find the next filled slot under the lock; deliver without it (the
@@ -428,8 +436,8 @@ impl NicDriver for E1000Napi {
                 // inside the delivery), so not through a borrow of the buffers: the driver
                 // vouches for them.
                 // SAFETY: the buffers live from `open` to `stop` (never during a poll); the
-                // device writes this one only after it is handed back below; only `poll`,
-                // one at a time, gathers.
+                // device writes this one only after it is cleared below and given back
+                // (`give_rx`); only `poll`, one at a time, gathers.
                 let _ = unsafe { c.dev.rx_frame(frame, true) };
             }
             if let Some(r) = c.rx.lock().r.as_mut() {

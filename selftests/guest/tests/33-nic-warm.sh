@@ -4,7 +4,9 @@
 # ping and a sequence-numbered UDP stream both ways, is recovered warm: the recovery
 # says level=warm, the device is not reset (no link event in `ip monitor link`), no
 # datagram arrives twice, and far fewer pings are lost than the cold restart's second
-# of receive hold-off costs. Then each structure the adopter checks is damaged in the
+# of receive hold-off costs. A panic in the middle of the poll, with a batch of
+# received descriptors cleared but not yet given to the device, is recovered warm and
+# receive resumes (the adopter gives the batch). Then each structure the adopter checks is damaged in the
 # kept set before a warm restart (debugfs warm_corrupt: two receive descriptors'
 # buffers swapped, the receive tail out of range, the station address register, the
 # transmit head off the tail), and a fault is raised in the adopter itself (race point
@@ -26,6 +28,7 @@ fail() {
 	[ -z "${UDP:-}" ] || kill "$UDP" 2>/dev/null
 	[ -z "${PING:-}" ] || kill "$PING" 2>/dev/null
 	[ -z "${MON:-}" ] || kill "$MON" 2>/dev/null
+	[ -z "${NP:-}" ] || kill "$NP" 2>/dev/null
 	exit 1
 }
 # last_level: the level= of nic0's newest recovery.
@@ -136,6 +139,38 @@ if grep -q "$IF" "$NDRIVER_RESULTS/33-nic-monitor.txt"; then
 	fail "ip monitor saw link events: $(head -5 "$NDRIVER_RESULTS/33-nic-monitor.txt")"
 fi
 echo "ip monitor link: no event during warm recoveries"
+
+# --- A fault in the middle of the poll, between clearing a batch of received
+# descriptors and giving them to the device (the tail write every 16 frames): the
+# adopter must give all of them, or the receiver stops there for good. The site is the
+# call of the batch's tail write inside the loop (after the "every 16" test), fired
+# under a receive flood (netperf TCP_MAERTS: the host sends) so that a poll gets there.
+mod=ndriver_e1000_napi
+poll_sym=$(awk -v m="[$mod]" '$3 ~ /9NicDriver4poll$/ && $4 == m { print $3; exit }' /proc/kallsyms)
+[ -n "$poll_sym" ] || fail "no NicDriver poll symbol of $mod in /proc/kallsyms"
+at=$(objdump -d --no-show-raw-insn "$ROOT/sample-drivers/$mod.ko" | sed -n "/<$poll_sym>:/,/^\$/p" |
+	awk 'NR == 1 { base = $1 } /test +\$0xf,/ { armed = 1 }
+		armed && /call .*7give_rx>/ { sub(/:$/, "", $1); print base, $1; exit }')
+off=
+[ -z "$at" ] || off=$((0x${at#* } - 0x${at% *}))
+[ -n "$off" ] || fail "no batch tail write (give_rx after the test of 16) in $mod's poll (its code changed?)"
+netperf -H $PEER -t TCP_MAERTS -l 120 -P 0 -- -o THROUGHPUT > /tmp/warm-maerts.txt 2>&1 &
+NP=$!
+rec=$(nstat recoveries)
+echo "class=panic site=$mod:$poll_sym+$off times=1" > "$NIC/inject" || fail "site $poll_sym+$off not placed"
+for ((i = 0; i < 600; i++)); do
+	[ "$(inject_field "$NIC" fired)" = 1 ] && break
+	sleep 0.1
+done
+[ "$(inject_field "$NIC" fired)" = 1 ] || fail "mid-poll site not fired in 60 s: $(cat "$NIC/inject")"
+nic_wait_recovered $((rec + 1)) "panic in the middle of the poll"
+[ "$(last_level)" = warm ] || fail "panic in the middle of the poll: recovered $(last_level), want warm"
+wait_rx_back "panic in the middle of the poll"
+echo off > "$NIC/inject"
+kill $NP 2>/dev/null
+wait $NP 2>/dev/null
+NP=
+echo "mid-poll panic (16 descriptors cleared, not given): recovered warm, receive resumed"
 
 # --- Damaged kept state: the adopter's checks refuse it, the recovery goes cold.
 fb=$(nstat warm_fallbacks)
