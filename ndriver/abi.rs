@@ -18,7 +18,15 @@ pub(crate) mod pci_ids;
 pub(crate) use pci_ids::PciId;
 
 /// Layout version of everything in this file (and of [`PciId`]).
-pub(crate) const ABI_VERSION: u32 = 9;
+pub(crate) const ABI_VERSION: u32 = 10;
+
+/// `start_xmit` flag: the stack passes another skb right after this one
+/// (`netdev_xmit_more()`), so the driver may leave its device's transmit doorbell for the
+/// last of the batch. The framework calls the driver for that last one, unless it
+/// refuses it first: then the instance is not admitted (recovering: its transmits go out
+/// again on the next instance) or every transmit slot is lent (more than any ring holds),
+/// and the transmit stall check recovers the device if it stays so.
+pub(crate) const XMIT_MORE: u32 = 1;
 
 /// The highest fault class number (`FaultClass`, `ndriver/fault_class.rs`) an entry point's
 /// glue raises (`wrappers/entry_faults.rs`); 0 is none.
@@ -194,12 +202,14 @@ pub(crate) struct NicOps {
     pub(crate) stop: unsafe extern "C" fn(inst: *mut Instance) -> c_int,
     /// Queue `skb` (linear: `data`, `len`) for transmission. 0: taken (report it with
     /// `ndriver_net_tx_done`), 1: ring full (not taken), or a negative errno. Softirq
-    /// context (bottom halves off), serialised by the kernel's transmit lock.
+    /// context (bottom halves off), serialised by the kernel's transmit lock. `flags`:
+    /// [`XMIT_MORE`] or 0.
     pub(crate) start_xmit: unsafe extern "C" fn(
         inst: *mut Instance,
         skb: *mut c_void,
         data: *const u8,
         len: u32,
+        flags: u32,
     ) -> c_int,
     /// Program the receive filter from the placeholder's flags and multicast list
     /// (`ndriver_net_rx_filter`). Atomic context.

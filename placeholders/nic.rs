@@ -32,7 +32,7 @@
 
 use crate::abi::{
     AdoptFn, Instance, NicEntry, NicHwStats, NicOps, NIC_ENTRIES, NIC_KEY_MAC, NIC_KEY_MTU,
-    NIC_KEY_UP, NIC_RX_ALLMULTI, NIC_RX_PROMISC,
+    NIC_KEY_UP, NIC_RX_ALLMULTI, NIC_RX_PROMISC, XMIT_MORE,
 };
 use crate::detected::Detected;
 use crate::device::{now_ns, Admitted, Class, Device, Failure};
@@ -41,7 +41,9 @@ use crate::placeholders::nic_tx::TxLent;
 use crate::stats::{exported_name, NR_EXPORTED};
 use crate::timeout::Bounds;
 use crate::undo::action_list::Kind;
-use crate::wrappers::net::{copy_cstr, Napi, NetDev, NetDevBox, Skb, IFF_ALLMULTI, IFF_PROMISC};
+use crate::wrappers::net::{
+    copy_cstr, xmit_more, Napi, NetDev, NetDevBox, Skb, IFF_ALLMULTI, IFF_PROMISC,
+};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::bindings;
 use kernel::ffi::{c_char, c_int, c_uint, c_void};

@@ -356,15 +356,20 @@ impl NicDriver for E1000Napi {
             return Ok(Xmit::Busy);
         }
         let map = skb.dma_map(&c.dev)?;
-        let (dma, len) = (map.dma(), skb.len());
+        let (dma, len, more) = (map.dma(), skb.len(), skb.more());
         let i = t.queued % TX_RING;
         t.slots.insert(i, skb, Some(map))?;
         tx_desc_set(&t.ring, i, dma, len)?;
         t.queued += 1;
-        self.hw
-            .mmio
-            .write_reg(TDT::zeroed().with_index((t.queued % TX_RING) as u32));
-        if t.queued - t.reaped >= TX_RING - 1 {
+        let full = t.queued - t.reaped >= TX_RING - 1;
+        // The doorbell once for a batch (the stack passes the rest of it right after),
+        // and before the queue stops, which ends the batch early.
+        if !more || full {
+            self.hw
+                .mmio
+                .write_reg(TDT::zeroed().with_index((t.queued % TX_RING) as u32));
+        }
+        if full {
             t.stopped = true;
             c.dev.stop_queue();
         }

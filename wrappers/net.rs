@@ -34,6 +34,7 @@ mod raw {
         pub(super) fn ndriver_nic_free(nd: *mut net_device);
         pub(super) fn ndriver_netif_stop_queue(nd: *mut net_device);
         pub(super) fn ndriver_netif_wake_queue(nd: *mut net_device);
+        pub(super) fn ndriver_netdev_xmit_more() -> bool;
         pub(super) fn ndriver_napi_schedule(napi: *mut napi_struct) -> bool;
         pub(super) fn ndriver_nic_flags(nd: *mut net_device) -> c_uint;
         pub(super) fn ndriver_nic_running(nd: *mut net_device) -> bool;
@@ -78,6 +79,15 @@ mod raw {
         pub(super) fn skb_queue_tail(q: *mut sk_buff_head, skb: *mut c_void);
         pub(super) fn skb_dequeue(q: *mut sk_buff_head) -> *mut c_void;
     }
+}
+
+/// Whether the stack passes another skb to the transmit routine right after the one in
+/// the `ndo_start_xmit` under way on this CPU (`netdev_xmit_more()`): the rest of a
+/// segmented GSO packet, or of a bulk dequeue. Meaningful only inside
+/// `ndo_start_xmit`.
+pub(crate) fn xmit_more() -> bool {
+    // SAFETY: reads this CPU's transmit state, a plain per-CPU flag: any context.
+    unsafe { raw::ndriver_netdev_xmit_more() }
 }
 
 /// `IFF_PROMISC` of `net_device::flags`.

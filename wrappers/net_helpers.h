@@ -18,6 +18,7 @@ struct sk_buff_head *ndriver_nic_sent(struct net_device *nd);
 void ndriver_nic_free(struct net_device *nd);
 void ndriver_netif_stop_queue(struct net_device *nd);
 void ndriver_netif_wake_queue(struct net_device *nd);
+bool ndriver_netdev_xmit_more(void);
 bool ndriver_napi_schedule(struct napi_struct *napi);
 unsigned int ndriver_nic_flags(struct net_device *nd);
 bool ndriver_nic_running(struct net_device *nd);

@@ -182,6 +182,11 @@ void ndriver_netif_wake_queue(struct net_device *nd)
 	netif_wake_queue(nd);
 }
 
+bool ndriver_netdev_xmit_more(void)
+{
+	return netdev_xmit_more();
+}
+
 bool ndriver_napi_schedule(struct napi_struct *napi)
 {
 	return napi_schedule(napi);

@@ -41,6 +41,7 @@ pub(crate) struct TxSkb<'a> {
     pub(super) token: u64,
     pub(super) data: *const u8,
     pub(super) len: u32,
+    pub(super) more: bool,
     pub(super) taken: &'a Cell<bool>,
 }
 
@@ -63,6 +64,16 @@ impl TxSkb<'_> {
     /// Its length.
     pub(crate) fn len(&self) -> usize {
         self.len as usize
+    }
+
+    /// Whether the stack passes another skb right after this one (the rest of a
+    /// segmented packet, or of a batch): the driver may queue this one without ringing
+    /// its device's transmit doorbell, and ring it for the last. The framework calls the
+    /// driver for that last one, or, if it refuses it first, the instance is recovering
+    /// or the transmit stall check recovers it (`abi::XMIT_MORE`). A driver that stops
+    /// its queue rings the doorbell first.
+    pub(crate) fn more(&self) -> bool {
+        self.more
     }
 
     /// Takes the skb: the driver now owes the framework one report of it

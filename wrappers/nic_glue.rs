@@ -9,7 +9,7 @@
 //! driver. Part of `nic_driver.rs`.
 
 use super::{Ctx, NicDriver, TxSkb, Xmit};
-use crate::abi::{Instance, NicEntry, NicHwStats};
+use crate::abi::{Instance, NicEntry, NicHwStats, XMIT_MORE};
 use crate::callouts_api as api;
 use crate::driver_dev::events::{EntryGlue, EventGlue};
 use crate::driver_dev::{entry_faults, Dev};
@@ -264,6 +264,7 @@ pub(crate) unsafe extern "C" fn start_xmit<T: NicDriver>(
     skb: *mut c_void,
     data: *const u8,
     len: u32,
+    flags: u32,
 ) -> c_int {
     let taken = Cell::new(false);
     // INVARIANT: `data` stays readable until this call returns (this function's contract),
@@ -273,6 +274,7 @@ pub(crate) unsafe extern "C" fn start_xmit<T: NicDriver>(
         token: skb as usize as u64,
         data,
         len,
+        more: flags & XMIT_MORE != 0,
         taken: &taken,
     };
     // Class `double_complete` reports this call's skb done (dropped), twice.

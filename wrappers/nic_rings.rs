@@ -420,6 +420,7 @@ mod tests {
             token,
             data: frame.as_ptr(),
             len: frame.len() as u32,
+            more: false,
             taken,
         }
     }
