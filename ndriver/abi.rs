@@ -23,9 +23,12 @@ pub(crate) const ABI_VERSION: u32 = 10;
 /// `start_xmit` flag: the stack passes another skb right after this one
 /// (`netdev_xmit_more()`), so the driver may leave its device's transmit doorbell for the
 /// last of the batch. The framework calls the driver for that last one, unless it
-/// refuses it first: then the instance is not admitted (recovering: its transmits go out
-/// again on the next instance) or every transmit slot is lent (more than any ring holds),
-/// and the transmit stall check recovers the device if it stays so.
+/// refuses it first: the instance is not admitted (it is being recovered, swapped or
+/// rejuvenated: its transmits go out again on the next instance), every transmit slot
+/// is lent (more than any ring holds; the queue stops, and the kernel's transmit
+/// watchdog, `ndo_tx_timeout`, recovers the device if nothing completes), or the skb is
+/// not linear (never, as the placeholder announces no scatter-gather; dropped). In the
+/// last two cases frames of the batch may wait for the next transmit.
 pub(crate) const XMIT_MORE: u32 = 1;
 
 /// The highest fault class number (`FaultClass`, `ndriver/fault_class.rs`) an entry point's

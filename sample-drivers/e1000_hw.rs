@@ -637,8 +637,9 @@ impl Hw {
 
     /// Checks that the transmitter runs on `ring` as [`Hw::setup_tx`] left it, and waits
     /// (a bounded while) until it has nothing queued: head at the tail, so every frame
-    /// the previous instance queued is sent, and the framework can tell them from the
-    /// ring's done bits. Returns the tail. `EIO` if not.
+    /// the previous instance gave the device is sent (one queued past the tail, whose
+    /// doorbell never rang, is not: its done bit stays clear), and the framework can
+    /// tell them from the ring's done bits. Returns the tail. `EIO` if not.
     pub(crate) fn check_tx(&self, ring: &Ring) -> Result<usize> {
         let m = &self.mmio;
         let base = u64::from(m.read(TDBAL).addr()) | (u64::from(m.read(TDBAH).addr()) << 32);

@@ -201,8 +201,9 @@ impl NicDriver for E1000Napi {
     /// Warm restart: the device runs on as the previous instance left it (no reset, no
     /// `RCTL`/`TCTL` write, no carrier report); its rings and buffers are adopted once
     /// the registers are checked against them. Transmits lent to the previous instance
-    /// may still be queued: the adopter waits until the device sent them (the head
-    /// reaches the tail) and leaves their descriptors alone; the framework then
+    /// may still be queued: the adopter waits until the device sent those it was told of
+    /// (the head reaches the tail; frames queued after the tail, a batch whose doorbell
+    /// never rang, are not sent) and leaves their descriptors alone; the framework then
     /// completes the done ones and sends the rest again (`placeholders/nic/warm_tx.rs`),
     /// and the adopter queues from the tail on.
     fn adopt(c: &C<'_>) -> Result<Self> {

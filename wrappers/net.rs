@@ -81,12 +81,18 @@ mod raw {
     }
 }
 
-/// Whether the stack passes another skb to the transmit routine right after the one in
-/// the `ndo_start_xmit` under way on this CPU (`netdev_xmit_more()`): the rest of a
-/// segmented GSO packet, or of a bulk dequeue. Meaningful only inside
-/// `ndo_start_xmit`.
-pub(crate) fn xmit_more() -> bool {
-    // SAFETY: reads this CPU's transmit state, a plain per-CPU flag: any context.
+/// Whether the stack passes another skb to the transmit routine right after the one of
+/// the `ndo_start_xmit` under way (`netdev_xmit_more()`): the rest of a software-
+/// segmented GSO packet (the placeholder does no byte queue accounting, so the qdisc
+/// does not dequeue in bulk for it).
+///
+/// # Safety
+///
+/// Called from `ndo_start_xmit` only: the stack set the flag for this call, and bottom
+/// halves are off (a per-CPU read; per task on PREEMPT_RT).
+pub(crate) unsafe fn xmit_more() -> bool {
+    // SAFETY: per this function's contract, the flag is this call's and the read
+    // cannot migrate.
     unsafe { raw::ndriver_netdev_xmit_more() }
 }
 

@@ -69,9 +69,9 @@ impl TxSkb<'_> {
     /// Whether the stack passes another skb right after this one (the rest of a
     /// segmented packet, or of a batch): the driver may queue this one without ringing
     /// its device's transmit doorbell, and ring it for the last. The framework calls the
-    /// driver for that last one, or, if it refuses it first, the instance is recovering
-    /// or the transmit stall check recovers it (`abi::XMIT_MORE`). A driver that stops
-    /// its queue rings the doorbell first.
+    /// driver for that last one but in the cases `abi::XMIT_MORE` lists (mostly: the
+    /// instance is being replaced). A driver that stops its queue rings the doorbell
+    /// first.
     pub(crate) fn more(&self) -> bool {
         self.more
     }
