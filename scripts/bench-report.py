@@ -91,12 +91,17 @@ PUBLISHED_RECOVERY = [("nDriver, total", 468.71), ("MINIX 3, Ethernet driver (me
 LEVEL_QUANTILES = [("p10", 0.10), ("p50", 0.50), ("p90", 0.90), ("p99", 0.99)]
 
 
-def level_totals(recs, level):
-    """The total times of the recoveries at `level` after a failure among `recs` (no
+def level_records(recs, level):
+    """The recoveries at `level` after a failure among `recs` that have a total time (no
     swaps or rejuvenations; a record without a level is cold)."""
-    return [r["total_ns"] for r in recs if r.get("level", "cold") == level
+    return [r for r in recs if r.get("level", "cold") == level
             and r["cause"].split()[0] not in ("swap", "rejuvenation")
             and isinstance(r.get("total_ns"), int)]
+
+
+def level_totals(recs, level):
+    """The total times of `level_records`."""
+    return [r["total_ns"] for r in level_records(recs, level)]
 
 
 def by_level(sets):
@@ -119,10 +124,7 @@ def slowest_steps(sets, q=0.9):
     out = []
     for dev, recs in sets:
         for level in ("warm", "cold"):
-            rs = [r for r in recs if r.get("level", "cold") == level
-                  and r["cause"].split()[0] not in ("swap", "rejuvenation")
-                  and isinstance(r.get("total_ns"), int)
-                  and ":" in str(r.get("slowest", ""))]
+            rs = [r for r in level_records(recs, level) if ":" in str(r.get("slowest", ""))]
             # Fewer, and "at or above p90" is one recovery.
             if len(rs) < 10:
                 continue
