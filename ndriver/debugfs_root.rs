@@ -10,6 +10,7 @@ use crate::debugfs_dev::DevDir;
 use crate::devices::Devices;
 use crate::guard;
 use crate::race;
+use crate::stall_probe::{self, StallProbe};
 use crate::registry;
 use core::fmt;
 use kernel::debugfs::{Dir, File};
@@ -22,6 +23,7 @@ pub(crate) struct Root {
     _status: Pin<KBox<File<()>>>,
     _bench: Pin<KBox<File<Bench>>>,
     _race: Pin<KBox<File<()>>>,
+    _stalls: Pin<KBox<File<StallProbe>>>,
     _dir: Dir,
 }
 
@@ -55,11 +57,21 @@ impl Root {
             dir.read_write_callback_file(c"race", (), &race::show, &race::write),
             GFP_KERNEL,
         )?;
+        let stalls = KBox::pin_init(
+            dir.read_write_callback_file(
+                c"stalls",
+                StallProbe::new(),
+                &stall_probe::show,
+                &stall_probe::write,
+            ),
+            GFP_KERNEL,
+        )?;
         Ok(Self {
             _devs: devs,
             _status: status,
             _bench: bench,
             _race: race,
+            _stalls: stalls,
             _dir: dir,
         })
     }

@@ -97,6 +97,8 @@ mod site_insn;
 mod site_raise;
 #[path = "slowest_step.rs"]
 mod slowest_step;
+#[path = "stall_probe.rs"]
+mod stall_probe;
 #[path = "stats.rs"]
 mod stats;
 #[path = "timeout.rs"]

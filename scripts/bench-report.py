@@ -156,6 +156,62 @@ def slowest_table(rows):
     return md
 
 
+def stall_results(path):
+    """The stall probe's runs (bench-stalls.txt: "stalls LOAD ROUND key=value ...", the
+    values in µs or counts), by load, in file order; runs without pieces left out."""
+    runs = {}
+    if not path.exists():
+        return runs
+    for line in path.read_text().splitlines():
+        f = line.split()
+        if len(f) < 4 or f[0] != "stalls":
+            continue
+        try:
+            kv = {k: int(v) for k, v in (x.split("=", 1) for x in f[3:])}
+            rnd = int(f[2])
+        except ValueError:
+            continue
+        if kv.get("pieces", 0) > 0 and kv.get("probed_us", 0) > 0:
+            runs.setdefault(f[1], []).append({"round": rnd, **kv})
+    return runs
+
+
+STALL_PCTS = ("p50_us", "p90_us", "p99_us", "p999_us", "max_us")
+
+
+def stall_table(stalls, warm):
+    """Markdown lines for `stall_results`: per load, the median over its runs of each
+    percentile of a piece's duration [the runs' range], the stalls a second and the
+    share of time lost; then the warm NIC recoveries' p99 beside the stream's."""
+    if not stalls:
+        return []
+    md = ["", "## What the host takes from a vCPU (stall probe), µs", "",
+          "Pieces of work with interrupts off, one after the other (debugfs `stalls`,",
+          "Documentation/debugfs.rst): a gap of 10 µs or more between two clock reads is time",
+          "the host took. Idle, and under the availability runs' TCP stream (fault-free). A",
+          "code path as long as a piece, timed in this guest under that load, cannot do better",
+          "than the pieces' percentiles. Median over the runs [their range].", "",
+          "| load | runs | work | pieces | p50 | p90 | p99 | p99.9 | max | stalls/s | time lost |",
+          "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for load, runs in sorted(stalls.items()):
+        cells = []
+        for k in STALL_PCTS:
+            v = [r[k] for r in runs if k in r]
+            cells.append(f"{statistics.median(v):.0f} [{min(v)}, {max(v)}]" if v else "–")
+        secs = sum(r["probed_us"] for r in runs) / 1e6
+        lost = sum(r.get("lost_us", 0) for r in runs) / 1e6
+        work = sorted({r.get("work_us") for r in runs})
+        md.append(f"| {load} | {len(runs)} | {'/'.join(map(str, work))} | "
+                  f"{sum(r['pieces'] for r in runs)} | " + " | ".join(cells)
+                  + f" | {sum(r.get('stalls', 0) for r in runs) / secs:.1f} | {100 * lost / secs:.1f} % |")
+    p99 = [r["p99_us"] for r in stalls.get("stream", [])]
+    if warm and p99:
+        md += ["", f"ndeth0's warm recoveries in the availability runs: p99 "
+               f"{quantile(warm, 0.99) / 1000:.0f} µs ({len(warm)} recoveries); a piece under the stream: "
+               f"p99 {statistics.median(p99):.0f} µs (median of {len(p99)} runs)."]
+    return md
+
+
 def level_table(levels):
     """Markdown lines: the recovery-time distribution by device and level (its CDF at
     a few points), with the published figures below."""
@@ -1008,6 +1064,9 @@ def main():
     report["slowest_steps_of_slow_recoveries"] = slowest
     if slowest:
         md += slowest_table(slowest)
+    stalls = stall_results(res / "bench-stalls.txt")
+    report["stall_probe"] = stalls
+    md += stall_table(stalls, level_totals(nic_recs, "warm"))
     reps = sorted({d["n"] for by_v in list(nic.values()) + list(blk.values()) for d in by_v.values()})
     # Run-to-run spread of one variant and test (max/min over the repetitions): a
     # ratio between variants smaller than this is noise.

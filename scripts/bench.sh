@@ -32,8 +32,8 @@
 #                             NDRIVER_BENCH_PIN_CPUS (required then).
 #   NDRIVER_BENCH_TIMEOUT     the guest's time limit in seconds (default from the
 #                             repetitions and seconds asked for).
-# NDRIVER_BENCH_MSG_SIZES, _APACHE_CLIENTS, _FAULT_PERIODS, _AVAIL_SECS, _AVAIL_REPS, _MTU
-# (guest-bench-io.sh) and _CALLS (guest-bench.sh) go to the guest when set.
+# NDRIVER_BENCH_MSG_SIZES, _APACHE_CLIENTS, _FAULT_PERIODS, _AVAIL_SECS, _AVAIL_REPS, _MTU,
+# _PROBE_SECS, _PROBE_WORK_US (guest-bench-io.sh) and _CALLS (guest-bench.sh) go to the guest when set.
 #
 # Before vs after, in the same boot (off by default):
 #   NDRIVER_BENCH_BASE=REV    a git revision of this tree: its modules (git archive of
@@ -94,11 +94,14 @@ fi
 # The availability runs: AVAIL_REPS rounds of (at most) seven runs of TCP and HTTP.
 avail_secs=${NDRIVER_BENCH_AVAIL_SECS:-20}
 avail_reps=${NDRIVER_BENCH_AVAIL_REPS:-3}
-for v in avail_secs avail_reps; do
+probe_secs=${NDRIVER_BENCH_PROBE_SECS:-10}
+for v in avail_secs avail_reps probe_secs; do
 	case ${!v} in '' | *[!0-9]*) die "NDRIVER_BENCH_${v^^} must be a number, not '${!v}'" ;; esac
 done
 timeout=$((900 + io_reps * 60 * (io_secs + 4) + indep_rounds * 6 * (indep_secs + 3)))
 timeout=$((timeout + avail_reps * 7 * (2 * avail_secs + 5)))
+# The stall probe: idle and under the stream, every availability round.
+timeout=$((timeout + avail_reps * 2 * (probe_secs + 5)))
 # The base variant: about 17 more tests per round, the guard and the campaign again.
 [ -z "$base_sha" ] || timeout=$((timeout + 120 + io_reps * 20 * (io_secs + 4)))
 [ -z "$icount_arg" ] || timeout=$((timeout * 2))
@@ -147,7 +150,7 @@ fi
 more=
 for v in NDRIVER_BENCH_MSG_SIZES NDRIVER_BENCH_APACHE_CLIENTS NDRIVER_BENCH_FAULT_PERIODS \
 	NDRIVER_BENCH_AVAIL_SECS NDRIVER_BENCH_AVAIL_REPS NDRIVER_BENCH_MTU NDRIVER_BENCH_CALLS \
-	NDRIVER_BENCH_BLK NDRIVER_BENCH_BLK_REPS; do
+	NDRIVER_BENCH_BLK NDRIVER_BENCH_BLK_REPS NDRIVER_BENCH_PROBE_SECS NDRIVER_BENCH_PROBE_WORK_US; do
 	[ -z "${!v:-}" ] || more+=" $(printf '%s=%q' "$v" "${!v}")"
 	[ -z "${!v:-}" ] || echo "${v#NDRIVER_BENCH_} ${!v}" | tr '[:upper:]' '[:lower:]' >> "$results/bench-config.txt"
 done

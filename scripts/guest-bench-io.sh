@@ -46,6 +46,12 @@
 # `ip monitor link` beside every run (pings lost, ndeth0's link events); raw lines
 # "avail PERIOD METRIC VALUE ROUND" (warm, and the fault-free run) and
 # "avail-cold PERIOD METRIC VALUE ROUND" in bench-avail.txt.
+# Then what the host takes from a vCPU (ndriver's debugfs `stalls`, Documentation/
+# debugfs.rst): pieces of NDRIVER_BENCH_PROBE_WORK_US (default 1000, about a warm
+# recovery) with interrupts off for NDRIVER_BENCH_PROBE_SECS (default 10; 0: none)
+# idle and under the availability runs' TCP stream (fault-free), in turn, AVAIL_REPS
+# times; "stalls LOAD ROUND KEY=VALUE..." in bench-stalls.txt. No latency measured in
+# this guest can be below what a piece of its length takes.
 # NDRIVER_BENCH_MTU: the MTU of the interface under test in every variant (default
 # 1500; 9000 compares jumbo frames, up to 16110, which the C e1000 and both Rust
 # drivers take on this NIC).
@@ -60,6 +66,8 @@ PERIODS=${NDRIVER_BENCH_FAULT_PERIODS:-0 15 5 1}
 ASECS=${NDRIVER_BENCH_AVAIL_SECS:-20}
 AREPS=${NDRIVER_BENCH_AVAIL_REPS:-3}
 MTU=${NDRIVER_BENCH_MTU:-1500}
+PROBE_SECS=${NDRIVER_BENCH_PROBE_SECS:-10}
+PROBE_WORK_US=${NDRIVER_BENCH_PROBE_WORK_US:-1000}
 CLIENTS=${NDRIVER_BENCH_APACHE_CLIENTS:-1 4 16}
 BASE=${NDRIVER_BENCH_BASE_DIR:-}
 WWW=/tmp/ndriver-bench-www
@@ -384,6 +392,42 @@ avail_run() {
 	cat "$NIC/recoveries" >> "$R/bench-nic-recoveries.txt"
 }
 
+# stall_probe LOAD ROUND: one run of the stall probe, the guest idle (LOAD idle) or
+# under a fault-free TCP stream through ndeth0 (stream).
+stall_probe() {
+	local load=$1 rnd=$2 np= out
+	if [ "$load" = stream ]; then
+		timeout $((PROBE_SECS + 30)) netperf -H $PEER -t TCP_STREAM -l $((PROBE_SECS + 2)) \
+			-P 0 -- -o THROUGHPUT > /dev/null 2>>"$R/bench-io.log" &
+		np=$!
+		sleep 1
+	fi
+	if echo "$PROBE_SECS $PROBE_WORK_US" > "$D/stalls"; then
+		out=$(cat "$D/stalls")
+		echo "stalls $load $rnd $out" >> "$R/bench-stalls.txt"
+	else
+		note "stall probe ($load, round $rnd) refused: $PROBE_SECS s of $PROBE_WORK_US us"
+	fi
+	[ -z "$np" ] || wait "$np"
+}
+
+# stall_probes: the stall probe idle and under the stream in turn (the first load
+# turning from round to round), AREPS rounds.
+stall_probes() {
+	local rnd
+	: > "$R/bench-stalls.txt"
+	[ "$PROBE_SECS" != 0 ] || return 0
+	for rnd in $(seq 1 "$AREPS"); do
+		if [ $((rnd % 2)) = 1 ]; then
+			stall_probe idle "$rnd"
+			stall_probe stream "$rnd"
+		else
+			stall_probe stream "$rnd"
+			stall_probe idle "$rnd"
+		fi
+	done
+}
+
 # nic_c ROUND: the C e1000 (ndriver unloaded): every test, then TCP_STREAM again
 # without offloads. The placeholder offers no offloads (segmentation, scatter-gather,
 # checksum); the C driver does. The same C driver without them measures what that
@@ -459,6 +503,8 @@ bench_nic() {
 	echo "floor_ns=200000000 ceiling_ns=500000000" > "$NIC/policy"
 	: > "$R/bench-nic-recoveries.txt"
 	avail
+	note "NIC: what the host takes from a vCPU, idle and under the stream (stall probe)"
+	stall_probes
 	apache_stop
 	nic_rust_down
 }
