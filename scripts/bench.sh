@@ -33,7 +33,8 @@
 #   NDRIVER_BENCH_TIMEOUT     the guest's time limit in seconds (default from the
 #                             repetitions and seconds asked for).
 # NDRIVER_BENCH_MSG_SIZES, _APACHE_CLIENTS, _FAULT_PERIODS, _AVAIL_SECS, _AVAIL_REPS, _MTU,
-# _PROBE_SECS, _PROBE_WORK_US (guest-bench-io.sh) and _CALLS (guest-bench.sh) go to the guest when set.
+# _PROBE_SECS, _PROBE_WORK_US, _IO_BLK_REPS (guest-bench-io.sh) and _CALLS
+# (guest-bench.sh) go to the guest when set.
 #
 # Before vs after, in the same boot (off by default):
 #   NDRIVER_BENCH_BASE=REV    a git revision of this tree: its modules (git archive of
@@ -150,7 +151,8 @@ fi
 more=
 for v in NDRIVER_BENCH_MSG_SIZES NDRIVER_BENCH_APACHE_CLIENTS NDRIVER_BENCH_FAULT_PERIODS \
 	NDRIVER_BENCH_AVAIL_SECS NDRIVER_BENCH_AVAIL_REPS NDRIVER_BENCH_MTU NDRIVER_BENCH_CALLS \
-	NDRIVER_BENCH_BLK NDRIVER_BENCH_BLK_REPS NDRIVER_BENCH_PROBE_SECS NDRIVER_BENCH_PROBE_WORK_US; do
+	NDRIVER_BENCH_BLK NDRIVER_BENCH_BLK_REPS NDRIVER_BENCH_PROBE_SECS NDRIVER_BENCH_PROBE_WORK_US \
+	NDRIVER_BENCH_IO_BLK_REPS; do
 	[ -z "${!v:-}" ] || more+=" $(printf '%s=%q' "$v" "${!v}")"
 	[ -z "${!v:-}" ] || echo "${v#NDRIVER_BENCH_} ${!v}" | tr '[:upper:]' '[:lower:]' >> "$results/bench-config.txt"
 done

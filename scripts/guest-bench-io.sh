@@ -17,8 +17,8 @@
 # under the host-side client (nic-peer.py /load) at 1, 4 and 16 connections:
 # requests/s and latency percentiles. Block: fio on the raw
 # device, 4k random read and write at QD1 and QD32, 128k sequential read at QD32.
-# NDRIVER_BENCH_IO_REPS rounds (default 5), NDRIVER_BENCH_IO_SECS (default 5) s per
-# test. In each round every test runs once per variant; the order of the variants
+# NDRIVER_BENCH_IO_REPS rounds (default 5; the block device's NDRIVER_BENCH_IO_BLK_REPS
+# when set), NDRIVER_BENCH_IO_SECS (default 5) s per test. In each round every test runs once per variant; the order of the variants
 # turns from round to round (round 1: C, then the Rust variants unguarded before
 # guarded test by test; round 2: Rust guarded-after-unguarded, then C; round 3: C,
 # then guarded before unguarded; round 4: Rust guarded first, then C; and again), so
@@ -60,6 +60,7 @@ R=${NDRIVER_RESULTS:?}
 ROOT=${NDRIVER_ROOT:?}
 KDIR=${NDRIVER_KDIR:?}
 REPS=${NDRIVER_BENCH_IO_REPS:-5}
+BLK_IO_REPS=${NDRIVER_BENCH_IO_BLK_REPS:-$REPS}
 SECS=${NDRIVER_BENCH_IO_SECS:-5}
 SIZES=${NDRIVER_BENCH_MSG_SIZES:-1 64 256 1024 4096 16384}
 PERIODS=${NDRIVER_BENCH_FAULT_PERIODS:-0 15 5 1}
@@ -611,7 +612,7 @@ bench_blk() {
 	VBLK=$(pci_find 0x1af4 0x1001) || { note "no virtio-blk: block benchmark skipped"; return 0; }
 	DISK=/sys/bus/pci/devices/$VBLK
 
-	rounds blk block blk_c blk_rust virtio_blk virtio-blk
+	REPS=$BLK_IO_REPS rounds blk block blk_c blk_rust virtio_blk virtio-blk
 }
 
 RUST_DEV=
