@@ -35,6 +35,7 @@ mod raw {
         pub(super) fn ndriver_netif_stop_queue(nd: *mut net_device);
         pub(super) fn ndriver_netif_wake_queue(nd: *mut net_device);
         pub(super) fn ndriver_netdev_xmit_more() -> bool;
+        pub(super) fn ndriver_netif_xmit_stopped(nd: *mut net_device) -> bool;
         pub(super) fn ndriver_napi_schedule(napi: *mut napi_struct) -> bool;
         pub(super) fn ndriver_nic_flags(nd: *mut net_device) -> c_uint;
         pub(super) fn ndriver_nic_running(nd: *mut net_device) -> bool;
@@ -158,6 +159,14 @@ impl NetDev {
         // SAFETY: `self` is a live placeholder (type invariant); `netif_stop_queue` is safe
         // from any context.
         unsafe { raw::ndriver_netif_stop_queue(self.as_raw()) }
+    }
+
+    /// Whether the transmit queue is stopped, by the driver's side (`netif_stop_queue`)
+    /// or by the stack's (`netif_xmit_stopped`).
+    pub(crate) fn xmit_stopped(&self) -> bool {
+        // SAFETY: `self` is a live placeholder (type invariant), whose one transmit
+        // queue `netif_xmit_stopped` reads (its state bits, atomically).
+        unsafe { raw::ndriver_netif_xmit_stopped(self.as_raw()) }
     }
 
     /// Wakes the transmit queue.

@@ -19,6 +19,7 @@ void ndriver_nic_free(struct net_device *nd);
 void ndriver_netif_stop_queue(struct net_device *nd);
 void ndriver_netif_wake_queue(struct net_device *nd);
 bool ndriver_netdev_xmit_more(void);
+bool ndriver_netif_xmit_stopped(struct net_device *nd);
 bool ndriver_napi_schedule(struct napi_struct *napi);
 unsigned int ndriver_nic_flags(struct net_device *nd);
 bool ndriver_nic_running(struct net_device *nd);

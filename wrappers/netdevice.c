@@ -187,6 +187,11 @@ bool ndriver_netdev_xmit_more(void)
 	return netdev_xmit_more();
 }
 
+bool ndriver_netif_xmit_stopped(struct net_device *nd)
+{
+	return netif_xmit_stopped(netdev_get_tx_queue(nd, 0));
+}
+
 bool ndriver_napi_schedule(struct napi_struct *napi)
 {
 	return napi_schedule(napi);

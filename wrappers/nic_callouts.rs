@@ -67,7 +67,8 @@ impl TxSkb<'_> {
     }
 
     /// Whether the stack passes another skb right after this one (the rest of a
-    /// segmented packet, or of a batch): the driver may queue this one without ringing
+    /// segmented packet, or of a batch; never while the transmit queue is stopped,
+    /// whoever stopped it): the driver may queue this one without ringing
     /// its device's transmit doorbell, and ring it for the last. The framework calls the
     /// driver for that last one but in the cases `abi::XMIT_MORE` lists (mostly: the
     /// instance is being replaced). A driver that stops its queue rings the doorbell

@@ -124,8 +124,11 @@ unsafe extern "C" fn ndriver_nic_ndo_start_xmit(
     let f = unsafe { table(a.ops) }.start_xmit;
     // The driver sees the token, never the skb.
     let tp = token as usize as *mut c_void;
+    // A stopped queue gets nothing more until it wakes (the stack keeps the rest of the
+    // batch): then this skb is the last, as C drivers take it.
     // SAFETY: this is `ndo_start_xmit`, called by the stack with bottom halves off.
-    let flags = if unsafe { xmit_more() } { XMIT_MORE } else { 0 };
+    let more = unsafe { xmit_more() } && !nd.xmit_stopped();
+    let flags = if more { XMIT_MORE } else { 0 };
     // SAFETY: `h` is the live instance `f` belongs to; the `len` bytes at `data` stay
     // readable until the call returns (`hold`), whatever the driver reports meanwhile.
     let r = dev.guarded_entry(START_XMIT, || unsafe { f(h, tp, data, len, flags) } as i64);
