@@ -9,7 +9,7 @@
 //! (`nic_rings.rs`) read or fill are `pub(super)`: visible in `nic_driver` and its parts
 //! only, as they were when this was one file.
 
-use crate::abi::{NIC_RX_ALLMULTI, NIC_RX_PROMISC};
+use crate::abi::{NIC_RX_ALLMULTI, NIC_RX_PROMISC, XMIT_MORE};
 use crate::callouts_api as api;
 use crate::driver_dev::{Dev, DmaMapping};
 use core::cell::Cell;
@@ -43,6 +43,34 @@ pub(crate) struct TxSkb<'a> {
     pub(super) len: u32,
     pub(super) more: bool,
     pub(super) taken: &'a Cell<bool>,
+}
+
+impl<'a> TxSkb<'a> {
+    /// The skb the framework lent under `token` for one `start_xmit` call: its frame,
+    /// `len` bytes at `data`, and the call's `flags` ([`XMIT_MORE`] or not; other bits
+    /// ignored).
+    ///
+    /// # Safety
+    ///
+    /// `data` points to `len` bytes that stay readable and unwritten for `'a`, the call;
+    /// `token` is the token of the skb lent for it; `taken` is that call's record,
+    /// false.
+    pub(super) unsafe fn lent(
+        token: u64,
+        data: *const u8,
+        len: u32,
+        flags: u32,
+        taken: &'a Cell<bool>,
+    ) -> Self {
+        // INVARIANT: per this function's contract.
+        Self {
+            token,
+            data,
+            len,
+            more: flags & XMIT_MORE != 0,
+            taken,
+        }
+    }
 }
 
 impl TxSkb<'_> {

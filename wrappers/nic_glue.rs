@@ -9,7 +9,7 @@
 //! driver. Part of `nic_driver.rs`.
 
 use super::{Ctx, NicDriver, TxSkb, Xmit};
-use crate::abi::{Instance, NicEntry, NicHwStats, XMIT_MORE};
+use crate::abi::{Instance, NicEntry, NicHwStats};
 use crate::callouts_api as api;
 use crate::driver_dev::events::{EntryGlue, EventGlue};
 use crate::driver_dev::{entry_faults, Dev};
@@ -267,16 +267,10 @@ pub(crate) unsafe extern "C" fn start_xmit<T: NicDriver>(
     flags: u32,
 ) -> c_int {
     let taken = Cell::new(false);
-    // INVARIANT: `data` stays readable until this call returns (this function's contract),
+    // SAFETY: `data` stays readable until this call returns (this function's contract),
     // and `s` does not outlive the call; `skb` is the token of this call's skb, not taken
     // yet.
-    let s = TxSkb {
-        token: skb as usize as u64,
-        data,
-        len,
-        more: flags & XMIT_MORE != 0,
-        taken: &taken,
-    };
+    let s = unsafe { TxSkb::lent(skb as usize as u64, data, len, flags, &taken) };
     // Class `double_complete` reports this call's skb done (dropped), twice.
     let report_done = |dev: &Dev| {
         // SAFETY: the callout checks the token against the transmits lent to the

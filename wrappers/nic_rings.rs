@@ -414,15 +414,29 @@ mod tests {
         drop(unsafe { KBox::from_raw(block) });
     }
 
-    /// What `start_xmit` is handed for the skb lent under `token`.
+    /// What `start_xmit` is handed for the skb lent under `token`, with `flags`.
+    fn skb_with<'a>(token: u64, frame: &'a [u8], flags: u32, taken: &'a Cell<bool>) -> TxSkb<'a> {
+        // SAFETY: `frame` is borrowed for `'a`, readable and unwritten; `taken` is the
+        // test's own record.
+        unsafe { TxSkb::lent(token, frame.as_ptr(), frame.len() as u32, flags, taken) }
+    }
+
+    /// What `start_xmit` is handed for the skb lent under `token`, the last of its batch.
     fn skb<'a>(token: u64, frame: &'a [u8], taken: &'a Cell<bool>) -> TxSkb<'a> {
-        TxSkb {
-            token,
-            data: frame.as_ptr(),
-            len: frame.len() as u32,
-            more: false,
-            taken,
-        }
+        skb_with(token, frame, 0, taken)
+    }
+
+    /// The glue's flags reach the driver: `more()` is `XMIT_MORE`, whatever else is set.
+    #[test]
+    fn xmit_more_reaches_the_driver() {
+        let frame = [0u8; 60];
+        let taken = Cell::new(false);
+        assert!(skb_with(1, &frame, crate::abi::XMIT_MORE, &taken).more());
+        assert!(skb_with(1, &frame, crate::abi::XMIT_MORE | 0x8000_0000, &taken).more());
+        assert!(!skb_with(1, &frame, 0, &taken).more());
+        assert!(!skb_with(1, &frame, !crate::abi::XMIT_MORE, &taken).more());
+        assert_eq!(skb_with(1, &frame, 0, &taken).len(), 60);
+        assert!(!taken.get());
     }
 
     #[test]
