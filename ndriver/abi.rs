@@ -21,9 +21,9 @@ pub(crate) use pci_ids::PciId;
 pub(crate) const ABI_VERSION: u32 = 10;
 
 /// `start_xmit` flag: the stack passes another skb right after this one
-/// (`netdev_xmit_more()`, and the transmit queue is not stopped, by anyone), so the
-/// driver may leave its device's transmit doorbell for the last of the batch. The framework calls the driver for that last one, unless it
-/// refuses it first: the instance is not admitted (it is being recovered, swapped or
+/// (`netdev_xmit_more()`, and the transmit queue was not stopped when the call began),
+/// so the driver may leave its device's transmit doorbell for the last of the batch.
+/// The framework calls the driver for that last one, unless it refuses it first: the instance is not admitted (it is being recovered, swapped or
 /// rejuvenated: its transmits go out again on the next instance), every transmit slot
 /// is lent (more than any ring holds; the queue stops, and the kernel's transmit
 /// watchdog, `ndo_tx_timeout`, recovers the device if nothing completes), or the skb is

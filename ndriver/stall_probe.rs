@@ -3,20 +3,24 @@
 //! What the platform takes from a CPU (`/sys/kernel/debug/ndriver/stalls`): the floor
 //! under any latency measured in this guest, recoveries included.
 //!
-//! Writing `SECS WORK_US` runs, for about `SECS` seconds, one piece of work after the
-//! other: each spins with interrupts off until it has made `WORK_US` of progress, and
-//! its duration is kept. Progress is the time between two consecutive clock reads that
-//! lie less than [`GAP_NS`] apart; a longer gap is a stall: with interrupts off nothing
-//! in the guest can run on this CPU, so the time went to the host (under QEMU, the vCPU
+//! Writing `SECS WORK_US` runs, for about `SECS` seconds, pieces of work, each followed
+//! by a sleep as long (so that the probe takes about half a CPU, not all of it): a
+//! piece spins with interrupts off until it has made `WORK_US` of progress, and its
+//! duration is kept. Progress is the time between two consecutive clock reads that lie
+//! less than [`GAP_NS`] apart; a longer gap is a stall: with interrupts off only an NMI
+//! can run on this CPU in the guest, so the time went to the host (under QEMU, the vCPU
 //! thread descheduled or waiting for another vCPU). A piece's duration is then
-//! `WORK_US` plus the stalls it met, the least any code path of that length can take
-//! here. Run it beside the load a latency is measured under, and compare the
-//! percentiles: a recovery's p99 cannot be below the p99 of a piece of its length.
+//! `WORK_US` plus the stalls it met. Run beside the load a latency is measured under, a
+//! code path of that length, which also takes interrupts and may sleep, can typically
+//! do no better than the pieces' percentiles.
 
 use core::fmt;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use core::sync::atomic::{
+    AtomicBool, AtomicU64, Ordering::Acquire, Ordering::Relaxed, Ordering::Release,
+};
 use kernel::alloc::KVVec;
 use kernel::prelude::*;
+use kernel::time::{delay::fsleep, Delta};
 use kernel::uaccess::UserSliceReader;
 
 use crate::device::now_ns as now;
@@ -27,24 +31,35 @@ use crate::guard;
 const GAP_NS: u64 = 10_000;
 /// Longest run, in seconds.
 const MAX_SECS: u64 = 60;
-/// Smallest and largest piece of work, in microseconds.
-const WORK_US: core::ops::RangeInclusive<u64> = 10..=10_000;
+/// Smallest and largest piece of work, in microseconds (the largest well below the
+/// 10 ms after which ndriver's watchdog sends a CPU that does not tick an NMI).
+const WORK_US: core::ops::RangeInclusive<u64> = 10..=5_000;
+/// Most pieces one run keeps.
+const MAX_PIECES: usize = 100_000;
+/// A piece still not done this long past its work is given up, and the run with it (a
+/// clock that does not advance with interrupts off, or reads slower than [`GAP_NS`]).
+const PIECE_SLACK_NS: u64 = 50_000_000;
+/// Clock reads a piece makes at most: what a clock that stands still allows, since the
+/// slack above needs it to advance.
+const PIECE_READS: u64 = 2_000_000;
 
-/// Results of the last run (0 before the first); the percentiles in nanoseconds.
+/// The percentiles [`StallProbe::pct`] holds, in tenths of a percent.
+const PERMILLE: [usize; 5] = [500, 900, 990, 999, 1000];
+
+/// Results of the last run (0 before the first); durations in nanoseconds. Written only
+/// while `running` is set, and before it is cleared (release): a reader that sees it
+/// clear (acquire) reads one run's results.
 pub(crate) struct StallProbe {
     running: AtomicBool,
     work_ns: AtomicU64,
     pieces: AtomicU64,
-    /// Percentiles of the pieces' durations: 50, 90, 99, 99.9, 100.
+    /// Percentiles of the pieces' durations ([`PERMILLE`]).
     pct: [AtomicU64; 5],
     stalls: AtomicU64,
     lost_ns: AtomicU64,
     longest_ns: AtomicU64,
     probed_ns: AtomicU64,
 }
-
-/// The percentiles [`StallProbe::pct`] holds, in tenths of a percent.
-const PERMILLE: [usize; 5] = [500, 900, 990, 999, 1000];
 
 impl StallProbe {
     pub(crate) const fn new() -> Self {
@@ -70,14 +85,20 @@ struct Piece {
 }
 
 /// One piece: spins with interrupts off until `work_ns` of progress; returns its
-/// duration and the stalls it met.
-fn piece(work_ns: u64) -> (u64, Piece) {
+/// duration and the stalls it met, or `None` if it had to be given up
+/// ([`PIECE_SLACK_NS`], [`PIECE_READS`]).
+fn piece(work_ns: u64) -> Option<(u64, Piece)> {
     guard::with_irqs_off(|| {
         let mut p = Piece::default();
         let start = now();
-        let (mut last, mut done) = (start, 0u64);
+        let limit = start + work_ns + PIECE_SLACK_NS;
+        let (mut last, mut done, mut reads) = (start, 0u64, 0u64);
         while done < work_ns {
             let t = now();
+            reads += 1;
+            if t > limit || reads > PIECE_READS {
+                return None;
+            }
             let d = t.saturating_sub(last);
             last = t;
             if d < GAP_NS {
@@ -88,37 +109,55 @@ fn piece(work_ns: u64) -> (u64, Piece) {
                 p.longest_ns = p.longest_ns.max(d);
             }
         }
-        (last.saturating_sub(start), p)
+        Some((last.saturating_sub(start), p))
     })
 }
 
+/// The nearest-rank `permille`/1000 quantile of `sorted` (ascending): the smallest value
+/// that at least that share of the values does not exceed; 0 for none.
+fn nearest_rank(sorted: &[u64], permille: usize) -> u64 {
+    let rank = (sorted.len() * permille).div_ceil(1000).max(1);
+    sorted.get(rank - 1).copied().unwrap_or(0)
+}
+
 /// Runs pieces of `work_ns` for about `secs` seconds, keeps the results in `s`.
+/// `EINTR` on a signal, `ETIME` if a piece had to be given up: the last results stay.
 fn run(s: &StallProbe, secs: u64, work_ns: u64) -> Result {
-    let cap = usize::try_from(secs * 1_000_000_000 / work_ns).map_err(|_| EINVAL)?;
+    let cap = usize::try_from(secs * 1_000_000_000 / work_ns)
+        .unwrap_or(MAX_PIECES)
+        .min(MAX_PIECES);
     let mut durations = KVVec::<u64>::with_capacity(cap, GFP_KERNEL)?;
     let mut all = Piece::default();
     let start = now();
     let end = start + secs * 1_000_000_000;
+    let pause = Delta::from_nanos(i64::try_from(work_ns).unwrap_or(i64::MAX));
     while durations.len() < cap && now() < end {
-        let (d, p) = piece(work_ns);
+        if kernel::current!().signal_pending() {
+            return Err(EINTR);
+        }
+        let Some((d, p)) = piece(work_ns) else {
+            pr_warn!(
+                "stalls: a piece of {} us did not end within {} ms: run given up\n",
+                work_ns / 1000,
+                PIECE_SLACK_NS / 1_000_000
+            );
+            return Err(ETIME);
+        };
         all.stalls += p.stalls;
         all.lost_ns += p.lost_ns;
         all.longest_ns = all.longest_ns.max(p.longest_ns);
-        // Within the capacity reserved above: does not allocate.
-        if durations.push(d, GFP_NOWAIT).is_err() {
+        if durations.push_within_capacity(d).is_err() {
             break;
         }
+        fsleep(pause);
     }
     let probed = now().saturating_sub(start);
     durations.sort_unstable();
-    let n = durations.len();
     for (slot, pm) in s.pct.iter().zip(PERMILLE) {
-        // The smallest duration at least `pm` per mille of the pieces do not exceed.
-        let rank = (n * pm).div_ceil(1000).max(1);
-        slot.store(durations.get(rank - 1).copied().unwrap_or(0), Relaxed);
+        slot.store(nearest_rank(&durations, pm), Relaxed);
     }
     s.work_ns.store(work_ns, Relaxed);
-    s.pieces.store(n as u64, Relaxed);
+    s.pieces.store(durations.len() as u64, Relaxed);
     s.stalls.store(all.stalls, Relaxed);
     s.lost_ns.store(all.lost_ns, Relaxed);
     s.longest_ns.store(all.longest_ns, Relaxed);
@@ -127,6 +166,9 @@ fn run(s: &StallProbe, secs: u64, work_ns: u64) -> Result {
 }
 
 pub(crate) fn show(s: &StallProbe, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    if s.running.load(Acquire) {
+        return writeln!(f, "running");
+    }
     let us = |v: &AtomicU64| v.load(Relaxed) / 1000;
     let [p50, p90, p99, p999, max] = &s.pct;
     writeln!(
@@ -147,11 +189,19 @@ pub(crate) fn show(s: &StallProbe, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     )
 }
 
-/// Parses `SECS WORK_US`.
+/// A decimal number of digits only (no sign).
+fn number(word: &str) -> Option<u64> {
+    if word.is_empty() || !word.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    word.parse().ok()
+}
+
+/// Parses `SECS WORK_US`: seconds and nanoseconds of work.
 fn parse(text: &str) -> Option<(u64, u64)> {
     let mut it = text.split_whitespace();
-    let secs = it.next()?.parse::<u64>().ok()?;
-    let work = it.next()?.parse::<u64>().ok()?;
+    let secs = number(it.next()?)?;
+    let work = number(it.next()?)?;
     if it.next().is_some() || !(1..=MAX_SECS).contains(&secs) || !WORK_US.contains(&work) {
         return None;
     }
@@ -177,11 +227,11 @@ pub(crate) fn write(s: &StallProbe, r: &mut UserSliceReader) -> Result {
             );
             EINVAL
         })?;
-    if s.running.swap(true, Relaxed) {
+    if s.running.swap(true, Acquire) {
         return Err(EBUSY);
     }
     let r = run(s, secs, work_ns);
-    s.running.store(false, Relaxed);
+    s.running.store(false, Release);
     r
 }
 
@@ -193,26 +243,51 @@ mod tests {
     fn parses_seconds_and_work() {
         assert_eq!(parse("10 1000\n"), Some((10, 1_000_000)));
         assert_eq!(parse(" 1 10"), Some((1, 10_000)));
-        assert_eq!(parse("60 10000"), Some((60, 10_000_000)));
+        assert_eq!(parse("60 5000"), Some((60, 5_000_000)));
     }
 
     #[test]
     fn refuses_what_it_cannot_run() {
-        assert_eq!(parse(""), None);
-        assert_eq!(parse("10"), None);
-        assert_eq!(parse("0 1000"), None);
-        assert_eq!(parse("61 1000"), None);
-        assert_eq!(parse("10 9"), None);
-        assert_eq!(parse("10 10001"), None);
-        assert_eq!(parse("10 1000 5"), None);
-        assert_eq!(parse("-1 1000"), None);
+        for bad in [
+            "",
+            "10",
+            "0 1000",
+            "61 1000",
+            "10 9",
+            "10 5001",
+            "10 1000 5",
+            "-1 1000",
+            "+10 1000",
+            "10 +1000",
+            "1e1 1000",
+        ] {
+            assert_eq!(parse(bad), None);
+        }
+    }
+
+    #[test]
+    fn nearest_rank_quantiles() {
+        assert_eq!(nearest_rank(&[], 500), 0);
+        assert_eq!(nearest_rank(&[7], 1), 7);
+        assert_eq!(nearest_rank(&[7], 1000), 7);
+        let v: [u64; 100] = core::array::from_fn(|i| i as u64 + 1);
+        assert_eq!(nearest_rank(&v, 500), 50);
+        assert_eq!(nearest_rank(&v, 990), 99);
+        assert_eq!(nearest_rank(&v, 999), 100);
+        assert_eq!(nearest_rank(&v, 1000), 100);
+        let w: [u64; 101] = core::array::from_fn(|i| i as u64 + 1);
+        assert_eq!(nearest_rank(&w, 990), 100);
+        assert_eq!(nearest_rank(&w[..99], 990), 99);
     }
 
     #[test]
     fn a_piece_makes_its_progress() {
-        let (d, p) = piece(50_000);
-        // Its duration is its progress plus its stalls.
-        assert!(d >= 50_000 + p.lost_ns);
-        assert!(p.longest_ns <= p.lost_ns);
+        let r = piece(50_000);
+        assert!(r.is_some());
+        if let Some((d, p)) = r {
+            // Its duration is its progress plus its stalls.
+            assert!(d >= 50_000 + p.lost_ns);
+            assert!(p.longest_ns <= p.lost_ns);
+        }
     }
 }

@@ -171,7 +171,9 @@ def stall_results(path):
             rnd = int(f[2])
         except ValueError:
             continue
-        if kv.get("pieces", 0) > 0 and kv.get("probed_us", 0) > 0:
+        # A stream run whose stream gave no throughput did not run under it.
+        if (kv.get("pieces", 0) > 0 and kv.get("probed_us", 0) > 0 and "work_us" in kv
+                and (f[1] != "stream" or kv.get("tcp_mbit_s", 0) > 0)):
             runs.setdefault(f[1], []).append({"round": rnd, **kv})
     return runs
 
@@ -188,10 +190,12 @@ def stall_table(stalls, warm):
     md = ["", "## What the host takes from a vCPU (stall probe), µs", "",
           "Pieces of work with interrupts off, one after the other (debugfs `stalls`,",
           "Documentation/debugfs.rst): a gap of 10 µs or more between two clock reads is time",
-          "the host took. Idle, and under the availability runs' TCP stream (fault-free). A",
-          "code path as long as a piece, timed in this guest under that load, cannot do better",
-          "than the pieces' percentiles. Median over the runs [their range].", "",
-          "| load | runs | work | pieces | p50 | p90 | p99 | p99.9 | max | stalls/s | time lost |",
+          "the host took; each piece is followed by a sleep as long. Idle, and under the",
+          "availability runs' TCP stream (fault-free). A code path as long as a piece, timed",
+          "in this guest under that load, typically does no better than the pieces'",
+          "percentiles (it also takes interrupts, and may sleep). Median over the runs [their",
+          "range].", "",
+          "| load | runs | work | pieces | p50 | p90 | p99 | p99.9 | max | stalls/s | lost, ms/s |",
           "|---|---|---|---|---|---|---|---|---|---|---|"]
     for load, runs in sorted(stalls.items()):
         cells = []
@@ -203,12 +207,14 @@ def stall_table(stalls, warm):
         work = sorted({r.get("work_us") for r in runs})
         md.append(f"| {load} | {len(runs)} | {'/'.join(map(str, work))} | "
                   f"{sum(r['pieces'] for r in runs)} | " + " | ".join(cells)
-                  + f" | {sum(r.get('stalls', 0) for r in runs) / secs:.1f} | {100 * lost / secs:.1f} % |")
-    p99 = [r["p99_us"] for r in stalls.get("stream", [])]
-    if warm and p99:
-        md += ["", f"ndeth0's warm recoveries in the availability runs: p99 "
-               f"{quantile(warm, 0.99) / 1000:.0f} µs ({len(warm)} recoveries); a piece under the stream: "
-               f"p99 {statistics.median(p99):.0f} µs (median of {len(p99)} runs)."]
+                  + f" | {sum(r.get('stalls', 0) for r in runs) / secs:.1f} | {1000 * lost / secs:.1f} |")
+    stream = stalls.get("stream", [])
+    if warm and stream:
+        work = "/".join(str(w) for w in sorted({r["work_us"] for r in stream}))
+        md += ["", f"ndeth0's warm recoveries in the availability runs (every fault period): p50 "
+               f"{quantile(warm, 0.5) / 1000:.0f} µs, p99 {quantile(warm, 0.99) / 1000:.0f} µs "
+               f"({len(warm)} recoveries); a piece of {work} µs under the stream: p99 "
+               f"{statistics.median(r['p99_us'] for r in stream):.0f} µs (median of {len(stream)} runs)."]
     return md
 
 

@@ -96,10 +96,17 @@ fi
 avail_secs=${NDRIVER_BENCH_AVAIL_SECS:-20}
 avail_reps=${NDRIVER_BENCH_AVAIL_REPS:-3}
 probe_secs=${NDRIVER_BENCH_PROBE_SECS:-10}
-for v in avail_secs avail_reps probe_secs; do
-	case ${!v} in '' | *[!0-9]*) die "NDRIVER_BENCH_${v^^} must be a number, not '${!v}'" ;; esac
+probe_work_us=${NDRIVER_BENCH_PROBE_WORK_US:-1000}
+io_blk_reps=${NDRIVER_BENCH_IO_BLK_REPS:-$io_reps}
+for v in avail_secs avail_reps probe_secs probe_work_us io_blk_reps; do
+	case ${!v} in '' | *[!0-9]* | 0?*) die "NDRIVER_BENCH_${v^^} must be a number, not '${!v}'" ;; esac
 done
-timeout=$((900 + io_reps * 60 * (io_secs + 4) + indep_rounds * 6 * (indep_secs + 3)))
+[ "$probe_secs" -le 60 ] || die "NDRIVER_BENCH_PROBE_SECS: at most 60 (ndriver's stalls file), not $probe_secs"
+[ "$probe_work_us" -ge 10 ] && [ "$probe_work_us" -le 5000 ] ||
+	die "NDRIVER_BENCH_PROBE_WORK_US: 10 to 5000, not $probe_work_us"
+# The NIC's rounds and the block device's (IO_BLK_REPS) share the 60 tests of a round.
+timeout=$((900 + (io_reps > io_blk_reps ? io_reps : io_blk_reps) * 60 * (io_secs + 4)))
+timeout=$((timeout + indep_rounds * 6 * (indep_secs + 3)))
 timeout=$((timeout + avail_reps * 7 * (2 * avail_secs + 5)))
 # The stall probe: idle and under the stream, every availability round.
 timeout=$((timeout + avail_reps * 2 * (probe_secs + 5)))

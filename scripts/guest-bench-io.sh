@@ -18,8 +18,8 @@
 # requests/s and latency percentiles. Block: fio on the raw
 # device, 4k random read and write at QD1 and QD32, 128k sequential read at QD32.
 # NDRIVER_BENCH_IO_REPS rounds (default 5; the block device's NDRIVER_BENCH_IO_BLK_REPS
-# when set), NDRIVER_BENCH_IO_SECS (default 5) s per test. In each round every test runs once per variant; the order of the variants
-# turns from round to round (round 1: C, then the Rust variants unguarded before
+# when set), NDRIVER_BENCH_IO_SECS (default 5) s per test. In each round every test
+# runs once per variant; the order of the variants turns from round to round (round 1: C, then the Rust variants unguarded before
 # guarded test by test; round 2: Rust guarded-after-unguarded, then C; round 3: C,
 # then guarded before unguarded; round 4: Rust guarded first, then C; and again), so
 # that drift over the boot does not always favour one; each round loads the C driver
@@ -395,21 +395,31 @@ avail_run() {
 
 # stall_probe LOAD ROUND: one run of the stall probe, the guest idle (LOAD idle) or
 # under a fault-free TCP stream through ndeth0 (stream).
+# The stream's throughput goes on its line (tcp_mbit_s=): a stream run without it did
+# not run under the stream, and bench-report.py leaves it out.
 stall_probe() {
-	local load=$1 rnd=$2 np= out
+	local load=$1 rnd=$2 np= out tcp=
 	if [ "$load" = stream ]; then
-		timeout $((PROBE_SECS + 30)) netperf -H $PEER -t TCP_STREAM -l $((PROBE_SECS + 2)) \
-			-P 0 -- -o THROUGHPUT > /dev/null 2>>"$R/bench-io.log" &
+		timeout $((PROBE_SECS + 30)) netperf -H $PEER -t TCP_STREAM -l $((PROBE_SECS + 4)) \
+			-P 0 -- -o THROUGHPUT > "$R/stall-stream.txt" 2>>"$R/bench-io.log" &
 		np=$!
-		sleep 1
+		sleep 2
 	fi
 	if echo "$PROBE_SECS $PROBE_WORK_US" > "$D/stalls"; then
 		out=$(cat "$D/stalls")
-		echo "stalls $load $rnd $out" >> "$R/bench-stalls.txt"
 	else
-		note "stall probe ($load, round $rnd) refused: $PROBE_SECS s of $PROBE_WORK_US us"
+		out=
+		note "stall probe ($load, round $rnd) failed: $PROBE_SECS s of $PROBE_WORK_US us"
 	fi
-	[ -z "$np" ] || wait "$np"
+	if [ -n "$np" ]; then
+		wait "$np"
+		tcp=$(tail -n 1 "$R/stall-stream.txt")
+		case $tcp in
+		[0-9]*) out="$out tcp_mbit_s=${tcp%%.*}" ;;
+		*) note "stall probe (stream, round $rnd): netperf gave no result" ;;
+		esac
+	fi
+	[ -z "$out" ] || echo "stalls $load $rnd $out" >> "$R/bench-stalls.txt"
 }
 
 # stall_probes: the stall probe idle and under the stream in turn (the first load

@@ -32,10 +32,12 @@ use super::{TxSlots, Xmit};
 ///
 /// `data` points to `len` bytes that stay readable and unwritten for `'a`, the
 /// `start_xmit` call this value was made for (the framework holds a reference on the skb
-/// until that call returns, even if the driver reports it done before); `token` is the
-/// token under which the framework lent the skb to the instance for that call, and
-/// `taken` is the call's record of whether the driver took it (false until this value
-/// becomes a [`PendingSkb`]).
+/// until that call returns, even if the driver reports it done before).
+///
+/// `token` is the token under which the framework lent the skb to the instance for that
+/// call (the callouts check every token they are given), and `taken` is the call's
+/// record of whether the driver took it (false until this value becomes a
+/// [`PendingSkb`]).
 #[must_use = "an skb not taken is given back to the stack"]
 pub(crate) struct TxSkb<'a> {
     pub(super) token: u64,
@@ -48,13 +50,12 @@ pub(crate) struct TxSkb<'a> {
 impl<'a> TxSkb<'a> {
     /// The skb the framework lent under `token` for one `start_xmit` call: its frame,
     /// `len` bytes at `data`, and the call's `flags` ([`XMIT_MORE`] or not; other bits
-    /// ignored).
+    /// ignored). `token` is passed back to the callouts, which check it; `taken` is the
+    /// call's record, false until the driver takes the skb.
     ///
     /// # Safety
     ///
-    /// `data` points to `len` bytes that stay readable and unwritten for `'a`, the call;
-    /// `token` is the token of the skb lent for it; `taken` is that call's record,
-    /// false.
+    /// `data` points to `len` bytes that stay readable and unwritten for `'a`, the call.
     pub(super) unsafe fn lent(
         token: u64,
         data: *const u8,
@@ -95,8 +96,8 @@ impl TxSkb<'_> {
     }
 
     /// Whether the stack passes another skb right after this one (the rest of a
-    /// segmented packet, or of a batch; never while the transmit queue is stopped,
-    /// whoever stopped it): the driver may queue this one without ringing
+    /// segmented packet, or of a batch; never when the transmit queue was stopped as the
+    /// call began): the driver may queue this one without ringing
     /// its device's transmit doorbell, and ring it for the last. The framework calls the
     /// driver for that last one but in the cases `abi::XMIT_MORE` lists (mostly: the
     /// instance is being replaced). A driver that stops its queue rings the doorbell

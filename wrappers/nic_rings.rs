@@ -416,8 +416,8 @@ mod tests {
 
     /// What `start_xmit` is handed for the skb lent under `token`, with `flags`.
     fn skb_with<'a>(token: u64, frame: &'a [u8], flags: u32, taken: &'a Cell<bool>) -> TxSkb<'a> {
-        // SAFETY: `frame` is borrowed for `'a`, readable and unwritten; `taken` is the
-        // test's own record.
+        // SAFETY: `frame` is borrowed for `'a`, so readable and unwritten for it (the
+        // token is the stand-in slots' own, checked by them).
         unsafe { TxSkb::lent(token, frame.as_ptr(), frame.len() as u32, flags, taken) }
     }
 

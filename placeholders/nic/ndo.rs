@@ -124,8 +124,8 @@ unsafe extern "C" fn ndriver_nic_ndo_start_xmit(
     let f = unsafe { table(a.ops) }.start_xmit;
     // The driver sees the token, never the skb.
     let tp = token as usize as *mut c_void;
-    // A stopped queue gets nothing more until it wakes (the stack keeps the rest of the
-    // batch): then this skb is the last, as C drivers take it.
+    // A queue stopped meanwhile (a race: the stack does not call a stopped queue) gets
+    // nothing more until it wakes: then this skb is the last, as C drivers take it.
     // SAFETY: this is `ndo_start_xmit`, called by the stack with bottom halves off.
     let more = unsafe { xmit_more() } && !nd.xmit_stopped();
     let flags = if more { XMIT_MORE } else { 0 };
