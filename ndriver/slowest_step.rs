@@ -8,25 +8,76 @@ use core::fmt;
 use kernel::prelude::kunit_tests;
 use kernel::time::{Instant, Monotonic};
 
+/// Longest step name kept, in bytes (a driver's own steps are named `CALL.NAME`, the
+/// name cut to [`DRIVER_NAME_MAX`]).
+const NAME_MAX: usize = 24;
+/// Longest name a driver gives one of its steps, in bytes.
+pub(crate) const DRIVER_NAME_MAX: usize = 16;
+
 /// The longest of the steps timed so far in one recovery.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct SlowestStep {
-    /// The step's name ("" while none was timed).
-    name: &'static str,
+    /// The step's name, `len` bytes of `[A-Za-z0-9_.]` (none while no step was timed).
+    name: [u8; NAME_MAX],
+    len: u8,
+    /// Whether a step was timed.
+    some: bool,
     /// How long it took, in nanoseconds.
     ns: u64,
 }
 
 impl SlowestStep {
     /// Notes step `name` that took `ns`: kept if it is the longest so far.
-    pub(crate) fn note(&mut self, name: &'static str, ns: u64) {
-        if self.name.is_empty() || ns > self.ns {
-            *self = Self { name, ns };
+    pub(crate) fn note(&mut self, name: &str, ns: u64) {
+        self.note_parts(name.as_bytes(), &[], ns);
+    }
+
+    /// Notes step `call.part` (or `call` when `part` is empty), a part of a driver's
+    /// call named by the driver, that took `ns`: kept if it is the longest so far.
+    /// Bytes of `part` past [`DRIVER_NAME_MAX`] are cut, and any but `[A-Za-z0-9_]`
+    /// shown as `_`.
+    pub(crate) fn note_parts(&mut self, call: &[u8], part: &[u8], ns: u64) {
+        if self.some && ns <= self.ns {
+            return;
+        }
+        let mut name = [0u8; NAME_MAX];
+        let mut len = 0;
+        let part = &part[..part.len().min(DRIVER_NAME_MAX)];
+        let dot: &[u8] = if part.is_empty() { &[] } else { b"." };
+        for (i, &b) in call
+            .iter()
+            .chain(dot)
+            .chain(part)
+            .take(NAME_MAX)
+            .enumerate()
+        {
+            let from_driver = i > call.len();
+            name[i] = match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' => b,
+                b'.' if !from_driver => b,
+                _ => b'_',
+            };
+            len = i + 1;
+        }
+        *self = Self {
+            name,
+            len: len as u8,
+            some: true,
+            ns,
+        };
+    }
+
+    /// Notes the longest step of `other` (another part of the same recovery).
+    pub(crate) fn merge(&mut self, other: &SlowestStep) {
+        if other.some {
+            let (name, ns) = (other.name, other.ns);
+            let len = usize::from(other.len).min(NAME_MAX);
+            self.note_parts(&name[..len], &[], ns);
         }
     }
 
     /// Runs `f` as step `name`, timed.
-    pub(crate) fn time<R>(&mut self, name: &'static str, f: impl FnOnce() -> R) -> R {
+    pub(crate) fn time<R>(&mut self, name: &str, f: impl FnOnce() -> R) -> R {
         let t = Instant::<Monotonic>::now();
         let r = f();
         self.note(name, u64::try_from(t.elapsed().as_nanos()).unwrap_or(0));
@@ -34,14 +85,59 @@ impl SlowestStep {
     }
 }
 
+/// The parts of one `probe` or `adopt` call its driver names as it goes
+/// ([`DriverSteps::mark`], the `ndriver_step` callout), for the recovery's
+/// [`SlowestStep`]: each is the time since the call began or since the previous part.
+#[derive(Default)]
+pub(crate) struct DriverSteps {
+    /// Generation of the instance whose call is timed; 0 while none is.
+    gen: u64,
+    /// When the call began or its last part ended.
+    since: u64,
+    slowest: SlowestStep,
+}
+
+impl DriverSteps {
+    /// Starts timing a call of the instance of generation `gen` at `now`.
+    pub(crate) fn open(&mut self, gen: u64, now: u64) {
+        *self = Self {
+            gen,
+            since: now,
+            slowest: SlowestStep::default(),
+        };
+    }
+
+    /// The instance of generation `gen` ended part `name` of its call at `now`; ignored
+    /// for any other instance, or when no call is timed.
+    pub(crate) fn mark(&mut self, gen: u64, name: &[u8], now: u64, call: &[u8]) {
+        if gen == 0 || gen != self.gen {
+            return;
+        }
+        self.slowest
+            .note_parts(call, name, now.saturating_sub(self.since));
+        self.since = now;
+    }
+
+    /// Ends the timing at `now`: the longest part, the rest of the call (after its last
+    /// named part) counted as `call` itself.
+    pub(crate) fn close(&mut self, call: &str, now: u64) -> SlowestStep {
+        let mut s = self.slowest;
+        s.note(call, now.saturating_sub(self.since));
+        *self = Self::default();
+        s
+    }
+}
+
 /// `NAME:NS`, or `-` when no step was timed.
 impl fmt::Display for SlowestStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.name.is_empty() {
-            f.write_str("-")
-        } else {
-            write!(f, "{}:{}", self.name, self.ns)
+        if !self.some {
+            return f.write_str("-");
         }
+        let len = usize::from(self.len).min(NAME_MAX);
+        // Only `[A-Za-z0-9_.]` is ever stored (`note_parts`): valid UTF-8.
+        let name = core::str::from_utf8(&self.name[..len]).unwrap_or("?");
+        write!(f, "{}:{}", name, self.ns)
     }
 }
 
@@ -91,6 +187,31 @@ mod tests {
         s.note("undone", 20);
         let t = text(&s)?;
         assert_eq!(&t.bytes[..t.len], b"undo_irq:20");
+        Ok(())
+    }
+
+    #[test]
+    fn names_a_drivers_own_steps() -> Result {
+        let mut s = SlowestStep::default();
+        s.note_parts(b"adopt", b"check_tx", 5);
+        let t = text(&s)?;
+        assert_eq!(&t.bytes[..t.len], b"adopt.check_tx:5");
+        // Cut to 16 bytes; what is not a name character shows as `_` (a dot too).
+        s.note_parts(b"adopt", b"a.b c\n0123456789abcdef", 6);
+        let t = text(&s)?;
+        assert_eq!(&t.bytes[..t.len], b"adopt.a_b_c_n012345678:6");
+        // The tail of the call, after the driver's last step, is the call's own name.
+        s.note_parts(b"adopt", b"", 7);
+        let t = text(&s)?;
+        assert_eq!(&t.bytes[..t.len], b"adopt:7");
+        let mut m = SlowestStep::default();
+        m.note("probe", 3);
+        m.merge(&s);
+        let t = text(&m)?;
+        assert_eq!(&t.bytes[..t.len], b"adopt:7");
+        m.merge(&SlowestStep::default());
+        let t = text(&m)?;
+        assert_eq!(&t.bytes[..t.len], b"adopt:7");
         Ok(())
     }
 }

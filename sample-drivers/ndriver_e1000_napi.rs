@@ -209,6 +209,8 @@ impl NicDriver for E1000Napi {
     fn adopt(c: &C<'_>) -> Result<Self> {
         let d = &c.dev;
         let hw = Hw::adopt(d)?;
+        // Named parts, for the recovery's slowest step (`adopt.NAME` in `recoveries`).
+        d.step("hw");
         let long = check_mtu(d.mtu())?;
         if !hw.has_mac(d.mac()) {
             return Err(EIO);
@@ -230,6 +232,7 @@ impl NicDriver for E1000Napi {
         let bufs = d.adopt_dma_buffers::<RX_BUF>(ROLE_RX_BUFS, RX_RING)?;
         let gather = RxGather::adopt(d, ROLE_GATHER, long)?;
         let tring = d.adopt_dma_array::<Desc>(ROLE_TX_RING, TX_RING)?;
+        d.step("rings");
         let mut next = me.hw.check_rx(&ring, long)?;
         if !me.hw.runs_as(&d.rx_filter(), long) {
             return Err(EIO);
@@ -240,6 +243,7 @@ impl NicDriver for E1000Napi {
                 return Err(EIO);
             }
         }
+        d.step("check_rx");
         // Descriptors handed back but not yet given to the device (the poll gives them
         // in batches, and the previous instance died before the tail moved past them):
         // they come before the first filled one, or the head. Give them now, or the
@@ -260,10 +264,13 @@ impl NicDriver for E1000Napi {
         if let Some(i) = given {
             me.hw.rx_tail(i);
         }
+        d.step("give_rx");
         // The receive ring is checked: the device may reach it (and drain the
         // transmit ring) from now on.
         me.hw.set_master();
+        d.step("set_master");
         let tail = me.hw.check_tx(&tring)?;
+        d.step("check_tx");
         let slots = d.tx_slots::<TX_RING>()?;
         let reg = d.register_rx_ring(&ring)?;
         *c.rx.lock() = Rx {
@@ -286,6 +293,7 @@ impl NicDriver for E1000Napi {
                 stopped: false,
             }),
         };
+        d.step("register");
         me.hw.kick();
         Ok(me)
     }

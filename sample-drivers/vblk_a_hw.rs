@@ -202,8 +202,11 @@ impl Hw {
         let reset = dev
             .adopt_reset_on_undo(&io, ROLE_RESET)
             .inspect_err(|_| vl::reset(&io))?;
+        // Named parts, for the recovery's slowest step (`adopt.NAME` in `recoveries`).
+        dev.step("regs");
         let (st, queue, hdrs, bufs, irq) =
             Self::adopt_parts(dev, &io).inspect_err(|_| vl::reset(&io))?;
+        dev.step("parts");
         let hw = Self {
             _irq: irq,
             _reset: reset,
@@ -216,6 +219,7 @@ impl Hw {
             completed: AtomicU64::new(0),
         };
         hw.settle(st.capacity).inspect_err(|_| vl::reset(&hw.io))?;
+        dev.step("settle");
         Ok((hw, st.capacity))
     }
 

@@ -33,6 +33,9 @@ unsafe extern "C" {
     /// The code about to raise `class` (what `ndriver_fault_point` handed out) runs at
     /// `at`: recorded as the fault's own evidence.
     pub(crate) fn ndriver_fault_raising(inst: *mut Instance, class: u32, at: usize);
+    /// The driver ended the part of its `probe` or `adopt` call named by the `len` bytes
+    /// at `name` (timed for the recovery's slowest step).
+    pub(crate) fn ndriver_step(inst: *mut Instance, name: *const u8, len: usize);
     /// One spin of a wait for a driver lock: ends the waiting guarded call if overdue.
     pub(crate) fn ndriver_lock_wait();
     /// A driver lock taken (1) or about to be released (-1) on this CPU.

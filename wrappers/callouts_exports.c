@@ -20,6 +20,7 @@ void *ndriver_get_priv(struct ndriver_instance *inst);
 u64 ndriver_generation(struct ndriver_instance *inst);
 u32 ndriver_fault_point(struct ndriver_instance *inst, u32 entry);
 void ndriver_fault_raising(struct ndriver_instance *inst, u32 class, unsigned long at);
+void ndriver_step(struct ndriver_instance *inst, const u8 *name, size_t len);
 void ndriver_lock_wait(void);
 void ndriver_lock_held(int delta);
 
@@ -79,6 +80,7 @@ EXPORT_SYMBOL_GPL(ndriver_get_priv);
 EXPORT_SYMBOL_GPL(ndriver_generation);
 EXPORT_SYMBOL_GPL(ndriver_fault_point);
 EXPORT_SYMBOL_GPL(ndriver_fault_raising);
+EXPORT_SYMBOL_GPL(ndriver_step);
 EXPORT_SYMBOL_GPL(ndriver_lock_wait);
 EXPORT_SYMBOL_GPL(ndriver_lock_held);
 

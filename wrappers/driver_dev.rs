@@ -54,6 +54,17 @@ impl Dev {
         unsafe { api::ndriver_generation(self.0) }
     }
 
+    /// Ends the part of this `probe` or `adopt` call since it began or since the previous
+    /// `step`, and names it: a recovery whose slowest step it is shows `adopt.NAME` (or
+    /// `probe.NAME`) in `recoveries`; what follows the last `step` counts as `adopt`
+    /// itself. `NAME`: up to 16 of `[A-Za-z0-9_]`. Costs two clock reads and a lock;
+    /// does nothing in any other entry point.
+    pub(crate) fn step(&self, name: &'static str) {
+        // SAFETY: `self.0` is the live instance this entry point was called for; `name`
+        // is `name.len()` readable bytes.
+        unsafe { api::ndriver_step(self.0, name.as_ptr(), name.len()) }
+    }
+
     /// The framework's handle of the instance (for the class glue's callouts).
     pub(crate) fn handle(&self) -> *mut Instance {
         self.0

@@ -141,6 +141,17 @@ impl<C: Class> ServedDevice for Device<C> {
         });
     }
 
+    fn step(&self, st: &InstanceState, name: &[u8]) {
+        let call: &[u8] = if st.adopting.load(Ordering::Acquire) {
+            b"adopt"
+        } else {
+            b"probe"
+        };
+        self.driver_steps
+            .lock()
+            .mark(st.generation, name, super::now_ns(), call);
+    }
+
     fn pci_dev(&self) -> *mut bindings::pci_dev {
         self.pci.load(Ordering::Acquire)
     }

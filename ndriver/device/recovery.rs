@@ -208,7 +208,7 @@ impl<C: Class> Device<C> {
                 if let Some(i) = ctl.instance.as_ref() {
                     i.adopting.store(true, Ordering::Release);
                 }
-                let r = ctl.steps.time("adopt", || {
+                let r = self.driver_timed(ctl, "adopt", || {
                     // SAFETY: `h` is the fresh instance of this implementation, `ops`
                     // its table, which has `adopt` (checked by the caller).
                     self.guarded_entry(e, || unsafe { C::adopt(ops, h) })
@@ -218,7 +218,7 @@ impl<C: Class> Device<C> {
                 }
                 r
             }
-            _ => ctl.steps.time("probe", || {
+            _ => self.driver_timed(ctl, "probe", || {
                 // SAFETY: `h` is the fresh instance of this implementation, `ops` its
                 // table.
                 self.guarded_entry(C::PROBE, || unsafe { C::probe(ops, h) })
@@ -268,6 +268,17 @@ impl<C: Class> Device<C> {
         }
         p.reconfigure = now_ns().saturating_sub(t);
         Ok(())
+    }
+
+    /// Runs `f`, the guarded `probe` or `adopt` call (`call`) of the instance of
+    /// generation `ctl.generation`, as a timed step whose parts its driver may name (the
+    /// `ndriver_step` callout): the longest part goes into the recovery's slowest step.
+    fn driver_timed<R>(&self, ctl: &mut Ctl, call: &'static str, f: impl FnOnce() -> R) -> R {
+        self.driver_steps.lock().open(ctl.generation, now_ns());
+        let r = f();
+        let s = self.driver_steps.lock().close(call, now_ns());
+        ctl.steps.merge(&s);
+        r
     }
 
     pub(super) fn redirect(&self, ctl: &Ctl, p: &mut Phases) {

@@ -15,7 +15,7 @@ use crate::instance::{InstanceState, ServedDevice};
 use crate::pci_claim::PciClaim;
 use crate::policy::{Ladder, Policy};
 use crate::site::SiteSlot;
-use crate::slowest_step::SlowestStep;
+use crate::slowest_step::{DriverSteps, SlowestStep};
 use crate::stats::{Cause, Counters, Level, Record, MAX_ENTRIES, RECORDS};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::bindings;
@@ -132,6 +132,11 @@ pub(crate) struct Device<C: Class> {
     pub(super) fault_ctx: SpinLockIrq<Option<KeptContext>>,
     /// Id of the newest kept context.
     pub(super) next_ctx: AtomicU64,
+    /// The parts of the `probe` or `adopt` call under way that its driver names. An
+    /// IRQ-safe lock: the callout runs under the guard, in whatever context the driver
+    /// calls it.
+    #[pin]
+    pub(super) driver_steps: SpinLockIrq<DriverSteps>,
     /// The class's per-device state.
     #[pin]
     pub(crate) class: C,
@@ -189,6 +194,7 @@ impl<C: Class> Device<C> {
             corrupt <- new_spinlock_irq!(None),
             fault_ctx <- new_spinlock_irq!(None),
             next_ctx: AtomicU64::new(0),
+            driver_steps <- new_spinlock_irq!(DriverSteps::default()),
             class <- class,
         })
     }
