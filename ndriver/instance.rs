@@ -77,9 +77,11 @@ pub(crate) trait ServedDevice: Send + Sync {
     /// The code of the instance's module raises `class`, the fault last handed out, at
     /// address `at` (recorded for `inject`).
     fn fault_raising(&self, class: u32, at: usize);
-    /// Instance `st` ended part `name` of its `probe` or `adopt` call (the `ndriver_step`
-    /// callout): timed for the recovery's slowest step; ignored at any other time.
-    fn step(&self, st: &InstanceState, name: &[u8]);
+    /// Instance `st` ended the part of its `probe` or `adopt` call named by the `len`
+    /// bytes at address `name` (the `ndriver_step` callout): timed for the recovery's
+    /// slowest step; ignored at any other time or in any other context. A name outside
+    /// the instance's module's constants fails the instance (and is not read).
+    fn step(&self, st: &InstanceState, name: usize, len: usize);
     /// The attached PCI function, or NULL.
     fn pci_dev(&self) -> *mut bindings::pci_dev;
     /// The name of the device's interrupt handlers.

@@ -406,6 +406,24 @@ pub(crate) fn text_of(desc: *const ImplDesc) -> Option<(usize, usize)> {
     (len != 0).then_some((start, len))
 }
 
+/// Start and length of the read-only data of a registered implementation's module
+/// (where its string constants lie).
+pub(crate) fn rodata_of(desc: *const ImplDesc) -> Option<(usize, usize)> {
+    let slots = REGISTRY.lock();
+    let r = slots
+        .0
+        .iter()
+        .flatten()
+        .find(|r| core::ptr::eq(r.desc, desc) && !r.leaving)?;
+    // SAFETY: `owner` is the registering module, loaded while it is registered (checked
+    // under the registry lock); its memory descriptors are fixed once it is live.
+    let m = unsafe { r.owner.as_ref() }?;
+    let ro = m
+        .mem
+        .get(kernel::bindings::mod_mem_type_MOD_RODATA as usize)?;
+    (ro.size != 0).then_some((ro.base as usize, ro.size as usize))
+}
+
 /// Offers an implementation to ndriver. Returns 0 or a negative error code.
 ///
 /// `desc` must point at a static [`ImplDesc`] that stays valid until

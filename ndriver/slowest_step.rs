@@ -13,6 +13,8 @@ use kernel::time::{Instant, Monotonic};
 const NAME_MAX: usize = 24;
 /// Longest name a driver gives one of its steps, in bytes.
 pub(crate) const DRIVER_NAME_MAX: usize = 16;
+// `probe.` or `adopt.` and a driver's name fit, and a length fits the `u8`.
+const _: () = assert!(6 + DRIVER_NAME_MAX <= NAME_MAX && NAME_MAX <= u8::MAX as usize);
 
 /// The longest of the steps timed so far in one recovery.
 #[derive(Clone, Copy, Default)]
@@ -67,6 +69,11 @@ impl SlowestStep {
         };
     }
 
+    /// Whether no step, or only one with an empty name, was noted.
+    pub(crate) fn is_unnamed(&self) -> bool {
+        !self.some || self.len == 0
+    }
+
     /// Notes the longest step of `other` (another part of the same recovery).
     pub(crate) fn merge(&mut self, other: &SlowestStep) {
         if other.some {
@@ -88,41 +95,97 @@ impl SlowestStep {
 /// The parts of one `probe` or `adopt` call its driver names as it goes
 /// ([`DriverSteps::mark`], the `ndriver_step` callout), for the recovery's
 /// [`SlowestStep`]: each is the time since the call began or since the previous part.
+///
+/// # Invariants
+///
+/// While `gen` is not 0, `rodata` is the read-only data of the module whose instance of
+/// generation `gen` is in the timed call: loaded until the call has returned, when
+/// [`DriverSteps::close`] clears `gen`.
 #[derive(Default)]
 pub(crate) struct DriverSteps {
     /// Generation of the instance whose call is timed; 0 while none is.
     gen: u64,
+    /// The call's name, `probe` or `adopt`.
+    call: &'static str,
+    /// The task making the call: parts are named by it only.
+    task: usize,
+    /// Start and length of its module's read-only data, where names must lie.
+    rodata: (usize, usize),
     /// When the call began or its last part ended.
     since: u64,
     slowest: SlowestStep,
 }
 
+/// A part's name does not lie in its module's read-only data.
+#[derive(Debug, PartialEq)]
+pub(crate) struct BadName;
+
 impl DriverSteps {
-    /// Starts timing a call of the instance of generation `gen` at `now`.
-    pub(crate) fn open(&mut self, gen: u64, now: u64) {
+    /// Starts timing call `call` of the instance of generation `gen` (not 0), made by
+    /// `task`, at `now`.
+    ///
+    /// # Safety
+    ///
+    /// `rodata` is the read-only data of that instance's module, which stays loaded
+    /// until [`DriverSteps::close`].
+    pub(crate) unsafe fn open(
+        &mut self,
+        gen: u64,
+        call: &'static str,
+        task: usize,
+        rodata: (usize, usize),
+        now: u64,
+    ) {
+        // INVARIANT: per this function's contract.
         *self = Self {
             gen,
+            call,
+            task,
+            rodata,
             since: now,
             slowest: SlowestStep::default(),
         };
     }
 
-    /// The instance of generation `gen` ended part `name` of its call at `now`; ignored
-    /// for any other instance, or when no call is timed.
-    pub(crate) fn mark(&mut self, gen: u64, name: &[u8], now: u64, call: &[u8]) {
-        if gen == 0 || gen != self.gen {
-            return;
+    /// `task`, of the instance of generation `gen`, ended the part named by the `len`
+    /// bytes at `name` (the first [`DRIVER_NAME_MAX`] read) at `now`. Ignored for any
+    /// other instance or task, or when no call is timed; `BadName` for a name that is
+    /// empty or not inside the module's read-only data (nothing read then).
+    pub(crate) fn mark(
+        &mut self,
+        gen: u64,
+        task: usize,
+        name: usize,
+        len: usize,
+        now: u64,
+    ) -> Result<(), BadName> {
+        if gen == 0 || gen != self.gen || task != self.task {
+            return Ok(());
         }
+        let n = len.min(DRIVER_NAME_MAX);
+        let (start, size) = self.rodata;
+        let inside = name
+            .checked_add(n)
+            .is_some_and(|end| name >= start && end <= start.saturating_add(size));
+        if n == 0 || !inside {
+            return Err(BadName);
+        }
+        // SAFETY: `[name, name + n)` lies in the read-only data of the module whose
+        // instance is in the timed call (checked above), loaded until the call returns
+        // (type invariant), and never written.
+        let bytes = unsafe { core::slice::from_raw_parts(name as *const u8, n) };
         self.slowest
-            .note_parts(call, name, now.saturating_sub(self.since));
+            .note_parts(self.call.as_bytes(), bytes, now.saturating_sub(self.since));
         self.since = now;
+        Ok(())
     }
 
     /// Ends the timing at `now`: the longest part, the rest of the call (after its last
-    /// named part) counted as `call` itself.
-    pub(crate) fn close(&mut self, call: &str, now: u64) -> SlowestStep {
+    /// named part) counted as the call itself.
+    pub(crate) fn close(&mut self, now: u64) -> SlowestStep {
         let mut s = self.slowest;
-        s.note(call, now.saturating_sub(self.since));
+        s.note(self.call, now.saturating_sub(self.since));
+        // INVARIANT: `gen` is 0 again: nothing is read any more.
         *self = Self::default();
         s
     }
@@ -197,9 +260,9 @@ mod tests {
         let t = text(&s)?;
         assert_eq!(&t.bytes[..t.len], b"adopt.check_tx:5");
         // Cut to 16 bytes; what is not a name character shows as `_` (a dot too).
-        s.note_parts(b"adopt", b"a.b c\n0123456789abcdef", 6);
+        s.note_parts(b"adopt", b"a.b c-0123456789abcdef", 6);
         let t = text(&s)?;
-        assert_eq!(&t.bytes[..t.len], b"adopt.a_b_c_n012345678:6");
+        assert_eq!(&t.bytes[..t.len], b"adopt.a_b_c_0123456789:6");
         // The tail of the call, after the driver's last step, is the call's own name.
         s.note_parts(b"adopt", b"", 7);
         let t = text(&s)?;
@@ -212,6 +275,43 @@ mod tests {
         m.merge(&SlowestStep::default());
         let t = text(&m)?;
         assert_eq!(&t.bytes[..t.len], b"adopt:7");
+        Ok(())
+    }
+
+    /// Names standing in for a driver's, in this module's read-only data.
+    static NAMES: [u8; 8] = *b"check_tx";
+
+    #[test]
+    fn times_the_parts_a_driver_names() -> Result {
+        let at = NAMES.as_ptr() as usize;
+        let ro = (at, NAMES.len());
+        let mut d = DriverSteps::default();
+        // Nothing is timed before `open`.
+        assert_eq!(d.mark(3, 9, at, 8, 150), Ok(()));
+        // SAFETY: `NAMES` is static: it outlives the test.
+        unsafe { d.open(3, "adopt", 9, ro, 100) };
+        // Another instance's or task's mark is ignored.
+        assert_eq!(d.mark(2, 9, at, 8, 120), Ok(()));
+        assert_eq!(d.mark(3, 8, at, 8, 120), Ok(()));
+        assert_eq!(d.mark(3, 9, at, 8, 150), Ok(()));
+        // Empty, or not inside the module's read-only data: refused, nothing read.
+        assert_eq!(d.mark(3, 9, at, 0, 160), Err(BadName));
+        assert_eq!(d.mark(3, 9, at + 1, 8, 160), Err(BadName));
+        assert_eq!(d.mark(3, 9, usize::MAX, 8, 160), Err(BadName));
+        let t = text(&d.close(400))?;
+        assert_eq!(&t.bytes[..t.len], b"adopt:250");
+        // Without a named part the whole call is one step, as before parts existed.
+        // SAFETY: as above.
+        unsafe { d.open(4, "probe", 9, ro, 1000) };
+        let t = text(&d.close(1700))?;
+        assert_eq!(&t.bytes[..t.len], b"probe:700");
+        // Closed: marks are ignored again.
+        assert_eq!(d.mark(4, 9, at, 8, 1800), Ok(()));
+        // SAFETY: as above.
+        unsafe { d.open(5, "adopt", 9, ro, 0) };
+        assert_eq!(d.mark(5, 9, at, 8, 600), Ok(()));
+        let t = text(&d.close(700))?;
+        assert_eq!(&t.bytes[..t.len], b"adopt.check_tx:600");
         Ok(())
     }
 }

@@ -7,7 +7,6 @@
 
 use crate::abi;
 use crate::instance::InstanceState;
-use crate::slowest_step::DRIVER_NAME_MAX;
 use crate::undo::action_list::{Action, Kind};
 use core::alloc::Layout;
 use core::ptr::NonNull;
@@ -244,26 +243,17 @@ const _: () = assert!(
 );
 
 /// The driver ended a part of its `probe` or `adopt` call and names it: the `len` bytes
-/// at `name` (the first [`DRIVER_NAME_MAX`] kept, any but `[A-Za-z0-9_]` shown as `_`).
-/// The part is the time since the call began or since the previous one; the longest
-/// part of a recovery's call can be its slowest step (`adopt.NAME`, `probe.NAME`).
-/// Ignored at any other time, and for a NULL `name`.
+/// at `name`, a constant of its module (the first 16 kept, any but `[A-Za-z0-9_]`
+/// shown as `_`). The part is the time since the call began or since the previous
+/// one; the longest part of a recovery's call can be its slowest step (`adopt.NAME`,
+/// `probe.NAME`). Ignored at any other time or from another context; a name that is
+/// empty or not among the module's constants fails the instance, unread.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_step(inst: *mut abi::Instance, name: *const u8, len: usize) {
     // SAFETY: a callout's caller is the instance's code, which outlives the call.
-    let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
-        return;
-    };
-    if name.is_null() {
-        return;
+    if let Some(st) = unsafe { InstanceState::from_handle(inst) } {
+        st.device().step(st, name as usize, len);
     }
-    let mut buf = [0u8; DRIVER_NAME_MAX];
-    let n = len.min(DRIVER_NAME_MAX);
-    // SAFETY: the driver passes `len` readable bytes at `name` (non-NULL, checked); a bad
-    // pointer faults inside the driver's guarded call, which is then failed. At most
-    // `DRIVER_NAME_MAX` bytes are read, into a buffer that large.
-    unsafe { core::ptr::copy_nonoverlapping(name, buf.as_mut_ptr(), n) };
-    st.device().step(st, &buf[..n]);
 }
 
 /// The glue's word that it is about to raise `class`, the fault `ndriver_fault_point`

@@ -56,9 +56,10 @@ impl Dev {
 
     /// Ends the part of this `probe` or `adopt` call since it began or since the previous
     /// `step`, and names it: a recovery whose slowest step it is shows `adopt.NAME` (or
-    /// `probe.NAME`) in `recoveries`; what follows the last `step` counts as `adopt`
-    /// itself. `NAME`: up to 16 of `[A-Za-z0-9_]`. Costs two clock reads and a lock;
-    /// does nothing in any other entry point.
+    /// `probe.NAME`) in `recoveries`; what follows the last `step` counts as the call
+    /// itself (`adopt`, `probe`). `NAME`: a string constant, up to 16 of `[A-Za-z0-9_]`.
+    /// Costs a clock read and a lock; does nothing in any other entry point or
+    /// context.
     pub(crate) fn step(&self, name: &'static str) {
         // SAFETY: `self.0` is the live instance this entry point was called for; `name`
         // is `name.len()` readable bytes.

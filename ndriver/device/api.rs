@@ -141,15 +141,23 @@ impl<C: Class> ServedDevice for Device<C> {
         });
     }
 
-    fn step(&self, st: &InstanceState, name: &[u8]) {
-        let call: &[u8] = if st.adopting.load(Ordering::Acquire) {
-            b"adopt"
-        } else {
-            b"probe"
-        };
-        self.driver_steps
+    fn step(&self, st: &InstanceState, name: usize, len: usize) {
+        // Only the task making the timed call names its parts (never an interrupt,
+        // nor a serving instance: they return before taking the lock).
+        if crate::guard::context_level() != 0 || self.serves(st) {
+            return;
+        }
+        let task = kernel::task::Task::current_raw() as usize;
+        let r = self
+            .driver_steps
             .lock()
-            .mark(st.generation, name, super::now_ns(), call);
+            .mark(st.generation, task, name, len, super::now_ns());
+        if r.is_err() {
+            st.misuse(format_args!(
+                "ndriver_step with a name of {} bytes at {:#x}, not in its module's constants",
+                len, name
+            ));
+        }
     }
 
     fn pci_dev(&self) -> *mut bindings::pci_dev {

@@ -274,9 +274,26 @@ impl<C: Class> Device<C> {
     /// generation `ctl.generation`, as a timed step whose parts its driver may name (the
     /// `ndriver_step` callout): the longest part goes into the recovery's slowest step.
     fn driver_timed<R>(&self, ctl: &mut Ctl, call: &'static str, f: impl FnOnce() -> R) -> R {
-        self.driver_steps.lock().open(ctl.generation, now_ns());
+        // Without its module's bounds no name can be checked: the call is one step.
+        if let Some(rodata) = registry::rodata_of(ctl.desc) {
+            let task = kernel::task::Task::current_raw() as usize;
+            // SAFETY: `ctl.desc` is registered while `ctl` is held, so its module stays
+            // loaded until the call below has returned and `close` ran.
+            unsafe {
+                self.driver_steps
+                    .lock()
+                    .open(ctl.generation, call, task, rodata, now_ns())
+            };
+        }
+        let t = now_ns();
         let r = f();
-        let s = self.driver_steps.lock().close(call, now_ns());
+        let end = now_ns();
+        let mut s = self.driver_steps.lock().close(end);
+        // Not opened (no bounds): `close` named an empty call.
+        if s.is_unnamed() {
+            s = SlowestStep::default();
+            s.note(call, end.saturating_sub(t));
+        }
         ctl.steps.merge(&s);
         r
     }
