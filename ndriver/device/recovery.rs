@@ -244,8 +244,7 @@ impl<C: Class> Device<C> {
         })?;
         if warm {
             if let Some(i) = ctl.instance.as_ref() {
-                ctl.steps
-                    .time("finish_adoption", || self.finish_adoption(i));
+                self.finish_adoption(i, &mut ctl.steps);
             }
             // The device runs as the logged configuration left it: nothing to replay.
             p.reconfigure = 0;

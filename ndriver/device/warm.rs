@@ -10,6 +10,7 @@ use super::state::Ctl;
 use super::{Class, Device};
 use crate::abi::ImplDesc;
 use crate::instance::{InstanceState, ServedDevice};
+use crate::slowest_step::SlowestStep;
 use crate::undo::action_list::{Action, ActionList, Kind};
 use crate::warm_spec::Corrupt;
 use crate::wrappers::callouts_device;
@@ -211,18 +212,21 @@ impl<C: Class> Device<C> {
     }
 
     /// Instance `st` adopted the whole kept set: the class settles what the dead
-    /// instance was lent ([`Class::adopted`]), then the dead instance's streaming
-    /// mappings towards the device are undone (the adopter found the device done with
-    /// them) and the class frees what was sent ([`Class::undone`]). Process context,
-    /// under `ctl`.
-    pub(super) fn finish_adoption(&self, st: &InstanceState) {
-        C::adopted(self, st);
-        let mut lent = self.kept.lock().lent.take();
-        // SAFETY: the instance that recorded the mappings is gone; the class settled the
-        // memory behind them and the adopter found the device done with it.
-        let n = unsafe { lent.undo_all() };
+    /// instance was lent ([`Class::adopted`], step `settle_lent`), then the dead
+    /// instance's streaming mappings towards the device are undone (the adopter found
+    /// the device done with them; `unmap_lent`) and the class frees what was sent
+    /// ([`Class::undone`], `undone`), each timed into `steps`. Process context, under
+    /// `ctl`.
+    pub(super) fn finish_adoption(&self, st: &InstanceState, steps: &mut SlowestStep) {
+        steps.time("settle_lent", || C::adopted(self, st));
+        let n = steps.time("unmap_lent", || {
+            let mut lent = self.kept.lock().lent.take();
+            // SAFETY: the instance that recorded the mappings is gone; the class settled
+            // the memory behind them and the adopter found the device done with it.
+            unsafe { lent.undo_all() }
+        });
         self.counters.undone.fetch_add(n as u64, Ordering::Relaxed);
-        C::undone(self);
+        steps.time("undone", || C::undone(self));
     }
 
     /// Whether the kept set is not empty and was kept by an instance of `desc`.
