@@ -79,8 +79,8 @@ pub(crate) trait ServedDevice: Send + Sync {
     fn fault_raising(&self, class: u32, at: usize);
     /// Instance `st` ended the part of its `probe` or `adopt` call named by the `len`
     /// bytes at address `name` (the `ndriver_step` callout): timed for the recovery's
-    /// slowest step; ignored at any other time or in any other context. A name outside
-    /// the instance's module's constants fails the instance (and is not read).
+    /// slowest step; ignored at any other time or in any other context, and for a name
+    /// outside the instance's module's constants (not read).
     fn step(&self, st: &InstanceState, name: usize, len: usize);
     /// The attached PCI function, or NULL.
     fn pci_dev(&self) -> *mut bindings::pci_dev;

@@ -69,11 +69,6 @@ impl SlowestStep {
         };
     }
 
-    /// Whether no step, or only one with an empty name, was noted.
-    pub(crate) fn is_unnamed(&self) -> bool {
-        !self.some || self.len == 0
-    }
-
     /// Notes the longest step of `other` (another part of the same recovery).
     pub(crate) fn merge(&mut self, other: &SlowestStep) {
         if other.some {
@@ -181,13 +176,16 @@ impl DriverSteps {
     }
 
     /// Ends the timing at `now`: the longest part, the rest of the call (after its last
-    /// named part) counted as the call itself.
-    pub(crate) fn close(&mut self, now: u64) -> SlowestStep {
+    /// named part) counted as the call itself; `None` if no call was timed.
+    pub(crate) fn close(&mut self, now: u64) -> Option<SlowestStep> {
+        if self.gen == 0 {
+            return None;
+        }
         let mut s = self.slowest;
         s.note(self.call, now.saturating_sub(self.since));
         // INVARIANT: `gen` is 0 again: nothing is read any more.
         *self = Self::default();
-        s
+        Some(s)
     }
 }
 
@@ -288,6 +286,7 @@ mod tests {
         let mut d = DriverSteps::default();
         // Nothing is timed before `open`.
         assert_eq!(d.mark(3, 9, at, 8, 150), Ok(()));
+        assert!(d.close(160).is_none());
         // SAFETY: `NAMES` is static: it outlives the test.
         unsafe { d.open(3, "adopt", 9, ro, 100) };
         // Another instance's or task's mark is ignored.
@@ -297,20 +296,21 @@ mod tests {
         // Empty, or not inside the module's read-only data: refused, nothing read.
         assert_eq!(d.mark(3, 9, at, 0, 160), Err(BadName));
         assert_eq!(d.mark(3, 9, at + 1, 8, 160), Err(BadName));
+        assert_eq!(d.mark(3, 9, at - 1, 8, 160), Err(BadName));
         assert_eq!(d.mark(3, 9, usize::MAX, 8, 160), Err(BadName));
-        let t = text(&d.close(400))?;
+        let t = text(&d.close(400).ok_or(EINVAL)?)?;
         assert_eq!(&t.bytes[..t.len], b"adopt:250");
         // Without a named part the whole call is one step, as before parts existed.
         // SAFETY: as above.
         unsafe { d.open(4, "probe", 9, ro, 1000) };
-        let t = text(&d.close(1700))?;
+        let t = text(&d.close(1700).ok_or(EINVAL)?)?;
         assert_eq!(&t.bytes[..t.len], b"probe:700");
         // Closed: marks are ignored again.
         assert_eq!(d.mark(4, 9, at, 8, 1800), Ok(()));
         // SAFETY: as above.
         unsafe { d.open(5, "adopt", 9, ro, 0) };
         assert_eq!(d.mark(5, 9, at, 8, 600), Ok(()));
-        let t = text(&d.close(700))?;
+        let t = text(&d.close(700).ok_or(EINVAL)?)?;
         assert_eq!(&t.bytes[..t.len], b"adopt.check_tx:600");
         Ok(())
     }

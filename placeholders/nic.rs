@@ -552,10 +552,8 @@ impl Class for Nic {
 
     fn undone(dev: &NicDev) {
         if let Some(nd) = dev.class.netdev() {
-            // Up to a ring of frees, each waking the sender's socket: left to the
-            // softirq, after the recovery (the redirect's bottom halves, `backlog`).
             while let Some(skb) = nd.sent().pop() {
-                skb.consume_deferred();
+                skb.consume();
             }
         }
     }

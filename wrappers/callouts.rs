@@ -246,8 +246,8 @@ const _: () = assert!(
 /// at `name`, a constant of its module (the first 16 kept, any but `[A-Za-z0-9_]`
 /// shown as `_`). The part is the time since the call began or since the previous
 /// one; the longest part of a recovery's call can be its slowest step (`adopt.NAME`,
-/// `probe.NAME`). Ignored at any other time or from another context; a name that is
-/// empty or not among the module's constants fails the instance, unread.
+/// `probe.NAME`). Ignored at any other time or from another context, and for a name
+/// that is empty or not among the module's constants (not read).
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_step(inst: *mut abi::Instance, name: *const u8, len: usize) {
     // SAFETY: a callout's caller is the instance's code, which outlives the call.

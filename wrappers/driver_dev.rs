@@ -57,7 +57,8 @@ impl Dev {
     /// Ends the part of this `probe` or `adopt` call since it began or since the previous
     /// `step`, and names it: a recovery whose slowest step it is shows `adopt.NAME` (or
     /// `probe.NAME`) in `recoveries`; what follows the last `step` counts as the call
-    /// itself (`adopt`, `probe`). `NAME`: a string constant, up to 16 of `[A-Za-z0-9_]`.
+    /// itself (`adopt`, `probe`). `NAME`: a string constant of the module (any other
+    /// string is ignored), up to 16 of `[A-Za-z0-9_]`.
     /// Costs a clock read and a lock; does nothing in any other entry point or
     /// context.
     pub(crate) fn step(&self, name: &'static str) {

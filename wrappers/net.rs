@@ -55,7 +55,6 @@ mod raw {
         pub(super) fn ndriver_skb_linear(skb: *mut c_void) -> bool;
         pub(super) fn ndriver_skb_get(skb: *mut c_void);
         pub(super) fn ndriver_skb_consume_any(skb: *mut c_void);
-        pub(super) fn ndriver_skb_consume_deferred(skb: *mut c_void);
         pub(super) fn ndriver_skb_free_any(skb: *mut c_void);
         pub(super) fn ndriver_skb_rx_copy(
             nd: *mut net_device,
@@ -624,17 +623,6 @@ impl Skb {
         // SAFETY: `p` was a live skb this handle owned (type invariant), and the handle is
         // gone; `dev_consume_skb_any` frees it from any context.
         unsafe { raw::ndriver_skb_consume_any(p) }
-    }
-
-    /// Frees it as sent, later: queued for this CPU's `NET_TX` softirq
-    /// (`dev_consume_skb_irq`), which frees it when bottom halves are next enabled here
-    /// (or in `ksoftirqd`), with its socket's wake-up. Any context. For many frees on a
-    /// path that should end first (a recovery's).
-    pub(crate) fn consume_deferred(self) {
-        let p = self.into_raw();
-        // SAFETY: `p` was a live skb this handle owned (type invariant), and the handle is
-        // gone; `dev_consume_skb_irq` queues it from any context.
-        unsafe { raw::ndriver_skb_consume_deferred(p) }
     }
 
     /// Sends it again through the stack (queueing discipline included); task context,

@@ -38,7 +38,6 @@ unsigned int ndriver_skb_len(struct sk_buff *skb);
 bool ndriver_skb_linear(struct sk_buff *skb);
 void ndriver_skb_get(struct sk_buff *skb);
 void ndriver_skb_consume_any(struct sk_buff *skb);
-void ndriver_skb_consume_deferred(struct sk_buff *skb);
 void ndriver_skb_free_any(struct sk_buff *skb);
 struct sk_buff *ndriver_skb_rx_copy(struct net_device *nd, const void *data,
 				    unsigned int len);

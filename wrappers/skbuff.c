@@ -38,15 +38,6 @@ void ndriver_skb_consume_any(struct sk_buff *skb)
 	dev_consume_skb_any(skb);
 }
 
-/*
- * The skb was sent: queued to be freed as consumed by this CPU's NET_TX softirq
- * (when bottom halves are next enabled here, or in ksoftirqd). Any context.
- */
-void ndriver_skb_consume_deferred(struct sk_buff *skb)
-{
-	dev_consume_skb_irq(skb);
-}
-
 /* The skb is dropped (any context). */
 void ndriver_skb_free_any(struct sk_buff *skb)
 {

@@ -287,12 +287,11 @@ impl<C: Class> Device<C> {
         let t = now_ns();
         let r = f();
         let end = now_ns();
-        let mut s = self.driver_steps.lock().close(end);
-        // Not opened (no bounds): `close` named an empty call.
-        if s.is_unnamed() {
-            s = SlowestStep::default();
+        let s = self.driver_steps.lock().close(end).unwrap_or_else(|| {
+            let mut s = SlowestStep::default();
             s.note(call, end.saturating_sub(t));
-        }
+            s
+        });
         ctl.steps.merge(&s);
         r
     }
