@@ -392,36 +392,44 @@ pub(crate) fn driven_by<'b>(class: &str, buf: &'b mut [u8]) -> &'b str {
     core::str::from_utf8(&buf[..n]).unwrap_or("?")
 }
 
-/// Start and length of the text of a registered implementation's module.
-pub(crate) fn text_of(desc: *const ImplDesc) -> Option<(usize, usize)> {
+/// `f` of the module that registered `desc` (and is not leaving), under the registry
+/// lock, so loaded for the call; `None` for an unknown descriptor.
+fn with_owner<R>(
+    desc: *const ImplDesc,
+    f: impl FnOnce(*mut kernel::bindings::module) -> Option<R>,
+) -> Option<R> {
     let slots = REGISTRY.lock();
     let r = slots
         .0
         .iter()
         .flatten()
         .find(|r| core::ptr::eq(r.desc, desc) && !r.leaving)?;
-    // SAFETY: `owner` is the registering module, loaded while it is registered (checked
-    // under the registry lock).
-    let (start, len) = unsafe { guard::module_text(r.owner) };
-    (len != 0).then_some((start, len))
+    f(r.owner)
+}
+
+/// Start and length of the text of a registered implementation's module.
+pub(crate) fn text_of(desc: *const ImplDesc) -> Option<(usize, usize)> {
+    with_owner(desc, |owner| {
+        // SAFETY: `owner` is the registering module, loaded while it is registered
+        // (`with_owner` holds the registry lock).
+        let (start, len) = unsafe { guard::module_text(owner) };
+        (len != 0).then_some((start, len))
+    })
 }
 
 /// Start and length of the read-only data of a registered implementation's module
 /// (where its string constants lie).
 pub(crate) fn rodata_of(desc: *const ImplDesc) -> Option<(usize, usize)> {
-    let slots = REGISTRY.lock();
-    let r = slots
-        .0
-        .iter()
-        .flatten()
-        .find(|r| core::ptr::eq(r.desc, desc) && !r.leaving)?;
-    // SAFETY: `owner` is the registering module, loaded while it is registered (checked
-    // under the registry lock); its memory descriptors are fixed once it is live.
-    let m = unsafe { r.owner.as_ref() }?;
-    let ro = m
-        .mem
-        .get(kernel::bindings::mod_mem_type_MOD_RODATA as usize)?;
-    (ro.size != 0).then_some((ro.base as usize, ro.size as usize))
+    with_owner(desc, |owner| {
+        // SAFETY: `owner` is the registering module, loaded while it is registered
+        // (`with_owner` holds the registry lock); its memory descriptors are fixed once
+        // it is live.
+        let m = unsafe { owner.as_ref() }?;
+        let ro = m
+            .mem
+            .get(kernel::bindings::mod_mem_type_MOD_RODATA as usize)?;
+        (ro.size != 0).then_some((ro.base as usize, ro.size as usize))
+    })
 }
 
 /// Offers an implementation to ndriver. Returns 0 or a negative error code.
