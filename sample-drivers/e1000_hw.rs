@@ -614,10 +614,20 @@ impl Hw {
 
     /// Checks that the receiver runs on `ring` as [`Hw::setup_rx`] and the receive
     /// path left it: base and length registers name the ring, head and tail inside it,
-    /// the receiver on with long packets as `long` says. Returns the descriptor after
-    /// the tail (the last one given back), where the descriptors the driver cleared
-    /// but did not give yet begin, if any, and else the next it looks at. `EIO` if not.
-    pub(crate) fn check_rx(&self, ring: &Ring, long: bool) -> Result<usize> {
+    /// and `RCTL` is what [`Hw::write_rctl`] programs for filter `f`, the receiver on,
+    /// long packets as `long` says (the filter the dead instance last programmed is the
+    /// placeholder's; one changed since is programmed again once the adopter serves, and
+    /// it may not have reached the device yet, so a mismatch is only a reason for a cold
+    /// start). Returns the descriptor after the tail (the last one given back), where
+    /// the descriptors the driver cleared but did not give yet begin, if any, and else
+    /// the next it looks at. `EIO` if not.
+    ///
+    /// The multicast table is not read back: its 128 registers would be most of an
+    /// adoption's register reads, and only the filter's programming writes them (`open`,
+    /// `set_rx_mode`, `change_mtu`), whose failures restart cold, so a warm restart never
+    /// follows a half-written table. Each register is read once (under TCG every read
+    /// is an exit that waits for QEMU's global lock).
+    pub(crate) fn check_rx(&self, ring: &Ring, f: &RxFilter, long: bool) -> Result<usize> {
         let m = &self.mmio;
         let base = u64::from(m.read(RDBAL).addr()) | (u64::from(m.read(RDBAH).addr()) << 32);
         let n = ring.len();
@@ -627,19 +637,19 @@ impl Hw {
             || m.read(RDLEN).bytes() as usize != n * DESC_SIZE
             || head >= n
             || tail >= n
-            || !rctl.en()
-            || rctl.lpe() != long
+            || rctl.into_raw() != Self::rctl(f, true, long).into_raw()
         {
             return Err(EIO);
         }
         Ok((tail + 1) % n)
     }
 
-    /// Checks that the transmitter runs on `ring` as [`Hw::setup_tx`] left it, and waits
-    /// (a bounded while) until it has nothing queued: head at the tail, so every frame
-    /// the previous instance gave the device is sent (one queued past the tail, whose
-    /// doorbell never rang, is not: its done bit stays clear), and the framework can
-    /// tell them from the ring's done bits. Returns the tail. `EIO` if not.
+    /// Checks that the transmitter runs on `ring` as [`Hw::setup_tx`] and
+    /// [`Hw::start_tx`] left it, and waits (a bounded while) until it has nothing
+    /// queued: head at the tail, so every frame the previous instance gave the device
+    /// is sent (one queued past the tail, whose doorbell never rang, is not: its done
+    /// bit stays clear), and the framework can tell them from the ring's done bits.
+    /// Returns the tail. `EIO` if not.
     pub(crate) fn check_tx(&self, ring: &Ring) -> Result<usize> {
         let m = &self.mmio;
         let base = u64::from(m.read(TDBAL).addr()) | (u64::from(m.read(TDBAH).addr()) << 32);
@@ -655,7 +665,7 @@ impl Hw {
             || m.read(TDLEN).bytes() as usize != n * DESC_SIZE
             || tail >= n
             || head != tail
-            || !m.read(TCTL).en()
+            || m.read(TCTL).into_raw() != TCTL::on().into_raw()
         {
             return Err(EIO);
         }
@@ -766,23 +776,6 @@ impl Hw {
     /// Programs `RCTL` ([`Hw::rctl`]).
     pub(crate) fn write_rctl(&self, f: &RxFilter, enable: bool, long: bool) {
         self.mmio.write_reg(Self::rctl(f, enable, long));
-    }
-
-    /// Whether the receiver and transmitter run as [`Hw::write_rctl`] and
-    /// [`Hw::start_tx`] program them for filter `f`, the receiver on, long packets as
-    /// `long` says: what an adopter checks (the filter the dead instance last programmed
-    /// is the placeholder's; one changed since is programmed again once the adopter
-    /// serves, and it may not have reached the device yet, so a mismatch is only a
-    /// reason for a cold start).
-    ///
-    /// The multicast table is not read back: its 128 registers would be most of an
-    /// adoption's register reads, and only the filter's programming writes them (`open`,
-    /// `set_rx_mode`, `change_mtu`), whose failures restart cold, so a warm restart never
-    /// follows a half-written table.
-    pub(crate) fn runs_as(&self, f: &RxFilter, long: bool) -> bool {
-        let m = &self.mmio;
-        m.read(RCTL).into_raw() == Self::rctl(f, true, long).into_raw()
-            && m.read(TCTL).into_raw() == TCTL::on().into_raw()
     }
 
     /// Throttles interrupts to [`ITR_INTERVAL`].
@@ -997,7 +990,7 @@ mod tests {
         // A count past the array is no panic: no table (all-multicast covers it).
         f.count = 17;
         assert!(Hw::multicast_table(&f).iter().all(|w| *w == 0));
-        // RCTL: what `write_rctl` programs, what `runs_as` expects.
+        // RCTL: what `write_rctl` programs, what `check_rx` expects.
         f.promisc = true;
         let r = Hw::rctl(&f, true, true);
         assert!(r.en() && r.lpe() && r.upe() && r.mpe() && r.bam() && r.secrc());

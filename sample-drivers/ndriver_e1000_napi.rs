@@ -233,10 +233,7 @@ impl NicDriver for E1000Napi {
         let gather = RxGather::adopt(d, ROLE_GATHER, long)?;
         let tring = d.adopt_dma_array::<Desc>(ROLE_TX_RING, TX_RING)?;
         d.step("rings");
-        let mut next = me.hw.check_rx(&ring, long)?;
-        if !me.hw.runs_as(&d.rx_filter(), long) {
-            return Err(EIO);
-        }
+        let mut next = me.hw.check_rx(&ring, &d.rx_filter(), long)?;
         // Every descriptor points at its own buffer: the device writes nowhere else.
         for i in 0..RX_RING {
             if ring.read(i).ok_or(EIO)?.addr != bufs.dma(i)? {
