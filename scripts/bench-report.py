@@ -233,12 +233,17 @@ def level_table(levels):
 
 
 def recoveries(text):
-    """One dict per recovery, deduplicated by sequence number. A retry in place
-    (level=hot: no instance replaced) is its own cause row ("error_return (hot)"), not
-    mixed with the replacements of that cause."""
+    """One dict per recovery, deduplicated by sequence number within a round (a
+    "round N" line starts one: each load of ndriver numbers its recoveries from 1). A
+    retry in place (level=hot: no instance replaced) is its own cause row
+    ("error_return (hot)"), not mixed with the replacements of that cause."""
     seen = {}
+    rnd = 0
     for line in text.splitlines():
         parts = line.split()
+        if len(parts) == 2 and parts[0] == "round" and parts[1].isdigit():
+            rnd = int(parts[1])
+            continue
         if not parts or not parts[0].isdigit():
             continue
         rec = {"seq": int(parts[0])}
@@ -247,7 +252,7 @@ def recoveries(text):
             rec[k] = int(v) if v.isdigit() else v
         if rec.get("level") == "hot" and "cause" in rec:
             rec["cause"] = f"{rec['cause']} (hot)"
-        seen[rec["seq"]] = rec
+        seen[(rnd, rec["seq"])] = rec
     return [seen[k] for k in sorted(seen)]
 
 

@@ -33,8 +33,9 @@
 #   NDRIVER_BENCH_TIMEOUT     the guest's time limit in seconds (default from the
 #                             repetitions and seconds asked for).
 # NDRIVER_BENCH_MSG_SIZES, _APACHE_CLIENTS, _FAULT_PERIODS, _AVAIL_SECS, _AVAIL_REPS, _MTU,
-# _PROBE_SECS, _PROBE_WORK_US, _IO_BLK_REPS (guest-bench-io.sh) and _CALLS
-# (guest-bench.sh) go to the guest when set.
+# _PROBE_SECS, _PROBE_WORK_US, _IO_BLK_REPS (guest-bench-io.sh), _CALLS and
+# _GR_ROUNDS (guest-bench.sh: rounds of the guard's cost and the testdev0 recovery
+# campaign, current and base in turn; default 1) go to the guest when set.
 #
 # Before vs after, in the same boot (off by default):
 #   NDRIVER_BENCH_BASE=REV    a git revision of this tree: its modules (git archive of
@@ -98,7 +99,8 @@ avail_reps=${NDRIVER_BENCH_AVAIL_REPS:-3}
 probe_secs=${NDRIVER_BENCH_PROBE_SECS:-10}
 probe_work_us=${NDRIVER_BENCH_PROBE_WORK_US:-1000}
 io_blk_reps=${NDRIVER_BENCH_IO_BLK_REPS:-$io_reps}
-for v in avail_secs avail_reps probe_secs probe_work_us io_blk_reps; do
+gr_rounds=${NDRIVER_BENCH_GR_ROUNDS:-1}
+for v in avail_secs avail_reps probe_secs probe_work_us io_blk_reps gr_rounds; do
 	case ${!v} in '' | *[!0-9]* | 0?*) die "NDRIVER_BENCH_${v^^} must be a number, not '${!v}'" ;; esac
 done
 [ "$probe_secs" -le 60 ] || die "NDRIVER_BENCH_PROBE_SECS: at most 60 (ndriver's stalls file), not $probe_secs"
@@ -108,6 +110,9 @@ done
 timeout=$((900 + (io_reps > io_blk_reps ? io_reps : io_blk_reps) * 60 * (io_secs + 4)))
 timeout=$((timeout + indep_rounds * 6 * (indep_secs + 3)))
 timeout=$((timeout + avail_reps * 7 * (2 * avail_secs + 5)))
+[ "$gr_rounds" -ge 1 ] || die "NDRIVER_BENCH_GR_ROUNDS: at least 1, not $gr_rounds"
+# The guard and recovery rounds past the first: about 2 minutes each with a base.
+timeout=$((timeout + (gr_rounds - 1) * 120))
 # The stall probe: idle and under the stream, every availability round.
 timeout=$((timeout + avail_reps * 2 * (probe_secs + 5)))
 # The base variant: about 17 more tests per round, the guard and the campaign again.
@@ -159,7 +164,7 @@ more=
 for v in NDRIVER_BENCH_MSG_SIZES NDRIVER_BENCH_APACHE_CLIENTS NDRIVER_BENCH_FAULT_PERIODS \
 	NDRIVER_BENCH_AVAIL_SECS NDRIVER_BENCH_AVAIL_REPS NDRIVER_BENCH_MTU NDRIVER_BENCH_CALLS \
 	NDRIVER_BENCH_BLK NDRIVER_BENCH_BLK_REPS NDRIVER_BENCH_PROBE_SECS NDRIVER_BENCH_PROBE_WORK_US \
-	NDRIVER_BENCH_IO_BLK_REPS; do
+	NDRIVER_BENCH_IO_BLK_REPS NDRIVER_BENCH_GR_ROUNDS; do
 	[ -z "${!v:-}" ] || more+=" $(printf '%s=%q' "$v" "${!v}")"
 	[ -z "${!v:-}" ] || echo "${v#NDRIVER_BENCH_} ${!v}" | tr '[:upper:]' '[:lower:]' >> "$results/bench-config.txt"
 done

@@ -16,23 +16,25 @@ CALLS=${NDRIVER_BENCH_CALLS:-1000000}
 mount -t debugfs none /sys/kernel/debug 2>/dev/null || true
 D=/sys/kernel/debug/ndriver
 T=$D/testdev0
-# guard_and_recovery DIR SUFFIX: ndriver.ko and testdev's two implementations loaded
-# from DIR, the guard's cost per call three times (bench-guard$SUFFIX.txt), then the
-# recovery campaign (bench-recoveries$SUFFIX.txt, bench-stats$SUFFIX.txt).
+GR_ROUNDS=${NDRIVER_BENCH_GR_ROUNDS:-1}
+# guard_and_recovery DIR SUFFIX ROUND: ndriver.ko and testdev's two implementations
+# loaded from DIR, the guard's cost per call three times (appended to
+# bench-guard$SUFFIX.txt, runs numbered on from round to round), then the recovery
+# campaign (appended to bench-recoveries$SUFFIX.txt after a "round ROUND" line: each
+# load numbers its recoveries from 1; bench-stats$SUFFIX.txt: the last round's).
 guard_and_recovery() {
-	local ko=$1 sfx=$2 run class i
+	local ko=$1 sfx=$2 rnd=$3 run class i
 	insmod "$ko/ndriver.ko" || return 1
 	insmod "$ko/sample-drivers/ndriver_testdev_a.ko" || return 1
 	insmod "$ko/sample-drivers/ndriver_testdev_b.ko" || return 1
 
-	: > "$R/bench-guard$sfx.txt"
 	for run in 1 2 3; do
 		echo "$CALLS" > "$D/bench"
-		sed "s/^/run $run /" "$D/bench" >> "$R/bench-guard$sfx.txt"
+		sed "s/^/run $(((rnd - 1) * 3 + run)) /" "$D/bench" >> "$R/bench-guard$sfx.txt"
 	done
 
 	echo "restarts=1000 backoff_ms=0 calm_ms=0" > "$T/policy"
-	: > "$R/bench-recoveries$sfx.txt"
+	echo "round $rnd" >> "$R/bench-recoveries$sfx.txt"
 	for class in panic null wild gpf div0 spin spin_irqoff deadlock error leak; do
 		for i in $(seq 1 "$REPS"); do
 			echo "class=$class entry=op" > "$T/inject"
@@ -62,14 +64,35 @@ guard_and_recovery() {
 	cat "$D/status" >> "$R/bench-stats$sfx.txt"
 }
 
-guard_and_recovery "$NDRIVER_ROOT" ""
 # NDRIVER_BENCH_BASE (scripts/bench.sh): the same with the base revision's modules,
-# built in NDRIVER_BENCH_BASE_DIR; its failure costs only these files.
+# built in NDRIVER_BENCH_BASE_DIR; its failure costs only its files. NDRIVER_BENCH_GR_ROUNDS
+# rounds (default 1), current and base in turn, the first of them alternating
+# (current first in odd rounds), so that drift over the boot favours neither.
+gr_unload() {
+	local m
+	for m in ndriver_testdev_a ndriver_testdev_b ndriver; do
+		if grep -q "^$m " /proc/modules; then rmmod "$m" || return 1; fi
+	done
+}
+: > "$R/bench-guard.txt"
+: > "$R/bench-recoveries.txt"
 if [ -n "${NDRIVER_BENCH_BASE_DIR:-}" ]; then
-	{ rmmod ndriver_testdev_a ndriver_testdev_b ndriver &&
-		guard_and_recovery "$NDRIVER_BENCH_BASE_DIR" -base; } ||
-		echo "guard and recovery with the base revision's modules failed" >> "$R/bench-io.log"
+	: > "$R/bench-guard-base.txt"
+	: > "$R/bench-recoveries-base.txt"
 fi
+for rnd in $(seq 1 "$GR_ROUNDS"); do
+	order="current base"
+	[ $((rnd % 2)) = 0 ] && order="base current"
+	for v in $order; do
+		if [ "$v" = current ]; then
+			gr_unload && guard_and_recovery "$NDRIVER_ROOT" "" "$rnd"
+		elif [ -n "${NDRIVER_BENCH_BASE_DIR:-}" ]; then
+			{ gr_unload && guard_and_recovery "$NDRIVER_BENCH_BASE_DIR" -base "$rnd"; } ||
+				echo "guard and recovery with the base revision's modules failed (round $rnd)" \
+					>> "$R/bench-io.log"
+		fi
+	done
+done
 if [ "${NDRIVER_BENCH_IO:-1}" = 1 ]; then
 	"$NDRIVER_ROOT/scripts/guest-bench-io.sh" || echo "guest-bench-io.sh failed" >> "$R/bench-io.log"
 fi
