@@ -438,7 +438,7 @@ impl ActionList {
     /// # Safety
     ///
     /// The instance that recorded the actions must never run again.
-    unsafe fn undo_resets(&mut self, times: &mut Option<&mut KindTimes>) -> usize {
+    unsafe fn undo_resets(&mut self, clock: &mut Option<KindClock<'_>>) -> usize {
         let mut n = 0;
         while let Some(i) = self.actions.iter().rposition(|a| a.kind == Kind::Reset) {
             let Ok(a) = self.actions.remove(i) else {
@@ -448,7 +448,7 @@ impl ActionList {
             // SAFETY: removed, so undone once; the caller guarantees the instance no
             // longer runs. The mapping it writes through is still held (a reset
             // depends on it, and resets go first).
-            unsafe { undo_one(&a, times) };
+            unsafe { undo_one(&a, clock) };
             n += 1;
         }
         n
@@ -472,25 +472,34 @@ impl ActionList {
     ///
     /// The instance that recorded the actions must never run again.
     pub(crate) unsafe fn undo_all_timed(&mut self, times: &mut KindTimes) -> usize {
+        let mut clock = Some(KindClock {
+            times,
+            kind: None,
+            since: Instant::<Monotonic>::now(),
+        });
         // SAFETY: per this function's contract.
-        unsafe { self.undo_all_into(&mut Some(times)) }
+        let n = unsafe { self.undo_all_into(&mut clock) };
+        if let Some(c) = clock.as_mut() {
+            c.charge();
+        }
+        n
     }
 
-    /// [`ActionList::undo_all`], timed into `times` if given.
+    /// [`ActionList::undo_all`], timed by `clock` if given.
     ///
     /// # Safety
     ///
     /// The instance that recorded the actions must never run again.
-    unsafe fn undo_all_into(&mut self, times: &mut Option<&mut KindTimes>) -> usize {
+    unsafe fn undo_all_into(&mut self, clock: &mut Option<KindClock<'_>>) -> usize {
         // SAFETY: per this function's contract.
-        let resets = unsafe { self.undo_resets(times) };
+        let resets = unsafe { self.undo_resets(clock) };
         let n = self.actions.len();
         self.changes = self.changes.wrapping_add(n as u64);
         let n = n + resets;
         while let Some(a) = self.actions.pop() {
             // SAFETY: each action is popped, so undone once; the caller guarantees the
             // instance no longer runs.
-            unsafe { undo_one(&a, times) };
+            unsafe { undo_one(&a, clock) };
         }
         n
     }
@@ -499,25 +508,51 @@ impl ActionList {
 /// Nanoseconds per kind of action, indexed by [`Kind::index`].
 pub(crate) type KindTimes = [u64; Kind::ALL.len()];
 
-/// Runs the undo routine of `a`, timed into `times` if given.
+/// The clock of [`ActionList::undo_all_timed`]: the time from one change of kind to the
+/// next goes to the kind undone meanwhile, so that a run of actions of one kind costs
+/// one clock read, not two per action.
+struct KindClock<'a> {
+    times: &'a mut KindTimes,
+    /// The kind being undone since `since`, if any.
+    kind: Option<Kind>,
+    since: Instant<Monotonic>,
+}
+
+impl KindClock<'_> {
+    /// An action of `kind` is undone next.
+    fn switch(&mut self, kind: Kind) {
+        if self.kind != Some(kind) {
+            self.charge();
+            self.kind = Some(kind);
+        }
+    }
+
+    /// Adds the time since the last change to the kind undone meanwhile, and starts
+    /// again from now.
+    fn charge(&mut self) {
+        let now = Instant::<Monotonic>::now();
+        if let Some(k) = self.kind {
+            let ns = u64::try_from((now - self.since).as_nanos()).unwrap_or(0);
+            if let Some(slot) = self.times.get_mut(k.index()) {
+                *slot = slot.saturating_add(ns);
+            }
+        }
+        self.since = now;
+    }
+}
+
+/// Runs the undo routine of `a`, timed by `clock` if given.
 ///
 /// # Safety
 ///
 /// `a` is undone once, after the instance that recorded it can no longer run (the
 /// contract of [`UndoFn`]).
-unsafe fn undo_one(a: &Action, times: &mut Option<&mut KindTimes>) {
-    let Some(t) = times else {
-        // SAFETY: per this function's contract.
-        unsafe { (a.undo)(a) };
-        return;
-    };
-    let start = Instant::<Monotonic>::now();
+unsafe fn undo_one(a: &Action, clock: &mut Option<KindClock<'_>>) {
+    if let Some(c) = clock.as_mut() {
+        c.switch(a.kind);
+    }
     // SAFETY: per this function's contract.
     unsafe { (a.undo)(a) };
-    let ns = u64::try_from(start.elapsed().as_nanos()).unwrap_or(0);
-    if let Some(slot) = t.get_mut(a.kind.index()) {
-        *slot = slot.saturating_add(ns);
-    }
 }
 
 #[kunit_tests(ndriver_undo_actions)]
@@ -853,6 +888,31 @@ mod tests {
         assert_eq!(UNDONE[0].load(Ordering::Relaxed), 0x8010);
         assert_eq!(UNDONE[1].load(Ordering::Relaxed), 0x1000);
         assert_eq!(UNDONE[2].load(Ordering::Relaxed), 0x8000);
+        Ok(())
+    }
+
+    #[test]
+    fn undo_all_timed_by_kind() -> Result {
+        UNDONE_N.store(0, Ordering::Relaxed);
+        let mut l = ActionList::new();
+        l.record(action(Kind::Iomap, 0x8000, 0x20, 0))?;
+        l.record(action(Kind::Reset, 0x8010, 0, 0x8000))?;
+        l.record(action(Kind::DmaCoherent, 0x1000, 0x100, 0))?;
+        l.record(action(Kind::DmaCoherent, 0x2000, 0x100, 0))?;
+        let mut times = [0u64; Kind::ALL.len()];
+        // SAFETY: no instance recorded these actions; their undo routine only logs.
+        assert_eq!(unsafe { l.undo_all_timed(&mut times) }, 4);
+        // The same order as untimed: the reset first, then newest first.
+        assert_eq!(UNDONE_N.load(Ordering::Relaxed), 4);
+        assert_eq!(UNDONE[0].load(Ordering::Relaxed), 0x8010);
+        assert_eq!(UNDONE[1].load(Ordering::Relaxed), 0x2000);
+        assert_eq!(UNDONE[2].load(Ordering::Relaxed), 0x1000);
+        assert_eq!(UNDONE[3].load(Ordering::Relaxed), 0x8000);
+        // Only the kinds undone are charged.
+        for k in Kind::ALL {
+            let undone = matches!(k, Kind::Iomap | Kind::Reset | Kind::DmaCoherent);
+            assert!(undone || times[k.index()] == 0);
+        }
         Ok(())
     }
 }
