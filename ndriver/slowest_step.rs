@@ -69,12 +69,12 @@ impl SlowestStep {
         };
     }
 
-    /// Notes the longest step of `other` (another part of the same recovery).
+    /// Notes the longest step of `other` (another part of the same recovery): kept if
+    /// it is longer than this one's, as [`SlowestStep::note`] would (its name is
+    /// filtered already).
     pub(crate) fn merge(&mut self, other: &SlowestStep) {
-        if other.some {
-            let (name, ns) = (other.name, other.ns);
-            let len = usize::from(other.len).min(NAME_MAX);
-            self.note_parts(&name[..len], &[], ns);
+        if other.some && (!self.some || other.ns > self.ns) {
+            *self = *other;
         }
     }
 
