@@ -13,6 +13,10 @@
 //! mapping costs on top of the mapping itself), under the list's IRQ-safe lock, and
 //! the unfinished-transmit table's share of a transmitted skb: lending it to the driver
 //! under a token and taking it back when the driver reports that token done.
+//!
+//! And what one read of the clock that recoveries are timed with costs (`ktime_get`,
+//! whose price depends on the clocksource: under QEMU a HPET or ACPI PM timer read is
+//! an exit to the emulator), beside a read of the TSC alone (the floor of any clock).
 
 use crate::device::now_ns;
 use crate::guard::{self, GuardFn};
@@ -34,6 +38,8 @@ const CHUNK: u64 = 10_000;
 const MAX_CALLS: u64 = 10_000_000;
 /// Deadline armed for the guarded calls (as an entry point would have).
 const DEADLINE_NS: u64 = 50_000_000;
+/// Most clock reads per run (a read that exits to the emulator takes microseconds).
+const MAX_CLOCK_READS: u64 = 100_000;
 
 /// Results of the last run, in cycles per call (times 100 for two decimals).
 pub(crate) struct Bench {
@@ -44,6 +50,8 @@ pub(crate) struct Bench {
     guarded_atomic: AtomicU64,
     undo_pair: AtomicU64,
     unfinished_pair: AtomicU64,
+    ktime_get: AtomicU64,
+    tsc_read: AtomicU64,
 }
 
 impl Bench {
@@ -56,6 +64,8 @@ impl Bench {
             guarded_atomic: AtomicU64::new(0),
             undo_pair: AtomicU64::new(0),
             unfinished_pair: AtomicU64::new(0),
+            ktime_get: AtomicU64::new(0),
+            tsc_read: AtomicU64::new(0),
         }
     }
 }
@@ -120,6 +130,23 @@ fn time_unfinished_pair(n: u64) -> Option<u64> {
     (t1 - t0).saturating_mul(100).checked_div(n)
 }
 
+/// Cycles (times 100) per read of `ktime_get` and of the TSC alone, `n` reads each
+/// (at most [`MAX_CLOCK_READS`]).
+fn time_clock_reads(n: u64) -> (u64, u64) {
+    let n = n.min(MAX_CLOCK_READS);
+    let t0 = guard::rdtsc();
+    for _ in 0..n {
+        black_box(now_ns());
+    }
+    let t1 = guard::rdtsc();
+    for _ in 0..n {
+        black_box(guard::rdtsc());
+    }
+    let t2 = guard::rdtsc();
+    let per = |c: u64| c.saturating_mul(100).checked_div(n).unwrap_or(0);
+    (per(t1 - t0), per(t2 - t1))
+}
+
 fn run(b: &Bench, n: u64) {
     let f: GuardFn = black_box(empty_entry);
     let arg = black_box(core::ptr::null_mut::<c_void>());
@@ -166,6 +193,9 @@ fn run(b: &Bench, n: u64) {
     b.undo_pair.store(time_undo_pair(n).unwrap_or(0), Relaxed);
     b.unfinished_pair
         .store(time_unfinished_pair(n).unwrap_or(0), Relaxed);
+    let (kt, lc) = time_clock_reads(n);
+    b.ktime_get.store(kt, Relaxed);
+    b.tsc_read.store(lc, Relaxed);
 }
 
 pub(crate) fn show(b: &Bench, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -193,7 +223,13 @@ pub(crate) fn show(b: &Bench, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     let u = c(&b.undo_pair);
     writeln!(f, "undo_list record_forget_cycles {}.{:02}", u.0, u.1)?;
     let q = c(&b.unfinished_pair);
-    writeln!(f, "unfinished_tx lend_take_cycles {}.{:02}", q.0, q.1)
+    writeln!(f, "unfinished_tx lend_take_cycles {}.{:02}", q.0, q.1)?;
+    let (kt, lc) = (c(&b.ktime_get), c(&b.tsc_read));
+    writeln!(
+        f,
+        "clock ktime_get_cycles {}.{:02} rdtsc_cycles {}.{:02}",
+        kt.0, kt.1, lc.0, lc.1
+    )
 }
 
 pub(crate) fn write(b: &Bench, r: &mut UserSliceReader) -> Result {

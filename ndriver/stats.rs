@@ -84,6 +84,10 @@ pub(crate) struct Phases {
     /// timed so that what the phases leave out is still seen. 0 for classes that
     /// redirect with bottom halves on.
     pub(crate) backlog: u64,
+    /// Not a phase, not in the total: the class's tidying once the new instance
+    /// serves ([`crate::device::Class::tidy`]: a NIC frees the skbs the dead instance's
+    /// device had sent), put off so as not to delay the service.
+    pub(crate) tidy: u64,
     /// Not a phase: the longest single step of the undo and instantiate phases (an
     /// undo action, the class's hooks, the new instance's `probe` or `adopt` call, ...),
     /// where a slow recovery's time went.
@@ -91,13 +95,13 @@ pub(crate) struct Phases {
 }
 
 /// The phases as `recoveries` and `reports` write them: `contain_ns=N ... total_ns=N
-/// backlog_ns=N slowest=STEP:N`.
+/// backlog_ns=N tidy_ns=N slowest=STEP:N`.
 impl fmt::Display for Phases {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
             "contain_ns={} quiesce_ns={} undo_ns={} instantiate_ns={} reconfigure_ns={} \
-             redirect_ns={} reissue_ns={} total_ns={} backlog_ns={} slowest={}",
+             redirect_ns={} reissue_ns={} total_ns={} backlog_ns={} tidy_ns={} slowest={}",
             self.contain,
             self.quiesce,
             self.undo,
@@ -107,6 +111,7 @@ impl fmt::Display for Phases {
             self.reissue,
             self.total(),
             self.backlog,
+            self.tidy,
             self.slowest
         )
     }

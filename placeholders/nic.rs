@@ -332,8 +332,9 @@ impl Nic {
     }
 
     /// The skb lent under `token` to the dead generation `gen`, which its device sent:
-    /// counted as sent and queued on the placeholder's `sent` queue, freed once the undo
-    /// list unmapped it (`Nic::undone`). Without a placeholder (never while an instance
+    /// counted as sent and queued on the placeholder's `sent` queue, freed once the
+    /// recovery is over (`Nic::tidy`, after every undo list ran: it is unmapped by
+    /// then). Without a placeholder (never while an instance
     /// serves) it is leaked rather than freed while still mapped. A token not lent to
     /// `gen` completes nothing.
     pub(crate) fn complete_dead(&self, token: u64, gen: u64) {
@@ -550,7 +551,7 @@ impl Class for Nic {
         dev.class.net.rx_lost.fetch_add(lost, Ordering::Relaxed);
     }
 
-    fn undone(dev: &NicDev) {
+    fn tidy(dev: &NicDev) {
         if let Some(nd) = dev.class.netdev() {
             while let Some(skb) = nd.sent().pop() {
                 skb.consume();

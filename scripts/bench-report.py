@@ -36,6 +36,12 @@ def unfinished_runs(text):
             re.finditer(r"run \d+ unfinished_tx lend_take_cycles ([\d.]+)", text)]
 
 
+def clock_runs(text):
+    """Cycles per clock read by run: (ktime_get, rdtsc)."""
+    return [(float(m.group(1)), float(m.group(2))) for m in
+            re.finditer(r"run \d+ clock ktime_get_cycles ([\d.]+) rdtsc_cycles ([\d.]+)", text)]
+
+
 def tsc_mhz(console):
     """The guest's TSC rate in MHz from its kernel log (refined if there), or None."""
     if not console.exists():
@@ -912,6 +918,7 @@ def main():
     runs = guard_runs(guard_text)
     undo = undo_runs(guard_text)
     unfinished = unfinished_runs(guard_text)
+    clocks = clock_runs(guard_text)
     recs = recoveries((res / "bench-recoveries.txt").read_text())
     faults, causes = split_causes(recs)
     nic_recs_file = res / "bench-nic-recoveries.txt"
@@ -925,6 +932,7 @@ def main():
         },
         "undo_list_cycles_per_record_forget": undo,
         "unfinished_table_cycles_per_lend_take": unfinished,
+        "clock_read_cycles": [{"ktime_get": k, "rdtsc": c} for k, c in clocks],
         "recovery_ns": recovery_dists(recs),
         "nic_recovery_ns": recovery_dists(nic_recs),
         "nic_recovery_ns_by_level": {
@@ -1031,10 +1039,15 @@ def main():
                "(process context). *undo list*: recording a resource a callout hands out and",
                "forgetting it when the driver gives it back, under the list's lock. *unfinished",
                "table*: lending a transmitted skb to the driver under a token and taking it",
-               "back when the driver reports the token done.", "",
+               "back when the driver reports the token done. *clock read*: one read of the",
+               "clock recoveries are timed with (its price is the clocksource's), and of the",
+               "TSC alone.", "",
                "| part | median, cycles | median, µs | runs, cycles |", "|---|---|---|---|"]
         mhz = report["tsc_mhz"]
-        for name, v in (("guard", added), ("undo list", undo), ("unfinished table", unfinished)):
+        parts = (("guard", added), ("undo list", undo), ("unfinished table", unfinished),
+                 ("clock read (ktime_get, recovery timing)", [k for k, _ in clocks]),
+                 ("clock read (TSC alone)", [c for _, c in clocks]))
+        for name, v in parts:
             if v:
                 med = statistics.median(v)
                 us = f"{med / mhz:.3f}" if mhz else "–"
@@ -1065,6 +1078,12 @@ def main():
                        "receive poll), "
                        f"median {statistics.median(backlog) / 1000:.1f} µs, p90 "
                        f"{quantile(backlog, 0.9) / 1000:.1f} µs, max {max(backlog) / 1000:.1f} µs."]
+            tidy = [r["tidy_ns"] for r in faults_l if isinstance(r.get("tidy_ns"), int)]
+            if tidy and max(tidy) > 0:
+                md += ["", "Not in the total either: the class's tidying once the new instance "
+                       "served (`tidy_ns`: the NIC frees the skbs the dead instance's device had "
+                       f"sent), median {statistics.median(tidy) / 1000:.1f} µs, p90 "
+                       f"{quantile(tidy, 0.9) / 1000:.1f} µs, max {max(tidy) / 1000:.1f} µs."]
     levels = by_level([("testdev0", recs), ("ndeth0", nic_recs), ("ndblk0", blk_recs)])
     report["recovery_ns_by_level"] = [
         {"device": d, "level": lv, "n": len(v), **{q: quantile(v, x) for q, x in LEVEL_QUANTILES},

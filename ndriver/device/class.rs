@@ -138,9 +138,14 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
     /// control lock.
     fn discarding(_dev: &Device<Self>, _st: &InstanceState, _warm: bool) {}
 
-    /// The discarded instance's undo list ran: its resources (DMA mappings included)
-    /// are given back. Process context, under the device's control lock.
-    fn undone(_dev: &Device<Self>) {}
+    /// A recovery, swap or first bind is over: the new instance serves (its
+    /// [`Class::redirected`] ran, bottom halves back on), or none will. Every instance
+    /// discarded meanwhile had its undo list run (DMA mappings included), so what the
+    /// class held back until then may go now: work put here rather than before the
+    /// redirect does not delay the service (a NIC frees the skbs a dead instance's
+    /// device had sent, which wakes their senders). Timed apart (`tidy`), not in the
+    /// recovery's total. Process context, under the device's control lock.
+    fn tidy(_dev: &Device<Self>) {}
 
     /// Replays class-specific state on a new instance (`h`, table `ops`), after the
     /// logged configuration items. Process context, under the control lock.

@@ -108,7 +108,6 @@ impl<C: Class> Device<C> {
             // not adopt yet.
             n += ctl.steps.time("drop_kept", || self.drop_kept());
         }
-        ctl.steps.time("undone", || C::undone(self));
         n
     }
 
@@ -331,6 +330,9 @@ impl<C: Class> Device<C> {
             drop(bh_off);
             p.backlog = now_ns().saturating_sub(end);
         }
+        let t = now_ns();
+        C::tidy(self);
+        p.tidy = now_ns().saturating_sub(t);
     }
 
     /// A call admitted by `a`, with no waiting caller (an interrupt, timer, work item,
@@ -413,6 +415,7 @@ impl<C: Class> Device<C> {
         p.undo = now_ns().saturating_sub(t);
         report.discarded(ctl.held, undone);
         if let Err(e) = self.restart(&mut ctl, fail.detected, entry, &mut p) {
+            C::tidy(self);
             p.slowest = ctl.steps;
             self.end_report(&mut ctl, report, 0, p, Level::Cold);
             return Err(e);

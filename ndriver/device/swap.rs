@@ -108,11 +108,15 @@ impl<C: Class> Device<C> {
             ctl.down = false;
         }
         if target.is_null() {
+            C::tidy(self);
             return Ok(());
         }
         if let Err(f) = self.instantiate(ctl, target, &mut p) {
             // The new instance failed to start: recover as from any failure.
-            self.restart(ctl, f.detected, C::PROBE, &mut p)?;
+            if let Err(e) = self.restart(ctl, f.detected, C::PROBE, &mut p) {
+                C::tidy(self);
+                return Err(e);
+            }
         }
         self.redirect(ctl, &mut p);
         match why {

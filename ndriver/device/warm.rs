@@ -214,8 +214,8 @@ impl<C: Class> Device<C> {
     /// Instance `st` adopted the whole kept set: the class settles what the dead
     /// instance was lent ([`Class::adopted`], step `settle_lent`), then the dead
     /// instance's streaming mappings towards the device are undone (the adopter found
-    /// the device done with them; `unmap_lent`) and the class frees what was sent
-    /// ([`Class::undone`], `undone`), each timed into `steps`. Process context, under
+    /// the device done with them; `unmap_lent`), each timed into `steps`; what was sent
+    /// is freed once the adopter serves ([`Class::tidy`]). Process context, under
     /// `ctl`.
     pub(super) fn finish_adoption(&self, st: &InstanceState, steps: &mut SlowestStep) {
         steps.time("settle_lent", || C::adopted(self, st));
@@ -226,7 +226,6 @@ impl<C: Class> Device<C> {
             unsafe { lent.undo_all() }
         });
         self.counters.undone.fetch_add(n as u64, Ordering::Relaxed);
-        steps.time("undone", || C::undone(self));
     }
 
     /// Whether the kept set is not empty and was kept by an instance of `desc`.
@@ -297,7 +296,6 @@ impl<C: Class> Device<C> {
         // DMA is stopped.
         let n = unsafe { lent.undo_all() + list.undo_all() };
         self.counters.undone.fetch_add(n as u64, Ordering::Relaxed);
-        C::undone(self);
         n
     }
 
