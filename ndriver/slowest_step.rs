@@ -8,20 +8,26 @@ use core::fmt;
 use kernel::prelude::kunit_tests;
 use kernel::time::{Instant, Monotonic};
 
-/// Longest step name kept, in bytes (a driver's own steps are named `CALL.NAME`, the
-/// name cut to [`DRIVER_NAME_MAX`]).
-const NAME_MAX: usize = 24;
 /// Longest name a driver gives one of its steps, in bytes.
 pub(crate) const DRIVER_NAME_MAX: usize = 16;
-// `probe.` or `adopt.` and a driver's name fit, and a length fits the `u8`.
-const _: () = assert!(6 + DRIVER_NAME_MAX <= NAME_MAX && NAME_MAX <= u8::MAX as usize);
+// A part's length fits the `u8` it is kept in.
+const _: () = assert!(DRIVER_NAME_MAX <= u8::MAX as usize);
 
 /// The longest of the steps timed so far in one recovery.
+///
+/// A framework step is kept by its static name alone: noting one copies nothing, as a
+/// recovery notes a dozen (under TCG, copying and filtering each name was a measurable
+/// part of a test device's recovery). Only a part a driver names is copied, since its
+/// module may be gone by the time the step is shown.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct SlowestStep {
-    /// The step's name, `len` bytes of `[A-Za-z0-9_.]` (none while no step was timed).
-    name: [u8; NAME_MAX],
-    len: u8,
+    /// The framework step, or the driver call (`probe`, `adopt`) a named part belongs to;
+    /// `""` while no step was timed.
+    call: &'static str,
+    /// The name of the driver's part of `call`, `part_len` bytes of `[A-Za-z0-9_]`; none
+    /// for a framework step.
+    part: [u8; DRIVER_NAME_MAX],
+    part_len: u8,
     /// Whether a step was timed.
     some: bool,
     /// How long it took, in nanoseconds.
@@ -29,49 +35,48 @@ pub(crate) struct SlowestStep {
 }
 
 impl SlowestStep {
-    /// Notes step `name` that took `ns`: kept if it is the longest so far.
-    pub(crate) fn note(&mut self, name: &str, ns: u64) {
-        self.note_parts(name.as_bytes(), &[], ns);
+    /// Notes framework step `name` (`[a-z_]`) that took `ns`: kept if it is the longest
+    /// so far.
+    pub(crate) fn note(&mut self, name: &'static str, ns: u64) {
+        if self.some && ns <= self.ns {
+            return;
+        }
+        *self = Self {
+            call: name,
+            part: [0; DRIVER_NAME_MAX],
+            part_len: 0,
+            some: true,
+            ns,
+        };
     }
 
     /// Notes step `call.part` (or `call` when `part` is empty), a part of a driver's
     /// call named by the driver, that took `ns`: kept if it is the longest so far.
     /// Bytes of `part` past [`DRIVER_NAME_MAX`] are cut, and any but `[A-Za-z0-9_]`
     /// shown as `_`.
-    pub(crate) fn note_parts(&mut self, call: &[u8], part: &[u8], ns: u64) {
+    pub(crate) fn note_parts(&mut self, call: &'static str, part: &[u8], ns: u64) {
         if self.some && ns <= self.ns {
             return;
         }
-        let mut name = [0u8; NAME_MAX];
-        let mut len = 0;
+        let mut name = [0u8; DRIVER_NAME_MAX];
         let part = &part[..part.len().min(DRIVER_NAME_MAX)];
-        let dot: &[u8] = if part.is_empty() { &[] } else { b"." };
-        for (i, &b) in call
-            .iter()
-            .chain(dot)
-            .chain(part)
-            .take(NAME_MAX)
-            .enumerate()
-        {
-            let from_driver = i > call.len();
-            name[i] = match b {
+        for (to, &b) in name.iter_mut().zip(part) {
+            *to = match b {
                 b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' => b,
-                b'.' if !from_driver => b,
                 _ => b'_',
             };
-            len = i + 1;
         }
         *self = Self {
-            name,
-            len: len as u8,
+            call,
+            part: name,
+            part_len: part.len() as u8,
             some: true,
             ns,
         };
     }
 
     /// Notes the longest step of `other` (another part of the same recovery): kept if
-    /// it is longer than this one's, as [`SlowestStep::note`] would (its name is
-    /// filtered already).
+    /// it is longer than this one's, as [`SlowestStep::note`] would.
     pub(crate) fn merge(&mut self, other: &SlowestStep) {
         if other.some && (!self.some || other.ns > self.ns) {
             *self = *other;
@@ -79,7 +84,7 @@ impl SlowestStep {
     }
 
     /// Runs `f` as step `name`, timed.
-    pub(crate) fn time<R>(&mut self, name: &str, f: impl FnOnce() -> R) -> R {
+    pub(crate) fn time<R>(&mut self, name: &'static str, f: impl FnOnce() -> R) -> R {
         let t = Instant::<Monotonic>::now();
         let r = f();
         self.note(name, u64::try_from(t.elapsed().as_nanos()).unwrap_or(0));
@@ -170,7 +175,7 @@ impl DriverSteps {
         // (type invariant), and never written.
         let bytes = unsafe { core::slice::from_raw_parts(name as *const u8, n) };
         self.slowest
-            .note_parts(self.call.as_bytes(), bytes, now.saturating_sub(self.since));
+            .note_parts(self.call, bytes, now.saturating_sub(self.since));
         self.since = now;
         Ok(())
     }
@@ -195,10 +200,13 @@ impl fmt::Display for SlowestStep {
         if !self.some {
             return f.write_str("-");
         }
-        let len = usize::from(self.len).min(NAME_MAX);
-        // Only `[A-Za-z0-9_.]` is ever stored (`note_parts`): valid UTF-8.
-        let name = core::str::from_utf8(&self.name[..len]).unwrap_or("?");
-        write!(f, "{}:{}", name, self.ns)
+        let len = usize::from(self.part_len).min(DRIVER_NAME_MAX);
+        if len == 0 {
+            return write!(f, "{}:{}", self.call, self.ns);
+        }
+        // Only `[A-Za-z0-9_]` is ever stored (`note_parts`): valid UTF-8.
+        let part = core::str::from_utf8(&self.part[..len]).unwrap_or("?");
+        write!(f, "{}.{}:{}", self.call, part, self.ns)
     }
 }
 
@@ -254,15 +262,15 @@ mod tests {
     #[test]
     fn names_a_drivers_own_steps() -> Result {
         let mut s = SlowestStep::default();
-        s.note_parts(b"adopt", b"check_tx", 5);
+        s.note_parts("adopt", b"check_tx", 5);
         let t = text(&s)?;
         assert_eq!(&t.bytes[..t.len], b"adopt.check_tx:5");
         // Cut to 16 bytes; what is not a name character shows as `_` (a dot too).
-        s.note_parts(b"adopt", b"a.b c-0123456789abcdef", 6);
+        s.note_parts("adopt", b"a.b c-0123456789abcdef", 6);
         let t = text(&s)?;
         assert_eq!(&t.bytes[..t.len], b"adopt.a_b_c_0123456789:6");
         // The tail of the call, after the driver's last step, is the call's own name.
-        s.note_parts(b"adopt", b"", 7);
+        s.note_parts("adopt", b"", 7);
         let t = text(&s)?;
         assert_eq!(&t.bytes[..t.len], b"adopt:7");
         let mut m = SlowestStep::default();

@@ -411,6 +411,18 @@ impl ActionList {
         self.actions.iter().filter(|a| a.kind == kind).count()
     }
 
+    /// How many actions of each kind the list holds, indexed by [`Kind::index`] (one
+    /// pass, where [`ActionList::count`] of every kind would make one per kind).
+    pub(crate) fn kind_counts(&self) -> [usize; Kind::ALL.len()] {
+        let mut n = [0; Kind::ALL.len()];
+        for a in self.actions.iter() {
+            if let Some(c) = n.get_mut(a.kind.index()) {
+                *c += 1;
+            }
+        }
+        n
+    }
+
     /// The actions of `kind`, oldest first.
     pub(crate) fn of_kind(&self, kind: Kind) -> impl Iterator<Item = &Action> {
         self.actions.iter().filter(move |a| a.kind == kind)

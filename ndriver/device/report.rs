@@ -381,11 +381,7 @@ impl<C: Class> Device<C> {
     /// What the undo list `list` of the instance being discarded holds, by kind (under
     /// the list's lock, interrupts off: counting only).
     pub(super) fn held_kinds(list: &ActionList) -> [usize; KINDS] {
-        let mut kinds = [0; KINDS];
-        for (n, k) in kinds.iter_mut().zip(Kind::ALL) {
-            *n = list.count(k);
-        }
-        kinds
+        list.kind_counts()
     }
 
     /// Records what the instance being discarded holds: `kinds` ([`Self::held_kinds`]),
