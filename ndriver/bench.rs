@@ -16,7 +16,8 @@
 //!
 //! And what one read of the clock that recoveries are timed with costs (`ktime_get`,
 //! whose price depends on the clocksource: under QEMU a HPET or ACPI PM timer read is
-//! an exit to the emulator), beside a read of the TSC alone (the floor of any clock).
+//! an exit to the emulator), beside a plain read of the TSC (`ktime_get` reads it
+//! ordered, so a little more than this).
 
 use crate::device::now_ns;
 use crate::guard::{self, GuardFn};
@@ -111,7 +112,7 @@ fn time_undo_pair(n: u64) -> Option<u64> {
         black_box(list.lock().forget(Kind::DmaMapping, obj));
     }
     let t1 = guard::rdtsc();
-    (t1 - t0).saturating_mul(100).checked_div(n)
+    t1.wrapping_sub(t0).saturating_mul(100).checked_div(n)
 }
 
 /// Cycles (times 100) per lend + stall check + take of one skb in an
@@ -127,7 +128,7 @@ fn time_unfinished_pair(n: u64) -> Option<u64> {
         skb = black_box(lent.take(token, 1).ok()?);
     }
     let t1 = guard::rdtsc();
-    (t1 - t0).saturating_mul(100).checked_div(n)
+    t1.wrapping_sub(t0).saturating_mul(100).checked_div(n)
 }
 
 /// Cycles (times 100) per read of `ktime_get` and of the TSC alone, `n` reads each
@@ -144,7 +145,7 @@ fn time_clock_reads(n: u64) -> (u64, u64) {
     }
     let t2 = guard::rdtsc();
     let per = |c: u64| c.saturating_mul(100).checked_div(n).unwrap_or(0);
-    (per(t1 - t0), per(t2 - t1))
+    (per(t1.wrapping_sub(t0)), per(t2.wrapping_sub(t1)))
 }
 
 fn run(b: &Bench, n: u64) {
@@ -178,16 +179,16 @@ fn run(b: &Bench, n: u64) {
                     black_box(unsafe { guard::guarded_call(f, arg, DEADLINE_NS, false, None, 0) });
             }
             let e = guard::rdtsc();
-            da += m - a;
-            ga += e - m;
+            da = da.wrapping_add(m.wrapping_sub(a));
+            ga = ga.wrapping_add(e.wrapping_sub(m));
         });
     }
     // `checked_div`: no division panic path (and `n` is never 0 here anyway).
     let per = |c: u64, k: u64| c.saturating_mul(100).checked_div(k).unwrap_or(0);
     let k = n.div_ceil(CHUNK) * CHUNK;
     b.calls.store(n, Relaxed);
-    b.direct.store(per(t1 - t0, n), Relaxed);
-    b.guarded.store(per(t2 - t1, n), Relaxed);
+    b.direct.store(per(t1.wrapping_sub(t0), n), Relaxed);
+    b.guarded.store(per(t2.wrapping_sub(t1), n), Relaxed);
     b.direct_atomic.store(per(da, k), Relaxed);
     b.guarded_atomic.store(per(ga, k), Relaxed);
     b.undo_pair.store(time_undo_pair(n).unwrap_or(0), Relaxed);

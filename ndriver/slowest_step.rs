@@ -253,7 +253,7 @@ mod tests {
         s.note("undo_irq", 20);
         s.note("discarding", 10);
         // A tie keeps the first.
-        s.note("undone", 20);
+        s.note("stop_dma", 20);
         let t = text(&s)?;
         assert_eq!(&t.bytes[..t.len], b"undo_irq:20");
         Ok(())

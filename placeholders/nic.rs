@@ -334,9 +334,9 @@ impl Nic {
     /// The skb lent under `token` to the dead generation `gen`, which its device sent:
     /// counted as sent and queued on the placeholder's `sent` queue, freed once the
     /// recovery is over (`Nic::tidy`, after every undo list ran: it is unmapped by
-    /// then). Without a placeholder (never while an instance
-    /// serves) it is leaked rather than freed while still mapped. A token not lent to
-    /// `gen` completes nothing.
+    /// then). Without a placeholder (never while an instance serves) it is leaked
+    /// rather than freed while still mapped. A token not lent to `gen` completes
+    /// nothing.
     pub(crate) fn complete_dead(&self, token: u64, gen: u64) {
         let Ok(skb) = self.tx.take(token, gen) else {
             return;

@@ -63,7 +63,18 @@ impl Kind {
 
     /// Its place in [`Kind::ALL`].
     pub(crate) fn index(self) -> usize {
-        Kind::ALL.iter().position(|k| *k == self).unwrap_or(0)
+        // The order of `ALL` (checked by KUnit `kinds_index_in_order`).
+        match self {
+            Kind::Memory => 0,
+            Kind::PciEnable => 1,
+            Kind::Iomap => 2,
+            Kind::Irq => 3,
+            Kind::DmaCoherent => 4,
+            Kind::DmaMapping => 5,
+            Kind::Timer => 6,
+            Kind::Work => 7,
+            Kind::Reset => 8,
+        }
     }
 
     /// The step its undo is timed as (`slowest=` in `recoveries`).
@@ -287,7 +298,11 @@ impl ActionList {
         self.actions.iter().any(|a| a.kept.is_some())
             && self.actions.iter().all(|a| match a.kind {
                 Kind::DmaCoherent => a.kept.is_some(),
-                Kind::DmaMapping => lent_tracked && Self::to_device(a) && !maps_unkept(a),
+                // Never kept: a kept mapping could be adopted and stay live while the
+                // class completes (and, once the recovery is over, frees) what it maps.
+                Kind::DmaMapping => {
+                    a.kept.is_none() && lent_tracked && Self::to_device(a) && !maps_unkept(a)
+                }
                 // Kept: it moves to the adopter with the device (and runs if the
                 // restart goes cold after all), with the mapping it writes through.
                 Kind::Reset => {
@@ -745,6 +760,24 @@ mod tests {
     }
 
     #[test]
+    fn kinds_index_in_order() -> Result {
+        for (i, k) in Kind::ALL.iter().enumerate() {
+            assert_eq!(k.index(), i);
+        }
+        let mut l = ActionList::new();
+        l.record(action(Kind::Memory, 0x100, 64, 0))?;
+        l.record(action(Kind::DmaCoherent, 0x1000, 0x100, 0))?;
+        l.record(action(Kind::Memory, 0x200, 64, 0))?;
+        l.record(action(Kind::Reset, 0x8010, 0, 0x8000))?;
+        let counts = l.kind_counts();
+        for k in Kind::ALL {
+            assert_eq!(counts[k.index()], l.count(k));
+        }
+        assert_eq!(counts[Kind::Memory.index()], 2);
+        Ok(())
+    }
+
+    #[test]
     fn warm_needs_every_dma_buffer_kept() -> Result {
         let mut l = ActionList::new();
         l.record(action(Kind::PciEnable, 0x10, 0, 0))?;
@@ -769,6 +802,13 @@ mod tests {
         to.aux = crate::abi::DMA_TO_DEVICE as usize;
         l.record(to)?;
         assert!(!l.warm_ok(false));
+        assert!(l.warm_ok(true));
+        // Kept, it could be adopted and stay mapped while what it maps is completed and
+        // freed: cold.
+        assert!(l.keep(Kind::DmaMapping, 0xb0, 5));
+        assert!(!l.warm_ok(true));
+        assert!(l.forget(Kind::DmaMapping, 0xb0).is_some());
+        l.record(to)?;
         assert!(l.warm_ok(true));
         // A mapping towards the device of the instance's own (unkept) memory: that
         // memory goes back with the instance while the device may read it: cold.

@@ -98,14 +98,14 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
 
     /// Instance `st` adopted everything the dead one kept and checked the device: what
     /// the class left pending at a warm [`Class::discarding`] is settled now, before the
-    /// dead instance's streaming mappings towards the device are undone (and before
-    /// [`Class::undone`]). Process context, under the control lock.
+    /// dead instance's streaming mappings towards the device are undone (what it frees
+    /// waits for [`Class::tidy`]). Process context, under the control lock.
     fn adopted(_dev: &Device<Self>, _st: &InstanceState) {}
 
     /// The kept set is given back (a cold restart after a warm discard): DMA is stopped,
     /// and the kept resources are still held; settle what a warm
-    /// [`Class::discarding`] left pending. [`Class::undone`] follows. Process context,
-    /// under the control lock.
+    /// [`Class::discarding`] left pending (what it frees waits for [`Class::tidy`]).
+    /// Process context, under the control lock.
     fn dropping_kept(_dev: &Device<Self>) {}
 
     /// Calls `configure(key, value)` (for a key routed elsewhere by
@@ -142,9 +142,12 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
     /// [`Class::redirected`] ran, bottom halves back on), or none will. Every instance
     /// discarded meanwhile had its undo list run (DMA mappings included), so what the
     /// class held back until then may go now: work put here rather than before the
-    /// redirect does not delay the service (a NIC frees the skbs a dead instance's
-    /// device had sent, which wakes their senders). Timed apart (`tidy`), not in the
-    /// recovery's total. Process context, under the device's control lock.
+    /// redirect does not delay the new instance's service (a NIC frees the skbs a dead
+    /// instance's device had sent, which wakes their senders), though a caller waiting
+    /// for the recovery itself (a replayed configuration item, anything waiting for the
+    /// control lock) still waits for it. Also before a back-off of the policy ladder
+    /// sleeps. After a redirect timed apart (`tidy`, not in the recovery's total).
+    /// Process context, under the device's control lock.
     fn tidy(_dev: &Device<Self>) {}
 
     /// Replays class-specific state on a new instance (`h`, table `ops`), after the

@@ -503,6 +503,9 @@ impl<C: Class> Device<C> {
                                 delay_ms
                             );
                         }
+                        // Every instance discarded so far was undone: what it sent need
+                        // not wait out the back-off.
+                        C::tidy(self);
                         kernel::time::delay::fsleep(Delta::from_millis(delay_ms as i64));
                     }
                     let Some(desc) = impls.get(index).copied() else {
