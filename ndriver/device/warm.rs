@@ -33,7 +33,9 @@ use kernel::prelude::*;
 /// Lock order: an instance's undo list before the kept set (`ndriver_adopt` moves an
 /// action from one to the other under both).
 pub(crate) struct Kept {
-    /// The implementation whose instance kept `list` (NULL when empty).
+    /// The implementation whose instance kept `list` (NULL once given back). Only
+    /// compared, never followed, and only while `list` is not empty: a set its adopter
+    /// emptied keeps the old value until the next warm discard or `drop_kept`.
     pub(super) desc: *const ImplDesc,
     /// The generation of that instance.
     pub(super) generation: u64,
@@ -45,9 +47,10 @@ pub(crate) struct Kept {
     pub(super) lent: ActionList,
 }
 
-// SAFETY: `desc` points at a registered, immutable descriptor (withdrawn only after the
-// device moved off it, which drops the kept set); the actions are owned values whose
-// undo may run on any CPU in process context.
+// SAFETY: `desc` is only compared, never followed (a registered descriptor while the
+// set is not empty: it is withdrawn only after the device moved off it, which drops the
+// kept set); the actions are owned values whose undo may run on any CPU in process
+// context.
 unsafe impl Send for Kept {}
 
 // The kernel log takes `kernel::fmt::Display`; `warm_spec.rs` is kernel-free and
@@ -232,6 +235,12 @@ impl<C: Class> Device<C> {
     pub(super) fn kept_by(&self, desc: *const ImplDesc) -> bool {
         let k = self.kept.lock();
         k.list.len() != 0 && core::ptr::eq(k.desc, desc)
+    }
+
+    /// Whether the kept set holds nothing, neither kept actions nor lent mappings.
+    pub(super) fn kept_empty(&self) -> bool {
+        let k = self.kept.lock();
+        k.list.len() == 0 && k.lent.len() == 0
     }
 
     /// Resources in the kept set.
