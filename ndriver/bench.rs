@@ -194,9 +194,9 @@ fn run(b: &Bench, n: u64) {
     b.undo_pair.store(time_undo_pair(n).unwrap_or(0), Relaxed);
     b.unfinished_pair
         .store(time_unfinished_pair(n).unwrap_or(0), Relaxed);
-    let (kt, lc) = time_clock_reads(n);
+    let (kt, tsc) = time_clock_reads(n);
     b.ktime_get.store(kt, Relaxed);
-    b.tsc_read.store(lc, Relaxed);
+    b.tsc_read.store(tsc, Relaxed);
 }
 
 pub(crate) fn show(b: &Bench, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -225,11 +225,11 @@ pub(crate) fn show(b: &Bench, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     writeln!(f, "undo_list record_forget_cycles {}.{:02}", u.0, u.1)?;
     let q = c(&b.unfinished_pair);
     writeln!(f, "unfinished_tx lend_take_cycles {}.{:02}", q.0, q.1)?;
-    let (kt, lc) = (c(&b.ktime_get), c(&b.tsc_read));
+    let (kt, tsc) = (c(&b.ktime_get), c(&b.tsc_read));
     writeln!(
         f,
         "clock ktime_get_cycles {}.{:02} rdtsc_cycles {}.{:02}",
-        kt.0, kt.1, lc.0, lc.1
+        kt.0, kt.1, tsc.0, tsc.1
     )
 }
 

@@ -216,8 +216,6 @@ impl<C: Class> DeviceApi for Device<C> {
         if started.is_ok() {
             ctl.down = false;
             self.redirect(&ctl, &mut p);
-        } else {
-            C::tidy(self);
         }
     }
 

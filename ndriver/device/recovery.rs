@@ -60,7 +60,7 @@ impl<C: Class> Device<C> {
             // Nothing serves: nothing may survive.
             return self.drop_kept();
         };
-        let kinds = Self::held_kinds(&inst.undo.lock());
+        let kinds = inst.undo.lock().kind_counts();
         let kept = warm.and_then(|lent| {
             ctl.steps
                 .time("split_kept", || self.split_kept(&inst, lent))
@@ -418,7 +418,6 @@ impl<C: Class> Device<C> {
         p.undo = now_ns().saturating_sub(t);
         report.discarded(ctl.held, undone);
         if let Err(e) = self.restart(&mut ctl, fail.detected, entry, &mut p) {
-            C::tidy(self);
             p.slowest = ctl.steps;
             self.end_report(&mut ctl, report, 0, p, Level::Cold);
             return Err(e);
@@ -459,7 +458,8 @@ impl<C: Class> Device<C> {
     /// says: the same implementation afresh or the next alternative, after a back-off.
     /// Alternatives are the implementations that drive the attached PCI function (all
     /// of the class without one). A new instance that fails to start is the next
-    /// failure. Gives the device up when the ladder does.
+    /// failure. Gives the device up when the ladder does (then lets the class tidy:
+    /// nothing will be redirected to).
     pub(super) fn restart(
         &self,
         ctl: &mut Ctl,
@@ -489,6 +489,8 @@ impl<C: Class> Device<C> {
                         cause.name(),
                         C::ENTRIES.get(entry).copied().unwrap_or("-")
                     );
+                    // Nothing will be redirected to: every discarded instance was undone.
+                    C::tidy(self);
                     return Err(EIO);
                 }
                 Decision::Start { index, delay_ms } => {

@@ -23,7 +23,7 @@ use crate::names::NAME_MAX;
 use crate::pt_regs::GPR_NAMES;
 use crate::registry;
 use crate::stats::{Level, Phases};
-use crate::undo::action_list::{ActionList, Kind};
+use crate::undo::action_list::Kind;
 use core::fmt;
 use core::sync::atomic::Ordering;
 use kernel::prelude::*;
@@ -378,13 +378,8 @@ impl<C: Class> Device<C> {
         kept.take().map(|k| (k.ctx, other))
     }
 
-    /// What the undo list `list` of the instance being discarded holds, by kind (under
-    /// the list's lock, interrupts off: counting only).
-    pub(super) fn held_kinds(list: &ActionList) -> [usize; KINDS] {
-        list.kind_counts()
-    }
-
-    /// Records what the instance being discarded holds: `kinds` ([`Self::held_kinds`]),
+    /// Records what the instance being discarded holds: `kinds` (its undo list's
+    /// [`crate::undo::action_list::ActionList::kind_counts`]),
     /// and its unfinished requests, asked of the class with no lock but `ctl` held.
     pub(super) fn note_held(&self, ctl: &mut Ctl, kinds: [usize; KINDS]) {
         let mut held = Held::EMPTY;

@@ -113,10 +113,7 @@ impl<C: Class> Device<C> {
         }
         if let Err(f) = self.instantiate(ctl, target, &mut p) {
             // The new instance failed to start: recover as from any failure.
-            if let Err(e) = self.restart(ctl, f.detected, C::PROBE, &mut p) {
-                C::tidy(self);
-                return Err(e);
-            }
+            self.restart(ctl, f.detected, C::PROBE, &mut p)?;
         }
         self.redirect(ctl, &mut p);
         match why {
