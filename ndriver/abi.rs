@@ -18,18 +18,46 @@ pub(crate) mod pci_ids;
 pub(crate) use pci_ids::PciId;
 
 /// Layout version of everything in this file (and of [`PciId`]).
-pub(crate) const ABI_VERSION: u32 = 10;
+pub(crate) const ABI_VERSION: u32 = 11;
 
 /// `start_xmit` flag: the stack passes another skb right after this one
 /// (`netdev_xmit_more()`, and the transmit queue was not stopped when the call began),
 /// so the driver may leave its device's transmit doorbell for the last of the batch.
-/// The framework calls the driver for that last one, unless it refuses it first: the instance is not admitted (it is being recovered, swapped or
-/// rejuvenated: its transmits go out again on the next instance), every transmit slot
-/// is lent (more than any ring holds; the queue stops, and the kernel's transmit
-/// watchdog, `ndo_tx_timeout`, recovers the device if nothing completes), or the skb is
-/// not linear (never, as the placeholder announces no scatter-gather; dropped). In the
-/// last two cases frames of the batch may wait for the next transmit.
+/// The framework calls the driver for that last one, unless it refuses it first: the
+/// instance is not admitted (it is being recovered, swapped or rejuvenated: its
+/// transmits go out again on the next instance), every transmit slot is lent (more
+/// than any ring holds; the queue stops, and the kernel's transmit watchdog,
+/// `ndo_tx_timeout`, recovers the device if nothing completes), or the frame could not
+/// be put in a form the implementation takes (no memory to linearize it; dropped). In
+/// those cases frames of the batch may wait for the next transmit.
 pub(crate) const XMIT_MORE: u32 = 1;
+/// `start_xmit` flag: the device must compute the frame's TCP or UDP checksum, from
+/// byte `csum & 0xffff` of the frame to its end, and store it at byte `csum >> 16`
+/// (both from the frame's start, `csum` being `start_xmit`'s argument). Given only to
+/// an implementation whose [`NicOps::csum_reach`] covers the second offset.
+pub(crate) const XMIT_CSUM: u32 = 2;
+
+/// One piece of a frame handed to `start_xmit`: `len` bytes at kernel virtual address
+/// `data`, readable until the call returns. The first piece is the skb's linear part,
+/// the others its page fragments, in order.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct TxPiece {
+    /// The bytes.
+    pub(crate) data: *const u8,
+    /// How many (never 0).
+    pub(crate) len: u32,
+    /// Zero.
+    pub(crate) _pad: u32,
+}
+
+/// The most pieces a frame has when it reaches `start_xmit`: one more than the kernel's
+/// default `MAX_SKB_FRAGS` (17); an skb with more is linearized first.
+pub(crate) const TX_PIECES_MAX: usize = 18;
+
+/// [`NicOps::features`] bit: the implementation sends a frame in pieces (scatter-gather):
+/// its `start_xmit` gets up to [`TX_PIECES_MAX`] of them. Without it, one.
+pub(crate) const NIC_F_SG: u32 = 1;
 
 /// The highest fault class number (`FaultClass`, `ndriver/fault_class.rs`) an entry point's
 /// glue raises (`wrappers/entry_faults.rs`); 0 is none.
@@ -203,16 +231,18 @@ pub(crate) struct NicOps {
     pub(crate) open: unsafe extern "C" fn(inst: *mut Instance) -> c_int,
     /// The interface goes down. Process context.
     pub(crate) stop: unsafe extern "C" fn(inst: *mut Instance) -> c_int,
-    /// Queue `skb` (linear: `data`, `len`) for transmission. 0: taken (report it with
+    /// Queue `skb`, a frame in `count` pieces at `pieces` (one unless the implementation
+    /// has [`NIC_F_SG`]), for transmission. 0: taken (report it with
     /// `ndriver_net_tx_done`), 1: ring full (not taken), or a negative errno. Softirq
     /// context (bottom halves off), serialised by the kernel's transmit lock. `flags`:
-    /// [`XMIT_MORE`] or 0.
+    /// [`XMIT_MORE`], [`XMIT_CSUM`] (then `csum` says where), or 0.
     pub(crate) start_xmit: unsafe extern "C" fn(
         inst: *mut Instance,
         skb: *mut c_void,
-        data: *const u8,
-        len: u32,
+        pieces: *const TxPiece,
+        count: u32,
         flags: u32,
+        csum: u32,
     ) -> c_int,
     /// Program the receive filter from the placeholder's flags and multicast list
     /// (`ndriver_net_rx_filter`). Atomic context.
@@ -245,6 +275,14 @@ pub(crate) struct NicOps {
     /// The largest MTU the implementation takes: the placeholder's maximum once an
     /// instance of it serves (bounded by the framework).
     pub(crate) max_mtu: u32,
+    /// What the implementation's `start_xmit` takes besides a linear frame: [`NIC_F_SG`]
+    /// or 0. The placeholder announces scatter-gather whatever it says, and puts a frame
+    /// in one piece for an implementation without.
+    pub(crate) features: u32,
+    /// Checksum offload: the largest frame offset at which the device stores a checksum
+    /// it computes ([`XMIT_CSUM`]), 0 for none. The placeholder announces checksum
+    /// offload whatever it says, and computes in software a checksum beyond it.
+    pub(crate) csum_reach: u32,
 }
 
 /// Hardware counters a `nic` driver reports from `get_stats64` (increments).

@@ -31,8 +31,8 @@
 //!   driver registers its ring so the framework can count them (`rx_lost`).
 
 use crate::abi::{
-    AdoptFn, Instance, NicEntry, NicHwStats, NicOps, NIC_ENTRIES, NIC_KEY_MAC, NIC_KEY_MTU,
-    NIC_KEY_UP, NIC_RX_ALLMULTI, NIC_RX_PROMISC, XMIT_MORE,
+    AdoptFn, Instance, NicEntry, NicHwStats, NicOps, TxPiece, NIC_ENTRIES, NIC_F_SG, NIC_KEY_MAC,
+    NIC_KEY_MTU, NIC_KEY_UP, NIC_RX_ALLMULTI, NIC_RX_PROMISC, TX_PIECES_MAX, XMIT_CSUM, XMIT_MORE,
 };
 use crate::detected::Detected;
 use crate::device::{now_ns, Admitted, Class, Device, Failure};
@@ -188,6 +188,19 @@ pub(crate) struct NetCounters {
     /// watchdog could.
     pub(crate) tx_stalls: AtomicU64,
     pub(crate) carrier_kept: AtomicU64,
+    /// Frames whose checksum the device computed (handed over with `XMIT_CSUM`).
+    pub(crate) tx_csum_offloaded: AtomicU64,
+    /// ... that the placeholder computed instead, for an implementation without the
+    /// offload (the stack does it itself for the frames it checks against one).
+    pub(crate) tx_csum_software: AtomicU64,
+    /// Frames handed over in more than one piece (scatter-gather).
+    pub(crate) tx_pieced: AtomicU64,
+    /// Frames the placeholder put in one piece for an implementation without
+    /// scatter-gather.
+    pub(crate) tx_linearized: AtomicU64,
+    /// Frames dropped because they could not be put in a form the implementation
+    /// takes (no memory).
+    pub(crate) tx_unfit: AtomicU64,
 }
 
 /// The `nic` class: the placeholder `net_device` and what it keeps across instances.
@@ -231,6 +244,12 @@ pub(crate) struct Nic {
     /// (bounded), also the placeholder's `max_mtu`: checked again in `ndo_change_mtu`,
     /// whose own check by the kernel may race with a swap that lowered it.
     pub(crate) max_mtu: AtomicU32,
+    /// What the serving implementation's `start_xmit` takes (`NicOps::features` and
+    /// `csum_reach`), for the stack's per-skb check (`ndo_features_check`): set when an
+    /// instance starts serving. Only advisory: `ndo_start_xmit` checks each frame
+    /// against the instance it admits.
+    pub(crate) tx_features: AtomicU32,
+    pub(crate) tx_csum_reach: AtomicU32,
     #[pin]
     filter: SpinLockIrq<RxFilter>,
     /// The receive filter changed while no instance was admitted: programmed when the
@@ -601,6 +620,14 @@ impl Class for Nic {
             return;
         };
         crate::race::point(crate::race::NIC_REDIRECT, dev.owner_tag());
+        if let Some(a) = dev.admit() {
+            // SAFETY: `a.ops` is the table of the admitted instance.
+            let t = unsafe { table(a.ops) };
+            dev.class.tx_features.store(t.features, Ordering::Relaxed);
+            dev.class
+                .tx_csum_reach
+                .store(t.csum_reach, Ordering::Relaxed);
+        }
         // Send again what the dead instances never reported done (taken back in
         // `discarding`, so nothing lent to the new instance is among them). Only as
         // many as are queued now: a resent skb that fails again is queued anew.
@@ -689,6 +716,11 @@ impl Class for Nic {
         writeln!(f, "tx_busy {}", l(&n.tx_busy))?;
         writeln!(f, "tx_timeouts {}", l(&n.tx_timeouts))?;
         writeln!(f, "tx_stalls {}", l(&n.tx_stalls))?;
+        writeln!(f, "tx_csum_offloaded {}", l(&n.tx_csum_offloaded))?;
+        writeln!(f, "tx_csum_software {}", l(&n.tx_csum_software))?;
+        writeln!(f, "tx_pieced {}", l(&n.tx_pieced))?;
+        writeln!(f, "tx_linearized {}", l(&n.tx_linearized))?;
+        writeln!(f, "tx_unfit {}", l(&n.tx_unfit))?;
         writeln!(f, "carrier_kept {}", l(&n.carrier_kept))
     }
 }
@@ -712,6 +744,8 @@ pub(crate) fn create(
                 poll_owner: AtomicU64::new(0),
                 up: AtomicBool::new(false),
                 max_mtu: AtomicU32::new(MAX_MTU_FLOOR),
+                tx_features: AtomicU32::new(0),
+                tx_csum_reach: AtomicU32::new(0),
                 filter <- new_spinlock_irq!(RxFilter {
                     flags: 0,
                     mc: [0; MC_MAX],

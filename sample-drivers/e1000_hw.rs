@@ -16,7 +16,7 @@
 
 use crate::abi::{NicHwStats, PciId};
 use crate::driver_dev::{Bar, Dev, DmaArray, DmaBuffers, IrqLine, PciEnabled};
-use crate::nic_driver::{RingDescriptor, RxFilter, RxFrame};
+use crate::nic_driver::{RingDescriptor, RxFilter, RxFrame, TxChecksum};
 use kernel::bitfield;
 use kernel::io::register::{Array, Register, RegisterBase, WithBase};
 use kernel::io::{register, Io};
@@ -316,6 +316,58 @@ bitfield! {
     }
 }
 
+bitfield! {
+    /// The second quadword of an extended transmit data descriptor (command `DEXT`, type
+    /// data): a piece of a frame, options, status written back.
+    pub(crate) struct TxDataInfo(u64) {
+        /// Options: insert the TCP/UDP checksum where the last context descriptor placed
+        /// it (read from the frame's first descriptor).
+        41:41 txsm => bool;
+        /// Status: descriptor done.
+        32:32 dd => bool;
+        /// Command: extended descriptor.
+        29:29 dext => bool;
+        /// Command: report status (write `dd` back).
+        27:27 rs => bool;
+        /// Command: insert the FCS.
+        25:25 ifcs => bool;
+        /// Command: end of packet.
+        24:24 eop => bool;
+        /// Type: data (with `dext`; a context descriptor has type 0).
+        20:20 data => bool;
+        /// Length of this descriptor's piece.
+        15:0 length => u16;
+    }
+}
+
+bitfield! {
+    /// The first quadword of a transmit context descriptor: where the TCP/UDP checksum
+    /// of the frames that follow starts (`tucss`), where it is stored (`tucso`) and
+    /// where it ends (`tucse`, 0: at the frame's end). The IP checksum fields (31:0)
+    /// stay 0: the stack computes the IP header's itself.
+    pub(crate) struct TxCsumPlace(u64) {
+        63:48 tucse => u16;
+        47:40 tucso => u8;
+        39:32 tucss => u8;
+    }
+}
+
+bitfield! {
+    /// The second quadword of a transmit context descriptor: command (type 0, context),
+    /// status written back in the same place as a data descriptor's.
+    pub(crate) struct TxContextInfo(u64) {
+        /// Status: descriptor done.
+        32:32 dd => bool;
+        /// Command: extended descriptor.
+        29:29 dext => bool;
+        /// Command: report status (write `dd` back).
+        27:27 rs => bool;
+    }
+}
+
+/// The largest frame offset at which the device stores a checksum: `tucso` is a byte.
+pub(crate) const CHECKSUM_REACH: u16 = u8::MAX as u16;
+
 /// Receive and transmit descriptors alike have their status in bits 32..40 of the
 /// second quadword, byte 12, and set descriptor-done (DD, bit 0) there once the device
 /// is done: what the framework reads in a dead instance's rings.
@@ -326,6 +378,10 @@ impl RingDescriptor for Desc {
 const _: () = assert!(
     RxInfo::DD_MASK == (Desc::DONE_MASK as u64) << (8 * (Desc::STATUS_BYTE - 8))
         && TxInfo::DD_MASK == RxInfo::DD_MASK
+        && TxDataInfo::DD_MASK == RxInfo::DD_MASK
+        && TxContextInfo::DD_MASK == RxInfo::DD_MASK
+        && TxDataInfo::RS_MASK == TxInfo::RS_MASK
+        && TxContextInfo::RS_MASK == TxInfo::RS_MASK
 );
 
 /// Receive buffer size (RCTL.BSIZE 0).
@@ -521,6 +577,40 @@ pub(crate) fn tx_desc_set(ring: &Ring, i: usize, buf: u64, len: usize) -> Result
             info: info.into_raw(),
         },
     )
+}
+
+/// A context descriptor: the frames that follow with [`TxDataInfo::txsm`] have their
+/// checksum placed as `c` says (the device keeps it until the next context
+/// descriptor). Status reported, as for every descriptor (the ring is reaped in order).
+/// `EINVAL` beyond [`CHECKSUM_REACH`].
+pub(crate) fn tx_context(c: TxChecksum) -> Result<Desc> {
+    let place = TxCsumPlace::zeroed()
+        .with_tucss(u8::try_from(c.start).map_err(|_| EINVAL)?)
+        .with_tucso(u8::try_from(c.at).map_err(|_| EINVAL)?);
+    let info = TxContextInfo::zeroed().with_dext(true).with_rs(true);
+    Ok(Desc {
+        addr: place.into_raw(),
+        info: info.into_raw(),
+    })
+}
+
+/// An extended data descriptor: `len` bytes at bus address `buf`, a piece of a frame
+/// (`eop`: its last), FCS added by the device, status reported, the checksum inserted
+/// (`csum`) where the last context descriptor placed it. `EINVAL` for a length the
+/// descriptor cannot hold.
+pub(crate) fn tx_data(buf: u64, len: usize, eop: bool, csum: bool) -> Result<Desc> {
+    let info = TxDataInfo::zeroed()
+        .with_length(u16::try_from(len).map_err(|_| EINVAL)?)
+        .with_data(true)
+        .with_eop(eop)
+        .with_ifcs(true)
+        .with_rs(true)
+        .with_dext(true)
+        .with_txsm(csum);
+    Ok(Desc {
+        addr: buf,
+        info: info.into_raw(),
+    })
 }
 
 /// Whether the device has sent transmit descriptor `i` of `ring`.
@@ -997,6 +1087,29 @@ mod tests {
         f.promisc = false;
         let r = Hw::rctl(&f, true, false);
         assert!(r.en() && !r.lpe() && !r.upe() && !r.mpe());
+    }
+
+    /// The transmit descriptors as the 8254x manual lays them out (its table of command
+    /// bits: EOP 0x01, IFCS 0x02, RS 0x08, DEXT 0x20 in the command byte, 31:24; data type
+    /// 0x1 in 23:20; TXSM 0x02 in the options byte, 47:40; TUCSS and TUCSO in bytes 4 and
+    /// 5 of a context descriptor).
+    #[test]
+    fn transmit_descriptor_layout() -> Result {
+        let d = tx_data(0x1234_5678, 1514, true, true)?;
+        assert_eq!(d.addr, 0x1234_5678);
+        assert_eq!(d.info, 1514 | 0x0010_0000 | 0x2b00_0000 | (0x02 << 40));
+        let d = tx_data(0x1000, 60, false, false)?;
+        assert_eq!(d.info, 60 | 0x0010_0000 | 0x2a00_0000);
+        assert_eq!(tx_data(0, 65536, true, false).map(|d| d.info), Err(EINVAL));
+        let c = tx_context(TxChecksum { start: 34, at: 50 })?;
+        assert_eq!(c.addr, (34 << 32) | (50 << 40));
+        assert_eq!(c.info, 0x2800_0000);
+        let far = TxChecksum {
+            start: 200,
+            at: CHECKSUM_REACH + 1,
+        };
+        assert_eq!(tx_context(far).map(|d| d.info), Err(EINVAL));
+        Ok(())
     }
 
     #[test]

@@ -105,7 +105,7 @@ impl E1000Irq {
             if !tx_desc_done(&t.ring, i) {
                 break;
             }
-            if let Some((skb, _)) = t.slots.take(i) {
+            if let Some(skb) = t.slots.take(i) {
                 c.dev.tx_done(skb, true);
             }
             desc_clear(&t.ring, i);
@@ -155,7 +155,7 @@ impl E1000Irq {
         if report {
             let mut i = tx.tail;
             while i != tx.head {
-                if let Some((skb, _)) = tx.slots.take(i) {
+                if let Some(skb) = tx.slots.take(i) {
                     c.dev.tx_done(skb, false);
                 }
                 i = (i + 1) % TX_RING;

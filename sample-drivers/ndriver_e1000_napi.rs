@@ -5,9 +5,11 @@
 //! Large rings (256 receive and 256 transmit descriptors). The interrupt handler only
 //! acknowledges, masks the device and schedules NAPI; the poll reaps transmit
 //! completions first, then receives up to its budget and re-enables interrupts when
-//! it finishes early. Transmit is zero-copy: each skb's data is mapped for streaming
-//! DMA (through the callouts, so a dead instance's mappings are undone) and unmapped
-//! when its descriptor is done. Receive buffers are 2 KiB slots in four coherent
+//! it finishes early. Transmit is zero-copy and offloaded as the C driver's: each piece
+//! of a frame (the skb's linear part and page fragments: scatter-gather) is mapped for
+//! streaming DMA (through the callouts, so a dead instance's mappings are undone) and
+//! unmapped when its descriptor is done, and the device computes the TCP and UDP
+//! checksums (a context descriptor places them). Receive buffers are 2 KiB slots in four coherent
 //! chunks; frames are copied out into fresh skbs by the framework and delivered
 //! through GRO. Jumbo frames up to the C driver's MTU (16110): above 1500 the device
 //! takes long packets, spread over as many receive buffers as they fill and gathered
@@ -37,11 +39,13 @@ mod nic_driver;
 use abi::NicHwStats;
 use driver_dev::DmaBuffers;
 use e1000_hw::*;
-use nic_driver::{Ctx, NicDriver, RingRegistration, TxSkb, TxSlots, Xmit};
+use nic_driver::{Ctx, NicDriver, RingRegistration, TxChecksum, TxSkb, TxSlots, Xmit};
 
 /// Ring sizes.
 const RX_RING: usize = 256;
 const TX_RING: usize = 256;
+/// The most descriptors a frame takes: a context descriptor and one per piece.
+const TX_FRAME_DESCS: usize = abi::TX_PIECES_MAX + 1;
 /// Receive descriptors the poll gives back to the device with one tail write (the C
 /// driver's `E1000_RX_BUFFER_WRITE`).
 const RX_GIVE_BATCH: i32 = 16;
@@ -64,6 +68,9 @@ struct TxRing {
     queued: usize,
     reaped: usize,
     stopped: bool,
+    /// Where the last context descriptor this instance queued placed the checksum
+    /// (the device keeps it for the frames that follow); `None` before the first.
+    csum_place: Option<TxChecksum>,
 }
 
 #[derive(Default)]
@@ -133,9 +140,8 @@ impl E1000Napi {
             if !tx_desc_done(&t.ring, i) {
                 break;
             }
-            if let Some((skb, map)) = t.slots.take(i) {
-                // Unmapped before the skb may be freed.
-                drop(map);
+            // Unmapped (by `take`) before the skb may be freed.
+            if let Some(skb) = t.slots.take(i) {
                 c.dev.tx_done(skb, true);
             }
             desc_clear(&t.ring, i);
@@ -158,10 +164,9 @@ impl E1000Napi {
         };
         drop(t.reg);
         for n in t.reaped..t.queued {
-            let Some((skb, map)) = t.slots.take(n % TX_RING) else {
+            let Some(skb) = t.slots.take(n % TX_RING) else {
                 continue;
             };
-            drop(map);
             if report {
                 c.dev.tx_done(skb, false);
             }
@@ -185,6 +190,8 @@ impl E1000Napi {
 impl NicDriver for E1000Napi {
     const PCI_IDS: &'static [abi::PciId] = e1000_hw::PCI_IDS;
     const MAX_MTU: u32 = e1000_hw::MAX_MTU;
+    const SCATTER_GATHER: bool = true;
+    const CHECKSUM_REACH: u16 = e1000_hw::CHECKSUM_REACH;
 
     type Tx = Tx;
     type Rx = Rx;
@@ -288,6 +295,8 @@ impl NicDriver for E1000Napi {
                 queued: tail,
                 reaped: tail,
                 stopped: false,
+                // The device keeps the dead instance's, unknown here: placed anew.
+                csum_place: None,
             }),
         };
         d.step("register");
@@ -336,6 +345,7 @@ impl NicDriver for E1000Napi {
                 queued: 0,
                 reaped: 0,
                 stopped: false,
+                csum_place: None,
             }),
         };
         hw.write_mac(d.mac());
@@ -350,24 +360,47 @@ impl NicDriver for E1000Napi {
         Ok(())
     }
 
+    /// A frame takes a descriptor per piece (scatter-gather), and a context descriptor
+    /// before them when its checksum is placed otherwise than the last one's. Only the
+    /// last piece's slot holds the skb: the device is done with a frame once it is done
+    /// with that descriptor.
     fn start_xmit(&self, c: &C<'_>, skb: TxSkb<'_>) -> Result<Xmit> {
         let mut g = c.tx.lock();
         let Some(t) = g.r.as_mut() else {
             c.dev.stop_queue();
             return Ok(Xmit::Busy);
         };
-        if t.queued - t.reaped >= TX_RING - 1 {
+        let csum = skb.checksum();
+        let context = csum.filter(|&p| t.csum_place != Some(p));
+        let last = skb.piece_count() - 1;
+        let need = last + 1 + usize::from(context.is_some());
+        if t.queued - t.reaped + need > TX_RING - 1 {
             t.stopped = true;
             c.dev.stop_queue();
             return Ok(Xmit::Busy);
         }
-        let map = skb.dma_map(&c.dev)?;
-        let (dma, len, more) = (map.dma(), skb.len(), skb.more());
+        if let Some(p) = context {
+            t.ring.write(t.queued % TX_RING, tx_context(p)?)?;
+            t.queued += 1;
+            t.csum_place = Some(p);
+        }
+        for k in 0..last {
+            let map = skb.dma_map_piece(&c.dev, k)?;
+            let (dma, len) = (map.dma(), skb.piece(k).map_or(0, <[u8]>::len));
+            let i = t.queued % TX_RING;
+            t.slots.insert_piece(i, map)?;
+            t.ring.write(i, tx_data(dma, len, false, csum.is_some())?)?;
+            t.queued += 1;
+        }
+        let map = skb.dma_map_piece(&c.dev, last)?;
+        let (dma, len) = (map.dma(), skb.piece(last).map_or(0, <[u8]>::len));
+        let more = skb.more();
         let i = t.queued % TX_RING;
         t.slots.insert(i, skb, Some(map))?;
-        tx_desc_set(&t.ring, i, dma, len)?;
+        t.ring.write(i, tx_data(dma, len, true, csum.is_some())?)?;
         t.queued += 1;
-        let full = t.queued - t.reaped >= TX_RING - 1;
+        // Stopped while the next frame might not fit.
+        let full = t.queued - t.reaped + TX_FRAME_DESCS > TX_RING - 1;
         // The doorbell once for a batch (the stack passes the rest of it right after),
         // and before the queue stops, which ends the batch early.
         if !more || full {

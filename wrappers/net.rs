@@ -11,6 +11,7 @@
 //! ([`NetDev`], [`Napi`], [`SkbQueue`]), only ever reached by reference; the one
 //! owner of the allocation is a [`NetDevBox`]. Their layouts stay on the C side.
 
+use crate::abi::{TxPiece, TX_PIECES_MAX};
 use core::mem::ManuallyDrop;
 use core::ops::Deref;
 use core::ptr::NonNull;
@@ -53,6 +54,14 @@ mod raw {
         pub(super) fn ndriver_skb_data(skb: *mut c_void) -> *const u8;
         pub(super) fn ndriver_skb_len(skb: *mut c_void) -> c_uint;
         pub(super) fn ndriver_skb_linear(skb: *mut c_void) -> bool;
+        pub(super) fn ndriver_skb_pieces(
+            skb: *mut c_void,
+            out: *mut crate::abi::TxPiece,
+            max: c_uint,
+        ) -> c_int;
+        pub(super) fn ndriver_skb_csum_at(skb: *mut c_void) -> kernel::ffi::c_long;
+        pub(super) fn ndriver_skb_checksum_help(skb: *mut c_void) -> c_int;
+        pub(super) fn ndriver_skb_linearize(skb: *mut c_void) -> c_int;
         pub(super) fn ndriver_skb_get(skb: *mut c_void);
         pub(super) fn ndriver_skb_consume_any(skb: *mut c_void);
         pub(super) fn ndriver_skb_free_any(skb: *mut c_void);
@@ -590,7 +599,7 @@ impl Skb {
         let _ = self.into_raw();
     }
 
-    /// Its data and length (a linear skb: the placeholder offers no scatter-gather).
+    /// Its linear part's address, and its length (all of it).
     pub(crate) fn data(&self) -> (*const u8, u32) {
         // SAFETY: `self.0` is a live skb (type invariant).
         unsafe {
@@ -605,6 +614,41 @@ impl Skb {
     pub(crate) fn linear(&self) -> bool {
         // SAFETY: `self.0` is a live skb (type invariant).
         unsafe { raw::ndriver_skb_linear(self.0.as_ptr()) }
+    }
+
+    /// Writes its pieces (the linear part, then each page fragment; none empty) to `out`:
+    /// how many, or `None` if they do not fit or cannot be read by address (then
+    /// [`Skb::linearize`] it).
+    pub(crate) fn pieces(&self, out: &mut [TxPiece; TX_PIECES_MAX]) -> Option<usize> {
+        // SAFETY: `self.0` is a live skb (type invariant); `out` has room for
+        // `TX_PIECES_MAX` pieces, the bound passed.
+        let n = unsafe {
+            raw::ndriver_skb_pieces(self.0.as_ptr(), out.as_mut_ptr(), TX_PIECES_MAX as c_uint)
+        };
+        usize::try_from(n).ok()
+    }
+
+    /// Where the device is to compute the checksum the stack left to it: `(start, at)`,
+    /// from the start of its data to the checksum's first byte and to where it is
+    /// stored. `None` if it needs none.
+    pub(crate) fn csum_at(&self) -> Option<(u16, u16)> {
+        // SAFETY: `self.0` is a live skb (type invariant).
+        let v = unsafe { raw::ndriver_skb_csum_at(self.0.as_ptr()) };
+        let v = u32::try_from(v).ok()?;
+        Some((v as u16, (v >> 16) as u16))
+    }
+
+    /// Computes the checksum the stack left to the device, if any, in software.
+    pub(crate) fn checksum_help(&mut self) -> Result {
+        // SAFETY: `self.0` is a live skb this handle owns (type invariant), which may be
+        // changed: the stack gave it up for transmission.
+        kernel::error::to_result(unsafe { raw::ndriver_skb_checksum_help(self.0.as_ptr()) })
+    }
+
+    /// Puts all its data in its linear part (any context; may allocate).
+    pub(crate) fn linearize(&mut self) -> Result {
+        // SAFETY: as for `checksum_help`.
+        kernel::error::to_result(unsafe { raw::ndriver_skb_linearize(self.0.as_ptr()) })
     }
 
     /// A reference of its own that keeps the skb's data readable until it drops, even

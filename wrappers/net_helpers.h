@@ -36,6 +36,19 @@ void ndriver_nic_addr_unlock_bh(struct net_device *nd);
 const u8 *ndriver_skb_data(struct sk_buff *skb);
 unsigned int ndriver_skb_len(struct sk_buff *skb);
 bool ndriver_skb_linear(struct sk_buff *skb);
+
+/* abi.rs `TxPiece`. */
+struct ndriver_tx_piece {
+	const void *data;
+	u32 len;
+	u32 pad;
+};
+
+int ndriver_skb_pieces(struct sk_buff *skb, struct ndriver_tx_piece *out,
+		       unsigned int max);
+long ndriver_skb_csum_at(struct sk_buff *skb);
+int ndriver_skb_checksum_help(struct sk_buff *skb);
+int ndriver_skb_linearize(struct sk_buff *skb);
 void ndriver_skb_get(struct sk_buff *skb);
 void ndriver_skb_consume_any(struct sk_buff *skb);
 void ndriver_skb_free_any(struct sk_buff *skb);

@@ -31,6 +31,8 @@ int ndriver_nic_ndo_change_mtu(struct net_device *nd, int mtu);
 void ndriver_nic_ndo_tx_timeout(struct net_device *nd, unsigned int txqueue);
 void ndriver_nic_ndo_get_stats64(struct net_device *nd, u64 *v);
 int ndriver_nic_napi_poll(struct napi_struct *napi, int budget);
+bool ndriver_nic_tx_sg(struct net_device *nd);
+unsigned int ndriver_nic_tx_csum_reach(struct net_device *nd);
 void ndriver_nic_drvinfo(struct net_device *nd, char *impl, size_t impl_len,
 			 char *bus, size_t bus_len);
 int ndriver_nic_ethtool_count(void);
@@ -61,6 +63,23 @@ static void nic_get_stats64(struct net_device *nd, struct rtnl_link_stats64 *s)
 	s->rx_dropped = v[7];
 }
 
+/*
+ * The offloads the serving implementation takes, for this skb: the stack linearizes
+ * or checksums in software what it does not (ndo_start_xmit does it again for an skb
+ * checked against an implementation that was replaced meanwhile).
+ */
+static netdev_features_t nic_features_check(struct sk_buff *skb, struct net_device *nd,
+					    netdev_features_t features)
+{
+	if (!ndriver_nic_tx_sg(nd))
+		features &= ~NETIF_F_SG;
+	if (skb->ip_summed == CHECKSUM_PARTIAL &&
+	    (unsigned int)(skb_checksum_start_offset(skb) + skb->csum_offset) >
+		    ndriver_nic_tx_csum_reach(nd))
+		features &= ~NETIF_F_CSUM_MASK;
+	return features;
+}
+
 static const struct net_device_ops ndriver_nic_ops = {
 	.ndo_open = ndriver_nic_ndo_open,
 	.ndo_stop = ndriver_nic_ndo_stop,
@@ -71,6 +90,7 @@ static const struct net_device_ops ndriver_nic_ops = {
 	.ndo_tx_timeout = ndriver_nic_ndo_tx_timeout,
 	.ndo_get_stats64 = nic_get_stats64,
 	.ndo_validate_addr = eth_validate_addr,
+	.ndo_features_check = nic_features_check,
 };
 
 static void nic_get_drvinfo(struct net_device *nd, struct ethtool_drvinfo *info)
@@ -133,6 +153,12 @@ struct net_device *ndriver_nic_alloc(void *dev, const char *name)
 	nd->watchdog_timeo = 5 * HZ;
 	nd->min_mtu = ETH_MIN_MTU;
 	nd->max_mtu = ETH_DATA_LEN;
+	/*
+	 * Announced whatever the serving implementation takes, so that they survive a
+	 * swap: nic_features_check and ndo_start_xmit fall back to software.
+	 */
+	nd->hw_features = NETIF_F_SG | NETIF_F_HW_CSUM;
+	nd->features |= nd->hw_features;
 	eth_hw_addr_random(nd);
 	netif_napi_add(nd, &p->napi, ndriver_nic_napi_poll);
 	netif_carrier_off(nd);

@@ -9,7 +9,7 @@
 //! (`nic_rings.rs`) read or fill are `pub(super)`: visible in `nic_driver` and its parts
 //! only, as they were when this was one file.
 
-use crate::abi::{NIC_RX_ALLMULTI, NIC_RX_PROMISC, XMIT_MORE};
+use crate::abi::{TxPiece, NIC_RX_ALLMULTI, NIC_RX_PROMISC, TX_PIECES_MAX, XMIT_CSUM, XMIT_MORE};
 use crate::callouts_api as api;
 use crate::driver_dev::{Dev, DmaMapping};
 use core::cell::Cell;
@@ -17,22 +17,24 @@ use kernel::ffi::c_void;
 use kernel::prelude::*;
 
 #[cfg(doc)]
-use super::{TxSlots, Xmit};
+use super::{NicDriver, TxSlots, Xmit};
 
-/// A socket buffer handed to `start_xmit`: its frame, readable for the call, and the
-/// skb itself, which the driver takes with [`TxSkb::into_pending`] (or puts straight
-/// into a [`TxSlots`] slot) and gives back exactly once, with
-/// [`Dev::tx_done`]. The value cannot outlive the call (`'a`), so the frame cannot be
-/// read after the skb may have been freed.
+/// A socket buffer handed to `start_xmit`: its frame, readable for the call, in one
+/// piece or (for a driver with [`NicDriver::SCATTER_GATHER`]) several, and the skb
+/// itself, which the driver takes with [`TxSkb::into_pending`] (or puts straight into
+/// a [`TxSlots`] slot) and gives back exactly once, with [`Dev::tx_done`]. The value
+/// cannot outlive the call (`'a`), so the frame cannot be read after the skb may have
+/// been freed.
 ///
 /// An skb the driver does not take is not queued: when `start_xmit` returns, the
 /// framework gives it back to the stack, whatever [`Xmit`] says.
 ///
 /// # Invariants
 ///
-/// `data` points to `len` bytes that stay readable and unwritten for `'a`, the
-/// `start_xmit` call this value was made for (the framework holds a reference on the skb
-/// until that call returns, even if the driver reports it done before).
+/// `pieces` holds between 1 and [`TX_PIECES_MAX`] pieces, each `len` (non-zero) bytes
+/// at `data` that stay readable and unwritten for `'a`, the `start_xmit` call this value
+/// was made for (the framework holds a reference on the skb until that call returns,
+/// even if the driver reports it done before); `len` is their sum.
 ///
 /// `token` is the token under which the framework lent the skb to the instance for that
 /// call (the callouts check every token they are given), and `taken` is the call's
@@ -41,58 +43,133 @@ use super::{TxSlots, Xmit};
 #[must_use = "an skb not taken is given back to the stack"]
 pub(crate) struct TxSkb<'a> {
     pub(super) token: u64,
-    pub(super) data: *const u8,
-    pub(super) len: u32,
-    pub(super) more: bool,
+    pieces: &'a [TxPiece],
+    len: usize,
+    more: bool,
+    csum: Option<TxChecksum>,
     pub(super) taken: &'a Cell<bool>,
 }
 
+/// Where the device computes a frame's checksum (TCP or UDP, left to it by the stack):
+/// the ones' complement sum of the bytes from `start` to the frame's end, stored at
+/// `at` (offsets from the frame's start; `at` is at most the driver's
+/// [`NicDriver::CHECKSUM_REACH`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TxChecksum {
+    /// The first byte summed.
+    pub(crate) start: u16,
+    /// Where the sum is stored (two bytes).
+    pub(crate) at: u16,
+}
+
 impl<'a> TxSkb<'a> {
-    /// The skb the framework lent under `token` for one `start_xmit` call: its frame,
-    /// `len` bytes at `data`, and the call's `flags` ([`XMIT_MORE`] or not; other bits
-    /// ignored). `token` is passed back to the callouts, which check it; `taken` is the
-    /// call's record, false until the driver takes the skb.
+    /// The skb the framework lent under `token` for one `start_xmit` call: its frame in
+    /// `count` pieces at `pieces`, the call's `flags` ([`XMIT_MORE`], [`XMIT_CSUM`]; other
+    /// bits ignored) and, with [`XMIT_CSUM`], where the checksum goes (`csum`: start in
+    /// the low 16 bits, where to store it in the high 16). `token` is passed back to the
+    /// callouts, which check it; `taken` is the call's record, false until the driver
+    /// takes the skb. `EINVAL` for a count out of range, an empty piece, or a checksum
+    /// stored before its start or beyond `reach`.
     ///
     /// # Safety
     ///
-    /// `data` points to `len` bytes that stay readable and unwritten for `'a`, the call.
+    /// `pieces` points to `count` pieces, and each piece's `len` bytes at its `data`,
+    /// that stay readable and unwritten for `'a`, the call.
     pub(super) unsafe fn lent(
         token: u64,
-        data: *const u8,
-        len: u32,
+        pieces: *const TxPiece,
+        count: u32,
         flags: u32,
+        csum: u32,
+        reach: u16,
         taken: &'a Cell<bool>,
-    ) -> Self {
-        // INVARIANT: per this function's contract.
-        Self {
+    ) -> Result<Self> {
+        let count = count as usize;
+        if count == 0 || count > TX_PIECES_MAX || pieces.is_null() {
+            return Err(EINVAL);
+        }
+        // SAFETY: `count` readable pieces at `pieces` for `'a` (this function's contract).
+        let pieces = unsafe { core::slice::from_raw_parts(pieces, count) };
+        let mut len = 0usize;
+        for p in pieces {
+            if p.len == 0 || p.data.is_null() {
+                return Err(EINVAL);
+            }
+            len = len.checked_add(p.len as usize).ok_or(EINVAL)?;
+        }
+        let csum = if flags & XMIT_CSUM != 0 {
+            let c = TxChecksum {
+                start: csum as u16,
+                at: (csum >> 16) as u16,
+            };
+            if c.at < c.start || c.at > reach || usize::from(c.at) + 2 > len {
+                return Err(EINVAL);
+            }
+            Some(c)
+        } else {
+            None
+        };
+        // INVARIANT: 1..=TX_PIECES_MAX non-empty pieces (checked), readable for `'a` per
+        // this function's contract; `len` their sum.
+        Ok(Self {
             token,
-            data,
+            pieces,
             len,
             more: flags & XMIT_MORE != 0,
+            csum,
             taken,
-        }
+        })
     }
 }
 
 impl TxSkb<'_> {
-    /// The frame.
+    /// The frame's first piece: all of it, unless the driver has
+    /// [`NicDriver::SCATTER_GATHER`] (see [`TxSkb::piece`]).
     pub(crate) fn bytes(&self) -> &[u8] {
-        // SAFETY: `len` readable bytes at `data`, unchanged for as long as `self` lives (type
-        // invariant).
-        unsafe { core::slice::from_raw_parts(self.data, self.len as usize) }
+        self.piece(0).unwrap_or(&[])
     }
 
-    /// Maps the frame for streaming DMA towards the device, until the mapping drops;
-    /// drop it before reporting the skb done (else the device may read a freed frame).
-    /// [`TxSlots`] keeps it with the skb.
+    /// Piece `i` of the frame (`None` past the last), in order: the frame is their
+    /// concatenation.
+    pub(crate) fn piece(&self, i: usize) -> Option<&[u8]> {
+        let p = self.pieces.get(i)?;
+        // SAFETY: `len` readable bytes at `data`, unchanged for as long as `self` lives
+        // (type invariant).
+        Some(unsafe { core::slice::from_raw_parts(p.data, p.len as usize) })
+    }
+
+    /// How many pieces the frame is in (1 for a driver without
+    /// [`NicDriver::SCATTER_GATHER`]).
+    pub(crate) fn piece_count(&self) -> usize {
+        self.pieces.len()
+    }
+
+    /// Maps the frame's first piece for streaming DMA towards the device (see
+    /// [`TxSkb::dma_map_piece`]).
     pub(crate) fn dma_map(&self, dev: &Dev) -> Result<DmaMapping> {
-        // SAFETY: `len` readable bytes at `data` (type invariant).
-        unsafe { dev.dma_map_raw(self.data, self.len as usize) }
+        self.dma_map_piece(dev, 0)
     }
 
-    /// Its length.
+    /// Maps piece `i` for streaming DMA towards the device, until the mapping drops;
+    /// drop it before reporting the skb done (else the device may read a freed frame).
+    /// [`TxSlots`] keeps it with the skb, or on its own for all but the last piece.
+    /// `EINVAL` past the last piece.
+    pub(crate) fn dma_map_piece(&self, dev: &Dev, i: usize) -> Result<DmaMapping> {
+        let p = self.pieces.get(i).ok_or(EINVAL)?;
+        // SAFETY: `len` readable bytes at `data` (type invariant).
+        unsafe { dev.dma_map_raw(p.data, p.len as usize) }
+    }
+
+    /// Its length: all of its pieces.
     pub(crate) fn len(&self) -> usize {
-        self.len as usize
+        self.len
+    }
+
+    /// Where the device must compute the frame's checksum, if the stack left it to the
+    /// device (only ever for a driver with [`NicDriver::CHECKSUM_REACH`]): a frame sent
+    /// without it goes out with a wrong checksum, and its receiver drops it.
+    pub(crate) fn checksum(&self) -> Option<TxChecksum> {
+        self.csum
     }
 
     /// Whether the stack passes another skb right after this one (the rest of a
@@ -108,7 +185,7 @@ impl TxSkb<'_> {
 
     /// Takes the skb: the driver now owes the framework one report of it
     /// ([`Dev::tx_done`]). The frame is no longer readable through it (a mapping made
-    /// with [`TxSkb::dma_map`] stays valid).
+    /// with [`TxSkb::dma_map_piece`] stays valid).
     pub(crate) fn into_pending(self) -> PendingSkb {
         self.taken.set(true);
         // INVARIANT: made once per lent skb (this consumes its only `TxSkb`).

@@ -54,7 +54,7 @@ pub(crate) mod glue;
 mod rings;
 // Each implementation uses only some of them.
 #[allow(unused_imports)]
-pub(crate) use callouts::{PendingSkb, RxFilter, TxSkb};
+pub(crate) use callouts::{PendingSkb, RxFilter, TxChecksum, TxSkb};
 #[allow(unused_imports)]
 pub(crate) use rings::{RingDescriptor, RingRegistration, RxFrame, TxSlots};
 
@@ -99,6 +99,18 @@ pub(crate) trait NicDriver: Sized + Send + Sync {
     /// placeholder offers it once an instance serves. Ethernet's 1500 unless the
     /// hardware takes longer frames; `change_mtu` still sees every change.
     const MAX_MTU: u32 = 1500;
+
+    /// Whether `start_xmit` takes a frame in pieces ([`TxSkb::piece`], up to
+    /// `abi::TX_PIECES_MAX`), as a kernel driver announcing `NETIF_F_SG`: the skb's linear
+    /// part and page fragments, each mapped on its own, where the stack has them. Without
+    /// it the framework hands over every frame in one piece (linearized if need be).
+    const SCATTER_GATHER: bool = false;
+
+    /// Checksum offload, as a kernel driver announcing `NETIF_F_HW_CSUM`: the largest frame
+    /// offset at which the device stores a TCP or UDP checksum it computes
+    /// ([`TxSkb::checksum`]); 0, the default, for none. The framework computes in software
+    /// every checksum beyond it.
+    const CHECKSUM_REACH: u16 = 0;
 
     /// Transmit state (rings), behind [`Ctx::tx`].
     ///
@@ -191,6 +203,12 @@ macro_rules! nic_implementation {
                 None
             },
             max_mtu: <$t as nic_driver::NicDriver>::MAX_MTU,
+            features: if <$t as nic_driver::NicDriver>::SCATTER_GATHER {
+                abi::NIC_F_SG
+            } else {
+                0
+            },
+            csum_reach: <$t as nic_driver::NicDriver>::CHECKSUM_REACH as u32,
         };
         driver_dev::implementation_module! {
             class: c"nic",

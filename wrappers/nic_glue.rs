@@ -9,7 +9,7 @@
 //! driver. Part of `nic_driver.rs`.
 
 use super::{Ctx, NicDriver, TxSkb, Xmit};
-use crate::abi::{Instance, NicEntry, NicHwStats};
+use crate::abi::{Instance, NicEntry, NicHwStats, TxPiece};
 use crate::callouts_api as api;
 use crate::driver_dev::events::{EntryGlue, EventGlue};
 use crate::driver_dev::{entry_faults, Dev};
@@ -257,20 +257,36 @@ pub(crate) unsafe extern "C" fn stop<T: NicDriver>(inst: *mut Instance) -> c_int
 
 /// # Safety
 ///
-/// See [`probe`]; `skb` is the token of a lent skb whose `len` bytes at `data` stay
-/// readable and unwritten until this call returns.
+/// See [`probe`]; `skb` is the token of a lent skb whose frame is the `count` pieces at
+/// `pieces`, which (and whose bytes) stay readable and unwritten until this call
+/// returns.
 pub(crate) unsafe extern "C" fn start_xmit<T: NicDriver>(
     inst: *mut Instance,
     skb: *mut c_void,
-    data: *const u8,
-    len: u32,
+    pieces: *const TxPiece,
+    count: u32,
     flags: u32,
+    csum: u32,
 ) -> c_int {
     let taken = Cell::new(false);
-    // SAFETY: `data` stays readable until this call returns (this function's contract),
-    // and `s` does not outlive the call; `skb` is the token of this call's skb, not taken
-    // yet.
-    let s = unsafe { TxSkb::lent(skb as usize as u64, data, len, flags, &taken) };
+    // SAFETY: the `count` pieces at `pieces` and their bytes stay readable until this
+    // call returns (this function's contract), and `s` does not outlive the call; `skb`
+    // is the token of this call's skb, not taken yet.
+    let s = unsafe {
+        TxSkb::lent(
+            skb as usize as u64,
+            pieces,
+            count,
+            flags,
+            csum,
+            T::CHECKSUM_REACH,
+            &taken,
+        )
+    };
+    let Ok(s) = s else {
+        // The framework passed what no driver of this kind takes: refused, untaken.
+        return EINVAL.to_errno();
+    };
     // Class `double_complete` reports this call's skb done (dropped), twice.
     let report_done = |dev: &Dev| {
         // SAFETY: the callout checks the token against the transmits lent to the

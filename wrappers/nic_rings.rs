@@ -33,8 +33,11 @@ struct TxSlot {
     /// completed if the device sent it. A stale token is only looked up by the
     /// framework, which refuses it (tokens are never reused).
     token: AtomicU64,
-    /// The skb the slot holds, and its mapping (if the device reads the frame itself).
-    entry: Option<(PendingSkb, Option<DmaMapping>)>,
+    /// The skb whose last piece the slot's descriptor sends, if any ...
+    skb: Option<PendingSkb>,
+    /// ... and the mapping the device reads the descriptor's piece through (if it reads
+    /// the frame itself).
+    map: Option<DmaMapping>,
 }
 
 /// The framework reads a slot's token as an aligned 64-bit word, and slots at a stride
@@ -96,7 +99,8 @@ impl Dev {
                     p.add(i),
                     TxSlot {
                         token: AtomicU64::new(0),
-                        entry: None,
+                        skb: None,
+                        map: None,
                     },
                 )
             };
@@ -121,12 +125,13 @@ impl<const N: usize> TxSlots<N> {
         Some(unsafe { &mut *self.slots.as_ptr().add(i) })
     }
 
-    /// Puts `skb` (and `map`, the mapping the device reads it through, if any) into
-    /// slot `i`: descriptor `i` is about to send it. Call it before handing the
-    /// descriptor to the device. `EINVAL` past the end, `EBUSY` if the slot still holds
-    /// an skb; then the skb is not taken and `map` is unmapped: `start_xmit` returning
-    /// [`Xmit::Busy`](super::Xmit::Busy) gives it back to the stack, returning the error
-    /// fails the instance (the next one sends the skb).
+    /// Puts `skb` (and `map`, the mapping the device reads its last piece through, if
+    /// any) into slot `i`: descriptor `i` is about to send it (its last piece: the
+    /// others go into the slots before, [`TxSlots::insert_piece`]). Call it before
+    /// handing the descriptor to the device. `EINVAL` past the end, `EBUSY` if the slot
+    /// still holds an skb or a mapping; then the skb is not taken and `map` is unmapped:
+    /// `start_xmit` returning [`Xmit::Busy`](super::Xmit::Busy) gives it back to the
+    /// stack, returning the error fails the instance (the next one sends the skb).
     pub(crate) fn insert(
         &mut self,
         i: usize,
@@ -134,22 +139,38 @@ impl<const N: usize> TxSlots<N> {
         map: Option<DmaMapping>,
     ) -> Result {
         let s = self.slot(i).ok_or(EINVAL)?;
-        if s.entry.is_some() {
+        if s.skb.is_some() || s.map.is_some() {
             return Err(EBUSY);
         }
         let skb = skb.into_pending();
-        // Before the entry, as the framework would have it: it only reads the slot after
+        // Before the skb, as the framework would have it: it only reads the slot after
         // the instance died.
         s.token.store(skb.token, Ordering::Relaxed);
-        s.entry = Some((skb, map));
+        s.skb = Some(skb);
+        s.map = map;
         Ok(())
     }
 
-    /// Takes the skb out of slot `i` (and its mapping, to drop before reporting the
-    /// skb: the device may read the frame until it is unmapped); `None` if the slot is
-    /// empty or past the end.
-    pub(crate) fn take(&mut self, i: usize) -> Option<(PendingSkb, Option<DmaMapping>)> {
-        self.slot(i)?.entry.take()
+    /// Puts `map`, the mapping through which descriptor `i` sends a piece of a frame
+    /// other than its last, into slot `i`: it stays mapped until the slot is taken.
+    /// `EINVAL` past the end, `EBUSY` if the slot still holds an skb or a mapping (then
+    /// `map` is unmapped).
+    pub(crate) fn insert_piece(&mut self, i: usize, map: DmaMapping) -> Result {
+        let s = self.slot(i).ok_or(EINVAL)?;
+        if s.skb.is_some() || s.map.is_some() {
+            return Err(EBUSY);
+        }
+        s.map = Some(map);
+        Ok(())
+    }
+
+    /// Empties slot `i`, once the device is done with its descriptor: unmaps its piece
+    /// (so before the skb may be freed) and gives the skb it holds, if any (`None` too
+    /// past the end).
+    pub(crate) fn take(&mut self, i: usize) -> Option<PendingSkb> {
+        let s = self.slot(i)?;
+        drop(s.map.take());
+        s.skb.take()
     }
 
     /// The slots' address, for [`Dev::register_tx_ring`].
@@ -375,8 +396,9 @@ impl Dev {
 #[cfg(ndriver_kunit)]
 #[kunit_tests(ndriver_nic_rings)]
 mod tests {
-    use super::super::TxSkb;
+    use super::super::{TxChecksum, TxSkb};
     use super::*;
+    use crate::abi::TxPiece;
     use core::cell::Cell;
     use core::mem::ManuallyDrop;
 
@@ -392,7 +414,8 @@ mod tests {
         let empty = [const {
             TxSlot {
                 token: AtomicU64::new(0),
-                entry: None,
+                skb: None,
+                map: None,
             }
         }; N];
         let block = KBox::into_raw(KBox::new(empty, GFP_KERNEL)?);
@@ -414,46 +437,159 @@ mod tests {
         drop(unsafe { KBox::from_raw(block) });
     }
 
+    /// The pieces of `frame` (in `parts` pieces of equal length, the last longer).
+    fn pieces_of(frame: &[u8], parts: usize) -> KVec<TxPiece> {
+        let mut v = KVec::new();
+        let parts = parts.max(1);
+        let each = frame.len() / parts;
+        for k in 0..parts {
+            let end = if k + 1 == parts {
+                frame.len()
+            } else {
+                (k + 1) * each
+            };
+            let _ = v.push(
+                TxPiece {
+                    data: frame[k * each..end].as_ptr(),
+                    len: (end - k * each) as u32,
+                    _pad: 0,
+                },
+                GFP_KERNEL,
+            );
+        }
+        v
+    }
+
+    /// What `start_xmit` is handed for the skb lent under `token` (its frame in
+    /// `pieces`), with `flags` and `csum`, for a driver whose checksum reach is `reach`.
+    fn lent<'a>(
+        token: u64,
+        pieces: &'a [TxPiece],
+        flags: u32,
+        csum: u32,
+        reach: u16,
+        taken: &'a Cell<bool>,
+    ) -> Result<TxSkb<'a>> {
+        // SAFETY: `pieces` and the frame they point into are borrowed for `'a` by the
+        // caller, so readable and unwritten for it (the token is the stand-in slots' own,
+        // checked by them).
+        unsafe {
+            TxSkb::lent(
+                token,
+                pieces.as_ptr(),
+                pieces.len() as u32,
+                flags,
+                csum,
+                reach,
+                taken,
+            )
+        }
+    }
+
     /// What `start_xmit` is handed for the skb lent under `token`, with `flags`.
-    fn skb_with<'a>(token: u64, frame: &'a [u8], flags: u32, taken: &'a Cell<bool>) -> TxSkb<'a> {
-        // SAFETY: `frame` is borrowed for `'a`, so readable and unwritten for it (the
-        // token is the stand-in slots' own, checked by them).
-        unsafe { TxSkb::lent(token, frame.as_ptr(), frame.len() as u32, flags, taken) }
+    fn skb_with<'a>(
+        token: u64,
+        pieces: &'a [TxPiece],
+        flags: u32,
+        taken: &'a Cell<bool>,
+    ) -> Result<TxSkb<'a>> {
+        lent(token, pieces, flags, 0, 0, taken)
     }
 
     /// What `start_xmit` is handed for the skb lent under `token`, the last of its batch.
-    fn skb<'a>(token: u64, frame: &'a [u8], taken: &'a Cell<bool>) -> TxSkb<'a> {
-        skb_with(token, frame, 0, taken)
+    fn skb<'a>(token: u64, pieces: &'a [TxPiece], taken: &'a Cell<bool>) -> Result<TxSkb<'a>> {
+        skb_with(token, pieces, 0, taken)
     }
 
-    /// The glue's flags reach the driver: `more()` is `XMIT_MORE`, whatever else is set.
+    /// The glue's flags reach the driver: `more()` is `XMIT_MORE`, whatever else is set
+    /// (but `XMIT_CSUM`, which needs a valid place).
     #[test]
-    fn xmit_more_reaches_the_driver() {
+    fn xmit_more_reaches_the_driver() -> Result {
         let frame = [0u8; 60];
+        let p = pieces_of(&frame, 1);
         let taken = Cell::new(false);
-        assert!(skb_with(1, &frame, crate::abi::XMIT_MORE, &taken).more());
-        assert!(skb_with(1, &frame, crate::abi::XMIT_MORE | 0x8000_0000, &taken).more());
-        assert!(!skb_with(1, &frame, 0, &taken).more());
-        assert!(!skb_with(1, &frame, !crate::abi::XMIT_MORE, &taken).more());
-        assert_eq!(skb_with(1, &frame, 0, &taken).len(), 60);
+        let csum = crate::abi::XMIT_CSUM;
+        assert!(skb_with(1, &p, crate::abi::XMIT_MORE, &taken)?.more());
+        assert!(skb_with(1, &p, crate::abi::XMIT_MORE | 0x8000_0000, &taken)?.more());
+        assert!(!skb_with(1, &p, 0, &taken)?.more());
+        assert!(!skb_with(1, &p, !(crate::abi::XMIT_MORE | csum), &taken)?.more());
+        assert_eq!(skb_with(1, &p, 0, &taken)?.len(), 60);
         assert!(!taken.get());
+        Ok(())
+    }
+
+    /// A frame in pieces reaches the driver whole and in order; what no driver could
+    /// send (no piece, too many, an empty one) is refused.
+    #[test]
+    fn pieces_reach_the_driver_in_order() -> Result {
+        let mut frame = [0u8; 90];
+        for (i, b) in frame.iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        let taken = Cell::new(false);
+        let p = pieces_of(&frame, 3);
+        let s = lent(1, &p, 0, 0, 0, &taken)?;
+        assert_eq!(s.piece_count(), 3);
+        assert_eq!(s.len(), 90);
+        let mut seen = 0;
+        for k in 0..s.piece_count() {
+            for &b in s.piece(k).ok_or(EINVAL)? {
+                assert_eq!(b, seen as u8);
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, 90);
+        assert!(s.piece(3).is_none());
+        assert_eq!(s.bytes(), &frame[..30]);
+        assert!(lent(1, &p[..0], 0, 0, 0, &taken).is_err());
+        let mut many = KVec::new();
+        for _ in 0..=crate::abi::TX_PIECES_MAX {
+            many.push(p[0], GFP_KERNEL)?;
+        }
+        assert!(lent(1, &many, 0, 0, 0, &taken).is_err());
+        assert!(lent(1, &many[..crate::abi::TX_PIECES_MAX], 0, 0, 0, &taken).is_ok());
+        let mut empty = pieces_of(&frame, 2);
+        empty[1].len = 0;
+        assert!(lent(1, &empty, 0, 0, 0, &taken).is_err());
+        assert!(!taken.get());
+        Ok(())
+    }
+
+    /// A checksum place reaches the driver only with `XMIT_CSUM`, and only where the
+    /// driver's device reaches and the frame has room for the sum.
+    #[test]
+    fn checksum_place_checked() -> Result {
+        let frame = [0u8; 100];
+        let taken = Cell::new(false);
+        let p = pieces_of(&frame, 2);
+        let csum = crate::abi::XMIT_CSUM;
+        let at = |start: u32, at: u32| start | (at << 16);
+        let c = lent(1, &p, csum, at(34, 50), 255, &taken)?.checksum();
+        assert_eq!(c, Some(TxChecksum { start: 34, at: 50 }));
+        // Without the flag the place is ignored.
+        assert_eq!(lent(1, &p, 0, at(34, 50), 255, &taken)?.checksum(), None);
+        // Beyond the device's reach, before its start, past the frame's end.
+        assert!(lent(1, &p, csum, at(34, 50), 49, &taken).is_err());
+        assert!(lent(1, &p, csum, at(34, 50), 0, &taken).is_err());
+        assert!(lent(1, &p, csum, at(50, 34), 255, &taken).is_err());
+        assert!(lent(1, &p, csum, at(34, 99), 255, &taken).is_err());
+        assert!(lent(1, &p, csum, at(34, 98), 255, &taken).is_ok());
+        Ok(())
     }
 
     #[test]
     fn insert_and_take_once() -> Result {
         let (block, mut tx) = fake()?;
         let frame = [0u8; 60];
+        let frame = pieces_of(&frame, 1);
         let taken = Cell::new(false);
-        assert_eq!(tx.insert(N - 1, skb(1024, &frame, &taken), None), Ok(()));
+        assert_eq!(tx.insert(N - 1, skb(1024, &frame, &taken)?, None), Ok(()));
         assert!(taken.get());
         // The framework finds the token at the slot's start.
         // SAFETY: slot `N - 1` is initialised; nothing else refers to it now.
         let token = unsafe { (*tx.as_ptr().add(N - 1)).token.load(Ordering::Relaxed) };
         assert_eq!(token, 1024);
-        assert_eq!(
-            tx.take(N - 1).map(|(s, m)| (s.token, m.is_none())),
-            Some((1024, true))
-        );
+        assert_eq!(tx.take(N - 1).map(|s| s.token), Some(1024));
         // Taken once: the slot is empty now (its token stays, for the framework).
         assert!(tx.take(N - 1).is_none());
         // SAFETY: as above.
@@ -468,22 +604,23 @@ mod tests {
     fn busy_and_out_of_range_slots_refused() -> Result {
         let (block, mut tx) = fake()?;
         let frame = [0u8; 60];
+        let frame = pieces_of(&frame, 1);
         let first = Cell::new(false);
-        assert_eq!(tx.insert(0, skb(2000, &frame, &first), None), Ok(()));
+        assert_eq!(tx.insert(0, skb(2000, &frame, &first)?, None), Ok(()));
         // A slot that still holds an skb, or one past the end: the skb is not taken.
         let second = Cell::new(false);
-        assert_eq!(tx.insert(0, skb(2001, &frame, &second), None), Err(EBUSY));
+        assert_eq!(tx.insert(0, skb(2001, &frame, &second)?, None), Err(EBUSY));
         assert!(!second.get());
-        assert_eq!(tx.insert(N, skb(2002, &frame, &second), None), Err(EINVAL));
+        assert_eq!(tx.insert(N, skb(2002, &frame, &second)?, None), Err(EINVAL));
         assert_eq!(
-            tx.insert(usize::MAX, skb(2003, &frame, &second), None),
+            tx.insert(usize::MAX, skb(2003, &frame, &second)?, None),
             Err(EINVAL)
         );
         assert!(!second.get());
         assert!(tx.take(N).is_none());
         assert!(tx.take(usize::MAX).is_none());
         // The first skb is still in its slot.
-        assert_eq!(tx.take(0).map(|(s, _)| s.token), Some(2000));
+        assert_eq!(tx.take(0).map(|s| s.token), Some(2000));
         // SAFETY: `block` came from `fake`; `tx` is not used any more.
         unsafe { free(block) };
         Ok(())

@@ -26,6 +26,73 @@ bool ndriver_skb_linear(struct sk_buff *skb)
 	return !skb_is_nonlinear(skb);
 }
 
+/*
+ * The pieces of a frame to send: the linear part, then each page fragment, by kernel
+ * virtual address (abi.rs `TxPiece`). Empty pieces are left out. Returns how many were
+ * written, or -E2BIG when they do not fit in `max` or cannot be read that way (a
+ * fragment list, unreadable or high memory): linearize the skb first.
+ */
+int ndriver_skb_pieces(struct sk_buff *skb, struct ndriver_tx_piece *out,
+		       unsigned int max)
+{
+	const struct skb_shared_info *si = skb_shinfo(skb);
+	unsigned int i, n = 0;
+
+	if (skb_has_frag_list(skb) || !skb_frags_readable(skb))
+		return -E2BIG;
+	if (skb_headlen(skb)) {
+		if (n >= max)
+			return -E2BIG;
+		out[n].data = skb->data;
+		out[n].len = skb_headlen(skb);
+		out[n++].pad = 0;
+	}
+	for (i = 0; i < si->nr_frags; i++) {
+		const skb_frag_t *f = &si->frags[i];
+		void *va = skb_frag_address_safe(f);
+
+		if (!skb_frag_size(f))
+			continue;
+		if (n >= max || !va)
+			return -E2BIG;
+		out[n].data = va;
+		out[n].len = skb_frag_size(f);
+		out[n++].pad = 0;
+	}
+	return n;
+}
+
+/*
+ * Where the device is to put the checksum the stack left to it: its start
+ * (`csum_start`, from skb->data) in the low 16 bits, where to store it (from
+ * skb->data) in the high 16, both 0xffff if they do not fit (no device reaches that
+ * far); -1 if the skb needs none (not CHECKSUM_PARTIAL).
+ */
+long ndriver_skb_csum_at(struct sk_buff *skb)
+{
+	int start, at;
+
+	if (skb->ip_summed != CHECKSUM_PARTIAL)
+		return -1;
+	start = skb_checksum_start_offset(skb);
+	at = start + skb->csum_offset;
+	if (start < 0 || at > 0xffff)
+		return 0xffffffffL;
+	return (long)start | ((long)at << 16);
+}
+
+/* The checksum the stack left to the device, computed here (0 or a negative errno). */
+int ndriver_skb_checksum_help(struct sk_buff *skb)
+{
+	return skb->ip_summed == CHECKSUM_PARTIAL ? skb_checksum_help(skb) : 0;
+}
+
+/* All of the skb's data in its linear part (0 or -ENOMEM); any context. */
+int ndriver_skb_linearize(struct sk_buff *skb)
+{
+	return skb_linearize(skb);
+}
+
 /* One more reference, so that the data outlives another holder's free. */
 void ndriver_skb_get(struct sk_buff *skb)
 {

@@ -70,7 +70,8 @@ unsafe extern "C" fn ndriver_nic_ndo_stop(nd: *mut bindings::net_device) -> c_in
     0
 }
 
-/// `ndo_start_xmit`: the skb is lent under a token, then the driver gets the token.
+/// `ndo_start_xmit`: the skb is put in a form the serving implementation takes, lent
+/// under a token, then the driver gets the token and the frame's pieces.
 ///
 /// # Safety
 ///
@@ -86,7 +87,7 @@ unsafe extern "C" fn ndriver_nic_ndo_start_xmit(
     let (dev, nd) = unsafe { dev_of(nd) };
     // SAFETY: the stack hands us a live skb on no list; ours unless we return
     // `NETDEV_TX_BUSY` (then `give_back`).
-    let Some(skb) = (unsafe { Skb::from_raw(skb) }) else {
+    let Some(mut skb) = (unsafe { Skb::from_raw(skb) }) else {
         return NETDEV_TX_OK;
     };
     let Some(a) = dev.admit() else {
@@ -100,11 +101,18 @@ unsafe extern "C" fn ndriver_nic_ndo_start_xmit(
         skb.give_back();
         return NETDEV_TX_BUSY;
     };
-    if !skb.linear() {
-        // The placeholder announces no scatter-gather; never expected. Dropped.
+    // SAFETY: `a.ops` is the table of the admitted instance.
+    let t = unsafe { table(a.ops) };
+    let mut pieces = [TxPiece {
+        data: core::ptr::null(),
+        len: 0,
+        _pad: 0,
+    }; TX_PIECES_MAX];
+    let Some((count, csum)) = fit_for(dev, &mut skb, t, &mut pieces) else {
+        // No memory to put it in a form the instance takes: dropped (freed here).
+        dev.class.net.tx_unfit.fetch_add(1, Ordering::Relaxed);
         return NETDEV_TX_OK;
-    }
-    let (data, len) = skb.data();
+    };
     // The frame stays readable for the whole call, even if the driver reports it done
     // (and so frees the skb) before it returns.
     let hold = skb.hold();
@@ -120,18 +128,21 @@ unsafe extern "C" fn ndriver_nic_ndo_start_xmit(
         }
     };
     let h = a.handle();
-    // SAFETY: `a.ops` is the table of the admitted instance.
-    let f = unsafe { table(a.ops) }.start_xmit;
+    let f = t.start_xmit;
     // The driver sees the token, never the skb.
     let tp = token as usize as *mut c_void;
     // A queue stopped meanwhile (a race: the stack does not call a stopped queue) gets
     // nothing more until it wakes: then this skb is the last, as C drivers take it.
     // SAFETY: this is `ndo_start_xmit`, called by the stack with bottom halves off.
     let more = unsafe { xmit_more() } && !nd.xmit_stopped();
-    let flags = if more { XMIT_MORE } else { 0 };
-    // SAFETY: `h` is the live instance `f` belongs to; the `len` bytes at `data` stay
-    // readable until the call returns (`hold`), whatever the driver reports meanwhile.
-    let r = dev.guarded_entry(START_XMIT, || unsafe { f(h, tp, data, len, flags) } as i64);
+    let flags = if more { XMIT_MORE } else { 0 } | if csum.is_some() { XMIT_CSUM } else { 0 };
+    let at = csum.map_or(0, |(start, at)| u32::from(start) | (u32::from(at) << 16));
+    let pp = pieces.as_ptr();
+    // SAFETY: `h` is the live instance `f` belongs to; the `count` pieces at `pp` stay
+    // readable until the call returns (`hold`), whatever the driver reports meanwhile,
+    // and `pieces` outlives the call.
+    let r = dev.guarded_entry(START_XMIT, || unsafe { f(h, tp, pp, count, flags, at) }
+        as i64);
     drop(hold);
     match r {
         Ok(0) => {
@@ -168,6 +179,82 @@ unsafe extern "C" fn ndriver_nic_ndo_start_xmit(
             NETDEV_TX_OK
         }
     }
+}
+
+/// Puts `skb` in a form the instance with operation table `t` takes: in one piece for
+/// an implementation without scatter-gather, its checksum computed here when the
+/// device cannot (the stack's `ndo_features_check` did the same for this skb, unless
+/// the instance it checked against was replaced since). Writes the pieces to `pieces`:
+/// their count, and where the device computes the checksum, if it does. `None` if the
+/// skb could not be changed so (no memory): it is then to be dropped.
+fn fit_for(
+    dev: &NicDev,
+    skb: &mut Skb,
+    t: &NicOps,
+    pieces: &mut [TxPiece; TX_PIECES_MAX],
+) -> Option<(u32, Option<(u16, u16)>)> {
+    let n = &dev.class.net;
+    let csum = skb.csum_at();
+    let csum = match csum {
+        // 0xffff: offsets too large to pass (`Skb::csum_at`), beyond any reach.
+        Some((_, at)) if u32::from(at) > t.csum_reach.min(0xfffe) => {
+            skb.checksum_help().ok()?;
+            n.tx_csum_software.fetch_add(1, Ordering::Relaxed);
+            None
+        }
+        c => c,
+    };
+    let sg = t.features & NIC_F_SG != 0;
+    if !sg && !skb.linear() {
+        skb.linearize().ok()?;
+        n.tx_linearized.fetch_add(1, Ordering::Relaxed);
+    }
+    let count = match skb.pieces(pieces) {
+        Some(c) => c,
+        None => {
+            // More pieces than the table holds, or pieces not readable by address.
+            skb.linearize().ok()?;
+            n.tx_linearized.fetch_add(1, Ordering::Relaxed);
+            skb.pieces(pieces)?
+        }
+    };
+    // A frame of no bytes has no piece: nothing a device could send.
+    if count == 0 {
+        return None;
+    }
+    if count > 1 {
+        n.tx_pieced.fetch_add(1, Ordering::Relaxed);
+    }
+    if csum.is_some() {
+        n.tx_csum_offloaded.fetch_add(1, Ordering::Relaxed);
+    }
+    Some((count as u32, csum))
+}
+
+/// The serving implementation sends frames in pieces (`ndo_features_check`, for the
+/// skb the stack is about to hand over).
+///
+/// # Safety
+///
+/// `nd` is a placeholder of a live `NicDev`, as the kernel passes it to its operations.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn ndriver_nic_tx_sg(nd: *mut bindings::net_device) -> bool {
+    // SAFETY: `nd` is our live placeholder (this function's contract).
+    let (dev, _) = unsafe { dev_of(nd) };
+    dev.class.tx_features.load(Ordering::Relaxed) & NIC_F_SG != 0
+}
+
+/// The largest frame offset at which the serving implementation's device stores a
+/// checksum (`ndo_features_check`); 0 for no checksum offload.
+///
+/// # Safety
+///
+/// `nd` is a placeholder of a live `NicDev`, as the kernel passes it to its operations.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn ndriver_nic_tx_csum_reach(nd: *mut bindings::net_device) -> c_uint {
+    // SAFETY: `nd` is our live placeholder (this function's contract).
+    let (dev, _) = unsafe { dev_of(nd) };
+    dev.class.tx_csum_reach.load(Ordering::Relaxed)
 }
 
 /// `ndo_set_rx_mode` (atomic, under the address lock): snapshot, then program.
