@@ -806,9 +806,11 @@ seed_for_bit() {
 
 # call_site MODULE SUFFIX CALLEE [AFTER]: MODULE:symbol+offset of the first call of
 # CALLEE in MODULE's function whose symbol ends in SUFFIX (the call instruction whose
-# relocation names exactly CALLEE), and with AFTER given, the first one after a
-# non-call instruction containing AFTER. Read from the module's disassembly: a site placed there fires in
-# the middle of the function's work (27-nic-tx-stall, 32-nic-jumbo).
+# relocation names exactly CALLEE, or, for a call within the module's own text, whose
+# target symbol contains CALLEE), and with AFTER given, the first one after a non-call
+# instruction containing AFTER. Read from the module's disassembly: a site placed there
+# fires in the middle of the function's work (27-nic-tx-stall, 32-nic-jumbo,
+# 37-nic-offload).
 call_site() {
 	local mod=$1 suffix=$2 callee=$3 after=${4-} sym a rest base= armed= call= at=
 	[ -n "$after" ] || armed=1
@@ -819,6 +821,8 @@ call_site() {
 		*"<$sym>:"*) base=$a ;;
 		*R_X86_64_*[[:space:]]"$callee"[-+]*) [ -n "$call" ] && { at=$call; break; } ;;
 		*R_X86_64*) ;;
+		# A call within the module's own text needs no relocation: named in the line.
+		*" call "*"<"*"$callee"*">"*) [ -n "$armed" ] && { at=${a%:}; break; } ;;
 		*" call "*) [ -n "$armed" ] && call=${a%:} ;;
 		*)
 			call=
