@@ -36,6 +36,14 @@ pub(crate) const XMIT_MORE: u32 = 1;
 /// (both from the frame's start, `csum` being `start_xmit`'s argument). Given only to
 /// an implementation whose [`NicOps::csum_reach`] covers the second offset.
 pub(crate) const XMIT_CSUM: u32 = 2;
+/// `start_xmit` flag: the frame is a TCP over IPv4 segment larger than the MSS, which
+/// the device cuts into segments of `gso & 0xffff` bytes of payload, each behind a copy
+/// of the frame's first `(gso >> 16) & 0xff` bytes (its Ethernet, IP and TCP headers,
+/// the IP header at byte `gso >> 24`), as a kernel driver announcing `NETIF_F_TSO` gets
+/// them (TCP segmentation offload). Always with [`XMIT_CSUM`] (the TCP checksum's
+/// place). The headers lie in the first piece. Given only to an implementation with
+/// [`NIC_F_TSO`].
+pub(crate) const XMIT_TSO: u32 = 4;
 
 /// One piece of a frame handed to `start_xmit`: `len` bytes at kernel virtual address
 /// `data`, readable until the call returns. The first piece is the skb's linear part,
@@ -58,6 +66,9 @@ pub(crate) const TX_PIECES_MAX: usize = 18;
 /// [`NicOps::features`] bit: the implementation sends a frame in pieces (scatter-gather):
 /// its `start_xmit` gets up to [`TX_PIECES_MAX`] of them. Without it, one.
 pub(crate) const NIC_F_SG: u32 = 1;
+/// [`NicOps::features`] bit: the implementation segments TCP over IPv4 itself
+/// ([`XMIT_TSO`]); only with [`NIC_F_SG`] and a checksum reach.
+pub(crate) const NIC_F_TSO: u32 = 2;
 
 /// The highest fault class number (`FaultClass`, `ndriver/fault_class.rs`) an entry point's
 /// glue raises (`wrappers/entry_faults.rs`); 0 is none.
@@ -235,7 +246,8 @@ pub(crate) struct NicOps {
     /// has [`NIC_F_SG`]), for transmission. 0: taken (report it with
     /// `ndriver_net_tx_done`), 1: ring full (not taken), or a negative errno. Softirq
     /// context (bottom halves off), serialised by the kernel's transmit lock. `flags`:
-    /// [`XMIT_MORE`], [`XMIT_CSUM`] (then `csum` says where), or 0.
+    /// [`XMIT_MORE`], [`XMIT_CSUM`] (then `csum` says where), [`XMIT_TSO`] (then `gso`
+    /// says how), or 0.
     pub(crate) start_xmit: unsafe extern "C" fn(
         inst: *mut Instance,
         skb: *mut c_void,
@@ -243,6 +255,7 @@ pub(crate) struct NicOps {
         count: u32,
         flags: u32,
         csum: u32,
+        gso: u32,
     ) -> c_int,
     /// Program the receive filter from the placeholder's flags and multicast list
     /// (`ndriver_net_rx_filter`). Atomic context.
@@ -275,9 +288,9 @@ pub(crate) struct NicOps {
     /// The largest MTU the implementation takes: the placeholder's maximum once an
     /// instance of it serves (bounded by the framework).
     pub(crate) max_mtu: u32,
-    /// What the implementation's `start_xmit` takes besides a linear frame: [`NIC_F_SG`]
-    /// or 0. The placeholder announces scatter-gather whatever it says, and puts a frame
-    /// in one piece for an implementation without.
+    /// What the implementation's `start_xmit` takes besides a linear frame: [`NIC_F_SG`],
+    /// [`NIC_F_TSO`] or 0. The placeholder announces both whatever it says, and puts a
+    /// frame in one piece, or cuts it into segments, for an implementation without.
     pub(crate) features: u32,
     /// Checksum offload: the largest frame offset at which the device stores a checksum
     /// it computes ([`XMIT_CSUM`]), 0 for none. The placeholder announces checksum

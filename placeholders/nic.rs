@@ -31,8 +31,9 @@
 //!   driver registers its ring so the framework can count them (`rx_lost`).
 
 use crate::abi::{
-    AdoptFn, Instance, NicEntry, NicHwStats, NicOps, TxPiece, NIC_ENTRIES, NIC_F_SG, NIC_KEY_MAC,
-    NIC_KEY_MTU, NIC_KEY_UP, NIC_RX_ALLMULTI, NIC_RX_PROMISC, TX_PIECES_MAX, XMIT_CSUM, XMIT_MORE,
+    AdoptFn, Instance, NicEntry, NicHwStats, NicOps, TxPiece, NIC_ENTRIES, NIC_F_SG, NIC_F_TSO,
+    NIC_KEY_MAC, NIC_KEY_MTU, NIC_KEY_UP, NIC_RX_ALLMULTI, NIC_RX_PROMISC, TX_PIECES_MAX,
+    XMIT_CSUM, XMIT_MORE, XMIT_TSO,
 };
 use crate::detected::Detected;
 use crate::device::{now_ns, Admitted, Class, Device, Failure};
@@ -199,8 +200,14 @@ pub(crate) struct NetCounters {
     /// scatter-gather.
     pub(crate) tx_linearized: AtomicU64,
     /// Frames dropped because they could not be put in a form the implementation
-    /// takes (no memory).
+    /// takes (no memory), or segments of a GSO skb cut here that the instance did not
+    /// take (TCP sends them again).
     pub(crate) tx_unfit: AtomicU64,
+    /// GSO skbs handed over whole, for the device to segment (TSO).
+    pub(crate) tx_tso: AtomicU64,
+    /// GSO skbs the placeholder cut into segments itself, for an implementation without
+    /// TSO (the stack does it for those it checks against one).
+    pub(crate) tx_segmented: AtomicU64,
 }
 
 /// The `nic` class: the placeholder `net_device` and what it keeps across instances.
@@ -721,6 +728,8 @@ impl Class for Nic {
         writeln!(f, "tx_pieced {}", l(&n.tx_pieced))?;
         writeln!(f, "tx_linearized {}", l(&n.tx_linearized))?;
         writeln!(f, "tx_unfit {}", l(&n.tx_unfit))?;
+        writeln!(f, "tx_tso {}", l(&n.tx_tso))?;
+        writeln!(f, "tx_segmented {}", l(&n.tx_segmented))?;
         writeln!(f, "carrier_kept {}", l(&n.carrier_kept))
     }
 }

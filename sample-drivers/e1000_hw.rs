@@ -16,7 +16,7 @@
 
 use crate::abi::{NicHwStats, PciId};
 use crate::driver_dev::{Bar, Dev, DmaArray, DmaBuffers, IrqLine, PciEnabled};
-use crate::nic_driver::{RingDescriptor, RxFilter, RxFrame, TxChecksum};
+use crate::nic_driver::{RingDescriptor, RxFilter, RxFrame, TxChecksum, TxTso};
 use kernel::bitfield;
 use kernel::io::register::{Array, Register, RegisterBase, WithBase};
 use kernel::io::{register, Io};
@@ -323,12 +323,16 @@ bitfield! {
         /// Options: insert the TCP/UDP checksum where the last context descriptor placed
         /// it (read from the frame's first descriptor).
         41:41 txsm => bool;
+        /// Options: insert the IP header checksum likewise.
+        40:40 ixsm => bool;
         /// Status: descriptor done.
         32:32 dd => bool;
         /// Command: extended descriptor.
         29:29 dext => bool;
         /// Command: report status (write `dd` back).
         27:27 rs => bool;
+        /// Command: segment the frame as the last context descriptor says (TSO).
+        26:26 tse => bool;
         /// Command: insert the FCS.
         25:25 ifcs => bool;
         /// Command: end of packet.
@@ -349,6 +353,12 @@ bitfield! {
         63:48 tucse => u16;
         47:40 tucso => u8;
         39:32 tucss => u8;
+        /// Where the IP header checksum sum ends (inclusive), for segmentation.
+        31:16 ipcse => u16;
+        /// Where it is stored.
+        15:8 ipcso => u8;
+        /// Where it starts.
+        7:0 ipcss => u8;
     }
 }
 
@@ -356,12 +366,24 @@ bitfield! {
     /// The second quadword of a transmit context descriptor: command (type 0, context),
     /// status written back in the same place as a data descriptor's.
     pub(crate) struct TxContextInfo(u64) {
+        /// Segmentation: payload bytes per segment.
+        63:48 mss => u16;
+        /// Segmentation: header bytes repeated in every segment.
+        47:40 hdr_len => u8;
         /// Status: descriptor done.
         32:32 dd => bool;
         /// Command: extended descriptor.
         29:29 dext => bool;
         /// Command: report status (write `dd` back).
         27:27 rs => bool;
+        /// Command: segmentation context (TSO).
+        26:26 tse => bool;
+        /// Command: IPv4 (else IPv6), for segmentation.
+        25:25 ip => bool;
+        /// Command: TCP (else UDP), for segmentation.
+        24:24 tcp => bool;
+        /// Segmentation: payload bytes of the whole frame (headers excluded).
+        19:0 paylen;
     }
 }
 
@@ -594,11 +616,64 @@ pub(crate) fn tx_context(c: TxChecksum) -> Result<Desc> {
     })
 }
 
+/// A segmentation context descriptor: the TCP over IPv4 frame that follows (its data
+/// descriptors with [`TxDataInfo::tse`]) is cut into segments as `g` says, `paylen`
+/// bytes of payload in all, each segment's IP and TCP checksums computed (the TCP one
+/// placed as `c` says). `EINVAL` for offsets or lengths the descriptor cannot hold.
+pub(crate) fn tx_tso_context(c: TxChecksum, g: TxTso, paylen: usize) -> Result<Desc> {
+    let byte = |v: u16| u8::try_from(v).map_err(|_| EINVAL);
+    let place = TxCsumPlace::zeroed()
+        .with_ipcss(byte(g.ip_start)?)
+        .with_ipcso(byte(g.ip_start + 10)?)
+        .with_ipcse(c.start.checked_sub(1).ok_or(EINVAL)?)
+        .with_tucss(byte(c.start)?)
+        .with_tucso(byte(c.at)?);
+    let info = TxContextInfo::zeroed()
+        .with_dext(true)
+        .with_rs(true)
+        .with_tse(true)
+        .with_ip(true)
+        .with_tcp(true)
+        .with_hdr_len(byte(g.hdr_len)?)
+        .with_mss(g.mss)
+        .try_with_paylen(paylen as u64)
+        .map_err(|_| EINVAL)?;
+    Ok(Desc {
+        addr: place.into_raw(),
+        info: info.into_raw(),
+    })
+}
+
+/// Prepares `hdr`, a copy of a TCP over IPv4 frame's headers (IP header at
+/// `g.ip_start`, TCP checksum at `c.at`), as the device's segmentation wants it: the IP
+/// header checksum 0, the TCP checksum the sum of the pseudo-header without its length
+/// (the device adds each segment's). `EINVAL` if the headers do not fit `hdr`.
+pub(crate) fn tso_headers(hdr: &mut [u8], c: TxChecksum, g: TxTso) -> Result {
+    let ip = usize::from(g.ip_start);
+    let at = usize::from(c.at);
+    if hdr.len() < ip + 20 || hdr.len() < at + 2 {
+        return Err(EINVAL);
+    }
+    hdr[ip + 10] = 0;
+    hdr[ip + 11] = 0;
+    // Source and destination addresses, then the protocol (TCP, 6), as 16-bit words.
+    let mut sum: u32 = 6;
+    for w in hdr[ip + 12..ip + 20].chunks_exact(2) {
+        sum += u32::from(u16::from_be_bytes([w[0], w[1]]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    hdr[at..at + 2].copy_from_slice(&(sum as u16).to_be_bytes());
+    Ok(())
+}
+
 /// An extended data descriptor: `len` bytes at bus address `buf`, a piece of a frame
-/// (`eop`: its last), FCS added by the device, status reported, the checksum inserted
-/// (`csum`) where the last context descriptor placed it. `EINVAL` for a length the
-/// descriptor cannot hold.
-pub(crate) fn tx_data(buf: u64, len: usize, eop: bool, csum: bool) -> Result<Desc> {
+/// (`eop`: its last), FCS added by the device, status reported, the TCP or UDP checksum
+/// inserted (`csum`) where the last context descriptor placed it, the frame segmented
+/// as that descriptor says (`tso`, which also has the IP checksums inserted). `EINVAL`
+/// for a length the descriptor cannot hold.
+pub(crate) fn tx_data(buf: u64, len: usize, eop: bool, csum: bool, tso: bool) -> Result<Desc> {
     let info = TxDataInfo::zeroed()
         .with_length(u16::try_from(len).map_err(|_| EINVAL)?)
         .with_data(true)
@@ -606,7 +681,9 @@ pub(crate) fn tx_data(buf: u64, len: usize, eop: bool, csum: bool) -> Result<Des
         .with_ifcs(true)
         .with_rs(true)
         .with_dext(true)
-        .with_txsm(csum);
+        .with_txsm(csum)
+        .with_ixsm(tso)
+        .with_tse(tso);
     Ok(Desc {
         addr: buf,
         info: info.into_raw(),
@@ -1095,12 +1172,18 @@ mod tests {
     /// 5 of a context descriptor).
     #[test]
     fn transmit_descriptor_layout() -> Result {
-        let d = tx_data(0x1234_5678, 1514, true, true)?;
+        let d = tx_data(0x1234_5678, 1514, true, true, false)?;
         assert_eq!(d.addr, 0x1234_5678);
         assert_eq!(d.info, 1514 | 0x0010_0000 | 0x2b00_0000 | (0x02 << 40));
-        let d = tx_data(0x1000, 60, false, false)?;
+        let d = tx_data(0x1000, 60, false, false, false)?;
         assert_eq!(d.info, 60 | 0x0010_0000 | 0x2a00_0000);
-        assert_eq!(tx_data(0, 65536, true, false).map(|d| d.info), Err(EINVAL));
+        // TSE 0x04 in the command byte, IXSM 0x01 in the options byte.
+        let d = tx_data(0x1000, 66, false, true, true)?;
+        assert_eq!(d.info, 66 | 0x0010_0000 | 0x2e00_0000 | (0x03 << 40));
+        assert_eq!(
+            tx_data(0, 65536, true, false, false).map(|d| d.info),
+            Err(EINVAL)
+        );
         let c = tx_context(TxChecksum { start: 34, at: 50 })?;
         assert_eq!(c.addr, (34 << 32) | (50 << 40));
         assert_eq!(c.info, 0x2800_0000);
@@ -1109,6 +1192,49 @@ mod tests {
             at: CHECKSUM_REACH + 1,
         };
         assert_eq!(tx_context(far).map(|d| d.info), Err(EINVAL));
+        // Segmentation: IPCSS 14, IPCSO 24, IPCSE 33 in the first dword; TUCMD TCP 0x01,
+        // IP 0x02, TSE 0x04, RS 0x08, DEXT 0x20; PAYLEN in 19:0; HDRLEN byte 13, MSS
+        // bytes 14-15.
+        let g = TxTso {
+            mss: 1448,
+            hdr_len: 66,
+            ip_start: 14,
+        };
+        let c = TxChecksum { start: 34, at: 50 };
+        let t = tx_tso_context(c, g, 65000)?;
+        assert_eq!(
+            t.addr,
+            14 | (24 << 8) | (33 << 16) | (34 << 32) | (50 << 40)
+        );
+        assert_eq!(t.info, 65000 | 0x2f00_0000 | (66 << 40) | (1448 << 48));
+        assert_eq!(tx_tso_context(c, g, 1 << 20).map(|d| d.info), Err(EINVAL));
+        Ok(())
+    }
+
+    /// The headers a segmenting device wants: IP checksum 0, TCP checksum the folded sum
+    /// of addresses and protocol (10.99.0.2 to 10.99.0.1: 0x0a63 + 0x0002 + 0x0a63 +
+    /// 0x0001 + 6 = 0x14cf).
+    #[test]
+    fn tso_header_prepared() -> Result {
+        let mut h = [0xffu8; 66];
+        h[26..30].copy_from_slice(&[10, 99, 0, 2]);
+        h[30..34].copy_from_slice(&[10, 99, 0, 1]);
+        let g = TxTso {
+            mss: 1448,
+            hdr_len: 66,
+            ip_start: 14,
+        };
+        tso_headers(&mut h, TxChecksum { start: 34, at: 50 }, g)?;
+        assert_eq!(&h[24..26], &[0, 0]);
+        assert_eq!(&h[50..52], &[0x14, 0xcf]);
+        // A carry folds back in.
+        h[26..34].copy_from_slice(&[0xff; 8]);
+        tso_headers(&mut h, TxChecksum { start: 34, at: 50 }, g)?;
+        assert_eq!(&h[50..52], &[0x00, 0x06]);
+        assert_eq!(
+            tso_headers(&mut h[..40], TxChecksum { start: 34, at: 50 }, g),
+            Err(EINVAL)
+        );
         Ok(())
     }
 

@@ -8,8 +8,9 @@
 //! it finishes early. Transmit is zero-copy and offloaded as the C driver's: each piece
 //! of a frame (the skb's linear part and page fragments: scatter-gather) is mapped for
 //! streaming DMA (through the callouts, so a dead instance's mappings are undone) and
-//! unmapped when its descriptor is done, and the device computes the TCP and UDP
-//! checksums (a context descriptor places them). Receive buffers are 2 KiB slots in four coherent
+//! unmapped when its descriptor is done, the device computes the TCP and UDP
+//! checksums (a context descriptor places them) and cuts TCP frames of up to 64 KiB
+//! into segments (TSO; their headers sent from a copy prepared for it). Receive buffers are 2 KiB slots in four coherent
 //! chunks; frames are copied out into fresh skbs by the framework and delivered
 //! through GRO. Jumbo frames up to the C driver's MTU (16110): above 1500 the device
 //! takes long packets, spread over as many receive buffers as they fill and gathered
@@ -44,8 +45,12 @@ use nic_driver::{Ctx, NicDriver, RingRegistration, TxChecksum, TxSkb, TxSlots, X
 /// Ring sizes.
 const RX_RING: usize = 256;
 const TX_RING: usize = 256;
-/// The most descriptors a frame takes: a context descriptor and one per piece.
-const TX_FRAME_DESCS: usize = abi::TX_PIECES_MAX + 1;
+/// The most descriptors a frame takes: a context descriptor, one per piece, and one
+/// more for the headers of a frame the device segments (copied apart).
+const TX_FRAME_DESCS: usize = abi::TX_PIECES_MAX + 2;
+/// Room for the headers of a frame the device segments (at most 255 bytes, the
+/// descriptor's `HDRLEN`): one per transmit descriptor.
+const TX_HDR_BUF: usize = 256;
 /// Receive descriptors the poll gives back to the device with one tail write (the C
 /// driver's `E1000_RX_BUFFER_WRITE`).
 const RX_GIVE_BATCH: i32 = 16;
@@ -57,6 +62,7 @@ const ROLE_RX_RING: u32 = 0;
 const ROLE_RX_BUFS: u32 = 16;
 const ROLE_GATHER: u32 = 32;
 const ROLE_TX_RING: u32 = 48;
+const ROLE_TX_HDRS: u32 = 64;
 
 struct TxRing {
     /// First, so that it is withdrawn before the ring and slots drop.
@@ -64,6 +70,10 @@ struct TxRing {
     ring: Ring,
     /// The skb of each descriptor and its streaming mapping.
     slots: TxSlots<TX_RING>,
+    /// For descriptor `i` that sends the headers of a frame the device segments: a copy
+    /// of them, prepared for the device (the skb's own stay as the stack made them, so
+    /// that a frame sent again in software segments is right).
+    hdrs: DmaBuffers<TX_HDR_BUF>,
     /// Descriptors queued and reaped so far (indices are these modulo `TX_RING`).
     queued: usize,
     reaped: usize,
@@ -192,6 +202,7 @@ impl NicDriver for E1000Napi {
     const MAX_MTU: u32 = e1000_hw::MAX_MTU;
     const SCATTER_GATHER: bool = true;
     const CHECKSUM_REACH: u16 = e1000_hw::CHECKSUM_REACH;
+    const TSO: bool = true;
 
     type Tx = Tx;
     type Rx = Rx;
@@ -239,6 +250,7 @@ impl NicDriver for E1000Napi {
         let bufs = d.adopt_dma_buffers::<RX_BUF>(ROLE_RX_BUFS, RX_RING)?;
         let gather = RxGather::adopt(d, ROLE_GATHER, long)?;
         let tring = d.adopt_dma_array::<Desc>(ROLE_TX_RING, TX_RING)?;
+        let hdrs = d.adopt_dma_buffers::<TX_HDR_BUF>(ROLE_TX_HDRS, TX_RING)?;
         d.step("rings");
         let mut next = me.hw.check_rx(&ring, &d.rx_filter(), long)?;
         // Every descriptor points at its own buffer: the device writes nowhere else.
@@ -292,6 +304,7 @@ impl NicDriver for E1000Napi {
                 reg,
                 ring: tring,
                 slots,
+                hdrs,
                 queued: tail,
                 reaped: tail,
                 stopped: false,
@@ -325,6 +338,8 @@ impl NicDriver for E1000Napi {
         // Transmit ring.
         let tring = d.dma_array::<Desc>(TX_RING)?;
         tring.keep(ROLE_TX_RING)?;
+        let hdrs = d.dma_buffers::<TX_HDR_BUF>(TX_RING)?;
+        hdrs.keep(ROLE_TX_HDRS)?;
         let slots = d.tx_slots::<TX_RING>()?;
         hw.setup_tx(&tring);
         *c.rx.lock() = Rx {
@@ -342,6 +357,7 @@ impl NicDriver for E1000Napi {
                 reg,
                 ring: tring,
                 slots,
+                hdrs,
                 queued: 0,
                 reaped: 0,
                 stopped: false,
@@ -361,9 +377,10 @@ impl NicDriver for E1000Napi {
     }
 
     /// A frame takes a descriptor per piece (scatter-gather), and a context descriptor
-    /// before them when its checksum is placed otherwise than the last one's. Only the
-    /// last piece's slot holds the skb: the device is done with a frame once it is done
-    /// with that descriptor.
+    /// before them when its checksum is placed otherwise than the last one's, or when
+    /// the device segments it (TSO: then its headers go from a prepared copy, in a
+    /// descriptor of their own). Only the last piece's slot holds the skb: the device is
+    /// done with a frame once it is done with that descriptor.
     fn start_xmit(&self, c: &C<'_>, skb: TxSkb<'_>) -> Result<Xmit> {
         let mut g = c.tx.lock();
         let Some(t) = g.r.as_mut() else {
@@ -371,33 +388,65 @@ impl NicDriver for E1000Napi {
             return Ok(Xmit::Busy);
         };
         let csum = skb.checksum();
-        let context = csum.filter(|&p| t.csum_place != Some(p));
+        let tso = skb.tso().zip(csum);
+        let context = csum.filter(|&p| tso.is_some() || t.csum_place != Some(p));
         let last = skb.piece_count() - 1;
-        let need = last + 1 + usize::from(context.is_some());
+        let need = last + 1 + usize::from(context.is_some()) + usize::from(tso.is_some());
         if t.queued - t.reaped + need > TX_RING - 1 {
             t.stopped = true;
             c.dev.stop_queue();
             return Ok(Xmit::Busy);
         }
-        if let Some(p) = context {
+        // Bytes of the first piece the skb's own descriptors skip (sent from the copy).
+        let mut skip = 0;
+        if let Some((g, p)) = tso {
+            let hdr_len = usize::from(g.hdr_len);
+            let paylen = skb.len() - hdr_len;
+            t.ring
+                .write(t.queued % TX_RING, tx_tso_context(p, g, paylen)?)?;
+            t.queued += 1;
+            // It places the TCP checksum too, for the frames that follow unsegmented.
+            t.csum_place = Some(p);
+            let i = t.queued % TX_RING;
+            let mut h = [0u8; TX_HDR_BUF];
+            let hdr = h.get_mut(..hdr_len).ok_or(EINVAL)?;
+            hdr.copy_from_slice(skb.bytes().get(..hdr_len).ok_or(EINVAL)?);
+            tso_headers(hdr, p, g)?;
+            t.hdrs.copy_in(i, hdr)?;
+            t.ring
+                .write(i, tx_data(t.hdrs.dma(i)?, hdr_len, false, true, true)?)?;
+            t.queued += 1;
+            skip = hdr_len;
+        } else if let Some(p) = context {
             t.ring.write(t.queued % TX_RING, tx_context(p)?)?;
             t.queued += 1;
             t.csum_place = Some(p);
         }
+        let (sum, seg) = (csum.is_some(), tso.is_some());
         for k in 0..last {
+            let len = skb.piece(k).map_or(0, <[u8]>::len);
+            let off = if k == 0 { skip } else { 0 };
+            if off == len {
+                // The first piece is all headers: sent from the copy.
+                continue;
+            }
             let map = skb.dma_map_piece(&c.dev, k)?;
-            let (dma, len) = (map.dma(), skb.piece(k).map_or(0, <[u8]>::len));
+            let dma = map.dma() + off as u64;
             let i = t.queued % TX_RING;
             t.slots.insert_piece(i, map)?;
-            t.ring.write(i, tx_data(dma, len, false, csum.is_some())?)?;
+            t.ring.write(i, tx_data(dma, len - off, false, sum, seg)?)?;
             t.queued += 1;
         }
+        // The last piece is never all headers (the framework checks the headers leave
+        // payload).
+        let off = if last == 0 { skip } else { 0 };
         let map = skb.dma_map_piece(&c.dev, last)?;
-        let (dma, len) = (map.dma(), skb.piece(last).map_or(0, <[u8]>::len));
+        let len = skb.piece(last).map_or(0, <[u8]>::len);
+        let dma = map.dma() + off as u64;
         let more = skb.more();
         let i = t.queued % TX_RING;
         t.slots.insert(i, skb, Some(map))?;
-        t.ring.write(i, tx_data(dma, len, true, csum.is_some())?)?;
+        t.ring.write(i, tx_data(dma, len - off, true, sum, seg)?)?;
         t.queued += 1;
         // Stopped while the next frame might not fit.
         let full = t.queued - t.reaped + TX_FRAME_DESCS > TX_RING - 1;

@@ -61,6 +61,14 @@ mod raw {
         ) -> c_int;
         pub(super) fn ndriver_skb_csum_at(skb: *mut c_void) -> kernel::ffi::c_long;
         pub(super) fn ndriver_skb_checksum_help(skb: *mut c_void) -> c_int;
+        pub(super) fn ndriver_skb_tso(skb: *mut c_void) -> kernel::ffi::c_long;
+        pub(super) fn ndriver_skb_segment(
+            skb: *mut c_void,
+            nd: *mut net_device,
+            sg: bool,
+            csum: bool,
+        ) -> *mut c_void;
+        pub(super) fn ndriver_skb_next(skb: *mut c_void) -> *mut c_void;
         pub(super) fn ndriver_skb_linearize(skb: *mut c_void) -> c_int;
         pub(super) fn ndriver_skb_get(skb: *mut c_void);
         pub(super) fn ndriver_skb_consume_any(skb: *mut c_void);
@@ -638,6 +646,37 @@ impl Skb {
         Some((v as u16, (v >> 16) as u16))
     }
 
+    /// For a TCP over IPv4 skb the stack left to the device to segment (GSO): the
+    /// MSS, the length of its headers (pulled into the linear part) and the IP header's
+    /// offset, packed as `abi::XMIT_TSO`'s `gso`. `Ok(None)` for an skb to send as one
+    /// frame; `EPROTONOSUPPORT` for one only software can segment, `ENOMEM` if its
+    /// headers could not be pulled.
+    pub(crate) fn tso(&mut self) -> Result<Option<u32>> {
+        // SAFETY: `self.0` is a live skb this handle owns (type invariant), which may be
+        // changed (its headers pulled): the stack gave it up for transmission.
+        let v = unsafe { raw::ndriver_skb_tso(self.0.as_ptr()) };
+        if v < 0 {
+            return Err(Error::from_errno(v as c_int));
+        }
+        Ok(u32::try_from(v).ok().filter(|&v| v != 0))
+    }
+
+    /// Cuts it into segments in software for a device of `nd` without segmentation
+    /// offload (and, `sg` or `csum` false, without scatter-gather or checksum offload):
+    /// the segments, it consumed; or itself back if that failed.
+    pub(crate) fn segment(self, nd: &NetDev, sg: bool, csum: bool) -> Result<Segments, Skb> {
+        // SAFETY: `self.0` is a live skb this handle owns (type invariant); `nd` a live
+        // `net_device` (its invariant).
+        let first = unsafe { raw::ndriver_skb_segment(self.0.as_ptr(), nd.as_raw(), sg, csum) };
+        if first.is_null() {
+            return Err(self);
+        }
+        // The skb was consumed.
+        let _ = self.into_raw();
+        // INVARIANT: the first of the list of segments `skb_gso_segment` made, ours.
+        Ok(Segments(first))
+    }
+
     /// Computes the checksum the stack left to the device, if any, in software.
     pub(crate) fn checksum_help(&mut self) -> Result {
         // SAFETY: `self.0` is a live skb this handle owns (type invariant), which may be
@@ -678,6 +717,41 @@ impl Skb {
         unsafe { raw::ndriver_skb_requeue(p) }
     }
 }
+
+/// The segments [`Skb::segment`] cut, in order; those not taken are freed with it.
+///
+/// # Invariants
+///
+/// `self.0` is NULL or the first of a list of live skbs linked by `next` that this value
+/// owns, on no other list.
+pub(crate) struct Segments(*mut c_void);
+
+impl Iterator for Segments {
+    type Item = Skb;
+
+    fn next(&mut self) -> Option<Skb> {
+        let first = self.0;
+        if first.is_null() {
+            return None;
+        }
+        // SAFETY: `first` heads the list this value owns (type invariant); unlinked here.
+        let rest = unsafe { raw::ndriver_skb_next(first) };
+        // INVARIANT: the rest of the list, still ours.
+        self.0 = rest;
+        // SAFETY: `first` is live, ours, and on no list any more.
+        unsafe { Skb::from_raw(first) }
+    }
+}
+
+impl Drop for Segments {
+    fn drop(&mut self) {
+        // Each freed as dropped.
+        for _ in self.by_ref() {}
+    }
+}
+
+// SAFETY: the segments belong to whoever holds the value, as an `Skb` does.
+unsafe impl Send for Segments {}
 
 impl Drop for Skb {
     /// Frees it as dropped (any context).

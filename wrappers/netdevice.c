@@ -32,6 +32,7 @@ void ndriver_nic_ndo_tx_timeout(struct net_device *nd, unsigned int txqueue);
 void ndriver_nic_ndo_get_stats64(struct net_device *nd, u64 *v);
 int ndriver_nic_napi_poll(struct napi_struct *napi, int budget);
 bool ndriver_nic_tx_sg(struct net_device *nd);
+bool ndriver_nic_tx_tso(struct net_device *nd);
 unsigned int ndriver_nic_tx_csum_reach(struct net_device *nd);
 void ndriver_nic_drvinfo(struct net_device *nd, char *impl, size_t impl_len,
 			 char *bus, size_t bus_len);
@@ -73,6 +74,8 @@ static netdev_features_t nic_features_check(struct sk_buff *skb, struct net_devi
 {
 	if (!ndriver_nic_tx_sg(nd))
 		features &= ~NETIF_F_SG;
+	if (!ndriver_nic_tx_tso(nd))
+		features &= ~NETIF_F_GSO_MASK;
 	if (skb->ip_summed == CHECKSUM_PARTIAL &&
 	    (unsigned int)(skb_checksum_start_offset(skb) + skb->csum_offset) >
 		    ndriver_nic_tx_csum_reach(nd))
@@ -157,7 +160,7 @@ struct net_device *ndriver_nic_alloc(void *dev, const char *name)
 	 * Announced whatever the serving implementation takes, so that they survive a
 	 * swap: nic_features_check and ndo_start_xmit fall back to software.
 	 */
-	nd->hw_features = NETIF_F_SG | NETIF_F_HW_CSUM;
+	nd->hw_features = NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_TSO;
 	nd->features |= nd->hw_features;
 	eth_hw_addr_random(nd);
 	netif_napi_add(nd, &p->napi, ndriver_nic_napi_poll);

@@ -9,7 +9,9 @@
 //! (`nic_rings.rs`) read or fill are `pub(super)`: visible in `nic_driver` and its parts
 //! only, as they were when this was one file.
 
-use crate::abi::{TxPiece, NIC_RX_ALLMULTI, NIC_RX_PROMISC, TX_PIECES_MAX, XMIT_CSUM, XMIT_MORE};
+use crate::abi::{
+    TxPiece, NIC_RX_ALLMULTI, NIC_RX_PROMISC, TX_PIECES_MAX, XMIT_CSUM, XMIT_MORE, XMIT_TSO,
+};
 use crate::callouts_api as api;
 use crate::driver_dev::{Dev, DmaMapping};
 use core::cell::Cell;
@@ -47,6 +49,7 @@ pub(crate) struct TxSkb<'a> {
     len: usize,
     more: bool,
     csum: Option<TxChecksum>,
+    tso: Option<TxTso>,
     pub(super) taken: &'a Cell<bool>,
 }
 
@@ -62,14 +65,33 @@ pub(crate) struct TxChecksum {
     pub(crate) at: u16,
 }
 
+/// How the device cuts a TCP over IPv4 frame larger than the MSS into segments (TCP
+/// segmentation offload, [`NicDriver::TSO`]): each segment carries `mss` bytes of the
+/// payload (the last one the rest) behind a copy of the frame's first `hdr_len` bytes,
+/// its Ethernet, IP (from `ip_start`) and TCP headers (from the checksum's `start`),
+/// all in the frame's first piece. The device fixes each copy (IP length, identifier and
+/// checksum, TCP sequence number, flags and checksum).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TxTso {
+    /// Payload bytes per segment.
+    pub(crate) mss: u16,
+    /// Header bytes repeated in each segment.
+    pub(crate) hdr_len: u16,
+    /// Where the IP header starts.
+    pub(crate) ip_start: u16,
+}
+
 impl<'a> TxSkb<'a> {
     /// The skb the framework lent under `token` for one `start_xmit` call: its frame in
-    /// `count` pieces at `pieces`, the call's `flags` ([`XMIT_MORE`], [`XMIT_CSUM`]; other
-    /// bits ignored) and, with [`XMIT_CSUM`], where the checksum goes (`csum`: start in
-    /// the low 16 bits, where to store it in the high 16). `token` is passed back to the
-    /// callouts, which check it; `taken` is the call's record, false until the driver
-    /// takes the skb. `EINVAL` for a count out of range, an empty piece, or a checksum
-    /// stored before its start or beyond `reach`.
+    /// `count` pieces at `pieces`, the call's `flags` ([`XMIT_MORE`], [`XMIT_CSUM`],
+    /// [`XMIT_TSO`]; other bits ignored), with [`XMIT_CSUM`] where the checksum goes
+    /// (`csum`: start in the low 16 bits, where to store it in the high 16), with
+    /// [`XMIT_TSO`] how to segment (`gso`: MSS in the low 16 bits, header length in the
+    /// next 8, IP header offset in the top 8). `token` is passed back to the callouts,
+    /// which check it; `taken` is the call's record, false until the driver takes the
+    /// skb. `EINVAL` for a count out of range, an empty piece, a checksum stored before
+    /// its start or beyond `reach`, or segmentation asked of a driver without it
+    /// (`tso`), without a checksum, or with headers that do not fit the first piece.
     ///
     /// # Safety
     ///
@@ -79,9 +101,9 @@ impl<'a> TxSkb<'a> {
         token: u64,
         pieces: *const TxPiece,
         count: u32,
-        flags: u32,
-        csum: u32,
+        (flags, csum, gso): (u32, u32, u32),
         reach: u16,
+        tso: bool,
         taken: &'a Cell<bool>,
     ) -> Result<Self> {
         let count = count as usize;
@@ -109,6 +131,28 @@ impl<'a> TxSkb<'a> {
         } else {
             None
         };
+        let seg = if flags & XMIT_TSO != 0 {
+            let g = TxTso {
+                mss: gso as u16,
+                hdr_len: ((gso >> 16) & 0xff) as u16,
+                ip_start: (gso >> 24) as u16,
+            };
+            let c = csum.ok_or(EINVAL)?;
+            // IPv4's 20 header bytes at least before the TCP header, TCP's 20 at least
+            // in the headers, all in the first piece.
+            if !tso
+                || g.mss == 0
+                || g.ip_start + 20 > c.start
+                || c.start + 20 > g.hdr_len
+                || usize::from(g.hdr_len) > pieces[0].len as usize
+                || usize::from(g.hdr_len) >= len
+            {
+                return Err(EINVAL);
+            }
+            Some(g)
+        } else {
+            None
+        };
         // INVARIANT: 1..=TX_PIECES_MAX non-empty pieces (checked), readable for `'a` per
         // this function's contract; `len` their sum.
         Ok(Self {
@@ -117,6 +161,7 @@ impl<'a> TxSkb<'a> {
             len,
             more: flags & XMIT_MORE != 0,
             csum,
+            tso: seg,
             taken,
         })
     }
@@ -170,6 +215,13 @@ impl TxSkb<'_> {
     /// without it goes out with a wrong checksum, and its receiver drops it.
     pub(crate) fn checksum(&self) -> Option<TxChecksum> {
         self.csum
+    }
+
+    /// How the device is to cut the frame into segments, if the stack left that to it
+    /// (only ever for a driver with [`NicDriver::TSO`]; then [`TxSkb::checksum`] places
+    /// the TCP checksum).
+    pub(crate) fn tso(&self) -> Option<TxTso> {
+        self.tso
     }
 
     /// Whether the stack passes another skb right after this one (the rest of a

@@ -54,7 +54,7 @@ pub(crate) mod glue;
 mod rings;
 // Each implementation uses only some of them.
 #[allow(unused_imports)]
-pub(crate) use callouts::{PendingSkb, RxFilter, TxChecksum, TxSkb};
+pub(crate) use callouts::{PendingSkb, RxFilter, TxChecksum, TxSkb, TxTso};
 #[allow(unused_imports)]
 pub(crate) use rings::{RingDescriptor, RingRegistration, RxFrame, TxSlots};
 
@@ -111,6 +111,12 @@ pub(crate) trait NicDriver: Sized + Send + Sync {
     /// ([`TxSkb::checksum`]); 0, the default, for none. The framework computes in software
     /// every checksum beyond it.
     const CHECKSUM_REACH: u16 = 0;
+
+    /// TCP segmentation offload, as a kernel driver announcing `NETIF_F_TSO`: `start_xmit`
+    /// takes a TCP over IPv4 frame of up to 64 KiB and has the device cut it into
+    /// segments ([`TxSkb::tso`]). Only with [`NicDriver::SCATTER_GATHER`] and a
+    /// [`NicDriver::CHECKSUM_REACH`]. Without it the framework segments in software.
+    const TSO: bool = false;
 
     /// Transmit state (rings), behind [`Ctx::tx`].
     ///
@@ -205,6 +211,13 @@ macro_rules! nic_implementation {
             max_mtu: <$t as nic_driver::NicDriver>::MAX_MTU,
             features: if <$t as nic_driver::NicDriver>::SCATTER_GATHER {
                 abi::NIC_F_SG
+                    | if <$t as nic_driver::NicDriver>::TSO
+                        && <$t as nic_driver::NicDriver>::CHECKSUM_REACH > 0
+                    {
+                        abi::NIC_F_TSO
+                    } else {
+                        0
+                    }
             } else {
                 0
             },

@@ -267,6 +267,7 @@ pub(crate) unsafe extern "C" fn start_xmit<T: NicDriver>(
     count: u32,
     flags: u32,
     csum: u32,
+    gso: u32,
 ) -> c_int {
     let taken = Cell::new(false);
     // SAFETY: the `count` pieces at `pieces` and their bytes stay readable until this
@@ -277,9 +278,9 @@ pub(crate) unsafe extern "C" fn start_xmit<T: NicDriver>(
             skb as usize as u64,
             pieces,
             count,
-            flags,
-            csum,
+            (flags, csum, gso),
             T::CHECKSUM_REACH,
+            T::TSO,
             &taken,
         )
     };

@@ -396,7 +396,7 @@ impl Dev {
 #[cfg(ndriver_kunit)]
 #[kunit_tests(ndriver_nic_rings)]
 mod tests {
-    use super::super::{TxChecksum, TxSkb};
+    use super::super::{TxChecksum, TxSkb, TxTso};
     use super::*;
     use crate::abi::TxPiece;
     use core::cell::Cell;
@@ -478,9 +478,9 @@ mod tests {
                 token,
                 pieces.as_ptr(),
                 pieces.len() as u32,
-                flags,
-                csum,
+                (flags, csum, 0),
                 reach,
+                false,
                 taken,
             )
         }
@@ -623,6 +623,46 @@ mod tests {
         assert_eq!(tx.take(0).map(|s| s.token), Some(2000));
         // SAFETY: `block` came from `fake`; `tx` is not used any more.
         unsafe { free(block) };
+        Ok(())
+    }
+
+    /// Segmentation reaches only a driver that has it, with the checksum's place, and
+    /// headers that fit the first piece and leave payload.
+    #[test]
+    fn segmentation_checked() -> Result {
+        let frame = [0u8; 200];
+        let taken = Cell::new(false);
+        let p = pieces_of(&frame, 2);
+        let f = crate::abi::XMIT_CSUM | crate::abi::XMIT_TSO;
+        let at = 34 | (50 << 16);
+        let gso = |mss: u32, hdr: u32, ip: u32| mss | (hdr << 16) | (ip << 24);
+        let lent_tso = |flags: u32, gso: u32, tso: bool| {
+            // SAFETY: `p` and `frame` live for the whole closure call.
+            unsafe { TxSkb::lent(1, p.as_ptr(), 2, (flags, at, gso), 255, tso, &taken) }
+        };
+        let s = lent_tso(f, gso(1448, 66, 14), true)?;
+        assert_eq!(
+            s.tso(),
+            Some(TxTso {
+                mss: 1448,
+                hdr_len: 66,
+                ip_start: 14
+            })
+        );
+        assert_eq!(s.checksum(), Some(TxChecksum { start: 34, at: 50 }));
+        // A driver without it, no checksum place, no MSS.
+        assert!(lent_tso(f, gso(1448, 66, 14), false).is_err());
+        assert!(lent_tso(crate::abi::XMIT_TSO, gso(1448, 66, 14), true).is_err());
+        assert!(lent_tso(f, gso(0, 66, 14), true).is_err());
+        // Headers past the first piece (100 bytes), TCP or IP header too short.
+        assert!(lent_tso(f, gso(1448, 101, 14), true).is_err());
+        assert!(lent_tso(f, gso(1448, 53, 14), true).is_err());
+        assert!(lent_tso(f, gso(1448, 66, 15), true).is_err());
+        // Without the flag nothing is segmented.
+        assert_eq!(
+            lent_tso(crate::abi::XMIT_CSUM, gso(1448, 66, 14), true)?.tso(),
+            None
+        );
         Ok(())
     }
 

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Static inline helpers of <linux/skbuff.h> and <linux/netdevice.h> for the Rust net
- * layer (wrappers/callouts_net.rs, placeholders/nic.rs): socket buffer data, freeing
+ * Static inline helpers of <linux/skbuff.h>, <linux/netdevice.h> and <net/gso.h> for
+ * the Rust net layer (wrappers/callouts_net.rs, placeholders/nic.rs): socket buffer
+ * data and pieces, the transmit offloads' information and software fallbacks, freeing
  * from any context, and building a received frame.
  */
 
 #include <linux/etherdevice.h>
 #include <linux/netdevice.h>
 #include <linux/skbuff.h>
+#include <linux/tcp.h>
+#include <net/gso.h>
 
 #include "net_helpers.h"
 
@@ -79,6 +82,64 @@ long ndriver_skb_csum_at(struct sk_buff *skb)
 	if (start < 0 || at > 0xffff)
 		return 0xffffffffL;
 	return (long)start | ((long)at << 16);
+}
+
+/*
+ * For a TCP over IPv4 GSO skb: its MSS, header length and IP header offset packed as
+ * abi.rs XMIT_TSO's `gso`, the headers pulled into the linear part first. 0 if the skb
+ * is not GSO; a negative errno if it is one a TSO device cannot take as it is (another
+ * GSO type or protocol, headers too long: -EPROTONOSUPPORT) or the headers could not
+ * be pulled (-ENOMEM).
+ */
+long ndriver_skb_tso(struct sk_buff *skb)
+{
+	const struct skb_shared_info *si = skb_shinfo(skb);
+	unsigned int hdr, net;
+
+	if (!skb_is_gso(skb))
+		return 0;
+	if (si->gso_type != SKB_GSO_TCPV4 || skb->ip_summed != CHECKSUM_PARTIAL ||
+	    skb->protocol != htons(ETH_P_IP) || !si->gso_size)
+		return -EPROTONOSUPPORT;
+	hdr = skb_tcp_all_headers(skb);
+	net = skb_network_offset(skb);
+	if (hdr > 0xff || net > 0xff)
+		return -EPROTONOSUPPORT;
+	if (!pskb_may_pull(skb, hdr))
+		return -ENOMEM;
+	return si->gso_size | ((long)hdr << 16) | ((long)net << 24);
+}
+
+/*
+ * Cuts a GSO skb into segments in software, for a device without TSO (and, `sg` or
+ * `csum` false, without scatter-gather or checksum offload): the first segment, the
+ * others linked behind it (ndriver_skb_next), the skb consumed; or NULL, the skb left
+ * as it was.
+ */
+struct sk_buff *ndriver_skb_segment(struct sk_buff *skb, struct net_device *nd, bool sg,
+				    bool csum)
+{
+	netdev_features_t f = nd->features & ~NETIF_F_GSO_MASK;
+	struct sk_buff *segs;
+
+	if (!sg)
+		f &= ~NETIF_F_SG;
+	if (!csum)
+		f &= ~NETIF_F_CSUM_MASK;
+	segs = skb_gso_segment(skb, f);
+	if (IS_ERR_OR_NULL(segs))
+		return NULL;
+	consume_skb(skb);
+	return segs;
+}
+
+/* The segment linked behind `skb` (NULL: none), unlinked; `skb` is then on no list. */
+struct sk_buff *ndriver_skb_next(struct sk_buff *skb)
+{
+	struct sk_buff *next = skb->next;
+
+	skb_mark_not_on_list(skb);
+	return next;
 }
 
 /* The checksum the stack left to the device, computed here (0 or a negative errno). */

@@ -70,8 +70,9 @@ unsafe extern "C" fn ndriver_nic_ndo_stop(nd: *mut bindings::net_device) -> c_in
     0
 }
 
-/// `ndo_start_xmit`: the skb is put in a form the serving implementation takes, lent
-/// under a token, then the driver gets the token and the frame's pieces.
+/// `ndo_start_xmit`: the skb is put in a form the serving implementation takes (cut
+/// into segments here if it is a GSO skb the implementation cannot segment), lent under
+/// a token, then the driver gets the token and the frame's pieces.
 ///
 /// # Safety
 ///
@@ -103,6 +104,70 @@ unsafe extern "C" fn ndriver_nic_ndo_start_xmit(
     };
     // SAFETY: `a.ops` is the table of the admitted instance.
     let t = unsafe { table(a.ops) };
+    let n = &dev.class.net;
+    // A queue stopped meanwhile (a race: the stack does not call a stopped queue) gets
+    // nothing more until it wakes: then this skb is the last, as C drivers take it.
+    // SAFETY: this is `ndo_start_xmit`, called by the stack with bottom halves off.
+    let more = unsafe { xmit_more() } && !nd.xmit_stopped();
+    let gso = match skb.tso() {
+        Ok(None) => None,
+        Ok(Some(g)) if takes_tso(t, &skb) => Some(g),
+        // A GSO skb the instance cannot segment (checked by the stack against an
+        // earlier instance, or of a kind no device segments): cut here.
+        Ok(Some(_)) => return xmit_segments(dev, nd, a, skb, more),
+        Err(e) if e == EPROTONOSUPPORT => return xmit_segments(dev, nd, a, skb, more),
+        Err(_) => {
+            // No memory to pull its headers: dropped (freed here).
+            n.tx_unfit.fetch_add(1, Ordering::Relaxed);
+            return NETDEV_TX_OK;
+        }
+    };
+    match xmit_one(dev, nd, a, skb, more, gso) {
+        Xmitted::Done(_) | Xmitted::Failed => NETDEV_TX_OK,
+        Xmitted::Busy(skb) => {
+            n.tx_busy.fetch_add(1, Ordering::Relaxed);
+            skb.give_back();
+            NETDEV_TX_BUSY
+        }
+    }
+}
+
+/// Whether the instance with operation table `t` segments `skb`, a TCP over IPv4 GSO
+/// skb, itself: it has TSO and scatter-gather, and its device reaches the checksum.
+fn takes_tso(t: &NicOps, skb: &Skb) -> bool {
+    t.features & NIC_F_TSO != 0
+        && t.features & NIC_F_SG != 0
+        && skb
+            .csum_at()
+            .is_some_and(|(_, at)| u32::from(at) <= t.csum_reach.min(0xfffe))
+}
+
+/// What became of a frame handed to the serving instance.
+enum Xmitted<'a> {
+    /// Queued, or gone for good (dropped, or reported done): the admission, for a
+    /// frame that follows.
+    Done(Admitted<'a, Nic>),
+    /// Not taken (ring or transmit slots full; the queue is stopped): the skb, to give
+    /// back to the stack.
+    Busy(Skb),
+    /// The instance failed or stalled, and is being replaced: the skb stays lent to it
+    /// (sent again on the next instance), unless it was reported done.
+    Failed,
+}
+
+/// Hands `skb` to the instance `a` admits: put in a form it takes, lent under a token,
+/// then its `start_xmit`, with `more` ([`XMIT_MORE`]) and, for a GSO skb it segments
+/// itself, `gso` ([`XMIT_TSO`]'s argument).
+fn xmit_one<'a>(
+    dev: &'a NicDev,
+    nd: &NetDev,
+    a: Admitted<'a, Nic>,
+    mut skb: Skb,
+    more: bool,
+    gso: Option<u32>,
+) -> Xmitted<'a> {
+    // SAFETY: `a.ops` is the table of the admitted instance.
+    let t = unsafe { table(a.ops) };
     let mut pieces = [TxPiece {
         data: core::ptr::null(),
         len: 0,
@@ -111,8 +176,13 @@ unsafe extern "C" fn ndriver_nic_ndo_start_xmit(
     let Some((count, csum)) = fit_for(dev, &mut skb, t, &mut pieces) else {
         // No memory to put it in a form the instance takes: dropped (freed here).
         dev.class.net.tx_unfit.fetch_add(1, Ordering::Relaxed);
-        return NETDEV_TX_OK;
+        return Xmitted::Done(a);
     };
+    // Segmentation needs the checksum's place (`takes_tso` checked it is in reach).
+    let gso = gso.filter(|_| csum.is_some());
+    if gso.is_some() {
+        dev.class.net.tx_tso.fetch_add(1, Ordering::Relaxed);
+    }
     // The frame stays readable for the whole call, even if the driver reports it done
     // (and so frees the skb) before it returns.
     let hold = skb.hold();
@@ -122,26 +192,23 @@ unsafe extern "C" fn ndriver_nic_ndo_start_xmit(
         Err(skb) => {
             // Every slot lent: the driver sits on more transmits than any ring holds.
             nd.stop_queue();
-            dev.class.net.tx_busy.fetch_add(1, Ordering::Relaxed);
-            skb.give_back();
-            return NETDEV_TX_BUSY;
+            return Xmitted::Busy(skb);
         }
     };
     let h = a.handle();
     let f = t.start_xmit;
     // The driver sees the token, never the skb.
     let tp = token as usize as *mut c_void;
-    // A queue stopped meanwhile (a race: the stack does not call a stopped queue) gets
-    // nothing more until it wakes: then this skb is the last, as C drivers take it.
-    // SAFETY: this is `ndo_start_xmit`, called by the stack with bottom halves off.
-    let more = unsafe { xmit_more() } && !nd.xmit_stopped();
-    let flags = if more { XMIT_MORE } else { 0 } | if csum.is_some() { XMIT_CSUM } else { 0 };
+    let flags = if more { XMIT_MORE } else { 0 }
+        | if csum.is_some() { XMIT_CSUM } else { 0 }
+        | if gso.is_some() { XMIT_TSO } else { 0 };
     let at = csum.map_or(0, |(start, at)| u32::from(start) | (u32::from(at) << 16));
+    let g = gso.unwrap_or(0);
     let pp = pieces.as_ptr();
     // SAFETY: `h` is the live instance `f` belongs to; the `count` pieces at `pp` stay
     // readable until the call returns (`hold`), whatever the driver reports meanwhile,
     // and `pieces` outlives the call.
-    let r = dev.guarded_entry(START_XMIT, || unsafe { f(h, tp, pp, count, flags, at) }
+    let r = dev.guarded_entry(START_XMIT, || unsafe { f(h, tp, pp, count, flags, at, g) }
         as i64);
     drop(hold);
     match r {
@@ -158,27 +225,68 @@ unsafe extern "C" fn ndriver_nic_ndo_start_xmit(
                 );
                 nd.stop_queue();
                 tx_hung(dev, a);
+                return Xmitted::Failed;
             }
-            NETDEV_TX_OK
+            Xmitted::Done(a)
         }
         Ok(_) => {
             // Ring full: the driver did not take it. Unless it reported it done all
             // the same: then it is gone, and the stack must not get it back.
-            let Ok(skb) = dev.class.tx.take(token, gen) else {
-                return NETDEV_TX_OK;
-            };
-            dev.class.net.tx_busy.fetch_add(1, Ordering::Relaxed);
-            skb.give_back();
-            NETDEV_TX_BUSY
+            match dev.class.tx.take(token, gen) {
+                Ok(skb) => Xmitted::Busy(skb),
+                Err(_) => Xmitted::Done(a),
+            }
         }
         Err(fail) => {
             // The skb stays unfinished and goes out again on the next instance, unless
             // the driver reported it done (then it was dropped, and is gone).
             nd.stop_queue();
             dev.fail_async(a, START_XMIT, fail);
-            NETDEV_TX_OK
+            Xmitted::Failed
         }
     }
+}
+
+/// Cuts `skb`, a GSO skb the instance `a` admits cannot segment, into segments in
+/// software and hands them over in order. A segment the instance does not take ends
+/// the run: it and the rest are dropped (TCP sends them again), as are all of them if
+/// they could not be cut (no memory).
+fn xmit_segments(dev: &NicDev, nd: &NetDev, a: Admitted<'_, Nic>, skb: Skb, more: bool) -> c_int {
+    let n = &dev.class.net;
+    // SAFETY: `a.ops` is the table of the admitted instance.
+    let t = unsafe { table(a.ops) };
+    let segs = match skb.segment(nd, t.features & NIC_F_SG != 0, t.csum_reach > 0) {
+        Ok(segs) => segs,
+        Err(skb) => {
+            drop(skb);
+            n.tx_unfit.fetch_add(1, Ordering::Relaxed);
+            return NETDEV_TX_OK;
+        }
+    };
+    n.tx_segmented.fetch_add(1, Ordering::Relaxed);
+    let mut segs = segs.peekable();
+    let mut a = Some(a);
+    while let Some(seg) = segs.next() {
+        let Some(adm) = a.take() else {
+            drop(seg);
+            n.tx_unfit.fetch_add(1, Ordering::Relaxed);
+            break;
+        };
+        let last = segs.peek().is_none();
+        match xmit_one(dev, nd, adm, seg, more || !last, None) {
+            Xmitted::Done(adm) => a = Some(adm),
+            Xmitted::Busy(seg) => {
+                drop(seg);
+                n.tx_unfit.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+            Xmitted::Failed => break,
+        }
+    }
+    // What is left is dropped with `segs`.
+    let left = segs.count() as u64;
+    n.tx_unfit.fetch_add(left, Ordering::Relaxed);
+    NETDEV_TX_OK
 }
 
 /// Puts `skb` in a form the instance with operation table `t` takes: in one piece for
@@ -242,6 +350,19 @@ unsafe extern "C" fn ndriver_nic_tx_sg(nd: *mut bindings::net_device) -> bool {
     // SAFETY: `nd` is our live placeholder (this function's contract).
     let (dev, _) = unsafe { dev_of(nd) };
     dev.class.tx_features.load(Ordering::Relaxed) & NIC_F_SG != 0
+}
+
+/// The serving implementation segments TCP over IPv4 itself (`ndo_features_check`).
+///
+/// # Safety
+///
+/// `nd` is a placeholder of a live `NicDev`, as the kernel passes it to its operations.
+#[unsafe(no_mangle)]
+unsafe extern "C" fn ndriver_nic_tx_tso(nd: *mut bindings::net_device) -> bool {
+    // SAFETY: `nd` is our live placeholder (this function's contract).
+    let (dev, _) = unsafe { dev_of(nd) };
+    let f = dev.class.tx_features.load(Ordering::Relaxed);
+    f & NIC_F_TSO != 0 && f & NIC_F_SG != 0 && dev.class.tx_csum_reach.load(Ordering::Relaxed) > 0
 }
 
 /// The largest frame offset at which the serving implementation's device stores a
