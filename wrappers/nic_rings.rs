@@ -502,7 +502,7 @@ mod tests {
     }
 
     /// The glue's flags reach the driver: `more()` is `XMIT_MORE`, whatever else is set
-    /// (but `XMIT_CSUM`, which needs a valid place).
+    /// (but `XMIT_CSUM` and `XMIT_TSO`, which need valid places).
     #[test]
     fn xmit_more_reaches_the_driver() -> Result {
         let frame = [0u8; 60];
@@ -512,7 +512,8 @@ mod tests {
         assert!(skb_with(1, &p, crate::abi::XMIT_MORE, &taken)?.more());
         assert!(skb_with(1, &p, crate::abi::XMIT_MORE | 0x8000_0000, &taken)?.more());
         assert!(!skb_with(1, &p, 0, &taken)?.more());
-        assert!(!skb_with(1, &p, !(crate::abi::XMIT_MORE | csum), &taken)?.more());
+        let tso = crate::abi::XMIT_TSO;
+        assert!(!skb_with(1, &p, !(crate::abi::XMIT_MORE | csum | tso), &taken)?.more());
         assert_eq!(skb_with(1, &p, 0, &taken)?.len(), 60);
         assert!(!taken.get());
         Ok(())
