@@ -98,7 +98,9 @@ long ndriver_skb_tso(struct sk_buff *skb)
 
 	if (!skb_is_gso(skb))
 		return 0;
-	if (si->gso_type != SKB_GSO_TCPV4 || skb->ip_summed != CHECKSUM_PARTIAL ||
+	/* A fixed IP identifier may be mangled: the placeholder has TSO_MANGLEID. */
+	if ((si->gso_type & ~SKB_GSO_TCP_FIXEDID) != SKB_GSO_TCPV4 ||
+	    skb->ip_summed != CHECKSUM_PARTIAL ||
 	    skb->protocol != htons(ETH_P_IP) || !si->gso_size)
 		return -EPROTONOSUPPORT;
 	hdr = skb_tcp_all_headers(skb);
