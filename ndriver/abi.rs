@@ -59,8 +59,18 @@ pub(crate) struct TxPiece {
     pub(crate) _pad: u32,
 }
 
+/// The layout `wrappers/skbuff.c` fills (`struct ndriver_tx_piece`).
+const _: () = assert!(
+    core::mem::size_of::<TxPiece>() == 16
+        && core::mem::offset_of!(TxPiece, data) == 0
+        && core::mem::offset_of!(TxPiece, len) == 8
+        && core::mem::offset_of!(TxPiece, _pad) == 12
+);
+
 /// The most pieces a frame has when it reaches `start_xmit`: one more than the kernel's
-/// default `MAX_SKB_FRAGS` (17); an skb with more is linearized first.
+/// default `MAX_SKB_FRAGS` (17); an skb with more (a kernel built with up to 45) is
+/// linearized first, a 64 KiB atomic allocation for a GSO skb, which may fail under
+/// memory pressure (the frame is then dropped, `tx_unfit`).
 pub(crate) const TX_PIECES_MAX: usize = 18;
 
 /// [`NicOps::features`] bit: the implementation sends a frame in pieces (scatter-gather):

@@ -367,9 +367,9 @@ impl Nic {
         let Ok(skb) = self.tx.take(token, gen) else {
             return;
         };
-        let (_, len) = skb.data();
-        self.net.tx_packets.fetch_add(1, Ordering::Relaxed);
-        self.net.tx_bytes.fetch_add(len as u64, Ordering::Relaxed);
+        let (frames, bytes) = skb.wire();
+        self.net.tx_packets.fetch_add(frames, Ordering::Relaxed);
+        self.net.tx_bytes.fetch_add(bytes, Ordering::Relaxed);
         self.net.tx_sent_dead.fetch_add(1, Ordering::Relaxed);
         match self.netdev() {
             Some(nd) => nd.sent().push(skb),

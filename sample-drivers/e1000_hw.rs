@@ -347,8 +347,8 @@ bitfield! {
 bitfield! {
     /// The first quadword of a transmit context descriptor: where the TCP/UDP checksum
     /// of the frames that follow starts (`tucss`), where it is stored (`tucso`) and
-    /// where it ends (`tucse`, 0: at the frame's end). The IP checksum fields (31:0)
-    /// stay 0: the stack computes the IP header's itself.
+    /// where it ends (`tucse`, 0: at the frame's end); likewise the IP header checksum
+    /// (31:0), used only by a segmentation context (otherwise the stack computes it).
     pub(crate) struct TxCsumPlace(u64) {
         63:48 tucse => u16;
         47:40 tucso => u8;

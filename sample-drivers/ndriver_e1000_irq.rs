@@ -238,7 +238,8 @@ impl NicDriver for E1000Irq {
             return Ok(Xmit::Busy);
         }
         let i = t.head;
-        let len = skb.len();
+        // One piece: no scatter-gather declared.
+        let len = skb.bytes().len();
         // A frame longer than a slot (the MTU never allows one) fails the copy.
         t.bufs.copy_in(i, skb.bytes())?;
         t.slots.insert(i, skb, None)?;

@@ -10,9 +10,9 @@
 //! streaming DMA (through the callouts, so a dead instance's mappings are undone) and
 //! unmapped when its descriptor is done, the device computes the TCP and UDP
 //! checksums (a context descriptor places them) and cuts TCP frames of up to 64 KiB
-//! into segments (TSO; their headers sent from a copy prepared for it). Receive buffers are 2 KiB slots in four coherent
-//! chunks; frames are copied out into fresh skbs by the framework and delivered
-//! through GRO. Jumbo frames up to the C driver's MTU (16110): above 1500 the device
+//! into segments (TSO; their headers sent from a copy prepared for it). Receive
+//! buffers are 2 KiB slots in four coherent chunks; frames are copied out into fresh
+//! skbs by the framework and delivered through GRO. Jumbo frames up to the C driver's MTU (16110): above 1500 the device
 //! takes long packets, spread over as many receive buffers as they fill and gathered
 //! before delivery. Interrupts are throttled as the C driver starts them (20000 a
 //! second). A failed instance is replaced warm where the framework allows it: the next
@@ -38,7 +38,7 @@ mod e1000_hw;
 mod nic_driver;
 
 use abi::NicHwStats;
-use driver_dev::DmaBuffers;
+use driver_dev::{DmaBuffers, DmaMapping};
 use e1000_hw::*;
 use nic_driver::{Ctx, NicDriver, RingRegistration, TxChecksum, TxSkb, TxSlots, Xmit};
 
@@ -78,8 +78,10 @@ struct TxRing {
     queued: usize,
     reaped: usize,
     stopped: bool,
-    /// Where the last context descriptor this instance queued placed the checksum
-    /// (the device keeps it for the frames that follow); `None` before the first.
+    /// Where the last plain (not segmenting) context descriptor this instance queued
+    /// placed the checksum (the device keeps it for the frames that follow); `None`
+    /// before the first and after a segmentation context (which the 82540EM keeps in
+    /// the same place).
     csum_place: Option<TxChecksum>,
 }
 
@@ -137,6 +139,13 @@ impl E1000Napi {
         if g.r.is_some() {
             self.hw.rx_tail(i);
         }
+    }
+
+    /// Tells the device about every transmit descriptor queued so far.
+    fn doorbell(&self, t: &TxRing) {
+        self.hw
+            .mmio
+            .write_reg(TDT::zeroed().with_index((t.queued % TX_RING) as u32));
     }
 
     /// Reaps finished transmit descriptors: unmaps and reports their skbs.
@@ -380,7 +389,8 @@ impl NicDriver for E1000Napi {
     /// before them when its checksum is placed otherwise than the last one's, or when
     /// the device segments it (TSO: then its headers go from a prepared copy, in a
     /// descriptor of their own). Only the last piece's slot holds the skb: the device is
-    /// done with a frame once it is done with that descriptor.
+    /// done with a frame once it is done with that descriptor. What can fail (the
+    /// pieces' mappings, the headers' copy) is done before the ring is touched.
     fn start_xmit(&self, c: &C<'_>, skb: TxSkb<'_>) -> Result<Xmit> {
         let mut g = c.tx.lock();
         let Some(t) = g.r.as_mut() else {
@@ -389,73 +399,99 @@ impl NicDriver for E1000Napi {
         };
         let csum = skb.checksum();
         let tso = skb.tso().zip(csum);
-        let context = csum.filter(|&p| tso.is_some() || t.csum_place != Some(p));
-        let last = skb.piece_count() - 1;
-        let need = last + 1 + usize::from(context.is_some()) + usize::from(tso.is_some());
+        // A segmentation context leaves the plain checksum context unknown: QEMU keeps
+        // the two apart, the 82540EM has one for both.
+        let context = csum.filter(|&p| tso.is_none() && t.csum_place != Some(p));
+        let pieces = skb.piece_count();
+        let need = pieces + usize::from(context.is_some()) + 2 * usize::from(tso.is_some());
         if t.queued - t.reaped + need > TX_RING - 1 {
+            // What this batch queued goes out before the queue stops.
+            self.doorbell(t);
             t.stopped = true;
             c.dev.stop_queue();
             return Ok(Xmit::Busy);
         }
-        // Bytes of the first piece the skb's own descriptors skip (sent from the copy).
-        let mut skip = 0;
+        let mut maps = [const { None::<DmaMapping> }; abi::TX_PIECES_MAX];
+        let mut lens = [0usize; abi::TX_PIECES_MAX];
+        let mut mapped = true;
+        for (k, (m, l)) in maps
+            .iter_mut()
+            .zip(lens.iter_mut())
+            .enumerate()
+            .take(pieces)
+        {
+            *l = skb.piece(k).map_or(0, <[u8]>::len);
+            match skb.dma_map_piece(&c.dev, k) {
+                Ok(map) => *m = Some(map),
+                Err(_) => {
+                    mapped = false;
+                    break;
+                }
+            }
+        }
+        if !mapped {
+            // No mapping to be had (bounce buffers or IOMMU space exhausted): the frame
+            // is dropped, as the C driver does, its mappings undone first.
+            drop(maps);
+            c.dev.tx_done(skb.into_pending(), false);
+            return Ok(Xmit::Queued);
+        }
+        let mut hdr = [0u8; TX_HDR_BUF];
+        let skip = match tso {
+            Some((g, p)) => {
+                let n = usize::from(g.hdr_len);
+                let h = hdr.get_mut(..n).ok_or(EINVAL)?;
+                h.copy_from_slice(skb.bytes().get(..n).ok_or(EINVAL)?);
+                tso_headers(h, p, g)?;
+                n
+            }
+            None => 0,
+        };
+        // The ring now.
         if let Some((g, p)) = tso {
-            let hdr_len = usize::from(g.hdr_len);
-            let paylen = skb.len() - hdr_len;
+            let paylen = skb.len().checked_sub(skip).ok_or(EINVAL)?;
             t.ring
                 .write(t.queued % TX_RING, tx_tso_context(p, g, paylen)?)?;
             t.queued += 1;
-            // It places the TCP checksum too, for the frames that follow unsegmented.
-            t.csum_place = Some(p);
+            t.csum_place = None;
             let i = t.queued % TX_RING;
-            let mut h = [0u8; TX_HDR_BUF];
-            let hdr = h.get_mut(..hdr_len).ok_or(EINVAL)?;
-            hdr.copy_from_slice(skb.bytes().get(..hdr_len).ok_or(EINVAL)?);
-            tso_headers(hdr, p, g)?;
-            t.hdrs.copy_in(i, hdr)?;
+            t.hdrs.copy_in(i, hdr.get(..skip).ok_or(EINVAL)?)?;
             t.ring
-                .write(i, tx_data(t.hdrs.dma(i)?, hdr_len, false, true, true)?)?;
+                .write(i, tx_data(t.hdrs.dma(i)?, skip, false, true, true)?)?;
             t.queued += 1;
-            skip = hdr_len;
         } else if let Some(p) = context {
             t.ring.write(t.queued % TX_RING, tx_context(p)?)?;
             t.queued += 1;
             t.csum_place = Some(p);
         }
-        let (sum, seg) = (csum.is_some(), tso.is_some());
-        for k in 0..last {
-            let len = skb.piece(k).map_or(0, <[u8]>::len);
+        let (sum, seg, more) = (csum.is_some(), tso.is_some(), skb.more());
+        let mut skb = Some(skb);
+        for (k, (m, &l)) in maps.iter_mut().zip(lens.iter()).enumerate().take(pieces) {
+            let map = m.take().ok_or(EINVAL)?;
+            // The headers of the first piece went from the copy.
             let off = if k == 0 { skip } else { 0 };
-            if off == len {
-                // The first piece is all headers: sent from the copy.
+            let len = l.checked_sub(off).ok_or(EINVAL)?;
+            let dma = map.dma().checked_add(off as u64).ok_or(EINVAL)?;
+            let eop = k + 1 == pieces;
+            if len == 0 && !eop {
+                // The first piece is all headers (unmapped here, unused).
                 continue;
             }
-            let map = skb.dma_map_piece(&c.dev, k)?;
-            let dma = map.dma() + off as u64;
             let i = t.queued % TX_RING;
-            t.slots.insert_piece(i, map)?;
-            t.ring.write(i, tx_data(dma, len - off, false, sum, seg)?)?;
+            if eop {
+                t.slots.insert(i, skb.take().ok_or(EINVAL)?, Some(map))?;
+            } else {
+                t.slots.insert_piece(i, map)?;
+            }
+            t.ring.write(i, tx_data(dma, len, eop, sum, seg)?)?;
             t.queued += 1;
         }
-        // The last piece is never all headers (the framework checks the headers leave
-        // payload).
-        let off = if last == 0 { skip } else { 0 };
-        let map = skb.dma_map_piece(&c.dev, last)?;
-        let len = skb.piece(last).map_or(0, <[u8]>::len);
-        let dma = map.dma() + off as u64;
-        let more = skb.more();
-        let i = t.queued % TX_RING;
-        t.slots.insert(i, skb, Some(map))?;
-        t.ring.write(i, tx_data(dma, len - off, true, sum, seg)?)?;
-        t.queued += 1;
         // Stopped while the next frame might not fit.
         let full = t.queued - t.reaped + TX_FRAME_DESCS > TX_RING - 1;
         // The doorbell once for a batch (the stack passes the rest of it right after),
         // and before the queue stops, which ends the batch early.
         if !more || full {
-            self.hw
-                .mmio
-                .write_reg(TDT::zeroed().with_index((t.queued % TX_RING) as u32));
+            self.doorbell(t);
         }
         if full {
             t.stopped = true;

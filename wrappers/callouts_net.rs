@@ -57,13 +57,13 @@ pub(crate) extern "C" fn ndriver_net_tx_done(inst: *mut Instance, token: *mut c_
             return;
         }
     };
-    let (_, len) = skb.data();
     if sent != 0 {
-        dev.class.net.tx_packets.fetch_add(1, Ordering::Relaxed);
+        let (frames, bytes) = skb.wire();
         dev.class
             .net
-            .tx_bytes
-            .fetch_add(len as u64, Ordering::Relaxed);
+            .tx_packets
+            .fetch_add(frames, Ordering::Relaxed);
+        dev.class.net.tx_bytes.fetch_add(bytes, Ordering::Relaxed);
         skb.consume();
     } else {
         // Dropped: freed as a drop.

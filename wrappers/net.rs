@@ -62,6 +62,7 @@ mod raw {
         pub(super) fn ndriver_skb_csum_at(skb: *mut c_void) -> kernel::ffi::c_long;
         pub(super) fn ndriver_skb_checksum_help(skb: *mut c_void) -> c_int;
         pub(super) fn ndriver_skb_tso(skb: *mut c_void) -> kernel::ffi::c_long;
+        pub(super) fn ndriver_skb_wire(skb: *mut c_void, frames: *mut u64, bytes: *mut u64);
         pub(super) fn ndriver_skb_segment(
             skb: *mut c_void,
             nd: *mut net_device,
@@ -677,6 +678,15 @@ impl Skb {
         Ok(Segments(first))
     }
 
+    /// What it puts on the wire once sent: `(frames, bytes)`, the segments of a GSO skb
+    /// each counted with its headers.
+    pub(crate) fn wire(&self) -> (u64, u64) {
+        let (mut frames, mut bytes) = (0, 0);
+        // SAFETY: `self.0` is a live skb (type invariant); two out-pointers.
+        unsafe { raw::ndriver_skb_wire(self.0.as_ptr(), &mut frames, &mut bytes) };
+        (frames, bytes)
+    }
+
     /// Computes the checksum the stack left to the device, if any, in software.
     pub(crate) fn checksum_help(&mut self) -> Result {
         // SAFETY: `self.0` is a live skb this handle owns (type invariant), which may be
@@ -686,7 +696,9 @@ impl Skb {
 
     /// Puts all its data in its linear part (any context; may allocate).
     pub(crate) fn linearize(&mut self) -> Result {
-        // SAFETY: as for `checksum_help`.
+        // SAFETY: `self.0` is a live skb this handle owns (type invariant), which may be
+        // changed (its data moved into a new linear part): the stack gave it up for
+        // transmission.
         kernel::error::to_result(unsafe { raw::ndriver_skb_linearize(self.0.as_ptr()) })
     }
 

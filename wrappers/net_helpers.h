@@ -49,6 +49,7 @@ int ndriver_skb_pieces(struct sk_buff *skb, struct ndriver_tx_piece *out,
 long ndriver_skb_csum_at(struct sk_buff *skb);
 int ndriver_skb_checksum_help(struct sk_buff *skb);
 long ndriver_skb_tso(struct sk_buff *skb);
+void ndriver_skb_wire(struct sk_buff *skb, u64 *frames, u64 *bytes);
 struct sk_buff *ndriver_skb_segment(struct sk_buff *skb, struct net_device *nd, bool sg,
 				    bool csum);
 struct sk_buff *ndriver_skb_next(struct sk_buff *skb);

@@ -7,6 +7,7 @@
  */
 
 #include <linux/etherdevice.h>
+#include <linux/if_vlan.h>
 #include <linux/ethtool.h>
 #include <linux/netdevice.h>
 #include <linux/skbuff.h>
@@ -72,6 +73,8 @@ static void nic_get_stats64(struct net_device *nd, struct rtnl_link_stats64 *s)
 static netdev_features_t nic_features_check(struct sk_buff *skb, struct net_device *nd,
 					    netdev_features_t features)
 {
+	/* What the default check does (this one replaces it): no offload past two tags. */
+	features = vlan_features_check(skb, features);
 	if (!ndriver_nic_tx_sg(nd))
 		features &= ~NETIF_F_SG;
 	if (!ndriver_nic_tx_tso(nd))
@@ -162,6 +165,8 @@ struct net_device *ndriver_nic_alloc(void *dev, const char *name)
 	 */
 	nd->hw_features = NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_TSO;
 	nd->features |= nd->hw_features;
+	/* ndo_start_xmit may change an skb (linearize, checksum, pull headers). */
+	nd->priv_flags &= ~IFF_TX_SKB_SHARING;
 	eth_hw_addr_random(nd);
 	netif_napi_add(nd, &p->napi, ndriver_nic_napi_poll);
 	netif_carrier_off(nd);

@@ -89,9 +89,11 @@ impl<'a> TxSkb<'a> {
     /// [`XMIT_TSO`] how to segment (`gso`: MSS in the low 16 bits, header length in the
     /// next 8, IP header offset in the top 8). `token` is passed back to the callouts,
     /// which check it; `taken` is the call's record, false until the driver takes the
-    /// skb. `EINVAL` for a count out of range, an empty piece, a checksum stored before
-    /// its start or beyond `reach`, or segmentation asked of a driver without it
-    /// (`tso`), without a checksum, or with headers that do not fit the first piece.
+    /// skb. `EINVAL` for a count out of range (more than one for a driver without
+    /// scatter-gather, `sg`), an empty piece, a checksum for a driver without checksum
+    /// offload (`reach` 0) or stored before its start or beyond `reach`, or segmentation
+    /// asked of a driver without it (`tso`), without a checksum, or with headers that do
+    /// not fit the first piece or leave no payload.
     ///
     /// # Safety
     ///
@@ -102,15 +104,16 @@ impl<'a> TxSkb<'a> {
         pieces: *const TxPiece,
         count: u32,
         (flags, csum, gso): (u32, u32, u32),
-        reach: u16,
-        tso: bool,
+        (sg, reach, tso): (bool, u16, bool),
         taken: &'a Cell<bool>,
     ) -> Result<Self> {
         let count = count as usize;
-        if count == 0 || count > TX_PIECES_MAX || pieces.is_null() {
+        let most = if sg { TX_PIECES_MAX } else { 1 };
+        if count == 0 || count > most || pieces.is_null() || !pieces.is_aligned() {
             return Err(EINVAL);
         }
-        // SAFETY: `count` readable pieces at `pieces` for `'a` (this function's contract).
+        // SAFETY: `count` readable pieces at `pieces` (aligned, checked) for `'a` (this
+        // function's contract).
         let pieces = unsafe { core::slice::from_raw_parts(pieces, count) };
         let mut len = 0usize;
         for p in pieces {
@@ -124,7 +127,7 @@ impl<'a> TxSkb<'a> {
                 start: csum as u16,
                 at: (csum >> 16) as u16,
             };
-            if c.at < c.start || c.at > reach || usize::from(c.at) + 2 > len {
+            if reach == 0 || c.at < c.start || c.at > reach || usize::from(c.at) + 2 > len {
                 return Err(EINVAL);
             }
             Some(c)
@@ -138,14 +141,22 @@ impl<'a> TxSkb<'a> {
                 ip_start: (gso >> 24) as u16,
             };
             let c = csum.ok_or(EINVAL)?;
+            let (ip, tcp, at, hdr) = (
+                u32::from(g.ip_start),
+                u32::from(c.start),
+                u32::from(c.at),
+                u32::from(g.hdr_len),
+            );
             // IPv4's 20 header bytes at least before the TCP header, TCP's 20 at least
-            // in the headers, all in the first piece.
+            // (its checksum among them) in the headers, all in the first piece, and
+            // payload after them.
             if !tso
                 || g.mss == 0
-                || g.ip_start + 20 > c.start
-                || c.start + 20 > g.hdr_len
-                || usize::from(g.hdr_len) > pieces[0].len as usize
-                || usize::from(g.hdr_len) >= len
+                || ip + 20 > tcp
+                || tcp + 20 > hdr
+                || at + 2 > hdr
+                || hdr > pieces[0].len
+                || hdr as usize >= len
             {
                 return Err(EINVAL);
             }

@@ -279,8 +279,7 @@ pub(crate) unsafe extern "C" fn start_xmit<T: NicDriver>(
             pieces,
             count,
             (flags, csum, gso),
-            T::CHECKSUM_REACH,
-            T::TSO,
+            (T::SCATTER_GATHER, T::CHECKSUM_REACH, T::TSO),
             &taken,
         )
     };

@@ -438,7 +438,7 @@ mod tests {
     }
 
     /// The pieces of `frame` (in `parts` pieces of equal length, the last longer).
-    fn pieces_of(frame: &[u8], parts: usize) -> KVec<TxPiece> {
+    fn pieces_of(frame: &[u8], parts: usize) -> Result<KVec<TxPiece>> {
         let mut v = KVec::new();
         let parts = parts.max(1);
         let each = frame.len() / parts;
@@ -448,16 +448,16 @@ mod tests {
             } else {
                 (k + 1) * each
             };
-            let _ = v.push(
+            v.push(
                 TxPiece {
                     data: frame[k * each..end].as_ptr(),
                     len: (end - k * each) as u32,
                     _pad: 0,
                 },
                 GFP_KERNEL,
-            );
+            )?;
         }
-        v
+        Ok(v)
     }
 
     /// What `start_xmit` is handed for the skb lent under `token` (its frame in
@@ -479,8 +479,7 @@ mod tests {
                 pieces.as_ptr(),
                 pieces.len() as u32,
                 (flags, csum, 0),
-                reach,
-                false,
+                (true, reach, false),
                 taken,
             )
         }
@@ -506,7 +505,7 @@ mod tests {
     #[test]
     fn xmit_more_reaches_the_driver() -> Result {
         let frame = [0u8; 60];
-        let p = pieces_of(&frame, 1);
+        let p = pieces_of(&frame, 1)?;
         let taken = Cell::new(false);
         let csum = crate::abi::XMIT_CSUM;
         assert!(skb_with(1, &p, crate::abi::XMIT_MORE, &taken)?.more());
@@ -528,7 +527,7 @@ mod tests {
             *b = i as u8;
         }
         let taken = Cell::new(false);
-        let p = pieces_of(&frame, 3);
+        let p = pieces_of(&frame, 3)?;
         let s = lent(1, &p, 0, 0, 0, &taken)?;
         assert_eq!(s.piece_count(), 3);
         assert_eq!(s.len(), 90);
@@ -549,7 +548,14 @@ mod tests {
         }
         assert!(lent(1, &many, 0, 0, 0, &taken).is_err());
         assert!(lent(1, &many[..crate::abi::TX_PIECES_MAX], 0, 0, 0, &taken).is_ok());
-        let mut empty = pieces_of(&frame, 2);
+        // More than one piece for a driver without scatter-gather; one is fine.
+        let one_piece = |n: u32| {
+            // SAFETY: `p` and the frame it points into live for the closure's calls.
+            unsafe { TxSkb::lent(1, p.as_ptr(), n, (0, 0, 0), (false, 0, false), &taken) }
+        };
+        assert!(one_piece(3).is_err());
+        assert_eq!(one_piece(1)?.len(), 30);
+        let mut empty = pieces_of(&frame, 2)?;
         empty[1].len = 0;
         assert!(lent(1, &empty, 0, 0, 0, &taken).is_err());
         assert!(!taken.get());
@@ -562,7 +568,7 @@ mod tests {
     fn checksum_place_checked() -> Result {
         let frame = [0u8; 100];
         let taken = Cell::new(false);
-        let p = pieces_of(&frame, 2);
+        let p = pieces_of(&frame, 2)?;
         let csum = crate::abi::XMIT_CSUM;
         let at = |start: u32, at: u32| start | (at << 16);
         let c = lent(1, &p, csum, at(34, 50), 255, &taken)?.checksum();
@@ -575,6 +581,8 @@ mod tests {
         assert!(lent(1, &p, csum, at(50, 34), 255, &taken).is_err());
         assert!(lent(1, &p, csum, at(34, 99), 255, &taken).is_err());
         assert!(lent(1, &p, csum, at(34, 98), 255, &taken).is_ok());
+        // No checksum at all for a driver without the offload, even at offset 0.
+        assert!(lent(1, &p, csum, at(0, 0), 0, &taken).is_err());
         Ok(())
     }
 
@@ -582,7 +590,7 @@ mod tests {
     fn insert_and_take_once() -> Result {
         let (block, mut tx) = fake()?;
         let frame = [0u8; 60];
-        let frame = pieces_of(&frame, 1);
+        let frame = pieces_of(&frame, 1)?;
         let taken = Cell::new(false);
         assert_eq!(tx.insert(N - 1, skb(1024, &frame, &taken)?, None), Ok(()));
         assert!(taken.get());
@@ -605,7 +613,7 @@ mod tests {
     fn busy_and_out_of_range_slots_refused() -> Result {
         let (block, mut tx) = fake()?;
         let frame = [0u8; 60];
-        let frame = pieces_of(&frame, 1);
+        let frame = pieces_of(&frame, 1)?;
         let first = Cell::new(false);
         assert_eq!(tx.insert(0, skb(2000, &frame, &first)?, None), Ok(()));
         // A slot that still holds an skb, or one past the end: the skb is not taken.
@@ -633,13 +641,13 @@ mod tests {
     fn segmentation_checked() -> Result {
         let frame = [0u8; 200];
         let taken = Cell::new(false);
-        let p = pieces_of(&frame, 2);
+        let p = pieces_of(&frame, 2)?;
         let f = crate::abi::XMIT_CSUM | crate::abi::XMIT_TSO;
         let at = 34 | (50 << 16);
         let gso = |mss: u32, hdr: u32, ip: u32| mss | (hdr << 16) | (ip << 24);
         let lent_tso = |flags: u32, gso: u32, tso: bool| {
             // SAFETY: `p` and `frame` live for the whole closure call.
-            unsafe { TxSkb::lent(1, p.as_ptr(), 2, (flags, at, gso), 255, tso, &taken) }
+            unsafe { TxSkb::lent(1, p.as_ptr(), 2, (flags, at, gso), (true, 255, tso), &taken) }
         };
         let s = lent_tso(f, gso(1448, 66, 14), true)?;
         assert_eq!(

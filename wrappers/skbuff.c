@@ -41,6 +41,10 @@ int ndriver_skb_pieces(struct sk_buff *skb, struct ndriver_tx_piece *out,
 	const struct skb_shared_info *si = skb_shinfo(skb);
 	unsigned int i, n = 0;
 
+	/* abi.rs `TxPiece`, which asserts the same. */
+	BUILD_BUG_ON(sizeof(struct ndriver_tx_piece) != 16 ||
+		     offsetof(struct ndriver_tx_piece, len) != 8);
+
 	if (skb_has_frag_list(skb) || !skb_frags_readable(skb))
 		return -E2BIG;
 	if (skb_headlen(skb)) {
@@ -98,7 +102,10 @@ long ndriver_skb_tso(struct sk_buff *skb)
 
 	if (!skb_is_gso(skb))
 		return 0;
-	/* A fixed IP identifier may be mangled: the placeholder has TSO_MANGLEID. */
+	/*
+	 * A fixed IP identifier: only while the user has TSO_MANGLEID on (the kernel
+	 * offers it with TSO), which lets the device change it.
+	 */
 	if ((si->gso_type & ~SKB_GSO_TCP_FIXEDID) != SKB_GSO_TCPV4 ||
 	    skb->ip_summed != CHECKSUM_PARTIAL ||
 	    skb->protocol != htons(ETH_P_IP) || !si->gso_size)
@@ -142,6 +149,23 @@ struct sk_buff *ndriver_skb_next(struct sk_buff *skb)
 
 	skb_mark_not_on_list(skb);
 	return next;
+}
+
+/*
+ * What the skb puts on the wire: its frames (the segments of a GSO skb) and their
+ * bytes, each segment's headers counted, as the C drivers count them.
+ */
+void ndriver_skb_wire(struct sk_buff *skb, u64 *frames, u64 *bytes)
+{
+	unsigned int segs = skb_is_gso(skb) ? skb_shinfo(skb)->gso_segs : 1;
+	unsigned int hdr = 0;
+
+	if (!segs)
+		segs = 1;
+	if (segs > 1 && skb_shinfo(skb)->gso_type & (SKB_GSO_TCPV4 | SKB_GSO_TCPV6))
+		hdr = skb_tcp_all_headers(skb);
+	*frames = segs;
+	*bytes = skb->len + (u64)(segs - 1) * hdr;
 }
 
 /* The checksum the stack left to the device, computed here (0 or a negative errno). */

@@ -137,9 +137,17 @@ unsafe extern "C" fn ndriver_nic_ndo_start_xmit(
 fn takes_tso(t: &NicOps, skb: &Skb) -> bool {
     t.features & NIC_F_TSO != 0
         && t.features & NIC_F_SG != 0
-        && skb
-            .csum_at()
-            .is_some_and(|(_, at)| u32::from(at) <= t.csum_reach.min(0xfffe))
+        && skb.csum_at().is_some_and(|(_, at)| reaches(t, at))
+}
+
+/// The farthest a checksum's place can be passed (`Skb::csum_at` gives 0xffff for one
+/// beyond).
+const CSUM_AT_MAX: u32 = 0xfffe;
+
+/// Whether the device of the implementation with operation table `t` stores a checksum
+/// at frame offset `at` (a reach of 0: no checksum offload at all).
+fn reaches(t: &NicOps, at: u16) -> bool {
+    t.csum_reach != 0 && u32::from(at) <= t.csum_reach.min(CSUM_AT_MAX)
 }
 
 /// What became of a frame handed to the serving instance.
@@ -178,10 +186,11 @@ fn xmit_one<'a>(
         dev.class.net.tx_unfit.fetch_add(1, Ordering::Relaxed);
         return Xmitted::Done(a);
     };
-    // Segmentation needs the checksum's place (`takes_tso` checked it is in reach).
-    let gso = gso.filter(|_| csum.is_some());
-    if gso.is_some() {
-        dev.class.net.tx_tso.fetch_add(1, Ordering::Relaxed);
+    if gso.is_some() && csum.is_none() {
+        // Segmentation needs the checksum's place (`takes_tso` checked it is in reach):
+        // never expected, and never sent as one oversized frame. Dropped.
+        dev.class.net.tx_unfit.fetch_add(1, Ordering::Relaxed);
+        return Xmitted::Done(a);
     }
     // The frame stays readable for the whole call, even if the driver reports it done
     // (and so frees the skb) before it returns.
@@ -213,6 +222,17 @@ fn xmit_one<'a>(
     drop(hold);
     match r {
         Ok(0) => {
+            // Counted once taken (a frame turned back is handed over again).
+            let n = &dev.class.net;
+            if count > 1 {
+                n.tx_pieced.fetch_add(1, Ordering::Relaxed);
+            }
+            if csum.is_some() {
+                n.tx_csum_offloaded.fetch_add(1, Ordering::Relaxed);
+            }
+            if gso.is_some() {
+                n.tx_tso.fetch_add(1, Ordering::Relaxed);
+            }
             // After the driver's call, which may have reaped what the device sent.
             if dev.class.tx.stalled(gen, now_ns(), TX_STALL_NS) {
                 // The device sends nothing: this skb stays lent with the others and goes
@@ -255,7 +275,7 @@ fn xmit_segments(dev: &NicDev, nd: &NetDev, a: Admitted<'_, Nic>, skb: Skb, more
     let n = &dev.class.net;
     // SAFETY: `a.ops` is the table of the admitted instance.
     let t = unsafe { table(a.ops) };
-    let segs = match skb.segment(nd, t.features & NIC_F_SG != 0, t.csum_reach > 0) {
+    let segs = match skb.segment(nd, t.features & NIC_F_SG != 0, t.csum_reach != 0) {
         Ok(segs) => segs,
         Err(skb) => {
             drop(skb);
@@ -265,16 +285,13 @@ fn xmit_segments(dev: &NicDev, nd: &NetDev, a: Admitted<'_, Nic>, skb: Skb, more
     };
     n.tx_segmented.fetch_add(1, Ordering::Relaxed);
     let mut segs = segs.peekable();
-    let mut a = Some(a);
+    let mut a = a;
     while let Some(seg) = segs.next() {
-        let Some(adm) = a.take() else {
-            drop(seg);
-            n.tx_unfit.fetch_add(1, Ordering::Relaxed);
-            break;
-        };
         let last = segs.peek().is_none();
-        match xmit_one(dev, nd, adm, seg, more || !last, None) {
-            Xmitted::Done(adm) => a = Some(adm),
+        // As for a batch the stack passes: more follow, unless the queue stopped.
+        let more = (more || !last) && !nd.xmit_stopped();
+        match xmit_one(dev, nd, a, seg, more, None) {
+            Xmitted::Done(adm) => a = adm,
             Xmitted::Busy(seg) => {
                 drop(seg);
                 n.tx_unfit.fetch_add(1, Ordering::Relaxed);
@@ -304,8 +321,7 @@ fn fit_for(
     let n = &dev.class.net;
     let csum = skb.csum_at();
     let csum = match csum {
-        // 0xffff: offsets too large to pass (`Skb::csum_at`), beyond any reach.
-        Some((_, at)) if u32::from(at) > t.csum_reach.min(0xfffe) => {
+        Some((_, at)) if !reaches(t, at) => {
             skb.checksum_help().ok()?;
             n.tx_csum_software.fetch_add(1, Ordering::Relaxed);
             None
@@ -329,12 +345,6 @@ fn fit_for(
     // A frame of no bytes has no piece: nothing a device could send.
     if count == 0 {
         return None;
-    }
-    if count > 1 {
-        n.tx_pieced.fetch_add(1, Ordering::Relaxed);
-    }
-    if csum.is_some() {
-        n.tx_csum_offloaded.fetch_add(1, Ordering::Relaxed);
     }
     Some((count as u32, csum))
 }
