@@ -12,6 +12,9 @@
 # status or body), and latency percentiles in ms. So the load comes from outside the
 # guest, through its NIC, and the guest only asks for it.
 #
+# GET /snmp answers the peer's /proc/net/snmp as JSON ({"Tcp": {"InCsumErrors": N,
+# ...}, ...}): the receiving kernel's own count of bad checksums.
+#
 # The peer side of the sequence-numbered UDP stream (selftests/guest/udpseq.py has
 # the wire format and the counting, imported from there): GET
 # /udp/start?port=P&rate=R&peer=H&pport=Q&run=X receives the stream X (hex run id)
@@ -48,11 +51,13 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 
     def do_GET(self):
         u = urllib.parse.urlparse(self.path)
-        if u.path != "/load" and not u.path.startswith("/udp/"):
+        if u.path not in ("/load", "/snmp") and not u.path.startswith("/udp/"):
             return super().do_GET()
         q = urllib.parse.parse_qs(u.query)
         try:
-            if u.path == "/load":
+            if u.path == "/snmp":
+                result = snmp()
+            elif u.path == "/load":
                 result = load(q["host"][0], int(q["port"][0]), q["set"][0],
                               float(q.get("secs", ["10"])[0]),
                               int(q.get("conns", ["4"])[0]))
@@ -85,6 +90,22 @@ class Handler(http.server.SimpleHTTPRequestHandler):
             self.send_response(400)
         self.send_header("Content-Length", "0")
         self.end_headers()
+
+
+def snmp():
+    """The peer's own IP, TCP and UDP counters (/proc/net/snmp of its network
+    namespace): {"Tcp": {"InCsumErrors": N, ...}, ...}. What the peer's kernel saw
+    of the guest's frames, checksums included, whatever the guest's driver says."""
+    out, heads = {}, {}
+    with open("/proc/net/snmp") as f:
+        for line in f:
+            proto, _, rest = line.partition(":")
+            fields = rest.split()
+            if proto not in heads:
+                heads[proto] = fields
+            else:
+                out[proto] = {k: int(v) for k, v in zip(heads[proto], fields)}
+    return out
 
 
 def load(host, port, name, secs, conns):

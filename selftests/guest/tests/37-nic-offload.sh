@@ -9,7 +9,10 @@
 # tx_csum_offloaded, tx_tso; the device's segments seen by the peer as the upload).
 # e1000-irq takes none: after a swap to it the stack segments, linearizes and
 # checksums in software, the driver is handed no checksum and no GSO frame, uploads
-# stay intact. Back on e1000-napi, a fault
+# stay intact. The peer's kernel counts no TCP or UDP checksum error over the whole
+# test (its /proc/net/snmp, through nic-peer.py), and the guest's TCP retransmits
+# almost nothing during a quiet upload (a frame the device got wrong is dropped there
+# and sent again). Back on e1000-napi, a fault
 # of every fail-stop site class in the middle of a transmit (at the mapping of a
 # piece that is not the frame's last, transmit lock held, a context descriptor
 # possibly queued: a kprobe site on that call in e1000-napi's start_xmit, found in the
@@ -37,6 +40,18 @@ fail() {
 }
 impl() {
 	ethtool -i $IF | sed -n 's/^version: //p'
+}
+# peer_csum_errors: the TCP and UDP checksum errors the peer's kernel counted.
+peer_csum_errors() {
+	curl -sSf --max-time 10 "$URL/snmp" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+print(s["Tcp"]["InCsumErrors"] + s["Udp"]["InCsumErrors"])' || fail "no counters from the peer"
+}
+# retrans: the guest's TCP segments sent again (RetransSegs, /proc/net/snmp).
+retrans() {
+	awk '$1 == "Tcp:" && !h { for (i = 2; i <= NF; i++) col[$i] = i; h = 1; next }
+		$1 == "Tcp:" && h { print $col["RetransSegs"]; exit }' /proc/net/snmp
 }
 # feature NAME: ndeth0's offload NAME as `ethtool -k` shows it (on or off).
 feature() {
@@ -80,6 +95,7 @@ dd if=/dev/urandom of=/tmp/offload-blob bs=1M count="$MB" status=none || fail "b
 ref=$(sha_of /tmp/offload-blob)
 udp_start "$NDRIVER_RESULTS/37-nic-offload-udp.txt"
 rec0=$(nstat recoveries)
+bad0=$(peer_csum_errors)
 
 # e1000-napi: the frames go in pieces, their checksums computed and the long ones
 # segmented by the device.
@@ -87,8 +103,13 @@ csum=$(nstat tx_csum_offloaded)
 pieced=$(nstat tx_pieced)
 tso=$(nstat tx_tso)
 bytes=$(nstat tx_bytes)
+re0=$(retrans)
 upload "e1000-napi"
 frames=$((MB * 1024 * 1024 / 1448))
+re=$(($(retrans) - re0))
+[ $re -le $((frames / 50)) ] || fail "e1000-napi: $re of $frames segments sent again"
+[ "$(peer_csum_errors)" = "$bad0" ] ||
+	fail "e1000-napi: the peer counted $(($(peer_csum_errors) - bad0)) checksum errors"
 [ $(($(nstat tx_bytes) - bytes)) -ge $((MB * 1024 * 1024)) ] ||
 	fail "e1000-napi: $(($(nstat tx_bytes) - bytes)) bytes sent for $MB MiB"
 [ $(($(nstat tx_csum_offloaded) - csum)) -gt 0 ] || fail "e1000-napi: no checksum offloaded"
@@ -96,7 +117,7 @@ frames=$((MB * 1024 * 1024 / 1448))
 [ $(($(nstat tx_tso) - tso)) -gt 0 ] || fail "e1000-napi: no frame segmented by the device"
 echo "e1000-napi: upload intact, $(($(nstat tx_csum_offloaded) - csum)) checksums offloaded," \
 	"$(($(nstat tx_pieced) - pieced)) frames in pieces, $(($(nstat tx_tso) - tso)) segmented" \
-	"by the device ($frames segments of the MSS)"
+	"by the device ($frames segments of the MSS), $re sent again"
 
 # e1000-irq: neither offload; the stack falls back, the driver is handed no checksum.
 swap_irq() {
@@ -186,6 +207,11 @@ echo "ethtool -K: off and on again, uploads intact"
 
 udp_stop
 udp_verdict $(($(nstat recoveries) - rec0 + 2))
+bad=$(($(peer_csum_errors) - bad0))
+[ $bad = 0 ] || fail "the peer counted $bad TCP or UDP checksum errors"
+echo "peer: no TCP or UDP checksum error; tx_tso $(nstat tx_tso), tx_segmented" \
+	"$(nstat tx_segmented), tx_csum_software $(nstat tx_csum_software), tx_linearized" \
+	"$(nstat tx_linearized)"
 [ "$(nstat giveups)" = 0 ] || fail "policy gave up"
 [ "$(nstat tx_unfit)" = 0 ] || fail "$(nstat tx_unfit) frames dropped unfit"
 unload_nic
