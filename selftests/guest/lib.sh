@@ -804,6 +804,34 @@ seed_for_bit() {
 	return 1
 }
 
+# nic_site_fault CLASS SITE WHAT: arms fault CLASS at code site SITE of nic0's
+# implementation, armed again once if nothing reached the site in 20 s (QEMU's TCG can
+# run a stale translation of the patched instruction: 25-sites; WHAT names what should
+# have), then waits for the recovery it causes and for the kernel-log line of the site
+# firing (since dmesg_mark).
+nic_site_fault() {
+	local class=$1 site=$2 rec i k
+	rec=$(nstat recoveries)
+	for k in 1 2; do
+		echo "class=$class site=$site" > "$DBG/nic0/inject" || fail "$class at $site refused"
+		for ((i = 0; i < 400; i++)); do
+			nic_site_fired && break
+			sleep 0.05
+		done
+		nic_site_fired && break
+		echo off > "$DBG/nic0/inject"
+	done
+	nic_site_fired || fail "$class at $site: no $3 reached it in 40 s"
+	nic_wait_recovered $((rec + 1)) "$class at $site"
+	dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q "site .* fired $class" ||
+		fail "$class at $site: no kernel-log line of the site firing"
+}
+
+# nic_site_fired: nic0's armed site fired (or fired and went off).
+nic_site_fired() {
+	[ "$(inject_field "$DBG/nic0" fired)" = 1 ] || nic_inject_off
+}
+
 # call_site MODULE SUFFIX CALLEE [AFTER]: MODULE:symbol+offset of the first call of
 # CALLEE in MODULE's function whose symbol ends in SUFFIX (the call instruction whose
 # relocation names exactly CALLEE, or, for a call within the module's own text, whose

@@ -170,31 +170,11 @@ dl_progress() {
 	done
 	fail "$1: the download made no progress in 60 s"
 }
-# site_fired: the armed site fired (or fired and went off).
-site_fired() {
-	[ "$(inject_field "$NIC" fired)" = 1 ] || nic_inject_off
-}
 site_faults() {
-	local class rec i k site n=0
+	local class i site n=0
 	site=$(call_site ndriver_e1000_napi NicDriver4poll memmove) || fail "no memmove call in e1000-napi's poll (its code changed?)"
 	for class in panic null wild gpf div0 spin spin_irqoff; do
-		rec=$(nstat recoveries)
-		dmesg_mark
-		# Placed again once if a long frame took 20 s to reach it (QEMU's TCG can run a
-		# stale translation of the patched instruction: 25-sites).
-		for k in 1 2; do
-			echo "class=$class site=$site" > "$NIC/inject" || fail "$class at $site refused"
-			for ((i = 0; i < 400; i++)); do
-				site_fired && break
-				sleep 0.05
-			done
-			site_fired && break
-			echo off > "$NIC/inject"
-		done
-		site_fired || fail "$class at $site: no long frame reached it in 40 s"
-		nic_wait_recovered $((rec + 1)) "$class at $site"
-		dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q "site .* fired $class" ||
-			fail "$class at $site: no kernel-log line of the site firing"
+		nic_site_fault $class "$site" "long frame"
 		[ "$(nstatus mtu)" = $JUMBO ] || fail "mtu $(nstatus mtu) after $class at $site"
 		for ((i = 0; i < 30; i++)); do
 			busybox ping -c 1 -W 1 $PEER > /dev/null 2>&1 && break
