@@ -251,12 +251,12 @@ pub(crate) struct Nic {
     /// (bounded), also the placeholder's `max_mtu`: checked again in `ndo_change_mtu`,
     /// whose own check by the kernel may race with a swap that lowered it.
     pub(crate) max_mtu: AtomicU32,
-    /// What the serving implementation's `start_xmit` takes (`NicOps::features` and
-    /// `csum_reach`), for the stack's per-skb check (`ndo_features_check`): set when an
-    /// instance starts serving. Only advisory: `ndo_start_xmit` checks each frame
-    /// against the instance it admits.
-    pub(crate) tx_features: AtomicU32,
-    pub(crate) tx_csum_reach: AtomicU32,
+    /// What the serving implementation's `start_xmit` takes, `NicOps::features` in the
+    /// low 32 bits and `csum_reach` in the high 32 (one word: read together), for the
+    /// stack's per-skb check (`ndo_features_check`): set when an instance starts
+    /// serving. Only advisory: `ndo_start_xmit` checks each frame against the instance
+    /// it admits.
+    tx_offloads: AtomicU64,
     #[pin]
     filter: SpinLockIrq<RxFilter>,
     /// The receive filter changed while no instance was admitted: programmed when the
@@ -350,6 +350,13 @@ impl Nic {
             mc,
             count: n.min(MC_MAX),
         };
+    }
+
+    /// What the serving implementation's `start_xmit` takes: `(NicOps::features,
+    /// NicOps::csum_reach)` (advisory, see `tx_offloads`).
+    pub(crate) fn tx_offloads(&self) -> (u32, u32) {
+        let v = self.tx_offloads.load(Ordering::Relaxed);
+        (v as u32, (v >> 32) as u32)
     }
 
     /// Records (or, `None`, forgets) the transmit ring of the current instance.
@@ -626,15 +633,13 @@ impl Class for Nic {
         let Some(nd) = dev.class.netdev() else {
             return;
         };
-        crate::race::point(crate::race::NIC_REDIRECT, dev.owner_tag());
         if let Some(a) = dev.admit() {
             // SAFETY: `a.ops` is the table of the admitted instance.
             let t = unsafe { table(a.ops) };
-            dev.class.tx_features.store(t.features, Ordering::Relaxed);
-            dev.class
-                .tx_csum_reach
-                .store(t.csum_reach, Ordering::Relaxed);
+            let v = u64::from(t.features) | (u64::from(t.csum_reach) << 32);
+            dev.class.tx_offloads.store(v, Ordering::Relaxed);
         }
+        crate::race::point(crate::race::NIC_REDIRECT, dev.owner_tag());
         // Send again what the dead instances never reported done (taken back in
         // `discarding`, so nothing lent to the new instance is among them). Only as
         // many as are queued now: a resent skb that fails again is queued anew.
@@ -753,8 +758,7 @@ pub(crate) fn create(
                 poll_owner: AtomicU64::new(0),
                 up: AtomicBool::new(false),
                 max_mtu: AtomicU32::new(MAX_MTU_FLOOR),
-                tx_features: AtomicU32::new(0),
-                tx_csum_reach: AtomicU32::new(0),
+                tx_offloads: AtomicU64::new(0),
                 filter <- new_spinlock_irq!(RxFilter {
                     flags: 0,
                     mc: [0; MC_MAX],

@@ -359,7 +359,7 @@ fn fit_for(
 unsafe extern "C" fn ndriver_nic_tx_sg(nd: *mut bindings::net_device) -> bool {
     // SAFETY: `nd` is our live placeholder (this function's contract).
     let (dev, _) = unsafe { dev_of(nd) };
-    dev.class.tx_features.load(Ordering::Relaxed) & NIC_F_SG != 0
+    dev.class.tx_offloads().0 & NIC_F_SG != 0
 }
 
 /// The serving implementation segments TCP over IPv4 itself (`ndo_features_check`).
@@ -371,8 +371,8 @@ unsafe extern "C" fn ndriver_nic_tx_sg(nd: *mut bindings::net_device) -> bool {
 unsafe extern "C" fn ndriver_nic_tx_tso(nd: *mut bindings::net_device) -> bool {
     // SAFETY: `nd` is our live placeholder (this function's contract).
     let (dev, _) = unsafe { dev_of(nd) };
-    let f = dev.class.tx_features.load(Ordering::Relaxed);
-    f & NIC_F_TSO != 0 && f & NIC_F_SG != 0 && dev.class.tx_csum_reach.load(Ordering::Relaxed) > 0
+    let (f, reach) = dev.class.tx_offloads();
+    f & NIC_F_TSO != 0 && f & NIC_F_SG != 0 && reach > 0
 }
 
 /// The largest frame offset at which the serving implementation's device stores a
@@ -385,7 +385,7 @@ unsafe extern "C" fn ndriver_nic_tx_tso(nd: *mut bindings::net_device) -> bool {
 unsafe extern "C" fn ndriver_nic_tx_csum_reach(nd: *mut bindings::net_device) -> c_uint {
     // SAFETY: `nd` is our live placeholder (this function's contract).
     let (dev, _) = unsafe { dev_of(nd) };
-    dev.class.tx_csum_reach.load(Ordering::Relaxed)
+    dev.class.tx_offloads().1
 }
 
 /// `ndo_set_rx_mode` (atomic, under the address lock): snapshot, then program.

@@ -195,6 +195,12 @@ udp_stop
 udp_verdict $(($(nstat recoveries) - rec0 + 2))
 bad=$(($(peer_csum_errors) - bad0))
 [ $bad = 0 ] || fail "the peer counted $bad TCP or UDP checksum errors"
+# The placeholder's own fallback serves only frames the stack checked against
+# e1000-napi that reach e1000-irq (one turned back during a swap, requeued unchecked):
+# reported, since no swap is sure to leave one.
+[ $(($(nstat tx_segmented) + $(nstat tx_csum_software) + $(nstat tx_linearized))) -gt 0 ] ||
+	echo "note: no frame checked against e1000-napi reached e1000-irq: the placeholder's" \
+		"software fallback was not exercised"
 echo "peer: no TCP or UDP checksum error; tx_tso $(nstat tx_tso), tx_segmented" \
 	"$(nstat tx_segmented), tx_csum_software $(nstat tx_csum_software), tx_linearized" \
 	"$(nstat tx_linearized)"
