@@ -189,6 +189,9 @@ pub(crate) struct NetCounters {
     /// watchdog could.
     pub(crate) tx_stalls: AtomicU64,
     pub(crate) carrier_kept: AtomicU64,
+    /// Transmits the instance reported done but not sent (dropped: interface down, or
+    /// a frame it could not map).
+    pub(crate) tx_dropped: AtomicU64,
     /// Frames whose checksum the device computed (handed over with `XMIT_CSUM`).
     pub(crate) tx_csum_offloaded: AtomicU64,
     /// ... that the placeholder computed instead, for an implementation without the
@@ -728,6 +731,7 @@ impl Class for Nic {
         writeln!(f, "tx_busy {}", l(&n.tx_busy))?;
         writeln!(f, "tx_timeouts {}", l(&n.tx_timeouts))?;
         writeln!(f, "tx_stalls {}", l(&n.tx_stalls))?;
+        writeln!(f, "tx_dropped {}", l(&n.tx_dropped))?;
         writeln!(f, "tx_csum_offloaded {}", l(&n.tx_csum_offloaded))?;
         writeln!(f, "tx_csum_software {}", l(&n.tx_csum_software))?;
         writeln!(f, "tx_pieced {}", l(&n.tx_pieced))?;

@@ -431,8 +431,12 @@ impl NicDriver for E1000Napi {
         }
         if !mapped {
             // No mapping to be had (bounce buffers or IOMMU space exhausted): the frame
-            // is dropped, as the C driver does, its mappings undone first.
+            // is dropped, as the C driver does, its mappings undone first; what the
+            // batch queued before it goes out if it was the last.
             drop(maps);
+            if !skb.more() {
+                self.doorbell(t);
+            }
             c.dev.tx_done(skb.into_pending(), false);
             return Ok(Xmit::Queued);
         }

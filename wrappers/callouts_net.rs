@@ -67,6 +67,7 @@ pub(crate) extern "C" fn ndriver_net_tx_done(inst: *mut Instance, token: *mut c_
         skb.consume();
     } else {
         // Dropped: freed as a drop.
+        dev.class.net.tx_dropped.fetch_add(1, Ordering::Relaxed);
         drop(skb);
     }
 }

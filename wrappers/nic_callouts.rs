@@ -240,8 +240,8 @@ impl TxSkb<'_> {
     /// call began): the driver may queue this one without ringing
     /// its device's transmit doorbell, and ring it for the last. The framework calls the
     /// driver for that last one but in the cases `abi::XMIT_MORE` lists (mostly: the
-    /// instance is being replaced). A driver that stops its queue rings the doorbell
-    /// first.
+    /// instance is being replaced). A driver that stops its queue, turns this skb back
+    /// or drops it rings the doorbell first.
     pub(crate) fn more(&self) -> bool {
         self.more
     }

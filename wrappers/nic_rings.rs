@@ -548,6 +548,10 @@ mod tests {
         }
         assert!(lent(1, &many, 0, 0, 0, &taken).is_err());
         assert!(lent(1, &many[..crate::abi::TX_PIECES_MAX], 0, 0, 0, &taken).is_ok());
+        // A table of pieces at an address no `TxPiece` can have: refused unread.
+        let odd = p.as_ptr().cast::<u8>().wrapping_add(4).cast::<TxPiece>();
+        // SAFETY: `lent` checks the alignment before it reads anything at `odd`.
+        assert!(unsafe { TxSkb::lent(1, odd, 1, (0, 0, 0), (true, 0, false), &taken) }.is_err());
         // More than one piece for a driver without scatter-gather; one is fine.
         let one_piece = |n: u32| {
             // SAFETY: `p` and the frame it points into live for the closure's calls.
@@ -672,6 +676,36 @@ mod tests {
             lent_tso(crate::abi::XMIT_CSUM, gso(1448, 66, 14), true)?.tso(),
             None
         );
+        // The TCP checksum past the headers.
+        let late = |gso: u32| {
+            // SAFETY: `p` and `frame` live for the whole closure call.
+            unsafe {
+                TxSkb::lent(
+                    1,
+                    p.as_ptr(),
+                    2,
+                    (f, 34 | (60 << 16), gso),
+                    (true, 255, true),
+                    &taken,
+                )
+            }
+        };
+        assert!(late(gso(1448, 60, 14)).is_err());
+        assert!(late(gso(1448, 62, 14)).is_ok());
+        // Headers that leave no payload.
+        let short = pieces_of(&frame[..66], 1)?;
+        // SAFETY: `short` and `frame` live for the call.
+        let r = unsafe {
+            TxSkb::lent(
+                1,
+                short.as_ptr(),
+                1,
+                (f, at, gso(1448, 66, 14)),
+                (true, 255, true),
+                &taken,
+            )
+        };
+        assert!(r.is_err());
         Ok(())
     }
 

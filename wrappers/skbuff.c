@@ -97,8 +97,7 @@ long ndriver_skb_csum_at(struct sk_buff *skb)
  */
 long ndriver_skb_tso(struct sk_buff *skb)
 {
-	const struct skb_shared_info *si = skb_shinfo(skb);
-	unsigned int hdr, net;
+	unsigned int hdr, net, mss;
 
 	if (!skb_is_gso(skb))
 		return 0;
@@ -106,17 +105,23 @@ long ndriver_skb_tso(struct sk_buff *skb)
 	 * A fixed IP identifier: only while the user has TSO_MANGLEID on (the kernel
 	 * offers it with TSO), which lets the device change it.
 	 */
-	if ((si->gso_type & ~SKB_GSO_TCP_FIXEDID) != SKB_GSO_TCPV4 ||
-	    skb->ip_summed != CHECKSUM_PARTIAL ||
-	    skb->protocol != htons(ETH_P_IP) || !si->gso_size)
+	if ((skb_shinfo(skb)->gso_type & ~SKB_GSO_TCP_FIXEDID) != SKB_GSO_TCPV4 ||
+	    skb->ip_summed != CHECKSUM_PARTIAL || skb->protocol != htons(ETH_P_IP))
 		return -EPROTONOSUPPORT;
-	hdr = skb_tcp_all_headers(skb);
+	mss = skb_shinfo(skb)->gso_size;
 	net = skb_network_offset(skb);
-	if (hdr > 0xff || net > 0xff)
+	if (!mss || net > 0xff)
 		return -EPROTONOSUPPORT;
+	/* The TCP header's fixed part first: its length is read from it. */
+	if (!pskb_may_pull(skb, skb_transport_offset(skb) + sizeof(struct tcphdr)))
+		return -ENOMEM;
+	hdr = skb_tcp_all_headers(skb);
+	if (hdr > 0xff)
+		return -EPROTONOSUPPORT;
+	/* May move the shared info: nothing read from it after. */
 	if (!pskb_may_pull(skb, hdr))
 		return -ENOMEM;
-	return si->gso_size | ((long)hdr << 16) | ((long)net << 24);
+	return mss | ((long)hdr << 16) | ((long)net << 24);
 }
 
 /*

@@ -810,26 +810,29 @@ seed_for_bit() {
 # have), then waits for the recovery it causes and for the kernel-log line of the site
 # firing (since dmesg_mark).
 nic_site_fault() {
-	local class=$1 site=$2 rec i k
+	local class=$1 site=$2 rec i k fired=
+	: "${DMESG_MARK:?nic_site_fault needs dmesg_mark first}"
 	rec=$(nstat recoveries)
 	for k in 1 2; do
 		echo "class=$class site=$site" > "$DBG/nic0/inject" || fail "$class at $site refused"
 		for ((i = 0; i < 400; i++)); do
-			nic_site_fired && break
+			# Fired, or fired and went off (before anything here disarmed it).
+			if [ "$(inject_field "$DBG/nic0" fired)" = 1 ] || nic_inject_off; then
+				fired=1
+				break
+			fi
 			sleep 0.05
 		done
-		nic_site_fired && break
+		[ -n "$fired" ] && break
 		echo off > "$DBG/nic0/inject"
+		# It may have fired as it was disarmed: then it recovers.
+		sleep 0.5
+		[ "$(nstat recoveries)" -gt "$rec" ] && { fired=1; break; }
 	done
-	nic_site_fired || fail "$class at $site: no $3 reached it in 40 s"
+	[ -n "$fired" ] || fail "$class at $site: no $3 reached it in 40 s"
 	nic_wait_recovered $((rec + 1)) "$class at $site"
 	dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q "site .* fired $class" ||
 		fail "$class at $site: no kernel-log line of the site firing"
-}
-
-# nic_site_fired: nic0's armed site fired (or fired and went off).
-nic_site_fired() {
-	[ "$(inject_field "$DBG/nic0" fired)" = 1 ] || nic_inject_off
 }
 
 # call_site MODULE SUFFIX CALLEE [AFTER]: MODULE:symbol+offset of the first call of
