@@ -601,6 +601,34 @@ pub(crate) fn tx_desc_set(ring: &Ring, i: usize, buf: u64, len: usize) -> Result
     )
 }
 
+/// The context descriptor a frame needs before its data descriptors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TxContextNeed {
+    /// None: no checksum, or placed as the last plain context placed it.
+    None,
+    /// A plain one ([`tx_context`]) placing the checksum so.
+    Plain(TxChecksum),
+    /// A segmentation one ([`tx_tso_context`]), every segmented frame its own.
+    Segmentation(TxChecksum, TxTso),
+}
+
+/// What a frame with checksum place `csum` and segmentation `tso` needs before its
+/// data descriptors, when the last plain context placed the checksum as `placed`
+/// says (`None`: unknown); and how it is placed after. A segmentation context leaves
+/// the plain one unknown: QEMU keeps the two apart (`tso_props`, `props`), the
+/// 82540EM has one for both, so only a context written since says where it is.
+pub(crate) fn tx_context_need(
+    csum: Option<TxChecksum>,
+    tso: Option<TxTso>,
+    placed: Option<TxChecksum>,
+) -> (TxContextNeed, Option<TxChecksum>) {
+    match (csum, tso) {
+        (Some(c), Some(g)) => (TxContextNeed::Segmentation(c, g), None),
+        (Some(c), None) if placed != Some(c) => (TxContextNeed::Plain(c), Some(c)),
+        _ => (TxContextNeed::None, placed),
+    }
+}
+
 /// A context descriptor: the frames that follow with [`TxDataInfo::txsm`] have their
 /// checksum placed as `c` says (the device keeps it until the next context
 /// descriptor). Status reported, as for every descriptor (the ring is reaped in order).
@@ -1209,6 +1237,40 @@ mod tests {
         assert_eq!(t.info, 65000 | 0x2f00_0000 | (66 << 40) | (1448 << 48));
         assert_eq!(tx_tso_context(c, g, 1 << 20).map(|d| d.info), Err(EINVAL));
         Ok(())
+    }
+
+    /// The contexts a run of frames needs: one per change of place, one per segmented
+    /// frame, and a plain one again after a segmented frame (the device's plain context
+    /// unknown then), even for the place written before it.
+    #[test]
+    fn contexts_for_a_run_of_frames() {
+        let tcp = TxChecksum { start: 34, at: 50 };
+        let udp = TxChecksum { start: 34, at: 40 };
+        let g = TxTso {
+            mss: 1448,
+            hdr_len: 66,
+            ip_start: 14,
+        };
+        let mut placed = None;
+        let mut run = |csum, tso| {
+            let (need, next) = tx_context_need(csum, tso, placed);
+            placed = next;
+            need
+        };
+        assert_eq!(run(Some(tcp), None), TxContextNeed::Plain(tcp));
+        assert_eq!(run(Some(tcp), None), TxContextNeed::None);
+        assert_eq!(run(None, None), TxContextNeed::None);
+        assert_eq!(run(Some(udp), None), TxContextNeed::Plain(udp));
+        assert_eq!(run(Some(tcp), Some(g)), TxContextNeed::Segmentation(tcp, g));
+        // The plain context now unknown: placed again, for TCP and for UDP alike.
+        assert_eq!(run(Some(tcp), None), TxContextNeed::Plain(tcp));
+        assert_eq!(run(Some(tcp), Some(g)), TxContextNeed::Segmentation(tcp, g));
+        assert_eq!(run(Some(tcp), Some(g)), TxContextNeed::Segmentation(tcp, g));
+        assert_eq!(run(Some(udp), None), TxContextNeed::Plain(udp));
+        assert_eq!(run(Some(udp), None), TxContextNeed::None);
+        // A frame without a checksum leaves the place as it was.
+        assert_eq!(run(None, None), TxContextNeed::None);
+        assert_eq!(run(Some(udp), None), TxContextNeed::None);
     }
 
     /// The headers a segmenting device wants: IP checksum 0, TCP checksum the folded sum

@@ -398,12 +398,19 @@ impl NicDriver for E1000Napi {
             return Ok(Xmit::Busy);
         };
         let csum = skb.checksum();
-        let tso = skb.tso().zip(csum);
-        // A segmentation context leaves the plain checksum context unknown: QEMU keeps
-        // the two apart, the 82540EM has one for both.
-        let context = csum.filter(|&p| tso.is_none() && t.csum_place != Some(p));
+        let (context, placed) = tx_context_need(csum, skb.tso(), t.csum_place);
+        let tso = match context {
+            TxContextNeed::Segmentation(p, g) => Some((g, p)),
+            _ => None,
+        };
         let pieces = skb.piece_count();
-        let need = pieces + usize::from(context.is_some()) + 2 * usize::from(tso.is_some());
+        // The context, and for a segmented frame its headers' copy.
+        let extra = match context {
+            TxContextNeed::None => 0,
+            TxContextNeed::Plain(_) => 1,
+            TxContextNeed::Segmentation(..) => 2,
+        };
+        let need = pieces + extra;
         if t.queued - t.reaped + need > TX_RING - 1 {
             // What this batch queued goes out before the queue stops.
             self.doorbell(t);
@@ -457,17 +464,16 @@ impl NicDriver for E1000Napi {
             t.ring
                 .write(t.queued % TX_RING, tx_tso_context(p, g, paylen)?)?;
             t.queued += 1;
-            t.csum_place = None;
             let i = t.queued % TX_RING;
             t.hdrs.copy_in(i, hdr.get(..skip).ok_or(EINVAL)?)?;
             t.ring
                 .write(i, tx_data(t.hdrs.dma(i)?, skip, false, true, true)?)?;
             t.queued += 1;
-        } else if let Some(p) = context {
+        } else if let TxContextNeed::Plain(p) = context {
             t.ring.write(t.queued % TX_RING, tx_context(p)?)?;
             t.queued += 1;
-            t.csum_place = Some(p);
         }
+        t.csum_place = placed;
         let (sum, seg, more) = (csum.is_some(), tso.is_some(), skb.more());
         let mut skb = Some(skb);
         for (k, (m, &l)) in maps.iter_mut().zip(lens.iter()).enumerate().take(pieces) {
