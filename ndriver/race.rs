@@ -33,17 +33,21 @@ pub(crate) const FAIL_ASYNC: usize = 3;
 /// In `Device::recover_pending` (the recovery work item), before it takes the pending
 /// failure.
 pub(crate) const RECOVER_PENDING: usize = 4;
+/// In a NIC's `ndo_start_xmit`, before it admits the serving instance: the skb was
+/// checked against the offloads of the instance serving when the stack passed it.
+pub(crate) const NIC_XMIT: usize = 5;
 
-const NAMES: [&str; 5] = [
+const NAMES: [&str; 6] = [
     "admit",
     "recover_quiesced",
     "nic_redirect",
     "fail_async",
     "recover_pending",
+    "nic_xmit",
 ];
 
 /// Whether a point is passed only in process context, where it may sleep.
-const SLEEPS: [bool; NAMES.len()] = [false, true, false, false, true];
+const SLEEPS: [bool; NAMES.len()] = [false, true, false, false, true, false];
 
 /// Longest stall a write may ask for at a spinning point (10 s).
 const MAX_SPIN_US: u64 = 10_000_000;

@@ -91,6 +91,7 @@ unsafe extern "C" fn ndriver_nic_ndo_start_xmit(
     let Some(mut skb) = (unsafe { Skb::from_raw(skb) }) else {
         return NETDEV_TX_OK;
     };
+    crate::race::point(crate::race::NIC_XMIT, dev.owner_tag());
     let Some(a) = dev.admit() else {
         // Between instances: hold the queue until the new one serves (`redirected`
         // wakes it). Re-check after stopping, in case it started serving meanwhile.
