@@ -33,9 +33,10 @@ pub(crate) const FAIL_ASYNC: usize = 3;
 /// In `Device::recover_pending` (the recovery work item), before it takes the pending
 /// failure.
 pub(crate) const RECOVER_PENDING: usize = 4;
-/// In a NIC's `ndo_start_xmit`, before it admits the serving instance: the skb was
-/// checked against the offloads of the instance serving when the stack passed it.
-pub(crate) const NIC_XMIT: usize = 5;
+/// In a NIC's `ndo_start_xmit` of a GSO skb, before it admits the serving instance:
+/// the skb was checked against the offloads of the instance serving when the stack
+/// passed it.
+pub(crate) const NIC_XMIT_GSO: usize = 5;
 
 const NAMES: [&str; 6] = [
     "admit",
@@ -43,7 +44,7 @@ const NAMES: [&str; 6] = [
     "nic_redirect",
     "fail_async",
     "recover_pending",
-    "nic_xmit",
+    "nic_xmit_gso",
 ];
 
 /// Whether a point is passed only in process context, where it may sleep.

@@ -91,7 +91,12 @@ unsafe extern "C" fn ndriver_nic_ndo_start_xmit(
     let Some(mut skb) = (unsafe { Skb::from_raw(skb) }) else {
         return NETDEV_TX_OK;
     };
-    crate::race::point(crate::race::NIC_XMIT, dev.owner_tag());
+    // Whether the stack left segmentation to the device (its headers pulled), which no
+    // instance changes.
+    let tso = skb.tso();
+    if matches!(tso, Ok(Some(_))) {
+        crate::race::point(crate::race::NIC_XMIT_GSO, dev.owner_tag());
+    }
     let Some(a) = dev.admit() else {
         // Between instances: hold the queue until the new one serves (`redirected`
         // wakes it). Re-check after stopping, in case it started serving meanwhile.
@@ -110,7 +115,7 @@ unsafe extern "C" fn ndriver_nic_ndo_start_xmit(
     // nothing more until it wakes: then this skb is the last, as C drivers take it.
     // SAFETY: this is `ndo_start_xmit`, called by the stack with bottom halves off.
     let more = unsafe { xmit_more() } && !nd.xmit_stopped();
-    let gso = match skb.tso() {
+    let gso = match tso {
         Ok(None) => None,
         Ok(Some(g)) if takes_tso(t, &skb) => Some(g),
         // A GSO skb the instance cannot segment (checked by the stack against an
