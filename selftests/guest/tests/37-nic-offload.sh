@@ -125,7 +125,8 @@ echo "e1000-napi: upload intact, $(($(nstat tx_csum_offloaded) - csum)) checksum
 	"$(($(nstat tx_pieced) - pieced)) frames in pieces, $(($(nstat tx_tso) - tso)) segmented" \
 	"by the device ($frames segments of the MSS), $re sent again"
 
-# e1000-irq: neither offload; the stack falls back, the driver is handed no checksum.
+# e1000-irq: none of the offloads; the stack falls back, the driver is handed no
+# checksum, piece or GSO frame.
 swap_irq() {
 	echo e1000-irq > "$NIC/swap" || fail "swap to e1000-irq"
 	[ "$(impl)" = e1000-irq ] || fail "swap to e1000-irq: serving $(impl)"
