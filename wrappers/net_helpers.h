@@ -37,6 +37,11 @@ const u8 *ndriver_skb_data(struct sk_buff *skb);
 unsigned int ndriver_skb_len(struct sk_buff *skb);
 bool ndriver_skb_linear(struct sk_buff *skb);
 
+/* What ndriver_nic_tx_allows answers (placeholders/nic/ndo.rs `TX_ALLOWS_*`). */
+#define NDRIVER_TX_SG 1
+#define NDRIVER_TX_TSO 2
+#define NDRIVER_TX_CSUM 4
+
 /* abi.rs `TxPiece`. */
 struct ndriver_tx_piece {
 	const void *data;

@@ -32,9 +32,7 @@ int ndriver_nic_ndo_change_mtu(struct net_device *nd, int mtu);
 void ndriver_nic_ndo_tx_timeout(struct net_device *nd, unsigned int txqueue);
 void ndriver_nic_ndo_get_stats64(struct net_device *nd, u64 *v);
 int ndriver_nic_napi_poll(struct napi_struct *napi, int budget);
-bool ndriver_nic_tx_sg(struct net_device *nd);
-bool ndriver_nic_tx_tso(struct net_device *nd);
-unsigned int ndriver_nic_tx_csum_reach(struct net_device *nd);
+unsigned int ndriver_nic_tx_allows(struct net_device *nd, unsigned int csum_at);
 void ndriver_nic_drvinfo(struct net_device *nd, char *impl, size_t impl_len,
 			 char *bus, size_t bus_len);
 int ndriver_nic_ethtool_count(void);
@@ -73,15 +71,20 @@ static void nic_get_stats64(struct net_device *nd, struct rtnl_link_stats64 *s)
 static netdev_features_t nic_features_check(struct sk_buff *skb, struct net_device *nd,
 					    netdev_features_t features)
 {
+	bool partial = skb->ip_summed == CHECKSUM_PARTIAL;
+	unsigned int at = 0, ok;
+
 	/* What the default check does (this one replaces it): no offload past two tags. */
 	features = vlan_features_check(skb, features);
-	if (!ndriver_nic_tx_sg(nd))
+	if (partial)
+		at = min_t(unsigned int,
+			   skb_checksum_start_offset(skb) + skb->csum_offset, 0xffff);
+	ok = ndriver_nic_tx_allows(nd, at);
+	if (!(ok & NDRIVER_TX_SG))
 		features &= ~NETIF_F_SG;
-	if (!ndriver_nic_tx_tso(nd))
+	if (!(ok & NDRIVER_TX_TSO))
 		features &= ~NETIF_F_GSO_MASK;
-	if (skb->ip_summed == CHECKSUM_PARTIAL &&
-	    (unsigned int)(skb_checksum_start_offset(skb) + skb->csum_offset) >
-		    ndriver_nic_tx_csum_reach(nd))
+	if (partial && !(ok & NDRIVER_TX_CSUM))
 		features &= ~NETIF_F_CSUM_MASK;
 	return features;
 }

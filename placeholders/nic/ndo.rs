@@ -153,7 +153,12 @@ const CSUM_AT_MAX: u32 = 0xfffe;
 /// Whether the device of the implementation with operation table `t` stores a checksum
 /// at frame offset `at` (a reach of 0: no checksum offload at all).
 fn reaches(t: &NicOps, at: u16) -> bool {
-    t.csum_reach != 0 && u32::from(at) <= t.csum_reach.min(CSUM_AT_MAX)
+    reach_covers(t.csum_reach, at)
+}
+
+/// Whether a device of checksum reach `reach` stores a checksum at frame offset `at`.
+fn reach_covers(reach: u32, at: u16) -> bool {
+    reach != 0 && u32::from(at) <= reach.min(CSUM_AT_MAX)
 }
 
 /// What became of a frame handed to the serving instance.
@@ -355,43 +360,35 @@ fn fit_for(
     Some((count as u32, csum))
 }
 
-/// The serving implementation sends frames in pieces (`ndo_features_check`, for the
-/// skb the stack is about to hand over).
-///
-/// # Safety
-///
-/// `nd` is a placeholder of a live `NicDev`, as the kernel passes it to its operations.
-#[unsafe(no_mangle)]
-unsafe extern "C" fn ndriver_nic_tx_sg(nd: *mut bindings::net_device) -> bool {
-    // SAFETY: `nd` is our live placeholder (this function's contract).
-    let (dev, _) = unsafe { dev_of(nd) };
-    dev.class.tx_offloads().0 & NIC_F_SG != 0
-}
+/// [`ndriver_nic_tx_allows`]' answer: the serving implementation sends frames in
+/// pieces (`NDRIVER_TX_SG` of `wrappers/net_helpers.h`) ...
+const TX_ALLOWS_SG: c_uint = 1;
+/// ... segments TCP over IPv4 itself (`NDRIVER_TX_TSO`) ...
+const TX_ALLOWS_TSO: c_uint = 2;
+/// ... and its device stores a checksum at the offset asked (`NDRIVER_TX_CSUM`).
+const TX_ALLOWS_CSUM: c_uint = 4;
 
-/// The serving implementation segments TCP over IPv4 itself (`ndo_features_check`).
+/// What the serving implementation takes of the skb the stack is about to hand over
+/// (`ndo_features_check`), as `TX_ALLOWS_*` bits; `csum_at`: where its checksum goes
+/// (0xffff for beyond any reach; ignored for an skb that needs none).
 ///
 /// # Safety
 ///
 /// `nd` is a placeholder of a live `NicDev`, as the kernel passes it to its operations.
 #[unsafe(no_mangle)]
-unsafe extern "C" fn ndriver_nic_tx_tso(nd: *mut bindings::net_device) -> bool {
+unsafe extern "C" fn ndriver_nic_tx_allows(
+    nd: *mut bindings::net_device,
+    csum_at: c_uint,
+) -> c_uint {
     // SAFETY: `nd` is our live placeholder (this function's contract).
     let (dev, _) = unsafe { dev_of(nd) };
     let (f, reach) = dev.class.tx_offloads();
-    f & NIC_F_TSO != 0 && f & NIC_F_SG != 0 && reach > 0
-}
-
-/// The largest frame offset at which the serving implementation's device stores a
-/// checksum (`ndo_features_check`); 0 for no checksum offload.
-///
-/// # Safety
-///
-/// `nd` is a placeholder of a live `NicDev`, as the kernel passes it to its operations.
-#[unsafe(no_mangle)]
-unsafe extern "C" fn ndriver_nic_tx_csum_reach(nd: *mut bindings::net_device) -> c_uint {
-    // SAFETY: `nd` is our live placeholder (this function's contract).
-    let (dev, _) = unsafe { dev_of(nd) };
-    dev.class.tx_offloads().1
+    let csum = u16::try_from(csum_at).is_ok_and(|at| reach_covers(reach, at));
+    let sg = f & NIC_F_SG != 0;
+    let tso = sg && f & NIC_F_TSO != 0 && reach != 0;
+    (if sg { TX_ALLOWS_SG } else { 0 })
+        | (if tso { TX_ALLOWS_TSO } else { 0 })
+        | (if csum { TX_ALLOWS_CSUM } else { 0 })
 }
 
 /// `ndo_set_rx_mode` (atomic, under the address lock): snapshot, then program.
