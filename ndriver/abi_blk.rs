@@ -20,10 +20,28 @@ pub(crate) const BLK_OP_WRITE: u32 = 1;
 /// [`BlkRq::op`]: make earlier completed writes durable (no data).
 pub(crate) const BLK_OP_FLUSH: u32 = 2;
 
-/// Largest request the framework passes (`max_hw_sectors`), in bytes.
-pub(crate) const BLK_MAX_BYTES: u32 = 64 * 1024;
+/// Largest request the framework passes (`max_hw_sectors`), in bytes: a 128 KiB read
+/// is one request, as with the C driver.
+pub(crate) const BLK_MAX_BYTES: u32 = 256 * 1024;
 /// Tags of the placeholder's tag set: `BlkRq::tag` is below this.
-pub(crate) const BLK_QUEUE_DEPTH: u32 = 64;
+pub(crate) const BLK_QUEUE_DEPTH: u32 = 128;
+/// Most pieces of memory a request's data lies in (`max_segments`): what
+/// `ndriver_blk_map` may hand back for one request.
+pub(crate) const BLK_SEGS_MAX: u32 = 64;
+
+/// One piece of a request's data mapped for the device (`ndriver_blk_map`): `len`
+/// bytes at bus address `addr`. In the request's order.
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub(crate) struct BlkSeg {
+    /// Bus address.
+    pub(crate) addr: u64,
+    /// Length in bytes (not 0).
+    pub(crate) len: u32,
+    /// Zero.
+    pub(crate) reserved: u32,
+}
+const _: () = assert!(core::mem::size_of::<BlkSeg>() == 16);
 
 /// `complete`'s answer: the device did the request.
 pub(crate) const BLK_DONE_OK: i64 = 0;
@@ -33,8 +51,8 @@ pub(crate) const BLK_DONE_IOERR: i64 = 1;
 pub(crate) const BLK_DONE_UNSUPP: i64 = 2;
 
 /// One block request as an implementation sees it. Lives as long as the entry-point
-/// call it is passed to; `rq` names the request to [`ndriver_blk_copy`] and
-/// `ndriver_blk_done` (see `wrappers/callouts_api_blk.rs`).
+/// call it is passed to; `rq` names the request to [`ndriver_blk_copy`],
+/// `ndriver_blk_map` and `ndriver_blk_done` (see `wrappers/callouts_api_blk.rs`).
 ///
 /// [`ndriver_blk_copy`]: ../../wrappers/callouts_api_blk.rs
 #[repr(C)]
@@ -72,7 +90,8 @@ pub(crate) struct BlkOps {
     /// Tells the device about requests taken with `last` 0. 0 or a failure.
     pub(crate) commit_rqs: unsafe extern "C" fn(inst: *mut Instance) -> i64,
     /// The device finished `rq` (the driver said so with `ndriver_blk_done`): copy read
-    /// data into the request and answer `BLK_DONE_*`. Softirq or hardirq context.
+    /// data into the request and answer `BLK_DONE_*`. Softirq or hardirq context. The
+    /// framework unmaps the request's data (`ndriver_blk_map`) when this returns.
     pub(crate) complete: unsafe extern "C" fn(inst: *mut Instance, rq: *const BlkRq) -> i64,
     /// blk-mq's timer expired for `rq`: 1 if the request is progressing or was found
     /// done (wait more), 0 if the device is hung (the framework recovers). Process

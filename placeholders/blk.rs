@@ -29,11 +29,12 @@
 use crate::abi::{AdoptFn, Instance};
 use crate::abi_blk::{
     BlkEntry, BlkOps, BlkRq, BLK_DONE_IOERR, BLK_DONE_OK, BLK_DONE_UNSUPP, BLK_ENTRIES,
-    BLK_MAX_BYTES, BLK_OP_FLUSH, BLK_OP_READ, BLK_OP_WRITE, BLK_QUEUE_DEPTH,
+    BLK_MAX_BYTES, BLK_OP_FLUSH, BLK_OP_READ, BLK_OP_WRITE, BLK_QUEUE_DEPTH, BLK_SEGS_MAX,
 };
 use crate::device::{now_ns, Class, Device};
 use crate::instance::{Event, InstanceState, ServedDevice};
 use crate::placeholders::blk_busy::{BusyWatch, BUSY_STALL_NS};
+use crate::placeholders::blk_map::{self, RqMap};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::bindings;
 use kernel::ffi::c_void;
@@ -70,10 +71,12 @@ const BLK_STS_DEV_RESOURCE: u8 = 13;
 
 /// The framework's part of every request (blk-mq's PDU, `cmd_size`).
 #[repr(C)]
-struct Pdu {
+pub(super) struct Pdu {
     state: AtomicU32,
     /// Generation of the instance that holds the request (while not `IDLE`).
     gen: AtomicU64,
+    /// The request's data mapped for the device (`blk_map.rs`).
+    pub(super) map: RqMap,
 }
 
 /// The PDU of `rq`.
@@ -81,7 +84,7 @@ struct Pdu {
 /// # Safety
 ///
 /// `rq` must be a request of the placeholder's tag set.
-unsafe fn pdu<'a>(rq: *mut bindings::request) -> &'a Pdu {
+pub(super) unsafe fn pdu<'a>(rq: *mut bindings::request) -> &'a Pdu {
     // SAFETY: the tag set's `cmd_size` reserves a `Pdu` behind every request,
     // initialised by `init_request`.
     unsafe { &*bindings::blk_mq_rq_to_pdu(rq).cast::<Pdu>() }
@@ -92,7 +95,7 @@ unsafe fn pdu<'a>(rq: *mut bindings::request) -> &'a Pdu {
 /// # Safety
 ///
 /// `rq` must be a request of the placeholder's tag set, owned by the caller.
-unsafe fn describe(rq: *mut bindings::request) -> Option<BlkRq> {
+pub(super) unsafe fn describe(rq: *mut bindings::request) -> Option<BlkRq> {
     // SAFETY: per this function's contract; the fields are stable while we own it.
     let (flags, sector, bytes, tag) =
         unsafe { ((*rq).cmd_flags, (*rq).__sector, (*rq).__data_len, (*rq).tag) };
@@ -302,9 +305,10 @@ impl Class for Blk {
     /// nor in `probe`, `adopt` or `remove`. The requests the instance held are issued
     /// again once the adopter serves, as after a cold restart: the adopter waits until
     /// the device gave back every one it was given, so none is both finished by the
-    /// device for the dead instance and issued again to the new one. The framework lends
-    /// the instance no mapping to settle (requests are copied through the driver's own
-    /// buffers).
+    /// device for the dead instance and issued again to the new one. The requests' data
+    /// the instance mapped (`blk_map.rs`) stays mapped until then, and the adopter
+    /// checks the chains it inherits against those mappings (`ndriver_blk_lent`): the
+    /// class tracks what it lent.
     fn warm_ok(_dev: &BlkDevice, _st: &InstanceState, entry: usize) -> Option<bool> {
         const WARM_ENTRIES: [BlkEntry; 6] = [
             BlkEntry::QueueRq,
@@ -317,7 +321,7 @@ impl Class for Blk {
         WARM_ENTRIES
             .iter()
             .any(|e| *e as usize == entry)
-            .then_some(false)
+            .then_some(true)
     }
 
     unsafe fn configure(_ops: *const c_void, _h: *mut Instance, _key: u32, _value: u64) -> i64 {
@@ -489,6 +493,8 @@ fn queue_rq(dev: &BlkDevice, rq: *mut bindings::request, last: bool) -> u8 {
             BLK_STS_OK
         }
         Ok(_) => {
+            // Refused: not on the device, so not mapped for it either.
+            blk_map::unmap_held(a.inst, rq);
             if !release(p) {
                 return BLK_STS_OK;
             }
@@ -562,6 +568,19 @@ pub(crate) fn holds(dev: &BlkDevice, st: &InstanceState, rq: *mut bindings::requ
     p.gen.load(Ordering::Acquire) == st.generation && (state == RQ_ISSUED || state == RQ_COMPLETING)
 }
 
+/// The request last issued with `tag` and the generation of the instance holding it,
+/// if one holds it and has not reported it done.
+pub(super) fn issued_rq(dev: &BlkDevice, tag: u32) -> Option<(*mut bindings::request, u64)> {
+    let rq = dev.class.rqs.get(tag as usize)?.load(Ordering::Acquire);
+    if rq.is_null() {
+        return None;
+    }
+    // SAFETY: a request of our tag set (requests live as long as the tag set).
+    let p = unsafe { pdu(rq) };
+    let gen = p.gen.load(Ordering::Acquire);
+    (p.state.load(Ordering::Acquire) == RQ_ISSUED).then_some((rq, gen))
+}
+
 /// The device finished request `tag` of instance `st` (`ndriver_blk_done`).
 pub(crate) fn done(dev: &BlkDevice, st: &InstanceState, tag: u32) -> Result {
     let rq = dev
@@ -632,6 +651,8 @@ fn complete(dev: &BlkDevice, rq: *mut bindings::request) {
     );
     match r {
         Ok(v) => {
+            // The device is done with the pages: unmapped before the request ends.
+            blk_map::unmap_held(inst, rq);
             drop(a);
             dev.class.busy.progress();
             let status = match v {
@@ -756,6 +777,8 @@ fn add_disk(dev: &BlkDevice) -> Result {
     lim.logical_block_size = 512;
     lim.physical_block_size = 512;
     lim.max_hw_sectors = BLK_MAX_BYTES / 512;
+    // Each piece one entry of the request's own scatterlist (`blk_map.rs`).
+    lim.max_segments = BLK_SEGS_MAX as u16;
     lim.features = BLK_FEAT_WRITE_CACHE;
     // SAFETY: the tag set is allocated; the device outlives the disk (removed in
     // `shutdown`), so it can be the queue's `queuedata`.
@@ -863,6 +886,7 @@ unsafe extern "C" fn mq_init_request(
         bindings::blk_mq_rq_to_pdu(rq).cast::<Pdu>().write(Pdu {
             state: AtomicU32::new(RQ_IDLE),
             gen: AtomicU64::new(0),
+            map: RqMap::new(),
         })
     };
     0

@@ -16,6 +16,8 @@
 pub(crate) mod blk;
 #[path = "blk_busy.rs"]
 pub(crate) mod blk_busy;
+#[path = "blk_map.rs"]
+pub(crate) mod blk_map;
 #[path = "nic.rs"]
 pub(crate) mod nic;
 #[path = "nic_tx.rs"]

@@ -2,10 +2,11 @@
 
 //! `vblk-a`: a guarded virtio block driver with a deep queue.
 //!
-//! Design: one split virtqueue shared by up to 64 requests at once (one fixed
-//! descriptor chain and bounce buffer per blk-mq tag), the device told once per batch
-//! (`last`, `commit_rqs`), completion by interrupt (`devirq` walks the used ring).
-//! The hardware half is `vblk_a_hw.rs`.
+//! Design: one split virtqueue shared by up to 128 requests at once (one ring
+//! descriptor and indirect table per blk-mq tag), each request's own pages mapped for
+//! the device (scatter-gather, no copy), the device told once per batch (`last`,
+//! `commit_rqs`), completion by interrupt (`devirq` walks the used ring). The hardware
+//! half is `vblk_a_hw.rs`.
 
 use crate::driver_lock::DriverLock;
 use kernel::prelude::*;
@@ -92,8 +93,8 @@ impl BlkDriver for VblkA {
         Ok(())
     }
 
-    fn complete(&self, dev: &Dev, _state: &DriverLock<InFlight>, rq: Request) -> Result<Ended> {
-        self.hw()?.finish(dev, rq)
+    fn complete(&self, _dev: &Dev, _state: &DriverLock<InFlight>, rq: Request) -> Result<Ended> {
+        self.hw()?.finish(rq)
     }
 
     fn timeout(&self, dev: &Dev, state: &DriverLock<InFlight>, rq: &Request) -> Result<bool> {
@@ -132,5 +133,5 @@ blk_driver::blk_implementation! {
     type: VblkA,
     name: c"vblk-a",
     module: "ndriver_vblk_a",
-    description: "ndriver virtio-blk, deep queue with interrupt completion",
+    description: "ndriver virtio-blk, deep queue, zero-copy scatter-gather, interrupt completion",
 }

@@ -4,23 +4,26 @@
 //! `virtio_legacy.rs`) driven through one split virtqueue with up to
 //! [`BLK_QUEUE_DEPTH`] requests in flight and interrupt completion.
 //!
-//! Each blk-mq tag owns a fixed descriptor chain (`3 * tag`: header, data, status), a
-//! [`ReqSlot`] in the header array (request header and status byte, typed) and a
-//! bounce buffer of [`BLK_MAX_BYTES`] (buffer `tag` of a [`DmaBuffers`], eight to a
-//! coherent allocation). Submitting a request is filling its chain and publishing the
-//! chain's head in the available ring; the driver keeps the request in the tag's slot
-//! of its state ([`InFlight`]) while the device holds it. The interrupt handler walks
-//! the used ring and gives each finished request back to the framework, whose
-//! `complete` call then copies read data out of the bounce buffer and ends it.
-//! Bounce buffers keep the device's DMA inside memory the instance owns: after a fault
-//! the undo list resets the device and then frees them, and no request page can ever
-//! be written by a dead instance's device programming.
+//! The device reads and writes the requests' own pages: each request's data is mapped
+//! for it by the framework (`Dev::map_request`, up to [`BLK_SEGS_MAX`] pieces), with no
+//! bounce buffer and no copy. Each blk-mq tag owns descriptor `tag` of the ring, an
+//! indirect table of its own (header, one descriptor per piece, status) and a
+//! [`ReqSlot`] in the header array (request header and status byte, typed). Submitting
+//! a request is writing its table, pointing the tag's ring descriptor at it and
+//! publishing the tag in the available ring; the driver keeps the request in the tag's
+//! slot of its state ([`InFlight`]) while the device holds it. The interrupt handler
+//! walks the used ring and gives each finished request back to the framework, whose
+//! `complete` call reads the status and ends it; the framework then unmaps its data.
+//! After a fault the undo list resets the device before the mappings go (or, on a warm
+//! restart, the adopter lets the device finish the chains it checked against the
+//! mappings the framework kept: [`Hw::adopt`]), so a dead instance's device
+//! programming never reaches a page once it is given back.
 
-use crate::abi_blk::{BLK_MAX_BYTES, BLK_QUEUE_DEPTH};
-use crate::blk_driver::{Done, Ended, Op, Request, ResetOnUndo};
-use crate::driver_dev::{Dev, DmaArray, DmaBuffers, IrqLine, PciEnabled};
+use crate::abi_blk::{BLK_QUEUE_DEPTH, BLK_SEGS_MAX};
+use crate::blk_driver::{BlkSeg, Ended, Op, Request, ResetOnUndo};
+use crate::driver_dev::{Dev, DmaArray, IrqLine, PciEnabled};
 use crate::driver_lock::DriverLock;
-use crate::virtio_legacy::{self as vl, Queue, ReqSlot};
+use crate::virtio_legacy::{self as vl, Queue, ReqSlot, VirtqDesc};
 use core::sync::atomic::{fence, AtomicU64, Ordering};
 use kernel::prelude::*;
 
@@ -97,19 +100,19 @@ impl InFlight {
     }
 }
 
-/// Bounce buffers per coherent allocation (fewer, larger allocations keep `probe`
-/// short): eight allocations of 512 KiB.
-const BUFS_PER_CHUNK: usize = 8;
-// The bounce buffers must fit the chunks a `DmaBuffers` holds, or every probe fails.
-const _: () = assert!(DEPTH.div_ceil(BUFS_PER_CHUNK) <= crate::driver_dev::MAX_CHUNKS);
-const BUF_SIZE: usize = BLK_MAX_BYTES as usize;
+/// Pieces of a request's data, at most.
+const SEGS: usize = BLK_SEGS_MAX as usize;
+/// Descriptors of a tag's indirect table: header, the pieces, status.
+const TABLE: usize = SEGS + 2;
+/// Bytes of one descriptor.
+const DESC_LEN: u32 = core::mem::size_of::<VirtqDesc>() as u32;
 
 /// Roles of what an instance keeps for the next one (warm restart, [`Hw::keep`]): one
-/// per kind, the bounce buffers' chunks from [`ROLE_BUFS`] on.
+/// per kind.
 const ROLE_REGS: u32 = 0;
 const ROLE_QUEUE: u32 = 0;
 const ROLE_HDRS: u32 = 1;
-const ROLE_BUFS: u32 = 2;
+const ROLE_TABLES: u32 = 2;
 const ROLE_RESET: u32 = 0;
 
 /// How long an adopter waits for the device to finish what the dead instance gave it:
@@ -117,13 +120,13 @@ const ROLE_RESET: u32 = 0;
 const DRAIN_US: u32 = 30_000;
 
 /// The device and its queue. Fields drop top to bottom on an orderly remove: the
-/// interrupt first, then the reset record (remove has reset the device), the buffers,
+/// interrupt first, then the reset record (remove has reset the device), the tables,
 /// the mapping, the function.
 pub(crate) struct Hw {
     _irq: IrqLine,
     _reset: ResetOnUndo,
-    /// Bounce buffer `tag` of each tag.
-    bufs: DmaBuffers<BUF_SIZE>,
+    /// The indirect table of each tag: entries `TABLE * tag` on.
+    tables: DmaArray<VirtqDesc>,
     hdrs: DmaArray<ReqSlot>,
     queue: Queue,
     io: vl::Regs,
@@ -139,13 +142,18 @@ impl Hw {
     /// device and its capacity in sectors.
     pub(crate) fn probe(dev: &Dev) -> Result<(Self, u64)> {
         let (enabled, io, st) = vl::take(dev, Self::features())?;
-        if (st.queue_num as usize) < 3 * DEPTH {
+        if (st.queue_num as usize) < DEPTH {
             pr_err!("vblk-a: queue of {} entries is too small\n", st.queue_num);
+            return Err(ENODEV);
+        }
+        if !st.features.ring_indirect_desc() {
+            pr_err!("vblk-a: the device takes no indirect descriptors\n");
+            vl::reset(&io);
             return Err(ENODEV);
         }
         let queue = Queue::new(dev, st.queue_num)?;
         let hdrs = dev.dma_array::<ReqSlot>(DEPTH)?;
-        let bufs = dev.dma_buffers_chunked::<BUF_SIZE>(DEPTH, BUFS_PER_CHUNK)?;
+        let tables = dev.dma_array::<VirtqDesc>(DEPTH * TABLE)?;
         // From here on the device may write our memory: the undo list resets it before
         // that memory is given back.
         let reset = vl::reset_on_undo(dev, &io)?;
@@ -153,7 +161,7 @@ impl Hw {
         let hw = Self {
             _irq: irq,
             _reset: reset,
-            bufs,
+            tables,
             hdrs,
             queue,
             io,
@@ -161,7 +169,6 @@ impl Hw {
             flush: st.features.blk_flush(),
             completed: AtomicU64::new(0),
         };
-        hw.prepare_chains()?;
         if let Err(e) = vl::activate(&hw.io, hw.queue.dma()) {
             // The queue's address may be set: reset before its memory goes (dropping
             // `hw` cancels the recorded reset).
@@ -172,23 +179,26 @@ impl Hw {
     }
 
     /// Keeps everything the device runs on for the next instance (warm restart): the
-    /// function, the registers, the queue, the headers, the bounce buffers, the reset
-    /// record and the interrupt line.
+    /// function, the registers, the queue, the headers, the indirect tables, the reset
+    /// record and the interrupt line. (The requests' data stays mapped by the framework
+    /// until the next instance has checked and drained the queue.)
     pub(crate) fn keep(&self) -> Result {
         self._enabled.keep()?;
         self.io.keep(ROLE_REGS)?;
         self.queue.keep(ROLE_QUEUE)?;
         self.hdrs.keep(ROLE_HDRS)?;
-        self.bufs.keep(ROLE_BUFS)?;
+        self.tables.keep(ROLE_TABLES)?;
         self._reset.keep(ROLE_RESET)?;
         self._irq.keep()
     }
 
     /// Takes over the device the previous instance left running and kept ([`Hw::keep`]),
     /// without a reset: the device must still drive the kept queue with the features
-    /// `probe` takes, and every chain on it must be one of the fixed chains of
-    /// [`Hw::prepare_chains`], pointing at its own tag's header, bounce buffer and
-    /// status, with a request the disk has room for (else the device would follow a
+    /// `probe` takes, and every chain on it must be a tag's ring descriptor pointing at
+    /// that tag's indirect table, which points at the tag's header and status and, for
+    /// a read or write, at exactly the pieces the framework mapped for the request the
+    /// dead instance held under that tag ([`Dev::lent_request`]), in the direction the
+    /// header asks, for a request the disk has room for (else the device would follow a
     /// damaged descriptor or header: `EIO`, and the restart goes cold). Then the device
     /// finishes those chains (the framework issues their requests again) before this
     /// returns. Returns the device and its capacity in sectors.
@@ -204,13 +214,13 @@ impl Hw {
             .inspect_err(|_| vl::reset(&io))?;
         // Named parts, for the recovery's slowest step (`adopt.NAME` in `recoveries`).
         dev.step("regs");
-        let (st, queue, hdrs, bufs, irq) =
+        let (st, queue, hdrs, tables, irq) =
             Self::adopt_parts(dev, &io).inspect_err(|_| vl::reset(&io))?;
         dev.step("parts");
         let hw = Self {
             _irq: irq,
             _reset: reset,
-            bufs,
+            tables,
             hdrs,
             queue,
             io,
@@ -218,7 +228,8 @@ impl Hw {
             flush: st.features.blk_flush(),
             completed: AtomicU64::new(0),
         };
-        hw.settle(st.capacity).inspect_err(|_| vl::reset(&hw.io))?;
+        hw.settle(dev, st.capacity)
+            .inspect_err(|_| vl::reset(&hw.io))?;
         dev.step("settle");
         Ok((hw, st.capacity))
     }
@@ -232,11 +243,11 @@ impl Hw {
         vl::Started,
         Queue,
         DmaArray<ReqSlot>,
-        DmaBuffers<BUF_SIZE>,
+        DmaArray<VirtqDesc>,
         IrqLine,
     )> {
         let st = vl::running(io, Self::features())?;
-        if (st.queue_num as usize) < 3 * DEPTH {
+        if (st.queue_num as usize) < DEPTH || !st.features.ring_indirect_desc() {
             return Err(EIO);
         }
         let queue = Queue::adopt(dev, ROLE_QUEUE, st.queue_num)?;
@@ -244,44 +255,55 @@ impl Hw {
             return Err(EIO);
         }
         let hdrs = dev.adopt_dma_array::<ReqSlot>(ROLE_HDRS, DEPTH)?;
-        let bufs = dev.adopt_dma_buffers_chunked::<BUF_SIZE>(ROLE_BUFS, DEPTH, BUFS_PER_CHUNK)?;
+        let tables = dev.adopt_dma_array::<VirtqDesc>(ROLE_TABLES, DEPTH * TABLE)?;
         let irq = dev.adopt_irq()?;
-        Ok((st, queue, hdrs, bufs, irq))
+        Ok((st, queue, hdrs, tables, irq))
     }
 
     /// Checks every chain the previous instance left on the adopted queue, lets the
-    /// device finish them and makes the queue the driver's: interrupts on, the fixed
-    /// chains linked afresh.
-    fn settle(&self, capacity: u64) -> Result {
+    /// device finish them and makes the queue the driver's (interrupts on).
+    fn settle(&self, dev: &Dev, capacity: u64) -> Result {
         let mut pending = 0;
         self.queue.for_each_pending(|head| {
             pending += 1;
             if pending > DEPTH {
                 return Err(EIO);
             }
-            self.check_chain(head, capacity)
+            self.check_chain(dev, head, capacity)
         })?;
         self.queue.interrupts_on()?;
         // Checked: the device may reach the chains (a hang the framework ended may have
         // left bus mastering off) and finish them.
         self._enabled.set_master();
-        self.queue.drain(&self.io, DRAIN_US)?;
-        self.prepare_chains()
+        self.queue.drain(&self.io, DRAIN_US)
     }
 
-    /// Whether the chain at `head`, published by the previous instance, is the fixed
-    /// chain of its tag (header, then the tag's bounce buffer but for a flush, then the
-    /// status byte, each at its own address and length, the data written by the device
-    /// only for a read) for a request of the disk (`capacity` sectors); `EIO` if not.
-    fn check_chain(&self, head: u16, capacity: u64) -> Result {
-        let tag = usize::from(head) / 3;
-        if usize::from(head) % 3 != 0 || tag >= DEPTH {
+    /// Whether the chain at `head`, published by the previous instance, is the chain of
+    /// tag `head` as [`Hw::fill`] writes it (see [`Hw::adopt`]) for a request of the
+    /// disk (`capacity` sectors); `EIO` if not.
+    // Out of line: its table of pieces stays out of `adopt`'s frame.
+    #[inline(never)]
+    fn check_chain(&self, dev: &Dev, head: u16, capacity: u64) -> Result {
+        let tag = usize::from(head);
+        if tag >= DEPTH {
             return Err(EIO);
         }
-        let h = self.queue.read_desc(head)?;
+        let base = tag * TABLE;
+        let r = self.queue.read_desc(head)?;
+        let entries = (r.len / DESC_LEN) as usize;
+        if r.addr != self.tables.dma_of(base)?
+            || r.flags != vl::DESC_F_INDIRECT
+            || r.len % DESC_LEN != 0
+            || !(2..=TABLE).contains(&entries)
+        {
+            return Err(EIO);
+        }
+        let desc = |i: usize| self.tables.read(base + i).ok_or(EIO);
+        let h = desc(0)?;
         if h.addr != self.hdrs.field_dma(tag, |s| &s.header)?
             || h.len != ReqSlot::HEADER_LEN
             || h.flags != vl::DESC_F_NEXT
+            || h.next != 1
         {
             return Err(EIO);
         }
@@ -289,25 +311,36 @@ impl Hw {
         if req.reserved != 0 {
             return Err(EIO);
         }
+        let data = entries - 2;
         match req.kind {
-            vl::T_FLUSH if h.next == head + 2 => {}
-            vl::T_IN | vl::T_OUT if h.next == head + 1 => {
-                let d = self.queue.read_desc(head + 1)?;
+            vl::T_FLUSH if data == 0 => {}
+            vl::T_IN | vl::T_OUT if data > 0 => {
+                let mut lent = [BlkSeg::default(); SEGS];
+                let lent = dev.lent_request(head.into(), &mut lent).map_err(|_| EIO)?;
                 let write = if req.kind == vl::T_IN {
                     vl::DESC_F_WRITE
                 } else {
                     0
                 };
-                let sectors = u64::from(d.len / 512);
-                if d.addr != self.bufs.dma(tag)?
-                    || d.len == 0
-                    || d.len % 512 != 0
-                    || d.len as usize > BUF_SIZE
-                    || d.next != head + 2
-                    || d.flags != vl::DESC_F_NEXT | write
+                if lent.len() != data {
+                    return Err(EIO);
+                }
+                let mut bytes = 0u64;
+                for (i, seg) in lent.iter().enumerate() {
+                    let d = desc(i + 1)?;
+                    if d.addr != seg.addr
+                        || d.len != seg.len
+                        || d.flags != vl::DESC_F_NEXT | write
+                        || usize::from(d.next) != i + 2
+                    {
+                        return Err(EIO);
+                    }
+                    bytes += u64::from(d.len);
+                }
+                if bytes % 512 != 0
                     || req
                         .sector
-                        .checked_add(sectors)
+                        .checked_add(bytes / 512)
                         .is_none_or(|end| end > capacity)
                 {
                     return Err(EIO);
@@ -315,7 +348,7 @@ impl Hw {
             }
             _ => return Err(EIO),
         }
-        let st = self.queue.read_desc(head + 2)?;
+        let st = desc(entries - 1)?;
         if st.addr != self.hdrs.field_dma(tag, |s| &s.status)?
             || st.len != ReqSlot::STATUS_LEN
             || st.flags != vl::DESC_F_WRITE
@@ -327,23 +360,9 @@ impl Hw {
 
     /// The features the driver takes where the device offers them.
     fn features() -> vl::GUEST_FEATURES {
-        vl::GUEST_FEATURES::zeroed().with_blk_flush(true)
-    }
-
-    /// Links each tag's three descriptors; addresses of the header and status parts
-    /// never change.
-    fn prepare_chains(&self) -> Result {
-        for tag in 0..DEPTH {
-            let head = (3 * tag) as u16;
-            let hdr = self.hdrs.field_dma(tag, |s| &s.header)?;
-            // The header's flags and link are set per request (`submit`).
-            self.queue
-                .write_desc(head, hdr, ReqSlot::HEADER_LEN, 0, 0)?;
-            let status = self.hdrs.field_dma(tag, |s| &s.status)?;
-            self.queue
-                .write_desc(head + 2, status, ReqSlot::STATUS_LEN, vl::DESC_F_WRITE, 0)?;
-        }
-        Ok(())
+        vl::GUEST_FEATURES::zeroed()
+            .with_blk_flush(true)
+            .with_ring_indirect_desc(true)
     }
 
     /// Puts `rq` on the queue, keeping it in its tag's slot until the device gives it
@@ -356,8 +375,9 @@ impl Hw {
         last: bool,
     ) -> Result {
         let tag = rq.tag() as usize;
-        // The bus address of the tag's bounce buffer (`EINVAL` for a tag past the depth).
-        let data = self.bufs.dma(tag)?;
+        if tag >= DEPTH {
+            return Err(EINVAL);
+        }
         // Claimed before anything of the tag is written: a tag the instance still holds
         // (handed over twice) has its chain on the device, which must not change.
         if !state.lock().claim(tag) {
@@ -369,7 +389,7 @@ impl Hw {
             state.lock().unclaim(tag);
             return dev.done(rq);
         }
-        let head = match self.fill(dev, tag, data, &rq) {
+        let head = match self.fill(dev, tag, &rq) {
             Ok(head) => head,
             Err(e) => {
                 state.lock().unclaim(tag);
@@ -392,23 +412,49 @@ impl Hw {
         Ok(())
     }
 
-    /// Writes `rq` into tag `tag`'s header slot, bounce buffer (at bus address `data`)
-    /// and descriptor chain; returns the chain's head.
-    fn fill(&self, dev: &Dev, tag: usize, data: u64, rq: &Request) -> Result<u16> {
-        if rq.op() == Op::Write {
-            dev.copy_from_request(rq, &self.bufs, tag)?;
+    /// Writes `rq` into tag `tag`'s header slot and indirect table (its data mapped for
+    /// the device, piece by piece) and points the tag's ring descriptor at the table;
+    /// returns the chain's head.
+    // Out of line: its table of pieces stays out of the callers' frames.
+    #[inline(never)]
+    fn fill(&self, dev: &Dev, tag: usize, rq: &Request) -> Result<u16> {
+        let base = tag * TABLE;
+        let mut n = 1;
+        if rq.op() != Op::Flush {
+            let mut segs = [BlkSeg::default(); SEGS];
+            let segs = dev.map_request(rq, &mut segs)?;
+            let flags = vl::data_flags(rq.op());
+            for seg in segs {
+                let d = VirtqDesc {
+                    addr: seg.addr,
+                    len: seg.len,
+                    flags,
+                    next: (n + 1) as u16,
+                };
+                self.tables.write(base + n, d)?;
+                n += 1;
+            }
         }
         self.hdrs
             .write(tag, ReqSlot::pending(rq.op(), rq.sector()))?;
-        let head = (3 * tag) as u16;
-        if rq.op() == Op::Flush {
-            self.queue.link(head, vl::DESC_F_NEXT, head + 2)?;
-        } else {
-            let flags = vl::data_flags(rq.op());
-            self.queue
-                .write_desc(head + 1, data, rq.bytes(), flags, head + 2)?;
-            self.queue.link(head, vl::DESC_F_NEXT, head + 1)?;
-        }
+        let header = VirtqDesc {
+            addr: self.hdrs.field_dma(tag, |s| &s.header)?,
+            len: ReqSlot::HEADER_LEN,
+            flags: vl::DESC_F_NEXT,
+            next: 1,
+        };
+        self.tables.write(base, header)?;
+        let status = VirtqDesc {
+            addr: self.hdrs.field_dma(tag, |s| &s.status)?,
+            len: ReqSlot::STATUS_LEN,
+            flags: vl::DESC_F_WRITE,
+            next: 0,
+        };
+        self.tables.write(base + n, status)?;
+        let head = tag as u16;
+        let table = self.tables.dma_of(base)?;
+        self.queue
+            .write_desc(head, table, (n as u32 + 1) * DESC_LEN, vl::DESC_F_INDIRECT, 0)?;
         Ok(head)
     }
 
@@ -433,11 +479,7 @@ impl Hw {
                 let Some(id) = self.queue.pop_used()? else {
                     return Ok(());
                 };
-                let id = id as usize;
-                let rq = match id % 3 {
-                    0 => in_flight.release(id / 3),
-                    _ => None,
-                };
+                let rq = in_flight.release(id as usize);
                 let Some(rq) = rq else {
                     pr_err!("vblk-a: device returned a chain it does not hold: {}\n", id);
                     return Err(EIO);
@@ -455,18 +497,15 @@ impl Hw {
         state.lock().holds(tag as usize)
     }
 
-    /// The device's answer for finished request `rq`, its read data copied in: `rq`
-    /// ended with it.
-    pub(crate) fn finish(&self, dev: &Dev, rq: Request) -> Result<Ended> {
+    /// The device's answer for finished request `rq` (read data is in its pages
+    /// already): `rq` ended with it.
+    pub(crate) fn finish(&self, rq: Request) -> Result<Ended> {
         let tag = rq.tag() as usize;
         let s = self.hdrs.read_field(tag, |s| &s.status)?;
         let Some(done) = vl::status(s) else {
             pr_err!("vblk-a: tag {} finished with status {:#x}\n", tag, s);
             return Err(EIO);
         };
-        if done == Done::Ok && rq.op() == Op::Read {
-            dev.copy_to_request(&rq, &self.bufs, tag)?;
-        }
         Ok(rq.end(done))
     }
 

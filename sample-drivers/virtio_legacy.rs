@@ -31,6 +31,8 @@ register! {
         31:0 bits => u32;
         /// virtio-blk: the device has a write cache and takes flush requests.
         9:9 blk_flush => bool;
+        /// The device follows indirect descriptors ([`DESC_F_INDIRECT`]).
+        28:28 ring_indirect_desc => bool;
     }
 
     /// Guest (driver) features: those of [`HOST_FEATURES`] the driver takes.
@@ -39,6 +41,8 @@ register! {
         31:0 bits => u32;
         /// virtio-blk: the driver sends flush requests.
         9:9 blk_flush => bool;
+        /// The driver may publish indirect descriptors ([`DESC_F_INDIRECT`]).
+        28:28 ring_indirect_desc => bool;
     }
 
     /// Page number (address >> 12) of the selected queue; 0 deactivates it.
@@ -238,6 +242,9 @@ pub(crate) struct UsedElem {
 pub(crate) const DESC_F_NEXT: u16 = 1;
 /// Descriptor flag: the device writes this buffer.
 pub(crate) const DESC_F_WRITE: u16 = 2;
+/// Descriptor flag: the buffer is a table of descriptors, the request's whole chain
+/// (with [`GUEST_FEATURES::ring_indirect_desc`]).
+pub(crate) const DESC_F_INDIRECT: u16 = 4;
 /// Available-ring flag: the driver does not want interrupts.
 pub(crate) const AVAIL_F_NO_INTERRUPT: u16 = 1;
 

@@ -45,11 +45,13 @@ pub(crate) enum Kind {
     Work,
     /// A device reset the undo list performs (`ndriver_io_reset_on_undo`).
     Reset,
+    /// A block request's data mapped for the device (`ndriver_blk_map`).
+    RqMapping,
 }
 
 impl Kind {
     /// Every kind, in the order `status` lists them.
-    pub(crate) const ALL: [Kind; 9] = [
+    pub(crate) const ALL: [Kind; 10] = [
         Kind::Memory,
         Kind::PciEnable,
         Kind::Iomap,
@@ -59,6 +61,7 @@ impl Kind {
         Kind::Timer,
         Kind::Work,
         Kind::Reset,
+        Kind::RqMapping,
     ];
 
     /// Its place in [`Kind::ALL`].
@@ -74,6 +77,7 @@ impl Kind {
             Kind::Timer => 6,
             Kind::Work => 7,
             Kind::Reset => 8,
+            Kind::RqMapping => 9,
         }
     }
 
@@ -89,6 +93,7 @@ impl Kind {
             Kind::Timer => "undo_timer",
             Kind::Work => "undo_work",
             Kind::Reset => "undo_reset",
+            Kind::RqMapping => "undo_rq_mapping",
         }
     }
 
@@ -104,6 +109,7 @@ impl Kind {
             Kind::Timer => "timer",
             Kind::Work => "work",
             Kind::Reset => "reset",
+            Kind::RqMapping => "rq_mapping",
         }
     }
 }
@@ -263,14 +269,15 @@ impl ActionList {
 
     /// Whether what this list holds allows a warm restart: some action is kept, and
     /// every resource the device may still reach by DMA is either kept (every coherent
-    /// buffer) or, with `lent_tracked`, a streaming mapping towards the device of memory
-    /// the class lent the instance and settles itself (a NIC's transmits, whose ring it
-    /// reads; not one of memory the instance holds and does not keep, which is given
-    /// back with it while the device may still read it); no mapping the device writes
-    /// into, and no recorded reset it does not keep (its undo would reset the device
-    /// anyway). Then the
-    /// device may keep running while the unkept rest is given back: whatever it writes
-    /// lands in kept memory, whatever it reads stays allocated.
+    /// buffer) or, with `lent_tracked`, a mapping of memory the class lent the instance
+    /// and holds back itself until the adopter found the device done with it: a
+    /// streaming mapping towards the device (a NIC's transmits, whose ring it reads; not
+    /// one of memory the instance holds and does not keep, which is given back with it
+    /// while the device may still read it) or a block request's data, either way (the
+    /// request is issued again only after); no other mapping the device writes into,
+    /// and no recorded reset it does not keep (its undo would reset the device anyway).
+    /// Then the device may keep running while the unkept rest is given back: whatever it
+    /// writes lands in kept or lent memory, whatever it reads stays allocated.
     pub(crate) fn warm_ok(&self, lent_tracked: bool) -> bool {
         // The unkept memory first, once: a few blocks, against up to a ring's worth of
         // mappings (the recovery waits on this, with interrupts off).
@@ -303,6 +310,7 @@ impl ActionList {
                 Kind::DmaMapping => {
                     a.kept.is_none() && lent_tracked && Self::to_device(a) && !maps_unkept(a)
                 }
+                Kind::RqMapping => a.kept.is_none() && lent_tracked,
                 // Kept: it moves to the adopter with the device (and runs if the
                 // restart goes cold after all), with the mapping it writes through.
                 Kind::Reset => {
@@ -333,10 +341,11 @@ impl ActionList {
     }
 
     /// Moves the kept actions out, and the unkept streaming mappings towards the device
-    /// (see [`ActionList::warm_ok`]): `(kept, lent)`. All or nothing: room for both is
+    /// and block request mappings (see [`ActionList::warm_ok`]): `(kept, lent)`. All or nothing: room for both is
     /// made before anything moves, so on failure (no memory) the list is as it was.
     pub(crate) fn take_kept_and_lent(&mut self) -> Result<(Self, Self)> {
-        let lent_pick = |a: &Action| a.kept.is_none() && Self::to_device(a);
+        let lent_pick =
+            |a: &Action| a.kept.is_none() && (Self::to_device(a) || a.kind == Kind::RqMapping);
         let mut kept = Self::with_room(self.actions.iter().filter(|a| a.kept.is_some()).count())?;
         let mut lent = Self::with_room(self.actions.iter().filter(|a| lent_pick(a)).count())?;
         self.move_where(&mut kept, |a| a.kept.is_some());

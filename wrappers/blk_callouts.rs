@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The block callouts on [`Dev`]: the disk's capacity, copying a request's data, giving
-//! a finished request back ([`Dev::done`]), and the device reset the undo list performs
+//! The block callouts on [`Dev`]: the disk's capacity, copying a request's data or
+//! mapping it for the device, giving a finished request back ([`Dev::done`]), and the device reset the undo list performs
 //! if the instance dies ([`ResetOnUndo`]). Part of `blk_driver.rs`.
 
 use super::Request;
 use crate::abi::Instance;
+use crate::abi_blk::BlkSeg;
 use crate::callouts_api_blk as bapi;
 use crate::driver_dev::{Dev, DmaBuffers, IoBar};
 use kernel::ffi::c_void;
@@ -119,6 +120,35 @@ impl Dev {
         kernel::error::to_result(unsafe {
             bapi::ndriver_blk_copy(self.handle(), rq.rq, data.cast(), rq.bytes(), to_rq)
         })
+    }
+
+    /// Maps the data of `rq` (a read or a write) for the device, in place: no copy. Its
+    /// pieces, in order, are the first entries of `segs`, returned. The framework unmaps
+    /// it (the driver has nothing to release) once [`BlkDriver::complete`] returns for
+    /// `rq`, or when `queue_rq` refuses (`EBUSY`) or fails it, or when the instance dies;
+    /// so the device must be done with the pieces by then. `EBUSY` if an older instance's
+    /// mapping of it is not undone yet (refuse the request for now); `E2BIG` if `segs`
+    /// is too short (at most `abi_blk::BLK_SEGS_MAX` are needed).
+    pub(crate) fn map_request<'a>(&self, rq: &Request, segs: &'a mut [BlkSeg]) -> Result<&'a [BlkSeg]> {
+        let max = u32::try_from(segs.len()).unwrap_or(u32::MAX);
+        // SAFETY: the live instance of this call; `rq.rq` names a request issued to it
+        // (`Request`'s invariant; the callout checks it still holds it); `segs` has room
+        // for `max` entries.
+        let n = unsafe { bapi::ndriver_blk_map(self.handle(), rq.rq, segs.as_mut_ptr(), max) };
+        kernel::error::to_result(n)?;
+        segs.get(..n as usize).ok_or(EINVAL)
+    }
+
+    /// Only in [`BlkDriver::adopt`]: the pieces of the request with tag `tag` that the
+    /// previous instance mapped and left on the device, which may still be reading or
+    /// writing them (an adopter checks what it inherits against them); the first
+    /// entries of `segs`. `ENOENT` if it left no mapped request under that tag.
+    pub(crate) fn lent_request<'a>(&self, tag: u32, segs: &'a mut [BlkSeg]) -> Result<&'a [BlkSeg]> {
+        let max = u32::try_from(segs.len()).unwrap_or(u32::MAX);
+        // SAFETY: the live instance of this call; `segs` has room for `max` entries.
+        let n = unsafe { bapi::ndriver_blk_lent(self.handle(), tag, segs.as_mut_ptr(), max) };
+        kernel::error::to_result(n)?;
+        segs.get(..n as usize).ok_or(EINVAL)
     }
 
     /// The device finished `rq`: gives it back to the framework, which calls

@@ -23,6 +23,25 @@ unsafe extern "C" {
         len: u32,
         to_rq: u32,
     ) -> c_int;
+    /// Maps the data of request `rq` (from a `BlkRq`; a read or a write) for the device and writes its pieces in order to `segs` (room for `max`, at most
+    /// `BLK_SEGS_MAX` are used): their count, or a negative errno (`-EBUSY`: try again
+    /// later). Mapped until `complete` returns for it, or `queue_rq` refuses or fails it
+    /// (the framework unmaps it then), or the instance dies.
+    pub(crate) fn ndriver_blk_map(
+        inst: *mut Instance,
+        rq: *mut c_void,
+        segs: *mut crate::abi_blk::BlkSeg,
+        max: u32,
+    ) -> c_int;
+    /// Only in `adopt`: the pieces of the request with tag `tag` the previous instance
+    /// had mapped and left on the device, written to `segs` (room for `max`): their
+    /// count, `-ENOENT` if it left none under that tag, or another negative errno.
+    pub(crate) fn ndriver_blk_lent(
+        inst: *mut Instance,
+        tag: u32,
+        segs: *mut crate::abi_blk::BlkSeg,
+        max: u32,
+    ) -> c_int;
     /// The device finished the request with tag `tag`: the framework calls `complete`
     /// for it. 0, or `-ENOENT` if this instance holds no such request.
     pub(crate) fn ndriver_blk_done(inst: *mut Instance, tag: u32) -> c_int;

@@ -1,16 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Block callouts: what a `blk` implementation asks of its placeholder disk. They take
-//! no resource (nothing to undo): they report the capacity, move request data between
-//! the request's pages and the driver's buffers, and report finished requests.
+//! Block callouts: what a `blk` implementation asks of its placeholder disk. They report
+//! the capacity, move request data between the request's pages and the driver's
+//! buffers or map the pages for the device (the one resource taken here, recorded in
+//! the undo list and unmapped by the framework: `placeholders/blk_map.rs`), and report
+//! finished requests.
 //! Exported through `wrappers/callouts_exports.c`, declared for implementations in
 //! `wrappers/callouts_api_blk.rs`. Only instances of class `blk` may call them; others
 //! get `-EINVAL` and fail. A request or tag the calling instance does not hold (stale,
 //! reported twice, forged) is not used and fails the instance (`misuse`).
 
 use crate::abi;
+use crate::abi_blk::BlkSeg;
 use crate::instance::InstanceState;
 use crate::placeholders::blk::{self, BlkDevice};
+use crate::placeholders::blk_map;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 
@@ -78,6 +82,64 @@ pub(crate) extern "C" fn ndriver_blk_copy(
     // SAFETY: `rq` is a started request this instance holds (checked above), its pages
     // stable until it ends; `buf` holds `len` bytes of the driver's memory.
     unsafe { ndriver_rq_copy(rq, buf, len, to_rq != 0) }
+}
+
+/// Maps the data of request `rq` for the device and writes its pieces, in order, to
+/// `segs` (room for `max`): their count, or a negative errno. See
+/// `placeholders/blk_map.rs` for who unmaps it when.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_blk_map(
+    inst: *mut abi::Instance,
+    rq: *mut c_void,
+    segs: *mut BlkSeg,
+    max: u32,
+) -> c_int {
+    let Some((st, dev)) = blk_of(inst) else {
+        return EINVAL.to_errno();
+    };
+    if !blk::holds(dev, st, rq.cast()) {
+        st.misuse(format_args!(
+            "ndriver_blk_map of a request it does not hold ({:p})",
+            rq
+        ));
+        return EINVAL.to_errno();
+    }
+    if segs.is_null() || max == 0 {
+        st.misuse(format_args!("ndriver_blk_map into no room"));
+        return EINVAL.to_errno();
+    }
+    // SAFETY: the driver's layer passes a slice of `max` entries (a bad pointer faults
+    // inside its guarded call).
+    let out = unsafe { core::slice::from_raw_parts_mut(segs, max as usize) };
+    match blk_map::map(dev, st, rq.cast(), out) {
+        Ok(n) => n as c_int,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// For an adopter (in `adopt`): the pieces of the request with tag `tag` an older
+/// instance had mapped, which the inherited device may still be working on, written to
+/// `segs` (room for `max`): their count, `-ENOENT` for none, or another negative errno.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_blk_lent(
+    inst: *mut abi::Instance,
+    tag: u32,
+    segs: *mut BlkSeg,
+    max: u32,
+) -> c_int {
+    let Some((st, dev)) = blk_of(inst) else {
+        return EINVAL.to_errno();
+    };
+    if segs.is_null() || max == 0 {
+        st.misuse(format_args!("ndriver_blk_lent into no room"));
+        return EINVAL.to_errno();
+    }
+    // SAFETY: as in `ndriver_blk_map`.
+    let out = unsafe { core::slice::from_raw_parts_mut(segs, max as usize) };
+    match blk_map::lent(dev, st, tag, out) {
+        Ok(n) => n as c_int,
+        Err(e) => e.to_errno(),
+    }
 }
 
 /// The device finished the request with tag `tag`. 0, or `-ENOENT` if the instance

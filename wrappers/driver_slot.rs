@@ -216,8 +216,16 @@ unsafe fn start<G: SlotGlue>(
     // not per instantiation): right while a module is one implementation, as every
     // sample driver is; a module with two slot-glued drivers would need a class per
     // `G`, or lockdep warns of one key under two names.
+    // The state is made where it lives, not on the stack and moved: a driver's state
+    // (a slot per tag of a deep queue, say) may be larger than a stack frame can be.
+    let in_place = |slot: *mut G::State| {
+        // SAFETY: `slot` is the lock's data, valid for writing and not yet initialised.
+        unsafe { slot.write(G::State::default()) };
+        Ok::<(), core::convert::Infallible>(())
+    };
     let state = DriverLock::new(kernel::sync::SpinLockIrq::new(
-        G::State::default(),
+        // SAFETY: the closure initialises the whole of `*slot` and never fails.
+        unsafe { pin_init::pin_init_from_closure(in_place) },
         G::LOCK_NAME,
         kernel::static_lock_class!(),
     ));

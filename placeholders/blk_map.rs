@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A block request's data mapped for the device (`ndriver_blk_map`): the request's own
+//! pages, piece by piece (scatter-gather), with no bounce buffer between them and the
+//! device.
+//!
+//! The mapping lives in the request's PDU (its scatterlist and the pieces handed to the
+//! driver) and is recorded in the mapping instance's undo list (`rq_mapping`), so it is
+//! unmapped exactly once, and always before the request is ended or issued again: by
+//! the framework when a live instance gives the request back (its `complete` returned,
+//! or `queue_rq` refused or failed it: [`unmap_held`]); by the undo list when the
+//! instance dies and the restart is cold (recorded resets run first, so the device is
+//! stopped before its target pages are unmapped); or, on a warm restart, after the
+//! adopter found the device done with it (the kept set's lent mappings,
+//! `device/warm.rs`). Requests the dead instance held are issued again only after that
+//! (`Blk::redirected`).
+
+use super::blk::{describe, issued_rq, pdu, BlkDevice};
+use crate::abi;
+use crate::abi_blk::{BlkSeg, BLK_OP_READ, BLK_OP_WRITE, BLK_SEGS_MAX};
+use crate::instance::{InstanceState, ServedDevice};
+use crate::undo::action_list::{Action, Kind};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use kernel::bindings;
+use kernel::ffi::{c_int, c_uint, c_void};
+use kernel::prelude::*;
+use kernel::types::Opaque;
+
+const SEGS: usize = BLK_SEGS_MAX as usize;
+
+// SAFETY: the declaration matches the definition in `wrappers/blk_rq_map.c`.
+unsafe extern "C" {
+    // `dev` is a `struct device`, `rq` a `struct request` (opaque here: bindgen's types
+    // are not FFI-safe as pointees).
+    fn ndriver_rq_dma_map(
+        dev: *mut c_void,
+        rq: *mut c_void,
+        sg: *mut bindings::scatterlist,
+        nsg: c_uint,
+        dir: bindings::dma_data_direction,
+        out: *mut BlkSeg,
+        max: c_uint,
+        nents: *mut c_uint,
+    ) -> c_int;
+}
+
+/// A request's mapping, in its PDU.
+///
+/// # Invariants
+///
+/// `by` is 0, or the generation of the instance whose undo list (or, for a dead
+/// instance restarted warm, whose device's kept set) holds this request's
+/// `rq_mapping` action, which sets it and whose undo clears it; while it is not 0, `sg`
+/// is the mapped scatterlist and the first `count` entries of `segs` are the pieces it
+/// was mapped as, unchanged until the undo.
+pub(crate) struct RqMap {
+    by: AtomicU64,
+    count: AtomicU32,
+    segs: Opaque<[BlkSeg; SEGS]>,
+    sg: Opaque<[bindings::scatterlist; SEGS]>,
+}
+
+impl RqMap {
+    /// Not mapped.
+    pub(crate) const fn new() -> Self {
+        // INVARIANT: `by` is 0.
+        Self {
+            by: AtomicU64::new(0),
+            count: AtomicU32::new(0),
+            segs: Opaque::uninit(),
+            sg: Opaque::uninit(),
+        }
+    }
+
+    /// The pieces while mapped (`by` not 0).
+    fn segs(&self) -> &[BlkSeg] {
+        let n = (self.count.load(Ordering::Acquire) as usize).min(SEGS);
+        // SAFETY: the first `count` entries were written by the mapping before `count`
+        // was stored (type invariant) and do not change until its undo.
+        unsafe { core::slice::from_raw_parts(self.segs.get().cast::<BlkSeg>(), n) }
+    }
+}
+
+/// The `struct device` of PCI function `p`.
+fn dma_dev(p: *mut bindings::pci_dev) -> *mut bindings::device {
+    // SAFETY: `p` is a live PCI function; only the field's address is taken.
+    unsafe { &raw mut (*p).dev }
+}
+
+/// Undo of [`map`]: unmaps the request's data.
+///
+/// # Safety
+///
+/// `a` was recorded by [`map`] and not undone yet; the device cannot reach the pages
+/// any more (reset, bus mastering off, or done with them).
+unsafe fn undo_rq_map(a: &Action) {
+    let rq = a.obj as *mut bindings::request;
+    // SAFETY: `a.obj` is a request of a live placeholder's tag set (requests live as
+    // long as the set, which outlives every instance of the device).
+    let m = &unsafe { pdu(rq) }.map;
+    // SAFETY: `a.ctx` is the function, `a.arg` and `a.aux` the entry count and direction
+    // the scatterlist was mapped with.
+    unsafe {
+        bindings::dma_unmap_sg_attrs(
+            dma_dev(a.ctx as *mut bindings::pci_dev),
+            m.sg.get().cast(),
+            a.arg as c_int,
+            bindings::dma_data_direction(a.aux as _),
+            0,
+        )
+    };
+    // INVARIANT: the action is gone.
+    m.by.store(0, Ordering::Release);
+}
+
+/// Maps the data of request `rq`, which instance `st` of `dev` holds (checked by the
+/// caller), for the device's DMA and copies its pieces into `out`: their count. A
+/// flush (no data) or a request mapped already by `st` is a misuse (`EINVAL`); one an
+/// older instance's mapping still covers waits (`EBUSY`; it goes when that instance's
+/// recovery is over); more pieces than `out` holds is `E2BIG`, nothing mapped.
+pub(crate) fn map(
+    dev: &BlkDevice,
+    st: &InstanceState,
+    rq: *mut bindings::request,
+    out: &mut [BlkSeg],
+) -> Result<usize> {
+    let p = dev.pci_dev();
+    if p.is_null() {
+        return Err(ENODEV);
+    }
+    // SAFETY: a request of the tag set the instance holds (the caller checked), so
+    // started and not ended.
+    let op = unsafe { describe(rq) }.map(|d| d.op);
+    let dir = match op {
+        Some(BLK_OP_READ) => abi::DMA_FROM_DEVICE,
+        Some(BLK_OP_WRITE) => abi::DMA_TO_DEVICE,
+        _ => {
+            st.misuse(format_args!("ndriver_blk_map of a request without data"));
+            return Err(EINVAL);
+        }
+    };
+    // SAFETY: a request of the tag set the instance holds (the caller checked).
+    let m = &unsafe { pdu(rq) }.map;
+    match m.by.load(Ordering::Acquire) {
+        0 => {}
+        g if g == st.generation => {
+            st.misuse(format_args!("ndriver_blk_map of a request it mapped already"));
+            return Err(EINVAL);
+        }
+        _ => return Err(EBUSY),
+    }
+    let max = out.len().min(SEGS) as c_uint;
+    // Mapped and recorded under one hold of the list's lock, with room made first, so a
+    // mapping is never left unrecorded.
+    let mut list = st.undo.lock();
+    list.reserve_one()?;
+    let mut nents: c_uint = 0;
+    // SAFETY: `p` is the attached function; `rq` is a started request the instance holds,
+    // its pages stable until it ends (after this mapping's undo); `sg` and `segs` are
+    // its PDU's, used by no one else while `by` is 0 and the instance holds it.
+    let n = unsafe {
+        ndriver_rq_dma_map(
+            dma_dev(p).cast(),
+            rq.cast(),
+            m.sg.get().cast(),
+            SEGS as c_uint,
+            bindings::dma_data_direction(dir as _),
+            m.segs.get().cast(),
+            max,
+            &mut nents,
+        )
+    };
+    if n < 0 {
+        return Err(Error::from_errno(n));
+    }
+    let action = Action {
+        kind: Kind::RqMapping,
+        obj: rq as usize,
+        arg: nents as usize,
+        aux: dir as usize,
+        ctx: p as usize,
+        depends_on: 0,
+        kept: None,
+        undo: undo_rq_map,
+    };
+    if let Err(e) = list.record(action) {
+        drop(list);
+        // SAFETY: mapped just now and recorded nowhere; the device was not told.
+        unsafe { undo_rq_map(&action) };
+        return Err(e);
+    }
+    m.count.store(n as u32, Ordering::Release);
+    // INVARIANT: recorded in `st`'s list; `sg`, `segs` and `count` written.
+    m.by.store(st.generation, Ordering::Release);
+    drop(list);
+    copy_segs(m.segs(), out)
+}
+
+/// Copies `segs` to the start of `out`: their count, or `E2BIG`.
+fn copy_segs(segs: &[BlkSeg], out: &mut [BlkSeg]) -> Result<usize> {
+    if segs.len() > out.len() {
+        return Err(E2BIG);
+    }
+    for (o, s) in out.iter_mut().zip(segs) {
+        *o = *s;
+    }
+    Ok(segs.len())
+}
+
+/// Unmaps the data of `rq` if instance `st` mapped it: the instance gives the request
+/// back alive (its `complete` returned, or `queue_rq` did not take it), before the
+/// request is ended or dispatched again.
+pub(crate) fn unmap_held(st: &InstanceState, rq: *mut bindings::request) {
+    // SAFETY: a request of the tag set (the caller's).
+    let m = &unsafe { pdu(rq) }.map;
+    if m.by.load(Ordering::Acquire) != st.generation {
+        return;
+    }
+    let a = st.undo.lock().forget(Kind::RqMapping, rq as usize);
+    if let Some(a) = a {
+        // SAFETY: recorded by `map` and now removed, so this is its only undo; the
+        // instance gave the request back, so its device is done with the pages.
+        unsafe { (a.undo)(&a) };
+    }
+}
+
+/// For a warm restart's adopter `st` (in `adopt`): the pieces of the request with tag
+/// `tag` as an older instance mapped them, which the device it inherits may still be
+/// reading or writing, copied into `out`; their count. `ENOENT` if no older instance
+/// holds a request of that tag with its data mapped; `E2BIG` if `out` is too short.
+pub(crate) fn lent(
+    dev: &BlkDevice,
+    st: &InstanceState,
+    tag: u32,
+    out: &mut [BlkSeg],
+) -> Result<usize> {
+    if !st.adopting.load(Ordering::Acquire) {
+        st.misuse(format_args!("ndriver_blk_lent outside adopt"));
+        return Err(EINVAL);
+    }
+    let (rq, gen) = issued_rq(dev, tag).ok_or(ENOENT)?;
+    if gen >= st.generation {
+        return Err(ENOENT);
+    }
+    // SAFETY: a request of the tag set.
+    let m = &unsafe { pdu(rq) }.map;
+    if m.by.load(Ordering::Acquire) != gen {
+        return Err(ENOENT);
+    }
+    copy_segs(m.segs(), out)
+}
