@@ -173,6 +173,10 @@ pub(crate) struct Blk {
     timeouts: AtomicU64,
     /// Requests ended with an I/O error because no instance could serve them.
     failed: AtomicU64,
+    /// Requests whose data an instance mapped for the device in place (`blk_map.rs`).
+    pub(super) mapped: AtomicU64,
+    /// Requests whose data an instance copied in or out (`ndriver_blk_copy`).
+    pub(crate) copied: AtomicU64,
     /// The policy gave up on every implementation: requests fail until a swap.
     down: AtomicBool,
 }
@@ -253,6 +257,8 @@ pub(crate) fn create(
                 requeued: AtomicU64::new(0),
                 timeouts: AtomicU64::new(0),
                 failed: AtomicU64::new(0),
+                mapped: AtomicU64::new(0),
+                copied: AtomicU64::new(0),
                 down: AtomicBool::new(false),
             }? Error),
         ),
@@ -395,7 +401,9 @@ impl Class for Blk {
         writeln!(f, "requeued {}", c.requeued.load(Ordering::Relaxed))?;
         writeln!(f, "busy_stalls {}", c.busy_stalls.load(Ordering::Relaxed))?;
         writeln!(f, "timeouts {}", c.timeouts.load(Ordering::Relaxed))?;
-        writeln!(f, "failed_requests {}", c.failed.load(Ordering::Relaxed))
+        writeln!(f, "failed_requests {}", c.failed.load(Ordering::Relaxed))?;
+        writeln!(f, "mapped_requests {}", c.mapped.load(Ordering::Relaxed))?;
+        writeln!(f, "copied_requests {}", c.copied.load(Ordering::Relaxed))
     }
 }
 

@@ -193,6 +193,7 @@ pub(crate) fn map(
     // INVARIANT: recorded in `st`'s list; `sg`, `segs` and `count` written.
     m.by.store(st.generation, Ordering::Release);
     drop(list);
+    dev.class.mapped.fetch_add(1, Ordering::Relaxed);
     copy_segs(m.segs(), out)
 }
 

@@ -844,6 +844,34 @@ mod tests {
     }
 
     #[test]
+    fn warm_lends_block_request_mappings_either_way() -> Result {
+        let mut l = ActionList::new();
+        l.record(action(Kind::PciEnable, 0x10, 0, 0))?;
+        assert!(l.keep(Kind::PciEnable, 0x10, 0));
+        // A request's data the device writes into (a read): the class holds the request
+        // back until the adopter found the device done, so warm only where it says so.
+        let mut read = action(Kind::RqMapping, 0x5000, 3, 0);
+        read.aux = crate::abi::DMA_FROM_DEVICE as usize;
+        l.record(read)?;
+        assert!(!l.warm_ok(false));
+        assert!(l.warm_ok(true));
+        // Never kept (adopted, it would stay mapped past the request's end).
+        assert!(l.keep(Kind::RqMapping, 0x5000, 1));
+        assert!(!l.warm_ok(true));
+        assert!(l.forget(Kind::RqMapping, 0x5000).is_some());
+        l.record(read)?;
+        let mut write = action(Kind::RqMapping, 0x6000, 1, 0);
+        write.aux = crate::abi::DMA_TO_DEVICE as usize;
+        l.record(write)?;
+        assert!(l.warm_ok(true));
+        // Both move to the lent set, the kept one to the kept set, nothing stays.
+        let (kept, lent) = l.take_kept_and_lent()?;
+        assert_eq!((kept.len(), lent.len(), l.len()), (1, 2, 0));
+        assert!(lent.holds(Kind::RqMapping, 0x5000) && lent.holds(Kind::RqMapping, 0x6000));
+        Ok(())
+    }
+
+    #[test]
     fn warm_checks_past_the_scan_and_moves_in_order() -> Result {
         let to_device = |obj: usize, on: usize| {
             let mut m = action(Kind::DmaMapping, obj, 0x10, on);

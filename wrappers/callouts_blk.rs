@@ -16,6 +16,7 @@ use crate::instance::InstanceState;
 use crate::placeholders::blk::{self, BlkDevice};
 use crate::placeholders::blk_map;
 use kernel::ffi::{c_int, c_void};
+use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
 // SAFETY: the declaration matches the definition in `wrappers/blk_rq_copy.c`.
@@ -81,7 +82,11 @@ pub(crate) extern "C" fn ndriver_blk_copy(
     // call), and the copy checks `len` against the request.
     // SAFETY: `rq` is a started request this instance holds (checked above), its pages
     // stable until it ends; `buf` holds `len` bytes of the driver's memory.
-    unsafe { ndriver_rq_copy(rq, buf, len, to_rq != 0) }
+    let r = unsafe { ndriver_rq_copy(rq, buf, len, to_rq != 0) };
+    if r == 0 {
+        dev.class.copied.fetch_add(1, Ordering::Relaxed);
+    }
+    r
 }
 
 /// Maps the data of request `rq` for the device and writes its pieces, in order, to
