@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0
 # The guarded block device: ndblk0 on the guest's virtio-blk test disk, driven by
-# vblk-a (deep queue, interrupts) and vblk-b (one request at a time, polled). ext4 on
-# it; fio random writes verified with crc32c at queue depth 1 and 32 on each
-# implementation; swaps while fio runs (NDRIVER_REPS x 4 of them, make check: 12);
+# vblk-a (deep queue, each request's pages mapped for the device, interrupts) and
+# vblk-b (one request at a time copied through a buffer, polled). ext4 on it; fio
+# random writes verified with crc32c at queue depth 1 and 32 on each implementation
+# (the placeholder's counters say which path each took), and at depth 128 with
+# requests of 4 to 256 KiB on vblk-a; swaps while fio runs (NDRIVER_REPS x 4 of them, make check: 12);
 # then 100 swaps in a row, with no pause between them, while fio keeps writing and
 # verifying at QD32; then fsck finds the file system clean and the files read back identical after a
 # remount. The disk stays registered and mounted throughout.
@@ -35,13 +37,33 @@ sectors=$(bd_status capacity_sectors)
 mkfs.ext4 -q -F $BLKDEV || fail "mkfs.ext4"
 mount $BLKDEV "$MNT" || fail "mount"
 
-# Each implementation, QD1 and QD32.
+# The queue the kernel sees: 128 tags, requests of up to 256 KiB in up to 64 pieces.
+q=/sys/block/ndblk0/queue
+[ "$(bd_status queue_depth)" = 128 ] || fail "queue depth $(bd_status queue_depth), want 128"
+[ "$(cat $q/max_hw_sectors_kb)" = 256 ] || fail "max_hw_sectors_kb $(cat $q/max_hw_sectors_kb), want 256"
+[ "$(cat $q/max_segments)" = 64 ] || fail "max_segments $(cat $q/max_segments), want 64"
+
+# Each implementation, QD1 and QD32: vblk-a maps each request's pages for the device
+# (mapped_requests), vblk-b copies them through its buffer (copied_requests).
 for impl in vblk-a vblk-b; do
 	echo "$impl" > "$BD/swap" || fail "swap to $impl"
 	[ "$(bd_status implementation)" = "$impl" ] || fail "not on $impl"
+	m0=$(bd_stat mapped_requests) c0=$(bd_stat copied_requests)
 	blk_fio "$MNT/qd1-$impl" 1 4M || fail "$impl: fio QD1"
 	blk_fio "$MNT/qd32-$impl" 32 16M || fail "$impl: fio QD32"
+	m=$(( $(bd_stat mapped_requests) - m0 )) c=$(( $(bd_stat copied_requests) - c0 ))
+	echo "$impl: $m requests mapped in place, $c copied"
+	if [ $impl = vblk-a ]; then
+		[ $m -ge 4096 ] && [ $c = 0 ] || fail "vblk-a: $m mapped, $c copied; want every request mapped"
+	else
+		[ $m = 0 ] && [ $c -ge 4096 ] || fail "vblk-b: $m mapped, $c copied; want every request copied"
+	fi
 done
+
+# vblk-a with the queue full and requests of every size up to the largest: 128 in
+# flight of 4 KiB to 256 KiB, written and verified.
+echo vblk-a > "$BD/swap" || fail "swap to vblk-a"
+blk_fio "$MNT/deep" 128 64M --bsrange=4k-256k || fail "vblk-a: fio QD128 4k-256k"
 
 # Swaps while fio writes and verifies at QD32, alternating implementations.
 gen0=$(bd_status generation)
@@ -89,11 +111,11 @@ echo "$ROW swaps in a row in ${secs}s under $(cat "$MNT/.runs") verified fio run
 rm -f "$MNT/.stop" "$MNT/.runs"
 
 # Files survive an unmount, a file system check and a remount.
-sums=$(cd "$MNT" && md5sum qd* swaps row)
+sums=$(cd "$MNT" && md5sum qd* deep swaps row)
 umount "$MNT" || fail "umount"
 fsck.ext4 -n -f $BLKDEV > /tmp/ndblk-fsck.log 2>&1 || { cat /tmp/ndblk-fsck.log; fail "fsck"; }
 mount $BLKDEV "$MNT" || fail "remount"
-[ "$(cd "$MNT" && md5sum qd* swaps row)" = "$sums" ] || fail "checksums differ after remount"
+[ "$(cd "$MNT" && md5sum qd* deep swaps row)" = "$sums" ] || fail "checksums differ after remount"
 umount "$MNT" || fail "final umount"
 
 [ "$(bd_stat giveups)" = 0 ] || fail "policy gave up"
