@@ -458,10 +458,13 @@ impl Hw {
         Ok(head)
     }
 
-    /// Tells the device about what is on the available ring.
+    /// Tells the device about what is on the available ring, unless it said it is
+    /// working through it anyway (a register write costs an exit to the hypervisor).
     pub(crate) fn kick(&self) {
         fence(Ordering::SeqCst);
-        vl::notify(&self.io);
+        if self.queue.wants_notify() {
+            vl::notify(&self.io);
+        }
     }
 
     /// Acknowledges the interrupt: whether the queue has news (`Some(true)`), the
@@ -472,7 +475,22 @@ impl Hw {
     }
 
     /// Walks the used ring and gives every finished request back to the framework.
+    /// The device is asked not to interrupt meanwhile (what it finishes during the walk
+    /// is reaped by it), and the ring is looked at once more after interrupts are back
+    /// on, so that nothing finished in between waits for the next interrupt.
     pub(crate) fn reap(&self, dev: &Dev, state: &DriverLock<InFlight>) -> Result {
+        self.queue.no_interrupt()?;
+        let r = self.reap_used(dev, state);
+        self.queue.interrupts_on()?;
+        fence(Ordering::SeqCst);
+        if r.is_ok() && self.queue.has_used() {
+            return self.reap_used(dev, state);
+        }
+        r
+    }
+
+    /// Gives every request the used ring holds back to the framework.
+    fn reap_used(&self, dev: &Dev, state: &DriverLock<InFlight>) -> Result {
         loop {
             let rq = {
                 let mut in_flight = state.lock();

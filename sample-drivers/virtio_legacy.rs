@@ -247,6 +247,9 @@ pub(crate) const DESC_F_WRITE: u16 = 2;
 pub(crate) const DESC_F_INDIRECT: u16 = 4;
 /// Available-ring flag: the driver does not want interrupts.
 pub(crate) const AVAIL_F_NO_INTERRUPT: u16 = 1;
+/// Used-ring flag: the device does not need to be told of new buffers now (it is
+/// working through the available ring and will look again before it stops).
+pub(crate) const USED_F_NO_NOTIFY: u16 = 1;
 
 /// Alignment of the used ring in a legacy queue (and of the queue itself: the device
 /// takes its address as a page number).
@@ -661,6 +664,23 @@ impl Queue {
         self.avail()?.write_field(|a| &a.idx, ai.wrapping_add(1))?;
         self.avail_idx.store(ai.wrapping_add(1), Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Whether the device asks to be told of new buffers (it does not set
+    /// [`USED_F_NO_NOTIFY`] while it works through the available ring). Order the
+    /// publication before this read (a full fence), or a device about to stop is missed.
+    pub(crate) fn wants_notify(&self) -> bool {
+        self.used()
+            .and_then(|u| u.read_field(|u| &u.flags))
+            .map_or(true, |f| f & USED_F_NO_NOTIFY == 0)
+    }
+
+    /// Whether the device has finished a chain not popped yet.
+    pub(crate) fn has_used(&self) -> bool {
+        let lu = self.last_used.load(Ordering::Relaxed);
+        self.used()
+            .and_then(|u| u.read_field(|u| &u.idx))
+            .is_ok_and(|idx| idx != lu)
     }
 
     /// The head of the next chain the device has finished, if any.
