@@ -144,7 +144,9 @@ pub(crate) fn map(
     match m.by.load(Ordering::Acquire) {
         0 => {}
         g if g == st.generation => {
-            st.misuse(format_args!("ndriver_blk_map of a request it mapped already"));
+            st.misuse(format_args!(
+                "ndriver_blk_map of a request it mapped already"
+            ));
             return Err(EINVAL);
         }
         _ => return Err(EBUSY),

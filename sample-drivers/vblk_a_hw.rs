@@ -453,8 +453,13 @@ impl Hw {
         self.tables.write(base + n, status)?;
         let head = tag as u16;
         let table = self.tables.dma_of(base)?;
-        self.queue
-            .write_desc(head, table, (n as u32 + 1) * DESC_LEN, vl::DESC_F_INDIRECT, 0)?;
+        self.queue.write_desc(
+            head,
+            table,
+            (n as u32 + 1) * DESC_LEN,
+            vl::DESC_F_INDIRECT,
+            0,
+        )?;
         Ok(head)
     }
 

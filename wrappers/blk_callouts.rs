@@ -129,7 +129,11 @@ impl Dev {
     /// so the device must be done with the pieces by then. `EBUSY` if an older instance's
     /// mapping of it is not undone yet (refuse the request for now); `E2BIG` if `segs`
     /// is too short (at most `abi_blk::BLK_SEGS_MAX` are needed).
-    pub(crate) fn map_request<'a>(&self, rq: &Request, segs: &'a mut [BlkSeg]) -> Result<&'a [BlkSeg]> {
+    pub(crate) fn map_request<'a>(
+        &self,
+        rq: &Request,
+        segs: &'a mut [BlkSeg],
+    ) -> Result<&'a [BlkSeg]> {
         let max = u32::try_from(segs.len()).unwrap_or(u32::MAX);
         // SAFETY: the live instance of this call; `rq.rq` names a request issued to it
         // (`Request`'s invariant; the callout checks it still holds it); `segs` has room
@@ -143,7 +147,11 @@ impl Dev {
     /// previous instance mapped and left on the device, which may still be reading or
     /// writing them (an adopter checks what it inherits against them); the first
     /// entries of `segs`. `ENOENT` if it left no mapped request under that tag.
-    pub(crate) fn lent_request<'a>(&self, tag: u32, segs: &'a mut [BlkSeg]) -> Result<&'a [BlkSeg]> {
+    pub(crate) fn lent_request<'a>(
+        &self,
+        tag: u32,
+        segs: &'a mut [BlkSeg],
+    ) -> Result<&'a [BlkSeg]> {
         let max = u32::try_from(segs.len()).unwrap_or(u32::MAX);
         // SAFETY: the live instance of this call; `segs` has room for `max` entries.
         let n = unsafe { bapi::ndriver_blk_lent(self.handle(), tag, segs.as_mut_ptr(), max) };

@@ -45,11 +45,11 @@ pub(crate) mod glue;
 mod request;
 // Each implementation uses only some of them.
 #[allow(unused_imports)]
+pub(crate) use crate::abi_blk::BlkSeg;
+#[allow(unused_imports)]
 pub(crate) use callouts::ResetOnUndo;
 #[allow(unused_imports)]
 pub(crate) use request::{Done, Ended, Op, Request};
-#[allow(unused_imports)]
-pub(crate) use crate::abi_blk::BlkSeg;
 
 /// A block implementation. Every method runs under a guard; `state` is the driver's own
 /// mutable state ([`BlkDriver::State`]) behind the instance's IRQ-safe lock (an injected

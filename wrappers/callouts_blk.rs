@@ -15,8 +15,8 @@ use crate::abi_blk::BlkSeg;
 use crate::instance::InstanceState;
 use crate::placeholders::blk::{self, BlkDevice};
 use crate::placeholders::blk_map;
-use kernel::ffi::{c_int, c_void};
 use core::sync::atomic::Ordering;
+use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
 
 // SAFETY: the declaration matches the definition in `wrappers/blk_rq_copy.c`.
