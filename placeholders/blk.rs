@@ -312,9 +312,9 @@ impl Class for Blk {
     /// again once the adopter serves, as after a cold restart: the adopter waits until
     /// the device gave back every one it was given, so none is both finished by the
     /// device for the dead instance and issued again to the new one. The requests' data
-    /// the instance mapped (`blk_map.rs`) stays mapped until then, and the adopter
-    /// checks the chains it inherits against those mappings (`ndriver_blk_lent`): the
-    /// class tracks what it lent.
+    /// the instance mapped (`blk_map.rs`) stays mapped until then (the undo list lends
+    /// those mappings to the kept set on its own), and the adopter checks the chains it
+    /// inherits against them (`ndriver_blk_lent`). No other memory is lent: `false`.
     fn warm_ok(_dev: &BlkDevice, _st: &InstanceState, entry: usize) -> Option<bool> {
         const WARM_ENTRIES: [BlkEntry; 6] = [
             BlkEntry::QueueRq,
@@ -327,7 +327,7 @@ impl Class for Blk {
         WARM_ENTRIES
             .iter()
             .any(|e| *e as usize == entry)
-            .then_some(true)
+            .then_some(false)
     }
 
     unsafe fn configure(_ops: *const c_void, _h: *mut Instance, _key: u32, _value: u64) -> i64 {
@@ -534,9 +534,13 @@ fn queue_rq(dev: &BlkDevice, rq: *mut bindings::request, last: bool) -> u8 {
             BLK_STS_DEV_RESOURCE
         }
         Err(fail) => {
+            // Mapped for the device, it may be on the device too: it stays the dead
+            // instance's (`ISSUED`), and is issued again once its mapping is undone
+            // (after a reset, or after the adopter drained the device: `redirected`).
+            let mapped = blk_map::mapped_by(rq, a.inst.generation);
             dev.fail_async(a, QUEUE_RQ, fail);
-            if !release(p) {
-                // The device finished it before the fault: `complete` requeues it.
+            if mapped || !release(p) {
+                // Or the device finished it before the fault: `complete` requeues it.
                 return BLK_STS_OK;
             }
             BLK_STS_RESOURCE
@@ -589,6 +593,13 @@ pub(super) fn issued_rq(dev: &BlkDevice, tag: u32) -> Option<(*mut bindings::req
     (p.state.load(Ordering::Acquire) == RQ_ISSUED).then_some((rq, gen))
 }
 
+/// Whether `rq` is issued to instance generation `gen` and not reported done.
+pub(super) fn issued_to(rq: *mut bindings::request, gen: u64) -> bool {
+    // SAFETY: a request of our tag set (the caller's).
+    let p = unsafe { pdu(rq) };
+    p.state.load(Ordering::Acquire) == RQ_ISSUED && p.gen.load(Ordering::Acquire) == gen
+}
+
 /// The device finished request `tag` of instance `st` (`ndriver_blk_done`).
 pub(crate) fn done(dev: &BlkDevice, st: &InstanceState, tag: u32) -> Result {
     let rq = dev
@@ -624,6 +635,10 @@ fn complete(dev: &BlkDevice, rq: *mut bindings::request) {
     // SAFETY: blk-mq calls `complete` with a request of our tag set; started, and ours now
     // (we moved it from `DONE` to `COMPLETING`).
     let Some(brq) = (unsafe { describe(rq) }) else {
+        // Not passed on, so never mapped; should it be, by a live instance, unmapped.
+        if let Some(a) = dev.admit() {
+            blk_map::unmap_held(a.inst, rq);
+        }
         end(dev, rq, BLK_STS_IOERR);
         return;
     };

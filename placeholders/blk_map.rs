@@ -15,9 +15,9 @@
 //! `device/warm.rs`). Requests the dead instance held are issued again only after that
 //! (`Blk::redirected`).
 
-use super::blk::{describe, issued_rq, pdu, BlkDevice};
+use super::blk::{describe, issued_rq, issued_to, pdu, BlkDevice};
 use crate::abi;
-use crate::abi_blk::{BlkSeg, BLK_OP_READ, BLK_OP_WRITE, BLK_SEGS_MAX};
+use crate::abi_blk::{BlkRq, BlkSeg, BLK_OP_READ, BLK_OP_WRITE, BLK_SEGS_MAX};
 use crate::instance::{InstanceState, ServedDevice};
 use crate::undo::action_list::{Action, Kind};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -114,10 +114,16 @@ unsafe fn undo_rq_map(a: &Action) {
 }
 
 /// Maps the data of request `rq`, which instance `st` of `dev` holds (checked by the
-/// caller), for the device's DMA and copies its pieces into `out`: their count. A
-/// flush (no data) or a request mapped already by `st` is a misuse (`EINVAL`); one an
-/// older instance's mapping still covers waits (`EBUSY`; it goes when that instance's
-/// recovery is over); more pieces than `out` holds is `E2BIG`, nothing mapped.
+/// caller), for the device's DMA and copies its pieces into `out`: their count.
+///
+/// Refused as a misuse (`EINVAL`, the instance fails): a flush (no data), a request the
+/// instance reported done already or mapped already, or an instance with no device
+/// reset recorded (`ndriver_io_reset_on_undo`): without one, a cold restart could only
+/// turn bus mastering off, and a device that took a request before that may still
+/// finish it into pages unmapped and given back. A request an older instance's mapping
+/// still covers, or no room to map it now (bounce buffers or memory for the record),
+/// waits (`EBUSY`: blk-mq dispatches it again). More pieces than `out` holds is `E2BIG`,
+/// nothing mapped.
 pub(crate) fn map(
     dev: &BlkDevice,
     st: &InstanceState,
@@ -141,25 +147,35 @@ pub(crate) fn map(
     };
     // SAFETY: a request of the tag set the instance holds (the caller checked).
     let m = &unsafe { pdu(rq) }.map;
-    match m.by.load(Ordering::Acquire) {
-        0 => {}
-        g if g == st.generation => {
-            st.misuse(format_args!(
-                "ndriver_blk_map of a request it mapped already"
-            ));
-            return Err(EINVAL);
-        }
-        _ => return Err(EBUSY),
-    }
     let max = out.len().min(SEGS) as c_uint;
-    // Mapped and recorded under one hold of the list's lock, with room made first, so a
-    // mapping is never left unrecorded.
+    // Checked, mapped and recorded under one hold of the list's lock, which
+    // `unmap_held` takes too: a `complete` of the request on another CPU either runs
+    // before (and the request is no longer `ISSUED` here) or finds the mapping.
     let mut list = st.undo.lock();
-    list.reserve_one()?;
+    let why = if !issued_to(rq, st.generation) {
+        Some("of a request it reported done")
+    } else if m.by.load(Ordering::Acquire) == st.generation {
+        Some("of a request it mapped already")
+    } else if !list.has(Kind::Reset) {
+        Some("with no device reset recorded for its undo")
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        drop(list);
+        st.misuse(format_args!("ndriver_blk_map {}", why));
+        return Err(EINVAL);
+    }
+    if m.by.load(Ordering::Acquire) != 0 {
+        return Err(EBUSY);
+    }
+    // Room first, so a mapping is never left unrecorded.
+    list.reserve_one().map_err(|_| EBUSY)?;
     let mut nents: c_uint = 0;
     // SAFETY: `p` is the attached function; `rq` is a started request the instance holds,
     // its pages stable until it ends (after this mapping's undo); `sg` and `segs` are
-    // its PDU's, used by no one else while `by` is 0 and the instance holds it.
+    // its PDU's, used by no one else while `by` is 0 and the instance holds it (checked
+    // under the lock every mapping and unmapping of it takes).
     let n = unsafe {
         ndriver_rq_dma_map(
             dma_dev(p).cast(),
@@ -173,7 +189,9 @@ pub(crate) fn map(
         )
     };
     if n < 0 {
-        return Err(Error::from_errno(n));
+        let e = Error::from_errno(n);
+        // Out of mapping space (swiotlb, IOMMU): try again once requests completed.
+        return Err(if e == ENOMEM { EBUSY } else { e });
     }
     let action = Action {
         kind: Kind::RqMapping,
@@ -185,11 +203,11 @@ pub(crate) fn map(
         kept: None,
         undo: undo_rq_map,
     };
-    if let Err(e) = list.record(action) {
+    if list.record(action).is_err() {
         drop(list);
         // SAFETY: mapped just now and recorded nowhere; the device was not told.
         unsafe { undo_rq_map(&action) };
-        return Err(e);
+        return Err(EBUSY);
     }
     m.count.store(n as u32, Ordering::Release);
     // INVARIANT: recorded in `st`'s list; `sg`, `segs` and `count` written.
@@ -197,6 +215,12 @@ pub(crate) fn map(
     drop(list);
     dev.class.mapped.fetch_add(1, Ordering::Relaxed);
     copy_segs(m.segs(), out)
+}
+
+/// Whether instance generation `gen` mapped `rq`'s data and the mapping is live.
+pub(crate) fn mapped_by(rq: *mut bindings::request, gen: u64) -> bool {
+    // SAFETY: a request of the tag set (the caller's).
+    unsafe { pdu(rq) }.map.by.load(Ordering::Acquire) == gen
 }
 
 /// Copies `segs` to the start of `out`: their count, or `E2BIG`.
@@ -216,10 +240,13 @@ fn copy_segs(segs: &[BlkSeg], out: &mut [BlkSeg]) -> Result<usize> {
 pub(crate) fn unmap_held(st: &InstanceState, rq: *mut bindings::request) {
     // SAFETY: a request of the tag set (the caller's).
     let m = &unsafe { pdu(rq) }.map;
+    // Under the lock `map` holds from its checks to `by`'s store.
+    let mut list = st.undo.lock();
     if m.by.load(Ordering::Acquire) != st.generation {
         return;
     }
-    let a = st.undo.lock().forget(Kind::RqMapping, rq as usize);
+    let a = list.forget(Kind::RqMapping, rq as usize);
+    drop(list);
     if let Some(a) = a {
         // SAFETY: recorded by `map` and now removed, so this is its only undo; the
         // instance gave the request back, so its device is done with the pages.
@@ -227,16 +254,17 @@ pub(crate) fn unmap_held(st: &InstanceState, rq: *mut bindings::request) {
     }
 }
 
-/// For a warm restart's adopter `st` (in `adopt`): the pieces of the request with tag
-/// `tag` as an older instance mapped them, which the device it inherits may still be
-/// reading or writing, copied into `out`; their count. `ENOENT` if no older instance
-/// holds a request of that tag with its data mapped; `E2BIG` if `out` is too short.
+/// For a warm restart's adopter `st` (in `adopt`): the request with tag `tag` an older
+/// instance holds and had mapped, which the device it inherits may still be reading or
+/// writing: its description (`rq` NULL: the adopter does not hold it) and its pieces as
+/// mapped, copied into `out` (their count). `ENOENT` if no older instance holds a
+/// request of that tag with its data mapped; `E2BIG` if `out` is too short.
 pub(crate) fn lent(
     dev: &BlkDevice,
     st: &InstanceState,
     tag: u32,
     out: &mut [BlkSeg],
-) -> Result<usize> {
+) -> Result<(BlkRq, usize)> {
     if !st.adopting.load(Ordering::Acquire) {
         st.misuse(format_args!("ndriver_blk_lent outside adopt"));
         return Err(EINVAL);
@@ -245,10 +273,14 @@ pub(crate) fn lent(
     if gen >= st.generation {
         return Err(ENOENT);
     }
-    // SAFETY: a request of the tag set.
+    // SAFETY: a request of the tag set, issued to a dead instance and not finished (its
+    // fields are stable until it is issued again, after this adoption).
     let m = &unsafe { pdu(rq) }.map;
     if m.by.load(Ordering::Acquire) != gen {
         return Err(ENOENT);
     }
-    copy_segs(m.segs(), out)
+    // SAFETY: as above.
+    let mut d = unsafe { describe(rq) }.ok_or(ENOENT)?;
+    d.rq = core::ptr::null_mut();
+    Ok((d, copy_segs(m.segs(), out)?))
 }

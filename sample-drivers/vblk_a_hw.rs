@@ -281,6 +281,13 @@ impl Hw {
     /// Whether the chain at `head`, published by the previous instance, is the chain of
     /// tag `head` as [`Hw::fill`] writes it (see [`Hw::adopt`]) for a request of the
     /// disk (`capacity` sectors); `EIO` if not.
+    ///
+    /// The heads from the next used index to the available index are as many as the
+    /// device has not given back, not necessarily those (it may finish out of order):
+    /// a read or write among them whose request the framework does not count as lent
+    /// was finished and reaped already, and the device has taken it off the ring. Its
+    /// table still names the pages of a request since ended; should a damaged ring make
+    /// the device take it again, it finds a flush there instead ([`Hw::defuse`]).
     // Out of line: its table of pieces stays out of `adopt`'s frame.
     #[inline(never)]
     fn check_chain(&self, dev: &Dev, head: u16, capacity: u64) -> Result {
@@ -315,18 +322,21 @@ impl Hw {
         match req.kind {
             vl::T_FLUSH if data == 0 => {}
             vl::T_IN | vl::T_OUT if data > 0 => {
-                let mut lent = [BlkSeg::default(); SEGS];
-                let lent = dev.lent_request(head.into(), &mut lent).map_err(|_| EIO)?;
-                let write = if req.kind == vl::T_IN {
-                    vl::DESC_F_WRITE
-                } else {
-                    0
+                let mut segs = [BlkSeg::default(); SEGS];
+                let lent = match dev.lent_request(head.into(), &mut segs) {
+                    Ok(l) => l,
+                    Err(e) if e == ENOENT => return self.defuse(tag),
+                    Err(_) => return Err(EIO),
                 };
-                if lent.len() != data {
+                let (kind, write) = match lent.op {
+                    Op::Read => (vl::T_IN, vl::DESC_F_WRITE),
+                    _ => (vl::T_OUT, 0),
+                };
+                if req.kind != kind || req.sector != lent.sector || lent.segs.len() != data {
                     return Err(EIO);
                 }
                 let mut bytes = 0u64;
-                for (i, seg) in lent.iter().enumerate() {
+                for (i, seg) in lent.segs.iter().enumerate() {
                     let d = desc(i + 1)?;
                     if d.addr != seg.addr
                         || d.len != seg.len
@@ -337,7 +347,8 @@ impl Hw {
                     }
                     bytes += u64::from(d.len);
                 }
-                if bytes % 512 != 0
+                if bytes != u64::from(lent.bytes)
+                    || bytes % 512 != 0
                     || req
                         .sector
                         .checked_add(bytes / 512)
@@ -356,6 +367,30 @@ impl Hw {
             return Err(EIO);
         }
         Ok(())
+    }
+
+    /// Makes tag `tag`'s chain a flush (its header, its status): a chain of a request
+    /// that ended, which the device must not follow to that request's pages.
+    fn defuse(&self, tag: usize) -> Result {
+        let base = tag * TABLE;
+        self.hdrs.write(tag, ReqSlot::pending(Op::Flush, 0))?;
+        let header = VirtqDesc {
+            addr: self.hdrs.field_dma(tag, |s| &s.header)?,
+            len: ReqSlot::HEADER_LEN,
+            flags: vl::DESC_F_NEXT,
+            next: 1,
+        };
+        let status = VirtqDesc {
+            addr: self.hdrs.field_dma(tag, |s| &s.status)?,
+            len: ReqSlot::STATUS_LEN,
+            flags: vl::DESC_F_WRITE,
+            next: 0,
+        };
+        self.tables.write(base, header)?;
+        self.tables.write(base + 1, status)?;
+        let table = self.tables.dma_of(base)?;
+        self.queue
+            .write_desc(tag as u16, table, 2 * DESC_LEN, vl::DESC_F_INDIRECT, 0)
     }
 
     /// The features the driver takes where the device offers them.

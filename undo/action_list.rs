@@ -224,6 +224,12 @@ impl ActionList {
         self.actions.iter().find(|d| d.depends_on != 0 && uses(d))
     }
 
+    /// Whether an action of `kind` is held (searched from the oldest: the one-off
+    /// resources of a start, a recorded reset say, come first).
+    pub(crate) fn has(&self, kind: Kind) -> bool {
+        self.actions.iter().any(|a| a.kind == kind)
+    }
+
     /// Whether `obj` (of `kind`) is held: a handle the driver passes back is checked
     /// here before the framework uses it.
     pub(crate) fn holds(&self, kind: Kind, obj: usize) -> bool {
@@ -271,10 +277,11 @@ impl ActionList {
     /// every resource the device may still reach by DMA is either kept (every coherent
     /// buffer) or, with `lent_tracked`, a mapping of memory the class lent the instance
     /// and holds back itself until the adopter found the device done with it: a
-    /// streaming mapping towards the device (a NIC's transmits, whose ring it reads; not
-    /// one of memory the instance holds and does not keep, which is given back with it
-    /// while the device may still read it) or a block request's data, either way (the
-    /// request is issued again only after); no other mapping the device writes into,
+    /// streaming mapping towards the device, with `lent_tracked` (a NIC's transmits,
+    /// whose ring it reads; not one of memory the instance holds and does not keep,
+    /// which is given back with it while the device may still read it), or a block
+    /// request's data, either way and whatever the class says (the block class issues
+    /// the request again only after); no other mapping the device writes into,
     /// and no recorded reset it does not keep (its undo would reset the device anyway).
     /// Then the device may keep running while the unkept rest is given back: whatever it
     /// writes lands in kept or lent memory, whatever it reads stays allocated.
@@ -310,7 +317,9 @@ impl ActionList {
                 Kind::DmaMapping => {
                     a.kept.is_none() && lent_tracked && Self::to_device(a) && !maps_unkept(a)
                 }
-                Kind::RqMapping => a.kept.is_none() && lent_tracked,
+                // Lent by the block class, which issues the request again only after
+                // the adopter drained the device and this is undone: not kept.
+                Kind::RqMapping => a.kept.is_none(),
                 // Kept: it moves to the adopter with the device (and runs if the
                 // restart goes cold after all), with the mapping it writes through.
                 Kind::Reset => {
@@ -848,12 +857,13 @@ mod tests {
         let mut l = ActionList::new();
         l.record(action(Kind::PciEnable, 0x10, 0, 0))?;
         assert!(l.keep(Kind::PciEnable, 0x10, 0));
-        // A request's data the device writes into (a read): the class holds the request
-        // back until the adopter found the device done, so warm only where it says so.
+        // A request's data the device writes into (a read): the block class holds the
+        // request back until the adopter found the device done, whatever it says of
+        // the NIC's kind of lent memory.
         let mut read = action(Kind::RqMapping, 0x5000, 3, 0);
         read.aux = crate::abi::DMA_FROM_DEVICE as usize;
         l.record(read)?;
-        assert!(!l.warm_ok(false));
+        assert!(l.warm_ok(false));
         assert!(l.warm_ok(true));
         // Never kept (adopted, it would stay mapped past the request's end).
         assert!(l.keep(Kind::RqMapping, 0x5000, 1));

@@ -4,9 +4,9 @@
 //! mapping it for the device, giving a finished request back ([`Dev::done`]), and the device reset the undo list performs
 //! if the instance dies ([`ResetOnUndo`]). Part of `blk_driver.rs`.
 
-use super::Request;
+use super::{Op, Request};
 use crate::abi::Instance;
-use crate::abi_blk::BlkSeg;
+use crate::abi_blk::{BlkRq, BlkSeg, BLK_OP_READ, BLK_OP_WRITE};
 use crate::callouts_api_blk as bapi;
 use crate::driver_dev::{Dev, DmaBuffers, IoBar};
 use kernel::ffi::c_void;
@@ -143,20 +143,40 @@ impl Dev {
         segs.get(..n as usize).ok_or(EINVAL)
     }
 
-    /// Only in [`BlkDriver::adopt`]: the pieces of the request with tag `tag` that the
-    /// previous instance mapped and left on the device, which may still be reading or
-    /// writing them (an adopter checks what it inherits against them); the first
-    /// entries of `segs`. `ENOENT` if it left no mapped request under that tag.
+    /// Only in [`BlkDriver::adopt`]: the request with tag `tag` that the previous
+    /// instance held and had mapped, which the device may still be reading or writing
+    /// (an adopter checks what it inherits against it), its pieces in the first entries
+    /// of `segs`. `ENOENT` if it left no mapped request under that tag.
     pub(crate) fn lent_request<'a>(
         &self,
         tag: u32,
         segs: &'a mut [BlkSeg],
-    ) -> Result<&'a [BlkSeg]> {
+    ) -> Result<LentRequest<'a>> {
         let max = u32::try_from(segs.len()).unwrap_or(u32::MAX);
-        // SAFETY: the live instance of this call; `segs` has room for `max` entries.
-        let n = unsafe { bapi::ndriver_blk_lent(self.handle(), tag, segs.as_mut_ptr(), max) };
+        let mut d = BlkRq {
+            rq: core::ptr::null_mut(),
+            tag: 0,
+            op: 0,
+            sector: 0,
+            bytes: 0,
+            reserved: 0,
+        };
+        // SAFETY: the live instance of this call; `d` is ours to fill; `segs` has room
+        // for `max` entries.
+        let n =
+            unsafe { bapi::ndriver_blk_lent(self.handle(), tag, &mut d, segs.as_mut_ptr(), max) };
         kernel::error::to_result(n)?;
-        segs.get(..n as usize).ok_or(EINVAL)
+        let op = match d.op {
+            BLK_OP_READ => Op::Read,
+            BLK_OP_WRITE => Op::Write,
+            _ => return Err(EINVAL),
+        };
+        Ok(LentRequest {
+            op,
+            sector: d.sector,
+            bytes: d.bytes,
+            segs: segs.get(..n as usize).ok_or(EINVAL)?,
+        })
     }
 
     /// The device finished `rq`: gives it back to the framework, which calls
@@ -207,4 +227,17 @@ impl Drop for ResetOnUndo {
         // SAFETY: the record belongs to this live instance.
         unsafe { bapi::ndriver_io_reset_cancel(self.inst, self.base, self.offset) };
     }
+}
+
+/// A request a dead instance left mapped on the device, as [`Dev::lent_request`]
+/// describes it to the adopter.
+pub(crate) struct LentRequest<'a> {
+    /// What it asks for (a read or a write).
+    pub(crate) op: Op,
+    /// First 512-byte sector.
+    pub(crate) sector: u64,
+    /// Data length in bytes.
+    pub(crate) bytes: u32,
+    /// Its pieces as mapped, in order.
+    pub(crate) segs: &'a [BlkSeg],
 }

@@ -33,12 +33,14 @@ unsafe extern "C" {
         segs: *mut crate::abi_blk::BlkSeg,
         max: u32,
     ) -> c_int;
-    /// Only in `adopt`: the pieces of the request with tag `tag` the previous instance
-    /// had mapped and left on the device, written to `segs` (room for `max`): their
-    /// count, `-ENOENT` if it left none under that tag, or another negative errno.
+    /// Only in `adopt`: the request with tag `tag` the previous instance held and had
+    /// mapped, which it may have left on the device: its description in `*info` (`rq`
+    /// NULL) and its pieces in `segs` (room for `max`): their count, `-ENOENT` if it
+    /// left none under that tag, or another negative errno.
     pub(crate) fn ndriver_blk_lent(
         inst: *mut Instance,
         tag: u32,
+        info: *mut crate::abi_blk::BlkRq,
         segs: *mut crate::abi_blk::BlkSeg,
         max: u32,
     ) -> c_int;

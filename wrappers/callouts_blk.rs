@@ -11,7 +11,7 @@
 //! reported twice, forged) is not used and fails the instance (`misuse`).
 
 use crate::abi;
-use crate::abi_blk::BlkSeg;
+use crate::abi_blk::{BlkRq, BlkSeg, BLK_SEGS_MAX};
 use crate::instance::InstanceState;
 use crate::placeholders::blk::{self, BlkDevice};
 use crate::placeholders::blk_map;
@@ -114,35 +114,41 @@ pub(crate) extern "C" fn ndriver_blk_map(
         return EINVAL.to_errno();
     }
     // SAFETY: the driver's layer passes a slice of `max` entries (a bad pointer faults
-    // inside its guarded call).
-    let out = unsafe { core::slice::from_raw_parts_mut(segs, max as usize) };
+    // inside its guarded call); no more than a request's pieces are ever written.
+    let out = unsafe { core::slice::from_raw_parts_mut(segs, max.min(BLK_SEGS_MAX) as usize) };
     match blk_map::map(dev, st, rq.cast(), out) {
         Ok(n) => n as c_int,
         Err(e) => e.to_errno(),
     }
 }
 
-/// For an adopter (in `adopt`): the pieces of the request with tag `tag` an older
-/// instance had mapped, which the inherited device may still be working on, written to
-/// `segs` (room for `max`): their count, `-ENOENT` for none, or another negative errno.
+/// For an adopter (in `adopt`): the request with tag `tag` an older instance held and
+/// had mapped, which the inherited device may still be working on: its description in
+/// `*info` (`rq` NULL) and its pieces in `segs` (room for `max`): their count,
+/// `-ENOENT` for none, or another negative errno.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_blk_lent(
     inst: *mut abi::Instance,
     tag: u32,
+    info: *mut BlkRq,
     segs: *mut BlkSeg,
     max: u32,
 ) -> c_int {
     let Some((st, dev)) = blk_of(inst) else {
         return EINVAL.to_errno();
     };
-    if segs.is_null() || max == 0 {
+    if info.is_null() || segs.is_null() || max == 0 {
         st.misuse(format_args!("ndriver_blk_lent into no room"));
         return EINVAL.to_errno();
     }
     // SAFETY: as in `ndriver_blk_map`.
-    let out = unsafe { core::slice::from_raw_parts_mut(segs, max as usize) };
+    let out = unsafe { core::slice::from_raw_parts_mut(segs, max.min(BLK_SEGS_MAX) as usize) };
     match blk_map::lent(dev, st, tag, out) {
-        Ok(n) => n as c_int,
+        Ok((d, n)) => {
+            // SAFETY: the driver's layer passes its own descriptor to fill.
+            unsafe { info.write(d) };
+            n as c_int
+        }
         Err(e) => e.to_errno(),
     }
 }

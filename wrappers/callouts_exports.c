@@ -71,7 +71,7 @@ int ndriver_blk_set_capacity(struct ndriver_instance *inst, u64 sectors);
 int ndriver_blk_copy(struct ndriver_instance *inst, void *rq, void *buf, u32 len, u32 to_rq);
 int ndriver_blk_done(struct ndriver_instance *inst, u32 tag);
 int ndriver_blk_map(struct ndriver_instance *inst, void *rq, void *segs, u32 max);
-int ndriver_blk_lent(struct ndriver_instance *inst, u32 tag, void *segs, u32 max);
+int ndriver_blk_lent(struct ndriver_instance *inst, u32 tag, void *info, void *segs, u32 max);
 
 EXPORT_SYMBOL_GPL(ndriver_register_impl);
 EXPORT_SYMBOL_GPL(ndriver_unregister_impl);

@@ -41,9 +41,10 @@ pub(crate) struct Kept {
     pub(super) generation: u64,
     /// The kept actions, oldest first.
     pub(super) list: ActionList,
-    /// The dead instance's streaming mappings towards the device, of memory the class
-    /// lent it and settles ([`Class::adopted`]): undone after that, or after DMA is
-    /// stopped.
+    /// The dead instance's mappings of memory the class lent it: streaming mappings
+    /// towards the device of memory it settles ([`Class::adopted`]), and block
+    /// requests' pages it issues again only after this is undone: undone after the
+    /// adoption, or after DMA is stopped and the device reset.
     pub(super) lent: ActionList,
 }
 
@@ -277,7 +278,8 @@ impl<C: Class> Device<C> {
     }
 
     /// Gives the kept set back (a cold restart, a swap, a detach, an unload, a device
-    /// given up): DMA stopped first, then the actions undone newest first. Returns how
+    /// given up): DMA stopped first, then the kept resets, the lent mappings and the
+    /// other actions undone newest first. Returns how
     /// many. Process context, under `ctl`, with no instance running.
     pub(super) fn drop_kept(&self) -> usize {
         let (mut list, mut lent) = {
@@ -301,9 +303,14 @@ impl<C: Class> Device<C> {
             list = k.list.take();
             lent = k.lent.take();
         }
+        // The recorded resets first: a device may still finish what it took before bus
+        // mastering went off (QEMU maps a chain's memory when it takes the chain), and
+        // the lent mappings (a block request's pages the device writes into) may go
+        // only once it has stopped. Without memory to move them they run with the list.
+        let mut resets = list.take_resets().unwrap_or_else(|_| ActionList::new());
         // SAFETY: the instance that recorded the actions is gone; no handler reaches it;
-        // DMA is stopped.
-        let n = unsafe { lent.undo_all() + list.undo_all() };
+        // DMA is stopped; the resets run before what they protect.
+        let n = unsafe { resets.undo_all() + lent.undo_all() + list.undo_all() };
         self.counters.undone.fetch_add(n as u64, Ordering::Relaxed);
         n
     }

@@ -39,7 +39,7 @@ mount $BLKDEV "$MNT" || fail "mount"
 
 # The queue the kernel sees: 128 tags, requests of up to 256 KiB in up to 64 pieces.
 q=/sys/block/ndblk0/queue
-[ "$(bd_status queue_depth)" = 128 ] || fail "queue depth $(bd_status queue_depth), want 128"
+[ "$(cat /sys/block/ndblk0/mq/0/nr_tags)" = 128 ] || fail "$(cat /sys/block/ndblk0/mq/0/nr_tags) tags, want 128"
 [ "$(cat $q/max_hw_sectors_kb)" = 256 ] || fail "max_hw_sectors_kb $(cat $q/max_hw_sectors_kb), want 256"
 [ "$(cat $q/max_segments)" = 64 ] || fail "max_segments $(cat $q/max_segments), want 64"
 

@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: GPL-2.0
 # Warm restart of ndblk0 (vblk-a): every fault class in queue_rq, complete and devirq,
 # raised for real while fio writes and verifies (crc32c) on ext4, recovered warm: the
-# next instance adopts the virtqueue, headers, bounce buffers, registers, reset record
+# next instance adopts the virtqueue, headers, indirect tables, registers, reset record
 # and interrupt line the dead one kept, checks that the device still drives the kept
-# queue with every chain on it one of the fixed per-tag chains, lets the device finish
-# those chains, and serves on without a device reset; the requests the dead instance
-# held are issued again (never also completed from the old ring). Then the fallbacks:
+# queue with every chain on it its tag's chain, pointing at exactly the pages the
+# framework mapped for the request the dead instance held under that tag (still mapped:
+# lent), lets the device finish those chains, and serves on without a device reset; the
+# requests the dead instance held are unmapped and issued again (never also completed
+# from the old ring). Then the fallbacks:
 # a kept register damaged (debugfs warm_corrupt: the negotiated features changed) and
 # a panic in adopt itself each refuse the adoption and restart cold; warm=0 and
 # vblk-b (no adopt) recover cold. fio sees no I/O or verify error, fsck finds the file
