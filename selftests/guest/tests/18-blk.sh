@@ -42,6 +42,7 @@ q=/sys/block/ndblk0/queue
 [ "$(cat /sys/block/ndblk0/mq/0/nr_tags)" = 128 ] || fail "$(cat /sys/block/ndblk0/mq/0/nr_tags) tags, want 128"
 [ "$(cat $q/max_hw_sectors_kb)" = 256 ] || fail "max_hw_sectors_kb $(cat $q/max_hw_sectors_kb), want 256"
 [ "$(cat $q/max_segments)" = 64 ] || fail "max_segments $(cat $q/max_segments), want 64"
+grep -q '\[none\]' $q/scheduler || fail "I/O scheduler $(cat $q/scheduler), want none by default"
 
 # Each implementation, QD1 and QD32: vblk-a maps each request's pages for the device
 # (mapped_requests), vblk-b copies them through its buffer (copied_requests).
