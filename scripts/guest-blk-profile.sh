@@ -1,0 +1,105 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# guest-blk-profile.sh RESULTS: the guest half of scripts/blk-profile.sh.
+set -uo pipefail
+R=$1
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+KDIR=$(ls -d /root/.cache/ndriver/kernel/*/ 2>/dev/null | head -n 1)
+ROUNDS=${NDRIVER_PROFILE_ROUNDS:-3}
+BD=/sys/kernel/debug/ndriver/ndblk0
+OUT=$R/profile.txt
+: > "$OUT"
+echo 0 > /proc/sys/kernel/kptr_restrict
+echo -1 > /proc/sys/kernel/perf_event_paranoid
+
+pci_find() {
+	local d
+	for d in /sys/bus/pci/devices/*; do
+		[ "$(cat "$d/vendor")" = "$1" ] && [ "$(cat "$d/device")" = "$2" ] && { basename "$d"; return 0; }
+	done
+	return 1
+}
+VBLK=$(pci_find 0x1af4 0x1001) || { echo "no virtio-blk"; exit 1; }
+DISK=/sys/bus/pci/devices/$VBLK
+
+# job VARIANT DEV JOB ROUND: one fio run, a line of profile.txt.
+job() {
+	local rw bs qd
+	case $3 in
+	randread-qd1) rw=randread bs=4k qd=1 ;;
+	randread-qd32) rw=randread bs=4k qd=32 ;;
+	randwrite-qd32) rw=randwrite bs=4k qd=32 ;;
+	seqread-128k) rw=read bs=128k qd=32 ;;
+	esac
+	fio --name=p --filename="$2" --rw=$rw --bs=$bs --iodepth=$qd --ioengine=libaio \
+		--direct=1 --runtime=4 --time_based --size=256M --randrepeat=0 --norandommap \
+		--output-format=terse --terse-version=3 2>/dev/null |
+		awk -F';' -v t="$1 $3 $4" '/^3;/ { print t, ($49 > 0) ? $49 : $8 }' >> "$OUT"
+}
+
+# profile VARIANT DEV QD: fio 4 KiB random reads at depth QD under perf for 5 s.
+profile() {
+	fio --name=p --filename="$2" --rw=randread --bs=4k --iodepth="$3" --ioengine=libaio \
+		--direct=1 --runtime=8 --time_based --size=256M --randrepeat=0 --norandommap \
+		> /dev/null 2>&1 &
+	sleep 2
+	perf record -e cpu-clock -F 1999 -a -o /dev/shm/p.data -- sleep 5 > /dev/null 2>&1
+	wait
+	perf report -i /dev/shm/p.data --sort dso,sym --stdio 2> /dev/null | grep '%' |
+		grep -v '^#' | head -n 25 > "$R/perf-$1-qd$3.txt"
+	rm -f /dev/shm/p.data
+}
+
+c_on() {
+	if [ ! -e "$DISK/driver" ]; then
+		echo > "$DISK/driver_override"
+		echo "$VBLK" > /sys/bus/pci/drivers_probe
+	fi
+	modprobe virtio_blk 2> /dev/null || insmod "$KDIR/drivers/block/virtio_blk.ko"
+	local b i
+	for i in $(seq 50); do
+		for b in /sys/block/vd*; do
+			[ "$(cat "$b/serial" 2> /dev/null)" = ndriver-test ] && { echo "/dev/${b##*/}"; return 0; }
+		done
+		sleep 0.1
+	done
+	return 1
+}
+
+rust_on() {
+	rmmod virtio_blk 2> /dev/null
+	echo ndriver-none > "$DISK/driver_override"
+	[ ! -e "$DISK/driver" ] || echo "$VBLK" > "$DISK/driver/unbind"
+	insmod "$ROOT/ndriver.ko" && insmod "$ROOT/sample-drivers/ndriver_vblk_a.ko" &&
+		insmod "$ROOT/sample-drivers/ndriver_vblk_b.ko" || return 1
+	echo "restarts=1000 backoff_ms=0 calm_ms=0 floor_ns=1000000000 ceiling_ns=2000000000" > "$BD/policy"
+	echo "$VBLK" > "$BD/pci"
+	local i
+	for i in $(seq 100); do
+		[ -b /dev/ndblk0 ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+rust_off() {
+	echo none > "$BD/pci"
+	rmmod ndriver_vblk_b ndriver_vblk_a ndriver
+}
+
+JOBS="randread-qd1 randread-qd32 randwrite-qd32 seqread-128k"
+for r in $(seq "$ROUNDS"); do
+	vd=$(c_on) || { echo "C virtio_blk: no disk"; exit 1; }
+	for j in $JOBS; do job c "$vd" $j "$r"; done
+	[ "$r" = 1 ] && { profile c "$vd" 32; profile c "$vd" 1; }
+	rmmod virtio_blk
+	rust_on || { echo "ndblk0 did not come up"; exit 1; }
+	for s in none mq-deadline; do
+		echo $s > /sys/block/ndblk0/queue/scheduler
+		for j in $JOBS; do job "rust-$s" /dev/ndblk0 $j "$r"; done
+		[ "$r" = 1 ] && { profile "rust-$s" /dev/ndblk0 32; profile "rust-$s" /dev/ndblk0 1; }
+	done
+	rust_off
+done
+dmesg | grep -E 'BUG|WARNING|Oops' && exit 1
+exit 0
