@@ -133,6 +133,10 @@ pub(crate) struct InstanceState {
     /// error path dropping what it adopted) stays held until the instance is undone,
     /// after DMA is stopped if the adoption fails.
     pub(crate) adopting: AtomicBool,
+    /// The instance runs its orderly `remove`, which stops the device itself: the one
+    /// time it may drop its last recorded reset while it still has block requests
+    /// mapped for the device (`ndriver_io_reset_cancel`).
+    pub(crate) removing: AtomicBool,
 }
 
 // SAFETY: `desc` and `device` point at objects that outlive the instance (a registered
@@ -166,6 +170,7 @@ impl InstanceState {
             misused: AtomicBool::new(false),
             taint_counted: AtomicBool::new(false),
             adopting: AtomicBool::new(false),
+            removing: AtomicBool::new(false),
         })
     }
 

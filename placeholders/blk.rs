@@ -175,6 +175,9 @@ pub(crate) struct Blk {
     failed: AtomicU64,
     /// Requests whose data an instance mapped for the device in place (`blk_map.rs`).
     pub(super) mapped: AtomicU64,
+    /// A mapping was refused for want of room (bounce buffers, memory): the driver's
+    /// `EBUSY` that follows is the framework's doing, not a driver refusing for nothing.
+    pub(super) map_starved: AtomicBool,
     /// Requests whose data an instance copied in or out (`ndriver_blk_copy`).
     pub(crate) copied: AtomicU64,
     /// The policy gave up on every implementation: requests fail until a swap.
@@ -206,6 +209,7 @@ static MQ_OPS: bindings::blk_mq_ops = bindings::blk_mq_ops {
     timeout: Some(mq_timeout),
     complete: Some(mq_complete),
     init_request: Some(mq_init_request),
+    exit_request: Some(mq_exit_request),
     // SAFETY: all-zero is "no operation" (NULL) for every other member.
     ..unsafe { core::mem::zeroed() }
 };
@@ -264,6 +268,7 @@ pub(crate) fn create(
                 timeouts: AtomicU64::new(0),
                 failed: AtomicU64::new(0),
                 mapped: AtomicU64::new(0),
+                map_starved: AtomicBool::new(false),
                 copied: AtomicU64::new(0),
                 down: AtomicBool::new(false),
             }? Error),
@@ -511,6 +516,11 @@ fn queue_rq(dev: &BlkDevice, rq: *mut bindings::request, last: bool) -> u8 {
             blk_map::unmap_held(a.inst, rq);
             if !release(p) {
                 return BLK_STS_OK;
+            }
+            if dev.class.map_starved.swap(false, Ordering::AcqRel) {
+                // No room to map it now: blk-mq retries after a short delay, and the
+                // driver is not counted as refusing with nothing in flight.
+                return BLK_STS_RESOURCE;
             }
             // Order the release above before the scan (store-buffering with another
             // CPU's refusal: each must see the other's request idle).
@@ -919,6 +929,28 @@ unsafe extern "C" fn mq_init_request(
         })
     };
     0
+}
+
+unsafe extern "C" fn mq_exit_request(
+    set: *mut bindings::blk_mq_tag_set,
+    rq: *mut bindings::request,
+    _hctx_idx: kernel::ffi::c_uint,
+) {
+    // The request is freed next (an I/O scheduler's requests go when the scheduler
+    // does): no tag may name it any more.
+    // SAFETY: `set` is the `set` field of a live `Blk` (blk-mq frees requests before
+    // the tag set, which `Blk` frees on drop).
+    let blk = unsafe {
+        &*kernel::container_of!(set.cast::<Opaque<bindings::blk_mq_tag_set>>(), Blk, set)
+    };
+    for slot in blk.rqs.iter() {
+        let _ = slot.compare_exchange(
+            rq,
+            core::ptr::null_mut(),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+    }
 }
 
 /// The block placeholder an instance serves, if it is a `blk` instance.

@@ -169,8 +169,12 @@ pub(crate) fn map(
     if m.by.load(Ordering::Acquire) != 0 {
         return Err(EBUSY);
     }
+    let starved = || {
+        dev.class.map_starved.store(true, Ordering::Release);
+        EBUSY
+    };
     // Room first, so a mapping is never left unrecorded.
-    list.reserve_one().map_err(|_| EBUSY)?;
+    list.reserve_one().map_err(|_| starved())?;
     let mut nents: c_uint = 0;
     // SAFETY: `p` is the attached function; `rq` is a started request the instance holds,
     // its pages stable until it ends (after this mapping's undo); `sg` and `segs` are
@@ -191,7 +195,7 @@ pub(crate) fn map(
     if n < 0 {
         let e = Error::from_errno(n);
         // Out of mapping space (swiotlb, IOMMU): try again once requests completed.
-        return Err(if e == ENOMEM { EBUSY } else { e });
+        return Err(if e == ENOMEM { starved() } else { e });
     }
     let action = Action {
         kind: Kind::RqMapping,
@@ -207,7 +211,7 @@ pub(crate) fn map(
         drop(list);
         // SAFETY: mapped just now and recorded nowhere; the device was not told.
         unsafe { undo_rq_map(&action) };
-        return Err(EBUSY);
+        return Err(starved());
     }
     m.count.store(n as u32, Ordering::Release);
     // INVARIANT: recorded in `st`'s list; `sg`, `segs` and `count` written.

@@ -499,6 +499,18 @@ impl ActionList {
         n
     }
 
+    /// Performs the recorded resets and drops them (where no memory was left to move
+    /// them out first, [`ActionList::take_resets`]): before another list's actions go.
+    /// Returns how many.
+    ///
+    /// # Safety
+    ///
+    /// As [`ActionList::undo_all`].
+    pub(crate) unsafe fn undo_resets_now(&mut self) -> usize {
+        // SAFETY: per this function's contract.
+        unsafe { self.undo_resets(&mut None) }
+    }
+
     /// Gives back everything still held: the device resets first, then the rest newest
     /// first; returns how many.
     ///

@@ -10,6 +10,7 @@
 use crate::abi;
 use crate::instance::InstanceState;
 use crate::undo::action_list::{Action, Kind};
+use core::sync::atomic::Ordering;
 use kernel::bindings;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
@@ -106,8 +107,24 @@ pub(crate) extern "C" fn ndriver_io_reset_cancel(
         return;
     };
     let obj = (io as usize).wrapping_add(offset as usize);
+    let mut list = st.undo.lock();
+    // The last reset while block requests are mapped for the device: only the orderly
+    // stop, which resets the device itself, may drop it; otherwise a cold restart
+    // could not stop the device before it unmaps their pages.
+    if list.has(Kind::RqMapping)
+        && list.count(Kind::Reset) == 1
+        && list.holds(Kind::Reset, obj)
+        && !st.removing.load(Ordering::Acquire)
+    {
+        drop(list);
+        st.misuse(format_args!(
+            "ndriver_io_reset_cancel of its last reset with requests mapped for the device"
+        ));
+        return;
+    }
     // Forget it without running it: the orderly stop reset the device itself.
-    if st.undo.lock().forget(Kind::Reset, obj).is_none() {
+    if list.forget(Kind::Reset, obj).is_none() {
+        drop(list);
         pr_warn!(
             "{}: ndriver_io_reset_cancel without a record\n",
             st.impl_name

@@ -216,8 +216,11 @@ unsafe fn start<G: SlotGlue>(
     // not per instantiation): right while a module is one implementation, as every
     // sample driver is; a module with two slot-glued drivers would need a class per
     // `G`, or lockdep warns of one key under two names.
-    // The state is made where it lives, not on the stack and moved: a driver's state
-    // (a slot per tag of a deep queue, say) may be larger than a stack frame can be.
+    // The state is written through the lock's own slot rather than handed over by
+    // value and moved: a driver's state (a slot per tag of a deep queue, say) may be
+    // larger than a stack frame should be. The language does not promise the default
+    // is built in place; optimised, it is, and `build-modules.sh` refuses a module
+    // with a frame of 4 KiB or more should that change.
     let in_place = |slot: *mut G::State| {
         // SAFETY: `slot` is the lock's data, valid for writing and not yet initialised.
         unsafe { slot.write(G::State::default()) };

@@ -84,6 +84,7 @@ impl<C: Class> Device<C> {
             let h = inst.handle();
             let ops = self.ops.load(Ordering::Acquire);
             if !ops.is_null() && !inst.failed.load(Ordering::Acquire) {
+                inst.removing.store(true, Ordering::Release);
                 let _ = ctl.steps.time("remove", || {
                     // SAFETY: `h` is the quiesced, live instance of this (still
                     // registered) table.

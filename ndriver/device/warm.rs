@@ -97,9 +97,10 @@ impl<C: Class> Device<C> {
         inst.undo.lock().warm_ok(lent).then_some(lent)
     }
 
-    /// Moves the actions instance `st` kept out of its undo list, and its streaming
-    /// mappings towards the device (only with `lent_tracked`: `warm_ok` refuses any
-    /// mapping otherwise), which stay mapped until the class settled what it lent
+    /// Moves the actions instance `st` kept out of its undo list, and its mappings of
+    /// memory the class lent it (streaming mappings towards the device, only with
+    /// `lent_tracked`, and block requests' data), which stay mapped until the adopter
+    /// found the device done and the class settled what it lent
     /// ([`Device::finish_adoption`]); the rest stays there. Only if what it holds allows a warm restart and the kept set is empty;
     /// `None` (nothing moved) otherwise. Process context; `st` no longer runs.
     pub(super) fn split_kept(
@@ -217,8 +218,8 @@ impl<C: Class> Device<C> {
 
     /// Instance `st` adopted the whole kept set: the class settles what the dead
     /// instance was lent ([`Class::adopted`], step `settle_lent`), then the dead
-    /// instance's streaming mappings towards the device are undone (the adopter found
-    /// the device done with them; `unmap_lent`), each timed into `steps`; what was sent
+    /// instance's mappings of lent memory are undone (the adopter found the device done
+    /// with them; `unmap_lent`), each timed into `steps`; what was sent
     /// is freed once the adopter serves ([`Class::tidy`]). Process context, under
     /// `ctl`.
     pub(super) fn finish_adoption(&self, st: &InstanceState, steps: &mut SlowestStep) {
@@ -306,11 +307,10 @@ impl<C: Class> Device<C> {
         // The recorded resets first: a device may still finish what it took before bus
         // mastering went off (QEMU maps a chain's memory when it takes the chain), and
         // the lent mappings (a block request's pages the device writes into) may go
-        // only once it has stopped. Without memory to move them they run with the list.
-        let mut resets = list.take_resets().unwrap_or_else(|_| ActionList::new());
+        // only once it has stopped.
         // SAFETY: the instance that recorded the actions is gone; no handler reaches it;
         // DMA is stopped; the resets run before what they protect.
-        let n = unsafe { resets.undo_all() + lent.undo_all() + list.undo_all() };
+        let n = unsafe { list.undo_resets_now() + lent.undo_all() + list.undo_all() };
         self.counters.undone.fetch_add(n as u64, Ordering::Relaxed);
         n
     }

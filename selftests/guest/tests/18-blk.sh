@@ -65,6 +65,13 @@ done
 # flight of 4 KiB to 256 KiB, written and verified.
 echo vblk-a > "$BD/swap" || fail "swap to vblk-a"
 blk_fio "$MNT/deep" 128 64M --bsrange=4k-256k || fail "vblk-a: fio QD128 4k-256k"
+# An I/O scheduler chosen and dropped again (its requests are freed with it), with
+# I/O through it; idle, the instance holds no request mapped.
+echo mq-deadline > $q/scheduler || fail "scheduler mq-deadline"
+blk_fio "$MNT/sched" 32 4M || fail "vblk-a: fio under mq-deadline"
+echo none > $q/scheduler || fail "scheduler none"
+blk_fio "$MNT/sched" 32 4M || fail "vblk-a: fio after mq-deadline"
+grep -q ' rq_mapping=0' "$BD/status" || fail "requests left mapped while idle: $(grep -o 'rq_mapping=[0-9]*' "$BD/status")"
 
 # Swaps while fio writes and verifies at QD32, alternating implementations.
 gen0=$(bd_status generation)
