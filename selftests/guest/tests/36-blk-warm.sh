@@ -7,7 +7,8 @@
 # framework mapped for the request the dead instance held under that tag (still mapped:
 # lent), lets the device finish those chains, and serves on without a device reset; the
 # requests the dead instance held are unmapped and issued again (never also completed
-# from the old ring). Then the fallbacks:
+# from the old ring). Then four fail-stop faults at an instruction inside vblk-a's fill
+# (a request's pages mapped, its chain not yet published), recovered warm as well. Then the fallbacks:
 # a kept register damaged (debugfs warm_corrupt: the negotiated features changed) and
 # a panic in adopt itself each refuse the adoption and restart cold; warm=0 and
 # vblk-b (no adopt) recover cold. fio sees no I/O or verify error, fsck finds the file
@@ -103,6 +104,31 @@ done
 [ "$(bd_status generation)" -gt "$gen" ] || fail "no new instance"
 echo "$n faults in queue_rq, complete and devirq recovered warm, total µs:" \
 	"$(echo $totals | tr ' ' '\n' | sort -n | awk '{ a[NR] = $1 } END { printf "median %d, max %d", a[int((NR + 1) / 2)] / 1000, a[NR] / 1000 }')"
+
+# --- Faults in the middle of queue_rq: at vblk-a's last ring write of a request whose
+# pages are mapped and written into its table, not yet published. The request stays
+# the dead instance's (mapped, it may be on the device), the adopter finds its chain
+# unpublished, the mapping is undone and the request issued again.
+site=$(call_site ndriver_vblk_a 4fill write_desc) || fail "no write_desc call in vblk-a's fill"
+for class in panic null div0 spin; do
+	r0=$(bd_stat recoveries)
+	echo "class=$class site=$site" > "$BD/inject" || fail "$class at $site refused"
+	for ((i = 0; i < 1500; i++)); do
+		if bd_inject_off && [ "$(bd_stat recoveries)" -gt "$r0" ] &&
+			[ "$(bd_status state)" = running ]; then
+			break
+		fi
+		sleep 0.02
+	done
+	bd_inject_off || fail "$class at $site not reached"
+	[ "$(bd_stat recoveries)" -gt "$r0" ] || fail "$class at $site: not recovered"
+	[ "$(last_field level)" = warm ] || fail "$class at $site: recovered $(last_field level), want warm"
+	dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q "site .* fired $class" ||
+		fail "$class at $site: no kernel-log line of the site firing"
+	[ -s "$ERRS" ] && grep -q FAILED "$ERRS" && fail "fio failed around $class at $site"
+done
+[ "$(refusals)" = 0 ] || fail "adoptions refused after the mid-queue_rq faults: $(refusals)"
+echo "4 faults inside vblk-a's fill ($site), pages mapped, recovered warm"
 
 # --- The fallbacks.
 fb=$(bd_stat warm_fallbacks)
