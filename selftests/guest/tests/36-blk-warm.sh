@@ -113,14 +113,17 @@ site=$(call_site ndriver_vblk_a 4fill write_desc) || fail "no write_desc call in
 for class in panic null div0 spin; do
 	r0=$(bd_stat recoveries)
 	echo "class=$class site=$site" > "$BD/inject" || fail "$class at $site refused"
+	# A site stays armed once it fired (fired=1) until it is disarmed.
 	for ((i = 0; i < 1500; i++)); do
-		if bd_inject_off && [ "$(bd_stat recoveries)" -gt "$r0" ] &&
-			[ "$(bd_status state)" = running ]; then
-			break
-		fi
+		[ "$(inject_field "$BD" fired)" = 1 ] || bd_inject_off && break
 		sleep 0.02
 	done
-	bd_inject_off || fail "$class at $site not reached"
+	[ "$(inject_field "$BD" fired)" = 1 ] || bd_inject_off || fail "$class at $site not reached"
+	echo off > "$BD/inject"
+	for ((i = 0; i < 1500; i++)); do
+		[ "$(bd_stat recoveries)" -gt "$r0" ] && [ "$(bd_status state)" = running ] && break
+		sleep 0.02
+	done
 	[ "$(bd_stat recoveries)" -gt "$r0" ] || fail "$class at $site: not recovered"
 	[ "$(last_field level)" = warm ] || fail "$class at $site: recovered $(last_field level), want warm"
 	dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q "site .* fired $class" ||
