@@ -369,25 +369,33 @@ impl Hw {
         Ok(())
     }
 
+    /// The first entry of tag `tag`'s table: its request header, for the device to read.
+    fn header_desc(&self, tag: usize) -> Result<VirtqDesc> {
+        Ok(VirtqDesc {
+            addr: self.hdrs.field_dma(tag, |s| &s.header)?,
+            len: ReqSlot::HEADER_LEN,
+            flags: vl::DESC_F_NEXT,
+            next: 1,
+        })
+    }
+
+    /// The last entry of tag `tag`'s table: its status byte, for the device to write.
+    fn status_desc(&self, tag: usize) -> Result<VirtqDesc> {
+        Ok(VirtqDesc {
+            addr: self.hdrs.field_dma(tag, |s| &s.status)?,
+            len: ReqSlot::STATUS_LEN,
+            flags: vl::DESC_F_WRITE,
+            next: 0,
+        })
+    }
+
     /// Makes tag `tag`'s chain a flush (its header, its status): a chain of a request
     /// that ended, which the device must not follow to that request's pages.
     fn defuse(&self, tag: usize) -> Result {
         let base = tag * TABLE;
         self.hdrs.write(tag, ReqSlot::pending(Op::Flush, 0))?;
-        let header = VirtqDesc {
-            addr: self.hdrs.field_dma(tag, |s| &s.header)?,
-            len: ReqSlot::HEADER_LEN,
-            flags: vl::DESC_F_NEXT,
-            next: 1,
-        };
-        let status = VirtqDesc {
-            addr: self.hdrs.field_dma(tag, |s| &s.status)?,
-            len: ReqSlot::STATUS_LEN,
-            flags: vl::DESC_F_WRITE,
-            next: 0,
-        };
-        self.tables.write(base, header)?;
-        self.tables.write(base + 1, status)?;
+        self.tables.write(base, self.header_desc(tag)?)?;
+        self.tables.write(base + 1, self.status_desc(tag)?)?;
         let table = self.tables.dma_of(base)?;
         self.queue
             .write_desc(tag as u16, table, 2 * DESC_LEN, vl::DESC_F_INDIRECT, 0)
@@ -472,20 +480,8 @@ impl Hw {
         }
         self.hdrs
             .write(tag, ReqSlot::pending(rq.op(), rq.sector()))?;
-        let header = VirtqDesc {
-            addr: self.hdrs.field_dma(tag, |s| &s.header)?,
-            len: ReqSlot::HEADER_LEN,
-            flags: vl::DESC_F_NEXT,
-            next: 1,
-        };
-        self.tables.write(base, header)?;
-        let status = VirtqDesc {
-            addr: self.hdrs.field_dma(tag, |s| &s.status)?,
-            len: ReqSlot::STATUS_LEN,
-            flags: vl::DESC_F_WRITE,
-            next: 0,
-        };
-        self.tables.write(base + n, status)?;
+        self.tables.write(base, self.header_desc(tag)?)?;
+        self.tables.write(base + n, self.status_desc(tag)?)?;
         let head = tag as u16;
         let table = self.tables.dma_of(base)?;
         self.queue.write_desc(
