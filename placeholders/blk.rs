@@ -240,7 +240,7 @@ pub(crate) fn create(
                         (*set).queue_depth = BLK_QUEUE_DEPTH;
                         // No I/O scheduler unless the operator picks one: a single
                         // hardware queue would get mq-deadline, whose dispatch from
-                        // kblockd costs a virtio disk a third of its 4 KiB rate at
+                        // kblockd cost vblk-a about 40 % of its 4 KiB rate at
                         // depth 32 (`evaluation.rst`); the C driver's per-CPU queues
                         // get none.
                         (*set).flags = bindings::BLK_MQ_F_NO_SCHED_BY_DEFAULT as u32;
