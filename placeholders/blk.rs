@@ -35,7 +35,8 @@ use crate::device::{now_ns, Class, Device};
 use crate::instance::{Event, InstanceState, ServedDevice};
 use crate::placeholders::blk_busy::{BusyWatch, BUSY_STALL_NS};
 use crate::placeholders::blk_map::{self, RqMap};
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use crate::placeholders::blk_rq_state::{RqState, RQ_COMPLETING, RQ_DONE, RQ_IDLE, RQ_ISSUED};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use kernel::bindings;
 use kernel::ffi::c_void;
 use kernel::prelude::*;
@@ -47,13 +48,6 @@ const COMMIT_RQS: usize = BlkEntry::CommitRqs as usize;
 const COMPLETE: usize = BlkEntry::Complete as usize;
 const TIMEOUT: usize = BlkEntry::Timeout as usize;
 const DEPTH: usize = BLK_QUEUE_DEPTH as usize;
-
-/// Request states in the PDU: blk-mq has it (or nobody), an instance holds it, the
-/// instance reported it done, its `complete` runs (it may still copy read data).
-const RQ_IDLE: u32 = 0;
-const RQ_ISSUED: u32 = 1;
-const RQ_DONE: u32 = 2;
-const RQ_COMPLETING: u32 = 3;
 
 /// `REQ_OP_*` of `include/linux/blk_types.h` (the low 8 bits of `cmd_flags`).
 const REQ_OP_MASK: u32 = 0xff;
@@ -72,7 +66,8 @@ const BLK_STS_DEV_RESOURCE: u8 = 13;
 /// The framework's part of every request (blk-mq's PDU, `cmd_size`).
 #[repr(C)]
 pub(super) struct Pdu {
-    state: AtomicU32,
+    /// Where the request is, and which issue of it (`blk_rq_state.rs`).
+    state: RqState,
     /// Generation of the instance that holds the request (while not `IDLE`).
     gen: AtomicU64,
     /// The request's data mapped for the device (`blk_map.rs`).
@@ -285,7 +280,7 @@ fn requests_held(dev: &BlkDevice) -> usize {
         .filter(|r| {
             let rq = r.load(Ordering::Relaxed);
             // SAFETY: a request of our tag set (requests live as long as the set).
-            !rq.is_null() && unsafe { pdu(rq) }.state.load(Ordering::Relaxed) != RQ_IDLE
+            !rq.is_null() && unsafe { pdu(rq) }.state.get() != RQ_IDLE
         })
         .count()
 }
@@ -443,7 +438,7 @@ fn queue(dev: &BlkDevice) -> *mut bindings::request_queue {
 /// dispatches it again.
 fn requeue(dev: &BlkDevice, rq: *mut bindings::request) {
     // SAFETY: `rq` is a started request of our tag set that nobody else ends.
-    unsafe { pdu(rq) }.state.store(RQ_IDLE, Ordering::Release);
+    unsafe { pdu(rq) }.state.idle();
     dev.class.requeued.fetch_add(1, Ordering::Relaxed);
     // SAFETY: `rq` is a started request of our tag set that nobody else ends or requeues (the
     // caller claimed it by its state change).
@@ -454,7 +449,7 @@ fn requeue(dev: &BlkDevice, rq: *mut bindings::request) {
 fn end(dev: &BlkDevice, rq: *mut bindings::request, status: u8) {
     // SAFETY: `rq` is a started request of our tag set that nobody else ends.
     unsafe {
-        pdu(rq).state.store(RQ_IDLE, Ordering::Release);
+        pdu(rq).state.idle();
         bindings::blk_mq_end_request(rq, status);
     }
     if dev.class.refused.swap(false, Ordering::AcqRel) {
@@ -483,7 +478,7 @@ fn queue_rq(dev: &BlkDevice, rq: *mut bindings::request, last: bool) -> u8 {
     };
     dev.class.rqs[brq.tag as usize].store(rq, Ordering::Release);
     p.gen.store(a.inst.generation, Ordering::Relaxed);
-    p.state.store(RQ_ISSUED, Ordering::Release);
+    let issue = p.state.issue();
     // SAFETY: a request blk-mq gave us to start.
     unsafe { bindings::blk_mq_start_request(rq) };
     let h = a.handle();
@@ -501,11 +496,9 @@ fn queue_rq(dev: &BlkDevice, rq: *mut bindings::request, last: bool) -> u8 {
             v
         }
     });
-    let release = |p: &Pdu| {
-        p.state
-            .compare_exchange(RQ_ISSUED, RQ_IDLE, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-    };
+    // Only this issue goes back: the device may have finished it meanwhile, and blk-mq
+    // issued the request again (`blk_rq_state.rs`).
+    let release = |p: &Pdu| p.state.release(issue);
     match r {
         Ok(0) => {
             dev.class.busy.progress();
@@ -553,7 +546,7 @@ fn queue_rq(dev: &BlkDevice, rq: *mut bindings::request, last: bool) -> u8 {
             // Mapped for the device, it may be on the device too: it stays the dead
             // instance's (`ISSUED`), and is issued again once its mapping is undone
             // (after a reset, or after the adopter drained the device: `redirected`).
-            let mapped = blk_map::mapped_by(rq, a.inst.generation);
+            let mapped = p.state.is(issue) && blk_map::mapped_by(rq, a.inst.generation);
             dev.fail_async(a, QUEUE_RQ, fail);
             if mapped || !release(p) {
                 // Or the device finished it before the fault: `complete` requeues it.
@@ -592,7 +585,7 @@ pub(crate) fn holds(dev: &BlkDevice, st: &InstanceState, rq: *mut bindings::requ
     // SAFETY: `rq` is a request of our tag set (found in `rqs` above; requests live as
     // long as the tag set).
     let p = unsafe { pdu(rq) };
-    let state = p.state.load(Ordering::Acquire);
+    let state = p.state.get();
     p.gen.load(Ordering::Acquire) == st.generation && (state == RQ_ISSUED || state == RQ_COMPLETING)
 }
 
@@ -606,14 +599,14 @@ pub(super) fn issued_rq(dev: &BlkDevice, tag: u32) -> Option<(*mut bindings::req
     // SAFETY: a request of our tag set (requests live as long as the tag set).
     let p = unsafe { pdu(rq) };
     let gen = p.gen.load(Ordering::Acquire);
-    (p.state.load(Ordering::Acquire) == RQ_ISSUED).then_some((rq, gen))
+    (p.state.get() == RQ_ISSUED).then_some((rq, gen))
 }
 
 /// Whether `rq` is issued to instance generation `gen` and not reported done.
 pub(super) fn issued_to(rq: *mut bindings::request, gen: u64) -> bool {
     // SAFETY: a request of our tag set (the caller's).
     let p = unsafe { pdu(rq) };
-    p.state.load(Ordering::Acquire) == RQ_ISSUED && p.gen.load(Ordering::Acquire) == gen
+    p.state.get() == RQ_ISSUED && p.gen.load(Ordering::Acquire) == gen
 }
 
 /// The device finished request `tag` of instance `st` (`ndriver_blk_done`).
@@ -630,9 +623,9 @@ pub(crate) fn done(dev: &BlkDevice, st: &InstanceState, tag: u32) -> Result {
     if p.gen.load(Ordering::Acquire) != st.generation {
         return Err(ENOENT);
     }
-    p.state
-        .compare_exchange(RQ_ISSUED, RQ_DONE, Ordering::AcqRel, Ordering::Acquire)
-        .map_err(|_| ENOENT)?;
+    if !p.state.advance(RQ_ISSUED, RQ_DONE) {
+        return Err(ENOENT);
+    }
     // SAFETY: a started request we own; blk-mq calls `complete` for it.
     unsafe { bindings::blk_mq_complete_request(rq) };
     Ok(())
@@ -641,10 +634,7 @@ pub(crate) fn done(dev: &BlkDevice, st: &InstanceState, tag: u32) -> Result {
 fn complete(dev: &BlkDevice, rq: *mut bindings::request) {
     // SAFETY: blk-mq hands us a request of our tag set.
     let p = unsafe { pdu(rq) };
-    if p.state
-        .compare_exchange(RQ_DONE, RQ_COMPLETING, Ordering::AcqRel, Ordering::Acquire)
-        .is_err()
-    {
+    if !p.state.advance(RQ_DONE, RQ_COMPLETING) {
         return;
     }
     let gen = p.gen.load(Ordering::Acquire);
@@ -715,7 +705,7 @@ fn timeout(dev: &BlkDevice, rq: *mut bindings::request) -> bindings::blk_eh_time
     dev.class.timeouts.fetch_add(1, Ordering::Relaxed);
     // SAFETY: blk-mq hands us a request of our tag set.
     let p = unsafe { pdu(rq) };
-    if p.state.load(Ordering::Acquire) != RQ_ISSUED {
+    if p.state.get() != RQ_ISSUED {
         return reset;
     }
     let gen = p.gen.load(Ordering::Acquire);
@@ -763,10 +753,7 @@ fn reissue(dev: &BlkDevice, gen: u64, fail: bool) -> u64 {
         if p.gen.load(Ordering::Acquire) >= gen {
             continue;
         }
-        if p.state
-            .compare_exchange(RQ_ISSUED, RQ_IDLE, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
+        if !p.state.advance(RQ_ISSUED, RQ_IDLE) {
             // Idle (blk-mq has it) or done (its `complete` requeues it).
             continue;
         }
@@ -923,7 +910,7 @@ unsafe extern "C" fn mq_init_request(
     // SAFETY: blk-mq passes a request of our tag set with room for the PDU.
     unsafe {
         bindings::blk_mq_rq_to_pdu(rq).cast::<Pdu>().write(Pdu {
-            state: AtomicU32::new(RQ_IDLE),
+            state: RqState::new(),
             gen: AtomicU64::new(0),
             map: RqMap::new(),
         })

@@ -7,7 +7,8 @@
 //! - `nic.rs`: the Ethernet device `ndeth0`, with `nic_tx.rs`, the skbs its instances
 //!   hold;
 //! - `blk.rs`: the block device `ndblk0`, with `blk_busy.rs`, the watch on an
-//!   instance that refuses requests while it holds none.
+//!   instance that refuses requests while it holds none, `blk_map.rs`, a request's
+//!   data mapped for the device, and `blk_rq_state.rs`, where a request is.
 //!
 //! Rust resolves a plain `mod x;` in a file reached through `#[path]` (as this one is
 //! from `ndriver/ndriver_main.rs`) next to that file, hence the `#[path]` on each part.
@@ -18,6 +19,8 @@ pub(crate) mod blk;
 pub(crate) mod blk_busy;
 #[path = "blk_map.rs"]
 pub(crate) mod blk_map;
+#[path = "blk_rq_state.rs"]
+pub(crate) mod blk_rq_state;
 #[path = "nic.rs"]
 pub(crate) mod nic;
 #[path = "nic_tx.rs"]
