@@ -505,8 +505,11 @@ fn queue_rq(dev: &BlkDevice, rq: *mut bindings::request, last: bool) -> u8 {
             BLK_STS_OK
         }
         Ok(_) => {
-            // Refused: not on the device, so not mapped for it either.
-            blk_map::unmap_held(a.inst, rq);
+            // Refused: not on the device, so not mapped for it either (this issue: the
+            // request may be another CPU's again, mapped for its own issue).
+            if p.state.is(issue) {
+                blk_map::unmap_held(a.inst, rq);
+            }
             if !release(p) {
                 return BLK_STS_OK;
             }
