@@ -505,14 +505,14 @@ fn queue_rq(dev: &BlkDevice, rq: *mut bindings::request, last: bool) -> u8 {
             BLK_STS_OK
         }
         Ok(_) => {
-            // Refused: not on the device, so not mapped for it either (this issue: the
-            // request may be another CPU's again, mapped for its own issue).
-            if p.state.is(issue) {
-                blk_map::unmap_held(a.inst, rq);
-            }
+            // This issue back first: then nobody else moves the request until this
+            // returns, and a mapping of it is this issue's (else the device finished
+            // it and whoever moved it on owns the mapping).
             if !release(p) {
                 return BLK_STS_OK;
             }
+            // Refused: not on the device, so not mapped for it either.
+            blk_map::unmap_held(a.inst, rq);
             if dev.class.map_starved.swap(false, Ordering::AcqRel) {
                 // No room to map it now: blk-mq retries after a short delay, and the
                 // driver is not counted as refusing with nothing in flight.
@@ -753,10 +753,15 @@ fn reissue(dev: &BlkDevice, gen: u64, fail: bool) -> u64 {
         }
         // SAFETY: a request of our tag set (they live as long as the tag set).
         let p = unsafe { pdu(rq) };
+        // The issue first, then its holder: a newer issue (to the new instance) has a
+        // newer word, and only this one is taken back.
+        let Some(issue) = p.state.issued() else {
+            continue;
+        };
         if p.gen.load(Ordering::Acquire) >= gen {
             continue;
         }
-        if !p.state.advance(RQ_ISSUED, RQ_IDLE) {
+        if !p.state.release(issue) {
             // Idle (blk-mq has it) or done (its `complete` requeues it).
             continue;
         }

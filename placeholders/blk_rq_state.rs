@@ -61,6 +61,12 @@ impl RqState {
             .is_ok()
     }
 
+    /// The current issue, if it is `RQ_ISSUED`.
+    pub(crate) fn issued(&self) -> Option<Issue> {
+        let v = self.0.load(Ordering::Acquire);
+        (v & STATE == RQ_ISSUED).then_some(Issue(v))
+    }
+
     /// Whether issue `i` is still `RQ_ISSUED`.
     pub(crate) fn is(&self, i: Issue) -> bool {
         self.0.load(Ordering::Acquire) == i.0
@@ -107,12 +113,14 @@ mod tests {
         assert!(s.advance(RQ_DONE, RQ_COMPLETING));
         s.idle();
         let second = s.issue();
-        assert_ne!(first, second);
+        assert!(first != second);
+        assert_eq!(s.issued(), Some(second));
         assert!(!s.is(first));
         assert!(!s.release(first));
         assert_eq!(s.get(), RQ_ISSUED);
         assert!(s.release(second));
         assert_eq!(s.get(), RQ_IDLE);
+        assert_eq!(s.issued(), None);
     }
 
     #[test]
