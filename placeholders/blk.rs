@@ -549,7 +549,7 @@ fn queue_rq(dev: &BlkDevice, rq: *mut bindings::request, last: bool) -> u8 {
             // Mapped for the device, it may be on the device too: it stays the dead
             // instance's (`ISSUED`), and is issued again once its mapping is undone
             // (after a reset, or after the adopter drained the device: `redirected`).
-            let mapped = p.state.is(issue) && blk_map::mapped_by(rq, a.inst.generation);
+            let mapped = blk_map::mapped_by(rq, a.inst.generation);
             dev.fail_async(a, QUEUE_RQ, fail);
             if mapped || !release(p) {
                 // Or the device finished it before the fault: `complete` requeues it.
