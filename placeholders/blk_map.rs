@@ -20,6 +20,7 @@ use crate::abi;
 use crate::abi_blk::{BlkRq, BlkSeg, BLK_OP_READ, BLK_OP_WRITE, BLK_SEGS_MAX};
 use crate::instance::{InstanceState, ServedDevice};
 use crate::undo::action_list::{Action, Kind};
+use crate::wrappers::callouts_device::dma_dev;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use kernel::bindings;
 use kernel::ffi::{c_int, c_uint, c_void};
@@ -79,12 +80,6 @@ impl RqMap {
         // was stored (type invariant) and do not change until its undo.
         unsafe { core::slice::from_raw_parts(self.segs.get().cast::<BlkSeg>(), n) }
     }
-}
-
-/// The `struct device` of PCI function `p`.
-fn dma_dev(p: *mut bindings::pci_dev) -> *mut bindings::device {
-    // SAFETY: `p` is a live PCI function; only the field's address is taken.
-    unsafe { &raw mut (*p).dev }
 }
 
 /// Undo of [`map`]: unmaps the request's data.
@@ -283,7 +278,8 @@ pub(crate) fn lent(
     if m.by.load(Ordering::Acquire) != gen {
         return Err(ENOENT);
     }
-    // SAFETY: as above.
+    // SAFETY: the same request, issued to the dead instance and not finished, so
+    // started and not ended: its fields are stable.
     let mut d = unsafe { describe(rq) }.ok_or(ENOENT)?;
     d.rq = core::ptr::null_mut();
     Ok((d, copy_segs(m.segs(), out)?))

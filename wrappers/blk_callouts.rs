@@ -6,7 +6,7 @@
 
 use super::{Op, Request};
 use crate::abi::Instance;
-use crate::abi_blk::{BlkRq, BlkSeg, BLK_OP_READ, BLK_OP_WRITE};
+use crate::abi_blk::{BlkRq, BlkSeg};
 use crate::callouts_api_blk as bapi;
 use crate::driver_dev::{Dev, DmaBuffers, IoBar};
 use kernel::ffi::c_void;
@@ -166,9 +166,8 @@ impl Dev {
         let n =
             unsafe { bapi::ndriver_blk_lent(self.handle(), tag, &mut d, segs.as_mut_ptr(), max) };
         kernel::error::to_result(n)?;
-        let op = match d.op {
-            BLK_OP_READ => Op::Read,
-            BLK_OP_WRITE => Op::Write,
+        let op = match Op::from_abi(d.op) {
+            Some(op @ (Op::Read | Op::Write)) => op,
             _ => return Err(EINVAL),
         };
         Ok(LentRequest {

@@ -28,6 +28,18 @@ pub(crate) enum Op {
     Flush,
 }
 
+impl Op {
+    /// The operation of a descriptor's `op` (`BLK_OP_*`), `None` for another value.
+    pub(super) fn from_abi(op: u32) -> Option<Self> {
+        match op {
+            BLK_OP_READ => Some(Op::Read),
+            BLK_OP_WRITE => Some(Op::Write),
+            BLK_OP_FLUSH => Some(Op::Flush),
+            _ => None,
+        }
+    }
+}
+
 /// A block request the driver owns, in the spirit of `kernel::block::mq::Request`:
 /// [`BlkDriver::queue_rq`] hands it over, the driver keeps it with the device's work
 /// (a per-tag slot of its [`BlkDriver::State`], say) and gives it back once with
@@ -81,12 +93,7 @@ impl Request {
     pub(super) unsafe fn from_raw(rq: *const BlkRq) -> Self {
         // SAFETY: `rq` is valid for this entry-point call (this function's contract).
         let r = unsafe { &*rq };
-        let op = match r.op {
-            BLK_OP_READ => Op::Read,
-            BLK_OP_WRITE => Op::Write,
-            BLK_OP_FLUSH => Op::Flush,
-            _ => Op::Flush,
-        };
+        let op = Op::from_abi(r.op).unwrap_or(Op::Flush);
         // INVARIANT: copied from the descriptor of a request issued to this instance.
         Request {
             rq: r.rq,

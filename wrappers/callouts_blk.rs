@@ -42,6 +42,42 @@ fn blk_of<'a>(inst: *mut abi::Instance) -> Option<(&'a InstanceState, &'a BlkDev
     }
 }
 
+/// [`blk_of`], for a callout given request `rq`, which the instance must hold; else it
+/// fails as a misuse (`what` names the callout for the log) and `None`.
+fn blk_holding<'a>(
+    inst: *mut abi::Instance,
+    rq: *mut c_void,
+    what: &str,
+) -> Option<(&'a InstanceState, &'a BlkDevice)> {
+    let (st, dev) = blk_of(inst)?;
+    if !blk::holds(dev, st, rq.cast()) {
+        st.misuse(format_args!(
+            "{} a request it does not hold ({:p})",
+            what, rq
+        ));
+        return None;
+    }
+    Some((st, dev))
+}
+
+/// The driver's room for a request's pieces: `max` entries at `segs`, of which no more
+/// than a request's pieces are ever written. `None` for no room (the instance fails as
+/// a misuse; `what` names the callout).
+fn seg_room<'a>(
+    st: &InstanceState,
+    segs: *mut BlkSeg,
+    max: u32,
+    what: &str,
+) -> Option<&'a mut [BlkSeg]> {
+    if segs.is_null() || max == 0 {
+        st.misuse(format_args!("{} into no room", what));
+        return None;
+    }
+    // SAFETY: the driver's layer passes a slice of `max` entries (a bad pointer faults
+    // inside its guarded call).
+    Some(unsafe { core::slice::from_raw_parts_mut(segs, max.min(BLK_SEGS_MAX) as usize) })
+}
+
 /// Reports the disk's capacity in 512-byte sectors. 0 or a negative errno.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_blk_set_capacity(inst: *mut abi::Instance, sectors: u64) -> c_int {
@@ -64,16 +100,9 @@ pub(crate) extern "C" fn ndriver_blk_copy(
     len: u32,
     to_rq: u32,
 ) -> c_int {
-    let Some((st, dev)) = blk_of(inst) else {
+    let Some((st, dev)) = blk_holding(inst, rq, "ndriver_blk_copy with") else {
         return EINVAL.to_errno();
     };
-    if !blk::holds(dev, st, rq.cast()) {
-        st.misuse(format_args!(
-            "ndriver_blk_copy with a request it does not hold ({:p})",
-            rq
-        ));
-        return EINVAL.to_errno();
-    }
     if buf.is_null() {
         st.misuse(format_args!("ndriver_blk_copy to or from a NULL buffer"));
         return EINVAL.to_errno();
@@ -99,23 +128,12 @@ pub(crate) extern "C" fn ndriver_blk_map(
     segs: *mut BlkSeg,
     max: u32,
 ) -> c_int {
-    let Some((st, dev)) = blk_of(inst) else {
+    let Some((st, dev)) = blk_holding(inst, rq, "ndriver_blk_map of") else {
         return EINVAL.to_errno();
     };
-    if !blk::holds(dev, st, rq.cast()) {
-        st.misuse(format_args!(
-            "ndriver_blk_map of a request it does not hold ({:p})",
-            rq
-        ));
+    let Some(out) = seg_room(st, segs, max, "ndriver_blk_map") else {
         return EINVAL.to_errno();
-    }
-    if segs.is_null() || max == 0 {
-        st.misuse(format_args!("ndriver_blk_map into no room"));
-        return EINVAL.to_errno();
-    }
-    // SAFETY: the driver's layer passes a slice of `max` entries (a bad pointer faults
-    // inside its guarded call); no more than a request's pieces are ever written.
-    let out = unsafe { core::slice::from_raw_parts_mut(segs, max.min(BLK_SEGS_MAX) as usize) };
+    };
     match blk_map::map(dev, st, rq.cast(), out) {
         Ok(n) => n as c_int,
         Err(e) => e.to_errno(),
@@ -137,12 +155,13 @@ pub(crate) extern "C" fn ndriver_blk_lent(
     let Some((st, dev)) = blk_of(inst) else {
         return EINVAL.to_errno();
     };
-    if info.is_null() || segs.is_null() || max == 0 {
+    if info.is_null() {
         st.misuse(format_args!("ndriver_blk_lent into no room"));
         return EINVAL.to_errno();
     }
-    // SAFETY: as in `ndriver_blk_map`.
-    let out = unsafe { core::slice::from_raw_parts_mut(segs, max.min(BLK_SEGS_MAX) as usize) };
+    let Some(out) = seg_room(st, segs, max, "ndriver_blk_lent") else {
+        return EINVAL.to_errno();
+    };
     match blk_map::lent(dev, st, tag, out) {
         Ok((d, n)) => {
             // SAFETY: the driver's layer passes its own descriptor to fill.

@@ -33,6 +33,7 @@ mod irq;
 #[path = "callouts_pci.rs"]
 mod pci;
 
+pub(crate) use dma::dma_dev;
 pub(crate) use irq::{adopt_irq, detach_irq, keep_irq, unmask_irqs};
 
 /// The placeholder an instance serves.

@@ -14,9 +14,9 @@ use kernel::ffi::{c_int, c_void};
 use kernel::page::{PAGE_MASK, PAGE_SIZE};
 use kernel::prelude::*;
 
-/// The `struct device` of the attached function.
-fn dma_dev(p: *mut bindings::pci_dev) -> *mut bindings::device {
-    // SAFETY: `p` is the attached function; only the field's address is taken.
+/// The `struct device` of PCI function `p` (the attached one), for the DMA API.
+pub(crate) fn dma_dev(p: *mut bindings::pci_dev) -> *mut bindings::device {
+    // SAFETY: `p` is a live PCI function; only the field's address is taken.
     unsafe { &raw mut (*p).dev }
 }
 
