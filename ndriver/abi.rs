@@ -18,7 +18,7 @@ pub(crate) mod pci_ids;
 pub(crate) use pci_ids::PciId;
 
 /// Layout version of everything in this file (and of [`PciId`]).
-pub(crate) const ABI_VERSION: u32 = 12;
+pub(crate) const ABI_VERSION: u32 = 13;
 
 /// `start_xmit` flag: the stack passes another skb right after this one
 /// (`netdev_xmit_more()`, and the transmit queue was not stopped when the call began),
@@ -221,7 +221,8 @@ pub(crate) struct Adopted {
     pub(crate) reserved: u32,
     /// CPU address (a BAR mapping, a coherent buffer).
     pub(crate) cpu: u64,
-    /// Length in bytes, or the BAR number.
+    /// Length in bytes, or the BAR number; for the interrupt line 1 if it is an MSI-X
+    /// vector, 0 for INTx.
     pub(crate) len: u64,
     /// Bus address of a coherent buffer.
     pub(crate) dma: u64,

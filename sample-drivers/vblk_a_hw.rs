@@ -2,7 +2,8 @@
 
 //! The hardware half of `vblk-a`: a virtio block device (legacy interface, see
 //! `virtio_legacy.rs`) driven through one split virtqueue with up to
-//! [`BLK_QUEUE_DEPTH`] requests in flight and interrupt completion.
+//! [`BLK_QUEUE_DEPTH`] requests in flight and interrupt completion (an MSI-X vector
+//! of its own where the function has MSI-X: no status register read, no shared line).
 //!
 //! The device reads and writes the requests' own pages: each request's data is mapped
 //! for it by the framework (`Dev::map_request`, up to [`BLK_SEGS_MAX`] pieces), with no
@@ -133,15 +134,19 @@ pub(crate) struct Hw {
     _enabled: PciEnabled,
     /// The device takes flushes (it has a write cache).
     flush: bool,
+    /// The interrupt is an MSI-X vector of the device's own: every interrupt is the
+    /// queue's, with no status register to read.
+    msix: bool,
     /// Requests completed, for the log.
     pub(crate) completed: AtomicU64,
 }
 
 impl Hw {
-    /// Takes the device, resets it, sets up the queue and the interrupt; returns the
-    /// device and its capacity in sectors.
+    /// Takes the device, resets it, sets up the interrupt (an MSI-X vector where the
+    /// function has MSI-X) and the queue; returns the device and its capacity in
+    /// sectors.
     pub(crate) fn probe(dev: &Dev) -> Result<(Self, u64)> {
-        let (enabled, io, st) = vl::take(dev, Self::features())?;
+        let (enabled, io, irq, st) = vl::take_with_irq(dev, Self::features())?;
         if (st.queue_num as usize) < DEPTH {
             pr_err!("vblk-a: queue of {} entries is too small\n", st.queue_num);
             return Err(ENODEV);
@@ -157,8 +162,8 @@ impl Hw {
         // From here on the device may write our memory: the undo list resets it before
         // that memory is given back.
         let reset = vl::reset_on_undo(dev, &io)?;
-        let irq = dev.request_irq()?;
         let hw = Self {
+            msix: irq.is_msix(),
             _irq: irq,
             _reset: reset,
             tables,
@@ -169,7 +174,7 @@ impl Hw {
             flush: st.features.blk_flush(),
             completed: AtomicU64::new(0),
         };
-        if let Err(e) = vl::activate(&hw.io, hw.queue.dma()) {
+        if let Err(e) = vl::activate(&hw.io, hw.queue.dma(), hw.msix) {
             // The queue's address may be set: reset before its memory goes (dropping
             // `hw` cancels the recorded reset).
             vl::reset(&hw.io);
@@ -218,6 +223,7 @@ impl Hw {
             Self::adopt_parts(dev, &io).inspect_err(|_| vl::reset(&io))?;
         dev.step("parts");
         let hw = Self {
+            msix: irq.is_msix(),
             _irq: irq,
             _reset: reset,
             tables,
@@ -246,7 +252,9 @@ impl Hw {
         DmaArray<VirtqDesc>,
         IrqLine,
     )> {
-        let st = vl::running(io, Self::features())?;
+        // First: where the device's configuration lies depends on the kind of line.
+        let irq = dev.adopt_irq()?;
+        let st = vl::running(io, Self::features(), irq.is_msix())?;
         if (st.queue_num as usize) < DEPTH || !st.features.ring_indirect_desc() {
             return Err(EIO);
         }
@@ -256,7 +264,6 @@ impl Hw {
         }
         let hdrs = dev.adopt_dma_array::<ReqSlot>(ROLE_HDRS, DEPTH)?;
         let tables = dev.adopt_dma_array::<VirtqDesc>(ROLE_TABLES, DEPTH * TABLE)?;
-        let irq = dev.adopt_irq()?;
         Ok((st, queue, hdrs, tables, irq))
     }
 
@@ -505,8 +512,12 @@ impl Hw {
 
     /// Acknowledges the interrupt: whether the queue has news (`Some(true)`), the
     /// interrupt was the device's for another reason (`Some(false)`), or not the
-    /// device's (`None`).
+    /// device's (`None`, on a shared INTx line).
     pub(crate) fn ack(&self) -> Option<bool> {
+        if self.msix {
+            // The vector is the queue's alone (configuration changes have none).
+            return Some(true);
+        }
         vl::ack_interrupt(&self.io)
     }
 

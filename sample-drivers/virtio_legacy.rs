@@ -6,16 +6,18 @@
 //!
 //! QEMU's `virtio-blk-pci` is a transitional device: it offers this interface next to
 //! the modern one (capabilities in PCI config space, MMIO BARs). The legacy one needs
-//! no config-space walk, no MSI-X and no 64-bit queue addresses; its limits (queue size
-//! fixed by the device, queue address as a 32-bit page number, little-endian guest
-//! layout) cost nothing on x86. See `Documentation/block.rst`.
+//! no config-space walk and no 64-bit queue addresses; its limits (queue size fixed by
+//! the device, queue address as a 32-bit page number, little-endian guest layout) cost
+//! nothing on x86. It takes MSI-X too: with MSI-X on, two vector registers follow the
+//! header and the device-specific configuration moves from offset 20 to 24
+//! ([`capacity`]). See `Documentation/block.rst`.
 
 // Each driver uses only the parts it needs.
 #![allow(dead_code)]
 
 use crate::abi::PciId;
 use crate::blk_driver::{Done, Op, ResetOnUndo};
-use crate::driver_dev::{Dev, DmaCoherent, DmaSlice, DmaView, IoBar, PciEnabled};
+use crate::driver_dev::{Dev, DmaCoherent, DmaSlice, DmaView, IoBar, IrqLine, PciEnabled};
 use core::sync::atomic::{fence, AtomicU16, Ordering};
 use kernel::io::{register, Io};
 use kernel::prelude::*;
@@ -91,15 +93,40 @@ register! {
         31:0 sectors => u32;
     }
 
-    /// virtio-blk's capacity, high half.
+    /// virtio-blk's capacity, high half (without MSI-X).
     CAPACITY_HI(u32) @ 24 {
+        31:0 sectors => u32;
+    }
+
+    /// With MSI-X on: the vector of configuration changes, [`NO_VECTOR`] for none.
+    pub(crate) MSI_CONFIG_VECTOR(u16) @ 20 {
+        15:0 vector => u16;
+    }
+
+    /// With MSI-X on: the vector of the selected queue, [`NO_VECTOR`] for none. The
+    /// device answers [`NO_VECTOR`] when it could not take the one written.
+    pub(crate) MSI_QUEUE_VECTOR(u16) @ 22 {
+        15:0 vector => u16;
+    }
+
+    /// virtio-blk's capacity, low half, with MSI-X on (configuration at 24).
+    MSIX_CAPACITY_LO(u32) @ 24 {
+        31:0 sectors => u32;
+    }
+
+    /// virtio-blk's capacity, high half, with MSI-X on.
+    MSIX_CAPACITY_HI(u32) @ 28 {
         31:0 sectors => u32;
     }
 }
 
-/// What the driver uses of the register BAR: the header and the capacity (8 bytes of
-/// configuration). Register offsets are checked against it when the driver is built.
-pub(crate) const BAR_SIZE: usize = 28;
+/// A vector register's "no vector": the device does not interrupt for it.
+pub(crate) const NO_VECTOR: u16 = 0xffff;
+
+/// What the driver uses of the register BAR: the header, the vector registers and the
+/// capacity (8 bytes of configuration, after the vectors with MSI-X). Register offsets
+/// are checked against it when the driver is built.
+pub(crate) const BAR_SIZE: usize = 32;
 /// The register BAR (BAR 0, I/O ports).
 pub(crate) type Regs = IoBar<BAR_SIZE>;
 
@@ -349,6 +376,23 @@ const _: () = {
     assert!(l.avail == 4096 && l.used == 8192 && l.size == 12288);
 };
 
+/// The disk's size in 512-byte sectors, from the device-specific configuration: at 20,
+/// or at 24 when the function has MSI-X on (`msix`).
+fn capacity(io: &Regs, msix: bool) -> u64 {
+    let (lo, hi) = if msix {
+        (
+            io.read(MSIX_CAPACITY_LO).sectors(),
+            io.read(MSIX_CAPACITY_HI).sectors(),
+        )
+    } else {
+        (
+            io.read(CAPACITY_LO).sectors(),
+            io.read(CAPACITY_HI).sectors(),
+        )
+    };
+    u64::from(hi) << 32 | u64::from(lo)
+}
+
 /// What the device offered and the driver took at start-up.
 pub(crate) struct Started {
     /// Negotiated features.
@@ -366,8 +410,9 @@ pub(crate) fn reset(io: &Regs) {
 }
 
 /// Resets the device and starts the handshake up to feature negotiation, taking the
-/// features in `want` that the device offers; selects queue 0.
-pub(crate) fn start(io: &Regs, want: GUEST_FEATURES) -> Result<Started> {
+/// features in `want` that the device offers; selects queue 0. `msix`: the function
+/// has MSI-X on (the configuration's place).
+pub(crate) fn start(io: &Regs, want: GUEST_FEATURES, msix: bool) -> Result<Started> {
     reset(io);
     if io.read(STATUS) != STATUS::reset() {
         return Err(EIO);
@@ -376,8 +421,7 @@ pub(crate) fn start(io: &Regs, want: GUEST_FEATURES) -> Result<Started> {
     io.write_reg(STATUS::acknowledged().with_driver(true));
     let features = GUEST_FEATURES::zeroed().with_bits(io.read(HOST_FEATURES).bits() & want.bits());
     io.write_reg(features);
-    let lo = u64::from(io.read(CAPACITY_LO).sectors());
-    let hi = u64::from(io.read(CAPACITY_HI).sectors());
+    let capacity = capacity(io, msix);
     io.write_reg(QUEUE_SEL::zeroed().with_queue(0));
     let queue_num = io.read(QUEUE_NUM).size();
     if queue_num == 0 || !queue_num.is_power_of_two() || io.read(QUEUE_PFN).pfn() != 0 {
@@ -386,16 +430,17 @@ pub(crate) fn start(io: &Regs, want: GUEST_FEATURES) -> Result<Started> {
     }
     Ok(Started {
         features,
-        capacity: hi << 32 | lo,
+        capacity,
         queue_num,
     })
 }
 
 /// What a device that an earlier instance started and left running says of itself
 /// (warm restart): it must be driving (`DRIVER_OK`, not `FAILED`), with queue 0 active
-/// and the features [`start`] would have taken with `want`; `EIO` otherwise. Selects
-/// queue 0. Nothing is written but the selector.
-pub(crate) fn running(io: &Regs, want: GUEST_FEATURES) -> Result<Started> {
+/// and the features [`start`] would have taken with `want`, and with MSI-X on
+/// (`msix`) queue 0 on vector 0 ([`activate`]); `EIO` otherwise. Selects queue 0.
+/// Nothing is written but the selector.
+pub(crate) fn running(io: &Regs, want: GUEST_FEATURES, msix: bool) -> Result<Started> {
     let status = io.read(STATUS);
     if !status.acknowledge() || !status.driver() || !status.driver_ok() || status.failed() {
         return Err(EIO);
@@ -409,11 +454,12 @@ pub(crate) fn running(io: &Regs, want: GUEST_FEATURES) -> Result<Started> {
     if features.bits() != io.read(HOST_FEATURES).bits() & want.bits() {
         return Err(EIO);
     }
-    let lo = u64::from(io.read(CAPACITY_LO).sectors());
-    let hi = u64::from(io.read(CAPACITY_HI).sectors());
+    if msix && io.read(MSI_QUEUE_VECTOR).vector() != 0 {
+        return Err(EIO);
+    }
     Ok(Started {
         features,
-        capacity: hi << 32 | lo,
+        capacity: capacity(io, msix),
         queue_num,
     })
 }
@@ -425,14 +471,22 @@ pub(crate) fn runs_queue(io: &Regs, dma: u64) -> bool {
     dma % QUEUE_ALIGN as u64 == 0 && u64::from(io.read(QUEUE_PFN).pfn()) == dma >> 12
 }
 
-/// Gives the device queue 0 at bus address `dma` (4096-aligned) and declares the
-/// driver ready.
-pub(crate) fn activate(io: &Regs, dma: u64) -> Result {
+/// Gives the device queue 0 at bus address `dma` (4096-aligned) -- with MSI-X on
+/// (`msix`), interrupting on vector 0, and not for configuration changes -- and
+/// declares the driver ready. `EIO` if the device refuses the vector.
+pub(crate) fn activate(io: &Regs, dma: u64, msix: bool) -> Result {
     if dma % QUEUE_ALIGN as u64 != 0 || dma >> 12 > u32::MAX as u64 {
         return Err(EINVAL);
     }
     io.write_reg(QUEUE_SEL::zeroed().with_queue(0));
     io.write_reg(QUEUE_PFN::zeroed().with_pfn((dma >> 12) as u32));
+    if msix {
+        io.write_reg(MSI_CONFIG_VECTOR::zeroed().with_vector(NO_VECTOR));
+        io.write_reg(MSI_QUEUE_VECTOR::zeroed().with_vector(0));
+        if io.read(MSI_QUEUE_VECTOR).vector() != 0 {
+            return Err(EIO);
+        }
+    }
     io.write_reg(
         STATUS::acknowledged()
             .with_driver(true)
@@ -467,15 +521,38 @@ pub(crate) fn reset_on_undo(dev: &Dev, io: &Regs) -> Result<ResetOnUndo> {
 }
 
 /// Takes the device behind `dev`: enables the PCI function, maps the register block
-/// (BAR 0) and starts the device (see [`start`]), taking the features in `want`.
+/// (BAR 0) and starts the device (see [`start`]), taking the features in `want`. The
+/// device does not interrupt (no vector, INTx off).
 pub(crate) fn take(dev: &Dev, want: GUEST_FEATURES) -> Result<(PciEnabled, Regs, Started)> {
+    let (enabled, io) = enable(dev)?;
+    let st = start(&io, want, false)?;
+    Ok((enabled, io, st))
+}
+
+/// Takes the device behind `dev` as [`take`] does, with its interrupt routed to
+/// `devirq`: an MSI-X vector of its own when the function has MSI-X, else its INTx
+/// ([`IrqLine::is_msix`]).
+pub(crate) fn take_with_irq(
+    dev: &Dev,
+    want: GUEST_FEATURES,
+) -> Result<(PciEnabled, Regs, IrqLine, Started)> {
+    let (enabled, io) = enable(dev)?;
+    let irq = match dev.request_msix() {
+        Err(e) if e == EOPNOTSUPP => dev.request_irq()?,
+        r => r?,
+    };
+    let st = start(&io, want, irq.is_msix())?;
+    Ok((enabled, io, irq, st))
+}
+
+/// Enables the function behind `dev` and maps its register block.
+fn enable(dev: &Dev) -> Result<(PciEnabled, Regs)> {
     if !dev.pci_present() {
         return Err(ENODEV);
     }
     let enabled = dev.pci_enable()?;
     let io = dev.iomap_io::<BAR_SIZE>(0)?;
-    let st = start(&io, want)?;
-    Ok((enabled, io, st))
+    Ok((enabled, io))
 }
 
 /// What a finished request's status byte says; `None` for a value the device must not

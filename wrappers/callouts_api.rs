@@ -60,6 +60,9 @@ unsafe extern "C" {
     pub(crate) fn ndriver_pci_iounmap(inst: *mut Instance, addr: *mut c_void);
     /// Routes the device's interrupt line to the `devirq` entry; 0 or a negative errno.
     pub(crate) fn ndriver_request_irq(inst: *mut Instance) -> c_int;
+    /// Gives the function one MSI-X vector and routes it to the `devirq` entry; 0,
+    /// `-EOPNOTSUPP` without MSI-X, or a negative errno.
+    pub(crate) fn ndriver_request_irq_msix(inst: *mut Instance) -> c_int;
     /// Frees it.
     pub(crate) fn ndriver_free_irq(inst: *mut Instance);
     /// Keeps resource `obj` of `kind` (`abi::KEEP_*`) across a warm restart under

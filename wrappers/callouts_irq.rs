@@ -1,15 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Device callouts: the interrupt line of the instance's PCI function, recorded in the
-//! undo action list, and the masking of the function's INTx while the instance cannot
-//! take its interrupts. Part of `callouts_device.rs`.
+//! Device callouts: the interrupt line of the instance's PCI function -- its INTx, or
+//! one MSI-X vector of its own -- recorded in the undo action list, and the masking of
+//! the function's interrupt while the instance cannot take it. Part of
+//! `callouts_device.rs`.
 //!
 //! The interrupt handler is the framework's: it runs the instance's `devirq` entry
 //! under a guard. When the instance cannot take the interrupt (it is starting,
-//! quiesced or failed) the function's INTx is masked instead of left screaming, and
-//! unmasked when the instance is redirected to or given back. The function, not the
-//! line: the line may be shared with other devices (another ndriver device among
-//! them), which keep being served meanwhile.
+//! quiesced or failed) the function's INTx, or its MSI-X vector, is masked instead of
+//! left screaming, and unmasked when the instance is redirected to or given back. The
+//! function, not the line: an INTx line may be shared with other devices (another
+//! ndriver device among them), which keep being served meanwhile. An MSI-X vector is
+//! the function's alone: masking it is masking the function, and an interrupt the
+//! device sends meanwhile waits in the vector's pending bit.
 
 use super::{device_of, pci_of};
 use crate::abi;
@@ -43,8 +46,11 @@ use kernel::sync::{new_spinlock_irq, SpinLockIrq};
 ///   instances and its kept set;
 /// - `pdev` is the PCI function attached to `st`'s device when the line was requested,
 ///   which the device references until the function is detached, only after the
-///   instance's undo; `irq` is its interrupt line (`pdev->irq`, not 0), and `intx_mask`
-///   whether its INTx disable bit works (`broken_intx_masking` is fixed at enumeration);
+///   instance's undo; `irq` is its interrupt line, not 0: `pdev->irq` (INTx), or with
+///   `msix` the Linux IRQ of vector 0 of the MSI-X vectors the action allocated for
+///   the function (only it has MSI-X on: [`request_msix`] refuses a function with MSI
+///   or MSI-X on); `intx_mask` whether its INTx disable bit works
+///   (`broken_intx_masking` is fixed at enumeration), never with `msix`;
 /// - in `mask`: without `intx_mask`, `masked` is true exactly while one
 ///   `disable_irq_nosync(irq)` of [`mask`] is not yet balanced by the `enable_irq` of
 ///   [`unmask`]; with it, `masked` says the framework set the function's INTx disable
@@ -57,9 +63,12 @@ struct IrqAction {
     device: *const (dyn ServedDevice + 'static),
     pdev: *mut bindings::pci_dev,
     irq: u32,
+    /// The line is an MSI-X vector the action allocated (and frees in its undo).
+    msix: bool,
     /// The function's INTx disable bit works (`pci_intx_mask_supported`): the handler
     /// masks the function. Else it masks the whole line, as the only way to stop a
-    /// level-triggered function nobody can acknowledge.
+    /// level-triggered function nobody can acknowledge -- and the way for an MSI-X
+    /// vector, which only this function uses.
     intx_mask: bool,
     /// Whether the framework holds the function's INTx masked, and whether the line is
     /// being freed. A lock rather than an atomic flag: the flag and the INTx bit it
@@ -178,34 +187,51 @@ unsafe extern "C" fn irq_trampoline(irq: c_int, dev_id: *mut c_void) -> bindings
     }
 }
 
-/// Undo of `ndriver_request_irq`: silence the function first (its INTx stays off), so
-/// the line is quiet when the handler is freed.
+/// Undo of `ndriver_request_irq` and `ndriver_request_irq_msix`: silence the function
+/// first (its INTx stays off; an MSI-X vector is masked by `free_irq`), so the line is
+/// quiet when the handler is freed; then an MSI-X vector goes back.
 ///
 /// # Safety
 ///
-/// `a` was recorded by `ndriver_request_irq` and not undone yet.
+/// `a` was recorded by `ndriver_request_irq` or `ndriver_request_irq_msix` and not
+/// undone yet.
 unsafe fn undo_irq(a: &Action) {
     let ia = a.obj as *mut IrqAction;
     // SAFETY: `ia` is the live `IrqAction` of this action, from `KBox::into_raw`.
     let r = unsafe { &*ia };
-    // SAFETY: `pdev` is the attached function; the line is ours, with `ia` as dev_id.
+    let (pdev, msix) = (r.pdev, r.msix);
+    // SAFETY: `pdev` is the attached function (referenced until this instance's undo
+    // ran, and the enable's undo comes after this one); the line is ours, with `ia` as
+    // dev_id.
     unsafe {
-        bindings::pci_intx(r.pdev, 0);
+        bindings::pci_intx(pdev, 0);
         unmask(r, true);
         bindings::free_irq(r.irq, ia.cast());
     }
     // SAFETY: `free_irq` returned, so the handler no longer runs with `ia`.
     drop(unsafe { KBox::from_raw(ia) });
+    if msix {
+        // SAFETY: the vectors are the ones this action allocated, their one line freed
+        // above.
+        unsafe { free_vectors(pdev) };
+    }
 }
 
-/// Installs the framework's handler on the device's (possibly shared) interrupt line;
+/// Installs the framework's handler on the device's (possibly shared) INTx line;
 /// interrupts then reach the instance's `devirq` entry. Call after
-/// `ndriver_pci_enable`. 0 or a negative errno.
+/// `ndriver_pci_enable`. 0 or a negative errno; asking while the instance holds an
+/// MSI-X vector is a misuse that fails the instance.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_request_irq(inst: *mut abi::Instance) -> c_int {
     let Some((st, p)) = pci_of(inst) else {
         return ENODEV.to_errno();
     };
+    if holds_msix(st) {
+        st.misuse(format_args!(
+            "ndriver_request_irq while holding an MSI-X vector"
+        ));
+        return EBUSY.to_errno();
+    }
     // SAFETY: `p` is the attached function.
     let irq = unsafe { (*p).irq };
     if irq == 0 {
@@ -214,35 +240,133 @@ pub(crate) extern "C" fn ndriver_request_irq(inst: *mut abi::Instance) -> c_int 
     // SAFETY: `p` is the attached, referenced function; the flag is set when it is
     // found and not changed after.
     let intx_mask = unsafe { (*p).broken_intx_masking() } == 0;
+    match request(st, p, irq, false, intx_mask) {
+        Ok(()) => {
+            // The handler is in place: the function may interrupt now (until the
+            // instance serves, the handler masks it again if it does).
+            // SAFETY: `p` is the attached, enabled function.
+            unsafe { bindings::pci_intx(p, 1) };
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// Gives the function one MSI-X vector of its own and installs the framework's handler
+/// on it; interrupts then reach the instance's `devirq` entry, and the function's INTx
+/// stays off. Call after `ndriver_pci_enable`. 0; `-EOPNOTSUPP` if the function has no
+/// MSI-X (the driver may take its INTx instead), or a negative errno. Asking while the
+/// instance holds a line, or while the function has MSI or MSI-X on, is a misuse that
+/// fails the instance.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_request_irq_msix(inst: *mut abi::Instance) -> c_int {
+    let Some((st, p)) = pci_of(inst) else {
+        return ENODEV.to_errno();
+    };
+    let holds = st.undo.lock().of_kind(Kind::Irq).next().is_some();
+    // SAFETY: `p` is the attached, referenced function; its MSI flags change only by
+    // vector allocations, which for an attached function are this instance's (its
+    // device serves one instance at a time, and the kept set is empty while an
+    // instance probes).
+    let busy = unsafe { (*p).msi_enabled() != 0 || (*p).msix_enabled() != 0 };
+    if holds || busy {
+        st.misuse(format_args!(
+            "ndriver_request_irq_msix while holding an interrupt line"
+        ));
+        return EBUSY.to_errno();
+    }
+    // SAFETY: `p` is the attached function; reads its capability.
+    if unsafe { bindings::pci_msix_vec_count(p) } < 1 {
+        return EOPNOTSUPP.to_errno();
+    }
+    // SAFETY: `p` is the attached, enabled function with no vectors allocated (checked
+    // above); may sleep (callouts that sleep are made from process context).
+    let n = unsafe { bindings::pci_alloc_irq_vectors(p, 1, 1, bindings::PCI_IRQ_MSIX) };
+    if n < 1 {
+        return if n < 0 { n } else { ENOSPC.to_errno() };
+    }
+    // SAFETY: vector 0 was allocated just above.
+    let irq = unsafe { bindings::pci_irq_vector(p, 0) };
+    let irq = match u32::try_from(irq) {
+        Ok(irq) if irq != 0 => irq,
+        _ => {
+            // SAFETY: the vectors allocated above, with no line requested on them.
+            unsafe { free_vectors(p) };
+            return EINVAL.to_errno();
+        }
+    };
+    match request(st, p, irq, true, false) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// Gives back the MSI-X vectors of `p`; its INTx, which turning MSI-X off gives back,
+/// stays off as the enable left it.
+///
+/// # Safety
+///
+/// `p` is an attached function whose vectors the caller allocated, with no line
+/// requested on them.
+unsafe fn free_vectors(p: *mut bindings::pci_dev) {
+    // SAFETY: per the contract.
+    unsafe {
+        bindings::pci_free_irq_vectors(p);
+        bindings::pci_intx(p, 0);
+    }
+}
+
+/// Whether `st` holds an MSI-X vector.
+fn holds_msix(st: &InstanceState) -> bool {
+    st.undo.lock().of_kind(Kind::Irq).any(|a| a.aux != 0)
+}
+
+/// Installs the framework's handler on line `irq` of function `p` (an MSI-X vector if
+/// `msix`) for `st` and records it. With `msix` the vectors are given back if it
+/// fails.
+fn request(
+    st: &InstanceState,
+    p: *mut bindings::pci_dev,
+    irq: u32,
+    msix: bool,
+    intx_mask: bool,
+) -> Result {
     let device = st.device;
     let me = core::ptr::from_ref(st).cast_mut();
-    let Ok(ia) = KBox::pin_init(
+    let fail = |e: Error| {
+        if msix {
+            // SAFETY: the caller allocated the vectors; no line is requested on them.
+            unsafe { free_vectors(p) };
+        }
+        e
+    };
+    let ia = KBox::pin_init(
         pin_init!(IrqAction {
             st: AtomicPtr::new(me),
             device,
             pdev: p,
             irq,
+            msix,
             intx_mask,
             mask <- new_spinlock_irq!(MaskState { masked: false, freeing: false }, "ndriver_irq_mask"),
         }),
         GFP_KERNEL,
-    ) else {
-        return ENOMEM.to_errno();
-    };
+    )
+    .map_err(fail)?;
     // SAFETY: the action is never moved out of its box: it is used through this pointer
     // and dropped in place by `KBox::from_raw` in its undo.
     let ia = KBox::into_raw(unsafe { Pin::into_inner_unchecked(ia) });
     // INVARIANT: `ia` is boxed for good; once `request_irq` succeeds it is the line's
     // `dev_id`, and it is recorded below (or, if that fails, undone at once), so only the
-    // undo frees it. `st`, `device`, `p`, `irq` and `intx_mask` are the instance, its
-    // device, its attached function, that function's line and its INTx masking; nothing
-    // masked yet.
+    // undo frees it. `st`, `device`, `p`, `irq`, `msix` and `intx_mask` are the
+    // instance, its device, its attached function, the line (INTx, or the vector the
+    // caller allocated), its kind and its INTx masking; nothing masked yet.
     // SAFETY: `ia` stays valid until `free_irq` in the undo; the name is static.
     let r = unsafe {
         bindings::request_irq(
             irq,
             Some(irq_trampoline),
-            bindings::IRQF_SHARED as _,
+            if msix { 0 } else { bindings::IRQF_SHARED as _ },
             device_of(st).irq_name().as_char_ptr(),
             ia.cast(),
         )
@@ -250,30 +374,27 @@ pub(crate) extern "C" fn ndriver_request_irq(inst: *mut abi::Instance) -> c_int 
     if r != 0 {
         // SAFETY: not registered, so ours again.
         drop(unsafe { KBox::from_raw(ia) });
-        return r;
+        return Err(fail(Error::from_errno(r)));
     }
-    // The handler is in place: the function may interrupt now (until the instance
-    // serves, the handler masks it again if it does).
-    // SAFETY: `p` is the attached, enabled function.
-    unsafe { bindings::pci_intx(p, 1) };
     let action = Action {
         kind: Kind::Irq,
         obj: ia as usize,
         arg: irq as usize,
-        aux: 0,
+        aux: usize::from(msix),
         ctx: p as usize,
         depends_on: 0,
         kept: None,
         undo: undo_irq,
     };
+    // On failure `record` has run the undo, which gave the vectors back.
     if record(st, action) {
-        0
+        Ok(())
     } else {
-        ENOMEM.to_errno()
+        Err(ENOMEM)
     }
 }
 
-/// Frees the line from `ndriver_request_irq`.
+/// Frees the line from `ndriver_request_irq` or `ndriver_request_irq_msix`.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_free_irq(inst: *mut abi::Instance) {
     // SAFETY: a callout's caller is the instance's code, which outlives the call.

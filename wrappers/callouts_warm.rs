@@ -84,6 +84,11 @@ fn adopted(a: &Action) -> Adopted {
             len: a.obj.wrapping_sub(a.depends_on) as u64,
             ..Adopted::default()
         },
+        // `aux` says whether the line is an MSI-X vector.
+        Kind::Irq => Adopted {
+            len: a.aux as u64,
+            ..Adopted::default()
+        },
         _ => Adopted::default(),
     }
 }

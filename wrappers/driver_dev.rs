@@ -113,7 +113,25 @@ impl Dev {
         // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract).
         kernel::error::to_result(unsafe { api::ndriver_request_irq(self.0) })?;
         // INVARIANT: the callout put this instance's handler on the line.
-        Ok(IrqLine(self.0))
+        Ok(IrqLine {
+            inst: self.0,
+            msix: false,
+        })
+    }
+
+    /// Gives the function an MSI-X vector of its own, routed to the `devirq` entry
+    /// point until the result drops (the function's INTx stays off). `EOPNOTSUPP` if the
+    /// function has no MSI-X: [`Self::request_irq`] takes its INTx instead. After
+    /// [`Self::pci_enable`]; one line per instance.
+    pub(crate) fn request_msix(&self) -> Result<IrqLine> {
+        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract).
+        kernel::error::to_result(unsafe { api::ndriver_request_irq_msix(self.0) })?;
+        // INVARIANT: the callout allocated the vector and put this instance's handler
+        // on it.
+        Ok(IrqLine {
+            inst: self.0,
+            msix: true,
+        })
     }
 
     /// Takes back the resource of `kind` (`abi::KEEP_*`) that the previous instance
@@ -152,10 +170,13 @@ impl Dev {
     /// The interrupt line the previous instance kept ([`IrqLine::keep`]); it reaches
     /// this instance's `devirq` once it serves. Only in `adopt`.
     pub(crate) fn adopt_irq(&self) -> Result<IrqLine> {
-        self.adopt_raw(crate::abi::KEEP_IRQ, 0)?;
+        let out = self.adopt_raw(crate::abi::KEEP_IRQ, 0)?;
         // INVARIANT: the callout moved the kept line into this instance's undo list and
-        // pointed its handler at this instance.
-        Ok(IrqLine(self.0))
+        // pointed its handler at this instance; it says whether it is an MSI-X vector.
+        Ok(IrqLine {
+            inst: self.0,
+            msix: out.len != 0,
+        })
     }
 
     /// `size` zeroed bytes of memory.
@@ -253,9 +274,12 @@ impl Drop for PciEnabled {
 ///
 /// # Invariants
 ///
-/// The instance `self.0` has its handler on the device's line, taken off when this value
-/// drops.
-pub(crate) struct IrqLine(*mut Instance);
+/// The instance `inst` has its handler on the device's line -- an MSI-X vector of the
+/// function's own if `msix`, else its INTx -- taken off when this value drops.
+pub(crate) struct IrqLine {
+    inst: *mut Instance,
+    msix: bool,
+}
 // SAFETY: an `IrqLine` is only the instance pointer; the free callout on drop may be called
 // from any thread.
 unsafe impl Send for IrqLine {}
@@ -266,14 +290,21 @@ impl IrqLine {
     pub(crate) fn keep(&self) -> Result {
         // SAFETY: the line is held by this live instance.
         kernel::error::to_result(unsafe {
-            api::ndriver_keep(self.0, crate::abi::KEEP_IRQ, core::ptr::null(), 0)
+            api::ndriver_keep(self.inst, crate::abi::KEEP_IRQ, core::ptr::null(), 0)
         })
+    }
+
+    /// Whether the line is an MSI-X vector of the function's own (an interrupt on it
+    /// is always the device's), rather than its INTx (which the device's interrupt
+    /// status register says is its own or another device's).
+    pub(crate) fn is_msix(&self) -> bool {
+        self.msix
     }
 }
 impl Drop for IrqLine {
     fn drop(&mut self) {
         // SAFETY: the line is held by this live instance.
-        unsafe { api::ndriver_free_irq(self.0) };
+        unsafe { api::ndriver_free_irq(self.inst) };
     }
 }
 

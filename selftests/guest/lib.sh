@@ -678,6 +678,16 @@ load_blk() {
 	grep -q '^state running$' "$BD/status" || fail "ndblk0 not running: $(cat "$BD/status")"
 }
 
+# blk_irq: ndblk0's interrupt line in /proc/interrupts as "IRQ CHIP COUNT" (COUNT
+# summed over the CPUs), or nothing when no instance holds one.
+blk_irq() {
+	awk '$NF == "ndriver-ndblk0" {
+		n = 0
+		for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) n += $i
+		print $1, $i, n
+	}' /proc/interrupts
+}
+
 unload_blk() {
 	unload ndriver_vblk_b
 	unload ndriver_vblk_a

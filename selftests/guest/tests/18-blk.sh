@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 # The guarded block device: ndblk0 on the guest's virtio-blk test disk, driven by
-# vblk-a (deep queue, each request's pages mapped for the device, interrupts) and
+# vblk-a (deep queue, each request's pages mapped for the device, interrupts on an
+# MSI-X vector of the function's own) and
 # vblk-b (one request at a time copied through a buffer, polled). ext4 on it; fio
 # random writes verified with crc32c at queue depth 1 and 32 on each implementation
 # (the placeholder's counters say which path each took), and at depth 128 with
@@ -50,14 +51,23 @@ for impl in vblk-a vblk-b; do
 	echo "$impl" > "$BD/swap" || fail "swap to $impl"
 	[ "$(bd_status implementation)" = "$impl" ] || fail "not on $impl"
 	m0=$(bd_stat mapped_requests) c0=$(bd_stat copied_requests)
+	irq0=$(blk_irq)
 	blk_fio "$MNT/qd1-$impl" 1 4M || fail "$impl: fio QD1"
 	blk_fio "$MNT/qd32-$impl" 32 16M || fail "$impl: fio QD32"
 	m=$(( $(bd_stat mapped_requests) - m0 )) c=$(( $(bd_stat copied_requests) - c0 ))
-	echo "$impl: $m requests mapped in place, $c copied"
+	irq1=$(blk_irq)
+	echo "$impl: $m requests mapped in place, $c copied; interrupt line: ${irq1:-none}"
 	if [ $impl = vblk-a ]; then
 		[ $m -ge 4096 ] && [ $c = 0 ] || fail "vblk-a: $m mapped, $c copied; want every request mapped"
+		# Completion by an MSI-X vector of the function's own, which fired.
+		set -- $irq0 $irq1
+		[ $# = 6 ] && [ "$1" = "$4" ] || fail "vblk-a: interrupt line ${irq0:-none} -> ${irq1:-none}"
+		case $2 in *MSI*) ;; *) fail "vblk-a: line $1 is $2, want an MSI-X vector" ;; esac
+		[ "$6" -gt "$3" ] || fail "vblk-a: no interrupt on line $1 during fio"
 	else
 		[ $m = 0 ] && [ $c -ge 4096 ] || fail "vblk-b: $m mapped, $c copied; want every request copied"
+		# Polled: no line at all (vblk-a's vector went with its instance).
+		[ -z "$irq1" ] || fail "vblk-b polls, yet ndblk0 holds a line: $irq1"
 	fi
 done
 

@@ -88,6 +88,7 @@ sleep 0.5
 # --- Warm recoveries under fio.
 n=0
 gen=$(bd_status generation)
+irq0=$(blk_irq)
 warm0=$(bd_stat recoveries_warm)
 totals=
 for entry in queue_rq complete devirq; do
@@ -132,6 +133,13 @@ for class in panic null div0 spin; do
 done
 [ "$(refusals)" = 0 ] || fail "adoptions refused after the mid-queue_rq faults: $(refusals)"
 echo "4 faults inside vblk-a's fill ($site), pages mapped, recovered warm"
+# The interrupt line (vblk-a's MSI-X vector) was kept, not requested again, and kept
+# firing under the adopters.
+irq1=$(blk_irq)
+set -- $irq0 $irq1
+[ $# = 6 ] && [ "$1" = "$4" ] && [ "$2" = "$5" ] || fail "line ${irq0:-none} -> ${irq1:-none} across warm restarts"
+[ "$6" -gt "$3" ] || fail "no interrupt on line $1 across the warm restarts"
+echo "interrupt line $1 ($2) kept across the warm restarts"
 
 # --- The fallbacks.
 fb=$(bd_stat warm_fallbacks)
