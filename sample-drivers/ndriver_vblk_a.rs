@@ -86,9 +86,9 @@ impl BlkDriver for VblkA {
         self.hw()?.submit(dev, state, rq, last)
     }
 
-    fn commit_rqs(&self, _dev: &Dev, _state: &DriverLock<InFlight>) -> Result {
+    fn commit_rqs(&self, _dev: &Dev, state: &DriverLock<InFlight>) -> Result {
         if let Some(hw) = self.hw.as_ref() {
-            hw.kick();
+            hw.kick(state);
         }
         Ok(())
     }

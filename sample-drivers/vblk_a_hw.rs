@@ -156,7 +156,7 @@ impl Hw {
             vl::reset(&io);
             return Err(ENODEV);
         }
-        let queue = Queue::new(dev, st.queue_num)?;
+        let queue = Queue::new(dev, st.queue_num, st.features.ring_event_idx())?;
         let hdrs = dev.dma_array::<ReqSlot>(DEPTH)?;
         let tables = dev.dma_array::<VirtqDesc>(DEPTH * TABLE)?;
         // From here on the device may write our memory: the undo list resets it before
@@ -258,7 +258,7 @@ impl Hw {
         if (st.queue_num as usize) < DEPTH || !st.features.ring_indirect_desc() {
             return Err(EIO);
         }
-        let queue = Queue::adopt(dev, ROLE_QUEUE, st.queue_num)?;
+        let queue = Queue::adopt(dev, ROLE_QUEUE, st.queue_num, st.features.ring_event_idx())?;
         if !vl::runs_queue(io, queue.dma()) {
             return Err(EIO);
         }
@@ -278,11 +278,13 @@ impl Hw {
             }
             self.check_chain(dev, head, capacity)
         })?;
-        self.queue.interrupts_on()?;
         // Checked: the device may reach the chains (a hang the framework ended may have
         // left bus mastering off) and finish them.
         self._enabled.set_master();
-        self.queue.drain(&self.io, DRAIN_US)
+        self.queue.drain(&self.io, DRAIN_US)?;
+        // After the drain: with event indices the interrupt asked for is the one after
+        // the last answer looked at.
+        self.queue.interrupts_on()
     }
 
     /// Whether the chain at `head`, published by the previous instance, is the chain of
@@ -413,6 +415,7 @@ impl Hw {
         vl::GUEST_FEATURES::zeroed()
             .with_blk_flush(true)
             .with_ring_indirect_desc(true)
+            .with_ring_event_idx(true)
     }
 
     /// Puts `rq` on the queue, keeping it in its tag's slot until the device gives it
@@ -446,7 +449,7 @@ impl Hw {
                 return Err(e);
             }
         };
-        {
+        let notify = {
             let mut in_flight = state.lock();
             in_flight.put(rq)?;
             if let Err(e) = self.queue.publish(head) {
@@ -455,9 +458,10 @@ impl Hw {
                 drop(in_flight.release(tag));
                 return Err(e);
             }
-        }
-        if last {
-            self.kick();
+            last && self.queue.needs_notify()
+        };
+        if notify {
+            vl::notify(&self.io);
         }
         Ok(())
     }
@@ -501,11 +505,15 @@ impl Hw {
         Ok(head)
     }
 
-    /// Tells the device about what is on the available ring, unless it said it is
-    /// working through it anyway (a register write costs an exit to the hypervisor).
-    pub(crate) fn kick(&self) {
-        fence(Ordering::SeqCst);
-        if self.queue.wants_notify() {
+    /// Tells the device about what is on the available ring, unless it said it does not
+    /// need to be told (a register write costs an exit to the hypervisor). The decision
+    /// is made under the driver's lock, which orders it with publishing.
+    pub(crate) fn kick(&self, state: &DriverLock<InFlight>) {
+        let notify = {
+            let _in_flight = state.lock();
+            self.queue.needs_notify()
+        };
+        if notify {
             vl::notify(&self.io);
         }
     }
@@ -523,17 +531,24 @@ impl Hw {
 
     /// Walks the used ring and gives every finished request back to the framework.
     /// The device is asked not to interrupt meanwhile (what it finishes during the walk
-    /// is reaped by it), and the ring is looked at once more after interrupts are back
-    /// on, so that nothing finished in between waits for the next interrupt.
+    /// is reaped by it), and the ring is looked at again after interrupts are back on,
+    /// until it holds nothing more: with event indices the device interrupts only on
+    /// passing the index asked for, which it may have passed before it was asked.
     pub(crate) fn reap(&self, dev: &Dev, state: &DriverLock<InFlight>) -> Result {
         self.queue.no_interrupt()?;
-        let r = self.reap_used(dev, state);
-        self.queue.interrupts_on()?;
-        fence(Ordering::SeqCst);
-        if r.is_ok() && self.queue.has_used() {
-            return self.reap_used(dev, state);
+        loop {
+            let r = self.reap_used(dev, state);
+            {
+                // Under the lock the used ring is walked under: the index asked for is
+                // the newest (another walker may have moved on).
+                let _in_flight = state.lock();
+                self.queue.interrupts_on()?;
+            }
+            fence(Ordering::SeqCst);
+            if r.is_err() || !self.queue.has_used() {
+                return r;
+            }
         }
-        r
     }
 
     /// Gives every request the used ring holds back to the framework.

@@ -72,7 +72,7 @@ impl Hw {
         if st.queue_num < 3 {
             return Err(ENODEV);
         }
-        let queue = Queue::new(dev, st.queue_num)?;
+        let queue = Queue::new(dev, st.queue_num, false)?;
         let hdr = dev.dma_array::<ReqSlot>(1)?;
         let buf = dev.dma_buffers::<BUF_SIZE>(1)?;
         let poll = dev.timer(0)?;

@@ -35,6 +35,8 @@ register! {
         9:9 blk_flush => bool;
         /// The device follows indirect descriptors ([`DESC_F_INDIRECT`]).
         28:28 ring_indirect_desc => bool;
+        /// The device reads `used_event` and writes `avail_event` ([`Queue`]).
+        29:29 ring_event_idx => bool;
     }
 
     /// Guest (driver) features: those of [`HOST_FEATURES`] the driver takes.
@@ -45,6 +47,9 @@ register! {
         9:9 blk_flush => bool;
         /// The driver may publish indirect descriptors ([`DESC_F_INDIRECT`]).
         28:28 ring_indirect_desc => bool;
+        /// Interrupts and notifications are asked for by ring index (`used_event`,
+        /// `avail_event`) instead of by flag.
+        29:29 ring_event_idx => bool;
     }
 
     /// Page number (address >> 12) of the selected queue; 0 deactivates it.
@@ -230,7 +235,7 @@ pub(crate) struct VirtqDesc {
 /// The header of the available ring (`struct vring_avail` up to its ring), right after
 /// the descriptors: the driver writes it, the device reads it. Followed by
 /// [`Layout::num`] ring entries (`u16`: the head of a chain) and `used_event` (`u16`,
-/// unused without `VIRTIO_RING_F_EVENT_IDX`).
+/// with [`GUEST_FEATURES::ring_event_idx`]: the used index whose crossing interrupts).
 #[repr(C)]
 #[derive(Clone, Copy, FromBytes, IntoBytes)]
 pub(crate) struct AvailHeader {
@@ -243,8 +248,9 @@ pub(crate) struct AvailHeader {
 
 /// The header of the used ring (`struct vring_used` up to its ring), at the next
 /// [`QUEUE_ALIGN`] boundary after the available ring: the device writes it, the driver
-/// reads it. Followed by [`Layout::num`] [`UsedElem`]s and `avail_event` (`u16`, unused
-/// without `VIRTIO_RING_F_EVENT_IDX`).
+/// reads it. Followed by [`Layout::num`] [`UsedElem`]s and `avail_event` (`u16`, with
+/// [`GUEST_FEATURES::ring_event_idx`]: the available index whose crossing the device
+/// wants to be told of).
 #[repr(C)]
 #[derive(Clone, Copy, FromBytes, IntoBytes)]
 pub(crate) struct UsedHeader {
@@ -315,11 +321,15 @@ pub(crate) struct Layout {
     avail: usize,
     /// Offset of the available ring's `num` entries (after its header).
     avail_ring: usize,
+    /// Offset of `used_event` (after the available ring's entries).
+    used_event: usize,
     /// Offset of the [`UsedHeader`] (after the available ring and `used_event`,
     /// [`QUEUE_ALIGN`]ed).
     used: usize,
     /// Offset of the used ring's `num` [`UsedElem`]s (after its header).
     used_ring: usize,
+    /// Offset of `avail_event` (after the used ring's elements).
+    avail_event: usize,
     /// Total bytes (after the used ring and `avail_event`, [`QUEUE_ALIGN`]ed).
     pub(crate) size: usize,
 }
@@ -343,8 +353,10 @@ impl Layout {
             mask: num.wrapping_sub(1),
             avail,
             avail_ring,
+            used_event,
             used,
             used_ring,
+            avail_event,
             size: align_up(avail_event + size_of::<u16>()),
         }
     }
@@ -364,9 +376,9 @@ const _: () = {
         let n = num as usize;
         let l = Layout::new(num as u16);
         assert!(l.avail == 16 * n);
-        assert!(l.avail_ring == l.avail + 4);
+        assert!(l.avail_ring == l.avail + 4 && l.used_event == l.avail_ring + 2 * n);
         assert!(l.used == align_up(16 * n + 2 * (3 + n)));
-        assert!(l.used_ring == l.used + 4);
+        assert!(l.used_ring == l.used + 4 && l.avail_event == l.used_ring + 8 * n);
         assert!(l.size == align_up(16 * n + 2 * (3 + n)) + align_up(2 * 3 + 8 * n));
         assert!(l.slot(num as u16) == 0 && l.slot(num as u16 - 1) == n - 1);
         num *= 2;
@@ -575,6 +587,17 @@ pub(crate) fn data_flags(op: Op) -> u16 {
     }
 }
 
+/// Whether moving a ring index from `old` to `new` passes `event` (virtio's
+/// `vring_need_event`: `event` in `[old, new)`, modulo 2^16).
+pub(crate) const fn need_event(event: u16, new: u16, old: u16) -> bool {
+    new.wrapping_sub(event).wrapping_sub(1) < new.wrapping_sub(old)
+}
+
+const _: () = {
+    assert!(need_event(5, 6, 5) && !need_event(5, 7, 6) && need_event(5, 7, 4));
+    assert!(!need_event(9, 7, 4) && need_event(0xffff, 1, 0xfffe) && !need_event(3, 3, 3));
+};
+
 /// Split virtqueue 0 in a coherent buffer of its own, with the driver's running ring
 /// indices (used under the driver's lock). Its parts are reached through typed views
 /// at the offsets of its [`Layout`]: the descriptors and the rings' elements by index,
@@ -582,20 +605,28 @@ pub(crate) fn data_flags(op: Op) -> u16 {
 pub(crate) struct Queue {
     ring: DmaCoherent,
     layout: Layout,
+    /// [`GUEST_FEATURES::ring_event_idx`] was negotiated: notifications and interrupts
+    /// are asked for by index, not by flag.
+    event_idx: bool,
     /// Next free available-ring index.
     avail_idx: AtomicU16,
+    /// The available index at the last [`Queue::needs_notify`] (with `event_idx`).
+    told: AtomicU16,
     /// Next used-ring index to look at.
     last_used: AtomicU16,
 }
 
 impl Queue {
-    /// The memory of a queue of `num` entries (the size the device reported), zeroed.
-    pub(crate) fn new(dev: &Dev, num: u16) -> Result<Self> {
+    /// The memory of a queue of `num` entries (the size the device reported), zeroed;
+    /// `event_idx` as negotiated.
+    pub(crate) fn new(dev: &Dev, num: u16, event_idx: bool) -> Result<Self> {
         let layout = Layout::new(num);
         Ok(Self {
             ring: dev.dma_alloc(layout.size)?,
             layout,
+            event_idx,
             avail_idx: AtomicU16::new(0),
+            told: AtomicU16::new(0),
             last_used: AtomicU16::new(0),
         })
     }
@@ -605,12 +636,14 @@ impl Queue {
     /// last one published, the next used one after the last one the device wrote, which
     /// may be up to `num` behind (requests still on the device). `EIO` if the indices
     /// are further apart. Only in `adopt`.
-    pub(crate) fn adopt(dev: &Dev, role: u32, num: u16) -> Result<Self> {
+    pub(crate) fn adopt(dev: &Dev, role: u32, num: u16, event_idx: bool) -> Result<Self> {
         let layout = Layout::new(num);
         let q = Self {
             ring: dev.adopt_dma(role, layout.size)?,
             layout,
+            event_idx,
             avail_idx: AtomicU16::new(0),
+            told: AtomicU16::new(0),
             last_used: AtomicU16::new(0),
         };
         let ai = q.avail()?.read_field(|a| &a.idx)?;
@@ -619,6 +652,7 @@ impl Queue {
             return Err(EIO);
         }
         q.avail_idx.store(ai, Ordering::Relaxed);
+        q.told.store(ai, Ordering::Relaxed);
         q.last_used.store(ui, Ordering::Relaxed);
         Ok(q)
     }
@@ -701,14 +735,36 @@ impl Queue {
             .slice(self.layout.used_ring, self.layout.num.into())
     }
 
-    /// Asks the device to interrupt when it uses buffers (the flag an adopted queue may
-    /// have been left with, or damaged into).
+    /// `used_event`: the driver's.
+    fn used_event(&self) -> Result<DmaView<'_, u16>> {
+        self.ring.view(self.layout.used_event)
+    }
+
+    /// `avail_event`: the device's.
+    fn avail_event(&self) -> Result<DmaView<'_, u16>> {
+        self.ring.view(self.layout.avail_event)
+    }
+
+    /// Asks the device to interrupt when it uses the next buffer (clearing the flag an
+    /// adopted queue may have been left with, or damaged into). With `event_idx` that
+    /// is one interrupt, at the used index after the last one looked at: call again
+    /// after each walk of the used ring, and look once more after (the device may have
+    /// passed the index before it was written).
     pub(crate) fn interrupts_on(&self) -> Result {
+        if self.event_idx {
+            let lu = self.last_used.load(Ordering::Relaxed);
+            self.used_event()?.write(lu);
+        }
         self.avail()?.write_field(|a| &a.flags, 0)
     }
 
-    /// Asks the device not to interrupt when it uses buffers.
+    /// Asks the device not to interrupt when it uses buffers. Nothing with `event_idx`:
+    /// the device interrupts once per [`Queue::interrupts_on`] anyway (a driver that
+    /// polls does not negotiate it).
     pub(crate) fn no_interrupt(&self) -> Result {
+        if self.event_idx {
+            return Ok(());
+        }
         self.avail()?
             .write_field(|a| &a.flags, AVAIL_F_NO_INTERRUPT)
     }
@@ -743,10 +799,21 @@ impl Queue {
         Ok(())
     }
 
-    /// Whether the device asks to be told of new buffers (it does not set
-    /// [`USED_F_NO_NOTIFY`] while it works through the available ring). Order the
-    /// publication before this read (a full fence), or a device about to stop is missed.
-    pub(crate) fn wants_notify(&self) -> bool {
+    /// Whether the device asks to be told of the buffers published since the last call:
+    /// with `event_idx` whether they pass the available index it named (`avail_event`),
+    /// else whether it does not set [`USED_F_NO_NOTIFY`] (it works through the ring
+    /// anyway). Calls are serialised with [`Queue::publish`] by the caller (its lock);
+    /// the fence here orders the publication before the device's word is read, or a
+    /// device about to stop is missed.
+    pub(crate) fn needs_notify(&self) -> bool {
+        fence(Ordering::SeqCst);
+        if self.event_idx {
+            let new = self.avail_idx.load(Ordering::Relaxed);
+            let old = self.told.swap(new, Ordering::Relaxed);
+            return self
+                .avail_event()
+                .map_or(true, |e| need_event(e.read(), new, old));
+        }
         self.used()
             .and_then(|u| u.read_field(|u| &u.flags))
             .map_or(true, |f| f & USED_F_NO_NOTIFY == 0)
