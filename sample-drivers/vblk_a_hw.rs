@@ -217,10 +217,14 @@ impl Hw {
         let reset = dev
             .adopt_reset_on_undo(&io, ROLE_RESET)
             .inspect_err(|_| vl::reset(&io))?;
+        // The line after the reset record, so that it drops first: should the adoption
+        // fail, the device is reset (below) before its MSI-X vector goes; and before
+        // the rest, for where the device's configuration lies depends on its kind.
+        let irq = dev.adopt_irq().inspect_err(|_| vl::reset(&io))?;
         // Named parts, for the recovery's slowest step (`adopt.NAME` in `recoveries`).
         dev.step("regs");
-        let (st, queue, hdrs, tables, irq) =
-            Self::adopt_parts(dev, &io).inspect_err(|_| vl::reset(&io))?;
+        let (st, queue, hdrs, tables) =
+            Self::adopt_parts(dev, &io, irq.is_msix()).inspect_err(|_| vl::reset(&io))?;
         dev.step("parts");
         let hw = Self {
             msix: irq.is_msix(),
@@ -240,21 +244,14 @@ impl Hw {
         Ok((hw, st.capacity))
     }
 
-    /// What [`Hw::adopt`] takes back after the registers, checked against the device.
-    #[allow(clippy::type_complexity)]
+    /// What [`Hw::adopt`] takes back after the registers and the line (an MSI-X vector
+    /// if `msix`), checked against the device.
     fn adopt_parts(
         dev: &Dev,
         io: &vl::Regs,
-    ) -> Result<(
-        vl::Started,
-        Queue,
-        DmaArray<ReqSlot>,
-        DmaArray<VirtqDesc>,
-        IrqLine,
-    )> {
-        // First: where the device's configuration lies depends on the kind of line.
-        let irq = dev.adopt_irq()?;
-        let st = vl::running(io, Self::features(), irq.is_msix())?;
+        msix: bool,
+    ) -> Result<(vl::Started, Queue, DmaArray<ReqSlot>, DmaArray<VirtqDesc>)> {
+        let st = vl::running(io, Self::features(), msix)?;
         if (st.queue_num as usize) < DEPTH || !st.features.ring_indirect_desc() {
             return Err(EIO);
         }
@@ -264,7 +261,7 @@ impl Hw {
         }
         let hdrs = dev.adopt_dma_array::<ReqSlot>(ROLE_HDRS, DEPTH)?;
         let tables = dev.adopt_dma_array::<VirtqDesc>(ROLE_TABLES, DEPTH * TABLE)?;
-        Ok((st, queue, hdrs, tables, irq))
+        Ok((st, queue, hdrs, tables))
     }
 
     /// Checks every chain the previous instance left on the adopted queue, lets the

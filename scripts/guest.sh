@@ -10,7 +10,8 @@
 #     and 10.99.1.2/24); nothing leaves it. The first is the one most tests use (the
 #     lower PCI slot); the second is for tests of several devices;
 #   - two virtio-blk disks backed by sparse files, serials "ndriver-test" and
-#     "ndriver-test2" (the same order);
+#     "ndriver-test2" (the same order); the second without MSI-X (vectors=0), for the
+#     drivers' INTx path;
 #   - the Intel 6300ESB watchdog virtme-ng adds to every x86 guest, its expiry set to
 #     inject an NMI into every CPU (ndriver's NMI source for a hang on every CPU at
 #     once), with apic_extnmi=all so that every CPU, not only the boot CPU, takes it.
@@ -118,7 +119,7 @@ qemu_opts+=" -device e1000,netdev=nd1,mac=52:54:00:6e:64:02"
 qemu_opts+=" -drive file=$disk,if=none,id=ndd0,format=raw"
 qemu_opts+=" -device virtio-blk-pci,drive=ndd0,serial=ndriver-test"
 qemu_opts+=" -drive file=$disk2,if=none,id=ndd1,format=raw"
-qemu_opts+=" -device virtio-blk-pci,drive=ndd1,serial=ndriver-test2"
+qemu_opts+=" -device virtio-blk-pci,drive=ndd1,serial=ndriver-test2,vectors=0"
 qemu_opts+=" -no-reboot"
 # The i6300ESB (virtme-ng's "-device i6300esb,id=watchdog0"): ndriver pets it from
 # every CPU's watchdog tick; when no CPU ticks for its two stages, QEMU raises LINT1 (an

@@ -33,7 +33,8 @@ pub(crate) enum Kind {
     PciEnable,
     /// A requested and mapped BAR (`ndriver_pci_iomap`).
     Iomap,
-    /// An interrupt handler (`ndriver_request_irq`).
+    /// An interrupt handler on the function's INTx (`ndriver_request_irq`) or on an
+    /// MSI-X vector allocated for it (`ndriver_request_irq_msix`).
     Irq,
     /// A coherent DMA buffer (`ndriver_dma_alloc`).
     DmaCoherent,
@@ -362,12 +363,13 @@ impl ActionList {
         Ok((kept, lent))
     }
 
-    /// Moves the recorded device resets out (to be performed before anything else the
-    /// list's owner or another list holds goes back). All or nothing, as
-    /// [`ActionList::take_kept_and_lent`].
-    pub(crate) fn take_resets(&mut self) -> Result<Self> {
-        let mut out = Self::with_room(self.count(Kind::Reset))?;
-        self.move_where(&mut out, |a| a.kind == Kind::Reset);
+    /// Moves the recorded device resets and interrupt lines out (to be undone before
+    /// anything else the list's owner or another list holds goes back: the reset before
+    /// the memory the device writes, the line before a PCI function another list
+    /// disables). All or nothing, as [`ActionList::take_kept_and_lent`].
+    pub(crate) fn take_resets_and_irqs(&mut self) -> Result<Self> {
+        let mut out = Self::with_room(self.count(Kind::Reset) + self.count(Kind::Irq))?;
+        self.move_where(&mut out, |a| matches!(a.kind, Kind::Reset | Kind::Irq));
         Ok(out)
     }
 
@@ -500,7 +502,8 @@ impl ActionList {
     }
 
     /// Performs the recorded resets and drops them (where no memory was left to move
-    /// them out first, [`ActionList::take_resets`]): before another list's actions go.
+    /// them out first, [`ActionList::take_resets_and_irqs`]): before another list's actions
+    /// go.
     /// Returns how many.
     ///
     /// # Safety

@@ -29,7 +29,7 @@ use kernel::sync::{new_spinlock_irq, SpinLockIrq};
 ///
 /// # Invariants
 ///
-/// Once `ndriver_request_irq` has recorded it:
+/// Once `ndriver_request_irq` or `ndriver_request_irq_msix` has recorded it:
 ///
 /// - it lives in a `KBox` given up with `KBox::into_raw`, does not move (it is pinned
 ///   for `mask`), is the `dev_id` of the handler `irq_trampoline` on line `irq`, and is
@@ -48,8 +48,8 @@ use kernel::sync::{new_spinlock_irq, SpinLockIrq};
 ///   which the device references until the function is detached, only after the
 ///   instance's undo; `irq` is its interrupt line, not 0: `pdev->irq` (INTx), or with
 ///   `msix` the Linux IRQ of vector 0 of the MSI-X vectors the action allocated for
-///   the function (only it has MSI-X on: [`request_msix`] refuses a function with MSI
-///   or MSI-X on); `intx_mask` whether its INTx disable bit works
+///   the function (only it has MSI-X on: `ndriver_request_irq_msix` refuses a function
+///   with MSI or MSI-X on); `intx_mask` whether its INTx disable bit works
 ///   (`broken_intx_masking` is fixed at enumeration), never with `msix`;
 /// - in `mask`: without `intx_mask`, `masked` is true exactly while one
 ///   `disable_irq_nosync(irq)` of [`mask`] is not yet balanced by the `enable_irq` of
@@ -88,9 +88,19 @@ struct MaskState {
     freeing: bool,
 }
 
-/// Masks the INTx of `a`'s function if it is the one signalling, unless the line is
-/// being freed or the instance serves again. Returns whether the interrupt was the
-/// function's (and is now masked).
+/// What [`mask`] did with an interrupt the instance did not take.
+enum Unserved {
+    /// It was the function's, which is masked now.
+    Masked,
+    /// The instance serves by now (the redirect won the race): offer it again.
+    Serves,
+    /// Not the function's (another device on a shared line), or the line is being
+    /// freed.
+    NotMasked,
+}
+
+/// Masks the INTx of `a`'s function if it is the one signalling (its MSI-X vector: it
+/// is), unless the line is being freed or the instance serves again.
 ///
 /// The handler asks because the instance did not serve; the redirect that makes it
 /// serve sets `running` and then unmasks (under the same lock). Checked again here
@@ -98,15 +108,18 @@ struct MaskState {
 /// function is silenced: masking the whole line once stalled every device sharing it
 /// (the guest's virtio disks and 9p root file system among them), and a second
 /// ndriver device on the line would lose its interrupts during this one's recovery.
-fn mask(a: &IrqAction) -> bool {
+fn mask(a: &IrqAction) -> Unserved {
     let mut m = a.mask.lock();
     // SAFETY: the device outlives its instances and kept set, so this action.
     let dev = unsafe { &*a.device };
     // SAFETY: a non-NULL `st` is the instance holding the line, alive until it is set
     // NULL and the handlers that loaded it have returned (`keep_irq`); we are one.
     let st = unsafe { a.st.load(Ordering::Acquire).as_ref() };
-    if m.freeing || st.is_some_and(|st| dev.serves(st)) {
-        return false;
+    if m.freeing {
+        return Unserved::NotMasked;
+    }
+    if st.is_some_and(|st| dev.serves(st)) {
+        return Unserved::Serves;
     }
     if !a.intx_mask {
         if !m.masked {
@@ -115,7 +128,7 @@ fn mask(a: &IrqAction) -> bool {
             unsafe { bindings::disable_irq_nosync(a.irq) };
             m.masked = true;
         }
-        return true;
+        return Unserved::Masked;
     }
     // Checked on every interrupt, masked or not: another read-modify-write of the
     // command register (bus mastering turned off by recovery) may have cleared the
@@ -125,24 +138,26 @@ fn mask(a: &IrqAction) -> bool {
     // space access under the PCI lock, allowed in hard interrupt context.
     if unsafe { bindings::pci_check_and_mask_intx(a.pdev) } {
         m.masked = true;
-        return true;
+        return Unserved::Masked;
     }
-    false
+    Unserved::NotMasked
 }
 
 /// Unmasks the INTx of `a`'s function if the framework masked it. With `freeing` (the
 /// undo, which has silenced the function itself) the bit stays set: nothing may
-/// raise the line once its handler is gone.
+/// raise the line once its handler is gone. An MSI-X vector stays masked then too
+/// (`free_irq` shuts it down; unmasking would only replay a pending edge to no one).
 fn unmask(a: &IrqAction, freeing: bool) {
     let mut m = a.mask.lock();
     m.freeing |= freeing;
     if m.masked {
-        if !a.intx_mask {
+        if !a.intx_mask && !(a.msix && m.freeing) {
             // SAFETY: balances the `disable_irq_nosync` of `mask` (the lock makes the
             // pair and the flag one step); `enable_irq` may be called with interrupts
-            // off. Also when freeing: the line is shared and must be left enabled.
+            // off. Also when freeing an INTx line: it is shared and must be left
+            // enabled.
             unsafe { bindings::enable_irq(a.irq) };
-        } else if !m.freeing {
+        } else if a.intx_mask && !m.freeing {
             // SAFETY: `pdev` is the attached, referenced function (see `mask`); a
             // config space write under the PCI lock, allowed with interrupts off.
             unsafe { bindings::pci_intx(a.pdev, 1) };
@@ -175,21 +190,37 @@ unsafe extern "C" fn irq_trampoline(irq: c_int, dev_id: *mut c_void) -> bindings
     let st = unsafe { a.st.load(Ordering::Acquire).as_ref() };
     // A kept line (between two instances of a warm restart) has no instance: nobody
     // can acknowledge the device, as below.
-    let r = st.and_then(|st| device_of(st).event(st, Event::DevIrq, irq as u64));
+    let mut r = st.and_then(|st| device_of(st).event(st, Event::DevIrq, irq as u64));
+    if r.is_none() {
+        // Nobody can acknowledge the device now: if it is the one signalling, hold it
+        // masked until the instance serves again or recovery gives the line back; else
+        // the interrupt is another device's on the shared line. An MSI-X edge taken
+        // here is not replayed (those that come while masked wait in the vector's
+        // pending bit): an instance that serves after it has reset the device
+        // (`probe`) or drained it by polling (`adopt`).
+        match mask(a) {
+            Unserved::Masked => return bindings::irqreturn::IRQ_HANDLED,
+            Unserved::NotMasked => return bindings::irqreturn::IRQ_NONE,
+            Unserved::Serves => {
+                // Made current since it was first offered: offered once more (an edge
+                // dropped here would not come again).
+                // SAFETY: a non-NULL `st` is the instance holding the line, alive until it is
+                // set NULL and the running handlers returned; it may be an adopter by now.
+                let st = unsafe { a.st.load(Ordering::Acquire).as_ref() };
+                r = st.and_then(|st| device_of(st).event(st, Event::DevIrq, irq as u64));
+            }
+        }
+    }
     match r {
         Some(v) if v > 0 => bindings::irqreturn::IRQ_HANDLED,
-        Some(_) => bindings::irqreturn::IRQ_NONE,
-        // Nobody can acknowledge the device now: if it is the one signalling, hold its
-        // INTx masked until the instance serves again or recovery gives the line back;
-        // else the interrupt is another device's on the shared line.
-        None if mask(a) => bindings::irqreturn::IRQ_HANDLED,
-        None => bindings::irqreturn::IRQ_NONE,
+        _ => bindings::irqreturn::IRQ_NONE,
     }
 }
 
 /// Undo of `ndriver_request_irq` and `ndriver_request_irq_msix`: silence the function
-/// first (its INTx stays off; an MSI-X vector is masked by `free_irq`), so the line is
-/// quiet when the handler is freed; then an MSI-X vector goes back.
+/// first (its INTx stays off; an MSI-X vector masked by the handler stays masked, and
+/// `free_irq` shuts it down), so the line is quiet when the handler is freed; then an
+/// MSI-X vector goes back.
 ///
 /// # Safety
 ///
@@ -201,8 +232,9 @@ unsafe fn undo_irq(a: &Action) {
     let r = unsafe { &*ia };
     let (pdev, msix) = (r.pdev, r.msix);
     // SAFETY: `pdev` is the attached function (referenced until this instance's undo
-    // ran, and the enable's undo comes after this one); the line is ours, with `ia` as
-    // dev_id.
+    // ran; the enable's undo comes after this one: later in the same list, or for a
+    // kept line, `discard` undoes the kept lines before a failed adopter's list); the
+    // line is ours, with `ia` as dev_id.
     unsafe {
         bindings::pci_intx(pdev, 0);
         unmask(r, true);
@@ -255,7 +287,8 @@ pub(crate) extern "C" fn ndriver_request_irq(inst: *mut abi::Instance) -> c_int 
 /// Gives the function one MSI-X vector of its own and installs the framework's handler
 /// on it; interrupts then reach the instance's `devirq` entry, and the function's INTx
 /// stays off. Call after `ndriver_pci_enable`. 0; `-EOPNOTSUPP` if the function has no
-/// MSI-X (the driver may take its INTx instead), or a negative errno. Asking while the
+/// MSI-X or the kernel cannot give it a vector (the driver may take its INTx instead),
+/// or a negative errno (`-ENOMEM`, ...). Asking while the
 /// instance holds a line, or while the function has MSI or MSI-X on, is a misuse that
 /// fails the instance.
 #[unsafe(no_mangle)]
@@ -271,7 +304,8 @@ pub(crate) extern "C" fn ndriver_request_irq_msix(inst: *mut abi::Instance) -> c
     let busy = unsafe { (*p).msi_enabled() != 0 || (*p).msix_enabled() != 0 };
     if holds || busy {
         st.misuse(format_args!(
-            "ndriver_request_irq_msix while holding an interrupt line"
+            "ndriver_request_irq_msix while holding an interrupt line, or with the \
+             function's MSI or MSI-X on"
         ));
         return EBUSY.to_errno();
     }
@@ -283,7 +317,13 @@ pub(crate) extern "C" fn ndriver_request_irq_msix(inst: *mut abi::Instance) -> c
     // above); may sleep (callouts that sleep are made from process context).
     let n = unsafe { bindings::pci_alloc_irq_vectors(p, 1, 1, bindings::PCI_IRQ_MSIX) };
     if n < 1 {
-        return if n < 0 { n } else { ENOSPC.to_errno() };
+        // Only a want of memory is worth a retry; for anything else (MSI off on this
+        // bus or kernel, no vector left) the function's INTx is the way.
+        return if n == ENOMEM.to_errno() {
+            n
+        } else {
+            EOPNOTSUPP.to_errno()
+        };
     }
     // SAFETY: vector 0 was allocated just above.
     let irq = unsafe { bindings::pci_irq_vector(p, 0) };

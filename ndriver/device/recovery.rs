@@ -88,12 +88,13 @@ impl<C: Class> Device<C> {
             .time("discarding", || C::discarding(self, &inst, warm));
         let mut list = inst.undo.lock().take();
         // A failed adopter's: the kept device resets first, while the mapping they write
-        // through is still held (by the adopter, or in the kept set).
+        // through is still held (by the adopter, or in the kept set), and the kept
+        // interrupt lines go before the adopter's undo may disable their function.
         let mut n = if warm || self.kept_empty() {
             0
         } else {
             ctl.steps
-                .time("undo_kept_resets", || self.undo_kept_resets())
+                .time("undo_kept_resets", || self.undo_kept_resets_and_irqs())
         };
         let mut times = [0; Kind::ALL.len()];
         // SAFETY: the device is quiesced and no longer points at the instance, so its

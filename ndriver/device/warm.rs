@@ -251,18 +251,20 @@ impl<C: Class> Device<C> {
     }
 
     /// Performs the device resets the kept set holds (a failed adoption, restarted
-    /// cold): before the adopter's undo list gives back the mapping such a reset writes
-    /// through, which the adopter may have taken already. Returns how many. Process
-    /// context, under `ctl`, DMA stopped.
-    pub(super) fn undo_kept_resets(&self) -> usize {
-        let taken = self.kept.lock().list.take_resets();
+    /// cold), then frees its interrupt lines: before the adopter's undo list gives back
+    /// the mapping such a reset writes through, or disables the PCI function a line's
+    /// MSI-X vector belongs to, either of which the adopter may have taken already.
+    /// Returns how many. Process context, under `ctl`, DMA stopped.
+    pub(super) fn undo_kept_resets_and_irqs(&self) -> usize {
+        let taken = self.kept.lock().list.take_resets_and_irqs();
         match taken {
             // SAFETY: the instance that kept them is dead, and the kept set is being
-            // given back (its adopter failed).
-            Ok(mut resets) => unsafe { resets.undo_all() },
+            // given back (its adopter failed); the resets run first.
+            Ok(mut first) => unsafe { first.undo_all() },
             // No memory to move them: they stay in the kept set and run with it,
             // after the adopter's undo (the device is not reset before its mapping
-            // may be gone; with an I/O-port BAR the write still reaches it).
+            // may be gone; with an I/O-port BAR the write still reaches it; an MSI-X
+            // vector is freed on a disabled function, which the kernel allows).
             Err(_) => 0,
         }
     }

@@ -678,13 +678,18 @@ load_blk() {
 	grep -q '^state running$' "$BD/status" || fail "ndblk0 not running: $(cat "$BD/status")"
 }
 
-# blk_irq: ndblk0's interrupt line in /proc/interrupts as "IRQ CHIP COUNT" (COUNT
-# summed over the CPUs), or nothing when no instance holds one.
+# blk_irq [DEV]: DEV's (ndblk0's) interrupt line in /proc/interrupts as "IRQ CHIP
+# COUNT" (COUNT summed over the CPUs), or nothing when no instance holds one. The
+# handler may be one of several on a shared line ("virtio1, ndriver-ndblk1").
 blk_irq() {
-	awk '$NF == "ndriver-ndblk0" {
-		n = 0
-		for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) n += $i
-		print $1, $i, n
+	awk -v h="ndriver-${1:-ndblk0}" '{
+		for (j = 2; j <= NF; j++)
+			if ($j == h || $j == h ",") {
+				n = 0
+				for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) n += $i
+				print $1, $i, n
+				next
+			}
 	}' /proc/interrupts
 }
 

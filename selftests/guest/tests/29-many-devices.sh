@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 # Two NICs and two disks under one ndriver (nics=2 disks=2), each recovered on its
 # own. The guest has two e1000s (on ndtap0 and ndtap1, host sides 10.99.0.1 and
-# 10.99.1.1) and two virtio-blk disks (scripts/guest.sh).
+# 10.99.1.1) and two virtio-blk disks (scripts/guest.sh), the second without MSI-X:
+# vblk-a takes a vector of the first and the INTx of the second.
 #  - Bad counts at load (nics=5) are refused and load nothing.
 #  - Each device has its own debugfs directory, net_device or disk; a function
 #    attached to one device is refused to another (EBUSY, a log line naming the
@@ -114,6 +115,12 @@ pairs_serving
 [ "$(cat /sys/block/ndblk1/size)" -lt "$(cat /sys/block/ndblk0/size)" ] ||
 	fail "ndblk0 and ndblk1 are not the two different disks"
 echo "nic0 ${NICS[0]} ndeth0, nic1 ${NICS[1]} ndeth1, ndblk0 $DISK0, ndblk1 $DISK1: serving"
+# vblk-a on each disk: an MSI-X vector of its own on the first; the second has no
+# MSI-X (scripts/guest.sh: vectors=0), so its INTx.
+irq0=$(blk_irq ndblk0) irq1=$(blk_irq ndblk1)
+case "$irq0" in *MSI*) ;; *) fail "ndblk0's line is '${irq0:-none}', want an MSI-X vector" ;; esac
+case "$irq1" in "" | *MSI*) fail "ndblk1's line is '${irq1:-none}', want its INTx" ;; esac
+echo "interrupt lines: ndblk0 $irq0, ndblk1 $irq1"
 
 rec() { stat_in "$DBG/$1/stats" recoveries; }
 
