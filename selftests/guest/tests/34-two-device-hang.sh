@@ -96,12 +96,19 @@ answered() {
 answered || fail "the host side does not answer through ndeth0"
 
 nirq=$(cat /sys/bus/pci/devices/$e1000/irq)
-birq=$(cat /sys/bus/pci/devices/$disk/irq)
-if [ "$ncpu" = 2 ] && [ "$nirq" = "$birq" ]; then
-	fail "the e1000 and the disk share interrupt line $nirq: their CPUs cannot differ"
-fi
+# pin_disk_irq: ndblk0's line (vblk-a's MSI-X vector, which a cold restart allocates
+# anew) to the last CPU.
+pin_disk_irq() {
+	birq=$(blk_irq)
+	birq=${birq%%:*}
+	[ -n "$birq" ] || fail "ndblk0 holds no interrupt line"
+	if [ "$ncpu" = 2 ] && [ "$nirq" = "$birq" ]; then
+		fail "the e1000 and the disk share interrupt line $nirq: their CPUs cannot differ"
+	fi
+	echo $((1 << last)) > /proc/irq/$birq/smp_affinity || fail "irq $birq to CPU $last"
+}
 echo 1 > /proc/irq/$nirq/smp_affinity || fail "irq $nirq to CPU 0"
-echo $((1 << last)) > /proc/irq/$birq/smp_affinity || fail "irq $birq to CPU $last"
+pin_disk_irq
 # This shell arms both faults from CPU 0 (before ping's first frame there hangs it).
 taskset -p 1 $$ > /dev/null || fail "shell to CPU 0"
 
@@ -139,6 +146,7 @@ while [ "$done_rounds" -lt "$ROUNDS" ]; do
 	brec=$(bd_stat recoveries)
 	nhang=$(nstat detected hang)
 	bhang=$(bd_stat detected hang)
+	pin_disk_irq
 	echo "class=spin_irqoff entry=complete" > "$BD/inject" || fail "inject in ndblk0 complete"
 	echo "class=spin_irqoff entry=start_xmit" > "$NIC/inject" || fail "inject in nic0 start_xmit"
 	for ((k = 0; k < 600; k++)); do
