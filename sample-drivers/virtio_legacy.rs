@@ -550,8 +550,12 @@ pub(crate) fn take_with_irq(
 ) -> Result<(PciEnabled, Regs, IrqLine, Started)> {
     let (enabled, io) = enable(dev)?;
     let irq = match dev.request_msix() {
-        Err(e) if e == EOPNOTSUPP => dev.request_irq()?,
-        r => r?,
+        Ok(line) => line,
+        // A misuse (a line held already): the instance failed.
+        Err(e) if e == EBUSY => return Err(e),
+        // No MSI-X, or no vector for it (which may also read ENOMEM: IRQ numbers
+        // exhausted): the INTx.
+        Err(_) => dev.request_irq()?,
     };
     let st = start(&io, want, irq.is_msix())?;
     Ok((enabled, io, irq, st))

@@ -363,16 +363,6 @@ impl ActionList {
         Ok((kept, lent))
     }
 
-    /// Moves the recorded device resets and interrupt lines out (to be undone before
-    /// anything else the list's owner or another list holds goes back: the reset before
-    /// the memory the device writes, the line before a PCI function another list
-    /// disables). All or nothing, as [`ActionList::take_kept_and_lent`].
-    pub(crate) fn take_resets_and_irqs(&mut self) -> Result<Self> {
-        let mut out = Self::with_room(self.count(Kind::Reset) + self.count(Kind::Irq))?;
-        self.move_where(&mut out, |a| matches!(a.kind, Kind::Reset | Kind::Irq));
-        Ok(out)
-    }
-
     /// An empty list with room for `n` actions.
     fn with_room(n: usize) -> Result<Self> {
         let mut out = Self::new();
@@ -486,25 +476,35 @@ impl ActionList {
     ///
     /// The instance that recorded the actions must never run again.
     unsafe fn undo_resets(&mut self, clock: &mut Option<KindClock<'_>>) -> usize {
+        // SAFETY: per this function's contract. The mapping a reset writes through is
+        // still held (a reset depends on it, and resets go first).
+        unsafe { self.undo_kind(Kind::Reset, clock) }
+    }
+
+    /// Performs and drops the recorded actions of `kind` in place, newest first (no
+    /// allocation); returns how many.
+    ///
+    /// # Safety
+    ///
+    /// The instance that recorded the actions must never run again, and what the
+    /// actions of `kind` depend on is still held.
+    unsafe fn undo_kind(&mut self, kind: Kind, clock: &mut Option<KindClock<'_>>) -> usize {
         let mut n = 0;
-        while let Some(i) = self.actions.iter().rposition(|a| a.kind == Kind::Reset) {
+        while let Some(i) = self.actions.iter().rposition(|a| a.kind == kind) {
             let Ok(a) = self.actions.remove(i) else {
                 break;
             };
             self.changes = self.changes.wrapping_add(1);
             // SAFETY: removed, so undone once; the caller guarantees the instance no
-            // longer runs. The mapping it writes through is still held (a reset
-            // depends on it, and resets go first).
+            // longer runs and that what the action depends on is held.
             unsafe { undo_one(&a, clock) };
             n += 1;
         }
         n
     }
 
-    /// Performs the recorded resets and drops them (where no memory was left to move
-    /// them out first, [`ActionList::take_resets_and_irqs`]): before another list's actions
-    /// go.
-    /// Returns how many.
+    /// Performs the recorded resets and drops them, before another list's actions go
+    /// (a kept set's, a failed adopter's). Returns how many.
     ///
     /// # Safety
     ///
@@ -512,6 +512,18 @@ impl ActionList {
     pub(crate) unsafe fn undo_resets_now(&mut self) -> usize {
         // SAFETY: per this function's contract.
         unsafe { self.undo_resets(&mut None) }
+    }
+
+    /// Frees the recorded interrupt lines and drops them, before another list's actions
+    /// go (a failed adopter's, which may disable the PCI function a line's MSI-X vector
+    /// belongs to). Call after every list's resets. Returns how many.
+    ///
+    /// # Safety
+    ///
+    /// As [`ActionList::undo_all`].
+    pub(crate) unsafe fn undo_irqs_now(&mut self) -> usize {
+        // SAFETY: per this function's contract; a line depends on nothing else held.
+        unsafe { self.undo_kind(Kind::Irq, &mut None) }
     }
 
     /// Gives back everything still held: the device resets first, then the rest newest

@@ -61,7 +61,7 @@ unsafe extern "C" {
     /// Routes the device's interrupt line to the `devirq` entry; 0 or a negative errno.
     pub(crate) fn ndriver_request_irq(inst: *mut Instance) -> c_int;
     /// Gives the function one MSI-X vector and routes it to the `devirq` entry; 0,
-    /// `-EOPNOTSUPP` without MSI-X, or a negative errno.
+    /// `-EOPNOTSUPP` without MSI-X or a vector for it, or a negative errno.
     pub(crate) fn ndriver_request_irq_msix(inst: *mut Instance) -> c_int;
     /// Frees it.
     pub(crate) fn ndriver_free_irq(inst: *mut Instance);

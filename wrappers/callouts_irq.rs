@@ -208,6 +208,10 @@ unsafe extern "C" fn irq_trampoline(irq: c_int, dev_id: *mut c_void) -> bindings
                 // set NULL and the running handlers returned; it may be an adopter by now.
                 let st = unsafe { a.st.load(Ordering::Acquire).as_ref() };
                 r = st.and_then(|st| device_of(st).event(st, Event::DevIrq, irq as u64));
+                if r.is_none() && matches!(mask(a), Unserved::Masked) {
+                    // Stopped serving again meanwhile: held masked after all.
+                    return bindings::irqreturn::IRQ_HANDLED;
+                }
             }
         }
     }
@@ -231,10 +235,12 @@ unsafe fn undo_irq(a: &Action) {
     // SAFETY: `ia` is the live `IrqAction` of this action, from `KBox::into_raw`.
     let r = unsafe { &*ia };
     let (pdev, msix) = (r.pdev, r.msix);
-    // SAFETY: `pdev` is the attached function (referenced until this instance's undo
-    // ran; the enable's undo comes after this one: later in the same list, or for a
-    // kept line, `discard` undoes the kept lines before a failed adopter's list); the
-    // line is ours, with `ia` as dev_id.
+    // SAFETY: `pdev` is the attached function, referenced by the device until the
+    // instance's undo and the kept set are done (a detach waits for both); usually
+    // still enabled (the enable's undo comes later in the same list, and `discard`
+    // frees kept lines before a failed adopter's list), and freeing the line and the
+    // vectors of a function disabled meanwhile (an adopter that dropped its
+    // `PciEnabled` on an error) is allowed too. The line is ours, with `ia` as dev_id.
     unsafe {
         bindings::pci_intx(pdev, 0);
         unmask(r, true);
@@ -287,8 +293,8 @@ pub(crate) extern "C" fn ndriver_request_irq(inst: *mut abi::Instance) -> c_int 
 /// Gives the function one MSI-X vector of its own and installs the framework's handler
 /// on it; interrupts then reach the instance's `devirq` entry, and the function's INTx
 /// stays off. Call after `ndriver_pci_enable`. 0; `-EOPNOTSUPP` if the function has no
-/// MSI-X or the kernel cannot give it a vector (the driver may take its INTx instead),
-/// or a negative errno (`-ENOMEM`, ...). Asking while the
+/// MSI-X or the kernel cannot give it a vector (MSI off, none left), `-ENOMEM`, or
+/// another negative errno; the driver may take its INTx instead. Asking while the
 /// instance holds a line, or while the function has MSI or MSI-X on, is a misuse that
 /// fails the instance.
 #[unsafe(no_mangle)]

@@ -121,7 +121,8 @@ impl Dev {
 
     /// Gives the function an MSI-X vector of its own, routed to the `devirq` entry
     /// point until the result drops (the function's INTx stays off). `EOPNOTSUPP` if the
-    /// function has no MSI-X: [`Self::request_irq`] takes its INTx instead. After
+    /// function has no MSI-X or the kernel no vector for it: [`Self::request_irq`]
+    /// takes its INTx instead (also worth a try after other errors but `EBUSY`). After
     /// [`Self::pci_enable`]; one line per instance.
     pub(crate) fn request_msix(&self) -> Result<IrqLine> {
         // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract).

@@ -93,8 +93,9 @@ impl<C: Class> Device<C> {
         let mut n = if warm || self.kept_empty() {
             0
         } else {
-            ctl.steps
-                .time("undo_kept_resets", || self.undo_kept_resets_and_irqs())
+            ctl.steps.time("undo_kept_resets", || {
+                self.undo_kept_resets_and_irqs(&mut list)
+            })
         };
         let mut times = [0; Kind::ALL.len()];
         // SAFETY: the device is quiesced and no longer points at the instance, so its

@@ -250,23 +250,31 @@ impl<C: Class> Device<C> {
         self.kept.lock().list.len()
     }
 
-    /// Performs the device resets the kept set holds (a failed adoption, restarted
-    /// cold), then frees its interrupt lines: before the adopter's undo list gives back
-    /// the mapping such a reset writes through, or disables the PCI function a line's
-    /// MSI-X vector belongs to, either of which the adopter may have taken already.
-    /// Returns how many. Process context, under `ctl`, DMA stopped.
-    pub(super) fn undo_kept_resets_and_irqs(&self) -> usize {
-        let taken = self.kept.lock().list.take_resets_and_irqs();
-        match taken {
-            // SAFETY: the instance that kept them is dead, and the kept set is being
-            // given back (its adopter failed); the resets run first.
-            Ok(mut first) => unsafe { first.undo_all() },
-            // No memory to move them: they stay in the kept set and run with it,
-            // after the adopter's undo (the device is not reset before its mapping
-            // may be gone; with an I/O-port BAR the write still reaches it; an MSI-X
-            // vector is freed on a disabled function, which the kernel allows).
-            Err(_) => 0,
+    /// A failed adoption, restarted cold: performs the device resets the kept set and
+    /// the failed `adopter`'s list hold, then frees the kept set's interrupt lines, in
+    /// place. Before the adopter's list gives back the mapping such a reset writes
+    /// through or disables the PCI function a line's MSI-X vector belongs to, either of
+    /// which the adopter may have taken already. Returns how many. Process context,
+    /// under `ctl`, DMA stopped, no instance running.
+    pub(super) fn undo_kept_resets_and_irqs(&self, adopter: &mut ActionList) -> usize {
+        // Out of the lock: undo routines sleep (`free_irq`). Nothing else reaches the
+        // kept set meanwhile (`ctl` is held and no instance runs).
+        let mut kept = self.kept.lock().list.take();
+        // SAFETY: the instances that recorded the actions are dead (the adopter failed,
+        // the one that kept them before it); resets before lines, both before anything
+        // they depend on goes.
+        let n =
+            unsafe { kept.undo_resets_now() + adopter.undo_resets_now() + kept.undo_irqs_now() };
+        let mut k = self.kept.lock();
+        if k.list.len() == 0 {
+            k.list = kept;
+            return n;
         }
+        drop(k);
+        // Cannot happen (see above); rather than lose them, the rest goes now (the
+        // device is reset and its DMA stopped).
+        // SAFETY: as for the resets and lines above: dead instances, reset device.
+        n + unsafe { kept.undo_all() }
     }
 
     /// Stops the device's DMA (bus mastering off): before memory it may reach goes

@@ -41,7 +41,10 @@ cleanup() {
 		FIO=
 	fi
 	[ -n "${nirq:-}" ] && echo 3 > /proc/irq/$nirq/smp_affinity 2> /dev/null
-	[ -n "${birq:-}" ] && echo 3 > /proc/irq/$birq/smp_affinity 2> /dev/null
+	# ndblk0's line now (a cold restart may have allocated its vector anew).
+	birq=$(blk_irq)
+	birq=${birq%%:*}
+	[ -n "$birq" ] && echo 3 > /proc/irq/$birq/smp_affinity 2> /dev/null
 	return 0
 }
 
@@ -105,7 +108,7 @@ pin_disk_irq() {
 	if [ "$ncpu" = 2 ] && [ "$nirq" = "$birq" ]; then
 		fail "the e1000 and the disk share interrupt line $nirq: their CPUs cannot differ"
 	fi
-	echo $((1 << last)) > /proc/irq/$birq/smp_affinity || fail "irq $birq to CPU $last"
+	printf %x $((1 << last)) > /proc/irq/$birq/smp_affinity || fail "irq $birq to CPU $last"
 }
 echo 1 > /proc/irq/$nirq/smp_affinity || fail "irq $nirq to CPU 0"
 pin_disk_irq
