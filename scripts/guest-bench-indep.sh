@@ -6,7 +6,8 @@
 # ndriver is loaded with nics=2 disks=2 and both implementations of each class (one
 # module serves both devices). The measured devices are ndeth1 (netperf TCP_STREAM,
 # 16 KiB messages, to the host side of the second tap, 10.99.1.1) and ndblk1 (fio 4 KiB
-# random reads at queue depth 8 on the raw disk). Their neighbours carry light traffic
+# random reads at queue depth 8 on the raw disk; that disk has no MSI-X, so vblk-a runs
+# on its INTx there). Their neighbours carry light traffic
 # in every run (ndeth0 a ping every 50 ms to 10.99.0.1, ndblk0 a read loop). Three
 # modes:
 #
