@@ -19,6 +19,7 @@ use crate::abi;
 use crate::instance::{Event, InstanceState, ServedDevice};
 use crate::undo::action_list::{Action, Kind};
 use crate::wrappers::callouts::{record, release};
+use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use kernel::bindings;
 use kernel::ffi::{c_int, c_void};
@@ -47,10 +48,11 @@ use kernel::sync::{new_spinlock_irq, SpinLockIrq};
 /// - `pdev` is the PCI function attached to `st`'s device when the line was requested,
 ///   which the device references until the function is detached, only after the
 ///   instance's undo; `irq` is its interrupt line, not 0: `pdev->irq` (INTx), or with
-///   `msix` the Linux IRQ of vector 0 of the MSI-X vectors the action allocated for
-///   the function (only it has MSI-X on: `ndriver_request_irq_msix` refuses a function
-///   with MSI or MSI-X on); `intx_mask` whether its INTx disable bit works
-///   (`broken_intx_masking` is fixed at enumeration), never with `msix`;
+///   `vectors` the Linux IRQ of vector 0 of those MSI-X vectors of `pdev`, which the
+///   action allocated (only it has MSI-X on: `ndriver_request_irq_msix` refuses a
+///   function with MSI or MSI-X on) and its undo frees; `intx_mask` whether its INTx
+///   disable bit works (`broken_intx_masking` is fixed at enumeration), never with
+///   `vectors`;
 /// - in `mask`: without `intx_mask`, `masked` is true exactly while one
 ///   `disable_irq_nosync(irq)` of [`mask`] is not yet balanced by the `enable_irq` of
 ///   [`unmask`]; with it, `masked` says the framework set the function's INTx disable
@@ -63,8 +65,9 @@ struct IrqAction {
     device: *const (dyn ServedDevice + 'static),
     pdev: *mut bindings::pci_dev,
     irq: u32,
-    /// The line is an MSI-X vector the action allocated (and frees in its undo).
-    msix: bool,
+    /// The MSI-X vectors the action allocated (and frees in its undo), the line being
+    /// vector 0; `None` for the INTx.
+    vectors: Option<Vectors>,
     /// The function's INTx disable bit works (`pci_intx_mask_supported`): the handler
     /// masks the function. Else it masks the whole line, as the only way to stop a
     /// level-triggered function nobody can acknowledge -- and the way for an MSI-X
@@ -151,7 +154,7 @@ fn unmask(a: &IrqAction, freeing: bool) {
     let mut m = a.mask.lock();
     m.freeing |= freeing;
     if m.masked {
-        if !a.intx_mask && !(a.msix && m.freeing) {
+        if !a.intx_mask && !(a.vectors.is_some() && m.freeing) {
             // SAFETY: balances the `disable_irq_nosync` of `mask` (the lock makes the
             // pair and the flag one step); `enable_irq` may be called with interrupts
             // off. Also when freeing an INTx line: it is shared and must be left
@@ -234,7 +237,7 @@ unsafe fn undo_irq(a: &Action) {
     let ia = a.obj as *mut IrqAction;
     // SAFETY: `ia` is the live `IrqAction` of this action, from `KBox::into_raw`.
     let r = unsafe { &*ia };
-    let (pdev, msix) = (r.pdev, r.msix);
+    let (pdev, vectors) = (r.pdev, r.vectors);
     // SAFETY: `pdev` is the attached function, referenced by the device until the
     // instance's undo and the kept set are done (a detach waits for both); usually
     // still enabled (the enable's undo comes later in the same list, and `discard`
@@ -248,10 +251,10 @@ unsafe fn undo_irq(a: &Action) {
     }
     // SAFETY: `free_irq` returned, so the handler no longer runs with `ia`.
     drop(unsafe { KBox::from_raw(ia) });
-    if msix {
-        // SAFETY: the vectors are the ones this action allocated, their one line freed
-        // above.
-        unsafe { free_vectors(pdev) };
+    if let Some(v) = vectors {
+        // SAFETY: the vectors this action allocated, their one line freed above; freed
+        // once (the action is undone once).
+        unsafe { v.free() };
     }
 }
 
@@ -275,10 +278,7 @@ pub(crate) extern "C" fn ndriver_request_irq(inst: *mut abi::Instance) -> c_int 
     if irq == 0 {
         return EINVAL.to_errno();
     }
-    // SAFETY: `p` is the attached, referenced function; the flag is set when it is
-    // found and not changed after.
-    let intx_mask = unsafe { (*p).broken_intx_masking() } == 0;
-    match request(st, p, irq, false, intx_mask) {
+    match request(st, p, irq, None) {
         Ok(()) => {
             // The handler is in place: the function may interrupt now (until the
             // instance serves, the handler masks it again if it does).
@@ -319,10 +319,27 @@ pub(crate) extern "C" fn ndriver_request_irq_msix(inst: *mut abi::Instance) -> c
     if unsafe { bindings::pci_msix_vec_count(p) } < 1 {
         return EOPNOTSUPP.to_errno();
     }
+    // The kernel keeps a device's MSI state (its per-device MSI domain, the sysfs
+    // `msi_irqs` group) as devres of the device, released when its driver unbinds. No
+    // driver is bound to a function ndriver drives: they are made in a devres group of
+    // their own, released with the vectors; left behind, they would keep the kernel's
+    // own driver from binding the function again ("Resources present before probing").
+    // SAFETY: `p` is the attached, referenced function; its `dev` is a live device.
+    let dev = unsafe { &raw mut (*p).dev };
+    // SAFETY: `dev` is live; a NULL id asks for a new group.
+    let group = unsafe { bindings::devres_open_group(dev, ptr::null_mut(), bindings::GFP_KERNEL) };
+    if group.is_null() {
+        return ENOMEM.to_errno();
+    }
     // SAFETY: `p` is the attached, enabled function with no vectors allocated (checked
     // above); may sleep (callouts that sleep are made from process context).
     let n = unsafe { bindings::pci_alloc_irq_vectors(p, 1, 1, bindings::PCI_IRQ_MSIX) };
+    // SAFETY: `group` is the group opened above on `dev`, still open.
+    unsafe { bindings::devres_close_group(dev, group) };
+    let vectors = Vectors { pdev: p, group };
     if n < 1 {
+        // SAFETY: no vector was allocated; the group holds what the attempt left.
+        unsafe { vectors.free() };
         // Only a want of memory is worth a retry; for anything else (MSI off on this
         // bus or kernel, no vector left) the function's INTx is the way.
         return if n == ENOMEM.to_errno() {
@@ -337,28 +354,40 @@ pub(crate) extern "C" fn ndriver_request_irq_msix(inst: *mut abi::Instance) -> c
         Ok(irq) if irq != 0 => irq,
         _ => {
             // SAFETY: the vectors allocated above, with no line requested on them.
-            unsafe { free_vectors(p) };
+            unsafe { vectors.free() };
             return EINVAL.to_errno();
         }
     };
-    match request(st, p, irq, true, false) {
+    match request(st, p, irq, Some(vectors)) {
         Ok(()) => 0,
         Err(e) => e.to_errno(),
     }
 }
 
-/// Gives back the MSI-X vectors of `p`; its INTx, which turning MSI-X off gives back,
-/// stays off as the enable left it.
-///
-/// # Safety
-///
-/// `p` is an attached function whose vectors the caller allocated, with no line
-/// requested on them.
-unsafe fn free_vectors(p: *mut bindings::pci_dev) {
-    // SAFETY: per the contract.
-    unsafe {
-        bindings::pci_free_irq_vectors(p);
-        bindings::pci_intx(p, 0);
+/// The MSI-X vectors allocated for a function, with the devres group that holds the
+/// kernel's MSI state of the function (see `ndriver_request_irq_msix`).
+#[derive(Clone, Copy)]
+struct Vectors {
+    pdev: *mut bindings::pci_dev,
+    group: *mut c_void,
+}
+
+impl Vectors {
+    /// Gives the vectors back and releases the group; the function's INTx, which
+    /// turning MSI-X off gives back, stays off as the enable left it.
+    ///
+    /// # Safety
+    ///
+    /// `pdev` is a function still referenced by the device whose vectors were
+    /// allocated in the closed devres group `group` of its `dev`, with no line
+    /// requested on them; called once.
+    unsafe fn free(self) {
+        // SAFETY: per the contract.
+        unsafe {
+            bindings::pci_free_irq_vectors(self.pdev);
+            bindings::devres_release_group(&raw mut (*self.pdev).dev, self.group);
+            bindings::pci_intx(self.pdev, 0);
+        }
     }
 }
 
@@ -367,22 +396,30 @@ fn holds_msix(st: &InstanceState) -> bool {
     st.undo.lock().of_kind(Kind::Irq).any(|a| a.aux != 0)
 }
 
-/// Installs the framework's handler on line `irq` of function `p` (an MSI-X vector if
-/// `msix`) for `st` and records it. With `msix` the vectors are given back if it
-/// fails.
+/// Installs the framework's handler on line `irq` of function `p` for `st` and records
+/// it: vector 0 of `vectors`, which the caller allocated and which are given back if
+/// this fails, or the function's INTx.
 fn request(
     st: &InstanceState,
     p: *mut bindings::pci_dev,
     irq: u32,
-    msix: bool,
-    intx_mask: bool,
+    vectors: Option<Vectors>,
 ) -> Result {
     let device = st.device;
     let me = core::ptr::from_ref(st).cast_mut();
+    let msix = vectors.is_some();
+    let intx_mask = if msix {
+        false
+    } else {
+        // SAFETY: `p` is the attached, referenced function; the flag is set when it is
+        // found and not changed after.
+        unsafe { (*p).broken_intx_masking() == 0 }
+    };
     let fail = |e: Error| {
-        if msix {
-            // SAFETY: the caller allocated the vectors; no line is requested on them.
-            unsafe { free_vectors(p) };
+        if let Some(v) = vectors {
+            // SAFETY: the caller allocated the vectors; no line is requested on them;
+            // the failing path ends here, so they are freed once.
+            unsafe { v.free() };
         }
         e
     };
@@ -392,7 +429,7 @@ fn request(
             device,
             pdev: p,
             irq,
-            msix,
+            vectors,
             intx_mask,
             mask <- new_spinlock_irq!(MaskState { masked: false, freeing: false }, "ndriver_irq_mask"),
         }),
@@ -404,9 +441,10 @@ fn request(
     let ia = KBox::into_raw(unsafe { Pin::into_inner_unchecked(ia) });
     // INVARIANT: `ia` is boxed for good; once `request_irq` succeeds it is the line's
     // `dev_id`, and it is recorded below (or, if that fails, undone at once), so only the
-    // undo frees it. `st`, `device`, `p`, `irq`, `msix` and `intx_mask` are the
-    // instance, its device, its attached function, the line (INTx, or the vector the
-    // caller allocated), its kind and its INTx masking; nothing masked yet.
+    // undo frees it. `st`, `device`, `p`, `irq`, `vectors` and `intx_mask` are the
+    // instance, its device, its attached function, the line (INTx, or vector 0 of the
+    // vectors the caller allocated), those vectors and its INTx masking; nothing
+    // masked yet.
     // SAFETY: `ia` stays valid until `free_irq` in the undo; the name is static.
     let r = unsafe {
         bindings::request_irq(

@@ -654,6 +654,15 @@ blk_take_disk() {
 	echo "$found"
 }
 
+# blk_give_back PCI: hands virtio-blk function PCI (taken by blk_take_disk) back to
+# the kernel's virtio-pci; false if that does not bind it.
+blk_give_back() {
+	local d=/sys/bus/pci/devices/$1
+	echo > "$d/driver_override"
+	echo "$1" > /sys/bus/pci/drivers_probe 2> /dev/null
+	[ -e "$d/driver" ]
+}
+
 # Waits up to 10 s for /dev/ndblk0 to appear; fails otherwise.
 blk_wait_dev() {
 	local i

@@ -139,6 +139,13 @@ umount "$MNT" || fail "final umount"
 [ "$(bd_stat giveups)" = 0 ] || fail "policy gave up"
 [ "$(bd_stat failed_requests)" = 0 ] || fail "requests failed: $(bd_stat failed_requests)"
 cat "$BD/stats"
+pci=$(cat "$BD/pci")
 unload_blk
+# The function goes back to the kernel's own driver as it came: nothing of ndriver's
+# (its MSI-X state among it) left on it.
+blk_give_back "$pci" || fail "virtio-pci did not take $pci back"
+dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'Resources present before probing' &&
+	fail "$pci kept resources after ndriver let it go"
+echo "$pci back with $(basename "$(readlink /sys/bus/pci/devices/$pci/driver)")"
 dmesg_clean
 echo PASS
