@@ -11,8 +11,9 @@
 //! left screaming, and unmasked when the instance is redirected to or given back. The
 //! function, not the line: an INTx line may be shared with other devices (another
 //! ndriver device among them), which keep being served meanwhile. An MSI-X vector is
-//! the function's alone: masking it is masking the function, and an interrupt the
-//! device sends meanwhile waits in the vector's pending bit.
+//! the function's alone: masking it is masking the function; the edge it is masked on
+//! is taken, those after it are held (the first as pending by the kernel's lazy
+//! disable, then in the vector's pending bit) and delivered once it is unmasked.
 
 use super::{device_of, pci_of};
 use crate::abi;
@@ -198,9 +199,9 @@ unsafe extern "C" fn irq_trampoline(irq: c_int, dev_id: *mut c_void) -> bindings
         // Nobody can acknowledge the device now: if it is the one signalling, hold it
         // masked until the instance serves again or recovery gives the line back; else
         // the interrupt is another device's on the shared line. An MSI-X edge taken
-        // here is not replayed (those that come while masked wait in the vector's
-        // pending bit): an instance that serves after it has reset the device
-        // (`probe`) or drained it by polling (`adopt`).
+        // here is not replayed (those after it are held until the unmask): an
+        // instance serves after it has reset the device (`probe`) or drained it by
+        // polling (`adopt`).
         match mask(a) {
             Unserved::Masked => return bindings::irqreturn::IRQ_HANDLED,
             Unserved::NotMasked => return bindings::irqreturn::IRQ_NONE,
@@ -295,25 +296,31 @@ pub(crate) extern "C" fn ndriver_request_irq(inst: *mut abi::Instance) -> c_int 
 /// stays off. Call after `ndriver_pci_enable`. 0; `-EOPNOTSUPP` if the function has no
 /// MSI-X or the kernel cannot give it a vector (MSI off, none left), `-ENOMEM`, or
 /// another negative errno; the driver may take its INTx instead. Asking while the
-/// instance holds a line, or while the function has MSI or MSI-X on, is a misuse that
-/// fails the instance.
+/// instance holds a line is a misuse that fails the instance.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_request_irq_msix(inst: *mut abi::Instance) -> c_int {
     let Some((st, p)) = pci_of(inst) else {
         return ENODEV.to_errno();
     };
-    let holds = st.undo.lock().of_kind(Kind::Irq).next().is_some();
-    // SAFETY: `p` is the attached, referenced function; its MSI flags change only by
-    // vector allocations, which for an attached function are this instance's (its
-    // device serves one instance at a time, and the kept set is empty while an
-    // instance probes).
-    let busy = unsafe { (*p).msi_enabled() != 0 || (*p).msix_enabled() != 0 };
-    if holds || busy {
+    if st.undo.lock().of_kind(Kind::Irq).next().is_some() {
         st.misuse(format_args!(
-            "ndriver_request_irq_msix while holding an interrupt line, or with the \
-             function's MSI or MSI-X on"
+            "ndriver_request_irq_msix while holding an interrupt line"
         ));
         return EBUSY.to_errno();
+    }
+    // SAFETY: `p` is the attached, referenced function; its MSI flags change only by
+    // vector allocations, which for an attached function are the framework's (its
+    // device serves one instance at a time, and the kept set is empty while an
+    // instance probes).
+    if unsafe { (*p).msi_enabled() != 0 || (*p).msix_enabled() != 0 } {
+        // Not the instance's doing (vectors someone else left on the function): the
+        // kernel would refuse another allocation, with a warning for MSI-X. The INTx
+        // may still serve.
+        pr_warn!(
+            "{}: the function has MSI or MSI-X on already: no vector for it\n",
+            st.impl_name
+        );
+        return EOPNOTSUPP.to_errno();
     }
     // SAFETY: `p` is the attached function; reads its capability.
     if unsafe { bindings::pci_msix_vec_count(p) } < 1 {

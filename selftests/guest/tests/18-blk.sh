@@ -66,8 +66,11 @@ for impl in vblk-a vblk-b; do
 		[ "$6" -gt "$3" ] || fail "vblk-a: no interrupt on line $1 during fio"
 	else
 		[ $m = 0 ] && [ $c -ge 4096 ] || fail "vblk-b: $m mapped, $c copied; want every request copied"
-		# Polled: no line at all (vblk-a's vector went with its instance).
+		# Polled: no line at all (vblk-a's vector went with its instance, and the
+		# kernel's MSI state of the function with it).
 		[ -z "$irq1" ] || fail "vblk-b polls, yet ndblk0 holds a line: $irq1"
+		[ ! -e "/sys/bus/pci/devices/$(cat "$BD/pci")/msi_irqs" ] ||
+			fail "vblk-b: MSI state left on the function: $(ls "/sys/bus/pci/devices/$(cat "$BD/pci")/msi_irqs")"
 	fi
 done
 

@@ -179,6 +179,12 @@ fsck.ext4 -n -f $BLKDEV > /tmp/ndblkw-fsck.log 2>&1 || { cat /tmp/ndblkw-fsck.lo
 [ "$(bd_stat giveups)" = 0 ] || fail "policy gave up"
 [ "$(bd_stat failed_requests)" = 0 ] || fail "requests failed"
 grep -E 'recoveries_warm|recoveries_cold|warm_fallbacks|reissued' "$BD/stats"
+pci=$(cat "$BD/pci")
 unload_blk
+# Nothing of the vectors kept, adopted and given back by failed adoptions is left on
+# the function: the kernel's own driver takes it back.
+blk_give_back "$pci" || fail "virtio-pci did not take $pci back"
+dmesg | sed -n "/$DMESG_MARK/,\$p" | grep -q 'Resources present before probing' &&
+	fail "$pci kept resources after ndriver let it go"
 dmesg_clean --panics-expected
 echo PASS
