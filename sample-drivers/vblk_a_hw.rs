@@ -534,27 +534,27 @@ impl Hw {
     pub(crate) fn reap(&self, dev: &Dev, state: &DriverLock<InFlight>) -> Result {
         self.queue.no_interrupt()?;
         loop {
-            let r = self.reap_used(dev, state);
-            {
-                // Under the lock the used ring is walked under: the index asked for is
-                // the newest (another walker may have moved on).
+            if let Err(e) = self.reap_used(dev, state) {
                 let _in_flight = state.lock();
                 self.queue.interrupts_on()?;
+                return Err(e);
             }
             fence(Ordering::SeqCst);
-            if r.is_err() || !self.queue.has_used() {
-                return r;
+            if !self.queue.has_used() {
+                return Ok(());
             }
         }
     }
 
-    /// Gives every request the used ring holds back to the framework.
+    /// Gives every request the used ring holds back to the framework, then asks for the
+    /// next interrupt under the lock hold that found the ring empty: the index asked
+    /// for is the newest (another walker may have moved on).
     fn reap_used(&self, dev: &Dev, state: &DriverLock<InFlight>) -> Result {
         loop {
             let rq = {
                 let mut in_flight = state.lock();
                 let Some(id) = self.queue.pop_used()? else {
-                    return Ok(());
+                    return self.queue.interrupts_on();
                 };
                 let rq = in_flight.release(id as usize);
                 let Some(rq) = rq else {
