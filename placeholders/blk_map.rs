@@ -171,10 +171,10 @@ pub(crate) fn map(
     // Room first, so a mapping is never left unrecorded.
     list.reserve_one().map_err(|_| starved())?;
     let mut nents: c_uint = 0;
-    // SAFETY: `p` is the attached function; `rq` is a started request the instance holds,
-    // its pages stable until it ends (after this mapping's undo); `sg` and `segs` are
-    // its PDU's, used by no one else while `by` is 0 and the instance holds it (checked
+    // `rq`'s pages stay put until it ends (after this mapping's undo); its PDU's `sg` and
+    // `segs` are used by no one else while `by` is 0 and the instance holds it (checked
     // under the lock every mapping and unmapping of it takes).
+    // SAFETY: `p` is the attached function, `rq` a started request the instance holds.
     let n = unsafe {
         ndriver_rq_dma_map(
             dma_dev(p).cast(),

@@ -156,10 +156,9 @@ fn unmask(a: &IrqAction, freeing: bool) {
     m.freeing |= freeing;
     if m.masked {
         if !a.intx_mask && !(a.vectors.is_some() && m.freeing) {
-            // SAFETY: balances the `disable_irq_nosync` of `mask` (the lock makes the
-            // pair and the flag one step); `enable_irq` may be called with interrupts
-            // off. Also when freeing an INTx line: it is shared and must be left
-            // enabled.
+            // Also when freeing an INTx line: it is shared and must be left enabled.
+            // SAFETY: balances `mask`'s `disable_irq_nosync` (the lock makes the pair
+            // and the flag one step); allowed with interrupts off.
             unsafe { bindings::enable_irq(a.irq) };
         } else if a.intx_mask && !m.freeing {
             // SAFETY: `pdev` is the attached, referenced function (see `mask`); a
@@ -239,12 +238,12 @@ unsafe fn undo_irq(a: &Action) {
     // SAFETY: `ia` is the live `IrqAction` of this action, from `KBox::into_raw`.
     let r = unsafe { &*ia };
     let (pdev, vectors) = (r.pdev, r.vectors);
-    // SAFETY: `pdev` is the attached function, referenced by the device until the
-    // instance's undo and the kept set are done (a detach waits for both); usually
-    // still enabled (the enable's undo comes later in the same list, and `discard`
-    // frees kept lines before a failed adopter's list), and freeing the line and the
-    // vectors of a function disabled meanwhile (an adopter that dropped its
-    // `PciEnabled` on an error) is allowed too. The line is ours, with `ia` as dev_id.
+    // `pdev` stays referenced by the device until the instance's undo and the kept set
+    // are done (a detach waits for both). It is usually still enabled (the enable's
+    // undo comes later in the same list, and `discard` frees kept lines before a failed
+    // adopter's list); freeing the line and the vectors of a function disabled
+    // meanwhile (an adopter that dropped its `PciEnabled` on an error) is allowed too.
+    // SAFETY: `pdev` is referenced (above); the line is ours, with `ia` as dev_id.
     unsafe {
         bindings::pci_intx(pdev, 0);
         unmask(r, true);
@@ -308,10 +307,10 @@ pub(crate) extern "C" fn ndriver_request_irq_msix(inst: *mut abi::Instance) -> c
         ));
         return EBUSY.to_errno();
     }
-    // SAFETY: `p` is the attached, referenced function; its MSI flags change only by
-    // vector allocations, which for an attached function are the framework's (its
-    // device serves one instance at a time, and the kept set is empty while an
-    // instance probes).
+    // The function's MSI flags change only by vector allocations, which for an attached
+    // function are the framework's (its device serves one instance at a time, and the
+    // kept set is empty while an instance probes).
+    // SAFETY: `p` is the attached, referenced function; reads two of its flags.
     if unsafe { (*p).msi_enabled() != 0 || (*p).msix_enabled() != 0 } {
         // Not the instance's doing (vectors someone else left on the function): the
         // kernel would refuse another allocation, with a warning for MSI-X. The INTx

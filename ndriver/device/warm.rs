@@ -260,11 +260,15 @@ impl<C: Class> Device<C> {
         // Out of the lock: undo routines sleep (`free_irq`). Nothing else reaches the
         // kept set meanwhile (`ctl` is held and no instance runs).
         let mut kept = self.kept.lock().list.take();
-        // SAFETY: the instances that recorded the actions are dead (the adopter failed,
-        // the one that kept them before it); resets before lines, both before anything
-        // they depend on goes.
-        let n =
-            unsafe { kept.undo_resets_now() + adopter.undo_resets_now() + kept.undo_irqs_now() };
+        // The instances that recorded these actions are dead: the adopter failed, the
+        // one that kept them before it. Resets before lines, both before anything they
+        // depend on goes.
+        // SAFETY: dead instance; the kept mappings the resets write through are held.
+        let mut n = unsafe { kept.undo_resets_now() };
+        // SAFETY: dead instance; the mappings its resets write through are in its list.
+        n += unsafe { adopter.undo_resets_now() };
+        // SAFETY: dead instance; the device is reset, its function still referenced.
+        n += unsafe { kept.undo_irqs_now() };
         let mut k = self.kept.lock();
         if k.list.len() == 0 {
             k.list = kept;
