@@ -18,7 +18,7 @@ pub(crate) mod pci_ids;
 pub(crate) use pci_ids::PciId;
 
 /// Layout version of everything in this file (and of [`PciId`]).
-pub(crate) const ABI_VERSION: u32 = 13;
+pub(crate) const ABI_VERSION: u32 = 14;
 
 /// `start_xmit` flag: the stack passes another skb right after this one
 /// (`netdev_xmit_more()`, and the transmit queue was not stopped when the call began),

@@ -27,8 +27,12 @@ mod driver_dev;
 mod driver_lock;
 #[path = "vblk_a_hw.rs"]
 mod vblk_a_hw;
-#[path = "virtio_legacy.rs"]
-mod virtio_legacy;
+#[path = "virtio_blk.rs"]
+mod virtio_blk;
+#[path = "virtio_pci_modern.rs"]
+mod virtio_pci_modern;
+#[path = "virtio_ring.rs"]
+mod virtio_ring;
 
 use blk_driver::{BlkDriver, Dev, Ended, Request};
 use core::sync::atomic::Ordering;
@@ -48,7 +52,7 @@ impl VblkA {
 
 #[vtable]
 impl BlkDriver for VblkA {
-    const PCI_IDS: &'static [abi::PciId] = virtio_legacy::PCI_IDS;
+    const PCI_IDS: &'static [abi::PciId] = virtio_pci_modern::PCI_IDS;
 
     type State = InFlight;
 

@@ -29,8 +29,12 @@ mod driver_dev;
 mod driver_lock;
 #[path = "vblk_b_hw.rs"]
 mod vblk_b_hw;
+#[path = "virtio_blk.rs"]
+mod virtio_blk;
 #[path = "virtio_legacy.rs"]
 mod virtio_legacy;
+#[path = "virtio_ring.rs"]
+mod virtio_ring;
 
 use blk_driver::{BlkDriver, Dev, Ended, Request};
 use core::sync::atomic::Ordering;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The hardware half of `vblk-a`: a virtio block device (legacy interface, see
-//! `virtio_legacy.rs`) driven through one split virtqueue with up to
+//! The hardware half of `vblk-a`: a virtio block device (modern interface, see
+//! `virtio_pci_modern.rs`) driven through one split virtqueue with up to
 //! [`BLK_QUEUE_DEPTH`] requests in flight and interrupt completion (an MSI-X vector
 //! of its own where the function has MSI-X: no status register read, no shared line).
 //!
@@ -24,7 +24,9 @@ use crate::abi_blk::{BLK_QUEUE_DEPTH, BLK_SEGS_MAX};
 use crate::blk_driver::{BlkSeg, Ended, Op, Request, ResetOnUndo};
 use crate::driver_dev::{Dev, DmaArray, IrqLine, PciEnabled};
 use crate::driver_lock::DriverLock;
-use crate::virtio_legacy::{self as vl, Queue, ReqSlot, VirtqDesc};
+use crate::virtio_blk::{self as vb, ReqSlot};
+use crate::virtio_pci_modern as vm;
+use crate::virtio_ring::{self as vr, Queue, VirtqDesc};
 use core::sync::atomic::{fence, AtomicU64, Ordering};
 use kernel::prelude::*;
 
@@ -130,7 +132,7 @@ pub(crate) struct Hw {
     tables: DmaArray<VirtqDesc>,
     hdrs: DmaArray<ReqSlot>,
     queue: Queue,
-    io: vl::Regs,
+    io: vm::Regs,
     _enabled: PciEnabled,
     /// The device takes flushes (it has a write cache).
     flush: bool,
@@ -146,22 +148,22 @@ impl Hw {
     /// function has MSI-X) and the queue; returns the device and its capacity in
     /// sectors.
     pub(crate) fn probe(dev: &Dev) -> Result<(Self, u64)> {
-        let (enabled, io, irq, st) = vl::take_with_irq(dev, Self::features())?;
+        let (enabled, io, irq, st) = vm::take_with_irq(dev, Self::features())?;
         if (st.queue_num as usize) < DEPTH {
             pr_err!("vblk-a: queue of {} entries is too small\n", st.queue_num);
             return Err(ENODEV);
         }
-        if !st.features.ring_indirect_desc() {
+        if !st.features.has(vr::F_RING_INDIRECT_DESC) {
             pr_err!("vblk-a: the device takes no indirect descriptors\n");
-            vl::reset(&io);
+            vm::reset(&io);
             return Err(ENODEV);
         }
-        let queue = Queue::new(dev, st.queue_num, st.features.ring_event_idx())?;
+        let queue = Queue::new(dev, st.queue_num, st.features.has(vr::F_RING_EVENT_IDX))?;
         let hdrs = dev.dma_array::<ReqSlot>(DEPTH)?;
         let tables = dev.dma_array::<VirtqDesc>(DEPTH * TABLE)?;
         // From here on the device may write our memory: the undo list resets it before
         // that memory is given back.
-        let reset = vl::reset_on_undo(dev, &io)?;
+        let reset = vm::reset_on_undo(dev, &io)?;
         let hw = Self {
             msix: irq.is_msix(),
             _irq: irq,
@@ -171,13 +173,13 @@ impl Hw {
             queue,
             io,
             _enabled: enabled,
-            flush: st.features.blk_flush(),
+            flush: st.features.has(vb::F_BLK_FLUSH),
             completed: AtomicU64::new(0),
         };
-        if let Err(e) = vl::activate(&hw.io, hw.queue.dma(), hw.msix) {
+        if let Err(e) = vm::activate(&hw.io, &hw.queue, hw.msix) {
             // The queue's address may be set: reset before its memory goes (dropping
             // `hw` cancels the recorded reset).
-            vl::reset(&hw.io);
+            vm::reset(&hw.io);
             return Err(e);
         }
         Ok((hw, st.capacity))
@@ -213,18 +215,17 @@ impl Hw {
     /// and the requests the device is finishing must not land in buffers given back.
     pub(crate) fn adopt(dev: &Dev) -> Result<(Self, u64)> {
         let enabled = dev.adopt_pci_enabled()?;
-        let io = dev.adopt_iomap_io::<{ vl::BAR_SIZE }>(ROLE_REGS)?;
-        let reset = dev
-            .adopt_reset_on_undo(&io, ROLE_RESET)
-            .inspect_err(|_| vl::reset(&io))?;
+        let (mut io, caps) = vm::adopt_regs(dev, ROLE_REGS)?;
+        let reset =
+            vm::adopt_reset_on_undo(dev, &io, ROLE_RESET).inspect_err(|_| vm::reset(&io))?;
         // The line after the reset record, so that it drops first: should the adoption
         // fail, the device is reset (below) before its MSI-X vector goes; and before
         // the rest, for where the device's configuration lies depends on its kind.
-        let irq = dev.adopt_irq().inspect_err(|_| vl::reset(&io))?;
+        let irq = dev.adopt_irq().inspect_err(|_| vm::reset(&io))?;
         // Named parts, for the recovery's slowest step (`adopt.NAME` in `recoveries`).
         dev.step("regs");
-        let (st, queue, hdrs, tables) =
-            Self::adopt_parts(dev, &io, irq.is_msix()).inspect_err(|_| vl::reset(&io))?;
+        let (st, queue, hdrs, tables) = Self::adopt_parts(dev, &mut io, &caps, irq.is_msix())
+            .inspect_err(|_| vm::reset(&io))?;
         dev.step("parts");
         let hw = Self {
             msix: irq.is_msix(),
@@ -235,11 +236,11 @@ impl Hw {
             queue,
             io,
             _enabled: enabled,
-            flush: st.features.blk_flush(),
+            flush: st.features.has(vb::F_BLK_FLUSH),
             completed: AtomicU64::new(0),
         };
         hw.settle(dev, st.capacity)
-            .inspect_err(|_| vl::reset(&hw.io))?;
+            .inspect_err(|_| vm::reset(&hw.io))?;
         dev.step("settle");
         Ok((hw, st.capacity))
     }
@@ -248,15 +249,17 @@ impl Hw {
     /// if `msix`), checked against the device.
     fn adopt_parts(
         dev: &Dev,
-        io: &vl::Regs,
+        io: &mut vm::Regs,
+        caps: &vm::Caps,
         msix: bool,
-    ) -> Result<(vl::Started, Queue, DmaArray<ReqSlot>, DmaArray<VirtqDesc>)> {
-        let st = vl::running(io, Self::features(), msix)?;
-        if (st.queue_num as usize) < DEPTH || !st.features.ring_indirect_desc() {
+    ) -> Result<(vm::Started, Queue, DmaArray<ReqSlot>, DmaArray<VirtqDesc>)> {
+        let st = vm::running(io, caps, Self::features(), msix)?;
+        if (st.queue_num as usize) < DEPTH || !st.features.has(vr::F_RING_INDIRECT_DESC) {
             return Err(EIO);
         }
-        let queue = Queue::adopt(dev, ROLE_QUEUE, st.queue_num, st.features.ring_event_idx())?;
-        if !vl::runs_queue(io, queue.dma()) {
+        let event_idx = st.features.has(vr::F_RING_EVENT_IDX);
+        let queue = Queue::adopt(dev, ROLE_QUEUE, st.queue_num, event_idx)?;
+        if !vm::runs_queue(io, &queue)? {
             return Err(EIO);
         }
         let hdrs = dev.adopt_dma_array::<ReqSlot>(ROLE_HDRS, DEPTH)?;
@@ -278,7 +281,10 @@ impl Hw {
         // Checked: the device may reach the chains (a hang the framework ended may have
         // left bus mastering off) and finish them.
         self._enabled.set_master();
-        self.queue.drain(&self.io, DRAIN_US)?;
+        self.queue.drain(DRAIN_US, || {
+            vm::notify(&self.io);
+            Ok(())
+        })?;
         // After the drain: with event indices the interrupt asked for is the one after
         // the last answer looked at.
         self.queue.interrupts_on()
@@ -305,7 +311,7 @@ impl Hw {
         let r = self.queue.read_desc(head)?;
         let entries = (r.len / DESC_LEN) as usize;
         if r.addr != self.tables.dma_of(base)?
-            || r.flags != vl::DESC_F_INDIRECT
+            || r.flags != vr::DESC_F_INDIRECT
             || r.len % DESC_LEN != 0
             || !(2..=TABLE).contains(&entries)
         {
@@ -315,7 +321,7 @@ impl Hw {
         let h = desc(0)?;
         if h.addr != self.hdrs.field_dma(tag, |s| &s.header)?
             || h.len != ReqSlot::HEADER_LEN
-            || h.flags != vl::DESC_F_NEXT
+            || h.flags != vr::DESC_F_NEXT
             || h.next != 1
         {
             return Err(EIO);
@@ -326,8 +332,8 @@ impl Hw {
         }
         let data = entries - 2;
         match req.kind {
-            vl::T_FLUSH if data == 0 => {}
-            vl::T_IN | vl::T_OUT if data > 0 => {
+            vb::T_FLUSH if data == 0 => {}
+            vb::T_IN | vb::T_OUT if data > 0 => {
                 let mut segs = [BlkSeg::default(); SEGS];
                 let lent = match dev.lent_request(head.into(), &mut segs) {
                     Ok(l) => l,
@@ -335,8 +341,8 @@ impl Hw {
                     Err(_) => return Err(EIO),
                 };
                 let (kind, write) = match lent.op {
-                    Op::Read => (vl::T_IN, vl::DESC_F_WRITE),
-                    _ => (vl::T_OUT, 0),
+                    Op::Read => (vb::T_IN, vr::DESC_F_WRITE),
+                    _ => (vb::T_OUT, 0),
                 };
                 if req.kind != kind || req.sector != lent.sector || lent.segs.len() != data {
                     return Err(EIO);
@@ -346,7 +352,7 @@ impl Hw {
                     let d = desc(i + 1)?;
                     if d.addr != seg.addr
                         || d.len != seg.len
-                        || d.flags != vl::DESC_F_NEXT | write
+                        || d.flags != vr::DESC_F_NEXT | write
                         || usize::from(d.next) != i + 2
                     {
                         return Err(EIO);
@@ -368,7 +374,7 @@ impl Hw {
         let st = desc(entries - 1)?;
         if st.addr != self.hdrs.field_dma(tag, |s| &s.status)?
             || st.len != ReqSlot::STATUS_LEN
-            || st.flags != vl::DESC_F_WRITE
+            || st.flags != vr::DESC_F_WRITE
         {
             return Err(EIO);
         }
@@ -380,7 +386,7 @@ impl Hw {
         Ok(VirtqDesc {
             addr: self.hdrs.field_dma(tag, |s| &s.header)?,
             len: ReqSlot::HEADER_LEN,
-            flags: vl::DESC_F_NEXT,
+            flags: vr::DESC_F_NEXT,
             next: 1,
         })
     }
@@ -390,7 +396,7 @@ impl Hw {
         Ok(VirtqDesc {
             addr: self.hdrs.field_dma(tag, |s| &s.status)?,
             len: ReqSlot::STATUS_LEN,
-            flags: vl::DESC_F_WRITE,
+            flags: vr::DESC_F_WRITE,
             next: 0,
         })
     }
@@ -404,15 +410,15 @@ impl Hw {
         self.tables.write(base + 1, self.status_desc(tag)?)?;
         let table = self.tables.dma_of(base)?;
         self.queue
-            .write_desc(tag as u16, table, 2 * DESC_LEN, vl::DESC_F_INDIRECT, 0)
+            .write_desc(tag as u16, table, 2 * DESC_LEN, vr::DESC_F_INDIRECT, 0)
     }
 
     /// The features the driver takes where the device offers them.
-    fn features() -> vl::GUEST_FEATURES {
-        vl::GUEST_FEATURES::zeroed()
-            .with_blk_flush(true)
-            .with_ring_indirect_desc(true)
-            .with_ring_event_idx(true)
+    fn features() -> vm::Features {
+        vm::Features::none()
+            .with(vb::F_BLK_FLUSH)
+            .with(vr::F_RING_INDIRECT_DESC)
+            .with(vr::F_RING_EVENT_IDX)
     }
 
     /// Puts `rq` on the queue, keeping it in its tag's slot until the device gives it
@@ -435,7 +441,7 @@ impl Hw {
         }
         if rq.op() == Op::Flush && !self.flush {
             // A device without a write cache has nothing to flush.
-            self.hdrs.write_field(tag, |s| &s.status, vl::BLK_S_OK)?;
+            self.hdrs.write_field(tag, |s| &s.status, vb::BLK_S_OK)?;
             state.lock().unclaim(tag);
             return dev.done(rq);
         }
@@ -458,7 +464,7 @@ impl Hw {
             last && self.queue.needs_notify()
         };
         if notify {
-            vl::notify(&self.io);
+            vm::notify(&self.io);
         }
         Ok(())
     }
@@ -474,7 +480,7 @@ impl Hw {
         if rq.op() != Op::Flush {
             let mut segs = [BlkSeg::default(); SEGS];
             let segs = dev.map_request(rq, &mut segs)?;
-            let flags = vl::data_flags(rq.op());
+            let flags = vb::data_flags(rq.op());
             for seg in segs {
                 let d = VirtqDesc {
                     addr: seg.addr,
@@ -496,7 +502,7 @@ impl Hw {
             head,
             table,
             (n as u32 + 1) * DESC_LEN,
-            vl::DESC_F_INDIRECT,
+            vr::DESC_F_INDIRECT,
             0,
         )?;
         Ok(head)
@@ -511,7 +517,7 @@ impl Hw {
             self.queue.needs_notify()
         };
         if notify {
-            vl::notify(&self.io);
+            vm::notify(&self.io);
         }
     }
 
@@ -523,7 +529,7 @@ impl Hw {
             // The vector is the queue's alone (configuration changes have none).
             return Some(true);
         }
-        vl::ack_interrupt(&self.io)
+        vm::ack_interrupt(&self.io)
     }
 
     /// Walks the used ring and gives every finished request back to the framework.
@@ -579,7 +585,7 @@ impl Hw {
     pub(crate) fn finish(&self, rq: Request) -> Result<Ended> {
         let tag = rq.tag() as usize;
         let s = self.hdrs.read_field(tag, |s| &s.status)?;
-        let Some(done) = vl::status(s) else {
+        let Some(done) = vb::status(s) else {
             pr_err!("vblk-a: tag {} finished with status {:#x}\n", tag, s);
             return Err(EIO);
         };
@@ -588,6 +594,6 @@ impl Hw {
 
     /// Stops the device (orderly remove).
     pub(crate) fn reset(&self) {
-        vl::reset(&self.io);
+        vm::reset(&self.io);
     }
 }

@@ -13,7 +13,9 @@ use crate::abi_blk::BLK_MAX_BYTES;
 use crate::blk_driver::{Done, Ended, Op, Request, ResetOnUndo};
 use crate::driver_dev::{Dev, DmaArray, DmaBuffers, PciEnabled, Timer};
 use crate::driver_lock::DriverLock;
-use crate::virtio_legacy::{self as vl, Queue, ReqSlot};
+use crate::virtio_blk::{self as vb, ReqSlot};
+use crate::virtio_legacy as vl;
+use crate::virtio_ring::{self as vr, Queue};
 use core::sync::atomic::{fence, AtomicU64, Ordering};
 use kernel::prelude::*;
 
@@ -110,7 +112,7 @@ impl Hw {
             *slot = QueueSlot::Claimed(rq.tag());
         }
         if rq.op() == Op::Flush && !self.flush {
-            self.hdr.write_field(0, |s| &s.status, vl::BLK_S_OK)?;
+            self.hdr.write_field(0, |s| &s.status, vb::BLK_S_OK)?;
             *state.lock() = QueueSlot::Finished(rq.tag());
             return dev.done(rq);
         }
@@ -123,12 +125,12 @@ impl Hw {
         let status = self.hdr.field_dma(0, |s| &s.status)?;
         // Always descriptors 0 (header), 1 (data, not for a flush), 2 (status).
         let next = if rq.op() == Op::Flush { 2 } else { 1 };
-        q.write_desc(0, hdr, ReqSlot::HEADER_LEN, vl::DESC_F_NEXT, next)?;
+        q.write_desc(0, hdr, ReqSlot::HEADER_LEN, vr::DESC_F_NEXT, next)?;
         if rq.op() != Op::Flush {
-            let flags = vl::data_flags(rq.op());
+            let flags = vb::data_flags(rq.op());
             q.write_desc(1, self.buf.dma(0)?, rq.bytes(), flags, 2)?;
         }
-        q.write_desc(2, status, ReqSlot::STATUS_LEN, vl::DESC_F_WRITE, 0)?;
+        q.write_desc(2, status, ReqSlot::STATUS_LEN, vr::DESC_F_WRITE, 0)?;
         *state.lock() = QueueSlot::OnDevice(rq);
         q.publish(0)?;
         fence(Ordering::SeqCst);
@@ -188,7 +190,7 @@ impl Hw {
             return Err(EIO);
         }
         let s = self.hdr.read_field(0, |s| &s.status)?;
-        let Some(done) = vl::status(s) else {
+        let Some(done) = vb::status(s) else {
             pr_err!("vblk-b: request finished with status {:#x}\n", s);
             return Err(EIO);
         };

@@ -8,7 +8,7 @@ use super::{Op, Request};
 use crate::abi::Instance;
 use crate::abi_blk::{BlkRq, BlkSeg};
 use crate::callouts_api_blk as bapi;
-use crate::driver_dev::{Dev, DmaBuffers, IoBar};
+use crate::driver_dev::{Bar, BarWindow, Dev, DmaBuffers, IoBar};
 use kernel::ffi::c_void;
 use kernel::io::register::FixedRegister;
 use kernel::prelude::*;
@@ -32,23 +32,58 @@ impl Dev {
         R: FixedRegister,
         R::Storage: Into<u32>,
     {
-        let width = core::mem::size_of::<R::Storage>();
         kernel::build_assert::const_assert!(
             R::OFFSET % core::mem::size_of::<R::Storage>() == 0
                 && R::OFFSET + core::mem::size_of::<R::Storage>() <= SIZE,
             "a reset register outside the BAR or misaligned"
         );
-        let offset = u32::try_from(R::OFFSET).map_err(|_| EINVAL)?;
+        self.record_reset(io.addr(), R::OFFSET, value)
+    }
+
+    /// [`Dev::reset_on_undo`] for register `R` of `win`, a window of memory BAR `bar`
+    /// ([`Bar::window`]): `R`'s offset is checked against the window's size `W` when
+    /// the driver is built, the window against `bar` (`EINVAL` for another BAR's).
+    pub(crate) fn reset_on_undo_in<const SIZE: usize, const W: usize, R>(
+        &self,
+        bar: &Bar<SIZE>,
+        win: &BarWindow<'_, W>,
+        value: R,
+    ) -> Result<ResetOnUndo>
+    where
+        R: FixedRegister,
+        R::Storage: Into<u32>,
+    {
+        kernel::build_assert::const_assert!(
+            R::OFFSET % core::mem::size_of::<R::Storage>() == 0
+                && R::OFFSET + core::mem::size_of::<R::Storage>() <= W,
+            "a reset register outside the window or misaligned"
+        );
+        if win.bar_addr() != bar.addr() {
+            return Err(EINVAL);
+        }
+        let offset = win.offset().checked_add(R::OFFSET).ok_or(EINVAL)?;
+        self.record_reset(bar.addr(), offset, value)
+    }
+
+    /// Records the write of `value` at `offset` of the BAR mapped at `base` (the
+    /// callout checks the mapping is this instance's and the offset inside its BAR).
+    fn record_reset<R>(&self, base: *mut c_void, offset: usize, value: R) -> Result<ResetOnUndo>
+    where
+        R: FixedRegister,
+        R::Storage: Into<u32>,
+    {
+        let width = core::mem::size_of::<R::Storage>();
+        let offset = u32::try_from(offset).map_err(|_| EINVAL)?;
         let raw: u32 = <R::Storage as From<R>>::from(value).into();
-        // SAFETY: `self` is the live instance this entry point was called for; `io` is
-        // a mapping of this instance.
+        // SAFETY: `self` is the live instance this entry point was called for; the callout
+        // checks that `base` is a mapping it holds.
         kernel::error::to_result(unsafe {
-            bapi::ndriver_io_reset_on_undo(self.handle(), io.addr(), offset, raw, width as u32)
+            bapi::ndriver_io_reset_on_undo(self.handle(), base, offset, raw, width as u32)
         })?;
-        // INVARIANT: the callout recorded the reset for this instance at `io` + `offset`.
+        // INVARIANT: the callout recorded the reset for this instance at `base` + `offset`.
         Ok(ResetOnUndo {
             inst: self.handle(),
-            base: io.addr(),
+            base,
             offset,
         })
     }
@@ -61,6 +96,21 @@ impl Dev {
         io: &IoBar<SIZE>,
         role: u32,
     ) -> Result<ResetOnUndo> {
+        self.adopt_reset_of(io.addr(), role)
+    }
+
+    /// [`Dev::adopt_reset_on_undo`] for a record in memory BAR `bar`
+    /// ([`Dev::reset_on_undo_in`]).
+    pub(crate) fn adopt_reset_on_undo_in<const SIZE: usize>(
+        &self,
+        bar: &Bar<SIZE>,
+        role: u32,
+    ) -> Result<ResetOnUndo> {
+        self.adopt_reset_of(bar.addr(), role)
+    }
+
+    /// The reset record kept under `role`, which must write into the mapping at `base`.
+    fn adopt_reset_of(&self, base: *mut c_void, role: u32) -> Result<ResetOnUndo> {
         let a = self.adopt_raw(crate::abi::KEEP_RESET, role)?;
         let offset = u32::try_from(a.len).map_err(|_| EINVAL)?;
         // INVARIANT: the callout moved the kept record, of the mapping at `a.cpu` and
@@ -70,9 +120,9 @@ impl Dev {
             base: a.cpu as usize as *mut c_void,
             offset,
         };
-        if reset.base != io.addr() {
+        if reset.base != base {
             // Of another mapping: dropping `reset` gives the record up unperformed, and
-            // the adoption fails (the dead instance's own reset is in `io`'s BAR).
+            // the adoption fails (the dead instance's own reset is in that BAR).
             return Err(EINVAL);
         }
         Ok(reset)

@@ -54,6 +54,14 @@ unsafe extern "C" {
     /// The length of a BAR (what `ndriver_pci_iomap` maps); 0 for none, or (`mem_only`
     /// non-zero) for one that is not memory.
     pub(crate) fn ndriver_pci_bar_len(inst: *mut Instance, bar: u32, mem_only: u32) -> u64;
+    /// Reads `width` bytes (1, 2, 4; aligned) of the function's configuration space at
+    /// `offset` into `*out`; 0 or a negative errno.
+    pub(crate) fn ndriver_pci_config_read(
+        inst: *mut Instance,
+        offset: u32,
+        width: u32,
+        out: *mut u32,
+    ) -> c_int;
     /// Claims and maps a BAR; NULL on failure.
     pub(crate) fn ndriver_pci_iomap(inst: *mut Instance, bar: u32) -> *mut c_void;
     /// Unmaps and releases a BAR.

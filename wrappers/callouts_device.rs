@@ -14,6 +14,7 @@
 //!
 //! - `callouts_pci.rs`: enabling and disabling the function;
 //! - `callouts_bar.rs`: its BARs, claimed and mapped;
+//! - `callouts_config.rs`: reads of its configuration space;
 //! - `callouts_irq.rs`: its interrupt line, and the masking of its INTx while the
 //!   instance cannot take interrupts;
 //! - `callouts_dma.rs`: coherent DMA buffers and streaming mappings.
@@ -26,6 +27,8 @@ use kernel::bindings;
 
 #[path = "callouts_bar.rs"]
 mod bar;
+#[path = "callouts_config.rs"]
+mod config;
 #[path = "callouts_dma.rs"]
 mod dma;
 #[path = "callouts_irq.rs"]

@@ -54,6 +54,7 @@ impl Dev {
             inst: self.0,
             base: a.cpu as usize as *mut c_void,
             len,
+            index: bar,
         })
     }
 
@@ -77,6 +78,7 @@ impl Dev {
             inst: self.0,
             base,
             len,
+            index: bar,
         })
     }
 
@@ -105,12 +107,13 @@ impl Dev {
 ///
 /// # Invariants
 ///
-/// `base` is the live mapping of a whole BAR of `len` bytes, held by the instance `inst`
-/// until this value drops.
+/// `base` is the live mapping of the whole BAR number `index`, of `len` bytes, held by
+/// the instance `inst` until this value drops.
 struct BarMap {
     inst: *mut Instance,
     base: *mut c_void,
     len: usize,
+    index: u32,
 }
 // SAFETY: a `BarMap` is the instance pointer and the mapping's address; the unmap callout
 // on drop may be called from any thread.
@@ -173,6 +176,83 @@ impl<'a, const SIZE: usize> IoBase<'a> for &'a Bar<SIZE> {
     fn as_view(self) -> MmioView<'a, Region<SIZE>> {
         // SAFETY: `self.io` is a live, 4-byte aligned MMIO mapping (type invariant) for as long
         // as `self`, that is for `'a`.
+        unsafe { MmioView::from_raw(self.io) }
+    }
+}
+
+impl<const SIZE: usize> Bar<SIZE> {
+    /// The mapping's address (for callouts that record register writes).
+    pub(crate) fn addr(&self) -> *mut c_void {
+        self.map.base
+    }
+
+    /// The BAR's number (0 to 5).
+    pub(crate) fn index(&self) -> u32 {
+        self.map.index
+    }
+
+    /// The BAR's length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len
+    }
+
+    /// The part of the BAR from byte `offset` to its end, which must be at least `W`
+    /// bytes long (`EINVAL` if it is not, or if `offset` is not 4-byte aligned): a
+    /// register block whose place in the BAR the device tells at run time (a virtio
+    /// capability). It is accessed like a [`Bar`] of `W` bytes, with registers whose
+    /// offsets are relative to the window and checked against `W` when the driver is
+    /// built; making one costs a few comparisons.
+    pub(crate) fn window<const W: usize>(&self, offset: usize) -> Result<BarWindow<'_, W>> {
+        let len = self.map.len.checked_sub(offset).ok_or(EINVAL)?;
+        let addr = (self.map.base as usize)
+            .checked_add(offset)
+            .ok_or(EINVAL)?;
+        let io = MmioRaw::new_region(addr, len)?;
+        // INVARIANT: `io` is the part of the BAR's live mapping (a memory BAR: `Bar`'s
+        // invariant) from `offset` to its end; `Region` checked its alignment and length.
+        Ok(BarWindow {
+            io,
+            bar: self.map.base,
+            offset,
+            _bar: PhantomData,
+        })
+    }
+}
+
+/// A register block inside a mapped memory BAR ([`Bar::window`]), of at least `W`
+/// bytes, accessed with the kernel's [`kernel::io::Io`] methods as a [`Bar`] is.
+///
+/// # Invariants
+///
+/// `io` is the part of the mapping at `bar` (of the [`Bar`] borrowed for `'a`) from
+/// `offset` bytes to its end, 4-byte aligned and at least `W` bytes long.
+pub(crate) struct BarWindow<'a, const W: usize> {
+    io: MmioRaw<Region<W>>,
+    bar: *mut c_void,
+    offset: usize,
+    _bar: PhantomData<&'a BarMap>,
+}
+
+impl<const W: usize> BarWindow<'_, W> {
+    /// Where the window starts in its BAR.
+    pub(crate) fn offset(&self) -> usize {
+        self.offset
+    }
+
+    /// The mapping of the BAR it lies in ([`Bar::addr`]).
+    pub(crate) fn bar_addr(&self) -> *mut c_void {
+        self.bar
+    }
+}
+
+impl<'w, const W: usize> IoBase<'w> for &'w BarWindow<'_, W> {
+    type Backend = MmioBackend;
+    type Target = Region<W>;
+
+    #[inline]
+    fn as_view(self) -> MmioView<'w, Region<W>> {
+        // SAFETY: `self.io` lies inside the live MMIO mapping of the `Bar` the window
+        // borrows, 4-byte aligned (type invariant), and the borrow outlives `'w`.
         unsafe { MmioView::from_raw(self.io) }
     }
 }
@@ -393,6 +473,7 @@ mod tests {
             inst: core::ptr::null_mut(),
             base: mem.cast::<u8>().wrapping_add(at).cast(),
             len,
+            index: 0,
         })
     }
 
@@ -548,6 +629,36 @@ mod tests {
         // None of the refused writes reached memory.
         assert_eq!(b.try_read32(0), Ok(0xffff_ffff));
         // SAFETY: `mem` came from `fake`; `bar` is not used any more.
+        unsafe { free(mem) };
+        Ok(())
+    }
+
+    #[test]
+    fn mmio_bar_windows() -> Result {
+        let mem = fake()?;
+        let bar = mmio_bar(mem)?;
+        let b: &Bar<16> = &bar;
+        // A window 0x20 bytes in: its registers land there, and it runs to the BAR's end.
+        let w = b.window::<16>(0x20)?;
+        assert_eq!(w.offset(), 0x20);
+        assert_eq!(w.bar_addr(), b.addr());
+        assert_eq!((&w).size(), LEN - 0x20);
+        (&w).write_reg(WORD::zeroed().with_v(0x1234_5678));
+        (&w).write_reg(BYTE::zeroed().with_v(0x5a));
+        assert_eq!(b.try_read32(0x20), Ok(0x1234_5678));
+        assert_eq!(b.try_read8(0x2f), Ok(0x5a));
+        assert_eq!(b.read(WORD).v(), 0xffff_ffff);
+        // A computed offset in it is checked against the window's real length.
+        assert_eq!((&w).try_read32(LEN - 0x20 - 4), Ok(0xffff_ffff));
+        assert_eq!((&w).try_read32(LEN - 0x20), Err(EINVAL));
+        // Refused: shorter than asked, misaligned, past the end, overflowing.
+        assert_eq!(b.window::<16>(LEN - 8).err().map(|e| e.to_errno()), Some(-22));
+        assert_eq!(b.window::<4>(0x22).err().map(|e| e.to_errno()), Some(-22));
+        assert_eq!(b.window::<0>(LEN + 4).err().map(|e| e.to_errno()), Some(-22));
+        assert_eq!(b.window::<0>(usize::MAX).err().map(|e| e.to_errno()), Some(-22));
+        // None of the refused windows wrote anything.
+        assert_eq!(b.try_read32(LEN - 4), Ok(0xffff_ffff));
+        // SAFETY: `mem` came from `fake`; `bar` and `w` are not used any more.
         unsafe { free(mem) };
         Ok(())
     }

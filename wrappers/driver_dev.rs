@@ -33,7 +33,7 @@ pub(crate) mod events;
 pub(crate) mod slot;
 // Each implementation uses only some of them.
 #[allow(unused_imports)]
-pub(crate) use bar::{Bar, IoBar};
+pub(crate) use bar::{Bar, BarWindow, IoBar};
 #[allow(unused_imports)]
 pub(crate) use dma::{
     DmaArray, DmaBuffers, DmaCoherent, DmaMapping, DmaSlice, DmaView, MAX_CHUNKS,
@@ -87,6 +87,36 @@ impl Dev {
     pub(crate) fn pci_present(&self) -> bool {
         // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract).
         unsafe { api::ndriver_pci_present(self.0) != 0 }
+    }
+
+    /// Reads `N` bytes (1, 2 or 4; `N`-aligned) at `offset` of the PCI function's
+    /// configuration space. `EINVAL` outside it (256 bytes, 4096 for PCI Express),
+    /// `ENODEV` without a function.
+    fn pci_config_read<const N: u32>(&self, offset: u16) -> Result<u32> {
+        let mut v = 0u32;
+        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract); `v`
+        // is a local `u32` the callout may write.
+        kernel::error::to_result(unsafe {
+            api::ndriver_pci_config_read(self.0, offset.into(), N, &mut v)
+        })?;
+        Ok(v)
+    }
+
+    /// The byte at `offset` of the PCI function's configuration space (where a device
+    /// describes itself: its capability list).
+    pub(crate) fn pci_config_u8(&self, offset: u16) -> Result<u8> {
+        Ok(self.pci_config_read::<1>(offset)? as u8)
+    }
+
+    /// The 16-bit word at `offset` (even) of the PCI function's configuration space.
+    pub(crate) fn pci_config_u16(&self, offset: u16) -> Result<u16> {
+        Ok(self.pci_config_read::<2>(offset)? as u16)
+    }
+
+    /// The 32-bit word at `offset` (a multiple of 4) of the PCI function's
+    /// configuration space.
+    pub(crate) fn pci_config_u32(&self, offset: u16) -> Result<u32> {
+        self.pci_config_read::<4>(offset)
     }
 
     /// Enables the PCI function (bus mastering; INTx once [`Dev::request_irq`] has put
