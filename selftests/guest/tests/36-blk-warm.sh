@@ -144,13 +144,14 @@ echo "interrupt line $1 ($2) kept across the warm restarts"
 # --- The fallbacks.
 fb=$(bd_stat warm_fallbacks)
 nref=$(refusals)
-# The features the device runs with changed behind the adopter's back (GUEST_FEATURES,
-# offset 4 of the kept register BAR, bit 9: flush): the adopter refuses the device.
-echo "reg 0 4 0x200" > "$BD/warm_corrupt" || fail "warm_corrupt"
+# The device's state changed behind the adopter's back: its status gains NEEDS_RESET
+# (the common configuration's device_status, at 0x14 of the kept register BAR where
+# QEMU places the common configuration, bit 6): the adopter refuses the device.
+echo "reg 0 0x14 0x40" > "$BD/warm_corrupt" || fail "warm_corrupt"
 [ "$(cat "$BD/warm_corrupt")" != off ] || fail "warm_corrupt not armed"
 fault queue_rq div0
 [ "$(cat "$BD/warm_corrupt")" = off ] || fail "warm_corrupt not applied"
-fallback "features changed" "error_return, -5)"
+fallback "device status changed" "error_return, -5)"
 # A panic in adopt itself, armed while the recovery of a fault in complete is held.
 fault_in_adopt "$BD" complete null
 fallback "panic in adopt" "bug,"
