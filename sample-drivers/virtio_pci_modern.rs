@@ -296,7 +296,11 @@ impl Caps {
             || caps.isr.len < 1
             || caps.device.len < DEVICE_SIZE as u32
             || caps.notify.len < 2;
-        if short || [caps.notify, caps.isr, caps.device].iter().any(|l| l.bar != bar) {
+        if short
+            || [caps.notify, caps.isr, caps.device]
+                .iter()
+                .any(|l| l.bar != bar)
+        {
             pr_err!("vblk-a: virtio structures too short or in several BARs\n");
             return Err(ENODEV);
         }
@@ -476,8 +480,7 @@ fn start(io: &mut Regs, caps: &Caps, want: Features) -> Result<Started> {
         }
         c.write_reg(QUEUE_SELECT::zeroed().with_queue(0));
         let queue_num = c.read(QUEUE_SIZE).size();
-        if queue_num == 0 || !queue_num.is_power_of_two() || c.read(QUEUE_ENABLE).enabled() != 0
-        {
+        if queue_num == 0 || !queue_num.is_power_of_two() || c.read(QUEUE_ENABLE).enabled() != 0 {
             c.write_reg(DEVICE_STATUS::has_driver().with_failed(true));
             return Err(ENODEV);
         }
@@ -548,8 +551,7 @@ pub(crate) fn running(io: &mut Regs, caps: &Caps, want: Features, msix: bool) ->
         }
         c.write_reg(QUEUE_SELECT::zeroed().with_queue(0));
         let queue_num = c.read(QUEUE_SIZE).size();
-        if queue_num == 0 || !queue_num.is_power_of_two() || c.read(QUEUE_ENABLE).enabled() != 1
-        {
+        if queue_num == 0 || !queue_num.is_power_of_two() || c.read(QUEUE_ENABLE).enabled() != 1 {
             return Err(EIO);
         }
         if msix && c.read(QUEUE_MSIX_VECTOR).vector() != 0 {
@@ -571,10 +573,7 @@ pub(crate) fn runs_queue(io: &Regs, q: &Queue) -> Result<bool> {
     let c = io.common()?;
     c.write_reg(QUEUE_SELECT::zeroed().with_queue(0));
     let addr = |lo: u32, hi: u32| u64::from(hi) << 32 | u64::from(lo);
-    let desc = addr(
-        c.read(QUEUE_DESC_LO).addr(),
-        c.read(QUEUE_DESC_HI).addr(),
-    );
+    let desc = addr(c.read(QUEUE_DESC_LO).addr(), c.read(QUEUE_DESC_HI).addr());
     let avail = addr(
         c.read(QUEUE_DRIVER_LO).addr(),
         c.read(QUEUE_DRIVER_HI).addr(),

@@ -204,9 +204,7 @@ impl<const SIZE: usize> Bar<SIZE> {
     /// built; making one costs a few comparisons.
     pub(crate) fn window<const W: usize>(&self, offset: usize) -> Result<BarWindow<'_, W>> {
         let len = self.map.len.checked_sub(offset).ok_or(EINVAL)?;
-        let addr = (self.map.base as usize)
-            .checked_add(offset)
-            .ok_or(EINVAL)?;
+        let addr = (self.map.base as usize).checked_add(offset).ok_or(EINVAL)?;
         let io = MmioRaw::new_region(addr, len)?;
         // INVARIANT: `io` is the part of the BAR's live mapping (a memory BAR: `Bar`'s
         // invariant) from `offset` to its end; `Region` checked its alignment and length.
@@ -652,10 +650,19 @@ mod tests {
         assert_eq!((&w).try_read32(LEN - 0x20 - 4), Ok(0xffff_ffff));
         assert_eq!((&w).try_read32(LEN - 0x20), Err(EINVAL));
         // Refused: shorter than asked, misaligned, past the end, overflowing.
-        assert_eq!(b.window::<16>(LEN - 8).err().map(|e| e.to_errno()), Some(-22));
+        assert_eq!(
+            b.window::<16>(LEN - 8).err().map(|e| e.to_errno()),
+            Some(-22)
+        );
         assert_eq!(b.window::<4>(0x22).err().map(|e| e.to_errno()), Some(-22));
-        assert_eq!(b.window::<0>(LEN + 4).err().map(|e| e.to_errno()), Some(-22));
-        assert_eq!(b.window::<0>(usize::MAX).err().map(|e| e.to_errno()), Some(-22));
+        assert_eq!(
+            b.window::<0>(LEN + 4).err().map(|e| e.to_errno()),
+            Some(-22)
+        );
+        assert_eq!(
+            b.window::<0>(usize::MAX).err().map(|e| e.to_errno()),
+            Some(-22)
+        );
         // None of the refused windows wrote anything.
         assert_eq!(b.try_read32(LEN - 4), Ok(0xffff_ffff));
         // SAFETY: `mem` came from `fake`; `bar` and `w` are not used any more.
