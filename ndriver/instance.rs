@@ -95,6 +95,9 @@ pub(crate) trait ServedDevice: Send + Sync {
     /// not record, back into the kept set (the adoption then fails). Process context,
     /// no lock held.
     fn unadopt(&self, a: Action, role: u32);
+    /// Whether the device's kept set still uses `a`, an action of an adopter (a kept
+    /// reset record writes into the BAR mapping `a`).
+    fn kept_uses(&self, a: &Action) -> bool;
 }
 
 /// The framework's state for one instance.

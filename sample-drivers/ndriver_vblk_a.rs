@@ -124,7 +124,7 @@ impl BlkDriver for VblkA {
 
     fn remove(&self, _dev: &Dev, _state: &DriverLock<InFlight>) {
         if let Some(hw) = self.hw.as_ref() {
-            hw.reset();
+            hw.stop();
             pr_info!(
                 "vblk-a: removed after {} requests\n",
                 hw.completed.load(Ordering::Relaxed)

@@ -5,8 +5,9 @@
 //! Design: one request on the device at a time (queue depth 1: a second one is
 //! refused with `EBUSY` and re-dispatched by the framework after the first one
 //! completed), no interrupts: a timer polls the used ring while a request is on the
-//! device. Shares only the register layout (`virtio_legacy.rs`) with `vblk-a`; the
-//! hardware half is `vblk_b_hw.rs`. Holds no fault-injection code: the glue
+//! device, through the legacy interface (`virtio_legacy.rs`). Shares the split
+//! virtqueue (`virtio_ring.rs`) and the request layout (`virtio_blk.rs`) with `vblk-a`,
+//! which uses the modern interface; the hardware half is `vblk_b_hw.rs`. Holds no fault-injection code: the glue
 //! (`blk_driver.rs`) raises a fault injected at an entry point before the driver's
 //! method runs (`entry_faults.rs`).
 

@@ -155,7 +155,8 @@ impl Hw {
         }
         if !st.features.has(vr::F_RING_INDIRECT_DESC) {
             pr_err!("vblk-a: the device takes no indirect descriptors\n");
-            vm::reset(&io);
+            // Given no memory yet: nothing to protect should it not finish.
+            vm::reset(&io)?;
             return Err(ENODEV);
         }
         let queue = Queue::new(dev, st.queue_num, st.features.has(vr::F_RING_EVENT_IDX))?;
@@ -179,7 +180,7 @@ impl Hw {
         if let Err(e) = vm::activate(&hw.io, &hw.queue, hw.msix) {
             // The queue's address may be set: reset before its memory goes (dropping
             // `hw` cancels the recorded reset).
-            vm::reset(&hw.io);
+            hw.stop();
             return Err(e);
         }
         Ok((hw, st.capacity))
@@ -210,22 +211,24 @@ impl Hw {
     /// finishes those chains (the framework issues their requests again) before this
     /// returns. Returns the device and its capacity in sectors.
     ///
-    /// Should anything fail once the registers are taken back, the device is reset
-    /// here, before the adopted resources drop: dropping the reset record cancels it,
-    /// and the requests the device is finishing must not land in buffers given back.
+    /// Should anything fail once the registers are taken back, the device is stopped
+    /// here ([`Hw::stop`]), before the adopted resources drop: dropping the reset record
+    /// cancels it, and the requests the device is finishing must not land in buffers
+    /// given back. (Should the registers themselves not check out, the framework keeps
+    /// the BAR mapped and the previous instance's reset record performs the reset.)
     pub(crate) fn adopt(dev: &Dev) -> Result<(Self, u64)> {
         let enabled = dev.adopt_pci_enabled()?;
         let (mut io, caps) = vm::adopt_regs(dev, ROLE_REGS)?;
-        let reset =
-            vm::adopt_reset_on_undo(dev, &io, ROLE_RESET).inspect_err(|_| vm::reset(&io))?;
+        let stop = |io: &vm::Regs| Self::stop_device(io, &enabled);
+        let reset = vm::adopt_reset_on_undo(dev, &io, ROLE_RESET).inspect_err(|_| stop(&io))?;
         // The line after the reset record, so that it drops first: should the adoption
-        // fail, the device is reset (below) before its MSI-X vector goes; and before
-        // the rest, for where the device's configuration lies depends on its kind.
-        let irq = dev.adopt_irq().inspect_err(|_| vm::reset(&io))?;
+        // fail, the device is reset (below) before its MSI-X vector goes; and before the
+        // rest, for the adopter checks the device's vectors against the line's kind.
+        let irq = dev.adopt_irq().inspect_err(|_| stop(&io))?;
         // Named parts, for the recovery's slowest step (`adopt.NAME` in `recoveries`).
         dev.step("regs");
-        let (st, queue, hdrs, tables) = Self::adopt_parts(dev, &mut io, &caps, irq.is_msix())
-            .inspect_err(|_| vm::reset(&io))?;
+        let (st, queue, hdrs, tables) =
+            Self::adopt_parts(dev, &mut io, &caps, irq.is_msix()).inspect_err(|_| stop(&io))?;
         dev.step("parts");
         let hw = Self {
             msix: irq.is_msix(),
@@ -239,8 +242,7 @@ impl Hw {
             flush: st.features.has(vb::F_BLK_FLUSH),
             completed: AtomicU64::new(0),
         };
-        hw.settle(dev, st.capacity)
-            .inspect_err(|_| vm::reset(&hw.io))?;
+        hw.settle(dev, st.capacity).inspect_err(|_| hw.stop())?;
         dev.step("settle");
         Ok((hw, st.capacity))
     }
@@ -592,8 +594,16 @@ impl Hw {
         Ok(rq.end(done))
     }
 
-    /// Stops the device (orderly remove).
-    pub(crate) fn reset(&self) {
-        vm::reset(&self.io);
+    /// Stops the device (orderly remove, a failed start): a reset, and should the device
+    /// not finish it, its DMA turned off, for its memory is given back next.
+    pub(crate) fn stop(&self) {
+        Self::stop_device(&self.io, &self._enabled);
+    }
+
+    /// [`Hw::stop`] of the device at `io`, enabled by `enabled`.
+    fn stop_device(io: &vm::Regs, enabled: &PciEnabled) {
+        if vm::reset(io).is_err() {
+            enabled.clear_master();
+        }
     }
 }

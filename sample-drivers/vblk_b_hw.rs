@@ -92,7 +92,7 @@ impl Hw {
             flush: st.features.blk_flush(),
             completed: AtomicU64::new(0),
         };
-        if let Err(e) = vl::activate(&hw.io, hw.queue.dma(), false) {
+        if let Err(e) = vl::activate(&hw.io, hw.queue.dma()) {
             // The queue's address may be set: reset before its memory goes (dropping
             // `hw` cancels the recorded reset).
             vl::reset(&hw.io);

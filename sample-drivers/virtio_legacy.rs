@@ -9,22 +9,21 @@
 //! BARs). The legacy one needs no config-space walk and no 64-bit queue addresses; its
 //! limits (queue size fixed by the device, queue address as a 32-bit page number,
 //! little-endian guest layout) cost nothing on x86, but each notification is an I/O
-//! port write. It takes MSI-X too: with MSI-X on, two vector registers follow the
-//! header and the device-specific configuration moves from offset 20 to 24
-//! ([`capacity`]). See `Documentation/block.rst`.
+//! port write. The function's MSI-X stays off (`vblk-b` takes no interrupt), so the
+//! device-specific configuration starts at offset 20. See `Documentation/block.rst`.
 
 // Each driver uses only the parts it needs.
 #![allow(dead_code)]
 
 use crate::abi::PciId;
 use crate::blk_driver::ResetOnUndo;
-use crate::driver_dev::{Dev, IoBar, IrqLine, PciEnabled};
+use crate::driver_dev::{Dev, IoBar, PciEnabled};
 use crate::virtio_ring::QUEUE_ALIGN;
 use kernel::io::{register, Io};
 use kernel::prelude::*;
 
-/// The functions both block drivers drive: the transitional virtio block device
-/// (`1af4:1001`). A modern-only one (`1af4:1042`) has no legacy interface.
+/// The functions `vblk-b` drives: the transitional virtio block device (`1af4:1001`).
+/// A modern-only one (`1af4:1042`) has no legacy interface.
 pub(crate) const PCI_IDS: &[PciId] = &[PciId::new(0x1af4, 0x1001)];
 
 register! {
@@ -34,9 +33,9 @@ register! {
         31:0 bits => u32;
         /// virtio-blk: the device has a write cache and takes flush requests.
         9:9 blk_flush => bool;
-        /// The device follows indirect descriptors ([`DESC_F_INDIRECT`]).
+        /// The device follows indirect descriptors (`virtio_ring::DESC_F_INDIRECT`).
         28:28 ring_indirect_desc => bool;
-        /// The device reads `used_event` and writes `avail_event` ([`Queue`]).
+        /// The device reads `used_event` and writes `avail_event` (`virtio_ring::Queue`).
         29:29 ring_event_idx => bool;
     }
 
@@ -46,7 +45,7 @@ register! {
         31:0 bits => u32;
         /// virtio-blk: the driver sends flush requests.
         9:9 blk_flush => bool;
-        /// The driver may publish indirect descriptors ([`DESC_F_INDIRECT`]).
+        /// The driver may publish indirect descriptors (`virtio_ring::DESC_F_INDIRECT`).
         28:28 ring_indirect_desc => bool;
         /// Interrupts and notifications are asked for by ring index (`used_event`,
         /// `avail_event`) instead of by flag.
@@ -85,54 +84,21 @@ register! {
         0:0 acknowledge => bool;
     }
 
-    /// Interrupt status; reading it acknowledges the interrupt.
-    pub(crate) ISR(u8) @ 19 {
-        /// The configuration changed.
-        1:1 config => bool;
-        /// A queue has used buffers.
-        0:0 queue => bool;
-    }
-
     /// virtio-blk's capacity in 512-byte sectors, low half: the first field of the
-    /// device-specific configuration, which starts at 20 without MSI-X.
+    /// device-specific configuration, which starts at 20 with MSI-X off.
     CAPACITY_LO(u32) @ 20 {
         31:0 sectors => u32;
     }
 
-    /// virtio-blk's capacity, high half (without MSI-X).
+    /// virtio-blk's capacity, high half.
     CAPACITY_HI(u32) @ 24 {
-        31:0 sectors => u32;
-    }
-
-    /// With MSI-X on: the vector of configuration changes, [`NO_VECTOR`] for none.
-    pub(crate) MSI_CONFIG_VECTOR(u16) @ 20 {
-        15:0 vector => u16;
-    }
-
-    /// With MSI-X on: the vector of the selected queue, [`NO_VECTOR`] for none. The
-    /// device answers [`NO_VECTOR`] when it could not take the one written.
-    pub(crate) MSI_QUEUE_VECTOR(u16) @ 22 {
-        15:0 vector => u16;
-    }
-
-    /// virtio-blk's capacity, low half, with MSI-X on (configuration at 24).
-    MSIX_CAPACITY_LO(u32) @ 24 {
-        31:0 sectors => u32;
-    }
-
-    /// virtio-blk's capacity, high half, with MSI-X on.
-    MSIX_CAPACITY_HI(u32) @ 28 {
         31:0 sectors => u32;
     }
 }
 
-/// A vector register's "no vector": the device does not interrupt for it.
-pub(crate) const NO_VECTOR: u16 = 0xffff;
-
-/// What the driver uses of the register BAR: the header, the vector registers and the
-/// capacity (8 bytes of configuration, after the vectors with MSI-X). Register offsets
-/// are checked against it when the driver is built.
-pub(crate) const BAR_SIZE: usize = 32;
+/// What the driver uses of the register BAR: the header and the capacity (8 bytes of
+/// configuration). Register offsets are checked against it when the driver is built.
+pub(crate) const BAR_SIZE: usize = 28;
 /// The register BAR (BAR 0, I/O ports).
 pub(crate) type Regs = IoBar<BAR_SIZE>;
 
@@ -148,20 +114,10 @@ impl STATUS {
     }
 }
 
-/// The disk's size in 512-byte sectors, from the device-specific configuration: at 20,
-/// or at 24 when the function has MSI-X on (`msix`).
-fn capacity(io: &Regs, msix: bool) -> u64 {
-    let (lo, hi) = if msix {
-        (
-            io.read(MSIX_CAPACITY_LO).sectors(),
-            io.read(MSIX_CAPACITY_HI).sectors(),
-        )
-    } else {
-        (
-            io.read(CAPACITY_LO).sectors(),
-            io.read(CAPACITY_HI).sectors(),
-        )
-    };
+/// The disk's size in 512-byte sectors, from the device-specific configuration.
+fn capacity(io: &Regs) -> u64 {
+    let lo = io.read(CAPACITY_LO).sectors();
+    let hi = io.read(CAPACITY_HI).sectors();
     u64::from(hi) << 32 | u64::from(lo)
 }
 
@@ -182,9 +138,8 @@ pub(crate) fn reset(io: &Regs) {
 }
 
 /// Resets the device and starts the handshake up to feature negotiation, taking the
-/// features in `want` that the device offers; selects queue 0. `msix`: the function
-/// has MSI-X on (the configuration's place).
-pub(crate) fn start(io: &Regs, want: GUEST_FEATURES, msix: bool) -> Result<Started> {
+/// features in `want` that the device offers; selects queue 0.
+pub(crate) fn start(io: &Regs, want: GUEST_FEATURES) -> Result<Started> {
     reset(io);
     if io.read(STATUS) != STATUS::reset() {
         return Err(EIO);
@@ -193,7 +148,7 @@ pub(crate) fn start(io: &Regs, want: GUEST_FEATURES, msix: bool) -> Result<Start
     io.write_reg(STATUS::acknowledged().with_driver(true));
     let features = GUEST_FEATURES::zeroed().with_bits(io.read(HOST_FEATURES).bits() & want.bits());
     io.write_reg(features);
-    let capacity = capacity(io, msix);
+    let capacity = capacity(io);
     io.write_reg(QUEUE_SEL::zeroed().with_queue(0));
     let queue_num = io.read(QUEUE_NUM).size();
     if queue_num == 0 || !queue_num.is_power_of_two() || io.read(QUEUE_PFN).pfn() != 0 {
@@ -207,58 +162,14 @@ pub(crate) fn start(io: &Regs, want: GUEST_FEATURES, msix: bool) -> Result<Start
     })
 }
 
-/// What a device that an earlier instance started and left running says of itself
-/// (warm restart): it must be driving (`DRIVER_OK`, not `FAILED`), with queue 0 active
-/// and the features [`start`] would have taken with `want`, and with MSI-X on
-/// (`msix`) queue 0 on vector 0 ([`activate`]); `EIO` otherwise. Selects queue 0.
-/// Nothing is written but the selector.
-pub(crate) fn running(io: &Regs, want: GUEST_FEATURES, msix: bool) -> Result<Started> {
-    let status = io.read(STATUS);
-    if !status.acknowledge() || !status.driver() || !status.driver_ok() || status.failed() {
-        return Err(EIO);
-    }
-    io.write_reg(QUEUE_SEL::zeroed().with_queue(0));
-    let queue_num = io.read(QUEUE_NUM).size();
-    if queue_num == 0 || !queue_num.is_power_of_two() || io.read(QUEUE_PFN).pfn() == 0 {
-        return Err(EIO);
-    }
-    let features = GUEST_FEATURES::zeroed().with_bits(io.read(GUEST_FEATURES).bits());
-    if features.bits() != io.read(HOST_FEATURES).bits() & want.bits() {
-        return Err(EIO);
-    }
-    if msix && io.read(MSI_QUEUE_VECTOR).vector() != 0 {
-        return Err(EIO);
-    }
-    Ok(Started {
-        features,
-        capacity: capacity(io, msix),
-        queue_num,
-    })
-}
-
-/// Whether queue 0 of a running device is the queue at bus address `dma` (warm restart:
-/// the adopter's kept ring is the one the device uses).
-pub(crate) fn runs_queue(io: &Regs, dma: u64) -> bool {
-    io.write_reg(QUEUE_SEL::zeroed().with_queue(0));
-    dma % QUEUE_ALIGN as u64 == 0 && u64::from(io.read(QUEUE_PFN).pfn()) == dma >> 12
-}
-
-/// Gives the device queue 0 at bus address `dma` (4096-aligned) -- with MSI-X on
-/// (`msix`), interrupting on vector 0, and not for configuration changes -- and
-/// declares the driver ready. `EIO` if the device refuses the vector.
-pub(crate) fn activate(io: &Regs, dma: u64, msix: bool) -> Result {
+/// Gives the device queue 0 at bus address `dma` (4096-aligned) and declares the
+/// driver ready.
+pub(crate) fn activate(io: &Regs, dma: u64) -> Result {
     if dma % QUEUE_ALIGN as u64 != 0 || dma >> 12 > u32::MAX as u64 {
         return Err(EINVAL);
     }
     io.write_reg(QUEUE_SEL::zeroed().with_queue(0));
     io.write_reg(QUEUE_PFN::zeroed().with_pfn((dma >> 12) as u32));
-    if msix {
-        io.write_reg(MSI_CONFIG_VECTOR::zeroed().with_vector(NO_VECTOR));
-        io.write_reg(MSI_QUEUE_VECTOR::zeroed().with_vector(0));
-        if io.read(MSI_QUEUE_VECTOR).vector() != 0 {
-            return Err(EIO);
-        }
-    }
     io.write_reg(
         STATUS::acknowledged()
             .with_driver(true)
@@ -275,17 +186,6 @@ pub(crate) fn notify(io: &Regs) {
     io.write_reg(QUEUE_NOTIFY::zeroed().with_queue(0));
 }
 
-/// Acknowledges the device's interrupt: `Some(true)` if a queue has used buffers,
-/// `Some(false)` for another cause, `None` if the device did not interrupt (the
-/// interrupt of another device on the line).
-pub(crate) fn ack_interrupt(io: &Regs) -> Option<bool> {
-    let isr = io.read(ISR);
-    if isr.into_raw() == 0 {
-        return None;
-    }
-    Some(isr.queue())
-}
-
 /// Has the undo list of the instance behind `dev` reset the device (`STATUS` 0) if
 /// the instance dies.
 pub(crate) fn reset_on_undo(dev: &Dev, io: &Regs) -> Result<ResetOnUndo> {
@@ -296,37 +196,11 @@ pub(crate) fn reset_on_undo(dev: &Dev, io: &Regs) -> Result<ResetOnUndo> {
 /// (BAR 0) and starts the device (see [`start`]), taking the features in `want`. The
 /// device does not interrupt (no vector, INTx off).
 pub(crate) fn take(dev: &Dev, want: GUEST_FEATURES) -> Result<(PciEnabled, Regs, Started)> {
-    let (enabled, io) = enable(dev)?;
-    let st = start(&io, want, false)?;
-    Ok((enabled, io, st))
-}
-
-/// Takes the device behind `dev` as [`take`] does, with its interrupt routed to
-/// `devirq`: an MSI-X vector of its own when the function has MSI-X, else its INTx
-/// ([`IrqLine::is_msix`]).
-pub(crate) fn take_with_irq(
-    dev: &Dev,
-    want: GUEST_FEATURES,
-) -> Result<(PciEnabled, Regs, IrqLine, Started)> {
-    let (enabled, io) = enable(dev)?;
-    let irq = match dev.request_msix() {
-        Ok(line) => line,
-        // A misuse (a line held already): the instance failed.
-        Err(e) if e == EBUSY => return Err(e),
-        // No MSI-X, or no vector for it (which may also read ENOMEM: IRQ numbers
-        // exhausted): the INTx.
-        Err(_) => dev.request_irq()?,
-    };
-    let st = start(&io, want, irq.is_msix())?;
-    Ok((enabled, io, irq, st))
-}
-
-/// Enables the function behind `dev` and maps its register block.
-fn enable(dev: &Dev) -> Result<(PciEnabled, Regs)> {
     if !dev.pci_present() {
         return Err(ENODEV);
     }
     let enabled = dev.pci_enable()?;
     let io = dev.iomap_io::<BAR_SIZE>(0)?;
-    Ok((enabled, io))
+    let st = start(&io, want)?;
+    Ok((enabled, io, st))
 }

@@ -20,6 +20,7 @@ use crate::abi::PciId;
 use crate::blk_driver::ResetOnUndo;
 use crate::driver_dev::{Bar, BarWindow, Dev, IrqLine, PciEnabled};
 use crate::virtio_ring::Queue;
+use kernel::io::register::Register;
 use kernel::io::{register, Io};
 use kernel::prelude::*;
 
@@ -44,8 +45,11 @@ impl Features {
         Self(0)
     }
 
-    /// This set and feature bit `bit`.
+    /// This set and feature bit `bit` (below 64; a higher one is no feature).
     pub(crate) const fn with(self, bit: u32) -> Self {
+        if bit >= 64 {
+            return self;
+        }
         Self(self.0 | 1 << bit)
     }
 
@@ -178,16 +182,6 @@ register! {
     }
 }
 
-register! {
-    /// Interrupt status; reading it acknowledges the interrupt (INTx only).
-    ISR(u8) @ 0 {
-        /// The configuration changed.
-        1:1 config => bool;
-        /// A queue has used buffers.
-        0:0 queue => bool;
-    }
-}
-
 /// A vector register's "no vector": the device does not interrupt for it.
 pub(crate) const NO_VECTOR: u16 = 0xffff;
 
@@ -196,8 +190,9 @@ pub(crate) const NO_VECTOR: u16 = 0xffff;
 const COMMON_SIZE: usize = 0x38;
 /// Bytes of the device configuration the driver uses (the capacity).
 const DEVICE_SIZE: usize = 8;
-/// Bytes of the interrupt status window (one register, in a 4-byte aligned window).
-const ISR_SIZE: usize = 4;
+/// Interrupt status bit: a queue has used buffers (reading the byte acknowledges the
+/// interrupt; INTx only).
+const ISR_QUEUE: u8 = 1;
 
 impl DEVICE_STATUS {
     /// The status that resets the device.
@@ -211,15 +206,34 @@ impl DEVICE_STATUS {
     }
 }
 
-/// PCI configuration space: the status register and its "capability list" bit.
-const PCI_STATUS: u16 = 0x06;
-const PCI_STATUS_CAP_LIST: u16 = 0x10;
-/// The first capability's offset.
-const PCI_CAPABILITY_LIST: u16 = 0x34;
-/// A vendor-specific capability: virtio's `struct virtio_pci_cap`.
-const PCI_CAP_ID_VNDR: u8 = 0x09;
-/// Capabilities at most (a list that loops is cut there).
-const CAPS_MAX: usize = 48;
+/// A vendor-specific PCI capability as virtio lays it out (`struct virtio_pci_cap`):
+/// where one of the device's structures lies. Read field by field from configuration
+/// space at these offsets.
+#[repr(C)]
+struct VirtioPciCap {
+    cap_vndr: u8,
+    cap_next: u8,
+    cap_len: u8,
+    cfg_type: u8,
+    bar: u8,
+    id: u8,
+    padding: [u8; 2],
+    offset: u32,
+    length: u32,
+}
+
+/// The notification capability (`struct virtio_pci_notify_cap`): the common layout and
+/// the multiplier of the queues' notification offsets.
+#[repr(C)]
+struct VirtioPciNotifyCap {
+    cap: VirtioPciCap,
+    notify_off_multiplier: u32,
+}
+
+/// Offset of a field in a capability at `pos`.
+fn field(pos: u16, off: usize) -> u16 {
+    pos + off as u16
+}
 
 /// Kinds of virtio structure a capability locates (`cfg_type`).
 const CAP_COMMON: u8 = 1;
@@ -235,8 +249,10 @@ struct Loc {
     len: u32,
 }
 
-/// Where the device's register blocks lie, from its vendor capabilities (the first
-/// one of each kind, as virtio asks). All four must be in the same BAR (QEMU's are).
+/// Where the device's register blocks lie, from its vendor capabilities: the first
+/// common configuration in a memory BAR, then the first structure of each other kind
+/// in the same BAR (virtio has the driver skip capabilities it cannot use; QEMU puts
+/// all four in one BAR, and the driver maps one).
 #[derive(Clone, Copy)]
 pub(crate) struct Caps {
     common: Loc,
@@ -249,84 +265,95 @@ pub(crate) struct Caps {
 
 impl Caps {
     /// Walks the PCI capability list of the function behind `dev`. `ENODEV` if a
-    /// structure is missing, too short or in another BAR than the common one.
+    /// structure is missing or too short.
     pub(crate) fn find(dev: &Dev) -> Result<Self> {
-        let mut found: [Option<Loc>; 5] = [None; 5];
-        let mut notify_mult = 0;
-        if dev.pci_config_u16(PCI_STATUS)? & PCI_STATUS_CAP_LIST == 0 {
-            return Err(ENODEV);
-        }
-        let mut pos = dev.pci_config_u8(PCI_CAPABILITY_LIST)? & !3;
-        for _ in 0..CAPS_MAX {
-            // Capabilities follow the 64-byte standard header.
-            if pos < 0x40 {
-                break;
-            }
-            let at = u16::from(pos);
-            let id = dev.pci_config_u8(at)?;
-            let next = dev.pci_config_u8(at + 1)? & !3;
-            if id == PCI_CAP_ID_VNDR && dev.pci_config_u8(at + 2)? >= 16 {
-                let kind = dev.pci_config_u8(at + 3)?;
-                let slot = found.get_mut(usize::from(kind));
-                if let Some(slot @ None) = slot {
-                    if (CAP_COMMON..=CAP_DEVICE).contains(&kind) {
-                        *slot = Some(Loc {
-                            bar: dev.pci_config_u8(at + 4)?,
-                            offset: dev.pci_config_u32(at + 8)?,
-                            len: dev.pci_config_u32(at + 12)?,
-                        });
-                        if kind == CAP_NOTIFY && dev.pci_config_u8(at + 2)? >= 20 {
-                            notify_mult = dev.pci_config_u32(at + 16)?;
-                        }
-                    }
-                }
-            }
-            pos = next;
-        }
-        let get = |kind: u8| found[usize::from(kind)].ok_or(ENODEV);
+        let common = Self::first(dev, CAP_COMMON, None)?.ok_or(ENODEV)?.0;
+        let get = |kind| Self::first(dev, kind, Some(common.bar))?.ok_or(ENODEV);
+        let (notify, notify_mult) = get(CAP_NOTIFY)?;
         let caps = Self {
-            common: get(CAP_COMMON)?,
-            notify: get(CAP_NOTIFY)?,
+            common,
+            notify,
             notify_mult,
-            isr: get(CAP_ISR)?,
-            device: get(CAP_DEVICE)?,
+            isr: get(CAP_ISR)?.0,
+            device: get(CAP_DEVICE)?.0,
         };
-        let bar = caps.common.bar;
-        let short = caps.common.len < COMMON_SIZE as u32
+        if caps.common.len < COMMON_SIZE as u32
             || caps.isr.len < 1
             || caps.device.len < DEVICE_SIZE as u32
-            || caps.notify.len < 2;
-        if short
-            || [caps.notify, caps.isr, caps.device]
-                .iter()
-                .any(|l| l.bar != bar)
+            || caps.notify.len < 2
         {
-            pr_err!("vblk-a: virtio structures too short or in several BARs\n");
+            pr_err!("vblk-a: a virtio structure is too short\n");
             return Err(ENODEV);
         }
         Ok(caps)
     }
+
+    /// The first virtio capability of `kind` in a memory BAR (in BAR `bar` if given),
+    /// and for a notification capability its multiplier.
+    fn first(dev: &Dev, kind: u8, bar: Option<u8>) -> Result<Option<(Loc, u32)>> {
+        use core::mem::{offset_of, size_of};
+        for (id, pos) in dev.pci_caps() {
+            if u32::from(id) != kernel::bindings::PCI_CAP_ID_VNDR {
+                continue;
+            }
+            let len = dev.pci_config_u8(field(pos, offset_of!(VirtioPciCap, cap_len)))?;
+            let ty = dev.pci_config_u8(field(pos, offset_of!(VirtioPciCap, cfg_type)))?;
+            let b = dev.pci_config_u8(field(pos, offset_of!(VirtioPciCap, bar)))?;
+            if usize::from(len) < size_of::<VirtioPciCap>()
+                || ty != kind
+                || bar.is_some_and(|want| want != b)
+                // Reserved BAR numbers, I/O-port and empty BARs are skipped.
+                || b >= 6
+                || dev.pci_mem_bar_len(b.into()) == 0
+            {
+                continue;
+            }
+            let loc = Loc {
+                bar: b,
+                offset: dev.pci_config_u32(field(pos, offset_of!(VirtioPciCap, offset)))?,
+                len: dev.pci_config_u32(field(pos, offset_of!(VirtioPciCap, length)))?,
+            };
+            let mult = if kind == CAP_NOTIFY {
+                if usize::from(len) < size_of::<VirtioPciNotifyCap>() {
+                    continue;
+                }
+                let at = offset_of!(VirtioPciNotifyCap, notify_off_multiplier);
+                dev.pci_config_u32(field(pos, at))?
+            } else {
+                0
+            };
+            return Ok(Some((loc, mult)));
+        }
+        Ok(None)
+    }
 }
 
 /// The device's register blocks: windows of one memory BAR at the places [`Caps`]
-/// names, and the notification address of queue 0 ([`start`] learns it).
+/// names, and the notification slot of queue 0 ([`start`] learns it).
+///
+/// # Invariants
+///
+/// `common` and `device` are 4-byte aligned offsets of `bar` with at least
+/// [`COMMON_SIZE`] and [`DEVICE_SIZE`] bytes after them; `isr` lies inside `bar`;
+/// `notify` is even and `notify + 2` at most `bar`'s length.
 pub(crate) struct Regs {
     bar: Bar,
     common: usize,
     isr: usize,
     device: usize,
-    /// Offset in the BAR of queue 0's notification slot (2 bytes, checked).
+    /// Offset in the BAR of queue 0's notification slot.
     notify: usize,
 }
 
 impl Regs {
-    /// Maps the BAR `caps` name and checks each window fits in it.
+    /// Maps the BAR `caps` name and checks each block fits in it.
     fn map(dev: &Dev, caps: &Caps) -> Result<Self> {
         Self::new(dev.iomap::<0>(caps.common.bar.into())?, caps)
     }
 
     /// The BAR kept under `role` ([`Regs::keep`]), which must be the one `caps` name.
-    /// Only in `adopt`.
+    /// Only in `adopt`. (Should the checks fail, the framework leaves the mapping
+    /// mapped while a kept reset record still writes into it.)
     fn adopt(dev: &Dev, caps: &Caps, role: u32) -> Result<Self> {
         let bar = dev.adopt_iomap::<0>(role)?;
         if bar.index() != u32::from(caps.common.bar) {
@@ -336,18 +363,24 @@ impl Regs {
     }
 
     fn new(bar: Bar, caps: &Caps) -> Result<Self> {
-        let regs = Self {
-            common: caps.common.offset as usize,
-            isr: caps.isr.offset as usize,
-            device: caps.device.offset as usize,
-            // Queue 0's slot until `start` reads its `QUEUE_NOTIFY_OFF`.
-            notify: caps.notify.offset as usize,
+        let common = caps.common.offset as usize;
+        let device = caps.device.offset as usize;
+        let isr = caps.isr.offset as usize;
+        bar.window::<COMMON_SIZE>(common)?;
+        bar.window::<DEVICE_SIZE>(device)?;
+        if isr >= bar.len() {
+            return Err(EINVAL);
+        }
+        let notify = Self::notify_slot(&bar, caps, 0)?;
+        // INVARIANT: the windows were made (aligned, long enough), `isr` and the
+        // notification slot checked against the BAR's length just above.
+        Ok(Self {
             bar,
-        };
-        regs.common()?;
-        regs.isr_window()?;
-        regs.device_cfg()?;
-        Ok(regs)
+            common,
+            isr,
+            device,
+            notify,
+        })
     }
 
     /// The common configuration.
@@ -355,19 +388,14 @@ impl Regs {
         self.bar.window(self.common)
     }
 
-    /// The interrupt status.
-    fn isr_window(&self) -> Result<BarWindow<'_, ISR_SIZE>> {
-        self.bar.window(self.isr)
-    }
-
     /// The block device's configuration.
     fn device_cfg(&self) -> Result<BarWindow<'_, DEVICE_SIZE>> {
         self.bar.window(self.device)
     }
 
-    /// Sets queue 0's notification slot: `off` (its `QUEUE_NOTIFY_OFF`) slots into the
-    /// notify structure, which must hold it.
-    fn set_notify(&mut self, caps: &Caps, off: u16) -> Result {
+    /// Where in `bar` the notification slot `off` (a queue's `QUEUE_NOTIFY_OFF`) lies:
+    /// inside the notification structure and the BAR, 2-byte aligned; `ENODEV` if not.
+    fn notify_slot(bar: &Bar, caps: &Caps, off: u16) -> Result<usize> {
         let rel = u64::from(off) * u64::from(caps.notify_mult);
         if rel + 2 > u64::from(caps.notify.len) {
             return Err(ENODEV);
@@ -375,10 +403,16 @@ impl Regs {
         let at = (caps.notify.offset as usize)
             .checked_add(rel as usize)
             .ok_or(ENODEV)?;
-        if at % 2 != 0 || at.checked_add(2).is_none_or(|end| end > self.bar.len()) {
+        if at % 2 != 0 || at.checked_add(2).is_none_or(|end| end > bar.len()) {
             return Err(ENODEV);
         }
-        self.notify = at;
+        Ok(at)
+    }
+
+    /// Sets queue 0's notification slot to slot `off`.
+    fn set_notify(&mut self, caps: &Caps, off: u16) -> Result {
+        // INVARIANT: `notify_slot` checked the slot against the BAR.
+        self.notify = Self::notify_slot(&self.bar, caps, off)?;
         Ok(())
     }
 
@@ -398,22 +432,27 @@ pub(crate) struct Started {
     pub(crate) queue_num: u16,
 }
 
+/// How long [`reset`] waits for the device to finish its reset.
+const RESET_WAIT_US: i64 = 5_000;
+
 /// Resets the device: it forgets its queues and features and stops all DMA. A modern
-/// device may take time to: the status reads 0 once it has (QEMU's does at once);
-/// this waits for it, a few thousand reads at most, and logs a device that does not
-/// come back ([`start`] then fails).
-pub(crate) fn reset(io: &Regs) {
-    let Ok(c) = io.common() else {
-        return;
-    };
+/// device may take time to: the status reads 0 once it has (QEMU's does at once).
+/// Waits for it, sleeping, up to [`RESET_WAIT_US`]; `ETIMEDOUT` (logged) if it does not
+/// finish, and then the device may still reach the memory it was given: stop its DMA
+/// (`PciEnabled::clear_master`) before that memory goes. Process context.
+pub(crate) fn reset(io: &Regs) -> Result {
+    use kernel::time::{delay::fsleep, Delta, Instant, Monotonic};
+    let c = io.common()?;
     c.write_reg(DEVICE_STATUS::reset());
-    for _ in 0..10_000 {
-        if c.read(DEVICE_STATUS) == DEVICE_STATUS::reset() {
-            return;
+    let start = Instant::<Monotonic>::now();
+    while c.read(DEVICE_STATUS) != DEVICE_STATUS::reset() {
+        if start.elapsed().as_micros_ceil() > RESET_WAIT_US {
+            pr_warn!("vblk-a: the device does not finish its reset\n");
+            return Err(ETIMEDOUT);
         }
-        core::hint::spin_loop();
+        fsleep(Delta::from_micros(50));
     }
-    pr_warn!("vblk-a: the device does not finish its reset\n");
+    Ok(())
 }
 
 /// The device's 64 feature bits.
@@ -451,21 +490,29 @@ fn capacity(io: &Regs) -> Result<u64> {
 }
 
 /// Resets the device and negotiates features up to `FEATURES_OK`, taking those of
-/// `want` the device offers (it must offer [`F_VERSION_1`]); learns queue 0's size and
-/// notification slot. `ENODEV` if the device does not take the features or has no
-/// usable queue 0 (it is then marked failed).
+/// `want` the device offers (it must offer [`F_VERSION_1`]); learns queue 0's size,
+/// notification slot and the disk's capacity. `ENODEV` (or `EIO` for the capacity) if
+/// the device does not take the features or has no usable queue 0; it is then marked
+/// failed.
 fn start(io: &mut Regs, caps: &Caps, want: Features) -> Result<Started> {
-    reset(io);
+    reset(io)?;
+    let st = negotiate(io, caps, want);
+    if st.is_err() {
+        if let Ok(c) = io.common() {
+            c.write_reg(DEVICE_STATUS::has_driver().with_failed(true));
+        }
+    }
+    st
+}
+
+/// [`start`] after the reset.
+fn negotiate(io: &mut Regs, caps: &Caps, want: Features) -> Result<Started> {
     let (notify_off, features, queue_num) = {
         let c = io.common()?;
-        if c.read(DEVICE_STATUS) != DEVICE_STATUS::reset() {
-            return Err(EIO);
-        }
         c.write_reg(DEVICE_STATUS::zeroed().with_acknowledge(true));
         c.write_reg(DEVICE_STATUS::has_driver());
         let offered = device_features(&c);
         if !offered.has(F_VERSION_1) {
-            c.write_reg(DEVICE_STATUS::has_driver().with_failed(true));
             return Err(ENODEV);
         }
         let features = offered.and(want.with(F_VERSION_1).with(F_ACCESS_PLATFORM));
@@ -475,7 +522,6 @@ fn start(io: &mut Regs, caps: &Caps, want: Features) -> Result<Started> {
         c.write_reg(DRIVER_FEATURE::zeroed().with_bits((features.0 >> 32) as u32));
         c.write_reg(DEVICE_STATUS::has_driver().with_features_ok(true));
         if !c.read(DEVICE_STATUS).features_ok() {
-            c.write_reg(DEVICE_STATUS::has_driver().with_failed(true));
             return Err(ENODEV);
         }
         c.write_reg(QUEUE_SELECT::zeroed().with_queue(0));
@@ -530,10 +576,10 @@ pub(crate) fn activate(io: &Regs, q: &Queue, msix: bool) -> Result {
 
 /// What a device that an earlier instance started and left running says of itself
 /// (warm restart): it must be driving (`FEATURES_OK`, `DRIVER_OK`, neither `FAILED`
-/// nor `NEEDS_RESET`) with the features [`start`] would have taken with `want`, and
-/// queue 0 live at the addresses of `q` (the kept queue) with its size, interrupting on
-/// vector 0 with MSI-X on (`msix`); `EIO` otherwise. Nothing is written but the
-/// selectors.
+/// nor `NEEDS_RESET`) with the features [`start`] would have taken with `want`, queue
+/// 0 live, and with MSI-X on (`msix`) queue 0 on vector 0 and configuration changes on
+/// none, without it neither on a vector; `EIO` otherwise. Nothing is written but the
+/// selectors. [`runs_queue`] checks the queue is the kept one.
 pub(crate) fn running(io: &mut Regs, caps: &Caps, want: Features, msix: bool) -> Result<Started> {
     let (notify_off, features, queue_num) = {
         let c = io.common()?;
@@ -554,7 +600,14 @@ pub(crate) fn running(io: &mut Regs, caps: &Caps, want: Features, msix: bool) ->
         if queue_num == 0 || !queue_num.is_power_of_two() || c.read(QUEUE_ENABLE).enabled() != 1 {
             return Err(EIO);
         }
-        if msix && c.read(QUEUE_MSIX_VECTOR).vector() != 0 {
+        let (queue_vector, config_vector) = if msix {
+            (0, NO_VECTOR)
+        } else {
+            (NO_VECTOR, NO_VECTOR)
+        };
+        if c.read(QUEUE_MSIX_VECTOR).vector() != queue_vector
+            || c.read(CONFIG_MSIX_VECTOR).vector() != config_vector
+        {
             return Err(EIO);
         }
         (c.read(QUEUE_NOTIFY_OFF).off(), features, queue_num)
@@ -588,8 +641,7 @@ pub(crate) fn runs_queue(io: &Regs, q: &Queue) -> Result<bool> {
 /// Tells the device that queue 0 has new buffers: a 16-bit write of the queue's index
 /// to its notification slot (a memory write, no I/O port).
 pub(crate) fn notify(io: &Regs) {
-    // The slot was checked inside the BAR and 2-byte aligned when it was learnt
-    // (`Regs::set_notify`), so the checked write cannot fail.
+    // Cannot fail: the slot lies inside the BAR, 2-byte aligned (`Regs`' invariant).
     let _ = io.bar.try_write16(0, io.notify);
 }
 
@@ -597,26 +649,32 @@ pub(crate) fn notify(io: &Regs) {
 /// buffers, `Some(false)` for another cause, `None` if the device did not interrupt
 /// (the interrupt of another device on the line).
 pub(crate) fn ack_interrupt(io: &Regs) -> Option<bool> {
-    let isr = io.isr_window().ok()?.read(ISR);
-    if isr.into_raw() == 0 {
+    // Inside the BAR (`Regs`' invariant); a byte needs no alignment.
+    let isr = io.bar.try_read8(io.isr).ok()?;
+    if isr == 0 {
         return None;
     }
-    Some(isr.queue())
+    Some(isr & ISR_QUEUE != 0)
 }
 
 /// Has the undo list of the instance behind `dev` reset the device (status 0) if the
-/// instance dies. The undo list only writes: a device whose reset takes time may still
-/// finish a request after it (QEMU's does not); turning bus mastering off, later in
-/// the same undo, stops it for good.
+/// instance dies. The undo list only writes: a device whose reset takes time may go on
+/// a little after it (QEMU's does not), which is why the framework turns bus mastering
+/// off before it gives back the memory of an instance that failed.
 pub(crate) fn reset_on_undo(dev: &Dev, io: &Regs) -> Result<ResetOnUndo> {
     let c = io.common()?;
     dev.reset_on_undo_in(&io.bar, &c, DEVICE_STATUS::reset())
 }
 
-/// The reset record the previous instance kept under `role`, in `io`'s BAR. Only in
+/// The reset record the previous instance kept under `role`, which must write the
+/// device status of `io` ([`reset_on_undo`]); `EIO` if it writes elsewhere. Only in
 /// `adopt`.
 pub(crate) fn adopt_reset_on_undo(dev: &Dev, io: &Regs, role: u32) -> Result<ResetOnUndo> {
-    dev.adopt_reset_on_undo_in(&io.bar, role)
+    let reset = dev.adopt_reset_on_undo_in(&io.bar, role)?;
+    if reset.offset() != io.common + <DEVICE_STATUS as Register>::OFFSET {
+        return Err(EIO);
+    }
+    Ok(reset)
 }
 
 /// Takes the device behind `dev`: enables the PCI function, finds and maps its

@@ -260,6 +260,11 @@ unsafe impl Send for ResetOnUndo {}
 // sharing it between threads cannot race.
 unsafe impl Sync for ResetOnUndo {}
 impl ResetOnUndo {
+    /// Where in its BAR the recorded write goes.
+    pub(crate) fn offset(&self) -> usize {
+        self.offset as usize
+    }
+
     /// Keeps the record across a warm restart under `role`
     /// ([`Dev::adopt_reset_on_undo`]): the device runs on, and whoever holds it last
     /// resets it. Keep the BAR it writes into as well.

@@ -116,6 +116,15 @@ pub(crate) fn release(inst: *mut abi::Instance, kind: Kind, obj: usize, what: &s
         // The device may still write it: left to the undo list (`adopting`).
         return;
     }
+    if kind == Kind::Iomap && st.adopting.load(Ordering::Acquire) {
+        // An adopter giving a BAR mapping back (its checks of the device failed, say)
+        // while a reset the previous instance kept, not adopted, still writes into it:
+        // left to the undo list, which a failed adoption runs after the kept resets.
+        let held = st.undo.lock().get(kind, obj).copied();
+        if held.is_some_and(|a| st.device().kept_uses(&a)) {
+            return;
+        }
+    }
     let mut list = st.undo.lock();
     let Some(held) = list.get(kind, obj).copied() else {
         drop(list);

@@ -49,6 +49,8 @@ unsafe extern "C" {
     pub(crate) fn ndriver_pci_enable_quiet(inst: *mut Instance) -> c_int;
     /// Turns bus mastering on (after `ndriver_pci_enable_quiet`).
     pub(crate) fn ndriver_pci_set_master(inst: *mut Instance);
+    /// Turns bus mastering off.
+    pub(crate) fn ndriver_pci_clear_master(inst: *mut Instance);
     /// Disables it again.
     pub(crate) fn ndriver_pci_disable(inst: *mut Instance);
     /// The length of a BAR (what `ndriver_pci_iomap` maps); 0 for none, or (`mem_only`

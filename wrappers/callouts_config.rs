@@ -16,7 +16,9 @@ use kernel::prelude::*;
 /// function, `-EINVAL` for a width, an alignment or an offset outside the function's
 /// configuration space (256 bytes, 4096 for PCI Express), `-EIO` if the read fails.
 ///
-/// `out` must be NULL or valid for writing a `u32`; nothing is written on failure.
+/// Nothing is written on failure. A NULL `out`, another width or a misaligned offset
+/// is a misuse that fails the instance (an offset past the end is not: a driver may
+/// look for the extended space a conventional function lacks).
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_pci_config_read(
     inst: *mut abi::Instance,
@@ -24,10 +26,14 @@ pub(crate) extern "C" fn ndriver_pci_config_read(
     width: u32,
     out: *mut u32,
 ) -> c_int {
-    let Some((_, p)) = pci_of(inst) else {
+    let Some((st, p)) = pci_of(inst) else {
         return ENODEV.to_errno();
     };
     if out.is_null() || !matches!(width, 1 | 2 | 4) || offset % width != 0 {
+        st.misuse(format_args!(
+            "ndriver_pci_config_read of {} bytes at {:#x} into {:p}",
+            width, offset, out
+        ));
         return EINVAL.to_errno();
     }
     // SAFETY: `p` is the attached, referenced function; `cfg_size` is set at enumeration.
@@ -59,7 +65,8 @@ pub(crate) extern "C" fn ndriver_pci_config_read(
     if r != 0 {
         return EIO.to_errno();
     }
-    // SAFETY: `out` is not NULL and valid for writing a `u32` (the caller's contract).
+    // SAFETY: `out` is not NULL (checked); the driver passes room for a `u32`, and a bad
+    // pointer faults inside its guarded call.
     unsafe { out.write(value) };
     0
 }

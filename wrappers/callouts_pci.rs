@@ -62,6 +62,17 @@ pub(crate) extern "C" fn ndriver_pci_set_master(inst: *mut abi::Instance) {
     }
 }
 
+/// Turns bus mastering off: the function's DMA stops (a driver whose device does not
+/// finish a reset, before it gives back memory the device may reach). The enable's undo
+/// turns it off anyway; `ndriver_pci_set_master` turns it on again.
+#[unsafe(no_mangle)]
+pub(crate) extern "C" fn ndriver_pci_clear_master(inst: *mut abi::Instance) {
+    if let Some((_, p)) = pci_of(inst) {
+        // SAFETY: `p` is the attached, referenced function.
+        unsafe { bindings::pci_clear_master(p) };
+    }
+}
+
 fn pci_enable(inst: *mut abi::Instance, master: bool) -> c_int {
     let Some((st, p)) = pci_of(inst) else {
         return ENODEV.to_errno();

@@ -119,6 +119,32 @@ impl Dev {
         self.pci_config_read::<4>(offset)
     }
 
+    /// The capabilities of the PCI function, in list order: for each its ID
+    /// (`PCI_CAP_ID_*`) and where it starts in the configuration space. The walk
+    /// stops at the list's end, at a link into the standard header, after 48
+    /// capabilities (a list that loops) or at a failed read.
+    pub(crate) fn pci_caps(&self) -> PciCaps<'_> {
+        let first = match self.pci_config_u16(kernel::bindings::PCI_STATUS as u16) {
+            Ok(st) if st & kernel::bindings::PCI_STATUS_CAP_LIST as u16 != 0 => self
+                .pci_config_u8(kernel::bindings::PCI_CAPABILITY_LIST as u16)
+                .unwrap_or(0),
+            _ => 0,
+        };
+        PciCaps {
+            dev: self,
+            next: first & !3,
+            left: 48,
+        }
+    }
+
+    /// The length of BAR `bar` if it is a memory BAR ([`Dev::iomap`] maps it), else 0
+    /// (no such BAR, an empty one, or I/O ports).
+    pub(crate) fn pci_mem_bar_len(&self, bar: u32) -> u64 {
+        // SAFETY: `self.0` is this entry point's live instance (`from_handle`'s contract); the
+        // callout checks `bar`.
+        unsafe { api::ndriver_pci_bar_len(self.0, bar, 1) }
+    }
+
     /// Enables the PCI function (bus mastering; INTx once [`Dev::request_irq`] has put
     /// the framework's handler on the line) until the result drops.
     pub(crate) fn pci_enable(&self) -> Result<PciEnabled> {
@@ -267,22 +293,54 @@ impl Dev {
 
 /// The enabled PCI function.
 ///
+/// The capabilities of a PCI function ([`Dev::pci_caps`]): `(id, position)` pairs.
+pub(crate) struct PciCaps<'a> {
+    dev: &'a Dev,
+    /// Where the next capability starts (below 0x40: none).
+    next: u8,
+    /// Capabilities the walk may still yield.
+    left: u32,
+}
+
+impl Iterator for PciCaps<'_> {
+    type Item = (u8, u16);
+
+    fn next(&mut self) -> Option<(u8, u16)> {
+        // Capabilities follow the 64-byte standard header.
+        if self.next < 0x40 || self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let at = u16::from(self.next);
+        let id = self.dev.pci_config_u8(at).ok()?;
+        self.next = self.dev.pci_config_u8(at + 1).ok()? & !3;
+        Some((id, at))
+    }
+}
+
 /// # Invariants
 ///
 /// The instance `self.0` has its device's PCI function enabled (one `ndriver_pci_enable`
 /// record in its undo list), given back when this value drops.
 pub(crate) struct PciEnabled(*mut Instance);
-// SAFETY: a `PciEnabled` is only the instance pointer; its callouts (`set_master`, the
-// disable on drop) may be called from any thread.
+// SAFETY: a `PciEnabled` is only the instance pointer; its callouts (`set_master`,
+// `clear_master`, the disable on drop) may be called from any thread.
 unsafe impl Send for PciEnabled {}
-// SAFETY: a `&PciEnabled` only allows `set_master`, a callout safe to call from several
-// threads at once.
+// SAFETY: a `&PciEnabled` only allows `set_master` and `clear_master`, callouts safe to call
+// from several threads at once.
 unsafe impl Sync for PciEnabled {}
 impl PciEnabled {
     /// Lets the device master the bus (DMA).
     pub(crate) fn set_master(&self) {
         // SAFETY: the function is enabled by this live instance.
         unsafe { api::ndriver_pci_set_master(self.0) }
+    }
+
+    /// Stops the device's DMA (bus mastering off): for a device that did not finish
+    /// its reset, before memory it may reach is given back.
+    pub(crate) fn clear_master(&self) {
+        // SAFETY: the function is enabled by this live instance.
+        unsafe { api::ndriver_pci_clear_master(self.0) }
     }
 
     /// Keeps the function enabled (bus mastering on) across a warm restart

@@ -171,6 +171,10 @@ impl<C: Class> ServedDevice for Device<C> {
     fn unadopt(&self, a: Action, role: u32) {
         self.return_kept(a, role)
     }
+
+    fn kept_uses(&self, a: &Action) -> bool {
+        Device::<C>::kept_uses(self, a)
+    }
 }
 
 impl<C: Class> DeviceApi for Device<C> {

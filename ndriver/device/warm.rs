@@ -359,6 +359,12 @@ impl<C: Class> Device<C> {
         self.kept.lock().list.covers(Kind::DmaCoherent, start, len)
     }
 
+    /// Whether something of the kept set still uses `a` (a reset the previous instance
+    /// kept writes into the BAR mapping `a`, which the adopter took back).
+    pub(crate) fn kept_uses(&self, a: &Action) -> bool {
+        self.kept.lock().list.dependent(a).is_some()
+    }
+
     /// The kept action of `kind` with `role`, taken out of the kept set for instance
     /// `st`, which is starting (not serving yet) as an instance of the implementation
     /// that kept it; its interrupt handler (for an `Irq`) reaches `st` from now on. The

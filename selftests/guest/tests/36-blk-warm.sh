@@ -9,7 +9,7 @@
 # requests the dead instance held are unmapped and issued again (never also completed
 # from the old ring). Then four fail-stop faults at an instruction inside vblk-a's fill
 # (a request's pages mapped, its chain not yet published), recovered warm as well. Then the fallbacks:
-# a kept register damaged (debugfs warm_corrupt: the negotiated features changed) and
+# a kept register damaged (debugfs warm_corrupt: the device status says NEEDS_RESET) and
 # a panic in adopt itself each refuse the adoption and restart cold; warm=0 and
 # vblk-b (no adopt) recover cold. fio sees no I/O or verify error, fsck finds the file
 # system clean, no request failed.
@@ -147,6 +147,8 @@ nref=$(refusals)
 # The device's state changed behind the adopter's back: its status gains NEEDS_RESET
 # (the common configuration's device_status, at 0x14 of the kept register BAR where
 # QEMU places the common configuration, bit 6): the adopter refuses the device.
+# QEMU-specific: the layout, and warm_corrupt's 32-bit read-modify-write of an 8-bit
+# register, which QEMU's common configuration takes as a write of the status alone.
 echo "reg 0 0x14 0x40" > "$BD/warm_corrupt" || fail "warm_corrupt"
 [ "$(cat "$BD/warm_corrupt")" != off ] || fail "warm_corrupt not armed"
 fault queue_rq div0
