@@ -50,12 +50,16 @@ profile() {
 	rm -f /dev/shm/p.data
 }
 
+# c_on [QUEUES]: C virtio_blk on the disk, with QUEUES request queues (its
+# num_request_queues; default: one per CPU, the device allowing).
 c_on() {
+	local q=${1:-0}
 	if [ ! -e "$DISK/driver" ]; then
 		echo > "$DISK/driver_override"
 		echo "$VBLK" > /sys/bus/pci/drivers_probe
 	fi
-	modprobe virtio_blk 2> /dev/null || insmod "$KDIR/drivers/block/virtio_blk.ko"
+	modprobe virtio_blk num_request_queues="$q" 2> /dev/null ||
+		insmod "$KDIR/drivers/block/virtio_blk.ko" num_request_queues="$q"
 	local b i
 	for i in $(seq 50); do
 		for b in /sys/block/vd*; do
@@ -88,13 +92,20 @@ rust_off() {
 }
 
 JOBS="randread-qd1 randread-qd32 randwrite-qd32 seqread-128k"
+SCHEDS=${NDRIVER_PROFILE_SCHEDS:-none}
 for r in $(seq "$ROUNDS"); do
-	vd=$(c_on) || { echo "C virtio_blk: no disk"; exit 1; }
-	for j in $JOBS; do job c "$vd" $j "$r"; done
-	[ "$r" = 1 ] && { profile c "$vd" 32; profile c "$vd" 1; }
-	rmmod virtio_blk
+	# C with its default queues (one per CPU here), then with one, as ndblk0 has.
+	for v in c c-1q; do
+		q=0
+		[ $v = c-1q ] && q=1
+		vd=$(c_on $q) || { echo "C virtio_blk: no disk"; exit 1; }
+		echo "$v queues $(ls /sys/block/${vd#/dev/}/mq | wc -l)" >> "$R/queues.txt"
+		for j in $JOBS; do job $v "$vd" $j "$r"; done
+		[ "$r" = 1 ] && { profile $v "$vd" 32; profile $v "$vd" 1; }
+		rmmod virtio_blk
+	done
 	rust_on || { echo "ndblk0 did not come up"; exit 1; }
-	for s in none mq-deadline; do
+	for s in $SCHEDS; do
 		echo $s > /sys/block/ndblk0/queue/scheduler
 		for j in $JOBS; do job "rust-$s" /dev/ndblk0 $j "$r"; done
 		[ "$r" = 1 ] && { profile "rust-$s" /dev/ndblk0 32; profile "rust-$s" /dev/ndblk0 1; }
