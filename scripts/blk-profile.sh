@@ -6,7 +6,7 @@
 #   - NDRIVER_PROFILE_ROUNDS rounds (default 3) of fio 4 KiB random reads at depth 1
 #     and 32, random writes at depth 32 and 128 KiB reads at depth 32, 4 s each, on C
 #     virtio_blk with its default queues (one per CPU: "c") and with one ("c-1q", as
-#     ndblk0 has), and on ndblk0 (guarded) with each I/O scheduler of
+#     ndblk0 has), both without an I/O scheduler, and on ndblk0 (guarded) with each I/O scheduler of
 #     NDRIVER_PROFILE_SCHEDS (default "none"; e.g. "none mq-deadline") in turn:
 #     profile.txt, one line per run ("VARIANT JOB ROUND IOPS");
 #   - a perf profile (cpu-clock, every CPU, 5 s) of each variant's 4 KiB random reads

@@ -99,7 +99,10 @@ for r in $(seq "$ROUNDS"); do
 		q=0
 		[ $v = c-1q ] && q=1
 		vd=$(c_on $q) || { echo "C virtio_blk: no disk"; exit 1; }
-		echo "$v queues $(ls /sys/block/${vd#/dev/}/mq | wc -l)" >> "$R/queues.txt"
+		# No I/O scheduler, as ndblk0 (the kernel gives a one-queue disk mq-deadline).
+		echo none > "/sys/block/${vd#/dev/}/queue/scheduler"
+		echo "$v queues $(ls "/sys/block/${vd#/dev/}/mq" | wc -l)" \
+			"$(cat "/sys/block/${vd#/dev/}/queue/scheduler")" >> "$R/queues.txt"
 		for j in $JOBS; do job $v "$vd" $j "$r"; done
 		[ "$r" = 1 ] && { profile $v "$vd" 32; profile $v "$vd" 1; }
 		rmmod virtio_blk
