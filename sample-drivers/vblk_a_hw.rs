@@ -151,6 +151,8 @@ impl Hw {
         let (enabled, io, irq, st) = vm::take_with_irq(dev, Self::features())?;
         if (st.queue_num as usize) < DEPTH {
             pr_err!("vblk-a: queue of {} entries is too small\n", st.queue_num);
+            // Given no memory yet: nothing to protect should it not finish.
+            vm::reset(&io)?;
             return Err(ENODEV);
         }
         if !st.features.has(vr::F_RING_INDIRECT_DESC) {
@@ -220,7 +222,9 @@ impl Hw {
         let enabled = dev.adopt_pci_enabled()?;
         let (mut io, caps) = vm::adopt_regs(dev, ROLE_REGS)?;
         let stop = |io: &vm::Regs| Self::stop_device(io, &enabled);
-        let reset = vm::adopt_reset_on_undo(dev, &io, ROLE_RESET).inspect_err(|_| stop(&io))?;
+        // Not stopped on failure here: the record not adopted is still kept, a doubtful
+        // one left to the undo list, and the framework performs either.
+        let reset = vm::adopt_reset_on_undo(dev, &io, ROLE_RESET)?;
         // The line after the reset record, so that it drops first: should the adoption
         // fail, the device is reset (below) before its MSI-X vector goes; and before the
         // rest, for the adopter checks the device's vectors against the line's kind.

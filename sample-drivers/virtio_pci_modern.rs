@@ -18,7 +18,9 @@
 
 use crate::abi::PciId;
 use crate::blk_driver::ResetOnUndo;
-use crate::driver_dev::{Bar, BarWindow, Dev, IrqLine, PciEnabled};
+use crate::driver_dev::{
+    Bar, BarWindow, Dev, IrqLine, PciEnabled, PCI_CAP_ID_VNDR, PCI_CFG_SPACE_SIZE,
+};
 use crate::virtio_ring::Queue;
 use kernel::io::register::Register;
 use kernel::io::{register, Io};
@@ -230,9 +232,11 @@ struct VirtioPciNotifyCap {
     notify_off_multiplier: u32,
 }
 
-/// Offset of a field in a capability at `pos`.
-fn field(pos: u16, off: usize) -> u16 {
-    pos + off as u16
+/// Where in configuration space the field at `off` of a capability at `pos` lies;
+/// `None` past the standard space.
+fn field(pos: u16, off: usize) -> Option<u16> {
+    let at = usize::from(pos).checked_add(off)?;
+    u16::try_from(at).ok().filter(|&at| at < PCI_CFG_SPACE_SIZE)
 }
 
 /// Kinds of virtio structure a capability locates (`cfg_type`).
@@ -267,8 +271,8 @@ impl Caps {
     /// Walks the PCI capability list of the function behind `dev`. `ENODEV` if a
     /// structure is missing or too short.
     pub(crate) fn find(dev: &Dev) -> Result<Self> {
-        let common = Self::first(dev, CAP_COMMON, None)?.ok_or(ENODEV)?.0;
-        let get = |kind| Self::first(dev, kind, Some(common.bar))?.ok_or(ENODEV);
+        let common = Self::first(dev, CAP_COMMON, None).ok_or(ENODEV)?.0;
+        let get = |kind| Self::first(dev, kind, Some(common.bar)).ok_or(ENODEV);
         let (notify, notify_mult) = get(CAP_NOTIFY)?;
         let caps = Self {
             common,
@@ -289,42 +293,50 @@ impl Caps {
     }
 
     /// The first virtio capability of `kind` in a memory BAR (in BAR `bar` if given),
-    /// and for a notification capability its multiplier.
-    fn first(dev: &Dev, kind: u8, bar: Option<u8>) -> Result<Option<(Loc, u32)>> {
+    /// and for a notification capability its multiplier. A capability that does not
+    /// fit in the standard configuration space, or whose fields cannot be read, is
+    /// skipped.
+    fn first(dev: &Dev, kind: u8, bar: Option<u8>) -> Option<(Loc, u32)> {
+        dev.pci_caps()
+            .filter(|&(id, _)| id == PCI_CAP_ID_VNDR)
+            .find_map(|(_, pos)| Self::read(dev, pos, kind, bar))
+    }
+
+    /// The virtio capability at `pos` if it is of `kind` (in BAR `bar` if given) and
+    /// usable (see [`Caps::first`]).
+    fn read(dev: &Dev, pos: u16, kind: u8, bar: Option<u8>) -> Option<(Loc, u32)> {
         use core::mem::{offset_of, size_of};
-        for (id, pos) in dev.pci_caps() {
-            if u32::from(id) != kernel::bindings::PCI_CAP_ID_VNDR {
-                continue;
-            }
-            let len = dev.pci_config_u8(field(pos, offset_of!(VirtioPciCap, cap_len)))?;
-            let ty = dev.pci_config_u8(field(pos, offset_of!(VirtioPciCap, cfg_type)))?;
-            let b = dev.pci_config_u8(field(pos, offset_of!(VirtioPciCap, bar)))?;
-            if usize::from(len) < size_of::<VirtioPciCap>()
-                || ty != kind
-                || bar.is_some_and(|want| want != b)
-                // Reserved BAR numbers, I/O-port and empty BARs are skipped.
-                || b >= 6
-                || dev.pci_mem_bar_len(b.into()) == 0
-            {
-                continue;
-            }
-            let loc = Loc {
-                bar: b,
-                offset: dev.pci_config_u32(field(pos, offset_of!(VirtioPciCap, offset)))?,
-                len: dev.pci_config_u32(field(pos, offset_of!(VirtioPciCap, length)))?,
-            };
-            let mult = if kind == CAP_NOTIFY {
-                if usize::from(len) < size_of::<VirtioPciNotifyCap>() {
-                    continue;
-                }
-                let at = offset_of!(VirtioPciNotifyCap, notify_off_multiplier);
-                dev.pci_config_u32(field(pos, at))?
-            } else {
-                0
-            };
-            return Ok(Some((loc, mult)));
+        let u8_at = |off| dev.pci_config_u8(field(pos, off)?).ok();
+        let u32_at = |off| dev.pci_config_u32(field(pos, off)?).ok();
+        let len = usize::from(u8_at(offset_of!(VirtioPciCap, cap_len))?);
+        let ty = u8_at(offset_of!(VirtioPciCap, cfg_type))?;
+        let b = u8_at(offset_of!(VirtioPciCap, bar))?;
+        let need = if kind == CAP_NOTIFY {
+            size_of::<VirtioPciNotifyCap>()
+        } else {
+            size_of::<VirtioPciCap>()
+        };
+        if len < need
+            || usize::from(pos) + len > usize::from(PCI_CFG_SPACE_SIZE)
+            || ty != kind
+            || bar.is_some_and(|want| want != b)
+            // Reserved BAR numbers, I/O-port and empty BARs are skipped.
+            || b >= 6
+            || dev.pci_mem_bar_len(b.into()) == 0
+        {
+            return None;
         }
-        Ok(None)
+        let loc = Loc {
+            bar: b,
+            offset: u32_at(offset_of!(VirtioPciCap, offset))?,
+            len: u32_at(offset_of!(VirtioPciCap, length))?,
+        };
+        let mult = if kind == CAP_NOTIFY {
+            u32_at(offset_of!(VirtioPciNotifyCap, notify_off_multiplier))?
+        } else {
+            0
+        };
+        Some((loc, mult))
     }
 }
 
@@ -432,26 +444,29 @@ pub(crate) struct Started {
     pub(crate) queue_num: u16,
 }
 
-/// How long [`reset`] waits for the device to finish its reset.
-const RESET_WAIT_US: i64 = 5_000;
+/// How long [`reset`] waits for the device to finish its reset: inside the watchdog
+/// deadline of the entry points that reset (the framework's 50 ms floor, which
+/// `adopt` shares with its drain). Linux's own driver waits without a bound.
+const RESET_WAIT_MS: i64 = 5;
 
 /// Resets the device: it forgets its queues and features and stops all DMA. A modern
 /// device may take time to: the status reads 0 once it has (QEMU's does at once).
-/// Waits for it, sleeping, up to [`RESET_WAIT_US`]; `ETIMEDOUT` (logged) if it does not
+/// Waits for it, sleeping, up to [`RESET_WAIT_MS`]; `ETIMEDOUT` (logged) if it does not
 /// finish, and then the device may still reach the memory it was given: stop its DMA
-/// (`PciEnabled::clear_master`) before that memory goes. Process context.
+/// (`PciEnabled::clear_master`) before that memory goes. Process context (checked:
+/// the wait may sleep).
 pub(crate) fn reset(io: &Regs) -> Result {
-    use kernel::time::{delay::fsleep, Delta, Instant, Monotonic};
+    use kernel::io::poll::read_poll_timeout;
+    use kernel::time::Delta;
     let c = io.common()?;
     c.write_reg(DEVICE_STATUS::reset());
-    let start = Instant::<Monotonic>::now();
-    while c.read(DEVICE_STATUS) != DEVICE_STATUS::reset() {
-        if start.elapsed().as_micros_ceil() > RESET_WAIT_US {
-            pr_warn!("vblk-a: the device does not finish its reset\n");
-            return Err(ETIMEDOUT);
-        }
-        fsleep(Delta::from_micros(50));
-    }
+    read_poll_timeout(
+        || Ok(c.read(DEVICE_STATUS)),
+        |s| *s == DEVICE_STATUS::reset(),
+        Delta::from_micros(50),
+        Delta::from_millis(RESET_WAIT_MS),
+    )
+    .inspect_err(|_| pr_warn!("vblk-a: the device does not finish its reset\n"))?;
     Ok(())
 }
 
@@ -635,7 +650,8 @@ pub(crate) fn runs_queue(io: &Regs, q: &Queue) -> Result<bool> {
         c.read(QUEUE_DEVICE_LO).addr(),
         c.read(QUEUE_DEVICE_HI).addr(),
     );
-    Ok((desc, avail, used) == q.parts_dma() && c.read(QUEUE_SIZE).size() == q.num())
+    // The size is the kept buffer's: `Queue::adopt` took it at the device's size.
+    Ok((desc, avail, used) == q.parts_dma())
 }
 
 /// Tells the device that queue 0 has new buffers: a 16-bit write of the queue's index
@@ -667,11 +683,15 @@ pub(crate) fn reset_on_undo(dev: &Dev, io: &Regs) -> Result<ResetOnUndo> {
 }
 
 /// The reset record the previous instance kept under `role`, which must write the
-/// device status of `io` ([`reset_on_undo`]); `EIO` if it writes elsewhere. Only in
-/// `adopt`.
+/// device status of `io` ([`reset_on_undo`]). `EIO` if it writes elsewhere (the
+/// capabilities moved, or the record is not the device's reset): the record is then
+/// left to the undo list, which performs it, the framework's check of it in place,
+/// after bus mastering is off; nothing is written through `io`, whose place is the
+/// one in doubt. Only in `adopt`.
 pub(crate) fn adopt_reset_on_undo(dev: &Dev, io: &Regs, role: u32) -> Result<ResetOnUndo> {
     let reset = dev.adopt_reset_on_undo_in(&io.bar, role)?;
     if reset.offset() != io.common + <DEVICE_STATUS as Register>::OFFSET {
+        reset.leave_to_undo();
         return Err(EIO);
     }
     Ok(reset)
@@ -680,7 +700,8 @@ pub(crate) fn adopt_reset_on_undo(dev: &Dev, io: &Regs, role: u32) -> Result<Res
 /// Takes the device behind `dev`: enables the PCI function, finds and maps its
 /// register blocks, routes its interrupt to `devirq` (an MSI-X vector of its own when
 /// the function has MSI-X, else its INTx: [`IrqLine::is_msix`]) and starts it (see
-/// [`start`]), taking the features in `want`.
+/// [`start`]), taking the features in `want`; bus mastering goes on once the reset is
+/// done.
 pub(crate) fn take_with_irq(
     dev: &Dev,
     want: Features,
@@ -689,7 +710,9 @@ pub(crate) fn take_with_irq(
         return Err(ENODEV);
     }
     let caps = Caps::find(dev)?;
-    let enabled = dev.pci_enable()?;
+    // Without bus mastering until the reset is done: the device may still run on a
+    // dead instance's queue, whose memory is given back.
+    let enabled = dev.pci_enable_quiet()?;
     let mut io = Regs::map(dev, &caps)?;
     let irq = match dev.request_msix() {
         Ok(line) => line,
@@ -700,6 +723,7 @@ pub(crate) fn take_with_irq(
         Err(_) => dev.request_irq()?,
     };
     let st = start(&mut io, &caps, want)?;
+    enabled.set_master();
     Ok((enabled, io, irq, st))
 }
 

@@ -265,6 +265,13 @@ impl ResetOnUndo {
         self.offset as usize
     }
 
+    /// Leaves the record in the undo list, performed when the instance is undone (an
+    /// adopter that finds the record doubtful and fails: the framework performs it
+    /// after turning bus mastering off). Not performed or dropped before.
+    pub(crate) fn leave_to_undo(self) {
+        core::mem::forget(self);
+    }
+
     /// Keeps the record across a warm restart under `role`
     /// ([`Dev::adopt_reset_on_undo`]): the device runs on, and whoever holds it last
     /// resets it. Keep the BAR it writes into as well.

@@ -105,7 +105,10 @@ pub(crate) fn record(st: &InstanceState, action: Action) -> bool {
 /// routine, outside the list's lock. An `obj` the instance does not hold (released
 /// twice, stale or forged), or one another held resource still depends on (memory a
 /// streaming mapping lets the device write into, a BAR a recorded reset writes into),
-/// is left alone and fails the instance; `what` names the callout for the log.
+/// is left alone and fails the instance; `what` names the callout for the log. Two
+/// exceptions while the instance adopts, left to the undo list without a misuse: a
+/// coherent buffer (the device may still write it) and a BAR mapping a reset still in
+/// the kept set writes into.
 pub(crate) fn release(inst: *mut abi::Instance, kind: Kind, obj: usize, what: &str) {
     // SAFETY: a callout's caller is the instance's code, which outlives the call.
     let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
@@ -115,15 +118,6 @@ pub(crate) fn release(inst: *mut abi::Instance, kind: Kind, obj: usize, what: &s
     {
         // The device may still write it: left to the undo list (`adopting`).
         return;
-    }
-    if kind == Kind::Iomap && st.adopting.load(Ordering::Acquire) {
-        // An adopter giving a BAR mapping back (its checks of the device failed, say)
-        // while a reset the previous instance kept, not adopted, still writes into it:
-        // left to the undo list, which a failed adoption runs after the kept resets.
-        let held = st.undo.lock().get(kind, obj).copied();
-        if held.is_some_and(|a| st.device().kept_uses(&a)) {
-            return;
-        }
     }
     let mut list = st.undo.lock();
     let Some(held) = list.get(kind, obj).copied() else {
@@ -146,6 +140,13 @@ pub(crate) fn release(inst: *mut abi::Instance, kind: Kind, obj: usize, what: &s
             d.kind.name(),
             d.obj
         ));
+        return;
+    }
+    if kind == Kind::Iomap && st.adopting.load(Ordering::Acquire) && st.device().kept_uses(&held) {
+        // An adopter giving a BAR mapping back (its checks of the device failed, say)
+        // while a reset the previous instance kept, not adopted, still writes into it:
+        // left to the undo list, which a failed adoption runs after the kept resets.
+        // (The kept set's lock nests inside the undo list's, as in `ndriver_adopt`.)
         return;
     }
     let action = list.forget(kind, obj);

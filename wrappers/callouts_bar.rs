@@ -92,7 +92,9 @@ pub(crate) extern "C" fn ndriver_pci_iomap(inst: *mut abi::Instance, bar: u32) -
     }
 }
 
-/// Unmaps and releases a BAR from `ndriver_pci_iomap`.
+/// Unmaps and releases a BAR from `ndriver_pci_iomap` (refused while a recorded reset
+/// writes into it; left mapped to the undo list while a reset of the kept set does,
+/// during `adopt`: `release`).
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_pci_iounmap(inst: *mut abi::Instance, addr: *mut c_void) {
     release(inst, Kind::Iomap, addr as usize, "ndriver_pci_iounmap");

@@ -43,24 +43,26 @@ pub(crate) extern "C" fn ndriver_pci_config_read(
     }
     let at = offset as c_int;
     let mut value: u32 = 0;
-    // SAFETY: `p` is the attached, referenced function and `at` lies inside its
-    // configuration space (checked); each call writes the width it names into a local.
-    let r = unsafe {
-        match width {
-            1 => {
-                let mut v: u8 = 0;
-                let r = bindings::pci_read_config_byte(p, at, &mut v);
-                value = v.into();
-                r
-            }
-            2 => {
-                let mut v: u16 = 0;
-                let r = bindings::pci_read_config_word(p, at, &mut v);
-                value = v.into();
-                r
-            }
-            _ => bindings::pci_read_config_dword(p, at, &mut value),
+    let r = match width {
+        1 => {
+            let mut v: u8 = 0;
+            // SAFETY: `p` is the attached, referenced function and `at` a byte inside its
+            // configuration space (checked); `v` is a local byte.
+            let r = unsafe { bindings::pci_read_config_byte(p, at, &mut v) };
+            value = v.into();
+            r
         }
+        2 => {
+            let mut v: u16 = 0;
+            // SAFETY: `p` is the attached, referenced function and `at` an aligned word
+            // inside its configuration space (checked); `v` is a local word.
+            let r = unsafe { bindings::pci_read_config_word(p, at, &mut v) };
+            value = v.into();
+            r
+        }
+        // SAFETY: `p` is the attached, referenced function and `at` an aligned dword inside
+        // its configuration space (checked); `value` is a local dword.
+        _ => unsafe { bindings::pci_read_config_dword(p, at, &mut value) },
     };
     if r != 0 {
         return EIO.to_errno();

@@ -124,10 +124,11 @@ impl Dev {
     /// stops at the list's end, at a link into the standard header, after 48
     /// capabilities (a list that loops) or at a failed read.
     pub(crate) fn pci_caps(&self) -> PciCaps<'_> {
-        let first = match self.pci_config_u16(kernel::bindings::PCI_STATUS as u16) {
-            Ok(st) if st & kernel::bindings::PCI_STATUS_CAP_LIST as u16 != 0 => self
-                .pci_config_u8(kernel::bindings::PCI_CAPABILITY_LIST as u16)
-                .unwrap_or(0),
+        use kernel::bindings::{PCI_CAPABILITY_LIST, PCI_STATUS, PCI_STATUS_CAP_LIST};
+        let first = match self.pci_config_u16(PCI_STATUS as u16) {
+            Ok(st) if st & PCI_STATUS_CAP_LIST as u16 != 0 => {
+                self.pci_config_u8(PCI_CAPABILITY_LIST as u16).unwrap_or(0)
+            }
             _ => 0,
         };
         PciCaps {
@@ -291,8 +292,11 @@ impl Dev {
 // SAFETY (for each `Send`/`Sync` below): a handle is an instance pointer and a
 // resource address; the callouts they call are safe from any context and thread.
 
-/// The enabled PCI function.
-///
+/// A vendor-specific PCI capability's ID ([`Dev::pci_caps`]).
+pub(crate) const PCI_CAP_ID_VNDR: u8 = kernel::bindings::PCI_CAP_ID_VNDR as u8;
+/// Bytes of a PCI function's standard configuration space: a capability lies inside.
+pub(crate) const PCI_CFG_SPACE_SIZE: u16 = kernel::bindings::PCI_CFG_SPACE_SIZE as u16;
+
 /// The capabilities of a PCI function ([`Dev::pci_caps`]): `(id, position)` pairs.
 pub(crate) struct PciCaps<'a> {
     dev: &'a Dev,
@@ -318,6 +322,8 @@ impl Iterator for PciCaps<'_> {
     }
 }
 
+/// The enabled PCI function.
+///
 /// # Invariants
 ///
 /// The instance `self.0` has its device's PCI function enabled (one `ndriver_pci_enable`
