@@ -48,8 +48,6 @@ const COMMIT_RQS: usize = BlkEntry::CommitRqs as usize;
 const COMPLETE: usize = BlkEntry::Complete as usize;
 const TIMEOUT: usize = BlkEntry::Timeout as usize;
 const DEPTH: usize = BLK_QUEUE_DEPTH as usize;
-/// Hardware contexts of the disk at most (one per CPU up to this).
-const MAX_HW_QUEUES: u32 = 16;
 
 /// `REQ_OP_*` of `include/linux/blk_types.h` (the low 8 bits of `cmd_flags`).
 const REQ_OP_MASK: u32 = 0xff;
@@ -233,22 +231,14 @@ pub(crate) fn create(
                     unsafe {
                         core::ptr::write_bytes(set, 0, 1);
                         (*set).ops = &MQ_OPS;
-                        // One hardware context per CPU, all on one tag space (a tag
-                        // names one request whichever context issued it; the driver
-                        // sees one queue): with a single context blk-mq ends every
-                        // request from the BLOCK softirq instead of where the
-                        // interrupt is taken, which cost C virtio_blk with one
-                        // queue about 13 % at 4 KiB reads of depth 1 against its
-                        // per-CPU queues (`evaluation.rst`).
-                        (*set).nr_hw_queues = kernel::cpu::nr_cpu_ids().clamp(1, MAX_HW_QUEUES);
+                        (*set).nr_hw_queues = 1;
                         (*set).queue_depth = BLK_QUEUE_DEPTH;
                         // No I/O scheduler unless the operator picks one: a single
                         // hardware queue would get mq-deadline, whose dispatch from
                         // kblockd cost vblk-a about 40 % of its 4 KiB rate at
-                        // depth 32 (`evaluation.rst`).
-                        (*set).flags = (bindings::BLK_MQ_F_NO_SCHED_BY_DEFAULT
-                            | bindings::BLK_MQ_F_TAG_HCTX_SHARED)
-                            as u32;
+                        // depth 32 (`evaluation.rst`); the C driver's per-CPU queues
+                        // get none.
+                        (*set).flags = bindings::BLK_MQ_F_NO_SCHED_BY_DEFAULT as u32;
                         (*set).numa_node = bindings::NUMA_NO_NODE;
                         (*set).cmd_size = core::mem::size_of::<Pdu>() as u32;
                         (*set).nr_maps = 1;
