@@ -85,6 +85,49 @@ pub(super) unsafe fn pdu<'a>(rq: *mut bindings::request) -> &'a Pdu {
     unsafe { &*bindings::blk_mq_rq_to_pdu(rq).cast::<Pdu>() }
 }
 
+/// A read-side section of the tag set's `tags_srcu`. blk-mq frees the requests of an
+/// I/O scheduler being switched away (`exit_request` on each, which clears its slots
+/// of `rqs`, then their pages through `call_srcu` on this SRCU) only once every
+/// section begun before has ended: a request pointer loaded from `rqs` inside one may
+/// be read until it ends. Without it a stale slot read while the scheduler goes (a
+/// driver's forged or late tag, a recovery's walk, `status`) reads freed memory.
+///
+/// # Invariants
+///
+/// `idx` came from `srcu_read_lock` on `srcu`, the `tags_srcu` of a tag set that
+/// outlives `'a`; the section ends when this value drops.
+pub(super) struct TagsRead<'a> {
+    srcu: *mut bindings::srcu_struct,
+    idx: kernel::ffi::c_int,
+    _set: core::marker::PhantomData<&'a Blk>,
+}
+
+impl Blk {
+    /// Begins a [`TagsRead`] section. Any context but NMI.
+    pub(super) fn tags_read(&self) -> TagsRead<'_> {
+        // SAFETY: `self.set` is the tag set `self` owns, allocated at creation (the type's
+        // invariant); only the field's address is taken.
+        let srcu = unsafe { &raw mut (*self.set.get()).tags_srcu };
+        // SAFETY: `blk_mq_alloc_tag_set` initialised the set's `tags_srcu` at creation, and
+        // it is cleaned up only when `self` drops.
+        let idx = unsafe { bindings::srcu_read_lock(srcu) };
+        // INVARIANT: the section just begun, on the set `self` owns.
+        TagsRead {
+            srcu,
+            idx,
+            _set: core::marker::PhantomData,
+        }
+    }
+}
+
+impl Drop for TagsRead<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `idx` came from `srcu_read_lock` on `srcu`, still initialised (type
+        // invariant); each section ends once.
+        unsafe { bindings::srcu_read_unlock(self.srcu, self.idx) };
+    }
+}
+
 /// The driver's view of `rq`; `None` for an operation the class does not pass on.
 ///
 /// # Safety
@@ -274,6 +317,7 @@ pub(crate) fn create(
 
 /// Requests of the disk that are not idle: issued to an instance and not finished.
 fn requests_held(dev: &BlkDevice) -> usize {
+    let _tags = dev.class.tags_read();
     dev.class
         .rqs
         .iter()
@@ -576,6 +620,7 @@ fn commit_rqs(dev: &BlkDevice) {
 
 /// Whether `rq` is a request instance `st` holds now (issued to it, not finished).
 pub(crate) fn holds(dev: &BlkDevice, st: &InstanceState, rq: *mut bindings::request) -> bool {
+    let _tags = dev.class.tags_read();
     if rq.is_null()
         || !dev
             .class
@@ -595,6 +640,9 @@ pub(crate) fn holds(dev: &BlkDevice, st: &InstanceState, rq: *mut bindings::requ
 /// The request last issued with `tag` and the generation of the instance holding it,
 /// if one holds it and has not reported it done.
 pub(super) fn issued_rq(dev: &BlkDevice, tag: u32) -> Option<(*mut bindings::request, u64)> {
+    // Past the section the request is in flight (issued), which no scheduler switch
+    // frees.
+    let _tags = dev.class.tags_read();
     let rq = dev.class.rqs.get(tag as usize)?.load(Ordering::Acquire);
     if rq.is_null() {
         return None;
@@ -614,6 +662,7 @@ pub(super) fn issued_to(rq: *mut bindings::request, gen: u64) -> bool {
 
 /// The device finished request `tag` of instance `st` (`ndriver_blk_done`).
 pub(crate) fn done(dev: &BlkDevice, st: &InstanceState, tag: u32) -> Result {
+    let _tags = dev.class.tags_read();
     let rq = dev
         .class
         .rqs
@@ -746,6 +795,7 @@ fn timeout(dev: &BlkDevice, rq: *mut bindings::request) -> bindings::blk_eh_time
 /// dispatched again (or, with `fail`, ends with an I/O error). Returns how many.
 fn reissue(dev: &BlkDevice, gen: u64, fail: bool) -> u64 {
     let mut n = 0u64;
+    let tags = dev.class.tags_read();
     for slot in dev.class.rqs.iter() {
         let rq = slot.load(Ordering::Acquire);
         if rq.is_null() {
@@ -773,6 +823,7 @@ fn reissue(dev: &BlkDevice, gen: u64, fail: bool) -> u64 {
             requeue(dev, rq);
         }
     }
+    drop(tags);
     let q = queue(dev);
     if !q.is_null() {
         // SAFETY: the queue of the live disk.
