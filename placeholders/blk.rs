@@ -78,7 +78,9 @@ pub(super) struct Pdu {
 ///
 /// # Safety
 ///
-/// `rq` must be a request of the placeholder's tag set.
+/// `rq` must be a live request of the placeholder's tag set: handed over by blk-mq,
+/// in flight, or loaded from `rqs` inside a [`TagsRead`] section that is still open
+/// (an I/O scheduler's requests are freed when it is switched away).
 pub(super) unsafe fn pdu<'a>(rq: *mut bindings::request) -> &'a Pdu {
     // SAFETY: the tag set's `cmd_size` reserves a `Pdu` behind every request,
     // initialised by `init_request`.
@@ -91,6 +93,13 @@ pub(super) unsafe fn pdu<'a>(rq: *mut bindings::request) -> &'a Pdu {
 /// section begun before has ended: a request pointer loaded from `rqs` inside one may
 /// be read until it ends. Without it a stale slot read while the scheduler goes (a
 /// driver's forged or late tag, a recovery's walk, `status`) reads freed memory.
+///
+/// A section must not span a call into the driver or an access to memory the driver
+/// names (unless nested in a guarded call of its own): the guard abandons a faulting
+/// frame without running its drops, and a reader that never ends would stop every
+/// later free of the tag set's requests and hang `srcu_barrier` when the disk goes.
+/// A request used past a section must be in flight (issued, not ended), which no
+/// scheduler switch frees (it waits for the queue to drain).
 ///
 /// # Invariants
 ///
@@ -323,7 +332,8 @@ fn requests_held(dev: &BlkDevice) -> usize {
         .iter()
         .filter(|r| {
             let rq = r.load(Ordering::Relaxed);
-            // SAFETY: a request of our tag set (requests live as long as the set).
+            // SAFETY: loaded from `rqs` inside `_tags`: blk-mq frees it only after the
+            // section.
             !rq.is_null() && unsafe { pdu(rq) }.state.get() != RQ_IDLE
         })
         .count()
@@ -630,8 +640,8 @@ pub(crate) fn holds(dev: &BlkDevice, st: &InstanceState, rq: *mut bindings::requ
     {
         return false;
     }
-    // SAFETY: `rq` is a request of our tag set (found in `rqs` above; requests live as
-    // long as the tag set).
+    // SAFETY: `rq` was found in `rqs` inside `_tags`: blk-mq frees it only after the
+    // section.
     let p = unsafe { pdu(rq) };
     let state = p.state.get();
     p.gen.load(Ordering::Acquire) == st.generation && (state == RQ_ISSUED || state == RQ_COMPLETING)
@@ -640,14 +650,15 @@ pub(crate) fn holds(dev: &BlkDevice, st: &InstanceState, rq: *mut bindings::requ
 /// The request last issued with `tag` and the generation of the instance holding it,
 /// if one holds it and has not reported it done.
 pub(super) fn issued_rq(dev: &BlkDevice, tag: u32) -> Option<(*mut bindings::request, u64)> {
-    // Past the section the request is in flight (issued), which no scheduler switch
-    // frees.
+    // A request returned was in flight (issued) when the section ended; the caller
+    // relies on it staying so (`lent`: during `adopt`, nothing moves a dead instance's
+    // requests).
     let _tags = dev.class.tags_read();
     let rq = dev.class.rqs.get(tag as usize)?.load(Ordering::Acquire);
     if rq.is_null() {
         return None;
     }
-    // SAFETY: a request of our tag set (requests live as long as the tag set).
+    // SAFETY: loaded from `rqs` inside `_tags`: blk-mq frees it only after the section.
     let p = unsafe { pdu(rq) };
     let gen = p.gen.load(Ordering::Acquire);
     (p.state.get() == RQ_ISSUED).then_some((rq, gen))
@@ -662,22 +673,28 @@ pub(super) fn issued_to(rq: *mut bindings::request, gen: u64) -> bool {
 
 /// The device finished request `tag` of instance `st` (`ndriver_blk_done`).
 pub(crate) fn done(dev: &BlkDevice, st: &InstanceState, tag: u32) -> Result {
-    let _tags = dev.class.tags_read();
-    let rq = dev
-        .class
-        .rqs
-        .get(tag as usize)
-        .map(|r| r.load(Ordering::Acquire))
-        .filter(|r| !r.is_null())
-        .ok_or(ENOENT)?;
-    // SAFETY: a request of our tag set (requests live as long as the tag set).
-    let p = unsafe { pdu(rq) };
-    if p.gen.load(Ordering::Acquire) != st.generation {
-        return Err(ENOENT);
-    }
-    if !p.state.advance(RQ_ISSUED, RQ_DONE) {
-        return Err(ENOENT);
-    }
+    // The section covers the lookup and the state change only: once `DONE` the request
+    // is ours and in flight, and its completion (which may run the driver's `complete`
+    // right here) stays out of it.
+    let rq = {
+        let _tags = dev.class.tags_read();
+        let rq = dev
+            .class
+            .rqs
+            .get(tag as usize)
+            .map(|r| r.load(Ordering::Acquire))
+            .filter(|r| !r.is_null())
+            .ok_or(ENOENT)?;
+        // SAFETY: loaded from `rqs` inside `_tags`: blk-mq frees it only after the section.
+        let p = unsafe { pdu(rq) };
+        if p.gen.load(Ordering::Acquire) != st.generation {
+            return Err(ENOENT);
+        }
+        if !p.state.advance(RQ_ISSUED, RQ_DONE) {
+            return Err(ENOENT);
+        }
+        rq
+    };
     // SAFETY: a started request we own; blk-mq calls `complete` for it.
     unsafe { bindings::blk_mq_complete_request(rq) };
     Ok(())
@@ -801,7 +818,7 @@ fn reissue(dev: &BlkDevice, gen: u64, fail: bool) -> u64 {
         if rq.is_null() {
             continue;
         }
-        // SAFETY: a request of our tag set (they live as long as the tag set).
+        // SAFETY: loaded from `rqs` inside `tags`: blk-mq frees it only after the section.
         let p = unsafe { pdu(rq) };
         // The issue first, then its holder: a newer issue (to the new instance) has a
         // newer word, and only this one is taken back.

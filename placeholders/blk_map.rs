@@ -272,8 +272,10 @@ pub(crate) fn lent(
     if gen >= st.generation {
         return Err(ENOENT);
     }
-    // SAFETY: a request of the tag set, issued to a dead instance and not finished (its
-    // fields are stable until it is issued again, after this adoption).
+    // SAFETY: a request of the tag set, issued to a dead instance and not finished, so in
+    // flight and not freed (`issued_rq`'s section ended, but during `adopt` nothing moves
+    // a dead instance's requests); its fields are stable until it is issued again, after
+    // this adoption.
     let m = &unsafe { pdu(rq) }.map;
     if m.by.load(Ordering::Acquire) != gen {
         return Err(ENOENT);
