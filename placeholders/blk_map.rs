@@ -272,10 +272,10 @@ pub(crate) fn lent(
     if gen >= st.generation {
         return Err(ENOENT);
     }
-    // SAFETY: a request of the tag set, issued to a dead instance and not finished, so in
-    // flight and not freed (`issued_rq`'s section ended, but during `adopt` nothing moves
-    // a dead instance's requests); its fields are stable until it is issued again, after
-    // this adoption.
+    // `issued_rq`'s section has ended, but during `adopt` nothing moves a dead instance's
+    // requests: the request stays in flight, its fields stable until it is issued again,
+    // after this adoption.
+    // SAFETY: a request of the tag set, issued to a dead instance and not finished.
     let m = &unsafe { pdu(rq) }.map;
     if m.by.load(Ordering::Acquire) != gen {
         return Err(ENOENT);
