@@ -16,6 +16,12 @@ use kernel::prelude::*;
 #[cfg(doc)]
 use super::BlkDriver;
 
+/// Whether register `R` lies naturally aligned inside the first `size` bytes.
+const fn reg_inside<R: FixedRegister>(size: usize) -> bool {
+    let width = core::mem::size_of::<R::Storage>();
+    R::OFFSET % width == 0 && R::OFFSET + width <= size
+}
+
 impl Dev {
     /// Has the undo list write register value `value` of `io` if the instance dies: the
     /// device reset that must come before its DMA buffers and register mapping are given
@@ -33,8 +39,7 @@ impl Dev {
         R::Storage: Into<u32>,
     {
         kernel::build_assert::const_assert!(
-            R::OFFSET % core::mem::size_of::<R::Storage>() == 0
-                && R::OFFSET + core::mem::size_of::<R::Storage>() <= SIZE,
+            reg_inside::<R>(SIZE),
             "a reset register outside the BAR or misaligned"
         );
         self.record_reset(io.addr(), R::OFFSET, value)
@@ -54,8 +59,7 @@ impl Dev {
         R::Storage: Into<u32>,
     {
         kernel::build_assert::const_assert!(
-            R::OFFSET % core::mem::size_of::<R::Storage>() == 0
-                && R::OFFSET + core::mem::size_of::<R::Storage>() <= W,
+            reg_inside::<R>(W),
             "a reset register outside the window or misaligned"
         );
         if win.bar_addr() != bar.addr() {
