@@ -312,6 +312,53 @@ def io_raw(path, kind):
     return raw
 
 
+def blk_cpu_raw(path):
+    """The guest's busy CPU time per request of each fio run, "blkcpu VARIANT JOB ROUND
+    US_PER_IO" in bench-blk.txt: {job: {variant: [(round, us)]}}."""
+    raw = {}
+    if not path.exists():
+        return raw
+    for line in path.read_text().splitlines():
+        f = line.split()
+        if len(f) == 5 and f[0] == "blkcpu":
+            try:
+                raw.setdefault(f[2], {}).setdefault(f[1], []).append((int(f[3]), float(f[4])))
+            except ValueError:
+                continue
+    return raw
+
+
+# Guest CPU per request, guarded against unguarded: at most this much more (a cost).
+TARGET_GUARD_CPU = 1.02
+
+
+def cpu_verdict(ci, target):
+    """For a cost ratio: *met* when all of the interval is at or below the target,
+    *missed* when all of it is above, *undecided* otherwise."""
+    if ci is None:
+        return "not measured"
+    if ci["hi"] <= target:
+        return "met"
+    if ci["lo"] > target:
+        return "missed"
+    return "undecided"
+
+
+def blk_cpu_rows(raw):
+    """Per fio job: each variant's median busy us per request, the spread of its runs,
+    and the paired ratios (guarded/unguarded, unguarded/C, guarded/C, and guarded/base
+    when the base ran)."""
+    rows = []
+    for job, by_v in raw.items():
+        med = {v: statistics.median(x for _, x in runs) for v, runs in by_v.items()}
+        spread = {v: cv([x for _, x in runs]) for v, runs in by_v.items()}
+        paired = {k: paired_by_round(by_v, a, b) for k, (a, b) in PAIRS.items()}
+        paired["guarded_vs_base"] = paired_by_round(by_v, "base", "guarded")
+        rows.append({"job": job, "us_per_io": med, "cv": spread, "paired": paired,
+                     "guard_verdict": cpu_verdict(paired["guarded_vs_unguarded"], TARGET_GUARD_CPU)})
+    return rows
+
+
 def io_results(path, kind):
     """Medians over repetitions from bench-nic.txt / bench-blk.txt (io_raw), with the
     spread of the repetitions (min, max, coefficient of variation).
@@ -999,6 +1046,8 @@ def main():
             targets.append((f"Apache {c} client(s) rate", "guarded/unguarded",
                             ratio(by_v["guarded"]["rps"], by_v["unguarded"]["rps"]), ci, TARGET_GUARD_RATE))
     report["blk"] = blk_rows
+    blk_cpu = blk_cpu_rows(blk_cpu_raw(res / "bench-blk.txt"))
+    report["blk_cpu_per_io"] = blk_cpu
     avail = avail_results(res / "bench-avail.txt")
     report["availability"] = avail
     report["warm_targets"] = [
@@ -1170,6 +1219,33 @@ def main():
                       + " | ".join(fmt_ratio(r[k]) for k in ("guarded_vs_unguarded", "unguarded_vs_c", "guarded_vs_c")) + " |")
         if stats["blk"]:
             md += ["", "ndblk0 during the Rust runs: {recoveries} recoveries, {failures} failed calls.".format(**stats["blk"])]
+    if blk_cpu:
+        icount = report["config"].get("icount", "off")
+        md += ["", "## Block: guest CPU per request, µs", "",
+               "The guest's busy time over both vCPUs (`/proc/stat`: user, system, irq, softirq,",
+               "steal) during each fio run, fio's start included, divided by the requests it",
+               "completed; median over the rounds, CV of the runs in brackets. Ratios paired by",
+               "round with their 95 % interval; a cost, so lower is better. Guarded/unguarded",
+               f"is judged against +{(TARGET_GUARD_CPU - 1) * 100:.0f} % (met when the whole interval is at or below).",
+               f"QEMU icount: {icount}" + (" -- busy time is the instructions the guest executed, "
+                                          "2^shift ns each, so these ratios are ratios of instructions."
+                                          if icount not in ("off", "") else
+                                          " -- busy time is host time the vCPUs ran, noisy as the IOPS."), "",
+               "| job | C | Rust unguarded | Rust guarded | base | guarded/unguarded | verdict | unguarded/C | guarded/C | guarded/base |",
+               "|---|---|---|---|---|---|---|---|---|---|"]
+
+        def cpu_ci(ci):
+            return "–" if ci is None else f"{ci['ratio']:.3f} [{ci['lo']:.3f}, {ci['hi']:.3f}]"
+
+        for r in blk_cpu:
+            cells = []
+            for v in VARIANTS + ["base"]:
+                x, c = r["us_per_io"].get(v), r["cv"].get(v)
+                cells.append("–" if x is None else f"{x:.1f}" + ("" if c is None else f" ({c * 100:.1f} %)"))
+            p = r["paired"]
+            md.append(f"| {r['job']} | " + " | ".join(cells) + f" | {cpu_ci(p['guarded_vs_unguarded'])} | "
+                      f"{r['guard_verdict']} | {cpu_ci(p['unguarded_vs_c'])} | {cpu_ci(p['guarded_vs_c'])} | "
+                      f"{cpu_ci(p['guarded_vs_base'])} |")
     if avail:
         md += ["", "## Availability under repeated failure (Rust e1000 guarded on ndeth0)", "",
                "TCP_STREAM from the guest to the host, then HTTP GETs (wrk, 4 connections), each for",

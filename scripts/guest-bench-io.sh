@@ -27,7 +27,8 @@
 # before them in rounds 2 and 3. bench-report.py pairs the variants' runs by round.
 # Raw results: bench-nic.txt ("nic VARIANT TEST SIZE VALUE UNIT ROUND", "niccpu
 # VARIANT TEST SIZE PERCENT ROUND", "apache VARIANT CLIENTS REQ_PER_S P50_MS P99_MS
-# FAILED ROUND"), bench-blk.txt ("blk VARIANT JOB ROUND IOPS MiB/s"), bench-order.txt
+# FAILED ROUND"), bench-blk.txt ("blk VARIANT JOB ROUND IOPS MiB/s", "blkcpu VARIANT
+# JOB ROUND US_PER_IO"), bench-order.txt
 # ("order CLASS ROUND VARIANT..."), for scripts/bench-report.py. Under TCG a vCPU of a loaded host
 # stalls for hundreds of ms, longer than the NIC's 200 ms deadline floor: the guarded
 # runs raise the floor to 1 s so that the watchdog (still armed on every call; its
@@ -520,10 +521,19 @@ bench_nic() {
 	nic_rust_down
 }
 
+# cpu_jiffies: the guest's busy and idle time so far, summed over its CPUs, in USER_HZ
+# ticks ("BUSY IDLE"; busy = user nice system irq softirq steal, idle = idle iowait).
+cpu_jiffies() {
+	awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6; exit }' /proc/stat
+}
+
 # fio_job VARIANT DEV JOB REP: one fio run on the raw device; appends
-# "blk VARIANT JOB REP IOPS MiB/s" (read or write side, whichever the job does).
+# "blk VARIANT JOB REP IOPS MiB/s" (read or write side, whichever the job does) and
+# "blkcpu VARIANT JOB REP US_PER_IO": the guest's busy CPU time (every CPU, fio's setup
+# included) per completed request. Under -icount that time is the instructions the
+# guest executed, 2^shift ns each (Documentation/evaluation.rst, "Guest CPU per request").
 fio_job() {
-	local v=$1 dev=$2 job=$3 rep=$4 rw bs qd out
+	local v=$1 dev=$2 job=$3 rep=$4 rw bs qd out busy0 idle0 busy1 idle1
 	case $job in
 	randread-qd1) rw=randread bs=4k qd=1 ;;
 	randread-qd32) rw=randread bs=4k qd=32 ;;
@@ -531,15 +541,21 @@ fio_job() {
 	randwrite-qd32) rw=randwrite bs=4k qd=32 ;;
 	seqread-128k) rw=read bs=128k qd=32 ;;
 	esac
+	read -r busy0 idle0 <<< "$(cpu_jiffies)"
 	out=$(timeout $((SECS + 60)) fio --name=bench --filename="$dev" --rw=$rw --bs=$bs \
 		--iodepth=$qd --ioengine=libaio --direct=1 --runtime="$SECS" --time_based \
 		--size=256M --randrepeat=0 --norandommap --output-format=terse \
 		--terse-version=3 2>>"$R/bench-io.log")
-	# Terse v3: 5 error, 8 read IOPS, 7 read KiB/s, 49 write IOPS, 48 write KiB/s.
-	echo "$out" | awk -F';' -v v="$v" -v j="$job" -v r="$rep" -v rw="$rw" '
+	read -r busy1 idle1 <<< "$(cpu_jiffies)"
+	# Terse v3: 5 error, 6/7/8/9 read KiB, KiB/s, IOPS, runtime ms; 47/48/49/50 the same
+	# for writes. Requests = KiB / block size.
+	echo "$out" | awk -F';' -v v="$v" -v j="$job" -v r="$rep" -v rw="$rw" -v bs="${bs%k}" \
+		-v busy=$((busy1 - busy0)) -v hz="$(getconf CLK_TCK)" '
 		/^3;/ && $5 == 0 {
-			if (rw ~ /write/) { iops = $49; kib = $48 } else { iops = $8; kib = $7 }
+			if (rw ~ /write/) { iops = $49; kib = $48; total = $47 } else { iops = $8; kib = $7; total = $6 }
 			printf "blk %s %s %s %s %.2f\n", v, j, r, iops, kib / 1024
+			if (total > 0 && hz > 0)
+				printf "blkcpu %s %s %s %.3f\n", v, j, r, busy * 1e6 / hz / (total / bs)
 		}' >> "$BLKTXT"
 	grep -q "^blk $v $job $rep " "$BLKTXT" || note "fio $job on $v round $rep: no result"
 }
