@@ -10,7 +10,8 @@
 #     NDRIVER_PROFILE_SCHEDS (default "none"; e.g. "none mq-deadline") in turn:
 #     profile.txt, one line per run ("VARIANT JOB ROUND IOPS");
 #   - a perf profile (cpu-clock, every CPU, 5 s) of each variant's 4 KiB random reads
-#     at depth 32 and 1: perf-VARIANT-qdN.txt, the hottest symbols;
+#     at depth 32 and 1: perf-VARIANT-qdN.txt, the hottest symbols, and cost-qdN.txt,
+#     the guest time per request by function (scripts/blk-profile-cost.py);
 #   - summary.txt: per job, each variant against "c", paired by round (geometric mean
 #     of the ratios and its 95 % t interval, scripts/bench-report.py's).
 # Results in results/blk-profile-<time>/. Not part of make check or make bench.
@@ -48,3 +49,5 @@ for job, by_v in sorted(runs.items()):
         if ci:
             print(f"{job:15} {v:12}/c {ci['ratio']:.3f} [{ci['lo']:.3f}, {ci['hi']:.3f}] n={ci['n']}")
 EOF
+# Per-request guest time by function (cost-qdN.txt; under -icount, instructions).
+python3 "$NDRIVER_ROOT"/scripts/blk-profile-cost.py "$results"

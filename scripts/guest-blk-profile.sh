@@ -41,7 +41,8 @@ job() {
 profile() {
 	fio --name=p --filename="$2" --rw=randread --bs=4k --iodepth="$3" --ioengine=libaio \
 		--direct=1 --runtime=8 --time_based --size=256M --randrepeat=0 --norandommap \
-		> /dev/null 2>&1 &
+		--output-format=terse --terse-version=3 2> /dev/null |
+		awk -F';' '/^3;/ { print $8 }' > "$R/iops-$1-qd$3.txt" &
 	sleep 2
 	perf record -e cpu-clock -F 1999 -a -o /dev/shm/p.data -- sleep 5 > /dev/null 2>&1
 	wait
@@ -52,6 +53,10 @@ profile() {
 	perf script -i /dev/shm/p.data -F ip 2> /dev/null | sort | uniq -c | sort -rn |
 		head -n 20 > "$R/ips-$1-qd$3.txt"
 	grep -E '\[(ndriver|ndriver_vblk_a)\]' /proc/kallsyms | sort > "$R/kallsyms-$1.txt"
+	# Every sampled address, and every text symbol (the kernel's and the modules'), for
+	# the per-request cost by function (blk-profile.sh's cost-*.txt).
+	perf script -i /dev/shm/p.data -F ip 2> /dev/null | sort | uniq -c > "$R/ips-all-$1-qd$3.txt"
+	awk '$2 ~ /^[tT]$/' /proc/kallsyms | sort > "$R/text-$1.txt"
 	rm -f /dev/shm/p.data
 }
 

@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Per-request guest time by function, from a scripts/blk-profile.sh run.
+
+For each queue depth profiled, reads every variant's sampled addresses
+(ips-all-VARIANT-qdN.txt: "COUNT ADDRESS"), its text symbols (text-VARIANT.txt, the
+guest's /proc/kallsyms) and the IOPS of the fio run perf sampled (iops-VARIANT-qdN.txt),
+and prints, per function, the guest time it took per request in each variant:
+
+    samples / rate / (IOPS * seconds)
+
+perf samples cpu-clock at RATE Hz on every CPU for SECONDS, so a sample stands for 1/RATE
+s of one vCPU. Under QEMU -icount that is guest instructions (2^shift ns each), which
+makes the table a count of instructions per request by function; without icount it is
+host time. Idle (default_idle and the like) is left out. Writes cost-qdN.txt in the
+results directory, largest difference from the first variant first.
+
+Usage: blk-profile-cost.py RESULTS [RATE SECONDS]
+"""
+import bisect
+import sys
+from pathlib import Path
+
+IDLE = {"default_idle", "default_idle_call", "cpuidle_idle_call", "do_idle", "pv_native_safe_halt",
+        "arch_cpu_idle", "native_safe_halt"}
+
+
+def symbols(path):
+    """Sorted addresses and names of the text symbols in a kallsyms dump."""
+    addrs, names = [], []
+    for line in path.read_text().splitlines():
+        f = line.split()
+        if len(f) < 3:
+            continue
+        try:
+            a = int(f[0], 16)
+        except ValueError:
+            continue
+        name = f[2] + (" " + f[3] if len(f) > 3 else "")
+        addrs.append(a)
+        names.append(name)
+    order = sorted(range(len(addrs)), key=addrs.__getitem__)
+    return [addrs[i] for i in order], [names[i] for i in order]
+
+
+def by_function(ips, syms):
+    """{function: samples} from "COUNT ADDRESS" lines."""
+    addrs, names = syms
+    out = {}
+    for line in ips.read_text().splitlines():
+        f = line.split()
+        if len(f) != 2:
+            continue
+        n, a = int(f[0]), int(f[1], 16)
+        if a < 1 << 63:
+            name = "[user space]"
+        else:
+            i = bisect.bisect_right(addrs, a) - 1
+            name = names[i] if i >= 0 else "[unknown]"
+        out[name] = out.get(name, 0) + n
+    return out
+
+
+def main():
+    res = Path(sys.argv[1])
+    rate = float(sys.argv[2]) if len(sys.argv) > 2 else 1999.0
+    secs = float(sys.argv[3]) if len(sys.argv) > 3 else 5.0
+    depths = sorted({p.name.rsplit("-qd", 1)[1][:-4] for p in res.glob("ips-all-*-qd*.txt")}, key=int)
+    for qd in depths:
+        per_v = {}
+        for ips in sorted(res.glob(f"ips-all-*-qd{qd}.txt")):
+            v = ips.name[len("ips-all-"):-len(f"-qd{qd}.txt")]
+            text, iops_f = res / f"text-{v}.txt", res / f"iops-{v}-qd{qd}.txt"
+            if not text.exists() or not iops_f.exists():
+                continue
+            try:
+                iops = float(iops_f.read_text().split()[0])
+            except (IndexError, ValueError):
+                continue
+            if iops <= 0:
+                continue
+            funcs = by_function(ips, symbols(text))
+            per_v[v] = {k: n / rate / (iops * secs) * 1e6 for k, n in funcs.items() if k.split()[0] not in IDLE}
+        if not per_v:
+            continue
+        vs = sorted(per_v, key=lambda v: (v != "c", v))
+        first = vs[0]
+        names = set().union(*per_v.values())
+        rows = sorted(names, key=lambda k: -max(abs(per_v[v].get(k, 0) - per_v[first].get(k, 0)) for v in vs[1:])
+                      if len(vs) > 1 else -per_v[first].get(k, 0))
+        lines = [f"guest time per request by function, us (4 KiB random reads, QD{qd}); "
+                 f"first: {first}", "total " + " ".join(f"{v}={sum(per_v[v].values()):.2f}" for v in vs), "",
+                 f"{'function':60} " + " ".join(f"{v:>10}" for v in vs)]
+        for k in rows[:60]:
+            lines.append(f"{k[:60]:60} " + " ".join(f"{per_v[v].get(k, 0):10.3f}" for v in vs))
+        (res / f"cost-qd{qd}.txt").write_text("\n".join(lines) + "\n")
+        print("\n".join(lines[:45]))
+
+
+if __name__ == "__main__":
+    main()
