@@ -21,7 +21,7 @@
 //! programming never reaches a page once it is given back.
 
 use crate::abi_blk::{BLK_QUEUE_DEPTH, BLK_SEGS_MAX};
-use crate::blk_driver::{BlkSeg, Ended, Op, Request, ResetOnUndo};
+use crate::blk_driver::{Ended, Op, Request, ResetOnUndo, SegRoom};
 use crate::driver_dev::{Dev, DmaArray, IrqLine, PciEnabled};
 use crate::driver_lock::DriverLock;
 use crate::virtio_blk::{self as vb, ReqSlot};
@@ -340,8 +340,8 @@ impl Hw {
         match req.kind {
             vb::T_FLUSH if data == 0 => {}
             vb::T_IN | vb::T_OUT if data > 0 => {
-                let mut segs = [BlkSeg::default(); SEGS];
-                let lent = match dev.lent_request(head.into(), &mut segs) {
+                let mut room = SegRoom::new();
+                let lent = match dev.lent_request(head.into(), &mut room) {
                     Ok(l) => l,
                     Err(e) if e == ENOENT => return self.defuse(tag),
                     Err(_) => return Err(EIO),
@@ -484,8 +484,8 @@ impl Hw {
         let base = tag * TABLE;
         let mut n = 1;
         if rq.op() != Op::Flush {
-            let mut segs = [BlkSeg::default(); SEGS];
-            let segs = dev.map_request(rq, &mut segs)?;
+            let mut room = SegRoom::new();
+            let segs = dev.map_request(rq, &mut room)?;
             let flags = vb::data_flags(rq.op());
             for seg in segs {
                 let d = VirtqDesc {

@@ -9,6 +9,7 @@ use crate::abi::Instance;
 use crate::abi_blk::{BlkRq, BlkSeg};
 use crate::callouts_api_blk as bapi;
 use crate::driver_dev::{Bar, BarWindow, Dev, DmaBuffers, IoBar};
+use core::mem::MaybeUninit;
 use kernel::ffi::c_void;
 use kernel::io::register::FixedRegister;
 use kernel::prelude::*;
@@ -177,24 +178,24 @@ impl Dev {
     }
 
     /// Maps the data of `rq` (a read or a write) for the device, in place: no copy. Its
-    /// pieces, in order, are the first entries of `segs`, returned. The framework unmaps
-    /// it (the driver has nothing to release) once [`BlkDriver::complete`] returns for
+    /// pieces, in order, are written into `room` and returned. The framework unmaps it
+    /// (the driver has nothing to release) once [`BlkDriver::complete`] returns for
     /// `rq`, or when `queue_rq` refuses (`EBUSY`) or fails it, or when the instance dies;
     /// so the device must be done with the pieces by then. `EBUSY` if an older instance's
-    /// mapping of it is not undone yet (refuse the request for now); `E2BIG` if `segs`
-    /// is too short (at most `abi_blk::BLK_SEGS_MAX` are needed).
+    /// mapping of it is not undone yet (refuse the request for now).
     pub(crate) fn map_request<'a>(
         &self,
         rq: &Request,
-        segs: &'a mut [BlkSeg],
+        room: &'a mut SegRoom,
     ) -> Result<&'a [BlkSeg]> {
-        let max = u32::try_from(segs.len()).unwrap_or(u32::MAX);
         // SAFETY: the live instance of this call; `rq.rq` names a request issued to it
-        // (`Request`'s invariant; the callout checks it still holds it); `segs` has room
-        // for `max` entries.
-        let n = unsafe { bapi::ndriver_blk_map(self.handle(), rq.rq, segs.as_mut_ptr(), max) };
+        // (`Request`'s invariant; the callout checks it still holds it); `room` has space
+        // for `SegRoom::LEN` entries.
+        let n = unsafe {
+            bapi::ndriver_blk_map(self.handle(), rq.rq, room.as_mut_ptr(), SegRoom::LEN as u32)
+        };
         kernel::error::to_result(n)?;
-        segs.get(..n as usize).ok_or(EINVAL)
+        room.written(n as usize)
     }
 
     /// Only in [`BlkDriver::adopt`]: the request with tag `tag` that the previous
@@ -204,9 +205,8 @@ impl Dev {
     pub(crate) fn lent_request<'a>(
         &self,
         tag: u32,
-        segs: &'a mut [BlkSeg],
+        room: &'a mut SegRoom,
     ) -> Result<LentRequest<'a>> {
-        let max = u32::try_from(segs.len()).unwrap_or(u32::MAX);
         let mut d = BlkRq {
             rq: core::ptr::null_mut(),
             tag: 0,
@@ -215,10 +215,17 @@ impl Dev {
             bytes: 0,
             reserved: 0,
         };
-        // SAFETY: the live instance of this call; `d` is ours to fill; `segs` has room
-        // for `max` entries.
-        let n =
-            unsafe { bapi::ndriver_blk_lent(self.handle(), tag, &mut d, segs.as_mut_ptr(), max) };
+        // SAFETY: the live instance of this call; `d` is ours to fill; `room` has space
+        // for `SegRoom::LEN` entries.
+        let n = unsafe {
+            bapi::ndriver_blk_lent(
+                self.handle(),
+                tag,
+                &mut d,
+                room.as_mut_ptr(),
+                SegRoom::LEN as u32,
+            )
+        };
         kernel::error::to_result(n)?;
         let op = match Op::from_abi(d.op) {
             Some(op @ (Op::Read | Op::Write)) => op,
@@ -228,7 +235,7 @@ impl Dev {
             op,
             sector: d.sector,
             bytes: d.bytes,
-            segs: segs.get(..n as usize).ok_or(EINVAL)?,
+            segs: room.written(n as usize)?,
         })
     }
 
@@ -291,6 +298,54 @@ impl Drop for ResetOnUndo {
     fn drop(&mut self) {
         // SAFETY: the record belongs to this live instance.
         unsafe { bapi::ndriver_io_reset_cancel(self.inst, self.base, self.offset) };
+    }
+}
+
+/// Room for the pieces of one request's mapping ([`Dev::map_request`],
+/// [`Dev::lent_request`]): as many as a request can have, left uninitialised until the
+/// framework writes them (filling 1 KiB per request with zeros first was a measurable
+/// part of a request's cost, `Documentation/evaluation.rst`).
+///
+/// # Invariants
+///
+/// The first `len` entries of `segs` are initialised.
+pub(crate) struct SegRoom {
+    segs: [MaybeUninit<BlkSeg>; SegRoom::LEN],
+    len: usize,
+}
+
+impl SegRoom {
+    /// The most pieces a request has.
+    pub(crate) const LEN: usize = crate::abi_blk::BLK_SEGS_MAX as usize;
+
+    /// Empty room.
+    pub(crate) const fn new() -> Self {
+        // INVARIANT: no entry is counted as initialised.
+        Self {
+            segs: [const { MaybeUninit::uninit() }; SegRoom::LEN],
+            len: 0,
+        }
+    }
+
+    /// Where a callout writes the pieces (`LEN` entries).
+    fn as_mut_ptr(&mut self) -> *mut BlkSeg {
+        // Whatever was counted is about to be overwritten.
+        self.len = 0;
+        self.segs.as_mut_ptr().cast()
+    }
+
+    /// The first `n` entries, which a callout reported it wrote; `EINVAL` for more than
+    /// there is room for.
+    fn written(&mut self, n: usize) -> Result<&[BlkSeg]> {
+        if n > Self::LEN {
+            return Err(EINVAL);
+        }
+        // INVARIANT: the framework's callouts write the pieces they count, in order,
+        // from the first entry (`ndriver_blk_map`, `ndriver_blk_lent`).
+        self.len = n;
+        // SAFETY: the first `n <= LEN` entries are initialised (type invariant, just
+        // established); `BlkSeg` is `MaybeUninit`'s layout-compatible payload.
+        Ok(unsafe { core::slice::from_raw_parts(self.segs.as_ptr().cast::<BlkSeg>(), n) })
     }
 }
 

@@ -47,7 +47,7 @@ mod request;
 #[allow(unused_imports)]
 pub(crate) use crate::abi_blk::BlkSeg;
 #[allow(unused_imports)]
-pub(crate) use callouts::{LentRequest, ResetOnUndo};
+pub(crate) use callouts::{LentRequest, ResetOnUndo, SegRoom};
 #[allow(unused_imports)]
 pub(crate) use request::{Done, Ended, Op, Request};
 

@@ -108,12 +108,17 @@ impl<C: Class> ServedDevice for Device<C> {
     }
 
     fn fault_point(&self, entry: usize) -> u32 {
+        if !self.inject_armed.load(Ordering::Acquire) {
+            return 0;
+        }
         let mut inj = self.inject.lock();
         let Some(mut armed) = inj.armed else {
             return 0;
         };
         let fired = armed.on_call(entry);
         inj.armed = if armed.spent() { None } else { Some(armed) };
+        self.inject_armed
+            .store(inj.armed.is_some(), Ordering::Release);
         let Some(class) = fired else {
             return 0;
         };
@@ -360,14 +365,17 @@ impl<C: Class> DeviceApi for Device<C> {
 
     fn set_inject(&self, armed: Option<Armed>) {
         self.site.disarm();
-        *self.inject.lock() = Injection {
+        let mut inj = self.inject.lock();
+        *inj = Injection {
             armed,
             ..Injection::NONE
         };
+        self.inject_armed.store(armed.is_some(), Ordering::Release);
     }
 
     fn set_site(&self, spec: &SiteSpec<'_>) -> Result {
         *self.inject.lock() = Injection::NONE;
+        self.inject_armed.store(false, Ordering::Release);
         let desc = self.ctl.lock().desc;
         let injected: *const AtomicU64 = &self.counters.injected[spec.class as usize];
         let total: *const AtomicU64 = &self.counters.injected_total;

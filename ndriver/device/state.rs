@@ -80,6 +80,9 @@ pub(crate) struct Device<C: Class> {
     pub(super) inflight: AtomicU32,
     #[pin]
     pub(super) inject: SpinLockIrq<Injection>,
+    /// Whether `inject` has a fault armed: written under its lock, read without it by
+    /// every entry (`fault_point`), which takes the lock only when one is.
+    pub(super) inject_armed: AtomicBool,
     /// Fault injection at an instruction (`inject site=`). Declared before `counters`,
     /// which its site counts into: dropped first.
     #[pin]
@@ -174,6 +177,7 @@ impl<C: Class> Device<C> {
             running: AtomicBool::new(false),
             inflight: AtomicU32::new(0),
             inject <- new_spinlock_irq!(Injection::NONE),
+            inject_armed: AtomicBool::new(false),
             site <- SiteSlot::new(),
             counters: Counters::new(),
             avg_ns: [const { AtomicU64::new(0) }; MAX_ENTRIES],

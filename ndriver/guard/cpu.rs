@@ -48,7 +48,7 @@ pub(super) fn ns_to_cycles(ns: u64) -> u64 {
     ns.saturating_mul(TSC_KHZ.load(Ordering::Relaxed)) / 1_000_000
 }
 
-pub(super) fn cycles_to_ns(cycles: u64) -> u64 {
+pub(crate) fn cycles_to_ns(cycles: u64) -> u64 {
     match TSC_KHZ.load(Ordering::Relaxed) {
         0 => 0,
         khz => cycles.saturating_mul(1_000_000) / khz,
