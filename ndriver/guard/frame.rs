@@ -152,6 +152,21 @@ pub(super) static SLOTS: [TaskSlot; NR_SLOTS] = [const { TaskSlot::new() }; NR_S
 static SLOTS_TAKEN: AtomicU64 = AtomicU64::new(0);
 const _: () = assert!(NR_SLOTS <= u64::BITS as usize);
 
+/// The slots taken when called, with their indices: those of the calling task (and of
+/// a task the caller interrupted) among them, for it took them before, on this CPU or
+/// on one it ran on before (a migration orders them).
+fn taken_slots() -> impl Iterator<Item = (usize, &'static TaskSlot)> {
+    let mut taken = SLOTS_TAKEN.load(Ordering::Acquire);
+    core::iter::from_fn(move || {
+        if taken == 0 {
+            return None;
+        }
+        let idx = taken.trailing_zeros() as usize;
+        taken &= taken - 1;
+        SLOTS.get(idx).map(|slot| (idx, slot))
+    })
+}
+
 pub(super) static LEVEL_MASK: AtomicU32 = AtomicU32::new(0);
 
 pub(super) fn claim_slot(task: *mut c_void, frame: *mut Frame) -> Option<usize> {
@@ -192,7 +207,7 @@ fn release_slot(idx: usize, frame: *mut Frame) {
 /// Such frames are left behind when a fault hit one of them before it was armed and was handled
 /// by an outer frame.
 pub(super) fn release_inner_slots(task: *mut c_void, rsp: u64) {
-    for (idx, slot) in SLOTS.iter().enumerate() {
+    for (idx, slot) in taken_slots() {
         if slot.task.load(Ordering::Acquire) != task {
             continue;
         }
@@ -226,16 +241,8 @@ pub(super) fn credit_nested(frame: &Frame, cycles: u64) {
         push(&outer.deadline_tsc);
         fp = outer.prev;
     }
-    // The interrupted task's guarded calls in preemptible context are paused too. Its
-    // slots were taken (and their bits set) before this interrupt, on this CPU or on
-    // one it ran on before (a migration orders them).
-    let mut taken = SLOTS_TAKEN.load(Ordering::Acquire);
-    while taken != 0 {
-        let idx = taken.trailing_zeros() as usize;
-        taken &= taken - 1;
-        let Some(slot) = SLOTS.get(idx) else {
-            break;
-        };
+    // The interrupted task's guarded calls in preemptible context are paused too.
+    for (_, slot) in taken_slots() {
         if slot.task.load(Ordering::Acquire) != frame.task {
             continue;
         }
@@ -296,7 +303,7 @@ pub(super) unsafe fn find_frame(cpu: usize, level: u32, sp: u64) -> *mut Frame {
         return ptr::null_mut();
     }
     let mut best: *mut Frame = ptr::null_mut();
-    for slot in SLOTS.iter() {
+    for (_, slot) in taken_slots() {
         if slot.task.load(Ordering::Acquire) != task {
             continue;
         }
@@ -377,7 +384,7 @@ pub(super) unsafe fn abandon_context(cpu: usize, level: u32) {
     if level != 0 {
         return;
     }
-    for (idx, slot) in SLOTS.iter().enumerate() {
+    for (idx, slot) in taken_slots() {
         if slot.task.load(Ordering::Acquire) != task {
             continue;
         }
