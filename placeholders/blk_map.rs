@@ -21,6 +21,7 @@ use crate::abi_blk::{BlkRq, BlkSeg, BLK_OP_READ, BLK_OP_WRITE, BLK_SEGS_MAX};
 use crate::instance::{InstanceState, ServedDevice};
 use crate::undo::action_list::{Action, Kind};
 use crate::wrappers::callouts_device::dma_dev;
+use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use kernel::bindings;
 use kernel::ffi::{c_int, c_uint, c_void};
@@ -123,7 +124,7 @@ pub(crate) fn map(
     dev: &BlkDevice,
     st: &InstanceState,
     rq: *mut bindings::request,
-    out: &mut [BlkSeg],
+    out: &mut [MaybeUninit<BlkSeg>],
 ) -> Result<usize> {
     let p = dev.pci_dev();
     if p.is_null() {
@@ -222,13 +223,14 @@ pub(crate) fn mapped_by(rq: *mut bindings::request, gen: u64) -> bool {
     unsafe { pdu(rq) }.map.by.load(Ordering::Acquire) == gen
 }
 
-/// Copies `segs` to the start of `out`: their count, or `E2BIG`.
-fn copy_segs(segs: &[BlkSeg], out: &mut [BlkSeg]) -> Result<usize> {
+/// Copies `segs` to the start of `out` (written, never read): their count, or `E2BIG`
+/// (nothing written).
+fn copy_segs(segs: &[BlkSeg], out: &mut [MaybeUninit<BlkSeg>]) -> Result<usize> {
     if segs.len() > out.len() {
         return Err(E2BIG);
     }
     for (o, s) in out.iter_mut().zip(segs) {
-        *o = *s;
+        o.write(*s);
     }
     Ok(segs.len())
 }
@@ -262,7 +264,7 @@ pub(crate) fn lent(
     dev: &BlkDevice,
     st: &InstanceState,
     tag: u32,
-    out: &mut [BlkSeg],
+    out: &mut [MaybeUninit<BlkSeg>],
 ) -> Result<(BlkRq, usize)> {
     if !st.adopting.load(Ordering::Acquire) {
         st.misuse(format_args!("ndriver_blk_lent outside adopt"));

@@ -7,22 +7,27 @@ For each queue depth profiled, reads every variant's sampled addresses
 guest's /proc/kallsyms) and the IOPS of the fio run perf sampled (iops-VARIANT-qdN.txt),
 and prints, per function, the guest time it took per request in each variant:
 
-    samples / rate / (IOPS * seconds)
+    samples / (all samples / (CPUS * SECONDS)) / (IOPS * SECONDS)
 
-perf samples cpu-clock at RATE Hz on every CPU for SECONDS, so a sample stands for 1/RATE
-s of one vCPU. Under QEMU -icount that is guest instructions (2^shift ns each), which
-makes the table a count of instructions per request by function; without icount it is
-host time. Idle (default_idle and the like) is left out. Writes cost-qdN.txt in the
-results directory, largest difference from the first variant first.
+perf samples cpu-clock on every CPU for SECONDS; a sample stands for the share of a
+CPU-second that all samples over CPUS * SECONDS give it (perf may sample below the rate
+it was asked for). Under QEMU -icount guest time advances with the instructions
+executed, so the table approximates guest instructions per request by function;
+without icount it is guest time, host stalls included. Time with interrupts off (a
+hard interrupt's among it) is charged where interrupts come back on. The IOPS are the
+whole fio run's (8 s), the samples its middle 5 s. Idle (default_idle and the like)
+is left out. Writes cost-qdN.txt in the results directory, largest difference from the
+first variant first.
 
-Usage: blk-profile-cost.py RESULTS [RATE SECONDS]
+Usage: blk-profile-cost.py RESULTS [CPUS SECONDS]
 """
 import bisect
 import sys
 from pathlib import Path
 
 IDLE = {"default_idle", "default_idle_call", "cpuidle_idle_call", "do_idle", "pv_native_safe_halt",
-        "arch_cpu_idle", "native_safe_halt"}
+        "arch_cpu_idle", "native_safe_halt", "cpuidle_enter_state", "cpuidle_enter", "poll_idle",
+        "acpi_idle_enter", "acpi_idle_do_entry", "acpi_safe_halt", "menu_select", "cpu_idle_poll"}
 
 
 def symbols(path):
@@ -63,7 +68,7 @@ def by_function(ips, syms):
 
 def main():
     res = Path(sys.argv[1])
-    rate = float(sys.argv[2]) if len(sys.argv) > 2 else 1999.0
+    cpus = float(sys.argv[2]) if len(sys.argv) > 2 else 2.0
     secs = float(sys.argv[3]) if len(sys.argv) > 3 else 5.0
     depths = sorted({p.name.rsplit("-qd", 1)[1][:-4] for p in res.glob("ips-all-*-qd*.txt")}, key=int)
     for qd in depths:
@@ -80,6 +85,10 @@ def main():
             if iops <= 0:
                 continue
             funcs = by_function(ips, symbols(text))
+            total = sum(funcs.values())
+            if total == 0:
+                continue
+            rate = total / (cpus * secs)
             per_v[v] = {k: n / rate / (iops * secs) * 1e6 for k, n in funcs.items() if k.split()[0] not in IDLE}
         if not per_v:
             continue

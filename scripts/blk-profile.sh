@@ -50,4 +50,4 @@ for job, by_v in sorted(runs.items()):
             print(f"{job:15} {v:12}/c {ci['ratio']:.3f} [{ci['lo']:.3f}, {ci['hi']:.3f}] n={ci['n']}")
 EOF
 # Per-request guest time by function (cost-qdN.txt; under -icount, instructions).
-python3 "$NDRIVER_ROOT"/scripts/blk-profile-cost.py "$results"
+python3 "$NDRIVER_ROOT"/scripts/blk-profile-cost.py "$results" "${NDRIVER_GUEST_CPUS:-2}" 5

@@ -521,41 +521,53 @@ bench_nic() {
 	nic_rust_down
 }
 
-# cpu_jiffies: the guest's busy and idle time so far, summed over its CPUs, in USER_HZ
-# ticks ("BUSY IDLE"; busy = user nice system irq softirq steal, idle = idle iowait).
-cpu_jiffies() {
-	awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6; exit }' /proc/stat
+# cpu_busy: "BUSY UPTIME": the guest's busy time so far, summed over its CPUs, in
+# USER_HZ ticks (user nice system irq softirq steal, as the periodic tick samples
+# them), and its uptime in seconds.
+cpu_busy() {
+	awk '/^cpu / { printf "%d ", $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+	cut -d' ' -f1 /proc/uptime
 }
 
 # fio_job VARIANT DEV JOB REP: one fio run on the raw device; appends
 # "blk VARIANT JOB REP IOPS MiB/s" (read or write side, whichever the job does) and
-# "blkcpu VARIANT JOB REP US_PER_IO": the guest's busy CPU time (every CPU, fio's setup
-# included) per completed request. Under -icount that time is the instructions the
-# guest executed, 2^shift ns each (Documentation/evaluation.rst, "Guest CPU per request").
+# "blkcpu VARIANT JOB REP US_PER_IO": the guest's busy time over every vCPU per request,
+# between 1 s into the run and 1 s before its end (fio's start and exit left out), the
+# requests counted as the run's IOPS times that window; runs shorter than 3 s give none
+# (Documentation/evaluation.rst, "The disk under icount").
 fio_job() {
-	local v=$1 dev=$2 job=$3 rep=$4 rw bs qd out busy0 idle0 busy1 idle1
+	local v=$1 dev=$2 job=$3 rep=$4 rw bs qd out pid b0 t0 b1 t1 tmp=$R/fio-job.out
 	case $job in
-	randread-qd1) rw=randread bs=4k qd=1 ;;
-	randread-qd32) rw=randread bs=4k qd=32 ;;
-	randwrite-qd1) rw=randwrite bs=4k qd=1 ;;
-	randwrite-qd32) rw=randwrite bs=4k qd=32 ;;
-	seqread-128k) rw=read bs=128k qd=32 ;;
+	randread-qd1) rw=randread bs=4 qd=1 ;;
+	randread-qd32) rw=randread bs=4 qd=32 ;;
+	randwrite-qd1) rw=randwrite bs=4 qd=1 ;;
+	randwrite-qd32) rw=randwrite bs=4 qd=32 ;;
+	seqread-128k) rw=read bs=128 qd=32 ;;
 	esac
-	read -r busy0 idle0 <<< "$(cpu_jiffies)"
-	out=$(timeout $((SECS + 60)) fio --name=bench --filename="$dev" --rw=$rw --bs=$bs \
+	timeout $((SECS + 60)) fio --name=bench --filename="$dev" --rw=$rw --bs=${bs}k \
 		--iodepth=$qd --ioengine=libaio --direct=1 --runtime="$SECS" --time_based \
 		--size=256M --randrepeat=0 --norandommap --output-format=terse \
-		--terse-version=3 2>>"$R/bench-io.log")
-	read -r busy1 idle1 <<< "$(cpu_jiffies)"
-	# Terse v3: 5 error, 6/7/8/9 read KiB, KiB/s, IOPS, runtime ms; 47/48/49/50 the same
-	# for writes. Requests = KiB / block size.
-	echo "$out" | awk -F';' -v v="$v" -v j="$job" -v r="$rep" -v rw="$rw" -v bs="${bs%k}" \
-		-v busy=$((busy1 - busy0)) -v hz="$(getconf CLK_TCK)" '
+		--terse-version=3 > "$tmp" 2>>"$R/bench-io.log" &
+	pid=$!
+	b0= b1=
+	if [ "$SECS" -ge 3 ]; then
+		sleep 1
+		read -r b0 t0 <<< "$(cpu_busy)"
+		sleep $((SECS - 2))
+		read -r b1 t1 <<< "$(cpu_busy)"
+	fi
+	wait $pid || true
+	out=$(cat "$tmp")
+	rm -f "$tmp"
+	# Terse v3: 5 error, 7/8 read KiB/s and IOPS; 48/49 the same for writes.
+	echo "$out" | awk -F';' -v v="$v" -v j="$job" -v r="$rep" -v rw="$rw" \
+		-v busy=$((${b1:-0} - ${b0:-0})) -v secs="$(awk -v a="${t0:-0}" -v b="${t1:-0}" 'BEGIN { print b - a }')" \
+		-v hz="$(getconf CLK_TCK)" '
 		/^3;/ && $5 == 0 {
-			if (rw ~ /write/) { iops = $49; kib = $48; total = $47 } else { iops = $8; kib = $7; total = $6 }
+			if (rw ~ /write/) { iops = $49; kib = $48 } else { iops = $8; kib = $7 }
 			printf "blk %s %s %s %s %.2f\n", v, j, r, iops, kib / 1024
-			if (total > 0 && hz > 0)
-				printf "blkcpu %s %s %s %.3f\n", v, j, r, busy * 1e6 / hz / (total / bs)
+			if (iops > 0 && secs > 0 && hz > 0)
+				printf "blkcpu %s %s %s %.3f\n", v, j, r, busy * 1e6 / hz / (iops * secs)
 		}' >> "$BLKTXT"
 	grep -q "^blk $v $job $rep " "$BLKTXT" || note "fio $job on $v round $rep: no result"
 }

@@ -195,7 +195,9 @@ impl Dev {
             bapi::ndriver_blk_map(self.handle(), rq.rq, room.as_mut_ptr(), SegRoom::LEN as u32)
         };
         kernel::error::to_result(n)?;
-        room.written(n as usize)
+        // SAFETY: `ndriver_blk_map` returned `n >= 0`: it wrote the first `n` entries of
+        // `room` just now.
+        unsafe { room.written(n as usize) }
     }
 
     /// Only in [`BlkDriver::adopt`]: the request with tag `tag` that the previous
@@ -235,7 +237,9 @@ impl Dev {
             op,
             sector: d.sector,
             bytes: d.bytes,
-            segs: room.written(n as usize)?,
+            // SAFETY: `ndriver_blk_lent` returned `n >= 0`: it wrote the first `n`
+            // entries of `room` just now.
+            segs: unsafe { room.written(n as usize) }?,
         })
     }
 
@@ -302,16 +306,11 @@ impl Drop for ResetOnUndo {
 }
 
 /// Room for the pieces of one request's mapping ([`Dev::map_request`],
-/// [`Dev::lent_request`]): as many as a request can have, left uninitialised until the
-/// framework writes them (filling 1 KiB per request with zeros first was a measurable
-/// part of a request's cost, `Documentation/evaluation.rst`).
-///
-/// # Invariants
-///
-/// The first `len` entries of `segs` are initialised.
+/// [`Dev::lent_request`]): as many as a request can have, left uninitialised until a
+/// callout writes them (filling 1 KiB per request with zeros first was a measurable
+/// part of a request's cost: `Documentation/evaluation.rst`, "The disk under icount").
 pub(crate) struct SegRoom {
     segs: [MaybeUninit<BlkSeg>; SegRoom::LEN],
-    len: usize,
 }
 
 impl SegRoom {
@@ -320,31 +319,29 @@ impl SegRoom {
 
     /// Empty room.
     pub(crate) const fn new() -> Self {
-        // INVARIANT: no entry is counted as initialised.
         Self {
             segs: [const { MaybeUninit::uninit() }; SegRoom::LEN],
-            len: 0,
         }
     }
 
-    /// Where a callout writes the pieces (`LEN` entries).
+    /// Where a callout writes the pieces (`LEN` entries, only written).
     fn as_mut_ptr(&mut self) -> *mut BlkSeg {
-        // Whatever was counted is about to be overwritten.
-        self.len = 0;
         self.segs.as_mut_ptr().cast()
     }
 
-    /// The first `n` entries, which a callout reported it wrote; `EINVAL` for more than
-    /// there is room for.
-    fn written(&mut self, n: usize) -> Result<&[BlkSeg]> {
+    /// The first `n` entries; `EINVAL` for more than there is room for.
+    ///
+    /// # Safety
+    ///
+    /// A callout wrote the first `n` entries since the room was made or last passed to
+    /// a callout: it reported `n` from `ndriver_blk_map` or `ndriver_blk_lent`, which
+    /// write exactly the first N entries of the room they are given on success.
+    unsafe fn written(&self, n: usize) -> Result<&[BlkSeg]> {
         if n > Self::LEN {
             return Err(EINVAL);
         }
-        // INVARIANT: the framework's callouts write the pieces they count, in order,
-        // from the first entry (`ndriver_blk_map`, `ndriver_blk_lent`).
-        self.len = n;
-        // SAFETY: the first `n <= LEN` entries are initialised (type invariant, just
-        // established); `BlkSeg` is `MaybeUninit`'s layout-compatible payload.
+        // SAFETY: the first `n <= LEN` entries are initialised (the caller's contract);
+        // `MaybeUninit<BlkSeg>` has `BlkSeg`'s layout.
         Ok(unsafe { core::slice::from_raw_parts(self.segs.as_ptr().cast::<BlkSeg>(), n) })
     }
 }

@@ -23,9 +23,11 @@ unsafe extern "C" {
         len: u32,
         to_rq: u32,
     ) -> c_int;
-    /// Maps the data of request `rq` (from a `BlkRq`; a read or a write) for the device and writes its pieces in order to `segs` (room for `max`, at most
-    /// `BLK_SEGS_MAX` are used): their count, or a negative errno (`-EBUSY`: try again
-    /// later). Mapped until `complete` returns for it, or `queue_rq` refuses or fails it
+    /// Maps the data of request `rq` (from a `BlkRq`; a read or a write) for the device and
+    /// writes its pieces in order to `segs` (room for `max`, at most `BLK_SEGS_MAX` are
+    /// used): their count N, or a negative errno (`-EBUSY`: try again later). `segs` may
+    /// be uninitialised: it is only written, and on success exactly its first N entries
+    /// are. Mapped until `complete` returns for it, or `queue_rq` refuses or fails it
     /// (the framework unmaps it then), or the instance dies.
     pub(crate) fn ndriver_blk_map(
         inst: *mut Instance,
@@ -35,7 +37,8 @@ unsafe extern "C" {
     ) -> c_int;
     /// Only in `adopt`: the request with tag `tag` the previous instance held and had
     /// mapped, which it may have left on the device: its description in `*info` (`rq`
-    /// NULL) and its pieces in `segs` (room for `max`): their count, `-ENOENT` if it
+    /// NULL) and its pieces in `segs` (room for `max`; may be uninitialised, only
+    /// written): their count N, exactly the first N entries written, `-ENOENT` if it
     /// left none under that tag, or another negative errno.
     pub(crate) fn ndriver_blk_lent(
         inst: *mut Instance,

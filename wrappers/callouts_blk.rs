@@ -15,6 +15,7 @@ use crate::abi_blk::{BlkRq, BlkSeg, BLK_SEGS_MAX};
 use crate::instance::InstanceState;
 use crate::placeholders::blk::{self, BlkDevice};
 use crate::placeholders::blk_map;
+use core::mem::MaybeUninit;
 use core::sync::atomic::Ordering;
 use kernel::ffi::{c_int, c_void};
 use kernel::prelude::*;
@@ -60,22 +61,23 @@ fn blk_holding<'a>(
     Some((st, dev))
 }
 
-/// The driver's room for a request's pieces: `max` entries at `segs`, of which no more
-/// than a request's pieces are ever written. `None` for no room (the instance fails as
-/// a misuse; `what` names the callout).
+/// The driver's room for a request's pieces: `max` entries at `segs`, possibly
+/// uninitialised, of which no more than a request's pieces are ever written (and never
+/// read). `None` for no room (the instance fails as a misuse; `what` names the callout).
 fn seg_room<'a>(
     st: &InstanceState,
     segs: *mut BlkSeg,
     max: u32,
     what: &str,
-) -> Option<&'a mut [BlkSeg]> {
+) -> Option<&'a mut [MaybeUninit<BlkSeg>]> {
     if segs.is_null() || max == 0 {
         st.misuse(format_args!("{} into no room", what));
         return None;
     }
-    // SAFETY: the driver's layer passes a slice of `max` entries (a bad pointer faults
-    // inside its guarded call).
-    Some(unsafe { core::slice::from_raw_parts_mut(segs, max.min(BLK_SEGS_MAX) as usize) })
+    let n = max.min(BLK_SEGS_MAX) as usize;
+    // SAFETY: the driver's layer passes room for `max` entries (a bad pointer faults
+    // inside its guarded call); as `MaybeUninit` they need no initialisation.
+    Some(unsafe { core::slice::from_raw_parts_mut(segs.cast::<MaybeUninit<BlkSeg>>(), n) })
 }
 
 /// Reports the disk's capacity in 512-byte sectors. 0 or a negative errno.

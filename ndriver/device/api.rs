@@ -374,8 +374,11 @@ impl<C: Class> DeviceApi for Device<C> {
     }
 
     fn set_site(&self, spec: &SiteSpec<'_>) -> Result {
-        *self.inject.lock() = Injection::NONE;
-        self.inject_armed.store(false, Ordering::Release);
+        {
+            let mut inj = self.inject.lock();
+            *inj = Injection::NONE;
+            self.inject_armed.store(false, Ordering::Release);
+        }
         let desc = self.ctl.lock().desc;
         let injected: *const AtomicU64 = &self.counters.injected[spec.class as usize];
         let total: *const AtomicU64 = &self.counters.injected_total;

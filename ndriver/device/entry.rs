@@ -157,7 +157,7 @@ impl<C: Class> Device<C> {
                 f,
             )
         };
-        let elapsed = guard::cycles_to_ns(guard::rdtsc().wrapping_sub(start));
+        let elapsed = guard::cycles_to_ns(guard::rdtsc().saturating_sub(start));
         if let Ok(v) = r {
             if v >= 0 {
                 check(v);

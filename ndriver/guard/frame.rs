@@ -10,6 +10,7 @@ use core::mem::MaybeUninit;
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 
+use kernel::prelude::kunit_tests;
 use kernel::{bindings, types::Opaque};
 
 use crate::pt_regs::PtRegs;
@@ -454,4 +455,32 @@ unsafe fn guarded_frame(regs: &PtRegs) -> *mut Frame {
     // SAFETY: We run in the breakpoint handler on top of the checked context, which cannot
     // unlink its frame meanwhile.
     unsafe { find_frame(cpu, level, regs.sp) }
+}
+
+#[kunit_tests(ndriver_guard_slots)]
+mod tests {
+    use super::*;
+    use kernel::prelude::*;
+
+    /// Whether `taken_slots` shows slot `idx` held by `task`.
+    fn shown(idx: usize, task: *mut c_void) -> bool {
+        taken_slots().any(|(i, s)| i == idx && s.task.load(Ordering::Acquire) == task)
+    }
+
+    /// A slot shows among the taken ones from its claim until its own frame gives it
+    /// back; a stale frame's release leaves it. (The task and frames are addresses no
+    /// real call has: guarded calls only ever look at their own task's slots.)
+    #[test]
+    fn taken_slots_follow_claims() -> Result {
+        let task = 0x40usize as *mut c_void;
+        let frame = 0x80usize as *mut Frame;
+        let stale = 0xc0usize as *mut Frame;
+        let idx = claim_slot(task, frame).ok_or(EBUSY)?;
+        assert!(shown(idx, task));
+        release_slot(idx, stale);
+        assert!(shown(idx, task));
+        release_slot(idx, frame);
+        assert!(!shown(idx, task));
+        Ok(())
+    }
 }

@@ -11,7 +11,7 @@
 
 KUNIT=/sys/kernel/debug/kunit
 # Suites of ndriver.ko, then of ndriver_kunit.ko.
-CORE_SUITES="ndriver_undo_actions ndriver_slowest_step ndriver_stall_probe ndriver_nic_tx ndriver_blk_describe ndriver_blk_busy ndriver_blk_rq_state ndriver_net"
+CORE_SUITES="ndriver_undo_actions ndriver_guard_slots ndriver_slowest_step ndriver_stall_probe ndriver_nic_tx ndriver_blk_describe ndriver_blk_busy ndriver_blk_rq_state ndriver_net"
 IMPL_SUITES="ndriver_bar ndriver_dma ndriver_memory ndriver_blk_request ndriver_nic_rings ndriver_events ndriver_e1000_gather"
 
 if ! grep -q ' kunit_run_tests$' /proc/kallsyms; then
