@@ -293,7 +293,8 @@ def io_raw(path, kind):
 
     NIC lines "nic VARIANT TEST SIZE VALUE UNIT [ROUND]": {(test, size): {variant:
     [(round, value, unit)]}}. Block lines "blk VARIANT JOB ROUND IOPS MIBS": {job:
-    {variant: [(round, iops, mibs)]}}. Lines of older runs without a round are numbered
+    {variant: [(round, iops, mibs)]}}; "blkcpu VARIANT JOB ROUND US_PER_IO" (kind
+    "blkcpu"): {job: {variant: [(round, us)]}}. Lines of older runs without a round are numbered
     by their order per test and variant."""
     raw = {}
     if not path.exists():
@@ -307,41 +308,15 @@ def io_raw(path, kind):
                 runs.append((rnd, float(f[4]), f[5]))
             elif kind == "blk" and len(f) == 6 and f[0] == "blk":
                 raw.setdefault(f[2], {}).setdefault(f[1], []).append((int(f[3]), float(f[4]), float(f[5])))
+            elif kind == "blkcpu" and len(f) == 5 and f[0] == "blkcpu":
+                raw.setdefault(f[2], {}).setdefault(f[1], []).append((int(f[3]), float(f[4])))
         except ValueError:
             continue
     return raw
 
 
-def blk_cpu_raw(path):
-    """The guest's busy CPU time per request of each fio run, "blkcpu VARIANT JOB ROUND
-    US_PER_IO" in bench-blk.txt: {job: {variant: [(round, us)]}}."""
-    raw = {}
-    if not path.exists():
-        return raw
-    for line in path.read_text().splitlines():
-        f = line.split()
-        if len(f) == 5 and f[0] == "blkcpu":
-            try:
-                raw.setdefault(f[2], {}).setdefault(f[1], []).append((int(f[3]), float(f[4])))
-            except ValueError:
-                continue
-    return raw
-
-
 # Guest CPU per request, guarded against unguarded: at most this much more (a cost).
 TARGET_GUARD_CPU = 1.02
-
-
-def cpu_verdict(ci, target):
-    """For a cost ratio: *met* when all of the interval is at or below the target,
-    *missed* when all of it is above, *undecided* otherwise."""
-    if ci is None:
-        return "not measured"
-    if ci["hi"] <= target:
-        return "met"
-    if ci["lo"] > target:
-        return "missed"
-    return "undecided"
 
 
 def blk_cpu_rows(raw):
@@ -355,7 +330,8 @@ def blk_cpu_rows(raw):
         paired = {k: paired_by_round(by_v, a, b) for k, (a, b) in PAIRS.items()}
         paired["guarded_vs_base"] = paired_by_round(by_v, "base", "guarded")
         rows.append({"job": job, "us_per_io": med, "cv": spread, "paired": paired,
-                     "guard_verdict": cpu_verdict(paired["guarded_vs_unguarded"], TARGET_GUARD_CPU)})
+                     "guard_verdict": verdict_ci(paired["guarded_vs_unguarded"], TARGET_GUARD_CPU,
+                                                 higher_is_better=False)})
     return rows
 
 
@@ -746,13 +722,17 @@ def paired_ratio(pairs):
             "hi": round(math.exp(m + h), 4), "sd_log": round(sd, 5)}
 
 
-def verdict_ci(ci, target):
-    """met / missed / undecided from the interval, never from the point estimate."""
+def verdict_ci(ci, target, higher_is_better=True):
+    """met / missed / undecided from the interval, never from the point estimate: met
+    when all of it is at or above the target (at or below it for a cost, not
+    higher_is_better), missed when all of it is on the other side."""
     if ci is None:
         return "not measured"
-    if ci["lo"] >= target:
+    lo, hi = (ci["lo"], ci["hi"]) if higher_is_better else (-ci["hi"], -ci["lo"])
+    t = target if higher_is_better else -target
+    if lo >= t:
         return "met"
-    if ci["hi"] < target:
+    if hi < t:
         return "missed"
     return "undecided"
 
@@ -1046,7 +1026,7 @@ def main():
             targets.append((f"Apache {c} client(s) rate", "guarded/unguarded",
                             ratio(by_v["guarded"]["rps"], by_v["unguarded"]["rps"]), ci, TARGET_GUARD_RATE))
     report["blk"] = blk_rows
-    blk_cpu = blk_cpu_rows(blk_cpu_raw(res / "bench-blk.txt"))
+    blk_cpu = blk_cpu_rows(io_raw(res / "bench-blk.txt", "blkcpu"))
     report["blk_cpu_per_io"] = blk_cpu
     avail = avail_results(res / "bench-avail.txt")
     report["availability"] = avail

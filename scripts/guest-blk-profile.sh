@@ -48,14 +48,12 @@ profile() {
 	wait
 	perf report -i /dev/shm/p.data --sort dso,sym --stdio 2> /dev/null | grep '%' |
 		grep -v '^#' | head -n 25 > "$R/perf-$1-qd$3.txt"
-	# The hottest addresses, with the symbols of the modules loaded (perf files the
-	# samples of modules loaded after ndriver.ko under it).
-	perf script -i /dev/shm/p.data -F ip 2> /dev/null | sort | uniq -c | sort -rn |
-		head -n 20 > "$R/ips-$1-qd$3.txt"
-	grep -E '\[(ndriver|ndriver_vblk_a)\]' /proc/kallsyms | sort > "$R/kallsyms-$1.txt"
-	# Every sampled address, and every text symbol (the kernel's and the modules'), for
-	# the per-request cost by function (blk-profile.sh's cost-*.txt).
+	# Every sampled address, and every text symbol (the kernel's and the modules': perf
+	# files the samples of modules loaded after ndriver.ko under it), for the
+	# per-request cost by function (blk-profile.sh's cost-*.txt); the hottest 20
+	# addresses apart, to place by hand.
 	perf script -i /dev/shm/p.data -F ip 2> /dev/null | sort | uniq -c > "$R/ips-all-$1-qd$3.txt"
+	sort -rn "$R/ips-all-$1-qd$3.txt" | head -n 20 > "$R/ips-$1-qd$3.txt"
 	awk '$2 ~ /^[tT]$/' /proc/kallsyms | sort > "$R/text-$1.txt"
 	rm -f /dev/shm/p.data
 }
