@@ -24,6 +24,10 @@
 #                             thread). Any other value containing "=" is passed as
 #                             the -icount argument verbatim (e.g. shift=auto,
 #                             shift=2,sleep=off).
+#   NDRIVER_BENCH_NIC_PEER=host|guest  the other end of ndeth0's e1000: the host's
+#                             side of a tap (default), or a virtio-net NIC of the
+#                             guest itself on a QEMU hub (scripts/guest-nic-peer.sh;
+#                             the default under icount, where a host peer fails).
 #   NDRIVER_BENCH_VCPUS=N     an N-vCPU guest (default 2) for the whole run.
 #   NDRIVER_BENCH_PIN=1       QEMU's vCPU threads pinned one to each host CPU of
 #                             NDRIVER_BENCH_PIN_CPUS (default: all, in order; vCPU 0
@@ -81,6 +85,15 @@ process)
 *) die "NDRIVER_BENCH_PIN: 0, 1 or process, not '$pin'" ;;
 esac
 [ -z "$icount_arg" ] || export NDRIVER_GUEST_QEMU_OPTS="-icount $icount_arg"
+# Under -icount a peer on the host runs in the host's time while the guest's clock
+# follows its instructions: netperf's streams failed that way. The guest's own peer
+# (scripts/guest-nic-peer.sh) keeps both ends in guest time.
+nic_peer=${NDRIVER_BENCH_NIC_PEER:-}
+[ -n "$nic_peer" ] || { [ -n "$icount_arg" ] && nic_peer=guest || nic_peer=host; }
+case $nic_peer in
+host | guest) export NDRIVER_GUEST_NIC_PEER=$nic_peer ;;
+*) die "NDRIVER_BENCH_NIC_PEER: host or guest, not '$nic_peer'" ;;
+esac
 [ -z "$vcpus" ] || export NDRIVER_GUEST_CPUS=$vcpus
 base=${NDRIVER_BENCH_BASE:-}
 base_sha=
@@ -152,6 +165,7 @@ fi
 	echo "kvm $([ -w /dev/kvm ] && grep -qE '\b(vmx|svm)\b' /proc/cpuinfo && echo 1 || echo 0)"
 	echo "vcpus ${vcpus:-2}"
 	echo "icount ${icount_arg:-off}"
+	echo "nic_peer $nic_peer"
 	echo "pin ${NDRIVER_GUEST_PIN:-${NDRIVER_GUEST_TASKSET:+process:$NDRIVER_GUEST_TASKSET}}"
 	echo "io_reps $io_reps"
 	echo "io_secs $io_secs"

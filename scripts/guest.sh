@@ -19,6 +19,11 @@
 # RESULTS/console.log. KVM is used where it works, TCG otherwise. A guest that does
 # not finish within the timeout is killed and the run fails with the console's tail.
 # NDRIVER_GUEST_APPEND: more kernel command-line parameters (check.sh: init_on_free=1).
+# NDRIVER_GUEST_NIC_PEER=guest: the first e1000 is wired to a virtio-net NIC of the
+#   guest itself (MAC 52:54:00:6e:64:10) through a QEMU hub instead of to ndtap0, so
+#   that both ends of its traffic run in guest time (scripts/guest-nic-peer.sh sets
+#   that end up in the guest; `make bench` under -icount, where a peer on the host
+#   runs in the host's time). Default "host": the tap above.
 # NDRIVER_GUEST_CPUS: the guest's CPU count (default 2).
 # For the benchmark's method experiments (scripts/bench.sh sets them from its
 # NDRIVER_BENCH_ICOUNT / NDRIVER_BENCH_PIN; unset, the command line is unchanged):
@@ -45,6 +50,11 @@ while [ $# -gt 0 ]; do
 done
 [ $# -gt 0 ] || die "usage: guest.sh [--timeout SEC] [--results DIR] [--interactive] -- COMMAND"
 cmd="$*"
+nic_peer=${NDRIVER_GUEST_NIC_PEER:-host}
+case $nic_peer in
+host | guest) ;;
+*) die "NDRIVER_GUEST_NIC_PEER: host or guest, not '$nic_peer'" ;;
+esac
 
 vng=$NDRIVER_CACHE/venv/bin/vng
 [ -x "$vng" ] || die "virtme-ng is not installed: run scripts/setup.sh"
@@ -112,7 +122,11 @@ accel=(--disable-kvm)
 if grep -qE '\b(vmx|svm)\b' /proc/cpuinfo && [ -w /dev/kvm ]; then
 	accel=()
 fi
+# The guest's own peer: a QEMU hub forwards every frame of one port to the others,
+# inside QEMU (no host socket or thread between the two NICs); the peer's device goes
+# last, so that every other device keeps its PCI slot.
 qemu_opts="-netdev tap,id=nd0,ifname=ndtap0,script=no,downscript=no"
+[ "$nic_peer" = host ] || qemu_opts="-netdev hubport,id=nd0,hubid=0"
 qemu_opts+=" -device e1000,netdev=nd0,mac=52:54:00:6e:64:01"
 qemu_opts+=" -netdev tap,id=nd1,ifname=ndtap1,script=no,downscript=no"
 qemu_opts+=" -device e1000,netdev=nd1,mac=52:54:00:6e:64:02"
@@ -120,6 +134,10 @@ qemu_opts+=" -drive file=$disk,if=none,id=ndd0,format=raw"
 qemu_opts+=" -device virtio-blk-pci,drive=ndd0,serial=ndriver-test"
 qemu_opts+=" -drive file=$disk2,if=none,id=ndd1,format=raw"
 qemu_opts+=" -device virtio-blk-pci,drive=ndd1,serial=ndriver-test2,vectors=0"
+if [ "$nic_peer" = guest ]; then
+	qemu_opts+=" -netdev hubport,id=ndpeer,hubid=0"
+	qemu_opts+=" -device virtio-net-pci,netdev=ndpeer,mac=52:54:00:6e:64:10"
+fi
 qemu_opts+=" -no-reboot"
 # The i6300ESB (virtme-ng's "-device i6300esb,id=watchdog0"): ndriver pets it from
 # every CPU's watchdog tick; when no CPU ticks for its two stages, QEMU raises LINT1 (an
@@ -150,7 +168,7 @@ vng_args=(--run "$kdir/arch/x86/boot/bzImage" "${accel[@]}" --force-9p --cpus "$
 	"${pin[@]}" "--qemu-opts=$qemu_opts")
 
 # The guest does not inherit this environment: hand the paths over explicitly.
-cmd="env NDRIVER_RESULTS=$results NDRIVER_KDIR=$kdir NDRIVER_ROOT=$NDRIVER_ROOT $cmd"
+cmd="env NDRIVER_RESULTS=$results NDRIVER_KDIR=$kdir NDRIVER_ROOT=$NDRIVER_ROOT NDRIVER_NIC_PEER=$nic_peer $cmd"
 if [ $interactive = 1 ]; then
 	# A person at a terminal: virtme-ng's interactive shell is replaced by a script
 	# (in RESULTS, so the guest sees it) that runs COMMAND and then a real shell.

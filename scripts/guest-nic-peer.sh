@@ -1,0 +1,101 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# guest-nic-peer.sh start|stop: inside a guest booted with NDRIVER_GUEST_NIC_PEER=guest
+# (scripts/guest.sh), the other end of the first e1000's wire: the guest's virtio-net
+# NIC (MAC 52:54:00:6e:64:10, the kernel's C virtio_net driver) in a network namespace
+# of its own at 10.99.0.1/24 -- the address the host's side of ndtap0 has otherwise --
+# with netperf's server on port 12865 and scripts/nic-peer.py on 8099 there. Under
+# QEMU -icount both ends then run in guest time, on the guest's vCPUs (the peer's work
+# is part of every variant's, the same for each).
+# The namespace is held by a process of its own (unshare -n; `ip netns` needs a
+# writable /run/netns and a namespace of PID 1's, which virtme-ng's guest lacks).
+# start fails, leaving nothing behind, when the NIC, its module, the namespace or a
+# server cannot be set up; stop ends the servers and the namespace's holder (the NIC
+# goes back to the guest's first namespace with it).
+set -u
+R=${NDRIVER_RESULTS:?}
+ROOT=${NDRIVER_ROOT:?}
+KDIR=${NDRIVER_KDIR:?}
+MAC=52:54:00:6e:64:10
+ADDR=10.99.0.1
+# Its first line: the namespace's holder; then the servers.
+PIDS=$R/nic-peer.pids
+HOLDER=
+
+fail() {
+	echo "guest-nic-peer: $*" >&2
+	stop
+	exit 1
+}
+
+# in_ns COMMAND...: COMMAND in the peer's namespace.
+in_ns() {
+	nsenter -t "$HOLDER" -n "$@"
+}
+
+# peer_if: the name of the interface with the peer's MAC, in this namespace.
+peer_if() {
+	local d
+	for d in /sys/class/net/*; do
+		[ "$(cat "$d/address" 2>/dev/null)" = $MAC ] && { basename "$d"; return 0; }
+	done
+	return 1
+}
+
+start() {
+	local m i ifc=
+	for m in net/core/failover drivers/net/net_failover drivers/net/virtio_net; do
+		grep -q "^${m##*/} " /proc/modules && continue
+		modprobe "${m##*/}" 2>/dev/null || insmod "$KDIR/$m.ko" ||
+			fail "cannot load ${m##*/} (the guest kernel's $m.ko)"
+	done
+	for i in $(seq 50); do
+		ifc=$(peer_if) && break
+		sleep 0.1
+	done
+	[ -n "$ifc" ] || fail "no interface with MAC $MAC: was the guest booted with NDRIVER_GUEST_NIC_PEER=guest?"
+	unshare -n sleep infinity &
+	HOLDER=$!
+	echo $HOLDER > "$PIDS"
+	# The namespace exists once the holder runs in it (its link differs from ours).
+	for i in $(seq 50); do
+		[ "$(readlink /proc/$HOLDER/ns/net 2>/dev/null)" != "$(readlink /proc/self/ns/net)" ] && break
+		sleep 0.1
+	done
+	ip link set "$ifc" netns "$HOLDER" || fail "cannot move $ifc into a namespace of its own"
+	in_ns ip link set lo up || fail "no loopback in the peer's namespace"
+	# Jumbo frames as the host's tap takes them (32-nic-jumbo, NDRIVER_BENCH_MTU).
+	in_ns ip link set "$ifc" mtu 16110 2>/dev/null || in_ns ip link set "$ifc" mtu 9000 ||
+		fail "cannot raise $ifc's MTU"
+	in_ns ip addr add $ADDR/24 dev "$ifc" || fail "cannot address $ifc"
+	in_ns ip link set "$ifc" up || fail "cannot bring $ifc up"
+	mkdir -p "$R/peer"
+	in_ns netserver -D -L $ADDR -p 12865 > "$R/netserver-guest.log" 2>&1 &
+	echo $! >> "$PIDS"
+	in_ns /usr/bin/python3 "$ROOT/scripts/nic-peer.py" $ADDR 8099 "$R/peer" \
+		> "$R/peer-guest.log" 2>&1 &
+	echo $! >> "$PIDS"
+	for i in $(seq 100); do
+		in_ns ss -ltn 2>/dev/null | grep -q "$ADDR:12865 " &&
+			in_ns ss -ltn 2>/dev/null | grep -q "$ADDR:8099 " && return 0
+		sleep 0.1
+	done
+	fail "netserver or nic-peer.py did not listen on $ADDR (netserver-guest.log, peer-guest.log)"
+}
+
+stop() {
+	local p
+	if [ -f "$PIDS" ]; then
+		while read -r p; do
+			kill "$p" 2>/dev/null
+		done < "$PIDS"
+		rm -f "$PIDS"
+	fi
+	return 0
+}
+
+case ${1:-} in
+start) start ;;
+stop) stop ;;
+*) echo "usage: guest-nic-peer.sh start|stop" >&2; exit 2 ;;
+esac
