@@ -19,6 +19,11 @@ whole fio run's (8 s), the samples its middle 5 s. Idle (default_idle and the li
 is left out. Writes cost-qdN.txt in the results directory, largest difference from the
 first variant first.
 
+With NDRIVER_PROFILE_CALLERS=1 the samples carry call chains (perf -g), whose
+unwinding is guest time too: the totals then come out larger (about twice, under
+icount) and the table is for the callers, not the costs. Those are named here:
+callers-raw-VARIANT-qdN.txt into callers-VARIANT-qdN.txt.
+
 Usage: blk-profile-cost.py RESULTS [CPUS SECONDS]
 """
 import bisect
@@ -48,6 +53,35 @@ def symbols(path):
     return [addrs[i] for i in order], [names[i] for i in order]
 
 
+def name_at(a, syms):
+    """FUNCTION+0xOFFSET of kernel address a, or what it is not."""
+    addrs, names = syms
+    if a < 1 << 63:
+        return "[user space]"
+    i = bisect.bisect_right(addrs, a) - 1
+    return f"{names[i].split()[0]}+{a - addrs[i]:#x}" if i >= 0 else "[unknown]"
+
+
+def name_callers(res):
+    """callers-raw-VARIANT-qdN.txt ("COUNT IP CALLER..."; guest-blk-profile.sh with
+    NDRIVER_PROFILE_CALLERS=1) named into callers-VARIANT-qdN.txt."""
+    for raw in sorted(res.glob("callers-raw-*-qd*.txt")):
+        v = raw.name[len("callers-raw-"):].rsplit("-qd", 1)[0]
+        text = res / f"text-{v}.txt"
+        if not text.exists():
+            continue
+        syms = symbols(text)
+        lines = []
+        for line in raw.read_text().splitlines():
+            f = line.split()
+            try:
+                chain = [name_at(int(x, 16), syms) for x in f[1:]]
+            except ValueError:
+                continue
+            lines.append(f"{f[0]:>7} " + " < ".join(chain))
+        (res / raw.name.replace("callers-raw-", "callers-")).write_text("\n".join(lines) + "\n")
+
+
 def by_function(ips, syms):
     """{function: samples} from "COUNT ADDRESS" lines."""
     addrs, names = syms
@@ -70,6 +104,7 @@ def main():
     res = Path(sys.argv[1])
     cpus = float(sys.argv[2]) if len(sys.argv) > 2 else 2.0
     secs = float(sys.argv[3]) if len(sys.argv) > 3 else 5.0
+    name_callers(res)
     depths = sorted({p.name.rsplit("-qd", 1)[1][:-4] for p in res.glob("ips-all-*-qd*.txt")}, key=int)
     for qd in depths:
         per_v = {}

@@ -12,6 +12,11 @@
 #   - a perf profile (cpu-clock, every CPU, 5 s) of each variant's 4 KiB random reads
 #     at depth 32 and 1: perf-VARIANT-qdN.txt, the hottest symbols, and cost-qdN.txt,
 #     the guest time per request by function (scripts/blk-profile-cost.py);
+#   - with NDRIVER_PROFILE_CALLERS=1, the profiles take call chains (perf -g) and
+#     callers-VARIANT-qdN.txt counts the three callers above every sample charged
+#     where interrupts come back on (a spin unlock that enables them, the softirq
+#     loop): which section the time with interrupts off was spent in (the unwinding
+#     costs guest time too: cost-qdN.txt is then not a cost table);
 #   - summary.txt: per job, each variant against "c", paired by round (geometric mean
 #     of the ratios and its 95 % t interval, scripts/bench-report.py's).
 # Results in results/blk-profile-<time>/. Not part of make check or make bench.
@@ -25,6 +30,7 @@ mkdir -p "$results"
 "$NDRIVER_ROOT"/scripts/guest.sh --timeout 900 --results "$results" -- \
 	env NDRIVER_PROFILE_ROUNDS="${NDRIVER_PROFILE_ROUNDS:-3}" \
 	NDRIVER_PROFILE_SCHEDS="${NDRIVER_PROFILE_SCHEDS:-none}" \
+	NDRIVER_PROFILE_CALLERS="${NDRIVER_PROFILE_CALLERS:-}" \
 	"$NDRIVER_ROOT"/scripts/guest-blk-profile.sh "$results"
 echo "results: $results"
 cat "$results/profile.txt"

@@ -4,8 +4,13 @@
 set -uo pipefail
 R=$1
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-KDIR=$(ls -d /root/.cache/ndriver/kernel/*/ 2>/dev/null | head -n 1)
+KDIR=${NDRIVER_KDIR:?}
 ROUNDS=${NDRIVER_PROFILE_ROUNDS:-3}
+CALLERS=${NDRIVER_PROFILE_CALLERS:-}
+[ "$CALLERS" != 0 ] || CALLERS=
+# The functions where interrupts come back on, for callers().
+IRQ_ON='^(_raw_spin_unlock_irq_enable|_raw_spin_unlock_irq|_raw_spin_unlock_irqrestore|handle_softirqs|__local_bh_enable_ip|irqentry_exit)$'
+
 BD=/sys/kernel/debug/ndriver/ndblk0
 OUT=$R/profile.txt
 : > "$OUT"
@@ -37,6 +42,22 @@ job() {
 		awk -F';' -v t="$1 $3 $4" '/^3;/ { print t, ($49 > 0) ? $49 : $8 }' >> "$OUT"
 }
 
+# callers VARIANT QD: with NDRIVER_PROFILE_CALLERS=1 (samples taken with call chains),
+# where the samples charged to a point that turns interrupts back on came from: each
+# such sample's address and the three return addresses above it, counted
+# (callers-raw-VARIANT-qdQD.txt: "COUNT IP CALLER1 CALLER2 CALLER3"; blk-profile.sh
+# names them from text-VARIANT.txt, perf leaves the modules' unnamed). Time with
+# interrupts off is sampled where they come back on, so this names the section
+# (which lock, which handler) the time was spent in.
+callers() {
+	perf script -i /dev/shm/p.data -F ip,sym 2> /dev/null | awk -v pat="$IRQ_ON" '
+		function flush() { if (n > 0 && top ~ pat) count[chain]++; n = 0; chain = ""; top = "" }
+		NF == 0 { flush(); next }
+		{ n++; if (n == 1) top = $2; if (n <= 4) chain = chain " " $1 }
+		END { flush(); for (c in count) printf "%d%s\n", count[c], c }' |
+		sort -rn | head -n 60 > "$R/callers-raw-$1-qd$2.txt"
+}
+
 # profile VARIANT DEV QD: fio 4 KiB random reads at depth QD under perf for 5 s.
 profile() {
 	fio --name=p --filename="$2" --rw=randread --bs=4k --iodepth="$3" --ioengine=libaio \
@@ -44,8 +65,9 @@ profile() {
 		--output-format=terse --terse-version=3 2> /dev/null |
 		awk -F';' '/^3;/ { print $8 }' > "$R/iops-$1-qd$3.txt" &
 	sleep 2
-	perf record -e cpu-clock -F 1999 -a -o /dev/shm/p.data -- sleep 5 > /dev/null 2>&1
+	perf record -e cpu-clock -F 1999 -a ${CALLERS:+-g} -o /dev/shm/p.data -- sleep 5 > /dev/null 2>&1
 	wait
+	[ -z "$CALLERS" ] || callers "$1" "$3"
 	perf report -i /dev/shm/p.data --sort dso,sym --stdio 2> /dev/null | grep '%' |
 		grep -v '^#' | head -n 25 > "$R/perf-$1-qd$3.txt"
 	# Every sampled address, and every text symbol (the kernel's and the modules': perf
