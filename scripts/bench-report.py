@@ -1145,9 +1145,8 @@ def main():
                     "NIC, C driver, in a network namespace, wired to the e1000 by a QEMU hub;",
                     "scripts/guest-nic-peer.sh), so both ends run on the guest's vCPUs and in guest",
                     "time: every ratio is of the whole system, the peer's and the stack's work",
-                    "included, which dilutes a driver's difference (the difference of 1/throughput",
-                    "between two variants is the driver's own); HTTP: requests/s of a 1 KiB GET from",
-                    "scripts/nic-peer.py, a Python server in that namespace;"]
+                    "included, which dilutes a driver's difference; HTTP: requests/s of a 1 KiB GET",
+                    "from scripts/nic-peer.py, a Python server in that namespace;"]
         else:
             peer = ["netperf from the guest to the host side of the tap (10.99.0.1); HTTP: requests/s of",
                     "a 1 KiB GET from scripts/nic-peer.py (a Python server: it bounds the rate);"]
@@ -1162,7 +1161,9 @@ def main():
         if stats["nic"]:
             md += ["", "nic0 during the Rust runs: {recoveries} recoveries, {failures} failed calls.".format(**stats["nic"])]
         if nic_cpu:
-            md += ["", "Guest CPU utilisation during each netperf test (netperf `-c`), %:", "",
+            md += ["", "Guest CPU utilisation during each netperf test (netperf `-c`), %"
+                   + (" (the peer's included: it runs in the same guest):"
+                      if report["config"].get("nic_peer") == "guest" else ":"), "",
                    "| test | message size, B | C | C, no offloads | Rust unguarded | Rust guarded |",
                    "|---|---|---|---|---|---|"]
             for r in nic_rows:
@@ -1172,7 +1173,7 @@ def main():
                              for v in ("c", "c_nooffload", "unguarded", "guarded")]
                     md.append(f"| {r['test']} | {r['size']} | " + " | ".join(cells) + " |")
         if apache:
-            md += ["", "Apache in the guest (40 pages of 0.5 to 256 KiB) under the host-side client",
+            md += ["", "Apache in the guest (40 pages of 0.5 to 256 KiB) under the peer's client",
                    "(scripts/nic-peer.py /load, keep-alive connections, every reply compared with",
                    "the file): requests/s, then median and 99th-percentile latency in ms; failed",
                    "requests summed over the runs.", "",
@@ -1243,7 +1244,7 @@ def main():
                       f"{cpu_ci(p['guarded_vs_base'])} |")
     if avail:
         md += ["", "## Availability under repeated failure (Rust e1000 guarded on ndeth0)", "",
-               "TCP_STREAM from the guest to the host, then HTTP GETs (wrk, 4 connections), each for",
+               "TCP_STREAM from the guest to its peer, then HTTP GETs (wrk, 4 connections), each for",
                "the same time, while a real fault (panic, NULL load, divide error, endless loop in turn)",
                "is raised in the driver's poll / start_xmit / interrupt entry every P seconds;",
                "each faulted run with warm restart (policy warm=1) and without (warm=0), in",

@@ -136,6 +136,13 @@ timeout=${NDRIVER_BENCH_TIMEOUT:-$timeout}
 
 [ "${NDRIVER_SKIP_SETUP:-0}" = 1 ] || "$NDRIVER_ROOT"/scripts/setup.sh
 kdir=$("$NDRIVER_ROOT"/scripts/build-modules.sh)
+if [ "$nic_peer" = guest ]; then
+	# A kernel of one's own (KDIR=) may lack what the guest's peer needs.
+	for opt in CONFIG_NET_NS=y 'CONFIG_VIRTIO_NET=[ym]'; do
+		grep -qE "^$opt\$" "$kdir/.config" ||
+			die "NDRIVER_BENCH_NIC_PEER=guest (the default under icount) needs ${opt%%=*} in $kdir"
+	done
+fi
 results=$NDRIVER_ROOT/results/bench-$(date +%Y%m%d-%H%M%S)
 mkdir -p "$results"
 if [ -n "$base_sha" ]; then

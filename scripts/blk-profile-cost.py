@@ -20,8 +20,9 @@ is left out. Writes cost-qdN.txt in the results directory, largest difference fr
 first variant first.
 
 With NDRIVER_PROFILE_CALLERS=1 the samples carry call chains (perf -g), whose
-unwinding is guest time too: the totals then come out larger (about twice, under
-icount) and the table is for the callers, not the costs. Those are named here:
+unwinding is guest time too: the totals then come out larger (the sampled addresses
+are still each sample's own, perf script -G) and the table is for the callers, not
+the costs. Those are named here:
 callers-raw-VARIANT-qdN.txt into callers-VARIANT-qdN.txt.
 
 Usage: blk-profile-cost.py RESULTS [CPUS SECONDS]

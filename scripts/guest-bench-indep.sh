@@ -205,7 +205,15 @@ settle() {
 ORDERS=("quiet faulted failstop" "faulted failstop quiet" "failstop quiet faulted"
 	"failstop faulted quiet" "faulted quiet failstop" "quiet failstop faulted")
 ((ROUNDS % 6 == 0)) || note "$ROUNDS rounds: the modes' orders balance over multiples of 6"
-for class in nic blk; do
+CLASSES="nic blk"
+# The measured NIC's peer is the host's side of the second tap, which under -icount runs
+# in the host's time (scripts/bench.sh boots such a guest with its own peer for the
+# first NIC only): its runs are left out, and said so.
+if [ "${NDRIVER_NIC_PEER:-host}" = guest ]; then
+	CLASSES=blk
+	note "nic: skipped (the guest was booted with its own NIC peer, for -icount; ndeth1's peer is on the host)"
+fi
+for class in $CLASSES; do
 	for ((round = 1; round <= ROUNDS; round++)); do
 		for mode in ${ORDERS[(round - 1) % 6]}; do
 			run $class "$mode" $round

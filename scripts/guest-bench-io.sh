@@ -12,8 +12,9 @@
 #               same, guarded, with the modules of another revision built there
 #               (ndriver.ko and the drivers), in a load of its own
 # NIC: netperf to the host side of the tap (10.99.0.1, netserver started by
-# scripts/guest.sh; or, under NDRIVER_GUEST_NIC_PEER=guest, the guest's own
-# virtio-net peer at that address, scripts/guest-nic-peer.sh) TCP_STREAM over a sweep of message sizes, TCP_RR, UDP_RR, and
+# scripts/guest.sh; or, in a guest booted with NDRIVER_GUEST_NIC_PEER=guest, seen here
+# as NDRIVER_NIC_PEER=guest, the guest's own virtio-net peer at that address,
+# scripts/guest-nic-peer.sh) TCP_STREAM over a sweep of message sizes, TCP_RR, UDP_RR, and
 # HTTP requests/s (wrk, else ab) against scripts/nic-peer.py, and Apache in the guest
 # under the host-side client (nic-peer.py /load) at 1, 4 and 16 connections:
 # requests/s and latency percentiles. Block: fio on the raw

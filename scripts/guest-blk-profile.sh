@@ -48,7 +48,9 @@ job() {
 # (callers-raw-VARIANT-qdQD.txt: "COUNT IP CALLER1 CALLER2 CALLER3"; blk-profile.sh
 # names them from text-VARIANT.txt, perf leaves the modules' unnamed). Time with
 # interrupts off is sampled where they come back on, so this names the section
-# (which lock, which handler) the time was spent in.
+# (which lock, which handler) the time was spent in. The guest kernel unwinds by
+# guessing (CONFIG_UNWINDER_GUESS: kernel-text words on the stack), so the first
+# caller is reliable, the ones above it may be stale words.
 callers() {
 	perf script -i /dev/shm/p.data -F ip,sym 2> /dev/null | awk -v pat="$IRQ_ON" '
 		function flush() { if (n > 0 && top ~ pat) count[chain]++; n = 0; chain = ""; top = "" }
@@ -68,13 +70,13 @@ profile() {
 	perf record -e cpu-clock -F 1999 -a ${CALLERS:+-g} -o /dev/shm/p.data -- sleep 5 > /dev/null 2>&1
 	wait
 	[ -z "$CALLERS" ] || callers "$1" "$3"
-	perf report -i /dev/shm/p.data --sort dso,sym --stdio 2> /dev/null | grep '%' |
+	perf report -i /dev/shm/p.data --no-children -g none --sort dso,sym --stdio 2> /dev/null | grep '%' |
 		grep -v '^#' | head -n 25 > "$R/perf-$1-qd$3.txt"
 	# Every sampled address, and every text symbol (the kernel's and the modules': perf
 	# files the samples of modules loaded after ndriver.ko under it), for the
 	# per-request cost by function (blk-profile.sh's cost-*.txt); the hottest 20
 	# addresses apart, to place by hand.
-	perf script -i /dev/shm/p.data -F ip 2> /dev/null | sort | uniq -c > "$R/ips-all-$1-qd$3.txt"
+	perf script -i /dev/shm/p.data -G -F ip 2> /dev/null | sort | uniq -c > "$R/ips-all-$1-qd$3.txt"
 	sort -rn "$R/ips-all-$1-qd$3.txt" | head -n 20 > "$R/ips-$1-qd$3.txt"
 	awk '$2 ~ /^[tT]$/' /proc/kallsyms | sort > "$R/text-$1.txt"
 	rm -f /dev/shm/p.data

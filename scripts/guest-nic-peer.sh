@@ -28,7 +28,8 @@ fail() {
 	exit 1
 }
 
-# in_ns COMMAND...: COMMAND in the peer's namespace.
+# in_ns COMMAND...: COMMAND in the peer's namespace (nsenter execs it: run in the
+# background, $! is COMMAND itself).
 in_ns() {
 	nsenter -t "$HOLDER" -n "$@"
 }
@@ -42,37 +43,57 @@ peer_if() {
 	return 1
 }
 
+# own_ns: whether the holder runs, in a network namespace other than ours.
+own_ns() {
+	local ns
+	ns=$(readlink "/proc/$HOLDER/ns/net" 2> /dev/null) && [ -n "$ns" ] &&
+		[ "$ns" != "$(readlink /proc/self/ns/net)" ]
+}
+
 start() {
-	local m i ifc=
+	local m i ifc= moved=0
+	[ ! -s "$PIDS" ] || fail "a peer runs already ($PIDS)"
 	for m in net/core/failover drivers/net/net_failover drivers/net/virtio_net; do
 		grep -q "^${m##*/} " /proc/modules && continue
 		modprobe "${m##*/}" 2>/dev/null || insmod "$KDIR/$m.ko" ||
 			fail "cannot load ${m##*/} (the guest kernel's $m.ko)"
 	done
-	for i in $(seq 50); do
-		ifc=$(peer_if) && break
-		sleep 0.1
-	done
-	[ -n "$ifc" ] || fail "no interface with MAC $MAC: was the guest booted with NDRIVER_GUEST_NIC_PEER=guest?"
+	# udev may still rename the new interface.
+	command -v udevadm > /dev/null && udevadm settle --timeout=5 2> /dev/null
 	unshare -n sleep infinity &
 	HOLDER=$!
 	echo $HOLDER > "$PIDS"
-	# The namespace exists once the holder runs in it (its link differs from ours).
+	# The namespace exists once the holder runs in it (its link differs from ours); a
+	# move into our own namespace would succeed and leave the peer on the loopback.
 	for i in $(seq 50); do
-		[ "$(readlink /proc/$HOLDER/ns/net 2>/dev/null)" != "$(readlink /proc/self/ns/net)" ] && break
+		own_ns && break
 		sleep 0.1
 	done
-	ip link set "$ifc" netns "$HOLDER" || fail "cannot move $ifc into a namespace of its own"
+	own_ns || fail "no network namespace of its own for the peer (CONFIG_NET_NS?)"
+	for i in $(seq 50); do
+		if ifc=$(peer_if) && ip link set "$ifc" netns "$HOLDER" 2> /dev/null; then
+			moved=1
+			break
+		fi
+		sleep 0.1
+	done
+	[ -n "$ifc" ] || fail "no interface with MAC $MAC: was the guest booted with NDRIVER_GUEST_NIC_PEER=guest?"
+	[ $moved = 1 ] && ! peer_if > /dev/null ||
+		fail "cannot move $ifc into a namespace of its own"
 	in_ns ip link set lo up || fail "no loopback in the peer's namespace"
 	# Jumbo frames as the host's tap takes them (32-nic-jumbo, NDRIVER_BENCH_MTU).
-	in_ns ip link set "$ifc" mtu 16110 2>/dev/null || in_ns ip link set "$ifc" mtu 9000 ||
-		fail "cannot raise $ifc's MTU"
+	if ! in_ns ip link set "$ifc" mtu 16110 2> /dev/null; then
+		in_ns ip link set "$ifc" mtu 9000 || fail "cannot raise $ifc's MTU"
+		echo "guest-nic-peer: $ifc takes at most MTU 9000" >&2
+	fi
 	in_ns ip addr add $ADDR/24 dev "$ifc" || fail "cannot address $ifc"
 	in_ns ip link set "$ifc" up || fail "cannot bring $ifc up"
 	mkdir -p "$R/peer"
-	in_ns netserver -D -L $ADDR -p 12865 > "$R/netserver-guest.log" 2>&1 &
+	# Not through in_ns: a function run in the background is a subshell of its own, whose
+	# PID would be the one kept.
+	nsenter -t "$HOLDER" -n netserver -D -L $ADDR -p 12865 > "$R/netserver-guest.log" 2>&1 &
 	echo $! >> "$PIDS"
-	in_ns /usr/bin/python3 "$ROOT/scripts/nic-peer.py" $ADDR 8099 "$R/peer" \
+	nsenter -t "$HOLDER" -n /usr/bin/python3 "$ROOT/scripts/nic-peer.py" $ADDR 8099 "$R/peer" \
 		> "$R/peer-guest.log" 2>&1 &
 	echo $! >> "$PIDS"
 	for i in $(seq 100); do
@@ -83,12 +104,14 @@ start() {
 	fail "netserver or nic-peer.py did not listen on $ADDR (netserver-guest.log, peer-guest.log)"
 }
 
+# stop: the servers first, the namespace's holder last (its first line).
 stop() {
 	local p
 	if [ -f "$PIDS" ]; then
-		while read -r p; do
-			kill "$p" 2>/dev/null
-		done < "$PIDS"
+		for p in $(tac "$PIDS"); do
+			kill "$p" 2> /dev/null
+			wait "$p" 2> /dev/null
+		done
 		rm -f "$PIDS"
 	fi
 	return 0
