@@ -96,7 +96,7 @@ mod watchdog;
 
 pub(crate) use call::{guarded, guarded_call};
 pub(crate) use counters::show;
-pub(crate) use cpu::{context_level, cycles_to_ns, rdtsc, this_cpu, with_irqs_off};
+pub(crate) use cpu::{context_level, cycles_to_ns, in_hardirq, rdtsc, this_cpu, with_irqs_off};
 pub(crate) use driver_locks::driver_lock_held;
 pub(crate) use entry::GuardFn;
 pub(crate) use fault::{Fault, FaultContext};

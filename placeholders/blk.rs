@@ -34,6 +34,7 @@ use crate::abi_blk::{
 use crate::device::{now_ns, Class, Device};
 use crate::instance::{Event, InstanceState, ServedDevice};
 use crate::placeholders::blk_busy::{BusyWatch, BUSY_STALL_NS};
+use crate::placeholders::blk_irq_done::IrqDone;
 use crate::placeholders::blk_map::{self, RqMap};
 use crate::placeholders::blk_rq_state::{RqState, RQ_COMPLETING, RQ_DONE, RQ_IDLE, RQ_ISSUED};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
@@ -72,6 +73,9 @@ pub(super) struct Pdu {
     gen: AtomicU64,
     /// The request's data mapped for the device (`blk_map.rs`).
     pub(super) map: RqMap,
+    /// The next request on the list of those finished in an interrupt
+    /// (`blk_irq_done.rs`), while the request is on it.
+    pub(super) irq_next: AtomicPtr<bindings::request>,
 }
 
 /// The PDU of `rq`.
@@ -229,6 +233,8 @@ pub(crate) struct Blk {
     pub(crate) copied: AtomicU64,
     /// The policy gave up on every implementation: requests fail until a swap.
     down: AtomicBool,
+    /// Requests finished during the instance's interrupt call, ended after it.
+    irq_done: IrqDone,
 }
 
 // SAFETY: the tag set and operation table are set up once and then only used through
@@ -318,6 +324,7 @@ pub(crate) fn create(
                 map_starved: AtomicBool::new(false),
                 copied: AtomicU64::new(0),
                 down: AtomicBool::new(false),
+                irq_done: IrqDone::new(),
             }? Error),
         ),
         GFP_KERNEL,
@@ -397,6 +404,12 @@ impl Class for Blk {
     unsafe fn remove(ops: *const c_void, h: *mut Instance) {
         // SAFETY: per the trait's contract.
         unsafe { (table(ops).remove)(h) }
+    }
+
+    /// In an interrupt, the requests the call reports done are ended right after it
+    /// (`blk_irq_done.rs`), not in blk-mq's completion softirq.
+    fn run_event(dev: &BlkDevice, _ev: Event, call: impl FnOnce() -> Option<i64>) -> Option<i64> {
+        dev.class.irq_done.run(call, |rq| complete(dev, rq))
     }
 
     unsafe fn event(ops: *const c_void, h: *mut Instance, ev: Event, arg: u64) -> i64 {
@@ -695,6 +708,11 @@ pub(crate) fn done(dev: &BlkDevice, st: &InstanceState, tag: u32) -> Result {
         }
         rq
     };
+    // SAFETY: a started request of our tag set, ours now (`DONE`), completed by nobody
+    // else.
+    if unsafe { dev.class.irq_done.collect(rq) } {
+        return Ok(());
+    }
     // SAFETY: a started request we own; blk-mq calls `complete` for it.
     unsafe { bindings::blk_mq_complete_request(rq) };
     Ok(())
@@ -989,6 +1007,7 @@ unsafe extern "C" fn mq_init_request(
             state: RqState::new(),
             gen: AtomicU64::new(0),
             map: RqMap::new(),
+            irq_next: AtomicPtr::new(core::ptr::null_mut()),
         })
     };
     0

@@ -123,6 +123,18 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
     /// As for [`Class::probe`].
     unsafe fn remove(ops: *const c_void, h: *mut Instance);
 
+    /// Runs `call`, the guarded call of event `ev`'s entry point (admission, guard and
+    /// failure handling included), in the event's context: a class that finishes, after
+    /// the call and outside its guard frame, work the instance reported during it does
+    /// so here.
+    fn run_event(
+        _dev: &Device<Self>,
+        _ev: Event,
+        call: impl FnOnce() -> Option<i64>,
+    ) -> Option<i64> {
+        call()
+    }
+
     /// Calls the entry point of event `ev`.
     ///
     /// # Safety

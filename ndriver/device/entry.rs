@@ -285,20 +285,22 @@ impl<C: Class> Device<C> {
     /// context.
     pub(crate) fn async_entry(&self, st: &InstanceState, ev: Event, arg: u64) -> Option<i64> {
         let entry = C::event_entry(ev)?;
-        let a = self.admit()?;
-        if !core::ptr::eq(a.inst, st) {
-            return None;
-        }
-        let h = a.handle();
-        let ops = a.ops;
-        // SAFETY: `h` is the live instance `ops` belongs to.
-        match self.guarded_entry(entry, || unsafe { C::event(ops, h, ev, arg) }) {
-            Ok(v) => Some(v),
-            Err(fail) => {
-                self.fail_async(a, entry, fail);
-                None
+        C::run_event(self, ev, || {
+            let a = self.admit()?;
+            if !core::ptr::eq(a.inst, st) {
+                return None;
             }
-        }
+            let h = a.handle();
+            let ops = a.ops;
+            // SAFETY: `h` is the live instance `ops` belongs to.
+            match self.guarded_entry(entry, || unsafe { C::event(ops, h, ev, arg) }) {
+                Ok(v) => Some(v),
+                Err(fail) => {
+                    self.fail_async(a, entry, fail);
+                    None
+                }
+            }
+        })
     }
 
     /// A hang of the device itself, found at `entry` (its driver answered, the device
