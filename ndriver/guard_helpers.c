@@ -43,6 +43,7 @@ const unsigned int ndg_nmi_offset = NMI_OFFSET + HARDIRQ_OFFSET;
 const unsigned int ndg_hardirq_offset = HARDIRQ_OFFSET;
 /* The hardirq nesting count's bits of preempt_count() (an NMI sets them too). */
 const unsigned int ndg_hardirq_mask = HARDIRQ_MASK;
+const unsigned int ndg_nmi_mask = NMI_MASK;
 /* enum die_val values the guard reacts to. */
 const unsigned long ndg_die_oops = DIE_OOPS;
 const unsigned long ndg_die_trap = DIE_TRAP;

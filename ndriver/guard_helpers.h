@@ -16,6 +16,7 @@ extern const unsigned int ndg_level_mask;
 extern const unsigned int ndg_nmi_offset;
 extern const unsigned int ndg_hardirq_offset;
 extern const unsigned int ndg_hardirq_mask;
+extern const unsigned int ndg_nmi_mask;
 extern const unsigned long ndg_die_oops;
 extern const unsigned long ndg_die_trap;
 extern const unsigned long ndg_die_gpf;

@@ -275,6 +275,7 @@ pub(crate) fn create(
     irq_name: &'static CStr,
     module: *mut bindings::module,
 ) -> Result<Arc<BlkDevice>> {
+    let done_in_irq = IrqDone::new()?;
     // INVARIANT: the tag set is allocated as the type says (or `create` fails), `fops`
     // owned by `module`; no disk, no request issued yet.
     Arc::pin_init(
@@ -324,7 +325,7 @@ pub(crate) fn create(
                 map_starved: AtomicBool::new(false),
                 copied: AtomicU64::new(0),
                 down: AtomicBool::new(false),
-                irq_done: IrqDone::new(),
+                irq_done: done_in_irq,
             }? Error),
         ),
         GFP_KERNEL,
@@ -718,15 +719,17 @@ pub(crate) fn done(dev: &BlkDevice, st: &InstanceState, tag: u32) -> Result {
     Ok(())
 }
 
+/// Request `rq`, `DONE`, is handed back to its instance and ended: from blk-mq's
+/// `complete`, or after the instance's interrupt call (`blk_irq_done.rs`).
 fn complete(dev: &BlkDevice, rq: *mut bindings::request) {
-    // SAFETY: blk-mq hands us a request of our tag set.
+    // SAFETY: blk-mq or the interrupt's list hands us a started request of our tag set.
     let p = unsafe { pdu(rq) };
     if !p.state.advance(RQ_DONE, RQ_COMPLETING) {
         return;
     }
     let gen = p.gen.load(Ordering::Acquire);
-    // SAFETY: blk-mq calls `complete` with a request of our tag set; started, and ours now
-    // (we moved it from `DONE` to `COMPLETING`).
+    // SAFETY: a started request of our tag set, ours now (we moved it from `DONE` to
+    // `COMPLETING`).
     let Some(brq) = (unsafe { describe(rq) }) else {
         // Not passed on, so never mapped; should it be, by a live instance, unmapped.
         if let Some(a) = dev.admit() {

@@ -11,7 +11,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 pub(super) use crate::x86::{save_flags, user_mode};
 
 use super::helpers::{
-    ndg_cpu, ndg_hardirq_mask, ndg_irq_disable, ndg_irq_restore, ndg_level_mask, ndg_preempt_count,
+    ndg_cpu, ndg_hardirq_mask, ndg_irq_disable, ndg_irq_restore, ndg_level_mask, ndg_nmi_mask,
+    ndg_preempt_count,
 };
 
 pub(super) const X86_EFLAGS_TF: u64 = 1 << 8;
@@ -62,11 +63,12 @@ pub(crate) fn context_level() -> u32 {
     unsafe { ndg_preempt_count() & ndg_level_mask }
 }
 
-/// Whether this runs in hard-interrupt context (or an NMI, which counts as one too):
-/// nothing else runs on this CPU until it returns, and it does not migrate.
+/// Whether this runs in hard-interrupt context, not an NMI: nothing but an NMI runs on
+/// this CPU until it returns, and it does not migrate.
 pub(crate) fn in_hardirq() -> bool {
-    // SAFETY: an FFI accessor without preconditions, and a constant of the C side.
-    unsafe { ndg_preempt_count() & ndg_hardirq_mask != 0 }
+    // SAFETY: an FFI accessor without preconditions, and constants of the C side.
+    let (pc, hardirq, nmi) = unsafe { (ndg_preempt_count(), ndg_hardirq_mask, ndg_nmi_mask) };
+    pc & hardirq != 0 && pc & nmi == 0
 }
 
 /// The CPU this runs on (a stale answer unless migration is off, as in handlers).

@@ -33,6 +33,7 @@ extern "C" {
     pub(super) static ndg_nmi_offset: c_uint;
     pub(super) static ndg_hardirq_offset: c_uint;
     pub(super) static ndg_hardirq_mask: c_uint;
+    pub(super) static ndg_nmi_mask: c_uint;
     pub(super) static ndg_die_oops: c_ulong;
     pub(super) static ndg_die_trap: c_ulong;
     pub(super) static ndg_die_gpf: c_ulong;
