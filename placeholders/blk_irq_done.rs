@@ -27,7 +27,7 @@ use kernel::prelude::*;
 
 /// At most this many requests are ended in one interrupt; the rest go through blk-mq's
 /// softirq (a bound on the work done with interrupts off).
-pub(crate) const BUDGET: u32 = 32;
+const BUDGET: u32 = 32;
 
 /// One CPU's list, on a cache line of its own (each CPU writes its own on every
 /// interrupt).

@@ -28,8 +28,8 @@ fail() {
 	exit 1
 }
 
-# in_ns COMMAND...: COMMAND in the peer's namespace (nsenter execs it: run in the
-# background, $! is COMMAND itself).
+# in_ns COMMAND...: COMMAND in the peer's namespace, in the foreground (a function run
+# in the background is a subshell of its own: the servers below call nsenter directly).
 in_ns() {
 	nsenter -t "$HOLDER" -n "$@"
 }
@@ -52,7 +52,11 @@ own_ns() {
 
 start() {
 	local m i ifc= moved=0
-	[ ! -s "$PIDS" ] || fail "a peer runs already ($PIDS)"
+	# A second start leaves the running peer alone (fail would stop it).
+	if [ -s "$PIDS" ]; then
+		echo "guest-nic-peer: a peer runs already ($PIDS)" >&2
+		exit 1
+	fi
 	for m in net/core/failover drivers/net/net_failover drivers/net/virtio_net; do
 		grep -q "^${m##*/} " /proc/modules && continue
 		modprobe "${m##*/}" 2>/dev/null || insmod "$KDIR/$m.ko" ||
@@ -89,16 +93,17 @@ start() {
 	in_ns ip addr add $ADDR/24 dev "$ifc" || fail "cannot address $ifc"
 	in_ns ip link set "$ifc" up || fail "cannot bring $ifc up"
 	mkdir -p "$R/peer"
-	# Not through in_ns: a function run in the background is a subshell of its own, whose
-	# PID would be the one kept.
+	# nsenter execs the server: $! is the server's own PID.
 	nsenter -t "$HOLDER" -n netserver -D -L $ADDR -p 12865 > "$R/netserver-guest.log" 2>&1 &
 	echo $! >> "$PIDS"
 	nsenter -t "$HOLDER" -n /usr/bin/python3 "$ROOT/scripts/nic-peer.py" $ADDR 8099 "$R/peer" \
 		> "$R/peer-guest.log" 2>&1 &
 	echo $! >> "$PIDS"
+	local listening
 	for i in $(seq 100); do
-		in_ns ss -ltn 2>/dev/null | grep -q "$ADDR:12865 " &&
-			in_ns ss -ltn 2>/dev/null | grep -q "$ADDR:8099 " && return 0
+		listening=$(in_ns ss -ltn 2> /dev/null)
+		grep -q "$ADDR:12865 " <<< "$listening" && grep -q "$ADDR:8099 " <<< "$listening" &&
+			return 0
 		sleep 0.1
 	done
 	fail "netserver or nic-peer.py did not listen on $ADDR (netserver-guest.log, peer-guest.log)"
