@@ -87,9 +87,10 @@ pub(crate) struct Devices {
 }
 
 impl Devices {
-    /// `testdev0`, `nics` NIC placeholders and `disks` block placeholders. `EINVAL`
-    /// when either count is above [`MAX_PER_CLASS`].
-    pub(crate) fn new(nics: u32, disks: u32) -> Result<Self> {
+    /// `testdev0`, `nics` NIC placeholders and `disks` block placeholders, owned by
+    /// `module` (ndriver itself: the disks' operations pin it). `EINVAL` when either
+    /// count is above [`MAX_PER_CLASS`].
+    pub(crate) fn new(module: &'static ThisModule, nics: u32, disks: u32) -> Result<Self> {
         if nics > MAX_PER_CLASS || disks > MAX_PER_CLASS {
             pr_err!(
                 "nics={} disks={}: each may be 0 to {}\n",
@@ -122,9 +123,8 @@ impl Devices {
             d.add(&nic)?;
             d._nics.push(nic, GFP_KERNEL)?;
         }
-        let module = <crate::Ndriver as kernel::ModuleMetadata>::THIS_MODULE.as_ptr();
         for &(name, irq) in DISK_NAMES.iter().take(disks as usize) {
-            let disk = blk::create(name, irq, module)?;
+            let disk = blk::create(name, irq, module.as_ptr())?;
             d.add(&disk)?;
             d._disks.push(disk, GFP_KERNEL)?;
         }

@@ -9,9 +9,9 @@
 
 use crate::abi::{self, ImplDesc};
 use crate::undo::action_list::{Action, ActionList, Kind};
+use core::any::Any;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use kernel::bindings;
-use kernel::ffi::c_void;
 use kernel::new_spinlock_irq;
 use kernel::prelude::*;
 use kernel::sync::SpinLockIrq;
@@ -64,8 +64,9 @@ pub(crate) enum Event {
 /// [`InstanceState::device`], whatever its class. Every `device::Device<C>` implements
 /// it; `device::DeviceApi` extends it with what debugfs and the device set use.
 pub(crate) trait ServedDevice: Send + Sync {
-    /// The `Device<C>` itself (for a class's callouts, after checking the class).
-    fn as_ptr(&self) -> *const c_void;
+    /// The `Device<C>` itself, for a class's callouts to reach their own class's state
+    /// (`downcast_ref::<Device<C>>()`: `None` for a device of another class).
+    fn as_any(&self) -> &dyn Any;
     /// The class name.
     fn class_name(&self) -> &'static str;
     /// Runs event `ev` of instance `st` (see `device::Device::async_entry`).

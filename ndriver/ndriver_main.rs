@@ -20,9 +20,10 @@
 //!
 //! 1. What needs nothing else: `abi` (with `abi::pci_ids`, the PCI ID tables),
 //!    `abi_blk`, `pt_regs`, `x86`, `detected`, `fault_class`, `inject_spec`,
-//!    `site_insn`, `site_raise`, `stats`, `names`, `ksym`, `pci_addr`, `pci_claim`,
-//!    `policy`, `timeout`, `race`, `esb`, `warm_spec`, `bottom_halves`,
-//!    `recovery_queue`, `undo::action_list`, `wrappers::net`.
+//!    `site_insn`, `site_raise`, `slowest_step`, `stats`, `names`, `ksym`, `pci_addr`,
+//!    `pci_claim`, `policy`, `timeout`, `race`, `esb`, `warm_spec`, `bottom_halves`,
+//!    `recovery_queue`, `undo::action_list`, `wrappers::net`,
+//!    `placeholders::blk_busy`, `placeholders::blk_rq_state`.
 //! 2. `trace`: the single-step tracer. The guard drives it (as it drives `esb`) and
 //!    passes in what it needs of the guard.
 //! 3. `guard`.
@@ -30,13 +31,15 @@
 //!    `ServedDevice`, the device as its callouts reach it (implemented by `device`).
 //! 5. `registry` (implementations; the device set subscribes to it), then the
 //!    class-free callouts `wrappers::callouts`, `callouts_async`, `callouts_device`,
-//!    `callouts_reset`.
+//!    `callouts_reset`, `callouts_warm`.
 //! 6. `site`: fault injection at instructions (and starting a trace, which excludes it),
 //!    with `site::probe` (the kprobe handlers) and `site::effect` (what a fault did).
-//! 7. `device`: the class-independent device and its recovery manager.
-//! 8. The classes: `placeholders::nic_tx`, `testdev`, `nic`, `blk`, then their own
+//! 7. `device`: the class-independent device and its recovery manager; `stall_probe`
+//!    (which times with it).
+//! 8. The classes: `placeholders::nic_tx`, `testdev`, `nic` (with its parts in
+//!    `nic/`), `blk` (with `blk::irq_done` and `blk::map`, in `blk/`), then their own
 //!    callouts `wrappers::callouts_net`, `callouts_blk`.
-//! 9. `devices` (the device set), `bench`.
+//! 9. `devices` (the device set, given this module by the crate root), `bench`.
 //! 10. `debugfs_dev`, `debugfs_root`, and this crate root.
 
 use kernel::prelude::*;
@@ -159,6 +162,7 @@ impl kernel::Module for Ndriver {
         unsafe { pci_claim::init() };
         let recovery = recovery_queue::RecoveryQueue::new()?;
         let devices = devices::Devices::new(
+            module,
             module_parameters::nics.value(),
             module_parameters::disks.value(),
         )?;

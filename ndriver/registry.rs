@@ -242,6 +242,18 @@ fn register(desc: *const ImplDesc, owner: *mut kernel::bindings::module) -> Resu
     // static descriptor; the ABI version matched, so `d` has the table fields, which
     // describe the module's static table (checked as far as can be).
     let ids = unsafe { desc_ids(d, owner, module) }?;
+    // Every device of the class reads its table through `ops`: NULL (a class without
+    // entry points) or aligned and in the registering module (its size is the class's
+    // layout, which this class-free registry does not know: the first word is checked).
+    // SAFETY: `owner` is the registering module, loaded during its `init`.
+    let ops_inside = unsafe { in_module(owner, d.ops as usize, 8) };
+    if !d.ops.is_null() && !(d.ops.cast::<u64>().is_aligned() && ops_inside) {
+        pr_err!(
+            "{}: implementation refused: its operation table is at a bad address\n",
+            module
+        );
+        return Err(EINVAL);
+    }
 
     let mut slots = REGISTRY.lock();
     if slots

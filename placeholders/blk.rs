@@ -34,8 +34,6 @@ use crate::abi_blk::{
 use crate::device::{now_ns, Class, Device};
 use crate::instance::{Event, InstanceState, ServedDevice};
 use crate::placeholders::blk_busy::{BusyWatch, BUSY_STALL_NS};
-use crate::placeholders::blk_irq_done::IrqDone;
-use crate::placeholders::blk_map::{self, RqMap};
 use crate::placeholders::blk_rq_state::{RqState, RQ_COMPLETING, RQ_DONE, RQ_IDLE, RQ_ISSUED};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use kernel::bindings;
@@ -44,10 +42,20 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 use kernel::types::Opaque;
 
+#[path = "blk/irq_done.rs"]
+pub(crate) mod irq_done;
+#[path = "blk/map.rs"]
+pub(crate) mod map;
+
+use irq_done::IrqDone;
+use map::RqMap;
+
 const QUEUE_RQ: usize = BlkEntry::QueueRq as usize;
 const COMMIT_RQS: usize = BlkEntry::CommitRqs as usize;
 const COMPLETE: usize = BlkEntry::Complete as usize;
 const TIMEOUT: usize = BlkEntry::Timeout as usize;
+/// `queue_rq`'s answer for no room now: dispatched again once a request completes.
+const BUSY: i64 = -(bindings::EBUSY as i64);
 const DEPTH: usize = BLK_QUEUE_DEPTH as usize;
 
 /// `REQ_OP_*` of `include/linux/blk_types.h` (the low 8 bits of `cmd_flags`).
@@ -71,10 +79,10 @@ pub(super) struct Pdu {
     state: RqState,
     /// Generation of the instance that holds the request (while not `IDLE`).
     gen: AtomicU64,
-    /// The request's data mapped for the device (`blk_map.rs`).
+    /// The request's data mapped for the device (`blk/map.rs`).
     pub(super) map: RqMap,
     /// The next request on the list of those finished in an interrupt
-    /// (`blk_irq_done.rs`), while the request is on it.
+    /// (`blk/irq_done.rs`), while the request is on it.
     pub(super) irq_next: AtomicPtr<bindings::request>,
 }
 
@@ -169,16 +177,6 @@ pub(super) unsafe fn describe(rq: *mut bindings::request) -> Option<BlkRq> {
     })
 }
 
-/// The operation table behind an admitted call's `ops`.
-///
-/// # Safety
-///
-/// `ops` is the `BlkOps` of a registered `blk` implementation.
-unsafe fn table<'a>(ops: *const c_void) -> &'a BlkOps {
-    // SAFETY: per this function's contract.
-    unsafe { &*ops.cast::<BlkOps>() }
-}
-
 /// The `blk` class's per-device state.
 ///
 /// # Invariants
@@ -224,7 +222,7 @@ pub(crate) struct Blk {
     timeouts: AtomicU64,
     /// Requests ended with an I/O error because no instance could serve them.
     failed: AtomicU64,
-    /// Requests whose data an instance mapped for the device in place (`blk_map.rs`).
+    /// Requests whose data an instance mapped for the device in place (`blk/map.rs`).
     pub(super) mapped: AtomicU64,
     /// A mapping was refused for want of room (bounce buffers, memory): the driver's
     /// `EBUSY` that follows is the framework's doing, not a driver refusing for nothing.
@@ -349,6 +347,7 @@ fn requests_held(dev: &BlkDevice) -> usize {
 
 impl Class for Blk {
     const NAME: &'static str = "blk";
+    type Ops = BlkOps;
     const ENTRIES: &'static [&'static str] = &BLK_ENTRIES;
     const PROBE: usize = BlkEntry::Probe as usize;
     // The class has no configuration items; `configure` is never called.
@@ -364,14 +363,16 @@ impl Class for Blk {
         })
     }
 
-    unsafe fn probe(ops: *const c_void, h: *mut Instance) -> i64 {
+    /// # Safety
+    ///
+    /// As for [`Class::probe`].
+    unsafe fn probe(ops: &BlkOps, h: *mut Instance) -> i64 {
         // SAFETY: per the trait's contract.
-        unsafe { (table(ops).probe)(h) as i64 }
+        unsafe { (ops.probe)(h) as i64 }
     }
 
-    unsafe fn adopt_fn(ops: *const c_void) -> Option<AdoptFn> {
-        // SAFETY: per the trait's contract.
-        unsafe { table(ops) }.adopt
+    fn adopt_fn(ops: &BlkOps) -> Option<AdoptFn> {
+        ops.adopt
     }
 
     /// Warm after a failure in the I/O path, the interrupt or a timer, where the device
@@ -380,7 +381,7 @@ impl Class for Blk {
     /// again once the adopter serves, as after a cold restart: the adopter waits until
     /// the device gave back every one it was given, so none is both finished by the
     /// device for the dead instance and issued again to the new one. The requests' data
-    /// the instance mapped (`blk_map.rs`) stays mapped until then (the undo list lends
+    /// the instance mapped (`blk/map.rs`) stays mapped until then (the undo list lends
     /// those mappings to the kept set on its own), and the adopter checks the chains it
     /// inherits against them (`ndriver_blk_lent`). No other memory is lent: `false`.
     fn warm_ok(_dev: &BlkDevice, _st: &InstanceState, entry: usize) -> Option<bool> {
@@ -398,28 +399,35 @@ impl Class for Blk {
             .then_some(false)
     }
 
-    unsafe fn configure(_ops: *const c_void, _h: *mut Instance, _key: u32, _value: u64) -> i64 {
+    /// # Safety
+    ///
+    /// As for [`Class::configure`].
+    unsafe fn configure(_ops: &BlkOps, _h: *mut Instance, _key: u32, _value: u64) -> i64 {
         EINVAL.to_errno() as i64
     }
 
-    unsafe fn remove(ops: *const c_void, h: *mut Instance) {
+    /// # Safety
+    ///
+    /// As for [`Class::remove`].
+    unsafe fn remove(ops: &BlkOps, h: *mut Instance) {
         // SAFETY: per the trait's contract.
-        unsafe { (table(ops).remove)(h) }
+        unsafe { (ops.remove)(h) }
     }
 
     /// In an interrupt, the requests the call reports done are ended right after it
-    /// (`blk_irq_done.rs`), not in blk-mq's completion softirq.
+    /// (`blk/irq_done.rs`), not in blk-mq's completion softirq.
     fn run_event(dev: &BlkDevice, _ev: Event, call: impl FnOnce() -> Option<i64>) -> Option<i64> {
         dev.class.irq_done.run(call, |rq| complete(dev, rq))
     }
 
-    unsafe fn event(ops: *const c_void, h: *mut Instance, ev: Event, arg: u64) -> i64 {
-        // SAFETY: per the trait's contract.
-        let t = unsafe { table(ops) };
+    /// # Safety
+    ///
+    /// As for [`Class::event`].
+    unsafe fn event(ops: &BlkOps, h: *mut Instance, ev: Event, arg: u64) -> i64 {
         let f = match ev {
-            Event::DevIrq => t.devirq,
-            Event::Timer => t.timer,
-            Event::Work => t.work,
+            Event::DevIrq => ops.devirq,
+            Event::Timer => ops.timer,
+            Event::Work => ops.work,
         };
         // SAFETY: per the trait's contract.
         unsafe { f(h, arg) }
@@ -550,20 +558,22 @@ fn queue_rq(dev: &BlkDevice, rq: *mut bindings::request, last: bool) -> u8 {
     // SAFETY: a request blk-mq gave us to start.
     unsafe { bindings::blk_mq_start_request(rq) };
     let h = a.handle();
-    // SAFETY: `a.ops` is the table of the admitted `blk` instance.
-    let f = unsafe { table(a.ops) }.queue_rq;
-    // A constant, not a call or a load: between the driver's return and the guard's
-    // check of its callee-saved registers, the closure touches no memory (`GuardFn`).
-    const BUSY: i64 = -(bindings::EBUSY as i64);
-    let r = dev.guarded_entry(QUEUE_RQ, || {
+    let f = a.ops.queue_rq;
+    let inst = a.inst;
+    let r = dev.guarded_entry_answering(
+        QUEUE_RQ,
+        BUSY,
         // SAFETY: `h` is the live instance `f` belongs to; `brq` outlives the call.
-        let v = unsafe { f(h, &brq, last as u32) };
-        if v == BUSY {
-            1
-        } else {
-            v
-        }
-    });
+        || unsafe { f(h, &brq, last as u32) },
+        |v| {
+            if v != 0 {
+                inst.misuse(format_args!(
+                    "queue_rq of tag {} answered {}, neither 0 nor -EBUSY",
+                    brq.tag, v
+                ));
+            }
+        },
+    );
     // Only this issue goes back: the device may have finished it meanwhile, and blk-mq
     // issued the request again (`blk_rq_state.rs`).
     let release = |p: &Pdu| p.state.release(issue);
@@ -572,7 +582,7 @@ fn queue_rq(dev: &BlkDevice, rq: *mut bindings::request, last: bool) -> u8 {
             dev.class.busy.progress();
             BLK_STS_OK
         }
-        Ok(_) => {
+        Ok(_busy) => {
             // This issue back first: then nobody else moves the request until this
             // returns, and a mapping of it is this issue's (else the device finished
             // it and whoever moved it on owns the mapping).
@@ -580,7 +590,7 @@ fn queue_rq(dev: &BlkDevice, rq: *mut bindings::request, last: bool) -> u8 {
                 return BLK_STS_OK;
             }
             // Refused: not on the device, so not mapped for it either.
-            blk_map::unmap_held(a.inst, rq);
+            map::unmap_held(a.inst, rq);
             if dev.class.map_starved.swap(false, Ordering::AcqRel) {
                 // No room to map it now: blk-mq retries after a short delay, and the
                 // driver is not counted as refusing with nothing in flight.
@@ -617,7 +627,7 @@ fn queue_rq(dev: &BlkDevice, rq: *mut bindings::request, last: bool) -> u8 {
             // Mapped for the device, it may be on the device too: it stays the dead
             // instance's (`ISSUED`), and is issued again once its mapping is undone
             // (after a reset, or after the adopter drained the device: `redirected`).
-            let mapped = blk_map::mapped_by(rq, a.inst.generation);
+            let mapped = map::mapped_by(rq, a.inst.generation);
             dev.fail_async(a, QUEUE_RQ, fail);
             if mapped || !release(p) {
                 // Or the device finished it before the fault: `complete` requeues it.
@@ -633,8 +643,7 @@ fn commit_rqs(dev: &BlkDevice) {
         return;
     };
     let h = a.handle();
-    // SAFETY: `a.ops` is the table of the admitted `blk` instance.
-    let f = unsafe { table(a.ops) }.commit_rqs;
+    let f = a.ops.commit_rqs;
     // SAFETY: `h` is the live instance `f` belongs to.
     if let Err(fail) = dev.guarded_entry(COMMIT_RQS, || unsafe { f(h) }) {
         // Requests the device was not told about are re-issued by the recovery.
@@ -720,7 +729,7 @@ pub(crate) fn done(dev: &BlkDevice, st: &InstanceState, tag: u32) -> Result {
 }
 
 /// Request `rq`, `DONE`, is handed back to its instance and ended: from blk-mq's
-/// `complete`, or after the instance's interrupt call (`blk_irq_done.rs`).
+/// `complete`, or after the instance's interrupt call (`blk/irq_done.rs`).
 fn complete(dev: &BlkDevice, rq: *mut bindings::request) {
     // SAFETY: blk-mq or the interrupt's list hands us a started request of our tag set.
     let p = unsafe { pdu(rq) };
@@ -733,7 +742,7 @@ fn complete(dev: &BlkDevice, rq: *mut bindings::request) {
     let Some(brq) = (unsafe { describe(rq) }) else {
         // Not passed on, so never mapped; should it be, by a live instance, unmapped.
         if let Some(a) = dev.admit() {
-            blk_map::unmap_held(a.inst, rq);
+            map::unmap_held(a.inst, rq);
         }
         end(dev, rq, BLK_STS_IOERR);
         return;
@@ -752,8 +761,7 @@ fn complete(dev: &BlkDevice, rq: *mut bindings::request) {
         }
     };
     let h = a.handle();
-    // SAFETY: `a.ops` is the table of the admitted `blk` instance.
-    let f = unsafe { table(a.ops) }.complete;
+    let f = a.ops.complete;
     let inst = a.inst;
     let r = dev.guarded_entry_checked(
         COMPLETE,
@@ -771,7 +779,7 @@ fn complete(dev: &BlkDevice, rq: *mut bindings::request) {
     match r {
         Ok(v) => {
             // The device is done with the pages: unmapped before the request ends.
-            blk_map::unmap_held(inst, rq);
+            map::unmap_held(inst, rq);
             drop(a);
             dev.class.busy.progress();
             let status = match v {
@@ -811,8 +819,7 @@ fn timeout(dev: &BlkDevice, rq: *mut bindings::request) -> bindings::blk_eh_time
         return reset;
     };
     let h = a.handle();
-    // SAFETY: `a.ops` is the table of the admitted `blk` instance.
-    let f = unsafe { table(a.ops) }.timeout;
+    let f = a.ops.timeout;
     // SAFETY: `h` is the live instance `f` belongs to; `brq` outlives the call.
     let fail = match dev.guarded_entry(TIMEOUT, || unsafe { f(h, &brq) }) {
         Ok(v) if v > 0 => return reset,
@@ -900,7 +907,7 @@ fn add_disk(dev: &BlkDevice) -> Result {
     lim.logical_block_size = 512;
     lim.physical_block_size = 512;
     lim.max_hw_sectors = BLK_MAX_BYTES / 512;
-    // Each piece one entry of the request's own scatterlist (`blk_map.rs`).
+    // Each piece one entry of the request's own scatterlist (`blk/map.rs`).
     lim.max_segments = BLK_SEGS_MAX as u16;
     lim.features = BLK_FEAT_WRITE_CACHE;
     // SAFETY: the tag set is allocated; the device outlives the disk (removed in
@@ -1040,12 +1047,7 @@ unsafe extern "C" fn mq_exit_request(
 
 /// The block placeholder an instance serves, if it is a `blk` instance.
 pub(crate) fn of_instance(st: &InstanceState) -> Option<&BlkDevice> {
-    let d = st.device();
-    if d.class_name() != Blk::NAME {
-        return None;
-    }
-    // SAFETY: a device of class `blk` is a `Device<Blk>` (`as_ptr` is its address).
-    Some(unsafe { &*d.as_ptr().cast::<BlkDevice>() })
+    st.device().as_any().downcast_ref::<BlkDevice>()
 }
 
 #[kunit_tests(ndriver_blk_describe)]

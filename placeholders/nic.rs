@@ -296,16 +296,6 @@ pub(crate) fn ring_span(count: u32, stride: u32, status_off: u32) -> Option<usiz
         .checked_add(status_off as usize + 1)
 }
 
-/// The operation table behind an admitted call's `ops`.
-///
-/// # Safety
-///
-/// `ops` is the `NicOps` of a registered `nic` implementation.
-unsafe fn table<'a>(ops: *const c_void) -> &'a NicOps {
-    // SAFETY: per this function's contract.
-    unsafe { &*ops.cast::<NicOps>() }
-}
-
 impl Nic {
     /// The placeholder (it lives as long as the device).
     pub(crate) fn netdev(&self) -> Option<&NetDev> {
@@ -437,6 +427,7 @@ impl Nic {
 
 impl Class for Nic {
     const NAME: &'static str = "nic";
+    type Ops = NicOps;
     const ENTRIES: &'static [&'static str] = &NIC_ENTRIES;
     const PROBE: usize = NicEntry::Probe as usize;
     const CONFIGURE: usize = NicEntry::Configure as usize;
@@ -470,14 +461,16 @@ impl Class for Nic {
         })
     }
 
-    unsafe fn probe(ops: *const c_void, h: *mut Instance) -> i64 {
+    /// # Safety
+    ///
+    /// As for [`Class::probe`].
+    unsafe fn probe(ops: &NicOps, h: *mut Instance) -> i64 {
         // SAFETY: per the trait's contract.
-        unsafe { (table(ops).probe)(h) as i64 }
+        unsafe { (ops.probe)(h) as i64 }
     }
 
-    unsafe fn adopt_fn(ops: *const c_void) -> Option<AdoptFn> {
-        // SAFETY: per the trait's contract.
-        unsafe { table(ops) }.adopt
+    fn adopt_fn(ops: &NicOps) -> Option<AdoptFn> {
+        ops.adopt
     }
 
     /// Warm after a failure in the data path or an asynchronous entry point, which
@@ -514,32 +507,38 @@ impl Class for Nic {
         dev.class.settle_warm_tx(dev, None);
     }
 
-    unsafe fn configure(ops: *const c_void, h: *mut Instance, key: u32, value: u64) -> i64 {
-        // SAFETY: per the trait's contract (for all calls below).
-        let t = unsafe { table(ops) };
+    /// # Safety
+    ///
+    /// As for [`Class::configure`].
+    unsafe fn configure(ops: &NicOps, h: *mut Instance, key: u32, value: u64) -> i64 {
+        // SAFETY: per the trait's contract, `h` is a live instance of `ops`' implementation.
         (unsafe {
             match key {
-                NIC_KEY_UP if value != 0 => (t.open)(h),
-                NIC_KEY_UP => (t.stop)(h),
-                NIC_KEY_MTU => (t.change_mtu)(h, value as u32),
-                NIC_KEY_MAC => (t.set_mac_address)(h, value),
-                _ => (t.configure)(h, key, value),
+                NIC_KEY_UP if value != 0 => (ops.open)(h),
+                NIC_KEY_UP => (ops.stop)(h),
+                NIC_KEY_MTU => (ops.change_mtu)(h, value as u32),
+                NIC_KEY_MAC => (ops.set_mac_address)(h, value),
+                _ => (ops.configure)(h, key, value),
             }
         }) as i64
     }
 
-    unsafe fn remove(ops: *const c_void, h: *mut Instance) {
+    /// # Safety
+    ///
+    /// As for [`Class::remove`].
+    unsafe fn remove(ops: &NicOps, h: *mut Instance) {
         // SAFETY: per the trait's contract.
-        unsafe { (table(ops).remove)(h) }
+        unsafe { (ops.remove)(h) }
     }
 
-    unsafe fn event(ops: *const c_void, h: *mut Instance, ev: Event, arg: u64) -> i64 {
-        // SAFETY: per the trait's contract.
-        let t = unsafe { table(ops) };
+    /// # Safety
+    ///
+    /// As for [`Class::event`].
+    unsafe fn event(ops: &NicOps, h: *mut Instance, ev: Event, arg: u64) -> i64 {
         let f = match ev {
-            Event::DevIrq => t.devirq,
-            Event::Timer => t.timer,
-            Event::Work => t.work,
+            Event::DevIrq => ops.devirq,
+            Event::Timer => ops.timer,
+            Event::Work => ops.work,
         };
         // SAFETY: per the trait's contract.
         unsafe { f(h, arg) }
@@ -595,14 +594,11 @@ impl Class for Nic {
         }
     }
 
-    fn replay(dev: &NicDev, ops: *const c_void, h: *mut Instance) -> Result<(), Failure> {
+    fn replay(dev: &NicDev, ops: &NicOps, h: *mut Instance) -> Result<(), Failure> {
         let Some(nd) = dev.class.netdev() else {
             return Ok(());
         };
-        // SAFETY: `ops` is the table of `h`, the live instance being started.
-        let max = unsafe { table(ops) }
-            .max_mtu
-            .clamp(MAX_MTU_FLOOR, MAX_MTU_CEILING);
+        let max = ops.max_mtu.clamp(MAX_MTU_FLOOR, MAX_MTU_CEILING);
         // An implementation that declares less than the MTU in force cannot serve, even if
         // its `change_mtu` took it in the replay just done.
         if nd.mtu() > max {
@@ -618,8 +614,7 @@ impl Class for Nic {
         dev.class.filter_missed.store(false, Ordering::Release);
         if dev.class.up.load(Ordering::Acquire) && nd.running() {
             dev.class.snapshot_filter(nd);
-            // SAFETY: `h` is the instance being started, `ops` its table.
-            let f = unsafe { table(ops) }.set_rx_mode;
+            let f = ops.set_rx_mode;
             // SAFETY: `f` is `set_rx_mode` from the table of `h`, the live instance being started.
             dev.guarded_entry(SET_RX_MODE, || unsafe { f(h) } as i64)?;
         }
@@ -637,8 +632,7 @@ impl Class for Nic {
             return;
         };
         if let Some(a) = dev.admit() {
-            // SAFETY: `a.ops` is the table of the admitted instance.
-            let t = unsafe { table(a.ops) };
+            let t = a.ops;
             let v = u64::from(t.features) | (u64::from(t.csum_reach) << 32);
             dev.class.tx_offloads.store(v, Ordering::Relaxed);
         }
@@ -661,8 +655,7 @@ impl Class for Nic {
         if dev.class.filter_missed.swap(false, Ordering::AcqRel) {
             if let Some(a) = dev.admit() {
                 let h = a.handle();
-                // SAFETY: `a.ops` is the table of the admitted instance.
-                let f = unsafe { table(a.ops) }.set_rx_mode;
+                let f = a.ops.set_rx_mode;
                 // SAFETY: `h` is the live instance `f` belongs to.
                 if let Err(fail) = dev.guarded_entry(SET_RX_MODE, || unsafe { f(h) } as i64) {
                     dev.fail_async(a, SET_RX_MODE, fail);
@@ -875,13 +868,7 @@ pub(crate) fn napi_complete(dev: &NicDev, work: i32) -> bool {
 
 /// The `nic` device an instance serves, if it is one.
 pub(crate) fn nic_of(st: &InstanceState) -> Option<&NicDev> {
-    let d = st.device();
-    if d.class_name() != Nic::NAME {
-        return None;
-    }
-    // SAFETY: a device of class `nic` is a `Device<Nic>` (the class name is unique to
-    // the type, see `Class::NAME`); it outlives its instances.
-    Some(unsafe { &*d.as_ptr().cast::<NicDev>() })
+    st.device().as_any().downcast_ref::<NicDev>()
 }
 
 /// The carrier as the current instance reports it. A report from an instance that

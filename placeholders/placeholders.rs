@@ -7,8 +7,8 @@
 //! - `nic.rs`: the Ethernet device `ndeth0`, with `nic_tx.rs`, the skbs its instances
 //!   hold;
 //! - `blk.rs`: the block device `ndblk0`, with `blk_busy.rs`, the watch on an
-//!   instance that refuses requests while it holds none, `blk_irq_done.rs`, requests
-//!   finished in an interrupt, `blk_map.rs`, a request's data mapped for the device,
+//!   instance that refuses requests while it holds none, `blk/irq_done.rs`, requests
+//!   finished in an interrupt, `blk/map.rs`, a request's data mapped for the device,
 //!   and `blk_rq_state.rs`, where a request is.
 //!
 //! Rust resolves a plain `mod x;` in a file reached through `#[path]` (as this one is
@@ -18,10 +18,6 @@
 pub(crate) mod blk;
 #[path = "blk_busy.rs"]
 pub(crate) mod blk_busy;
-#[path = "blk_irq_done.rs"]
-pub(crate) mod blk_irq_done;
-#[path = "blk_map.rs"]
-pub(crate) mod blk_map;
 #[path = "blk_rq_state.rs"]
 pub(crate) mod blk_rq_state;
 #[path = "nic.rs"]

@@ -18,7 +18,6 @@ use crate::detected::Detected;
 use crate::device::{now_ns, Class, Device, Failure, MAX_ATTEMPTS};
 use crate::instance::Event;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
-use kernel::ffi::c_void;
 use kernel::impl_has_hr_timer;
 use kernel::prelude::*;
 use kernel::sync::completion::Completion;
@@ -41,18 +40,9 @@ pub(crate) struct Testdev {}
 /// The placeholder device.
 pub(crate) type TestDev = Device<Testdev>;
 
-/// The operation table behind an admitted call's `ops`.
-///
-/// # Safety
-///
-/// `ops` is the `TestdevOps` of a registered `testdev` implementation.
-unsafe fn table<'a>(ops: *const c_void) -> &'a TestdevOps {
-    // SAFETY: per this function's contract.
-    unsafe { &*ops.cast::<TestdevOps>() }
-}
-
 impl Class for Testdev {
     const NAME: &'static str = "testdev";
+    type Ops = TestdevOps;
     const ENTRIES: &'static [&'static str] = &TESTDEV_ENTRIES;
     const PROBE: usize = TestdevEntry::Probe as usize;
     const CONFIGURE: usize = TestdevEntry::Configure as usize;
@@ -67,28 +57,38 @@ impl Class for Testdev {
         })
     }
 
-    unsafe fn probe(ops: *const c_void, h: *mut Instance) -> i64 {
+    /// # Safety
+    ///
+    /// As for [`Class::probe`].
+    unsafe fn probe(ops: &TestdevOps, h: *mut Instance) -> i64 {
         // SAFETY: per the trait's contract.
-        unsafe { (table(ops).probe)(h) as i64 }
+        unsafe { (ops.probe)(h) as i64 }
     }
 
-    unsafe fn configure(ops: *const c_void, h: *mut Instance, key: u32, value: u64) -> i64 {
+    /// # Safety
+    ///
+    /// As for [`Class::configure`].
+    unsafe fn configure(ops: &TestdevOps, h: *mut Instance, key: u32, value: u64) -> i64 {
         // SAFETY: per the trait's contract.
-        unsafe { (table(ops).configure)(h, key, value) as i64 }
+        unsafe { (ops.configure)(h, key, value) as i64 }
     }
 
-    unsafe fn remove(ops: *const c_void, h: *mut Instance) {
+    /// # Safety
+    ///
+    /// As for [`Class::remove`].
+    unsafe fn remove(ops: &TestdevOps, h: *mut Instance) {
         // SAFETY: per the trait's contract.
-        unsafe { (table(ops).remove)(h) }
+        unsafe { (ops.remove)(h) }
     }
 
-    unsafe fn event(ops: *const c_void, h: *mut Instance, ev: Event, arg: u64) -> i64 {
-        // SAFETY: per the trait's contract.
-        let t = unsafe { table(ops) };
+    /// # Safety
+    ///
+    /// As for [`Class::event`].
+    unsafe fn event(ops: &TestdevOps, h: *mut Instance, ev: Event, arg: u64) -> i64 {
         let f = match ev {
-            Event::DevIrq => t.devirq,
-            Event::Timer => t.timer,
-            Event::Work => t.work,
+            Event::DevIrq => ops.devirq,
+            Event::Timer => ops.timer,
+            Event::Work => ops.work,
         };
         // SAFETY: per the trait's contract.
         unsafe { f(h, arg) }
@@ -136,8 +136,7 @@ fn issue(dev: &Arc<TestDev>, entry: usize, arg: u64) -> Result<Option<i64>, (u64
                 return Ok(None);
             };
             let h = a.handle();
-            // SAFETY: `a.ops` is the table of the admitted `testdev` instance.
-            let f = unsafe { table(a.ops) }.op;
+            let f = a.ops.op;
             // SAFETY: `h` is the live instance `f` belongs to.
             dev.guarded_entry_hot(a.inst, OP, || unsafe { f(h, arg) })
                 .map(Some)
@@ -257,8 +256,7 @@ macro_rules! trigger {
                     Some(a) => {
                         let h = a.handle();
                         let arg = self.arg;
-                        // SAFETY: `a.ops` is the `TestdevOps` of the admitted instance.
-                        let ops = unsafe { &*a.ops.cast::<TestdevOps>() };
+                        let ops = a.ops;
                         let f = if self.entry == TICK { ops.tick } else { ops.irq };
                         // SAFETY: `h` is the live instance `f` belongs to.
                         match dev.guarded_entry_hot(a.inst, self.entry, || unsafe { f(h, arg) }) {

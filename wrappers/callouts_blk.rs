@@ -3,7 +3,7 @@
 //! Block callouts: what a `blk` implementation asks of its placeholder disk. They report
 //! the capacity, move request data between the request's pages and the driver's
 //! buffers or map the pages for the device (the one resource taken here, recorded in
-//! the undo list and unmapped by the framework: `placeholders/blk_map.rs`), and report
+//! the undo list and unmapped by the framework: `placeholders/blk/map.rs`), and report
 //! finished requests.
 //! Exported through `wrappers/callouts_exports.c`, declared for implementations in
 //! `wrappers/callouts_api_blk.rs`. Only instances of class `blk` may call them; others
@@ -13,8 +13,8 @@
 use crate::abi;
 use crate::abi_blk::{BlkRq, BlkSeg, BLK_SEGS_MAX};
 use crate::instance::InstanceState;
+use crate::placeholders::blk::map as blk_map;
 use crate::placeholders::blk::{self, BlkDevice};
-use crate::placeholders::blk_map;
 use core::mem::MaybeUninit;
 use core::sync::atomic::Ordering;
 use kernel::ffi::{c_int, c_void};
@@ -122,7 +122,7 @@ pub(crate) extern "C" fn ndriver_blk_copy(
 
 /// Maps the data of request `rq` for the device and writes its pieces, in order, to
 /// `segs` (room for `max`): their count, or a negative errno. See
-/// `placeholders/blk_map.rs` for who unmaps it when.
+/// `placeholders/blk/map.rs` for who unmaps it when.
 #[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_blk_map(
     inst: *mut abi::Instance,

@@ -8,7 +8,6 @@ use super::{Class, Device};
 use crate::abi::Instance;
 use crate::instance::InstanceState;
 use core::sync::atomic::Ordering;
-use kernel::ffi::c_void;
 use kernel::time::Delta;
 
 /// An admitted call: keeps the instance alive until dropped.
@@ -16,8 +15,8 @@ pub(crate) struct Admitted<'a, C: Class> {
     dev: &'a Device<C>,
     /// The instance the call goes to.
     pub(crate) inst: &'a InstanceState,
-    /// Its operation table (the class's layout).
-    pub(crate) ops: *const c_void,
+    /// Its operation table.
+    pub(crate) ops: &'a C::Ops,
 }
 
 impl<C: Class> Admitted<'_, C> {
@@ -59,7 +58,7 @@ impl<C: Class> Device<C> {
         // SAFETY: `running` was seen set after we were counted in `inflight`, so no
         // `quiesce` has finished since: the instance and table published before it
         // was set stay alive, and together, until the `Admitted` drops.
-        let inst = unsafe { &*inst };
+        let (inst, ops) = unsafe { (&*inst, &*ops) };
         if inst.failed.load(Ordering::Acquire) {
             self.inflight.fetch_sub(1, Ordering::Release);
             return None;
@@ -67,7 +66,7 @@ impl<C: Class> Device<C> {
         Some(Admitted {
             dev: self,
             inst,
-            ops: ops.cast_const(),
+            ops,
         })
     }
 

@@ -19,9 +19,9 @@ use crate::registry;
 use crate::stats::{Cause, Phases, Record};
 use crate::timeout::Bounds;
 use crate::undo::action_list::{Action, Kind};
+use core::any::Any;
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::bindings;
-use kernel::ffi::c_void;
 use kernel::prelude::*;
 use kernel::workqueue::Work;
 
@@ -89,8 +89,8 @@ impl kernel::fmt::Display for Text {
 }
 
 impl<C: Class> ServedDevice for Device<C> {
-    fn as_ptr(&self) -> *const c_void {
-        core::ptr::from_ref(self).cast()
+    fn as_any(&self) -> &dyn Any {
+        self
     }
 
     fn class_name(&self) -> &'static str {

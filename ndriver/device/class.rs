@@ -5,10 +5,9 @@
 //! the instance layer's (`instance.rs`).
 
 use super::{Device, Failure};
-use crate::abi::{AdoptFn, Instance};
+use crate::abi::{AdoptFn, ImplDesc, Instance};
 use crate::instance::{Event, InstanceState};
 use crate::timeout::Bounds;
-use kernel::ffi::c_void;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -17,6 +16,9 @@ use kernel::sync::Arc;
 pub(crate) trait Class: Send + Sync + Sized + 'static {
     /// The class name implementations register under (`ImplDesc::class`).
     const NAME: &'static str;
+    /// The operation table an implementation of this class registers (`ImplDesc::ops`
+    /// points at one: the class's layout in `abi`).
+    type Ops: Sync + 'static;
     /// Entry point names, indexed by entry number (at most `stats::MAX_ENTRIES`);
     /// `inject`, `stats` and `recoveries` use them.
     const ENTRIES: &'static [&'static str];
@@ -41,31 +43,22 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
     ///
     /// # Safety
     ///
-    /// `ops` is the table of a registered implementation of this class and `h` a live
-    /// instance of it; called under the guard.
-    unsafe fn probe(ops: *const c_void, h: *mut Instance) -> i64;
+    /// `h` is a live instance of the implementation `ops` is the table of; called under
+    /// the guard.
+    unsafe fn probe(ops: &Self::Ops, h: *mut Instance) -> i64;
 
     /// Entry number `adopt` is accounted to (and injected at); `None` for a class
     /// without warm restart.
     const ADOPT: Option<usize> = None;
 
     /// The `adopt` entry point of the implementation of table `ops`, if it has one.
-    ///
-    /// # Safety
-    ///
-    /// `ops` is the table of a registered implementation of this class.
-    unsafe fn adopt_fn(_ops: *const c_void) -> Option<AdoptFn> {
+    fn adopt_fn(_ops: &Self::Ops) -> Option<AdoptFn> {
         None
     }
 
     /// Whether the implementation of table `ops` has an `adopt` entry point.
-    ///
-    /// # Safety
-    ///
-    /// `ops` is the table of a registered implementation of this class.
-    unsafe fn has_adopt(ops: *const c_void) -> bool {
-        // SAFETY: per this function's contract.
-        unsafe { Self::adopt_fn(ops) }.is_some()
+    fn has_adopt(ops: &Self::Ops) -> bool {
+        Self::adopt_fn(ops).is_some()
     }
 
     /// Calls `adopt`: the instance takes over the resources its predecessor kept
@@ -74,9 +67,8 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
     /// # Safety
     ///
     /// As for [`Class::probe`]; [`Class::has_adopt`] said yes for `ops`.
-    unsafe fn adopt(ops: *const c_void, h: *mut Instance) -> i64 {
-        // SAFETY: per this function's contract.
-        match unsafe { Self::adopt_fn(ops) } {
+    unsafe fn adopt(ops: &Self::Ops, h: *mut Instance) -> i64 {
+        match Self::adopt_fn(ops) {
             // SAFETY: per this function's contract, `h` is a live instance of `ops`.
             Some(f) => unsafe { f(h) as i64 },
             None => EOPNOTSUPP.to_errno() as i64,
@@ -114,14 +106,14 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
     /// # Safety
     ///
     /// As for [`Class::probe`].
-    unsafe fn configure(ops: *const c_void, h: *mut Instance, key: u32, value: u64) -> i64;
+    unsafe fn configure(ops: &Self::Ops, h: *mut Instance, key: u32, value: u64) -> i64;
 
     /// Calls `remove`.
     ///
     /// # Safety
     ///
     /// As for [`Class::probe`].
-    unsafe fn remove(ops: *const c_void, h: *mut Instance);
+    unsafe fn remove(ops: &Self::Ops, h: *mut Instance);
 
     /// Runs `call`, the guarded call of event `ev`'s entry point (admission, guard and
     /// failure handling included), in the event's context: a class that finishes, after
@@ -140,7 +132,7 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
     /// # Safety
     ///
     /// As for [`Class::probe`].
-    unsafe fn event(ops: *const c_void, h: *mut Instance, ev: Event, arg: u64) -> i64;
+    unsafe fn event(ops: &Self::Ops, h: *mut Instance, ev: Event, arg: u64) -> i64;
 
     /// Instance `st` is about to be undone (after a failure, or after its orderly
     /// `remove`): no call reaches it any more, and its resources are still held: in its
@@ -164,7 +156,7 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
 
     /// Replays class-specific state on a new instance (`h`, table `ops`), after the
     /// logged configuration items. Process context, under the control lock.
-    fn replay(_dev: &Device<Self>, _ops: *const c_void, _h: *mut Instance) -> Result<(), Failure> {
+    fn replay(_dev: &Device<Self>, _ops: &Self::Ops, _h: *mut Instance) -> Result<(), Failure> {
         Ok(())
     }
 
@@ -218,4 +210,19 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
     fn call(_dev: &Arc<Device<Self>>, _text: &str) -> Result<i64> {
         Err(ENOTTY)
     }
+}
+
+/// The operation table of `desc`, an implementation registered under class `C`; `None`
+/// for a descriptor without one.
+///
+/// # Safety
+///
+/// `desc` is registered under `C::NAME` (the registry hands a device only the
+/// implementations of its class) and stays registered for `'a`.
+pub(super) unsafe fn ops_of<'a, C: Class>(desc: *const ImplDesc) -> Option<&'a C::Ops> {
+    // SAFETY: per this function's contract `desc` is registered, so valid; `ops` is NULL
+    // or, in a descriptor of class `C`, that class's table (`C::Ops`, the layout
+    // `abi` gives implementations of it), in the registering module (checked by the
+    // registry), which stays loaded while registered.
+    unsafe { (*desc).ops.cast::<C::Ops>().as_ref() }
 }

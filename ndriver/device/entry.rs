@@ -114,6 +114,20 @@ impl<C: Class> Device<C> {
         f: F,
         check: K,
     ) -> Result<i64, Failure> {
+        self.guarded_entry_answering(entry, 0, f, check)
+    }
+
+    /// [`Device::guarded_entry_checked`] for an entry point that may also answer with
+    /// `answer`, a negative errno that is no failure (`queue_rq`'s `-EBUSY`: no room
+    /// now, dispatch it again later): returned as `Ok(answer)`.
+    pub(crate) fn guarded_entry_answering<F: FnOnce() -> i64, K: FnOnce(i64)>(
+        &self,
+        entry: usize,
+        answer: i64,
+        f: F,
+        check: K,
+    ) -> Result<i64, Failure> {
+        let answered = |v: i64| v >= 0 || v == answer;
         self.counters.calls[entry].fetch_add(1, Ordering::Relaxed);
         let injected0 = self.counters.injected_total.load(Ordering::Relaxed);
         let injected = || self.counters.injected_total.load(Ordering::Relaxed) != injected0;
@@ -125,7 +139,7 @@ impl<C: Class> Device<C> {
                 check(v);
             }
             let taint = self.taint();
-            if v >= 0 && taint.is_none() {
+            if answered(v) && taint.is_none() {
                 return Ok(v);
             }
             let failure = Failure {
@@ -165,7 +179,7 @@ impl<C: Class> Device<C> {
         }
         let taint = self.taint();
         let failure = match r {
-            Ok(v) if v >= 0 && taint.is_none() => {
+            Ok(v) if answered(v) && taint.is_none() => {
                 self.learn(entry, elapsed);
                 return Ok(v);
             }

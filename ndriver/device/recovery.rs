@@ -7,6 +7,7 @@
 //! and replays the configuration into it, redirects calls to it, and records the time
 //! of each phase ([`Phases`]).
 
+use super::class::ops_of;
 use super::state::Ctl;
 use super::{now_ns, Admitted, Class, Device, Failure};
 use crate::abi::ImplDesc;
@@ -127,11 +128,10 @@ impl<C: Class> Device<C> {
         desc: *const ImplDesc,
         p: &mut Phases,
     ) -> Result<(), Failure> {
-        // SAFETY: `desc` comes from the registry and stays registered while we hold
-        // `ctl` (withdrawal goes through `ctl`).
-        let ops = unsafe { (*desc).ops };
-        // SAFETY: `ops` is the table of a registered implementation of this class.
-        let warm = self.kept_by(desc) && unsafe { C::has_adopt(ops) };
+        // SAFETY: `desc` comes from the registry, registered under this class, and stays
+        // registered while we hold `ctl` (withdrawal goes through `ctl`).
+        let ops = unsafe { ops_of::<C>(desc) };
+        let warm = self.kept_by(desc) && ops.is_some_and(C::has_adopt);
         if !warm {
             let n = self.drop_kept();
             if n > 0 {
@@ -178,10 +178,12 @@ impl<C: Class> Device<C> {
         p: &mut Phases,
         warm: bool,
     ) -> Result<(), Failure> {
-        // SAFETY: `desc` comes from the registry and stays registered while we hold
-        // `ctl` (withdrawal goes through `ctl`).
-        let d = unsafe { &*desc };
-        let ops = d.ops.cast_mut();
+        // SAFETY: `desc` comes from the registry, registered under this class, and stays
+        // registered while we hold `ctl` (withdrawal goes through `ctl`).
+        let Some(ops) = (unsafe { ops_of::<C>(desc) }) else {
+            pr_warn!("{}: implementation without an operation table\n", self.name);
+            return Err(Failure::new(Detected::Error, EINVAL.to_errno() as i64));
+        };
         let name = registry::name_of(desc).unwrap_or("?");
         ctl.generation += 1;
         let api: *const dyn ServedDevice = core::ptr::from_ref(self);
@@ -204,7 +206,8 @@ impl<C: Class> Device<C> {
             core::ptr::from_ref::<InstanceState>(&inst).cast_mut(),
             Ordering::Release,
         );
-        self.ops.store(ops, Ordering::Release);
+        self.ops
+            .store(core::ptr::from_ref(ops).cast_mut(), Ordering::Release);
         ctl.instance = Some(inst);
         ctl.desc = desc;
         let r = match C::ADOPT {

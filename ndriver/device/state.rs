@@ -19,7 +19,6 @@ use crate::slowest_step::{DriverSteps, SlowestStep};
 use crate::stats::{Cause, Counters, Level, Record, MAX_ENTRIES, RECORDS};
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::bindings;
-use kernel::ffi::c_void;
 use kernel::prelude::*;
 use kernel::sync::{Arc, ArcBorrow, Mutex, SpinLockIrq};
 use kernel::workqueue::{DelayedWork, Work};
@@ -73,7 +72,7 @@ pub(crate) struct Device<C: Class> {
     /// The instance entry points go to; NULL when none.
     pub(super) current: AtomicPtr<InstanceState>,
     /// Operation table of the current instance.
-    pub(super) ops: AtomicPtr<c_void>,
+    pub(super) ops: AtomicPtr<C::Ops>,
     /// Whether entry points are admitted (cleared to quiesce).
     pub(super) running: AtomicBool,
     /// Calls inside the current instance.

@@ -82,13 +82,15 @@ impl<C: Class> Device<C> {
         let t = now_ns();
         if let Some(inst) = ctl.instance.as_ref() {
             let h = inst.handle();
-            let ops = self.ops.load(Ordering::Acquire);
-            if !ops.is_null() && !inst.failed.load(Ordering::Acquire) {
+            // SAFETY: NULL or the table of the current instance, which stays registered
+            // while we hold `ctl` (withdrawal swaps away first, under `ctl`).
+            let ops = unsafe { self.ops.load(Ordering::Acquire).as_ref() };
+            if let Some(ops) = ops.filter(|_| !inst.failed.load(Ordering::Acquire)) {
                 inst.removing.store(true, Ordering::Release);
                 let _ = ctl.steps.time("remove", || {
-                    // SAFETY: `h` is the quiesced, live instance of this (still
-                    // registered) table.
                     self.guarded_entry(C::REMOVE, || {
+                        // SAFETY: `h` is the quiesced, live instance of this (still
+                        // registered) table.
                         unsafe { C::remove(ops, h) };
                         0
                     })

@@ -6,6 +6,7 @@
 //! ([`Device::drop_kept`]). `Documentation/design.rst`, "Warm restart", says why the
 //! device may run on meanwhile.
 
+use super::class::ops_of;
 use super::state::Ctl;
 use super::{Class, Device};
 use crate::abi::ImplDesc;
@@ -86,11 +87,10 @@ impl<C: Class> Device<C> {
         if !ctl.policy.warm || self.leaving.load(Ordering::Acquire) {
             return None;
         }
-        // SAFETY: `inst.desc` is registered while the instance runs (withdrawal swaps
-        // away first, under `ctl`, which we hold).
-        let ops = unsafe { (*inst.desc).ops };
-        // SAFETY: `ops` is the table of a registered implementation of this class.
-        if !unsafe { C::has_adopt(ops) } {
+        // SAFETY: `inst.desc` is registered under this class while the instance runs
+        // (withdrawal swaps away first, under `ctl`, which we hold).
+        let ops = unsafe { ops_of::<C>(inst.desc) }?;
+        if !C::has_adopt(ops) {
             return None;
         }
         let lent = C::warm_ok(self, inst, entry)?;

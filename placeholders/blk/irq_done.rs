@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `blk_irq_done`: the requests an instance reports finished (`ndriver_blk_done`) from
+//! `blk::irq_done`: the requests an instance reports finished (`ndriver_blk_done`) from
 //! its interrupt call (`devirq`, hard-interrupt context), ended in that interrupt right
 //! after the call returns instead of through blk-mq's completion softirq.
 //!
@@ -63,7 +63,7 @@ pub(crate) struct IrqDone {
 /// reference is used only while it stays so.
 unsafe fn link<'a>(rq: *mut bindings::request) -> &'a AtomicPtr<bindings::request> {
     // SAFETY: per this function's contract.
-    unsafe { &super::blk::pdu(rq).irq_next }
+    unsafe { &super::pdu(rq).irq_next }
 }
 
 /// Whether `rq_affinity` is 2 for `rq`'s queue: its completion must run on the CPU
