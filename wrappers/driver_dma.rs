@@ -237,14 +237,13 @@ impl DmaCoherent {
         Ok(())
     }
 
-    /// Copies `src` to byte offset `off`; `false` if out of range.
-    pub(crate) fn copy_in(&self, off: usize, src: &[u8]) -> bool {
-        let Some(dst) = self.range(off, src.len()) else {
-            return false;
-        };
+    /// Copies `src` to byte offset `off`; `ERANGE` if it does not fit there (then nothing
+    /// is copied).
+    pub(crate) fn copy_in(&self, off: usize, src: &[u8]) -> Result {
+        let dst = self.range(off, src.len()).ok_or(ERANGE)?;
         // SAFETY: in bounds of the live buffer, which `src` cannot overlap.
         unsafe { ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) };
-        true
+        Ok(())
     }
 
     /// The CPU address of the `len` bytes at byte offset `off` (for callouts that copy
@@ -793,10 +792,12 @@ impl<const SIZE: usize> DmaBuffers<SIZE> {
     /// longer than a buffer.
     pub(crate) fn copy_in(&self, i: usize, src: &[u8]) -> Result {
         let (chunk, off) = self.locate(i).ok_or(EINVAL)?;
-        if src.len() > SIZE || !chunk.copy_in(off, src) {
+        if src.len() > SIZE {
             return Err(EINVAL);
         }
-        Ok(())
+        // Buffer `i` lies inside its chunk (type invariant), so the copy fits; were it not
+        // to, the answer would still be this function's `EINVAL`.
+        chunk.copy_in(off, src).map_err(|_| EINVAL)
     }
 
     /// Copies the first `len` bytes of buffer `j` of `src` to byte `off` of buffer `i`
@@ -974,9 +975,11 @@ mod tests {
         assert_eq!(buf.read_at::<Desc>(4).err(), Some(EINVAL));
         assert_eq!(buf.write_at(12, DESC), Err(EINVAL));
         // Copies and ranges.
-        assert!(buf.copy_in(SIZE - 3, b"abc"));
+        assert_eq!(buf.copy_in(SIZE - 3, b"abc"), Ok(()));
         assert_eq!(buf.read8(SIZE - 3), Ok(b'a'));
-        assert!(!buf.copy_in(SIZE - 2, b"abc"));
+        assert_eq!(buf.copy_in(SIZE - 2, b"xyz"), Err(ERANGE));
+        assert_eq!(buf.read8(SIZE - 2), Ok(b'b'));
+        assert_eq!(buf.copy_in(usize::MAX, b"x"), Err(ERANGE));
         assert!(buf.range(0, SIZE).is_some());
         assert!(buf.range(1, SIZE).is_none());
         assert!(buf.range(SIZE, 0).is_some());
