@@ -378,8 +378,8 @@ impl<T: FromBytes + IntoBytes> DmaArray<T> {
         }
     }
 
-    /// Element `i`, or `None` past the end.
-    pub(crate) fn read(&self, i: usize) -> Option<T> {
+    /// Element `i`; `EINVAL` past the end.
+    pub(crate) fn read(&self, i: usize) -> Result<T> {
         self.slice().read(i)
     }
 
@@ -464,12 +464,12 @@ impl<T: FromBytes + IntoBytes> DmaSlice<'_, T> {
         )
     }
 
-    /// Element `i`, or `None` past the end.
-    pub(crate) fn read(&self, i: usize) -> Option<T> {
-        let p = self.element(i)?;
+    /// Element `i`; `EINVAL` past the end.
+    pub(crate) fn read(&self, i: usize) -> Result<T> {
+        let p = self.element(i).ok_or(EINVAL)?;
         // SAFETY: element `i` is inside the live buffer and aligned (type invariant, `i`
         // checked); any bytes are a valid `T` (`FromBytes`), so whatever the device wrote is.
-        Some(unsafe { ptr::read_volatile(p) })
+        Ok(unsafe { ptr::read_volatile(p) })
     }
 
     /// Writes element `i`; `EINVAL` past the end.
@@ -1000,9 +1000,10 @@ mod tests {
         });
         let d = DESC;
         assert_eq!(ring.write(n - 1, d), Ok(()));
-        assert_eq!(ring.read(n - 1).map(|d| d.addr), Some(0xaaaa));
+        assert_eq!(ring.read(n - 1).map(|d| d.addr), Ok(0xaaaa));
         assert_eq!(ring.write(n, d), Err(EINVAL));
-        assert!(ring.read(n).is_none());
+        assert_eq!(ring.read(n).err(), Some(EINVAL));
+        assert_eq!(ring.read(usize::MAX).err(), Some(EINVAL));
         // Bus addresses of elements and fields.
         assert_eq!(ring.dma_of(0), Ok(0x10000));
         assert_eq!(ring.dma_of(n - 1), Ok(0x10000 + (SIZE - 16) as u64));
@@ -1013,7 +1014,7 @@ mod tests {
         assert_eq!(ring.write_field(n - 1, |d| &d.status, 1), Ok(()));
         assert_eq!(ring.read_field(n - 1, |d| &d.status), Ok(1));
         assert_eq!(ring.read_field(n - 1, |d| &d.len), Ok(60));
-        assert_eq!(ring.read(n - 1).map(|d| (d.cmd, d.special)), Some((3, 7)));
+        assert_eq!(ring.read(n - 1).map(|d| (d.cmd, d.special)), Ok((3, 7)));
         assert_eq!(ring.read_field(n, |d| &d.status), Err(ERANGE));
         assert_eq!(ring.write_field(n, |d| &d.status, 1), Err(ERANGE));
         // A "field" outside the element is refused.
@@ -1032,10 +1033,10 @@ mod tests {
         assert_eq!(ring.len(), 16);
         assert_eq!(ring.write(15, 0xbeef), Ok(()));
         assert_eq!(buf.read16(SIZE - 2), Ok(0xbeef));
-        assert_eq!(ring.read(15), Some(0xbeef));
+        assert_eq!(ring.read(15), Ok(0xbeef));
         assert_eq!(ring.write(16, 1), Err(EINVAL));
-        assert!(ring.read(16).is_none());
-        assert!(ring.read(usize::MAX).is_none());
+        assert_eq!(ring.read(16), Err(EINVAL));
+        assert_eq!(ring.read(usize::MAX), Err(EINVAL));
         assert_eq!(ring.dma_of(1), Ok(0x10000 + (SIZE - 30) as u64));
         assert_eq!(ring.dma_of(16), Err(ERANGE));
         // Not fitting, the length overflowing: `ERANGE`; an empty slice at the end is one.
@@ -1055,7 +1056,7 @@ mod tests {
         assert_eq!(descs.write_field(1, |d| &d.status, 1), Ok(()));
         assert_eq!(buf.read8(32 + 11), Ok(1));
         assert_eq!(descs.read_field(1, |d| &d.len), Ok(60));
-        assert_eq!(descs.read(1).map(|d| (d.cmd, d.status)), Some((3, 1)));
+        assert_eq!(descs.read(1).map(|d| (d.cmd, d.status)), Ok((3, 1)));
         assert_eq!(descs.field_dma(1, |d| &d.status), Ok(0x10000 + 32 + 11));
         assert_eq!(descs.field_dma(2, |d| &d.status), Err(ERANGE));
         assert_eq!(descs.read_field(2, |d| &d.status), Err(ERANGE));
