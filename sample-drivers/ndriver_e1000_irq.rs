@@ -98,15 +98,16 @@ impl E1000Irq {
             .write_rctl(&f, s.rings.is_some(), self.long.load(Ordering::Relaxed));
     }
 
-    /// Reports the transmits the device finished. An index past the end of the ring (a
-    /// driver bug) is an error, for the entry point to return: the instance fails.
+    /// Reports the transmits the device finished. An index past the end of the ring or
+    /// slots (a driver bug) is an error, for the entry point to return: the instance
+    /// fails.
     fn reap_tx(c: &C<'_>, t: &mut TxQueue) -> Result {
         while t.tail != t.head {
             let i = t.tail;
             if !tx_desc_done(&t.ring, i)? {
                 break;
             }
-            if let Some(skb) = t.slots.take(i) {
+            if let Some(skb) = t.slots.take(i)? {
                 c.dev.tx_done(skb, true);
             }
             desc_clear(&t.ring, i)?;
@@ -160,7 +161,7 @@ impl E1000Irq {
         if report {
             let mut i = tx.tail;
             while i != tx.head {
-                if let Some(skb) = tx.slots.take(i) {
+                if let Some(skb) = tx.slots.take(i)? {
                     c.dev.tx_done(skb, false);
                 }
                 i = (i + 1) % TX_RING;

@@ -149,8 +149,8 @@ impl E1000Napi {
     }
 
     /// Reaps finished transmit descriptors: unmaps and reports their skbs. An index
-    /// past the end of the ring (a driver bug) is an error, for the entry point to
-    /// return: the instance fails.
+    /// past the end of the ring or slots (a driver bug) is an error, for the entry point
+    /// to return: the instance fails.
     fn reap_tx(&self, c: &C<'_>) -> Result {
         let mut g = c.tx.lock();
         let Some(t) = g.r.as_mut() else {
@@ -162,7 +162,7 @@ impl E1000Napi {
                 break;
             }
             // Unmapped (by `take`) before the skb may be freed.
-            if let Some(skb) = t.slots.take(i) {
+            if let Some(skb) = t.slots.take(i)? {
                 c.dev.tx_done(skb, true);
             }
             desc_clear(&t.ring, i)?;
@@ -188,7 +188,7 @@ impl E1000Napi {
         drop(t.reg);
         reaped?;
         for n in t.reaped..t.queued {
-            let Some(skb) = t.slots.take(n % TX_RING) else {
+            let Some(skb) = t.slots.take(n % TX_RING)? else {
                 continue;
             };
             if report {
