@@ -457,17 +457,18 @@ pub(crate) struct RxDone {
 /// The receive errors that make a frame bad (`RXD_ERR_FRAME_ERR_MASK` of the C driver).
 const RX_FRAME_ERRORS: u64 = 0x97;
 
-/// Receive descriptor `i` of `ring`, if the device is done with it.
-pub(crate) fn rx_desc(ring: &Ring, i: usize) -> Option<RxDone> {
+/// Receive descriptor `i` of `ring`, if the device is done with it (`Ok(None)` if
+/// not); `EINVAL` past the end.
+pub(crate) fn rx_desc(ring: &Ring, i: usize) -> Result<Option<RxDone>> {
     let info = RxInfo::from_raw(ring.read(i)?.info);
     if !info.dd() {
-        return None;
+        return Ok(None);
     }
-    Some(RxDone {
+    Ok(Some(RxDone {
         len: usize::from(info.length()).min(RX_BUF),
         eop: info.eop(),
         ok: info.errors() & RX_FRAME_ERRORS == 0,
-    })
+    }))
 }
 
 /// What one receive descriptor gives ([`RxGather::take`]).
@@ -718,17 +719,17 @@ pub(crate) fn tx_data(buf: u64, len: usize, eop: bool, csum: bool, tso: bool) ->
     })
 }
 
-/// Whether the device has sent transmit descriptor `i` of `ring`.
-pub(crate) fn tx_desc_done(ring: &Ring, i: usize) -> bool {
-    ring.read(i).is_some_and(|d| TxInfo::from_raw(d.info).dd())
+/// Whether the device has sent transmit descriptor `i` of `ring`; `EINVAL` past the
+/// end.
+pub(crate) fn tx_desc_done(ring: &Ring, i: usize) -> Result<bool> {
+    Ok(TxInfo::from_raw(ring.read(i)?.info).dd())
 }
 
 /// Clears the second quadword (length, command, status) of descriptor `i` of `ring`,
-/// keeping its buffer.
-pub(crate) fn desc_clear(ring: &Ring, i: usize) {
-    if let Some(d) = ring.read(i) {
-        let _ = ring.write(i, Desc { info: 0, ..d });
-    }
+/// keeping its buffer; `EINVAL` past the end.
+pub(crate) fn desc_clear(ring: &Ring, i: usize) -> Result {
+    let d = ring.read(i)?;
+    ring.write(i, Desc { info: 0, ..d })
 }
 
 /// A probed device: its interrupt line, registers and PCI enable, dropped in this
@@ -1030,12 +1031,12 @@ impl Hw {
         true
     }
 
-    /// Hands receive descriptor `i` of `ring` back to the
-    /// device; returns the next descriptor to look at.
-    pub(crate) fn rx_give_back(&self, ring: &Ring, i: usize) -> usize {
-        desc_clear(ring, i);
+    /// Hands receive descriptor `i` of `ring` back to the device; returns the next
+    /// descriptor to look at. `EINVAL` past the end (then the tail stays).
+    pub(crate) fn rx_give_back(&self, ring: &Ring, i: usize) -> Result<usize> {
+        desc_clear(ring, i)?;
         self.rx_tail(i);
-        (i + 1) % ring.len().max(1)
+        Ok((i + 1) % ring.len().max(1))
     }
 
     /// Gives the device the receive descriptors up to `i`, which the driver cleared

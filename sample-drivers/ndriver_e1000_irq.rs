@@ -98,36 +98,39 @@ impl E1000Irq {
             .write_rctl(&f, s.rings.is_some(), self.long.load(Ordering::Relaxed));
     }
 
-    /// Reports the transmits the device finished.
-    fn reap_tx(c: &C<'_>, t: &mut TxQueue) {
+    /// Reports the transmits the device finished. An index past the end of the ring or
+    /// slots (a driver bug) is an error, for the entry point to return: the instance
+    /// fails.
+    fn reap_tx(c: &C<'_>, t: &mut TxQueue) -> Result {
         while t.tail != t.head {
             let i = t.tail;
-            if !tx_desc_done(&t.ring, i) {
+            if !tx_desc_done(&t.ring, i)? {
                 break;
             }
-            if let Some(skb) = t.slots.take(i) {
+            if let Some(skb) = t.slots.take(i)? {
                 c.dev.tx_done(skb, true);
             }
-            desc_clear(&t.ring, i);
+            desc_clear(&t.ring, i)?;
             t.tail = (i + 1) % TX_RING;
             if t.full {
                 t.full = false;
                 c.dev.wake_queue();
             }
         }
+        Ok(())
     }
 
     /// Everything the interrupt handler does, under the lock.
-    fn service(&self, c: &C<'_>, s: &mut State) {
+    fn service(&self, c: &C<'_>, s: &mut State) -> Result {
         let Some(r) = s.rings.as_mut() else {
-            return;
+            return Ok(());
         };
-        Self::reap_tx(c, &mut r.tx);
+        Self::reap_tx(c, &mut r.tx)?;
         // Every received frame, to the backlog.
         let rx = &mut r.rx;
         loop {
             let i = rx.next;
-            let Some(d) = rx_desc(&rx.ring, i) else {
+            let Some(d) = rx_desc(&rx.ring, i)? else {
                 break;
             };
             let _ = match rx.gather.take(&rx.bufs, i, &d) {
@@ -135,27 +138,30 @@ impl E1000Irq {
                 RxPiece::Gathered(len) => c.dev.rx_buffer(rx.gather.buffers(), 0, len, false),
                 RxPiece::More | RxPiece::Dropped => Ok(()),
             };
-            rx.next = self.hw.rx_give_back(&rx.ring, i);
+            rx.next = self.hw.rx_give_back(&rx.ring, i)?;
         }
+        Ok(())
     }
 
     /// Stops interrupts, receiver and transmitter, and gives the rings back;
-    /// `report`: tell the framework the skbs still queued are dropped.
-    fn shut(&self, c: &C<'_>, report: bool) {
+    /// `report`: tell the framework the skbs still queued are dropped. An error (an
+    /// index past the end, a driver bug) leaves the skbs not yet reported in their
+    /// slots, to the framework; the rings are given back all the same.
+    fn shut(&self, c: &C<'_>, report: bool) -> Result {
         self.hw.mask();
         self.hw.disable_rx_tx();
         let _ = self.hw.acknowledge();
         let Some(Rings { rx, mut tx }) = c.tx.lock().rings.take() else {
-            return;
+            return Ok(());
         };
         drop(rx.reg);
         // What the device sent is reported sent, not left to be sent again.
-        Self::reap_tx(c, &mut tx);
+        Self::reap_tx(c, &mut tx)?;
         drop(tx.reg);
         if report {
             let mut i = tx.tail;
             while i != tx.head {
-                if let Some(skb) = tx.slots.take(i) {
+                if let Some(skb) = tx.slots.take(i)? {
                     c.dev.tx_done(skb, false);
                 }
                 i = (i + 1) % TX_RING;
@@ -163,6 +169,7 @@ impl E1000Irq {
         }
         // Else the skbs still in the slots stay with the framework, which sends them
         // again on the next instance.
+        Ok(())
     }
 }
 
@@ -220,8 +227,7 @@ impl NicDriver for E1000Irq {
     }
 
     fn stop(&self, c: &C<'_>) -> Result {
-        self.shut(c, true);
-        Ok(())
+        self.shut(c, true)
     }
 
     fn start_xmit(&self, c: &C<'_>, skb: TxSkb<'_>) -> Result<Xmit> {
@@ -293,12 +299,16 @@ impl NicDriver for E1000Irq {
             return Ok(false);
         }
         let mut s = c.tx.lock();
-        self.service(c, &mut s);
+        self.service(c, &mut s)?;
         Ok(true)
     }
 
     fn remove(&self, c: &C<'_>) {
-        self.shut(c, false);
+        // `remove` answers nothing: a driver bug found on the way out is logged, and
+        // the device is reset all the same.
+        if let Err(e) = self.shut(c, false) {
+            pr_err!("e1000-irq: giving the rings back on remove failed: {e:?}\n");
+        }
         self.hw.reset();
     }
 }

@@ -148,42 +148,47 @@ impl E1000Napi {
             .write_reg(TDT::zeroed().with_index((t.queued % TX_RING) as u32));
     }
 
-    /// Reaps finished transmit descriptors: unmaps and reports their skbs.
-    fn reap_tx(&self, c: &C<'_>) {
+    /// Reaps finished transmit descriptors: unmaps and reports their skbs. An index
+    /// past the end of the ring or slots (a driver bug) is an error, for the entry point
+    /// to return: the instance fails.
+    fn reap_tx(&self, c: &C<'_>) -> Result {
         let mut g = c.tx.lock();
         let Some(t) = g.r.as_mut() else {
-            return;
+            return Ok(());
         };
         while t.reaped != t.queued {
             let i = t.reaped % TX_RING;
-            if !tx_desc_done(&t.ring, i) {
+            if !tx_desc_done(&t.ring, i)? {
                 break;
             }
             // Unmapped (by `take`) before the skb may be freed.
-            if let Some(skb) = t.slots.take(i) {
+            if let Some(skb) = t.slots.take(i)? {
                 c.dev.tx_done(skb, true);
             }
-            desc_clear(&t.ring, i);
+            desc_clear(&t.ring, i)?;
             t.reaped += 1;
         }
         if t.stopped && t.queued - t.reaped < TX_RING / 2 {
             t.stopped = false;
             c.dev.wake_queue();
         }
+        Ok(())
     }
 
     /// Drops the transmit ring; `report`: tell the framework the skbs still queued
     /// are dropped (interface down), else leave them to it (they are sent again by
-    /// the next instance).
-    fn drop_tx(&self, c: &C<'_>, report: bool) {
+    /// the next instance). On an error (an index past the end, a driver bug) the ring
+    /// is dropped all the same, and the skbs not yet reported stay with the framework.
+    fn drop_tx(&self, c: &C<'_>, report: bool) -> Result {
         // What the device sent is reported sent, not left to be sent again.
-        self.reap_tx(c);
+        let reaped = self.reap_tx(c);
         let Some(mut t) = c.tx.lock().r.take() else {
-            return;
+            return reaped;
         };
         drop(t.reg);
+        reaped?;
         for n in t.reaped..t.queued {
-            let Some(skb) = t.slots.take(n % TX_RING) else {
+            let Some(skb) = t.slots.take(n % TX_RING)? else {
                 continue;
             };
             if report {
@@ -191,17 +196,19 @@ impl E1000Napi {
             }
             // Else the skb stays with the framework.
         }
+        Ok(())
     }
 
-    /// Stops receiver, transmitter and interrupts, and gives the rings back.
-    fn shut(&self, c: &C<'_>, report: bool) {
+    /// Stops receiver, transmitter and interrupts, and gives the rings back; an error
+    /// as [`Self::drop_tx`]'s.
+    fn shut(&self, c: &C<'_>, report: bool) -> Result {
         self.hw.quiet();
         self.hw.disable_rx_tx();
         // Freed after the lock is dropped: coherent DMA memory is not freed with
         // interrupts off. Its registration is withdrawn first.
         let rx = c.rx.lock().r.take();
         drop(rx);
-        self.drop_tx(c, report);
+        self.drop_tx(c, report)
     }
 }
 
@@ -264,7 +271,7 @@ impl NicDriver for E1000Napi {
         let mut next = me.hw.check_rx(&ring, &d.rx_filter(), long)?;
         // Every descriptor points at its own buffer: the device writes nowhere else.
         for i in 0..RX_RING {
-            if ring.read(i).ok_or(EIO)?.addr != bufs.dma(i)? {
+            if ring.read(i)?.addr != bufs.dma(i)? {
                 return Err(EIO);
             }
         }
@@ -277,7 +284,7 @@ impl NicDriver for E1000Napi {
         let head = me.hw.mmio.read(RDH).index() as usize;
         let mut given = None;
         let mut n = 0;
-        while rx_desc(&ring, next).is_none() && next != head {
+        while rx_desc(&ring, next)?.is_none() && next != head {
             // A poll gives every batch: more were never cleared by one.
             n += 1;
             if n > RX_GIVE_BATCH {
@@ -381,8 +388,7 @@ impl NicDriver for E1000Napi {
     }
 
     fn stop(&self, c: &C<'_>) -> Result {
-        self.shut(c, true);
-        Ok(())
+        self.shut(c, true)
     }
 
     /// A frame takes a descriptor per piece (scatter-gather), and a context descriptor
@@ -545,7 +551,7 @@ impl NicDriver for E1000Napi {
     }
 
     fn poll(&self, c: &C<'_>, budget: i32) -> Result<i32> {
-        self.reap_tx(c);
+        self.reap_tx(c)?;
         let mut done = 0;
         // The newest descriptor cleared and not yet given to the device (the tail to
         // write; the device fills up to the one before).
@@ -561,7 +567,7 @@ impl NicDriver for E1000Napi {
                     break;
                 };
                 let i = r.next;
-                let Some(d) = rx_desc(&r.ring, i) else {
+                let Some(d) = rx_desc(&r.ring, i)? else {
                     break;
                 };
                 match r.gather.take(&r.bufs, i, &d) {
@@ -580,7 +586,7 @@ impl NicDriver for E1000Napi {
                 let _ = unsafe { c.dev.rx_frame(frame, true) };
             }
             if let Some(r) = c.rx.lock().r.as_mut() {
-                desc_clear(&r.ring, r.next);
+                desc_clear(&r.ring, r.next)?;
                 given = Some(r.next);
                 r.next = (r.next + 1) % RX_RING;
             }
@@ -608,7 +614,11 @@ impl NicDriver for E1000Napi {
 
     fn remove(&self, c: &C<'_>) {
         // Queued skbs stay with the framework, which sends them on the next instance.
-        self.shut(c, false);
+        // `remove` answers nothing: a driver bug found on the way out is logged, and the
+        // device is reset all the same.
+        if let Err(e) = self.shut(c, false) {
+            pr_err!("e1000-napi: giving the rings back on remove failed: {e:?}\n");
+        }
         self.hw.reset();
     }
 }

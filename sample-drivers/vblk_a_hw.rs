@@ -323,7 +323,7 @@ impl Hw {
         {
             return Err(EIO);
         }
-        let desc = |i: usize| self.tables.read(base + i).ok_or(EIO);
+        let desc = |i: usize| self.tables.read(base + i);
         let h = desc(0)?;
         if h.addr != self.hdrs.field_dma(tag, |s| &s.header)?
             || h.len != ReqSlot::HEADER_LEN
@@ -332,7 +332,7 @@ impl Hw {
         {
             return Err(EIO);
         }
-        let req = self.hdrs.read(tag).ok_or(EIO)?.header;
+        let req = self.hdrs.read(tag)?.header;
         if req.reserved != 0 {
             return Err(EIO);
         }

@@ -275,15 +275,15 @@ impl Queue {
         let mut i = self.last_used.load(Ordering::Relaxed);
         let end = self.avail_idx.load(Ordering::Relaxed);
         while i != end {
-            f(self.avail_ring()?.read(self.layout.slot(i)).ok_or(ERANGE)?)?;
+            f(self.avail_ring()?.read(self.layout.slot(i))?)?;
             i = i.wrapping_add(1);
         }
         Ok(())
     }
 
-    /// Descriptor `i`.
+    /// Descriptor `i`; `EINVAL` past the end of the table.
     pub(crate) fn read_desc(&self, i: u16) -> Result<VirtqDesc> {
-        self.descs()?.read(i.into()).ok_or(ERANGE)
+        self.descs()?.read(i.into())
     }
 
     /// Lets the device finish every chain published on a queue the instance took over
@@ -402,7 +402,7 @@ impl Queue {
     /// hold), keeping its buffer.
     pub(crate) fn link(&self, i: u16, flags: u16, next: u16) -> Result {
         let descs = self.descs()?;
-        let d = descs.read(i.into()).ok_or(ERANGE)?;
+        let d = descs.read(i.into())?;
         descs.write(i.into(), VirtqDesc { flags, next, ..d })
     }
 

@@ -428,26 +428,25 @@ impl Memory {
         self.ptr
     }
 
-    /// The 64-bit word `i`, if in range.
-    fn word(&self, i: usize) -> Option<&AtomicU64> {
+    /// The 64-bit word `i`; `EINVAL` past the end (a word only partly inside is past it).
+    fn word(&self, i: usize) -> Result<&AtomicU64> {
         if i >= self.size / 8 {
-            return None;
+            return Err(EINVAL);
         }
         // SAFETY: word `i` is inside the live, 8-byte aligned block (type invariant), which
         // is only ever accessed atomically and lives as long as `self`.
-        Some(unsafe { AtomicU64::from_ptr(self.ptr.cast::<u64>().add(i)) })
+        Ok(unsafe { AtomicU64::from_ptr(self.ptr.cast::<u64>().add(i)) })
     }
 
-    /// Reads the 64-bit word `i` (0 if out of range).
-    pub(crate) fn get64(&self, i: usize) -> u64 {
-        self.word(i).map_or(0, |w| w.load(Ordering::Relaxed))
+    /// Reads the 64-bit word `i`; `EINVAL` past the end.
+    pub(crate) fn get64(&self, i: usize) -> Result<u64> {
+        Ok(self.word(i)?.load(Ordering::Relaxed))
     }
 
-    /// Writes the 64-bit word `i` (ignored if out of range).
-    pub(crate) fn set64(&self, i: usize, v: u64) {
-        if let Some(w) = self.word(i) {
-            w.store(v, Ordering::Relaxed);
-        }
+    /// Writes the 64-bit word `i`; `EINVAL` past the end (then nothing is written).
+    pub(crate) fn set64(&self, i: usize, v: u64) -> Result {
+        self.word(i)?.store(v, Ordering::Relaxed);
+        Ok(())
     }
 }
 impl Drop for Memory {
@@ -586,13 +585,13 @@ mod tests {
             ptr: block.cast(),
             size: 28,
         });
-        mem.set64(2, 0x1122_3344_5566_7788);
-        assert_eq!(mem.get64(2), 0x1122_3344_5566_7788);
-        // Out of range: reads 0, writes nothing.
-        mem.set64(3, 1);
-        mem.set64(usize::MAX, 1);
-        assert_eq!(mem.get64(3), 0);
-        assert_eq!(mem.get64(usize::MAX), 0);
+        assert_eq!(mem.set64(2, 0x1122_3344_5566_7788), Ok(()));
+        assert_eq!(mem.get64(2), Ok(0x1122_3344_5566_7788));
+        // Out of range: `EINVAL`, nothing written.
+        assert_eq!(mem.set64(3, 1), Err(EINVAL));
+        assert_eq!(mem.set64(usize::MAX, 1), Err(EINVAL));
+        assert_eq!(mem.get64(3), Err(EINVAL));
+        assert_eq!(mem.get64(usize::MAX), Err(EINVAL));
         // SAFETY: `block` came from `KBox::into_raw` above; `mem` is not used any more.
         let block = unsafe { KBox::from_raw(block) };
         assert_eq!(block[3], 0);

@@ -237,14 +237,13 @@ impl DmaCoherent {
         Ok(())
     }
 
-    /// Copies `src` to byte offset `off`; `false` if out of range.
-    pub(crate) fn copy_in(&self, off: usize, src: &[u8]) -> bool {
-        let Some(dst) = self.range(off, src.len()) else {
-            return false;
-        };
+    /// Copies `src` to byte offset `off`; `ERANGE` if it does not fit there (then nothing
+    /// is copied).
+    pub(crate) fn copy_in(&self, off: usize, src: &[u8]) -> Result {
+        let dst = self.range(off, src.len()).ok_or(ERANGE)?;
         // SAFETY: in bounds of the live buffer, which `src` cannot overlap.
         unsafe { ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) };
-        true
+        Ok(())
     }
 
     /// The CPU address of the `len` bytes at byte offset `off` (for callouts that copy
@@ -379,8 +378,8 @@ impl<T: FromBytes + IntoBytes> DmaArray<T> {
         }
     }
 
-    /// Element `i`, or `None` past the end.
-    pub(crate) fn read(&self, i: usize) -> Option<T> {
+    /// Element `i`; `EINVAL` past the end.
+    pub(crate) fn read(&self, i: usize) -> Result<T> {
         self.slice().read(i)
     }
 
@@ -465,12 +464,12 @@ impl<T: FromBytes + IntoBytes> DmaSlice<'_, T> {
         )
     }
 
-    /// Element `i`, or `None` past the end.
-    pub(crate) fn read(&self, i: usize) -> Option<T> {
-        let p = self.element(i)?;
+    /// Element `i`; `EINVAL` past the end.
+    pub(crate) fn read(&self, i: usize) -> Result<T> {
+        let p = self.element(i).ok_or(EINVAL)?;
         // SAFETY: element `i` is inside the live buffer and aligned (type invariant, `i`
         // checked); any bytes are a valid `T` (`FromBytes`), so whatever the device wrote is.
-        Some(unsafe { ptr::read_volatile(p) })
+        Ok(unsafe { ptr::read_volatile(p) })
     }
 
     /// Writes element `i`; `EINVAL` past the end.
@@ -793,10 +792,12 @@ impl<const SIZE: usize> DmaBuffers<SIZE> {
     /// longer than a buffer.
     pub(crate) fn copy_in(&self, i: usize, src: &[u8]) -> Result {
         let (chunk, off) = self.locate(i).ok_or(EINVAL)?;
-        if src.len() > SIZE || !chunk.copy_in(off, src) {
+        if src.len() > SIZE {
             return Err(EINVAL);
         }
-        Ok(())
+        // Buffer `i` lies inside its chunk (type invariant), so the copy fits; were it not
+        // to, the answer would still be this function's `EINVAL`.
+        chunk.copy_in(off, src).map_err(|_| EINVAL)
     }
 
     /// Copies the first `len` bytes of buffer `j` of `src` to byte `off` of buffer `i`
@@ -974,9 +975,11 @@ mod tests {
         assert_eq!(buf.read_at::<Desc>(4).err(), Some(EINVAL));
         assert_eq!(buf.write_at(12, DESC), Err(EINVAL));
         // Copies and ranges.
-        assert!(buf.copy_in(SIZE - 3, b"abc"));
+        assert_eq!(buf.copy_in(SIZE - 3, b"abc"), Ok(()));
         assert_eq!(buf.read8(SIZE - 3), Ok(b'a'));
-        assert!(!buf.copy_in(SIZE - 2, b"abc"));
+        assert_eq!(buf.copy_in(SIZE - 2, b"xyz"), Err(ERANGE));
+        assert_eq!(buf.read8(SIZE - 2), Ok(b'b'));
+        assert_eq!(buf.copy_in(usize::MAX, b"x"), Err(ERANGE));
         assert!(buf.range(0, SIZE).is_some());
         assert!(buf.range(1, SIZE).is_none());
         assert!(buf.range(SIZE, 0).is_some());
@@ -997,9 +1000,10 @@ mod tests {
         });
         let d = DESC;
         assert_eq!(ring.write(n - 1, d), Ok(()));
-        assert_eq!(ring.read(n - 1).map(|d| d.addr), Some(0xaaaa));
+        assert_eq!(ring.read(n - 1).map(|d| d.addr), Ok(0xaaaa));
         assert_eq!(ring.write(n, d), Err(EINVAL));
-        assert!(ring.read(n).is_none());
+        assert_eq!(ring.read(n).err(), Some(EINVAL));
+        assert_eq!(ring.read(usize::MAX).err(), Some(EINVAL));
         // Bus addresses of elements and fields.
         assert_eq!(ring.dma_of(0), Ok(0x10000));
         assert_eq!(ring.dma_of(n - 1), Ok(0x10000 + (SIZE - 16) as u64));
@@ -1010,7 +1014,7 @@ mod tests {
         assert_eq!(ring.write_field(n - 1, |d| &d.status, 1), Ok(()));
         assert_eq!(ring.read_field(n - 1, |d| &d.status), Ok(1));
         assert_eq!(ring.read_field(n - 1, |d| &d.len), Ok(60));
-        assert_eq!(ring.read(n - 1).map(|d| (d.cmd, d.special)), Some((3, 7)));
+        assert_eq!(ring.read(n - 1).map(|d| (d.cmd, d.special)), Ok((3, 7)));
         assert_eq!(ring.read_field(n, |d| &d.status), Err(ERANGE));
         assert_eq!(ring.write_field(n, |d| &d.status, 1), Err(ERANGE));
         // A "field" outside the element is refused.
@@ -1029,10 +1033,10 @@ mod tests {
         assert_eq!(ring.len(), 16);
         assert_eq!(ring.write(15, 0xbeef), Ok(()));
         assert_eq!(buf.read16(SIZE - 2), Ok(0xbeef));
-        assert_eq!(ring.read(15), Some(0xbeef));
+        assert_eq!(ring.read(15), Ok(0xbeef));
         assert_eq!(ring.write(16, 1), Err(EINVAL));
-        assert!(ring.read(16).is_none());
-        assert!(ring.read(usize::MAX).is_none());
+        assert_eq!(ring.read(16), Err(EINVAL));
+        assert_eq!(ring.read(usize::MAX), Err(EINVAL));
         assert_eq!(ring.dma_of(1), Ok(0x10000 + (SIZE - 30) as u64));
         assert_eq!(ring.dma_of(16), Err(ERANGE));
         // Not fitting, the length overflowing: `ERANGE`; an empty slice at the end is one.
@@ -1052,7 +1056,7 @@ mod tests {
         assert_eq!(descs.write_field(1, |d| &d.status, 1), Ok(()));
         assert_eq!(buf.read8(32 + 11), Ok(1));
         assert_eq!(descs.read_field(1, |d| &d.len), Ok(60));
-        assert_eq!(descs.read(1).map(|d| (d.cmd, d.status)), Some((3, 1)));
+        assert_eq!(descs.read(1).map(|d| (d.cmd, d.status)), Ok((3, 1)));
         assert_eq!(descs.field_dma(1, |d| &d.status), Ok(0x10000 + 32 + 11));
         assert_eq!(descs.field_dma(2, |d| &d.status), Err(ERANGE));
         assert_eq!(descs.read_field(2, |d| &d.status), Err(ERANGE));

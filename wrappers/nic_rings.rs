@@ -115,14 +115,14 @@ impl Dev {
 }
 
 impl<const N: usize> TxSlots<N> {
-    /// Slot `i`, or `None` past the end.
-    fn slot(&mut self, i: usize) -> Option<&mut TxSlot> {
+    /// Slot `i`; `EINVAL` past the end.
+    fn slot(&mut self, i: usize) -> Result<&mut TxSlot> {
         if i >= N {
-            return None;
+            return Err(EINVAL);
         }
         // SAFETY: slot `i < N` is initialised (type invariant); `&mut self` makes this the
         // only reference to it.
-        Some(unsafe { &mut *self.slots.as_ptr().add(i) })
+        Ok(unsafe { &mut *self.slots.as_ptr().add(i) })
     }
 
     /// Puts `skb` (and `map`, the mapping the device reads its last piece through, if
@@ -138,7 +138,7 @@ impl<const N: usize> TxSlots<N> {
         skb: super::TxSkb<'_>,
         map: Option<DmaMapping>,
     ) -> Result {
-        let s = self.slot(i).ok_or(EINVAL)?;
+        let s = self.slot(i)?;
         if s.skb.is_some() || s.map.is_some() {
             return Err(EBUSY);
         }
@@ -156,7 +156,7 @@ impl<const N: usize> TxSlots<N> {
     /// `EINVAL` past the end, `EBUSY` if the slot still holds an skb or a mapping (then
     /// `map` is unmapped).
     pub(crate) fn insert_piece(&mut self, i: usize, map: DmaMapping) -> Result {
-        let s = self.slot(i).ok_or(EINVAL)?;
+        let s = self.slot(i)?;
         if s.skb.is_some() || s.map.is_some() {
             return Err(EBUSY);
         }
@@ -165,12 +165,13 @@ impl<const N: usize> TxSlots<N> {
     }
 
     /// Empties slot `i`, once the device is done with its descriptor: unmaps its piece
-    /// (so before the skb may be freed) and gives the skb it holds, if any (`None` too
-    /// past the end).
-    pub(crate) fn take(&mut self, i: usize) -> Option<PendingSkb> {
+    /// (so before the skb may be freed) and gives the skb it holds, if any (`Ok(None)`
+    /// for a slot that holds none: a piece other than a frame's last, or one taken
+    /// already). `EINVAL` past the end (a driver bug: nothing is taken).
+    pub(crate) fn take(&mut self, i: usize) -> Result<Option<PendingSkb>> {
         let s = self.slot(i)?;
         drop(s.map.take());
-        s.skb.take()
+        Ok(s.skb.take())
     }
 
     /// The slots' address, for [`Dev::register_tx_ring`].
@@ -602,9 +603,9 @@ mod tests {
         // SAFETY: slot `N - 1` is initialised; nothing else refers to it now.
         let token = unsafe { (*tx.as_ptr().add(N - 1)).token.load(Ordering::Relaxed) };
         assert_eq!(token, 1024);
-        assert_eq!(tx.take(N - 1).map(|s| s.token), Some(1024));
+        assert_eq!(tx.take(N - 1)?.map(|s| s.token), Some(1024));
         // Taken once: the slot is empty now (its token stays, for the framework).
-        assert!(tx.take(N - 1).is_none());
+        assert!(tx.take(N - 1)?.is_none());
         // SAFETY: as above.
         let token = unsafe { (*tx.as_ptr().add(N - 1)).token.load(Ordering::Relaxed) };
         assert_eq!(token, 1024);
@@ -630,10 +631,12 @@ mod tests {
             Err(EINVAL)
         );
         assert!(!second.get());
-        assert!(tx.take(N).is_none());
-        assert!(tx.take(usize::MAX).is_none());
-        // The first skb is still in its slot.
-        assert_eq!(tx.take(0).map(|s| s.token), Some(2000));
+        // Past the end is an error, not an empty slot.
+        assert_eq!(tx.take(N).err(), Some(EINVAL));
+        assert_eq!(tx.take(usize::MAX).err(), Some(EINVAL));
+        // The first skb is still in its slot, and an empty slot is no error.
+        assert_eq!(tx.take(0)?.map(|s| s.token), Some(2000));
+        assert!(tx.take(0)?.is_none());
         // SAFETY: `block` came from `fake`; `tx` is not used any more.
         unsafe { free(block) };
         Ok(())
