@@ -121,6 +121,10 @@ pub(crate) trait BlkDriver: Sized + Send + Sync {
     fn timer(&self, _dev: &Dev, _state: &DriverLock<Self::State>, _cookie: u64) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
+    /// A work item from [`Dev::work`] runs (process context).
+    fn work(&self, _dev: &Dev, _state: &DriverLock<Self::State>, _cookie: u64) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
     /// Orderly stop (the state is dropped afterwards).
     fn remove(&self, dev: &Dev, state: &DriverLock<Self::State>);
 }
@@ -138,7 +142,7 @@ macro_rules! blk_implementation {
             remove: driver_dev::slot::remove::<blk_driver::glue::Adapter<$t>>,
             devirq: driver_dev::events::devirq::<blk_driver::glue::Adapter<$t>>,
             timer: driver_dev::events::timer::<blk_driver::glue::Adapter<$t>>,
-            work: blk_driver::glue::work::<$t>,
+            work: driver_dev::events::work::<blk_driver::glue::Adapter<$t>>,
             adopt: if <$t as blk_driver::BlkDriver>::HAS_ADOPT {
                 Some(driver_dev::slot::adopt::<blk_driver::glue::Adapter<$t>>)
             } else {

@@ -6,10 +6,9 @@
 //! driver's state in callout memory, raises the fault `inject ... entry=` asks for
 //! (`entry_faults.rs`) and calls the [`BlkDriver`] method. What is the same in every
 //! class is `driver_dev`'s, instantiated for [`Adapter`]: `probe` and `remove` are the
-//! slot's (`driver_slot.rs`), `devirq` and `timer` the event entries
-//! (`driver_events.rs`); this file holds the rest (`work` included: block
-//! implementations take no work items), and which class-trait method each calls. Part
-//! of `blk_driver.rs`.
+//! slot's (`driver_slot.rs`), `devirq`, `timer` and `work` the event entries
+//! (`driver_events.rs`); this file holds the rest, and which class-trait method each
+//! calls. Part of `blk_driver.rs`.
 
 use super::{BlkDriver, Request};
 use crate::abi::Instance;
@@ -48,13 +47,13 @@ impl<T: BlkDriver> SlotGlue for Adapter<T> {
     }
 }
 
-/// Block implementations take no work items: `work` is this glue's own (it answers 0).
 impl<T: BlkDriver> EventGlue for Adapter<T> {
     const DEVIRQ: BlkEntry = BlkEntry::DevIrq;
     const TIMER: BlkEntry = BlkEntry::Timer;
     const WORK: BlkEntry = BlkEntry::Work;
     const HAS_DEVIRQ: bool = T::HAS_DEVIRQ;
     const HAS_TIMER: bool = T::HAS_TIMER;
+    const HAS_WORK: bool = T::HAS_WORK;
 
     fn devirq(d: &T, c: &slot::Call<'_, T::State>, irq: u64) -> Result<bool> {
         d.devirq(&c.dev, c.state, irq)
@@ -62,6 +61,10 @@ impl<T: BlkDriver> EventGlue for Adapter<T> {
 
     fn timer(d: &T, c: &slot::Call<'_, T::State>, cookie: u64) -> Result {
         d.timer(&c.dev, c.state, cookie)
+    }
+
+    fn work(d: &T, c: &slot::Call<'_, T::State>, cookie: u64) -> Result {
+        d.work(&c.dev, c.state, cookie)
     }
 }
 
@@ -190,12 +193,4 @@ pub(crate) unsafe extern "C" fn timeout<T: BlkDriver>(
         Ok(progressing) => progressing as i64,
         Err(e) => errno(e),
     }
-}
-
-/// # Safety
-///
-/// Called by the framework only, with a live instance. Block implementations take no
-/// work items, so none runs.
-pub(crate) unsafe extern "C" fn work<T: BlkDriver>(_inst: *mut Instance, _arg: u64) -> i64 {
-    0
 }
