@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 """Counts what in each sample driver is framework plumbing rather than driver logic.
 
-    scripts/driver-plumbing.py [REV]    (default: the work tree)
+    scripts/driver-plumbing.py [REV]    (default: the work tree; --help for more)
 
 Per file of sample-drivers/ (fault_sites.rs, the injected faults themselves, excepted;
 it moved to wrappers/entry_faults.rs at 7c64b08):
@@ -15,6 +15,7 @@ it moved to wrappers/entry_faults.rs at 7c64b08):
             7c64b08, where the class glue took it over)
   paths     `#[path]` module wiring
 """
+import argparse
 import os
 import re
 import subprocess
@@ -24,18 +25,48 @@ ACCESS = re.compile(r"\.(?:try_)?(?:read|write)(?:8|16|32|64)\(([^;]*)\)")
 FN = re.compile(r"^\s*fn (\w+)\(")
 
 
+class Failure(Exception):
+    """A problem to report in one line, without a traceback."""
+
+
+def git(*args):
+    """The output of `git ARGS`; `Failure` with git's own message if it fails."""
+    try:
+        r = subprocess.run(["git", *args], capture_output=True, text=True)
+    except OSError as e:
+        raise Failure(f"cannot run git: {e}") from None
+    if r.returncode != 0:
+        msg = r.stderr.strip().splitlines()
+        raise Failure(f"git {args[0]} failed: {msg[-1] if msg else f'exit {r.returncode}'}")
+    return r.stdout
+
+
+def tree_of(rev):
+    """The tree `rev` names (a commit, tag or tree), or `Failure` if it names none."""
+    r = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "--end-of-options",
+                        f"{rev}^{{tree}}"], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise Failure(f"no such revision in this repository: {rev!r} "
+                      "(give a commit, tag or branch; see `git log --oneline`)")
+    return r.stdout.strip()
+
+
 def files(rev):
+    """The `.rs` files of sample-drivers/, path to text: tracked files as they are in the
+    work tree if `rev` is None, else as they are in revision `rev`."""
     if rev is None:
-        out = subprocess.run(["git", "ls-files", "sample-drivers"], capture_output=True,
-                             text=True, check=True).stdout
-        return {p: open(p).read() for p in out.split() if p.endswith(".rs")}
-    out = subprocess.run(["git", "ls-tree", "--name-only", rev, "sample-drivers/"],
-                         capture_output=True, text=True, check=True).stdout
+        res = {}
+        for p in git("ls-files", "--", "sample-drivers").split():
+            # A tracked file deleted in the work tree is not in the work tree.
+            if p.endswith(".rs") and os.path.exists(p):
+                with open(p) as f:
+                    res[p] = f.read()
+        return res
+    tree = tree_of(rev)
     res = {}
-    for p in out.split():
+    for p in git("ls-tree", "--name-only", tree, "sample-drivers/").split():
         if p.endswith(".rs"):
-            res[p] = subprocess.run(["git", "show", f"{rev}:{p}"], capture_output=True,
-                                    text=True, check=True).stdout
+            res[p] = git("show", f"{tree}:{p}")
     return res
 
 
@@ -91,15 +122,43 @@ def count(text):
     }
 
 
+def parse_args():
+    # What each column counts: the module docstring from there on.
+    body = __doc__[__doc__.index("Per file of"):].rstrip()
+    ap = argparse.ArgumentParser(
+        prog="scripts/driver-plumbing.py",
+        description="Counts, per file of sample-drivers/, what is framework plumbing\n"
+        "rather than driver logic, and prints one table: a line per file, then the total.",
+        epilog=body + """
+
+examples:
+  scripts/driver-plumbing.py            the work tree (tracked files as they are now)
+  scripts/driver-plumbing.py d5d9806    the files as they were at commit d5d9806
+  scripts/driver-plumbing.py HEAD       the last commit
+
+Runs from any folder of the repository. Exit status 0; 1, with one line on standard
+error, when the revision does not exist or git fails; 2 for a usage error.""",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("rev", nargs="?", metavar="REV", default=None,
+                    help="a git revision (commit, tag, branch) to count at; "
+                    "default: the work tree")
+    return ap.parse_args()
+
+
 def main():
-    top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True,
-                         text=True, check=True).stdout.strip()
-    os.chdir(top)
-    rev = sys.argv[1] if len(sys.argv) > 1 else None
+    args = parse_args()
+    try:
+        top = git("rev-parse", "--show-toplevel").strip()
+        os.chdir(top)
+        found = files(args.rev)
+    except Failure as e:
+        print(f"driver-plumbing.py: {e}", file=sys.stderr)
+        return 1
     cols = ["code", "unsafe", "offsets", "stubs", "sites", "paths"]
     print(f"{'file':36s} " + " ".join(f"{c:>7s}" for c in cols))
     total = dict.fromkeys(cols, 0)
-    for p, text in sorted(files(rev).items()):
+    for p, text in sorted(found.items()):
         if p.endswith("fault_sites.rs"):
             continue
         c = count(text)
@@ -107,7 +166,8 @@ def main():
             total[k] += c[k]
         print(f"{p:36s} " + " ".join(f"{c[k]:7d}" for k in cols))
     print(f"{'total':36s} " + " ".join(f"{total[k]:7d}" for k in cols))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
