@@ -53,11 +53,11 @@ pub(crate) use request::{Done, Ended, Op, Request};
 
 /// A block implementation. Every method runs under a guard; `state` is the driver's own
 /// mutable state ([`BlkDriver::State`]) behind the instance's IRQ-safe lock (an injected
-/// `deadlock` takes that lock twice, for real). `commit_rqs`, `devirq`, `timer` and
-/// `adopt` are optional (`#[vtable]`): without `commit_rqs` every request
-/// must be on the device once `queue_rq` returns; without `devirq` no interrupt is
-/// taken for the device's, and a timer the driver nevertheless arms fails the instance;
-/// without `adopt` every restart is cold.
+/// `deadlock` takes that lock twice, for real). `commit_rqs`, `devirq`, `timer`, `work`
+/// and `adopt` are optional (`#[vtable]`): without `commit_rqs` every request must be on
+/// the device once `queue_rq` returns; without `devirq` no interrupt is taken for the
+/// device's; without `timer` (`work`) a timer (work item) the driver nevertheless arms
+/// fails the instance; without `adopt` every restart is cold.
 #[vtable]
 pub(crate) trait BlkDriver: Sized + Send + Sync {
     /// The PCI functions this implementation drives, as `pci::Driver::ID_TABLE` says
