@@ -299,6 +299,9 @@ impl IoBackend for IoMapBackend {
         view.ptr
     }
 
+    /// # Safety
+    ///
+    /// As for the trait's `project_view`.
     #[inline]
     unsafe fn project_view<'a, T: ?Sized + KnownSize, U: ?Sized + KnownSize>(
         _view: Self::View<'a, T>,

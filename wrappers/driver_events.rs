@@ -222,6 +222,9 @@ mod tests {
         type Entry = u32;
         const UNPROBED: Result<i64> = if NIC { Ok(0) } else { Err(ENODEV) };
 
+        /// # Safety
+        ///
+        /// As for [`EntryGlue::enter`].
         unsafe fn enter<'a>(inst: *mut Instance) -> Option<(&'a Log, &'a Log)>
         where
             Self: 'a,

@@ -118,6 +118,9 @@ impl<G: SlotGlue> EntryGlue for G {
     type Entry = <G as SlotGlue>::Entry;
     const UNPROBED: Result<i64> = Err(ENODEV);
 
+    /// # Safety
+    ///
+    /// As for [`EntryGlue::enter`].
     unsafe fn enter<'a>(inst: *mut Instance) -> Option<(&'a Self::Driver, Self::Call<'a>)>
     where
         Self: 'a,

@@ -93,6 +93,9 @@ impl<T: NicDriver> EntryGlue for Adapter<T> {
     type Entry = NicEntry;
     const UNPROBED: Result<i64> = Ok(0);
 
+    /// # Safety
+    ///
+    /// As for [`EntryGlue::enter`].
     unsafe fn enter<'a>(inst: *mut Instance) -> Option<(&'a T, Ctx<'a, T>)>
     where
         Self: 'a,
