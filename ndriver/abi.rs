@@ -94,7 +94,9 @@ pub(crate) struct ImplDesc {
     /// NUL-terminated implementation name, unique within its class.
     pub(crate) name: *const c_char,
     /// The class's operation table (for `testdev`: a [`TestdevOps`]); NULL for a class
-    /// without entry points (`hello`).
+    /// without entry points (`hello`). A table not NULL must be aligned and inside the
+    /// registering module (checked at registration for its first word, and whole when
+    /// a device starts the implementation: refused otherwise).
     pub(crate) ops: *const c_void,
     /// The PCI functions this implementation drives: `pci_ids_len` entries (at most
     /// `pci_ids::MAX_IDS`); NULL and 0 for none. While a device has a PCI function,

@@ -84,7 +84,8 @@ pub(crate) struct BlkOps {
     pub(crate) probe: unsafe extern "C" fn(inst: *mut Instance) -> c_int,
     /// Takes request `rq`; `last` is 0 when more requests follow at once (the device
     /// may be told later, in `commit_rqs`). 0: taken; `-EBUSY`: no room now (the
-    /// framework retries once a request completes). Softirq or process context.
+    /// framework retries once a request completes); another negative errno fails the
+    /// instance, a positive answer too (a misuse). Softirq or process context.
     pub(crate) queue_rq:
         unsafe extern "C" fn(inst: *mut Instance, rq: *const BlkRq, last: u32) -> i64,
     /// Tells the device about requests taken with `last` 0. 0 or a failure.

@@ -244,7 +244,8 @@ fn register(desc: *const ImplDesc, owner: *mut kernel::bindings::module) -> Resu
     let ids = unsafe { desc_ids(d, owner, module) }?;
     // Every device of the class reads its table through `ops`: NULL (a class without
     // entry points) or aligned and in the registering module (its size is the class's
-    // layout, which this class-free registry does not know: the first word is checked).
+    // layout, which this class-free registry does not know: the first word is checked
+    // here, the whole table by the device that starts it, `ops_inside`).
     // SAFETY: `owner` is the registering module, loaded during its `init`.
     let ops_inside = unsafe { in_module(owner, d.ops as usize, 8) };
     if !d.ops.is_null() && !(d.ops.cast::<u64>().is_aligned() && ops_inside) {
@@ -321,6 +322,24 @@ pub(crate) fn name_of(desc: *const ImplDesc) -> Option<&'static str> {
         .flatten()
         .find(|r| core::ptr::eq(r.desc, desc))
         .map(|r| r.name)
+}
+
+/// Whether registered implementation `desc`'s operation table is not NULL and its
+/// first `len` bytes (the size of its class's table) lie in the registering module.
+pub(crate) fn ops_inside(desc: *const ImplDesc, len: usize) -> bool {
+    let slots = REGISTRY.lock();
+    slots
+        .0
+        .iter()
+        .flatten()
+        .find(|r| core::ptr::eq(r.desc, desc))
+        .is_some_and(|r| {
+            // SAFETY: `r.desc` is registered, so its module is loaded (it unregisters
+            // before it unloads) and its descriptor valid.
+            let ops = unsafe { (*r.desc).ops } as usize;
+            // SAFETY: `r.owner` is that loaded module.
+            ops != 0 && unsafe { in_module(r.owner, ops, len) }
+        })
 }
 
 /// Whether `desc` is a registered implementation that may be started and drives PCI

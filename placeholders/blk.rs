@@ -558,7 +558,7 @@ fn queue_rq(dev: &BlkDevice, rq: *mut bindings::request, last: bool) -> u8 {
     // SAFETY: a request blk-mq gave us to start.
     unsafe { bindings::blk_mq_start_request(rq) };
     let h = a.handle();
-    let f = a.ops.queue_rq;
+    let f = a.ops().queue_rq;
     let inst = a.inst;
     let r = dev.guarded_entry_answering(
         QUEUE_RQ,
@@ -643,7 +643,7 @@ fn commit_rqs(dev: &BlkDevice) {
         return;
     };
     let h = a.handle();
-    let f = a.ops.commit_rqs;
+    let f = a.ops().commit_rqs;
     // SAFETY: `h` is the live instance `f` belongs to.
     if let Err(fail) = dev.guarded_entry(COMMIT_RQS, || unsafe { f(h) }) {
         // Requests the device was not told about are re-issued by the recovery.
@@ -761,7 +761,7 @@ fn complete(dev: &BlkDevice, rq: *mut bindings::request) {
         }
     };
     let h = a.handle();
-    let f = a.ops.complete;
+    let f = a.ops().complete;
     let inst = a.inst;
     let r = dev.guarded_entry_checked(
         COMPLETE,
@@ -819,7 +819,7 @@ fn timeout(dev: &BlkDevice, rq: *mut bindings::request) -> bindings::blk_eh_time
         return reset;
     };
     let h = a.handle();
-    let f = a.ops.timeout;
+    let f = a.ops().timeout;
     // SAFETY: `h` is the live instance `f` belongs to; `brq` outlives the call.
     let fail = match dev.guarded_entry(TIMEOUT, || unsafe { f(h, &brq) }) {
         Ok(v) if v > 0 => return reset,

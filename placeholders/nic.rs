@@ -632,7 +632,7 @@ impl Class for Nic {
             return;
         };
         if let Some(a) = dev.admit() {
-            let t = a.ops;
+            let t = a.ops();
             let v = u64::from(t.features) | (u64::from(t.csum_reach) << 32);
             dev.class.tx_offloads.store(v, Ordering::Relaxed);
         }
@@ -655,7 +655,7 @@ impl Class for Nic {
         if dev.class.filter_missed.swap(false, Ordering::AcqRel) {
             if let Some(a) = dev.admit() {
                 let h = a.handle();
-                let f = a.ops.set_rx_mode;
+                let f = a.ops().set_rx_mode;
                 // SAFETY: `h` is the live instance `f` belongs to.
                 if let Err(fail) = dev.guarded_entry(SET_RX_MODE, || unsafe { f(h) } as i64) {
                     dev.fail_async(a, SET_RX_MODE, fail);

@@ -136,7 +136,7 @@ fn issue(dev: &Arc<TestDev>, entry: usize, arg: u64) -> Result<Option<i64>, (u64
                 return Ok(None);
             };
             let h = a.handle();
-            let f = a.ops.op;
+            let f = a.ops().op;
             // SAFETY: `h` is the live instance `f` belongs to.
             dev.guarded_entry_hot(a.inst, OP, || unsafe { f(h, arg) })
                 .map(Some)
@@ -256,7 +256,7 @@ macro_rules! trigger {
                     Some(a) => {
                         let h = a.handle();
                         let arg = self.arg;
-                        let ops = a.ops;
+                        let ops = a.ops();
                         let f = if self.entry == TICK { ops.tick } else { ops.irq };
                         // SAFETY: `h` is the live instance `f` belongs to.
                         match dev.guarded_entry_hot(a.inst, self.entry, || unsafe { f(h, arg) }) {

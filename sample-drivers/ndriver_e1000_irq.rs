@@ -227,7 +227,9 @@ impl NicDriver for E1000Irq {
     }
 
     fn stop(&self, c: &C<'_>) -> Result {
-        self.shut(c, true)
+        // `EINVAL` from `stop` would read as a refused value (the instance kept): a
+        // driver bug on the way down is an I/O error, which fails the instance.
+        self.shut(c, true).map_err(|_| EIO)
     }
 
     fn start_xmit(&self, c: &C<'_>, skb: TxSkb<'_>) -> Result<Xmit> {

@@ -388,7 +388,9 @@ impl NicDriver for E1000Napi {
     }
 
     fn stop(&self, c: &C<'_>) -> Result {
-        self.shut(c, true)
+        // `EINVAL` from `stop` would read as a refused value (the instance kept): a
+        // driver bug on the way down is an I/O error, which fails the instance.
+        self.shut(c, true).map_err(|_| EIO)
     }
 
     /// A frame takes a descriptor per piece (scatter-gather), and a context descriptor

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * blk_rq_map_sg() is a static inline, and sg_dma_address()/sg_dma_len() are
- * macros: this gives the block mapping (placeholders/blk_map.rs) one function
+ * macros: this gives the block mapping (placeholders/blk/map.rs) one function
  * that maps a request's data for a device's DMA and reports the mapped pieces.
  */
 #include <linux/blk-mq.h>

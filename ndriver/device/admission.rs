@@ -15,11 +15,17 @@ pub(crate) struct Admitted<'a, C: Class> {
     dev: &'a Device<C>,
     /// The instance the call goes to.
     pub(crate) inst: &'a InstanceState,
-    /// Its operation table.
-    pub(crate) ops: &'a C::Ops,
+    /// Its operation table: reached through [`Admitted::ops`], which ties it to this
+    /// admission.
+    ops: &'a C::Ops,
 }
 
 impl<C: Class> Admitted<'_, C> {
+    /// The instance's operation table, valid while this admission lasts.
+    pub(crate) fn ops(&self) -> &C::Ops {
+        self.ops
+    }
+
     /// The driver's handle of the instance.
     pub(crate) fn handle(&self) -> *mut Instance {
         self.inst.handle()

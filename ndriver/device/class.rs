@@ -7,6 +7,7 @@
 use super::{Device, Failure};
 use crate::abi::{AdoptFn, ImplDesc, Instance};
 use crate::instance::{Event, InstanceState};
+use crate::registry;
 use crate::timeout::Bounds;
 use kernel::prelude::*;
 use kernel::sync::Arc;
@@ -213,16 +214,21 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
 }
 
 /// The operation table of `desc`, an implementation registered under class `C`; `None`
-/// for a descriptor without one.
+/// for a descriptor whose table is NULL or does not lie, whole, in its module.
 ///
 /// # Safety
 ///
 /// `desc` is registered under `C::NAME` (the registry hands a device only the
-/// implementations of its class) and stays registered for `'a`.
+/// implementations of its class) and stays registered for `'a`: the caller holds the
+/// device's control lock, under which withdrawal swaps away first, and does not let the
+/// reference outlive that.
 pub(super) unsafe fn ops_of<'a, C: Class>(desc: *const ImplDesc) -> Option<&'a C::Ops> {
-    // SAFETY: per this function's contract `desc` is registered, so valid; `ops` is NULL
-    // or, in a descriptor of class `C`, that class's table (`C::Ops`, the layout
-    // `abi` gives implementations of it), in the registering module (checked by the
-    // registry), which stays loaded while registered.
+    if !registry::ops_inside(desc, core::mem::size_of::<C::Ops>()) {
+        return None;
+    }
+    // SAFETY: per this function's contract `desc` is registered, so valid; its `ops`,
+    // in a descriptor of class `C`, is that class's table (`C::Ops`, the layout `abi`
+    // gives implementations of it), not NULL and inside the registering module (checked
+    // above), which stays loaded while registered.
     unsafe { (*desc).ops.cast::<C::Ops>().as_ref() }
 }

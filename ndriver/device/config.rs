@@ -33,7 +33,7 @@ impl<C: Class> Device<C> {
                 }
                 Some(a) => {
                     let h = a.handle();
-                    let ops = a.ops;
+                    let ops = a.ops();
                     // SAFETY: `h` is the live instance `ops` belongs to.
                     self.guarded_entry_hot(a.inst, entry, || unsafe {
                         C::configure(ops, h, key, value)

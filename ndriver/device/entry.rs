@@ -305,7 +305,7 @@ impl<C: Class> Device<C> {
                 return None;
             }
             let h = a.handle();
-            let ops = a.ops;
+            let ops = a.ops();
             // SAFETY: `h` is the live instance `ops` belongs to.
             match self.guarded_entry(entry, || unsafe { C::event(ops, h, ev, arg) }) {
                 Ok(v) => Some(v),

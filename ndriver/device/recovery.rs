@@ -181,7 +181,12 @@ impl<C: Class> Device<C> {
         // SAFETY: `desc` comes from the registry, registered under this class, and stays
         // registered while we hold `ctl` (withdrawal goes through `ctl`).
         let Some(ops) = (unsafe { ops_of::<C>(desc) }) else {
-            pr_warn!("{}: implementation without an operation table\n", self.name);
+            pr_warn!(
+                "{}: implementation without an operation table in its module\n",
+                self.name
+            );
+            // Charged to this implementation, as a failed probe would be.
+            ctl.desc = desc;
             return Err(Failure::new(Detected::Error, EINVAL.to_errno() as i64));
         };
         let name = registry::name_of(desc).unwrap_or("?");

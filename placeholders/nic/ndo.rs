@@ -108,7 +108,7 @@ unsafe extern "C" fn ndriver_nic_ndo_start_xmit(
         skb.give_back();
         return NETDEV_TX_BUSY;
     };
-    let t = a.ops;
+    let t = a.ops();
     let n = &dev.class.net;
     // A queue stopped meanwhile (a race: the stack does not call a stopped queue) gets
     // nothing more until it wakes: then this skb is the last, as C drivers take it.
@@ -184,7 +184,7 @@ fn xmit_one<'a>(
     more: bool,
     gso: Option<u32>,
 ) -> Xmitted<'a> {
-    let t = a.ops;
+    let t = a.ops();
     let mut pieces = [TxPiece {
         data: core::ptr::null(),
         len: 0,
@@ -282,7 +282,7 @@ fn xmit_one<'a>(
 /// they could not be cut (no memory).
 fn xmit_segments(dev: &NicDev, nd: &NetDev, a: Admitted<'_, Nic>, skb: Skb, more: bool) -> c_int {
     let n = &dev.class.net;
-    let t = a.ops;
+    let t = a.ops();
     let segs = match skb.segment(nd, t.features & NIC_F_SG != 0, t.csum_reach != 0) {
         Ok(segs) => segs,
         Err(skb) => {
@@ -407,7 +407,7 @@ unsafe extern "C" fn ndriver_nic_ndo_set_rx_mode(nd: *mut bindings::net_device) 
         return;
     };
     let h = a.handle();
-    let f = a.ops.set_rx_mode;
+    let f = a.ops().set_rx_mode;
     // SAFETY: `h` is the live instance `f` belongs to.
     if let Err(fail) = dev.guarded_entry(SET_RX_MODE, || unsafe { f(h) } as i64) {
         dev.fail_async(a, SET_RX_MODE, fail);
@@ -501,7 +501,7 @@ unsafe extern "C" fn ndriver_nic_ndo_tx_timeout(nd: *mut bindings::net_device, _
 /// then the instance is replaced as after any failure.
 fn tx_hung(dev: &NicDev, a: Admitted<'_, Nic>) {
     let h = a.handle();
-    let f = a.ops.tx_timeout;
+    let f = a.ops().tx_timeout;
     // SAFETY: `h` is the live instance `f` belongs to.
     let fail = match dev.guarded_entry(TX_TIMEOUT, || unsafe { f(h) } as i64) {
         Err(fail) => fail,
@@ -527,7 +527,7 @@ unsafe extern "C" fn ndriver_nic_ndo_get_stats64(nd: *mut bindings::net_device, 
         let mut hw = NicHwStats::default();
         let hp = &raw mut hw;
         let h = a.handle();
-        let f = a.ops.get_stats64;
+        let f = a.ops().get_stats64;
         // SAFETY: `h` is the live instance `f` belongs to; `hp` is a local the call
         // fills (an abandoned call leaves it as it was).
         match dev.guarded_entry(GET_STATS, || unsafe { f(h, hp) } as i64) {
@@ -581,7 +581,7 @@ unsafe extern "C" fn ndriver_nic_napi_poll(
     };
     dev.class.napi_done.store(false, Ordering::Relaxed);
     let h = a.handle();
-    let f = a.ops.poll;
+    let f = a.ops().poll;
     // The NAPI callouts are the driver's `poll`'s alone (`in_poll`).
     dev.class.poll_owner.store(poll_mark(), Ordering::Relaxed);
     let inst = a.inst;
