@@ -37,7 +37,7 @@
 //! 7. `device`: the class-independent device and its recovery manager; `stall_probe`
 //!    (which times with it).
 //! 8. The classes: `placeholders::nic_tx`, `testdev`, `nic` (with its parts in
-//!    `nic/`), `blk` (with `blk::irq_done` and `blk::map`, in `blk/`), then their own
+//!    `nic/`), `blk` (with `blk::mq`, `blk::irq_done` and `blk::map`, in `blk/`), then their own
 //!    callouts `wrappers::callouts_net`, `callouts_blk`.
 //! 9. `devices` (the device set, given this module by the crate root), `bench`.
 //! 10. `debugfs_dev`, `debugfs_root`, and this crate root.

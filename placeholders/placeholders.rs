@@ -6,10 +6,11 @@
 //! - `testdev.rs`: the guarded test device `testdev0`;
 //! - `nic.rs`: the Ethernet device `ndeth0`, with `nic_tx.rs`, the skbs its instances
 //!   hold;
-//! - `blk.rs`: the block device `ndblk0`, with `blk_busy.rs`, the watch on an
-//!   instance that refuses requests while it holds none, `blk/irq_done.rs`, requests
-//!   finished in an interrupt, `blk/map.rs`, a request's data mapped for the device,
-//!   and `blk_rq_state.rs`, where a request is.
+//! - `blk.rs`: the block device `ndblk0`, with its parts in `blk/` (`mq.rs`, the
+//!   guarded blk-mq operations; `irq_done.rs`, requests finished in an interrupt;
+//!   `map.rs`, a request's data mapped for the device), `blk_busy.rs`, the watch on
+//!   an instance that refuses requests while it holds none, and `blk_rq_state.rs`,
+//!   where a request is.
 //!
 //! Rust resolves a plain `mod x;` in a file reached through `#[path]` (as this one is
 //! from `ndriver/ndriver_main.rs`) next to that file, hence the `#[path]` on each part.

@@ -15,7 +15,8 @@
 //! `device/warm.rs`). Requests the dead instance held are issued again only after that
 //! (`Blk::redirected`).
 
-use super::{describe, issued_rq, issued_to, pdu, BlkDevice};
+use super::mq::{issued_rq, issued_to};
+use super::{describe, pdu, BlkDevice};
 use crate::abi;
 use crate::abi_blk::{BlkRq, BlkSeg, BLK_OP_READ, BLK_OP_WRITE, BLK_SEGS_MAX};
 use crate::instance::{InstanceState, ServedDevice};
