@@ -20,8 +20,8 @@
 //! - `blk_request.rs`: [`Request`], [`Ended`], [`Op`] and [`Done`];
 //! - `blk_callouts.rs`: the block callouts on [`Dev`] and [`ResetOnUndo`];
 //! - `blk_glue.rs`: the entry functions of the operation table (`glue`), which the macro
-//!   names, with `driver_dev`'s `probe` and `remove` (`driver_slot.rs`) and `devirq` and
-//!   `timer` (`driver_events.rs`). They raise the faults `inject ... entry=` asks for at
+//!   names, with `driver_dev`'s `probe` and `remove` (`driver_slot.rs`) and `devirq`,
+//!   `timer` and `work` (`driver_events.rs`). They raise the faults `inject ... entry=` asks for at
 //!   the top of each entry (`entry_faults.rs`).
 //!
 //! Compiled into each block implementation module with `#[path]`, after `abi`,

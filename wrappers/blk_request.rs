@@ -66,7 +66,7 @@ impl Op {
 ///   with the driver's state on an orderly `remove`, or never dropped because the
 ///   instance died (its state is reclaimed without running destructors), leaves the
 ///   request to the framework, which re-issues every request an older generation still
-///   holds to the next instance (`placeholders/blk.rs`, `reissue`). That is why
+///   holds to the next instance (`placeholders/blk/mq.rs`, `reissue`). That is why
 ///   `Request` has no `Drop`: ending or reporting a request from a destructor would
 ///   race with that re-issue.
 pub(crate) struct Request {
