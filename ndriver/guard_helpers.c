@@ -164,12 +164,15 @@ void *ndg_context(unsigned int *pc, unsigned int *cpu, struct ndg_marks *m)
 	ndg_task_marks(m);
 #ifdef PRINTK_RECURSION_RESTORE
 	/*
-	 * This CPU's printk() recursion depth, given back if the call is abandoned:
-	 * read where the task cannot move to another CPU meanwhile.
+	 * This CPU's printk() recursion depth in this context, given back if the call
+	 * is abandoned. printk() counts a level only with interrupts off (between
+	 * printk_enter_irqsave() and printk_exit_irqrestore()), so with them on no code
+	 * of this context on this CPU is inside it: the depth is 0, and is not read (a
+	 * call and a preemption round trip on every guarded call). With them off the
+	 * task cannot move to another CPU while it is read.
 	 */
-	preempt_disable_notrace();
-	m->printk_depth = printk_recursion_depth();
-	preempt_enable_notrace();
+	if (irqs_disabled())
+		m->printk_depth = printk_recursion_depth();
 #endif
 	return current;
 }
