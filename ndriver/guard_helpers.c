@@ -164,10 +164,10 @@ void *ndg_context(unsigned int *pc, unsigned int *cpu, struct ndg_marks *m)
 	ndg_task_marks(m);
 #ifdef PRINTK_RECURSION_RESTORE
 	/*
-	 * This CPU's printk() recursion depth in this context, given back if the call
-	 * is abandoned. printk() counts a level only with interrupts off (between
-	 * printk_enter_irqsave() and printk_exit_irqrestore()), so with them on no code
-	 * of this context on this CPU is inside it: the depth is 0, and is not read (a
+	 * This CPU's printk() recursion depth (NMIs have a count of their own), given
+	 * back if the call is abandoned. printk() counts a level only with interrupts
+	 * off (between printk_enter_irqsave() and printk_exit_irqrestore()), so with
+	 * them on no code on this CPU is inside it: the depth is 0, and is not read (a
 	 * call and a preemption round trip on every guarded call). With them off the
 	 * task cannot move to another CPU while it is read.
 	 */
