@@ -56,6 +56,14 @@ pub(crate) struct Slots([Option<Registered>; MAX_IMPLS], u64);
 
 impl Slots {
     const EMPTY: Self = Self([const { None }; MAX_IMPLS], 0);
+
+    /// The registration of `desc`, if it is registered (leaving or not).
+    fn of(&self, desc: *const ImplDesc) -> Option<&Registered> {
+        self.0
+            .iter()
+            .flatten()
+            .find(|r| core::ptr::eq(r.desc, desc))
+    }
 }
 
 kernel::sync::global_lock! {
@@ -315,42 +323,28 @@ pub(crate) fn impls_of(class: &str, func: Option<&FuncId>) -> KVec<*const ImplDe
 
 /// The name of a registered implementation.
 pub(crate) fn name_of(desc: *const ImplDesc) -> Option<&'static str> {
-    let slots = REGISTRY.lock();
-    slots
-        .0
-        .iter()
-        .flatten()
-        .find(|r| core::ptr::eq(r.desc, desc))
-        .map(|r| r.name)
+    REGISTRY.lock().of(desc).map(|r| r.name)
 }
 
 /// Whether registered implementation `desc`'s operation table is not NULL and its
 /// first `len` bytes (the size of its class's table) lie in the registering module.
 pub(crate) fn ops_inside(desc: *const ImplDesc, len: usize) -> bool {
-    let slots = REGISTRY.lock();
-    slots
-        .0
-        .iter()
-        .flatten()
-        .find(|r| core::ptr::eq(r.desc, desc))
-        .is_some_and(|r| {
-            // SAFETY: `r.desc` is registered, so its module is loaded (it unregisters
-            // before it unloads) and its descriptor valid.
-            let ops = unsafe { (*r.desc).ops } as usize;
-            // SAFETY: `r.owner` is that loaded module.
-            ops != 0 && unsafe { in_module(r.owner, ops, len) }
-        })
+    REGISTRY.lock().of(desc).is_some_and(|r| {
+        // SAFETY: `r.desc` is registered, so its module is loaded (it unregisters
+        // before it unloads) and its descriptor valid.
+        let ops = unsafe { (*r.desc).ops } as usize;
+        // SAFETY: `r.owner` is that loaded module.
+        ops != 0 && unsafe { in_module(r.owner, ops, len) }
+    })
 }
 
 /// Whether `desc` is a registered implementation that may be started and drives PCI
 /// function `func` (every one serves a device without a function, `None`).
 pub(crate) fn drives(desc: *const ImplDesc, func: Option<&FuncId>) -> bool {
-    let slots = REGISTRY.lock();
-    slots
-        .0
-        .iter()
-        .flatten()
-        .any(|r| core::ptr::eq(r.desc, desc) && !r.leaving && r.ids.drives(func))
+    REGISTRY
+        .lock()
+        .of(desc)
+        .is_some_and(|r| !r.leaving && r.ids.drives(func))
 }
 
 /// The implementation of `class` named `name` that may be started.
@@ -430,11 +424,7 @@ fn with_owner<R>(
     f: impl FnOnce(*mut kernel::bindings::module) -> Option<R>,
 ) -> Option<R> {
     let slots = REGISTRY.lock();
-    let r = slots
-        .0
-        .iter()
-        .flatten()
-        .find(|r| core::ptr::eq(r.desc, desc) && !r.leaving)?;
+    let r = slots.of(desc).filter(|r| !r.leaving)?;
     f(r.owner)
 }
 

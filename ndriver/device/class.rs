@@ -223,12 +223,12 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
 /// device's control lock, under which withdrawal swaps away first, and does not let the
 /// reference outlive that.
 pub(super) unsafe fn ops_of<'a, C: Class>(desc: *const ImplDesc) -> Option<&'a C::Ops> {
+    // An implementation of class `C` registers a `C::Ops` (the layout `abi` gives it);
+    // the registry checks it lies whole, not NULL, in the module, which stays loaded
+    // while registered.
     if !registry::ops_inside(desc, core::mem::size_of::<C::Ops>()) {
         return None;
     }
-    // SAFETY: per this function's contract `desc` is registered, so valid; its `ops`,
-    // in a descriptor of class `C`, is that class's table (`C::Ops`, the layout `abi`
-    // gives implementations of it), not NULL and inside the registering module (checked
-    // above), which stays loaded while registered.
+    // SAFETY: `desc` is registered (contract), its `ops` a class-`C` table in its module.
     unsafe { (*desc).ops.cast::<C::Ops>().as_ref() }
 }
