@@ -26,6 +26,7 @@
 //! instance, nor one corrupted after the check.
 
 use core::ops::{Deref, DerefMut};
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use kernel::prelude::*;
 use kernel::sync::{SpinLockIrq, SpinLockIrqGuard};
@@ -187,6 +188,10 @@ impl<T> DriverLock<T> {
     /// `_raw_spin_unlock_irq_enable` and never returns here; the lock stays taken, and dies
     /// with the instance like any lock of a failed call. `EFAULT`, with nothing taken, if
     /// the corrupted address is mapped on this machine.
+    ///
+    /// The injections alternate between the two ways driver code reaches the unlock: a
+    /// direct call, and a call of a driver function that ends in a jump to it
+    /// ([`release_by_tail_jump`], as a guard's drop glue compiles).
     pub(crate) fn unlock_corrupted(&self) -> Result {
         let lock = self.corrupted(LockCorruption::Unmapped).ok_or(EFAULT)?;
         let guard = self.lock();
@@ -195,11 +200,38 @@ impl<T> DriverLock<T> {
         core::mem::forget(guard);
         // SAFETY: No memory precondition; the lock counted by `lock()` is released next.
         unsafe { crate::callouts_api::ndriver_lock_held(-1) };
-        // SAFETY: not safe at all: an injected fault on a corrupted lock address, contained
-        // by the guard. Nothing is mapped there, so nothing is written.
-        unsafe { kernel::bindings::spin_unlock_irq_enable(core::hint::black_box(lock)) };
+        let lock = core::hint::black_box(lock);
+        if NEXT_BY_TAIL_JUMP.fetch_xor(true, Ordering::Relaxed) {
+            // SAFETY: not safe at all: an injected fault on a corrupted lock address,
+            // contained by the guard. Nothing is mapped there, so nothing is written.
+            unsafe { release_by_tail_jump(lock) };
+        } else {
+            // SAFETY: not safe at all: an injected fault on a corrupted lock address,
+            // contained by the guard; nothing is mapped there, so nothing is written.
+            unsafe { kernel::bindings::spin_unlock_irq_enable(lock) };
+        }
         Ok(())
     }
+}
+
+/// Whether the next `bad_unlock` releases through [`release_by_tail_jump`] (else through a
+/// direct call of the kernel's unlock).
+static NEXT_BY_TAIL_JUMP: AtomicBool = AtomicBool::new(false);
+
+/// Releases the kernel spinlock at `lock` as a [`DriverLockGuard`]'s drop glue does: a
+/// driver function whose last act is the unlock, which the compiler turns into a jump to
+/// the kernel's helper, so that the unlock runs with this function's caller's return
+/// address at the stack pointer (what `guard/lock_paths.rs` must recognise; the guest
+/// test `90-guard-scope` checks the jump is there).
+///
+/// # Safety
+///
+/// `lock` must be a spinlock this context holds with interrupts disabled, or, for the
+/// injected fault only, an unmapped address.
+#[inline(never)]
+unsafe fn release_by_tail_jump(lock: *mut kernel::bindings::spinlock_t) {
+    // SAFETY: the caller's contract.
+    unsafe { kernel::bindings::spin_unlock_irq_enable(lock) }
 }
 
 #[pinned_drop]
