@@ -25,8 +25,8 @@
 //! hang). The check cannot see a pointer corrupted into another live `DriverLock` of the
 //! instance, nor one corrupted after the check.
 
+use core::mem::ManuallyDrop;
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::{AtomicBool, Ordering};
 
 use kernel::prelude::*;
 use kernel::sync::{SpinLockIrq, SpinLockIrqGuard};
@@ -83,7 +83,10 @@ impl<T> DriverLock<T> {
                 // which it checks against the preempt count before it believes it.
                 unsafe { crate::callouts_api::ndriver_lock_held(1) };
                 // INVARIANT: the lock is held and was just counted.
-                return DriverLockGuard { inner };
+                return DriverLockGuard {
+                    inner: ManuallyDrop::new(inner),
+                    lock: self.raw(),
+                };
             }
             // The holder may be hung with interrupts off while every other CPU waits here
             // with interrupts off too: then no watchdog runs, and the waiter must end its
@@ -101,9 +104,12 @@ impl<T> DriverLock<T> {
 ///
 /// The lock is held by this context, and counted in the guarded call's count of driver
 /// locks held (`ndriver_lock_held`), until the guard is dropped. A guard forgotten leaves
-/// both: only the end of the call (an abort) gives them up.
+/// both: only the end of the call (an abort) gives them up. `lock` is the kernel spinlock
+/// inside the `DriverLock` that `inner` holds.
 pub(crate) struct DriverLockGuard<'a, T> {
-    inner: SpinLockIrqGuard<'a, T>,
+    /// Never dropped: [`release`] unlocks what it holds (as its own drop would).
+    inner: ManuallyDrop<SpinLockIrqGuard<'a, T>>,
+    lock: *mut kernel::bindings::spinlock_t,
 }
 
 impl<T> Deref for DriverLockGuard<'_, T> {
@@ -122,12 +128,36 @@ impl<T: Unpin> DerefMut for DriverLockGuard<'_, T> {
 
 impl<T> Drop for DriverLockGuard<'_, T> {
     fn drop(&mut self) {
-        // Uncounted before the release (`inner` is dropped after this): a fault in the
-        // release is then the unlock path's (`guard/lock_paths.rs`).
+        // Uncounted before the release: a fault in the release is then the unlock
+        // path's (`guard/lock_paths.rs`).
         // SAFETY: No memory precondition; the lock was counted when taken (the invariant)
         // and is released right after.
         unsafe { crate::callouts_api::ndriver_lock_held(-1) };
+        // SAFETY: `self.lock` is held by this context with interrupts disabled (the
+        // invariant); `inner`, which holds it, is never dropped, so it is released once.
+        unsafe { release(self.lock) };
     }
+}
+
+/// Releases the kernel spinlock at `lock` and enables interrupts, as a
+/// `SpinLockIrqGuard`'s drop does, by a *call* of the kernel's unlock helper from this
+/// one function (never a tail jump, whose return address would be that of a caller): a
+/// fault in the unlock on a bad lock word is then recognised as the driver's own by the
+/// return address at the stack pointer (`guard/lock_paths.rs`; campaign 2026-12-07,
+/// injection 1652, lost a guest to a drop glue that jumped to the helper). The guest test
+/// `90-guard-scope` checks the call in the module's code.
+///
+/// # Safety
+///
+/// `lock` is a spinlock this context holds with interrupts disabled, or, for an
+/// injected fault only, an unmapped address.
+#[inline(never)]
+unsafe fn release(lock: *mut kernel::bindings::spinlock_t) {
+    // SAFETY: the caller's contract.
+    unsafe { kernel::bindings::spin_unlock_irq_enable(lock) };
+    // Code after the call keeps it a call.
+    // SAFETY: an empty instruction sequence.
+    unsafe { core::arch::asm!("", options(nomem, nostack, preserves_flags)) };
 }
 
 /// How [`DriverLock::try_lock_corrupted`] corrupts the lock's address.
@@ -142,17 +172,22 @@ pub(crate) enum LockCorruption {
 }
 
 impl<T> DriverLock<T> {
-    /// The address of the kernel spinlock inside, corrupted as `how` says (`Lock` is
-    /// `repr(C)` with the `spinlock_t` first), or `None` if something is mapped there: the
-    /// injected fault must fault, not write into memory it does not own.
-    fn corrupted(&self, how: LockCorruption) -> Option<*mut kernel::bindings::spinlock_t> {
-        let lock = core::ptr::from_ref(&self.inner)
+    /// The address of the kernel spinlock inside (`Lock` is `repr(C)` with the
+    /// `spinlock_t` first).
+    fn raw(&self) -> *mut kernel::bindings::spinlock_t {
+        core::ptr::from_ref(&self.inner)
             .cast::<kernel::bindings::spinlock_t>()
             .cast_mut()
-            .map_addr(|a| match how {
-                LockCorruption::NonCanonical => a ^ (1 << 62),
-                LockCorruption::Unmapped => a ^ (1 << 41),
-            });
+    }
+
+    /// The address of the kernel spinlock inside, corrupted as `how` says, or `None` if
+    /// something is mapped there: the injected fault must fault, not write into memory it
+    /// does not own.
+    fn corrupted(&self, how: LockCorruption) -> Option<*mut kernel::bindings::spinlock_t> {
+        let lock = self.raw().map_addr(|a| match how {
+            LockCorruption::NonCanonical => a ^ (1 << 62),
+            LockCorruption::Unmapped => a ^ (1 << 41),
+        });
         let mut byte = 0u8;
         // SAFETY: `byte` is a valid destination of one byte; the source is only read, and
         // an unmapped or non-canonical one makes the call fail instead of faulting.
@@ -183,15 +218,11 @@ impl<T> DriverLock<T> {
     }
 
     /// The injected fault `bad_unlock`: takes the lock, then releases it through the
-    /// kernel's unlock (what the guard's drop calls) on its address corrupted into
-    /// unmapped memory. The unlock's store to the lock word faults inside
-    /// `_raw_spin_unlock_irq_enable` and never returns here; the lock stays taken, and dies
-    /// with the instance like any lock of a failed call. `EFAULT`, with nothing taken, if
-    /// the corrupted address is mapped on this machine.
-    ///
-    /// The injections alternate between the two ways driver code reaches the unlock: a
-    /// direct call, and a call of a driver function that ends in a jump to it
-    /// ([`release_by_tail_jump`], as a guard's drop glue compiles).
+    /// guard's own release ([`release`]) on its address corrupted into unmapped memory.
+    /// The unlock's store to the lock word faults inside `_raw_spin_unlock_irq_enable`
+    /// and never returns here; the lock stays taken, and dies with the instance like any
+    /// lock of a failed call. `EFAULT`, with nothing taken, if the corrupted address is
+    /// mapped on this machine.
     pub(crate) fn unlock_corrupted(&self) -> Result {
         let lock = self.corrupted(LockCorruption::Unmapped).ok_or(EFAULT)?;
         let guard = self.lock();
@@ -200,38 +231,11 @@ impl<T> DriverLock<T> {
         core::mem::forget(guard);
         // SAFETY: No memory precondition; the lock counted by `lock()` is released next.
         unsafe { crate::callouts_api::ndriver_lock_held(-1) };
-        let lock = core::hint::black_box(lock);
-        if NEXT_BY_TAIL_JUMP.fetch_xor(true, Ordering::Relaxed) {
-            // SAFETY: not safe at all: an injected fault on a corrupted lock address,
-            // contained by the guard. Nothing is mapped there, so nothing is written.
-            unsafe { release_by_tail_jump(lock) };
-        } else {
-            // SAFETY: not safe at all: an injected fault on a corrupted lock address,
-            // contained by the guard; nothing is mapped there, so nothing is written.
-            unsafe { kernel::bindings::spin_unlock_irq_enable(lock) };
-        }
+        // SAFETY: not safe at all: an injected fault on a corrupted lock address, contained
+        // by the guard. Nothing is mapped there, so nothing is written.
+        unsafe { release(core::hint::black_box(lock)) };
         Ok(())
     }
-}
-
-/// Whether the next `bad_unlock` releases through [`release_by_tail_jump`] (else through a
-/// direct call of the kernel's unlock).
-static NEXT_BY_TAIL_JUMP: AtomicBool = AtomicBool::new(false);
-
-/// Releases the kernel spinlock at `lock` as a [`DriverLockGuard`]'s drop glue does: a
-/// driver function whose last act is the unlock, which the compiler turns into a jump to
-/// the kernel's helper, so that the unlock runs with this function's caller's return
-/// address at the stack pointer (what `guard/lock_paths.rs` must recognise; the guest
-/// test `90-guard-scope` checks the jump is there).
-///
-/// # Safety
-///
-/// `lock` must be a spinlock this context holds with interrupts disabled, or, for the
-/// injected fault only, an unmapped address.
-#[inline(never)]
-unsafe fn release_by_tail_jump(lock: *mut kernel::bindings::spinlock_t) {
-    // SAFETY: the caller's contract.
-    unsafe { kernel::bindings::spin_unlock_irq_enable(lock) }
 }
 
 #[pinned_drop]

@@ -36,13 +36,8 @@ static UNLOCK_HELPER: AtomicUsize = AtomicUsize::new(0);
 
 /// Opcode of a `call rel32`.
 const CALL_OPCODE: u64 = 0xe8;
-/// Opcode of a `jmp rel32`.
-const JMP_OPCODE: u8 = 0xe9;
 /// `int3`, which a kprobe writes over the first byte of the instruction it probes.
 const INT3_OPCODE: u64 = 0xcc;
-/// How far into a driver function called at the release its jump to the helper is
-/// looked for: a lock guard's drop glue reaches it within a few instructions.
-const TAIL_JUMP_WINDOW: usize = 64;
 
 /// Finds both paths, each where this kernel allows (`ndg_trylock_path`, `ndg_unlock_path`).
 /// A path not found is not an error: a fault there is then judged as any kernel fault.
@@ -103,14 +98,13 @@ pub(super) fn lock_attempt_pc(r: &PtRegs, page_fault: bool, pc: u32) -> u32 {
 
 /// Whether the kernel fault at `r` (a page fault if `page_fault`, else a #GP) is the
 /// releasing path's store to a bad lock word on behalf of driver code: inside
-/// `_raw_spin_unlock_irq_enable`, on the lock word, with at the stack pointer the return
-/// address of a call from driver text of the Rust helper, or of a driver function that
-/// ends by jumping to it (a `DriverLockGuard`'s drop glue: the compiler makes its last
-/// call, the helper, a tail jump). Such a fault is the driver's, as one in `memcpy()` on
-/// its behalf is: what it holds is the driver's own lock (a lock taken and released by
-/// driver code is a `DriverLock`, which dies with the instance). The framework's callouts
-/// release their locks through the same helper, but from framework text (called, or
-/// jumped to from a framework function the driver called): those do not match.
+/// `_raw_spin_unlock_irq_enable`, on the lock word, with the return address of a direct
+/// call of the Rust helper from driver text at the stack pointer. Such a fault is the
+/// driver's, as one in `memcpy()` on its behalf is: what it holds is the driver's own lock
+/// (a lock taken and released by driver code is a `DriverLock`, which dies with the
+/// instance). The framework's callouts release their locks through the same helper, but
+/// with a call from framework text (or a jump, leaving the driver's return address to
+/// their own caller): those do not match.
 pub(super) fn lock_release_fault_is_drivers(r: &PtRegs, page_fault: bool) -> bool {
     let helper = UNLOCK_HELPER.load(Ordering::Relaxed) as u64;
     if helper == 0 || !UNLOCK_TEXT.contains(r.ip as usize) {
@@ -131,43 +125,11 @@ pub(super) fn lock_release_fault_is_drivers(r: &PtRegs, page_fault: bool) -> boo
     let rel = (before >> 32) as u32 as i32 as i64;
     // A kprobe on the call (an injection site placed there) has replaced its first byte
     // with `int3` while it is armed; the displacement after it is the call's own.
-    if opcode != CALL_OPCODE && opcode != INT3_OPCODE {
-        return false;
-    }
-    let callee = ret.wrapping_add(rel as u64);
-    if callee != helper && !(DRIVER_TEXT.contains(callee as usize) && jumps_to(callee, helper)) {
+    if (opcode != CALL_OPCODE && opcode != INT3_OPCODE) || ret.wrapping_add(rel as u64) != helper {
         return false;
     }
     // SAFETY: `r` is a live `pt_regs`, only read.
     unsafe { ndg_lock_word_fault(ptr::from_ref(r), page_fault) }
-}
-
-/// Whether the code at `func` jumps to `target` (`jmp rel32`, or its `int3` while a kprobe
-/// is armed on it) within its first [`TAIL_JUMP_WINDOW`] bytes. Read as stack words are
-/// (an unmapped byte ends the scan); a jump found at a byte that is no instruction's start
-/// would need its four bytes after to name `target` exactly.
-fn jumps_to(func: u64, target: u64) -> bool {
-    let mut code = [0u8; TAIL_JUMP_WINDOW + 8];
-    let mut len = 0;
-    for (i, chunk) in code.chunks_exact_mut(8).enumerate() {
-        let Some(w) = read_stack_word(func.wrapping_add(8 * i as u64)) else {
-            break;
-        };
-        chunk.copy_from_slice(&w.to_le_bytes());
-        len += 8;
-    }
-    code.get(..len)
-        .unwrap_or(&[])
-        .windows(5)
-        .take(TAIL_JUMP_WINDOW)
-        .enumerate()
-        .any(|(at, insn)| match *insn {
-            [op, a, b, c, d] if op == JMP_OPCODE || u64::from(op) == INT3_OPCODE => {
-                let rel = i64::from(i32::from_le_bytes([a, b, c, d]));
-                func.wrapping_add(at as u64 + 5).wrapping_add(rel as u64) == target
-            }
-            _ => false,
-        })
 }
 
 /// The status line: which paths are known.

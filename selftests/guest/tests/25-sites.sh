@@ -195,7 +195,8 @@ echo off > "$TD/inject"
 echo "frame pointer: flip_dest at $fp fired $(site_field fired) times, rbp left alone"
 
 # A hang with the driver lock held while the other CPU waits for the lock. The site is
-# testdev-a's call that releases its lock in request: the holder loops there with
+# testdev-a's call that releases a driver lock (in release, which request's lock drops
+# through; nothing else of testdev-a takes a lock on this path): the holder loops there with
 # interrupts off (the lock keeps them off), its CPU no longer ticks; the waiter
 # re-enables interrupts between its tries, so its own tick finds it overdue a moment
 # after the holder. The recovery must report the holder's hang, at the site, not the
@@ -209,7 +210,7 @@ unlock_site() {
 		case "$rest" in
 		"<"*">:") func=${rest#<}; func=${func%>:}; base=$a ;;
 		R_X86_64_PLT32*rust_helper_spin_unlock_irq_enable*)
-			[[ $func == *TestdevDriver7request ]] && { at=$prev; break; } ;;
+			[[ $func == *11driver_lock7release ]] && { at=$prev; break; } ;;
 		*) prev=${a%:} ;;
 		esac
 	done < <(objdump -dr --no-show-raw-insn "$ROOT/sample-drivers/$mod.ko")
@@ -275,7 +276,7 @@ rearm_if_stale() {
 		echo "class=$class site=$ws" > "$TD/inject" || fail "lock holder site $ws: not placed again"
 	done
 }
-ws=$(unlock_site) || fail "no unlock call in testdev-a's request (its code changed?)"
+ws=$(unlock_site) || fail "no unlock call in testdev-a's driver_lock::release (its code changed?)"
 wsym= holder=0 waiter=0 waited=0 wait0=$(guard_count hangs by_wait)
 for ((i = 1; i <= WAITER_ROUNDS; i++)); do
 	class=spin

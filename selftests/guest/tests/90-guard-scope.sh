@@ -136,17 +136,25 @@ if [ "$unlock_known" = 0 ]; then
 	refused "$TD/inject" "class=bad_unlock entry=op"
 	echo "bad_unlock: refused on this kernel (the unlock's access is not its own), as documented"
 else
-	# The injections alternate between a direct call of the unlock and a call of a
-	# driver function that jumps to it (as a DriverLockGuard's drop glue does: campaign
-	# 2026-12-07, injection 1652, a guest lost in e1000-irq's interrupt). That the
-	# compiler made that a jump is checked here, or half the rounds would test nothing.
-	tail_jump=$(objdump -dr --no-show-raw-insn "$ROOT/sample-drivers/ndriver_testdev_a.ko" |
-		awk '/^[0-9a-f]+ <.*>:$/ { inside = /release_by_tail_jump/ }
-			inside && /^ *[0-9a-f]+:\t/ { last = $2 }
-			inside && /R_X86_64_PLT32[ \t]+rust_helper_spin_unlock_irq_enable/ && last ~ /^jmp/ { n++ }
-			END { print n + 0 }')
-	[ "$tail_jump" = 1 ] ||
-		fail "testdev-a's release_by_tail_jump has $tail_jump jumps to the unlock helper, want 1"
+	# The guard takes the fault for the driver's only after a *call* of the unlock
+	# helper from driver text. DriverLock's guard releases through one function,
+	# release, that calls it; a jump to it (a drop glue's tail call: campaign
+	# 2026-12-07, injection 1652, a guest lost in e1000-irq's interrupt) would leave
+	# the fault to the kernel. Checked in every sample driver's code: release calls
+	# the helper, and nothing jumps to it.
+	command -v objdump > /dev/null || fail "no objdump: the unlock path cannot be checked"
+	for ko in "$ROOT"/sample-drivers/ndriver_{testdev_a,testdev_b,e1000_napi,e1000_irq,vblk_a,vblk_b}.ko; do
+		read -r calls jumps < <(objdump -dr --no-show-raw-insn "$ko" |
+			awk '/^[0-9a-f]+ <.*>:$/ { inside = /11driver_lock7release>:$/ }
+				/^ *[0-9a-f]+:\t/ { last = $2 }
+				/R_X86_64_PLT32[ \t]+rust_helper_spin_unlock_irq_enable/ {
+					if (last ~ /^jmp/) jumps++
+					else if (inside && last ~ /^call/) calls++
+				}
+				END { print calls + 0, jumps + 0 }')
+		[ "$calls" = 1 ] && [ "$jumps" = 0 ] ||
+			fail "${ko##*/}: release calls the unlock helper $calls times (want 1), $jumps jumps to it (want 0)"
+	done
 	before=$(stat detected page_fault)
 	kf=$(stat detected kernel_fault)
 	for entry in $ENTRIES; do
@@ -159,7 +167,7 @@ else
 		grep -c 'after page_fault in [a-z]* at _raw_spin_unlock_irq_enable+0x4, injected')
 	[ "$n" = 4 ] || fail "$n recoveries name the unlock's store, want 4"
 	echo "bad_unlock: 4 driver faults in _raw_spin_unlock_irq_enable contained at $ENTRIES" \
-		"(2 called directly, 2 reached by a driver function's tail jump)"
+		"(through release, which every sample driver's locks release through)"
 fi
 [ "$(td_call op 7)" = 7 ] || fail "op after the lock faults"
 
