@@ -42,6 +42,12 @@ struct Registered {
     ids: IdTable,
     /// Registration order: alternatives are tried in it.
     seq: u64,
+    /// The operation table's address read at registration, and how many bytes from
+    /// there on lie in the module (0: NULL or outside).
+    ops_at: usize,
+    ops_room: usize,
+    /// The module's read-only data (where its string constants lie).
+    rodata: Option<(usize, usize)>,
     /// Being withdrawn: no device may start it any more.
     leaving: bool,
 }
@@ -49,6 +55,19 @@ struct Registered {
 // SAFETY: `desc` points at an immutable static of a module that stays loaded until it
 // unregisters (which removes this entry first); it is only read.
 unsafe impl Send for Registered {}
+
+impl Registered {
+    /// Whether the operation table is not NULL and its first `len` bytes lie in the
+    /// registering module.
+    fn ops_inside(&self, len: usize) -> bool {
+        // SAFETY: `self.desc` is registered, so its module is loaded (it unregisters
+        // before it unloads) and its descriptor valid.
+        let ops = unsafe { (*self.desc).ops } as usize;
+        // The module's layout is fixed while it is loaded: the room found at
+        // registration holds while the table is where it was then.
+        ops != 0 && ops == self.ops_at && len <= self.ops_room
+    }
+}
 
 /// Fixed slots: registration happens at `insmod` time, and a fixed table needs no
 /// allocation in the path that modules call.
@@ -145,16 +164,25 @@ unsafe fn module_name<'a>(owner: *mut kernel::bindings::module) -> &'a str {
 ///
 /// `owner` must be NULL (then nothing is inside) or a loaded module.
 unsafe fn in_module(owner: *mut kernel::bindings::module, addr: usize, len: usize) -> bool {
+    // SAFETY: per this function's contract.
+    let room = unsafe { room_in_module(owner, addr) };
+    room != 0 && addr.checked_add(len).is_some() && len <= room
+}
+
+/// How many bytes from `addr` on lie in one memory region of module `owner` (its text,
+/// data, read-only data or data read-only after init); 0 if `addr` lies in none.
+///
+/// # Safety
+///
+/// `owner` is NULL or a module that stays loaded during the call.
+unsafe fn room_in_module(owner: *mut kernel::bindings::module, addr: usize) -> usize {
     use kernel::bindings::{
         mod_mem_type_MOD_DATA, mod_mem_type_MOD_RODATA, mod_mem_type_MOD_RO_AFTER_INIT,
         mod_mem_type_MOD_TEXT,
     };
     // SAFETY: NULL or a loaded module, by this function's contract.
     let Some(m) = (unsafe { owner.as_ref() }) else {
-        return false;
-    };
-    let Some(end) = addr.checked_add(len) else {
-        return false;
+        return 0;
     };
     [
         mod_mem_type_MOD_TEXT,
@@ -164,10 +192,12 @@ unsafe fn in_module(owner: *mut kernel::bindings::module, addr: usize, len: usiz
     ]
     .iter()
     .filter_map(|t| m.mem.get(*t as usize))
-    .any(|r| {
-        let base = r.base as usize;
-        addr >= base && end <= base.saturating_add(r.size as usize)
+    .find_map(|r| {
+        let (base, size) = (r.base as usize, r.size as usize);
+        let end = base.saturating_add(size);
+        (addr >= base && addr < end).then(|| end - addr)
     })
+    .unwrap_or(0)
 }
 
 /// Reads and checks the ID table of descriptor `d`, whose module is `owner` (named
@@ -255,8 +285,8 @@ fn register(desc: *const ImplDesc, owner: *mut kernel::bindings::module) -> Resu
     // layout, which this class-free registry does not know: the first word is checked
     // here, the whole table by the device that starts it, `ops_inside`).
     // SAFETY: `owner` is the registering module, loaded during its `init`.
-    let ops_inside = unsafe { in_module(owner, d.ops as usize, 8) };
-    if !d.ops.is_null() && !(d.ops.cast::<u64>().is_aligned() && ops_inside) {
+    let ops_room = unsafe { room_in_module(owner, d.ops as usize) };
+    if !d.ops.is_null() && !(d.ops.cast::<u64>().is_aligned() && ops_room >= 8) {
         pr_err!(
             "{}: implementation refused: its operation table is at a bad address\n",
             module
@@ -288,6 +318,10 @@ fn register(desc: *const ImplDesc, owner: *mut kernel::bindings::module) -> Resu
         ids,
         seq,
         leaving: false,
+        ops_at: d.ops as usize,
+        ops_room,
+        // SAFETY: `owner` is the registering module, loaded during its `init`.
+        rodata: unsafe { module_rodata(owner) },
     });
     drop(slots);
     pr_info!("registered implementation {}/{}\n", class, name);
@@ -329,12 +363,35 @@ pub(crate) fn name_of(desc: *const ImplDesc) -> Option<&'static str> {
 /// Whether registered implementation `desc`'s operation table is not NULL and its
 /// first `len` bytes (the size of its class's table) lie in the registering module.
 pub(crate) fn ops_inside(desc: *const ImplDesc, len: usize) -> bool {
-    REGISTRY.lock().of(desc).is_some_and(|r| {
-        // SAFETY: `r.desc` is registered, so its module is loaded (it unregisters
-        // before it unloads) and its descriptor valid.
-        let ops = unsafe { (*r.desc).ops } as usize;
-        // SAFETY: `r.owner` is that loaded module.
-        ops != 0 && unsafe { in_module(r.owner, ops, len) }
+    REGISTRY.lock().of(desc).is_some_and(|r| r.ops_inside(len))
+}
+
+/// What starting an instance of a registered implementation needs of its registration.
+#[derive(Clone, Copy)]
+pub(crate) struct StartView {
+    /// The implementation's name.
+    pub(crate) name: &'static str,
+    /// Its operation table's address if the table lies whole in its module
+    /// ([`ops_inside`]), else 0.
+    pub(crate) ops: usize,
+    /// Its module's read-only data (where its string constants lie), unless it is being
+    /// withdrawn.
+    pub(crate) rodata: Option<(usize, usize)>,
+    /// It is being withdrawn.
+    pub(crate) leaving: bool,
+}
+
+/// [`name_of`], [`ops_inside`] (for a table of `len` bytes) and the module's read-only
+/// data of `desc`, read under one hold of the registry lock (a recovery starts an
+/// instance in the time of a few of them); `None` if `desc` is not registered.
+pub(crate) fn start_view(desc: *const ImplDesc, len: usize) -> Option<StartView> {
+    let slots = REGISTRY.lock();
+    let r = slots.of(desc)?;
+    Some(StartView {
+        name: r.name,
+        ops: if r.ops_inside(len) { r.ops_at } else { 0 },
+        rodata: if r.leaving { None } else { r.rodata },
+        leaving: r.leaving,
     })
 }
 
@@ -438,19 +495,19 @@ pub(crate) fn text_of(desc: *const ImplDesc) -> Option<(usize, usize)> {
     })
 }
 
-/// Start and length of the read-only data of a registered implementation's module
-/// (where its string constants lie).
-pub(crate) fn rodata_of(desc: *const ImplDesc) -> Option<(usize, usize)> {
-    with_owner(desc, |owner| {
-        // SAFETY: `owner` is the registering module, loaded while it is registered
-        // (`with_owner` holds the registry lock); its memory descriptors are fixed once
-        // it is live.
-        let m = unsafe { owner.as_ref() }?;
-        let ro = m
-            .mem
-            .get(kernel::bindings::mod_mem_type_MOD_RODATA as usize)?;
-        (ro.size != 0).then_some((ro.base as usize, ro.size as usize))
-    })
+/// Start and length of the read-only data of module `owner`, if it has any.
+///
+/// # Safety
+///
+/// `owner` is NULL or a module that stays loaded during the call.
+unsafe fn module_rodata(owner: *mut kernel::bindings::module) -> Option<(usize, usize)> {
+    // SAFETY: per this function's contract; a live module's memory descriptors are
+    // fixed.
+    let m = unsafe { owner.as_ref() }?;
+    let ro = m
+        .mem
+        .get(kernel::bindings::mod_mem_type_MOD_RODATA as usize)?;
+    (ro.size != 0).then_some((ro.base as usize, ro.size as usize))
 }
 
 /// Offers an implementation to ndriver. Returns 0 or a negative error code.

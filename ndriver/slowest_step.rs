@@ -188,8 +188,9 @@ impl DriverSteps {
         }
         let mut s = self.slowest;
         s.note(self.call, now.saturating_sub(self.since));
-        // INVARIANT: `gen` is 0 again: nothing is read any more.
-        *self = Self::default();
+        // INVARIANT: `gen` is 0 again: nothing is read any more (the other fields are
+        // set anew by the next `open`).
+        self.gen = 0;
         Some(s)
     }
 }

@@ -544,47 +544,7 @@ impl Class for Nic {
         unsafe { f(h, arg) }
     }
 
-    fn discarding(dev: &NicDev, st: &InstanceState, warm: bool) {
-        // A failed adoption (discarded cold, DMA stopped): the transmits of the instance
-        // discarded warm before it are settled first, from the kept ring.
-        dev.class.settle_warm_tx(dev, Some(st));
-        if warm {
-            // The device still runs: the ring's done bits are not final yet.
-            dev.class.note_warm_tx(dev, st);
-            dev.class.ring.lock().take();
-            // The receive ring is kept with the frames the device filled in, which the
-            // adopter delivers: none is lost.
-            return;
-        }
-        // What the device sent is done; take back the rest before the next instance
-        // is admitted: sent again once it serves (`redirected`).
-        dev.class.complete_sent(st);
-        if let Some(nd) = dev.class.netdev() {
-            let q = nd.resend();
-            dev.class.tx.reclaim(st.generation + 1, |skb| q.push(skb));
-        }
-        let ring = dev.class.ring.lock().take();
-        let Some(r) = ring else {
-            return;
-        };
-        // Registered by this instance, in a DMA buffer it still holds (it may have
-        // freed it since): the undo list has not run yet.
-        let held = ring_span(r.count, r.stride, r.status_off)
-            .is_some_and(|l| st.undo.lock().covers(Kind::DmaCoherent, r.base, l));
-        if r.generation != st.generation || !held {
-            return;
-        }
-        let mut lost = 0u64;
-        for i in 0..r.count as usize {
-            let p = (r.base + i * r.stride as usize + r.status_off as usize) as *const u8;
-            // SAFETY: the dead instance registered this ring in memory it still holds
-            // (its undo list has not run yet); a volatile read of a status byte.
-            if unsafe { core::ptr::read_volatile(p) } & r.done_mask != 0 {
-                lost += 1;
-            }
-        }
-        dev.class.net.rx_lost.fetch_add(lost, Ordering::Relaxed);
-    }
+    const DISCARDING: Option<fn(&NicDev, &InstanceState, bool)> = Some(discarding_nic);
 
     fn tidy(dev: &NicDev) {
         if let Some(nd) = dev.class.netdev() {
@@ -734,6 +694,50 @@ impl Class for Nic {
         writeln!(f, "tx_segmented {}", l(&n.tx_segmented))?;
         writeln!(f, "carrier_kept {}", l(&n.carrier_kept))
     }
+}
+
+/// [`Class::DISCARDING`] of the NIC: the transmits of a discarded instance are settled
+/// (or, discarded warm, left for the adopter to settle).
+fn discarding_nic(dev: &NicDev, st: &InstanceState, warm: bool) {
+    // A failed adoption (discarded cold, DMA stopped): the transmits of the instance
+    // discarded warm before it are settled first, from the kept ring.
+    dev.class.settle_warm_tx(dev, Some(st));
+    if warm {
+        // The device still runs: the ring's done bits are not final yet.
+        dev.class.note_warm_tx(dev, st);
+        dev.class.ring.lock().take();
+        // The receive ring is kept with the frames the device filled in, which the
+        // adopter delivers: none is lost.
+        return;
+    }
+    // What the device sent is done; take back the rest before the next instance
+    // is admitted: sent again once it serves (`redirected`).
+    dev.class.complete_sent(st);
+    if let Some(nd) = dev.class.netdev() {
+        let q = nd.resend();
+        dev.class.tx.reclaim(st.generation + 1, |skb| q.push(skb));
+    }
+    let ring = dev.class.ring.lock().take();
+    let Some(r) = ring else {
+        return;
+    };
+    // Registered by this instance, in a DMA buffer it still holds (it may have
+    // freed it since): the undo list has not run yet.
+    let held = ring_span(r.count, r.stride, r.status_off)
+        .is_some_and(|l| st.undo.lock().covers(Kind::DmaCoherent, r.base, l));
+    if r.generation != st.generation || !held {
+        return;
+    }
+    let mut lost = 0u64;
+    for i in 0..r.count as usize {
+        let p = (r.base + i * r.stride as usize + r.status_off as usize) as *const u8;
+        // SAFETY: the dead instance registered this ring in memory it still holds
+        // (its undo list has not run yet); a volatile read of a status byte.
+        if unsafe { core::ptr::read_volatile(p) } & r.done_mask != 0 {
+            lost += 1;
+        }
+    }
+    dev.class.net.rx_lost.fetch_add(lost, Ordering::Relaxed);
 }
 
 /// Creates the placeholder device `name` (in debugfs and logs) with interrupt name

@@ -475,7 +475,7 @@ impl ActionList {
     /// # Safety
     ///
     /// The instance that recorded the actions must never run again.
-    unsafe fn undo_resets(&mut self, clock: &mut Option<KindClock<'_>>) -> usize {
+    unsafe fn undo_resets(&mut self, clock: &mut Option<KindClock>) -> usize {
         // SAFETY: per this function's contract. The mapping a reset writes through is
         // still held (a reset depends on it, and resets go first).
         unsafe { self.undo_kind(Kind::Reset, clock) }
@@ -488,7 +488,7 @@ impl ActionList {
     ///
     /// The instance that recorded the actions must never run again, and what the
     /// actions of `kind` depend on is still held.
-    unsafe fn undo_kind(&mut self, kind: Kind, clock: &mut Option<KindClock<'_>>) -> usize {
+    unsafe fn undo_kind(&mut self, kind: Kind, clock: &mut Option<KindClock>) -> usize {
         let mut n = 0;
         while let Some(i) = self.actions.iter().rposition(|a| a.kind == kind) {
             let Ok(a) = self.actions.remove(i) else {
@@ -537,24 +537,30 @@ impl ActionList {
         unsafe { self.undo_all_into(&mut None) }
     }
 
-    /// [`ActionList::undo_all`], adding the time the undo routines of each kind took to
-    /// `times`.
+    /// [`ActionList::undo_all`], timing the undo routines by kind: returns how many
+    /// actions were undone and the kind whose routines took longest in all, with that
+    /// time (`None` if nothing was undone).
     ///
     /// # Safety
     ///
     /// The instance that recorded the actions must never run again.
-    pub(crate) unsafe fn undo_all_timed(&mut self, times: &mut KindTimes) -> usize {
+    pub(crate) unsafe fn undo_all_timed(&mut self) -> (usize, Option<(Kind, u64)>) {
         let mut clock = Some(KindClock {
-            times,
+            times: [0; Kind::ALL.len()],
             kind: None,
-            since: Instant::<Monotonic>::now(),
+            since: None,
+            slowest: None,
         });
         // SAFETY: per this function's contract.
         let n = unsafe { self.undo_all_into(&mut clock) };
-        if let Some(c) = clock.as_mut() {
-            c.charge();
-        }
-        n
+        // The last kind's time (none if nothing was undone).
+        let slowest = clock.and_then(|mut c| {
+            if c.kind.is_some() {
+                c.charge();
+            }
+            c.slowest
+        });
+        (n, slowest)
     }
 
     /// [`ActionList::undo_all`], timed by `clock` if given.
@@ -562,7 +568,7 @@ impl ActionList {
     /// # Safety
     ///
     /// The instance that recorded the actions must never run again.
-    unsafe fn undo_all_into(&mut self, clock: &mut Option<KindClock<'_>>) -> usize {
+    unsafe fn undo_all_into(&mut self, clock: &mut Option<KindClock>) -> usize {
         // SAFETY: per this function's contract.
         let resets = unsafe { self.undo_resets(clock) };
         let n = self.actions.len();
@@ -578,19 +584,23 @@ impl ActionList {
 }
 
 /// Nanoseconds per kind of action, indexed by [`Kind::index`].
-pub(crate) type KindTimes = [u64; Kind::ALL.len()];
+type KindTimes = [u64; Kind::ALL.len()];
 
 /// The clock of [`ActionList::undo_all_timed`]: the time from one change of kind to the
 /// next goes to the kind undone meanwhile, so that a run of actions of one kind costs
 /// one clock read, not two per action.
-struct KindClock<'a> {
-    times: &'a mut KindTimes,
+struct KindClock {
+    times: KindTimes,
     /// The kind being undone since `since`, if any.
     kind: Option<Kind>,
-    since: Instant<Monotonic>,
+    /// When the first action began, or the kind last changed (the clock is first read
+    /// there: nothing is timed before).
+    since: Option<Instant<Monotonic>>,
+    /// The kind with the largest time so far, and that time.
+    slowest: Option<(Kind, u64)>,
 }
 
-impl KindClock<'_> {
+impl KindClock {
     /// An action of `kind` is undone next.
     fn switch(&mut self, kind: Kind) {
         if self.kind != Some(kind) {
@@ -603,13 +613,16 @@ impl KindClock<'_> {
     /// again from now.
     fn charge(&mut self) {
         let now = Instant::<Monotonic>::now();
-        if let Some(k) = self.kind {
-            let ns = u64::try_from((now - self.since).as_nanos()).unwrap_or(0);
+        if let (Some(k), Some(since)) = (self.kind, self.since) {
+            let ns = u64::try_from((now - since).as_nanos()).unwrap_or(0);
             if let Some(slot) = self.times.get_mut(k.index()) {
                 *slot = slot.saturating_add(ns);
+                if self.slowest.is_none_or(|(_, max)| *slot > max) {
+                    self.slowest = Some((k, *slot));
+                }
             }
         }
-        self.since = now;
+        self.since = Some(now);
     }
 }
 
@@ -619,7 +632,7 @@ impl KindClock<'_> {
 ///
 /// `a` is undone once, after the instance that recorded it can no longer run (the
 /// contract of [`UndoFn`]).
-unsafe fn undo_one(a: &Action, clock: &mut Option<KindClock<'_>>) {
+unsafe fn undo_one(a: &Action, clock: &mut Option<KindClock>) {
     if let Some(c) = clock.as_mut() {
         c.switch(a.kind);
     }
@@ -644,6 +657,12 @@ mod tests {
         if let Some(slot) = UNDONE.get(i) {
             slot.store(a.obj, Ordering::Relaxed);
         }
+    }
+
+    /// [`log_undo`], then 200 µs more: the slowest undo of a test.
+    fn slow_undo(a: &Action) {
+        log_undo(a);
+        kernel::time::delay::fsleep(kernel::time::Delta::from_micros(200));
     }
 
     fn action(kind: Kind, obj: usize, arg: usize, depends_on: usize) -> Action {
@@ -1023,22 +1042,25 @@ mod tests {
         let mut l = ActionList::new();
         l.record(action(Kind::Iomap, 0x8000, 0x20, 0))?;
         l.record(action(Kind::Reset, 0x8010, 0, 0x8000))?;
-        l.record(action(Kind::DmaCoherent, 0x1000, 0x100, 0))?;
+        l.record(Action {
+            undo: slow_undo,
+            ..action(Kind::DmaCoherent, 0x1000, 0x100, 0)
+        })?;
         l.record(action(Kind::DmaCoherent, 0x2000, 0x100, 0))?;
-        let mut times = [0u64; Kind::ALL.len()];
-        // SAFETY: no instance recorded these actions; their undo routine only logs.
-        assert_eq!(unsafe { l.undo_all_timed(&mut times) }, 4);
+        // SAFETY: no instance recorded these actions; their undo routines only log (one
+        // sleeps besides).
+        let (n, slowest) = unsafe { l.undo_all_timed() };
+        assert_eq!(n, 4);
         // The same order as untimed: the reset first, then newest first.
         assert_eq!(UNDONE_N.load(Ordering::Relaxed), 4);
         assert_eq!(UNDONE[0].load(Ordering::Relaxed), 0x8010);
         assert_eq!(UNDONE[1].load(Ordering::Relaxed), 0x2000);
         assert_eq!(UNDONE[2].load(Ordering::Relaxed), 0x1000);
         assert_eq!(UNDONE[3].load(Ordering::Relaxed), 0x8000);
-        // Only the kinds undone are charged.
-        for k in Kind::ALL {
-            let undone = matches!(k, Kind::Iomap | Kind::Reset | Kind::DmaCoherent);
-            assert!(undone || times[k.index()] == 0);
-        }
+        // The slowest kind is the one whose undo slept, with at least that time.
+        assert!(matches!(slowest, Some((Kind::DmaCoherent, ns)) if ns >= 200_000));
+        // SAFETY: the list is empty: nothing is undone.
+        assert!(matches!(unsafe { l.undo_all_timed() }, (0, None)));
         Ok(())
     }
 }

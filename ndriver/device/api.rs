@@ -232,6 +232,9 @@ impl<C: Class> DeviceApi for Device<C> {
     fn on_unregister(&self, desc: *const ImplDesc) {
         self.site.disarm_in(desc);
         let mut ctl = self.ctl.lock();
+        if ctl.start_view.is_some_and(|(d, _)| core::ptr::eq(d, desc)) {
+            ctl.start_view = None;
+        }
         if !core::ptr::eq(ctl.desc, desc) {
             return;
         }

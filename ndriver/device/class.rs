@@ -90,14 +90,14 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
     }
 
     /// Instance `st` adopted everything the dead one kept and checked the device: what
-    /// the class left pending at a warm [`Class::discarding`] is settled now, before the
+    /// the class left pending at a warm [`Class::DISCARDING`] is settled now, before the
     /// dead instance's streaming mappings towards the device are undone (what it frees
     /// waits for [`Class::tidy`]). Process context, under the control lock.
     fn adopted(_dev: &Device<Self>, _st: &InstanceState) {}
 
     /// The kept set is given back (a cold restart after a warm discard): DMA is stopped,
     /// and the kept resources are still held; settle what a warm
-    /// [`Class::discarding`] left pending (what it frees waits for [`Class::tidy`]).
+    /// [`Class::DISCARDING`] left pending (what it frees waits for [`Class::tidy`]).
     /// Process context, under the control lock.
     fn dropping_kept(_dev: &Device<Self>) {}
 
@@ -135,13 +135,15 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
     /// As for [`Class::probe`].
     unsafe fn event(ops: &Self::Ops, h: *mut Instance, ev: Event, arg: u64) -> i64;
 
-    /// Instance `st` is about to be undone (after a failure, or after its orderly
-    /// `remove`): no call reaches it any more, and its resources are still held: in its
-    /// undo list, or, for those it kept when `warm`, in the device's kept set
+    /// A hook called as instance `st` is about to be undone (after a failure, or after
+    /// its orderly `remove`), `None` for a class without one: no call reaches the
+    /// instance any more, and its resources are still held: in its undo list, or, for
+    /// those it kept when `warm` (the hook's third argument), in the device's kept set
     /// ([`Device::kept_covers`]), which the next instance adopts with the device still
     /// running (nothing it was doing was stopped). Process context, under the device's
-    /// control lock.
-    fn discarding(_dev: &Device<Self>, _st: &InstanceState, _warm: bool) {}
+    /// control lock. A recovery times the hook as a step (`discarding`); without one,
+    /// nothing is timed and the undo list is taken at once.
+    const DISCARDING: Option<fn(&Device<Self>, &InstanceState, bool)> = None;
 
     /// A recovery, swap or first bind is over: the new instance serves (its
     /// [`Class::redirected`] ran, bottom halves back on), or none will. Every instance
@@ -184,7 +186,7 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
     fn redirected(_dev: &Device<Self>) {}
 
     /// Requests the current instance was given and has not finished (for the crash
-    /// report, taken before [`Class::discarding`]), `None` where the class does not count
+    /// report, taken before [`Class::DISCARDING`]), `None` where the class does not count
     /// them. Process context, under the device's control lock.
     fn unfinished(_dev: &Device<Self>) -> Option<usize> {
         None
@@ -226,7 +228,48 @@ pub(super) unsafe fn ops_of<'a, C: Class>(desc: *const ImplDesc) -> Option<&'a C
     // An implementation of class `C` registers a `C::Ops` (the layout `abi` gives it);
     // the registry checks it lies whole, not NULL, in the module, which stays loaded
     // while registered.
-    if !registry::ops_inside(desc, core::mem::size_of::<C::Ops>()) {
+    let inside = registry::ops_inside(desc, core::mem::size_of::<C::Ops>());
+    // SAFETY: per this function's contract.
+    unsafe { table::<C>(desc, inside) }
+}
+
+/// A registered implementation of class `C` as starting an instance of it sees it.
+pub(super) struct Registration<'a, C: Class> {
+    /// Its operation table, as [`ops_of`] gives it.
+    pub(super) ops: Option<&'a C::Ops>,
+    /// Its name.
+    pub(super) name: &'static str,
+}
+
+/// [`ops_of`] `desc` and its name, from `view`.
+///
+/// # Safety
+///
+/// As for [`ops_of`]; and `view` is what [`registry::start_view`] said of `desc` (with
+/// `C::Ops`'s size) while `desc` has been registered since, without a break.
+pub(super) unsafe fn registration_of<'a, C: Class>(
+    desc: *const ImplDesc,
+    view: &registry::StartView,
+) -> Registration<'a, C> {
+    // SAFETY: `desc` is registered (contract), so its descriptor is valid.
+    let ops = unsafe { (*desc).ops } as usize;
+    Registration {
+        // SAFETY: per this function's contract; the registry found the table at `ops`
+        // inside the module, and the descriptor still points there.
+        ops: unsafe { table::<C>(desc, view.ops != 0 && view.ops == ops) },
+        name: view.name,
+    }
+}
+
+/// The one cast from a descriptor to its class's table: `desc`'s table if the registry
+/// found it `inside` its module (else `None`).
+///
+/// # Safety
+///
+/// As for [`ops_of`]; `inside` is what the registry said of `desc`'s table under the
+/// class's size.
+unsafe fn table<'a, C: Class>(desc: *const ImplDesc, inside: bool) -> Option<&'a C::Ops> {
+    if !inside {
         return None;
     }
     // SAFETY: `desc` is registered (contract), its `ops` a class-`C` table in its module.

@@ -7,7 +7,7 @@
 //! and replays the configuration into it, redirects calls to it, and records the time
 //! of each phase ([`Phases`]).
 
-use super::class::ops_of;
+use super::class::{ops_of, registration_of};
 use super::state::Ctl;
 use super::{now_ns, Admitted, Class, Device, Failure};
 use crate::abi::ImplDesc;
@@ -19,7 +19,6 @@ use crate::recovery_queue;
 use crate::registry;
 use crate::slowest_step::SlowestStep;
 use crate::stats::{Cause, Level, Phases, Record};
-use crate::undo::action_list::Kind;
 use crate::wrappers::callouts_device;
 use core::sync::atomic::Ordering;
 use kernel::impl_has_work;
@@ -61,7 +60,13 @@ impl<C: Class> Device<C> {
             // Nothing serves: nothing may survive.
             return self.drop_kept();
         };
-        let kinds = inst.undo.lock().kind_counts();
+        // Cold, with no class hook to run first, the list is taken at once and counted
+        // out of the lock: one hold of it fewer.
+        let taken = (warm.is_none() && C::DISCARDING.is_none()).then(|| inst.undo.lock().take());
+        let kinds = match taken.as_ref() {
+            Some(l) => l.kind_counts(),
+            None => inst.undo.lock().kind_counts(),
+        };
         let kept = warm.and_then(|lent| {
             ctl.steps
                 .time("split_kept", || self.split_kept(&inst, lent))
@@ -85,33 +90,34 @@ impl<C: Class> Device<C> {
             }
             None => false,
         };
-        ctl.steps
-            .time("discarding", || C::discarding(self, &inst, warm));
-        let mut list = inst.undo.lock().take();
+        if let Some(hook) = C::DISCARDING {
+            ctl.steps.time("discarding", || hook(self, &inst, warm));
+        }
+        let mut list = taken.unwrap_or_else(|| inst.undo.lock().take());
         // A failed adopter's: the kept device resets first, while the mapping they write
         // through is still held (by the adopter, or in the kept set), and the kept
         // interrupt lines go before the adopter's undo may disable their function.
-        let mut n = if warm || self.kept_empty() {
+        // A class without `adopt` never fills the kept set (only a warm discard does).
+        let mut n = if warm || C::ADOPT.is_none() || self.kept_empty() {
             0
         } else {
             ctl.steps.time("undo_kept_resets", || {
                 self.undo_kept_resets_and_irqs(&mut list)
             })
         };
-        let mut times = [0; Kind::ALL.len()];
         // SAFETY: the device is quiesced and no longer points at the instance, so its
         // code never runs again on this instance; what it kept reaches it no more.
-        n += unsafe { list.undo_all_timed(&mut times) };
-        // A step per kind: many small actions of one kind add up as one.
-        for (k, ns) in Kind::ALL.iter().zip(times) {
-            if ns > 0 {
-                ctl.steps.note(k.undo_step(), ns);
-            }
+        let (undone, slowest) = unsafe { list.undo_all_timed() };
+        n += undone;
+        // The kind whose actions took longest in all is the undo's step (many small
+        // actions of one kind add up as one).
+        if let Some((k, ns)) = slowest.filter(|&(_, ns)| ns > 0) {
+            ctl.steps.note(k.undo_step(), ns);
         }
         self.counters.undone.fetch_add(n as u64, Ordering::Relaxed);
         // What an earlier instance kept and this one (an adopter that failed) did not
         // adopt yet, or gave back while it was undone.
-        if !warm && !self.kept_empty() {
+        if !warm && C::ADOPT.is_some() && !self.kept_empty() {
             n += ctl.steps.time("drop_kept", || self.drop_kept());
         }
         n
@@ -128,10 +134,13 @@ impl<C: Class> Device<C> {
         desc: *const ImplDesc,
         p: &mut Phases,
     ) -> Result<(), Failure> {
-        // SAFETY: `desc` comes from the registry, registered under this class, and stays
-        // registered while we hold `ctl` (withdrawal goes through `ctl`).
-        let ops = unsafe { ops_of::<C>(desc) };
-        let warm = self.kept_by(desc) && ops.is_some_and(C::has_adopt);
+        // Only an adopter of what its predecessor kept restarts warm: a class without
+        // `adopt` and a device with nothing kept for `desc` need no look at its table.
+        let warm = C::ADOPT.is_some()
+            && self.kept_by(desc)
+            // SAFETY: `desc` comes from the registry, registered under this class, and
+            // stays registered while we hold `ctl` (withdrawal goes through `ctl`).
+            && unsafe { ops_of::<C>(desc) }.is_some_and(C::has_adopt);
         if !warm {
             let n = self.drop_kept();
             if n > 0 {
@@ -144,7 +153,7 @@ impl<C: Class> Device<C> {
         }
         ctl.level = Level::Cold;
         let t = now_ns();
-        let r = self.start(ctl, desc, p, warm);
+        let r = self.start(ctl, desc, p, warm, t);
         let r = match r {
             Err(f) if warm => {
                 // `start` discarded the adopter cold: the kept set is gone, DMA stopped.
@@ -157,7 +166,7 @@ impl<C: Class> Device<C> {
                 );
                 // Already given back if the adopter started; not if it never did.
                 ctl.steps.time("drop_kept", || self.drop_kept());
-                self.start(ctl, desc, p, false)
+                self.start(ctl, desc, p, false, now_ns())
             }
             r => r.map(|()| {
                 if warm {
@@ -169,18 +178,33 @@ impl<C: Class> Device<C> {
         r
     }
 
-    /// One start of an instance of `desc`: `adopt` (`warm`) or `probe`, then (cold
-    /// only) the configuration replay. On failure the instance is discarded cold.
+    /// One start of an instance of `desc`, begun at `began` (a clock reading the caller
+    /// just took): `adopt` (`warm`) or `probe`, then (cold only) the configuration
+    /// replay. On failure the instance is discarded cold.
     fn start(
         &self,
         ctl: &mut Ctl,
         desc: *const ImplDesc,
         p: &mut Phases,
         warm: bool,
+        began: u64,
     ) -> Result<(), Failure> {
-        // SAFETY: `desc` comes from the registry, registered under this class, and stays
-        // registered while we hold `ctl` (withdrawal goes through `ctl`).
-        let Some(ops) = (unsafe { ops_of::<C>(desc) }) else {
+        let view = match ctl.start_view {
+            Some((d, v)) if core::ptr::eq(d, desc) => Some(v),
+            _ => {
+                let v = registry::start_view(desc, core::mem::size_of::<C::Ops>());
+                // Not one being withdrawn: nothing starts it after its `on_unregister`.
+                ctl.start_view = v.filter(|v| !v.leaving).map(|v| (desc, v));
+                v
+            }
+        };
+        let reg = view.map(|v| {
+            // SAFETY: `desc` comes from the registry, registered under this class, and
+            // stays registered while we hold `ctl` (withdrawal goes through `ctl`);
+            // `v` is what the registry said of it (forgotten when it is withdrawn).
+            unsafe { registration_of::<C>(desc, &v) }
+        });
+        let Some(ops) = reg.as_ref().and_then(|r| r.ops) else {
             pr_warn!(
                 "{}: implementation without an operation table in its module\n",
                 self.name
@@ -189,21 +213,23 @@ impl<C: Class> Device<C> {
             ctl.desc = desc;
             return Err(Failure::new(Detected::Error, EINVAL.to_errno() as i64));
         };
-        let name = registry::name_of(desc).unwrap_or("?");
+        let name = reg.map_or("?", |r| r.name);
         ctl.generation += 1;
         let api: *const dyn ServedDevice = core::ptr::from_ref(self);
         let (generation, mem) = (ctl.generation, ctl.policy.mem_kb as usize * 1024);
-        let inst = ctl.steps.time("new_instance", || {
-            let inst = KBox::pin_init(
-                InstanceState::new(desc, name, generation, api, mem),
-                GFP_KERNEL,
-            )
-            .map_err(|_| Failure::new(Detected::Error, ENOMEM.to_errno() as i64))?;
-            inst.as_ref()
-                .make_live()
-                .map_err(|e| Failure::new(Detected::Error, e.to_errno() as i64))?;
-            Ok(inst)
-        })?;
+        let inst = KBox::pin_init(
+            InstanceState::new(desc, name, generation, api, mem),
+            GFP_KERNEL,
+        )
+        .map_err(|_| Failure::new(Detected::Error, ENOMEM.to_errno() as i64))?;
+        inst.as_ref()
+            .make_live()
+            .map_err(|e| Failure::new(Detected::Error, e.to_errno() as i64))?;
+        // One clock reading ends this step and begins the driver's call (a step's clock
+        // reads are a visible part of a test device's recovery).
+        let created = now_ns();
+        ctl.steps
+            .note("new_instance", created.saturating_sub(began));
         let h = inst.handle();
         // Publish for the callouts' sake before probe (entry points stay blocked:
         // `running` is false).
@@ -220,7 +246,7 @@ impl<C: Class> Device<C> {
                 if let Some(i) = ctl.instance.as_ref() {
                     i.adopting.store(true, Ordering::Release);
                 }
-                let r = self.driver_timed(ctl, "adopt", || {
+                let r = self.driver_timed(ctl, "adopt", created, || {
                     // SAFETY: `h` is the fresh instance of this implementation, `ops`
                     // its table, which has `adopt` (checked by the caller).
                     self.guarded_entry(e, || unsafe { C::adopt(ops, h) })
@@ -230,7 +256,7 @@ impl<C: Class> Device<C> {
                 }
                 r
             }
-            _ => self.driver_timed(ctl, "probe", || {
+            _ => self.driver_timed(ctl, "probe", created, || {
                 // SAFETY: `h` is the fresh instance of this implementation, `ops` its
                 // table.
                 self.guarded_entry(C::PROBE, || unsafe { C::probe(ops, h) })
@@ -239,8 +265,8 @@ impl<C: Class> Device<C> {
         let r = r.and_then(|_| {
             // An adopter takes all that was kept or nothing: what it left would be
             // given back under a device it let run.
-            let left = self.kept_len();
-            if warm && left > 0 {
+            let left = if warm { self.kept_len() } else { 0 };
+            if left > 0 {
                 pr_warn!(
                     "{}: {} left {} kept resources unadopted\n",
                     self.name,
@@ -284,27 +310,38 @@ impl<C: Class> Device<C> {
     /// Runs `f`, the guarded `probe` or `adopt` call (`call`) of the instance of
     /// generation `ctl.generation`, as a timed step whose parts its driver may name (the
     /// `ndriver_step` callout): the longest part goes into the recovery's slowest step.
-    fn driver_timed<R>(&self, ctl: &mut Ctl, call: &'static str, f: impl FnOnce() -> R) -> R {
-        // Without its module's bounds no name can be checked: the call is one step.
-        if let Some(rodata) = registry::rodata_of(ctl.desc) {
+    /// `t` is the clock's reading the call is timed from.
+    fn driver_timed<R>(
+        &self,
+        ctl: &mut Ctl,
+        call: &'static str,
+        t: u64,
+        f: impl FnOnce() -> R,
+    ) -> R {
+        // The names lie in the read-only data of `ctl.desc`'s module, which the registry
+        // said where it is. Without its bounds no name can be checked: the call is one
+        // step.
+        let rodata = ctl
+            .start_view
+            .filter(|(d, _)| core::ptr::eq(*d, ctl.desc))
+            .and_then(|(_, v)| v.rodata);
+        if let Some(rodata) = rodata {
             let task = kernel::task::Task::current_raw() as usize;
-            // SAFETY: `ctl.desc` is registered while `ctl` is held, so its module stays
+            // SAFETY: `rodata` is that of `ctl.desc`'s module (the registry's view of
+            // it, forgotten when it is withdrawn), registered while `ctl` is held, so
             // loaded until the call below has returned and `close` ran.
             unsafe {
                 self.driver_steps
                     .lock()
-                    .open(ctl.generation, call, task, rodata, now_ns())
+                    .open(ctl.generation, call, task, rodata, t)
             };
         }
-        let t = now_ns();
         let r = f();
         let end = now_ns();
-        let s = self.driver_steps.lock().close(end).unwrap_or_else(|| {
-            let mut s = SlowestStep::default();
-            s.note(call, end.saturating_sub(t));
-            s
-        });
-        ctl.steps.merge(&s);
+        match rodata.and_then(|_| self.driver_steps.lock().close(end)) {
+            Some(s) => ctl.steps.merge(&s),
+            None => ctl.steps.note(call, end.saturating_sub(t)),
+        }
         r
     }
 
@@ -339,11 +376,16 @@ impl<C: Class> Device<C> {
         p.redirect = unmasked
             .saturating_sub(t)
             .saturating_add(end.saturating_sub(t2));
-        if bh_off.is_some() {
+        // Tidying is timed from the end of the redirect, or of the backlog if there was
+        // one (one clock reading fewer).
+        let t = if bh_off.is_some() {
             drop(bh_off);
-            p.backlog = now_ns().saturating_sub(end);
-        }
-        let t = now_ns();
+            let t = now_ns();
+            p.backlog = t.saturating_sub(end);
+            t
+        } else {
+            end
+        };
         C::tidy(self);
         p.tidy = now_ns().saturating_sub(t);
     }

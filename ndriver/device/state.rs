@@ -14,6 +14,7 @@ use crate::inject_spec::Armed;
 use crate::instance::{InstanceState, ServedDevice};
 use crate::pci_claim::PciClaim;
 use crate::policy::{Ladder, Policy};
+use crate::registry;
 use crate::site::SiteSlot;
 use crate::slowest_step::{DriverSteps, SlowestStep};
 use crate::stats::{Cause, Counters, Level, Record, MAX_ENTRIES, RECORDS};
@@ -54,10 +55,15 @@ pub(crate) struct Ctl {
     /// The slowest step of the recovery under way (reset as it begins, copied into its
     /// phases as it ends).
     pub(super) steps: SlowestStep,
+    /// What the registry said of the implementation started last
+    /// ([`registry::start_view`]): a recovery restarts the same one without asking
+    /// again. Forgotten when that implementation is withdrawn (`on_unregister`).
+    pub(super) start_view: Option<(*const ImplDesc, registry::StartView)>,
 }
 
-// SAFETY: `desc` points at a registered descriptor, valid while registered (the
-// registry asks the device to swap away before withdrawing it).
+// SAFETY: `desc` and the descriptor in `start_view` point at registered descriptors,
+// only read, valid while registered (the registry asks the device to swap away, which
+// also forgets the view, before withdrawing one).
 unsafe impl Send for Ctl {}
 
 /// The framework-owned device: the generic part of a placeholder of class `C`.
@@ -170,6 +176,7 @@ impl<C: Class> Device<C> {
                 claim: None,
                 level: Level::Cold,
                 steps: SlowestStep::default(),
+                start_view: None,
             }),
             current: AtomicPtr::new(core::ptr::null_mut()),
             ops: AtomicPtr::new(core::ptr::null_mut()),

@@ -83,6 +83,10 @@ impl<C: Class> Device<C> {
     /// (checked again in [`Device::split_kept`]). `None` for no, else what the class
     /// said ([`Class::warm_ok`]). Process context, under `ctl`, after quiesce.
     pub(super) fn warm_allowed(&self, ctl: &Ctl, entry: usize) -> Option<bool> {
+        // A class without `adopt` never restarts warm.
+        if C::ADOPT.is_none() {
+            return None;
+        }
         let inst = ctl.instance.as_ref()?;
         if !ctl.policy.warm || self.leaving.load(Ordering::Acquire) {
             return None;
