@@ -57,15 +57,19 @@ struct Registered {
 unsafe impl Send for Registered {}
 
 impl Registered {
-    /// Whether the operation table is not NULL and its first `len` bytes lie in the
-    /// registering module.
-    fn ops_inside(&self, len: usize) -> bool {
+    /// The operation table's address, read once, if it is not NULL and its first `len`
+    /// bytes lie in the registering module; else 0.
+    fn checked_ops(&self, len: usize) -> usize {
         // SAFETY: `self.desc` is registered, so its module is loaded (it unregisters
         // before it unloads) and its descriptor valid.
         let ops = unsafe { (*self.desc).ops } as usize;
         // The module's layout is fixed while it is loaded: the room found at
         // registration holds while the table is where it was then.
-        ops != 0 && ops == self.ops_at && len <= self.ops_room
+        if ops != 0 && ops == self.ops_at && len <= self.ops_room {
+            ops
+        } else {
+            0
+        }
     }
 }
 
@@ -283,7 +287,7 @@ fn register(desc: *const ImplDesc, owner: *mut kernel::bindings::module) -> Resu
     // Every device of the class reads its table through `ops`: NULL (a class without
     // entry points) or aligned and in the registering module (its size is the class's
     // layout, which this class-free registry does not know: the first word is checked
-    // here, the whole table by the device that starts it, `ops_inside`).
+    // here, the whole table by the device that starts it, `checked_ops`).
     // SAFETY: `owner` is the registering module, loaded during its `init`.
     let ops_room = unsafe { room_in_module(owner, d.ops as usize) };
     if !d.ops.is_null() && !(d.ops.cast::<u64>().is_aligned() && ops_room >= 8) {
@@ -360,10 +364,11 @@ pub(crate) fn name_of(desc: *const ImplDesc) -> Option<&'static str> {
     REGISTRY.lock().of(desc).map(|r| r.name)
 }
 
-/// Whether registered implementation `desc`'s operation table is not NULL and its
-/// first `len` bytes (the size of its class's table) lie in the registering module.
-pub(crate) fn ops_inside(desc: *const ImplDesc, len: usize) -> bool {
-    REGISTRY.lock().of(desc).is_some_and(|r| r.ops_inside(len))
+/// The address of registered implementation `desc`'s operation table, read once, if it
+/// is not NULL and its first `len` bytes (the size of its class's table) lie in the
+/// registering module; else 0.
+pub(crate) fn checked_ops(desc: *const ImplDesc, len: usize) -> usize {
+    REGISTRY.lock().of(desc).map_or(0, |r| r.checked_ops(len))
 }
 
 /// What starting an instance of a registered implementation needs of its registration.
@@ -372,7 +377,7 @@ pub(crate) struct StartView {
     /// The implementation's name.
     pub(crate) name: &'static str,
     /// Its operation table's address if the table lies whole in its module
-    /// ([`ops_inside`]), else 0.
+    /// ([`checked_ops`]), else 0.
     pub(crate) ops: usize,
     /// Its module's read-only data (where its string constants lie), unless it is being
     /// withdrawn.
@@ -381,7 +386,7 @@ pub(crate) struct StartView {
     pub(crate) leaving: bool,
 }
 
-/// [`name_of`], [`ops_inside`] (for a table of `len` bytes) and the module's read-only
+/// [`name_of`], [`checked_ops`] (for a table of `len` bytes) and the module's read-only
 /// data of `desc`, read under one hold of the registry lock (a recovery starts an
 /// instance in the time of a few of them); `None` if `desc` is not registered.
 pub(crate) fn start_view(desc: *const ImplDesc, len: usize) -> Option<StartView> {
@@ -389,7 +394,7 @@ pub(crate) fn start_view(desc: *const ImplDesc, len: usize) -> Option<StartView>
     let r = slots.of(desc)?;
     Some(StartView {
         name: r.name,
-        ops: if r.ops_inside(len) { r.ops_at } else { 0 },
+        ops: r.checked_ops(len),
         rodata: if r.leaving { None } else { r.rodata },
         leaving: r.leaving,
     })

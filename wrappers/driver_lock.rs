@@ -85,7 +85,6 @@ impl<T> DriverLock<T> {
                 // INVARIANT: the lock is held and was just counted.
                 return DriverLockGuard {
                     inner: ManuallyDrop::new(inner),
-                    lock: self.raw(),
                 };
             }
             // The holder may be hung with interrupts off while every other CPU waits here
@@ -104,12 +103,10 @@ impl<T> DriverLock<T> {
 ///
 /// The lock is held by this context, and counted in the guarded call's count of driver
 /// locks held (`ndriver_lock_held`), until the guard is dropped. A guard forgotten leaves
-/// both: only the end of the call (an abort) gives them up. `lock` is the kernel spinlock
-/// inside the `DriverLock` that `inner` holds.
+/// both: only the end of the call (an abort) gives them up.
 pub(crate) struct DriverLockGuard<'a, T> {
     /// Never dropped: [`release`] unlocks what it holds (as its own drop would).
     inner: ManuallyDrop<SpinLockIrqGuard<'a, T>>,
-    lock: *mut kernel::bindings::spinlock_t,
 }
 
 impl<T> Deref for DriverLockGuard<'_, T> {
@@ -133,9 +130,10 @@ impl<T> Drop for DriverLockGuard<'_, T> {
         // SAFETY: No memory precondition; the lock was counted when taken (the invariant)
         // and is released right after.
         unsafe { crate::callouts_api::ndriver_lock_held(-1) };
-        // SAFETY: `self.lock` is held by this context with interrupts disabled (the
+        let lock = raw(self.inner.lock_ref());
+        // SAFETY: `lock` is held by this context with interrupts disabled (the
         // invariant); `inner`, which holds it, is never dropped, so it is released once.
-        unsafe { release(self.lock) };
+        unsafe { release(lock) };
     }
 }
 
@@ -171,20 +169,20 @@ pub(crate) enum LockCorruption {
     Unmapped,
 }
 
-impl<T> DriverLock<T> {
-    /// The address of the kernel spinlock inside (`Lock` is `repr(C)` with the
-    /// `spinlock_t` first).
-    fn raw(&self) -> *mut kernel::bindings::spinlock_t {
-        core::ptr::from_ref(&self.inner)
-            .cast::<kernel::bindings::spinlock_t>()
-            .cast_mut()
-    }
+/// The address of the kernel spinlock inside `lock` (`Lock` is `repr(C)` with the
+/// `spinlock_t` first, in an `Opaque`, which may be written through a shared reference).
+fn raw<T>(lock: &SpinLockIrq<T>) -> *mut kernel::bindings::spinlock_t {
+    core::ptr::from_ref(lock)
+        .cast::<kernel::bindings::spinlock_t>()
+        .cast_mut()
+}
 
+impl<T> DriverLock<T> {
     /// The address of the kernel spinlock inside, corrupted as `how` says, or `None` if
     /// something is mapped there: the injected fault must fault, not write into memory it
     /// does not own.
     fn corrupted(&self, how: LockCorruption) -> Option<*mut kernel::bindings::spinlock_t> {
-        let lock = self.raw().map_addr(|a| match how {
+        let lock = raw(&self.inner).map_addr(|a| match how {
             LockCorruption::NonCanonical => a ^ (1 << 62),
             LockCorruption::Unmapped => a ^ (1 << 41),
         });

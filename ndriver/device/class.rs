@@ -142,7 +142,7 @@ pub(crate) trait Class: Send + Sync + Sized + 'static {
     /// ([`Device::kept_covers`]), which the next instance adopts with the device still
     /// running (nothing it was doing was stopped). Process context, under the device's
     /// control lock. A recovery times the hook as a step (`discarding`); without one,
-    /// nothing is timed and the undo list is taken at once.
+    /// nothing is timed, and a cold discard takes the undo list at once.
     const DISCARDING: Option<fn(&Device<Self>, &InstanceState, bool)> = None;
 
     /// A recovery, swap or first bind is over: the new instance serves (its
@@ -228,9 +228,9 @@ pub(super) unsafe fn ops_of<'a, C: Class>(desc: *const ImplDesc) -> Option<&'a C
     // An implementation of class `C` registers a `C::Ops` (the layout `abi` gives it);
     // the registry checks it lies whole, not NULL, in the module, which stays loaded
     // while registered.
-    let inside = registry::ops_inside(desc, core::mem::size_of::<C::Ops>());
-    // SAFETY: per this function's contract.
-    unsafe { table::<C>(desc, inside) }
+    let ops = registry::checked_ops(desc, core::mem::size_of::<C::Ops>());
+    // SAFETY: per this function's contract; `ops` is what the registry checked.
+    unsafe { table::<C>(ops) }
 }
 
 /// A registered implementation of class `C` as starting an instance of it sees it.
@@ -241,37 +241,31 @@ pub(super) struct Registration<'a, C: Class> {
     pub(super) name: &'static str,
 }
 
-/// [`ops_of`] `desc` and its name, from `view`.
+/// The table [`ops_of`] would give and the name of an implementation, from `view`.
 ///
 /// # Safety
 ///
-/// As for [`ops_of`]; and `view` is what [`registry::start_view`] said of `desc` (with
-/// `C::Ops`'s size) while `desc` has been registered since, without a break.
+/// `view` is what [`registry::start_view`] said (with `C::Ops`'s size) of a `desc` that
+/// has been registered since, without a break, and is as [`ops_of`] requires it.
 pub(super) unsafe fn registration_of<'a, C: Class>(
-    desc: *const ImplDesc,
     view: &registry::StartView,
 ) -> Registration<'a, C> {
-    // SAFETY: `desc` is registered (contract), so its descriptor is valid.
-    let ops = unsafe { (*desc).ops } as usize;
     Registration {
-        // SAFETY: per this function's contract; the registry found the table at `ops`
-        // inside the module, and the descriptor still points there.
-        ops: unsafe { table::<C>(desc, view.ops != 0 && view.ops == ops) },
+        // SAFETY: per this function's contract; `view.ops` is what the registry checked.
+        ops: unsafe { table::<C>(view.ops) },
         name: view.name,
     }
 }
 
-/// The one cast from a descriptor to its class's table: `desc`'s table if the registry
-/// found it `inside` its module (else `None`).
+/// The one cast to a class's operation table: the table at `ops`, an address the
+/// registry checked ([`registry::checked_ops`]; 0: none).
 ///
 /// # Safety
 ///
-/// As for [`ops_of`]; `inside` is what the registry said of `desc`'s table under the
-/// class's size.
-unsafe fn table<'a, C: Class>(desc: *const ImplDesc, inside: bool) -> Option<&'a C::Ops> {
-    if !inside {
-        return None;
-    }
-    // SAFETY: `desc` is registered (contract), its `ops` a class-`C` table in its module.
-    unsafe { (*desc).ops.cast::<C::Ops>().as_ref() }
+/// `ops` is 0 or the checked table of a `desc` as [`ops_of`] requires it, with that
+/// function's lifetime.
+unsafe fn table<'a, C: Class>(ops: usize) -> Option<&'a C::Ops> {
+    // SAFETY: NULL, or a class-`C` table that lies whole in its module (contract), which
+    // stays loaded for `'a`.
+    unsafe { (ops as *const C::Ops).as_ref() }
 }

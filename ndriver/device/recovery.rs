@@ -141,7 +141,8 @@ impl<C: Class> Device<C> {
             // SAFETY: `desc` comes from the registry, registered under this class, and
             // stays registered while we hold `ctl` (withdrawal goes through `ctl`).
             && unsafe { ops_of::<C>(desc) }.is_some_and(C::has_adopt);
-        if !warm {
+        // Only a warm discard fills the kept set: a class without `adopt` has none.
+        if !warm && C::ADOPT.is_some() {
             let n = self.drop_kept();
             if n > 0 {
                 pr_info!(
@@ -202,7 +203,7 @@ impl<C: Class> Device<C> {
             // SAFETY: `desc` comes from the registry, registered under this class, and
             // stays registered while we hold `ctl` (withdrawal goes through `ctl`);
             // `v` is what the registry said of it (forgotten when it is withdrawn).
-            unsafe { registration_of::<C>(desc, &v) }
+            unsafe { registration_of::<C>(&v) }
         });
         let Some(ops) = reg.as_ref().and_then(|r| r.ops) else {
             pr_warn!(
