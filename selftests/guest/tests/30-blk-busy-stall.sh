@@ -24,7 +24,8 @@ fail() {
 }
 
 # slot_free_site: MODULE:FUNCTION+OFFSET of the last byte-immediate store before the
-# last spin_unlock call in vblk-b's BlkDriver::complete (the slot's Idle store, made
+# last unlock call in vblk-b's BlkDriver::complete (a DriverLock is released through
+# driver_lock::release; the slot's Idle store, made
 # with its lock held; its discriminant value is the compiler's, so not matched).
 slot_free_site() {
 	local mod=ndriver_vblk_b a rest func= base= in=0 movb= at= where=
@@ -38,7 +39,7 @@ slot_free_site() {
 			[[ $func == *BlkDriver8complete ]] && in=1
 			movb=
 			;;
-		R_X86_64_PLT32*rust_helper_spin_unlock*)
+		R_X86_64_PLT32*rust_helper_spin_unlock* | R_X86_64_PLT32*11driver_lock7release*)
 			[ $in = 1 ] && [ -n "$movb" ] && at=$movb where="$func $base"
 			movb=
 			;;
