@@ -249,15 +249,25 @@ td_call() {
 	echo "$TD_LAST"
 }
 
+# snapshot FILE: FILE's lines into the array SNAP, read front to back in one pass.
+# A debugfs file is generated anew whenever it is seeked, and a `while read` loop
+# seeks back after every line (bash reads ahead on a seekable file), so its lines
+# can come from two generations of the file, one cut in the middle.
+snapshot() {
+	SNAP=()
+	mapfile -t SNAP < "$1"
+}
+
 # stat_in FILE NAME...: the value of NAME in a device's stats file FILE (the last
 # word of the line whose other words are NAME).
 stat_in() {
 	local line f=$1
 	shift
 	local k="$*"
-	while read -r line; do
+	snapshot "$f"
+	for line in "${SNAP[@]}"; do
 		[ "${line% *}" = "$k" ] && echo "${line##* }"
-	done < "$f"
+	done
 	return 0
 }
 
@@ -288,18 +298,20 @@ need_e1000() {
 # status_of KEY: the value of KEY in testdev0/status.
 status_of() {
 	local line
-	while read -r line; do
+	snapshot "$TD/status"
+	for line in "${SNAP[@]}"; do
 		[ "${line%% *}" = "$1" ] && echo "${line#* }"
-	done < "$TD/status"
+	done
 	return 0
 }
 
 # inject_off: true when testdev0's injection is disarmed (the armed fault was raised).
 inject_off() {
 	local line
-	while read -r line; do
+	snapshot "$TD/inject"
+	for line in "${SNAP[@]}"; do
 		[ "$line" = off ] && return 0
-	done < "$TD/inject"
+	done
 	return 1
 }
 
@@ -310,12 +322,13 @@ inject_off() {
 # injector's disarming.
 raised_in() {
 	local line
-	while read -r line; do
+	snapshot "$1/inject"
+	for line in "${SNAP[@]}"; do
 		case "$line" in
 		"raised class=$2 entry=$3 in_text=1 at="*)
 			[ -z "${4:-}" ] || [[ $line == *"[$4]" ]] && return 0 ;;
 		esac
-	done < "$1/inject"
+	done
 	return 1
 }
 
@@ -454,14 +467,15 @@ nic_wait_recovered() {
 report_newest() {
 	local line head= block=
 	[ -r "$1/reports" ] || fail "$1/reports missing: no crash reports"
-	while IFS= read -r line; do
+	snapshot "$1/reports"
+	for line in "${SNAP[@]}"; do
 		if [[ $line == "report "* ]]; then
 			head=$line
 			block=$line
 		elif [ -n "$head" ]; then
 			block+=$'\n'$line
 		fi
-	done < "$1/reports"
+	done
 	REPORT=$block REPORT_N=0 REPORT_GEN= REPORT_CAUSE= REPORT_ENTRY= REPORT_INJECTED= REPORT_IP=
 	[ -z "$head" ] && return 0
 	[[ $head =~ ^report\ ([0-9]+):\ [^\ ]+\ generation\ ([0-9]+)\ cause\ ([^\ ]+)\ entry\ ([^\ ]+)\ injected\ (yes|no)$ ]] ||
@@ -613,27 +627,30 @@ BLKDEV=/dev/ndblk0
 # bd_stat NAME...: a value from ndblk0/stats.
 bd_stat() {
 	local line k="$*"
-	while read -r line; do
+	snapshot "$BD/stats"
+	for line in "${SNAP[@]}"; do
 		[ "${line% *}" = "$k" ] && echo "${line##* }"
-	done < "$BD/stats"
+	done
 	return 0
 }
 
 # bd_status KEY: the value of KEY in ndblk0/status.
 bd_status() {
 	local line
-	while read -r line; do
+	snapshot "$BD/status"
+	for line in "${SNAP[@]}"; do
 		[ "${line%% *}" = "$1" ] && echo "${line#* }"
-	done < "$BD/status"
+	done
 	return 0
 }
 
 # bd_inject_off: true when ndblk0's armed fault was raised.
 bd_inject_off() {
 	local line
-	while read -r line; do
+	snapshot "$BD/inject"
+	for line in "${SNAP[@]}"; do
 		[ "$line" = off ] && return 0
-	done < "$BD/inject"
+	done
 	return 1
 }
 

@@ -46,7 +46,8 @@ echo "hot=1" > "$TD/policy" || fail "hot=1 refused"
 grep -q ' hot=1 ' "$TD/policy" || fail "hot not on: $(cat "$TD/policy")"
 last_recovery() {
 	local l last=
-	while IFS= read -r l; do last=$l; done < "$TD/recoveries"
+	snapshot "$TD/recoveries"
+	for l in "${SNAP[@]}"; do last=$l; done
 	echo "$last"
 }
 # hot_case INJECT CMD WANT_GEN_STEP WANT_HOT WANT_COLD LEVEL: injects, runs CMD, and

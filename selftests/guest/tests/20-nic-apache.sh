@@ -32,9 +32,10 @@ impl() {
 # nic_fired: 1 once the armed fault fired (inject reads off), else 0.
 nic_fired() {
 	local line
-	while read -r line; do
+	snapshot "$NIC/inject"
+	for line in "${SNAP[@]}"; do
 		[ "$line" = off ] && { echo 1; return; }
-	done < "$NIC/inject"
+	done
 	echo 0
 }
 apache_stop() {

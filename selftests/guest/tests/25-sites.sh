@@ -220,10 +220,12 @@ unlock_site() {
 WAITER_ROUNDS=${NDRIVER_WAITER_ROUNDS:-16}
 # op_field N: word N (4: calls, 6: failures) of testdev0's "entry op calls C failures F".
 op_field() {
-	local w
-	while read -r -a w; do
+	local l w
+	snapshot "$TD/stats"
+	for l in "${SNAP[@]}"; do
+		read -r -a w <<< "$l"
 		[ "${w[0]} ${w[1]} ${w[4]}" = "entry op failures" ] && { echo "${w[$1 - 1]}"; return; }
-	done < "$TD/stats"
+	done
 	echo 0
 }
 op_failures() { op_field 6; }
