@@ -38,7 +38,6 @@ unsafe fn undo_alloc(a: &Action) {
 
 /// Allocates `size` zeroed bytes for the instance; NULL on failure. `atomic` != 0 for
 /// callers in atomic context.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_alloc(
     inst: *mut abi::Instance,
     size: usize,
@@ -183,7 +182,6 @@ pub(crate) fn with_held(st: &InstanceState, kind: Kind, obj: usize, what: &str, 
 }
 
 /// Frees a block from `ndriver_alloc` and forgets its undo action.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_free(inst: *mut abi::Instance, ptr: *mut c_void) {
     if !ptr.is_null() {
         release(inst, Kind::Memory, ptr as usize, "ndriver_free");
@@ -191,7 +189,6 @@ pub(crate) extern "C" fn ndriver_free(inst: *mut abi::Instance, ptr: *mut c_void
 }
 
 /// Records the driver's private data pointer for this instance.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_set_priv(inst: *mut abi::Instance, data: *mut c_void) {
     // SAFETY: a callout's caller is the instance's code, which outlives the call.
     let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
@@ -201,7 +198,6 @@ pub(crate) extern "C" fn ndriver_set_priv(inst: *mut abi::Instance, data: *mut c
 }
 
 /// The driver's private data pointer for this instance (NULL before `ndriver_set_priv`).
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_get_priv(inst: *mut abi::Instance) -> *mut c_void {
     // SAFETY: a callout's caller is the instance's code, which outlives the call.
     let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
@@ -211,7 +207,6 @@ pub(crate) extern "C" fn ndriver_get_priv(inst: *mut abi::Instance) -> *mut c_vo
 }
 
 /// The instance's generation (1 for the first instance of a device).
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_generation(inst: *mut abi::Instance) -> u64 {
     // SAFETY: a callout's caller is the instance's code, which outlives the call.
     unsafe { InstanceState::from_handle(inst) }.map_or(0, |st| st.generation)
@@ -221,7 +216,6 @@ pub(crate) extern "C" fn ndriver_generation(inst: *mut abi::Instance) -> u64 {
 /// it is released (-1): the guard then knows that much of what the call holds is the
 /// driver's own (see `guard::driver_lock_held`, which checks a claimed lock against the
 /// preempt count). Any other value is ignored.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_lock_held(delta: core::ffi::c_int) {
     crate::guard::driver_lock_held(delta);
 }
@@ -229,7 +223,6 @@ pub(crate) extern "C" fn ndriver_lock_held(delta: core::ffi::c_int) {
 /// Called by a driver that waits for its own lock (`DriverLock`), once per spin: ends the
 /// waiting guarded call as hung once it has overrun its deadline (see
 /// `guard::end_if_overdue`). Returns while the deadline holds.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_lock_wait() {
     crate::guard::end_if_overdue(ndriver_lock_wait as *const () as usize);
 }
@@ -237,7 +230,6 @@ pub(crate) extern "C" fn ndriver_lock_wait() {
 /// An entry point's fault-injection point: the class glue of an implementation module
 /// (`wrappers/entry_faults.rs`) calls it at the top of each entry function with the
 /// entry's index; a non-zero result is the `FaultClass` to raise there now.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_fault_point(inst: *mut abi::Instance, entry: u32) -> u32 {
     // SAFETY: a callout's caller is the instance's code, which outlives the call.
     let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
@@ -258,7 +250,6 @@ const _: () = assert!(
 /// one; the longest part of a recovery's call can be its slowest step (`adopt.NAME`,
 /// `probe.NAME`). Ignored at any other time or from another context, and for a name
 /// that is empty or not among the module's constants (not read).
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_step(inst: *mut abi::Instance, name: *const u8, len: usize) {
     // SAFETY: a callout's caller is the instance's code, which outlives the call.
     if let Some(st) = unsafe { InstanceState::from_handle(inst) } {
@@ -269,7 +260,6 @@ pub(crate) extern "C" fn ndriver_step(inst: *mut abi::Instance, name: *const u8,
 /// The glue's word that it is about to raise `class`, the fault `ndriver_fault_point`
 /// handed out last, at address `at` of its code: the record `inject` shows as the
 /// fault's own evidence. A word for any other class is ignored.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_fault_raising(inst: *mut abi::Instance, class: u32, at: usize) {
     // SAFETY: a callout's caller is the instance's code, which outlives the call.
     if let Some(st) = unsafe { InstanceState::from_handle(inst) } {

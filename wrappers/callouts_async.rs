@@ -78,7 +78,6 @@ unsafe fn undo_timer(a: &Action) {
 
 /// Creates a (stopped) timer whose expiry runs the instance's `timer` entry with
 /// `cookie`; its handle, or NULL.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_timer_setup(inst: *mut abi::Instance, cookie: u64) -> *mut c_void {
     // SAFETY: a callout's caller is the instance's code, which outlives the call.
     let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
@@ -125,7 +124,6 @@ pub(crate) extern "C" fn ndriver_timer_setup(inst: *mut abi::Instance, cookie: u
 
 /// (Re)arms `timer` to expire `delay_ns` from now. Any context, including the timer's
 /// own callback.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_timer_arm(
     inst: *mut abi::Instance,
     timer: *mut c_void,
@@ -152,7 +150,6 @@ pub(crate) extern "C" fn ndriver_timer_arm(
 }
 
 /// Cancels and frees a timer from `ndriver_timer_setup`. Not from its own callback.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_timer_cancel(inst: *mut abi::Instance, timer: *mut c_void) {
     release(inst, Kind::Timer, timer as usize, "ndriver_timer_cancel");
 }
@@ -207,7 +204,6 @@ unsafe fn undo_work(a: &Action) {
 
 /// Creates a work item whose execution runs the instance's `work` entry with `cookie`;
 /// its handle, or NULL.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_work_setup(inst: *mut abi::Instance, cookie: u64) -> *mut c_void {
     // SAFETY: a callout's caller is the instance's code, which outlives the call.
     let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
@@ -256,7 +252,6 @@ pub(crate) extern "C" fn ndriver_work_setup(inst: *mut abi::Instance, cookie: u6
 }
 
 /// Queues `work` on the per-CPU system workqueue (a no-op if already queued). Any context.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_work_queue(inst: *mut abi::Instance, work: *mut c_void) {
     // SAFETY: a callout's caller is the instance's code, which outlives the call.
     let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {
@@ -278,7 +273,6 @@ pub(crate) extern "C" fn ndriver_work_queue(inst: *mut abi::Instance, work: *mut
 }
 
 /// Cancels and frees a work item from `ndriver_work_setup`. Not from the item itself.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_work_cancel(inst: *mut abi::Instance, work: *mut c_void) {
     release(inst, Kind::Work, work as usize, "ndriver_work_cancel");
 }

@@ -31,7 +31,6 @@ unsafe fn undo_iomap(a: &Action) {
 /// maps; 0 for no function, no such BAR, an empty one, or (`mem_only` non-zero) one
 /// that is not memory: an I/O-port BAR's mapping is a cookie for `ioread*`, not an
 /// address `readl` may use.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_pci_bar_len(
     inst: *mut abi::Instance,
     bar: u32,
@@ -54,7 +53,6 @@ pub(crate) extern "C" fn ndriver_pci_bar_len(
 }
 
 /// Claims BAR `bar` of the device and maps it; the mapping, or NULL.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_pci_iomap(inst: *mut abi::Instance, bar: u32) -> *mut c_void {
     let Some((st, p)) = pci_of(inst) else {
         return core::ptr::null_mut();
@@ -95,7 +93,6 @@ pub(crate) extern "C" fn ndriver_pci_iomap(inst: *mut abi::Instance, bar: u32) -
 /// Unmaps and releases a BAR from `ndriver_pci_iomap` (refused while a recorded reset
 /// writes into it; left mapped to the undo list while a reset of the kept set does,
 /// during `adopt`: `release`).
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_pci_iounmap(inst: *mut abi::Instance, addr: *mut c_void) {
     release(inst, Kind::Iomap, addr as usize, "ndriver_pci_iounmap");
 }

@@ -81,7 +81,6 @@ fn seg_room<'a>(
 }
 
 /// Reports the disk's capacity in 512-byte sectors. 0 or a negative errno.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_blk_set_capacity(inst: *mut abi::Instance, sectors: u64) -> c_int {
     let Some((_, dev)) = blk_of(inst) else {
         return EINVAL.to_errno();
@@ -94,7 +93,6 @@ pub(crate) extern "C" fn ndriver_blk_set_capacity(inst: *mut abi::Instance, sect
 
 /// Copies `len` bytes between request `rq` and the driver's buffer `buf`: into the
 /// request when `to_rq` is 1. 0 or a negative errno.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_blk_copy(
     inst: *mut abi::Instance,
     rq: *mut c_void,
@@ -123,7 +121,6 @@ pub(crate) extern "C" fn ndriver_blk_copy(
 /// Maps the data of request `rq` for the device and writes its pieces, in order, to
 /// `segs` (room for `max`): their count, or a negative errno. See
 /// `placeholders/blk/map.rs` for who unmaps it when.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_blk_map(
     inst: *mut abi::Instance,
     rq: *mut c_void,
@@ -146,7 +143,6 @@ pub(crate) extern "C" fn ndriver_blk_map(
 /// had mapped, which the inherited device may still be working on: its description in
 /// `*info` (`rq` NULL) and its pieces in `segs` (room for `max`): their count,
 /// `-ENOENT` for none, or another negative errno.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_blk_lent(
     inst: *mut abi::Instance,
     tag: u32,
@@ -176,7 +172,6 @@ pub(crate) extern "C" fn ndriver_blk_lent(
 
 /// The device finished the request with tag `tag`. 0, or `-ENOENT` if the instance
 /// holds no such request.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_blk_done(inst: *mut abi::Instance, tag: u32) -> c_int {
     let Some((st, dev)) = blk_of(inst) else {
         return EINVAL.to_errno();

@@ -19,7 +19,6 @@ use kernel::prelude::*;
 /// Nothing is written on failure. A NULL `out`, another width or a misaligned offset
 /// is a misuse that fails the instance (an offset past the end is not: a driver may
 /// look for the extended space a conventional function lacks).
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_pci_config_read(
     inst: *mut abi::Instance,
     offset: u32,

@@ -26,15 +26,15 @@ use crate::instance::{InstanceState, ServedDevice};
 use kernel::bindings;
 
 #[path = "callouts_bar.rs"]
-mod bar;
+pub(super) mod bar;
 #[path = "callouts_config.rs"]
-mod config;
+pub(super) mod config;
 #[path = "callouts_dma.rs"]
-mod dma;
+pub(super) mod dma;
 #[path = "callouts_irq.rs"]
-mod irq;
+pub(super) mod irq;
 #[path = "callouts_pci.rs"]
-mod pci;
+pub(super) mod pci;
 
 pub(crate) use dma::dma_dev;
 pub(crate) use irq::{adopt_irq, detach_irq, keep_irq, unmask_irqs};

@@ -34,7 +34,6 @@ unsafe fn undo_dma_alloc(a: &Action) {
 
 /// Allocates a coherent DMA buffer of `size` bytes for the device; its CPU address
 /// (NULL on failure), and its bus address in `*dma`.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_dma_alloc(
     inst: *mut abi::Instance,
     size: usize,
@@ -73,7 +72,6 @@ pub(crate) extern "C" fn ndriver_dma_alloc(
 }
 
 /// Frees a buffer from `ndriver_dma_alloc`.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_dma_free(inst: *mut abi::Instance, cpu: *mut c_void) {
     release(inst, Kind::DmaCoherent, cpu as usize, "ndriver_dma_free");
 }
@@ -165,7 +163,6 @@ fn linear(ptr: *const c_void, len: usize) -> bool {
 /// address) would let the device overwrite or leak memory behind the kernel's back:
 /// refused, and the instance fails as a misuse. While the mapping is held, the block
 /// may not be freed (`release` refuses, as a misuse).
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_dma_map(
     inst: *mut abi::Instance,
     ptr: *mut c_void,
@@ -242,7 +239,6 @@ pub(crate) extern "C" fn ndriver_dma_map(
 }
 
 /// Unmaps a mapping from `ndriver_dma_map`.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_dma_unmap(inst: *mut abi::Instance, dma: u64) {
     release(inst, Kind::DmaMapping, dma as usize, "ndriver_dma_unmap");
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Exports of the callout API (wrappers/callouts*.rs) and of the registry
+ * Exports of the callout API (wrappers/callouts*.rs, each symbol the thunk
+ * of wrappers/callout_thunks.rs that calls it) and of the registry
  * (ndriver/registry.rs). The functions are Rust; only the export lines need C.
  */
 #include <linux/export.h>

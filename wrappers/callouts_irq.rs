@@ -262,7 +262,6 @@ unsafe fn undo_irq(a: &Action) {
 /// interrupts then reach the instance's `devirq` entry. Call after
 /// `ndriver_pci_enable`. 0 or a negative errno; asking while the instance holds an
 /// MSI-X vector is a misuse that fails the instance.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_request_irq(inst: *mut abi::Instance) -> c_int {
     let Some((st, p)) = pci_of(inst) else {
         return ENODEV.to_errno();
@@ -296,7 +295,6 @@ pub(crate) extern "C" fn ndriver_request_irq(inst: *mut abi::Instance) -> c_int 
 /// MSI-X or the kernel cannot give it a vector (MSI off, none left), `-ENOMEM`, or
 /// another negative errno; the driver may take its INTx instead. Asking while the
 /// instance holds a line is a misuse that fails the instance.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_request_irq_msix(inst: *mut abi::Instance) -> c_int {
     let Some((st, p)) = pci_of(inst) else {
         return ENODEV.to_errno();
@@ -485,7 +483,6 @@ fn request(
 }
 
 /// Frees the line from `ndriver_request_irq` or `ndriver_request_irq_msix`.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_free_irq(inst: *mut abi::Instance) {
     // SAFETY: a callout's caller is the instance's code, which outlives the call.
     let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {

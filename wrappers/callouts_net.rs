@@ -42,7 +42,6 @@ fn nic_of<'a>(inst: *mut Instance, what: &str) -> Option<(&'a InstanceState, &'a
 /// The driver is done with the skb lent under `token` (it was sent, or the driver
 /// gives up on it): the framework takes it back and lets go of it. A token this
 /// instance does not hold (reported twice, stale, forged) touches no skb.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_net_tx_done(inst: *mut Instance, token: *mut c_void, sent: u32) {
     let Some((st, dev)) = nic_of(inst, "ndriver_net_tx_done") else {
         return;
@@ -93,7 +92,6 @@ fn copy_held(st: &InstanceState, nd: &NetDev, data: *const u8, len: usize) -> Op
 /// Delivers a received frame (`len` bytes at `data`, copied): through NAPI's GRO when
 /// called from `poll` (`napi` non-zero: in the poll itself, before it completed), else
 /// through the backlog (any context). 0, or `-ENOMEM` (dropped).
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_net_rx(
     inst: *mut Instance,
     data: *const u8,
@@ -156,7 +154,6 @@ pub(crate) extern "C" fn ndriver_net_rx(
 
 /// Schedules the placeholder's NAPI poll (from the interrupt handler); 1 if it was
 /// not scheduled yet.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_net_napi_schedule(inst: *mut Instance) -> u32 {
     let Some((_, dev)) = nic_of(inst, "ndriver_net_napi_schedule") else {
         return 0;
@@ -168,7 +165,6 @@ pub(crate) extern "C" fn ndriver_net_napi_schedule(inst: *mut Instance) -> u32 {
 
 /// Ends the current poll, which did `work` (less than its budget), once; 1 if the
 /// driver may re-enable its interrupts.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_net_napi_complete(inst: *mut Instance, work: i32) -> u32 {
     let Some((st, dev)) = nic_of(inst, "ndriver_net_napi_complete") else {
         return 0;
@@ -183,7 +179,6 @@ pub(crate) extern "C" fn ndriver_net_napi_complete(inst: *mut Instance, work: i3
 }
 
 /// The link is up (1) or down (0).
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_net_carrier(inst: *mut Instance, on: u32) {
     if let Some((st, dev)) = nic_of(inst, "ndriver_net_carrier") {
         nic::carrier(dev, st, on != 0);
@@ -191,7 +186,6 @@ pub(crate) extern "C" fn ndriver_net_carrier(inst: *mut Instance, on: u32) {
 }
 
 /// Stops the transmit queue (the ring is full).
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_net_stop_queue(inst: *mut Instance) {
     if let Some(nd) = nic_of(inst, "ndriver_net_stop_queue").and_then(|(_, d)| d.class.netdev()) {
         nd.stop_queue();
@@ -199,7 +193,6 @@ pub(crate) extern "C" fn ndriver_net_stop_queue(inst: *mut Instance) {
 }
 
 /// Wakes the transmit queue (the ring has room again).
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_net_wake_queue(inst: *mut Instance) {
     if let Some((_, dev)) = nic_of(inst, "ndriver_net_wake_queue") {
         if let Some(nd) = dev.class.netdev() {
@@ -211,7 +204,6 @@ pub(crate) extern "C" fn ndriver_net_wake_queue(inst: *mut Instance) {
 }
 
 /// The placeholder's station address (first byte in the low bits).
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_net_mac(inst: *mut Instance) -> u64 {
     nic_of(inst, "ndriver_net_mac")
         .and_then(|(_, d)| d.class.netdev())
@@ -219,7 +211,6 @@ pub(crate) extern "C" fn ndriver_net_mac(inst: *mut Instance) -> u64 {
 }
 
 /// The placeholder's MTU.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_net_mtu(inst: *mut Instance) -> u32 {
     nic_of(inst, "ndriver_net_mtu")
         .and_then(|(_, d)| d.class.netdev())
@@ -228,7 +219,6 @@ pub(crate) extern "C" fn ndriver_net_mtu(inst: *mut Instance) -> u32 {
 
 /// The receive filter to program: returns the `NIC_RX_*` flags and copies up to `max`
 /// multicast addresses into `mc`, their number into `count`.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_net_rx_filter(
     inst: *mut Instance,
     mc: *mut u64,
@@ -258,7 +248,6 @@ pub(crate) extern "C" fn ndriver_net_rx_filter(
 /// so that frames left in it when the instance dies are counted (`rx_lost`). A NULL
 /// `base` withdraws it. The ring must lie in one coherent DMA buffer the instance
 /// holds: the framework reads it after the instance died.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_net_rx_ring(
     inst: *mut Instance,
     base: *const c_void,
@@ -298,7 +287,6 @@ pub(crate) extern "C" fn ndriver_net_rx_ring(
 /// again (a duplicate frame). The ring must lie in a coherent DMA buffer and the
 /// tokens in memory the instance holds; a token read there is looked up like any
 /// other, so a stale or garbage one completes nothing. A NULL `base` withdraws it.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_net_tx_ring(
     inst: *mut Instance,
     base: *const c_void,

@@ -13,7 +13,6 @@ use kernel::ffi::c_int;
 use kernel::prelude::*;
 
 /// Whether the instance's device has a PCI function (1) or not (0).
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_pci_present(inst: *mut abi::Instance) -> u32 {
     pci_of(inst).is_some() as u32
 }
@@ -38,7 +37,6 @@ unsafe fn undo_pci_enable(a: &Action) {
 
 /// Enables the device's PCI function with bus mastering; its INTx stays off until the
 /// instance requests the line (`ndriver_request_irq`). 0 or a negative errno.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_pci_enable(inst: *mut abi::Instance) -> c_int {
     pci_enable(inst, true)
 }
@@ -47,14 +45,12 @@ pub(crate) extern "C" fn ndriver_pci_enable(inst: *mut abi::Instance) -> c_int {
 /// device cannot DMA until `ndriver_pci_set_master`. A driver whose device may still
 /// run with the programming of a dead instance (receive rings it freed) silences the
 /// device through its registers first. 0 or a negative errno.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_pci_enable_quiet(inst: *mut abi::Instance) -> c_int {
     pci_enable(inst, false)
 }
 
 /// Turns bus mastering on for a function enabled with `ndriver_pci_enable_quiet` (the
 /// enable's undo turns it off again).
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_pci_set_master(inst: *mut abi::Instance) {
     if let Some((_, p)) = pci_of(inst) {
         // SAFETY: `p` is the attached, referenced function.
@@ -65,7 +61,6 @@ pub(crate) extern "C" fn ndriver_pci_set_master(inst: *mut abi::Instance) {
 /// Turns bus mastering off: the function's DMA stops (a driver whose device does not
 /// finish a reset, before it gives back memory the device may reach). The enable's undo
 /// turns it off anyway; `ndriver_pci_set_master` turns it on again.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_pci_clear_master(inst: *mut abi::Instance) {
     if let Some((_, p)) = pci_of(inst) {
         // SAFETY: `p` is the attached, referenced function.
@@ -110,7 +105,6 @@ fn pci_enable(inst: *mut abi::Instance, master: bool) -> c_int {
 }
 
 /// Disables the function enabled by `ndriver_pci_enable`.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_pci_disable(inst: *mut abi::Instance) {
     if let Some((_, p)) = pci_of(inst) {
         release(inst, Kind::PciEnable, p as usize, "ndriver_pci_disable");

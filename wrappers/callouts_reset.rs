@@ -36,7 +36,6 @@ unsafe fn undo_reset(a: &Action) {
 
 /// Records the write of `value` (`width` 1, 2 or 4 bytes) at `io + offset`, made by
 /// the undo list if the instance dies first. 0 or a negative errno.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_io_reset_on_undo(
     inst: *mut abi::Instance,
     io: *mut c_void,
@@ -96,7 +95,6 @@ pub(crate) extern "C" fn ndriver_io_reset_on_undo(
 }
 
 /// Drops the record of `ndriver_io_reset_on_undo` without writing.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_io_reset_cancel(
     inst: *mut abi::Instance,
     io: *mut c_void,

@@ -35,7 +35,6 @@ fn kind_of(kind: u32) -> Option<Kind> {
 /// function, the interrupt line) ignore `obj`. 0, or `-EINVAL` for a resource the
 /// instance does not hold, one kept already or a role taken, which is a misuse that
 /// fails the instance.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_keep(
     inst: *mut abi::Instance,
     kind: u32,
@@ -108,7 +107,6 @@ fn refused(e: Error) -> Adopted {
 /// which the adopter may accept); `-EINVAL` for a kind that is none or a call outside
 /// `adopt` (from `probe`, a configuration replay, an entry point), which is a misuse that
 /// fails the instance.
-#[unsafe(no_mangle)]
 pub(crate) extern "C" fn ndriver_adopt(inst: *mut abi::Instance, kind: u32, role: u32) -> Adopted {
     // SAFETY: a callout's caller is the instance's code, which outlives the call.
     let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {

@@ -3,6 +3,8 @@
 //! `crate::wrappers`: the framework's side of the callout API and its safe layer over
 //! the kernel's C interfaces that have no Rust abstraction.
 //!
+//! - `callout_thunks.rs`: the exported symbols of the callouts, which clear the
+//!   registers a callout may leave behind before they return to the driver;
 //! - `callouts.rs`: memory, the instance's private data, and what every callout shares;
 //! - `callouts_async.rs`: hrtimers and work items;
 //! - `callouts_blk.rs`: the `blk` class's callouts;
@@ -24,6 +26,8 @@
 //! Rust resolves a plain `mod x;` in a file reached through `#[path]` (as this one is
 //! from `ndriver/ndriver_main.rs`) next to that file, hence the `#[path]` on each part.
 
+#[path = "callout_thunks.rs"]
+mod callout_thunks;
 #[path = "callouts.rs"]
 pub(crate) mod callouts;
 #[path = "callouts_async.rs"]
