@@ -206,9 +206,10 @@ kv_into() {
 	shift 2
 	local kv_k="$*"
 	kv_out=
-	while read -r kv_line; do
+	snapshot "$kv_f"
+	for kv_line in "${SNAP[@]}"; do
 		[ "${kv_line% *}" = "$kv_k" ] && { kv_out=${kv_line##* }; return 0; }
-	done < "$kv_f"
+	done
 	return 0
 }
 # st_into VAR FILE KEY: the rest of FILE's line whose first word is KEY (status), empty
@@ -217,9 +218,10 @@ st_into() {
 	local -n st_out=$1
 	local st_line
 	st_out=
-	while read -r st_line; do
+	snapshot "$2"
+	for st_line in "${SNAP[@]}"; do
 		[ "${st_line%% *}" = "$3" ] && { st_out=${st_line#* }; return 0; }
-	done < "$2"
+	done
 	return 0
 }
 # field_into VAR FILE KEY: the value of KEY=... in FILE's first line (inject), empty
@@ -276,7 +278,9 @@ dev_recovered_after() {
 	[ "${gen:-0}" -gt "$2" ] && return 0
 	st_into recs "$dir/stats" recoveries
 	[ "${recs:-0}" -gt "$3" ] || return 1
-	while IFS= read -r l; do last=$l; done < "$dir/recoveries"
+	snapshot "$dir/recoveries"
+	last=
+	[ ${#SNAP[@]} = 0 ] || last=${SNAP[-1]}
 	[[ $last == *" level=hot" ]] && { [ "$4" = - ] || [[ $last == *" entry=$4 "* ]]; }
 }
 device_held() {
@@ -291,9 +295,10 @@ reports_seen_into() {
 	local rs_line
 	rs_out=0
 	[ -r "$2/reports" ] || return 0
-	while read -r rs_line; do
+	snapshot "$2/reports"
+	for rs_line in "${SNAP[@]}"; do
 		[[ $rs_line =~ ^report\ ([0-9]+): ]] && rs_out=${BASH_REMATCH[1]}
-	done < "$2/reports"
+	done
 	return 0
 }
 
@@ -325,7 +330,8 @@ report_verdict() {
 	# The first report since the injection (later recoveries may have added more): its
 	# header, its ip: line (the first), its innermost stack word.
 	local block=() head= rcause= rentry= take=0 l ip0= stack0= other_call=0
-	while IFS= read -r l; do
+	snapshot "$dir/reports"
+	for l in "${SNAP[@]}"; do
 		if [[ $l =~ ^report\ ([0-9]+): ]]; then
 			[ $take = 1 ] && break
 			[ "${BASH_REMATCH[1]}" -gt "$reports0" ] && take=1
@@ -335,7 +341,7 @@ report_verdict() {
 		[[ -z $ip0 && $l == "ip: "* ]] && ip0=$l
 		[[ -z $stack0 && $l == "stack: #0 "* ]] && stack0=$l
 		[[ $l == "context: another failed call"* ]] && other_call=1
-	done < "$dir/reports"
+	done
 	head=${block[0]-}
 	[[ $head =~ \ cause\ ([^ ]*)\  ]] && rcause=${BASH_REMATCH[1]}
 	[[ $head =~ \ entry\ ([^ ]*)\ injected\  ]] && rentry=${BASH_REMATCH[1]}
@@ -528,9 +534,10 @@ detected_all_into() {
 	local -n da_out=$1
 	local da_l
 	da_out=0
-	while read -r da_l; do
+	snapshot "$2/stats"
+	for da_l in "${SNAP[@]}"; do
 		[[ $da_l =~ ^detected\ [^\ ]+\ ([0-9]+)$ ]] && da_out=$((da_out + BASH_REMATCH[1]))
-	done < "$2/stats"
+	done
 	return 0
 }
 
@@ -609,7 +616,9 @@ site_one() {
 			{ ! corruption "$class" && wait_until dev_detected_since "$dev" "$d" "$det0"; }; then
 			wait_until dev_recovered_after "$dev" "$gen0" "$recs0" - && recovered=1
 			last=
-			while IFS= read -r l; do last=$l; done < "$DBG/$dev/recoveries"
+			snapshot "$DBG/$dev/recoveries"
+			last=
+			[ ${#SNAP[@]} = 0 ] || last=${SNAP[-1]}
 			last=${last#*cause=}
 			cause=${last%% *}
 			det=

@@ -36,10 +36,12 @@ fail() {
 
 # kv FILE KEY: the value of "KEY VALUE" in FILE (a device's stats or status).
 kv() {
-	local k v
-	while read -r k v; do
+	local l k v
+	snapshot "$1"
+	for l in "${SNAP[@]}"; do
+		read -r k v <<< "$l"
 		[ "$k" = "$2" ] && { echo "$v"; return 0; }
-	done < "$1"
+	done
 	echo "?"
 }
 dev_stat() {

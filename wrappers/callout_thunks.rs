@@ -56,9 +56,11 @@ macro_rules! callout_thunks {
     ($($name:ident in $($module:ident)::+, $call:ident, $ret:ident;)*) => {
         $(
             const _: () = {
-                // The stack pointer is 8 below a multiple of 16 at entry (a `call`); the
-                // thunk keeps it aligned for its own call. `endbr64`: exported, so an
-                // indirect call may reach it (IBT).
+                // The thunk moves the stack pointer by 8 (or 24) before its call, so that
+                // the callout finds the stack aligned as the thunk's caller had it for
+                // the thunk. `endbr64`: exported, so an
+                // indirect call may reach it (IBT). A plain `ret`, as `guard_enter`'s: the
+                // kernel this builds against has no return thunks (`MITIGATION_RETHUNK`).
                 #[unsafe(naked)]
                 #[unsafe(export_name = stringify!($name))]
                 unsafe extern "C" fn thunk() {
