@@ -8,13 +8,12 @@
 //! the framework cannot take back.
 
 use crate::abi::{self, ImplDesc};
-use crate::undo::action_list::{Action, ActionList, Kind};
+use crate::undo::action_list::{Action, Kind};
+use crate::undo::locked_list::LockedList;
 use core::any::Any;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use kernel::bindings;
-use kernel::new_spinlock_irq;
 use kernel::prelude::*;
-use kernel::sync::SpinLockIrq;
 
 /// Most instances alive at once (two per device during a swap).
 const MAX_LIVE: usize = 64;
@@ -114,7 +113,7 @@ pub(crate) struct InstanceState {
     pub(crate) device: *const (dyn ServedDevice + 'static),
     /// Resources the instance holds. An IRQ-safe lock: callouts run in any context.
     #[pin]
-    pub(crate) undo: SpinLockIrq<ActionList>,
+    pub(crate) undo: LockedList,
     /// The driver's private data (set by `ndriver_set_priv`).
     pub(crate) priv_data: AtomicUsize,
     /// An asynchronous entry point (interrupt, timer, work) of this instance failed:
@@ -166,7 +165,7 @@ impl InstanceState {
             impl_name,
             generation,
             device,
-            undo <- new_spinlock_irq!(ActionList::new(), "ndriver_undo"),
+            undo <- LockedList::new(),
             priv_data: AtomicUsize::new(0),
             failed: AtomicBool::new(false),
             mem_limit,

@@ -28,16 +28,17 @@ impl<C: Class> Device<C> {
     /// [`Device::guarded_entry`] for a request of the admitted instance `inst` that its
     /// caller re-issues on failure: an error return also says whether the instance's undo
     /// list saw no change while the call ran ([`Failure::unchanged`]; a change by another
-    /// context of the instance counts too, which errs towards replacing it). A locked
-    /// read of the list before each call and one after a failure: for requests and
-    /// configuration, not the data path.
+    /// context of the instance counts too, which errs towards replacing it). The count
+    /// is read without the list's lock before each call (a change another context has
+    /// under way then shows as a change after) and under it after a failure: for
+    /// requests and configuration, not the data path.
     pub(crate) fn guarded_entry_hot<F: FnOnce() -> i64>(
         &self,
         inst: &InstanceState,
         entry: usize,
         f: F,
     ) -> Result<i64, Failure> {
-        let before = inst.undo.lock().changes();
+        let before = inst.undo.changes();
         self.guarded_entry(entry, f).map_err(|fail| Failure {
             unchanged: fail.detected == Detected::Error
                 && fail.errno < 0
