@@ -227,24 +227,9 @@ pub(crate) extern "C" fn ndriver_lock_wait() {
     crate::guard::end_if_overdue(ndriver_lock_wait as *const () as usize);
 }
 
-/// Nonzero once a fault was armed at an entry point of any device (`inject class=C
-/// entry=E`) since `ndriver.ko` was loaded; never cleared. Until then the class glue
-/// skips [`ndriver_fault_point`], which could only answer 0, and an entry costs no
-/// callout. Read by implementation modules, written only by [`entry_faults_armed`].
-#[unsafe(export_name = "ndriver_entry_faults_armed")]
-static ENTRY_FAULTS_ARMED: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
-
-/// A device armed a fault at an entry point: from now on every entry asks
-/// [`ndriver_fault_point`]. Sequentially consistent, so that an entry called after the
-/// arming `write` returned sees it.
-pub(crate) fn entry_faults_armed() {
-    ENTRY_FAULTS_ARMED.store(1, Ordering::SeqCst);
-}
-
 /// An entry point's fault-injection point: the class glue of an implementation module
 /// (`wrappers/entry_faults.rs`) calls it at the top of each entry function with the
-/// entry's index, once any entry fault was armed ([`ENTRY_FAULTS_ARMED`]); a non-zero
-/// result is the `FaultClass` to raise there now.
+/// entry's index; a non-zero result is the `FaultClass` to raise there now.
 pub(crate) extern "C" fn ndriver_fault_point(inst: *mut abi::Instance, entry: u32) -> u32 {
     // SAFETY: a callout's caller is the instance's code, which outlives the call.
     let Some(st) = (unsafe { InstanceState::from_handle(inst) }) else {

@@ -27,13 +27,8 @@ unsafe extern "C" {
     pub(crate) fn ndriver_get_priv(inst: *mut Instance) -> *mut c_void;
     /// The instance's generation.
     pub(crate) fn ndriver_generation(inst: *mut Instance) -> u64;
-    /// Nonzero once a fault was armed at an entry point of any device: until then
-    /// [`ndriver_fault_point`] can only answer 0, and the class glue does not ask it.
-    /// Written by `ndriver.ko` only.
-    #[link_name = "ndriver_entry_faults_armed"]
-    pub(crate) static ENTRY_FAULTS_ARMED: core::sync::atomic::AtomicU32;
     /// An entry point's fault-injection point (called by the class glue at the top of
-    /// each entry function, once [`ENTRY_FAULTS_ARMED`]): the class to raise now, or 0.
+    /// each entry function): the class to raise now, or 0.
     pub(crate) fn ndriver_fault_point(inst: *mut Instance, entry: u32) -> u32;
     /// The code about to raise `class` (what `ndriver_fault_point` handed out) runs at
     /// `at`: recorded as the fault's own evidence.

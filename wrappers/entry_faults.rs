@@ -18,12 +18,10 @@
 use crate::callouts_api::{
     ndriver_alloc, ndriver_dma_map, ndriver_dma_unmap, ndriver_fault_point, ndriver_fault_raising,
     ndriver_free, ndriver_net_rx, ndriver_net_tx_done, ndriver_timer_arm, ndriver_work_queue,
-    ENTRY_FAULTS_ARMED,
 };
 use crate::driver_dev::Dev;
 use crate::driver_lock::{DriverLock, LockCorruption};
 use core::hint::black_box;
-use core::sync::atomic::Ordering;
 use kernel::prelude::*;
 
 /// An unmapped but canonical kernel address (the guard hole at the bottom of the
@@ -75,11 +73,6 @@ pub(crate) fn raise_with<S>(
     lock: &DriverLock<S>,
     report_done: &dyn Fn(&Dev),
 ) -> Result<Injected> {
-    // SAFETY: a static of `ndriver.ko`, which this module depends on, so it outlives
-    // every call; an atomic, so shared reads are sound.
-    if unsafe { ENTRY_FAULTS_ARMED.load(Ordering::Relaxed) } == 0 {
-        return Ok(Injected::Nothing);
-    }
     // SAFETY: `dev` is the live instance of the entry point being called (`Dev`'s
     // invariant).
     let class = unsafe { ndriver_fault_point(dev.handle(), entry.into()) };

@@ -374,9 +374,6 @@ impl<C: Class> DeviceApi for Device<C> {
             ..Injection::NONE
         };
         self.inject_armed.store(armed.is_some(), Ordering::Release);
-        if armed.is_some() {
-            crate::wrappers::callouts::entry_faults_armed();
-        }
     }
 
     fn set_site(&self, spec: &SiteSpec<'_>) -> Result {
