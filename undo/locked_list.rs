@@ -4,9 +4,9 @@
 //! ([`ActionList::changes`]) also readable without the lock.
 //!
 //! The hot rung (`device/hot.rs`) reads the count before every request it may retry in
-//! place; a lock hold there cost a request about as much as the rest of its way into
-//! the driver. Each hold of the lock publishes the count as it leaves, so a reader
-//! without the lock sees the count of the last hold that ended.
+//! place, where a lock hold (about 0.2 µs under icount, `evaluation.rst`) was a part of
+//! every request's way into the driver. Each hold of the lock publishes the count as it
+//! leaves, so a reader without the lock sees the count of the last hold that ended.
 
 use super::action_list::ActionList;
 use core::ops::{Deref, DerefMut};
@@ -77,8 +77,13 @@ impl DerefMut for ListGuard<'_> {
 
 impl Drop for ListGuard<'_> {
     fn drop(&mut self) {
-        // Still under the lock: `guard`, a field, is dropped after this body.
+        // Still under the lock: `guard`, a field, is dropped after this body. Only a
+        // changed count is stored: the read-only holds of the data path (`covers`) leave
+        // the shared word alone.
         // INVARIANT: the count is published before the lock is released.
-        self.changes.store(self.guard.changes(), Ordering::Release);
+        let now = self.guard.changes();
+        if self.changes.load(Ordering::Relaxed) != now {
+            self.changes.store(now, Ordering::Release);
+        }
     }
 }
