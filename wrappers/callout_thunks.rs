@@ -61,6 +61,14 @@ macro_rules! callout_thunks {
                 // the thunk. `endbr64`: exported, so an
                 // indirect call may reach it (IBT). A plain `ret`, as `guard_enter`'s: the
                 // kernel this builds against has no return thunks (`MITIGATION_RETHUNK`).
+                /// The exported symbol of the callout: calls it, then clears the registers
+                /// it may leave behind.
+                ///
+                /// # Safety
+                ///
+                /// Called only as the callout it stands for, by implementation modules
+                /// through that callout's C prototype, with its arguments; never from
+                /// Rust (the signature here is not the callout's).
                 #[unsafe(naked)]
                 #[unsafe(export_name = stringify!($name))]
                 unsafe extern "C" fn thunk() {
