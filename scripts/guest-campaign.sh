@@ -615,7 +615,6 @@ site_one() {
 		if [ "$all" -gt "$all0" ] ||
 			{ ! corruption "$class" && wait_until dev_detected_since "$dev" "$d" "$det0"; }; then
 			wait_until dev_recovered_after "$dev" "$gen0" "$recs0" - && recovered=1
-			last=
 			snapshot "$DBG/$dev/recoveries"
 			last=
 			[ ${#SNAP[@]} = 0 ] || last=${SNAP[-1]}
