@@ -13,8 +13,9 @@
 //! device name whose address had its low half zeroed, read by `status`: an oops in
 //! ndriver's code, not contained). After a thunk the register holds 0, and the same
 //! store is a NULL write in driver code: a page fault the guard contains. Registers the
-//! driver's code last set itself, and those a kernel function it calls directly leaves,
-//! are not cleared (design.rst, "Known limits").
+//! driver's code last set itself, those a kernel function it calls directly leaves, and
+//! those ndriver's code left when it called the entry point are not cleared
+//! (design.rst, "Known limits").
 //!
 //! The Rust functions keep their names in Rust (ndriver calls some of them itself); the
 //! C symbol `ndriver_*` that `callouts_exports.c` exports and the implementation modules
@@ -58,9 +59,9 @@ macro_rules! callout_thunks {
             const _: () = {
                 // The thunk moves the stack pointer by 8 (or 24) before its call, so that
                 // the callout finds the stack aligned as the thunk's caller had it for
-                // the thunk. `endbr64`: exported, so an
-                // indirect call may reach it (IBT). A plain `ret`, as `guard_enter`'s: the
-                // kernel this builds against has no return thunks (`MITIGATION_RETHUNK`).
+                // the thunk. `endbr64`: exported, so an indirect call may reach it (IBT).
+                // A plain `ret`, as `guard_enter`'s: the kernel this builds against has
+                // no return thunks (`MITIGATION_RETHUNK`).
                 /// The exported symbol of the callout: calls it, then clears the registers
                 /// it may leave behind.
                 ///
