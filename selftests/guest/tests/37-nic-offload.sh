@@ -34,6 +34,9 @@ need_e1000
 
 fail() {
 	echo "FAIL: $*"
+	# A failure of the work beside the uploads kills them, and one of theirs may be
+	# the failure reported: say what the work said.
+	[ -s /tmp/offload-work.txt ] && sed 's/^/work: /' /tmp/offload-work.txt
 	cat "$NIC/status" "$NIC/stats" 2>/dev/null
 	tail -n 5 "$NIC/recoveries" 2>/dev/null
 	[ -z "${UDP:-}" ] || kill "$UDP" 2>/dev/null
@@ -76,6 +79,7 @@ uploads_while() {
 	upload "$what" &
 	local first=$!
 	sleep 1
+	rm -f /tmp/offload-work.txt
 	("$@") > /tmp/offload-work.txt 2>&1 &
 	work=$!
 	wait $first || fail "$what: the first upload failed"
