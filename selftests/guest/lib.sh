@@ -397,7 +397,12 @@ dev_inject_off() {
 # race_active POINT: 1 while race point POINT holds a call (the global race file's
 # `active` column).
 race_active() {
-	awk -v p="$1" '$1 == p { print $4 }' "$DBG/race"
+	local l w
+	snapshot "$DBG/race"
+	for l in "${SNAP[@]}"; do
+		read -r -a w <<< "$l"
+		[ "${w[0]}" = "$1" ] && { echo "${w[3]}"; return 0; }
+	done
 }
 
 # fault_in_adopt DIR ENTRY CLASS: raises CLASS at ENTRY of DIR's device, holds its
