@@ -166,17 +166,18 @@ uploads_while "swap back to e1000-napi" swap_napi
 # swaps to e1000-irq, which then gets it: cut into segments by the placeholder,
 # intact at the peer.
 # The uploads run back to back, each a new connection that starts slow and ends with a
-# checksum at the peer, so a GSO frame may take a few seconds to come; and the hold is
-# a spin of udelay()s, which TCG may run short, so it is long (2 s) against the polls
-# (make check of ce7dd8a: none seen within 2 s, with a hold of 0.5 s, twice in five
-# runs). A hold that still ends before the swap has the frame sent by e1000-napi: then
-# the setup missed, not the fallback, and it is tried again (3 times at most); each
-# attempt is judged by tx_segmented, the placeholder's own count of frames it cut.
+# checksum at the peer, so a GSO frame may take a few seconds to come (make check of
+# ce7dd8a: none within 2 s). The hold spins with bottom halves off on its CPU; when a
+# NAPI poll is pending there (an ACK arrived), the swap's napi_disable waits for the
+# hold to end, the frame goes out through e1000-napi, and only then does the swap
+# finish: the setup missed, not the fallback. So a miss is tried again (5 times at
+# most), each try judged by tx_segmented, the placeholder's own count of frames it
+# cut. A longer hold makes such a pending poll likelier (2 s: 3 misses in 3 tries).
 stale_swap() {
 	local i try seg
-	for ((try = 1; try <= 3; try++)); do
+	for ((try = 1; try <= 5; try++)); do
 		seg=$(nstat tx_segmented)
-		echo "nic_xmit_gso 2000000" > "$NIC/race" || fail "arming nic_xmit_gso"
+		echo "nic_xmit_gso 500000" > "$NIC/race" || fail "arming nic_xmit_gso"
 		for ((i = 0; i < 500; i++)); do
 			[ "$(race_active nic_xmit_gso)" = 1 ] && break
 			sleep 0.02
@@ -192,7 +193,7 @@ stale_swap() {
 		echo "try $try: the hold ended before the swap (tx_segmented $seg, race" \
 			"$(grep '^nic_xmit_gso ' "$DBG/race"))"
 	done
-	fail "in 3 tries the held GSO frame never reached e1000-irq"
+	fail "in 5 tries the held GSO frame never reached e1000-irq"
 }
 seg0=$(nstat tx_segmented)
 uploads_while "swap to e1000-irq with a GSO frame held" stale_swap
