@@ -250,6 +250,14 @@ void *ndg_current(void)
 	return current;
 }
 
+/* The preempt count, CPU and task of the caller, in one call (a driver lock's callouts). */
+unsigned int ndg_here(unsigned int *cpu, void **task)
+{
+	*cpu = raw_smp_processor_id();
+	*task = current;
+	return preempt_count();
+}
+
 struct pt_regs *ndg_irq_regs(void)
 {
 	return get_irq_regs();

@@ -47,6 +47,7 @@ unsigned int ndg_preempt_count(void);
 void ndg_preempt_count_set(unsigned int pc);
 unsigned int ndg_cpu(void);
 void *ndg_current(void);
+unsigned int ndg_here(unsigned int *cpu, void **task);
 struct pt_regs *ndg_irq_regs(void);
 void ndg_irq_disable(void);
 void ndg_irq_restore(unsigned long flags);

@@ -159,13 +159,14 @@ impl InstanceState {
         generation: u64,
         device: *const (dyn ServedDevice + 'static),
         mem_limit: usize,
+        undo_room: KVec<Action>,
     ) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             desc,
             impl_name,
             generation,
             device,
-            undo <- LockedList::new(),
+            undo <- LockedList::new(undo_room),
             priv_data: AtomicUsize::new(0),
             failed: AtomicBool::new(false),
             mem_limit,

@@ -5,6 +5,7 @@
 //! recovery can be placed without a tracer.
 
 use core::fmt;
+use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use kernel::prelude::kunit_tests;
 use kernel::time::{Instant, Monotonic};
 
@@ -192,6 +193,74 @@ impl DriverSteps {
         // set anew by the next `open`).
         self.gen = 0;
         Some(s)
+    }
+}
+
+/// Where the driver's step callouts find the [`DriverSteps`] of the `probe` or `adopt`
+/// call under way: a record on the stack of the task that makes the call, shown to that
+/// task alone, so that neither the call's start and end nor a part's mark takes a lock
+/// (two IRQ-safe lock holds around every `probe` were a visible part of a test device's
+/// recovery under icount).
+///
+/// # Invariants
+///
+/// While `task` is not 0, `steps` points at a [`DriverSteps`] that nothing but task
+/// `task`, in task context, reads or writes, and that stays alive until that task sets
+/// `task` to 0 again.
+pub(crate) struct OpenCall {
+    /// The task making the timed call; 0 while none is.
+    task: AtomicUsize,
+    /// Its record, valid for that task while `task` names it.
+    steps: AtomicPtr<DriverSteps>,
+}
+
+impl OpenCall {
+    /// No call under way.
+    pub(crate) const fn new() -> Self {
+        // INVARIANT: `task` is 0.
+        Self {
+            task: AtomicUsize::new(0),
+            steps: AtomicPtr::new(core::ptr::null_mut()),
+        }
+    }
+
+    /// Runs `f` in the calling task, `task` (its `task_struct`, in task context), with
+    /// `steps` shown to the marks it makes meanwhile ([`OpenCall::mark`]). Calls of one
+    /// `OpenCall` do not overlap (the caller serialises them).
+    pub(crate) fn with<R>(&self, task: usize, steps: &mut DriverSteps, f: impl FnOnce() -> R) -> R {
+        self.steps
+            .store(core::ptr::from_mut(steps), Ordering::Relaxed);
+        // INVARIANT: `steps` stays borrowed, unused here, until `task` is 0 again below;
+        // only a mark by `task` in task context reads it meanwhile, which is this call's
+        // own code (`f` or what it calls), never running beside it.
+        self.task.store(task, Ordering::Release);
+        let r = f();
+        self.task.store(0, Ordering::Release);
+        r
+    }
+
+    /// A mark of the call under way ([`DriverSteps::mark`]: `gen`, `name`, `len`, the time
+    /// `now` gives) by the calling context. Ignored unless that is the task making the
+    /// call, in task context (an interrupt on top of it runs as the same task).
+    pub(crate) fn mark(
+        &self,
+        gen: u64,
+        name: usize,
+        len: usize,
+        now: impl FnOnce() -> u64,
+    ) -> Result<(), BadName> {
+        if crate::guard::context_level() != 0 {
+            return Ok(());
+        }
+        let task = kernel::task::Task::current_raw() as usize;
+        if self.task.load(Ordering::Acquire) != task {
+            return Ok(());
+        }
+        let p = self.steps.load(Ordering::Relaxed);
+        // SAFETY: this is task `task` in task context, and `self.task` names it: `p` is
+        // the record of its call under way, alive, which nothing else touches (type
+        // invariant).
+        unsafe { (*p).mark(gen, task, name, len, now()) }
     }
 }
 

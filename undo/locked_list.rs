@@ -8,7 +8,7 @@
 //! every request's way into the driver. Each hold of the lock publishes the count as it
 //! leaves, so a reader without the lock sees the count of the last hold that ended.
 
-use super::action_list::ActionList;
+use super::action_list::{Action, ActionList};
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::new_spinlock_irq;
@@ -31,11 +31,11 @@ pub(crate) struct LockedList {
 }
 
 impl LockedList {
-    /// An empty list.
-    pub(crate) fn new() -> impl PinInit<Self> {
+    /// An empty list, recording into `storage`'s room ([`ActionList::with_storage`]).
+    pub(crate) fn new(storage: KVec<Action>) -> impl PinInit<Self> {
         // INVARIANT: an empty list has made no change, and the count starts at 0.
         pin_init!(Self {
-            list <- new_spinlock_irq!(ActionList::new(), "ndriver_undo"),
+            list <- new_spinlock_irq!(ActionList::with_storage(storage), "ndriver_undo"),
             changes: AtomicU64::new(0),
         })
     }

@@ -147,18 +147,16 @@ impl<C: Class> ServedDevice for Device<C> {
     }
 
     fn step(&self, st: &InstanceState, name: usize, len: usize) {
-        // Only the task making the timed call names its parts (never an interrupt,
-        // nor a serving instance: they return before taking the lock).
-        if crate::guard::context_level() != 0 || self.serves(st) {
+        // Only the task making the timed call names its parts (`mark` checks), never a
+        // serving instance.
+        if self.serves(st) {
             return;
         }
-        let task = kernel::task::Task::current_raw() as usize;
         // A name that is not a constant of the module is not read, and the part not
         // named: the time goes to the next one.
         let _ = self
             .driver_steps
-            .lock()
-            .mark(st.generation, task, name, len, super::now_ns());
+            .mark(st.generation, name, len, super::now_ns);
     }
 
     fn pci_dev(&self) -> *mut bindings::pci_dev {

@@ -17,7 +17,7 @@ use crate::instance::{InstanceState, ServedDevice};
 use crate::policy::Decision;
 use crate::recovery_queue;
 use crate::registry;
-use crate::slowest_step::SlowestStep;
+use crate::slowest_step::{DriverSteps, SlowestStep};
 use crate::stats::{Cause, Level, Phases, Record};
 use crate::wrappers::callouts_device;
 use core::sync::atomic::Ordering;
@@ -108,6 +108,7 @@ impl<C: Class> Device<C> {
         // SAFETY: the device is quiesced and no longer points at the instance, so its
         // code never runs again on this instance; what it kept reaches it no more.
         let (undone, slowest) = unsafe { list.undo_all_timed() };
+        ctl.undo_room = list.into_storage();
         n += undone;
         // The kind whose actions took longest in all is the undo's step (many small
         // actions of one kind add up as one).
@@ -219,7 +220,14 @@ impl<C: Class> Device<C> {
         let api: *const dyn ServedDevice = core::ptr::from_ref(self);
         let (generation, mem) = (ctl.generation, ctl.policy.mem_kb as usize * 1024);
         let inst = KBox::pin_init(
-            InstanceState::new(desc, name, generation, api, mem),
+            InstanceState::new(
+                desc,
+                name,
+                generation,
+                api,
+                mem,
+                core::mem::take(&mut ctl.undo_room),
+            ),
             GFP_KERNEL,
         )
         .map_err(|_| Failure::new(Detected::Error, ENOMEM.to_errno() as i64))?;
@@ -326,20 +334,21 @@ impl<C: Class> Device<C> {
             .start_view
             .filter(|(d, _)| core::ptr::eq(*d, ctl.desc))
             .and_then(|(_, v)| v.rodata);
-        if let Some(rodata) = rodata {
-            let task = kernel::task::Task::current_raw() as usize;
-            // SAFETY: `rodata` is that of `ctl.desc`'s module (the registry's view of
-            // it, forgotten when it is withdrawn), registered while `ctl` is held, so
-            // loaded until the call below has returned and `close` ran.
-            unsafe {
-                self.driver_steps
-                    .lock()
-                    .open(ctl.generation, call, task, rodata, t)
-            };
-        }
-        let r = f();
+        let Some(rodata) = rodata else {
+            let r = f();
+            ctl.steps.note(call, now_ns().saturating_sub(t));
+            return r;
+        };
+        let task = kernel::task::Task::current_raw() as usize;
+        let mut steps = DriverSteps::default();
+        // SAFETY: `rodata` is that of `ctl.desc`'s module (the registry's view of it,
+        // forgotten when it is withdrawn), registered while `ctl` is held, so loaded
+        // until the call below has returned and `close` ran.
+        unsafe { steps.open(ctl.generation, call, task, rodata, t) };
+        // This task makes the call (holding `ctl`, so no other timed call overlaps).
+        let r = self.driver_steps.with(task, &mut steps, f);
         let end = now_ns();
-        match rodata.and_then(|_| self.driver_steps.lock().close(end)) {
+        match steps.close(end) {
             Some(s) => ctl.steps.merge(&s),
             None => ctl.steps.note(call, end.saturating_sub(t)),
         }

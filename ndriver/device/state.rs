@@ -16,8 +16,9 @@ use crate::pci_claim::PciClaim;
 use crate::policy::{Ladder, Policy};
 use crate::registry;
 use crate::site::SiteSlot;
-use crate::slowest_step::{DriverSteps, SlowestStep};
+use crate::slowest_step::{OpenCall, SlowestStep};
 use crate::stats::{Cause, Counters, Level, Record, MAX_ENTRIES, RECORDS};
+use crate::undo::action_list::Action;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::bindings;
 use kernel::prelude::*;
@@ -59,6 +60,9 @@ pub(crate) struct Ctl {
     /// ([`registry::start_view`]): a recovery restarts the same one without asking
     /// again. Forgotten when that implementation is withdrawn (`on_unregister`).
     pub(super) start_view: Option<(*const ImplDesc, registry::StartView)>,
+    /// The room of the last discarded instance's undo list, emptied, for the next
+    /// instance's ([`into_storage`](crate::undo::action_list::ActionList::into_storage)).
+    pub(super) undo_room: KVec<Action>,
 }
 
 // SAFETY: `desc` and the descriptor in `start_view` point at registered descriptors,
@@ -140,11 +144,8 @@ pub(crate) struct Device<C: Class> {
     pub(super) fault_ctx: SpinLockIrq<Option<KeptContext>>,
     /// Id of the newest kept context.
     pub(super) next_ctx: AtomicU64,
-    /// The parts of the `probe` or `adopt` call under way that its driver names. An
-    /// IRQ-safe lock: the callout runs under the guard, in whatever context the driver
-    /// calls it.
-    #[pin]
-    pub(super) driver_steps: SpinLockIrq<DriverSteps>,
+    /// Where the driver of the `probe` or `adopt` call under way names its parts.
+    pub(super) driver_steps: OpenCall,
     /// The class's per-device state.
     #[pin]
     pub(crate) class: C,
@@ -177,6 +178,7 @@ impl<C: Class> Device<C> {
                 level: Level::Cold,
                 steps: SlowestStep::default(),
                 start_view: None,
+                undo_room: KVec::new(),
             }),
             current: AtomicPtr::new(core::ptr::null_mut()),
             ops: AtomicPtr::new(core::ptr::null_mut()),
@@ -204,7 +206,7 @@ impl<C: Class> Device<C> {
             corrupt <- new_spinlock_irq!(None),
             fault_ctx <- new_spinlock_irq!(None),
             next_ctx: AtomicU64::new(0),
-            driver_steps <- new_spinlock_irq!(DriverSteps::default()),
+            driver_steps: OpenCall::new(),
             class <- class,
         })
     }

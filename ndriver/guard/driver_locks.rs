@@ -13,7 +13,7 @@
 use core::sync::atomic::Ordering;
 
 use super::frame::own_frame;
-use super::helpers::{ndg_pc_without_lock_levels, ndg_preempt_count};
+use super::helpers::ndg_pc_without_lock_levels;
 
 /// Counts a driver lock taken (`delta` 1) or about to be released (-1) by the guarded call
 /// running here. A call the guard does not run (the measuring bypass) counts nothing. A
@@ -31,8 +31,7 @@ pub(crate) fn driver_lock_held(delta: i32) {
     // SAFETY: `own.frame` is a live, armed frame of this context, which stays linked while
     // we, its callee, run.
     let frame = unsafe { &*own.frame };
-    // SAFETY: FFI accessor without preconditions.
-    let pc = unsafe { ndg_preempt_count() };
+    let pc = own.pc;
     let held = frame.driver_locks.load(Ordering::Relaxed);
     match delta {
         1 => {

@@ -5,7 +5,7 @@
 //! and bookkeeping on both.
 
 use core::arch::asm;
-use core::ffi::c_void;
+use core::ffi::{c_ulong, c_void};
 use core::mem::MaybeUninit;
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
@@ -15,10 +15,11 @@ use kernel::{bindings, types::Opaque};
 
 use crate::pt_regs::PtRegs;
 
-use super::cpu::{user_mode, with_irqs_off};
+use super::cpu::{save_flags, user_mode, X86_EFLAGS_IF};
 use super::fault::FaultContext;
 use super::helpers::{
-    ndg_cpu, ndg_current, ndg_level_mask, ndg_nmi_offset, ndg_preempt_count, Marks,
+    ndg_cpu, ndg_current, ndg_here, ndg_irq_disable, ndg_irq_restore, ndg_level_mask,
+    ndg_nmi_offset, ndg_preempt_count, Marks,
 };
 
 /// Maximal distance between a frame and a stack pointer inside the guarded call.
@@ -277,11 +278,19 @@ pub(super) fn unlink(frame: &Frame) {
 /// being checked, or in that context itself (so that the frames it finds cannot be unlinked
 /// concurrently).
 pub(super) unsafe fn find_frame(cpu: usize, level: u32, sp: u64) -> *mut Frame {
+    // SAFETY: FFI accessor without preconditions; the rest is this function's contract.
+    unsafe { find_frame_of(cpu, level, sp, ndg_current()) }
+}
+
+/// [`find_frame`] for `task`, the task the checked context runs as (`current`).
+///
+/// # Safety
+///
+/// As for [`find_frame`].
+unsafe fn find_frame_of(cpu: usize, level: u32, sp: u64, task: *mut c_void) -> *mut Frame {
     let Some(state) = CPUS.get(cpu) else {
         return ptr::null_mut();
     };
-    // SAFETY: FFI accessor without preconditions.
-    let task = unsafe { ndg_current() };
     let below = |frame: &Frame| sp < frame.rsp && frame.rsp - sp < STACK_WINDOW;
 
     let mut fp = state.top.load(Ordering::Acquire);
@@ -334,6 +343,8 @@ pub(super) struct OwnContext {
     pub(super) sp: u64,
     /// Its CPU.
     pub(super) cpu: usize,
+    /// Its preempt count.
+    pub(super) pc: u32,
 }
 
 /// The innermost armed frame of the context that calls this (code a guarded call runs:
@@ -344,16 +355,31 @@ pub(super) fn own_frame() -> OwnContext {
     // SAFETY: Only reads the stack pointer.
     unsafe { asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
     // With interrupts off the task cannot move to another CPU between reading its CPU and
-    // walking that CPU's chain (the lock wait runs preemptible in a task's call).
-    with_irqs_off(|| {
-        // SAFETY: FFI accessors without preconditions.
-        let (cpu, pc) = unsafe { (ndg_cpu() as usize, ndg_preempt_count()) };
-        let level = pc & LEVEL_MASK.load(Ordering::Relaxed);
-        // SAFETY: We run inside the context that owns the frames searched (it called us),
-        // on `cpu` until interrupts are on again, so none of them is unlinked while we look.
-        let frame = unsafe { find_frame(cpu, level, sp) };
-        OwnContext { frame, sp, cpu }
-    })
+    // walking that CPU's chain (the lock wait runs preemptible in a task's call). A driver
+    // lock's callouts come with them off already: nothing to turn off and back on.
+    let flags = save_flags();
+    let was_on = flags & X86_EFLAGS_IF != 0;
+    if was_on {
+        // SAFETY: FFI call without preconditions; the flags are restored below.
+        unsafe { ndg_irq_disable() };
+    }
+    let (mut cpu, mut task) = (0, ptr::null_mut());
+    // SAFETY: FFI accessor; the pointers are valid for writes.
+    let pc = unsafe { ndg_here(&mut cpu, &mut task) };
+    let level = pc & LEVEL_MASK.load(Ordering::Relaxed);
+    // SAFETY: We run inside the context that owns the frames searched (it called us), on
+    // `cpu` until interrupts are on again, so none of them is unlinked while we look.
+    let frame = unsafe { find_frame_of(cpu as usize, level, sp, task) };
+    if was_on {
+        // SAFETY: restores the flags saved above, in the same context.
+        unsafe { ndg_irq_restore(flags as c_ulong) };
+    }
+    OwnContext {
+        frame,
+        sp,
+        cpu: cpu as usize,
+        pc,
+    }
 }
 
 /// Gives up every frame of the context interrupted on this CPU at context `level`, which

@@ -55,6 +55,7 @@ extern "C" {
     pub(super) fn ndg_printk_depth_set(depth: c_uint);
     pub(super) static ndg_printk_restorable: bool;
     pub(super) fn ndg_cpu() -> c_uint;
+    pub(super) fn ndg_here(cpu: *mut c_uint, task: *mut *mut c_void) -> c_uint;
     pub(super) fn ndg_current() -> *mut c_void;
     pub(super) fn ndg_irq_regs() -> *mut PtRegs;
     pub(super) fn ndg_irq_disable();

@@ -53,7 +53,9 @@ const WAITER_GRACE_NS: u64 = 20_000_000;
 /// call is abandoned exactly as the die notifier abandons a faulting one: control resumes in
 /// `guarded_call`, which restores the preempt count and the interrupt state of its entry.
 pub(crate) fn end_if_overdue(ip: usize) {
-    let OwnContext { frame: fp, sp, cpu } = own_frame();
+    let OwnContext {
+        frame: fp, sp, cpu, ..
+    } = own_frame();
     if fp.is_null() {
         return;
     }
