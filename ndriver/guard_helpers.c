@@ -250,7 +250,7 @@ void *ndg_current(void)
 	return current;
 }
 
-/* The preempt count, CPU and task of the caller, in one call (a driver lock's callouts). */
+/* The preempt count, CPU and task of the caller, in one call (own_frame()). */
 unsigned int ndg_here(unsigned int *cpu, void **task)
 {
 	*cpu = raw_smp_processor_id();

@@ -152,7 +152,8 @@ unsafe impl Send for InstanceState {}
 unsafe impl Sync for InstanceState {}
 
 impl InstanceState {
-    /// A fresh instance of `desc` for `device`; nothing recorded yet.
+    /// A fresh instance of `desc` for `device`; nothing recorded yet, its undo list in
+    /// `undo_room` (emptied; see `ActionList::into_storage`).
     pub(crate) fn new(
         desc: *const ImplDesc,
         impl_name: &'static str,

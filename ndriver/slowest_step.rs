@@ -4,8 +4,9 @@
 //! longest (`slowest=` in `recoveries` and reports), so that the time of a slow
 //! recovery can be placed without a tracer.
 
+use core::cell::UnsafeCell;
 use core::fmt;
-use core::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 use kernel::prelude::kunit_tests;
 use kernel::time::{Instant, Monotonic};
 
@@ -196,47 +197,76 @@ impl DriverSteps {
     }
 }
 
-/// Where the driver's step callouts find the [`DriverSteps`] of the `probe` or `adopt`
-/// call under way: a record on the stack of the task that makes the call, shown to that
-/// task alone, so that neither the call's start and end nor a part's mark takes a lock
-/// (two IRQ-safe lock holds around every `probe` were a visible part of a test device's
-/// recovery under icount).
+/// The [`DriverSteps`] of a device's `probe` or `adopt` call under way, which the driver's
+/// step callouts reach without a lock: only the task making the call reads or writes
+/// it (two IRQ-safe lock holds around every `probe` were a visible part of a test
+/// device's recovery under icount).
 ///
 /// # Invariants
 ///
-/// While `task` is not 0, `steps` points at a [`DriverSteps`] that nothing but task
-/// `task`, in task context, reads or writes, and that stays alive until that task sets
-/// `task` to 0 again.
+/// While `task` is 0, `steps` is read and written only by [`OpenCall::open`] and
+/// [`OpenCall::close`], whose calls do not overlap; while it is not 0, only by task
+/// `task`, in task context, in calls that do not nest.
 pub(crate) struct OpenCall {
     /// The task making the timed call; 0 while none is.
     task: AtomicUsize,
-    /// Its record, valid for that task while `task` names it.
-    steps: AtomicPtr<DriverSteps>,
+    steps: UnsafeCell<DriverSteps>,
 }
+
+// SAFETY: `steps` is only reached by one context at a time (type invariant); the rest are
+// atomics.
+unsafe impl Sync for OpenCall {}
 
 impl OpenCall {
     /// No call under way.
-    pub(crate) const fn new() -> Self {
+    pub(crate) fn new() -> Self {
         // INVARIANT: `task` is 0.
         Self {
             task: AtomicUsize::new(0),
-            steps: AtomicPtr::new(core::ptr::null_mut()),
+            steps: UnsafeCell::new(DriverSteps::default()),
         }
     }
 
-    /// Runs `f` in the calling task, `task` (its `task_struct`, in task context), with
-    /// `steps` shown to the marks it makes meanwhile ([`OpenCall::mark`]). Calls of one
-    /// `OpenCall` do not overlap (the caller serialises them).
-    pub(crate) fn with<R>(&self, task: usize, steps: &mut DriverSteps, f: impl FnOnce() -> R) -> R {
-        self.steps
-            .store(core::ptr::from_mut(steps), Ordering::Relaxed);
-        // INVARIANT: `steps` stays borrowed, unused here, until `task` is 0 again below;
-        // only a mark by `task` in task context reads it meanwhile, which is this call's
-        // own code (`f` or what it calls), never running beside it.
+    /// Starts timing call `call` of the instance of generation `gen`, made by the calling
+    /// task, at `now` ([`DriverSteps::open`]).
+    ///
+    /// # Safety
+    ///
+    /// - `rodata` is the read-only data of that instance's module, which stays loaded
+    ///   until [`OpenCall::close`];
+    /// - the caller is in task context and calls [`OpenCall::close`] once the timed call
+    ///   has returned, before any other `open` of `self`; calls of `open` and `close` of
+    ///   `self` do not overlap.
+    pub(crate) unsafe fn open(
+        &self,
+        gen: u64,
+        call: &'static str,
+        rodata: (usize, usize),
+        now: u64,
+    ) {
+        let task = kernel::task::Task::current_raw() as usize;
+        // SAFETY: no call is under way (`task` is 0: the previous `close` ran, this
+        // function's contract), so only this call reaches `steps` (type invariant);
+        // `rodata` as this function's contract says.
+        unsafe { (*self.steps.get()).open(gen, call, task, rodata, now) };
+        // INVARIANT: from here on only this task, in task context, reaches `steps`: its
+        // marks, and then its own `close`.
         self.task.store(task, Ordering::Release);
-        let r = f();
+    }
+
+    /// Ends the timing at `now` ([`DriverSteps::close`]).
+    ///
+    /// # Safety
+    ///
+    /// Called by the task that called [`OpenCall::open`] last, after it, in task context.
+    pub(crate) unsafe fn close(&self, now: u64) -> Option<SlowestStep> {
+        // INVARIANT: `task` is 0 again; nothing else reaches `steps` (the caller is the
+        // task that made the call, whose marks are done).
         self.task.store(0, Ordering::Release);
-        r
+        // SAFETY: the owner of the call is this task (this function's contract), and no
+        // other context reaches `steps` while `task` is 0 but `open` and `close`, whose
+        // calls do not overlap.
+        unsafe { (*self.steps.get()).close(now) }
     }
 
     /// A mark of the call under way ([`DriverSteps::mark`]: `gen`, `name`, `len`, the time
@@ -256,11 +286,11 @@ impl OpenCall {
         if self.task.load(Ordering::Acquire) != task {
             return Ok(());
         }
-        let p = self.steps.load(Ordering::Relaxed);
-        // SAFETY: this is task `task` in task context, and `self.task` names it: `p` is
-        // the record of its call under way, alive, which nothing else touches (type
-        // invariant).
-        unsafe { (*p).mark(gen, task, name, len, now()) }
+        // SAFETY: this is task `task` in task context, and `self.task` names it: nothing
+        // else reaches `steps` (type invariant), and this task's marks do not nest (a
+        // mark reads no callout; interrupts, which could run one on top of it, are
+        // turned away above).
+        unsafe { (*self.steps.get()).mark(gen, task, name, len, now()) }
     }
 }
 
@@ -356,6 +386,26 @@ mod tests {
 
     /// Names standing in for a driver's, in this module's read-only data.
     static NAMES: [u8; 8] = *b"check_tx";
+
+    #[test]
+    fn only_the_task_making_the_call_marks_it() -> Result {
+        let at = NAMES.as_ptr() as usize;
+        let c = OpenCall::new();
+        // Nothing is open: a mark is ignored.
+        assert_eq!(c.mark(3, at, 8, || 150), Ok(()));
+        // SAFETY: `NAMES` is static; this test, in task context, closes it below.
+        unsafe { c.open(3, "adopt", (at, NAMES.len()), 100) };
+        // This task's mark is taken, a bad name refused, another generation's ignored.
+        assert_eq!(c.mark(3, at, 8, || 150), Ok(()));
+        assert_eq!(c.mark(3, at + 1, 8, || 160), Err(BadName));
+        assert_eq!(c.mark(2, at, 8, || 170), Ok(()));
+        // SAFETY: this task opened it above.
+        let t = text(&unsafe { c.close(400) }.ok_or(EINVAL)?)?;
+        assert_eq!(&t.bytes[..t.len], b"adopt:250");
+        // Closed: a mark is ignored again, and reads nothing.
+        assert_eq!(c.mark(3, at + 1, 8, || 500), Ok(()));
+        Ok(())
+    }
 
     #[test]
     fn times_the_parts_a_driver_names() -> Result {

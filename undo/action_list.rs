@@ -145,8 +145,8 @@ pub(crate) struct Action {
 }
 
 /// The most actions an emptied list's room may hold to be given to the next instance's
-/// ([`ActionList::into_storage`]): a NIC instance holds some 600 (a buffer and its mapping
-/// per descriptor).
+/// ([`ActionList::into_storage`]), 64 KiB: a NIC instance holds some 600 (a buffer and
+/// its mapping per descriptor).
 const ROOM_KEPT_MAX: usize = 1024;
 
 /// The actions of one instance, oldest first.
@@ -183,9 +183,10 @@ impl ActionList {
     /// The list's room, for the next instance's list ([`ActionList::with_storage`]): a
     /// restart records into the room its predecessor's list grew to, instead of growing
     /// a new one from nothing, an allocation at each doubling (under icount one
-    /// allocation was about a twentieth of a test device's recovery). Empty room if the
-    /// list is not empty (its actions are not the next list's to drop), or if it is
-    /// larger than [`ROOM_KEPT_MAX`] (a leak's list is not kept for the device's life).
+    /// allocation was about a twentieth of a test device's recovery). Call it on a list
+    /// whose actions were undone: a list that still holds some is dropped with them, as
+    /// before (empty room then), and so is a room larger than [`ROOM_KEPT_MAX`] (not
+    /// kept for the device's life).
     pub(crate) fn into_storage(self) -> KVec<Action> {
         if self.actions.is_empty() && self.actions.capacity() <= ROOM_KEPT_MAX {
             self.actions
@@ -723,6 +724,34 @@ mod tests {
         assert_eq!(l.len(), 3);
         assert_eq!(l.count(Kind::Memory), 2);
         assert_eq!(l.memory(), 96);
+        Ok(())
+    }
+
+    #[test]
+    fn room_goes_to_the_next_list_only_empty() -> Result {
+        let mut l = ActionList::new();
+        l.record(action(Kind::Memory, 0x1000, 64, 0))?;
+        l.record(action(Kind::Memory, 0x2000, 32, 0))?;
+        // A list that still holds actions gives no room (they are dropped with it).
+        assert_eq!(l.take().into_storage().capacity(), 0);
+        let mut l = ActionList::new();
+        l.record(action(Kind::Memory, 0x1000, 64, 0))?;
+        l.record(action(Kind::Memory, 0x2000, 32, 0))?;
+        UNDONE_N.store(0, Ordering::Relaxed);
+        // SAFETY: the actions are `log_undo`'s, which give nothing back.
+        unsafe { l.undo_all() };
+        let room = l.into_storage();
+        assert!(room.capacity() >= 2);
+        // The next list starts empty, with no change made, in that room.
+        let mut next = ActionList::with_storage(room);
+        assert_eq!((next.len(), next.changes(), next.memory()), (0, 0, 0));
+        assert!(next.actions.capacity() >= 2);
+        next.record(action(Kind::Memory, 0x3000, 16, 0))?;
+        assert!(next.holds(Kind::Memory, 0x3000));
+        // Room beyond the bound is not kept.
+        let mut big = KVec::new();
+        big.reserve(ROOM_KEPT_MAX + 1, GFP_KERNEL)?;
+        assert_eq!(ActionList::with_storage(big).into_storage().capacity(), 0);
         Ok(())
     }
 

@@ -17,7 +17,7 @@ use crate::instance::{InstanceState, ServedDevice};
 use crate::policy::Decision;
 use crate::recovery_queue;
 use crate::registry;
-use crate::slowest_step::{DriverSteps, SlowestStep};
+use crate::slowest_step::SlowestStep;
 use crate::stats::{Cause, Level, Phases, Record};
 use crate::wrappers::callouts_device;
 use core::sync::atomic::Ordering;
@@ -339,16 +339,16 @@ impl<C: Class> Device<C> {
             ctl.steps.note(call, now_ns().saturating_sub(t));
             return r;
         };
-        let task = kernel::task::Task::current_raw() as usize;
-        let mut steps = DriverSteps::default();
         // SAFETY: `rodata` is that of `ctl.desc`'s module (the registry's view of it,
         // forgotten when it is withdrawn), registered while `ctl` is held, so loaded
-        // until the call below has returned and `close` ran.
-        unsafe { steps.open(ctl.generation, call, task, rodata, t) };
-        // This task makes the call (holding `ctl`, so no other timed call overlaps).
-        let r = self.driver_steps.with(task, &mut steps, f);
+        // until the call below has returned and `close` ran. This task, in task context
+        // (it holds the `ctl` mutex), makes the call and closes it below, still holding
+        // `ctl`, which every `open` and `close` of this device's record is made under.
+        unsafe { self.driver_steps.open(ctl.generation, call, rodata, t) };
+        let r = f();
         let end = now_ns();
-        match steps.close(end) {
+        // SAFETY: this task opened the record above, in task context.
+        match unsafe { self.driver_steps.close(end) } {
             Some(s) => ctl.steps.merge(&s),
             None => ctl.steps.note(call, end.saturating_sub(t)),
         }
@@ -541,6 +541,8 @@ impl<C: Class> Device<C> {
             match ctl.ladder.on_failure(&policy, cur, impls.len(), now_ms) {
                 Decision::GiveUp => {
                     ctl.down = true;
+                    // No instance will record into it.
+                    ctl.undo_room = KVec::new();
                     // No instance will adopt it.
                     self.drop_kept();
                     self.counters.giveups.fetch_add(1, Ordering::Relaxed);

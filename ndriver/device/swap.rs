@@ -111,6 +111,8 @@ impl<C: Class> Device<C> {
             ctl.down = false;
         }
         if target.is_null() {
+            // No instance will record into it.
+            ctl.undo_room = KVec::new();
             C::tidy(self);
             return Ok(());
         }

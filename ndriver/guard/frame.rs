@@ -286,7 +286,9 @@ pub(super) unsafe fn find_frame(cpu: usize, level: u32, sp: u64) -> *mut Frame {
 ///
 /// # Safety
 ///
-/// As for [`find_frame`].
+/// As for [`find_frame`], and `task` is `current` of the checked context: the frames of
+/// that task's slots are read, which stay alive only while it is the one interrupted or
+/// calling.
 unsafe fn find_frame_of(cpu: usize, level: u32, sp: u64, task: *mut c_void) -> *mut Frame {
     let Some(state) = CPUS.get(cpu) else {
         return ptr::null_mut();
