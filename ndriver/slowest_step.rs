@@ -288,8 +288,8 @@ impl OpenCall {
         }
         // SAFETY: this is task `task` in task context, and `self.task` names it: nothing
         // else reaches `steps` (type invariant), and this task's marks do not nest (a
-        // mark reads no callout; interrupts, which could run one on top of it, are
-        // turned away above).
+        // mark calls nothing that could mark again; interrupts, which could run one on
+        // top of it, are turned away above).
         unsafe { (*self.steps.get()).mark(gen, task, name, len, now()) }
     }
 }
