@@ -286,10 +286,10 @@ impl OpenCall {
         if self.task.load(Ordering::Acquire) != task {
             return Ok(());
         }
-        // SAFETY: this is task `task` in task context, and `self.task` names it: nothing
-        // else reaches `steps` (type invariant), and this task's marks do not nest (a
-        // mark calls nothing that could mark again; interrupts, which could run one on
-        // top of it, are turned away above).
+        // This task's marks do not nest: a mark calls nothing that could mark again, and
+        // interrupts, which could run one on top of it, are turned away above.
+        // SAFETY: task `task`, in task context, is named by `self.task`: nothing else
+        // reaches `steps` (type invariant), and this is its only access now.
         unsafe { (*self.steps.get()).mark(gen, task, name, len, now()) }
     }
 }

@@ -339,11 +339,11 @@ impl<C: Class> Device<C> {
             ctl.steps.note(call, now_ns().saturating_sub(t));
             return r;
         };
-        // SAFETY: `rodata` is that of `ctl.desc`'s module (the registry's view of it,
-        // forgotten when it is withdrawn), registered while `ctl` is held, so loaded
-        // until the call below has returned and `close` ran. This task, in task context
-        // (it holds the `ctl` mutex), makes the call and closes it below, still holding
-        // `ctl`, which every `open` and `close` of this device's record is made under.
+        // This task, in task context (it holds the `ctl` mutex), makes the call and closes
+        // the record below, still holding `ctl`, under which every `open` and `close` of
+        // this device's record is made.
+        // SAFETY: that; and `rodata` is `ctl.desc`'s module's (the registry's view,
+        // forgotten at withdrawal, which goes through `ctl`): loaded until `close`.
         unsafe { self.driver_steps.open(ctl.generation, call, rodata, t) };
         let r = f();
         let end = now_ns();

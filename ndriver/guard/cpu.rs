@@ -34,9 +34,13 @@ pub(crate) fn rdtsc() -> u64 {
     (u64::from(hi) << 32) | u64::from(lo)
 }
 
-/// Runs `f` with local interrupts off (atomic context, for the benchmark).
+/// Runs `f` with local interrupts off (atomic context). A caller that has them off
+/// already (a driver lock's callouts) turns nothing off and back on.
 pub(crate) fn with_irqs_off<R>(f: impl FnOnce() -> R) -> R {
     let flags = save_flags();
+    if flags & X86_EFLAGS_IF == 0 {
+        return f();
+    }
     // SAFETY: FFI call without preconditions; the flags are restored below.
     unsafe { ndg_irq_disable() };
     let r = f();

@@ -5,7 +5,7 @@
 //! and bookkeeping on both.
 
 use core::arch::asm;
-use core::ffi::{c_ulong, c_void};
+use core::ffi::c_void;
 use core::mem::MaybeUninit;
 use core::ptr;
 use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
@@ -15,11 +15,10 @@ use kernel::{bindings, types::Opaque};
 
 use crate::pt_regs::PtRegs;
 
-use super::cpu::{save_flags, user_mode, X86_EFLAGS_IF};
+use super::cpu::{user_mode, with_irqs_off};
 use super::fault::FaultContext;
 use super::helpers::{
-    ndg_cpu, ndg_current, ndg_here, ndg_irq_disable, ndg_irq_restore, ndg_level_mask,
-    ndg_nmi_offset, ndg_preempt_count, Marks,
+    ndg_cpu, ndg_current, ndg_here, ndg_level_mask, ndg_nmi_offset, ndg_preempt_count, Marks,
 };
 
 /// Maximal distance between a frame and a stack pointer inside the guarded call.
@@ -357,31 +356,22 @@ pub(super) fn own_frame() -> OwnContext {
     // SAFETY: Only reads the stack pointer.
     unsafe { asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
     // With interrupts off the task cannot move to another CPU between reading its CPU and
-    // walking that CPU's chain (the lock wait runs preemptible in a task's call). A driver
-    // lock's callouts come with them off already: nothing to turn off and back on.
-    let flags = save_flags();
-    let was_on = flags & X86_EFLAGS_IF != 0;
-    if was_on {
-        // SAFETY: FFI call without preconditions; the flags are restored below.
-        unsafe { ndg_irq_disable() };
-    }
-    let (mut cpu, mut task) = (0, ptr::null_mut());
-    // SAFETY: FFI accessor; the pointers are valid for writes.
-    let pc = unsafe { ndg_here(&mut cpu, &mut task) };
-    let level = pc & LEVEL_MASK.load(Ordering::Relaxed);
-    // SAFETY: We run inside the context that owns the frames searched (it called us), on
-    // `cpu` until interrupts are on again, so none of them is unlinked while we look.
-    let frame = unsafe { find_frame_of(cpu as usize, level, sp, task) };
-    if was_on {
-        // SAFETY: restores the flags saved above, in the same context.
-        unsafe { ndg_irq_restore(flags as c_ulong) };
-    }
-    OwnContext {
-        frame,
-        sp,
-        cpu: cpu as usize,
-        pc,
-    }
+    // walking that CPU's chain (the lock wait runs preemptible in a task's call).
+    with_irqs_off(|| {
+        let (mut cpu, mut task) = (0, ptr::null_mut());
+        // SAFETY: FFI accessor; the pointers are valid for writes.
+        let pc = unsafe { ndg_here(&mut cpu, &mut task) };
+        let level = pc & LEVEL_MASK.load(Ordering::Relaxed);
+        // SAFETY: We run inside the context that owns the frames searched (it called us),
+        // on `cpu` until interrupts are on again, so none of them is unlinked while we look.
+        let frame = unsafe { find_frame_of(cpu as usize, level, sp, task) };
+        OwnContext {
+            frame,
+            sp,
+            cpu: cpu as usize,
+            pc,
+        }
+    })
 }
 
 /// Gives up every frame of the context interrupted on this CPU at context `level`, which
